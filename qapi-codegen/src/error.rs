@@ -1,0 +1,55 @@
+//! Errors reported by the schema front end.
+//!
+//! Every schema error is rendered exactly as QEMU's `qapi-gen.py` renders
+//! it: optional `In file included from FILE:LINE:` lines, an optional
+//! `FILE: In META 'NAME':` context line, then `FILE:LINE[:COL]: message`.
+
+use std::path::PathBuf;
+
+/// The one error type of `qapi-codegen`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The schema is invalid (syntax, semantics or documentation).
+    ///
+    /// The payload carries the location and the fully rendered message.
+    #[error("{}", .0.rendered)]
+    Schema(Box<Diagnostic>),
+    /// The root schema file could not be read.
+    #[error("can't read schema file '{}': {message}", path.display())]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// Why it could not be read, as the OS says it.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The diagnostic, when the error is a schema error.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            Error::Schema(d) => Some(d),
+            Error::Read { .. } => None,
+        }
+    }
+}
+
+/// Where a schema error is and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file the error is in, as it was reached (include paths joined,
+    /// not normalised, like QEMU).
+    pub file: String,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column (tabs expand to multiples of 8), for syntax errors.
+    pub col: Option<u32>,
+    /// The message alone, without location.
+    pub message: String,
+    /// The whole error as QEMU prints it (may span several lines).
+    pub rendered: String,
+}
+
+/// A result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,28 @@
+//! `qapi-codegen` reads QEMU's QAPI schema language and checks it exactly
+//! as QEMU's own generator does.
+//!
+//! Three stages:
+//! 1. [`parser`]: files → expressions and doc comments (includes, pragmas);
+//! 2. [`expr`] then [`schema`]: expressions → a resolved, checked model
+//!    ([`Schema`]), with QEMU's error messages and locations;
+//! 3. emitters (Rust code generation) read the model.
+//!
+//! ```no_run
+//! let schema = qapi_codegen::Schema::load("schema/qapi/qapi-schema.json")?;
+//! let commands = schema.iter().filter(|(_, e)| e.meta() == "command").count();
+//! println!("{commands} commands");
+//! # Ok::<(), qapi_codegen::Error>(())
+//! ```
+
+pub mod doc;
+pub mod dump;
+pub mod error;
+pub mod expr;
+pub mod parser;
+pub mod schema;
+pub mod source;
+pub mod value;
+
+pub use error::{Diagnostic, Error, Result};
+pub use parser::{FsLoader, Loader, MemLoader, Pragma};
+pub use schema::{Entity, EntityId, EntityKind, Schema};
