@@ -418,12 +418,22 @@ impl<'s> FileParser<'s> {
         }))
     }
 
+    /// The character starting at byte `i` (`src` is valid UTF-8 and `i` is
+    /// on a char boundary). Decodes at most 4 bytes: never the whole rest.
     fn char_at(&self, i: usize) -> char {
-        // `src` is valid UTF-8 and `i` is on a char boundary.
-        std::str::from_utf8(&self.src[i..])
-            .ok()
-            .and_then(|s| s.chars().next())
-            .unwrap_or('\u{FFFD}')
+        let Some(&b) = self.src.get(i) else {
+            return '\n';
+        };
+        if b < 0x80 {
+            return b as char;
+        }
+        let end = (i + 4).min(self.src.len());
+        let chunk = &self.src[i..end];
+        let valid = match std::str::from_utf8(chunk) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&chunk[..e.valid_up_to()]).unwrap_or(""),
+        };
+        valid.chars().next().unwrap_or('\u{FFFD}')
     }
 
     /// Reads the next token (QEMU's `accept`).
@@ -506,7 +516,12 @@ impl<'s> FileParser<'s> {
                     if !is_space(ch) {
                         // Show up to the next structural, white space or
                         // quote character.
-                        let rest = std::str::from_utf8(&self.src[self.pos..]).unwrap_or("");
+                        // The stray text ends at the line's end at the latest.
+                        let eol = self.src[self.pos..]
+                            .iter()
+                            .position(|&b| b == b'\n')
+                            .map_or(self.src.len(), |n| self.pos + n);
+                        let rest = std::str::from_utf8(&self.src[self.pos..eol]).unwrap_or("");
                         let end = rest
                             .find(|c: char| "[]{}:,'".contains(c) || is_space(c))
                             .unwrap_or(rest.len());

@@ -314,7 +314,9 @@ fn describe_member(role: &str, name: &str, defined_in: &str, defn_name: Option<&
     }
 }
 
-const MAX_DEPTH: usize = 4096;
+/// How deeply object types may nest (bases, branches) before the checker
+/// gives up; QEMU's Python gives up sooner (its recursion limit).
+const MAX_DEPTH: usize = 512;
 
 impl Schema {
     /// Parses and checks the schema at `path` (with its includes) from the
