@@ -357,9 +357,9 @@ fn leading_space(line: &str) -> usize {
     line.chars().take_while(|&c| c.is_whitespace()).count()
 }
 
-impl FileParser<'_> {
+impl<'s> FileParser<'s> {
     /// One line of a doc comment, `None` at its closing `##`.
-    fn get_doc_line(&self) -> R<Option<String>> {
+    fn get_doc_line(&self) -> R<Option<&'s str>> {
         if self.tok != Tok::Comment {
             return self.parse_error("documentation comment must end with '##'");
         }
@@ -371,76 +371,76 @@ impl FileParser<'_> {
             return Ok(None);
         }
         if val == "#" {
-            return Ok(Some(String::new()));
+            return Ok(Some(""));
         }
         if !val[1..].starts_with(' ') {
             return self.parse_error("missing space after #");
         }
-        Ok(Some(val[2..].trim_end().to_string()))
+        Ok(Some(val[2..].trim_end()))
     }
 
-    fn next_doc_line(&mut self) -> R<Option<String>> {
+    fn next_doc_line(&mut self) -> R<Option<&'s str>> {
         self.accept(false)?;
         self.get_doc_line()
     }
 
-    fn get_doc_indented(&mut self, doc: &mut Doc) -> R<Option<String>> {
+    fn get_doc_indented(&mut self, doc: &mut Doc) -> R<Option<&'s str>> {
         let mut line = self.next_doc_line()?;
-        while line.as_deref() == Some("") {
+        while line == Some("") {
             doc.append_line("");
             line = self.next_doc_line()?;
         }
         let Some(first) = line else {
             return Ok(None);
         };
-        let indent = leading_space(&first);
+        let indent = leading_space(first);
         if indent == 0 {
-            if !doc.last().text.trim_matches('\n').is_empty() || starts_section(&first) {
+            if !doc.last().text.trim_matches('\n').is_empty() || starts_section(first) {
                 return Ok(Some(first));
             }
             // QEMU before 9.1 let a section's text follow its tag on
             // unindented lines, up to the next section; QEMU 10 would
             // reject the empty section ("text required"). Accept the old
             // form so that older schemas load.
-            doc.append_line(&first);
+            doc.append_line(first);
             loop {
                 match self.next_doc_line()? {
                     None => return Ok(None),
-                    Some(line) if starts_section(&line) => return Ok(Some(line)),
-                    Some(line) => doc.append_line(&line),
+                    Some(line) if starts_section(line) => return Ok(Some(line)),
+                    Some(line) => doc.append_line(line),
                 }
             }
         }
-        doc.append_line(&first);
+        doc.append_line(first);
         let mut prev_line_blank = false;
         loop {
             let Some(line) = self.next_doc_line()? else {
                 return Ok(None);
             };
-            if match_at_name_colon(&line).is_some() {
+            if match_at_name_colon(line).is_some() {
                 return Ok(Some(line));
             }
-            if !line.is_empty() && leading_space(&line) < indent {
+            if !line.is_empty() && leading_space(line) < indent {
                 // QEMU before 9.1 also ended a section at a de-indented
                 // tag line such as `Since:`.
-                if prev_line_blank || starts_section(&line) {
+                if prev_line_blank || starts_section(line) {
                     return Ok(Some(line));
                 }
                 return self.parse_error(format!(
                     "unexpected de-indent (expected at least {indent} spaces)"
                 ));
             }
-            doc.append_line(&line);
+            doc.append_line(line);
             prev_line_blank = line.is_empty();
         }
     }
 
-    fn get_doc_paragraph(&mut self, doc: &mut Doc) -> R<Option<String>> {
+    fn get_doc_paragraph(&mut self, doc: &mut Doc) -> R<Option<&'s str>> {
         loop {
             match self.next_doc_line()? {
                 None => return Ok(None),
                 Some(line) if line.is_empty() => return Ok(Some(line)),
-                Some(line) => doc.append_line(&line),
+                Some(line) => doc.append_line(line),
             }
         }
     }
@@ -453,7 +453,7 @@ impl FileParser<'_> {
         let info = self.info();
         let mut line = self.next_doc_line()?;
         let mut doc;
-        if let Some(first) = line.as_deref().filter(|l| l.starts_with('@')) {
+        if let Some(first) = line.filter(|l| l.starts_with('@')) {
             if !first.ends_with(':') {
                 return self.parse_error("line should end with ':'");
             }
@@ -465,20 +465,20 @@ impl FileParser<'_> {
             line = self.next_doc_line()?;
             let mut no_more_args = false;
             while line.is_some() {
-                while line.as_deref() == Some("") {
+                while line == Some("") {
                     line = self.next_doc_line()?;
                 }
-                let Some(l) = line.clone() else { break };
+                let Some(l) = line else { break };
                 if l == "Features:" {
                     if !doc.features.is_empty() {
                         return self.parse_error("duplicated 'Features:' line");
                     }
                     line = self.next_doc_line()?;
-                    while line.as_deref() == Some("") {
+                    while line == Some("") {
                         line = self.next_doc_line()?;
                     }
-                    while let Some((name, end)) = line.as_deref().and_then(match_at_name_colon) {
-                        let l = line.as_deref().unwrap_or_default();
+                    while let Some((name, end)) = line.and_then(match_at_name_colon) {
+                        let l = line.unwrap_or_default();
                         doc.new_description(self.info(), name, SectionKind::Feature)?;
                         if end < l.len() {
                             doc.append_line(&l[end..]);
@@ -489,13 +489,13 @@ impl FileParser<'_> {
                         return self.parse_error("feature descriptions expected");
                     }
                     no_more_args = true;
-                } else if let Some((name, _)) = match_at_name_colon(&l) {
+                } else if let Some((name, _)) = match_at_name_colon(l) {
                     if no_more_args {
                         return self
                             .parse_error(format!("description of '@{name}:' follows a section"));
                     }
-                    while let Some((name, end)) = line.as_deref().and_then(match_at_name_colon) {
-                        let l = line.as_deref().unwrap_or_default();
+                    while let Some((name, end)) = line.and_then(match_at_name_colon) {
+                        let l = line.unwrap_or_default();
                         doc.new_description(self.info(), name, SectionKind::Member)?;
                         if end < l.len() {
                             doc.append_line(&l[end..]);
@@ -503,7 +503,7 @@ impl FileParser<'_> {
                         line = self.get_doc_indented(&mut doc)?;
                     }
                     no_more_args = true;
-                } else if let Some((tag, end)) = match_tag(&l) {
+                } else if let Some((tag, end)) = match_tag(l) {
                     let kind = match tag {
                         "Returns" => SectionKind::Returns,
                         "Errors" => SectionKind::Errors,
@@ -522,7 +522,7 @@ impl FileParser<'_> {
                     return self.parse_error("unexpected '=' markup in definition documentation");
                 } else {
                     doc.ensure_untagged_section(self.info());
-                    doc.append_line(&l);
+                    doc.append_line(l);
                     line = self.get_doc_paragraph(&mut doc)?;
                 }
             }
@@ -533,11 +533,11 @@ impl FileParser<'_> {
             // block at each heading and 10.2 writes rST underlined headings:
             // all three are accepted.
             while let Some(l) = line {
-                if let Some((name, _)) = match_at_name_colon(&l) {
+                if let Some((name, _)) = match_at_name_colon(l) {
                     return self
                         .parse_error(format!("'@{name}:' not allowed in free-form documentation"));
                 }
-                doc.append_line(&l);
+                doc.append_line(l);
                 line = self.next_doc_line()?;
             }
         }

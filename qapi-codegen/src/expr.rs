@@ -60,7 +60,16 @@ fn check_name_is_str<'v>(name: Option<&'v Value>, info: Info, source: &str) -> R
 
 fn check_name_str<'n>(name: &'n str, info: Info, source: &str) -> R<&'n str> {
     match name_stem(name) {
-        Some(stem) if !c_name(name).starts_with("q_") => Ok(stem),
+        // `c_name(name).starts_with("q_")`, without allocating.
+        Some(stem)
+            if !(name.starts_with('q')
+                && name[1..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_ascii_alphanumeric())) =>
+        {
+            Ok(stem)
+        }
         _ => err(info, format!("{source} has an invalid name")),
     }
 }

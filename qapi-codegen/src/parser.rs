@@ -467,6 +467,17 @@ impl<'s> FileParser<'s> {
                 }
                 b'\'' => {
                     self.val.clear();
+                    // Fast path: a run of plain printable ASCII.
+                    let plain = self.src[self.cursor..]
+                        .iter()
+                        .position(|&b| !(32..127).contains(&b) || b == b'\\' || b == b'\'')
+                        .unwrap_or(self.src.len() - self.cursor);
+                    if let Ok(run) =
+                        std::str::from_utf8(&self.src[self.cursor..self.cursor + plain])
+                    {
+                        self.val.push_str(run);
+                    }
+                    self.cursor += plain;
                     let mut esc = false;
                     loop {
                         let ch = self.char_at(self.cursor);

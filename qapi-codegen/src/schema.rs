@@ -911,12 +911,15 @@ impl Schema {
         }
         states[id] = State::Checking;
         self.check_definition(id)?;
-        let Some(obj) = self.entities[id].as_object().cloned() else {
+        let Some(obj) = self.entities[id].as_object() else {
             return Ok(());
         };
+        let base_name = obj.base_name.clone();
+        let mut local = obj.local_members.clone();
+        let mut branches = obj.branches.clone();
         let mut seen: Vec<(String, (EntityId, usize))> = Vec::new();
         let mut base = None;
-        if let Some(base_name) = &obj.base_name {
+        if let Some(base_name) = &base_name {
             let b = self.resolve_type(base_name, info, &|| "'base'".into())?;
             let be = &self.entities[b];
             if be.as_object().is_none_or(|o| o.branches.is_some()) {
@@ -929,7 +932,6 @@ impl Schema {
             self.object_check_clash(b, info, &mut seen, depth + 1)?;
             base = Some(b);
         }
-        let mut local = obj.local_members.clone();
         for (i, m) in local.iter_mut().enumerate() {
             m.ty = self.check_member(m, "member")?;
             if let EntityKind::Object(o) = &mut self.entities[id].kind {
@@ -938,7 +940,6 @@ impl Schema {
             self.clash(&mut seen, (id, i), info)?;
         }
         let members: Vec<(EntityId, usize)> = seen.iter().map(|(_, r)| *r).collect();
-        let mut branches = obj.branches.clone();
         if let Some(b) = &mut branches {
             self.check_branches(id, info, b, &seen, states, depth)?;
             if let EntityKind::Object(o) = &mut self.entities[id].kind {
@@ -1172,6 +1173,10 @@ impl Schema {
 
     fn check_entity(&mut self, id: EntityId, states: &mut [State]) -> R<()> {
         let info = self.entities[id].info;
+        // Objects are checked in place (cloning them would dominate).
+        if matches!(self.entities[id].kind, EntityKind::Object(_)) {
+            return self.check_object(id, states, 0);
+        }
         match self.entities[id].kind.clone() {
             EntityKind::Include { .. } | EntityKind::Builtin { .. } => {}
             EntityKind::Enum { members, .. } => {
@@ -1327,7 +1332,8 @@ impl Schema {
             self.check_entity(id, &mut states)?;
             self.connect_doc(id)?;
         }
-        // Modules.
+        // Modules (the name of each file's module computed once).
+        let mut file_modules: HashMap<crate::source::FileId, usize> = HashMap::new();
         for id in 0..self.entities.len() {
             let e = &self.entities[id];
             let info = match &e.kind {
@@ -1336,12 +1342,22 @@ impl Schema {
                 }
                 _ => e.info,
             };
-            let name = match info {
-                None => "./builtin".to_string(),
-                Some(i) => module_name(loader, root_dir, self.sources.path(i.file)),
+            let module = match info {
+                None => self.modules.iter().position(|m| m.name == "./builtin"),
+                Some(i) => match file_modules.get(&i.file) {
+                    Some(&m) => Some(m),
+                    None => {
+                        let name = module_name(loader, root_dir, self.sources.path(i.file));
+                        let m = self.modules.iter().position(|m| m.name == name);
+                        if let Some(m) = m {
+                            file_modules.insert(i.file, m);
+                        }
+                        m
+                    }
+                },
             };
-            if let Some(m) = self.modules.iter_mut().find(|m| m.name == name) {
-                m.entities.push(id);
+            if let Some(m) = module {
+                self.modules[m].entities.push(id);
             }
         }
         for d in &self.docs {

@@ -125,9 +125,7 @@ fn missing_files_are_errors() {
         msg,
         "s.json:1: can't read include file 'nope.json': entity not found"
     );
-    let e = Schema::load("/nonexistent/schema.json")
-        .err()
-        .expect("error");
+    let e = Schema::load("/nonexistent/schema.json").expect_err("error");
     assert_eq!(
         e.to_string(),
         "can't read schema file '/nonexistent/schema.json': No such file or directory"
@@ -149,9 +147,7 @@ fn huge_schema_loads() {
 
 #[test]
 fn errors_carry_their_location() {
-    let e = load(b"{ 'struct': 'Foo',\n  'data': { 'a': 'Nope' } }")
-        .err()
-        .expect("error");
+    let e = load(b"{ 'struct': 'Foo',\n  'data': { 'a': 'Nope' } }").expect_err("error");
     let d = e.diagnostic().expect("schema error");
     assert_eq!((d.file.as_str(), d.line, d.col), ("s.json", 1, None));
     assert_eq!(d.message, "member 'a' uses unknown type 'Nope'");
