@@ -23,6 +23,10 @@ pub enum Error {
         /// Why it could not be read, as the OS says it.
         message: String,
     },
+    /// Generating Rust failed (a bug in the generator: please report it
+    /// with the schema that caused it).
+    #[error("code generation failed: {0}")]
+    Generate(String),
 }
 
 impl Error {
@@ -30,7 +34,7 @@ impl Error {
     pub fn diagnostic(&self) -> Option<&Diagnostic> {
         match self {
             Error::Schema(d) => Some(d),
-            Error::Read { .. } => None,
+            Error::Read { .. } | Error::Generate(_) => None,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod dump;
 pub mod error;
 pub mod expr;
 pub mod parser;
+pub mod rust;
 pub mod schema;
 pub mod source;
 pub mod value;

@@ -3,6 +3,13 @@
 //! dropped), and a minimal synchronous QMP exchange for tests that must
 //! not depend on the crates under test.
 
+#[rustfmt::skip]
+#[deny(warnings)]
+pub mod qapi_test;
+
+#[rustfmt::skip]
+pub mod live_queries;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -71,6 +78,43 @@ impl Qemu {
         };
         q.wait_for_socket()?;
         Ok(q)
+    }
+
+    /// Starts `qemu-system-x86_64` (no guest: `-nodefaults -display none
+    /// -machine pc,accel=tcg -m 128`) with `extra` arguments and a QMP
+    /// monitor on a private socket.
+    pub fn system(extra: &[&str]) -> std::io::Result<Qemu> {
+        let dir = TempDir::new("qemu")?;
+        let socket = dir.path().join("qmp.sock");
+        let child = Command::new("qemu-system-x86_64")
+            .args([
+                "-nodefaults",
+                "-display",
+                "none",
+                "-machine",
+                "pc,accel=tcg",
+                "-m",
+                "128",
+            ])
+            .arg("-qmp")
+            .arg(format!("unix:{},server=on,wait=off", socket.display()))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut q = Qemu {
+            child,
+            socket,
+            _dir: dir,
+        };
+        q.wait_for_socket()?;
+        Ok(q)
+    }
+
+    /// The temporary directory the process runs in (for images, sockets).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     fn wait_for_socket(&mut self) -> std::io::Result<()> {

@@ -1,7 +1,10 @@
 //! Workspace automation: `cargo xtask <command>`.
 //!
+//! - `regen [--schema PATH] [--check]`: regenerate `qmp-types` (and the
+//!   test crate's generated modules) from the QAPI schema;
 //! - `tidy`: repository hygiene checks (also a test).
 
+mod codegen;
 mod tidy;
 
 use std::path::PathBuf;
@@ -14,29 +17,77 @@ fn workspace_root() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
+  regen [--schema PATH] [--check]
+           regenerate qmp-types from schema/qapi/qapi-schema.json (or from
+           another QEMU's qapi-schema.json); --check only reports stale files
   tidy     check module docs, white space and line endings";
+
+fn regen(args: &[String]) -> Result<ExitCode, String> {
+    let mut schema = None;
+    let mut check = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--check" => check = true,
+            "--schema" => {
+                let p = it.next().ok_or("--schema needs a path")?;
+                schema = Some(std::fs::canonicalize(p).map_err(|e| format!("{p}: {e}"))?);
+            }
+            other => return Err(format!("unknown argument '{other}'\n\n{USAGE}")),
+        }
+    }
+    let root = workspace_root();
+    let outputs = codegen::outputs(&root, schema.as_deref())?;
+    if check {
+        let stale = codegen::check(&root, &outputs);
+        for p in &stale {
+            eprintln!("stale: {}", p.strip_prefix(&root).unwrap_or(p).display());
+        }
+        if stale.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!("run `{}` to update", codegen::REGEN);
+        return Ok(ExitCode::FAILURE);
+    }
+    let changed = codegen::write(&root, &outputs)?;
+    for p in &changed {
+        println!("updated {}", p.strip_prefix(&root).unwrap_or(p).display());
+    }
+    if changed.is_empty() {
+        println!("generated code is up to date");
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let result = match args.first().map(String::as_str) {
+        Some("regen") => regen(&args[1..]),
         Some("tidy") => {
             let problems = tidy::check(&workspace_root());
             for p in &problems {
                 eprintln!("{p}");
             }
-            if problems.is_empty() {
+            Ok(if problems.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
-            }
+            })
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
-            ExitCode::SUCCESS
+            Ok(ExitCode::SUCCESS)
         }
         _ => {
             eprintln!("{USAGE}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
         }
     }
 }

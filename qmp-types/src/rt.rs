@@ -1,0 +1,153 @@
+//! The hand-written runtime the generated code builds on: the
+//! [`Command`] trait and its metadata, QEMU's event [`Timestamp`], and
+//! serde helpers for enums with unknown values, unions and alternates.
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::ser::Serializer;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+/// A QMP command: its arguments (this type), wire name and reply type.
+pub trait Command: Serialize {
+    /// The command's name on the wire (`query-status`).
+    const NAME: &'static str;
+    /// What a successful reply's `return` decodes into; `()` where QEMU
+    /// answers `{}`.
+    type Returns: DeserializeOwned;
+    /// The schema's metadata about the command.
+    const META: CommandMeta;
+}
+
+/// What the schema says about a command. Generated code (also in other
+/// crates, from a user's own schema) builds it with a struct literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandMeta {
+    /// The name on the wire.
+    pub name: &'static str,
+    /// `allow-oob`: may be sent with `exec-oob`.
+    pub allow_oob: bool,
+    /// `allow-preconfig`: usable before machine initialisation.
+    pub allow_preconfig: bool,
+    /// `success-response`: false when QEMU sends no reply on success.
+    pub success_response: bool,
+    /// Marked `deprecated`.
+    pub deprecated: bool,
+    /// Marked `unstable`.
+    pub unstable: bool,
+    /// The schema's `Since:`.
+    pub since: Option<&'static str>,
+    /// The schema's `if` condition (the command exists only in QEMU built
+    /// with it).
+    pub condition: Option<&'static str>,
+    /// All features (`deprecated`, `unstable`, others).
+    pub features: &'static [&'static str],
+}
+
+/// When QEMU sent an event (`timestamp` of the event message).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, serde::Deserialize,
+)]
+pub struct Timestamp {
+    /// Seconds since the Unix epoch.
+    pub seconds: i64,
+    /// Microseconds within the second.
+    pub microseconds: i64,
+}
+
+impl Timestamp {
+    /// Microseconds since the Unix epoch.
+    pub fn as_micros(&self) -> i128 {
+        i128::from(self.seconds) * 1_000_000 + i128::from(self.microseconds)
+    }
+
+    /// As a `SystemTime` (`None` for QEMU's "no time" value, -1/-1, and
+    /// for times before the epoch).
+    pub fn to_system_time(&self) -> Option<std::time::SystemTime> {
+        let micros = u64::try_from(self.as_micros()).ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros))
+    }
+}
+
+/// For optional members of type `any`: a present `null` is
+/// `Some(Value::Null)`, not absence (absence is the field's default).
+pub fn deserialize_some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Deserializes an enum from its wire string through `from_wire`.
+pub fn deserialize_enum<'de, D, T>(d: D, from_wire: fn(&str) -> T) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(fn(&str) -> T);
+    impl<T> Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string (an enum value)")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            Ok((self.0)(s))
+        }
+    }
+    d.deserialize_str(V(from_wire))
+}
+
+/// A union's members without the discriminator: reads them as a map and
+/// takes out the discriminator `tag`.
+pub fn deserialize_branch<'de, D>(d: D, tag: &str) -> Result<(String, Map<String, Value>), D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let mut members = Map::<String, Value>::deserialize(d)?;
+    match members.remove(tag) {
+        Some(Value::String(t)) => Ok((t, members)),
+        Some(other) => Err(de::Error::custom(format_args!(
+            "discriminator '{tag}' must be a string, got {other}"
+        ))),
+        None => Err(de::Error::custom(format_args!(
+            "missing discriminator '{tag}'"
+        ))),
+    }
+}
+
+/// Writes a union branch: its members plus the discriminator.
+pub fn serialize_branch<S: Serializer>(
+    s: S,
+    tag: &str,
+    value: &str,
+    members: Result<Map<String, Value>, serde_json::Error>,
+) -> Result<S::Ok, S::Error> {
+    let mut members = members.map_err(serde::ser::Error::custom)?;
+    members.insert(tag.to_string(), Value::String(value.to_string()));
+    members.serialize(s)
+}
+
+/// A branch's members from the union's map.
+pub fn from_members<T: DeserializeOwned>(
+    members: Map<String, Value>,
+) -> Result<T, serde_json::Error> {
+    serde_json::from_value(Value::Object(members))
+}
+
+/// A branch's value as members (it is always a JSON object).
+pub fn to_members<T: Serialize>(value: &T) -> Result<Map<String, Value>, serde_json::Error> {
+    match serde_json::to_value(value)? {
+        Value::Object(m) => Ok(m),
+        other => Err(serde::ser::Error::custom(format_args!(
+            "union branch must encode as an object, got {other}"
+        ))),
+    }
+}
+
+/// The error for a value that fits no branch of an alternate.
+pub fn unexpected_alternate(v: &Value, expected: &str) -> serde_json::Error {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    de::Error::custom(format_args!("expected {expected}, got {kind}"))
+}

@@ -1,0 +1,264 @@
+//! Wire-format tests of the generated shapes against QEMU's JSON: each
+//! shape serializes, deserializes and round-trips exactly; replies from a
+//! newer QEMU (unknown enum values, union branches, members, events) still
+//! decode.
+
+use qmp_types::*;
+use serde_json::{Value, json};
+
+fn roundtrip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+    v: Value,
+) -> T {
+    let typed: T = serde_json::from_value(v.clone()).expect("decodes");
+    assert_eq!(
+        serde_json::to_value(&typed).expect("encodes"),
+        v,
+        "round trip"
+    );
+    typed
+}
+
+#[test]
+fn struct_required_and_optional_members() {
+    let cmd = BlockDirtyBitmapAdd::new("drive0", "bitmap0");
+    assert_eq!(
+        serde_json::to_value(&cmd).expect("encodes"),
+        json!({"node": "drive0", "name": "bitmap0"}),
+        "optional members are omitted when absent"
+    );
+    let cmd = cmd.with_persistent(true).with_granularity(65536u32);
+    let v = json!({"node": "drive0", "name": "bitmap0", "persistent": true, "granularity": 65536});
+    assert_eq!(serde_json::to_value(&cmd).expect("encodes"), v);
+    let back: BlockDirtyBitmapAdd = roundtrip(v);
+    assert_eq!(back.granularity, Some(65536u32));
+}
+
+#[test]
+fn member_names_with_dashes_and_integer_types() {
+    let v = json!({"device": "d", "snapshot-file": "/tmp/s.qcow2", "format": "qcow2", "mode": "absolute-paths"});
+    let s: BlockdevSnapshotSync = roundtrip(v);
+    assert_eq!(s.snapshot_file, "/tmp/s.qcow2");
+    assert_eq!(s.mode, Some(NewImageMode::AbsolutePaths));
+    // `uint32` is u32: out-of-range values are rejected.
+    let err = serde_json::from_value::<BlockDirtyBitmapAdd>(
+        json!({"node": "n", "name": "b", "granularity": -1}),
+    );
+    assert!(err.is_err(), "-1 must not decode into a uint32 member");
+    let big = serde_json::from_value::<BlockDirtyBitmapAdd>(
+        json!({"node": "n", "name": "b", "granularity": 4294967296u64}),
+    );
+    assert!(big.is_err(), "2^32 must not decode into a uint32 member");
+}
+
+#[test]
+fn commands_know_their_name_and_reply() {
+    assert_eq!(<QueryStatus as Command>::NAME, "query-status");
+    assert_eq!(
+        <BlockDirtyBitmapAdd as Command>::NAME,
+        "block-dirty-bitmap-add"
+    );
+    assert_eq!(DeviceDel::META.since, Some("0.14"));
+    let (del, recover) = std::hint::black_box((DeviceDel::META, MigrateRecover::META));
+    assert!(!del.allow_oob);
+    assert!(recover.allow_oob);
+    // Commands without `returns` reply `()`; `{}` handling is the client's.
+    let _: <DeviceDel as Command>::Returns = ();
+    let status: <QueryStatus as Command>::Returns =
+        roundtrip(json!({"running": true, "status": "running"}));
+    assert_eq!(status.status, RunState::Running);
+    // Every command is listed.
+    assert!(COMMANDS.iter().any(|m| m.name == "blockdev-add"));
+    assert_eq!(COMMANDS.len(), 240);
+}
+
+#[test]
+fn deprecated_and_unstable_metadata() {
+    let m = COMMANDS
+        .iter()
+        .find(|m| m.name == "x-debug-query-block-graph")
+        .expect("listed");
+    assert!(m.unstable);
+    let dep = COMMANDS.iter().filter(|m| m.deprecated).count();
+    assert!(dep >= 1, "10.0.2 has deprecated commands");
+}
+
+#[test]
+fn enums_keep_unknown_values() {
+    let s: RunState = roundtrip(json!("paused"));
+    assert_eq!(s, RunState::Paused);
+    assert_eq!(s.as_str(), "paused");
+    let future: RunState = roundtrip(json!("hibernating-in-2030"));
+    assert_eq!(future, RunState::Unknown("hibernating-in-2030".into()));
+    assert!(serde_json::from_value::<RunState>(json!(3)).is_err());
+}
+
+#[test]
+fn unknown_members_are_ignored() {
+    let v = json!({"running": false, "status": "prelaunch", "added-in-11.0": [1, 2]});
+    let s: StatusInfo = serde_json::from_value(v).expect("decodes");
+    assert_eq!(s.status, RunState::Prelaunch);
+}
+
+#[test]
+fn unions_with_base_members() {
+    let v = json!({"driver": "null-co", "node-name": "n0", "size": 1048576, "read-zeroes": true});
+    let o: BlockdevOptions = roundtrip(v);
+    assert_eq!(o.node_name.as_deref(), Some("n0"));
+    match &o.branch {
+        BlockdevOptionsBranch::NullCo(b) => assert_eq!(b.size, Some(1048576)),
+        other => panic!("wrong branch {other:?}"),
+    }
+    assert_eq!(o.branch.tag(), "null-co");
+    // Built in code.
+    let built = BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
+        BlockdevOptionsNull::new().with_size(4096i64),
+    ))
+    .with_node_name("n1");
+    assert_eq!(
+        serde_json::to_value(&built).expect("encodes"),
+        json!({"driver": "null-co", "node-name": "n1", "size": 4096})
+    );
+}
+
+#[test]
+fn unions_keep_unknown_branches() {
+    let v = json!({"driver": "teleport", "node-name": "n0", "distance": 42});
+    let o: BlockdevOptions = roundtrip(v);
+    match &o.branch {
+        BlockdevOptionsBranch::Unknown { tag, members } => {
+            assert_eq!(tag, "teleport");
+            assert_eq!(members["distance"], 42);
+        }
+        other => panic!("wrong branch {other:?}"),
+    }
+    let bad = serde_json::from_value::<BlockdevOptions>(json!({"node-name": "n"}));
+    assert!(
+        bad.expect_err("no discriminator")
+            .to_string()
+            .contains("missing discriminator 'driver'")
+    );
+}
+
+#[test]
+fn alternates_by_json_type() {
+    let r: BlockdevRef = roundtrip(json!("node0"));
+    assert_eq!(r, BlockdevRef::Reference("node0".into()));
+    let r: BlockdevRef = roundtrip(json!({"driver": "null-co"}));
+    assert!(matches!(r, BlockdevRef::Definition(_)));
+    let n: StrOrNull = roundtrip(json!(null));
+    assert_eq!(n, StrOrNull::N);
+    let e = serde_json::from_value::<BlockdevRef>(json!(1)).expect_err("no number branch");
+    assert!(
+        e.to_string()
+            .contains("expected a value of alternate BlockdevRef, got a number"),
+        "{e}"
+    );
+}
+
+#[test]
+fn events_decode_by_name() {
+    let e = AnyEvent::deserialize_data(
+        "SHUTDOWN",
+        json!({"guest": false, "reason": "host-qmp-quit"}),
+    )
+    .expect("decodes");
+    assert_eq!(e.name(), "SHUTDOWN");
+    let s = Shutdown::from_any(e.clone()).expect("is SHUTDOWN");
+    assert_eq!(s.reason, ShutdownCause::HostQmpQuit);
+    assert!(StopEvent::from_any_ref(&e).is_none());
+    assert_eq!(<DeviceDeleted as Event>::NAME, "DEVICE_DELETED");
+    assert_eq!(<StopEvent as Event>::NAME, "STOP");
+    let stop = AnyEvent::deserialize_data("STOP", json!({})).expect("decodes");
+    assert!(matches!(stop, AnyEvent::StopEvent(_)));
+    // A newer QEMU's event.
+    let u =
+        AnyEvent::deserialize_data("TIME_TRAVEL", json!({"when": "yesterday"})).expect("decodes");
+    assert_eq!(
+        u,
+        AnyEvent::Unknown {
+            name: "TIME_TRAVEL".into(),
+            data: json!({"when": "yesterday"})
+        }
+    );
+    // Data re-encodes.
+    let mut out = Vec::new();
+    e.serialize_data(&mut serde_json::Serializer::new(&mut out))
+        .expect("encodes");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out).expect("json"),
+        json!({"guest": false, "reason": "host-qmp-quit"})
+    );
+    assert!(EVENTS.iter().any(|m| m.name == "JOB_STATUS_CHANGE"));
+    assert_eq!(EVENTS.len(), 56);
+}
+
+#[test]
+fn timestamps() {
+    let t: Timestamp =
+        serde_json::from_value(json!({"seconds": 1795545909, "microseconds": 123456}))
+            .expect("decodes");
+    assert_eq!(t.as_micros(), 1_795_545_909_123_456);
+    assert!(t.to_system_time().is_some());
+    let none = Timestamp {
+        seconds: -1,
+        microseconds: -1,
+    };
+    assert!(none.to_system_time().is_none());
+}
+
+#[test]
+fn transaction_actions() {
+    let a = BlockDirtyBitmapAdd::new("drive0", "b0").into_action();
+    assert_eq!(
+        serde_json::to_value(&a).expect("encodes"),
+        json!({"type": "block-dirty-bitmap-add", "data": {"node": "drive0", "name": "b0"}})
+    );
+    let r = BlockDirtyBitmapRemove(BlockDirtyBitmap::new("drive0", "b0")).into_action();
+    assert_eq!(
+        serde_json::to_value(&r).expect("encodes"),
+        json!({"type": "block-dirty-bitmap-remove", "data": {"node": "drive0", "name": "b0"}})
+    );
+    let abort = Abort::new().into_action();
+    assert_eq!(
+        serde_json::to_value(&abort).expect("encodes"),
+        json!({"type": "abort", "data": {}})
+    );
+    let t = Transaction::new(vec![a, r, abort]).with_properties(
+        TransactionProperties::new().with_completion_mode(ActionCompletionMode::Grouped),
+    );
+    let v = serde_json::to_value(&t).expect("encodes");
+    assert_eq!(v["properties"], json!({"completion-mode": "grouped"}));
+    let _: Transaction = roundtrip(v);
+}
+
+#[test]
+fn device_add_takes_free_form_properties() {
+    let mut d = DeviceAdd::new("usb-tablet")
+        .with_id("tab1")
+        .with_bus("xhci.0");
+    d.properties.insert("serial".into(), json!("42"));
+    let v = json!({"driver": "usb-tablet", "id": "tab1", "bus": "xhci.0", "serial": "42"});
+    assert_eq!(serde_json::to_value(&d).expect("encodes"), v);
+    let back: DeviceAdd = serde_json::from_value(v).expect("decodes");
+    assert_eq!(back.bus.as_deref(), Some("xhci.0"));
+    assert_eq!(back.properties["serial"], "42");
+}
+
+#[test]
+fn boxed_commands_wrap_their_type() {
+    let add = BlockdevAdd(
+        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(BlockdevOptionsNull::new()))
+            .with_node_name("n"),
+    );
+    assert_eq!(<BlockdevAdd as Command>::NAME, "blockdev-add");
+    assert_eq!(
+        serde_json::to_value(&add).expect("encodes"),
+        json!({"driver": "null-co", "node-name": "n"})
+    );
+}
+
+#[test]
+fn transactions_reject_other_commands() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
