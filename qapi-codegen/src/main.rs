@@ -1,5 +1,6 @@
 //! The `qapi-codegen` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -10,25 +11,43 @@ commands:
                  valid, 1 with QEMU's error message on stderr when not
   dump SCHEMA    check, then print the model as QEMU's test-qapi.py does
   stats SCHEMA   check, then print counts of definitions by kind
+  generate SCHEMA --out DIR [--runtime PATH]
+                 check, then write Rust (mod.rs and one file per module)
+                 into DIR; the code uses the runtime at PATH (default
+                 ::qmp_types::rt), so the crate including it depends on
+                 qmp-types, serde and serde_json
 ";
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("qapi-codegen: {msg}\n");
+    eprint!("{USAGE}");
+    ExitCode::from(2)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (cmd, path) = match args.as_slice() {
-        [cmd, path] => (cmd.as_str(), path.as_str()),
-        [flag] if flag == "-h" || flag == "--help" => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            eprint!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let (Some(cmd), Some(path)) = (args.first(), args.get(1)) else {
+        return usage_error("a command and a schema are required");
     };
-    if !matches!(cmd, "check" | "dump" | "stats") {
-        eprintln!("qapi-codegen: unknown command '{cmd}'\n");
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+    let mut out = None;
+    let mut runtime = "::qmp_types::rt".to_string();
+    let mut rest = args[2..].iter();
+    while let Some(a) = rest.next() {
+        match (cmd.as_str(), a.as_str()) {
+            ("generate", "--out") => out = rest.next().map(PathBuf::from),
+            ("generate", "--runtime") => match rest.next() {
+                Some(r) => runtime = r.clone(),
+                None => return usage_error("--runtime needs a path"),
+            },
+            _ => return usage_error(&format!("unexpected argument '{a}'")),
+        }
+    }
+    if !matches!(cmd.as_str(), "check" | "dump" | "stats" | "generate") {
+        return usage_error(&format!("unknown command '{cmd}'"));
     }
     let schema = match qapi_codegen::Schema::load(path) {
         Ok(s) => s,
@@ -37,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match cmd {
+    match cmd.as_str() {
         "dump" => print!("{}", qapi_codegen::dump::dump(&schema)),
         "stats" => {
             let mut counts = std::collections::BTreeMap::new();
@@ -49,6 +68,35 @@ fn main() -> ExitCode {
             }
             println!("files: {}", schema.sources.files.len());
             println!("docs: {}", schema.docs.len());
+        }
+        "generate" => {
+            let Some(out) = out else {
+                return usage_error("generate needs --out DIR");
+            };
+            let opts = qapi_codegen::rust::Options {
+                runtime,
+                schema_label: format!("`{path}`"),
+                regen_command: format!("qapi-codegen generate {path} --out {}", out.display()),
+            };
+            let files = match qapi_codegen::rust::generate(&schema, &opts) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Err(e) = std::fs::create_dir_all(&out) {
+                eprintln!("qapi-codegen: can't create {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+            for f in &files {
+                let p = out.join(&f.path);
+                if let Err(e) = std::fs::write(&p, &f.contents) {
+                    eprintln!("qapi-codegen: can't write {}: {e}", p.display());
+                    return ExitCode::from(1);
+                }
+            }
+            println!("wrote {} files to {}", files.len(), out.display());
         }
         _ => println!("{path}: ok"),
     }

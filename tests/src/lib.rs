@@ -71,13 +71,7 @@ impl Qemu {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let mut q = Qemu {
-            child,
-            socket,
-            _dir: dir,
-        };
-        q.wait_for_socket()?;
-        Ok(q)
+        Qemu::started(child, socket, dir)
     }
 
     /// Starts `qemu-system-x86_64` (no guest: `-nodefaults -display none
@@ -103,6 +97,10 @@ impl Qemu {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
+        Qemu::started(child, socket, dir)
+    }
+
+    fn started(child: Child, socket: PathBuf, dir: TempDir) -> std::io::Result<Qemu> {
         let mut q = Qemu {
             child,
             socket,

@@ -337,29 +337,11 @@ impl<'s> Gen<'s> {
 
     fn member_doc(&self, m: &Member, doc: Option<&crate::doc::Doc>) -> Vec<String> {
         let mut out = docs::member(doc, &m.name);
-        let mut notes = Vec::new();
-        if let Some(c) = &m.ifcond {
-            notes.push(format!("Only if `{}`.", docs::condition(c)));
-        }
-        for f in &m.features {
-            let text = docs::feature(doc, &f.name).join(" ");
-            let what = match f.name.as_str() {
-                "deprecated" => "**Deprecated**".to_string(),
-                "unstable" => "**Unstable**".to_string(),
-                other => format!("Feature `{other}`"),
-            };
-            notes.push(if text.is_empty() {
-                format!("{what}.")
-            } else {
-                format!("{what}: {text}")
-            });
-        }
-        if !notes.is_empty() {
-            if !out.is_empty() {
-                out.push(String::new());
-            }
-            out.extend(notes);
-        }
+        let cond = m
+            .ifcond
+            .as_ref()
+            .map(|c| format!("Only if `{}`.", docs::condition(c)));
+        append_notes(&mut out, cond, &m.features, doc);
         out
     }
 
@@ -581,29 +563,11 @@ impl<'s> Gen<'s> {
     fn definition_doc(&self, id: EntityId) -> Vec<String> {
         let e = &self.schema.entities[id];
         let mut out = docs::definition(self.doc_of(id));
-        let mut notes = Vec::new();
-        if let Some(c) = &e.ifcond {
-            notes.push(format!("Only available if `{}`.", docs::condition(c)));
-        }
-        for f in &e.features {
-            let text = docs::feature(self.doc_of(id), &f.name).join(" ");
-            let what = match f.name.as_str() {
-                "deprecated" => "**Deprecated**".to_string(),
-                "unstable" => "**Unstable**".to_string(),
-                other => format!("Feature `{other}`"),
-            };
-            notes.push(if text.is_empty() {
-                format!("{what}.")
-            } else {
-                format!("{what}: {text}")
-            });
-        }
-        if !notes.is_empty() {
-            if !out.is_empty() {
-                out.push(String::new());
-            }
-            out.extend(notes);
-        }
+        let cond = e
+            .ifcond
+            .as_ref()
+            .map(|c| format!("Only available if `{}`.", docs::condition(c)));
+        append_notes(&mut out, cond, &e.features, self.doc_of(id));
         out
     }
 
@@ -1438,6 +1402,35 @@ impl<'s> Gen<'s> {
 }
 
 use crate::value::Value;
+
+/// Appends the `if` condition and one line per feature to a doc.
+fn append_notes(
+    out: &mut Vec<String>,
+    cond: Option<String>,
+    features: &[crate::schema::Feature],
+    doc: Option<&crate::doc::Doc>,
+) {
+    let mut notes: Vec<String> = cond.into_iter().collect();
+    for f in features {
+        let text = docs::feature(doc, &f.name).join(" ");
+        let what = match f.name.as_str() {
+            "deprecated" => "**Deprecated**".to_string(),
+            "unstable" => "**Unstable**".to_string(),
+            other => format!("Feature `{other}`"),
+        };
+        notes.push(if text.is_empty() {
+            format!("{what}.")
+        } else {
+            format!("{what}: {text}")
+        });
+    }
+    if !notes.is_empty() {
+        if !out.is_empty() {
+            out.push(String::new());
+        }
+        out.extend(notes);
+    }
+}
 
 fn format_file(tokens: TokenStream, what: &str) -> crate::Result<String> {
     let file: syn::File = syn::parse2(tokens).map_err(|e| {

@@ -1,0 +1,80 @@
+//! Regenerating from QEMU 7.2.0's and 10.2.2's `qapi/qapi-schema.json`
+//! gives crates that compile (`cargo check`, under `#![deny(warnings)]`)
+//! against the `qmp-types` runtime. The crates are written to a temp
+//! workspace; their build shares `target/other-versions` so reruns are
+//! quick.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use qapi_codegen::Schema;
+use qapi_codegen::rust::{Options, generate};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn write_crate(dir: &Path, name: &str, schema: &Path) {
+    let schema = Schema::load(schema).expect("schema loads");
+    let files = generate(
+        &schema,
+        &Options {
+            runtime: "::qmp_types::rt".into(),
+            schema_label: format!("`{}`", schema.sources.path(0)),
+            regen_command: "tests/tests/other_versions.rs".into(),
+        },
+    )
+    .expect("generates");
+    let src = dir.join(name).join("src");
+    std::fs::create_dir_all(src.join("generated")).expect("mkdir");
+    for f in &files {
+        std::fs::write(src.join("generated").join(&f.path), &f.contents).expect("write");
+    }
+    std::fs::write(
+        src.join("lib.rs"),
+        "//! Generated for a test.\n#![deny(warnings)]\n#[rustfmt::skip]\nmod generated;\npub use generated::*;\n",
+    )
+    .expect("write");
+    let qmp_types = root().join("qmp-types");
+    std::fs::write(
+        dir.join(name).join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
+             qmp-types = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n",
+            qmp_types.display().to_string()
+        ),
+    )
+    .expect("write");
+}
+
+#[test]
+fn qemu_7_2_0_and_10_2_2_generate_crates_that_compile() {
+    let dir = tests::TempDir::new("versions").expect("temp dir");
+    let versions = [("qmp-7-2-0", "qemu-7.2.0"), ("qmp-10-2-2", "qemu-10.2.2")];
+    for (name, v) in versions {
+        write_crate(
+            dir.path(),
+            name,
+            &root().join(format!("tests/fixtures/{v}/qapi/qapi-schema.json")),
+        );
+    }
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[workspace]\nresolver = \"3\"\nmembers = [\"qmp-7-2-0\", \"qmp-10-2-2\"]\n",
+    )
+    .expect("write");
+    // The workspace's lock file pins the same dependency versions, offline.
+    std::fs::copy(root().join("Cargo.lock"), dir.path().join("Cargo.lock")).expect("copy lock");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["check", "--offline", "--workspace", "--quiet"])
+        .current_dir(dir.path())
+        .env("CARGO_TARGET_DIR", root().join("target/other-versions"))
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "generated crates do not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
