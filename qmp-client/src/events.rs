@@ -70,7 +70,7 @@ impl Hub {
         let (tx, _) = broadcast::channel(subscriber_buffer.max(1));
         Hub {
             history: Mutex::new(History {
-                records: VecDeque::with_capacity(history.min(4096)),
+                records: VecDeque::new(),
                 capacity: history,
                 next_seq: 0,
             }),

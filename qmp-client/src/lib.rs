@@ -67,7 +67,7 @@ impl Default for Options {
             call_timeout: None,
             oob: false,
             history: 1024,
-            subscriber_buffer: 4096,
+            subscriber_buffer: 1024,
             max_message: 64 << 20,
         }
     }
@@ -259,7 +259,7 @@ impl Client {
         opts: Options,
     ) -> Result<Client> {
         let deadline = opts.connect_timeout;
-        let mut reader = BufReader::with_capacity(64 << 10, reader);
+        let mut reader = BufReader::with_capacity(8 << 10, reader);
         let mut writer = writer;
         let work = async {
             let line = read_message(&mut reader, opts.max_message).await?;
@@ -788,6 +788,39 @@ async fn read_loop(
     shared.close(reason);
 }
 
+fn typed_event(
+    name: &str,
+    data: Option<&RawValue>,
+    ts: Option<Timestamp>,
+) -> Result<(Timestamp, AnyEvent)> {
+    let data = data.map_or("{}", |d| d.get());
+    let event = AnyEvent::deserialize_data(name, &mut serde_json::Deserializer::from_str(data))
+        .or_else(|_| {
+            // Known name, data this version can't read: keep it raw.
+            serde_json::from_str(data).map(|data| AnyEvent::Unknown {
+                name: name.to_string(),
+                data,
+            })
+        })
+        .map_err(|e| Error::Protocol(format!("event {name}: {e}")))?;
+    let ts = ts.unwrap_or(Timestamp {
+        seconds: -1,
+        microseconds: -1,
+    });
+    Ok((ts, event))
+}
+
+/// Decodes one event message as the connection does (exposed for
+/// benchmarks and tools that read QMP logs).
+pub fn parse_event(line: &[u8]) -> Result<(Timestamp, AnyEvent)> {
+    let msg: Incoming<'_> = serde_json::from_slice(line)
+        .map_err(|e| Error::Protocol(format!("garbled message ({e})")))?;
+    match msg.event {
+        Some(name) => typed_event(&name, msg.data, msg.timestamp),
+        None => Err(Error::Protocol("not an event".into())),
+    }
+}
+
 fn dispatch(line: &[u8], shared: &Shared) -> Result<()> {
     let msg: Incoming<'_> = serde_json::from_slice(line).map_err(|e| {
         Error::Protocol(format!(
@@ -796,21 +829,7 @@ fn dispatch(line: &[u8], shared: &Shared) -> Result<()> {
         ))
     })?;
     if let Some(name) = msg.event {
-        let data = msg.data.map_or("{}", |d| d.get());
-        let event =
-            AnyEvent::deserialize_data(&name, &mut serde_json::Deserializer::from_str(data))
-                .or_else(|_| {
-                    // Known name, data this version can't read: keep it raw.
-                    serde_json::from_str(data).map(|data| AnyEvent::Unknown {
-                        name: name.to_string(),
-                        data,
-                    })
-                })
-                .map_err(|e| Error::Protocol(format!("event {name}: {e}")))?;
-        let ts = msg.timestamp.unwrap_or(Timestamp {
-            seconds: -1,
-            microseconds: -1,
-        });
+        let (ts, event) = typed_event(&name, msg.data, msg.timestamp)?;
         shared.hub.publish(ts, event);
         return Ok(());
     }
@@ -881,7 +900,7 @@ async fn write_with_fds(w: &mut Writer, bytes: &[u8], fds: &[OwnedFd]) -> std::i
 }
 
 async fn write_loop(mut w: Writer, mut rx: mpsc::UnboundedReceiver<WriteOp>, shared: Arc<Shared>) {
-    let mut batch = Vec::with_capacity(64 << 10);
+    let mut batch = Vec::new();
     let mut closed = shared.closed_rx.clone();
     loop {
         let op = tokio::select! {

@@ -1,0 +1,42 @@
+//! The seed's third example: remove a device and wait for DEVICE_DELETED.
+//! Without a guest only USB devices unplug at once, so the private QEMU
+//! this starts has a USB tablet.
+//!
+//! `cargo run --example device_del [SOCKET DEVICE-ID]`
+
+use std::time::Duration;
+
+use qmp_client::{Client, Options};
+use qmp_types::DeviceDel;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (_qemu, socket, id) = match args.as_slice() {
+        [s, id] => (None, std::path::PathBuf::from(s), id.clone()),
+        _ => {
+            let q = tests::Qemu::system(&[
+                "-device",
+                "qemu-xhci,id=xhci",
+                "-device",
+                "usb-tablet,id=tab0,bus=xhci.0",
+            ])?;
+            let s = q.socket.clone();
+            (Some(q), s, "tab0".to_string())
+        }
+    };
+    let mon = Client::connect_unix(&socket, Options::default()).await?;
+    let since = mon.event_cursor();
+    mon.execute(DeviceDel::new(id.clone())).await?;
+    match mon
+        .wait_device_deleted(&id, since, Duration::from_secs(60))
+        .await
+    {
+        Ok(e) => println!("{id} deleted: {e:?}"),
+        Err(e) if e.is_timeout() => {
+            return Err(format!("device_del of {id} did not complete within 60 s").into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
