@@ -64,6 +64,9 @@ pub struct Section {
     pub connected: bool,
 }
 
+/// Initial capacity of a section's text (most member descriptions fit).
+const SECTION_CAPACITY: usize = 128;
+
 /// A doc comment block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc {
@@ -136,7 +139,9 @@ impl Doc {
             info,
             kind,
             name,
-            text: String::new(),
+            // Room for a typical description, so that appending its lines
+            // rarely reallocates.
+            text: String::with_capacity(SECTION_CAPACITY),
             connected: false,
         });
         let i = self.sections.len() - 1;
@@ -205,7 +210,7 @@ impl Doc {
     fn end(&mut self) -> R<()> {
         for &i in &self.order {
             let s = &mut self.sections[i];
-            s.text = s.text.trim_matches('\n').to_string();
+            trim_newlines(&mut s.text);
             if s.kind != SectionKind::Plain && s.text.is_empty() {
                 return err(s.info, format!("text required after '{}:'", s.kind.title()));
             }
@@ -313,6 +318,14 @@ impl Doc {
         }
         Ok(())
     }
+}
+
+/// Removes leading and trailing newlines in place.
+fn trim_newlines(text: &mut String) {
+    let end = text.trim_end_matches('\n').len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start_matches('\n').len();
+    text.drain(..start);
 }
 
 /// `@name: ` at the start of a line: the name and where the text starts.
@@ -558,6 +571,15 @@ mod tests {
         assert_eq!(match_at_name_colon("@: x"), Some(("", 3)));
         assert_eq!(match_at_name_colon("@foo bar"), None);
         assert_eq!(match_at_name_colon("foo:"), None);
+    }
+
+    #[test]
+    fn newlines_trim_in_place() {
+        for (input, want) in [("\n\na\nb\n\n", "a\nb"), ("\n", ""), ("", ""), ("x", "x")] {
+            let mut s = input.to_string();
+            trim_newlines(&mut s);
+            assert_eq!(s, want, "{input:?}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! (`'name': 'type'` becomes `'name': {'type': 'type'}`, a feature or enum
 //! value `'x'` becomes `{'name': 'x'}`).
 
+use std::fmt::{self, Display};
+
 use crate::doc::Doc;
 use crate::parser::{Pragma, RawExpr};
 use crate::source::{Info, R, err};
@@ -24,6 +26,46 @@ pub fn c_name(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// An error message's subject, `{parent} {what}'{name}'`, formatted only
+/// when an error is raised (checking a valid schema formats nothing).
+struct Subject<'a>(&'a dyn Display, &'static str, &'a str);
+
+impl Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}'{}'", self.0, self.1, self.2)
+    }
+}
+
+/// `'if' condition of {subject}`.
+struct IfCondOf<'a>(&'a dyn Display);
+
+impl Display for IfCondOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'if' condition of {}", self.0)
+    }
+}
+
+/// `'{meta}'`.
+struct Quoted<'a>(&'a str);
+
+impl Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}'", self.0)
+    }
+}
+
+/// Whether `c_name(a) == c_name(b)`, without allocating.
+pub fn c_name_eq(a: &str, b: &str) -> bool {
+    let c = |c: char| {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    };
+    a.chars().map(c).eq(b.chars().map(c))
 }
 
 fn valid_stem(s: &str) -> bool {
@@ -51,14 +93,14 @@ fn name_stem(name: &str) -> Option<&str> {
     valid_stem(rest).then_some(rest)
 }
 
-fn check_name_is_str<'v>(name: Option<&'v Value>, info: Info, source: &str) -> R<&'v str> {
+fn check_name_is_str<'v>(name: Option<&'v Value>, info: Info, source: &dyn Display) -> R<&'v str> {
     match name {
         Some(Value::Str(s)) => Ok(s),
         _ => err(info, format!("{source} requires a string name")),
     }
 }
 
-fn check_name_str<'n>(name: &'n str, info: Info, source: &str) -> R<&'n str> {
+fn check_name_str<'n>(name: &'n str, info: Info, source: &dyn Display) -> R<&'n str> {
     match name_stem(name) {
         // `c_name(name).starts_with("q_")`, without allocating.
         Some(stem)
@@ -74,7 +116,7 @@ fn check_name_str<'n>(name: &'n str, info: Info, source: &str) -> R<&'n str> {
     }
 }
 
-fn check_name_upper(name: &str, info: Info, source: &str) -> R<()> {
+fn check_name_upper(name: &str, info: Info, source: &dyn Display) -> R<()> {
     let stem = check_name_str(name, info, source)?;
     if stem.chars().any(|c| c.is_ascii_lowercase() || c == '-') {
         return err(
@@ -88,7 +130,7 @@ fn check_name_upper(name: &str, info: Info, source: &str) -> R<()> {
 fn check_name_lower(
     name: &str,
     info: Info,
-    source: &str,
+    source: &dyn Display,
     permit_upper: bool,
     permit_underscore: bool,
 ) -> R<()> {
@@ -104,7 +146,7 @@ fn check_name_lower(
     Ok(())
 }
 
-fn check_name_camel(name: &str, info: Info, source: &str) -> R<()> {
+fn check_name_camel(name: &str, info: Info, source: &dyn Display) -> R<()> {
     let stem = check_name_str(name, info, source)?;
     let b = stem.as_bytes();
     let camel = b.first().is_some_and(u8::is_ascii_uppercase)
@@ -118,16 +160,16 @@ fn check_name_camel(name: &str, info: Info, source: &str) -> R<()> {
 
 fn check_defn_name_str(name: &str, info: Info, meta: &str, pragma: &Pragma) -> R<()> {
     match meta {
-        "event" => check_name_upper(name, info, meta),
+        "event" => check_name_upper(name, info, &meta),
         "command" => check_name_lower(
             name,
             info,
-            meta,
+            &meta,
             false,
             pragma.command_name_exceptions.iter().any(|e| e == name),
         ),
         _ => {
-            check_name_camel(name, info, meta)?;
+            check_name_camel(name, info, &meta)?;
             if name.ends_with("List") {
                 return err(info, format!("{meta} name should not end in 'List'"));
             }
@@ -149,7 +191,7 @@ fn quoted_sorted<'a>(items: impl Iterator<Item = &'a str>) -> String {
 fn check_keys(
     value: &Dict,
     info: Info,
-    source: &str,
+    source: &dyn Display,
     required: &[&str],
     optional: &[&str],
 ) -> R<()> {
@@ -192,7 +234,7 @@ fn check_keys(
 fn check_keys_v(
     value: &Value,
     info: Info,
-    source: &str,
+    source: &dyn Display,
     required: &[&str],
     optional: &[&str],
 ) -> R<()> {
@@ -219,7 +261,7 @@ fn check_flags(expr: &Dict, info: Info) -> R<()> {
     Ok(())
 }
 
-fn check_if_cond(cond: &Value, info: Info, source: &str) -> R<()> {
+fn check_if_cond(cond: &Value, info: Info, source: &dyn Display) -> R<()> {
     match cond {
         Value::Str(s) => {
             let b = s.as_bytes();
@@ -235,13 +277,7 @@ fn check_if_cond(cond: &Value, info: Info, source: &str) -> R<()> {
             Ok(())
         }
         Value::Dict(d) => {
-            check_keys(
-                d,
-                info,
-                &format!("'if' condition of {source}"),
-                &[],
-                &["all", "any", "not"],
-            )?;
+            check_keys(d, info, &IfCondOf(source), &[], &["all", "any", "not"])?;
             if d.len() != 1 {
                 return err(
                     info,
@@ -275,14 +311,14 @@ fn check_if_cond(cond: &Value, info: Info, source: &str) -> R<()> {
     }
 }
 
-fn check_if(expr: &Dict, info: Info, source: &str) -> R<()> {
+fn check_if(expr: &Dict, info: Info, source: &dyn Display) -> R<()> {
     match expr.get("if") {
         Some(cond) => check_if_cond(cond, info, source),
         None => Ok(()),
     }
 }
 
-fn check_if_v(expr: &Value, info: Info, source: &str) -> R<()> {
+fn check_if_v(expr: &Value, info: Info, source: &dyn Display) -> R<()> {
     match expr {
         Value::Dict(d) => check_if(d, info, source),
         _ => Ok(()),
@@ -301,14 +337,14 @@ fn normalize_members(members: Option<&mut Value>) {
     }
 }
 
-fn check_type_name(value: Option<&Value>, info: Info, source: &str) -> R<()> {
+fn check_type_name(value: Option<&Value>, info: Info, source: &dyn Display) -> R<()> {
     match value {
         None | Some(Value::Str(_)) => Ok(()),
         _ => err(info, format!("{source} should be a type name")),
     }
 }
 
-fn check_type_name_or_array(value: Option<&Value>, info: Info, source: &str) -> R<()> {
+fn check_type_name_or_array(value: Option<&Value>, info: Info, source: &dyn Display) -> R<()> {
     match value {
         None | Some(Value::Str(_)) => Ok(()),
         Some(Value::List(items)) => {
@@ -327,7 +363,7 @@ fn check_type_name_or_array(value: Option<&Value>, info: Info, source: &str) -> 
 fn check_type_implicit(
     value: Option<&mut Value>,
     info: Info,
-    source: &str,
+    source: &dyn Display,
     parent_name: Option<&str>,
     pragma: &Pragma,
 ) -> R<()> {
@@ -338,11 +374,15 @@ fn check_type_implicit(
     let permissive =
         parent_name.is_some_and(|p| pragma.member_name_exceptions.iter().any(|e| e == p));
     for (key, arg) in members.0.iter_mut() {
-        let key_source = format!("{source} member '{key}'");
+        let key = key.as_str();
+        let key_source = Subject(source, "member ", key);
         let key = key.strip_prefix('*').unwrap_or(key);
         check_name_lower(key, info, &key_source, permissive, permissive)?;
-        let c = c_name(key);
-        if c == "u" || c.starts_with("has_") {
+        // `c_name(key)` is "u" or starts with "has_" (c_name turns every
+        // character but ASCII letters, digits and '_' into '_').
+        let has_ =
+            key.len() >= 4 && key.starts_with("has") && !key.as_bytes()[3].is_ascii_alphanumeric();
+        if key == "u" || has_ {
             return err(info, format!("{key_source} uses reserved name"));
         }
         check_keys_v(arg, info, &key_source, &["type"], &["if", "features"])?;
@@ -358,7 +398,7 @@ fn check_type_implicit(
 fn check_type_name_or_implicit(
     value: Option<&mut Value>,
     info: Info,
-    source: &str,
+    source: &dyn Display,
     parent_name: Option<&str>,
     pragma: &Pragma,
 ) -> R<()> {
@@ -384,9 +424,9 @@ fn check_features(features: Option<&mut Value>, info: Info) -> R<()> {
     for feat in features.iter() {
         let Value::Dict(feat) = feat else { continue };
         let source = "'features' member";
-        check_keys(feat, info, source, &["name"], &["if"])?;
-        let name = check_name_is_str(feat.get("name"), info, source)?;
-        let source = format!("{source} '{name}'");
+        check_keys(feat, info, &source, &["name"], &["if"])?;
+        let name = check_name_is_str(feat.get("name"), info, &source)?;
+        let source = Subject(&source, "", name);
         check_name_lower(name, info, &source, false, false)?;
         check_if(feat, info, &source)?;
     }
@@ -418,14 +458,14 @@ fn check_enum(expr: &mut Dict, info: Info, name: &str, pragma: &Pragma) -> R<()>
             continue;
         };
         let source = "'data' member";
-        check_keys(member, info, source, &["name"], &["if", "features"])?;
-        let member_name = check_name_is_str(member.get("name"), info, source)?.to_string();
-        let source = format!("{source} '{member_name}'");
+        check_keys(member, info, &source, &["name"], &["if", "features"])?;
+        let member_name = check_name_is_str(member.get("name"), info, &source)?.to_string();
+        let source = Subject(&source, "", &member_name);
         // Enum values may start with a digit: hide it from the name check.
         let checked = if member_name.starts_with(|c: char| c.is_ascii_digit()) {
-            format!("d{member_name}")
+            std::borrow::Cow::Owned(format!("d{member_name}"))
         } else {
-            member_name
+            std::borrow::Cow::Borrowed(member_name.as_str())
         };
         check_name_lower(&checked, info, &source, permissive, permissive)?;
         check_if(member, info, &source)?;
@@ -435,13 +475,13 @@ fn check_enum(expr: &mut Dict, info: Info, name: &str, pragma: &Pragma) -> R<()>
 }
 
 fn check_union(expr: &mut Dict, info: Info, name: &str, pragma: &Pragma) -> R<()> {
-    check_type_name_or_implicit(expr.get_mut("base"), info, "'base'", Some(name), pragma)?;
-    check_name_is_str(expr.get("discriminator"), info, "'discriminator'")?;
+    check_type_name_or_implicit(expr.get_mut("base"), info, &"'base'", Some(name), pragma)?;
+    check_name_is_str(expr.get("discriminator"), info, &"'discriminator'")?;
     let Some(Value::Dict(members)) = expr.get("data") else {
         return err(info, "'data' must be an object");
     };
     for (key, value) in &members.0 {
-        let source = format!("'data' member '{key}'");
+        let source = Subject(&"'data'", "member ", key);
         check_keys_v(value, info, &source, &["type"], &["if"])?;
         check_if_v(value, info, &source)?;
         check_type_name(value.as_dict().and_then(|d| d.get("type")), info, &source)?;
@@ -467,7 +507,7 @@ fn check_alternate(expr: &Dict, info: Info) -> R<()> {
         return err(info, "'data' must be an object");
     };
     for (key, value) in &members.0 {
-        let source = format!("'data' member '{key}'");
+        let source = Subject(&"'data'", "member ", key);
         check_name_lower(key, info, &source, false, false)?;
         check_keys_v(value, info, &source, &["type"], &["if"])?;
         check_if_v(value, info, &source)?;
@@ -482,12 +522,12 @@ fn check_command_or_event(expr: &mut Dict, info: Info, pragma: &Pragma, command:
         if !expr.contains("data") {
             return err(info, "'boxed': true requires 'data'");
         }
-        check_type_name(expr.get("data"), info, "'data'")?;
+        check_type_name(expr.get("data"), info, &"'data'")?;
     } else {
-        check_type_name_or_implicit(expr.get_mut("data"), info, "'data'", None, pragma)?;
+        check_type_name_or_implicit(expr.get_mut("data"), info, &"'data'", None, pragma)?;
     }
     if command {
-        check_type_name_or_array(expr.get("returns"), info, "'returns'")?;
+        check_type_name_or_array(expr.get("returns"), info, &"'returns'")?;
     }
     Ok(())
 }
@@ -509,20 +549,22 @@ pub(crate) fn check_exprs(
             defns.push(None);
             continue;
         };
-        let metas: Vec<&'static str> = METAS.iter().copied().filter(|m| expr.contains(m)).collect();
-        if metas.len() != 1 {
+        let mut metas = METAS.iter().copied().filter(|m| expr.contains(m));
+        let (Some(meta), None) = (metas.next(), metas.next()) else {
             return err(
                 *info,
                 "expression must have exactly one key 'enum', 'struct', 'union', 'alternate', \
                  'command', 'event'",
             );
-        }
-        let meta = metas[0];
-        let name = check_name_is_str(expr.get(meta), *info, &format!("'{meta}'"))?.to_string();
-        defns.push(Some((meta, name.clone())));
+        };
+        let name = check_name_is_str(expr.get(meta), *info, &Quoted(meta))?.to_string();
+        defns.push(Some((meta, name)));
+        let Some(Some((_, name))) = defns.last() else {
+            continue; // just pushed
+        };
         *info = info.with_defn(i as u32);
         let info = *info;
-        check_defn_name_str(&name, info, meta, pragma)?;
+        check_defn_name_str(name, info, meta, pragma)?;
 
         if let Some(d) = doc.map(|d| &docs[d]) {
             if d.symbol.as_deref() != Some(name.as_str()) {
@@ -544,29 +586,29 @@ pub(crate) fn check_exprs(
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["enum", "data"],
                     &["if", "features", "prefix"],
                 )?;
-                check_enum(expr, info, &name, pragma)?;
+                check_enum(expr, info, name, pragma)?;
             }
             "union" => {
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["union", "base", "discriminator", "data"],
                     &["if", "features"],
                 )?;
                 normalize_members(expr.get_mut("base"));
                 normalize_members(expr.get_mut("data"));
-                check_union(expr, info, &name, pragma)?;
+                check_union(expr, info, name, pragma)?;
             }
             "alternate" => {
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["alternate", "data"],
                     &["if", "features"],
                 )?;
@@ -577,19 +619,19 @@ pub(crate) fn check_exprs(
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["struct", "data"],
                     &["base", "if", "features"],
                 )?;
                 normalize_members(expr.get_mut("data"));
-                check_type_implicit(expr.get_mut("data"), info, "'data'", Some(&name), pragma)?;
-                check_type_name(expr.get("base"), info, "'base'")?;
+                check_type_implicit(expr.get_mut("data"), info, &"'data'", Some(name), pragma)?;
+                check_type_name(expr.get("base"), info, &"'base'")?;
             }
             "command" => {
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["command"],
                     &[
                         "data",
@@ -611,7 +653,7 @@ pub(crate) fn check_exprs(
                 check_keys(
                     expr,
                     info,
-                    meta,
+                    &meta,
                     &["event"],
                     &["data", "boxed", "if", "features"],
                 )?;
@@ -619,7 +661,7 @@ pub(crate) fn check_exprs(
                 check_command_or_event(expr, info, pragma, false)?;
             }
         }
-        check_if(expr, info, meta)?;
+        check_if(expr, info, &meta)?;
         check_features(expr.get_mut("features"), info)?;
         check_flags(expr, info)?;
     }
@@ -647,5 +689,17 @@ mod tests {
     fn c_names() {
         assert_eq!(c_name("a-b.c"), "a_b_c");
         assert_eq!(c_name("q-x"), "q_x");
+    }
+
+    #[test]
+    fn c_names_compare_like_c_name() {
+        let names = [
+            "a-b", "a_b", "a.b", "ab", "a-bc", "é", "_", "-", "has-x", "has_x",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(c_name_eq(a, b), c_name(a) == c_name(b), "{a} vs {b}");
+            }
+        }
     }
 }

@@ -45,6 +45,37 @@ impl Loader for FsLoader {
     }
 }
 
+/// [`FsLoader`] with the working directory read once (it is asked for
+/// every include and module name otherwise).
+pub(crate) struct FsLoaderAt {
+    cwd: String,
+}
+
+impl FsLoaderAt {
+    /// Reads the working directory now.
+    pub(crate) fn new() -> FsLoaderAt {
+        FsLoaderAt {
+            cwd: std::env::current_dir()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Loader for FsLoaderAt {
+    fn load(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            normalize(path)
+        } else {
+            normalize(&format!("{}/{path}", self.cwd))
+        }
+    }
+}
+
 /// Serves files from memory; paths are relative to a virtual root.
 #[derive(Debug, Clone, Default)]
 pub struct MemLoader {
@@ -176,6 +207,8 @@ pub(crate) enum Tok {
 struct State<'l> {
     loader: &'l dyn Loader,
     sources: SourceMap,
+    /// The absolute path of each file in `sources` (same index).
+    abs_paths: Vec<String>,
     included: HashSet<String>,
     exprs: Vec<RawExpr>,
     docs: Vec<Doc>,
@@ -187,6 +220,7 @@ pub(crate) fn parse(loader: &dyn Loader, fname: &str) -> Result<Parsed, crate::E
     let mut state = State {
         loader,
         sources: SourceMap::default(),
+        abs_paths: Vec::new(),
         included: HashSet::new(),
         exprs: Vec::new(),
         docs: Vec::new(),
@@ -196,7 +230,8 @@ pub(crate) fn parse(loader: &dyn Loader, fname: &str) -> Result<Parsed, crate::E
         path: fname.into(),
         message: strerror(&e),
     })?;
-    match parse_file(&mut state, fname, bytes, None) {
+    let abs = loader.absolute(fname);
+    match parse_file(&mut state, fname, abs, bytes, None) {
         Ok(()) => Ok(Parsed {
             sources: state.sources,
             exprs: state.exprs,
@@ -207,9 +242,15 @@ pub(crate) fn parse(loader: &dyn Loader, fname: &str) -> Result<Parsed, crate::E
     }
 }
 
-fn parse_file(state: &mut State<'_>, fname: &str, bytes: Vec<u8>, incl: Option<Info>) -> R<()> {
-    let abs = state.loader.absolute(fname);
-    state.included.insert(abs);
+fn parse_file(
+    state: &mut State<'_>,
+    fname: &str,
+    abs: String,
+    bytes: Vec<u8>,
+    incl: Option<Info>,
+) -> R<()> {
+    state.included.insert(abs.clone());
+    state.abs_paths.push(abs);
     let file = state.sources.files.len() as u32;
     state.sources.files.push(SourceFile {
         path: fname.to_string(),
@@ -231,6 +272,7 @@ fn parse_file(state: &mut State<'_>, fname: &str, bytes: Vec<u8>, incl: Option<I
         src.push('\n');
     }
     let mut p = FileParser {
+        text: &src,
         src: src.as_bytes(),
         file,
         line: 1,
@@ -316,7 +358,7 @@ fn include_file(state: &mut State<'_>, include: &str, info: Info, incl_fname: &s
     let mut inf = Some(info);
     let mut steps = 0;
     while let Some(i) = inf {
-        if state.loader.absolute(state.sources.path(i.file)) == abs {
+        if state.abs_paths.get(i.file as usize) == Some(&abs) {
             return err(info, format!("inclusion loop for {include}"));
         }
         inf = state.sources.file(i.file).and_then(|f| f.included_from);
@@ -329,7 +371,7 @@ fn include_file(state: &mut State<'_>, include: &str, info: Info, incl_fname: &s
         return Ok(());
     }
     match state.loader.load(incl_fname) {
-        Ok(bytes) => parse_file(state, incl_fname, bytes, Some(info)),
+        Ok(bytes) => parse_file(state, incl_fname, abs, bytes, Some(info)),
         Err(e) => err(
             info,
             format!("can't read include file '{incl_fname}': {}", strerror(&e)),
@@ -369,6 +411,9 @@ fn set_pragma(pragma: &mut Pragma, name: &str, value: &Value, info: Info) -> R<(
 
 /// Lexer and expression parser for one file.
 pub(crate) struct FileParser<'s> {
+    /// The file's text (valid UTF-8, ends with a newline).
+    text: &'s str,
+    /// The same, as bytes.
     src: &'s [u8],
     file: u32,
     line: u32,
@@ -394,8 +439,8 @@ impl<'s> FileParser<'s> {
     /// The current comment token's text (`#` included).
     pub(crate) fn comment_text(&self) -> &'s str {
         // The range lies on char boundaries: it starts at an ASCII '#'
-        // and ends at an ASCII '\n'.
-        std::str::from_utf8(&self.src[self.comment.0..self.comment.1]).unwrap_or("")
+        // and ends at an ASCII '\n' (or the end).
+        self.text.get(self.comment.0..self.comment.1).unwrap_or("")
     }
 
     /// A syntax error at the current token, with QEMU's column.
@@ -450,9 +495,10 @@ impl<'s> FileParser<'s> {
                     if self.src.get(self.cursor) == Some(&b'#') {
                         skip_comment = false;
                     }
-                    let nl = self.src[self.cursor..]
-                        .iter()
-                        .position(|&b| b == b'\n')
+                    let nl = self
+                        .text
+                        .get(self.cursor..)
+                        .and_then(|rest| rest.find('\n'))
                         .map_or(self.src.len(), |i| self.cursor + i);
                     self.cursor = nl;
                     if !skip_comment {
@@ -472,9 +518,8 @@ impl<'s> FileParser<'s> {
                         .iter()
                         .position(|&b| !(32..127).contains(&b) || b == b'\\' || b == b'\'')
                         .unwrap_or(self.src.len() - self.cursor);
-                    if let Ok(run) =
-                        std::str::from_utf8(&self.src[self.cursor..self.cursor + plain])
-                    {
+                    // Printable ASCII: the run ends on a char boundary.
+                    if let Some(run) = self.text.get(self.cursor..self.cursor + plain) {
                         self.val.push_str(run);
                     }
                     self.cursor += plain;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 
 use crate::doc::Doc;
 use crate::error::Result;
-use crate::expr::{Defn, c_name, check_exprs};
-use crate::parser::{FsLoader, Loader, Pragma, RawExpr, parse};
+use crate::expr::{Defn, c_name, c_name_eq, check_exprs};
+use crate::parser::{Loader, Pragma, RawExpr, parse};
 use crate::source::{Info, R, Raise, SourceMap, err};
 use crate::value::{Dict, Value};
 
@@ -323,7 +323,7 @@ impl Schema {
     /// file system.
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Schema> {
         let path = path.as_ref().to_string_lossy().into_owned();
-        Schema::load_with(&FsLoader, &path)
+        Schema::load_with(&crate::parser::FsLoaderAt::new(), &path)
     }
 
     /// Parses and checks the schema at `path`, reading files through
@@ -748,7 +748,8 @@ impl Schema {
         exprs: Vec<RawExpr>,
     ) -> R<()> {
         let builtin = "./builtin".to_string();
-        let root_module = module_name(loader, root_dir, root);
+        let base = module_base(loader, root_dir);
+        let root_module = module_name(loader, &base, root);
         self.modules.push(Module {
             name: builtin,
             entities: Vec::new(),
@@ -761,7 +762,7 @@ impl Schema {
         for raw in &exprs {
             match raw {
                 RawExpr::Include { path, info } => {
-                    let module = module_name(loader, root_dir, path);
+                    let module = module_name(loader, &base, path);
                     if !self.modules.iter().any(|m| m.name == module) {
                         self.modules.push(Module {
                             name: module.clone(),
@@ -842,14 +843,12 @@ impl Schema {
         describe_member("member", &m.name, &m.defined_in, self.defn_name(info))
     }
 
-    fn clash(
-        &self,
-        seen: &mut Vec<(String, (EntityId, usize))>,
-        r: (EntityId, usize),
-        info: Info,
-    ) -> R<()> {
-        let c = c_name(&self.member(r).name);
-        if let Some((_, other)) = seen.iter().find(|(k, _)| *k == c) {
+    fn clash(&self, seen: &mut Vec<(EntityId, usize)>, r: (EntityId, usize), info: Info) -> R<()> {
+        let name = &self.member(r).name;
+        if let Some(other) = seen
+            .iter()
+            .find(|&&o| c_name_eq(&self.member(o).name, name))
+        {
             return err(
                 info,
                 format!(
@@ -859,7 +858,7 @@ impl Schema {
                 ),
             );
         }
-        seen.push((c, r));
+        seen.push(r);
         Ok(())
     }
 
@@ -869,7 +868,7 @@ impl Schema {
         &self,
         id: EntityId,
         info: Info,
-        seen: &mut Vec<(String, (EntityId, usize))>,
+        seen: &mut Vec<(EntityId, usize)>,
         depth: usize,
     ) -> R<()> {
         if depth > MAX_DEPTH {
@@ -882,9 +881,12 @@ impl Schema {
             self.clash(seen, r, info)?;
         }
         if let Some(b) = &o.branches {
+            // Each branch against the members seen so far, not against
+            // the other branches.
+            let len = seen.len();
             for v in &b.variants {
-                let mut copy = seen.clone();
-                self.object_check_clash(v.ty, info, &mut copy, depth + 1)?;
+                self.object_check_clash(v.ty, info, seen, depth + 1)?;
+                seen.truncate(len);
             }
         }
         Ok(())
@@ -915,9 +917,9 @@ impl Schema {
             return Ok(());
         };
         let base_name = obj.base_name.clone();
-        let mut local = obj.local_members.clone();
-        let mut branches = obj.branches.clone();
-        let mut seen: Vec<(String, (EntityId, usize))> = Vec::new();
+        let n_local = obj.local_members.len();
+        let branches = obj.branches.clone();
+        let mut seen: Vec<(EntityId, usize)> = Vec::new();
         let mut base = None;
         if let Some(base_name) = &base_name {
             let b = self.resolve_type(base_name, info, &|| "'base'".into())?;
@@ -932,22 +934,24 @@ impl Schema {
             self.object_check_clash(b, info, &mut seen, depth + 1)?;
             base = Some(b);
         }
-        for (i, m) in local.iter_mut().enumerate() {
-            m.ty = self.check_member(m, "member")?;
+        for i in 0..n_local {
+            let ty = self.check_member(self.member((id, i)), "member")?;
             if let EntityKind::Object(o) = &mut self.entities[id].kind {
-                o.local_members[i].ty = m.ty;
+                o.local_members[i].ty = ty;
             }
             self.clash(&mut seen, (id, i), info)?;
         }
-        let members: Vec<(EntityId, usize)> = seen.iter().map(|(_, r)| *r).collect();
-        if let Some(b) = &mut branches {
-            self.check_branches(id, info, b, &seen, states, depth)?;
+        let members = seen.clone();
+        if let Some(mut b) = branches {
+            self.check_branches(id, info, &mut b, &seen, states, depth)?;
+            let variants: Vec<EntityId> = b.variants.iter().map(|v| v.ty).collect();
             if let EntityKind::Object(o) = &mut self.entities[id].kind {
-                o.branches = Some(b.clone());
+                o.branches = Some(b);
             }
-            for v in &b.variants {
-                let mut copy = seen.clone();
-                self.object_check_clash(v.ty, info, &mut copy, depth + 1)?;
+            let len = seen.len();
+            for ty in variants {
+                self.object_check_clash(ty, info, &mut seen, depth + 1)?;
+                seen.truncate(len);
             }
         }
         if let EntityKind::Object(o) = &mut self.entities[id].kind {
@@ -963,15 +967,15 @@ impl Schema {
         _id: EntityId,
         info: Info,
         b: &mut Branches,
-        seen: &[(String, (EntityId, usize))],
+        seen: &[(EntityId, usize)],
         states: &mut [State],
         depth: usize,
     ) -> R<()> {
         let tag = seen
             .iter()
-            .find(|(k, _)| *k == c_name(&b.tag_name))
-            .map(|(_, r)| *r)
-            .filter(|r| self.member(*r).name == b.tag_name);
+            .copied()
+            .find(|&r| c_name_eq(&self.member(r).name, &b.tag_name))
+            .filter(|&r| self.member(r).name == b.tag_name);
         let Some(tag) = tag else {
             return err(
                 info,
@@ -1177,30 +1181,29 @@ impl Schema {
         if matches!(self.entities[id].kind, EntityKind::Object(_)) {
             return self.check_object(id, states, 0);
         }
-        match self.entities[id].kind.clone() {
-            EntityKind::Include { .. } | EntityKind::Builtin { .. } => {}
-            EntityKind::Enum { members, .. } => {
-                self.check_definition(id)?;
-                if let Some(info) = info {
-                    let dn = self.defn_name(info);
-                    let name = &self.entities[id].name;
-                    let mut seen: Vec<(String, &str)> = Vec::new();
-                    for m in &members {
-                        let c = c_name(&m.name);
-                        if let Some((_, other)) = seen.iter().find(|(k, _)| *k == c) {
-                            return err(
-                                info,
-                                format!(
-                                    "{} collides with {}",
-                                    describe_member("value", &m.name, name, dn),
-                                    describe_member("value", other, name, dn)
-                                ),
-                            );
-                        }
-                        seen.push((c, &m.name));
+        if let EntityKind::Enum { members, .. } = &self.entities[id].kind {
+            self.check_definition(id)?;
+            if let Some(info) = info {
+                let dn = self.defn_name(info);
+                let name = &self.entities[id].name;
+                for (i, m) in members.iter().enumerate() {
+                    if let Some(other) = members[..i].iter().find(|o| c_name_eq(&o.name, &m.name)) {
+                        return err(
+                            info,
+                            format!(
+                                "{} collides with {}",
+                                describe_member("value", &m.name, name, dn),
+                                describe_member("value", &other.name, name, dn)
+                            ),
+                        );
                     }
                 }
             }
+            return Ok(());
+        }
+        match self.entities[id].kind.clone() {
+            EntityKind::Include { .. } | EntityKind::Builtin { .. } => {}
+            EntityKind::Enum { .. } => {}
             EntityKind::Array { element_name, .. } => {
                 self.check_definition(id)?;
                 let ainfo = info.unwrap_or(Info::new(0, 0));
@@ -1333,6 +1336,7 @@ impl Schema {
             self.connect_doc(id)?;
         }
         // Modules (the name of each file's module computed once).
+        let base = module_base(loader, root_dir);
         let mut file_modules: HashMap<crate::source::FileId, usize> = HashMap::new();
         for id in 0..self.entities.len() {
             let e = &self.entities[id];
@@ -1347,7 +1351,7 @@ impl Schema {
                 Some(i) => match file_modules.get(&i.file) {
                     Some(&m) => Some(m),
                     None => {
-                        let name = module_name(loader, root_dir, self.sources.path(i.file));
+                        let name = module_name(loader, &base, self.sources.path(i.file));
                         let m = self.modules.iter().position(|m| m.name == name);
                         if let Some(m) = m {
                             file_modules.insert(i.file, m);
@@ -1412,10 +1416,14 @@ pub const BUILTINS: [(&str, &str); 15] = [
     ("null", "null"),
 ];
 
-/// `os.path.relpath(fname, root_dir)`.
-fn module_name(loader: &dyn Loader, root_dir: &str, fname: &str) -> String {
+/// The absolute form of `root_dir`, for [`module_name`].
+fn module_base(loader: &dyn Loader, root_dir: &str) -> String {
+    loader.absolute(if root_dir.is_empty() { "." } else { root_dir })
+}
+
+/// `os.path.relpath(fname, root_dir)`, given `base = module_base(root_dir)`.
+fn module_name(loader: &dyn Loader, base: &str, fname: &str) -> String {
     let path = loader.absolute(fname);
-    let base = loader.absolute(if root_dir.is_empty() { "." } else { root_dir });
     let p: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let b: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
     let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
