@@ -262,3 +262,62 @@ fn transactions_reject_other_commands() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
 }
+
+#[test]
+fn structs_decode_from_text_readers_and_values_alike() {
+    let text = r#"{"node": "drive0", "name": "b0", "persistent": true}"#;
+    let from_str: BlockDirtyBitmapAdd = serde_json::from_str(text).expect("from text");
+    let from_reader: BlockDirtyBitmapAdd =
+        serde_json::from_reader(text.as_bytes()).expect("from a reader (keys not borrowed)");
+    let from_value: BlockDirtyBitmapAdd =
+        serde_json::from_value(serde_json::from_str(text).expect("json")).expect("from a value");
+    assert_eq!(from_str, from_reader);
+    assert_eq!(from_str, from_value);
+    assert_eq!(from_str.persistent, Some(true));
+    // A key with an escape can't be borrowed from the input: still known.
+    let escaped: BlockDirtyBitmapAdd =
+        serde_json::from_str(r#"{"\u006eode": "drive0", "name": "b0"}"#).expect("escaped key");
+    assert_eq!(escaped.node, "drive0");
+    // A repeated key: the last one counts (as in serde_json's maps).
+    let twice: BlockDirtyBitmapAdd =
+        serde_json::from_str(r#"{"node": "a", "name": "b0", "node": "b"}"#).expect("repeated");
+    assert_eq!(twice.node, "b");
+}
+
+#[test]
+fn struct_decoding_errors_name_what_is_wrong() {
+    let missing = serde_json::from_value::<BlockDirtyBitmapAdd>(json!({"node": "d"}))
+        .expect_err("name is required");
+    assert!(
+        missing.to_string().contains("missing field `name`"),
+        "{missing}"
+    );
+    let shape = serde_json::from_value::<BlockDirtyBitmapAdd>(json!("drive0"))
+        .expect_err("a string is not an object");
+    assert!(
+        shape
+            .to_string()
+            .contains("an object (BlockDirtyBitmapAdd)"),
+        "{shape}"
+    );
+    let member = serde_json::from_value::<BlockDirtyBitmapAdd>(
+        json!({"node": "d", "name": "b", "granularity": "big"}),
+    )
+    .expect_err("granularity is an integer");
+    assert!(member.to_string().contains("invalid type"), "{member}");
+}
+
+#[test]
+fn null_is_a_value_only_for_optional_any_members() {
+    // `ObjectPropertyInfo.default-value` is an optional `any`.
+    let info: ObjectPropertyInfo =
+        roundtrip(json!({"name": "p", "type": "int", "default-value": null}));
+    assert_eq!(info.default_value, Some(Value::Null));
+    let absent: ObjectPropertyInfo = roundtrip(json!({"name": "p", "type": "int"}));
+    assert_eq!(absent.default_value, None);
+    // Any other optional member: null means absent.
+    let cmd: BlockDirtyBitmapAdd =
+        serde_json::from_value(json!({"node": "d", "name": "b", "persistent": null}))
+            .expect("decodes");
+    assert_eq!(cmd.persistent, None);
+}

@@ -106,6 +106,19 @@ struct Field {
     any: bool,
 }
 
+impl Field {
+    /// The member's type as stored (boxed where recursion needs it),
+    /// without the `Option` of an optional member.
+    fn value_type(&self) -> TokenStream {
+        let ty = &self.ty;
+        if self.boxed {
+            quote!(::std::boxed::Box<#ty>)
+        } else {
+            ty.clone()
+        }
+    }
+}
+
 struct Gen<'s> {
     schema: &'s Schema,
     rt: TokenStream,
@@ -115,18 +128,30 @@ struct Gen<'s> {
     branch_names: HashMap<EntityId, String>,
     /// Member edges (owner, target) that must be boxed (recursion).
     boxed: HashSet<(EntityId, EntityId)>,
+    /// Doc comments of the file being made, by placeholder number (see
+    /// [`Gen::doc_attrs`]).
+    docs: std::cell::RefCell<Vec<String>>,
 }
 
-fn doc_attrs(lines: &[String]) -> TokenStream {
-    let attrs = lines.iter().map(|l| {
-        let l = if l.is_empty() {
-            String::new()
-        } else {
-            format!(" {l}")
-        };
-        quote!(#[doc = #l])
-    });
-    quote!(#(#attrs)*)
+/// One `#[doc]` attribute holding a whole doc comment; prettyplease prints
+/// it as a `/** */` block, which [`line_docs`] turns back into `///`
+/// lines. (Used where a placeholder can't be: see [`Gen::doc_attrs`].)
+fn doc_attr(lines: &[String]) -> TokenStream {
+    if lines.is_empty() {
+        return TokenStream::new();
+    }
+    let mut text = String::new();
+    for l in lines {
+        if !l.is_empty() {
+            text.push(' ');
+            text.push_str(l);
+        }
+        text.push('\n');
+    }
+    if lines.len() == 1 {
+        text.pop();
+    }
+    quote!(#[doc = #text])
 }
 
 impl<'s> Gen<'s> {
@@ -137,10 +162,43 @@ impl<'s> Gen<'s> {
             names: HashMap::new(),
             branch_names: HashMap::new(),
             boxed: HashSet::new(),
+            docs: std::cell::RefCell::default(),
         };
         g.assign_names();
         g.find_recursion();
         g
+    }
+
+    /// A doc comment. The tokens carry only a placeholder (`#[doc =
+    /// "\u{E000}N"]`); [`Gen::format`] writes the text in as `///` lines
+    /// after formatting, which spares escaping it, syn unescaping it and
+    /// prettyplease copying it (most of the output is doc text).
+    fn doc_attrs(&self, lines: &[String]) -> TokenStream {
+        if lines.is_empty() {
+            return TokenStream::new();
+        }
+        if lines.iter().any(|l| l.contains(DOC_MARK)) {
+            return doc_attr(lines);
+        }
+        let mut docs = self.docs.borrow_mut();
+        let key = format!("{DOC_MARK}{}", docs.len());
+        let mut text = String::new();
+        for l in lines {
+            if !l.is_empty() {
+                text.push(' ');
+                text.push_str(l);
+            }
+            text.push('\n');
+        }
+        docs.push(text);
+        quote!(#[doc = #key])
+    }
+
+    /// Formats a file's tokens and fills in its doc comments.
+    fn format(&self, tokens: TokenStream, what: &str) -> crate::Result<String> {
+        let out = format_file(tokens, what)?;
+        let docs = self.docs.take();
+        Ok(fill_docs(&out, &docs))
     }
 
     fn emitted_type(&self, id: EntityId) -> bool {
@@ -403,114 +461,97 @@ impl<'s> Gen<'s> {
     }
 
     fn field_tokens(&self, f: &Field) -> TokenStream {
-        let doc = doc_attrs(&f.doc);
+        let doc = self.doc_attrs(&f.doc);
         let name = ident(&f.ident);
-        let wire = &f.wire;
-        let mut ty = f.ty.clone();
-        if f.boxed {
-            ty = quote!(::std::boxed::Box<#ty>);
-        }
+        let ty = f.value_type();
         let dep = if f.deprecated {
             quote!(#[deprecated])
         } else {
             quote!()
         };
-        // `rename` only where the wire name differs from the field's.
-        let rename = if f.ident.trim_start_matches("r#") == wire {
-            quote!()
-        } else {
-            quote!(rename = #wire,)
-        };
-        if f.optional && f.any {
-            // `null` is a value here, not absence.
-            let with = format!("{}::deserialize_some", self.rt.to_string().replace(' ', ""));
+        if f.optional {
             quote! {
                 #doc
                 #dep
-                #[serde(#rename default, deserialize_with = #with, skip_serializing_if = "::std::option::Option::is_none")]
                 pub #name: ::std::option::Option<#ty>,
-            }
-        } else if f.optional {
-            quote! {
-                #doc
-                #dep
-                #[serde(#rename skip_serializing_if = "::std::option::Option::is_none")]
-                pub #name: ::std::option::Option<#ty>,
-            }
-        } else if f.ident.trim_start_matches("r#") == wire {
-            quote! {
-                #doc
-                #dep
-                pub #name: #ty,
             }
         } else {
             quote! {
                 #doc
                 #dep
-                #[serde(rename = #wire)]
                 pub #name: #ty,
             }
         }
     }
 
-    /// `new(required..)` and `with_x(optional)` for a struct.
+    /// The struct's wire format: one `qapi_struct!` call.
+    fn struct_serde(
+        &self,
+        name: &TokenStream,
+        fields: &[Field],
+        flat: Option<&TokenStream>,
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let members = fields.iter().enumerate().map(|(i, f)| {
+            let idx = proc_macro2::Literal::usize_unsuffixed(i);
+            let kind = match (f.optional, f.any) {
+                (false, _) => quote!(req),
+                (true, false) => quote!(opt),
+                (true, true) => quote!(anyopt),
+            };
+            let field = ident(&f.ident);
+            let wire = &f.wire;
+            let ty = f.value_type();
+            quote!(#idx #kind #field #wire: #ty,)
+        });
+        let flat = flat.map(|f| quote!(flatten #f));
+        quote! {
+            #rt::qapi_struct!(#name { #(#members)* } #flat);
+        }
+    }
+
+    /// `new(required..)` and `with_x(optional)` for a struct: one
+    /// `qapi_builder!` call. `extra_init` holds `field = value` pairs,
+    /// `extra_params` more parameters of `new` (`field: Type`).
     fn constructors(
         &self,
         name: &TokenStream,
         fields: &[Field],
-        extra: &[TokenStream],
+        extra_init: &[TokenStream],
         extra_params: &[TokenStream],
     ) -> TokenStream {
+        let rt = &self.rt;
+        let wrap = |f: &Field| if f.boxed { quote!(boxed) } else { quote!(into) };
         let mut params = Vec::new();
-        let mut inits = Vec::new();
         let mut setters = Vec::new();
         for f in fields {
             let id = ident(&f.ident);
             let ty = &f.ty;
-            let wire = &f.wire;
-            let value = if f.boxed {
-                quote!(::std::boxed::Box::new(#id.into()))
-            } else {
-                quote!(#id.into())
-            };
+            let w = wrap(f);
             if f.optional {
-                inits.push(quote!(#id: ::std::option::Option::None));
                 let setter = format_ident!("with_{}", f.ident.trim_start_matches("r#"));
-                let doc = format!(" Sets `{wire}`.");
-                setters.push(quote! {
-                    #[doc = #doc]
-                    #[must_use]
-                    pub fn #setter(mut self, #id: impl ::std::convert::Into<#ty>) -> Self {
-                        self.#id = ::std::option::Option::Some(#value);
-                        self
-                    }
-                });
+                let wire = &f.wire;
+                setters.push(quote!(#setter #id #wire: #ty => #w,));
             } else {
-                params.push(quote!(#id: impl ::std::convert::Into<#ty>));
-                inits.push(quote!(#id: #value));
+                params.push(quote!(#id: #ty => #w,));
             }
         }
-        inits.extend(extra.iter().cloned());
-        params.extend(extra_params.iter().cloned());
-        let new_doc = if params.is_empty() {
+        let extra_params = extra_params.iter().map(|p| quote!(#p => into,));
+        let new_doc = if params.is_empty() && extra_params.len() == 0 {
             " Builds it with every optional member absent."
         } else {
             " Builds it from its required members; optional ones are absent."
         };
         quote! {
-            #[allow(deprecated, reason = "constructors set every member")]
-            impl #name {
-                #[doc = #new_doc]
-                #[allow(clippy::new_without_default, reason = "some have required members")]
-                pub fn new(#(#params),*) -> Self {
-                    Self { #(#inits),* }
-                }
-                #(#setters)*
-            }
+            #rt::qapi_builder!(#name
+                new(#new_doc) { #(#params)* #(#extra_params)* }
+                init { #(#extra_init,)* }
+                set { #(#setters)* }
+            );
         }
     }
 
-    /// A struct with serde derives, constructor and setters. `flatten`
+    /// A struct with its wire format, constructor and setters. `flatten`
     /// adds one more (flattened) field: (ident, type, init expression).
     fn emit_struct(
         &self,
@@ -519,26 +560,25 @@ impl<'s> Gen<'s> {
         fields: &[Field],
         flatten: Option<Flatten>,
     ) -> TokenStream {
-        let doc = doc_attrs(doc);
+        let doc = self.doc_attrs(doc);
         let ty = ident(name);
         let field_tokens: Vec<TokenStream> = fields.iter().map(|f| self.field_tokens(f)).collect();
         let mut extra_init = Vec::new();
         let mut extra_params = Vec::new();
+        let mut flat_ident = None;
         let flat = match flatten {
             Some((fid, fty, init, fdoc)) => {
-                let fdoc = doc_attrs(&fdoc);
+                let fdoc = self.doc_attrs(&fdoc);
                 match init {
-                    Some(init) => extra_init.push(quote!(#fid: #init)),
-                    None => {
-                        extra_params.push(quote!(#fid: #fty));
-                        extra_init.push(quote!(#fid));
-                    }
+                    Some(init) => extra_init.push(quote!(#fid = #init)),
+                    None => extra_params.push(quote!(#fid: #fty)),
                 }
-                quote! {
+                let out = quote! {
                     #fdoc
-                    #[serde(flatten)]
                     pub #fid: #fty,
-                }
+                };
+                flat_ident = Some(fid);
+                out
             }
             None => quote!(),
         };
@@ -547,15 +587,18 @@ impl<'s> Gen<'s> {
         } else {
             quote!()
         };
-        let ctor = self.constructors(&quote!(#ty), fields, &extra_init, &extra_params);
+        let name_tokens = quote!(#ty);
+        let serde = self.struct_serde(&name_tokens, fields, flat_ident.as_ref());
+        let ctor = self.constructors(&name_tokens, fields, &extra_init, &extra_params);
         quote! {
             #doc
-            #[derive(Debug, Clone, PartialEq, #default ::serde::Serialize, ::serde::Deserialize)]
+            #[derive(Debug, Clone, PartialEq, #default)]
             #[non_exhaustive]
             pub struct #ty {
                 #(#field_tokens)*
                 #flat
             }
+            #serde
             #ctor
         }
     }
@@ -590,13 +633,12 @@ impl<'s> Gen<'s> {
         if doc.is_empty() {
             doc.push(format!("The QAPI enum `{}`.", e.name));
         }
-        let doc = doc_attrs(&doc);
+        let doc = self.doc_attrs(&doc);
         let dep = self.deprecated_attr(id);
         let mut scope = Scope::with_reserved(&["Unknown"]);
         let edoc = self.doc_of(id);
         let mut variants = Vec::new();
         let mut to_str = Vec::new();
-        let mut from_str = Vec::new();
         for m in members {
             let v = ident(&scope.unique(camel(&m.name)));
             let wire = &m.name;
@@ -608,15 +650,14 @@ impl<'s> Gen<'s> {
                 vdoc.push(String::new());
                 vdoc.push(format!("Only if `{}`.", docs::condition(c)));
             }
-            let vdoc = doc_attrs(&vdoc);
+            let vdoc = self.doc_attrs(&vdoc);
             let vdep = if Self::features_deprecated(&m.features) {
                 quote!(#[deprecated])
             } else {
                 quote!()
             };
             variants.push(quote!(#vdoc #vdep #v,));
-            to_str.push(quote!(Self::#v => #wire,));
-            from_str.push(quote!(#wire => Self::#v,));
+            to_str.push(quote!(#v = #wire,));
         }
         quote! {
             #doc
@@ -629,38 +670,7 @@ impl<'s> Gen<'s> {
                 /// a newer QEMU), as it was on the wire.
                 Unknown(::std::string::String),
             }
-            #[allow(deprecated, reason = "every value is mapped")]
-            impl #name {
-                /// The value as on the wire.
-                pub fn as_str(&self) -> &str {
-                    match self {
-                        #(#to_str)*
-                        Self::Unknown(s) => s,
-                    }
-                }
-                /// The value for a wire string; unknown strings are kept.
-                pub fn from_wire(s: &str) -> Self {
-                    match s {
-                        #(#from_str)*
-                        other => Self::Unknown(::std::string::ToString::to_string(other)),
-                    }
-                }
-            }
-            impl ::std::fmt::Display for #name {
-                fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                    f.write_str(self.as_str())
-                }
-            }
-            impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    s.serialize_str(self.as_str())
-                }
-            }
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    #rt::deserialize_enum(d, Self::from_wire)
-                }
-            }
+            #rt::qapi_enum!(#name { #(#to_str)* });
         }
     }
 
@@ -678,7 +688,7 @@ impl<'s> Gen<'s> {
         };
         let name = ident(enum_name);
         let tag = &b.tag_name;
-        let doc = doc_attrs(&doc);
+        let doc = self.doc_attrs(&doc);
         // Values of the discriminator enum, each with its branch (if any).
         let tag_values: Vec<(String, Option<&Value>)> = match b
             .tag_member
@@ -709,7 +719,7 @@ impl<'s> Gen<'s> {
                 vdoc.push(String::new());
                 vdoc.push(format!("Only if `{}`.", docs::condition(c)));
             }
-            let vdoc = doc_attrs(&vdoc);
+            let vdoc = self.doc_attrs(&vdoc);
             tags.push(quote!(Self::#v { .. } => #value,));
             let has_data = branch.is_some_and(|m| {
                 let t = &self.schema.entities[m.ty];
@@ -834,7 +844,7 @@ impl<'s> Gen<'s> {
         if doc.is_empty() {
             doc.push(format!("The QAPI alternate `{}`.", e.name));
         }
-        let doc = doc_attrs(&doc);
+        let doc = self.doc_attrs(&doc);
         let adoc = self.doc_of(id);
         let mut scope = Scope::default();
         let mut vs = Vec::new();
@@ -847,7 +857,7 @@ impl<'s> Gen<'s> {
             if vdoc.is_empty() {
                 vdoc.push(format!("`{}`", m.name));
             }
-            let vdoc = doc_attrs(&vdoc);
+            let vdoc = self.doc_attrs(&vdoc);
             let json = match &t.kind {
                 EntityKind::Builtin { json_type } => *json_type,
                 EntityKind::Enum { .. } => "string",
@@ -960,13 +970,14 @@ impl<'s> Gen<'s> {
             Some(a) if !self.schema.entities[a].is_implicit() => {
                 let inner = self.type_ident(a);
                 let ty = ident(name);
-                let doc = doc_attrs(&doc);
+                let doc = self.doc_attrs(&doc);
+                let rt = &self.rt;
                 quote! {
                     #doc
                     #dep
-                    #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-                    #[serde(transparent)]
+                    #[derive(Debug, Clone, PartialEq)]
                     pub struct #ty(pub #inner);
+                    #rt::qapi_newtype!(#ty);
                     impl ::std::convert::From<#inner> for #ty {
                         fn from(v: #inner) -> Self {
                             Self(v)
@@ -1012,22 +1023,16 @@ impl<'s> Gen<'s> {
         let meta = self.command_meta(id);
         quote! {
             #args
-            #[allow(deprecated, reason = "deprecated commands are still commands")]
-            impl #rt::Command for #ty {
-                const NAME: &'static str = #wire;
-                type Returns = #returns;
-                const META: #rt::CommandMeta = #meta;
-            }
+            #rt::qapi_command!(#ty, #wire, #returns, { #meta });
         }
     }
 
+    /// The fields of a command's `CommandMeta` but its name.
     fn command_meta(&self, id: EntityId) -> TokenStream {
         let e = &self.schema.entities[id];
         let EntityKind::Command(c) = &e.kind else {
             return quote!();
         };
-        let rt = &self.rt;
-        let wire = &e.name;
         let (oob, pre, ok) = (c.allow_oob, c.allow_preconfig, c.success_response);
         let dep = Self::features_deprecated(&e.features);
         let unstable = e.features.iter().any(|f| f.name == "unstable");
@@ -1035,17 +1040,14 @@ impl<'s> Gen<'s> {
         let cond = self.cond_tokens(id);
         let feats: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
         quote! {
-            #rt::CommandMeta {
-                name: #wire,
-                allow_oob: #oob,
-                allow_preconfig: #pre,
-                success_response: #ok,
-                deprecated: #dep,
-                unstable: #unstable,
-                since: #since,
-                condition: #cond,
-                features: &[#(#feats),*],
-            }
+            allow_oob: #oob,
+            allow_preconfig: #pre,
+            success_response: #ok,
+            deprecated: #dep,
+            unstable: #unstable,
+            since: #since,
+            condition: #cond,
+            features: &[#(#feats),*],
         }
     }
 
@@ -1057,41 +1059,19 @@ impl<'s> Gen<'s> {
         let args = self.emit_args(id, ev.arg_type, false);
         let ty = ident(&self.names[&id]);
         let wire = &e.name;
-        let v = &ty;
         let dep = Self::features_deprecated(&e.features);
         let unstable = e.features.iter().any(|f| f.name == "unstable");
         let since = Self::since_tokens(docs::since(self.doc_of(id)));
         let cond = self.cond_tokens(id);
+        let rt = &self.rt;
         quote! {
             #args
-            #[allow(deprecated, reason = "deprecated events still arrive")]
-            impl super::Event for #ty {
-                const NAME: &'static str = #wire;
-                const META: super::EventMeta = super::EventMeta {
-                    name: #wire,
-                    deprecated: #dep,
-                    unstable: #unstable,
-                    since: #since,
-                    condition: #cond,
-                };
-                fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-                    match event {
-                        super::AnyEvent::#v(x) => ::std::option::Option::Some(x),
-                        _ => ::std::option::Option::None,
-                    }
-                }
-                fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-                    match event {
-                        super::AnyEvent::#v(x) => ::std::option::Option::Some(x),
-                        _ => ::std::option::Option::None,
-                    }
-                }
-            }
-            impl ::std::convert::From<#ty> for super::AnyEvent {
-                fn from(x: #ty) -> Self {
-                    super::AnyEvent::#v(x)
-                }
-            }
+            #rt::qapi_event!(#ty, #wire, {
+                deprecated: #dep,
+                unstable: #unstable,
+                since: #since,
+                condition: #cond,
+            });
         }
     }
 
@@ -1130,36 +1110,133 @@ impl<'s> Gen<'s> {
         out
     }
 
-    fn files(&self, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
-        let mut files = Vec::new();
-        let mut mods = Vec::new();
-        for (i, file) in self.module_file_names() {
-            let m = &self.schema.modules[i];
-            let items: Vec<TokenStream> = m
+    /// The file of module `i` (`None` when it defines nothing).
+    fn module_file(
+        &self,
+        i: usize,
+        file: &str,
+        opts: &Options,
+    ) -> crate::Result<Option<GeneratedFile>> {
+        let m = &self.schema.modules[i];
+        let items: Vec<TokenStream> = m
+            .entities
+            .iter()
+            .map(|&id| self.emit_entity(id))
+            .filter(|t| !t.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(None);
+        }
+        let header = format!(
+            " Generated by `{}` from {} (module `{}`), do not edit by hand.",
+            opts.regen_command, opts.schema_label, m.name
+        );
+        let tokens = quote! {
+            #![doc = #header]
+            #[allow(unused_imports, reason = "items refer to each other across modules")]
+            use super::*;
+            #(#items)*
+        };
+        Ok(Some(GeneratedFile {
+            path: format!("{file}.rs"),
+            contents: self.format(tokens, file)?,
+        }))
+    }
+
+    /// Every module's file, built on as many threads as the machine has
+    /// cores (each thread makes its own tokens: they are not `Send`).
+    fn module_files(&self, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
+        let modules = self.module_file_names();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(modules.len())
+            .max(1);
+        // Largest modules first, each to the least loaded thread.
+        let weight = |i: usize| -> usize {
+            self.schema.modules[i]
                 .entities
                 .iter()
-                .map(|&id| self.emit_entity(id))
-                .filter(|t| !t.is_empty())
-                .collect();
-            if items.is_empty() {
-                continue;
-            }
-            let header = format!(
-                " Generated by `{}` from {} (module `{}`), do not edit by hand.",
-                opts.regen_command, opts.schema_label, m.name
-            );
-            let tokens = quote! {
-                #![doc = #header]
-                #[allow(unused_imports, reason = "items refer to each other across modules")]
-                use super::*;
-                #(#items)*
-            };
-            files.push(GeneratedFile {
-                path: format!("{file}.rs"),
-                contents: format_file(tokens, &file)?,
-            });
-            mods.push(file);
+                .map(|&id| match self.schema.entities[id].as_object() {
+                    Some(o) => 4 + o.local_members.len(),
+                    None => 4,
+                })
+                .sum()
+        };
+        let mut order: Vec<usize> = (0..modules.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(weight(modules[k].0)));
+        let mut load = vec![0usize; threads];
+        let mut work: Vec<Vec<usize>> = vec![Vec::new(); threads];
+        for k in order {
+            let t = (0..threads).min_by_key(|&t| load[t]).unwrap_or(0);
+            load[t] += weight(modules[k].0);
+            work[t].push(k);
         }
+        let (schema, names, branch_names, boxed) =
+            (self.schema, &self.names, &self.branch_names, &self.boxed);
+        let rt = self.rt.to_string();
+        let modules = &modules;
+        let mut done: Vec<(usize, crate::Result<Option<GeneratedFile>>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = work
+                    .into_iter()
+                    .map(|ks| {
+                        let rt = rt.clone();
+                        scope.spawn(move || {
+                            let rt = match rt.parse::<TokenStream>() {
+                                Ok(rt) => rt,
+                                Err(e) => {
+                                    let msg = format!("runtime path doesn't parse: {e}");
+                                    return ks
+                                        .iter()
+                                        .map(|&k| (k, Err(crate::Error::Generate(msg.clone()))))
+                                        .collect();
+                                }
+                            };
+                            let g = Gen {
+                                schema,
+                                rt,
+                                names: names.clone(),
+                                branch_names: branch_names.clone(),
+                                boxed: boxed.clone(),
+                                docs: std::cell::RefCell::default(),
+                            };
+                            ks.into_iter()
+                                .map(|k| {
+                                    let (i, file) = &modules[k];
+                                    (k, g.module_file(*i, file, opts))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![(
+                                usize::MAX,
+                                Err(crate::Error::Generate("a generator thread panicked".into())),
+                            )]
+                        })
+                    })
+                    .collect()
+            });
+        done.sort_by_key(|(k, _)| *k);
+        let mut files = Vec::new();
+        for (_, f) in done {
+            if let Some(f) = f? {
+                files.push(f);
+            }
+        }
+        Ok(files)
+    }
+
+    fn files(&self, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
+        let mut files = self.module_files(opts)?;
+        let mods: Vec<String> = files
+            .iter()
+            .map(|f| f.path.trim_end_matches(".rs").to_string())
+            .collect();
         let header = format!(
             " Generated by `{}` from {}, do not edit by hand.",
             opts.regen_command, opts.schema_label
@@ -1186,7 +1263,7 @@ impl<'s> Gen<'s> {
             0,
             GeneratedFile {
                 path: "mod.rs".into(),
-                contents: format_file(tokens, "mod")?,
+                contents: self.format(tokens, "mod")?,
             },
         );
         Ok(files)
@@ -1198,7 +1275,10 @@ impl<'s> Gen<'s> {
             .schema
             .iter()
             .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
-            .map(|(id, _)| self.command_meta(id))
+            .map(|(id, _)| {
+                let ty = self.type_ident(id);
+                quote!(<#ty as #rt::Command>::META)
+            })
             .collect();
         quote! {
             /// Every command of the schema, in schema order.
@@ -1436,5 +1516,135 @@ fn format_file(tokens: TokenStream, what: &str) -> crate::Result<String> {
     let file: syn::File = syn::parse2(tokens).map_err(|e| {
         crate::Error::Generate(format!("generated module '{what}' does not parse: {e}"))
     })?;
-    Ok(prettyplease::unparse(&file))
+    Ok(line_docs(&prettyplease::unparse(&file)))
+}
+
+/// Starts the placeholder of a doc comment (a private-use character, then
+/// the comment's number); see [`Gen::doc_attrs`].
+const DOC_MARK: char = '\u{E000}';
+
+/// Replaces each `///` placeholder line that [`Gen::doc_attrs`] made with
+/// its doc comment's lines, at the same indentation.
+fn fill_docs(src: &str, docs: &[String]) -> String {
+    let mut out =
+        String::with_capacity(src.len() + docs.iter().map(|d| d.len() + 16).sum::<usize>());
+    for line in src.split_inclusive('\n') {
+        let body = line.trim_start_matches(' ');
+        let indent = &line[..line.len() - body.len()];
+        let doc = body
+            .strip_prefix("///")
+            .and_then(|b| b.strip_prefix(DOC_MARK))
+            .and_then(|n| n.trim_end().parse::<usize>().ok())
+            .and_then(|n| docs.get(n));
+        match doc {
+            Some(doc) => {
+                for text in doc.lines() {
+                    out.push_str(indent);
+                    out.push_str("///");
+                    out.push_str(text.trim_end());
+                    out.push('\n');
+                }
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Rewrites the `/** .. */` blocks prettyplease prints for multi-line doc
+/// attributes as indented `///` lines. A block starts with `/**` after
+/// indentation; its text lines each start with a space or are empty (as
+/// [`doc_attr`] writes them), and it ends with a line `*/`. Anything
+/// else is left alone.
+fn line_docs(src: &str) -> String {
+    let mut out = String::with_capacity(src.len() + src.len() / 8);
+    let mut lines = src.split_inclusive('\n');
+    while let Some(line) = lines.next() {
+        let body = line.trim_start_matches(' ');
+        let indent = &line[..line.len() - body.len()];
+        let Some(first) = body.strip_prefix("/**").filter(|r| !r.starts_with('*')) else {
+            out.push_str(line);
+            continue;
+        };
+        let mut block = vec![first.trim_end_matches('\n')];
+        let mut closed = false;
+        for next in lines.by_ref() {
+            let text = next.trim_end_matches('\n');
+            if text == "*/" {
+                closed = true;
+                break;
+            }
+            block.push(text);
+        }
+        if !closed {
+            // Not a block we wrote: keep it as it was.
+            out.push_str(line);
+            for text in &block[1..] {
+                out.push_str(text);
+                out.push('\n');
+            }
+            continue;
+        }
+        for text in block {
+            out.push_str(indent);
+            out.push_str("///");
+            out.push_str(text.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(tokens: TokenStream) -> String {
+        format_file(tokens, "test").expect("formats")
+    }
+
+    #[test]
+    fn multi_line_docs_print_as_line_comments() {
+        let doc = doc_attr(&["First.".into(), String::new(), "  Indented.".into()]);
+        let out = format(quote! {
+            #doc
+            pub struct A {
+                #doc
+                pub x: u8,
+            }
+        });
+        assert_eq!(
+            out,
+            "/// First.\n///\n///   Indented.\npub struct A {\n    /// First.\n    ///\n    ///   Indented.\n    pub x: u8,\n}\n"
+        );
+    }
+
+    #[test]
+    fn doc_placeholders_are_filled_in_at_their_indentation() {
+        let docs = vec![" One.\n\n Two.\n".to_string(), " Field.\n".to_string()];
+        let src =
+            format!("///{DOC_MARK}0\npub struct A {{\n    ///{DOC_MARK}1\n    pub x: u8,\n}}\n");
+        assert_eq!(
+            fill_docs(&src, &docs),
+            "/// One.\n///\n/// Two.\npub struct A {\n    /// Field.\n    pub x: u8,\n}\n"
+        );
+        // A number with no comment, or other text, is left as it is.
+        let odd = format!("///{DOC_MARK}7\n/// plain\n");
+        assert_eq!(fill_docs(&odd, &docs), odd);
+    }
+
+    #[test]
+    fn single_line_docs_and_other_text_stay() {
+        let doc = doc_attr(&["Only line.".into()]);
+        assert_eq!(
+            format(quote!(#doc pub struct B;)),
+            "/// Only line.\npub struct B;\n"
+        );
+        // Text that can't be a block comment stays an attribute.
+        let doc = doc_attr(&["a */ b".into(), "c".into()]);
+        let out = format(quote!(#doc pub struct C;));
+        assert!(out.starts_with("#[doc = "), "{out}");
+        // A block without its closing line is not touched.
+        assert_eq!(line_docs("/** x\n y\n"), "/** x\n y\n");
+    }
 }

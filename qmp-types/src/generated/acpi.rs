@@ -18,138 +18,54 @@ use super::*;
 /// address upwards, and silently truncated / NUL-padded to length.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AcpiTableOptions {
     /// table signature / identifier (4 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sig: ::std::option::Option<::std::string::String>,
     /// table revision number (dependent on signature, 1 byte)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rev: ::std::option::Option<u8>,
     /// OEM identifier (6 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oem_id: ::std::option::Option<::std::string::String>,
     /// OEM table identifier (8 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oem_table_id: ::std::option::Option<::std::string::String>,
     /// OEM-supplied revision number (4 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub oem_rev: ::std::option::Option<u32>,
     /// identifier of the utility that created the table
     /// (4 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub asl_compiler_id: ::std::option::Option<::std::string::String>,
     /// revision number of the utility that created the
     /// table (4 bytes)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub asl_compiler_rev: ::std::option::Option<u32>,
     /// colon (:) separated list of pathnames to load and concatenate
     /// as table data.  The resultant binary blob is expected to have an
     /// ACPI table header.  At least one file is required.  This field
     /// excludes `data`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<::std::string::String>,
     /// colon (:) separated list of pathnames to load and concatenate
     /// as table data.  The resultant binary blob must not have an ACPI
     /// table header.  At least one file is required.  This field
     /// excludes `file`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AcpiTableOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            sig: ::std::option::Option::None,
-            rev: ::std::option::Option::None,
-            oem_id: ::std::option::Option::None,
-            oem_table_id: ::std::option::Option::None,
-            oem_rev: ::std::option::Option::None,
-            asl_compiler_id: ::std::option::Option::None,
-            asl_compiler_rev: ::std::option::Option::None,
-            file: ::std::option::Option::None,
-            data: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sig`.
-    #[must_use]
-    pub fn with_sig(
-        mut self,
-        sig: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sig = ::std::option::Option::Some(sig.into());
-        self
-    }
-    /// Sets `rev`.
-    #[must_use]
-    pub fn with_rev(mut self, rev: impl ::std::convert::Into<u8>) -> Self {
-        self.rev = ::std::option::Option::Some(rev.into());
-        self
-    }
-    /// Sets `oem_id`.
-    #[must_use]
-    pub fn with_oem_id(
-        mut self,
-        oem_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.oem_id = ::std::option::Option::Some(oem_id.into());
-        self
-    }
-    /// Sets `oem_table_id`.
-    #[must_use]
-    pub fn with_oem_table_id(
-        mut self,
-        oem_table_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.oem_table_id = ::std::option::Option::Some(oem_table_id.into());
-        self
-    }
-    /// Sets `oem_rev`.
-    #[must_use]
-    pub fn with_oem_rev(mut self, oem_rev: impl ::std::convert::Into<u32>) -> Self {
-        self.oem_rev = ::std::option::Option::Some(oem_rev.into());
-        self
-    }
-    /// Sets `asl_compiler_id`.
-    #[must_use]
-    pub fn with_asl_compiler_id(
-        mut self,
-        asl_compiler_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.asl_compiler_id = ::std::option::Option::Some(asl_compiler_id.into());
-        self
-    }
-    /// Sets `asl_compiler_rev`.
-    #[must_use]
-    pub fn with_asl_compiler_rev(
-        mut self,
-        asl_compiler_rev: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.asl_compiler_rev = ::std::option::Option::Some(asl_compiler_rev.into());
-        self
-    }
-    /// Sets `file`.
-    #[must_use]
-    pub fn with_file(
-        mut self,
-        file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.file = ::std::option::Option::Some(file.into());
-        self
-    }
-    /// Sets `data`.
-    #[must_use]
-    pub fn with_data(
-        mut self,
-        data: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.data = ::std::option::Option::Some(data.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AcpiTableOptions { 0 opt sig "sig" : ::std::string::String, 1 opt rev "rev" : u8, 2
+    opt oem_id "oem_id" : ::std::string::String, 3 opt oem_table_id "oem_table_id" :
+    ::std::string::String, 4 opt oem_rev "oem_rev" : u32, 5 opt asl_compiler_id
+    "asl_compiler_id" : ::std::string::String, 6 opt asl_compiler_rev "asl_compiler_rev"
+    : u32, 7 opt file "file" : ::std::string::String, 8 opt data "data" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AcpiTableOptions new(" Builds it with every optional member absent.") {} init {} set
+    { with_sig sig "sig" : ::std::string::String => into, with_rev rev "rev" : u8 =>
+    into, with_oem_id oem_id "oem_id" : ::std::string::String => into, with_oem_table_id
+    oem_table_id "oem_table_id" : ::std::string::String => into, with_oem_rev oem_rev
+    "oem_rev" : u32 => into, with_asl_compiler_id asl_compiler_id "asl_compiler_id" :
+    ::std::string::String => into, with_asl_compiler_rev asl_compiler_rev
+    "asl_compiler_rev" : u32 => into, with_file file "file" : ::std::string::String =>
+    into, with_data data "data" : ::std::string::String => into, }
+);
 /// The QAPI enum `ACPISlotType`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -162,94 +78,37 @@ pub enum ACPISlotType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ACPISlotType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dimm => "DIMM",
-            Self::Cpu => "CPU",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "DIMM" => Self::Dimm,
-            "CPU" => Self::Cpu,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ACPISlotType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ACPISlotType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ACPISlotType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(ACPISlotType { Dimm = "DIMM", Cpu = "CPU", });
 /// OSPM Status Indication for a device For description of possible
 /// values of `source` and `status` fields see "_OST (OSPM Status
 /// Indication)" chapter of ACPI5.0 spec.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ACPIOSTInfo {
     /// device ID associated with slot
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// slot ID, unique per slot of a given `slot-type`
     pub slot: ::std::string::String,
     /// type of the slot
-    #[serde(rename = "slot-type")]
     pub slot_type: ACPISlotType,
     /// an integer containing the source event
     pub source: i64,
     /// an integer containing the status code
     pub status: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ACPIOSTInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        slot: impl ::std::convert::Into<::std::string::String>,
-        slot_type: impl ::std::convert::Into<ACPISlotType>,
-        source: impl ::std::convert::Into<i64>,
-        status: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            slot: slot.into(),
-            slot_type: slot_type.into(),
-            source: source.into(),
-            status: status.into(),
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ACPIOSTInfo { 0 opt device "device" : ::std::string::String, 1 req slot "slot" :
+    ::std::string::String, 2 req slot_type "slot-type" : ACPISlotType, 3 req source
+    "source" : i64, 4 req status "status" : i64, }
+);
+crate::rt::qapi_builder!(
+    ACPIOSTInfo new(" Builds it from its required members; optional ones are absent.") {
+    slot : ::std::string::String => into, slot_type : ACPISlotType => into, source : i64
+    => into, status : i64 => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, }
+);
 /// Return a list of ACPIOSTInfo for devices that support status
 /// reporting via ACPI _OST method.
 ///
@@ -265,33 +124,20 @@ impl ACPIOSTInfo {
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryAcpiOspmStatus {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryAcpiOspmStatus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryAcpiOspmStatus {
-    const NAME: &'static str = "query-acpi-ospm-status";
-    type Returns = ::std::vec::Vec<ACPIOSTInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-acpi-ospm-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryAcpiOspmStatus {});
+crate::rt::qapi_builder!(
+    QueryAcpiOspmStatus new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryAcpiOspmStatus, "query-acpi-ospm-status", ::std::vec::Vec < ACPIOSTInfo >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted when guest executes ACPI _OST method.
 ///
 /// *qmp-example*
@@ -304,45 +150,18 @@ impl crate::rt::Command for QueryAcpiOspmStatus {
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AcpiDeviceOst {
     /// OSPM Status Indication
     pub info: ACPIOSTInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AcpiDeviceOst {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(info: impl ::std::convert::Into<ACPIOSTInfo>) -> Self {
-        Self { info: info.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for AcpiDeviceOst {
-    const NAME: &'static str = "ACPI_DEVICE_OST";
-    const META: super::EventMeta = super::EventMeta {
-        name: "ACPI_DEVICE_OST",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::AcpiDeviceOst(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::AcpiDeviceOst(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<AcpiDeviceOst> for super::AnyEvent {
-    fn from(x: AcpiDeviceOst) -> Self {
-        super::AnyEvent::AcpiDeviceOst(x)
-    }
-}
+crate::rt::qapi_struct!(AcpiDeviceOst { 0 req info "info" : ACPIOSTInfo, });
+crate::rt::qapi_builder!(
+    AcpiDeviceOst new(" Builds it from its required members; optional ones are absent.")
+    { info : ACPIOSTInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    AcpiDeviceOst, "ACPI_DEVICE_OST", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, }
+);

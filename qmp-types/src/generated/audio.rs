@@ -5,1834 +5,709 @@ use super::*;
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevPerDirectionOptions new(" Builds it with every optional member absent.") {}
+    init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, }
+);
 /// Generic driver-specific options.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevGenericOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevGenericOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevGenericOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out
+    "out" : AudiodevPerDirectionOptions, }
+);
+crate::rt::qapi_builder!(
+    AudiodevGenericOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out"
+    : AudiodevPerDirectionOptions => into, }
+);
 /// Options of the D-Bus audio backend.
 ///
 /// 10ms at 48kHz).
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevDBusOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// set the number of samples per read/write calls (default to 480,
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub nsamples: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevDBusOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            nsamples: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    AudiodevDBusOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out"
+    : AudiodevPerDirectionOptions, 2 opt nsamples "nsamples" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevDBusOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_nsamples nsamples "nsamples" : u32 => into,
     }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `nsamples`.
-    #[must_use]
-    pub fn with_nsamples(mut self, nsamples: impl ::std::convert::Into<u32>) -> Self {
-        self.nsamples = ::std::option::Option::Some(nsamples.into());
-        self
-    }
-}
+);
 /// Options of the ALSA backend that are used for both playback and
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevAlsaPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// the name of the ALSA device to use (default 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dev: ::std::option::Option<::std::string::String>,
     /// the period length in microseconds
-    #[serde(
-        rename = "period-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub period_length: ::std::option::Option<u32>,
     /// attempt to use poll mode, falling back to non-polling
     /// access on failure (default true)
-    #[serde(rename = "try-poll", skip_serializing_if = "::std::option::Option::is_none")]
     pub try_poll: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevAlsaPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            dev: ::std::option::Option::None,
-            period_length: ::std::option::Option::None,
-            try_poll: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `dev`.
-    #[must_use]
-    pub fn with_dev(
-        mut self,
-        dev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dev = ::std::option::Option::Some(dev.into());
-        self
-    }
-    /// Sets `period-length`.
-    #[must_use]
-    pub fn with_period_length(
-        mut self,
-        period_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.period_length = ::std::option::Option::Some(period_length.into());
-        self
-    }
-    /// Sets `try-poll`.
-    #[must_use]
-    pub fn with_try_poll(mut self, try_poll: impl ::std::convert::Into<bool>) -> Self {
-        self.try_poll = ::std::option::Option::Some(try_poll.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevAlsaPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt dev "dev" :
+    ::std::string::String, 8 opt period_length "period-length" : u32, 9 opt try_poll
+    "try-poll" : bool, }
+);
+crate::rt::qapi_builder!(
+    AudiodevAlsaPerDirectionOptions new(" Builds it with every optional member absent.")
+    {} init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, with_dev dev
+    "dev" : ::std::string::String => into, with_period_length period_length
+    "period-length" : u32 => into, with_try_poll try_poll "try-poll" : bool => into, }
+);
 /// Options of the ALSA audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevAlsaOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevAlsaPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevAlsaPerDirectionOptions>,
     /// set the threshold (in microseconds) when playback starts
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threshold: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevAlsaOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            threshold: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevAlsaPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevAlsaPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `threshold`.
-    #[must_use]
-    pub fn with_threshold(mut self, threshold: impl ::std::convert::Into<u32>) -> Self {
-        self.threshold = ::std::option::Option::Some(threshold.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevAlsaOptions { 0 opt r#in "in" : AudiodevAlsaPerDirectionOptions, 1 opt out
+    "out" : AudiodevAlsaPerDirectionOptions, 2 opt threshold "threshold" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevAlsaOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevAlsaPerDirectionOptions => into, with_out out "out"
+    : AudiodevAlsaPerDirectionOptions => into, with_threshold threshold "threshold" : u32
+    => into, }
+);
 /// Options of the sndio audio backend.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevSndioOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// the name of the sndio device to use (default 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dev: ::std::option::Option<::std::string::String>,
     /// play buffer size (in microseconds)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latency: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevSndioOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            dev: ::std::option::Option::None,
-            latency: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `dev`.
-    #[must_use]
-    pub fn with_dev(
-        mut self,
-        dev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dev = ::std::option::Option::Some(dev.into());
-        self
-    }
-    /// Sets `latency`.
-    #[must_use]
-    pub fn with_latency(mut self, latency: impl ::std::convert::Into<u32>) -> Self {
-        self.latency = ::std::option::Option::Some(latency.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevSndioOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out"
+    : AudiodevPerDirectionOptions, 2 opt dev "dev" : ::std::string::String, 3 opt latency
+    "latency" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevSndioOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_dev dev "dev" : ::std::string::String =>
+    into, with_latency latency "latency" : u32 => into, }
+);
 /// Options of the Core Audio backend that are used for both playback
 /// and recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevCoreaudioPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// number of buffers
-    #[serde(
-        rename = "buffer-count",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_count: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevCoreaudioPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            buffer_count: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `buffer-count`.
-    #[must_use]
-    pub fn with_buffer_count(
-        mut self,
-        buffer_count: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_count = ::std::option::Option::Some(buffer_count.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevCoreaudioPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1
+    opt fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt buffer_count
+    "buffer-count" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevCoreaudioPerDirectionOptions
+    new(" Builds it with every optional member absent.") {} init {} set {
+    with_mixing_engine mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    fixed_settings "fixed-settings" : bool => into, with_frequency frequency "frequency"
+    : u32 => into, with_channels channels "channels" : u32 => into, with_voices voices
+    "voices" : u32 => into, with_format format "format" : AudioFormat => into,
+    with_buffer_length buffer_length "buffer-length" : u32 => into, with_buffer_count
+    buffer_count "buffer-count" : u32 => into, }
+);
 /// Options of the coreaudio audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevCoreaudioOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevCoreaudioPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevCoreaudioPerDirectionOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevCoreaudioOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevCoreaudioPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevCoreaudioPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevCoreaudioOptions { 0 opt r#in "in" : AudiodevCoreaudioPerDirectionOptions, 1
+    opt out "out" : AudiodevCoreaudioPerDirectionOptions, }
+);
+crate::rt::qapi_builder!(
+    AudiodevCoreaudioOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_in r#in "in" : AudiodevCoreaudioPerDirectionOptions => into, with_out
+    out "out" : AudiodevCoreaudioPerDirectionOptions => into, }
+);
 /// Options of the DirectSound audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevDsoundOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// add extra latency to playback in microseconds (default
     /// 10000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latency: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevDsoundOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            latency: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `latency`.
-    #[must_use]
-    pub fn with_latency(mut self, latency: impl ::std::convert::Into<u32>) -> Self {
-        self.latency = ::std::option::Option::Some(latency.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevDsoundOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out
+    "out" : AudiodevPerDirectionOptions, 2 opt latency "latency" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevDsoundOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_latency latency "latency" : u32 => into, }
+);
 /// Options of the JACK backend that are used for both playback and
 /// recording.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevJackPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// select from among several possible concurrent server
     /// instances (default: environment variable $JACK_DEFAULT_SERVER if
     /// set, else "default")
-    #[serde(
-        rename = "server-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub server_name: ::std::option::Option<::std::string::String>,
     /// the client name to use.  The server will modify this
     /// name to create a unique variant, if needed unless `exact-name` is
     /// true (default: the guest's name)
-    #[serde(
-        rename = "client-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub client_name: ::std::option::Option<::std::string::String>,
     /// if set, a regular expression of JACK client port
     /// name(s) to monitor for and automatically connect to
-    #[serde(
-        rename = "connect-ports",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub connect_ports: ::std::option::Option<::std::string::String>,
     /// start a jack server process if one is not already
     /// present (default: false)
-    #[serde(
-        rename = "start-server",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub start_server: ::std::option::Option<bool>,
     /// use the exact name requested otherwise JACK
     /// automatically generates a unique one, if needed (default: false)
-    #[serde(
-        rename = "exact-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub exact_name: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevJackPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            server_name: ::std::option::Option::None,
-            client_name: ::std::option::Option::None,
-            connect_ports: ::std::option::Option::None,
-            start_server: ::std::option::Option::None,
-            exact_name: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `server-name`.
-    #[must_use]
-    pub fn with_server_name(
-        mut self,
-        server_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.server_name = ::std::option::Option::Some(server_name.into());
-        self
-    }
-    /// Sets `client-name`.
-    #[must_use]
-    pub fn with_client_name(
-        mut self,
-        client_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.client_name = ::std::option::Option::Some(client_name.into());
-        self
-    }
-    /// Sets `connect-ports`.
-    #[must_use]
-    pub fn with_connect_ports(
-        mut self,
-        connect_ports: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.connect_ports = ::std::option::Option::Some(connect_ports.into());
-        self
-    }
-    /// Sets `start-server`.
-    #[must_use]
-    pub fn with_start_server(
-        mut self,
-        start_server: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.start_server = ::std::option::Option::Some(start_server.into());
-        self
-    }
-    /// Sets `exact-name`.
-    #[must_use]
-    pub fn with_exact_name(
-        mut self,
-        exact_name: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.exact_name = ::std::option::Option::Some(exact_name.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevJackPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt server_name
+    "server-name" : ::std::string::String, 8 opt client_name "client-name" :
+    ::std::string::String, 9 opt connect_ports "connect-ports" : ::std::string::String,
+    10 opt start_server "start-server" : bool, 11 opt exact_name "exact-name" : bool, }
+);
+crate::rt::qapi_builder!(
+    AudiodevJackPerDirectionOptions new(" Builds it with every optional member absent.")
+    {} init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into,
+    with_server_name server_name "server-name" : ::std::string::String => into,
+    with_client_name client_name "client-name" : ::std::string::String => into,
+    with_connect_ports connect_ports "connect-ports" : ::std::string::String => into,
+    with_start_server start_server "start-server" : bool => into, with_exact_name
+    exact_name "exact-name" : bool => into, }
+);
 /// Options of the JACK audio backend.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevJackOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevJackPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevJackPerDirectionOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevJackOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevJackPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevJackPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevJackOptions { 0 opt r#in "in" : AudiodevJackPerDirectionOptions, 1 opt out
+    "out" : AudiodevJackPerDirectionOptions, }
+);
+crate::rt::qapi_builder!(
+    AudiodevJackOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevJackPerDirectionOptions => into, with_out out "out"
+    : AudiodevJackPerDirectionOptions => into, }
+);
 /// Options of the OSS backend that are used for both playback and
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevOssPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// file name of the OSS device (default '/dev/dsp')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dev: ::std::option::Option<::std::string::String>,
     /// number of buffers
-    #[serde(
-        rename = "buffer-count",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_count: ::std::option::Option<u32>,
     /// attempt to use poll mode, falling back to non-polling
     /// access on failure (default true)
-    #[serde(rename = "try-poll", skip_serializing_if = "::std::option::Option::is_none")]
     pub try_poll: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevOssPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            dev: ::std::option::Option::None,
-            buffer_count: ::std::option::Option::None,
-            try_poll: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `dev`.
-    #[must_use]
-    pub fn with_dev(
-        mut self,
-        dev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dev = ::std::option::Option::Some(dev.into());
-        self
-    }
-    /// Sets `buffer-count`.
-    #[must_use]
-    pub fn with_buffer_count(
-        mut self,
-        buffer_count: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_count = ::std::option::Option::Some(buffer_count.into());
-        self
-    }
-    /// Sets `try-poll`.
-    #[must_use]
-    pub fn with_try_poll(mut self, try_poll: impl ::std::convert::Into<bool>) -> Self {
-        self.try_poll = ::std::option::Option::Some(try_poll.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevOssPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt dev "dev" :
+    ::std::string::String, 8 opt buffer_count "buffer-count" : u32, 9 opt try_poll
+    "try-poll" : bool, }
+);
+crate::rt::qapi_builder!(
+    AudiodevOssPerDirectionOptions new(" Builds it with every optional member absent.")
+    {} init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, with_dev dev
+    "dev" : ::std::string::String => into, with_buffer_count buffer_count "buffer-count"
+    : u32 => into, with_try_poll try_poll "try-poll" : bool => into, }
+);
 /// Options of the OSS audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevOssOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevOssPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevOssPerDirectionOptions>,
     /// try using memory-mapped access, falling back to
     /// non-memory-mapped access on failure (default true)
-    #[serde(rename = "try-mmap", skip_serializing_if = "::std::option::Option::is_none")]
     pub try_mmap: ::std::option::Option<bool>,
     /// open device in exclusive mode (vmix won't work) (default
     /// false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exclusive: ::std::option::Option<bool>,
     /// set the timing policy of the device (between 0 and 10,
     /// where smaller number means smaller latency but higher CPU usage)
     /// or -1 to use fragment mode (option ignored on some platforms)
     /// (default 5)
-    #[serde(
-        rename = "dsp-policy",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dsp_policy: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevOssOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            try_mmap: ::std::option::Option::None,
-            exclusive: ::std::option::Option::None,
-            dsp_policy: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevOssPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevOssPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `try-mmap`.
-    #[must_use]
-    pub fn with_try_mmap(mut self, try_mmap: impl ::std::convert::Into<bool>) -> Self {
-        self.try_mmap = ::std::option::Option::Some(try_mmap.into());
-        self
-    }
-    /// Sets `exclusive`.
-    #[must_use]
-    pub fn with_exclusive(mut self, exclusive: impl ::std::convert::Into<bool>) -> Self {
-        self.exclusive = ::std::option::Option::Some(exclusive.into());
-        self
-    }
-    /// Sets `dsp-policy`.
-    #[must_use]
-    pub fn with_dsp_policy(
-        mut self,
-        dsp_policy: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.dsp_policy = ::std::option::Option::Some(dsp_policy.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevOssOptions { 0 opt r#in "in" : AudiodevOssPerDirectionOptions, 1 opt out
+    "out" : AudiodevOssPerDirectionOptions, 2 opt try_mmap "try-mmap" : bool, 3 opt
+    exclusive "exclusive" : bool, 4 opt dsp_policy "dsp-policy" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevOssOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevOssPerDirectionOptions => into, with_out out "out"
+    : AudiodevOssPerDirectionOptions => into, with_try_mmap try_mmap "try-mmap" : bool =>
+    into, with_exclusive exclusive "exclusive" : bool => into, with_dsp_policy dsp_policy
+    "dsp-policy" : u32 => into, }
+);
 /// Options of the Pulseaudio backend that are used for both playback
 /// and recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevPaPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// name of the sink/source to use
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// name of the PulseAudio stream created by qemu.  Can be
     /// used to identify the stream in PulseAudio when you create
     /// multiple PulseAudio devices or run multiple qemu instances
     /// (default: audiodev's id, since 4.2)
-    #[serde(
-        rename = "stream-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub stream_name: ::std::option::Option<::std::string::String>,
     /// latency you want PulseAudio to achieve in microseconds
     /// (default 15000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latency: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevPaPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            name: ::std::option::Option::None,
-            stream_name: ::std::option::Option::None,
-            latency: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `stream-name`.
-    #[must_use]
-    pub fn with_stream_name(
-        mut self,
-        stream_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.stream_name = ::std::option::Option::Some(stream_name.into());
-        self
-    }
-    /// Sets `latency`.
-    #[must_use]
-    pub fn with_latency(mut self, latency: impl ::std::convert::Into<u32>) -> Self {
-        self.latency = ::std::option::Option::Some(latency.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevPaPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt name "name" :
+    ::std::string::String, 8 opt stream_name "stream-name" : ::std::string::String, 9 opt
+    latency "latency" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevPaPerDirectionOptions new(" Builds it with every optional member absent.") {}
+    init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, with_name
+    name "name" : ::std::string::String => into, with_stream_name stream_name
+    "stream-name" : ::std::string::String => into, with_latency latency "latency" : u32
+    => into, }
+);
 /// Options of the PulseAudio audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevPaOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPaPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPaPerDirectionOptions>,
     /// PulseAudio server address (default: let PulseAudio choose)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevPaOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            server: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPaPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPaPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `server`.
-    #[must_use]
-    pub fn with_server(
-        mut self,
-        server: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.server = ::std::option::Option::Some(server.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevPaOptions { 0 opt r#in "in" : AudiodevPaPerDirectionOptions, 1 opt out "out"
+    : AudiodevPaPerDirectionOptions, 2 opt server "server" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AudiodevPaOptions new(" Builds it with every optional member absent.") {} init {} set
+    { with_in r#in "in" : AudiodevPaPerDirectionOptions => into, with_out out "out" :
+    AudiodevPaPerDirectionOptions => into, with_server server "server" :
+    ::std::string::String => into, }
+);
 /// Options of the PipeWire backend that are used for both playback and
 /// recording.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevPipewirePerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// name of the sink/source to use
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// name of the PipeWire stream created by qemu.  Can be
     /// used to identify the stream in PipeWire when you create multiple
     /// PipeWire devices or run multiple qemu instances (default:
     /// audiodev's id)
-    #[serde(
-        rename = "stream-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub stream_name: ::std::option::Option<::std::string::String>,
     /// latency you want PipeWire to achieve in microseconds
     /// (default 46000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latency: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevPipewirePerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            name: ::std::option::Option::None,
-            stream_name: ::std::option::Option::None,
-            latency: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `stream-name`.
-    #[must_use]
-    pub fn with_stream_name(
-        mut self,
-        stream_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.stream_name = ::std::option::Option::Some(stream_name.into());
-        self
-    }
-    /// Sets `latency`.
-    #[must_use]
-    pub fn with_latency(mut self, latency: impl ::std::convert::Into<u32>) -> Self {
-        self.latency = ::std::option::Option::Some(latency.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevPipewirePerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1
+    opt fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt name "name" :
+    ::std::string::String, 8 opt stream_name "stream-name" : ::std::string::String, 9 opt
+    latency "latency" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevPipewirePerDirectionOptions
+    new(" Builds it with every optional member absent.") {} init {} set {
+    with_mixing_engine mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    fixed_settings "fixed-settings" : bool => into, with_frequency frequency "frequency"
+    : u32 => into, with_channels channels "channels" : u32 => into, with_voices voices
+    "voices" : u32 => into, with_format format "format" : AudioFormat => into,
+    with_buffer_length buffer_length "buffer-length" : u32 => into, with_name name "name"
+    : ::std::string::String => into, with_stream_name stream_name "stream-name" :
+    ::std::string::String => into, with_latency latency "latency" : u32 => into, }
+);
 /// Options of the PipeWire audio backend.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevPipewireOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevPipewireOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPipewirePerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPipewirePerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevPipewireOptions { 0 opt r#in "in" : AudiodevPipewirePerDirectionOptions, 1
+    opt out "out" : AudiodevPipewirePerDirectionOptions, }
+);
+crate::rt::qapi_builder!(
+    AudiodevPipewireOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => into, with_out
+    out "out" : AudiodevPipewirePerDirectionOptions => into, }
+);
 /// Options of the SDL audio backend that are used for both playback and
 /// recording.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevSdlPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
     /// QEMU and convert audio formats when not supported by the
     /// backend.  When set to off, fixed-settings must be also off
     /// (default on, since 4.2)
-    #[serde(
-        rename = "mixing-engine",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub mixing_engine: ::std::option::Option<bool>,
     /// use fixed settings for host input/output.  When
     /// off, frequency, channels and format must not be specified
     /// (default true)
-    #[serde(
-        rename = "fixed-settings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_settings: ::std::option::Option<bool>,
     /// frequency to use when using fixed settings (default
     /// 44100)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub frequency: ::std::option::Option<u32>,
     /// number of channels when using fixed settings (default 2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<u32>,
     /// number of voices to use (default 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voices: ::std::option::Option<u32>,
     /// sample format to use when using fixed settings (default
     /// s16)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
-    #[serde(
-        rename = "buffer-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_length: ::std::option::Option<u32>,
     /// number of buffers (default 4)
-    #[serde(
-        rename = "buffer-count",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub buffer_count: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevSdlPerDirectionOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            mixing_engine: ::std::option::Option::None,
-            fixed_settings: ::std::option::Option::None,
-            frequency: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            voices: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            buffer_length: ::std::option::Option::None,
-            buffer_count: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mixing-engine`.
-    #[must_use]
-    pub fn with_mixing_engine(
-        mut self,
-        mixing_engine: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mixing_engine = ::std::option::Option::Some(mixing_engine.into());
-        self
-    }
-    /// Sets `fixed-settings`.
-    #[must_use]
-    pub fn with_fixed_settings(
-        mut self,
-        fixed_settings: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_settings = ::std::option::Option::Some(fixed_settings.into());
-        self
-    }
-    /// Sets `frequency`.
-    #[must_use]
-    pub fn with_frequency(mut self, frequency: impl ::std::convert::Into<u32>) -> Self {
-        self.frequency = ::std::option::Option::Some(frequency.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(mut self, channels: impl ::std::convert::Into<u32>) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `voices`.
-    #[must_use]
-    pub fn with_voices(mut self, voices: impl ::std::convert::Into<u32>) -> Self {
-        self.voices = ::std::option::Option::Some(voices.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<AudioFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `buffer-length`.
-    #[must_use]
-    pub fn with_buffer_length(
-        mut self,
-        buffer_length: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_length = ::std::option::Option::Some(buffer_length.into());
-        self
-    }
-    /// Sets `buffer-count`.
-    #[must_use]
-    pub fn with_buffer_count(
-        mut self,
-        buffer_count: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.buffer_count = ::std::option::Option::Some(buffer_count.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevSdlPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
+    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
+    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
+    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt buffer_count
+    "buffer-count" : u32, }
+);
+crate::rt::qapi_builder!(
+    AudiodevSdlPerDirectionOptions new(" Builds it with every optional member absent.")
+    {} init {} set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into,
+    with_buffer_count buffer_count "buffer-count" : u32 => into, }
+);
 /// Options of the SDL audio backend.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevSdlOptions {
     /// options of the recording stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevSdlPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevSdlPerDirectionOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevSdlOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevSdlPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevSdlPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevSdlOptions { 0 opt r#in "in" : AudiodevSdlPerDirectionOptions, 1 opt out
+    "out" : AudiodevSdlPerDirectionOptions, }
+);
+crate::rt::qapi_builder!(
+    AudiodevSdlOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevSdlPerDirectionOptions => into, with_out out "out"
+    : AudiodevSdlPerDirectionOptions => into, }
+);
 /// Options of the wav audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AudiodevWavOptions {
     /// options of the capture stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// name of the wav file to record (default 'qemu.wav')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AudiodevWavOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            r#in: ::std::option::Option::None,
-            out: ::std::option::Option::None,
-            path: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `out`.
-    #[must_use]
-    pub fn with_out(
-        mut self,
-        out: impl ::std::convert::Into<AudiodevPerDirectionOptions>,
-    ) -> Self {
-        self.out = ::std::option::Option::Some(out.into());
-        self
-    }
-    /// Sets `path`.
-    #[must_use]
-    pub fn with_path(
-        mut self,
-        path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.path = ::std::option::Option::Some(path.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AudiodevWavOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out" :
+    AudiodevPerDirectionOptions, 2 opt path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AudiodevWavOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_path path "path" : ::std::string::String =>
+    into, }
+);
 /// An enumeration of possible audio formats.
 ///
 /// Since: 4.0
@@ -1857,55 +732,10 @@ pub enum AudioFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl AudioFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::U8 => "u8",
-            Self::S8 => "s8",
-            Self::U16 => "u16",
-            Self::S16 => "s16",
-            Self::U32 => "u32",
-            Self::S32 => "s32",
-            Self::F32 => "f32",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "u8" => Self::U8,
-            "s8" => Self::S8,
-            "u16" => Self::U16,
-            "s16" => Self::S16,
-            "u32" => Self::U32,
-            "s32" => Self::S32,
-            "f32" => Self::F32,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for AudioFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AudioFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AudioFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    AudioFormat { U8 = "u8", S8 = "s8", U16 = "u16", S16 = "s16", U32 = "u32", S32 =
+    "s32", F32 = "f32", }
+);
 /// An enumeration of possible audio backend drivers.
 ///
 /// Since: 4.0
@@ -1964,110 +794,34 @@ pub enum AudiodevDriver {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl AudiodevDriver {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Alsa => "alsa",
-            Self::Coreaudio => "coreaudio",
-            Self::Dbus => "dbus",
-            Self::Dsound => "dsound",
-            Self::Jack => "jack",
-            Self::Oss => "oss",
-            Self::Pa => "pa",
-            Self::Pipewire => "pipewire",
-            Self::Sdl => "sdl",
-            Self::Sndio => "sndio",
-            Self::Spice => "spice",
-            Self::Wav => "wav",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "alsa" => Self::Alsa,
-            "coreaudio" => Self::Coreaudio,
-            "dbus" => Self::Dbus,
-            "dsound" => Self::Dsound,
-            "jack" => Self::Jack,
-            "oss" => Self::Oss,
-            "pa" => Self::Pa,
-            "pipewire" => Self::Pipewire,
-            "sdl" => Self::Sdl,
-            "sndio" => Self::Sndio,
-            "spice" => Self::Spice,
-            "wav" => Self::Wav,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for AudiodevDriver {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AudiodevDriver {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AudiodevDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    AudiodevDriver { None = "none", Alsa = "alsa", Coreaudio = "coreaudio", Dbus =
+    "dbus", Dsound = "dsound", Jack = "jack", Oss = "oss", Pa = "pa", Pipewire =
+    "pipewire", Sdl = "sdl", Sndio = "sndio", Spice = "spice", Wav = "wav", }
+);
 /// Options of an audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Audiodev {
     /// identifier of the backend
     pub id: ::std::string::String,
     /// timer period (in microseconds, 0: use lowest
     /// possible)
-    #[serde(
-        rename = "timer-period",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub timer_period: ::std::option::Option<u32>,
     /// The branch, chosen by `driver`.
-    #[serde(flatten)]
     pub branch: AudiodevBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Audiodev {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        branch: AudiodevBranch,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            timer_period: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `timer-period`.
-    #[must_use]
-    pub fn with_timer_period(
-        mut self,
-        timer_period: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.timer_period = ::std::option::Option::Some(timer_period.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    Audiodev { 0 req id "id" : ::std::string::String, 1 opt timer_period "timer-period" :
+    u32, } flatten branch
+);
+crate::rt::qapi_builder!(
+    Audiodev new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, branch : AudiodevBranch => into, } init {} set {
+    with_timer_period timer_period "timer-period" : u32 => into, }
+);
 /// The branches of [`Audiodev`], by `driver`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -2211,30 +965,16 @@ impl<'de> ::serde::Deserialize<'de> for AudiodevBranch {
 /// array of `Audiodev`
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryAudiodevs {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryAudiodevs {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryAudiodevs {
-    const NAME: &'static str = "query-audiodevs";
-    type Returns = ::std::vec::Vec<Audiodev>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-audiodevs",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryAudiodevs {});
+crate::rt::qapi_builder!(
+    QueryAudiodevs new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);

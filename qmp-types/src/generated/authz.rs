@@ -15,45 +15,7 @@ pub enum QAuthZListPolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QAuthZListPolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Deny => "deny",
-            Self::Allow => "allow",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "deny" => Self::Deny,
-            "allow" => Self::Allow,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QAuthZListPolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QAuthZListPolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QAuthZListPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QAuthZListPolicy { Deny = "deny", Allow = "allow", });
 /// The authorization policy match format
 ///
 /// Since: 4.0
@@ -68,49 +30,11 @@ pub enum QAuthZListFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QAuthZListFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Exact => "exact",
-            Self::Glob => "glob",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "exact" => Self::Exact,
-            "glob" => Self::Glob,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QAuthZListFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QAuthZListFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QAuthZListFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QAuthZListFormat { Exact = "exact", Glob = "glob", });
 /// A single authorization rule.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QAuthZListRule {
     /// a string or glob to match against a user identity
@@ -118,80 +42,42 @@ pub struct QAuthZListRule {
     /// the result to return if `match` evaluates to true
     pub policy: QAuthZListPolicy,
     /// the format of the `match` rule (default 'exact')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<QAuthZListFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QAuthZListRule {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#match: impl ::std::convert::Into<::std::string::String>,
-        policy: impl ::std::convert::Into<QAuthZListPolicy>,
-    ) -> Self {
-        Self {
-            r#match: r#match.into(),
-            policy: policy.into(),
-            format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<QAuthZListFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QAuthZListRule { 0 req r#match "match" : ::std::string::String, 1 req policy "policy"
+    : QAuthZListPolicy, 2 opt format "format" : QAuthZListFormat, }
+);
+crate::rt::qapi_builder!(
+    QAuthZListRule new(" Builds it from its required members; optional ones are absent.")
+    { r#match : ::std::string::String => into, policy : QAuthZListPolicy => into, } init
+    {} set { with_format format "format" : QAuthZListFormat => into, }
+);
 /// Properties for authz-list objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AuthZListProperties {
     /// Default policy to apply when no rule matches (default:
     /// deny)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<QAuthZListPolicy>,
     /// Authorization rules based on matching user
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rules: ::std::option::Option<::std::vec::Vec<QAuthZListRule>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AuthZListProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            policy: ::std::option::Option::None,
-            rules: ::std::option::Option::None,
-        }
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<QAuthZListPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `rules`.
-    #[must_use]
-    pub fn with_rules(
-        mut self,
-        rules: impl ::std::convert::Into<::std::vec::Vec<QAuthZListRule>>,
-    ) -> Self {
-        self.rules = ::std::option::Option::Some(rules.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AuthZListProperties { 0 opt policy "policy" : QAuthZListPolicy, 1 opt rules "rules" :
+    ::std::vec::Vec < QAuthZListRule >, }
+);
+crate::rt::qapi_builder!(
+    AuthZListProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_policy policy "policy" : QAuthZListPolicy => into, with_rules rules
+    "rules" : ::std::vec::Vec < QAuthZListRule > => into, }
+);
 /// Properties for authz-listfile objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AuthZListFileProperties {
     /// File name to load the configuration from.  The file must
@@ -202,47 +88,39 @@ pub struct AuthZListFileProperties {
     /// reloading, all authorizations will fail until the file is next
     /// successfully loaded.  (default: true if the binary was built
     /// with CONFIG_INOTIFY1, false otherwise)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub refresh: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AuthZListFileProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            filename: filename.into(),
-            refresh: ::std::option::Option::None,
-        }
-    }
-    /// Sets `refresh`.
-    #[must_use]
-    pub fn with_refresh(mut self, refresh: impl ::std::convert::Into<bool>) -> Self {
-        self.refresh = ::std::option::Option::Some(refresh.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AuthZListFileProperties { 0 req filename "filename" : ::std::string::String, 1 opt
+    refresh "refresh" : bool, }
+);
+crate::rt::qapi_builder!(
+    AuthZListFileProperties
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set { with_refresh refresh "refresh" : bool
+    => into, }
+);
 /// Properties for authz-pam objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AuthZPAMProperties {
     /// PAM service name to use for authorization
     pub service: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AuthZPAMProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(service: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { service: service.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    AuthZPAMProperties { 0 req service "service" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AuthZPAMProperties
+    new(" Builds it from its required members; optional ones are absent.") { service :
+    ::std::string::String => into, } init {} set {}
+);
 /// Properties for authz-simple objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AuthZSimpleProperties {
     /// Identifies the allowed user.  Its format depends on the
@@ -251,11 +129,11 @@ pub struct AuthZSimpleProperties {
     /// must be the x509 distinguished name.
     pub identity: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AuthZSimpleProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(identity: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { identity: identity.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    AuthZSimpleProperties { 0 req identity "identity" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AuthZSimpleProperties
+    new(" Builds it from its required members; optional ones are absent.") { identity :
+    ::std::string::String => into, } init {} set {}
+);

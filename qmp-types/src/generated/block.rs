@@ -35,51 +35,10 @@ pub enum BiosAtaTranslation {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BiosAtaTranslation {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Auto => "auto",
-            Self::None => "none",
-            Self::Lba => "lba",
-            Self::Large => "large",
-            Self::Rechs => "rechs",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "auto" => Self::Auto,
-            "none" => Self::None,
-            "lba" => Self::Lba,
-            "large" => Self::Large,
-            "rechs" => Self::Rechs,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BiosAtaTranslation {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BiosAtaTranslation {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BiosAtaTranslation {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BiosAtaTranslation { Auto = "auto", None = "none", Lba = "lba", Large = "large",
+    Rechs = "rechs", }
+);
 /// Type of Floppy drive to be emulated by the Floppy Disk Controller.
 ///
 /// Since: 2.6
@@ -100,55 +59,14 @@ pub enum FloppyDriveType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl FloppyDriveType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V144 => "144",
-            Self::V288 => "288",
-            Self::V120 => "120",
-            Self::None => "none",
-            Self::Auto => "auto",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "144" => Self::V144,
-            "288" => Self::V288,
-            "120" => Self::V120,
-            "none" => Self::None,
-            "auto" => Self::Auto,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for FloppyDriveType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for FloppyDriveType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for FloppyDriveType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    FloppyDriveType { V144 = "144", V288 = "288", V120 = "120", None = "none", Auto =
+    "auto", }
+);
 /// Information about a persistent reservation manager
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PRManagerInfo {
     /// the identifier of the persistent reservation manager
@@ -157,20 +75,14 @@ pub struct PRManagerInfo {
     /// to the underlying storage or helper
     pub connected: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PRManagerInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        connected: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            connected: connected.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    PRManagerInfo { 0 req id "id" : ::std::string::String, 1 req connected "connected" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    PRManagerInfo new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, connected : bool => into, } init {} set {}
+);
 /// Returns a list of information about each persistent reservation
 /// manager.
 ///
@@ -180,33 +92,20 @@ impl PRManagerInfo {
 /// manager
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryPrManagers {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryPrManagers {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryPrManagers {
-    const NAME: &'static str = "query-pr-managers";
-    type Returns = ::std::vec::Vec<PRManagerInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-pr-managers",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryPrManagers {});
+crate::rt::qapi_builder!(
+    QueryPrManagers new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, { allow_oob
+    : false, allow_preconfig : true, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Ejects the medium from a removable drive.
 ///
 /// # Errors
@@ -223,75 +122,35 @@ impl crate::rt::Command for QueryPrManagers {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Eject {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// If true, eject regardless of whether the drive is locked.
     /// If not specified, the default value is false.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Eject {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-            force: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Eject {
-    const NAME: &'static str = "eject";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "eject",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Eject { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
+    ::std::string::String, 2 opt force "force" : bool, }
+);
+crate::rt::qapi_builder!(
+    Eject new(" Builds it with every optional member absent.") {} init {} set {
+    with_device device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, with_force force "force" : bool => into, }
+);
+crate::rt::qapi_command!(
+    Eject, "eject", (), { allow_oob : false, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Opens a block device's tray.  If there is a block driver state tree
 /// inserted as a medium, it will become inaccessible to the guest (but
 /// it will remain associated to the block device, so closing the tray
@@ -325,77 +184,37 @@ impl crate::rt::Command for Eject {
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOpenTray {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// if false (the default), an eject request will be sent to the
     /// guest if it has locked the tray (and the tray will not be opened
     /// immediately); if true, the tray will be opened regardless of
     /// whether it is locked
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOpenTray {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-            force: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevOpenTray {
-    const NAME: &'static str = "blockdev-open-tray";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-open-tray",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevOpenTray { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
+    ::std::string::String, 2 opt force "force" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOpenTray new(" Builds it with every optional member absent.") {} init {} set
+    { with_device device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, with_force force "force" : bool => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevOpenTray, "blockdev-open-tray", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Closes a block device's tray.  If there is a block driver state tree
 /// associated with the block device (which is currently ejected), that
 /// tree will be loaded as the medium.
@@ -419,64 +238,32 @@ impl crate::rt::Command for BlockdevOpenTray {
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevCloseTray {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCloseTray {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevCloseTray {
-    const NAME: &'static str = "blockdev-close-tray";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-close-tray",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevCloseTray { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCloseTray new(" Builds it with every optional member absent.") {} init {} set
+    { with_device device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevCloseTray, "blockdev-close-tray", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Removes a medium (a block driver state tree) from a block device.
 /// That block device's tray must currently be open (unless there is no
 /// attached guest device).
@@ -512,36 +299,24 @@ impl crate::rt::Command for BlockdevCloseTray {
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevRemoveMedium {
     /// The name or QOM path of the guest device
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevRemoveMedium {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevRemoveMedium {
-    const NAME: &'static str = "blockdev-remove-medium";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-remove-medium",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    BlockdevRemoveMedium
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockdevRemoveMedium, "blockdev-remove-medium", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Inserts a medium (a block driver state tree) into a block device.
 /// That block device's tray must currently be open (unless there is no
 /// attached guest device) and there must be no medium inserted already.
@@ -565,45 +340,30 @@ impl crate::rt::Command for BlockdevRemoveMedium {
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevInsertMedium {
     /// The name or QOM path of the guest device
     pub id: ::std::string::String,
     /// name of a node in the block driver state graph
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevInsertMedium {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            node_name: node_name.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevInsertMedium {
-    const NAME: &'static str = "blockdev-insert-medium";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-insert-medium",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevInsertMedium { 0 req id "id" : ::std::string::String, 1 req node_name
+    "node-name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevInsertMedium
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, node_name : ::std::string::String => into, } init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    BlockdevInsertMedium, "blockdev-insert-medium", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Specifies the new read-only mode of a block device subject to the
 /// `blockdev-change-medium` command.
 ///
@@ -621,47 +381,10 @@ pub enum BlockdevChangeReadOnlyMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevChangeReadOnlyMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Retain => "retain",
-            Self::ReadOnly => "read-only",
-            Self::ReadWrite => "read-write",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "retain" => Self::Retain,
-            "read-only" => Self::ReadOnly,
-            "read-write" => Self::ReadWrite,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevChangeReadOnlyMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevChangeReadOnlyMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevChangeReadOnlyMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevChangeReadOnlyMode { Retain = "retain", ReadOnly = "read-only", ReadWrite =
+    "read-write", }
+);
 /// Changes the medium inserted into a block device by ejecting the
 /// current medium and loading a new image file which is inserted as the
 /// new medium (this command combines blockdev-open-tray,
@@ -702,112 +425,52 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevChangeReadOnlyMode {
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevChangeMedium {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// filename of the new image to be loaded
     pub filename: ::std::string::String,
     /// format to open the new image with (defaults to the probed
     /// format)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<::std::string::String>,
     /// if false (the default), an eject request through
     /// blockdev-open-tray will be sent to the guest if it has locked
     /// the tray (and the tray will not be opened immediately); if true,
     /// the tray will be opened regardless of whether it is locked.
     /// (since 7.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
     /// change the read-only mode of the device; defaults
     /// to 'retain'
-    #[serde(
-        rename = "read-only-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_only_mode: ::std::option::Option<BlockdevChangeReadOnlyMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevChangeMedium {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-            filename: filename.into(),
-            format: ::std::option::Option::None,
-            force: ::std::option::Option::None,
-            read_only_mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-    /// Sets `read-only-mode`.
-    #[must_use]
-    pub fn with_read_only_mode(
-        mut self,
-        read_only_mode: impl ::std::convert::Into<BlockdevChangeReadOnlyMode>,
-    ) -> Self {
-        self.read_only_mode = ::std::option::Option::Some(read_only_mode.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevChangeMedium {
-    const NAME: &'static str = "blockdev-change-medium";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-change-medium",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevChangeMedium { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
+    ::std::string::String, 2 req filename "filename" : ::std::string::String, 3 opt
+    format "format" : ::std::string::String, 4 opt force "force" : bool, 5 opt
+    read_only_mode "read-only-mode" : BlockdevChangeReadOnlyMode, }
+);
+crate::rt::qapi_builder!(
+    BlockdevChangeMedium
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
+    with_format format "format" : ::std::string::String => into, with_force force "force"
+    : bool => into, with_read_only_mode read_only_mode "read-only-mode" :
+    BlockdevChangeReadOnlyMode => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevChangeMedium, "blockdev-change-medium", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted whenever the tray of a removable device is moved by the
 /// guest or by HMP/QMP commands
 ///
@@ -823,7 +486,7 @@ impl crate::rt::Command for BlockdevChangeMedium {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceTrayMoved {
     /// Block device name.  This is always present for
@@ -834,53 +497,22 @@ pub struct DeviceTrayMoved {
     pub id: ::std::string::String,
     /// true if the tray has been opened or false if it has been
     /// closed
-    #[serde(rename = "tray-open")]
     pub tray_open: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceTrayMoved {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        id: impl ::std::convert::Into<::std::string::String>,
-        tray_open: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            id: id.into(),
-            tray_open: tray_open.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for DeviceTrayMoved {
-    const NAME: &'static str = "DEVICE_TRAY_MOVED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "DEVICE_TRAY_MOVED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::DeviceTrayMoved(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::DeviceTrayMoved(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<DeviceTrayMoved> for super::AnyEvent {
-    fn from(x: DeviceTrayMoved) -> Self {
-        super::AnyEvent::DeviceTrayMoved(x)
-    }
-}
+crate::rt::qapi_struct!(
+    DeviceTrayMoved { 0 req device "device" : ::std::string::String, 1 req id "id" :
+    ::std::string::String, 2 req tray_open "tray-open" : bool, }
+);
+crate::rt::qapi_builder!(
+    DeviceTrayMoved
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, id : ::std::string::String => into, tray_open : bool
+    => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    DeviceTrayMoved, "DEVICE_TRAY_MOVED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
+);
 /// Emitted whenever the connected status of a persistent reservation
 /// manager changes.
 ///
@@ -895,7 +527,7 @@ impl ::std::convert::From<DeviceTrayMoved> for super::AnyEvent {
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrManagerStatusChanged {
     /// The id of the PR manager object
@@ -903,48 +535,20 @@ pub struct PrManagerStatusChanged {
     /// true if the PR manager is connected to a backend
     pub connected: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PrManagerStatusChanged {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        connected: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            connected: connected.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for PrManagerStatusChanged {
-    const NAME: &'static str = "PR_MANAGER_STATUS_CHANGED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "PR_MANAGER_STATUS_CHANGED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::PrManagerStatusChanged(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::PrManagerStatusChanged(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<PrManagerStatusChanged> for super::AnyEvent {
-    fn from(x: PrManagerStatusChanged) -> Self {
-        super::AnyEvent::PrManagerStatusChanged(x)
-    }
-}
+crate::rt::qapi_struct!(
+    PrManagerStatusChanged { 0 req id "id" : ::std::string::String, 1 req connected
+    "connected" : bool, }
+);
+crate::rt::qapi_builder!(
+    PrManagerStatusChanged
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, connected : bool => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    PrManagerStatusChanged, "PR_MANAGER_STATUS_CHANGED", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, }
+);
 /// Change I/O throttle limits for a block drive.
 ///
 /// Since QEMU 2.4, each device with I/O limits is member of a throttle
@@ -1016,30 +620,20 @@ impl ::std::convert::From<PrManagerStatusChanged> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockSetIoThrottle(pub BlockIOThrottle);
+crate::rt::qapi_newtype!(BlockSetIoThrottle);
 impl ::std::convert::From<BlockIOThrottle> for BlockSetIoThrottle {
     fn from(v: BlockIOThrottle) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockSetIoThrottle {
-    const NAME: &'static str = "block_set_io_throttle";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block_set_io_throttle",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockSetIoThrottle, "block_set_io_throttle", (), { allow_oob : false, allow_preconfig
+    : true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Manage read, write and flush latency histograms for the device.
 ///
 /// If only `id` parameter is specified, remove all present latency
@@ -1103,7 +697,7 @@ impl crate::rt::Command for BlockSetIoThrottle {
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockLatencyHistogramSet {
     /// The name or QOM path of the guest device.
@@ -1114,113 +708,44 @@ pub struct BlockLatencyHistogramSet {
     /// io types with intervals corresponding to `boundaries` (except for
     /// io types, for which specific boundaries are set through the
     /// following parameters).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub boundaries: ::std::option::Option<::std::vec::Vec<u64>>,
     /// list of interval boundary values for read latency
     /// histogram.  If specified, old read latency histogram is removed,
     /// and empty one created with intervals corresponding to
     /// `boundaries-read`.  The parameter has higher priority then
     /// `boundaries`.
-    #[serde(
-        rename = "boundaries-read",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub boundaries_read: ::std::option::Option<::std::vec::Vec<u64>>,
     /// list of interval boundary values for write
     /// latency histogram.
-    #[serde(
-        rename = "boundaries-write",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub boundaries_write: ::std::option::Option<::std::vec::Vec<u64>>,
     /// list of interval boundary values for zone append
     /// write latency histogram.
-    #[serde(
-        rename = "boundaries-zap",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub boundaries_zap: ::std::option::Option<::std::vec::Vec<u64>>,
     /// list of interval boundary values for flush
     /// latency histogram.
-    #[serde(
-        rename = "boundaries-flush",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub boundaries_flush: ::std::option::Option<::std::vec::Vec<u64>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockLatencyHistogramSet {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            id: id.into(),
-            boundaries: ::std::option::Option::None,
-            boundaries_read: ::std::option::Option::None,
-            boundaries_write: ::std::option::Option::None,
-            boundaries_zap: ::std::option::Option::None,
-            boundaries_flush: ::std::option::Option::None,
-        }
-    }
-    /// Sets `boundaries`.
-    #[must_use]
-    pub fn with_boundaries(
-        mut self,
-        boundaries: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.boundaries = ::std::option::Option::Some(boundaries.into());
-        self
-    }
-    /// Sets `boundaries-read`.
-    #[must_use]
-    pub fn with_boundaries_read(
-        mut self,
-        boundaries_read: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.boundaries_read = ::std::option::Option::Some(boundaries_read.into());
-        self
-    }
-    /// Sets `boundaries-write`.
-    #[must_use]
-    pub fn with_boundaries_write(
-        mut self,
-        boundaries_write: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.boundaries_write = ::std::option::Option::Some(boundaries_write.into());
-        self
-    }
-    /// Sets `boundaries-zap`.
-    #[must_use]
-    pub fn with_boundaries_zap(
-        mut self,
-        boundaries_zap: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.boundaries_zap = ::std::option::Option::Some(boundaries_zap.into());
-        self
-    }
-    /// Sets `boundaries-flush`.
-    #[must_use]
-    pub fn with_boundaries_flush(
-        mut self,
-        boundaries_flush: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.boundaries_flush = ::std::option::Option::Some(boundaries_flush.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockLatencyHistogramSet {
-    const NAME: &'static str = "block-latency-histogram-set";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-latency-histogram-set",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockLatencyHistogramSet { 0 req id "id" : ::std::string::String, 1 opt boundaries
+    "boundaries" : ::std::vec::Vec < u64 >, 2 opt boundaries_read "boundaries-read" :
+    ::std::vec::Vec < u64 >, 3 opt boundaries_write "boundaries-write" : ::std::vec::Vec
+    < u64 >, 4 opt boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 >, 5 opt
+    boundaries_flush "boundaries-flush" : ::std::vec::Vec < u64 >, }
+);
+crate::rt::qapi_builder!(
+    BlockLatencyHistogramSet
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set { with_boundaries boundaries
+    "boundaries" : ::std::vec::Vec < u64 > => into, with_boundaries_read boundaries_read
+    "boundaries-read" : ::std::vec::Vec < u64 > => into, with_boundaries_write
+    boundaries_write "boundaries-write" : ::std::vec::Vec < u64 > => into,
+    with_boundaries_zap boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 > =>
+    into, with_boundaries_flush boundaries_flush "boundaries-flush" : ::std::vec::Vec <
+    u64 > => into, }
+);
+crate::rt::qapi_command!(
+    BlockLatencyHistogramSet, "block-latency-histogram-set", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);

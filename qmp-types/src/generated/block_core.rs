@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotInfo {
     /// unique snapshot id
@@ -10,77 +10,53 @@ pub struct SnapshotInfo {
     /// user chosen name
     pub name: ::std::string::String,
     /// size of the VM state
-    #[serde(rename = "vm-state-size")]
     pub vm_state_size: i64,
     /// UTC date of the snapshot in seconds
-    #[serde(rename = "date-sec")]
     pub date_sec: i64,
     /// fractional part in nano seconds to be used with date-sec
-    #[serde(rename = "date-nsec")]
     pub date_nsec: i64,
     /// VM clock relative to boot in seconds
-    #[serde(rename = "vm-clock-sec")]
     pub vm_clock_sec: i64,
     /// fractional part in nano seconds to be used with
     /// vm-clock-sec
-    #[serde(rename = "vm-clock-nsec")]
     pub vm_clock_nsec: i64,
     /// Current instruction count.  Appears when execution
     /// record/replay is enabled.  Used for "time-traveling" to match
     /// the moment in the recorded execution with the snapshots.  This
     /// counter may be obtained through `query-replay` command (since
     /// 5.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub icount: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SnapshotInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-        vm_state_size: impl ::std::convert::Into<i64>,
-        date_sec: impl ::std::convert::Into<i64>,
-        date_nsec: impl ::std::convert::Into<i64>,
-        vm_clock_sec: impl ::std::convert::Into<i64>,
-        vm_clock_nsec: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
-            vm_state_size: vm_state_size.into(),
-            date_sec: date_sec.into(),
-            date_nsec: date_nsec.into(),
-            vm_clock_sec: vm_clock_sec.into(),
-            vm_clock_nsec: vm_clock_nsec.into(),
-            icount: ::std::option::Option::None,
-        }
-    }
-    /// Sets `icount`.
-    #[must_use]
-    pub fn with_icount(mut self, icount: impl ::std::convert::Into<i64>) -> Self {
-        self.icount = ::std::option::Option::Some(icount.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SnapshotInfo { 0 req id "id" : ::std::string::String, 1 req name "name" :
+    ::std::string::String, 2 req vm_state_size "vm-state-size" : i64, 3 req date_sec
+    "date-sec" : i64, 4 req date_nsec "date-nsec" : i64, 5 req vm_clock_sec
+    "vm-clock-sec" : i64, 6 req vm_clock_nsec "vm-clock-nsec" : i64, 7 opt icount
+    "icount" : i64, }
+);
+crate::rt::qapi_builder!(
+    SnapshotInfo new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, name : ::std::string::String => into,
+    vm_state_size : i64 => into, date_sec : i64 => into, date_nsec : i64 => into,
+    vm_clock_sec : i64 => into, vm_clock_nsec : i64 => into, } init {} set { with_icount
+    icount "icount" : i64 => into, }
+);
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2EncryptionBase {
     /// The encryption format
     pub format: BlockdevQcow2EncryptionFormat,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificQCow2EncryptionBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        format: impl ::std::convert::Into<BlockdevQcow2EncryptionFormat>,
-    ) -> Self {
-        Self { format: format.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificQCow2EncryptionBase { 0 req format "format" :
+    BlockdevQcow2EncryptionFormat, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificQCow2EncryptionBase
+    new(" Builds it from its required members; optional ones are absent.") { format :
+    BlockdevQcow2EncryptionFormat => into, } init {} set {}
+);
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -141,7 +117,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Encryption {
     }
 }
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2 {
     /// compatibility level
@@ -149,170 +125,78 @@ pub struct ImageInfoSpecificQCow2 {
     /// the filename of the external data file that is stored in
     /// the image and used as a default for opening the image
     /// (since: 4.0)
-    #[serde(
-        rename = "data-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub data_file: ::std::option::Option<::std::string::String>,
     /// True if the external data file must stay valid as a
     /// standalone (read-only) raw image without looking at qcow2
     /// metadata (since: 4.0)
-    #[serde(
-        rename = "data-file-raw",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub data_file_raw: ::std::option::Option<bool>,
     /// true if the image has extended L2 entries; only valid
     /// for compat &gt;= 1.1 (since 5.2)
-    #[serde(
-        rename = "extended-l2",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub extended_l2: ::std::option::Option<bool>,
     /// on or off; only valid for compat &gt;= 1.1
-    #[serde(
-        rename = "lazy-refcounts",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub lazy_refcounts: ::std::option::Option<bool>,
     /// true if the image has been marked corrupt; only valid for
     /// compat &gt;= 1.1 (since 2.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub corrupt: ::std::option::Option<bool>,
     /// width of a refcount entry in bits (since 2.3)
-    #[serde(rename = "refcount-bits")]
     pub refcount_bits: i64,
     /// details about encryption parameters; only set if image is
     /// encrypted (since 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<ImageInfoSpecificQCow2Encryption>,
     /// A list of qcow2 bitmap details (since 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmaps: ::std::option::Option<::std::vec::Vec<Qcow2BitmapInfo>>,
     /// the image cluster compression method (since 5.1)
-    #[serde(rename = "compression-type")]
     pub compression_type: Qcow2CompressionType,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificQCow2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        compat: impl ::std::convert::Into<::std::string::String>,
-        refcount_bits: impl ::std::convert::Into<i64>,
-        compression_type: impl ::std::convert::Into<Qcow2CompressionType>,
-    ) -> Self {
-        Self {
-            compat: compat.into(),
-            data_file: ::std::option::Option::None,
-            data_file_raw: ::std::option::Option::None,
-            extended_l2: ::std::option::Option::None,
-            lazy_refcounts: ::std::option::Option::None,
-            corrupt: ::std::option::Option::None,
-            refcount_bits: refcount_bits.into(),
-            encrypt: ::std::option::Option::None,
-            bitmaps: ::std::option::Option::None,
-            compression_type: compression_type.into(),
-        }
-    }
-    /// Sets `data-file`.
-    #[must_use]
-    pub fn with_data_file(
-        mut self,
-        data_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.data_file = ::std::option::Option::Some(data_file.into());
-        self
-    }
-    /// Sets `data-file-raw`.
-    #[must_use]
-    pub fn with_data_file_raw(
-        mut self,
-        data_file_raw: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.data_file_raw = ::std::option::Option::Some(data_file_raw.into());
-        self
-    }
-    /// Sets `extended-l2`.
-    #[must_use]
-    pub fn with_extended_l2(
-        mut self,
-        extended_l2: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.extended_l2 = ::std::option::Option::Some(extended_l2.into());
-        self
-    }
-    /// Sets `lazy-refcounts`.
-    #[must_use]
-    pub fn with_lazy_refcounts(
-        mut self,
-        lazy_refcounts: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.lazy_refcounts = ::std::option::Option::Some(lazy_refcounts.into());
-        self
-    }
-    /// Sets `corrupt`.
-    #[must_use]
-    pub fn with_corrupt(mut self, corrupt: impl ::std::convert::Into<bool>) -> Self {
-        self.corrupt = ::std::option::Option::Some(corrupt.into());
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<ImageInfoSpecificQCow2Encryption>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-    /// Sets `bitmaps`.
-    #[must_use]
-    pub fn with_bitmaps(
-        mut self,
-        bitmaps: impl ::std::convert::Into<::std::vec::Vec<Qcow2BitmapInfo>>,
-    ) -> Self {
-        self.bitmaps = ::std::option::Option::Some(bitmaps.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificQCow2 { 0 req compat "compat" : ::std::string::String, 1 opt
+    data_file "data-file" : ::std::string::String, 2 opt data_file_raw "data-file-raw" :
+    bool, 3 opt extended_l2 "extended-l2" : bool, 4 opt lazy_refcounts "lazy-refcounts" :
+    bool, 5 opt corrupt "corrupt" : bool, 6 req refcount_bits "refcount-bits" : i64, 7
+    opt encrypt "encrypt" : ImageInfoSpecificQCow2Encryption, 8 opt bitmaps "bitmaps" :
+    ::std::vec::Vec < Qcow2BitmapInfo >, 9 req compression_type "compression-type" :
+    Qcow2CompressionType, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificQCow2
+    new(" Builds it from its required members; optional ones are absent.") { compat :
+    ::std::string::String => into, refcount_bits : i64 => into, compression_type :
+    Qcow2CompressionType => into, } init {} set { with_data_file data_file "data-file" :
+    ::std::string::String => into, with_data_file_raw data_file_raw "data-file-raw" :
+    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into,
+    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into, with_corrupt
+    corrupt "corrupt" : bool => into, with_encrypt encrypt "encrypt" :
+    ImageInfoSpecificQCow2Encryption => into, with_bitmaps bitmaps "bitmaps" :
+    ::std::vec::Vec < Qcow2BitmapInfo > => into, }
+);
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdk {
     /// The create type of VMDK image
-    #[serde(rename = "create-type")]
     pub create_type: ::std::string::String,
     /// Content id of image
     pub cid: i64,
     /// Parent VMDK image's cid
-    #[serde(rename = "parent-cid")]
     pub parent_cid: i64,
     /// List of extent files
     pub extents: ::std::vec::Vec<VmdkExtentInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificVmdk {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        create_type: impl ::std::convert::Into<::std::string::String>,
-        cid: impl ::std::convert::Into<i64>,
-        parent_cid: impl ::std::convert::Into<i64>,
-        extents: impl ::std::convert::Into<::std::vec::Vec<VmdkExtentInfo>>,
-    ) -> Self {
-        Self {
-            create_type: create_type.into(),
-            cid: cid.into(),
-            parent_cid: parent_cid.into(),
-            extents: extents.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificVmdk { 0 req create_type "create-type" : ::std::string::String, 1
+    req cid "cid" : i64, 2 req parent_cid "parent-cid" : i64, 3 req extents "extents" :
+    ::std::vec::Vec < VmdkExtentInfo >, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificVmdk
+    new(" Builds it from its required members; optional ones are absent.") { create_type
+    : ::std::string::String => into, cid : i64 => into, parent_cid : i64 => into, extents
+    : ::std::vec::Vec < VmdkExtentInfo > => into, } init {} set {}
+);
 /// Information about a VMDK extent file
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VmdkExtentInfo {
     /// Name of the extent file
@@ -320,114 +204,54 @@ pub struct VmdkExtentInfo {
     /// Extent type (e.g. FLAT or SPARSE)
     pub format: ::std::string::String,
     /// Number of bytes covered by this extent
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// Cluster size in bytes (for non-flat extents)
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<i64>,
     /// Whether this extent contains compressed data
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compressed: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VmdkExtentInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        format: impl ::std::convert::Into<::std::string::String>,
-        virtual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            format: format.into(),
-            virtual_size: virtual_size.into(),
-            cluster_size: ::std::option::Option::None,
-            compressed: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    VmdkExtentInfo { 0 req filename "filename" : ::std::string::String, 1 req format
+    "format" : ::std::string::String, 2 req virtual_size "virtual-size" : i64, 3 opt
+    cluster_size "cluster-size" : i64, 4 opt compressed "compressed" : bool, }
+);
+crate::rt::qapi_builder!(
+    VmdkExtentInfo new(" Builds it from its required members; optional ones are absent.")
+    { filename : ::std::string::String => into, format : ::std::string::String => into,
+    virtual_size : i64 => into, } init {} set { with_cluster_size cluster_size
+    "cluster-size" : i64 => into, with_compressed compressed "compressed" : bool => into,
     }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `compressed`.
-    #[must_use]
-    pub fn with_compressed(
-        mut self,
-        compressed: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.compressed = ::std::option::Option::Some(compressed.into());
-        self
-    }
-}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbd {
     /// Image encryption format
-    #[serde(
-        rename = "encryption-format",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub encryption_format: ::std::option::Option<RbdImageEncryptionFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificRbd {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            encryption_format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `encryption-format`.
-    #[must_use]
-    pub fn with_encryption_format(
-        mut self,
-        encryption_format: impl ::std::convert::Into<RbdImageEncryptionFormat>,
-    ) -> Self {
-        self.encryption_format = ::std::option::Option::Some(encryption_format.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificRbd { 0 opt encryption_format "encryption-format" :
+    RbdImageEncryptionFormat, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificRbd new(" Builds it with every optional member absent.") {} init {}
+    set { with_encryption_format encryption_format "encryption-format" :
+    RbdImageEncryptionFormat => into, }
+);
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFile {
     /// Extent size hint (if available)
-    #[serde(
-        rename = "extent-size-hint",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub extent_size_hint: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificFile {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            extent_size_hint: ::std::option::Option::None,
-        }
-    }
-    /// Sets `extent-size-hint`.
-    #[must_use]
-    pub fn with_extent_size_hint(
-        mut self,
-        extent_size_hint: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.extent_size_hint = ::std::option::Option::Some(extent_size_hint.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificFile { 0 opt extent_size_hint "extent-size-hint" : u64, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificFile new(" Builds it with every optional member absent.") {} init {}
+    set { with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => into, }
+);
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -446,126 +270,85 @@ pub enum ImageInfoSpecificKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ImageInfoSpecificKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Qcow2 => "qcow2",
-            Self::Vmdk => "vmdk",
-            Self::Luks => "luks",
-            Self::Rbd => "rbd",
-            Self::File => "file",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "qcow2" => Self::Qcow2,
-            "vmdk" => Self::Vmdk,
-            "luks" => Self::Luks,
-            "rbd" => Self::Rbd,
-            "file" => Self::File,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ImageInfoSpecificKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ImageInfoSpecificKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ImageInfoSpecificKind { Qcow2 = "qcow2", Vmdk = "vmdk", Luks = "luks", Rbd = "rbd",
+    File = "file", }
+);
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2Wrapper {
     /// image information specific to QCOW2
     pub data: ImageInfoSpecificQCow2,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificQCow2Wrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ImageInfoSpecificQCow2>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificQCow2Wrapper { 0 req data "data" : ImageInfoSpecificQCow2, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificQCow2Wrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ImageInfoSpecificQCow2 => into, } init {} set {}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdkWrapper {
     /// image information specific to VMDK
     pub data: ImageInfoSpecificVmdk,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificVmdkWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ImageInfoSpecificVmdk>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificVmdkWrapper { 0 req data "data" : ImageInfoSpecificVmdk, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificVmdkWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ImageInfoSpecificVmdk => into, } init {} set {}
+);
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificLUKSWrapper {
     /// image information specific to LUKS
     pub data: QCryptoBlockInfoLUKS,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificLUKSWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<QCryptoBlockInfoLUKS>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificLUKSWrapper { 0 req data "data" : QCryptoBlockInfoLUKS, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificLUKSWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    QCryptoBlockInfoLUKS => into, } init {} set {}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbdWrapper {
     /// image information specific to RBD
     pub data: ImageInfoSpecificRbd,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificRbdWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ImageInfoSpecificRbd>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificRbdWrapper { 0 req data "data" : ImageInfoSpecificRbd, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificRbdWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ImageInfoSpecificRbd => into, } init {} set {}
+);
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFileWrapper {
     /// image information specific to files
     pub data: ImageInfoSpecificFile,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfoSpecificFileWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ImageInfoSpecificFile>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfoSpecificFileWrapper { 0 req data "data" : ImageInfoSpecificFile, }
+);
+crate::rt::qapi_builder!(
+    ImageInfoSpecificFileWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ImageInfoSpecificFile => into, } init {} set {}
+);
 /// A discriminated record of image format specific information
 /// structures.
 ///
@@ -646,7 +429,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecific {
 /// Information about a QEMU image file
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockNodeInfo {
     /// name of the image file
@@ -654,183 +437,59 @@ pub struct BlockNodeInfo {
     /// format of the image file
     pub format: ::std::string::String,
     /// true if image is not cleanly closed
-    #[serde(
-        rename = "dirty-flag",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_flag: ::std::option::Option<bool>,
     /// actual size on disk in bytes of the image
-    #[serde(
-        rename = "actual-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub actual_size: ::std::option::Option<i64>,
     /// maximum capacity in bytes of the image
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// size of a cluster in bytes
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<i64>,
     /// true if the image is encrypted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted: ::std::option::Option<bool>,
     /// true if the image is compressed (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compressed: ::std::option::Option<bool>,
     /// name of the backing file
-    #[serde(
-        rename = "backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename: ::std::option::Option<::std::string::String>,
     /// full path of the backing file
-    #[serde(
-        rename = "full-backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub full_backing_filename: ::std::option::Option<::std::string::String>,
     /// the format of the backing file
-    #[serde(
-        rename = "backing-filename-format",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename_format: ::std::option::Option<::std::string::String>,
     /// list of VM snapshots
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshots: ::std::option::Option<::std::vec::Vec<SnapshotInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
-    #[serde(
-        rename = "format-specific",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockNodeInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        format: impl ::std::convert::Into<::std::string::String>,
-        virtual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            format: format.into(),
-            dirty_flag: ::std::option::Option::None,
-            actual_size: ::std::option::Option::None,
-            virtual_size: virtual_size.into(),
-            cluster_size: ::std::option::Option::None,
-            encrypted: ::std::option::Option::None,
-            compressed: ::std::option::Option::None,
-            backing_filename: ::std::option::Option::None,
-            full_backing_filename: ::std::option::Option::None,
-            backing_filename_format: ::std::option::Option::None,
-            snapshots: ::std::option::Option::None,
-            format_specific: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dirty-flag`.
-    #[must_use]
-    pub fn with_dirty_flag(
-        mut self,
-        dirty_flag: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.dirty_flag = ::std::option::Option::Some(dirty_flag.into());
-        self
-    }
-    /// Sets `actual-size`.
-    #[must_use]
-    pub fn with_actual_size(
-        mut self,
-        actual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.actual_size = ::std::option::Option::Some(actual_size.into());
-        self
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `encrypted`.
-    #[must_use]
-    pub fn with_encrypted(mut self, encrypted: impl ::std::convert::Into<bool>) -> Self {
-        self.encrypted = ::std::option::Option::Some(encrypted.into());
-        self
-    }
-    /// Sets `compressed`.
-    #[must_use]
-    pub fn with_compressed(
-        mut self,
-        compressed: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.compressed = ::std::option::Option::Some(compressed.into());
-        self
-    }
-    /// Sets `backing-filename`.
-    #[must_use]
-    pub fn with_backing_filename(
-        mut self,
-        backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename = ::std::option::Option::Some(backing_filename.into());
-        self
-    }
-    /// Sets `full-backing-filename`.
-    #[must_use]
-    pub fn with_full_backing_filename(
-        mut self,
-        full_backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.full_backing_filename = ::std::option::Option::Some(
-            full_backing_filename.into(),
-        );
-        self
-    }
-    /// Sets `backing-filename-format`.
-    #[must_use]
-    pub fn with_backing_filename_format(
-        mut self,
-        backing_filename_format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename_format = ::std::option::Option::Some(
-            backing_filename_format.into(),
-        );
-        self
-    }
-    /// Sets `snapshots`.
-    #[must_use]
-    pub fn with_snapshots(
-        mut self,
-        snapshots: impl ::std::convert::Into<::std::vec::Vec<SnapshotInfo>>,
-    ) -> Self {
-        self.snapshots = ::std::option::Option::Some(snapshots.into());
-        self
-    }
-    /// Sets `format-specific`.
-    #[must_use]
-    pub fn with_format_specific(
-        mut self,
-        format_specific: impl ::std::convert::Into<ImageInfoSpecific>,
-    ) -> Self {
-        self.format_specific = ::std::option::Option::Some(format_specific.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockNodeInfo { 0 req filename "filename" : ::std::string::String, 1 req format
+    "format" : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt
+    actual_size "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt
+    cluster_size "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt
+    compressed "compressed" : bool, 8 opt backing_filename "backing-filename" :
+    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
+    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
+    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
+    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, }
+);
+crate::rt::qapi_builder!(
+    BlockNodeInfo new(" Builds it from its required members; optional ones are absent.")
+    { filename : ::std::string::String => into, format : ::std::string::String => into,
+    virtual_size : i64 => into, } init {} set { with_dirty_flag dirty_flag "dirty-flag" :
+    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
+    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
+    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
+    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
+    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format backing_filename_format
+    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
+    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, }
+);
 /// Information about a QEMU image file, and potentially its backing
 /// image
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageInfo {
     /// name of the image file
@@ -838,202 +497,64 @@ pub struct ImageInfo {
     /// format of the image file
     pub format: ::std::string::String,
     /// true if image is not cleanly closed
-    #[serde(
-        rename = "dirty-flag",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_flag: ::std::option::Option<bool>,
     /// actual size on disk in bytes of the image
-    #[serde(
-        rename = "actual-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub actual_size: ::std::option::Option<i64>,
     /// maximum capacity in bytes of the image
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// size of a cluster in bytes
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<i64>,
     /// true if the image is encrypted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted: ::std::option::Option<bool>,
     /// true if the image is compressed (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compressed: ::std::option::Option<bool>,
     /// name of the backing file
-    #[serde(
-        rename = "backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename: ::std::option::Option<::std::string::String>,
     /// full path of the backing file
-    #[serde(
-        rename = "full-backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub full_backing_filename: ::std::option::Option<::std::string::String>,
     /// the format of the backing file
-    #[serde(
-        rename = "backing-filename-format",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename_format: ::std::option::Option<::std::string::String>,
     /// list of VM snapshots
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshots: ::std::option::Option<::std::vec::Vec<SnapshotInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
-    #[serde(
-        rename = "format-specific",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
     /// info of the backing image
-    #[serde(
-        rename = "backing-image",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_image: ::std::option::Option<::std::boxed::Box<ImageInfo>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        format: impl ::std::convert::Into<::std::string::String>,
-        virtual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            format: format.into(),
-            dirty_flag: ::std::option::Option::None,
-            actual_size: ::std::option::Option::None,
-            virtual_size: virtual_size.into(),
-            cluster_size: ::std::option::Option::None,
-            encrypted: ::std::option::Option::None,
-            compressed: ::std::option::Option::None,
-            backing_filename: ::std::option::Option::None,
-            full_backing_filename: ::std::option::Option::None,
-            backing_filename_format: ::std::option::Option::None,
-            snapshots: ::std::option::Option::None,
-            format_specific: ::std::option::Option::None,
-            backing_image: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dirty-flag`.
-    #[must_use]
-    pub fn with_dirty_flag(
-        mut self,
-        dirty_flag: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.dirty_flag = ::std::option::Option::Some(dirty_flag.into());
-        self
-    }
-    /// Sets `actual-size`.
-    #[must_use]
-    pub fn with_actual_size(
-        mut self,
-        actual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.actual_size = ::std::option::Option::Some(actual_size.into());
-        self
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `encrypted`.
-    #[must_use]
-    pub fn with_encrypted(mut self, encrypted: impl ::std::convert::Into<bool>) -> Self {
-        self.encrypted = ::std::option::Option::Some(encrypted.into());
-        self
-    }
-    /// Sets `compressed`.
-    #[must_use]
-    pub fn with_compressed(
-        mut self,
-        compressed: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.compressed = ::std::option::Option::Some(compressed.into());
-        self
-    }
-    /// Sets `backing-filename`.
-    #[must_use]
-    pub fn with_backing_filename(
-        mut self,
-        backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename = ::std::option::Option::Some(backing_filename.into());
-        self
-    }
-    /// Sets `full-backing-filename`.
-    #[must_use]
-    pub fn with_full_backing_filename(
-        mut self,
-        full_backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.full_backing_filename = ::std::option::Option::Some(
-            full_backing_filename.into(),
-        );
-        self
-    }
-    /// Sets `backing-filename-format`.
-    #[must_use]
-    pub fn with_backing_filename_format(
-        mut self,
-        backing_filename_format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename_format = ::std::option::Option::Some(
-            backing_filename_format.into(),
-        );
-        self
-    }
-    /// Sets `snapshots`.
-    #[must_use]
-    pub fn with_snapshots(
-        mut self,
-        snapshots: impl ::std::convert::Into<::std::vec::Vec<SnapshotInfo>>,
-    ) -> Self {
-        self.snapshots = ::std::option::Option::Some(snapshots.into());
-        self
-    }
-    /// Sets `format-specific`.
-    #[must_use]
-    pub fn with_format_specific(
-        mut self,
-        format_specific: impl ::std::convert::Into<ImageInfoSpecific>,
-    ) -> Self {
-        self.format_specific = ::std::option::Option::Some(format_specific.into());
-        self
-    }
-    /// Sets `backing-image`.
-    #[must_use]
-    pub fn with_backing_image(
-        mut self,
-        backing_image: impl ::std::convert::Into<ImageInfo>,
-    ) -> Self {
-        self.backing_image = ::std::option::Option::Some(
-            ::std::boxed::Box::new(backing_image.into()),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ImageInfo { 0 req filename "filename" : ::std::string::String, 1 req format "format"
+    : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt actual_size
+    "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt cluster_size
+    "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt compressed
+    "compressed" : bool, 8 opt backing_filename "backing-filename" :
+    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
+    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
+    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
+    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, 13 opt backing_image
+    "backing-image" : ::std::boxed::Box < ImageInfo >, }
+);
+crate::rt::qapi_builder!(
+    ImageInfo new(" Builds it from its required members; optional ones are absent.") {
+    filename : ::std::string::String => into, format : ::std::string::String => into,
+    virtual_size : i64 => into, } init {} set { with_dirty_flag dirty_flag "dirty-flag" :
+    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
+    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
+    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
+    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
+    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format backing_filename_format
+    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
+    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, with_backing_image
+    backing_image "backing-image" : ImageInfo => boxed, }
+);
 /// Information about all nodes in the block graph starting at some
 /// node, annotated with information about that node in relation to its
 /// parent.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockChildInfo {
     /// Child name of the root node in the BlockGraphInfo struct, in
@@ -1042,26 +563,21 @@ pub struct BlockChildInfo {
     /// Block graph information starting at this node
     pub info: BlockGraphInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockChildInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        info: impl ::std::convert::Into<BlockGraphInfo>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            info: info.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockChildInfo { 0 req name "name" : ::std::string::String, 1 req info "info" :
+    BlockGraphInfo, }
+);
+crate::rt::qapi_builder!(
+    BlockChildInfo new(" Builds it from its required members; optional ones are absent.")
+    { name : ::std::string::String => into, info : BlockGraphInfo => into, } init {} set
+    {}
+);
 /// Information about all nodes in a block (sub)graph in the form of
 /// BlockNodeInfo data.  The base BlockNodeInfo struct contains the
 /// information for the (sub)graph's root node.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockGraphInfo {
     /// name of the image file
@@ -1069,186 +585,62 @@ pub struct BlockGraphInfo {
     /// format of the image file
     pub format: ::std::string::String,
     /// true if image is not cleanly closed
-    #[serde(
-        rename = "dirty-flag",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_flag: ::std::option::Option<bool>,
     /// actual size on disk in bytes of the image
-    #[serde(
-        rename = "actual-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub actual_size: ::std::option::Option<i64>,
     /// maximum capacity in bytes of the image
-    #[serde(rename = "virtual-size")]
     pub virtual_size: i64,
     /// size of a cluster in bytes
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<i64>,
     /// true if the image is encrypted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted: ::std::option::Option<bool>,
     /// true if the image is compressed (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compressed: ::std::option::Option<bool>,
     /// name of the backing file
-    #[serde(
-        rename = "backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename: ::std::option::Option<::std::string::String>,
     /// full path of the backing file
-    #[serde(
-        rename = "full-backing-filename",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub full_backing_filename: ::std::option::Option<::std::string::String>,
     /// the format of the backing file
-    #[serde(
-        rename = "backing-filename-format",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_filename_format: ::std::option::Option<::std::string::String>,
     /// list of VM snapshots
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshots: ::std::option::Option<::std::vec::Vec<SnapshotInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
-    #[serde(
-        rename = "format-specific",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
     /// Array of links to this node's child nodes' information
     pub children: ::std::vec::Vec<BlockChildInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockGraphInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        format: impl ::std::convert::Into<::std::string::String>,
-        virtual_size: impl ::std::convert::Into<i64>,
-        children: impl ::std::convert::Into<::std::vec::Vec<BlockChildInfo>>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            format: format.into(),
-            dirty_flag: ::std::option::Option::None,
-            actual_size: ::std::option::Option::None,
-            virtual_size: virtual_size.into(),
-            cluster_size: ::std::option::Option::None,
-            encrypted: ::std::option::Option::None,
-            compressed: ::std::option::Option::None,
-            backing_filename: ::std::option::Option::None,
-            full_backing_filename: ::std::option::Option::None,
-            backing_filename_format: ::std::option::Option::None,
-            snapshots: ::std::option::Option::None,
-            format_specific: ::std::option::Option::None,
-            children: children.into(),
-        }
-    }
-    /// Sets `dirty-flag`.
-    #[must_use]
-    pub fn with_dirty_flag(
-        mut self,
-        dirty_flag: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.dirty_flag = ::std::option::Option::Some(dirty_flag.into());
-        self
-    }
-    /// Sets `actual-size`.
-    #[must_use]
-    pub fn with_actual_size(
-        mut self,
-        actual_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.actual_size = ::std::option::Option::Some(actual_size.into());
-        self
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `encrypted`.
-    #[must_use]
-    pub fn with_encrypted(mut self, encrypted: impl ::std::convert::Into<bool>) -> Self {
-        self.encrypted = ::std::option::Option::Some(encrypted.into());
-        self
-    }
-    /// Sets `compressed`.
-    #[must_use]
-    pub fn with_compressed(
-        mut self,
-        compressed: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.compressed = ::std::option::Option::Some(compressed.into());
-        self
-    }
-    /// Sets `backing-filename`.
-    #[must_use]
-    pub fn with_backing_filename(
-        mut self,
-        backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename = ::std::option::Option::Some(backing_filename.into());
-        self
-    }
-    /// Sets `full-backing-filename`.
-    #[must_use]
-    pub fn with_full_backing_filename(
-        mut self,
-        full_backing_filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.full_backing_filename = ::std::option::Option::Some(
-            full_backing_filename.into(),
-        );
-        self
-    }
-    /// Sets `backing-filename-format`.
-    #[must_use]
-    pub fn with_backing_filename_format(
-        mut self,
-        backing_filename_format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_filename_format = ::std::option::Option::Some(
-            backing_filename_format.into(),
-        );
-        self
-    }
-    /// Sets `snapshots`.
-    #[must_use]
-    pub fn with_snapshots(
-        mut self,
-        snapshots: impl ::std::convert::Into<::std::vec::Vec<SnapshotInfo>>,
-    ) -> Self {
-        self.snapshots = ::std::option::Option::Some(snapshots.into());
-        self
-    }
-    /// Sets `format-specific`.
-    #[must_use]
-    pub fn with_format_specific(
-        mut self,
-        format_specific: impl ::std::convert::Into<ImageInfoSpecific>,
-    ) -> Self {
-        self.format_specific = ::std::option::Option::Some(format_specific.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockGraphInfo { 0 req filename "filename" : ::std::string::String, 1 req format
+    "format" : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt
+    actual_size "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt
+    cluster_size "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt
+    compressed "compressed" : bool, 8 opt backing_filename "backing-filename" :
+    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
+    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
+    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
+    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, 13 req children
+    "children" : ::std::vec::Vec < BlockChildInfo >, }
+);
+crate::rt::qapi_builder!(
+    BlockGraphInfo new(" Builds it from its required members; optional ones are absent.")
+    { filename : ::std::string::String => into, format : ::std::string::String => into,
+    virtual_size : i64 => into, children : ::std::vec::Vec < BlockChildInfo > => into, }
+    init {} set { with_dirty_flag dirty_flag "dirty-flag" : bool => into,
+    with_actual_size actual_size "actual-size" : i64 => into, with_cluster_size
+    cluster_size "cluster-size" : i64 => into, with_encrypted encrypted "encrypted" :
+    bool => into, with_compressed compressed "compressed" : bool => into,
+    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
+    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format backing_filename_format
+    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
+    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, }
+);
 /// Information about a QEMU image file check
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ImageCheck {
     /// name of the image file checked
@@ -1256,174 +648,59 @@ pub struct ImageCheck {
     /// format of the image file checked
     pub format: ::std::string::String,
     /// number of unexpected errors occurred during check
-    #[serde(rename = "check-errors")]
     pub check_errors: i64,
     /// offset (in bytes) where the image ends, this
     /// field is present if the driver for the image format supports it
-    #[serde(
-        rename = "image-end-offset",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub image_end_offset: ::std::option::Option<i64>,
     /// number of corruptions found during the check if any
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub corruptions: ::std::option::Option<i64>,
     /// number of leaks found during the check if any
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub leaks: ::std::option::Option<i64>,
     /// number of corruptions fixed during the check if
     /// any
-    #[serde(
-        rename = "corruptions-fixed",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub corruptions_fixed: ::std::option::Option<i64>,
     /// number of leaks fixed during the check if any
-    #[serde(
-        rename = "leaks-fixed",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub leaks_fixed: ::std::option::Option<i64>,
     /// total number of clusters, this field is present if
     /// the driver for the image format supports it
-    #[serde(
-        rename = "total-clusters",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub total_clusters: ::std::option::Option<i64>,
     /// total number of allocated clusters, this field
     /// is present if the driver for the image format supports it
-    #[serde(
-        rename = "allocated-clusters",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub allocated_clusters: ::std::option::Option<i64>,
     /// total number of fragmented clusters, this
     /// field is present if the driver for the image format supports it
-    #[serde(
-        rename = "fragmented-clusters",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fragmented_clusters: ::std::option::Option<i64>,
     /// total number of compressed clusters, this
     /// field is present if the driver for the image format supports it
-    #[serde(
-        rename = "compressed-clusters",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub compressed_clusters: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ImageCheck {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        format: impl ::std::convert::Into<::std::string::String>,
-        check_errors: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            format: format.into(),
-            check_errors: check_errors.into(),
-            image_end_offset: ::std::option::Option::None,
-            corruptions: ::std::option::Option::None,
-            leaks: ::std::option::Option::None,
-            corruptions_fixed: ::std::option::Option::None,
-            leaks_fixed: ::std::option::Option::None,
-            total_clusters: ::std::option::Option::None,
-            allocated_clusters: ::std::option::Option::None,
-            fragmented_clusters: ::std::option::Option::None,
-            compressed_clusters: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    ImageCheck { 0 req filename "filename" : ::std::string::String, 1 req format "format"
+    : ::std::string::String, 2 req check_errors "check-errors" : i64, 3 opt
+    image_end_offset "image-end-offset" : i64, 4 opt corruptions "corruptions" : i64, 5
+    opt leaks "leaks" : i64, 6 opt corruptions_fixed "corruptions-fixed" : i64, 7 opt
+    leaks_fixed "leaks-fixed" : i64, 8 opt total_clusters "total-clusters" : i64, 9 opt
+    allocated_clusters "allocated-clusters" : i64, 10 opt fragmented_clusters
+    "fragmented-clusters" : i64, 11 opt compressed_clusters "compressed-clusters" : i64,
     }
-    /// Sets `image-end-offset`.
-    #[must_use]
-    pub fn with_image_end_offset(
-        mut self,
-        image_end_offset: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.image_end_offset = ::std::option::Option::Some(image_end_offset.into());
-        self
-    }
-    /// Sets `corruptions`.
-    #[must_use]
-    pub fn with_corruptions(
-        mut self,
-        corruptions: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.corruptions = ::std::option::Option::Some(corruptions.into());
-        self
-    }
-    /// Sets `leaks`.
-    #[must_use]
-    pub fn with_leaks(mut self, leaks: impl ::std::convert::Into<i64>) -> Self {
-        self.leaks = ::std::option::Option::Some(leaks.into());
-        self
-    }
-    /// Sets `corruptions-fixed`.
-    #[must_use]
-    pub fn with_corruptions_fixed(
-        mut self,
-        corruptions_fixed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.corruptions_fixed = ::std::option::Option::Some(corruptions_fixed.into());
-        self
-    }
-    /// Sets `leaks-fixed`.
-    #[must_use]
-    pub fn with_leaks_fixed(
-        mut self,
-        leaks_fixed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.leaks_fixed = ::std::option::Option::Some(leaks_fixed.into());
-        self
-    }
-    /// Sets `total-clusters`.
-    #[must_use]
-    pub fn with_total_clusters(
-        mut self,
-        total_clusters: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.total_clusters = ::std::option::Option::Some(total_clusters.into());
-        self
-    }
-    /// Sets `allocated-clusters`.
-    #[must_use]
-    pub fn with_allocated_clusters(
-        mut self,
-        allocated_clusters: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.allocated_clusters = ::std::option::Option::Some(allocated_clusters.into());
-        self
-    }
-    /// Sets `fragmented-clusters`.
-    #[must_use]
-    pub fn with_fragmented_clusters(
-        mut self,
-        fragmented_clusters: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.fragmented_clusters = ::std::option::Option::Some(
-            fragmented_clusters.into(),
-        );
-        self
-    }
-    /// Sets `compressed-clusters`.
-    #[must_use]
-    pub fn with_compressed_clusters(
-        mut self,
-        compressed_clusters: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.compressed_clusters = ::std::option::Option::Some(
-            compressed_clusters.into(),
-        );
-        self
-    }
-}
+);
+crate::rt::qapi_builder!(
+    ImageCheck new(" Builds it from its required members; optional ones are absent.") {
+    filename : ::std::string::String => into, format : ::std::string::String => into,
+    check_errors : i64 => into, } init {} set { with_image_end_offset image_end_offset
+    "image-end-offset" : i64 => into, with_corruptions corruptions "corruptions" : i64 =>
+    into, with_leaks leaks "leaks" : i64 => into, with_corruptions_fixed
+    corruptions_fixed "corruptions-fixed" : i64 => into, with_leaks_fixed leaks_fixed
+    "leaks-fixed" : i64 => into, with_total_clusters total_clusters "total-clusters" :
+    i64 => into, with_allocated_clusters allocated_clusters "allocated-clusters" : i64 =>
+    into, with_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 =>
+    into, with_compressed_clusters compressed_clusters "compressed-clusters" : i64 =>
+    into, }
+);
 /// Mapping information from a virtual block range to a host file range
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MapEntry {
     /// virtual (guest) offset of the first byte described by this
@@ -1450,57 +727,27 @@ pub struct MapEntry {
     pub present: bool,
     /// if present, the image file stores the data for this range
     /// in raw format at the given (host) offset
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<i64>,
     /// filename that is referred to by `offset`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filename: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MapEntry {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        start: impl ::std::convert::Into<i64>,
-        length: impl ::std::convert::Into<i64>,
-        data: impl ::std::convert::Into<bool>,
-        zero: impl ::std::convert::Into<bool>,
-        compressed: impl ::std::convert::Into<bool>,
-        depth: impl ::std::convert::Into<i64>,
-        present: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            start: start.into(),
-            length: length.into(),
-            data: data.into(),
-            zero: zero.into(),
-            compressed: compressed.into(),
-            depth: depth.into(),
-            present: present.into(),
-            offset: ::std::option::Option::None,
-            filename: ::std::option::Option::None,
-        }
-    }
-    /// Sets `offset`.
-    #[must_use]
-    pub fn with_offset(mut self, offset: impl ::std::convert::Into<i64>) -> Self {
-        self.offset = ::std::option::Option::Some(offset.into());
-        self
-    }
-    /// Sets `filename`.
-    #[must_use]
-    pub fn with_filename(
-        mut self,
-        filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filename = ::std::option::Option::Some(filename.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MapEntry { 0 req start "start" : i64, 1 req length "length" : i64, 2 req data "data"
+    : bool, 3 req zero "zero" : bool, 4 req compressed "compressed" : bool, 5 req depth
+    "depth" : i64, 6 req present "present" : bool, 7 opt offset "offset" : i64, 8 opt
+    filename "filename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    MapEntry new(" Builds it from its required members; optional ones are absent.") {
+    start : i64 => into, length : i64 => into, data : bool => into, zero : bool => into,
+    compressed : bool => into, depth : i64 => into, present : bool => into, } init {} set
+    { with_offset offset "offset" : i64 => into, with_filename filename "filename" :
+    ::std::string::String => into, }
+);
 /// Cache mode information for a block device
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCacheInfo {
     /// true if writeback mode is enabled
@@ -1508,38 +755,26 @@ pub struct BlockdevCacheInfo {
     /// true if the host page cache is bypassed (O_DIRECT)
     pub direct: bool,
     /// true if flush requests are ignored for the device
-    #[serde(rename = "no-flush")]
     pub no_flush: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCacheInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        writeback: impl ::std::convert::Into<bool>,
-        direct: impl ::std::convert::Into<bool>,
-        no_flush: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            writeback: writeback.into(),
-            direct: direct.into(),
-            no_flush: no_flush.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCacheInfo { 0 req writeback "writeback" : bool, 1 req direct "direct" : bool,
+    2 req no_flush "no-flush" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCacheInfo
+    new(" Builds it from its required members; optional ones are absent.") { writeback :
+    bool => into, direct : bool => into, no_flush : bool => into, } init {} set {}
+);
 /// Information about the backing device for a block device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDeviceInfo {
     /// the filename of the backing device
     pub file: ::std::string::String,
     /// the name of the block driver node (Since 2.0)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// true if the backing device was open read-only
     pub ro: bool,
@@ -1553,7 +788,6 @@ pub struct BlockDeviceInfo {
     /// added, 'tftp' dropped 2.9: 'archipelago' dropped
     pub drv: ::std::string::String,
     /// the name of the backing file (for copy-on-write)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// number of files in the backing file chain
     /// (since: 1.2)
@@ -1581,57 +815,43 @@ pub struct BlockDeviceInfo {
     /// the info of image used (since: 1.6)
     pub image: ImageInfo,
     /// total throughput limit during bursts, in bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_max: ::std::option::Option<i64>,
     /// read throughput limit during bursts, in bytes (Since
     /// 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_rd_max: ::std::option::Option<i64>,
     /// write throughput limit during bursts, in bytes (Since
     /// 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_wr_max: ::std::option::Option<i64>,
     /// total I/O operations per second during bursts, in bytes
     /// (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_max: ::std::option::Option<i64>,
     /// read I/O operations per second during bursts, in bytes
     /// (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_rd_max: ::std::option::Option<i64>,
     /// write I/O operations per second during bursts, in
     /// bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_wr_max: ::std::option::Option<i64>,
     /// maximum length of the `bps_max` burst period, in
     /// seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_max_length: ::std::option::Option<i64>,
     /// maximum length of the `bps_rd_max` burst period,
     /// in seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_rd_max_length: ::std::option::Option<i64>,
     /// maximum length of the `bps_wr_max` burst period,
     /// in seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_wr_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops` burst period, in
     /// seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops_rd_max` burst
     /// period, in seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_rd_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops_wr_max` burst
     /// period, in seconds.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_wr_max_length: ::std::option::Option<i64>,
     /// an I/O size in bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_size: ::std::option::Option<i64>,
     /// throttle group name (Since 2.4)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<::std::string::String>,
     /// the cache mode used for the block device (since: 2.3)
     pub cache: BlockdevCacheInfo,
@@ -1640,215 +860,52 @@ pub struct BlockDeviceInfo {
     pub write_threshold: i64,
     /// dirty bitmaps information (only present if node has
     /// one or more dirty bitmaps) (Since 4.2)
-    #[serde(
-        rename = "dirty-bitmaps",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_bitmaps: ::std::option::Option<::std::vec::Vec<BlockDirtyInfo>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<::std::string::String>,
-        ro: impl ::std::convert::Into<bool>,
-        drv: impl ::std::convert::Into<::std::string::String>,
-        backing_file_depth: impl ::std::convert::Into<i64>,
-        active: impl ::std::convert::Into<bool>,
-        encrypted: impl ::std::convert::Into<bool>,
-        detect_zeroes: impl ::std::convert::Into<BlockdevDetectZeroesOptions>,
-        bps: impl ::std::convert::Into<i64>,
-        bps_rd: impl ::std::convert::Into<i64>,
-        bps_wr: impl ::std::convert::Into<i64>,
-        iops: impl ::std::convert::Into<i64>,
-        iops_rd: impl ::std::convert::Into<i64>,
-        iops_wr: impl ::std::convert::Into<i64>,
-        image: impl ::std::convert::Into<ImageInfo>,
-        cache: impl ::std::convert::Into<BlockdevCacheInfo>,
-        write_threshold: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            node_name: ::std::option::Option::None,
-            ro: ro.into(),
-            drv: drv.into(),
-            backing_file: ::std::option::Option::None,
-            backing_file_depth: backing_file_depth.into(),
-            active: active.into(),
-            encrypted: encrypted.into(),
-            detect_zeroes: detect_zeroes.into(),
-            bps: bps.into(),
-            bps_rd: bps_rd.into(),
-            bps_wr: bps_wr.into(),
-            iops: iops.into(),
-            iops_rd: iops_rd.into(),
-            iops_wr: iops_wr.into(),
-            image: image.into(),
-            bps_max: ::std::option::Option::None,
-            bps_rd_max: ::std::option::Option::None,
-            bps_wr_max: ::std::option::Option::None,
-            iops_max: ::std::option::Option::None,
-            iops_rd_max: ::std::option::Option::None,
-            iops_wr_max: ::std::option::Option::None,
-            bps_max_length: ::std::option::Option::None,
-            bps_rd_max_length: ::std::option::Option::None,
-            bps_wr_max_length: ::std::option::Option::None,
-            iops_max_length: ::std::option::Option::None,
-            iops_rd_max_length: ::std::option::Option::None,
-            iops_wr_max_length: ::std::option::Option::None,
-            iops_size: ::std::option::Option::None,
-            group: ::std::option::Option::None,
-            cache: cache.into(),
-            write_threshold: write_threshold.into(),
-            dirty_bitmaps: ::std::option::Option::None,
-        }
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `backing_file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `bps_max`.
-    #[must_use]
-    pub fn with_bps_max(mut self, bps_max: impl ::std::convert::Into<i64>) -> Self {
-        self.bps_max = ::std::option::Option::Some(bps_max.into());
-        self
-    }
-    /// Sets `bps_rd_max`.
-    #[must_use]
-    pub fn with_bps_rd_max(
-        mut self,
-        bps_rd_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_rd_max = ::std::option::Option::Some(bps_rd_max.into());
-        self
-    }
-    /// Sets `bps_wr_max`.
-    #[must_use]
-    pub fn with_bps_wr_max(
-        mut self,
-        bps_wr_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_wr_max = ::std::option::Option::Some(bps_wr_max.into());
-        self
-    }
-    /// Sets `iops_max`.
-    #[must_use]
-    pub fn with_iops_max(mut self, iops_max: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_max = ::std::option::Option::Some(iops_max.into());
-        self
-    }
-    /// Sets `iops_rd_max`.
-    #[must_use]
-    pub fn with_iops_rd_max(
-        mut self,
-        iops_rd_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_rd_max = ::std::option::Option::Some(iops_rd_max.into());
-        self
-    }
-    /// Sets `iops_wr_max`.
-    #[must_use]
-    pub fn with_iops_wr_max(
-        mut self,
-        iops_wr_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_wr_max = ::std::option::Option::Some(iops_wr_max.into());
-        self
-    }
-    /// Sets `bps_max_length`.
-    #[must_use]
-    pub fn with_bps_max_length(
-        mut self,
-        bps_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_max_length = ::std::option::Option::Some(bps_max_length.into());
-        self
-    }
-    /// Sets `bps_rd_max_length`.
-    #[must_use]
-    pub fn with_bps_rd_max_length(
-        mut self,
-        bps_rd_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_rd_max_length = ::std::option::Option::Some(bps_rd_max_length.into());
-        self
-    }
-    /// Sets `bps_wr_max_length`.
-    #[must_use]
-    pub fn with_bps_wr_max_length(
-        mut self,
-        bps_wr_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_wr_max_length = ::std::option::Option::Some(bps_wr_max_length.into());
-        self
-    }
-    /// Sets `iops_max_length`.
-    #[must_use]
-    pub fn with_iops_max_length(
-        mut self,
-        iops_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_max_length = ::std::option::Option::Some(iops_max_length.into());
-        self
-    }
-    /// Sets `iops_rd_max_length`.
-    #[must_use]
-    pub fn with_iops_rd_max_length(
-        mut self,
-        iops_rd_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_rd_max_length = ::std::option::Option::Some(iops_rd_max_length.into());
-        self
-    }
-    /// Sets `iops_wr_max_length`.
-    #[must_use]
-    pub fn with_iops_wr_max_length(
-        mut self,
-        iops_wr_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_wr_max_length = ::std::option::Option::Some(iops_wr_max_length.into());
-        self
-    }
-    /// Sets `iops_size`.
-    #[must_use]
-    pub fn with_iops_size(mut self, iops_size: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_size = ::std::option::Option::Some(iops_size.into());
-        self
-    }
-    /// Sets `group`.
-    #[must_use]
-    pub fn with_group(
-        mut self,
-        group: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.group = ::std::option::Option::Some(group.into());
-        self
-    }
-    /// Sets `dirty-bitmaps`.
-    #[must_use]
-    pub fn with_dirty_bitmaps(
-        mut self,
-        dirty_bitmaps: impl ::std::convert::Into<::std::vec::Vec<BlockDirtyInfo>>,
-    ) -> Self {
-        self.dirty_bitmaps = ::std::option::Option::Some(dirty_bitmaps.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDeviceInfo { 0 req file "file" : ::std::string::String, 1 opt node_name
+    "node-name" : ::std::string::String, 2 req ro "ro" : bool, 3 req drv "drv" :
+    ::std::string::String, 4 opt backing_file "backing_file" : ::std::string::String, 5
+    req backing_file_depth "backing_file_depth" : i64, 6 req active "active" : bool, 7
+    req encrypted "encrypted" : bool, 8 req detect_zeroes "detect_zeroes" :
+    BlockdevDetectZeroesOptions, 9 req bps "bps" : i64, 10 req bps_rd "bps_rd" : i64, 11
+    req bps_wr "bps_wr" : i64, 12 req iops "iops" : i64, 13 req iops_rd "iops_rd" : i64,
+    14 req iops_wr "iops_wr" : i64, 15 req image "image" : ImageInfo, 16 opt bps_max
+    "bps_max" : i64, 17 opt bps_rd_max "bps_rd_max" : i64, 18 opt bps_wr_max "bps_wr_max"
+    : i64, 19 opt iops_max "iops_max" : i64, 20 opt iops_rd_max "iops_rd_max" : i64, 21
+    opt iops_wr_max "iops_wr_max" : i64, 22 opt bps_max_length "bps_max_length" : i64, 23
+    opt bps_rd_max_length "bps_rd_max_length" : i64, 24 opt bps_wr_max_length
+    "bps_wr_max_length" : i64, 25 opt iops_max_length "iops_max_length" : i64, 26 opt
+    iops_rd_max_length "iops_rd_max_length" : i64, 27 opt iops_wr_max_length
+    "iops_wr_max_length" : i64, 28 opt iops_size "iops_size" : i64, 29 opt group "group"
+    : ::std::string::String, 30 req cache "cache" : BlockdevCacheInfo, 31 req
+    write_threshold "write_threshold" : i64, 32 opt dirty_bitmaps "dirty-bitmaps" :
+    ::std::vec::Vec < BlockDirtyInfo >, }
+);
+crate::rt::qapi_builder!(
+    BlockDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    ::std::string::String => into, ro : bool => into, drv : ::std::string::String =>
+    into, backing_file_depth : i64 => into, active : bool => into, encrypted : bool =>
+    into, detect_zeroes : BlockdevDetectZeroesOptions => into, bps : i64 => into, bps_rd
+    : i64 => into, bps_wr : i64 => into, iops : i64 => into, iops_rd : i64 => into,
+    iops_wr : i64 => into, image : ImageInfo => into, cache : BlockdevCacheInfo => into,
+    write_threshold : i64 => into, } init {} set { with_node_name node_name "node-name" :
+    ::std::string::String => into, with_backing_file backing_file "backing_file" :
+    ::std::string::String => into, with_bps_max bps_max "bps_max" : i64 => into,
+    with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => into, with_bps_wr_max bps_wr_max
+    "bps_wr_max" : i64 => into, with_iops_max iops_max "iops_max" : i64 => into,
+    with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => into, with_iops_wr_max
+    iops_wr_max "iops_wr_max" : i64 => into, with_bps_max_length bps_max_length
+    "bps_max_length" : i64 => into, with_bps_rd_max_length bps_rd_max_length
+    "bps_rd_max_length" : i64 => into, with_bps_wr_max_length bps_wr_max_length
+    "bps_wr_max_length" : i64 => into, with_iops_max_length iops_max_length
+    "iops_max_length" : i64 => into, with_iops_rd_max_length iops_rd_max_length
+    "iops_rd_max_length" : i64 => into, with_iops_wr_max_length iops_wr_max_length
+    "iops_wr_max_length" : i64 => into, with_iops_size iops_size "iops_size" : i64 =>
+    into, with_group group "group" : ::std::string::String => into, with_dirty_bitmaps
+    dirty_bitmaps "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo > => into, }
+);
 /// An enumeration of block device I/O status.
 ///
 /// Since: 1.0
@@ -1866,55 +923,16 @@ pub enum BlockDeviceIoStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockDeviceIoStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ok => "ok",
-            Self::Failed => "failed",
-            Self::Nospace => "nospace",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ok" => Self::Ok,
-            "failed" => Self::Failed,
-            "nospace" => Self::Nospace,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockDeviceIoStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockDeviceIoStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockDeviceIoStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockDeviceIoStatus { Ok = "ok", Failed = "failed", Nospace = "nospace", }
+);
 /// Block dirty bitmap information.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyInfo {
     /// the name of the dirty bitmap (Since 2.4)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// number of dirty bytes according to the dirty bitmap
     pub count: i64,
@@ -1934,49 +952,21 @@ pub struct BlockDirtyInfo {
     /// improperly stored.  Implies `persistent` to be true; `recording`
     /// and `busy` to be false.  This bitmap cannot be used.  To remove
     /// it, use `block-dirty-bitmap-remove`.  (Since 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inconsistent: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        count: impl ::std::convert::Into<i64>,
-        granularity: impl ::std::convert::Into<u32>,
-        recording: impl ::std::convert::Into<bool>,
-        busy: impl ::std::convert::Into<bool>,
-        persistent: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: ::std::option::Option::None,
-            count: count.into(),
-            granularity: granularity.into(),
-            recording: recording.into(),
-            busy: busy.into(),
-            persistent: persistent.into(),
-            inconsistent: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `inconsistent`.
-    #[must_use]
-    pub fn with_inconsistent(
-        mut self,
-        inconsistent: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.inconsistent = ::std::option::Option::Some(inconsistent.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyInfo { 0 opt name "name" : ::std::string::String, 1 req count "count" :
+    i64, 2 req granularity "granularity" : u32, 3 req recording "recording" : bool, 4 req
+    busy "busy" : bool, 5 req persistent "persistent" : bool, 6 opt inconsistent
+    "inconsistent" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyInfo new(" Builds it from its required members; optional ones are absent.")
+    { count : i64 => into, granularity : u32 => into, recording : bool => into, busy :
+    bool => into, persistent : bool => into, } init {} set { with_name name "name" :
+    ::std::string::String => into, with_inconsistent inconsistent "inconsistent" : bool
+    => into, }
+);
 /// An enumeration of flags that a bitmap can report to the user.
 ///
 /// Since: 4.0
@@ -1996,49 +986,11 @@ pub enum Qcow2BitmapInfoFlags {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl Qcow2BitmapInfoFlags {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::InUse => "in-use",
-            Self::Auto => "auto",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "in-use" => Self::InUse,
-            "auto" => Self::Auto,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for Qcow2BitmapInfoFlags {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for Qcow2BitmapInfoFlags {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for Qcow2BitmapInfoFlags {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(Qcow2BitmapInfoFlags { InUse = "in-use", Auto = "auto", });
 /// Qcow2 bitmap information.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Qcow2BitmapInfo {
     /// the name of the bitmap
@@ -2048,26 +1000,21 @@ pub struct Qcow2BitmapInfo {
     /// flags of the bitmap
     pub flags: ::std::vec::Vec<Qcow2BitmapInfoFlags>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Qcow2BitmapInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        granularity: impl ::std::convert::Into<u32>,
-        flags: impl ::std::convert::Into<::std::vec::Vec<Qcow2BitmapInfoFlags>>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            granularity: granularity.into(),
-            flags: flags.into(),
-        }
+crate::rt::qapi_struct!(
+    Qcow2BitmapInfo { 0 req name "name" : ::std::string::String, 1 req granularity
+    "granularity" : u32, 2 req flags "flags" : ::std::vec::Vec < Qcow2BitmapInfoFlags >,
     }
-}
+);
+crate::rt::qapi_builder!(
+    Qcow2BitmapInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, granularity : u32 => into, flags : ::std::vec::Vec <
+    Qcow2BitmapInfoFlags > => into, } init {} set {}
+);
 /// Block latency histogram.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockLatencyHistogramInfo {
     /// list of interval boundary values in nanoseconds, all
@@ -2091,32 +1038,27 @@ pub struct BlockLatencyHistogramInfo {
     /// ```
     pub bins: ::std::vec::Vec<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockLatencyHistogramInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        boundaries: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-        bins: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        Self {
-            boundaries: boundaries.into(),
-            bins: bins.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockLatencyHistogramInfo { 0 req boundaries "boundaries" : ::std::vec::Vec < u64 >,
+    1 req bins "bins" : ::std::vec::Vec < u64 >, }
+);
+crate::rt::qapi_builder!(
+    BlockLatencyHistogramInfo
+    new(" Builds it from its required members; optional ones are absent.") { boundaries :
+    ::std::vec::Vec < u64 > => into, bins : ::std::vec::Vec < u64 > => into, } init {}
+    set {}
+);
 /// Block device information.  This structure describes a virtual device
 /// and the backing device associated with it.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockInfo {
     /// The device name associated with the virtual device.
     pub device: ::std::string::String,
     /// The qdev ID, or if no ID is assigned, the QOM path of the
     /// block device.  (since 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub qdev: ::std::option::Option<::std::string::String>,
     /// This field is returned only for compatibility reasons, it
     /// should not be used (always returns 'unknown')
@@ -2128,77 +1070,31 @@ pub struct BlockInfo {
     pub locked: bool,
     /// `BlockDeviceInfo` describing the device if media is
     /// present
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inserted: ::std::option::Option<BlockDeviceInfo>,
     /// True if the device's tray is open (only present if it
     /// has a tray)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tray_open: ::std::option::Option<bool>,
     /// `BlockDeviceIoStatus`.  Only present if the device
     /// supports it and the VM is configured to stop on errors
     /// (supported device models: virtio-blk, IDE, SCSI except
     /// scsi-generic)
-    #[serde(
-        rename = "io-status",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub io_status: ::std::option::Option<BlockDeviceIoStatus>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<::std::string::String>,
-        removable: impl ::std::convert::Into<bool>,
-        locked: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            qdev: ::std::option::Option::None,
-            r#type: r#type.into(),
-            removable: removable.into(),
-            locked: locked.into(),
-            inserted: ::std::option::Option::None,
-            tray_open: ::std::option::Option::None,
-            io_status: ::std::option::Option::None,
-        }
-    }
-    /// Sets `qdev`.
-    #[must_use]
-    pub fn with_qdev(
-        mut self,
-        qdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.qdev = ::std::option::Option::Some(qdev.into());
-        self
-    }
-    /// Sets `inserted`.
-    #[must_use]
-    pub fn with_inserted(
-        mut self,
-        inserted: impl ::std::convert::Into<BlockDeviceInfo>,
-    ) -> Self {
-        self.inserted = ::std::option::Option::Some(inserted.into());
-        self
-    }
-    /// Sets `tray_open`.
-    #[must_use]
-    pub fn with_tray_open(mut self, tray_open: impl ::std::convert::Into<bool>) -> Self {
-        self.tray_open = ::std::option::Option::Some(tray_open.into());
-        self
-    }
-    /// Sets `io-status`.
-    #[must_use]
-    pub fn with_io_status(
-        mut self,
-        io_status: impl ::std::convert::Into<BlockDeviceIoStatus>,
-    ) -> Self {
-        self.io_status = ::std::option::Option::Some(io_status.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockInfo { 0 req device "device" : ::std::string::String, 1 opt qdev "qdev" :
+    ::std::string::String, 2 req r#type "type" : ::std::string::String, 3 req removable
+    "removable" : bool, 4 req locked "locked" : bool, 5 opt inserted "inserted" :
+    BlockDeviceInfo, 6 opt tray_open "tray_open" : bool, 7 opt io_status "io-status" :
+    BlockDeviceIoStatus, }
+);
+crate::rt::qapi_builder!(
+    BlockInfo new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, r#type : ::std::string::String => into,
+    removable : bool => into, locked : bool => into, } init {} set { with_qdev qdev
+    "qdev" : ::std::string::String => into, with_inserted inserted "inserted" :
+    BlockDeviceInfo => into, with_tray_open tray_open "tray_open" : bool => into,
+    with_io_status io_status "io-status" : BlockDeviceIoStatus => into, }
+);
 /// Image file size calculation information.  This structure describes
 /// the size requirements for creating a new image file.
 ///
@@ -2214,7 +1110,7 @@ impl BlockInfo {
 /// here.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockMeasureInfo {
     /// Size required for a new image file, in bytes, when
@@ -2223,36 +1119,23 @@ pub struct BlockMeasureInfo {
     /// Image file size, in bytes, once data has been
     /// written to all sectors, when copying just guest-visible
     /// contents.
-    #[serde(rename = "fully-allocated")]
     pub fully_allocated: i64,
     /// Additional size required if all the top-level bitmap
     /// metadata in the source image were to be copied to the
     /// destination, present only when source and destination both
     /// support persistent bitmaps.  (since 5.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmaps: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockMeasureInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        required: impl ::std::convert::Into<i64>,
-        fully_allocated: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            required: required.into(),
-            fully_allocated: fully_allocated.into(),
-            bitmaps: ::std::option::Option::None,
-        }
-    }
-    /// Sets `bitmaps`.
-    #[must_use]
-    pub fn with_bitmaps(mut self, bitmaps: impl ::std::convert::Into<i64>) -> Self {
-        self.bitmaps = ::std::option::Option::Some(bitmaps.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockMeasureInfo { 0 req required "required" : i64, 1 req fully_allocated
+    "fully-allocated" : i64, 2 opt bitmaps "bitmaps" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockMeasureInfo
+    new(" Builds it from its required members; optional ones are absent.") { required :
+    i64 => into, fully_allocated : i64 => into, } init {} set { with_bitmaps bitmaps
+    "bitmaps" : i64 => into, }
+);
 /// Get a list of BlockInfo for all virtual block devices.
 ///
 /// # Returns
@@ -2347,37 +1230,23 @@ impl BlockMeasureInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBlock {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryBlock {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryBlock {
-    const NAME: &'static str = "query-block";
-    type Returns = ::std::vec::Vec<BlockInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-block",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryBlock {});
+crate::rt::qapi_builder!(
+    QueryBlock new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Statistics of a block device during a given interval of time.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDeviceTimedStats {
     /// Interval used for calculating the statistics, in
@@ -2429,52 +1298,37 @@ pub struct BlockDeviceTimedStats {
     /// operations in the defined interval (since 8.1).
     pub avg_zone_append_queue_depth: f64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDeviceTimedStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        interval_length: impl ::std::convert::Into<i64>,
-        min_rd_latency_ns: impl ::std::convert::Into<i64>,
-        max_rd_latency_ns: impl ::std::convert::Into<i64>,
-        avg_rd_latency_ns: impl ::std::convert::Into<i64>,
-        min_wr_latency_ns: impl ::std::convert::Into<i64>,
-        max_wr_latency_ns: impl ::std::convert::Into<i64>,
-        avg_wr_latency_ns: impl ::std::convert::Into<i64>,
-        min_zone_append_latency_ns: impl ::std::convert::Into<i64>,
-        max_zone_append_latency_ns: impl ::std::convert::Into<i64>,
-        avg_zone_append_latency_ns: impl ::std::convert::Into<i64>,
-        min_flush_latency_ns: impl ::std::convert::Into<i64>,
-        max_flush_latency_ns: impl ::std::convert::Into<i64>,
-        avg_flush_latency_ns: impl ::std::convert::Into<i64>,
-        avg_rd_queue_depth: impl ::std::convert::Into<f64>,
-        avg_wr_queue_depth: impl ::std::convert::Into<f64>,
-        avg_zone_append_queue_depth: impl ::std::convert::Into<f64>,
-    ) -> Self {
-        Self {
-            interval_length: interval_length.into(),
-            min_rd_latency_ns: min_rd_latency_ns.into(),
-            max_rd_latency_ns: max_rd_latency_ns.into(),
-            avg_rd_latency_ns: avg_rd_latency_ns.into(),
-            min_wr_latency_ns: min_wr_latency_ns.into(),
-            max_wr_latency_ns: max_wr_latency_ns.into(),
-            avg_wr_latency_ns: avg_wr_latency_ns.into(),
-            min_zone_append_latency_ns: min_zone_append_latency_ns.into(),
-            max_zone_append_latency_ns: max_zone_append_latency_ns.into(),
-            avg_zone_append_latency_ns: avg_zone_append_latency_ns.into(),
-            min_flush_latency_ns: min_flush_latency_ns.into(),
-            max_flush_latency_ns: max_flush_latency_ns.into(),
-            avg_flush_latency_ns: avg_flush_latency_ns.into(),
-            avg_rd_queue_depth: avg_rd_queue_depth.into(),
-            avg_wr_queue_depth: avg_wr_queue_depth.into(),
-            avg_zone_append_queue_depth: avg_zone_append_queue_depth.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDeviceTimedStats { 0 req interval_length "interval_length" : i64, 1 req
+    min_rd_latency_ns "min_rd_latency_ns" : i64, 2 req max_rd_latency_ns
+    "max_rd_latency_ns" : i64, 3 req avg_rd_latency_ns "avg_rd_latency_ns" : i64, 4 req
+    min_wr_latency_ns "min_wr_latency_ns" : i64, 5 req max_wr_latency_ns
+    "max_wr_latency_ns" : i64, 6 req avg_wr_latency_ns "avg_wr_latency_ns" : i64, 7 req
+    min_zone_append_latency_ns "min_zone_append_latency_ns" : i64, 8 req
+    max_zone_append_latency_ns "max_zone_append_latency_ns" : i64, 9 req
+    avg_zone_append_latency_ns "avg_zone_append_latency_ns" : i64, 10 req
+    min_flush_latency_ns "min_flush_latency_ns" : i64, 11 req max_flush_latency_ns
+    "max_flush_latency_ns" : i64, 12 req avg_flush_latency_ns "avg_flush_latency_ns" :
+    i64, 13 req avg_rd_queue_depth "avg_rd_queue_depth" : f64, 14 req avg_wr_queue_depth
+    "avg_wr_queue_depth" : f64, 15 req avg_zone_append_queue_depth
+    "avg_zone_append_queue_depth" : f64, }
+);
+crate::rt::qapi_builder!(
+    BlockDeviceTimedStats
+    new(" Builds it from its required members; optional ones are absent.") {
+    interval_length : i64 => into, min_rd_latency_ns : i64 => into, max_rd_latency_ns :
+    i64 => into, avg_rd_latency_ns : i64 => into, min_wr_latency_ns : i64 => into,
+    max_wr_latency_ns : i64 => into, avg_wr_latency_ns : i64 => into,
+    min_zone_append_latency_ns : i64 => into, max_zone_append_latency_ns : i64 => into,
+    avg_zone_append_latency_ns : i64 => into, min_flush_latency_ns : i64 => into,
+    max_flush_latency_ns : i64 => into, avg_flush_latency_ns : i64 => into,
+    avg_rd_queue_depth : f64 => into, avg_wr_queue_depth : f64 => into,
+    avg_zone_append_queue_depth : f64 => into, } init {} set {}
+);
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDeviceStats {
     /// The number of bytes read by the device.
@@ -2536,7 +1390,6 @@ pub struct BlockDeviceStats {
     /// Time since the last I/O operation, in nanoseconds.
     /// If the field is absent it means that there haven't been any
     /// operations yet (Since 2.5).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub idle_time_ns: ::std::option::Option<i64>,
     /// The number of failed read operations
     /// performed by the device (Since 2.5)
@@ -2578,221 +1431,123 @@ pub struct BlockDeviceStats {
     /// intervals of time (Since 2.5)
     pub timed_stats: ::std::vec::Vec<BlockDeviceTimedStats>,
     /// `BlockLatencyHistogramInfo`.  (Since 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rd_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
     /// `BlockLatencyHistogramInfo`.  (Since 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub wr_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
     /// `BlockLatencyHistogramInfo`.
     /// (since 8.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub zone_append_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
     /// `BlockLatencyHistogramInfo`.  (Since 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flush_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDeviceStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        rd_bytes: impl ::std::convert::Into<i64>,
-        wr_bytes: impl ::std::convert::Into<i64>,
-        zone_append_bytes: impl ::std::convert::Into<i64>,
-        unmap_bytes: impl ::std::convert::Into<i64>,
-        rd_operations: impl ::std::convert::Into<i64>,
-        wr_operations: impl ::std::convert::Into<i64>,
-        zone_append_operations: impl ::std::convert::Into<i64>,
-        flush_operations: impl ::std::convert::Into<i64>,
-        unmap_operations: impl ::std::convert::Into<i64>,
-        rd_total_time_ns: impl ::std::convert::Into<i64>,
-        wr_total_time_ns: impl ::std::convert::Into<i64>,
-        zone_append_total_time_ns: impl ::std::convert::Into<i64>,
-        flush_total_time_ns: impl ::std::convert::Into<i64>,
-        unmap_total_time_ns: impl ::std::convert::Into<i64>,
-        wr_highest_offset: impl ::std::convert::Into<i64>,
-        rd_merged: impl ::std::convert::Into<i64>,
-        wr_merged: impl ::std::convert::Into<i64>,
-        zone_append_merged: impl ::std::convert::Into<i64>,
-        unmap_merged: impl ::std::convert::Into<i64>,
-        failed_rd_operations: impl ::std::convert::Into<i64>,
-        failed_wr_operations: impl ::std::convert::Into<i64>,
-        failed_zone_append_operations: impl ::std::convert::Into<i64>,
-        failed_flush_operations: impl ::std::convert::Into<i64>,
-        failed_unmap_operations: impl ::std::convert::Into<i64>,
-        invalid_rd_operations: impl ::std::convert::Into<i64>,
-        invalid_wr_operations: impl ::std::convert::Into<i64>,
-        invalid_zone_append_operations: impl ::std::convert::Into<i64>,
-        invalid_flush_operations: impl ::std::convert::Into<i64>,
-        invalid_unmap_operations: impl ::std::convert::Into<i64>,
-        account_invalid: impl ::std::convert::Into<bool>,
-        account_failed: impl ::std::convert::Into<bool>,
-        timed_stats: impl ::std::convert::Into<::std::vec::Vec<BlockDeviceTimedStats>>,
-    ) -> Self {
-        Self {
-            rd_bytes: rd_bytes.into(),
-            wr_bytes: wr_bytes.into(),
-            zone_append_bytes: zone_append_bytes.into(),
-            unmap_bytes: unmap_bytes.into(),
-            rd_operations: rd_operations.into(),
-            wr_operations: wr_operations.into(),
-            zone_append_operations: zone_append_operations.into(),
-            flush_operations: flush_operations.into(),
-            unmap_operations: unmap_operations.into(),
-            rd_total_time_ns: rd_total_time_ns.into(),
-            wr_total_time_ns: wr_total_time_ns.into(),
-            zone_append_total_time_ns: zone_append_total_time_ns.into(),
-            flush_total_time_ns: flush_total_time_ns.into(),
-            unmap_total_time_ns: unmap_total_time_ns.into(),
-            wr_highest_offset: wr_highest_offset.into(),
-            rd_merged: rd_merged.into(),
-            wr_merged: wr_merged.into(),
-            zone_append_merged: zone_append_merged.into(),
-            unmap_merged: unmap_merged.into(),
-            idle_time_ns: ::std::option::Option::None,
-            failed_rd_operations: failed_rd_operations.into(),
-            failed_wr_operations: failed_wr_operations.into(),
-            failed_zone_append_operations: failed_zone_append_operations.into(),
-            failed_flush_operations: failed_flush_operations.into(),
-            failed_unmap_operations: failed_unmap_operations.into(),
-            invalid_rd_operations: invalid_rd_operations.into(),
-            invalid_wr_operations: invalid_wr_operations.into(),
-            invalid_zone_append_operations: invalid_zone_append_operations.into(),
-            invalid_flush_operations: invalid_flush_operations.into(),
-            invalid_unmap_operations: invalid_unmap_operations.into(),
-            account_invalid: account_invalid.into(),
-            account_failed: account_failed.into(),
-            timed_stats: timed_stats.into(),
-            rd_latency_histogram: ::std::option::Option::None,
-            wr_latency_histogram: ::std::option::Option::None,
-            zone_append_latency_histogram: ::std::option::Option::None,
-            flush_latency_histogram: ::std::option::Option::None,
-        }
-    }
-    /// Sets `idle_time_ns`.
-    #[must_use]
-    pub fn with_idle_time_ns(
-        mut self,
-        idle_time_ns: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.idle_time_ns = ::std::option::Option::Some(idle_time_ns.into());
-        self
-    }
-    /// Sets `rd_latency_histogram`.
-    #[must_use]
-    pub fn with_rd_latency_histogram(
-        mut self,
-        rd_latency_histogram: impl ::std::convert::Into<BlockLatencyHistogramInfo>,
-    ) -> Self {
-        self.rd_latency_histogram = ::std::option::Option::Some(
-            rd_latency_histogram.into(),
-        );
-        self
-    }
-    /// Sets `wr_latency_histogram`.
-    #[must_use]
-    pub fn with_wr_latency_histogram(
-        mut self,
-        wr_latency_histogram: impl ::std::convert::Into<BlockLatencyHistogramInfo>,
-    ) -> Self {
-        self.wr_latency_histogram = ::std::option::Option::Some(
-            wr_latency_histogram.into(),
-        );
-        self
-    }
-    /// Sets `zone_append_latency_histogram`.
-    #[must_use]
-    pub fn with_zone_append_latency_histogram(
-        mut self,
-        zone_append_latency_histogram: impl ::std::convert::Into<
-            BlockLatencyHistogramInfo,
-        >,
-    ) -> Self {
-        self.zone_append_latency_histogram = ::std::option::Option::Some(
-            zone_append_latency_histogram.into(),
-        );
-        self
-    }
-    /// Sets `flush_latency_histogram`.
-    #[must_use]
-    pub fn with_flush_latency_histogram(
-        mut self,
-        flush_latency_histogram: impl ::std::convert::Into<BlockLatencyHistogramInfo>,
-    ) -> Self {
-        self.flush_latency_histogram = ::std::option::Option::Some(
-            flush_latency_histogram.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDeviceStats { 0 req rd_bytes "rd_bytes" : i64, 1 req wr_bytes "wr_bytes" : i64,
+    2 req zone_append_bytes "zone_append_bytes" : i64, 3 req unmap_bytes "unmap_bytes" :
+    i64, 4 req rd_operations "rd_operations" : i64, 5 req wr_operations "wr_operations" :
+    i64, 6 req zone_append_operations "zone_append_operations" : i64, 7 req
+    flush_operations "flush_operations" : i64, 8 req unmap_operations "unmap_operations"
+    : i64, 9 req rd_total_time_ns "rd_total_time_ns" : i64, 10 req wr_total_time_ns
+    "wr_total_time_ns" : i64, 11 req zone_append_total_time_ns
+    "zone_append_total_time_ns" : i64, 12 req flush_total_time_ns "flush_total_time_ns" :
+    i64, 13 req unmap_total_time_ns "unmap_total_time_ns" : i64, 14 req wr_highest_offset
+    "wr_highest_offset" : i64, 15 req rd_merged "rd_merged" : i64, 16 req wr_merged
+    "wr_merged" : i64, 17 req zone_append_merged "zone_append_merged" : i64, 18 req
+    unmap_merged "unmap_merged" : i64, 19 opt idle_time_ns "idle_time_ns" : i64, 20 req
+    failed_rd_operations "failed_rd_operations" : i64, 21 req failed_wr_operations
+    "failed_wr_operations" : i64, 22 req failed_zone_append_operations
+    "failed_zone_append_operations" : i64, 23 req failed_flush_operations
+    "failed_flush_operations" : i64, 24 req failed_unmap_operations
+    "failed_unmap_operations" : i64, 25 req invalid_rd_operations "invalid_rd_operations"
+    : i64, 26 req invalid_wr_operations "invalid_wr_operations" : i64, 27 req
+    invalid_zone_append_operations "invalid_zone_append_operations" : i64, 28 req
+    invalid_flush_operations "invalid_flush_operations" : i64, 29 req
+    invalid_unmap_operations "invalid_unmap_operations" : i64, 30 req account_invalid
+    "account_invalid" : bool, 31 req account_failed "account_failed" : bool, 32 req
+    timed_stats "timed_stats" : ::std::vec::Vec < BlockDeviceTimedStats >, 33 opt
+    rd_latency_histogram "rd_latency_histogram" : BlockLatencyHistogramInfo, 34 opt
+    wr_latency_histogram "wr_latency_histogram" : BlockLatencyHistogramInfo, 35 opt
+    zone_append_latency_histogram "zone_append_latency_histogram" :
+    BlockLatencyHistogramInfo, 36 opt flush_latency_histogram "flush_latency_histogram" :
+    BlockLatencyHistogramInfo, }
+);
+crate::rt::qapi_builder!(
+    BlockDeviceStats
+    new(" Builds it from its required members; optional ones are absent.") { rd_bytes :
+    i64 => into, wr_bytes : i64 => into, zone_append_bytes : i64 => into, unmap_bytes :
+    i64 => into, rd_operations : i64 => into, wr_operations : i64 => into,
+    zone_append_operations : i64 => into, flush_operations : i64 => into,
+    unmap_operations : i64 => into, rd_total_time_ns : i64 => into, wr_total_time_ns :
+    i64 => into, zone_append_total_time_ns : i64 => into, flush_total_time_ns : i64 =>
+    into, unmap_total_time_ns : i64 => into, wr_highest_offset : i64 => into, rd_merged :
+    i64 => into, wr_merged : i64 => into, zone_append_merged : i64 => into, unmap_merged
+    : i64 => into, failed_rd_operations : i64 => into, failed_wr_operations : i64 =>
+    into, failed_zone_append_operations : i64 => into, failed_flush_operations : i64 =>
+    into, failed_unmap_operations : i64 => into, invalid_rd_operations : i64 => into,
+    invalid_wr_operations : i64 => into, invalid_zone_append_operations : i64 => into,
+    invalid_flush_operations : i64 => into, invalid_unmap_operations : i64 => into,
+    account_invalid : bool => into, account_failed : bool => into, timed_stats :
+    ::std::vec::Vec < BlockDeviceTimedStats > => into, } init {} set { with_idle_time_ns
+    idle_time_ns "idle_time_ns" : i64 => into, with_rd_latency_histogram
+    rd_latency_histogram "rd_latency_histogram" : BlockLatencyHistogramInfo => into,
+    with_wr_latency_histogram wr_latency_histogram "wr_latency_histogram" :
+    BlockLatencyHistogramInfo => into, with_zone_append_latency_histogram
+    zone_append_latency_histogram "zone_append_latency_histogram" :
+    BlockLatencyHistogramInfo => into, with_flush_latency_histogram
+    flush_latency_histogram "flush_latency_histogram" : BlockLatencyHistogramInfo =>
+    into, }
+);
 /// File driver statistics
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsSpecificFile {
     /// The number of successful discard operations
     /// performed by the driver.
-    #[serde(rename = "discard-nb-ok")]
     pub discard_nb_ok: u64,
     /// The number of failed discard operations
     /// performed by the driver.
-    #[serde(rename = "discard-nb-failed")]
     pub discard_nb_failed: u64,
     /// The number of bytes discarded by the driver.
-    #[serde(rename = "discard-bytes-ok")]
     pub discard_bytes_ok: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockStatsSpecificFile {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        discard_nb_ok: impl ::std::convert::Into<u64>,
-        discard_nb_failed: impl ::std::convert::Into<u64>,
-        discard_bytes_ok: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            discard_nb_ok: discard_nb_ok.into(),
-            discard_nb_failed: discard_nb_failed.into(),
-            discard_bytes_ok: discard_bytes_ok.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockStatsSpecificFile { 0 req discard_nb_ok "discard-nb-ok" : u64, 1 req
+    discard_nb_failed "discard-nb-failed" : u64, 2 req discard_bytes_ok
+    "discard-bytes-ok" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockStatsSpecificFile
+    new(" Builds it from its required members; optional ones are absent.") {
+    discard_nb_ok : u64 => into, discard_nb_failed : u64 => into, discard_bytes_ok : u64
+    => into, } init {} set {}
+);
 /// NVMe driver statistics
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStatsSpecificNvme {
     /// The number of completion errors.
-    #[serde(rename = "completion-errors")]
     pub completion_errors: u64,
     /// The number of aligned accesses performed by the
     /// driver.
-    #[serde(rename = "aligned-accesses")]
     pub aligned_accesses: u64,
     /// The number of unaligned accesses performed by
     /// the driver.
-    #[serde(rename = "unaligned-accesses")]
     pub unaligned_accesses: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockStatsSpecificNvme {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        completion_errors: impl ::std::convert::Into<u64>,
-        aligned_accesses: impl ::std::convert::Into<u64>,
-        unaligned_accesses: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            completion_errors: completion_errors.into(),
-            aligned_accesses: aligned_accesses.into(),
-            unaligned_accesses: unaligned_accesses.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockStatsSpecificNvme { 0 req completion_errors "completion-errors" : u64, 1 req
+    aligned_accesses "aligned-accesses" : u64, 2 req unaligned_accesses
+    "unaligned-accesses" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockStatsSpecificNvme
+    new(" Builds it from its required members; optional ones are absent.") {
+    completion_errors : u64 => into, aligned_accesses : u64 => into, unaligned_accesses :
+    u64 => into, } init {} set {}
+);
 /// Block driver specific statistics
 ///
 /// Since: 4.2
@@ -3102,111 +1857,46 @@ impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecific {
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStats {
     /// If the stats are for a virtual block device, the name
     /// corresponding to the virtual block device.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The qdev ID, or if no ID is assigned, the QOM path of the
     /// block device.  (since 3.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub qdev: ::std::option::Option<::std::string::String>,
     /// The node name of the device.  (Since 2.3)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// A `BlockDeviceStats` for the device.
     pub stats: BlockDeviceStats,
     /// Optional driver-specific stats.  (Since 4.2)
-    #[serde(
-        rename = "driver-specific",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub driver_specific: ::std::option::Option<BlockStatsSpecific>,
     /// This describes the file block device if it has one.
     /// Contains recursively the statistics of the underlying protocol
     /// (e.g. the host file for a qcow2 image).  If there is no
     /// underlying protocol, this field is omitted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::boxed::Box<BlockStats>>,
     /// This describes the backing block device if it has one.
     /// (Since 2.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backing: ::std::option::Option<::std::boxed::Box<BlockStats>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(stats: impl ::std::convert::Into<BlockDeviceStats>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            qdev: ::std::option::Option::None,
-            node_name: ::std::option::Option::None,
-            stats: stats.into(),
-            driver_specific: ::std::option::Option::None,
-            parent: ::std::option::Option::None,
-            backing: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `qdev`.
-    #[must_use]
-    pub fn with_qdev(
-        mut self,
-        qdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.qdev = ::std::option::Option::Some(qdev.into());
-        self
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `driver-specific`.
-    #[must_use]
-    pub fn with_driver_specific(
-        mut self,
-        driver_specific: impl ::std::convert::Into<BlockStatsSpecific>,
-    ) -> Self {
-        self.driver_specific = ::std::option::Option::Some(driver_specific.into());
-        self
-    }
-    /// Sets `parent`.
-    #[must_use]
-    pub fn with_parent(mut self, parent: impl ::std::convert::Into<BlockStats>) -> Self {
-        self.parent = ::std::option::Option::Some(::std::boxed::Box::new(parent.into()));
-        self
-    }
-    /// Sets `backing`.
-    #[must_use]
-    pub fn with_backing(
-        mut self,
-        backing: impl ::std::convert::Into<BlockStats>,
-    ) -> Self {
-        self.backing = ::std::option::Option::Some(
-            ::std::boxed::Box::new(backing.into()),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockStats { 0 opt device "device" : ::std::string::String, 1 opt qdev "qdev" :
+    ::std::string::String, 2 opt node_name "node-name" : ::std::string::String, 3 req
+    stats "stats" : BlockDeviceStats, 4 opt driver_specific "driver-specific" :
+    BlockStatsSpecific, 5 opt parent "parent" : ::std::boxed::Box < BlockStats >, 6 opt
+    backing "backing" : ::std::boxed::Box < BlockStats >, }
+);
+crate::rt::qapi_builder!(
+    BlockStats new(" Builds it from its required members; optional ones are absent.") {
+    stats : BlockDeviceStats => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, with_qdev qdev "qdev" : ::std::string::String => into,
+    with_node_name node_name "node-name" : ::std::string::String => into,
+    with_driver_specific driver_specific "driver-specific" : BlockStatsSpecific => into,
+    with_parent parent "parent" : BlockStats => boxed, with_backing backing "backing" :
+    BlockStats => boxed, }
+);
 /// Query the `BlockStats` for all virtual block devices.
 ///
 /// # Returns
@@ -3318,7 +2008,7 @@ impl BlockStats {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBlockstats {
     /// If true, the command will query all the block nodes
@@ -3328,47 +2018,19 @@ pub struct QueryBlockstats {
     /// recursively including their "parent" and "backing".  Filter
     /// nodes that were created implicitly are skipped over in this
     /// mode.  (Since 2.3)
-    #[serde(
-        rename = "query-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub query_nodes: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryBlockstats {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            query_nodes: ::std::option::Option::None,
-        }
-    }
-    /// Sets `query-nodes`.
-    #[must_use]
-    pub fn with_query_nodes(
-        mut self,
-        query_nodes: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.query_nodes = ::std::option::Option::Some(query_nodes.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryBlockstats {
-    const NAME: &'static str = "query-blockstats";
-    type Returns = ::std::vec::Vec<BlockStats>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-blockstats",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryBlockstats { 0 opt query_nodes "query-nodes" : bool, });
+crate::rt::qapi_builder!(
+    QueryBlockstats new(" Builds it with every optional member absent.") {} init {} set {
+    with_query_nodes query_nodes "query-nodes" : bool => into, }
+);
+crate::rt::qapi_command!(
+    QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// An enumeration of possible behaviors for errors on I/O operations.
 /// The exact meaning depends on whether the I/O was initiated by a
 /// guest or by a block job
@@ -3397,51 +2059,10 @@ pub enum BlockdevOnError {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevOnError {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Report => "report",
-            Self::Ignore => "ignore",
-            Self::Enospc => "enospc",
-            Self::Stop => "stop",
-            Self::Auto => "auto",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "report" => Self::Report,
-            "ignore" => Self::Ignore,
-            "enospc" => Self::Enospc,
-            "stop" => Self::Stop,
-            "auto" => Self::Auto,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevOnError {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevOnError {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevOnError {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevOnError { Report = "report", Ignore = "ignore", Enospc = "enospc", Stop =
+    "stop", Auto = "auto", }
+);
 /// An enumeration of possible behaviors for the initial synchronization
 /// phase of storage mirroring.
 ///
@@ -3465,51 +2086,10 @@ pub enum MirrorSyncMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MirrorSyncMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Top => "top",
-            Self::Full => "full",
-            Self::None => "none",
-            Self::Incremental => "incremental",
-            Self::Bitmap => "bitmap",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "top" => Self::Top,
-            "full" => Self::Full,
-            "none" => Self::None,
-            "incremental" => Self::Incremental,
-            "bitmap" => Self::Bitmap,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MirrorSyncMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MirrorSyncMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MirrorSyncMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MirrorSyncMode { Top = "top", Full = "full", None = "none", Incremental =
+    "incremental", Bitmap = "bitmap", }
+);
 /// An enumeration of possible behaviors for the synchronization of a
 /// bitmap when used for data copy operations.
 ///
@@ -3531,47 +2111,9 @@ pub enum BitmapSyncMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BitmapSyncMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::OnSuccess => "on-success",
-            Self::Never => "never",
-            Self::Always => "always",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "on-success" => Self::OnSuccess,
-            "never" => Self::Never,
-            "always" => Self::Always,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BitmapSyncMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BitmapSyncMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BitmapSyncMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BitmapSyncMode { OnSuccess = "on-success", Never = "never", Always = "always", }
+);
 /// An enumeration whose values tell the mirror block job when to
 /// trigger writes to the target.
 ///
@@ -3589,71 +2131,32 @@ pub enum MirrorCopyMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MirrorCopyMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Background => "background",
-            Self::WriteBlocking => "write-blocking",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "background" => Self::Background,
-            "write-blocking" => Self::WriteBlocking,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MirrorCopyMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MirrorCopyMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MirrorCopyMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MirrorCopyMode { Background = "background", WriteBlocking = "write-blocking", }
+);
 /// Information specific to mirror block jobs.
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobInfoMirror {
     /// Whether the source is actively synced to the
     /// target, i.e. same data and new writes are done synchronously to
     /// both.
-    #[serde(rename = "actively-synced")]
     pub actively_synced: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobInfoMirror {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(actively_synced: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            actively_synced: actively_synced.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobInfoMirror { 0 req actively_synced "actively-synced" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockJobInfoMirror
+    new(" Builds it from its required members; optional ones are absent.") {
+    actively_synced : bool => into, } init {} set {}
+);
 /// Information about a long-running block device operation.
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobInfo {
     /// The job identifier.  Originally the device name but other
@@ -3676,7 +2179,6 @@ pub struct BlockJobInfo {
     /// the rate limit, bytes per second
     pub speed: i64,
     /// the status of the job (since 1.3)
-    #[serde(rename = "io-status")]
     pub io_status: BlockDeviceIoStatus,
     /// true if the job may be completed (since 2.2)
     pub ready: bool,
@@ -3684,64 +2186,33 @@ pub struct BlockJobInfo {
     pub status: JobStatus,
     /// Job will finalize itself when PENDING, moving to the
     /// CONCLUDED state.  (since 2.12)
-    #[serde(rename = "auto-finalize")]
     pub auto_finalize: bool,
     /// Job will dismiss itself when CONCLUDED, moving to the
     /// NULL state and disappearing from the query list.  (since 2.12)
-    #[serde(rename = "auto-dismiss")]
     pub auto_dismiss: bool,
     /// Error information if the job did not complete successfully.
     /// Not set if the job completed successfully.  (since 2.12.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /// The branch, chosen by `type`.
-    #[serde(flatten)]
     pub branch: BlockJobInfoBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        len: impl ::std::convert::Into<i64>,
-        offset: impl ::std::convert::Into<i64>,
-        busy: impl ::std::convert::Into<bool>,
-        paused: impl ::std::convert::Into<bool>,
-        speed: impl ::std::convert::Into<i64>,
-        io_status: impl ::std::convert::Into<BlockDeviceIoStatus>,
-        ready: impl ::std::convert::Into<bool>,
-        status: impl ::std::convert::Into<JobStatus>,
-        auto_finalize: impl ::std::convert::Into<bool>,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-        branch: BlockJobInfoBranch,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            len: len.into(),
-            offset: offset.into(),
-            busy: busy.into(),
-            paused: paused.into(),
-            speed: speed.into(),
-            io_status: io_status.into(),
-            ready: ready.into(),
-            status: status.into(),
-            auto_finalize: auto_finalize.into(),
-            auto_dismiss: auto_dismiss.into(),
-            error: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `error`.
-    #[must_use]
-    pub fn with_error(
-        mut self,
-        error: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error = ::std::option::Option::Some(error.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobInfo { 0 req device "device" : ::std::string::String, 1 req len "len" : i64,
+    2 req offset "offset" : i64, 3 req busy "busy" : bool, 4 req paused "paused" : bool,
+    5 req speed "speed" : i64, 6 req io_status "io-status" : BlockDeviceIoStatus, 7 req
+    ready "ready" : bool, 8 req status "status" : JobStatus, 9 req auto_finalize
+    "auto-finalize" : bool, 10 req auto_dismiss "auto-dismiss" : bool, 11 opt error
+    "error" : ::std::string::String, } flatten branch
+);
+crate::rt::qapi_builder!(
+    BlockJobInfo new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, len : i64 => into, offset : i64 => into, busy
+    : bool => into, paused : bool => into, speed : i64 => into, io_status :
+    BlockDeviceIoStatus => into, ready : bool => into, status : JobStatus => into,
+    auto_finalize : bool => into, auto_dismiss : bool => into, branch :
+    BlockJobInfoBranch => into, } init {} set { with_error error "error" :
+    ::std::string::String => into, }
+);
 /// The branches of [`BlockJobInfo`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -3843,33 +2314,19 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobInfoBranch {
 /// a list of `BlockJobInfo` for each active block job
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBlockJobs {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryBlockJobs {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryBlockJobs {
-    const NAME: &'static str = "query-block-jobs";
-    type Returns = ::std::vec::Vec<BlockJobInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-block-jobs",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryBlockJobs {});
+crate::rt::qapi_builder!(
+    QueryBlockJobs new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Resize a block image while a guest is running.
 ///
 /// Either `device` or `node-name` must be set but not both.
@@ -3887,67 +2344,32 @@ impl crate::rt::Command for QueryBlockJobs {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockResize {
     /// the name of the device to get the image resized
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// graph node name to get the image resized (Since 2.0)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// new image size in bytes
     pub size: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockResize {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            node_name: ::std::option::Option::None,
-            size: size.into(),
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockResize {
-    const NAME: &'static str = "block_resize";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block_resize",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockResize { 0 opt device "device" : ::std::string::String, 1 opt node_name
+    "node-name" : ::std::string::String, 2 req size "size" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockResize new(" Builds it from its required members; optional ones are absent.") {
+    size : i64 => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, with_node_name node_name "node-name" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    BlockResize, "block_resize", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// An enumeration that tells QEMU how to set the backing file path in a
 /// new image file.
 ///
@@ -3965,138 +2387,49 @@ pub enum NewImageMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NewImageMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Existing => "existing",
-            Self::AbsolutePaths => "absolute-paths",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "existing" => Self::Existing,
-            "absolute-paths" => Self::AbsolutePaths,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NewImageMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NewImageMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NewImageMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    NewImageMode { Existing = "existing", AbsolutePaths = "absolute-paths", }
+);
 /// Either `device` or `node-name` must be set but not both.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSync {
     /// the name of the device to take a snapshot of.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// graph node name to generate the snapshot from (Since
     /// 2.0)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// the target of the new overlay image.  If the file
     /// exists, or if it is a device, the overlay will be created in the
     /// existing file/device.  Otherwise, a new file will be created.
-    #[serde(rename = "snapshot-file")]
     pub snapshot_file: ::std::string::String,
     /// the graph node name of the new image (Since
     /// 2.0)
-    #[serde(
-        rename = "snapshot-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub snapshot_node_name: ::std::option::Option<::std::string::String>,
     /// the format of the overlay image, default is 'qcow2'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<::std::string::String>,
     /// whether and how QEMU should create a new image, default is
     /// 'absolute-paths'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<NewImageMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotSync {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(snapshot_file: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            node_name: ::std::option::Option::None,
-            snapshot_file: snapshot_file.into(),
-            snapshot_node_name: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `snapshot-node-name`.
-    #[must_use]
-    pub fn with_snapshot_node_name(
-        mut self,
-        snapshot_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.snapshot_node_name = ::std::option::Option::Some(snapshot_node_name.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<NewImageMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshotSync { 0 opt device "device" : ::std::string::String, 1 opt node_name
+    "node-name" : ::std::string::String, 2 req snapshot_file "snapshot-file" :
+    ::std::string::String, 3 opt snapshot_node_name "snapshot-node-name" :
+    ::std::string::String, 4 opt format "format" : ::std::string::String, 5 opt mode
+    "mode" : NewImageMode, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotSync
+    new(" Builds it from its required members; optional ones are absent.") {
+    snapshot_file : ::std::string::String => into, } init {} set { with_device device
+    "device" : ::std::string::String => into, with_node_name node_name "node-name" :
+    ::std::string::String => into, with_snapshot_node_name snapshot_node_name
+    "snapshot-node-name" : ::std::string::String => into, with_format format "format" :
+    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
+);
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshot {
     /// device or node name that will have a snapshot taken.
@@ -4107,118 +2440,62 @@ pub struct BlockdevSnapshot {
     /// "backing": null to blockdev-add).
     pub overlay: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshot {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node: impl ::std::convert::Into<::std::string::String>,
-        overlay: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            node: node.into(),
-            overlay: overlay.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshot { 0 req node "node" : ::std::string::String, 1 req overlay "overlay"
+    : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshot
+    new(" Builds it from its required members; optional ones are absent.") { node :
+    ::std::string::String => into, overlay : ::std::string::String => into, } init {} set
+    {}
+);
 /// Optional parameters for backup.  These parameters don't affect
 /// functionality, but may significantly affect performance.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BackupPerf {
     /// Use copy offloading.  Default false.
-    #[serde(
-        rename = "use-copy-range",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub use_copy_range: ::std::option::Option<bool>,
     /// Maximum number of parallel requests for the sustained
     /// background copying process.  Doesn't influence copy-before-write
     /// operations.  Default 64.
-    #[serde(
-        rename = "max-workers",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_workers: ::std::option::Option<i64>,
     /// Maximum request length for the sustained background
     /// copying process.  Doesn't influence copy-before-write
     /// operations.  0 means unlimited.  If max-chunk is non-zero then
     /// it should not be less than job cluster size which is calculated
     /// as maximum of target image cluster size and 64k.  Default 0.
-    #[serde(
-        rename = "max-chunk",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_chunk: ::std::option::Option<i64>,
     /// Minimum size of blocks used by copy-before-write
     /// and background copy operations.  Has to be a power of 2.  No
     /// effect if smaller than the maximum of the target's cluster size
     /// and 64 KiB.  Default 0.  (Since 9.2)
-    #[serde(
-        rename = "min-cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub min_cluster_size: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BackupPerf {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            use_copy_range: ::std::option::Option::None,
-            max_workers: ::std::option::Option::None,
-            max_chunk: ::std::option::Option::None,
-            min_cluster_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `use-copy-range`.
-    #[must_use]
-    pub fn with_use_copy_range(
-        mut self,
-        use_copy_range: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.use_copy_range = ::std::option::Option::Some(use_copy_range.into());
-        self
-    }
-    /// Sets `max-workers`.
-    #[must_use]
-    pub fn with_max_workers(
-        mut self,
-        max_workers: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.max_workers = ::std::option::Option::Some(max_workers.into());
-        self
-    }
-    /// Sets `max-chunk`.
-    #[must_use]
-    pub fn with_max_chunk(mut self, max_chunk: impl ::std::convert::Into<i64>) -> Self {
-        self.max_chunk = ::std::option::Option::Some(max_chunk.into());
-        self
-    }
-    /// Sets `min-cluster-size`.
-    #[must_use]
-    pub fn with_min_cluster_size(
-        mut self,
-        min_cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.min_cluster_size = ::std::option::Option::Some(min_cluster_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BackupPerf { 0 opt use_copy_range "use-copy-range" : bool, 1 opt max_workers
+    "max-workers" : i64, 2 opt max_chunk "max-chunk" : i64, 3 opt min_cluster_size
+    "min-cluster-size" : u64, }
+);
+crate::rt::qapi_builder!(
+    BackupPerf new(" Builds it with every optional member absent.") {} init {} set {
+    with_use_copy_range use_copy_range "use-copy-range" : bool => into, with_max_workers
+    max_workers "max-workers" : i64 => into, with_max_chunk max_chunk "max-chunk" : i64
+    => into, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
+);
 /// *note:: `on-source-error` and `on-target-error` only affect*
 /// background I/O.  If an error occurs during a guest write request,
 /// the device's rerror/werror actions will be used.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BackupCommon {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device name or node-name of a root node which should be
     /// copied.
@@ -4229,216 +2506,83 @@ pub struct BackupCommon {
     pub sync: MirrorSyncMode,
     /// the maximum speed, in bytes per second.  The default is 0,
     /// for unlimited.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// The name of a dirty bitmap to use.  Must be present if sync
     /// is "bitmap" or "incremental".  Can be present if sync is "full"
     /// or "top".  Must not be present otherwise.
     /// (Since 2.4 (drive-backup), 3.1 (blockdev-backup))
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmap: ::std::option::Option<::std::string::String>,
     /// Specifies the type of data the bitmap should contain
     /// after the operation concludes.  Must be present if a bitmap was
     /// provided, Must NOT be present otherwise.  (Since 4.2)
-    #[serde(
-        rename = "bitmap-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bitmap_mode: ::std::option::Option<BitmapSyncMode>,
     /// true to compress data, if the target format supports it.
     /// (default: false) (since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compress: ::std::option::Option<bool>,
     /// the action to take on an error on the source,
     /// default 'report'.  'stop' and 'enospc' can only be used if the
     /// block device supports io-status (see BlockInfo).
-    #[serde(
-        rename = "on-source-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_source_error: ::std::option::Option<BlockdevOnError>,
     /// the action to take on an error on the target,
     /// default 'report' (no limitations, since this applies to a
     /// different block device than `device`).
-    #[serde(
-        rename = "on-target-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_target_error: ::std::option::Option<BlockdevOnError>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 2.12)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 2.12)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
     /// the node name that should be assigned to the
     /// filter driver that the backup job inserts into the graph above
     /// node specified by `drive`.  If this option is not given, a node
     /// name is autogenerated.  (Since: 4.2)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// Discard blocks on source which have already been
     /// copied to the target.  (Since 9.1)
-    #[serde(
-        rename = "discard-source",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_source: ::std::option::Option<bool>,
     /// Performance options.  (Since 6.0)
     ///
     /// **Unstable**: Member `x-perf` is experimental.
-    #[serde(rename = "x-perf", skip_serializing_if = "::std::option::Option::is_none")]
     pub x_perf: ::std::option::Option<BackupPerf>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BackupCommon {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        sync: impl ::std::convert::Into<MirrorSyncMode>,
-    ) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            sync: sync.into(),
-            speed: ::std::option::Option::None,
-            bitmap: ::std::option::Option::None,
-            bitmap_mode: ::std::option::Option::None,
-            compress: ::std::option::Option::None,
-            on_source_error: ::std::option::Option::None,
-            on_target_error: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            discard_source: ::std::option::Option::None,
-            x_perf: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `bitmap`.
-    #[must_use]
-    pub fn with_bitmap(
-        mut self,
-        bitmap: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bitmap = ::std::option::Option::Some(bitmap.into());
-        self
-    }
-    /// Sets `bitmap-mode`.
-    #[must_use]
-    pub fn with_bitmap_mode(
-        mut self,
-        bitmap_mode: impl ::std::convert::Into<BitmapSyncMode>,
-    ) -> Self {
-        self.bitmap_mode = ::std::option::Option::Some(bitmap_mode.into());
-        self
-    }
-    /// Sets `compress`.
-    #[must_use]
-    pub fn with_compress(mut self, compress: impl ::std::convert::Into<bool>) -> Self {
-        self.compress = ::std::option::Option::Some(compress.into());
-        self
-    }
-    /// Sets `on-source-error`.
-    #[must_use]
-    pub fn with_on_source_error(
-        mut self,
-        on_source_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_source_error = ::std::option::Option::Some(on_source_error.into());
-        self
-    }
-    /// Sets `on-target-error`.
-    #[must_use]
-    pub fn with_on_target_error(
-        mut self,
-        on_target_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_target_error = ::std::option::Option::Some(on_target_error.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `discard-source`.
-    #[must_use]
-    pub fn with_discard_source(
-        mut self,
-        discard_source: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.discard_source = ::std::option::Option::Some(discard_source.into());
-        self
-    }
-    /// Sets `x-perf`.
-    #[must_use]
-    pub fn with_x_perf(mut self, x_perf: impl ::std::convert::Into<BackupPerf>) -> Self {
-        self.x_perf = ::std::option::Option::Some(x_perf.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BackupCommon { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
+    ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" : i64,
+    4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
+    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
+    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
+    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
+    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
+    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
+    "x-perf" : BackupPerf, }
+);
+crate::rt::qapi_builder!(
+    BackupCommon new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, sync : MirrorSyncMode => into, } init {} set
+    { with_job_id job_id "job-id" : ::std::string::String => into, with_speed speed
+    "speed" : i64 => into, with_bitmap bitmap "bitmap" : ::std::string::String => into,
+    with_bitmap_mode bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress
+    compress "compress" : bool => into, with_on_source_error on_source_error
+    "on-source-error" : BlockdevOnError => into, with_on_target_error on_target_error
+    "on-target-error" : BlockdevOnError => into, with_auto_finalize auto_finalize
+    "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
+    => into, with_filter_node_name filter_node_name "filter-node-name" :
+    ::std::string::String => into, with_discard_source discard_source "discard-source" :
+    bool => into, with_x_perf x_perf "x-perf" : BackupPerf => into, }
+);
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DriveBackup {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device name or node-name of a root node which should be
     /// copied.
@@ -4449,82 +2593,50 @@ pub struct DriveBackup {
     pub sync: MirrorSyncMode,
     /// the maximum speed, in bytes per second.  The default is 0,
     /// for unlimited.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// The name of a dirty bitmap to use.  Must be present if sync
     /// is "bitmap" or "incremental".  Can be present if sync is "full"
     /// or "top".  Must not be present otherwise.
     /// (Since 2.4 (drive-backup), 3.1 (blockdev-backup))
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmap: ::std::option::Option<::std::string::String>,
     /// Specifies the type of data the bitmap should contain
     /// after the operation concludes.  Must be present if a bitmap was
     /// provided, Must NOT be present otherwise.  (Since 4.2)
-    #[serde(
-        rename = "bitmap-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bitmap_mode: ::std::option::Option<BitmapSyncMode>,
     /// true to compress data, if the target format supports it.
     /// (default: false) (since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compress: ::std::option::Option<bool>,
     /// the action to take on an error on the source,
     /// default 'report'.  'stop' and 'enospc' can only be used if the
     /// block device supports io-status (see BlockInfo).
-    #[serde(
-        rename = "on-source-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_source_error: ::std::option::Option<BlockdevOnError>,
     /// the action to take on an error on the target,
     /// default 'report' (no limitations, since this applies to a
     /// different block device than `device`).
-    #[serde(
-        rename = "on-target-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_target_error: ::std::option::Option<BlockdevOnError>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 2.12)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 2.12)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
     /// the node name that should be assigned to the
     /// filter driver that the backup job inserts into the graph above
     /// node specified by `drive`.  If this option is not given, a node
     /// name is autogenerated.  (Since: 4.2)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// Discard blocks on source which have already been
     /// copied to the target.  (Since 9.1)
-    #[serde(
-        rename = "discard-source",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_source: ::std::option::Option<bool>,
     /// Performance options.  (Since 6.0)
     ///
     /// **Unstable**: Member `x-perf` is experimental.
-    #[serde(rename = "x-perf", skip_serializing_if = "::std::option::Option::is_none")]
     pub x_perf: ::std::option::Option<BackupPerf>,
     /// the target of the new image.  If the file exists, or if it
     /// is a device, the existing file/device will be used as the new
@@ -4532,164 +2644,45 @@ pub struct DriveBackup {
     pub target: ::std::string::String,
     /// the format of the new destination, default is to probe if
     /// `mode` is 'existing', else the format of the source
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<::std::string::String>,
     /// whether and how QEMU should create a new image, default is
     /// 'absolute-paths'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<NewImageMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DriveBackup {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        sync: impl ::std::convert::Into<MirrorSyncMode>,
-        target: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            sync: sync.into(),
-            speed: ::std::option::Option::None,
-            bitmap: ::std::option::Option::None,
-            bitmap_mode: ::std::option::Option::None,
-            compress: ::std::option::Option::None,
-            on_source_error: ::std::option::Option::None,
-            on_target_error: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            discard_source: ::std::option::Option::None,
-            x_perf: ::std::option::Option::None,
-            target: target.into(),
-            format: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `bitmap`.
-    #[must_use]
-    pub fn with_bitmap(
-        mut self,
-        bitmap: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bitmap = ::std::option::Option::Some(bitmap.into());
-        self
-    }
-    /// Sets `bitmap-mode`.
-    #[must_use]
-    pub fn with_bitmap_mode(
-        mut self,
-        bitmap_mode: impl ::std::convert::Into<BitmapSyncMode>,
-    ) -> Self {
-        self.bitmap_mode = ::std::option::Option::Some(bitmap_mode.into());
-        self
-    }
-    /// Sets `compress`.
-    #[must_use]
-    pub fn with_compress(mut self, compress: impl ::std::convert::Into<bool>) -> Self {
-        self.compress = ::std::option::Option::Some(compress.into());
-        self
-    }
-    /// Sets `on-source-error`.
-    #[must_use]
-    pub fn with_on_source_error(
-        mut self,
-        on_source_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_source_error = ::std::option::Option::Some(on_source_error.into());
-        self
-    }
-    /// Sets `on-target-error`.
-    #[must_use]
-    pub fn with_on_target_error(
-        mut self,
-        on_target_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_target_error = ::std::option::Option::Some(on_target_error.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `discard-source`.
-    #[must_use]
-    pub fn with_discard_source(
-        mut self,
-        discard_source: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.discard_source = ::std::option::Option::Some(discard_source.into());
-        self
-    }
-    /// Sets `x-perf`.
-    #[must_use]
-    pub fn with_x_perf(mut self, x_perf: impl ::std::convert::Into<BackupPerf>) -> Self {
-        self.x_perf = ::std::option::Option::Some(x_perf.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<NewImageMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DriveBackup { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
+    ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" : i64,
+    4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
+    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
+    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
+    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
+    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
+    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
+    "x-perf" : BackupPerf, 14 req target "target" : ::std::string::String, 15 opt format
+    "format" : ::std::string::String, 16 opt mode "mode" : NewImageMode, }
+);
+crate::rt::qapi_builder!(
+    DriveBackup new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, sync : MirrorSyncMode => into, target :
+    ::std::string::String => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
+    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
+    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
+    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
+    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
+    filter_node_name "filter-node-name" : ::std::string::String => into,
+    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
+    x_perf "x-perf" : BackupPerf => into, with_format format "format" :
+    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
+);
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevBackup {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device name or node-name of a root node which should be
     /// copied.
@@ -4700,245 +2693,92 @@ pub struct BlockdevBackup {
     pub sync: MirrorSyncMode,
     /// the maximum speed, in bytes per second.  The default is 0,
     /// for unlimited.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// The name of a dirty bitmap to use.  Must be present if sync
     /// is "bitmap" or "incremental".  Can be present if sync is "full"
     /// or "top".  Must not be present otherwise.
     /// (Since 2.4 (drive-backup), 3.1 (blockdev-backup))
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmap: ::std::option::Option<::std::string::String>,
     /// Specifies the type of data the bitmap should contain
     /// after the operation concludes.  Must be present if a bitmap was
     /// provided, Must NOT be present otherwise.  (Since 4.2)
-    #[serde(
-        rename = "bitmap-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bitmap_mode: ::std::option::Option<BitmapSyncMode>,
     /// true to compress data, if the target format supports it.
     /// (default: false) (since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compress: ::std::option::Option<bool>,
     /// the action to take on an error on the source,
     /// default 'report'.  'stop' and 'enospc' can only be used if the
     /// block device supports io-status (see BlockInfo).
-    #[serde(
-        rename = "on-source-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_source_error: ::std::option::Option<BlockdevOnError>,
     /// the action to take on an error on the target,
     /// default 'report' (no limitations, since this applies to a
     /// different block device than `device`).
-    #[serde(
-        rename = "on-target-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_target_error: ::std::option::Option<BlockdevOnError>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 2.12)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 2.12)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
     /// the node name that should be assigned to the
     /// filter driver that the backup job inserts into the graph above
     /// node specified by `drive`.  If this option is not given, a node
     /// name is autogenerated.  (Since: 4.2)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// Discard blocks on source which have already been
     /// copied to the target.  (Since 9.1)
-    #[serde(
-        rename = "discard-source",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_source: ::std::option::Option<bool>,
     /// Performance options.  (Since 6.0)
     ///
     /// **Unstable**: Member `x-perf` is experimental.
-    #[serde(rename = "x-perf", skip_serializing_if = "::std::option::Option::is_none")]
     pub x_perf: ::std::option::Option<BackupPerf>,
     /// the device name or node-name of the backup target node.
     pub target: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevBackup {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        sync: impl ::std::convert::Into<MirrorSyncMode>,
-        target: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            sync: sync.into(),
-            speed: ::std::option::Option::None,
-            bitmap: ::std::option::Option::None,
-            bitmap_mode: ::std::option::Option::None,
-            compress: ::std::option::Option::None,
-            on_source_error: ::std::option::Option::None,
-            on_target_error: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            discard_source: ::std::option::Option::None,
-            x_perf: ::std::option::Option::None,
-            target: target.into(),
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `bitmap`.
-    #[must_use]
-    pub fn with_bitmap(
-        mut self,
-        bitmap: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bitmap = ::std::option::Option::Some(bitmap.into());
-        self
-    }
-    /// Sets `bitmap-mode`.
-    #[must_use]
-    pub fn with_bitmap_mode(
-        mut self,
-        bitmap_mode: impl ::std::convert::Into<BitmapSyncMode>,
-    ) -> Self {
-        self.bitmap_mode = ::std::option::Option::Some(bitmap_mode.into());
-        self
-    }
-    /// Sets `compress`.
-    #[must_use]
-    pub fn with_compress(mut self, compress: impl ::std::convert::Into<bool>) -> Self {
-        self.compress = ::std::option::Option::Some(compress.into());
-        self
-    }
-    /// Sets `on-source-error`.
-    #[must_use]
-    pub fn with_on_source_error(
-        mut self,
-        on_source_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_source_error = ::std::option::Option::Some(on_source_error.into());
-        self
-    }
-    /// Sets `on-target-error`.
-    #[must_use]
-    pub fn with_on_target_error(
-        mut self,
-        on_target_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_target_error = ::std::option::Option::Some(on_target_error.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `discard-source`.
-    #[must_use]
-    pub fn with_discard_source(
-        mut self,
-        discard_source: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.discard_source = ::std::option::Option::Some(discard_source.into());
-        self
-    }
-    /// Sets `x-perf`.
-    #[must_use]
-    pub fn with_x_perf(mut self, x_perf: impl ::std::convert::Into<BackupPerf>) -> Self {
-        self.x_perf = ::std::option::Option::Some(x_perf.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevSnapshotSync {
-    const NAME: &'static str = "blockdev-snapshot-sync";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-snapshot-sync",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevSnapshot {
-    const NAME: &'static str = "blockdev-snapshot";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-snapshot",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &["allow-write-only-overlay"],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevBackup { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device"
+    : ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" :
+    i64, 4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
+    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
+    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
+    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
+    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
+    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
+    "x-perf" : BackupPerf, 14 req target "target" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevBackup new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, sync : MirrorSyncMode => into, target :
+    ::std::string::String => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
+    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
+    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
+    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
+    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
+    filter_node_name "filter-node-name" : ::std::string::String => into,
+    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
+    x_perf "x-perf" : BackupPerf => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevSnapshotSync, "blockdev-snapshot-sync", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
+crate::rt::qapi_command!(
+    BlockdevSnapshot, "blockdev-snapshot", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
+    : & ["allow-write-only-overlay"], }
+);
 /// Change the backing file in the image file metadata.  This does not
 /// cause QEMU to reopen the image file to reparse the backing filename
 /// (it may, however, perform a reopen to change permissions from r/o -&gt;
@@ -4951,7 +2791,7 @@ impl crate::rt::Command for BlockdevSnapshot {
 /// DeviceNotFound
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChangeBackingFile {
     /// The device name or node-name of the root node that owns
@@ -4960,46 +2800,29 @@ pub struct ChangeBackingFile {
     /// The name of the block driver state node of the
     /// image to modify.  The "device" argument is used to verify
     /// "image-node-name" is in the chain described by "device".
-    #[serde(rename = "image-node-name")]
     pub image_node_name: ::std::string::String,
     /// The string to write as the backing file.  This string
     /// is not validated, so care should be taken when specifying the
     /// string or the image chain may not be able to be reopened again.
-    #[serde(rename = "backing-file")]
     pub backing_file: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChangeBackingFile {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        image_node_name: impl ::std::convert::Into<::std::string::String>,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            image_node_name: image_node_name.into(),
-            backing_file: backing_file.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChangeBackingFile {
-    const NAME: &'static str = "change-backing-file";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "change-backing-file",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    ChangeBackingFile { 0 req device "device" : ::std::string::String, 1 req
+    image_node_name "image-node-name" : ::std::string::String, 2 req backing_file
+    "backing-file" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChangeBackingFile
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, image_node_name : ::std::string::String => into,
+    backing_file : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ChangeBackingFile, "change-backing-file", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Live commit of data from overlay image nodes into backing nodes -
 /// i.e., writes data between 'top' and 'base' into 'base'.
 ///
@@ -5029,22 +2852,17 @@ impl crate::rt::Command for ChangeBackingFile {
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockCommit {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device name or node-name of a root node
     pub device: ::std::string::String,
     /// The node name of the backing image to write data into.
     /// If not specified, this is the deepest backing image.
     /// (since: 3.1)
-    #[serde(
-        rename = "base-node",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub base_node: ::std::option::Option<::std::string::String>,
     /// Same as `base-node`, except that it is a file name rather than
     /// a node name.  This must be the exact filename string that was
@@ -5053,12 +2871,10 @@ pub struct BlockCommit {
     ///
     /// **Deprecated**: Members `base` and `top` are deprecated.  Use `base-node` and `top-node` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub base: ::std::option::Option<::std::string::String>,
     /// The node name of the backing image within the image chain
     /// which contains the topmost data to be committed down.  If not
     /// specified, this is the active layer.  (since: 3.1)
-    #[serde(rename = "top-node", skip_serializing_if = "::std::option::Option::is_none")]
     pub top_node: ::std::option::Option<::std::string::String>,
     /// Same as `top-node`, except that it is a file name rather than a
     /// node name.  This must be the exact filename string that was used
@@ -5067,7 +2883,6 @@ pub struct BlockCommit {
     ///
     /// **Deprecated**: Members `base` and `top` are deprecated.  Use `base-node` and `top-node` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub top: ::std::option::Option<::std::string::String>,
     /// The backing file string to write into the overlay
     /// image of 'top'.  If 'top' does not have an overlay image, or if
@@ -5083,234 +2898,78 @@ pub struct BlockCommit {
     /// file string to use, or error out if there is no obvious choice.
     /// Care should be taken when specifying the string, to specify a
     /// valid filename or protocol.  (Since 2.1)
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// If true, replace any protocol mentioned in
     /// the 'backing file format' with 'raw', rather than storing the
     /// protocol name as the backing format.  Can be used even when no
     /// image header will be updated (default false; since 9.0).
-    #[serde(
-        rename = "backing-mask-protocol",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_mask_protocol: ::std::option::Option<bool>,
     /// the maximum speed, in bytes per second
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// the action to take on an error.  'ignore' means that the
     /// request should be retried.  (default: report; Since: 5.0)
-    #[serde(rename = "on-error", skip_serializing_if = "::std::option::Option::is_none")]
     pub on_error: ::std::option::Option<BlockdevOnError>,
     /// the node name that should be assigned to the
     /// filter driver that the commit job inserts into the graph above
     /// `top`.  If this option is not given, a node name is
     /// autogenerated.  (Since: 2.9)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 3.1)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 3.1)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockCommit {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            base_node: ::std::option::Option::None,
-            base: ::std::option::Option::None,
-            top_node: ::std::option::Option::None,
-            top: ::std::option::Option::None,
-            backing_file: ::std::option::Option::None,
-            backing_mask_protocol: ::std::option::Option::None,
-            speed: ::std::option::Option::None,
-            on_error: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `base-node`.
-    #[must_use]
-    pub fn with_base_node(
-        mut self,
-        base_node: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.base_node = ::std::option::Option::Some(base_node.into());
-        self
-    }
-    /// Sets `base`.
-    #[must_use]
-    pub fn with_base(
-        mut self,
-        base: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.base = ::std::option::Option::Some(base.into());
-        self
-    }
-    /// Sets `top-node`.
-    #[must_use]
-    pub fn with_top_node(
-        mut self,
-        top_node: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.top_node = ::std::option::Option::Some(top_node.into());
-        self
-    }
-    /// Sets `top`.
-    #[must_use]
-    pub fn with_top(
-        mut self,
-        top: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.top = ::std::option::Option::Some(top.into());
-        self
-    }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `backing-mask-protocol`.
-    #[must_use]
-    pub fn with_backing_mask_protocol(
-        mut self,
-        backing_mask_protocol: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.backing_mask_protocol = ::std::option::Option::Some(
-            backing_mask_protocol.into(),
-        );
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `on-error`.
-    #[must_use]
-    pub fn with_on_error(
-        mut self,
-        on_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_error = ::std::option::Option::Some(on_error.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockCommit {
-    const NAME: &'static str = "block-commit";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-commit",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DriveBackup {
-    const NAME: &'static str = "drive-backup";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "drive-backup",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::Some("1.6"),
-        condition: ::std::option::Option::None,
-        features: &["deprecated"],
-    };
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevBackup {
-    const NAME: &'static str = "blockdev-backup";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-backup",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockCommit { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
+    ::std::string::String, 2 opt base_node "base-node" : ::std::string::String, 3 opt
+    base "base" : ::std::string::String, 4 opt top_node "top-node" :
+    ::std::string::String, 5 opt top "top" : ::std::string::String, 6 opt backing_file
+    "backing-file" : ::std::string::String, 7 opt backing_mask_protocol
+    "backing-mask-protocol" : bool, 8 opt speed "speed" : i64, 9 opt on_error "on-error"
+    : BlockdevOnError, 10 opt filter_node_name "filter-node-name" :
+    ::std::string::String, 11 opt auto_finalize "auto-finalize" : bool, 12 opt
+    auto_dismiss "auto-dismiss" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockCommit new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_base_node base_node "base-node" :
+    ::std::string::String => into, with_base base "base" : ::std::string::String => into,
+    with_top_node top_node "top-node" : ::std::string::String => into, with_top top "top"
+    : ::std::string::String => into, with_backing_file backing_file "backing-file" :
+    ::std::string::String => into, with_backing_mask_protocol backing_mask_protocol
+    "backing-mask-protocol" : bool => into, with_speed speed "speed" : i64 => into,
+    with_on_error on_error "on-error" : BlockdevOnError => into, with_filter_node_name
+    filter_node_name "filter-node-name" : ::std::string::String => into,
+    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    auto_dismiss "auto-dismiss" : bool => into, }
+);
+crate::rt::qapi_command!(
+    BlockCommit, "block-commit", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
+crate::rt::qapi_command!(
+    DriveBackup, "drive-backup", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : true, unstable : false, since :
+    ::std::option::Option::Some("1.6"), condition : ::std::option::Option::None, features
+    : & ["deprecated"], }
+);
+crate::rt::qapi_command!(
+    BlockdevBackup, "blockdev-backup", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Get the named block driver list
 ///
 /// # Returns
@@ -5369,46 +3028,24 @@ impl crate::rt::Command for BlockdevBackup {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryNamedBlockNodes {
     /// Omit the nested data about backing image ("backing-image"
     /// key) if true.  Default is false (Since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub flat: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryNamedBlockNodes {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            flat: ::std::option::Option::None,
-        }
-    }
-    /// Sets `flat`.
-    #[must_use]
-    pub fn with_flat(mut self, flat: impl ::std::convert::Into<bool>) -> Self {
-        self.flat = ::std::option::Option::Some(flat.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryNamedBlockNodes {
-    const NAME: &'static str = "query-named-block-nodes";
-    type Returns = ::std::vec::Vec<BlockDeviceInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-named-block-nodes",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat" : bool, });
+crate::rt::qapi_builder!(
+    QueryNamedBlockNodes new(" Builds it with every optional member absent.") {} init {}
+    set { with_flat flat "flat" : bool => into, }
+);
+crate::rt::qapi_command!(
+    QueryNamedBlockNodes, "query-named-block-nodes", ::std::vec::Vec < BlockDeviceInfo >,
+    { allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Since: 4.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -5423,49 +3060,12 @@ pub enum XDbgBlockGraphNodeType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl XDbgBlockGraphNodeType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::BlockBackend => "block-backend",
-            Self::BlockJob => "block-job",
-            Self::BlockDriver => "block-driver",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "block-backend" => Self::BlockBackend,
-            "block-job" => Self::BlockJob,
-            "block-driver" => Self::BlockDriver,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for XDbgBlockGraphNodeType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for XDbgBlockGraphNodeType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for XDbgBlockGraphNodeType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    XDbgBlockGraphNodeType { BlockBackend = "block-backend", BlockJob = "block-job",
+    BlockDriver = "block-driver", }
+);
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDbgBlockGraphNode {
     /// Block graph node identifier.  This `id` is generated only for
@@ -5480,22 +3080,16 @@ pub struct XDbgBlockGraphNode {
     /// the whole graph (with block-jobs and block-backends).
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XDbgBlockGraphNode {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<u64>,
-        r#type: impl ::std::convert::Into<XDbgBlockGraphNodeType>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            r#type: r#type.into(),
-            name: name.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    XDbgBlockGraphNode { 0 req id "id" : u64, 1 req r#type "type" :
+    XDbgBlockGraphNodeType, 2 req name "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    XDbgBlockGraphNode
+    new(" Builds it from its required members; optional ones are absent.") { id : u64 =>
+    into, r#type : XDbgBlockGraphNodeType => into, name : ::std::string::String => into,
+    } init {} set {}
+);
 /// Enum of base block permissions.
 ///
 /// Since: 4.0
@@ -5527,53 +3121,14 @@ pub enum BlockPermission {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockPermission {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::ConsistentRead => "consistent-read",
-            Self::Write => "write",
-            Self::WriteUnchanged => "write-unchanged",
-            Self::Resize => "resize",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "consistent-read" => Self::ConsistentRead,
-            "write" => Self::Write,
-            "write-unchanged" => Self::WriteUnchanged,
-            "resize" => Self::Resize,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockPermission {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockPermission {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockPermission {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockPermission { ConsistentRead = "consistent-read", Write = "write", WriteUnchanged
+    = "write-unchanged", Resize = "resize", }
+);
 /// Block Graph edge description for x-debug-query-block-graph.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDbgBlockGraphEdge {
     /// parent id
@@ -5586,33 +3141,25 @@ pub struct XDbgBlockGraphEdge {
     pub perm: ::std::vec::Vec<BlockPermission>,
     /// permissions that can still be granted to other users
     /// of the child while it is still attached to this parent
-    #[serde(rename = "shared-perm")]
     pub shared_perm: ::std::vec::Vec<BlockPermission>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XDbgBlockGraphEdge {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        parent: impl ::std::convert::Into<u64>,
-        child: impl ::std::convert::Into<u64>,
-        name: impl ::std::convert::Into<::std::string::String>,
-        perm: impl ::std::convert::Into<::std::vec::Vec<BlockPermission>>,
-        shared_perm: impl ::std::convert::Into<::std::vec::Vec<BlockPermission>>,
-    ) -> Self {
-        Self {
-            parent: parent.into(),
-            child: child.into(),
-            name: name.into(),
-            perm: perm.into(),
-            shared_perm: shared_perm.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    XDbgBlockGraphEdge { 0 req parent "parent" : u64, 1 req child "child" : u64, 2 req
+    name "name" : ::std::string::String, 3 req perm "perm" : ::std::vec::Vec <
+    BlockPermission >, 4 req shared_perm "shared-perm" : ::std::vec::Vec <
+    BlockPermission >, }
+);
+crate::rt::qapi_builder!(
+    XDbgBlockGraphEdge
+    new(" Builds it from its required members; optional ones are absent.") { parent : u64
+    => into, child : u64 => into, name : ::std::string::String => into, perm :
+    ::std::vec::Vec < BlockPermission > => into, shared_perm : ::std::vec::Vec <
+    BlockPermission > => into, } init {} set {}
+);
 /// Block Graph - list of nodes and list of edges.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XDbgBlockGraph {
     /// `nodes`
@@ -5620,77 +3167,48 @@ pub struct XDbgBlockGraph {
     /// `edges`
     pub edges: ::std::vec::Vec<XDbgBlockGraphEdge>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XDbgBlockGraph {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        nodes: impl ::std::convert::Into<::std::vec::Vec<XDbgBlockGraphNode>>,
-        edges: impl ::std::convert::Into<::std::vec::Vec<XDbgBlockGraphEdge>>,
-    ) -> Self {
-        Self {
-            nodes: nodes.into(),
-            edges: edges.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    XDbgBlockGraph { 0 req nodes "nodes" : ::std::vec::Vec < XDbgBlockGraphNode >, 1 req
+    edges "edges" : ::std::vec::Vec < XDbgBlockGraphEdge >, }
+);
+crate::rt::qapi_builder!(
+    XDbgBlockGraph new(" Builds it from its required members; optional ones are absent.")
+    { nodes : ::std::vec::Vec < XDbgBlockGraphNode > => into, edges : ::std::vec::Vec <
+    XDbgBlockGraphEdge > => into, } init {} set {}
+);
 /// Get the block graph.
 ///
 /// Since: 4.0
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XDebugQueryBlockGraph {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XDebugQueryBlockGraph {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XDebugQueryBlockGraph {
-    const NAME: &'static str = "x-debug-query-block-graph";
-    type Returns = XDbgBlockGraph;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-debug-query-block-graph",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DriveMirror {
-    const NAME: &'static str = "drive-mirror";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "drive-mirror",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(XDebugQueryBlockGraph {});
+crate::rt::qapi_builder!(
+    XDebugQueryBlockGraph new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : true, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
+crate::rt::qapi_command!(
+    DriveMirror, "drive-mirror", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// A set of parameters describing drive mirror setup.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DriveMirror {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device name or node-name of a root node whose writes
     /// should be mirrored.
@@ -5701,20 +3219,14 @@ pub struct DriveMirror {
     pub target: ::std::string::String,
     /// the format of the new destination, default is to probe if
     /// `mode` is 'existing', else the format of the source
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<::std::string::String>,
     /// the new block driver state node name in the graph (Since
     /// 2.1)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// with sync=full graph node name to be replaced by the new
     /// image when a whole image copy is done.  This can be used to
     /// repair broken Quorum files.  By default, `device` is replaced,
     /// although implicitly created filters on it are kept.  (Since 2.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replaces: ::std::option::Option<::std::string::String>,
     /// what parts of the disk image should be copied to the
     /// destination (all the disk, only the sectors allocated in the
@@ -5722,218 +3234,77 @@ pub struct DriveMirror {
     pub sync: MirrorSyncMode,
     /// whether and how QEMU should create a new image, default is
     /// 'absolute-paths'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<NewImageMode>,
     /// the maximum speed, in bytes per second
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// granularity of the dirty bitmap, default is 64K if the
     /// image format doesn't have clusters, 4K if the clusters are
     /// smaller than that, else the cluster size.  Must be a power of 2
     /// between 512 and 64M (since 1.4).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub granularity: ::std::option::Option<u32>,
     /// maximum amount of data in flight from source to target
     /// (since 1.4).
-    #[serde(rename = "buf-size", skip_serializing_if = "::std::option::Option::is_none")]
     pub buf_size: ::std::option::Option<i64>,
     /// the action to take on an error on the source,
     /// default 'report'.  'stop' and 'enospc' can only be used if the
     /// block device supports io-status (see BlockInfo).
-    #[serde(
-        rename = "on-source-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_source_error: ::std::option::Option<BlockdevOnError>,
     /// the action to take on an error on the target,
     /// default 'report' (no limitations, since this applies to a
     /// different block device than `device`).
-    #[serde(
-        rename = "on-target-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_target_error: ::std::option::Option<BlockdevOnError>,
     /// Whether to try to unmap target sectors where source has only
     /// zero.  If true, and target unallocated sectors will read as
     /// zero, target image sectors will be unmapped; otherwise, zeroes
     /// will be written.  Both will result in identical contents.
     /// Default is true.  (Since 2.4)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unmap: ::std::option::Option<bool>,
     /// when to copy data to the destination; defaults to
     /// 'background' (Since: 3.0)
-    #[serde(
-        rename = "copy-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub copy_mode: ::std::option::Option<MirrorCopyMode>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 3.1)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 3.1)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DriveMirror {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        target: impl ::std::convert::Into<::std::string::String>,
-        sync: impl ::std::convert::Into<MirrorSyncMode>,
-    ) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            target: target.into(),
-            format: ::std::option::Option::None,
-            node_name: ::std::option::Option::None,
-            replaces: ::std::option::Option::None,
-            sync: sync.into(),
-            mode: ::std::option::Option::None,
-            speed: ::std::option::Option::None,
-            granularity: ::std::option::Option::None,
-            buf_size: ::std::option::Option::None,
-            on_source_error: ::std::option::Option::None,
-            on_target_error: ::std::option::Option::None,
-            unmap: ::std::option::Option::None,
-            copy_mode: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `replaces`.
-    #[must_use]
-    pub fn with_replaces(
-        mut self,
-        replaces: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.replaces = ::std::option::Option::Some(replaces.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<NewImageMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `granularity`.
-    #[must_use]
-    pub fn with_granularity(
-        mut self,
-        granularity: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.granularity = ::std::option::Option::Some(granularity.into());
-        self
-    }
-    /// Sets `buf-size`.
-    #[must_use]
-    pub fn with_buf_size(mut self, buf_size: impl ::std::convert::Into<i64>) -> Self {
-        self.buf_size = ::std::option::Option::Some(buf_size.into());
-        self
-    }
-    /// Sets `on-source-error`.
-    #[must_use]
-    pub fn with_on_source_error(
-        mut self,
-        on_source_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_source_error = ::std::option::Option::Some(on_source_error.into());
-        self
-    }
-    /// Sets `on-target-error`.
-    #[must_use]
-    pub fn with_on_target_error(
-        mut self,
-        on_target_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_target_error = ::std::option::Option::Some(on_target_error.into());
-        self
-    }
-    /// Sets `unmap`.
-    #[must_use]
-    pub fn with_unmap(mut self, unmap: impl ::std::convert::Into<bool>) -> Self {
-        self.unmap = ::std::option::Option::Some(unmap.into());
-        self
-    }
-    /// Sets `copy-mode`.
-    #[must_use]
-    pub fn with_copy_mode(
-        mut self,
-        copy_mode: impl ::std::convert::Into<MirrorCopyMode>,
-    ) -> Self {
-        self.copy_mode = ::std::option::Option::Some(copy_mode.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DriveMirror { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
+    ::std::string::String, 2 req target "target" : ::std::string::String, 3 opt format
+    "format" : ::std::string::String, 4 opt node_name "node-name" :
+    ::std::string::String, 5 opt replaces "replaces" : ::std::string::String, 6 req sync
+    "sync" : MirrorSyncMode, 7 opt mode "mode" : NewImageMode, 8 opt speed "speed" : i64,
+    9 opt granularity "granularity" : u32, 10 opt buf_size "buf-size" : i64, 11 opt
+    on_source_error "on-source-error" : BlockdevOnError, 12 opt on_target_error
+    "on-target-error" : BlockdevOnError, 13 opt unmap "unmap" : bool, 14 opt copy_mode
+    "copy-mode" : MirrorCopyMode, 15 opt auto_finalize "auto-finalize" : bool, 16 opt
+    auto_dismiss "auto-dismiss" : bool, }
+);
+crate::rt::qapi_builder!(
+    DriveMirror new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, target : ::std::string::String => into, sync
+    : MirrorSyncMode => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_format format "format" : ::std::string::String =>
+    into, with_node_name node_name "node-name" : ::std::string::String => into,
+    with_replaces replaces "replaces" : ::std::string::String => into, with_mode mode
+    "mode" : NewImageMode => into, with_speed speed "speed" : i64 => into,
+    with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
+    "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_unmap unmap "unmap" : bool => into, with_copy_mode
+    copy_mode "copy-mode" : MirrorCopyMode => into, with_auto_finalize auto_finalize
+    "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
+    => into, }
+);
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmap {
     /// name of device/node which the bitmap is tracking
@@ -5941,22 +3312,17 @@ pub struct BlockDirtyBitmap {
     /// name of the dirty bitmap
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmap {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            node: node.into(),
-            name: name.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmap { 0 req node "node" : ::std::string::String, 1 req name "name" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmap
+    new(" Builds it from its required members; optional ones are absent.") { node :
+    ::std::string::String => into, name : ::std::string::String => into, } init {} set {}
+);
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAdd {
     /// name of device/node which the bitmap is tracking
@@ -5965,61 +3331,29 @@ pub struct BlockDirtyBitmapAdd {
     pub name: ::std::string::String,
     /// the bitmap granularity, default is 64k for
     /// block-dirty-bitmap-add
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub granularity: ::std::option::Option<u32>,
     /// the bitmap is persistent, i.e. it will be saved to the
     /// corresponding block device image file on its close.  For now
     /// only Qcow2 disks support persistent bitmaps.  Default is false
     /// for block-dirty-bitmap-add.  (Since: 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub persistent: ::std::option::Option<bool>,
     /// the bitmap is created in the disabled state, which means
     /// that it will not track drive changes.  The bitmap may be enabled
     /// with block-dirty-bitmap-enable.  Default is false.  (Since: 4.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub disabled: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapAdd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            node: node.into(),
-            name: name.into(),
-            granularity: ::std::option::Option::None,
-            persistent: ::std::option::Option::None,
-            disabled: ::std::option::Option::None,
-        }
-    }
-    /// Sets `granularity`.
-    #[must_use]
-    pub fn with_granularity(
-        mut self,
-        granularity: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.granularity = ::std::option::Option::Some(granularity.into());
-        self
-    }
-    /// Sets `persistent`.
-    #[must_use]
-    pub fn with_persistent(
-        mut self,
-        persistent: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.persistent = ::std::option::Option::Some(persistent.into());
-        self
-    }
-    /// Sets `disabled`.
-    #[must_use]
-    pub fn with_disabled(mut self, disabled: impl ::std::convert::Into<bool>) -> Self {
-        self.disabled = ::std::option::Option::Some(disabled.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapAdd { 0 req node "node" : ::std::string::String, 1 req name "name" :
+    ::std::string::String, 2 opt granularity "granularity" : u32, 3 opt persistent
+    "persistent" : bool, 4 opt disabled "disabled" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapAdd
+    new(" Builds it from its required members; optional ones are absent.") { node :
+    ::std::string::String => into, name : ::std::string::String => into, } init {} set {
+    with_granularity granularity "granularity" : u32 => into, with_persistent persistent
+    "persistent" : bool => into, with_disabled disabled "disabled" : bool => into, }
+);
 /// Since: 4.1
 #[derive(Debug, Clone, PartialEq)]
 pub enum BlockDirtyBitmapOrStr {
@@ -6069,7 +3403,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
     }
 }
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapMerge {
     /// name of device/node which the `target` bitmap is tracking
@@ -6081,38 +3415,23 @@ pub struct BlockDirtyBitmapMerge {
     /// supported since 4.1.
     pub bitmaps: ::std::vec::Vec<BlockDirtyBitmapOrStr>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapMerge {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node: impl ::std::convert::Into<::std::string::String>,
-        target: impl ::std::convert::Into<::std::string::String>,
-        bitmaps: impl ::std::convert::Into<::std::vec::Vec<BlockDirtyBitmapOrStr>>,
-    ) -> Self {
-        Self {
-            node: node.into(),
-            target: target.into(),
-            bitmaps: bitmaps.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapAdd {
-    const NAME: &'static str = "block-dirty-bitmap-add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapMerge { 0 req node "node" : ::std::string::String, 1 req target
+    "target" : ::std::string::String, 2 req bitmaps "bitmaps" : ::std::vec::Vec <
+    BlockDirtyBitmapOrStr >, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapMerge
+    new(" Builds it from its required members; optional ones are absent.") { node :
+    ::std::string::String => into, target : ::std::string::String => into, bitmaps :
+    ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockDirtyBitmapAdd, "block-dirty-bitmap-add", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Stop write tracking and remove the dirty bitmap that was created
 /// with block-dirty-bitmap-add.  If the bitmap is persistent, remove it
 /// from its storage too.
@@ -6132,30 +3451,20 @@ impl crate::rt::Command for BlockDirtyBitmapAdd {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapRemove(pub BlockDirtyBitmap);
+crate::rt::qapi_newtype!(BlockDirtyBitmapRemove);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapRemove {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapRemove {
-    const NAME: &'static str = "block-dirty-bitmap-remove";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-remove",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockDirtyBitmapRemove, "block-dirty-bitmap-remove", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Clear (reset) a dirty bitmap on the device, so that an incremental
 /// backup from this point in time forward will only backup clusters
 /// modified after this clear operation.
@@ -6174,30 +3483,20 @@ impl crate::rt::Command for BlockDirtyBitmapRemove {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapClear(pub BlockDirtyBitmap);
+crate::rt::qapi_newtype!(BlockDirtyBitmapClear);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapClear {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapClear {
-    const NAME: &'static str = "block-dirty-bitmap-clear";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-clear",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockDirtyBitmapClear, "block-dirty-bitmap-clear", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Enables a dirty bitmap so that it will begin tracking disk changes.
 ///
 /// # Errors
@@ -6214,30 +3513,20 @@ impl crate::rt::Command for BlockDirtyBitmapClear {
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapEnable(pub BlockDirtyBitmap);
+crate::rt::qapi_newtype!(BlockDirtyBitmapEnable);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapEnable {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapEnable {
-    const NAME: &'static str = "block-dirty-bitmap-enable";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-enable",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockDirtyBitmapEnable, "block-dirty-bitmap-enable", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Disables a dirty bitmap so that it will stop tracking disk changes.
 ///
 /// # Errors
@@ -6254,63 +3543,43 @@ impl crate::rt::Command for BlockDirtyBitmapEnable {
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockDirtyBitmapDisable(pub BlockDirtyBitmap);
+crate::rt::qapi_newtype!(BlockDirtyBitmapDisable);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapDisable {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapDisable {
-    const NAME: &'static str = "block-dirty-bitmap-disable";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-disable",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockDirtyBitmapMerge {
-    const NAME: &'static str = "block-dirty-bitmap-merge";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-dirty-bitmap-merge",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockDirtyBitmapDisable, "block-dirty-bitmap-disable", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
+crate::rt::qapi_command!(
+    BlockDirtyBitmapMerge, "block-dirty-bitmap-merge", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// SHA256 hash of dirty bitmap data
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapSha256 {
     /// ASCII representation of SHA256 bitmap hash
     pub sha256: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapSha256 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(sha256: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { sha256: sha256.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapSha256 { 0 req sha256 "sha256" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapSha256
+    new(" Builds it from its required members; optional ones are absent.") { sha256 :
+    ::std::string::String => into, } init {} set {}
+);
 /// Get bitmap SHA256.
 ///
 /// # Returns
@@ -6325,30 +3594,21 @@ impl BlockDirtyBitmapSha256 {
 /// Since: 2.10
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct XDebugBlockDirtyBitmapSha256(pub BlockDirtyBitmap);
+crate::rt::qapi_newtype!(XDebugBlockDirtyBitmapSha256);
 impl ::std::convert::From<BlockDirtyBitmap> for XDebugBlockDirtyBitmapSha256 {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XDebugBlockDirtyBitmapSha256 {
-    const NAME: &'static str = "x-debug-block-dirty-bitmap-sha256";
-    type Returns = BlockDirtyBitmapSha256;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-debug-block-dirty-bitmap-sha256",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("2.10"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_command!(
+    XDebugBlockDirtyBitmapSha256, "x-debug-block-dirty-bitmap-sha256",
+    BlockDirtyBitmapSha256, { allow_oob : false, allow_preconfig : true, success_response
+    : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & ["unstable"], }
+);
 /// Start mirroring a block device's writes to a new destination.
 ///
 /// *qmp-example*
@@ -6362,12 +3622,11 @@ impl crate::rt::Command for XDebugBlockDirtyBitmapSha256 {
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevMirror {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// The device name or node-name of a root node whose writes
     /// should be mirrored.
@@ -6379,227 +3638,92 @@ pub struct BlockdevMirror {
     /// image when a whole image copy is done.  This can be used to
     /// repair broken Quorum files.  By default, `device` is replaced,
     /// although implicitly created filters on it are kept.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub replaces: ::std::option::Option<::std::string::String>,
     /// what parts of the disk image should be copied to the
     /// destination (all the disk, only the sectors allocated in the
     /// topmost image, or only new I/O).
     pub sync: MirrorSyncMode,
     /// the maximum speed, in bytes per second
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// granularity of the dirty bitmap, default is 64K if the
     /// image format doesn't have clusters, 4K if the clusters are
     /// smaller than that, else the cluster size.  Must be a power of 2
     /// between 512 and 64M
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub granularity: ::std::option::Option<u32>,
     /// maximum amount of data in flight from source to target
-    #[serde(rename = "buf-size", skip_serializing_if = "::std::option::Option::is_none")]
     pub buf_size: ::std::option::Option<i64>,
     /// the action to take on an error on the source,
     /// default 'report'.  'stop' and 'enospc' can only be used if the
     /// block device supports io-status (see BlockInfo).
-    #[serde(
-        rename = "on-source-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_source_error: ::std::option::Option<BlockdevOnError>,
     /// the action to take on an error on the target,
     /// default 'report' (no limitations, since this applies to a
     /// different block device than `device`).
-    #[serde(
-        rename = "on-target-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_target_error: ::std::option::Option<BlockdevOnError>,
     /// the node name that should be assigned to the
     /// filter driver that the mirror job inserts into the graph above
     /// `device`.  If this option is not given, a node name is
     /// autogenerated.  (Since: 2.9)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// when to copy data to the destination; defaults to
     /// 'background' (Since: 3.0)
-    #[serde(
-        rename = "copy-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub copy_mode: ::std::option::Option<MirrorCopyMode>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 3.1)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 3.1)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevMirror {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        target: impl ::std::convert::Into<::std::string::String>,
-        sync: impl ::std::convert::Into<MirrorSyncMode>,
-    ) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            target: target.into(),
-            replaces: ::std::option::Option::None,
-            sync: sync.into(),
-            speed: ::std::option::Option::None,
-            granularity: ::std::option::Option::None,
-            buf_size: ::std::option::Option::None,
-            on_source_error: ::std::option::Option::None,
-            on_target_error: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            copy_mode: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `replaces`.
-    #[must_use]
-    pub fn with_replaces(
-        mut self,
-        replaces: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.replaces = ::std::option::Option::Some(replaces.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `granularity`.
-    #[must_use]
-    pub fn with_granularity(
-        mut self,
-        granularity: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.granularity = ::std::option::Option::Some(granularity.into());
-        self
-    }
-    /// Sets `buf-size`.
-    #[must_use]
-    pub fn with_buf_size(mut self, buf_size: impl ::std::convert::Into<i64>) -> Self {
-        self.buf_size = ::std::option::Option::Some(buf_size.into());
-        self
-    }
-    /// Sets `on-source-error`.
-    #[must_use]
-    pub fn with_on_source_error(
-        mut self,
-        on_source_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_source_error = ::std::option::Option::Some(on_source_error.into());
-        self
-    }
-    /// Sets `on-target-error`.
-    #[must_use]
-    pub fn with_on_target_error(
-        mut self,
-        on_target_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_target_error = ::std::option::Option::Some(on_target_error.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `copy-mode`.
-    #[must_use]
-    pub fn with_copy_mode(
-        mut self,
-        copy_mode: impl ::std::convert::Into<MirrorCopyMode>,
-    ) -> Self {
-        self.copy_mode = ::std::option::Option::Some(copy_mode.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevMirror {
-    const NAME: &'static str = "blockdev-mirror";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-mirror",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevMirror { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device"
+    : ::std::string::String, 2 req target "target" : ::std::string::String, 3 opt
+    replaces "replaces" : ::std::string::String, 4 req sync "sync" : MirrorSyncMode, 5
+    opt speed "speed" : i64, 6 opt granularity "granularity" : u32, 7 opt buf_size
+    "buf-size" : i64, 8 opt on_source_error "on-source-error" : BlockdevOnError, 9 opt
+    on_target_error "on-target-error" : BlockdevOnError, 10 opt filter_node_name
+    "filter-node-name" : ::std::string::String, 11 opt copy_mode "copy-mode" :
+    MirrorCopyMode, 12 opt auto_finalize "auto-finalize" : bool, 13 opt auto_dismiss
+    "auto-dismiss" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevMirror new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, target : ::std::string::String => into,
+    sync : MirrorSyncMode => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_replaces replaces "replaces" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into,
+    with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
+    "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_filter_node_name filter_node_name "filter-node-name" :
+    ::std::string::String => into, with_copy_mode copy_mode "copy-mode" : MirrorCopyMode
+    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevMirror, "blockdev-mirror", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// A set of parameters describing block throttling.
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockIOThrottle {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// total throughput limit in bytes per second
     pub bps: i64,
@@ -6614,908 +3738,256 @@ pub struct BlockIOThrottle {
     /// write I/O operations per second
     pub iops_wr: i64,
     /// total throughput limit during bursts, in bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_max: ::std::option::Option<i64>,
     /// read throughput limit during bursts, in bytes (Since
     /// 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_rd_max: ::std::option::Option<i64>,
     /// write throughput limit during bursts, in bytes (Since
     /// 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_wr_max: ::std::option::Option<i64>,
     /// total I/O operations per second during bursts, in bytes
     /// (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_max: ::std::option::Option<i64>,
     /// read I/O operations per second during bursts, in bytes
     /// (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_rd_max: ::std::option::Option<i64>,
     /// write I/O operations per second during bursts, in
     /// bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_wr_max: ::std::option::Option<i64>,
     /// maximum length of the `bps_max` burst period, in
     /// seconds.  It must only be set if `bps_max` is set as well.
     /// Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_max_length: ::std::option::Option<i64>,
     /// maximum length of the `bps_rd_max` burst period,
     /// in seconds.  It must only be set if `bps_rd_max` is set as well.
     /// Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_rd_max_length: ::std::option::Option<i64>,
     /// maximum length of the `bps_wr_max` burst period,
     /// in seconds.  It must only be set if `bps_wr_max` is set as well.
     /// Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_wr_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops` burst period, in
     /// seconds.  It must only be set if `iops_max` is set as well.
     /// Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops_rd_max` burst
     /// period, in seconds.  It must only be set if `iops_rd_max` is set
     /// as well.  Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_rd_max_length: ::std::option::Option<i64>,
     /// maximum length of the `iops_wr_max` burst
     /// period, in seconds.  It must only be set if `iops_wr_max` is set
     /// as well.  Defaults to 1.  (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_wr_max_length: ::std::option::Option<i64>,
     /// an I/O size in bytes (Since 1.7)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iops_size: ::std::option::Option<i64>,
     /// throttle group name (Since 2.4)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockIOThrottle {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        bps: impl ::std::convert::Into<i64>,
-        bps_rd: impl ::std::convert::Into<i64>,
-        bps_wr: impl ::std::convert::Into<i64>,
-        iops: impl ::std::convert::Into<i64>,
-        iops_rd: impl ::std::convert::Into<i64>,
-        iops_wr: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-            bps: bps.into(),
-            bps_rd: bps_rd.into(),
-            bps_wr: bps_wr.into(),
-            iops: iops.into(),
-            iops_rd: iops_rd.into(),
-            iops_wr: iops_wr.into(),
-            bps_max: ::std::option::Option::None,
-            bps_rd_max: ::std::option::Option::None,
-            bps_wr_max: ::std::option::Option::None,
-            iops_max: ::std::option::Option::None,
-            iops_rd_max: ::std::option::Option::None,
-            iops_wr_max: ::std::option::Option::None,
-            bps_max_length: ::std::option::Option::None,
-            bps_rd_max_length: ::std::option::Option::None,
-            bps_wr_max_length: ::std::option::Option::None,
-            iops_max_length: ::std::option::Option::None,
-            iops_rd_max_length: ::std::option::Option::None,
-            iops_wr_max_length: ::std::option::Option::None,
-            iops_size: ::std::option::Option::None,
-            group: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `bps_max`.
-    #[must_use]
-    pub fn with_bps_max(mut self, bps_max: impl ::std::convert::Into<i64>) -> Self {
-        self.bps_max = ::std::option::Option::Some(bps_max.into());
-        self
-    }
-    /// Sets `bps_rd_max`.
-    #[must_use]
-    pub fn with_bps_rd_max(
-        mut self,
-        bps_rd_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_rd_max = ::std::option::Option::Some(bps_rd_max.into());
-        self
-    }
-    /// Sets `bps_wr_max`.
-    #[must_use]
-    pub fn with_bps_wr_max(
-        mut self,
-        bps_wr_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_wr_max = ::std::option::Option::Some(bps_wr_max.into());
-        self
-    }
-    /// Sets `iops_max`.
-    #[must_use]
-    pub fn with_iops_max(mut self, iops_max: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_max = ::std::option::Option::Some(iops_max.into());
-        self
-    }
-    /// Sets `iops_rd_max`.
-    #[must_use]
-    pub fn with_iops_rd_max(
-        mut self,
-        iops_rd_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_rd_max = ::std::option::Option::Some(iops_rd_max.into());
-        self
-    }
-    /// Sets `iops_wr_max`.
-    #[must_use]
-    pub fn with_iops_wr_max(
-        mut self,
-        iops_wr_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_wr_max = ::std::option::Option::Some(iops_wr_max.into());
-        self
-    }
-    /// Sets `bps_max_length`.
-    #[must_use]
-    pub fn with_bps_max_length(
-        mut self,
-        bps_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_max_length = ::std::option::Option::Some(bps_max_length.into());
-        self
-    }
-    /// Sets `bps_rd_max_length`.
-    #[must_use]
-    pub fn with_bps_rd_max_length(
-        mut self,
-        bps_rd_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_rd_max_length = ::std::option::Option::Some(bps_rd_max_length.into());
-        self
-    }
-    /// Sets `bps_wr_max_length`.
-    #[must_use]
-    pub fn with_bps_wr_max_length(
-        mut self,
-        bps_wr_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_wr_max_length = ::std::option::Option::Some(bps_wr_max_length.into());
-        self
-    }
-    /// Sets `iops_max_length`.
-    #[must_use]
-    pub fn with_iops_max_length(
-        mut self,
-        iops_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_max_length = ::std::option::Option::Some(iops_max_length.into());
-        self
-    }
-    /// Sets `iops_rd_max_length`.
-    #[must_use]
-    pub fn with_iops_rd_max_length(
-        mut self,
-        iops_rd_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_rd_max_length = ::std::option::Option::Some(iops_rd_max_length.into());
-        self
-    }
-    /// Sets `iops_wr_max_length`.
-    #[must_use]
-    pub fn with_iops_wr_max_length(
-        mut self,
-        iops_wr_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_wr_max_length = ::std::option::Option::Some(iops_wr_max_length.into());
-        self
-    }
-    /// Sets `iops_size`.
-    #[must_use]
-    pub fn with_iops_size(mut self, iops_size: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_size = ::std::option::Option::Some(iops_size.into());
-        self
-    }
-    /// Sets `group`.
-    #[must_use]
-    pub fn with_group(
-        mut self,
-        group: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.group = ::std::option::Option::Some(group.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockIOThrottle { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
+    ::std::string::String, 2 req bps "bps" : i64, 3 req bps_rd "bps_rd" : i64, 4 req
+    bps_wr "bps_wr" : i64, 5 req iops "iops" : i64, 6 req iops_rd "iops_rd" : i64, 7 req
+    iops_wr "iops_wr" : i64, 8 opt bps_max "bps_max" : i64, 9 opt bps_rd_max "bps_rd_max"
+    : i64, 10 opt bps_wr_max "bps_wr_max" : i64, 11 opt iops_max "iops_max" : i64, 12 opt
+    iops_rd_max "iops_rd_max" : i64, 13 opt iops_wr_max "iops_wr_max" : i64, 14 opt
+    bps_max_length "bps_max_length" : i64, 15 opt bps_rd_max_length "bps_rd_max_length" :
+    i64, 16 opt bps_wr_max_length "bps_wr_max_length" : i64, 17 opt iops_max_length
+    "iops_max_length" : i64, 18 opt iops_rd_max_length "iops_rd_max_length" : i64, 19 opt
+    iops_wr_max_length "iops_wr_max_length" : i64, 20 opt iops_size "iops_size" : i64, 21
+    opt group "group" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockIOThrottle
+    new(" Builds it from its required members; optional ones are absent.") { bps : i64 =>
+    into, bps_rd : i64 => into, bps_wr : i64 => into, iops : i64 => into, iops_rd : i64
+    => into, iops_wr : i64 => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
+    with_bps_max bps_max "bps_max" : i64 => into, with_bps_rd_max bps_rd_max "bps_rd_max"
+    : i64 => into, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => into, with_iops_max
+    iops_max "iops_max" : i64 => into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64
+    => into, with_iops_wr_max iops_wr_max "iops_wr_max" : i64 => into,
+    with_bps_max_length bps_max_length "bps_max_length" : i64 => into,
+    with_bps_rd_max_length bps_rd_max_length "bps_rd_max_length" : i64 => into,
+    with_bps_wr_max_length bps_wr_max_length "bps_wr_max_length" : i64 => into,
+    with_iops_max_length iops_max_length "iops_max_length" : i64 => into,
+    with_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => into,
+    with_iops_wr_max_length iops_wr_max_length "iops_wr_max_length" : i64 => into,
+    with_iops_size iops_size "iops_size" : i64 => into, with_group group "group" :
+    ::std::string::String => into, }
+);
 /// Limit parameters for throttling.  Since some limit combinations are
 /// illegal, limits should always be set in one transaction.  All fields
 /// are optional.  When setting limits, if a field is missing the
 /// current value is not changed.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ThrottleLimits {
     /// limit total I/O operations per second
-    #[serde(
-        rename = "iops-total",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_total: ::std::option::Option<i64>,
     /// I/O operations burst
-    #[serde(
-        rename = "iops-total-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_total_max: ::std::option::Option<i64>,
     /// length of the iops-total-max burst period,
     /// in seconds It must only be set if `iops-total-max` is set as
     /// well.
-    #[serde(
-        rename = "iops-total-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_total_max_length: ::std::option::Option<i64>,
     /// limit read operations per second
-    #[serde(
-        rename = "iops-read",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_read: ::std::option::Option<i64>,
     /// I/O operations read burst
-    #[serde(
-        rename = "iops-read-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_read_max: ::std::option::Option<i64>,
     /// length of the iops-read-max burst period, in
     /// seconds It must only be set if `iops-read-max` is set as well.
-    #[serde(
-        rename = "iops-read-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_read_max_length: ::std::option::Option<i64>,
     /// limit write operations per second
-    #[serde(
-        rename = "iops-write",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_write: ::std::option::Option<i64>,
     /// I/O operations write burst
-    #[serde(
-        rename = "iops-write-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_write_max: ::std::option::Option<i64>,
     /// length of the iops-write-max burst period,
     /// in seconds It must only be set if `iops-write-max` is set as
     /// well.
-    #[serde(
-        rename = "iops-write-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_write_max_length: ::std::option::Option<i64>,
     /// limit total bytes per second
-    #[serde(
-        rename = "bps-total",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_total: ::std::option::Option<i64>,
     /// total bytes burst
-    #[serde(
-        rename = "bps-total-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_total_max: ::std::option::Option<i64>,
     /// length of the bps-total-max burst period, in
     /// seconds.  It must only be set if `bps-total-max` is set as well.
-    #[serde(
-        rename = "bps-total-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_total_max_length: ::std::option::Option<i64>,
     /// limit read bytes per second
-    #[serde(rename = "bps-read", skip_serializing_if = "::std::option::Option::is_none")]
     pub bps_read: ::std::option::Option<i64>,
     /// total bytes read burst
-    #[serde(
-        rename = "bps-read-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_read_max: ::std::option::Option<i64>,
     /// length of the bps-read-max burst period, in
     /// seconds It must only be set if `bps-read-max` is set as well.
-    #[serde(
-        rename = "bps-read-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_read_max_length: ::std::option::Option<i64>,
     /// limit write bytes per second
-    #[serde(
-        rename = "bps-write",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_write: ::std::option::Option<i64>,
     /// total bytes write burst
-    #[serde(
-        rename = "bps-write-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_write_max: ::std::option::Option<i64>,
     /// length of the bps-write-max burst period, in
     /// seconds It must only be set if `bps-write-max` is set as well.
-    #[serde(
-        rename = "bps-write-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bps_write_max_length: ::std::option::Option<i64>,
     /// when limiting by iops max size of an I/O in bytes
-    #[serde(
-        rename = "iops-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iops_size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ThrottleLimits {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            iops_total: ::std::option::Option::None,
-            iops_total_max: ::std::option::Option::None,
-            iops_total_max_length: ::std::option::Option::None,
-            iops_read: ::std::option::Option::None,
-            iops_read_max: ::std::option::Option::None,
-            iops_read_max_length: ::std::option::Option::None,
-            iops_write: ::std::option::Option::None,
-            iops_write_max: ::std::option::Option::None,
-            iops_write_max_length: ::std::option::Option::None,
-            bps_total: ::std::option::Option::None,
-            bps_total_max: ::std::option::Option::None,
-            bps_total_max_length: ::std::option::Option::None,
-            bps_read: ::std::option::Option::None,
-            bps_read_max: ::std::option::Option::None,
-            bps_read_max_length: ::std::option::Option::None,
-            bps_write: ::std::option::Option::None,
-            bps_write_max: ::std::option::Option::None,
-            bps_write_max_length: ::std::option::Option::None,
-            iops_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `iops-total`.
-    #[must_use]
-    pub fn with_iops_total(
-        mut self,
-        iops_total: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_total = ::std::option::Option::Some(iops_total.into());
-        self
-    }
-    /// Sets `iops-total-max`.
-    #[must_use]
-    pub fn with_iops_total_max(
-        mut self,
-        iops_total_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_total_max = ::std::option::Option::Some(iops_total_max.into());
-        self
-    }
-    /// Sets `iops-total-max-length`.
-    #[must_use]
-    pub fn with_iops_total_max_length(
-        mut self,
-        iops_total_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_total_max_length = ::std::option::Option::Some(
-            iops_total_max_length.into(),
-        );
-        self
-    }
-    /// Sets `iops-read`.
-    #[must_use]
-    pub fn with_iops_read(mut self, iops_read: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_read = ::std::option::Option::Some(iops_read.into());
-        self
-    }
-    /// Sets `iops-read-max`.
-    #[must_use]
-    pub fn with_iops_read_max(
-        mut self,
-        iops_read_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_read_max = ::std::option::Option::Some(iops_read_max.into());
-        self
-    }
-    /// Sets `iops-read-max-length`.
-    #[must_use]
-    pub fn with_iops_read_max_length(
-        mut self,
-        iops_read_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_read_max_length = ::std::option::Option::Some(
-            iops_read_max_length.into(),
-        );
-        self
-    }
-    /// Sets `iops-write`.
-    #[must_use]
-    pub fn with_iops_write(
-        mut self,
-        iops_write: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_write = ::std::option::Option::Some(iops_write.into());
-        self
-    }
-    /// Sets `iops-write-max`.
-    #[must_use]
-    pub fn with_iops_write_max(
-        mut self,
-        iops_write_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_write_max = ::std::option::Option::Some(iops_write_max.into());
-        self
-    }
-    /// Sets `iops-write-max-length`.
-    #[must_use]
-    pub fn with_iops_write_max_length(
-        mut self,
-        iops_write_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.iops_write_max_length = ::std::option::Option::Some(
-            iops_write_max_length.into(),
-        );
-        self
-    }
-    /// Sets `bps-total`.
-    #[must_use]
-    pub fn with_bps_total(mut self, bps_total: impl ::std::convert::Into<i64>) -> Self {
-        self.bps_total = ::std::option::Option::Some(bps_total.into());
-        self
-    }
-    /// Sets `bps-total-max`.
-    #[must_use]
-    pub fn with_bps_total_max(
-        mut self,
-        bps_total_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_total_max = ::std::option::Option::Some(bps_total_max.into());
-        self
-    }
-    /// Sets `bps-total-max-length`.
-    #[must_use]
-    pub fn with_bps_total_max_length(
-        mut self,
-        bps_total_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_total_max_length = ::std::option::Option::Some(
-            bps_total_max_length.into(),
-        );
-        self
-    }
-    /// Sets `bps-read`.
-    #[must_use]
-    pub fn with_bps_read(mut self, bps_read: impl ::std::convert::Into<i64>) -> Self {
-        self.bps_read = ::std::option::Option::Some(bps_read.into());
-        self
-    }
-    /// Sets `bps-read-max`.
-    #[must_use]
-    pub fn with_bps_read_max(
-        mut self,
-        bps_read_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_read_max = ::std::option::Option::Some(bps_read_max.into());
-        self
-    }
-    /// Sets `bps-read-max-length`.
-    #[must_use]
-    pub fn with_bps_read_max_length(
-        mut self,
-        bps_read_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_read_max_length = ::std::option::Option::Some(
-            bps_read_max_length.into(),
-        );
-        self
-    }
-    /// Sets `bps-write`.
-    #[must_use]
-    pub fn with_bps_write(mut self, bps_write: impl ::std::convert::Into<i64>) -> Self {
-        self.bps_write = ::std::option::Option::Some(bps_write.into());
-        self
-    }
-    /// Sets `bps-write-max`.
-    #[must_use]
-    pub fn with_bps_write_max(
-        mut self,
-        bps_write_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_write_max = ::std::option::Option::Some(bps_write_max.into());
-        self
-    }
-    /// Sets `bps-write-max-length`.
-    #[must_use]
-    pub fn with_bps_write_max_length(
-        mut self,
-        bps_write_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.bps_write_max_length = ::std::option::Option::Some(
-            bps_write_max_length.into(),
-        );
-        self
-    }
-    /// Sets `iops-size`.
-    #[must_use]
-    pub fn with_iops_size(mut self, iops_size: impl ::std::convert::Into<i64>) -> Self {
-        self.iops_size = ::std::option::Option::Some(iops_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ThrottleLimits { 0 opt iops_total "iops-total" : i64, 1 opt iops_total_max
+    "iops-total-max" : i64, 2 opt iops_total_max_length "iops-total-max-length" : i64, 3
+    opt iops_read "iops-read" : i64, 4 opt iops_read_max "iops-read-max" : i64, 5 opt
+    iops_read_max_length "iops-read-max-length" : i64, 6 opt iops_write "iops-write" :
+    i64, 7 opt iops_write_max "iops-write-max" : i64, 8 opt iops_write_max_length
+    "iops-write-max-length" : i64, 9 opt bps_total "bps-total" : i64, 10 opt
+    bps_total_max "bps-total-max" : i64, 11 opt bps_total_max_length
+    "bps-total-max-length" : i64, 12 opt bps_read "bps-read" : i64, 13 opt bps_read_max
+    "bps-read-max" : i64, 14 opt bps_read_max_length "bps-read-max-length" : i64, 15 opt
+    bps_write "bps-write" : i64, 16 opt bps_write_max "bps-write-max" : i64, 17 opt
+    bps_write_max_length "bps-write-max-length" : i64, 18 opt iops_size "iops-size" :
+    i64, }
+);
+crate::rt::qapi_builder!(
+    ThrottleLimits new(" Builds it with every optional member absent.") {} init {} set {
+    with_iops_total iops_total "iops-total" : i64 => into, with_iops_total_max
+    iops_total_max "iops-total-max" : i64 => into, with_iops_total_max_length
+    iops_total_max_length "iops-total-max-length" : i64 => into, with_iops_read iops_read
+    "iops-read" : i64 => into, with_iops_read_max iops_read_max "iops-read-max" : i64 =>
+    into, with_iops_read_max_length iops_read_max_length "iops-read-max-length" : i64 =>
+    into, with_iops_write iops_write "iops-write" : i64 => into, with_iops_write_max
+    iops_write_max "iops-write-max" : i64 => into, with_iops_write_max_length
+    iops_write_max_length "iops-write-max-length" : i64 => into, with_bps_total bps_total
+    "bps-total" : i64 => into, with_bps_total_max bps_total_max "bps-total-max" : i64 =>
+    into, with_bps_total_max_length bps_total_max_length "bps-total-max-length" : i64 =>
+    into, with_bps_read bps_read "bps-read" : i64 => into, with_bps_read_max bps_read_max
+    "bps-read-max" : i64 => into, with_bps_read_max_length bps_read_max_length
+    "bps-read-max-length" : i64 => into, with_bps_write bps_write "bps-write" : i64 =>
+    into, with_bps_write_max bps_write_max "bps-write-max" : i64 => into,
+    with_bps_write_max_length bps_write_max_length "bps-write-max-length" : i64 => into,
+    with_iops_size iops_size "iops-size" : i64 => into, }
+);
 /// Properties for throttle-group objects.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ThrottleGroupProperties {
     /// limits to apply for this throttle group
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limits: ::std::option::Option<ThrottleLimits>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-total",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_total: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-total-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_total_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-total-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_total_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-read",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_read: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-read-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_read_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-read-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_read_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-write",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_write: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-write-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_write_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-write-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_write_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-total",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_total: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-total-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_total_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-total-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_total_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-read",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_read: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-read-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_read_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-read-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_read_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-write",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_write: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-write-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_write_max: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-bps-write-max-length",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_bps_write_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
-    #[serde(
-        rename = "x-iops-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_iops_size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ThrottleGroupProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            limits: ::std::option::Option::None,
-            x_iops_total: ::std::option::Option::None,
-            x_iops_total_max: ::std::option::Option::None,
-            x_iops_total_max_length: ::std::option::Option::None,
-            x_iops_read: ::std::option::Option::None,
-            x_iops_read_max: ::std::option::Option::None,
-            x_iops_read_max_length: ::std::option::Option::None,
-            x_iops_write: ::std::option::Option::None,
-            x_iops_write_max: ::std::option::Option::None,
-            x_iops_write_max_length: ::std::option::Option::None,
-            x_bps_total: ::std::option::Option::None,
-            x_bps_total_max: ::std::option::Option::None,
-            x_bps_total_max_length: ::std::option::Option::None,
-            x_bps_read: ::std::option::Option::None,
-            x_bps_read_max: ::std::option::Option::None,
-            x_bps_read_max_length: ::std::option::Option::None,
-            x_bps_write: ::std::option::Option::None,
-            x_bps_write_max: ::std::option::Option::None,
-            x_bps_write_max_length: ::std::option::Option::None,
-            x_iops_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `limits`.
-    #[must_use]
-    pub fn with_limits(
-        mut self,
-        limits: impl ::std::convert::Into<ThrottleLimits>,
-    ) -> Self {
-        self.limits = ::std::option::Option::Some(limits.into());
-        self
-    }
-    /// Sets `x-iops-total`.
-    #[must_use]
-    pub fn with_x_iops_total(
-        mut self,
-        x_iops_total: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_total = ::std::option::Option::Some(x_iops_total.into());
-        self
-    }
-    /// Sets `x-iops-total-max`.
-    #[must_use]
-    pub fn with_x_iops_total_max(
-        mut self,
-        x_iops_total_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_total_max = ::std::option::Option::Some(x_iops_total_max.into());
-        self
-    }
-    /// Sets `x-iops-total-max-length`.
-    #[must_use]
-    pub fn with_x_iops_total_max_length(
-        mut self,
-        x_iops_total_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_total_max_length = ::std::option::Option::Some(
-            x_iops_total_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-iops-read`.
-    #[must_use]
-    pub fn with_x_iops_read(
-        mut self,
-        x_iops_read: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_read = ::std::option::Option::Some(x_iops_read.into());
-        self
-    }
-    /// Sets `x-iops-read-max`.
-    #[must_use]
-    pub fn with_x_iops_read_max(
-        mut self,
-        x_iops_read_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_read_max = ::std::option::Option::Some(x_iops_read_max.into());
-        self
-    }
-    /// Sets `x-iops-read-max-length`.
-    #[must_use]
-    pub fn with_x_iops_read_max_length(
-        mut self,
-        x_iops_read_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_read_max_length = ::std::option::Option::Some(
-            x_iops_read_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-iops-write`.
-    #[must_use]
-    pub fn with_x_iops_write(
-        mut self,
-        x_iops_write: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_write = ::std::option::Option::Some(x_iops_write.into());
-        self
-    }
-    /// Sets `x-iops-write-max`.
-    #[must_use]
-    pub fn with_x_iops_write_max(
-        mut self,
-        x_iops_write_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_write_max = ::std::option::Option::Some(x_iops_write_max.into());
-        self
-    }
-    /// Sets `x-iops-write-max-length`.
-    #[must_use]
-    pub fn with_x_iops_write_max_length(
-        mut self,
-        x_iops_write_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_write_max_length = ::std::option::Option::Some(
-            x_iops_write_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-bps-total`.
-    #[must_use]
-    pub fn with_x_bps_total(
-        mut self,
-        x_bps_total: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_total = ::std::option::Option::Some(x_bps_total.into());
-        self
-    }
-    /// Sets `x-bps-total-max`.
-    #[must_use]
-    pub fn with_x_bps_total_max(
-        mut self,
-        x_bps_total_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_total_max = ::std::option::Option::Some(x_bps_total_max.into());
-        self
-    }
-    /// Sets `x-bps-total-max-length`.
-    #[must_use]
-    pub fn with_x_bps_total_max_length(
-        mut self,
-        x_bps_total_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_total_max_length = ::std::option::Option::Some(
-            x_bps_total_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-bps-read`.
-    #[must_use]
-    pub fn with_x_bps_read(
-        mut self,
-        x_bps_read: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_read = ::std::option::Option::Some(x_bps_read.into());
-        self
-    }
-    /// Sets `x-bps-read-max`.
-    #[must_use]
-    pub fn with_x_bps_read_max(
-        mut self,
-        x_bps_read_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_read_max = ::std::option::Option::Some(x_bps_read_max.into());
-        self
-    }
-    /// Sets `x-bps-read-max-length`.
-    #[must_use]
-    pub fn with_x_bps_read_max_length(
-        mut self,
-        x_bps_read_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_read_max_length = ::std::option::Option::Some(
-            x_bps_read_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-bps-write`.
-    #[must_use]
-    pub fn with_x_bps_write(
-        mut self,
-        x_bps_write: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_write = ::std::option::Option::Some(x_bps_write.into());
-        self
-    }
-    /// Sets `x-bps-write-max`.
-    #[must_use]
-    pub fn with_x_bps_write_max(
-        mut self,
-        x_bps_write_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_write_max = ::std::option::Option::Some(x_bps_write_max.into());
-        self
-    }
-    /// Sets `x-bps-write-max-length`.
-    #[must_use]
-    pub fn with_x_bps_write_max_length(
-        mut self,
-        x_bps_write_max_length: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_bps_write_max_length = ::std::option::Option::Some(
-            x_bps_write_max_length.into(),
-        );
-        self
-    }
-    /// Sets `x-iops-size`.
-    #[must_use]
-    pub fn with_x_iops_size(
-        mut self,
-        x_iops_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.x_iops_size = ::std::option::Option::Some(x_iops_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ThrottleGroupProperties { 0 opt limits "limits" : ThrottleLimits, 1 opt x_iops_total
+    "x-iops-total" : i64, 2 opt x_iops_total_max "x-iops-total-max" : i64, 3 opt
+    x_iops_total_max_length "x-iops-total-max-length" : i64, 4 opt x_iops_read
+    "x-iops-read" : i64, 5 opt x_iops_read_max "x-iops-read-max" : i64, 6 opt
+    x_iops_read_max_length "x-iops-read-max-length" : i64, 7 opt x_iops_write
+    "x-iops-write" : i64, 8 opt x_iops_write_max "x-iops-write-max" : i64, 9 opt
+    x_iops_write_max_length "x-iops-write-max-length" : i64, 10 opt x_bps_total
+    "x-bps-total" : i64, 11 opt x_bps_total_max "x-bps-total-max" : i64, 12 opt
+    x_bps_total_max_length "x-bps-total-max-length" : i64, 13 opt x_bps_read "x-bps-read"
+    : i64, 14 opt x_bps_read_max "x-bps-read-max" : i64, 15 opt x_bps_read_max_length
+    "x-bps-read-max-length" : i64, 16 opt x_bps_write "x-bps-write" : i64, 17 opt
+    x_bps_write_max "x-bps-write-max" : i64, 18 opt x_bps_write_max_length
+    "x-bps-write-max-length" : i64, 19 opt x_iops_size "x-iops-size" : i64, }
+);
+crate::rt::qapi_builder!(
+    ThrottleGroupProperties new(" Builds it with every optional member absent.") {} init
+    {} set { with_limits limits "limits" : ThrottleLimits => into, with_x_iops_total
+    x_iops_total "x-iops-total" : i64 => into, with_x_iops_total_max x_iops_total_max
+    "x-iops-total-max" : i64 => into, with_x_iops_total_max_length
+    x_iops_total_max_length "x-iops-total-max-length" : i64 => into, with_x_iops_read
+    x_iops_read "x-iops-read" : i64 => into, with_x_iops_read_max x_iops_read_max
+    "x-iops-read-max" : i64 => into, with_x_iops_read_max_length x_iops_read_max_length
+    "x-iops-read-max-length" : i64 => into, with_x_iops_write x_iops_write "x-iops-write"
+    : i64 => into, with_x_iops_write_max x_iops_write_max "x-iops-write-max" : i64 =>
+    into, with_x_iops_write_max_length x_iops_write_max_length "x-iops-write-max-length"
+    : i64 => into, with_x_bps_total x_bps_total "x-bps-total" : i64 => into,
+    with_x_bps_total_max x_bps_total_max "x-bps-total-max" : i64 => into,
+    with_x_bps_total_max_length x_bps_total_max_length "x-bps-total-max-length" : i64 =>
+    into, with_x_bps_read x_bps_read "x-bps-read" : i64 => into, with_x_bps_read_max
+    x_bps_read_max "x-bps-read-max" : i64 => into, with_x_bps_read_max_length
+    x_bps_read_max_length "x-bps-read-max-length" : i64 => into, with_x_bps_write
+    x_bps_write "x-bps-write" : i64 => into, with_x_bps_write_max x_bps_write_max
+    "x-bps-write-max" : i64 => into, with_x_bps_write_max_length x_bps_write_max_length
+    "x-bps-write-max-length" : i64 => into, with_x_iops_size x_iops_size "x-iops-size" :
+    i64 => into, }
+);
 /// Copy data from a backing file into a block device.
 ///
 /// The block streaming operation is performed in the background until
@@ -7562,25 +4034,19 @@ impl ThrottleGroupProperties {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockStream {
     /// identifier for the newly-created block job.  If omitted,
     /// the device name will be used.  (Since 2.7)
-    #[serde(rename = "job-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub job_id: ::std::option::Option<::std::string::String>,
     /// the device or node name of the top image
     pub device: ::std::string::String,
     /// the common backing file name.  It cannot be set if `base-node`
     /// or `bottom` is also set.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub base: ::std::option::Option<::std::string::String>,
     /// the node name of the backing file.  It cannot be set if
     /// `base` or `bottom` is also set.  (Since 2.8)
-    #[serde(
-        rename = "base-node",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub base_node: ::std::option::Option<::std::string::String>,
     /// The backing file string to write into the top image.
     /// This filename is not validated.
@@ -7594,198 +4060,69 @@ pub struct BlockStream {
     /// file string to use, or error out if there is no obvious choice.
     /// Care should be taken when specifying the string, to specify a
     /// valid filename or protocol.  (Since 2.1)
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// If true, replace any protocol mentioned in
     /// the 'backing file format' with 'raw', rather than storing the
     /// protocol name as the backing format.  Can be used even when no
     /// image header will be updated (default false; since 9.0).
-    #[serde(
-        rename = "backing-mask-protocol",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_mask_protocol: ::std::option::Option<bool>,
     /// the last node in the chain that should be streamed into
     /// top.  It cannot be set if `base` or `base-node` is also set.  It
     /// cannot be filter node.  (Since 6.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bottom: ::std::option::Option<::std::string::String>,
     /// the maximum speed, in bytes per second
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub speed: ::std::option::Option<i64>,
     /// the action to take on an error (default report).  'stop'
     /// and 'enospc' can only be used if the block device supports
     /// io-status (see BlockInfo).  (Since 1.3)
-    #[serde(rename = "on-error", skip_serializing_if = "::std::option::Option::is_none")]
     pub on_error: ::std::option::Option<BlockdevOnError>,
     /// the node name that should be assigned to the
     /// filter driver that the stream job inserts into the graph above
     /// `device`.  If this option is not given, a node name is
     /// autogenerated.  (Since: 6.0)
-    #[serde(
-        rename = "filter-node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub filter_node_name: ::std::option::Option<::std::string::String>,
     /// When false, this job will wait in a PENDING state
     /// after it has finished its work, waiting for `block-job-finalize`
     /// before making any block graph changes.  When true, this job will
     /// automatically perform its abort or commit actions.  Defaults to
     /// true.  (Since 3.1)
-    #[serde(
-        rename = "auto-finalize",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_finalize: ::std::option::Option<bool>,
     /// When false, this job will wait in a CONCLUDED state
     /// after it has completely ceased all work, and awaits
     /// `block-job-dismiss`.  When true, this job will automatically
     /// disappear from the query list without user intervention.
     /// Defaults to true.  (Since 3.1)
-    #[serde(
-        rename = "auto-dismiss",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_dismiss: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockStream {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            job_id: ::std::option::Option::None,
-            device: device.into(),
-            base: ::std::option::Option::None,
-            base_node: ::std::option::Option::None,
-            backing_file: ::std::option::Option::None,
-            backing_mask_protocol: ::std::option::Option::None,
-            bottom: ::std::option::Option::None,
-            speed: ::std::option::Option::None,
-            on_error: ::std::option::Option::None,
-            filter_node_name: ::std::option::Option::None,
-            auto_finalize: ::std::option::Option::None,
-            auto_dismiss: ::std::option::Option::None,
-        }
-    }
-    /// Sets `job-id`.
-    #[must_use]
-    pub fn with_job_id(
-        mut self,
-        job_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.job_id = ::std::option::Option::Some(job_id.into());
-        self
-    }
-    /// Sets `base`.
-    #[must_use]
-    pub fn with_base(
-        mut self,
-        base: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.base = ::std::option::Option::Some(base.into());
-        self
-    }
-    /// Sets `base-node`.
-    #[must_use]
-    pub fn with_base_node(
-        mut self,
-        base_node: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.base_node = ::std::option::Option::Some(base_node.into());
-        self
-    }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `backing-mask-protocol`.
-    #[must_use]
-    pub fn with_backing_mask_protocol(
-        mut self,
-        backing_mask_protocol: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.backing_mask_protocol = ::std::option::Option::Some(
-            backing_mask_protocol.into(),
-        );
-        self
-    }
-    /// Sets `bottom`.
-    #[must_use]
-    pub fn with_bottom(
-        mut self,
-        bottom: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bottom = ::std::option::Option::Some(bottom.into());
-        self
-    }
-    /// Sets `speed`.
-    #[must_use]
-    pub fn with_speed(mut self, speed: impl ::std::convert::Into<i64>) -> Self {
-        self.speed = ::std::option::Option::Some(speed.into());
-        self
-    }
-    /// Sets `on-error`.
-    #[must_use]
-    pub fn with_on_error(
-        mut self,
-        on_error: impl ::std::convert::Into<BlockdevOnError>,
-    ) -> Self {
-        self.on_error = ::std::option::Option::Some(on_error.into());
-        self
-    }
-    /// Sets `filter-node-name`.
-    #[must_use]
-    pub fn with_filter_node_name(
-        mut self,
-        filter_node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filter_node_name = ::std::option::Option::Some(filter_node_name.into());
-        self
-    }
-    /// Sets `auto-finalize`.
-    #[must_use]
-    pub fn with_auto_finalize(
-        mut self,
-        auto_finalize: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_finalize = ::std::option::Option::Some(auto_finalize.into());
-        self
-    }
-    /// Sets `auto-dismiss`.
-    #[must_use]
-    pub fn with_auto_dismiss(
-        mut self,
-        auto_dismiss: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_dismiss = ::std::option::Option::Some(auto_dismiss.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockStream {
-    const NAME: &'static str = "block-stream";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-stream",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockStream { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
+    ::std::string::String, 2 opt base "base" : ::std::string::String, 3 opt base_node
+    "base-node" : ::std::string::String, 4 opt backing_file "backing-file" :
+    ::std::string::String, 5 opt backing_mask_protocol "backing-mask-protocol" : bool, 6
+    opt bottom "bottom" : ::std::string::String, 7 opt speed "speed" : i64, 8 opt
+    on_error "on-error" : BlockdevOnError, 9 opt filter_node_name "filter-node-name" :
+    ::std::string::String, 10 opt auto_finalize "auto-finalize" : bool, 11 opt
+    auto_dismiss "auto-dismiss" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockStream new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, } init {} set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_base base "base" : ::std::string::String => into,
+    with_base_node base_node "base-node" : ::std::string::String => into,
+    with_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_backing_mask_protocol backing_mask_protocol "backing-mask-protocol" : bool =>
+    into, with_bottom bottom "bottom" : ::std::string::String => into, with_speed speed
+    "speed" : i64 => into, with_on_error on_error "on-error" : BlockdevOnError => into,
+    with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
+);
+crate::rt::qapi_command!(
+    BlockStream, "block-stream", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Set maximum speed for a background block operation.
 ///
 /// This command can only be issued when there is an active block job.
@@ -7798,7 +4135,7 @@ impl crate::rt::Command for BlockStream {
 /// DeviceNotActive
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobSetSpeed {
     /// The job identifier.  This used to be a device name (hence
@@ -7809,36 +4146,21 @@ pub struct BlockJobSetSpeed {
     /// Defaults to 0.
     pub speed: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobSetSpeed {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        speed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            speed: speed.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobSetSpeed {
-    const NAME: &'static str = "block-job-set-speed";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-set-speed",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockJobSetSpeed { 0 req device "device" : ::std::string::String, 1 req speed "speed"
+    : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockJobSetSpeed
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, speed : i64 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobSetSpeed, "block-job-set-speed", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Stop an active background block operation.
 ///
 /// This command returns immediately after marking the active background
@@ -7867,7 +4189,7 @@ impl crate::rt::Command for BlockJobSetSpeed {
 /// DeviceNotActive
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCancel {
     /// The job identifier.  This used to be a device name (hence
@@ -7878,42 +4200,23 @@ pub struct BlockJobCancel {
     /// BLOCK_JOB_READY, abandon the job immediately (even if it is
     /// paused) instead of waiting for the destination to complete its
     /// final synchronization (since 1.3)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobCancel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: device.into(),
-            force: ::std::option::Option::None,
-        }
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobCancel {
-    const NAME: &'static str = "block-job-cancel";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-cancel",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockJobCancel { 0 req device "device" : ::std::string::String, 1 opt force "force" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    BlockJobCancel new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, } init {} set { with_force force "force" :
+    bool => into, }
+);
+crate::rt::qapi_command!(
+    BlockJobCancel, "block-job-cancel", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Pause an active background block operation.
 ///
 /// This command returns immediately after marking the active background
@@ -7930,7 +4233,7 @@ impl crate::rt::Command for BlockJobCancel {
 /// DeviceNotActive
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobPause {
     /// The job identifier.  This used to be a device name (hence
@@ -7938,30 +4241,19 @@ pub struct BlockJobPause {
     /// values.
     pub device: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobPause {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { device: device.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobPause {
-    const NAME: &'static str = "block-job-pause";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-pause",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockJobPause { 0 req device "device" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockJobPause new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobPause, "block-job-pause", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Resume an active background block operation.
 ///
 /// This command returns immediately after resuming a paused background
@@ -7976,7 +4268,7 @@ impl crate::rt::Command for BlockJobPause {
 /// DeviceNotActive
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobResume {
     /// The job identifier.  This used to be a device name (hence
@@ -7984,30 +4276,19 @@ pub struct BlockJobResume {
     /// values.
     pub device: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobResume {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { device: device.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobResume {
-    const NAME: &'static str = "block-job-resume";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-resume",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockJobResume { 0 req device "device" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockJobResume new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobResume, "block-job-resume", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Manually trigger completion of an active background block operation.
 /// This is supported for drive mirroring, where it also switches the
 /// device to write to the target path only.  The ability to complete is
@@ -8029,7 +4310,7 @@ impl crate::rt::Command for BlockJobResume {
 /// DeviceNotActive
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobComplete {
     /// The job identifier.  This used to be a device name (hence
@@ -8037,30 +4318,20 @@ pub struct BlockJobComplete {
     /// values.
     pub device: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobComplete {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { device: device.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobComplete {
-    const NAME: &'static str = "block-job-complete";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-complete",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockJobComplete { 0 req device "device" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockJobComplete
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobComplete, "block-job-complete", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// For jobs that have already concluded, remove them from the
 /// block-job-query list.  This command only needs to be run for jobs
 /// which were started with QEMU 2.12+ job lifetime management
@@ -8072,36 +4343,24 @@ impl crate::rt::Command for BlockJobComplete {
 /// block-job-complete will still need to be used as appropriate.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobDismiss {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobDismiss {
-    const NAME: &'static str = "block-job-dismiss";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-dismiss",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(BlockJobDismiss { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    BlockJobDismiss
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobDismiss, "block-job-dismiss", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Once a job that has manual=true reaches the pending state, it can be
 /// instructed to finalize any graph changes and do any necessary
 /// cleanup via this command.  For jobs in a transaction, instructing
@@ -8110,78 +4369,60 @@ impl crate::rt::Command for BlockJobDismiss {
 /// finalize.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobFinalize {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobFinalize {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobFinalize {
-    const NAME: &'static str = "block-job-finalize";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-finalize",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(BlockJobFinalize { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    BlockJobFinalize
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockJobFinalize, "block-job-finalize", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobChangeOptionsMirror {
     /// Switch to this copy mode.  Currently, only the switch
     /// from 'background' to 'write-blocking' is implemented.
-    #[serde(rename = "copy-mode")]
     pub copy_mode: MirrorCopyMode,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobChangeOptionsMirror {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(copy_mode: impl ::std::convert::Into<MirrorCopyMode>) -> Self {
-        Self {
-            copy_mode: copy_mode.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode" : MirrorCopyMode, }
+);
+crate::rt::qapi_builder!(
+    BlockJobChangeOptionsMirror
+    new(" Builds it from its required members; optional ones are absent.") { copy_mode :
+    MirrorCopyMode => into, } init {} set {}
+);
 /// Block job options that can be changed after job creation.
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobChangeOptions {
     /// The job identifier
     pub id: ::std::string::String,
     /// The branch, chosen by `type`.
-    #[serde(flatten)]
     pub branch: BlockJobChangeOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobChangeOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        branch: BlockJobChangeOptionsBranch,
-    ) -> Self {
-        Self { id: id.into(), branch }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobChangeOptions { 0 req id "id" : ::std::string::String, } flatten branch
+);
+crate::rt::qapi_builder!(
+    BlockJobChangeOptions
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, branch : BlockJobChangeOptionsBranch => into, } init
+    {} set {}
+);
 /// The branches of [`BlockJobChangeOptions`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -8279,30 +4520,20 @@ impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptionsBranch {
 /// Change the block job's options.
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockJobChange(pub BlockJobChangeOptions);
+crate::rt::qapi_newtype!(BlockJobChange);
 impl ::std::convert::From<BlockJobChangeOptions> for BlockJobChange {
     fn from(v: BlockJobChangeOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockJobChange {
-    const NAME: &'static str = "block-job-change";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-job-change",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockJobChange, "block-job-change", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Determines how to handle discard requests.
 ///
 /// Since: 2.9
@@ -8317,45 +4548,7 @@ pub enum BlockdevDiscardOptions {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevDiscardOptions {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ignore => "ignore",
-            Self::Unmap => "unmap",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ignore" => Self::Ignore,
-            "unmap" => Self::Unmap,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevDiscardOptions {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevDiscardOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevDiscardOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevDiscardOptions { Ignore = "ignore", Unmap = "unmap", });
 /// Describes the operation mode for the automatic conversion of plain
 /// zero writes by the OS to driver specific optimized zero write
 /// commands.
@@ -8376,47 +4569,9 @@ pub enum BlockdevDetectZeroesOptions {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevDetectZeroesOptions {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::On => "on",
-            Self::Unmap => "unmap",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "on" => Self::On,
-            "unmap" => Self::Unmap,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevDetectZeroesOptions {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevDetectZeroesOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevDetectZeroesOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevDetectZeroesOptions { Off = "off", On = "on", Unmap = "unmap", }
+);
 /// Selects the AIO backend to handle I/O requests
 ///
 /// Since: 2.9
@@ -8435,84 +4590,30 @@ pub enum BlockdevAioOptions {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevAioOptions {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Threads => "threads",
-            Self::Native => "native",
-            Self::IoUring => "io_uring",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "threads" => Self::Threads,
-            "native" => Self::Native,
-            "io_uring" => Self::IoUring,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevAioOptions {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevAioOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevAioOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevAioOptions { Threads = "threads", Native = "native", IoUring = "io_uring", }
+);
 /// Includes cache-related options for block devices
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevCacheOptions {
     /// enables use of O_DIRECT (bypass the host page cache;
     /// default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub direct: ::std::option::Option<bool>,
     /// ignore any flush requests for the device (default: false)
-    #[serde(rename = "no-flush", skip_serializing_if = "::std::option::Option::is_none")]
     pub no_flush: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCacheOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            direct: ::std::option::Option::None,
-            no_flush: ::std::option::Option::None,
-        }
-    }
-    /// Sets `direct`.
-    #[must_use]
-    pub fn with_direct(mut self, direct: impl ::std::convert::Into<bool>) -> Self {
-        self.direct = ::std::option::Option::Some(direct.into());
-        self
-    }
-    /// Sets `no-flush`.
-    #[must_use]
-    pub fn with_no_flush(mut self, no_flush: impl ::std::convert::Into<bool>) -> Self {
-        self.no_flush = ::std::option::Option::Some(no_flush.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCacheOptions { 0 opt direct "direct" : bool, 1 opt no_flush "no-flush" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCacheOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_direct direct "direct" : bool => into, with_no_flush no_flush "no-flush" :
+    bool => into, }
+);
 /// Drivers that are supported in block device operations.
 ///
 /// Since: 2.9
@@ -8634,141 +4735,27 @@ pub enum BlockdevDriver {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevDriver {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Blkdebug => "blkdebug",
-            Self::Blklogwrites => "blklogwrites",
-            Self::Blkreplay => "blkreplay",
-            Self::Blkverify => "blkverify",
-            Self::Bochs => "bochs",
-            Self::Cloop => "cloop",
-            Self::Compress => "compress",
-            Self::CopyBeforeWrite => "copy-before-write",
-            Self::CopyOnRead => "copy-on-read",
-            Self::Dmg => "dmg",
-            Self::File => "file",
-            Self::SnapshotAccess => "snapshot-access",
-            Self::Ftp => "ftp",
-            Self::Ftps => "ftps",
-            Self::Gluster => "gluster",
-            Self::HostCdrom => "host_cdrom",
-            Self::HostDevice => "host_device",
-            Self::Http => "http",
-            Self::Https => "https",
-            Self::IoUring => "io_uring",
-            Self::Iscsi => "iscsi",
-            Self::Luks => "luks",
-            Self::Nbd => "nbd",
-            Self::Nfs => "nfs",
-            Self::NullAio => "null-aio",
-            Self::NullCo => "null-co",
-            Self::Nvme => "nvme",
-            Self::NvmeIoUring => "nvme-io_uring",
-            Self::Parallels => "parallels",
-            Self::Preallocate => "preallocate",
-            Self::Qcow => "qcow",
-            Self::Qcow2 => "qcow2",
-            Self::Qed => "qed",
-            Self::Quorum => "quorum",
-            Self::Raw => "raw",
-            Self::Rbd => "rbd",
-            Self::Replication => "replication",
-            Self::Ssh => "ssh",
-            Self::Throttle => "throttle",
-            Self::Vdi => "vdi",
-            Self::Vhdx => "vhdx",
-            Self::VirtioBlkVfioPci => "virtio-blk-vfio-pci",
-            Self::VirtioBlkVhostUser => "virtio-blk-vhost-user",
-            Self::VirtioBlkVhostVdpa => "virtio-blk-vhost-vdpa",
-            Self::Vmdk => "vmdk",
-            Self::Vpc => "vpc",
-            Self::Vvfat => "vvfat",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "blkdebug" => Self::Blkdebug,
-            "blklogwrites" => Self::Blklogwrites,
-            "blkreplay" => Self::Blkreplay,
-            "blkverify" => Self::Blkverify,
-            "bochs" => Self::Bochs,
-            "cloop" => Self::Cloop,
-            "compress" => Self::Compress,
-            "copy-before-write" => Self::CopyBeforeWrite,
-            "copy-on-read" => Self::CopyOnRead,
-            "dmg" => Self::Dmg,
-            "file" => Self::File,
-            "snapshot-access" => Self::SnapshotAccess,
-            "ftp" => Self::Ftp,
-            "ftps" => Self::Ftps,
-            "gluster" => Self::Gluster,
-            "host_cdrom" => Self::HostCdrom,
-            "host_device" => Self::HostDevice,
-            "http" => Self::Http,
-            "https" => Self::Https,
-            "io_uring" => Self::IoUring,
-            "iscsi" => Self::Iscsi,
-            "luks" => Self::Luks,
-            "nbd" => Self::Nbd,
-            "nfs" => Self::Nfs,
-            "null-aio" => Self::NullAio,
-            "null-co" => Self::NullCo,
-            "nvme" => Self::Nvme,
-            "nvme-io_uring" => Self::NvmeIoUring,
-            "parallels" => Self::Parallels,
-            "preallocate" => Self::Preallocate,
-            "qcow" => Self::Qcow,
-            "qcow2" => Self::Qcow2,
-            "qed" => Self::Qed,
-            "quorum" => Self::Quorum,
-            "raw" => Self::Raw,
-            "rbd" => Self::Rbd,
-            "replication" => Self::Replication,
-            "ssh" => Self::Ssh,
-            "throttle" => Self::Throttle,
-            "vdi" => Self::Vdi,
-            "vhdx" => Self::Vhdx,
-            "virtio-blk-vfio-pci" => Self::VirtioBlkVfioPci,
-            "virtio-blk-vhost-user" => Self::VirtioBlkVhostUser,
-            "virtio-blk-vhost-vdpa" => Self::VirtioBlkVhostVdpa,
-            "vmdk" => Self::Vmdk,
-            "vpc" => Self::Vpc,
-            "vvfat" => Self::Vvfat,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevDriver {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevDriver {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevDriver { Blkdebug = "blkdebug", Blklogwrites = "blklogwrites", Blkreplay =
+    "blkreplay", Blkverify = "blkverify", Bochs = "bochs", Cloop = "cloop", Compress =
+    "compress", CopyBeforeWrite = "copy-before-write", CopyOnRead = "copy-on-read", Dmg =
+    "dmg", File = "file", SnapshotAccess = "snapshot-access", Ftp = "ftp", Ftps = "ftps",
+    Gluster = "gluster", HostCdrom = "host_cdrom", HostDevice = "host_device", Http =
+    "http", Https = "https", IoUring = "io_uring", Iscsi = "iscsi", Luks = "luks", Nbd =
+    "nbd", Nfs = "nfs", NullAio = "null-aio", NullCo = "null-co", Nvme = "nvme",
+    NvmeIoUring = "nvme-io_uring", Parallels = "parallels", Preallocate = "preallocate",
+    Qcow = "qcow", Qcow2 = "qcow2", Qed = "qed", Quorum = "quorum", Raw = "raw", Rbd =
+    "rbd", Replication = "replication", Ssh = "ssh", Throttle = "throttle", Vdi = "vdi",
+    Vhdx = "vhdx", VirtioBlkVfioPci = "virtio-blk-vfio-pci", VirtioBlkVhostUser =
+    "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk",
+    Vpc = "vpc", Vvfat = "vvfat", }
+);
 /// Driver specific block device options for the file backend.
 ///
 /// Since: 2.9
 ///
 /// Feature `dynamic-auto-read-only`: If present, enabled auto-read-only means that the driver will open the image read-only at first, dynamically reopen the image file read-write when the first writer is attached to the node and reopen read-only when the last writer is detached.  This allows giving QEMU write permissions only on demand when an operation actually needs write access.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFile {
     /// path to the image file
@@ -8776,28 +4763,18 @@ pub struct BlockdevOptionsFile {
     /// the id for the object that will handle persistent
     /// reservations for this device (default: none, forward the
     /// commands via SG_IO; since 2.11)
-    #[serde(
-        rename = "pr-manager",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub pr_manager: ::std::option::Option<::std::string::String>,
     /// whether to enable file locking.  If set to 'auto', only
     /// enable when Open File Descriptor (OFD) locking API is available
     /// (default: auto, since 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub locking: ::std::option::Option<OnOffAuto>,
     /// AIO backend (default: threads) (since: 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aio: ::std::option::Option<BlockdevAioOptions>,
     /// maximum number of requests to batch together into a
     /// single submission in the AIO backend.  The smallest value
     /// between this and the aio-max-batch value of the IOThread object
     /// is chosen.  0 means that the AIO backend will handle it
     /// automatically.  (default: 0, since 6.2)
-    #[serde(
-        rename = "aio-max-batch",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub aio_max_batch: ::std::option::Option<i64>,
     /// invalidate page cache during live migration.  This
     /// prevents stale data on the migration destination with
@@ -8805,10 +4782,6 @@ pub struct BlockdevOptionsFile {
     /// (default: on, since: 4.0)
     ///
     /// Only if `CONFIG_LINUX`.
-    #[serde(
-        rename = "drop-cache",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub drop_cache: ::std::option::Option<bool>,
     /// whether to check that page cache was dropped
     /// on live migration.  May cause noticeable delays if the image
@@ -8816,153 +4789,58 @@ pub struct BlockdevOptionsFile {
     /// (since: 3.0)
     ///
     /// **Unstable**: Member x-check-cache-dropped is meant for debugging.
-    #[serde(
-        rename = "x-check-cache-dropped",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_check_cache_dropped: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsFile {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            filename: filename.into(),
-            pr_manager: ::std::option::Option::None,
-            locking: ::std::option::Option::None,
-            aio: ::std::option::Option::None,
-            aio_max_batch: ::std::option::Option::None,
-            drop_cache: ::std::option::Option::None,
-            x_check_cache_dropped: ::std::option::Option::None,
-        }
-    }
-    /// Sets `pr-manager`.
-    #[must_use]
-    pub fn with_pr_manager(
-        mut self,
-        pr_manager: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.pr_manager = ::std::option::Option::Some(pr_manager.into());
-        self
-    }
-    /// Sets `locking`.
-    #[must_use]
-    pub fn with_locking(
-        mut self,
-        locking: impl ::std::convert::Into<OnOffAuto>,
-    ) -> Self {
-        self.locking = ::std::option::Option::Some(locking.into());
-        self
-    }
-    /// Sets `aio`.
-    #[must_use]
-    pub fn with_aio(
-        mut self,
-        aio: impl ::std::convert::Into<BlockdevAioOptions>,
-    ) -> Self {
-        self.aio = ::std::option::Option::Some(aio.into());
-        self
-    }
-    /// Sets `aio-max-batch`.
-    #[must_use]
-    pub fn with_aio_max_batch(
-        mut self,
-        aio_max_batch: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.aio_max_batch = ::std::option::Option::Some(aio_max_batch.into());
-        self
-    }
-    /// Sets `drop-cache`.
-    #[must_use]
-    pub fn with_drop_cache(
-        mut self,
-        drop_cache: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.drop_cache = ::std::option::Option::Some(drop_cache.into());
-        self
-    }
-    /// Sets `x-check-cache-dropped`.
-    #[must_use]
-    pub fn with_x_check_cache_dropped(
-        mut self,
-        x_check_cache_dropped: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_check_cache_dropped = ::std::option::Option::Some(
-            x_check_cache_dropped.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsFile { 0 req filename "filename" : ::std::string::String, 1 opt
+    pr_manager "pr-manager" : ::std::string::String, 2 opt locking "locking" : OnOffAuto,
+    3 opt aio "aio" : BlockdevAioOptions, 4 opt aio_max_batch "aio-max-batch" : i64, 5
+    opt drop_cache "drop-cache" : bool, 6 opt x_check_cache_dropped
+    "x-check-cache-dropped" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsFile
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set { with_pr_manager pr_manager
+    "pr-manager" : ::std::string::String => into, with_locking locking "locking" :
+    OnOffAuto => into, with_aio aio "aio" : BlockdevAioOptions => into,
+    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_drop_cache
+    drop_cache "drop-cache" : bool => into, with_x_check_cache_dropped
+    x_check_cache_dropped "x-check-cache-dropped" : bool => into, }
+);
 /// Driver specific block device options for the null backend.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNull {
     /// size of the device in bytes.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
     /// emulated latency (in nanoseconds) in processing
     /// requests.  Default to zero which completes requests immediately.
     /// (Since 2.4)
-    #[serde(
-        rename = "latency-ns",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub latency_ns: ::std::option::Option<u64>,
     /// if true, reads from the device produce zeroes; if
     /// false, the buffer is left unchanged.
     /// (default: false; since: 4.1)
-    #[serde(
-        rename = "read-zeroes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_zeroes: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsNull {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            size: ::std::option::Option::None,
-            latency_ns: ::std::option::Option::None,
-            read_zeroes: ::std::option::Option::None,
-        }
-    }
-    /// Sets `size`.
-    #[must_use]
-    pub fn with_size(mut self, size: impl ::std::convert::Into<i64>) -> Self {
-        self.size = ::std::option::Option::Some(size.into());
-        self
-    }
-    /// Sets `latency-ns`.
-    #[must_use]
-    pub fn with_latency_ns(
-        mut self,
-        latency_ns: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.latency_ns = ::std::option::Option::Some(latency_ns.into());
-        self
-    }
-    /// Sets `read-zeroes`.
-    #[must_use]
-    pub fn with_read_zeroes(
-        mut self,
-        read_zeroes: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.read_zeroes = ::std::option::Option::Some(read_zeroes.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsNull { 0 opt size "size" : i64, 1 opt latency_ns "latency-ns" : u64, 2
+    opt read_zeroes "read-zeroes" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsNull new(" Builds it with every optional member absent.") {} init {}
+    set { with_size size "size" : i64 => into, with_latency_ns latency_ns "latency-ns" :
+    u64 => into, with_read_zeroes read_zeroes "read-zeroes" : bool => into, }
+);
 /// Driver specific block device options for the NVMe backend.
 ///
 /// Note that the PCI `device` must have been unbound from any host
 /// kernel driver before instructing QEMU to add the blockdev.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNVMe {
     /// PCI controller address of the NVMe device in format
@@ -8971,110 +4849,71 @@ pub struct BlockdevOptionsNVMe {
     /// namespace number of the device, starting from 1.
     pub namespace: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsNVMe {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        namespace: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            namespace: namespace.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsNVMe { 0 req device "device" : ::std::string::String, 1 req namespace
+    "namespace" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsNVMe
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, namespace : i64 => into, } init {} set {}
+);
 /// Driver specific block device options for the vvfat protocol.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVVFAT {
     /// directory to be exported as FAT image
     pub dir: ::std::string::String,
     /// FAT type: 12, 16 or 32
-    #[serde(rename = "fat-type", skip_serializing_if = "::std::option::Option::is_none")]
     pub fat_type: ::std::option::Option<i64>,
     /// whether to export a floppy image (true) or partitioned hard
     /// disk (false; default)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub floppy: ::std::option::Option<bool>,
     /// set the volume label, limited to 11 bytes.  FAT16 and FAT32
     /// traditionally have some restrictions on labels, which are
     /// ignored by most operating systems.  Defaults to "QEMU VVFAT".
     /// (since 2.4)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub label: ::std::option::Option<::std::string::String>,
     /// whether to allow write operations (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rw: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsVVFAT {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(dir: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            dir: dir.into(),
-            fat_type: ::std::option::Option::None,
-            floppy: ::std::option::Option::None,
-            label: ::std::option::Option::None,
-            rw: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fat-type`.
-    #[must_use]
-    pub fn with_fat_type(mut self, fat_type: impl ::std::convert::Into<i64>) -> Self {
-        self.fat_type = ::std::option::Option::Some(fat_type.into());
-        self
-    }
-    /// Sets `floppy`.
-    #[must_use]
-    pub fn with_floppy(mut self, floppy: impl ::std::convert::Into<bool>) -> Self {
-        self.floppy = ::std::option::Option::Some(floppy.into());
-        self
-    }
-    /// Sets `label`.
-    #[must_use]
-    pub fn with_label(
-        mut self,
-        label: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.label = ::std::option::Option::Some(label.into());
-        self
-    }
-    /// Sets `rw`.
-    #[must_use]
-    pub fn with_rw(mut self, rw: impl ::std::convert::Into<bool>) -> Self {
-        self.rw = ::std::option::Option::Some(rw.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsVVFAT { 0 req dir "dir" : ::std::string::String, 1 opt fat_type
+    "fat-type" : i64, 2 opt floppy "floppy" : bool, 3 opt label "label" :
+    ::std::string::String, 4 opt rw "rw" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsVVFAT
+    new(" Builds it from its required members; optional ones are absent.") { dir :
+    ::std::string::String => into, } init {} set { with_fat_type fat_type "fat-type" :
+    i64 => into, with_floppy floppy "floppy" : bool => into, with_label label "label" :
+    ::std::string::String => into, with_rw rw "rw" : bool => into, }
+);
 /// Driver specific block device options for image format that have no
 /// option besides their data source.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericFormat {
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsGenericFormat {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-        }
+crate::rt::qapi_struct!(
+    BlockdevOptionsGenericFormat { 0 req file "file" : ::std::boxed::Box < BlockdevRef >,
     }
-}
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsGenericFormat
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set {}
+);
 /// Driver specific block device options for LUKS.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsLUKS {
     /// reference to or definition of the data source block device
@@ -9082,50 +4921,26 @@ pub struct BlockdevOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
     /// decryption key (since 2.6).  Mandatory except when doing a
     /// metadata-only probe of the image.
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
     /// block device holding a detached LUKS header.  (since 9.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub header: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            key_secret: ::std::option::Option::None,
-            header: ::std::option::Option::None,
-        }
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-    /// Sets `header`.
-    #[must_use]
-    pub fn with_header(
-        mut self,
-        header: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        self.header = ::std::option::Option::Some(::std::boxed::Box::new(header.into()));
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsLUKS { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
+    key_secret "key-secret" : ::std::string::String, 2 opt header "header" :
+    ::std::boxed::Box < BlockdevRef >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_header header "header" : BlockdevRef => boxed, }
+);
 /// Driver specific block device options for image format that have no
 /// option besides their data source and an optional backing file.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericCOWFormat {
     /// reference to or definition of the data source block device
@@ -9133,31 +4948,18 @@ pub struct BlockdevOptionsGenericCOWFormat {
     /// reference to or definition of the backing file block
     /// device, null disables the backing file entirely.  Defaults to
     /// the backing file stored the image file.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backing: ::std::option::Option<::std::boxed::Box<BlockdevRefOrNull>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsGenericCOWFormat {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            backing: ::std::option::Option::None,
-        }
-    }
-    /// Sets `backing`.
-    #[must_use]
-    pub fn with_backing(
-        mut self,
-        backing: impl ::std::convert::Into<BlockdevRefOrNull>,
-    ) -> Self {
-        self.backing = ::std::option::Option::Some(
-            ::std::boxed::Box::new(backing.into()),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsGenericCOWFormat { 0 req file "file" : ::std::boxed::Box < BlockdevRef
+    >, 1 opt backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsGenericCOWFormat
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, }
+);
 /// General overlap check modes.
 ///
 /// Since: 2.9
@@ -9178,49 +4980,10 @@ pub enum Qcow2OverlapCheckMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl Qcow2OverlapCheckMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Constant => "constant",
-            Self::Cached => "cached",
-            Self::All => "all",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "constant" => Self::Constant,
-            "cached" => Self::Cached,
-            "all" => Self::All,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for Qcow2OverlapCheckMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for Qcow2OverlapCheckMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    Qcow2OverlapCheckMode { None = "none", Constant = "constant", Cached = "cached", All
+    = "all", }
+);
 /// Structure of flags for each metadata structure.  Setting a field to
 /// 'true' makes QEMU guard that Qcow2 format structure against
 /// unintended overwriting.  See Qcow2 format specification for detailed
@@ -9228,171 +4991,51 @@ impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapCheckMode {
 /// according to the template given.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Qcow2OverlapCheckFlags {
     /// Specifies a template mode which can be adjusted using the
     /// other flags, defaults to 'cached'
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub template: ::std::option::Option<Qcow2OverlapCheckMode>,
     /// Qcow2 format header
-    #[serde(
-        rename = "main-header",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub main_header: ::std::option::Option<bool>,
     /// Qcow2 active L1 table
-    #[serde(
-        rename = "active-l1",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub active_l1: ::std::option::Option<bool>,
     /// Qcow2 active L2 table
-    #[serde(
-        rename = "active-l2",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub active_l2: ::std::option::Option<bool>,
     /// Qcow2 refcount table
-    #[serde(
-        rename = "refcount-table",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub refcount_table: ::std::option::Option<bool>,
     /// Qcow2 refcount blocks
-    #[serde(
-        rename = "refcount-block",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub refcount_block: ::std::option::Option<bool>,
     /// Qcow2 snapshot table
-    #[serde(
-        rename = "snapshot-table",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub snapshot_table: ::std::option::Option<bool>,
     /// Qcow2 inactive L1 tables
-    #[serde(
-        rename = "inactive-l1",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub inactive_l1: ::std::option::Option<bool>,
     /// Qcow2 inactive L2 tables
-    #[serde(
-        rename = "inactive-l2",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub inactive_l2: ::std::option::Option<bool>,
     /// Qcow2 bitmap directory (since 3.0)
-    #[serde(
-        rename = "bitmap-directory",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bitmap_directory: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Qcow2OverlapCheckFlags {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            template: ::std::option::Option::None,
-            main_header: ::std::option::Option::None,
-            active_l1: ::std::option::Option::None,
-            active_l2: ::std::option::Option::None,
-            refcount_table: ::std::option::Option::None,
-            refcount_block: ::std::option::Option::None,
-            snapshot_table: ::std::option::Option::None,
-            inactive_l1: ::std::option::Option::None,
-            inactive_l2: ::std::option::Option::None,
-            bitmap_directory: ::std::option::Option::None,
-        }
-    }
-    /// Sets `template`.
-    #[must_use]
-    pub fn with_template(
-        mut self,
-        template: impl ::std::convert::Into<Qcow2OverlapCheckMode>,
-    ) -> Self {
-        self.template = ::std::option::Option::Some(template.into());
-        self
-    }
-    /// Sets `main-header`.
-    #[must_use]
-    pub fn with_main_header(
-        mut self,
-        main_header: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.main_header = ::std::option::Option::Some(main_header.into());
-        self
-    }
-    /// Sets `active-l1`.
-    #[must_use]
-    pub fn with_active_l1(mut self, active_l1: impl ::std::convert::Into<bool>) -> Self {
-        self.active_l1 = ::std::option::Option::Some(active_l1.into());
-        self
-    }
-    /// Sets `active-l2`.
-    #[must_use]
-    pub fn with_active_l2(mut self, active_l2: impl ::std::convert::Into<bool>) -> Self {
-        self.active_l2 = ::std::option::Option::Some(active_l2.into());
-        self
-    }
-    /// Sets `refcount-table`.
-    #[must_use]
-    pub fn with_refcount_table(
-        mut self,
-        refcount_table: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.refcount_table = ::std::option::Option::Some(refcount_table.into());
-        self
-    }
-    /// Sets `refcount-block`.
-    #[must_use]
-    pub fn with_refcount_block(
-        mut self,
-        refcount_block: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.refcount_block = ::std::option::Option::Some(refcount_block.into());
-        self
-    }
-    /// Sets `snapshot-table`.
-    #[must_use]
-    pub fn with_snapshot_table(
-        mut self,
-        snapshot_table: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.snapshot_table = ::std::option::Option::Some(snapshot_table.into());
-        self
-    }
-    /// Sets `inactive-l1`.
-    #[must_use]
-    pub fn with_inactive_l1(
-        mut self,
-        inactive_l1: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.inactive_l1 = ::std::option::Option::Some(inactive_l1.into());
-        self
-    }
-    /// Sets `inactive-l2`.
-    #[must_use]
-    pub fn with_inactive_l2(
-        mut self,
-        inactive_l2: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.inactive_l2 = ::std::option::Option::Some(inactive_l2.into());
-        self
-    }
-    /// Sets `bitmap-directory`.
-    #[must_use]
-    pub fn with_bitmap_directory(
-        mut self,
-        bitmap_directory: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.bitmap_directory = ::std::option::Option::Some(bitmap_directory.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    Qcow2OverlapCheckFlags { 0 opt template "template" : Qcow2OverlapCheckMode, 1 opt
+    main_header "main-header" : bool, 2 opt active_l1 "active-l1" : bool, 3 opt active_l2
+    "active-l2" : bool, 4 opt refcount_table "refcount-table" : bool, 5 opt
+    refcount_block "refcount-block" : bool, 6 opt snapshot_table "snapshot-table" : bool,
+    7 opt inactive_l1 "inactive-l1" : bool, 8 opt inactive_l2 "inactive-l2" : bool, 9 opt
+    bitmap_directory "bitmap-directory" : bool, }
+);
+crate::rt::qapi_builder!(
+    Qcow2OverlapCheckFlags new(" Builds it with every optional member absent.") {} init
+    {} set { with_template template "template" : Qcow2OverlapCheckMode => into,
+    with_main_header main_header "main-header" : bool => into, with_active_l1 active_l1
+    "active-l1" : bool => into, with_active_l2 active_l2 "active-l2" : bool => into,
+    with_refcount_table refcount_table "refcount-table" : bool => into,
+    with_refcount_block refcount_block "refcount-block" : bool => into,
+    with_snapshot_table snapshot_table "snapshot-table" : bool => into, with_inactive_l1
+    inactive_l1 "inactive-l1" : bool => into, with_inactive_l2 inactive_l2 "inactive-l2"
+    : bool => into, with_bitmap_directory bitmap_directory "bitmap-directory" : bool =>
+    into, }
+);
 /// Specifies which metadata structures should be guarded against
 /// unintended overwriting.
 ///
@@ -9454,43 +5097,7 @@ pub enum BlockdevQcowEncryptionFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevQcowEncryptionFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Aes => "aes",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "aes" => Self::Aes,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevQcowEncryptionFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevQcowEncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevQcowEncryptionFormat { Aes = "aes", });
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -9548,7 +5155,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryption {
 /// Driver specific block device options for qcow.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow {
     /// reference to or definition of the data source block device
@@ -9556,45 +5163,23 @@ pub struct BlockdevOptionsQcow {
     /// reference to or definition of the backing file block
     /// device, null disables the backing file entirely.  Defaults to
     /// the backing file stored the image file.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backing: ::std::option::Option<::std::boxed::Box<BlockdevRefOrNull>>,
     /// Image decryption options.  Mandatory for encrypted images,
     /// except when doing a metadata-only probe of the image.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<BlockdevQcowEncryption>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsQcow {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            backing: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-        }
-    }
-    /// Sets `backing`.
-    #[must_use]
-    pub fn with_backing(
-        mut self,
-        backing: impl ::std::convert::Into<BlockdevRefOrNull>,
-    ) -> Self {
-        self.backing = ::std::option::Option::Some(
-            ::std::boxed::Box::new(backing.into()),
-        );
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<BlockdevQcowEncryption>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsQcow { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
+    backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, 2 opt encrypt "encrypt"
+    : BlockdevQcowEncryption, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsQcow
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, with_encrypt encrypt "encrypt" : BlockdevQcowEncryption
+    => into, }
+);
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -9607,45 +5192,7 @@ pub enum BlockdevQcow2EncryptionFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevQcow2EncryptionFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Aes => "aes",
-            Self::Luks => "luks",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "aes" => Self::Aes,
-            "luks" => Self::Luks,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevQcow2EncryptionFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevQcow2EncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2EncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevQcow2EncryptionFormat { Aes = "aes", Luks = "luks", });
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -9709,59 +5256,33 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Encryption {
 /// node and do preallocation in protocol node on write.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsPreallocate {
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
     /// on preallocation, align file length to this number,
     /// default 1048576 (1M)
-    #[serde(
-        rename = "prealloc-align",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_align: ::std::option::Option<i64>,
     /// how much to preallocate, default 134217728 (128M)
-    #[serde(
-        rename = "prealloc-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsPreallocate {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            prealloc_align: ::std::option::Option::None,
-            prealloc_size: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    BlockdevOptionsPreallocate { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1
+    opt prealloc_align "prealloc-align" : i64, 2 opt prealloc_size "prealloc-size" : i64,
     }
-    /// Sets `prealloc-align`.
-    #[must_use]
-    pub fn with_prealloc_align(
-        mut self,
-        prealloc_align: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.prealloc_align = ::std::option::Option::Some(prealloc_align.into());
-        self
-    }
-    /// Sets `prealloc-size`.
-    #[must_use]
-    pub fn with_prealloc_size(
-        mut self,
-        prealloc_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.prealloc_size = ::std::option::Option::Some(prealloc_size.into());
-        self
-    }
-}
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsPreallocate
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_prealloc_align prealloc_align
+    "prealloc-align" : i64 => into, with_prealloc_size prealloc_size "prealloc-size" :
+    i64 => into, }
+);
 /// Driver specific block device options for qcow2.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2 {
     /// reference to or definition of the data source block device
@@ -9769,36 +5290,19 @@ pub struct BlockdevOptionsQcow2 {
     /// reference to or definition of the backing file block
     /// device, null disables the backing file entirely.  Defaults to
     /// the backing file stored the image file.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub backing: ::std::option::Option<::std::boxed::Box<BlockdevRefOrNull>>,
     /// whether to enable the lazy refcounts feature
     /// (default is taken from the image file)
-    #[serde(
-        rename = "lazy-refcounts",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub lazy_refcounts: ::std::option::Option<bool>,
     /// whether discard requests to the qcow2 device
     /// should be forwarded to the data source
-    #[serde(
-        rename = "pass-discard-request",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub pass_discard_request: ::std::option::Option<bool>,
     /// whether discard requests for the data source
     /// should be issued when a snapshot operation (e.g. deleting a
     /// snapshot) frees clusters in the qcow2 file
-    #[serde(
-        rename = "pass-discard-snapshot",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub pass_discard_snapshot: ::std::option::Option<bool>,
     /// whether discard requests for the data source
     /// should be issued on other occasions where a cluster gets freed
-    #[serde(
-        rename = "pass-discard-other",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub pass_discard_other: ::std::option::Option<bool>,
     /// when enabled, data clusters will remain
     /// preallocated when they are no longer used, e.g. because they are
@@ -9814,235 +5318,69 @@ pub struct BlockdevOptionsQcow2 {
     /// disk size would suggest.  If image file length is of concern
     /// (e.g. when storing qcow2 images directly on block devices), you
     /// should consider enabling this option.  (since 8.1)
-    #[serde(
-        rename = "discard-no-unref",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_no_unref: ::std::option::Option<bool>,
     /// which overlap checks to perform for writes to the
     /// image, defaults to 'cached' (since 2.2)
-    #[serde(
-        rename = "overlap-check",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub overlap_check: ::std::option::Option<Qcow2OverlapChecks>,
     /// the maximum total size of the L2 table and refcount
     /// block caches in bytes (since 2.2)
-    #[serde(
-        rename = "cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cache_size: ::std::option::Option<i64>,
     /// the maximum size of the L2 table cache in bytes
     /// (since 2.2)
-    #[serde(
-        rename = "l2-cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub l2_cache_size: ::std::option::Option<i64>,
     /// the size of each entry in the L2 cache in
     /// bytes.  It must be a power of two between 512 and the cluster
     /// size.  The default value is the cluster size (since 2.12)
-    #[serde(
-        rename = "l2-cache-entry-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub l2_cache_entry_size: ::std::option::Option<i64>,
     /// the maximum size of the refcount block cache
     /// in bytes (since 2.2)
-    #[serde(
-        rename = "refcount-cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub refcount_cache_size: ::std::option::Option<i64>,
     /// clean unused entries in the L2 and refcount
     /// caches.  The interval is in seconds.  The default value is 600
     /// on supporting platforms, and 0 on other platforms.  0 disables
     /// this feature.  (since 2.5)
-    #[serde(
-        rename = "cache-clean-interval",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cache_clean_interval: ::std::option::Option<i64>,
     /// Image decryption options.  Mandatory for encrypted images,
     /// except when doing a metadata-only probe of the image.  (since
     /// 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<BlockdevQcow2Encryption>,
     /// reference to or definition of the external data file.
     /// This may only be specified for images that require an external
     /// data file.  If it is not specified for such an image, the data
     /// file name is loaded from the image file.  (since 4.0)
-    #[serde(
-        rename = "data-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub data_file: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsQcow2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            backing: ::std::option::Option::None,
-            lazy_refcounts: ::std::option::Option::None,
-            pass_discard_request: ::std::option::Option::None,
-            pass_discard_snapshot: ::std::option::Option::None,
-            pass_discard_other: ::std::option::Option::None,
-            discard_no_unref: ::std::option::Option::None,
-            overlap_check: ::std::option::Option::None,
-            cache_size: ::std::option::Option::None,
-            l2_cache_size: ::std::option::Option::None,
-            l2_cache_entry_size: ::std::option::Option::None,
-            refcount_cache_size: ::std::option::Option::None,
-            cache_clean_interval: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-            data_file: ::std::option::Option::None,
-        }
-    }
-    /// Sets `backing`.
-    #[must_use]
-    pub fn with_backing(
-        mut self,
-        backing: impl ::std::convert::Into<BlockdevRefOrNull>,
-    ) -> Self {
-        self.backing = ::std::option::Option::Some(
-            ::std::boxed::Box::new(backing.into()),
-        );
-        self
-    }
-    /// Sets `lazy-refcounts`.
-    #[must_use]
-    pub fn with_lazy_refcounts(
-        mut self,
-        lazy_refcounts: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.lazy_refcounts = ::std::option::Option::Some(lazy_refcounts.into());
-        self
-    }
-    /// Sets `pass-discard-request`.
-    #[must_use]
-    pub fn with_pass_discard_request(
-        mut self,
-        pass_discard_request: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.pass_discard_request = ::std::option::Option::Some(
-            pass_discard_request.into(),
-        );
-        self
-    }
-    /// Sets `pass-discard-snapshot`.
-    #[must_use]
-    pub fn with_pass_discard_snapshot(
-        mut self,
-        pass_discard_snapshot: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.pass_discard_snapshot = ::std::option::Option::Some(
-            pass_discard_snapshot.into(),
-        );
-        self
-    }
-    /// Sets `pass-discard-other`.
-    #[must_use]
-    pub fn with_pass_discard_other(
-        mut self,
-        pass_discard_other: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.pass_discard_other = ::std::option::Option::Some(pass_discard_other.into());
-        self
-    }
-    /// Sets `discard-no-unref`.
-    #[must_use]
-    pub fn with_discard_no_unref(
-        mut self,
-        discard_no_unref: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.discard_no_unref = ::std::option::Option::Some(discard_no_unref.into());
-        self
-    }
-    /// Sets `overlap-check`.
-    #[must_use]
-    pub fn with_overlap_check(
-        mut self,
-        overlap_check: impl ::std::convert::Into<Qcow2OverlapChecks>,
-    ) -> Self {
-        self.overlap_check = ::std::option::Option::Some(overlap_check.into());
-        self
-    }
-    /// Sets `cache-size`.
-    #[must_use]
-    pub fn with_cache_size(
-        mut self,
-        cache_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cache_size = ::std::option::Option::Some(cache_size.into());
-        self
-    }
-    /// Sets `l2-cache-size`.
-    #[must_use]
-    pub fn with_l2_cache_size(
-        mut self,
-        l2_cache_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.l2_cache_size = ::std::option::Option::Some(l2_cache_size.into());
-        self
-    }
-    /// Sets `l2-cache-entry-size`.
-    #[must_use]
-    pub fn with_l2_cache_entry_size(
-        mut self,
-        l2_cache_entry_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.l2_cache_entry_size = ::std::option::Option::Some(
-            l2_cache_entry_size.into(),
-        );
-        self
-    }
-    /// Sets `refcount-cache-size`.
-    #[must_use]
-    pub fn with_refcount_cache_size(
-        mut self,
-        refcount_cache_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.refcount_cache_size = ::std::option::Option::Some(
-            refcount_cache_size.into(),
-        );
-        self
-    }
-    /// Sets `cache-clean-interval`.
-    #[must_use]
-    pub fn with_cache_clean_interval(
-        mut self,
-        cache_clean_interval: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cache_clean_interval = ::std::option::Option::Some(
-            cache_clean_interval.into(),
-        );
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<BlockdevQcow2Encryption>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-    /// Sets `data-file`.
-    #[must_use]
-    pub fn with_data_file(
-        mut self,
-        data_file: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        self.data_file = ::std::option::Option::Some(
-            ::std::boxed::Box::new(data_file.into()),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsQcow2 { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
+    backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, 2 opt lazy_refcounts
+    "lazy-refcounts" : bool, 3 opt pass_discard_request "pass-discard-request" : bool, 4
+    opt pass_discard_snapshot "pass-discard-snapshot" : bool, 5 opt pass_discard_other
+    "pass-discard-other" : bool, 6 opt discard_no_unref "discard-no-unref" : bool, 7 opt
+    overlap_check "overlap-check" : Qcow2OverlapChecks, 8 opt cache_size "cache-size" :
+    i64, 9 opt l2_cache_size "l2-cache-size" : i64, 10 opt l2_cache_entry_size
+    "l2-cache-entry-size" : i64, 11 opt refcount_cache_size "refcount-cache-size" : i64,
+    12 opt cache_clean_interval "cache-clean-interval" : i64, 13 opt encrypt "encrypt" :
+    BlockdevQcow2Encryption, 14 opt data_file "data-file" : ::std::boxed::Box <
+    BlockdevRef >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsQcow2
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, with_lazy_refcounts lazy_refcounts "lazy-refcounts" :
+    bool => into, with_pass_discard_request pass_discard_request "pass-discard-request" :
+    bool => into, with_pass_discard_snapshot pass_discard_snapshot
+    "pass-discard-snapshot" : bool => into, with_pass_discard_other pass_discard_other
+    "pass-discard-other" : bool => into, with_discard_no_unref discard_no_unref
+    "discard-no-unref" : bool => into, with_overlap_check overlap_check "overlap-check" :
+    Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size" : i64 => into,
+    with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => into,
+    with_l2_cache_entry_size l2_cache_entry_size "l2-cache-entry-size" : i64 => into,
+    with_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => into,
+    with_cache_clean_interval cache_clean_interval "cache-clean-interval" : i64 => into,
+    with_encrypt encrypt "encrypt" : BlockdevQcow2Encryption => into, with_data_file
+    data_file "data-file" : BlockdevRef => boxed, }
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -10057,47 +5395,9 @@ pub enum SshHostKeyCheckMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SshHostKeyCheckMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Hash => "hash",
-            Self::KnownHosts => "known_hosts",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "hash" => Self::Hash,
-            "known_hosts" => Self::KnownHosts,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SshHostKeyCheckMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SshHostKeyCheckMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SshHostKeyCheckMode { None = "none", Hash = "hash", KnownHosts = "known_hosts", }
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -10112,49 +5412,11 @@ pub enum SshHostKeyCheckHashType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SshHostKeyCheckHashType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Md5 => "md5",
-            Self::Sha1 => "sha1",
-            Self::Sha256 => "sha256",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "md5" => Self::Md5,
-            "sha1" => Self::Sha1,
-            "sha256" => Self::Sha256,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SshHostKeyCheckHashType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SshHostKeyCheckHashType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheckHashType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SshHostKeyCheckHashType { Md5 = "md5", Sha1 = "sha1", Sha256 = "sha256", }
+);
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SshHostKeyHash {
     /// The hash algorithm used for the hash
@@ -10162,20 +5424,15 @@ pub struct SshHostKeyHash {
     /// The expected hash value
     pub hash: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SshHostKeyHash {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<SshHostKeyCheckHashType>,
-        hash: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            hash: hash.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SshHostKeyHash { 0 req r#type "type" : SshHostKeyCheckHashType, 1 req hash "hash" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SshHostKeyHash new(" Builds it from its required members; optional ones are absent.")
+    { r#type : SshHostKeyCheckHashType => into, hash : ::std::string::String => into, }
+    init {} set {}
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -10241,7 +5498,7 @@ impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheck {
     }
 }
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsSsh {
     /// host address
@@ -10249,50 +5506,23 @@ pub struct BlockdevOptionsSsh {
     /// path to the image on the host
     pub path: ::std::string::String,
     /// user as which to connect, defaults to current local user name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
     /// Defines how and what to check the host key against
     /// (default: known_hosts)
-    #[serde(
-        rename = "host-key-check",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_key_check: ::std::option::Option<SshHostKeyCheck>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsSsh {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<InetSocketAddress>,
-        path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            path: path.into(),
-            user: ::std::option::Option::None,
-            host_key_check: ::std::option::Option::None,
-        }
-    }
-    /// Sets `user`.
-    #[must_use]
-    pub fn with_user(
-        mut self,
-        user: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.user = ::std::option::Option::Some(user.into());
-        self
-    }
-    /// Sets `host-key-check`.
-    #[must_use]
-    pub fn with_host_key_check(
-        mut self,
-        host_key_check: impl ::std::convert::Into<SshHostKeyCheck>,
-    ) -> Self {
-        self.host_key_check = ::std::option::Option::Some(host_key_check.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsSsh { 0 req server "server" : InetSocketAddress, 1 req path "path" :
+    ::std::string::String, 2 opt user "user" : ::std::string::String, 3 opt
+    host_key_check "host-key-check" : SshHostKeyCheck, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsSsh
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    InetSocketAddress => into, path : ::std::string::String => into, } init {} set {
+    with_user user "user" : ::std::string::String => into, with_host_key_check
+    host_key_check "host-key-check" : SshHostKeyCheck => into, }
+);
 /// Trigger events supported by blkdebug.
 ///
 /// Since: 2.9
@@ -10401,137 +5631,31 @@ pub enum BlkdebugEvent {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlkdebugEvent {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::L1Update => "l1_update",
-            Self::L1GrowAllocTable => "l1_grow_alloc_table",
-            Self::L1GrowWriteTable => "l1_grow_write_table",
-            Self::L1GrowActivateTable => "l1_grow_activate_table",
-            Self::L2Load => "l2_load",
-            Self::L2Update => "l2_update",
-            Self::L2UpdateCompressed => "l2_update_compressed",
-            Self::L2AllocCowRead => "l2_alloc_cow_read",
-            Self::L2AllocWrite => "l2_alloc_write",
-            Self::ReadAio => "read_aio",
-            Self::ReadBackingAio => "read_backing_aio",
-            Self::ReadCompressed => "read_compressed",
-            Self::WriteAio => "write_aio",
-            Self::WriteCompressed => "write_compressed",
-            Self::VmstateLoad => "vmstate_load",
-            Self::VmstateSave => "vmstate_save",
-            Self::CowRead => "cow_read",
-            Self::CowWrite => "cow_write",
-            Self::ReftableLoad => "reftable_load",
-            Self::ReftableGrow => "reftable_grow",
-            Self::ReftableUpdate => "reftable_update",
-            Self::RefblockLoad => "refblock_load",
-            Self::RefblockUpdate => "refblock_update",
-            Self::RefblockUpdatePart => "refblock_update_part",
-            Self::RefblockAlloc => "refblock_alloc",
-            Self::RefblockAllocHookup => "refblock_alloc_hookup",
-            Self::RefblockAllocWrite => "refblock_alloc_write",
-            Self::RefblockAllocWriteBlocks => "refblock_alloc_write_blocks",
-            Self::RefblockAllocWriteTable => "refblock_alloc_write_table",
-            Self::RefblockAllocSwitchTable => "refblock_alloc_switch_table",
-            Self::ClusterAlloc => "cluster_alloc",
-            Self::ClusterAllocBytes => "cluster_alloc_bytes",
-            Self::ClusterFree => "cluster_free",
-            Self::FlushToOs => "flush_to_os",
-            Self::FlushToDisk => "flush_to_disk",
-            Self::PwritevRmwHead => "pwritev_rmw_head",
-            Self::PwritevRmwAfterHead => "pwritev_rmw_after_head",
-            Self::PwritevRmwTail => "pwritev_rmw_tail",
-            Self::PwritevRmwAfterTail => "pwritev_rmw_after_tail",
-            Self::Pwritev => "pwritev",
-            Self::PwritevZero => "pwritev_zero",
-            Self::PwritevDone => "pwritev_done",
-            Self::EmptyImagePrepare => "empty_image_prepare",
-            Self::L1ShrinkWriteTable => "l1_shrink_write_table",
-            Self::L1ShrinkFreeL2Clusters => "l1_shrink_free_l2_clusters",
-            Self::CorWrite => "cor_write",
-            Self::ClusterAllocSpace => "cluster_alloc_space",
-            Self::None => "none",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "l1_update" => Self::L1Update,
-            "l1_grow_alloc_table" => Self::L1GrowAllocTable,
-            "l1_grow_write_table" => Self::L1GrowWriteTable,
-            "l1_grow_activate_table" => Self::L1GrowActivateTable,
-            "l2_load" => Self::L2Load,
-            "l2_update" => Self::L2Update,
-            "l2_update_compressed" => Self::L2UpdateCompressed,
-            "l2_alloc_cow_read" => Self::L2AllocCowRead,
-            "l2_alloc_write" => Self::L2AllocWrite,
-            "read_aio" => Self::ReadAio,
-            "read_backing_aio" => Self::ReadBackingAio,
-            "read_compressed" => Self::ReadCompressed,
-            "write_aio" => Self::WriteAio,
-            "write_compressed" => Self::WriteCompressed,
-            "vmstate_load" => Self::VmstateLoad,
-            "vmstate_save" => Self::VmstateSave,
-            "cow_read" => Self::CowRead,
-            "cow_write" => Self::CowWrite,
-            "reftable_load" => Self::ReftableLoad,
-            "reftable_grow" => Self::ReftableGrow,
-            "reftable_update" => Self::ReftableUpdate,
-            "refblock_load" => Self::RefblockLoad,
-            "refblock_update" => Self::RefblockUpdate,
-            "refblock_update_part" => Self::RefblockUpdatePart,
-            "refblock_alloc" => Self::RefblockAlloc,
-            "refblock_alloc_hookup" => Self::RefblockAllocHookup,
-            "refblock_alloc_write" => Self::RefblockAllocWrite,
-            "refblock_alloc_write_blocks" => Self::RefblockAllocWriteBlocks,
-            "refblock_alloc_write_table" => Self::RefblockAllocWriteTable,
-            "refblock_alloc_switch_table" => Self::RefblockAllocSwitchTable,
-            "cluster_alloc" => Self::ClusterAlloc,
-            "cluster_alloc_bytes" => Self::ClusterAllocBytes,
-            "cluster_free" => Self::ClusterFree,
-            "flush_to_os" => Self::FlushToOs,
-            "flush_to_disk" => Self::FlushToDisk,
-            "pwritev_rmw_head" => Self::PwritevRmwHead,
-            "pwritev_rmw_after_head" => Self::PwritevRmwAfterHead,
-            "pwritev_rmw_tail" => Self::PwritevRmwTail,
-            "pwritev_rmw_after_tail" => Self::PwritevRmwAfterTail,
-            "pwritev" => Self::Pwritev,
-            "pwritev_zero" => Self::PwritevZero,
-            "pwritev_done" => Self::PwritevDone,
-            "empty_image_prepare" => Self::EmptyImagePrepare,
-            "l1_shrink_write_table" => Self::L1ShrinkWriteTable,
-            "l1_shrink_free_l2_clusters" => Self::L1ShrinkFreeL2Clusters,
-            "cor_write" => Self::CorWrite,
-            "cluster_alloc_space" => Self::ClusterAllocSpace,
-            "none" => Self::None,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlkdebugEvent {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlkdebugEvent {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlkdebugEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlkdebugEvent { L1Update = "l1_update", L1GrowAllocTable = "l1_grow_alloc_table",
+    L1GrowWriteTable = "l1_grow_write_table", L1GrowActivateTable =
+    "l1_grow_activate_table", L2Load = "l2_load", L2Update = "l2_update",
+    L2UpdateCompressed = "l2_update_compressed", L2AllocCowRead = "l2_alloc_cow_read",
+    L2AllocWrite = "l2_alloc_write", ReadAio = "read_aio", ReadBackingAio =
+    "read_backing_aio", ReadCompressed = "read_compressed", WriteAio = "write_aio",
+    WriteCompressed = "write_compressed", VmstateLoad = "vmstate_load", VmstateSave =
+    "vmstate_save", CowRead = "cow_read", CowWrite = "cow_write", ReftableLoad =
+    "reftable_load", ReftableGrow = "reftable_grow", ReftableUpdate = "reftable_update",
+    RefblockLoad = "refblock_load", RefblockUpdate = "refblock_update",
+    RefblockUpdatePart = "refblock_update_part", RefblockAlloc = "refblock_alloc",
+    RefblockAllocHookup = "refblock_alloc_hookup", RefblockAllocWrite =
+    "refblock_alloc_write", RefblockAllocWriteBlocks = "refblock_alloc_write_blocks",
+    RefblockAllocWriteTable = "refblock_alloc_write_table", RefblockAllocSwitchTable =
+    "refblock_alloc_switch_table", ClusterAlloc = "cluster_alloc", ClusterAllocBytes =
+    "cluster_alloc_bytes", ClusterFree = "cluster_free", FlushToOs = "flush_to_os",
+    FlushToDisk = "flush_to_disk", PwritevRmwHead = "pwritev_rmw_head",
+    PwritevRmwAfterHead = "pwritev_rmw_after_head", PwritevRmwTail = "pwritev_rmw_tail",
+    PwritevRmwAfterTail = "pwritev_rmw_after_tail", Pwritev = "pwritev", PwritevZero =
+    "pwritev_zero", PwritevDone = "pwritev_done", EmptyImagePrepare =
+    "empty_image_prepare", L1ShrinkWriteTable = "l1_shrink_write_table",
+    L1ShrinkFreeL2Clusters = "l1_shrink_free_l2_clusters", CorWrite = "cor_write",
+    ClusterAllocSpace = "cluster_alloc_space", None = "none", }
+);
 /// Kinds of I/O that blkdebug can inject errors in.
 ///
 /// Since: 4.1
@@ -10554,394 +5678,156 @@ pub enum BlkdebugIOType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlkdebugIOType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::WriteZeroes => "write-zeroes",
-            Self::Discard => "discard",
-            Self::Flush => "flush",
-            Self::BlockStatus => "block-status",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "read" => Self::Read,
-            "write" => Self::Write,
-            "write-zeroes" => Self::WriteZeroes,
-            "discard" => Self::Discard,
-            "flush" => Self::Flush,
-            "block-status" => Self::BlockStatus,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlkdebugIOType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlkdebugIOType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlkdebugIOType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlkdebugIOType { Read = "read", Write = "write", WriteZeroes = "write-zeroes",
+    Discard = "discard", Flush = "flush", BlockStatus = "block-status", }
+);
 /// Describes a single error injection for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlkdebugInjectErrorOptions {
     /// trigger event
     pub event: BlkdebugEvent,
     /// the state identifier blkdebug needs to be in to actually
     /// trigger the event; defaults to "any"
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<i64>,
     /// the type of I/O operations on which this error should be
     /// injected; defaults to "all read, write, write-zeroes, discard,
     /// and flush operations" (since: 4.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iotype: ::std::option::Option<BlkdebugIOType>,
     /// error identifier (errno) to be returned; defaults to EIO
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub errno: ::std::option::Option<i64>,
     /// specifies the sector index which has to be affected in
     /// order to actually trigger the event; defaults to "any sector"
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sector: ::std::option::Option<i64>,
     /// disables further events after this one has been triggered;
     /// defaults to false
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub once: ::std::option::Option<bool>,
     /// fail immediately; defaults to false
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub immediately: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlkdebugInjectErrorOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(event: impl ::std::convert::Into<BlkdebugEvent>) -> Self {
-        Self {
-            event: event.into(),
-            state: ::std::option::Option::None,
-            iotype: ::std::option::Option::None,
-            errno: ::std::option::Option::None,
-            sector: ::std::option::Option::None,
-            once: ::std::option::Option::None,
-            immediately: ::std::option::Option::None,
-        }
-    }
-    /// Sets `state`.
-    #[must_use]
-    pub fn with_state(mut self, state: impl ::std::convert::Into<i64>) -> Self {
-        self.state = ::std::option::Option::Some(state.into());
-        self
-    }
-    /// Sets `iotype`.
-    #[must_use]
-    pub fn with_iotype(
-        mut self,
-        iotype: impl ::std::convert::Into<BlkdebugIOType>,
-    ) -> Self {
-        self.iotype = ::std::option::Option::Some(iotype.into());
-        self
-    }
-    /// Sets `errno`.
-    #[must_use]
-    pub fn with_errno(mut self, errno: impl ::std::convert::Into<i64>) -> Self {
-        self.errno = ::std::option::Option::Some(errno.into());
-        self
-    }
-    /// Sets `sector`.
-    #[must_use]
-    pub fn with_sector(mut self, sector: impl ::std::convert::Into<i64>) -> Self {
-        self.sector = ::std::option::Option::Some(sector.into());
-        self
-    }
-    /// Sets `once`.
-    #[must_use]
-    pub fn with_once(mut self, once: impl ::std::convert::Into<bool>) -> Self {
-        self.once = ::std::option::Option::Some(once.into());
-        self
-    }
-    /// Sets `immediately`.
-    #[must_use]
-    pub fn with_immediately(
-        mut self,
-        immediately: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.immediately = ::std::option::Option::Some(immediately.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlkdebugInjectErrorOptions { 0 req event "event" : BlkdebugEvent, 1 opt state "state"
+    : i64, 2 opt iotype "iotype" : BlkdebugIOType, 3 opt errno "errno" : i64, 4 opt
+    sector "sector" : i64, 5 opt once "once" : bool, 6 opt immediately "immediately" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    BlkdebugInjectErrorOptions
+    new(" Builds it from its required members; optional ones are absent.") { event :
+    BlkdebugEvent => into, } init {} set { with_state state "state" : i64 => into,
+    with_iotype iotype "iotype" : BlkdebugIOType => into, with_errno errno "errno" : i64
+    => into, with_sector sector "sector" : i64 => into, with_once once "once" : bool =>
+    into, with_immediately immediately "immediately" : bool => into, }
+);
 /// Describes a single state-change event for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlkdebugSetStateOptions {
     /// trigger event
     pub event: BlkdebugEvent,
     /// the current state identifier blkdebug needs to be in;
     /// defaults to "any"
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub state: ::std::option::Option<i64>,
     /// the state identifier blkdebug is supposed to assume if
     /// this event is triggered
     pub new_state: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlkdebugSetStateOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        event: impl ::std::convert::Into<BlkdebugEvent>,
-        new_state: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            event: event.into(),
-            state: ::std::option::Option::None,
-            new_state: new_state.into(),
-        }
-    }
-    /// Sets `state`.
-    #[must_use]
-    pub fn with_state(mut self, state: impl ::std::convert::Into<i64>) -> Self {
-        self.state = ::std::option::Option::Some(state.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlkdebugSetStateOptions { 0 req event "event" : BlkdebugEvent, 1 opt state "state" :
+    i64, 2 req new_state "new_state" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlkdebugSetStateOptions
+    new(" Builds it from its required members; optional ones are absent.") { event :
+    BlkdebugEvent => into, new_state : i64 => into, } init {} set { with_state state
+    "state" : i64 => into, }
+);
 /// Driver specific block device options for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkdebug {
     /// underlying raw block device (or image file)
     pub image: ::std::boxed::Box<BlockdevRef>,
     /// filename of the configuration file
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<::std::string::String>,
     /// required alignment for requests in bytes, must be positive
     /// power of 2, or 0 for default
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub align: ::std::option::Option<i64>,
     /// maximum size for I/O transfers in bytes, must be
     /// positive multiple of `align` and of the underlying file's request
     /// alignment (but need not be a power of 2), or 0 for default
     /// (since 2.10)
-    #[serde(
-        rename = "max-transfer",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_transfer: ::std::option::Option<i32>,
     /// preferred alignment for write zero requests in
     /// bytes, must be positive multiple of `align` and of the underlying
     /// file's request alignment (but need not be a power of 2), or 0
     /// for default (since 2.10)
-    #[serde(
-        rename = "opt-write-zero",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub opt_write_zero: ::std::option::Option<i32>,
     /// maximum size for write zero requests in bytes, must
     /// be positive multiple of `align`, of `opt-write-zero`, and of the
     /// underlying file's request alignment (but need not be a power of
     /// 2), or 0 for default (since 2.10)
-    #[serde(
-        rename = "max-write-zero",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_write_zero: ::std::option::Option<i32>,
     /// preferred alignment for discard requests in bytes,
     /// must be positive multiple of `align` and of the underlying file's
     /// request alignment (but need not be a power of 2), or 0 for
     /// default (since 2.10)
-    #[serde(
-        rename = "opt-discard",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub opt_discard: ::std::option::Option<i32>,
     /// maximum size for discard requests in bytes, must be
     /// positive multiple of `align`, of `opt-discard`, and of the
     /// underlying file's request alignment (but need not be a power of
     /// 2), or 0 for default (since 2.10)
-    #[serde(
-        rename = "max-discard",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_discard: ::std::option::Option<i32>,
     /// array of error injection descriptions
-    #[serde(
-        rename = "inject-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub inject_error: ::std::option::Option<::std::vec::Vec<BlkdebugInjectErrorOptions>>,
     /// array of state-change descriptions
-    #[serde(
-        rename = "set-state",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub set_state: ::std::option::Option<::std::vec::Vec<BlkdebugSetStateOptions>>,
     /// Permissions to take on `image` in addition to what
     /// is necessary anyway (which depends on how the blkdebug node is
     /// used).  Defaults to none.  (since 5.0)
-    #[serde(
-        rename = "take-child-perms",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub take_child_perms: ::std::option::Option<::std::vec::Vec<BlockPermission>>,
     /// Permissions not to share on `image` in addition
     /// to what cannot be shared anyway (which depends on how the
     /// blkdebug node is used).  Defaults to none.  (since 5.0)
-    #[serde(
-        rename = "unshare-child-perms",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unshare_child_perms: ::std::option::Option<::std::vec::Vec<BlockPermission>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsBlkdebug {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(image: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            image: ::std::boxed::Box::new(image.into()),
-            config: ::std::option::Option::None,
-            align: ::std::option::Option::None,
-            max_transfer: ::std::option::Option::None,
-            opt_write_zero: ::std::option::Option::None,
-            max_write_zero: ::std::option::Option::None,
-            opt_discard: ::std::option::Option::None,
-            max_discard: ::std::option::Option::None,
-            inject_error: ::std::option::Option::None,
-            set_state: ::std::option::Option::None,
-            take_child_perms: ::std::option::Option::None,
-            unshare_child_perms: ::std::option::Option::None,
-        }
-    }
-    /// Sets `config`.
-    #[must_use]
-    pub fn with_config(
-        mut self,
-        config: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.config = ::std::option::Option::Some(config.into());
-        self
-    }
-    /// Sets `align`.
-    #[must_use]
-    pub fn with_align(mut self, align: impl ::std::convert::Into<i64>) -> Self {
-        self.align = ::std::option::Option::Some(align.into());
-        self
-    }
-    /// Sets `max-transfer`.
-    #[must_use]
-    pub fn with_max_transfer(
-        mut self,
-        max_transfer: impl ::std::convert::Into<i32>,
-    ) -> Self {
-        self.max_transfer = ::std::option::Option::Some(max_transfer.into());
-        self
-    }
-    /// Sets `opt-write-zero`.
-    #[must_use]
-    pub fn with_opt_write_zero(
-        mut self,
-        opt_write_zero: impl ::std::convert::Into<i32>,
-    ) -> Self {
-        self.opt_write_zero = ::std::option::Option::Some(opt_write_zero.into());
-        self
-    }
-    /// Sets `max-write-zero`.
-    #[must_use]
-    pub fn with_max_write_zero(
-        mut self,
-        max_write_zero: impl ::std::convert::Into<i32>,
-    ) -> Self {
-        self.max_write_zero = ::std::option::Option::Some(max_write_zero.into());
-        self
-    }
-    /// Sets `opt-discard`.
-    #[must_use]
-    pub fn with_opt_discard(
-        mut self,
-        opt_discard: impl ::std::convert::Into<i32>,
-    ) -> Self {
-        self.opt_discard = ::std::option::Option::Some(opt_discard.into());
-        self
-    }
-    /// Sets `max-discard`.
-    #[must_use]
-    pub fn with_max_discard(
-        mut self,
-        max_discard: impl ::std::convert::Into<i32>,
-    ) -> Self {
-        self.max_discard = ::std::option::Option::Some(max_discard.into());
-        self
-    }
-    /// Sets `inject-error`.
-    #[must_use]
-    pub fn with_inject_error(
-        mut self,
-        inject_error: impl ::std::convert::Into<
-            ::std::vec::Vec<BlkdebugInjectErrorOptions>,
-        >,
-    ) -> Self {
-        self.inject_error = ::std::option::Option::Some(inject_error.into());
-        self
-    }
-    /// Sets `set-state`.
-    #[must_use]
-    pub fn with_set_state(
-        mut self,
-        set_state: impl ::std::convert::Into<::std::vec::Vec<BlkdebugSetStateOptions>>,
-    ) -> Self {
-        self.set_state = ::std::option::Option::Some(set_state.into());
-        self
-    }
-    /// Sets `take-child-perms`.
-    #[must_use]
-    pub fn with_take_child_perms(
-        mut self,
-        take_child_perms: impl ::std::convert::Into<::std::vec::Vec<BlockPermission>>,
-    ) -> Self {
-        self.take_child_perms = ::std::option::Option::Some(take_child_perms.into());
-        self
-    }
-    /// Sets `unshare-child-perms`.
-    #[must_use]
-    pub fn with_unshare_child_perms(
-        mut self,
-        unshare_child_perms: impl ::std::convert::Into<::std::vec::Vec<BlockPermission>>,
-    ) -> Self {
-        self.unshare_child_perms = ::std::option::Option::Some(
-            unshare_child_perms.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsBlkdebug { 0 req image "image" : ::std::boxed::Box < BlockdevRef >, 1
+    opt config "config" : ::std::string::String, 2 opt align "align" : i64, 3 opt
+    max_transfer "max-transfer" : i32, 4 opt opt_write_zero "opt-write-zero" : i32, 5 opt
+    max_write_zero "max-write-zero" : i32, 6 opt opt_discard "opt-discard" : i32, 7 opt
+    max_discard "max-discard" : i32, 8 opt inject_error "inject-error" : ::std::vec::Vec
+    < BlkdebugInjectErrorOptions >, 9 opt set_state "set-state" : ::std::vec::Vec <
+    BlkdebugSetStateOptions >, 10 opt take_child_perms "take-child-perms" :
+    ::std::vec::Vec < BlockPermission >, 11 opt unshare_child_perms "unshare-child-perms"
+    : ::std::vec::Vec < BlockPermission >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsBlkdebug
+    new(" Builds it from its required members; optional ones are absent.") { image :
+    BlockdevRef => boxed, } init {} set { with_config config "config" :
+    ::std::string::String => into, with_align align "align" : i64 => into,
+    with_max_transfer max_transfer "max-transfer" : i32 => into, with_opt_write_zero
+    opt_write_zero "opt-write-zero" : i32 => into, with_max_write_zero max_write_zero
+    "max-write-zero" : i32 => into, with_opt_discard opt_discard "opt-discard" : i32 =>
+    into, with_max_discard max_discard "max-discard" : i32 => into, with_inject_error
+    inject_error "inject-error" : ::std::vec::Vec < BlkdebugInjectErrorOptions > => into,
+    with_set_state set_state "set-state" : ::std::vec::Vec < BlkdebugSetStateOptions > =>
+    into, with_take_child_perms take_child_perms "take-child-perms" : ::std::vec::Vec <
+    BlockPermission > => into, with_unshare_child_perms unshare_child_perms
+    "unshare-child-perms" : ::std::vec::Vec < BlockPermission > => into, }
+);
 /// Driver specific block device options for blklogwrites.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlklogwrites {
     /// block device
@@ -10951,75 +5837,31 @@ pub struct BlockdevOptionsBlklogwrites {
     /// sector size used in logging writes to `file`,
     /// determines granularity of offsets and sizes of writes
     /// (default: 512)
-    #[serde(
-        rename = "log-sector-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub log_sector_size: ::std::option::Option<u32>,
     /// append to an existing log (default: false)
-    #[serde(
-        rename = "log-append",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub log_append: ::std::option::Option<bool>,
     /// interval of write requests after which
     /// the log super block is updated to disk (default: 4096)
-    #[serde(
-        rename = "log-super-update-interval",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub log_super_update_interval: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsBlklogwrites {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        log: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            log: ::std::boxed::Box::new(log.into()),
-            log_sector_size: ::std::option::Option::None,
-            log_append: ::std::option::Option::None,
-            log_super_update_interval: ::std::option::Option::None,
-        }
-    }
-    /// Sets `log-sector-size`.
-    #[must_use]
-    pub fn with_log_sector_size(
-        mut self,
-        log_sector_size: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.log_sector_size = ::std::option::Option::Some(log_sector_size.into());
-        self
-    }
-    /// Sets `log-append`.
-    #[must_use]
-    pub fn with_log_append(
-        mut self,
-        log_append: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.log_append = ::std::option::Option::Some(log_append.into());
-        self
-    }
-    /// Sets `log-super-update-interval`.
-    #[must_use]
-    pub fn with_log_super_update_interval(
-        mut self,
-        log_super_update_interval: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.log_super_update_interval = ::std::option::Option::Some(
-            log_super_update_interval.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsBlklogwrites { 0 req file "file" : ::std::boxed::Box < BlockdevRef >,
+    1 req log "log" : ::std::boxed::Box < BlockdevRef >, 2 opt log_sector_size
+    "log-sector-size" : u32, 3 opt log_append "log-append" : bool, 4 opt
+    log_super_update_interval "log-super-update-interval" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsBlklogwrites
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, log : BlockdevRef => boxed, } init {} set {
+    with_log_sector_size log_sector_size "log-sector-size" : u32 => into, with_log_append
+    log_append "log-append" : bool => into, with_log_super_update_interval
+    log_super_update_interval "log-super-update-interval" : u64 => into, }
+);
 /// Driver specific block device options for blkverify.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkverify {
     /// block device to be tested
@@ -11027,39 +5869,32 @@ pub struct BlockdevOptionsBlkverify {
     /// raw image used for verification
     pub raw: ::std::boxed::Box<BlockdevRef>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsBlkverify {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        test: impl ::std::convert::Into<BlockdevRef>,
-        raw: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        Self {
-            test: ::std::boxed::Box::new(test.into()),
-            raw: ::std::boxed::Box::new(raw.into()),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsBlkverify { 0 req test "test" : ::std::boxed::Box < BlockdevRef >, 1
+    req raw "raw" : ::std::boxed::Box < BlockdevRef >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsBlkverify
+    new(" Builds it from its required members; optional ones are absent.") { test :
+    BlockdevRef => boxed, raw : BlockdevRef => boxed, } init {} set {}
+);
 /// Driver specific block device options for blkreplay.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkreplay {
     /// disk image which should be controlled with blkreplay
     pub image: ::std::boxed::Box<BlockdevRef>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsBlkreplay {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(image: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            image: ::std::boxed::Box::new(image.into()),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsBlkreplay { 0 req image "image" : ::std::boxed::Box < BlockdevRef >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsBlkreplay
+    new(" Builds it from its required members; optional ones are absent.") { image :
+    BlockdevRef => boxed, } init {} set {}
+);
 /// An enumeration of quorum read patterns.
 ///
 /// Since: 2.9
@@ -11074,120 +5909,45 @@ pub enum QuorumReadPattern {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QuorumReadPattern {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Quorum => "quorum",
-            Self::Fifo => "fifo",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "quorum" => Self::Quorum,
-            "fifo" => Self::Fifo,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QuorumReadPattern {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QuorumReadPattern {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QuorumReadPattern {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QuorumReadPattern { Quorum = "quorum", Fifo = "fifo", });
 /// Driver specific block device options for Quorum
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQuorum {
     /// true if the driver must print content mismatch set to
     /// false by default
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub blkverify: ::std::option::Option<bool>,
     /// the children block devices to use
     pub children: ::std::vec::Vec<BlockdevRef>,
     /// the vote limit under which a read will fail
-    #[serde(rename = "vote-threshold")]
     pub vote_threshold: i64,
     /// rewrite corrupted data when quorum is reached
     /// (Since 2.1)
-    #[serde(
-        rename = "rewrite-corrupted",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub rewrite_corrupted: ::std::option::Option<bool>,
     /// choose read pattern and set to quorum by default
     /// (Since 2.2)
-    #[serde(
-        rename = "read-pattern",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_pattern: ::std::option::Option<QuorumReadPattern>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsQuorum {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        children: impl ::std::convert::Into<::std::vec::Vec<BlockdevRef>>,
-        vote_threshold: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            blkverify: ::std::option::Option::None,
-            children: children.into(),
-            vote_threshold: vote_threshold.into(),
-            rewrite_corrupted: ::std::option::Option::None,
-            read_pattern: ::std::option::Option::None,
-        }
-    }
-    /// Sets `blkverify`.
-    #[must_use]
-    pub fn with_blkverify(mut self, blkverify: impl ::std::convert::Into<bool>) -> Self {
-        self.blkverify = ::std::option::Option::Some(blkverify.into());
-        self
-    }
-    /// Sets `rewrite-corrupted`.
-    #[must_use]
-    pub fn with_rewrite_corrupted(
-        mut self,
-        rewrite_corrupted: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.rewrite_corrupted = ::std::option::Option::Some(rewrite_corrupted.into());
-        self
-    }
-    /// Sets `read-pattern`.
-    #[must_use]
-    pub fn with_read_pattern(
-        mut self,
-        read_pattern: impl ::std::convert::Into<QuorumReadPattern>,
-    ) -> Self {
-        self.read_pattern = ::std::option::Option::Some(read_pattern.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsQuorum { 0 opt blkverify "blkverify" : bool, 1 req children "children"
+    : ::std::vec::Vec < BlockdevRef >, 2 req vote_threshold "vote-threshold" : i64, 3 opt
+    rewrite_corrupted "rewrite-corrupted" : bool, 4 opt read_pattern "read-pattern" :
+    QuorumReadPattern, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsQuorum
+    new(" Builds it from its required members; optional ones are absent.") { children :
+    ::std::vec::Vec < BlockdevRef > => into, vote_threshold : i64 => into, } init {} set
+    { with_blkverify blkverify "blkverify" : bool => into, with_rewrite_corrupted
+    rewrite_corrupted "rewrite-corrupted" : bool => into, with_read_pattern read_pattern
+    "read-pattern" : QuorumReadPattern => into, }
+);
 /// Driver specific block device options for Gluster
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGluster {
     /// name of gluster volume where VM image resides
@@ -11197,125 +5957,103 @@ pub struct BlockdevOptionsGluster {
     /// gluster servers description
     pub server: ::std::vec::Vec<SocketAddress>,
     /// libgfapi log level (default '4' which is Error) (Since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub debug: ::std::option::Option<i64>,
     /// libgfapi log file (default /dev/stderr) (Since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsGluster {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        volume: impl ::std::convert::Into<::std::string::String>,
-        path: impl ::std::convert::Into<::std::string::String>,
-        server: impl ::std::convert::Into<::std::vec::Vec<SocketAddress>>,
-    ) -> Self {
-        Self {
-            volume: volume.into(),
-            path: path.into(),
-            server: server.into(),
-            debug: ::std::option::Option::None,
-            logfile: ::std::option::Option::None,
-        }
-    }
-    /// Sets `debug`.
-    #[must_use]
-    pub fn with_debug(mut self, debug: impl ::std::convert::Into<i64>) -> Self {
-        self.debug = ::std::option::Option::Some(debug.into());
-        self
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsGluster { 0 req volume "volume" : ::std::string::String, 1 req path
+    "path" : ::std::string::String, 2 req server "server" : ::std::vec::Vec <
+    SocketAddress >, 3 opt debug "debug" : i64, 4 opt logfile "logfile" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsGluster
+    new(" Builds it from its required members; optional ones are absent.") { volume :
+    ::std::string::String => into, path : ::std::string::String => into, server :
+    ::std::vec::Vec < SocketAddress > => into, } init {} set { with_debug debug "debug" :
+    i64 => into, with_logfile logfile "logfile" : ::std::string::String => into, }
+);
 /// Driver specific block device options for the io_uring backend.
 ///
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsIoUring {
     /// path to the image file
     pub filename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsIoUring {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { filename: filename.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsIoUring { 0 req filename "filename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsIoUring
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set {}
+);
 /// Driver specific block device options for the nvme-io_uring backend.
 ///
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNvmeIoUring {
     /// path to the NVMe namespace's character device (e.g.
     /// /dev/ng0n1).
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsNvmeIoUring {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsNvmeIoUring { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsNvmeIoUring
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
 /// Driver specific block device options for the virtio-blk-vfio-pci
 /// backend.
 ///
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVfioPci {
     /// path to the PCI device's sysfs directory (e.g.
     /// /sys/bus/pci/devices/0000:00:01.0).
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsVirtioBlkVfioPci {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVfioPci { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsVirtioBlkVfioPci
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
 /// Driver specific block device options for the virtio-blk-vhost-user
 /// backend.
 ///
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVhostUser {
     /// path to the vhost-user UNIX domain socket.
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsVirtioBlkVhostUser {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVhostUser { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsVirtioBlkVhostUser
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
 /// Driver specific block device options for the virtio-blk-vhost-vdpa
 /// backend.
 ///
@@ -11323,20 +6061,20 @@ impl BlockdevOptionsVirtioBlkVhostUser {
 ///
 /// Only available if `CONFIG_BLKIO`.
 /// Feature `fdset`: Member `path` supports the special "/dev/fdset/N" path (since 8.1)
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     /// path to the vhost-vdpa character device.
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsVirtioBlkVhostVdpa {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsVirtioBlkVhostVdpa
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
 /// An enumeration of libiscsi transport types
 ///
 /// Since: 2.9
@@ -11351,45 +6089,7 @@ pub enum IscsiTransport {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl IscsiTransport {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Tcp => "tcp",
-            Self::Iser => "iser",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "tcp" => Self::Tcp,
-            "iser" => Self::Iser,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for IscsiTransport {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for IscsiTransport {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for IscsiTransport {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(IscsiTransport { Tcp = "tcp", Iser = "iser", });
 /// An enumeration of header digests supported by libiscsi
 ///
 /// Since: 2.9
@@ -11408,53 +6108,14 @@ pub enum IscsiHeaderDigest {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl IscsiHeaderDigest {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Crc32c => "crc32c",
-            Self::None => "none",
-            Self::Crc32cNone => "crc32c-none",
-            Self::NoneCrc32c => "none-crc32c",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "crc32c" => Self::Crc32c,
-            "none" => Self::None,
-            "crc32c-none" => Self::Crc32cNone,
-            "none-crc32c" => Self::NoneCrc32c,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for IscsiHeaderDigest {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for IscsiHeaderDigest {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for IscsiHeaderDigest {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    IscsiHeaderDigest { Crc32c = "crc32c", None = "none", Crc32cNone = "crc32c-none",
+    NoneCrc32c = "none-crc32c", }
+);
 /// Driver specific block device options for iscsi
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsIscsi {
     /// The iscsi transport type
@@ -11464,109 +6125,43 @@ pub struct BlockdevOptionsIscsi {
     /// The target iqn name
     pub target: ::std::string::String,
     /// LUN to connect to.  Defaults to 0.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub lun: ::std::option::Option<i64>,
     /// User name to log in with.  If omitted, no CHAP authentication
     /// is performed.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
     /// The ID of a QCryptoSecret object providing the
     /// password for the login.  This option is required if `user` is
     /// specified.
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// The iqn name we want to identify to the target as.
     /// If this option is not specified, an initiator name is generated
     /// automatically.
-    #[serde(
-        rename = "initiator-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub initiator_name: ::std::option::Option<::std::string::String>,
     /// The desired header digest.  Defaults to none-crc32c.
-    #[serde(
-        rename = "header-digest",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub header_digest: ::std::option::Option<IscsiHeaderDigest>,
     /// Timeout in seconds after which a request will timeout.  0
     /// means no timeout and is the default.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsIscsi {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        transport: impl ::std::convert::Into<IscsiTransport>,
-        portal: impl ::std::convert::Into<::std::string::String>,
-        target: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            transport: transport.into(),
-            portal: portal.into(),
-            target: target.into(),
-            lun: ::std::option::Option::None,
-            user: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            initiator_name: ::std::option::Option::None,
-            header_digest: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-        }
-    }
-    /// Sets `lun`.
-    #[must_use]
-    pub fn with_lun(mut self, lun: impl ::std::convert::Into<i64>) -> Self {
-        self.lun = ::std::option::Option::Some(lun.into());
-        self
-    }
-    /// Sets `user`.
-    #[must_use]
-    pub fn with_user(
-        mut self,
-        user: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.user = ::std::option::Option::Some(user.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `initiator-name`.
-    #[must_use]
-    pub fn with_initiator_name(
-        mut self,
-        initiator_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.initiator_name = ::std::option::Option::Some(initiator_name.into());
-        self
-    }
-    /// Sets `header-digest`.
-    #[must_use]
-    pub fn with_header_digest(
-        mut self,
-        header_digest: impl ::std::convert::Into<IscsiHeaderDigest>,
-    ) -> Self {
-        self.header_digest = ::std::option::Option::Some(header_digest.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsIscsi { 0 req transport "transport" : IscsiTransport, 1 req portal
+    "portal" : ::std::string::String, 2 req target "target" : ::std::string::String, 3
+    opt lun "lun" : i64, 4 opt user "user" : ::std::string::String, 5 opt password_secret
+    "password-secret" : ::std::string::String, 6 opt initiator_name "initiator-name" :
+    ::std::string::String, 7 opt header_digest "header-digest" : IscsiHeaderDigest, 8 opt
+    timeout "timeout" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsIscsi
+    new(" Builds it from its required members; optional ones are absent.") { transport :
+    IscsiTransport => into, portal : ::std::string::String => into, target :
+    ::std::string::String => into, } init {} set { with_lun lun "lun" : i64 => into,
+    with_user user "user" : ::std::string::String => into, with_password_secret
+    password_secret "password-secret" : ::std::string::String => into,
+    with_initiator_name initiator_name "initiator-name" : ::std::string::String => into,
+    with_header_digest header_digest "header-digest" : IscsiHeaderDigest => into,
+    with_timeout timeout "timeout" : i64 => into, }
+);
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -11579,45 +6174,7 @@ pub enum RbdAuthMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RbdAuthMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Cephx => "cephx",
-            Self::None => "none",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cephx" => Self::Cephx,
-            "none" => Self::None,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RbdAuthMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RbdAuthMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RbdAuthMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(RbdAuthMode { Cephx = "cephx", None = "none", });
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -11632,262 +6189,157 @@ pub enum RbdImageEncryptionFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RbdImageEncryptionFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Luks => "luks",
-            Self::Luks2 => "luks2",
-            Self::LuksAny => "luks-any",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "luks" => Self::Luks,
-            "luks2" => Self::Luks2,
-            "luks-any" => Self::LuksAny,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RbdImageEncryptionFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RbdImageEncryptionFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RbdImageEncryptionFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    RbdImageEncryptionFormat { Luks = "luks", Luks2 = "luks2", LuksAny = "luks-any", }
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKSBase {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionOptionsLUKSBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-        }
+crate::rt::qapi_struct!(
+    RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret" : ::std::string::String,
     }
-}
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionOptionsLUKSBase
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKSBase {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
-    #[serde(
-        rename = "cipher-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionCreateOptionsLUKSBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-            cipher_alg: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cipher-alg`.
-    #[must_use]
-    pub fn with_cipher_alg(
-        mut self,
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-    ) -> Self {
-        self.cipher_alg = ::std::option::Option::Some(cipher_alg.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionCreateOptionsLUKSBase { 0 req key_secret "key-secret" :
+    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionCreateOptionsLUKSBase
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set { with_cipher_alg cipher_alg
+    "cipher-alg" : QCryptoCipherAlgo => into, }
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKS {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKS2 {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionOptionsLUKS2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionOptionsLUKS2
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKSAny {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionOptionsLUKSAny {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-        }
+crate::rt::qapi_struct!(
+    RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret" : ::std::string::String,
     }
-}
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionOptionsLUKSAny
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKS {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
-    #[serde(
-        rename = "cipher-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionCreateOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-            cipher_alg: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cipher-alg`.
-    #[must_use]
-    pub fn with_cipher_alg(
-        mut self,
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-    ) -> Self {
-        self.cipher_alg = ::std::option::Option::Some(cipher_alg.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionCreateOptionsLUKS { 0 req key_secret "key-secret" :
+    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionCreateOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set { with_cipher_alg cipher_alg
+    "cipher-alg" : QCryptoCipherAlgo => into, }
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKS2 {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
-    #[serde(rename = "key-secret")]
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
-    #[serde(
-        rename = "cipher-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionCreateOptionsLUKS2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(key_secret: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            key_secret: key_secret.into(),
-            cipher_alg: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cipher-alg`.
-    #[must_use]
-    pub fn with_cipher_alg(
-        mut self,
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-    ) -> Self {
-        self.cipher_alg = ::std::option::Option::Some(cipher_alg.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionCreateOptionsLUKS2 { 0 req key_secret "key-secret" :
+    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionCreateOptionsLUKS2
+    new(" Builds it from its required members; optional ones are absent.") { key_secret :
+    ::std::string::String => into, } init {} set { with_cipher_alg cipher_alg
+    "cipher-alg" : QCryptoCipherAlgo => into, }
+);
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptions {
     /// Parent image encryption options (for cloned images).  Can
     /// be left unspecified if this cloned image is encrypted using the
     /// same format and secret as its parent image (i.e. not explicitly
     /// formatted) or if its parent image is not encrypted.  (Since 8.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::boxed::Box<RbdEncryptionOptions>>,
     /// The branch, chosen by `format`.
-    #[serde(flatten)]
     pub branch: RbdEncryptionOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RbdEncryptionOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(branch: RbdEncryptionOptionsBranch) -> Self {
-        Self {
-            parent: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `parent`.
-    #[must_use]
-    pub fn with_parent(
-        mut self,
-        parent: impl ::std::convert::Into<RbdEncryptionOptions>,
-    ) -> Self {
-        self.parent = ::std::option::Option::Some(::std::boxed::Box::new(parent.into()));
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RbdEncryptionOptions { 0 opt parent "parent" : ::std::boxed::Box <
+    RbdEncryptionOptions >, } flatten branch
+);
+crate::rt::qapi_builder!(
+    RbdEncryptionOptions
+    new(" Builds it from its required members; optional ones are absent.") { branch :
+    RbdEncryptionOptionsBranch => into, } init {} set { with_parent parent "parent" :
+    RbdEncryptionOptions => boxed, }
+);
 /// The branches of [`RbdEncryptionOptions`], by `format`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -12017,146 +6469,59 @@ impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptions {
     }
 }
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbd {
     /// Ceph pool name.
     pub pool: ::std::string::String,
     /// Rados namespace name in the Ceph pool.  (Since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub namespace: ::std::option::Option<::std::string::String>,
     /// Image name in the Ceph pool.
     pub image: ::std::string::String,
     /// path to Ceph configuration file.  Values in the configuration
     /// file will be overridden by options specified via QAPI.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub conf: ::std::option::Option<::std::string::String>,
     /// Ceph snapshot name.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub snapshot: ::std::option::Option<::std::string::String>,
     /// Image encryption options.  (Since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<RbdEncryptionOptions>,
     /// Ceph id name.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::string::String>,
     /// Acceptable authentication modes.  This maps
     /// to Ceph configuration option "auth_client_required".  (Since
     /// 3.0)
-    #[serde(
-        rename = "auth-client-required",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auth_client_required: ::std::option::Option<::std::vec::Vec<RbdAuthMode>>,
     /// ID of a QCryptoSecret object providing a key for cephx
     /// authentication.  This maps to Ceph configuration option "key".
     /// (Since 3.0)
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
     /// Monitor host address and port.  This maps to the "mon_host"
     /// Ceph option.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server: ::std::option::Option<::std::vec::Vec<InetSocketAddressBase>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsRbd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        pool: impl ::std::convert::Into<::std::string::String>,
-        image: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            pool: pool.into(),
-            namespace: ::std::option::Option::None,
-            image: image.into(),
-            conf: ::std::option::Option::None,
-            snapshot: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-            user: ::std::option::Option::None,
-            auth_client_required: ::std::option::Option::None,
-            key_secret: ::std::option::Option::None,
-            server: ::std::option::Option::None,
-        }
-    }
-    /// Sets `namespace`.
-    #[must_use]
-    pub fn with_namespace(
-        mut self,
-        namespace: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.namespace = ::std::option::Option::Some(namespace.into());
-        self
-    }
-    /// Sets `conf`.
-    #[must_use]
-    pub fn with_conf(
-        mut self,
-        conf: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.conf = ::std::option::Option::Some(conf.into());
-        self
-    }
-    /// Sets `snapshot`.
-    #[must_use]
-    pub fn with_snapshot(
-        mut self,
-        snapshot: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.snapshot = ::std::option::Option::Some(snapshot.into());
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<RbdEncryptionOptions>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-    /// Sets `user`.
-    #[must_use]
-    pub fn with_user(
-        mut self,
-        user: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.user = ::std::option::Option::Some(user.into());
-        self
-    }
-    /// Sets `auth-client-required`.
-    #[must_use]
-    pub fn with_auth_client_required(
-        mut self,
-        auth_client_required: impl ::std::convert::Into<::std::vec::Vec<RbdAuthMode>>,
-    ) -> Self {
-        self.auth_client_required = ::std::option::Option::Some(
-            auth_client_required.into(),
-        );
-        self
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-    /// Sets `server`.
-    #[must_use]
-    pub fn with_server(
-        mut self,
-        server: impl ::std::convert::Into<::std::vec::Vec<InetSocketAddressBase>>,
-    ) -> Self {
-        self.server = ::std::option::Option::Some(server.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsRbd { 0 req pool "pool" : ::std::string::String, 1 opt namespace
+    "namespace" : ::std::string::String, 2 req image "image" : ::std::string::String, 3
+    opt conf "conf" : ::std::string::String, 4 opt snapshot "snapshot" :
+    ::std::string::String, 5 opt encrypt "encrypt" : RbdEncryptionOptions, 6 opt user
+    "user" : ::std::string::String, 7 opt auth_client_required "auth-client-required" :
+    ::std::vec::Vec < RbdAuthMode >, 8 opt key_secret "key-secret" :
+    ::std::string::String, 9 opt server "server" : ::std::vec::Vec <
+    InetSocketAddressBase >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsRbd
+    new(" Builds it from its required members; optional ones are absent.") { pool :
+    ::std::string::String => into, image : ::std::string::String => into, } init {} set {
+    with_namespace namespace "namespace" : ::std::string::String => into, with_conf conf
+    "conf" : ::std::string::String => into, with_snapshot snapshot "snapshot" :
+    ::std::string::String => into, with_encrypt encrypt "encrypt" : RbdEncryptionOptions
+    => into, with_user user "user" : ::std::string::String => into,
+    with_auth_client_required auth_client_required "auth-client-required" :
+    ::std::vec::Vec < RbdAuthMode > => into, with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_server server "server" : ::std::vec::Vec <
+    InetSocketAddressBase > => into, }
+);
 /// An enumeration of replication modes.
 ///
 /// Since: 2.9
@@ -12175,51 +6540,13 @@ pub enum ReplicationMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ReplicationMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Primary => "primary",
-            Self::Secondary => "secondary",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "primary" => Self::Primary,
-            "secondary" => Self::Secondary,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ReplicationMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ReplicationMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ReplicationMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(ReplicationMode { Primary = "primary", Secondary = "secondary", });
 /// Driver specific block device options for replication
 ///
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsReplication {
     /// reference to or definition of the data source block device
@@ -12229,33 +6556,18 @@ pub struct BlockdevOptionsReplication {
     /// In secondary mode, node name or device ID of the root node
     /// who owns the replication node chain.  Must not be given in
     /// primary mode.
-    #[serde(rename = "top-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub top_id: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsReplication {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        mode: impl ::std::convert::Into<ReplicationMode>,
-    ) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            mode: mode.into(),
-            top_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `top-id`.
-    #[must_use]
-    pub fn with_top_id(
-        mut self,
-        top_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.top_id = ::std::option::Option::Some(top_id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsReplication { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1
+    req mode "mode" : ReplicationMode, 2 opt top_id "top-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsReplication
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, mode : ReplicationMode => into, } init {} set { with_top_id
+    top_id "top-id" : ::std::string::String => into, }
+);
 /// An enumeration of NFS transport types
 ///
 /// Since: 2.9
@@ -12268,47 +6580,11 @@ pub enum NFSTransport {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NFSTransport {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Inet => "inet",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "inet" => Self::Inet,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NFSTransport {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NFSTransport {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NFSTransport {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(NFSTransport { Inet = "inet", });
 /// Captures the address of the socket
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NFSServer {
     /// transport type used for NFS (only TCP supported)
@@ -12316,24 +6592,18 @@ pub struct NFSServer {
     /// host address for NFS server
     pub host: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NFSServer {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<NFSTransport>,
-        host: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            host: host.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    NFSServer { 0 req r#type "type" : NFSTransport, 1 req host "host" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NFSServer new(" Builds it from its required members; optional ones are absent.") {
+    r#type : NFSTransport => into, host : ::std::string::String => into, } init {} set {}
+);
 /// Driver specific block device option for NFS
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNfs {
     /// host address
@@ -12342,746 +6612,297 @@ pub struct BlockdevOptionsNfs {
     pub path: ::std::string::String,
     /// UID value to use when talking to the server (defaults to
     /// 65534 on Windows and getuid() on unix)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<i64>,
     /// GID value to use when talking to the server (defaults to
     /// 65534 on Windows and getgid() in unix)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<i64>,
     /// number of SYNs during the session establishment
     /// (defaults to libnfs default)
-    #[serde(
-        rename = "tcp-syn-count",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tcp_syn_count: ::std::option::Option<i64>,
     /// set the readahead size in bytes (defaults to libnfs
     /// default)
-    #[serde(
-        rename = "readahead-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub readahead_size: ::std::option::Option<i64>,
     /// set the pagecache size in bytes (defaults to
     /// libnfs default)
-    #[serde(
-        rename = "page-cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub page_cache_size: ::std::option::Option<i64>,
     /// set the NFS debug level (max 2) (defaults to libnfs default)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub debug: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsNfs {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<NFSServer>,
-        path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            path: path.into(),
-            user: ::std::option::Option::None,
-            group: ::std::option::Option::None,
-            tcp_syn_count: ::std::option::Option::None,
-            readahead_size: ::std::option::Option::None,
-            page_cache_size: ::std::option::Option::None,
-            debug: ::std::option::Option::None,
-        }
-    }
-    /// Sets `user`.
-    #[must_use]
-    pub fn with_user(mut self, user: impl ::std::convert::Into<i64>) -> Self {
-        self.user = ::std::option::Option::Some(user.into());
-        self
-    }
-    /// Sets `group`.
-    #[must_use]
-    pub fn with_group(mut self, group: impl ::std::convert::Into<i64>) -> Self {
-        self.group = ::std::option::Option::Some(group.into());
-        self
-    }
-    /// Sets `tcp-syn-count`.
-    #[must_use]
-    pub fn with_tcp_syn_count(
-        mut self,
-        tcp_syn_count: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.tcp_syn_count = ::std::option::Option::Some(tcp_syn_count.into());
-        self
-    }
-    /// Sets `readahead-size`.
-    #[must_use]
-    pub fn with_readahead_size(
-        mut self,
-        readahead_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.readahead_size = ::std::option::Option::Some(readahead_size.into());
-        self
-    }
-    /// Sets `page-cache-size`.
-    #[must_use]
-    pub fn with_page_cache_size(
-        mut self,
-        page_cache_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.page_cache_size = ::std::option::Option::Some(page_cache_size.into());
-        self
-    }
-    /// Sets `debug`.
-    #[must_use]
-    pub fn with_debug(mut self, debug: impl ::std::convert::Into<i64>) -> Self {
-        self.debug = ::std::option::Option::Some(debug.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsNfs { 0 req server "server" : NFSServer, 1 req path "path" :
+    ::std::string::String, 2 opt user "user" : i64, 3 opt group "group" : i64, 4 opt
+    tcp_syn_count "tcp-syn-count" : i64, 5 opt readahead_size "readahead-size" : i64, 6
+    opt page_cache_size "page-cache-size" : i64, 7 opt debug "debug" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsNfs
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    NFSServer => into, path : ::std::string::String => into, } init {} set { with_user
+    user "user" : i64 => into, with_group group "group" : i64 => into, with_tcp_syn_count
+    tcp_syn_count "tcp-syn-count" : i64 => into, with_readahead_size readahead_size
+    "readahead-size" : i64 => into, with_page_cache_size page_cache_size
+    "page-cache-size" : i64 => into, with_debug debug "debug" : i64 => into, }
+);
 /// Driver specific block device options shared by all protocols
 /// supported by the curl backend.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlBase {
     /// URL of the image file
     pub url: ::std::string::String,
     /// Size of the read-ahead cache; must be a multiple of 512
     /// (defaults to 256 kB)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readahead: ::std::option::Option<i64>,
     /// Timeout for connections, in seconds (defaults to 5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
     /// Username for authentication (defaults to none)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a password
     /// for authentication (defaults to no password)
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// Username for proxy authentication (defaults to
     /// none)
-    #[serde(
-        rename = "proxy-username",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCurlBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            url: url.into(),
-            readahead: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            proxy_username: ::std::option::Option::None,
-            proxy_password_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `readahead`.
-    #[must_use]
-    pub fn with_readahead(mut self, readahead: impl ::std::convert::Into<i64>) -> Self {
-        self.readahead = ::std::option::Option::Some(readahead.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `proxy-username`.
-    #[must_use]
-    pub fn with_proxy_username(
-        mut self,
-        proxy_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_username = ::std::option::Option::Some(proxy_username.into());
-        self
-    }
-    /// Sets `proxy-password-secret`.
-    #[must_use]
-    pub fn with_proxy_password_secret(
-        mut self,
-        proxy_password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_password_secret = ::std::option::Option::Some(
-            proxy_password_secret.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCurlBase { 0 req url "url" : ::std::string::String, 1 opt readahead
+    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
+    ::std::string::String, 4 opt password_secret "password-secret" :
+    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
+    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCurlBase
+    new(" Builds it from its required members; optional ones are absent.") { url :
+    ::std::string::String => into, } init {} set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
+);
 /// Driver specific block device options for HTTP connections over the
 /// curl backend.  URLs must start with "http://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlHttp {
     /// URL of the image file
     pub url: ::std::string::String,
     /// Size of the read-ahead cache; must be a multiple of 512
     /// (defaults to 256 kB)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readahead: ::std::option::Option<i64>,
     /// Timeout for connections, in seconds (defaults to 5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
     /// Username for authentication (defaults to none)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a password
     /// for authentication (defaults to no password)
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// Username for proxy authentication (defaults to
     /// none)
-    #[serde(
-        rename = "proxy-username",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
     /// List of cookies to set; format is "name1=content1;
     /// name2=content2;" as explained by CURLOPT_COOKIE(3).  Defaults to
     /// no cookies.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cookie: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing the cookie
     /// data in a secure way.  See `cookie` for the format.  (since 2.10)
-    #[serde(
-        rename = "cookie-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cookie_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCurlHttp {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            url: url.into(),
-            readahead: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            proxy_username: ::std::option::Option::None,
-            proxy_password_secret: ::std::option::Option::None,
-            cookie: ::std::option::Option::None,
-            cookie_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `readahead`.
-    #[must_use]
-    pub fn with_readahead(mut self, readahead: impl ::std::convert::Into<i64>) -> Self {
-        self.readahead = ::std::option::Option::Some(readahead.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `proxy-username`.
-    #[must_use]
-    pub fn with_proxy_username(
-        mut self,
-        proxy_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_username = ::std::option::Option::Some(proxy_username.into());
-        self
-    }
-    /// Sets `proxy-password-secret`.
-    #[must_use]
-    pub fn with_proxy_password_secret(
-        mut self,
-        proxy_password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_password_secret = ::std::option::Option::Some(
-            proxy_password_secret.into(),
-        );
-        self
-    }
-    /// Sets `cookie`.
-    #[must_use]
-    pub fn with_cookie(
-        mut self,
-        cookie: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cookie = ::std::option::Option::Some(cookie.into());
-        self
-    }
-    /// Sets `cookie-secret`.
-    #[must_use]
-    pub fn with_cookie_secret(
-        mut self,
-        cookie_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cookie_secret = ::std::option::Option::Some(cookie_secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCurlHttp { 0 req url "url" : ::std::string::String, 1 opt readahead
+    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
+    ::std::string::String, 4 opt password_secret "password-secret" :
+    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
+    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
+    cookie "cookie" : ::std::string::String, 8 opt cookie_secret "cookie-secret" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCurlHttp
+    new(" Builds it from its required members; optional ones are absent.") { url :
+    ::std::string::String => into, } init {} set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_cookie cookie "cookie" : ::std::string::String => into, with_cookie_secret
+    cookie_secret "cookie-secret" : ::std::string::String => into, }
+);
 /// Driver specific block device options for HTTPS connections over the
 /// curl backend.  URLs must start with "https://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlHttps {
     /// URL of the image file
     pub url: ::std::string::String,
     /// Size of the read-ahead cache; must be a multiple of 512
     /// (defaults to 256 kB)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readahead: ::std::option::Option<i64>,
     /// Timeout for connections, in seconds (defaults to 5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
     /// Username for authentication (defaults to none)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a password
     /// for authentication (defaults to no password)
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// Username for proxy authentication (defaults to
     /// none)
-    #[serde(
-        rename = "proxy-username",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
     /// List of cookies to set; format is "name1=content1;
     /// name2=content2;" as explained by CURLOPT_COOKIE(3).  Defaults to
     /// no cookies.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cookie: ::std::option::Option<::std::string::String>,
     /// Whether to verify the SSL certificate's validity
     /// (defaults to true)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sslverify: ::std::option::Option<bool>,
     /// ID of a QCryptoSecret object providing the cookie
     /// data in a secure way.  See `cookie` for the format.  (since 2.10)
-    #[serde(
-        rename = "cookie-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cookie_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCurlHttps {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            url: url.into(),
-            readahead: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            proxy_username: ::std::option::Option::None,
-            proxy_password_secret: ::std::option::Option::None,
-            cookie: ::std::option::Option::None,
-            sslverify: ::std::option::Option::None,
-            cookie_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `readahead`.
-    #[must_use]
-    pub fn with_readahead(mut self, readahead: impl ::std::convert::Into<i64>) -> Self {
-        self.readahead = ::std::option::Option::Some(readahead.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `proxy-username`.
-    #[must_use]
-    pub fn with_proxy_username(
-        mut self,
-        proxy_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_username = ::std::option::Option::Some(proxy_username.into());
-        self
-    }
-    /// Sets `proxy-password-secret`.
-    #[must_use]
-    pub fn with_proxy_password_secret(
-        mut self,
-        proxy_password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_password_secret = ::std::option::Option::Some(
-            proxy_password_secret.into(),
-        );
-        self
-    }
-    /// Sets `cookie`.
-    #[must_use]
-    pub fn with_cookie(
-        mut self,
-        cookie: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cookie = ::std::option::Option::Some(cookie.into());
-        self
-    }
-    /// Sets `sslverify`.
-    #[must_use]
-    pub fn with_sslverify(mut self, sslverify: impl ::std::convert::Into<bool>) -> Self {
-        self.sslverify = ::std::option::Option::Some(sslverify.into());
-        self
-    }
-    /// Sets `cookie-secret`.
-    #[must_use]
-    pub fn with_cookie_secret(
-        mut self,
-        cookie_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cookie_secret = ::std::option::Option::Some(cookie_secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCurlHttps { 0 req url "url" : ::std::string::String, 1 opt readahead
+    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
+    ::std::string::String, 4 opt password_secret "password-secret" :
+    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
+    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
+    cookie "cookie" : ::std::string::String, 8 opt sslverify "sslverify" : bool, 9 opt
+    cookie_secret "cookie-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCurlHttps
+    new(" Builds it from its required members; optional ones are absent.") { url :
+    ::std::string::String => into, } init {} set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_cookie cookie "cookie" : ::std::string::String => into, with_sslverify sslverify
+    "sslverify" : bool => into, with_cookie_secret cookie_secret "cookie-secret" :
+    ::std::string::String => into, }
+);
 /// Driver specific block device options for FTP connections over the
 /// curl backend.  URLs must start with "ftp://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlFtp {
     /// URL of the image file
     pub url: ::std::string::String,
     /// Size of the read-ahead cache; must be a multiple of 512
     /// (defaults to 256 kB)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readahead: ::std::option::Option<i64>,
     /// Timeout for connections, in seconds (defaults to 5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
     /// Username for authentication (defaults to none)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a password
     /// for authentication (defaults to no password)
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// Username for proxy authentication (defaults to
     /// none)
-    #[serde(
-        rename = "proxy-username",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCurlFtp {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            url: url.into(),
-            readahead: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            proxy_username: ::std::option::Option::None,
-            proxy_password_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `readahead`.
-    #[must_use]
-    pub fn with_readahead(mut self, readahead: impl ::std::convert::Into<i64>) -> Self {
-        self.readahead = ::std::option::Option::Some(readahead.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `proxy-username`.
-    #[must_use]
-    pub fn with_proxy_username(
-        mut self,
-        proxy_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_username = ::std::option::Option::Some(proxy_username.into());
-        self
-    }
-    /// Sets `proxy-password-secret`.
-    #[must_use]
-    pub fn with_proxy_password_secret(
-        mut self,
-        proxy_password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_password_secret = ::std::option::Option::Some(
-            proxy_password_secret.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCurlFtp { 0 req url "url" : ::std::string::String, 1 opt readahead
+    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
+    ::std::string::String, 4 opt password_secret "password-secret" :
+    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
+    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCurlFtp
+    new(" Builds it from its required members; optional ones are absent.") { url :
+    ::std::string::String => into, } init {} set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
+);
 /// Driver specific block device options for FTPS connections over the
 /// curl backend.  URLs must start with "ftps://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlFtps {
     /// URL of the image file
     pub url: ::std::string::String,
     /// Size of the read-ahead cache; must be a multiple of 512
     /// (defaults to 256 kB)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readahead: ::std::option::Option<i64>,
     /// Timeout for connections, in seconds (defaults to 5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub timeout: ::std::option::Option<i64>,
     /// Username for authentication (defaults to none)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a password
     /// for authentication (defaults to no password)
-    #[serde(
-        rename = "password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub password_secret: ::std::option::Option<::std::string::String>,
     /// Username for proxy authentication (defaults to
     /// none)
-    #[serde(
-        rename = "proxy-username",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_username: ::std::option::Option<::std::string::String>,
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
-    #[serde(
-        rename = "proxy-password-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
     /// Whether to verify the SSL certificate's validity
     /// (defaults to true)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sslverify: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCurlFtps {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            url: url.into(),
-            readahead: ::std::option::Option::None,
-            timeout: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-            password_secret: ::std::option::Option::None,
-            proxy_username: ::std::option::Option::None,
-            proxy_password_secret: ::std::option::Option::None,
-            sslverify: ::std::option::Option::None,
-        }
-    }
-    /// Sets `readahead`.
-    #[must_use]
-    pub fn with_readahead(mut self, readahead: impl ::std::convert::Into<i64>) -> Self {
-        self.readahead = ::std::option::Option::Some(readahead.into());
-        self
-    }
-    /// Sets `timeout`.
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: impl ::std::convert::Into<i64>) -> Self {
-        self.timeout = ::std::option::Option::Some(timeout.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-    /// Sets `password-secret`.
-    #[must_use]
-    pub fn with_password_secret(
-        mut self,
-        password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.password_secret = ::std::option::Option::Some(password_secret.into());
-        self
-    }
-    /// Sets `proxy-username`.
-    #[must_use]
-    pub fn with_proxy_username(
-        mut self,
-        proxy_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_username = ::std::option::Option::Some(proxy_username.into());
-        self
-    }
-    /// Sets `proxy-password-secret`.
-    #[must_use]
-    pub fn with_proxy_password_secret(
-        mut self,
-        proxy_password_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.proxy_password_secret = ::std::option::Option::Some(
-            proxy_password_secret.into(),
-        );
-        self
-    }
-    /// Sets `sslverify`.
-    #[must_use]
-    pub fn with_sslverify(mut self, sslverify: impl ::std::convert::Into<bool>) -> Self {
-        self.sslverify = ::std::option::Option::Some(sslverify.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCurlFtps { 0 req url "url" : ::std::string::String, 1 opt readahead
+    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
+    ::std::string::String, 4 opt password_secret "password-secret" :
+    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
+    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
+    sslverify "sslverify" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCurlFtps
+    new(" Builds it from its required members; optional ones are absent.") { url :
+    ::std::string::String => into, } init {} set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_sslverify sslverify "sslverify" : bool => into, }
+);
 /// Driver specific block device options for NBD.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNbd {
     /// NBD server address
     pub server: SocketAddress,
     /// export name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub export: ::std::option::Option<::std::string::String>,
     /// TLS credentials ID
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// TLS hostname override for certificate validation
     /// (Since 7.0)
-    #[serde(
-        rename = "tls-hostname",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_hostname: ::std::option::Option<::std::string::String>,
     /// A metadata context name such as
     /// "qemu:dirty-bitmap:NAME" or "qemu:allocation-depth" to query in
@@ -13090,10 +6911,6 @@ pub struct BlockdevOptionsNbd {
     /// this option x-context would have made more sense) (since 3.0)
     ///
     /// **Unstable**: Member `x-dirty-bitmap` is experimental.
-    #[serde(
-        rename = "x-dirty-bitmap",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_dirty_bitmap: ::std::option::Option<::std::string::String>,
     /// On an unexpected disconnect, the nbd client tries
     /// to connect again until succeeding or encountering a serious
@@ -13102,162 +6919,80 @@ pub struct BlockdevOptionsNbd {
     /// that time, any delayed requests and all future requests before a
     /// successful reconnect will immediately fail.  Default 0 (Since
     /// 4.2)
-    #[serde(
-        rename = "reconnect-delay",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub reconnect_delay: ::std::option::Option<u32>,
     /// In seconds.  If zero, the nbd driver tries the
     /// connection only once, and fails to open if the connection fails.
     /// If non-zero, the nbd driver will repeat connection attempts
     /// until successful or until `open-timeout` seconds have elapsed.
     /// Default 0 (Since 7.0)
-    #[serde(
-        rename = "open-timeout",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub open_timeout: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsNbd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(server: impl ::std::convert::Into<SocketAddress>) -> Self {
-        Self {
-            server: server.into(),
-            export: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_hostname: ::std::option::Option::None,
-            x_dirty_bitmap: ::std::option::Option::None,
-            reconnect_delay: ::std::option::Option::None,
-            open_timeout: ::std::option::Option::None,
-        }
-    }
-    /// Sets `export`.
-    #[must_use]
-    pub fn with_export(
-        mut self,
-        export: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.export = ::std::option::Option::Some(export.into());
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-hostname`.
-    #[must_use]
-    pub fn with_tls_hostname(
-        mut self,
-        tls_hostname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_hostname = ::std::option::Option::Some(tls_hostname.into());
-        self
-    }
-    /// Sets `x-dirty-bitmap`.
-    #[must_use]
-    pub fn with_x_dirty_bitmap(
-        mut self,
-        x_dirty_bitmap: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.x_dirty_bitmap = ::std::option::Option::Some(x_dirty_bitmap.into());
-        self
-    }
-    /// Sets `reconnect-delay`.
-    #[must_use]
-    pub fn with_reconnect_delay(
-        mut self,
-        reconnect_delay: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.reconnect_delay = ::std::option::Option::Some(reconnect_delay.into());
-        self
-    }
-    /// Sets `open-timeout`.
-    #[must_use]
-    pub fn with_open_timeout(
-        mut self,
-        open_timeout: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.open_timeout = ::std::option::Option::Some(open_timeout.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsNbd { 0 req server "server" : SocketAddress, 1 opt export "export" :
+    ::std::string::String, 2 opt tls_creds "tls-creds" : ::std::string::String, 3 opt
+    tls_hostname "tls-hostname" : ::std::string::String, 4 opt x_dirty_bitmap
+    "x-dirty-bitmap" : ::std::string::String, 5 opt reconnect_delay "reconnect-delay" :
+    u32, 6 opt open_timeout "open-timeout" : u32, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsNbd
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    SocketAddress => into, } init {} set { with_export export "export" :
+    ::std::string::String => into, with_tls_creds tls_creds "tls-creds" :
+    ::std::string::String => into, with_tls_hostname tls_hostname "tls-hostname" :
+    ::std::string::String => into, with_x_dirty_bitmap x_dirty_bitmap "x-dirty-bitmap" :
+    ::std::string::String => into, with_reconnect_delay reconnect_delay "reconnect-delay"
+    : u32 => into, with_open_timeout open_timeout "open-timeout" : u32 => into, }
+);
 /// Driver specific block device options for the raw driver.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRaw {
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
     /// position where the block device starts
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<i64>,
     /// the assumed size of the device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsRaw {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            offset: ::std::option::Option::None,
-            size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `offset`.
-    #[must_use]
-    pub fn with_offset(mut self, offset: impl ::std::convert::Into<i64>) -> Self {
-        self.offset = ::std::option::Option::Some(offset.into());
-        self
-    }
-    /// Sets `size`.
-    #[must_use]
-    pub fn with_size(mut self, size: impl ::std::convert::Into<i64>) -> Self {
-        self.size = ::std::option::Option::Some(size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsRaw { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
+    offset "offset" : i64, 2 opt size "size" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsRaw
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_offset offset "offset" : i64 => into,
+    with_size size "size" : i64 => into, }
+);
 /// Driver specific block device options for the throttle driver
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsThrottle {
     /// the name of the throttle-group object to use.  It
     /// must already exist.
-    #[serde(rename = "throttle-group")]
     pub throttle_group: ::std::string::String,
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsThrottle {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        throttle_group: impl ::std::convert::Into<::std::string::String>,
-        file: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        Self {
-            throttle_group: throttle_group.into(),
-            file: ::std::boxed::Box::new(file.into()),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsThrottle { 0 req throttle_group "throttle-group" :
+    ::std::string::String, 1 req file "file" : ::std::boxed::Box < BlockdevRef >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsThrottle
+    new(" Builds it from its required members; optional ones are absent.") {
+    throttle_group : ::std::string::String => into, file : BlockdevRef => boxed, } init
+    {} set {}
+);
 /// Driver specific block device options for the copy-on-read driver.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCor {
     /// reference to or definition of the data source block device
@@ -13267,29 +7002,18 @@ pub struct BlockdevOptionsCor {
     /// so that no data below this node will be copied by this filter.
     /// If option is absent, the limit is not applied, so that data from
     /// all backing layers may be copied.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bottom: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCor {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            bottom: ::std::option::Option::None,
-        }
-    }
-    /// Sets `bottom`.
-    #[must_use]
-    pub fn with_bottom(
-        mut self,
-        bottom: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bottom = ::std::option::Option::Some(bottom.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCor { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
+    bottom "bottom" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCor
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, } init {} set { with_bottom bottom "bottom" :
+    ::std::string::String => into, }
+);
 /// An enumeration of possible behaviors for copy-before-write operation
 /// failures.
 ///
@@ -13309,45 +7033,10 @@ pub enum OnCbwError {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl OnCbwError {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::BreakGuestWrite => "break-guest-write",
-            Self::BreakSnapshot => "break-snapshot",
-            Self::Unknown(s) => s,
-        }
+crate::rt::qapi_enum!(
+    OnCbwError { BreakGuestWrite = "break-guest-write", BreakSnapshot = "break-snapshot",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "break-guest-write" => Self::BreakGuestWrite,
-            "break-snapshot" => Self::BreakSnapshot,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for OnCbwError {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for OnCbwError {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OnCbwError {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// Driver specific block device options for the copy-before-write
 /// driver, which does so called copy-before-write operations: when data
 /// is written to the filter, the filter first reads corresponding
@@ -13357,7 +7046,7 @@ impl<'de> ::serde::Deserialize<'de> for OnCbwError {
 /// data is written to file child.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCbw {
     /// reference to or definition of the data source block device
@@ -13371,94 +7060,41 @@ pub struct BlockdevOptionsCbw {
     /// initialize internal bitmap of the process, so further
     /// modifications (or removing) of specified bitmap doesn't
     /// influence the filter.  (Since 7.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmap: ::std::option::Option<BlockDirtyBitmap>,
     /// Behavior on failure of copy-before-write operation.
     /// Default is `break-guest-write`.  (Since 7.1)
-    #[serde(
-        rename = "on-cbw-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub on_cbw_error: ::std::option::Option<OnCbwError>,
     /// Zero means no limit.  Non-zero sets the timeout in
     /// seconds for copy-before-write operation.  When a timeout occurs,
     /// the respective copy-before-write operation will fail, and the
     /// `on-cbw-error` parameter will decide how this failure is handled.
     /// Default 0.  (Since 7.1)
-    #[serde(
-        rename = "cbw-timeout",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cbw_timeout: ::std::option::Option<u32>,
     /// Minimum size of blocks used by copy-before-write
     /// operations.  Has to be a power of 2.  No effect if smaller than
     /// the maximum of the target's cluster size and 64 KiB.  Default 0.
     /// (Since 9.2)
-    #[serde(
-        rename = "min-cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub min_cluster_size: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptionsCbw {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        target: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        Self {
-            file: ::std::boxed::Box::new(file.into()),
-            target: ::std::boxed::Box::new(target.into()),
-            bitmap: ::std::option::Option::None,
-            on_cbw_error: ::std::option::Option::None,
-            cbw_timeout: ::std::option::Option::None,
-            min_cluster_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `bitmap`.
-    #[must_use]
-    pub fn with_bitmap(
-        mut self,
-        bitmap: impl ::std::convert::Into<BlockDirtyBitmap>,
-    ) -> Self {
-        self.bitmap = ::std::option::Option::Some(bitmap.into());
-        self
-    }
-    /// Sets `on-cbw-error`.
-    #[must_use]
-    pub fn with_on_cbw_error(
-        mut self,
-        on_cbw_error: impl ::std::convert::Into<OnCbwError>,
-    ) -> Self {
-        self.on_cbw_error = ::std::option::Option::Some(on_cbw_error.into());
-        self
-    }
-    /// Sets `cbw-timeout`.
-    #[must_use]
-    pub fn with_cbw_timeout(
-        mut self,
-        cbw_timeout: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.cbw_timeout = ::std::option::Option::Some(cbw_timeout.into());
-        self
-    }
-    /// Sets `min-cluster-size`.
-    #[must_use]
-    pub fn with_min_cluster_size(
-        mut self,
-        min_cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.min_cluster_size = ::std::option::Option::Some(min_cluster_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptionsCbw { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 req
+    target "target" : ::std::boxed::Box < BlockdevRef >, 2 opt bitmap "bitmap" :
+    BlockDirtyBitmap, 3 opt on_cbw_error "on-cbw-error" : OnCbwError, 4 opt cbw_timeout
+    "cbw-timeout" : u32, 5 opt min_cluster_size "min-cluster-size" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevOptionsCbw
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => boxed, target : BlockdevRef => boxed, } init {} set { with_bitmap
+    bitmap "bitmap" : BlockDirtyBitmap => into, with_on_cbw_error on_cbw_error
+    "on-cbw-error" : OnCbwError => into, with_cbw_timeout cbw_timeout "cbw-timeout" : u32
+    => into, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
+);
 /// Options for creating a block device.  Many options are available for
 /// all block devices, independent of the block driver:
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevOptions {
     /// the node name of the new node (Since 2.0).  This option
@@ -13466,32 +7102,21 @@ pub struct BlockdevOptions {
     /// start with an alphabetic character and may contain only
     /// alphanumeric characters, '-', '.' and '_'.  Their maximum length
     /// is 31 characters.
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// discard-related options (default: ignore)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub discard: ::std::option::Option<BlockdevDiscardOptions>,
     /// cache-related options
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cache: ::std::option::Option<BlockdevCacheOptions>,
     /// whether the block node should be activated (default: true).
     /// Having inactive block nodes is useful primarily for migration because it
     /// allows opening an image on the destination while the source is still
     /// holding locks for it. (Since 10.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub active: ::std::option::Option<bool>,
     /// whether the block device should be read-only (default:
     /// false).  Note that some block drivers support only read-only
     /// access, either generally or in certain configurations.  In this
     /// case, the default value does not work and the option must be
     /// specified explicitly.
-    #[serde(
-        rename = "read-only",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub read_only: ::std::option::Option<bool>,
     /// if true and `read-only` is false, QEMU may
     /// automatically decide not to open the image read-write as
@@ -13499,113 +7124,35 @@ pub struct BlockdevOptions {
     /// between the modes later), e.g. depending on whether the image
     /// file is writable or whether a writing user is attached to the
     /// node (default: false, since 3.1)
-    #[serde(
-        rename = "auto-read-only",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub auto_read_only: ::std::option::Option<bool>,
     /// force share all permission on added nodes.  Requires
     /// read-only=true.  (Since 2.10)
-    #[serde(
-        rename = "force-share",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub force_share: ::std::option::Option<bool>,
     /// detect and optimize zero writes (Since 2.1)
     /// (default: off)
-    #[serde(
-        rename = "detect-zeroes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub detect_zeroes: ::std::option::Option<BlockdevDetectZeroesOptions>,
     /// The branch, chosen by `driver`.
-    #[serde(flatten)]
     pub branch: BlockdevOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(branch: BlockdevOptionsBranch) -> Self {
-        Self {
-            node_name: ::std::option::Option::None,
-            discard: ::std::option::Option::None,
-            cache: ::std::option::Option::None,
-            active: ::std::option::Option::None,
-            read_only: ::std::option::Option::None,
-            auto_read_only: ::std::option::Option::None,
-            force_share: ::std::option::Option::None,
-            detect_zeroes: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `discard`.
-    #[must_use]
-    pub fn with_discard(
-        mut self,
-        discard: impl ::std::convert::Into<BlockdevDiscardOptions>,
-    ) -> Self {
-        self.discard = ::std::option::Option::Some(discard.into());
-        self
-    }
-    /// Sets `cache`.
-    #[must_use]
-    pub fn with_cache(
-        mut self,
-        cache: impl ::std::convert::Into<BlockdevCacheOptions>,
-    ) -> Self {
-        self.cache = ::std::option::Option::Some(cache.into());
-        self
-    }
-    /// Sets `active`.
-    #[must_use]
-    pub fn with_active(mut self, active: impl ::std::convert::Into<bool>) -> Self {
-        self.active = ::std::option::Option::Some(active.into());
-        self
-    }
-    /// Sets `read-only`.
-    #[must_use]
-    pub fn with_read_only(mut self, read_only: impl ::std::convert::Into<bool>) -> Self {
-        self.read_only = ::std::option::Option::Some(read_only.into());
-        self
-    }
-    /// Sets `auto-read-only`.
-    #[must_use]
-    pub fn with_auto_read_only(
-        mut self,
-        auto_read_only: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.auto_read_only = ::std::option::Option::Some(auto_read_only.into());
-        self
-    }
-    /// Sets `force-share`.
-    #[must_use]
-    pub fn with_force_share(
-        mut self,
-        force_share: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.force_share = ::std::option::Option::Some(force_share.into());
-        self
-    }
-    /// Sets `detect-zeroes`.
-    #[must_use]
-    pub fn with_detect_zeroes(
-        mut self,
-        detect_zeroes: impl ::std::convert::Into<BlockdevDetectZeroesOptions>,
-    ) -> Self {
-        self.detect_zeroes = ::std::option::Option::Some(detect_zeroes.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevOptions { 0 opt node_name "node-name" : ::std::string::String, 1 opt discard
+    "discard" : BlockdevDiscardOptions, 2 opt cache "cache" : BlockdevCacheOptions, 3 opt
+    active "active" : bool, 4 opt read_only "read-only" : bool, 5 opt auto_read_only
+    "auto-read-only" : bool, 6 opt force_share "force-share" : bool, 7 opt detect_zeroes
+    "detect-zeroes" : BlockdevDetectZeroesOptions, } flatten branch
+);
+crate::rt::qapi_builder!(
+    BlockdevOptions
+    new(" Builds it from its required members; optional ones are absent.") { branch :
+    BlockdevOptionsBranch => into, } init {} set { with_node_name node_name "node-name" :
+    ::std::string::String => into, with_discard discard "discard" :
+    BlockdevDiscardOptions => into, with_cache cache "cache" : BlockdevCacheOptions =>
+    into, with_active active "active" : bool => into, with_read_only read_only
+    "read-only" : bool => into, with_auto_read_only auto_read_only "auto-read-only" :
+    bool => into, with_force_share force_share "force-share" : bool => into,
+    with_detect_zeroes detect_zeroes "detect-zeroes" : BlockdevDetectZeroesOptions =>
+    into, }
+);
 /// The branches of [`BlockdevOptions`], by `driver`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -14070,30 +7617,20 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
 /// ```
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevAdd(pub BlockdevOptions);
+crate::rt::qapi_newtype!(BlockdevAdd);
 impl ::std::convert::From<BlockdevOptions> for BlockdevAdd {
     fn from(v: BlockdevOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevAdd {
-    const NAME: &'static str = "blockdev-add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockdevAdd, "blockdev-add", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Reopens one or more block devices using the given set of options.
 /// Any option not specified will be reset to its default value
 /// regardless of its previous status.  If an option cannot be changed
@@ -14132,38 +7669,25 @@ impl crate::rt::Command for BlockdevAdd {
 /// metadata.
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevReopen {
     /// `options`
     pub options: ::std::vec::Vec<BlockdevOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevReopen {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        options: impl ::std::convert::Into<::std::vec::Vec<BlockdevOptions>>,
-    ) -> Self {
-        Self { options: options.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevReopen {
-    const NAME: &'static str = "blockdev-reopen";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-reopen",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevReopen { 0 req options "options" : ::std::vec::Vec < BlockdevOptions >, }
+);
+crate::rt::qapi_builder!(
+    BlockdevReopen new(" Builds it from its required members; optional ones are absent.")
+    { options : ::std::vec::Vec < BlockdevOptions > => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockdevReopen, "blockdev-reopen", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Deletes a block device that has been added using blockdev-add.  The
 /// command will fail if the node is attached to a device or is
 /// otherwise being used.
@@ -14190,39 +7714,25 @@ impl crate::rt::Command for BlockdevReopen {
 /// ```
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevDel {
     /// Name of the graph node to delete.
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevDel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(node_name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            node_name: node_name.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevDel {
-    const NAME: &'static str = "blockdev-del";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-del",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevDel { 0 req node_name "node-name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevDel new(" Builds it from its required members; optional ones are absent.") {
+    node_name : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockdevDel, "blockdev-del", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Activate or inactivate a block device. Use this to manage the handover of
 /// block devices on migration with qemu-storage-daemon.
 ///
@@ -14243,60 +7753,36 @@ impl crate::rt::Command for BlockdevDel {
 /// ```
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSetActive {
     /// Name of the graph node to activate or inactivate. By default, all
     /// nodes are affected by the operation.
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// true if the nodes should be active when the command returns success,
     /// false if they should be inactive.
     pub active: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSetActive {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(active: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            node_name: ::std::option::Option::None,
-            active: active.into(),
-        }
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevSetActive {
-    const NAME: &'static str = "blockdev-set-active";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-set-active",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("10.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevSetActive { 0 opt node_name "node-name" : ::std::string::String, 1 req active
+    "active" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSetActive
+    new(" Builds it from its required members; optional ones are absent.") { active :
+    bool => into, } init {} set { with_node_name node_name "node-name" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    BlockdevSetActive, "blockdev-set-active", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("10.0"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Driver specific image creation options for file.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsFile {
     /// Filename for the new image file
@@ -14306,64 +7792,29 @@ pub struct BlockdevCreateOptionsFile {
     /// Preallocation mode for the new image (default: off;
     /// allowed values: off, falloc (if CONFIG_POSIX_FALLOCATE), full
     /// (if CONFIG_POSIX))
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preallocation: ::std::option::Option<PreallocMode>,
     /// Turn off copy-on-write (valid only on btrfs; default: off)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub nocow: ::std::option::Option<bool>,
     /// Extent size hint to add to the image file; 0 for
     /// not adding an extent size hint (default: 1 MB, since 5.1)
-    #[serde(
-        rename = "extent-size-hint",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub extent_size_hint: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsFile {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            size: size.into(),
-            preallocation: ::std::option::Option::None,
-            nocow: ::std::option::Option::None,
-            extent_size_hint: ::std::option::Option::None,
-        }
-    }
-    /// Sets `preallocation`.
-    #[must_use]
-    pub fn with_preallocation(
-        mut self,
-        preallocation: impl ::std::convert::Into<PreallocMode>,
-    ) -> Self {
-        self.preallocation = ::std::option::Option::Some(preallocation.into());
-        self
-    }
-    /// Sets `nocow`.
-    #[must_use]
-    pub fn with_nocow(mut self, nocow: impl ::std::convert::Into<bool>) -> Self {
-        self.nocow = ::std::option::Option::Some(nocow.into());
-        self
-    }
-    /// Sets `extent-size-hint`.
-    #[must_use]
-    pub fn with_extent_size_hint(
-        mut self,
-        extent_size_hint: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.extent_size_hint = ::std::option::Option::Some(extent_size_hint.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsFile { 0 req filename "filename" : ::std::string::String, 1 req
+    size "size" : u64, 2 opt preallocation "preallocation" : PreallocMode, 3 opt nocow
+    "nocow" : bool, 4 opt extent_size_hint "extent-size-hint" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsFile
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, size : u64 => into, } init {} set { with_preallocation
+    preallocation "preallocation" : PreallocMode => into, with_nocow nocow "nocow" : bool
+    => into, with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => into, }
+);
 /// Driver specific image creation options for gluster.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsGluster {
     /// Where to store the new image file
@@ -14373,208 +7824,83 @@ pub struct BlockdevCreateOptionsGluster {
     /// Preallocation mode for the new image (default: off;
     /// allowed values: off, falloc (if CONFIG_GLUSTERFS_FALLOCATE),
     /// full (if CONFIG_GLUSTERFS_ZEROFILL))
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsGluster {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        location: impl ::std::convert::Into<BlockdevOptionsGluster>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            location: location.into(),
-            size: size.into(),
-            preallocation: ::std::option::Option::None,
-        }
-    }
-    /// Sets `preallocation`.
-    #[must_use]
-    pub fn with_preallocation(
-        mut self,
-        preallocation: impl ::std::convert::Into<PreallocMode>,
-    ) -> Self {
-        self.preallocation = ::std::option::Option::Some(preallocation.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsGluster { 0 req location "location" : BlockdevOptionsGluster, 1
+    req size "size" : u64, 2 opt preallocation "preallocation" : PreallocMode, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsGluster
+    new(" Builds it from its required members; optional ones are absent.") { location :
+    BlockdevOptionsGluster => into, size : u64 => into, } init {} set {
+    with_preallocation preallocation "preallocation" : PreallocMode => into, }
+);
 /// Driver specific image creation options for LUKS.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
     /// the cipher algorithm for data encryption Currently
     /// defaults to 'aes-256'.
-    #[serde(
-        rename = "cipher-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
     /// the cipher mode for data encryption Currently defaults
     /// to 'xts'
-    #[serde(
-        rename = "cipher-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_mode: ::std::option::Option<QCryptoCipherMode>,
     /// the initialization vector generator Currently defaults
     /// to 'plain64'
-    #[serde(
-        rename = "ivgen-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ivgen_alg: ::std::option::Option<QCryptoIVGenAlgo>,
     /// the initialization vector generator hash Currently
     /// defaults to 'sha256'
-    #[serde(
-        rename = "ivgen-hash-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ivgen_hash_alg: ::std::option::Option<QCryptoHashAlgo>,
     /// the master key hash algorithm Currently defaults to
     /// 'sha256'
-    #[serde(rename = "hash-alg", skip_serializing_if = "::std::option::Option::is_none")]
     pub hash_alg: ::std::option::Option<QCryptoHashAlgo>,
     /// number of milliseconds to spend in PBKDF passphrase
     /// processing.  Currently defaults to 2000.  (since 2.8)
-    #[serde(
-        rename = "iter-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iter_time: ::std::option::Option<i64>,
     /// Node to create the image format on, mandatory except when
     /// 'preallocation' is not requested
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<BlockdevRef>,
     /// Block device holding a detached LUKS header.  (since 9.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub header: ::std::option::Option<BlockdevRef>,
     /// Size of the virtual disk in bytes
     pub size: u64,
     /// Preallocation mode for the new image (since: 4.2)
     /// (default: off; allowed values: off, metadata, falloc, full)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            key_secret: ::std::option::Option::None,
-            cipher_alg: ::std::option::Option::None,
-            cipher_mode: ::std::option::Option::None,
-            ivgen_alg: ::std::option::Option::None,
-            ivgen_hash_alg: ::std::option::Option::None,
-            hash_alg: ::std::option::Option::None,
-            iter_time: ::std::option::Option::None,
-            file: ::std::option::Option::None,
-            header: ::std::option::Option::None,
-            size: size.into(),
-            preallocation: ::std::option::Option::None,
-        }
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-    /// Sets `cipher-alg`.
-    #[must_use]
-    pub fn with_cipher_alg(
-        mut self,
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-    ) -> Self {
-        self.cipher_alg = ::std::option::Option::Some(cipher_alg.into());
-        self
-    }
-    /// Sets `cipher-mode`.
-    #[must_use]
-    pub fn with_cipher_mode(
-        mut self,
-        cipher_mode: impl ::std::convert::Into<QCryptoCipherMode>,
-    ) -> Self {
-        self.cipher_mode = ::std::option::Option::Some(cipher_mode.into());
-        self
-    }
-    /// Sets `ivgen-alg`.
-    #[must_use]
-    pub fn with_ivgen_alg(
-        mut self,
-        ivgen_alg: impl ::std::convert::Into<QCryptoIVGenAlgo>,
-    ) -> Self {
-        self.ivgen_alg = ::std::option::Option::Some(ivgen_alg.into());
-        self
-    }
-    /// Sets `ivgen-hash-alg`.
-    #[must_use]
-    pub fn with_ivgen_hash_alg(
-        mut self,
-        ivgen_hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-    ) -> Self {
-        self.ivgen_hash_alg = ::std::option::Option::Some(ivgen_hash_alg.into());
-        self
-    }
-    /// Sets `hash-alg`.
-    #[must_use]
-    pub fn with_hash_alg(
-        mut self,
-        hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-    ) -> Self {
-        self.hash_alg = ::std::option::Option::Some(hash_alg.into());
-        self
-    }
-    /// Sets `iter-time`.
-    #[must_use]
-    pub fn with_iter_time(mut self, iter_time: impl ::std::convert::Into<i64>) -> Self {
-        self.iter_time = ::std::option::Option::Some(iter_time.into());
-        self
-    }
-    /// Sets `file`.
-    #[must_use]
-    pub fn with_file(mut self, file: impl ::std::convert::Into<BlockdevRef>) -> Self {
-        self.file = ::std::option::Option::Some(file.into());
-        self
-    }
-    /// Sets `header`.
-    #[must_use]
-    pub fn with_header(
-        mut self,
-        header: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        self.header = ::std::option::Option::Some(header.into());
-        self
-    }
-    /// Sets `preallocation`.
-    #[must_use]
-    pub fn with_preallocation(
-        mut self,
-        preallocation: impl ::std::convert::Into<PreallocMode>,
-    ) -> Self {
-        self.preallocation = ::std::option::Option::Some(preallocation.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsLUKS { 0 opt key_secret "key-secret" : ::std::string::String, 1
+    opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, 2 opt cipher_mode "cipher-mode" :
+    QCryptoCipherMode, 3 opt ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo, 4 opt
+    ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 5 opt hash_alg "hash-alg" :
+    QCryptoHashAlgo, 6 opt iter_time "iter-time" : i64, 7 opt file "file" : BlockdevRef,
+    8 opt header "header" : BlockdevRef, 9 req size "size" : u64, 10 opt preallocation
+    "preallocation" : PreallocMode, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, } init {} set { with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
+    QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
+    QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
+    into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
+    with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
+    "iter-time" : i64 => into, with_file file "file" : BlockdevRef => into, with_header
+    header "header" : BlockdevRef => into, with_preallocation preallocation
+    "preallocation" : PreallocMode => into, }
+);
 /// Driver specific image creation options for NFS.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsNfs {
     /// Where to store the new image file
@@ -14582,24 +7908,19 @@ pub struct BlockdevCreateOptionsNfs {
     /// Size of the virtual disk in bytes
     pub size: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsNfs {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        location: impl ::std::convert::Into<BlockdevOptionsNfs>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            location: location.into(),
-            size: size.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsNfs { 0 req location "location" : BlockdevOptionsNfs, 1 req size
+    "size" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsNfs
+    new(" Builds it from its required members; optional ones are absent.") { location :
+    BlockdevOptionsNfs => into, size : u64 => into, } init {} set {}
+);
 /// Driver specific image creation options for parallels.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsParallels {
     /// Node to create the image format on
@@ -14607,40 +7928,22 @@ pub struct BlockdevCreateOptionsParallels {
     /// Size of the virtual disk in bytes
     pub size: u64,
     /// Cluster size in bytes (default: 1 MB)
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsParallels {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            cluster_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsParallels { 0 req file "file" : BlockdevRef, 1 req size "size" :
+    u64, 2 opt cluster_size "cluster-size" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsParallels
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_cluster_size
+    cluster_size "cluster-size" : u64 => into, }
+);
 /// Driver specific image creation options for qcow.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow {
     /// Node to create the image format on
@@ -14649,49 +7952,22 @@ pub struct BlockdevCreateOptionsQcow {
     pub size: u64,
     /// File name of the backing file if a backing file
     /// should be used
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// Encryption options if the image should be encrypted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<QCryptoBlockCreateOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsQcow {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            backing_file: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-        }
-    }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<QCryptoBlockCreateOptions>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsQcow { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt backing_file "backing-file" : ::std::string::String, 3 opt encrypt "encrypt" :
+    QCryptoBlockCreateOptions, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsQcow
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_backing_file
+    backing_file "backing-file" : ::std::string::String => into, with_encrypt encrypt
+    "encrypt" : QCryptoBlockCreateOptions => into, }
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -14705,45 +7981,7 @@ pub enum BlockdevQcow2Version {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevQcow2Version {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V2 => "v2",
-            Self::V3 => "v3",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "v2" => Self::V2,
-            "v3" => Self::V3,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevQcow2Version {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevQcow2Version {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Version {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevQcow2Version { V2 = "v2", V3 = "v3", });
 /// Compression type used in qcow2 image file
 ///
 /// Since: 5.1
@@ -14760,49 +7998,11 @@ pub enum Qcow2CompressionType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl Qcow2CompressionType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Zlib => "zlib",
-            Self::Zstd => "zstd",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "zlib" => Self::Zlib,
-            "zstd" => Self::Zstd,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for Qcow2CompressionType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for Qcow2CompressionType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for Qcow2CompressionType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(Qcow2CompressionType { Zlib = "zlib", Zstd = "zstd", });
 /// Driver specific image creation options for qcow2.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow2 {
     /// Node to create the image format on
@@ -14810,216 +8010,69 @@ pub struct BlockdevCreateOptionsQcow2 {
     /// Node to use as an external data file in which all guest
     /// data is stored so that only metadata remains in the qcow2 file
     /// (since: 4.0)
-    #[serde(
-        rename = "data-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub data_file: ::std::option::Option<BlockdevRef>,
     /// True if the external data file must stay valid as a
     /// standalone (read-only) raw image without looking at qcow2
     /// metadata (default: false; since: 4.0)
-    #[serde(
-        rename = "data-file-raw",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub data_file_raw: ::std::option::Option<bool>,
     /// True to make the image have extended L2 entries
     /// (default: false; since 5.2)
-    #[serde(
-        rename = "extended-l2",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub extended_l2: ::std::option::Option<bool>,
     /// Size of the virtual disk in bytes
     pub size: u64,
     /// Compatibility level (default: v3)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<BlockdevQcow2Version>,
     /// File name of the backing file if a backing file
     /// should be used
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// Name of the block driver to use for the backing file
-    #[serde(
-        rename = "backing-fmt",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_fmt: ::std::option::Option<BlockdevDriver>,
     /// Encryption options if the image should be encrypted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<QCryptoBlockCreateOptions>,
     /// qcow2 cluster size in bytes (default: 65536)
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<u64>,
     /// Preallocation mode for the new image (default: off;
     /// allowed values: off, falloc, full, metadata)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preallocation: ::std::option::Option<PreallocMode>,
     /// True if refcounts may be updated lazily
     /// (default: off)
-    #[serde(
-        rename = "lazy-refcounts",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub lazy_refcounts: ::std::option::Option<bool>,
     /// Width of reference counts in bits (default: 16)
-    #[serde(
-        rename = "refcount-bits",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub refcount_bits: ::std::option::Option<i64>,
     /// The image cluster compression method
     /// (default: zlib, since 5.1)
-    #[serde(
-        rename = "compression-type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub compression_type: ::std::option::Option<Qcow2CompressionType>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsQcow2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            data_file: ::std::option::Option::None,
-            data_file_raw: ::std::option::Option::None,
-            extended_l2: ::std::option::Option::None,
-            size: size.into(),
-            version: ::std::option::Option::None,
-            backing_file: ::std::option::Option::None,
-            backing_fmt: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-            cluster_size: ::std::option::Option::None,
-            preallocation: ::std::option::Option::None,
-            lazy_refcounts: ::std::option::Option::None,
-            refcount_bits: ::std::option::Option::None,
-            compression_type: ::std::option::Option::None,
-        }
-    }
-    /// Sets `data-file`.
-    #[must_use]
-    pub fn with_data_file(
-        mut self,
-        data_file: impl ::std::convert::Into<BlockdevRef>,
-    ) -> Self {
-        self.data_file = ::std::option::Option::Some(data_file.into());
-        self
-    }
-    /// Sets `data-file-raw`.
-    #[must_use]
-    pub fn with_data_file_raw(
-        mut self,
-        data_file_raw: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.data_file_raw = ::std::option::Option::Some(data_file_raw.into());
-        self
-    }
-    /// Sets `extended-l2`.
-    #[must_use]
-    pub fn with_extended_l2(
-        mut self,
-        extended_l2: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.extended_l2 = ::std::option::Option::Some(extended_l2.into());
-        self
-    }
-    /// Sets `version`.
-    #[must_use]
-    pub fn with_version(
-        mut self,
-        version: impl ::std::convert::Into<BlockdevQcow2Version>,
-    ) -> Self {
-        self.version = ::std::option::Option::Some(version.into());
-        self
-    }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `backing-fmt`.
-    #[must_use]
-    pub fn with_backing_fmt(
-        mut self,
-        backing_fmt: impl ::std::convert::Into<BlockdevDriver>,
-    ) -> Self {
-        self.backing_fmt = ::std::option::Option::Some(backing_fmt.into());
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<QCryptoBlockCreateOptions>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `preallocation`.
-    #[must_use]
-    pub fn with_preallocation(
-        mut self,
-        preallocation: impl ::std::convert::Into<PreallocMode>,
-    ) -> Self {
-        self.preallocation = ::std::option::Option::Some(preallocation.into());
-        self
-    }
-    /// Sets `lazy-refcounts`.
-    #[must_use]
-    pub fn with_lazy_refcounts(
-        mut self,
-        lazy_refcounts: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.lazy_refcounts = ::std::option::Option::Some(lazy_refcounts.into());
-        self
-    }
-    /// Sets `refcount-bits`.
-    #[must_use]
-    pub fn with_refcount_bits(
-        mut self,
-        refcount_bits: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.refcount_bits = ::std::option::Option::Some(refcount_bits.into());
-        self
-    }
-    /// Sets `compression-type`.
-    #[must_use]
-    pub fn with_compression_type(
-        mut self,
-        compression_type: impl ::std::convert::Into<Qcow2CompressionType>,
-    ) -> Self {
-        self.compression_type = ::std::option::Option::Some(compression_type.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsQcow2 { 0 req file "file" : BlockdevRef, 1 opt data_file
+    "data-file" : BlockdevRef, 2 opt data_file_raw "data-file-raw" : bool, 3 opt
+    extended_l2 "extended-l2" : bool, 4 req size "size" : u64, 5 opt version "version" :
+    BlockdevQcow2Version, 6 opt backing_file "backing-file" : ::std::string::String, 7
+    opt backing_fmt "backing-fmt" : BlockdevDriver, 8 opt encrypt "encrypt" :
+    QCryptoBlockCreateOptions, 9 opt cluster_size "cluster-size" : u64, 10 opt
+    preallocation "preallocation" : PreallocMode, 11 opt lazy_refcounts "lazy-refcounts"
+    : bool, 12 opt refcount_bits "refcount-bits" : i64, 13 opt compression_type
+    "compression-type" : Qcow2CompressionType, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsQcow2
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_data_file data_file
+    "data-file" : BlockdevRef => into, with_data_file_raw data_file_raw "data-file-raw" :
+    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into, with_version
+    version "version" : BlockdevQcow2Version => into, with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
+    "backing-fmt" : BlockdevDriver => into, with_encrypt encrypt "encrypt" :
+    QCryptoBlockCreateOptions => into, with_cluster_size cluster_size "cluster-size" :
+    u64 => into, with_preallocation preallocation "preallocation" : PreallocMode => into,
+    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into,
+    with_refcount_bits refcount_bits "refcount-bits" : i64 => into, with_compression_type
+    compression_type "compression-type" : Qcow2CompressionType => into, }
+);
 /// Driver specific image creation options for qed.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQed {
     /// Node to create the image format on
@@ -15028,88 +8081,33 @@ pub struct BlockdevCreateOptionsQed {
     pub size: u64,
     /// File name of the backing file if a backing file
     /// should be used
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// Name of the block driver to use for the backing file
-    #[serde(
-        rename = "backing-fmt",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_fmt: ::std::option::Option<BlockdevDriver>,
     /// Cluster size in bytes (default: 65536)
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<u64>,
     /// L1/L2 table size (in clusters)
-    #[serde(
-        rename = "table-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub table_size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsQed {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            backing_file: ::std::option::Option::None,
-            backing_fmt: ::std::option::Option::None,
-            cluster_size: ::std::option::Option::None,
-            table_size: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsQed { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt backing_file "backing-file" : ::std::string::String, 3 opt backing_fmt
+    "backing-fmt" : BlockdevDriver, 4 opt cluster_size "cluster-size" : u64, 5 opt
+    table_size "table-size" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsQed
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_backing_file
+    backing_file "backing-file" : ::std::string::String => into, with_backing_fmt
+    backing_fmt "backing-fmt" : BlockdevDriver => into, with_cluster_size cluster_size
+    "cluster-size" : u64 => into, with_table_size table_size "table-size" : i64 => into,
     }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `backing-fmt`.
-    #[must_use]
-    pub fn with_backing_fmt(
-        mut self,
-        backing_fmt: impl ::std::convert::Into<BlockdevDriver>,
-    ) -> Self {
-        self.backing_fmt = ::std::option::Option::Some(backing_fmt.into());
-        self
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `table-size`.
-    #[must_use]
-    pub fn with_table_size(
-        mut self,
-        table_size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.table_size = ::std::option::Option::Some(table_size.into());
-        self
-    }
-}
+);
 /// Driver specific image creation options for rbd/Ceph.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbd {
     /// Where to store the new image file.  This location cannot
@@ -15118,49 +8116,22 @@ pub struct BlockdevCreateOptionsRbd {
     /// Size of the virtual disk in bytes
     pub size: u64,
     /// RBD object size
-    #[serde(
-        rename = "cluster-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_size: ::std::option::Option<u64>,
     /// Image encryption options.  (Since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<RbdEncryptionCreateOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsRbd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        location: impl ::std::convert::Into<BlockdevOptionsRbd>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            location: location.into(),
-            size: size.into(),
-            cluster_size: ::std::option::Option::None,
-            encrypt: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cluster-size`.
-    #[must_use]
-    pub fn with_cluster_size(
-        mut self,
-        cluster_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.cluster_size = ::std::option::Option::Some(cluster_size.into());
-        self
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<RbdEncryptionCreateOptions>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsRbd { 0 req location "location" : BlockdevOptionsRbd, 1 req size
+    "size" : u64, 2 opt cluster_size "cluster-size" : u64, 3 opt encrypt "encrypt" :
+    RbdEncryptionCreateOptions, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsRbd
+    new(" Builds it from its required members; optional ones are absent.") { location :
+    BlockdevOptionsRbd => into, size : u64 => into, } init {} set { with_cluster_size
+    cluster_size "cluster-size" : u64 => into, with_encrypt encrypt "encrypt" :
+    RbdEncryptionCreateOptions => into, }
+);
 /// Subformat options for VMDK images
 ///
 /// Since: 4.0
@@ -15184,51 +8155,11 @@ pub enum BlockdevVmdkSubformat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevVmdkSubformat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::MonolithicSparse => "monolithicSparse",
-            Self::MonolithicFlat => "monolithicFlat",
-            Self::TwoGbMaxExtentSparse => "twoGbMaxExtentSparse",
-            Self::TwoGbMaxExtentFlat => "twoGbMaxExtentFlat",
-            Self::StreamOptimized => "streamOptimized",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "monolithicSparse" => Self::MonolithicSparse,
-            "monolithicFlat" => Self::MonolithicFlat,
-            "twoGbMaxExtentSparse" => Self::TwoGbMaxExtentSparse,
-            "twoGbMaxExtentFlat" => Self::TwoGbMaxExtentFlat,
-            "streamOptimized" => Self::StreamOptimized,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevVmdkSubformat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevVmdkSubformat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevVmdkSubformat { MonolithicSparse = "monolithicSparse", MonolithicFlat =
+    "monolithicFlat", TwoGbMaxExtentSparse = "twoGbMaxExtentSparse", TwoGbMaxExtentFlat =
+    "twoGbMaxExtentFlat", StreamOptimized = "streamOptimized", }
+);
 /// Adapter type info for VMDK images
 ///
 /// Since: 4.0
@@ -15247,53 +8178,14 @@ pub enum BlockdevVmdkAdapterType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevVmdkAdapterType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ide => "ide",
-            Self::Buslogic => "buslogic",
-            Self::Lsilogic => "lsilogic",
-            Self::LegacyEsx => "legacyESX",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ide" => Self::Ide,
-            "buslogic" => Self::Buslogic,
-            "lsilogic" => Self::Lsilogic,
-            "legacyESX" => Self::LegacyEsx,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevVmdkAdapterType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevVmdkAdapterType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevVmdkAdapterType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockdevVmdkAdapterType { Ide = "ide", Buslogic = "buslogic", Lsilogic = "lsilogic",
+    LegacyEsx = "legacyESX", }
+);
 /// Driver specific image creation options for VMDK.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVmdk {
     /// Where to store the new image file.  This refers to the image
@@ -15308,130 +8200,50 @@ pub struct BlockdevCreateOptionsVmdk {
     /// twoGbMaxExtent* formats, the number of entries required is
     /// calculated as extent_number = virtual_size / 2GB.  Providing
     /// more extents than will be used is an error.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub extents: ::std::option::Option<::std::vec::Vec<BlockdevRef>>,
     /// The subformat of the VMDK image.  Default:
     /// "monolithicSparse".
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subformat: ::std::option::Option<BlockdevVmdkSubformat>,
     /// The path of backing file.  Default: no backing file
     /// is used.
-    #[serde(
-        rename = "backing-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// The adapter type used to fill in the descriptor.
     /// Default: ide.
-    #[serde(
-        rename = "adapter-type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub adapter_type: ::std::option::Option<BlockdevVmdkAdapterType>,
     /// Hardware version.  The meaningful options are "4" or
     /// "6".  Default: "4".
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hwversion: ::std::option::Option<::std::string::String>,
     /// VMware guest tools version.  Default: "2147483647"
     /// (Since 6.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub toolsversion: ::std::option::Option<::std::string::String>,
     /// Whether to enable zeroed-grain feature for sparse
     /// subformats.  Default: false.
-    #[serde(
-        rename = "zeroed-grain",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zeroed_grain: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsVmdk {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            extents: ::std::option::Option::None,
-            subformat: ::std::option::Option::None,
-            backing_file: ::std::option::Option::None,
-            adapter_type: ::std::option::Option::None,
-            hwversion: ::std::option::Option::None,
-            toolsversion: ::std::option::Option::None,
-            zeroed_grain: ::std::option::Option::None,
-        }
-    }
-    /// Sets `extents`.
-    #[must_use]
-    pub fn with_extents(
-        mut self,
-        extents: impl ::std::convert::Into<::std::vec::Vec<BlockdevRef>>,
-    ) -> Self {
-        self.extents = ::std::option::Option::Some(extents.into());
-        self
-    }
-    /// Sets `subformat`.
-    #[must_use]
-    pub fn with_subformat(
-        mut self,
-        subformat: impl ::std::convert::Into<BlockdevVmdkSubformat>,
-    ) -> Self {
-        self.subformat = ::std::option::Option::Some(subformat.into());
-        self
-    }
-    /// Sets `backing-file`.
-    #[must_use]
-    pub fn with_backing_file(
-        mut self,
-        backing_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.backing_file = ::std::option::Option::Some(backing_file.into());
-        self
-    }
-    /// Sets `adapter-type`.
-    #[must_use]
-    pub fn with_adapter_type(
-        mut self,
-        adapter_type: impl ::std::convert::Into<BlockdevVmdkAdapterType>,
-    ) -> Self {
-        self.adapter_type = ::std::option::Option::Some(adapter_type.into());
-        self
-    }
-    /// Sets `hwversion`.
-    #[must_use]
-    pub fn with_hwversion(
-        mut self,
-        hwversion: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.hwversion = ::std::option::Option::Some(hwversion.into());
-        self
-    }
-    /// Sets `toolsversion`.
-    #[must_use]
-    pub fn with_toolsversion(
-        mut self,
-        toolsversion: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.toolsversion = ::std::option::Option::Some(toolsversion.into());
-        self
-    }
-    /// Sets `zeroed-grain`.
-    #[must_use]
-    pub fn with_zeroed_grain(
-        mut self,
-        zeroed_grain: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.zeroed_grain = ::std::option::Option::Some(zeroed_grain.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsVmdk { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt extents "extents" : ::std::vec::Vec < BlockdevRef >, 3 opt subformat
+    "subformat" : BlockdevVmdkSubformat, 4 opt backing_file "backing-file" :
+    ::std::string::String, 5 opt adapter_type "adapter-type" : BlockdevVmdkAdapterType, 6
+    opt hwversion "hwversion" : ::std::string::String, 7 opt toolsversion "toolsversion"
+    : ::std::string::String, 8 opt zeroed_grain "zeroed-grain" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsVmdk
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_extents extents
+    "extents" : ::std::vec::Vec < BlockdevRef > => into, with_subformat subformat
+    "subformat" : BlockdevVmdkSubformat => into, with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_adapter_type adapter_type
+    "adapter-type" : BlockdevVmdkAdapterType => into, with_hwversion hwversion
+    "hwversion" : ::std::string::String => into, with_toolsversion toolsversion
+    "toolsversion" : ::std::string::String => into, with_zeroed_grain zeroed_grain
+    "zeroed-grain" : bool => into, }
+);
 /// Driver specific image creation options for SSH.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsSsh {
     /// Where to store the new image file
@@ -15439,24 +8251,19 @@ pub struct BlockdevCreateOptionsSsh {
     /// Size of the virtual disk in bytes
     pub size: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsSsh {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        location: impl ::std::convert::Into<BlockdevOptionsSsh>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            location: location.into(),
-            size: size.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsSsh { 0 req location "location" : BlockdevOptionsSsh, 1 req size
+    "size" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsSsh
+    new(" Builds it from its required members; optional ones are absent.") { location :
+    BlockdevOptionsSsh => into, size : u64 => into, } init {} set {}
+);
 /// Driver specific image creation options for VDI.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVdi {
     /// Node to create the image format on
@@ -15465,33 +8272,18 @@ pub struct BlockdevCreateOptionsVdi {
     pub size: u64,
     /// Preallocation mode for the new image (default: off;
     /// allowed values: off, metadata)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsVdi {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            preallocation: ::std::option::Option::None,
-        }
-    }
-    /// Sets `preallocation`.
-    #[must_use]
-    pub fn with_preallocation(
-        mut self,
-        preallocation: impl ::std::convert::Into<PreallocMode>,
-    ) -> Self {
-        self.preallocation = ::std::option::Option::Some(preallocation.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsVdi { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt preallocation "preallocation" : PreallocMode, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsVdi
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_preallocation
+    preallocation "preallocation" : PreallocMode => into, }
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -15504,49 +8296,11 @@ pub enum BlockdevVhdxSubformat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevVhdxSubformat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dynamic => "dynamic",
-            Self::Fixed => "fixed",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "dynamic" => Self::Dynamic,
-            "fixed" => Self::Fixed,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevVhdxSubformat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevVhdxSubformat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevVhdxSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevVhdxSubformat { Dynamic = "dynamic", Fixed = "fixed", });
 /// Driver specific image creation options for vhdx.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVhdx {
     /// Node to create the image format on
@@ -15555,79 +8309,32 @@ pub struct BlockdevCreateOptionsVhdx {
     pub size: u64,
     /// Log size in bytes, must be a multiple of 1 MB (default: 1
     /// MB)
-    #[serde(rename = "log-size", skip_serializing_if = "::std::option::Option::is_none")]
     pub log_size: ::std::option::Option<u64>,
     /// Block size in bytes, must be a multiple of 1 MB and not
     /// larger than 256 MB (default: automatically choose a block size
     /// depending on the image size)
-    #[serde(
-        rename = "block-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub block_size: ::std::option::Option<u64>,
     /// vhdx subformat (default: dynamic)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subformat: ::std::option::Option<BlockdevVhdxSubformat>,
     /// Force use of payload blocks of type 'ZERO'.
     /// Non-standard, but default.  Do not set to 'off' when using
     /// 'qemu-img convert' with subformat=dynamic.
-    #[serde(
-        rename = "block-state-zero",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub block_state_zero: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsVhdx {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            log_size: ::std::option::Option::None,
-            block_size: ::std::option::Option::None,
-            subformat: ::std::option::Option::None,
-            block_state_zero: ::std::option::Option::None,
-        }
-    }
-    /// Sets `log-size`.
-    #[must_use]
-    pub fn with_log_size(mut self, log_size: impl ::std::convert::Into<u64>) -> Self {
-        self.log_size = ::std::option::Option::Some(log_size.into());
-        self
-    }
-    /// Sets `block-size`.
-    #[must_use]
-    pub fn with_block_size(
-        mut self,
-        block_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.block_size = ::std::option::Option::Some(block_size.into());
-        self
-    }
-    /// Sets `subformat`.
-    #[must_use]
-    pub fn with_subformat(
-        mut self,
-        subformat: impl ::std::convert::Into<BlockdevVhdxSubformat>,
-    ) -> Self {
-        self.subformat = ::std::option::Option::Some(subformat.into());
-        self
-    }
-    /// Sets `block-state-zero`.
-    #[must_use]
-    pub fn with_block_state_zero(
-        mut self,
-        block_state_zero: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.block_state_zero = ::std::option::Option::Some(block_state_zero.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsVhdx { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt log_size "log-size" : u64, 3 opt block_size "block-size" : u64, 4 opt subformat
+    "subformat" : BlockdevVhdxSubformat, 5 opt block_state_zero "block-state-zero" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsVhdx
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_log_size log_size
+    "log-size" : u64 => into, with_block_size block_size "block-size" : u64 => into,
+    with_subformat subformat "subformat" : BlockdevVhdxSubformat => into,
+    with_block_state_zero block_state_zero "block-state-zero" : bool => into, }
+);
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -15640,49 +8347,11 @@ pub enum BlockdevVpcSubformat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockdevVpcSubformat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dynamic => "dynamic",
-            Self::Fixed => "fixed",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "dynamic" => Self::Dynamic,
-            "fixed" => Self::Fixed,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockdevVpcSubformat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockdevVpcSubformat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevVpcSubformat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockdevVpcSubformat { Dynamic = "dynamic", Fixed = "fixed", });
 /// Driver specific image creation options for vpc (VHD).
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVpc {
     /// Node to create the image format on
@@ -15690,51 +8359,24 @@ pub struct BlockdevCreateOptionsVpc {
     /// Size of the virtual disk in bytes
     pub size: u64,
     /// vhdx subformat (default: dynamic)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subformat: ::std::option::Option<BlockdevVpcSubformat>,
     /// Force use of the exact byte size instead of rounding to
     /// the next size that can be represented in CHS geometry
     /// (default: false)
-    #[serde(
-        rename = "force-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub force_size: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreateOptionsVpc {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        file: impl ::std::convert::Into<BlockdevRef>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            file: file.into(),
-            size: size.into(),
-            subformat: ::std::option::Option::None,
-            force_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `subformat`.
-    #[must_use]
-    pub fn with_subformat(
-        mut self,
-        subformat: impl ::std::convert::Into<BlockdevVpcSubformat>,
-    ) -> Self {
-        self.subformat = ::std::option::Option::Some(subformat.into());
-        self
-    }
-    /// Sets `force-size`.
-    #[must_use]
-    pub fn with_force_size(
-        mut self,
-        force_size: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.force_size = ::std::option::Option::Some(force_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevCreateOptionsVpc { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
+    2 opt subformat "subformat" : BlockdevVpcSubformat, 3 opt force_size "force-size" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreateOptionsVpc
+    new(" Builds it from its required members; optional ones are absent.") { file :
+    BlockdevRef => into, size : u64 => into, } init {} set { with_subformat subformat
+    "subformat" : BlockdevVpcSubformat => into, with_force_size force_size "force-size" :
+    bool => into, }
+);
 /// Options for creating an image format on a given node.
 ///
 /// Since: 2.12
@@ -16045,67 +8687,43 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptions {
 /// automatically finalized, but a manual job-dismiss is required.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevCreate {
     /// Identifier for the newly created job.
-    #[serde(rename = "job-id")]
     pub job_id: ::std::string::String,
     /// Options for the image creation.
     pub options: BlockdevCreateOptions,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevCreate {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        job_id: impl ::std::convert::Into<::std::string::String>,
-        options: impl ::std::convert::Into<BlockdevCreateOptions>,
-    ) -> Self {
-        Self {
-            job_id: job_id.into(),
-            options: options.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevCreate {
-    const NAME: &'static str = "blockdev-create";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-create",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockdevCreate { 0 req job_id "job-id" : ::std::string::String, 1 req options
+    "options" : BlockdevCreateOptions, }
+);
+crate::rt::qapi_builder!(
+    BlockdevCreate new(" Builds it from its required members; optional ones are absent.")
+    { job_id : ::std::string::String => into, options : BlockdevCreateOptions => into, }
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockdevCreate, "blockdev-create", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Driver specific image amend options for LUKS.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevAmendOptionsLUKS {
     /// the desired state of the keyslots
     pub state: QCryptoBlockLUKSKeyslotState,
     /// The ID of a QCryptoSecret object providing the password
     /// to be written into added active keyslots
-    #[serde(
-        rename = "new-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub new_secret: ::std::option::Option<::std::string::String>,
     /// Optional (for deactivation only) If given will
     /// deactivate all keyslots that match password located in
     /// QCryptoSecret with this ID
-    #[serde(
-        rename = "old-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub old_secret: ::std::option::Option<::std::string::String>,
     /// Optional.  ID of the keyslot to activate/deactivate.  For
     /// keyslot activation, keyslot should not be active already (this
@@ -16115,106 +8733,48 @@ pub struct BlockdevAmendOptionsLUKS {
     ///
     /// For keyslot deactivation, this parameter specifies the exact
     /// keyslot to deactivate
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyslot: ::std::option::Option<i64>,
     /// Optional (for activation only) Number of milliseconds to
     /// spend in PBKDF passphrase processing for the newly activated
     /// keyslot.  Currently defaults to 2000.
-    #[serde(
-        rename = "iter-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iter_time: ::std::option::Option<i64>,
     /// Optional.  The ID of a QCryptoSecret object providing the
     /// password to use to retrieve current master key.  Defaults to the
     /// same secret that was used to open the image
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevAmendOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(state: impl ::std::convert::Into<QCryptoBlockLUKSKeyslotState>) -> Self {
-        Self {
-            state: state.into(),
-            new_secret: ::std::option::Option::None,
-            old_secret: ::std::option::Option::None,
-            keyslot: ::std::option::Option::None,
-            iter_time: ::std::option::Option::None,
-            secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `new-secret`.
-    #[must_use]
-    pub fn with_new_secret(
-        mut self,
-        new_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.new_secret = ::std::option::Option::Some(new_secret.into());
-        self
-    }
-    /// Sets `old-secret`.
-    #[must_use]
-    pub fn with_old_secret(
-        mut self,
-        old_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.old_secret = ::std::option::Option::Some(old_secret.into());
-        self
-    }
-    /// Sets `keyslot`.
-    #[must_use]
-    pub fn with_keyslot(mut self, keyslot: impl ::std::convert::Into<i64>) -> Self {
-        self.keyslot = ::std::option::Option::Some(keyslot.into());
-        self
-    }
-    /// Sets `iter-time`.
-    #[must_use]
-    pub fn with_iter_time(mut self, iter_time: impl ::std::convert::Into<i64>) -> Self {
-        self.iter_time = ::std::option::Option::Some(iter_time.into());
-        self
-    }
-    /// Sets `secret`.
-    #[must_use]
-    pub fn with_secret(
-        mut self,
-        secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.secret = ::std::option::Option::Some(secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevAmendOptionsLUKS { 0 req state "state" : QCryptoBlockLUKSKeyslotState, 1 opt
+    new_secret "new-secret" : ::std::string::String, 2 opt old_secret "old-secret" :
+    ::std::string::String, 3 opt keyslot "keyslot" : i64, 4 opt iter_time "iter-time" :
+    i64, 5 opt secret "secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevAmendOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { state :
+    QCryptoBlockLUKSKeyslotState => into, } init {} set { with_new_secret new_secret
+    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
+    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    ::std::string::String => into, }
+);
 /// Driver specific image amend options for qcow2.  For now, only
 /// encryption options can be amended
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockdevAmendOptionsQcow2 {
     /// Encryption options to be amended
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypt: ::std::option::Option<QCryptoBlockAmendOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevAmendOptionsQcow2 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            encrypt: ::std::option::Option::None,
-        }
-    }
-    /// Sets `encrypt`.
-    #[must_use]
-    pub fn with_encrypt(
-        mut self,
-        encrypt: impl ::std::convert::Into<QCryptoBlockAmendOptions>,
-    ) -> Self {
-        self.encrypt = ::std::option::Option::Some(encrypt.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevAmendOptionsQcow2 { 0 opt encrypt "encrypt" : QCryptoBlockAmendOptions, }
+);
+crate::rt::qapi_builder!(
+    BlockdevAmendOptionsQcow2 new(" Builds it with every optional member absent.") {}
+    init {} set { with_encrypt encrypt "encrypt" : QCryptoBlockAmendOptions => into, }
+);
 /// Options for amending an image format
 ///
 /// Since: 5.1
@@ -16528,14 +9088,12 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptions {
 /// Since: 5.1
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevAmend {
     /// Identifier for the newly created job.
-    #[serde(rename = "job-id")]
     pub job_id: ::std::string::String,
     /// Name of the block node to work on
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// Options (driver specific)
     pub options: BlockdevAmendOptions,
@@ -16543,48 +9101,25 @@ pub struct XBlockdevAmend {
     /// allows erase of the last active keyslot (permanent loss of
     /// data), and replacement of an active keyslot (possible loss of
     /// data if IO error happens)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XBlockdevAmend {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        job_id: impl ::std::convert::Into<::std::string::String>,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        options: impl ::std::convert::Into<BlockdevAmendOptions>,
-    ) -> Self {
-        Self {
-            job_id: job_id.into(),
-            node_name: node_name.into(),
-            options: options.into(),
-            force: ::std::option::Option::None,
-        }
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XBlockdevAmend {
-    const NAME: &'static str = "x-blockdev-amend";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-blockdev-amend",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("5.1"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XBlockdevAmend { 0 req job_id "job-id" : ::std::string::String, 1 req node_name
+    "node-name" : ::std::string::String, 2 req options "options" : BlockdevAmendOptions,
+    3 opt force "force" : bool, }
+);
+crate::rt::qapi_builder!(
+    XBlockdevAmend new(" Builds it from its required members; optional ones are absent.")
+    { job_id : ::std::string::String => into, node_name : ::std::string::String => into,
+    options : BlockdevAmendOptions => into, } init {} set { with_force force "force" :
+    bool => into, }
+);
+crate::rt::qapi_command!(
+    XBlockdevAmend, "x-blockdev-amend", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("5.1"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// An enumeration of action that has been taken when a DISK I/O occurs
 ///
 /// Since: 2.1
@@ -16601,47 +9136,9 @@ pub enum BlockErrorAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockErrorAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ignore => "ignore",
-            Self::Report => "report",
-            Self::Stop => "stop",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ignore" => Self::Ignore,
-            "report" => Self::Report,
-            "stop" => Self::Stop,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockErrorAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockErrorAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockErrorAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockErrorAction { Ignore = "ignore", Report = "report", Stop = "stop", }
+);
 /// Emitted when a disk image is being marked corrupt.  The image can be
 /// identified by its device or node name.  The 'device' field is always
 /// present for compatibility reasons, but it can be empty ("") if the
@@ -16660,7 +9157,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockErrorAction {
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockImageCorrupted {
     /// device name.  This is always present for compatibility
@@ -16668,10 +9165,6 @@ pub struct BlockImageCorrupted {
     /// device name associated.
     pub device: ::std::string::String,
     /// node name (Since: 2.4)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// informative message for human consumption, such as the kind of
     /// corruption being detected.  It should not be parsed by machine
@@ -16679,85 +9172,33 @@ pub struct BlockImageCorrupted {
     pub msg: ::std::string::String,
     /// if the corruption resulted from an image access, this is
     /// the host's access offset into the image
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<i64>,
     /// if the corruption resulted from an image access, this is the
     /// access size
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
     /// if set, the image is marked corrupt and therefore unusable
     /// after this event and must be repaired (Since 2.2; before, every
     /// BLOCK_IMAGE_CORRUPTED event was fatal)
     pub fatal: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockImageCorrupted {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        msg: impl ::std::convert::Into<::std::string::String>,
-        fatal: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            node_name: ::std::option::Option::None,
-            msg: msg.into(),
-            offset: ::std::option::Option::None,
-            size: ::std::option::Option::None,
-            fatal: fatal.into(),
-        }
+crate::rt::qapi_struct!(
+    BlockImageCorrupted { 0 req device "device" : ::std::string::String, 1 opt node_name
+    "node-name" : ::std::string::String, 2 req msg "msg" : ::std::string::String, 3 opt
+    offset "offset" : i64, 4 opt size "size" : i64, 5 req fatal "fatal" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockImageCorrupted
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, msg : ::std::string::String => into, fatal : bool =>
+    into, } init {} set { with_node_name node_name "node-name" : ::std::string::String =>
+    into, with_offset offset "offset" : i64 => into, with_size size "size" : i64 => into,
     }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
+);
+crate::rt::qapi_event!(
+    BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("1.7"), condition : ::std::option::Option::None,
     }
-    /// Sets `offset`.
-    #[must_use]
-    pub fn with_offset(mut self, offset: impl ::std::convert::Into<i64>) -> Self {
-        self.offset = ::std::option::Option::Some(offset.into());
-        self
-    }
-    /// Sets `size`.
-    #[must_use]
-    pub fn with_size(mut self, size: impl ::std::convert::Into<i64>) -> Self {
-        self.size = ::std::option::Option::Some(size.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockImageCorrupted {
-    const NAME: &'static str = "BLOCK_IMAGE_CORRUPTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_IMAGE_CORRUPTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.7"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockImageCorrupted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockImageCorrupted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockImageCorrupted> for super::AnyEvent {
-    fn from(x: BlockImageCorrupted) -> Self {
-        super::AnyEvent::BlockImageCorrupted(x)
-    }
-}
+);
 /// Emitted when a disk I/O error occurs
 ///
 /// *note:: If action is "stop", a STOP event will eventually follow*
@@ -16779,11 +9220,10 @@ impl ::std::convert::From<BlockImageCorrupted> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockIoError {
     /// path to the device object in the QOM tree (since 9.2)
-    #[serde(rename = "qom-path")]
     pub qom_path: ::std::string::String,
     /// device name.  This is always present for compatibility
     /// reasons, but it can be empty ("") if the image does not have a
@@ -16793,10 +9233,6 @@ pub struct BlockIoError {
     /// root node that is directly attached to a guest device rather
     /// than for the node where the error occurred.  The node name is
     /// not present if the drive is empty.  (Since: 2.8)
-    #[serde(
-        rename = "node-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_name: ::std::option::Option<::std::string::String>,
     /// I/O operation
     pub operation: IoOperationType,
@@ -16806,78 +9242,30 @@ pub struct BlockIoError {
     /// This key is only present if query-block's io-status is present,
     /// please see query-block documentation for more information
     /// (since: 2.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub nospace: ::std::option::Option<bool>,
     /// human readable string describing the error cause.  (This
     /// field is a debugging aid for humans, it should not be parsed by
     /// applications) (since: 2.2)
     pub reason: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockIoError {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-        device: impl ::std::convert::Into<::std::string::String>,
-        operation: impl ::std::convert::Into<IoOperationType>,
-        action: impl ::std::convert::Into<BlockErrorAction>,
-        reason: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            qom_path: qom_path.into(),
-            device: device.into(),
-            node_name: ::std::option::Option::None,
-            operation: operation.into(),
-            action: action.into(),
-            nospace: ::std::option::Option::None,
-            reason: reason.into(),
-        }
-    }
-    /// Sets `node-name`.
-    #[must_use]
-    pub fn with_node_name(
-        mut self,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node_name = ::std::option::Option::Some(node_name.into());
-        self
-    }
-    /// Sets `nospace`.
-    #[must_use]
-    pub fn with_nospace(mut self, nospace: impl ::std::convert::Into<bool>) -> Self {
-        self.nospace = ::std::option::Option::Some(nospace.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockIoError {
-    const NAME: &'static str = "BLOCK_IO_ERROR";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_IO_ERROR",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockIoError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockIoError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockIoError> for super::AnyEvent {
-    fn from(x: BlockIoError) -> Self {
-        super::AnyEvent::BlockIoError(x)
-    }
-}
+crate::rt::qapi_struct!(
+    BlockIoError { 0 req qom_path "qom-path" : ::std::string::String, 1 req device
+    "device" : ::std::string::String, 2 opt node_name "node-name" :
+    ::std::string::String, 3 req operation "operation" : IoOperationType, 4 req action
+    "action" : BlockErrorAction, 5 opt nospace "nospace" : bool, 6 req reason "reason" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockIoError new(" Builds it from its required members; optional ones are absent.") {
+    qom_path : ::std::string::String => into, device : ::std::string::String => into,
+    operation : IoOperationType => into, action : BlockErrorAction => into, reason :
+    ::std::string::String => into, } init {} set { with_node_name node_name "node-name" :
+    ::std::string::String => into, with_nospace nospace "nospace" : bool => into, }
+);
+crate::rt::qapi_event!(
+    BlockIoError, "BLOCK_IO_ERROR", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None, }
+);
 /// Emitted when a block job has completed
 ///
 /// *qmp-example*
@@ -16891,7 +9279,7 @@ impl ::std::convert::From<BlockIoError> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCompleted {
     /// job type
@@ -16910,67 +9298,25 @@ pub struct BlockJobCompleted {
     /// contains a human-readable error message.  There are no semantics
     /// other than that streaming has failed and clients should not try
     /// to interpret the error string
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobCompleted {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<JobType>,
-        device: impl ::std::convert::Into<::std::string::String>,
-        len: impl ::std::convert::Into<i64>,
-        offset: impl ::std::convert::Into<i64>,
-        speed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            device: device.into(),
-            len: len.into(),
-            offset: offset.into(),
-            speed: speed.into(),
-            error: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    BlockJobCompleted { 0 req r#type "type" : JobType, 1 req device "device" :
+    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
+    speed "speed" : i64, 5 opt error "error" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockJobCompleted
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    JobType => into, device : ::std::string::String => into, len : i64 => into, offset :
+    i64 => into, speed : i64 => into, } init {} set { with_error error "error" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    BlockJobCompleted, "BLOCK_JOB_COMPLETED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None,
     }
-    /// Sets `error`.
-    #[must_use]
-    pub fn with_error(
-        mut self,
-        error: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error = ::std::option::Option::Some(error.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockJobCompleted {
-    const NAME: &'static str = "BLOCK_JOB_COMPLETED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_JOB_COMPLETED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockJobCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockJobCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockJobCompleted> for super::AnyEvent {
-    fn from(x: BlockJobCompleted) -> Self {
-        super::AnyEvent::BlockJobCompleted(x)
-    }
-}
+);
 /// Emitted when a block job has been cancelled
 ///
 /// *qmp-example*
@@ -16984,7 +9330,7 @@ impl ::std::convert::From<BlockJobCompleted> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobCancelled {
     /// job type
@@ -17000,54 +9346,22 @@ pub struct BlockJobCancelled {
     /// rate limit, bytes per second
     pub speed: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobCancelled {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<JobType>,
-        device: impl ::std::convert::Into<::std::string::String>,
-        len: impl ::std::convert::Into<i64>,
-        offset: impl ::std::convert::Into<i64>,
-        speed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            device: device.into(),
-            len: len.into(),
-            offset: offset.into(),
-            speed: speed.into(),
-        }
+crate::rt::qapi_struct!(
+    BlockJobCancelled { 0 req r#type "type" : JobType, 1 req device "device" :
+    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
+    speed "speed" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockJobCancelled
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    JobType => into, device : ::std::string::String => into, len : i64 => into, offset :
+    i64 => into, speed : i64 => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockJobCancelled, "BLOCK_JOB_CANCELLED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None,
     }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockJobCancelled {
-    const NAME: &'static str = "BLOCK_JOB_CANCELLED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_JOB_CANCELLED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockJobCancelled(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockJobCancelled(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockJobCancelled> for super::AnyEvent {
-    fn from(x: BlockJobCancelled) -> Self {
-        super::AnyEvent::BlockJobCancelled(x)
-    }
-}
+);
 /// Emitted when a block job encounters an error
 ///
 /// *qmp-example*
@@ -17061,7 +9375,7 @@ impl ::std::convert::From<BlockJobCancelled> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobError {
     /// The job identifier.  Originally the device name but other
@@ -17072,50 +9386,19 @@ pub struct BlockJobError {
     /// action that has been taken
     pub action: BlockErrorAction,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobError {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        operation: impl ::std::convert::Into<IoOperationType>,
-        action: impl ::std::convert::Into<BlockErrorAction>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            operation: operation.into(),
-            action: action.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockJobError {
-    const NAME: &'static str = "BLOCK_JOB_ERROR";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_JOB_ERROR",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockJobError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockJobError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockJobError> for super::AnyEvent {
-    fn from(x: BlockJobError) -> Self {
-        super::AnyEvent::BlockJobError(x)
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobError { 0 req device "device" : ::std::string::String, 1 req operation
+    "operation" : IoOperationType, 2 req action "action" : BlockErrorAction, }
+);
+crate::rt::qapi_builder!(
+    BlockJobError new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, operation : IoOperationType => into, action
+    : BlockErrorAction => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockJobError, "BLOCK_JOB_ERROR", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, }
+);
 /// Emitted when a block job is ready to complete
 ///
 /// *note:: The "ready to complete" status is always reset by a*
@@ -17131,7 +9414,7 @@ impl ::std::convert::From<BlockJobError> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobReady {
     /// job type
@@ -17147,54 +9430,20 @@ pub struct BlockJobReady {
     /// rate limit, bytes per second
     pub speed: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobReady {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<JobType>,
-        device: impl ::std::convert::Into<::std::string::String>,
-        len: impl ::std::convert::Into<i64>,
-        offset: impl ::std::convert::Into<i64>,
-        speed: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            device: device.into(),
-            len: len.into(),
-            offset: offset.into(),
-            speed: speed.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockJobReady {
-    const NAME: &'static str = "BLOCK_JOB_READY";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_JOB_READY",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockJobReady(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockJobReady(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockJobReady> for super::AnyEvent {
-    fn from(x: BlockJobReady) -> Self {
-        super::AnyEvent::BlockJobReady(x)
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobReady { 0 req r#type "type" : JobType, 1 req device "device" :
+    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
+    speed "speed" : i64, }
+);
+crate::rt::qapi_builder!(
+    BlockJobReady new(" Builds it from its required members; optional ones are absent.")
+    { r#type : JobType => into, device : ::std::string::String => into, len : i64 =>
+    into, offset : i64 => into, speed : i64 => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockJobReady, "BLOCK_JOB_READY", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, }
+);
 /// Emitted when a block job is awaiting explicit authorization to
 /// finalize graph changes via `block-job-finalize`.  If this job is part
 /// of a transaction, it will not emit this event until the transaction
@@ -17209,7 +9458,7 @@ impl ::std::convert::From<BlockJobReady> for super::AnyEvent {
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockJobPending {
     /// job type
@@ -17217,48 +9466,19 @@ pub struct BlockJobPending {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockJobPending {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<JobType>,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            id: id.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockJobPending {
-    const NAME: &'static str = "BLOCK_JOB_PENDING";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_JOB_PENDING",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockJobPending(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockJobPending(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockJobPending> for super::AnyEvent {
-    fn from(x: BlockJobPending) -> Self {
-        super::AnyEvent::BlockJobPending(x)
-    }
-}
+crate::rt::qapi_struct!(
+    BlockJobPending { 0 req r#type "type" : JobType, 1 req id "id" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockJobPending
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    JobType => into, id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockJobPending, "BLOCK_JOB_PENDING", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None, }
+);
 /// Preallocation mode of QEMU image file
 ///
 /// Since: 2.2
@@ -17281,49 +9501,10 @@ pub enum PreallocMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl PreallocMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::Metadata => "metadata",
-            Self::Falloc => "falloc",
-            Self::Full => "full",
-            Self::Unknown(s) => s,
-        }
+crate::rt::qapi_enum!(
+    PreallocMode { Off = "off", Metadata = "metadata", Falloc = "falloc", Full = "full",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "metadata" => Self::Metadata,
-            "falloc" => Self::Falloc,
-            "full" => Self::Full,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for PreallocMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for PreallocMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for PreallocMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// Emitted when writes on block device reaches or exceeds the
 /// configured write threshold.  For thin-provisioned devices, this
 /// means the device should be extended to avoid pausing for disk
@@ -17331,64 +9512,33 @@ impl<'de> ::serde::Deserialize<'de> for PreallocMode {
 /// re-registered with another block-set-write-threshold command.
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockWriteThreshold {
     /// graph node name on which the threshold was exceeded.
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// amount of data which exceeded the threshold, in
     /// bytes.
-    #[serde(rename = "amount-exceeded")]
     pub amount_exceeded: u64,
     /// last configured threshold, in bytes.
-    #[serde(rename = "write-threshold")]
     pub write_threshold: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockWriteThreshold {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        amount_exceeded: impl ::std::convert::Into<u64>,
-        write_threshold: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            node_name: node_name.into(),
-            amount_exceeded: amount_exceeded.into(),
-            write_threshold: write_threshold.into(),
-        }
+crate::rt::qapi_struct!(
+    BlockWriteThreshold { 0 req node_name "node-name" : ::std::string::String, 1 req
+    amount_exceeded "amount-exceeded" : u64, 2 req write_threshold "write-threshold" :
+    u64, }
+);
+crate::rt::qapi_builder!(
+    BlockWriteThreshold
+    new(" Builds it from its required members; optional ones are absent.") { node_name :
+    ::std::string::String => into, amount_exceeded : u64 => into, write_threshold : u64
+    => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockWriteThreshold, "BLOCK_WRITE_THRESHOLD", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None,
     }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockWriteThreshold {
-    const NAME: &'static str = "BLOCK_WRITE_THRESHOLD";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_WRITE_THRESHOLD",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.3"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockWriteThreshold(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockWriteThreshold(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockWriteThreshold> for super::AnyEvent {
-    fn from(x: BlockWriteThreshold) -> Self {
-        super::AnyEvent::BlockWriteThreshold(x)
-    }
-}
+);
 /// Change the write threshold for a block drive.  An event will be
 /// delivered if a write to this block drive crosses the configured
 /// threshold.  The threshold is an offset, thus must be non-negative.
@@ -17408,47 +9558,30 @@ impl ::std::convert::From<BlockWriteThreshold> for super::AnyEvent {
 /// ```
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockSetWriteThreshold {
     /// graph node name on which the threshold must be set.
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// configured threshold for the block device, bytes.
     /// Use 0 to disable the threshold.
-    #[serde(rename = "write-threshold")]
     pub write_threshold: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockSetWriteThreshold {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        write_threshold: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            node_name: node_name.into(),
-            write_threshold: write_threshold.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockSetWriteThreshold {
-    const NAME: &'static str = "block-set-write-threshold";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-set-write-threshold",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockSetWriteThreshold { 0 req node_name "node-name" : ::std::string::String, 1 req
+    write_threshold "write-threshold" : u64, }
+);
+crate::rt::qapi_builder!(
+    BlockSetWriteThreshold
+    new(" Builds it from its required members; optional ones are absent.") { node_name :
+    ::std::string::String => into, write_threshold : u64 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    BlockSetWriteThreshold, "block-set-write-threshold", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Dynamically reconfigure the block driver state graph.
 ///
 /// Currently only supports adding and deleting quorum children.  A
@@ -17493,66 +9626,35 @@ impl crate::rt::Command for BlockSetWriteThreshold {
 /// Since: 2.7
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevChange {
     /// the id or name of the parent node.
     pub parent: ::std::string::String,
     /// the name of a child to be deleted.  Mutually exclusive with
     /// `node`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub child: ::std::option::Option<::std::string::String>,
     /// the name of the node to be added.  Mutually exclusive with
     /// `child`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub node: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XBlockdevChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(parent: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            parent: parent.into(),
-            child: ::std::option::Option::None,
-            node: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    XBlockdevChange { 0 req parent "parent" : ::std::string::String, 1 opt child "child"
+    : ::std::string::String, 2 opt node "node" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    XBlockdevChange
+    new(" Builds it from its required members; optional ones are absent.") { parent :
+    ::std::string::String => into, } init {} set { with_child child "child" :
+    ::std::string::String => into, with_node node "node" : ::std::string::String => into,
     }
-    /// Sets `child`.
-    #[must_use]
-    pub fn with_child(
-        mut self,
-        child: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.child = ::std::option::Option::Some(child.into());
-        self
-    }
-    /// Sets `node`.
-    #[must_use]
-    pub fn with_node(
-        mut self,
-        node: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.node = ::std::option::Option::Some(node.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XBlockdevChange {
-    const NAME: &'static str = "x-blockdev-change";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-blockdev-change",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("2.7"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+);
+crate::rt::qapi_command!(
+    XBlockdevChange, "x-blockdev-change", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("2.7"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Move `node` and its children into the `iothread`.  If `iothread` is
 /// null then move `node` and its children into the main loop.
 ///
@@ -17580,56 +9682,33 @@ impl crate::rt::Command for XBlockdevChange {
 /// Since: 2.12
 ///
 /// **Unstable**: This command is experimental and intended for test cases that need control over IOThreads only.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBlockdevSetIothread {
     /// the name of the block driver node
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// the name of the IOThread object or null for the main loop
     pub iothread: StrOrNull,
     /// true if the node and its children should be moved when a
     /// BlockBackend is already attached
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub force: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XBlockdevSetIothread {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        iothread: impl ::std::convert::Into<StrOrNull>,
-    ) -> Self {
-        Self {
-            node_name: node_name.into(),
-            iothread: iothread.into(),
-            force: ::std::option::Option::None,
-        }
-    }
-    /// Sets `force`.
-    #[must_use]
-    pub fn with_force(mut self, force: impl ::std::convert::Into<bool>) -> Self {
-        self.force = ::std::option::Option::Some(force.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XBlockdevSetIothread {
-    const NAME: &'static str = "x-blockdev-set-iothread";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-blockdev-set-iothread",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XBlockdevSetIothread { 0 req node_name "node-name" : ::std::string::String, 1 req
+    iothread "iothread" : StrOrNull, 2 opt force "force" : bool, }
+);
+crate::rt::qapi_builder!(
+    XBlockdevSetIothread
+    new(" Builds it from its required members; optional ones are absent.") { node_name :
+    ::std::string::String => into, iothread : StrOrNull => into, } init {} set {
+    with_force force "force" : bool => into, }
+);
+crate::rt::qapi_command!(
+    XBlockdevSetIothread, "x-blockdev-set-iothread", (), { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable : true,
+    since : ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & ["unstable"], }
+);
 /// An enumeration of the quorum operation types
 ///
 /// Since: 2.6
@@ -17646,47 +9725,7 @@ pub enum QuorumOpType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QuorumOpType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Flush => "flush",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "read" => Self::Read,
-            "write" => Self::Write,
-            "flush" => Self::Flush,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QuorumOpType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QuorumOpType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QuorumOpType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QuorumOpType { Read = "read", Write = "write", Flush = "flush", });
 /// Emitted by the Quorum block driver if it fails to establish a quorum
 ///
 /// *note:: This event is rate-limited.*
@@ -17700,62 +9739,29 @@ impl<'de> ::serde::Deserialize<'de> for QuorumOpType {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuorumFailure {
     /// device name if defined else node name
     pub reference: ::std::string::String,
     /// number of the first sector of the failed read operation
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// failed read operation sector count
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuorumFailure {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        reference: impl ::std::convert::Into<::std::string::String>,
-        sector_num: impl ::std::convert::Into<i64>,
-        sectors_count: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            reference: reference.into(),
-            sector_num: sector_num.into(),
-            sectors_count: sectors_count.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for QuorumFailure {
-    const NAME: &'static str = "QUORUM_FAILURE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "QUORUM_FAILURE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::QuorumFailure(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::QuorumFailure(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<QuorumFailure> for super::AnyEvent {
-    fn from(x: QuorumFailure) -> Self {
-        super::AnyEvent::QuorumFailure(x)
-    }
-}
+crate::rt::qapi_struct!(
+    QuorumFailure { 0 req reference "reference" : ::std::string::String, 1 req sector_num
+    "sector-num" : i64, 2 req sectors_count "sectors-count" : i64, }
+);
+crate::rt::qapi_builder!(
+    QuorumFailure new(" Builds it from its required members; optional ones are absent.")
+    { reference : ::std::string::String => into, sector_num : i64 => into, sectors_count
+    : i64 => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    QuorumFailure, "QUORUM_FAILURE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, }
+);
 /// Emitted to report a corruption of a Quorum file
 ///
 /// *note:: This event is rate-limited.*
@@ -17780,7 +9786,7 @@ impl ::std::convert::From<QuorumFailure> for super::AnyEvent {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuorumReportBad {
     /// quorum operation type (Since 2.6)
@@ -17789,76 +9795,32 @@ pub struct QuorumReportBad {
     /// contains a human-readable error message.  There are no semantics
     /// other than that the block layer reported an error and clients
     /// should not try to interpret the error string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /// the graph node name of the block driver state
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// number of the first sector of the failed read operation
-    #[serde(rename = "sector-num")]
     pub sector_num: i64,
     /// failed read operation sector count
-    #[serde(rename = "sectors-count")]
     pub sectors_count: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuorumReportBad {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<QuorumOpType>,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        sector_num: impl ::std::convert::Into<i64>,
-        sectors_count: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            error: ::std::option::Option::None,
-            node_name: node_name.into(),
-            sector_num: sector_num.into(),
-            sectors_count: sectors_count.into(),
-        }
-    }
-    /// Sets `error`.
-    #[must_use]
-    pub fn with_error(
-        mut self,
-        error: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error = ::std::option::Option::Some(error.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for QuorumReportBad {
-    const NAME: &'static str = "QUORUM_REPORT_BAD";
-    const META: super::EventMeta = super::EventMeta {
-        name: "QUORUM_REPORT_BAD",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::QuorumReportBad(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::QuorumReportBad(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<QuorumReportBad> for super::AnyEvent {
-    fn from(x: QuorumReportBad) -> Self {
-        super::AnyEvent::QuorumReportBad(x)
-    }
-}
+crate::rt::qapi_struct!(
+    QuorumReportBad { 0 req r#type "type" : QuorumOpType, 1 opt error "error" :
+    ::std::string::String, 2 req node_name "node-name" : ::std::string::String, 3 req
+    sector_num "sector-num" : i64, 4 req sectors_count "sectors-count" : i64, }
+);
+crate::rt::qapi_builder!(
+    QuorumReportBad
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    QuorumOpType => into, node_name : ::std::string::String => into, sector_num : i64 =>
+    into, sectors_count : i64 => into, } init {} set { with_error error "error" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    QuorumReportBad, "QUORUM_REPORT_BAD", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, }
+);
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotInternal {
     /// the device name or node-name of a root node to generate the
@@ -17867,20 +9829,15 @@ pub struct BlockdevSnapshotInternal {
     /// the name of the internal snapshot to be created
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotInternal {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            name: name.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshotInternal { 0 req device "device" : ::std::string::String, 1 req name
+    "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotInternal
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, name : ::std::string::String => into, } init {} set {}
+);
 /// Synchronously take an internal snapshot of a block device, when the
 /// format of the image used supports it.  If the name is an empty
 /// string, or a snapshot with name already exists, the operation will
@@ -17908,30 +9865,20 @@ impl BlockdevSnapshotInternal {
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockdevSnapshotInternalSync(pub BlockdevSnapshotInternal);
+crate::rt::qapi_newtype!(BlockdevSnapshotInternalSync);
 impl ::std::convert::From<BlockdevSnapshotInternal> for BlockdevSnapshotInternalSync {
     fn from(v: BlockdevSnapshotInternal) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevSnapshotInternalSync {
-    const NAME: &'static str = "blockdev-snapshot-internal-sync";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-snapshot-internal-sync",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.7"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockdevSnapshotInternalSync, "blockdev-snapshot-internal-sync", (), { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.7"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Synchronously delete an internal snapshot of a block device, when
 /// the format of the image used support it.  The snapshot is identified
 /// by name or id or both.  One of the name or id is required.  Return
@@ -17970,86 +9917,50 @@ impl crate::rt::Command for BlockdevSnapshotInternalSync {
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotDeleteInternalSync {
     /// the device name or node-name of a root node to delete the
     /// snapshot from
     pub device: ::std::string::String,
     /// optional the snapshot's ID to be deleted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// optional the snapshot's name to be deleted
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotDeleteInternalSync {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: device.into(),
-            id: ::std::option::Option::None,
-            name: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    BlockdevSnapshotDeleteInternalSync { 0 req device "device" : ::std::string::String, 1
+    opt id "id" : ::std::string::String, 2 opt name "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotDeleteInternalSync
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, } init {} set { with_id id "id" :
+    ::std::string::String => into, with_name name "name" : ::std::string::String => into,
     }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockdevSnapshotDeleteInternalSync {
-    const NAME: &'static str = "blockdev-snapshot-delete-internal-sync";
-    type Returns = SnapshotInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "blockdev-snapshot-delete-internal-sync",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.7"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+);
+crate::rt::qapi_command!(
+    BlockdevSnapshotDeleteInternalSync, "blockdev-snapshot-delete-internal-sync",
+    SnapshotInfo, { allow_oob : false, allow_preconfig : true, success_response : true,
+    deprecated : false, unstable : false, since : ::std::option::Option::Some("1.7"),
+    condition : ::std::option::Option::None, features : & [], }
+);
 /// Not used by QMP; hack to let us use BlockGraphInfoList internally
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DummyBlockCoreForceArrays {
     /// `unused-block-graph-info`
-    #[serde(rename = "unused-block-graph-info")]
     pub unused_block_graph_info: ::std::vec::Vec<BlockGraphInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DummyBlockCoreForceArrays {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        unused_block_graph_info: impl ::std::convert::Into<
-            ::std::vec::Vec<BlockGraphInfo>,
-        >,
-    ) -> Self {
-        Self {
-            unused_block_graph_info: unused_block_graph_info.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    DummyBlockCoreForceArrays { 0 req unused_block_graph_info "unused-block-graph-info" :
+    ::std::vec::Vec < BlockGraphInfo >, }
+);
+crate::rt::qapi_builder!(
+    DummyBlockCoreForceArrays
+    new(" Builds it from its required members; optional ones are absent.") {
+    unused_block_graph_info : ::std::vec::Vec < BlockGraphInfo > => into, } init {} set
+    {}
+);

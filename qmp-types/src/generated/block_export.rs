@@ -2,282 +2,121 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// The QAPI struct `NbdServerOptionsBase`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NbdServerOptionsBase {
     /// Time limit, in seconds, at which a client
     /// that has not completed the negotiation handshake will be
     /// disconnected, or 0 for no limit (since 10.0; default: 10).
-    #[serde(
-        rename = "handshake-max-seconds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub handshake_max_seconds: ::std::option::Option<u32>,
     /// ID of the TLS credentials object (since 2.6).
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// ID of the QAuthZ authorization object used to validate
     /// the client's x509 distinguished name.  This object is is only
     /// resolved at time of use, so can be deleted and recreated on the
     /// fly while the NBD server is active.  If missing, it will default
     /// to denying access (since 4.0).
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<::std::string::String>,
     /// The maximum number of connections to allow at the
     /// same time, 0 for unlimited.  Setting this to 1 also stops the
     /// server from advertising multiple client support (since 5.2;
     /// default: 100).
-    #[serde(
-        rename = "max-connections",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_connections: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerOptionsBase {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            handshake_max_seconds: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            max_connections: ::std::option::Option::None,
-        }
-    }
-    /// Sets `handshake-max-seconds`.
-    #[must_use]
-    pub fn with_handshake_max_seconds(
-        mut self,
-        handshake_max_seconds: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.handshake_max_seconds = ::std::option::Option::Some(
-            handshake_max_seconds.into(),
-        );
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `max-connections`.
-    #[must_use]
-    pub fn with_max_connections(
-        mut self,
-        max_connections: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.max_connections = ::std::option::Option::Some(max_connections.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NbdServerOptionsBase { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1
+    opt tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
+    ::std::string::String, 3 opt max_connections "max-connections" : u32, }
+);
+crate::rt::qapi_builder!(
+    NbdServerOptionsBase new(" Builds it with every optional member absent.") {} init {}
+    set { with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32
+    => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
+    with_max_connections max_connections "max-connections" : u32 => into, }
+);
 /// Keep this type consistent with the NbdServerOptionsLegacy type.  The
 /// only intended difference is using SocketAddress instead of
 /// SocketAddressLegacy.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerOptions {
     /// Time limit, in seconds, at which a client
     /// that has not completed the negotiation handshake will be
     /// disconnected, or 0 for no limit (since 10.0; default: 10).
-    #[serde(
-        rename = "handshake-max-seconds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub handshake_max_seconds: ::std::option::Option<u32>,
     /// ID of the TLS credentials object (since 2.6).
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// ID of the QAuthZ authorization object used to validate
     /// the client's x509 distinguished name.  This object is is only
     /// resolved at time of use, so can be deleted and recreated on the
     /// fly while the NBD server is active.  If missing, it will default
     /// to denying access (since 4.0).
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<::std::string::String>,
     /// The maximum number of connections to allow at the
     /// same time, 0 for unlimited.  Setting this to 1 also stops the
     /// server from advertising multiple client support (since 5.2;
     /// default: 100).
-    #[serde(
-        rename = "max-connections",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_connections: ::std::option::Option<u32>,
     /// Address on which to listen (since 4.2).
     pub addr: SocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<SocketAddress>) -> Self {
-        Self {
-            handshake_max_seconds: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            max_connections: ::std::option::Option::None,
-            addr: addr.into(),
-        }
-    }
-    /// Sets `handshake-max-seconds`.
-    #[must_use]
-    pub fn with_handshake_max_seconds(
-        mut self,
-        handshake_max_seconds: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.handshake_max_seconds = ::std::option::Option::Some(
-            handshake_max_seconds.into(),
-        );
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `max-connections`.
-    #[must_use]
-    pub fn with_max_connections(
-        mut self,
-        max_connections: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.max_connections = ::std::option::Option::Some(max_connections.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NbdServerOptions { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1 opt
+    tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
+    ::std::string::String, 3 opt max_connections "max-connections" : u32, 4 req addr
+    "addr" : SocketAddress, }
+);
+crate::rt::qapi_builder!(
+    NbdServerOptions
+    new(" Builds it from its required members; optional ones are absent.") { addr :
+    SocketAddress => into, } init {} set { with_handshake_max_seconds
+    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_connections max_connections "max-connections"
+    : u32 => into, }
+);
 /// Keep this type consistent with the NbdServerOptions type.  The only
 /// intended difference is using SocketAddressLegacy instead of
 /// SocketAddress.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerOptionsLegacy {
     /// Time limit, in seconds, at which a client
     /// that has not completed the negotiation handshake will be
     /// disconnected, or 0 for no limit (since 10.0; default: 10).
-    #[serde(
-        rename = "handshake-max-seconds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub handshake_max_seconds: ::std::option::Option<u32>,
     /// ID of the TLS credentials object (since 2.6).
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// ID of the QAuthZ authorization object used to validate
     /// the client's x509 distinguished name.  This object is is only
     /// resolved at time of use, so can be deleted and recreated on the
     /// fly while the NBD server is active.  If missing, it will default
     /// to denying access (since 4.0).
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<::std::string::String>,
     /// The maximum number of connections to allow at the
     /// same time, 0 for unlimited.  Setting this to 1 also stops the
     /// server from advertising multiple client support (since 5.2;
     /// default: 100).
-    #[serde(
-        rename = "max-connections",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_connections: ::std::option::Option<u32>,
     /// Address on which to listen (since 1.3).
     pub addr: SocketAddressLegacy,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerOptionsLegacy {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<SocketAddressLegacy>) -> Self {
-        Self {
-            handshake_max_seconds: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            max_connections: ::std::option::Option::None,
-            addr: addr.into(),
-        }
-    }
-    /// Sets `handshake-max-seconds`.
-    #[must_use]
-    pub fn with_handshake_max_seconds(
-        mut self,
-        handshake_max_seconds: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.handshake_max_seconds = ::std::option::Option::Some(
-            handshake_max_seconds.into(),
-        );
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `max-connections`.
-    #[must_use]
-    pub fn with_max_connections(
-        mut self,
-        max_connections: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.max_connections = ::std::option::Option::Some(max_connections.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NbdServerOptionsLegacy { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1
+    opt tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
+    ::std::string::String, 3 opt max_connections "max-connections" : u32, 4 req addr
+    "addr" : SocketAddressLegacy, }
+);
+crate::rt::qapi_builder!(
+    NbdServerOptionsLegacy
+    new(" Builds it from its required members; optional ones are absent.") { addr :
+    SocketAddressLegacy => into, } init {} set { with_handshake_max_seconds
+    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_connections max_connections "max-connections"
+    : u32 => into, }
+);
 /// Start an NBD server listening on the given host and port.  Block
 /// devices can then be exported using `nbd-server-add`.  The NBD server
 /// will present them as named exports; for example, another QEMU
@@ -288,160 +127,84 @@ impl NbdServerOptionsLegacy {
 /// - if the server is already running
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerStart(pub NbdServerOptionsLegacy);
+crate::rt::qapi_newtype!(NbdServerStart);
 impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
     fn from(v: NbdServerOptionsLegacy) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NbdServerStart {
-    const NAME: &'static str = "nbd-server-start";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "nbd-server-start",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    NbdServerStart, "nbd-server-start", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// An NBD block export (common options shared between nbd-server-add
 /// and the NBD branch of block-export-add).
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockExportOptionsNbdBase {
     /// Export name.  If unspecified, the `device` parameter is used
     /// as the export name.  (Since 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// Free-form description of the export, up to 4096 bytes.
     /// (Since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptionsNbdBase {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            name: ::std::option::Option::None,
-            description: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `description`.
-    #[must_use]
-    pub fn with_description(
-        mut self,
-        description: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.description = ::std::option::Option::Some(description.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptionsNbdBase { 0 opt name "name" : ::std::string::String, 1 opt
+    description "description" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockExportOptionsNbdBase new(" Builds it with every optional member absent.") {}
+    init {} set { with_name name "name" : ::std::string::String => into, with_description
+    description "description" : ::std::string::String => into, }
+);
 /// An NBD block export (distinct options used in the NBD branch of
 /// block-export-add).
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BlockExportOptionsNbd {
     /// Export name.  If unspecified, the `device` parameter is used
     /// as the export name.  (Since 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// Free-form description of the export, up to 4096 bytes.
     /// (Since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     /// Also export each of the named dirty bitmaps reachable from
     /// `device`, so the NBD client can use NBD_OPT_SET_META_CONTEXT with
     /// the metadata context name "qemu:dirty-bitmap:BITMAP" to inspect
     /// each bitmap.  Since 7.1 bitmap may be specified by node/name
     /// pair.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmaps: ::std::option::Option<::std::vec::Vec<BlockDirtyBitmapOrStr>>,
     /// Also export the allocation depth map for `device`,
     /// so the NBD client can use NBD_OPT_SET_META_CONTEXT with the
     /// metadata context name "qemu:allocation-depth" to inspect
     /// allocation details.  (since 5.2)
-    #[serde(
-        rename = "allocation-depth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub allocation_depth: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptionsNbd {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            name: ::std::option::Option::None,
-            description: ::std::option::Option::None,
-            bitmaps: ::std::option::Option::None,
-            allocation_depth: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `description`.
-    #[must_use]
-    pub fn with_description(
-        mut self,
-        description: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.description = ::std::option::Option::Some(description.into());
-        self
-    }
-    /// Sets `bitmaps`.
-    #[must_use]
-    pub fn with_bitmaps(
-        mut self,
-        bitmaps: impl ::std::convert::Into<::std::vec::Vec<BlockDirtyBitmapOrStr>>,
-    ) -> Self {
-        self.bitmaps = ::std::option::Option::Some(bitmaps.into());
-        self
-    }
-    /// Sets `allocation-depth`.
-    #[must_use]
-    pub fn with_allocation_depth(
-        mut self,
-        allocation_depth: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.allocation_depth = ::std::option::Option::Some(allocation_depth.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptionsNbd { 0 opt name "name" : ::std::string::String, 1 opt description
+    "description" : ::std::string::String, 2 opt bitmaps "bitmaps" : ::std::vec::Vec <
+    BlockDirtyBitmapOrStr >, 3 opt allocation_depth "allocation-depth" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockExportOptionsNbd new(" Builds it with every optional member absent.") {} init {}
+    set { with_name name "name" : ::std::string::String => into, with_description
+    description "description" : ::std::string::String => into, with_bitmaps bitmaps
+    "bitmaps" : ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, with_allocation_depth
+    allocation_depth "allocation-depth" : bool => into, }
+);
 /// A vhost-user-blk block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportOptionsVhostUserBlk {
     /// The vhost-user socket on which to listen.  Both 'unix' and
@@ -450,49 +213,22 @@ pub struct BlockExportOptionsVhostUserBlk {
     pub addr: SocketAddress,
     /// Logical block size in bytes.  Defaults to 512
     /// bytes.
-    #[serde(
-        rename = "logical-block-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub logical_block_size: ::std::option::Option<u64>,
     /// Number of request virtqueues.  Must be greater than 0.
     /// Defaults to 1.
-    #[serde(
-        rename = "num-queues",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub num_queues: ::std::option::Option<u16>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptionsVhostUserBlk {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<SocketAddress>) -> Self {
-        Self {
-            addr: addr.into(),
-            logical_block_size: ::std::option::Option::None,
-            num_queues: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logical-block-size`.
-    #[must_use]
-    pub fn with_logical_block_size(
-        mut self,
-        logical_block_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.logical_block_size = ::std::option::Option::Some(logical_block_size.into());
-        self
-    }
-    /// Sets `num-queues`.
-    #[must_use]
-    pub fn with_num_queues(
-        mut self,
-        num_queues: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.num_queues = ::std::option::Option::Some(num_queues.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptionsVhostUserBlk { 0 req addr "addr" : SocketAddress, 1 opt
+    logical_block_size "logical-block-size" : u64, 2 opt num_queues "num-queues" : u16, }
+);
+crate::rt::qapi_builder!(
+    BlockExportOptionsVhostUserBlk
+    new(" Builds it from its required members; optional ones are absent.") { addr :
+    SocketAddress => into, } init {} set { with_logical_block_size logical_block_size
+    "logical-block-size" : u64 => into, with_num_queues num_queues "num-queues" : u16 =>
+    into, }
+);
 /// Possible allow_other modes for FUSE exports.
 ///
 /// Since: 6.1
@@ -510,54 +246,14 @@ pub enum FuseExportAllowOther {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl FuseExportAllowOther {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::On => "on",
-            Self::Auto => "auto",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "on" => Self::On,
-            "auto" => Self::Auto,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for FuseExportAllowOther {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for FuseExportAllowOther {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for FuseExportAllowOther {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(FuseExportAllowOther { Off = "off", On = "on", Auto = "auto", });
 /// Options for exporting a block graph node on some (file) mountpoint
 /// as a raw image.
 ///
 /// Since: 6.0
 ///
 /// Only available if `CONFIG_FUSE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportOptionsFuse {
     /// Path on which to export the block device via FUSE.
@@ -565,7 +261,6 @@ pub struct BlockExportOptionsFuse {
     pub mountpoint: ::std::string::String,
     /// Whether writes beyond the EOF should grow the block node
     /// accordingly.  (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub growable: ::std::option::Option<bool>,
     /// If this is off, only qemu's user is allowed access to
     /// this export.  That cannot be changed even with chmod or chown.
@@ -576,195 +271,88 @@ pub struct BlockExportOptionsFuse {
     /// mode (the default), the FUSE export driver will first attempt to
     /// mount the export with allow_other, and if that fails, try again
     /// without.  (since 6.1; default: auto)
-    #[serde(
-        rename = "allow-other",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub allow_other: ::std::option::Option<FuseExportAllowOther>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptionsFuse {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(mountpoint: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            mountpoint: mountpoint.into(),
-            growable: ::std::option::Option::None,
-            allow_other: ::std::option::Option::None,
-        }
-    }
-    /// Sets `growable`.
-    #[must_use]
-    pub fn with_growable(mut self, growable: impl ::std::convert::Into<bool>) -> Self {
-        self.growable = ::std::option::Option::Some(growable.into());
-        self
-    }
-    /// Sets `allow-other`.
-    #[must_use]
-    pub fn with_allow_other(
-        mut self,
-        allow_other: impl ::std::convert::Into<FuseExportAllowOther>,
-    ) -> Self {
-        self.allow_other = ::std::option::Option::Some(allow_other.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptionsFuse { 0 req mountpoint "mountpoint" : ::std::string::String, 1 opt
+    growable "growable" : bool, 2 opt allow_other "allow-other" : FuseExportAllowOther, }
+);
+crate::rt::qapi_builder!(
+    BlockExportOptionsFuse
+    new(" Builds it from its required members; optional ones are absent.") { mountpoint :
+    ::std::string::String => into, } init {} set { with_growable growable "growable" :
+    bool => into, with_allow_other allow_other "allow-other" : FuseExportAllowOther =>
+    into, }
+);
 /// A vduse-blk block export.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportOptionsVduseBlk {
     /// the name of VDUSE device (must be unique across the host).
     pub name: ::std::string::String,
     /// the number of virtqueues.  Defaults to 1.
-    #[serde(
-        rename = "num-queues",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub num_queues: ::std::option::Option<u16>,
     /// the size of virtqueue.  Defaults to 256.
-    #[serde(
-        rename = "queue-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub queue_size: ::std::option::Option<u16>,
     /// Logical block size in bytes.  Range [512,
     /// PAGE_SIZE] and must be power of 2.  Defaults to 512 bytes.
-    #[serde(
-        rename = "logical-block-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub logical_block_size: ::std::option::Option<u64>,
     /// the serial number of virtio block device.  Defaults to
     /// empty string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub serial: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptionsVduseBlk {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            num_queues: ::std::option::Option::None,
-            queue_size: ::std::option::Option::None,
-            logical_block_size: ::std::option::Option::None,
-            serial: ::std::option::Option::None,
-        }
-    }
-    /// Sets `num-queues`.
-    #[must_use]
-    pub fn with_num_queues(
-        mut self,
-        num_queues: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.num_queues = ::std::option::Option::Some(num_queues.into());
-        self
-    }
-    /// Sets `queue-size`.
-    #[must_use]
-    pub fn with_queue_size(
-        mut self,
-        queue_size: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.queue_size = ::std::option::Option::Some(queue_size.into());
-        self
-    }
-    /// Sets `logical-block-size`.
-    #[must_use]
-    pub fn with_logical_block_size(
-        mut self,
-        logical_block_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.logical_block_size = ::std::option::Option::Some(logical_block_size.into());
-        self
-    }
-    /// Sets `serial`.
-    #[must_use]
-    pub fn with_serial(
-        mut self,
-        serial: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.serial = ::std::option::Option::Some(serial.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptionsVduseBlk { 0 req name "name" : ::std::string::String, 1 opt
+    num_queues "num-queues" : u16, 2 opt queue_size "queue-size" : u16, 3 opt
+    logical_block_size "logical-block-size" : u64, 4 opt serial "serial" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    BlockExportOptionsVduseBlk
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_num_queues num_queues
+    "num-queues" : u16 => into, with_queue_size queue_size "queue-size" : u16 => into,
+    with_logical_block_size logical_block_size "logical-block-size" : u64 => into,
+    with_serial serial "serial" : ::std::string::String => into, }
+);
 /// An NBD block export, per legacy nbd-server-add command.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerAddOptions {
     /// Export name.  If unspecified, the `device` parameter is used
     /// as the export name.  (Since 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// Free-form description of the export, up to 4096 bytes.
     /// (Since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     /// The device name or node name of the node to be exported
     pub device: ::std::string::String,
     /// Whether clients should be able to write to the device via
     /// the NBD connection (default false).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub writable: ::std::option::Option<bool>,
     /// Also export a single dirty bitmap reachable from `device`,
     /// so the NBD client can use NBD_OPT_SET_META_CONTEXT with the
     /// metadata context name "qemu:dirty-bitmap:BITMAP" to inspect the
     /// bitmap (since 4.0).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bitmap: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerAddOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: ::std::option::Option::None,
-            description: ::std::option::Option::None,
-            device: device.into(),
-            writable: ::std::option::Option::None,
-            bitmap: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-    /// Sets `description`.
-    #[must_use]
-    pub fn with_description(
-        mut self,
-        description: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.description = ::std::option::Option::Some(description.into());
-        self
-    }
-    /// Sets `writable`.
-    #[must_use]
-    pub fn with_writable(mut self, writable: impl ::std::convert::Into<bool>) -> Self {
-        self.writable = ::std::option::Option::Some(writable.into());
-        self
-    }
-    /// Sets `bitmap`.
-    #[must_use]
-    pub fn with_bitmap(
-        mut self,
-        bitmap: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bitmap = ::std::option::Option::Some(bitmap.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NbdServerAddOptions { 0 opt name "name" : ::std::string::String, 1 opt description
+    "description" : ::std::string::String, 2 req device "device" : ::std::string::String,
+    3 opt writable "writable" : bool, 4 opt bitmap "bitmap" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NbdServerAddOptions
+    new(" Builds it from its required members; optional ones are absent.") { device :
+    ::std::string::String => into, } init {} set { with_name name "name" :
+    ::std::string::String => into, with_description description "description" :
+    ::std::string::String => into, with_writable writable "writable" : bool => into,
+    with_bitmap bitmap "bitmap" : ::std::string::String => into, }
+);
 /// Export a block node to QEMU's embedded NBD server.
 ///
 /// The export name will be used as the id for the resulting block
@@ -779,30 +367,20 @@ impl NbdServerAddOptions {
 ///
 /// **Deprecated**: This command is deprecated.  Use `block-export-add` instead.
 #[deprecated]
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NbdServerAdd(pub NbdServerAddOptions);
+crate::rt::qapi_newtype!(NbdServerAdd);
 impl ::std::convert::From<NbdServerAddOptions> for NbdServerAdd {
     fn from(v: NbdServerAddOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NbdServerAdd {
-    const NAME: &'static str = "nbd-server-add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "nbd-server-add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &["deprecated"],
-    };
-}
+crate::rt::qapi_command!(
+    NbdServerAdd, "nbd-server-add", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : true, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & ["deprecated"], }
+);
 /// Mode for removing a block export.
 ///
 /// # TODO
@@ -829,45 +407,7 @@ pub enum BlockExportRemoveMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockExportRemoveMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Safe => "safe",
-            Self::Hard => "hard",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "safe" => Self::Safe,
-            "hard" => Self::Hard,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockExportRemoveMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockExportRemoveMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockExportRemoveMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(BlockExportRemoveMode { Safe = "safe", Hard = "hard", });
 #[deprecated]
 /// Remove NBD export by name.
 ///
@@ -880,83 +420,48 @@ impl<'de> ::serde::Deserialize<'de> for BlockExportRemoveMode {
 /// Since: 2.12
 ///
 /// **Deprecated**: This command is deprecated.  Use `block-export-del` instead.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NbdServerRemove {
     /// Block export id.
     pub name: ::std::string::String,
     /// Mode of command operation.  See `BlockExportRemoveMode`
     /// description.  Default is 'safe'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerRemove {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(
-        mut self,
-        mode: impl ::std::convert::Into<BlockExportRemoveMode>,
-    ) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NbdServerRemove {
-    const NAME: &'static str = "nbd-server-remove";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "nbd-server-remove",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &["deprecated"],
-    };
-}
+crate::rt::qapi_struct!(
+    NbdServerRemove { 0 req name "name" : ::std::string::String, 1 opt mode "mode" :
+    BlockExportRemoveMode, }
+);
+crate::rt::qapi_builder!(
+    NbdServerRemove
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_mode mode "mode" :
+    BlockExportRemoveMode => into, }
+);
+crate::rt::qapi_command!(
+    NbdServerRemove, "nbd-server-remove", (), { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : true, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & ["deprecated"], }
+);
 /// Stop QEMU's embedded NBD server, and unregister all devices
 /// previously added via `nbd-server-add`.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NbdServerStop {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl NbdServerStop {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NbdServerStop {
-    const NAME: &'static str = "nbd-server-stop";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "nbd-server-stop",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(NbdServerStop {});
+crate::rt::qapi_builder!(
+    NbdServerStop new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    NbdServerStop, "nbd-server-stop", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// An enumeration of block export types
 ///
 /// Since: 4.2
@@ -981,54 +486,15 @@ pub enum BlockExportType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl BlockExportType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Nbd => "nbd",
-            Self::VhostUserBlk => "vhost-user-blk",
-            Self::Fuse => "fuse",
-            Self::VduseBlk => "vduse-blk",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "nbd" => Self::Nbd,
-            "vhost-user-blk" => Self::VhostUserBlk,
-            "fuse" => Self::Fuse,
-            "vduse-blk" => Self::VduseBlk,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for BlockExportType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for BlockExportType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockExportType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    BlockExportType { Nbd = "nbd", VhostUserBlk = "vhost-user-blk", Fuse = "fuse",
+    VduseBlk = "vduse-blk", }
+);
 /// Describes a block export, i.e. how single node should be exported on
 /// an external interface.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportOptions {
     /// A unique identifier for the block export (across all export
@@ -1039,28 +505,20 @@ pub struct BlockExportOptions {
     /// `iothread` is given, export creation fails if the block node
     /// cannot be moved to the iothread.  The default is false.
     /// (since: 5.2)
-    #[serde(
-        rename = "fixed-iothread",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub fixed_iothread: ::std::option::Option<bool>,
     /// The name of the iothread object where the export will
     /// run.  The default is to use the thread currently associated with
     /// the block node.  (since: 5.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iothread: ::std::option::Option<::std::string::String>,
     /// The node name of the block node to be exported
     /// (since: 5.2)
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// True if clients should be able to write to the export
     /// (default false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub writable: ::std::option::Option<bool>,
     /// If true, caches are flushed after every write request
     /// to the export before completion is signalled.  (since: 5.2;
     /// default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub writethrough: ::std::option::Option<bool>,
     /// If true, the export allows the exported node to be inactive.
     /// If it is created for an inactive block node, the node remains inactive. If
@@ -1068,78 +526,27 @@ pub struct BlockExportOptions {
     /// returned. If false, inactive block nodes are automatically activated before
     /// creating the export and trying to inactivate them later fails.
     /// (since: 10.0; default: false)
-    #[serde(
-        rename = "allow-inactive",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub allow_inactive: ::std::option::Option<bool>,
     /// The branch, chosen by `type`.
-    #[serde(flatten)]
     pub branch: BlockExportOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        branch: BlockExportOptionsBranch,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            fixed_iothread: ::std::option::Option::None,
-            iothread: ::std::option::Option::None,
-            node_name: node_name.into(),
-            writable: ::std::option::Option::None,
-            writethrough: ::std::option::Option::None,
-            allow_inactive: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `fixed-iothread`.
-    #[must_use]
-    pub fn with_fixed_iothread(
-        mut self,
-        fixed_iothread: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.fixed_iothread = ::std::option::Option::Some(fixed_iothread.into());
-        self
-    }
-    /// Sets `iothread`.
-    #[must_use]
-    pub fn with_iothread(
-        mut self,
-        iothread: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.iothread = ::std::option::Option::Some(iothread.into());
-        self
-    }
-    /// Sets `writable`.
-    #[must_use]
-    pub fn with_writable(mut self, writable: impl ::std::convert::Into<bool>) -> Self {
-        self.writable = ::std::option::Option::Some(writable.into());
-        self
-    }
-    /// Sets `writethrough`.
-    #[must_use]
-    pub fn with_writethrough(
-        mut self,
-        writethrough: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.writethrough = ::std::option::Option::Some(writethrough.into());
-        self
-    }
-    /// Sets `allow-inactive`.
-    #[must_use]
-    pub fn with_allow_inactive(
-        mut self,
-        allow_inactive: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.allow_inactive = ::std::option::Option::Some(allow_inactive.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportOptions { 0 req id "id" : ::std::string::String, 1 opt fixed_iothread
+    "fixed-iothread" : bool, 2 opt iothread "iothread" : ::std::string::String, 3 req
+    node_name "node-name" : ::std::string::String, 4 opt writable "writable" : bool, 5
+    opt writethrough "writethrough" : bool, 6 opt allow_inactive "allow-inactive" : bool,
+    } flatten branch
+);
+crate::rt::qapi_builder!(
+    BlockExportOptions
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, node_name : ::std::string::String => into, branch :
+    BlockExportOptionsBranch => into, } init {} set { with_fixed_iothread fixed_iothread
+    "fixed-iothread" : bool => into, with_iothread iothread "iothread" :
+    ::std::string::String => into, with_writable writable "writable" : bool => into,
+    with_writethrough writethrough "writethrough" : bool => into, with_allow_inactive
+    allow_inactive "allow-inactive" : bool => into, }
+);
 /// The branches of [`BlockExportOptions`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1220,30 +627,20 @@ impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsBranch {
 /// Creates a new block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BlockExportAdd(pub BlockExportOptions);
+crate::rt::qapi_newtype!(BlockExportAdd);
 impl ::std::convert::From<BlockExportOptions> for BlockExportAdd {
     fn from(v: BlockExportOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockExportAdd {
-    const NAME: &'static str = "block-export-add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-export-add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    BlockExportAdd, "block-export-add", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Request to remove a block export.  This drops the user's reference
 /// to the export, but the export may still stay around after this
 /// command returns until the shutdown of the export has completed.
@@ -1255,101 +652,54 @@ impl crate::rt::Command for BlockExportAdd {
 /// existing client connections)
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportDel {
     /// Block export id.
     pub id: ::std::string::String,
     /// Mode of command operation.  See `BlockExportRemoveMode`
     /// description.  Default is 'safe'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportDel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            id: id.into(),
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(
-        mut self,
-        mode: impl ::std::convert::Into<BlockExportRemoveMode>,
-    ) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for BlockExportDel {
-    const NAME: &'static str = "block-export-del";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "block-export-del",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    BlockExportDel { 0 req id "id" : ::std::string::String, 1 opt mode "mode" :
+    BlockExportRemoveMode, }
+);
+crate::rt::qapi_builder!(
+    BlockExportDel new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, } init {} set { with_mode mode "mode" :
+    BlockExportRemoveMode => into, }
+);
+crate::rt::qapi_command!(
+    BlockExportDel, "block-export-del", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted when a block export is removed and its id can be reused.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportDeleted {
     /// Block export id.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportDeleted {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
+crate::rt::qapi_struct!(BlockExportDeleted { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    BlockExportDeleted
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BlockExportDeleted, "BLOCK_EXPORT_DELETED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None,
     }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BlockExportDeleted {
-    const NAME: &'static str = "BLOCK_EXPORT_DELETED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BLOCK_EXPORT_DELETED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BlockExportDeleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BlockExportDeleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BlockExportDeleted> for super::AnyEvent {
-    fn from(x: BlockExportDeleted) -> Self {
-        super::AnyEvent::BlockExportDeleted(x)
-    }
-}
+);
 /// Information about a single block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockExportInfo {
     /// The unique identifier for the block export
@@ -1357,60 +707,38 @@ pub struct BlockExportInfo {
     /// The block export type
     pub r#type: BlockExportType,
     /// The node name of the block node that is exported
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// True if the export is shutting down (e.g. after a
     /// block-export-del command, but before the shutdown has completed)
-    #[serde(rename = "shutting-down")]
     pub shutting_down: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockExportInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<BlockExportType>,
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        shutting_down: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            r#type: r#type.into(),
-            node_name: node_name.into(),
-            shutting_down: shutting_down.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockExportInfo { 0 req id "id" : ::std::string::String, 1 req r#type "type" :
+    BlockExportType, 2 req node_name "node-name" : ::std::string::String, 3 req
+    shutting_down "shutting-down" : bool, }
+);
+crate::rt::qapi_builder!(
+    BlockExportInfo
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, r#type : BlockExportType => into, node_name :
+    ::std::string::String => into, shutting_down : bool => into, } init {} set {}
+);
 /// # Returns
 ///
 /// A list of BlockExportInfo describing all block exports
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBlockExports {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryBlockExports {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryBlockExports {
-    const NAME: &'static str = "query-block-exports";
-    type Returns = ::std::vec::Vec<BlockExportInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-block-exports",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryBlockExports {});
+crate::rt::qapi_builder!(
+    QueryBlockExports new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    QueryBlockExports, "query-block-exports", ::std::vec::Vec < BlockExportInfo >, {
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);

@@ -7,7 +7,7 @@ use super::*;
 /// device encoding.  See the QEMU man page for details.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevInfo {
     /// the label of the character device
@@ -17,25 +17,17 @@ pub struct ChardevInfo {
     /// shows whether the frontend device attached to this
     /// backend (e.g. with the chardev=... option) is in open or closed
     /// state (since 2.1)
-    #[serde(rename = "frontend-open")]
     pub frontend_open: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        label: impl ::std::convert::Into<::std::string::String>,
-        filename: impl ::std::convert::Into<::std::string::String>,
-        frontend_open: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            label: label.into(),
-            filename: filename.into(),
-            frontend_open: frontend_open.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevInfo { 0 req label "label" : ::std::string::String, 1 req filename "filename"
+    : ::std::string::String, 2 req frontend_open "frontend-open" : bool, }
+);
+crate::rt::qapi_builder!(
+    ChardevInfo new(" Builds it from its required members; optional ones are absent.") {
+    label : ::std::string::String => into, filename : ::std::string::String => into,
+    frontend_open : bool => into, } init {} set {}
+);
 /// Returns information about current character devices.
 ///
 /// # Returns
@@ -68,50 +60,36 @@ impl ChardevInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryChardev {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryChardev {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryChardev {
-    const NAME: &'static str = "query-chardev";
-    type Returns = ::std::vec::Vec<ChardevInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-chardev",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryChardev {});
+crate::rt::qapi_builder!(
+    QueryChardev new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Information about a character device backend
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevBackendInfo {
     /// The backend name
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevBackendInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { name: name.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevBackendInfo { 0 req name "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevBackendInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set {}
+);
 /// Returns information about character device backends.
 ///
 /// # Returns
@@ -141,33 +119,20 @@ impl ChardevBackendInfo {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryChardevBackends {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryChardevBackends {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryChardevBackends {
-    const NAME: &'static str = "query-chardev-backends";
-    type Returns = ::std::vec::Vec<ChardevBackendInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-chardev-backends",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryChardevBackends {});
+crate::rt::qapi_builder!(
+    QueryChardevBackends new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryChardevBackends, "query-chardev-backends", ::std::vec::Vec < ChardevBackendInfo
+    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
+    : false, unstable : false, since : ::std::option::Option::Some("2.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// An enumeration of data format.
 ///
 /// Since: 1.4
@@ -182,45 +147,7 @@ pub enum DataFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DataFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Utf8 => "utf8",
-            Self::Base64 => "base64",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "utf8" => Self::Utf8,
-            "base64" => Self::Base64,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DataFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DataFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DataFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(DataFormat { Utf8 = "utf8", Base64 = "base64", });
 /// Write to a ring buffer character device.
 ///
 /// *qmp-example*
@@ -234,7 +161,7 @@ impl<'de> ::serde::Deserialize<'de> for DataFormat {
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RingbufWrite {
     /// the ring buffer character device name
@@ -248,46 +175,23 @@ pub struct RingbufWrite {
     /// - utf8: data's UTF-8 encoding is written
     /// - data itself is always Unicode regardless of format, like any
     /// other string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<DataFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RingbufWrite {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        data: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            data: data.into(),
-            format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(mut self, format: impl ::std::convert::Into<DataFormat>) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for RingbufWrite {
-    const NAME: &'static str = "ringbuf-write";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "ringbuf-write",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    RingbufWrite { 0 req device "device" : ::std::string::String, 1 req data "data" :
+    ::std::string::String, 2 opt format "format" : DataFormat, }
+);
+crate::rt::qapi_builder!(
+    RingbufWrite new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, data : ::std::string::String => into, } init
+    {} set { with_format format "format" : DataFormat => into, }
+);
+crate::rt::qapi_command!(
+    RingbufWrite, "ringbuf-write", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Read from a ring buffer character device.
 ///
 /// # Returns
@@ -305,7 +209,7 @@ impl crate::rt::Command for RingbufWrite {
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RingbufRead {
     /// the ring buffer character device name
@@ -321,250 +225,137 @@ pub struct RingbufRead {
     /// and when reading stops because the size limit is reached.
     /// - The return value is always Unicode regardless of format, like
     /// any other string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<DataFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RingbufRead {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<::std::string::String>,
-        size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            size: size.into(),
-            format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(mut self, format: impl ::std::convert::Into<DataFormat>) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for RingbufRead {
-    const NAME: &'static str = "ringbuf-read";
-    type Returns = ::std::string::String;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "ringbuf-read",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    RingbufRead { 0 req device "device" : ::std::string::String, 1 req size "size" : i64,
+    2 opt format "format" : DataFormat, }
+);
+crate::rt::qapi_builder!(
+    RingbufRead new(" Builds it from its required members; optional ones are absent.") {
+    device : ::std::string::String => into, size : i64 => into, } init {} set {
+    with_format format "format" : DataFormat => into, }
+);
+crate::rt::qapi_command!(
+    RingbufRead, "ringbuf-read", ::std::string::String, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Configuration shared across all chardev backends
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevCommon {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevCommon {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevCommon { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, }
+);
+crate::rt::qapi_builder!(
+    ChardevCommon new(" Builds it with every optional member absent.") {} init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, }
+);
 /// Configuration info for file chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevFile {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// The name of the input file
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#in: ::std::option::Option<::std::string::String>,
     /// The name of the output file
     pub out: ::std::string::String,
     /// Open the file in append mode (default false to truncate)
     /// (Since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub append: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevFile {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(out: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            r#in: ::std::option::Option::None,
-            out: out.into(),
-            append: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `in`.
-    #[must_use]
-    pub fn with_in(
-        mut self,
-        r#in: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.r#in = ::std::option::Option::Some(r#in.into());
-        self
-    }
-    /// Sets `append`.
-    #[must_use]
-    pub fn with_append(mut self, append: impl ::std::convert::Into<bool>) -> Self {
-        self.append = ::std::option::Option::Some(append.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevFile { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt r#in "in" : ::std::string::String, 3 req out "out" :
+    ::std::string::String, 4 opt append "append" : bool, }
+);
+crate::rt::qapi_builder!(
+    ChardevFile new(" Builds it from its required members; optional ones are absent.") {
+    out : ::std::string::String => into, } init {} set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_in r#in "in" : ::std::string::String => into, with_append append "append" : bool
+    => into, }
+);
 /// Configuration info for device and pipe chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevHostdev {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// The name of the special file for the device, i.e.
     /// /dev/ttyS0 on Unix or COM1: on Windows
     pub device: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevHostdev {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            device: device.into(),
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevHostdev { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req device "device" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevHostdev new(" Builds it from its required members; optional ones are absent.")
+    { device : ::std::string::String => into, } init {} set { with_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend logappend "logappend" :
+    bool => into, }
+);
 /// Configuration info for (stream) socket chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSocket {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// socket address to listen on (server=true) or connect to
     /// (server=false)
     pub addr: SocketAddressLegacy,
     /// the ID of the TLS credentials object (since 2.6)
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// the ID of the QAuthZ authorization object against which
     /// the client's x509 distinguished name will be validated.  This
     /// object is only resolved at time of use, so can be deleted and
     /// recreated on the fly while the chardev server is active.  If
     /// missing, it will default to denying access (since 4.0)
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<::std::string::String>,
     /// create server socket (default: true)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server: ::std::option::Option<bool>,
     /// wait for incoming connection on server sockets (default:
     /// false).  Silently ignored with server: false.  This use is
     /// deprecated.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub wait: ::std::option::Option<bool>,
     /// set TCP_NODELAY socket option (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub nodelay: ::std::option::Option<bool>,
     /// enable telnet protocol on server sockets (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub telnet: ::std::option::Option<bool>,
     /// enable tn3270 protocol on server sockets (default: false)
     /// (Since: 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tn3270: ::std::option::Option<bool>,
     /// enable websocket protocol on server sockets
     /// (default: false) (Since: 3.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub websocket: ::std::option::Option<bool>,
     /// For a client socket, if a socket is disconnected, then
     /// attempt a reconnect after the given number of seconds.  Setting
@@ -573,455 +364,213 @@ pub struct ChardevSocket {
     ///
     /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reconnect: ::std::option::Option<i64>,
     /// For a client socket, if a socket is disconnected,
     /// then attempt a reconnect after the given number of milliseconds.
     /// Setting this to zero disables this function.  This member is
     /// mutually exclusive with `reconnect`.
     /// (default: 0) (Since: 9.2)
-    #[serde(
-        rename = "reconnect-ms",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub reconnect_ms: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSocket {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<SocketAddressLegacy>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            addr: addr.into(),
-            tls_creds: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            server: ::std::option::Option::None,
-            wait: ::std::option::Option::None,
-            nodelay: ::std::option::Option::None,
-            telnet: ::std::option::Option::None,
-            tn3270: ::std::option::Option::None,
-            websocket: ::std::option::Option::None,
-            reconnect: ::std::option::Option::None,
-            reconnect_ms: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `server`.
-    #[must_use]
-    pub fn with_server(mut self, server: impl ::std::convert::Into<bool>) -> Self {
-        self.server = ::std::option::Option::Some(server.into());
-        self
-    }
-    /// Sets `wait`.
-    #[must_use]
-    pub fn with_wait(mut self, wait: impl ::std::convert::Into<bool>) -> Self {
-        self.wait = ::std::option::Option::Some(wait.into());
-        self
-    }
-    /// Sets `nodelay`.
-    #[must_use]
-    pub fn with_nodelay(mut self, nodelay: impl ::std::convert::Into<bool>) -> Self {
-        self.nodelay = ::std::option::Option::Some(nodelay.into());
-        self
-    }
-    /// Sets `telnet`.
-    #[must_use]
-    pub fn with_telnet(mut self, telnet: impl ::std::convert::Into<bool>) -> Self {
-        self.telnet = ::std::option::Option::Some(telnet.into());
-        self
-    }
-    /// Sets `tn3270`.
-    #[must_use]
-    pub fn with_tn3270(mut self, tn3270: impl ::std::convert::Into<bool>) -> Self {
-        self.tn3270 = ::std::option::Option::Some(tn3270.into());
-        self
-    }
-    /// Sets `websocket`.
-    #[must_use]
-    pub fn with_websocket(mut self, websocket: impl ::std::convert::Into<bool>) -> Self {
-        self.websocket = ::std::option::Option::Some(websocket.into());
-        self
-    }
-    /// Sets `reconnect`.
-    #[must_use]
-    pub fn with_reconnect(mut self, reconnect: impl ::std::convert::Into<i64>) -> Self {
-        self.reconnect = ::std::option::Option::Some(reconnect.into());
-        self
-    }
-    /// Sets `reconnect-ms`.
-    #[must_use]
-    pub fn with_reconnect_ms(
-        mut self,
-        reconnect_ms: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.reconnect_ms = ::std::option::Option::Some(reconnect_ms.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevSocket { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req addr "addr" : SocketAddressLegacy, 3 opt tls_creds
+    "tls-creds" : ::std::string::String, 4 opt tls_authz "tls-authz" :
+    ::std::string::String, 5 opt server "server" : bool, 6 opt wait "wait" : bool, 7 opt
+    nodelay "nodelay" : bool, 8 opt telnet "telnet" : bool, 9 opt tn3270 "tn3270" : bool,
+    10 opt websocket "websocket" : bool, 11 opt reconnect "reconnect" : i64, 12 opt
+    reconnect_ms "reconnect-ms" : i64, }
+);
+crate::rt::qapi_builder!(
+    ChardevSocket new(" Builds it from its required members; optional ones are absent.")
+    { addr : SocketAddressLegacy => into, } init {} set { with_logfile logfile "logfile"
+    : ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_tls_creds tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz
+    tls_authz "tls-authz" : ::std::string::String => into, with_server server "server" :
+    bool => into, with_wait wait "wait" : bool => into, with_nodelay nodelay "nodelay" :
+    bool => into, with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270"
+    : bool => into, with_websocket websocket "websocket" : bool => into, with_reconnect
+    reconnect "reconnect" : i64 => into, with_reconnect_ms reconnect_ms "reconnect-ms" :
+    i64 => into, }
+);
 /// Configuration info for datagram socket chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevUdp {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// remote address
     pub remote: SocketAddressLegacy,
     /// local address
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub local: ::std::option::Option<SocketAddressLegacy>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevUdp {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(remote: impl ::std::convert::Into<SocketAddressLegacy>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            remote: remote.into(),
-            local: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `local`.
-    #[must_use]
-    pub fn with_local(
-        mut self,
-        local: impl ::std::convert::Into<SocketAddressLegacy>,
-    ) -> Self {
-        self.local = ::std::option::Option::Some(local.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevUdp { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req remote "remote" : SocketAddressLegacy, 3 opt local "local"
+    : SocketAddressLegacy, }
+);
+crate::rt::qapi_builder!(
+    ChardevUdp new(" Builds it from its required members; optional ones are absent.") {
+    remote : SocketAddressLegacy => into, } init {} set { with_logfile logfile "logfile"
+    : ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_local local "local" : SocketAddressLegacy => into, }
+);
 /// Configuration info for mux chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevMux {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// name of the base chardev.
     pub chardev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevMux {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            chardev: chardev.into(),
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevMux { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req chardev "chardev" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevMux new(" Builds it from its required members; optional ones are absent.") {
+    chardev : ::std::string::String => into, } init {} set { with_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend logappend "logappend" :
+    bool => into, }
+);
 /// Configuration info for hub chardevs.
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevHub {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// IDs to be added to this hub (maximum 4 devices).
     pub chardevs: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevHub {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        chardevs: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            chardevs: chardevs.into(),
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevHub { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req chardevs "chardevs" : ::std::vec::Vec <
+    ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    ChardevHub new(" Builds it from its required members; optional ones are absent.") {
+    chardevs : ::std::vec::Vec < ::std::string::String > => into, } init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, }
+);
 /// Configuration info for stdio chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevStdio {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// Allow signals (such as SIGINT triggered by ^C) be delivered
     /// to qemu.  Default: true.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub signal: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevStdio {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            signal: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `signal`.
-    #[must_use]
-    pub fn with_signal(mut self, signal: impl ::std::convert::Into<bool>) -> Self {
-        self.signal = ::std::option::Option::Some(signal.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevStdio { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt signal "signal" : bool, }
+);
+crate::rt::qapi_builder!(
+    ChardevStdio new(" Builds it with every optional member absent.") {} init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_signal signal "signal" : bool => into, }
+);
 /// Configuration info for spice vm channel chardevs.
 ///
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSpiceChannel {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// kind of channel (for example vdagent).
     pub r#type: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSpiceChannel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(r#type: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            r#type: r#type.into(),
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevSpiceChannel { 0 opt logfile "logfile" : ::std::string::String, 1 opt
+    logappend "logappend" : bool, 2 req r#type "type" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevSpiceChannel
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    ::std::string::String => into, } init {} set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+);
 /// Configuration info for spice port chardevs.
 ///
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSpicePort {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// name of the channel (see docs/spice-port-fqdn.txt)
     pub fqdn: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSpicePort {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(fqdn: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            fqdn: fqdn.into(),
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevSpicePort { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req fqdn "fqdn" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevSpicePort
+    new(" Builds it from its required members; optional ones are absent.") { fqdn :
+    ::std::string::String => into, } init {} set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+);
 /// Configuration info for DBus chardevs.
 ///
 /// Since: 7.0
 ///
 /// Only available if `CONFIG_DBUS_DISPLAY`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevDBus {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// name of the channel (following docs/spice-port-fqdn.txt)
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevDBus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            name: name.into(),
-        }
+crate::rt::qapi_struct!(
+    ChardevDBus { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 req name "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevDBus new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, } init {} set { with_logfile logfile "logfile"
+    : ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
     }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-}
+);
 /// Configuration info for virtual console chardevs.
 ///
 /// *note:: The options are only effective when the VNC or SDL*
@@ -1029,249 +578,111 @@ impl ChardevDBus {
 /// GTK, Spice, VNC and D-Bus display backends.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevVC {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// console width, in pixels
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub width: ::std::option::Option<i64>,
     /// console height, in pixels
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub height: ::std::option::Option<i64>,
     /// console width, in chars
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cols: ::std::option::Option<i64>,
     /// console height, in chars
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rows: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevVC {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            width: ::std::option::Option::None,
-            height: ::std::option::Option::None,
-            cols: ::std::option::Option::None,
-            rows: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `width`.
-    #[must_use]
-    pub fn with_width(mut self, width: impl ::std::convert::Into<i64>) -> Self {
-        self.width = ::std::option::Option::Some(width.into());
-        self
-    }
-    /// Sets `height`.
-    #[must_use]
-    pub fn with_height(mut self, height: impl ::std::convert::Into<i64>) -> Self {
-        self.height = ::std::option::Option::Some(height.into());
-        self
-    }
-    /// Sets `cols`.
-    #[must_use]
-    pub fn with_cols(mut self, cols: impl ::std::convert::Into<i64>) -> Self {
-        self.cols = ::std::option::Option::Some(cols.into());
-        self
-    }
-    /// Sets `rows`.
-    #[must_use]
-    pub fn with_rows(mut self, rows: impl ::std::convert::Into<i64>) -> Self {
-        self.rows = ::std::option::Option::Some(rows.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevVC { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt width "width" : i64, 3 opt height "height" : i64, 4 opt
+    cols "cols" : i64, 5 opt rows "rows" : i64, }
+);
+crate::rt::qapi_builder!(
+    ChardevVC new(" Builds it with every optional member absent.") {} init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_width width "width" : i64 => into,
+    with_height height "height" : i64 => into, with_cols cols "cols" : i64 => into,
+    with_rows rows "rows" : i64 => into, }
+);
 /// Configuration info for ring buffer chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevRingbuf {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// ring buffer size, must be power of two, default is 65536
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevRingbuf {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `size`.
-    #[must_use]
-    pub fn with_size(mut self, size: impl ::std::convert::Into<i64>) -> Self {
-        self.size = ::std::option::Option::Some(size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevRingbuf { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt size "size" : i64, }
+);
+crate::rt::qapi_builder!(
+    ChardevRingbuf new(" Builds it with every optional member absent.") {} init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_size size "size" : i64 => into, }
+);
 /// Configuration info for qemu vdagent implementation.
 ///
 /// Since: 6.1
 ///
 /// Only available if `CONFIG_SPICE_PROTOCOL`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevQemuVDAgent {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// enable/disable mouse, default is enabled.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mouse: ::std::option::Option<bool>,
     /// enable/disable clipboard, default is disabled.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clipboard: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevQemuVDAgent {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            mouse: ::std::option::Option::None,
-            clipboard: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `mouse`.
-    #[must_use]
-    pub fn with_mouse(mut self, mouse: impl ::std::convert::Into<bool>) -> Self {
-        self.mouse = ::std::option::Option::Some(mouse.into());
-        self
-    }
-    /// Sets `clipboard`.
-    #[must_use]
-    pub fn with_clipboard(mut self, clipboard: impl ::std::convert::Into<bool>) -> Self {
-        self.clipboard = ::std::option::Option::Some(clipboard.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevQemuVDAgent { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt mouse "mouse" : bool, 3 opt clipboard "clipboard" : bool, }
+);
+crate::rt::qapi_builder!(
+    ChardevQemuVDAgent new(" Builds it with every optional member absent.") {} init {}
+    set { with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_mouse mouse "mouse" : bool => into,
+    with_clipboard clipboard "clipboard" : bool => into, }
+);
 /// Configuration info for pty implementation.
 ///
 /// Since: 9.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevPty {
     /// The name of a logfile to save output
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logfile: ::std::option::Option<::std::string::String>,
     /// true to append instead of truncate (default to false to
     /// truncate)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub logappend: ::std::option::Option<bool>,
     /// optional path to create a symbolic link that points to the
     /// allocated PTY
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevPty {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            logfile: ::std::option::Option::None,
-            logappend: ::std::option::Option::None,
-            path: ::std::option::Option::None,
-        }
-    }
-    /// Sets `logfile`.
-    #[must_use]
-    pub fn with_logfile(
-        mut self,
-        logfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.logfile = ::std::option::Option::Some(logfile.into());
-        self
-    }
-    /// Sets `logappend`.
-    #[must_use]
-    pub fn with_logappend(mut self, logappend: impl ::std::convert::Into<bool>) -> Self {
-        self.logappend = ::std::option::Option::Some(logappend.into());
-        self
-    }
-    /// Sets `path`.
-    #[must_use]
-    pub fn with_path(
-        mut self,
-        path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.path = ::std::option::Option::Some(path.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevPty { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
+    "logappend" : bool, 2 opt path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChardevPty new(" Builds it with every optional member absent.") {} init {} set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_path path "path" : ::std::string::String
+    => into, }
+);
 /// Since: 1.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1343,320 +754,223 @@ pub enum ChardevBackendKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ChardevBackendKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::File => "file",
-            Self::Serial => "serial",
-            Self::Parallel => "parallel",
-            Self::Pipe => "pipe",
-            Self::Socket => "socket",
-            Self::Udp => "udp",
-            Self::Pty => "pty",
-            Self::Null => "null",
-            Self::Mux => "mux",
-            Self::Hub => "hub",
-            Self::Msmouse => "msmouse",
-            Self::Wctablet => "wctablet",
-            Self::Braille => "braille",
-            Self::Testdev => "testdev",
-            Self::Stdio => "stdio",
-            Self::Console => "console",
-            Self::Spicevmc => "spicevmc",
-            Self::Spiceport => "spiceport",
-            Self::QemuVdagent => "qemu-vdagent",
-            Self::Dbus => "dbus",
-            Self::Vc => "vc",
-            Self::Ringbuf => "ringbuf",
-            Self::Memory => "memory",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "file" => Self::File,
-            "serial" => Self::Serial,
-            "parallel" => Self::Parallel,
-            "pipe" => Self::Pipe,
-            "socket" => Self::Socket,
-            "udp" => Self::Udp,
-            "pty" => Self::Pty,
-            "null" => Self::Null,
-            "mux" => Self::Mux,
-            "hub" => Self::Hub,
-            "msmouse" => Self::Msmouse,
-            "wctablet" => Self::Wctablet,
-            "braille" => Self::Braille,
-            "testdev" => Self::Testdev,
-            "stdio" => Self::Stdio,
-            "console" => Self::Console,
-            "spicevmc" => Self::Spicevmc,
-            "spiceport" => Self::Spiceport,
-            "qemu-vdagent" => Self::QemuVdagent,
-            "dbus" => Self::Dbus,
-            "vc" => Self::Vc,
-            "ringbuf" => Self::Ringbuf,
-            "memory" => Self::Memory,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ChardevBackendKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ChardevBackendKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ChardevBackendKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ChardevBackendKind { File = "file", Serial = "serial", Parallel = "parallel", Pipe =
+    "pipe", Socket = "socket", Udp = "udp", Pty = "pty", Null = "null", Mux = "mux", Hub
+    = "hub", Msmouse = "msmouse", Wctablet = "wctablet", Braille = "braille", Testdev =
+    "testdev", Stdio = "stdio", Console = "console", Spicevmc = "spicevmc", Spiceport =
+    "spiceport", QemuVdagent = "qemu-vdagent", Dbus = "dbus", Vc = "vc", Ringbuf =
+    "ringbuf", Memory = "memory", }
+);
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevFileWrapper {
     /// Configuration info for file chardevs
     pub data: ChardevFile,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevFileWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevFile>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevFileWrapper { 0 req data "data" : ChardevFile, });
+crate::rt::qapi_builder!(
+    ChardevFileWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevFile => into, } init {} set {}
+);
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevHostdevWrapper {
     /// Configuration info for device and pipe chardevs
     pub data: ChardevHostdev,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevHostdevWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevHostdev>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data" : ChardevHostdev, });
+crate::rt::qapi_builder!(
+    ChardevHostdevWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevHostdev => into, } init {} set {}
+);
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSocketWrapper {
     /// Configuration info for (stream) socket chardevs
     pub data: ChardevSocket,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSocketWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevSocket>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data" : ChardevSocket, });
+crate::rt::qapi_builder!(
+    ChardevSocketWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevSocket => into, } init {} set {}
+);
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevUdpWrapper {
     /// Configuration info for datagram socket chardevs
     pub data: ChardevUdp,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevUdpWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevUdp>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data" : ChardevUdp, });
+crate::rt::qapi_builder!(
+    ChardevUdpWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevUdp => into, } init {} set {}
+);
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevCommonWrapper {
     /// Configuration shared across all chardev backends
     pub data: ChardevCommon,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevCommonWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevCommon>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data" : ChardevCommon, });
+crate::rt::qapi_builder!(
+    ChardevCommonWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevCommon => into, } init {} set {}
+);
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevMuxWrapper {
     /// Configuration info for mux chardevs
     pub data: ChardevMux,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevMuxWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevMux>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data" : ChardevMux, });
+crate::rt::qapi_builder!(
+    ChardevMuxWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevMux => into, } init {} set {}
+);
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevHubWrapper {
     /// Configuration info for hub chardevs
     pub data: ChardevHub,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevHubWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevHub>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevHubWrapper { 0 req data "data" : ChardevHub, });
+crate::rt::qapi_builder!(
+    ChardevHubWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevHub => into, } init {} set {}
+);
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevStdioWrapper {
     /// Configuration info for stdio chardevs
     pub data: ChardevStdio,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevStdioWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevStdio>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data" : ChardevStdio, });
+crate::rt::qapi_builder!(
+    ChardevStdioWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevStdio => into, } init {} set {}
+);
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSpiceChannelWrapper {
     /// Configuration info for spice vm channel chardevs
     pub data: ChardevSpiceChannel,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSpiceChannelWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevSpiceChannel>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevSpiceChannelWrapper { 0 req data "data" : ChardevSpiceChannel, }
+);
+crate::rt::qapi_builder!(
+    ChardevSpiceChannelWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevSpiceChannel => into, } init {} set {}
+);
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSpicePortWrapper {
     /// Configuration info for spice port chardevs
     pub data: ChardevSpicePort,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSpicePortWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevSpicePort>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevSpicePortWrapper { 0 req data "data" : ChardevSpicePort, }
+);
+crate::rt::qapi_builder!(
+    ChardevSpicePortWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevSpicePort => into, } init {} set {}
+);
 /// Since: 6.1
 ///
 /// Only available if `CONFIG_SPICE_PROTOCOL`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevQemuVDAgentWrapper {
     /// Configuration info for qemu vdagent implementation
     pub data: ChardevQemuVDAgent,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevQemuVDAgentWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevQemuVDAgent>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    ChardevQemuVDAgentWrapper { 0 req data "data" : ChardevQemuVDAgent, }
+);
+crate::rt::qapi_builder!(
+    ChardevQemuVDAgentWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevQemuVDAgent => into, } init {} set {}
+);
 /// Since: 7.0
 ///
 /// Only available if `CONFIG_DBUS_DISPLAY`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevDBusWrapper {
     /// Configuration info for DBus chardevs
     pub data: ChardevDBus,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevDBusWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevDBus>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data" : ChardevDBus, });
+crate::rt::qapi_builder!(
+    ChardevDBusWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevDBus => into, } init {} set {}
+);
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevVCWrapper {
     /// Configuration info for virtual console chardevs
     pub data: ChardevVC,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevVCWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevVC>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevVCWrapper { 0 req data "data" : ChardevVC, });
+crate::rt::qapi_builder!(
+    ChardevVCWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevVC => into, } init {} set {}
+);
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevRingbufWrapper {
     /// Configuration info for ring buffer chardevs
     pub data: ChardevRingbuf,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevRingbufWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevRingbuf>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data" : ChardevRingbuf, });
+crate::rt::qapi_builder!(
+    ChardevRingbufWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevRingbuf => into, } init {} set {}
+);
 /// Since: 9.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevPtyWrapper {
     /// Configuration info for pty chardevs
     pub data: ChardevPty,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevPtyWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<ChardevPty>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data" : ChardevPty, });
+crate::rt::qapi_builder!(
+    ChardevPtyWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ChardevPty => into, } init {} set {}
+);
 /// Configuration info for the new chardev backend.
 ///
 /// Since: 1.4
@@ -1844,33 +1158,18 @@ impl<'de> ::serde::Deserialize<'de> for ChardevBackend {
 /// Return info about the chardev backend just created.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ChardevReturn {
     /// name of the slave pseudoterminal device, present if and only
     /// if a chardev of type 'pty' was created
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pty: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevReturn {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            pty: ::std::option::Option::None,
-        }
-    }
-    /// Sets `pty`.
-    #[must_use]
-    pub fn with_pty(
-        mut self,
-        pty: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.pty = ::std::option::Option::Some(pty.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(ChardevReturn { 0 opt pty "pty" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    ChardevReturn new(" Builds it with every optional member absent.") {} init {} set {
+    with_pty pty "pty" : ::std::string::String => into, }
+);
 /// Add a character device backend
 ///
 /// # Returns
@@ -1904,7 +1203,7 @@ impl ChardevReturn {
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevAdd {
     /// the chardev's ID, must be unique
@@ -1912,36 +1211,21 @@ pub struct ChardevAdd {
     /// backend type and parameters
     pub backend: ChardevBackend,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevAdd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        backend: impl ::std::convert::Into<ChardevBackend>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            backend: backend.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChardevAdd {
-    const NAME: &'static str = "chardev-add";
-    type Returns = ChardevReturn;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "chardev-add",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    ChardevAdd { 0 req id "id" : ::std::string::String, 1 req backend "backend" :
+    ChardevBackend, }
+);
+crate::rt::qapi_builder!(
+    ChardevAdd new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, backend : ChardevBackend => into, } init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    ChardevAdd, "chardev-add", ChardevReturn, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Change a character device backend
 ///
 /// # Returns
@@ -1977,7 +1261,7 @@ impl crate::rt::Command for ChardevAdd {
 /// ```
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevChange {
     /// the chardev's ID, must exist
@@ -1985,36 +1269,21 @@ pub struct ChardevChange {
     /// new backend type and parameters
     pub backend: ChardevBackend,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        backend: impl ::std::convert::Into<ChardevBackend>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            backend: backend.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChardevChange {
-    const NAME: &'static str = "chardev-change";
-    type Returns = ChardevReturn;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "chardev-change",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.10"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    ChardevChange { 0 req id "id" : ::std::string::String, 1 req backend "backend" :
+    ChardevBackend, }
+);
+crate::rt::qapi_builder!(
+    ChardevChange new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, backend : ChardevBackend => into, } init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    ChardevChange, "chardev-change", ChardevReturn, { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Remove a character device backend
 ///
 /// *qmp-example*
@@ -2025,36 +1294,23 @@ impl crate::rt::Command for ChardevChange {
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevRemove {
     /// the chardev's ID, must exist and not be in use
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevRemove {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChardevRemove {
-    const NAME: &'static str = "chardev-remove";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "chardev-remove",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ChardevRemove { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    ChardevRemove new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ChardevRemove, "chardev-remove", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Send a break to a character device
 ///
 /// *qmp-example*
@@ -2065,36 +1321,24 @@ impl crate::rt::Command for ChardevRemove {
 /// ```
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChardevSendBreak {
     /// the chardev's ID, must exist
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChardevSendBreak {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChardevSendBreak {
-    const NAME: &'static str = "chardev-send-break";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "chardev-send-break",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.10"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ChardevSendBreak { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    ChardevSendBreak
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ChardevSendBreak, "chardev-send-break", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Emitted when the guest opens or closes a virtio-serial port.
 ///
 /// *note:: This event is rate-limited.*
@@ -2108,7 +1352,7 @@ impl crate::rt::Command for ChardevSendBreak {
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VserportChange {
     /// device identifier of the virtio-serial port
@@ -2116,45 +1360,14 @@ pub struct VserportChange {
     /// true if the guest has opened the virtio-serial port
     pub open: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VserportChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        open: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            open: open.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VserportChange {
-    const NAME: &'static str = "VSERPORT_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VSERPORT_CHANGE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VserportChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VserportChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VserportChange> for super::AnyEvent {
-    fn from(x: VserportChange) -> Self {
-        super::AnyEvent::VserportChange(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VserportChange { 0 req id "id" : ::std::string::String, 1 req open "open" : bool, }
+);
+crate::rt::qapi_builder!(
+    VserportChange new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, open : bool => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    VserportChange, "VSERPORT_CHANGE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, }
+);

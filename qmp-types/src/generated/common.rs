@@ -15,45 +15,7 @@ pub enum IoOperationType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl IoOperationType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "read" => Self::Read,
-            "write" => Self::Write,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for IoOperationType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for IoOperationType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for IoOperationType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(IoOperationType { Read = "read", Write = "write", });
 /// An enumeration of three options: on, off, and auto
 ///
 /// Since: 2.2
@@ -70,47 +32,7 @@ pub enum OnOffAuto {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl OnOffAuto {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Auto => "auto",
-            Self::On => "on",
-            Self::Off => "off",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "auto" => Self::Auto,
-            "on" => Self::On,
-            "off" => Self::Off,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for OnOffAuto {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for OnOffAuto {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OnOffAuto {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(OnOffAuto { Auto = "auto", On = "on", Off = "off", });
 /// An enumeration of three values: on, off, and split
 ///
 /// Since: 2.6
@@ -127,47 +49,7 @@ pub enum OnOffSplit {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl OnOffSplit {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::On => "on",
-            Self::Off => "off",
-            Self::Split => "split",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "on" => Self::On,
-            "off" => Self::Off,
-            "split" => Self::Split,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for OnOffSplit {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for OnOffSplit {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OnOffSplit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(OnOffSplit { On = "on", Off = "off", Split = "split", });
 /// This is a string value or the explicit lack of a string (null
 /// pointer in C).  Intended for cases when 'optional absent' already
 /// has a different meaning.
@@ -243,57 +125,10 @@ pub enum OffAutoPCIBAR {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl OffAutoPCIBAR {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::Auto => "auto",
-            Self::Bar0 => "bar0",
-            Self::Bar1 => "bar1",
-            Self::Bar2 => "bar2",
-            Self::Bar3 => "bar3",
-            Self::Bar4 => "bar4",
-            Self::Bar5 => "bar5",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "auto" => Self::Auto,
-            "bar0" => Self::Bar0,
-            "bar1" => Self::Bar1,
-            "bar2" => Self::Bar2,
-            "bar3" => Self::Bar3,
-            "bar4" => Self::Bar4,
-            "bar5" => Self::Bar5,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for OffAutoPCIBAR {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for OffAutoPCIBAR {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OffAutoPCIBAR {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    OffAutoPCIBAR { Off = "off", Auto = "auto", Bar0 = "bar0", Bar1 = "bar1", Bar2 =
+    "bar2", Bar3 = "bar3", Bar4 = "bar4", Bar5 = "bar5", }
+);
 /// An enumeration of PCIe link speeds in units of GT/s
 ///
 /// Since: 4.0
@@ -316,53 +151,10 @@ pub enum PCIELinkSpeed {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl PCIELinkSpeed {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V2_5 => "2_5",
-            Self::V5 => "5",
-            Self::V8 => "8",
-            Self::V16 => "16",
-            Self::V32 => "32",
-            Self::V64 => "64",
-            Self::Unknown(s) => s,
-        }
+crate::rt::qapi_enum!(
+    PCIELinkSpeed { V2_5 = "2_5", V5 = "5", V8 = "8", V16 = "16", V32 = "32", V64 = "64",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "2_5" => Self::V2_5,
-            "5" => Self::V5,
-            "8" => Self::V8,
-            "16" => Self::V16,
-            "32" => Self::V32,
-            "64" => Self::V64,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for PCIELinkSpeed {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for PCIELinkSpeed {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for PCIELinkSpeed {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// An enumeration of PCIe link width
 ///
 /// Since: 4.0
@@ -387,55 +179,10 @@ pub enum PCIELinkWidth {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl PCIELinkWidth {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V1 => "1",
-            Self::V2 => "2",
-            Self::V4 => "4",
-            Self::V8 => "8",
-            Self::V12 => "12",
-            Self::V16 => "16",
-            Self::V32 => "32",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "1" => Self::V1,
-            "2" => Self::V2,
-            "4" => Self::V4,
-            "8" => Self::V8,
-            "12" => Self::V12,
-            "16" => Self::V16,
-            "32" => Self::V32,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for PCIELinkWidth {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for PCIELinkWidth {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for PCIELinkWidth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    PCIELinkWidth { V1 = "1", V2 = "2", V4 = "4", V8 = "8", V12 = "12", V16 = "16", V32 =
+    "32", }
+);
 /// Host memory policy types
 ///
 /// Since: 2.1
@@ -456,49 +203,10 @@ pub enum HostMemPolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HostMemPolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Default => "default",
-            Self::Preferred => "preferred",
-            Self::Bind => "bind",
-            Self::Interleave => "interleave",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "default" => Self::Default,
-            "preferred" => Self::Preferred,
-            "bind" => Self::Bind,
-            "interleave" => Self::Interleave,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HostMemPolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HostMemPolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HostMemPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HostMemPolicy { Default = "default", Preferred = "preferred", Bind = "bind",
+    Interleave = "interleave", }
+);
 /// Indicates whether a netfilter is attached to a netdev's transmit
 /// queue or receive queue or both.
 ///
@@ -519,47 +227,7 @@ pub enum NetFilterDirection {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NetFilterDirection {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::All => "all",
-            Self::Rx => "rx",
-            Self::Tx => "tx",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "all" => Self::All,
-            "rx" => Self::Rx,
-            "tx" => Self::Tx,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NetFilterDirection {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NetFilterDirection {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NetFilterDirection {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(NetFilterDirection { All = "all", Rx = "rx", Tx = "tx", });
 /// Key combinations to toggle input-linux between host and guest.
 ///
 /// Since: 4.0
@@ -582,73 +250,27 @@ pub enum GrabToggleKeys {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl GrabToggleKeys {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::CtrlCtrl => "ctrl-ctrl",
-            Self::AltAlt => "alt-alt",
-            Self::ShiftShift => "shift-shift",
-            Self::MetaMeta => "meta-meta",
-            Self::Scrolllock => "scrolllock",
-            Self::CtrlScrolllock => "ctrl-scrolllock",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ctrl-ctrl" => Self::CtrlCtrl,
-            "alt-alt" => Self::AltAlt,
-            "shift-shift" => Self::ShiftShift,
-            "meta-meta" => Self::MetaMeta,
-            "scrolllock" => Self::Scrolllock,
-            "ctrl-scrolllock" => Self::CtrlScrolllock,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for GrabToggleKeys {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for GrabToggleKeys {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for GrabToggleKeys {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    GrabToggleKeys { CtrlCtrl = "ctrl-ctrl", AltAlt = "alt-alt", ShiftShift =
+    "shift-shift", MetaMeta = "meta-meta", Scrolllock = "scrolllock", CtrlScrolllock =
+    "ctrl-scrolllock", }
+);
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HumanReadableText {
     /// Formatted output intended for humans.
-    #[serde(rename = "human-readable-text")]
     pub human_readable_text: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HumanReadableText {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        human_readable_text: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            human_readable_text: human_readable_text.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    HumanReadableText { 0 req human_readable_text "human-readable-text" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    HumanReadableText
+    new(" Builds it from its required members; optional ones are absent.") {
+    human_readable_text : ::std::string::String => into, } init {} set {}
+);
 /// Since: 10.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -663,44 +285,6 @@ pub enum EndianMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl EndianMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unspecified => "unspecified",
-            Self::Little => "little",
-            Self::Big => "big",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unspecified" => Self::Unspecified,
-            "little" => Self::Little,
-            "big" => Self::Big,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for EndianMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for EndianMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for EndianMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    EndianMode { Unspecified = "unspecified", Little = "little", Big = "big", }
+);

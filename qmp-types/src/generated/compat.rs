@@ -17,47 +17,9 @@ pub enum CompatPolicyInput {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CompatPolicyInput {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Accept => "accept",
-            Self::Reject => "reject",
-            Self::Crash => "crash",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "accept" => Self::Accept,
-            "reject" => Self::Reject,
-            "crash" => Self::Crash,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CompatPolicyInput {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CompatPolicyInput {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CompatPolicyInput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CompatPolicyInput { Accept = "accept", Reject = "reject", Crash = "crash", }
+);
 /// Policy for handling "funny" output.
 ///
 /// Since: 6.0
@@ -72,45 +34,7 @@ pub enum CompatPolicyOutput {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CompatPolicyOutput {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Accept => "accept",
-            Self::Hide => "hide",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "accept" => Self::Accept,
-            "hide" => Self::Hide,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CompatPolicyOutput {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CompatPolicyOutput {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CompatPolicyOutput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(CompatPolicyOutput { Accept = "accept", Hide = "hide", });
 /// Policy for handling deprecated management interfaces.
 ///
 /// This is intended for testing users of the management interfaces.
@@ -123,83 +47,32 @@ impl<'de> ::serde::Deserialize<'de> for CompatPolicyOutput {
 /// enumeration values.  They behave the same as with policy `accept`.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CompatPolicy {
     /// how to handle deprecated input (default 'accept')
-    #[serde(
-        rename = "deprecated-input",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub deprecated_input: ::std::option::Option<CompatPolicyInput>,
     /// how to handle deprecated output (default
     /// 'accept')
-    #[serde(
-        rename = "deprecated-output",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub deprecated_output: ::std::option::Option<CompatPolicyOutput>,
     /// how to handle unstable input (default 'accept')
     /// (since 6.2)
-    #[serde(
-        rename = "unstable-input",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unstable_input: ::std::option::Option<CompatPolicyInput>,
     /// how to handle unstable output (default 'accept')
     /// (since 6.2)
-    #[serde(
-        rename = "unstable-output",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unstable_output: ::std::option::Option<CompatPolicyOutput>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CompatPolicy {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            deprecated_input: ::std::option::Option::None,
-            deprecated_output: ::std::option::Option::None,
-            unstable_input: ::std::option::Option::None,
-            unstable_output: ::std::option::Option::None,
-        }
-    }
-    /// Sets `deprecated-input`.
-    #[must_use]
-    pub fn with_deprecated_input(
-        mut self,
-        deprecated_input: impl ::std::convert::Into<CompatPolicyInput>,
-    ) -> Self {
-        self.deprecated_input = ::std::option::Option::Some(deprecated_input.into());
-        self
-    }
-    /// Sets `deprecated-output`.
-    #[must_use]
-    pub fn with_deprecated_output(
-        mut self,
-        deprecated_output: impl ::std::convert::Into<CompatPolicyOutput>,
-    ) -> Self {
-        self.deprecated_output = ::std::option::Option::Some(deprecated_output.into());
-        self
-    }
-    /// Sets `unstable-input`.
-    #[must_use]
-    pub fn with_unstable_input(
-        mut self,
-        unstable_input: impl ::std::convert::Into<CompatPolicyInput>,
-    ) -> Self {
-        self.unstable_input = ::std::option::Option::Some(unstable_input.into());
-        self
-    }
-    /// Sets `unstable-output`.
-    #[must_use]
-    pub fn with_unstable_output(
-        mut self,
-        unstable_output: impl ::std::convert::Into<CompatPolicyOutput>,
-    ) -> Self {
-        self.unstable_output = ::std::option::Option::Some(unstable_output.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CompatPolicy { 0 opt deprecated_input "deprecated-input" : CompatPolicyInput, 1 opt
+    deprecated_output "deprecated-output" : CompatPolicyOutput, 2 opt unstable_input
+    "unstable-input" : CompatPolicyInput, 3 opt unstable_output "unstable-output" :
+    CompatPolicyOutput, }
+);
+crate::rt::qapi_builder!(
+    CompatPolicy new(" Builds it with every optional member absent.") {} init {} set {
+    with_deprecated_input deprecated_input "deprecated-input" : CompatPolicyInput =>
+    into, with_deprecated_output deprecated_output "deprecated-output" :
+    CompatPolicyOutput => into, with_unstable_input unstable_input "unstable-input" :
+    CompatPolicyInput => into, with_unstable_output unstable_output "unstable-output" :
+    CompatPolicyOutput => into, }
+);

@@ -20,51 +20,28 @@ use super::*;
 /// off by default.
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QmpCapabilities {
     /// An optional list of QMPCapability values to enable.  The
     /// client must not enable any capability that is not mentioned in
     /// the QMP greeting message.  If the field is not provided, it
     /// means no QMP capabilities will be enabled.  (since 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enable: ::std::option::Option<::std::vec::Vec<QMPCapability>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QmpCapabilities {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            enable: ::std::option::Option::None,
-        }
-    }
-    /// Sets `enable`.
-    #[must_use]
-    pub fn with_enable(
-        mut self,
-        enable: impl ::std::convert::Into<::std::vec::Vec<QMPCapability>>,
-    ) -> Self {
-        self.enable = ::std::option::Option::Some(enable.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QmpCapabilities {
-    const NAME: &'static str = "qmp_capabilities";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qmp_capabilities",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QmpCapabilities { 0 opt enable "enable" : ::std::vec::Vec < QMPCapability >, }
+);
+crate::rt::qapi_builder!(
+    QmpCapabilities new(" Builds it with every optional member absent.") {} init {} set {
+    with_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into, }
+);
+crate::rt::qapi_command!(
+    QmpCapabilities, "qmp_capabilities", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Enumeration of capabilities to be advertised during initial client
 /// connection, used for agreeing on particular QMP extension behaviors.
 ///
@@ -79,47 +56,11 @@ pub enum QMPCapability {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QMPCapability {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Oob => "oob",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "oob" => Self::Oob,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QMPCapability {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QMPCapability {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QMPCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QMPCapability { Oob = "oob", });
 /// A three-part version number.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VersionTriple {
     /// The major version number.
@@ -129,26 +70,18 @@ pub struct VersionTriple {
     /// The micro version number.
     pub micro: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VersionTriple {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        major: impl ::std::convert::Into<i64>,
-        minor: impl ::std::convert::Into<i64>,
-        micro: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            major: major.into(),
-            minor: minor.into(),
-            micro: micro.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VersionTriple { 0 req major "major" : i64, 1 req minor "minor" : i64, 2 req micro
+    "micro" : i64, }
+);
+crate::rt::qapi_builder!(
+    VersionTriple new(" Builds it from its required members; optional ones are absent.")
+    { major : i64 => into, minor : i64 => into, micro : i64 => into, } init {} set {}
+);
 /// A description of QEMU's version.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VersionInfo {
     /// The version of QEMU.  By current convention, a micro version
@@ -163,20 +96,15 @@ pub struct VersionInfo {
     /// highly recommended that a unique name is used.
     pub package: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VersionInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        qemu: impl ::std::convert::Into<VersionTriple>,
-        package: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            qemu: qemu.into(),
-            package: package.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VersionInfo { 0 req qemu "qemu" : VersionTriple, 1 req package "package" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VersionInfo new(" Builds it from its required members; optional ones are absent.") {
+    qemu : VersionTriple => into, package : ::std::string::String => into, } init {} set
+    {}
+);
 /// Returns the current version of QEMU.
 ///
 /// # Returns
@@ -201,50 +129,33 @@ impl VersionInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryVersion {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryVersion {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryVersion {
-    const NAME: &'static str = "query-version";
-    type Returns = VersionInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-version",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryVersion {});
+crate::rt::qapi_builder!(
+    QueryVersion new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryVersion, "query-version", VersionInfo, { allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about a QMP command
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandInfo {
     /// The command name
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CommandInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { name: name.into() }
-    }
-}
+crate::rt::qapi_struct!(CommandInfo { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    CommandInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, } init {} set {}
+);
 /// Return a list of supported QMP commands by this server
 ///
 /// # Returns
@@ -270,33 +181,19 @@ impl CommandInfo {
 /// This example has been shortened as the real response is too long.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCommands {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCommands {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCommands {
-    const NAME: &'static str = "query-commands";
-    type Returns = ::std::vec::Vec<CommandInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-commands",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryCommands {});
+crate::rt::qapi_builder!(
+    QueryCommands new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// This command will cause the QEMU process to exit gracefully.  While
 /// every attempt is made to send the QMP response before terminating,
 /// this is not guaranteed.  When using this interface, a premature EOF
@@ -310,33 +207,19 @@ impl crate::rt::Command for QueryCommands {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Quit {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Quit {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Quit {
-    const NAME: &'static str = "quit";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "quit",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Quit {});
+crate::rt::qapi_builder!(
+    Quit new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    Quit, "quit", (), { allow_oob : false, allow_preconfig : true, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// An enumeration of monitor modes.
 ///
 /// Since: 5.0
@@ -351,95 +234,31 @@ pub enum MonitorMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MonitorMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Readline => "readline",
-            Self::Control => "control",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "readline" => Self::Readline,
-            "control" => Self::Control,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MonitorMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MonitorMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MonitorMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(MonitorMode { Readline = "readline", Control = "control", });
 /// Options to be used for adding a new monitor.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MonitorOptions {
     /// Name of the monitor
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// Selects the monitor mode (default: readline in the system
     /// emulator, control in qemu-storage-daemon)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<MonitorMode>,
     /// Enables pretty printing (QMP only)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pretty: ::std::option::Option<bool>,
     /// Name of a character device to expose the monitor on
     pub chardev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MonitorOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-            pretty: ::std::option::Option::None,
-            chardev: chardev.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<MonitorMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-    /// Sets `pretty`.
-    #[must_use]
-    pub fn with_pretty(mut self, pretty: impl ::std::convert::Into<bool>) -> Self {
-        self.pretty = ::std::option::Option::Some(pretty.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MonitorOptions { 0 opt id "id" : ::std::string::String, 1 opt mode "mode" :
+    MonitorMode, 2 opt pretty "pretty" : bool, 3 req chardev "chardev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    MonitorOptions new(" Builds it from its required members; optional ones are absent.")
+    { chardev : ::std::string::String => into, } init {} set { with_id id "id" :
+    ::std::string::String => into, with_mode mode "mode" : MonitorMode => into,
+    with_pretty pretty "pretty" : bool => into, }
+);

@@ -17,45 +17,7 @@ pub enum QCryptoTLSCredsEndpoint {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoTLSCredsEndpoint {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Client => "client",
-            Self::Server => "server",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "client" => Self::Client,
-            "server" => Self::Server,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoTLSCredsEndpoint {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoTLSCredsEndpoint {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoTLSCredsEndpoint {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptoTLSCredsEndpoint { Client = "client", Server = "server", });
 /// The data format that the secret is provided in
 ///
 /// Since: 2.6
@@ -71,45 +33,7 @@ pub enum QCryptoSecretFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoSecretFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Raw => "raw",
-            Self::Base64 => "base64",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "raw" => Self::Raw,
-            "base64" => Self::Base64,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoSecretFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoSecretFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoSecretFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptoSecretFormat { Raw = "raw", Base64 = "base64", });
 /// The supported algorithms for computing content digests
 ///
 /// Since: 2.6
@@ -136,57 +60,10 @@ pub enum QCryptoHashAlgo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoHashAlgo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Md5 => "md5",
-            Self::Sha1 => "sha1",
-            Self::Sha224 => "sha224",
-            Self::Sha256 => "sha256",
-            Self::Sha384 => "sha384",
-            Self::Sha512 => "sha512",
-            Self::Ripemd160 => "ripemd160",
-            Self::Sm3 => "sm3",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "md5" => Self::Md5,
-            "sha1" => Self::Sha1,
-            "sha224" => Self::Sha224,
-            "sha256" => Self::Sha256,
-            "sha384" => Self::Sha384,
-            "sha512" => Self::Sha512,
-            "ripemd160" => Self::Ripemd160,
-            "sm3" => Self::Sm3,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoHashAlgo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoHashAlgo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoHashAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoHashAlgo { Md5 = "md5", Sha1 = "sha1", Sha224 = "sha224", Sha256 = "sha256",
+    Sha384 = "sha384", Sha512 = "sha512", Ripemd160 = "ripemd160", Sm3 = "sm3", }
+);
 /// The supported algorithms for content encryption ciphers
 ///
 /// Since: 2.6
@@ -224,67 +101,12 @@ pub enum QCryptoCipherAlgo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoCipherAlgo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Aes128 => "aes-128",
-            Self::Aes192 => "aes-192",
-            Self::Aes256 => "aes-256",
-            Self::Des => "des",
-            Self::V3des => "3des",
-            Self::Cast5_128 => "cast5-128",
-            Self::Serpent128 => "serpent-128",
-            Self::Serpent192 => "serpent-192",
-            Self::Serpent256 => "serpent-256",
-            Self::Twofish128 => "twofish-128",
-            Self::Twofish192 => "twofish-192",
-            Self::Twofish256 => "twofish-256",
-            Self::Sm4 => "sm4",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "aes-128" => Self::Aes128,
-            "aes-192" => Self::Aes192,
-            "aes-256" => Self::Aes256,
-            "des" => Self::Des,
-            "3des" => Self::V3des,
-            "cast5-128" => Self::Cast5_128,
-            "serpent-128" => Self::Serpent128,
-            "serpent-192" => Self::Serpent192,
-            "serpent-256" => Self::Serpent256,
-            "twofish-128" => Self::Twofish128,
-            "twofish-192" => Self::Twofish192,
-            "twofish-256" => Self::Twofish256,
-            "sm4" => Self::Sm4,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoCipherAlgo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoCipherAlgo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoCipherAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoCipherAlgo { Aes128 = "aes-128", Aes192 = "aes-192", Aes256 = "aes-256", Des =
+    "des", V3des = "3des", Cast5_128 = "cast5-128", Serpent128 = "serpent-128",
+    Serpent192 = "serpent-192", Serpent256 = "serpent-256", Twofish128 = "twofish-128",
+    Twofish192 = "twofish-192", Twofish256 = "twofish-256", Sm4 = "sm4", }
+);
 /// The supported modes for content encryption ciphers
 ///
 /// Since: 2.6
@@ -303,49 +125,9 @@ pub enum QCryptoCipherMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoCipherMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ecb => "ecb",
-            Self::Cbc => "cbc",
-            Self::Xts => "xts",
-            Self::Ctr => "ctr",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ecb" => Self::Ecb,
-            "cbc" => Self::Cbc,
-            "xts" => Self::Xts,
-            "ctr" => Self::Ctr,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoCipherMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoCipherMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoCipherMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoCipherMode { Ecb = "ecb", Cbc = "cbc", Xts = "xts", Ctr = "ctr", }
+);
 /// The supported algorithms for generating initialization vectors for
 /// full disk encryption.  The 'plain' generator should not be used for
 /// disks with sector numbers larger than 2^32, except where
@@ -366,47 +148,9 @@ pub enum QCryptoIVGenAlgo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoIVGenAlgo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Plain => "plain",
-            Self::Plain64 => "plain64",
-            Self::Essiv => "essiv",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "plain" => Self::Plain,
-            "plain64" => Self::Plain64,
-            "essiv" => Self::Essiv,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoIVGenAlgo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoIVGenAlgo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoIVGenAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoIVGenAlgo { Plain = "plain", Plain64 = "plain64", Essiv = "essiv", }
+);
 /// The supported full disk encryption formats
 ///
 /// Since: 2.6
@@ -422,260 +166,106 @@ pub enum QCryptoBlockFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoBlockFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Qcow => "qcow",
-            Self::Luks => "luks",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "qcow" => Self::Qcow,
-            "luks" => Self::Luks,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoBlockFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoBlockFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptoBlockFormat { Qcow = "qcow", Luks = "luks", });
 /// The common options that apply to all full disk encryption formats
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockOptionsBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(format: impl ::std::convert::Into<QCryptoBlockFormat>) -> Self {
-        Self { format: format.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockOptionsBase { 0 req format "format" : QCryptoBlockFormat, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockOptionsBase
+    new(" Builds it from its required members; optional ones are absent.") { format :
+    QCryptoBlockFormat => into, } init {} set {}
+);
 /// The options that apply to QCow/QCow2 AES-CBC encryption format
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsQCow {
     /// the ID of a QCryptoSecret object providing the
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockOptionsQCow {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            key_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockOptionsQCow { 0 opt key_secret "key-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockOptionsQCow new(" Builds it with every optional member absent.") {} init
+    {} set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
+);
 /// The options that apply to LUKS encryption format
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockOptionsLUKS {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            key_secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockOptionsLUKS { 0 opt key_secret "key-secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockOptionsLUKS new(" Builds it with every optional member absent.") {} init
+    {} set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
+);
 /// The options that apply to LUKS encryption format initialization
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockCreateOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
-    #[serde(
-        rename = "key-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub key_secret: ::std::option::Option<::std::string::String>,
     /// the cipher algorithm for data encryption Currently
     /// defaults to 'aes-256'.
-    #[serde(
-        rename = "cipher-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
     /// the cipher mode for data encryption Currently defaults
     /// to 'xts'
-    #[serde(
-        rename = "cipher-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cipher_mode: ::std::option::Option<QCryptoCipherMode>,
     /// the initialization vector generator Currently defaults
     /// to 'plain64'
-    #[serde(
-        rename = "ivgen-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ivgen_alg: ::std::option::Option<QCryptoIVGenAlgo>,
     /// the initialization vector generator hash Currently
     /// defaults to 'sha256'
-    #[serde(
-        rename = "ivgen-hash-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ivgen_hash_alg: ::std::option::Option<QCryptoHashAlgo>,
     /// the master key hash algorithm Currently defaults to
     /// 'sha256'
-    #[serde(rename = "hash-alg", skip_serializing_if = "::std::option::Option::is_none")]
     pub hash_alg: ::std::option::Option<QCryptoHashAlgo>,
     /// number of milliseconds to spend in PBKDF passphrase
     /// processing.  Currently defaults to 2000.  (since 2.8)
-    #[serde(
-        rename = "iter-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iter_time: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockCreateOptionsLUKS {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            key_secret: ::std::option::Option::None,
-            cipher_alg: ::std::option::Option::None,
-            cipher_mode: ::std::option::Option::None,
-            ivgen_alg: ::std::option::Option::None,
-            ivgen_hash_alg: ::std::option::Option::None,
-            hash_alg: ::std::option::Option::None,
-            iter_time: ::std::option::Option::None,
-        }
-    }
-    /// Sets `key-secret`.
-    #[must_use]
-    pub fn with_key_secret(
-        mut self,
-        key_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.key_secret = ::std::option::Option::Some(key_secret.into());
-        self
-    }
-    /// Sets `cipher-alg`.
-    #[must_use]
-    pub fn with_cipher_alg(
-        mut self,
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-    ) -> Self {
-        self.cipher_alg = ::std::option::Option::Some(cipher_alg.into());
-        self
-    }
-    /// Sets `cipher-mode`.
-    #[must_use]
-    pub fn with_cipher_mode(
-        mut self,
-        cipher_mode: impl ::std::convert::Into<QCryptoCipherMode>,
-    ) -> Self {
-        self.cipher_mode = ::std::option::Option::Some(cipher_mode.into());
-        self
-    }
-    /// Sets `ivgen-alg`.
-    #[must_use]
-    pub fn with_ivgen_alg(
-        mut self,
-        ivgen_alg: impl ::std::convert::Into<QCryptoIVGenAlgo>,
-    ) -> Self {
-        self.ivgen_alg = ::std::option::Option::Some(ivgen_alg.into());
-        self
-    }
-    /// Sets `ivgen-hash-alg`.
-    #[must_use]
-    pub fn with_ivgen_hash_alg(
-        mut self,
-        ivgen_hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-    ) -> Self {
-        self.ivgen_hash_alg = ::std::option::Option::Some(ivgen_hash_alg.into());
-        self
-    }
-    /// Sets `hash-alg`.
-    #[must_use]
-    pub fn with_hash_alg(
-        mut self,
-        hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-    ) -> Self {
-        self.hash_alg = ::std::option::Option::Some(hash_alg.into());
-        self
-    }
-    /// Sets `iter-time`.
-    #[must_use]
-    pub fn with_iter_time(mut self, iter_time: impl ::std::convert::Into<i64>) -> Self {
-        self.iter_time = ::std::option::Option::Some(iter_time.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockCreateOptionsLUKS { 0 opt key_secret "key-secret" :
+    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, 2 opt
+    cipher_mode "cipher-mode" : QCryptoCipherMode, 3 opt ivgen_alg "ivgen-alg" :
+    QCryptoIVGenAlgo, 4 opt ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 5 opt
+    hash_alg "hash-alg" : QCryptoHashAlgo, 6 opt iter_time "iter-time" : i64, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockCreateOptionsLUKS new(" Builds it with every optional member absent.") {}
+    init {} set { with_key_secret key_secret "key-secret" : ::std::string::String =>
+    into, with_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into,
+    with_cipher_mode cipher_mode "cipher-mode" : QCryptoCipherMode => into,
+    with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo => into, with_ivgen_hash_alg
+    ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into, with_hash_alg hash_alg
+    "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time "iter-time" : i64 =>
+    into, }
+);
 /// The options that are available for all encryption formats when
 /// opening an existing volume
 ///
@@ -804,142 +394,91 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptions {
 /// formats
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockInfoBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(format: impl ::std::convert::Into<QCryptoBlockFormat>) -> Self {
-        Self { format: format.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockInfoBase { 0 req format "format" : QCryptoBlockFormat, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockInfoBase
+    new(" Builds it from its required members; optional ones are absent.") { format :
+    QCryptoBlockFormat => into, } init {} set {}
+);
 /// Information about the LUKS block encryption key slot options
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoLUKSSlot {
     /// whether the key slot is currently in use
     pub active: bool,
     /// number of PBKDF2 iterations for key material
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iters: ::std::option::Option<i64>,
     /// number of stripes for splitting key material
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub stripes: ::std::option::Option<i64>,
     /// offset to the key material in bytes
-    #[serde(rename = "key-offset")]
     pub key_offset: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockInfoLUKSSlot {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        active: impl ::std::convert::Into<bool>,
-        key_offset: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            active: active.into(),
-            iters: ::std::option::Option::None,
-            stripes: ::std::option::Option::None,
-            key_offset: key_offset.into(),
-        }
-    }
-    /// Sets `iters`.
-    #[must_use]
-    pub fn with_iters(mut self, iters: impl ::std::convert::Into<i64>) -> Self {
-        self.iters = ::std::option::Option::Some(iters.into());
-        self
-    }
-    /// Sets `stripes`.
-    #[must_use]
-    pub fn with_stripes(mut self, stripes: impl ::std::convert::Into<i64>) -> Self {
-        self.stripes = ::std::option::Option::Some(stripes.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockInfoLUKSSlot { 0 req active "active" : bool, 1 opt iters "iters" : i64, 2
+    opt stripes "stripes" : i64, 3 req key_offset "key-offset" : i64, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockInfoLUKSSlot
+    new(" Builds it from its required members; optional ones are absent.") { active :
+    bool => into, key_offset : i64 => into, } init {} set { with_iters iters "iters" :
+    i64 => into, with_stripes stripes "stripes" : i64 => into, }
+);
 /// Information about the LUKS block encryption options
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoLUKS {
     /// the cipher algorithm for data encryption
-    #[serde(rename = "cipher-alg")]
     pub cipher_alg: QCryptoCipherAlgo,
     /// the cipher mode for data encryption
-    #[serde(rename = "cipher-mode")]
     pub cipher_mode: QCryptoCipherMode,
     /// the initialization vector generator
-    #[serde(rename = "ivgen-alg")]
     pub ivgen_alg: QCryptoIVGenAlgo,
     /// the initialization vector generator hash
-    #[serde(
-        rename = "ivgen-hash-alg",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ivgen_hash_alg: ::std::option::Option<QCryptoHashAlgo>,
     /// the master key hash algorithm
-    #[serde(rename = "hash-alg")]
     pub hash_alg: QCryptoHashAlgo,
     /// whether the LUKS header is detached (Since 9.0)
-    #[serde(rename = "detached-header")]
     pub detached_header: bool,
     /// offset to the payload data in bytes
-    #[serde(rename = "payload-offset")]
     pub payload_offset: i64,
     /// number of PBKDF2 iterations for key material
-    #[serde(rename = "master-key-iters")]
     pub master_key_iters: i64,
     /// unique identifier for the volume
     pub uuid: ::std::string::String,
     /// information about each key slot
     pub slots: ::std::vec::Vec<QCryptoBlockInfoLUKSSlot>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockInfoLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cipher_alg: impl ::std::convert::Into<QCryptoCipherAlgo>,
-        cipher_mode: impl ::std::convert::Into<QCryptoCipherMode>,
-        ivgen_alg: impl ::std::convert::Into<QCryptoIVGenAlgo>,
-        hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-        detached_header: impl ::std::convert::Into<bool>,
-        payload_offset: impl ::std::convert::Into<i64>,
-        master_key_iters: impl ::std::convert::Into<i64>,
-        uuid: impl ::std::convert::Into<::std::string::String>,
-        slots: impl ::std::convert::Into<::std::vec::Vec<QCryptoBlockInfoLUKSSlot>>,
-    ) -> Self {
-        Self {
-            cipher_alg: cipher_alg.into(),
-            cipher_mode: cipher_mode.into(),
-            ivgen_alg: ivgen_alg.into(),
-            ivgen_hash_alg: ::std::option::Option::None,
-            hash_alg: hash_alg.into(),
-            detached_header: detached_header.into(),
-            payload_offset: payload_offset.into(),
-            master_key_iters: master_key_iters.into(),
-            uuid: uuid.into(),
-            slots: slots.into(),
-        }
-    }
-    /// Sets `ivgen-hash-alg`.
-    #[must_use]
-    pub fn with_ivgen_hash_alg(
-        mut self,
-        ivgen_hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-    ) -> Self {
-        self.ivgen_hash_alg = ::std::option::Option::Some(ivgen_hash_alg.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockInfoLUKS { 0 req cipher_alg "cipher-alg" : QCryptoCipherAlgo, 1 req
+    cipher_mode "cipher-mode" : QCryptoCipherMode, 2 req ivgen_alg "ivgen-alg" :
+    QCryptoIVGenAlgo, 3 opt ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 4 req
+    hash_alg "hash-alg" : QCryptoHashAlgo, 5 req detached_header "detached-header" :
+    bool, 6 req payload_offset "payload-offset" : i64, 7 req master_key_iters
+    "master-key-iters" : i64, 8 req uuid "uuid" : ::std::string::String, 9 req slots
+    "slots" : ::std::vec::Vec < QCryptoBlockInfoLUKSSlot >, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockInfoLUKS
+    new(" Builds it from its required members; optional ones are absent.") { cipher_alg :
+    QCryptoCipherAlgo => into, cipher_mode : QCryptoCipherMode => into, ivgen_alg :
+    QCryptoIVGenAlgo => into, hash_alg : QCryptoHashAlgo => into, detached_header : bool
+    => into, payload_offset : i64 => into, master_key_iters : i64 => into, uuid :
+    ::std::string::String => into, slots : ::std::vec::Vec < QCryptoBlockInfoLUKSSlot >
+    => into, } init {} set { with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" :
+    QCryptoHashAlgo => into, }
+);
 /// Information about the block encryption options
 ///
 /// Since: 2.7
@@ -1016,68 +555,24 @@ pub enum QCryptoBlockLUKSKeyslotState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoBlockLUKSKeyslotState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "active" => Self::Active,
-            "inactive" => Self::Inactive,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoBlockLUKSKeyslotState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoBlockLUKSKeyslotState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockLUKSKeyslotState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoBlockLUKSKeyslotState { Active = "active", Inactive = "inactive", }
+);
 /// This struct defines the update parameters that activate/de-activate
 /// set of keyslots
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoBlockAmendOptionsLUKS {
     /// the desired state of the keyslots
     pub state: QCryptoBlockLUKSKeyslotState,
     /// The ID of a QCryptoSecret object providing the password
     /// to be written into added active keyslots
-    #[serde(
-        rename = "new-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub new_secret: ::std::option::Option<::std::string::String>,
     /// Optional (for deactivation only) If given will
     /// deactivate all keyslots that match password located in
     /// QCryptoSecret with this ID
-    #[serde(
-        rename = "old-secret",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub old_secret: ::std::option::Option<::std::string::String>,
     /// Optional.  ID of the keyslot to activate/deactivate.  For
     /// keyslot activation, keyslot should not be active already (this
@@ -1087,76 +582,31 @@ pub struct QCryptoBlockAmendOptionsLUKS {
     ///
     /// For keyslot deactivation, this parameter specifies the exact
     /// keyslot to deactivate
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyslot: ::std::option::Option<i64>,
     /// Optional (for activation only) Number of milliseconds to
     /// spend in PBKDF passphrase processing for the newly activated
     /// keyslot.  Currently defaults to 2000.
-    #[serde(
-        rename = "iter-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub iter_time: ::std::option::Option<i64>,
     /// Optional.  The ID of a QCryptoSecret object providing the
     /// password to use to retrieve current master key.  Defaults to the
     /// same secret that was used to open the image
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub secret: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoBlockAmendOptionsLUKS {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(state: impl ::std::convert::Into<QCryptoBlockLUKSKeyslotState>) -> Self {
-        Self {
-            state: state.into(),
-            new_secret: ::std::option::Option::None,
-            old_secret: ::std::option::Option::None,
-            keyslot: ::std::option::Option::None,
-            iter_time: ::std::option::Option::None,
-            secret: ::std::option::Option::None,
-        }
-    }
-    /// Sets `new-secret`.
-    #[must_use]
-    pub fn with_new_secret(
-        mut self,
-        new_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.new_secret = ::std::option::Option::Some(new_secret.into());
-        self
-    }
-    /// Sets `old-secret`.
-    #[must_use]
-    pub fn with_old_secret(
-        mut self,
-        old_secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.old_secret = ::std::option::Option::Some(old_secret.into());
-        self
-    }
-    /// Sets `keyslot`.
-    #[must_use]
-    pub fn with_keyslot(mut self, keyslot: impl ::std::convert::Into<i64>) -> Self {
-        self.keyslot = ::std::option::Option::Some(keyslot.into());
-        self
-    }
-    /// Sets `iter-time`.
-    #[must_use]
-    pub fn with_iter_time(mut self, iter_time: impl ::std::convert::Into<i64>) -> Self {
-        self.iter_time = ::std::option::Option::Some(iter_time.into());
-        self
-    }
-    /// Sets `secret`.
-    #[must_use]
-    pub fn with_secret(
-        mut self,
-        secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.secret = ::std::option::Option::Some(secret.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoBlockAmendOptionsLUKS { 0 req state "state" : QCryptoBlockLUKSKeyslotState, 1
+    opt new_secret "new-secret" : ::std::string::String, 2 opt old_secret "old-secret" :
+    ::std::string::String, 3 opt keyslot "keyslot" : i64, 4 opt iter_time "iter-time" :
+    i64, 5 opt secret "secret" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QCryptoBlockAmendOptionsLUKS
+    new(" Builds it from its required members; optional ones are absent.") { state :
+    QCryptoBlockLUKSKeyslotState => into, } init {} set { with_new_secret new_secret
+    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
+    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    ::std::string::String => into, }
+);
 /// The options that are available for all encryption formats when
 /// amending encryption settings
 ///
@@ -1222,572 +672,249 @@ impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptions {
 /// Properties for objects of classes derived from secret-common.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SecretCommonProperties {
     /// the data format that the secret is provided in
     /// (default: raw)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<QCryptoSecretFormat>,
     /// the name of another secret that should be used to decrypt
     /// the provided data.  If not present, the data is assumed to be
     /// unencrypted.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyid: ::std::option::Option<::std::string::String>,
     /// the random initialization vector used for encryption of this
     /// particular secret.  Should be a base64 encrypted string of the
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iv: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SecretCommonProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            format: ::std::option::Option::None,
-            keyid: ::std::option::Option::None,
-            iv: ::std::option::Option::None,
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<QCryptoSecretFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `keyid`.
-    #[must_use]
-    pub fn with_keyid(
-        mut self,
-        keyid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.keyid = ::std::option::Option::Some(keyid.into());
-        self
-    }
-    /// Sets `iv`.
-    #[must_use]
-    pub fn with_iv(
-        mut self,
-        iv: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.iv = ::std::option::Option::Some(iv.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SecretCommonProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid
+    "keyid" : ::std::string::String, 2 opt iv "iv" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SecretCommonProperties new(" Builds it with every optional member absent.") {} init
+    {} set { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid
+    "keyid" : ::std::string::String => into, with_iv iv "iv" : ::std::string::String =>
+    into, }
+);
 /// Properties for secret objects.
 ///
 /// Either `data` or `file` must be provided, but not both.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SecretProperties {
     /// the data format that the secret is provided in
     /// (default: raw)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<QCryptoSecretFormat>,
     /// the name of another secret that should be used to decrypt
     /// the provided data.  If not present, the data is assumed to be
     /// unencrypted.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyid: ::std::option::Option<::std::string::String>,
     /// the random initialization vector used for encryption of this
     /// particular secret.  Should be a base64 encrypted string of the
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iv: ::std::option::Option<::std::string::String>,
     /// the associated with the secret from
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<::std::string::String>,
     /// the filename to load the data associated with the secret from
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SecretProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            format: ::std::option::Option::None,
-            keyid: ::std::option::Option::None,
-            iv: ::std::option::Option::None,
-            data: ::std::option::Option::None,
-            file: ::std::option::Option::None,
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<QCryptoSecretFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `keyid`.
-    #[must_use]
-    pub fn with_keyid(
-        mut self,
-        keyid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.keyid = ::std::option::Option::Some(keyid.into());
-        self
-    }
-    /// Sets `iv`.
-    #[must_use]
-    pub fn with_iv(
-        mut self,
-        iv: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.iv = ::std::option::Option::Some(iv.into());
-        self
-    }
-    /// Sets `data`.
-    #[must_use]
-    pub fn with_data(
-        mut self,
-        data: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.data = ::std::option::Option::Some(data.into());
-        self
-    }
-    /// Sets `file`.
-    #[must_use]
-    pub fn with_file(
-        mut self,
-        file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.file = ::std::option::Option::Some(file.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SecretProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid "keyid" :
+    ::std::string::String, 2 opt iv "iv" : ::std::string::String, 3 opt data "data" :
+    ::std::string::String, 4 opt file "file" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SecretProperties new(" Builds it with every optional member absent.") {} init {} set
+    { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid "keyid"
+    : ::std::string::String => into, with_iv iv "iv" : ::std::string::String => into,
+    with_data data "data" : ::std::string::String => into, with_file file "file" :
+    ::std::string::String => into, }
+);
 /// Properties for secret_keyring objects.
 ///
 /// Since: 5.1
 ///
 /// Only available if `CONFIG_SECRET_KEYRING`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SecretKeyringProperties {
     /// the data format that the secret is provided in
     /// (default: raw)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<QCryptoSecretFormat>,
     /// the name of another secret that should be used to decrypt
     /// the provided data.  If not present, the data is assumed to be
     /// unencrypted.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub keyid: ::std::option::Option<::std::string::String>,
     /// the random initialization vector used for encryption of this
     /// particular secret.  Should be a base64 encrypted string of the
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub iv: ::std::option::Option<::std::string::String>,
     /// serial number that identifies a key to get from the kernel
     pub serial: i32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SecretKeyringProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(serial: impl ::std::convert::Into<i32>) -> Self {
-        Self {
-            format: ::std::option::Option::None,
-            keyid: ::std::option::Option::None,
-            iv: ::std::option::Option::None,
-            serial: serial.into(),
-        }
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<QCryptoSecretFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-    /// Sets `keyid`.
-    #[must_use]
-    pub fn with_keyid(
-        mut self,
-        keyid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.keyid = ::std::option::Option::Some(keyid.into());
-        self
-    }
-    /// Sets `iv`.
-    #[must_use]
-    pub fn with_iv(
-        mut self,
-        iv: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.iv = ::std::option::Option::Some(iv.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SecretKeyringProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid
+    "keyid" : ::std::string::String, 2 opt iv "iv" : ::std::string::String, 3 req serial
+    "serial" : i32, }
+);
+crate::rt::qapi_builder!(
+    SecretKeyringProperties
+    new(" Builds it from its required members; optional ones are absent.") { serial : i32
+    => into, } init {} set { with_format format "format" : QCryptoSecretFormat => into,
+    with_keyid keyid "keyid" : ::std::string::String => into, with_iv iv "iv" :
+    ::std::string::String => into, }
+);
 /// Properties for objects of classes derived from tls-creds.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TlsCredsProperties {
     /// if true the peer credentials will be verified once the
     /// handshake is completed.  This is a no-op for anonymous
     /// credentials.  (default: true)
-    #[serde(
-        rename = "verify-peer",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub verify_peer: ::std::option::Option<bool>,
     /// the path of the directory that contains the credential files
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dir: ::std::option::Option<::std::string::String>,
     /// whether the QEMU network backend that uses the
     /// credentials will be acting as a client or as a server
     /// (default: client)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
     /// https://gnutls.org/manual/html_node/Priority-Strings.html
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TlsCredsProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            verify_peer: ::std::option::Option::None,
-            dir: ::std::option::Option::None,
-            endpoint: ::std::option::Option::None,
-            priority: ::std::option::Option::None,
-        }
-    }
-    /// Sets `verify-peer`.
-    #[must_use]
-    pub fn with_verify_peer(
-        mut self,
-        verify_peer: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.verify_peer = ::std::option::Option::Some(verify_peer.into());
-        self
-    }
-    /// Sets `dir`.
-    #[must_use]
-    pub fn with_dir(
-        mut self,
-        dir: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dir = ::std::option::Option::Some(dir.into());
-        self
-    }
-    /// Sets `endpoint`.
-    #[must_use]
-    pub fn with_endpoint(
-        mut self,
-        endpoint: impl ::std::convert::Into<QCryptoTLSCredsEndpoint>,
-    ) -> Self {
-        self.endpoint = ::std::option::Option::Some(endpoint.into());
-        self
-    }
-    /// Sets `priority`.
-    #[must_use]
-    pub fn with_priority(
-        mut self,
-        priority: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.priority = ::std::option::Option::Some(priority.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TlsCredsProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
+    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
+    priority "priority" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TlsCredsProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, }
+);
 /// Properties for tls-creds-anon objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TlsCredsAnonProperties {
     /// if true the peer credentials will be verified once the
     /// handshake is completed.  This is a no-op for anonymous
     /// credentials.  (default: true)
-    #[serde(
-        rename = "verify-peer",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub verify_peer: ::std::option::Option<bool>,
     /// the path of the directory that contains the credential files
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dir: ::std::option::Option<::std::string::String>,
     /// whether the QEMU network backend that uses the
     /// credentials will be acting as a client or as a server
     /// (default: client)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
     /// https://gnutls.org/manual/html_node/Priority-Strings.html
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TlsCredsAnonProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            verify_peer: ::std::option::Option::None,
-            dir: ::std::option::Option::None,
-            endpoint: ::std::option::Option::None,
-            priority: ::std::option::Option::None,
-        }
-    }
-    /// Sets `verify-peer`.
-    #[must_use]
-    pub fn with_verify_peer(
-        mut self,
-        verify_peer: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.verify_peer = ::std::option::Option::Some(verify_peer.into());
-        self
-    }
-    /// Sets `dir`.
-    #[must_use]
-    pub fn with_dir(
-        mut self,
-        dir: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dir = ::std::option::Option::Some(dir.into());
-        self
-    }
-    /// Sets `endpoint`.
-    #[must_use]
-    pub fn with_endpoint(
-        mut self,
-        endpoint: impl ::std::convert::Into<QCryptoTLSCredsEndpoint>,
-    ) -> Self {
-        self.endpoint = ::std::option::Option::Some(endpoint.into());
-        self
-    }
-    /// Sets `priority`.
-    #[must_use]
-    pub fn with_priority(
-        mut self,
-        priority: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.priority = ::std::option::Option::Some(priority.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TlsCredsAnonProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
+    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
+    priority "priority" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TlsCredsAnonProperties new(" Builds it with every optional member absent.") {} init
+    {} set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir
+    "dir" : ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, }
+);
 /// Properties for tls-creds-psk objects.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TlsCredsPskProperties {
     /// if true the peer credentials will be verified once the
     /// handshake is completed.  This is a no-op for anonymous
     /// credentials.  (default: true)
-    #[serde(
-        rename = "verify-peer",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub verify_peer: ::std::option::Option<bool>,
     /// the path of the directory that contains the credential files
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dir: ::std::option::Option<::std::string::String>,
     /// whether the QEMU network backend that uses the
     /// credentials will be acting as a client or as a server
     /// (default: client)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
     /// https://gnutls.org/manual/html_node/Priority-Strings.html
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<::std::string::String>,
     /// the username which will be sent to the server.  For
     /// clients only.  If absent, "qemu" is sent and the property will
     /// read back as an empty string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub username: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TlsCredsPskProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            verify_peer: ::std::option::Option::None,
-            dir: ::std::option::Option::None,
-            endpoint: ::std::option::Option::None,
-            priority: ::std::option::Option::None,
-            username: ::std::option::Option::None,
-        }
-    }
-    /// Sets `verify-peer`.
-    #[must_use]
-    pub fn with_verify_peer(
-        mut self,
-        verify_peer: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.verify_peer = ::std::option::Option::Some(verify_peer.into());
-        self
-    }
-    /// Sets `dir`.
-    #[must_use]
-    pub fn with_dir(
-        mut self,
-        dir: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dir = ::std::option::Option::Some(dir.into());
-        self
-    }
-    /// Sets `endpoint`.
-    #[must_use]
-    pub fn with_endpoint(
-        mut self,
-        endpoint: impl ::std::convert::Into<QCryptoTLSCredsEndpoint>,
-    ) -> Self {
-        self.endpoint = ::std::option::Option::Some(endpoint.into());
-        self
-    }
-    /// Sets `priority`.
-    #[must_use]
-    pub fn with_priority(
-        mut self,
-        priority: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.priority = ::std::option::Option::Some(priority.into());
-        self
-    }
-    /// Sets `username`.
-    #[must_use]
-    pub fn with_username(
-        mut self,
-        username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.username = ::std::option::Option::Some(username.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TlsCredsPskProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
+    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
+    priority "priority" : ::std::string::String, 4 opt username "username" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TlsCredsPskProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, with_username username "username" :
+    ::std::string::String => into, }
+);
 /// Properties for tls-creds-x509 objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TlsCredsX509Properties {
     /// if true the peer credentials will be verified once the
     /// handshake is completed.  This is a no-op for anonymous
     /// credentials.  (default: true)
-    #[serde(
-        rename = "verify-peer",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub verify_peer: ::std::option::Option<bool>,
     /// the path of the directory that contains the credential files
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dir: ::std::option::Option<::std::string::String>,
     /// whether the QEMU network backend that uses the
     /// credentials will be acting as a client or as a server
     /// (default: client)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
     /// https://gnutls.org/manual/html_node/Priority-Strings.html
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub priority: ::std::option::Option<::std::string::String>,
     /// if true, perform some sanity checks before using the
     /// credentials (default: true)
-    #[serde(
-        rename = "sanity-check",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sanity_check: ::std::option::Option<bool>,
     /// For the server-key.pem and client-key.pem files which
     /// contain sensitive private keys, it is possible to use an
     /// encrypted version by providing the `passwordid` parameter.  This
     /// provides the ID of a previously created secret object containing
     /// the password for decryption.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub passwordid: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TlsCredsX509Properties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            verify_peer: ::std::option::Option::None,
-            dir: ::std::option::Option::None,
-            endpoint: ::std::option::Option::None,
-            priority: ::std::option::Option::None,
-            sanity_check: ::std::option::Option::None,
-            passwordid: ::std::option::Option::None,
-        }
-    }
-    /// Sets `verify-peer`.
-    #[must_use]
-    pub fn with_verify_peer(
-        mut self,
-        verify_peer: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.verify_peer = ::std::option::Option::Some(verify_peer.into());
-        self
-    }
-    /// Sets `dir`.
-    #[must_use]
-    pub fn with_dir(
-        mut self,
-        dir: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dir = ::std::option::Option::Some(dir.into());
-        self
-    }
-    /// Sets `endpoint`.
-    #[must_use]
-    pub fn with_endpoint(
-        mut self,
-        endpoint: impl ::std::convert::Into<QCryptoTLSCredsEndpoint>,
-    ) -> Self {
-        self.endpoint = ::std::option::Option::Some(endpoint.into());
-        self
-    }
-    /// Sets `priority`.
-    #[must_use]
-    pub fn with_priority(
-        mut self,
-        priority: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.priority = ::std::option::Option::Some(priority.into());
-        self
-    }
-    /// Sets `sanity-check`.
-    #[must_use]
-    pub fn with_sanity_check(
-        mut self,
-        sanity_check: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.sanity_check = ::std::option::Option::Some(sanity_check.into());
-        self
-    }
-    /// Sets `passwordid`.
-    #[must_use]
-    pub fn with_passwordid(
-        mut self,
-        passwordid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.passwordid = ::std::option::Option::Some(passwordid.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TlsCredsX509Properties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
+    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
+    priority "priority" : ::std::string::String, 4 opt sanity_check "sanity-check" :
+    bool, 5 opt passwordid "passwordid" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TlsCredsX509Properties new(" Builds it with every optional member absent.") {} init
+    {} set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir
+    "dir" : ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, with_sanity_check sanity_check "sanity-check" : bool
+    => into, with_passwordid passwordid "passwordid" : ::std::string::String => into, }
+);
 /// The supported algorithms for asymmetric encryption ciphers
 ///
 /// Since: 7.1
@@ -1800,43 +927,7 @@ pub enum QCryptoAkCipherAlgo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoAkCipherAlgo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Rsa => "rsa",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "rsa" => Self::Rsa,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoAkCipherAlgo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoAkCipherAlgo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptoAkCipherAlgo { Rsa = "rsa", });
 /// The type of asymmetric keys.
 ///
 /// Since: 7.1
@@ -1851,45 +942,9 @@ pub enum QCryptoAkCipherKeyType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoAkCipherKeyType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "public" => Self::Public,
-            "private" => Self::Private,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoAkCipherKeyType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoAkCipherKeyType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherKeyType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptoAkCipherKeyType { Public = "public", Private = "private", }
+);
 /// The padding algorithm for RSA.
 ///
 /// Since: 7.1
@@ -1904,72 +959,28 @@ pub enum QCryptoRSAPaddingAlgo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptoRSAPaddingAlgo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Raw => "raw",
-            Self::Pkcs1 => "pkcs1",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "raw" => Self::Raw,
-            "pkcs1" => Self::Pkcs1,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptoRSAPaddingAlgo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptoRSAPaddingAlgo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoRSAPaddingAlgo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptoRSAPaddingAlgo { Raw = "raw", Pkcs1 = "pkcs1", });
 /// Specific parameters for RSA algorithm.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptoAkCipherOptionsRSA {
     /// QCryptoHashAlgo
-    #[serde(rename = "hash-alg")]
     pub hash_alg: QCryptoHashAlgo,
     /// QCryptoRSAPaddingAlgo
-    #[serde(rename = "padding-alg")]
     pub padding_alg: QCryptoRSAPaddingAlgo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptoAkCipherOptionsRSA {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        hash_alg: impl ::std::convert::Into<QCryptoHashAlgo>,
-        padding_alg: impl ::std::convert::Into<QCryptoRSAPaddingAlgo>,
-    ) -> Self {
-        Self {
-            hash_alg: hash_alg.into(),
-            padding_alg: padding_alg.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptoAkCipherOptionsRSA { 0 req hash_alg "hash-alg" : QCryptoHashAlgo, 1 req
+    padding_alg "padding-alg" : QCryptoRSAPaddingAlgo, }
+);
+crate::rt::qapi_builder!(
+    QCryptoAkCipherOptionsRSA
+    new(" Builds it from its required members; optional ones are absent.") { hash_alg :
+    QCryptoHashAlgo => into, padding_alg : QCryptoRSAPaddingAlgo => into, } init {} set
+    {}
+);
 /// The options that are available for all asymmetric key algorithms
 /// when creating a new QCryptoAkCipher.
 ///

@@ -15,45 +15,7 @@ pub enum QCryptodevBackendAlgoType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptodevBackendAlgoType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Sym => "sym",
-            Self::Asym => "asym",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "sym" => Self::Sym,
-            "asym" => Self::Asym,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptodevBackendAlgoType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptodevBackendAlgoType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendAlgoType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(QCryptodevBackendAlgoType { Sym = "sym", Asym = "asym", });
 /// The supported service types of a crypto device.
 ///
 /// Since: 8.0
@@ -74,51 +36,10 @@ pub enum QCryptodevBackendServiceType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptodevBackendServiceType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Cipher => "cipher",
-            Self::Hash => "hash",
-            Self::Mac => "mac",
-            Self::Aead => "aead",
-            Self::Akcipher => "akcipher",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cipher" => Self::Cipher,
-            "hash" => Self::Hash,
-            "mac" => Self::Mac,
-            "aead" => Self::Aead,
-            "akcipher" => Self::Akcipher,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptodevBackendServiceType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptodevBackendServiceType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendServiceType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QCryptodevBackendServiceType { Cipher = "cipher", Hash = "hash", Mac = "mac", Aead =
+    "aead", Akcipher = "akcipher", }
+);
 /// The crypto device backend type
 ///
 /// Since: 8.0
@@ -135,51 +56,14 @@ pub enum QCryptodevBackendType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QCryptodevBackendType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Builtin => "builtin",
-            Self::VhostUser => "vhost-user",
-            Self::Lkcf => "lkcf",
-            Self::Unknown(s) => s,
-        }
+crate::rt::qapi_enum!(
+    QCryptodevBackendType { Builtin = "builtin", VhostUser = "vhost-user", Lkcf = "lkcf",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "builtin" => Self::Builtin,
-            "vhost-user" => Self::VhostUser,
-            "lkcf" => Self::Lkcf,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QCryptodevBackendType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QCryptodevBackendType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptodevBackendType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// Information about a queue of crypto device.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptodevBackendClient {
     /// the queue index of the crypto device
@@ -187,24 +71,19 @@ pub struct QCryptodevBackendClient {
     /// the type of the crypto device
     pub r#type: QCryptodevBackendType,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptodevBackendClient {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        queue: impl ::std::convert::Into<u32>,
-        r#type: impl ::std::convert::Into<QCryptodevBackendType>,
-    ) -> Self {
-        Self {
-            queue: queue.into(),
-            r#type: r#type.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptodevBackendClient { 0 req queue "queue" : u32, 1 req r#type "type" :
+    QCryptodevBackendType, }
+);
+crate::rt::qapi_builder!(
+    QCryptodevBackendClient
+    new(" Builds it from its required members; optional ones are absent.") { queue : u32
+    => into, r#type : QCryptodevBackendType => into, } init {} set {}
+);
 /// Information about a crypto device.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QCryptodevInfo {
     /// the id of the crypto device
@@ -214,24 +93,17 @@ pub struct QCryptodevInfo {
     /// the additional information of the crypto device
     pub client: ::std::vec::Vec<QCryptodevBackendClient>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QCryptodevInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        service: impl ::std::convert::Into<
-            ::std::vec::Vec<QCryptodevBackendServiceType>,
-        >,
-        client: impl ::std::convert::Into<::std::vec::Vec<QCryptodevBackendClient>>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            service: service.into(),
-            client: client.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    QCryptodevInfo { 0 req id "id" : ::std::string::String, 1 req service "service" :
+    ::std::vec::Vec < QCryptodevBackendServiceType >, 2 req client "client" :
+    ::std::vec::Vec < QCryptodevBackendClient >, }
+);
+crate::rt::qapi_builder!(
+    QCryptodevInfo new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, service : ::std::vec::Vec <
+    QCryptodevBackendServiceType > => into, client : ::std::vec::Vec <
+    QCryptodevBackendClient > => into, } init {} set {}
+);
 /// Returns information about current crypto devices.
 ///
 /// # Returns
@@ -239,30 +111,16 @@ impl QCryptodevInfo {
 /// a list of `QCryptodevInfo`
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCryptodev {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCryptodev {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCryptodev {
-    const NAME: &'static str = "query-cryptodev";
-    type Returns = ::std::vec::Vec<QCryptodevInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cryptodev",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryCryptodev {});
+crate::rt::qapi_builder!(
+    QueryCryptodev new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCryptodev, "query-cryptodev", ::std::vec::Vec < QCryptodevInfo >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);

@@ -20,55 +20,16 @@ pub enum CxlEventLog {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CxlEventLog {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Informational => "informational",
-            Self::Warning => "warning",
-            Self::Failure => "failure",
-            Self::Fatal => "fatal",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "informational" => Self::Informational,
-            "warning" => Self::Warning,
-            "failure" => Self::Failure,
-            "fatal" => Self::Fatal,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CxlEventLog {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CxlEventLog {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CxlEventLog {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CxlEventLog { Informational = "informational", Warning = "warning", Failure =
+    "failure", Fatal = "fatal", }
+);
 /// Inject an event record for a General Media Event (CXL r3.0
 /// 8.2.9.2.1.1).  This event type is reported via one of the event logs
 /// specified via the log parameter.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectGeneralMediaEvent {
     /// CXL type 3 device canonical QOM path
@@ -93,105 +54,48 @@ pub struct CxlInjectGeneralMediaEvent {
     /// Type of first transaction that caused the event
     /// to occur.  See CXL r3.0 Table 8-43 General Media Event Record,
     /// Transaction Type for possible values.
-    #[serde(rename = "transaction-type")]
     pub transaction_type: u8,
     /// The channel of the memory event location.  A channel is an
     /// interface that can be independently accessed for a transaction.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<u8>,
     /// The rank of the memory event location.  A rank is a set of
     /// memory devices on a channel that together execute a transaction.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rank: ::std::option::Option<u8>,
     /// Bitmask that represents all devices in the rank associated
     /// with the memory event location.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<u32>,
     /// Device specific component identifier for the event.
     /// May describe a field replaceable sub-component of the device.
-    #[serde(
-        rename = "component-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub component_id: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectGeneralMediaEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        log: impl ::std::convert::Into<CxlEventLog>,
-        flags: impl ::std::convert::Into<u8>,
-        dpa: impl ::std::convert::Into<u64>,
-        descriptor: impl ::std::convert::Into<u8>,
-        r#type: impl ::std::convert::Into<u8>,
-        transaction_type: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            dpa: dpa.into(),
-            descriptor: descriptor.into(),
-            r#type: r#type.into(),
-            transaction_type: transaction_type.into(),
-            channel: ::std::option::Option::None,
-            rank: ::std::option::Option::None,
-            device: ::std::option::Option::None,
-            component_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `channel`.
-    #[must_use]
-    pub fn with_channel(mut self, channel: impl ::std::convert::Into<u8>) -> Self {
-        self.channel = ::std::option::Option::Some(channel.into());
-        self
-    }
-    /// Sets `rank`.
-    #[must_use]
-    pub fn with_rank(mut self, rank: impl ::std::convert::Into<u8>) -> Self {
-        self.rank = ::std::option::Option::Some(rank.into());
-        self
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(mut self, device: impl ::std::convert::Into<u32>) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `component-id`.
-    #[must_use]
-    pub fn with_component_id(
-        mut self,
-        component_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.component_id = ::std::option::Option::Some(component_id.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectGeneralMediaEvent {
-    const NAME: &'static str = "cxl-inject-general-media-event";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-general-media-event",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectGeneralMediaEvent { 0 req path "path" : ::std::string::String, 1 req log
+    "log" : CxlEventLog, 2 req flags "flags" : u8, 3 req dpa "dpa" : u64, 4 req
+    descriptor "descriptor" : u8, 5 req r#type "type" : u8, 6 req transaction_type
+    "transaction-type" : u8, 7 opt channel "channel" : u8, 8 opt rank "rank" : u8, 9 opt
+    device "device" : u32, 10 opt component_id "component-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectGeneralMediaEvent
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, log : CxlEventLog => into, flags : u8 => into, dpa :
+    u64 => into, descriptor : u8 => into, r#type : u8 => into, transaction_type : u8 =>
+    into, } init {} set { with_channel channel "channel" : u8 => into, with_rank rank
+    "rank" : u8 => into, with_device device "device" : u32 => into, with_component_id
+    component_id "component-id" : ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    CxlInjectGeneralMediaEvent, "cxl-inject-general-media-event", (), { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("8.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Inject an event record for a DRAM Event (CXL r3.0 8.2.9.2.1.2).
 /// This event type is reported via one of the event logs specified via
 /// the log parameter.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectDramEvent {
     /// CXL type 3 device canonical QOM path
@@ -215,155 +119,62 @@ pub struct CxlInjectDramEvent {
     /// Type of first transaction that caused the event
     /// to occur.  See CXL r3.0 Table 8-44 DRAM Event Record,
     /// Transaction Type for possible values.
-    #[serde(rename = "transaction-type")]
     pub transaction_type: u8,
     /// The channel of the memory event location.  A channel is an
     /// interface that can be independently accessed for a transaction.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channel: ::std::option::Option<u8>,
     /// The rank of the memory event location.  A rank is a set of
     /// memory devices on a channel that together execute a transaction.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rank: ::std::option::Option<u8>,
     /// Identifies one or more nibbles that the error affects
-    #[serde(
-        rename = "nibble-mask",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub nibble_mask: ::std::option::Option<u32>,
     /// Bank group of the memory event location, incorporating
     /// a number of Banks.
-    #[serde(
-        rename = "bank-group",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bank_group: ::std::option::Option<u8>,
     /// Bank of the memory event location.  A single bank is accessed
     /// per read or write of the memory.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bank: ::std::option::Option<u8>,
     /// Row address within the DRAM.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub row: ::std::option::Option<u32>,
     /// Column address within the DRAM.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub column: ::std::option::Option<u16>,
     /// Bits within each nibble.  Used in order of bits
     /// set in the nibble-mask.  Up to 4 nibbles may be covered.
-    #[serde(
-        rename = "correction-mask",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub correction_mask: ::std::option::Option<::std::vec::Vec<u64>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectDramEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        log: impl ::std::convert::Into<CxlEventLog>,
-        flags: impl ::std::convert::Into<u8>,
-        dpa: impl ::std::convert::Into<u64>,
-        descriptor: impl ::std::convert::Into<u8>,
-        r#type: impl ::std::convert::Into<u8>,
-        transaction_type: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            dpa: dpa.into(),
-            descriptor: descriptor.into(),
-            r#type: r#type.into(),
-            transaction_type: transaction_type.into(),
-            channel: ::std::option::Option::None,
-            rank: ::std::option::Option::None,
-            nibble_mask: ::std::option::Option::None,
-            bank_group: ::std::option::Option::None,
-            bank: ::std::option::Option::None,
-            row: ::std::option::Option::None,
-            column: ::std::option::Option::None,
-            correction_mask: ::std::option::Option::None,
-        }
-    }
-    /// Sets `channel`.
-    #[must_use]
-    pub fn with_channel(mut self, channel: impl ::std::convert::Into<u8>) -> Self {
-        self.channel = ::std::option::Option::Some(channel.into());
-        self
-    }
-    /// Sets `rank`.
-    #[must_use]
-    pub fn with_rank(mut self, rank: impl ::std::convert::Into<u8>) -> Self {
-        self.rank = ::std::option::Option::Some(rank.into());
-        self
-    }
-    /// Sets `nibble-mask`.
-    #[must_use]
-    pub fn with_nibble_mask(
-        mut self,
-        nibble_mask: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.nibble_mask = ::std::option::Option::Some(nibble_mask.into());
-        self
-    }
-    /// Sets `bank-group`.
-    #[must_use]
-    pub fn with_bank_group(mut self, bank_group: impl ::std::convert::Into<u8>) -> Self {
-        self.bank_group = ::std::option::Option::Some(bank_group.into());
-        self
-    }
-    /// Sets `bank`.
-    #[must_use]
-    pub fn with_bank(mut self, bank: impl ::std::convert::Into<u8>) -> Self {
-        self.bank = ::std::option::Option::Some(bank.into());
-        self
-    }
-    /// Sets `row`.
-    #[must_use]
-    pub fn with_row(mut self, row: impl ::std::convert::Into<u32>) -> Self {
-        self.row = ::std::option::Option::Some(row.into());
-        self
-    }
-    /// Sets `column`.
-    #[must_use]
-    pub fn with_column(mut self, column: impl ::std::convert::Into<u16>) -> Self {
-        self.column = ::std::option::Option::Some(column.into());
-        self
-    }
-    /// Sets `correction-mask`.
-    #[must_use]
-    pub fn with_correction_mask(
-        mut self,
-        correction_mask: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.correction_mask = ::std::option::Option::Some(correction_mask.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectDramEvent {
-    const NAME: &'static str = "cxl-inject-dram-event";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-dram-event",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectDramEvent { 0 req path "path" : ::std::string::String, 1 req log "log" :
+    CxlEventLog, 2 req flags "flags" : u8, 3 req dpa "dpa" : u64, 4 req descriptor
+    "descriptor" : u8, 5 req r#type "type" : u8, 6 req transaction_type
+    "transaction-type" : u8, 7 opt channel "channel" : u8, 8 opt rank "rank" : u8, 9 opt
+    nibble_mask "nibble-mask" : u32, 10 opt bank_group "bank-group" : u8, 11 opt bank
+    "bank" : u8, 12 opt row "row" : u32, 13 opt column "column" : u16, 14 opt
+    correction_mask "correction-mask" : ::std::vec::Vec < u64 >, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectDramEvent
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, log : CxlEventLog => into, flags : u8 => into, dpa :
+    u64 => into, descriptor : u8 => into, r#type : u8 => into, transaction_type : u8 =>
+    into, } init {} set { with_channel channel "channel" : u8 => into, with_rank rank
+    "rank" : u8 => into, with_nibble_mask nibble_mask "nibble-mask" : u32 => into,
+    with_bank_group bank_group "bank-group" : u8 => into, with_bank bank "bank" : u8 =>
+    into, with_row row "row" : u32 => into, with_column column "column" : u16 => into,
+    with_correction_mask correction_mask "correction-mask" : ::std::vec::Vec < u64 > =>
+    into, }
+);
+crate::rt::qapi_command!(
+    CxlInjectDramEvent, "cxl-inject-dram-event", (), { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Inject an event record for a Memory Module Event (CXL r3.0
 /// 8.2.9.2.1.3).  This event includes a copy of the Device Health info
 /// at the time of the event.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectMemoryModuleEvent {
     /// CXL type 3 device canonical QOM path
@@ -379,85 +190,52 @@ pub struct CxlInjectMemoryModuleEvent {
     /// Overall health summary bitmap.  See CXL r3.0 Table
     /// 8-100 Get Health Info Output Payload, Health Status for bit
     /// definitions.
-    #[serde(rename = "health-status")]
     pub health_status: u8,
     /// Overall media health summary.  See CXL r3.0 Table
     /// 8-100 Get Health Info Output Payload, Media Status for bit
     /// definitions.
-    #[serde(rename = "media-status")]
     pub media_status: u8,
     /// See CXL r3.0 Table 8-100 Get Health Info Output
     /// Payload, Additional Status for subfield definitions.
-    #[serde(rename = "additional-status")]
     pub additional_status: u8,
     /// Percentage (0-100) of factory expected life span.
-    #[serde(rename = "life-used")]
     pub life_used: u8,
     /// Device temperature in degrees Celsius.
     pub temperature: i16,
     /// Number of times the device has been unable to
     /// determine whether data loss may have occurred.
-    #[serde(rename = "dirty-shutdown-count")]
     pub dirty_shutdown_count: u32,
     /// Total number of correctable errors
     /// in volatile memory.
-    #[serde(rename = "corrected-volatile-error-count")]
     pub corrected_volatile_error_count: u32,
     /// Total number of correctable
     /// errors in persistent memory
-    #[serde(rename = "corrected-persistent-error-count")]
     pub corrected_persistent_error_count: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectMemoryModuleEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        log: impl ::std::convert::Into<CxlEventLog>,
-        flags: impl ::std::convert::Into<u8>,
-        r#type: impl ::std::convert::Into<u8>,
-        health_status: impl ::std::convert::Into<u8>,
-        media_status: impl ::std::convert::Into<u8>,
-        additional_status: impl ::std::convert::Into<u8>,
-        life_used: impl ::std::convert::Into<u8>,
-        temperature: impl ::std::convert::Into<i16>,
-        dirty_shutdown_count: impl ::std::convert::Into<u32>,
-        corrected_volatile_error_count: impl ::std::convert::Into<u32>,
-        corrected_persistent_error_count: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            log: log.into(),
-            flags: flags.into(),
-            r#type: r#type.into(),
-            health_status: health_status.into(),
-            media_status: media_status.into(),
-            additional_status: additional_status.into(),
-            life_used: life_used.into(),
-            temperature: temperature.into(),
-            dirty_shutdown_count: dirty_shutdown_count.into(),
-            corrected_volatile_error_count: corrected_volatile_error_count.into(),
-            corrected_persistent_error_count: corrected_persistent_error_count.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectMemoryModuleEvent {
-    const NAME: &'static str = "cxl-inject-memory-module-event";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-memory-module-event",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectMemoryModuleEvent { 0 req path "path" : ::std::string::String, 1 req log
+    "log" : CxlEventLog, 2 req flags "flags" : u8, 3 req r#type "type" : u8, 4 req
+    health_status "health-status" : u8, 5 req media_status "media-status" : u8, 6 req
+    additional_status "additional-status" : u8, 7 req life_used "life-used" : u8, 8 req
+    temperature "temperature" : i16, 9 req dirty_shutdown_count "dirty-shutdown-count" :
+    u32, 10 req corrected_volatile_error_count "corrected-volatile-error-count" : u32, 11
+    req corrected_persistent_error_count "corrected-persistent-error-count" : u32, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectMemoryModuleEvent
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, log : CxlEventLog => into, flags : u8 => into, r#type
+    : u8 => into, health_status : u8 => into, media_status : u8 => into,
+    additional_status : u8 => into, life_used : u8 => into, temperature : i16 => into,
+    dirty_shutdown_count : u32 => into, corrected_volatile_error_count : u32 => into,
+    corrected_persistent_error_count : u32 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    CxlInjectMemoryModuleEvent, "cxl-inject-memory-module-event", (), { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("8.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Poison records indicate that a CXL memory device knows that a
 /// particular memory region may be corrupted.  This may be because of
 /// locally detected errors (e.g. ECC failure) or poisoned writes
@@ -466,7 +244,7 @@ impl crate::rt::Command for CxlInjectMemoryModuleEvent {
 /// may be queried via the CXL mailbox.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectPoison {
     /// CXL type 3 device canonical QOM path
@@ -476,38 +254,22 @@ pub struct CxlInjectPoison {
     /// Length of poison to inject; must be a multiple of 64 bytes.
     pub length: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectPoison {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        start: impl ::std::convert::Into<u64>,
-        length: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            start: start.into(),
-            length: length.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectPoison {
-    const NAME: &'static str = "cxl-inject-poison";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-poison",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectPoison { 0 req path "path" : ::std::string::String, 1 req start "start" :
+    u64, 2 req length "length" : u64, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectPoison
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, start : u64 => into, length : u64 => into, } init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    CxlInjectPoison, "cxl-inject-poison", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Type of uncorrectable CXL error to inject.  These errors are
 /// reported via an AER uncorrectable internal error with additional
 /// information logged at the CXL device.
@@ -557,75 +319,19 @@ pub enum CxlUncorErrorType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CxlUncorErrorType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::CacheDataParity => "cache-data-parity",
-            Self::CacheAddressParity => "cache-address-parity",
-            Self::CacheBeParity => "cache-be-parity",
-            Self::CacheDataEcc => "cache-data-ecc",
-            Self::MemDataParity => "mem-data-parity",
-            Self::MemAddressParity => "mem-address-parity",
-            Self::MemBeParity => "mem-be-parity",
-            Self::MemDataEcc => "mem-data-ecc",
-            Self::ReinitThreshold => "reinit-threshold",
-            Self::RsvdEncoding => "rsvd-encoding",
-            Self::PoisonReceived => "poison-received",
-            Self::ReceiverOverflow => "receiver-overflow",
-            Self::Internal => "internal",
-            Self::CxlIdeTx => "cxl-ide-tx",
-            Self::CxlIdeRx => "cxl-ide-rx",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cache-data-parity" => Self::CacheDataParity,
-            "cache-address-parity" => Self::CacheAddressParity,
-            "cache-be-parity" => Self::CacheBeParity,
-            "cache-data-ecc" => Self::CacheDataEcc,
-            "mem-data-parity" => Self::MemDataParity,
-            "mem-address-parity" => Self::MemAddressParity,
-            "mem-be-parity" => Self::MemBeParity,
-            "mem-data-ecc" => Self::MemDataEcc,
-            "reinit-threshold" => Self::ReinitThreshold,
-            "rsvd-encoding" => Self::RsvdEncoding,
-            "poison-received" => Self::PoisonReceived,
-            "receiver-overflow" => Self::ReceiverOverflow,
-            "internal" => Self::Internal,
-            "cxl-ide-tx" => Self::CxlIdeTx,
-            "cxl-ide-rx" => Self::CxlIdeRx,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CxlUncorErrorType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CxlUncorErrorType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CxlUncorErrorType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CxlUncorErrorType { CacheDataParity = "cache-data-parity", CacheAddressParity =
+    "cache-address-parity", CacheBeParity = "cache-be-parity", CacheDataEcc =
+    "cache-data-ecc", MemDataParity = "mem-data-parity", MemAddressParity =
+    "mem-address-parity", MemBeParity = "mem-be-parity", MemDataEcc = "mem-data-ecc",
+    ReinitThreshold = "reinit-threshold", RsvdEncoding = "rsvd-encoding", PoisonReceived
+    = "poison-received", ReceiverOverflow = "receiver-overflow", Internal = "internal",
+    CxlIdeTx = "cxl-ide-tx", CxlIdeRx = "cxl-ide-rx", }
+);
 /// Record of a single error including header log.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CXLUncorErrorRecord {
     /// Type of error
@@ -633,25 +339,20 @@ pub struct CXLUncorErrorRecord {
     /// 16 DWORD of header.
     pub header: ::std::vec::Vec<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CXLUncorErrorRecord {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<CxlUncorErrorType>,
-        header: impl ::std::convert::Into<::std::vec::Vec<u32>>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            header: header.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CXLUncorErrorRecord { 0 req r#type "type" : CxlUncorErrorType, 1 req header "header"
+    : ::std::vec::Vec < u32 >, }
+);
+crate::rt::qapi_builder!(
+    CXLUncorErrorRecord
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    CxlUncorErrorType => into, header : ::std::vec::Vec < u32 > => into, } init {} set {}
+);
 /// Command to allow injection of multiple errors in one go.  This
 /// allows testing of multiple header log handling in the OS.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectUncorrectableErrors {
     /// CXL Type 3 device canonical QOM path
@@ -659,36 +360,22 @@ pub struct CxlInjectUncorrectableErrors {
     /// Errors to inject
     pub errors: ::std::vec::Vec<CXLUncorErrorRecord>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectUncorrectableErrors {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        errors: impl ::std::convert::Into<::std::vec::Vec<CXLUncorErrorRecord>>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            errors: errors.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectUncorrectableErrors {
-    const NAME: &'static str = "cxl-inject-uncorrectable-errors";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-uncorrectable-errors",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectUncorrectableErrors { 0 req path "path" : ::std::string::String, 1 req
+    errors "errors" : ::std::vec::Vec < CXLUncorErrorRecord >, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectUncorrectableErrors
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, errors : ::std::vec::Vec < CXLUncorErrorRecord > =>
+    into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    CxlInjectUncorrectableErrors, "cxl-inject-uncorrectable-errors", (), { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Type of CXL correctable error to inject
 ///
 /// Since: 8.0
@@ -715,55 +402,12 @@ pub enum CxlCorErrorType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CxlCorErrorType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::CacheDataEcc => "cache-data-ecc",
-            Self::MemDataEcc => "mem-data-ecc",
-            Self::CrcThreshold => "crc-threshold",
-            Self::RetryThreshold => "retry-threshold",
-            Self::CachePoisonReceived => "cache-poison-received",
-            Self::MemPoisonReceived => "mem-poison-received",
-            Self::Physical => "physical",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cache-data-ecc" => Self::CacheDataEcc,
-            "mem-data-ecc" => Self::MemDataEcc,
-            "crc-threshold" => Self::CrcThreshold,
-            "retry-threshold" => Self::RetryThreshold,
-            "cache-poison-received" => Self::CachePoisonReceived,
-            "mem-poison-received" => Self::MemPoisonReceived,
-            "physical" => Self::Physical,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CxlCorErrorType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CxlCorErrorType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CxlCorErrorType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CxlCorErrorType { CacheDataEcc = "cache-data-ecc", MemDataEcc = "mem-data-ecc",
+    CrcThreshold = "crc-threshold", RetryThreshold = "retry-threshold",
+    CachePoisonReceived = "cache-poison-received", MemPoisonReceived =
+    "mem-poison-received", Physical = "physical", }
+);
 /// Command to inject a single correctable error.  Multiple error
 /// injection of this error type is not interesting as there is no
 /// associated header log.  These errors are reported via AER as a
@@ -771,7 +415,7 @@ impl<'de> ::serde::Deserialize<'de> for CxlCorErrorType {
 /// the CXL device.
 ///
 /// Since: 8.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlInjectCorrectableError {
     /// CXL Type 3 device canonical QOM path
@@ -779,42 +423,27 @@ pub struct CxlInjectCorrectableError {
     /// Type of error.
     pub r#type: CxlCorErrorType,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlInjectCorrectableError {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<CxlCorErrorType>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            r#type: r#type.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlInjectCorrectableError {
-    const NAME: &'static str = "cxl-inject-correctable-error";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-inject-correctable-error",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlInjectCorrectableError { 0 req path "path" : ::std::string::String, 1 req r#type
+    "type" : CxlCorErrorType, }
+);
+crate::rt::qapi_builder!(
+    CxlInjectCorrectableError
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, r#type : CxlCorErrorType => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    CxlInjectCorrectableError, "cxl-inject-correctable-error", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// A single dynamic capacity extent.  This is a contiguous allocation
 /// of memory by Device Physical Address within a single Dynamic
 /// Capacity Region on a CXL Type 3 Device.
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlDynamicCapacityExtent {
     /// The offset (in bytes) to the start of the region where the
@@ -823,20 +452,14 @@ pub struct CxlDynamicCapacityExtent {
     /// The length of the extent in bytes.
     pub len: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlDynamicCapacityExtent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        offset: impl ::std::convert::Into<u64>,
-        len: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            offset: offset.into(),
-            len: len.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CxlDynamicCapacityExtent { 0 req offset "offset" : u64, 1 req len "len" : u64, }
+);
+crate::rt::qapi_builder!(
+    CxlDynamicCapacityExtent
+    new(" Builds it from its required members; optional ones are absent.") { offset : u64
+    => into, len : u64 => into, } init {} set {}
+);
 /// The policy to use for selecting which extents comprise the added
 /// capacity, as defined in Compute Express Link (CXL) Specification,
 /// Revision 3.1, Table 7-70.
@@ -874,49 +497,10 @@ pub enum CxlExtentSelectionPolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CxlExtentSelectionPolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Free => "free",
-            Self::Contiguous => "contiguous",
-            Self::Prescriptive => "prescriptive",
-            Self::EnableSharedAccess => "enable-shared-access",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "free" => Self::Free,
-            "contiguous" => Self::Contiguous,
-            "prescriptive" => Self::Prescriptive,
-            "enable-shared-access" => Self::EnableSharedAccess,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CxlExtentSelectionPolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CxlExtentSelectionPolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CxlExtentSelectionPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CxlExtentSelectionPolicy { Free = "free", Contiguous = "contiguous", Prescriptive =
+    "prescriptive", EnableSharedAccess = "enable-shared-access", }
+);
 /// Initiate adding dynamic capacity extents to a host.  This simulates
 /// operations defined in Compute Express Link (CXL) Specification,
 /// Revision 3.1, Section 7.6.7.6.5.  Note that, currently, establishing
@@ -926,20 +510,18 @@ impl<'de> ::serde::Deserialize<'de> for CxlExtentSelectionPolicy {
 /// Since: 9.1
 ///
 /// **Unstable**: For now this command is subject to change.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlAddDynamicCapacity {
     /// path to the CXL Dynamic Capacity Device in the QOM tree.
     pub path: ::std::string::String,
     /// The "Host ID" field as defined in Compute Express Link
     /// (CXL) Specification, Revision 3.1, Table 7-70.
-    #[serde(rename = "host-id")]
     pub host_id: u16,
     /// The "Selection Policy" bits as defined in
     /// Compute Express Link (CXL) Specification, Revision 3.1,
     /// Table 7-70.  It specifies the policy to use for selecting
     /// which extents comprise the added capacity.
-    #[serde(rename = "selection-policy")]
     pub selection_policy: CxlExtentSelectionPolicy,
     /// The "Region Number" field as defined in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-70.  Valid
@@ -947,58 +529,32 @@ pub struct CxlAddDynamicCapacity {
     pub region: u8,
     /// The "Tag" field as defined in Compute Express Link (CXL)
     /// Specification, Revision 3.1, Table 7-70.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag: ::std::option::Option<::std::string::String>,
     /// The "Extent List" field as defined in Compute Express Link
     /// (CXL) Specification, Revision 3.1, Table 7-70.
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlAddDynamicCapacity {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        host_id: impl ::std::convert::Into<u16>,
-        selection_policy: impl ::std::convert::Into<CxlExtentSelectionPolicy>,
-        region: impl ::std::convert::Into<u8>,
-        extents: impl ::std::convert::Into<::std::vec::Vec<CxlDynamicCapacityExtent>>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            host_id: host_id.into(),
-            selection_policy: selection_policy.into(),
-            region: region.into(),
-            tag: ::std::option::Option::None,
-            extents: extents.into(),
-        }
-    }
-    /// Sets `tag`.
-    #[must_use]
-    pub fn with_tag(
-        mut self,
-        tag: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tag = ::std::option::Option::Some(tag.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlAddDynamicCapacity {
-    const NAME: &'static str = "cxl-add-dynamic-capacity";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-add-dynamic-capacity",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("9.1"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlAddDynamicCapacity { 0 req path "path" : ::std::string::String, 1 req host_id
+    "host-id" : u16, 2 req selection_policy "selection-policy" :
+    CxlExtentSelectionPolicy, 3 req region "region" : u8, 4 opt tag "tag" :
+    ::std::string::String, 5 req extents "extents" : ::std::vec::Vec <
+    CxlDynamicCapacityExtent >, }
+);
+crate::rt::qapi_builder!(
+    CxlAddDynamicCapacity
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, host_id : u16 => into, selection_policy :
+    CxlExtentSelectionPolicy => into, region : u8 => into, extents : ::std::vec::Vec <
+    CxlDynamicCapacityExtent > => into, } init {} set { with_tag tag "tag" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    CxlAddDynamicCapacity, "cxl-add-dynamic-capacity", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("9.1"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// The policy to use for selecting which extents comprise the released
 /// capacity, defined in the "Flags" field in Compute Express Link (CXL)
 /// Specification, Revision 3.1, Table 7-71.
@@ -1017,45 +573,9 @@ pub enum CxlExtentRemovalPolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CxlExtentRemovalPolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::TagBased => "tag-based",
-            Self::Prescriptive => "prescriptive",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "tag-based" => Self::TagBased,
-            "prescriptive" => Self::Prescriptive,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CxlExtentRemovalPolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CxlExtentRemovalPolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CxlExtentRemovalPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CxlExtentRemovalPolicy { TagBased = "tag-based", Prescriptive = "prescriptive", }
+);
 /// Initiate release of dynamic capacity extents from a host.  This
 /// simulates operations defined in Compute Express Link (CXL)
 /// Specification, Revision 3.1, Section 7.6.7.6.6.  Note that,
@@ -1065,29 +585,23 @@ impl<'de> ::serde::Deserialize<'de> for CxlExtentRemovalPolicy {
 /// Since: 9.1
 ///
 /// **Unstable**: For now this command is subject to change.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CxlReleaseDynamicCapacity {
     /// path to the CXL Dynamic Capacity Device in the QOM tree.
     pub path: ::std::string::String,
     /// The "Host ID" field as defined in Compute Express Link
     /// (CXL) Specification, Revision 3.1, Table 7-71.
-    #[serde(rename = "host-id")]
     pub host_id: u16,
     /// Bit[3:0] of the "Flags" field as defined in
     /// Compute Express Link (CXL) Specification, Revision 3.1,
     /// Table 7-71.
-    #[serde(rename = "removal-policy")]
     pub removal_policy: CxlExtentRemovalPolicy,
     /// Bit[4] of the "Flags" field in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-71.  When set,
     /// the device does not wait for a Release Dynamic Capacity command
     /// from the host.  Instead, the host immediately looses access to
     /// the released capacity.
-    #[serde(
-        rename = "forced-removal",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub forced_removal: ::std::option::Option<bool>,
     /// Bit[5] of the "Flags" field in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-71.  When set,
@@ -1096,10 +610,6 @@ pub struct CxlReleaseDynamicCapacity {
     /// made permanently unavailable by whatever means is appropriate
     /// for the media type.  Note that changing encryption keys is not
     /// sufficient.
-    #[serde(
-        rename = "sanitize-on-release",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sanitize_on_release: ::std::option::Option<bool>,
     /// The "Region Number" field as defined in Compute Express
     /// Link Specification, Revision 3.1, Table 7-71.  Valid range
@@ -1107,77 +617,32 @@ pub struct CxlReleaseDynamicCapacity {
     pub region: u8,
     /// The "Tag" field as defined in Compute Express Link (CXL)
     /// Specification, Revision 3.1, Table 7-71.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag: ::std::option::Option<::std::string::String>,
     /// The "Extent List" field as defined in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-71.
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CxlReleaseDynamicCapacity {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        host_id: impl ::std::convert::Into<u16>,
-        removal_policy: impl ::std::convert::Into<CxlExtentRemovalPolicy>,
-        region: impl ::std::convert::Into<u8>,
-        extents: impl ::std::convert::Into<::std::vec::Vec<CxlDynamicCapacityExtent>>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            host_id: host_id.into(),
-            removal_policy: removal_policy.into(),
-            forced_removal: ::std::option::Option::None,
-            sanitize_on_release: ::std::option::Option::None,
-            region: region.into(),
-            tag: ::std::option::Option::None,
-            extents: extents.into(),
-        }
-    }
-    /// Sets `forced-removal`.
-    #[must_use]
-    pub fn with_forced_removal(
-        mut self,
-        forced_removal: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.forced_removal = ::std::option::Option::Some(forced_removal.into());
-        self
-    }
-    /// Sets `sanitize-on-release`.
-    #[must_use]
-    pub fn with_sanitize_on_release(
-        mut self,
-        sanitize_on_release: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.sanitize_on_release = ::std::option::Option::Some(
-            sanitize_on_release.into(),
-        );
-        self
-    }
-    /// Sets `tag`.
-    #[must_use]
-    pub fn with_tag(
-        mut self,
-        tag: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tag = ::std::option::Option::Some(tag.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CxlReleaseDynamicCapacity {
-    const NAME: &'static str = "cxl-release-dynamic-capacity";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cxl-release-dynamic-capacity",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("9.1"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    CxlReleaseDynamicCapacity { 0 req path "path" : ::std::string::String, 1 req host_id
+    "host-id" : u16, 2 req removal_policy "removal-policy" : CxlExtentRemovalPolicy, 3
+    opt forced_removal "forced-removal" : bool, 4 opt sanitize_on_release
+    "sanitize-on-release" : bool, 5 req region "region" : u8, 6 opt tag "tag" :
+    ::std::string::String, 7 req extents "extents" : ::std::vec::Vec <
+    CxlDynamicCapacityExtent >, }
+);
+crate::rt::qapi_builder!(
+    CxlReleaseDynamicCapacity
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, host_id : u16 => into, removal_policy :
+    CxlExtentRemovalPolicy => into, region : u8 => into, extents : ::std::vec::Vec <
+    CxlDynamicCapacityExtent > => into, } init {} set { with_forced_removal
+    forced_removal "forced-removal" : bool => into, with_sanitize_on_release
+    sanitize_on_release "sanitize-on-release" : bool => into, with_tag tag "tag" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    CxlReleaseDynamicCapacity, "cxl-release-dynamic-capacity", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("9.1"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);

@@ -34,57 +34,12 @@ pub enum DumpGuestMemoryFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DumpGuestMemoryFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Elf => "elf",
-            Self::KdumpZlib => "kdump-zlib",
-            Self::KdumpLzo => "kdump-lzo",
-            Self::KdumpSnappy => "kdump-snappy",
-            Self::KdumpRawZlib => "kdump-raw-zlib",
-            Self::KdumpRawLzo => "kdump-raw-lzo",
-            Self::KdumpRawSnappy => "kdump-raw-snappy",
-            Self::WinDmp => "win-dmp",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "elf" => Self::Elf,
-            "kdump-zlib" => Self::KdumpZlib,
-            "kdump-lzo" => Self::KdumpLzo,
-            "kdump-snappy" => Self::KdumpSnappy,
-            "kdump-raw-zlib" => Self::KdumpRawZlib,
-            "kdump-raw-lzo" => Self::KdumpRawLzo,
-            "kdump-raw-snappy" => Self::KdumpRawSnappy,
-            "win-dmp" => Self::WinDmp,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DumpGuestMemoryFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DumpGuestMemoryFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DumpGuestMemoryFormat { Elf = "elf", KdumpZlib = "kdump-zlib", KdumpLzo =
+    "kdump-lzo", KdumpSnappy = "kdump-snappy", KdumpRawZlib = "kdump-raw-zlib",
+    KdumpRawLzo = "kdump-raw-lzo", KdumpRawSnappy = "kdump-raw-snappy", WinDmp =
+    "win-dmp", }
+);
 /// Dump guest's memory to vmcore.  It is a synchronous operation that
 /// can take very long depending on the amount of guest memory.
 ///
@@ -99,7 +54,7 @@ impl<'de> ::serde::Deserialize<'de> for DumpGuestMemoryFormat {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpGuestMemory {
     /// if true, do paging to get guest's memory mapping.  This
@@ -129,84 +84,38 @@ pub struct DumpGuestMemory {
     /// if true, QMP will return immediately rather than waiting
     /// for the dump to finish.  The user can track progress using
     /// "query-dump".  (since 2.6).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detach: ::std::option::Option<bool>,
     /// if specified, the starting physical address.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub begin: ::std::option::Option<i64>,
     /// if specified, the memory size, in bytes.  If you don't want
     /// to dump all guest's memory, please specify the start `begin` and
     /// `length`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub length: ::std::option::Option<i64>,
     /// if specified, the format of guest memory dump.  But non-elf
     /// format is conflict with paging and filter, ie.  `paging`, `begin`
     /// and `length` is not allowed to be specified with non-elf `format`
     /// at the same time (since 2.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<DumpGuestMemoryFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DumpGuestMemory {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        paging: impl ::std::convert::Into<bool>,
-        protocol: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            paging: paging.into(),
-            protocol: protocol.into(),
-            detach: ::std::option::Option::None,
-            begin: ::std::option::Option::None,
-            length: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `detach`.
-    #[must_use]
-    pub fn with_detach(mut self, detach: impl ::std::convert::Into<bool>) -> Self {
-        self.detach = ::std::option::Option::Some(detach.into());
-        self
-    }
-    /// Sets `begin`.
-    #[must_use]
-    pub fn with_begin(mut self, begin: impl ::std::convert::Into<i64>) -> Self {
-        self.begin = ::std::option::Option::Some(begin.into());
-        self
-    }
-    /// Sets `length`.
-    #[must_use]
-    pub fn with_length(mut self, length: impl ::std::convert::Into<i64>) -> Self {
-        self.length = ::std::option::Option::Some(length.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<DumpGuestMemoryFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DumpGuestMemory {
-    const NAME: &'static str = "dump-guest-memory";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "dump-guest-memory",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    DumpGuestMemory { 0 req paging "paging" : bool, 1 req protocol "protocol" :
+    ::std::string::String, 2 opt detach "detach" : bool, 3 opt begin "begin" : i64, 4 opt
+    length "length" : i64, 5 opt format "format" : DumpGuestMemoryFormat, }
+);
+crate::rt::qapi_builder!(
+    DumpGuestMemory
+    new(" Builds it from its required members; optional ones are absent.") { paging :
+    bool => into, protocol : ::std::string::String => into, } init {} set { with_detach
+    detach "detach" : bool => into, with_begin begin "begin" : i64 => into, with_length
+    length "length" : i64 => into, with_format format "format" : DumpGuestMemoryFormat =>
+    into, }
+);
+crate::rt::qapi_command!(
+    DumpGuestMemory, "dump-guest-memory", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Describe the status of a long-running background guest memory dump.
 ///
 /// Since: 2.6
@@ -225,53 +134,14 @@ pub enum DumpStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DumpStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Active => "active",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "active" => Self::Active,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DumpStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DumpStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DumpStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DumpStatus { None = "none", Active = "active", Completed = "completed", Failed =
+    "failed", }
+);
 /// The result format for 'query-dump'.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpQueryResult {
     /// enum of `DumpStatus`, which shows current dump status
@@ -281,22 +151,15 @@ pub struct DumpQueryResult {
     /// total bytes to be written in latest dump (uncompressed)
     pub total: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DumpQueryResult {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        status: impl ::std::convert::Into<DumpStatus>,
-        completed: impl ::std::convert::Into<i64>,
-        total: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            status: status.into(),
-            completed: completed.into(),
-            total: total.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    DumpQueryResult { 0 req status "status" : DumpStatus, 1 req completed "completed" :
+    i64, 2 req total "total" : i64, }
+);
+crate::rt::qapi_builder!(
+    DumpQueryResult
+    new(" Builds it from its required members; optional ones are absent.") { status :
+    DumpStatus => into, completed : i64 => into, total : i64 => into, } init {} set {}
+);
 /// Query latest dump status.
 ///
 /// # Returns
@@ -312,33 +175,19 @@ impl DumpQueryResult {
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryDump {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryDump {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryDump {
-    const NAME: &'static str = "query-dump";
-    type Returns = DumpQueryResult;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-dump",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryDump {});
+crate::rt::qapi_builder!(
+    QueryDump new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryDump, "query-dump", DumpQueryResult, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted when background dump has completed
 ///
 /// *qmp-example*
@@ -351,7 +200,7 @@ impl crate::rt::Command for QueryDump {
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpCompleted {
     /// final dump status
@@ -359,74 +208,37 @@ pub struct DumpCompleted {
     /// human-readable error string that provides hint on why dump
     /// failed.  Only presents on failure.  The user should not try to
     /// interpret the error string.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DumpCompleted {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(result: impl ::std::convert::Into<DumpQueryResult>) -> Self {
-        Self {
-            result: result.into(),
-            error: ::std::option::Option::None,
-        }
-    }
-    /// Sets `error`.
-    #[must_use]
-    pub fn with_error(
-        mut self,
-        error: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error = ::std::option::Option::Some(error.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for DumpCompleted {
-    const NAME: &'static str = "DUMP_COMPLETED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "DUMP_COMPLETED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::DumpCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::DumpCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<DumpCompleted> for super::AnyEvent {
-    fn from(x: DumpCompleted) -> Self {
-        super::AnyEvent::DumpCompleted(x)
-    }
-}
+crate::rt::qapi_struct!(
+    DumpCompleted { 0 req result "result" : DumpQueryResult, 1 opt error "error" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DumpCompleted new(" Builds it from its required members; optional ones are absent.")
+    { result : DumpQueryResult => into, } init {} set { with_error error "error" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    DumpCompleted, "DUMP_COMPLETED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, }
+);
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpGuestMemoryCapability {
     /// the available formats for dump-guest-memory
     pub formats: ::std::vec::Vec<DumpGuestMemoryFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DumpGuestMemoryCapability {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        formats: impl ::std::convert::Into<::std::vec::Vec<DumpGuestMemoryFormat>>,
-    ) -> Self {
-        Self { formats: formats.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    DumpGuestMemoryCapability { 0 req formats "formats" : ::std::vec::Vec <
+    DumpGuestMemoryFormat >, }
+);
+crate::rt::qapi_builder!(
+    DumpGuestMemoryCapability
+    new(" Builds it from its required members; optional ones are absent.") { formats :
+    ::std::vec::Vec < DumpGuestMemoryFormat > => into, } init {} set {}
+);
 /// Returns the available formats for dump-guest-memory
 ///
 /// # Returns
@@ -443,30 +255,18 @@ impl DumpGuestMemoryCapability {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryDumpGuestMemoryCapability {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryDumpGuestMemoryCapability {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryDumpGuestMemoryCapability {
-    const NAME: &'static str = "query-dump-guest-memory-capability";
-    type Returns = DumpGuestMemoryCapability;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-dump-guest-memory-capability",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryDumpGuestMemoryCapability {});
+crate::rt::qapi_builder!(
+    QueryDumpGuestMemoryCapability new(" Builds it with every optional member absent.")
+    {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryDumpGuestMemoryCapability, "query-dump-guest-memory-capability",
+    DumpGuestMemoryCapability, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);

@@ -6,20 +6,17 @@ use super::*;
 /// Since: 9.0
 ///
 /// Only available if `CONFIG_EBPF`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EbpfObject {
     /// the eBPF object encoded in base64
     pub object: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EbpfObject {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(object: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { object: object.into() }
-    }
-}
+crate::rt::qapi_struct!(EbpfObject { 0 req object "object" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    EbpfObject new(" Builds it from its required members; optional ones are absent.") {
+    object : ::std::string::String => into, } init {} set {}
+);
 /// The eBPF programs that can be gotten with request-ebpf.
 ///
 /// Since: 9.0
@@ -37,43 +34,7 @@ pub enum EbpfProgramID {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl EbpfProgramID {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Rss => "rss",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "rss" => Self::Rss,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for EbpfProgramID {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for EbpfProgramID {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for EbpfProgramID {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(EbpfProgramID { Rss = "rss", });
 /// Retrieve an eBPF object that can be loaded with libbpf.  Management
 /// applications (e.g. libvirt) may load it and pass file descriptors to
 /// QEMU, so they can run running QEMU without BPF capabilities.
@@ -85,33 +46,20 @@ impl<'de> ::serde::Deserialize<'de> for EbpfProgramID {
 /// Since: 9.0
 ///
 /// Only available if `CONFIG_EBPF`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RequestEbpf {
     /// The ID of the program to return.
     pub id: EbpfProgramID,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RequestEbpf {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<EbpfProgramID>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for RequestEbpf {
-    const NAME: &'static str = "request-ebpf";
-    type Returns = EbpfObject;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "request-ebpf",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("9.0"),
-        condition: ::std::option::Option::Some("CONFIG_EBPF"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(RequestEbpf { 0 req id "id" : EbpfProgramID, });
+crate::rt::qapi_builder!(
+    RequestEbpf new(" Builds it from its required members; optional ones are absent.") {
+    id : EbpfProgramID => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    RequestEbpf, "request-ebpf", EbpfObject, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("9.0"), condition :
+    ::std::option::Option::Some("CONFIG_EBPF"), features : & [], }
+);

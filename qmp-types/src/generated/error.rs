@@ -23,48 +23,8 @@ pub enum QapiErrorClass {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QapiErrorClass {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::GenericError => "GenericError",
-            Self::CommandNotFound => "CommandNotFound",
-            Self::DeviceNotActive => "DeviceNotActive",
-            Self::DeviceNotFound => "DeviceNotFound",
-            Self::KVMMissingCap => "KVMMissingCap",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "GenericError" => Self::GenericError,
-            "CommandNotFound" => Self::CommandNotFound,
-            "DeviceNotActive" => Self::DeviceNotActive,
-            "DeviceNotFound" => Self::DeviceNotFound,
-            "KVMMissingCap" => Self::KVMMissingCap,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QapiErrorClass {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QapiErrorClass {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QapiErrorClass {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QapiErrorClass { GenericError = "GenericError", CommandNotFound = "CommandNotFound",
+    DeviceNotActive = "DeviceNotActive", DeviceNotFound = "DeviceNotFound", KVMMissingCap
+    = "KVMMissingCap", }
+);

@@ -33,33 +33,19 @@ use super::*;
 /// QMP wire ABI, and therefore not returned by this command.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryQmpSchema {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryQmpSchema {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryQmpSchema {
-    const NAME: &'static str = "query-qmp-schema";
-    type Returns = ::std::vec::Vec<SchemaInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-qmp-schema",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryQmpSchema {});
+crate::rt::qapi_builder!(
+    QueryQmpSchema new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// This is a `SchemaInfo`'s meta type, i.e. the kind of entity it
 /// describes.
 ///
@@ -85,57 +71,12 @@ pub enum SchemaMetaType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SchemaMetaType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Builtin => "builtin",
-            Self::Enum => "enum",
-            Self::Array => "array",
-            Self::Object => "object",
-            Self::Alternate => "alternate",
-            Self::Command => "command",
-            Self::Event => "event",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "builtin" => Self::Builtin,
-            "enum" => Self::Enum,
-            "array" => Self::Array,
-            "object" => Self::Object,
-            "alternate" => Self::Alternate,
-            "command" => Self::Command,
-            "event" => Self::Event,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SchemaMetaType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SchemaMetaType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SchemaMetaType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SchemaMetaType { Builtin = "builtin", Enum = "enum", Array = "array", Object =
+    "object", Alternate = "alternate", Command = "command", Event = "event", }
+);
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfo {
     /// the entity's name, inherited from `base`.  The SchemaInfo is
@@ -148,36 +89,20 @@ pub struct SchemaInfo {
     /// names of features associated with the entity, in no
     /// particular order.  (since 4.1 for object types, 4.2 for
     /// commands, 5.0 for the rest)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// The branch, chosen by `meta-type`.
-    #[serde(flatten)]
     pub branch: SchemaInfoBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        branch: SchemaInfoBranch,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            features: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `features`.
-    #[must_use]
-    pub fn with_features(
-        mut self,
-        features: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.features = ::std::option::Option::Some(features.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfo { 0 req name "name" : ::std::string::String, 1 opt features "features" :
+    ::std::vec::Vec < ::std::string::String >, } flatten branch
+);
+crate::rt::qapi_builder!(
+    SchemaInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, branch : SchemaInfoBranch => into, } init {}
+    set { with_features features "features" : ::std::vec::Vec < ::std::string::String >
+    => into, }
+);
 /// The branches of [`SchemaInfo`], by `meta-type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -265,23 +190,18 @@ impl<'de> ::serde::Deserialize<'de> for SchemaInfoBranch {
 /// Additional SchemaInfo members for meta-type 'builtin'.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoBuiltin {
     /// the JSON type used for this type on the wire.
-    #[serde(rename = "json-type")]
     pub json_type: JSONType,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoBuiltin {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(json_type: impl ::std::convert::Into<JSONType>) -> Self {
-        Self {
-            json_type: json_type.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type" : JSONType, });
+crate::rt::qapi_builder!(
+    SchemaInfoBuiltin
+    new(" Builds it from its required members; optional ones are absent.") { json_type :
+    JSONType => into, } init {} set {}
+);
 /// The four primitive and two structured types according to RFC 8259
 /// section 1, plus 'int' (split off 'number'), plus the obvious top
 /// type 'value'.
@@ -310,63 +230,16 @@ pub enum JSONType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl JSONType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::String => "string",
-            Self::Number => "number",
-            Self::Int => "int",
-            Self::Boolean => "boolean",
-            Self::Null => "null",
-            Self::Object => "object",
-            Self::Array => "array",
-            Self::Value => "value",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "string" => Self::String,
-            "number" => Self::Number,
-            "int" => Self::Int,
-            "boolean" => Self::Boolean,
-            "null" => Self::Null,
-            "object" => Self::Object,
-            "array" => Self::Array,
-            "value" => Self::Value,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for JSONType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for JSONType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for JSONType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    JSONType { String = "string", Number = "number", Int = "int", Boolean = "boolean",
+    Null = "null", Object = "object", Array = "array", Value = "value", }
+);
 /// Additional SchemaInfo members for meta-type 'enum'.
 ///
 /// Values of this type are JSON string on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEnum {
     /// the enum type's members, in no particular order (since
@@ -380,81 +253,62 @@ pub struct SchemaInfoEnum {
     #[deprecated]
     pub values: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoEnum {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        members: impl ::std::convert::Into<::std::vec::Vec<SchemaInfoEnumMember>>,
-        values: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            members: members.into(),
-            values: values.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoEnum { 0 req members "members" : ::std::vec::Vec < SchemaInfoEnumMember >,
+    1 req values "values" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoEnum new(" Builds it from its required members; optional ones are absent.")
+    { members : ::std::vec::Vec < SchemaInfoEnumMember > => into, values :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+);
 /// An object member.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEnumMember {
     /// the member's name, as defined in the QAPI schema.
     pub name: ::std::string::String,
     /// names of features associated with the member, in no
     /// particular order.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoEnumMember {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            features: ::std::option::Option::None,
-        }
-    }
-    /// Sets `features`.
-    #[must_use]
-    pub fn with_features(
-        mut self,
-        features: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.features = ::std::option::Option::Some(features.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoEnumMember { 0 req name "name" : ::std::string::String, 1 opt features
+    "features" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoEnumMember
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_features features "features" :
+    ::std::vec::Vec < ::std::string::String > => into, }
+);
 /// Additional SchemaInfo members for meta-type 'array'.
 ///
 /// Values of this type are JSON array on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoArray {
     /// the array type's element type.
-    #[serde(rename = "element-type")]
     pub element_type: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoArray {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(element_type: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            element_type: element_type.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoArray { 0 req element_type "element-type" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoArray
+    new(" Builds it from its required members; optional ones are absent.") { element_type
+    : ::std::string::String => into, } init {} set {}
+);
 /// Additional SchemaInfo members for meta-type 'object'.
 ///
 /// Values of this type are JSON object on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObject {
     /// the object type's (non-variant) members, in no particular
@@ -462,51 +316,29 @@ pub struct SchemaInfoObject {
     pub members: ::std::vec::Vec<SchemaInfoObjectMember>,
     /// the name of the member serving as type tag.  An element of
     /// `members` with this name must exist.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tag: ::std::option::Option<::std::string::String>,
     /// variant members, i.e. additional members that depend on
     /// the type tag's value.  Present exactly when `tag` is present.
     /// The variants are in no particular order, and may even differ
     /// from the order of the values of the enum type of the `tag`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub variants: ::std::option::Option<::std::vec::Vec<SchemaInfoObjectVariant>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoObject {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        members: impl ::std::convert::Into<::std::vec::Vec<SchemaInfoObjectMember>>,
-    ) -> Self {
-        Self {
-            members: members.into(),
-            tag: ::std::option::Option::None,
-            variants: ::std::option::Option::None,
-        }
-    }
-    /// Sets `tag`.
-    #[must_use]
-    pub fn with_tag(
-        mut self,
-        tag: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tag = ::std::option::Option::Some(tag.into());
-        self
-    }
-    /// Sets `variants`.
-    #[must_use]
-    pub fn with_variants(
-        mut self,
-        variants: impl ::std::convert::Into<::std::vec::Vec<SchemaInfoObjectVariant>>,
-    ) -> Self {
-        self.variants = ::std::option::Option::Some(variants.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoObject { 0 req members "members" : ::std::vec::Vec < SchemaInfoObjectMember
+    >, 1 opt tag "tag" : ::std::string::String, 2 opt variants "variants" :
+    ::std::vec::Vec < SchemaInfoObjectVariant >, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoObject
+    new(" Builds it from its required members; optional ones are absent.") { members :
+    ::std::vec::Vec < SchemaInfoObjectMember > => into, } init {} set { with_tag tag
+    "tag" : ::std::string::String => into, with_variants variants "variants" :
+    ::std::vec::Vec < SchemaInfoObjectVariant > => into, }
+);
 /// An object member.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectMember {
     /// the member's name, as defined in the QAPI schema.
@@ -518,55 +350,27 @@ pub struct SchemaInfoObjectMember {
     /// The parameter is optional, and behavior when it's missing is not
     /// specified here.  Future extension: if present and non-null, the
     /// parameter is optional, and defaults to this value.
-    #[serde(
-        default,
-        deserialize_with = "crate::rt::deserialize_some",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub default: ::std::option::Option<::serde_json::Value>,
     /// names of features associated with the member, in no
     /// particular order.  (since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoObjectMember {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            r#type: r#type.into(),
-            default: ::std::option::Option::None,
-            features: ::std::option::Option::None,
-        }
-    }
-    /// Sets `default`.
-    #[must_use]
-    pub fn with_default(
-        mut self,
-        default: impl ::std::convert::Into<::serde_json::Value>,
-    ) -> Self {
-        self.default = ::std::option::Option::Some(default.into());
-        self
-    }
-    /// Sets `features`.
-    #[must_use]
-    pub fn with_features(
-        mut self,
-        features: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.features = ::std::option::Option::Some(features.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoObjectMember { 0 req name "name" : ::std::string::String, 1 req r#type
+    "type" : ::std::string::String, 2 anyopt default "default" : ::serde_json::Value, 3
+    opt features "features" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoObjectMember
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, r#type : ::std::string::String => into, } init {} set
+    { with_default default "default" : ::serde_json::Value => into, with_features
+    features "features" : ::std::vec::Vec < ::std::string::String > => into, }
+);
 /// The variant members for a value of the type tag.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectVariant {
     /// a value of the type tag.
@@ -575,26 +379,22 @@ pub struct SchemaInfoObjectVariant {
     /// when the type tag has value `case`.
     pub r#type: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoObjectVariant {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        case: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            case: case.into(),
-            r#type: r#type.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoObjectVariant { 0 req case "case" : ::std::string::String, 1 req r#type
+    "type" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoObjectVariant
+    new(" Builds it from its required members; optional ones are absent.") { case :
+    ::std::string::String => into, r#type : ::std::string::String => into, } init {} set
+    {}
+);
 /// Additional SchemaInfo members for meta-type 'alternate'.
 ///
 /// On the wire, this can be any of the members.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternate {
     /// the alternate type's members, in no particular order.  The
@@ -602,33 +402,32 @@ pub struct SchemaInfoAlternate {
     /// :doc:`/devel/qapi-code-gen` section Alternate types.
     pub members: ::std::vec::Vec<SchemaInfoAlternateMember>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoAlternate {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        members: impl ::std::convert::Into<::std::vec::Vec<SchemaInfoAlternateMember>>,
-    ) -> Self {
-        Self { members: members.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoAlternate { 0 req members "members" : ::std::vec::Vec <
+    SchemaInfoAlternateMember >, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoAlternate
+    new(" Builds it from its required members; optional ones are absent.") { members :
+    ::std::vec::Vec < SchemaInfoAlternateMember > => into, } init {} set {}
+);
 /// An alternate member.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternateMember {
     /// the name of the member's type.
     pub r#type: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoAlternateMember {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(r#type: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { r#type: r#type.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoAlternateMember { 0 req r#type "type" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoAlternateMember
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    ::std::string::String => into, } init {} set {}
+);
 /// Additional SchemaInfo members for meta-type 'command'.
 ///
 /// # TODO
@@ -637,61 +436,43 @@ impl SchemaInfoAlternateMember {
 /// QMP)
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoCommand {
     /// the name of the object type that provides the command's
     /// parameters.
-    #[serde(rename = "arg-type")]
     pub arg_type: ::std::string::String,
     /// the name of the command's result type.
-    #[serde(rename = "ret-type")]
     pub ret_type: ::std::string::String,
     /// whether the command allows out-of-band execution,
     /// defaults to false (Since: 2.12)
-    #[serde(
-        rename = "allow-oob",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub allow_oob: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoCommand {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        arg_type: impl ::std::convert::Into<::std::string::String>,
-        ret_type: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            arg_type: arg_type.into(),
-            ret_type: ret_type.into(),
-            allow_oob: ::std::option::Option::None,
-        }
-    }
-    /// Sets `allow-oob`.
-    #[must_use]
-    pub fn with_allow_oob(mut self, allow_oob: impl ::std::convert::Into<bool>) -> Self {
-        self.allow_oob = ::std::option::Option::Some(allow_oob.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoCommand { 0 req arg_type "arg-type" : ::std::string::String, 1 req ret_type
+    "ret-type" : ::std::string::String, 2 opt allow_oob "allow-oob" : bool, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoCommand
+    new(" Builds it from its required members; optional ones are absent.") { arg_type :
+    ::std::string::String => into, ret_type : ::std::string::String => into, } init {}
+    set { with_allow_oob allow_oob "allow-oob" : bool => into, }
+);
 /// Additional SchemaInfo members for meta-type 'event'.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SchemaInfoEvent {
     /// the name of the object type that provides the event's
     /// parameters.
-    #[serde(rename = "arg-type")]
     pub arg_type: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SchemaInfoEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(arg_type: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { arg_type: arg_type.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SchemaInfoEvent { 0 req arg_type "arg-type" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SchemaInfoEvent
+    new(" Builds it from its required members; optional ones are absent.") { arg_type :
+    ::std::string::String => into, } init {} set {}
+);

@@ -33,59 +33,11 @@ pub enum JobType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl JobType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Commit => "commit",
-            Self::Stream => "stream",
-            Self::Mirror => "mirror",
-            Self::Backup => "backup",
-            Self::Create => "create",
-            Self::Amend => "amend",
-            Self::SnapshotLoad => "snapshot-load",
-            Self::SnapshotSave => "snapshot-save",
-            Self::SnapshotDelete => "snapshot-delete",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "commit" => Self::Commit,
-            "stream" => Self::Stream,
-            "mirror" => Self::Mirror,
-            "backup" => Self::Backup,
-            "create" => Self::Create,
-            "amend" => Self::Amend,
-            "snapshot-load" => Self::SnapshotLoad,
-            "snapshot-save" => Self::SnapshotSave,
-            "snapshot-delete" => Self::SnapshotDelete,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for JobType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for JobType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for JobType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    JobType { Commit = "commit", Stream = "stream", Mirror = "mirror", Backup = "backup",
+    Create = "create", Amend = "amend", SnapshotLoad = "snapshot-load", SnapshotSave =
+    "snapshot-save", SnapshotDelete = "snapshot-delete", }
+);
 /// Indicates the present state of a given job in its lifetime.
 ///
 /// Since: 2.12
@@ -133,63 +85,11 @@ pub enum JobStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl JobStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Undefined => "undefined",
-            Self::Created => "created",
-            Self::Running => "running",
-            Self::Paused => "paused",
-            Self::Ready => "ready",
-            Self::Standby => "standby",
-            Self::Waiting => "waiting",
-            Self::Pending => "pending",
-            Self::Aborting => "aborting",
-            Self::Concluded => "concluded",
-            Self::Null => "null",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "undefined" => Self::Undefined,
-            "created" => Self::Created,
-            "running" => Self::Running,
-            "paused" => Self::Paused,
-            "ready" => Self::Ready,
-            "standby" => Self::Standby,
-            "waiting" => Self::Waiting,
-            "pending" => Self::Pending,
-            "aborting" => Self::Aborting,
-            "concluded" => Self::Concluded,
-            "null" => Self::Null,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for JobStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for JobStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for JobStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    JobStatus { Undefined = "undefined", Created = "created", Running = "running", Paused
+    = "paused", Ready = "ready", Standby = "standby", Waiting = "waiting", Pending =
+    "pending", Aborting = "aborting", Concluded = "concluded", Null = "null", }
+);
 /// Represents command verbs that can be applied to a job.
 ///
 /// Since: 2.12
@@ -216,61 +116,15 @@ pub enum JobVerb {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl JobVerb {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Cancel => "cancel",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::SetSpeed => "set-speed",
-            Self::Complete => "complete",
-            Self::Dismiss => "dismiss",
-            Self::Finalize => "finalize",
-            Self::Change => "change",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cancel" => Self::Cancel,
-            "pause" => Self::Pause,
-            "resume" => Self::Resume,
-            "set-speed" => Self::SetSpeed,
-            "complete" => Self::Complete,
-            "dismiss" => Self::Dismiss,
-            "finalize" => Self::Finalize,
-            "change" => Self::Change,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for JobVerb {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for JobVerb {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for JobVerb {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    JobVerb { Cancel = "cancel", Pause = "pause", Resume = "resume", SetSpeed =
+    "set-speed", Complete = "complete", Dismiss = "dismiss", Finalize = "finalize",
+    Change = "change", }
+);
 /// Emitted when a job transitions to a different status.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobStatusChange {
     /// The job identifier
@@ -278,48 +132,19 @@ pub struct JobStatusChange {
     /// The new job status
     pub status: JobStatus,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobStatusChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        status: impl ::std::convert::Into<JobStatus>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            status: status.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for JobStatusChange {
-    const NAME: &'static str = "JOB_STATUS_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "JOB_STATUS_CHANGE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::JobStatusChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::JobStatusChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<JobStatusChange> for super::AnyEvent {
-    fn from(x: JobStatusChange) -> Self {
-        super::AnyEvent::JobStatusChange(x)
-    }
-}
+crate::rt::qapi_struct!(
+    JobStatusChange { 0 req id "id" : ::std::string::String, 1 req status "status" :
+    JobStatus, }
+);
+crate::rt::qapi_builder!(
+    JobStatusChange
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, status : JobStatus => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    JobStatusChange, "JOB_STATUS_CHANGE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, }
+);
 /// Pause an active job.
 ///
 /// This command returns immediately after marking the active job for
@@ -332,72 +157,46 @@ impl ::std::convert::From<JobStatusChange> for super::AnyEvent {
 /// Cancelling a paused job automatically resumes it.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobPause {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobPause {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobPause {
-    const NAME: &'static str = "job-pause";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-pause",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobPause { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobPause new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobPause, "job-pause", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Resume a paused job.
 ///
 /// This command returns immediately after resuming a paused job.
 /// Resuming an already running job is an error.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobResume {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobResume {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobResume {
-    const NAME: &'static str = "job-resume";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-resume",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobResume { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobResume new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobResume, "job-resume", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Instruct an active background job to cancel at the next opportunity.
 /// This command returns immediately after marking the active job for
 /// cancellation.
@@ -409,69 +208,43 @@ impl crate::rt::Command for JobResume {
 /// earlier than completing the job) and transitions to PENDING instead.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobCancel {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobCancel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobCancel {
-    const NAME: &'static str = "job-cancel";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-cancel",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobCancel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobCancel new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobCancel, "job-cancel", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Manually trigger completion of an active job in the READY state.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobComplete {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobComplete {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobComplete {
-    const NAME: &'static str = "job-complete";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-complete",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobComplete { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobComplete new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobComplete, "job-complete", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Deletes a job that is in the CONCLUDED state.  This command only
 /// needs to be run explicitly for jobs that don't have automatic
 /// dismiss enabled.
@@ -482,36 +255,23 @@ impl crate::rt::Command for JobComplete {
 /// need to be used as appropriate.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobDismiss {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobDismiss {
-    const NAME: &'static str = "job-dismiss";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-dismiss",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobDismiss { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobDismiss new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobDismiss, "job-dismiss", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Instructs all jobs in a transaction (or a single job if it is not
 /// part of any transaction) to finalize any graph changes and do any
 /// necessary cleanup.  This command requires that all involved jobs are
@@ -522,41 +282,28 @@ impl crate::rt::Command for JobDismiss {
 /// necessary to instruct a single member job to finalize.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobFinalize {
     /// The identifier of any job in the transaction, or of a job that
     /// is not part of any transaction.
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobFinalize {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for JobFinalize {
-    const NAME: &'static str = "job-finalize";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "job-finalize",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(JobFinalize { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    JobFinalize new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    JobFinalize, "job-finalize", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Information about a job.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct JobInfo {
     /// The job identifier
@@ -569,12 +316,10 @@ pub struct JobInfo {
     /// and the value can only meaningfully be used for the ratio of
     /// `current-progress` to `total-progress`.  The value is
     /// monotonically increasing.
-    #[serde(rename = "current-progress")]
     pub current_progress: i64,
     /// Estimated `current-progress` value at the completion
     /// of the job.  This value can arbitrarily change while the job is
     /// running, in both directions.
-    #[serde(rename = "total-progress")]
     pub total_progress: i64,
     /// If this field is present, the job failed; if it is still
     /// missing in the CONCLUDED state, this indicates successful
@@ -583,39 +328,19 @@ pub struct JobInfo {
     /// The value is a human-readable error message to describe the
     /// reason for the job failure.  It should not be parsed by
     /// applications.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl JobInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<JobType>,
-        status: impl ::std::convert::Into<JobStatus>,
-        current_progress: impl ::std::convert::Into<i64>,
-        total_progress: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            r#type: r#type.into(),
-            status: status.into(),
-            current_progress: current_progress.into(),
-            total_progress: total_progress.into(),
-            error: ::std::option::Option::None,
-        }
-    }
-    /// Sets `error`.
-    #[must_use]
-    pub fn with_error(
-        mut self,
-        error: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error = ::std::option::Option::Some(error.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    JobInfo { 0 req id "id" : ::std::string::String, 1 req r#type "type" : JobType, 2 req
+    status "status" : JobStatus, 3 req current_progress "current-progress" : i64, 4 req
+    total_progress "total-progress" : i64, 5 opt error "error" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    JobInfo new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, r#type : JobType => into, status : JobStatus => into,
+    current_progress : i64 => into, total_progress : i64 => into, } init {} set {
+    with_error error "error" : ::std::string::String => into, }
+);
 /// Return information about jobs.
 ///
 /// # Returns
@@ -623,30 +348,16 @@ impl JobInfo {
 /// a list with a `JobInfo` for each active job
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryJobs {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryJobs {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryJobs {
-    const NAME: &'static str = "query-jobs";
-    type Returns = ::std::vec::Vec<JobInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-jobs",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryJobs {});
+crate::rt::qapi_builder!(
+    QueryJobs new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);

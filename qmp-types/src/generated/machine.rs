@@ -77,99 +77,15 @@ pub enum SysEmuTarget {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SysEmuTarget {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Aarch64 => "aarch64",
-            Self::Alpha => "alpha",
-            Self::Arm => "arm",
-            Self::Avr => "avr",
-            Self::Hppa => "hppa",
-            Self::I386 => "i386",
-            Self::Loongarch64 => "loongarch64",
-            Self::M68k => "m68k",
-            Self::Microblaze => "microblaze",
-            Self::Microblazeel => "microblazeel",
-            Self::Mips => "mips",
-            Self::Mips64 => "mips64",
-            Self::Mips64el => "mips64el",
-            Self::Mipsel => "mipsel",
-            Self::Or1k => "or1k",
-            Self::Ppc => "ppc",
-            Self::Ppc64 => "ppc64",
-            Self::Riscv32 => "riscv32",
-            Self::Riscv64 => "riscv64",
-            Self::Rx => "rx",
-            Self::S390x => "s390x",
-            Self::Sh4 => "sh4",
-            Self::Sh4eb => "sh4eb",
-            Self::Sparc => "sparc",
-            Self::Sparc64 => "sparc64",
-            Self::Tricore => "tricore",
-            Self::X86_64 => "x86_64",
-            Self::Xtensa => "xtensa",
-            Self::Xtensaeb => "xtensaeb",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "aarch64" => Self::Aarch64,
-            "alpha" => Self::Alpha,
-            "arm" => Self::Arm,
-            "avr" => Self::Avr,
-            "hppa" => Self::Hppa,
-            "i386" => Self::I386,
-            "loongarch64" => Self::Loongarch64,
-            "m68k" => Self::M68k,
-            "microblaze" => Self::Microblaze,
-            "microblazeel" => Self::Microblazeel,
-            "mips" => Self::Mips,
-            "mips64" => Self::Mips64,
-            "mips64el" => Self::Mips64el,
-            "mipsel" => Self::Mipsel,
-            "or1k" => Self::Or1k,
-            "ppc" => Self::Ppc,
-            "ppc64" => Self::Ppc64,
-            "riscv32" => Self::Riscv32,
-            "riscv64" => Self::Riscv64,
-            "rx" => Self::Rx,
-            "s390x" => Self::S390x,
-            "sh4" => Self::Sh4,
-            "sh4eb" => Self::Sh4eb,
-            "sparc" => Self::Sparc,
-            "sparc64" => Self::Sparc64,
-            "tricore" => Self::Tricore,
-            "x86_64" => Self::X86_64,
-            "xtensa" => Self::Xtensa,
-            "xtensaeb" => Self::Xtensaeb,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SysEmuTarget {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SysEmuTarget {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SysEmuTarget {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SysEmuTarget { Aarch64 = "aarch64", Alpha = "alpha", Arm = "arm", Avr = "avr", Hppa =
+    "hppa", I386 = "i386", Loongarch64 = "loongarch64", M68k = "m68k", Microblaze =
+    "microblaze", Microblazeel = "microblazeel", Mips = "mips", Mips64 = "mips64",
+    Mips64el = "mips64el", Mipsel = "mipsel", Or1k = "or1k", Ppc = "ppc", Ppc64 =
+    "ppc64", Riscv32 = "riscv32", Riscv64 = "riscv64", Rx = "rx", S390x = "s390x", Sh4 =
+    "sh4", Sh4eb = "sh4eb", Sparc = "sparc", Sparc64 = "sparc64", Tricore = "tricore",
+    X86_64 = "x86_64", Xtensa = "xtensa", Xtensaeb = "xtensaeb", }
+);
 /// An enumeration of cpu states that can be assumed by a virtual S390
 /// CPU
 ///
@@ -191,144 +107,61 @@ pub enum S390CpuState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl S390CpuState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Uninitialized => "uninitialized",
-            Self::Stopped => "stopped",
-            Self::CheckStop => "check-stop",
-            Self::Operating => "operating",
-            Self::Load => "load",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "uninitialized" => Self::Uninitialized,
-            "stopped" => Self::Stopped,
-            "check-stop" => Self::CheckStop,
-            "operating" => Self::Operating,
-            "load" => Self::Load,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for S390CpuState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for S390CpuState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for S390CpuState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    S390CpuState { Uninitialized = "uninitialized", Stopped = "stopped", CheckStop =
+    "check-stop", Operating = "operating", Load = "load", }
+);
 /// Additional information about a virtual S390 CPU
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuInfoS390 {
     /// the virtual CPU's state
-    #[serde(rename = "cpu-state")]
     pub cpu_state: S390CpuState,
     /// the virtual CPU's dedication (since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dedicated: ::std::option::Option<bool>,
     /// the virtual CPU's entitlement (since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entitlement: ::std::option::Option<S390CpuEntitlement>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuInfoS390 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(cpu_state: impl ::std::convert::Into<S390CpuState>) -> Self {
-        Self {
-            cpu_state: cpu_state.into(),
-            dedicated: ::std::option::Option::None,
-            entitlement: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dedicated`.
-    #[must_use]
-    pub fn with_dedicated(mut self, dedicated: impl ::std::convert::Into<bool>) -> Self {
-        self.dedicated = ::std::option::Option::Some(dedicated.into());
-        self
-    }
-    /// Sets `entitlement`.
-    #[must_use]
-    pub fn with_entitlement(
-        mut self,
-        entitlement: impl ::std::convert::Into<S390CpuEntitlement>,
-    ) -> Self {
-        self.entitlement = ::std::option::Option::Some(entitlement.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CpuInfoS390 { 0 req cpu_state "cpu-state" : S390CpuState, 1 opt dedicated "dedicated"
+    : bool, 2 opt entitlement "entitlement" : S390CpuEntitlement, }
+);
+crate::rt::qapi_builder!(
+    CpuInfoS390 new(" Builds it from its required members; optional ones are absent.") {
+    cpu_state : S390CpuState => into, } init {} set { with_dedicated dedicated
+    "dedicated" : bool => into, with_entitlement entitlement "entitlement" :
+    S390CpuEntitlement => into, }
+);
 /// Information about a virtual CPU
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuInfoFast {
     /// index of the virtual CPU
-    #[serde(rename = "cpu-index")]
     pub cpu_index: i64,
     /// path to the CPU object in the QOM tree
-    #[serde(rename = "qom-path")]
     pub qom_path: ::std::string::String,
     /// ID of the underlying host thread
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// properties associated with a virtual CPU, e.g. the socket id
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub props: ::std::option::Option<CpuInstanceProperties>,
     /// The branch, chosen by `target`.
-    #[serde(flatten)]
     pub branch: CpuInfoFastBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuInfoFast {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cpu_index: impl ::std::convert::Into<i64>,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-        thread_id: impl ::std::convert::Into<i64>,
-        branch: CpuInfoFastBranch,
-    ) -> Self {
-        Self {
-            cpu_index: cpu_index.into(),
-            qom_path: qom_path.into(),
-            thread_id: thread_id.into(),
-            props: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `props`.
-    #[must_use]
-    pub fn with_props(
-        mut self,
-        props: impl ::std::convert::Into<CpuInstanceProperties>,
-    ) -> Self {
-        self.props = ::std::option::Option::Some(props.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CpuInfoFast { 0 req cpu_index "cpu-index" : i64, 1 req qom_path "qom-path" :
+    ::std::string::String, 2 req thread_id "thread-id" : i64, 3 opt props "props" :
+    CpuInstanceProperties, } flatten branch
+);
+crate::rt::qapi_builder!(
+    CpuInfoFast new(" Builds it from its required members; optional ones are absent.") {
+    cpu_index : i64 => into, qom_path : ::std::string::String => into, thread_id : i64 =>
+    into, branch : CpuInfoFastBranch => into, } init {} set { with_props props "props" :
+    CpuInstanceProperties => into, }
+);
 /// The branches of [`CpuInfoFast`], by `target`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -561,42 +394,27 @@ impl<'de> ::serde::Deserialize<'de> for CpuInfoFastBranch {
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCpusFast {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCpusFast {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCpusFast {
-    const NAME: &'static str = "query-cpus-fast";
-    type Returns = ::std::vec::Vec<CpuInfoFast>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cpus-fast",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryCpusFast {});
+crate::rt::qapi_builder!(
+    QueryCpusFast new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Property default values specific to a machine type, for use by
 /// scripts/compare-machine-types.
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CompatProperty {
     /// name of the QOM type to which the default applies
-    #[serde(rename = "qom-type")]
     pub qom_type: ::std::string::String,
     /// name of its property to which the default applies
     pub property: ::std::string::String,
@@ -604,49 +422,34 @@ pub struct CompatProperty {
     /// the "default" default, to avoid this use -machine none)
     pub value: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CompatProperty {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        qom_type: impl ::std::convert::Into<::std::string::String>,
-        property: impl ::std::convert::Into<::std::string::String>,
-        value: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            qom_type: qom_type.into(),
-            property: property.into(),
-            value: value.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CompatProperty { 0 req qom_type "qom-type" : ::std::string::String, 1 req property
+    "property" : ::std::string::String, 2 req value "value" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    CompatProperty new(" Builds it from its required members; optional ones are absent.")
+    { qom_type : ::std::string::String => into, property : ::std::string::String => into,
+    value : ::std::string::String => into, } init {} set {}
+);
 /// Information describing a machine.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MachineInfo {
     /// the name of the machine
     pub name: ::std::string::String,
     /// an alias for the machine name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub alias: ::std::option::Option<::std::string::String>,
     /// whether the machine is default
-    #[serde(
-        rename = "is-default",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub is_default: ::std::option::Option<bool>,
     /// maximum number of CPUs supported by the machine type
     /// (since 1.5)
-    #[serde(rename = "cpu-max")]
     pub cpu_max: i64,
     /// cpu hotplug via -device is supported (since 2.7)
-    #[serde(rename = "hotpluggable-cpus")]
     pub hotpluggable_cpus: bool,
     /// true if '-numa node,mem' option is supported by
     /// the machine type and false otherwise (since 4.1)
-    #[serde(rename = "numa-mem-supported")]
     pub numa_mem_supported: bool,
     /// if true, the machine type is deprecated and may be
     /// removed in future versions of QEMU according to the QEMU
@@ -654,17 +457,9 @@ pub struct MachineInfo {
     pub deprecated: bool,
     /// default CPU model typename if none is requested
     /// via the -cpu argument.  (since 4.2)
-    #[serde(
-        rename = "default-cpu-type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub default_cpu_type: ::std::option::Option<::std::string::String>,
     /// the default ID of initial RAM memory backend (since
     /// 5.2)
-    #[serde(
-        rename = "default-ram-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub default_ram_id: ::std::option::Option<::std::string::String>,
     /// machine type supports ACPI (since 8.0)
     pub acpi: bool,
@@ -673,84 +468,28 @@ pub struct MachineInfo {
     /// (since 9.1)
     ///
     /// **Unstable**: Member `compat-props` is experimental.
-    #[serde(
-        rename = "compat-props",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub compat_props: ::std::option::Option<::std::vec::Vec<CompatProperty>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MachineInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        cpu_max: impl ::std::convert::Into<i64>,
-        hotpluggable_cpus: impl ::std::convert::Into<bool>,
-        numa_mem_supported: impl ::std::convert::Into<bool>,
-        deprecated: impl ::std::convert::Into<bool>,
-        acpi: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            alias: ::std::option::Option::None,
-            is_default: ::std::option::Option::None,
-            cpu_max: cpu_max.into(),
-            hotpluggable_cpus: hotpluggable_cpus.into(),
-            numa_mem_supported: numa_mem_supported.into(),
-            deprecated: deprecated.into(),
-            default_cpu_type: ::std::option::Option::None,
-            default_ram_id: ::std::option::Option::None,
-            acpi: acpi.into(),
-            compat_props: ::std::option::Option::None,
-        }
-    }
-    /// Sets `alias`.
-    #[must_use]
-    pub fn with_alias(
-        mut self,
-        alias: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.alias = ::std::option::Option::Some(alias.into());
-        self
-    }
-    /// Sets `is-default`.
-    #[must_use]
-    pub fn with_is_default(
-        mut self,
-        is_default: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.is_default = ::std::option::Option::Some(is_default.into());
-        self
-    }
-    /// Sets `default-cpu-type`.
-    #[must_use]
-    pub fn with_default_cpu_type(
-        mut self,
-        default_cpu_type: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.default_cpu_type = ::std::option::Option::Some(default_cpu_type.into());
-        self
-    }
-    /// Sets `default-ram-id`.
-    #[must_use]
-    pub fn with_default_ram_id(
-        mut self,
-        default_ram_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.default_ram_id = ::std::option::Option::Some(default_ram_id.into());
-        self
-    }
-    /// Sets `compat-props`.
-    #[must_use]
-    pub fn with_compat_props(
-        mut self,
-        compat_props: impl ::std::convert::Into<::std::vec::Vec<CompatProperty>>,
-    ) -> Self {
-        self.compat_props = ::std::option::Option::Some(compat_props.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MachineInfo { 0 req name "name" : ::std::string::String, 1 opt alias "alias" :
+    ::std::string::String, 2 opt is_default "is-default" : bool, 3 req cpu_max "cpu-max"
+    : i64, 4 req hotpluggable_cpus "hotpluggable-cpus" : bool, 5 req numa_mem_supported
+    "numa-mem-supported" : bool, 6 req deprecated "deprecated" : bool, 7 opt
+    default_cpu_type "default-cpu-type" : ::std::string::String, 8 opt default_ram_id
+    "default-ram-id" : ::std::string::String, 9 req acpi "acpi" : bool, 10 opt
+    compat_props "compat-props" : ::std::vec::Vec < CompatProperty >, }
+);
+crate::rt::qapi_builder!(
+    MachineInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, cpu_max : i64 => into, hotpluggable_cpus : bool
+    => into, numa_mem_supported : bool => into, deprecated : bool => into, acpi : bool =>
+    into, } init {} set { with_alias alias "alias" : ::std::string::String => into,
+    with_is_default is_default "is-default" : bool => into, with_default_cpu_type
+    default_cpu_type "default-cpu-type" : ::std::string::String => into,
+    with_default_ram_id default_ram_id "default-ram-id" : ::std::string::String => into,
+    with_compat_props compat_props "compat-props" : ::std::vec::Vec < CompatProperty > =>
+    into, }
+);
 /// Return a list of supported machines
 ///
 /// # Returns
@@ -783,75 +522,45 @@ impl MachineInfo {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMachines {
     /// if true, also return compatibility properties.
     /// (default: false) (since 9.1)
     ///
     /// **Unstable**: Argument `compat-props` is experimental.
-    #[serde(
-        rename = "compat-props",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub compat_props: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMachines {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            compat_props: ::std::option::Option::None,
-        }
-    }
-    /// Sets `compat-props`.
-    #[must_use]
-    pub fn with_compat_props(
-        mut self,
-        compat_props: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.compat_props = ::std::option::Option::Some(compat_props.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMachines {
-    const NAME: &'static str = "query-machines";
-    type Returns = ::std::vec::Vec<MachineInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-machines",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMachines { 0 opt compat_props "compat-props" : bool, });
+crate::rt::qapi_builder!(
+    QueryMachines new(" Builds it with every optional member absent.") {} init {} set {
+    with_compat_props compat_props "compat-props" : bool => into, }
+);
+crate::rt::qapi_command!(
+    QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Information describing the running machine parameters.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CurrentMachineParams {
     /// true if the machine supports wake up from
     /// suspend
-    #[serde(rename = "wakeup-suspend-support")]
     pub wakeup_suspend_support: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CurrentMachineParams {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(wakeup_suspend_support: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            wakeup_suspend_support: wakeup_suspend_support.into(),
-        }
+crate::rt::qapi_struct!(
+    CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support" : bool,
     }
-}
+);
+crate::rt::qapi_builder!(
+    CurrentMachineParams
+    new(" Builds it from its required members; optional ones are absent.") {
+    wakeup_suspend_support : bool => into, } init {} set {}
+);
 /// Return information on the current virtual machine.
 ///
 /// # Returns
@@ -859,50 +568,34 @@ impl CurrentMachineParams {
 /// CurrentMachineParams
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCurrentMachine {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCurrentMachine {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCurrentMachine {
-    const NAME: &'static str = "query-current-machine";
-    type Returns = CurrentMachineParams;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-current-machine",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryCurrentMachine {});
+crate::rt::qapi_builder!(
+    QueryCurrentMachine new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("4.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Information describing the QEMU target.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TargetInfo {
     /// the target architecture
     pub arch: SysEmuTarget,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TargetInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(arch: impl ::std::convert::Into<SysEmuTarget>) -> Self {
-        Self { arch: arch.into() }
-    }
-}
+crate::rt::qapi_struct!(TargetInfo { 0 req arch "arch" : SysEmuTarget, });
+crate::rt::qapi_builder!(
+    TargetInfo new(" Builds it from its required members; optional ones are absent.") {
+    arch : SysEmuTarget => into, } init {} set {}
+);
 /// Return information about the target for this QEMU
 ///
 /// # Returns
@@ -910,54 +603,36 @@ impl TargetInfo {
 /// TargetInfo
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryTarget {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryTarget {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryTarget {
-    const NAME: &'static str = "query-target";
-    type Returns = TargetInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-target",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryTarget {});
+crate::rt::qapi_builder!(
+    QueryTarget new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryTarget, "query-target", TargetInfo, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Guest UUID information (Universally Unique Identifier).
 ///
 /// *note:: If no UUID was specified for the guest, the nil UUID (all*
 /// zeroes) is returned.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UuidInfo {
     /// the UUID of the guest
-    #[serde(rename = "UUID")]
     pub uuid: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UuidInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(uuid: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { uuid: uuid.into() }
-    }
-}
+crate::rt::qapi_struct!(UuidInfo { 0 req uuid "UUID" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    UuidInfo new(" Builds it from its required members; optional ones are absent.") {
+    uuid : ::std::string::String => into, } init {} set {}
+);
 /// Query the guest UUID information.
 ///
 /// # Returns
@@ -972,80 +647,50 @@ impl UuidInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryUuid {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryUuid {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryUuid {
-    const NAME: &'static str = "query-uuid";
-    type Returns = UuidInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-uuid",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryUuid {});
+crate::rt::qapi_builder!(
+    QueryUuid new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryUuid, "query-uuid", UuidInfo, { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// GUID information.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuidInfo {
     /// the globally unique identifier
     pub guid: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuidInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(guid: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { guid: guid.into() }
-    }
-}
+crate::rt::qapi_struct!(GuidInfo { 0 req guid "guid" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    GuidInfo new(" Builds it from its required members; optional ones are absent.") {
+    guid : ::std::string::String => into, } init {} set {}
+);
 /// Show Virtual Machine Generation ID
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryVmGenerationId {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryVmGenerationId {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryVmGenerationId {
-    const NAME: &'static str = "query-vm-generation-id";
-    type Returns = GuidInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-vm-generation-id",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryVmGenerationId {});
+crate::rt::qapi_builder!(
+    QueryVmGenerationId new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.9"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Performs a hard reset of a guest.
 ///
 /// *qmp-example*
@@ -1056,33 +701,19 @@ impl crate::rt::Command for QueryVmGenerationId {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SystemReset {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl SystemReset {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SystemReset {
-    const NAME: &'static str = "system_reset";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "system_reset",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(SystemReset {});
+crate::rt::qapi_builder!(
+    SystemReset new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    SystemReset, "system_reset", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Requests that a guest perform a powerdown operation.
 ///
 /// *note:: A guest may or may not respond to this command.  This*
@@ -1098,33 +729,20 @@ impl crate::rt::Command for SystemReset {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SystemPowerdown {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl SystemPowerdown {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SystemPowerdown {
-    const NAME: &'static str = "system_powerdown";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "system_powerdown",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(SystemPowerdown {});
+crate::rt::qapi_builder!(
+    SystemPowerdown new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    SystemPowerdown, "system_powerdown", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Wake up guest from suspend.  If the guest has wake-up from suspend
 /// support enabled (wakeup-suspend-support flag from
 /// query-current-machine), wake-up guest from suspend if the guest is
@@ -1141,33 +759,19 @@ impl crate::rt::Command for SystemPowerdown {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SystemWakeup {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl SystemWakeup {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SystemWakeup {
-    const NAME: &'static str = "system_wakeup";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "system_wakeup",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(SystemWakeup {});
+crate::rt::qapi_builder!(
+    SystemWakeup new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    SystemWakeup, "system_wakeup", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Policy for handling lost ticks in timer devices.  Ticks end up
 /// getting lost when, for example, the guest is paused.
 ///
@@ -1200,47 +804,9 @@ pub enum LostTickPolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl LostTickPolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Discard => "discard",
-            Self::Delay => "delay",
-            Self::Slew => "slew",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "discard" => Self::Discard,
-            "delay" => Self::Delay,
-            "slew" => Self::Slew,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for LostTickPolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for LostTickPolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for LostTickPolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    LostTickPolicy { Discard = "discard", Delay = "delay", Slew = "slew", }
+);
 /// Injects a Non-Maskable Interrupt into the default CPU (x86/s390) or
 /// all CPUs (ppc64).  The command fails when the guest doesn't support
 /// injecting.
@@ -1256,37 +822,23 @@ impl<'de> ::serde::Deserialize<'de> for LostTickPolicy {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct InjectNmi {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl InjectNmi {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for InjectNmi {
-    const NAME: &'static str = "inject-nmi";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "inject-nmi",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(InjectNmi {});
+crate::rt::qapi_builder!(
+    InjectNmi new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    InjectNmi, "inject-nmi", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about support for KVM acceleration
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct KvmInfo {
     /// true if KVM acceleration is active
@@ -1294,20 +846,13 @@ pub struct KvmInfo {
     /// true if KVM acceleration is built into this executable
     pub present: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl KvmInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        enabled: impl ::std::convert::Into<bool>,
-        present: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            enabled: enabled.into(),
-            present: present.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    KvmInfo { 0 req enabled "enabled" : bool, 1 req present "present" : bool, }
+);
+crate::rt::qapi_builder!(
+    KvmInfo new(" Builds it from its required members; optional ones are absent.") {
+    enabled : bool => into, present : bool => into, } init {} set {}
+);
 /// Returns information about KVM acceleration
 ///
 /// # Returns
@@ -1322,33 +867,19 @@ impl KvmInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryKvm {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryKvm {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryKvm {
-    const NAME: &'static str = "query-kvm";
-    type Returns = KvmInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-kvm",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryKvm {});
+crate::rt::qapi_builder!(
+    QueryKvm new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryKvm, "query-kvm", KvmInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1367,51 +898,10 @@ pub enum NumaOptionsType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NumaOptionsType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Node => "node",
-            Self::Dist => "dist",
-            Self::Cpu => "cpu",
-            Self::HmatLb => "hmat-lb",
-            Self::HmatCache => "hmat-cache",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "node" => Self::Node,
-            "dist" => Self::Dist,
-            "cpu" => Self::Cpu,
-            "hmat-lb" => Self::HmatLb,
-            "hmat-cache" => Self::HmatCache,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NumaOptionsType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NumaOptionsType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NumaOptionsType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    NumaOptionsType { Node = "node", Dist = "dist", Cpu = "cpu", HmatLb = "hmat-lb",
+    HmatCache = "hmat-cache", }
+);
 /// A discriminated record of NUMA options.  (for OptsVisitor)
 ///
 /// Since: 2.1
@@ -1491,87 +981,43 @@ impl<'de> ::serde::Deserialize<'de> for NumaOptions {
 /// Create a guest NUMA node.  (for OptsVisitor)
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NumaNodeOptions {
     /// NUMA node ID (increase by 1 from 0 if omitted)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub nodeid: ::std::option::Option<u16>,
     /// VCPUs belonging to this node (assign VCPUS round-robin if
     /// omitted)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cpus: ::std::option::Option<::std::vec::Vec<u16>>,
     /// memory size of this node; mutually exclusive with `memdev`.
     /// Equally divide total memory among nodes if both `mem` and `memdev`
     /// are omitted.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mem: ::std::option::Option<u64>,
     /// memory backend object.  If specified for one node, it must
     /// be specified for all nodes.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub memdev: ::std::option::Option<::std::string::String>,
     /// defined in ACPI 6.3 Chapter 5.2.27.3 Table 5-145, points
     /// to the nodeid which has the memory controller responsible for
     /// this NUMA node.  This field provides additional information as
     /// to the initiator node that is closest (as in directly attached)
     /// to this node, and therefore has the best performance (since 5.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub initiator: ::std::option::Option<u16>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NumaNodeOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            nodeid: ::std::option::Option::None,
-            cpus: ::std::option::Option::None,
-            mem: ::std::option::Option::None,
-            memdev: ::std::option::Option::None,
-            initiator: ::std::option::Option::None,
-        }
-    }
-    /// Sets `nodeid`.
-    #[must_use]
-    pub fn with_nodeid(mut self, nodeid: impl ::std::convert::Into<u16>) -> Self {
-        self.nodeid = ::std::option::Option::Some(nodeid.into());
-        self
-    }
-    /// Sets `cpus`.
-    #[must_use]
-    pub fn with_cpus(
-        mut self,
-        cpus: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.cpus = ::std::option::Option::Some(cpus.into());
-        self
-    }
-    /// Sets `mem`.
-    #[must_use]
-    pub fn with_mem(mut self, mem: impl ::std::convert::Into<u64>) -> Self {
-        self.mem = ::std::option::Option::Some(mem.into());
-        self
-    }
-    /// Sets `memdev`.
-    #[must_use]
-    pub fn with_memdev(
-        mut self,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.memdev = ::std::option::Option::Some(memdev.into());
-        self
-    }
-    /// Sets `initiator`.
-    #[must_use]
-    pub fn with_initiator(mut self, initiator: impl ::std::convert::Into<u16>) -> Self {
-        self.initiator = ::std::option::Option::Some(initiator.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NumaNodeOptions { 0 opt nodeid "nodeid" : u16, 1 opt cpus "cpus" : ::std::vec::Vec <
+    u16 >, 2 opt mem "mem" : u64, 3 opt memdev "memdev" : ::std::string::String, 4 opt
+    initiator "initiator" : u16, }
+);
+crate::rt::qapi_builder!(
+    NumaNodeOptions new(" Builds it with every optional member absent.") {} init {} set {
+    with_nodeid nodeid "nodeid" : u16 => into, with_cpus cpus "cpus" : ::std::vec::Vec <
+    u16 > => into, with_mem mem "mem" : u64 => into, with_memdev memdev "memdev" :
+    ::std::string::String => into, with_initiator initiator "initiator" : u16 => into, }
+);
 /// Set the distance between 2 NUMA nodes.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NumaDistOptions {
     /// source NUMA node.
@@ -1583,26 +1029,19 @@ pub struct NumaDistOptions {
     /// them to 255.
     pub val: u8,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NumaDistOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        src: impl ::std::convert::Into<u16>,
-        dst: impl ::std::convert::Into<u16>,
-        val: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        Self {
-            src: src.into(),
-            dst: dst.into(),
-            val: val.into(),
-        }
+crate::rt::qapi_struct!(
+    NumaDistOptions { 0 req src "src" : u16, 1 req dst "dst" : u16, 2 req val "val" : u8,
     }
-}
+);
+crate::rt::qapi_builder!(
+    NumaDistOptions
+    new(" Builds it from its required members; optional ones are absent.") { src : u16 =>
+    into, dst : u16 => into, val : u8 => into, } init {} set {}
+);
 /// Create a CXL Fixed Memory Window
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CXLFixedMemoryWindowOptions {
     /// Size of the Fixed Memory Window in bytes.  Must be a multiple
@@ -1611,61 +1050,41 @@ pub struct CXLFixedMemoryWindowOptions {
     /// Number of contiguous bytes for which
     /// accesses will go to a given interleave target.  Accepted values
     /// [256, 512, 1k, 2k, 4k, 8k, 16k]
-    #[serde(
-        rename = "interleave-granularity",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub interleave_granularity: ::std::option::Option<u64>,
     /// Target root bridge IDs from -device ...,id=&lt;ID&gt; for each
     /// root bridge.
     pub targets: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CXLFixedMemoryWindowOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        size: impl ::std::convert::Into<u64>,
-        targets: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            size: size.into(),
-            interleave_granularity: ::std::option::Option::None,
-            targets: targets.into(),
-        }
-    }
-    /// Sets `interleave-granularity`.
-    #[must_use]
-    pub fn with_interleave_granularity(
-        mut self,
-        interleave_granularity: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.interleave_granularity = ::std::option::Option::Some(
-            interleave_granularity.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CXLFixedMemoryWindowOptions { 0 req size "size" : u64, 1 opt interleave_granularity
+    "interleave-granularity" : u64, 2 req targets "targets" : ::std::vec::Vec <
+    ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    CXLFixedMemoryWindowOptions
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, targets : ::std::vec::Vec < ::std::string::String > => into, } init {} set {
+    with_interleave_granularity interleave_granularity "interleave-granularity" : u64 =>
+    into, }
+);
 /// List of CXL Fixed Memory Windows.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CXLFMWProperties {
     /// List of CXLFixedMemoryWindowOptions
-    #[serde(rename = "cxl-fmw")]
     pub cxl_fmw: ::std::vec::Vec<CXLFixedMemoryWindowOptions>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CXLFMWProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cxl_fmw: impl ::std::convert::Into<::std::vec::Vec<CXLFixedMemoryWindowOptions>>,
-    ) -> Self {
-        Self { cxl_fmw: cxl_fmw.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    CXLFMWProperties { 0 req cxl_fmw "cxl-fmw" : ::std::vec::Vec <
+    CXLFixedMemoryWindowOptions >, }
+);
+crate::rt::qapi_builder!(
+    CXLFMWProperties
+    new(" Builds it from its required members; optional ones are absent.") { cxl_fmw :
+    ::std::vec::Vec < CXLFixedMemoryWindowOptions > => into, } init {} set {}
+);
 /// A X86 32-bit register
 ///
 /// Since: 1.5
@@ -1692,258 +1111,106 @@ pub enum X86CPURegister32 {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl X86CPURegister32 {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Eax => "EAX",
-            Self::Ebx => "EBX",
-            Self::Ecx => "ECX",
-            Self::Edx => "EDX",
-            Self::Esp => "ESP",
-            Self::Ebp => "EBP",
-            Self::Esi => "ESI",
-            Self::Edi => "EDI",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "EAX" => Self::Eax,
-            "EBX" => Self::Ebx,
-            "ECX" => Self::Ecx,
-            "EDX" => Self::Edx,
-            "ESP" => Self::Esp,
-            "EBP" => Self::Ebp,
-            "ESI" => Self::Esi,
-            "EDI" => Self::Edi,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for X86CPURegister32 {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for X86CPURegister32 {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for X86CPURegister32 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    X86CPURegister32 { Eax = "EAX", Ebx = "EBX", Ecx = "ECX", Edx = "EDX", Esp = "ESP",
+    Ebp = "EBP", Esi = "ESI", Edi = "EDI", }
+);
 /// Information about a X86 CPU feature word
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct X86CPUFeatureWordInfo {
     /// Input EAX value for CPUID instruction for that
     /// feature word
-    #[serde(rename = "cpuid-input-eax")]
     pub cpuid_input_eax: i64,
     /// Input ECX value for CPUID instruction for that
     /// feature word
-    #[serde(
-        rename = "cpuid-input-ecx",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpuid_input_ecx: ::std::option::Option<i64>,
     /// Output register containing the feature bits
-    #[serde(rename = "cpuid-register")]
     pub cpuid_register: X86CPURegister32,
     /// value of output register, containing the feature bits
     pub features: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl X86CPUFeatureWordInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cpuid_input_eax: impl ::std::convert::Into<i64>,
-        cpuid_register: impl ::std::convert::Into<X86CPURegister32>,
-        features: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            cpuid_input_eax: cpuid_input_eax.into(),
-            cpuid_input_ecx: ::std::option::Option::None,
-            cpuid_register: cpuid_register.into(),
-            features: features.into(),
-        }
-    }
-    /// Sets `cpuid-input-ecx`.
-    #[must_use]
-    pub fn with_cpuid_input_ecx(
-        mut self,
-        cpuid_input_ecx: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cpuid_input_ecx = ::std::option::Option::Some(cpuid_input_ecx.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    X86CPUFeatureWordInfo { 0 req cpuid_input_eax "cpuid-input-eax" : i64, 1 opt
+    cpuid_input_ecx "cpuid-input-ecx" : i64, 2 req cpuid_register "cpuid-register" :
+    X86CPURegister32, 3 req features "features" : i64, }
+);
+crate::rt::qapi_builder!(
+    X86CPUFeatureWordInfo
+    new(" Builds it from its required members; optional ones are absent.") {
+    cpuid_input_eax : i64 => into, cpuid_register : X86CPURegister32 => into, features :
+    i64 => into, } init {} set { with_cpuid_input_ecx cpuid_input_ecx "cpuid-input-ecx" :
+    i64 => into, }
+);
 /// Not used by QMP; hack to let us use X86CPUFeatureWordInfoList
 /// internally
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DummyForceArrays {
     /// `unused`
     pub unused: ::std::vec::Vec<X86CPUFeatureWordInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DummyForceArrays {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        unused: impl ::std::convert::Into<::std::vec::Vec<X86CPUFeatureWordInfo>>,
-    ) -> Self {
-        Self { unused: unused.into() }
+crate::rt::qapi_struct!(
+    DummyForceArrays { 0 req unused "unused" : ::std::vec::Vec < X86CPUFeatureWordInfo >,
     }
-}
+);
+crate::rt::qapi_builder!(
+    DummyForceArrays
+    new(" Builds it from its required members; optional ones are absent.") { unused :
+    ::std::vec::Vec < X86CPUFeatureWordInfo > => into, } init {} set {}
+);
 /// Option "-numa cpu" overrides default cpu to node mapping.  It
 /// accepts the same set of cpu properties as returned by
 /// query-hotpluggable-cpus[].props, where node-id could be used to
 /// override default node mapping.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NumaCpuOptions {
     /// NUMA node ID the CPU belongs to
-    #[serde(rename = "node-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub node_id: ::std::option::Option<i64>,
     /// drawer number within CPU topology the CPU belongs to
     /// (since 8.2)
-    #[serde(
-        rename = "drawer-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub drawer_id: ::std::option::Option<i64>,
     /// book number within parent container the CPU belongs to
     /// (since 8.2)
-    #[serde(rename = "book-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub book_id: ::std::option::Option<i64>,
     /// socket number within parent container the CPU belongs to
-    #[serde(
-        rename = "socket-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub socket_id: ::std::option::Option<i64>,
     /// die number within the parent container the CPU belongs to
     /// (since 4.1)
-    #[serde(rename = "die-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub die_id: ::std::option::Option<i64>,
     /// cluster number within the parent container the CPU
     /// belongs to (since 7.1)
-    #[serde(
-        rename = "cluster-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_id: ::std::option::Option<i64>,
     /// module number within the parent container the CPU
     /// belongs to (since 9.1)
-    #[serde(
-        rename = "module-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub module_id: ::std::option::Option<i64>,
     /// core number within the parent container the CPU belongs to
-    #[serde(rename = "core-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub core_id: ::std::option::Option<i64>,
     /// thread number within the core the CPU  belongs to
-    #[serde(
-        rename = "thread-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_id: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NumaCpuOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            node_id: ::std::option::Option::None,
-            drawer_id: ::std::option::Option::None,
-            book_id: ::std::option::Option::None,
-            socket_id: ::std::option::Option::None,
-            die_id: ::std::option::Option::None,
-            cluster_id: ::std::option::Option::None,
-            module_id: ::std::option::Option::None,
-            core_id: ::std::option::Option::None,
-            thread_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `node-id`.
-    #[must_use]
-    pub fn with_node_id(mut self, node_id: impl ::std::convert::Into<i64>) -> Self {
-        self.node_id = ::std::option::Option::Some(node_id.into());
-        self
-    }
-    /// Sets `drawer-id`.
-    #[must_use]
-    pub fn with_drawer_id(mut self, drawer_id: impl ::std::convert::Into<i64>) -> Self {
-        self.drawer_id = ::std::option::Option::Some(drawer_id.into());
-        self
-    }
-    /// Sets `book-id`.
-    #[must_use]
-    pub fn with_book_id(mut self, book_id: impl ::std::convert::Into<i64>) -> Self {
-        self.book_id = ::std::option::Option::Some(book_id.into());
-        self
-    }
-    /// Sets `socket-id`.
-    #[must_use]
-    pub fn with_socket_id(mut self, socket_id: impl ::std::convert::Into<i64>) -> Self {
-        self.socket_id = ::std::option::Option::Some(socket_id.into());
-        self
-    }
-    /// Sets `die-id`.
-    #[must_use]
-    pub fn with_die_id(mut self, die_id: impl ::std::convert::Into<i64>) -> Self {
-        self.die_id = ::std::option::Option::Some(die_id.into());
-        self
-    }
-    /// Sets `cluster-id`.
-    #[must_use]
-    pub fn with_cluster_id(
-        mut self,
-        cluster_id: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_id = ::std::option::Option::Some(cluster_id.into());
-        self
-    }
-    /// Sets `module-id`.
-    #[must_use]
-    pub fn with_module_id(mut self, module_id: impl ::std::convert::Into<i64>) -> Self {
-        self.module_id = ::std::option::Option::Some(module_id.into());
-        self
-    }
-    /// Sets `core-id`.
-    #[must_use]
-    pub fn with_core_id(mut self, core_id: impl ::std::convert::Into<i64>) -> Self {
-        self.core_id = ::std::option::Option::Some(core_id.into());
-        self
-    }
-    /// Sets `thread-id`.
-    #[must_use]
-    pub fn with_thread_id(mut self, thread_id: impl ::std::convert::Into<i64>) -> Self {
-        self.thread_id = ::std::option::Option::Some(thread_id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NumaCpuOptions { 0 opt node_id "node-id" : i64, 1 opt drawer_id "drawer-id" : i64, 2
+    opt book_id "book-id" : i64, 3 opt socket_id "socket-id" : i64, 4 opt die_id "die-id"
+    : i64, 5 opt cluster_id "cluster-id" : i64, 6 opt module_id "module-id" : i64, 7 opt
+    core_id "core-id" : i64, 8 opt thread_id "thread-id" : i64, }
+);
+crate::rt::qapi_builder!(
+    NumaCpuOptions new(" Builds it with every optional member absent.") {} init {} set {
+    with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id "drawer-id" :
+    i64 => into, with_book_id book_id "book-id" : i64 => into, with_socket_id socket_id
+    "socket-id" : i64 => into, with_die_id die_id "die-id" : i64 => into, with_cluster_id
+    cluster_id "cluster-id" : i64 => into, with_module_id module_id "module-id" : i64 =>
+    into, with_core_id core_id "core-id" : i64 => into, with_thread_id thread_id
+    "thread-id" : i64 => into, }
+);
 /// The memory hierarchy in the System Locality Latency and Bandwidth
 /// Information Structure of HMAT (Heterogeneous Memory Attribute Table)
 ///
@@ -1966,49 +1233,10 @@ pub enum HmatLBMemoryHierarchy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HmatLBMemoryHierarchy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Memory => "memory",
-            Self::FirstLevel => "first-level",
-            Self::SecondLevel => "second-level",
-            Self::ThirdLevel => "third-level",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "memory" => Self::Memory,
-            "first-level" => Self::FirstLevel,
-            "second-level" => Self::SecondLevel,
-            "third-level" => Self::ThirdLevel,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HmatLBMemoryHierarchy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HmatLBMemoryHierarchy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HmatLBMemoryHierarchy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HmatLBMemoryHierarchy { Memory = "memory", FirstLevel = "first-level", SecondLevel =
+    "second-level", ThirdLevel = "third-level", }
+);
 /// Data type in the System Locality Latency and Bandwidth Information
 /// Structure of HMAT (Heterogeneous Memory Attribute Table)
 ///
@@ -2035,53 +1263,11 @@ pub enum HmatLBDataType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HmatLBDataType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::AccessLatency => "access-latency",
-            Self::ReadLatency => "read-latency",
-            Self::WriteLatency => "write-latency",
-            Self::AccessBandwidth => "access-bandwidth",
-            Self::ReadBandwidth => "read-bandwidth",
-            Self::WriteBandwidth => "write-bandwidth",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "access-latency" => Self::AccessLatency,
-            "read-latency" => Self::ReadLatency,
-            "write-latency" => Self::WriteLatency,
-            "access-bandwidth" => Self::AccessBandwidth,
-            "read-bandwidth" => Self::ReadBandwidth,
-            "write-bandwidth" => Self::WriteBandwidth,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HmatLBDataType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HmatLBDataType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HmatLBDataType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HmatLBDataType { AccessLatency = "access-latency", ReadLatency = "read-latency",
+    WriteLatency = "write-latency", AccessBandwidth = "access-bandwidth", ReadBandwidth =
+    "read-bandwidth", WriteBandwidth = "write-bandwidth", }
+);
 /// Set the system locality latency and bandwidth information between
 /// Initiator and Target proximity Domains.
 ///
@@ -2089,7 +1275,7 @@ impl<'de> ::serde::Deserialize<'de> for HmatLBDataType {
 /// Table 5-146 of ACPI 6.3 spec.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NumaHmatLBOptions {
     /// the Initiator Proximity Domain.
@@ -2101,49 +1287,26 @@ pub struct NumaHmatLBOptions {
     pub hierarchy: HmatLBMemoryHierarchy,
     /// presents the type of data, access/read/write latency or
     /// hit latency.
-    #[serde(rename = "data-type")]
     pub data_type: HmatLBDataType,
     /// the value of latency from `initiator` to `target` proximity
     /// domain, the latency unit is "ns(nanosecond)".
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub latency: ::std::option::Option<u64>,
     /// the value of bandwidth between `initiator` and `target`
     /// proximity domain, the bandwidth unit is "Bytes per second".
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bandwidth: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NumaHmatLBOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        initiator: impl ::std::convert::Into<u16>,
-        target: impl ::std::convert::Into<u16>,
-        hierarchy: impl ::std::convert::Into<HmatLBMemoryHierarchy>,
-        data_type: impl ::std::convert::Into<HmatLBDataType>,
-    ) -> Self {
-        Self {
-            initiator: initiator.into(),
-            target: target.into(),
-            hierarchy: hierarchy.into(),
-            data_type: data_type.into(),
-            latency: ::std::option::Option::None,
-            bandwidth: ::std::option::Option::None,
-        }
-    }
-    /// Sets `latency`.
-    #[must_use]
-    pub fn with_latency(mut self, latency: impl ::std::convert::Into<u64>) -> Self {
-        self.latency = ::std::option::Option::Some(latency.into());
-        self
-    }
-    /// Sets `bandwidth`.
-    #[must_use]
-    pub fn with_bandwidth(mut self, bandwidth: impl ::std::convert::Into<u64>) -> Self {
-        self.bandwidth = ::std::option::Option::Some(bandwidth.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NumaHmatLBOptions { 0 req initiator "initiator" : u16, 1 req target "target" : u16, 2
+    req hierarchy "hierarchy" : HmatLBMemoryHierarchy, 3 req data_type "data-type" :
+    HmatLBDataType, 4 opt latency "latency" : u64, 5 opt bandwidth "bandwidth" : u64, }
+);
+crate::rt::qapi_builder!(
+    NumaHmatLBOptions
+    new(" Builds it from its required members; optional ones are absent.") { initiator :
+    u16 => into, target : u16 => into, hierarchy : HmatLBMemoryHierarchy => into,
+    data_type : HmatLBDataType => into, } init {} set { with_latency latency "latency" :
+    u64 => into, with_bandwidth bandwidth "bandwidth" : u64 => into, }
+);
 /// Cache associativity in the Memory Side Cache Information Structure
 /// of HMAT
 ///
@@ -2165,47 +1328,9 @@ pub enum HmatCacheAssociativity {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HmatCacheAssociativity {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Direct => "direct",
-            Self::Complex => "complex",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "direct" => Self::Direct,
-            "complex" => Self::Complex,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HmatCacheAssociativity {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HmatCacheAssociativity {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HmatCacheAssociativity {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HmatCacheAssociativity { None = "none", Direct = "direct", Complex = "complex", }
+);
 /// Cache write policy in the Memory Side Cache Information Structure of
 /// HMAT
 ///
@@ -2227,58 +1352,20 @@ pub enum HmatCacheWritePolicy {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HmatCacheWritePolicy {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::WriteBack => "write-back",
-            Self::WriteThrough => "write-through",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "write-back" => Self::WriteBack,
-            "write-through" => Self::WriteThrough,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HmatCacheWritePolicy {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HmatCacheWritePolicy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HmatCacheWritePolicy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HmatCacheWritePolicy { None = "none", WriteBack = "write-back", WriteThrough =
+    "write-through", }
+);
 /// Set the memory side cache information for a given memory domain.
 ///
 /// For more information of `NumaHmatCacheOptions`, see chapter 5.2.27.5:
 /// Table 5-147: Field "Cache Attributes" of ACPI 6.3 spec.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NumaHmatCacheOptions {
     /// the memory proximity domain to which the memory belongs.
-    #[serde(rename = "node-id")]
     pub node_id: u32,
     /// the size of memory side cache in bytes.
     pub size: u64,
@@ -2292,28 +1379,18 @@ pub struct NumaHmatCacheOptions {
     /// the cache Line size in bytes.
     pub line: u16,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NumaHmatCacheOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node_id: impl ::std::convert::Into<u32>,
-        size: impl ::std::convert::Into<u64>,
-        level: impl ::std::convert::Into<u8>,
-        associativity: impl ::std::convert::Into<HmatCacheAssociativity>,
-        policy: impl ::std::convert::Into<HmatCacheWritePolicy>,
-        line: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            node_id: node_id.into(),
-            size: size.into(),
-            level: level.into(),
-            associativity: associativity.into(),
-            policy: policy.into(),
-            line: line.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    NumaHmatCacheOptions { 0 req node_id "node-id" : u32, 1 req size "size" : u64, 2 req
+    level "level" : u8, 3 req associativity "associativity" : HmatCacheAssociativity, 4
+    req policy "policy" : HmatCacheWritePolicy, 5 req line "line" : u16, }
+);
+crate::rt::qapi_builder!(
+    NumaHmatCacheOptions
+    new(" Builds it from its required members; optional ones are absent.") { node_id :
+    u32 => into, size : u64 => into, level : u8 => into, associativity :
+    HmatCacheAssociativity => into, policy : HmatCacheWritePolicy => into, line : u16 =>
+    into, } init {} set {}
+);
 /// Save a portion of guest memory to a file.
 ///
 /// *caution:: Errors were not reliably returned until 1.1.*
@@ -2329,7 +1406,7 @@ impl NumaHmatCacheOptions {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Memsave {
     /// the virtual address of the guest to start from
@@ -2340,51 +1417,23 @@ pub struct Memsave {
     pub filename: ::std::string::String,
     /// the index of the virtual CPU to use for translating the
     /// virtual address (defaults to CPU 0)
-    #[serde(
-        rename = "cpu-index",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_index: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Memsave {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        val: impl ::std::convert::Into<u64>,
-        size: impl ::std::convert::Into<u64>,
-        filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            val: val.into(),
-            size: size.into(),
-            filename: filename.into(),
-            cpu_index: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cpu-index`.
-    #[must_use]
-    pub fn with_cpu_index(mut self, cpu_index: impl ::std::convert::Into<i64>) -> Self {
-        self.cpu_index = ::std::option::Option::Some(cpu_index.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Memsave {
-    const NAME: &'static str = "memsave";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "memsave",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Memsave { 0 req val "val" : u64, 1 req size "size" : u64, 2 req filename "filename" :
+    ::std::string::String, 3 opt cpu_index "cpu-index" : i64, }
+);
+crate::rt::qapi_builder!(
+    Memsave new(" Builds it from its required members; optional ones are absent.") { val
+    : u64 => into, size : u64 => into, filename : ::std::string::String => into, } init
+    {} set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    Memsave, "memsave", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Save a portion of guest physical memory to a file.
 ///
 /// *caution:: Errors were not reliably returned until 1.1.*
@@ -2400,7 +1449,7 @@ impl crate::rt::Command for Memsave {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Pmemsave {
     /// the physical address of the guest to start from
@@ -2410,46 +1459,28 @@ pub struct Pmemsave {
     /// the file to save the memory to as binary data
     pub filename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Pmemsave {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        val: impl ::std::convert::Into<u64>,
-        size: impl ::std::convert::Into<u64>,
-        filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            val: val.into(),
-            size: size.into(),
-            filename: filename.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Pmemsave {
-    const NAME: &'static str = "pmemsave";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "pmemsave",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Pmemsave { 0 req val "val" : u64, 1 req size "size" : u64, 2 req filename "filename"
+    : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    Pmemsave new(" Builds it from its required members; optional ones are absent.") { val
+    : u64 => into, size : u64 => into, filename : ::std::string::String => into, } init
+    {} set {}
+);
+crate::rt::qapi_command!(
+    Pmemsave, "pmemsave", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about memory backend
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Memdev {
     /// backend's ID if backend has 'id' property (since 2.9)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// memory backend size
     pub size: u64,
@@ -2466,55 +1497,25 @@ pub struct Memdev {
     /// the actual behavior implemented in the OS to perform the
     /// reservation.  For example, Linux will never reserve swap space
     /// for shared file mappings.  (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// host nodes for its memory policy
-    #[serde(rename = "host-nodes")]
     pub host_nodes: ::std::vec::Vec<u16>,
     /// memory policy of memory backend
     pub policy: HostMemPolicy,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Memdev {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        size: impl ::std::convert::Into<u64>,
-        merge: impl ::std::convert::Into<bool>,
-        dump: impl ::std::convert::Into<bool>,
-        prealloc: impl ::std::convert::Into<bool>,
-        share: impl ::std::convert::Into<bool>,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            size: size.into(),
-            merge: merge.into(),
-            dump: dump.into(),
-            prealloc: prealloc.into(),
-            share: share.into(),
-            reserve: ::std::option::Option::None,
-            host_nodes: host_nodes.into(),
-            policy: policy.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    Memdev { 0 opt id "id" : ::std::string::String, 1 req size "size" : u64, 2 req merge
+    "merge" : bool, 3 req dump "dump" : bool, 4 req prealloc "prealloc" : bool, 5 req
+    share "share" : bool, 6 opt reserve "reserve" : bool, 7 req host_nodes "host-nodes" :
+    ::std::vec::Vec < u16 >, 8 req policy "policy" : HostMemPolicy, }
+);
+crate::rt::qapi_builder!(
+    Memdev new(" Builds it from its required members; optional ones are absent.") { size
+    : u64 => into, merge : bool => into, dump : bool => into, prealloc : bool => into,
+    share : bool => into, host_nodes : ::std::vec::Vec < u16 > => into, policy :
+    HostMemPolicy => into, } init {} set { with_id id "id" : ::std::string::String =>
+    into, with_reserve reserve "reserve" : bool => into, }
+);
 /// Returns information for all memory backends.
 ///
 /// # Returns
@@ -2550,33 +1551,19 @@ impl Memdev {
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMemdev {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMemdev {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMemdev {
-    const NAME: &'static str = "query-memdev";
-    type Returns = ::std::vec::Vec<Memdev>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-memdev",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMemdev {});
+crate::rt::qapi_builder!(
+    QueryMemdev new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Properties identifying a CPU.
 ///
 /// Which members are optional and which mandatory depends on the
@@ -2589,179 +1576,79 @@ impl crate::rt::Command for QueryMemdev {
 /// thus see also type `SMPConfiguration`)
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CpuInstanceProperties {
     /// NUMA node ID the CPU belongs to
-    #[serde(rename = "node-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub node_id: ::std::option::Option<i64>,
     /// drawer number within CPU topology the CPU belongs to
     /// (since 8.2)
-    #[serde(
-        rename = "drawer-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub drawer_id: ::std::option::Option<i64>,
     /// book number within parent container the CPU belongs to
     /// (since 8.2)
-    #[serde(rename = "book-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub book_id: ::std::option::Option<i64>,
     /// socket number within parent container the CPU belongs to
-    #[serde(
-        rename = "socket-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub socket_id: ::std::option::Option<i64>,
     /// die number within the parent container the CPU belongs to
     /// (since 4.1)
-    #[serde(rename = "die-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub die_id: ::std::option::Option<i64>,
     /// cluster number within the parent container the CPU
     /// belongs to (since 7.1)
-    #[serde(
-        rename = "cluster-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cluster_id: ::std::option::Option<i64>,
     /// module number within the parent container the CPU
     /// belongs to (since 9.1)
-    #[serde(
-        rename = "module-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub module_id: ::std::option::Option<i64>,
     /// core number within the parent container the CPU belongs to
-    #[serde(rename = "core-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub core_id: ::std::option::Option<i64>,
     /// thread number within the core the CPU  belongs to
-    #[serde(
-        rename = "thread-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_id: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuInstanceProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            node_id: ::std::option::Option::None,
-            drawer_id: ::std::option::Option::None,
-            book_id: ::std::option::Option::None,
-            socket_id: ::std::option::Option::None,
-            die_id: ::std::option::Option::None,
-            cluster_id: ::std::option::Option::None,
-            module_id: ::std::option::Option::None,
-            core_id: ::std::option::Option::None,
-            thread_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `node-id`.
-    #[must_use]
-    pub fn with_node_id(mut self, node_id: impl ::std::convert::Into<i64>) -> Self {
-        self.node_id = ::std::option::Option::Some(node_id.into());
-        self
-    }
-    /// Sets `drawer-id`.
-    #[must_use]
-    pub fn with_drawer_id(mut self, drawer_id: impl ::std::convert::Into<i64>) -> Self {
-        self.drawer_id = ::std::option::Option::Some(drawer_id.into());
-        self
-    }
-    /// Sets `book-id`.
-    #[must_use]
-    pub fn with_book_id(mut self, book_id: impl ::std::convert::Into<i64>) -> Self {
-        self.book_id = ::std::option::Option::Some(book_id.into());
-        self
-    }
-    /// Sets `socket-id`.
-    #[must_use]
-    pub fn with_socket_id(mut self, socket_id: impl ::std::convert::Into<i64>) -> Self {
-        self.socket_id = ::std::option::Option::Some(socket_id.into());
-        self
-    }
-    /// Sets `die-id`.
-    #[must_use]
-    pub fn with_die_id(mut self, die_id: impl ::std::convert::Into<i64>) -> Self {
-        self.die_id = ::std::option::Option::Some(die_id.into());
-        self
-    }
-    /// Sets `cluster-id`.
-    #[must_use]
-    pub fn with_cluster_id(
-        mut self,
-        cluster_id: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cluster_id = ::std::option::Option::Some(cluster_id.into());
-        self
-    }
-    /// Sets `module-id`.
-    #[must_use]
-    pub fn with_module_id(mut self, module_id: impl ::std::convert::Into<i64>) -> Self {
-        self.module_id = ::std::option::Option::Some(module_id.into());
-        self
-    }
-    /// Sets `core-id`.
-    #[must_use]
-    pub fn with_core_id(mut self, core_id: impl ::std::convert::Into<i64>) -> Self {
-        self.core_id = ::std::option::Option::Some(core_id.into());
-        self
-    }
-    /// Sets `thread-id`.
-    #[must_use]
-    pub fn with_thread_id(mut self, thread_id: impl ::std::convert::Into<i64>) -> Self {
-        self.thread_id = ::std::option::Option::Some(thread_id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CpuInstanceProperties { 0 opt node_id "node-id" : i64, 1 opt drawer_id "drawer-id" :
+    i64, 2 opt book_id "book-id" : i64, 3 opt socket_id "socket-id" : i64, 4 opt die_id
+    "die-id" : i64, 5 opt cluster_id "cluster-id" : i64, 6 opt module_id "module-id" :
+    i64, 7 opt core_id "core-id" : i64, 8 opt thread_id "thread-id" : i64, }
+);
+crate::rt::qapi_builder!(
+    CpuInstanceProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id
+    "drawer-id" : i64 => into, with_book_id book_id "book-id" : i64 => into,
+    with_socket_id socket_id "socket-id" : i64 => into, with_die_id die_id "die-id" : i64
+    => into, with_cluster_id cluster_id "cluster-id" : i64 => into, with_module_id
+    module_id "module-id" : i64 => into, with_core_id core_id "core-id" : i64 => into,
+    with_thread_id thread_id "thread-id" : i64 => into, }
+);
 /// *note:: Management should be prepared to pass through additional*
 /// properties with device_add.
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HotpluggableCPU {
     /// CPU object type for usage with device_add command
     pub r#type: ::std::string::String,
     /// number of logical VCPU threads `HotpluggableCPU`
     /// provides
-    #[serde(rename = "vcpus-count")]
     pub vcpus_count: i64,
     /// list of properties to pass for hotplugging a CPU with
     /// device_add
     pub props: CpuInstanceProperties,
     /// link to existing CPU object if CPU is present or omitted
     /// if CPU is not present.
-    #[serde(rename = "qom-path", skip_serializing_if = "::std::option::Option::is_none")]
     pub qom_path: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HotpluggableCPU {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<::std::string::String>,
-        vcpus_count: impl ::std::convert::Into<i64>,
-        props: impl ::std::convert::Into<CpuInstanceProperties>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            vcpus_count: vcpus_count.into(),
-            props: props.into(),
-            qom_path: ::std::option::Option::None,
-        }
-    }
-    /// Sets `qom-path`.
-    #[must_use]
-    pub fn with_qom_path(
-        mut self,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.qom_path = ::std::option::Option::Some(qom_path.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    HotpluggableCPU { 0 req r#type "type" : ::std::string::String, 1 req vcpus_count
+    "vcpus-count" : i64, 2 req props "props" : CpuInstanceProperties, 3 opt qom_path
+    "qom-path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    HotpluggableCPU
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    ::std::string::String => into, vcpus_count : i64 => into, props :
+    CpuInstanceProperties => into, } init {} set { with_qom_path qom_path "qom-path" :
+    ::std::string::String => into, }
+);
 /// # TODO
 ///
 /// Better documentation; currently there is none.
@@ -2826,61 +1713,38 @@ impl HotpluggableCPU {
 /// ```
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryHotpluggableCpus {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryHotpluggableCpus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryHotpluggableCpus {
-    const NAME: &'static str = "query-hotpluggable-cpus";
-    type Returns = ::std::vec::Vec<HotpluggableCPU>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-hotpluggable-cpus",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.7"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryHotpluggableCpus {});
+crate::rt::qapi_builder!(
+    QueryHotpluggableCpus new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryHotpluggableCpus, "query-hotpluggable-cpus", ::std::vec::Vec < HotpluggableCPU
+    >, { allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.7"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Runtime equivalent of '-numa' CLI option, available at preconfigure
 /// stage to configure numa mapping before initializing machine.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SetNumaNode(pub NumaOptions);
+crate::rt::qapi_newtype!(SetNumaNode);
 impl ::std::convert::From<NumaOptions> for SetNumaNode {
     fn from(v: NumaOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetNumaNode {
-    const NAME: &'static str = "set-numa-node";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set-numa-node",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    SetNumaNode, "set-numa-node", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Request the balloon driver to change its balloon size.
 ///
 /// # Errors
@@ -2906,7 +1770,7 @@ impl crate::rt::Command for SetNumaNode {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Balloon {
     /// the target logical size of the VM in bytes.  We can deduce
@@ -2917,48 +1781,32 @@ pub struct Balloon {
     /// From it we have: balloon_size = vm_ram_size - `value`
     pub value: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Balloon {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(value: impl ::std::convert::Into<i64>) -> Self {
-        Self { value: value.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Balloon {
-    const NAME: &'static str = "balloon";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "balloon",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Balloon { 0 req value "value" : i64, });
+crate::rt::qapi_builder!(
+    Balloon new(" Builds it from its required members; optional ones are absent.") {
+    value : i64 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    Balloon, "balloon", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about the guest balloon device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BalloonInfo {
     /// the logical size of the VM in bytes Formula used:
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BalloonInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(actual: impl ::std::convert::Into<i64>) -> Self {
-        Self { actual: actual.into() }
-    }
-}
+crate::rt::qapi_struct!(BalloonInfo { 0 req actual "actual" : i64, });
+crate::rt::qapi_builder!(
+    BalloonInfo new(" Builds it from its required members; optional ones are absent.") {
+    actual : i64 => into, } init {} set {}
+);
 /// Return information about the balloon device.
 ///
 /// # Returns
@@ -2982,33 +1830,19 @@ impl BalloonInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryBalloon {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryBalloon {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryBalloon {
-    const NAME: &'static str = "query-balloon";
-    type Returns = BalloonInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-balloon",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryBalloon {});
+crate::rt::qapi_builder!(
+    QueryBalloon new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryBalloon, "query-balloon", BalloonInfo, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Emitted when the guest changes the actual BALLOON level.  This value
 /// is equivalent to the `actual` field return by the 'query-balloon'
 /// command
@@ -3024,53 +1858,26 @@ impl crate::rt::Command for QueryBalloon {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BalloonChange {
     /// the logical size of the VM in bytes Formula used:
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BalloonChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(actual: impl ::std::convert::Into<i64>) -> Self {
-        Self { actual: actual.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for BalloonChange {
-    const NAME: &'static str = "BALLOON_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "BALLOON_CHANGE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::BalloonChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::BalloonChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<BalloonChange> for super::AnyEvent {
-    fn from(x: BalloonChange) -> Self {
-        super::AnyEvent::BalloonChange(x)
-    }
-}
+crate::rt::qapi_struct!(BalloonChange { 0 req actual "actual" : i64, });
+crate::rt::qapi_builder!(
+    BalloonChange new(" Builds it from its required members; optional ones are absent.")
+    { actual : i64 => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    BalloonChange, "BALLOON_CHANGE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, }
+);
 /// hv-balloon guest-provided memory status information.
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HvBalloonInfo {
     /// the amount of memory in use inside the guest plus the
@@ -3081,20 +1888,14 @@ pub struct HvBalloonInfo {
     /// new allocations ("free")
     pub available: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HvBalloonInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        committed: impl ::std::convert::Into<u64>,
-        available: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            committed: committed.into(),
-            available: available.into(),
-        }
+crate::rt::qapi_struct!(
+    HvBalloonInfo { 0 req committed "committed" : u64, 1 req available "available" : u64,
     }
-}
+);
+crate::rt::qapi_builder!(
+    HvBalloonInfo new(" Builds it from its required members; optional ones are absent.")
+    { committed : u64 => into, available : u64 => into, } init {} set {}
+);
 /// Returns the hv-balloon driver data contained in the last received
 /// "STATUS" message from the guest.
 ///
@@ -3120,33 +1921,20 @@ impl HvBalloonInfo {
 /// ```
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryHvBalloonStatusReport {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryHvBalloonStatusReport {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryHvBalloonStatusReport {
-    const NAME: &'static str = "query-hv-balloon-status-report";
-    type Returns = HvBalloonInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-hv-balloon-status-report",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryHvBalloonStatusReport {});
+crate::rt::qapi_builder!(
+    QueryHvBalloonStatusReport new(" Builds it with every optional member absent.") {}
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryHvBalloonStatusReport, "query-hv-balloon-status-report", HvBalloonInfo, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted when the hv-balloon driver receives a "STATUS" message from
 /// the guest.
 ///
@@ -3161,81 +1949,42 @@ impl crate::rt::Command for QueryHvBalloonStatusReport {
 /// ```
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HvBalloonStatusReport(pub HvBalloonInfo);
+crate::rt::qapi_newtype!(HvBalloonStatusReport);
 impl ::std::convert::From<HvBalloonInfo> for HvBalloonStatusReport {
     fn from(v: HvBalloonInfo) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for HvBalloonStatusReport {
-    const NAME: &'static str = "HV_BALLOON_STATUS_REPORT";
-    const META: super::EventMeta = super::EventMeta {
-        name: "HV_BALLOON_STATUS_REPORT",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::HvBalloonStatusReport(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::HvBalloonStatusReport(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<HvBalloonStatusReport> for super::AnyEvent {
-    fn from(x: HvBalloonStatusReport) -> Self {
-        super::AnyEvent::HvBalloonStatusReport(x)
-    }
-}
+crate::rt::qapi_event!(
+    HvBalloonStatusReport, "HV_BALLOON_STATUS_REPORT", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::None, }
+);
 /// Actual memory information in bytes.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryInfo {
     /// size of "base" memory specified with command line
     /// option -m.
-    #[serde(rename = "base-memory")]
     pub base_memory: u64,
     /// size of memory that can be hot-unplugged.  This
     /// field is omitted if target doesn't support memory hotplug (i.e.
     /// CONFIG_MEM_DEVICE not defined at build time).
-    #[serde(
-        rename = "plugged-memory",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub plugged_memory: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(base_memory: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            base_memory: base_memory.into(),
-            plugged_memory: ::std::option::Option::None,
-        }
-    }
-    /// Sets `plugged-memory`.
-    #[must_use]
-    pub fn with_plugged_memory(
-        mut self,
-        plugged_memory: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.plugged_memory = ::std::option::Option::Some(plugged_memory.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryInfo { 0 req base_memory "base-memory" : u64, 1 opt plugged_memory
+    "plugged-memory" : u64, }
+);
+crate::rt::qapi_builder!(
+    MemoryInfo new(" Builds it from its required members; optional ones are absent.") {
+    base_memory : u64 => into, } init {} set { with_plugged_memory plugged_memory
+    "plugged-memory" : u64 => into, }
+);
 /// Return the amount of initially allocated and present hotpluggable
 /// (if enabled) memory in bytes.
 ///
@@ -3247,41 +1996,27 @@ impl MemoryInfo {
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMemorySizeSummary {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMemorySizeSummary {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMemorySizeSummary {
-    const NAME: &'static str = "query-memory-size-summary";
-    type Returns = MemoryInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-memory-size-summary",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.11"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMemorySizeSummary {});
+crate::rt::qapi_builder!(
+    QueryMemorySizeSummary new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.11"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// PCDIMMDevice state information
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PCDIMMDeviceInfo {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// physical address, where device is mapped
     pub addr: i64,
@@ -3299,48 +2034,26 @@ pub struct PCDIMMDeviceInfo {
     /// machine is running
     pub hotpluggable: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PCDIMMDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        addr: impl ::std::convert::Into<i64>,
-        size: impl ::std::convert::Into<i64>,
-        slot: impl ::std::convert::Into<i64>,
-        node: impl ::std::convert::Into<i64>,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-        hotplugged: impl ::std::convert::Into<bool>,
-        hotpluggable: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            addr: addr.into(),
-            size: size.into(),
-            slot: slot.into(),
-            node: node.into(),
-            memdev: memdev.into(),
-            hotplugged: hotplugged.into(),
-            hotpluggable: hotpluggable.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PCDIMMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req addr "addr" : i64, 2
+    req size "size" : i64, 3 req slot "slot" : i64, 4 req node "node" : i64, 5 req memdev
+    "memdev" : ::std::string::String, 6 req hotplugged "hotplugged" : bool, 7 req
+    hotpluggable "hotpluggable" : bool, }
+);
+crate::rt::qapi_builder!(
+    PCDIMMDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { addr : i64
+    => into, size : i64 => into, slot : i64 => into, node : i64 => into, memdev :
+    ::std::string::String => into, hotplugged : bool => into, hotpluggable : bool =>
+    into, } init {} set { with_id id "id" : ::std::string::String => into, }
+);
 /// VirtioPMEM state information
 ///
 /// Since: 4.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioPMEMDeviceInfo {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// physical address in memory, where device is mapped
     pub memaddr: u64,
@@ -3349,101 +2062,59 @@ pub struct VirtioPMEMDeviceInfo {
     /// memory backend linked with device
     pub memdev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioPMEMDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        memaddr: impl ::std::convert::Into<u64>,
-        size: impl ::std::convert::Into<u64>,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            memaddr: memaddr.into(),
-            size: size.into(),
-            memdev: memdev.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioPMEMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr"
+    : u64, 2 req size "size" : u64, 3 req memdev "memdev" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VirtioPMEMDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { memaddr :
+    u64 => into, size : u64 => into, memdev : ::std::string::String => into, } init {}
+    set { with_id id "id" : ::std::string::String => into, }
+);
 /// VirtioMEMDevice state information
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioMEMDeviceInfo {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// physical address in memory, where device is mapped
     pub memaddr: u64,
     /// the user requested size of the device
-    #[serde(rename = "requested-size")]
     pub requested_size: u64,
     /// the (current) size of memory that the device provides
     pub size: u64,
     /// the maximum size of memory that the device can provide
-    #[serde(rename = "max-size")]
     pub max_size: u64,
     /// the block size of memory that the device provides
-    #[serde(rename = "block-size")]
     pub block_size: u64,
     /// NUMA node number where device is assigned to
     pub node: i64,
     /// memory backend linked with the region
     pub memdev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioMEMDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        memaddr: impl ::std::convert::Into<u64>,
-        requested_size: impl ::std::convert::Into<u64>,
-        size: impl ::std::convert::Into<u64>,
-        max_size: impl ::std::convert::Into<u64>,
-        block_size: impl ::std::convert::Into<u64>,
-        node: impl ::std::convert::Into<i64>,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            memaddr: memaddr.into(),
-            requested_size: requested_size.into(),
-            size: size.into(),
-            max_size: max_size.into(),
-            block_size: block_size.into(),
-            node: node.into(),
-            memdev: memdev.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioMEMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr"
+    : u64, 2 req requested_size "requested-size" : u64, 3 req size "size" : u64, 4 req
+    max_size "max-size" : u64, 5 req block_size "block-size" : u64, 6 req node "node" :
+    i64, 7 req memdev "memdev" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VirtioMEMDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { memaddr :
+    u64 => into, requested_size : u64 => into, size : u64 => into, max_size : u64 =>
+    into, block_size : u64 => into, node : i64 => into, memdev : ::std::string::String =>
+    into, } init {} set { with_id id "id" : ::std::string::String => into, }
+);
 /// Sgx EPC state information
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxEPCDeviceInfo {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// physical address in memory, where device is mapped
     pub memaddr: u64,
@@ -3454,90 +2125,44 @@ pub struct SgxEPCDeviceInfo {
     /// memory backend linked with device
     pub memdev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SgxEPCDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        memaddr: impl ::std::convert::Into<u64>,
-        size: impl ::std::convert::Into<u64>,
-        node: impl ::std::convert::Into<i64>,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            memaddr: memaddr.into(),
-            size: size.into(),
-            node: node.into(),
-            memdev: memdev.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SgxEPCDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr" :
+    u64, 2 req size "size" : u64, 3 req node "node" : i64, 4 req memdev "memdev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SgxEPCDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { memaddr :
+    u64 => into, size : u64 => into, node : i64 => into, memdev : ::std::string::String
+    => into, } init {} set { with_id id "id" : ::std::string::String => into, }
+);
 /// hv-balloon provided memory state information
 ///
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HvBalloonDeviceInfo {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// physical address in memory, where device is mapped
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub memaddr: ::std::option::Option<u64>,
     /// the maximum size of memory that the device can provide
-    #[serde(rename = "max-size")]
     pub max_size: u64,
     /// memory backend linked with device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub memdev: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HvBalloonDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(max_size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            memaddr: ::std::option::Option::None,
-            max_size: max_size.into(),
-            memdev: ::std::option::Option::None,
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-    /// Sets `memaddr`.
-    #[must_use]
-    pub fn with_memaddr(mut self, memaddr: impl ::std::convert::Into<u64>) -> Self {
-        self.memaddr = ::std::option::Option::Some(memaddr.into());
-        self
-    }
-    /// Sets `memdev`.
-    #[must_use]
-    pub fn with_memdev(
-        mut self,
-        memdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.memdev = ::std::option::Option::Some(memdev.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    HvBalloonDeviceInfo { 0 opt id "id" : ::std::string::String, 1 opt memaddr "memaddr"
+    : u64, 2 req max_size "max-size" : u64, 3 opt memdev "memdev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    HvBalloonDeviceInfo
+    new(" Builds it from its required members; optional ones are absent.") { max_size :
+    u64 => into, } init {} set { with_id id "id" : ::std::string::String => into,
+    with_memaddr memaddr "memaddr" : u64 => into, with_memdev memdev "memdev" :
+    ::std::string::String => into, }
+);
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -3558,128 +2183,85 @@ pub enum MemoryDeviceInfoKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MemoryDeviceInfoKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Dimm => "dimm",
-            Self::Nvdimm => "nvdimm",
-            Self::VirtioPmem => "virtio-pmem",
-            Self::VirtioMem => "virtio-mem",
-            Self::SgxEpc => "sgx-epc",
-            Self::HvBalloon => "hv-balloon",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "dimm" => Self::Dimm,
-            "nvdimm" => Self::Nvdimm,
-            "virtio-pmem" => Self::VirtioPmem,
-            "virtio-mem" => Self::VirtioMem,
-            "sgx-epc" => Self::SgxEpc,
-            "hv-balloon" => Self::HvBalloon,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MemoryDeviceInfoKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MemoryDeviceInfoKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfoKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MemoryDeviceInfoKind { Dimm = "dimm", Nvdimm = "nvdimm", VirtioPmem = "virtio-pmem",
+    VirtioMem = "virtio-mem", SgxEpc = "sgx-epc", HvBalloon = "hv-balloon", }
+);
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PCDIMMDeviceInfoWrapper {
     /// PCDIMMDevice state information
     pub data: PCDIMMDeviceInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PCDIMMDeviceInfoWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<PCDIMMDeviceInfo>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    PCDIMMDeviceInfoWrapper { 0 req data "data" : PCDIMMDeviceInfo, }
+);
+crate::rt::qapi_builder!(
+    PCDIMMDeviceInfoWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    PCDIMMDeviceInfo => into, } init {} set {}
+);
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioPMEMDeviceInfoWrapper {
     /// VirtioPMEM state information
     pub data: VirtioPMEMDeviceInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioPMEMDeviceInfoWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<VirtioPMEMDeviceInfo>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioPMEMDeviceInfoWrapper { 0 req data "data" : VirtioPMEMDeviceInfo, }
+);
+crate::rt::qapi_builder!(
+    VirtioPMEMDeviceInfoWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    VirtioPMEMDeviceInfo => into, } init {} set {}
+);
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioMEMDeviceInfoWrapper {
     /// VirtioMEMDevice state information
     pub data: VirtioMEMDeviceInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioMEMDeviceInfoWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<VirtioMEMDeviceInfo>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioMEMDeviceInfoWrapper { 0 req data "data" : VirtioMEMDeviceInfo, }
+);
+crate::rt::qapi_builder!(
+    VirtioMEMDeviceInfoWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    VirtioMEMDeviceInfo => into, } init {} set {}
+);
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxEPCDeviceInfoWrapper {
     /// Sgx EPC state information
     pub data: SgxEPCDeviceInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SgxEPCDeviceInfoWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<SgxEPCDeviceInfo>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SgxEPCDeviceInfoWrapper { 0 req data "data" : SgxEPCDeviceInfo, }
+);
+crate::rt::qapi_builder!(
+    SgxEPCDeviceInfoWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    SgxEPCDeviceInfo => into, } init {} set {}
+);
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HvBalloonDeviceInfoWrapper {
     /// hv-balloon provided memory state information
     pub data: HvBalloonDeviceInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HvBalloonDeviceInfoWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<HvBalloonDeviceInfo>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    HvBalloonDeviceInfoWrapper { 0 req data "data" : HvBalloonDeviceInfo, }
+);
+crate::rt::qapi_builder!(
+    HvBalloonDeviceInfoWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    HvBalloonDeviceInfo => into, } init {} set {}
+);
 /// Union containing information about a memory device
 ///
 /// Since: 2.1
@@ -3764,7 +2346,7 @@ impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfo {
 /// Sgx EPC cmdline information
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxEPC {
     /// memory backend linked with device
@@ -3772,38 +2354,30 @@ pub struct SgxEPC {
     /// the numa node (Since: 7.0)
     pub node: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SgxEPC {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        memdev: impl ::std::convert::Into<::std::string::String>,
-        node: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            memdev: memdev.into(),
-            node: node.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SgxEPC { 0 req memdev "memdev" : ::std::string::String, 1 req node "node" : i64, }
+);
+crate::rt::qapi_builder!(
+    SgxEPC new(" Builds it from its required members; optional ones are absent.") {
+    memdev : ::std::string::String => into, node : i64 => into, } init {} set {}
+);
 /// SGX properties of machine types.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SgxEPCProperties {
     /// list of ids of memory-backend-epc objects.
-    #[serde(rename = "sgx-epc")]
     pub sgx_epc: ::std::vec::Vec<SgxEPC>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SgxEPCProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(sgx_epc: impl ::std::convert::Into<::std::vec::Vec<SgxEPC>>) -> Self {
-        Self { sgx_epc: sgx_epc.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SgxEPCProperties { 0 req sgx_epc "sgx-epc" : ::std::vec::Vec < SgxEPC >, }
+);
+crate::rt::qapi_builder!(
+    SgxEPCProperties
+    new(" Builds it from its required members; optional ones are absent.") { sgx_epc :
+    ::std::vec::Vec < SgxEPC > => into, } init {} set {}
+);
 /// Lists available memory devices and their state
 ///
 /// *qmp-example*
@@ -3824,33 +2398,20 @@ impl SgxEPCProperties {
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMemoryDevices {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMemoryDevices {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMemoryDevices {
-    const NAME: &'static str = "query-memory-devices";
-    type Returns = ::std::vec::Vec<MemoryDeviceInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-memory-devices",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMemoryDevices {});
+crate::rt::qapi_builder!(
+    QueryMemoryDevices new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryMemoryDevices, "query-memory-devices", ::std::vec::Vec < MemoryDeviceInfo >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted when the size of a memory device changes.  Only emitted for
 /// memory devices that can actually change the size (e.g., virtio-mem
 /// due to guest action).
@@ -3867,179 +2428,68 @@ impl crate::rt::Command for QueryMemoryDevices {
 /// ```
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryDeviceSizeChange {
     /// device's ID
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// the new size of memory that the device provides
     pub size: u64,
     /// path to the device object in the QOM tree (since 6.2)
-    #[serde(rename = "qom-path")]
     pub qom_path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryDeviceSizeChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        size: impl ::std::convert::Into<u64>,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            id: ::std::option::Option::None,
-            size: size.into(),
-            qom_path: qom_path.into(),
-        }
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for MemoryDeviceSizeChange {
-    const NAME: &'static str = "MEMORY_DEVICE_SIZE_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "MEMORY_DEVICE_SIZE_CHANGE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::MemoryDeviceSizeChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::MemoryDeviceSizeChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<MemoryDeviceSizeChange> for super::AnyEvent {
-    fn from(x: MemoryDeviceSizeChange) -> Self {
-        super::AnyEvent::MemoryDeviceSizeChange(x)
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryDeviceSizeChange { 0 opt id "id" : ::std::string::String, 1 req size "size" :
+    u64, 2 req qom_path "qom-path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    MemoryDeviceSizeChange
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, qom_path : ::std::string::String => into, } init {} set { with_id id "id" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    MemoryDeviceSizeChange, "MEMORY_DEVICE_SIZE_CHANGE", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.1"), condition :
+    ::std::option::Option::None, }
+);
 /// Schema for virtual machine boot configuration.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BootConfiguration {
     /// Boot order (a=floppy, c=hard disk, d=CD-ROM, n=network)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<::std::string::String>,
     /// Boot order to apply on first boot
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub once: ::std::option::Option<::std::string::String>,
     /// Whether to show a boot menu
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub menu: ::std::option::Option<bool>,
     /// The name of the file to be passed to the firmware as logo
     /// picture, if `menu` is true.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub splash: ::std::option::Option<::std::string::String>,
     /// How long to show the logo picture, in milliseconds
-    #[serde(
-        rename = "splash-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub splash_time: ::std::option::Option<i64>,
     /// Timeout before guest reboots after boot fails
-    #[serde(
-        rename = "reboot-timeout",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub reboot_timeout: ::std::option::Option<i64>,
     /// Whether to attempt booting from devices not included in the
     /// boot order
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub strict: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BootConfiguration {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            order: ::std::option::Option::None,
-            once: ::std::option::Option::None,
-            menu: ::std::option::Option::None,
-            splash: ::std::option::Option::None,
-            splash_time: ::std::option::Option::None,
-            reboot_timeout: ::std::option::Option::None,
-            strict: ::std::option::Option::None,
-        }
-    }
-    /// Sets `order`.
-    #[must_use]
-    pub fn with_order(
-        mut self,
-        order: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.order = ::std::option::Option::Some(order.into());
-        self
-    }
-    /// Sets `once`.
-    #[must_use]
-    pub fn with_once(
-        mut self,
-        once: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.once = ::std::option::Option::Some(once.into());
-        self
-    }
-    /// Sets `menu`.
-    #[must_use]
-    pub fn with_menu(mut self, menu: impl ::std::convert::Into<bool>) -> Self {
-        self.menu = ::std::option::Option::Some(menu.into());
-        self
-    }
-    /// Sets `splash`.
-    #[must_use]
-    pub fn with_splash(
-        mut self,
-        splash: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.splash = ::std::option::Option::Some(splash.into());
-        self
-    }
-    /// Sets `splash-time`.
-    #[must_use]
-    pub fn with_splash_time(
-        mut self,
-        splash_time: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.splash_time = ::std::option::Option::Some(splash_time.into());
-        self
-    }
-    /// Sets `reboot-timeout`.
-    #[must_use]
-    pub fn with_reboot_timeout(
-        mut self,
-        reboot_timeout: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.reboot_timeout = ::std::option::Option::Some(reboot_timeout.into());
-        self
-    }
-    /// Sets `strict`.
-    #[must_use]
-    pub fn with_strict(mut self, strict: impl ::std::convert::Into<bool>) -> Self {
-        self.strict = ::std::option::Option::Some(strict.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BootConfiguration { 0 opt order "order" : ::std::string::String, 1 opt once "once" :
+    ::std::string::String, 2 opt menu "menu" : bool, 3 opt splash "splash" :
+    ::std::string::String, 4 opt splash_time "splash-time" : i64, 5 opt reboot_timeout
+    "reboot-timeout" : i64, 6 opt strict "strict" : bool, }
+);
+crate::rt::qapi_builder!(
+    BootConfiguration new(" Builds it with every optional member absent.") {} init {} set
+    { with_order order "order" : ::std::string::String => into, with_once once "once" :
+    ::std::string::String => into, with_menu menu "menu" : bool => into, with_splash
+    splash "splash" : ::std::string::String => into, with_splash_time splash_time
+    "splash-time" : i64 => into, with_reboot_timeout reboot_timeout "reboot-timeout" :
+    i64 => into, with_strict strict "strict" : bool => into, }
+);
 /// Schema for CPU topology configuration.  A missing value lets QEMU
 /// figure out a suitable value based on the ones that are provided.
 ///
@@ -4056,120 +2506,46 @@ impl BootConfiguration {
 /// is the parent container of cores.
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SMPConfiguration {
     /// number of virtual CPUs in the virtual machine
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cpus: ::std::option::Option<i64>,
     /// number of drawers in the CPU topology (since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub drawers: ::std::option::Option<i64>,
     /// number of books in the CPU topology (since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub books: ::std::option::Option<i64>,
     /// number of sockets per parent container
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sockets: ::std::option::Option<i64>,
     /// number of dies per parent container
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dies: ::std::option::Option<i64>,
     /// number of clusters per parent container (since 7.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clusters: ::std::option::Option<i64>,
     /// number of modules per parent container (since 9.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub modules: ::std::option::Option<i64>,
     /// number of cores per parent container
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cores: ::std::option::Option<i64>,
     /// number of threads per core
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threads: ::std::option::Option<i64>,
     /// maximum number of hotpluggable virtual CPUs in the virtual
     /// machine
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maxcpus: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SMPConfiguration {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            cpus: ::std::option::Option::None,
-            drawers: ::std::option::Option::None,
-            books: ::std::option::Option::None,
-            sockets: ::std::option::Option::None,
-            dies: ::std::option::Option::None,
-            clusters: ::std::option::Option::None,
-            modules: ::std::option::Option::None,
-            cores: ::std::option::Option::None,
-            threads: ::std::option::Option::None,
-            maxcpus: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cpus`.
-    #[must_use]
-    pub fn with_cpus(mut self, cpus: impl ::std::convert::Into<i64>) -> Self {
-        self.cpus = ::std::option::Option::Some(cpus.into());
-        self
-    }
-    /// Sets `drawers`.
-    #[must_use]
-    pub fn with_drawers(mut self, drawers: impl ::std::convert::Into<i64>) -> Self {
-        self.drawers = ::std::option::Option::Some(drawers.into());
-        self
-    }
-    /// Sets `books`.
-    #[must_use]
-    pub fn with_books(mut self, books: impl ::std::convert::Into<i64>) -> Self {
-        self.books = ::std::option::Option::Some(books.into());
-        self
-    }
-    /// Sets `sockets`.
-    #[must_use]
-    pub fn with_sockets(mut self, sockets: impl ::std::convert::Into<i64>) -> Self {
-        self.sockets = ::std::option::Option::Some(sockets.into());
-        self
-    }
-    /// Sets `dies`.
-    #[must_use]
-    pub fn with_dies(mut self, dies: impl ::std::convert::Into<i64>) -> Self {
-        self.dies = ::std::option::Option::Some(dies.into());
-        self
-    }
-    /// Sets `clusters`.
-    #[must_use]
-    pub fn with_clusters(mut self, clusters: impl ::std::convert::Into<i64>) -> Self {
-        self.clusters = ::std::option::Option::Some(clusters.into());
-        self
-    }
-    /// Sets `modules`.
-    #[must_use]
-    pub fn with_modules(mut self, modules: impl ::std::convert::Into<i64>) -> Self {
-        self.modules = ::std::option::Option::Some(modules.into());
-        self
-    }
-    /// Sets `cores`.
-    #[must_use]
-    pub fn with_cores(mut self, cores: impl ::std::convert::Into<i64>) -> Self {
-        self.cores = ::std::option::Option::Some(cores.into());
-        self
-    }
-    /// Sets `threads`.
-    #[must_use]
-    pub fn with_threads(mut self, threads: impl ::std::convert::Into<i64>) -> Self {
-        self.threads = ::std::option::Option::Some(threads.into());
-        self
-    }
-    /// Sets `maxcpus`.
-    #[must_use]
-    pub fn with_maxcpus(mut self, maxcpus: impl ::std::convert::Into<i64>) -> Self {
-        self.maxcpus = ::std::option::Option::Some(maxcpus.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SMPConfiguration { 0 opt cpus "cpus" : i64, 1 opt drawers "drawers" : i64, 2 opt
+    books "books" : i64, 3 opt sockets "sockets" : i64, 4 opt dies "dies" : i64, 5 opt
+    clusters "clusters" : i64, 6 opt modules "modules" : i64, 7 opt cores "cores" : i64,
+    8 opt threads "threads" : i64, 9 opt maxcpus "maxcpus" : i64, }
+);
+crate::rt::qapi_builder!(
+    SMPConfiguration new(" Builds it with every optional member absent.") {} init {} set
+    { with_cpus cpus "cpus" : i64 => into, with_drawers drawers "drawers" : i64 => into,
+    with_books books "books" : i64 => into, with_sockets sockets "sockets" : i64 => into,
+    with_dies dies "dies" : i64 => into, with_clusters clusters "clusters" : i64 => into,
+    with_modules modules "modules" : i64 => into, with_cores cores "cores" : i64 => into,
+    with_threads threads "threads" : i64 => into, with_maxcpus maxcpus "maxcpus" : i64 =>
+    into, }
+);
 /// Query interrupt statistics
 ///
 /// # Returns
@@ -4179,33 +2555,19 @@ impl SMPConfiguration {
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryIrq {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryIrq {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryIrq {
-    const NAME: &'static str = "x-query-irq";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-irq",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryIrq {});
+crate::rt::qapi_builder!(
+    XQueryIrq new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryIrq, "x-query-irq", HumanReadableText, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Query TCG compiler statistics
 ///
 /// # Returns
@@ -4216,33 +2578,19 @@ impl crate::rt::Command for XQueryIrq {
 ///
 /// Only available if `CONFIG_TCG`.
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryJit {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryJit {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryJit {
-    const NAME: &'static str = "x-query-jit";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-jit",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::Some("CONFIG_TCG"),
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryJit {});
+crate::rt::qapi_builder!(
+    XQueryJit new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryJit, "x-query-jit", HumanReadableText, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], }
+);
 /// Query NUMA topology information
 ///
 /// # Returns
@@ -4252,33 +2600,19 @@ impl crate::rt::Command for XQueryJit {
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryNuma {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryNuma {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryNuma {
-    const NAME: &'static str = "x-query-numa";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-numa",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryNuma {});
+crate::rt::qapi_builder!(
+    XQueryNuma new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryNuma, "x-query-numa", HumanReadableText, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Query TCG opcode counters
 ///
 /// # Returns
@@ -4289,33 +2623,19 @@ impl crate::rt::Command for XQueryNuma {
 ///
 /// Only available if `CONFIG_TCG`.
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryOpcount {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryOpcount {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryOpcount {
-    const NAME: &'static str = "x-query-opcount";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-opcount",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::Some("CONFIG_TCG"),
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryOpcount {});
+crate::rt::qapi_builder!(
+    XQueryOpcount new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryOpcount, "x-query-opcount", HumanReadableText, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], }
+);
 /// Query system ramblock information
 ///
 /// # Returns
@@ -4325,33 +2645,19 @@ impl crate::rt::Command for XQueryOpcount {
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryRamblock {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryRamblock {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryRamblock {
-    const NAME: &'static str = "x-query-ramblock";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-ramblock",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryRamblock {});
+crate::rt::qapi_builder!(
+    XQueryRamblock new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryRamblock, "x-query-ramblock", HumanReadableText, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// Query information on the registered ROMS
 ///
 /// # Returns
@@ -4361,33 +2667,19 @@ impl crate::rt::Command for XQueryRamblock {
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryRoms {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryRoms {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryRoms {
-    const NAME: &'static str = "x-query-roms";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-roms",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryRoms {});
+crate::rt::qapi_builder!(
+    XQueryRoms new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryRoms, "x-query-roms", HumanReadableText, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Query information on the USB devices
 ///
 /// # Returns
@@ -4397,33 +2689,19 @@ impl crate::rt::Command for XQueryRoms {
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryUsb {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryUsb {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryUsb {
-    const NAME: &'static str = "x-query-usb";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-usb",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryUsb {});
+crate::rt::qapi_builder!(
+    XQueryUsb new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryUsb, "x-query-usb", HumanReadableText, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Since: 7.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -4439,93 +2717,29 @@ pub enum SmbiosEntryPointType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SmbiosEntryPointType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V32 => "32",
-            Self::V64 => "64",
-            Self::Auto => "auto",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "32" => Self::V32,
-            "64" => Self::V64,
-            "auto" => Self::Auto,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SmbiosEntryPointType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SmbiosEntryPointType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SmbiosEntryPointType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(SmbiosEntryPointType { V32 = "32", V64 = "64", Auto = "auto", });
 /// Schema for memory size configuration.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MemorySizeConfiguration {
     /// memory size in bytes
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub size: ::std::option::Option<u64>,
     /// maximum hotpluggable memory size in bytes
-    #[serde(rename = "max-size", skip_serializing_if = "::std::option::Option::is_none")]
     pub max_size: ::std::option::Option<u64>,
     /// number of available memory slots for hotplug
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub slots: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemorySizeConfiguration {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            size: ::std::option::Option::None,
-            max_size: ::std::option::Option::None,
-            slots: ::std::option::Option::None,
-        }
-    }
-    /// Sets `size`.
-    #[must_use]
-    pub fn with_size(mut self, size: impl ::std::convert::Into<u64>) -> Self {
-        self.size = ::std::option::Option::Some(size.into());
-        self
-    }
-    /// Sets `max-size`.
-    #[must_use]
-    pub fn with_max_size(mut self, max_size: impl ::std::convert::Into<u64>) -> Self {
-        self.max_size = ::std::option::Option::Some(max_size.into());
-        self
-    }
-    /// Sets `slots`.
-    #[must_use]
-    pub fn with_slots(mut self, slots: impl ::std::convert::Into<u64>) -> Self {
-        self.slots = ::std::option::Option::Some(slots.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemorySizeConfiguration { 0 opt size "size" : u64, 1 opt max_size "max-size" : u64, 2
+    opt slots "slots" : u64, }
+);
+crate::rt::qapi_builder!(
+    MemorySizeConfiguration new(" Builds it with every optional member absent.") {} init
+    {} set { with_size size "size" : u64 => into, with_max_size max_size "max-size" : u64
+    => into, with_slots slots "slots" : u64 => into, }
+);
 /// Save the FDT in dtb format.
 ///
 /// *qmp-example*
@@ -4539,36 +2753,23 @@ impl MemorySizeConfiguration {
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_FDT`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Dumpdtb {
     /// name of the dtb file to be created
     pub filename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Dumpdtb {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { filename: filename.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Dumpdtb {
-    const NAME: &'static str = "dumpdtb";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "dumpdtb",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::Some("CONFIG_FDT"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Dumpdtb { 0 req filename "filename" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    Dumpdtb new(" Builds it from its required members; optional ones are absent.") {
+    filename : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    Dumpdtb, "dumpdtb", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::Some("CONFIG_FDT"), features : & [], }
+);
 /// Query information on interrupt controller devices
 ///
 /// # Returns
@@ -4578,30 +2779,17 @@ impl crate::rt::Command for Dumpdtb {
 /// Since: 9.1
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryInterruptControllers {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryInterruptControllers {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryInterruptControllers {
-    const NAME: &'static str = "x-query-interrupt-controllers";
-    type Returns = HumanReadableText;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-interrupt-controllers",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("9.1"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryInterruptControllers {});
+crate::rt::qapi_builder!(
+    XQueryInterruptControllers new(" Builds it with every optional member absent.") {}
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryInterruptControllers, "x-query-interrupt-controllers", HumanReadableText, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : true, since : ::std::option::Option::Some("9.1"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);

@@ -20,49 +20,9 @@ pub enum S390CpuEntitlement {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl S390CpuEntitlement {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Auto => "auto",
-            Self::Low => "low",
-            Self::Medium => "medium",
-            Self::High => "high",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "auto" => Self::Auto,
-            "low" => Self::Low,
-            "medium" => Self::Medium,
-            "high" => Self::High,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for S390CpuEntitlement {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for S390CpuEntitlement {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for S390CpuEntitlement {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    S390CpuEntitlement { Auto = "auto", Low = "low", Medium = "medium", High = "high", }
+);
 /// An enumeration of CPU topology levels.
 ///
 /// Since: 9.2
@@ -104,59 +64,11 @@ pub enum CpuTopologyLevel {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CpuTopologyLevel {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Thread => "thread",
-            Self::Core => "core",
-            Self::Module => "module",
-            Self::Cluster => "cluster",
-            Self::Die => "die",
-            Self::Socket => "socket",
-            Self::Book => "book",
-            Self::Drawer => "drawer",
-            Self::Default => "default",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "thread" => Self::Thread,
-            "core" => Self::Core,
-            "module" => Self::Module,
-            "cluster" => Self::Cluster,
-            "die" => Self::Die,
-            "socket" => Self::Socket,
-            "book" => Self::Book,
-            "drawer" => Self::Drawer,
-            "default" => Self::Default,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CpuTopologyLevel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CpuTopologyLevel {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CpuTopologyLevel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CpuTopologyLevel { Thread = "thread", Core = "core", Module = "module", Cluster =
+    "cluster", Die = "die", Socket = "socket", Book = "book", Drawer = "drawer", Default
+    = "default", }
+);
 /// Caches a system may have.  The enumeration value here is the
 /// combination of cache level and cache type.
 ///
@@ -176,53 +88,13 @@ pub enum CacheLevelAndType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CacheLevelAndType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::L1d => "l1d",
-            Self::L1i => "l1i",
-            Self::L2 => "l2",
-            Self::L3 => "l3",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "l1d" => Self::L1d,
-            "l1i" => Self::L1i,
-            "l2" => Self::L2,
-            "l3" => Self::L3,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CacheLevelAndType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CacheLevelAndType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CacheLevelAndType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CacheLevelAndType { L1d = "l1d", L1i = "l1i", L2 = "l2", L3 = "l3", }
+);
 /// Cache information for SMP system.
 ///
 /// Since: 9.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SmpCacheProperties {
     /// Cache name, which is the combination of cache level
@@ -233,36 +105,30 @@ pub struct SmpCacheProperties {
     /// topology container share the same cache.
     pub topology: CpuTopologyLevel,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SmpCacheProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cache: impl ::std::convert::Into<CacheLevelAndType>,
-        topology: impl ::std::convert::Into<CpuTopologyLevel>,
-    ) -> Self {
-        Self {
-            cache: cache.into(),
-            topology: topology.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SmpCacheProperties { 0 req cache "cache" : CacheLevelAndType, 1 req topology
+    "topology" : CpuTopologyLevel, }
+);
+crate::rt::qapi_builder!(
+    SmpCacheProperties
+    new(" Builds it from its required members; optional ones are absent.") { cache :
+    CacheLevelAndType => into, topology : CpuTopologyLevel => into, } init {} set {}
+);
 /// List wrapper of SmpCacheProperties.
 ///
 /// Since 9.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SmpCachePropertiesWrapper {
     /// the list of SmpCacheProperties.
     pub caches: ::std::vec::Vec<SmpCacheProperties>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SmpCachePropertiesWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        caches: impl ::std::convert::Into<::std::vec::Vec<SmpCacheProperties>>,
-    ) -> Self {
-        Self { caches: caches.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SmpCachePropertiesWrapper { 0 req caches "caches" : ::std::vec::Vec <
+    SmpCacheProperties >, }
+);
+crate::rt::qapi_builder!(
+    SmpCachePropertiesWrapper
+    new(" Builds it from its required members; optional ones are absent.") { caches :
+    ::std::vec::Vec < SmpCacheProperties > => into, } init {} set {}
+);

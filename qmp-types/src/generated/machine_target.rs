@@ -10,39 +10,23 @@ use super::*;
 /// properties.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelInfo {
     /// the name of the CPU definition the model is based on
     pub name: ::std::string::String,
     /// a dictionary of QOM properties to be applied
-    #[serde(
-        default,
-        deserialize_with = "crate::rt::deserialize_some",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub props: ::std::option::Option<::serde_json::Value>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuModelInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            props: ::std::option::Option::None,
-        }
-    }
-    /// Sets `props`.
-    #[must_use]
-    pub fn with_props(
-        mut self,
-        props: impl ::std::convert::Into<::serde_json::Value>,
-    ) -> Self {
-        self.props = ::std::option::Option::Some(props.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CpuModelInfo { 0 req name "name" : ::std::string::String, 1 anyopt props "props" :
+    ::serde_json::Value, }
+);
+crate::rt::qapi_builder!(
+    CpuModelInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, } init {} set { with_props props "props" :
+    ::serde_json::Value => into, }
+);
 /// An enumeration of CPU model expansion types.
 ///
 /// *note:: When a non-migration-safe CPU model is expanded in static*
@@ -76,45 +60,7 @@ pub enum CpuModelExpansionType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CpuModelExpansionType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Static => "static",
-            Self::Full => "full",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "static" => Self::Static,
-            "full" => Self::Full,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CpuModelExpansionType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CpuModelExpansionType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CpuModelExpansionType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(CpuModelExpansionType { Static = "static", Full = "full", });
 /// An enumeration of CPU model comparison results.  The result is
 /// usually calculated using e.g. CPU features or CPU generations.
 ///
@@ -140,68 +86,27 @@ pub enum CpuModelCompareResult {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CpuModelCompareResult {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Incompatible => "incompatible",
-            Self::Identical => "identical",
-            Self::Superset => "superset",
-            Self::Subset => "subset",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "incompatible" => Self::Incompatible,
-            "identical" => Self::Identical,
-            "superset" => Self::Superset,
-            "subset" => Self::Subset,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CpuModelCompareResult {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CpuModelCompareResult {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CpuModelCompareResult {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CpuModelCompareResult { Incompatible = "incompatible", Identical = "identical",
+    Superset = "superset", Subset = "subset", }
+);
 /// The result of a CPU model baseline.
 ///
 /// Since: 2.8
 ///
 /// Only available if `TARGET_S390X`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelBaselineInfo {
     /// the baselined CpuModelInfo.
     pub model: CpuModelInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuModelBaselineInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(model: impl ::std::convert::Into<CpuModelInfo>) -> Self {
-        Self { model: model.into() }
-    }
-}
+crate::rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model" : CpuModelInfo, });
+crate::rt::qapi_builder!(
+    CpuModelBaselineInfo
+    new(" Builds it from its required members; optional ones are absent.") { model :
+    CpuModelInfo => into, } init {} set {}
+);
 /// The result of a CPU model comparison.
 ///
 /// `responsible-properties` is a list of QOM property names that led to
@@ -214,32 +119,26 @@ impl CpuModelBaselineInfo {
 /// Since: 2.8
 ///
 /// Only available if `TARGET_S390X`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelCompareInfo {
     /// The result of the compare operation.
     pub result: CpuModelCompareResult,
     /// List of properties that led to the
     /// comparison result not being identical.
-    #[serde(rename = "responsible-properties")]
     pub responsible_properties: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuModelCompareInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        result: impl ::std::convert::Into<CpuModelCompareResult>,
-        responsible_properties: impl ::std::convert::Into<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-    ) -> Self {
-        Self {
-            result: result.into(),
-            responsible_properties: responsible_properties.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CpuModelCompareInfo { 0 req result "result" : CpuModelCompareResult, 1 req
+    responsible_properties "responsible-properties" : ::std::vec::Vec <
+    ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    CpuModelCompareInfo
+    new(" Builds it from its required members; optional ones are absent.") { result :
+    CpuModelCompareResult => into, responsible_properties : ::std::vec::Vec <
+    ::std::string::String > => into, } init {} set {}
+);
 /// Compares two CPU models, `modela` and `modelb`, returning how they
 /// compare in a specific configuration.  The results indicates how
 /// both models compare regarding runnability.  This result can be
@@ -289,7 +188,7 @@ impl CpuModelCompareInfo {
 /// Since: 2.8
 ///
 /// Only available if `TARGET_S390X`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryCpuModelComparison {
     /// description of the first CPU model to compare, referred to
@@ -299,36 +198,21 @@ pub struct QueryCpuModelComparison {
     /// as "model B" in CpuModelCompareResult
     pub modelb: CpuModelInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCpuModelComparison {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        modela: impl ::std::convert::Into<CpuModelInfo>,
-        modelb: impl ::std::convert::Into<CpuModelInfo>,
-    ) -> Self {
-        Self {
-            modela: modela.into(),
-            modelb: modelb.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCpuModelComparison {
-    const NAME: &'static str = "query-cpu-model-comparison";
-    type Returns = CpuModelCompareInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cpu-model-comparison",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.8"),
-        condition: ::std::option::Option::Some("TARGET_S390X"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryCpuModelComparison { 0 req modela "modela" : CpuModelInfo, 1 req modelb "modelb"
+    : CpuModelInfo, }
+);
+crate::rt::qapi_builder!(
+    QueryCpuModelComparison
+    new(" Builds it from its required members; optional ones are absent.") { modela :
+    CpuModelInfo => into, modelb : CpuModelInfo => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCpuModelComparison, "query-cpu-model-comparison", CpuModelCompareInfo, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.8"), condition :
+    ::std::option::Option::Some("TARGET_S390X"), features : & [], }
+);
 /// Baseline two CPU models, `modela` and `modelb`, creating a compatible
 /// third model.  The created model will always be a static,
 /// migration-safe CPU model (see "static" CPU model expansion for
@@ -376,7 +260,7 @@ impl crate::rt::Command for QueryCpuModelComparison {
 /// Since: 2.8
 ///
 /// Only available if `TARGET_S390X`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryCpuModelBaseline {
     /// description of the first CPU model to baseline
@@ -384,42 +268,27 @@ pub struct QueryCpuModelBaseline {
     /// description of the second CPU model to baseline
     pub modelb: CpuModelInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCpuModelBaseline {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        modela: impl ::std::convert::Into<CpuModelInfo>,
-        modelb: impl ::std::convert::Into<CpuModelInfo>,
-    ) -> Self {
-        Self {
-            modela: modela.into(),
-            modelb: modelb.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCpuModelBaseline {
-    const NAME: &'static str = "query-cpu-model-baseline";
-    type Returns = CpuModelBaselineInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cpu-model-baseline",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.8"),
-        condition: ::std::option::Option::Some("TARGET_S390X"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryCpuModelBaseline { 0 req modela "modela" : CpuModelInfo, 1 req modelb "modelb" :
+    CpuModelInfo, }
+);
+crate::rt::qapi_builder!(
+    QueryCpuModelBaseline
+    new(" Builds it from its required members; optional ones are absent.") { modela :
+    CpuModelInfo => into, modelb : CpuModelInfo => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCpuModelBaseline, "query-cpu-model-baseline", CpuModelBaselineInfo, { allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("2.8"), condition :
+    ::std::option::Option::Some("TARGET_S390X"), features : & [], }
+);
 /// The result of a cpu model expansion.
 ///
 /// Since: 2.8
 ///
 /// Only available if `any(TARGET_S390X, TARGET_I386, TARGET_ARM, TARGET_LOONGARCH64, TARGET_RISCV)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuModelExpansionInfo {
     /// the expanded CpuModelInfo.
@@ -432,25 +301,18 @@ pub struct CpuModelExpansionInfo {
     /// the architecture.  (since: 9.1).
     ///
     /// Only if `TARGET_S390X`.
-    #[serde(rename = "deprecated-props")]
     pub deprecated_props: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuModelExpansionInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        model: impl ::std::convert::Into<CpuModelInfo>,
-        deprecated_props: impl ::std::convert::Into<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-    ) -> Self {
-        Self {
-            model: model.into(),
-            deprecated_props: deprecated_props.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CpuModelExpansionInfo { 0 req model "model" : CpuModelInfo, 1 req deprecated_props
+    "deprecated-props" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    CpuModelExpansionInfo
+    new(" Builds it from its required members; optional ones are absent.") { model :
+    CpuModelInfo => into, deprecated_props : ::std::vec::Vec < ::std::string::String > =>
+    into, } init {} set {}
+);
 /// Expands a given CPU model, `model`, (or a combination of CPU model +
 /// additional options) to different granularities, specified by `type`,
 /// allowing tooling to get an understanding what a specific CPU model
@@ -492,7 +354,7 @@ impl CpuModelExpansionInfo {
 /// Since: 2.8
 ///
 /// Only available if `any(TARGET_S390X, TARGET_I386, TARGET_ARM, TARGET_LOONGARCH64, TARGET_RISCV)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryCpuModelExpansion {
     /// expansion type, specifying how to expand the CPU model
@@ -500,38 +362,22 @@ pub struct QueryCpuModelExpansion {
     /// description of the CPU model to expand
     pub model: CpuModelInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCpuModelExpansion {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<CpuModelExpansionType>,
-        model: impl ::std::convert::Into<CpuModelInfo>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            model: model.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCpuModelExpansion {
-    const NAME: &'static str = "query-cpu-model-expansion";
-    type Returns = CpuModelExpansionInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cpu-model-expansion",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.8"),
-        condition: ::std::option::Option::Some(
-            "any(TARGET_S390X, TARGET_I386, TARGET_ARM, TARGET_LOONGARCH64, TARGET_RISCV)",
-        ),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryCpuModelExpansion { 0 req r#type "type" : CpuModelExpansionType, 1 req model
+    "model" : CpuModelInfo, }
+);
+crate::rt::qapi_builder!(
+    QueryCpuModelExpansion
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    CpuModelExpansionType => into, model : CpuModelInfo => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryCpuModelExpansion, "query-cpu-model-expansion", CpuModelExpansionInfo, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.8"), condition :
+    ::std::option::Option::Some("any(TARGET_S390X, TARGET_I386, TARGET_ARM, TARGET_LOONGARCH64, TARGET_RISCV)"),
+    features : & [], }
+);
 /// Virtual CPU definition.
 ///
 /// `unavailable-features` is a list of QOM property names that represent
@@ -552,7 +398,7 @@ impl crate::rt::Command for QueryCpuModelExpansion {
 /// Since: 1.2
 ///
 /// Only available if `any(TARGET_PPC, TARGET_ARM, TARGET_I386, TARGET_S390X, TARGET_MIPS, TARGET_LOONGARCH64, TARGET_RISCV)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuDefinitionInfo {
     /// the name of the CPU definition
@@ -563,10 +409,6 @@ pub struct CpuDefinitionInfo {
     /// different sets of (hardware or software) capabilities.  If not
     /// provided, information is not available and callers should not
     /// assume the CPU definition to be migration-safe.  (since 2.8)
-    #[serde(
-        rename = "migration-safe",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub migration_safe: ::std::option::Option<bool>,
     /// whether a CPU definition is static and will not change
     /// depending on QEMU version, machine type, machine options and
@@ -575,10 +417,6 @@ pub struct CpuDefinitionInfo {
     pub r#static: bool,
     /// List of properties that prevent the CPU model
     /// from running in the current host.  (since 2.8)
-    #[serde(
-        rename = "unavailable-features",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unavailable_features: ::std::option::Option<
         ::std::vec::Vec<::std::string::String>,
     >,
@@ -591,65 +429,29 @@ pub struct CpuDefinitionInfo {
     /// Management software is supposed to translate CPU model aliases
     /// in the VM configuration, because aliases may stop being
     /// migration-safe in the future (since 4.1)
-    #[serde(rename = "alias-of", skip_serializing_if = "::std::option::Option::is_none")]
     pub alias_of: ::std::option::Option<::std::string::String>,
     /// If true, this CPU model is deprecated and may be
     /// removed in in some future version of QEMU according to the QEMU
     /// deprecation policy.  (since 5.2)
     pub deprecated: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuDefinitionInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        r#static: impl ::std::convert::Into<bool>,
-        typename: impl ::std::convert::Into<::std::string::String>,
-        deprecated: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            migration_safe: ::std::option::Option::None,
-            r#static: r#static.into(),
-            unavailable_features: ::std::option::Option::None,
-            typename: typename.into(),
-            alias_of: ::std::option::Option::None,
-            deprecated: deprecated.into(),
-        }
-    }
-    /// Sets `migration-safe`.
-    #[must_use]
-    pub fn with_migration_safe(
-        mut self,
-        migration_safe: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.migration_safe = ::std::option::Option::Some(migration_safe.into());
-        self
-    }
-    /// Sets `unavailable-features`.
-    #[must_use]
-    pub fn with_unavailable_features(
-        mut self,
-        unavailable_features: impl ::std::convert::Into<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-    ) -> Self {
-        self.unavailable_features = ::std::option::Option::Some(
-            unavailable_features.into(),
-        );
-        self
-    }
-    /// Sets `alias-of`.
-    #[must_use]
-    pub fn with_alias_of(
-        mut self,
-        alias_of: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.alias_of = ::std::option::Option::Some(alias_of.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CpuDefinitionInfo { 0 req name "name" : ::std::string::String, 1 opt migration_safe
+    "migration-safe" : bool, 2 req r#static "static" : bool, 3 opt unavailable_features
+    "unavailable-features" : ::std::vec::Vec < ::std::string::String >, 4 req typename
+    "typename" : ::std::string::String, 5 opt alias_of "alias-of" :
+    ::std::string::String, 6 req deprecated "deprecated" : bool, }
+);
+crate::rt::qapi_builder!(
+    CpuDefinitionInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, r#static : bool => into, typename :
+    ::std::string::String => into, deprecated : bool => into, } init {} set {
+    with_migration_safe migration_safe "migration-safe" : bool => into,
+    with_unavailable_features unavailable_features "unavailable-features" :
+    ::std::vec::Vec < ::std::string::String > => into, with_alias_of alias_of "alias-of"
+    : ::std::string::String => into, }
+);
 /// Return a list of supported virtual CPU definitions
 ///
 /// # Returns
@@ -659,35 +461,21 @@ impl CpuDefinitionInfo {
 /// Since: 1.2
 ///
 /// Only available if `any(TARGET_PPC, TARGET_ARM, TARGET_I386, TARGET_S390X, TARGET_MIPS, TARGET_LOONGARCH64, TARGET_RISCV)`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCpuDefinitions {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCpuDefinitions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCpuDefinitions {
-    const NAME: &'static str = "query-cpu-definitions";
-    type Returns = ::std::vec::Vec<CpuDefinitionInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-cpu-definitions",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::Some(
-            "any(TARGET_PPC, TARGET_ARM, TARGET_I386, TARGET_S390X, TARGET_MIPS, TARGET_LOONGARCH64, TARGET_RISCV)",
-        ),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryCpuDefinitions {});
+crate::rt::qapi_builder!(
+    QueryCpuDefinitions new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryCpuDefinitions, "query-cpu-definitions", ::std::vec::Vec < CpuDefinitionInfo >,
+    { allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::Some("any(TARGET_PPC, TARGET_ARM, TARGET_I386, TARGET_S390X, TARGET_MIPS, TARGET_LOONGARCH64, TARGET_RISCV)"),
+    features : & [], }
+);
 /// An enumeration of CPU polarization that can be assumed by a virtual
 /// S390 CPU
 ///
@@ -705,45 +493,9 @@ pub enum S390CpuPolarization {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl S390CpuPolarization {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Horizontal => "horizontal",
-            Self::Vertical => "vertical",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "horizontal" => Self::Horizontal,
-            "vertical" => Self::Vertical,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for S390CpuPolarization {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for S390CpuPolarization {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for S390CpuPolarization {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    S390CpuPolarization { Horizontal = "horizontal", Vertical = "vertical", }
+);
 /// Modify the topology by moving the CPU inside the topology tree, or
 /// by changing a modifier attribute of a CPU.  Absent values will not
 /// be modified.
@@ -752,99 +504,42 @@ impl<'de> ::serde::Deserialize<'de> for S390CpuPolarization {
 ///
 /// Only available if `all(TARGET_S390X, CONFIG_KVM)`.
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetCpuTopology {
     /// the vCPU ID to be moved
-    #[serde(rename = "core-id")]
     pub core_id: u16,
     /// destination socket to move the vCPU to
-    #[serde(
-        rename = "socket-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub socket_id: ::std::option::Option<u16>,
     /// destination book to move the vCPU to
-    #[serde(rename = "book-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub book_id: ::std::option::Option<u16>,
     /// destination drawer to move the vCPU to
-    #[serde(
-        rename = "drawer-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub drawer_id: ::std::option::Option<u16>,
     /// entitlement to set
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entitlement: ::std::option::Option<S390CpuEntitlement>,
     /// whether the provisioning of real to virtual CPU is
     /// dedicated
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dedicated: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetCpuTopology {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(core_id: impl ::std::convert::Into<u16>) -> Self {
-        Self {
-            core_id: core_id.into(),
-            socket_id: ::std::option::Option::None,
-            book_id: ::std::option::Option::None,
-            drawer_id: ::std::option::Option::None,
-            entitlement: ::std::option::Option::None,
-            dedicated: ::std::option::Option::None,
-        }
-    }
-    /// Sets `socket-id`.
-    #[must_use]
-    pub fn with_socket_id(mut self, socket_id: impl ::std::convert::Into<u16>) -> Self {
-        self.socket_id = ::std::option::Option::Some(socket_id.into());
-        self
-    }
-    /// Sets `book-id`.
-    #[must_use]
-    pub fn with_book_id(mut self, book_id: impl ::std::convert::Into<u16>) -> Self {
-        self.book_id = ::std::option::Option::Some(book_id.into());
-        self
-    }
-    /// Sets `drawer-id`.
-    #[must_use]
-    pub fn with_drawer_id(mut self, drawer_id: impl ::std::convert::Into<u16>) -> Self {
-        self.drawer_id = ::std::option::Option::Some(drawer_id.into());
-        self
-    }
-    /// Sets `entitlement`.
-    #[must_use]
-    pub fn with_entitlement(
-        mut self,
-        entitlement: impl ::std::convert::Into<S390CpuEntitlement>,
-    ) -> Self {
-        self.entitlement = ::std::option::Option::Some(entitlement.into());
-        self
-    }
-    /// Sets `dedicated`.
-    #[must_use]
-    pub fn with_dedicated(mut self, dedicated: impl ::std::convert::Into<bool>) -> Self {
-        self.dedicated = ::std::option::Option::Some(dedicated.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetCpuTopology {
-    const NAME: &'static str = "set-cpu-topology";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set-cpu-topology",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"),
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    SetCpuTopology { 0 req core_id "core-id" : u16, 1 opt socket_id "socket-id" : u16, 2
+    opt book_id "book-id" : u16, 3 opt drawer_id "drawer-id" : u16, 4 opt entitlement
+    "entitlement" : S390CpuEntitlement, 5 opt dedicated "dedicated" : bool, }
+);
+crate::rt::qapi_builder!(
+    SetCpuTopology new(" Builds it from its required members; optional ones are absent.")
+    { core_id : u16 => into, } init {} set { with_socket_id socket_id "socket-id" : u16
+    => into, with_book_id book_id "book-id" : u16 => into, with_drawer_id drawer_id
+    "drawer-id" : u16 => into, with_entitlement entitlement "entitlement" :
+    S390CpuEntitlement => into, with_dedicated dedicated "dedicated" : bool => into, }
+);
+crate::rt::qapi_command!(
+    SetCpuTopology, "set-cpu-topology", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"), features : &
+    ["unstable"], }
+);
 /// Emitted when the guest asks to change the polarization.
 ///
 /// The guest can tell the host (via the PTF instruction) whether the
@@ -870,71 +565,44 @@ impl crate::rt::Command for SetCpuTopology {
 ///
 /// Only available if `all(TARGET_S390X, CONFIG_KVM)`.
 /// **Unstable**: This event is experimental.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuPolarizationChange {
     /// polarization specified by the guest
     pub polarization: S390CpuPolarization,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuPolarizationChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(polarization: impl ::std::convert::Into<S390CpuPolarization>) -> Self {
-        Self {
-            polarization: polarization.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for CpuPolarizationChange {
-    const NAME: &'static str = "CPU_POLARIZATION_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "CPU_POLARIZATION_CHANGE",
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::CpuPolarizationChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::CpuPolarizationChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<CpuPolarizationChange> for super::AnyEvent {
-    fn from(x: CpuPolarizationChange) -> Self {
-        super::AnyEvent::CpuPolarizationChange(x)
-    }
-}
+crate::rt::qapi_struct!(
+    CpuPolarizationChange { 0 req polarization "polarization" : S390CpuPolarization, }
+);
+crate::rt::qapi_builder!(
+    CpuPolarizationChange
+    new(" Builds it from its required members; optional ones are absent.") { polarization
+    : S390CpuPolarization => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    CpuPolarizationChange, "CPU_POLARIZATION_CHANGE", { deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"), }
+);
 /// The result of a CPU polarization query.
 ///
 /// Since: 8.2
 ///
 /// Only available if `all(TARGET_S390X, CONFIG_KVM)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CpuPolarizationInfo {
     /// the CPU polarization
     pub polarization: S390CpuPolarization,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CpuPolarizationInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(polarization: impl ::std::convert::Into<S390CpuPolarization>) -> Self {
-        Self {
-            polarization: polarization.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CpuPolarizationInfo { 0 req polarization "polarization" : S390CpuPolarization, }
+);
+crate::rt::qapi_builder!(
+    CpuPolarizationInfo
+    new(" Builds it from its required members; optional ones are absent.") { polarization
+    : S390CpuPolarization => into, } init {} set {}
+);
 /// # Returns
 ///
 /// the machine's CPU polarization
@@ -943,30 +611,18 @@ impl CpuPolarizationInfo {
 ///
 /// Only available if `all(TARGET_S390X, CONFIG_KVM)`.
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryS390xCpuPolarization {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryS390xCpuPolarization {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryS390xCpuPolarization {
-    const NAME: &'static str = "query-s390x-cpu-polarization";
-    type Returns = CpuPolarizationInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-s390x-cpu-polarization",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("8.2"),
-        condition: ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"),
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(QueryS390xCpuPolarization {});
+crate::rt::qapi_builder!(
+    QueryS390xCpuPolarization new(" Builds it with every optional member absent.") {}
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryS390xCpuPolarization, "query-s390x-cpu-polarization", CpuPolarizationInfo, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : true, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"), features : &
+    ["unstable"], }
+);

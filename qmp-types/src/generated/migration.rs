@@ -4,7 +4,7 @@ use super::*;
 /// Detailed migration status.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationStats {
     /// amount of bytes already transferred to the target VM
@@ -19,149 +19,101 @@ pub struct MigrationStats {
     /// number of normal pages (since 1.2)
     pub normal: i64,
     /// number of normal bytes sent (since 1.2)
-    #[serde(rename = "normal-bytes")]
     pub normal_bytes: i64,
     /// number of pages dirtied by second by the guest
     /// (since 1.3)
-    #[serde(rename = "dirty-pages-rate")]
     pub dirty_pages_rate: i64,
     /// throughput in megabits/sec.  (since 1.6)
     pub mbps: f64,
     /// number of times that dirty ram was synchronized
     /// (since 2.1)
-    #[serde(rename = "dirty-sync-count")]
     pub dirty_sync_count: i64,
     /// The number of page requests received from the
     /// destination (since 2.7)
-    #[serde(rename = "postcopy-requests")]
     pub postcopy_requests: i64,
     /// The number of bytes per page for the various page-based
     /// statistics (since 2.10)
-    #[serde(rename = "page-size")]
     pub page_size: i64,
     /// The number of bytes sent through multifd (since 3.0)
-    #[serde(rename = "multifd-bytes")]
     pub multifd_bytes: u64,
     /// the number of memory pages transferred per second
     /// (Since 4.0)
-    #[serde(rename = "pages-per-second")]
     pub pages_per_second: u64,
     /// The number of bytes sent in the pre-copy phase
     /// (since 7.0).
-    #[serde(rename = "precopy-bytes")]
     pub precopy_bytes: u64,
     /// The number of bytes sent while the guest is paused
     /// (since 7.0).
-    #[serde(rename = "downtime-bytes")]
     pub downtime_bytes: u64,
     /// The number of bytes sent during the post-copy phase
     /// (since 7.0).
-    #[serde(rename = "postcopy-bytes")]
     pub postcopy_bytes: u64,
     /// Number of times dirty RAM
     /// synchronization could not avoid copying dirty pages.  This is
     /// between 0 and `dirty-sync-count` * `multifd-channels`.  (since
     /// 7.1)
-    #[serde(rename = "dirty-sync-missed-zero-copy")]
     pub dirty_sync_missed_zero_copy: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        transferred: impl ::std::convert::Into<i64>,
-        remaining: impl ::std::convert::Into<i64>,
-        total: impl ::std::convert::Into<i64>,
-        duplicate: impl ::std::convert::Into<i64>,
-        normal: impl ::std::convert::Into<i64>,
-        normal_bytes: impl ::std::convert::Into<i64>,
-        dirty_pages_rate: impl ::std::convert::Into<i64>,
-        mbps: impl ::std::convert::Into<f64>,
-        dirty_sync_count: impl ::std::convert::Into<i64>,
-        postcopy_requests: impl ::std::convert::Into<i64>,
-        page_size: impl ::std::convert::Into<i64>,
-        multifd_bytes: impl ::std::convert::Into<u64>,
-        pages_per_second: impl ::std::convert::Into<u64>,
-        precopy_bytes: impl ::std::convert::Into<u64>,
-        downtime_bytes: impl ::std::convert::Into<u64>,
-        postcopy_bytes: impl ::std::convert::Into<u64>,
-        dirty_sync_missed_zero_copy: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            transferred: transferred.into(),
-            remaining: remaining.into(),
-            total: total.into(),
-            duplicate: duplicate.into(),
-            normal: normal.into(),
-            normal_bytes: normal_bytes.into(),
-            dirty_pages_rate: dirty_pages_rate.into(),
-            mbps: mbps.into(),
-            dirty_sync_count: dirty_sync_count.into(),
-            postcopy_requests: postcopy_requests.into(),
-            page_size: page_size.into(),
-            multifd_bytes: multifd_bytes.into(),
-            pages_per_second: pages_per_second.into(),
-            precopy_bytes: precopy_bytes.into(),
-            downtime_bytes: downtime_bytes.into(),
-            postcopy_bytes: postcopy_bytes.into(),
-            dirty_sync_missed_zero_copy: dirty_sync_missed_zero_copy.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationStats { 0 req transferred "transferred" : i64, 1 req remaining "remaining" :
+    i64, 2 req total "total" : i64, 3 req duplicate "duplicate" : i64, 4 req normal
+    "normal" : i64, 5 req normal_bytes "normal-bytes" : i64, 6 req dirty_pages_rate
+    "dirty-pages-rate" : i64, 7 req mbps "mbps" : f64, 8 req dirty_sync_count
+    "dirty-sync-count" : i64, 9 req postcopy_requests "postcopy-requests" : i64, 10 req
+    page_size "page-size" : i64, 11 req multifd_bytes "multifd-bytes" : u64, 12 req
+    pages_per_second "pages-per-second" : u64, 13 req precopy_bytes "precopy-bytes" :
+    u64, 14 req downtime_bytes "downtime-bytes" : u64, 15 req postcopy_bytes
+    "postcopy-bytes" : u64, 16 req dirty_sync_missed_zero_copy
+    "dirty-sync-missed-zero-copy" : u64, }
+);
+crate::rt::qapi_builder!(
+    MigrationStats new(" Builds it from its required members; optional ones are absent.")
+    { transferred : i64 => into, remaining : i64 => into, total : i64 => into, duplicate
+    : i64 => into, normal : i64 => into, normal_bytes : i64 => into, dirty_pages_rate :
+    i64 => into, mbps : f64 => into, dirty_sync_count : i64 => into, postcopy_requests :
+    i64 => into, page_size : i64 => into, multifd_bytes : u64 => into, pages_per_second :
+    u64 => into, precopy_bytes : u64 => into, downtime_bytes : u64 => into,
+    postcopy_bytes : u64 => into, dirty_sync_missed_zero_copy : u64 => into, } init {}
+    set {}
+);
 /// Detailed XBZRLE migration cache statistics
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XBZRLECacheStats {
     /// XBZRLE cache size
-    #[serde(rename = "cache-size")]
     pub cache_size: u64,
     /// amount of bytes already transferred to the target VM
     pub bytes: i64,
     /// amount of pages transferred to the target VM
     pub pages: i64,
     /// number of cache miss
-    #[serde(rename = "cache-miss")]
     pub cache_miss: i64,
     /// rate of cache miss (since 2.1)
-    #[serde(rename = "cache-miss-rate")]
     pub cache_miss_rate: f64,
     /// rate of encoded bytes (since 5.1)
-    #[serde(rename = "encoding-rate")]
     pub encoding_rate: f64,
     /// number of overflows
     pub overflow: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XBZRLECacheStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cache_size: impl ::std::convert::Into<u64>,
-        bytes: impl ::std::convert::Into<i64>,
-        pages: impl ::std::convert::Into<i64>,
-        cache_miss: impl ::std::convert::Into<i64>,
-        cache_miss_rate: impl ::std::convert::Into<f64>,
-        encoding_rate: impl ::std::convert::Into<f64>,
-        overflow: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            cache_size: cache_size.into(),
-            bytes: bytes.into(),
-            pages: pages.into(),
-            cache_miss: cache_miss.into(),
-            cache_miss_rate: cache_miss_rate.into(),
-            encoding_rate: encoding_rate.into(),
-            overflow: overflow.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    XBZRLECacheStats { 0 req cache_size "cache-size" : u64, 1 req bytes "bytes" : i64, 2
+    req pages "pages" : i64, 3 req cache_miss "cache-miss" : i64, 4 req cache_miss_rate
+    "cache-miss-rate" : f64, 5 req encoding_rate "encoding-rate" : f64, 6 req overflow
+    "overflow" : i64, }
+);
+crate::rt::qapi_builder!(
+    XBZRLECacheStats
+    new(" Builds it from its required members; optional ones are absent.") { cache_size :
+    u64 => into, bytes : i64 => into, pages : i64 => into, cache_miss : i64 => into,
+    cache_miss_rate : f64 => into, encoding_rate : f64 => into, overflow : i64 => into, }
+    init {} set {}
+);
 /// Detailed migration compression statistics
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CompressionStats {
     /// amount of pages compressed and transferred to the target VM
@@ -170,35 +122,23 @@ pub struct CompressionStats {
     /// data
     pub busy: i64,
     /// rate of thread busy
-    #[serde(rename = "busy-rate")]
     pub busy_rate: f64,
     /// amount of bytes after compression
-    #[serde(rename = "compressed-size")]
     pub compressed_size: i64,
     /// rate of compressed size
-    #[serde(rename = "compression-rate")]
     pub compression_rate: f64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CompressionStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        pages: impl ::std::convert::Into<i64>,
-        busy: impl ::std::convert::Into<i64>,
-        busy_rate: impl ::std::convert::Into<f64>,
-        compressed_size: impl ::std::convert::Into<i64>,
-        compression_rate: impl ::std::convert::Into<f64>,
-    ) -> Self {
-        Self {
-            pages: pages.into(),
-            busy: busy.into(),
-            busy_rate: busy_rate.into(),
-            compressed_size: compressed_size.into(),
-            compression_rate: compression_rate.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CompressionStats { 0 req pages "pages" : i64, 1 req busy "busy" : i64, 2 req
+    busy_rate "busy-rate" : f64, 3 req compressed_size "compressed-size" : i64, 4 req
+    compression_rate "compression-rate" : f64, }
+);
+crate::rt::qapi_builder!(
+    CompressionStats
+    new(" Builds it from its required members; optional ones are absent.") { pages : i64
+    => into, busy : i64 => into, busy_rate : f64 => into, compressed_size : i64 => into,
+    compression_rate : f64 => into, } init {} set {}
+);
 /// An enumeration of migration status.
 ///
 /// Since: 2.3
@@ -249,204 +189,94 @@ pub enum MigrationStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigrationStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Setup => "setup",
-            Self::Cancelling => "cancelling",
-            Self::Cancelled => "cancelled",
-            Self::Active => "active",
-            Self::PostcopyActive => "postcopy-active",
-            Self::PostcopyPaused => "postcopy-paused",
-            Self::PostcopyRecoverSetup => "postcopy-recover-setup",
-            Self::PostcopyRecover => "postcopy-recover",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Colo => "colo",
-            Self::PreSwitchover => "pre-switchover",
-            Self::Device => "device",
-            Self::WaitUnplug => "wait-unplug",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "setup" => Self::Setup,
-            "cancelling" => Self::Cancelling,
-            "cancelled" => Self::Cancelled,
-            "active" => Self::Active,
-            "postcopy-active" => Self::PostcopyActive,
-            "postcopy-paused" => Self::PostcopyPaused,
-            "postcopy-recover-setup" => Self::PostcopyRecoverSetup,
-            "postcopy-recover" => Self::PostcopyRecover,
-            "completed" => Self::Completed,
-            "failed" => Self::Failed,
-            "colo" => Self::Colo,
-            "pre-switchover" => Self::PreSwitchover,
-            "device" => Self::Device,
-            "wait-unplug" => Self::WaitUnplug,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigrationStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigrationStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MigrationStatus { None = "none", Setup = "setup", Cancelling = "cancelling",
+    Cancelled = "cancelled", Active = "active", PostcopyActive = "postcopy-active",
+    PostcopyPaused = "postcopy-paused", PostcopyRecoverSetup = "postcopy-recover-setup",
+    PostcopyRecover = "postcopy-recover", Completed = "completed", Failed = "failed",
+    Colo = "colo", PreSwitchover = "pre-switchover", Device = "device", WaitUnplug =
+    "wait-unplug", }
+);
 /// Detailed VFIO devices migration statistics
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfioStats {
     /// amount of bytes transferred to the target VM by VFIO
     /// devices
     pub transferred: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VfioStats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(transferred: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            transferred: transferred.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(VfioStats { 0 req transferred "transferred" : i64, });
+crate::rt::qapi_builder!(
+    VfioStats new(" Builds it from its required members; optional ones are absent.") {
+    transferred : i64 => into, } init {} set {}
+);
 /// Information about current migration process.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrationInfo {
     /// `MigrationStatus` describing the current migration status.
     /// If this field is not returned, no migration process has been
     /// initiated
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<MigrationStatus>,
     /// `MigrationStats` containing detailed migration status, only
     /// returned if status is 'active' or 'completed'(since 1.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ram: ::std::option::Option<MigrationStats>,
     /// `VfioStats` containing detailed VFIO devices migration
     /// statistics, only returned if VFIO device is present, migration
     /// is supported by all VFIO devices and status is 'active' or
     /// 'completed' (since 5.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vfio: ::std::option::Option<VfioStats>,
     /// `XBZRLECacheStats` containing detailed XBZRLE
     /// migration statistics, only returned if XBZRLE feature is on and
     /// status is 'active' or 'completed' (since 1.2)
-    #[serde(
-        rename = "xbzrle-cache",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub xbzrle_cache: ::std::option::Option<XBZRLECacheStats>,
     /// total amount of milliseconds since migration started.
     /// If migration has ended, it returns the total migration time.
     /// (since 1.2)
-    #[serde(
-        rename = "total-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub total_time: ::std::option::Option<i64>,
     /// only present while migration is active expected
     /// downtime in milliseconds for the guest in last walk of the dirty
     /// bitmap.  (since 1.3)
-    #[serde(
-        rename = "expected-downtime",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub expected_downtime: ::std::option::Option<i64>,
     /// only present when migration finishes correctly total
     /// downtime in milliseconds for the guest.  (since 1.3)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub downtime: ::std::option::Option<i64>,
     /// amount of setup time in milliseconds *before* the
     /// iterations begin but *after* the QMP command is issued.  This is
     /// designed to provide an accounting of any activities (such as
     /// RDMA pinning) which may be expensive, but do not actually occur
     /// during the iterative migration rounds themselves.  (since 1.6)
-    #[serde(
-        rename = "setup-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub setup_time: ::std::option::Option<i64>,
     /// percentage of time guest cpus are being
     /// throttled during auto-converge.  This is only present when
     /// auto-converge has started throttling guest cpus.  (Since 2.7)
-    #[serde(
-        rename = "cpu-throttle-percentage",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_percentage: ::std::option::Option<i64>,
     /// the human readable error description string.  Clients
     /// should not attempt to parse the error strings.  (Since 2.7)
-    #[serde(
-        rename = "error-desc",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub error_desc: ::std::option::Option<::std::string::String>,
     /// A list of reasons an outgoing migration is
     /// blocked.  Present and non-empty when migration is blocked.
     /// (since 6.0)
-    #[serde(
-        rename = "blocked-reasons",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub blocked_reasons: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// total time when all vCPU were blocked during
     /// postcopy live migration.  This is only present when the
     /// postcopy-blocktime migration capability is enabled.  (Since 3.0)
-    #[serde(
-        rename = "postcopy-blocktime",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub postcopy_blocktime: ::std::option::Option<u32>,
     /// list of the postcopy blocktime per vCPU.
     /// This is only present when the postcopy-blocktime migration
     /// capability is enabled.  (Since 3.0)
-    #[serde(
-        rename = "postcopy-vcpu-blocktime",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub postcopy_vcpu_blocktime: ::std::option::Option<::std::vec::Vec<u32>>,
     /// Only used for tcp, to know what the real port is
     /// (Since 4.0)
-    #[serde(
-        rename = "socket-address",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub socket_address: ::std::option::Option<::std::vec::Vec<SocketAddress>>,
     /// Maximum throttle time (in
     /// microseconds) of virtual CPUs each dirty ring full round, which
     /// shows how MigrationCapability dirty-limit affects the guest
     /// during live migration.  (Since 8.1)
-    #[serde(
-        rename = "dirty-limit-throttle-time-per-round",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_limit_throttle_time_per_round: ::std::option::Option<u64>,
     /// Estimated average dirty ring full time
     /// (in microseconds) for each dirty ring full round.  The value
@@ -454,182 +284,41 @@ pub struct MigrationInfo {
     /// page rate of the virtual CPU, which can be used to observe the
     /// average memory load of the virtual CPU indirectly.  Note that
     /// zero means guest doesn't dirty memory.  (Since 8.1)
-    #[serde(
-        rename = "dirty-limit-ring-full-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_limit_ring_full_time: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationInfo {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            status: ::std::option::Option::None,
-            ram: ::std::option::Option::None,
-            vfio: ::std::option::Option::None,
-            xbzrle_cache: ::std::option::Option::None,
-            total_time: ::std::option::Option::None,
-            expected_downtime: ::std::option::Option::None,
-            downtime: ::std::option::Option::None,
-            setup_time: ::std::option::Option::None,
-            cpu_throttle_percentage: ::std::option::Option::None,
-            error_desc: ::std::option::Option::None,
-            blocked_reasons: ::std::option::Option::None,
-            postcopy_blocktime: ::std::option::Option::None,
-            postcopy_vcpu_blocktime: ::std::option::Option::None,
-            socket_address: ::std::option::Option::None,
-            dirty_limit_throttle_time_per_round: ::std::option::Option::None,
-            dirty_limit_ring_full_time: ::std::option::Option::None,
-        }
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<MigrationStatus>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `ram`.
-    #[must_use]
-    pub fn with_ram(mut self, ram: impl ::std::convert::Into<MigrationStats>) -> Self {
-        self.ram = ::std::option::Option::Some(ram.into());
-        self
-    }
-    /// Sets `vfio`.
-    #[must_use]
-    pub fn with_vfio(mut self, vfio: impl ::std::convert::Into<VfioStats>) -> Self {
-        self.vfio = ::std::option::Option::Some(vfio.into());
-        self
-    }
-    /// Sets `xbzrle-cache`.
-    #[must_use]
-    pub fn with_xbzrle_cache(
-        mut self,
-        xbzrle_cache: impl ::std::convert::Into<XBZRLECacheStats>,
-    ) -> Self {
-        self.xbzrle_cache = ::std::option::Option::Some(xbzrle_cache.into());
-        self
-    }
-    /// Sets `total-time`.
-    #[must_use]
-    pub fn with_total_time(
-        mut self,
-        total_time: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.total_time = ::std::option::Option::Some(total_time.into());
-        self
-    }
-    /// Sets `expected-downtime`.
-    #[must_use]
-    pub fn with_expected_downtime(
-        mut self,
-        expected_downtime: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.expected_downtime = ::std::option::Option::Some(expected_downtime.into());
-        self
-    }
-    /// Sets `downtime`.
-    #[must_use]
-    pub fn with_downtime(mut self, downtime: impl ::std::convert::Into<i64>) -> Self {
-        self.downtime = ::std::option::Option::Some(downtime.into());
-        self
-    }
-    /// Sets `setup-time`.
-    #[must_use]
-    pub fn with_setup_time(
-        mut self,
-        setup_time: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.setup_time = ::std::option::Option::Some(setup_time.into());
-        self
-    }
-    /// Sets `cpu-throttle-percentage`.
-    #[must_use]
-    pub fn with_cpu_throttle_percentage(
-        mut self,
-        cpu_throttle_percentage: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.cpu_throttle_percentage = ::std::option::Option::Some(
-            cpu_throttle_percentage.into(),
-        );
-        self
-    }
-    /// Sets `error-desc`.
-    #[must_use]
-    pub fn with_error_desc(
-        mut self,
-        error_desc: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.error_desc = ::std::option::Option::Some(error_desc.into());
-        self
-    }
-    /// Sets `blocked-reasons`.
-    #[must_use]
-    pub fn with_blocked_reasons(
-        mut self,
-        blocked_reasons: impl ::std::convert::Into<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-    ) -> Self {
-        self.blocked_reasons = ::std::option::Option::Some(blocked_reasons.into());
-        self
-    }
-    /// Sets `postcopy-blocktime`.
-    #[must_use]
-    pub fn with_postcopy_blocktime(
-        mut self,
-        postcopy_blocktime: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.postcopy_blocktime = ::std::option::Option::Some(postcopy_blocktime.into());
-        self
-    }
-    /// Sets `postcopy-vcpu-blocktime`.
-    #[must_use]
-    pub fn with_postcopy_vcpu_blocktime(
-        mut self,
-        postcopy_vcpu_blocktime: impl ::std::convert::Into<::std::vec::Vec<u32>>,
-    ) -> Self {
-        self.postcopy_vcpu_blocktime = ::std::option::Option::Some(
-            postcopy_vcpu_blocktime.into(),
-        );
-        self
-    }
-    /// Sets `socket-address`.
-    #[must_use]
-    pub fn with_socket_address(
-        mut self,
-        socket_address: impl ::std::convert::Into<::std::vec::Vec<SocketAddress>>,
-    ) -> Self {
-        self.socket_address = ::std::option::Option::Some(socket_address.into());
-        self
-    }
-    /// Sets `dirty-limit-throttle-time-per-round`.
-    #[must_use]
-    pub fn with_dirty_limit_throttle_time_per_round(
-        mut self,
-        dirty_limit_throttle_time_per_round: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.dirty_limit_throttle_time_per_round = ::std::option::Option::Some(
-            dirty_limit_throttle_time_per_round.into(),
-        );
-        self
-    }
-    /// Sets `dirty-limit-ring-full-time`.
-    #[must_use]
-    pub fn with_dirty_limit_ring_full_time(
-        mut self,
-        dirty_limit_ring_full_time: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.dirty_limit_ring_full_time = ::std::option::Option::Some(
-            dirty_limit_ring_full_time.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationInfo { 0 opt status "status" : MigrationStatus, 1 opt ram "ram" :
+    MigrationStats, 2 opt vfio "vfio" : VfioStats, 3 opt xbzrle_cache "xbzrle-cache" :
+    XBZRLECacheStats, 4 opt total_time "total-time" : i64, 5 opt expected_downtime
+    "expected-downtime" : i64, 6 opt downtime "downtime" : i64, 7 opt setup_time
+    "setup-time" : i64, 8 opt cpu_throttle_percentage "cpu-throttle-percentage" : i64, 9
+    opt error_desc "error-desc" : ::std::string::String, 10 opt blocked_reasons
+    "blocked-reasons" : ::std::vec::Vec < ::std::string::String >, 11 opt
+    postcopy_blocktime "postcopy-blocktime" : u32, 12 opt postcopy_vcpu_blocktime
+    "postcopy-vcpu-blocktime" : ::std::vec::Vec < u32 >, 13 opt socket_address
+    "socket-address" : ::std::vec::Vec < SocketAddress >, 14 opt
+    dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64, 15
+    opt dirty_limit_ring_full_time "dirty-limit-ring-full-time" : u64, }
+);
+crate::rt::qapi_builder!(
+    MigrationInfo new(" Builds it with every optional member absent.") {} init {} set {
+    with_status status "status" : MigrationStatus => into, with_ram ram "ram" :
+    MigrationStats => into, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
+    xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into, with_total_time total_time
+    "total-time" : i64 => into, with_expected_downtime expected_downtime
+    "expected-downtime" : i64 => into, with_downtime downtime "downtime" : i64 => into,
+    with_setup_time setup_time "setup-time" : i64 => into, with_cpu_throttle_percentage
+    cpu_throttle_percentage "cpu-throttle-percentage" : i64 => into, with_error_desc
+    error_desc "error-desc" : ::std::string::String => into, with_blocked_reasons
+    blocked_reasons "blocked-reasons" : ::std::vec::Vec < ::std::string::String > =>
+    into, with_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => into,
+    with_postcopy_vcpu_blocktime postcopy_vcpu_blocktime "postcopy-vcpu-blocktime" :
+    ::std::vec::Vec < u32 > => into, with_socket_address socket_address "socket-address"
+    : ::std::vec::Vec < SocketAddress > => into, with_dirty_limit_throttle_time_per_round
+    dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64 =>
+    into, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
+    "dirty-limit-ring-full-time" : u64 => into, }
+);
 /// Returns information about current migration process.  If migration
 /// is active there will be another json-object with RAM migration
 /// status.
@@ -731,33 +420,19 @@ impl MigrationInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMigrate {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMigrate {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMigrate {
-    const NAME: &'static str = "query-migrate";
-    type Returns = MigrationInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-migrate",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMigrate {});
+crate::rt::qapi_builder!(
+    QueryMigrate new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMigrate, "query-migrate", MigrationInfo, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Migration capabilities enumeration
 ///
 /// Since: 1.2
@@ -865,89 +540,21 @@ pub enum MigrationCapability {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigrationCapability {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Xbzrle => "xbzrle",
-            Self::RdmaPinAll => "rdma-pin-all",
-            Self::AutoConverge => "auto-converge",
-            Self::ZeroBlocks => "zero-blocks",
-            Self::Events => "events",
-            Self::PostcopyRam => "postcopy-ram",
-            Self::XColo => "x-colo",
-            Self::ReleaseRam => "release-ram",
-            Self::ReturnPath => "return-path",
-            Self::PauseBeforeSwitchover => "pause-before-switchover",
-            Self::Multifd => "multifd",
-            Self::DirtyBitmaps => "dirty-bitmaps",
-            Self::PostcopyBlocktime => "postcopy-blocktime",
-            Self::LateBlockActivate => "late-block-activate",
-            Self::XIgnoreShared => "x-ignore-shared",
-            Self::ValidateUuid => "validate-uuid",
-            Self::BackgroundSnapshot => "background-snapshot",
-            Self::ZeroCopySend => "zero-copy-send",
-            Self::PostcopyPreempt => "postcopy-preempt",
-            Self::SwitchoverAck => "switchover-ack",
-            Self::DirtyLimit => "dirty-limit",
-            Self::MappedRam => "mapped-ram",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "xbzrle" => Self::Xbzrle,
-            "rdma-pin-all" => Self::RdmaPinAll,
-            "auto-converge" => Self::AutoConverge,
-            "zero-blocks" => Self::ZeroBlocks,
-            "events" => Self::Events,
-            "postcopy-ram" => Self::PostcopyRam,
-            "x-colo" => Self::XColo,
-            "release-ram" => Self::ReleaseRam,
-            "return-path" => Self::ReturnPath,
-            "pause-before-switchover" => Self::PauseBeforeSwitchover,
-            "multifd" => Self::Multifd,
-            "dirty-bitmaps" => Self::DirtyBitmaps,
-            "postcopy-blocktime" => Self::PostcopyBlocktime,
-            "late-block-activate" => Self::LateBlockActivate,
-            "x-ignore-shared" => Self::XIgnoreShared,
-            "validate-uuid" => Self::ValidateUuid,
-            "background-snapshot" => Self::BackgroundSnapshot,
-            "zero-copy-send" => Self::ZeroCopySend,
-            "postcopy-preempt" => Self::PostcopyPreempt,
-            "switchover-ack" => Self::SwitchoverAck,
-            "dirty-limit" => Self::DirtyLimit,
-            "mapped-ram" => Self::MappedRam,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigrationCapability {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigrationCapability {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationCapability {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MigrationCapability { Xbzrle = "xbzrle", RdmaPinAll = "rdma-pin-all", AutoConverge =
+    "auto-converge", ZeroBlocks = "zero-blocks", Events = "events", PostcopyRam =
+    "postcopy-ram", XColo = "x-colo", ReleaseRam = "release-ram", ReturnPath =
+    "return-path", PauseBeforeSwitchover = "pause-before-switchover", Multifd =
+    "multifd", DirtyBitmaps = "dirty-bitmaps", PostcopyBlocktime = "postcopy-blocktime",
+    LateBlockActivate = "late-block-activate", XIgnoreShared = "x-ignore-shared",
+    ValidateUuid = "validate-uuid", BackgroundSnapshot = "background-snapshot",
+    ZeroCopySend = "zero-copy-send", PostcopyPreempt = "postcopy-preempt", SwitchoverAck
+    = "switchover-ack", DirtyLimit = "dirty-limit", MappedRam = "mapped-ram", }
+);
 /// Migration capability information
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationCapabilityStatus {
     /// capability enum
@@ -955,20 +562,15 @@ pub struct MigrationCapabilityStatus {
     /// capability state bool
     pub state: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationCapabilityStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        capability: impl ::std::convert::Into<MigrationCapability>,
-        state: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            capability: capability.into(),
-            state: state.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationCapabilityStatus { 0 req capability "capability" : MigrationCapability, 1
+    req state "state" : bool, }
+);
+crate::rt::qapi_builder!(
+    MigrationCapabilityStatus
+    new(" Builds it from its required members; optional ones are absent.") { capability :
+    MigrationCapability => into, state : bool => into, } init {} set {}
+);
 /// Enable/Disable the following migration capabilities (like xbzrle)
 ///
 /// *qmp-example*
@@ -980,42 +582,27 @@ impl MigrationCapabilityStatus {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateSetCapabilities {
     /// json array of capability modifications to make
     pub capabilities: ::std::vec::Vec<MigrationCapabilityStatus>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateSetCapabilities {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        capabilities: impl ::std::convert::Into<
-            ::std::vec::Vec<MigrationCapabilityStatus>,
-        >,
-    ) -> Self {
-        Self {
-            capabilities: capabilities.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateSetCapabilities {
-    const NAME: &'static str = "migrate-set-capabilities";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-set-capabilities",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    MigrateSetCapabilities { 0 req capabilities "capabilities" : ::std::vec::Vec <
+    MigrationCapabilityStatus >, }
+);
+crate::rt::qapi_builder!(
+    MigrateSetCapabilities
+    new(" Builds it from its required members; optional ones are absent.") { capabilities
+    : ::std::vec::Vec < MigrationCapabilityStatus > => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    MigrateSetCapabilities, "migrate-set-capabilities", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Returns information about the current migration capabilities status
 ///
 /// # Returns
@@ -1038,33 +625,21 @@ impl crate::rt::Command for MigrateSetCapabilities {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMigrateCapabilities {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMigrateCapabilities {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMigrateCapabilities {
-    const NAME: &'static str = "query-migrate-capabilities";
-    type Returns = ::std::vec::Vec<MigrationCapabilityStatus>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-migrate-capabilities",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMigrateCapabilities {});
+crate::rt::qapi_builder!(
+    QueryMigrateCapabilities new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMigrateCapabilities, "query-migrate-capabilities", ::std::vec::Vec <
+    MigrationCapabilityStatus >, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// An enumeration of multifd compression methods.
 ///
 /// Since: 5.0
@@ -1098,53 +673,10 @@ pub enum MultiFDCompression {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MultiFDCompression {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Zlib => "zlib",
-            Self::Zstd => "zstd",
-            Self::Qatzip => "qatzip",
-            Self::Qpl => "qpl",
-            Self::Uadk => "uadk",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "zlib" => Self::Zlib,
-            "zstd" => Self::Zstd,
-            "qatzip" => Self::Qatzip,
-            "qpl" => Self::Qpl,
-            "uadk" => Self::Uadk,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MultiFDCompression {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MultiFDCompression {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MultiFDCompression {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MultiFDCompression { None = "none", Zlib = "zlib", Zstd = "zstd", Qatzip = "qatzip",
+    Qpl = "qpl", Uadk = "uadk", }
+);
 /// The QAPI enum `MigMode`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1221,47 +753,10 @@ pub enum MigMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Normal => "normal",
-            Self::CprReboot => "cpr-reboot",
-            Self::CprTransfer => "cpr-transfer",
-            Self::Unknown(s) => s,
-        }
+crate::rt::qapi_enum!(
+    MigMode { Normal = "normal", CprReboot = "cpr-reboot", CprTransfer = "cpr-transfer",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "normal" => Self::Normal,
-            "cpr-reboot" => Self::CprReboot,
-            "cpr-transfer" => Self::CprTransfer,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// Since: 9.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1278,77 +773,27 @@ pub enum ZeroPageDetection {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ZeroPageDetection {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Legacy => "legacy",
-            Self::Multifd => "multifd",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "legacy" => Self::Legacy,
-            "multifd" => Self::Multifd,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ZeroPageDetection {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ZeroPageDetection {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ZeroPageDetection {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ZeroPageDetection { None = "none", Legacy = "legacy", Multifd = "multifd", }
+);
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct BitmapMigrationBitmapAliasTransform {
     /// If present, the bitmap will be made persistent or
     /// transient depending on this parameter.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub persistent: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BitmapMigrationBitmapAliasTransform {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            persistent: ::std::option::Option::None,
-        }
-    }
-    /// Sets `persistent`.
-    #[must_use]
-    pub fn with_persistent(
-        mut self,
-        persistent: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.persistent = ::std::option::Option::Some(persistent.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BitmapMigrationBitmapAliasTransform { 0 opt persistent "persistent" : bool, }
+);
+crate::rt::qapi_builder!(
+    BitmapMigrationBitmapAliasTransform
+    new(" Builds it with every optional member absent.") {} init {} set { with_persistent
+    persistent "persistent" : bool => into, }
+);
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BitmapMigrationBitmapAlias {
     /// The name of the bitmap.
@@ -1358,42 +803,27 @@ pub struct BitmapMigrationBitmapAlias {
     pub alias: ::std::string::String,
     /// Allows the modification of the migrated bitmap.  (since
     /// 6.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub transform: ::std::option::Option<BitmapMigrationBitmapAliasTransform>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BitmapMigrationBitmapAlias {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        alias: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            alias: alias.into(),
-            transform: ::std::option::Option::None,
-        }
-    }
-    /// Sets `transform`.
-    #[must_use]
-    pub fn with_transform(
-        mut self,
-        transform: impl ::std::convert::Into<BitmapMigrationBitmapAliasTransform>,
-    ) -> Self {
-        self.transform = ::std::option::Option::Some(transform.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    BitmapMigrationBitmapAlias { 0 req name "name" : ::std::string::String, 1 req alias
+    "alias" : ::std::string::String, 2 opt transform "transform" :
+    BitmapMigrationBitmapAliasTransform, }
+);
+crate::rt::qapi_builder!(
+    BitmapMigrationBitmapAlias
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, alias : ::std::string::String => into, } init {} set {
+    with_transform transform "transform" : BitmapMigrationBitmapAliasTransform => into, }
+);
 /// Maps a block node name and the bitmaps it has to aliases for dirty
 /// bitmap migration.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BitmapMigrationNodeAlias {
     /// A block node name.
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
     /// An alias block node name for migration (for example the node
     /// name on the opposite site).
@@ -1401,22 +831,17 @@ pub struct BitmapMigrationNodeAlias {
     /// Mappings for the bitmaps on this node.
     pub bitmaps: ::std::vec::Vec<BitmapMigrationBitmapAlias>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BitmapMigrationNodeAlias {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node_name: impl ::std::convert::Into<::std::string::String>,
-        alias: impl ::std::convert::Into<::std::string::String>,
-        bitmaps: impl ::std::convert::Into<::std::vec::Vec<BitmapMigrationBitmapAlias>>,
-    ) -> Self {
-        Self {
-            node_name: node_name.into(),
-            alias: alias.into(),
-            bitmaps: bitmaps.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    BitmapMigrationNodeAlias { 0 req node_name "node-name" : ::std::string::String, 1 req
+    alias "alias" : ::std::string::String, 2 req bitmaps "bitmaps" : ::std::vec::Vec <
+    BitmapMigrationBitmapAlias >, }
+);
+crate::rt::qapi_builder!(
+    BitmapMigrationNodeAlias
+    new(" Builds it from its required members; optional ones are absent.") { node_name :
+    ::std::string::String => into, alias : ::std::string::String => into, bitmaps :
+    ::std::vec::Vec < BitmapMigrationBitmapAlias > => into, } init {} set {}
+);
 /// Migration parameters enumeration
 ///
 /// Since: 2.4
@@ -1577,159 +1002,55 @@ pub enum MigrationParameter {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigrationParameter {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::AnnounceInitial => "announce-initial",
-            Self::AnnounceMax => "announce-max",
-            Self::AnnounceRounds => "announce-rounds",
-            Self::AnnounceStep => "announce-step",
-            Self::ThrottleTriggerThreshold => "throttle-trigger-threshold",
-            Self::CpuThrottleInitial => "cpu-throttle-initial",
-            Self::CpuThrottleIncrement => "cpu-throttle-increment",
-            Self::CpuThrottleTailslow => "cpu-throttle-tailslow",
-            Self::TlsCreds => "tls-creds",
-            Self::TlsHostname => "tls-hostname",
-            Self::TlsAuthz => "tls-authz",
-            Self::MaxBandwidth => "max-bandwidth",
-            Self::AvailSwitchoverBandwidth => "avail-switchover-bandwidth",
-            Self::DowntimeLimit => "downtime-limit",
-            Self::XCheckpointDelay => "x-checkpoint-delay",
-            Self::MultifdChannels => "multifd-channels",
-            Self::XbzrleCacheSize => "xbzrle-cache-size",
-            Self::MaxPostcopyBandwidth => "max-postcopy-bandwidth",
-            Self::MaxCpuThrottle => "max-cpu-throttle",
-            Self::MultifdCompression => "multifd-compression",
-            Self::MultifdZlibLevel => "multifd-zlib-level",
-            Self::MultifdZstdLevel => "multifd-zstd-level",
-            Self::MultifdQatzipLevel => "multifd-qatzip-level",
-            Self::BlockBitmapMapping => "block-bitmap-mapping",
-            Self::XVcpuDirtyLimitPeriod => "x-vcpu-dirty-limit-period",
-            Self::VcpuDirtyLimit => "vcpu-dirty-limit",
-            Self::Mode => "mode",
-            Self::ZeroPageDetection => "zero-page-detection",
-            Self::DirectIo => "direct-io",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "announce-initial" => Self::AnnounceInitial,
-            "announce-max" => Self::AnnounceMax,
-            "announce-rounds" => Self::AnnounceRounds,
-            "announce-step" => Self::AnnounceStep,
-            "throttle-trigger-threshold" => Self::ThrottleTriggerThreshold,
-            "cpu-throttle-initial" => Self::CpuThrottleInitial,
-            "cpu-throttle-increment" => Self::CpuThrottleIncrement,
-            "cpu-throttle-tailslow" => Self::CpuThrottleTailslow,
-            "tls-creds" => Self::TlsCreds,
-            "tls-hostname" => Self::TlsHostname,
-            "tls-authz" => Self::TlsAuthz,
-            "max-bandwidth" => Self::MaxBandwidth,
-            "avail-switchover-bandwidth" => Self::AvailSwitchoverBandwidth,
-            "downtime-limit" => Self::DowntimeLimit,
-            "x-checkpoint-delay" => Self::XCheckpointDelay,
-            "multifd-channels" => Self::MultifdChannels,
-            "xbzrle-cache-size" => Self::XbzrleCacheSize,
-            "max-postcopy-bandwidth" => Self::MaxPostcopyBandwidth,
-            "max-cpu-throttle" => Self::MaxCpuThrottle,
-            "multifd-compression" => Self::MultifdCompression,
-            "multifd-zlib-level" => Self::MultifdZlibLevel,
-            "multifd-zstd-level" => Self::MultifdZstdLevel,
-            "multifd-qatzip-level" => Self::MultifdQatzipLevel,
-            "block-bitmap-mapping" => Self::BlockBitmapMapping,
-            "x-vcpu-dirty-limit-period" => Self::XVcpuDirtyLimitPeriod,
-            "vcpu-dirty-limit" => Self::VcpuDirtyLimit,
-            "mode" => Self::Mode,
-            "zero-page-detection" => Self::ZeroPageDetection,
-            "direct-io" => Self::DirectIo,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigrationParameter {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigrationParameter {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationParameter {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MigrationParameter { AnnounceInitial = "announce-initial", AnnounceMax =
+    "announce-max", AnnounceRounds = "announce-rounds", AnnounceStep = "announce-step",
+    ThrottleTriggerThreshold = "throttle-trigger-threshold", CpuThrottleInitial =
+    "cpu-throttle-initial", CpuThrottleIncrement = "cpu-throttle-increment",
+    CpuThrottleTailslow = "cpu-throttle-tailslow", TlsCreds = "tls-creds", TlsHostname =
+    "tls-hostname", TlsAuthz = "tls-authz", MaxBandwidth = "max-bandwidth",
+    AvailSwitchoverBandwidth = "avail-switchover-bandwidth", DowntimeLimit =
+    "downtime-limit", XCheckpointDelay = "x-checkpoint-delay", MultifdChannels =
+    "multifd-channels", XbzrleCacheSize = "xbzrle-cache-size", MaxPostcopyBandwidth =
+    "max-postcopy-bandwidth", MaxCpuThrottle = "max-cpu-throttle", MultifdCompression =
+    "multifd-compression", MultifdZlibLevel = "multifd-zlib-level", MultifdZstdLevel =
+    "multifd-zstd-level", MultifdQatzipLevel = "multifd-qatzip-level", BlockBitmapMapping
+    = "block-bitmap-mapping", XVcpuDirtyLimitPeriod = "x-vcpu-dirty-limit-period",
+    VcpuDirtyLimit = "vcpu-dirty-limit", Mode = "mode", ZeroPageDetection =
+    "zero-page-detection", DirectIo = "direct-io", }
+);
 /// # TODO
 ///
 /// either fuse back into MigrationParameters, or make
 /// MigrationParameters members mandatory
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateSetParameters {
     /// Initial delay (in milliseconds) before sending
     /// the first announce (Since 4.0)
-    #[serde(
-        rename = "announce-initial",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_initial: ::std::option::Option<u64>,
     /// Maximum delay (in milliseconds) between packets in
     /// the announcement (Since 4.0)
-    #[serde(
-        rename = "announce-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_max: ::std::option::Option<u64>,
     /// Number of self-announce packets sent after
     /// migration (Since 4.0)
-    #[serde(
-        rename = "announce-rounds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_rounds: ::std::option::Option<u64>,
     /// Increase in delay (in milliseconds) between
     /// subsequent packets in the announcement (Since 4.0)
-    #[serde(
-        rename = "announce-step",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_step: ::std::option::Option<u64>,
     /// The ratio of bytes_dirty_period and
     /// bytes_xfer_period to trigger throttling.  It is expressed as
     /// percentage.  The default value is 50.  (Since 5.0)
-    #[serde(
-        rename = "throttle-trigger-threshold",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_trigger_threshold: ::std::option::Option<u8>,
     /// Initial percentage of time guest cpus are
     /// throttled when migration auto-converge is activated.  The
     /// default value is 20.  (Since 2.7)
-    #[serde(
-        rename = "cpu-throttle-initial",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_initial: ::std::option::Option<u8>,
     /// throttle percentage increase each time
     /// auto-converge detects that migration is not making progress.
     /// The default value is 10.  (Since 2.7)
-    #[serde(
-        rename = "cpu-throttle-increment",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_increment: ::std::option::Option<u8>,
     /// Make CPU throttling slower at tail stage At
     /// the tail stage of throttling, the Guest is very sensitive to CPU
@@ -1743,10 +1064,6 @@ pub struct MigrateSetParameters {
     /// traditional throttling, meanwhile the throttle increment won't
     /// be excessive at tail stage.  The default value is false.  (Since
     /// 5.1)
-    #[serde(
-        rename = "cpu-throttle-tailslow",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_tailslow: ::std::option::Option<bool>,
     /// ID of the 'tls-creds' object that provides credentials
     /// for establishing a TLS connection over the migration data
@@ -1756,10 +1073,6 @@ pub struct MigrateSetParameters {
     /// non-empty string enables TLS for all migrations.  An empty
     /// string means that QEMU will use plain text mode for migration,
     /// rather than TLS.  This is the default.  (Since 2.7)
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<StrOrNull>,
     /// migration target's hostname for validating the
     /// server's x509 certificate identity.  If empty, QEMU will use the
@@ -1769,27 +1082,15 @@ pub struct MigrateSetParameters {
     /// migration.  (Since 2.7)
     ///
     /// Note: empty value works only since 2.9.
-    #[serde(
-        rename = "tls-hostname",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_hostname: ::std::option::Option<StrOrNull>,
     /// ID of the 'authz' object subclass that provides access
     /// control checking of the TLS x509 certificate distinguished name.
     /// This object is only resolved at time of use, so can be deleted
     /// and recreated on the fly while the migration server is active.
     /// If missing, it will default to denying access (Since 4.0)
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<StrOrNull>,
     /// maximum speed for migration, in bytes per second.
     /// (Since 2.8)
-    #[serde(
-        rename = "max-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_bandwidth: ::std::option::Option<u64>,
     /// to set the available bandwidth that
     /// migration can use during switchover phase.  NOTE!  This does not
@@ -1801,93 +1102,49 @@ pub struct MigrateSetParameters {
     /// available when switching over.  When specified correctly, this
     /// can make the switchover decision much more accurate.
     /// (Since 8.2)
-    #[serde(
-        rename = "avail-switchover-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub avail_switchover_bandwidth: ::std::option::Option<u64>,
     /// set maximum tolerated downtime for migration.
     /// maximum downtime in milliseconds (Since 2.8)
-    #[serde(
-        rename = "downtime-limit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub downtime_limit: ::std::option::Option<u64>,
     /// The delay time (in ms) between two COLO
     /// checkpoints in periodic mode.  (Since 2.8)
     ///
     /// **Unstable**: Members `x-checkpoint-delay` and `x-vcpu-dirty-limit-period` are experimental.
-    #[serde(
-        rename = "x-checkpoint-delay",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_checkpoint_delay: ::std::option::Option<u32>,
     /// Number of channels used to migrate data in
     /// parallel.  This is the same number that the number of sockets
     /// used for migration.  The default value is 2 (since 4.0)
-    #[serde(
-        rename = "multifd-channels",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_channels: ::std::option::Option<u8>,
     /// cache size to be used by XBZRLE migration.  It
     /// needs to be a multiple of the target page size and a power of 2
     /// (Since 2.11)
-    #[serde(
-        rename = "xbzrle-cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub xbzrle_cache_size: ::std::option::Option<u64>,
     /// Background transfer bandwidth during
     /// postcopy.  Defaults to 0 (unlimited).  In bytes per second.
     /// (Since 3.0)
-    #[serde(
-        rename = "max-postcopy-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_postcopy_bandwidth: ::std::option::Option<u64>,
     /// maximum cpu throttle percentage.  Defaults to 99.
     /// (Since 3.1)
-    #[serde(
-        rename = "max-cpu-throttle",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_cpu_throttle: ::std::option::Option<u8>,
     /// Which compression method to use.  Defaults to
     /// none.  (Since 5.0)
-    #[serde(
-        rename = "multifd-compression",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_compression: ::std::option::Option<MultiFDCompression>,
     /// Set the compression level to be used in live
     /// migration, the compression level is an integer between 0 and 9,
     /// where 0 means no compression, 1 means the best compression
     /// speed, and 9 means best compression ratio which will consume
     /// more CPU.  Defaults to 1.  (Since 5.0)
-    #[serde(
-        rename = "multifd-zlib-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_zlib_level: ::std::option::Option<u8>,
     /// Set the compression level to be used in live
     /// migration. The level is an integer between 1 and 9, where 1 means
     /// the best compression speed, and 9 means the best compression
     /// ratio which will consume more CPU. Defaults to 1.  (Since 9.2)
-    #[serde(
-        rename = "multifd-qatzip-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_qatzip_level: ::std::option::Option<u8>,
     /// Set the compression level to be used in live
     /// migration, the compression level is an integer between 0 and 20,
     /// where 0 means no compression, 1 means the best compression
     /// speed, and 20 means best compression ratio which will consume
     /// more CPU.  Defaults to 1.  (Since 5.0)
-    #[serde(
-        rename = "multifd-zstd-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_zstd_level: ::std::option::Option<u8>,
     /// Maps block nodes and bitmaps on them to
     /// aliases for the purpose of dirty bitmap migration.  Such aliases
@@ -1904,10 +1161,6 @@ pub struct MigrateSetParameters {
     /// has never been set), bitmap names are mapped to themselves.
     /// Nodes are mapped to their block device name if there is one, and
     /// to their node name otherwise.  (Since 5.2)
-    #[serde(
-        rename = "block-bitmap-mapping",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub block_bitmap_mapping: ::std::option::Option<
         ::std::vec::Vec<BitmapMigrationNodeAlias>,
     >,
@@ -1916,429 +1169,112 @@ pub struct MigrateSetParameters {
     /// 1000ms.  Defaults to 1000ms.  (Since 8.1)
     ///
     /// **Unstable**: Members `x-checkpoint-delay` and `x-vcpu-dirty-limit-period` are experimental.
-    #[serde(
-        rename = "x-vcpu-dirty-limit-period",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_vcpu_dirty_limit_period: ::std::option::Option<u64>,
     /// Dirtyrate limit (MB/s) during live migration.
     /// Defaults to 1.  (Since 8.1)
-    #[serde(
-        rename = "vcpu-dirty-limit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub vcpu_dirty_limit: ::std::option::Option<u64>,
     /// Migration mode.  See description in `MigMode`.  Default is
     /// 'normal'.  (Since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<MigMode>,
     /// Whether and how to detect zero pages.
     /// See description in `ZeroPageDetection`.  Default is 'multifd'.
     /// (since 9.0)
-    #[serde(
-        rename = "zero-page-detection",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zero_page_detection: ::std::option::Option<ZeroPageDetection>,
     /// Open migration files with O_DIRECT when possible.  This
     /// only has effect if the `mapped-ram` capability is enabled.
     /// (Since 9.1)
-    #[serde(
-        rename = "direct-io",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub direct_io: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateSetParameters {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            announce_initial: ::std::option::Option::None,
-            announce_max: ::std::option::Option::None,
-            announce_rounds: ::std::option::Option::None,
-            announce_step: ::std::option::Option::None,
-            throttle_trigger_threshold: ::std::option::Option::None,
-            cpu_throttle_initial: ::std::option::Option::None,
-            cpu_throttle_increment: ::std::option::Option::None,
-            cpu_throttle_tailslow: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_hostname: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            max_bandwidth: ::std::option::Option::None,
-            avail_switchover_bandwidth: ::std::option::Option::None,
-            downtime_limit: ::std::option::Option::None,
-            x_checkpoint_delay: ::std::option::Option::None,
-            multifd_channels: ::std::option::Option::None,
-            xbzrle_cache_size: ::std::option::Option::None,
-            max_postcopy_bandwidth: ::std::option::Option::None,
-            max_cpu_throttle: ::std::option::Option::None,
-            multifd_compression: ::std::option::Option::None,
-            multifd_zlib_level: ::std::option::Option::None,
-            multifd_qatzip_level: ::std::option::Option::None,
-            multifd_zstd_level: ::std::option::Option::None,
-            block_bitmap_mapping: ::std::option::Option::None,
-            x_vcpu_dirty_limit_period: ::std::option::Option::None,
-            vcpu_dirty_limit: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-            zero_page_detection: ::std::option::Option::None,
-            direct_io: ::std::option::Option::None,
-        }
-    }
-    /// Sets `announce-initial`.
-    #[must_use]
-    pub fn with_announce_initial(
-        mut self,
-        announce_initial: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_initial = ::std::option::Option::Some(announce_initial.into());
-        self
-    }
-    /// Sets `announce-max`.
-    #[must_use]
-    pub fn with_announce_max(
-        mut self,
-        announce_max: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_max = ::std::option::Option::Some(announce_max.into());
-        self
-    }
-    /// Sets `announce-rounds`.
-    #[must_use]
-    pub fn with_announce_rounds(
-        mut self,
-        announce_rounds: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_rounds = ::std::option::Option::Some(announce_rounds.into());
-        self
-    }
-    /// Sets `announce-step`.
-    #[must_use]
-    pub fn with_announce_step(
-        mut self,
-        announce_step: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_step = ::std::option::Option::Some(announce_step.into());
-        self
-    }
-    /// Sets `throttle-trigger-threshold`.
-    #[must_use]
-    pub fn with_throttle_trigger_threshold(
-        mut self,
-        throttle_trigger_threshold: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.throttle_trigger_threshold = ::std::option::Option::Some(
-            throttle_trigger_threshold.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-initial`.
-    #[must_use]
-    pub fn with_cpu_throttle_initial(
-        mut self,
-        cpu_throttle_initial: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.cpu_throttle_initial = ::std::option::Option::Some(
-            cpu_throttle_initial.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-increment`.
-    #[must_use]
-    pub fn with_cpu_throttle_increment(
-        mut self,
-        cpu_throttle_increment: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.cpu_throttle_increment = ::std::option::Option::Some(
-            cpu_throttle_increment.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-tailslow`.
-    #[must_use]
-    pub fn with_cpu_throttle_tailslow(
-        mut self,
-        cpu_throttle_tailslow: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.cpu_throttle_tailslow = ::std::option::Option::Some(
-            cpu_throttle_tailslow.into(),
-        );
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<StrOrNull>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-hostname`.
-    #[must_use]
-    pub fn with_tls_hostname(
-        mut self,
-        tls_hostname: impl ::std::convert::Into<StrOrNull>,
-    ) -> Self {
-        self.tls_hostname = ::std::option::Option::Some(tls_hostname.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<StrOrNull>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `max-bandwidth`.
-    #[must_use]
-    pub fn with_max_bandwidth(
-        mut self,
-        max_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.max_bandwidth = ::std::option::Option::Some(max_bandwidth.into());
-        self
-    }
-    /// Sets `avail-switchover-bandwidth`.
-    #[must_use]
-    pub fn with_avail_switchover_bandwidth(
-        mut self,
-        avail_switchover_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.avail_switchover_bandwidth = ::std::option::Option::Some(
-            avail_switchover_bandwidth.into(),
-        );
-        self
-    }
-    /// Sets `downtime-limit`.
-    #[must_use]
-    pub fn with_downtime_limit(
-        mut self,
-        downtime_limit: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.downtime_limit = ::std::option::Option::Some(downtime_limit.into());
-        self
-    }
-    /// Sets `x-checkpoint-delay`.
-    #[must_use]
-    pub fn with_x_checkpoint_delay(
-        mut self,
-        x_checkpoint_delay: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.x_checkpoint_delay = ::std::option::Option::Some(x_checkpoint_delay.into());
-        self
-    }
-    /// Sets `multifd-channels`.
-    #[must_use]
-    pub fn with_multifd_channels(
-        mut self,
-        multifd_channels: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_channels = ::std::option::Option::Some(multifd_channels.into());
-        self
-    }
-    /// Sets `xbzrle-cache-size`.
-    #[must_use]
-    pub fn with_xbzrle_cache_size(
-        mut self,
-        xbzrle_cache_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.xbzrle_cache_size = ::std::option::Option::Some(xbzrle_cache_size.into());
-        self
-    }
-    /// Sets `max-postcopy-bandwidth`.
-    #[must_use]
-    pub fn with_max_postcopy_bandwidth(
-        mut self,
-        max_postcopy_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.max_postcopy_bandwidth = ::std::option::Option::Some(
-            max_postcopy_bandwidth.into(),
-        );
-        self
-    }
-    /// Sets `max-cpu-throttle`.
-    #[must_use]
-    pub fn with_max_cpu_throttle(
-        mut self,
-        max_cpu_throttle: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.max_cpu_throttle = ::std::option::Option::Some(max_cpu_throttle.into());
-        self
-    }
-    /// Sets `multifd-compression`.
-    #[must_use]
-    pub fn with_multifd_compression(
-        mut self,
-        multifd_compression: impl ::std::convert::Into<MultiFDCompression>,
-    ) -> Self {
-        self.multifd_compression = ::std::option::Option::Some(
-            multifd_compression.into(),
-        );
-        self
-    }
-    /// Sets `multifd-zlib-level`.
-    #[must_use]
-    pub fn with_multifd_zlib_level(
-        mut self,
-        multifd_zlib_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_zlib_level = ::std::option::Option::Some(multifd_zlib_level.into());
-        self
-    }
-    /// Sets `multifd-qatzip-level`.
-    #[must_use]
-    pub fn with_multifd_qatzip_level(
-        mut self,
-        multifd_qatzip_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_qatzip_level = ::std::option::Option::Some(
-            multifd_qatzip_level.into(),
-        );
-        self
-    }
-    /// Sets `multifd-zstd-level`.
-    #[must_use]
-    pub fn with_multifd_zstd_level(
-        mut self,
-        multifd_zstd_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_zstd_level = ::std::option::Option::Some(multifd_zstd_level.into());
-        self
-    }
-    /// Sets `block-bitmap-mapping`.
-    #[must_use]
-    pub fn with_block_bitmap_mapping(
-        mut self,
-        block_bitmap_mapping: impl ::std::convert::Into<
-            ::std::vec::Vec<BitmapMigrationNodeAlias>,
-        >,
-    ) -> Self {
-        self.block_bitmap_mapping = ::std::option::Option::Some(
-            block_bitmap_mapping.into(),
-        );
-        self
-    }
-    /// Sets `x-vcpu-dirty-limit-period`.
-    #[must_use]
-    pub fn with_x_vcpu_dirty_limit_period(
-        mut self,
-        x_vcpu_dirty_limit_period: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.x_vcpu_dirty_limit_period = ::std::option::Option::Some(
-            x_vcpu_dirty_limit_period.into(),
-        );
-        self
-    }
-    /// Sets `vcpu-dirty-limit`.
-    #[must_use]
-    pub fn with_vcpu_dirty_limit(
-        mut self,
-        vcpu_dirty_limit: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.vcpu_dirty_limit = ::std::option::Option::Some(vcpu_dirty_limit.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<MigMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-    /// Sets `zero-page-detection`.
-    #[must_use]
-    pub fn with_zero_page_detection(
-        mut self,
-        zero_page_detection: impl ::std::convert::Into<ZeroPageDetection>,
-    ) -> Self {
-        self.zero_page_detection = ::std::option::Option::Some(
-            zero_page_detection.into(),
-        );
-        self
-    }
-    /// Sets `direct-io`.
-    #[must_use]
-    pub fn with_direct_io(mut self, direct_io: impl ::std::convert::Into<bool>) -> Self {
-        self.direct_io = ::std::option::Option::Some(direct_io.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateSetParameters {
-    const NAME: &'static str = "migrate-set-parameters";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-set-parameters",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    MigrateSetParameters { 0 opt announce_initial "announce-initial" : u64, 1 opt
+    announce_max "announce-max" : u64, 2 opt announce_rounds "announce-rounds" : u64, 3
+    opt announce_step "announce-step" : u64, 4 opt throttle_trigger_threshold
+    "throttle-trigger-threshold" : u8, 5 opt cpu_throttle_initial "cpu-throttle-initial"
+    : u8, 6 opt cpu_throttle_increment "cpu-throttle-increment" : u8, 7 opt
+    cpu_throttle_tailslow "cpu-throttle-tailslow" : bool, 8 opt tls_creds "tls-creds" :
+    StrOrNull, 9 opt tls_hostname "tls-hostname" : StrOrNull, 10 opt tls_authz
+    "tls-authz" : StrOrNull, 11 opt max_bandwidth "max-bandwidth" : u64, 12 opt
+    avail_switchover_bandwidth "avail-switchover-bandwidth" : u64, 13 opt downtime_limit
+    "downtime-limit" : u64, 14 opt x_checkpoint_delay "x-checkpoint-delay" : u32, 15 opt
+    multifd_channels "multifd-channels" : u8, 16 opt xbzrle_cache_size
+    "xbzrle-cache-size" : u64, 17 opt max_postcopy_bandwidth "max-postcopy-bandwidth" :
+    u64, 18 opt max_cpu_throttle "max-cpu-throttle" : u8, 19 opt multifd_compression
+    "multifd-compression" : MultiFDCompression, 20 opt multifd_zlib_level
+    "multifd-zlib-level" : u8, 21 opt multifd_qatzip_level "multifd-qatzip-level" : u8,
+    22 opt multifd_zstd_level "multifd-zstd-level" : u8, 23 opt block_bitmap_mapping
+    "block-bitmap-mapping" : ::std::vec::Vec < BitmapMigrationNodeAlias >, 24 opt
+    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64, 25 opt vcpu_dirty_limit
+    "vcpu-dirty-limit" : u64, 26 opt mode "mode" : MigMode, 27 opt zero_page_detection
+    "zero-page-detection" : ZeroPageDetection, 28 opt direct_io "direct-io" : bool, }
+);
+crate::rt::qapi_builder!(
+    MigrateSetParameters new(" Builds it with every optional member absent.") {} init {}
+    set { with_announce_initial announce_initial "announce-initial" : u64 => into,
+    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
+    "announce-step" : u64 => into, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
+    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
+    => into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into, with_tls_hostname
+    tls_hostname "tls-hostname" : StrOrNull => into, with_tls_authz tls_authz "tls-authz"
+    : StrOrNull => into, with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
+    with_avail_switchover_bandwidth avail_switchover_bandwidth
+    "avail-switchover-bandwidth" : u64 => into, with_downtime_limit downtime_limit
+    "downtime-limit" : u64 => into, with_x_checkpoint_delay x_checkpoint_delay
+    "x-checkpoint-delay" : u32 => into, with_multifd_channels multifd_channels
+    "multifd-channels" : u8 => into, with_xbzrle_cache_size xbzrle_cache_size
+    "xbzrle-cache-size" : u64 => into, with_max_postcopy_bandwidth max_postcopy_bandwidth
+    "max-postcopy-bandwidth" : u64 => into, with_max_cpu_throttle max_cpu_throttle
+    "max-cpu-throttle" : u8 => into, with_multifd_compression multifd_compression
+    "multifd-compression" : MultiFDCompression => into, with_multifd_zlib_level
+    multifd_zlib_level "multifd-zlib-level" : u8 => into, with_multifd_qatzip_level
+    multifd_qatzip_level "multifd-qatzip-level" : u8 => into, with_multifd_zstd_level
+    multifd_zstd_level "multifd-zstd-level" : u8 => into, with_block_bitmap_mapping
+    block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
+    BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
+    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => into,
+    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => into, with_mode
+    mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
+    "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
+    "direct-io" : bool => into, }
+);
+crate::rt::qapi_command!(
+    MigrateSetParameters, "migrate-set-parameters", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// The optional members aren't actually optional.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrationParameters {
     /// Initial delay (in milliseconds) before sending
     /// the first announce (Since 4.0)
-    #[serde(
-        rename = "announce-initial",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_initial: ::std::option::Option<u64>,
     /// Maximum delay (in milliseconds) between packets in
     /// the announcement (Since 4.0)
-    #[serde(
-        rename = "announce-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_max: ::std::option::Option<u64>,
     /// Number of self-announce packets sent after
     /// migration (Since 4.0)
-    #[serde(
-        rename = "announce-rounds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_rounds: ::std::option::Option<u64>,
     /// Increase in delay (in milliseconds) between
     /// subsequent packets in the announcement (Since 4.0)
-    #[serde(
-        rename = "announce-step",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub announce_step: ::std::option::Option<u64>,
     /// The ratio of bytes_dirty_period and
     /// bytes_xfer_period to trigger throttling.  It is expressed as
     /// percentage.  The default value is 50.  (Since 5.0)
-    #[serde(
-        rename = "throttle-trigger-threshold",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_trigger_threshold: ::std::option::Option<u8>,
     /// Initial percentage of time guest cpus are
     /// throttled when migration auto-converge is activated.  (Since
     /// 2.7)
-    #[serde(
-        rename = "cpu-throttle-initial",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_initial: ::std::option::Option<u8>,
     /// throttle percentage increase each time
     /// auto-converge detects that migration is not making progress.
     /// (Since 2.7)
-    #[serde(
-        rename = "cpu-throttle-increment",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_increment: ::std::option::Option<u8>,
     /// Make CPU throttling slower at tail stage At
     /// the tail stage of throttling, the Guest is very sensitive to CPU
@@ -2352,10 +1288,6 @@ pub struct MigrationParameters {
     /// traditional throttling, meanwhile the throttle increment won't
     /// be excessive at tail stage.  The default value is false.  (Since
     /// 5.1)
-    #[serde(
-        rename = "cpu-throttle-tailslow",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_throttle_tailslow: ::std::option::Option<bool>,
     /// ID of the 'tls-creds' object that provides credentials
     /// for establishing a TLS connection over the migration data
@@ -2366,35 +1298,19 @@ pub struct MigrationParameters {
     /// than TLS.  (Since 2.7)
     ///
     /// Note: 2.8 omits empty `tls-creds` instead.
-    #[serde(
-        rename = "tls-creds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_creds: ::std::option::Option<::std::string::String>,
     /// migration target's hostname for validating the
     /// server's x509 certificate identity.  If empty, QEMU will use the
     /// hostname from the migration URI, if any.  (Since 2.7)
     ///
     /// Note: 2.8 omits empty `tls-hostname` instead.
-    #[serde(
-        rename = "tls-hostname",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_hostname: ::std::option::Option<::std::string::String>,
     /// ID of the 'authz' object subclass that provides access
     /// control checking of the TLS x509 certificate distinguished name.
     /// (Since 4.0)
-    #[serde(
-        rename = "tls-authz",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_authz: ::std::option::Option<::std::string::String>,
     /// maximum speed for migration, in bytes per second.
     /// (Since 2.8)
-    #[serde(
-        rename = "max-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_bandwidth: ::std::option::Option<u64>,
     /// to set the available bandwidth that
     /// migration can use during switchover phase.  NOTE!  This does not
@@ -2406,93 +1322,49 @@ pub struct MigrationParameters {
     /// available when switching over.  When specified correctly, this
     /// can make the switchover decision much more accurate.
     /// (Since 8.2)
-    #[serde(
-        rename = "avail-switchover-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub avail_switchover_bandwidth: ::std::option::Option<u64>,
     /// set maximum tolerated downtime for migration.
     /// maximum downtime in milliseconds (Since 2.8)
-    #[serde(
-        rename = "downtime-limit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub downtime_limit: ::std::option::Option<u64>,
     /// the delay time between two COLO checkpoints.
     /// (Since 2.8)
     ///
     /// **Unstable**: Members `x-checkpoint-delay` and `x-vcpu-dirty-limit-period` are experimental.
-    #[serde(
-        rename = "x-checkpoint-delay",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_checkpoint_delay: ::std::option::Option<u32>,
     /// Number of channels used to migrate data in
     /// parallel.  This is the same number that the number of sockets
     /// used for migration.  The default value is 2 (since 4.0)
-    #[serde(
-        rename = "multifd-channels",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_channels: ::std::option::Option<u8>,
     /// cache size to be used by XBZRLE migration.  It
     /// needs to be a multiple of the target page size and a power of 2
     /// (Since 2.11)
-    #[serde(
-        rename = "xbzrle-cache-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub xbzrle_cache_size: ::std::option::Option<u64>,
     /// Background transfer bandwidth during
     /// postcopy.  Defaults to 0 (unlimited).  In bytes per second.
     /// (Since 3.0)
-    #[serde(
-        rename = "max-postcopy-bandwidth",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_postcopy_bandwidth: ::std::option::Option<u64>,
     /// maximum cpu throttle percentage.  Defaults to 99.
     /// (Since 3.1)
-    #[serde(
-        rename = "max-cpu-throttle",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub max_cpu_throttle: ::std::option::Option<u8>,
     /// Which compression method to use.  Defaults to
     /// none.  (Since 5.0)
-    #[serde(
-        rename = "multifd-compression",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_compression: ::std::option::Option<MultiFDCompression>,
     /// Set the compression level to be used in live
     /// migration, the compression level is an integer between 0 and 9,
     /// where 0 means no compression, 1 means the best compression
     /// speed, and 9 means best compression ratio which will consume
     /// more CPU.  Defaults to 1.  (Since 5.0)
-    #[serde(
-        rename = "multifd-zlib-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_zlib_level: ::std::option::Option<u8>,
     /// Set the compression level to be used in live
     /// migration. The level is an integer between 1 and 9, where 1 means
     /// the best compression speed, and 9 means the best compression
     /// ratio which will consume more CPU. Defaults to 1.  (Since 9.2)
-    #[serde(
-        rename = "multifd-qatzip-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_qatzip_level: ::std::option::Option<u8>,
     /// Set the compression level to be used in live
     /// migration, the compression level is an integer between 0 and 20,
     /// where 0 means no compression, 1 means the best compression
     /// speed, and 20 means best compression ratio which will consume
     /// more CPU.  Defaults to 1.  (Since 5.0)
-    #[serde(
-        rename = "multifd-zstd-level",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub multifd_zstd_level: ::std::option::Option<u8>,
     /// Maps block nodes and bitmaps on them to
     /// aliases for the purpose of dirty bitmap migration.  Such aliases
@@ -2509,10 +1381,6 @@ pub struct MigrationParameters {
     /// has never been set), bitmap names are mapped to themselves.
     /// Nodes are mapped to their block device name if there is one, and
     /// to their node name otherwise.  (Since 5.2)
-    #[serde(
-        rename = "block-bitmap-mapping",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub block_bitmap_mapping: ::std::option::Option<
         ::std::vec::Vec<BitmapMigrationNodeAlias>,
     >,
@@ -2521,356 +1389,79 @@ pub struct MigrationParameters {
     /// 1000ms.  Defaults to 1000ms.  (Since 8.1)
     ///
     /// **Unstable**: Members `x-checkpoint-delay` and `x-vcpu-dirty-limit-period` are experimental.
-    #[serde(
-        rename = "x-vcpu-dirty-limit-period",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_vcpu_dirty_limit_period: ::std::option::Option<u64>,
     /// Dirtyrate limit (MB/s) during live migration.
     /// Defaults to 1.  (Since 8.1)
-    #[serde(
-        rename = "vcpu-dirty-limit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub vcpu_dirty_limit: ::std::option::Option<u64>,
     /// Migration mode.  See description in `MigMode`.  Default is
     /// 'normal'.  (Since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<MigMode>,
     /// Whether and how to detect zero pages.
     /// See description in `ZeroPageDetection`.  Default is 'multifd'.
     /// (since 9.0)
-    #[serde(
-        rename = "zero-page-detection",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zero_page_detection: ::std::option::Option<ZeroPageDetection>,
     /// Open migration files with O_DIRECT when possible.  This
     /// only has effect if the `mapped-ram` capability is enabled.
     /// (Since 9.1)
-    #[serde(
-        rename = "direct-io",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub direct_io: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationParameters {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            announce_initial: ::std::option::Option::None,
-            announce_max: ::std::option::Option::None,
-            announce_rounds: ::std::option::Option::None,
-            announce_step: ::std::option::Option::None,
-            throttle_trigger_threshold: ::std::option::Option::None,
-            cpu_throttle_initial: ::std::option::Option::None,
-            cpu_throttle_increment: ::std::option::Option::None,
-            cpu_throttle_tailslow: ::std::option::Option::None,
-            tls_creds: ::std::option::Option::None,
-            tls_hostname: ::std::option::Option::None,
-            tls_authz: ::std::option::Option::None,
-            max_bandwidth: ::std::option::Option::None,
-            avail_switchover_bandwidth: ::std::option::Option::None,
-            downtime_limit: ::std::option::Option::None,
-            x_checkpoint_delay: ::std::option::Option::None,
-            multifd_channels: ::std::option::Option::None,
-            xbzrle_cache_size: ::std::option::Option::None,
-            max_postcopy_bandwidth: ::std::option::Option::None,
-            max_cpu_throttle: ::std::option::Option::None,
-            multifd_compression: ::std::option::Option::None,
-            multifd_zlib_level: ::std::option::Option::None,
-            multifd_qatzip_level: ::std::option::Option::None,
-            multifd_zstd_level: ::std::option::Option::None,
-            block_bitmap_mapping: ::std::option::Option::None,
-            x_vcpu_dirty_limit_period: ::std::option::Option::None,
-            vcpu_dirty_limit: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-            zero_page_detection: ::std::option::Option::None,
-            direct_io: ::std::option::Option::None,
-        }
-    }
-    /// Sets `announce-initial`.
-    #[must_use]
-    pub fn with_announce_initial(
-        mut self,
-        announce_initial: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_initial = ::std::option::Option::Some(announce_initial.into());
-        self
-    }
-    /// Sets `announce-max`.
-    #[must_use]
-    pub fn with_announce_max(
-        mut self,
-        announce_max: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_max = ::std::option::Option::Some(announce_max.into());
-        self
-    }
-    /// Sets `announce-rounds`.
-    #[must_use]
-    pub fn with_announce_rounds(
-        mut self,
-        announce_rounds: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_rounds = ::std::option::Option::Some(announce_rounds.into());
-        self
-    }
-    /// Sets `announce-step`.
-    #[must_use]
-    pub fn with_announce_step(
-        mut self,
-        announce_step: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.announce_step = ::std::option::Option::Some(announce_step.into());
-        self
-    }
-    /// Sets `throttle-trigger-threshold`.
-    #[must_use]
-    pub fn with_throttle_trigger_threshold(
-        mut self,
-        throttle_trigger_threshold: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.throttle_trigger_threshold = ::std::option::Option::Some(
-            throttle_trigger_threshold.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-initial`.
-    #[must_use]
-    pub fn with_cpu_throttle_initial(
-        mut self,
-        cpu_throttle_initial: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.cpu_throttle_initial = ::std::option::Option::Some(
-            cpu_throttle_initial.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-increment`.
-    #[must_use]
-    pub fn with_cpu_throttle_increment(
-        mut self,
-        cpu_throttle_increment: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.cpu_throttle_increment = ::std::option::Option::Some(
-            cpu_throttle_increment.into(),
-        );
-        self
-    }
-    /// Sets `cpu-throttle-tailslow`.
-    #[must_use]
-    pub fn with_cpu_throttle_tailslow(
-        mut self,
-        cpu_throttle_tailslow: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.cpu_throttle_tailslow = ::std::option::Option::Some(
-            cpu_throttle_tailslow.into(),
-        );
-        self
-    }
-    /// Sets `tls-creds`.
-    #[must_use]
-    pub fn with_tls_creds(
-        mut self,
-        tls_creds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_creds = ::std::option::Option::Some(tls_creds.into());
-        self
-    }
-    /// Sets `tls-hostname`.
-    #[must_use]
-    pub fn with_tls_hostname(
-        mut self,
-        tls_hostname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_hostname = ::std::option::Option::Some(tls_hostname.into());
-        self
-    }
-    /// Sets `tls-authz`.
-    #[must_use]
-    pub fn with_tls_authz(
-        mut self,
-        tls_authz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tls_authz = ::std::option::Option::Some(tls_authz.into());
-        self
-    }
-    /// Sets `max-bandwidth`.
-    #[must_use]
-    pub fn with_max_bandwidth(
-        mut self,
-        max_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.max_bandwidth = ::std::option::Option::Some(max_bandwidth.into());
-        self
-    }
-    /// Sets `avail-switchover-bandwidth`.
-    #[must_use]
-    pub fn with_avail_switchover_bandwidth(
-        mut self,
-        avail_switchover_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.avail_switchover_bandwidth = ::std::option::Option::Some(
-            avail_switchover_bandwidth.into(),
-        );
-        self
-    }
-    /// Sets `downtime-limit`.
-    #[must_use]
-    pub fn with_downtime_limit(
-        mut self,
-        downtime_limit: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.downtime_limit = ::std::option::Option::Some(downtime_limit.into());
-        self
-    }
-    /// Sets `x-checkpoint-delay`.
-    #[must_use]
-    pub fn with_x_checkpoint_delay(
-        mut self,
-        x_checkpoint_delay: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.x_checkpoint_delay = ::std::option::Option::Some(x_checkpoint_delay.into());
-        self
-    }
-    /// Sets `multifd-channels`.
-    #[must_use]
-    pub fn with_multifd_channels(
-        mut self,
-        multifd_channels: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_channels = ::std::option::Option::Some(multifd_channels.into());
-        self
-    }
-    /// Sets `xbzrle-cache-size`.
-    #[must_use]
-    pub fn with_xbzrle_cache_size(
-        mut self,
-        xbzrle_cache_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.xbzrle_cache_size = ::std::option::Option::Some(xbzrle_cache_size.into());
-        self
-    }
-    /// Sets `max-postcopy-bandwidth`.
-    #[must_use]
-    pub fn with_max_postcopy_bandwidth(
-        mut self,
-        max_postcopy_bandwidth: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.max_postcopy_bandwidth = ::std::option::Option::Some(
-            max_postcopy_bandwidth.into(),
-        );
-        self
-    }
-    /// Sets `max-cpu-throttle`.
-    #[must_use]
-    pub fn with_max_cpu_throttle(
-        mut self,
-        max_cpu_throttle: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.max_cpu_throttle = ::std::option::Option::Some(max_cpu_throttle.into());
-        self
-    }
-    /// Sets `multifd-compression`.
-    #[must_use]
-    pub fn with_multifd_compression(
-        mut self,
-        multifd_compression: impl ::std::convert::Into<MultiFDCompression>,
-    ) -> Self {
-        self.multifd_compression = ::std::option::Option::Some(
-            multifd_compression.into(),
-        );
-        self
-    }
-    /// Sets `multifd-zlib-level`.
-    #[must_use]
-    pub fn with_multifd_zlib_level(
-        mut self,
-        multifd_zlib_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_zlib_level = ::std::option::Option::Some(multifd_zlib_level.into());
-        self
-    }
-    /// Sets `multifd-qatzip-level`.
-    #[must_use]
-    pub fn with_multifd_qatzip_level(
-        mut self,
-        multifd_qatzip_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_qatzip_level = ::std::option::Option::Some(
-            multifd_qatzip_level.into(),
-        );
-        self
-    }
-    /// Sets `multifd-zstd-level`.
-    #[must_use]
-    pub fn with_multifd_zstd_level(
-        mut self,
-        multifd_zstd_level: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.multifd_zstd_level = ::std::option::Option::Some(multifd_zstd_level.into());
-        self
-    }
-    /// Sets `block-bitmap-mapping`.
-    #[must_use]
-    pub fn with_block_bitmap_mapping(
-        mut self,
-        block_bitmap_mapping: impl ::std::convert::Into<
-            ::std::vec::Vec<BitmapMigrationNodeAlias>,
-        >,
-    ) -> Self {
-        self.block_bitmap_mapping = ::std::option::Option::Some(
-            block_bitmap_mapping.into(),
-        );
-        self
-    }
-    /// Sets `x-vcpu-dirty-limit-period`.
-    #[must_use]
-    pub fn with_x_vcpu_dirty_limit_period(
-        mut self,
-        x_vcpu_dirty_limit_period: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.x_vcpu_dirty_limit_period = ::std::option::Option::Some(
-            x_vcpu_dirty_limit_period.into(),
-        );
-        self
-    }
-    /// Sets `vcpu-dirty-limit`.
-    #[must_use]
-    pub fn with_vcpu_dirty_limit(
-        mut self,
-        vcpu_dirty_limit: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.vcpu_dirty_limit = ::std::option::Option::Some(vcpu_dirty_limit.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<MigMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-    /// Sets `zero-page-detection`.
-    #[must_use]
-    pub fn with_zero_page_detection(
-        mut self,
-        zero_page_detection: impl ::std::convert::Into<ZeroPageDetection>,
-    ) -> Self {
-        self.zero_page_detection = ::std::option::Option::Some(
-            zero_page_detection.into(),
-        );
-        self
-    }
-    /// Sets `direct-io`.
-    #[must_use]
-    pub fn with_direct_io(mut self, direct_io: impl ::std::convert::Into<bool>) -> Self {
-        self.direct_io = ::std::option::Option::Some(direct_io.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationParameters { 0 opt announce_initial "announce-initial" : u64, 1 opt
+    announce_max "announce-max" : u64, 2 opt announce_rounds "announce-rounds" : u64, 3
+    opt announce_step "announce-step" : u64, 4 opt throttle_trigger_threshold
+    "throttle-trigger-threshold" : u8, 5 opt cpu_throttle_initial "cpu-throttle-initial"
+    : u8, 6 opt cpu_throttle_increment "cpu-throttle-increment" : u8, 7 opt
+    cpu_throttle_tailslow "cpu-throttle-tailslow" : bool, 8 opt tls_creds "tls-creds" :
+    ::std::string::String, 9 opt tls_hostname "tls-hostname" : ::std::string::String, 10
+    opt tls_authz "tls-authz" : ::std::string::String, 11 opt max_bandwidth
+    "max-bandwidth" : u64, 12 opt avail_switchover_bandwidth "avail-switchover-bandwidth"
+    : u64, 13 opt downtime_limit "downtime-limit" : u64, 14 opt x_checkpoint_delay
+    "x-checkpoint-delay" : u32, 15 opt multifd_channels "multifd-channels" : u8, 16 opt
+    xbzrle_cache_size "xbzrle-cache-size" : u64, 17 opt max_postcopy_bandwidth
+    "max-postcopy-bandwidth" : u64, 18 opt max_cpu_throttle "max-cpu-throttle" : u8, 19
+    opt multifd_compression "multifd-compression" : MultiFDCompression, 20 opt
+    multifd_zlib_level "multifd-zlib-level" : u8, 21 opt multifd_qatzip_level
+    "multifd-qatzip-level" : u8, 22 opt multifd_zstd_level "multifd-zstd-level" : u8, 23
+    opt block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
+    BitmapMigrationNodeAlias >, 24 opt x_vcpu_dirty_limit_period
+    "x-vcpu-dirty-limit-period" : u64, 25 opt vcpu_dirty_limit "vcpu-dirty-limit" : u64,
+    26 opt mode "mode" : MigMode, 27 opt zero_page_detection "zero-page-detection" :
+    ZeroPageDetection, 28 opt direct_io "direct-io" : bool, }
+);
+crate::rt::qapi_builder!(
+    MigrationParameters new(" Builds it with every optional member absent.") {} init {}
+    set { with_announce_initial announce_initial "announce-initial" : u64 => into,
+    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
+    "announce-step" : u64 => into, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
+    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
+    => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    with_tls_hostname tls_hostname "tls-hostname" : ::std::string::String => into,
+    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
+    with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
+    with_avail_switchover_bandwidth avail_switchover_bandwidth
+    "avail-switchover-bandwidth" : u64 => into, with_downtime_limit downtime_limit
+    "downtime-limit" : u64 => into, with_x_checkpoint_delay x_checkpoint_delay
+    "x-checkpoint-delay" : u32 => into, with_multifd_channels multifd_channels
+    "multifd-channels" : u8 => into, with_xbzrle_cache_size xbzrle_cache_size
+    "xbzrle-cache-size" : u64 => into, with_max_postcopy_bandwidth max_postcopy_bandwidth
+    "max-postcopy-bandwidth" : u64 => into, with_max_cpu_throttle max_cpu_throttle
+    "max-cpu-throttle" : u8 => into, with_multifd_compression multifd_compression
+    "multifd-compression" : MultiFDCompression => into, with_multifd_zlib_level
+    multifd_zlib_level "multifd-zlib-level" : u8 => into, with_multifd_qatzip_level
+    multifd_qatzip_level "multifd-qatzip-level" : u8 => into, with_multifd_zstd_level
+    multifd_zstd_level "multifd-zstd-level" : u8 => into, with_block_bitmap_mapping
+    block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
+    BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
+    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => into,
+    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => into, with_mode
+    mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
+    "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
+    "direct-io" : bool => into, }
+);
 /// Returns information about the current migration parameters
 ///
 /// # Returns
@@ -2892,33 +1483,20 @@ impl MigrationParameters {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMigrateParameters {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMigrateParameters {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMigrateParameters {
-    const NAME: &'static str = "query-migrate-parameters";
-    type Returns = MigrationParameters;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-migrate-parameters",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMigrateParameters {});
+crate::rt::qapi_builder!(
+    QueryMigrateParameters new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Followup to a migration command to switch the migration to postcopy
 /// mode.  The postcopy-ram capability must be set on both source and
 /// destination before the original migration command.
@@ -2931,33 +1509,20 @@ impl crate::rt::Command for QueryMigrateParameters {
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateStartPostcopy {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateStartPostcopy {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateStartPostcopy {
-    const NAME: &'static str = "migrate-start-postcopy";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-start-postcopy",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(MigrateStartPostcopy {});
+crate::rt::qapi_builder!(
+    MigrateStartPostcopy new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    MigrateStartPostcopy, "migrate-start-postcopy", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted when a migration event happens
 ///
 /// *qmp-example*
@@ -2969,48 +1534,21 @@ impl crate::rt::Command for MigrateStartPostcopy {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Migration {
     /// `MigrationStatus` describing the current migration status.
     pub status: MigrationStatus,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Migration {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(status: impl ::std::convert::Into<MigrationStatus>) -> Self {
-        Self { status: status.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Migration {
-    const NAME: &'static str = "MIGRATION";
-    const META: super::EventMeta = super::EventMeta {
-        name: "MIGRATION",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Migration(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Migration(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Migration> for super::AnyEvent {
-    fn from(x: Migration) -> Self {
-        super::AnyEvent::Migration(x)
-    }
-}
+crate::rt::qapi_struct!(Migration { 0 req status "status" : MigrationStatus, });
+crate::rt::qapi_builder!(
+    Migration new(" Builds it from its required members; optional ones are absent.") {
+    status : MigrationStatus => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    Migration, "MIGRATION", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, }
+);
 /// Emitted from the source side of a migration at the start of each
 /// pass (when it syncs the dirty bitmap)
 ///
@@ -3022,48 +1560,21 @@ impl ::std::convert::From<Migration> for super::AnyEvent {
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationPass {
     /// An incrementing count (starting at 1 on the first pass)
     pub pass: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationPass {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(pass: impl ::std::convert::Into<i64>) -> Self {
-        Self { pass: pass.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for MigrationPass {
-    const NAME: &'static str = "MIGRATION_PASS";
-    const META: super::EventMeta = super::EventMeta {
-        name: "MIGRATION_PASS",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::MigrationPass(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::MigrationPass(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<MigrationPass> for super::AnyEvent {
-    fn from(x: MigrationPass) -> Self {
-        super::AnyEvent::MigrationPass(x)
-    }
-}
+crate::rt::qapi_struct!(MigrationPass { 0 req pass "pass" : i64, });
+crate::rt::qapi_builder!(
+    MigrationPass new(" Builds it from its required members; optional ones are absent.")
+    { pass : i64 => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    MigrationPass, "MIGRATION_PASS", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, }
+);
 /// The message transmission between Primary side and Secondary side.
 ///
 /// Since: 2.8
@@ -3089,55 +1600,12 @@ pub enum COLOMessage {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl COLOMessage {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::CheckpointReady => "checkpoint-ready",
-            Self::CheckpointRequest => "checkpoint-request",
-            Self::CheckpointReply => "checkpoint-reply",
-            Self::VmstateSend => "vmstate-send",
-            Self::VmstateSize => "vmstate-size",
-            Self::VmstateReceived => "vmstate-received",
-            Self::VmstateLoaded => "vmstate-loaded",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "checkpoint-ready" => Self::CheckpointReady,
-            "checkpoint-request" => Self::CheckpointRequest,
-            "checkpoint-reply" => Self::CheckpointReply,
-            "vmstate-send" => Self::VmstateSend,
-            "vmstate-size" => Self::VmstateSize,
-            "vmstate-received" => Self::VmstateReceived,
-            "vmstate-loaded" => Self::VmstateLoaded,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for COLOMessage {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for COLOMessage {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for COLOMessage {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    COLOMessage { CheckpointReady = "checkpoint-ready", CheckpointRequest =
+    "checkpoint-request", CheckpointReply = "checkpoint-reply", VmstateSend =
+    "vmstate-send", VmstateSize = "vmstate-size", VmstateReceived = "vmstate-received",
+    VmstateLoaded = "vmstate-loaded", }
+);
 /// The COLO current mode.
 ///
 /// Since: 2.8
@@ -3154,47 +1622,9 @@ pub enum COLOMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl COLOMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Primary => "primary",
-            Self::Secondary => "secondary",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "primary" => Self::Primary,
-            "secondary" => Self::Secondary,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for COLOMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for COLOMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for COLOMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    COLOMode { None = "none", Primary = "primary", Secondary = "secondary", }
+);
 /// An enumeration of COLO failover status
 ///
 /// Since: 2.8
@@ -3216,51 +1646,10 @@ pub enum FailoverStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl FailoverStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Require => "require",
-            Self::Active => "active",
-            Self::Completed => "completed",
-            Self::Relaunch => "relaunch",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "require" => Self::Require,
-            "active" => Self::Active,
-            "completed" => Self::Completed,
-            "relaunch" => Self::Relaunch,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for FailoverStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for FailoverStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for FailoverStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    FailoverStatus { None = "none", Require = "require", Active = "active", Completed =
+    "completed", Relaunch = "relaunch", }
+);
 /// Emitted when VM finishes COLO mode due to some errors happening or
 /// at the request of users.
 ///
@@ -3272,7 +1661,7 @@ impl<'de> ::serde::Deserialize<'de> for FailoverStatus {
 /// ```
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ColoExit {
     /// report COLO mode when COLO exited.
@@ -3280,48 +1669,17 @@ pub struct ColoExit {
     /// describes the reason for the COLO exit.
     pub reason: COLOExitReason,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ColoExit {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        mode: impl ::std::convert::Into<COLOMode>,
-        reason: impl ::std::convert::Into<COLOExitReason>,
-    ) -> Self {
-        Self {
-            mode: mode.into(),
-            reason: reason.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for ColoExit {
-    const NAME: &'static str = "COLO_EXIT";
-    const META: super::EventMeta = super::EventMeta {
-        name: "COLO_EXIT",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::ColoExit(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::ColoExit(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<ColoExit> for super::AnyEvent {
-    fn from(x: ColoExit) -> Self {
-        super::AnyEvent::ColoExit(x)
-    }
-}
+crate::rt::qapi_struct!(
+    ColoExit { 0 req mode "mode" : COLOMode, 1 req reason "reason" : COLOExitReason, }
+);
+crate::rt::qapi_builder!(
+    ColoExit new(" Builds it from its required members; optional ones are absent.") {
+    mode : COLOMode => into, reason : COLOExitReason => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    ColoExit, "COLO_EXIT", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.1"), condition : ::std::option::Option::None, }
+);
 /// The reason for a COLO exit.
 ///
 /// Since: 3.1
@@ -3342,49 +1700,10 @@ pub enum COLOExitReason {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl COLOExitReason {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Request => "request",
-            Self::Error => "error",
-            Self::Processing => "processing",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "request" => Self::Request,
-            "error" => Self::Error,
-            "processing" => Self::Processing,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for COLOExitReason {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for COLOExitReason {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for COLOExitReason {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    COLOExitReason { None = "none", Request = "request", Error = "error", Processing =
+    "processing", }
+);
 /// Tell qemu that heartbeat is lost, request it to do takeover
 /// procedures.  If this command is sent to the PVM, the Primary side
 /// will exit COLO mode.  If sent to the Secondary, the Secondary side
@@ -3402,33 +1721,20 @@ impl<'de> ::serde::Deserialize<'de> for COLOExitReason {
 ///
 /// Only available if `CONFIG_REPLICATION`.
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XColoLostHeartbeat {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XColoLostHeartbeat {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XColoLostHeartbeat {
-    const NAME: &'static str = "x-colo-lost-heartbeat";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-colo-lost-heartbeat",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("2.8"),
-        condition: ::std::option::Option::Some("CONFIG_REPLICATION"),
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XColoLostHeartbeat {});
+crate::rt::qapi_builder!(
+    XColoLostHeartbeat new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    XColoLostHeartbeat, "x-colo-lost-heartbeat", (), { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("2.8"), condition :
+    ::std::option::Option::Some("CONFIG_REPLICATION"), features : & ["unstable"], }
+);
 /// Cancel the currently executing migration process.  Allows a new
 /// migration to be started right after.  When postcopy-ram is in use,
 /// cancelling is not allowed after the postcopy phase has started.
@@ -3444,33 +1750,19 @@ impl crate::rt::Command for XColoLostHeartbeat {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateCancel {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateCancel {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateCancel {
-    const NAME: &'static str = "migrate_cancel";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate_cancel",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(MigrateCancel {});
+crate::rt::qapi_builder!(
+    MigrateCancel new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    MigrateCancel, "migrate_cancel", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Continue migration when it's in a paused state.
 ///
 /// *qmp-example*
@@ -3482,36 +1774,24 @@ impl crate::rt::Command for MigrateCancel {
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateContinue {
     /// The state the migration is currently expected to be in
     pub state: MigrationStatus,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateContinue {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(state: impl ::std::convert::Into<MigrationStatus>) -> Self {
-        Self { state: state.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateContinue {
-    const NAME: &'static str = "migrate-continue";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-continue",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.11"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(MigrateContinue { 0 req state "state" : MigrationStatus, });
+crate::rt::qapi_builder!(
+    MigrateContinue
+    new(" Builds it from its required members; optional ones are absent.") { state :
+    MigrationStatus => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    MigrateContinue, "migrate-continue", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// The migration stream transport mechanisms.
 ///
 /// Since: 8.2
@@ -3530,51 +1810,12 @@ pub enum MigrationAddressType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigrationAddressType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Socket => "socket",
-            Self::Exec => "exec",
-            Self::Rdma => "rdma",
-            Self::File => "file",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "socket" => Self::Socket,
-            "exec" => Self::Exec,
-            "rdma" => Self::Rdma,
-            "file" => Self::File,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigrationAddressType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigrationAddressType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationAddressType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MigrationAddressType { Socket = "socket", Exec = "exec", Rdma = "rdma", File =
+    "file", }
+);
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FileMigrationArgs {
     /// The file to receive the migration stream
@@ -3582,37 +1823,31 @@ pub struct FileMigrationArgs {
     /// The file offset where the migration stream will start
     pub offset: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FileMigrationArgs {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        filename: impl ::std::convert::Into<::std::string::String>,
-        offset: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            filename: filename.into(),
-            offset: offset.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    FileMigrationArgs { 0 req filename "filename" : ::std::string::String, 1 req offset
+    "offset" : u64, }
+);
+crate::rt::qapi_builder!(
+    FileMigrationArgs
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, offset : u64 => into, } init {} set {}
+);
 /// Since: 8.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationExecCommand {
     /// command (list head) and arguments to execute.
     pub args: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationExecCommand {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        args: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self { args: args.into() }
+crate::rt::qapi_struct!(
+    MigrationExecCommand { 0 req args "args" : ::std::vec::Vec < ::std::string::String >,
     }
-}
+);
+crate::rt::qapi_builder!(
+    MigrationExecCommand
+    new(" Builds it from its required members; optional ones are absent.") { args :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+);
 /// Migration endpoint configuration.
 ///
 /// Since: 8.2
@@ -3698,71 +1933,27 @@ pub enum MigrationChannelType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MigrationChannelType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Main => "main",
-            Self::Cpr => "cpr",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "main" => Self::Main,
-            "cpr" => Self::Cpr,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MigrationChannelType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MigrationChannelType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationChannelType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(MigrationChannelType { Main = "main", Cpr = "cpr", });
 /// Migration stream channel parameters.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationChannel {
     /// Channel type for transferring packet information.
-    #[serde(rename = "channel-type")]
     pub channel_type: MigrationChannelType,
     /// Migration endpoint configuration on destination interface.
     pub addr: MigrationAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationChannel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        channel_type: impl ::std::convert::Into<MigrationChannelType>,
-        addr: impl ::std::convert::Into<MigrationAddress>,
-    ) -> Self {
-        Self {
-            channel_type: channel_type.into(),
-            addr: addr.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationChannel { 0 req channel_type "channel-type" : MigrationChannelType, 1 req
+    addr "addr" : MigrationAddress, }
+);
+crate::rt::qapi_builder!(
+    MigrationChannel
+    new(" Builds it from its required members; optional ones are absent.") { channel_type
+    : MigrationChannelType => into, addr : MigrationAddress => into, } init {} set {}
+);
 /// Migrates the current running guest to another Virtual Machine.
 ///
 /// *admonition:: Notes*
@@ -3827,83 +2018,37 @@ impl MigrationChannel {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Migrate {
     /// the Uniform Resource Identifier of the destination VM
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uri: ::std::option::Option<::std::string::String>,
     /// list of migration stream channels with each stream in the
     /// list connected to a destination interface endpoint.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<::std::vec::Vec<MigrationChannel>>,
     /// this argument exists only for compatibility reasons and is
     /// ignored by QEMU
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detach: ::std::option::Option<bool>,
     /// resume one paused migration, default "off".  (since 3.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub resume: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Migrate {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            uri: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            detach: ::std::option::Option::None,
-            resume: ::std::option::Option::None,
-        }
-    }
-    /// Sets `uri`.
-    #[must_use]
-    pub fn with_uri(
-        mut self,
-        uri: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.uri = ::std::option::Option::Some(uri.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(
-        mut self,
-        channels: impl ::std::convert::Into<::std::vec::Vec<MigrationChannel>>,
-    ) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `detach`.
-    #[must_use]
-    pub fn with_detach(mut self, detach: impl ::std::convert::Into<bool>) -> Self {
-        self.detach = ::std::option::Option::Some(detach.into());
-        self
-    }
-    /// Sets `resume`.
-    #[must_use]
-    pub fn with_resume(mut self, resume: impl ::std::convert::Into<bool>) -> Self {
-        self.resume = ::std::option::Option::Some(resume.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Migrate {
-    const NAME: &'static str = "migrate";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Migrate { 0 opt uri "uri" : ::std::string::String, 1 opt channels "channels" :
+    ::std::vec::Vec < MigrationChannel >, 2 opt detach "detach" : bool, 3 opt resume
+    "resume" : bool, }
+);
+crate::rt::qapi_builder!(
+    Migrate new(" Builds it with every optional member absent.") {} init {} set {
+    with_uri uri "uri" : ::std::string::String => into, with_channels channels "channels"
+    : ::std::vec::Vec < MigrationChannel > => into, with_detach detach "detach" : bool =>
+    into, with_resume resume "resume" : bool => into, }
+);
+crate::rt::qapi_command!(
+    Migrate, "migrate", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Start an incoming migration, the qemu must have been started with
 /// -incoming defer
 ///
@@ -3958,82 +2103,37 @@ impl crate::rt::Command for Migrate {
 /// ```
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigrateIncoming {
     /// The Uniform Resource Identifier identifying the source or
     /// address to listen on
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub uri: ::std::option::Option<::std::string::String>,
     /// list of migration stream channels with each stream in the
     /// list connected to a destination interface endpoint.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<::std::vec::Vec<MigrationChannel>>,
     /// Exit on incoming migration failure.  Default true.
     /// When set to false, the failure triggers a MIGRATION event, and
     /// error details could be retrieved with query-migrate.
     /// (since 9.1)
-    #[serde(
-        rename = "exit-on-error",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub exit_on_error: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateIncoming {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            uri: ::std::option::Option::None,
-            channels: ::std::option::Option::None,
-            exit_on_error: ::std::option::Option::None,
-        }
-    }
-    /// Sets `uri`.
-    #[must_use]
-    pub fn with_uri(
-        mut self,
-        uri: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.uri = ::std::option::Option::Some(uri.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(
-        mut self,
-        channels: impl ::std::convert::Into<::std::vec::Vec<MigrationChannel>>,
-    ) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-    /// Sets `exit-on-error`.
-    #[must_use]
-    pub fn with_exit_on_error(
-        mut self,
-        exit_on_error: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.exit_on_error = ::std::option::Option::Some(exit_on_error.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateIncoming {
-    const NAME: &'static str = "migrate-incoming";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-incoming",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    MigrateIncoming { 0 opt uri "uri" : ::std::string::String, 1 opt channels "channels"
+    : ::std::vec::Vec < MigrationChannel >, 2 opt exit_on_error "exit-on-error" : bool, }
+);
+crate::rt::qapi_builder!(
+    MigrateIncoming new(" Builds it with every optional member absent.") {} init {} set {
+    with_uri uri "uri" : ::std::string::String => into, with_channels channels "channels"
+    : ::std::vec::Vec < MigrationChannel > => into, with_exit_on_error exit_on_error
+    "exit-on-error" : bool => into, }
+);
+crate::rt::qapi_command!(
+    MigrateIncoming, "migrate-incoming", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Save the state of all devices to file.  The RAM and the block
 /// devices of the VM are not saved by this command.
 ///
@@ -4046,7 +2146,7 @@ impl crate::rt::Command for MigrateIncoming {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSaveDevicesState {
     /// the file to save the state of the devices to as binary
@@ -4055,42 +2155,24 @@ pub struct XenSaveDevicesState {
     pub filename: ::std::string::String,
     /// Optional argument to ask QEMU to treat this command as part
     /// of a live migration.  Default to true.  (since 2.11)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub live: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenSaveDevicesState {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            filename: filename.into(),
-            live: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    XenSaveDevicesState { 0 req filename "filename" : ::std::string::String, 1 opt live
+    "live" : bool, }
+);
+crate::rt::qapi_builder!(
+    XenSaveDevicesState
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set { with_live live "live" : bool => into,
     }
-    /// Sets `live`.
-    #[must_use]
-    pub fn with_live(mut self, live: impl ::std::convert::Into<bool>) -> Self {
-        self.live = ::std::option::Option::Some(live.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenSaveDevicesState {
-    const NAME: &'static str = "xen-save-devices-state";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-save-devices-state",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+);
+crate::rt::qapi_command!(
+    XenSaveDevicesState, "xen-save-devices-state", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Enable or disable the global dirty log mode.
 ///
 /// *qmp-example*
@@ -4102,36 +2184,24 @@ impl crate::rt::Command for XenSaveDevicesState {
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSetGlobalDirtyLog {
     /// true to enable, false to disable.
     pub enable: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenSetGlobalDirtyLog {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(enable: impl ::std::convert::Into<bool>) -> Self {
-        Self { enable: enable.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenSetGlobalDirtyLog {
-    const NAME: &'static str = "xen-set-global-dirty-log";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-set-global-dirty-log",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable" : bool, });
+crate::rt::qapi_builder!(
+    XenSetGlobalDirtyLog
+    new(" Builds it from its required members; optional ones are absent.") { enable :
+    bool => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XenSetGlobalDirtyLog, "xen-set-global-dirty-log", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.3"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Load the state of all devices from file.  The RAM and the block
 /// devices of the VM are not loaded by this command.
 ///
@@ -4144,7 +2214,7 @@ impl crate::rt::Command for XenSetGlobalDirtyLog {
 /// ```
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenLoadDevicesState {
     /// the file to load the state of the devices from as binary
@@ -4152,30 +2222,20 @@ pub struct XenLoadDevicesState {
     /// binary format.
     pub filename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenLoadDevicesState {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { filename: filename.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenLoadDevicesState {
-    const NAME: &'static str = "xen-load-devices-state";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-load-devices-state",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.7"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    XenLoadDevicesState { 0 req filename "filename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    XenLoadDevicesState
+    new(" Builds it from its required members; optional ones are absent.") { filename :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XenLoadDevicesState, "xen-load-devices-state", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.7"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Enable or disable replication.
 ///
 /// *qmp-example*
@@ -4189,7 +2249,7 @@ impl crate::rt::Command for XenLoadDevicesState {
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenSetReplication {
     /// true to enable, false to disable.
@@ -4198,81 +2258,47 @@ pub struct XenSetReplication {
     pub primary: bool,
     /// true to do failover, false to stop.  Cannot be specified
     /// if 'enable' is true.  Default value is false.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub failover: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenSetReplication {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        enable: impl ::std::convert::Into<bool>,
-        primary: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            enable: enable.into(),
-            primary: primary.into(),
-            failover: ::std::option::Option::None,
-        }
-    }
-    /// Sets `failover`.
-    #[must_use]
-    pub fn with_failover(mut self, failover: impl ::std::convert::Into<bool>) -> Self {
-        self.failover = ::std::option::Option::Some(failover.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenSetReplication {
-    const NAME: &'static str = "xen-set-replication";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-set-replication",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::Some("CONFIG_REPLICATION"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    XenSetReplication { 0 req enable "enable" : bool, 1 req primary "primary" : bool, 2
+    opt failover "failover" : bool, }
+);
+crate::rt::qapi_builder!(
+    XenSetReplication
+    new(" Builds it from its required members; optional ones are absent.") { enable :
+    bool => into, primary : bool => into, } init {} set { with_failover failover
+    "failover" : bool => into, }
+);
+crate::rt::qapi_command!(
+    XenSetReplication, "xen-set-replication", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition :
+    ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
+);
 /// The result format for 'query-xen-replication-status'.
 ///
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplicationStatus {
     /// true if an error happened, false if replication is normal.
     pub error: bool,
     /// the human readable error description string, when `error` is
     /// 'true'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub desc: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ReplicationStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(error: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            error: error.into(),
-            desc: ::std::option::Option::None,
-        }
-    }
-    /// Sets `desc`.
-    #[must_use]
-    pub fn with_desc(
-        mut self,
-        desc: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.desc = ::std::option::Option::Some(desc.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ReplicationStatus { 0 req error "error" : bool, 1 opt desc "desc" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ReplicationStatus
+    new(" Builds it from its required members; optional ones are absent.") { error : bool
+    => into, } init {} set { with_desc desc "desc" : ::std::string::String => into, }
+);
 /// Query replication status while the vm is running.
 ///
 /// # Returns
@@ -4289,33 +2315,20 @@ impl ReplicationStatus {
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryXenReplicationStatus {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryXenReplicationStatus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryXenReplicationStatus {
-    const NAME: &'static str = "query-xen-replication-status";
-    type Returns = ReplicationStatus;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-xen-replication-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::Some("CONFIG_REPLICATION"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryXenReplicationStatus {});
+crate::rt::qapi_builder!(
+    QueryXenReplicationStatus new(" Builds it with every optional member absent.") {}
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryXenReplicationStatus, "query-xen-replication-status", ReplicationStatus, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.9"), condition :
+    ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
+);
 /// Xen uses this command to notify replication to trigger a checkpoint.
 ///
 /// *qmp-example*
@@ -4328,39 +2341,26 @@ impl crate::rt::Command for QueryXenReplicationStatus {
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XenColoDoCheckpoint {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenColoDoCheckpoint {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenColoDoCheckpoint {
-    const NAME: &'static str = "xen-colo-do-checkpoint";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-colo-do-checkpoint",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.9"),
-        condition: ::std::option::Option::Some("CONFIG_REPLICATION"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(XenColoDoCheckpoint {});
+crate::rt::qapi_builder!(
+    XenColoDoCheckpoint new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    XenColoDoCheckpoint, "xen-colo-do-checkpoint", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.9"), condition :
+    ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
+);
 /// The result format for 'query-colo-status'.
 ///
 /// Since: 3.1
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct COLOStatus {
     /// COLO running mode.  If COLO is running, this field will
@@ -4369,27 +2369,19 @@ pub struct COLOStatus {
     /// COLO last running mode.  If COLO is running, this field
     /// will return same like mode field, after failover we can use this
     /// field to get last colo mode.  (since 4.0)
-    #[serde(rename = "last-mode")]
     pub last_mode: COLOMode,
     /// describes the reason for the COLO exit.
     pub reason: COLOExitReason,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl COLOStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        mode: impl ::std::convert::Into<COLOMode>,
-        last_mode: impl ::std::convert::Into<COLOMode>,
-        reason: impl ::std::convert::Into<COLOExitReason>,
-    ) -> Self {
-        Self {
-            mode: mode.into(),
-            last_mode: last_mode.into(),
-            reason: reason.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    COLOStatus { 0 req mode "mode" : COLOMode, 1 req last_mode "last-mode" : COLOMode, 2
+    req reason "reason" : COLOExitReason, }
+);
+crate::rt::qapi_builder!(
+    COLOStatus new(" Builds it from its required members; optional ones are absent.") {
+    mode : COLOMode => into, last_mode : COLOMode => into, reason : COLOExitReason =>
+    into, } init {} set {}
+);
 /// Query COLO status while the vm is running.
 ///
 /// # Returns
@@ -4406,33 +2398,20 @@ impl COLOStatus {
 /// Since: 3.1
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryColoStatus {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryColoStatus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryColoStatus {
-    const NAME: &'static str = "query-colo-status";
-    type Returns = COLOStatus;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-colo-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.1"),
-        condition: ::std::option::Option::Some("CONFIG_REPLICATION"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryColoStatus {});
+crate::rt::qapi_builder!(
+    QueryColoStatus new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    QueryColoStatus, "query-colo-status", COLOStatus, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.1"), condition :
+    ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
+);
 /// Provide a recovery migration stream URI.
 ///
 /// *qmp-example*
@@ -4444,36 +2423,23 @@ impl crate::rt::Command for QueryColoStatus {
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrateRecover {
     /// the URI to be used for the recovery of migration stream.
     pub uri: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrateRecover {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(uri: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { uri: uri.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigrateRecover {
-    const NAME: &'static str = "migrate-recover";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-recover",
-        allow_oob: true,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(MigrateRecover { 0 req uri "uri" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    MigrateRecover new(" Builds it from its required members; optional ones are absent.")
+    { uri : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    MigrateRecover, "migrate-recover", (), { allow_oob : true, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Pause a migration.  Currently it only supports postcopy.
 ///
 /// *qmp-example*
@@ -4484,33 +2450,19 @@ impl crate::rt::Command for MigrateRecover {
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MigratePause {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigratePause {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for MigratePause {
-    const NAME: &'static str = "migrate-pause";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "migrate-pause",
-        allow_oob: true,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(MigratePause {});
+crate::rt::qapi_builder!(
+    MigratePause new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    MigratePause, "migrate-pause", (), { allow_oob : true, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted from source side of a migration when migration state is
 /// WAIT_UNPLUG.  Device was unplugged by guest operating system.
 /// Device resources in QEMU are kept on standby to be able to re-plug
@@ -4525,77 +2477,41 @@ impl crate::rt::Command for MigratePause {
 /// ```
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UnplugPrimary {
     /// QEMU device id of the unplugged device
-    #[serde(rename = "device-id")]
     pub device_id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UnplugPrimary {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device_id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device_id: device_id.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for UnplugPrimary {
-    const NAME: &'static str = "UNPLUG_PRIMARY";
-    const META: super::EventMeta = super::EventMeta {
-        name: "UNPLUG_PRIMARY",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::UnplugPrimary(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::UnplugPrimary(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<UnplugPrimary> for super::AnyEvent {
-    fn from(x: UnplugPrimary) -> Self {
-        super::AnyEvent::UnplugPrimary(x)
-    }
-}
+crate::rt::qapi_struct!(
+    UnplugPrimary { 0 req device_id "device-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    UnplugPrimary new(" Builds it from its required members; optional ones are absent.")
+    { device_id : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    UnplugPrimary, "UNPLUG_PRIMARY", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("4.2"), condition : ::std::option::Option::None, }
+);
 /// Dirty rate of vcpu.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirtyRateVcpu {
     /// vcpu index.
     pub id: i64,
     /// dirty rate.
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DirtyRateVcpu {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<i64>,
-        dirty_rate: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            dirty_rate: dirty_rate.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    DirtyRateVcpu { 0 req id "id" : i64, 1 req dirty_rate "dirty-rate" : i64, }
+);
+crate::rt::qapi_builder!(
+    DirtyRateVcpu new(" Builds it from its required members; optional ones are absent.")
+    { id : i64 => into, dirty_rate : i64 => into, } init {} set {}
+);
 /// Dirty page rate measurement status.
 ///
 /// Since: 5.2
@@ -4612,47 +2528,10 @@ pub enum DirtyRateStatus {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DirtyRateStatus {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unstarted => "unstarted",
-            Self::Measuring => "measuring",
-            Self::Measured => "measured",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unstarted" => Self::Unstarted,
-            "measuring" => Self::Measuring,
-            "measured" => Self::Measured,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DirtyRateStatus {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DirtyRateStatus {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DirtyRateStatus {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DirtyRateStatus { Unstarted = "unstarted", Measuring = "measuring", Measured =
+    "measured", }
+);
 /// Method used to measure dirty page rate.  Differences between
 /// available methods are explained in `calc-dirty-rate`.
 ///
@@ -4670,47 +2549,10 @@ pub enum DirtyRateMeasureMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DirtyRateMeasureMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::PageSampling => "page-sampling",
-            Self::DirtyRing => "dirty-ring",
-            Self::DirtyBitmap => "dirty-bitmap",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "page-sampling" => Self::PageSampling,
-            "dirty-ring" => Self::DirtyRing,
-            "dirty-bitmap" => Self::DirtyBitmap,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DirtyRateMeasureMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DirtyRateMeasureMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DirtyRateMeasureMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DirtyRateMeasureMode { PageSampling = "page-sampling", DirtyRing = "dirty-ring",
+    DirtyBitmap = "dirty-bitmap", }
+);
 /// Specifies unit in which time-related value is specified.
 ///
 /// Since: 8.2
@@ -4725,126 +2567,49 @@ pub enum TimeUnit {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TimeUnit {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Second => "second",
-            Self::Millisecond => "millisecond",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "second" => Self::Second,
-            "millisecond" => Self::Millisecond,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TimeUnit {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TimeUnit {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TimeUnit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(TimeUnit { Second = "second", Millisecond = "millisecond", });
 /// Information about measured dirty page rate.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirtyRateInfo {
     /// an estimate of the dirty page rate of the VM in units
     /// of MiB/s.  Value is present only when `status` is 'measured'.
-    #[serde(
-        rename = "dirty-rate",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dirty_rate: ::std::option::Option<i64>,
     /// current status of dirty page rate measurements
     pub status: DirtyRateStatus,
     /// start time in units of second for calculation
-    #[serde(rename = "start-time")]
     pub start_time: i64,
     /// time period for which dirty page rate was measured,
     /// expressed and rounded down to `calc-time-unit`.
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// time unit of `calc-time`  (Since 8.2)
-    #[serde(rename = "calc-time-unit")]
     pub calc_time_unit: TimeUnit,
     /// number of sampled pages per GiB of guest memory.
     /// Valid only in page-sampling mode (Since 6.1)
-    #[serde(rename = "sample-pages")]
     pub sample_pages: u64,
     /// mode that was used to measure dirty page rate (Since 6.2)
     pub mode: DirtyRateMeasureMode,
     /// dirty rate for each vCPU if dirty-ring mode was
     /// specified (Since 6.2)
-    #[serde(
-        rename = "vcpu-dirty-rate",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub vcpu_dirty_rate: ::std::option::Option<::std::vec::Vec<DirtyRateVcpu>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DirtyRateInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        status: impl ::std::convert::Into<DirtyRateStatus>,
-        start_time: impl ::std::convert::Into<i64>,
-        calc_time: impl ::std::convert::Into<i64>,
-        calc_time_unit: impl ::std::convert::Into<TimeUnit>,
-        sample_pages: impl ::std::convert::Into<u64>,
-        mode: impl ::std::convert::Into<DirtyRateMeasureMode>,
-    ) -> Self {
-        Self {
-            dirty_rate: ::std::option::Option::None,
-            status: status.into(),
-            start_time: start_time.into(),
-            calc_time: calc_time.into(),
-            calc_time_unit: calc_time_unit.into(),
-            sample_pages: sample_pages.into(),
-            mode: mode.into(),
-            vcpu_dirty_rate: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dirty-rate`.
-    #[must_use]
-    pub fn with_dirty_rate(
-        mut self,
-        dirty_rate: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.dirty_rate = ::std::option::Option::Some(dirty_rate.into());
-        self
-    }
-    /// Sets `vcpu-dirty-rate`.
-    #[must_use]
-    pub fn with_vcpu_dirty_rate(
-        mut self,
-        vcpu_dirty_rate: impl ::std::convert::Into<::std::vec::Vec<DirtyRateVcpu>>,
-    ) -> Self {
-        self.vcpu_dirty_rate = ::std::option::Option::Some(vcpu_dirty_rate.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DirtyRateInfo { 0 opt dirty_rate "dirty-rate" : i64, 1 req status "status" :
+    DirtyRateStatus, 2 req start_time "start-time" : i64, 3 req calc_time "calc-time" :
+    i64, 4 req calc_time_unit "calc-time-unit" : TimeUnit, 5 req sample_pages
+    "sample-pages" : u64, 6 req mode "mode" : DirtyRateMeasureMode, 7 opt vcpu_dirty_rate
+    "vcpu-dirty-rate" : ::std::vec::Vec < DirtyRateVcpu >, }
+);
+crate::rt::qapi_builder!(
+    DirtyRateInfo new(" Builds it from its required members; optional ones are absent.")
+    { status : DirtyRateStatus => into, start_time : i64 => into, calc_time : i64 =>
+    into, calc_time_unit : TimeUnit => into, sample_pages : u64 => into, mode :
+    DirtyRateMeasureMode => into, } init {} set { with_dirty_rate dirty_rate "dirty-rate"
+    : i64 => into, with_vcpu_dirty_rate vcpu_dirty_rate "vcpu-dirty-rate" :
+    ::std::vec::Vec < DirtyRateVcpu > => into, }
+);
 /// Start measuring dirty page rate of the VM.  Results can be retrieved
 /// with `query-dirty-rate` after measurements are completed.
 ///
@@ -4893,7 +2658,7 @@ impl DirtyRateInfo {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CalcDirtyRate {
     /// time period for which dirty page rate is calculated.  By
@@ -4903,86 +2668,37 @@ pub struct CalcDirtyRate {
     /// page dirtying is a one-time event.  Once some page is counted as
     /// dirty during `calc-time` period, further writes to this page will
     /// not increase dirty page rate anymore.
-    #[serde(rename = "calc-time")]
     pub calc_time: i64,
     /// time unit in which `calc-time` is specified.  By
     /// default it is seconds.  (Since 8.2)
-    #[serde(
-        rename = "calc-time-unit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub calc_time_unit: ::std::option::Option<TimeUnit>,
     /// number of sampled pages per each GiB of guest memory.
     /// Default value is 512.  For 4KiB guest pages this corresponds to
     /// sampling ratio of 0.2%.  This argument is used only in page
     /// sampling mode.  (Since 6.1)
-    #[serde(
-        rename = "sample-pages",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sample_pages: ::std::option::Option<i64>,
     /// mechanism for tracking dirty pages.  Default value is
     /// 'page-sampling'.  Others are 'dirty-bitmap' and 'dirty-ring'.
     /// (Since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<DirtyRateMeasureMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CalcDirtyRate {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(calc_time: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            calc_time: calc_time.into(),
-            calc_time_unit: ::std::option::Option::None,
-            sample_pages: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `calc-time-unit`.
-    #[must_use]
-    pub fn with_calc_time_unit(
-        mut self,
-        calc_time_unit: impl ::std::convert::Into<TimeUnit>,
-    ) -> Self {
-        self.calc_time_unit = ::std::option::Option::Some(calc_time_unit.into());
-        self
-    }
-    /// Sets `sample-pages`.
-    #[must_use]
-    pub fn with_sample_pages(
-        mut self,
-        sample_pages: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.sample_pages = ::std::option::Option::Some(sample_pages.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(
-        mut self,
-        mode: impl ::std::convert::Into<DirtyRateMeasureMode>,
-    ) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CalcDirtyRate {
-    const NAME: &'static str = "calc-dirty-rate";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "calc-dirty-rate",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    CalcDirtyRate { 0 req calc_time "calc-time" : i64, 1 opt calc_time_unit
+    "calc-time-unit" : TimeUnit, 2 opt sample_pages "sample-pages" : i64, 3 opt mode
+    "mode" : DirtyRateMeasureMode, }
+);
+crate::rt::qapi_builder!(
+    CalcDirtyRate new(" Builds it from its required members; optional ones are absent.")
+    { calc_time : i64 => into, } init {} set { with_calc_time_unit calc_time_unit
+    "calc-time-unit" : TimeUnit => into, with_sample_pages sample_pages "sample-pages" :
+    i64 => into, with_mode mode "mode" : DirtyRateMeasureMode => into, }
+);
+crate::rt::qapi_command!(
+    CalcDirtyRate, "calc-dirty-rate", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Query results of the most recent invocation of `calc-dirty-rate`.
 ///
 /// *qmp-example*
@@ -5003,85 +2719,49 @@ impl crate::rt::Command for CalcDirtyRate {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryDirtyRate {
     /// time unit in which to report calculation time.
     /// By default it is reported in seconds.  (Since 8.2)
-    #[serde(
-        rename = "calc-time-unit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub calc_time_unit: ::std::option::Option<TimeUnit>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryDirtyRate {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            calc_time_unit: ::std::option::Option::None,
-        }
-    }
-    /// Sets `calc-time-unit`.
-    #[must_use]
-    pub fn with_calc_time_unit(
-        mut self,
-        calc_time_unit: impl ::std::convert::Into<TimeUnit>,
-    ) -> Self {
-        self.calc_time_unit = ::std::option::Option::Some(calc_time_unit.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryDirtyRate {
-    const NAME: &'static str = "query-dirty-rate";
-    type Returns = DirtyRateInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-dirty-rate",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryDirtyRate { 0 opt calc_time_unit "calc-time-unit" : TimeUnit, }
+);
+crate::rt::qapi_builder!(
+    QueryDirtyRate new(" Builds it with every optional member absent.") {} init {} set {
+    with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into, }
+);
+crate::rt::qapi_command!(
+    QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Dirty page rate limit information of a virtual CPU.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DirtyLimitInfo {
     /// index of a virtual CPU.
-    #[serde(rename = "cpu-index")]
     pub cpu_index: i64,
     /// upper limit of dirty page rate (MB/s) for a virtual
     /// CPU, 0 means unlimited.
-    #[serde(rename = "limit-rate")]
     pub limit_rate: u64,
     /// current dirty page rate (MB/s) for a virtual CPU.
-    #[serde(rename = "current-rate")]
     pub current_rate: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DirtyLimitInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cpu_index: impl ::std::convert::Into<i64>,
-        limit_rate: impl ::std::convert::Into<u64>,
-        current_rate: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            cpu_index: cpu_index.into(),
-            limit_rate: limit_rate.into(),
-            current_rate: current_rate.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    DirtyLimitInfo { 0 req cpu_index "cpu-index" : i64, 1 req limit_rate "limit-rate" :
+    u64, 2 req current_rate "current-rate" : u64, }
+);
+crate::rt::qapi_builder!(
+    DirtyLimitInfo new(" Builds it from its required members; optional ones are absent.")
+    { cpu_index : i64 => into, limit_rate : u64 => into, current_rate : u64 => into, }
+    init {} set {}
+);
 /// Set the upper limit of dirty page rate for virtual CPUs.
 ///
 /// Requires KVM with accelerator property "dirty-ring-size" set.  A
@@ -5098,52 +2778,29 @@ impl DirtyLimitInfo {
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
-    #[serde(
-        rename = "cpu-index",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_index: ::std::option::Option<i64>,
     /// upper limit of dirty page rate (MB/s) for virtual CPUs.
-    #[serde(rename = "dirty-rate")]
     pub dirty_rate: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetVcpuDirtyLimit {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(dirty_rate: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            cpu_index: ::std::option::Option::None,
-            dirty_rate: dirty_rate.into(),
-        }
-    }
-    /// Sets `cpu-index`.
-    #[must_use]
-    pub fn with_cpu_index(mut self, cpu_index: impl ::std::convert::Into<i64>) -> Self {
-        self.cpu_index = ::std::option::Option::Some(cpu_index.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetVcpuDirtyLimit {
-    const NAME: &'static str = "set-vcpu-dirty-limit";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set-vcpu-dirty-limit",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SetVcpuDirtyLimit { 0 opt cpu_index "cpu-index" : i64, 1 req dirty_rate "dirty-rate"
+    : u64, }
+);
+crate::rt::qapi_builder!(
+    SetVcpuDirtyLimit
+    new(" Builds it from its required members; optional ones are absent.") { dirty_rate :
+    u64 => into, } init {} set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Cancel the upper limit of dirty page rate for virtual CPUs.
 ///
 /// Cancel the dirty page limit for the vCPU which has been set with
@@ -5159,48 +2816,23 @@ impl crate::rt::Command for SetVcpuDirtyLimit {
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CancelVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
-    #[serde(
-        rename = "cpu-index",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_index: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CancelVcpuDirtyLimit {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            cpu_index: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cpu-index`.
-    #[must_use]
-    pub fn with_cpu_index(mut self, cpu_index: impl ::std::convert::Into<i64>) -> Self {
-        self.cpu_index = ::std::option::Option::Some(cpu_index.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for CancelVcpuDirtyLimit {
-    const NAME: &'static str = "cancel-vcpu-dirty-limit";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cancel-vcpu-dirty-limit",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(CancelVcpuDirtyLimit { 0 opt cpu_index "cpu-index" : i64, });
+crate::rt::qapi_builder!(
+    CancelVcpuDirtyLimit new(" Builds it with every optional member absent.") {} init {}
+    set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Returns information about virtual CPU dirty page rate limits, if
 /// any.
 ///
@@ -5214,59 +2846,40 @@ impl crate::rt::Command for CancelVcpuDirtyLimit {
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryVcpuDirtyLimit {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryVcpuDirtyLimit {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryVcpuDirtyLimit {
-    const NAME: &'static str = "query-vcpu-dirty-limit";
-    type Returns = ::std::vec::Vec<DirtyLimitInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-vcpu-dirty-limit",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryVcpuDirtyLimit {});
+crate::rt::qapi_builder!(
+    QueryVcpuDirtyLimit new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryVcpuDirtyLimit, "query-vcpu-dirty-limit", ::std::vec::Vec < DirtyLimitInfo >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Information about migrationthreads
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MigrationThreadInfo {
     /// the name of migration thread
     pub name: ::std::string::String,
     /// ID of the underlying host thread
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MigrationThreadInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        thread_id: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            thread_id: thread_id.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MigrationThreadInfo { 0 req name "name" : ::std::string::String, 1 req thread_id
+    "thread-id" : i64, }
+);
+crate::rt::qapi_builder!(
+    MigrationThreadInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, thread_id : i64 => into, } init {} set {}
+);
 #[deprecated]
 /// Returns information of migration threads
 ///
@@ -5277,33 +2890,21 @@ impl MigrationThreadInfo {
 /// Since: 7.2
 ///
 /// **Deprecated**: This command is deprecated with no replacement yet.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMigrationthreads {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMigrationthreads {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMigrationthreads {
-    const NAME: &'static str = "query-migrationthreads";
-    type Returns = ::std::vec::Vec<MigrationThreadInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-migrationthreads",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["deprecated"],
-    };
-}
+crate::rt::qapi_struct!(QueryMigrationthreads {});
+crate::rt::qapi_builder!(
+    QueryMigrationthreads new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryMigrationthreads, "query-migrationthreads", ::std::vec::Vec <
+    MigrationThreadInfo >, { allow_oob : false, allow_preconfig : false, success_response
+    : true, deprecated : true, unstable : false, since :
+    ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
+    : & ["deprecated"], }
+);
 /// Save a VM snapshot
 ///
 /// Applications should not assume that the snapshot save is complete
@@ -5360,11 +2961,10 @@ impl crate::rt::Command for QueryMigrationthreads {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotSave {
     /// identifier for the newly created job
-    #[serde(rename = "job-id")]
     pub job_id: ::std::string::String,
     /// name of the snapshot to create
     pub tag: ::std::string::String,
@@ -5373,40 +2973,23 @@ pub struct SnapshotSave {
     /// list of block device node names to save a snapshot to
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SnapshotSave {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        job_id: impl ::std::convert::Into<::std::string::String>,
-        tag: impl ::std::convert::Into<::std::string::String>,
-        vmstate: impl ::std::convert::Into<::std::string::String>,
-        devices: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            job_id: job_id.into(),
-            tag: tag.into(),
-            vmstate: vmstate.into(),
-            devices: devices.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SnapshotSave {
-    const NAME: &'static str = "snapshot-save";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "snapshot-save",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SnapshotSave { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
+    ::std::string::String, 2 req vmstate "vmstate" : ::std::string::String, 3 req devices
+    "devices" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SnapshotSave new(" Builds it from its required members; optional ones are absent.") {
+    job_id : ::std::string::String => into, tag : ::std::string::String => into, vmstate
+    : ::std::string::String => into, devices : ::std::vec::Vec < ::std::string::String >
+    => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    SnapshotSave, "snapshot-save", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Load a VM snapshot
 ///
 /// Applications should not assume that the snapshot load is complete
@@ -5461,11 +3044,10 @@ impl crate::rt::Command for SnapshotSave {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotLoad {
     /// identifier for the newly created job
-    #[serde(rename = "job-id")]
     pub job_id: ::std::string::String,
     /// name of the snapshot to load.
     pub tag: ::std::string::String,
@@ -5474,40 +3056,23 @@ pub struct SnapshotLoad {
     /// list of block device node names to load a snapshot from
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SnapshotLoad {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        job_id: impl ::std::convert::Into<::std::string::String>,
-        tag: impl ::std::convert::Into<::std::string::String>,
-        vmstate: impl ::std::convert::Into<::std::string::String>,
-        devices: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            job_id: job_id.into(),
-            tag: tag.into(),
-            vmstate: vmstate.into(),
-            devices: devices.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SnapshotLoad {
-    const NAME: &'static str = "snapshot-load";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "snapshot-load",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SnapshotLoad { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
+    ::std::string::String, 2 req vmstate "vmstate" : ::std::string::String, 3 req devices
+    "devices" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SnapshotLoad new(" Builds it from its required members; optional ones are absent.") {
+    job_id : ::std::string::String => into, tag : ::std::string::String => into, vmstate
+    : ::std::string::String => into, devices : ::std::vec::Vec < ::std::string::String >
+    => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    SnapshotLoad, "snapshot-load", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Delete a VM snapshot
 ///
 /// Applications should not assume that the snapshot delete is complete
@@ -5550,46 +3115,29 @@ impl crate::rt::Command for SnapshotLoad {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SnapshotDelete {
     /// identifier for the newly created job
-    #[serde(rename = "job-id")]
     pub job_id: ::std::string::String,
     /// name of the snapshot to delete.
     pub tag: ::std::string::String,
     /// list of block device node names to delete a snapshot from
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SnapshotDelete {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        job_id: impl ::std::convert::Into<::std::string::String>,
-        tag: impl ::std::convert::Into<::std::string::String>,
-        devices: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            job_id: job_id.into(),
-            tag: tag.into(),
-            devices: devices.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SnapshotDelete {
-    const NAME: &'static str = "snapshot-delete";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "snapshot-delete",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SnapshotDelete { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
+    ::std::string::String, 2 req devices "devices" : ::std::vec::Vec <
+    ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    SnapshotDelete new(" Builds it from its required members; optional ones are absent.")
+    { job_id : ::std::string::String => into, tag : ::std::string::String => into,
+    devices : ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    SnapshotDelete, "snapshot-delete", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);

@@ -16,7 +16,7 @@ use super::*;
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AddClient {
     /// protocol name.  Valid names are "vnc", "spice",
@@ -27,85 +27,40 @@ pub struct AddClient {
     pub fdname: ::std::string::String,
     /// whether to skip authentication.  Only applies to "vnc"
     /// and "spice" protocols
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skipauth: ::std::option::Option<bool>,
     /// whether to perform TLS.  Only applies to the "spice" protocol
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tls: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AddClient {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        protocol: impl ::std::convert::Into<::std::string::String>,
-        fdname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            protocol: protocol.into(),
-            fdname: fdname.into(),
-            skipauth: ::std::option::Option::None,
-            tls: ::std::option::Option::None,
-        }
-    }
-    /// Sets `skipauth`.
-    #[must_use]
-    pub fn with_skipauth(mut self, skipauth: impl ::std::convert::Into<bool>) -> Self {
-        self.skipauth = ::std::option::Option::Some(skipauth.into());
-        self
-    }
-    /// Sets `tls`.
-    #[must_use]
-    pub fn with_tls(mut self, tls: impl ::std::convert::Into<bool>) -> Self {
-        self.tls = ::std::option::Option::Some(tls.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for AddClient {
-    const NAME: &'static str = "add_client";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "add_client",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    AddClient { 0 req protocol "protocol" : ::std::string::String, 1 req fdname "fdname"
+    : ::std::string::String, 2 opt skipauth "skipauth" : bool, 3 opt tls "tls" : bool, }
+);
+crate::rt::qapi_builder!(
+    AddClient new(" Builds it from its required members; optional ones are absent.") {
+    protocol : ::std::string::String => into, fdname : ::std::string::String => into, }
+    init {} set { with_skipauth skipauth "skipauth" : bool => into, with_tls tls "tls" :
+    bool => into, }
+);
+crate::rt::qapi_command!(
+    AddClient, "add_client", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Guest name information.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NameInfo {
     /// The name of the guest
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NameInfo {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            name: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(NameInfo { 0 opt name "name" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    NameInfo new(" Builds it with every optional member absent.") {} init {} set {
+    with_name name "name" : ::std::string::String => into, }
+);
 /// Return the name information of a guest.
 ///
 /// # Returns
@@ -120,83 +75,53 @@ impl NameInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryName {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryName {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryName {
-    const NAME: &'static str = "query-name";
-    type Returns = NameInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-name",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryName {});
+crate::rt::qapi_builder!(
+    QueryName new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryName, "query-name", NameInfo, { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about an iothread
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct IOThreadInfo {
     /// the identifier of the iothread
     pub id: ::std::string::String,
     /// ID of the underlying host thread
-    #[serde(rename = "thread-id")]
     pub thread_id: i64,
     /// maximum polling time in ns, 0 means polling is
     /// disabled (since 2.9)
-    #[serde(rename = "poll-max-ns")]
     pub poll_max_ns: i64,
     /// how many ns will be added to polling time, 0 means that
     /// it's not configured (since 2.9)
-    #[serde(rename = "poll-grow")]
     pub poll_grow: i64,
     /// how many ns will be removed from polling time, 0 means
     /// that it's not configured (since 2.9)
-    #[serde(rename = "poll-shrink")]
     pub poll_shrink: i64,
     /// maximum number of requests in a batch for the AIO
     /// engine, 0 means that the engine will use its default (since 6.1)
-    #[serde(rename = "aio-max-batch")]
     pub aio_max_batch: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl IOThreadInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        thread_id: impl ::std::convert::Into<i64>,
-        poll_max_ns: impl ::std::convert::Into<i64>,
-        poll_grow: impl ::std::convert::Into<i64>,
-        poll_shrink: impl ::std::convert::Into<i64>,
-        aio_max_batch: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            thread_id: thread_id.into(),
-            poll_max_ns: poll_max_ns.into(),
-            poll_grow: poll_grow.into(),
-            poll_shrink: poll_shrink.into(),
-            aio_max_batch: aio_max_batch.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    IOThreadInfo { 0 req id "id" : ::std::string::String, 1 req thread_id "thread-id" :
+    i64, 2 req poll_max_ns "poll-max-ns" : i64, 3 req poll_grow "poll-grow" : i64, 4 req
+    poll_shrink "poll-shrink" : i64, 5 req aio_max_batch "aio-max-batch" : i64, }
+);
+crate::rt::qapi_builder!(
+    IOThreadInfo new(" Builds it from its required members; optional ones are absent.") {
+    id : ::std::string::String => into, thread_id : i64 => into, poll_max_ns : i64 =>
+    into, poll_grow : i64 => into, poll_shrink : i64 => into, aio_max_batch : i64 =>
+    into, } init {} set {}
+);
 /// Returns a list of information about each iothread.
 ///
 /// *note:: This list excludes the QEMU main loop thread, which is not*
@@ -225,33 +150,19 @@ impl IOThreadInfo {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryIothreads {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryIothreads {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryIothreads {
-    const NAME: &'static str = "query-iothreads";
-    type Returns = ::std::vec::Vec<IOThreadInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-iothreads",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryIothreads {});
+crate::rt::qapi_builder!(
+    QueryIothreads new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Stop guest VM execution.
 ///
 /// *note:: This function will succeed even if the guest is already in*
@@ -270,33 +181,19 @@ impl crate::rt::Command for QueryIothreads {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Stop {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Stop {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Stop {
-    const NAME: &'static str = "stop";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "stop",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Stop {});
+crate::rt::qapi_builder!(
+    Stop new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    Stop, "stop", (), { allow_oob : false, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Resume guest VM execution.
 ///
 /// *note:: This command will succeed if the guest is currently*
@@ -317,33 +214,19 @@ impl crate::rt::Command for Stop {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Cont {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Cont {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Cont {
-    const NAME: &'static str = "cont";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "cont",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Cont {});
+crate::rt::qapi_builder!(
+    Cont new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    Cont, "cont", (), { allow_oob : false, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Exit from "preconfig" state
 ///
 /// This command makes QEMU exit the preconfig state and proceed with VM
@@ -362,33 +245,19 @@ impl crate::rt::Command for Cont {
 /// Since: 3.0
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XExitPreconfig {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XExitPreconfig {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XExitPreconfig {
-    const NAME: &'static str = "x-exit-preconfig";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-exit-preconfig",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("3.0"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XExitPreconfig {});
+crate::rt::qapi_builder!(
+    XExitPreconfig new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XExitPreconfig, "x-exit-preconfig", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Execute a command on the human monitor and return the output.
 ///
 /// # Returns
@@ -419,52 +288,30 @@ impl crate::rt::Command for XExitPreconfig {
 /// Since: 0.14
 ///
 /// Feature `savevm-monitor-nodes`: If present, HMP command savevm only snapshots monitor-owned nodes if they have no parents.  This allows the use of 'savevm' with -blockdev.  (since 4.2)
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct HumanMonitorCommand {
     /// the command to execute in the human monitor
-    #[serde(rename = "command-line")]
     pub command_line: ::std::string::String,
     /// The CPU to use for commands that require an implicit CPU
-    #[serde(
-        rename = "cpu-index",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_index: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl HumanMonitorCommand {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(command_line: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            command_line: command_line.into(),
-            cpu_index: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cpu-index`.
-    #[must_use]
-    pub fn with_cpu_index(mut self, cpu_index: impl ::std::convert::Into<i64>) -> Self {
-        self.cpu_index = ::std::option::Option::Some(cpu_index.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for HumanMonitorCommand {
-    const NAME: &'static str = "human-monitor-command";
-    type Returns = ::std::string::String;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "human-monitor-command",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &["savevm-monitor-nodes"],
-    };
-}
+crate::rt::qapi_struct!(
+    HumanMonitorCommand { 0 req command_line "command-line" : ::std::string::String, 1
+    opt cpu_index "cpu-index" : i64, }
+);
+crate::rt::qapi_builder!(
+    HumanMonitorCommand
+    new(" Builds it from its required members; optional ones are absent.") { command_line
+    : ::std::string::String => into, } init {} set { with_cpu_index cpu_index "cpu-index"
+    : i64 => into, }
+);
+crate::rt::qapi_command!(
+    HumanMonitorCommand, "human-monitor-command", ::std::string::String, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & ["savevm-monitor-nodes"], }
+);
 /// Receive a file descriptor via SCM rights and assign it a name
 ///
 /// *note:: If `fdname` already exists, the file descriptor assigned to*
@@ -483,36 +330,23 @@ impl crate::rt::Command for HumanMonitorCommand {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_POSIX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Getfd {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Getfd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(fdname: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { fdname: fdname.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Getfd {
-    const NAME: &'static str = "getfd";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "getfd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_POSIX"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Getfd { 0 req fdname "fdname" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    Getfd new(" Builds it from its required members; optional ones are absent.") { fdname
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    Getfd, "getfd", (), { allow_oob : false, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_POSIX"), features : & [], }
+);
 /// Add a socket that was duplicated to QEMU process with
 /// WSADuplicateSocketW() via WSASocket() & WSAPROTOCOL_INFOW structure
 /// and assign it a name (the SOCKET is associated with a CRT file
@@ -535,7 +369,7 @@ impl crate::rt::Command for Getfd {
 /// Since: 8.0
 ///
 /// Only available if `CONFIG_WIN32`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GetWin32Socket {
     /// the WSAPROTOCOL_INFOW structure (encoded in base64)
@@ -543,36 +377,21 @@ pub struct GetWin32Socket {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GetWin32Socket {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        info: impl ::std::convert::Into<::std::string::String>,
-        fdname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            info: info.into(),
-            fdname: fdname.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for GetWin32Socket {
-    const NAME: &'static str = "get-win32-socket";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "get-win32-socket",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::Some("CONFIG_WIN32"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    GetWin32Socket { 0 req info "info" : ::std::string::String, 1 req fdname "fdname" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    GetWin32Socket new(" Builds it from its required members; optional ones are absent.")
+    { info : ::std::string::String => into, fdname : ::std::string::String => into, }
+    init {} set {}
+);
+crate::rt::qapi_command!(
+    GetWin32Socket, "get-win32-socket", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::Some("CONFIG_WIN32"), features : & [], }
+);
 /// Close a file descriptor previously passed via SCM rights
 ///
 /// *qmp-example*
@@ -583,63 +402,42 @@ impl crate::rt::Command for GetWin32Socket {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Closefd {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Closefd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(fdname: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { fdname: fdname.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Closefd {
-    const NAME: &'static str = "closefd";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "closefd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(Closefd { 0 req fdname "fdname" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    Closefd new(" Builds it from its required members; optional ones are absent.") {
+    fdname : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    Closefd, "closefd", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Information about a file descriptor that was added to an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AddfdInfo {
     /// The ID of the fd set that `fd` was added to.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// The file descriptor that was received via SCM rights and added
     /// to the fd set.
     pub fd: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AddfdInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        fdset_id: impl ::std::convert::Into<i64>,
-        fd: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            fdset_id: fdset_id.into(),
-            fd: fd.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    AddfdInfo { 0 req fdset_id "fdset-id" : i64, 1 req fd "fd" : i64, }
+);
+crate::rt::qapi_builder!(
+    AddfdInfo new(" Builds it from its required members; optional ones are absent.") {
+    fdset_id : i64 => into, fd : i64 => into, } init {} set {}
+);
 /// Add a file descriptor, that was passed via SCM rights, to an fd set.
 ///
 /// # Returns
@@ -664,58 +462,29 @@ impl AddfdInfo {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct AddFd {
     /// The ID of the fd set to add the file descriptor to.
-    #[serde(rename = "fdset-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub fdset_id: ::std::option::Option<i64>,
     /// A free-form string that can be used to describe the fd.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub opaque: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AddFd {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            fdset_id: ::std::option::Option::None,
-            opaque: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fdset-id`.
-    #[must_use]
-    pub fn with_fdset_id(mut self, fdset_id: impl ::std::convert::Into<i64>) -> Self {
-        self.fdset_id = ::std::option::Option::Some(fdset_id.into());
-        self
-    }
-    /// Sets `opaque`.
-    #[must_use]
-    pub fn with_opaque(
-        mut self,
-        opaque: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.opaque = ::std::option::Option::Some(opaque.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for AddFd {
-    const NAME: &'static str = "add-fd";
-    type Returns = AddfdInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "add-fd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    AddFd { 0 opt fdset_id "fdset-id" : i64, 1 opt opaque "opaque" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AddFd new(" Builds it with every optional member absent.") {} init {} set {
+    with_fdset_id fdset_id "fdset-id" : i64 => into, with_opaque opaque "opaque" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    AddFd, "add-fd", AddfdInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Remove a file descriptor from an fd set.
 ///
 /// # Errors
@@ -735,107 +504,66 @@ impl crate::rt::Command for AddFd {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RemoveFd {
     /// The ID of the fd set that the file descriptor belongs to.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// The file descriptor that is to be removed.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fd: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RemoveFd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(fdset_id: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            fdset_id: fdset_id.into(),
-            fd: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fd`.
-    #[must_use]
-    pub fn with_fd(mut self, fd: impl ::std::convert::Into<i64>) -> Self {
-        self.fd = ::std::option::Option::Some(fd.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for RemoveFd {
-    const NAME: &'static str = "remove-fd";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "remove-fd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    RemoveFd { 0 req fdset_id "fdset-id" : i64, 1 opt fd "fd" : i64, }
+);
+crate::rt::qapi_builder!(
+    RemoveFd new(" Builds it from its required members; optional ones are absent.") {
+    fdset_id : i64 => into, } init {} set { with_fd fd "fd" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    RemoveFd, "remove-fd", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Information about a file descriptor that belongs to an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdsetFdInfo {
     /// The file descriptor value.
     pub fd: i64,
     /// A free-form string that can be used to describe the fd.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub opaque: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FdsetFdInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(fd: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            fd: fd.into(),
-            opaque: ::std::option::Option::None,
-        }
-    }
-    /// Sets `opaque`.
-    #[must_use]
-    pub fn with_opaque(
-        mut self,
-        opaque: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.opaque = ::std::option::Option::Some(opaque.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    FdsetFdInfo { 0 req fd "fd" : i64, 1 opt opaque "opaque" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    FdsetFdInfo new(" Builds it from its required members; optional ones are absent.") {
+    fd : i64 => into, } init {} set { with_opaque opaque "opaque" : ::std::string::String
+    => into, }
+);
 /// Information about an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdsetInfo {
     /// The ID of the fd set.
-    #[serde(rename = "fdset-id")]
     pub fdset_id: i64,
     /// A list of file descriptors that belong to this fd set.
     pub fds: ::std::vec::Vec<FdsetFdInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FdsetInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        fdset_id: impl ::std::convert::Into<i64>,
-        fds: impl ::std::convert::Into<::std::vec::Vec<FdsetFdInfo>>,
-    ) -> Self {
-        Self {
-            fdset_id: fdset_id.into(),
-            fds: fds.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    FdsetInfo { 0 req fdset_id "fdset-id" : i64, 1 req fds "fds" : ::std::vec::Vec <
+    FdsetFdInfo >, }
+);
+crate::rt::qapi_builder!(
+    FdsetInfo new(" Builds it from its required members; optional ones are absent.") {
+    fdset_id : i64 => into, fds : ::std::vec::Vec < FdsetFdInfo > => into, } init {} set
+    {}
+);
 /// Return information describing all fd sets.
 ///
 /// # Returns
@@ -878,33 +606,19 @@ impl FdsetInfo {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryFdsets {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryFdsets {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryFdsets {
-    const NAME: &'static str = "query-fdsets";
-    type Returns = ::std::vec::Vec<FdsetInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-fdsets",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryFdsets {});
+crate::rt::qapi_builder!(
+    QueryFdsets new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Possible types for an option parameter.
 ///
 /// Since: 1.5
@@ -924,53 +638,14 @@ pub enum CommandLineParameterType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl CommandLineParameterType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::String => "string",
-            Self::Boolean => "boolean",
-            Self::Number => "number",
-            Self::Size => "size",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "string" => Self::String,
-            "boolean" => Self::Boolean,
-            "number" => Self::Number,
-            "size" => Self::Size,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for CommandLineParameterType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for CommandLineParameterType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CommandLineParameterType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    CommandLineParameterType { String = "string", Boolean = "boolean", Number = "number",
+    Size = "size", }
+);
 /// Details about a single parameter of a command line option.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandLineParameterInfo {
     /// parameter name
@@ -978,51 +653,27 @@ pub struct CommandLineParameterInfo {
     /// parameter `CommandLineParameterType`
     pub r#type: CommandLineParameterType,
     /// human readable text string, not suitable for parsing.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub help: ::std::option::Option<::std::string::String>,
     /// default value string (since 2.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CommandLineParameterInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<CommandLineParameterType>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            r#type: r#type.into(),
-            help: ::std::option::Option::None,
-            default: ::std::option::Option::None,
-        }
-    }
-    /// Sets `help`.
-    #[must_use]
-    pub fn with_help(
-        mut self,
-        help: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.help = ::std::option::Option::Some(help.into());
-        self
-    }
-    /// Sets `default`.
-    #[must_use]
-    pub fn with_default(
-        mut self,
-        default: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.default = ::std::option::Option::Some(default.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CommandLineParameterInfo { 0 req name "name" : ::std::string::String, 1 req r#type
+    "type" : CommandLineParameterType, 2 opt help "help" : ::std::string::String, 3 opt
+    default "default" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    CommandLineParameterInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, r#type : CommandLineParameterType => into, } init {}
+    set { with_help help "help" : ::std::string::String => into, with_default default
+    "default" : ::std::string::String => into, }
+);
 /// Details about a command line option, including its list of parameter
 /// details
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CommandLineOptionInfo {
     /// option name
@@ -1030,20 +681,16 @@ pub struct CommandLineOptionInfo {
     /// an array of `CommandLineParameterInfo`
     pub parameters: ::std::vec::Vec<CommandLineParameterInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CommandLineOptionInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        option: impl ::std::convert::Into<::std::string::String>,
-        parameters: impl ::std::convert::Into<::std::vec::Vec<CommandLineParameterInfo>>,
-    ) -> Self {
-        Self {
-            option: option.into(),
-            parameters: parameters.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CommandLineOptionInfo { 0 req option "option" : ::std::string::String, 1 req
+    parameters "parameters" : ::std::vec::Vec < CommandLineParameterInfo >, }
+);
+crate::rt::qapi_builder!(
+    CommandLineOptionInfo
+    new(" Builds it from its required members; optional ones are absent.") { option :
+    ::std::string::String => into, parameters : ::std::vec::Vec <
+    CommandLineParameterInfo > => into, } init {} set {}
+);
 /// Query command line option schema.
 ///
 /// # Returns
@@ -1079,48 +726,26 @@ impl CommandLineOptionInfo {
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryCommandLineOptions {
     /// option name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub option: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryCommandLineOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            option: ::std::option::Option::None,
-        }
-    }
-    /// Sets `option`.
-    #[must_use]
-    pub fn with_option(
-        mut self,
-        option: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.option = ::std::option::Option::Some(option.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryCommandLineOptions {
-    const NAME: &'static str = "query-command-line-options";
-    type Returns = ::std::vec::Vec<CommandLineOptionInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-command-line-options",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryCommandLineOptions { 0 opt option "option" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QueryCommandLineOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_option option "option" : ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    QueryCommandLineOptions, "query-command-line-options", ::std::vec::Vec <
+    CommandLineOptionInfo >, { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted when the guest changes the RTC time.
 ///
 /// *note:: This event is rate-limited.  It is not guaranteed that the*
@@ -1136,58 +761,27 @@ impl crate::rt::Command for QueryCommandLineOptions {
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RtcChange {
     /// offset in seconds between base RTC clock (as specified by
     /// -rtc base), and new RTC clock value
     pub offset: i64,
     /// path to the RTC object in the QOM tree
-    #[serde(rename = "qom-path")]
     pub qom_path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RtcChange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        offset: impl ::std::convert::Into<i64>,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            offset: offset.into(),
-            qom_path: qom_path.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for RtcChange {
-    const NAME: &'static str = "RTC_CHANGE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "RTC_CHANGE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::RtcChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::RtcChange(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<RtcChange> for super::AnyEvent {
-    fn from(x: RtcChange) -> Self {
-        super::AnyEvent::RtcChange(x)
-    }
-}
+crate::rt::qapi_struct!(
+    RtcChange { 0 req offset "offset" : i64, 1 req qom_path "qom-path" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RtcChange new(" Builds it from its required members; optional ones are absent.") {
+    offset : i64 => into, qom_path : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    RtcChange, "RTC_CHANGE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the client of a TYPE_VFIO_USER_SERVER closes the
 /// communication channel
 ///
@@ -1203,67 +797,33 @@ impl ::std::convert::From<RtcChange> for super::AnyEvent {
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfuClientHangup {
     /// ID of the TYPE_VFIO_USER_SERVER object.  It is the last
     /// component of `vfu-qom-path` referenced below
-    #[serde(rename = "vfu-id")]
     pub vfu_id: ::std::string::String,
     /// path to the TYPE_VFIO_USER_SERVER object in the QOM
     /// tree
-    #[serde(rename = "vfu-qom-path")]
     pub vfu_qom_path: ::std::string::String,
     /// ID of attached PCI device
-    #[serde(rename = "dev-id")]
     pub dev_id: ::std::string::String,
     /// path to attached PCI device in the QOM tree
-    #[serde(rename = "dev-qom-path")]
     pub dev_qom_path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VfuClientHangup {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        vfu_id: impl ::std::convert::Into<::std::string::String>,
-        vfu_qom_path: impl ::std::convert::Into<::std::string::String>,
-        dev_id: impl ::std::convert::Into<::std::string::String>,
-        dev_qom_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            vfu_id: vfu_id.into(),
-            vfu_qom_path: vfu_qom_path.into(),
-            dev_id: dev_id.into(),
-            dev_qom_path: dev_qom_path.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VfuClientHangup {
-    const NAME: &'static str = "VFU_CLIENT_HANGUP";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VFU_CLIENT_HANGUP",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VfuClientHangup(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VfuClientHangup(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VfuClientHangup> for super::AnyEvent {
-    fn from(x: VfuClientHangup) -> Self {
-        super::AnyEvent::VfuClientHangup(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VfuClientHangup { 0 req vfu_id "vfu-id" : ::std::string::String, 1 req vfu_qom_path
+    "vfu-qom-path" : ::std::string::String, 2 req dev_id "dev-id" :
+    ::std::string::String, 3 req dev_qom_path "dev-qom-path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VfuClientHangup
+    new(" Builds it from its required members; optional ones are absent.") { vfu_id :
+    ::std::string::String => into, vfu_qom_path : ::std::string::String => into, dev_id :
+    ::std::string::String => into, dev_qom_path : ::std::string::String => into, } init
+    {} set {}
+);
+crate::rt::qapi_event!(
+    VfuClientHangup, "VFU_CLIENT_HANGUP", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, }
+);

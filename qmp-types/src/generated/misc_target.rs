@@ -15,33 +15,20 @@ use super::*;
 /// Since: 2.1
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RtcResetReinjection {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl RtcResetReinjection {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for RtcResetReinjection {
-    const NAME: &'static str = "rtc-reset-reinjection";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "rtc-reset-reinjection",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.1"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(RtcResetReinjection {});
+crate::rt::qapi_builder!(
+    RtcResetReinjection new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    RtcResetReinjection, "rtc-reset-reinjection", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.1"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// An enumeration of SEV state information used during `query-sev`.
 ///
 /// Since: 2.12
@@ -70,53 +57,11 @@ pub enum SevState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SevState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Uninit => "uninit",
-            Self::LaunchUpdate => "launch-update",
-            Self::LaunchSecret => "launch-secret",
-            Self::Running => "running",
-            Self::SendUpdate => "send-update",
-            Self::ReceiveUpdate => "receive-update",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "uninit" => Self::Uninit,
-            "launch-update" => Self::LaunchUpdate,
-            "launch-secret" => Self::LaunchSecret,
-            "running" => Self::Running,
-            "send-update" => Self::SendUpdate,
-            "receive-update" => Self::ReceiveUpdate,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SevState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SevState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SevState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SevState { Uninit = "uninit", LaunchUpdate = "launch-update", LaunchSecret =
+    "launch-secret", Running = "running", SendUpdate = "send-update", ReceiveUpdate =
+    "receive-update", }
+);
 /// An enumeration indicating the type of SEV guest being run.
 ///
 /// Since: 6.2
@@ -133,51 +78,13 @@ pub enum SevGuestType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SevGuestType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Sev => "sev",
-            Self::SevSnp => "sev-snp",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "sev" => Self::Sev,
-            "sev-snp" => Self::SevSnp,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SevGuestType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SevGuestType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SevGuestType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(SevGuestType { Sev = "sev", SevSnp = "sev-snp", });
 /// Information specific to legacy SEV/SEV-ES guests.
 ///
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevGuestInfo {
     /// SEV policy value
@@ -185,89 +92,61 @@ pub struct SevGuestInfo {
     /// SEV firmware handle
     pub handle: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevGuestInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        policy: impl ::std::convert::Into<u32>,
-        handle: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            policy: policy.into(),
-            handle: handle.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SevGuestInfo { 0 req policy "policy" : u32, 1 req handle "handle" : u32, }
+);
+crate::rt::qapi_builder!(
+    SevGuestInfo new(" Builds it from its required members; optional ones are absent.") {
+    policy : u32 => into, handle : u32 => into, } init {} set {}
+);
 /// Information specific to SEV-SNP guests.
 ///
 /// Since: 9.1
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevSnpGuestInfo {
     /// SEV-SNP policy value
-    #[serde(rename = "snp-policy")]
     pub snp_policy: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevSnpGuestInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(snp_policy: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            snp_policy: snp_policy.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy" : u64, });
+crate::rt::qapi_builder!(
+    SevSnpGuestInfo
+    new(" Builds it from its required members; optional ones are absent.") { snp_policy :
+    u64 => into, } init {} set {}
+);
 /// Information about Secure Encrypted Virtualization (SEV) support
 ///
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInfo {
     /// true if SEV is active
     pub enabled: bool,
     /// SEV API major version
-    #[serde(rename = "api-major")]
     pub api_major: u8,
     /// SEV API minor version
-    #[serde(rename = "api-minor")]
     pub api_minor: u8,
     /// SEV FW build id
-    #[serde(rename = "build-id")]
     pub build_id: u8,
     /// SEV guest state
     pub state: SevState,
     /// The branch, chosen by `sev-type`.
-    #[serde(flatten)]
     pub branch: SevInfoBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        enabled: impl ::std::convert::Into<bool>,
-        api_major: impl ::std::convert::Into<u8>,
-        api_minor: impl ::std::convert::Into<u8>,
-        build_id: impl ::std::convert::Into<u8>,
-        state: impl ::std::convert::Into<SevState>,
-        branch: SevInfoBranch,
-    ) -> Self {
-        Self {
-            enabled: enabled.into(),
-            api_major: api_major.into(),
-            api_minor: api_minor.into(),
-            build_id: build_id.into(),
-            state: state.into(),
-            branch,
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SevInfo { 0 req enabled "enabled" : bool, 1 req api_major "api-major" : u8, 2 req
+    api_minor "api-minor" : u8, 3 req build_id "build-id" : u8, 4 req state "state" :
+    SevState, } flatten branch
+);
+crate::rt::qapi_builder!(
+    SevInfo new(" Builds it from its required members; optional ones are absent.") {
+    enabled : bool => into, api_major : u8 => into, api_minor : u8 => into, build_id : u8
+    => into, state : SevState => into, branch : SevInfoBranch => into, } init {} set {}
+);
 /// The branches of [`SevInfo`], by `sev-type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -345,52 +224,38 @@ impl<'de> ::serde::Deserialize<'de> for SevInfoBranch {
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySev {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySev {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySev {
-    const NAME: &'static str = "query-sev";
-    type Returns = SevInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sev",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySev {});
+crate::rt::qapi_builder!(
+    QuerySev new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QuerySev, "query-sev", SevInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// SEV Guest Launch measurement information
 ///
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevLaunchMeasureInfo {
     /// the measurement value encoded in base64
     pub data: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevLaunchMeasureInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SevLaunchMeasureInfo { 0 req data "data" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SevLaunchMeasureInfo
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ::std::string::String => into, } init {} set {}
+);
 /// Query the SEV guest launch information.
 ///
 /// # Returns
@@ -407,77 +272,53 @@ impl SevLaunchMeasureInfo {
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySevLaunchMeasure {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySevLaunchMeasure {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySevLaunchMeasure {
-    const NAME: &'static str = "query-sev-launch-measure";
-    type Returns = SevLaunchMeasureInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sev-launch-measure",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySevLaunchMeasure {});
+crate::rt::qapi_builder!(
+    QuerySevLaunchMeasure new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// The struct describes capability for a Secure Encrypted
 /// Virtualization feature.
 ///
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevCapability {
     /// Platform Diffie-Hellman key (base64 encoded)
     pub pdh: ::std::string::String,
     /// PDH certificate chain (base64 encoded)
-    #[serde(rename = "cert-chain")]
     pub cert_chain: ::std::string::String,
     /// Unique ID of CPU0 (base64 encoded) (since 7.1)
-    #[serde(rename = "cpu0-id")]
     pub cpu0_id: ::std::string::String,
     /// C-bit location in page table entry
     pub cbitpos: i64,
     /// Number of physical Address bit reduction when
     /// SEV is enabled
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevCapability {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        pdh: impl ::std::convert::Into<::std::string::String>,
-        cert_chain: impl ::std::convert::Into<::std::string::String>,
-        cpu0_id: impl ::std::convert::Into<::std::string::String>,
-        cbitpos: impl ::std::convert::Into<i64>,
-        reduced_phys_bits: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            pdh: pdh.into(),
-            cert_chain: cert_chain.into(),
-            cpu0_id: cpu0_id.into(),
-            cbitpos: cbitpos.into(),
-            reduced_phys_bits: reduced_phys_bits.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SevCapability { 0 req pdh "pdh" : ::std::string::String, 1 req cert_chain
+    "cert-chain" : ::std::string::String, 2 req cpu0_id "cpu0-id" :
+    ::std::string::String, 3 req cbitpos "cbitpos" : i64, 4 req reduced_phys_bits
+    "reduced-phys-bits" : i64, }
+);
+crate::rt::qapi_builder!(
+    SevCapability new(" Builds it from its required members; optional ones are absent.")
+    { pdh : ::std::string::String => into, cert_chain : ::std::string::String => into,
+    cpu0_id : ::std::string::String => into, cbitpos : i64 => into, reduced_phys_bits :
+    i64 => into, } init {} set {}
+);
 /// This command is used to get the SEV capabilities, and is supported
 /// on AMD X86 platforms only.
 ///
@@ -497,107 +338,71 @@ impl SevCapability {
 /// Since: 2.12
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySevCapabilities {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySevCapabilities {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySevCapabilities {
-    const NAME: &'static str = "query-sev-capabilities";
-    type Returns = SevCapability;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sev-capabilities",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySevCapabilities {});
+crate::rt::qapi_builder!(
+    QuerySevCapabilities new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QuerySevCapabilities, "query-sev-capabilities", SevCapability, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// This command injects a secret blob into memory of SEV guest.
 ///
 /// Since: 6.0
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevInjectLaunchSecret {
     /// the launch secret packet header encoded in base64
-    #[serde(rename = "packet-header")]
     pub packet_header: ::std::string::String,
     /// the launch secret data to be injected encoded in base64
     pub secret: ::std::string::String,
     /// the guest physical address where secret will be injected.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gpa: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevInjectLaunchSecret {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        packet_header: impl ::std::convert::Into<::std::string::String>,
-        secret: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            packet_header: packet_header.into(),
-            secret: secret.into(),
-            gpa: ::std::option::Option::None,
-        }
-    }
-    /// Sets `gpa`.
-    #[must_use]
-    pub fn with_gpa(mut self, gpa: impl ::std::convert::Into<u64>) -> Self {
-        self.gpa = ::std::option::Option::Some(gpa.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SevInjectLaunchSecret {
-    const NAME: &'static str = "sev-inject-launch-secret";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "sev-inject-launch-secret",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SevInjectLaunchSecret { 0 req packet_header "packet-header" : ::std::string::String,
+    1 req secret "secret" : ::std::string::String, 2 opt gpa "gpa" : u64, }
+);
+crate::rt::qapi_builder!(
+    SevInjectLaunchSecret
+    new(" Builds it from its required members; optional ones are absent.") {
+    packet_header : ::std::string::String => into, secret : ::std::string::String =>
+    into, } init {} set { with_gpa gpa "gpa" : u64 => into, }
+);
+crate::rt::qapi_command!(
+    SevInjectLaunchSecret, "sev-inject-launch-secret", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// The struct describes attestation report for a Secure Encrypted
 /// Virtualization feature.
 ///
 /// Since: 6.1
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevAttestationReport {
     /// guest attestation report (base64 encoded)
     pub data: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevAttestationReport {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    SevAttestationReport { 0 req data "data" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SevAttestationReport
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    ::std::string::String => into, } init {} set {}
+);
 /// This command is used to get the SEV attestation report, and is
 /// supported on AMD X86 platforms only.
 ///
@@ -616,37 +421,27 @@ impl SevAttestationReport {
 /// Since: 6.1
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QuerySevAttestationReport {
     /// a random 16 bytes value encoded in base64 (it will be
     /// included in report)
     pub mnonce: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySevAttestationReport {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(mnonce: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { mnonce: mnonce.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySevAttestationReport {
-    const NAME: &'static str = "query-sev-attestation-report";
-    type Returns = SevAttestationReport;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sev-attestation-report",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.1"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QuerySevAttestationReport { 0 req mnonce "mnonce" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QuerySevAttestationReport
+    new(" Builds it from its required members; optional ones are absent.") { mnonce :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QuerySevAttestationReport, "query-sev-attestation-report", SevAttestationReport, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("6.1"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// Dump guest's storage keys
 ///
 /// *qmp-example*
@@ -660,36 +455,25 @@ impl crate::rt::Command for QuerySevAttestationReport {
 /// Since: 2.5
 ///
 /// Only available if `TARGET_S390X`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DumpSkeys {
     /// the path to the file to dump to
     pub filename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DumpSkeys {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { filename: filename.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DumpSkeys {
-    const NAME: &'static str = "dump-skeys";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "dump-skeys",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.5"),
-        condition: ::std::option::Option::Some("TARGET_S390X"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    DumpSkeys { 0 req filename "filename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DumpSkeys new(" Builds it from its required members; optional ones are absent.") {
+    filename : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    DumpSkeys, "dump-skeys", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::Some("TARGET_S390X"), features : & [], }
+);
 /// The struct describes capability for a specific GIC (Generic
 /// Interrupt Controller) version.  These bits are not only decided by
 /// QEMU/KVM software version, but also decided by the hardware that the
@@ -698,7 +482,7 @@ impl crate::rt::Command for DumpSkeys {
 /// Since: 2.6
 ///
 /// Only available if `TARGET_ARM`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GICCapability {
     /// version of GIC to be described.  Currently, only 2 and 3
@@ -711,22 +495,15 @@ pub struct GICCapability {
     /// GIC device in kernel.
     pub kernel: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GICCapability {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        version: impl ::std::convert::Into<i64>,
-        emulated: impl ::std::convert::Into<bool>,
-        kernel: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            version: version.into(),
-            emulated: emulated.into(),
-            kernel: kernel.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    GICCapability { 0 req version "version" : i64, 1 req emulated "emulated" : bool, 2
+    req kernel "kernel" : bool, }
+);
+crate::rt::qapi_builder!(
+    GICCapability new(" Builds it from its required members; optional ones are absent.")
+    { version : i64 => into, emulated : bool => into, kernel : bool => into, } init {}
+    set {}
+);
 /// This command is ARM-only.  It will return a list of GICCapability
 /// objects that describe its capability bits.
 ///
@@ -745,37 +522,24 @@ impl GICCapability {
 /// Since: 2.6
 ///
 /// Only available if `TARGET_ARM`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryGicCapabilities {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryGicCapabilities {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryGicCapabilities {
-    const NAME: &'static str = "query-gic-capabilities";
-    type Returns = ::std::vec::Vec<GICCapability>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-gic-capabilities",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::Some("TARGET_ARM"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryGicCapabilities {});
+crate::rt::qapi_builder!(
+    QueryGicCapabilities new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryGicCapabilities, "query-gic-capabilities", ::std::vec::Vec < GICCapability >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.6"), condition :
+    ::std::option::Option::Some("TARGET_ARM"), features : & [], }
+);
 /// Information about intel SGX EPC section info
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SGXEPCSection {
     /// the numa node
@@ -783,26 +547,19 @@ pub struct SGXEPCSection {
     /// the size of EPC section
     pub size: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SGXEPCSection {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        node: impl ::std::convert::Into<i64>,
-        size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            node: node.into(),
-            size: size.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SGXEPCSection { 0 req node "node" : i64, 1 req size "size" : u64, }
+);
+crate::rt::qapi_builder!(
+    SGXEPCSection new(" Builds it from its required members; optional ones are absent.")
+    { node : i64 => into, size : u64 => into, } init {} set {}
+);
 /// Information about intel Safe Guard eXtension (SGX) support
 ///
 /// Since: 6.2
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SGXInfo {
     /// true if SGX is supported
@@ -816,26 +573,16 @@ pub struct SGXInfo {
     /// The EPC sections info for guest (Since: 7.0)
     pub sections: ::std::vec::Vec<SGXEPCSection>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SGXInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        sgx: impl ::std::convert::Into<bool>,
-        sgx1: impl ::std::convert::Into<bool>,
-        sgx2: impl ::std::convert::Into<bool>,
-        flc: impl ::std::convert::Into<bool>,
-        sections: impl ::std::convert::Into<::std::vec::Vec<SGXEPCSection>>,
-    ) -> Self {
-        Self {
-            sgx: sgx.into(),
-            sgx1: sgx1.into(),
-            sgx2: sgx2.into(),
-            flc: flc.into(),
-            sections: sections.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SGXInfo { 0 req sgx "sgx" : bool, 1 req sgx1 "sgx1" : bool, 2 req sgx2 "sgx2" : bool,
+    3 req flc "flc" : bool, 4 req sections "sections" : ::std::vec::Vec < SGXEPCSection
+    >, }
+);
+crate::rt::qapi_builder!(
+    SGXInfo new(" Builds it from its required members; optional ones are absent.") { sgx
+    : bool => into, sgx1 : bool => into, sgx2 : bool => into, flc : bool => into,
+    sections : ::std::vec::Vec < SGXEPCSection > => into, } init {} set {}
+);
 /// Returns information about configured SGX capabilities of guest
 ///
 /// # Returns
@@ -855,33 +602,19 @@ impl SGXInfo {
 /// Since: 6.2
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySgx {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySgx {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySgx {
-    const NAME: &'static str = "query-sgx";
-    type Returns = SGXInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sgx",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySgx {});
+crate::rt::qapi_builder!(
+    QuerySgx new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QuerySgx, "query-sgx", SGXInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// Returns information about SGX capabilities of host
 ///
 /// # Returns
@@ -901,33 +634,20 @@ impl crate::rt::Command for QuerySgx {
 /// Since: 6.2
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySgxCapabilities {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySgxCapabilities {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySgxCapabilities {
-    const NAME: &'static str = "query-sgx-capabilities";
-    type Returns = SGXInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-sgx-capabilities",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySgxCapabilities {});
+crate::rt::qapi_builder!(
+    QuerySgxCapabilities new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QuerySgxCapabilities, "query-sgx-capabilities", SGXInfo, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// An enumeration of Xen event channel port types.
 ///
 /// Since: 8.0
@@ -952,59 +672,16 @@ pub enum EvtchnPortType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl EvtchnPortType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Closed => "closed",
-            Self::Unbound => "unbound",
-            Self::Interdomain => "interdomain",
-            Self::Pirq => "pirq",
-            Self::Virq => "virq",
-            Self::Ipi => "ipi",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "closed" => Self::Closed,
-            "unbound" => Self::Unbound,
-            "interdomain" => Self::Interdomain,
-            "pirq" => Self::Pirq,
-            "virq" => Self::Virq,
-            "ipi" => Self::Ipi,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for EvtchnPortType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for EvtchnPortType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for EvtchnPortType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    EvtchnPortType { Closed = "closed", Unbound = "unbound", Interdomain = "interdomain",
+    Pirq = "pirq", Virq = "virq", Ipi = "ipi", }
+);
 /// Information about a Xen event channel port
 ///
 /// Since: 8.0
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EvtchnInfo {
     /// the port number
@@ -1014,7 +691,6 @@ pub struct EvtchnInfo {
     /// the port type
     pub r#type: EvtchnPortType,
     /// remote domain for interdomain ports
-    #[serde(rename = "remote-domain")]
     pub remote_domain: ::std::string::String,
     /// remote port ID, or virq/pirq number
     pub target: u16,
@@ -1023,30 +699,18 @@ pub struct EvtchnInfo {
     /// port is masked
     pub masked: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EvtchnInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        port: impl ::std::convert::Into<u16>,
-        vcpu: impl ::std::convert::Into<u32>,
-        r#type: impl ::std::convert::Into<EvtchnPortType>,
-        remote_domain: impl ::std::convert::Into<::std::string::String>,
-        target: impl ::std::convert::Into<u16>,
-        pending: impl ::std::convert::Into<bool>,
-        masked: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            port: port.into(),
-            vcpu: vcpu.into(),
-            r#type: r#type.into(),
-            remote_domain: remote_domain.into(),
-            target: target.into(),
-            pending: pending.into(),
-            masked: masked.into(),
-        }
+crate::rt::qapi_struct!(
+    EvtchnInfo { 0 req port "port" : u16, 1 req vcpu "vcpu" : u32, 2 req r#type "type" :
+    EvtchnPortType, 3 req remote_domain "remote-domain" : ::std::string::String, 4 req
+    target "target" : u16, 5 req pending "pending" : bool, 6 req masked "masked" : bool,
     }
-}
+);
+crate::rt::qapi_builder!(
+    EvtchnInfo new(" Builds it from its required members; optional ones are absent.") {
+    port : u16 => into, vcpu : u32 => into, r#type : EvtchnPortType => into,
+    remote_domain : ::std::string::String => into, target : u16 => into, pending : bool
+    => into, masked : bool => into, } init {} set {}
+);
 /// Query the Xen event channels opened by the guest.
 ///
 /// # Returns
@@ -1083,33 +747,19 @@ impl EvtchnInfo {
 /// Since: 8.0
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XenEventList {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenEventList {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenEventList {
-    const NAME: &'static str = "xen-event-list";
-    type Returns = ::std::vec::Vec<EvtchnInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-event-list",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(XenEventList {});
+crate::rt::qapi_builder!(
+    XenEventList new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);
 /// Inject a Xen event channel port (interrupt) to the guest.
 ///
 /// *qmp-example*
@@ -1122,33 +772,20 @@ impl crate::rt::Command for XenEventList {
 /// Since: 8.0
 ///
 /// Only available if `TARGET_I386`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XenEventInject {
     /// The port number
     pub port: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XenEventInject {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(port: impl ::std::convert::Into<u32>) -> Self {
-        Self { port: port.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XenEventInject {
-    const NAME: &'static str = "xen-event-inject";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "xen-event-inject",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("8.0"),
-        condition: ::std::option::Option::Some("TARGET_I386"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(XenEventInject { 0 req port "port" : u32, });
+crate::rt::qapi_builder!(
+    XenEventInject new(" Builds it from its required members; optional ones are absent.")
+    { port : u32 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XenEventInject, "xen-event-inject", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::Some("TARGET_I386"), features : & [], }
+);

@@ -20,7 +20,7 @@ use super::*;
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetLink {
     /// the device name of the virtual network adapter
@@ -28,36 +28,19 @@ pub struct SetLink {
     /// true to set the link status to be up
     pub up: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetLink {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        up: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            up: up.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetLink {
-    const NAME: &'static str = "set_link";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set_link",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SetLink { 0 req name "name" : ::std::string::String, 1 req up "up" : bool, }
+);
+crate::rt::qapi_builder!(
+    SetLink new(" Builds it from its required members; optional ones are absent.") { name
+    : ::std::string::String => into, up : bool => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    SetLink, "set_link", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Add a network backend.
 ///
 /// Additional arguments depend on the type.
@@ -76,30 +59,20 @@ impl crate::rt::Command for SetLink {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NetdevAdd(pub Netdev);
+crate::rt::qapi_newtype!(NetdevAdd);
 impl ::std::convert::From<Netdev> for NetdevAdd {
     fn from(v: Netdev) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NetdevAdd {
-    const NAME: &'static str = "netdev_add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "netdev_add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    NetdevAdd, "netdev_add", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Remove a network backend.
 ///
 /// # Errors
@@ -114,746 +87,268 @@ impl crate::rt::Command for NetdevAdd {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevDel {
     /// the name of the network backend to remove
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevDel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for NetdevDel {
-    const NAME: &'static str = "netdev_del";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "netdev_del",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(NetdevDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    NetdevDel new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    NetdevDel, "netdev_del", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Create a new Network Interface Card.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetLegacyNicOptions {
     /// id of -netdev to connect to
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub netdev: ::std::option::Option<::std::string::String>,
     /// MAC address
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub macaddr: ::std::option::Option<::std::string::String>,
     /// device model (e1000, rtl8139, virtio etc.)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
     /// PCI device address
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub addr: ::std::option::Option<::std::string::String>,
     /// number of MSI-x vectors, 0 to disable MSI-X
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vectors: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetLegacyNicOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            netdev: ::std::option::Option::None,
-            macaddr: ::std::option::Option::None,
-            model: ::std::option::Option::None,
-            addr: ::std::option::Option::None,
-            vectors: ::std::option::Option::None,
-        }
-    }
-    /// Sets `netdev`.
-    #[must_use]
-    pub fn with_netdev(
-        mut self,
-        netdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.netdev = ::std::option::Option::Some(netdev.into());
-        self
-    }
-    /// Sets `macaddr`.
-    #[must_use]
-    pub fn with_macaddr(
-        mut self,
-        macaddr: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.macaddr = ::std::option::Option::Some(macaddr.into());
-        self
-    }
-    /// Sets `model`.
-    #[must_use]
-    pub fn with_model(
-        mut self,
-        model: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.model = ::std::option::Option::Some(model.into());
-        self
-    }
-    /// Sets `addr`.
-    #[must_use]
-    pub fn with_addr(
-        mut self,
-        addr: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.addr = ::std::option::Option::Some(addr.into());
-        self
-    }
-    /// Sets `vectors`.
-    #[must_use]
-    pub fn with_vectors(mut self, vectors: impl ::std::convert::Into<u32>) -> Self {
-        self.vectors = ::std::option::Option::Some(vectors.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetLegacyNicOptions { 0 opt netdev "netdev" : ::std::string::String, 1 opt macaddr
+    "macaddr" : ::std::string::String, 2 opt model "model" : ::std::string::String, 3 opt
+    addr "addr" : ::std::string::String, 4 opt vectors "vectors" : u32, }
+);
+crate::rt::qapi_builder!(
+    NetLegacyNicOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_netdev netdev "netdev" : ::std::string::String => into, with_macaddr
+    macaddr "macaddr" : ::std::string::String => into, with_model model "model" :
+    ::std::string::String => into, with_addr addr "addr" : ::std::string::String => into,
+    with_vectors vectors "vectors" : u32 => into, }
+);
 /// A fat type wrapping 'str', to be embedded in lists.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QapiString {
     /// `str`
     pub str: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QapiString {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(str: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { str: str.into() }
-    }
-}
+crate::rt::qapi_struct!(QapiString { 0 req str "str" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    QapiString new(" Builds it from its required members; optional ones are absent.") {
+    str : ::std::string::String => into, } init {} set {}
+);
 /// Use the user mode network stack which requires no administrator
 /// privilege to run.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevUserOptions {
     /// client hostname reported by the builtin DHCP server
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hostname: ::std::option::Option<::std::string::String>,
     /// isolate the guest from the host
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub restrict: ::std::option::Option<bool>,
     /// whether to support IPv4, default true for enabled (since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv4: ::std::option::Option<bool>,
     /// whether to support IPv6, default true for enabled (since 2.6)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv6: ::std::option::Option<bool>,
     /// legacy parameter, use net= instead
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ip: ::std::option::Option<::std::string::String>,
     /// IP network address that the guest will see, in the form
     /// addr[/netmask] The netmask is optional, and can be either in the
     /// form a.b.c.d or as a number of valid top-most bits.  Default is
     /// 10.0.2.0/24.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub net: ::std::option::Option<::std::string::String>,
     /// guest-visible address of the host
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host: ::std::option::Option<::std::string::String>,
     /// root directory of the built-in TFTP server
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tftp: ::std::option::Option<::std::string::String>,
     /// BOOTP filename, for use with tftp=
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bootfile: ::std::option::Option<::std::string::String>,
     /// the first of the 16 IPs the built-in DHCP server can
     /// assign
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dhcpstart: ::std::option::Option<::std::string::String>,
     /// guest-visible address of the virtual nameserver
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dns: ::std::option::Option<::std::string::String>,
     /// list of DNS suffixes to search, passed as DHCP option to
     /// the guest
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dnssearch: ::std::option::Option<::std::vec::Vec<QapiString>>,
     /// guest-visible domain name of the virtual nameserver
     /// (since 3.0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub domainname: ::std::option::Option<::std::string::String>,
     /// IPv6 network prefix (default is fec0::) (since 2.6).
     /// The network prefix is given in the usual hexadecimal IPv6
     /// address notation.
-    #[serde(
-        rename = "ipv6-prefix",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ipv6_prefix: ::std::option::Option<::std::string::String>,
     /// IPv6 network prefix length (default is 64) (since
     /// 2.6)
-    #[serde(
-        rename = "ipv6-prefixlen",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ipv6_prefixlen: ::std::option::Option<i64>,
     /// guest-visible IPv6 address of the host (since 2.6)
-    #[serde(
-        rename = "ipv6-host",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ipv6_host: ::std::option::Option<::std::string::String>,
     /// guest-visible IPv6 address of the virtual nameserver
     /// (since 2.6)
-    #[serde(rename = "ipv6-dns", skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv6_dns: ::std::option::Option<::std::string::String>,
     /// root directory of the built-in SMB server
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub smb: ::std::option::Option<::std::string::String>,
     /// IP address of the built-in SMB server
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub smbserver: ::std::option::Option<::std::string::String>,
     /// redirect incoming TCP or UDP host connections to guest
     /// endpoints
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hostfwd: ::std::option::Option<::std::vec::Vec<QapiString>>,
     /// forward guest TCP connections
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub guestfwd: ::std::option::Option<::std::vec::Vec<QapiString>>,
     /// RFC2132 "TFTP server name" string (Since 3.1)
-    #[serde(
-        rename = "tftp-server-name",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tftp_server_name: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevUserOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            hostname: ::std::option::Option::None,
-            restrict: ::std::option::Option::None,
-            ipv4: ::std::option::Option::None,
-            ipv6: ::std::option::Option::None,
-            ip: ::std::option::Option::None,
-            net: ::std::option::Option::None,
-            host: ::std::option::Option::None,
-            tftp: ::std::option::Option::None,
-            bootfile: ::std::option::Option::None,
-            dhcpstart: ::std::option::Option::None,
-            dns: ::std::option::Option::None,
-            dnssearch: ::std::option::Option::None,
-            domainname: ::std::option::Option::None,
-            ipv6_prefix: ::std::option::Option::None,
-            ipv6_prefixlen: ::std::option::Option::None,
-            ipv6_host: ::std::option::Option::None,
-            ipv6_dns: ::std::option::Option::None,
-            smb: ::std::option::Option::None,
-            smbserver: ::std::option::Option::None,
-            hostfwd: ::std::option::Option::None,
-            guestfwd: ::std::option::Option::None,
-            tftp_server_name: ::std::option::Option::None,
-        }
-    }
-    /// Sets `hostname`.
-    #[must_use]
-    pub fn with_hostname(
-        mut self,
-        hostname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.hostname = ::std::option::Option::Some(hostname.into());
-        self
-    }
-    /// Sets `restrict`.
-    #[must_use]
-    pub fn with_restrict(mut self, restrict: impl ::std::convert::Into<bool>) -> Self {
-        self.restrict = ::std::option::Option::Some(restrict.into());
-        self
-    }
-    /// Sets `ipv4`.
-    #[must_use]
-    pub fn with_ipv4(mut self, ipv4: impl ::std::convert::Into<bool>) -> Self {
-        self.ipv4 = ::std::option::Option::Some(ipv4.into());
-        self
-    }
-    /// Sets `ipv6`.
-    #[must_use]
-    pub fn with_ipv6(mut self, ipv6: impl ::std::convert::Into<bool>) -> Self {
-        self.ipv6 = ::std::option::Option::Some(ipv6.into());
-        self
-    }
-    /// Sets `ip`.
-    #[must_use]
-    pub fn with_ip(
-        mut self,
-        ip: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ip = ::std::option::Option::Some(ip.into());
-        self
-    }
-    /// Sets `net`.
-    #[must_use]
-    pub fn with_net(
-        mut self,
-        net: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.net = ::std::option::Option::Some(net.into());
-        self
-    }
-    /// Sets `host`.
-    #[must_use]
-    pub fn with_host(
-        mut self,
-        host: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.host = ::std::option::Option::Some(host.into());
-        self
-    }
-    /// Sets `tftp`.
-    #[must_use]
-    pub fn with_tftp(
-        mut self,
-        tftp: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tftp = ::std::option::Option::Some(tftp.into());
-        self
-    }
-    /// Sets `bootfile`.
-    #[must_use]
-    pub fn with_bootfile(
-        mut self,
-        bootfile: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bootfile = ::std::option::Option::Some(bootfile.into());
-        self
-    }
-    /// Sets `dhcpstart`.
-    #[must_use]
-    pub fn with_dhcpstart(
-        mut self,
-        dhcpstart: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dhcpstart = ::std::option::Option::Some(dhcpstart.into());
-        self
-    }
-    /// Sets `dns`.
-    #[must_use]
-    pub fn with_dns(
-        mut self,
-        dns: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dns = ::std::option::Option::Some(dns.into());
-        self
-    }
-    /// Sets `dnssearch`.
-    #[must_use]
-    pub fn with_dnssearch(
-        mut self,
-        dnssearch: impl ::std::convert::Into<::std::vec::Vec<QapiString>>,
-    ) -> Self {
-        self.dnssearch = ::std::option::Option::Some(dnssearch.into());
-        self
-    }
-    /// Sets `domainname`.
-    #[must_use]
-    pub fn with_domainname(
-        mut self,
-        domainname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.domainname = ::std::option::Option::Some(domainname.into());
-        self
-    }
-    /// Sets `ipv6-prefix`.
-    #[must_use]
-    pub fn with_ipv6_prefix(
-        mut self,
-        ipv6_prefix: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ipv6_prefix = ::std::option::Option::Some(ipv6_prefix.into());
-        self
-    }
-    /// Sets `ipv6-prefixlen`.
-    #[must_use]
-    pub fn with_ipv6_prefixlen(
-        mut self,
-        ipv6_prefixlen: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.ipv6_prefixlen = ::std::option::Option::Some(ipv6_prefixlen.into());
-        self
-    }
-    /// Sets `ipv6-host`.
-    #[must_use]
-    pub fn with_ipv6_host(
-        mut self,
-        ipv6_host: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ipv6_host = ::std::option::Option::Some(ipv6_host.into());
-        self
-    }
-    /// Sets `ipv6-dns`.
-    #[must_use]
-    pub fn with_ipv6_dns(
-        mut self,
-        ipv6_dns: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ipv6_dns = ::std::option::Option::Some(ipv6_dns.into());
-        self
-    }
-    /// Sets `smb`.
-    #[must_use]
-    pub fn with_smb(
-        mut self,
-        smb: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.smb = ::std::option::Option::Some(smb.into());
-        self
-    }
-    /// Sets `smbserver`.
-    #[must_use]
-    pub fn with_smbserver(
-        mut self,
-        smbserver: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.smbserver = ::std::option::Option::Some(smbserver.into());
-        self
-    }
-    /// Sets `hostfwd`.
-    #[must_use]
-    pub fn with_hostfwd(
-        mut self,
-        hostfwd: impl ::std::convert::Into<::std::vec::Vec<QapiString>>,
-    ) -> Self {
-        self.hostfwd = ::std::option::Option::Some(hostfwd.into());
-        self
-    }
-    /// Sets `guestfwd`.
-    #[must_use]
-    pub fn with_guestfwd(
-        mut self,
-        guestfwd: impl ::std::convert::Into<::std::vec::Vec<QapiString>>,
-    ) -> Self {
-        self.guestfwd = ::std::option::Option::Some(guestfwd.into());
-        self
-    }
-    /// Sets `tftp-server-name`.
-    #[must_use]
-    pub fn with_tftp_server_name(
-        mut self,
-        tftp_server_name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.tftp_server_name = ::std::option::Option::Some(tftp_server_name.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevUserOptions { 0 opt hostname "hostname" : ::std::string::String, 1 opt restrict
+    "restrict" : bool, 2 opt ipv4 "ipv4" : bool, 3 opt ipv6 "ipv6" : bool, 4 opt ip "ip"
+    : ::std::string::String, 5 opt net "net" : ::std::string::String, 6 opt host "host" :
+    ::std::string::String, 7 opt tftp "tftp" : ::std::string::String, 8 opt bootfile
+    "bootfile" : ::std::string::String, 9 opt dhcpstart "dhcpstart" :
+    ::std::string::String, 10 opt dns "dns" : ::std::string::String, 11 opt dnssearch
+    "dnssearch" : ::std::vec::Vec < QapiString >, 12 opt domainname "domainname" :
+    ::std::string::String, 13 opt ipv6_prefix "ipv6-prefix" : ::std::string::String, 14
+    opt ipv6_prefixlen "ipv6-prefixlen" : i64, 15 opt ipv6_host "ipv6-host" :
+    ::std::string::String, 16 opt ipv6_dns "ipv6-dns" : ::std::string::String, 17 opt smb
+    "smb" : ::std::string::String, 18 opt smbserver "smbserver" : ::std::string::String,
+    19 opt hostfwd "hostfwd" : ::std::vec::Vec < QapiString >, 20 opt guestfwd "guestfwd"
+    : ::std::vec::Vec < QapiString >, 21 opt tftp_server_name "tftp-server-name" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevUserOptions new(" Builds it with every optional member absent.") {} init {} set
+    { with_hostname hostname "hostname" : ::std::string::String => into, with_restrict
+    restrict "restrict" : bool => into, with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6
+    ipv6 "ipv6" : bool => into, with_ip ip "ip" : ::std::string::String => into, with_net
+    net "net" : ::std::string::String => into, with_host host "host" :
+    ::std::string::String => into, with_tftp tftp "tftp" : ::std::string::String => into,
+    with_bootfile bootfile "bootfile" : ::std::string::String => into, with_dhcpstart
+    dhcpstart "dhcpstart" : ::std::string::String => into, with_dns dns "dns" :
+    ::std::string::String => into, with_dnssearch dnssearch "dnssearch" : ::std::vec::Vec
+    < QapiString > => into, with_domainname domainname "domainname" :
+    ::std::string::String => into, with_ipv6_prefix ipv6_prefix "ipv6-prefix" :
+    ::std::string::String => into, with_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" :
+    i64 => into, with_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into,
+    with_ipv6_dns ipv6_dns "ipv6-dns" : ::std::string::String => into, with_smb smb "smb"
+    : ::std::string::String => into, with_smbserver smbserver "smbserver" :
+    ::std::string::String => into, with_hostfwd hostfwd "hostfwd" : ::std::vec::Vec <
+    QapiString > => into, with_guestfwd guestfwd "guestfwd" : ::std::vec::Vec <
+    QapiString > => into, with_tftp_server_name tftp_server_name "tftp-server-name" :
+    ::std::string::String => into, }
+);
 /// Used to configure a host TAP network interface backend.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevTapOptions {
     /// interface name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ifname: ::std::option::Option<::std::string::String>,
     /// file descriptor of an already opened tap
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fd: ::std::option::Option<::std::string::String>,
     /// multiple file descriptors of already opened multiqueue capable
     /// tap
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fds: ::std::option::Option<::std::string::String>,
     /// script to initialize the interface
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub script: ::std::option::Option<::std::string::String>,
     /// script to shut down the interface
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub downscript: ::std::option::Option<::std::string::String>,
     /// bridge name (since 2.8)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub br: ::std::option::Option<::std::string::String>,
     /// command to execute to configure bridge
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub helper: ::std::option::Option<::std::string::String>,
     /// send buffer limit.  Understands [TGMKkb] suffixes.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sndbuf: ::std::option::Option<u64>,
     /// enable the IFF_VNET_HDR flag on the tap interface
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vnet_hdr: ::std::option::Option<bool>,
     /// enable vhost-net network accelerator
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhost: ::std::option::Option<bool>,
     /// file descriptor of an already opened vhost net device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostfd: ::std::option::Option<::std::string::String>,
     /// file descriptors of multiple already opened vhost net
     /// devices
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostfds: ::std::option::Option<::std::string::String>,
     /// vhost on for non-MSIX virtio guests
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostforce: ::std::option::Option<bool>,
     /// number of queues to be created for multiqueue capable tap
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<u32>,
     /// maximum number of microseconds that could be spent on busy
     /// polling for tap (since 2.7)
-    #[serde(rename = "poll-us", skip_serializing_if = "::std::option::Option::is_none")]
     pub poll_us: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevTapOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            ifname: ::std::option::Option::None,
-            fd: ::std::option::Option::None,
-            fds: ::std::option::Option::None,
-            script: ::std::option::Option::None,
-            downscript: ::std::option::Option::None,
-            br: ::std::option::Option::None,
-            helper: ::std::option::Option::None,
-            sndbuf: ::std::option::Option::None,
-            vnet_hdr: ::std::option::Option::None,
-            vhost: ::std::option::Option::None,
-            vhostfd: ::std::option::Option::None,
-            vhostfds: ::std::option::Option::None,
-            vhostforce: ::std::option::Option::None,
-            queues: ::std::option::Option::None,
-            poll_us: ::std::option::Option::None,
-        }
-    }
-    /// Sets `ifname`.
-    #[must_use]
-    pub fn with_ifname(
-        mut self,
-        ifname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ifname = ::std::option::Option::Some(ifname.into());
-        self
-    }
-    /// Sets `fd`.
-    #[must_use]
-    pub fn with_fd(
-        mut self,
-        fd: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.fd = ::std::option::Option::Some(fd.into());
-        self
-    }
-    /// Sets `fds`.
-    #[must_use]
-    pub fn with_fds(
-        mut self,
-        fds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.fds = ::std::option::Option::Some(fds.into());
-        self
-    }
-    /// Sets `script`.
-    #[must_use]
-    pub fn with_script(
-        mut self,
-        script: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.script = ::std::option::Option::Some(script.into());
-        self
-    }
-    /// Sets `downscript`.
-    #[must_use]
-    pub fn with_downscript(
-        mut self,
-        downscript: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.downscript = ::std::option::Option::Some(downscript.into());
-        self
-    }
-    /// Sets `br`.
-    #[must_use]
-    pub fn with_br(
-        mut self,
-        br: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.br = ::std::option::Option::Some(br.into());
-        self
-    }
-    /// Sets `helper`.
-    #[must_use]
-    pub fn with_helper(
-        mut self,
-        helper: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.helper = ::std::option::Option::Some(helper.into());
-        self
-    }
-    /// Sets `sndbuf`.
-    #[must_use]
-    pub fn with_sndbuf(mut self, sndbuf: impl ::std::convert::Into<u64>) -> Self {
-        self.sndbuf = ::std::option::Option::Some(sndbuf.into());
-        self
-    }
-    /// Sets `vnet_hdr`.
-    #[must_use]
-    pub fn with_vnet_hdr(mut self, vnet_hdr: impl ::std::convert::Into<bool>) -> Self {
-        self.vnet_hdr = ::std::option::Option::Some(vnet_hdr.into());
-        self
-    }
-    /// Sets `vhost`.
-    #[must_use]
-    pub fn with_vhost(mut self, vhost: impl ::std::convert::Into<bool>) -> Self {
-        self.vhost = ::std::option::Option::Some(vhost.into());
-        self
-    }
-    /// Sets `vhostfd`.
-    #[must_use]
-    pub fn with_vhostfd(
-        mut self,
-        vhostfd: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.vhostfd = ::std::option::Option::Some(vhostfd.into());
-        self
-    }
-    /// Sets `vhostfds`.
-    #[must_use]
-    pub fn with_vhostfds(
-        mut self,
-        vhostfds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.vhostfds = ::std::option::Option::Some(vhostfds.into());
-        self
-    }
-    /// Sets `vhostforce`.
-    #[must_use]
-    pub fn with_vhostforce(
-        mut self,
-        vhostforce: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vhostforce = ::std::option::Option::Some(vhostforce.into());
-        self
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<u32>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-    /// Sets `poll-us`.
-    #[must_use]
-    pub fn with_poll_us(mut self, poll_us: impl ::std::convert::Into<u32>) -> Self {
-        self.poll_us = ::std::option::Option::Some(poll_us.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevTapOptions { 0 opt ifname "ifname" : ::std::string::String, 1 opt fd "fd" :
+    ::std::string::String, 2 opt fds "fds" : ::std::string::String, 3 opt script "script"
+    : ::std::string::String, 4 opt downscript "downscript" : ::std::string::String, 5 opt
+    br "br" : ::std::string::String, 6 opt helper "helper" : ::std::string::String, 7 opt
+    sndbuf "sndbuf" : u64, 8 opt vnet_hdr "vnet_hdr" : bool, 9 opt vhost "vhost" : bool,
+    10 opt vhostfd "vhostfd" : ::std::string::String, 11 opt vhostfds "vhostfds" :
+    ::std::string::String, 12 opt vhostforce "vhostforce" : bool, 13 opt queues "queues"
+    : u32, 14 opt poll_us "poll-us" : u32, }
+);
+crate::rt::qapi_builder!(
+    NetdevTapOptions new(" Builds it with every optional member absent.") {} init {} set
+    { with_ifname ifname "ifname" : ::std::string::String => into, with_fd fd "fd" :
+    ::std::string::String => into, with_fds fds "fds" : ::std::string::String => into,
+    with_script script "script" : ::std::string::String => into, with_downscript
+    downscript "downscript" : ::std::string::String => into, with_br br "br" :
+    ::std::string::String => into, with_helper helper "helper" : ::std::string::String =>
+    into, with_sndbuf sndbuf "sndbuf" : u64 => into, with_vnet_hdr vnet_hdr "vnet_hdr" :
+    bool => into, with_vhost vhost "vhost" : bool => into, with_vhostfd vhostfd "vhostfd"
+    : ::std::string::String => into, with_vhostfds vhostfds "vhostfds" :
+    ::std::string::String => into, with_vhostforce vhostforce "vhostforce" : bool =>
+    into, with_queues queues "queues" : u32 => into, with_poll_us poll_us "poll-us" : u32
+    => into, }
+);
 /// Socket netdevs are used to establish a network connection to another
 /// QEMU virtual machine via a TCP socket.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevSocketOptions {
     /// file descriptor of an already opened socket
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fd: ::std::option::Option<::std::string::String>,
     /// port number, and optional hostname, to listen on
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub listen: ::std::option::Option<::std::string::String>,
     /// port number, and optional hostname, to connect to
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connect: ::std::option::Option<::std::string::String>,
     /// UDP multicast address and port number
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mcast: ::std::option::Option<::std::string::String>,
     /// source address and port for multicast and udp packets
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub localaddr: ::std::option::Option<::std::string::String>,
     /// UDP unicast address and port number
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub udp: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevSocketOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            fd: ::std::option::Option::None,
-            listen: ::std::option::Option::None,
-            connect: ::std::option::Option::None,
-            mcast: ::std::option::Option::None,
-            localaddr: ::std::option::Option::None,
-            udp: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fd`.
-    #[must_use]
-    pub fn with_fd(
-        mut self,
-        fd: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.fd = ::std::option::Option::Some(fd.into());
-        self
-    }
-    /// Sets `listen`.
-    #[must_use]
-    pub fn with_listen(
-        mut self,
-        listen: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.listen = ::std::option::Option::Some(listen.into());
-        self
-    }
-    /// Sets `connect`.
-    #[must_use]
-    pub fn with_connect(
-        mut self,
-        connect: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.connect = ::std::option::Option::Some(connect.into());
-        self
-    }
-    /// Sets `mcast`.
-    #[must_use]
-    pub fn with_mcast(
-        mut self,
-        mcast: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.mcast = ::std::option::Option::Some(mcast.into());
-        self
-    }
-    /// Sets `localaddr`.
-    #[must_use]
-    pub fn with_localaddr(
-        mut self,
-        localaddr: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.localaddr = ::std::option::Option::Some(localaddr.into());
-        self
-    }
-    /// Sets `udp`.
-    #[must_use]
-    pub fn with_udp(
-        mut self,
-        udp: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.udp = ::std::option::Option::Some(udp.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevSocketOptions { 0 opt fd "fd" : ::std::string::String, 1 opt listen "listen" :
+    ::std::string::String, 2 opt connect "connect" : ::std::string::String, 3 opt mcast
+    "mcast" : ::std::string::String, 4 opt localaddr "localaddr" : ::std::string::String,
+    5 opt udp "udp" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevSocketOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_fd fd "fd" : ::std::string::String => into, with_listen listen "listen" :
+    ::std::string::String => into, with_connect connect "connect" : ::std::string::String
+    => into, with_mcast mcast "mcast" : ::std::string::String => into, with_localaddr
+    localaddr "localaddr" : ::std::string::String => into, with_udp udp "udp" :
+    ::std::string::String => into, }
+);
 /// Configure an Ethernet over L2TPv3 tunnel.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevL2TPv3Options {
     /// source address
@@ -861,287 +356,126 @@ pub struct NetdevL2TPv3Options {
     /// destination address
     pub dst: ::std::string::String,
     /// source port - mandatory for udp, optional for ip
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub srcport: ::std::option::Option<::std::string::String>,
     /// destination port - mandatory for udp, optional for ip
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dstport: ::std::option::Option<::std::string::String>,
     /// force the use of ipv6
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv6: ::std::option::Option<bool>,
     /// use the udp version of l2tpv3 encapsulation
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub udp: ::std::option::Option<bool>,
     /// use 64 bit cookies
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cookie64: ::std::option::Option<bool>,
     /// have sequence counter
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub counter: ::std::option::Option<bool>,
     /// pin sequence counter to zero - workaround for buggy
     /// implementations or networks with packet reorder
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pincounter: ::std::option::Option<bool>,
     /// 32 or 64 bit transmit cookie
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub txcookie: ::std::option::Option<u64>,
     /// 32 or 64 bit receive cookie
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rxcookie: ::std::option::Option<u64>,
     /// 32 bit transmit session
     pub txsession: u32,
     /// 32 bit receive session - if not specified set to the
     /// same value as transmit
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rxsession: ::std::option::Option<u32>,
     /// additional offset - allows the insertion of additional
     /// application-specific data before the packet payload
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevL2TPv3Options {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        src: impl ::std::convert::Into<::std::string::String>,
-        dst: impl ::std::convert::Into<::std::string::String>,
-        txsession: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            src: src.into(),
-            dst: dst.into(),
-            srcport: ::std::option::Option::None,
-            dstport: ::std::option::Option::None,
-            ipv6: ::std::option::Option::None,
-            udp: ::std::option::Option::None,
-            cookie64: ::std::option::Option::None,
-            counter: ::std::option::Option::None,
-            pincounter: ::std::option::Option::None,
-            txcookie: ::std::option::Option::None,
-            rxcookie: ::std::option::Option::None,
-            txsession: txsession.into(),
-            rxsession: ::std::option::Option::None,
-            offset: ::std::option::Option::None,
-        }
-    }
-    /// Sets `srcport`.
-    #[must_use]
-    pub fn with_srcport(
-        mut self,
-        srcport: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.srcport = ::std::option::Option::Some(srcport.into());
-        self
-    }
-    /// Sets `dstport`.
-    #[must_use]
-    pub fn with_dstport(
-        mut self,
-        dstport: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dstport = ::std::option::Option::Some(dstport.into());
-        self
-    }
-    /// Sets `ipv6`.
-    #[must_use]
-    pub fn with_ipv6(mut self, ipv6: impl ::std::convert::Into<bool>) -> Self {
-        self.ipv6 = ::std::option::Option::Some(ipv6.into());
-        self
-    }
-    /// Sets `udp`.
-    #[must_use]
-    pub fn with_udp(mut self, udp: impl ::std::convert::Into<bool>) -> Self {
-        self.udp = ::std::option::Option::Some(udp.into());
-        self
-    }
-    /// Sets `cookie64`.
-    #[must_use]
-    pub fn with_cookie64(mut self, cookie64: impl ::std::convert::Into<bool>) -> Self {
-        self.cookie64 = ::std::option::Option::Some(cookie64.into());
-        self
-    }
-    /// Sets `counter`.
-    #[must_use]
-    pub fn with_counter(mut self, counter: impl ::std::convert::Into<bool>) -> Self {
-        self.counter = ::std::option::Option::Some(counter.into());
-        self
-    }
-    /// Sets `pincounter`.
-    #[must_use]
-    pub fn with_pincounter(
-        mut self,
-        pincounter: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.pincounter = ::std::option::Option::Some(pincounter.into());
-        self
-    }
-    /// Sets `txcookie`.
-    #[must_use]
-    pub fn with_txcookie(mut self, txcookie: impl ::std::convert::Into<u64>) -> Self {
-        self.txcookie = ::std::option::Option::Some(txcookie.into());
-        self
-    }
-    /// Sets `rxcookie`.
-    #[must_use]
-    pub fn with_rxcookie(mut self, rxcookie: impl ::std::convert::Into<u64>) -> Self {
-        self.rxcookie = ::std::option::Option::Some(rxcookie.into());
-        self
-    }
-    /// Sets `rxsession`.
-    #[must_use]
-    pub fn with_rxsession(mut self, rxsession: impl ::std::convert::Into<u32>) -> Self {
-        self.rxsession = ::std::option::Option::Some(rxsession.into());
-        self
-    }
-    /// Sets `offset`.
-    #[must_use]
-    pub fn with_offset(mut self, offset: impl ::std::convert::Into<u32>) -> Self {
-        self.offset = ::std::option::Option::Some(offset.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevL2TPv3Options { 0 req src "src" : ::std::string::String, 1 req dst "dst" :
+    ::std::string::String, 2 opt srcport "srcport" : ::std::string::String, 3 opt dstport
+    "dstport" : ::std::string::String, 4 opt ipv6 "ipv6" : bool, 5 opt udp "udp" : bool,
+    6 opt cookie64 "cookie64" : bool, 7 opt counter "counter" : bool, 8 opt pincounter
+    "pincounter" : bool, 9 opt txcookie "txcookie" : u64, 10 opt rxcookie "rxcookie" :
+    u64, 11 req txsession "txsession" : u32, 12 opt rxsession "rxsession" : u32, 13 opt
+    offset "offset" : u32, }
+);
+crate::rt::qapi_builder!(
+    NetdevL2TPv3Options
+    new(" Builds it from its required members; optional ones are absent.") { src :
+    ::std::string::String => into, dst : ::std::string::String => into, txsession : u32
+    => into, } init {} set { with_srcport srcport "srcport" : ::std::string::String =>
+    into, with_dstport dstport "dstport" : ::std::string::String => into, with_ipv6 ipv6
+    "ipv6" : bool => into, with_udp udp "udp" : bool => into, with_cookie64 cookie64
+    "cookie64" : bool => into, with_counter counter "counter" : bool => into,
+    with_pincounter pincounter "pincounter" : bool => into, with_txcookie txcookie
+    "txcookie" : u64 => into, with_rxcookie rxcookie "rxcookie" : u64 => into,
+    with_rxsession rxsession "rxsession" : u32 => into, with_offset offset "offset" : u32
+    => into, }
+);
 /// Connect to a vde switch running on the host.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevVdeOptions {
     /// socket path
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sock: ::std::option::Option<::std::string::String>,
     /// port number
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub port: ::std::option::Option<u16>,
     /// group owner of socket
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub group: ::std::option::Option<::std::string::String>,
     /// permissions for socket
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<u16>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVdeOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            sock: ::std::option::Option::None,
-            port: ::std::option::Option::None,
-            group: ::std::option::Option::None,
-            mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sock`.
-    #[must_use]
-    pub fn with_sock(
-        mut self,
-        sock: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sock = ::std::option::Option::Some(sock.into());
-        self
-    }
-    /// Sets `port`.
-    #[must_use]
-    pub fn with_port(mut self, port: impl ::std::convert::Into<u16>) -> Self {
-        self.port = ::std::option::Option::Some(port.into());
-        self
-    }
-    /// Sets `group`.
-    #[must_use]
-    pub fn with_group(
-        mut self,
-        group: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.group = ::std::option::Option::Some(group.into());
-        self
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<u16>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVdeOptions { 0 opt sock "sock" : ::std::string::String, 1 opt port "port" :
+    u16, 2 opt group "group" : ::std::string::String, 3 opt mode "mode" : u16, }
+);
+crate::rt::qapi_builder!(
+    NetdevVdeOptions new(" Builds it with every optional member absent.") {} init {} set
+    { with_sock sock "sock" : ::std::string::String => into, with_port port "port" : u16
+    => into, with_group group "group" : ::std::string::String => into, with_mode mode
+    "mode" : u16 => into, }
+);
 /// Connect a host TAP network interface to a host bridge device.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevBridgeOptions {
     /// bridge name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub br: ::std::option::Option<::std::string::String>,
     /// command to execute to configure bridge
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub helper: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevBridgeOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            br: ::std::option::Option::None,
-            helper: ::std::option::Option::None,
-        }
-    }
-    /// Sets `br`.
-    #[must_use]
-    pub fn with_br(
-        mut self,
-        br: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.br = ::std::option::Option::Some(br.into());
-        self
-    }
-    /// Sets `helper`.
-    #[must_use]
-    pub fn with_helper(
-        mut self,
-        helper: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.helper = ::std::option::Option::Some(helper.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevBridgeOptions { 0 opt br "br" : ::std::string::String, 1 opt helper "helper" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevBridgeOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_br br "br" : ::std::string::String => into, with_helper helper "helper" :
+    ::std::string::String => into, }
+);
 /// Connect two or more net clients through a software hub.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevHubPortOptions {
     /// hub identifier number
     pub hubid: i32,
     /// used to connect hub to a netdev instead of a device (since
     /// 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub netdev: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevHubPortOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(hubid: impl ::std::convert::Into<i32>) -> Self {
-        Self {
-            hubid: hubid.into(),
-            netdev: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    NetdevHubPortOptions { 0 req hubid "hubid" : i32, 1 opt netdev "netdev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevHubPortOptions
+    new(" Builds it from its required members; optional ones are absent.") { hubid : i32
+    => into, } init {} set { with_netdev netdev "netdev" : ::std::string::String => into,
     }
-    /// Sets `netdev`.
-    #[must_use]
-    pub fn with_netdev(
-        mut self,
-        netdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.netdev = ::std::option::Option::Some(netdev.into());
-        self
-    }
-}
+);
 /// Connect a client to a netmap-enabled NIC or to a VALE switch port
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevNetmapOptions {
     /// Either the name of an existing network interface supported
@@ -1152,29 +486,18 @@ pub struct NetdevNetmapOptions {
     /// are therefore connected to the same switch.
     pub ifname: ::std::string::String,
     /// path of the netmap device (default: '/dev/netmap').
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub devname: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevNetmapOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(ifname: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            ifname: ifname.into(),
-            devname: ::std::option::Option::None,
-        }
-    }
-    /// Sets `devname`.
-    #[must_use]
-    pub fn with_devname(
-        mut self,
-        devname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.devname = ::std::option::Option::Some(devname.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevNetmapOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt devname
+    "devname" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevNetmapOptions
+    new(" Builds it from its required members; optional ones are absent.") { ifname :
+    ::std::string::String => into, } init {} set { with_devname devname "devname" :
+    ::std::string::String => into, }
+);
 /// Attach mode for a default XDP program
 ///
 /// Since: 8.2
@@ -1192,262 +515,111 @@ pub enum AFXDPMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl AFXDPMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Native => "native",
-            Self::Skb => "skb",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "native" => Self::Native,
-            "skb" => Self::Skb,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for AFXDPMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for AFXDPMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AFXDPMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(AFXDPMode { Native = "native", Skb = "skb", });
 /// AF_XDP network backend
 ///
 /// Since: 8.2
 ///
 /// Only available if `CONFIG_AF_XDP`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevAFXDPOptions {
     /// The name of an existing network interface.
     pub ifname: ::std::string::String,
     /// Attach mode for a default XDP program.  If not specified,
     /// then 'native' will be tried first, then 'skb'.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<AFXDPMode>,
     /// Force XDP copy mode even if device supports zero-copy.
     /// (default: false)
-    #[serde(
-        rename = "force-copy",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub force_copy: ::std::option::Option<bool>,
     /// number of queues to be used for multiqueue interfaces
     /// (default: 1).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<i64>,
     /// Use `queues` starting from this queue number
     /// (default: 0).
-    #[serde(
-        rename = "start-queue",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub start_queue: ::std::option::Option<i64>,
     /// Don't load a default XDP program, use one already loaded
     /// to the interface (default: false).  Requires `sock-fds`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub inhibit: ::std::option::Option<bool>,
     /// A colon (:) separated list of file descriptors for
     /// already open but not bound AF_XDP sockets in the queue order.
     /// One fd per queue.  These descriptors should already be added
     /// into XDP socket map for corresponding queues.  Requires
     /// `inhibit`.
-    #[serde(rename = "sock-fds", skip_serializing_if = "::std::option::Option::is_none")]
     pub sock_fds: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevAFXDPOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(ifname: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            ifname: ifname.into(),
-            mode: ::std::option::Option::None,
-            force_copy: ::std::option::Option::None,
-            queues: ::std::option::Option::None,
-            start_queue: ::std::option::Option::None,
-            inhibit: ::std::option::Option::None,
-            sock_fds: ::std::option::Option::None,
-        }
-    }
-    /// Sets `mode`.
-    #[must_use]
-    pub fn with_mode(mut self, mode: impl ::std::convert::Into<AFXDPMode>) -> Self {
-        self.mode = ::std::option::Option::Some(mode.into());
-        self
-    }
-    /// Sets `force-copy`.
-    #[must_use]
-    pub fn with_force_copy(
-        mut self,
-        force_copy: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.force_copy = ::std::option::Option::Some(force_copy.into());
-        self
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<i64>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-    /// Sets `start-queue`.
-    #[must_use]
-    pub fn with_start_queue(
-        mut self,
-        start_queue: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.start_queue = ::std::option::Option::Some(start_queue.into());
-        self
-    }
-    /// Sets `inhibit`.
-    #[must_use]
-    pub fn with_inhibit(mut self, inhibit: impl ::std::convert::Into<bool>) -> Self {
-        self.inhibit = ::std::option::Option::Some(inhibit.into());
-        self
-    }
-    /// Sets `sock-fds`.
-    #[must_use]
-    pub fn with_sock_fds(
-        mut self,
-        sock_fds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sock_fds = ::std::option::Option::Some(sock_fds.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevAFXDPOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt mode "mode"
+    : AFXDPMode, 2 opt force_copy "force-copy" : bool, 3 opt queues "queues" : i64, 4 opt
+    start_queue "start-queue" : i64, 5 opt inhibit "inhibit" : bool, 6 opt sock_fds
+    "sock-fds" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevAFXDPOptions
+    new(" Builds it from its required members; optional ones are absent.") { ifname :
+    ::std::string::String => into, } init {} set { with_mode mode "mode" : AFXDPMode =>
+    into, with_force_copy force_copy "force-copy" : bool => into, with_queues queues
+    "queues" : i64 => into, with_start_queue start_queue "start-queue" : i64 => into,
+    with_inhibit inhibit "inhibit" : bool => into, with_sock_fds sock_fds "sock-fds" :
+    ::std::string::String => into, }
+);
 /// Vhost-user network backend
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVhostUserOptions {
     /// name of a unix socket chardev
     pub chardev: ::std::string::String,
     /// vhost on for non-MSIX virtio guests (default: false).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostforce: ::std::option::Option<bool>,
     /// number of queues to be created for multiqueue vhost-user
     /// (default: 1) (Since 2.5)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVhostUserOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            chardev: chardev.into(),
-            vhostforce: ::std::option::Option::None,
-            queues: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vhostforce`.
-    #[must_use]
-    pub fn with_vhostforce(
-        mut self,
-        vhostforce: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vhostforce = ::std::option::Option::Some(vhostforce.into());
-        self
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<i64>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVhostUserOptions { 0 req chardev "chardev" : ::std::string::String, 1 opt
+    vhostforce "vhostforce" : bool, 2 opt queues "queues" : i64, }
+);
+crate::rt::qapi_builder!(
+    NetdevVhostUserOptions
+    new(" Builds it from its required members; optional ones are absent.") { chardev :
+    ::std::string::String => into, } init {} set { with_vhostforce vhostforce
+    "vhostforce" : bool => into, with_queues queues "queues" : i64 => into, }
+);
 /// Vhost-vdpa network backend
 ///
 /// vDPA device is a device that uses a datapath which complies with the
 /// virtio specifications with a vendor specific control path.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevVhostVDPAOptions {
     /// path of vhost-vdpa device (default:'/dev/vhost-vdpa-0')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostdev: ::std::option::Option<::std::string::String>,
     /// file descriptor of an already opened vhost vdpa device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vhostfd: ::std::option::Option<::std::string::String>,
     /// number of queues to be created for multiqueue vhost-vdpa
     /// (default: 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<i64>,
     /// Start device with (experimental) shadow virtqueue.  (Since
     /// 7.1) (default: false)
     ///
     /// **Unstable**: Member `x-svq` is experimental.
-    #[serde(rename = "x-svq", skip_serializing_if = "::std::option::Option::is_none")]
     pub x_svq: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVhostVDPAOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            vhostdev: ::std::option::Option::None,
-            vhostfd: ::std::option::Option::None,
-            queues: ::std::option::Option::None,
-            x_svq: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vhostdev`.
-    #[must_use]
-    pub fn with_vhostdev(
-        mut self,
-        vhostdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.vhostdev = ::std::option::Option::Some(vhostdev.into());
-        self
-    }
-    /// Sets `vhostfd`.
-    #[must_use]
-    pub fn with_vhostfd(
-        mut self,
-        vhostfd: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.vhostfd = ::std::option::Option::Some(vhostfd.into());
-        self
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<i64>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-    /// Sets `x-svq`.
-    #[must_use]
-    pub fn with_x_svq(mut self, x_svq: impl ::std::convert::Into<bool>) -> Self {
-        self.x_svq = ::std::option::Option::Some(x_svq.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVhostVDPAOptions { 0 opt vhostdev "vhostdev" : ::std::string::String, 1 opt
+    vhostfd "vhostfd" : ::std::string::String, 2 opt queues "queues" : i64, 3 opt x_svq
+    "x-svq" : bool, }
+);
+crate::rt::qapi_builder!(
+    NetdevVhostVDPAOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_vhostdev vhostdev "vhostdev" : ::std::string::String => into,
+    with_vhostfd vhostfd "vhostfd" : ::std::string::String => into, with_queues queues
+    "queues" : i64 => into, with_x_svq x_svq "x-svq" : bool => into, }
+);
 /// vmnet (host mode) network backend.
 ///
 /// Allows the vmnet interface to communicate with other vmnet
@@ -1456,7 +628,7 @@ impl NetdevVhostVDPAOptions {
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevVmnetHostOptions {
     /// The starting IPv4 address to use for the interface.
@@ -1464,96 +636,40 @@ pub struct NetdevVmnetHostOptions {
     /// along with `end-address` and `subnet-mask`.  This address is used
     /// as the gateway address.  The subsequent address up to and
     /// including end-address are placed in the DHCP pool.
-    #[serde(
-        rename = "start-address",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub start_address: ::std::option::Option<::std::string::String>,
     /// The DHCP IPv4 range end address to use for the
     /// interface.  Must be in the private IP range (RFC 1918).  Must be
     /// specified along with `start-address` and `subnet-mask`.
-    #[serde(
-        rename = "end-address",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub end_address: ::std::option::Option<::std::string::String>,
     /// The IPv4 subnet mask to use on the interface.  Must be
     /// specified along with `start-address` and `subnet-mask`.
-    #[serde(
-        rename = "subnet-mask",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub subnet_mask: ::std::option::Option<::std::string::String>,
     /// Enable isolation for this interface.  Interface isolation
     /// ensures that vmnet interface is not able to communicate with any
     /// other vmnet interfaces.  Only communication with host is
     /// allowed.  Requires at least macOS Big Sur 11.0.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub isolated: ::std::option::Option<bool>,
     /// The identifier (UUID) to uniquely identify the isolated
     /// network vmnet interface should be added to.  If set, no DHCP
     /// service is provided for this interface and network communication
     /// is allowed only with other interfaces added to this network
     /// identified by the UUID.  Requires at least macOS Big Sur 11.0.
-    #[serde(rename = "net-uuid", skip_serializing_if = "::std::option::Option::is_none")]
     pub net_uuid: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVmnetHostOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            start_address: ::std::option::Option::None,
-            end_address: ::std::option::Option::None,
-            subnet_mask: ::std::option::Option::None,
-            isolated: ::std::option::Option::None,
-            net_uuid: ::std::option::Option::None,
-        }
-    }
-    /// Sets `start-address`.
-    #[must_use]
-    pub fn with_start_address(
-        mut self,
-        start_address: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.start_address = ::std::option::Option::Some(start_address.into());
-        self
-    }
-    /// Sets `end-address`.
-    #[must_use]
-    pub fn with_end_address(
-        mut self,
-        end_address: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.end_address = ::std::option::Option::Some(end_address.into());
-        self
-    }
-    /// Sets `subnet-mask`.
-    #[must_use]
-    pub fn with_subnet_mask(
-        mut self,
-        subnet_mask: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.subnet_mask = ::std::option::Option::Some(subnet_mask.into());
-        self
-    }
-    /// Sets `isolated`.
-    #[must_use]
-    pub fn with_isolated(mut self, isolated: impl ::std::convert::Into<bool>) -> Self {
-        self.isolated = ::std::option::Option::Some(isolated.into());
-        self
-    }
-    /// Sets `net-uuid`.
-    #[must_use]
-    pub fn with_net_uuid(
-        mut self,
-        net_uuid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.net_uuid = ::std::option::Option::Some(net_uuid.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVmnetHostOptions { 0 opt start_address "start-address" : ::std::string::String,
+    1 opt end_address "end-address" : ::std::string::String, 2 opt subnet_mask
+    "subnet-mask" : ::std::string::String, 3 opt isolated "isolated" : bool, 4 opt
+    net_uuid "net-uuid" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevVmnetHostOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_start_address start_address "start-address" : ::std::string::String =>
+    into, with_end_address end_address "end-address" : ::std::string::String => into,
+    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
+    with_isolated isolated "isolated" : bool => into, with_net_uuid net_uuid "net-uuid" :
+    ::std::string::String => into, }
+);
 /// vmnet (shared mode) network backend.
 ///
 /// Allows traffic originating from the vmnet interface to reach the
@@ -1566,7 +682,7 @@ impl NetdevVmnetHostOptions {
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevVmnetSharedOptions {
     /// The starting IPv4 address to use for the interface.
@@ -1574,97 +690,38 @@ pub struct NetdevVmnetSharedOptions {
     /// along with `end-address` and `subnet-mask`.  This address is used
     /// as the gateway address.  The subsequent address up to and
     /// including end-address are placed in the DHCP pool.
-    #[serde(
-        rename = "start-address",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub start_address: ::std::option::Option<::std::string::String>,
     /// The DHCP IPv4 range end address to use for the
     /// interface.  Must be in the private IP range (RFC 1918).  Must be
     /// specified along with `start-address` and `subnet-mask`.
-    #[serde(
-        rename = "end-address",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub end_address: ::std::option::Option<::std::string::String>,
     /// The IPv4 subnet mask to use on the interface.  Must be
     /// specified along with `start-address` and `subnet-mask`.
-    #[serde(
-        rename = "subnet-mask",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub subnet_mask: ::std::option::Option<::std::string::String>,
     /// Enable isolation for this interface.  Interface isolation
     /// ensures that vmnet interface is not able to communicate with any
     /// other vmnet interfaces.  Only communication with host is
     /// allowed.  Requires at least macOS Big Sur 11.0.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub isolated: ::std::option::Option<bool>,
     /// The IPv6 prefix to use into guest network.  Must be a
     /// unique local address i.e. start with fd00::/8 and have length of
     /// 64.
-    #[serde(
-        rename = "nat66-prefix",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub nat66_prefix: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVmnetSharedOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            start_address: ::std::option::Option::None,
-            end_address: ::std::option::Option::None,
-            subnet_mask: ::std::option::Option::None,
-            isolated: ::std::option::Option::None,
-            nat66_prefix: ::std::option::Option::None,
-        }
-    }
-    /// Sets `start-address`.
-    #[must_use]
-    pub fn with_start_address(
-        mut self,
-        start_address: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.start_address = ::std::option::Option::Some(start_address.into());
-        self
-    }
-    /// Sets `end-address`.
-    #[must_use]
-    pub fn with_end_address(
-        mut self,
-        end_address: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.end_address = ::std::option::Option::Some(end_address.into());
-        self
-    }
-    /// Sets `subnet-mask`.
-    #[must_use]
-    pub fn with_subnet_mask(
-        mut self,
-        subnet_mask: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.subnet_mask = ::std::option::Option::Some(subnet_mask.into());
-        self
-    }
-    /// Sets `isolated`.
-    #[must_use]
-    pub fn with_isolated(mut self, isolated: impl ::std::convert::Into<bool>) -> Self {
-        self.isolated = ::std::option::Option::Some(isolated.into());
-        self
-    }
-    /// Sets `nat66-prefix`.
-    #[must_use]
-    pub fn with_nat66_prefix(
-        mut self,
-        nat66_prefix: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.nat66_prefix = ::std::option::Option::Some(nat66_prefix.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVmnetSharedOptions { 0 opt start_address "start-address" :
+    ::std::string::String, 1 opt end_address "end-address" : ::std::string::String, 2 opt
+    subnet_mask "subnet-mask" : ::std::string::String, 3 opt isolated "isolated" : bool,
+    4 opt nat66_prefix "nat66-prefix" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevVmnetSharedOptions new(" Builds it with every optional member absent.") {} init
+    {} set { with_start_address start_address "start-address" : ::std::string::String =>
+    into, with_end_address end_address "end-address" : ::std::string::String => into,
+    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
+    with_isolated isolated "isolated" : bool => into, with_nat66_prefix nat66_prefix
+    "nat66-prefix" : ::std::string::String => into, }
+);
 /// vmnet (bridged mode) network backend.
 ///
 /// Bridges the vmnet interface with a physical network interface.
@@ -1672,7 +729,7 @@ impl NetdevVmnetSharedOptions {
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVmnetBridgedOptions {
     /// The name of the physical interface to be bridged.
@@ -1681,39 +738,30 @@ pub struct NetdevVmnetBridgedOptions {
     /// ensures that vmnet interface is not able to communicate with any
     /// other vmnet interfaces.  Only communication with host is
     /// allowed.  Requires at least macOS Big Sur 11.0.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub isolated: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVmnetBridgedOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(ifname: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            ifname: ifname.into(),
-            isolated: ::std::option::Option::None,
-        }
-    }
-    /// Sets `isolated`.
-    #[must_use]
-    pub fn with_isolated(mut self, isolated: impl ::std::convert::Into<bool>) -> Self {
-        self.isolated = ::std::option::Option::Some(isolated.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVmnetBridgedOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt
+    isolated "isolated" : bool, }
+);
+crate::rt::qapi_builder!(
+    NetdevVmnetBridgedOptions
+    new(" Builds it from its required members; optional ones are absent.") { ifname :
+    ::std::string::String => into, } init {} set { with_isolated isolated "isolated" :
+    bool => into, }
+);
 /// Configuration info for stream socket netdev
 ///
 /// Only SocketAddress types 'unix', 'inet' and 'fd' are supported.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevStreamOptions {
     /// socket address to listen on (server=true) or connect to
     /// (server=false)
     pub addr: SocketAddress,
     /// create server socket (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server: ::std::option::Option<bool>,
     /// For a client socket, if a socket is disconnected, then
     /// attempt a reconnect after the given number of seconds.  Setting
@@ -1721,52 +769,24 @@ pub struct NetdevStreamOptions {
     ///
     /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reconnect: ::std::option::Option<i64>,
     /// For a client socket, if a socket is disconnected, then
     /// attempt a reconnect after the given number of milliseconds.  Setting
     /// this to zero disables this function.  This member is mutually
     /// exclusive with `reconnect`.  (default: 0) (Since: 9.2)
-    #[serde(
-        rename = "reconnect-ms",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub reconnect_ms: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevStreamOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<SocketAddress>) -> Self {
-        Self {
-            addr: addr.into(),
-            server: ::std::option::Option::None,
-            reconnect: ::std::option::Option::None,
-            reconnect_ms: ::std::option::Option::None,
-        }
-    }
-    /// Sets `server`.
-    #[must_use]
-    pub fn with_server(mut self, server: impl ::std::convert::Into<bool>) -> Self {
-        self.server = ::std::option::Option::Some(server.into());
-        self
-    }
-    /// Sets `reconnect`.
-    #[must_use]
-    pub fn with_reconnect(mut self, reconnect: impl ::std::convert::Into<i64>) -> Self {
-        self.reconnect = ::std::option::Option::Some(reconnect.into());
-        self
-    }
-    /// Sets `reconnect-ms`.
-    #[must_use]
-    pub fn with_reconnect_ms(
-        mut self,
-        reconnect_ms: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.reconnect_ms = ::std::option::Option::Some(reconnect_ms.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevStreamOptions { 0 req addr "addr" : SocketAddress, 1 opt server "server" :
+    bool, 2 opt reconnect "reconnect" : i64, 3 opt reconnect_ms "reconnect-ms" : i64, }
+);
+crate::rt::qapi_builder!(
+    NetdevStreamOptions
+    new(" Builds it from its required members; optional ones are absent.") { addr :
+    SocketAddress => into, } init {} set { with_server server "server" : bool => into,
+    with_reconnect reconnect "reconnect" : i64 => into, with_reconnect_ms reconnect_ms
+    "reconnect-ms" : i64 => into, }
+);
 /// Configuration info for datagram socket netdev.
 ///
 /// Only SocketAddress types 'unix', 'inet' and 'fd' are supported.
@@ -1791,45 +811,23 @@ impl NetdevStreamOptions {
 /// =============  ========  =====
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct NetdevDgramOptions {
     /// local address
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub local: ::std::option::Option<SocketAddress>,
     /// remote address
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub remote: ::std::option::Option<SocketAddress>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevDgramOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            local: ::std::option::Option::None,
-            remote: ::std::option::Option::None,
-        }
-    }
-    /// Sets `local`.
-    #[must_use]
-    pub fn with_local(
-        mut self,
-        local: impl ::std::convert::Into<SocketAddress>,
-    ) -> Self {
-        self.local = ::std::option::Option::Some(local.into());
-        self
-    }
-    /// Sets `remote`.
-    #[must_use]
-    pub fn with_remote(
-        mut self,
-        remote: impl ::std::convert::Into<SocketAddress>,
-    ) -> Self {
-        self.remote = ::std::option::Option::Some(remote.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevDgramOptions { 0 opt local "local" : SocketAddress, 1 opt remote "remote" :
+    SocketAddress, }
+);
+crate::rt::qapi_builder!(
+    NetdevDgramOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_local local "local" : SocketAddress => into, with_remote remote "remote" :
+    SocketAddress => into, }
+);
 /// Available netdev drivers.
 ///
 /// Since: 2.7
@@ -1884,100 +882,31 @@ pub enum NetClientDriver {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NetClientDriver {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Nic => "nic",
-            Self::User => "user",
-            Self::Tap => "tap",
-            Self::L2tpv3 => "l2tpv3",
-            Self::Socket => "socket",
-            Self::Stream => "stream",
-            Self::Dgram => "dgram",
-            Self::Vde => "vde",
-            Self::Bridge => "bridge",
-            Self::Hubport => "hubport",
-            Self::Netmap => "netmap",
-            Self::VhostUser => "vhost-user",
-            Self::VhostVdpa => "vhost-vdpa",
-            Self::AfXdp => "af-xdp",
-            Self::VmnetHost => "vmnet-host",
-            Self::VmnetShared => "vmnet-shared",
-            Self::VmnetBridged => "vmnet-bridged",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "nic" => Self::Nic,
-            "user" => Self::User,
-            "tap" => Self::Tap,
-            "l2tpv3" => Self::L2tpv3,
-            "socket" => Self::Socket,
-            "stream" => Self::Stream,
-            "dgram" => Self::Dgram,
-            "vde" => Self::Vde,
-            "bridge" => Self::Bridge,
-            "hubport" => Self::Hubport,
-            "netmap" => Self::Netmap,
-            "vhost-user" => Self::VhostUser,
-            "vhost-vdpa" => Self::VhostVdpa,
-            "af-xdp" => Self::AfXdp,
-            "vmnet-host" => Self::VmnetHost,
-            "vmnet-shared" => Self::VmnetShared,
-            "vmnet-bridged" => Self::VmnetBridged,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NetClientDriver {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NetClientDriver {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NetClientDriver {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    NetClientDriver { None = "none", Nic = "nic", User = "user", Tap = "tap", L2tpv3 =
+    "l2tpv3", Socket = "socket", Stream = "stream", Dgram = "dgram", Vde = "vde", Bridge
+    = "bridge", Hubport = "hubport", Netmap = "netmap", VhostUser = "vhost-user",
+    VhostVdpa = "vhost-vdpa", AfXdp = "af-xdp", VmnetHost = "vmnet-host", VmnetShared =
+    "vmnet-shared", VmnetBridged = "vmnet-bridged", }
+);
 /// Captures the configuration of a network device.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Netdev {
     /// identifier for monitor commands.
     pub id: ::std::string::String,
     /// The branch, chosen by `type`.
-    #[serde(flatten)]
     pub branch: NetdevBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Netdev {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        branch: NetdevBranch,
-    ) -> Self {
-        Self { id: id.into(), branch }
-    }
-}
+crate::rt::qapi_struct!(
+    Netdev { 0 req id "id" : ::std::string::String, } flatten branch
+);
+crate::rt::qapi_builder!(
+    Netdev new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, branch : NetdevBranch => into, } init {} set {}
+);
 /// The branches of [`Netdev`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -2145,51 +1074,11 @@ pub enum RxState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RxState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Normal => "normal",
-            Self::None => "none",
-            Self::All => "all",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "normal" => Self::Normal,
-            "none" => Self::None,
-            "all" => Self::All,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RxState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RxState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RxState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(RxState { Normal = "normal", None = "none", All = "all", });
 /// Rx-filter information for a NIC.
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RxFilterInfo {
     /// net client name
@@ -2203,63 +1092,39 @@ pub struct RxFilterInfo {
     /// vlan receive state (Since 2.0)
     pub vlan: RxState,
     /// whether to receive broadcast
-    #[serde(rename = "broadcast-allowed")]
     pub broadcast_allowed: bool,
     /// multicast table is overflowed or not
-    #[serde(rename = "multicast-overflow")]
     pub multicast_overflow: bool,
     /// unicast table is overflowed or not
-    #[serde(rename = "unicast-overflow")]
     pub unicast_overflow: bool,
     /// the main macaddr string
-    #[serde(rename = "main-mac")]
     pub main_mac: ::std::string::String,
     /// a list of active vlan id
-    #[serde(rename = "vlan-table")]
     pub vlan_table: ::std::vec::Vec<i64>,
     /// a list of unicast macaddr string
-    #[serde(rename = "unicast-table")]
     pub unicast_table: ::std::vec::Vec<::std::string::String>,
     /// a list of multicast macaddr string
-    #[serde(rename = "multicast-table")]
     pub multicast_table: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RxFilterInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        promiscuous: impl ::std::convert::Into<bool>,
-        multicast: impl ::std::convert::Into<RxState>,
-        unicast: impl ::std::convert::Into<RxState>,
-        vlan: impl ::std::convert::Into<RxState>,
-        broadcast_allowed: impl ::std::convert::Into<bool>,
-        multicast_overflow: impl ::std::convert::Into<bool>,
-        unicast_overflow: impl ::std::convert::Into<bool>,
-        main_mac: impl ::std::convert::Into<::std::string::String>,
-        vlan_table: impl ::std::convert::Into<::std::vec::Vec<i64>>,
-        unicast_table: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-        multicast_table: impl ::std::convert::Into<
-            ::std::vec::Vec<::std::string::String>,
-        >,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            promiscuous: promiscuous.into(),
-            multicast: multicast.into(),
-            unicast: unicast.into(),
-            vlan: vlan.into(),
-            broadcast_allowed: broadcast_allowed.into(),
-            multicast_overflow: multicast_overflow.into(),
-            unicast_overflow: unicast_overflow.into(),
-            main_mac: main_mac.into(),
-            vlan_table: vlan_table.into(),
-            unicast_table: unicast_table.into(),
-            multicast_table: multicast_table.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RxFilterInfo { 0 req name "name" : ::std::string::String, 1 req promiscuous
+    "promiscuous" : bool, 2 req multicast "multicast" : RxState, 3 req unicast "unicast"
+    : RxState, 4 req vlan "vlan" : RxState, 5 req broadcast_allowed "broadcast-allowed" :
+    bool, 6 req multicast_overflow "multicast-overflow" : bool, 7 req unicast_overflow
+    "unicast-overflow" : bool, 8 req main_mac "main-mac" : ::std::string::String, 9 req
+    vlan_table "vlan-table" : ::std::vec::Vec < i64 >, 10 req unicast_table
+    "unicast-table" : ::std::vec::Vec < ::std::string::String >, 11 req multicast_table
+    "multicast-table" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    RxFilterInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, promiscuous : bool => into, multicast : RxState
+    => into, unicast : RxState => into, vlan : RxState => into, broadcast_allowed : bool
+    => into, multicast_overflow : bool => into, unicast_overflow : bool => into, main_mac
+    : ::std::string::String => into, vlan_table : ::std::vec::Vec < i64 > => into,
+    unicast_table : ::std::vec::Vec < ::std::string::String > => into, multicast_table :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+);
 /// Return rx-filter information for all NICs (or for the given NIC).
 ///
 /// # Returns
@@ -2304,48 +1169,23 @@ impl RxFilterInfo {
 /// ```
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryRxFilter {
     /// net client name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryRxFilter {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            name: ::std::option::Option::None,
-        }
-    }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryRxFilter {
-    const NAME: &'static str = "query-rx-filter";
-    type Returns = ::std::vec::Vec<RxFilterInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-rx-filter",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.6"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryRxFilter { 0 opt name "name" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    QueryRxFilter new(" Builds it with every optional member absent.") {} init {} set {
+    with_name name "name" : ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.6"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Emitted once until the 'query-rx-filter' command is executed, the
 /// first event will always be emitted
 ///
@@ -2359,67 +1199,33 @@ impl crate::rt::Command for QueryRxFilter {
 /// ```
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NicRxFilterChanged {
     /// net client name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     /// device path
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NicRxFilterChanged {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: ::std::option::Option::None,
-            path: path.into(),
-        }
+crate::rt::qapi_struct!(
+    NicRxFilterChanged { 0 opt name "name" : ::std::string::String, 1 req path "path" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NicRxFilterChanged
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set { with_name name "name" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    NicRxFilterChanged, "NIC_RX_FILTER_CHANGED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("1.6"), condition : ::std::option::Option::None,
     }
-    /// Sets `name`.
-    #[must_use]
-    pub fn with_name(
-        mut self,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.name = ::std::option::Option::Some(name.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for NicRxFilterChanged {
-    const NAME: &'static str = "NIC_RX_FILTER_CHANGED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "NIC_RX_FILTER_CHANGED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.6"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::NicRxFilterChanged(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::NicRxFilterChanged(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<NicRxFilterChanged> for super::AnyEvent {
-    fn from(x: NicRxFilterChanged) -> Self {
-        super::AnyEvent::NicRxFilterChanged(x)
-    }
-}
+);
 /// Parameters for self-announce timers
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AnnounceParameters {
     /// Initial delay (in ms) before sending the first GARP/RARP
@@ -2433,52 +1239,24 @@ pub struct AnnounceParameters {
     pub step: i64,
     /// An optional list of interface names, which restricts
     /// the announcement to the listed interfaces.  (Since 4.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub interfaces: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// A name to be used to identify an instance of announce-timers
     /// and to allow it to modified later.  Not for use as part of the
     /// migration parameters.  (Since 4.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AnnounceParameters {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        initial: impl ::std::convert::Into<i64>,
-        max: impl ::std::convert::Into<i64>,
-        rounds: impl ::std::convert::Into<i64>,
-        step: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            initial: initial.into(),
-            max: max.into(),
-            rounds: rounds.into(),
-            step: step.into(),
-            interfaces: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `interfaces`.
-    #[must_use]
-    pub fn with_interfaces(
-        mut self,
-        interfaces: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.interfaces = ::std::option::Option::Some(interfaces.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    AnnounceParameters { 0 req initial "initial" : i64, 1 req max "max" : i64, 2 req
+    rounds "rounds" : i64, 3 req step "step" : i64, 4 opt interfaces "interfaces" :
+    ::std::vec::Vec < ::std::string::String >, 5 opt id "id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    AnnounceParameters
+    new(" Builds it from its required members; optional ones are absent.") { initial :
+    i64 => into, max : i64 => into, rounds : i64 => into, step : i64 => into, } init {}
+    set { with_interfaces interfaces "interfaces" : ::std::vec::Vec <
+    ::std::string::String > => into, with_id id "id" : ::std::string::String => into, }
+);
 /// Trigger generation of broadcast RARP frames to update network
 /// switches.  This can be useful when network bonds fail-over the
 /// active slave.
@@ -2498,30 +1276,20 @@ impl AnnounceParameters {
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AnnounceSelf(pub AnnounceParameters);
+crate::rt::qapi_newtype!(AnnounceSelf);
 impl ::std::convert::From<AnnounceParameters> for AnnounceSelf {
     fn from(v: AnnounceParameters) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for AnnounceSelf {
-    const NAME: &'static str = "announce-self";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "announce-self",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    AnnounceSelf, "announce-self", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted when VIRTIO_NET_F_STANDBY was enabled during feature
 /// negotiation.  Failover primary devices which were hidden (not
 /// hotplugged when requested) before will now be hotplugged by the
@@ -2536,51 +1304,25 @@ impl crate::rt::Command for AnnounceSelf {
 /// ```
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FailoverNegotiated {
     /// QEMU device id of the unplugged device
-    #[serde(rename = "device-id")]
     pub device_id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FailoverNegotiated {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(device_id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device_id: device_id.into(),
-        }
+crate::rt::qapi_struct!(
+    FailoverNegotiated { 0 req device_id "device-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    FailoverNegotiated
+    new(" Builds it from its required members; optional ones are absent.") { device_id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    FailoverNegotiated, "FAILOVER_NEGOTIATED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("4.2"), condition : ::std::option::Option::None,
     }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for FailoverNegotiated {
-    const NAME: &'static str = "FAILOVER_NEGOTIATED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "FAILOVER_NEGOTIATED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("4.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::FailoverNegotiated(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::FailoverNegotiated(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<FailoverNegotiated> for super::AnyEvent {
-    fn from(x: FailoverNegotiated) -> Self {
-        super::AnyEvent::FailoverNegotiated(x)
-    }
-}
+);
 /// Emitted when the netdev stream backend is connected
 ///
 /// *qmp-example*
@@ -2602,57 +1344,28 @@ impl ::std::convert::From<FailoverNegotiated> for super::AnyEvent {
 /// ```
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevStreamConnected {
     /// QEMU netdev id that is connected
-    #[serde(rename = "netdev-id")]
     pub netdev_id: ::std::string::String,
     /// The destination address
     pub addr: SocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevStreamConnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        netdev_id: impl ::std::convert::Into<::std::string::String>,
-        addr: impl ::std::convert::Into<SocketAddress>,
-    ) -> Self {
-        Self {
-            netdev_id: netdev_id.into(),
-            addr: addr.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for NetdevStreamConnected {
-    const NAME: &'static str = "NETDEV_STREAM_CONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "NETDEV_STREAM_CONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::NetdevStreamConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::NetdevStreamConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<NetdevStreamConnected> for super::AnyEvent {
-    fn from(x: NetdevStreamConnected) -> Self {
-        super::AnyEvent::NetdevStreamConnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevStreamConnected { 0 req netdev_id "netdev-id" : ::std::string::String, 1 req
+    addr "addr" : SocketAddress, }
+);
+crate::rt::qapi_builder!(
+    NetdevStreamConnected
+    new(" Builds it from its required members; optional ones are absent.") { netdev_id :
+    ::std::string::String => into, addr : SocketAddress => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    NetdevStreamConnected, "NETDEV_STREAM_CONNECTED", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, }
+);
 /// Emitted when the netdev stream backend is disconnected
 ///
 /// *qmp-example*
@@ -2664,55 +1377,25 @@ impl ::std::convert::From<NetdevStreamConnected> for super::AnyEvent {
 /// ```
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevStreamDisconnected {
     /// QEMU netdev id that is disconnected
-    #[serde(rename = "netdev-id")]
     pub netdev_id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevStreamDisconnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(netdev_id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            netdev_id: netdev_id.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for NetdevStreamDisconnected {
-    const NAME: &'static str = "NETDEV_STREAM_DISCONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "NETDEV_STREAM_DISCONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::NetdevStreamDisconnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::NetdevStreamDisconnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<NetdevStreamDisconnected> for super::AnyEvent {
-    fn from(x: NetdevStreamDisconnected) -> Self {
-        super::AnyEvent::NetdevStreamDisconnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevStreamDisconnected { 0 req netdev_id "netdev-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevStreamDisconnected
+    new(" Builds it from its required members; optional ones are absent.") { netdev_id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    NetdevStreamDisconnected, "NETDEV_STREAM_DISCONNECTED", { deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, }
+);
 /// Emitted when the vhost-user chardev is connected
 ///
 /// *qmp-example*
@@ -2724,62 +1407,29 @@ impl ::std::convert::From<NetdevStreamDisconnected> for super::AnyEvent {
 /// ```
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVhostUserConnected {
     /// QEMU netdev id that is connected
-    #[serde(rename = "netdev-id")]
     pub netdev_id: ::std::string::String,
     /// The character device id used by the QEMU netdev
-    #[serde(rename = "chardev-id")]
     pub chardev_id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVhostUserConnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        netdev_id: impl ::std::convert::Into<::std::string::String>,
-        chardev_id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            netdev_id: netdev_id.into(),
-            chardev_id: chardev_id.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for NetdevVhostUserConnected {
-    const NAME: &'static str = "NETDEV_VHOST_USER_CONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "NETDEV_VHOST_USER_CONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("10.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::NetdevVhostUserConnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::NetdevVhostUserConnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<NetdevVhostUserConnected> for super::AnyEvent {
-    fn from(x: NetdevVhostUserConnected) -> Self {
-        super::AnyEvent::NetdevVhostUserConnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVhostUserConnected { 0 req netdev_id "netdev-id" : ::std::string::String, 1 req
+    chardev_id "chardev-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevVhostUserConnected
+    new(" Builds it from its required members; optional ones are absent.") { netdev_id :
+    ::std::string::String => into, chardev_id : ::std::string::String => into, } init {}
+    set {}
+);
+crate::rt::qapi_event!(
+    NetdevVhostUserConnected, "NETDEV_VHOST_USER_CONNECTED", { deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("10.0"), condition :
+    ::std::option::Option::None, }
+);
 /// Emitted when the vhost-user chardev is disconnected
 ///
 /// *qmp-example*
@@ -2791,52 +1441,22 @@ impl ::std::convert::From<NetdevVhostUserConnected> for super::AnyEvent {
 /// ```
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetdevVhostUserDisconnected {
     /// QEMU netdev id that is disconnected
-    #[serde(rename = "netdev-id")]
     pub netdev_id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetdevVhostUserDisconnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(netdev_id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            netdev_id: netdev_id.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for NetdevVhostUserDisconnected {
-    const NAME: &'static str = "NETDEV_VHOST_USER_DISCONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "NETDEV_VHOST_USER_DISCONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("10.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::NetdevVhostUserDisconnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::NetdevVhostUserDisconnected(x) => {
-                ::std::option::Option::Some(x)
-            }
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<NetdevVhostUserDisconnected> for super::AnyEvent {
-    fn from(x: NetdevVhostUserDisconnected) -> Self {
-        super::AnyEvent::NetdevVhostUserDisconnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    NetdevVhostUserDisconnected
+    new(" Builds it from its required members; optional ones are absent.") { netdev_id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    NetdevVhostUserDisconnected, "NETDEV_VHOST_USER_DISCONNECTED", { deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("10.0"), condition :
+    ::std::option::Option::None, }
+);

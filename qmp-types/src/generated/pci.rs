@@ -4,7 +4,7 @@ use super::*;
 /// A PCI device memory region
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciMemoryRange {
     /// the starting address (guest physical)
@@ -12,24 +12,17 @@ pub struct PciMemoryRange {
     /// the ending address (guest physical)
     pub limit: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciMemoryRange {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        base: impl ::std::convert::Into<i64>,
-        limit: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            base: base.into(),
-            limit: limit.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    PciMemoryRange { 0 req base "base" : i64, 1 req limit "limit" : i64, }
+);
+crate::rt::qapi_builder!(
+    PciMemoryRange new(" Builds it from its required members; optional ones are absent.")
+    { base : i64 => into, limit : i64 => into, } init {} set {}
+);
 /// Information about a PCI device I/O region.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciMemoryRegion {
     /// the index of the Base Address Register for this region
@@ -42,51 +35,26 @@ pub struct PciMemoryRegion {
     /// memory size
     pub size: i64,
     /// if `type` is 'memory', true if the memory is prefetchable
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prefetch: ::std::option::Option<bool>,
     /// if `type` is 'memory', true if the BAR is 64-bit
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mem_type_64: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciMemoryRegion {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        bar: impl ::std::convert::Into<i64>,
-        r#type: impl ::std::convert::Into<::std::string::String>,
-        address: impl ::std::convert::Into<i64>,
-        size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            bar: bar.into(),
-            r#type: r#type.into(),
-            address: address.into(),
-            size: size.into(),
-            prefetch: ::std::option::Option::None,
-            mem_type_64: ::std::option::Option::None,
-        }
-    }
-    /// Sets `prefetch`.
-    #[must_use]
-    pub fn with_prefetch(mut self, prefetch: impl ::std::convert::Into<bool>) -> Self {
-        self.prefetch = ::std::option::Option::Some(prefetch.into());
-        self
-    }
-    /// Sets `mem_type_64`.
-    #[must_use]
-    pub fn with_mem_type_64(
-        mut self,
-        mem_type_64: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.mem_type_64 = ::std::option::Option::Some(mem_type_64.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PciMemoryRegion { 0 req bar "bar" : i64, 1 req r#type "type" : ::std::string::String,
+    2 req address "address" : i64, 3 req size "size" : i64, 4 opt prefetch "prefetch" :
+    bool, 5 opt mem_type_64 "mem_type_64" : bool, }
+);
+crate::rt::qapi_builder!(
+    PciMemoryRegion
+    new(" Builds it from its required members; optional ones are absent.") { bar : i64 =>
+    into, r#type : ::std::string::String => into, address : i64 => into, size : i64 =>
+    into, } init {} set { with_prefetch prefetch "prefetch" : bool => into,
+    with_mem_type_64 mem_type_64 "mem_type_64" : bool => into, }
+);
 /// Information about a bus of a PCI Bridge device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciBusInfo {
     /// primary bus interface number.  This should be the number of
@@ -106,97 +74,63 @@ pub struct PciBusInfo {
     /// on this bridge
     pub prefetchable_range: PciMemoryRange,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciBusInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        number: impl ::std::convert::Into<i64>,
-        secondary: impl ::std::convert::Into<i64>,
-        subordinate: impl ::std::convert::Into<i64>,
-        io_range: impl ::std::convert::Into<PciMemoryRange>,
-        memory_range: impl ::std::convert::Into<PciMemoryRange>,
-        prefetchable_range: impl ::std::convert::Into<PciMemoryRange>,
-    ) -> Self {
-        Self {
-            number: number.into(),
-            secondary: secondary.into(),
-            subordinate: subordinate.into(),
-            io_range: io_range.into(),
-            memory_range: memory_range.into(),
-            prefetchable_range: prefetchable_range.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    PciBusInfo { 0 req number "number" : i64, 1 req secondary "secondary" : i64, 2 req
+    subordinate "subordinate" : i64, 3 req io_range "io_range" : PciMemoryRange, 4 req
+    memory_range "memory_range" : PciMemoryRange, 5 req prefetchable_range
+    "prefetchable_range" : PciMemoryRange, }
+);
+crate::rt::qapi_builder!(
+    PciBusInfo new(" Builds it from its required members; optional ones are absent.") {
+    number : i64 => into, secondary : i64 => into, subordinate : i64 => into, io_range :
+    PciMemoryRange => into, memory_range : PciMemoryRange => into, prefetchable_range :
+    PciMemoryRange => into, } init {} set {}
+);
 /// Information about a PCI Bridge device
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciBridgeInfo {
     /// information about the bus the device resides on
     pub bus: PciBusInfo,
     /// a list of `PciDeviceInfo` for each device on this bridge
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub devices: ::std::option::Option<::std::vec::Vec<PciDeviceInfo>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciBridgeInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(bus: impl ::std::convert::Into<PciBusInfo>) -> Self {
-        Self {
-            bus: bus.into(),
-            devices: ::std::option::Option::None,
-        }
-    }
-    /// Sets `devices`.
-    #[must_use]
-    pub fn with_devices(
-        mut self,
-        devices: impl ::std::convert::Into<::std::vec::Vec<PciDeviceInfo>>,
-    ) -> Self {
-        self.devices = ::std::option::Option::Some(devices.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PciBridgeInfo { 0 req bus "bus" : PciBusInfo, 1 opt devices "devices" :
+    ::std::vec::Vec < PciDeviceInfo >, }
+);
+crate::rt::qapi_builder!(
+    PciBridgeInfo new(" Builds it from its required members; optional ones are absent.")
+    { bus : PciBusInfo => into, } init {} set { with_devices devices "devices" :
+    ::std::vec::Vec < PciDeviceInfo > => into, }
+);
 /// Information about the Class of a PCI device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciDeviceClass {
     /// a string description of the device's class (not stable, and
     /// should only be treated as informational)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub desc: ::std::option::Option<::std::string::String>,
     /// the class code of the device
     pub class: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciDeviceClass {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(class: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            desc: ::std::option::Option::None,
-            class: class.into(),
-        }
-    }
-    /// Sets `desc`.
-    #[must_use]
-    pub fn with_desc(
-        mut self,
-        desc: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.desc = ::std::option::Option::Some(desc.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PciDeviceClass { 0 opt desc "desc" : ::std::string::String, 1 req class "class" :
+    i64, }
+);
+crate::rt::qapi_builder!(
+    PciDeviceClass new(" Builds it from its required members; optional ones are absent.")
+    { class : i64 => into, } init {} set { with_desc desc "desc" : ::std::string::String
+    => into, }
+);
 /// Information about the Id of a PCI device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciDeviceId {
     /// the PCI device id
@@ -204,50 +138,24 @@ pub struct PciDeviceId {
     /// the PCI vendor id
     pub vendor: i64,
     /// the PCI subsystem id (since 3.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subsystem: ::std::option::Option<i64>,
     /// the PCI subsystem vendor id (since 3.1)
-    #[serde(
-        rename = "subsystem-vendor",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub subsystem_vendor: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciDeviceId {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device: impl ::std::convert::Into<i64>,
-        vendor: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            device: device.into(),
-            vendor: vendor.into(),
-            subsystem: ::std::option::Option::None,
-            subsystem_vendor: ::std::option::Option::None,
-        }
-    }
-    /// Sets `subsystem`.
-    #[must_use]
-    pub fn with_subsystem(mut self, subsystem: impl ::std::convert::Into<i64>) -> Self {
-        self.subsystem = ::std::option::Option::Some(subsystem.into());
-        self
-    }
-    /// Sets `subsystem-vendor`.
-    #[must_use]
-    pub fn with_subsystem_vendor(
-        mut self,
-        subsystem_vendor: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.subsystem_vendor = ::std::option::Option::Some(subsystem_vendor.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PciDeviceId { 0 req device "device" : i64, 1 req vendor "vendor" : i64, 2 opt
+    subsystem "subsystem" : i64, 3 opt subsystem_vendor "subsystem-vendor" : i64, }
+);
+crate::rt::qapi_builder!(
+    PciDeviceId new(" Builds it from its required members; optional ones are absent.") {
+    device : i64 => into, vendor : i64 => into, } init {} set { with_subsystem subsystem
+    "subsystem" : i64 => into, with_subsystem_vendor subsystem_vendor "subsystem-vendor"
+    : i64 => into, }
+);
 /// Information about a PCI device
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciDeviceInfo {
     /// the bus number of the device
@@ -261,65 +169,35 @@ pub struct PciDeviceInfo {
     /// the PCI device id
     pub id: PciDeviceId,
     /// if an IRQ is assigned to the device, the IRQ number
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub irq: ::std::option::Option<i64>,
     /// the IRQ pin, zero means no IRQ (since 5.1)
     pub irq_pin: i64,
     /// the device name of the PCI device
     pub qdev_id: ::std::string::String,
     /// if the device is a PCI bridge, the bridge information
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pci_bridge: ::std::option::Option<PciBridgeInfo>,
     /// a list of the PCI I/O regions associated with the device
     pub regions: ::std::vec::Vec<PciMemoryRegion>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciDeviceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        bus: impl ::std::convert::Into<i64>,
-        slot: impl ::std::convert::Into<i64>,
-        function: impl ::std::convert::Into<i64>,
-        class_info: impl ::std::convert::Into<PciDeviceClass>,
-        id: impl ::std::convert::Into<PciDeviceId>,
-        irq_pin: impl ::std::convert::Into<i64>,
-        qdev_id: impl ::std::convert::Into<::std::string::String>,
-        regions: impl ::std::convert::Into<::std::vec::Vec<PciMemoryRegion>>,
-    ) -> Self {
-        Self {
-            bus: bus.into(),
-            slot: slot.into(),
-            function: function.into(),
-            class_info: class_info.into(),
-            id: id.into(),
-            irq: ::std::option::Option::None,
-            irq_pin: irq_pin.into(),
-            qdev_id: qdev_id.into(),
-            pci_bridge: ::std::option::Option::None,
-            regions: regions.into(),
-        }
-    }
-    /// Sets `irq`.
-    #[must_use]
-    pub fn with_irq(mut self, irq: impl ::std::convert::Into<i64>) -> Self {
-        self.irq = ::std::option::Option::Some(irq.into());
-        self
-    }
-    /// Sets `pci_bridge`.
-    #[must_use]
-    pub fn with_pci_bridge(
-        mut self,
-        pci_bridge: impl ::std::convert::Into<PciBridgeInfo>,
-    ) -> Self {
-        self.pci_bridge = ::std::option::Option::Some(pci_bridge.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    PciDeviceInfo { 0 req bus "bus" : i64, 1 req slot "slot" : i64, 2 req function
+    "function" : i64, 3 req class_info "class_info" : PciDeviceClass, 4 req id "id" :
+    PciDeviceId, 5 opt irq "irq" : i64, 6 req irq_pin "irq_pin" : i64, 7 req qdev_id
+    "qdev_id" : ::std::string::String, 8 opt pci_bridge "pci_bridge" : PciBridgeInfo, 9
+    req regions "regions" : ::std::vec::Vec < PciMemoryRegion >, }
+);
+crate::rt::qapi_builder!(
+    PciDeviceInfo new(" Builds it from its required members; optional ones are absent.")
+    { bus : i64 => into, slot : i64 => into, function : i64 => into, class_info :
+    PciDeviceClass => into, id : PciDeviceId => into, irq_pin : i64 => into, qdev_id :
+    ::std::string::String => into, regions : ::std::vec::Vec < PciMemoryRegion > => into,
+    } init {} set { with_irq irq "irq" : i64 => into, with_pci_bridge pci_bridge
+    "pci_bridge" : PciBridgeInfo => into, }
+);
 /// Information about a PCI bus
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PciInfo {
     /// the bus index
@@ -327,20 +205,14 @@ pub struct PciInfo {
     /// a list of devices on this bus
     pub devices: ::std::vec::Vec<PciDeviceInfo>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PciInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        bus: impl ::std::convert::Into<i64>,
-        devices: impl ::std::convert::Into<::std::vec::Vec<PciDeviceInfo>>,
-    ) -> Self {
-        Self {
-            bus: bus.into(),
-            devices: devices.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    PciInfo { 0 req bus "bus" : i64, 1 req devices "devices" : ::std::vec::Vec <
+    PciDeviceInfo >, }
+);
+crate::rt::qapi_builder!(
+    PciInfo new(" Builds it from its required members; optional ones are absent.") { bus
+    : i64 => into, devices : ::std::vec::Vec < PciDeviceInfo > => into, } init {} set {}
+);
 /// Return information about the PCI bus topology of the guest.
 ///
 /// # Returns
@@ -483,30 +355,16 @@ impl PciInfo {
 /// This example has been shortened as the real response is too long.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryPci {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryPci {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryPci {
-    const NAME: &'static str = "query-pci";
-    type Returns = ::std::vec::Vec<PciInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-pci",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryPci {});
+crate::rt::qapi_builder!(
+    QueryPci new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryPci, "query-pci", ::std::vec::Vec < PciInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);

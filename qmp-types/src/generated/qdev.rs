@@ -13,36 +13,26 @@ use super::*;
 /// properties are not included in the output of this command.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceListProperties {
     /// the type name of a device
     pub typename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceListProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(typename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { typename: typename.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DeviceListProperties {
-    const NAME: &'static str = "device-list-properties";
-    type Returns = ::std::vec::Vec<ObjectPropertyInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "device-list-properties",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    DeviceListProperties { 0 req typename "typename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DeviceListProperties
+    new(" Builds it from its required members; optional ones are absent.") { typename :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    DeviceListProperties, "device-list-properties", ::std::vec::Vec < ObjectPropertyInfo
+    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
+    : false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Add a device.
 ///
 /// *admonition:: Notes*
@@ -77,68 +67,34 @@ impl crate::rt::Command for DeviceListProperties {
 ///
 /// Feature `json-cli`: If present, the "-device" command line option supports JSON syntax with a structure identical to the arguments of this command.
 /// Feature `json-cli-hotplug`: If present, the "-device" command line option supports JSON syntax without the reference counting leak that broke hot-unplug
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceAdd {
     /// the name of the new device's driver
     pub driver: ::std::string::String,
     /// the device's parent bus (device tree path)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bus: ::std::option::Option<::std::string::String>,
     /// the device's ID, must be unique
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     /// Further (free-form) arguments, such as a device's properties.
-    #[serde(flatten)]
     pub properties: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceAdd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(driver: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            driver: driver.into(),
-            bus: ::std::option::Option::None,
-            id: ::std::option::Option::None,
-            properties: ::serde_json::Map::new(),
-        }
-    }
-    /// Sets `bus`.
-    #[must_use]
-    pub fn with_bus(
-        mut self,
-        bus: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.bus = ::std::option::Option::Some(bus.into());
-        self
-    }
-    /// Sets `id`.
-    #[must_use]
-    pub fn with_id(
-        mut self,
-        id: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id = ::std::option::Option::Some(id.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DeviceAdd {
-    const NAME: &'static str = "device_add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "device_add",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::None,
-        features: &["json-cli", "json-cli-hotplug"],
-    };
-}
+crate::rt::qapi_struct!(
+    DeviceAdd { 0 req driver "driver" : ::std::string::String, 1 opt bus "bus" :
+    ::std::string::String, 2 opt id "id" : ::std::string::String, } flatten properties
+);
+crate::rt::qapi_builder!(
+    DeviceAdd new(" Builds it from its required members; optional ones are absent.") {
+    driver : ::std::string::String => into, } init { properties =
+    ::serde_json::Map::new(), } set { with_bus bus "bus" : ::std::string::String => into,
+    with_id id "id" : ::std::string::String => into, }
+);
+crate::rt::qapi_command!(
+    DeviceAdd, "device_add", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None,
+    features : & ["json-cli", "json-cli-hotplug"], }
+);
 /// Remove a device from a guest
 ///
 /// # Errors
@@ -171,36 +127,23 @@ impl crate::rt::Command for DeviceAdd {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceDel {
     /// the device's ID or QOM path
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceDel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DeviceDel {
-    const NAME: &'static str = "device_del";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "device_del",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(DeviceDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    DeviceDel new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    DeviceDel, "device_del", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Emitted whenever the device removal completion is acknowledged by
 /// the guest.  At this point, it's safe to reuse the specified device
 /// ID.  Device removal can be initiated by the guest or by HMP/QMP
@@ -216,63 +159,27 @@ impl crate::rt::Command for DeviceDel {
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceDeleted {
     /// the device's ID if it has one
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// the device's QOM path
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceDeleted {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            path: path.into(),
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for DeviceDeleted {
-    const NAME: &'static str = "DEVICE_DELETED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "DEVICE_DELETED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::DeviceDeleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::DeviceDeleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<DeviceDeleted> for super::AnyEvent {
-    fn from(x: DeviceDeleted) -> Self {
-        super::AnyEvent::DeviceDeleted(x)
-    }
-}
+crate::rt::qapi_struct!(
+    DeviceDeleted { 0 opt device "device" : ::std::string::String, 1 req path "path" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DeviceDeleted new(" Builds it from its required members; optional ones are absent.")
+    { path : ::std::string::String => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    DeviceDeleted, "DEVICE_DELETED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, }
+);
 /// Emitted when a device hot unplug fails due to a guest reported
 /// error.
 ///
@@ -286,63 +193,29 @@ impl ::std::convert::From<DeviceDeleted> for super::AnyEvent {
 /// ```
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceUnplugGuestError {
     /// the device's ID if it has one
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// the device's QOM path
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceUnplugGuestError {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            path: path.into(),
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for DeviceUnplugGuestError {
-    const NAME: &'static str = "DEVICE_UNPLUG_GUEST_ERROR";
-    const META: super::EventMeta = super::EventMeta {
-        name: "DEVICE_UNPLUG_GUEST_ERROR",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::DeviceUnplugGuestError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::DeviceUnplugGuestError(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<DeviceUnplugGuestError> for super::AnyEvent {
-    fn from(x: DeviceUnplugGuestError) -> Self {
-        super::AnyEvent::DeviceUnplugGuestError(x)
-    }
-}
+crate::rt::qapi_struct!(
+    DeviceUnplugGuestError { 0 opt device "device" : ::std::string::String, 1 req path
+    "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DeviceUnplugGuestError
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, }
+);
+crate::rt::qapi_event!(
+    DeviceUnplugGuestError, "DEVICE_UNPLUG_GUEST_ERROR", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::None, }
+);
 /// Synchronize device configuration from host to guest part.  First,
 /// copy the configuration from the host part (backend) to the guest
 /// part (frontend).  Then notify guest software that device
@@ -355,33 +228,21 @@ impl ::std::convert::From<DeviceUnplugGuestError> for super::AnyEvent {
 /// Since: 9.2
 ///
 /// **Unstable**: The command is experimental.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DeviceSyncConfig {
     /// the device's ID or QOM path
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DeviceSyncConfig {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DeviceSyncConfig {
-    const NAME: &'static str = "device-sync-config";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "device-sync-config",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("9.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(DeviceSyncConfig { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    DeviceSyncConfig
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    DeviceSyncConfig, "device-sync-config", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("9.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);

@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectPropertyInfo {
     /// the name of the property
@@ -23,51 +23,22 @@ pub struct ObjectPropertyInfo {
     /// graph.
     pub r#type: ::std::string::String,
     /// if specified, the description of the property.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
     /// the default value, if any (since 5.0)
-    #[serde(
-        rename = "default-value",
-        default,
-        deserialize_with = "crate::rt::deserialize_some",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub default_value: ::std::option::Option<::serde_json::Value>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ObjectPropertyInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            r#type: r#type.into(),
-            description: ::std::option::Option::None,
-            default_value: ::std::option::Option::None,
-        }
-    }
-    /// Sets `description`.
-    #[must_use]
-    pub fn with_description(
-        mut self,
-        description: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.description = ::std::option::Option::Some(description.into());
-        self
-    }
-    /// Sets `default-value`.
-    #[must_use]
-    pub fn with_default_value(
-        mut self,
-        default_value: impl ::std::convert::Into<::serde_json::Value>,
-    ) -> Self {
-        self.default_value = ::std::option::Option::Some(default_value.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ObjectPropertyInfo { 0 req name "name" : ::std::string::String, 1 req r#type "type" :
+    ::std::string::String, 2 opt description "description" : ::std::string::String, 3
+    anyopt default_value "default-value" : ::serde_json::Value, }
+);
+crate::rt::qapi_builder!(
+    ObjectPropertyInfo
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, r#type : ::std::string::String => into, } init {} set
+    { with_description description "description" : ::std::string::String => into,
+    with_default_value default_value "default-value" : ::serde_json::Value => into, }
+);
 /// This command will list any properties of a object given a path in
 /// the object model.
 ///
@@ -88,37 +59,24 @@ impl ObjectPropertyInfo {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomList {
     /// the path within the object model.  See `qom-get` for a
     /// description of this parameter.
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QomList {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QomList {
-    const NAME: &'static str = "qom-list";
-    type Returns = ::std::vec::Vec<ObjectPropertyInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qom-list",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QomList { 0 req path "path" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    QomList new(" Builds it from its required members; optional ones are absent.") { path
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QomList, "qom-list", ::std::vec::Vec < ObjectPropertyInfo >, { allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// This command will get a property from a object model path and return
 /// the value.
 ///
@@ -148,7 +106,7 @@ impl crate::rt::Command for QomList {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomGet {
     /// The path within the object model.  There are two forms of
@@ -171,36 +129,21 @@ pub struct QomGet {
     /// The property name to read
     pub property: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QomGet {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        property: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            property: property.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QomGet {
-    const NAME: &'static str = "qom-get";
-    type Returns = ::serde_json::Value;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qom-get",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QomGet { 0 req path "path" : ::std::string::String, 1 req property "property" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QomGet new(" Builds it from its required members; optional ones are absent.") { path
+    : ::std::string::String => into, property : ::std::string::String => into, } init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QomGet, "qom-get", ::serde_json::Value, { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// This command will set a property from a object model path.
 ///
 /// *qmp-example*
@@ -214,7 +157,7 @@ impl crate::rt::Command for QomGet {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomSet {
     /// see `qom-get` for a description of this parameter
@@ -225,81 +168,45 @@ pub struct QomSet {
     /// See `qom-get` for a description of type mapping.
     pub value: ::serde_json::Value,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QomSet {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        property: impl ::std::convert::Into<::std::string::String>,
-        value: impl ::std::convert::Into<::serde_json::Value>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            property: property.into(),
-            value: value.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QomSet {
-    const NAME: &'static str = "qom-set";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qom-set",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QomSet { 0 req path "path" : ::std::string::String, 1 req property "property" :
+    ::std::string::String, 2 req value "value" : ::serde_json::Value, }
+);
+crate::rt::qapi_builder!(
+    QomSet new(" Builds it from its required members; optional ones are absent.") { path
+    : ::std::string::String => into, property : ::std::string::String => into, value :
+    ::serde_json::Value => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QomSet, "qom-set", (), { allow_oob : false, allow_preconfig : true, success_response
+    : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// This structure describes a search result from `qom-list-types`
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectTypeInfo {
     /// the type name found in the search
     pub name: ::std::string::String,
     /// the type is abstract and can't be directly instantiated.
     /// Omitted if false.  (since 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#abstract: ::std::option::Option<bool>,
     /// Name of parent type, if any (since 2.10)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub parent: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ObjectTypeInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            r#abstract: ::std::option::Option::None,
-            parent: ::std::option::Option::None,
-        }
-    }
-    /// Sets `abstract`.
-    #[must_use]
-    pub fn with_abstract(mut self, r#abstract: impl ::std::convert::Into<bool>) -> Self {
-        self.r#abstract = ::std::option::Option::Some(r#abstract.into());
-        self
-    }
-    /// Sets `parent`.
-    #[must_use]
-    pub fn with_parent(
-        mut self,
-        parent: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.parent = ::std::option::Option::Some(parent.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ObjectTypeInfo { 0 req name "name" : ::std::string::String, 1 opt r#abstract
+    "abstract" : bool, 2 opt parent "parent" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ObjectTypeInfo new(" Builds it from its required members; optional ones are absent.")
+    { name : ::std::string::String => into, } init {} set { with_abstract r#abstract
+    "abstract" : bool => into, with_parent parent "parent" : ::std::string::String =>
+    into, }
+);
 /// This command will return a list of types given search parameters
 ///
 /// # Returns
@@ -308,59 +215,30 @@ impl ObjectTypeInfo {
 /// are found
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QomListTypes {
     /// if specified, only return types that implement this
     /// type name
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub implements: ::std::option::Option<::std::string::String>,
     /// if true, include abstract types in the results
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#abstract: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QomListTypes {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            implements: ::std::option::Option::None,
-            r#abstract: ::std::option::Option::None,
-        }
-    }
-    /// Sets `implements`.
-    #[must_use]
-    pub fn with_implements(
-        mut self,
-        implements: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.implements = ::std::option::Option::Some(implements.into());
-        self
-    }
-    /// Sets `abstract`.
-    #[must_use]
-    pub fn with_abstract(mut self, r#abstract: impl ::std::convert::Into<bool>) -> Self {
-        self.r#abstract = ::std::option::Option::Some(r#abstract.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QomListTypes {
-    const NAME: &'static str = "qom-list-types";
-    type Returns = ::std::vec::Vec<ObjectTypeInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qom-list-types",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QomListTypes { 0 opt implements "implements" : ::std::string::String, 1 opt
+    r#abstract "abstract" : bool, }
+);
+crate::rt::qapi_builder!(
+    QomListTypes new(" Builds it with every optional member absent.") {} init {} set {
+    with_implements implements "implements" : ::std::string::String => into,
+    with_abstract r#abstract "abstract" : bool => into, }
+);
+crate::rt::qapi_command!(
+    QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// List properties associated with a QOM object.
 ///
 /// *note:: Objects can create properties at runtime, for example to*
@@ -372,42 +250,32 @@ impl crate::rt::Command for QomListTypes {
 /// a list of ObjectPropertyInfo describing object properties
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QomListProperties {
     /// the type name of an object
     pub typename: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QomListProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(typename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { typename: typename.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QomListProperties {
-    const NAME: &'static str = "qom-list-properties";
-    type Returns = ::std::vec::Vec<ObjectPropertyInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "qom-list-properties",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.12"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QomListProperties { 0 req typename "typename" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QomListProperties
+    new(" Builds it from its required members; optional ones are absent.") { typename :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QomListProperties, "qom-list-properties", ::std::vec::Vec < ObjectPropertyInfo >, {
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Properties for can-host-socketcan objects.
 ///
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CanHostSocketcanProperties {
     /// interface name of the host system CAN bus to connect to
@@ -416,24 +284,20 @@ pub struct CanHostSocketcanProperties {
     /// interface
     pub canbus: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CanHostSocketcanProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#if: impl ::std::convert::Into<::std::string::String>,
-        canbus: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            r#if: r#if.into(),
-            canbus: canbus.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    CanHostSocketcanProperties { 0 req r#if "if" : ::std::string::String, 1 req canbus
+    "canbus" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    CanHostSocketcanProperties
+    new(" Builds it from its required members; optional ones are absent.") { r#if :
+    ::std::string::String => into, canbus : ::std::string::String => into, } init {} set
+    {}
+);
 /// Properties for colo-compare objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ColoCompareProperties {
     /// name of the character device backend to use for the
@@ -449,257 +313,124 @@ pub struct ColoCompareProperties {
     pub iothread: ::std::string::String,
     /// name of the character device backend to be used to
     /// communicate with the remote colo-frame (only for Xen COLO)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notify_dev: ::std::option::Option<::std::string::String>,
     /// the maximum time to hold a packet from `primary_in`
     /// for comparison with an incoming packet on `secondary_in` in
     /// milliseconds (default: 3000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub compare_timeout: ::std::option::Option<u64>,
     /// the interval at which colo-compare checks
     /// whether packets from `primary` have timed out, in milliseconds
     /// (default: 3000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub expired_scan_cycle: ::std::option::Option<u32>,
     /// the maximum number of packets to keep in the queue
     /// for comparing with incoming packets from `secondary_in`.  If the
     /// queue is full and additional packets are received, the
     /// additional packets are dropped.  (default: 1024)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub max_queue_size: ::std::option::Option<u32>,
     /// if true, vnet header support is enabled
     /// (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ColoCompareProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        primary_in: impl ::std::convert::Into<::std::string::String>,
-        secondary_in: impl ::std::convert::Into<::std::string::String>,
-        outdev: impl ::std::convert::Into<::std::string::String>,
-        iothread: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            primary_in: primary_in.into(),
-            secondary_in: secondary_in.into(),
-            outdev: outdev.into(),
-            iothread: iothread.into(),
-            notify_dev: ::std::option::Option::None,
-            compare_timeout: ::std::option::Option::None,
-            expired_scan_cycle: ::std::option::Option::None,
-            max_queue_size: ::std::option::Option::None,
-            vnet_hdr_support: ::std::option::Option::None,
-        }
-    }
-    /// Sets `notify_dev`.
-    #[must_use]
-    pub fn with_notify_dev(
-        mut self,
-        notify_dev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.notify_dev = ::std::option::Option::Some(notify_dev.into());
-        self
-    }
-    /// Sets `compare_timeout`.
-    #[must_use]
-    pub fn with_compare_timeout(
-        mut self,
-        compare_timeout: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.compare_timeout = ::std::option::Option::Some(compare_timeout.into());
-        self
-    }
-    /// Sets `expired_scan_cycle`.
-    #[must_use]
-    pub fn with_expired_scan_cycle(
-        mut self,
-        expired_scan_cycle: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.expired_scan_cycle = ::std::option::Option::Some(expired_scan_cycle.into());
-        self
-    }
-    /// Sets `max_queue_size`.
-    #[must_use]
-    pub fn with_max_queue_size(
-        mut self,
-        max_queue_size: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.max_queue_size = ::std::option::Option::Some(max_queue_size.into());
-        self
-    }
-    /// Sets `vnet_hdr_support`.
-    #[must_use]
-    pub fn with_vnet_hdr_support(
-        mut self,
-        vnet_hdr_support: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vnet_hdr_support = ::std::option::Option::Some(vnet_hdr_support.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ColoCompareProperties { 0 req primary_in "primary_in" : ::std::string::String, 1 req
+    secondary_in "secondary_in" : ::std::string::String, 2 req outdev "outdev" :
+    ::std::string::String, 3 req iothread "iothread" : ::std::string::String, 4 opt
+    notify_dev "notify_dev" : ::std::string::String, 5 opt compare_timeout
+    "compare_timeout" : u64, 6 opt expired_scan_cycle "expired_scan_cycle" : u32, 7 opt
+    max_queue_size "max_queue_size" : u32, 8 opt vnet_hdr_support "vnet_hdr_support" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    ColoCompareProperties
+    new(" Builds it from its required members; optional ones are absent.") { primary_in :
+    ::std::string::String => into, secondary_in : ::std::string::String => into, outdev :
+    ::std::string::String => into, iothread : ::std::string::String => into, } init {}
+    set { with_notify_dev notify_dev "notify_dev" : ::std::string::String => into,
+    with_compare_timeout compare_timeout "compare_timeout" : u64 => into,
+    with_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => into,
+    with_max_queue_size max_queue_size "max_queue_size" : u32 => into,
+    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+);
 /// Properties for cryptodev-backend and cryptodev-backend-builtin
 /// objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CryptodevBackendProperties {
     /// the number of queues for the cryptodev backend.  Ignored
     /// for cryptodev-backend and must be 1 for
     /// cryptodev-backend-builtin.  (default: 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<u32>,
     /// limit total bytes per second (Since 8.0)
-    #[serde(
-        rename = "throttle-bps",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_bps: ::std::option::Option<u64>,
     /// limit total operations per second (Since 8.0)
-    #[serde(
-        rename = "throttle-ops",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_ops: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CryptodevBackendProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            queues: ::std::option::Option::None,
-            throttle_bps: ::std::option::Option::None,
-            throttle_ops: ::std::option::Option::None,
-        }
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<u32>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-    /// Sets `throttle-bps`.
-    #[must_use]
-    pub fn with_throttle_bps(
-        mut self,
-        throttle_bps: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.throttle_bps = ::std::option::Option::Some(throttle_bps.into());
-        self
-    }
-    /// Sets `throttle-ops`.
-    #[must_use]
-    pub fn with_throttle_ops(
-        mut self,
-        throttle_ops: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.throttle_ops = ::std::option::Option::Some(throttle_ops.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CryptodevBackendProperties { 0 opt queues "queues" : u32, 1 opt throttle_bps
+    "throttle-bps" : u64, 2 opt throttle_ops "throttle-ops" : u64, }
+);
+crate::rt::qapi_builder!(
+    CryptodevBackendProperties new(" Builds it with every optional member absent.") {}
+    init {} set { with_queues queues "queues" : u32 => into, with_throttle_bps
+    throttle_bps "throttle-bps" : u64 => into, with_throttle_ops throttle_ops
+    "throttle-ops" : u64 => into, }
+);
 /// Properties for cryptodev-vhost-user objects.
 ///
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_VHOST_CRYPTO`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CryptodevVhostUserProperties {
     /// the number of queues for the cryptodev backend.  Ignored
     /// for cryptodev-backend and must be 1 for
     /// cryptodev-backend-builtin.  (default: 1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queues: ::std::option::Option<u32>,
     /// limit total bytes per second (Since 8.0)
-    #[serde(
-        rename = "throttle-bps",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_bps: ::std::option::Option<u64>,
     /// limit total operations per second (Since 8.0)
-    #[serde(
-        rename = "throttle-ops",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub throttle_ops: ::std::option::Option<u64>,
     /// the name of a Unix domain socket character device that
     /// connects to the vhost-user server
     pub chardev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CryptodevVhostUserProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            queues: ::std::option::Option::None,
-            throttle_bps: ::std::option::Option::None,
-            throttle_ops: ::std::option::Option::None,
-            chardev: chardev.into(),
-        }
-    }
-    /// Sets `queues`.
-    #[must_use]
-    pub fn with_queues(mut self, queues: impl ::std::convert::Into<u32>) -> Self {
-        self.queues = ::std::option::Option::Some(queues.into());
-        self
-    }
-    /// Sets `throttle-bps`.
-    #[must_use]
-    pub fn with_throttle_bps(
-        mut self,
-        throttle_bps: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.throttle_bps = ::std::option::Option::Some(throttle_bps.into());
-        self
-    }
-    /// Sets `throttle-ops`.
-    #[must_use]
-    pub fn with_throttle_ops(
-        mut self,
-        throttle_ops: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.throttle_ops = ::std::option::Option::Some(throttle_ops.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    CryptodevVhostUserProperties { 0 opt queues "queues" : u32, 1 opt throttle_bps
+    "throttle-bps" : u64, 2 opt throttle_ops "throttle-ops" : u64, 3 req chardev
+    "chardev" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    CryptodevVhostUserProperties
+    new(" Builds it from its required members; optional ones are absent.") { chardev :
+    ::std::string::String => into, } init {} set { with_queues queues "queues" : u32 =>
+    into, with_throttle_bps throttle_bps "throttle-bps" : u64 => into, with_throttle_ops
+    throttle_ops "throttle-ops" : u64 => into, }
+);
 /// Properties for dbus-vmstate objects.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DBusVMStateProperties {
     /// the name of the DBus bus to connect to
     pub addr: ::std::string::String,
     /// a comma separated list of DBus IDs of helpers whose data
     /// should be included in the VM state on migration
-    #[serde(rename = "id-list", skip_serializing_if = "::std::option::Option::is_none")]
     pub id_list: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DBusVMStateProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(addr: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            addr: addr.into(),
-            id_list: ::std::option::Option::None,
-        }
-    }
-    /// Sets `id-list`.
-    #[must_use]
-    pub fn with_id_list(
-        mut self,
-        id_list: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id_list = ::std::option::Option::Some(id_list.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DBusVMStateProperties { 0 req addr "addr" : ::std::string::String, 1 opt id_list
+    "id-list" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DBusVMStateProperties
+    new(" Builds it from its required members; optional ones are absent.") { addr :
+    ::std::string::String => into, } init {} set { with_id_list id_list "id-list" :
+    ::std::string::String => into, }
+);
 /// Indicates where to insert a netfilter relative to a given other
 /// filter.
 ///
@@ -715,59 +446,19 @@ pub enum NetfilterInsert {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NetfilterInsert {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Before => "before",
-            Self::Behind => "behind",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "before" => Self::Before,
-            "behind" => Self::Behind,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NetfilterInsert {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NetfilterInsert {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NetfilterInsert {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(NetfilterInsert { Before = "before", Behind = "behind", });
 /// Properties for objects of classes derived from netfilter.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NetfilterProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -776,78 +467,38 @@ pub struct NetfilterProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NetfilterProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(netdev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    NetfilterProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
+    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
+    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
     }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-}
+);
+crate::rt::qapi_builder!(
+    NetfilterProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, } init {} set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, }
+);
 /// Properties for filter-buffer objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FilterBufferProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -856,86 +507,43 @@ pub struct FilterBufferProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
     /// a non-zero interval in microseconds.  All packets
     /// arriving in the given interval are delayed until the end of the
     /// interval.
     pub interval: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FilterBufferProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        netdev: impl ::std::convert::Into<::std::string::String>,
-        interval: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-            interval: interval.into(),
-        }
+crate::rt::qapi_struct!(
+    FilterBufferProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
+    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
+    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
+    5 req interval "interval" : u32, }
+);
+crate::rt::qapi_builder!(
+    FilterBufferProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, interval : u32 => into, } init {} set { with_queue
+    queue "queue" : NetFilterDirection => into, with_status status "status" :
+    ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
     }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-}
+);
 /// Properties for filter-dump objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FilterDumpProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -944,95 +552,44 @@ pub struct FilterDumpProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
     /// the filename where the dumped packets should be stored
     pub file: ::std::string::String,
     /// maximum number of bytes in a packet that are stored
     /// (default: 65536)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub maxlen: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FilterDumpProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        netdev: impl ::std::convert::Into<::std::string::String>,
-        file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-            file: file.into(),
-            maxlen: ::std::option::Option::None,
-        }
-    }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-    /// Sets `maxlen`.
-    #[must_use]
-    pub fn with_maxlen(mut self, maxlen: impl ::std::convert::Into<u32>) -> Self {
-        self.maxlen = ::std::option::Option::Some(maxlen.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    FilterDumpProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
+    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
+    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
+    5 req file "file" : ::std::string::String, 6 opt maxlen "maxlen" : u32, }
+);
+crate::rt::qapi_builder!(
+    FilterDumpProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, file : ::std::string::String => into, } init {} set {
+    with_queue queue "queue" : NetFilterDirection => into, with_status status "status" :
+    ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
+    with_maxlen maxlen "maxlen" : u32 => into, }
+);
 /// Properties for filter-mirror objects.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FilterMirrorProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -1041,102 +598,49 @@ pub struct FilterMirrorProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
     /// the name of a character device backend to which all
     /// incoming packets are mirrored
     pub outdev: ::std::string::String,
     /// if true, vnet header support is enabled
     /// (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FilterMirrorProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        netdev: impl ::std::convert::Into<::std::string::String>,
-        outdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-            outdev: outdev.into(),
-            vnet_hdr_support: ::std::option::Option::None,
-        }
-    }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-    /// Sets `vnet_hdr_support`.
-    #[must_use]
-    pub fn with_vnet_hdr_support(
-        mut self,
-        vnet_hdr_support: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vnet_hdr_support = ::std::option::Option::Some(vnet_hdr_support.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    FilterMirrorProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
+    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
+    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
+    5 req outdev "outdev" : ::std::string::String, 6 opt vnet_hdr_support
+    "vnet_hdr_support" : bool, }
+);
+crate::rt::qapi_builder!(
+    FilterMirrorProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, outdev : ::std::string::String => into, } init {} set
+    { with_queue queue "queue" : NetFilterDirection => into, with_status status "status"
+    : ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
+    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+);
 /// Properties for filter-redirector objects.
 ///
 /// At least one of `indev` or `outdev` must be present.  If both are
 /// present, they must not refer to the same character device backend.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FilterRedirectorProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -1145,120 +649,50 @@ pub struct FilterRedirectorProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
     /// the name of a character device backend from which packets
     /// are received and redirected to the filtered network device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub indev: ::std::option::Option<::std::string::String>,
     /// the name of a character device backend to which all
     /// incoming packets are redirected
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub outdev: ::std::option::Option<::std::string::String>,
     /// if true, vnet header support is enabled
     /// (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FilterRedirectorProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(netdev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-            indev: ::std::option::Option::None,
-            outdev: ::std::option::Option::None,
-            vnet_hdr_support: ::std::option::Option::None,
-        }
-    }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-    /// Sets `indev`.
-    #[must_use]
-    pub fn with_indev(
-        mut self,
-        indev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.indev = ::std::option::Option::Some(indev.into());
-        self
-    }
-    /// Sets `outdev`.
-    #[must_use]
-    pub fn with_outdev(
-        mut self,
-        outdev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.outdev = ::std::option::Option::Some(outdev.into());
-        self
-    }
-    /// Sets `vnet_hdr_support`.
-    #[must_use]
-    pub fn with_vnet_hdr_support(
-        mut self,
-        vnet_hdr_support: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vnet_hdr_support = ::std::option::Option::Some(vnet_hdr_support.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    FilterRedirectorProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt
+    queue "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3
+    opt position "position" : ::std::string::String, 4 opt insert "insert" :
+    NetfilterInsert, 5 opt indev "indev" : ::std::string::String, 6 opt outdev "outdev" :
+    ::std::string::String, 7 opt vnet_hdr_support "vnet_hdr_support" : bool, }
+);
+crate::rt::qapi_builder!(
+    FilterRedirectorProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, } init {} set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, with_indev indev "indev" :
+    ::std::string::String => into, with_outdev outdev "outdev" : ::std::string::String =>
+    into, with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+);
 /// Properties for filter-rewriter objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FilterRewriterProperties {
     /// id of the network device backend to filter
     pub netdev: ::std::string::String,
     /// indicates which queue(s) to filter (default: all)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queue: ::std::option::Option<NetFilterDirection>,
     /// indicates whether the filter is enabled ("on") or disabled
     /// ("off") (default: "on")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
     /// specifies where the filter should be inserted in the
     /// filter list.  "head" means the filter is inserted at the head of
@@ -1267,494 +701,203 @@ pub struct FilterRewriterProperties {
     /// existing filters (default).  "id=&lt;id&gt;" means the filter is
     /// inserted before or behind the filter specified by &lt;id&gt;,
     /// depending on the `insert` property.  (default: "tail")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub insert: ::std::option::Option<NetfilterInsert>,
     /// if true, vnet header support is enabled
     /// (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FilterRewriterProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(netdev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            netdev: netdev.into(),
-            queue: ::std::option::Option::None,
-            status: ::std::option::Option::None,
-            position: ::std::option::Option::None,
-            insert: ::std::option::Option::None,
-            vnet_hdr_support: ::std::option::Option::None,
-        }
-    }
-    /// Sets `queue`.
-    #[must_use]
-    pub fn with_queue(
-        mut self,
-        queue: impl ::std::convert::Into<NetFilterDirection>,
-    ) -> Self {
-        self.queue = ::std::option::Option::Some(queue.into());
-        self
-    }
-    /// Sets `status`.
-    #[must_use]
-    pub fn with_status(
-        mut self,
-        status: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.status = ::std::option::Option::Some(status.into());
-        self
-    }
-    /// Sets `position`.
-    #[must_use]
-    pub fn with_position(
-        mut self,
-        position: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.position = ::std::option::Option::Some(position.into());
-        self
-    }
-    /// Sets `insert`.
-    #[must_use]
-    pub fn with_insert(
-        mut self,
-        insert: impl ::std::convert::Into<NetfilterInsert>,
-    ) -> Self {
-        self.insert = ::std::option::Option::Some(insert.into());
-        self
-    }
-    /// Sets `vnet_hdr_support`.
-    #[must_use]
-    pub fn with_vnet_hdr_support(
-        mut self,
-        vnet_hdr_support: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vnet_hdr_support = ::std::option::Option::Some(vnet_hdr_support.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    FilterRewriterProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
+    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
+    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
+    5 opt vnet_hdr_support "vnet_hdr_support" : bool, }
+);
+crate::rt::qapi_builder!(
+    FilterRewriterProperties
+    new(" Builds it from its required members; optional ones are absent.") { netdev :
+    ::std::string::String => into, } init {} set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, with_vnet_hdr_support vnet_hdr_support
+    "vnet_hdr_support" : bool => into, }
+);
 /// Properties for input-barrier objects.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputBarrierProperties {
     /// the screen name as declared in the screens section of
     /// barrier.conf
     pub name: ::std::string::String,
     /// hostname of the Barrier server (default: "localhost")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub server: ::std::option::Option<::std::string::String>,
     /// TCP port of the Barrier server (default: "24800")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub port: ::std::option::Option<::std::string::String>,
     /// x coordinate of the leftmost pixel on the guest screen
     /// (default: "0")
-    #[serde(rename = "x-origin", skip_serializing_if = "::std::option::Option::is_none")]
     pub x_origin: ::std::option::Option<::std::string::String>,
     /// y coordinate of the topmost pixel on the guest screen
     /// (default: "0")
-    #[serde(rename = "y-origin", skip_serializing_if = "::std::option::Option::is_none")]
     pub y_origin: ::std::option::Option<::std::string::String>,
     /// the width of secondary screen in pixels (default: "1920")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub width: ::std::option::Option<::std::string::String>,
     /// the height of secondary screen in pixels (default: "1080")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub height: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputBarrierProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            server: ::std::option::Option::None,
-            port: ::std::option::Option::None,
-            x_origin: ::std::option::Option::None,
-            y_origin: ::std::option::Option::None,
-            width: ::std::option::Option::None,
-            height: ::std::option::Option::None,
-        }
-    }
-    /// Sets `server`.
-    #[must_use]
-    pub fn with_server(
-        mut self,
-        server: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.server = ::std::option::Option::Some(server.into());
-        self
-    }
-    /// Sets `port`.
-    #[must_use]
-    pub fn with_port(
-        mut self,
-        port: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.port = ::std::option::Option::Some(port.into());
-        self
-    }
-    /// Sets `x-origin`.
-    #[must_use]
-    pub fn with_x_origin(
-        mut self,
-        x_origin: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.x_origin = ::std::option::Option::Some(x_origin.into());
-        self
-    }
-    /// Sets `y-origin`.
-    #[must_use]
-    pub fn with_y_origin(
-        mut self,
-        y_origin: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.y_origin = ::std::option::Option::Some(y_origin.into());
-        self
-    }
-    /// Sets `width`.
-    #[must_use]
-    pub fn with_width(
-        mut self,
-        width: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.width = ::std::option::Option::Some(width.into());
-        self
-    }
-    /// Sets `height`.
-    #[must_use]
-    pub fn with_height(
-        mut self,
-        height: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.height = ::std::option::Option::Some(height.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    InputBarrierProperties { 0 req name "name" : ::std::string::String, 1 opt server
+    "server" : ::std::string::String, 2 opt port "port" : ::std::string::String, 3 opt
+    x_origin "x-origin" : ::std::string::String, 4 opt y_origin "y-origin" :
+    ::std::string::String, 5 opt width "width" : ::std::string::String, 6 opt height
+    "height" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    InputBarrierProperties
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_server server "server" :
+    ::std::string::String => into, with_port port "port" : ::std::string::String => into,
+    with_x_origin x_origin "x-origin" : ::std::string::String => into, with_y_origin
+    y_origin "y-origin" : ::std::string::String => into, with_width width "width" :
+    ::std::string::String => into, with_height height "height" : ::std::string::String =>
+    into, }
+);
 /// Properties for input-linux objects.
 ///
 /// Since: 2.6
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputLinuxProperties {
     /// the path of the host evdev device to use
     pub evdev: ::std::string::String,
     /// if true, grab is toggled for all devices (e.g. both
     /// keyboard and mouse) instead of just one device (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub grab_all: ::std::option::Option<bool>,
     /// enables auto-repeat events (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub repeat: ::std::option::Option<bool>,
     /// the key or key combination that toggles device grab
     /// (default: ctrl-ctrl)
-    #[serde(
-        rename = "grab-toggle",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub grab_toggle: ::std::option::Option<GrabToggleKeys>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputLinuxProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(evdev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            evdev: evdev.into(),
-            grab_all: ::std::option::Option::None,
-            repeat: ::std::option::Option::None,
-            grab_toggle: ::std::option::Option::None,
-        }
-    }
-    /// Sets `grab_all`.
-    #[must_use]
-    pub fn with_grab_all(mut self, grab_all: impl ::std::convert::Into<bool>) -> Self {
-        self.grab_all = ::std::option::Option::Some(grab_all.into());
-        self
-    }
-    /// Sets `repeat`.
-    #[must_use]
-    pub fn with_repeat(mut self, repeat: impl ::std::convert::Into<bool>) -> Self {
-        self.repeat = ::std::option::Option::Some(repeat.into());
-        self
-    }
-    /// Sets `grab-toggle`.
-    #[must_use]
-    pub fn with_grab_toggle(
-        mut self,
-        grab_toggle: impl ::std::convert::Into<GrabToggleKeys>,
-    ) -> Self {
-        self.grab_toggle = ::std::option::Option::Some(grab_toggle.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    InputLinuxProperties { 0 req evdev "evdev" : ::std::string::String, 1 opt grab_all
+    "grab_all" : bool, 2 opt repeat "repeat" : bool, 3 opt grab_toggle "grab-toggle" :
+    GrabToggleKeys, }
+);
+crate::rt::qapi_builder!(
+    InputLinuxProperties
+    new(" Builds it from its required members; optional ones are absent.") { evdev :
+    ::std::string::String => into, } init {} set { with_grab_all grab_all "grab_all" :
+    bool => into, with_repeat repeat "repeat" : bool => into, with_grab_toggle
+    grab_toggle "grab-toggle" : GrabToggleKeys => into, }
+);
 /// Common properties for event loops
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct EventLoopBaseProperties {
     /// maximum number of requests in a batch for the AIO
     /// engine, 0 means that the engine will use its default.
     /// (default: 0)
-    #[serde(
-        rename = "aio-max-batch",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub aio_max_batch: ::std::option::Option<i64>,
     /// minimum number of threads reserved in the thread
     /// pool (default:0)
-    #[serde(
-        rename = "thread-pool-min",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_min: ::std::option::Option<i64>,
     /// maximum number of threads the thread pool can
     /// contain (default:64)
-    #[serde(
-        rename = "thread-pool-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_max: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventLoopBaseProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            aio_max_batch: ::std::option::Option::None,
-            thread_pool_min: ::std::option::Option::None,
-            thread_pool_max: ::std::option::Option::None,
-        }
-    }
-    /// Sets `aio-max-batch`.
-    #[must_use]
-    pub fn with_aio_max_batch(
-        mut self,
-        aio_max_batch: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.aio_max_batch = ::std::option::Option::Some(aio_max_batch.into());
-        self
-    }
-    /// Sets `thread-pool-min`.
-    #[must_use]
-    pub fn with_thread_pool_min(
-        mut self,
-        thread_pool_min: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_min = ::std::option::Option::Some(thread_pool_min.into());
-        self
-    }
-    /// Sets `thread-pool-max`.
-    #[must_use]
-    pub fn with_thread_pool_max(
-        mut self,
-        thread_pool_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_max = ::std::option::Option::Some(thread_pool_max.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    EventLoopBaseProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt
+    thread_pool_min "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" :
+    i64, }
+);
+crate::rt::qapi_builder!(
+    EventLoopBaseProperties new(" Builds it with every optional member absent.") {} init
+    {} set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into,
+    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => into,
+    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into, }
+);
 /// Properties for iothread objects.
 ///
 /// The `aio-max-batch` option is available since 6.1.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct IothreadProperties {
     /// maximum number of requests in a batch for the AIO
     /// engine, 0 means that the engine will use its default.
     /// (default: 0)
-    #[serde(
-        rename = "aio-max-batch",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub aio_max_batch: ::std::option::Option<i64>,
     /// minimum number of threads reserved in the thread
     /// pool (default:0)
-    #[serde(
-        rename = "thread-pool-min",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_min: ::std::option::Option<i64>,
     /// maximum number of threads the thread pool can
     /// contain (default:64)
-    #[serde(
-        rename = "thread-pool-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_max: ::std::option::Option<i64>,
     /// the maximum number of nanoseconds to busy wait for
     /// events.  0 means polling is disabled (default: 32768 on POSIX
     /// hosts, 0 otherwise)
-    #[serde(
-        rename = "poll-max-ns",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub poll_max_ns: ::std::option::Option<i64>,
     /// the multiplier used to increase the polling time when
     /// the algorithm detects it is missing events due to not polling
     /// long enough.  0 selects a default behaviour (default: 0)
-    #[serde(
-        rename = "poll-grow",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub poll_grow: ::std::option::Option<i64>,
     /// the divisor used to decrease the polling time when the
     /// algorithm detects it is spending too long polling without
     /// encountering events.  0 selects a default behaviour (default: 0)
-    #[serde(
-        rename = "poll-shrink",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub poll_shrink: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl IothreadProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            aio_max_batch: ::std::option::Option::None,
-            thread_pool_min: ::std::option::Option::None,
-            thread_pool_max: ::std::option::Option::None,
-            poll_max_ns: ::std::option::Option::None,
-            poll_grow: ::std::option::Option::None,
-            poll_shrink: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    IothreadProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt thread_pool_min
+    "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" : i64, 3 opt
+    poll_max_ns "poll-max-ns" : i64, 4 opt poll_grow "poll-grow" : i64, 5 opt poll_shrink
+    "poll-shrink" : i64, }
+);
+crate::rt::qapi_builder!(
+    IothreadProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into,
+    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => into,
+    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into,
+    with_poll_max_ns poll_max_ns "poll-max-ns" : i64 => into, with_poll_grow poll_grow
+    "poll-grow" : i64 => into, with_poll_shrink poll_shrink "poll-shrink" : i64 => into,
     }
-    /// Sets `aio-max-batch`.
-    #[must_use]
-    pub fn with_aio_max_batch(
-        mut self,
-        aio_max_batch: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.aio_max_batch = ::std::option::Option::Some(aio_max_batch.into());
-        self
-    }
-    /// Sets `thread-pool-min`.
-    #[must_use]
-    pub fn with_thread_pool_min(
-        mut self,
-        thread_pool_min: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_min = ::std::option::Option::Some(thread_pool_min.into());
-        self
-    }
-    /// Sets `thread-pool-max`.
-    #[must_use]
-    pub fn with_thread_pool_max(
-        mut self,
-        thread_pool_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_max = ::std::option::Option::Some(thread_pool_max.into());
-        self
-    }
-    /// Sets `poll-max-ns`.
-    #[must_use]
-    pub fn with_poll_max_ns(
-        mut self,
-        poll_max_ns: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.poll_max_ns = ::std::option::Option::Some(poll_max_ns.into());
-        self
-    }
-    /// Sets `poll-grow`.
-    #[must_use]
-    pub fn with_poll_grow(mut self, poll_grow: impl ::std::convert::Into<i64>) -> Self {
-        self.poll_grow = ::std::option::Option::Some(poll_grow.into());
-        self
-    }
-    /// Sets `poll-shrink`.
-    #[must_use]
-    pub fn with_poll_shrink(
-        mut self,
-        poll_shrink: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.poll_shrink = ::std::option::Option::Some(poll_shrink.into());
-        self
-    }
-}
+);
 /// Properties for the main-loop object.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct MainLoopProperties {
     /// maximum number of requests in a batch for the AIO
     /// engine, 0 means that the engine will use its default.
     /// (default: 0)
-    #[serde(
-        rename = "aio-max-batch",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub aio_max_batch: ::std::option::Option<i64>,
     /// minimum number of threads reserved in the thread
     /// pool (default:0)
-    #[serde(
-        rename = "thread-pool-min",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_min: ::std::option::Option<i64>,
     /// maximum number of threads the thread pool can
     /// contain (default:64)
-    #[serde(
-        rename = "thread-pool-max",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub thread_pool_max: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MainLoopProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            aio_max_batch: ::std::option::Option::None,
-            thread_pool_min: ::std::option::Option::None,
-            thread_pool_max: ::std::option::Option::None,
-        }
-    }
-    /// Sets `aio-max-batch`.
-    #[must_use]
-    pub fn with_aio_max_batch(
-        mut self,
-        aio_max_batch: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.aio_max_batch = ::std::option::Option::Some(aio_max_batch.into());
-        self
-    }
-    /// Sets `thread-pool-min`.
-    #[must_use]
-    pub fn with_thread_pool_min(
-        mut self,
-        thread_pool_min: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_min = ::std::option::Option::Some(thread_pool_min.into());
-        self
-    }
-    /// Sets `thread-pool-max`.
-    #[must_use]
-    pub fn with_thread_pool_max(
-        mut self,
-        thread_pool_max: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        self.thread_pool_max = ::std::option::Option::Some(thread_pool_max.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MainLoopProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt thread_pool_min
+    "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" : i64, }
+);
+crate::rt::qapi_builder!(
+    MainLoopProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into,
+    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => into,
+    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into, }
+);
 /// Properties for objects of classes derived from memory-backend.
 ///
 /// *note:: prealloc=true and reserve=false cannot be set at the same*
@@ -1764,52 +907,34 @@ impl MainLoopProperties {
 /// will bail out if it cannot be configured accordingly.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryBackendProperties {
     /// if true, include the memory in core dumps (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dump: ::std::option::Option<bool>,
     /// the list of NUMA host nodes to bind the memory to
-    #[serde(
-        rename = "host-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_nodes: ::std::option::Option<::std::vec::Vec<u16>>,
     /// if true, mark the memory as mergeable (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge: ::std::option::Option<bool>,
     /// the NUMA policy (default: 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<HostMemPolicy>,
     /// if true, preallocate memory (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prealloc: ::std::option::Option<bool>,
     /// number of CPU threads to use for prealloc
     /// (default: 1)
-    #[serde(
-        rename = "prealloc-threads",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_threads: ::std::option::Option<u32>,
     /// thread context to use for creation of
     /// preallocation threads (default: none) (since 7.2)
-    #[serde(
-        rename = "prealloc-context",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_context: ::std::option::Option<::std::string::String>,
     /// if false, the memory is private to QEMU; if true, it is
     /// shared (default false for backends memory-backend-file and
     /// memory-backend-ram, true for backends memory-backend-epc,
     /// memory-backend-memfd, and memory-backend-shm)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<bool>,
     /// if true, reserve swap space (or huge pages) if applicable
     /// (default: true) (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// size of the memory region in bytes
     pub size: u64,
@@ -1817,158 +942,61 @@ pub struct MemoryBackendProperties {
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types &lt;= 4.0)
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryBackendProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            dump: ::std::option::Option::None,
-            host_nodes: ::std::option::Option::None,
-            merge: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            prealloc: ::std::option::Option::None,
-            prealloc_threads: ::std::option::Option::None,
-            prealloc_context: ::std::option::Option::None,
-            share: ::std::option::Option::None,
-            reserve: ::std::option::Option::None,
-            size: size.into(),
-            x_use_canonical_path_for_ramblock_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dump`.
-    #[must_use]
-    pub fn with_dump(mut self, dump: impl ::std::convert::Into<bool>) -> Self {
-        self.dump = ::std::option::Option::Some(dump.into());
-        self
-    }
-    /// Sets `host-nodes`.
-    #[must_use]
-    pub fn with_host_nodes(
-        mut self,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.host_nodes = ::std::option::Option::Some(host_nodes.into());
-        self
-    }
-    /// Sets `merge`.
-    #[must_use]
-    pub fn with_merge(mut self, merge: impl ::std::convert::Into<bool>) -> Self {
-        self.merge = ::std::option::Option::Some(merge.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `prealloc`.
-    #[must_use]
-    pub fn with_prealloc(mut self, prealloc: impl ::std::convert::Into<bool>) -> Self {
-        self.prealloc = ::std::option::Option::Some(prealloc.into());
-        self
-    }
-    /// Sets `prealloc-threads`.
-    #[must_use]
-    pub fn with_prealloc_threads(
-        mut self,
-        prealloc_threads: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.prealloc_threads = ::std::option::Option::Some(prealloc_threads.into());
-        self
-    }
-    /// Sets `prealloc-context`.
-    #[must_use]
-    pub fn with_prealloc_context(
-        mut self,
-        prealloc_context: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.prealloc_context = ::std::option::Option::Some(prealloc_context.into());
-        self
-    }
-    /// Sets `share`.
-    #[must_use]
-    pub fn with_share(mut self, share: impl ::std::convert::Into<bool>) -> Self {
-        self.share = ::std::option::Option::Some(share.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-    /// Sets `x-use-canonical-path-for-ramblock-id`.
-    #[must_use]
-    pub fn with_x_use_canonical_path_for_ramblock_id(
-        mut self,
-        x_use_canonical_path_for_ramblock_id: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = ::std::option::Option::Some(
-            x_use_canonical_path_for_ramblock_id.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryBackendProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes" :
+    ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
+    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
+    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
+    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
+    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool, }
+);
+crate::rt::qapi_builder!(
+    MemoryBackendProperties
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, } init {} set { with_dump dump "dump" : bool => into, with_host_nodes
+    host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge merge "merge" :
+    bool => into, with_policy policy "policy" : HostMemPolicy => into, with_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads prealloc_threads
+    "prealloc-threads" : u32 => into, with_prealloc_context prealloc_context
+    "prealloc-context" : ::std::string::String => into, with_share share "share" : bool
+    => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
+);
 /// Properties for memory-backend-file objects.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryBackendFileProperties {
     /// if true, include the memory in core dumps (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dump: ::std::option::Option<bool>,
     /// the list of NUMA host nodes to bind the memory to
-    #[serde(
-        rename = "host-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_nodes: ::std::option::Option<::std::vec::Vec<u16>>,
     /// if true, mark the memory as mergeable (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge: ::std::option::Option<bool>,
     /// the NUMA policy (default: 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<HostMemPolicy>,
     /// if true, preallocate memory (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prealloc: ::std::option::Option<bool>,
     /// number of CPU threads to use for prealloc
     /// (default: 1)
-    #[serde(
-        rename = "prealloc-threads",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_threads: ::std::option::Option<u32>,
     /// thread context to use for creation of
     /// preallocation threads (default: none) (since 7.2)
-    #[serde(
-        rename = "prealloc-context",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_context: ::std::option::Option<::std::string::String>,
     /// if false, the memory is private to QEMU; if true, it is
     /// shared (default false for backends memory-backend-file and
     /// memory-backend-ram, true for backends memory-backend-epc,
     /// memory-backend-memfd, and memory-backend-shm)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<bool>,
     /// if true, reserve swap space (or huge pages) if applicable
     /// (default: true) (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// size of the memory region in bytes
     pub size: u64,
@@ -1976,10 +1004,6 @@ pub struct MemoryBackendFileProperties {
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types &lt;= 4.0)
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
     /// the base address alignment when QEMU mmap(2)s `mem-path`.
     /// Some backend stores specified by `mem-path` require an alignment
@@ -1988,38 +1012,29 @@ pub struct MemoryBackendFileProperties {
     /// cases, users can specify the required alignment via this option.
     /// 0 selects a default alignment (currently the page size).
     /// (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub align: ::std::option::Option<u64>,
     /// the offset into the target file that the region starts at.
     /// You can use this option to back multiple regions with a single
     /// file.  Must be a multiple of the page size.
     /// (default: 0) (since 8.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub offset: ::std::option::Option<u64>,
     /// if true, the file contents can be destroyed when QEMU
     /// exits, to avoid unnecessarily flushing data to the backing file.
     /// Note that `discard-data` is only an optimization, and QEMU might
     /// not discard file contents if it aborts unexpectedly or is
     /// terminated using SIGKILL.  (default: false)
-    #[serde(
-        rename = "discard-data",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub discard_data: ::std::option::Option<bool>,
     /// the path to either a shared memory or huge page
     /// filesystem mount
-    #[serde(rename = "mem-path")]
     pub mem_path: ::std::string::String,
     /// specifies whether the backing file specified by `mem-path` is
     /// in host persistent memory that can be accessed using the SNIA
     /// NVM programming model (e.g. Intel NVDIMM).
     ///
     /// Only if `CONFIG_LIBPMEM`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pmem: ::std::option::Option<bool>,
     /// if true, the backing file is opened read-only; if false,
     /// it is opened read-write.  (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub readonly: ::std::option::Option<bool>,
     /// whether to create Read Only Memory (ROM) that cannot be
     /// modified by the VM.  Any write attempts to such ROM will be
@@ -2035,206 +1050,70 @@ pub struct MemoryBackendFileProperties {
     /// to false).  For this use case, we need writable RAM instead of
     /// ROM, and want to set this property to 'off'.  (default: auto,
     /// since 8.2)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rom: ::std::option::Option<OnOffAuto>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryBackendFileProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        size: impl ::std::convert::Into<u64>,
-        mem_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            dump: ::std::option::Option::None,
-            host_nodes: ::std::option::Option::None,
-            merge: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            prealloc: ::std::option::Option::None,
-            prealloc_threads: ::std::option::Option::None,
-            prealloc_context: ::std::option::Option::None,
-            share: ::std::option::Option::None,
-            reserve: ::std::option::Option::None,
-            size: size.into(),
-            x_use_canonical_path_for_ramblock_id: ::std::option::Option::None,
-            align: ::std::option::Option::None,
-            offset: ::std::option::Option::None,
-            discard_data: ::std::option::Option::None,
-            mem_path: mem_path.into(),
-            pmem: ::std::option::Option::None,
-            readonly: ::std::option::Option::None,
-            rom: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dump`.
-    #[must_use]
-    pub fn with_dump(mut self, dump: impl ::std::convert::Into<bool>) -> Self {
-        self.dump = ::std::option::Option::Some(dump.into());
-        self
-    }
-    /// Sets `host-nodes`.
-    #[must_use]
-    pub fn with_host_nodes(
-        mut self,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.host_nodes = ::std::option::Option::Some(host_nodes.into());
-        self
-    }
-    /// Sets `merge`.
-    #[must_use]
-    pub fn with_merge(mut self, merge: impl ::std::convert::Into<bool>) -> Self {
-        self.merge = ::std::option::Option::Some(merge.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `prealloc`.
-    #[must_use]
-    pub fn with_prealloc(mut self, prealloc: impl ::std::convert::Into<bool>) -> Self {
-        self.prealloc = ::std::option::Option::Some(prealloc.into());
-        self
-    }
-    /// Sets `prealloc-threads`.
-    #[must_use]
-    pub fn with_prealloc_threads(
-        mut self,
-        prealloc_threads: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.prealloc_threads = ::std::option::Option::Some(prealloc_threads.into());
-        self
-    }
-    /// Sets `prealloc-context`.
-    #[must_use]
-    pub fn with_prealloc_context(
-        mut self,
-        prealloc_context: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.prealloc_context = ::std::option::Option::Some(prealloc_context.into());
-        self
-    }
-    /// Sets `share`.
-    #[must_use]
-    pub fn with_share(mut self, share: impl ::std::convert::Into<bool>) -> Self {
-        self.share = ::std::option::Option::Some(share.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-    /// Sets `x-use-canonical-path-for-ramblock-id`.
-    #[must_use]
-    pub fn with_x_use_canonical_path_for_ramblock_id(
-        mut self,
-        x_use_canonical_path_for_ramblock_id: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = ::std::option::Option::Some(
-            x_use_canonical_path_for_ramblock_id.into(),
-        );
-        self
-    }
-    /// Sets `align`.
-    #[must_use]
-    pub fn with_align(mut self, align: impl ::std::convert::Into<u64>) -> Self {
-        self.align = ::std::option::Option::Some(align.into());
-        self
-    }
-    /// Sets `offset`.
-    #[must_use]
-    pub fn with_offset(mut self, offset: impl ::std::convert::Into<u64>) -> Self {
-        self.offset = ::std::option::Option::Some(offset.into());
-        self
-    }
-    /// Sets `discard-data`.
-    #[must_use]
-    pub fn with_discard_data(
-        mut self,
-        discard_data: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.discard_data = ::std::option::Option::Some(discard_data.into());
-        self
-    }
-    /// Sets `pmem`.
-    #[must_use]
-    pub fn with_pmem(mut self, pmem: impl ::std::convert::Into<bool>) -> Self {
-        self.pmem = ::std::option::Option::Some(pmem.into());
-        self
-    }
-    /// Sets `readonly`.
-    #[must_use]
-    pub fn with_readonly(mut self, readonly: impl ::std::convert::Into<bool>) -> Self {
-        self.readonly = ::std::option::Option::Some(readonly.into());
-        self
-    }
-    /// Sets `rom`.
-    #[must_use]
-    pub fn with_rom(mut self, rom: impl ::std::convert::Into<OnOffAuto>) -> Self {
-        self.rom = ::std::option::Option::Some(rom.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryBackendFileProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
+    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
+    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
+    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
+    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
+    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool, 11 opt align "align" : u64, 12 opt
+    offset "offset" : u64, 13 opt discard_data "discard-data" : bool, 14 req mem_path
+    "mem-path" : ::std::string::String, 15 opt pmem "pmem" : bool, 16 opt readonly
+    "readonly" : bool, 17 opt rom "rom" : OnOffAuto, }
+);
+crate::rt::qapi_builder!(
+    MemoryBackendFileProperties
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, mem_path : ::std::string::String => into, } init {} set { with_dump dump
+    "dump" : bool => into, with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
+    u16 > => into, with_merge merge "merge" : bool => into, with_policy policy "policy" :
+    HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool => into,
+    with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
+    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
+    => into, with_x_use_canonical_path_for_ramblock_id
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
+    into, with_align align "align" : u64 => into, with_offset offset "offset" : u64 =>
+    into, with_discard_data discard_data "discard-data" : bool => into, with_pmem pmem
+    "pmem" : bool => into, with_readonly readonly "readonly" : bool => into, with_rom rom
+    "rom" : OnOffAuto => into, }
+);
 /// Properties for memory-backend-memfd objects.
 ///
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryBackendMemfdProperties {
     /// if true, include the memory in core dumps (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dump: ::std::option::Option<bool>,
     /// the list of NUMA host nodes to bind the memory to
-    #[serde(
-        rename = "host-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_nodes: ::std::option::Option<::std::vec::Vec<u16>>,
     /// if true, mark the memory as mergeable (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge: ::std::option::Option<bool>,
     /// the NUMA policy (default: 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<HostMemPolicy>,
     /// if true, preallocate memory (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prealloc: ::std::option::Option<bool>,
     /// number of CPU threads to use for prealloc
     /// (default: 1)
-    #[serde(
-        rename = "prealloc-threads",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_threads: ::std::option::Option<u32>,
     /// thread context to use for creation of
     /// preallocation threads (default: none) (since 7.2)
-    #[serde(
-        rename = "prealloc-context",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_context: ::std::option::Option<::std::string::String>,
     /// if false, the memory is private to QEMU; if true, it is
     /// shared (default false for backends memory-backend-file and
     /// memory-backend-ram, true for backends memory-backend-epc,
     /// memory-backend-memfd, and memory-backend-shm)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<bool>,
     /// if true, reserve swap space (or huge pages) if applicable
     /// (default: true) (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// size of the memory region in bytes
     pub size: u64,
@@ -2242,147 +1121,44 @@ pub struct MemoryBackendMemfdProperties {
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types &lt;= 4.0)
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
     /// if true, the file to be created resides in the hugetlbfs
     /// filesystem (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hugetlb: ::std::option::Option<bool>,
     /// the hugetlb page size on systems that support multiple
     /// hugetlb page sizes (it must be a power of 2 value supported by
     /// the system).  0 selects a default page size.  This option is
     /// ignored if `hugetlb` is false.  (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub hugetlbsize: ::std::option::Option<u64>,
     /// if true, create a sealed-file, which will block further
     /// resizing of the memory (default: true)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub seal: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryBackendMemfdProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            dump: ::std::option::Option::None,
-            host_nodes: ::std::option::Option::None,
-            merge: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            prealloc: ::std::option::Option::None,
-            prealloc_threads: ::std::option::Option::None,
-            prealloc_context: ::std::option::Option::None,
-            share: ::std::option::Option::None,
-            reserve: ::std::option::Option::None,
-            size: size.into(),
-            x_use_canonical_path_for_ramblock_id: ::std::option::Option::None,
-            hugetlb: ::std::option::Option::None,
-            hugetlbsize: ::std::option::Option::None,
-            seal: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dump`.
-    #[must_use]
-    pub fn with_dump(mut self, dump: impl ::std::convert::Into<bool>) -> Self {
-        self.dump = ::std::option::Option::Some(dump.into());
-        self
-    }
-    /// Sets `host-nodes`.
-    #[must_use]
-    pub fn with_host_nodes(
-        mut self,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.host_nodes = ::std::option::Option::Some(host_nodes.into());
-        self
-    }
-    /// Sets `merge`.
-    #[must_use]
-    pub fn with_merge(mut self, merge: impl ::std::convert::Into<bool>) -> Self {
-        self.merge = ::std::option::Option::Some(merge.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `prealloc`.
-    #[must_use]
-    pub fn with_prealloc(mut self, prealloc: impl ::std::convert::Into<bool>) -> Self {
-        self.prealloc = ::std::option::Option::Some(prealloc.into());
-        self
-    }
-    /// Sets `prealloc-threads`.
-    #[must_use]
-    pub fn with_prealloc_threads(
-        mut self,
-        prealloc_threads: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.prealloc_threads = ::std::option::Option::Some(prealloc_threads.into());
-        self
-    }
-    /// Sets `prealloc-context`.
-    #[must_use]
-    pub fn with_prealloc_context(
-        mut self,
-        prealloc_context: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.prealloc_context = ::std::option::Option::Some(prealloc_context.into());
-        self
-    }
-    /// Sets `share`.
-    #[must_use]
-    pub fn with_share(mut self, share: impl ::std::convert::Into<bool>) -> Self {
-        self.share = ::std::option::Option::Some(share.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-    /// Sets `x-use-canonical-path-for-ramblock-id`.
-    #[must_use]
-    pub fn with_x_use_canonical_path_for_ramblock_id(
-        mut self,
-        x_use_canonical_path_for_ramblock_id: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = ::std::option::Option::Some(
-            x_use_canonical_path_for_ramblock_id.into(),
-        );
-        self
-    }
-    /// Sets `hugetlb`.
-    #[must_use]
-    pub fn with_hugetlb(mut self, hugetlb: impl ::std::convert::Into<bool>) -> Self {
-        self.hugetlb = ::std::option::Option::Some(hugetlb.into());
-        self
-    }
-    /// Sets `hugetlbsize`.
-    #[must_use]
-    pub fn with_hugetlbsize(
-        mut self,
-        hugetlbsize: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.hugetlbsize = ::std::option::Option::Some(hugetlbsize.into());
-        self
-    }
-    /// Sets `seal`.
-    #[must_use]
-    pub fn with_seal(mut self, seal: impl ::std::convert::Into<bool>) -> Self {
-        self.seal = ::std::option::Option::Some(seal.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryBackendMemfdProperties { 0 opt dump "dump" : bool, 1 opt host_nodes
+    "host-nodes" : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy
+    "policy" : HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
+    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
+    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
+    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool, 11 opt hugetlb "hugetlb" : bool, 12
+    opt hugetlbsize "hugetlbsize" : u64, 13 opt seal "seal" : bool, }
+);
+crate::rt::qapi_builder!(
+    MemoryBackendMemfdProperties
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, } init {} set { with_dump dump "dump" : bool => into, with_host_nodes
+    host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge merge "merge" :
+    bool => into, with_policy policy "policy" : HostMemPolicy => into, with_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads prealloc_threads
+    "prealloc-threads" : u32 => into, with_prealloc_context prealloc_context
+    "prealloc-context" : ::std::string::String => into, with_share share "share" : bool
+    => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, with_hugetlb hugetlb "hugetlb"
+    : bool => into, with_hugetlbsize hugetlbsize "hugetlbsize" : u64 => into, with_seal
+    seal "seal" : bool => into, }
+);
 /// Properties for memory-backend-shm objects.
 ///
 /// This memory backend supports only shared memory, which is the
@@ -2391,52 +1167,34 @@ impl MemoryBackendMemfdProperties {
 /// Since: 9.1
 ///
 /// Only available if `CONFIG_POSIX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryBackendShmProperties {
     /// if true, include the memory in core dumps (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dump: ::std::option::Option<bool>,
     /// the list of NUMA host nodes to bind the memory to
-    #[serde(
-        rename = "host-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_nodes: ::std::option::Option<::std::vec::Vec<u16>>,
     /// if true, mark the memory as mergeable (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge: ::std::option::Option<bool>,
     /// the NUMA policy (default: 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<HostMemPolicy>,
     /// if true, preallocate memory (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prealloc: ::std::option::Option<bool>,
     /// number of CPU threads to use for prealloc
     /// (default: 1)
-    #[serde(
-        rename = "prealloc-threads",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_threads: ::std::option::Option<u32>,
     /// thread context to use for creation of
     /// preallocation threads (default: none) (since 7.2)
-    #[serde(
-        rename = "prealloc-context",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_context: ::std::option::Option<::std::string::String>,
     /// if false, the memory is private to QEMU; if true, it is
     /// shared (default false for backends memory-backend-file and
     /// memory-backend-ram, true for backends memory-backend-epc,
     /// memory-backend-memfd, and memory-backend-shm)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<bool>,
     /// if true, reserve swap space (or huge pages) if applicable
     /// (default: true) (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// size of the memory region in bytes
     pub size: u64,
@@ -2444,109 +1202,30 @@ pub struct MemoryBackendShmProperties {
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types &lt;= 4.0)
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryBackendShmProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            dump: ::std::option::Option::None,
-            host_nodes: ::std::option::Option::None,
-            merge: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            prealloc: ::std::option::Option::None,
-            prealloc_threads: ::std::option::Option::None,
-            prealloc_context: ::std::option::Option::None,
-            share: ::std::option::Option::None,
-            reserve: ::std::option::Option::None,
-            size: size.into(),
-            x_use_canonical_path_for_ramblock_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dump`.
-    #[must_use]
-    pub fn with_dump(mut self, dump: impl ::std::convert::Into<bool>) -> Self {
-        self.dump = ::std::option::Option::Some(dump.into());
-        self
-    }
-    /// Sets `host-nodes`.
-    #[must_use]
-    pub fn with_host_nodes(
-        mut self,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.host_nodes = ::std::option::Option::Some(host_nodes.into());
-        self
-    }
-    /// Sets `merge`.
-    #[must_use]
-    pub fn with_merge(mut self, merge: impl ::std::convert::Into<bool>) -> Self {
-        self.merge = ::std::option::Option::Some(merge.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `prealloc`.
-    #[must_use]
-    pub fn with_prealloc(mut self, prealloc: impl ::std::convert::Into<bool>) -> Self {
-        self.prealloc = ::std::option::Option::Some(prealloc.into());
-        self
-    }
-    /// Sets `prealloc-threads`.
-    #[must_use]
-    pub fn with_prealloc_threads(
-        mut self,
-        prealloc_threads: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.prealloc_threads = ::std::option::Option::Some(prealloc_threads.into());
-        self
-    }
-    /// Sets `prealloc-context`.
-    #[must_use]
-    pub fn with_prealloc_context(
-        mut self,
-        prealloc_context: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.prealloc_context = ::std::option::Option::Some(prealloc_context.into());
-        self
-    }
-    /// Sets `share`.
-    #[must_use]
-    pub fn with_share(mut self, share: impl ::std::convert::Into<bool>) -> Self {
-        self.share = ::std::option::Option::Some(share.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-    /// Sets `x-use-canonical-path-for-ramblock-id`.
-    #[must_use]
-    pub fn with_x_use_canonical_path_for_ramblock_id(
-        mut self,
-        x_use_canonical_path_for_ramblock_id: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = ::std::option::Option::Some(
-            x_use_canonical_path_for_ramblock_id.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryBackendShmProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
+    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
+    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
+    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
+    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
+    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool, }
+);
+crate::rt::qapi_builder!(
+    MemoryBackendShmProperties
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, } init {} set { with_dump dump "dump" : bool => into, with_host_nodes
+    host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge merge "merge" :
+    bool => into, with_policy policy "policy" : HostMemPolicy => into, with_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads prealloc_threads
+    "prealloc-threads" : u32 => into, with_prealloc_context prealloc_context
+    "prealloc-context" : ::std::string::String => into, with_share share "share" : bool
+    => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
+);
 /// Properties for memory-backend-epc objects.
 ///
 /// The `merge` boolean option is false by default with epc
@@ -2556,52 +1235,34 @@ impl MemoryBackendShmProperties {
 /// Since: 6.2
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryBackendEpcProperties {
     /// if true, include the memory in core dumps (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dump: ::std::option::Option<bool>,
     /// the list of NUMA host nodes to bind the memory to
-    #[serde(
-        rename = "host-nodes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_nodes: ::std::option::Option<::std::vec::Vec<u16>>,
     /// if true, mark the memory as mergeable (default depends on
     /// the machine type)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub merge: ::std::option::Option<bool>,
     /// the NUMA policy (default: 'default')
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<HostMemPolicy>,
     /// if true, preallocate memory (default: false)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prealloc: ::std::option::Option<bool>,
     /// number of CPU threads to use for prealloc
     /// (default: 1)
-    #[serde(
-        rename = "prealloc-threads",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_threads: ::std::option::Option<u32>,
     /// thread context to use for creation of
     /// preallocation threads (default: none) (since 7.2)
-    #[serde(
-        rename = "prealloc-context",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub prealloc_context: ::std::option::Option<::std::string::String>,
     /// if false, the memory is private to QEMU; if true, it is
     /// shared (default false for backends memory-backend-file and
     /// memory-backend-ram, true for backends memory-backend-epc,
     /// memory-backend-memfd, and memory-backend-shm)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub share: ::std::option::Option<bool>,
     /// if true, reserve swap space (or huge pages) if applicable
     /// (default: true) (since 6.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reserve: ::std::option::Option<bool>,
     /// size of the memory region in bytes
     pub size: u64,
@@ -2609,165 +1270,75 @@ pub struct MemoryBackendEpcProperties {
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types &lt;= 4.0)
-    #[serde(
-        rename = "x-use-canonical-path-for-ramblock-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryBackendEpcProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(size: impl ::std::convert::Into<u64>) -> Self {
-        Self {
-            dump: ::std::option::Option::None,
-            host_nodes: ::std::option::Option::None,
-            merge: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            prealloc: ::std::option::Option::None,
-            prealloc_threads: ::std::option::Option::None,
-            prealloc_context: ::std::option::Option::None,
-            share: ::std::option::Option::None,
-            reserve: ::std::option::Option::None,
-            size: size.into(),
-            x_use_canonical_path_for_ramblock_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dump`.
-    #[must_use]
-    pub fn with_dump(mut self, dump: impl ::std::convert::Into<bool>) -> Self {
-        self.dump = ::std::option::Option::Some(dump.into());
-        self
-    }
-    /// Sets `host-nodes`.
-    #[must_use]
-    pub fn with_host_nodes(
-        mut self,
-        host_nodes: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.host_nodes = ::std::option::Option::Some(host_nodes.into());
-        self
-    }
-    /// Sets `merge`.
-    #[must_use]
-    pub fn with_merge(mut self, merge: impl ::std::convert::Into<bool>) -> Self {
-        self.merge = ::std::option::Option::Some(merge.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(
-        mut self,
-        policy: impl ::std::convert::Into<HostMemPolicy>,
-    ) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `prealloc`.
-    #[must_use]
-    pub fn with_prealloc(mut self, prealloc: impl ::std::convert::Into<bool>) -> Self {
-        self.prealloc = ::std::option::Option::Some(prealloc.into());
-        self
-    }
-    /// Sets `prealloc-threads`.
-    #[must_use]
-    pub fn with_prealloc_threads(
-        mut self,
-        prealloc_threads: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.prealloc_threads = ::std::option::Option::Some(prealloc_threads.into());
-        self
-    }
-    /// Sets `prealloc-context`.
-    #[must_use]
-    pub fn with_prealloc_context(
-        mut self,
-        prealloc_context: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.prealloc_context = ::std::option::Option::Some(prealloc_context.into());
-        self
-    }
-    /// Sets `share`.
-    #[must_use]
-    pub fn with_share(mut self, share: impl ::std::convert::Into<bool>) -> Self {
-        self.share = ::std::option::Option::Some(share.into());
-        self
-    }
-    /// Sets `reserve`.
-    #[must_use]
-    pub fn with_reserve(mut self, reserve: impl ::std::convert::Into<bool>) -> Self {
-        self.reserve = ::std::option::Option::Some(reserve.into());
-        self
-    }
-    /// Sets `x-use-canonical-path-for-ramblock-id`.
-    #[must_use]
-    pub fn with_x_use_canonical_path_for_ramblock_id(
-        mut self,
-        x_use_canonical_path_for_ramblock_id: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.x_use_canonical_path_for_ramblock_id = ::std::option::Option::Some(
-            x_use_canonical_path_for_ramblock_id.into(),
-        );
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryBackendEpcProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
+    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
+    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
+    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
+    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
+    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool, }
+);
+crate::rt::qapi_builder!(
+    MemoryBackendEpcProperties
+    new(" Builds it from its required members; optional ones are absent.") { size : u64
+    => into, } init {} set { with_dump dump "dump" : bool => into, with_host_nodes
+    host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge merge "merge" :
+    bool => into, with_policy policy "policy" : HostMemPolicy => into, with_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads prealloc_threads
+    "prealloc-threads" : u32 => into, with_prealloc_context prealloc_context
+    "prealloc-context" : ::std::string::String => into, with_share share "share" : bool
+    => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
+);
 /// Properties for pr-manager-helper objects.
 ///
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct PrManagerHelperProperties {
     /// the path to a Unix domain socket for connecting to the
     /// external helper
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl PrManagerHelperProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    PrManagerHelperProperties { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    PrManagerHelperProperties
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
 /// Properties for qtest objects.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QtestProperties {
     /// the chardev to be used to receive qtest commands on.
     pub chardev: ::std::string::String,
     /// the path to a log file
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QtestProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            chardev: chardev.into(),
-            log: ::std::option::Option::None,
-        }
-    }
-    /// Sets `log`.
-    #[must_use]
-    pub fn with_log(
-        mut self,
-        log: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.log = ::std::option::Option::Some(log.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    QtestProperties { 0 req chardev "chardev" : ::std::string::String, 1 opt log "log" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    QtestProperties
+    new(" Builds it from its required members; optional ones are absent.") { chardev :
+    ::std::string::String => into, } init {} set { with_log log "log" :
+    ::std::string::String => into, }
+);
 /// Properties for x-remote-object objects.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RemoteObjectProperties {
     /// file descriptor name previously passed via 'getfd' command
@@ -2776,24 +1347,20 @@ pub struct RemoteObjectProperties {
     /// descriptor
     pub devid: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RemoteObjectProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        fd: impl ::std::convert::Into<::std::string::String>,
-        devid: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            fd: fd.into(),
-            devid: devid.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RemoteObjectProperties { 0 req fd "fd" : ::std::string::String, 1 req devid "devid" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RemoteObjectProperties
+    new(" Builds it from its required members; optional ones are absent.") { fd :
+    ::std::string::String => into, devid : ::std::string::String => into, } init {} set
+    {}
+);
 /// Properties for x-vfio-user-server objects.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfioUserServerProperties {
     /// socket to be used by the libvfio-user library
@@ -2801,24 +1368,19 @@ pub struct VfioUserServerProperties {
     /// the ID of the device to be emulated at the server
     pub device: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VfioUserServerProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        socket: impl ::std::convert::Into<SocketAddress>,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            socket: socket.into(),
-            device: device.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VfioUserServerProperties { 0 req socket "socket" : SocketAddress, 1 req device
+    "device" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VfioUserServerProperties
+    new(" Builds it from its required members; optional ones are absent.") { socket :
+    SocketAddress => into, device : ::std::string::String => into, } init {} set {}
+);
 /// Properties for iommufd objects.
 ///
 /// Since: 9.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct IOMMUFDProperties {
     /// file descriptor name previously passed via 'getfd' command,
@@ -2826,58 +1388,37 @@ pub struct IOMMUFDProperties {
     /// iommufd object to be shared across several subsystems (VFIO,
     /// VDPA, ...), and the file descriptor to be shared with other
     /// process, e.g. DPDK.  (default: QEMU opens /dev/iommu by itself)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fd: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl IOMMUFDProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            fd: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fd`.
-    #[must_use]
-    pub fn with_fd(
-        mut self,
-        fd: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.fd = ::std::option::Option::Some(fd.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    IOMMUFDProperties new(" Builds it with every optional member absent.") {} init {} set
+    { with_fd fd "fd" : ::std::string::String => into, }
+);
 /// Properties for acpi-generic-initiator objects.
 ///
 /// Since: 9.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AcpiGenericInitiatorProperties {
     /// PCI device ID to be associated with the node
-    #[serde(rename = "pci-dev")]
     pub pci_dev: ::std::string::String,
     /// NUMA node associated with the PCI device
     pub node: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AcpiGenericInitiatorProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        pci_dev: impl ::std::convert::Into<::std::string::String>,
-        node: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            pci_dev: pci_dev.into(),
-            node: node.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev" : ::std::string::String, 1
+    req node "node" : u32, }
+);
+crate::rt::qapi_builder!(
+    AcpiGenericInitiatorProperties
+    new(" Builds it from its required members; optional ones are absent.") { pci_dev :
+    ::std::string::String => into, node : u32 => into, } init {} set {}
+);
 /// Properties for acpi-generic-port objects.
 ///
 /// Since: 9.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AcpiGenericPortProperties {
     /// QOM path of the PCI bus of the hostbridge associated with
@@ -2887,7 +1428,6 @@ pub struct AcpiGenericPortProperties {
     /// refer to the ACPI object in DSDT that represents the host bridge
     /// (e.g.  ACPI0016 for CXL host bridges).  See ACPI 6.5 Section
     /// 5.2.16.7 for more information.
-    #[serde(rename = "pci-bus")]
     pub pci_bus: ::std::string::String,
     /// Similar to a NUMA node ID, but instead of providing a
     /// reference point used for defining NUMA distances and access
@@ -2910,24 +1450,19 @@ pub struct AcpiGenericPortProperties {
     /// and shared links in the path.
     pub node: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AcpiGenericPortProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        pci_bus: impl ::std::convert::Into<::std::string::String>,
-        node: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            pci_bus: pci_bus.into(),
-            node: node.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    AcpiGenericPortProperties { 0 req pci_bus "pci-bus" : ::std::string::String, 1 req
+    node "node" : u32, }
+);
+crate::rt::qapi_builder!(
+    AcpiGenericPortProperties
+    new(" Builds it from its required members; optional ones are absent.") { pci_bus :
+    ::std::string::String => into, node : u32 => into, } init {} set {}
+);
 /// Properties for objects of classes derived from rng.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RngProperties {
     /// if true, the device is opened immediately when applying
@@ -2937,29 +1472,17 @@ pub struct RngProperties {
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub opened: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RngProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            opened: ::std::option::Option::None,
-        }
-    }
-    /// Sets `opened`.
-    #[must_use]
-    pub fn with_opened(mut self, opened: impl ::std::convert::Into<bool>) -> Self {
-        self.opened = ::std::option::Option::Some(opened.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(RngProperties { 0 opt opened "opened" : bool, });
+crate::rt::qapi_builder!(
+    RngProperties new(" Builds it with every optional member absent.") {} init {} set {
+    with_opened opened "opened" : bool => into, }
+);
 /// Properties for rng-egd objects.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RngEgdProperties {
     /// if true, the device is opened immediately when applying
@@ -2969,35 +1492,27 @@ pub struct RngEgdProperties {
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub opened: ::std::option::Option<bool>,
     /// the name of a character device backend that provides the
     /// connection to the RNG daemon
     pub chardev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RngEgdProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            opened: ::std::option::Option::None,
-            chardev: chardev.into(),
-        }
-    }
-    /// Sets `opened`.
-    #[must_use]
-    pub fn with_opened(mut self, opened: impl ::std::convert::Into<bool>) -> Self {
-        self.opened = ::std::option::Option::Some(opened.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RngEgdProperties { 0 opt opened "opened" : bool, 1 req chardev "chardev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RngEgdProperties
+    new(" Builds it from its required members; optional ones are absent.") { chardev :
+    ::std::string::String => into, } init {} set { with_opened opened "opened" : bool =>
+    into, }
+);
 /// Properties for rng-random objects.
 ///
 /// Since: 1.3
 ///
 /// Only available if `CONFIG_POSIX`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RngRandomProperties {
     /// if true, the device is opened immediately when applying
@@ -3007,148 +1522,74 @@ pub struct RngRandomProperties {
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
     #[deprecated]
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub opened: ::std::option::Option<bool>,
     /// the filename of the device on the host to obtain entropy
     /// from (default: "/dev/urandom")
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filename: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RngRandomProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            opened: ::std::option::Option::None,
-            filename: ::std::option::Option::None,
-        }
-    }
-    /// Sets `opened`.
-    #[must_use]
-    pub fn with_opened(mut self, opened: impl ::std::convert::Into<bool>) -> Self {
-        self.opened = ::std::option::Option::Some(opened.into());
-        self
-    }
-    /// Sets `filename`.
-    #[must_use]
-    pub fn with_filename(
-        mut self,
-        filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filename = ::std::option::Option::Some(filename.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RngRandomProperties { 0 opt opened "opened" : bool, 1 opt filename "filename" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RngRandomProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_opened opened "opened" : bool => into, with_filename filename "filename" :
+    ::std::string::String => into, }
+);
 /// Properties common to objects that are derivatives of sev-common.
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevCommonProperties {
     /// SEV device to use (default: "/dev/sev")
-    #[serde(
-        rename = "sev-device",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sev_device: ::std::option::Option<::std::string::String>,
     /// C-bit location in page table entry (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cbitpos: ::std::option::Option<u32>,
     /// number of bits in physical addresses that become
     /// unavailable when SEV is enabled
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// if true, add hashes of kernel/initrd/cmdline to a
     /// designated guest firmware page for measured boot with -kernel
     /// (default: false) (since 6.2)
-    #[serde(
-        rename = "kernel-hashes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub kernel_hashes: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevCommonProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(reduced_phys_bits: impl ::std::convert::Into<u32>) -> Self {
-        Self {
-            sev_device: ::std::option::Option::None,
-            cbitpos: ::std::option::Option::None,
-            reduced_phys_bits: reduced_phys_bits.into(),
-            kernel_hashes: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sev-device`.
-    #[must_use]
-    pub fn with_sev_device(
-        mut self,
-        sev_device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sev_device = ::std::option::Option::Some(sev_device.into());
-        self
-    }
-    /// Sets `cbitpos`.
-    #[must_use]
-    pub fn with_cbitpos(mut self, cbitpos: impl ::std::convert::Into<u32>) -> Self {
-        self.cbitpos = ::std::option::Option::Some(cbitpos.into());
-        self
-    }
-    /// Sets `kernel-hashes`.
-    #[must_use]
-    pub fn with_kernel_hashes(
-        mut self,
-        kernel_hashes: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.kernel_hashes = ::std::option::Option::Some(kernel_hashes.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SevCommonProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
+    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
+    kernel_hashes "kernel-hashes" : bool, }
+);
+crate::rt::qapi_builder!(
+    SevCommonProperties
+    new(" Builds it from its required members; optional ones are absent.") {
+    reduced_phys_bits : u32 => into, } init {} set { with_sev_device sev_device
+    "sev-device" : ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 =>
+    into, with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, }
+);
 /// Properties for sev-guest objects.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevGuestProperties {
     /// SEV device to use (default: "/dev/sev")
-    #[serde(
-        rename = "sev-device",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sev_device: ::std::option::Option<::std::string::String>,
     /// C-bit location in page table entry (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cbitpos: ::std::option::Option<u32>,
     /// number of bits in physical addresses that become
     /// unavailable when SEV is enabled
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// if true, add hashes of kernel/initrd/cmdline to a
     /// designated guest firmware page for measured boot with -kernel
     /// (default: false) (since 6.2)
-    #[serde(
-        rename = "kernel-hashes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub kernel_hashes: ::std::option::Option<bool>,
     /// guest owners DH certificate (encoded with base64)
-    #[serde(
-        rename = "dh-cert-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dh_cert_file: ::std::option::Option<::std::string::String>,
     /// guest owners session parameters (encoded with base64)
-    #[serde(
-        rename = "session-file",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub session_file: ::std::option::Option<::std::string::String>,
     /// SEV policy value (default: 0x1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<u32>,
     /// SEV firmware handle (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub handle: ::std::option::Option<u32>,
     /// Use legacy KVM_SEV_INIT KVM interface for creating
     /// the VM.  The newer KVM_SEV_INIT2 interface, from Linux &gt;= 6.10,
@@ -3161,93 +1602,27 @@ pub struct SevGuestProperties {
     /// that require it.  If set to 'off', QEMU will require
     /// KVM_SEV_INIT2 unconditionally.
     /// (default: off) (since 9.1)
-    #[serde(
-        rename = "legacy-vm-type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub legacy_vm_type: ::std::option::Option<OnOffAuto>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevGuestProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(reduced_phys_bits: impl ::std::convert::Into<u32>) -> Self {
-        Self {
-            sev_device: ::std::option::Option::None,
-            cbitpos: ::std::option::Option::None,
-            reduced_phys_bits: reduced_phys_bits.into(),
-            kernel_hashes: ::std::option::Option::None,
-            dh_cert_file: ::std::option::Option::None,
-            session_file: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            handle: ::std::option::Option::None,
-            legacy_vm_type: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sev-device`.
-    #[must_use]
-    pub fn with_sev_device(
-        mut self,
-        sev_device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sev_device = ::std::option::Option::Some(sev_device.into());
-        self
-    }
-    /// Sets `cbitpos`.
-    #[must_use]
-    pub fn with_cbitpos(mut self, cbitpos: impl ::std::convert::Into<u32>) -> Self {
-        self.cbitpos = ::std::option::Option::Some(cbitpos.into());
-        self
-    }
-    /// Sets `kernel-hashes`.
-    #[must_use]
-    pub fn with_kernel_hashes(
-        mut self,
-        kernel_hashes: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.kernel_hashes = ::std::option::Option::Some(kernel_hashes.into());
-        self
-    }
-    /// Sets `dh-cert-file`.
-    #[must_use]
-    pub fn with_dh_cert_file(
-        mut self,
-        dh_cert_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.dh_cert_file = ::std::option::Option::Some(dh_cert_file.into());
-        self
-    }
-    /// Sets `session-file`.
-    #[must_use]
-    pub fn with_session_file(
-        mut self,
-        session_file: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.session_file = ::std::option::Option::Some(session_file.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(mut self, policy: impl ::std::convert::Into<u32>) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `handle`.
-    #[must_use]
-    pub fn with_handle(mut self, handle: impl ::std::convert::Into<u32>) -> Self {
-        self.handle = ::std::option::Option::Some(handle.into());
-        self
-    }
-    /// Sets `legacy-vm-type`.
-    #[must_use]
-    pub fn with_legacy_vm_type(
-        mut self,
-        legacy_vm_type: impl ::std::convert::Into<OnOffAuto>,
-    ) -> Self {
-        self.legacy_vm_type = ::std::option::Option::Some(legacy_vm_type.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SevGuestProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
+    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
+    kernel_hashes "kernel-hashes" : bool, 4 opt dh_cert_file "dh-cert-file" :
+    ::std::string::String, 5 opt session_file "session-file" : ::std::string::String, 6
+    opt policy "policy" : u32, 7 opt handle "handle" : u32, 8 opt legacy_vm_type
+    "legacy-vm-type" : OnOffAuto, }
+);
+crate::rt::qapi_builder!(
+    SevGuestProperties
+    new(" Builds it from its required members; optional ones are absent.") {
+    reduced_phys_bits : u32 => into, } init {} set { with_sev_device sev_device
+    "sev-device" : ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 =>
+    into, with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into,
+    with_dh_cert_file dh_cert_file "dh-cert-file" : ::std::string::String => into,
+    with_session_file session_file "session-file" : ::std::string::String => into,
+    with_policy policy "policy" : u32 => into, with_handle handle "handle" : u32 => into,
+    with_legacy_vm_type legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
+);
 /// Properties for sev-snp-guest objects.  Most of these are direct
 /// arguments for the KVM_SNP_* interfaces documented in the Linux
 /// kernel source under
@@ -3259,240 +1634,102 @@ impl SevGuestProperties {
 /// under docs/amd-memory-encryption.
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SevSnpGuestProperties {
     /// SEV device to use (default: "/dev/sev")
-    #[serde(
-        rename = "sev-device",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub sev_device: ::std::option::Option<::std::string::String>,
     /// C-bit location in page table entry (default: 0)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cbitpos: ::std::option::Option<u32>,
     /// number of bits in physical addresses that become
     /// unavailable when SEV is enabled
-    #[serde(rename = "reduced-phys-bits")]
     pub reduced_phys_bits: u32,
     /// if true, add hashes of kernel/initrd/cmdline to a
     /// designated guest firmware page for measured boot with -kernel
     /// (default: false) (since 6.2)
-    #[serde(
-        rename = "kernel-hashes",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub kernel_hashes: ::std::option::Option<bool>,
     /// the 'POLICY' parameter to the SNP_LAUNCH_START command, as
     /// defined in the SEV-SNP firmware ABI (default: 0x30000)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub policy: ::std::option::Option<u64>,
     /// 16-byte, base64-encoded blob to report
     /// hypervisor-defined workarounds, corresponding to the 'GOSVW'
     /// parameter of the SNP_LAUNCH_START command defined in the SEV-SNP
     /// firmware ABI (default: all-zero)
-    #[serde(
-        rename = "guest-visible-workarounds",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub guest_visible_workarounds: ::std::option::Option<::std::string::String>,
     /// 96-byte, base64-encoded blob to provide the 'ID Block'
     /// structure for the SNP_LAUNCH_FINISH command defined in the
     /// SEV-SNP firmware ABI (default: all-zero)
-    #[serde(rename = "id-block", skip_serializing_if = "::std::option::Option::is_none")]
     pub id_block: ::std::option::Option<::std::string::String>,
     /// 4096-byte, base64-encoded blob to provide the 'ID
     /// Authentication Information Structure' for the SNP_LAUNCH_FINISH
     /// command defined in the SEV-SNP firmware ABI (default: all-zero)
-    #[serde(rename = "id-auth", skip_serializing_if = "::std::option::Option::is_none")]
     pub id_auth: ::std::option::Option<::std::string::String>,
     /// true if 'id-auth' blob contains the 'AUTHOR_KEY'
     /// field defined SEV-SNP firmware ABI (default: false)
-    #[serde(
-        rename = "author-key-enabled",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub author_key_enabled: ::std::option::Option<bool>,
     /// 32-byte, base64-encoded, user-defined blob to provide to
     /// the guest, as documented for the 'HOST_DATA' parameter of the
     /// SNP_LAUNCH_FINISH command in the SEV-SNP firmware ABI (default:
     /// all-zero)
-    #[serde(
-        rename = "host-data",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub host_data: ::std::option::Option<::std::string::String>,
     /// Guests are by default allowed to choose between VLEK
     /// (Versioned Loaded Endorsement Key) or VCEK (Versioned Chip
     /// Endorsement Key) when requesting attestation reports from
     /// firmware.  Set this to true to disable the use of VCEK.
     /// (default: false) (since: 9.1)
-    #[serde(
-        rename = "vcek-disabled",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub vcek_disabled: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SevSnpGuestProperties {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(reduced_phys_bits: impl ::std::convert::Into<u32>) -> Self {
-        Self {
-            sev_device: ::std::option::Option::None,
-            cbitpos: ::std::option::Option::None,
-            reduced_phys_bits: reduced_phys_bits.into(),
-            kernel_hashes: ::std::option::Option::None,
-            policy: ::std::option::Option::None,
-            guest_visible_workarounds: ::std::option::Option::None,
-            id_block: ::std::option::Option::None,
-            id_auth: ::std::option::Option::None,
-            author_key_enabled: ::std::option::Option::None,
-            host_data: ::std::option::Option::None,
-            vcek_disabled: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sev-device`.
-    #[must_use]
-    pub fn with_sev_device(
-        mut self,
-        sev_device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sev_device = ::std::option::Option::Some(sev_device.into());
-        self
-    }
-    /// Sets `cbitpos`.
-    #[must_use]
-    pub fn with_cbitpos(mut self, cbitpos: impl ::std::convert::Into<u32>) -> Self {
-        self.cbitpos = ::std::option::Option::Some(cbitpos.into());
-        self
-    }
-    /// Sets `kernel-hashes`.
-    #[must_use]
-    pub fn with_kernel_hashes(
-        mut self,
-        kernel_hashes: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.kernel_hashes = ::std::option::Option::Some(kernel_hashes.into());
-        self
-    }
-    /// Sets `policy`.
-    #[must_use]
-    pub fn with_policy(mut self, policy: impl ::std::convert::Into<u64>) -> Self {
-        self.policy = ::std::option::Option::Some(policy.into());
-        self
-    }
-    /// Sets `guest-visible-workarounds`.
-    #[must_use]
-    pub fn with_guest_visible_workarounds(
-        mut self,
-        guest_visible_workarounds: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.guest_visible_workarounds = ::std::option::Option::Some(
-            guest_visible_workarounds.into(),
-        );
-        self
-    }
-    /// Sets `id-block`.
-    #[must_use]
-    pub fn with_id_block(
-        mut self,
-        id_block: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id_block = ::std::option::Option::Some(id_block.into());
-        self
-    }
-    /// Sets `id-auth`.
-    #[must_use]
-    pub fn with_id_auth(
-        mut self,
-        id_auth: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.id_auth = ::std::option::Option::Some(id_auth.into());
-        self
-    }
-    /// Sets `author-key-enabled`.
-    #[must_use]
-    pub fn with_author_key_enabled(
-        mut self,
-        author_key_enabled: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.author_key_enabled = ::std::option::Option::Some(author_key_enabled.into());
-        self
-    }
-    /// Sets `host-data`.
-    #[must_use]
-    pub fn with_host_data(
-        mut self,
-        host_data: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.host_data = ::std::option::Option::Some(host_data.into());
-        self
-    }
-    /// Sets `vcek-disabled`.
-    #[must_use]
-    pub fn with_vcek_disabled(
-        mut self,
-        vcek_disabled: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.vcek_disabled = ::std::option::Option::Some(vcek_disabled.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SevSnpGuestProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
+    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
+    kernel_hashes "kernel-hashes" : bool, 4 opt policy "policy" : u64, 5 opt
+    guest_visible_workarounds "guest-visible-workarounds" : ::std::string::String, 6 opt
+    id_block "id-block" : ::std::string::String, 7 opt id_auth "id-auth" :
+    ::std::string::String, 8 opt author_key_enabled "author-key-enabled" : bool, 9 opt
+    host_data "host-data" : ::std::string::String, 10 opt vcek_disabled "vcek-disabled" :
+    bool, }
+);
+crate::rt::qapi_builder!(
+    SevSnpGuestProperties
+    new(" Builds it from its required members; optional ones are absent.") {
+    reduced_phys_bits : u32 => into, } init {} set { with_sev_device sev_device
+    "sev-device" : ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 =>
+    into, with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_policy
+    policy "policy" : u64 => into, with_guest_visible_workarounds
+    guest_visible_workarounds "guest-visible-workarounds" : ::std::string::String =>
+    into, with_id_block id_block "id-block" : ::std::string::String => into, with_id_auth
+    id_auth "id-auth" : ::std::string::String => into, with_author_key_enabled
+    author_key_enabled "author-key-enabled" : bool => into, with_host_data host_data
+    "host-data" : ::std::string::String => into, with_vcek_disabled vcek_disabled
+    "vcek-disabled" : bool => into, }
+);
 /// Properties for thread context objects.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ThreadContextProperties {
     /// the list of host CPU numbers used as CPU affinity for
     /// all threads created in the thread context (default: QEMU main
     /// thread CPU affinity)
-    #[serde(
-        rename = "cpu-affinity",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cpu_affinity: ::std::option::Option<::std::vec::Vec<u16>>,
     /// the list of host node numbers that will be resolved
     /// to a list of host CPU numbers used as CPU affinity.  This is a
     /// shortcut for specifying the list of host CPU numbers belonging
     /// to the host nodes manually by setting `cpu-affinity`.
     /// (default: QEMU main thread affinity)
-    #[serde(
-        rename = "node-affinity",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub node_affinity: ::std::option::Option<::std::vec::Vec<u16>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ThreadContextProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            cpu_affinity: ::std::option::Option::None,
-            node_affinity: ::std::option::Option::None,
-        }
-    }
-    /// Sets `cpu-affinity`.
-    #[must_use]
-    pub fn with_cpu_affinity(
-        mut self,
-        cpu_affinity: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.cpu_affinity = ::std::option::Option::Some(cpu_affinity.into());
-        self
-    }
-    /// Sets `node-affinity`.
-    #[must_use]
-    pub fn with_node_affinity(
-        mut self,
-        node_affinity: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.node_affinity = ::std::option::Option::Some(node_affinity.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ThreadContextProperties { 0 opt cpu_affinity "cpu-affinity" : ::std::vec::Vec < u16
+    >, 1 opt node_affinity "node-affinity" : ::std::vec::Vec < u16 >, }
+);
+crate::rt::qapi_builder!(
+    ThreadContextProperties new(" Builds it with every optional member absent.") {} init
+    {} set { with_cpu_affinity cpu_affinity "cpu-affinity" : ::std::vec::Vec < u16 > =>
+    into, with_node_affinity node_affinity "node-affinity" : ::std::vec::Vec < u16 > =>
+    into, }
+);
 /// Since: 6.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -3617,162 +1854,49 @@ pub enum ObjectType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ObjectType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::AcpiGenericInitiator => "acpi-generic-initiator",
-            Self::AcpiGenericPort => "acpi-generic-port",
-            Self::AuthzList => "authz-list",
-            Self::AuthzListfile => "authz-listfile",
-            Self::AuthzPam => "authz-pam",
-            Self::AuthzSimple => "authz-simple",
-            Self::CanBus => "can-bus",
-            Self::CanHostSocketcan => "can-host-socketcan",
-            Self::ColoCompare => "colo-compare",
-            Self::CryptodevBackend => "cryptodev-backend",
-            Self::CryptodevBackendBuiltin => "cryptodev-backend-builtin",
-            Self::CryptodevBackendLkcf => "cryptodev-backend-lkcf",
-            Self::CryptodevVhostUser => "cryptodev-vhost-user",
-            Self::DbusVmstate => "dbus-vmstate",
-            Self::FilterBuffer => "filter-buffer",
-            Self::FilterDump => "filter-dump",
-            Self::FilterMirror => "filter-mirror",
-            Self::FilterRedirector => "filter-redirector",
-            Self::FilterReplay => "filter-replay",
-            Self::FilterRewriter => "filter-rewriter",
-            Self::InputBarrier => "input-barrier",
-            Self::InputLinux => "input-linux",
-            Self::Iommufd => "iommufd",
-            Self::Iothread => "iothread",
-            Self::MainLoop => "main-loop",
-            Self::MemoryBackendEpc => "memory-backend-epc",
-            Self::MemoryBackendFile => "memory-backend-file",
-            Self::MemoryBackendMemfd => "memory-backend-memfd",
-            Self::MemoryBackendRam => "memory-backend-ram",
-            Self::MemoryBackendShm => "memory-backend-shm",
-            Self::PefGuest => "pef-guest",
-            Self::PrManagerHelper => "pr-manager-helper",
-            Self::Qtest => "qtest",
-            Self::RngBuiltin => "rng-builtin",
-            Self::RngEgd => "rng-egd",
-            Self::RngRandom => "rng-random",
-            Self::Secret => "secret",
-            Self::SecretKeyring => "secret_keyring",
-            Self::SevGuest => "sev-guest",
-            Self::SevSnpGuest => "sev-snp-guest",
-            Self::ThreadContext => "thread-context",
-            Self::S390PvGuest => "s390-pv-guest",
-            Self::ThrottleGroup => "throttle-group",
-            Self::TlsCredsAnon => "tls-creds-anon",
-            Self::TlsCredsPsk => "tls-creds-psk",
-            Self::TlsCredsX509 => "tls-creds-x509",
-            Self::TlsCipherSuites => "tls-cipher-suites",
-            Self::XRemoteObject => "x-remote-object",
-            Self::XVfioUserServer => "x-vfio-user-server",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "acpi-generic-initiator" => Self::AcpiGenericInitiator,
-            "acpi-generic-port" => Self::AcpiGenericPort,
-            "authz-list" => Self::AuthzList,
-            "authz-listfile" => Self::AuthzListfile,
-            "authz-pam" => Self::AuthzPam,
-            "authz-simple" => Self::AuthzSimple,
-            "can-bus" => Self::CanBus,
-            "can-host-socketcan" => Self::CanHostSocketcan,
-            "colo-compare" => Self::ColoCompare,
-            "cryptodev-backend" => Self::CryptodevBackend,
-            "cryptodev-backend-builtin" => Self::CryptodevBackendBuiltin,
-            "cryptodev-backend-lkcf" => Self::CryptodevBackendLkcf,
-            "cryptodev-vhost-user" => Self::CryptodevVhostUser,
-            "dbus-vmstate" => Self::DbusVmstate,
-            "filter-buffer" => Self::FilterBuffer,
-            "filter-dump" => Self::FilterDump,
-            "filter-mirror" => Self::FilterMirror,
-            "filter-redirector" => Self::FilterRedirector,
-            "filter-replay" => Self::FilterReplay,
-            "filter-rewriter" => Self::FilterRewriter,
-            "input-barrier" => Self::InputBarrier,
-            "input-linux" => Self::InputLinux,
-            "iommufd" => Self::Iommufd,
-            "iothread" => Self::Iothread,
-            "main-loop" => Self::MainLoop,
-            "memory-backend-epc" => Self::MemoryBackendEpc,
-            "memory-backend-file" => Self::MemoryBackendFile,
-            "memory-backend-memfd" => Self::MemoryBackendMemfd,
-            "memory-backend-ram" => Self::MemoryBackendRam,
-            "memory-backend-shm" => Self::MemoryBackendShm,
-            "pef-guest" => Self::PefGuest,
-            "pr-manager-helper" => Self::PrManagerHelper,
-            "qtest" => Self::Qtest,
-            "rng-builtin" => Self::RngBuiltin,
-            "rng-egd" => Self::RngEgd,
-            "rng-random" => Self::RngRandom,
-            "secret" => Self::Secret,
-            "secret_keyring" => Self::SecretKeyring,
-            "sev-guest" => Self::SevGuest,
-            "sev-snp-guest" => Self::SevSnpGuest,
-            "thread-context" => Self::ThreadContext,
-            "s390-pv-guest" => Self::S390PvGuest,
-            "throttle-group" => Self::ThrottleGroup,
-            "tls-creds-anon" => Self::TlsCredsAnon,
-            "tls-creds-psk" => Self::TlsCredsPsk,
-            "tls-creds-x509" => Self::TlsCredsX509,
-            "tls-cipher-suites" => Self::TlsCipherSuites,
-            "x-remote-object" => Self::XRemoteObject,
-            "x-vfio-user-server" => Self::XVfioUserServer,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ObjectType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ObjectType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ObjectType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ObjectType { AcpiGenericInitiator = "acpi-generic-initiator", AcpiGenericPort =
+    "acpi-generic-port", AuthzList = "authz-list", AuthzListfile = "authz-listfile",
+    AuthzPam = "authz-pam", AuthzSimple = "authz-simple", CanBus = "can-bus",
+    CanHostSocketcan = "can-host-socketcan", ColoCompare = "colo-compare",
+    CryptodevBackend = "cryptodev-backend", CryptodevBackendBuiltin =
+    "cryptodev-backend-builtin", CryptodevBackendLkcf = "cryptodev-backend-lkcf",
+    CryptodevVhostUser = "cryptodev-vhost-user", DbusVmstate = "dbus-vmstate",
+    FilterBuffer = "filter-buffer", FilterDump = "filter-dump", FilterMirror =
+    "filter-mirror", FilterRedirector = "filter-redirector", FilterReplay =
+    "filter-replay", FilterRewriter = "filter-rewriter", InputBarrier = "input-barrier",
+    InputLinux = "input-linux", Iommufd = "iommufd", Iothread = "iothread", MainLoop =
+    "main-loop", MemoryBackendEpc = "memory-backend-epc", MemoryBackendFile =
+    "memory-backend-file", MemoryBackendMemfd = "memory-backend-memfd", MemoryBackendRam
+    = "memory-backend-ram", MemoryBackendShm = "memory-backend-shm", PefGuest =
+    "pef-guest", PrManagerHelper = "pr-manager-helper", Qtest = "qtest", RngBuiltin =
+    "rng-builtin", RngEgd = "rng-egd", RngRandom = "rng-random", Secret = "secret",
+    SecretKeyring = "secret_keyring", SevGuest = "sev-guest", SevSnpGuest =
+    "sev-snp-guest", ThreadContext = "thread-context", S390PvGuest = "s390-pv-guest",
+    ThrottleGroup = "throttle-group", TlsCredsAnon = "tls-creds-anon", TlsCredsPsk =
+    "tls-creds-psk", TlsCredsX509 = "tls-creds-x509", TlsCipherSuites =
+    "tls-cipher-suites", XRemoteObject = "x-remote-object", XVfioUserServer =
+    "x-vfio-user-server", }
+);
 /// Describes the options of a user creatable QOM object.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectOptions {
     /// the name of the new object
     pub id: ::std::string::String,
     /// The branch, chosen by `qom-type`.
-    #[serde(flatten)]
     pub branch: ObjectOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ObjectOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        branch: ObjectOptionsBranch,
-    ) -> Self {
-        Self { id: id.into(), branch }
-    }
-}
+crate::rt::qapi_struct!(
+    ObjectOptions { 0 req id "id" : ::std::string::String, } flatten branch
+);
+crate::rt::qapi_builder!(
+    ObjectOptions new(" Builds it from its required members; optional ones are absent.")
+    { id : ::std::string::String => into, branch : ObjectOptionsBranch => into, } init {}
+    set {}
+);
 /// The branches of [`ObjectOptions`], by `qom-type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -4167,30 +2291,20 @@ impl<'de> ::serde::Deserialize<'de> for ObjectOptionsBranch {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ObjectAdd(pub ObjectOptions);
+crate::rt::qapi_newtype!(ObjectAdd);
 impl ::std::convert::From<ObjectOptions> for ObjectAdd {
     fn from(v: ObjectOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ObjectAdd {
-    const NAME: &'static str = "object-add";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "object-add",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    ObjectAdd, "object-add", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Remove a QOM object.
 ///
 /// # Errors
@@ -4205,33 +2319,20 @@ impl crate::rt::Command for ObjectAdd {
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ObjectDel {
     /// the name of the QOM object to remove
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ObjectDel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ObjectDel {
-    const NAME: &'static str = "object-del";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "object-del",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ObjectDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    ObjectDel new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ObjectDel, "object-del", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);

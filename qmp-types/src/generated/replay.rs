@@ -19,86 +19,30 @@ pub enum ReplayMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ReplayMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Record => "record",
-            Self::Play => "play",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "record" => Self::Record,
-            "play" => Self::Play,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ReplayMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ReplayMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ReplayMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(ReplayMode { None = "none", Record = "record", Play = "play", });
 /// Record/replay information.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplayInfo {
     /// current mode.
     pub mode: ReplayMode,
     /// name of the record/replay log file.  It is present only
     /// in record or replay modes, when the log is recorded or replayed.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub filename: ::std::option::Option<::std::string::String>,
     /// current number of executed instructions.
     pub icount: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ReplayInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        mode: impl ::std::convert::Into<ReplayMode>,
-        icount: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            mode: mode.into(),
-            filename: ::std::option::Option::None,
-            icount: icount.into(),
-        }
-    }
-    /// Sets `filename`.
-    #[must_use]
-    pub fn with_filename(
-        mut self,
-        filename: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.filename = ::std::option::Option::Some(filename.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ReplayInfo { 0 req mode "mode" : ReplayMode, 1 opt filename "filename" :
+    ::std::string::String, 2 req icount "icount" : i64, }
+);
+crate::rt::qapi_builder!(
+    ReplayInfo new(" Builds it from its required members; optional ones are absent.") {
+    mode : ReplayMode => into, icount : i64 => into, } init {} set { with_filename
+    filename "filename" : ::std::string::String => into, }
+);
 /// Retrieve the record/replay information.  It includes current
 /// instruction count which may be used for `replay-break` and
 /// `replay-seek` commands.
@@ -115,33 +59,19 @@ impl ReplayInfo {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryReplay {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryReplay {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryReplay {
-    const NAME: &'static str = "query-replay";
-    type Returns = ReplayInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-replay",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryReplay {});
+crate::rt::qapi_builder!(
+    QueryReplay new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryReplay, "query-replay", ReplayInfo, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Set replay breakpoint at instruction count `icount`.  Execution stops
 /// when the specified instruction is reached.  There can be at most one
 /// breakpoint.  When breakpoint is set, any prior one is removed.  The
@@ -157,36 +87,23 @@ impl crate::rt::Command for QueryReplay {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplayBreak {
     /// instruction count to stop at
     pub icount: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ReplayBreak {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(icount: impl ::std::convert::Into<i64>) -> Self {
-        Self { icount: icount.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ReplayBreak {
-    const NAME: &'static str = "replay-break";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "replay-break",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ReplayBreak { 0 req icount "icount" : i64, });
+crate::rt::qapi_builder!(
+    ReplayBreak new(" Builds it from its required members; optional ones are absent.") {
+    icount : i64 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ReplayBreak, "replay-break", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Remove replay breakpoint which was set with `replay-break`.  The
 /// command is ignored when there are no replay breakpoints.
 ///
@@ -198,33 +115,20 @@ impl crate::rt::Command for ReplayBreak {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ReplayDeleteBreak {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl ReplayDeleteBreak {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ReplayDeleteBreak {
-    const NAME: &'static str = "replay-delete-break";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "replay-delete-break",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ReplayDeleteBreak {});
+crate::rt::qapi_builder!(
+    ReplayDeleteBreak new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    ReplayDeleteBreak, "replay-delete-break", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Automatically proceed to the instruction count `icount`, when
 /// replaying the execution.  The command automatically loads nearest
 /// snapshot and replays the execution to find the desired instruction.
@@ -240,33 +144,20 @@ impl crate::rt::Command for ReplayDeleteBreak {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReplaySeek {
     /// target instruction count
     pub icount: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ReplaySeek {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(icount: impl ::std::convert::Into<i64>) -> Self {
-        Self { icount: icount.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ReplaySeek {
-    const NAME: &'static str = "replay-seek";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "replay-seek",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(ReplaySeek { 0 req icount "icount" : i64, });
+crate::rt::qapi_builder!(
+    ReplaySeek new(" Builds it from its required members; optional ones are absent.") {
+    icount : i64 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ReplaySeek, "replay-seek", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);

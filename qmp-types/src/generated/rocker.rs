@@ -4,7 +4,7 @@ use super::*;
 /// Rocker switch information.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerSwitch {
     /// switch name
@@ -14,22 +14,15 @@ pub struct RockerSwitch {
     /// number of front-panel ports
     pub ports: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerSwitch {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        id: impl ::std::convert::Into<u64>,
-        ports: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            id: id.into(),
-            ports: ports.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RockerSwitch { 0 req name "name" : ::std::string::String, 1 req id "id" : u64, 2 req
+    ports "ports" : u32, }
+);
+crate::rt::qapi_builder!(
+    RockerSwitch new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, id : u64 => into, ports : u32 => into, } init
+    {} set {}
+);
 /// Return rocker switch information.
 ///
 /// # Returns
@@ -44,36 +37,23 @@ impl RockerSwitch {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRocker {
     /// switch name
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryRocker {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { name: name.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryRocker {
-    const NAME: &'static str = "query-rocker";
-    type Returns = RockerSwitch;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-rocker",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryRocker { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    QueryRocker new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryRocker, "query-rocker", RockerSwitch, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// An enumeration of port duplex states.
 ///
 /// Since: 2.4
@@ -88,45 +68,7 @@ pub enum RockerPortDuplex {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RockerPortDuplex {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Half => "half",
-            Self::Full => "full",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "half" => Self::Half,
-            "full" => Self::Full,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RockerPortDuplex {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RockerPortDuplex {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RockerPortDuplex {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(RockerPortDuplex { Half = "half", Full = "full", });
 /// An enumeration of port autoneg states.
 ///
 /// Since: 2.4
@@ -141,49 +83,11 @@ pub enum RockerPortAutoneg {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RockerPortAutoneg {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::On => "on",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "on" => Self::On,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RockerPortAutoneg {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RockerPortAutoneg {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RockerPortAutoneg {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(RockerPortAutoneg { Off = "off", On = "on", });
 /// Rocker switch port information.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerPort {
     /// port name
@@ -191,7 +95,6 @@ pub struct RockerPort {
     /// port is enabled for I/O
     pub enabled: bool,
     /// physical link is UP on port
-    #[serde(rename = "link-up")]
     pub link_up: bool,
     /// port link speed in Mbps
     pub speed: u32,
@@ -200,28 +103,17 @@ pub struct RockerPort {
     /// port link autoneg
     pub autoneg: RockerPortAutoneg,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerPort {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        enabled: impl ::std::convert::Into<bool>,
-        link_up: impl ::std::convert::Into<bool>,
-        speed: impl ::std::convert::Into<u32>,
-        duplex: impl ::std::convert::Into<RockerPortDuplex>,
-        autoneg: impl ::std::convert::Into<RockerPortAutoneg>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            enabled: enabled.into(),
-            link_up: link_up.into(),
-            speed: speed.into(),
-            duplex: duplex.into(),
-            autoneg: autoneg.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RockerPort { 0 req name "name" : ::std::string::String, 1 req enabled "enabled" :
+    bool, 2 req link_up "link-up" : bool, 3 req speed "speed" : u32, 4 req duplex
+    "duplex" : RockerPortDuplex, 5 req autoneg "autoneg" : RockerPortAutoneg, }
+);
+crate::rt::qapi_builder!(
+    RockerPort new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, enabled : bool => into, link_up : bool => into,
+    speed : u32 => into, duplex : RockerPortDuplex => into, autoneg : RockerPortAutoneg
+    => into, } init {} set {}
+);
 /// Return rocker switch port information.
 ///
 /// # Returns
@@ -240,363 +132,151 @@ impl RockerPort {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerPorts {
     /// port name
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryRockerPorts {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { name: name.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryRockerPorts {
-    const NAME: &'static str = "query-rocker-ports";
-    type Returns = ::std::vec::Vec<RockerPort>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-rocker-ports",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryRockerPorts { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    QueryRockerPorts
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryRockerPorts, "query-rocker-ports", ::std::vec::Vec < RockerPort >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Rocker switch OF-DPA flow key
 ///
 /// *note:: Optional members may or may not appear in the flow key*
 /// depending if they're relevant to the flow key.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowKey {
     /// key priority, 0 being lowest priority
     pub priority: u32,
     /// flow table ID
-    #[serde(rename = "tbl-id")]
     pub tbl_id: u32,
     /// physical input port
-    #[serde(rename = "in-pport", skip_serializing_if = "::std::option::Option::is_none")]
     pub in_pport: ::std::option::Option<u32>,
     /// tunnel ID
-    #[serde(
-        rename = "tunnel-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tunnel_id: ::std::option::Option<u32>,
     /// VLAN ID
-    #[serde(rename = "vlan-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub vlan_id: ::std::option::Option<u16>,
     /// Ethernet header type
-    #[serde(rename = "eth-type", skip_serializing_if = "::std::option::Option::is_none")]
     pub eth_type: ::std::option::Option<u16>,
     /// Ethernet header source MAC address
-    #[serde(rename = "eth-src", skip_serializing_if = "::std::option::Option::is_none")]
     pub eth_src: ::std::option::Option<::std::string::String>,
     /// Ethernet header destination MAC address
-    #[serde(rename = "eth-dst", skip_serializing_if = "::std::option::Option::is_none")]
     pub eth_dst: ::std::option::Option<::std::string::String>,
     /// IP Header protocol field
-    #[serde(rename = "ip-proto", skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_proto: ::std::option::Option<u8>,
     /// IP header TOS field
-    #[serde(rename = "ip-tos", skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_tos: ::std::option::Option<u8>,
     /// IP header destination address
-    #[serde(rename = "ip-dst", skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_dst: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerOfDpaFlowKey {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        priority: impl ::std::convert::Into<u32>,
-        tbl_id: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            priority: priority.into(),
-            tbl_id: tbl_id.into(),
-            in_pport: ::std::option::Option::None,
-            tunnel_id: ::std::option::Option::None,
-            vlan_id: ::std::option::Option::None,
-            eth_type: ::std::option::Option::None,
-            eth_src: ::std::option::Option::None,
-            eth_dst: ::std::option::Option::None,
-            ip_proto: ::std::option::Option::None,
-            ip_tos: ::std::option::Option::None,
-            ip_dst: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in-pport`.
-    #[must_use]
-    pub fn with_in_pport(mut self, in_pport: impl ::std::convert::Into<u32>) -> Self {
-        self.in_pport = ::std::option::Option::Some(in_pport.into());
-        self
-    }
-    /// Sets `tunnel-id`.
-    #[must_use]
-    pub fn with_tunnel_id(mut self, tunnel_id: impl ::std::convert::Into<u32>) -> Self {
-        self.tunnel_id = ::std::option::Option::Some(tunnel_id.into());
-        self
-    }
-    /// Sets `vlan-id`.
-    #[must_use]
-    pub fn with_vlan_id(mut self, vlan_id: impl ::std::convert::Into<u16>) -> Self {
-        self.vlan_id = ::std::option::Option::Some(vlan_id.into());
-        self
-    }
-    /// Sets `eth-type`.
-    #[must_use]
-    pub fn with_eth_type(mut self, eth_type: impl ::std::convert::Into<u16>) -> Self {
-        self.eth_type = ::std::option::Option::Some(eth_type.into());
-        self
-    }
-    /// Sets `eth-src`.
-    #[must_use]
-    pub fn with_eth_src(
-        mut self,
-        eth_src: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.eth_src = ::std::option::Option::Some(eth_src.into());
-        self
-    }
-    /// Sets `eth-dst`.
-    #[must_use]
-    pub fn with_eth_dst(
-        mut self,
-        eth_dst: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.eth_dst = ::std::option::Option::Some(eth_dst.into());
-        self
-    }
-    /// Sets `ip-proto`.
-    #[must_use]
-    pub fn with_ip_proto(mut self, ip_proto: impl ::std::convert::Into<u8>) -> Self {
-        self.ip_proto = ::std::option::Option::Some(ip_proto.into());
-        self
-    }
-    /// Sets `ip-tos`.
-    #[must_use]
-    pub fn with_ip_tos(mut self, ip_tos: impl ::std::convert::Into<u8>) -> Self {
-        self.ip_tos = ::std::option::Option::Some(ip_tos.into());
-        self
-    }
-    /// Sets `ip-dst`.
-    #[must_use]
-    pub fn with_ip_dst(
-        mut self,
-        ip_dst: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.ip_dst = ::std::option::Option::Some(ip_dst.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RockerOfDpaFlowKey { 0 req priority "priority" : u32, 1 req tbl_id "tbl-id" : u32, 2
+    opt in_pport "in-pport" : u32, 3 opt tunnel_id "tunnel-id" : u32, 4 opt vlan_id
+    "vlan-id" : u16, 5 opt eth_type "eth-type" : u16, 6 opt eth_src "eth-src" :
+    ::std::string::String, 7 opt eth_dst "eth-dst" : ::std::string::String, 8 opt
+    ip_proto "ip-proto" : u8, 9 opt ip_tos "ip-tos" : u8, 10 opt ip_dst "ip-dst" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    RockerOfDpaFlowKey
+    new(" Builds it from its required members; optional ones are absent.") { priority :
+    u32 => into, tbl_id : u32 => into, } init {} set { with_in_pport in_pport "in-pport"
+    : u32 => into, with_tunnel_id tunnel_id "tunnel-id" : u32 => into, with_vlan_id
+    vlan_id "vlan-id" : u16 => into, with_eth_type eth_type "eth-type" : u16 => into,
+    with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
+    "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
+    into, with_ip_tos ip_tos "ip-tos" : u8 => into, with_ip_dst ip_dst "ip-dst" :
+    ::std::string::String => into, }
+);
 /// Rocker switch OF-DPA flow mask
 ///
 /// *note:: Optional members may or may not appear in the flow mask*
 /// depending if they're relevant to the flow mask.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowMask {
     /// physical input port
-    #[serde(rename = "in-pport", skip_serializing_if = "::std::option::Option::is_none")]
     pub in_pport: ::std::option::Option<u32>,
     /// tunnel ID
-    #[serde(
-        rename = "tunnel-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tunnel_id: ::std::option::Option<u32>,
     /// VLAN ID
-    #[serde(rename = "vlan-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub vlan_id: ::std::option::Option<u16>,
     /// Ethernet header source MAC address
-    #[serde(rename = "eth-src", skip_serializing_if = "::std::option::Option::is_none")]
     pub eth_src: ::std::option::Option<::std::string::String>,
     /// Ethernet header destination MAC address
-    #[serde(rename = "eth-dst", skip_serializing_if = "::std::option::Option::is_none")]
     pub eth_dst: ::std::option::Option<::std::string::String>,
     /// IP Header protocol field
-    #[serde(rename = "ip-proto", skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_proto: ::std::option::Option<u8>,
     /// IP header TOS field
-    #[serde(rename = "ip-tos", skip_serializing_if = "::std::option::Option::is_none")]
     pub ip_tos: ::std::option::Option<u8>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerOfDpaFlowMask {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            in_pport: ::std::option::Option::None,
-            tunnel_id: ::std::option::Option::None,
-            vlan_id: ::std::option::Option::None,
-            eth_src: ::std::option::Option::None,
-            eth_dst: ::std::option::Option::None,
-            ip_proto: ::std::option::Option::None,
-            ip_tos: ::std::option::Option::None,
-        }
-    }
-    /// Sets `in-pport`.
-    #[must_use]
-    pub fn with_in_pport(mut self, in_pport: impl ::std::convert::Into<u32>) -> Self {
-        self.in_pport = ::std::option::Option::Some(in_pport.into());
-        self
-    }
-    /// Sets `tunnel-id`.
-    #[must_use]
-    pub fn with_tunnel_id(mut self, tunnel_id: impl ::std::convert::Into<u32>) -> Self {
-        self.tunnel_id = ::std::option::Option::Some(tunnel_id.into());
-        self
-    }
-    /// Sets `vlan-id`.
-    #[must_use]
-    pub fn with_vlan_id(mut self, vlan_id: impl ::std::convert::Into<u16>) -> Self {
-        self.vlan_id = ::std::option::Option::Some(vlan_id.into());
-        self
-    }
-    /// Sets `eth-src`.
-    #[must_use]
-    pub fn with_eth_src(
-        mut self,
-        eth_src: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.eth_src = ::std::option::Option::Some(eth_src.into());
-        self
-    }
-    /// Sets `eth-dst`.
-    #[must_use]
-    pub fn with_eth_dst(
-        mut self,
-        eth_dst: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.eth_dst = ::std::option::Option::Some(eth_dst.into());
-        self
-    }
-    /// Sets `ip-proto`.
-    #[must_use]
-    pub fn with_ip_proto(mut self, ip_proto: impl ::std::convert::Into<u8>) -> Self {
-        self.ip_proto = ::std::option::Option::Some(ip_proto.into());
-        self
-    }
-    /// Sets `ip-tos`.
-    #[must_use]
-    pub fn with_ip_tos(mut self, ip_tos: impl ::std::convert::Into<u8>) -> Self {
-        self.ip_tos = ::std::option::Option::Some(ip_tos.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RockerOfDpaFlowMask { 0 opt in_pport "in-pport" : u32, 1 opt tunnel_id "tunnel-id" :
+    u32, 2 opt vlan_id "vlan-id" : u16, 3 opt eth_src "eth-src" : ::std::string::String,
+    4 opt eth_dst "eth-dst" : ::std::string::String, 5 opt ip_proto "ip-proto" : u8, 6
+    opt ip_tos "ip-tos" : u8, }
+);
+crate::rt::qapi_builder!(
+    RockerOfDpaFlowMask new(" Builds it with every optional member absent.") {} init {}
+    set { with_in_pport in_pport "in-pport" : u32 => into, with_tunnel_id tunnel_id
+    "tunnel-id" : u32 => into, with_vlan_id vlan_id "vlan-id" : u16 => into, with_eth_src
+    eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst "eth-dst" :
+    ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 => into,
+    with_ip_tos ip_tos "ip-tos" : u8 => into, }
+);
 /// Rocker switch OF-DPA flow action
 ///
 /// *note:: Optional members may or may not appear in the flow action*
 /// depending if they're relevant to the flow action.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowAction {
     /// next table ID
-    #[serde(rename = "goto-tbl", skip_serializing_if = "::std::option::Option::is_none")]
     pub goto_tbl: ::std::option::Option<u32>,
     /// group ID
-    #[serde(rename = "group-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<u32>,
     /// tunnel logical port ID
-    #[serde(
-        rename = "tunnel-lport",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tunnel_lport: ::std::option::Option<u32>,
     /// VLAN ID
-    #[serde(rename = "vlan-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub vlan_id: ::std::option::Option<u16>,
     /// new VLAN ID
-    #[serde(
-        rename = "new-vlan-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub new_vlan_id: ::std::option::Option<u16>,
     /// physical output port
-    #[serde(
-        rename = "out-pport",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub out_pport: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerOfDpaFlowAction {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            goto_tbl: ::std::option::Option::None,
-            group_id: ::std::option::Option::None,
-            tunnel_lport: ::std::option::Option::None,
-            vlan_id: ::std::option::Option::None,
-            new_vlan_id: ::std::option::Option::None,
-            out_pport: ::std::option::Option::None,
-        }
-    }
-    /// Sets `goto-tbl`.
-    #[must_use]
-    pub fn with_goto_tbl(mut self, goto_tbl: impl ::std::convert::Into<u32>) -> Self {
-        self.goto_tbl = ::std::option::Option::Some(goto_tbl.into());
-        self
-    }
-    /// Sets `group-id`.
-    #[must_use]
-    pub fn with_group_id(mut self, group_id: impl ::std::convert::Into<u32>) -> Self {
-        self.group_id = ::std::option::Option::Some(group_id.into());
-        self
-    }
-    /// Sets `tunnel-lport`.
-    #[must_use]
-    pub fn with_tunnel_lport(
-        mut self,
-        tunnel_lport: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.tunnel_lport = ::std::option::Option::Some(tunnel_lport.into());
-        self
-    }
-    /// Sets `vlan-id`.
-    #[must_use]
-    pub fn with_vlan_id(mut self, vlan_id: impl ::std::convert::Into<u16>) -> Self {
-        self.vlan_id = ::std::option::Option::Some(vlan_id.into());
-        self
-    }
-    /// Sets `new-vlan-id`.
-    #[must_use]
-    pub fn with_new_vlan_id(
-        mut self,
-        new_vlan_id: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.new_vlan_id = ::std::option::Option::Some(new_vlan_id.into());
-        self
-    }
-    /// Sets `out-pport`.
-    #[must_use]
-    pub fn with_out_pport(mut self, out_pport: impl ::std::convert::Into<u32>) -> Self {
-        self.out_pport = ::std::option::Option::Some(out_pport.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RockerOfDpaFlowAction { 0 opt goto_tbl "goto-tbl" : u32, 1 opt group_id "group-id" :
+    u32, 2 opt tunnel_lport "tunnel-lport" : u32, 3 opt vlan_id "vlan-id" : u16, 4 opt
+    new_vlan_id "new-vlan-id" : u16, 5 opt out_pport "out-pport" : u32, }
+);
+crate::rt::qapi_builder!(
+    RockerOfDpaFlowAction new(" Builds it with every optional member absent.") {} init {}
+    set { with_goto_tbl goto_tbl "goto-tbl" : u32 => into, with_group_id group_id
+    "group-id" : u32 => into, with_tunnel_lport tunnel_lport "tunnel-lport" : u32 =>
+    into, with_vlan_id vlan_id "vlan-id" : u16 => into, with_new_vlan_id new_vlan_id
+    "new-vlan-id" : u16 => into, with_out_pport out_pport "out-pport" : u32 => into, }
+);
 /// Rocker switch OF-DPA flow
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlow {
     /// flow unique cookie ID
@@ -610,26 +290,17 @@ pub struct RockerOfDpaFlow {
     /// flow action
     pub action: RockerOfDpaFlowAction,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerOfDpaFlow {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cookie: impl ::std::convert::Into<u64>,
-        hits: impl ::std::convert::Into<u64>,
-        key: impl ::std::convert::Into<RockerOfDpaFlowKey>,
-        mask: impl ::std::convert::Into<RockerOfDpaFlowMask>,
-        action: impl ::std::convert::Into<RockerOfDpaFlowAction>,
-    ) -> Self {
-        Self {
-            cookie: cookie.into(),
-            hits: hits.into(),
-            key: key.into(),
-            mask: mask.into(),
-            action: action.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    RockerOfDpaFlow { 0 req cookie "cookie" : u64, 1 req hits "hits" : u64, 2 req key
+    "key" : RockerOfDpaFlowKey, 3 req mask "mask" : RockerOfDpaFlowMask, 4 req action
+    "action" : RockerOfDpaFlowAction, }
+);
+crate::rt::qapi_builder!(
+    RockerOfDpaFlow
+    new(" Builds it from its required members; optional ones are absent.") { cookie : u64
+    => into, hits : u64 => into, key : RockerOfDpaFlowKey => into, mask :
+    RockerOfDpaFlowMask => into, action : RockerOfDpaFlowAction => into, } init {} set {}
+);
 /// Return rocker OF-DPA flow information.
 ///
 /// # Returns
@@ -652,56 +323,38 @@ impl RockerOfDpaFlow {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaFlows {
     /// switch name
     pub name: ::std::string::String,
     /// flow table ID.  If tbl-id is not specified, returns flow
     /// information for all tables.
-    #[serde(rename = "tbl-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub tbl_id: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryRockerOfDpaFlows {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            tbl_id: ::std::option::Option::None,
-        }
-    }
-    /// Sets `tbl-id`.
-    #[must_use]
-    pub fn with_tbl_id(mut self, tbl_id: impl ::std::convert::Into<u32>) -> Self {
-        self.tbl_id = ::std::option::Option::Some(tbl_id.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryRockerOfDpaFlows {
-    const NAME: &'static str = "query-rocker-of-dpa-flows";
-    type Returns = ::std::vec::Vec<RockerOfDpaFlow>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-rocker-of-dpa-flows",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryRockerOfDpaFlows { 0 req name "name" : ::std::string::String, 1 opt tbl_id
+    "tbl-id" : u32, }
+);
+crate::rt::qapi_builder!(
+    QueryRockerOfDpaFlows
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_tbl_id tbl_id "tbl-id" : u32 =>
+    into, }
+);
+crate::rt::qapi_command!(
+    QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
+    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
+    : false, unstable : false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Rocker switch OF-DPA group
 ///
 /// *note:: Optional members may or may not appear in the group*
 /// depending if they're relevant to the group type.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RockerOfDpaGroup {
     /// group unique ID
@@ -709,160 +362,49 @@ pub struct RockerOfDpaGroup {
     /// group type
     pub r#type: u8,
     /// VLAN ID
-    #[serde(rename = "vlan-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub vlan_id: ::std::option::Option<u16>,
     /// physical port number
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pport: ::std::option::Option<u32>,
     /// group index, unique with group type
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index: ::std::option::Option<u32>,
     /// output physical port number
-    #[serde(
-        rename = "out-pport",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub out_pport: ::std::option::Option<u32>,
     /// next group ID
-    #[serde(rename = "group-id", skip_serializing_if = "::std::option::Option::is_none")]
     pub group_id: ::std::option::Option<u32>,
     /// VLAN ID to set
-    #[serde(
-        rename = "set-vlan-id",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub set_vlan_id: ::std::option::Option<u16>,
     /// pop VLAN headr from packet
-    #[serde(rename = "pop-vlan", skip_serializing_if = "::std::option::Option::is_none")]
     pub pop_vlan: ::std::option::Option<u8>,
     /// list of next group IDs
-    #[serde(
-        rename = "group-ids",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub group_ids: ::std::option::Option<::std::vec::Vec<u32>>,
     /// set source MAC address in Ethernet header
-    #[serde(
-        rename = "set-eth-src",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub set_eth_src: ::std::option::Option<::std::string::String>,
     /// set destination MAC address in Ethernet header
-    #[serde(
-        rename = "set-eth-dst",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub set_eth_dst: ::std::option::Option<::std::string::String>,
     /// perform TTL check
-    #[serde(
-        rename = "ttl-check",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ttl_check: ::std::option::Option<u8>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl RockerOfDpaGroup {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<u32>,
-        r#type: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            r#type: r#type.into(),
-            vlan_id: ::std::option::Option::None,
-            pport: ::std::option::Option::None,
-            index: ::std::option::Option::None,
-            out_pport: ::std::option::Option::None,
-            group_id: ::std::option::Option::None,
-            set_vlan_id: ::std::option::Option::None,
-            pop_vlan: ::std::option::Option::None,
-            group_ids: ::std::option::Option::None,
-            set_eth_src: ::std::option::Option::None,
-            set_eth_dst: ::std::option::Option::None,
-            ttl_check: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vlan-id`.
-    #[must_use]
-    pub fn with_vlan_id(mut self, vlan_id: impl ::std::convert::Into<u16>) -> Self {
-        self.vlan_id = ::std::option::Option::Some(vlan_id.into());
-        self
-    }
-    /// Sets `pport`.
-    #[must_use]
-    pub fn with_pport(mut self, pport: impl ::std::convert::Into<u32>) -> Self {
-        self.pport = ::std::option::Option::Some(pport.into());
-        self
-    }
-    /// Sets `index`.
-    #[must_use]
-    pub fn with_index(mut self, index: impl ::std::convert::Into<u32>) -> Self {
-        self.index = ::std::option::Option::Some(index.into());
-        self
-    }
-    /// Sets `out-pport`.
-    #[must_use]
-    pub fn with_out_pport(mut self, out_pport: impl ::std::convert::Into<u32>) -> Self {
-        self.out_pport = ::std::option::Option::Some(out_pport.into());
-        self
-    }
-    /// Sets `group-id`.
-    #[must_use]
-    pub fn with_group_id(mut self, group_id: impl ::std::convert::Into<u32>) -> Self {
-        self.group_id = ::std::option::Option::Some(group_id.into());
-        self
-    }
-    /// Sets `set-vlan-id`.
-    #[must_use]
-    pub fn with_set_vlan_id(
-        mut self,
-        set_vlan_id: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.set_vlan_id = ::std::option::Option::Some(set_vlan_id.into());
-        self
-    }
-    /// Sets `pop-vlan`.
-    #[must_use]
-    pub fn with_pop_vlan(mut self, pop_vlan: impl ::std::convert::Into<u8>) -> Self {
-        self.pop_vlan = ::std::option::Option::Some(pop_vlan.into());
-        self
-    }
-    /// Sets `group-ids`.
-    #[must_use]
-    pub fn with_group_ids(
-        mut self,
-        group_ids: impl ::std::convert::Into<::std::vec::Vec<u32>>,
-    ) -> Self {
-        self.group_ids = ::std::option::Option::Some(group_ids.into());
-        self
-    }
-    /// Sets `set-eth-src`.
-    #[must_use]
-    pub fn with_set_eth_src(
-        mut self,
-        set_eth_src: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.set_eth_src = ::std::option::Option::Some(set_eth_src.into());
-        self
-    }
-    /// Sets `set-eth-dst`.
-    #[must_use]
-    pub fn with_set_eth_dst(
-        mut self,
-        set_eth_dst: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.set_eth_dst = ::std::option::Option::Some(set_eth_dst.into());
-        self
-    }
-    /// Sets `ttl-check`.
-    #[must_use]
-    pub fn with_ttl_check(mut self, ttl_check: impl ::std::convert::Into<u8>) -> Self {
-        self.ttl_check = ::std::option::Option::Some(ttl_check.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    RockerOfDpaGroup { 0 req id "id" : u32, 1 req r#type "type" : u8, 2 opt vlan_id
+    "vlan-id" : u16, 3 opt pport "pport" : u32, 4 opt index "index" : u32, 5 opt
+    out_pport "out-pport" : u32, 6 opt group_id "group-id" : u32, 7 opt set_vlan_id
+    "set-vlan-id" : u16, 8 opt pop_vlan "pop-vlan" : u8, 9 opt group_ids "group-ids" :
+    ::std::vec::Vec < u32 >, 10 opt set_eth_src "set-eth-src" : ::std::string::String, 11
+    opt set_eth_dst "set-eth-dst" : ::std::string::String, 12 opt ttl_check "ttl-check" :
+    u8, }
+);
+crate::rt::qapi_builder!(
+    RockerOfDpaGroup
+    new(" Builds it from its required members; optional ones are absent.") { id : u32 =>
+    into, r#type : u8 => into, } init {} set { with_vlan_id vlan_id "vlan-id" : u16 =>
+    into, with_pport pport "pport" : u32 => into, with_index index "index" : u32 => into,
+    with_out_pport out_pport "out-pport" : u32 => into, with_group_id group_id "group-id"
+    : u32 => into, with_set_vlan_id set_vlan_id "set-vlan-id" : u16 => into,
+    with_pop_vlan pop_vlan "pop-vlan" : u8 => into, with_group_ids group_ids "group-ids"
+    : ::std::vec::Vec < u32 > => into, with_set_eth_src set_eth_src "set-eth-src" :
+    ::std::string::String => into, with_set_eth_dst set_eth_dst "set-eth-dst" :
+    ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => into, }
+);
 /// Return rocker OF-DPA group information.
 ///
 /// # Returns
@@ -890,46 +432,29 @@ impl RockerOfDpaGroup {
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaGroups {
     /// switch name
     pub name: ::std::string::String,
     /// group type.  If type is not specified, returns group
     /// information for all group types.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#type: ::std::option::Option<u8>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryRockerOfDpaGroups {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            name: name.into(),
-            r#type: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    QueryRockerOfDpaGroups { 0 req name "name" : ::std::string::String, 1 opt r#type
+    "type" : u8, }
+);
+crate::rt::qapi_builder!(
+    QueryRockerOfDpaGroups
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set { with_type r#type "type" : u8 => into,
     }
-    /// Sets `type`.
-    #[must_use]
-    pub fn with_type(mut self, r#type: impl ::std::convert::Into<u8>) -> Self {
-        self.r#type = ::std::option::Option::Some(r#type.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryRockerOfDpaGroups {
-    const NAME: &'static str = "query-rocker-of-dpa-groups";
-    type Returns = ::std::vec::Vec<RockerOfDpaGroup>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-rocker-of-dpa-groups",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.4"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+);
+crate::rt::qapi_command!(
+    QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <
+    RockerOfDpaGroup >, { allow_oob : false, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
+    : & [], }
+);

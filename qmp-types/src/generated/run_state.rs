@@ -51,73 +51,14 @@ pub enum RunState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RunState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Debug => "debug",
-            Self::Inmigrate => "inmigrate",
-            Self::InternalError => "internal-error",
-            Self::IoError => "io-error",
-            Self::Paused => "paused",
-            Self::Postmigrate => "postmigrate",
-            Self::Prelaunch => "prelaunch",
-            Self::FinishMigrate => "finish-migrate",
-            Self::RestoreVm => "restore-vm",
-            Self::Running => "running",
-            Self::SaveVm => "save-vm",
-            Self::Shutdown => "shutdown",
-            Self::Suspended => "suspended",
-            Self::Watchdog => "watchdog",
-            Self::GuestPanicked => "guest-panicked",
-            Self::Colo => "colo",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "debug" => Self::Debug,
-            "inmigrate" => Self::Inmigrate,
-            "internal-error" => Self::InternalError,
-            "io-error" => Self::IoError,
-            "paused" => Self::Paused,
-            "postmigrate" => Self::Postmigrate,
-            "prelaunch" => Self::Prelaunch,
-            "finish-migrate" => Self::FinishMigrate,
-            "restore-vm" => Self::RestoreVm,
-            "running" => Self::Running,
-            "save-vm" => Self::SaveVm,
-            "shutdown" => Self::Shutdown,
-            "suspended" => Self::Suspended,
-            "watchdog" => Self::Watchdog,
-            "guest-panicked" => Self::GuestPanicked,
-            "colo" => Self::Colo,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RunState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RunState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RunState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    RunState { Debug = "debug", Inmigrate = "inmigrate", InternalError =
+    "internal-error", IoError = "io-error", Paused = "paused", Postmigrate =
+    "postmigrate", Prelaunch = "prelaunch", FinishMigrate = "finish-migrate", RestoreVm =
+    "restore-vm", Running = "running", SaveVm = "save-vm", Shutdown = "shutdown",
+    Suspended = "suspended", Watchdog = "watchdog", GuestPanicked = "guest-panicked",
+    Colo = "colo", }
+);
 /// An enumeration of reasons for a Shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -155,67 +96,17 @@ pub enum ShutdownCause {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ShutdownCause {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::HostError => "host-error",
-            Self::HostQmpQuit => "host-qmp-quit",
-            Self::HostQmpSystemReset => "host-qmp-system-reset",
-            Self::HostSignal => "host-signal",
-            Self::HostUi => "host-ui",
-            Self::GuestShutdown => "guest-shutdown",
-            Self::GuestReset => "guest-reset",
-            Self::GuestPanic => "guest-panic",
-            Self::SubsystemReset => "subsystem-reset",
-            Self::SnapshotLoad => "snapshot-load",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "host-error" => Self::HostError,
-            "host-qmp-quit" => Self::HostQmpQuit,
-            "host-qmp-system-reset" => Self::HostQmpSystemReset,
-            "host-signal" => Self::HostSignal,
-            "host-ui" => Self::HostUi,
-            "guest-shutdown" => Self::GuestShutdown,
-            "guest-reset" => Self::GuestReset,
-            "guest-panic" => Self::GuestPanic,
-            "subsystem-reset" => Self::SubsystemReset,
-            "snapshot-load" => Self::SnapshotLoad,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ShutdownCause {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ShutdownCause {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ShutdownCause {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ShutdownCause { None = "none", HostError = "host-error", HostQmpQuit =
+    "host-qmp-quit", HostQmpSystemReset = "host-qmp-system-reset", HostSignal =
+    "host-signal", HostUi = "host-ui", GuestShutdown = "guest-shutdown", GuestReset =
+    "guest-reset", GuestPanic = "guest-panic", SubsystemReset = "subsystem-reset",
+    SnapshotLoad = "snapshot-load", }
+);
 /// Information about VM run state
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatusInfo {
     /// true if all VCPUs are runnable, false if not runnable
@@ -223,20 +114,13 @@ pub struct StatusInfo {
     /// the virtual machine `RunState`
     pub status: RunState,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatusInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        running: impl ::std::convert::Into<bool>,
-        status: impl ::std::convert::Into<RunState>,
-    ) -> Self {
-        Self {
-            running: running.into(),
-            status: status.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    StatusInfo { 0 req running "running" : bool, 1 req status "status" : RunState, }
+);
+crate::rt::qapi_builder!(
+    StatusInfo new(" Builds it from its required members; optional ones are absent.") {
+    running : bool => into, status : RunState => into, } init {} set {}
+);
 /// Query the run status of the VM
 ///
 /// # Returns
@@ -252,33 +136,19 @@ impl StatusInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryStatus {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryStatus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryStatus {
-    const NAME: &'static str = "query-status";
-    type Returns = StatusInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-status",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryStatus {});
+crate::rt::qapi_builder!(
+    QueryStatus new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryStatus, "query-status", StatusInfo, { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Emitted when the virtual machine has shut down, indicating that qemu
 /// is about to exit.
 ///
@@ -295,7 +165,7 @@ impl crate::rt::Command for QueryStatus {
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Shutdown {
     /// If true, the shutdown was triggered by a guest request (such
@@ -307,48 +177,17 @@ pub struct Shutdown {
     /// (since 4.0)
     pub reason: ShutdownCause,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Shutdown {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        guest: impl ::std::convert::Into<bool>,
-        reason: impl ::std::convert::Into<ShutdownCause>,
-    ) -> Self {
-        Self {
-            guest: guest.into(),
-            reason: reason.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Shutdown {
-    const NAME: &'static str = "SHUTDOWN";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SHUTDOWN",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Shutdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Shutdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Shutdown> for super::AnyEvent {
-    fn from(x: Shutdown) -> Self {
-        super::AnyEvent::Shutdown(x)
-    }
-}
+crate::rt::qapi_struct!(
+    Shutdown { 0 req guest "guest" : bool, 1 req reason "reason" : ShutdownCause, }
+);
+crate::rt::qapi_builder!(
+    Shutdown new(" Builds it from its required members; optional ones are absent.") {
+    guest : bool => into, reason : ShutdownCause => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    Shutdown, "SHUTDOWN", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the virtual machine is powered down through the power
 /// control system, such as via ACPI.
 ///
@@ -360,45 +199,17 @@ impl ::std::convert::From<Shutdown> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Powerdown {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Powerdown {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Powerdown {
-    const NAME: &'static str = "POWERDOWN";
-    const META: super::EventMeta = super::EventMeta {
-        name: "POWERDOWN",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Powerdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Powerdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Powerdown> for super::AnyEvent {
-    fn from(x: Powerdown) -> Self {
-        super::AnyEvent::Powerdown(x)
-    }
-}
+crate::rt::qapi_struct!(Powerdown {});
+crate::rt::qapi_builder!(
+    Powerdown new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    Powerdown, "POWERDOWN", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the virtual machine is reset
 ///
 /// *qmp-example*
@@ -410,7 +221,7 @@ impl ::std::convert::From<Powerdown> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Reset {
     /// If true, the reset was triggered by a guest request (such as
@@ -421,48 +232,17 @@ pub struct Reset {
     /// The `ShutdownCause` of the RESET.  (since 4.0)
     pub reason: ShutdownCause,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Reset {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        guest: impl ::std::convert::Into<bool>,
-        reason: impl ::std::convert::Into<ShutdownCause>,
-    ) -> Self {
-        Self {
-            guest: guest.into(),
-            reason: reason.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Reset {
-    const NAME: &'static str = "RESET";
-    const META: super::EventMeta = super::EventMeta {
-        name: "RESET",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Reset(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Reset(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Reset> for super::AnyEvent {
-    fn from(x: Reset) -> Self {
-        super::AnyEvent::Reset(x)
-    }
-}
+crate::rt::qapi_struct!(
+    Reset { 0 req guest "guest" : bool, 1 req reason "reason" : ShutdownCause, }
+);
+crate::rt::qapi_builder!(
+    Reset new(" Builds it from its required members; optional ones are absent.") { guest
+    : bool => into, reason : ShutdownCause => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    Reset, "RESET", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the virtual machine is stopped
 ///
 /// *qmp-example*
@@ -473,45 +253,17 @@ impl ::std::convert::From<Reset> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct StopEvent {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl StopEvent {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for StopEvent {
-    const NAME: &'static str = "STOP";
-    const META: super::EventMeta = super::EventMeta {
-        name: "STOP",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::StopEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::StopEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<StopEvent> for super::AnyEvent {
-    fn from(x: StopEvent) -> Self {
-        super::AnyEvent::StopEvent(x)
-    }
-}
+crate::rt::qapi_struct!(StopEvent {});
+crate::rt::qapi_builder!(
+    StopEvent new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    StopEvent, "STOP", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the virtual machine resumes execution
 ///
 /// *qmp-example*
@@ -522,45 +274,17 @@ impl ::std::convert::From<StopEvent> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Resume {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Resume {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Resume {
-    const NAME: &'static str = "RESUME";
-    const META: super::EventMeta = super::EventMeta {
-        name: "RESUME",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.12"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Resume(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Resume(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Resume> for super::AnyEvent {
-    fn from(x: Resume) -> Self {
-        super::AnyEvent::Resume(x)
-    }
-}
+crate::rt::qapi_struct!(Resume {});
+crate::rt::qapi_builder!(
+    Resume new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    Resume, "RESUME", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
+);
 /// Emitted when guest enters a hardware suspension state, for example,
 /// S3 state, which is sometimes called standby state
 ///
@@ -572,45 +296,17 @@ impl ::std::convert::From<Resume> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Suspend {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Suspend {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Suspend {
-    const NAME: &'static str = "SUSPEND";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SUSPEND",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Suspend(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Suspend(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Suspend> for super::AnyEvent {
-    fn from(x: Suspend) -> Self {
-        super::AnyEvent::Suspend(x)
-    }
-}
+crate::rt::qapi_struct!(Suspend {});
+crate::rt::qapi_builder!(
+    Suspend new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    Suspend, "SUSPEND", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
+);
 /// Emitted when guest enters a hardware suspension state with data
 /// saved on disk, for example, S4 state, which is sometimes called
 /// hibernate state
@@ -626,45 +322,17 @@ impl ::std::convert::From<Suspend> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SuspendDisk {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl SuspendDisk {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for SuspendDisk {
-    const NAME: &'static str = "SUSPEND_DISK";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SUSPEND_DISK",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::SuspendDisk(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::SuspendDisk(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<SuspendDisk> for super::AnyEvent {
-    fn from(x: SuspendDisk) -> Self {
-        super::AnyEvent::SuspendDisk(x)
-    }
-}
+crate::rt::qapi_struct!(SuspendDisk {});
+crate::rt::qapi_builder!(
+    SuspendDisk new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    SuspendDisk, "SUSPEND_DISK", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the guest has woken up from suspend state and is
 /// running
 ///
@@ -676,45 +344,17 @@ impl ::std::convert::From<SuspendDisk> for super::AnyEvent {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Wakeup {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Wakeup {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Wakeup {
-    const NAME: &'static str = "WAKEUP";
-    const META: super::EventMeta = super::EventMeta {
-        name: "WAKEUP",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Wakeup(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Wakeup(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Wakeup> for super::AnyEvent {
-    fn from(x: Wakeup) -> Self {
-        super::AnyEvent::Wakeup(x)
-    }
-}
+crate::rt::qapi_struct!(Wakeup {});
+crate::rt::qapi_builder!(
+    Wakeup new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_event!(
+    Wakeup, "WAKEUP", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
+);
 /// Emitted when the watchdog device's timer is expired
 ///
 /// *note:: If action is "reset", "shutdown", or "pause" the WATCHDOG*
@@ -732,48 +372,21 @@ impl ::std::convert::From<Wakeup> for super::AnyEvent {
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Watchdog {
     /// action that has been taken
     pub action: WatchdogAction,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Watchdog {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(action: impl ::std::convert::Into<WatchdogAction>) -> Self {
-        Self { action: action.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for Watchdog {
-    const NAME: &'static str = "WATCHDOG";
-    const META: super::EventMeta = super::EventMeta {
-        name: "WATCHDOG",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::Watchdog(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::Watchdog(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<Watchdog> for super::AnyEvent {
-    fn from(x: Watchdog) -> Self {
-        super::AnyEvent::Watchdog(x)
-    }
-}
+crate::rt::qapi_struct!(Watchdog { 0 req action "action" : WatchdogAction, });
+crate::rt::qapi_builder!(
+    Watchdog new(" Builds it from its required members; optional ones are absent.") {
+    action : WatchdogAction => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    Watchdog, "WATCHDOG", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None, }
+);
 /// An enumeration of the actions taken when the watchdog device's timer
 /// is expired
 ///
@@ -801,55 +414,10 @@ pub enum WatchdogAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl WatchdogAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Reset => "reset",
-            Self::Shutdown => "shutdown",
-            Self::Poweroff => "poweroff",
-            Self::Pause => "pause",
-            Self::Debug => "debug",
-            Self::None => "none",
-            Self::InjectNmi => "inject-nmi",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "reset" => Self::Reset,
-            "shutdown" => Self::Shutdown,
-            "poweroff" => Self::Poweroff,
-            "pause" => Self::Pause,
-            "debug" => Self::Debug,
-            "none" => Self::None,
-            "inject-nmi" => Self::InjectNmi,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for WatchdogAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for WatchdogAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for WatchdogAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    WatchdogAction { Reset = "reset", Shutdown = "shutdown", Poweroff = "poweroff", Pause
+    = "pause", Debug = "debug", None = "none", InjectNmi = "inject-nmi", }
+);
 /// Possible QEMU actions upon guest reboot
 ///
 /// Since: 6.0
@@ -865,45 +433,7 @@ pub enum RebootAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl RebootAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Reset => "reset",
-            Self::Shutdown => "shutdown",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "reset" => Self::Reset,
-            "shutdown" => Self::Shutdown,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for RebootAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for RebootAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RebootAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(RebootAction { Reset = "reset", Shutdown = "shutdown", });
 /// Possible QEMU actions upon guest shutdown
 ///
 /// Since: 6.0
@@ -918,45 +448,7 @@ pub enum ShutdownAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ShutdownAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Poweroff => "poweroff",
-            Self::Pause => "pause",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "poweroff" => Self::Poweroff,
-            "pause" => Self::Pause,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ShutdownAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ShutdownAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ShutdownAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(ShutdownAction { Poweroff = "poweroff", Pause = "pause", });
 /// Since: 6.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -975,49 +467,10 @@ pub enum PanicAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl PanicAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Pause => "pause",
-            Self::Shutdown => "shutdown",
-            Self::ExitFailure => "exit-failure",
-            Self::None => "none",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "pause" => Self::Pause,
-            "shutdown" => Self::Shutdown,
-            "exit-failure" => Self::ExitFailure,
-            "none" => Self::None,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for PanicAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for PanicAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for PanicAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    PanicAction { Pause = "pause", Shutdown = "shutdown", ExitFailure = "exit-failure",
+    None = "none", }
+);
 /// Set watchdog action.
 ///
 /// *qmp-example*
@@ -1029,36 +482,24 @@ impl<'de> ::serde::Deserialize<'de> for PanicAction {
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WatchdogSetAction {
     /// `WatchdogAction` action taken when watchdog timer expires.
     pub action: WatchdogAction,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl WatchdogSetAction {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(action: impl ::std::convert::Into<WatchdogAction>) -> Self {
-        Self { action: action.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for WatchdogSetAction {
-    const NAME: &'static str = "watchdog-set-action";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "watchdog-set-action",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.11"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(WatchdogSetAction { 0 req action "action" : WatchdogAction, });
+crate::rt::qapi_builder!(
+    WatchdogSetAction
+    new(" Builds it from its required members; optional ones are absent.") { action :
+    WatchdogAction => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    WatchdogSetAction, "watchdog-set-action", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Set the actions that will be taken by the emulator in response to
 /// guest events.
 ///
@@ -1074,84 +515,35 @@ impl crate::rt::Command for WatchdogSetAction {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetAction {
     /// `RebootAction` action taken on guest reboot.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reboot: ::std::option::Option<RebootAction>,
     /// `ShutdownAction` action taken on guest shutdown.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub shutdown: ::std::option::Option<ShutdownAction>,
     /// `PanicAction` action taken on guest panic.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub panic: ::std::option::Option<PanicAction>,
     /// `WatchdogAction` action taken when watchdog timer expires.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub watchdog: ::std::option::Option<WatchdogAction>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetAction {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            reboot: ::std::option::Option::None,
-            shutdown: ::std::option::Option::None,
-            panic: ::std::option::Option::None,
-            watchdog: ::std::option::Option::None,
-        }
-    }
-    /// Sets `reboot`.
-    #[must_use]
-    pub fn with_reboot(
-        mut self,
-        reboot: impl ::std::convert::Into<RebootAction>,
-    ) -> Self {
-        self.reboot = ::std::option::Option::Some(reboot.into());
-        self
-    }
-    /// Sets `shutdown`.
-    #[must_use]
-    pub fn with_shutdown(
-        mut self,
-        shutdown: impl ::std::convert::Into<ShutdownAction>,
-    ) -> Self {
-        self.shutdown = ::std::option::Option::Some(shutdown.into());
-        self
-    }
-    /// Sets `panic`.
-    #[must_use]
-    pub fn with_panic(mut self, panic: impl ::std::convert::Into<PanicAction>) -> Self {
-        self.panic = ::std::option::Option::Some(panic.into());
-        self
-    }
-    /// Sets `watchdog`.
-    #[must_use]
-    pub fn with_watchdog(
-        mut self,
-        watchdog: impl ::std::convert::Into<WatchdogAction>,
-    ) -> Self {
-        self.watchdog = ::std::option::Option::Some(watchdog.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetAction {
-    const NAME: &'static str = "set-action";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set-action",
-        allow_oob: false,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SetAction { 0 opt reboot "reboot" : RebootAction, 1 opt shutdown "shutdown" :
+    ShutdownAction, 2 opt panic "panic" : PanicAction, 3 opt watchdog "watchdog" :
+    WatchdogAction, }
+);
+crate::rt::qapi_builder!(
+    SetAction new(" Builds it with every optional member absent.") {} init {} set {
+    with_reboot reboot "reboot" : RebootAction => into, with_shutdown shutdown "shutdown"
+    : ShutdownAction => into, with_panic panic "panic" : PanicAction => into,
+    with_watchdog watchdog "watchdog" : WatchdogAction => into, }
+);
+crate::rt::qapi_command!(
+    SetAction, "set-action", (), { allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Emitted when guest OS panic is detected
 ///
 /// *qmp-example*
@@ -1163,63 +555,27 @@ impl crate::rt::Command for SetAction {
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestPanicked {
     /// action that has been taken, currently always "pause"
     pub action: GuestPanicAction,
     /// information about a panic (since 2.9)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub info: ::std::option::Option<GuestPanicInformation>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestPanicked {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(action: impl ::std::convert::Into<GuestPanicAction>) -> Self {
-        Self {
-            action: action.into(),
-            info: ::std::option::Option::None,
-        }
-    }
-    /// Sets `info`.
-    #[must_use]
-    pub fn with_info(
-        mut self,
-        info: impl ::std::convert::Into<GuestPanicInformation>,
-    ) -> Self {
-        self.info = ::std::option::Option::Some(info.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for GuestPanicked {
-    const NAME: &'static str = "GUEST_PANICKED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "GUEST_PANICKED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::GuestPanicked(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::GuestPanicked(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<GuestPanicked> for super::AnyEvent {
-    fn from(x: GuestPanicked) -> Self {
-        super::AnyEvent::GuestPanicked(x)
-    }
-}
+crate::rt::qapi_struct!(
+    GuestPanicked { 0 req action "action" : GuestPanicAction, 1 opt info "info" :
+    GuestPanicInformation, }
+);
+crate::rt::qapi_builder!(
+    GuestPanicked new(" Builds it from its required members; optional ones are absent.")
+    { action : GuestPanicAction => into, } init {} set { with_info info "info" :
+    GuestPanicInformation => into, }
+);
+crate::rt::qapi_event!(
+    GuestPanicked, "GUEST_PANICKED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, }
+);
 /// Emitted when guest OS crash loaded is detected
 ///
 /// *qmp-example*
@@ -1231,63 +587,28 @@ impl ::std::convert::From<GuestPanicked> for super::AnyEvent {
 /// ```
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestCrashloaded {
     /// action that has been taken, currently always "run"
     pub action: GuestPanicAction,
     /// information about a panic
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub info: ::std::option::Option<GuestPanicInformation>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestCrashloaded {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(action: impl ::std::convert::Into<GuestPanicAction>) -> Self {
-        Self {
-            action: action.into(),
-            info: ::std::option::Option::None,
-        }
-    }
-    /// Sets `info`.
-    #[must_use]
-    pub fn with_info(
-        mut self,
-        info: impl ::std::convert::Into<GuestPanicInformation>,
-    ) -> Self {
-        self.info = ::std::option::Option::Some(info.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for GuestCrashloaded {
-    const NAME: &'static str = "GUEST_CRASHLOADED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "GUEST_CRASHLOADED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.0"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::GuestCrashloaded(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::GuestCrashloaded(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<GuestCrashloaded> for super::AnyEvent {
-    fn from(x: GuestCrashloaded) -> Self {
-        super::AnyEvent::GuestCrashloaded(x)
-    }
-}
+crate::rt::qapi_struct!(
+    GuestCrashloaded { 0 req action "action" : GuestPanicAction, 1 opt info "info" :
+    GuestPanicInformation, }
+);
+crate::rt::qapi_builder!(
+    GuestCrashloaded
+    new(" Builds it from its required members; optional ones are absent.") { action :
+    GuestPanicAction => into, } init {} set { with_info info "info" :
+    GuestPanicInformation => into, }
+);
+crate::rt::qapi_event!(
+    GuestCrashloaded, "GUEST_CRASHLOADED", { deprecated : false, unstable : false, since
+    : ::std::option::Option::Some("5.0"), condition : ::std::option::Option::None, }
+);
 /// Emitted when guest submits a shutdown request via pvpanic interface
 ///
 /// *qmp-example*
@@ -1298,45 +619,18 @@ impl ::std::convert::From<GuestCrashloaded> for super::AnyEvent {
 /// ```
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct GuestPvshutdown {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestPvshutdown {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for GuestPvshutdown {
-    const NAME: &'static str = "GUEST_PVSHUTDOWN";
-    const META: super::EventMeta = super::EventMeta {
-        name: "GUEST_PVSHUTDOWN",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("9.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::GuestPvshutdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::GuestPvshutdown(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<GuestPvshutdown> for super::AnyEvent {
-    fn from(x: GuestPvshutdown) -> Self {
-        super::AnyEvent::GuestPvshutdown(x)
-    }
-}
+crate::rt::qapi_struct!(GuestPvshutdown {});
+crate::rt::qapi_builder!(
+    GuestPvshutdown new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_event!(
+    GuestPvshutdown, "GUEST_PVSHUTDOWN", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("9.1"), condition : ::std::option::Option::None, }
+);
 /// An enumeration of the actions taken when guest OS panic is detected
 ///
 /// Since: 2.1
@@ -1353,47 +647,9 @@ pub enum GuestPanicAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl GuestPanicAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Pause => "pause",
-            Self::Poweroff => "poweroff",
-            Self::Run => "run",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "pause" => Self::Pause,
-            "poweroff" => Self::Poweroff,
-            "run" => Self::Run,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for GuestPanicAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for GuestPanicAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for GuestPanicAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    GuestPanicAction { Pause = "pause", Poweroff = "poweroff", Run = "run", }
+);
 /// An enumeration of the guest panic information types
 ///
 /// Since: 2.9
@@ -1408,45 +664,7 @@ pub enum GuestPanicInformationType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl GuestPanicInformationType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::HyperV => "hyper-v",
-            Self::S390 => "s390",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "hyper-v" => Self::HyperV,
-            "s390" => Self::S390,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for GuestPanicInformationType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for GuestPanicInformationType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for GuestPanicInformationType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(GuestPanicInformationType { HyperV = "hyper-v", S390 = "s390", });
 /// Information about a guest panic
 ///
 /// Since: 2.9
@@ -1511,7 +729,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestPanicInformation {
 /// Hyper-V specific guest panic information (HV crash MSRs)
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestPanicInformationHyperV {
     /// for Windows, STOP code for the guest crash.  For Linux,
@@ -1531,26 +749,16 @@ pub struct GuestPanicInformationHyperV {
     /// stack pointer of the guest.
     pub arg5: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestPanicInformationHyperV {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        arg1: impl ::std::convert::Into<u64>,
-        arg2: impl ::std::convert::Into<u64>,
-        arg3: impl ::std::convert::Into<u64>,
-        arg4: impl ::std::convert::Into<u64>,
-        arg5: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            arg1: arg1.into(),
-            arg2: arg2.into(),
-            arg3: arg3.into(),
-            arg4: arg4.into(),
-            arg5: arg5.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    GuestPanicInformationHyperV { 0 req arg1 "arg1" : u64, 1 req arg2 "arg2" : u64, 2 req
+    arg3 "arg3" : u64, 3 req arg4 "arg4" : u64, 4 req arg5 "arg5" : u64, }
+);
+crate::rt::qapi_builder!(
+    GuestPanicInformationHyperV
+    new(" Builds it from its required members; optional ones are absent.") { arg1 : u64
+    => into, arg2 : u64 => into, arg3 : u64 => into, arg4 : u64 => into, arg5 : u64 =>
+    into, } init {} set {}
+);
 /// Reason why the CPU is in a crashed state.
 ///
 /// Since: 2.12
@@ -1573,86 +781,35 @@ pub enum S390CrashReason {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl S390CrashReason {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unknown2 => "unknown",
-            Self::DisabledWait => "disabled-wait",
-            Self::ExtintLoop => "extint-loop",
-            Self::PgmintLoop => "pgmint-loop",
-            Self::OpintLoop => "opint-loop",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unknown" => Self::Unknown2,
-            "disabled-wait" => Self::DisabledWait,
-            "extint-loop" => Self::ExtintLoop,
-            "pgmint-loop" => Self::PgmintLoop,
-            "opint-loop" => Self::OpintLoop,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for S390CrashReason {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for S390CrashReason {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for S390CrashReason {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    S390CrashReason { Unknown2 = "unknown", DisabledWait = "disabled-wait", ExtintLoop =
+    "extint-loop", PgmintLoop = "pgmint-loop", OpintLoop = "opint-loop", }
+);
 /// S390 specific guest panic information (PSW)
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestPanicInformationS390 {
     /// core id of the CPU that crashed
     pub core: u32,
     /// control fields of guest PSW
-    #[serde(rename = "psw-mask")]
     pub psw_mask: u64,
     /// guest instruction address
-    #[serde(rename = "psw-addr")]
     pub psw_addr: u64,
     /// guest crash reason
     pub reason: S390CrashReason,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestPanicInformationS390 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        core: impl ::std::convert::Into<u32>,
-        psw_mask: impl ::std::convert::Into<u64>,
-        psw_addr: impl ::std::convert::Into<u64>,
-        reason: impl ::std::convert::Into<S390CrashReason>,
-    ) -> Self {
-        Self {
-            core: core.into(),
-            psw_mask: psw_mask.into(),
-            psw_addr: psw_addr.into(),
-            reason: reason.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    GuestPanicInformationS390 { 0 req core "core" : u32, 1 req psw_mask "psw-mask" : u64,
+    2 req psw_addr "psw-addr" : u64, 3 req reason "reason" : S390CrashReason, }
+);
+crate::rt::qapi_builder!(
+    GuestPanicInformationS390
+    new(" Builds it from its required members; optional ones are absent.") { core : u32
+    => into, psw_mask : u64 => into, psw_addr : u64 => into, reason : S390CrashReason =>
+    into, } init {} set {}
+);
 /// Emitted when a memory failure occurs on host side.
 ///
 /// *qmp-example*
@@ -1667,7 +824,7 @@ impl GuestPanicInformationS390 {
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryFailure {
     /// recipient is defined as `MemoryFailureRecipient`.
@@ -1677,50 +834,19 @@ pub struct MemoryFailure {
     /// flags for MemoryFailureAction.
     pub flags: MemoryFailureFlags,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryFailure {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        recipient: impl ::std::convert::Into<MemoryFailureRecipient>,
-        action: impl ::std::convert::Into<MemoryFailureAction>,
-        flags: impl ::std::convert::Into<MemoryFailureFlags>,
-    ) -> Self {
-        Self {
-            recipient: recipient.into(),
-            action: action.into(),
-            flags: flags.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for MemoryFailure {
-    const NAME: &'static str = "MEMORY_FAILURE";
-    const META: super::EventMeta = super::EventMeta {
-        name: "MEMORY_FAILURE",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("5.2"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::MemoryFailure(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::MemoryFailure(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<MemoryFailure> for super::AnyEvent {
-    fn from(x: MemoryFailure) -> Self {
-        super::AnyEvent::MemoryFailure(x)
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryFailure { 0 req recipient "recipient" : MemoryFailureRecipient, 1 req action
+    "action" : MemoryFailureAction, 2 req flags "flags" : MemoryFailureFlags, }
+);
+crate::rt::qapi_builder!(
+    MemoryFailure new(" Builds it from its required members; optional ones are absent.")
+    { recipient : MemoryFailureRecipient => into, action : MemoryFailureAction => into,
+    flags : MemoryFailureFlags => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    MemoryFailure, "MEMORY_FAILURE", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, }
+);
 /// Hardware memory failure occurs, handled by recipient.
 ///
 /// Since: 5.2
@@ -1736,45 +862,9 @@ pub enum MemoryFailureRecipient {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MemoryFailureRecipient {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Hypervisor => "hypervisor",
-            Self::Guest => "guest",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "hypervisor" => Self::Hypervisor,
-            "guest" => Self::Guest,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MemoryFailureRecipient {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MemoryFailureRecipient {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MemoryFailureRecipient {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MemoryFailureRecipient { Hypervisor = "hypervisor", Guest = "guest", }
+);
 /// Actions taken by QEMU in response to a hardware memory failure.
 ///
 /// Since: 5.2
@@ -1800,77 +890,32 @@ pub enum MemoryFailureAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MemoryFailureAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ignore => "ignore",
-            Self::Inject => "inject",
-            Self::Fatal => "fatal",
-            Self::Reset => "reset",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ignore" => Self::Ignore,
-            "inject" => Self::Inject,
-            "fatal" => Self::Fatal,
-            "reset" => Self::Reset,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MemoryFailureAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MemoryFailureAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MemoryFailureAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    MemoryFailureAction { Ignore = "ignore", Inject = "inject", Fatal = "fatal", Reset =
+    "reset", }
+);
 /// Additional information on memory failures.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MemoryFailureFlags {
     /// whether a memory failure event is action-required
     /// or action-optional (e.g. a failure during memory scrub).
-    #[serde(rename = "action-required")]
     pub action_required: bool,
     /// whether the failure occurred while the previous failure
     /// was still in progress.
     pub recursive: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MemoryFailureFlags {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        action_required: impl ::std::convert::Into<bool>,
-        recursive: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            action_required: action_required.into(),
-            recursive: recursive.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MemoryFailureFlags { 0 req action_required "action-required" : bool, 1 req recursive
+    "recursive" : bool, }
+);
+crate::rt::qapi_builder!(
+    MemoryFailureFlags
+    new(" Builds it from its required members; optional ones are absent.") {
+    action_required : bool => into, recursive : bool => into, } init {} set {}
+);
 /// An enumeration of the options specified when enabling notify VM exit
 ///
 /// Since: 7.2
@@ -1889,44 +934,7 @@ pub enum NotifyVmexitOption {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NotifyVmexitOption {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Run => "run",
-            Self::InternalError => "internal-error",
-            Self::Disable => "disable",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "run" => Self::Run,
-            "internal-error" => Self::InternalError,
-            "disable" => Self::Disable,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NotifyVmexitOption {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NotifyVmexitOption {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NotifyVmexitOption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    NotifyVmexitOption { Run = "run", InternalError = "internal-error", Disable =
+    "disable", }
+);

@@ -21,53 +21,12 @@ pub enum NetworkAddressFamily {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl NetworkAddressFamily {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ipv4 => "ipv4",
-            Self::Ipv6 => "ipv6",
-            Self::Unix => "unix",
-            Self::Vsock => "vsock",
-            Self::Unknown2 => "unknown",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ipv4" => Self::Ipv4,
-            "ipv6" => Self::Ipv6,
-            "unix" => Self::Unix,
-            "vsock" => Self::Vsock,
-            "unknown" => Self::Unknown2,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for NetworkAddressFamily {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for NetworkAddressFamily {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NetworkAddressFamily {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    NetworkAddressFamily { Ipv4 = "ipv4", Ipv6 = "ipv6", Unix = "unix", Vsock = "vsock",
+    Unknown2 = "unknown", }
+);
 /// The QAPI struct `InetSocketAddressBase`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InetSocketAddressBase {
     /// host part of the address
@@ -75,25 +34,20 @@ pub struct InetSocketAddressBase {
     /// port part of the address
     pub port: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InetSocketAddressBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            port: port.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    InetSocketAddressBase { 0 req host "host" : ::std::string::String, 1 req port "port"
+    : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    InetSocketAddressBase
+    new(" Builds it from its required members; optional ones are absent.") { host :
+    ::std::string::String => into, port : ::std::string::String => into, } init {} set {}
+);
 /// Captures a socket address or address range in the Internet
 /// namespace.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InetSocketAddress {
     /// host part of the address
@@ -103,96 +57,43 @@ pub struct InetSocketAddress {
     /// true if the host/port are guaranteed to be numeric, false
     /// if name resolution should be attempted.  Defaults to false.
     /// (Since 2.9)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub numeric: ::std::option::Option<bool>,
     /// If present, this is range of possible addresses, with port
     /// between `port` and `to`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub to: ::std::option::Option<u16>,
     /// whether to accept IPv4 addresses, default try both IPv4 and
     /// IPv6
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv4: ::std::option::Option<bool>,
     /// whether to accept IPv6 addresses, default try both IPv4 and
     /// IPv6
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ipv6: ::std::option::Option<bool>,
     /// enable keep-alive when connecting to this socket.  Not
     /// supported for passive sockets.  (Since 4.2)
-    #[serde(
-        rename = "keep-alive",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub keep_alive: ::std::option::Option<bool>,
     /// enable multi-path TCP.  (Since 6.1)
     ///
     /// Only if `HAVE_IPPROTO_MPTCP`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mptcp: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InetSocketAddress {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            port: port.into(),
-            numeric: ::std::option::Option::None,
-            to: ::std::option::Option::None,
-            ipv4: ::std::option::Option::None,
-            ipv6: ::std::option::Option::None,
-            keep_alive: ::std::option::Option::None,
-            mptcp: ::std::option::Option::None,
-        }
-    }
-    /// Sets `numeric`.
-    #[must_use]
-    pub fn with_numeric(mut self, numeric: impl ::std::convert::Into<bool>) -> Self {
-        self.numeric = ::std::option::Option::Some(numeric.into());
-        self
-    }
-    /// Sets `to`.
-    #[must_use]
-    pub fn with_to(mut self, to: impl ::std::convert::Into<u16>) -> Self {
-        self.to = ::std::option::Option::Some(to.into());
-        self
-    }
-    /// Sets `ipv4`.
-    #[must_use]
-    pub fn with_ipv4(mut self, ipv4: impl ::std::convert::Into<bool>) -> Self {
-        self.ipv4 = ::std::option::Option::Some(ipv4.into());
-        self
-    }
-    /// Sets `ipv6`.
-    #[must_use]
-    pub fn with_ipv6(mut self, ipv6: impl ::std::convert::Into<bool>) -> Self {
-        self.ipv6 = ::std::option::Option::Some(ipv6.into());
-        self
-    }
-    /// Sets `keep-alive`.
-    #[must_use]
-    pub fn with_keep_alive(
-        mut self,
-        keep_alive: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.keep_alive = ::std::option::Option::Some(keep_alive.into());
-        self
-    }
-    /// Sets `mptcp`.
-    #[must_use]
-    pub fn with_mptcp(mut self, mptcp: impl ::std::convert::Into<bool>) -> Self {
-        self.mptcp = ::std::option::Option::Some(mptcp.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    InetSocketAddress { 0 req host "host" : ::std::string::String, 1 req port "port" :
+    ::std::string::String, 2 opt numeric "numeric" : bool, 3 opt to "to" : u16, 4 opt
+    ipv4 "ipv4" : bool, 5 opt ipv6 "ipv6" : bool, 6 opt keep_alive "keep-alive" : bool, 7
+    opt mptcp "mptcp" : bool, }
+);
+crate::rt::qapi_builder!(
+    InetSocketAddress
+    new(" Builds it from its required members; optional ones are absent.") { host :
+    ::std::string::String => into, port : ::std::string::String => into, } init {} set {
+    with_numeric numeric "numeric" : bool => into, with_to to "to" : u16 => into,
+    with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6 "ipv6" : bool => into,
+    with_keep_alive keep_alive "keep-alive" : bool => into, with_mptcp mptcp "mptcp" :
+    bool => into, }
+);
 /// Captures a socket address in the local ("Unix socket") namespace.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UnixSocketAddress {
     /// filesystem path to use
@@ -202,47 +103,31 @@ pub struct UnixSocketAddress {
     /// bytes.  Defaults to false.  (Since 5.1)
     ///
     /// Only if `CONFIG_LINUX`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub r#abstract: ::std::option::Option<bool>,
     /// if false, pad an abstract socket address with enough null
     /// bytes to make it fill struct sockaddr_un member sun_path.
     /// Defaults to true.  (Since 5.1)
     ///
     /// Only if `CONFIG_LINUX`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tight: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UnixSocketAddress {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            path: path.into(),
-            r#abstract: ::std::option::Option::None,
-            tight: ::std::option::Option::None,
-        }
-    }
-    /// Sets `abstract`.
-    #[must_use]
-    pub fn with_abstract(mut self, r#abstract: impl ::std::convert::Into<bool>) -> Self {
-        self.r#abstract = ::std::option::Option::Some(r#abstract.into());
-        self
-    }
-    /// Sets `tight`.
-    #[must_use]
-    pub fn with_tight(mut self, tight: impl ::std::convert::Into<bool>) -> Self {
-        self.tight = ::std::option::Option::Some(tight.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    UnixSocketAddress { 0 req path "path" : ::std::string::String, 1 opt r#abstract
+    "abstract" : bool, 2 opt tight "tight" : bool, }
+);
+crate::rt::qapi_builder!(
+    UnixSocketAddress
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set { with_abstract r#abstract "abstract" :
+    bool => into, with_tight tight "tight" : bool => into, }
+);
 /// Captures a socket address in the vsock namespace.
 ///
 /// *note:: String types are used to allow for possible future*
 /// hostname or service resolution support.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VsockSocketAddress {
     /// unique host identifier
@@ -250,24 +135,19 @@ pub struct VsockSocketAddress {
     /// port
     pub port: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VsockSocketAddress {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        cid: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            cid: cid.into(),
-            port: port.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VsockSocketAddress { 0 req cid "cid" : ::std::string::String, 1 req port "port" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VsockSocketAddress
+    new(" Builds it from its required members; optional ones are absent.") { cid :
+    ::std::string::String => into, port : ::std::string::String => into, } init {} set {}
+);
 /// A file descriptor name or number.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdSocketAddress {
     /// decimal is for file descriptor number, otherwise it's a file
@@ -277,74 +157,70 @@ pub struct FdSocketAddress {
     /// contexts where no monitor context is active.
     pub str: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FdSocketAddress {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(str: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { str: str.into() }
-    }
-}
+crate::rt::qapi_struct!(FdSocketAddress { 0 req str "str" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    FdSocketAddress
+    new(" Builds it from its required members; optional ones are absent.") { str :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InetSocketAddressWrapper {
     /// internet domain socket address
     pub data: InetSocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InetSocketAddressWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<InetSocketAddress>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    InetSocketAddressWrapper { 0 req data "data" : InetSocketAddress, }
+);
+crate::rt::qapi_builder!(
+    InetSocketAddressWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    InetSocketAddress => into, } init {} set {}
+);
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UnixSocketAddressWrapper {
     /// UNIX domain socket address
     pub data: UnixSocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UnixSocketAddressWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<UnixSocketAddress>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    UnixSocketAddressWrapper { 0 req data "data" : UnixSocketAddress, }
+);
+crate::rt::qapi_builder!(
+    UnixSocketAddressWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    UnixSocketAddress => into, } init {} set {}
+);
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VsockSocketAddressWrapper {
     /// VSOCK domain socket address
     pub data: VsockSocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VsockSocketAddressWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<VsockSocketAddress>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    VsockSocketAddressWrapper { 0 req data "data" : VsockSocketAddress, }
+);
+crate::rt::qapi_builder!(
+    VsockSocketAddressWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    VsockSocketAddress => into, } init {} set {}
+);
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FdSocketAddressWrapper {
     /// file descriptor name or number
     pub data: FdSocketAddress,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FdSocketAddressWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<FdSocketAddress>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data" : FdSocketAddress, });
+crate::rt::qapi_builder!(
+    FdSocketAddressWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    FdSocketAddress => into, } init {} set {}
+);
 /// Captures the address of a socket, which could also be a named file
 /// descriptor
 ///
@@ -435,49 +311,9 @@ pub enum SocketAddressType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SocketAddressType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Inet => "inet",
-            Self::Unix => "unix",
-            Self::Vsock => "vsock",
-            Self::Fd => "fd",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "inet" => Self::Inet,
-            "unix" => Self::Unix,
-            "vsock" => Self::Vsock,
-            "fd" => Self::Fd,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SocketAddressType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SocketAddressType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SocketAddressType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SocketAddressType { Inet = "inet", Unix = "unix", Vsock = "vsock", Fd = "fd", }
+);
 /// Captures the address of a socket, which could also be a socket file
 /// descriptor
 ///

@@ -22,51 +22,10 @@ pub enum StatsType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl StatsType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Cumulative => "cumulative",
-            Self::Instant => "instant",
-            Self::Peak => "peak",
-            Self::LinearHistogram => "linear-histogram",
-            Self::Log2Histogram => "log2-histogram",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "cumulative" => Self::Cumulative,
-            "instant" => Self::Instant,
-            "peak" => Self::Peak,
-            "linear-histogram" => Self::LinearHistogram,
-            "log2-histogram" => Self::Log2Histogram,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for StatsType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for StatsType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for StatsType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    StatsType { Cumulative = "cumulative", Instant = "instant", Peak = "peak",
+    LinearHistogram = "linear-histogram", Log2Histogram = "log2-histogram", }
+);
 /// Enumeration of unit of measurement for statistics
 ///
 /// Since: 7.1
@@ -85,49 +44,10 @@ pub enum StatsUnit {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl StatsUnit {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Bytes => "bytes",
-            Self::Seconds => "seconds",
-            Self::Cycles => "cycles",
-            Self::Boolean => "boolean",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "bytes" => Self::Bytes,
-            "seconds" => Self::Seconds,
-            "cycles" => Self::Cycles,
-            "boolean" => Self::Boolean,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for StatsUnit {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for StatsUnit {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for StatsUnit {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    StatsUnit { Bytes = "bytes", Seconds = "seconds", Cycles = "cycles", Boolean =
+    "boolean", }
+);
 /// Enumeration of statistics providers.
 ///
 /// Since: 7.1
@@ -142,45 +62,7 @@ pub enum StatsProvider {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl StatsProvider {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Kvm => "kvm",
-            Self::Cryptodev => "cryptodev",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "kvm" => Self::Kvm,
-            "cryptodev" => Self::Cryptodev,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for StatsProvider {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for StatsProvider {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for StatsProvider {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(StatsProvider { Kvm = "kvm", Cryptodev = "cryptodev", });
 /// The kinds of objects on which one can request statistics.
 ///
 /// Since: 7.1
@@ -198,143 +80,67 @@ pub enum StatsTarget {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl StatsTarget {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Vm => "vm",
-            Self::Vcpu => "vcpu",
-            Self::Cryptodev => "cryptodev",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "vm" => Self::Vm,
-            "vcpu" => Self::Vcpu,
-            "cryptodev" => Self::Cryptodev,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for StatsTarget {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for StatsTarget {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for StatsTarget {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    StatsTarget { Vm = "vm", Vcpu = "vcpu", Cryptodev = "cryptodev", }
+);
 /// Indicates a set of statistics that should be returned by
 /// query-stats.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsRequest {
     /// provider for which to return statistics.
     pub provider: StatsProvider,
     /// statistics to be returned (all if omitted).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub names: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsRequest {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(provider: impl ::std::convert::Into<StatsProvider>) -> Self {
-        Self {
-            provider: provider.into(),
-            names: ::std::option::Option::None,
-        }
-    }
-    /// Sets `names`.
-    #[must_use]
-    pub fn with_names(
-        mut self,
-        names: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.names = ::std::option::Option::Some(names.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    StatsRequest { 0 req provider "provider" : StatsProvider, 1 opt names "names" :
+    ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    StatsRequest new(" Builds it from its required members; optional ones are absent.") {
+    provider : StatsProvider => into, } init {} set { with_names names "names" :
+    ::std::vec::Vec < ::std::string::String > => into, }
+);
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct StatsVCPUFilter {
     /// list of QOM paths for the desired vCPU objects.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vcpus: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsVCPUFilter {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            vcpus: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vcpus`.
-    #[must_use]
-    pub fn with_vcpus(
-        mut self,
-        vcpus: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.vcpus = ::std::option::Option::Some(vcpus.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    StatsVCPUFilter { 0 opt vcpus "vcpus" : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    StatsVCPUFilter new(" Builds it with every optional member absent.") {} init {} set {
+    with_vcpus vcpus "vcpus" : ::std::vec::Vec < ::std::string::String > => into, }
+);
 /// The arguments to the query-stats command; specifies a target for
 /// which to request statistics and optionally the required subset of
 /// information for that target.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsFilter {
     /// which providers to request statistics from, and
     /// optionally which named values to return within each provider
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub providers: ::std::option::Option<::std::vec::Vec<StatsRequest>>,
     /// The branch, chosen by `target`.
-    #[serde(flatten)]
     pub branch: StatsFilterBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsFilter {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(branch: StatsFilterBranch) -> Self {
-        Self {
-            providers: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `providers`.
-    #[must_use]
-    pub fn with_providers(
-        mut self,
-        providers: impl ::std::convert::Into<::std::vec::Vec<StatsRequest>>,
-    ) -> Self {
-        self.providers = ::std::option::Option::Some(providers.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    StatsFilter { 0 opt providers "providers" : ::std::vec::Vec < StatsRequest >, }
+    flatten branch
+);
+crate::rt::qapi_builder!(
+    StatsFilter new(" Builds it from its required members; optional ones are absent.") {
+    branch : StatsFilterBranch => into, } init {} set { with_providers providers
+    "providers" : ::std::vec::Vec < StatsRequest > => into, }
+);
 /// The branches of [`StatsFilter`], by `target`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -453,7 +259,7 @@ impl<'de> ::serde::Deserialize<'de> for StatsValue {
     }
 }
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
     /// name of stat.
@@ -461,57 +267,35 @@ pub struct Stats {
     /// stat value.
     pub value: StatsValue,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Stats {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        value: impl ::std::convert::Into<StatsValue>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            value: value.into(),
-        }
+crate::rt::qapi_struct!(
+    Stats { 0 req name "name" : ::std::string::String, 1 req value "value" : StatsValue,
     }
-}
+);
+crate::rt::qapi_builder!(
+    Stats new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, value : StatsValue => into, } init {} set {}
+);
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsResult {
     /// provider for this set of statistics.
     pub provider: StatsProvider,
     /// Path to the object for which the statistics are returned,
     /// if the object is exposed in the QOM tree
-    #[serde(rename = "qom-path", skip_serializing_if = "::std::option::Option::is_none")]
     pub qom_path: ::std::option::Option<::std::string::String>,
     /// list of statistics.
     pub stats: ::std::vec::Vec<Stats>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsResult {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        provider: impl ::std::convert::Into<StatsProvider>,
-        stats: impl ::std::convert::Into<::std::vec::Vec<Stats>>,
-    ) -> Self {
-        Self {
-            provider: provider.into(),
-            qom_path: ::std::option::Option::None,
-            stats: stats.into(),
-        }
-    }
-    /// Sets `qom-path`.
-    #[must_use]
-    pub fn with_qom_path(
-        mut self,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.qom_path = ::std::option::Option::Some(qom_path.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    StatsResult { 0 req provider "provider" : StatsProvider, 1 opt qom_path "qom-path" :
+    ::std::string::String, 2 req stats "stats" : ::std::vec::Vec < Stats >, }
+);
+crate::rt::qapi_builder!(
+    StatsResult new(" Builds it from its required members; optional ones are absent.") {
+    provider : StatsProvider => into, stats : ::std::vec::Vec < Stats > => into, } init
+    {} set { with_qom_path qom_path "qom-path" : ::std::string::String => into, }
+);
 /// Return runtime-collected statistics for objects such as the VM or
 /// its vCPUs.
 ///
@@ -524,34 +308,24 @@ impl StatsResult {
 /// (e.g., for each vCPU).
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryStats(pub StatsFilter);
+crate::rt::qapi_newtype!(QueryStats);
 impl ::std::convert::From<StatsFilter> for QueryStats {
     fn from(v: StatsFilter) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryStats {
-    const NAME: &'static str = "query-stats";
-    type Returns = ::std::vec::Vec<StatsResult>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-stats",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    QueryStats, "query-stats", ::std::vec::Vec < StatsResult >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Schema for a single statistic.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsSchemaValue {
     /// name of the statistic; each element of the schema is uniquely
@@ -562,70 +336,36 @@ pub struct StatsSchemaValue {
     pub r#type: StatsType,
     /// basic unit of measure for the statistic; if missing, the
     /// statistic is a simple number or counter.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub unit: ::std::option::Option<StatsUnit>,
     /// base for the multiple of `unit` in which the statistic is
     /// measured.  Only present if `exponent` is non-zero; `base` and
     /// `exponent` together form a SI prefix (e.g., _nano-_ for
     /// ``base=10`` and ``exponent=-9``) or IEC binary prefix (e.g.
     /// _kibi-_ for ``base=2`` and ``exponent=10``)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub base: ::std::option::Option<i8>,
     /// exponent for the multiple of `unit` in which the statistic
     /// is expressed, or 0 for the basic unit
     pub exponent: i16,
     /// Present when `type` is "linear-histogram", contains the
     /// width of each bucket of the histogram.
-    #[serde(
-        rename = "bucket-size",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub bucket_size: ::std::option::Option<u32>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsSchemaValue {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        r#type: impl ::std::convert::Into<StatsType>,
-        exponent: impl ::std::convert::Into<i16>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            r#type: r#type.into(),
-            unit: ::std::option::Option::None,
-            base: ::std::option::Option::None,
-            exponent: exponent.into(),
-            bucket_size: ::std::option::Option::None,
-        }
-    }
-    /// Sets `unit`.
-    #[must_use]
-    pub fn with_unit(mut self, unit: impl ::std::convert::Into<StatsUnit>) -> Self {
-        self.unit = ::std::option::Option::Some(unit.into());
-        self
-    }
-    /// Sets `base`.
-    #[must_use]
-    pub fn with_base(mut self, base: impl ::std::convert::Into<i8>) -> Self {
-        self.base = ::std::option::Option::Some(base.into());
-        self
-    }
-    /// Sets `bucket-size`.
-    #[must_use]
-    pub fn with_bucket_size(
-        mut self,
-        bucket_size: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        self.bucket_size = ::std::option::Option::Some(bucket_size.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    StatsSchemaValue { 0 req name "name" : ::std::string::String, 1 req r#type "type" :
+    StatsType, 2 opt unit "unit" : StatsUnit, 3 opt base "base" : i8, 4 req exponent
+    "exponent" : i16, 5 opt bucket_size "bucket-size" : u32, }
+);
+crate::rt::qapi_builder!(
+    StatsSchemaValue
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, r#type : StatsType => into, exponent : i16 => into, }
+    init {} set { with_unit unit "unit" : StatsUnit => into, with_base base "base" : i8
+    => into, with_bucket_size bucket_size "bucket-size" : u32 => into, }
+);
 /// Schema for all available statistics for a provider and target.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct StatsSchema {
     /// provider for this set of statistics.
@@ -636,22 +376,15 @@ pub struct StatsSchema {
     /// list of statistics.
     pub stats: ::std::vec::Vec<StatsSchemaValue>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl StatsSchema {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        provider: impl ::std::convert::Into<StatsProvider>,
-        target: impl ::std::convert::Into<StatsTarget>,
-        stats: impl ::std::convert::Into<::std::vec::Vec<StatsSchemaValue>>,
-    ) -> Self {
-        Self {
-            provider: provider.into(),
-            target: target.into(),
-            stats: stats.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    StatsSchema { 0 req provider "provider" : StatsProvider, 1 req target "target" :
+    StatsTarget, 2 req stats "stats" : ::std::vec::Vec < StatsSchemaValue >, }
+);
+crate::rt::qapi_builder!(
+    StatsSchema new(" Builds it from its required members; optional ones are absent.") {
+    provider : StatsProvider => into, target : StatsTarget => into, stats :
+    ::std::vec::Vec < StatsSchemaValue > => into, } init {} set {}
+);
 /// Return the schema for all available runtime-collected statistics.
 ///
 /// *note:: Runtime-collected statistics and their names fall outside*
@@ -667,45 +400,22 @@ impl StatsSchema {
 /// however, are expected to be rare.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryStatsSchemas {
     /// a provider to restrict the query to.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub provider: ::std::option::Option<StatsProvider>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryStatsSchemas {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            provider: ::std::option::Option::None,
-        }
-    }
-    /// Sets `provider`.
-    #[must_use]
-    pub fn with_provider(
-        mut self,
-        provider: impl ::std::convert::Into<StatsProvider>,
-    ) -> Self {
-        self.provider = ::std::option::Option::Some(provider.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryStatsSchemas {
-    const NAME: &'static str = "query-stats-schemas";
-    type Returns = ::std::vec::Vec<StatsSchema>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-stats-schemas",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    QueryStatsSchemas { 0 opt provider "provider" : StatsProvider, }
+);
+crate::rt::qapi_builder!(
+    QueryStatsSchemas new(" Builds it with every optional member absent.") {} init {} set
+    { with_provider provider "provider" : StatsProvider => into, }
+);
+crate::rt::qapi_command!(
+    QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);

@@ -19,47 +19,9 @@ pub enum TpmModel {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TpmModel {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::TpmTis => "tpm-tis",
-            Self::TpmCrb => "tpm-crb",
-            Self::TpmSpapr => "tpm-spapr",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "tpm-tis" => Self::TpmTis,
-            "tpm-crb" => Self::TpmCrb,
-            "tpm-spapr" => Self::TpmSpapr,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TpmModel {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TpmModel {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TpmModel {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    TpmModel { TpmTis = "tpm-tis", TpmCrb = "tpm-crb", TpmSpapr = "tpm-spapr", }
+);
 /// Return a list of supported TPM models
 ///
 /// # Returns
@@ -76,33 +38,19 @@ impl<'de> ::serde::Deserialize<'de> for TpmModel {
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryTpmModels {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryTpmModels {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryTpmModels {
-    const NAME: &'static str = "query-tpm-models";
-    type Returns = ::std::vec::Vec<TpmModel>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-tpm-models",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::Some("CONFIG_TPM"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryTpmModels {});
+crate::rt::qapi_builder!(
+    QueryTpmModels new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.5"), condition :
+    ::std::option::Option::Some("CONFIG_TPM"), features : & [], }
+);
 /// An enumeration of TPM types
 ///
 /// Since: 1.5
@@ -119,45 +67,7 @@ pub enum TpmType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TpmType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Passthrough => "passthrough",
-            Self::Emulator => "emulator",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "passthrough" => Self::Passthrough,
-            "emulator" => Self::Emulator,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TpmType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TpmType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TpmType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(TpmType { Passthrough = "passthrough", Emulator = "emulator", });
 /// Return a list of supported TPM types
 ///
 /// # Returns
@@ -174,134 +84,95 @@ impl<'de> ::serde::Deserialize<'de> for TpmType {
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryTpmTypes {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryTpmTypes {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryTpmTypes {
-    const NAME: &'static str = "query-tpm-types";
-    type Returns = ::std::vec::Vec<TpmType>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-tpm-types",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::Some("CONFIG_TPM"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryTpmTypes {});
+crate::rt::qapi_builder!(
+    QueryTpmTypes new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.5"), condition :
+    ::std::option::Option::Some("CONFIG_TPM"), features : & [], }
+);
 /// Information about the TPM passthrough type
 ///
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TPMPassthroughOptions {
     /// string describing the path used for accessing the TPM device
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
     /// string showing the TPM's sysfs cancel file for
     /// cancellation of TPM commands while they are executing
-    #[serde(
-        rename = "cancel-path",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cancel_path: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TPMPassthroughOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            path: ::std::option::Option::None,
-            cancel_path: ::std::option::Option::None,
-        }
-    }
-    /// Sets `path`.
-    #[must_use]
-    pub fn with_path(
-        mut self,
-        path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.path = ::std::option::Option::Some(path.into());
-        self
-    }
-    /// Sets `cancel-path`.
-    #[must_use]
-    pub fn with_cancel_path(
-        mut self,
-        cancel_path: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cancel_path = ::std::option::Option::Some(cancel_path.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TPMPassthroughOptions { 0 opt path "path" : ::std::string::String, 1 opt cancel_path
+    "cancel-path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TPMPassthroughOptions new(" Builds it with every optional member absent.") {} init {}
+    set { with_path path "path" : ::std::string::String => into, with_cancel_path
+    cancel_path "cancel-path" : ::std::string::String => into, }
+);
 /// Information about the TPM emulator type
 ///
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TPMEmulatorOptions {
     /// Name of a unix socket chardev
     pub chardev: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TPMEmulatorOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(chardev: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { chardev: chardev.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    TPMEmulatorOptions { 0 req chardev "chardev" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TPMEmulatorOptions
+    new(" Builds it from its required members; optional ones are absent.") { chardev :
+    ::std::string::String => into, } init {} set {}
+);
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TPMPassthroughOptionsWrapper {
     /// Information about the TPM passthrough type
     pub data: TPMPassthroughOptions,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TPMPassthroughOptionsWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<TPMPassthroughOptions>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    TPMPassthroughOptionsWrapper { 0 req data "data" : TPMPassthroughOptions, }
+);
+crate::rt::qapi_builder!(
+    TPMPassthroughOptionsWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    TPMPassthroughOptions => into, } init {} set {}
+);
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TPMEmulatorOptionsWrapper {
     /// Information about the TPM emulator type
     pub data: TPMEmulatorOptions,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TPMEmulatorOptionsWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<TPMEmulatorOptions>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    TPMEmulatorOptionsWrapper { 0 req data "data" : TPMEmulatorOptions, }
+);
+crate::rt::qapi_builder!(
+    TPMEmulatorOptionsWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    TPMEmulatorOptions => into, } init {} set {}
+);
 /// A union referencing different TPM backend types' configuration
 /// options
 ///
@@ -371,7 +242,7 @@ impl<'de> ::serde::Deserialize<'de> for TpmTypeOptions {
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TPMInfo {
     /// The Id of the TPM
@@ -381,22 +252,15 @@ pub struct TPMInfo {
     /// The TPM (backend) type configuration options
     pub options: TpmTypeOptions,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TPMInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        model: impl ::std::convert::Into<TpmModel>,
-        options: impl ::std::convert::Into<TpmTypeOptions>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            model: model.into(),
-            options: options.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    TPMInfo { 0 req id "id" : ::std::string::String, 1 req model "model" : TpmModel, 2
+    req options "options" : TpmTypeOptions, }
+);
+crate::rt::qapi_builder!(
+    TPMInfo new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, model : TpmModel => into, options : TpmTypeOptions =>
+    into, } init {} set {}
+);
 /// Return information about the TPM device
 ///
 /// *qmp-example*
@@ -422,30 +286,16 @@ impl TPMInfo {
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryTpm {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryTpm {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryTpm {
-    const NAME: &'static str = "query-tpm";
-    type Returns = ::std::vec::Vec<TPMInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-tpm",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.5"),
-        condition: ::std::option::Option::Some("CONFIG_TPM"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryTpm {});
+crate::rt::qapi_builder!(
+    QueryTpm new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.5"), condition :
+    ::std::option::Option::Some("CONFIG_TPM"), features : & [], }
+);

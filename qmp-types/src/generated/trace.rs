@@ -17,51 +17,14 @@ pub enum TraceEventState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TraceEventState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unavailable => "unavailable",
-            Self::Disabled => "disabled",
-            Self::Enabled => "enabled",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unavailable" => Self::Unavailable,
-            "disabled" => Self::Disabled,
-            "enabled" => Self::Enabled,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TraceEventState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TraceEventState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TraceEventState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    TraceEventState { Unavailable = "unavailable", Disabled = "disabled", Enabled =
+    "enabled", }
+);
 /// Information of a tracing event.
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventInfo {
     /// Event name.
@@ -69,20 +32,15 @@ pub struct TraceEventInfo {
     /// Tracing state.
     pub state: TraceEventState,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TraceEventInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        state: impl ::std::convert::Into<TraceEventState>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            state: state.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    TraceEventInfo { 0 req name "name" : ::std::string::String, 1 req state "state" :
+    TraceEventState, }
+);
+crate::rt::qapi_builder!(
+    TraceEventInfo new(" Builds it from its required members; optional ones are absent.")
+    { name : ::std::string::String => into, state : TraceEventState => into, } init {}
+    set {}
+);
 /// Query the state of events.
 ///
 /// # Returns
@@ -98,36 +56,26 @@ impl TraceEventInfo {
 /// ```
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventGetState {
     /// Event name pattern (case-sensitive glob).
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TraceEventGetState {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { name: name.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for TraceEventGetState {
-    const NAME: &'static str = "trace-event-get-state";
-    type Returns = ::std::vec::Vec<TraceEventInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "trace-event-get-state",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    TraceEventGetState { 0 req name "name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    TraceEventGetState
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    TraceEventGetState, "trace-event-get-state", ::std::vec::Vec < TraceEventInfo >, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.2"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Set the dynamic tracing state of events.
 ///
 /// *qmp-example*
@@ -139,7 +87,7 @@ impl crate::rt::Command for TraceEventGetState {
 /// ```
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TraceEventSetState {
     /// Event name pattern (case-sensitive glob).
@@ -147,49 +95,21 @@ pub struct TraceEventSetState {
     /// Whether to enable tracing.
     pub enable: bool,
     /// Do not match unavailable events with `name`.
-    #[serde(
-        rename = "ignore-unavailable",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub ignore_unavailable: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TraceEventSetState {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        enable: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            enable: enable.into(),
-            ignore_unavailable: ::std::option::Option::None,
-        }
-    }
-    /// Sets `ignore-unavailable`.
-    #[must_use]
-    pub fn with_ignore_unavailable(
-        mut self,
-        ignore_unavailable: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.ignore_unavailable = ::std::option::Option::Some(ignore_unavailable.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for TraceEventSetState {
-    const NAME: &'static str = "trace-event-set-state";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "trace-event-set-state",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.2"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    TraceEventSetState { 0 req name "name" : ::std::string::String, 1 req enable "enable"
+    : bool, 2 opt ignore_unavailable "ignore-unavailable" : bool, }
+);
+crate::rt::qapi_builder!(
+    TraceEventSetState
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, enable : bool => into, } init {} set {
+    with_ignore_unavailable ignore_unavailable "ignore-unavailable" : bool => into, }
+);
+crate::rt::qapi_command!(
+    TraceEventSetState, "trace-event-set-state", (), { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.2"), condition : ::std::option::Option::None, features
+    : & [], }
+);

@@ -4,17 +4,13 @@ use super::*;
 /// This action can be used to test transaction failure.
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Abort {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Abort {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
+crate::rt::qapi_struct!(Abort {});
+crate::rt::qapi_builder!(
+    Abort new(" Builds it with every optional member absent.") {} init {} set {}
+);
 /// An enumeration of Transactional completion modes.
 ///
 /// Since: 2.5
@@ -35,45 +31,9 @@ pub enum ActionCompletionMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ActionCompletionMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Individual => "individual",
-            Self::Grouped => "grouped",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "individual" => Self::Individual,
-            "grouped" => Self::Grouped,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ActionCompletionMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ActionCompletionMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ActionCompletionMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    ActionCompletionMode { Individual = "individual", Grouped = "grouped", }
+);
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -107,200 +67,144 @@ pub enum TransactionActionKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TransactionActionKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Abort => "abort",
-            Self::BlockDirtyBitmapAdd => "block-dirty-bitmap-add",
-            Self::BlockDirtyBitmapRemove => "block-dirty-bitmap-remove",
-            Self::BlockDirtyBitmapClear => "block-dirty-bitmap-clear",
-            Self::BlockDirtyBitmapEnable => "block-dirty-bitmap-enable",
-            Self::BlockDirtyBitmapDisable => "block-dirty-bitmap-disable",
-            Self::BlockDirtyBitmapMerge => "block-dirty-bitmap-merge",
-            Self::BlockdevBackup => "blockdev-backup",
-            Self::BlockdevSnapshot => "blockdev-snapshot",
-            Self::BlockdevSnapshotInternalSync => "blockdev-snapshot-internal-sync",
-            Self::BlockdevSnapshotSync => "blockdev-snapshot-sync",
-            Self::DriveBackup => "drive-backup",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "abort" => Self::Abort,
-            "block-dirty-bitmap-add" => Self::BlockDirtyBitmapAdd,
-            "block-dirty-bitmap-remove" => Self::BlockDirtyBitmapRemove,
-            "block-dirty-bitmap-clear" => Self::BlockDirtyBitmapClear,
-            "block-dirty-bitmap-enable" => Self::BlockDirtyBitmapEnable,
-            "block-dirty-bitmap-disable" => Self::BlockDirtyBitmapDisable,
-            "block-dirty-bitmap-merge" => Self::BlockDirtyBitmapMerge,
-            "blockdev-backup" => Self::BlockdevBackup,
-            "blockdev-snapshot" => Self::BlockdevSnapshot,
-            "blockdev-snapshot-internal-sync" => Self::BlockdevSnapshotInternalSync,
-            "blockdev-snapshot-sync" => Self::BlockdevSnapshotSync,
-            "drive-backup" => Self::DriveBackup,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TransactionActionKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TransactionActionKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TransactionActionKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    TransactionActionKind { Abort = "abort", BlockDirtyBitmapAdd =
+    "block-dirty-bitmap-add", BlockDirtyBitmapRemove = "block-dirty-bitmap-remove",
+    BlockDirtyBitmapClear = "block-dirty-bitmap-clear", BlockDirtyBitmapEnable =
+    "block-dirty-bitmap-enable", BlockDirtyBitmapDisable = "block-dirty-bitmap-disable",
+    BlockDirtyBitmapMerge = "block-dirty-bitmap-merge", BlockdevBackup =
+    "blockdev-backup", BlockdevSnapshot = "blockdev-snapshot",
+    BlockdevSnapshotInternalSync = "blockdev-snapshot-internal-sync",
+    BlockdevSnapshotSync = "blockdev-snapshot-sync", DriveBackup = "drive-backup", }
+);
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct AbortWrapper {
     /// `data`
     pub data: Abort,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl AbortWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<Abort>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(AbortWrapper { 0 req data "data" : Abort, });
+crate::rt::qapi_builder!(
+    AbortWrapper new(" Builds it from its required members; optional ones are absent.") {
+    data : Abort => into, } init {} set {}
+);
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAddWrapper {
     /// `data`
     pub data: BlockDirtyBitmapAdd,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapAddWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockDirtyBitmapAdd>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapAddWrapper { 0 req data "data" : BlockDirtyBitmapAdd, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapAddWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockDirtyBitmapAdd => into, } init {} set {}
+);
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapWrapper {
     /// `data`
     pub data: BlockDirtyBitmap,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapWrapper { 0 req data "data" : BlockDirtyBitmap, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockDirtyBitmap => into, } init {} set {}
+);
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapMergeWrapper {
     /// `data`
     pub data: BlockDirtyBitmapMerge,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockDirtyBitmapMergeWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockDirtyBitmapMerge>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockDirtyBitmapMergeWrapper { 0 req data "data" : BlockDirtyBitmapMerge, }
+);
+crate::rt::qapi_builder!(
+    BlockDirtyBitmapMergeWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockDirtyBitmapMerge => into, } init {} set {}
+);
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevBackupWrapper {
     /// `data`
     pub data: BlockdevBackup,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevBackupWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockdevBackup>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data" : BlockdevBackup, });
+crate::rt::qapi_builder!(
+    BlockdevBackupWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockdevBackup => into, } init {} set {}
+);
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotWrapper {
     /// `data`
     pub data: BlockdevSnapshot,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockdevSnapshot>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshotWrapper { 0 req data "data" : BlockdevSnapshot, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockdevSnapshot => into, } init {} set {}
+);
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotInternalWrapper {
     /// `data`
     pub data: BlockdevSnapshotInternal,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotInternalWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockdevSnapshotInternal>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshotInternalWrapper { 0 req data "data" : BlockdevSnapshotInternal, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotInternalWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockdevSnapshotInternal => into, } init {} set {}
+);
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSyncWrapper {
     /// `data`
     pub data: BlockdevSnapshotSync,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl BlockdevSnapshotSyncWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<BlockdevSnapshotSync>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    BlockdevSnapshotSyncWrapper { 0 req data "data" : BlockdevSnapshotSync, }
+);
+crate::rt::qapi_builder!(
+    BlockdevSnapshotSyncWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    BlockdevSnapshotSync => into, } init {} set {}
+);
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DriveBackupWrapper {
     /// `data`
     pub data: DriveBackup,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DriveBackupWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<DriveBackup>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(DriveBackupWrapper { 0 req data "data" : DriveBackup, });
+crate::rt::qapi_builder!(
+    DriveBackupWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    DriveBackup => into, } init {} set {}
+);
 /// A discriminated record of operations that can be performed with
 /// `transaction`.
 ///
@@ -442,37 +346,23 @@ impl<'de> ::serde::Deserialize<'de> for TransactionAction {
 /// Optional arguments to modify the behavior of a Transaction.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TransactionProperties {
     /// Controls how jobs launched asynchronously by
     /// Actions will complete or fail as a group.  See
     /// `ActionCompletionMode` for details.
-    #[serde(
-        rename = "completion-mode",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub completion_mode: ::std::option::Option<ActionCompletionMode>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TransactionProperties {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            completion_mode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `completion-mode`.
-    #[must_use]
-    pub fn with_completion_mode(
-        mut self,
-        completion_mode: impl ::std::convert::Into<ActionCompletionMode>,
-    ) -> Self {
-        self.completion_mode = ::std::option::Option::Some(completion_mode.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    TransactionProperties { 0 opt completion_mode "completion-mode" :
+    ActionCompletionMode, }
+);
+crate::rt::qapi_builder!(
+    TransactionProperties new(" Builds it with every optional member absent.") {} init {}
+    set { with_completion_mode completion_mode "completion-mode" : ActionCompletionMode
+    => into, }
+);
 /// Executes a number of transactionable QMP commands atomically.  If
 /// any operation fails, then the entire set of actions will be
 /// abandoned and the appropriate error returned.
@@ -533,7 +423,7 @@ impl TransactionProperties {
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Transaction {
     /// List of `TransactionAction`; information needed for the
@@ -542,44 +432,20 @@ pub struct Transaction {
     /// structure of additional options to control the
     /// execution of the transaction.  See `TransactionProperties` for
     /// additional detail.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub properties: ::std::option::Option<TransactionProperties>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Transaction {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        actions: impl ::std::convert::Into<::std::vec::Vec<TransactionAction>>,
-    ) -> Self {
-        Self {
-            actions: actions.into(),
-            properties: ::std::option::Option::None,
-        }
-    }
-    /// Sets `properties`.
-    #[must_use]
-    pub fn with_properties(
-        mut self,
-        properties: impl ::std::convert::Into<TransactionProperties>,
-    ) -> Self {
-        self.properties = ::std::option::Option::Some(properties.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Transaction {
-    const NAME: &'static str = "transaction";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "transaction",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Transaction { 0 req actions "actions" : ::std::vec::Vec < TransactionAction >, 1 opt
+    properties "properties" : TransactionProperties, }
+);
+crate::rt::qapi_builder!(
+    Transaction new(" Builds it from its required members; optional ones are absent.") {
+    actions : ::std::vec::Vec < TransactionAction > => into, } init {} set {
+    with_properties properties "properties" : TransactionProperties => into, }
+);
+crate::rt::qapi_command!(
+    Transaction, "transaction", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);

@@ -5,7 +5,7 @@ use super::*;
 /// information on the fields.
 ///
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UefiVariable {
     /// variable namespace GUID
@@ -20,7 +20,6 @@ pub struct UefiVariable {
     /// string.  Used only for authenticated variables, where the
     /// EFI_VARIABLE_TIME_BASED_AUTHENTICATED_WRITE_ACCESS attribute bit
     /// is set.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub time: ::std::option::Option<::std::string::String>,
     /// variable certificate digest.  Used to verify the signature
     /// of updates for authenticated variables.  UEFI has two kinds of
@@ -29,49 +28,23 @@ pub struct UefiVariable {
     /// For other authenticated variables the firmware stores a digest
     /// of the signing certificate at variable creation time, and any
     /// updates must be signed with the same certificate.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub digest: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UefiVariable {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        guid: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-        attr: impl ::std::convert::Into<i64>,
-        data: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            guid: guid.into(),
-            name: name.into(),
-            attr: attr.into(),
-            data: data.into(),
-            time: ::std::option::Option::None,
-            digest: ::std::option::Option::None,
-        }
-    }
-    /// Sets `time`.
-    #[must_use]
-    pub fn with_time(
-        mut self,
-        time: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.time = ::std::option::Option::Some(time.into());
-        self
-    }
-    /// Sets `digest`.
-    #[must_use]
-    pub fn with_digest(
-        mut self,
-        digest: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.digest = ::std::option::Option::Some(digest.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    UefiVariable { 0 req guid "guid" : ::std::string::String, 1 req name "name" :
+    ::std::string::String, 2 req attr "attr" : i64, 3 req data "data" :
+    ::std::string::String, 4 opt time "time" : ::std::string::String, 5 opt digest
+    "digest" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    UefiVariable new(" Builds it from its required members; optional ones are absent.") {
+    guid : ::std::string::String => into, name : ::std::string::String => into, attr :
+    i64 => into, data : ::std::string::String => into, } init {} set { with_time time
+    "time" : ::std::string::String => into, with_digest digest "digest" :
+    ::std::string::String => into, }
+);
 /// Since: 10.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UefiVarStore {
     /// currently always 2
@@ -79,17 +52,12 @@ pub struct UefiVarStore {
     /// list of UEFI variables
     pub variables: ::std::vec::Vec<UefiVariable>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UefiVarStore {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        version: impl ::std::convert::Into<i64>,
-        variables: impl ::std::convert::Into<::std::vec::Vec<UefiVariable>>,
-    ) -> Self {
-        Self {
-            version: version.into(),
-            variables: variables.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    UefiVarStore { 0 req version "version" : i64, 1 req variables "variables" :
+    ::std::vec::Vec < UefiVariable >, }
+);
+crate::rt::qapi_builder!(
+    UefiVarStore new(" Builds it from its required members; optional ones are absent.") {
+    version : i64 => into, variables : ::std::vec::Vec < UefiVariable > => into, } init
+    {} set {}
+);

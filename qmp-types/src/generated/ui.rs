@@ -15,45 +15,7 @@ pub enum DisplayProtocol {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DisplayProtocol {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Vnc => "vnc",
-            Self::Spice => "spice",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "vnc" => Self::Vnc,
-            "spice" => Self::Spice,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DisplayProtocol {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DisplayProtocol {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayProtocol {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(DisplayProtocol { Vnc = "vnc", Spice = "spice", });
 /// An action to take on changing a password on a connection with active
 /// clients.
 ///
@@ -71,51 +33,13 @@ pub enum SetPasswordAction {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SetPasswordAction {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Keep => "keep",
-            Self::Fail => "fail",
-            Self::Disconnect => "disconnect",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "keep" => Self::Keep,
-            "fail" => Self::Fail,
-            "disconnect" => Self::Disconnect,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SetPasswordAction {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SetPasswordAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SetPasswordAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SetPasswordAction { Keep = "keep", Fail = "fail", Disconnect = "disconnect", }
+);
 /// Options for set_password.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SetPasswordOptions {
     /// the new password
@@ -123,36 +47,20 @@ pub struct SetPasswordOptions {
     /// How to handle existing clients when changing the
     /// password.  If nothing is specified, defaults to 'keep'.  For
     /// VNC, only 'keep' is currently implemented.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub connected: ::std::option::Option<SetPasswordAction>,
     /// The branch, chosen by `protocol`.
-    #[serde(flatten)]
     pub branch: SetPasswordOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetPasswordOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        password: impl ::std::convert::Into<::std::string::String>,
-        branch: SetPasswordOptionsBranch,
-    ) -> Self {
-        Self {
-            password: password.into(),
-            connected: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `connected`.
-    #[must_use]
-    pub fn with_connected(
-        mut self,
-        connected: impl ::std::convert::Into<SetPasswordAction>,
-    ) -> Self {
-        self.connected = ::std::option::Option::Some(connected.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SetPasswordOptions { 0 req password "password" : ::std::string::String, 1 opt
+    connected "connected" : SetPasswordAction, } flatten branch
+);
+crate::rt::qapi_builder!(
+    SetPasswordOptions
+    new(" Builds it from its required members; optional ones are absent.") { password :
+    ::std::string::String => into, branch : SetPasswordOptionsBranch => into, } init {}
+    set { with_connected connected "connected" : SetPasswordAction => into, }
+);
 /// The branches of [`SetPasswordOptions`], by `protocol`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -215,33 +123,20 @@ impl<'de> ::serde::Deserialize<'de> for SetPasswordOptionsBranch {
 /// Options for set_password specific to the VNC protocol.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SetPasswordOptionsVnc {
     /// The id of the display where the password should be
     /// changed.  Defaults to the first.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SetPasswordOptionsVnc {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            display: ::std::option::Option::None,
-        }
-    }
-    /// Sets `display`.
-    #[must_use]
-    pub fn with_display(
-        mut self,
-        display: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.display = ::std::option::Option::Some(display.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SetPasswordOptionsVnc { 0 opt display "display" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SetPasswordOptionsVnc new(" Builds it with every optional member absent.") {} init {}
+    set { with_display display "display" : ::std::string::String => into, }
+);
 /// Set the password of a remote display server.
 ///
 /// # Errors
@@ -257,30 +152,20 @@ impl SetPasswordOptionsVnc {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SetPassword(pub SetPasswordOptions);
+crate::rt::qapi_newtype!(SetPassword);
 impl ::std::convert::From<SetPasswordOptions> for SetPassword {
     fn from(v: SetPasswordOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SetPassword {
-    const NAME: &'static str = "set_password";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "set_password",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    SetPassword, "set_password", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// General options for expire_password.
 ///
 /// *note:: Time is relative to the server and currently there is no*
@@ -290,7 +175,7 @@ impl crate::rt::Command for SetPassword {
 /// QEMU instance.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ExpirePasswordOptions {
     /// when to expire the password.
@@ -301,20 +186,17 @@ pub struct ExpirePasswordOptions {
     /// - 'INT' where INT is the absolute time in seconds
     pub time: ::std::string::String,
     /// The branch, chosen by `protocol`.
-    #[serde(flatten)]
     pub branch: ExpirePasswordOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ExpirePasswordOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        time: impl ::std::convert::Into<::std::string::String>,
-        branch: ExpirePasswordOptionsBranch,
-    ) -> Self {
-        Self { time: time.into(), branch }
-    }
-}
+crate::rt::qapi_struct!(
+    ExpirePasswordOptions { 0 req time "time" : ::std::string::String, } flatten branch
+);
+crate::rt::qapi_builder!(
+    ExpirePasswordOptions
+    new(" Builds it from its required members; optional ones are absent.") { time :
+    ::std::string::String => into, branch : ExpirePasswordOptionsBranch => into, } init
+    {} set {}
+);
 /// The branches of [`ExpirePasswordOptions`], by `protocol`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -377,33 +259,20 @@ impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptionsBranch {
 /// Options for expire_password specific to the VNC protocol.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct ExpirePasswordOptionsVnc {
     /// The id of the display where the expiration should be
     /// changed.  Defaults to the first.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ExpirePasswordOptionsVnc {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            display: ::std::option::Option::None,
-        }
-    }
-    /// Sets `display`.
-    #[must_use]
-    pub fn with_display(
-        mut self,
-        display: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.display = ::std::option::Option::Some(display.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    ExpirePasswordOptionsVnc { 0 opt display "display" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ExpirePasswordOptionsVnc new(" Builds it with every optional member absent.") {} init
+    {} set { with_display display "display" : ::std::string::String => into, }
+);
 /// Expire the password of a remote display server.
 ///
 /// # Errors
@@ -420,30 +289,20 @@ impl ExpirePasswordOptionsVnc {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExpirePassword(pub ExpirePasswordOptions);
+crate::rt::qapi_newtype!(ExpirePassword);
 impl ::std::convert::From<ExpirePasswordOptions> for ExpirePassword {
     fn from(v: ExpirePasswordOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ExpirePassword {
-    const NAME: &'static str = "expire_password";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "expire_password",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    ExpirePassword, "expire_password", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);
 /// Supported image format types.
 ///
 /// Since: 7.1
@@ -458,45 +317,7 @@ pub enum ImageFormat {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl ImageFormat {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Ppm => "ppm",
-            Self::Png => "png",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "ppm" => Self::Ppm,
-            "png" => Self::Png,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for ImageFormat {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for ImageFormat {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ImageFormat {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(ImageFormat { Ppm = "ppm", Png = "png", });
 /// Capture the contents of a screen and write it to a file.
 ///
 /// *qmp-example*
@@ -510,7 +331,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageFormat {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_PIXMAN`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Screendump {
     /// the path of a new file to store the image
@@ -518,77 +339,38 @@ pub struct Screendump {
     /// ID of the display device that should be dumped.  If this
     /// parameter is missing, the primary display will be used.  (Since
     /// 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// head to use in case the device supports multiple heads.  If
     /// this parameter is missing, head #0 will be used.  Also note that
     /// the head can only be specified in conjunction with the device
     /// ID.  (Since 2.12)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub head: ::std::option::Option<i64>,
     /// image format for screendump.  (default: ppm) (Since 7.1)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub format: ::std::option::Option<ImageFormat>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Screendump {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(filename: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            filename: filename.into(),
-            device: ::std::option::Option::None,
-            head: ::std::option::Option::None,
-            format: ::std::option::Option::None,
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `head`.
-    #[must_use]
-    pub fn with_head(mut self, head: impl ::std::convert::Into<i64>) -> Self {
-        self.head = ::std::option::Option::Some(head.into());
-        self
-    }
-    /// Sets `format`.
-    #[must_use]
-    pub fn with_format(
-        mut self,
-        format: impl ::std::convert::Into<ImageFormat>,
-    ) -> Self {
-        self.format = ::std::option::Option::Some(format.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Screendump {
-    const NAME: &'static str = "screendump";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "screendump",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_PIXMAN"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Screendump { 0 req filename "filename" : ::std::string::String, 1 opt device "device"
+    : ::std::string::String, 2 opt head "head" : i64, 3 opt format "format" :
+    ImageFormat, }
+);
+crate::rt::qapi_builder!(
+    Screendump new(" Builds it from its required members; optional ones are absent.") {
+    filename : ::std::string::String => into, } init {} set { with_device device "device"
+    : ::std::string::String => into, with_head head "head" : i64 => into, with_format
+    format "format" : ImageFormat => into, }
+);
+crate::rt::qapi_command!(
+    Screendump, "screendump", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_PIXMAN"), features : & [], }
+);
 /// The basic information for SPICE network connection
 ///
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceBasicInfo {
     /// IP address
@@ -598,28 +380,21 @@ pub struct SpiceBasicInfo {
     /// address family
     pub family: NetworkAddressFamily,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceBasicInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            port: port.into(),
-            family: family.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceBasicInfo { 0 req host "host" : ::std::string::String, 1 req port "port" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, }
+);
+crate::rt::qapi_builder!(
+    SpiceBasicInfo new(" Builds it from its required members; optional ones are absent.")
+    { host : ::std::string::String => into, port : ::std::string::String => into, family
+    : NetworkAddressFamily => into, } init {} set {}
+);
 /// Information about a SPICE server
 ///
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceServerInfo {
     /// IP address
@@ -629,41 +404,26 @@ pub struct SpiceServerInfo {
     /// address family
     pub family: NetworkAddressFamily,
     /// authentication method
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceServerInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            port: port.into(),
-            family: family.into(),
-            auth: ::std::option::Option::None,
-        }
-    }
-    /// Sets `auth`.
-    #[must_use]
-    pub fn with_auth(
-        mut self,
-        auth: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.auth = ::std::option::Option::Some(auth.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceServerInfo { 0 req host "host" : ::std::string::String, 1 req port "port" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 opt auth
+    "auth" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    SpiceServerInfo
+    new(" Builds it from its required members; optional ones are absent.") { host :
+    ::std::string::String => into, port : ::std::string::String => into, family :
+    NetworkAddressFamily => into, } init {} set { with_auth auth "auth" :
+    ::std::string::String => into, }
+);
 /// Information about a SPICE client channel.
 ///
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceChannel {
     /// IP address
@@ -674,45 +434,30 @@ pub struct SpiceChannel {
     pub family: NetworkAddressFamily,
     /// SPICE connection id number.  All channels with the
     /// same id belong to the same SPICE session.
-    #[serde(rename = "connection-id")]
     pub connection_id: i64,
     /// SPICE channel type number.  "1" is the main control
     /// channel, filter for this one if you want to track spice sessions
     /// only
-    #[serde(rename = "channel-type")]
     pub channel_type: i64,
     /// SPICE channel ID number.  Usually "0", might be
     /// different when multiple channels of the same type exist, such as
     /// multiple display channels in a multihead setup
-    #[serde(rename = "channel-id")]
     pub channel_id: i64,
     /// true if the channel is encrypted, false otherwise.
     pub tls: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceChannel {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        port: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-        connection_id: impl ::std::convert::Into<i64>,
-        channel_type: impl ::std::convert::Into<i64>,
-        channel_id: impl ::std::convert::Into<i64>,
-        tls: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            port: port.into(),
-            family: family.into(),
-            connection_id: connection_id.into(),
-            channel_type: channel_type.into(),
-            channel_id: channel_id.into(),
-            tls: tls.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceChannel { 0 req host "host" : ::std::string::String, 1 req port "port" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req
+    connection_id "connection-id" : i64, 4 req channel_type "channel-type" : i64, 5 req
+    channel_id "channel-id" : i64, 6 req tls "tls" : bool, }
+);
+crate::rt::qapi_builder!(
+    SpiceChannel new(" Builds it from its required members; optional ones are absent.") {
+    host : ::std::string::String => into, port : ::std::string::String => into, family :
+    NetworkAddressFamily => into, connection_id : i64 => into, channel_type : i64 =>
+    into, channel_id : i64 => into, tls : bool => into, } init {} set {}
+);
 /// An enumeration of Spice mouse states.
 ///
 /// Since: 1.1
@@ -732,53 +477,15 @@ pub enum SpiceQueryMouseMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl SpiceQueryMouseMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Client => "client",
-            Self::Server => "server",
-            Self::Unknown2 => "unknown",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "client" => Self::Client,
-            "server" => Self::Server,
-            "unknown" => Self::Unknown2,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for SpiceQueryMouseMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for SpiceQueryMouseMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SpiceQueryMouseMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    SpiceQueryMouseMode { Client = "client", Server = "server", Unknown2 = "unknown", }
+);
 /// Information about the SPICE session.
 ///
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInfo {
     /// true if the SPICE server is enabled, false otherwise
@@ -788,107 +495,43 @@ pub struct SpiceInfo {
     pub migrated: bool,
     /// The hostname the SPICE server is bound to.  This depends on
     /// the name resolution on the host and may be an IP address.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host: ::std::option::Option<::std::string::String>,
     /// The SPICE server's port number.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub port: ::std::option::Option<i64>,
     /// The SPICE server's TLS port number.
-    #[serde(rename = "tls-port", skip_serializing_if = "::std::option::Option::is_none")]
     pub tls_port: ::std::option::Option<i64>,
     /// the current authentication type used by the server
     ///
     /// - 'none' if no authentication is being used
     /// - 'spice' uses SASL or direct TLS authentication, depending on
     /// command line options
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth: ::std::option::Option<::std::string::String>,
     /// SPICE server version.
-    #[serde(
-        rename = "compiled-version",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub compiled_version: ::std::option::Option<::std::string::String>,
     /// The mode in which the mouse cursor is displayed
     /// currently.  Can be determined by the client or the server, or
     /// unknown if spice server doesn't provide this information.
     /// (since: 1.1)
-    #[serde(rename = "mouse-mode")]
     pub mouse_mode: SpiceQueryMouseMode,
     /// a list of `SpiceChannel` for each active spice channel
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub channels: ::std::option::Option<::std::vec::Vec<SpiceChannel>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        enabled: impl ::std::convert::Into<bool>,
-        migrated: impl ::std::convert::Into<bool>,
-        mouse_mode: impl ::std::convert::Into<SpiceQueryMouseMode>,
-    ) -> Self {
-        Self {
-            enabled: enabled.into(),
-            migrated: migrated.into(),
-            host: ::std::option::Option::None,
-            port: ::std::option::Option::None,
-            tls_port: ::std::option::Option::None,
-            auth: ::std::option::Option::None,
-            compiled_version: ::std::option::Option::None,
-            mouse_mode: mouse_mode.into(),
-            channels: ::std::option::Option::None,
-        }
-    }
-    /// Sets `host`.
-    #[must_use]
-    pub fn with_host(
-        mut self,
-        host: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.host = ::std::option::Option::Some(host.into());
-        self
-    }
-    /// Sets `port`.
-    #[must_use]
-    pub fn with_port(mut self, port: impl ::std::convert::Into<i64>) -> Self {
-        self.port = ::std::option::Option::Some(port.into());
-        self
-    }
-    /// Sets `tls-port`.
-    #[must_use]
-    pub fn with_tls_port(mut self, tls_port: impl ::std::convert::Into<i64>) -> Self {
-        self.tls_port = ::std::option::Option::Some(tls_port.into());
-        self
-    }
-    /// Sets `auth`.
-    #[must_use]
-    pub fn with_auth(
-        mut self,
-        auth: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.auth = ::std::option::Option::Some(auth.into());
-        self
-    }
-    /// Sets `compiled-version`.
-    #[must_use]
-    pub fn with_compiled_version(
-        mut self,
-        compiled_version: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.compiled_version = ::std::option::Option::Some(compiled_version.into());
-        self
-    }
-    /// Sets `channels`.
-    #[must_use]
-    pub fn with_channels(
-        mut self,
-        channels: impl ::std::convert::Into<::std::vec::Vec<SpiceChannel>>,
-    ) -> Self {
-        self.channels = ::std::option::Option::Some(channels.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceInfo { 0 req enabled "enabled" : bool, 1 req migrated "migrated" : bool, 2 opt
+    host "host" : ::std::string::String, 3 opt port "port" : i64, 4 opt tls_port
+    "tls-port" : i64, 5 opt auth "auth" : ::std::string::String, 6 opt compiled_version
+    "compiled-version" : ::std::string::String, 7 req mouse_mode "mouse-mode" :
+    SpiceQueryMouseMode, 8 opt channels "channels" : ::std::vec::Vec < SpiceChannel >, }
+);
+crate::rt::qapi_builder!(
+    SpiceInfo new(" Builds it from its required members; optional ones are absent.") {
+    enabled : bool => into, migrated : bool => into, mouse_mode : SpiceQueryMouseMode =>
+    into, } init {} set { with_host host "host" : ::std::string::String => into,
+    with_port port "port" : i64 => into, with_tls_port tls_port "tls-port" : i64 => into,
+    with_auth auth "auth" : ::std::string::String => into, with_compiled_version
+    compiled_version "compiled-version" : ::std::string::String => into, with_channels
+    channels "channels" : ::std::vec::Vec < SpiceChannel > => into, }
+);
 /// Returns information about the current SPICE server
 ///
 /// # Returns
@@ -935,33 +578,19 @@ impl SpiceInfo {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QuerySpice {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QuerySpice {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QuerySpice {
-    const NAME: &'static str = "query-spice";
-    type Returns = SpiceInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-spice",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_SPICE"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QuerySpice {});
+crate::rt::qapi_builder!(
+    QuerySpice new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QuerySpice, "query-spice", SpiceInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_SPICE"), features : & [], }
+);
 /// Emitted when a SPICE client establishes a connection
 ///
 /// *qmp-example*
@@ -978,7 +607,7 @@ impl crate::rt::Command for QuerySpice {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceConnected {
     /// server information
@@ -986,48 +615,19 @@ pub struct SpiceConnected {
     /// client information
     pub client: SpiceBasicInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceConnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<SpiceBasicInfo>,
-        client: impl ::std::convert::Into<SpiceBasicInfo>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for SpiceConnected {
-    const NAME: &'static str = "SPICE_CONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SPICE_CONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_SPICE"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::SpiceConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::SpiceConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<SpiceConnected> for super::AnyEvent {
-    fn from(x: SpiceConnected) -> Self {
-        super::AnyEvent::SpiceConnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceConnected { 0 req server "server" : SpiceBasicInfo, 1 req client "client" :
+    SpiceBasicInfo, }
+);
+crate::rt::qapi_builder!(
+    SpiceConnected new(" Builds it from its required members; optional ones are absent.")
+    { server : SpiceBasicInfo => into, client : SpiceBasicInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    SpiceConnected, "SPICE_CONNECTED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_SPICE"), }
+);
 /// Emitted after initial handshake and authentication takes place (if
 /// any) and the SPICE channel is up and running
 ///
@@ -1047,7 +647,7 @@ impl ::std::convert::From<SpiceConnected> for super::AnyEvent {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceInitialized {
     /// server information
@@ -1055,48 +655,20 @@ pub struct SpiceInitialized {
     /// client information
     pub client: SpiceChannel,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceInitialized {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<SpiceServerInfo>,
-        client: impl ::std::convert::Into<SpiceChannel>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for SpiceInitialized {
-    const NAME: &'static str = "SPICE_INITIALIZED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SPICE_INITIALIZED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_SPICE"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::SpiceInitialized(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::SpiceInitialized(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<SpiceInitialized> for super::AnyEvent {
-    fn from(x: SpiceInitialized) -> Self {
-        super::AnyEvent::SpiceInitialized(x)
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceInitialized { 0 req server "server" : SpiceServerInfo, 1 req client "client" :
+    SpiceChannel, }
+);
+crate::rt::qapi_builder!(
+    SpiceInitialized
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    SpiceServerInfo => into, client : SpiceChannel => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    SpiceInitialized, "SPICE_INITIALIZED", { deprecated : false, unstable : false, since
+    : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_SPICE"), }
+);
 /// Emitted when the SPICE connection is closed
 ///
 /// *qmp-example*
@@ -1113,7 +685,7 @@ impl ::std::convert::From<SpiceInitialized> for super::AnyEvent {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SpiceDisconnected {
     /// server information
@@ -1121,48 +693,20 @@ pub struct SpiceDisconnected {
     /// client information
     pub client: SpiceBasicInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceDisconnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<SpiceBasicInfo>,
-        client: impl ::std::convert::Into<SpiceBasicInfo>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for SpiceDisconnected {
-    const NAME: &'static str = "SPICE_DISCONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SPICE_DISCONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_SPICE"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::SpiceDisconnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::SpiceDisconnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<SpiceDisconnected> for super::AnyEvent {
-    fn from(x: SpiceDisconnected) -> Self {
-        super::AnyEvent::SpiceDisconnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    SpiceDisconnected { 0 req server "server" : SpiceBasicInfo, 1 req client "client" :
+    SpiceBasicInfo, }
+);
+crate::rt::qapi_builder!(
+    SpiceDisconnected
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    SpiceBasicInfo => into, client : SpiceBasicInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    SpiceDisconnected, "SPICE_DISCONNECTED", { deprecated : false, unstable : false,
+    since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_SPICE"), }
+);
 /// Emitted when SPICE migration has completed
 ///
 /// *qmp-example*
@@ -1175,51 +719,25 @@ impl ::std::convert::From<SpiceDisconnected> for super::AnyEvent {
 /// Since: 1.3
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct SpiceMigrateCompleted {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl SpiceMigrateCompleted {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for SpiceMigrateCompleted {
-    const NAME: &'static str = "SPICE_MIGRATE_COMPLETED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "SPICE_MIGRATE_COMPLETED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::Some("CONFIG_SPICE"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::SpiceMigrateCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::SpiceMigrateCompleted(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<SpiceMigrateCompleted> for super::AnyEvent {
-    fn from(x: SpiceMigrateCompleted) -> Self {
-        super::AnyEvent::SpiceMigrateCompleted(x)
-    }
-}
+crate::rt::qapi_struct!(SpiceMigrateCompleted {});
+crate::rt::qapi_builder!(
+    SpiceMigrateCompleted new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_event!(
+    SpiceMigrateCompleted, "SPICE_MIGRATE_COMPLETED", { deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.3"), condition :
+    ::std::option::Option::Some("CONFIG_SPICE"), }
+);
 /// The basic information for vnc network connection
 ///
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncBasicInfo {
     /// IP address
@@ -1233,30 +751,22 @@ pub struct VncBasicInfo {
     /// true in case the socket is a websocket (since 2.3).
     pub websocket: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncBasicInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        service: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-        websocket: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VncBasicInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
+    "websocket" : bool, }
+);
+crate::rt::qapi_builder!(
+    VncBasicInfo new(" Builds it from its required members; optional ones are absent.") {
+    host : ::std::string::String => into, service : ::std::string::String => into, family
+    : NetworkAddressFamily => into, websocket : bool => into, } init {} set {}
+);
 /// The network connection information for server
 ///
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncServerInfo {
     /// IP address
@@ -1271,43 +781,25 @@ pub struct VncServerInfo {
     pub websocket: bool,
     /// authentication method used for the plain (non-websocket) VNC
     /// server
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncServerInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        service: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-        websocket: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
-            auth: ::std::option::Option::None,
-        }
-    }
-    /// Sets `auth`.
-    #[must_use]
-    pub fn with_auth(
-        mut self,
-        auth: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.auth = ::std::option::Option::Some(auth.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VncServerInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
+    "websocket" : bool, 4 opt auth "auth" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VncServerInfo new(" Builds it from its required members; optional ones are absent.")
+    { host : ::std::string::String => into, service : ::std::string::String => into,
+    family : NetworkAddressFamily => into, websocket : bool => into, } init {} set {
+    with_auth auth "auth" : ::std::string::String => into, }
+);
 /// Information about a connected VNC client.
 ///
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncClientInfo {
     /// IP address
@@ -1322,75 +814,45 @@ pub struct VncClientInfo {
     pub websocket: bool,
     /// If x509 authentication is in use, the Distinguished
     /// Name of the client.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub x509_dname: ::std::option::Option<::std::string::String>,
     /// If SASL authentication is in use, the SASL username
     /// used for authentication.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sasl_username: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncClientInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        service: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-        websocket: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
-            x509_dname: ::std::option::Option::None,
-            sasl_username: ::std::option::Option::None,
-        }
-    }
-    /// Sets `x509_dname`.
-    #[must_use]
-    pub fn with_x509_dname(
-        mut self,
-        x509_dname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.x509_dname = ::std::option::Option::Some(x509_dname.into());
-        self
-    }
-    /// Sets `sasl_username`.
-    #[must_use]
-    pub fn with_sasl_username(
-        mut self,
-        sasl_username: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.sasl_username = ::std::option::Option::Some(sasl_username.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VncClientInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
+    "websocket" : bool, 4 opt x509_dname "x509_dname" : ::std::string::String, 5 opt
+    sasl_username "sasl_username" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VncClientInfo new(" Builds it from its required members; optional ones are absent.")
+    { host : ::std::string::String => into, service : ::std::string::String => into,
+    family : NetworkAddressFamily => into, websocket : bool => into, } init {} set {
+    with_x509_dname x509_dname "x509_dname" : ::std::string::String => into,
+    with_sasl_username sasl_username "sasl_username" : ::std::string::String => into, }
+);
 /// Information about the VNC session.
 ///
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInfo {
     /// true if the VNC server is enabled, false otherwise
     pub enabled: bool,
     /// The hostname the VNC server is bound to.  This depends on the
     /// name resolution on the host and may be an IP address.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub host: ::std::option::Option<::std::string::String>,
     /// - 'ipv6' if the host is listening for IPv6 connections
     /// - 'ipv4' if the host is listening for IPv4 connections
     /// - 'unix' if the host is listening on a unix domain socket
     /// - 'unknown' otherwise
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub family: ::std::option::Option<NetworkAddressFamily>,
     /// The service name of the server's port.  This may depends
     /// on the host system's service database so symbolic names should
     /// not be relied on.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub service: ::std::option::Option<::std::string::String>,
     /// the current authentication type used by the server
     ///
@@ -1411,73 +873,25 @@ pub struct VncInfo {
     /// - 'vencrypt+tls+sasl' if VEncrypt is used with TLS and SASL auth
     /// - 'vencrypt+x509+sasl' if VEncrypt is used with x509 and SASL
     /// auth
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub auth: ::std::option::Option<::std::string::String>,
     /// a list of `VncClientInfo` of all currently connected
     /// clients
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub clients: ::std::option::Option<::std::vec::Vec<VncClientInfo>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(enabled: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            enabled: enabled.into(),
-            host: ::std::option::Option::None,
-            family: ::std::option::Option::None,
-            service: ::std::option::Option::None,
-            auth: ::std::option::Option::None,
-            clients: ::std::option::Option::None,
-        }
-    }
-    /// Sets `host`.
-    #[must_use]
-    pub fn with_host(
-        mut self,
-        host: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.host = ::std::option::Option::Some(host.into());
-        self
-    }
-    /// Sets `family`.
-    #[must_use]
-    pub fn with_family(
-        mut self,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-    ) -> Self {
-        self.family = ::std::option::Option::Some(family.into());
-        self
-    }
-    /// Sets `service`.
-    #[must_use]
-    pub fn with_service(
-        mut self,
-        service: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.service = ::std::option::Option::Some(service.into());
-        self
-    }
-    /// Sets `auth`.
-    #[must_use]
-    pub fn with_auth(
-        mut self,
-        auth: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.auth = ::std::option::Option::Some(auth.into());
-        self
-    }
-    /// Sets `clients`.
-    #[must_use]
-    pub fn with_clients(
-        mut self,
-        clients: impl ::std::convert::Into<::std::vec::Vec<VncClientInfo>>,
-    ) -> Self {
-        self.clients = ::std::option::Option::Some(clients.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VncInfo { 0 req enabled "enabled" : bool, 1 opt host "host" : ::std::string::String,
+    2 opt family "family" : NetworkAddressFamily, 3 opt service "service" :
+    ::std::string::String, 4 opt auth "auth" : ::std::string::String, 5 opt clients
+    "clients" : ::std::vec::Vec < VncClientInfo >, }
+);
+crate::rt::qapi_builder!(
+    VncInfo new(" Builds it from its required members; optional ones are absent.") {
+    enabled : bool => into, } init {} set { with_host host "host" : ::std::string::String
+    => into, with_family family "family" : NetworkAddressFamily => into, with_service
+    service "service" : ::std::string::String => into, with_auth auth "auth" :
+    ::std::string::String => into, with_clients clients "clients" : ::std::vec::Vec <
+    VncClientInfo > => into, }
+);
 /// vnc primary authentication method.
 ///
 /// Since: 2.3
@@ -1508,59 +922,10 @@ pub enum VncPrimaryAuth {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl VncPrimaryAuth {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Vnc => "vnc",
-            Self::Ra2 => "ra2",
-            Self::Ra2ne => "ra2ne",
-            Self::Tight => "tight",
-            Self::Ultra => "ultra",
-            Self::Tls => "tls",
-            Self::Vencrypt => "vencrypt",
-            Self::Sasl => "sasl",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "vnc" => Self::Vnc,
-            "ra2" => Self::Ra2,
-            "ra2ne" => Self::Ra2ne,
-            "tight" => Self::Tight,
-            "ultra" => Self::Ultra,
-            "tls" => Self::Tls,
-            "vencrypt" => Self::Vencrypt,
-            "sasl" => Self::Sasl,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for VncPrimaryAuth {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for VncPrimaryAuth {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for VncPrimaryAuth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    VncPrimaryAuth { None = "none", Vnc = "vnc", Ra2 = "ra2", Ra2ne = "ra2ne", Tight =
+    "tight", Ultra = "ultra", Tls = "tls", Vencrypt = "vencrypt", Sasl = "sasl", }
+);
 /// vnc sub authentication method with vencrypt.
 ///
 /// Since: 2.3
@@ -1591,65 +956,17 @@ pub enum VncVencryptSubAuth {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl VncVencryptSubAuth {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Plain => "plain",
-            Self::TlsNone => "tls-none",
-            Self::X509None => "x509-none",
-            Self::TlsVnc => "tls-vnc",
-            Self::X509Vnc => "x509-vnc",
-            Self::TlsPlain => "tls-plain",
-            Self::X509Plain => "x509-plain",
-            Self::TlsSasl => "tls-sasl",
-            Self::X509Sasl => "x509-sasl",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "plain" => Self::Plain,
-            "tls-none" => Self::TlsNone,
-            "x509-none" => Self::X509None,
-            "tls-vnc" => Self::TlsVnc,
-            "x509-vnc" => Self::X509Vnc,
-            "tls-plain" => Self::TlsPlain,
-            "x509-plain" => Self::X509Plain,
-            "tls-sasl" => Self::TlsSasl,
-            "x509-sasl" => Self::X509Sasl,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for VncVencryptSubAuth {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for VncVencryptSubAuth {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for VncVencryptSubAuth {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    VncVencryptSubAuth { Plain = "plain", TlsNone = "tls-none", X509None = "x509-none",
+    TlsVnc = "tls-vnc", X509Vnc = "x509-vnc", TlsPlain = "tls-plain", X509Plain =
+    "x509-plain", TlsSasl = "tls-sasl", X509Sasl = "x509-sasl", }
+);
 /// The network connection information for server
 ///
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncServerInfo2 {
     /// IP address
@@ -1666,45 +983,27 @@ pub struct VncServerInfo2 {
     pub auth: VncPrimaryAuth,
     /// The vencrypt sub authentication type used by the servers,
     /// only specified in case auth == vencrypt.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vencrypt: ::std::option::Option<VncVencryptSubAuth>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncServerInfo2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        host: impl ::std::convert::Into<::std::string::String>,
-        service: impl ::std::convert::Into<::std::string::String>,
-        family: impl ::std::convert::Into<NetworkAddressFamily>,
-        websocket: impl ::std::convert::Into<bool>,
-        auth: impl ::std::convert::Into<VncPrimaryAuth>,
-    ) -> Self {
-        Self {
-            host: host.into(),
-            service: service.into(),
-            family: family.into(),
-            websocket: websocket.into(),
-            auth: auth.into(),
-            vencrypt: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vencrypt`.
-    #[must_use]
-    pub fn with_vencrypt(
-        mut self,
-        vencrypt: impl ::std::convert::Into<VncVencryptSubAuth>,
-    ) -> Self {
-        self.vencrypt = ::std::option::Option::Some(vencrypt.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VncServerInfo2 { 0 req host "host" : ::std::string::String, 1 req service "service" :
+    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
+    "websocket" : bool, 4 req auth "auth" : VncPrimaryAuth, 5 opt vencrypt "vencrypt" :
+    VncVencryptSubAuth, }
+);
+crate::rt::qapi_builder!(
+    VncServerInfo2 new(" Builds it from its required members; optional ones are absent.")
+    { host : ::std::string::String => into, service : ::std::string::String => into,
+    family : NetworkAddressFamily => into, websocket : bool => into, auth :
+    VncPrimaryAuth => into, } init {} set { with_vencrypt vencrypt "vencrypt" :
+    VncVencryptSubAuth => into, }
+);
 /// Information about a vnc server
 ///
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInfo2 {
     /// vnc server name.
@@ -1722,50 +1021,23 @@ pub struct VncInfo2 {
     pub auth: VncPrimaryAuth,
     /// The vencrypt authentication type used by the servers,
     /// only specified in case auth == vencrypt.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vencrypt: ::std::option::Option<VncVencryptSubAuth>,
     /// The display device the vnc server is linked to.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncInfo2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        id: impl ::std::convert::Into<::std::string::String>,
-        server: impl ::std::convert::Into<::std::vec::Vec<VncServerInfo2>>,
-        clients: impl ::std::convert::Into<::std::vec::Vec<VncClientInfo>>,
-        auth: impl ::std::convert::Into<VncPrimaryAuth>,
-    ) -> Self {
-        Self {
-            id: id.into(),
-            server: server.into(),
-            clients: clients.into(),
-            auth: auth.into(),
-            vencrypt: ::std::option::Option::None,
-            display: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vencrypt`.
-    #[must_use]
-    pub fn with_vencrypt(
-        mut self,
-        vencrypt: impl ::std::convert::Into<VncVencryptSubAuth>,
-    ) -> Self {
-        self.vencrypt = ::std::option::Option::Some(vencrypt.into());
-        self
-    }
-    /// Sets `display`.
-    #[must_use]
-    pub fn with_display(
-        mut self,
-        display: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.display = ::std::option::Option::Some(display.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VncInfo2 { 0 req id "id" : ::std::string::String, 1 req server "server" :
+    ::std::vec::Vec < VncServerInfo2 >, 2 req clients "clients" : ::std::vec::Vec <
+    VncClientInfo >, 3 req auth "auth" : VncPrimaryAuth, 4 opt vencrypt "vencrypt" :
+    VncVencryptSubAuth, 5 opt display "display" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VncInfo2 new(" Builds it from its required members; optional ones are absent.") { id
+    : ::std::string::String => into, server : ::std::vec::Vec < VncServerInfo2 > => into,
+    clients : ::std::vec::Vec < VncClientInfo > => into, auth : VncPrimaryAuth => into, }
+    init {} set { with_vencrypt vencrypt "vencrypt" : VncVencryptSubAuth => into,
+    with_display display "display" : ::std::string::String => into, }
+);
 /// Returns information about the current VNC server
 ///
 /// # Returns
@@ -1797,33 +1069,19 @@ impl VncInfo2 {
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryVnc {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryVnc {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryVnc {
-    const NAME: &'static str = "query-vnc";
-    type Returns = VncInfo;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-vnc",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryVnc {});
+crate::rt::qapi_builder!(
+    QueryVnc new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryVnc, "query-vnc", VncInfo, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
+);
 /// Returns a list of vnc servers.  The list can be empty.
 ///
 /// # Returns
@@ -1833,33 +1091,20 @@ impl crate::rt::Command for QueryVnc {
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryVncServers {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryVncServers {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryVncServers {
-    const NAME: &'static str = "query-vnc-servers";
-    type Returns = ::std::vec::Vec<VncInfo2>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-vnc-servers",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.3"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryVncServers {});
+crate::rt::qapi_builder!(
+    QueryVncServers new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+crate::rt::qapi_command!(
+    QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.3"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
+);
 /// Change the VNC server password.
 ///
 /// *note:: An empty password in this command will set the password to*
@@ -1869,36 +1114,26 @@ impl crate::rt::Command for QueryVncServers {
 /// Since: 1.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ChangeVncPassword {
     /// the new password to use with VNC authentication
     pub password: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ChangeVncPassword {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(password: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { password: password.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ChangeVncPassword {
-    const NAME: &'static str = "change-vnc-password";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "change-vnc-password",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.1"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    ChangeVncPassword { 0 req password "password" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ChangeVncPassword
+    new(" Builds it from its required members; optional ones are absent.") { password :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    ChangeVncPassword, "change-vnc-password", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
+);
 /// Emitted when a VNC client establishes a connection
 ///
 /// *note:: This event is emitted before any authentication takes*
@@ -1919,7 +1154,7 @@ impl crate::rt::Command for ChangeVncPassword {
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncConnected {
     /// server information
@@ -1927,48 +1162,19 @@ pub struct VncConnected {
     /// client information
     pub client: VncBasicInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncConnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<VncServerInfo>,
-        client: impl ::std::convert::Into<VncBasicInfo>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VncConnected {
-    const NAME: &'static str = "VNC_CONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VNC_CONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VncConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VncConnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VncConnected> for super::AnyEvent {
-    fn from(x: VncConnected) -> Self {
-        super::AnyEvent::VncConnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VncConnected { 0 req server "server" : VncServerInfo, 1 req client "client" :
+    VncBasicInfo, }
+);
+crate::rt::qapi_builder!(
+    VncConnected new(" Builds it from its required members; optional ones are absent.") {
+    server : VncServerInfo => into, client : VncBasicInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    VncConnected, "VNC_CONNECTED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), }
+);
 /// Emitted after authentication takes place (if any) and the VNC
 /// session is made active
 ///
@@ -1987,7 +1193,7 @@ impl ::std::convert::From<VncConnected> for super::AnyEvent {
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncInitialized {
     /// server information
@@ -1995,48 +1201,19 @@ pub struct VncInitialized {
     /// client information
     pub client: VncClientInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncInitialized {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<VncServerInfo>,
-        client: impl ::std::convert::Into<VncClientInfo>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VncInitialized {
-    const NAME: &'static str = "VNC_INITIALIZED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VNC_INITIALIZED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VncInitialized(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VncInitialized(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VncInitialized> for super::AnyEvent {
-    fn from(x: VncInitialized) -> Self {
-        super::AnyEvent::VncInitialized(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VncInitialized { 0 req server "server" : VncServerInfo, 1 req client "client" :
+    VncClientInfo, }
+);
+crate::rt::qapi_builder!(
+    VncInitialized new(" Builds it from its required members; optional ones are absent.")
+    { server : VncServerInfo => into, client : VncClientInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    VncInitialized, "VNC_INITIALIZED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), }
+);
 /// Emitted when the connection is closed
 ///
 /// *qmp-example*
@@ -2054,7 +1231,7 @@ impl ::std::convert::From<VncInitialized> for super::AnyEvent {
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VncDisconnected {
     /// server information
@@ -2062,52 +1239,24 @@ pub struct VncDisconnected {
     /// client information
     pub client: VncClientInfo,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VncDisconnected {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        server: impl ::std::convert::Into<VncServerInfo>,
-        client: impl ::std::convert::Into<VncClientInfo>,
-    ) -> Self {
-        Self {
-            server: server.into(),
-            client: client.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VncDisconnected {
-    const NAME: &'static str = "VNC_DISCONNECTED";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VNC_DISCONNECTED",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.13"),
-        condition: ::std::option::Option::Some("CONFIG_VNC"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VncDisconnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VncDisconnected(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VncDisconnected> for super::AnyEvent {
-    fn from(x: VncDisconnected) -> Self {
-        super::AnyEvent::VncDisconnected(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VncDisconnected { 0 req server "server" : VncServerInfo, 1 req client "client" :
+    VncClientInfo, }
+);
+crate::rt::qapi_builder!(
+    VncDisconnected
+    new(" Builds it from its required members; optional ones are absent.") { server :
+    VncServerInfo => into, client : VncClientInfo => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    VncDisconnected, "VNC_DISCONNECTED", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.13"), condition :
+    ::std::option::Option::Some("CONFIG_VNC"), }
+);
 /// Information about a mouse device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MouseInfo {
     /// the name of the mouse device
@@ -2120,24 +1269,15 @@ pub struct MouseInfo {
     /// input
     pub absolute: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl MouseInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        index: impl ::std::convert::Into<i64>,
-        current: impl ::std::convert::Into<bool>,
-        absolute: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            index: index.into(),
-            current: current.into(),
-            absolute: absolute.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    MouseInfo { 0 req name "name" : ::std::string::String, 1 req index "index" : i64, 2
+    req current "current" : bool, 3 req absolute "absolute" : bool, }
+);
+crate::rt::qapi_builder!(
+    MouseInfo new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, index : i64 => into, current : bool => into,
+    absolute : bool => into, } init {} set {}
+);
 /// Returns information about each active mouse device
 ///
 /// # Returns
@@ -2166,33 +1306,19 @@ impl MouseInfo {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryMice {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryMice {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryMice {
-    const NAME: &'static str = "query-mice";
-    type Returns = ::std::vec::Vec<MouseInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-mice",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryMice {});
+crate::rt::qapi_builder!(
+    QueryMice new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// An enumeration of key name.
 ///
 /// This is used by the `send-key` command.
@@ -2535,365 +1661,40 @@ pub enum QKeyCode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QKeyCode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unmapped => "unmapped",
-            Self::Shift => "shift",
-            Self::ShiftR => "shift_r",
-            Self::Alt => "alt",
-            Self::AltR => "alt_r",
-            Self::Ctrl => "ctrl",
-            Self::CtrlR => "ctrl_r",
-            Self::Menu => "menu",
-            Self::Esc => "esc",
-            Self::V1 => "1",
-            Self::V2 => "2",
-            Self::V3 => "3",
-            Self::V4 => "4",
-            Self::V5 => "5",
-            Self::V6 => "6",
-            Self::V7 => "7",
-            Self::V8 => "8",
-            Self::V9 => "9",
-            Self::V0 => "0",
-            Self::Minus => "minus",
-            Self::Equal => "equal",
-            Self::Backspace => "backspace",
-            Self::Tab => "tab",
-            Self::Q => "q",
-            Self::W => "w",
-            Self::E => "e",
-            Self::R => "r",
-            Self::T => "t",
-            Self::Y => "y",
-            Self::U => "u",
-            Self::I => "i",
-            Self::O => "o",
-            Self::P => "p",
-            Self::BracketLeft => "bracket_left",
-            Self::BracketRight => "bracket_right",
-            Self::Ret => "ret",
-            Self::A => "a",
-            Self::S => "s",
-            Self::D => "d",
-            Self::F => "f",
-            Self::G => "g",
-            Self::H => "h",
-            Self::J => "j",
-            Self::K => "k",
-            Self::L => "l",
-            Self::Semicolon => "semicolon",
-            Self::Apostrophe => "apostrophe",
-            Self::GraveAccent => "grave_accent",
-            Self::Backslash => "backslash",
-            Self::Z => "z",
-            Self::X => "x",
-            Self::C => "c",
-            Self::V => "v",
-            Self::B => "b",
-            Self::N => "n",
-            Self::M => "m",
-            Self::Comma => "comma",
-            Self::Dot => "dot",
-            Self::Slash => "slash",
-            Self::Asterisk => "asterisk",
-            Self::Spc => "spc",
-            Self::CapsLock => "caps_lock",
-            Self::F1 => "f1",
-            Self::F2 => "f2",
-            Self::F3 => "f3",
-            Self::F4 => "f4",
-            Self::F5 => "f5",
-            Self::F6 => "f6",
-            Self::F7 => "f7",
-            Self::F8 => "f8",
-            Self::F9 => "f9",
-            Self::F10 => "f10",
-            Self::NumLock => "num_lock",
-            Self::ScrollLock => "scroll_lock",
-            Self::KpDivide => "kp_divide",
-            Self::KpMultiply => "kp_multiply",
-            Self::KpSubtract => "kp_subtract",
-            Self::KpAdd => "kp_add",
-            Self::KpEnter => "kp_enter",
-            Self::KpDecimal => "kp_decimal",
-            Self::Sysrq => "sysrq",
-            Self::Kp0 => "kp_0",
-            Self::Kp1 => "kp_1",
-            Self::Kp2 => "kp_2",
-            Self::Kp3 => "kp_3",
-            Self::Kp4 => "kp_4",
-            Self::Kp5 => "kp_5",
-            Self::Kp6 => "kp_6",
-            Self::Kp7 => "kp_7",
-            Self::Kp8 => "kp_8",
-            Self::Kp9 => "kp_9",
-            Self::Less => "less",
-            Self::F11 => "f11",
-            Self::F12 => "f12",
-            Self::Print => "print",
-            Self::Home => "home",
-            Self::Pgup => "pgup",
-            Self::Pgdn => "pgdn",
-            Self::End => "end",
-            Self::Left => "left",
-            Self::Up => "up",
-            Self::Down => "down",
-            Self::Right => "right",
-            Self::Insert => "insert",
-            Self::Delete => "delete",
-            Self::Stop => "stop",
-            Self::Again => "again",
-            Self::Props => "props",
-            Self::Undo => "undo",
-            Self::Front => "front",
-            Self::Copy => "copy",
-            Self::Open => "open",
-            Self::Paste => "paste",
-            Self::Find => "find",
-            Self::Cut => "cut",
-            Self::Lf => "lf",
-            Self::Help => "help",
-            Self::MetaL => "meta_l",
-            Self::MetaR => "meta_r",
-            Self::Compose => "compose",
-            Self::Pause => "pause",
-            Self::Ro => "ro",
-            Self::Hiragana => "hiragana",
-            Self::Henkan => "henkan",
-            Self::Yen => "yen",
-            Self::Muhenkan => "muhenkan",
-            Self::Katakanahiragana => "katakanahiragana",
-            Self::KpComma => "kp_comma",
-            Self::KpEquals => "kp_equals",
-            Self::Power => "power",
-            Self::Sleep => "sleep",
-            Self::Wake => "wake",
-            Self::Audionext => "audionext",
-            Self::Audioprev => "audioprev",
-            Self::Audiostop => "audiostop",
-            Self::Audioplay => "audioplay",
-            Self::Audiomute => "audiomute",
-            Self::Volumeup => "volumeup",
-            Self::Volumedown => "volumedown",
-            Self::Mediaselect => "mediaselect",
-            Self::Mail => "mail",
-            Self::Calculator => "calculator",
-            Self::Computer => "computer",
-            Self::AcHome => "ac_home",
-            Self::AcBack => "ac_back",
-            Self::AcForward => "ac_forward",
-            Self::AcRefresh => "ac_refresh",
-            Self::AcBookmarks => "ac_bookmarks",
-            Self::Lang1 => "lang1",
-            Self::Lang2 => "lang2",
-            Self::F13 => "f13",
-            Self::F14 => "f14",
-            Self::F15 => "f15",
-            Self::F16 => "f16",
-            Self::F17 => "f17",
-            Self::F18 => "f18",
-            Self::F19 => "f19",
-            Self::F20 => "f20",
-            Self::F21 => "f21",
-            Self::F22 => "f22",
-            Self::F23 => "f23",
-            Self::F24 => "f24",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unmapped" => Self::Unmapped,
-            "shift" => Self::Shift,
-            "shift_r" => Self::ShiftR,
-            "alt" => Self::Alt,
-            "alt_r" => Self::AltR,
-            "ctrl" => Self::Ctrl,
-            "ctrl_r" => Self::CtrlR,
-            "menu" => Self::Menu,
-            "esc" => Self::Esc,
-            "1" => Self::V1,
-            "2" => Self::V2,
-            "3" => Self::V3,
-            "4" => Self::V4,
-            "5" => Self::V5,
-            "6" => Self::V6,
-            "7" => Self::V7,
-            "8" => Self::V8,
-            "9" => Self::V9,
-            "0" => Self::V0,
-            "minus" => Self::Minus,
-            "equal" => Self::Equal,
-            "backspace" => Self::Backspace,
-            "tab" => Self::Tab,
-            "q" => Self::Q,
-            "w" => Self::W,
-            "e" => Self::E,
-            "r" => Self::R,
-            "t" => Self::T,
-            "y" => Self::Y,
-            "u" => Self::U,
-            "i" => Self::I,
-            "o" => Self::O,
-            "p" => Self::P,
-            "bracket_left" => Self::BracketLeft,
-            "bracket_right" => Self::BracketRight,
-            "ret" => Self::Ret,
-            "a" => Self::A,
-            "s" => Self::S,
-            "d" => Self::D,
-            "f" => Self::F,
-            "g" => Self::G,
-            "h" => Self::H,
-            "j" => Self::J,
-            "k" => Self::K,
-            "l" => Self::L,
-            "semicolon" => Self::Semicolon,
-            "apostrophe" => Self::Apostrophe,
-            "grave_accent" => Self::GraveAccent,
-            "backslash" => Self::Backslash,
-            "z" => Self::Z,
-            "x" => Self::X,
-            "c" => Self::C,
-            "v" => Self::V,
-            "b" => Self::B,
-            "n" => Self::N,
-            "m" => Self::M,
-            "comma" => Self::Comma,
-            "dot" => Self::Dot,
-            "slash" => Self::Slash,
-            "asterisk" => Self::Asterisk,
-            "spc" => Self::Spc,
-            "caps_lock" => Self::CapsLock,
-            "f1" => Self::F1,
-            "f2" => Self::F2,
-            "f3" => Self::F3,
-            "f4" => Self::F4,
-            "f5" => Self::F5,
-            "f6" => Self::F6,
-            "f7" => Self::F7,
-            "f8" => Self::F8,
-            "f9" => Self::F9,
-            "f10" => Self::F10,
-            "num_lock" => Self::NumLock,
-            "scroll_lock" => Self::ScrollLock,
-            "kp_divide" => Self::KpDivide,
-            "kp_multiply" => Self::KpMultiply,
-            "kp_subtract" => Self::KpSubtract,
-            "kp_add" => Self::KpAdd,
-            "kp_enter" => Self::KpEnter,
-            "kp_decimal" => Self::KpDecimal,
-            "sysrq" => Self::Sysrq,
-            "kp_0" => Self::Kp0,
-            "kp_1" => Self::Kp1,
-            "kp_2" => Self::Kp2,
-            "kp_3" => Self::Kp3,
-            "kp_4" => Self::Kp4,
-            "kp_5" => Self::Kp5,
-            "kp_6" => Self::Kp6,
-            "kp_7" => Self::Kp7,
-            "kp_8" => Self::Kp8,
-            "kp_9" => Self::Kp9,
-            "less" => Self::Less,
-            "f11" => Self::F11,
-            "f12" => Self::F12,
-            "print" => Self::Print,
-            "home" => Self::Home,
-            "pgup" => Self::Pgup,
-            "pgdn" => Self::Pgdn,
-            "end" => Self::End,
-            "left" => Self::Left,
-            "up" => Self::Up,
-            "down" => Self::Down,
-            "right" => Self::Right,
-            "insert" => Self::Insert,
-            "delete" => Self::Delete,
-            "stop" => Self::Stop,
-            "again" => Self::Again,
-            "props" => Self::Props,
-            "undo" => Self::Undo,
-            "front" => Self::Front,
-            "copy" => Self::Copy,
-            "open" => Self::Open,
-            "paste" => Self::Paste,
-            "find" => Self::Find,
-            "cut" => Self::Cut,
-            "lf" => Self::Lf,
-            "help" => Self::Help,
-            "meta_l" => Self::MetaL,
-            "meta_r" => Self::MetaR,
-            "compose" => Self::Compose,
-            "pause" => Self::Pause,
-            "ro" => Self::Ro,
-            "hiragana" => Self::Hiragana,
-            "henkan" => Self::Henkan,
-            "yen" => Self::Yen,
-            "muhenkan" => Self::Muhenkan,
-            "katakanahiragana" => Self::Katakanahiragana,
-            "kp_comma" => Self::KpComma,
-            "kp_equals" => Self::KpEquals,
-            "power" => Self::Power,
-            "sleep" => Self::Sleep,
-            "wake" => Self::Wake,
-            "audionext" => Self::Audionext,
-            "audioprev" => Self::Audioprev,
-            "audiostop" => Self::Audiostop,
-            "audioplay" => Self::Audioplay,
-            "audiomute" => Self::Audiomute,
-            "volumeup" => Self::Volumeup,
-            "volumedown" => Self::Volumedown,
-            "mediaselect" => Self::Mediaselect,
-            "mail" => Self::Mail,
-            "calculator" => Self::Calculator,
-            "computer" => Self::Computer,
-            "ac_home" => Self::AcHome,
-            "ac_back" => Self::AcBack,
-            "ac_forward" => Self::AcForward,
-            "ac_refresh" => Self::AcRefresh,
-            "ac_bookmarks" => Self::AcBookmarks,
-            "lang1" => Self::Lang1,
-            "lang2" => Self::Lang2,
-            "f13" => Self::F13,
-            "f14" => Self::F14,
-            "f15" => Self::F15,
-            "f16" => Self::F16,
-            "f17" => Self::F17,
-            "f18" => Self::F18,
-            "f19" => Self::F19,
-            "f20" => Self::F20,
-            "f21" => Self::F21,
-            "f22" => Self::F22,
-            "f23" => Self::F23,
-            "f24" => Self::F24,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QKeyCode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QKeyCode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QKeyCode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QKeyCode { Unmapped = "unmapped", Shift = "shift", ShiftR = "shift_r", Alt = "alt",
+    AltR = "alt_r", Ctrl = "ctrl", CtrlR = "ctrl_r", Menu = "menu", Esc = "esc", V1 =
+    "1", V2 = "2", V3 = "3", V4 = "4", V5 = "5", V6 = "6", V7 = "7", V8 = "8", V9 = "9",
+    V0 = "0", Minus = "minus", Equal = "equal", Backspace = "backspace", Tab = "tab", Q =
+    "q", W = "w", E = "e", R = "r", T = "t", Y = "y", U = "u", I = "i", O = "o", P = "p",
+    BracketLeft = "bracket_left", BracketRight = "bracket_right", Ret = "ret", A = "a", S
+    = "s", D = "d", F = "f", G = "g", H = "h", J = "j", K = "k", L = "l", Semicolon =
+    "semicolon", Apostrophe = "apostrophe", GraveAccent = "grave_accent", Backslash =
+    "backslash", Z = "z", X = "x", C = "c", V = "v", B = "b", N = "n", M = "m", Comma =
+    "comma", Dot = "dot", Slash = "slash", Asterisk = "asterisk", Spc = "spc", CapsLock =
+    "caps_lock", F1 = "f1", F2 = "f2", F3 = "f3", F4 = "f4", F5 = "f5", F6 = "f6", F7 =
+    "f7", F8 = "f8", F9 = "f9", F10 = "f10", NumLock = "num_lock", ScrollLock =
+    "scroll_lock", KpDivide = "kp_divide", KpMultiply = "kp_multiply", KpSubtract =
+    "kp_subtract", KpAdd = "kp_add", KpEnter = "kp_enter", KpDecimal = "kp_decimal",
+    Sysrq = "sysrq", Kp0 = "kp_0", Kp1 = "kp_1", Kp2 = "kp_2", Kp3 = "kp_3", Kp4 =
+    "kp_4", Kp5 = "kp_5", Kp6 = "kp_6", Kp7 = "kp_7", Kp8 = "kp_8", Kp9 = "kp_9", Less =
+    "less", F11 = "f11", F12 = "f12", Print = "print", Home = "home", Pgup = "pgup", Pgdn
+    = "pgdn", End = "end", Left = "left", Up = "up", Down = "down", Right = "right",
+    Insert = "insert", Delete = "delete", Stop = "stop", Again = "again", Props =
+    "props", Undo = "undo", Front = "front", Copy = "copy", Open = "open", Paste =
+    "paste", Find = "find", Cut = "cut", Lf = "lf", Help = "help", MetaL = "meta_l",
+    MetaR = "meta_r", Compose = "compose", Pause = "pause", Ro = "ro", Hiragana =
+    "hiragana", Henkan = "henkan", Yen = "yen", Muhenkan = "muhenkan", Katakanahiragana =
+    "katakanahiragana", KpComma = "kp_comma", KpEquals = "kp_equals", Power = "power",
+    Sleep = "sleep", Wake = "wake", Audionext = "audionext", Audioprev = "audioprev",
+    Audiostop = "audiostop", Audioplay = "audioplay", Audiomute = "audiomute", Volumeup =
+    "volumeup", Volumedown = "volumedown", Mediaselect = "mediaselect", Mail = "mail",
+    Calculator = "calculator", Computer = "computer", AcHome = "ac_home", AcBack =
+    "ac_back", AcForward = "ac_forward", AcRefresh = "ac_refresh", AcBookmarks =
+    "ac_bookmarks", Lang1 = "lang1", Lang2 = "lang2", F13 = "f13", F14 = "f14", F15 =
+    "f15", F16 = "f16", F17 = "f17", F18 = "f18", F19 = "f19", F20 = "f20", F21 = "f21",
+    F22 = "f22", F23 = "f23", F24 = "f24", }
+);
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -2906,75 +1707,32 @@ pub enum KeyValueKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl KeyValueKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Number => "number",
-            Self::Qcode => "qcode",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "number" => Self::Number,
-            "qcode" => Self::Qcode,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for KeyValueKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for KeyValueKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for KeyValueKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(KeyValueKind { Number = "number", Qcode = "qcode", });
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct IntWrapper {
     /// a numeric key code
     pub data: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl IntWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<i64>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(IntWrapper { 0 req data "data" : i64, });
+crate::rt::qapi_builder!(
+    IntWrapper new(" Builds it from its required members; optional ones are absent.") {
+    data : i64 => into, } init {} set {}
+);
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct QKeyCodeWrapper {
     /// An enumeration of key name
     pub data: QKeyCode,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl QKeyCodeWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<QKeyCode>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data" : QKeyCode, });
+crate::rt::qapi_builder!(
+    QKeyCodeWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    QKeyCode => into, } init {} set {}
+);
 /// Represents a keyboard key.
 ///
 /// Since: 1.3
@@ -3053,7 +1811,7 @@ impl<'de> ::serde::Deserialize<'de> for KeyValue {
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SendKey {
     /// An array of `KeyValue` elements.  All `KeyValues` in this array
@@ -3063,45 +1821,23 @@ pub struct SendKey {
     pub keys: ::std::vec::Vec<KeyValue>,
     /// time to delay key up events, milliseconds.  Defaults to
     /// 100
-    #[serde(
-        rename = "hold-time",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub hold_time: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SendKey {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(keys: impl ::std::convert::Into<::std::vec::Vec<KeyValue>>) -> Self {
-        Self {
-            keys: keys.into(),
-            hold_time: ::std::option::Option::None,
-        }
-    }
-    /// Sets `hold-time`.
-    #[must_use]
-    pub fn with_hold_time(mut self, hold_time: impl ::std::convert::Into<i64>) -> Self {
-        self.hold_time = ::std::option::Option::Some(hold_time.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for SendKey {
-    const NAME: &'static str = "send-key";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "send-key",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("1.3"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    SendKey { 0 req keys "keys" : ::std::vec::Vec < KeyValue >, 1 opt hold_time
+    "hold-time" : i64, }
+);
+crate::rt::qapi_builder!(
+    SendKey new(" Builds it from its required members; optional ones are absent.") { keys
+    : ::std::vec::Vec < KeyValue > => into, } init {} set { with_hold_time hold_time
+    "hold-time" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    SendKey, "send-key", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Button of a pointer input device (mouse, tablet).
 ///
 /// Since: 2.0
@@ -3132,61 +1868,11 @@ pub enum InputButton {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl InputButton {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Left => "left",
-            Self::Middle => "middle",
-            Self::Right => "right",
-            Self::WheelUp => "wheel-up",
-            Self::WheelDown => "wheel-down",
-            Self::Side => "side",
-            Self::Extra => "extra",
-            Self::WheelLeft => "wheel-left",
-            Self::WheelRight => "wheel-right",
-            Self::Touch => "touch",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "left" => Self::Left,
-            "middle" => Self::Middle,
-            "right" => Self::Right,
-            "wheel-up" => Self::WheelUp,
-            "wheel-down" => Self::WheelDown,
-            "side" => Self::Side,
-            "extra" => Self::Extra,
-            "wheel-left" => Self::WheelLeft,
-            "wheel-right" => Self::WheelRight,
-            "touch" => Self::Touch,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for InputButton {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for InputButton {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for InputButton {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    InputButton { Left = "left", Middle = "middle", Right = "right", WheelUp =
+    "wheel-up", WheelDown = "wheel-down", Side = "side", Extra = "extra", WheelLeft =
+    "wheel-left", WheelRight = "wheel-right", Touch = "touch", }
+);
 /// Position axis of a pointer input device (mouse, tablet).
 ///
 /// Since: 2.0
@@ -3201,45 +1887,7 @@ pub enum InputAxis {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl InputAxis {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::X => "x",
-            Self::Y => "y",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "x" => Self::X,
-            "y" => Self::Y,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for InputAxis {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for InputAxis {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for InputAxis {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(InputAxis { X = "x", Y = "y", });
 /// Type of a multi-touch event.
 ///
 /// Since: 8.1
@@ -3260,55 +1908,14 @@ pub enum InputMultiTouchType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl InputMultiTouchType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Begin => "begin",
-            Self::Update => "update",
-            Self::End => "end",
-            Self::Cancel => "cancel",
-            Self::Data => "data",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "begin" => Self::Begin,
-            "update" => Self::Update,
-            "end" => Self::End,
-            "cancel" => Self::Cancel,
-            "data" => Self::Data,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for InputMultiTouchType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for InputMultiTouchType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for InputMultiTouchType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    InputMultiTouchType { Begin = "begin", Update = "update", End = "end", Cancel =
+    "cancel", Data = "data", }
+);
 /// Keyboard input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputKeyEvent {
     /// Which key this event is for.
@@ -3316,24 +1923,17 @@ pub struct InputKeyEvent {
     /// True for key-down and false for key-up events.
     pub down: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputKeyEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        key: impl ::std::convert::Into<KeyValue>,
-        down: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            key: key.into(),
-            down: down.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    InputKeyEvent { 0 req key "key" : KeyValue, 1 req down "down" : bool, }
+);
+crate::rt::qapi_builder!(
+    InputKeyEvent new(" Builds it from its required members; optional ones are absent.")
+    { key : KeyValue => into, down : bool => into, } init {} set {}
+);
 /// Pointer button input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputBtnEvent {
     /// Which button this event is for.
@@ -3341,24 +1941,17 @@ pub struct InputBtnEvent {
     /// True for key-down and false for key-up events.
     pub down: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputBtnEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        button: impl ::std::convert::Into<InputButton>,
-        down: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            button: button.into(),
-            down: down.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    InputBtnEvent { 0 req button "button" : InputButton, 1 req down "down" : bool, }
+);
+crate::rt::qapi_builder!(
+    InputBtnEvent new(" Builds it from its required members; optional ones are absent.")
+    { button : InputButton => into, down : bool => into, } init {} set {}
+);
 /// Pointer motion input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputMoveEvent {
     /// Which axis is referenced by `value`.
@@ -3367,24 +1960,17 @@ pub struct InputMoveEvent {
     /// is 0 to 0x7fff.
     pub value: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputMoveEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        axis: impl ::std::convert::Into<InputAxis>,
-        value: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            axis: axis.into(),
-            value: value.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    InputMoveEvent { 0 req axis "axis" : InputAxis, 1 req value "value" : i64, }
+);
+crate::rt::qapi_builder!(
+    InputMoveEvent new(" Builds it from its required members; optional ones are absent.")
+    { axis : InputAxis => into, value : i64 => into, } init {} set {}
+);
 /// MultiTouch input event.
 ///
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputMultiTouchEvent {
     /// The type of multi-touch event.
@@ -3393,33 +1979,23 @@ pub struct InputMultiTouchEvent {
     pub slot: i64,
     /// ID to correlate this event with previously generated
     /// events.
-    #[serde(rename = "tracking-id")]
     pub tracking_id: i64,
     /// Which axis is referenced by `value`.
     pub axis: InputAxis,
     /// Contact position.
     pub value: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputMultiTouchEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        r#type: impl ::std::convert::Into<InputMultiTouchType>,
-        slot: impl ::std::convert::Into<i64>,
-        tracking_id: impl ::std::convert::Into<i64>,
-        axis: impl ::std::convert::Into<InputAxis>,
-        value: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            r#type: r#type.into(),
-            slot: slot.into(),
-            tracking_id: tracking_id.into(),
-            axis: axis.into(),
-            value: value.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    InputMultiTouchEvent { 0 req r#type "type" : InputMultiTouchType, 1 req slot "slot" :
+    i64, 2 req tracking_id "tracking-id" : i64, 3 req axis "axis" : InputAxis, 4 req
+    value "value" : i64, }
+);
+crate::rt::qapi_builder!(
+    InputMultiTouchEvent
+    new(" Builds it from its required members; optional ones are absent.") { r#type :
+    InputMultiTouchType => into, slot : i64 => into, tracking_id : i64 => into, axis :
+    InputAxis => into, value : i64 => into, } init {} set {}
+);
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -3438,111 +2014,63 @@ pub enum InputEventKind {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl InputEventKind {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Key => "key",
-            Self::Btn => "btn",
-            Self::Rel => "rel",
-            Self::Abs => "abs",
-            Self::Mtt => "mtt",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "key" => Self::Key,
-            "btn" => Self::Btn,
-            "rel" => Self::Rel,
-            "abs" => Self::Abs,
-            "mtt" => Self::Mtt,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for InputEventKind {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for InputEventKind {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for InputEventKind {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    InputEventKind { Key = "key", Btn = "btn", Rel = "rel", Abs = "abs", Mtt = "mtt", }
+);
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputKeyEventWrapper {
     /// Keyboard input event
     pub data: InputKeyEvent,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputKeyEventWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<InputKeyEvent>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data" : InputKeyEvent, });
+crate::rt::qapi_builder!(
+    InputKeyEventWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    InputKeyEvent => into, } init {} set {}
+);
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputBtnEventWrapper {
     /// Pointer button input event
     pub data: InputBtnEvent,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputBtnEventWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<InputBtnEvent>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data" : InputBtnEvent, });
+crate::rt::qapi_builder!(
+    InputBtnEventWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    InputBtnEvent => into, } init {} set {}
+);
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputMoveEventWrapper {
     /// Pointer motion input event
     pub data: InputMoveEvent,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputMoveEventWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<InputMoveEvent>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data" : InputMoveEvent, });
+crate::rt::qapi_builder!(
+    InputMoveEventWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    InputMoveEvent => into, } init {} set {}
+);
 /// Since: 8.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputMultiTouchEventWrapper {
     /// MultiTouch input event
     pub data: InputMultiTouchEvent,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputMultiTouchEventWrapper {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(data: impl ::std::convert::Into<InputMultiTouchEvent>) -> Self {
-        Self { data: data.into() }
-    }
-}
+crate::rt::qapi_struct!(
+    InputMultiTouchEventWrapper { 0 req data "data" : InputMultiTouchEvent, }
+);
+crate::rt::qapi_builder!(
+    InputMultiTouchEventWrapper
+    new(" Builds it from its required members; optional ones are absent.") { data :
+    InputMultiTouchEvent => into, } init {} set {}
+);
 /// Input event union.
 ///
 /// Since: 2.0
@@ -3679,73 +2207,39 @@ impl<'de> ::serde::Deserialize<'de> for InputEvent {
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct InputSendEvent {
     /// display device to send event(s) to.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub device: ::std::option::Option<::std::string::String>,
     /// head to send event(s) to, in case the display device supports
     /// multiple scanouts.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub head: ::std::option::Option<i64>,
     /// List of InputEvent union.
     pub events: ::std::vec::Vec<InputEvent>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl InputSendEvent {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(events: impl ::std::convert::Into<::std::vec::Vec<InputEvent>>) -> Self {
-        Self {
-            device: ::std::option::Option::None,
-            head: ::std::option::Option::None,
-            events: events.into(),
-        }
-    }
-    /// Sets `device`.
-    #[must_use]
-    pub fn with_device(
-        mut self,
-        device: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.device = ::std::option::Option::Some(device.into());
-        self
-    }
-    /// Sets `head`.
-    #[must_use]
-    pub fn with_head(mut self, head: impl ::std::convert::Into<i64>) -> Self {
-        self.head = ::std::option::Option::Some(head.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for InputSendEvent {
-    const NAME: &'static str = "input-send-event";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "input-send-event",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("2.6"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    InputSendEvent { 0 opt device "device" : ::std::string::String, 1 opt head "head" :
+    i64, 2 req events "events" : ::std::vec::Vec < InputEvent >, }
+);
+crate::rt::qapi_builder!(
+    InputSendEvent new(" Builds it from its required members; optional ones are absent.")
+    { events : ::std::vec::Vec < InputEvent > => into, } init {} set { with_device device
+    "device" : ::std::string::String => into, with_head head "head" : i64 => into, }
+);
+crate::rt::qapi_command!(
+    InputSendEvent, "input-send-event", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// GTK display options.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayGTK {
     /// Grab keyboard input on mouse hover.
-    #[serde(
-        rename = "grab-on-hover",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub grab_on_hover: ::std::option::Option<bool>,
     /// Zoom guest display to fit into the host window.  When
     /// turned off the host window will be resized instead.  In case the
@@ -3753,170 +2247,71 @@ pub struct DisplayGTK {
     /// (virtio-gpu) this will default to "on", assuming the guest will
     /// resize the display to match the window size then.  Otherwise it
     /// defaults to "off".  (Since 3.1)
-    #[serde(
-        rename = "zoom-to-fit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zoom_to_fit: ::std::option::Option<bool>,
     /// Display the tab bar for switching between the various
     /// graphical interfaces (e.g. VGA and virtual console character
     /// devices) by default.  (Since 7.1)
-    #[serde(
-        rename = "show-tabs",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub show_tabs: ::std::option::Option<bool>,
     /// Display the main window menubar.  Defaults to "on".
     /// (Since 8.0)
-    #[serde(
-        rename = "show-menubar",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub show_menubar: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayGTK {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            grab_on_hover: ::std::option::Option::None,
-            zoom_to_fit: ::std::option::Option::None,
-            show_tabs: ::std::option::Option::None,
-            show_menubar: ::std::option::Option::None,
-        }
-    }
-    /// Sets `grab-on-hover`.
-    #[must_use]
-    pub fn with_grab_on_hover(
-        mut self,
-        grab_on_hover: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.grab_on_hover = ::std::option::Option::Some(grab_on_hover.into());
-        self
-    }
-    /// Sets `zoom-to-fit`.
-    #[must_use]
-    pub fn with_zoom_to_fit(
-        mut self,
-        zoom_to_fit: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.zoom_to_fit = ::std::option::Option::Some(zoom_to_fit.into());
-        self
-    }
-    /// Sets `show-tabs`.
-    #[must_use]
-    pub fn with_show_tabs(mut self, show_tabs: impl ::std::convert::Into<bool>) -> Self {
-        self.show_tabs = ::std::option::Option::Some(show_tabs.into());
-        self
-    }
-    /// Sets `show-menubar`.
-    #[must_use]
-    pub fn with_show_menubar(
-        mut self,
-        show_menubar: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.show_menubar = ::std::option::Option::Some(show_menubar.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayGTK { 0 opt grab_on_hover "grab-on-hover" : bool, 1 opt zoom_to_fit
+    "zoom-to-fit" : bool, 2 opt show_tabs "show-tabs" : bool, 3 opt show_menubar
+    "show-menubar" : bool, }
+);
+crate::rt::qapi_builder!(
+    DisplayGTK new(" Builds it with every optional member absent.") {} init {} set {
+    with_grab_on_hover grab_on_hover "grab-on-hover" : bool => into, with_zoom_to_fit
+    zoom_to_fit "zoom-to-fit" : bool => into, with_show_tabs show_tabs "show-tabs" : bool
+    => into, with_show_menubar show_menubar "show-menubar" : bool => into, }
+);
 /// EGL headless display options.
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayEGLHeadless {
     /// Which DRM render node should be used.  Default is the
     /// first available node on the host.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rendernode: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayEGLHeadless {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            rendernode: ::std::option::Option::None,
-        }
-    }
-    /// Sets `rendernode`.
-    #[must_use]
-    pub fn with_rendernode(
-        mut self,
-        rendernode: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.rendernode = ::std::option::Option::Some(rendernode.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayEGLHeadless { 0 opt rendernode "rendernode" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DisplayEGLHeadless new(" Builds it with every optional member absent.") {} init {}
+    set { with_rendernode rendernode "rendernode" : ::std::string::String => into, }
+);
 /// DBus display options.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayDBus {
     /// Which DRM render node should be used.  Default is the
     /// first available node on the host.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rendernode: ::std::option::Option<::std::string::String>,
     /// The D-Bus bus address (default to the session bus).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub addr: ::std::option::Option<::std::string::String>,
     /// Whether to use peer-to-peer connections (accepted through
     /// `add_client`).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub p2p: ::std::option::Option<bool>,
     /// Use the specified DBus audiodev to export audio.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub audiodev: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayDBus {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            rendernode: ::std::option::Option::None,
-            addr: ::std::option::Option::None,
-            p2p: ::std::option::Option::None,
-            audiodev: ::std::option::Option::None,
-        }
-    }
-    /// Sets `rendernode`.
-    #[must_use]
-    pub fn with_rendernode(
-        mut self,
-        rendernode: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.rendernode = ::std::option::Option::Some(rendernode.into());
-        self
-    }
-    /// Sets `addr`.
-    #[must_use]
-    pub fn with_addr(
-        mut self,
-        addr: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.addr = ::std::option::Option::Some(addr.into());
-        self
-    }
-    /// Sets `p2p`.
-    #[must_use]
-    pub fn with_p2p(mut self, p2p: impl ::std::convert::Into<bool>) -> Self {
-        self.p2p = ::std::option::Option::Some(p2p.into());
-        self
-    }
-    /// Sets `audiodev`.
-    #[must_use]
-    pub fn with_audiodev(
-        mut self,
-        audiodev: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.audiodev = ::std::option::Option::Some(audiodev.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayDBus { 0 opt rendernode "rendernode" : ::std::string::String, 1 opt addr
+    "addr" : ::std::string::String, 2 opt p2p "p2p" : bool, 3 opt audiodev "audiodev" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DisplayDBus new(" Builds it with every optional member absent.") {} init {} set {
+    with_rendernode rendernode "rendernode" : ::std::string::String => into, with_addr
+    addr "addr" : ::std::string::String => into, with_p2p p2p "p2p" : bool => into,
+    with_audiodev audiodev "audiodev" : ::std::string::String => into, }
+);
 /// Display OpenGL mode.
 ///
 /// Since: 3.0
@@ -3937,181 +2332,65 @@ pub enum DisplayGLMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DisplayGLMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Off => "off",
-            Self::On => "on",
-            Self::Core => "core",
-            Self::Es => "es",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "off" => Self::Off,
-            "on" => Self::On,
-            "core" => Self::Core,
-            "es" => Self::Es,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DisplayGLMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DisplayGLMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayGLMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DisplayGLMode { Off = "off", On = "on", Core = "core", Es = "es", }
+);
 /// Curses display options.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayCurses {
     /// Font charset used by guest (default: CP437).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub charset: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayCurses {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            charset: ::std::option::Option::None,
-        }
-    }
-    /// Sets `charset`.
-    #[must_use]
-    pub fn with_charset(
-        mut self,
-        charset: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.charset = ::std::option::Option::Some(charset.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayCurses { 0 opt charset "charset" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    DisplayCurses new(" Builds it with every optional member absent.") {} init {} set {
+    with_charset charset "charset" : ::std::string::String => into, }
+);
 /// Cocoa display options.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayCocoa {
     /// Enable/disable forwarding of left command key to
     /// guest.  Allows command-tab window switching on the host without
     /// sending this key to the guest when "off".  Defaults to "on"
-    #[serde(
-        rename = "left-command-key",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub left_command_key: ::std::option::Option<bool>,
     /// Capture all key presses, including system combos.  This
     /// requires accessibility permissions, since it performs a global
     /// grab on key events.  (default: off)  See
     /// https://support.apple.com/en-in/guide/mac-help/mh32356/mac
-    #[serde(
-        rename = "full-grab",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub full_grab: ::std::option::Option<bool>,
     /// Swap the Option and Command keys so that their key
     /// codes match their position on non-Mac keyboards and you can use
     /// Meta/Super and Alt where you expect them.  (default: off)
-    #[serde(
-        rename = "swap-opt-cmd",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub swap_opt_cmd: ::std::option::Option<bool>,
     /// Zoom guest display to fit into the host window.  When
     /// turned off the host window will be resized instead.  Defaults to
     /// "off".  (Since 8.2)
-    #[serde(
-        rename = "zoom-to-fit",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zoom_to_fit: ::std::option::Option<bool>,
     /// Apply interpolation to smooth output when
     /// zoom-to-fit is enabled.  Defaults to "off".  (Since 9.0)
-    #[serde(
-        rename = "zoom-interpolation",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub zoom_interpolation: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayCocoa {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            left_command_key: ::std::option::Option::None,
-            full_grab: ::std::option::Option::None,
-            swap_opt_cmd: ::std::option::Option::None,
-            zoom_to_fit: ::std::option::Option::None,
-            zoom_interpolation: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    DisplayCocoa { 0 opt left_command_key "left-command-key" : bool, 1 opt full_grab
+    "full-grab" : bool, 2 opt swap_opt_cmd "swap-opt-cmd" : bool, 3 opt zoom_to_fit
+    "zoom-to-fit" : bool, 4 opt zoom_interpolation "zoom-interpolation" : bool, }
+);
+crate::rt::qapi_builder!(
+    DisplayCocoa new(" Builds it with every optional member absent.") {} init {} set {
+    with_left_command_key left_command_key "left-command-key" : bool => into,
+    with_full_grab full_grab "full-grab" : bool => into, with_swap_opt_cmd swap_opt_cmd
+    "swap-opt-cmd" : bool => into, with_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool =>
+    into, with_zoom_interpolation zoom_interpolation "zoom-interpolation" : bool => into,
     }
-    /// Sets `left-command-key`.
-    #[must_use]
-    pub fn with_left_command_key(
-        mut self,
-        left_command_key: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.left_command_key = ::std::option::Option::Some(left_command_key.into());
-        self
-    }
-    /// Sets `full-grab`.
-    #[must_use]
-    pub fn with_full_grab(mut self, full_grab: impl ::std::convert::Into<bool>) -> Self {
-        self.full_grab = ::std::option::Option::Some(full_grab.into());
-        self
-    }
-    /// Sets `swap-opt-cmd`.
-    #[must_use]
-    pub fn with_swap_opt_cmd(
-        mut self,
-        swap_opt_cmd: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.swap_opt_cmd = ::std::option::Option::Some(swap_opt_cmd.into());
-        self
-    }
-    /// Sets `zoom-to-fit`.
-    #[must_use]
-    pub fn with_zoom_to_fit(
-        mut self,
-        zoom_to_fit: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.zoom_to_fit = ::std::option::Option::Some(zoom_to_fit.into());
-        self
-    }
-    /// Sets `zoom-interpolation`.
-    #[must_use]
-    pub fn with_zoom_interpolation(
-        mut self,
-        zoom_interpolation: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.zoom_interpolation = ::std::option::Option::Some(zoom_interpolation.into());
-        self
-    }
-}
+);
 /// Set of modifier keys that need to be held for shortcut key actions.
 ///
 /// Since: 7.1
@@ -4128,77 +2407,25 @@ pub enum HotKeyMod {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl HotKeyMod {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::LctrlLalt => "lctrl-lalt",
-            Self::LshiftLctrlLalt => "lshift-lctrl-lalt",
-            Self::Rctrl => "rctrl",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "lctrl-lalt" => Self::LctrlLalt,
-            "lshift-lctrl-lalt" => Self::LshiftLctrlLalt,
-            "rctrl" => Self::Rctrl,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for HotKeyMod {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for HotKeyMod {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for HotKeyMod {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    HotKeyMod { LctrlLalt = "lctrl-lalt", LshiftLctrlLalt = "lshift-lctrl-lalt", Rctrl =
+    "rctrl", }
+);
 /// SDL2 display options.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplaySDL {
     /// Modifier keys that should be pressed together with the
     /// "G" key to release the mouse grab.
-    #[serde(rename = "grab-mod", skip_serializing_if = "::std::option::Option::is_none")]
     pub grab_mod: ::std::option::Option<HotKeyMod>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplaySDL {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            grab_mod: ::std::option::Option::None,
-        }
-    }
-    /// Sets `grab-mod`.
-    #[must_use]
-    pub fn with_grab_mod(
-        mut self,
-        grab_mod: impl ::std::convert::Into<HotKeyMod>,
-    ) -> Self {
-        self.grab_mod = ::std::option::Option::Some(grab_mod.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod" : HotKeyMod, });
+crate::rt::qapi_builder!(
+    DisplaySDL new(" Builds it with every optional member absent.") {} init {} set {
+    with_grab_mod grab_mod "grab-mod" : HotKeyMod => into, }
+);
 /// Display (user interface) type.
 ///
 /// Since: 2.12
@@ -4253,140 +2480,43 @@ pub enum DisplayType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DisplayType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Default => "default",
-            Self::None => "none",
-            Self::Gtk => "gtk",
-            Self::Sdl => "sdl",
-            Self::EglHeadless => "egl-headless",
-            Self::Curses => "curses",
-            Self::Cocoa => "cocoa",
-            Self::SpiceApp => "spice-app",
-            Self::Dbus => "dbus",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "default" => Self::Default,
-            "none" => Self::None,
-            "gtk" => Self::Gtk,
-            "sdl" => Self::Sdl,
-            "egl-headless" => Self::EglHeadless,
-            "curses" => Self::Curses,
-            "cocoa" => Self::Cocoa,
-            "spice-app" => Self::SpiceApp,
-            "dbus" => Self::Dbus,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DisplayType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DisplayType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    DisplayType { Default = "default", None = "none", Gtk = "gtk", Sdl = "sdl",
+    EglHeadless = "egl-headless", Curses = "curses", Cocoa = "cocoa", SpiceApp =
+    "spice-app", Dbus = "dbus", }
+);
 /// Display (user interface) options.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DisplayOptions {
     /// Start user interface in fullscreen mode
     /// (default: off).
-    #[serde(
-        rename = "full-screen",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub full_screen: ::std::option::Option<bool>,
     /// Allow to quit qemu with window close button
     /// (default: on).
-    #[serde(
-        rename = "window-close",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub window_close: ::std::option::Option<bool>,
     /// Force showing the mouse cursor (default: off).
     /// (since: 5.0)
-    #[serde(
-        rename = "show-cursor",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub show_cursor: ::std::option::Option<bool>,
     /// Enable OpenGL support (default: off).
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub gl: ::std::option::Option<DisplayGLMode>,
     /// The branch, chosen by `type`.
-    #[serde(flatten)]
     pub branch: DisplayOptionsBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayOptions {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(branch: DisplayOptionsBranch) -> Self {
-        Self {
-            full_screen: ::std::option::Option::None,
-            window_close: ::std::option::Option::None,
-            show_cursor: ::std::option::Option::None,
-            gl: ::std::option::Option::None,
-            branch,
-        }
-    }
-    /// Sets `full-screen`.
-    #[must_use]
-    pub fn with_full_screen(
-        mut self,
-        full_screen: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.full_screen = ::std::option::Option::Some(full_screen.into());
-        self
-    }
-    /// Sets `window-close`.
-    #[must_use]
-    pub fn with_window_close(
-        mut self,
-        window_close: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.window_close = ::std::option::Option::Some(window_close.into());
-        self
-    }
-    /// Sets `show-cursor`.
-    #[must_use]
-    pub fn with_show_cursor(
-        mut self,
-        show_cursor: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        self.show_cursor = ::std::option::Option::Some(show_cursor.into());
-        self
-    }
-    /// Sets `gl`.
-    #[must_use]
-    pub fn with_gl(mut self, gl: impl ::std::convert::Into<DisplayGLMode>) -> Self {
-        self.gl = ::std::option::Option::Some(gl.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayOptions { 0 opt full_screen "full-screen" : bool, 1 opt window_close
+    "window-close" : bool, 2 opt show_cursor "show-cursor" : bool, 3 opt gl "gl" :
+    DisplayGLMode, } flatten branch
+);
+crate::rt::qapi_builder!(
+    DisplayOptions new(" Builds it from its required members; optional ones are absent.")
+    { branch : DisplayOptionsBranch => into, } init {} set { with_full_screen full_screen
+    "full-screen" : bool => into, with_window_close window_close "window-close" : bool =>
+    into, with_show_cursor show_cursor "show-cursor" : bool => into, with_gl gl "gl" :
+    DisplayGLMode => into, }
+);
 /// The branches of [`DisplayOptions`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -4504,33 +2634,20 @@ impl<'de> ::serde::Deserialize<'de> for DisplayOptionsBranch {
 /// `DisplayOptions`
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryDisplayOptions {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryDisplayOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryDisplayOptions {
-    const NAME: &'static str = "query-display-options";
-    type Returns = DisplayOptions;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-display-options",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("3.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryDisplayOptions {});
+crate::rt::qapi_builder!(
+    QueryDisplayOptions new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+crate::rt::qapi_command!(
+    QueryDisplayOptions, "query-display-options", DisplayOptions, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.1"), condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Available DisplayReload types.
 ///
 /// Since: 6.0
@@ -4543,72 +2660,21 @@ pub enum DisplayReloadType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DisplayReloadType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Vnc => "vnc",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "vnc" => Self::Vnc,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DisplayReloadType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DisplayReloadType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayReloadType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(DisplayReloadType { Vnc = "vnc", });
 /// Specify the VNC reload options.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayReloadOptionsVNC {
     /// reload tls certs or not.
-    #[serde(
-        rename = "tls-certs",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub tls_certs: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayReloadOptionsVNC {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            tls_certs: ::std::option::Option::None,
-        }
-    }
-    /// Sets `tls-certs`.
-    #[must_use]
-    pub fn with_tls_certs(mut self, tls_certs: impl ::std::convert::Into<bool>) -> Self {
-        self.tls_certs = ::std::option::Option::Some(tls_certs.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(DisplayReloadOptionsVNC { 0 opt tls_certs "tls-certs" : bool, });
+crate::rt::qapi_builder!(
+    DisplayReloadOptionsVNC new(" Builds it with every optional member absent.") {} init
+    {} set { with_tls_certs tls_certs "tls-certs" : bool => into, }
+);
 /// Options of the display configuration reload.
 ///
 /// Since: 6.0
@@ -4676,30 +2742,20 @@ impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptions {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DisplayReload(pub DisplayReloadOptions);
+crate::rt::qapi_newtype!(DisplayReload);
 impl ::std::convert::From<DisplayReloadOptions> for DisplayReload {
     fn from(v: DisplayReloadOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DisplayReload {
-    const NAME: &'static str = "display-reload";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "display-reload",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    DisplayReload, "display-reload", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Available DisplayUpdate types.
 ///
 /// Since: 7.1
@@ -4712,74 +2768,27 @@ pub enum DisplayUpdateType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl DisplayUpdateType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Vnc => "vnc",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "vnc" => Self::Vnc,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for DisplayUpdateType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for DisplayUpdateType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayUpdateType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(DisplayUpdateType { Vnc = "vnc", });
 /// Specify the VNC reload options.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct DisplayUpdateOptionsVNC {
     /// If specified, change set of addresses to listen for
     /// connections.  Addresses configured for websockets are not
     /// touched.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub addresses: ::std::option::Option<::std::vec::Vec<SocketAddress>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DisplayUpdateOptionsVNC {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            addresses: ::std::option::Option::None,
-        }
-    }
-    /// Sets `addresses`.
-    #[must_use]
-    pub fn with_addresses(
-        mut self,
-        addresses: impl ::std::convert::Into<::std::vec::Vec<SocketAddress>>,
-    ) -> Self {
-        self.addresses = ::std::option::Option::Some(addresses.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    DisplayUpdateOptionsVNC { 0 opt addresses "addresses" : ::std::vec::Vec <
+    SocketAddress >, }
+);
+crate::rt::qapi_builder!(
+    DisplayUpdateOptionsVNC new(" Builds it with every optional member absent.") {} init
+    {} set { with_addresses addresses "addresses" : ::std::vec::Vec < SocketAddress > =>
+    into, }
+);
 /// Options of the display configuration reload.
 ///
 /// Since: 7.1
@@ -4849,30 +2858,20 @@ impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptions {
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DisplayUpdate(pub DisplayUpdateOptions);
+crate::rt::qapi_newtype!(DisplayUpdate);
 impl ::std::convert::From<DisplayUpdateOptions> for DisplayUpdate {
     fn from(v: DisplayUpdateOptions) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for DisplayUpdate {
-    const NAME: &'static str = "display-update";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "display-update",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("7.1"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_command!(
+    DisplayUpdate, "display-update", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Set migration information for remote display.  This makes the server
 /// ask the client to automatically reconnect using the new parameters
 /// once migration finished successfully.  Only implemented for SPICE.
@@ -4888,7 +2887,7 @@ impl crate::rt::Command for DisplayUpdate {
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ClientMigrateInfo {
     /// must be "spice"
@@ -4896,69 +2895,28 @@ pub struct ClientMigrateInfo {
     /// migration target hostname
     pub hostname: ::std::string::String,
     /// spice tcp port for plaintext channels
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub port: ::std::option::Option<i64>,
     /// spice tcp port for tls-secured channels
-    #[serde(rename = "tls-port", skip_serializing_if = "::std::option::Option::is_none")]
     pub tls_port: ::std::option::Option<i64>,
     /// server certificate subject
-    #[serde(
-        rename = "cert-subject",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub cert_subject: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ClientMigrateInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        protocol: impl ::std::convert::Into<::std::string::String>,
-        hostname: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            protocol: protocol.into(),
-            hostname: hostname.into(),
-            port: ::std::option::Option::None,
-            tls_port: ::std::option::Option::None,
-            cert_subject: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    ClientMigrateInfo { 0 req protocol "protocol" : ::std::string::String, 1 req hostname
+    "hostname" : ::std::string::String, 2 opt port "port" : i64, 3 opt tls_port
+    "tls-port" : i64, 4 opt cert_subject "cert-subject" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    ClientMigrateInfo
+    new(" Builds it from its required members; optional ones are absent.") { protocol :
+    ::std::string::String => into, hostname : ::std::string::String => into, } init {}
+    set { with_port port "port" : i64 => into, with_tls_port tls_port "tls-port" : i64 =>
+    into, with_cert_subject cert_subject "cert-subject" : ::std::string::String => into,
     }
-    /// Sets `port`.
-    #[must_use]
-    pub fn with_port(mut self, port: impl ::std::convert::Into<i64>) -> Self {
-        self.port = ::std::option::Option::Some(port.into());
-        self
-    }
-    /// Sets `tls-port`.
-    #[must_use]
-    pub fn with_tls_port(mut self, tls_port: impl ::std::convert::Into<i64>) -> Self {
-        self.tls_port = ::std::option::Option::Some(tls_port.into());
-        self
-    }
-    /// Sets `cert-subject`.
-    #[must_use]
-    pub fn with_cert_subject(
-        mut self,
-        cert_subject: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.cert_subject = ::std::option::Option::Some(cert_subject.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for ClientMigrateInfo {
-    const NAME: &'static str = "client_migrate_info";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "client_migrate_info",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("0.14"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+);
+crate::rt::qapi_command!(
+    ClientMigrateInfo, "client_migrate_info", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], }
+);

@@ -30,55 +30,11 @@ pub enum QapiVfioMigrationState {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QapiVfioMigrationState {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Stop => "stop",
-            Self::Running => "running",
-            Self::StopCopy => "stop-copy",
-            Self::Resuming => "resuming",
-            Self::RunningP2p => "running-p2p",
-            Self::PreCopy => "pre-copy",
-            Self::PreCopyP2p => "pre-copy-p2p",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "stop" => Self::Stop,
-            "running" => Self::Running,
-            "stop-copy" => Self::StopCopy,
-            "resuming" => Self::Resuming,
-            "running-p2p" => Self::RunningP2p,
-            "pre-copy" => Self::PreCopy,
-            "pre-copy-p2p" => Self::PreCopyP2p,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QapiVfioMigrationState {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QapiVfioMigrationState {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QapiVfioMigrationState {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    QapiVfioMigrationState { Stop = "stop", Running = "running", StopCopy = "stop-copy",
+    Resuming = "resuming", RunningP2p = "running-p2p", PreCopy = "pre-copy", PreCopyP2p =
+    "pre-copy-p2p", }
+);
 /// This event is emitted when a VFIO device migration state is changed.
 ///
 /// *qmp-example*
@@ -93,60 +49,27 @@ impl<'de> ::serde::Deserialize<'de> for QapiVfioMigrationState {
 /// ```
 ///
 /// Since: 9.1
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VfioMigration {
     /// The device's id, if it has one.
-    #[serde(rename = "device-id")]
     pub device_id: ::std::string::String,
     /// The device's QOM path.
-    #[serde(rename = "qom-path")]
     pub qom_path: ::std::string::String,
     /// The new changed device migration state.
-    #[serde(rename = "device-state")]
     pub device_state: QapiVfioMigrationState,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VfioMigration {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        device_id: impl ::std::convert::Into<::std::string::String>,
-        qom_path: impl ::std::convert::Into<::std::string::String>,
-        device_state: impl ::std::convert::Into<QapiVfioMigrationState>,
-    ) -> Self {
-        Self {
-            device_id: device_id.into(),
-            qom_path: qom_path.into(),
-            device_state: device_state.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for VfioMigration {
-    const NAME: &'static str = "VFIO_MIGRATION";
-    const META: super::EventMeta = super::EventMeta {
-        name: "VFIO_MIGRATION",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("9.1"),
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::VfioMigration(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::VfioMigration(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<VfioMigration> for super::AnyEvent {
-    fn from(x: VfioMigration) -> Self {
-        super::AnyEvent::VfioMigration(x)
-    }
-}
+crate::rt::qapi_struct!(
+    VfioMigration { 0 req device_id "device-id" : ::std::string::String, 1 req qom_path
+    "qom-path" : ::std::string::String, 2 req device_state "device-state" :
+    QapiVfioMigrationState, }
+);
+crate::rt::qapi_builder!(
+    VfioMigration new(" Builds it from its required members; optional ones are absent.")
+    { device_id : ::std::string::String => into, qom_path : ::std::string::String =>
+    into, device_state : QapiVfioMigrationState => into, } init {} set {}
+);
+crate::rt::qapi_event!(
+    VfioMigration, "VFIO_MIGRATION", { deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("9.1"), condition : ::std::option::Option::None, }
+);

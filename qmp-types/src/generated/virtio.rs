@@ -4,7 +4,7 @@ use super::*;
 /// Basic information about a given VirtIODevice
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioInfo {
     /// The VirtIODevice's canonical QOM path
@@ -12,20 +12,15 @@ pub struct VirtioInfo {
     /// Name of the VirtIODevice
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioInfo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            name: name.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioInfo { 0 req path "path" : ::std::string::String, 1 req name "name" :
+    ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    VirtioInfo new(" Builds it from its required members; optional ones are absent.") {
+    path : ::std::string::String => into, name : ::std::string::String => into, } init {}
+    set {}
+);
 /// Returns a list of all realized VirtIODevices
 ///
 /// # Returns
@@ -64,241 +59,151 @@ impl VirtioInfo {
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct XQueryVirtio {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryVirtio {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryVirtio {
-    const NAME: &'static str = "x-query-virtio";
-    type Returns = ::std::vec::Vec<VirtioInfo>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-virtio",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(XQueryVirtio {});
+crate::rt::qapi_builder!(
+    XQueryVirtio new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// Information about a vhost device.  This information will only be
 /// displayed if the vhost device is active.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VhostStatus {
     /// vhost_dev n_mem_sections
-    #[serde(rename = "n-mem-sections")]
     pub n_mem_sections: i64,
     /// vhost_dev n_tmp_sections
-    #[serde(rename = "n-tmp-sections")]
     pub n_tmp_sections: i64,
     /// vhost_dev nvqs (number of virtqueues being used)
     pub nvqs: u32,
     /// vhost_dev vq_index
-    #[serde(rename = "vq-index")]
     pub vq_index: i64,
     /// vhost_dev features
     pub features: VirtioDeviceFeatures,
     /// vhost_dev acked_features
-    #[serde(rename = "acked-features")]
     pub acked_features: VirtioDeviceFeatures,
     /// vhost_dev backend_features
-    #[serde(rename = "backend-features")]
     pub backend_features: VirtioDeviceFeatures,
     /// vhost_dev protocol_features
-    #[serde(rename = "protocol-features")]
     pub protocol_features: VhostDeviceProtocols,
     /// vhost_dev max_queues
-    #[serde(rename = "max-queues")]
     pub max_queues: u64,
     /// vhost_dev backend_cap
-    #[serde(rename = "backend-cap")]
     pub backend_cap: u64,
     /// vhost_dev log_enabled flag
-    #[serde(rename = "log-enabled")]
     pub log_enabled: bool,
     /// vhost_dev log_size
-    #[serde(rename = "log-size")]
     pub log_size: u64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VhostStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        n_mem_sections: impl ::std::convert::Into<i64>,
-        n_tmp_sections: impl ::std::convert::Into<i64>,
-        nvqs: impl ::std::convert::Into<u32>,
-        vq_index: impl ::std::convert::Into<i64>,
-        features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        acked_features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        backend_features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        protocol_features: impl ::std::convert::Into<VhostDeviceProtocols>,
-        max_queues: impl ::std::convert::Into<u64>,
-        backend_cap: impl ::std::convert::Into<u64>,
-        log_enabled: impl ::std::convert::Into<bool>,
-        log_size: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        Self {
-            n_mem_sections: n_mem_sections.into(),
-            n_tmp_sections: n_tmp_sections.into(),
-            nvqs: nvqs.into(),
-            vq_index: vq_index.into(),
-            features: features.into(),
-            acked_features: acked_features.into(),
-            backend_features: backend_features.into(),
-            protocol_features: protocol_features.into(),
-            max_queues: max_queues.into(),
-            backend_cap: backend_cap.into(),
-            log_enabled: log_enabled.into(),
-            log_size: log_size.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VhostStatus { 0 req n_mem_sections "n-mem-sections" : i64, 1 req n_tmp_sections
+    "n-tmp-sections" : i64, 2 req nvqs "nvqs" : u32, 3 req vq_index "vq-index" : i64, 4
+    req features "features" : VirtioDeviceFeatures, 5 req acked_features "acked-features"
+    : VirtioDeviceFeatures, 6 req backend_features "backend-features" :
+    VirtioDeviceFeatures, 7 req protocol_features "protocol-features" :
+    VhostDeviceProtocols, 8 req max_queues "max-queues" : u64, 9 req backend_cap
+    "backend-cap" : u64, 10 req log_enabled "log-enabled" : bool, 11 req log_size
+    "log-size" : u64, }
+);
+crate::rt::qapi_builder!(
+    VhostStatus new(" Builds it from its required members; optional ones are absent.") {
+    n_mem_sections : i64 => into, n_tmp_sections : i64 => into, nvqs : u32 => into,
+    vq_index : i64 => into, features : VirtioDeviceFeatures => into, acked_features :
+    VirtioDeviceFeatures => into, backend_features : VirtioDeviceFeatures => into,
+    protocol_features : VhostDeviceProtocols => into, max_queues : u64 => into,
+    backend_cap : u64 => into, log_enabled : bool => into, log_size : u64 => into, } init
+    {} set {}
+);
 /// Full status of the virtio device with most VirtIODevice members.
 /// Also includes the full status of the corresponding vhost device if
 /// the vhost device is active.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioStatus {
     /// VirtIODevice name
     pub name: ::std::string::String,
     /// VirtIODevice ID
-    #[serde(rename = "device-id")]
     pub device_id: u16,
     /// VirtIODevice vhost_started flag
-    #[serde(rename = "vhost-started")]
     pub vhost_started: bool,
     /// VirtIODevice device_endian
-    #[serde(rename = "device-endian")]
     pub device_endian: ::std::string::String,
     /// VirtIODevice guest_features
-    #[serde(rename = "guest-features")]
     pub guest_features: VirtioDeviceFeatures,
     /// VirtIODevice host_features
-    #[serde(rename = "host-features")]
     pub host_features: VirtioDeviceFeatures,
     /// VirtIODevice backend_features
-    #[serde(rename = "backend-features")]
     pub backend_features: VirtioDeviceFeatures,
     /// VirtIODevice virtqueue count.  This is the number of
     /// active virtqueues being used by the VirtIODevice.
-    #[serde(rename = "num-vqs")]
     pub num_vqs: i64,
     /// VirtIODevice configuration status (VirtioDeviceStatus)
     pub status: VirtioDeviceStatus,
     /// VirtIODevice ISR
     pub isr: u8,
     /// VirtIODevice queue_sel
-    #[serde(rename = "queue-sel")]
     pub queue_sel: u16,
     /// VirtIODevice vm_running flag
-    #[serde(rename = "vm-running")]
     pub vm_running: bool,
     /// VirtIODevice broken flag
     pub broken: bool,
     /// VirtIODevice disabled flag
     pub disabled: bool,
     /// VirtIODevice use_started flag
-    #[serde(rename = "use-started")]
     pub use_started: bool,
     /// VirtIODevice started flag
     pub started: bool,
     /// VirtIODevice start_on_kick flag
-    #[serde(rename = "start-on-kick")]
     pub start_on_kick: bool,
     /// VirtIODevice disabled_legacy_check flag
-    #[serde(rename = "disable-legacy-check")]
     pub disable_legacy_check: bool,
     /// VirtIODevice bus_name
-    #[serde(rename = "bus-name")]
     pub bus_name: ::std::string::String,
     /// VirtIODevice use_guest_notifier_mask flag
-    #[serde(rename = "use-guest-notifier-mask")]
     pub use_guest_notifier_mask: bool,
     /// Corresponding vhost device info for a given
     /// VirtIODevice.  Present if the given VirtIODevice has an active
     /// vhost device.
-    #[serde(
-        rename = "vhost-dev",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub vhost_dev: ::std::option::Option<VhostStatus>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        device_id: impl ::std::convert::Into<u16>,
-        vhost_started: impl ::std::convert::Into<bool>,
-        device_endian: impl ::std::convert::Into<::std::string::String>,
-        guest_features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        host_features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        backend_features: impl ::std::convert::Into<VirtioDeviceFeatures>,
-        num_vqs: impl ::std::convert::Into<i64>,
-        status: impl ::std::convert::Into<VirtioDeviceStatus>,
-        isr: impl ::std::convert::Into<u8>,
-        queue_sel: impl ::std::convert::Into<u16>,
-        vm_running: impl ::std::convert::Into<bool>,
-        broken: impl ::std::convert::Into<bool>,
-        disabled: impl ::std::convert::Into<bool>,
-        use_started: impl ::std::convert::Into<bool>,
-        started: impl ::std::convert::Into<bool>,
-        start_on_kick: impl ::std::convert::Into<bool>,
-        disable_legacy_check: impl ::std::convert::Into<bool>,
-        bus_name: impl ::std::convert::Into<::std::string::String>,
-        use_guest_notifier_mask: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            device_id: device_id.into(),
-            vhost_started: vhost_started.into(),
-            device_endian: device_endian.into(),
-            guest_features: guest_features.into(),
-            host_features: host_features.into(),
-            backend_features: backend_features.into(),
-            num_vqs: num_vqs.into(),
-            status: status.into(),
-            isr: isr.into(),
-            queue_sel: queue_sel.into(),
-            vm_running: vm_running.into(),
-            broken: broken.into(),
-            disabled: disabled.into(),
-            use_started: use_started.into(),
-            started: started.into(),
-            start_on_kick: start_on_kick.into(),
-            disable_legacy_check: disable_legacy_check.into(),
-            bus_name: bus_name.into(),
-            use_guest_notifier_mask: use_guest_notifier_mask.into(),
-            vhost_dev: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vhost-dev`.
-    #[must_use]
-    pub fn with_vhost_dev(
-        mut self,
-        vhost_dev: impl ::std::convert::Into<VhostStatus>,
-    ) -> Self {
-        self.vhost_dev = ::std::option::Option::Some(vhost_dev.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioStatus { 0 req name "name" : ::std::string::String, 1 req device_id "device-id"
+    : u16, 2 req vhost_started "vhost-started" : bool, 3 req device_endian
+    "device-endian" : ::std::string::String, 4 req guest_features "guest-features" :
+    VirtioDeviceFeatures, 5 req host_features "host-features" : VirtioDeviceFeatures, 6
+    req backend_features "backend-features" : VirtioDeviceFeatures, 7 req num_vqs
+    "num-vqs" : i64, 8 req status "status" : VirtioDeviceStatus, 9 req isr "isr" : u8, 10
+    req queue_sel "queue-sel" : u16, 11 req vm_running "vm-running" : bool, 12 req broken
+    "broken" : bool, 13 req disabled "disabled" : bool, 14 req use_started "use-started"
+    : bool, 15 req started "started" : bool, 16 req start_on_kick "start-on-kick" : bool,
+    17 req disable_legacy_check "disable-legacy-check" : bool, 18 req bus_name "bus-name"
+    : ::std::string::String, 19 req use_guest_notifier_mask "use-guest-notifier-mask" :
+    bool, 20 opt vhost_dev "vhost-dev" : VhostStatus, }
+);
+crate::rt::qapi_builder!(
+    VirtioStatus new(" Builds it from its required members; optional ones are absent.") {
+    name : ::std::string::String => into, device_id : u16 => into, vhost_started : bool
+    => into, device_endian : ::std::string::String => into, guest_features :
+    VirtioDeviceFeatures => into, host_features : VirtioDeviceFeatures => into,
+    backend_features : VirtioDeviceFeatures => into, num_vqs : i64 => into, status :
+    VirtioDeviceStatus => into, isr : u8 => into, queue_sel : u16 => into, vm_running :
+    bool => into, broken : bool => into, disabled : bool => into, use_started : bool =>
+    into, started : bool => into, start_on_kick : bool => into, disable_legacy_check :
+    bool => into, bus_name : ::std::string::String => into, use_guest_notifier_mask :
+    bool => into, } init {} set { with_vhost_dev vhost_dev "vhost-dev" : VhostStatus =>
+    into, }
+);
 /// Poll for a comprehensive status of a given virtio device
 ///
 /// # Returns
@@ -543,41 +448,31 @@ impl VirtioStatus {
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatus {
     /// Canonical QOM path of the VirtIODevice
     pub path: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryVirtioStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { path: path.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryVirtioStatus {
-    const NAME: &'static str = "x-query-virtio-status";
-    type Returns = VirtioStatus;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-virtio-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XQueryVirtioStatus { 0 req path "path" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    XQueryVirtioStatus
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryVirtioStatus, "x-query-virtio-status", VirtioStatus, { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// A structure defined to list the configuration statuses of a virtio
 /// device
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioDeviceStatus {
     /// List of decoded configuration statuses of the virtio
@@ -585,39 +480,23 @@ pub struct VirtioDeviceStatus {
     pub statuses: ::std::vec::Vec<::std::string::String>,
     /// Virtio device statuses bitmap that have not been
     /// decoded
-    #[serde(
-        rename = "unknown-statuses",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unknown_statuses: ::std::option::Option<u8>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioDeviceStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        statuses: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            statuses: statuses.into(),
-            unknown_statuses: ::std::option::Option::None,
-        }
-    }
-    /// Sets `unknown-statuses`.
-    #[must_use]
-    pub fn with_unknown_statuses(
-        mut self,
-        unknown_statuses: impl ::std::convert::Into<u8>,
-    ) -> Self {
-        self.unknown_statuses = ::std::option::Option::Some(unknown_statuses.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioDeviceStatus { 0 req statuses "statuses" : ::std::vec::Vec <
+    ::std::string::String >, 1 opt unknown_statuses "unknown-statuses" : u8, }
+);
+crate::rt::qapi_builder!(
+    VirtioDeviceStatus
+    new(" Builds it from its required members; optional ones are absent.") { statuses :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set {
+    with_unknown_statuses unknown_statuses "unknown-statuses" : u8 => into, }
+);
 /// A structure defined to list the vhost user protocol features of a
 /// Vhost User device
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VhostDeviceProtocols {
     /// List of decoded vhost user protocol features of a vhost
@@ -625,201 +504,104 @@ pub struct VhostDeviceProtocols {
     pub protocols: ::std::vec::Vec<::std::string::String>,
     /// Vhost user device protocol features bitmap that
     /// have not been decoded
-    #[serde(
-        rename = "unknown-protocols",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unknown_protocols: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VhostDeviceProtocols {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        protocols: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            protocols: protocols.into(),
-            unknown_protocols: ::std::option::Option::None,
-        }
-    }
-    /// Sets `unknown-protocols`.
-    #[must_use]
-    pub fn with_unknown_protocols(
-        mut self,
-        unknown_protocols: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.unknown_protocols = ::std::option::Option::Some(unknown_protocols.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VhostDeviceProtocols { 0 req protocols "protocols" : ::std::vec::Vec <
+    ::std::string::String >, 1 opt unknown_protocols "unknown-protocols" : u64, }
+);
+crate::rt::qapi_builder!(
+    VhostDeviceProtocols
+    new(" Builds it from its required members; optional ones are absent.") { protocols :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set {
+    with_unknown_protocols unknown_protocols "unknown-protocols" : u64 => into, }
+);
 /// The common fields that apply to most Virtio devices.  Some devices
 /// may not have their own device-specific features (e.g. virtio-rng).
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioDeviceFeatures {
     /// List of transport features of the virtio device
     pub transports: ::std::vec::Vec<::std::string::String>,
     /// List of device-specific features (if the device has
     /// unique features)
-    #[serde(
-        rename = "dev-features",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub dev_features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// Virtio device features bitmap that have not
     /// been decoded
-    #[serde(
-        rename = "unknown-dev-features",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub unknown_dev_features: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioDeviceFeatures {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        transports: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            transports: transports.into(),
-            dev_features: ::std::option::Option::None,
-            unknown_dev_features: ::std::option::Option::None,
-        }
+crate::rt::qapi_struct!(
+    VirtioDeviceFeatures { 0 req transports "transports" : ::std::vec::Vec <
+    ::std::string::String >, 1 opt dev_features "dev-features" : ::std::vec::Vec <
+    ::std::string::String >, 2 opt unknown_dev_features "unknown-dev-features" : u64, }
+);
+crate::rt::qapi_builder!(
+    VirtioDeviceFeatures
+    new(" Builds it from its required members; optional ones are absent.") { transports :
+    ::std::vec::Vec < ::std::string::String > => into, } init {} set { with_dev_features
+    dev_features "dev-features" : ::std::vec::Vec < ::std::string::String > => into,
+    with_unknown_dev_features unknown_dev_features "unknown-dev-features" : u64 => into,
     }
-    /// Sets `dev-features`.
-    #[must_use]
-    pub fn with_dev_features(
-        mut self,
-        dev_features: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        self.dev_features = ::std::option::Option::Some(dev_features.into());
-        self
-    }
-    /// Sets `unknown-dev-features`.
-    #[must_use]
-    pub fn with_unknown_dev_features(
-        mut self,
-        unknown_dev_features: impl ::std::convert::Into<u64>,
-    ) -> Self {
-        self.unknown_dev_features = ::std::option::Option::Some(
-            unknown_dev_features.into(),
-        );
-        self
-    }
-}
+);
 /// Information of a VirtIODevice VirtQueue, including most members of
 /// the VirtQueue data structure.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtQueueStatus {
     /// Name of the VirtIODevice that uses this VirtQueue
     pub name: ::std::string::String,
     /// VirtQueue queue_index
-    #[serde(rename = "queue-index")]
     pub queue_index: u16,
     /// VirtQueue inuse
     pub inuse: u32,
     /// VirtQueue vring.num
-    #[serde(rename = "vring-num")]
     pub vring_num: u32,
     /// VirtQueue vring.num_default
-    #[serde(rename = "vring-num-default")]
     pub vring_num_default: u32,
     /// VirtQueue vring.align
-    #[serde(rename = "vring-align")]
     pub vring_align: u32,
     /// VirtQueue vring.desc (descriptor area)
-    #[serde(rename = "vring-desc")]
     pub vring_desc: u64,
     /// VirtQueue vring.avail (driver area)
-    #[serde(rename = "vring-avail")]
     pub vring_avail: u64,
     /// VirtQueue vring.used (device area)
-    #[serde(rename = "vring-used")]
     pub vring_used: u64,
     /// VirtQueue last_avail_idx or return of vhost_dev
     /// vhost_get_vring_base (if vhost active)
-    #[serde(
-        rename = "last-avail-idx",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub last_avail_idx: ::std::option::Option<u16>,
     /// VirtQueue shadow_avail_idx
-    #[serde(
-        rename = "shadow-avail-idx",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
     pub shadow_avail_idx: ::std::option::Option<u16>,
     /// VirtQueue used_idx
-    #[serde(rename = "used-idx")]
     pub used_idx: u16,
     /// VirtQueue signalled_used
-    #[serde(rename = "signalled-used")]
     pub signalled_used: u16,
     /// VirtQueue signalled_used_valid flag
-    #[serde(rename = "signalled-used-valid")]
     pub signalled_used_valid: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtQueueStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        queue_index: impl ::std::convert::Into<u16>,
-        inuse: impl ::std::convert::Into<u32>,
-        vring_num: impl ::std::convert::Into<u32>,
-        vring_num_default: impl ::std::convert::Into<u32>,
-        vring_align: impl ::std::convert::Into<u32>,
-        vring_desc: impl ::std::convert::Into<u64>,
-        vring_avail: impl ::std::convert::Into<u64>,
-        vring_used: impl ::std::convert::Into<u64>,
-        used_idx: impl ::std::convert::Into<u16>,
-        signalled_used: impl ::std::convert::Into<u16>,
-        signalled_used_valid: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            queue_index: queue_index.into(),
-            inuse: inuse.into(),
-            vring_num: vring_num.into(),
-            vring_num_default: vring_num_default.into(),
-            vring_align: vring_align.into(),
-            vring_desc: vring_desc.into(),
-            vring_avail: vring_avail.into(),
-            vring_used: vring_used.into(),
-            last_avail_idx: ::std::option::Option::None,
-            shadow_avail_idx: ::std::option::Option::None,
-            used_idx: used_idx.into(),
-            signalled_used: signalled_used.into(),
-            signalled_used_valid: signalled_used_valid.into(),
-        }
-    }
-    /// Sets `last-avail-idx`.
-    #[must_use]
-    pub fn with_last_avail_idx(
-        mut self,
-        last_avail_idx: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.last_avail_idx = ::std::option::Option::Some(last_avail_idx.into());
-        self
-    }
-    /// Sets `shadow-avail-idx`.
-    #[must_use]
-    pub fn with_shadow_avail_idx(
-        mut self,
-        shadow_avail_idx: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        self.shadow_avail_idx = ::std::option::Option::Some(shadow_avail_idx.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    VirtQueueStatus { 0 req name "name" : ::std::string::String, 1 req queue_index
+    "queue-index" : u16, 2 req inuse "inuse" : u32, 3 req vring_num "vring-num" : u32, 4
+    req vring_num_default "vring-num-default" : u32, 5 req vring_align "vring-align" :
+    u32, 6 req vring_desc "vring-desc" : u64, 7 req vring_avail "vring-avail" : u64, 8
+    req vring_used "vring-used" : u64, 9 opt last_avail_idx "last-avail-idx" : u16, 10
+    opt shadow_avail_idx "shadow-avail-idx" : u16, 11 req used_idx "used-idx" : u16, 12
+    req signalled_used "signalled-used" : u16, 13 req signalled_used_valid
+    "signalled-used-valid" : bool, }
+);
+crate::rt::qapi_builder!(
+    VirtQueueStatus
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, queue_index : u16 => into, inuse : u32 => into,
+    vring_num : u32 => into, vring_num_default : u32 => into, vring_align : u32 => into,
+    vring_desc : u64 => into, vring_avail : u64 => into, vring_used : u64 => into,
+    used_idx : u16 => into, signalled_used : u16 => into, signalled_used_valid : bool =>
+    into, } init {} set { with_last_avail_idx last_avail_idx "last-avail-idx" : u16 =>
+    into, with_shadow_avail_idx shadow_avail_idx "shadow-avail-idx" : u16 => into, }
+);
 /// Return the status of a given VirtIODevice's VirtQueue
 ///
 /// # Returns
@@ -894,7 +676,7 @@ impl VirtQueueStatus {
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueStatus {
     /// VirtIODevice canonical QOM path
@@ -902,41 +684,26 @@ pub struct XQueryVirtioQueueStatus {
     /// VirtQueue index to examine
     pub queue: u16,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryVirtioQueueStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        queue: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            queue: queue.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryVirtioQueueStatus {
-    const NAME: &'static str = "x-query-virtio-queue-status";
-    type Returns = VirtQueueStatus;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-virtio-queue-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XQueryVirtioQueueStatus { 0 req path "path" : ::std::string::String, 1 req queue
+    "queue" : u16, }
+);
+crate::rt::qapi_builder!(
+    XQueryVirtioQueueStatus
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, queue : u16 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : true, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// Information of a vhost device's vhost_virtqueue, including most
 /// members of the vhost_dev vhost_virtqueue data structure.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtVhostQueueStatus {
     /// Name of the VirtIODevice that uses this vhost_virtqueue
@@ -955,61 +722,35 @@ pub struct VirtVhostQueueStatus {
     pub num: i64,
     /// vhost_virtqueue desc_phys (descriptor area physical
     /// address)
-    #[serde(rename = "desc-phys")]
     pub desc_phys: u64,
     /// vhost_virtqueue desc_size
-    #[serde(rename = "desc-size")]
     pub desc_size: u32,
     /// vhost_virtqueue avail_phys (driver area physical
     /// address)
-    #[serde(rename = "avail-phys")]
     pub avail_phys: u64,
     /// vhost_virtqueue avail_size
-    #[serde(rename = "avail-size")]
     pub avail_size: u32,
     /// vhost_virtqueue used_phys (device area physical address)
-    #[serde(rename = "used-phys")]
     pub used_phys: u64,
     /// vhost_virtqueue used_size
-    #[serde(rename = "used-size")]
     pub used_size: u32,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtVhostQueueStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        kick: impl ::std::convert::Into<i64>,
-        call: impl ::std::convert::Into<i64>,
-        desc: impl ::std::convert::Into<u64>,
-        avail: impl ::std::convert::Into<u64>,
-        used: impl ::std::convert::Into<u64>,
-        num: impl ::std::convert::Into<i64>,
-        desc_phys: impl ::std::convert::Into<u64>,
-        desc_size: impl ::std::convert::Into<u32>,
-        avail_phys: impl ::std::convert::Into<u64>,
-        avail_size: impl ::std::convert::Into<u32>,
-        used_phys: impl ::std::convert::Into<u64>,
-        used_size: impl ::std::convert::Into<u32>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            kick: kick.into(),
-            call: call.into(),
-            desc: desc.into(),
-            avail: avail.into(),
-            used: used.into(),
-            num: num.into(),
-            desc_phys: desc_phys.into(),
-            desc_size: desc_size.into(),
-            avail_phys: avail_phys.into(),
-            avail_size: avail_size.into(),
-            used_phys: used_phys.into(),
-            used_size: used_size.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtVhostQueueStatus { 0 req name "name" : ::std::string::String, 1 req kick "kick" :
+    i64, 2 req call "call" : i64, 3 req desc "desc" : u64, 4 req avail "avail" : u64, 5
+    req used "used" : u64, 6 req num "num" : i64, 7 req desc_phys "desc-phys" : u64, 8
+    req desc_size "desc-size" : u32, 9 req avail_phys "avail-phys" : u64, 10 req
+    avail_size "avail-size" : u32, 11 req used_phys "used-phys" : u64, 12 req used_size
+    "used-size" : u32, }
+);
+crate::rt::qapi_builder!(
+    VirtVhostQueueStatus
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, kick : i64 => into, call : i64 => into, desc : u64 =>
+    into, avail : u64 => into, used : u64 => into, num : i64 => into, desc_phys : u64 =>
+    into, desc_size : u32 => into, avail_phys : u64 => into, avail_size : u32 => into,
+    used_phys : u64 => into, used_size : u32 => into, } init {} set {}
+);
 /// Return information of a given vhost device's vhost_virtqueue
 ///
 /// # Returns
@@ -1070,7 +811,7 @@ impl VirtVhostQueueStatus {
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioVhostQueueStatus {
     /// VirtIODevice canonical QOM path
@@ -1078,40 +819,26 @@ pub struct XQueryVirtioVhostQueueStatus {
     /// vhost_virtqueue index to examine
     pub queue: u16,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryVirtioVhostQueueStatus {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        queue: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            queue: queue.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryVirtioVhostQueueStatus {
-    const NAME: &'static str = "x-query-virtio-vhost-queue-status";
-    type Returns = VirtVhostQueueStatus;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-virtio-vhost-queue-status",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XQueryVirtioVhostQueueStatus { 0 req path "path" : ::std::string::String, 1 req queue
+    "queue" : u16, }
+);
+crate::rt::qapi_builder!(
+    XQueryVirtioVhostQueueStatus
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, queue : u16 => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    XQueryVirtioVhostQueueStatus, "x-query-virtio-vhost-queue-status",
+    VirtVhostQueueStatus, { allow_oob : false, allow_preconfig : false, success_response
+    : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], }
+);
 /// Information regarding the vring descriptor area
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioRingDesc {
     /// Guest physical address of the descriptor area
@@ -1121,26 +848,19 @@ pub struct VirtioRingDesc {
     /// List of descriptor flags
     pub flags: ::std::vec::Vec<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioRingDesc {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        addr: impl ::std::convert::Into<u64>,
-        len: impl ::std::convert::Into<u32>,
-        flags: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            addr: addr.into(),
-            len: len.into(),
-            flags: flags.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioRingDesc { 0 req addr "addr" : u64, 1 req len "len" : u32, 2 req flags "flags"
+    : ::std::vec::Vec < ::std::string::String >, }
+);
+crate::rt::qapi_builder!(
+    VirtioRingDesc new(" Builds it from its required members; optional ones are absent.")
+    { addr : u64 => into, len : u32 => into, flags : ::std::vec::Vec <
+    ::std::string::String > => into, } init {} set {}
+);
 /// Information regarding the avail vring (a.k.a. driver area)
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioRingAvail {
     /// VRingAvail flags
@@ -1150,26 +870,19 @@ pub struct VirtioRingAvail {
     /// VRingAvail ring[] entry at provided index
     pub ring: u16,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioRingAvail {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        flags: impl ::std::convert::Into<u16>,
-        idx: impl ::std::convert::Into<u16>,
-        ring: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            flags: flags.into(),
-            idx: idx.into(),
-            ring: ring.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioRingAvail { 0 req flags "flags" : u16, 1 req idx "idx" : u16, 2 req ring "ring"
+    : u16, }
+);
+crate::rt::qapi_builder!(
+    VirtioRingAvail
+    new(" Builds it from its required members; optional ones are absent.") { flags : u16
+    => into, idx : u16 => into, ring : u16 => into, } init {} set {}
+);
 /// Information regarding the used vring (a.k.a. device area)
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioRingUsed {
     /// VRingUsed flags
@@ -1177,25 +890,18 @@ pub struct VirtioRingUsed {
     /// VRingUsed index
     pub idx: u16,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioRingUsed {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        flags: impl ::std::convert::Into<u16>,
-        idx: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            flags: flags.into(),
-            idx: idx.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioRingUsed { 0 req flags "flags" : u16, 1 req idx "idx" : u16, }
+);
+crate::rt::qapi_builder!(
+    VirtioRingUsed new(" Builds it from its required members; optional ones are absent.")
+    { flags : u16 => into, idx : u16 => into, } init {} set {}
+);
 /// Information regarding a VirtQueue's VirtQueueElement including
 /// descriptor, driver, and device areas
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct VirtioQueueElement {
     /// Name of the VirtIODevice that uses this VirtQueue
@@ -1209,26 +915,18 @@ pub struct VirtioQueueElement {
     /// VRingUsed info
     pub used: VirtioRingUsed,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl VirtioQueueElement {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        name: impl ::std::convert::Into<::std::string::String>,
-        index: impl ::std::convert::Into<u32>,
-        descs: impl ::std::convert::Into<::std::vec::Vec<VirtioRingDesc>>,
-        avail: impl ::std::convert::Into<VirtioRingAvail>,
-        used: impl ::std::convert::Into<VirtioRingUsed>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            index: index.into(),
-            descs: descs.into(),
-            avail: avail.into(),
-            used: used.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    VirtioQueueElement { 0 req name "name" : ::std::string::String, 1 req index "index" :
+    u32, 2 req descs "descs" : ::std::vec::Vec < VirtioRingDesc >, 3 req avail "avail" :
+    VirtioRingAvail, 4 req used "used" : VirtioRingUsed, }
+);
+crate::rt::qapi_builder!(
+    VirtioQueueElement
+    new(" Builds it from its required members; optional ones are absent.") { name :
+    ::std::string::String => into, index : u32 => into, descs : ::std::vec::Vec <
+    VirtioRingDesc > => into, avail : VirtioRingAvail => into, used : VirtioRingUsed =>
+    into, } init {} set {}
+);
 /// Return the information about a VirtQueue's VirtQueueElement
 ///
 /// # Returns
@@ -1330,7 +1028,7 @@ impl VirtioQueueElement {
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElement {
     /// VirtIODevice canonical QOM path
@@ -1339,50 +1037,28 @@ pub struct XQueryVirtioQueueElement {
     pub queue: u16,
     /// Index of the element in the queue (default: head of the
     /// queue)
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub index: ::std::option::Option<u16>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl XQueryVirtioQueueElement {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        path: impl ::std::convert::Into<::std::string::String>,
-        queue: impl ::std::convert::Into<u16>,
-    ) -> Self {
-        Self {
-            path: path.into(),
-            queue: queue.into(),
-            index: ::std::option::Option::None,
-        }
-    }
-    /// Sets `index`.
-    #[must_use]
-    pub fn with_index(mut self, index: impl ::std::convert::Into<u16>) -> Self {
-        self.index = ::std::option::Option::Some(index.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for XQueryVirtioQueueElement {
-    const NAME: &'static str = "x-query-virtio-queue-element";
-    type Returns = VirtioQueueElement;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "x-query-virtio-queue-element",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::Some("7.2"),
-        condition: ::std::option::Option::None,
-        features: &["unstable"],
-    };
-}
+crate::rt::qapi_struct!(
+    XQueryVirtioQueueElement { 0 req path "path" : ::std::string::String, 1 req queue
+    "queue" : u16, 2 opt index "index" : u16, }
+);
+crate::rt::qapi_builder!(
+    XQueryVirtioQueueElement
+    new(" Builds it from its required members; optional ones are absent.") { path :
+    ::std::string::String => into, queue : u16 => into, } init {} set { with_index index
+    "index" : u16 => into, }
+);
+crate::rt::qapi_command!(
+    XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : true, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], }
+);
 /// Describes the subset of virtqueues assigned to an IOThread.
 ///
 /// Since: 9.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct IOThreadVirtQueueMapping {
     /// the id of IOThread object
@@ -1392,54 +1068,38 @@ pub struct IOThreadVirtQueueMapping {
     /// across all IOThreadVirtQueueMappings provided.  Either all
     /// IOThreadVirtQueueMappings must have `vqs` or none of them must
     /// have it.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub vqs: ::std::option::Option<::std::vec::Vec<u16>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl IOThreadVirtQueueMapping {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(iothread: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            iothread: iothread.into(),
-            vqs: ::std::option::Option::None,
-        }
-    }
-    /// Sets `vqs`.
-    #[must_use]
-    pub fn with_vqs(
-        mut self,
-        vqs: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.vqs = ::std::option::Option::Some(vqs.into());
-        self
-    }
-}
+crate::rt::qapi_struct!(
+    IOThreadVirtQueueMapping { 0 req iothread "iothread" : ::std::string::String, 1 opt
+    vqs "vqs" : ::std::vec::Vec < u16 >, }
+);
+crate::rt::qapi_builder!(
+    IOThreadVirtQueueMapping
+    new(" Builds it from its required members; optional ones are absent.") { iothread :
+    ::std::string::String => into, } init {} set { with_vqs vqs "vqs" : ::std::vec::Vec <
+    u16 > => into, }
+);
 /// Not used by QMP; hack to let us use IOThreadVirtQueueMappingList
 /// internally
 ///
 /// Since: 9.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DummyVirtioForceArrays {
     /// `unused-iothread-vq-mapping`
-    #[serde(rename = "unused-iothread-vq-mapping")]
     pub unused_iothread_vq_mapping: ::std::vec::Vec<IOThreadVirtQueueMapping>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl DummyVirtioForceArrays {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        unused_iothread_vq_mapping: impl ::std::convert::Into<
-            ::std::vec::Vec<IOThreadVirtQueueMapping>,
-        >,
-    ) -> Self {
-        Self {
-            unused_iothread_vq_mapping: unused_iothread_vq_mapping.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    DummyVirtioForceArrays { 0 req unused_iothread_vq_mapping
+    "unused-iothread-vq-mapping" : ::std::vec::Vec < IOThreadVirtQueueMapping >, }
+);
+crate::rt::qapi_builder!(
+    DummyVirtioForceArrays
+    new(" Builds it from its required members; optional ones are absent.") {
+    unused_iothread_vq_mapping : ::std::vec::Vec < IOThreadVirtQueueMapping > => into, }
+    init {} set {}
+);
 /// Since: 9.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1458,51 +1118,9 @@ pub enum GranuleMode {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl GranuleMode {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::V4k => "4k",
-            Self::V8k => "8k",
-            Self::V16k => "16k",
-            Self::V64k => "64k",
-            Self::Host => "host",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "4k" => Self::V4k,
-            "8k" => Self::V8k,
-            "16k" => Self::V16k,
-            "64k" => Self::V64k,
-            "host" => Self::Host,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for GranuleMode {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for GranuleMode {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for GranuleMode {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    GranuleMode { V4k = "4k", V8k = "8k", V16k = "16k", V64k = "64k", Host = "host", }
+);
 /// Since: 9.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1517,44 +1135,6 @@ pub enum VMAppleVirtioBlkVariant {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl VMAppleVirtioBlkVariant {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unspecified => "unspecified",
-            Self::Root => "root",
-            Self::Aux => "aux",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "unspecified" => Self::Unspecified,
-            "root" => Self::Root,
-            "aux" => Self::Aux,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for VMAppleVirtioBlkVariant {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for VMAppleVirtioBlkVariant {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for VMAppleVirtioBlkVariant {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    VMAppleVirtioBlkVariant { Unspecified = "unspecified", Root = "root", Aux = "aux", }
+);

@@ -18,86 +18,44 @@ pub enum YankInstanceType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl YankInstanceType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::BlockNode => "block-node",
-            Self::Chardev => "chardev",
-            Self::Migration => "migration",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "block-node" => Self::BlockNode,
-            "chardev" => Self::Chardev,
-            "migration" => Self::Migration,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for YankInstanceType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for YankInstanceType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for YankInstanceType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        crate::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+crate::rt::qapi_enum!(
+    YankInstanceType { BlockNode = "block-node", Chardev = "chardev", Migration =
+    "migration", }
+);
 /// Specifies which block graph node to yank.  See `YankInstance` for
 /// more information.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct YankInstanceBlockNode {
     /// the name of the block graph node
-    #[serde(rename = "node-name")]
     pub node_name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl YankInstanceBlockNode {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(node_name: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            node_name: node_name.into(),
-        }
-    }
-}
+crate::rt::qapi_struct!(
+    YankInstanceBlockNode { 0 req node_name "node-name" : ::std::string::String, }
+);
+crate::rt::qapi_builder!(
+    YankInstanceBlockNode
+    new(" Builds it from its required members; optional ones are absent.") { node_name :
+    ::std::string::String => into, } init {} set {}
+);
 /// Specifies which character device to yank.  See `YankInstance` for
 /// more information.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct YankInstanceChardev {
     /// the chardev's ID
     pub id: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl YankInstanceChardev {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { id: id.into() }
-    }
-}
+crate::rt::qapi_struct!(YankInstanceChardev { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_builder!(
+    YankInstanceChardev
+    new(" Builds it from its required members; optional ones are absent.") { id :
+    ::std::string::String => into, } init {} set {}
+);
 /// A yank instance can be yanked with the `yank` qmp command to recover
 /// from a hanging QEMU.
 ///
@@ -195,40 +153,25 @@ impl<'de> ::serde::Deserialize<'de> for YankInstance {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Yank {
     /// the instances to be yanked
     pub instances: ::std::vec::Vec<YankInstance>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl Yank {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        instances: impl ::std::convert::Into<::std::vec::Vec<YankInstance>>,
-    ) -> Self {
-        Self {
-            instances: instances.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for Yank {
-    const NAME: &'static str = "yank";
-    type Returns = ();
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "yank",
-        allow_oob: true,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(
+    Yank { 0 req instances "instances" : ::std::vec::Vec < YankInstance >, }
+);
+crate::rt::qapi_builder!(
+    Yank new(" Builds it from its required members; optional ones are absent.") {
+    instances : ::std::vec::Vec < YankInstance > => into, } init {} set {}
+);
+crate::rt::qapi_command!(
+    Yank, "yank", (), { allow_oob : true, allow_preconfig : false, success_response :
+    true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], }
+);
 /// Query yank instances.  See `YankInstance` for more information.
 ///
 /// # Returns
@@ -246,30 +189,16 @@ impl crate::rt::Command for Yank {
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct QueryYank {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl QueryYank {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl crate::rt::Command for QueryYank {
-    const NAME: &'static str = "query-yank";
-    type Returns = ::std::vec::Vec<YankInstance>;
-    const META: crate::rt::CommandMeta = crate::rt::CommandMeta {
-        name: "query-yank",
-        allow_oob: true,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::Some("6.0"),
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+crate::rt::qapi_struct!(QueryYank {});
+crate::rt::qapi_builder!(
+    QueryYank new(" Builds it with every optional member absent.") {} init {} set {}
+);
+crate::rt::qapi_command!(
+    QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { allow_oob : true,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], }
+);

@@ -23,52 +23,7 @@ pub enum QType {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QType {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::None => "none",
-            Self::Qnull => "qnull",
-            Self::Qnum => "qnum",
-            Self::Qstring => "qstring",
-            Self::Qdict => "qdict",
-            Self::Qlist => "qlist",
-            Self::Qbool => "qbool",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "none" => Self::None,
-            "qnull" => Self::Qnull,
-            "qnum" => Self::Qnum,
-            "qstring" => Self::Qstring,
-            "qdict" => Self::Qdict,
-            "qlist" => Self::Qlist,
-            "qbool" => Self::Qbool,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QType {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QType {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QType {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(
+    QType { None = "none", Qnull = "qnull", Qnum = "qnum", Qstring = "qstring", Qdict =
+    "qdict", Qlist = "qlist", Qbool = "qbool", }
+);

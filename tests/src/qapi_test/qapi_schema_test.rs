@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// The QAPI struct `TestStruct`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestStruct {
     /// `integer`
@@ -12,65 +12,37 @@ pub struct TestStruct {
     /// `string`
     pub string: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestStruct {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        boolean: impl ::std::convert::Into<bool>,
-        string: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            boolean: boolean.into(),
-            string: string.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    TestStruct { 0 req integer "integer" : i64, 1 req boolean "boolean" : bool, 2 req
+    string "string" : ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestStruct new(" Builds it from its required members; optional ones are absent.") {
+    integer : i64 => into, boolean : bool => into, string : ::std::string::String =>
+    into, } init {} set {}
+);
 /// The QAPI struct `NestedEnumsOne`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct NestedEnumsOne {
     /// `enum1`
     pub enum1: EnumOne,
     /// `enum2`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum2: ::std::option::Option<EnumOne>,
     /// `enum3`
     pub enum3: EnumOne,
     /// `enum4`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum4: ::std::option::Option<EnumOne>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl NestedEnumsOne {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        enum1: impl ::std::convert::Into<EnumOne>,
-        enum3: impl ::std::convert::Into<EnumOne>,
-    ) -> Self {
-        Self {
-            enum1: enum1.into(),
-            enum2: ::std::option::Option::None,
-            enum3: enum3.into(),
-            enum4: ::std::option::Option::None,
-        }
-    }
-    /// Sets `enum2`.
-    #[must_use]
-    pub fn with_enum2(mut self, enum2: impl ::std::convert::Into<EnumOne>) -> Self {
-        self.enum2 = ::std::option::Option::Some(enum2.into());
-        self
-    }
-    /// Sets `enum4`.
-    #[must_use]
-    pub fn with_enum4(mut self, enum4: impl ::std::convert::Into<EnumOne>) -> Self {
-        self.enum4 = ::std::option::Option::Some(enum4.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    NestedEnumsOne { 0 req enum1 "enum1" : EnumOne, 1 opt enum2 "enum2" : EnumOne, 2 req
+    enum3 "enum3" : EnumOne, 3 opt enum4 "enum4" : EnumOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    NestedEnumsOne new(" Builds it from its required members; optional ones are absent.")
+    { enum1 : EnumOne => into, enum3 : EnumOne => into, } init {} set { with_enum2 enum2
+    "enum2" : EnumOne => into, with_enum4 enum4 "enum4" : EnumOne => into, }
+);
 /// The QAPI enum `MyEnum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -79,65 +51,23 @@ pub enum MyEnum {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl MyEnum {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for MyEnum {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for MyEnum {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MyEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(MyEnum {});
 /// The QAPI struct `Empty1`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Empty1 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Empty1 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
+::qmp_types::rt::qapi_struct!(Empty1 {});
+::qmp_types::rt::qapi_builder!(
+    Empty1 new(" Builds it with every optional member absent.") {} init {} set {}
+);
 /// The QAPI struct `Empty2`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct Empty2 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl Empty2 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
+::qmp_types::rt::qapi_struct!(Empty2 {});
+::qmp_types::rt::qapi_builder!(
+    Empty2 new(" Builds it with every optional member absent.") {} init {} set {}
+);
 /// The QAPI union `Union`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -208,30 +138,20 @@ impl<'de> ::serde::Deserialize<'de> for Union {
     }
 }
 /// The QAPI command `user-def-cmd0`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UserDefCmd0(pub Empty2);
+::qmp_types::rt::qapi_newtype!(UserDefCmd0);
 impl ::std::convert::From<Empty2> for UserDefCmd0 {
     fn from(v: Empty2) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for UserDefCmd0 {
-    const NAME: &'static str = "user-def-cmd0";
-    type Returns = Empty2;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "user-def-cmd0",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_command!(
+    UserDefCmd0, "user-def-cmd0", Empty2, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI enum `QEnumTwo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -244,47 +164,9 @@ pub enum QEnumTwo {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl QEnumTwo {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Value1 => "value1",
-            Self::Value2 => "value2",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "value1" => Self::Value1,
-            "value2" => Self::Value2,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for QEnumTwo {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for QEnumTwo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QEnumTwo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(QEnumTwo { Value1 = "value1", Value2 = "value2", });
 /// The QAPI struct `UserDefOne`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefOne {
     /// `integer`
@@ -292,30 +174,17 @@ pub struct UserDefOne {
     /// `string`
     pub string: ::std::string::String,
     /// `enum1`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum1: ::std::option::Option<EnumOne>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefOne {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        string: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            string: string.into(),
-            enum1: ::std::option::Option::None,
-        }
-    }
-    /// Sets `enum1`.
-    #[must_use]
-    pub fn with_enum1(mut self, enum1: impl ::std::convert::Into<EnumOne>) -> Self {
-        self.enum1 = ::std::option::Option::Some(enum1.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefOne { 0 req integer "integer" : i64, 1 req string "string" :
+    ::std::string::String, 2 opt enum1 "enum1" : EnumOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefOne new(" Builds it from its required members; optional ones are absent.") {
+    integer : i64 => into, string : ::std::string::String => into, } init {} set {
+    with_enum1 enum1 "enum1" : EnumOne => into, }
+);
 /// The QAPI enum `EnumOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -332,66 +201,24 @@ pub enum EnumOne {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl EnumOne {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Value1 => "value1",
-            Self::Value2 => "value2",
-            Self::Value3 => "value3",
-            Self::Value4 => "value4",
-            Self::Unknown(s) => s,
-        }
+::qmp_types::rt::qapi_enum!(
+    EnumOne { Value1 = "value1", Value2 = "value2", Value3 = "value3", Value4 = "value4",
     }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "value1" => Self::Value1,
-            "value2" => Self::Value2,
-            "value3" => Self::Value3,
-            "value4" => Self::Value4,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for EnumOne {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for EnumOne {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for EnumOne {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+);
 /// The QAPI struct `UserDefZero`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefZero {
     /// `integer`
     pub integer: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefZero {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(integer: impl ::std::convert::Into<i64>) -> Self {
-        Self { integer: integer.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(UserDefZero { 0 req integer "integer" : i64, });
+::qmp_types::rt::qapi_builder!(
+    UserDefZero new(" Builds it from its required members; optional ones are absent.") {
+    integer : i64 => into, } init {} set {}
+);
 /// The QAPI struct `UserDefTwoDictDict`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefTwoDictDict {
     /// `userdef`
@@ -399,22 +226,17 @@ pub struct UserDefTwoDictDict {
     /// `string`
     pub string: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefTwoDictDict {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        userdef: impl ::std::convert::Into<UserDefOne>,
-        string: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            userdef: userdef.into(),
-            string: string.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefTwoDictDict { 0 req userdef "userdef" : UserDefOne, 1 req string "string" :
+    ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefTwoDictDict
+    new(" Builds it from its required members; optional ones are absent.") { userdef :
+    UserDefOne => into, string : ::std::string::String => into, } init {} set {}
+);
 /// The QAPI struct `UserDefTwoDict`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefTwoDict {
     /// `string1`
@@ -422,35 +244,19 @@ pub struct UserDefTwoDict {
     /// `dict2`
     pub dict2: UserDefTwoDictDict,
     /// `dict3`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dict3: ::std::option::Option<UserDefTwoDictDict>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefTwoDict {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        string1: impl ::std::convert::Into<::std::string::String>,
-        dict2: impl ::std::convert::Into<UserDefTwoDictDict>,
-    ) -> Self {
-        Self {
-            string1: string1.into(),
-            dict2: dict2.into(),
-            dict3: ::std::option::Option::None,
-        }
-    }
-    /// Sets `dict3`.
-    #[must_use]
-    pub fn with_dict3(
-        mut self,
-        dict3: impl ::std::convert::Into<UserDefTwoDictDict>,
-    ) -> Self {
-        self.dict3 = ::std::option::Option::Some(dict3.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefTwoDict { 0 req string1 "string1" : ::std::string::String, 1 req dict2 "dict2"
+    : UserDefTwoDictDict, 2 opt dict3 "dict3" : UserDefTwoDictDict, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefTwoDict new(" Builds it from its required members; optional ones are absent.")
+    { string1 : ::std::string::String => into, dict2 : UserDefTwoDictDict => into, } init
+    {} set { with_dict3 dict3 "dict3" : UserDefTwoDictDict => into, }
+);
 /// The QAPI struct `UserDefTwo`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefTwo {
     /// `string0`
@@ -458,37 +264,31 @@ pub struct UserDefTwo {
     /// `dict1`
     pub dict1: UserDefTwoDict,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefTwo {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        string0: impl ::std::convert::Into<::std::string::String>,
-        dict1: impl ::std::convert::Into<UserDefTwoDict>,
-    ) -> Self {
-        Self {
-            string0: string0.into(),
-            dict1: dict1.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefTwo { 0 req string0 "string0" : ::std::string::String, 1 req dict1 "dict1" :
+    UserDefTwoDict, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefTwo new(" Builds it from its required members; optional ones are absent.") {
+    string0 : ::std::string::String => into, dict1 : UserDefTwoDict => into, } init {}
+    set {}
+);
 /// The QAPI struct `UserDefThree`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefThree {
     /// `string0`
     pub string0: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefThree {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(string0: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self { string0: string0.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefThree { 0 req string0 "string0" : ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefThree new(" Builds it from its required members; optional ones are absent.") {
+    string0 : ::std::string::String => into, } init {} set {}
+);
 /// The QAPI struct `ForceArrays`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ForceArrays {
     /// `unused1`
@@ -498,78 +298,51 @@ pub struct ForceArrays {
     /// `unused3`
     pub unused3: ::std::vec::Vec<TestStruct>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ForceArrays {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        unused1: impl ::std::convert::Into<::std::vec::Vec<UserDefOne>>,
-        unused2: impl ::std::convert::Into<::std::vec::Vec<UserDefTwo>>,
-        unused3: impl ::std::convert::Into<::std::vec::Vec<TestStruct>>,
-    ) -> Self {
-        Self {
-            unused1: unused1.into(),
-            unused2: unused2.into(),
-            unused3: unused3.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    ForceArrays { 0 req unused1 "unused1" : ::std::vec::Vec < UserDefOne >, 1 req unused2
+    "unused2" : ::std::vec::Vec < UserDefTwo >, 2 req unused3 "unused3" : ::std::vec::Vec
+    < TestStruct >, }
+);
+::qmp_types::rt::qapi_builder!(
+    ForceArrays new(" Builds it from its required members; optional ones are absent.") {
+    unused1 : ::std::vec::Vec < UserDefOne > => into, unused2 : ::std::vec::Vec <
+    UserDefTwo > => into, unused3 : ::std::vec::Vec < TestStruct > => into, } init {} set
+    {}
+);
 /// The QAPI struct `UserDefA`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefA {
     /// `boolean`
     pub boolean: bool,
     /// `a_b`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub a_b: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefA {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(boolean: impl ::std::convert::Into<bool>) -> Self {
-        Self {
-            boolean: boolean.into(),
-            a_b: ::std::option::Option::None,
-        }
-    }
-    /// Sets `a_b`.
-    #[must_use]
-    pub fn with_a_b(mut self, a_b: impl ::std::convert::Into<i64>) -> Self {
-        self.a_b = ::std::option::Option::Some(a_b.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefA { 0 req boolean "boolean" : bool, 1 opt a_b "a_b" : i64, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefA new(" Builds it from its required members; optional ones are absent.") {
+    boolean : bool => into, } init {} set { with_a_b a_b "a_b" : i64 => into, }
+);
 /// The QAPI struct `UserDefB`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefB {
     /// `intb`
     pub intb: i64,
     /// `a-b`
-    #[serde(rename = "a-b", skip_serializing_if = "::std::option::Option::is_none")]
     pub a_b: ::std::option::Option<bool>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefB {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(intb: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            intb: intb.into(),
-            a_b: ::std::option::Option::None,
-        }
-    }
-    /// Sets `a-b`.
-    #[must_use]
-    pub fn with_a_b(mut self, a_b: impl ::std::convert::Into<bool>) -> Self {
-        self.a_b = ::std::option::Option::Some(a_b.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefB { 0 req intb "intb" : i64, 1 opt a_b "a-b" : bool, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefB new(" Builds it from its required members; optional ones are absent.") {
+    intb : i64 => into, } init {} set { with_a_b a_b "a-b" : bool => into, }
+);
 /// The QAPI union `UserDefFlatUnion`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefFlatUnion {
     /// `integer`
@@ -577,25 +350,18 @@ pub struct UserDefFlatUnion {
     /// `string`
     pub string: ::std::string::String,
     /// The branch, chosen by `enum1`.
-    #[serde(flatten)]
     pub branch: UserDefFlatUnionBranch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefFlatUnion {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        string: impl ::std::convert::Into<::std::string::String>,
-        branch: UserDefFlatUnionBranch,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            string: string.into(),
-            branch,
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefFlatUnion { 0 req integer "integer" : i64, 1 req string "string" :
+    ::std::string::String, } flatten branch
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefFlatUnion
+    new(" Builds it from its required members; optional ones are absent.") { integer :
+    i64 => into, string : ::std::string::String => into, branch : UserDefFlatUnionBranch
+    => into, } init {} set {}
+);
 /// The branches of [`UserDefFlatUnion`], by `enum1`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -666,7 +432,7 @@ impl<'de> ::serde::Deserialize<'de> for UserDefFlatUnionBranch {
     }
 }
 /// The QAPI struct `UserDefUnionBase`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefUnionBase {
     /// `integer`
@@ -676,56 +442,37 @@ pub struct UserDefUnionBase {
     /// `enum1`
     pub enum1: EnumOne,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefUnionBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        string: impl ::std::convert::Into<::std::string::String>,
-        enum1: impl ::std::convert::Into<EnumOne>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            string: string.into(),
-            enum1: enum1.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefUnionBase { 0 req integer "integer" : i64, 1 req string "string" :
+    ::std::string::String, 2 req enum1 "enum1" : EnumOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefUnionBase
+    new(" Builds it from its required members; optional ones are absent.") { integer :
+    i64 => into, string : ::std::string::String => into, enum1 : EnumOne => into, } init
+    {} set {}
+);
 /// The QAPI union `UserDefFlatUnion2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefFlatUnion2 {
     /// `integer`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub integer: ::std::option::Option<i64>,
     /// `string`
     pub string: ::std::string::String,
     /// The branch, chosen by `enum1`.
-    #[serde(flatten)]
     pub branch: UserDefFlatUnion2Branch,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefFlatUnion2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        string: impl ::std::convert::Into<::std::string::String>,
-        branch: UserDefFlatUnion2Branch,
-    ) -> Self {
-        Self {
-            integer: ::std::option::Option::None,
-            string: string.into(),
-            branch,
-        }
-    }
-    /// Sets `integer`.
-    #[must_use]
-    pub fn with_integer(mut self, integer: impl ::std::convert::Into<i64>) -> Self {
-        self.integer = ::std::option::Option::Some(integer.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefFlatUnion2 { 0 opt integer "integer" : i64, 1 req string "string" :
+    ::std::string::String, } flatten branch
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefFlatUnion2
+    new(" Builds it from its required members; optional ones are absent.") { string :
+    ::std::string::String => into, branch : UserDefFlatUnion2Branch => into, } init {}
+    set { with_integer integer "integer" : i64 => into, }
+);
 /// The branches of [`UserDefFlatUnion2`], by `enum1`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -786,20 +533,17 @@ impl<'de> ::serde::Deserialize<'de> for UserDefFlatUnion2Branch {
     }
 }
 /// The QAPI struct `WrapAlternate`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WrapAlternate {
     /// `alt`
     pub alt: UserDefAlternate,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl WrapAlternate {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(alt: impl ::std::convert::Into<UserDefAlternate>) -> Self {
-        Self { alt: alt.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(WrapAlternate { 0 req alt "alt" : UserDefAlternate, });
+::qmp_types::rt::qapi_builder!(
+    WrapAlternate new(" Builds it from its required members; optional ones are absent.")
+    { alt : UserDefAlternate => into, } init {} set {}
+);
 /// The QAPI alternate `UserDefAlternate`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UserDefAlternate {
@@ -858,7 +602,7 @@ impl<'de> ::serde::Deserialize<'de> for UserDefAlternate {
     }
 }
 /// The QAPI struct `UserDefC`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefC {
     /// `string1`
@@ -866,20 +610,15 @@ pub struct UserDefC {
     /// `string2`
     pub string2: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefC {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        string1: impl ::std::convert::Into<::std::string::String>,
-        string2: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            string1: string1.into(),
-            string2: string2.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefC { 0 req string1 "string1" : ::std::string::String, 1 req string2 "string2" :
+    ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefC new(" Builds it from its required members; optional ones are absent.") {
+    string1 : ::std::string::String => into, string2 : ::std::string::String => into, }
+    init {} set {}
+);
 /// The QAPI enum `TestUnionEnum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -892,45 +631,7 @@ pub enum TestUnionEnum {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TestUnionEnum {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::ValueA => "value-a",
-            Self::ValueB => "value-b",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "value-a" => Self::ValueA,
-            "value-b" => Self::ValueB,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TestUnionEnum {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TestUnionEnum {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestUnionEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(TestUnionEnum { ValueA = "value-a", ValueB = "value-b", });
 /// The QAPI enum `TestUnionEnumA`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -943,47 +644,11 @@ pub enum TestUnionEnumA {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TestUnionEnumA {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::ValueA1 => "value-a1",
-            Self::ValueA2 => "value-a2",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "value-a1" => Self::ValueA1,
-            "value-a2" => Self::ValueA2,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TestUnionEnumA {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TestUnionEnumA {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestUnionEnumA {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(
+    TestUnionEnumA { ValueA1 = "value-a1", ValueA2 = "value-a2", }
+);
 /// The QAPI struct `TestUnionTypeA1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestUnionTypeA1 {
     /// `integer`
@@ -991,22 +656,17 @@ pub struct TestUnionTypeA1 {
     /// `name`
     pub name: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestUnionTypeA1 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        name: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            name: name.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    TestUnionTypeA1 { 0 req integer "integer" : i64, 1 req name "name" :
+    ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestUnionTypeA1
+    new(" Builds it from its required members; optional ones are absent.") { integer :
+    i64 => into, name : ::std::string::String => into, } init {} set {}
+);
 /// The QAPI struct `TestUnionTypeA2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestUnionTypeA2 {
     /// `integer`
@@ -1014,20 +674,14 @@ pub struct TestUnionTypeA2 {
     /// `size`
     pub size: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestUnionTypeA2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        size: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            size: size.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    TestUnionTypeA2 { 0 req integer "integer" : i64, 1 req size "size" : i64, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestUnionTypeA2
+    new(" Builds it from its required members; optional ones are absent.") { integer :
+    i64 => into, size : i64 => into, } init {} set {}
+);
 /// The QAPI union `TestUnionTypeA`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1088,7 +742,7 @@ impl<'de> ::serde::Deserialize<'de> for TestUnionTypeA {
     }
 }
 /// The QAPI struct `TestUnionTypeB`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestUnionTypeB {
     /// `integer`
@@ -1096,20 +750,13 @@ pub struct TestUnionTypeB {
     /// `onoff`
     pub onoff: bool,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestUnionTypeB {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<i64>,
-        onoff: impl ::std::convert::Into<bool>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            onoff: onoff.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    TestUnionTypeB { 0 req integer "integer" : i64, 1 req onoff "onoff" : bool, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestUnionTypeB new(" Builds it from its required members; optional ones are absent.")
+    { integer : i64 => into, onoff : bool => into, } init {} set {}
+);
 /// The QAPI union `TestUnionInUnion`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1448,7 +1095,7 @@ impl<'de> ::serde::Deserialize<'de> for AltStrObj {
     }
 }
 /// The QAPI struct `ArrayStruct`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ArrayStruct {
     /// `integer`
@@ -1476,489 +1123,245 @@ pub struct ArrayStruct {
     /// `string`
     pub string: ::std::vec::Vec<::std::string::String>,
     /// `sz`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sz: ::std::option::Option<::std::vec::Vec<u64>>,
     /// `any`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub any: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
     /// `user`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub user: ::std::option::Option<::std::vec::Vec<Status>>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl ArrayStruct {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        integer: impl ::std::convert::Into<::std::vec::Vec<i64>>,
-        s8: impl ::std::convert::Into<::std::vec::Vec<i8>>,
-        s16: impl ::std::convert::Into<::std::vec::Vec<i16>>,
-        s32: impl ::std::convert::Into<::std::vec::Vec<i32>>,
-        s64: impl ::std::convert::Into<::std::vec::Vec<i64>>,
-        u8: impl ::std::convert::Into<::std::vec::Vec<u8>>,
-        u16: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-        u32: impl ::std::convert::Into<::std::vec::Vec<u32>>,
-        u64: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-        number: impl ::std::convert::Into<::std::vec::Vec<f64>>,
-        boolean: impl ::std::convert::Into<::std::vec::Vec<bool>>,
-        string: impl ::std::convert::Into<::std::vec::Vec<::std::string::String>>,
-    ) -> Self {
-        Self {
-            integer: integer.into(),
-            s8: s8.into(),
-            s16: s16.into(),
-            s32: s32.into(),
-            s64: s64.into(),
-            u8: u8.into(),
-            u16: u16.into(),
-            u32: u32.into(),
-            u64: u64.into(),
-            number: number.into(),
-            boolean: boolean.into(),
-            string: string.into(),
-            sz: ::std::option::Option::None,
-            any: ::std::option::Option::None,
-            user: ::std::option::Option::None,
-        }
-    }
-    /// Sets `sz`.
-    #[must_use]
-    pub fn with_sz(
-        mut self,
-        sz: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.sz = ::std::option::Option::Some(sz.into());
-        self
-    }
-    /// Sets `any`.
-    #[must_use]
-    pub fn with_any(
-        mut self,
-        any: impl ::std::convert::Into<::std::vec::Vec<::serde_json::Value>>,
-    ) -> Self {
-        self.any = ::std::option::Option::Some(any.into());
-        self
-    }
-    /// Sets `user`.
-    #[must_use]
-    pub fn with_user(
-        mut self,
-        user: impl ::std::convert::Into<::std::vec::Vec<Status>>,
-    ) -> Self {
-        self.user = ::std::option::Option::Some(user.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    ArrayStruct { 0 req integer "integer" : ::std::vec::Vec < i64 >, 1 req s8 "s8" :
+    ::std::vec::Vec < i8 >, 2 req s16 "s16" : ::std::vec::Vec < i16 >, 3 req s32 "s32" :
+    ::std::vec::Vec < i32 >, 4 req s64 "s64" : ::std::vec::Vec < i64 >, 5 req u8 "u8" :
+    ::std::vec::Vec < u8 >, 6 req u16 "u16" : ::std::vec::Vec < u16 >, 7 req u32 "u32" :
+    ::std::vec::Vec < u32 >, 8 req u64 "u64" : ::std::vec::Vec < u64 >, 9 req number
+    "number" : ::std::vec::Vec < f64 >, 10 req boolean "boolean" : ::std::vec::Vec < bool
+    >, 11 req string "string" : ::std::vec::Vec < ::std::string::String >, 12 opt sz "sz"
+    : ::std::vec::Vec < u64 >, 13 opt any "any" : ::std::vec::Vec < ::serde_json::Value
+    >, 14 opt user "user" : ::std::vec::Vec < Status >, }
+);
+::qmp_types::rt::qapi_builder!(
+    ArrayStruct new(" Builds it from its required members; optional ones are absent.") {
+    integer : ::std::vec::Vec < i64 > => into, s8 : ::std::vec::Vec < i8 > => into, s16 :
+    ::std::vec::Vec < i16 > => into, s32 : ::std::vec::Vec < i32 > => into, s64 :
+    ::std::vec::Vec < i64 > => into, u8 : ::std::vec::Vec < u8 > => into, u16 :
+    ::std::vec::Vec < u16 > => into, u32 : ::std::vec::Vec < u32 > => into, u64 :
+    ::std::vec::Vec < u64 > => into, number : ::std::vec::Vec < f64 > => into, boolean :
+    ::std::vec::Vec < bool > => into, string : ::std::vec::Vec < ::std::string::String >
+    => into, } init {} set { with_sz sz "sz" : ::std::vec::Vec < u64 > => into, with_any
+    any "any" : ::std::vec::Vec < ::serde_json::Value > => into, with_user user "user" :
+    ::std::vec::Vec < Status > => into, }
+);
 /// The QAPI command `user-def-cmd`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct UserDefCmd {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefCmd {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for UserDefCmd {
-    const NAME: &'static str = "user-def-cmd";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "user-def-cmd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(UserDefCmd {});
+::qmp_types::rt::qapi_builder!(
+    UserDefCmd new(" Builds it with every optional member absent.") {} init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    UserDefCmd, "user-def-cmd", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `user-def-cmd1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefCmd1 {
     /// `ud1a`
     pub ud1a: UserDefOne,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefCmd1 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(ud1a: impl ::std::convert::Into<UserDefOne>) -> Self {
-        Self { ud1a: ud1a.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for UserDefCmd1 {
-    const NAME: &'static str = "user-def-cmd1";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "user-def-cmd1",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a" : UserDefOne, });
+::qmp_types::rt::qapi_builder!(
+    UserDefCmd1 new(" Builds it from its required members; optional ones are absent.") {
+    ud1a : UserDefOne => into, } init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    UserDefCmd1, "user-def-cmd1", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `user-def-cmd2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct UserDefCmd2 {
     /// `ud1a`
     pub ud1a: UserDefOne,
     /// `ud1b`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ud1b: ::std::option::Option<UserDefOne>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefCmd2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(ud1a: impl ::std::convert::Into<UserDefOne>) -> Self {
-        Self {
-            ud1a: ud1a.into(),
-            ud1b: ::std::option::Option::None,
-        }
-    }
-    /// Sets `ud1b`.
-    #[must_use]
-    pub fn with_ud1b(mut self, ud1b: impl ::std::convert::Into<UserDefOne>) -> Self {
-        self.ud1b = ::std::option::Option::Some(ud1b.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for UserDefCmd2 {
-    const NAME: &'static str = "user-def-cmd2";
-    type Returns = UserDefTwo;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "user-def-cmd2",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefCmd2 { 0 req ud1a "ud1a" : UserDefOne, 1 opt ud1b "ud1b" : UserDefOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefCmd2 new(" Builds it from its required members; optional ones are absent.") {
+    ud1a : UserDefOne => into, } init {} set { with_ud1b ud1b "ud1b" : UserDefOne =>
+    into, }
+);
+::qmp_types::rt::qapi_command!(
+    UserDefCmd2, "user-def-cmd2", UserDefTwo, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `cmd-success-response`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CmdSuccessResponse {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl CmdSuccessResponse {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for CmdSuccessResponse {
-    const NAME: &'static str = "cmd-success-response";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "cmd-success-response",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: false,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(CmdSuccessResponse {});
+::qmp_types::rt::qapi_builder!(
+    CmdSuccessResponse new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_command!(
+    CmdSuccessResponse, "cmd-success-response", (), { allow_oob : false, allow_preconfig
+    : false, success_response : false, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `coroutine-cmd`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct CoroutineCmd {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl CoroutineCmd {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for CoroutineCmd {
-    const NAME: &'static str = "coroutine-cmd";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "coroutine-cmd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(CoroutineCmd {});
+::qmp_types::rt::qapi_builder!(
+    CoroutineCmd new(" Builds it with every optional member absent.") {} init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    CoroutineCmd, "coroutine-cmd", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `guest-get-time`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestGetTime {
     /// `a`
     pub a: i64,
     /// `b`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub b: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestGetTime {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(a: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            a: a.into(),
-            b: ::std::option::Option::None,
-        }
-    }
-    /// Sets `b`.
-    #[must_use]
-    pub fn with_b(mut self, b: impl ::std::convert::Into<i64>) -> Self {
-        self.b = ::std::option::Option::Some(b.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for GuestGetTime {
-    const NAME: &'static str = "guest-get-time";
-    type Returns = i64;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "guest-get-time",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(GuestGetTime { 0 req a "a" : i64, 1 opt b "b" : i64, });
+::qmp_types::rt::qapi_builder!(
+    GuestGetTime new(" Builds it from its required members; optional ones are absent.") {
+    a : i64 => into, } init {} set { with_b b "b" : i64 => into, }
+);
+::qmp_types::rt::qapi_command!(
+    GuestGetTime, "guest-get-time", i64, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `guest-sync`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct GuestSync {
     /// `arg`
     pub arg: ::serde_json::Value,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl GuestSync {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(arg: impl ::std::convert::Into<::serde_json::Value>) -> Self {
-        Self { arg: arg.into() }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for GuestSync {
-    const NAME: &'static str = "guest-sync";
-    type Returns = ::serde_json::Value;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "guest-sync",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(GuestSync { 0 req arg "arg" : ::serde_json::Value, });
+::qmp_types::rt::qapi_builder!(
+    GuestSync new(" Builds it from its required members; optional ones are absent.") {
+    arg : ::serde_json::Value => into, } init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    GuestSync, "guest-sync", ::serde_json::Value, { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `boxed-struct`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoxedStruct(pub UserDefZero);
+::qmp_types::rt::qapi_newtype!(BoxedStruct);
 impl ::std::convert::From<UserDefZero> for BoxedStruct {
     fn from(v: UserDefZero) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for BoxedStruct {
-    const NAME: &'static str = "boxed-struct";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "boxed-struct",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_command!(
+    BoxedStruct, "boxed-struct", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `boxed-union`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoxedUnion(pub UserDefFlatUnion);
+::qmp_types::rt::qapi_newtype!(BoxedUnion);
 impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
     fn from(v: UserDefFlatUnion) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for BoxedUnion {
-    const NAME: &'static str = "boxed-union";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "boxed-union",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_command!(
+    BoxedUnion, "boxed-union", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `boxed-empty`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BoxedEmpty(pub Empty1);
+::qmp_types::rt::qapi_newtype!(BoxedEmpty);
 impl ::std::convert::From<Empty1> for BoxedEmpty {
     fn from(v: Empty1) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for BoxedEmpty {
-    const NAME: &'static str = "boxed-empty";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "boxed-empty",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_command!(
+    BoxedEmpty, "boxed-empty", (), { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI command `test-flags-command`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestFlagsCommand {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestFlagsCommand {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestFlagsCommand {
-    const NAME: &'static str = "test-flags-command";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-flags-command",
-        allow_oob: true,
-        allow_preconfig: true,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestFlagsCommand {});
+::qmp_types::rt::qapi_builder!(
+    TestFlagsCommand new(" Builds it with every optional member absent.") {} init {} set
+    {}
+);
+::qmp_types::rt::qapi_command!(
+    TestFlagsCommand, "test-flags-command", (), { allow_oob : true, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// The QAPI struct `UserDefOptions`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct UserDefOptions {
     /// `i64`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub i64: ::std::option::Option<::std::vec::Vec<i64>>,
     /// `u64`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub u64: ::std::option::Option<::std::vec::Vec<u64>>,
     /// `u16`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub u16: ::std::option::Option<::std::vec::Vec<u16>>,
     /// `i64x`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub i64x: ::std::option::Option<i64>,
     /// `u64x`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub u64x: ::std::option::Option<u64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl UserDefOptions {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            i64: ::std::option::Option::None,
-            u64: ::std::option::Option::None,
-            u16: ::std::option::Option::None,
-            i64x: ::std::option::Option::None,
-            u64x: ::std::option::Option::None,
-        }
-    }
-    /// Sets `i64`.
-    #[must_use]
-    pub fn with_i64(
-        mut self,
-        i64: impl ::std::convert::Into<::std::vec::Vec<i64>>,
-    ) -> Self {
-        self.i64 = ::std::option::Option::Some(i64.into());
-        self
-    }
-    /// Sets `u64`.
-    #[must_use]
-    pub fn with_u64(
-        mut self,
-        u64: impl ::std::convert::Into<::std::vec::Vec<u64>>,
-    ) -> Self {
-        self.u64 = ::std::option::Option::Some(u64.into());
-        self
-    }
-    /// Sets `u16`.
-    #[must_use]
-    pub fn with_u16(
-        mut self,
-        u16: impl ::std::convert::Into<::std::vec::Vec<u16>>,
-    ) -> Self {
-        self.u16 = ::std::option::Option::Some(u16.into());
-        self
-    }
-    /// Sets `i64x`.
-    #[must_use]
-    pub fn with_i64x(mut self, i64x: impl ::std::convert::Into<i64>) -> Self {
-        self.i64x = ::std::option::Option::Some(i64x.into());
-        self
-    }
-    /// Sets `u64x`.
-    #[must_use]
-    pub fn with_u64x(mut self, u64x: impl ::std::convert::Into<u64>) -> Self {
-        self.u64x = ::std::option::Option::Some(u64x.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    UserDefOptions { 0 opt i64 "i64" : ::std::vec::Vec < i64 >, 1 opt u64 "u64" :
+    ::std::vec::Vec < u64 >, 2 opt u16 "u16" : ::std::vec::Vec < u16 >, 3 opt i64x "i64x"
+    : i64, 4 opt u64x "u64x" : u64, }
+);
+::qmp_types::rt::qapi_builder!(
+    UserDefOptions new(" Builds it with every optional member absent.") {} init {} set {
+    with_i64 i64 "i64" : ::std::vec::Vec < i64 > => into, with_u64 u64 "u64" :
+    ::std::vec::Vec < u64 > => into, with_u16 u16 "u16" : ::std::vec::Vec < u16 > =>
+    into, with_i64x i64x "i64x" : i64 => into, with_u64x u64x "u64x" : u64 => into, }
+);
 /// The QAPI struct `EventStructOne`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventStructOne {
     /// `struct1`
@@ -1966,177 +1369,67 @@ pub struct EventStructOne {
     /// `string`
     pub string: ::std::string::String,
     /// `enum2`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum2: ::std::option::Option<EnumOne>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventStructOne {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        struct1: impl ::std::convert::Into<UserDefOne>,
-        string: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            struct1: struct1.into(),
-            string: string.into(),
-            enum2: ::std::option::Option::None,
-        }
-    }
-    /// Sets `enum2`.
-    #[must_use]
-    pub fn with_enum2(mut self, enum2: impl ::std::convert::Into<EnumOne>) -> Self {
-        self.enum2 = ::std::option::Option::Some(enum2.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    EventStructOne { 0 req struct1 "struct1" : UserDefOne, 1 req string "string" :
+    ::std::string::String, 2 opt enum2 "enum2" : EnumOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    EventStructOne new(" Builds it from its required members; optional ones are absent.")
+    { struct1 : UserDefOne => into, string : ::std::string::String => into, } init {} set
+    { with_enum2 enum2 "enum2" : EnumOne => into, }
+);
 /// The QAPI event `EVENT_A`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct EventA {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventA {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventA {
-    const NAME: &'static str = "EVENT_A";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_A",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventA(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventA(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventA> for super::AnyEvent {
-    fn from(x: EventA) -> Self {
-        super::AnyEvent::EventA(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(EventA {});
+::qmp_types::rt::qapi_builder!(
+    EventA new(" Builds it with every optional member absent.") {} init {} set {}
+);
+::qmp_types::rt::qapi_event!(
+    EventA, "EVENT_A", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_B`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct EventB {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventB {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventB {
-    const NAME: &'static str = "EVENT_B";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_B",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventB(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventB(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventB> for super::AnyEvent {
-    fn from(x: EventB) -> Self {
-        super::AnyEvent::EventB(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(EventB {});
+::qmp_types::rt::qapi_builder!(
+    EventB new(" Builds it with every optional member absent.") {} init {} set {}
+);
+::qmp_types::rt::qapi_event!(
+    EventB, "EVENT_B", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_C`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventC {
     /// `a`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub a: ::std::option::Option<i64>,
     /// `b`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub b: ::std::option::Option<UserDefOne>,
     /// `c`
     pub c: ::std::string::String,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventC {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(c: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            a: ::std::option::Option::None,
-            b: ::std::option::Option::None,
-            c: c.into(),
-        }
-    }
-    /// Sets `a`.
-    #[must_use]
-    pub fn with_a(mut self, a: impl ::std::convert::Into<i64>) -> Self {
-        self.a = ::std::option::Option::Some(a.into());
-        self
-    }
-    /// Sets `b`.
-    #[must_use]
-    pub fn with_b(mut self, b: impl ::std::convert::Into<UserDefOne>) -> Self {
-        self.b = ::std::option::Option::Some(b.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventC {
-    const NAME: &'static str = "EVENT_C";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_C",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventC(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventC(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventC> for super::AnyEvent {
-    fn from(x: EventC) -> Self {
-        super::AnyEvent::EventC(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    EventC { 0 opt a "a" : i64, 1 opt b "b" : UserDefOne, 2 req c "c" :
+    ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    EventC new(" Builds it from its required members; optional ones are absent.") { c :
+    ::std::string::String => into, } init {} set { with_a a "a" : i64 => into, with_b b
+    "b" : UserDefOne => into, }
+);
+::qmp_types::rt::qapi_event!(
+    EventC, "EVENT_C", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_D`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EventD {
     /// `a`
@@ -2144,182 +1437,62 @@ pub struct EventD {
     /// `b`
     pub b: ::std::string::String,
     /// `c`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub c: ::std::option::Option<::std::string::String>,
     /// `enum3`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enum3: ::std::option::Option<EnumOne>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl EventD {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        a: impl ::std::convert::Into<EventStructOne>,
-        b: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            a: a.into(),
-            b: b.into(),
-            c: ::std::option::Option::None,
-            enum3: ::std::option::Option::None,
-        }
-    }
-    /// Sets `c`.
-    #[must_use]
-    pub fn with_c(
-        mut self,
-        c: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.c = ::std::option::Option::Some(c.into());
-        self
-    }
-    /// Sets `enum3`.
-    #[must_use]
-    pub fn with_enum3(mut self, enum3: impl ::std::convert::Into<EnumOne>) -> Self {
-        self.enum3 = ::std::option::Option::Some(enum3.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventD {
-    const NAME: &'static str = "EVENT_D";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_D",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventD(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventD(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventD> for super::AnyEvent {
-    fn from(x: EventD) -> Self {
-        super::AnyEvent::EventD(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    EventD { 0 req a "a" : EventStructOne, 1 req b "b" : ::std::string::String, 2 opt c
+    "c" : ::std::string::String, 3 opt enum3 "enum3" : EnumOne, }
+);
+::qmp_types::rt::qapi_builder!(
+    EventD new(" Builds it from its required members; optional ones are absent.") { a :
+    EventStructOne => into, b : ::std::string::String => into, } init {} set { with_c c
+    "c" : ::std::string::String => into, with_enum3 enum3 "enum3" : EnumOne => into, }
+);
+::qmp_types::rt::qapi_event!(
+    EventD, "EVENT_D", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_E`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventE(pub UserDefZero);
+::qmp_types::rt::qapi_newtype!(EventE);
 impl ::std::convert::From<UserDefZero> for EventE {
     fn from(v: UserDefZero) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventE {
-    const NAME: &'static str = "EVENT_E";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_E",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventE(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventE(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventE> for super::AnyEvent {
-    fn from(x: EventE) -> Self {
-        super::AnyEvent::EventE(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    EventE, "EVENT_E", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_F`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventF(pub UserDefFlatUnion);
+::qmp_types::rt::qapi_newtype!(EventF);
 impl ::std::convert::From<UserDefFlatUnion> for EventF {
     fn from(v: UserDefFlatUnion) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventF {
-    const NAME: &'static str = "EVENT_F";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_F",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventF(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventF(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventF> for super::AnyEvent {
-    fn from(x: EventF) -> Self {
-        super::AnyEvent::EventF(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    EventF, "EVENT_F", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI event `EVENT_G`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EventG(pub Empty1);
+::qmp_types::rt::qapi_newtype!(EventG);
 impl ::std::convert::From<Empty1> for EventG {
     fn from(v: Empty1) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for EventG {
-    const NAME: &'static str = "EVENT_G";
-    const META: super::EventMeta = super::EventMeta {
-        name: "EVENT_G",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::EventG(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::EventG(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<EventG> for super::AnyEvent {
-    fn from(x: EventG) -> Self {
-        super::AnyEvent::EventG(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    EventG, "EVENT_G", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI enum `__org.qemu_x-Enum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -2330,96 +1503,43 @@ pub enum OrgQemuXEnum {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl OrgQemuXEnum {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::OrgQemuXValue => "__org.qemu_x-value",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "__org.qemu_x-value" => Self::OrgQemuXValue,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for OrgQemuXEnum {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for OrgQemuXEnum {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OrgQemuXEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(OrgQemuXEnum { OrgQemuXValue = "__org.qemu_x-value", });
 /// The QAPI struct `__org.qemu_x-Base`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OrgQemuXBase {
     /// `__org.qemu_x-member1`
-    #[serde(rename = "__org.qemu_x-member1")]
     pub org_qemu_x_member1: OrgQemuXEnum,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl OrgQemuXBase {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(org_qemu_x_member1: impl ::std::convert::Into<OrgQemuXEnum>) -> Self {
-        Self {
-            org_qemu_x_member1: org_qemu_x_member1.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1" : OrgQemuXEnum, }
+);
+::qmp_types::rt::qapi_builder!(
+    OrgQemuXBase new(" Builds it from its required members; optional ones are absent.") {
+    org_qemu_x_member1 : OrgQemuXEnum => into, } init {} set {}
+);
 /// The QAPI struct `__org.qemu_x-Struct`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OrgQemuXStruct {
     /// `__org.qemu_x-member1`
-    #[serde(rename = "__org.qemu_x-member1")]
     pub org_qemu_x_member1: OrgQemuXEnum,
     /// `__org.qemu_x-member2`
-    #[serde(rename = "__org.qemu_x-member2")]
     pub org_qemu_x_member2: ::std::string::String,
     /// `wchar-t`
-    #[serde(rename = "wchar-t", skip_serializing_if = "::std::option::Option::is_none")]
     pub wchar_t: ::std::option::Option<i64>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl OrgQemuXStruct {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        org_qemu_x_member1: impl ::std::convert::Into<OrgQemuXEnum>,
-        org_qemu_x_member2: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        Self {
-            org_qemu_x_member1: org_qemu_x_member1.into(),
-            org_qemu_x_member2: org_qemu_x_member2.into(),
-            wchar_t: ::std::option::Option::None,
-        }
-    }
-    /// Sets `wchar-t`.
-    #[must_use]
-    pub fn with_wchar_t(mut self, wchar_t: impl ::std::convert::Into<i64>) -> Self {
-        self.wchar_t = ::std::option::Option::Some(wchar_t.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    OrgQemuXStruct { 0 req org_qemu_x_member1 "__org.qemu_x-member1" : OrgQemuXEnum, 1
+    req org_qemu_x_member2 "__org.qemu_x-member2" : ::std::string::String, 2 opt wchar_t
+    "wchar-t" : i64, }
+);
+::qmp_types::rt::qapi_builder!(
+    OrgQemuXStruct new(" Builds it from its required members; optional ones are absent.")
+    { org_qemu_x_member1 : OrgQemuXEnum => into, org_qemu_x_member2 :
+    ::std::string::String => into, } init {} set { with_wchar_t wchar_t "wchar-t" : i64
+    => into, }
+);
 /// The QAPI alternate `__org.qemu_x-Alt1`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgQemuXAlt1 {
@@ -2462,22 +1582,20 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt1 {
     }
 }
 /// The QAPI struct `__org.qemu_x-Struct2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OrgQemuXStruct2 {
     /// `array`
     pub array: ::std::vec::Vec<OrgQemuXUnion>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl OrgQemuXStruct2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        array: impl ::std::convert::Into<::std::vec::Vec<OrgQemuXUnion>>,
-    ) -> Self {
-        Self { array: array.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    OrgQemuXStruct2 { 0 req array "array" : ::std::vec::Vec < OrgQemuXUnion >, }
+);
+::qmp_types::rt::qapi_builder!(
+    OrgQemuXStruct2
+    new(" Builds it from its required members; optional ones are absent.") { array :
+    ::std::vec::Vec < OrgQemuXUnion > => into, } init {} set {}
+);
 /// The QAPI union `__org.qemu_x-Union`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -2579,44 +1697,20 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt {
     }
 }
 /// The QAPI event `__ORG.QEMU_X-EVENT`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OrgQemuXEvent(pub OrgQemuXStruct);
+::qmp_types::rt::qapi_newtype!(OrgQemuXEvent);
 impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
     fn from(v: OrgQemuXStruct) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for OrgQemuXEvent {
-    const NAME: &'static str = "__ORG.QEMU_X-EVENT";
-    const META: super::EventMeta = super::EventMeta {
-        name: "__ORG.QEMU_X-EVENT",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::OrgQemuXEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::OrgQemuXEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<OrgQemuXEvent> for super::AnyEvent {
-    fn from(x: OrgQemuXEvent) -> Self {
-        super::AnyEvent::OrgQemuXEvent(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    OrgQemuXEvent, "__ORG.QEMU_X-EVENT", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// The QAPI command `__org.qemu_x-command`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct OrgQemuXCommand {
     /// `a`
@@ -2628,42 +1722,25 @@ pub struct OrgQemuXCommand {
     /// `d`
     pub d: OrgQemuXAlt,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl OrgQemuXCommand {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        a: impl ::std::convert::Into<::std::vec::Vec<OrgQemuXEnum>>,
-        b: impl ::std::convert::Into<::std::vec::Vec<OrgQemuXStruct>>,
-        c: impl ::std::convert::Into<OrgQemuXUnion>,
-        d: impl ::std::convert::Into<OrgQemuXAlt>,
-    ) -> Self {
-        Self {
-            a: a.into(),
-            b: b.into(),
-            c: c.into(),
-            d: d.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for OrgQemuXCommand {
-    const NAME: &'static str = "__org.qemu_x-command";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "__org.qemu_x-command",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(
+    OrgQemuXCommand { 0 req a "a" : ::std::vec::Vec < OrgQemuXEnum >, 1 req b "b" :
+    ::std::vec::Vec < OrgQemuXStruct >, 2 req c "c" : OrgQemuXUnion, 3 req d "d" :
+    OrgQemuXAlt, }
+);
+::qmp_types::rt::qapi_builder!(
+    OrgQemuXCommand
+    new(" Builds it from its required members; optional ones are absent.") { a :
+    ::std::vec::Vec < OrgQemuXEnum > => into, b : ::std::vec::Vec < OrgQemuXStruct > =>
+    into, c : OrgQemuXUnion => into, d : OrgQemuXAlt => into, } init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    OrgQemuXCommand, "__org.qemu_x-command", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 /// Only available if `TEST_IF_STRUCT`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestIfStruct {
     /// `foo`
@@ -2671,33 +1748,17 @@ pub struct TestIfStruct {
     /// Only if `TEST_IF_STRUCT_MEMBER`.
     pub bar: i64,
     /// Only if `TEST_IF_STRUCT_MEMBER`.
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub baz: ::std::option::Option<::std::string::String>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestIfStruct {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(
-        foo: impl ::std::convert::Into<i64>,
-        bar: impl ::std::convert::Into<i64>,
-    ) -> Self {
-        Self {
-            foo: foo.into(),
-            bar: bar.into(),
-            baz: ::std::option::Option::None,
-        }
-    }
-    /// Sets `baz`.
-    #[must_use]
-    pub fn with_baz(
-        mut self,
-        baz: impl ::std::convert::Into<::std::string::String>,
-    ) -> Self {
-        self.baz = ::std::option::Option::Some(baz.into());
-        self
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    TestIfStruct { 0 req foo "foo" : i64, 1 req bar "bar" : i64, 2 opt baz "baz" :
+    ::std::string::String, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestIfStruct new(" Builds it from its required members; optional ones are absent.") {
+    foo : i64 => into, bar : i64 => into, } init {} set { with_baz baz "baz" :
+    ::std::string::String => into, }
+);
 /// Only available if `TEST_IF_UNION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -2712,45 +1773,7 @@ pub enum TestIfEnum {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl TestIfEnum {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Foo => "foo",
-            Self::Bar => "bar",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "foo" => Self::Foo,
-            "bar" => Self::Bar,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for TestIfEnum {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for TestIfEnum {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestIfEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(TestIfEnum { Foo = "foo", Bar = "bar", });
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -2813,39 +1836,25 @@ impl<'de> ::serde::Deserialize<'de> for TestIfUnion {
     }
 }
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestIfUnionCmd {
     /// `union-cmd-arg`
-    #[serde(rename = "union-cmd-arg")]
     pub union_cmd_arg: TestIfUnion,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestIfUnionCmd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(union_cmd_arg: impl ::std::convert::Into<TestIfUnion>) -> Self {
-        Self {
-            union_cmd_arg: union_cmd_arg.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestIfUnionCmd {
-    const NAME: &'static str = "test-if-union-cmd";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-if-union-cmd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::Some("all(TEST_IF_UNION, TEST_IF_STRUCT)"),
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(
+    TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg" : TestIfUnion, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestIfUnionCmd new(" Builds it from its required members; optional ones are absent.")
+    { union_cmd_arg : TestIfUnion => into, } init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestIfUnionCmd, "test-if-union-cmd", (), { allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition :
+    ::std::option::Option::Some("all(TEST_IF_UNION, TEST_IF_STRUCT)"), features : & [], }
+);
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TestIfAlternate {
@@ -2894,315 +1903,203 @@ impl<'de> ::serde::Deserialize<'de> for TestIfAlternate {
     }
 }
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TestIfAlternateCmd {
     /// `alt-cmd-arg`
-    #[serde(rename = "alt-cmd-arg")]
     pub alt_cmd_arg: TestIfAlternate,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestIfAlternateCmd {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(alt_cmd_arg: impl ::std::convert::Into<TestIfAlternate>) -> Self {
-        Self {
-            alt_cmd_arg: alt_cmd_arg.into(),
-        }
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestIfAlternateCmd {
-    const NAME: &'static str = "test-if-alternate-cmd";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-if-alternate-cmd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"),
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(
+    TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg" : TestIfAlternate, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestIfAlternateCmd
+    new(" Builds it from its required members; optional ones are absent.") { alt_cmd_arg
+    : TestIfAlternate => into, } init {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestIfAlternateCmd, "test-if-alternate-cmd", (), { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition :
+    ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"), features : & [], }
+);
 /// Only available if `all(TEST_IF_CMD, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TestIfCmd(pub TestIfStruct);
+::qmp_types::rt::qapi_newtype!(TestIfCmd);
 impl ::std::convert::From<TestIfStruct> for TestIfCmd {
     fn from(v: TestIfStruct) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestIfCmd {
-    const NAME: &'static str = "test-if-cmd";
-    type Returns = UserDefThree;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-if-cmd",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"),
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_command!(
+    TestIfCmd, "test-if-cmd", UserDefThree, { allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition :
+    ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"), features : & [], }
+);
 /// The QAPI command `test-cmd-return-def-three`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCmdReturnDefThree {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCmdReturnDefThree {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCmdReturnDefThree {
-    const NAME: &'static str = "test-cmd-return-def-three";
-    type Returns = UserDefThree;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-cmd-return-def-three",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCmdReturnDefThree {});
+::qmp_types::rt::qapi_builder!(
+    TestCmdReturnDefThree new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, { allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, features : & [], }
+);
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TestIfEvent(pub TestIfStruct);
+::qmp_types::rt::qapi_newtype!(TestIfEvent);
 impl ::std::convert::From<TestIfStruct> for TestIfEvent {
     fn from(v: TestIfStruct) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for TestIfEvent {
-    const NAME: &'static str = "TEST_IF_EVENT";
-    const META: super::EventMeta = super::EventMeta {
-        name: "TEST_IF_EVENT",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::Some("all(TEST_IF_EVT, TEST_IF_STRUCT)"),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::TestIfEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::TestIfEvent(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<TestIfEvent> for super::AnyEvent {
-    fn from(x: TestIfEvent) -> Self {
-        super::AnyEvent::TestIfEvent(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    TestIfEvent, "TEST_IF_EVENT", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition :
+    ::std::option::Option::Some("all(TEST_IF_EVT, TEST_IF_STRUCT)"), }
+);
 /// Only available if `not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestIfEvent2 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestIfEvent2 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for TestIfEvent2 {
-    const NAME: &'static str = "TEST_IF_EVENT2";
-    const META: super::EventMeta = super::EventMeta {
-        name: "TEST_IF_EVENT2",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::Some(
-            "not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))",
-        ),
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::TestIfEvent2(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::TestIfEvent2(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<TestIfEvent2> for super::AnyEvent {
-    fn from(x: TestIfEvent2) -> Self {
-        super::AnyEvent::TestIfEvent2(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(TestIfEvent2 {});
+::qmp_types::rt::qapi_builder!(
+    TestIfEvent2 new(" Builds it with every optional member absent.") {} init {} set {}
+);
+::qmp_types::rt::qapi_event!(
+    TestIfEvent2, "TEST_IF_EVENT2", { deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition :
+    ::std::option::Option::Some("not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))"), }
+);
 /// The QAPI struct `FeatureStruct0`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FeatureStruct0 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FeatureStruct0 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    FeatureStruct0 new(" Builds it from its required members; optional ones are absent.")
+    { foo : i64 => into, } init {} set {}
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FeatureStruct1 {
     /// **Deprecated**.
     #[deprecated]
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FeatureStruct1 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    FeatureStruct1 new(" Builds it from its required members; optional ones are absent.")
+    { foo : i64 => into, } init {} set {}
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FeatureStruct2 {
     /// **Unstable**.
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FeatureStruct2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    FeatureStruct2 new(" Builds it from its required members; optional ones are absent.")
+    { foo : i64 => into, } init {} set {}
+);
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FeatureStruct3 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FeatureStruct3 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    FeatureStruct3 new(" Builds it from its required members; optional ones are absent.")
+    { foo : i64 => into, } init {} set {}
+);
 /// Feature `namespace-test`.
 /// Feature `int`.
 /// Feature `name`.
 /// Feature `if`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct FeatureStruct4 {
     /// `namespace-test`
-    #[serde(rename = "namespace-test")]
     pub namespace_test: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl FeatureStruct4 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(namespace_test: impl ::std::convert::Into<i64>) -> Self {
-        Self {
-            namespace_test: namespace_test.into(),
-        }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    FeatureStruct4 { 0 req namespace_test "namespace-test" : i64, }
+);
+::qmp_types::rt::qapi_builder!(
+    FeatureStruct4 new(" Builds it from its required members; optional ones are absent.")
+    { namespace_test : i64 => into, } init {} set {}
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CondFeatureStruct1 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CondFeatureStruct1 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    CondFeatureStruct1
+    new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
+    into, } init {} set {}
+);
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CondFeatureStruct2 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CondFeatureStruct2 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    CondFeatureStruct2
+    new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
+    into, } init {} set {}
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CondFeatureStruct3 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CondFeatureStruct3 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    CondFeatureStruct3
+    new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
+    into, } init {} set {}
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct CondFeatureStruct4 {
     /// `foo`
     pub foo: i64,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl CondFeatureStruct4 {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(foo: impl ::std::convert::Into<i64>) -> Self {
-        Self { foo: foo.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_builder!(
+    CondFeatureStruct4
+    new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
+    into, } init {} set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -3218,47 +2115,9 @@ pub enum FeatureEnum1 {
     /// a newer QEMU), as it was on the wire.
     Unknown(::std::string::String),
 }
-#[allow(deprecated, reason = "every value is mapped")]
-impl FeatureEnum1 {
-    /// The value as on the wire.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::Eins => "eins",
-            Self::Zwei => "zwei",
-            Self::Drei => "drei",
-            Self::Unknown(s) => s,
-        }
-    }
-    /// The value for a wire string; unknown strings are kept.
-    pub fn from_wire(s: &str) -> Self {
-        match s {
-            "eins" => Self::Eins,
-            "zwei" => Self::Zwei,
-            "drei" => Self::Drei,
-            other => Self::Unknown(::std::string::ToString::to_string(other)),
-        }
-    }
-}
-impl ::std::fmt::Display for FeatureEnum1 {
-    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl ::serde::Serialize for FeatureEnum1 {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for FeatureEnum1 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        ::qmp_types::rt::deserialize_enum(d, Self::from_wire)
-    }
-}
+::qmp_types::rt::qapi_enum!(
+    FeatureEnum1 { Eins = "eins", Zwei = "zwei", Drei = "drei", }
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -3365,396 +2224,166 @@ impl<'de> ::serde::Deserialize<'de> for FeatureAlternate1 {
     }
 }
 /// The QAPI command `test-features0`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestFeatures0 {
     /// `fs0`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fs0: ::std::option::Option<FeatureStruct0>,
     /// `fs1`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fs1: ::std::option::Option<FeatureStruct1>,
     /// `fs2`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fs2: ::std::option::Option<FeatureStruct2>,
     /// `fs3`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fs3: ::std::option::Option<FeatureStruct3>,
     /// `fs4`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub fs4: ::std::option::Option<FeatureStruct4>,
     /// `cfs1`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cfs1: ::std::option::Option<CondFeatureStruct1>,
     /// `cfs2`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cfs2: ::std::option::Option<CondFeatureStruct2>,
     /// `cfs3`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cfs3: ::std::option::Option<CondFeatureStruct3>,
     /// `cfs4`
-    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cfs4: ::std::option::Option<CondFeatureStruct4>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestFeatures0 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {
-            fs0: ::std::option::Option::None,
-            fs1: ::std::option::Option::None,
-            fs2: ::std::option::Option::None,
-            fs3: ::std::option::Option::None,
-            fs4: ::std::option::Option::None,
-            cfs1: ::std::option::Option::None,
-            cfs2: ::std::option::Option::None,
-            cfs3: ::std::option::Option::None,
-            cfs4: ::std::option::Option::None,
-        }
-    }
-    /// Sets `fs0`.
-    #[must_use]
-    pub fn with_fs0(mut self, fs0: impl ::std::convert::Into<FeatureStruct0>) -> Self {
-        self.fs0 = ::std::option::Option::Some(fs0.into());
-        self
-    }
-    /// Sets `fs1`.
-    #[must_use]
-    pub fn with_fs1(mut self, fs1: impl ::std::convert::Into<FeatureStruct1>) -> Self {
-        self.fs1 = ::std::option::Option::Some(fs1.into());
-        self
-    }
-    /// Sets `fs2`.
-    #[must_use]
-    pub fn with_fs2(mut self, fs2: impl ::std::convert::Into<FeatureStruct2>) -> Self {
-        self.fs2 = ::std::option::Option::Some(fs2.into());
-        self
-    }
-    /// Sets `fs3`.
-    #[must_use]
-    pub fn with_fs3(mut self, fs3: impl ::std::convert::Into<FeatureStruct3>) -> Self {
-        self.fs3 = ::std::option::Option::Some(fs3.into());
-        self
-    }
-    /// Sets `fs4`.
-    #[must_use]
-    pub fn with_fs4(mut self, fs4: impl ::std::convert::Into<FeatureStruct4>) -> Self {
-        self.fs4 = ::std::option::Option::Some(fs4.into());
-        self
-    }
-    /// Sets `cfs1`.
-    #[must_use]
-    pub fn with_cfs1(
-        mut self,
-        cfs1: impl ::std::convert::Into<CondFeatureStruct1>,
-    ) -> Self {
-        self.cfs1 = ::std::option::Option::Some(cfs1.into());
-        self
-    }
-    /// Sets `cfs2`.
-    #[must_use]
-    pub fn with_cfs2(
-        mut self,
-        cfs2: impl ::std::convert::Into<CondFeatureStruct2>,
-    ) -> Self {
-        self.cfs2 = ::std::option::Option::Some(cfs2.into());
-        self
-    }
-    /// Sets `cfs3`.
-    #[must_use]
-    pub fn with_cfs3(
-        mut self,
-        cfs3: impl ::std::convert::Into<CondFeatureStruct3>,
-    ) -> Self {
-        self.cfs3 = ::std::option::Option::Some(cfs3.into());
-        self
-    }
-    /// Sets `cfs4`.
-    #[must_use]
-    pub fn with_cfs4(
-        mut self,
-        cfs4: impl ::std::convert::Into<CondFeatureStruct4>,
-    ) -> Self {
-        self.cfs4 = ::std::option::Option::Some(cfs4.into());
-        self
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestFeatures0 {
-    const NAME: &'static str = "test-features0";
-    type Returns = FeatureStruct1;
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-features0",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &[],
-    };
-}
+::qmp_types::rt::qapi_struct!(
+    TestFeatures0 { 0 opt fs0 "fs0" : FeatureStruct0, 1 opt fs1 "fs1" : FeatureStruct1, 2
+    opt fs2 "fs2" : FeatureStruct2, 3 opt fs3 "fs3" : FeatureStruct3, 4 opt fs4 "fs4" :
+    FeatureStruct4, 5 opt cfs1 "cfs1" : CondFeatureStruct1, 6 opt cfs2 "cfs2" :
+    CondFeatureStruct2, 7 opt cfs3 "cfs3" : CondFeatureStruct3, 8 opt cfs4 "cfs4" :
+    CondFeatureStruct4, }
+);
+::qmp_types::rt::qapi_builder!(
+    TestFeatures0 new(" Builds it with every optional member absent.") {} init {} set {
+    with_fs0 fs0 "fs0" : FeatureStruct0 => into, with_fs1 fs1 "fs1" : FeatureStruct1 =>
+    into, with_fs2 fs2 "fs2" : FeatureStruct2 => into, with_fs3 fs3 "fs3" :
+    FeatureStruct3 => into, with_fs4 fs4 "fs4" : FeatureStruct4 => into, with_cfs1 cfs1
+    "cfs1" : CondFeatureStruct1 => into, with_cfs2 cfs2 "cfs2" : CondFeatureStruct2 =>
+    into, with_cfs3 cfs3 "cfs3" : CondFeatureStruct3 => into, with_cfs4 cfs4 "cfs4" :
+    CondFeatureStruct4 => into, }
+);
+::qmp_types::rt::qapi_command!(
+    TestFeatures0, "test-features0", FeatureStruct1, { allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], }
+);
 #[deprecated]
 /// **Deprecated**.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCommandFeatures1 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCommandFeatures1 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCommandFeatures1 {
-    const NAME: &'static str = "test-command-features1";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-command-features1",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &["deprecated"],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCommandFeatures1 {});
+::qmp_types::rt::qapi_builder!(
+    TestCommandFeatures1 new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCommandFeatures1, "test-command-features1", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : true, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & ["deprecated"], }
+);
 /// **Unstable**.
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCommandFeatures3 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCommandFeatures3 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCommandFeatures3 {
-    const NAME: &'static str = "test-command-features3";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-command-features3",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &["unstable", "feature1", "feature2"],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCommandFeatures3 {});
+::qmp_types::rt::qapi_builder!(
+    TestCommandFeatures3 new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCommandFeatures3, "test-command-features3", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & ["unstable", "feature1", "feature2"], }
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures1 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCommandCondFeatures1 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCommandCondFeatures1 {
-    const NAME: &'static str = "test-command-cond-features1";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-command-cond-features1",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &["feature1"],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCommandCondFeatures1 {});
+::qmp_types::rt::qapi_builder!(
+    TestCommandCondFeatures1 new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCommandCondFeatures1, "test-command-cond-features1", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & ["feature1"], }
+);
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures2 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCommandCondFeatures2 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCommandCondFeatures2 {
-    const NAME: &'static str = "test-command-cond-features2";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-command-cond-features2",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &["feature1", "feature2"],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCommandCondFeatures2 {});
+::qmp_types::rt::qapi_builder!(
+    TestCommandCondFeatures2 new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCommandCondFeatures2, "test-command-cond-features2", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & ["feature1", "feature2"], }
+);
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures3 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestCommandCondFeatures3 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated commands are still commands")]
-impl ::qmp_types::rt::Command for TestCommandCondFeatures3 {
-    const NAME: &'static str = "test-command-cond-features3";
-    type Returns = ();
-    const META: ::qmp_types::rt::CommandMeta = ::qmp_types::rt::CommandMeta {
-        name: "test-command-cond-features3",
-        allow_oob: false,
-        allow_preconfig: false,
-        success_response: true,
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-        features: &["feature1"],
-    };
-}
+::qmp_types::rt::qapi_struct!(TestCommandCondFeatures3 {});
+::qmp_types::rt::qapi_builder!(
+    TestCommandCondFeatures3 new(" Builds it with every optional member absent.") {} init
+    {} set {}
+);
+::qmp_types::rt::qapi_command!(
+    TestCommandCondFeatures3, "test-command-cond-features3", (), { allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & ["feature1"], }
+);
 /// The QAPI event `TEST_EVENT_FEATURES0`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TestEventFeatures0(pub FeatureStruct1);
+::qmp_types::rt::qapi_newtype!(TestEventFeatures0);
 impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
     fn from(v: FeatureStruct1) -> Self {
         Self(v)
     }
 }
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for TestEventFeatures0 {
-    const NAME: &'static str = "TEST_EVENT_FEATURES0";
-    const META: super::EventMeta = super::EventMeta {
-        name: "TEST_EVENT_FEATURES0",
-        deprecated: false,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures0(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures0(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<TestEventFeatures0> for super::AnyEvent {
-    fn from(x: TestEventFeatures0) -> Self {
-        super::AnyEvent::TestEventFeatures0(x)
-    }
-}
+::qmp_types::rt::qapi_event!(
+    TestEventFeatures0, "TEST_EVENT_FEATURES0", { deprecated : false, unstable : false,
+    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 #[deprecated]
 /// **Deprecated**.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestEventFeatures1 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestEventFeatures1 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for TestEventFeatures1 {
-    const NAME: &'static str = "TEST_EVENT_FEATURES1";
-    const META: super::EventMeta = super::EventMeta {
-        name: "TEST_EVENT_FEATURES1",
-        deprecated: true,
-        unstable: false,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures1(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures1(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<TestEventFeatures1> for super::AnyEvent {
-    fn from(x: TestEventFeatures1) -> Self {
-        super::AnyEvent::TestEventFeatures1(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(TestEventFeatures1 {});
+::qmp_types::rt::qapi_builder!(
+    TestEventFeatures1 new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_event!(
+    TestEventFeatures1, "TEST_EVENT_FEATURES1", { deprecated : true, unstable : false,
+    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+);
 /// **Unstable**.
-#[derive(Debug, Clone, PartialEq, Default, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
 pub struct TestEventFeatures2 {}
-#[allow(deprecated, reason = "constructors set every member")]
-impl TestEventFeatures2 {
-    /// Builds it with every optional member absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new() -> Self {
-        Self {}
-    }
-}
-#[allow(deprecated, reason = "deprecated events still arrive")]
-impl super::Event for TestEventFeatures2 {
-    const NAME: &'static str = "TEST_EVENT_FEATURES2";
-    const META: super::EventMeta = super::EventMeta {
-        name: "TEST_EVENT_FEATURES2",
-        deprecated: false,
-        unstable: true,
-        since: ::std::option::Option::None,
-        condition: ::std::option::Option::None,
-    };
-    fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures2(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-    fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
-        match event {
-            super::AnyEvent::TestEventFeatures2(x) => ::std::option::Option::Some(x),
-            _ => ::std::option::Option::None,
-        }
-    }
-}
-impl ::std::convert::From<TestEventFeatures2> for super::AnyEvent {
-    fn from(x: TestEventFeatures2) -> Self {
-        super::AnyEvent::TestEventFeatures2(x)
-    }
-}
+::qmp_types::rt::qapi_struct!(TestEventFeatures2 {});
+::qmp_types::rt::qapi_builder!(
+    TestEventFeatures2 new(" Builds it with every optional member absent.") {} init {}
+    set {}
+);
+::qmp_types::rt::qapi_event!(
+    TestEventFeatures2, "TEST_EVENT_FEATURES2", { deprecated : false, unstable : true,
+    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+);

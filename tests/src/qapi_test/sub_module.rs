@@ -2,17 +2,16 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// The QAPI struct `SecondArrayRef`.
-#[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct SecondArrayRef {
     /// `s`
     pub s: ::std::vec::Vec<Status>,
 }
-#[allow(deprecated, reason = "constructors set every member")]
-impl SecondArrayRef {
-    /// Builds it from its required members; optional ones are absent.
-    #[allow(clippy::new_without_default, reason = "some have required members")]
-    pub fn new(s: impl ::std::convert::Into<::std::vec::Vec<Status>>) -> Self {
-        Self { s: s.into() }
-    }
-}
+::qmp_types::rt::qapi_struct!(
+    SecondArrayRef { 0 req s "s" : ::std::vec::Vec < Status >, }
+);
+::qmp_types::rt::qapi_builder!(
+    SecondArrayRef new(" Builds it from its required members; optional ones are absent.")
+    { s : ::std::vec::Vec < Status > => into, } init {} set {}
+);

@@ -1,11 +1,18 @@
 //! The hand-written runtime the generated code builds on: the
-//! [`Command`] trait and its metadata, QEMU's event [`Timestamp`], and
-//! serde helpers for enums with unknown values, unions and alternates.
+//! [`Command`] trait and its metadata, QEMU's event [`Timestamp`], the
+//! macros that implement each generated type's wire format and builders
+//! ([`qapi_struct!`], [`qapi_enum!`], [`qapi_builder!`],
+//! [`qapi_newtype!`], [`qapi_command!`], [`qapi_event!`]), and serde helpers for enums with unknown values,
+//! unions and alternates.
 
-use serde::de::{self, Deserialize, Deserializer, Visitor};
-use serde::ser::Serializer;
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
+
+mod macros;
+
+pub use crate::{qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct};
 
 /// A QMP command: its arguments (this type), wire name and reply type.
 pub trait Command: Serialize {
@@ -150,4 +157,75 @@ pub fn unexpected_alternate(v: &Value, expected: &str) -> serde_json::Error {
         Value::Object(_) => "an object",
     };
     de::Error::custom(format_args!("expected {expected}, got {kind}"))
+}
+
+/// A struct member's key, as [`FieldSeed`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// The member at this index of [`FieldSeed::names`].
+    Known(usize),
+    /// Another key: kept when [`FieldSeed::keep_unknown`], else empty.
+    Unknown(String),
+}
+
+/// Reads an object key and finds it among a struct's member names,
+/// without allocating for a known one.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSeed {
+    /// The members' wire names, in order.
+    pub names: &'static [&'static str],
+    /// Whether an unknown key's text is wanted (a flattened member).
+    pub keep_unknown: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldSeed {
+    type Value = Field;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(match self.names.iter().position(|n| *n == key) {
+            Some(i) => Field::Known(i),
+            None if self.keep_unknown => Field::Unknown(key.to_string()),
+            None => Field::Unknown(String::new()),
+        })
+    }
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Field, E> {
+        Ok(match self.names.iter().position(|n| *n == key) {
+            Some(i) => Field::Known(i),
+            None if self.keep_unknown => Field::Unknown(key),
+            None => Field::Unknown(String::new()),
+        })
+    }
+}
+
+/// Writes a flattened member's entries (a union's branch with its
+/// discriminator, or a map of further arguments) into the struct's map.
+pub fn serialize_flat<M: SerializeMap, T: Serialize>(
+    map: &mut M,
+    value: &T,
+) -> Result<(), M::Error> {
+    match serde_json::to_value(value).map_err(serde::ser::Error::custom)? {
+        Value::Object(members) => {
+            for (k, v) in &members {
+                map.serialize_entry(k, v)?;
+            }
+            Ok(())
+        }
+        other => Err(serde::ser::Error::custom(format_args!(
+            "a flattened member must encode as an object, got {other}"
+        ))),
+    }
+}
+
+/// Decodes a flattened member from the keys its struct did not know.
+pub fn from_flat<T: DeserializeOwned>(rest: Map<String, Value>) -> Result<T, serde_json::Error> {
+    serde_json::from_value(Value::Object(rest))
 }
