@@ -1,38 +1,12 @@
 //! Generating Rust for QEMU 10.0.2's whole `qapi/qapi-schema.json`
 //! (schema already loaded; goal: under 100 ms median in release), and
-//! load + generate together.
+//! load + generate together, with the system allocator. The bench
+//! `generate_mimalloc` runs the same with the allocator of the
+//! `qapi-codegen` binary.
 
 #![allow(
     missing_docs,
     reason = "criterion's macros generate undocumented items"
 )]
 
-use std::path::Path;
-
-use criterion::{Criterion, criterion_group, criterion_main};
-use qapi_codegen::Schema;
-use qapi_codegen::rust::{Options, generate};
-
-fn bench(c: &mut Criterion) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/qapi/qapi-schema.json");
-    let schema = Schema::load(&root).expect("vendored schema is valid");
-    let opts = Options {
-        runtime: "crate::rt".into(),
-        ..Options::default()
-    };
-    let mut group = c.benchmark_group("generate_10.0.2");
-    group.sample_size(20);
-    group.bench_function("generate", |b| {
-        b.iter(|| generate(&schema, &opts).expect("generates"))
-    });
-    group.bench_function("load_and_generate", |b| {
-        b.iter(|| {
-            let s = Schema::load(&root).expect("valid");
-            generate(&s, &opts).expect("generates")
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, bench);
-criterion_main!(benches);
+include!("shared/generate_body.rs");

@@ -395,3 +395,48 @@ async fn any_stream_works() {
     };
     tokio::join!(server, client);
 }
+
+#[tokio::test]
+async fn reply_that_does_not_decode_names_the_bad_member() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        // First reply: `qemu.major` is a string, not an integer.
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        let bad = serde_json::json!({"return": {"qemu": {"major": "ten", "minor": 0, "micro": 2},
+            "package": "fake"}, "id": cmd["id"]});
+        w.write_all(format!("{bad}\n").as_bytes())
+            .await
+            .expect("write");
+        // Second reply: fine; the connection goes on.
+        let cmd = read_cmd(&mut r).await.expect("a second command");
+        let good = serde_json::json!({"return": {"qemu": {"major": 10, "minor": 0, "micro": 2},
+            "package": "fake"}, "id": cmd["id"]});
+        w.write_all(format!("{good}\n").as_bytes())
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = Client::connect_unix(&fake.path, opts())
+            .await
+            .expect("connect");
+        let e = tokio::time::timeout(BOUND, c.execute(QueryVersion::new()))
+            .await
+            .expect("bounded")
+            .expect_err("a string where an integer belongs");
+        match &e {
+            Error::Decode { what, path, .. } => {
+                assert_eq!(what, "query-version");
+                assert_eq!(path, "qemu.major");
+            }
+            other => panic!("expected a decode error, got {other:?}"),
+        }
+        let v = tokio::time::timeout(BOUND, c.execute(QueryVersion::new()))
+            .await
+            .expect("bounded")
+            .expect("the next call still works");
+        assert_eq!(v.qemu.major, 10);
+    };
+    tokio::join!(server, client);
+}

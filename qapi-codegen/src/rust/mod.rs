@@ -501,8 +501,7 @@ impl<'s> Gen<'s> {
             };
             let field = ident(&f.ident);
             let wire = &f.wire;
-            let ty = f.value_type();
-            quote!(#idx #kind #field #wire: #ty,)
+            quote!(#idx #kind #field #wire,)
         });
         let flat = flat.map(|f| quote!(flatten #f));
         quote! {
@@ -702,9 +701,8 @@ impl<'s> Gen<'s> {
         };
         let mut scope = Scope::with_reserved(&["Unknown"]);
         let mut variants = Vec::new();
-        let mut tags = Vec::new();
-        let mut ser = Vec::new();
-        let mut de = Vec::new();
+        let mut data = Vec::new();
+        let mut unit = Vec::new();
         let udoc = self.doc_of(id);
         for (value, cond) in &tag_values {
             let v = ident(&scope.unique(camel(value)));
@@ -720,7 +718,6 @@ impl<'s> Gen<'s> {
                 vdoc.push(format!("Only if `{}`.", docs::condition(c)));
             }
             let vdoc = self.doc_attrs(&vdoc);
-            tags.push(quote!(Self::#v { .. } => #value,));
             let has_data = branch.is_some_and(|m| {
                 let t = &self.schema.entities[m.ty];
                 !(t.name == "q_empty"
@@ -736,15 +733,11 @@ impl<'s> Gen<'s> {
                         ty = quote!(::std::boxed::Box<#ty>);
                     }
                     variants.push(quote!(#vdoc #v(#ty),));
-                    ser.push(quote!(Self::#v(x) => #rt::to_members(x),));
-                    de.push(quote!(#value => Self::#v(#rt::from_members(members)?),));
+                    data.push(quote!(#v = #value,));
                 }
                 _ => {
                     variants.push(quote!(#vdoc #v,));
-                    ser.push(
-                        quote!(Self::#v => ::std::result::Result::Ok(::serde_json::Map::new()),),
-                    );
-                    de.push(quote!(#value => Self::#v,));
+                    unit.push(quote!(#v = #value,));
                 }
             }
         }
@@ -763,38 +756,7 @@ impl<'s> Gen<'s> {
                     members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 },
             }
-            impl #name {
-                /// The discriminator's name on the wire.
-                pub const DISCRIMINATOR: &'static str = #tag;
-                /// The discriminator's value.
-                pub fn tag(&self) -> &str {
-                    match self {
-                        #(#tags)*
-                        Self::Unknown { tag, .. } => tag,
-                    }
-                }
-            }
-            impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                    let members = match self {
-                        #(#ser)*
-                        Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-                    };
-                    #rt::serialize_branch(s, #tag, self.tag(), members)
-                }
-            }
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                    let (tag, members) = #rt::deserialize_branch(d, #tag)?;
-                    let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-                        ::std::result::Result::Ok(match tag.as_str() {
-                            #(#de)*
-                            _ => Self::Unknown { tag, members },
-                        })
-                    };
-                    f().map_err(<D::Error as ::serde::de::Error>::custom)
-                }
-            }
+            #rt::qapi_union!(#name, #tag, data { #(#data)* } unit { #(#unit)* });
         }
     }
 

@@ -49,12 +49,10 @@ pub struct AcpiTableOptions {
     pub data: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    AcpiTableOptions { 0 opt sig "sig" : ::std::string::String, 1 opt rev "rev" : u8, 2
-    opt oem_id "oem_id" : ::std::string::String, 3 opt oem_table_id "oem_table_id" :
-    ::std::string::String, 4 opt oem_rev "oem_rev" : u32, 5 opt asl_compiler_id
-    "asl_compiler_id" : ::std::string::String, 6 opt asl_compiler_rev "asl_compiler_rev"
-    : u32, 7 opt file "file" : ::std::string::String, 8 opt data "data" :
-    ::std::string::String, }
+    AcpiTableOptions { 0 opt sig "sig", 1 opt rev "rev", 2 opt oem_id "oem_id", 3 opt
+    oem_table_id "oem_table_id", 4 opt oem_rev "oem_rev", 5 opt asl_compiler_id
+    "asl_compiler_id", 6 opt asl_compiler_rev "asl_compiler_rev", 7 opt file "file", 8
+    opt data "data", }
 );
 crate::rt::qapi_builder!(
     AcpiTableOptions new(" Builds it with every optional member absent.") {} init {} set
@@ -99,9 +97,8 @@ pub struct ACPIOSTInfo {
     pub status: i64,
 }
 crate::rt::qapi_struct!(
-    ACPIOSTInfo { 0 opt device "device" : ::std::string::String, 1 req slot "slot" :
-    ::std::string::String, 2 req slot_type "slot-type" : ACPISlotType, 3 req source
-    "source" : i64, 4 req status "status" : i64, }
+    ACPIOSTInfo { 0 opt device "device", 1 req slot "slot", 2 req slot_type "slot-type",
+    3 req source "source", 4 req status "status", }
 );
 crate::rt::qapi_builder!(
     ACPIOSTInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -156,7 +153,7 @@ pub struct AcpiDeviceOst {
     /// OSPM Status Indication
     pub info: ACPIOSTInfo,
 }
-crate::rt::qapi_struct!(AcpiDeviceOst { 0 req info "info" : ACPIOSTInfo, });
+crate::rt::qapi_struct!(AcpiDeviceOst { 0 req info "info", });
 crate::rt::qapi_builder!(
     AcpiDeviceOst new(" Builds it from its required members; optional ones are absent.")
     { info : ACPIOSTInfo => into, } init {} set {}

@@ -31,10 +31,10 @@ pub struct AudiodevPerDirectionOptions {
     pub buffer_length: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, }
+    AudiodevPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", }
 );
 crate::rt::qapi_builder!(
     AudiodevPerDirectionOptions new(" Builds it with every optional member absent.") {}
@@ -55,10 +55,7 @@ pub struct AudiodevGenericOptions {
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
 }
-crate::rt::qapi_struct!(
-    AudiodevGenericOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out
-    "out" : AudiodevPerDirectionOptions, }
-);
+crate::rt::qapi_struct!(AudiodevGenericOptions { 0 opt r#in "in", 1 opt out "out", });
 crate::rt::qapi_builder!(
     AudiodevGenericOptions new(" Builds it with every optional member absent.") {} init
     {} set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out"
@@ -80,8 +77,7 @@ pub struct AudiodevDBusOptions {
     pub nsamples: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevDBusOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out"
-    : AudiodevPerDirectionOptions, 2 opt nsamples "nsamples" : u32, }
+    AudiodevDBusOptions { 0 opt r#in "in", 1 opt out "out", 2 opt nsamples "nsamples", }
 );
 crate::rt::qapi_builder!(
     AudiodevDBusOptions new(" Builds it with every optional member absent.") {} init {}
@@ -126,12 +122,11 @@ pub struct AudiodevAlsaPerDirectionOptions {
     pub try_poll: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    AudiodevAlsaPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt dev "dev" :
-    ::std::string::String, 8 opt period_length "period-length" : u32, 9 opt try_poll
-    "try-poll" : bool, }
+    AudiodevAlsaPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt dev "dev", 8 opt period_length "period-length", 9 opt try_poll
+    "try-poll", }
 );
 crate::rt::qapi_builder!(
     AudiodevAlsaPerDirectionOptions new(" Builds it with every optional member absent.")
@@ -157,8 +152,8 @@ pub struct AudiodevAlsaOptions {
     pub threshold: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevAlsaOptions { 0 opt r#in "in" : AudiodevAlsaPerDirectionOptions, 1 opt out
-    "out" : AudiodevAlsaPerDirectionOptions, 2 opt threshold "threshold" : u32, }
+    AudiodevAlsaOptions { 0 opt r#in "in", 1 opt out "out", 2 opt threshold "threshold",
+    }
 );
 crate::rt::qapi_builder!(
     AudiodevAlsaOptions new(" Builds it with every optional member absent.") {} init {}
@@ -182,9 +177,8 @@ pub struct AudiodevSndioOptions {
     pub latency: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevSndioOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out"
-    : AudiodevPerDirectionOptions, 2 opt dev "dev" : ::std::string::String, 3 opt latency
-    "latency" : u32, }
+    AudiodevSndioOptions { 0 opt r#in "in", 1 opt out "out", 2 opt dev "dev", 3 opt
+    latency "latency", }
 );
 crate::rt::qapi_builder!(
     AudiodevSndioOptions new(" Builds it with every optional member absent.") {} init {}
@@ -224,11 +218,10 @@ pub struct AudiodevCoreaudioPerDirectionOptions {
     pub buffer_count: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevCoreaudioPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1
-    opt fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt buffer_count
-    "buffer-count" : u32, }
+    AudiodevCoreaudioPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt buffer_count "buffer-count", }
 );
 crate::rt::qapi_builder!(
     AudiodevCoreaudioPerDirectionOptions
@@ -251,10 +244,7 @@ pub struct AudiodevCoreaudioOptions {
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevCoreaudioPerDirectionOptions>,
 }
-crate::rt::qapi_struct!(
-    AudiodevCoreaudioOptions { 0 opt r#in "in" : AudiodevCoreaudioPerDirectionOptions, 1
-    opt out "out" : AudiodevCoreaudioPerDirectionOptions, }
-);
+crate::rt::qapi_struct!(AudiodevCoreaudioOptions { 0 opt r#in "in", 1 opt out "out", });
 crate::rt::qapi_builder!(
     AudiodevCoreaudioOptions new(" Builds it with every optional member absent.") {} init
     {} set { with_in r#in "in" : AudiodevCoreaudioPerDirectionOptions => into, with_out
@@ -275,8 +265,7 @@ pub struct AudiodevDsoundOptions {
     pub latency: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevDsoundOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out
-    "out" : AudiodevPerDirectionOptions, 2 opt latency "latency" : u32, }
+    AudiodevDsoundOptions { 0 opt r#in "in", 1 opt out "out", 2 opt latency "latency", }
 );
 crate::rt::qapi_builder!(
     AudiodevDsoundOptions new(" Builds it with every optional member absent.") {} init {}
@@ -330,13 +319,12 @@ pub struct AudiodevJackPerDirectionOptions {
     pub exact_name: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    AudiodevJackPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt server_name
-    "server-name" : ::std::string::String, 8 opt client_name "client-name" :
-    ::std::string::String, 9 opt connect_ports "connect-ports" : ::std::string::String,
-    10 opt start_server "start-server" : bool, 11 opt exact_name "exact-name" : bool, }
+    AudiodevJackPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt server_name "server-name", 8 opt client_name "client-name", 9
+    opt connect_ports "connect-ports", 10 opt start_server "start-server", 11 opt
+    exact_name "exact-name", }
 );
 crate::rt::qapi_builder!(
     AudiodevJackPerDirectionOptions new(" Builds it with every optional member absent.")
@@ -362,10 +350,7 @@ pub struct AudiodevJackOptions {
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevJackPerDirectionOptions>,
 }
-crate::rt::qapi_struct!(
-    AudiodevJackOptions { 0 opt r#in "in" : AudiodevJackPerDirectionOptions, 1 opt out
-    "out" : AudiodevJackPerDirectionOptions, }
-);
+crate::rt::qapi_struct!(AudiodevJackOptions { 0 opt r#in "in", 1 opt out "out", });
 crate::rt::qapi_builder!(
     AudiodevJackOptions new(" Builds it with every optional member absent.") {} init {}
     set { with_in r#in "in" : AudiodevJackPerDirectionOptions => into, with_out out "out"
@@ -408,12 +393,11 @@ pub struct AudiodevOssPerDirectionOptions {
     pub try_poll: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    AudiodevOssPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt dev "dev" :
-    ::std::string::String, 8 opt buffer_count "buffer-count" : u32, 9 opt try_poll
-    "try-poll" : bool, }
+    AudiodevOssPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt dev "dev", 8 opt buffer_count "buffer-count", 9 opt try_poll
+    "try-poll", }
 );
 crate::rt::qapi_builder!(
     AudiodevOssPerDirectionOptions new(" Builds it with every optional member absent.")
@@ -448,9 +432,8 @@ pub struct AudiodevOssOptions {
     pub dsp_policy: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevOssOptions { 0 opt r#in "in" : AudiodevOssPerDirectionOptions, 1 opt out
-    "out" : AudiodevOssPerDirectionOptions, 2 opt try_mmap "try-mmap" : bool, 3 opt
-    exclusive "exclusive" : bool, 4 opt dsp_policy "dsp-policy" : u32, }
+    AudiodevOssOptions { 0 opt r#in "in", 1 opt out "out", 2 opt try_mmap "try-mmap", 3
+    opt exclusive "exclusive", 4 opt dsp_policy "dsp-policy", }
 );
 crate::rt::qapi_builder!(
     AudiodevOssOptions new(" Builds it with every optional member absent.") {} init {}
@@ -499,12 +482,11 @@ pub struct AudiodevPaPerDirectionOptions {
     pub latency: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevPaPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt name "name" :
-    ::std::string::String, 8 opt stream_name "stream-name" : ::std::string::String, 9 opt
-    latency "latency" : u32, }
+    AudiodevPaPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt name "name", 8 opt stream_name "stream-name", 9 opt latency
+    "latency", }
 );
 crate::rt::qapi_builder!(
     AudiodevPaPerDirectionOptions new(" Builds it with every optional member absent.") {}
@@ -531,8 +513,7 @@ pub struct AudiodevPaOptions {
     pub server: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    AudiodevPaOptions { 0 opt r#in "in" : AudiodevPaPerDirectionOptions, 1 opt out "out"
-    : AudiodevPaPerDirectionOptions, 2 opt server "server" : ::std::string::String, }
+    AudiodevPaOptions { 0 opt r#in "in", 1 opt out "out", 2 opt server "server", }
 );
 crate::rt::qapi_builder!(
     AudiodevPaOptions new(" Builds it with every optional member absent.") {} init {} set
@@ -580,12 +561,11 @@ pub struct AudiodevPipewirePerDirectionOptions {
     pub latency: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevPipewirePerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1
-    opt fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt name "name" :
-    ::std::string::String, 8 opt stream_name "stream-name" : ::std::string::String, 9 opt
-    latency "latency" : u32, }
+    AudiodevPipewirePerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt name "name", 8 opt stream_name "stream-name", 9 opt latency
+    "latency", }
 );
 crate::rt::qapi_builder!(
     AudiodevPipewirePerDirectionOptions
@@ -609,10 +589,7 @@ pub struct AudiodevPipewireOptions {
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
 }
-crate::rt::qapi_struct!(
-    AudiodevPipewireOptions { 0 opt r#in "in" : AudiodevPipewirePerDirectionOptions, 1
-    opt out "out" : AudiodevPipewirePerDirectionOptions, }
-);
+crate::rt::qapi_struct!(AudiodevPipewireOptions { 0 opt r#in "in", 1 opt out "out", });
 crate::rt::qapi_builder!(
     AudiodevPipewireOptions new(" Builds it with every optional member absent.") {} init
     {} set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => into, with_out
@@ -650,11 +627,10 @@ pub struct AudiodevSdlPerDirectionOptions {
     pub buffer_count: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    AudiodevSdlPerDirectionOptions { 0 opt mixing_engine "mixing-engine" : bool, 1 opt
-    fixed_settings "fixed-settings" : bool, 2 opt frequency "frequency" : u32, 3 opt
-    channels "channels" : u32, 4 opt voices "voices" : u32, 5 opt format "format" :
-    AudioFormat, 6 opt buffer_length "buffer-length" : u32, 7 opt buffer_count
-    "buffer-count" : u32, }
+    AudiodevSdlPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
+    fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
+    "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
+    "buffer-length", 7 opt buffer_count "buffer-count", }
 );
 crate::rt::qapi_builder!(
     AudiodevSdlPerDirectionOptions new(" Builds it with every optional member absent.")
@@ -676,10 +652,7 @@ pub struct AudiodevSdlOptions {
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevSdlPerDirectionOptions>,
 }
-crate::rt::qapi_struct!(
-    AudiodevSdlOptions { 0 opt r#in "in" : AudiodevSdlPerDirectionOptions, 1 opt out
-    "out" : AudiodevSdlPerDirectionOptions, }
-);
+crate::rt::qapi_struct!(AudiodevSdlOptions { 0 opt r#in "in", 1 opt out "out", });
 crate::rt::qapi_builder!(
     AudiodevSdlOptions new(" Builds it with every optional member absent.") {} init {}
     set { with_in r#in "in" : AudiodevSdlPerDirectionOptions => into, with_out out "out"
@@ -699,8 +672,7 @@ pub struct AudiodevWavOptions {
     pub path: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    AudiodevWavOptions { 0 opt r#in "in" : AudiodevPerDirectionOptions, 1 opt out "out" :
-    AudiodevPerDirectionOptions, 2 opt path "path" : ::std::string::String, }
+    AudiodevWavOptions { 0 opt r#in "in", 1 opt out "out", 2 opt path "path", }
 );
 crate::rt::qapi_builder!(
     AudiodevWavOptions new(" Builds it with every optional member absent.") {} init {}
@@ -814,8 +786,7 @@ pub struct Audiodev {
     pub branch: AudiodevBranch,
 }
 crate::rt::qapi_struct!(
-    Audiodev { 0 req id "id" : ::std::string::String, 1 opt timer_period "timer-period" :
-    u32, } flatten branch
+    Audiodev { 0 req id "id", 1 opt timer_period "timer-period", } flatten branch
 );
 crate::rt::qapi_builder!(
     Audiodev new(" Builds it from its required members; optional ones are absent.") { id
@@ -883,81 +854,12 @@ pub enum AudiodevBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl AudiodevBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "driver";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::None { .. } => "none",
-            Self::Alsa { .. } => "alsa",
-            Self::Coreaudio { .. } => "coreaudio",
-            Self::Dbus { .. } => "dbus",
-            Self::Dsound { .. } => "dsound",
-            Self::Jack { .. } => "jack",
-            Self::Oss { .. } => "oss",
-            Self::Pa { .. } => "pa",
-            Self::Pipewire { .. } => "pipewire",
-            Self::Sdl { .. } => "sdl",
-            Self::Sndio { .. } => "sndio",
-            Self::Spice { .. } => "spice",
-            Self::Wav { .. } => "wav",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for AudiodevBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::None(x) => crate::rt::to_members(x),
-            Self::Alsa(x) => crate::rt::to_members(x),
-            Self::Coreaudio(x) => crate::rt::to_members(x),
-            Self::Dbus(x) => crate::rt::to_members(x),
-            Self::Dsound(x) => crate::rt::to_members(x),
-            Self::Jack(x) => crate::rt::to_members(x),
-            Self::Oss(x) => crate::rt::to_members(x),
-            Self::Pa(x) => crate::rt::to_members(x),
-            Self::Pipewire(x) => crate::rt::to_members(x),
-            Self::Sdl(x) => crate::rt::to_members(x),
-            Self::Sndio(x) => crate::rt::to_members(x),
-            Self::Spice(x) => crate::rt::to_members(x),
-            Self::Wav(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "driver", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for AudiodevBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "driver")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "none" => Self::None(crate::rt::from_members(members)?),
-                    "alsa" => Self::Alsa(crate::rt::from_members(members)?),
-                    "coreaudio" => Self::Coreaudio(crate::rt::from_members(members)?),
-                    "dbus" => Self::Dbus(crate::rt::from_members(members)?),
-                    "dsound" => Self::Dsound(crate::rt::from_members(members)?),
-                    "jack" => Self::Jack(crate::rt::from_members(members)?),
-                    "oss" => Self::Oss(crate::rt::from_members(members)?),
-                    "pa" => Self::Pa(crate::rt::from_members(members)?),
-                    "pipewire" => Self::Pipewire(crate::rt::from_members(members)?),
-                    "sdl" => Self::Sdl(crate::rt::from_members(members)?),
-                    "sndio" => Self::Sndio(crate::rt::from_members(members)?),
-                    "spice" => Self::Spice(crate::rt::from_members(members)?),
-                    "wav" => Self::Wav(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    AudiodevBranch, "driver", data { None = "none", Alsa = "alsa", Coreaudio =
+    "coreaudio", Dbus = "dbus", Dsound = "dsound", Jack = "jack", Oss = "oss", Pa = "pa",
+    Pipewire = "pipewire", Sdl = "sdl", Sndio = "sndio", Spice = "spice", Wav = "wav", }
+    unit {}
+);
 /// Returns information about audiodev configuration
 ///
 /// # Returns

@@ -45,8 +45,8 @@ pub struct QAuthZListRule {
     pub format: ::std::option::Option<QAuthZListFormat>,
 }
 crate::rt::qapi_struct!(
-    QAuthZListRule { 0 req r#match "match" : ::std::string::String, 1 req policy "policy"
-    : QAuthZListPolicy, 2 opt format "format" : QAuthZListFormat, }
+    QAuthZListRule { 0 req r#match "match", 1 req policy "policy", 2 opt format "format",
+    }
 );
 crate::rt::qapi_builder!(
     QAuthZListRule new(" Builds it from its required members; optional ones are absent.")
@@ -66,8 +66,7 @@ pub struct AuthZListProperties {
     pub rules: ::std::option::Option<::std::vec::Vec<QAuthZListRule>>,
 }
 crate::rt::qapi_struct!(
-    AuthZListProperties { 0 opt policy "policy" : QAuthZListPolicy, 1 opt rules "rules" :
-    ::std::vec::Vec < QAuthZListRule >, }
+    AuthZListProperties { 0 opt policy "policy", 1 opt rules "rules", }
 );
 crate::rt::qapi_builder!(
     AuthZListProperties new(" Builds it with every optional member absent.") {} init {}
@@ -91,8 +90,7 @@ pub struct AuthZListFileProperties {
     pub refresh: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    AuthZListFileProperties { 0 req filename "filename" : ::std::string::String, 1 opt
-    refresh "refresh" : bool, }
+    AuthZListFileProperties { 0 req filename "filename", 1 opt refresh "refresh", }
 );
 crate::rt::qapi_builder!(
     AuthZListFileProperties
@@ -109,9 +107,7 @@ pub struct AuthZPAMProperties {
     /// PAM service name to use for authorization
     pub service: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    AuthZPAMProperties { 0 req service "service" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(AuthZPAMProperties { 0 req service "service", });
 crate::rt::qapi_builder!(
     AuthZPAMProperties
     new(" Builds it from its required members; optional ones are absent.") { service :
@@ -129,9 +125,7 @@ pub struct AuthZSimpleProperties {
     /// must be the x509 distinguished name.
     pub identity: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    AuthZSimpleProperties { 0 req identity "identity" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(AuthZSimpleProperties { 0 req identity "identity", });
 crate::rt::qapi_builder!(
     AuthZSimpleProperties
     new(" Builds it from its required members; optional ones are absent.") { identity :

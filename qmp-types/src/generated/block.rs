@@ -75,10 +75,7 @@ pub struct PRManagerInfo {
     /// to the underlying storage or helper
     pub connected: bool,
 }
-crate::rt::qapi_struct!(
-    PRManagerInfo { 0 req id "id" : ::std::string::String, 1 req connected "connected" :
-    bool, }
-);
+crate::rt::qapi_struct!(PRManagerInfo { 0 req id "id", 1 req connected "connected", });
 crate::rt::qapi_builder!(
     PRManagerInfo new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, connected : bool => into, } init {} set {}
@@ -137,8 +134,7 @@ pub struct Eject {
     pub force: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    Eject { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
-    ::std::string::String, 2 opt force "force" : bool, }
+    Eject { 0 opt device "device", 1 opt id "id", 2 opt force "force", }
 );
 crate::rt::qapi_builder!(
     Eject new(" Builds it with every optional member absent.") {} init {} set {
@@ -201,8 +197,7 @@ pub struct BlockdevOpenTray {
     pub force: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOpenTray { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
-    ::std::string::String, 2 opt force "force" : bool, }
+    BlockdevOpenTray { 0 opt device "device", 1 opt id "id", 2 opt force "force", }
 );
 crate::rt::qapi_builder!(
     BlockdevOpenTray new(" Builds it with every optional member absent.") {} init {} set
@@ -249,10 +244,7 @@ pub struct BlockdevCloseTray {
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    BlockdevCloseTray { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevCloseTray { 0 opt device "device", 1 opt id "id", });
 crate::rt::qapi_builder!(
     BlockdevCloseTray new(" Builds it with every optional member absent.") {} init {} set
     { with_device device "device" : ::std::string::String => into, with_id id "id" :
@@ -305,7 +297,7 @@ pub struct BlockdevRemoveMedium {
     /// The name or QOM path of the guest device
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id", });
 crate::rt::qapi_builder!(
     BlockdevRemoveMedium
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -349,8 +341,7 @@ pub struct BlockdevInsertMedium {
     pub node_name: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    BlockdevInsertMedium { 0 req id "id" : ::std::string::String, 1 req node_name
-    "node-name" : ::std::string::String, }
+    BlockdevInsertMedium { 0 req id "id", 1 req node_name "node-name", }
 );
 crate::rt::qapi_builder!(
     BlockdevInsertMedium
@@ -451,10 +442,9 @@ pub struct BlockdevChangeMedium {
     pub read_only_mode: ::std::option::Option<BlockdevChangeReadOnlyMode>,
 }
 crate::rt::qapi_struct!(
-    BlockdevChangeMedium { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
-    ::std::string::String, 2 req filename "filename" : ::std::string::String, 3 opt
-    format "format" : ::std::string::String, 4 opt force "force" : bool, 5 opt
-    read_only_mode "read-only-mode" : BlockdevChangeReadOnlyMode, }
+    BlockdevChangeMedium { 0 opt device "device", 1 opt id "id", 2 req filename
+    "filename", 3 opt format "format", 4 opt force "force", 5 opt read_only_mode
+    "read-only-mode", }
 );
 crate::rt::qapi_builder!(
     BlockdevChangeMedium
@@ -500,8 +490,8 @@ pub struct DeviceTrayMoved {
     pub tray_open: bool,
 }
 crate::rt::qapi_struct!(
-    DeviceTrayMoved { 0 req device "device" : ::std::string::String, 1 req id "id" :
-    ::std::string::String, 2 req tray_open "tray-open" : bool, }
+    DeviceTrayMoved { 0 req device "device", 1 req id "id", 2 req tray_open "tray-open",
+    }
 );
 crate::rt::qapi_builder!(
     DeviceTrayMoved
@@ -536,8 +526,7 @@ pub struct PrManagerStatusChanged {
     pub connected: bool,
 }
 crate::rt::qapi_struct!(
-    PrManagerStatusChanged { 0 req id "id" : ::std::string::String, 1 req connected
-    "connected" : bool, }
+    PrManagerStatusChanged { 0 req id "id", 1 req connected "connected", }
 );
 crate::rt::qapi_builder!(
     PrManagerStatusChanged
@@ -726,11 +715,9 @@ pub struct BlockLatencyHistogramSet {
     pub boundaries_flush: ::std::option::Option<::std::vec::Vec<u64>>,
 }
 crate::rt::qapi_struct!(
-    BlockLatencyHistogramSet { 0 req id "id" : ::std::string::String, 1 opt boundaries
-    "boundaries" : ::std::vec::Vec < u64 >, 2 opt boundaries_read "boundaries-read" :
-    ::std::vec::Vec < u64 >, 3 opt boundaries_write "boundaries-write" : ::std::vec::Vec
-    < u64 >, 4 opt boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 >, 5 opt
-    boundaries_flush "boundaries-flush" : ::std::vec::Vec < u64 >, }
+    BlockLatencyHistogramSet { 0 req id "id", 1 opt boundaries "boundaries", 2 opt
+    boundaries_read "boundaries-read", 3 opt boundaries_write "boundaries-write", 4 opt
+    boundaries_zap "boundaries-zap", 5 opt boundaries_flush "boundaries-flush", }
 );
 crate::rt::qapi_builder!(
     BlockLatencyHistogramSet

@@ -28,11 +28,9 @@ pub struct SnapshotInfo {
     pub icount: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    SnapshotInfo { 0 req id "id" : ::std::string::String, 1 req name "name" :
-    ::std::string::String, 2 req vm_state_size "vm-state-size" : i64, 3 req date_sec
-    "date-sec" : i64, 4 req date_nsec "date-nsec" : i64, 5 req vm_clock_sec
-    "vm-clock-sec" : i64, 6 req vm_clock_nsec "vm-clock-nsec" : i64, 7 opt icount
-    "icount" : i64, }
+    SnapshotInfo { 0 req id "id", 1 req name "name", 2 req vm_state_size "vm-state-size",
+    3 req date_sec "date-sec", 4 req date_nsec "date-nsec", 5 req vm_clock_sec
+    "vm-clock-sec", 6 req vm_clock_nsec "vm-clock-nsec", 7 opt icount "icount", }
 );
 crate::rt::qapi_builder!(
     SnapshotInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -48,10 +46,7 @@ pub struct ImageInfoSpecificQCow2EncryptionBase {
     /// The encryption format
     pub format: BlockdevQcow2EncryptionFormat,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificQCow2EncryptionBase { 0 req format "format" :
-    BlockdevQcow2EncryptionFormat, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificQCow2EncryptionBase { 0 req format "format", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificQCow2EncryptionBase
     new(" Builds it from its required members; optional ones are absent.") { format :
@@ -74,48 +69,10 @@ pub enum ImageInfoSpecificQCow2Encryption {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl ImageInfoSpecificQCow2Encryption {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Aes { .. } => "aes",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for ImageInfoSpecificQCow2Encryption {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Aes => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecificQCow2Encryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "aes" => Self::Aes,
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    ImageInfoSpecificQCow2Encryption, "format", data { Luks = "luks", } unit { Aes =
+    "aes", }
+);
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -149,13 +106,11 @@ pub struct ImageInfoSpecificQCow2 {
     pub compression_type: Qcow2CompressionType,
 }
 crate::rt::qapi_struct!(
-    ImageInfoSpecificQCow2 { 0 req compat "compat" : ::std::string::String, 1 opt
-    data_file "data-file" : ::std::string::String, 2 opt data_file_raw "data-file-raw" :
-    bool, 3 opt extended_l2 "extended-l2" : bool, 4 opt lazy_refcounts "lazy-refcounts" :
-    bool, 5 opt corrupt "corrupt" : bool, 6 req refcount_bits "refcount-bits" : i64, 7
-    opt encrypt "encrypt" : ImageInfoSpecificQCow2Encryption, 8 opt bitmaps "bitmaps" :
-    ::std::vec::Vec < Qcow2BitmapInfo >, 9 req compression_type "compression-type" :
-    Qcow2CompressionType, }
+    ImageInfoSpecificQCow2 { 0 req compat "compat", 1 opt data_file "data-file", 2 opt
+    data_file_raw "data-file-raw", 3 opt extended_l2 "extended-l2", 4 opt lazy_refcounts
+    "lazy-refcounts", 5 opt corrupt "corrupt", 6 req refcount_bits "refcount-bits", 7 opt
+    encrypt "encrypt", 8 opt bitmaps "bitmaps", 9 req compression_type
+    "compression-type", }
 );
 crate::rt::qapi_builder!(
     ImageInfoSpecificQCow2
@@ -183,9 +138,8 @@ pub struct ImageInfoSpecificVmdk {
     pub extents: ::std::vec::Vec<VmdkExtentInfo>,
 }
 crate::rt::qapi_struct!(
-    ImageInfoSpecificVmdk { 0 req create_type "create-type" : ::std::string::String, 1
-    req cid "cid" : i64, 2 req parent_cid "parent-cid" : i64, 3 req extents "extents" :
-    ::std::vec::Vec < VmdkExtentInfo >, }
+    ImageInfoSpecificVmdk { 0 req create_type "create-type", 1 req cid "cid", 2 req
+    parent_cid "parent-cid", 3 req extents "extents", }
 );
 crate::rt::qapi_builder!(
     ImageInfoSpecificVmdk
@@ -211,9 +165,8 @@ pub struct VmdkExtentInfo {
     pub compressed: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    VmdkExtentInfo { 0 req filename "filename" : ::std::string::String, 1 req format
-    "format" : ::std::string::String, 2 req virtual_size "virtual-size" : i64, 3 opt
-    cluster_size "cluster-size" : i64, 4 opt compressed "compressed" : bool, }
+    VmdkExtentInfo { 0 req filename "filename", 1 req format "format", 2 req virtual_size
+    "virtual-size", 3 opt cluster_size "cluster-size", 4 opt compressed "compressed", }
 );
 crate::rt::qapi_builder!(
     VmdkExtentInfo new(" Builds it from its required members; optional ones are absent.")
@@ -230,8 +183,7 @@ pub struct ImageInfoSpecificRbd {
     pub encryption_format: ::std::option::Option<RbdImageEncryptionFormat>,
 }
 crate::rt::qapi_struct!(
-    ImageInfoSpecificRbd { 0 opt encryption_format "encryption-format" :
-    RbdImageEncryptionFormat, }
+    ImageInfoSpecificRbd { 0 opt encryption_format "encryption-format", }
 );
 crate::rt::qapi_builder!(
     ImageInfoSpecificRbd new(" Builds it with every optional member absent.") {} init {}
@@ -246,7 +198,7 @@ pub struct ImageInfoSpecificFile {
     pub extent_size_hint: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    ImageInfoSpecificFile { 0 opt extent_size_hint "extent-size-hint" : u64, }
+    ImageInfoSpecificFile { 0 opt extent_size_hint "extent-size-hint", }
 );
 crate::rt::qapi_builder!(
     ImageInfoSpecificFile new(" Builds it with every optional member absent.") {} init {}
@@ -281,9 +233,7 @@ pub struct ImageInfoSpecificQCow2Wrapper {
     /// image information specific to QCOW2
     pub data: ImageInfoSpecificQCow2,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificQCow2Wrapper { 0 req data "data" : ImageInfoSpecificQCow2, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificQCow2Wrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificQCow2Wrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -296,9 +246,7 @@ pub struct ImageInfoSpecificVmdkWrapper {
     /// image information specific to VMDK
     pub data: ImageInfoSpecificVmdk,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificVmdkWrapper { 0 req data "data" : ImageInfoSpecificVmdk, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificVmdkWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificVmdkWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -311,9 +259,7 @@ pub struct ImageInfoSpecificLUKSWrapper {
     /// image information specific to LUKS
     pub data: QCryptoBlockInfoLUKS,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificLUKSWrapper { 0 req data "data" : QCryptoBlockInfoLUKS, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificLUKSWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificLUKSWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -326,9 +272,7 @@ pub struct ImageInfoSpecificRbdWrapper {
     /// image information specific to RBD
     pub data: ImageInfoSpecificRbd,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificRbdWrapper { 0 req data "data" : ImageInfoSpecificRbd, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificRbdWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificRbdWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -341,9 +285,7 @@ pub struct ImageInfoSpecificFileWrapper {
     /// image information specific to files
     pub data: ImageInfoSpecificFile,
 }
-crate::rt::qapi_struct!(
-    ImageInfoSpecificFileWrapper { 0 req data "data" : ImageInfoSpecificFile, }
-);
+crate::rt::qapi_struct!(ImageInfoSpecificFileWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ImageInfoSpecificFileWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -375,57 +317,10 @@ pub enum ImageInfoSpecific {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl ImageInfoSpecific {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Qcow2 { .. } => "qcow2",
-            Self::Vmdk { .. } => "vmdk",
-            Self::Luks { .. } => "luks",
-            Self::Rbd { .. } => "rbd",
-            Self::File { .. } => "file",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for ImageInfoSpecific {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Qcow2(x) => crate::rt::to_members(x),
-            Self::Vmdk(x) => crate::rt::to_members(x),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Rbd(x) => crate::rt::to_members(x),
-            Self::File(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ImageInfoSpecific {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "qcow2" => Self::Qcow2(crate::rt::from_members(members)?),
-                    "vmdk" => Self::Vmdk(crate::rt::from_members(members)?),
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "rbd" => Self::Rbd(crate::rt::from_members(members)?),
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    ImageInfoSpecific, "type", data { Qcow2 = "qcow2", Vmdk = "vmdk", Luks = "luks", Rbd
+    = "rbd", File = "file", } unit {}
+);
 /// Information about a QEMU image file
 ///
 /// Since: 8.0
@@ -461,15 +356,12 @@ pub struct BlockNodeInfo {
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
 }
 crate::rt::qapi_struct!(
-    BlockNodeInfo { 0 req filename "filename" : ::std::string::String, 1 req format
-    "format" : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt
-    actual_size "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt
-    cluster_size "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt
-    compressed "compressed" : bool, 8 opt backing_filename "backing-filename" :
-    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
-    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
-    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
-    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, }
+    BlockNodeInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
+    "dirty-flag", 3 opt actual_size "actual-size", 4 req virtual_size "virtual-size", 5
+    opt cluster_size "cluster-size", 6 opt encrypted "encrypted", 7 opt compressed
+    "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
+    "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
+    opt snapshots "snapshots", 12 opt format_specific "format-specific", }
 );
 crate::rt::qapi_builder!(
     BlockNodeInfo new(" Builds it from its required members; optional ones are absent.")
@@ -523,16 +415,13 @@ pub struct ImageInfo {
     pub backing_image: ::std::option::Option<::std::boxed::Box<ImageInfo>>,
 }
 crate::rt::qapi_struct!(
-    ImageInfo { 0 req filename "filename" : ::std::string::String, 1 req format "format"
-    : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt actual_size
-    "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt cluster_size
-    "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt compressed
-    "compressed" : bool, 8 opt backing_filename "backing-filename" :
-    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
-    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
-    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
-    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, 13 opt backing_image
-    "backing-image" : ::std::boxed::Box < ImageInfo >, }
+    ImageInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
+    "dirty-flag", 3 opt actual_size "actual-size", 4 req virtual_size "virtual-size", 5
+    opt cluster_size "cluster-size", 6 opt encrypted "encrypted", 7 opt compressed
+    "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
+    "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
+    opt snapshots "snapshots", 12 opt format_specific "format-specific", 13 opt
+    backing_image "backing-image", }
 );
 crate::rt::qapi_builder!(
     ImageInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -563,10 +452,7 @@ pub struct BlockChildInfo {
     /// Block graph information starting at this node
     pub info: BlockGraphInfo,
 }
-crate::rt::qapi_struct!(
-    BlockChildInfo { 0 req name "name" : ::std::string::String, 1 req info "info" :
-    BlockGraphInfo, }
-);
+crate::rt::qapi_struct!(BlockChildInfo { 0 req name "name", 1 req info "info", });
 crate::rt::qapi_builder!(
     BlockChildInfo new(" Builds it from its required members; optional ones are absent.")
     { name : ::std::string::String => into, info : BlockGraphInfo => into, } init {} set
@@ -611,16 +497,13 @@ pub struct BlockGraphInfo {
     pub children: ::std::vec::Vec<BlockChildInfo>,
 }
 crate::rt::qapi_struct!(
-    BlockGraphInfo { 0 req filename "filename" : ::std::string::String, 1 req format
-    "format" : ::std::string::String, 2 opt dirty_flag "dirty-flag" : bool, 3 opt
-    actual_size "actual-size" : i64, 4 req virtual_size "virtual-size" : i64, 5 opt
-    cluster_size "cluster-size" : i64, 6 opt encrypted "encrypted" : bool, 7 opt
-    compressed "compressed" : bool, 8 opt backing_filename "backing-filename" :
-    ::std::string::String, 9 opt full_backing_filename "full-backing-filename" :
-    ::std::string::String, 10 opt backing_filename_format "backing-filename-format" :
-    ::std::string::String, 11 opt snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo
-    >, 12 opt format_specific "format-specific" : ImageInfoSpecific, 13 req children
-    "children" : ::std::vec::Vec < BlockChildInfo >, }
+    BlockGraphInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
+    "dirty-flag", 3 opt actual_size "actual-size", 4 req virtual_size "virtual-size", 5
+    opt cluster_size "cluster-size", 6 opt encrypted "encrypted", 7 opt compressed
+    "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
+    "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
+    opt snapshots "snapshots", 12 opt format_specific "format-specific", 13 req children
+    "children", }
 );
 crate::rt::qapi_builder!(
     BlockGraphInfo new(" Builds it from its required members; optional ones are absent.")
@@ -675,14 +558,12 @@ pub struct ImageCheck {
     pub compressed_clusters: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ImageCheck { 0 req filename "filename" : ::std::string::String, 1 req format "format"
-    : ::std::string::String, 2 req check_errors "check-errors" : i64, 3 opt
-    image_end_offset "image-end-offset" : i64, 4 opt corruptions "corruptions" : i64, 5
-    opt leaks "leaks" : i64, 6 opt corruptions_fixed "corruptions-fixed" : i64, 7 opt
-    leaks_fixed "leaks-fixed" : i64, 8 opt total_clusters "total-clusters" : i64, 9 opt
-    allocated_clusters "allocated-clusters" : i64, 10 opt fragmented_clusters
-    "fragmented-clusters" : i64, 11 opt compressed_clusters "compressed-clusters" : i64,
-    }
+    ImageCheck { 0 req filename "filename", 1 req format "format", 2 req check_errors
+    "check-errors", 3 opt image_end_offset "image-end-offset", 4 opt corruptions
+    "corruptions", 5 opt leaks "leaks", 6 opt corruptions_fixed "corruptions-fixed", 7
+    opt leaks_fixed "leaks-fixed", 8 opt total_clusters "total-clusters", 9 opt
+    allocated_clusters "allocated-clusters", 10 opt fragmented_clusters
+    "fragmented-clusters", 11 opt compressed_clusters "compressed-clusters", }
 );
 crate::rt::qapi_builder!(
     ImageCheck new(" Builds it from its required members; optional ones are absent.") {
@@ -732,10 +613,9 @@ pub struct MapEntry {
     pub filename: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    MapEntry { 0 req start "start" : i64, 1 req length "length" : i64, 2 req data "data"
-    : bool, 3 req zero "zero" : bool, 4 req compressed "compressed" : bool, 5 req depth
-    "depth" : i64, 6 req present "present" : bool, 7 opt offset "offset" : i64, 8 opt
-    filename "filename" : ::std::string::String, }
+    MapEntry { 0 req start "start", 1 req length "length", 2 req data "data", 3 req zero
+    "zero", 4 req compressed "compressed", 5 req depth "depth", 6 req present "present",
+    7 opt offset "offset", 8 opt filename "filename", }
 );
 crate::rt::qapi_builder!(
     MapEntry new(" Builds it from its required members; optional ones are absent.") {
@@ -758,8 +638,8 @@ pub struct BlockdevCacheInfo {
     pub no_flush: bool,
 }
 crate::rt::qapi_struct!(
-    BlockdevCacheInfo { 0 req writeback "writeback" : bool, 1 req direct "direct" : bool,
-    2 req no_flush "no-flush" : bool, }
+    BlockdevCacheInfo { 0 req writeback "writeback", 1 req direct "direct", 2 req
+    no_flush "no-flush", }
 );
 crate::rt::qapi_builder!(
     BlockdevCacheInfo
@@ -863,24 +743,20 @@ pub struct BlockDeviceInfo {
     pub dirty_bitmaps: ::std::option::Option<::std::vec::Vec<BlockDirtyInfo>>,
 }
 crate::rt::qapi_struct!(
-    BlockDeviceInfo { 0 req file "file" : ::std::string::String, 1 opt node_name
-    "node-name" : ::std::string::String, 2 req ro "ro" : bool, 3 req drv "drv" :
-    ::std::string::String, 4 opt backing_file "backing_file" : ::std::string::String, 5
-    req backing_file_depth "backing_file_depth" : i64, 6 req active "active" : bool, 7
-    req encrypted "encrypted" : bool, 8 req detect_zeroes "detect_zeroes" :
-    BlockdevDetectZeroesOptions, 9 req bps "bps" : i64, 10 req bps_rd "bps_rd" : i64, 11
-    req bps_wr "bps_wr" : i64, 12 req iops "iops" : i64, 13 req iops_rd "iops_rd" : i64,
-    14 req iops_wr "iops_wr" : i64, 15 req image "image" : ImageInfo, 16 opt bps_max
-    "bps_max" : i64, 17 opt bps_rd_max "bps_rd_max" : i64, 18 opt bps_wr_max "bps_wr_max"
-    : i64, 19 opt iops_max "iops_max" : i64, 20 opt iops_rd_max "iops_rd_max" : i64, 21
-    opt iops_wr_max "iops_wr_max" : i64, 22 opt bps_max_length "bps_max_length" : i64, 23
-    opt bps_rd_max_length "bps_rd_max_length" : i64, 24 opt bps_wr_max_length
-    "bps_wr_max_length" : i64, 25 opt iops_max_length "iops_max_length" : i64, 26 opt
-    iops_rd_max_length "iops_rd_max_length" : i64, 27 opt iops_wr_max_length
-    "iops_wr_max_length" : i64, 28 opt iops_size "iops_size" : i64, 29 opt group "group"
-    : ::std::string::String, 30 req cache "cache" : BlockdevCacheInfo, 31 req
-    write_threshold "write_threshold" : i64, 32 opt dirty_bitmaps "dirty-bitmaps" :
-    ::std::vec::Vec < BlockDirtyInfo >, }
+    BlockDeviceInfo { 0 req file "file", 1 opt node_name "node-name", 2 req ro "ro", 3
+    req drv "drv", 4 opt backing_file "backing_file", 5 req backing_file_depth
+    "backing_file_depth", 6 req active "active", 7 req encrypted "encrypted", 8 req
+    detect_zeroes "detect_zeroes", 9 req bps "bps", 10 req bps_rd "bps_rd", 11 req bps_wr
+    "bps_wr", 12 req iops "iops", 13 req iops_rd "iops_rd", 14 req iops_wr "iops_wr", 15
+    req image "image", 16 opt bps_max "bps_max", 17 opt bps_rd_max "bps_rd_max", 18 opt
+    bps_wr_max "bps_wr_max", 19 opt iops_max "iops_max", 20 opt iops_rd_max
+    "iops_rd_max", 21 opt iops_wr_max "iops_wr_max", 22 opt bps_max_length
+    "bps_max_length", 23 opt bps_rd_max_length "bps_rd_max_length", 24 opt
+    bps_wr_max_length "bps_wr_max_length", 25 opt iops_max_length "iops_max_length", 26
+    opt iops_rd_max_length "iops_rd_max_length", 27 opt iops_wr_max_length
+    "iops_wr_max_length", 28 opt iops_size "iops_size", 29 opt group "group", 30 req
+    cache "cache", 31 req write_threshold "write_threshold", 32 opt dirty_bitmaps
+    "dirty-bitmaps", }
 );
 crate::rt::qapi_builder!(
     BlockDeviceInfo
@@ -955,10 +831,9 @@ pub struct BlockDirtyInfo {
     pub inconsistent: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockDirtyInfo { 0 opt name "name" : ::std::string::String, 1 req count "count" :
-    i64, 2 req granularity "granularity" : u32, 3 req recording "recording" : bool, 4 req
-    busy "busy" : bool, 5 req persistent "persistent" : bool, 6 opt inconsistent
-    "inconsistent" : bool, }
+    BlockDirtyInfo { 0 opt name "name", 1 req count "count", 2 req granularity
+    "granularity", 3 req recording "recording", 4 req busy "busy", 5 req persistent
+    "persistent", 6 opt inconsistent "inconsistent", }
 );
 crate::rt::qapi_builder!(
     BlockDirtyInfo new(" Builds it from its required members; optional ones are absent.")
@@ -1001,9 +876,8 @@ pub struct Qcow2BitmapInfo {
     pub flags: ::std::vec::Vec<Qcow2BitmapInfoFlags>,
 }
 crate::rt::qapi_struct!(
-    Qcow2BitmapInfo { 0 req name "name" : ::std::string::String, 1 req granularity
-    "granularity" : u32, 2 req flags "flags" : ::std::vec::Vec < Qcow2BitmapInfoFlags >,
-    }
+    Qcow2BitmapInfo { 0 req name "name", 1 req granularity "granularity", 2 req flags
+    "flags", }
 );
 crate::rt::qapi_builder!(
     Qcow2BitmapInfo
@@ -1039,8 +913,7 @@ pub struct BlockLatencyHistogramInfo {
     pub bins: ::std::vec::Vec<u64>,
 }
 crate::rt::qapi_struct!(
-    BlockLatencyHistogramInfo { 0 req boundaries "boundaries" : ::std::vec::Vec < u64 >,
-    1 req bins "bins" : ::std::vec::Vec < u64 >, }
+    BlockLatencyHistogramInfo { 0 req boundaries "boundaries", 1 req bins "bins", }
 );
 crate::rt::qapi_builder!(
     BlockLatencyHistogramInfo
@@ -1081,11 +954,9 @@ pub struct BlockInfo {
     pub io_status: ::std::option::Option<BlockDeviceIoStatus>,
 }
 crate::rt::qapi_struct!(
-    BlockInfo { 0 req device "device" : ::std::string::String, 1 opt qdev "qdev" :
-    ::std::string::String, 2 req r#type "type" : ::std::string::String, 3 req removable
-    "removable" : bool, 4 req locked "locked" : bool, 5 opt inserted "inserted" :
-    BlockDeviceInfo, 6 opt tray_open "tray_open" : bool, 7 opt io_status "io-status" :
-    BlockDeviceIoStatus, }
+    BlockInfo { 0 req device "device", 1 opt qdev "qdev", 2 req r#type "type", 3 req
+    removable "removable", 4 req locked "locked", 5 opt inserted "inserted", 6 opt
+    tray_open "tray_open", 7 opt io_status "io-status", }
 );
 crate::rt::qapi_builder!(
     BlockInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -1127,8 +998,8 @@ pub struct BlockMeasureInfo {
     pub bitmaps: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockMeasureInfo { 0 req required "required" : i64, 1 req fully_allocated
-    "fully-allocated" : i64, 2 opt bitmaps "bitmaps" : i64, }
+    BlockMeasureInfo { 0 req required "required", 1 req fully_allocated
+    "fully-allocated", 2 opt bitmaps "bitmaps", }
 );
 crate::rt::qapi_builder!(
     BlockMeasureInfo
@@ -1299,19 +1170,18 @@ pub struct BlockDeviceTimedStats {
     pub avg_zone_append_queue_depth: f64,
 }
 crate::rt::qapi_struct!(
-    BlockDeviceTimedStats { 0 req interval_length "interval_length" : i64, 1 req
-    min_rd_latency_ns "min_rd_latency_ns" : i64, 2 req max_rd_latency_ns
-    "max_rd_latency_ns" : i64, 3 req avg_rd_latency_ns "avg_rd_latency_ns" : i64, 4 req
-    min_wr_latency_ns "min_wr_latency_ns" : i64, 5 req max_wr_latency_ns
-    "max_wr_latency_ns" : i64, 6 req avg_wr_latency_ns "avg_wr_latency_ns" : i64, 7 req
-    min_zone_append_latency_ns "min_zone_append_latency_ns" : i64, 8 req
-    max_zone_append_latency_ns "max_zone_append_latency_ns" : i64, 9 req
-    avg_zone_append_latency_ns "avg_zone_append_latency_ns" : i64, 10 req
-    min_flush_latency_ns "min_flush_latency_ns" : i64, 11 req max_flush_latency_ns
-    "max_flush_latency_ns" : i64, 12 req avg_flush_latency_ns "avg_flush_latency_ns" :
-    i64, 13 req avg_rd_queue_depth "avg_rd_queue_depth" : f64, 14 req avg_wr_queue_depth
-    "avg_wr_queue_depth" : f64, 15 req avg_zone_append_queue_depth
-    "avg_zone_append_queue_depth" : f64, }
+    BlockDeviceTimedStats { 0 req interval_length "interval_length", 1 req
+    min_rd_latency_ns "min_rd_latency_ns", 2 req max_rd_latency_ns "max_rd_latency_ns", 3
+    req avg_rd_latency_ns "avg_rd_latency_ns", 4 req min_wr_latency_ns
+    "min_wr_latency_ns", 5 req max_wr_latency_ns "max_wr_latency_ns", 6 req
+    avg_wr_latency_ns "avg_wr_latency_ns", 7 req min_zone_append_latency_ns
+    "min_zone_append_latency_ns", 8 req max_zone_append_latency_ns
+    "max_zone_append_latency_ns", 9 req avg_zone_append_latency_ns
+    "avg_zone_append_latency_ns", 10 req min_flush_latency_ns "min_flush_latency_ns", 11
+    req max_flush_latency_ns "max_flush_latency_ns", 12 req avg_flush_latency_ns
+    "avg_flush_latency_ns", 13 req avg_rd_queue_depth "avg_rd_queue_depth", 14 req
+    avg_wr_queue_depth "avg_wr_queue_depth", 15 req avg_zone_append_queue_depth
+    "avg_zone_append_queue_depth", }
 );
 crate::rt::qapi_builder!(
     BlockDeviceTimedStats
@@ -1441,34 +1311,30 @@ pub struct BlockDeviceStats {
     pub flush_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
 }
 crate::rt::qapi_struct!(
-    BlockDeviceStats { 0 req rd_bytes "rd_bytes" : i64, 1 req wr_bytes "wr_bytes" : i64,
-    2 req zone_append_bytes "zone_append_bytes" : i64, 3 req unmap_bytes "unmap_bytes" :
-    i64, 4 req rd_operations "rd_operations" : i64, 5 req wr_operations "wr_operations" :
-    i64, 6 req zone_append_operations "zone_append_operations" : i64, 7 req
-    flush_operations "flush_operations" : i64, 8 req unmap_operations "unmap_operations"
-    : i64, 9 req rd_total_time_ns "rd_total_time_ns" : i64, 10 req wr_total_time_ns
-    "wr_total_time_ns" : i64, 11 req zone_append_total_time_ns
-    "zone_append_total_time_ns" : i64, 12 req flush_total_time_ns "flush_total_time_ns" :
-    i64, 13 req unmap_total_time_ns "unmap_total_time_ns" : i64, 14 req wr_highest_offset
-    "wr_highest_offset" : i64, 15 req rd_merged "rd_merged" : i64, 16 req wr_merged
-    "wr_merged" : i64, 17 req zone_append_merged "zone_append_merged" : i64, 18 req
-    unmap_merged "unmap_merged" : i64, 19 opt idle_time_ns "idle_time_ns" : i64, 20 req
-    failed_rd_operations "failed_rd_operations" : i64, 21 req failed_wr_operations
-    "failed_wr_operations" : i64, 22 req failed_zone_append_operations
-    "failed_zone_append_operations" : i64, 23 req failed_flush_operations
-    "failed_flush_operations" : i64, 24 req failed_unmap_operations
-    "failed_unmap_operations" : i64, 25 req invalid_rd_operations "invalid_rd_operations"
-    : i64, 26 req invalid_wr_operations "invalid_wr_operations" : i64, 27 req
-    invalid_zone_append_operations "invalid_zone_append_operations" : i64, 28 req
-    invalid_flush_operations "invalid_flush_operations" : i64, 29 req
-    invalid_unmap_operations "invalid_unmap_operations" : i64, 30 req account_invalid
-    "account_invalid" : bool, 31 req account_failed "account_failed" : bool, 32 req
-    timed_stats "timed_stats" : ::std::vec::Vec < BlockDeviceTimedStats >, 33 opt
-    rd_latency_histogram "rd_latency_histogram" : BlockLatencyHistogramInfo, 34 opt
-    wr_latency_histogram "wr_latency_histogram" : BlockLatencyHistogramInfo, 35 opt
-    zone_append_latency_histogram "zone_append_latency_histogram" :
-    BlockLatencyHistogramInfo, 36 opt flush_latency_histogram "flush_latency_histogram" :
-    BlockLatencyHistogramInfo, }
+    BlockDeviceStats { 0 req rd_bytes "rd_bytes", 1 req wr_bytes "wr_bytes", 2 req
+    zone_append_bytes "zone_append_bytes", 3 req unmap_bytes "unmap_bytes", 4 req
+    rd_operations "rd_operations", 5 req wr_operations "wr_operations", 6 req
+    zone_append_operations "zone_append_operations", 7 req flush_operations
+    "flush_operations", 8 req unmap_operations "unmap_operations", 9 req rd_total_time_ns
+    "rd_total_time_ns", 10 req wr_total_time_ns "wr_total_time_ns", 11 req
+    zone_append_total_time_ns "zone_append_total_time_ns", 12 req flush_total_time_ns
+    "flush_total_time_ns", 13 req unmap_total_time_ns "unmap_total_time_ns", 14 req
+    wr_highest_offset "wr_highest_offset", 15 req rd_merged "rd_merged", 16 req wr_merged
+    "wr_merged", 17 req zone_append_merged "zone_append_merged", 18 req unmap_merged
+    "unmap_merged", 19 opt idle_time_ns "idle_time_ns", 20 req failed_rd_operations
+    "failed_rd_operations", 21 req failed_wr_operations "failed_wr_operations", 22 req
+    failed_zone_append_operations "failed_zone_append_operations", 23 req
+    failed_flush_operations "failed_flush_operations", 24 req failed_unmap_operations
+    "failed_unmap_operations", 25 req invalid_rd_operations "invalid_rd_operations", 26
+    req invalid_wr_operations "invalid_wr_operations", 27 req
+    invalid_zone_append_operations "invalid_zone_append_operations", 28 req
+    invalid_flush_operations "invalid_flush_operations", 29 req invalid_unmap_operations
+    "invalid_unmap_operations", 30 req account_invalid "account_invalid", 31 req
+    account_failed "account_failed", 32 req timed_stats "timed_stats", 33 opt
+    rd_latency_histogram "rd_latency_histogram", 34 opt wr_latency_histogram
+    "wr_latency_histogram", 35 opt zone_append_latency_histogram
+    "zone_append_latency_histogram", 36 opt flush_latency_histogram
+    "flush_latency_histogram", }
 );
 crate::rt::qapi_builder!(
     BlockDeviceStats
@@ -1512,9 +1378,8 @@ pub struct BlockStatsSpecificFile {
     pub discard_bytes_ok: u64,
 }
 crate::rt::qapi_struct!(
-    BlockStatsSpecificFile { 0 req discard_nb_ok "discard-nb-ok" : u64, 1 req
-    discard_nb_failed "discard-nb-failed" : u64, 2 req discard_bytes_ok
-    "discard-bytes-ok" : u64, }
+    BlockStatsSpecificFile { 0 req discard_nb_ok "discard-nb-ok", 1 req discard_nb_failed
+    "discard-nb-failed", 2 req discard_bytes_ok "discard-bytes-ok", }
 );
 crate::rt::qapi_builder!(
     BlockStatsSpecificFile
@@ -1538,9 +1403,8 @@ pub struct BlockStatsSpecificNvme {
     pub unaligned_accesses: u64,
 }
 crate::rt::qapi_struct!(
-    BlockStatsSpecificNvme { 0 req completion_errors "completion-errors" : u64, 1 req
-    aligned_accesses "aligned-accesses" : u64, 2 req unaligned_accesses
-    "unaligned-accesses" : u64, }
+    BlockStatsSpecificNvme { 0 req completion_errors "completion-errors", 1 req
+    aligned_accesses "aligned-accesses", 2 req unaligned_accesses "unaligned-accesses", }
 );
 crate::rt::qapi_builder!(
     BlockStatsSpecificNvme
@@ -1673,187 +1537,22 @@ pub enum BlockStatsSpecific {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockStatsSpecific {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "driver";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Blkdebug { .. } => "blkdebug",
-            Self::Blklogwrites { .. } => "blklogwrites",
-            Self::Blkreplay { .. } => "blkreplay",
-            Self::Blkverify { .. } => "blkverify",
-            Self::Bochs { .. } => "bochs",
-            Self::Cloop { .. } => "cloop",
-            Self::Compress { .. } => "compress",
-            Self::CopyBeforeWrite { .. } => "copy-before-write",
-            Self::CopyOnRead { .. } => "copy-on-read",
-            Self::Dmg { .. } => "dmg",
-            Self::File { .. } => "file",
-            Self::SnapshotAccess { .. } => "snapshot-access",
-            Self::Ftp { .. } => "ftp",
-            Self::Ftps { .. } => "ftps",
-            Self::Gluster { .. } => "gluster",
-            Self::HostCdrom { .. } => "host_cdrom",
-            Self::HostDevice { .. } => "host_device",
-            Self::Http { .. } => "http",
-            Self::Https { .. } => "https",
-            Self::IoUring { .. } => "io_uring",
-            Self::Iscsi { .. } => "iscsi",
-            Self::Luks { .. } => "luks",
-            Self::Nbd { .. } => "nbd",
-            Self::Nfs { .. } => "nfs",
-            Self::NullAio { .. } => "null-aio",
-            Self::NullCo { .. } => "null-co",
-            Self::Nvme { .. } => "nvme",
-            Self::NvmeIoUring { .. } => "nvme-io_uring",
-            Self::Parallels { .. } => "parallels",
-            Self::Preallocate { .. } => "preallocate",
-            Self::Qcow { .. } => "qcow",
-            Self::Qcow2 { .. } => "qcow2",
-            Self::Qed { .. } => "qed",
-            Self::Quorum { .. } => "quorum",
-            Self::Raw { .. } => "raw",
-            Self::Rbd { .. } => "rbd",
-            Self::Replication { .. } => "replication",
-            Self::Ssh { .. } => "ssh",
-            Self::Throttle { .. } => "throttle",
-            Self::Vdi { .. } => "vdi",
-            Self::Vhdx { .. } => "vhdx",
-            Self::VirtioBlkVfioPci { .. } => "virtio-blk-vfio-pci",
-            Self::VirtioBlkVhostUser { .. } => "virtio-blk-vhost-user",
-            Self::VirtioBlkVhostVdpa { .. } => "virtio-blk-vhost-vdpa",
-            Self::Vmdk { .. } => "vmdk",
-            Self::Vpc { .. } => "vpc",
-            Self::Vvfat { .. } => "vvfat",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockStatsSpecific {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Blkdebug => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blklogwrites => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkreplay => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkverify => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Bochs => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Cloop => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Compress => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyBeforeWrite => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyOnRead => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Dmg => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::File(x) => crate::rt::to_members(x),
-            Self::SnapshotAccess => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftp => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftps => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Gluster => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::HostCdrom => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::HostDevice(x) => crate::rt::to_members(x),
-            Self::Http => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Https => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::IoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Iscsi => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nbd => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nfs => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NullAio => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NullCo => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nvme(x) => crate::rt::to_members(x),
-            Self::NvmeIoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Parallels => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Preallocate => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qcow => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qcow2 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qed => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Quorum => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Raw => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Rbd => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Replication => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ssh => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Throttle => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vdi => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vhdx => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::VirtioBlkVfioPci => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::VirtioBlkVhostUser => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::VirtioBlkVhostVdpa => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::Vmdk => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vpc => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vvfat => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "driver", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockStatsSpecific {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "driver")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "blkdebug" => Self::Blkdebug,
-                    "blklogwrites" => Self::Blklogwrites,
-                    "blkreplay" => Self::Blkreplay,
-                    "blkverify" => Self::Blkverify,
-                    "bochs" => Self::Bochs,
-                    "cloop" => Self::Cloop,
-                    "compress" => Self::Compress,
-                    "copy-before-write" => Self::CopyBeforeWrite,
-                    "copy-on-read" => Self::CopyOnRead,
-                    "dmg" => Self::Dmg,
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    "snapshot-access" => Self::SnapshotAccess,
-                    "ftp" => Self::Ftp,
-                    "ftps" => Self::Ftps,
-                    "gluster" => Self::Gluster,
-                    "host_cdrom" => Self::HostCdrom,
-                    "host_device" => Self::HostDevice(crate::rt::from_members(members)?),
-                    "http" => Self::Http,
-                    "https" => Self::Https,
-                    "io_uring" => Self::IoUring,
-                    "iscsi" => Self::Iscsi,
-                    "luks" => Self::Luks,
-                    "nbd" => Self::Nbd,
-                    "nfs" => Self::Nfs,
-                    "null-aio" => Self::NullAio,
-                    "null-co" => Self::NullCo,
-                    "nvme" => Self::Nvme(crate::rt::from_members(members)?),
-                    "nvme-io_uring" => Self::NvmeIoUring,
-                    "parallels" => Self::Parallels,
-                    "preallocate" => Self::Preallocate,
-                    "qcow" => Self::Qcow,
-                    "qcow2" => Self::Qcow2,
-                    "qed" => Self::Qed,
-                    "quorum" => Self::Quorum,
-                    "raw" => Self::Raw,
-                    "rbd" => Self::Rbd,
-                    "replication" => Self::Replication,
-                    "ssh" => Self::Ssh,
-                    "throttle" => Self::Throttle,
-                    "vdi" => Self::Vdi,
-                    "vhdx" => Self::Vhdx,
-                    "virtio-blk-vfio-pci" => Self::VirtioBlkVfioPci,
-                    "virtio-blk-vhost-user" => Self::VirtioBlkVhostUser,
-                    "virtio-blk-vhost-vdpa" => Self::VirtioBlkVhostVdpa,
-                    "vmdk" => Self::Vmdk,
-                    "vpc" => Self::Vpc,
-                    "vvfat" => Self::Vvfat,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockStatsSpecific, "driver", data { File = "file", HostDevice = "host_device", Nvme
+    = "nvme", } unit { Blkdebug = "blkdebug", Blklogwrites = "blklogwrites", Blkreplay =
+    "blkreplay", Blkverify = "blkverify", Bochs = "bochs", Cloop = "cloop", Compress =
+    "compress", CopyBeforeWrite = "copy-before-write", CopyOnRead = "copy-on-read", Dmg =
+    "dmg", SnapshotAccess = "snapshot-access", Ftp = "ftp", Ftps = "ftps", Gluster =
+    "gluster", HostCdrom = "host_cdrom", Http = "http", Https = "https", IoUring =
+    "io_uring", Iscsi = "iscsi", Luks = "luks", Nbd = "nbd", Nfs = "nfs", NullAio =
+    "null-aio", NullCo = "null-co", NvmeIoUring = "nvme-io_uring", Parallels =
+    "parallels", Preallocate = "preallocate", Qcow = "qcow", Qcow2 = "qcow2", Qed =
+    "qed", Quorum = "quorum", Raw = "raw", Rbd = "rbd", Replication = "replication", Ssh
+    = "ssh", Throttle = "throttle", Vdi = "vdi", Vhdx = "vhdx", VirtioBlkVfioPci =
+    "virtio-blk-vfio-pci", VirtioBlkVhostUser = "virtio-blk-vhost-user",
+    VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk", Vpc = "vpc", Vvfat =
+    "vvfat", }
+);
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
@@ -1882,11 +1581,9 @@ pub struct BlockStats {
     pub backing: ::std::option::Option<::std::boxed::Box<BlockStats>>,
 }
 crate::rt::qapi_struct!(
-    BlockStats { 0 opt device "device" : ::std::string::String, 1 opt qdev "qdev" :
-    ::std::string::String, 2 opt node_name "node-name" : ::std::string::String, 3 req
-    stats "stats" : BlockDeviceStats, 4 opt driver_specific "driver-specific" :
-    BlockStatsSpecific, 5 opt parent "parent" : ::std::boxed::Box < BlockStats >, 6 opt
-    backing "backing" : ::std::boxed::Box < BlockStats >, }
+    BlockStats { 0 opt device "device", 1 opt qdev "qdev", 2 opt node_name "node-name", 3
+    req stats "stats", 4 opt driver_specific "driver-specific", 5 opt parent "parent", 6
+    opt backing "backing", }
 );
 crate::rt::qapi_builder!(
     BlockStats new(" Builds it from its required members; optional ones are absent.") {
@@ -2020,7 +1717,7 @@ pub struct QueryBlockstats {
     /// mode.  (Since 2.3)
     pub query_nodes: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(QueryBlockstats { 0 opt query_nodes "query-nodes" : bool, });
+crate::rt::qapi_struct!(QueryBlockstats { 0 opt query_nodes "query-nodes", });
 crate::rt::qapi_builder!(
     QueryBlockstats new(" Builds it with every optional member absent.") {} init {} set {
     with_query_nodes query_nodes "query-nodes" : bool => into, }
@@ -2145,9 +1842,7 @@ pub struct BlockJobInfoMirror {
     /// both.
     pub actively_synced: bool,
 }
-crate::rt::qapi_struct!(
-    BlockJobInfoMirror { 0 req actively_synced "actively-synced" : bool, }
-);
+crate::rt::qapi_struct!(BlockJobInfoMirror { 0 req actively_synced "actively-synced", });
 crate::rt::qapi_builder!(
     BlockJobInfoMirror
     new(" Builds it from its required members; optional ones are absent.") {
@@ -2197,12 +1892,10 @@ pub struct BlockJobInfo {
     pub branch: BlockJobInfoBranch,
 }
 crate::rt::qapi_struct!(
-    BlockJobInfo { 0 req device "device" : ::std::string::String, 1 req len "len" : i64,
-    2 req offset "offset" : i64, 3 req busy "busy" : bool, 4 req paused "paused" : bool,
-    5 req speed "speed" : i64, 6 req io_status "io-status" : BlockDeviceIoStatus, 7 req
-    ready "ready" : bool, 8 req status "status" : JobStatus, 9 req auto_finalize
-    "auto-finalize" : bool, 10 req auto_dismiss "auto-dismiss" : bool, 11 opt error
-    "error" : ::std::string::String, } flatten branch
+    BlockJobInfo { 0 req device "device", 1 req len "len", 2 req offset "offset", 3 req
+    busy "busy", 4 req paused "paused", 5 req speed "speed", 6 req io_status "io-status",
+    7 req ready "ready", 8 req status "status", 9 req auto_finalize "auto-finalize", 10
+    req auto_dismiss "auto-dismiss", 11 opt error "error", } flatten branch
 );
 crate::rt::qapi_builder!(
     BlockJobInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -2244,69 +1937,12 @@ pub enum BlockJobInfoBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockJobInfoBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Commit { .. } => "commit",
-            Self::Stream { .. } => "stream",
-            Self::Mirror { .. } => "mirror",
-            Self::Backup { .. } => "backup",
-            Self::Create { .. } => "create",
-            Self::Amend { .. } => "amend",
-            Self::SnapshotLoad { .. } => "snapshot-load",
-            Self::SnapshotSave { .. } => "snapshot-save",
-            Self::SnapshotDelete { .. } => "snapshot-delete",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockJobInfoBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Commit => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Stream => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mirror(x) => crate::rt::to_members(x),
-            Self::Backup => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Create => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Amend => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotLoad => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotSave => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotDelete => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockJobInfoBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "commit" => Self::Commit,
-                    "stream" => Self::Stream,
-                    "mirror" => Self::Mirror(crate::rt::from_members(members)?),
-                    "backup" => Self::Backup,
-                    "create" => Self::Create,
-                    "amend" => Self::Amend,
-                    "snapshot-load" => Self::SnapshotLoad,
-                    "snapshot-save" => Self::SnapshotSave,
-                    "snapshot-delete" => Self::SnapshotDelete,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockJobInfoBranch, "type", data { Mirror = "mirror", } unit { Commit = "commit",
+    Stream = "stream", Backup = "backup", Create = "create", Amend = "amend",
+    SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
+    "snapshot-delete", }
+);
 /// Return information about long-running block device operations.
 ///
 /// # Returns
@@ -2355,8 +1991,8 @@ pub struct BlockResize {
     pub size: i64,
 }
 crate::rt::qapi_struct!(
-    BlockResize { 0 opt device "device" : ::std::string::String, 1 opt node_name
-    "node-name" : ::std::string::String, 2 req size "size" : i64, }
+    BlockResize { 0 opt device "device", 1 opt node_name "node-name", 2 req size "size",
+    }
 );
 crate::rt::qapi_builder!(
     BlockResize new(" Builds it from its required members; optional ones are absent.") {
@@ -2413,11 +2049,9 @@ pub struct BlockdevSnapshotSync {
     pub mode: ::std::option::Option<NewImageMode>,
 }
 crate::rt::qapi_struct!(
-    BlockdevSnapshotSync { 0 opt device "device" : ::std::string::String, 1 opt node_name
-    "node-name" : ::std::string::String, 2 req snapshot_file "snapshot-file" :
-    ::std::string::String, 3 opt snapshot_node_name "snapshot-node-name" :
-    ::std::string::String, 4 opt format "format" : ::std::string::String, 5 opt mode
-    "mode" : NewImageMode, }
+    BlockdevSnapshotSync { 0 opt device "device", 1 opt node_name "node-name", 2 req
+    snapshot_file "snapshot-file", 3 opt snapshot_node_name "snapshot-node-name", 4 opt
+    format "format", 5 opt mode "mode", }
 );
 crate::rt::qapi_builder!(
     BlockdevSnapshotSync
@@ -2441,8 +2075,7 @@ pub struct BlockdevSnapshot {
     pub overlay: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    BlockdevSnapshot { 0 req node "node" : ::std::string::String, 1 req overlay "overlay"
-    : ::std::string::String, }
+    BlockdevSnapshot { 0 req node "node", 1 req overlay "overlay", }
 );
 crate::rt::qapi_builder!(
     BlockdevSnapshot
@@ -2476,9 +2109,8 @@ pub struct BackupPerf {
     pub min_cluster_size: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    BackupPerf { 0 opt use_copy_range "use-copy-range" : bool, 1 opt max_workers
-    "max-workers" : i64, 2 opt max_chunk "max-chunk" : i64, 3 opt min_cluster_size
-    "min-cluster-size" : u64, }
+    BackupPerf { 0 opt use_copy_range "use-copy-range", 1 opt max_workers "max-workers",
+    2 opt max_chunk "max-chunk", 3 opt min_cluster_size "min-cluster-size", }
 );
 crate::rt::qapi_builder!(
     BackupPerf new(" Builds it with every optional member absent.") {} init {} set {
@@ -2553,15 +2185,12 @@ pub struct BackupCommon {
     pub x_perf: ::std::option::Option<BackupPerf>,
 }
 crate::rt::qapi_struct!(
-    BackupCommon { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
-    ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" : i64,
-    4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
-    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
-    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
-    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
-    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
-    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
-    "x-perf" : BackupPerf, }
+    BackupCommon { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3 opt
+    speed "speed", 4 opt bitmap "bitmap", 5 opt bitmap_mode "bitmap-mode", 6 opt compress
+    "compress", 7 opt on_source_error "on-source-error", 8 opt on_target_error
+    "on-target-error", 9 opt auto_finalize "auto-finalize", 10 opt auto_dismiss
+    "auto-dismiss", 11 opt filter_node_name "filter-node-name", 12 opt discard_source
+    "discard-source", 13 opt x_perf "x-perf", }
 );
 crate::rt::qapi_builder!(
     BackupCommon new(" Builds it from its required members; optional ones are absent.") {
@@ -2650,16 +2279,13 @@ pub struct DriveBackup {
     pub mode: ::std::option::Option<NewImageMode>,
 }
 crate::rt::qapi_struct!(
-    DriveBackup { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
-    ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" : i64,
-    4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
-    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
-    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
-    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
-    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
-    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
-    "x-perf" : BackupPerf, 14 req target "target" : ::std::string::String, 15 opt format
-    "format" : ::std::string::String, 16 opt mode "mode" : NewImageMode, }
+    DriveBackup { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3 opt
+    speed "speed", 4 opt bitmap "bitmap", 5 opt bitmap_mode "bitmap-mode", 6 opt compress
+    "compress", 7 opt on_source_error "on-source-error", 8 opt on_target_error
+    "on-target-error", 9 opt auto_finalize "auto-finalize", 10 opt auto_dismiss
+    "auto-dismiss", 11 opt filter_node_name "filter-node-name", 12 opt discard_source
+    "discard-source", 13 opt x_perf "x-perf", 14 req target "target", 15 opt format
+    "format", 16 opt mode "mode", }
 );
 crate::rt::qapi_builder!(
     DriveBackup new(" Builds it from its required members; optional ones are absent.") {
@@ -2742,15 +2368,12 @@ pub struct BlockdevBackup {
     pub target: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    BlockdevBackup { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device"
-    : ::std::string::String, 2 req sync "sync" : MirrorSyncMode, 3 opt speed "speed" :
-    i64, 4 opt bitmap "bitmap" : ::std::string::String, 5 opt bitmap_mode "bitmap-mode" :
-    BitmapSyncMode, 6 opt compress "compress" : bool, 7 opt on_source_error
-    "on-source-error" : BlockdevOnError, 8 opt on_target_error "on-target-error" :
-    BlockdevOnError, 9 opt auto_finalize "auto-finalize" : bool, 10 opt auto_dismiss
-    "auto-dismiss" : bool, 11 opt filter_node_name "filter-node-name" :
-    ::std::string::String, 12 opt discard_source "discard-source" : bool, 13 opt x_perf
-    "x-perf" : BackupPerf, 14 req target "target" : ::std::string::String, }
+    BlockdevBackup { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3
+    opt speed "speed", 4 opt bitmap "bitmap", 5 opt bitmap_mode "bitmap-mode", 6 opt
+    compress "compress", 7 opt on_source_error "on-source-error", 8 opt on_target_error
+    "on-target-error", 9 opt auto_finalize "auto-finalize", 10 opt auto_dismiss
+    "auto-dismiss", 11 opt filter_node_name "filter-node-name", 12 opt discard_source
+    "discard-source", 13 opt x_perf "x-perf", 14 req target "target", }
 );
 crate::rt::qapi_builder!(
     BlockdevBackup new(" Builds it from its required members; optional ones are absent.")
@@ -2807,9 +2430,8 @@ pub struct ChangeBackingFile {
     pub backing_file: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChangeBackingFile { 0 req device "device" : ::std::string::String, 1 req
-    image_node_name "image-node-name" : ::std::string::String, 2 req backing_file
-    "backing-file" : ::std::string::String, }
+    ChangeBackingFile { 0 req device "device", 1 req image_node_name "image-node-name", 2
+    req backing_file "backing-file", }
 );
 crate::rt::qapi_builder!(
     ChangeBackingFile
@@ -2928,15 +2550,12 @@ pub struct BlockCommit {
     pub auto_dismiss: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockCommit { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
-    ::std::string::String, 2 opt base_node "base-node" : ::std::string::String, 3 opt
-    base "base" : ::std::string::String, 4 opt top_node "top-node" :
-    ::std::string::String, 5 opt top "top" : ::std::string::String, 6 opt backing_file
-    "backing-file" : ::std::string::String, 7 opt backing_mask_protocol
-    "backing-mask-protocol" : bool, 8 opt speed "speed" : i64, 9 opt on_error "on-error"
-    : BlockdevOnError, 10 opt filter_node_name "filter-node-name" :
-    ::std::string::String, 11 opt auto_finalize "auto-finalize" : bool, 12 opt
-    auto_dismiss "auto-dismiss" : bool, }
+    BlockCommit { 0 opt job_id "job-id", 1 req device "device", 2 opt base_node
+    "base-node", 3 opt base "base", 4 opt top_node "top-node", 5 opt top "top", 6 opt
+    backing_file "backing-file", 7 opt backing_mask_protocol "backing-mask-protocol", 8
+    opt speed "speed", 9 opt on_error "on-error", 10 opt filter_node_name
+    "filter-node-name", 11 opt auto_finalize "auto-finalize", 12 opt auto_dismiss
+    "auto-dismiss", }
 );
 crate::rt::qapi_builder!(
     BlockCommit new(" Builds it from its required members; optional ones are absent.") {
@@ -3035,7 +2654,7 @@ pub struct QueryNamedBlockNodes {
     /// key) if true.  Default is false (Since 5.0)
     pub flat: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat" : bool, });
+crate::rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat", });
 crate::rt::qapi_builder!(
     QueryNamedBlockNodes new(" Builds it with every optional member absent.") {} init {}
     set { with_flat flat "flat" : bool => into, }
@@ -3081,8 +2700,7 @@ pub struct XDbgBlockGraphNode {
     pub name: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    XDbgBlockGraphNode { 0 req id "id" : u64, 1 req r#type "type" :
-    XDbgBlockGraphNodeType, 2 req name "name" : ::std::string::String, }
+    XDbgBlockGraphNode { 0 req id "id", 1 req r#type "type", 2 req name "name", }
 );
 crate::rt::qapi_builder!(
     XDbgBlockGraphNode
@@ -3144,10 +2762,8 @@ pub struct XDbgBlockGraphEdge {
     pub shared_perm: ::std::vec::Vec<BlockPermission>,
 }
 crate::rt::qapi_struct!(
-    XDbgBlockGraphEdge { 0 req parent "parent" : u64, 1 req child "child" : u64, 2 req
-    name "name" : ::std::string::String, 3 req perm "perm" : ::std::vec::Vec <
-    BlockPermission >, 4 req shared_perm "shared-perm" : ::std::vec::Vec <
-    BlockPermission >, }
+    XDbgBlockGraphEdge { 0 req parent "parent", 1 req child "child", 2 req name "name", 3
+    req perm "perm", 4 req shared_perm "shared-perm", }
 );
 crate::rt::qapi_builder!(
     XDbgBlockGraphEdge
@@ -3167,10 +2783,7 @@ pub struct XDbgBlockGraph {
     /// `edges`
     pub edges: ::std::vec::Vec<XDbgBlockGraphEdge>,
 }
-crate::rt::qapi_struct!(
-    XDbgBlockGraph { 0 req nodes "nodes" : ::std::vec::Vec < XDbgBlockGraphNode >, 1 req
-    edges "edges" : ::std::vec::Vec < XDbgBlockGraphEdge >, }
-);
+crate::rt::qapi_struct!(XDbgBlockGraph { 0 req nodes "nodes", 1 req edges "edges", });
 crate::rt::qapi_builder!(
     XDbgBlockGraph new(" Builds it from its required members; optional ones are absent.")
     { nodes : ::std::vec::Vec < XDbgBlockGraphNode > => into, edges : ::std::vec::Vec <
@@ -3276,16 +2889,13 @@ pub struct DriveMirror {
     pub auto_dismiss: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    DriveMirror { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
-    ::std::string::String, 2 req target "target" : ::std::string::String, 3 opt format
-    "format" : ::std::string::String, 4 opt node_name "node-name" :
-    ::std::string::String, 5 opt replaces "replaces" : ::std::string::String, 6 req sync
-    "sync" : MirrorSyncMode, 7 opt mode "mode" : NewImageMode, 8 opt speed "speed" : i64,
-    9 opt granularity "granularity" : u32, 10 opt buf_size "buf-size" : i64, 11 opt
-    on_source_error "on-source-error" : BlockdevOnError, 12 opt on_target_error
-    "on-target-error" : BlockdevOnError, 13 opt unmap "unmap" : bool, 14 opt copy_mode
-    "copy-mode" : MirrorCopyMode, 15 opt auto_finalize "auto-finalize" : bool, 16 opt
-    auto_dismiss "auto-dismiss" : bool, }
+    DriveMirror { 0 opt job_id "job-id", 1 req device "device", 2 req target "target", 3
+    opt format "format", 4 opt node_name "node-name", 5 opt replaces "replaces", 6 req
+    sync "sync", 7 opt mode "mode", 8 opt speed "speed", 9 opt granularity "granularity",
+    10 opt buf_size "buf-size", 11 opt on_source_error "on-source-error", 12 opt
+    on_target_error "on-target-error", 13 opt unmap "unmap", 14 opt copy_mode
+    "copy-mode", 15 opt auto_finalize "auto-finalize", 16 opt auto_dismiss
+    "auto-dismiss", }
 );
 crate::rt::qapi_builder!(
     DriveMirror new(" Builds it from its required members; optional ones are absent.") {
@@ -3312,10 +2922,7 @@ pub struct BlockDirtyBitmap {
     /// name of the dirty bitmap
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockDirtyBitmap { 0 req node "node" : ::std::string::String, 1 req name "name" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockDirtyBitmap { 0 req node "node", 1 req name "name", });
 crate::rt::qapi_builder!(
     BlockDirtyBitmap
     new(" Builds it from its required members; optional ones are absent.") { node :
@@ -3343,9 +2950,8 @@ pub struct BlockDirtyBitmapAdd {
     pub disabled: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockDirtyBitmapAdd { 0 req node "node" : ::std::string::String, 1 req name "name" :
-    ::std::string::String, 2 opt granularity "granularity" : u32, 3 opt persistent
-    "persistent" : bool, 4 opt disabled "disabled" : bool, }
+    BlockDirtyBitmapAdd { 0 req node "node", 1 req name "name", 2 opt granularity
+    "granularity", 3 opt persistent "persistent", 4 opt disabled "disabled", }
 );
 crate::rt::qapi_builder!(
     BlockDirtyBitmapAdd
@@ -3416,9 +3022,8 @@ pub struct BlockDirtyBitmapMerge {
     pub bitmaps: ::std::vec::Vec<BlockDirtyBitmapOrStr>,
 }
 crate::rt::qapi_struct!(
-    BlockDirtyBitmapMerge { 0 req node "node" : ::std::string::String, 1 req target
-    "target" : ::std::string::String, 2 req bitmaps "bitmaps" : ::std::vec::Vec <
-    BlockDirtyBitmapOrStr >, }
+    BlockDirtyBitmapMerge { 0 req node "node", 1 req target "target", 2 req bitmaps
+    "bitmaps", }
 );
 crate::rt::qapi_builder!(
     BlockDirtyBitmapMerge
@@ -3572,9 +3177,7 @@ pub struct BlockDirtyBitmapSha256 {
     /// ASCII representation of SHA256 bitmap hash
     pub sha256: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockDirtyBitmapSha256 { 0 req sha256 "sha256" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockDirtyBitmapSha256 { 0 req sha256 "sha256", });
 crate::rt::qapi_builder!(
     BlockDirtyBitmapSha256
     new(" Builds it from its required members; optional ones are absent.") { sha256 :
@@ -3682,15 +3285,12 @@ pub struct BlockdevMirror {
     pub auto_dismiss: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevMirror { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device"
-    : ::std::string::String, 2 req target "target" : ::std::string::String, 3 opt
-    replaces "replaces" : ::std::string::String, 4 req sync "sync" : MirrorSyncMode, 5
-    opt speed "speed" : i64, 6 opt granularity "granularity" : u32, 7 opt buf_size
-    "buf-size" : i64, 8 opt on_source_error "on-source-error" : BlockdevOnError, 9 opt
-    on_target_error "on-target-error" : BlockdevOnError, 10 opt filter_node_name
-    "filter-node-name" : ::std::string::String, 11 opt copy_mode "copy-mode" :
-    MirrorCopyMode, 12 opt auto_finalize "auto-finalize" : bool, 13 opt auto_dismiss
-    "auto-dismiss" : bool, }
+    BlockdevMirror { 0 opt job_id "job-id", 1 req device "device", 2 req target "target",
+    3 opt replaces "replaces", 4 req sync "sync", 5 opt speed "speed", 6 opt granularity
+    "granularity", 7 opt buf_size "buf-size", 8 opt on_source_error "on-source-error", 9
+    opt on_target_error "on-target-error", 10 opt filter_node_name "filter-node-name", 11
+    opt copy_mode "copy-mode", 12 opt auto_finalize "auto-finalize", 13 opt auto_dismiss
+    "auto-dismiss", }
 );
 crate::rt::qapi_builder!(
     BlockdevMirror new(" Builds it from its required members; optional ones are absent.")
@@ -3784,17 +3384,15 @@ pub struct BlockIOThrottle {
     pub group: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockIOThrottle { 0 opt device "device" : ::std::string::String, 1 opt id "id" :
-    ::std::string::String, 2 req bps "bps" : i64, 3 req bps_rd "bps_rd" : i64, 4 req
-    bps_wr "bps_wr" : i64, 5 req iops "iops" : i64, 6 req iops_rd "iops_rd" : i64, 7 req
-    iops_wr "iops_wr" : i64, 8 opt bps_max "bps_max" : i64, 9 opt bps_rd_max "bps_rd_max"
-    : i64, 10 opt bps_wr_max "bps_wr_max" : i64, 11 opt iops_max "iops_max" : i64, 12 opt
-    iops_rd_max "iops_rd_max" : i64, 13 opt iops_wr_max "iops_wr_max" : i64, 14 opt
-    bps_max_length "bps_max_length" : i64, 15 opt bps_rd_max_length "bps_rd_max_length" :
-    i64, 16 opt bps_wr_max_length "bps_wr_max_length" : i64, 17 opt iops_max_length
-    "iops_max_length" : i64, 18 opt iops_rd_max_length "iops_rd_max_length" : i64, 19 opt
-    iops_wr_max_length "iops_wr_max_length" : i64, 20 opt iops_size "iops_size" : i64, 21
-    opt group "group" : ::std::string::String, }
+    BlockIOThrottle { 0 opt device "device", 1 opt id "id", 2 req bps "bps", 3 req bps_rd
+    "bps_rd", 4 req bps_wr "bps_wr", 5 req iops "iops", 6 req iops_rd "iops_rd", 7 req
+    iops_wr "iops_wr", 8 opt bps_max "bps_max", 9 opt bps_rd_max "bps_rd_max", 10 opt
+    bps_wr_max "bps_wr_max", 11 opt iops_max "iops_max", 12 opt iops_rd_max
+    "iops_rd_max", 13 opt iops_wr_max "iops_wr_max", 14 opt bps_max_length
+    "bps_max_length", 15 opt bps_rd_max_length "bps_rd_max_length", 16 opt
+    bps_wr_max_length "bps_wr_max_length", 17 opt iops_max_length "iops_max_length", 18
+    opt iops_rd_max_length "iops_rd_max_length", 19 opt iops_wr_max_length
+    "iops_wr_max_length", 20 opt iops_size "iops_size", 21 opt group "group", }
 );
 crate::rt::qapi_builder!(
     BlockIOThrottle
@@ -3872,18 +3470,16 @@ pub struct ThrottleLimits {
     pub iops_size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ThrottleLimits { 0 opt iops_total "iops-total" : i64, 1 opt iops_total_max
-    "iops-total-max" : i64, 2 opt iops_total_max_length "iops-total-max-length" : i64, 3
-    opt iops_read "iops-read" : i64, 4 opt iops_read_max "iops-read-max" : i64, 5 opt
-    iops_read_max_length "iops-read-max-length" : i64, 6 opt iops_write "iops-write" :
-    i64, 7 opt iops_write_max "iops-write-max" : i64, 8 opt iops_write_max_length
-    "iops-write-max-length" : i64, 9 opt bps_total "bps-total" : i64, 10 opt
-    bps_total_max "bps-total-max" : i64, 11 opt bps_total_max_length
-    "bps-total-max-length" : i64, 12 opt bps_read "bps-read" : i64, 13 opt bps_read_max
-    "bps-read-max" : i64, 14 opt bps_read_max_length "bps-read-max-length" : i64, 15 opt
-    bps_write "bps-write" : i64, 16 opt bps_write_max "bps-write-max" : i64, 17 opt
-    bps_write_max_length "bps-write-max-length" : i64, 18 opt iops_size "iops-size" :
-    i64, }
+    ThrottleLimits { 0 opt iops_total "iops-total", 1 opt iops_total_max
+    "iops-total-max", 2 opt iops_total_max_length "iops-total-max-length", 3 opt
+    iops_read "iops-read", 4 opt iops_read_max "iops-read-max", 5 opt
+    iops_read_max_length "iops-read-max-length", 6 opt iops_write "iops-write", 7 opt
+    iops_write_max "iops-write-max", 8 opt iops_write_max_length "iops-write-max-length",
+    9 opt bps_total "bps-total", 10 opt bps_total_max "bps-total-max", 11 opt
+    bps_total_max_length "bps-total-max-length", 12 opt bps_read "bps-read", 13 opt
+    bps_read_max "bps-read-max", 14 opt bps_read_max_length "bps-read-max-length", 15 opt
+    bps_write "bps-write", 16 opt bps_write_max "bps-write-max", 17 opt
+    bps_write_max_length "bps-write-max-length", 18 opt iops_size "iops-size", }
 );
 crate::rt::qapi_builder!(
     ThrottleLimits new(" Builds it with every optional member absent.") {} init {} set {
@@ -3952,19 +3548,17 @@ pub struct ThrottleGroupProperties {
     pub x_iops_size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ThrottleGroupProperties { 0 opt limits "limits" : ThrottleLimits, 1 opt x_iops_total
-    "x-iops-total" : i64, 2 opt x_iops_total_max "x-iops-total-max" : i64, 3 opt
-    x_iops_total_max_length "x-iops-total-max-length" : i64, 4 opt x_iops_read
-    "x-iops-read" : i64, 5 opt x_iops_read_max "x-iops-read-max" : i64, 6 opt
-    x_iops_read_max_length "x-iops-read-max-length" : i64, 7 opt x_iops_write
-    "x-iops-write" : i64, 8 opt x_iops_write_max "x-iops-write-max" : i64, 9 opt
-    x_iops_write_max_length "x-iops-write-max-length" : i64, 10 opt x_bps_total
-    "x-bps-total" : i64, 11 opt x_bps_total_max "x-bps-total-max" : i64, 12 opt
-    x_bps_total_max_length "x-bps-total-max-length" : i64, 13 opt x_bps_read "x-bps-read"
-    : i64, 14 opt x_bps_read_max "x-bps-read-max" : i64, 15 opt x_bps_read_max_length
-    "x-bps-read-max-length" : i64, 16 opt x_bps_write "x-bps-write" : i64, 17 opt
-    x_bps_write_max "x-bps-write-max" : i64, 18 opt x_bps_write_max_length
-    "x-bps-write-max-length" : i64, 19 opt x_iops_size "x-iops-size" : i64, }
+    ThrottleGroupProperties { 0 opt limits "limits", 1 opt x_iops_total "x-iops-total", 2
+    opt x_iops_total_max "x-iops-total-max", 3 opt x_iops_total_max_length
+    "x-iops-total-max-length", 4 opt x_iops_read "x-iops-read", 5 opt x_iops_read_max
+    "x-iops-read-max", 6 opt x_iops_read_max_length "x-iops-read-max-length", 7 opt
+    x_iops_write "x-iops-write", 8 opt x_iops_write_max "x-iops-write-max", 9 opt
+    x_iops_write_max_length "x-iops-write-max-length", 10 opt x_bps_total "x-bps-total",
+    11 opt x_bps_total_max "x-bps-total-max", 12 opt x_bps_total_max_length
+    "x-bps-total-max-length", 13 opt x_bps_read "x-bps-read", 14 opt x_bps_read_max
+    "x-bps-read-max", 15 opt x_bps_read_max_length "x-bps-read-max-length", 16 opt
+    x_bps_write "x-bps-write", 17 opt x_bps_write_max "x-bps-write-max", 18 opt
+    x_bps_write_max_length "x-bps-write-max-length", 19 opt x_iops_size "x-iops-size", }
 );
 crate::rt::qapi_builder!(
     ThrottleGroupProperties new(" Builds it with every optional member absent.") {} init
@@ -4095,14 +3689,11 @@ pub struct BlockStream {
     pub auto_dismiss: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockStream { 0 opt job_id "job-id" : ::std::string::String, 1 req device "device" :
-    ::std::string::String, 2 opt base "base" : ::std::string::String, 3 opt base_node
-    "base-node" : ::std::string::String, 4 opt backing_file "backing-file" :
-    ::std::string::String, 5 opt backing_mask_protocol "backing-mask-protocol" : bool, 6
-    opt bottom "bottom" : ::std::string::String, 7 opt speed "speed" : i64, 8 opt
-    on_error "on-error" : BlockdevOnError, 9 opt filter_node_name "filter-node-name" :
-    ::std::string::String, 10 opt auto_finalize "auto-finalize" : bool, 11 opt
-    auto_dismiss "auto-dismiss" : bool, }
+    BlockStream { 0 opt job_id "job-id", 1 req device "device", 2 opt base "base", 3 opt
+    base_node "base-node", 4 opt backing_file "backing-file", 5 opt backing_mask_protocol
+    "backing-mask-protocol", 6 opt bottom "bottom", 7 opt speed "speed", 8 opt on_error
+    "on-error", 9 opt filter_node_name "filter-node-name", 10 opt auto_finalize
+    "auto-finalize", 11 opt auto_dismiss "auto-dismiss", }
 );
 crate::rt::qapi_builder!(
     BlockStream new(" Builds it from its required members; optional ones are absent.") {
@@ -4147,8 +3738,7 @@ pub struct BlockJobSetSpeed {
     pub speed: i64,
 }
 crate::rt::qapi_struct!(
-    BlockJobSetSpeed { 0 req device "device" : ::std::string::String, 1 req speed "speed"
-    : i64, }
+    BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", }
 );
 crate::rt::qapi_builder!(
     BlockJobSetSpeed
@@ -4202,10 +3792,7 @@ pub struct BlockJobCancel {
     /// final synchronization (since 1.3)
     pub force: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(
-    BlockJobCancel { 0 req device "device" : ::std::string::String, 1 opt force "force" :
-    bool, }
-);
+crate::rt::qapi_struct!(BlockJobCancel { 0 req device "device", 1 opt force "force", });
 crate::rt::qapi_builder!(
     BlockJobCancel new(" Builds it from its required members; optional ones are absent.")
     { device : ::std::string::String => into, } init {} set { with_force force "force" :
@@ -4241,9 +3828,7 @@ pub struct BlockJobPause {
     /// values.
     pub device: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockJobPause { 0 req device "device" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockJobPause { 0 req device "device", });
 crate::rt::qapi_builder!(
     BlockJobPause new(" Builds it from its required members; optional ones are absent.")
     { device : ::std::string::String => into, } init {} set {}
@@ -4276,9 +3861,7 @@ pub struct BlockJobResume {
     /// values.
     pub device: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockJobResume { 0 req device "device" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockJobResume { 0 req device "device", });
 crate::rt::qapi_builder!(
     BlockJobResume new(" Builds it from its required members; optional ones are absent.")
     { device : ::std::string::String => into, } init {} set {}
@@ -4318,9 +3901,7 @@ pub struct BlockJobComplete {
     /// values.
     pub device: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockJobComplete { 0 req device "device" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockJobComplete { 0 req device "device", });
 crate::rt::qapi_builder!(
     BlockJobComplete
     new(" Builds it from its required members; optional ones are absent.") { device :
@@ -4349,7 +3930,7 @@ pub struct BlockJobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(BlockJobDismiss { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(BlockJobDismiss { 0 req id "id", });
 crate::rt::qapi_builder!(
     BlockJobDismiss
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -4375,7 +3956,7 @@ pub struct BlockJobFinalize {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(BlockJobFinalize { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(BlockJobFinalize { 0 req id "id", });
 crate::rt::qapi_builder!(
     BlockJobFinalize
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -4395,9 +3976,7 @@ pub struct BlockJobChangeOptionsMirror {
     /// from 'background' to 'write-blocking' is implemented.
     pub copy_mode: MirrorCopyMode,
 }
-crate::rt::qapi_struct!(
-    BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode" : MirrorCopyMode, }
-);
+crate::rt::qapi_struct!(BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode", });
 crate::rt::qapi_builder!(
     BlockJobChangeOptionsMirror
     new(" Builds it from its required members; optional ones are absent.") { copy_mode :
@@ -4414,9 +3993,7 @@ pub struct BlockJobChangeOptions {
     /// The branch, chosen by `type`.
     pub branch: BlockJobChangeOptionsBranch,
 }
-crate::rt::qapi_struct!(
-    BlockJobChangeOptions { 0 req id "id" : ::std::string::String, } flatten branch
-);
+crate::rt::qapi_struct!(BlockJobChangeOptions { 0 req id "id", } flatten branch);
 crate::rt::qapi_builder!(
     BlockJobChangeOptions
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -4454,69 +4031,12 @@ pub enum BlockJobChangeOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockJobChangeOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Commit { .. } => "commit",
-            Self::Stream { .. } => "stream",
-            Self::Mirror { .. } => "mirror",
-            Self::Backup { .. } => "backup",
-            Self::Create { .. } => "create",
-            Self::Amend { .. } => "amend",
-            Self::SnapshotLoad { .. } => "snapshot-load",
-            Self::SnapshotSave { .. } => "snapshot-save",
-            Self::SnapshotDelete { .. } => "snapshot-delete",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockJobChangeOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Commit => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Stream => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mirror(x) => crate::rt::to_members(x),
-            Self::Backup => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Create => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Amend => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotLoad => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotSave => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotDelete => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockJobChangeOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "commit" => Self::Commit,
-                    "stream" => Self::Stream,
-                    "mirror" => Self::Mirror(crate::rt::from_members(members)?),
-                    "backup" => Self::Backup,
-                    "create" => Self::Create,
-                    "amend" => Self::Amend,
-                    "snapshot-load" => Self::SnapshotLoad,
-                    "snapshot-save" => Self::SnapshotSave,
-                    "snapshot-delete" => Self::SnapshotDelete,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockJobChangeOptionsBranch, "type", data { Mirror = "mirror", } unit { Commit =
+    "commit", Stream = "stream", Backup = "backup", Create = "create", Amend = "amend",
+    SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
+    "snapshot-delete", }
+);
 /// Change the block job's options.
 ///
 /// Since: 8.2
@@ -4606,8 +4126,7 @@ pub struct BlockdevCacheOptions {
     pub no_flush: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCacheOptions { 0 opt direct "direct" : bool, 1 opt no_flush "no-flush" :
-    bool, }
+    BlockdevCacheOptions { 0 opt direct "direct", 1 opt no_flush "no-flush", }
 );
 crate::rt::qapi_builder!(
     BlockdevCacheOptions new(" Builds it with every optional member absent.") {} init {}
@@ -4792,11 +4311,9 @@ pub struct BlockdevOptionsFile {
     pub x_check_cache_dropped: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsFile { 0 req filename "filename" : ::std::string::String, 1 opt
-    pr_manager "pr-manager" : ::std::string::String, 2 opt locking "locking" : OnOffAuto,
-    3 opt aio "aio" : BlockdevAioOptions, 4 opt aio_max_batch "aio-max-batch" : i64, 5
-    opt drop_cache "drop-cache" : bool, 6 opt x_check_cache_dropped
-    "x-check-cache-dropped" : bool, }
+    BlockdevOptionsFile { 0 req filename "filename", 1 opt pr_manager "pr-manager", 2 opt
+    locking "locking", 3 opt aio "aio", 4 opt aio_max_batch "aio-max-batch", 5 opt
+    drop_cache "drop-cache", 6 opt x_check_cache_dropped "x-check-cache-dropped", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsFile
@@ -4826,8 +4343,8 @@ pub struct BlockdevOptionsNull {
     pub read_zeroes: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsNull { 0 opt size "size" : i64, 1 opt latency_ns "latency-ns" : u64, 2
-    opt read_zeroes "read-zeroes" : bool, }
+    BlockdevOptionsNull { 0 opt size "size", 1 opt latency_ns "latency-ns", 2 opt
+    read_zeroes "read-zeroes", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsNull new(" Builds it with every optional member absent.") {} init {}
@@ -4850,8 +4367,7 @@ pub struct BlockdevOptionsNVMe {
     pub namespace: i64,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsNVMe { 0 req device "device" : ::std::string::String, 1 req namespace
-    "namespace" : i64, }
+    BlockdevOptionsNVMe { 0 req device "device", 1 req namespace "namespace", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsNVMe
@@ -4880,9 +4396,8 @@ pub struct BlockdevOptionsVVFAT {
     pub rw: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsVVFAT { 0 req dir "dir" : ::std::string::String, 1 opt fat_type
-    "fat-type" : i64, 2 opt floppy "floppy" : bool, 3 opt label "label" :
-    ::std::string::String, 4 opt rw "rw" : bool, }
+    BlockdevOptionsVVFAT { 0 req dir "dir", 1 opt fat_type "fat-type", 2 opt floppy
+    "floppy", 3 opt label "label", 4 opt rw "rw", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsVVFAT
@@ -4901,10 +4416,7 @@ pub struct BlockdevOptionsGenericFormat {
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsGenericFormat { 0 req file "file" : ::std::boxed::Box < BlockdevRef >,
-    }
-);
+crate::rt::qapi_struct!(BlockdevOptionsGenericFormat { 0 req file "file", });
 crate::rt::qapi_builder!(
     BlockdevOptionsGenericFormat
     new(" Builds it from its required members; optional ones are absent.") { file :
@@ -4926,9 +4438,8 @@ pub struct BlockdevOptionsLUKS {
     pub header: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsLUKS { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
-    key_secret "key-secret" : ::std::string::String, 2 opt header "header" :
-    ::std::boxed::Box < BlockdevRef >, }
+    BlockdevOptionsLUKS { 0 req file "file", 1 opt key_secret "key-secret", 2 opt header
+    "header", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsLUKS
@@ -4951,8 +4462,7 @@ pub struct BlockdevOptionsGenericCOWFormat {
     pub backing: ::std::option::Option<::std::boxed::Box<BlockdevRefOrNull>>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsGenericCOWFormat { 0 req file "file" : ::std::boxed::Box < BlockdevRef
-    >, 1 opt backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, }
+    BlockdevOptionsGenericCOWFormat { 0 req file "file", 1 opt backing "backing", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsGenericCOWFormat
@@ -5017,12 +4527,11 @@ pub struct Qcow2OverlapCheckFlags {
     pub bitmap_directory: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    Qcow2OverlapCheckFlags { 0 opt template "template" : Qcow2OverlapCheckMode, 1 opt
-    main_header "main-header" : bool, 2 opt active_l1 "active-l1" : bool, 3 opt active_l2
-    "active-l2" : bool, 4 opt refcount_table "refcount-table" : bool, 5 opt
-    refcount_block "refcount-block" : bool, 6 opt snapshot_table "snapshot-table" : bool,
-    7 opt inactive_l1 "inactive-l1" : bool, 8 opt inactive_l2 "inactive-l2" : bool, 9 opt
-    bitmap_directory "bitmap-directory" : bool, }
+    Qcow2OverlapCheckFlags { 0 opt template "template", 1 opt main_header "main-header",
+    2 opt active_l1 "active-l1", 3 opt active_l2 "active-l2", 4 opt refcount_table
+    "refcount-table", 5 opt refcount_block "refcount-block", 6 opt snapshot_table
+    "snapshot-table", 7 opt inactive_l1 "inactive-l1", 8 opt inactive_l2 "inactive-l2", 9
+    opt bitmap_directory "bitmap-directory", }
 );
 crate::rt::qapi_builder!(
     Qcow2OverlapCheckFlags new(" Builds it with every optional member absent.") {} init
@@ -5113,45 +4622,7 @@ pub enum BlockdevQcowEncryption {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockdevQcowEncryption {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Aes { .. } => "aes",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockdevQcowEncryption {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Aes(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevQcowEncryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "aes" => Self::Aes(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(BlockdevQcowEncryption, "format", data { Aes = "aes", } unit {});
 /// Driver specific block device options for qcow.
 ///
 /// Since: 2.10
@@ -5169,9 +4640,8 @@ pub struct BlockdevOptionsQcow {
     pub encrypt: ::std::option::Option<BlockdevQcowEncryption>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsQcow { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
-    backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, 2 opt encrypt "encrypt"
-    : BlockdevQcowEncryption, }
+    BlockdevOptionsQcow { 0 req file "file", 1 opt backing "backing", 2 opt encrypt
+    "encrypt", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsQcow
@@ -5210,48 +4680,9 @@ pub enum BlockdevQcow2Encryption {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockdevQcow2Encryption {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Aes { .. } => "aes",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockdevQcow2Encryption {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Aes(x) => crate::rt::to_members(x),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevQcow2Encryption {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "aes" => Self::Aes(crate::rt::from_members(members)?),
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockdevQcow2Encryption, "format", data { Aes = "aes", Luks = "luks", } unit {}
+);
 /// Filter driver intended to be inserted between format and protocol
 /// node and do preallocation in protocol node on write.
 ///
@@ -5268,9 +4699,8 @@ pub struct BlockdevOptionsPreallocate {
     pub prealloc_size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsPreallocate { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1
-    opt prealloc_align "prealloc-align" : i64, 2 opt prealloc_size "prealloc-size" : i64,
-    }
+    BlockdevOptionsPreallocate { 0 req file "file", 1 opt prealloc_align
+    "prealloc-align", 2 opt prealloc_size "prealloc-size", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsPreallocate
@@ -5351,17 +4781,14 @@ pub struct BlockdevOptionsQcow2 {
     pub data_file: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsQcow2 { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
-    backing "backing" : ::std::boxed::Box < BlockdevRefOrNull >, 2 opt lazy_refcounts
-    "lazy-refcounts" : bool, 3 opt pass_discard_request "pass-discard-request" : bool, 4
-    opt pass_discard_snapshot "pass-discard-snapshot" : bool, 5 opt pass_discard_other
-    "pass-discard-other" : bool, 6 opt discard_no_unref "discard-no-unref" : bool, 7 opt
-    overlap_check "overlap-check" : Qcow2OverlapChecks, 8 opt cache_size "cache-size" :
-    i64, 9 opt l2_cache_size "l2-cache-size" : i64, 10 opt l2_cache_entry_size
-    "l2-cache-entry-size" : i64, 11 opt refcount_cache_size "refcount-cache-size" : i64,
-    12 opt cache_clean_interval "cache-clean-interval" : i64, 13 opt encrypt "encrypt" :
-    BlockdevQcow2Encryption, 14 opt data_file "data-file" : ::std::boxed::Box <
-    BlockdevRef >, }
+    BlockdevOptionsQcow2 { 0 req file "file", 1 opt backing "backing", 2 opt
+    lazy_refcounts "lazy-refcounts", 3 opt pass_discard_request "pass-discard-request", 4
+    opt pass_discard_snapshot "pass-discard-snapshot", 5 opt pass_discard_other
+    "pass-discard-other", 6 opt discard_no_unref "discard-no-unref", 7 opt overlap_check
+    "overlap-check", 8 opt cache_size "cache-size", 9 opt l2_cache_size "l2-cache-size",
+    10 opt l2_cache_entry_size "l2-cache-entry-size", 11 opt refcount_cache_size
+    "refcount-cache-size", 12 opt cache_clean_interval "cache-clean-interval", 13 opt
+    encrypt "encrypt", 14 opt data_file "data-file", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsQcow2
@@ -5424,10 +4851,7 @@ pub struct SshHostKeyHash {
     /// The expected hash value
     pub hash: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SshHostKeyHash { 0 req r#type "type" : SshHostKeyCheckHashType, 1 req hash "hash" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(SshHostKeyHash { 0 req r#type "type", 1 req hash "hash", });
 crate::rt::qapi_builder!(
     SshHostKeyHash new(" Builds it from its required members; optional ones are absent.")
     { r#type : SshHostKeyCheckHashType => into, hash : ::std::string::String => into, }
@@ -5452,51 +4876,10 @@ pub enum SshHostKeyCheck {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SshHostKeyCheck {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "mode";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::None { .. } => "none",
-            Self::Hash { .. } => "hash",
-            Self::KnownHosts { .. } => "known_hosts",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SshHostKeyCheck {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::None => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Hash(x) => crate::rt::to_members(x),
-            Self::KnownHosts => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "mode", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SshHostKeyCheck {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "mode")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "none" => Self::None,
-                    "hash" => Self::Hash(crate::rt::from_members(members)?),
-                    "known_hosts" => Self::KnownHosts,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SshHostKeyCheck, "mode", data { Hash = "hash", } unit { None = "none", KnownHosts =
+    "known_hosts", }
+);
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -5512,9 +4895,8 @@ pub struct BlockdevOptionsSsh {
     pub host_key_check: ::std::option::Option<SshHostKeyCheck>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsSsh { 0 req server "server" : InetSocketAddress, 1 req path "path" :
-    ::std::string::String, 2 opt user "user" : ::std::string::String, 3 opt
-    host_key_check "host-key-check" : SshHostKeyCheck, }
+    BlockdevOptionsSsh { 0 req server "server", 1 req path "path", 2 opt user "user", 3
+    opt host_key_check "host-key-check", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsSsh
@@ -5709,10 +5091,9 @@ pub struct BlkdebugInjectErrorOptions {
     pub immediately: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlkdebugInjectErrorOptions { 0 req event "event" : BlkdebugEvent, 1 opt state "state"
-    : i64, 2 opt iotype "iotype" : BlkdebugIOType, 3 opt errno "errno" : i64, 4 opt
-    sector "sector" : i64, 5 opt once "once" : bool, 6 opt immediately "immediately" :
-    bool, }
+    BlkdebugInjectErrorOptions { 0 req event "event", 1 opt state "state", 2 opt iotype
+    "iotype", 3 opt errno "errno", 4 opt sector "sector", 5 opt once "once", 6 opt
+    immediately "immediately", }
 );
 crate::rt::qapi_builder!(
     BlkdebugInjectErrorOptions
@@ -5738,8 +5119,8 @@ pub struct BlkdebugSetStateOptions {
     pub new_state: i64,
 }
 crate::rt::qapi_struct!(
-    BlkdebugSetStateOptions { 0 req event "event" : BlkdebugEvent, 1 opt state "state" :
-    i64, 2 req new_state "new_state" : i64, }
+    BlkdebugSetStateOptions { 0 req event "event", 1 opt state "state", 2 req new_state
+    "new_state", }
 );
 crate::rt::qapi_builder!(
     BlkdebugSetStateOptions
@@ -5799,15 +5180,12 @@ pub struct BlockdevOptionsBlkdebug {
     pub unshare_child_perms: ::std::option::Option<::std::vec::Vec<BlockPermission>>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsBlkdebug { 0 req image "image" : ::std::boxed::Box < BlockdevRef >, 1
-    opt config "config" : ::std::string::String, 2 opt align "align" : i64, 3 opt
-    max_transfer "max-transfer" : i32, 4 opt opt_write_zero "opt-write-zero" : i32, 5 opt
-    max_write_zero "max-write-zero" : i32, 6 opt opt_discard "opt-discard" : i32, 7 opt
-    max_discard "max-discard" : i32, 8 opt inject_error "inject-error" : ::std::vec::Vec
-    < BlkdebugInjectErrorOptions >, 9 opt set_state "set-state" : ::std::vec::Vec <
-    BlkdebugSetStateOptions >, 10 opt take_child_perms "take-child-perms" :
-    ::std::vec::Vec < BlockPermission >, 11 opt unshare_child_perms "unshare-child-perms"
-    : ::std::vec::Vec < BlockPermission >, }
+    BlockdevOptionsBlkdebug { 0 req image "image", 1 opt config "config", 2 opt align
+    "align", 3 opt max_transfer "max-transfer", 4 opt opt_write_zero "opt-write-zero", 5
+    opt max_write_zero "max-write-zero", 6 opt opt_discard "opt-discard", 7 opt
+    max_discard "max-discard", 8 opt inject_error "inject-error", 9 opt set_state
+    "set-state", 10 opt take_child_perms "take-child-perms", 11 opt unshare_child_perms
+    "unshare-child-perms", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsBlkdebug
@@ -5845,10 +5223,9 @@ pub struct BlockdevOptionsBlklogwrites {
     pub log_super_update_interval: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsBlklogwrites { 0 req file "file" : ::std::boxed::Box < BlockdevRef >,
-    1 req log "log" : ::std::boxed::Box < BlockdevRef >, 2 opt log_sector_size
-    "log-sector-size" : u32, 3 opt log_append "log-append" : bool, 4 opt
-    log_super_update_interval "log-super-update-interval" : u64, }
+    BlockdevOptionsBlklogwrites { 0 req file "file", 1 req log "log", 2 opt
+    log_sector_size "log-sector-size", 3 opt log_append "log-append", 4 opt
+    log_super_update_interval "log-super-update-interval", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsBlklogwrites
@@ -5870,8 +5247,7 @@ pub struct BlockdevOptionsBlkverify {
     pub raw: ::std::boxed::Box<BlockdevRef>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsBlkverify { 0 req test "test" : ::std::boxed::Box < BlockdevRef >, 1
-    req raw "raw" : ::std::boxed::Box < BlockdevRef >, }
+    BlockdevOptionsBlkverify { 0 req test "test", 1 req raw "raw", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsBlkverify
@@ -5887,9 +5263,7 @@ pub struct BlockdevOptionsBlkreplay {
     /// disk image which should be controlled with blkreplay
     pub image: ::std::boxed::Box<BlockdevRef>,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsBlkreplay { 0 req image "image" : ::std::boxed::Box < BlockdevRef >, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsBlkreplay { 0 req image "image", });
 crate::rt::qapi_builder!(
     BlockdevOptionsBlkreplay
     new(" Builds it from its required members; optional ones are absent.") { image :
@@ -5931,10 +5305,9 @@ pub struct BlockdevOptionsQuorum {
     pub read_pattern: ::std::option::Option<QuorumReadPattern>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsQuorum { 0 opt blkverify "blkverify" : bool, 1 req children "children"
-    : ::std::vec::Vec < BlockdevRef >, 2 req vote_threshold "vote-threshold" : i64, 3 opt
-    rewrite_corrupted "rewrite-corrupted" : bool, 4 opt read_pattern "read-pattern" :
-    QuorumReadPattern, }
+    BlockdevOptionsQuorum { 0 opt blkverify "blkverify", 1 req children "children", 2 req
+    vote_threshold "vote-threshold", 3 opt rewrite_corrupted "rewrite-corrupted", 4 opt
+    read_pattern "read-pattern", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsQuorum
@@ -5962,10 +5335,8 @@ pub struct BlockdevOptionsGluster {
     pub logfile: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsGluster { 0 req volume "volume" : ::std::string::String, 1 req path
-    "path" : ::std::string::String, 2 req server "server" : ::std::vec::Vec <
-    SocketAddress >, 3 opt debug "debug" : i64, 4 opt logfile "logfile" :
-    ::std::string::String, }
+    BlockdevOptionsGluster { 0 req volume "volume", 1 req path "path", 2 req server
+    "server", 3 opt debug "debug", 4 opt logfile "logfile", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsGluster
@@ -5985,9 +5356,7 @@ pub struct BlockdevOptionsIoUring {
     /// path to the image file
     pub filename: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsIoUring { 0 req filename "filename" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsIoUring { 0 req filename "filename", });
 crate::rt::qapi_builder!(
     BlockdevOptionsIoUring
     new(" Builds it from its required members; optional ones are absent.") { filename :
@@ -6005,9 +5374,7 @@ pub struct BlockdevOptionsNvmeIoUring {
     /// /dev/ng0n1).
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsNvmeIoUring { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsNvmeIoUring { 0 req path "path", });
 crate::rt::qapi_builder!(
     BlockdevOptionsNvmeIoUring
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -6026,9 +5393,7 @@ pub struct BlockdevOptionsVirtioBlkVfioPci {
     /// /sys/bus/pci/devices/0000:00:01.0).
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVfioPci { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsVirtioBlkVfioPci { 0 req path "path", });
 crate::rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVfioPci
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -6046,9 +5411,7 @@ pub struct BlockdevOptionsVirtioBlkVhostUser {
     /// path to the vhost-user UNIX domain socket.
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVhostUser { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsVirtioBlkVhostUser { 0 req path "path", });
 crate::rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostUser
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -6067,9 +5430,7 @@ pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     /// path to the vhost-vdpa character device.
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path", });
 crate::rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostVdpa
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -6144,12 +5505,10 @@ pub struct BlockdevOptionsIscsi {
     pub timeout: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsIscsi { 0 req transport "transport" : IscsiTransport, 1 req portal
-    "portal" : ::std::string::String, 2 req target "target" : ::std::string::String, 3
-    opt lun "lun" : i64, 4 opt user "user" : ::std::string::String, 5 opt password_secret
-    "password-secret" : ::std::string::String, 6 opt initiator_name "initiator-name" :
-    ::std::string::String, 7 opt header_digest "header-digest" : IscsiHeaderDigest, 8 opt
-    timeout "timeout" : i64, }
+    BlockdevOptionsIscsi { 0 req transport "transport", 1 req portal "portal", 2 req
+    target "target", 3 opt lun "lun", 4 opt user "user", 5 opt password_secret
+    "password-secret", 6 opt initiator_name "initiator-name", 7 opt header_digest
+    "header-digest", 8 opt timeout "timeout", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsIscsi
@@ -6200,10 +5559,7 @@ pub struct RbdEncryptionOptionsLUKSBase {
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret" : ::std::string::String,
-    }
-);
+crate::rt::qapi_struct!(RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret", });
 crate::rt::qapi_builder!(
     RbdEncryptionOptionsLUKSBase
     new(" Builds it from its required members; optional ones are absent.") { key_secret :
@@ -6220,8 +5576,8 @@ pub struct RbdEncryptionCreateOptionsLUKSBase {
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
 crate::rt::qapi_struct!(
-    RbdEncryptionCreateOptionsLUKSBase { 0 req key_secret "key-secret" :
-    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+    RbdEncryptionCreateOptionsLUKSBase { 0 req key_secret "key-secret", 1 opt cipher_alg
+    "cipher-alg", }
 );
 crate::rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKSBase
@@ -6237,9 +5593,7 @@ pub struct RbdEncryptionOptionsLUKS {
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret", });
 crate::rt::qapi_builder!(
     RbdEncryptionOptionsLUKS
     new(" Builds it from its required members; optional ones are absent.") { key_secret :
@@ -6253,9 +5607,7 @@ pub struct RbdEncryptionOptionsLUKS2 {
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret", });
 crate::rt::qapi_builder!(
     RbdEncryptionOptionsLUKS2
     new(" Builds it from its required members; optional ones are absent.") { key_secret :
@@ -6269,10 +5621,7 @@ pub struct RbdEncryptionOptionsLUKSAny {
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret" : ::std::string::String,
-    }
-);
+crate::rt::qapi_struct!(RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret", });
 crate::rt::qapi_builder!(
     RbdEncryptionOptionsLUKSAny
     new(" Builds it from its required members; optional ones are absent.") { key_secret :
@@ -6289,8 +5638,8 @@ pub struct RbdEncryptionCreateOptionsLUKS {
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
 crate::rt::qapi_struct!(
-    RbdEncryptionCreateOptionsLUKS { 0 req key_secret "key-secret" :
-    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+    RbdEncryptionCreateOptionsLUKS { 0 req key_secret "key-secret", 1 opt cipher_alg
+    "cipher-alg", }
 );
 crate::rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS
@@ -6309,8 +5658,8 @@ pub struct RbdEncryptionCreateOptionsLUKS2 {
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
 }
 crate::rt::qapi_struct!(
-    RbdEncryptionCreateOptionsLUKS2 { 0 req key_secret "key-secret" :
-    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, }
+    RbdEncryptionCreateOptionsLUKS2 { 0 req key_secret "key-secret", 1 opt cipher_alg
+    "cipher-alg", }
 );
 crate::rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS2
@@ -6330,10 +5679,7 @@ pub struct RbdEncryptionOptions {
     /// The branch, chosen by `format`.
     pub branch: RbdEncryptionOptionsBranch,
 }
-crate::rt::qapi_struct!(
-    RbdEncryptionOptions { 0 opt parent "parent" : ::std::boxed::Box <
-    RbdEncryptionOptions >, } flatten branch
-);
+crate::rt::qapi_struct!(RbdEncryptionOptions { 0 opt parent "parent", } flatten branch);
 crate::rt::qapi_builder!(
     RbdEncryptionOptions
     new(" Builds it from its required members; optional ones are absent.") { branch :
@@ -6359,51 +5705,10 @@ pub enum RbdEncryptionOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl RbdEncryptionOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Luks { .. } => "luks",
-            Self::Luks2 { .. } => "luks2",
-            Self::LuksAny { .. } => "luks-any",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for RbdEncryptionOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Luks2(x) => crate::rt::to_members(x),
-            Self::LuksAny(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RbdEncryptionOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "luks2" => Self::Luks2(crate::rt::from_members(members)?),
-                    "luks-any" => Self::LuksAny(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    RbdEncryptionOptionsBranch, "format", data { Luks = "luks", Luks2 = "luks2", LuksAny
+    = "luks-any", } unit {}
+);
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -6423,51 +5728,10 @@ pub enum RbdEncryptionCreateOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl RbdEncryptionCreateOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Luks { .. } => "luks",
-            Self::Luks2 { .. } => "luks2",
-            Self::LuksAny { .. } => "luks-any",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for RbdEncryptionCreateOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Luks2(x) => crate::rt::to_members(x),
-            Self::LuksAny => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for RbdEncryptionCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "luks2" => Self::Luks2(crate::rt::from_members(members)?),
-                    "luks-any" => Self::LuksAny,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    RbdEncryptionCreateOptions, "format", data { Luks = "luks", Luks2 = "luks2", } unit {
+    LuksAny = "luks-any", }
+);
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -6500,14 +5764,10 @@ pub struct BlockdevOptionsRbd {
     pub server: ::std::option::Option<::std::vec::Vec<InetSocketAddressBase>>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsRbd { 0 req pool "pool" : ::std::string::String, 1 opt namespace
-    "namespace" : ::std::string::String, 2 req image "image" : ::std::string::String, 3
-    opt conf "conf" : ::std::string::String, 4 opt snapshot "snapshot" :
-    ::std::string::String, 5 opt encrypt "encrypt" : RbdEncryptionOptions, 6 opt user
-    "user" : ::std::string::String, 7 opt auth_client_required "auth-client-required" :
-    ::std::vec::Vec < RbdAuthMode >, 8 opt key_secret "key-secret" :
-    ::std::string::String, 9 opt server "server" : ::std::vec::Vec <
-    InetSocketAddressBase >, }
+    BlockdevOptionsRbd { 0 req pool "pool", 1 opt namespace "namespace", 2 req image
+    "image", 3 opt conf "conf", 4 opt snapshot "snapshot", 5 opt encrypt "encrypt", 6 opt
+    user "user", 7 opt auth_client_required "auth-client-required", 8 opt key_secret
+    "key-secret", 9 opt server "server", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsRbd
@@ -6559,8 +5819,8 @@ pub struct BlockdevOptionsReplication {
     pub top_id: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsReplication { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1
-    req mode "mode" : ReplicationMode, 2 opt top_id "top-id" : ::std::string::String, }
+    BlockdevOptionsReplication { 0 req file "file", 1 req mode "mode", 2 opt top_id
+    "top-id", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsReplication
@@ -6592,10 +5852,7 @@ pub struct NFSServer {
     /// host address for NFS server
     pub host: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    NFSServer { 0 req r#type "type" : NFSTransport, 1 req host "host" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(NFSServer { 0 req r#type "type", 1 req host "host", });
 crate::rt::qapi_builder!(
     NFSServer new(" Builds it from its required members; optional ones are absent.") {
     r#type : NFSTransport => into, host : ::std::string::String => into, } init {} set {}
@@ -6629,10 +5886,9 @@ pub struct BlockdevOptionsNfs {
     pub debug: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsNfs { 0 req server "server" : NFSServer, 1 req path "path" :
-    ::std::string::String, 2 opt user "user" : i64, 3 opt group "group" : i64, 4 opt
-    tcp_syn_count "tcp-syn-count" : i64, 5 opt readahead_size "readahead-size" : i64, 6
-    opt page_cache_size "page-cache-size" : i64, 7 opt debug "debug" : i64, }
+    BlockdevOptionsNfs { 0 req server "server", 1 req path "path", 2 opt user "user", 3
+    opt group "group", 4 opt tcp_syn_count "tcp-syn-count", 5 opt readahead_size
+    "readahead-size", 6 opt page_cache_size "page-cache-size", 7 opt debug "debug", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsNfs
@@ -6670,11 +5926,10 @@ pub struct BlockdevOptionsCurlBase {
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCurlBase { 0 req url "url" : ::std::string::String, 1 opt readahead
-    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
-    ::std::string::String, 4 opt password_secret "password-secret" :
-    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
-    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, }
+    BlockdevOptionsCurlBase { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
+    "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
+    proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
+    }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCurlBase
@@ -6720,13 +5975,10 @@ pub struct BlockdevOptionsCurlHttp {
     pub cookie_secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCurlHttp { 0 req url "url" : ::std::string::String, 1 opt readahead
-    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
-    ::std::string::String, 4 opt password_secret "password-secret" :
-    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
-    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
-    cookie "cookie" : ::std::string::String, 8 opt cookie_secret "cookie-secret" :
-    ::std::string::String, }
+    BlockdevOptionsCurlHttp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
+    "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
+    proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
+    7 opt cookie "cookie", 8 opt cookie_secret "cookie-secret", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCurlHttp
@@ -6777,13 +6029,11 @@ pub struct BlockdevOptionsCurlHttps {
     pub cookie_secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCurlHttps { 0 req url "url" : ::std::string::String, 1 opt readahead
-    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
-    ::std::string::String, 4 opt password_secret "password-secret" :
-    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
-    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
-    cookie "cookie" : ::std::string::String, 8 opt sslverify "sslverify" : bool, 9 opt
-    cookie_secret "cookie-secret" : ::std::string::String, }
+    BlockdevOptionsCurlHttps { 0 req url "url", 1 opt readahead "readahead", 2 opt
+    timeout "timeout", 3 opt username "username", 4 opt password_secret
+    "password-secret", 5 opt proxy_username "proxy-username", 6 opt proxy_password_secret
+    "proxy-password-secret", 7 opt cookie "cookie", 8 opt sslverify "sslverify", 9 opt
+    cookie_secret "cookie-secret", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCurlHttps
@@ -6825,11 +6075,10 @@ pub struct BlockdevOptionsCurlFtp {
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCurlFtp { 0 req url "url" : ::std::string::String, 1 opt readahead
-    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
-    ::std::string::String, 4 opt password_secret "password-secret" :
-    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
-    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, }
+    BlockdevOptionsCurlFtp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
+    "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
+    proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
+    }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCurlFtp
@@ -6871,12 +6120,10 @@ pub struct BlockdevOptionsCurlFtps {
     pub sslverify: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCurlFtps { 0 req url "url" : ::std::string::String, 1 opt readahead
-    "readahead" : i64, 2 opt timeout "timeout" : i64, 3 opt username "username" :
-    ::std::string::String, 4 opt password_secret "password-secret" :
-    ::std::string::String, 5 opt proxy_username "proxy-username" : ::std::string::String,
-    6 opt proxy_password_secret "proxy-password-secret" : ::std::string::String, 7 opt
-    sslverify "sslverify" : bool, }
+    BlockdevOptionsCurlFtps { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
+    "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
+    proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
+    7 opt sslverify "sslverify", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCurlFtps
@@ -6928,11 +6175,10 @@ pub struct BlockdevOptionsNbd {
     pub open_timeout: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsNbd { 0 req server "server" : SocketAddress, 1 opt export "export" :
-    ::std::string::String, 2 opt tls_creds "tls-creds" : ::std::string::String, 3 opt
-    tls_hostname "tls-hostname" : ::std::string::String, 4 opt x_dirty_bitmap
-    "x-dirty-bitmap" : ::std::string::String, 5 opt reconnect_delay "reconnect-delay" :
-    u32, 6 opt open_timeout "open-timeout" : u32, }
+    BlockdevOptionsNbd { 0 req server "server", 1 opt export "export", 2 opt tls_creds
+    "tls-creds", 3 opt tls_hostname "tls-hostname", 4 opt x_dirty_bitmap
+    "x-dirty-bitmap", 5 opt reconnect_delay "reconnect-delay", 6 opt open_timeout
+    "open-timeout", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsNbd
@@ -6958,8 +6204,7 @@ pub struct BlockdevOptionsRaw {
     pub size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsRaw { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
-    offset "offset" : i64, 2 opt size "size" : i64, }
+    BlockdevOptionsRaw { 0 req file "file", 1 opt offset "offset", 2 opt size "size", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsRaw
@@ -6980,8 +6225,7 @@ pub struct BlockdevOptionsThrottle {
     pub file: ::std::boxed::Box<BlockdevRef>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsThrottle { 0 req throttle_group "throttle-group" :
-    ::std::string::String, 1 req file "file" : ::std::boxed::Box < BlockdevRef >, }
+    BlockdevOptionsThrottle { 0 req throttle_group "throttle-group", 1 req file "file", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsThrottle
@@ -7005,8 +6249,7 @@ pub struct BlockdevOptionsCor {
     pub bottom: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCor { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 opt
-    bottom "bottom" : ::std::string::String, }
+    BlockdevOptionsCor { 0 req file "file", 1 opt bottom "bottom", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCor
@@ -7077,10 +6320,9 @@ pub struct BlockdevOptionsCbw {
     pub min_cluster_size: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptionsCbw { 0 req file "file" : ::std::boxed::Box < BlockdevRef >, 1 req
-    target "target" : ::std::boxed::Box < BlockdevRef >, 2 opt bitmap "bitmap" :
-    BlockDirtyBitmap, 3 opt on_cbw_error "on-cbw-error" : OnCbwError, 4 opt cbw_timeout
-    "cbw-timeout" : u32, 5 opt min_cluster_size "min-cluster-size" : u64, }
+    BlockdevOptionsCbw { 0 req file "file", 1 req target "target", 2 opt bitmap "bitmap",
+    3 opt on_cbw_error "on-cbw-error", 4 opt cbw_timeout "cbw-timeout", 5 opt
+    min_cluster_size "min-cluster-size", }
 );
 crate::rt::qapi_builder!(
     BlockdevOptionsCbw
@@ -7135,11 +6377,10 @@ pub struct BlockdevOptions {
     pub branch: BlockdevOptionsBranch,
 }
 crate::rt::qapi_struct!(
-    BlockdevOptions { 0 opt node_name "node-name" : ::std::string::String, 1 opt discard
-    "discard" : BlockdevDiscardOptions, 2 opt cache "cache" : BlockdevCacheOptions, 3 opt
-    active "active" : bool, 4 opt read_only "read-only" : bool, 5 opt auto_read_only
-    "auto-read-only" : bool, 6 opt force_share "force-share" : bool, 7 opt detect_zeroes
-    "detect-zeroes" : BlockdevDetectZeroesOptions, } flatten branch
+    BlockdevOptions { 0 opt node_name "node-name", 1 opt discard "discard", 2 opt cache
+    "cache", 3 opt active "active", 4 opt read_only "read-only", 5 opt auto_read_only
+    "auto-read-only", 6 opt force_share "force-share", 7 opt detect_zeroes
+    "detect-zeroes", } flatten branch
 );
 crate::rt::qapi_builder!(
     BlockdevOptions
@@ -7276,197 +6517,22 @@ pub enum BlockdevOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockdevOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "driver";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Blkdebug { .. } => "blkdebug",
-            Self::Blklogwrites { .. } => "blklogwrites",
-            Self::Blkreplay { .. } => "blkreplay",
-            Self::Blkverify { .. } => "blkverify",
-            Self::Bochs { .. } => "bochs",
-            Self::Cloop { .. } => "cloop",
-            Self::Compress { .. } => "compress",
-            Self::CopyBeforeWrite { .. } => "copy-before-write",
-            Self::CopyOnRead { .. } => "copy-on-read",
-            Self::Dmg { .. } => "dmg",
-            Self::File { .. } => "file",
-            Self::SnapshotAccess { .. } => "snapshot-access",
-            Self::Ftp { .. } => "ftp",
-            Self::Ftps { .. } => "ftps",
-            Self::Gluster { .. } => "gluster",
-            Self::HostCdrom { .. } => "host_cdrom",
-            Self::HostDevice { .. } => "host_device",
-            Self::Http { .. } => "http",
-            Self::Https { .. } => "https",
-            Self::IoUring { .. } => "io_uring",
-            Self::Iscsi { .. } => "iscsi",
-            Self::Luks { .. } => "luks",
-            Self::Nbd { .. } => "nbd",
-            Self::Nfs { .. } => "nfs",
-            Self::NullAio { .. } => "null-aio",
-            Self::NullCo { .. } => "null-co",
-            Self::Nvme { .. } => "nvme",
-            Self::NvmeIoUring { .. } => "nvme-io_uring",
-            Self::Parallels { .. } => "parallels",
-            Self::Preallocate { .. } => "preallocate",
-            Self::Qcow { .. } => "qcow",
-            Self::Qcow2 { .. } => "qcow2",
-            Self::Qed { .. } => "qed",
-            Self::Quorum { .. } => "quorum",
-            Self::Raw { .. } => "raw",
-            Self::Rbd { .. } => "rbd",
-            Self::Replication { .. } => "replication",
-            Self::Ssh { .. } => "ssh",
-            Self::Throttle { .. } => "throttle",
-            Self::Vdi { .. } => "vdi",
-            Self::Vhdx { .. } => "vhdx",
-            Self::VirtioBlkVfioPci { .. } => "virtio-blk-vfio-pci",
-            Self::VirtioBlkVhostUser { .. } => "virtio-blk-vhost-user",
-            Self::VirtioBlkVhostVdpa { .. } => "virtio-blk-vhost-vdpa",
-            Self::Vmdk { .. } => "vmdk",
-            Self::Vpc { .. } => "vpc",
-            Self::Vvfat { .. } => "vvfat",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockdevOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Blkdebug(x) => crate::rt::to_members(x),
-            Self::Blklogwrites(x) => crate::rt::to_members(x),
-            Self::Blkreplay(x) => crate::rt::to_members(x),
-            Self::Blkverify(x) => crate::rt::to_members(x),
-            Self::Bochs(x) => crate::rt::to_members(x),
-            Self::Cloop(x) => crate::rt::to_members(x),
-            Self::Compress(x) => crate::rt::to_members(x),
-            Self::CopyBeforeWrite(x) => crate::rt::to_members(x),
-            Self::CopyOnRead(x) => crate::rt::to_members(x),
-            Self::Dmg(x) => crate::rt::to_members(x),
-            Self::File(x) => crate::rt::to_members(x),
-            Self::SnapshotAccess(x) => crate::rt::to_members(x),
-            Self::Ftp(x) => crate::rt::to_members(x),
-            Self::Ftps(x) => crate::rt::to_members(x),
-            Self::Gluster(x) => crate::rt::to_members(x),
-            Self::HostCdrom(x) => crate::rt::to_members(x),
-            Self::HostDevice(x) => crate::rt::to_members(x),
-            Self::Http(x) => crate::rt::to_members(x),
-            Self::Https(x) => crate::rt::to_members(x),
-            Self::IoUring(x) => crate::rt::to_members(x),
-            Self::Iscsi(x) => crate::rt::to_members(x),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Nbd(x) => crate::rt::to_members(x),
-            Self::Nfs(x) => crate::rt::to_members(x),
-            Self::NullAio(x) => crate::rt::to_members(x),
-            Self::NullCo(x) => crate::rt::to_members(x),
-            Self::Nvme(x) => crate::rt::to_members(x),
-            Self::NvmeIoUring(x) => crate::rt::to_members(x),
-            Self::Parallels(x) => crate::rt::to_members(x),
-            Self::Preallocate(x) => crate::rt::to_members(x),
-            Self::Qcow(x) => crate::rt::to_members(x),
-            Self::Qcow2(x) => crate::rt::to_members(x),
-            Self::Qed(x) => crate::rt::to_members(x),
-            Self::Quorum(x) => crate::rt::to_members(x),
-            Self::Raw(x) => crate::rt::to_members(x),
-            Self::Rbd(x) => crate::rt::to_members(x),
-            Self::Replication(x) => crate::rt::to_members(x),
-            Self::Ssh(x) => crate::rt::to_members(x),
-            Self::Throttle(x) => crate::rt::to_members(x),
-            Self::Vdi(x) => crate::rt::to_members(x),
-            Self::Vhdx(x) => crate::rt::to_members(x),
-            Self::VirtioBlkVfioPci(x) => crate::rt::to_members(x),
-            Self::VirtioBlkVhostUser(x) => crate::rt::to_members(x),
-            Self::VirtioBlkVhostVdpa(x) => crate::rt::to_members(x),
-            Self::Vmdk(x) => crate::rt::to_members(x),
-            Self::Vpc(x) => crate::rt::to_members(x),
-            Self::Vvfat(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "driver", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "driver")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "blkdebug" => Self::Blkdebug(crate::rt::from_members(members)?),
-                    "blklogwrites" => {
-                        Self::Blklogwrites(crate::rt::from_members(members)?)
-                    }
-                    "blkreplay" => Self::Blkreplay(crate::rt::from_members(members)?),
-                    "blkverify" => Self::Blkverify(crate::rt::from_members(members)?),
-                    "bochs" => Self::Bochs(crate::rt::from_members(members)?),
-                    "cloop" => Self::Cloop(crate::rt::from_members(members)?),
-                    "compress" => Self::Compress(crate::rt::from_members(members)?),
-                    "copy-before-write" => {
-                        Self::CopyBeforeWrite(crate::rt::from_members(members)?)
-                    }
-                    "copy-on-read" => Self::CopyOnRead(crate::rt::from_members(members)?),
-                    "dmg" => Self::Dmg(crate::rt::from_members(members)?),
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    "snapshot-access" => {
-                        Self::SnapshotAccess(crate::rt::from_members(members)?)
-                    }
-                    "ftp" => Self::Ftp(crate::rt::from_members(members)?),
-                    "ftps" => Self::Ftps(crate::rt::from_members(members)?),
-                    "gluster" => Self::Gluster(crate::rt::from_members(members)?),
-                    "host_cdrom" => Self::HostCdrom(crate::rt::from_members(members)?),
-                    "host_device" => Self::HostDevice(crate::rt::from_members(members)?),
-                    "http" => Self::Http(crate::rt::from_members(members)?),
-                    "https" => Self::Https(crate::rt::from_members(members)?),
-                    "io_uring" => Self::IoUring(crate::rt::from_members(members)?),
-                    "iscsi" => Self::Iscsi(crate::rt::from_members(members)?),
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "nbd" => Self::Nbd(crate::rt::from_members(members)?),
-                    "nfs" => Self::Nfs(crate::rt::from_members(members)?),
-                    "null-aio" => Self::NullAio(crate::rt::from_members(members)?),
-                    "null-co" => Self::NullCo(crate::rt::from_members(members)?),
-                    "nvme" => Self::Nvme(crate::rt::from_members(members)?),
-                    "nvme-io_uring" => {
-                        Self::NvmeIoUring(crate::rt::from_members(members)?)
-                    }
-                    "parallels" => Self::Parallels(crate::rt::from_members(members)?),
-                    "preallocate" => Self::Preallocate(crate::rt::from_members(members)?),
-                    "qcow" => Self::Qcow(crate::rt::from_members(members)?),
-                    "qcow2" => Self::Qcow2(crate::rt::from_members(members)?),
-                    "qed" => Self::Qed(crate::rt::from_members(members)?),
-                    "quorum" => Self::Quorum(crate::rt::from_members(members)?),
-                    "raw" => Self::Raw(crate::rt::from_members(members)?),
-                    "rbd" => Self::Rbd(crate::rt::from_members(members)?),
-                    "replication" => Self::Replication(crate::rt::from_members(members)?),
-                    "ssh" => Self::Ssh(crate::rt::from_members(members)?),
-                    "throttle" => Self::Throttle(crate::rt::from_members(members)?),
-                    "vdi" => Self::Vdi(crate::rt::from_members(members)?),
-                    "vhdx" => Self::Vhdx(crate::rt::from_members(members)?),
-                    "virtio-blk-vfio-pci" => {
-                        Self::VirtioBlkVfioPci(crate::rt::from_members(members)?)
-                    }
-                    "virtio-blk-vhost-user" => {
-                        Self::VirtioBlkVhostUser(crate::rt::from_members(members)?)
-                    }
-                    "virtio-blk-vhost-vdpa" => {
-                        Self::VirtioBlkVhostVdpa(crate::rt::from_members(members)?)
-                    }
-                    "vmdk" => Self::Vmdk(crate::rt::from_members(members)?),
-                    "vpc" => Self::Vpc(crate::rt::from_members(members)?),
-                    "vvfat" => Self::Vvfat(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockdevOptionsBranch, "driver", data { Blkdebug = "blkdebug", Blklogwrites =
+    "blklogwrites", Blkreplay = "blkreplay", Blkverify = "blkverify", Bochs = "bochs",
+    Cloop = "cloop", Compress = "compress", CopyBeforeWrite = "copy-before-write",
+    CopyOnRead = "copy-on-read", Dmg = "dmg", File = "file", SnapshotAccess =
+    "snapshot-access", Ftp = "ftp", Ftps = "ftps", Gluster = "gluster", HostCdrom =
+    "host_cdrom", HostDevice = "host_device", Http = "http", Https = "https", IoUring =
+    "io_uring", Iscsi = "iscsi", Luks = "luks", Nbd = "nbd", Nfs = "nfs", NullAio =
+    "null-aio", NullCo = "null-co", Nvme = "nvme", NvmeIoUring = "nvme-io_uring",
+    Parallels = "parallels", Preallocate = "preallocate", Qcow = "qcow", Qcow2 = "qcow2",
+    Qed = "qed", Quorum = "quorum", Raw = "raw", Rbd = "rbd", Replication =
+    "replication", Ssh = "ssh", Throttle = "throttle", Vdi = "vdi", Vhdx = "vhdx",
+    VirtioBlkVfioPci = "virtio-blk-vfio-pci", VirtioBlkVhostUser =
+    "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk",
+    Vpc = "vpc", Vvfat = "vvfat", } unit {}
+);
 /// Reference to a block device.
 ///
 /// Since: 2.9
@@ -7675,9 +6741,7 @@ pub struct BlockdevReopen {
     /// `options`
     pub options: ::std::vec::Vec<BlockdevOptions>,
 }
-crate::rt::qapi_struct!(
-    BlockdevReopen { 0 req options "options" : ::std::vec::Vec < BlockdevOptions >, }
-);
+crate::rt::qapi_struct!(BlockdevReopen { 0 req options "options", });
 crate::rt::qapi_builder!(
     BlockdevReopen new(" Builds it from its required members; optional ones are absent.")
     { options : ::std::vec::Vec < BlockdevOptions > => into, } init {} set {}
@@ -7720,9 +6784,7 @@ pub struct BlockdevDel {
     /// Name of the graph node to delete.
     pub node_name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockdevDel { 0 req node_name "node-name" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockdevDel { 0 req node_name "node-name", });
 crate::rt::qapi_builder!(
     BlockdevDel new(" Builds it from its required members; optional ones are absent.") {
     node_name : ::std::string::String => into, } init {} set {}
@@ -7764,8 +6826,7 @@ pub struct BlockdevSetActive {
     pub active: bool,
 }
 crate::rt::qapi_struct!(
-    BlockdevSetActive { 0 opt node_name "node-name" : ::std::string::String, 1 req active
-    "active" : bool, }
+    BlockdevSetActive { 0 opt node_name "node-name", 1 req active "active", }
 );
 crate::rt::qapi_builder!(
     BlockdevSetActive
@@ -7800,9 +6861,9 @@ pub struct BlockdevCreateOptionsFile {
     pub extent_size_hint: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsFile { 0 req filename "filename" : ::std::string::String, 1 req
-    size "size" : u64, 2 opt preallocation "preallocation" : PreallocMode, 3 opt nocow
-    "nocow" : bool, 4 opt extent_size_hint "extent-size-hint" : u64, }
+    BlockdevCreateOptionsFile { 0 req filename "filename", 1 req size "size", 2 opt
+    preallocation "preallocation", 3 opt nocow "nocow", 4 opt extent_size_hint
+    "extent-size-hint", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsFile
@@ -7827,8 +6888,8 @@ pub struct BlockdevCreateOptionsGluster {
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsGluster { 0 req location "location" : BlockdevOptionsGluster, 1
-    req size "size" : u64, 2 opt preallocation "preallocation" : PreallocMode, }
+    BlockdevCreateOptionsGluster { 0 req location "location", 1 req size "size", 2 opt
+    preallocation "preallocation", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsGluster
@@ -7876,13 +6937,11 @@ pub struct BlockdevCreateOptionsLUKS {
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsLUKS { 0 opt key_secret "key-secret" : ::std::string::String, 1
-    opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, 2 opt cipher_mode "cipher-mode" :
-    QCryptoCipherMode, 3 opt ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo, 4 opt
-    ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 5 opt hash_alg "hash-alg" :
-    QCryptoHashAlgo, 6 opt iter_time "iter-time" : i64, 7 opt file "file" : BlockdevRef,
-    8 opt header "header" : BlockdevRef, 9 req size "size" : u64, 10 opt preallocation
-    "preallocation" : PreallocMode, }
+    BlockdevCreateOptionsLUKS { 0 opt key_secret "key-secret", 1 opt cipher_alg
+    "cipher-alg", 2 opt cipher_mode "cipher-mode", 3 opt ivgen_alg "ivgen-alg", 4 opt
+    ivgen_hash_alg "ivgen-hash-alg", 5 opt hash_alg "hash-alg", 6 opt iter_time
+    "iter-time", 7 opt file "file", 8 opt header "header", 9 req size "size", 10 opt
+    preallocation "preallocation", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsLUKS
@@ -7909,8 +6968,7 @@ pub struct BlockdevCreateOptionsNfs {
     pub size: u64,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsNfs { 0 req location "location" : BlockdevOptionsNfs, 1 req size
-    "size" : u64, }
+    BlockdevCreateOptionsNfs { 0 req location "location", 1 req size "size", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsNfs
@@ -7931,8 +6989,8 @@ pub struct BlockdevCreateOptionsParallels {
     pub cluster_size: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsParallels { 0 req file "file" : BlockdevRef, 1 req size "size" :
-    u64, 2 opt cluster_size "cluster-size" : u64, }
+    BlockdevCreateOptionsParallels { 0 req file "file", 1 req size "size", 2 opt
+    cluster_size "cluster-size", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsParallels
@@ -7957,9 +7015,8 @@ pub struct BlockdevCreateOptionsQcow {
     pub encrypt: ::std::option::Option<QCryptoBlockCreateOptions>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsQcow { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt backing_file "backing-file" : ::std::string::String, 3 opt encrypt "encrypt" :
-    QCryptoBlockCreateOptions, }
+    BlockdevCreateOptionsQcow { 0 req file "file", 1 req size "size", 2 opt backing_file
+    "backing-file", 3 opt encrypt "encrypt", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsQcow
@@ -8044,15 +7101,12 @@ pub struct BlockdevCreateOptionsQcow2 {
     pub compression_type: ::std::option::Option<Qcow2CompressionType>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsQcow2 { 0 req file "file" : BlockdevRef, 1 opt data_file
-    "data-file" : BlockdevRef, 2 opt data_file_raw "data-file-raw" : bool, 3 opt
-    extended_l2 "extended-l2" : bool, 4 req size "size" : u64, 5 opt version "version" :
-    BlockdevQcow2Version, 6 opt backing_file "backing-file" : ::std::string::String, 7
-    opt backing_fmt "backing-fmt" : BlockdevDriver, 8 opt encrypt "encrypt" :
-    QCryptoBlockCreateOptions, 9 opt cluster_size "cluster-size" : u64, 10 opt
-    preallocation "preallocation" : PreallocMode, 11 opt lazy_refcounts "lazy-refcounts"
-    : bool, 12 opt refcount_bits "refcount-bits" : i64, 13 opt compression_type
-    "compression-type" : Qcow2CompressionType, }
+    BlockdevCreateOptionsQcow2 { 0 req file "file", 1 opt data_file "data-file", 2 opt
+    data_file_raw "data-file-raw", 3 opt extended_l2 "extended-l2", 4 req size "size", 5
+    opt version "version", 6 opt backing_file "backing-file", 7 opt backing_fmt
+    "backing-fmt", 8 opt encrypt "encrypt", 9 opt cluster_size "cluster-size", 10 opt
+    preallocation "preallocation", 11 opt lazy_refcounts "lazy-refcounts", 12 opt
+    refcount_bits "refcount-bits", 13 opt compression_type "compression-type", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsQcow2
@@ -8090,10 +7144,9 @@ pub struct BlockdevCreateOptionsQed {
     pub table_size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsQed { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt backing_file "backing-file" : ::std::string::String, 3 opt backing_fmt
-    "backing-fmt" : BlockdevDriver, 4 opt cluster_size "cluster-size" : u64, 5 opt
-    table_size "table-size" : i64, }
+    BlockdevCreateOptionsQed { 0 req file "file", 1 req size "size", 2 opt backing_file
+    "backing-file", 3 opt backing_fmt "backing-fmt", 4 opt cluster_size "cluster-size", 5
+    opt table_size "table-size", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsQed
@@ -8121,9 +7174,8 @@ pub struct BlockdevCreateOptionsRbd {
     pub encrypt: ::std::option::Option<RbdEncryptionCreateOptions>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsRbd { 0 req location "location" : BlockdevOptionsRbd, 1 req size
-    "size" : u64, 2 opt cluster_size "cluster-size" : u64, 3 opt encrypt "encrypt" :
-    RbdEncryptionCreateOptions, }
+    BlockdevCreateOptionsRbd { 0 req location "location", 1 req size "size", 2 opt
+    cluster_size "cluster-size", 3 opt encrypt "encrypt", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsRbd
@@ -8221,12 +7273,10 @@ pub struct BlockdevCreateOptionsVmdk {
     pub zeroed_grain: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsVmdk { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt extents "extents" : ::std::vec::Vec < BlockdevRef >, 3 opt subformat
-    "subformat" : BlockdevVmdkSubformat, 4 opt backing_file "backing-file" :
-    ::std::string::String, 5 opt adapter_type "adapter-type" : BlockdevVmdkAdapterType, 6
-    opt hwversion "hwversion" : ::std::string::String, 7 opt toolsversion "toolsversion"
-    : ::std::string::String, 8 opt zeroed_grain "zeroed-grain" : bool, }
+    BlockdevCreateOptionsVmdk { 0 req file "file", 1 req size "size", 2 opt extents
+    "extents", 3 opt subformat "subformat", 4 opt backing_file "backing-file", 5 opt
+    adapter_type "adapter-type", 6 opt hwversion "hwversion", 7 opt toolsversion
+    "toolsversion", 8 opt zeroed_grain "zeroed-grain", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsVmdk
@@ -8252,8 +7302,7 @@ pub struct BlockdevCreateOptionsSsh {
     pub size: u64,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsSsh { 0 req location "location" : BlockdevOptionsSsh, 1 req size
-    "size" : u64, }
+    BlockdevCreateOptionsSsh { 0 req location "location", 1 req size "size", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsSsh
@@ -8275,8 +7324,8 @@ pub struct BlockdevCreateOptionsVdi {
     pub preallocation: ::std::option::Option<PreallocMode>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsVdi { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt preallocation "preallocation" : PreallocMode, }
+    BlockdevCreateOptionsVdi { 0 req file "file", 1 req size "size", 2 opt preallocation
+    "preallocation", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsVdi
@@ -8322,10 +7371,9 @@ pub struct BlockdevCreateOptionsVhdx {
     pub block_state_zero: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsVhdx { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt log_size "log-size" : u64, 3 opt block_size "block-size" : u64, 4 opt subformat
-    "subformat" : BlockdevVhdxSubformat, 5 opt block_state_zero "block-state-zero" :
-    bool, }
+    BlockdevCreateOptionsVhdx { 0 req file "file", 1 req size "size", 2 opt log_size
+    "log-size", 3 opt block_size "block-size", 4 opt subformat "subformat", 5 opt
+    block_state_zero "block-state-zero", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsVhdx
@@ -8366,9 +7414,8 @@ pub struct BlockdevCreateOptionsVpc {
     pub force_size: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreateOptionsVpc { 0 req file "file" : BlockdevRef, 1 req size "size" : u64,
-    2 opt subformat "subformat" : BlockdevVpcSubformat, 3 opt force_size "force-size" :
-    bool, }
+    BlockdevCreateOptionsVpc { 0 req file "file", 1 req size "size", 2 opt subformat
+    "subformat", 3 opt force_size "force-size", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreateOptionsVpc
@@ -8502,187 +7549,22 @@ pub enum BlockdevCreateOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockdevCreateOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "driver";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Blkdebug { .. } => "blkdebug",
-            Self::Blklogwrites { .. } => "blklogwrites",
-            Self::Blkreplay { .. } => "blkreplay",
-            Self::Blkverify { .. } => "blkverify",
-            Self::Bochs { .. } => "bochs",
-            Self::Cloop { .. } => "cloop",
-            Self::Compress { .. } => "compress",
-            Self::CopyBeforeWrite { .. } => "copy-before-write",
-            Self::CopyOnRead { .. } => "copy-on-read",
-            Self::Dmg { .. } => "dmg",
-            Self::File { .. } => "file",
-            Self::SnapshotAccess { .. } => "snapshot-access",
-            Self::Ftp { .. } => "ftp",
-            Self::Ftps { .. } => "ftps",
-            Self::Gluster { .. } => "gluster",
-            Self::HostCdrom { .. } => "host_cdrom",
-            Self::HostDevice { .. } => "host_device",
-            Self::Http { .. } => "http",
-            Self::Https { .. } => "https",
-            Self::IoUring { .. } => "io_uring",
-            Self::Iscsi { .. } => "iscsi",
-            Self::Luks { .. } => "luks",
-            Self::Nbd { .. } => "nbd",
-            Self::Nfs { .. } => "nfs",
-            Self::NullAio { .. } => "null-aio",
-            Self::NullCo { .. } => "null-co",
-            Self::Nvme { .. } => "nvme",
-            Self::NvmeIoUring { .. } => "nvme-io_uring",
-            Self::Parallels { .. } => "parallels",
-            Self::Preallocate { .. } => "preallocate",
-            Self::Qcow { .. } => "qcow",
-            Self::Qcow2 { .. } => "qcow2",
-            Self::Qed { .. } => "qed",
-            Self::Quorum { .. } => "quorum",
-            Self::Raw { .. } => "raw",
-            Self::Rbd { .. } => "rbd",
-            Self::Replication { .. } => "replication",
-            Self::Ssh { .. } => "ssh",
-            Self::Throttle { .. } => "throttle",
-            Self::Vdi { .. } => "vdi",
-            Self::Vhdx { .. } => "vhdx",
-            Self::VirtioBlkVfioPci { .. } => "virtio-blk-vfio-pci",
-            Self::VirtioBlkVhostUser { .. } => "virtio-blk-vhost-user",
-            Self::VirtioBlkVhostVdpa { .. } => "virtio-blk-vhost-vdpa",
-            Self::Vmdk { .. } => "vmdk",
-            Self::Vpc { .. } => "vpc",
-            Self::Vvfat { .. } => "vvfat",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockdevCreateOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Blkdebug => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blklogwrites => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkreplay => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkverify => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Bochs => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Cloop => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Compress => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyBeforeWrite => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyOnRead => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Dmg => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::File(x) => crate::rt::to_members(x),
-            Self::SnapshotAccess => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftp => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftps => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Gluster(x) => crate::rt::to_members(x),
-            Self::HostCdrom => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::HostDevice => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Http => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Https => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::IoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Iscsi => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Nbd => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nfs(x) => crate::rt::to_members(x),
-            Self::NullAio => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NullCo => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nvme => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NvmeIoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Parallels(x) => crate::rt::to_members(x),
-            Self::Preallocate => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qcow(x) => crate::rt::to_members(x),
-            Self::Qcow2(x) => crate::rt::to_members(x),
-            Self::Qed(x) => crate::rt::to_members(x),
-            Self::Quorum => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Raw => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Rbd(x) => crate::rt::to_members(x),
-            Self::Replication => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ssh(x) => crate::rt::to_members(x),
-            Self::Throttle => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vdi(x) => crate::rt::to_members(x),
-            Self::Vhdx(x) => crate::rt::to_members(x),
-            Self::VirtioBlkVfioPci => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::VirtioBlkVhostUser => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::VirtioBlkVhostVdpa => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::Vmdk(x) => crate::rt::to_members(x),
-            Self::Vpc(x) => crate::rt::to_members(x),
-            Self::Vvfat => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "driver", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "driver")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "blkdebug" => Self::Blkdebug,
-                    "blklogwrites" => Self::Blklogwrites,
-                    "blkreplay" => Self::Blkreplay,
-                    "blkverify" => Self::Blkverify,
-                    "bochs" => Self::Bochs,
-                    "cloop" => Self::Cloop,
-                    "compress" => Self::Compress,
-                    "copy-before-write" => Self::CopyBeforeWrite,
-                    "copy-on-read" => Self::CopyOnRead,
-                    "dmg" => Self::Dmg,
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    "snapshot-access" => Self::SnapshotAccess,
-                    "ftp" => Self::Ftp,
-                    "ftps" => Self::Ftps,
-                    "gluster" => Self::Gluster(crate::rt::from_members(members)?),
-                    "host_cdrom" => Self::HostCdrom,
-                    "host_device" => Self::HostDevice,
-                    "http" => Self::Http,
-                    "https" => Self::Https,
-                    "io_uring" => Self::IoUring,
-                    "iscsi" => Self::Iscsi,
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "nbd" => Self::Nbd,
-                    "nfs" => Self::Nfs(crate::rt::from_members(members)?),
-                    "null-aio" => Self::NullAio,
-                    "null-co" => Self::NullCo,
-                    "nvme" => Self::Nvme,
-                    "nvme-io_uring" => Self::NvmeIoUring,
-                    "parallels" => Self::Parallels(crate::rt::from_members(members)?),
-                    "preallocate" => Self::Preallocate,
-                    "qcow" => Self::Qcow(crate::rt::from_members(members)?),
-                    "qcow2" => Self::Qcow2(crate::rt::from_members(members)?),
-                    "qed" => Self::Qed(crate::rt::from_members(members)?),
-                    "quorum" => Self::Quorum,
-                    "raw" => Self::Raw,
-                    "rbd" => Self::Rbd(crate::rt::from_members(members)?),
-                    "replication" => Self::Replication,
-                    "ssh" => Self::Ssh(crate::rt::from_members(members)?),
-                    "throttle" => Self::Throttle,
-                    "vdi" => Self::Vdi(crate::rt::from_members(members)?),
-                    "vhdx" => Self::Vhdx(crate::rt::from_members(members)?),
-                    "virtio-blk-vfio-pci" => Self::VirtioBlkVfioPci,
-                    "virtio-blk-vhost-user" => Self::VirtioBlkVhostUser,
-                    "virtio-blk-vhost-vdpa" => Self::VirtioBlkVhostVdpa,
-                    "vmdk" => Self::Vmdk(crate::rt::from_members(members)?),
-                    "vpc" => Self::Vpc(crate::rt::from_members(members)?),
-                    "vvfat" => Self::Vvfat,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockdevCreateOptions, "driver", data { File = "file", Gluster = "gluster", Luks =
+    "luks", Nfs = "nfs", Parallels = "parallels", Qcow = "qcow", Qcow2 = "qcow2", Qed =
+    "qed", Rbd = "rbd", Ssh = "ssh", Vdi = "vdi", Vhdx = "vhdx", Vmdk = "vmdk", Vpc =
+    "vpc", } unit { Blkdebug = "blkdebug", Blklogwrites = "blklogwrites", Blkreplay =
+    "blkreplay", Blkverify = "blkverify", Bochs = "bochs", Cloop = "cloop", Compress =
+    "compress", CopyBeforeWrite = "copy-before-write", CopyOnRead = "copy-on-read", Dmg =
+    "dmg", SnapshotAccess = "snapshot-access", Ftp = "ftp", Ftps = "ftps", HostCdrom =
+    "host_cdrom", HostDevice = "host_device", Http = "http", Https = "https", IoUring =
+    "io_uring", Iscsi = "iscsi", Nbd = "nbd", NullAio = "null-aio", NullCo = "null-co",
+    Nvme = "nvme", NvmeIoUring = "nvme-io_uring", Preallocate = "preallocate", Quorum =
+    "quorum", Raw = "raw", Replication = "replication", Throttle = "throttle",
+    VirtioBlkVfioPci = "virtio-blk-vfio-pci", VirtioBlkVhostUser =
+    "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vvfat =
+    "vvfat", }
+);
 /// Starts a job to create an image format on a given node.  The job is
 /// automatically finalized, but a manual job-dismiss is required.
 ///
@@ -8696,8 +7578,7 @@ pub struct BlockdevCreate {
     pub options: BlockdevCreateOptions,
 }
 crate::rt::qapi_struct!(
-    BlockdevCreate { 0 req job_id "job-id" : ::std::string::String, 1 req options
-    "options" : BlockdevCreateOptions, }
+    BlockdevCreate { 0 req job_id "job-id", 1 req options "options", }
 );
 crate::rt::qapi_builder!(
     BlockdevCreate new(" Builds it from its required members; optional ones are absent.")
@@ -8744,10 +7625,9 @@ pub struct BlockdevAmendOptionsLUKS {
     pub secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevAmendOptionsLUKS { 0 req state "state" : QCryptoBlockLUKSKeyslotState, 1 opt
-    new_secret "new-secret" : ::std::string::String, 2 opt old_secret "old-secret" :
-    ::std::string::String, 3 opt keyslot "keyslot" : i64, 4 opt iter_time "iter-time" :
-    i64, 5 opt secret "secret" : ::std::string::String, }
+    BlockdevAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2 opt
+    old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5 opt
+    secret "secret", }
 );
 crate::rt::qapi_builder!(
     BlockdevAmendOptionsLUKS
@@ -8768,9 +7648,7 @@ pub struct BlockdevAmendOptionsQcow2 {
     /// Encryption options to be amended
     pub encrypt: ::std::option::Option<QCryptoBlockAmendOptions>,
 }
-crate::rt::qapi_struct!(
-    BlockdevAmendOptionsQcow2 { 0 opt encrypt "encrypt" : QCryptoBlockAmendOptions, }
-);
+crate::rt::qapi_struct!(BlockdevAmendOptionsQcow2 { 0 opt encrypt "encrypt", });
 crate::rt::qapi_builder!(
     BlockdevAmendOptionsQcow2 new(" Builds it with every optional member absent.") {}
     init {} set { with_encrypt encrypt "encrypt" : QCryptoBlockAmendOptions => into, }
@@ -8900,187 +7778,22 @@ pub enum BlockdevAmendOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockdevAmendOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "driver";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Blkdebug { .. } => "blkdebug",
-            Self::Blklogwrites { .. } => "blklogwrites",
-            Self::Blkreplay { .. } => "blkreplay",
-            Self::Blkverify { .. } => "blkverify",
-            Self::Bochs { .. } => "bochs",
-            Self::Cloop { .. } => "cloop",
-            Self::Compress { .. } => "compress",
-            Self::CopyBeforeWrite { .. } => "copy-before-write",
-            Self::CopyOnRead { .. } => "copy-on-read",
-            Self::Dmg { .. } => "dmg",
-            Self::File { .. } => "file",
-            Self::SnapshotAccess { .. } => "snapshot-access",
-            Self::Ftp { .. } => "ftp",
-            Self::Ftps { .. } => "ftps",
-            Self::Gluster { .. } => "gluster",
-            Self::HostCdrom { .. } => "host_cdrom",
-            Self::HostDevice { .. } => "host_device",
-            Self::Http { .. } => "http",
-            Self::Https { .. } => "https",
-            Self::IoUring { .. } => "io_uring",
-            Self::Iscsi { .. } => "iscsi",
-            Self::Luks { .. } => "luks",
-            Self::Nbd { .. } => "nbd",
-            Self::Nfs { .. } => "nfs",
-            Self::NullAio { .. } => "null-aio",
-            Self::NullCo { .. } => "null-co",
-            Self::Nvme { .. } => "nvme",
-            Self::NvmeIoUring { .. } => "nvme-io_uring",
-            Self::Parallels { .. } => "parallels",
-            Self::Preallocate { .. } => "preallocate",
-            Self::Qcow { .. } => "qcow",
-            Self::Qcow2 { .. } => "qcow2",
-            Self::Qed { .. } => "qed",
-            Self::Quorum { .. } => "quorum",
-            Self::Raw { .. } => "raw",
-            Self::Rbd { .. } => "rbd",
-            Self::Replication { .. } => "replication",
-            Self::Ssh { .. } => "ssh",
-            Self::Throttle { .. } => "throttle",
-            Self::Vdi { .. } => "vdi",
-            Self::Vhdx { .. } => "vhdx",
-            Self::VirtioBlkVfioPci { .. } => "virtio-blk-vfio-pci",
-            Self::VirtioBlkVhostUser { .. } => "virtio-blk-vhost-user",
-            Self::VirtioBlkVhostVdpa { .. } => "virtio-blk-vhost-vdpa",
-            Self::Vmdk { .. } => "vmdk",
-            Self::Vpc { .. } => "vpc",
-            Self::Vvfat { .. } => "vvfat",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockdevAmendOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Blkdebug => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blklogwrites => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkreplay => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Blkverify => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Bochs => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Cloop => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Compress => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyBeforeWrite => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CopyOnRead => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Dmg => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::File => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::SnapshotAccess => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftp => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ftps => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Gluster => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::HostCdrom => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::HostDevice => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Http => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Https => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::IoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Iscsi => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Nbd => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nfs => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NullAio => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NullCo => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nvme => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::NvmeIoUring => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Parallels => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Preallocate => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qcow => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Qcow2(x) => crate::rt::to_members(x),
-            Self::Qed => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Quorum => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Raw => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Rbd => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Replication => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ssh => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Throttle => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vdi => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vhdx => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::VirtioBlkVfioPci => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::VirtioBlkVhostUser => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::VirtioBlkVhostVdpa => {
-                ::std::result::Result::Ok(::serde_json::Map::new())
-            }
-            Self::Vmdk => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vpc => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vvfat => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "driver", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockdevAmendOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "driver")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "blkdebug" => Self::Blkdebug,
-                    "blklogwrites" => Self::Blklogwrites,
-                    "blkreplay" => Self::Blkreplay,
-                    "blkverify" => Self::Blkverify,
-                    "bochs" => Self::Bochs,
-                    "cloop" => Self::Cloop,
-                    "compress" => Self::Compress,
-                    "copy-before-write" => Self::CopyBeforeWrite,
-                    "copy-on-read" => Self::CopyOnRead,
-                    "dmg" => Self::Dmg,
-                    "file" => Self::File,
-                    "snapshot-access" => Self::SnapshotAccess,
-                    "ftp" => Self::Ftp,
-                    "ftps" => Self::Ftps,
-                    "gluster" => Self::Gluster,
-                    "host_cdrom" => Self::HostCdrom,
-                    "host_device" => Self::HostDevice,
-                    "http" => Self::Http,
-                    "https" => Self::Https,
-                    "io_uring" => Self::IoUring,
-                    "iscsi" => Self::Iscsi,
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    "nbd" => Self::Nbd,
-                    "nfs" => Self::Nfs,
-                    "null-aio" => Self::NullAio,
-                    "null-co" => Self::NullCo,
-                    "nvme" => Self::Nvme,
-                    "nvme-io_uring" => Self::NvmeIoUring,
-                    "parallels" => Self::Parallels,
-                    "preallocate" => Self::Preallocate,
-                    "qcow" => Self::Qcow,
-                    "qcow2" => Self::Qcow2(crate::rt::from_members(members)?),
-                    "qed" => Self::Qed,
-                    "quorum" => Self::Quorum,
-                    "raw" => Self::Raw,
-                    "rbd" => Self::Rbd,
-                    "replication" => Self::Replication,
-                    "ssh" => Self::Ssh,
-                    "throttle" => Self::Throttle,
-                    "vdi" => Self::Vdi,
-                    "vhdx" => Self::Vhdx,
-                    "virtio-blk-vfio-pci" => Self::VirtioBlkVfioPci,
-                    "virtio-blk-vhost-user" => Self::VirtioBlkVhostUser,
-                    "virtio-blk-vhost-vdpa" => Self::VirtioBlkVhostVdpa,
-                    "vmdk" => Self::Vmdk,
-                    "vpc" => Self::Vpc,
-                    "vvfat" => Self::Vvfat,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockdevAmendOptions, "driver", data { Luks = "luks", Qcow2 = "qcow2", } unit {
+    Blkdebug = "blkdebug", Blklogwrites = "blklogwrites", Blkreplay = "blkreplay",
+    Blkverify = "blkverify", Bochs = "bochs", Cloop = "cloop", Compress = "compress",
+    CopyBeforeWrite = "copy-before-write", CopyOnRead = "copy-on-read", Dmg = "dmg", File
+    = "file", SnapshotAccess = "snapshot-access", Ftp = "ftp", Ftps = "ftps", Gluster =
+    "gluster", HostCdrom = "host_cdrom", HostDevice = "host_device", Http = "http", Https
+    = "https", IoUring = "io_uring", Iscsi = "iscsi", Nbd = "nbd", Nfs = "nfs", NullAio =
+    "null-aio", NullCo = "null-co", Nvme = "nvme", NvmeIoUring = "nvme-io_uring",
+    Parallels = "parallels", Preallocate = "preallocate", Qcow = "qcow", Qed = "qed",
+    Quorum = "quorum", Raw = "raw", Rbd = "rbd", Replication = "replication", Ssh =
+    "ssh", Throttle = "throttle", Vdi = "vdi", Vhdx = "vhdx", VirtioBlkVfioPci =
+    "virtio-blk-vfio-pci", VirtioBlkVhostUser = "virtio-blk-vhost-user",
+    VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk", Vpc = "vpc", Vvfat =
+    "vvfat", }
+);
 /// Starts a job to amend format specific options of an existing open
 /// block device The job is automatically finalized, but a manual
 /// job-dismiss is required.
@@ -9104,9 +7817,8 @@ pub struct XBlockdevAmend {
     pub force: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    XBlockdevAmend { 0 req job_id "job-id" : ::std::string::String, 1 req node_name
-    "node-name" : ::std::string::String, 2 req options "options" : BlockdevAmendOptions,
-    3 opt force "force" : bool, }
+    XBlockdevAmend { 0 req job_id "job-id", 1 req node_name "node-name", 2 req options
+    "options", 3 opt force "force", }
 );
 crate::rt::qapi_builder!(
     XBlockdevAmend new(" Builds it from its required members; optional ones are absent.")
@@ -9182,9 +7894,8 @@ pub struct BlockImageCorrupted {
     pub fatal: bool,
 }
 crate::rt::qapi_struct!(
-    BlockImageCorrupted { 0 req device "device" : ::std::string::String, 1 opt node_name
-    "node-name" : ::std::string::String, 2 req msg "msg" : ::std::string::String, 3 opt
-    offset "offset" : i64, 4 opt size "size" : i64, 5 req fatal "fatal" : bool, }
+    BlockImageCorrupted { 0 req device "device", 1 opt node_name "node-name", 2 req msg
+    "msg", 3 opt offset "offset", 4 opt size "size", 5 req fatal "fatal", }
 );
 crate::rt::qapi_builder!(
     BlockImageCorrupted
@@ -9249,11 +7960,9 @@ pub struct BlockIoError {
     pub reason: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    BlockIoError { 0 req qom_path "qom-path" : ::std::string::String, 1 req device
-    "device" : ::std::string::String, 2 opt node_name "node-name" :
-    ::std::string::String, 3 req operation "operation" : IoOperationType, 4 req action
-    "action" : BlockErrorAction, 5 opt nospace "nospace" : bool, 6 req reason "reason" :
-    ::std::string::String, }
+    BlockIoError { 0 req qom_path "qom-path", 1 req device "device", 2 opt node_name
+    "node-name", 3 req operation "operation", 4 req action "action", 5 opt nospace
+    "nospace", 6 req reason "reason", }
 );
 crate::rt::qapi_builder!(
     BlockIoError new(" Builds it from its required members; optional ones are absent.") {
@@ -9301,9 +8010,8 @@ pub struct BlockJobCompleted {
     pub error: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockJobCompleted { 0 req r#type "type" : JobType, 1 req device "device" :
-    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
-    speed "speed" : i64, 5 opt error "error" : ::std::string::String, }
+    BlockJobCompleted { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
+    req offset "offset", 4 req speed "speed", 5 opt error "error", }
 );
 crate::rt::qapi_builder!(
     BlockJobCompleted
@@ -9347,9 +8055,8 @@ pub struct BlockJobCancelled {
     pub speed: i64,
 }
 crate::rt::qapi_struct!(
-    BlockJobCancelled { 0 req r#type "type" : JobType, 1 req device "device" :
-    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
-    speed "speed" : i64, }
+    BlockJobCancelled { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
+    req offset "offset", 4 req speed "speed", }
 );
 crate::rt::qapi_builder!(
     BlockJobCancelled
@@ -9387,8 +8094,8 @@ pub struct BlockJobError {
     pub action: BlockErrorAction,
 }
 crate::rt::qapi_struct!(
-    BlockJobError { 0 req device "device" : ::std::string::String, 1 req operation
-    "operation" : IoOperationType, 2 req action "action" : BlockErrorAction, }
+    BlockJobError { 0 req device "device", 1 req operation "operation", 2 req action
+    "action", }
 );
 crate::rt::qapi_builder!(
     BlockJobError new(" Builds it from its required members; optional ones are absent.")
@@ -9431,9 +8138,8 @@ pub struct BlockJobReady {
     pub speed: i64,
 }
 crate::rt::qapi_struct!(
-    BlockJobReady { 0 req r#type "type" : JobType, 1 req device "device" :
-    ::std::string::String, 2 req len "len" : i64, 3 req offset "offset" : i64, 4 req
-    speed "speed" : i64, }
+    BlockJobReady { 0 req r#type "type", 1 req device "device", 2 req len "len", 3 req
+    offset "offset", 4 req speed "speed", }
 );
 crate::rt::qapi_builder!(
     BlockJobReady new(" Builds it from its required members; optional ones are absent.")
@@ -9466,10 +8172,7 @@ pub struct BlockJobPending {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    BlockJobPending { 0 req r#type "type" : JobType, 1 req id "id" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(BlockJobPending { 0 req r#type "type", 1 req id "id", });
 crate::rt::qapi_builder!(
     BlockJobPending
     new(" Builds it from its required members; optional ones are absent.") { r#type :
@@ -9524,9 +8227,8 @@ pub struct BlockWriteThreshold {
     pub write_threshold: u64,
 }
 crate::rt::qapi_struct!(
-    BlockWriteThreshold { 0 req node_name "node-name" : ::std::string::String, 1 req
-    amount_exceeded "amount-exceeded" : u64, 2 req write_threshold "write-threshold" :
-    u64, }
+    BlockWriteThreshold { 0 req node_name "node-name", 1 req amount_exceeded
+    "amount-exceeded", 2 req write_threshold "write-threshold", }
 );
 crate::rt::qapi_builder!(
     BlockWriteThreshold
@@ -9568,8 +8270,8 @@ pub struct BlockSetWriteThreshold {
     pub write_threshold: u64,
 }
 crate::rt::qapi_struct!(
-    BlockSetWriteThreshold { 0 req node_name "node-name" : ::std::string::String, 1 req
-    write_threshold "write-threshold" : u64, }
+    BlockSetWriteThreshold { 0 req node_name "node-name", 1 req write_threshold
+    "write-threshold", }
 );
 crate::rt::qapi_builder!(
     BlockSetWriteThreshold
@@ -9639,8 +8341,7 @@ pub struct XBlockdevChange {
     pub node: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    XBlockdevChange { 0 req parent "parent" : ::std::string::String, 1 opt child "child"
-    : ::std::string::String, 2 opt node "node" : ::std::string::String, }
+    XBlockdevChange { 0 req parent "parent", 1 opt child "child", 2 opt node "node", }
 );
 crate::rt::qapi_builder!(
     XBlockdevChange
@@ -9694,8 +8395,8 @@ pub struct XBlockdevSetIothread {
     pub force: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    XBlockdevSetIothread { 0 req node_name "node-name" : ::std::string::String, 1 req
-    iothread "iothread" : StrOrNull, 2 opt force "force" : bool, }
+    XBlockdevSetIothread { 0 req node_name "node-name", 1 req iothread "iothread", 2 opt
+    force "force", }
 );
 crate::rt::qapi_builder!(
     XBlockdevSetIothread
@@ -9750,8 +8451,8 @@ pub struct QuorumFailure {
     pub sectors_count: i64,
 }
 crate::rt::qapi_struct!(
-    QuorumFailure { 0 req reference "reference" : ::std::string::String, 1 req sector_num
-    "sector-num" : i64, 2 req sectors_count "sectors-count" : i64, }
+    QuorumFailure { 0 req reference "reference", 1 req sector_num "sector-num", 2 req
+    sectors_count "sectors-count", }
 );
 crate::rt::qapi_builder!(
     QuorumFailure new(" Builds it from its required members; optional ones are absent.")
@@ -9804,9 +8505,8 @@ pub struct QuorumReportBad {
     pub sectors_count: i64,
 }
 crate::rt::qapi_struct!(
-    QuorumReportBad { 0 req r#type "type" : QuorumOpType, 1 opt error "error" :
-    ::std::string::String, 2 req node_name "node-name" : ::std::string::String, 3 req
-    sector_num "sector-num" : i64, 4 req sectors_count "sectors-count" : i64, }
+    QuorumReportBad { 0 req r#type "type", 1 opt error "error", 2 req node_name
+    "node-name", 3 req sector_num "sector-num", 4 req sectors_count "sectors-count", }
 );
 crate::rt::qapi_builder!(
     QuorumReportBad
@@ -9830,8 +8530,7 @@ pub struct BlockdevSnapshotInternal {
     pub name: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    BlockdevSnapshotInternal { 0 req device "device" : ::std::string::String, 1 req name
-    "name" : ::std::string::String, }
+    BlockdevSnapshotInternal { 0 req device "device", 1 req name "name", }
 );
 crate::rt::qapi_builder!(
     BlockdevSnapshotInternal
@@ -9929,8 +8628,8 @@ pub struct BlockdevSnapshotDeleteInternalSync {
     pub name: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockdevSnapshotDeleteInternalSync { 0 req device "device" : ::std::string::String, 1
-    opt id "id" : ::std::string::String, 2 opt name "name" : ::std::string::String, }
+    BlockdevSnapshotDeleteInternalSync { 0 req device "device", 1 opt id "id", 2 opt name
+    "name", }
 );
 crate::rt::qapi_builder!(
     BlockdevSnapshotDeleteInternalSync
@@ -9955,8 +8654,8 @@ pub struct DummyBlockCoreForceArrays {
     pub unused_block_graph_info: ::std::vec::Vec<BlockGraphInfo>,
 }
 crate::rt::qapi_struct!(
-    DummyBlockCoreForceArrays { 0 req unused_block_graph_info "unused-block-graph-info" :
-    ::std::vec::Vec < BlockGraphInfo >, }
+    DummyBlockCoreForceArrays { 0 req unused_block_graph_info "unused-block-graph-info",
+    }
 );
 crate::rt::qapi_builder!(
     DummyBlockCoreForceArrays

@@ -24,9 +24,9 @@ pub struct NbdServerOptionsBase {
     pub max_connections: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    NbdServerOptionsBase { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1
-    opt tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
-    ::std::string::String, 3 opt max_connections "max-connections" : u32, }
+    NbdServerOptionsBase { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
+    tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
+    "max-connections", }
 );
 crate::rt::qapi_builder!(
     NbdServerOptionsBase new(" Builds it with every optional member absent.") {} init {}
@@ -62,10 +62,9 @@ pub struct NbdServerOptions {
     pub addr: SocketAddress,
 }
 crate::rt::qapi_struct!(
-    NbdServerOptions { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1 opt
-    tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
-    ::std::string::String, 3 opt max_connections "max-connections" : u32, 4 req addr
-    "addr" : SocketAddress, }
+    NbdServerOptions { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
+    tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
+    "max-connections", 4 req addr "addr", }
 );
 crate::rt::qapi_builder!(
     NbdServerOptions
@@ -103,10 +102,9 @@ pub struct NbdServerOptionsLegacy {
     pub addr: SocketAddressLegacy,
 }
 crate::rt::qapi_struct!(
-    NbdServerOptionsLegacy { 0 opt handshake_max_seconds "handshake-max-seconds" : u32, 1
-    opt tls_creds "tls-creds" : ::std::string::String, 2 opt tls_authz "tls-authz" :
-    ::std::string::String, 3 opt max_connections "max-connections" : u32, 4 req addr
-    "addr" : SocketAddressLegacy, }
+    NbdServerOptionsLegacy { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
+    tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
+    "max-connections", 4 req addr "addr", }
 );
 crate::rt::qapi_builder!(
     NbdServerOptionsLegacy
@@ -156,8 +154,7 @@ pub struct BlockExportOptionsNbdBase {
     pub description: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptionsNbdBase { 0 opt name "name" : ::std::string::String, 1 opt
-    description "description" : ::std::string::String, }
+    BlockExportOptionsNbdBase { 0 opt name "name", 1 opt description "description", }
 );
 crate::rt::qapi_builder!(
     BlockExportOptionsNbdBase new(" Builds it with every optional member absent.") {}
@@ -190,9 +187,8 @@ pub struct BlockExportOptionsNbd {
     pub allocation_depth: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptionsNbd { 0 opt name "name" : ::std::string::String, 1 opt description
-    "description" : ::std::string::String, 2 opt bitmaps "bitmaps" : ::std::vec::Vec <
-    BlockDirtyBitmapOrStr >, 3 opt allocation_depth "allocation-depth" : bool, }
+    BlockExportOptionsNbd { 0 opt name "name", 1 opt description "description", 2 opt
+    bitmaps "bitmaps", 3 opt allocation_depth "allocation-depth", }
 );
 crate::rt::qapi_builder!(
     BlockExportOptionsNbd new(" Builds it with every optional member absent.") {} init {}
@@ -219,8 +215,8 @@ pub struct BlockExportOptionsVhostUserBlk {
     pub num_queues: ::std::option::Option<u16>,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptionsVhostUserBlk { 0 req addr "addr" : SocketAddress, 1 opt
-    logical_block_size "logical-block-size" : u64, 2 opt num_queues "num-queues" : u16, }
+    BlockExportOptionsVhostUserBlk { 0 req addr "addr", 1 opt logical_block_size
+    "logical-block-size", 2 opt num_queues "num-queues", }
 );
 crate::rt::qapi_builder!(
     BlockExportOptionsVhostUserBlk
@@ -274,8 +270,8 @@ pub struct BlockExportOptionsFuse {
     pub allow_other: ::std::option::Option<FuseExportAllowOther>,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptionsFuse { 0 req mountpoint "mountpoint" : ::std::string::String, 1 opt
-    growable "growable" : bool, 2 opt allow_other "allow-other" : FuseExportAllowOther, }
+    BlockExportOptionsFuse { 0 req mountpoint "mountpoint", 1 opt growable "growable", 2
+    opt allow_other "allow-other", }
 );
 crate::rt::qapi_builder!(
     BlockExportOptionsFuse
@@ -304,10 +300,9 @@ pub struct BlockExportOptionsVduseBlk {
     pub serial: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptionsVduseBlk { 0 req name "name" : ::std::string::String, 1 opt
-    num_queues "num-queues" : u16, 2 opt queue_size "queue-size" : u16, 3 opt
-    logical_block_size "logical-block-size" : u64, 4 opt serial "serial" :
-    ::std::string::String, }
+    BlockExportOptionsVduseBlk { 0 req name "name", 1 opt num_queues "num-queues", 2 opt
+    queue_size "queue-size", 3 opt logical_block_size "logical-block-size", 4 opt serial
+    "serial", }
 );
 crate::rt::qapi_builder!(
     BlockExportOptionsVduseBlk
@@ -341,9 +336,8 @@ pub struct NbdServerAddOptions {
     pub bitmap: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NbdServerAddOptions { 0 opt name "name" : ::std::string::String, 1 opt description
-    "description" : ::std::string::String, 2 req device "device" : ::std::string::String,
-    3 opt writable "writable" : bool, 4 opt bitmap "bitmap" : ::std::string::String, }
+    NbdServerAddOptions { 0 opt name "name", 1 opt description "description", 2 req
+    device "device", 3 opt writable "writable", 4 opt bitmap "bitmap", }
 );
 crate::rt::qapi_builder!(
     NbdServerAddOptions
@@ -429,10 +423,7 @@ pub struct NbdServerRemove {
     /// description.  Default is 'safe'.
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
 }
-crate::rt::qapi_struct!(
-    NbdServerRemove { 0 req name "name" : ::std::string::String, 1 opt mode "mode" :
-    BlockExportRemoveMode, }
-);
+crate::rt::qapi_struct!(NbdServerRemove { 0 req name "name", 1 opt mode "mode", });
 crate::rt::qapi_builder!(
     NbdServerRemove
     new(" Builds it from its required members; optional ones are absent.") { name :
@@ -531,11 +522,9 @@ pub struct BlockExportOptions {
     pub branch: BlockExportOptionsBranch,
 }
 crate::rt::qapi_struct!(
-    BlockExportOptions { 0 req id "id" : ::std::string::String, 1 opt fixed_iothread
-    "fixed-iothread" : bool, 2 opt iothread "iothread" : ::std::string::String, 3 req
-    node_name "node-name" : ::std::string::String, 4 opt writable "writable" : bool, 5
-    opt writethrough "writethrough" : bool, 6 opt allow_inactive "allow-inactive" : bool,
-    } flatten branch
+    BlockExportOptions { 0 req id "id", 1 opt fixed_iothread "fixed-iothread", 2 opt
+    iothread "iothread", 3 req node_name "node-name", 4 opt writable "writable", 5 opt
+    writethrough "writethrough", 6 opt allow_inactive "allow-inactive", } flatten branch
 );
 crate::rt::qapi_builder!(
     BlockExportOptions
@@ -574,56 +563,10 @@ pub enum BlockExportOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl BlockExportOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Nbd { .. } => "nbd",
-            Self::VhostUserBlk { .. } => "vhost-user-blk",
-            Self::Fuse { .. } => "fuse",
-            Self::VduseBlk { .. } => "vduse-blk",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for BlockExportOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Nbd(x) => crate::rt::to_members(x),
-            Self::VhostUserBlk(x) => crate::rt::to_members(x),
-            Self::Fuse(x) => crate::rt::to_members(x),
-            Self::VduseBlk(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for BlockExportOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "nbd" => Self::Nbd(crate::rt::from_members(members)?),
-                    "vhost-user-blk" => {
-                        Self::VhostUserBlk(crate::rt::from_members(members)?)
-                    }
-                    "fuse" => Self::Fuse(crate::rt::from_members(members)?),
-                    "vduse-blk" => Self::VduseBlk(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    BlockExportOptionsBranch, "type", data { Nbd = "nbd", VhostUserBlk =
+    "vhost-user-blk", Fuse = "fuse", VduseBlk = "vduse-blk", } unit {}
+);
 /// Creates a new block export.
 ///
 /// Since: 5.2
@@ -661,10 +604,7 @@ pub struct BlockExportDel {
     /// description.  Default is 'safe'.
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
 }
-crate::rt::qapi_struct!(
-    BlockExportDel { 0 req id "id" : ::std::string::String, 1 opt mode "mode" :
-    BlockExportRemoveMode, }
-);
+crate::rt::qapi_struct!(BlockExportDel { 0 req id "id", 1 opt mode "mode", });
 crate::rt::qapi_builder!(
     BlockExportDel new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, } init {} set { with_mode mode "mode" :
@@ -685,7 +625,7 @@ pub struct BlockExportDeleted {
     /// Block export id.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(BlockExportDeleted { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(BlockExportDeleted { 0 req id "id", });
 crate::rt::qapi_builder!(
     BlockExportDeleted
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -713,9 +653,8 @@ pub struct BlockExportInfo {
     pub shutting_down: bool,
 }
 crate::rt::qapi_struct!(
-    BlockExportInfo { 0 req id "id" : ::std::string::String, 1 req r#type "type" :
-    BlockExportType, 2 req node_name "node-name" : ::std::string::String, 3 req
-    shutting_down "shutting-down" : bool, }
+    BlockExportInfo { 0 req id "id", 1 req r#type "type", 2 req node_name "node-name", 3
+    req shutting_down "shutting-down", }
 );
 crate::rt::qapi_builder!(
     BlockExportInfo

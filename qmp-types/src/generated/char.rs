@@ -20,8 +20,8 @@ pub struct ChardevInfo {
     pub frontend_open: bool,
 }
 crate::rt::qapi_struct!(
-    ChardevInfo { 0 req label "label" : ::std::string::String, 1 req filename "filename"
-    : ::std::string::String, 2 req frontend_open "frontend-open" : bool, }
+    ChardevInfo { 0 req label "label", 1 req filename "filename", 2 req frontend_open
+    "frontend-open", }
 );
 crate::rt::qapi_builder!(
     ChardevInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -82,9 +82,7 @@ pub struct ChardevBackendInfo {
     /// The backend name
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    ChardevBackendInfo { 0 req name "name" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(ChardevBackendInfo { 0 req name "name", });
 crate::rt::qapi_builder!(
     ChardevBackendInfo
     new(" Builds it from its required members; optional ones are absent.") { name :
@@ -178,8 +176,7 @@ pub struct RingbufWrite {
     pub format: ::std::option::Option<DataFormat>,
 }
 crate::rt::qapi_struct!(
-    RingbufWrite { 0 req device "device" : ::std::string::String, 1 req data "data" :
-    ::std::string::String, 2 opt format "format" : DataFormat, }
+    RingbufWrite { 0 req device "device", 1 req data "data", 2 opt format "format", }
 );
 crate::rt::qapi_builder!(
     RingbufWrite new(" Builds it from its required members; optional ones are absent.") {
@@ -228,8 +225,7 @@ pub struct RingbufRead {
     pub format: ::std::option::Option<DataFormat>,
 }
 crate::rt::qapi_struct!(
-    RingbufRead { 0 req device "device" : ::std::string::String, 1 req size "size" : i64,
-    2 opt format "format" : DataFormat, }
+    RingbufRead { 0 req device "device", 1 req size "size", 2 opt format "format", }
 );
 crate::rt::qapi_builder!(
     RingbufRead new(" Builds it from its required members; optional ones are absent.") {
@@ -255,8 +251,7 @@ pub struct ChardevCommon {
     pub logappend: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    ChardevCommon { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, }
+    ChardevCommon { 0 opt logfile "logfile", 1 opt logappend "logappend", }
 );
 crate::rt::qapi_builder!(
     ChardevCommon new(" Builds it with every optional member absent.") {} init {} set {
@@ -283,9 +278,8 @@ pub struct ChardevFile {
     pub append: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    ChardevFile { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt r#in "in" : ::std::string::String, 3 req out "out" :
-    ::std::string::String, 4 opt append "append" : bool, }
+    ChardevFile { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt r#in "in",
+    3 req out "out", 4 opt append "append", }
 );
 crate::rt::qapi_builder!(
     ChardevFile new(" Builds it from its required members; optional ones are absent.") {
@@ -310,8 +304,8 @@ pub struct ChardevHostdev {
     pub device: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChardevHostdev { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req device "device" : ::std::string::String, }
+    ChardevHostdev { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req device
+    "device", }
 );
 crate::rt::qapi_builder!(
     ChardevHostdev new(" Builds it from its required members; optional ones are absent.")
@@ -373,13 +367,11 @@ pub struct ChardevSocket {
     pub reconnect_ms: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ChardevSocket { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req addr "addr" : SocketAddressLegacy, 3 opt tls_creds
-    "tls-creds" : ::std::string::String, 4 opt tls_authz "tls-authz" :
-    ::std::string::String, 5 opt server "server" : bool, 6 opt wait "wait" : bool, 7 opt
-    nodelay "nodelay" : bool, 8 opt telnet "telnet" : bool, 9 opt tn3270 "tn3270" : bool,
-    10 opt websocket "websocket" : bool, 11 opt reconnect "reconnect" : i64, 12 opt
-    reconnect_ms "reconnect-ms" : i64, }
+    ChardevSocket { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req addr
+    "addr", 3 opt tls_creds "tls-creds", 4 opt tls_authz "tls-authz", 5 opt server
+    "server", 6 opt wait "wait", 7 opt nodelay "nodelay", 8 opt telnet "telnet", 9 opt
+    tn3270 "tn3270", 10 opt websocket "websocket", 11 opt reconnect "reconnect", 12 opt
+    reconnect_ms "reconnect-ms", }
 );
 crate::rt::qapi_builder!(
     ChardevSocket new(" Builds it from its required members; optional ones are absent.")
@@ -410,9 +402,8 @@ pub struct ChardevUdp {
     pub local: ::std::option::Option<SocketAddressLegacy>,
 }
 crate::rt::qapi_struct!(
-    ChardevUdp { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req remote "remote" : SocketAddressLegacy, 3 opt local "local"
-    : SocketAddressLegacy, }
+    ChardevUdp { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req remote
+    "remote", 3 opt local "local", }
 );
 crate::rt::qapi_builder!(
     ChardevUdp new(" Builds it from its required members; optional ones are absent.") {
@@ -435,8 +426,8 @@ pub struct ChardevMux {
     pub chardev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChardevMux { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req chardev "chardev" : ::std::string::String, }
+    ChardevMux { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardev
+    "chardev", }
 );
 crate::rt::qapi_builder!(
     ChardevMux new(" Builds it from its required members; optional ones are absent.") {
@@ -459,9 +450,8 @@ pub struct ChardevHub {
     pub chardevs: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    ChardevHub { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req chardevs "chardevs" : ::std::vec::Vec <
-    ::std::string::String >, }
+    ChardevHub { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardevs
+    "chardevs", }
 );
 crate::rt::qapi_builder!(
     ChardevHub new(" Builds it from its required members; optional ones are absent.") {
@@ -485,8 +475,8 @@ pub struct ChardevStdio {
     pub signal: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    ChardevStdio { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt signal "signal" : bool, }
+    ChardevStdio { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt signal
+    "signal", }
 );
 crate::rt::qapi_builder!(
     ChardevStdio new(" Builds it with every optional member absent.") {} init {} set {
@@ -510,8 +500,8 @@ pub struct ChardevSpiceChannel {
     pub r#type: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChardevSpiceChannel { 0 opt logfile "logfile" : ::std::string::String, 1 opt
-    logappend "logappend" : bool, 2 req r#type "type" : ::std::string::String, }
+    ChardevSpiceChannel { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req
+    r#type "type", }
 );
 crate::rt::qapi_builder!(
     ChardevSpiceChannel
@@ -536,8 +526,8 @@ pub struct ChardevSpicePort {
     pub fqdn: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChardevSpicePort { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req fqdn "fqdn" : ::std::string::String, }
+    ChardevSpicePort { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req fqdn
+    "fqdn", }
 );
 crate::rt::qapi_builder!(
     ChardevSpicePort
@@ -562,8 +552,8 @@ pub struct ChardevDBus {
     pub name: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    ChardevDBus { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 req name "name" : ::std::string::String, }
+    ChardevDBus { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req name
+    "name", }
 );
 crate::rt::qapi_builder!(
     ChardevDBus new(" Builds it from its required members; optional ones are absent.") {
@@ -596,9 +586,8 @@ pub struct ChardevVC {
     pub rows: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ChardevVC { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt width "width" : i64, 3 opt height "height" : i64, 4 opt
-    cols "cols" : i64, 5 opt rows "rows" : i64, }
+    ChardevVC { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt width
+    "width", 3 opt height "height", 4 opt cols "cols", 5 opt rows "rows", }
 );
 crate::rt::qapi_builder!(
     ChardevVC new(" Builds it with every optional member absent.") {} init {} set {
@@ -622,8 +611,8 @@ pub struct ChardevRingbuf {
     pub size: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    ChardevRingbuf { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt size "size" : i64, }
+    ChardevRingbuf { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt size
+    "size", }
 );
 crate::rt::qapi_builder!(
     ChardevRingbuf new(" Builds it with every optional member absent.") {} init {} set {
@@ -649,8 +638,8 @@ pub struct ChardevQemuVDAgent {
     pub clipboard: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    ChardevQemuVDAgent { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt mouse "mouse" : bool, 3 opt clipboard "clipboard" : bool, }
+    ChardevQemuVDAgent { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt
+    mouse "mouse", 3 opt clipboard "clipboard", }
 );
 crate::rt::qapi_builder!(
     ChardevQemuVDAgent new(" Builds it with every optional member absent.") {} init {}
@@ -674,8 +663,8 @@ pub struct ChardevPty {
     pub path: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    ChardevPty { 0 opt logfile "logfile" : ::std::string::String, 1 opt logappend
-    "logappend" : bool, 2 opt path "path" : ::std::string::String, }
+    ChardevPty { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt path "path",
+    }
 );
 crate::rt::qapi_builder!(
     ChardevPty new(" Builds it with every optional member absent.") {} init {} set {
@@ -769,7 +758,7 @@ pub struct ChardevFileWrapper {
     /// Configuration info for file chardevs
     pub data: ChardevFile,
 }
-crate::rt::qapi_struct!(ChardevFileWrapper { 0 req data "data" : ChardevFile, });
+crate::rt::qapi_struct!(ChardevFileWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevFileWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -782,7 +771,7 @@ pub struct ChardevHostdevWrapper {
     /// Configuration info for device and pipe chardevs
     pub data: ChardevHostdev,
 }
-crate::rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data" : ChardevHostdev, });
+crate::rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevHostdevWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -795,7 +784,7 @@ pub struct ChardevSocketWrapper {
     /// Configuration info for (stream) socket chardevs
     pub data: ChardevSocket,
 }
-crate::rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data" : ChardevSocket, });
+crate::rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevSocketWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -808,7 +797,7 @@ pub struct ChardevUdpWrapper {
     /// Configuration info for datagram socket chardevs
     pub data: ChardevUdp,
 }
-crate::rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data" : ChardevUdp, });
+crate::rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevUdpWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -821,7 +810,7 @@ pub struct ChardevCommonWrapper {
     /// Configuration shared across all chardev backends
     pub data: ChardevCommon,
 }
-crate::rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data" : ChardevCommon, });
+crate::rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevCommonWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -834,7 +823,7 @@ pub struct ChardevMuxWrapper {
     /// Configuration info for mux chardevs
     pub data: ChardevMux,
 }
-crate::rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data" : ChardevMux, });
+crate::rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevMuxWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -847,7 +836,7 @@ pub struct ChardevHubWrapper {
     /// Configuration info for hub chardevs
     pub data: ChardevHub,
 }
-crate::rt::qapi_struct!(ChardevHubWrapper { 0 req data "data" : ChardevHub, });
+crate::rt::qapi_struct!(ChardevHubWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevHubWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -860,7 +849,7 @@ pub struct ChardevStdioWrapper {
     /// Configuration info for stdio chardevs
     pub data: ChardevStdio,
 }
-crate::rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data" : ChardevStdio, });
+crate::rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevStdioWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -875,9 +864,7 @@ pub struct ChardevSpiceChannelWrapper {
     /// Configuration info for spice vm channel chardevs
     pub data: ChardevSpiceChannel,
 }
-crate::rt::qapi_struct!(
-    ChardevSpiceChannelWrapper { 0 req data "data" : ChardevSpiceChannel, }
-);
+crate::rt::qapi_struct!(ChardevSpiceChannelWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevSpiceChannelWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -892,9 +879,7 @@ pub struct ChardevSpicePortWrapper {
     /// Configuration info for spice port chardevs
     pub data: ChardevSpicePort,
 }
-crate::rt::qapi_struct!(
-    ChardevSpicePortWrapper { 0 req data "data" : ChardevSpicePort, }
-);
+crate::rt::qapi_struct!(ChardevSpicePortWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevSpicePortWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -909,9 +894,7 @@ pub struct ChardevQemuVDAgentWrapper {
     /// Configuration info for qemu vdagent implementation
     pub data: ChardevQemuVDAgent,
 }
-crate::rt::qapi_struct!(
-    ChardevQemuVDAgentWrapper { 0 req data "data" : ChardevQemuVDAgent, }
-);
+crate::rt::qapi_struct!(ChardevQemuVDAgentWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevQemuVDAgentWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -926,7 +909,7 @@ pub struct ChardevDBusWrapper {
     /// Configuration info for DBus chardevs
     pub data: ChardevDBus,
 }
-crate::rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data" : ChardevDBus, });
+crate::rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevDBusWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -939,7 +922,7 @@ pub struct ChardevVCWrapper {
     /// Configuration info for virtual console chardevs
     pub data: ChardevVC,
 }
-crate::rt::qapi_struct!(ChardevVCWrapper { 0 req data "data" : ChardevVC, });
+crate::rt::qapi_struct!(ChardevVCWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevVCWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -952,7 +935,7 @@ pub struct ChardevRingbufWrapper {
     /// Configuration info for ring buffer chardevs
     pub data: ChardevRingbuf,
 }
-crate::rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data" : ChardevRingbuf, });
+crate::rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevRingbufWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -965,7 +948,7 @@ pub struct ChardevPtyWrapper {
     /// Configuration info for pty chardevs
     pub data: ChardevPty,
 }
-crate::rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data" : ChardevPty, });
+crate::rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     ChardevPtyWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -1048,113 +1031,14 @@ pub enum ChardevBackend {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl ChardevBackend {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::File { .. } => "file",
-            Self::Serial { .. } => "serial",
-            Self::Parallel { .. } => "parallel",
-            Self::Pipe { .. } => "pipe",
-            Self::Socket { .. } => "socket",
-            Self::Udp { .. } => "udp",
-            Self::Pty { .. } => "pty",
-            Self::Null { .. } => "null",
-            Self::Mux { .. } => "mux",
-            Self::Hub { .. } => "hub",
-            Self::Msmouse { .. } => "msmouse",
-            Self::Wctablet { .. } => "wctablet",
-            Self::Braille { .. } => "braille",
-            Self::Testdev { .. } => "testdev",
-            Self::Stdio { .. } => "stdio",
-            Self::Console { .. } => "console",
-            Self::Spicevmc { .. } => "spicevmc",
-            Self::Spiceport { .. } => "spiceport",
-            Self::QemuVdagent { .. } => "qemu-vdagent",
-            Self::Dbus { .. } => "dbus",
-            Self::Vc { .. } => "vc",
-            Self::Ringbuf { .. } => "ringbuf",
-            Self::Memory { .. } => "memory",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for ChardevBackend {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::File(x) => crate::rt::to_members(x),
-            Self::Serial(x) => crate::rt::to_members(x),
-            Self::Parallel(x) => crate::rt::to_members(x),
-            Self::Pipe(x) => crate::rt::to_members(x),
-            Self::Socket(x) => crate::rt::to_members(x),
-            Self::Udp(x) => crate::rt::to_members(x),
-            Self::Pty(x) => crate::rt::to_members(x),
-            Self::Null(x) => crate::rt::to_members(x),
-            Self::Mux(x) => crate::rt::to_members(x),
-            Self::Hub(x) => crate::rt::to_members(x),
-            Self::Msmouse(x) => crate::rt::to_members(x),
-            Self::Wctablet(x) => crate::rt::to_members(x),
-            Self::Braille(x) => crate::rt::to_members(x),
-            Self::Testdev(x) => crate::rt::to_members(x),
-            Self::Stdio(x) => crate::rt::to_members(x),
-            Self::Console(x) => crate::rt::to_members(x),
-            Self::Spicevmc(x) => crate::rt::to_members(x),
-            Self::Spiceport(x) => crate::rt::to_members(x),
-            Self::QemuVdagent(x) => crate::rt::to_members(x),
-            Self::Dbus(x) => crate::rt::to_members(x),
-            Self::Vc(x) => crate::rt::to_members(x),
-            Self::Ringbuf(x) => crate::rt::to_members(x),
-            Self::Memory(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ChardevBackend {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    "serial" => Self::Serial(crate::rt::from_members(members)?),
-                    "parallel" => Self::Parallel(crate::rt::from_members(members)?),
-                    "pipe" => Self::Pipe(crate::rt::from_members(members)?),
-                    "socket" => Self::Socket(crate::rt::from_members(members)?),
-                    "udp" => Self::Udp(crate::rt::from_members(members)?),
-                    "pty" => Self::Pty(crate::rt::from_members(members)?),
-                    "null" => Self::Null(crate::rt::from_members(members)?),
-                    "mux" => Self::Mux(crate::rt::from_members(members)?),
-                    "hub" => Self::Hub(crate::rt::from_members(members)?),
-                    "msmouse" => Self::Msmouse(crate::rt::from_members(members)?),
-                    "wctablet" => Self::Wctablet(crate::rt::from_members(members)?),
-                    "braille" => Self::Braille(crate::rt::from_members(members)?),
-                    "testdev" => Self::Testdev(crate::rt::from_members(members)?),
-                    "stdio" => Self::Stdio(crate::rt::from_members(members)?),
-                    "console" => Self::Console(crate::rt::from_members(members)?),
-                    "spicevmc" => Self::Spicevmc(crate::rt::from_members(members)?),
-                    "spiceport" => Self::Spiceport(crate::rt::from_members(members)?),
-                    "qemu-vdagent" => {
-                        Self::QemuVdagent(crate::rt::from_members(members)?)
-                    }
-                    "dbus" => Self::Dbus(crate::rt::from_members(members)?),
-                    "vc" => Self::Vc(crate::rt::from_members(members)?),
-                    "ringbuf" => Self::Ringbuf(crate::rt::from_members(members)?),
-                    "memory" => Self::Memory(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    ChardevBackend, "type", data { File = "file", Serial = "serial", Parallel =
+    "parallel", Pipe = "pipe", Socket = "socket", Udp = "udp", Pty = "pty", Null =
+    "null", Mux = "mux", Hub = "hub", Msmouse = "msmouse", Wctablet = "wctablet", Braille
+    = "braille", Testdev = "testdev", Stdio = "stdio", Console = "console", Spicevmc =
+    "spicevmc", Spiceport = "spiceport", QemuVdagent = "qemu-vdagent", Dbus = "dbus", Vc
+    = "vc", Ringbuf = "ringbuf", Memory = "memory", } unit {}
+);
 /// Return info about the chardev backend just created.
 ///
 /// Since: 1.4
@@ -1165,7 +1049,7 @@ pub struct ChardevReturn {
     /// if a chardev of type 'pty' was created
     pub pty: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(ChardevReturn { 0 opt pty "pty" : ::std::string::String, });
+crate::rt::qapi_struct!(ChardevReturn { 0 opt pty "pty", });
 crate::rt::qapi_builder!(
     ChardevReturn new(" Builds it with every optional member absent.") {} init {} set {
     with_pty pty "pty" : ::std::string::String => into, }
@@ -1211,10 +1095,7 @@ pub struct ChardevAdd {
     /// backend type and parameters
     pub backend: ChardevBackend,
 }
-crate::rt::qapi_struct!(
-    ChardevAdd { 0 req id "id" : ::std::string::String, 1 req backend "backend" :
-    ChardevBackend, }
-);
+crate::rt::qapi_struct!(ChardevAdd { 0 req id "id", 1 req backend "backend", });
 crate::rt::qapi_builder!(
     ChardevAdd new(" Builds it from its required members; optional ones are absent.") {
     id : ::std::string::String => into, backend : ChardevBackend => into, } init {} set
@@ -1269,10 +1150,7 @@ pub struct ChardevChange {
     /// new backend type and parameters
     pub backend: ChardevBackend,
 }
-crate::rt::qapi_struct!(
-    ChardevChange { 0 req id "id" : ::std::string::String, 1 req backend "backend" :
-    ChardevBackend, }
-);
+crate::rt::qapi_struct!(ChardevChange { 0 req id "id", 1 req backend "backend", });
 crate::rt::qapi_builder!(
     ChardevChange new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, backend : ChardevBackend => into, } init {} set
@@ -1300,7 +1178,7 @@ pub struct ChardevRemove {
     /// the chardev's ID, must exist and not be in use
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(ChardevRemove { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(ChardevRemove { 0 req id "id", });
 crate::rt::qapi_builder!(
     ChardevRemove new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, } init {} set {}
@@ -1327,7 +1205,7 @@ pub struct ChardevSendBreak {
     /// the chardev's ID, must exist
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(ChardevSendBreak { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(ChardevSendBreak { 0 req id "id", });
 crate::rt::qapi_builder!(
     ChardevSendBreak
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -1360,9 +1238,7 @@ pub struct VserportChange {
     /// true if the guest has opened the virtio-serial port
     pub open: bool,
 }
-crate::rt::qapi_struct!(
-    VserportChange { 0 req id "id" : ::std::string::String, 1 req open "open" : bool, }
-);
+crate::rt::qapi_struct!(VserportChange { 0 req id "id", 1 req open "open", });
 crate::rt::qapi_builder!(
     VserportChange new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, open : bool => into, } init {} set {}

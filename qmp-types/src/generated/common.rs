@@ -263,8 +263,7 @@ pub struct HumanReadableText {
     pub human_readable_text: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    HumanReadableText { 0 req human_readable_text "human-readable-text" :
-    ::std::string::String, }
+    HumanReadableText { 0 req human_readable_text "human-readable-text", }
 );
 crate::rt::qapi_builder!(
     HumanReadableText

@@ -63,10 +63,9 @@ pub struct CompatPolicy {
     pub unstable_output: ::std::option::Option<CompatPolicyOutput>,
 }
 crate::rt::qapi_struct!(
-    CompatPolicy { 0 opt deprecated_input "deprecated-input" : CompatPolicyInput, 1 opt
-    deprecated_output "deprecated-output" : CompatPolicyOutput, 2 opt unstable_input
-    "unstable-input" : CompatPolicyInput, 3 opt unstable_output "unstable-output" :
-    CompatPolicyOutput, }
+    CompatPolicy { 0 opt deprecated_input "deprecated-input", 1 opt deprecated_output
+    "deprecated-output", 2 opt unstable_input "unstable-input", 3 opt unstable_output
+    "unstable-output", }
 );
 crate::rt::qapi_builder!(
     CompatPolicy new(" Builds it with every optional member absent.") {} init {} set {

@@ -29,9 +29,7 @@ pub struct QmpCapabilities {
     /// means no QMP capabilities will be enabled.  (since 2.12)
     pub enable: ::std::option::Option<::std::vec::Vec<QMPCapability>>,
 }
-crate::rt::qapi_struct!(
-    QmpCapabilities { 0 opt enable "enable" : ::std::vec::Vec < QMPCapability >, }
-);
+crate::rt::qapi_struct!(QmpCapabilities { 0 opt enable "enable", });
 crate::rt::qapi_builder!(
     QmpCapabilities new(" Builds it with every optional member absent.") {} init {} set {
     with_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into, }
@@ -71,8 +69,7 @@ pub struct VersionTriple {
     pub micro: i64,
 }
 crate::rt::qapi_struct!(
-    VersionTriple { 0 req major "major" : i64, 1 req minor "minor" : i64, 2 req micro
-    "micro" : i64, }
+    VersionTriple { 0 req major "major", 1 req minor "minor", 2 req micro "micro", }
 );
 crate::rt::qapi_builder!(
     VersionTriple new(" Builds it from its required members; optional ones are absent.")
@@ -96,10 +93,7 @@ pub struct VersionInfo {
     /// highly recommended that a unique name is used.
     pub package: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    VersionInfo { 0 req qemu "qemu" : VersionTriple, 1 req package "package" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(VersionInfo { 0 req qemu "qemu", 1 req package "package", });
 crate::rt::qapi_builder!(
     VersionInfo new(" Builds it from its required members; optional ones are absent.") {
     qemu : VersionTriple => into, package : ::std::string::String => into, } init {} set
@@ -151,7 +145,7 @@ pub struct CommandInfo {
     /// The command name
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(CommandInfo { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_struct!(CommandInfo { 0 req name "name", });
 crate::rt::qapi_builder!(
     CommandInfo new(" Builds it from its required members; optional ones are absent.") {
     name : ::std::string::String => into, } init {} set {}
@@ -252,9 +246,8 @@ pub struct MonitorOptions {
     pub chardev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    MonitorOptions { 0 opt id "id" : ::std::string::String, 1 opt mode "mode" :
-    MonitorMode, 2 opt pretty "pretty" : bool, 3 req chardev "chardev" :
-    ::std::string::String, }
+    MonitorOptions { 0 opt id "id", 1 opt mode "mode", 2 opt pretty "pretty", 3 req
+    chardev "chardev", }
 );
 crate::rt::qapi_builder!(
     MonitorOptions new(" Builds it from its required members; optional ones are absent.")

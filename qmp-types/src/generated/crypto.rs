@@ -176,9 +176,7 @@ pub struct QCryptoBlockOptionsBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
 }
-crate::rt::qapi_struct!(
-    QCryptoBlockOptionsBase { 0 req format "format" : QCryptoBlockFormat, }
-);
+crate::rt::qapi_struct!(QCryptoBlockOptionsBase { 0 req format "format", });
 crate::rt::qapi_builder!(
     QCryptoBlockOptionsBase
     new(" Builds it from its required members; optional ones are absent.") { format :
@@ -195,9 +193,7 @@ pub struct QCryptoBlockOptionsQCow {
     /// metadata only.
     pub key_secret: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    QCryptoBlockOptionsQCow { 0 opt key_secret "key-secret" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(QCryptoBlockOptionsQCow { 0 opt key_secret "key-secret", });
 crate::rt::qapi_builder!(
     QCryptoBlockOptionsQCow new(" Builds it with every optional member absent.") {} init
     {} set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
@@ -213,9 +209,7 @@ pub struct QCryptoBlockOptionsLUKS {
     /// metadata only.
     pub key_secret: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    QCryptoBlockOptionsLUKS { 0 opt key_secret "key-secret" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(QCryptoBlockOptionsLUKS { 0 opt key_secret "key-secret", });
 crate::rt::qapi_builder!(
     QCryptoBlockOptionsLUKS new(" Builds it with every optional member absent.") {} init
     {} set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
@@ -250,11 +244,10 @@ pub struct QCryptoBlockCreateOptionsLUKS {
     pub iter_time: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    QCryptoBlockCreateOptionsLUKS { 0 opt key_secret "key-secret" :
-    ::std::string::String, 1 opt cipher_alg "cipher-alg" : QCryptoCipherAlgo, 2 opt
-    cipher_mode "cipher-mode" : QCryptoCipherMode, 3 opt ivgen_alg "ivgen-alg" :
-    QCryptoIVGenAlgo, 4 opt ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 5 opt
-    hash_alg "hash-alg" : QCryptoHashAlgo, 6 opt iter_time "iter-time" : i64, }
+    QCryptoBlockCreateOptionsLUKS { 0 opt key_secret "key-secret", 1 opt cipher_alg
+    "cipher-alg", 2 opt cipher_mode "cipher-mode", 3 opt ivgen_alg "ivgen-alg", 4 opt
+    ivgen_hash_alg "ivgen-hash-alg", 5 opt hash_alg "hash-alg", 6 opt iter_time
+    "iter-time", }
 );
 crate::rt::qapi_builder!(
     QCryptoBlockCreateOptionsLUKS new(" Builds it with every optional member absent.") {}
@@ -286,48 +279,9 @@ pub enum QCryptoBlockOpenOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl QCryptoBlockOpenOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Qcow { .. } => "qcow",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for QCryptoBlockOpenOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Qcow(x) => crate::rt::to_members(x),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockOpenOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "qcow" => Self::Qcow(crate::rt::from_members(members)?),
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    QCryptoBlockOpenOptions, "format", data { Qcow = "qcow", Luks = "luks", } unit {}
+);
 /// The options that are available for all encryption formats when
 /// initializing a new volume
 ///
@@ -348,48 +302,9 @@ pub enum QCryptoBlockCreateOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl QCryptoBlockCreateOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Qcow { .. } => "qcow",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for QCryptoBlockCreateOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Qcow(x) => crate::rt::to_members(x),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockCreateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "qcow" => Self::Qcow(crate::rt::from_members(members)?),
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    QCryptoBlockCreateOptions, "format", data { Qcow = "qcow", Luks = "luks", } unit {}
+);
 /// The common information that applies to all full disk encryption
 /// formats
 ///
@@ -400,9 +315,7 @@ pub struct QCryptoBlockInfoBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
 }
-crate::rt::qapi_struct!(
-    QCryptoBlockInfoBase { 0 req format "format" : QCryptoBlockFormat, }
-);
+crate::rt::qapi_struct!(QCryptoBlockInfoBase { 0 req format "format", });
 crate::rt::qapi_builder!(
     QCryptoBlockInfoBase
     new(" Builds it from its required members; optional ones are absent.") { format :
@@ -424,8 +337,8 @@ pub struct QCryptoBlockInfoLUKSSlot {
     pub key_offset: i64,
 }
 crate::rt::qapi_struct!(
-    QCryptoBlockInfoLUKSSlot { 0 req active "active" : bool, 1 opt iters "iters" : i64, 2
-    opt stripes "stripes" : i64, 3 req key_offset "key-offset" : i64, }
+    QCryptoBlockInfoLUKSSlot { 0 req active "active", 1 opt iters "iters", 2 opt stripes
+    "stripes", 3 req key_offset "key-offset", }
 );
 crate::rt::qapi_builder!(
     QCryptoBlockInfoLUKSSlot
@@ -461,13 +374,11 @@ pub struct QCryptoBlockInfoLUKS {
     pub slots: ::std::vec::Vec<QCryptoBlockInfoLUKSSlot>,
 }
 crate::rt::qapi_struct!(
-    QCryptoBlockInfoLUKS { 0 req cipher_alg "cipher-alg" : QCryptoCipherAlgo, 1 req
-    cipher_mode "cipher-mode" : QCryptoCipherMode, 2 req ivgen_alg "ivgen-alg" :
-    QCryptoIVGenAlgo, 3 opt ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo, 4 req
-    hash_alg "hash-alg" : QCryptoHashAlgo, 5 req detached_header "detached-header" :
-    bool, 6 req payload_offset "payload-offset" : i64, 7 req master_key_iters
-    "master-key-iters" : i64, 8 req uuid "uuid" : ::std::string::String, 9 req slots
-    "slots" : ::std::vec::Vec < QCryptoBlockInfoLUKSSlot >, }
+    QCryptoBlockInfoLUKS { 0 req cipher_alg "cipher-alg", 1 req cipher_mode
+    "cipher-mode", 2 req ivgen_alg "ivgen-alg", 3 opt ivgen_hash_alg "ivgen-hash-alg", 4
+    req hash_alg "hash-alg", 5 req detached_header "detached-header", 6 req
+    payload_offset "payload-offset", 7 req master_key_iters "master-key-iters", 8 req
+    uuid "uuid", 9 req slots "slots", }
 );
 crate::rt::qapi_builder!(
     QCryptoBlockInfoLUKS
@@ -498,48 +409,9 @@ pub enum QCryptoBlockInfo {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl QCryptoBlockInfo {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Qcow { .. } => "qcow",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for QCryptoBlockInfo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Qcow => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "qcow" => Self::Qcow,
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    QCryptoBlockInfo, "format", data { Luks = "luks", } unit { Qcow = "qcow", }
+);
 /// Defines state of keyslots that are affected by the update
 ///
 /// Since: 5.1
@@ -593,10 +465,9 @@ pub struct QCryptoBlockAmendOptionsLUKS {
     pub secret: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    QCryptoBlockAmendOptionsLUKS { 0 req state "state" : QCryptoBlockLUKSKeyslotState, 1
-    opt new_secret "new-secret" : ::std::string::String, 2 opt old_secret "old-secret" :
-    ::std::string::String, 3 opt keyslot "keyslot" : i64, 4 opt iter_time "iter-time" :
-    i64, 5 opt secret "secret" : ::std::string::String, }
+    QCryptoBlockAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2
+    opt old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5
+    opt secret "secret", }
 );
 crate::rt::qapi_builder!(
     QCryptoBlockAmendOptionsLUKS
@@ -627,48 +498,9 @@ pub enum QCryptoBlockAmendOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl QCryptoBlockAmendOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "format";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Qcow { .. } => "qcow",
-            Self::Luks { .. } => "luks",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for QCryptoBlockAmendOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Qcow => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Luks(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "format", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoBlockAmendOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "format")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "qcow" => Self::Qcow,
-                    "luks" => Self::Luks(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    QCryptoBlockAmendOptions, "format", data { Luks = "luks", } unit { Qcow = "qcow", }
+);
 /// Properties for objects of classes derived from secret-common.
 ///
 /// Since: 2.6
@@ -689,8 +521,7 @@ pub struct SecretCommonProperties {
     pub iv: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SecretCommonProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid
-    "keyid" : ::std::string::String, 2 opt iv "iv" : ::std::string::String, }
+    SecretCommonProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv", }
 );
 crate::rt::qapi_builder!(
     SecretCommonProperties new(" Builds it with every optional member absent.") {} init
@@ -724,9 +555,8 @@ pub struct SecretProperties {
     pub file: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SecretProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid "keyid" :
-    ::std::string::String, 2 opt iv "iv" : ::std::string::String, 3 opt data "data" :
-    ::std::string::String, 4 opt file "file" : ::std::string::String, }
+    SecretProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv", 3 opt
+    data "data", 4 opt file "file", }
 );
 crate::rt::qapi_builder!(
     SecretProperties new(" Builds it with every optional member absent.") {} init {} set
@@ -759,9 +589,8 @@ pub struct SecretKeyringProperties {
     pub serial: i32,
 }
 crate::rt::qapi_struct!(
-    SecretKeyringProperties { 0 opt format "format" : QCryptoSecretFormat, 1 opt keyid
-    "keyid" : ::std::string::String, 2 opt iv "iv" : ::std::string::String, 3 req serial
-    "serial" : i32, }
+    SecretKeyringProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv",
+    3 req serial "serial", }
 );
 crate::rt::qapi_builder!(
     SecretKeyringProperties
@@ -791,9 +620,8 @@ pub struct TlsCredsProperties {
     pub priority: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    TlsCredsProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
-    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
-    priority "priority" : ::std::string::String, }
+    TlsCredsProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt endpoint
+    "endpoint", 3 opt priority "priority", }
 );
 crate::rt::qapi_builder!(
     TlsCredsProperties new(" Builds it with every optional member absent.") {} init {}
@@ -823,9 +651,8 @@ pub struct TlsCredsAnonProperties {
     pub priority: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    TlsCredsAnonProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
-    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
-    priority "priority" : ::std::string::String, }
+    TlsCredsAnonProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
+    endpoint "endpoint", 3 opt priority "priority", }
 );
 crate::rt::qapi_builder!(
     TlsCredsAnonProperties new(" Builds it with every optional member absent.") {} init
@@ -859,10 +686,8 @@ pub struct TlsCredsPskProperties {
     pub username: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    TlsCredsPskProperties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
-    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
-    priority "priority" : ::std::string::String, 4 opt username "username" :
-    ::std::string::String, }
+    TlsCredsPskProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
+    endpoint "endpoint", 3 opt priority "priority", 4 opt username "username", }
 );
 crate::rt::qapi_builder!(
     TlsCredsPskProperties new(" Builds it with every optional member absent.") {} init {}
@@ -902,10 +727,9 @@ pub struct TlsCredsX509Properties {
     pub passwordid: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    TlsCredsX509Properties { 0 opt verify_peer "verify-peer" : bool, 1 opt dir "dir" :
-    ::std::string::String, 2 opt endpoint "endpoint" : QCryptoTLSCredsEndpoint, 3 opt
-    priority "priority" : ::std::string::String, 4 opt sanity_check "sanity-check" :
-    bool, 5 opt passwordid "passwordid" : ::std::string::String, }
+    TlsCredsX509Properties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
+    endpoint "endpoint", 3 opt priority "priority", 4 opt sanity_check "sanity-check", 5
+    opt passwordid "passwordid", }
 );
 crate::rt::qapi_builder!(
     TlsCredsX509Properties new(" Builds it with every optional member absent.") {} init
@@ -972,8 +796,8 @@ pub struct QCryptoAkCipherOptionsRSA {
     pub padding_alg: QCryptoRSAPaddingAlgo,
 }
 crate::rt::qapi_struct!(
-    QCryptoAkCipherOptionsRSA { 0 req hash_alg "hash-alg" : QCryptoHashAlgo, 1 req
-    padding_alg "padding-alg" : QCryptoRSAPaddingAlgo, }
+    QCryptoAkCipherOptionsRSA { 0 req hash_alg "hash-alg", 1 req padding_alg
+    "padding-alg", }
 );
 crate::rt::qapi_builder!(
     QCryptoAkCipherOptionsRSA
@@ -999,42 +823,4 @@ pub enum QCryptoAkCipherOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl QCryptoAkCipherOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "alg";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Rsa { .. } => "rsa",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for QCryptoAkCipherOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Rsa(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "alg", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for QCryptoAkCipherOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "alg")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "rsa" => Self::Rsa(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(QCryptoAkCipherOptions, "alg", data { Rsa = "rsa", } unit {});

@@ -72,8 +72,7 @@ pub struct QCryptodevBackendClient {
     pub r#type: QCryptodevBackendType,
 }
 crate::rt::qapi_struct!(
-    QCryptodevBackendClient { 0 req queue "queue" : u32, 1 req r#type "type" :
-    QCryptodevBackendType, }
+    QCryptodevBackendClient { 0 req queue "queue", 1 req r#type "type", }
 );
 crate::rt::qapi_builder!(
     QCryptodevBackendClient
@@ -94,9 +93,7 @@ pub struct QCryptodevInfo {
     pub client: ::std::vec::Vec<QCryptodevBackendClient>,
 }
 crate::rt::qapi_struct!(
-    QCryptodevInfo { 0 req id "id" : ::std::string::String, 1 req service "service" :
-    ::std::vec::Vec < QCryptodevBackendServiceType >, 2 req client "client" :
-    ::std::vec::Vec < QCryptodevBackendClient >, }
+    QCryptodevInfo { 0 req id "id", 1 req service "service", 2 req client "client", }
 );
 crate::rt::qapi_builder!(
     QCryptodevInfo new(" Builds it from its required members; optional ones are absent.")

@@ -69,11 +69,10 @@ pub struct CxlInjectGeneralMediaEvent {
     pub component_id: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    CxlInjectGeneralMediaEvent { 0 req path "path" : ::std::string::String, 1 req log
-    "log" : CxlEventLog, 2 req flags "flags" : u8, 3 req dpa "dpa" : u64, 4 req
-    descriptor "descriptor" : u8, 5 req r#type "type" : u8, 6 req transaction_type
-    "transaction-type" : u8, 7 opt channel "channel" : u8, 8 opt rank "rank" : u8, 9 opt
-    device "device" : u32, 10 opt component_id "component-id" : ::std::string::String, }
+    CxlInjectGeneralMediaEvent { 0 req path "path", 1 req log "log", 2 req flags "flags",
+    3 req dpa "dpa", 4 req descriptor "descriptor", 5 req r#type "type", 6 req
+    transaction_type "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9
+    opt device "device", 10 opt component_id "component-id", }
 );
 crate::rt::qapi_builder!(
     CxlInjectGeneralMediaEvent
@@ -143,13 +142,11 @@ pub struct CxlInjectDramEvent {
     pub correction_mask: ::std::option::Option<::std::vec::Vec<u64>>,
 }
 crate::rt::qapi_struct!(
-    CxlInjectDramEvent { 0 req path "path" : ::std::string::String, 1 req log "log" :
-    CxlEventLog, 2 req flags "flags" : u8, 3 req dpa "dpa" : u64, 4 req descriptor
-    "descriptor" : u8, 5 req r#type "type" : u8, 6 req transaction_type
-    "transaction-type" : u8, 7 opt channel "channel" : u8, 8 opt rank "rank" : u8, 9 opt
-    nibble_mask "nibble-mask" : u32, 10 opt bank_group "bank-group" : u8, 11 opt bank
-    "bank" : u8, 12 opt row "row" : u32, 13 opt column "column" : u16, 14 opt
-    correction_mask "correction-mask" : ::std::vec::Vec < u64 >, }
+    CxlInjectDramEvent { 0 req path "path", 1 req log "log", 2 req flags "flags", 3 req
+    dpa "dpa", 4 req descriptor "descriptor", 5 req r#type "type", 6 req transaction_type
+    "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9 opt nibble_mask
+    "nibble-mask", 10 opt bank_group "bank-group", 11 opt bank "bank", 12 opt row "row",
+    13 opt column "column", 14 opt correction_mask "correction-mask", }
 );
 crate::rt::qapi_builder!(
     CxlInjectDramEvent
@@ -213,13 +210,13 @@ pub struct CxlInjectMemoryModuleEvent {
     pub corrected_persistent_error_count: u32,
 }
 crate::rt::qapi_struct!(
-    CxlInjectMemoryModuleEvent { 0 req path "path" : ::std::string::String, 1 req log
-    "log" : CxlEventLog, 2 req flags "flags" : u8, 3 req r#type "type" : u8, 4 req
-    health_status "health-status" : u8, 5 req media_status "media-status" : u8, 6 req
-    additional_status "additional-status" : u8, 7 req life_used "life-used" : u8, 8 req
-    temperature "temperature" : i16, 9 req dirty_shutdown_count "dirty-shutdown-count" :
-    u32, 10 req corrected_volatile_error_count "corrected-volatile-error-count" : u32, 11
-    req corrected_persistent_error_count "corrected-persistent-error-count" : u32, }
+    CxlInjectMemoryModuleEvent { 0 req path "path", 1 req log "log", 2 req flags "flags",
+    3 req r#type "type", 4 req health_status "health-status", 5 req media_status
+    "media-status", 6 req additional_status "additional-status", 7 req life_used
+    "life-used", 8 req temperature "temperature", 9 req dirty_shutdown_count
+    "dirty-shutdown-count", 10 req corrected_volatile_error_count
+    "corrected-volatile-error-count", 11 req corrected_persistent_error_count
+    "corrected-persistent-error-count", }
 );
 crate::rt::qapi_builder!(
     CxlInjectMemoryModuleEvent
@@ -255,8 +252,7 @@ pub struct CxlInjectPoison {
     pub length: u64,
 }
 crate::rt::qapi_struct!(
-    CxlInjectPoison { 0 req path "path" : ::std::string::String, 1 req start "start" :
-    u64, 2 req length "length" : u64, }
+    CxlInjectPoison { 0 req path "path", 1 req start "start", 2 req length "length", }
 );
 crate::rt::qapi_builder!(
     CxlInjectPoison
@@ -340,8 +336,7 @@ pub struct CXLUncorErrorRecord {
     pub header: ::std::vec::Vec<u32>,
 }
 crate::rt::qapi_struct!(
-    CXLUncorErrorRecord { 0 req r#type "type" : CxlUncorErrorType, 1 req header "header"
-    : ::std::vec::Vec < u32 >, }
+    CXLUncorErrorRecord { 0 req r#type "type", 1 req header "header", }
 );
 crate::rt::qapi_builder!(
     CXLUncorErrorRecord
@@ -361,8 +356,7 @@ pub struct CxlInjectUncorrectableErrors {
     pub errors: ::std::vec::Vec<CXLUncorErrorRecord>,
 }
 crate::rt::qapi_struct!(
-    CxlInjectUncorrectableErrors { 0 req path "path" : ::std::string::String, 1 req
-    errors "errors" : ::std::vec::Vec < CXLUncorErrorRecord >, }
+    CxlInjectUncorrectableErrors { 0 req path "path", 1 req errors "errors", }
 );
 crate::rt::qapi_builder!(
     CxlInjectUncorrectableErrors
@@ -424,8 +418,7 @@ pub struct CxlInjectCorrectableError {
     pub r#type: CxlCorErrorType,
 }
 crate::rt::qapi_struct!(
-    CxlInjectCorrectableError { 0 req path "path" : ::std::string::String, 1 req r#type
-    "type" : CxlCorErrorType, }
+    CxlInjectCorrectableError { 0 req path "path", 1 req r#type "type", }
 );
 crate::rt::qapi_builder!(
     CxlInjectCorrectableError
@@ -453,7 +446,7 @@ pub struct CxlDynamicCapacityExtent {
     pub len: u64,
 }
 crate::rt::qapi_struct!(
-    CxlDynamicCapacityExtent { 0 req offset "offset" : u64, 1 req len "len" : u64, }
+    CxlDynamicCapacityExtent { 0 req offset "offset", 1 req len "len", }
 );
 crate::rt::qapi_builder!(
     CxlDynamicCapacityExtent
@@ -535,11 +528,9 @@ pub struct CxlAddDynamicCapacity {
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
 }
 crate::rt::qapi_struct!(
-    CxlAddDynamicCapacity { 0 req path "path" : ::std::string::String, 1 req host_id
-    "host-id" : u16, 2 req selection_policy "selection-policy" :
-    CxlExtentSelectionPolicy, 3 req region "region" : u8, 4 opt tag "tag" :
-    ::std::string::String, 5 req extents "extents" : ::std::vec::Vec <
-    CxlDynamicCapacityExtent >, }
+    CxlAddDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
+    selection_policy "selection-policy", 3 req region "region", 4 opt tag "tag", 5 req
+    extents "extents", }
 );
 crate::rt::qapi_builder!(
     CxlAddDynamicCapacity
@@ -623,12 +614,10 @@ pub struct CxlReleaseDynamicCapacity {
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
 }
 crate::rt::qapi_struct!(
-    CxlReleaseDynamicCapacity { 0 req path "path" : ::std::string::String, 1 req host_id
-    "host-id" : u16, 2 req removal_policy "removal-policy" : CxlExtentRemovalPolicy, 3
-    opt forced_removal "forced-removal" : bool, 4 opt sanitize_on_release
-    "sanitize-on-release" : bool, 5 req region "region" : u8, 6 opt tag "tag" :
-    ::std::string::String, 7 req extents "extents" : ::std::vec::Vec <
-    CxlDynamicCapacityExtent >, }
+    CxlReleaseDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
+    removal_policy "removal-policy", 3 opt forced_removal "forced-removal", 4 opt
+    sanitize_on_release "sanitize-on-release", 5 req region "region", 6 opt tag "tag", 7
+    req extents "extents", }
 );
 crate::rt::qapi_builder!(
     CxlReleaseDynamicCapacity

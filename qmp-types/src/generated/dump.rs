@@ -98,9 +98,8 @@ pub struct DumpGuestMemory {
     pub format: ::std::option::Option<DumpGuestMemoryFormat>,
 }
 crate::rt::qapi_struct!(
-    DumpGuestMemory { 0 req paging "paging" : bool, 1 req protocol "protocol" :
-    ::std::string::String, 2 opt detach "detach" : bool, 3 opt begin "begin" : i64, 4 opt
-    length "length" : i64, 5 opt format "format" : DumpGuestMemoryFormat, }
+    DumpGuestMemory { 0 req paging "paging", 1 req protocol "protocol", 2 opt detach
+    "detach", 3 opt begin "begin", 4 opt length "length", 5 opt format "format", }
 );
 crate::rt::qapi_builder!(
     DumpGuestMemory
@@ -152,8 +151,8 @@ pub struct DumpQueryResult {
     pub total: i64,
 }
 crate::rt::qapi_struct!(
-    DumpQueryResult { 0 req status "status" : DumpStatus, 1 req completed "completed" :
-    i64, 2 req total "total" : i64, }
+    DumpQueryResult { 0 req status "status", 1 req completed "completed", 2 req total
+    "total", }
 );
 crate::rt::qapi_builder!(
     DumpQueryResult
@@ -210,10 +209,7 @@ pub struct DumpCompleted {
     /// interpret the error string.
     pub error: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    DumpCompleted { 0 req result "result" : DumpQueryResult, 1 opt error "error" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(DumpCompleted { 0 req result "result", 1 opt error "error", });
 crate::rt::qapi_builder!(
     DumpCompleted new(" Builds it from its required members; optional ones are absent.")
     { result : DumpQueryResult => into, } init {} set { with_error error "error" :
@@ -230,10 +226,7 @@ pub struct DumpGuestMemoryCapability {
     /// the available formats for dump-guest-memory
     pub formats: ::std::vec::Vec<DumpGuestMemoryFormat>,
 }
-crate::rt::qapi_struct!(
-    DumpGuestMemoryCapability { 0 req formats "formats" : ::std::vec::Vec <
-    DumpGuestMemoryFormat >, }
-);
+crate::rt::qapi_struct!(DumpGuestMemoryCapability { 0 req formats "formats", });
 crate::rt::qapi_builder!(
     DumpGuestMemoryCapability
     new(" Builds it from its required members; optional ones are absent.") { formats :

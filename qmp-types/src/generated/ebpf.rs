@@ -12,7 +12,7 @@ pub struct EbpfObject {
     /// the eBPF object encoded in base64
     pub object: ::std::string::String,
 }
-crate::rt::qapi_struct!(EbpfObject { 0 req object "object" : ::std::string::String, });
+crate::rt::qapi_struct!(EbpfObject { 0 req object "object", });
 crate::rt::qapi_builder!(
     EbpfObject new(" Builds it from its required members; optional ones are absent.") {
     object : ::std::string::String => into, } init {} set {}
@@ -52,7 +52,7 @@ pub struct RequestEbpf {
     /// The ID of the program to return.
     pub id: EbpfProgramID,
 }
-crate::rt::qapi_struct!(RequestEbpf { 0 req id "id" : EbpfProgramID, });
+crate::rt::qapi_struct!(RequestEbpf { 0 req id "id", });
 crate::rt::qapi_builder!(
     RequestEbpf new(" Builds it from its required members; optional ones are absent.") {
     id : EbpfProgramID => into, } init {} set {}

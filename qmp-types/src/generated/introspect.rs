@@ -94,8 +94,7 @@ pub struct SchemaInfo {
     pub branch: SchemaInfoBranch,
 }
 crate::rt::qapi_struct!(
-    SchemaInfo { 0 req name "name" : ::std::string::String, 1 opt features "features" :
-    ::std::vec::Vec < ::std::string::String >, } flatten branch
+    SchemaInfo { 0 req name "name", 1 opt features "features", } flatten branch
 );
 crate::rt::qapi_builder!(
     SchemaInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -130,63 +129,11 @@ pub enum SchemaInfoBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SchemaInfoBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "meta-type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Builtin { .. } => "builtin",
-            Self::Enum { .. } => "enum",
-            Self::Array { .. } => "array",
-            Self::Object { .. } => "object",
-            Self::Alternate { .. } => "alternate",
-            Self::Command { .. } => "command",
-            Self::Event { .. } => "event",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SchemaInfoBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Builtin(x) => crate::rt::to_members(x),
-            Self::Enum(x) => crate::rt::to_members(x),
-            Self::Array(x) => crate::rt::to_members(x),
-            Self::Object(x) => crate::rt::to_members(x),
-            Self::Alternate(x) => crate::rt::to_members(x),
-            Self::Command(x) => crate::rt::to_members(x),
-            Self::Event(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "meta-type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SchemaInfoBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "meta-type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "builtin" => Self::Builtin(crate::rt::from_members(members)?),
-                    "enum" => Self::Enum(crate::rt::from_members(members)?),
-                    "array" => Self::Array(crate::rt::from_members(members)?),
-                    "object" => Self::Object(crate::rt::from_members(members)?),
-                    "alternate" => Self::Alternate(crate::rt::from_members(members)?),
-                    "command" => Self::Command(crate::rt::from_members(members)?),
-                    "event" => Self::Event(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SchemaInfoBranch, "meta-type", data { Builtin = "builtin", Enum = "enum", Array =
+    "array", Object = "object", Alternate = "alternate", Command = "command", Event =
+    "event", } unit {}
+);
 /// Additional SchemaInfo members for meta-type 'builtin'.
 ///
 /// Since: 2.5
@@ -196,7 +143,7 @@ pub struct SchemaInfoBuiltin {
     /// the JSON type used for this type on the wire.
     pub json_type: JSONType,
 }
-crate::rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type" : JSONType, });
+crate::rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type", });
 crate::rt::qapi_builder!(
     SchemaInfoBuiltin
     new(" Builds it from its required members; optional ones are absent.") { json_type :
@@ -254,8 +201,7 @@ pub struct SchemaInfoEnum {
     pub values: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoEnum { 0 req members "members" : ::std::vec::Vec < SchemaInfoEnumMember >,
-    1 req values "values" : ::std::vec::Vec < ::std::string::String >, }
+    SchemaInfoEnum { 0 req members "members", 1 req values "values", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoEnum new(" Builds it from its required members; optional ones are absent.")
@@ -275,8 +221,7 @@ pub struct SchemaInfoEnumMember {
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoEnumMember { 0 req name "name" : ::std::string::String, 1 opt features
-    "features" : ::std::vec::Vec < ::std::string::String >, }
+    SchemaInfoEnumMember { 0 req name "name", 1 opt features "features", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoEnumMember
@@ -295,9 +240,7 @@ pub struct SchemaInfoArray {
     /// the array type's element type.
     pub element_type: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SchemaInfoArray { 0 req element_type "element-type" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SchemaInfoArray { 0 req element_type "element-type", });
 crate::rt::qapi_builder!(
     SchemaInfoArray
     new(" Builds it from its required members; optional ones are absent.") { element_type
@@ -324,9 +267,8 @@ pub struct SchemaInfoObject {
     pub variants: ::std::option::Option<::std::vec::Vec<SchemaInfoObjectVariant>>,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoObject { 0 req members "members" : ::std::vec::Vec < SchemaInfoObjectMember
-    >, 1 opt tag "tag" : ::std::string::String, 2 opt variants "variants" :
-    ::std::vec::Vec < SchemaInfoObjectVariant >, }
+    SchemaInfoObject { 0 req members "members", 1 opt tag "tag", 2 opt variants
+    "variants", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoObject
@@ -356,9 +298,8 @@ pub struct SchemaInfoObjectMember {
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoObjectMember { 0 req name "name" : ::std::string::String, 1 req r#type
-    "type" : ::std::string::String, 2 anyopt default "default" : ::serde_json::Value, 3
-    opt features "features" : ::std::vec::Vec < ::std::string::String >, }
+    SchemaInfoObjectMember { 0 req name "name", 1 req r#type "type", 2 anyopt default
+    "default", 3 opt features "features", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoObjectMember
@@ -380,8 +321,7 @@ pub struct SchemaInfoObjectVariant {
     pub r#type: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoObjectVariant { 0 req case "case" : ::std::string::String, 1 req r#type
-    "type" : ::std::string::String, }
+    SchemaInfoObjectVariant { 0 req case "case", 1 req r#type "type", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoObjectVariant
@@ -402,10 +342,7 @@ pub struct SchemaInfoAlternate {
     /// :doc:`/devel/qapi-code-gen` section Alternate types.
     pub members: ::std::vec::Vec<SchemaInfoAlternateMember>,
 }
-crate::rt::qapi_struct!(
-    SchemaInfoAlternate { 0 req members "members" : ::std::vec::Vec <
-    SchemaInfoAlternateMember >, }
-);
+crate::rt::qapi_struct!(SchemaInfoAlternate { 0 req members "members", });
 crate::rt::qapi_builder!(
     SchemaInfoAlternate
     new(" Builds it from its required members; optional ones are absent.") { members :
@@ -420,9 +357,7 @@ pub struct SchemaInfoAlternateMember {
     /// the name of the member's type.
     pub r#type: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SchemaInfoAlternateMember { 0 req r#type "type" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SchemaInfoAlternateMember { 0 req r#type "type", });
 crate::rt::qapi_builder!(
     SchemaInfoAlternateMember
     new(" Builds it from its required members; optional ones are absent.") { r#type :
@@ -449,8 +384,8 @@ pub struct SchemaInfoCommand {
     pub allow_oob: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    SchemaInfoCommand { 0 req arg_type "arg-type" : ::std::string::String, 1 req ret_type
-    "ret-type" : ::std::string::String, 2 opt allow_oob "allow-oob" : bool, }
+    SchemaInfoCommand { 0 req arg_type "arg-type", 1 req ret_type "ret-type", 2 opt
+    allow_oob "allow-oob", }
 );
 crate::rt::qapi_builder!(
     SchemaInfoCommand
@@ -468,9 +403,7 @@ pub struct SchemaInfoEvent {
     /// parameters.
     pub arg_type: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SchemaInfoEvent { 0 req arg_type "arg-type" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SchemaInfoEvent { 0 req arg_type "arg-type", });
 crate::rt::qapi_builder!(
     SchemaInfoEvent
     new(" Builds it from its required members; optional ones are absent.") { arg_type :

@@ -132,10 +132,7 @@ pub struct JobStatusChange {
     /// The new job status
     pub status: JobStatus,
 }
-crate::rt::qapi_struct!(
-    JobStatusChange { 0 req id "id" : ::std::string::String, 1 req status "status" :
-    JobStatus, }
-);
+crate::rt::qapi_struct!(JobStatusChange { 0 req id "id", 1 req status "status", });
 crate::rt::qapi_builder!(
     JobStatusChange
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -163,7 +160,7 @@ pub struct JobPause {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobPause { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobPause { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobPause new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}
@@ -186,7 +183,7 @@ pub struct JobResume {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobResume { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobResume { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobResume new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}
@@ -214,7 +211,7 @@ pub struct JobCancel {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobCancel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobCancel { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobCancel new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}
@@ -234,7 +231,7 @@ pub struct JobComplete {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobComplete { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobComplete { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobComplete new(" Builds it from its required members; optional ones are absent.") {
     id : ::std::string::String => into, } init {} set {}
@@ -261,7 +258,7 @@ pub struct JobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobDismiss { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobDismiss { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobDismiss new(" Builds it from its required members; optional ones are absent.") {
     id : ::std::string::String => into, } init {} set {}
@@ -289,7 +286,7 @@ pub struct JobFinalize {
     /// is not part of any transaction.
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(JobFinalize { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(JobFinalize { 0 req id "id", });
 crate::rt::qapi_builder!(
     JobFinalize new(" Builds it from its required members; optional ones are absent.") {
     id : ::std::string::String => into, } init {} set {}
@@ -331,9 +328,9 @@ pub struct JobInfo {
     pub error: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    JobInfo { 0 req id "id" : ::std::string::String, 1 req r#type "type" : JobType, 2 req
-    status "status" : JobStatus, 3 req current_progress "current-progress" : i64, 4 req
-    total_progress "total-progress" : i64, 5 opt error "error" : ::std::string::String, }
+    JobInfo { 0 req id "id", 1 req r#type "type", 2 req status "status", 3 req
+    current_progress "current-progress", 4 req total_progress "total-progress", 5 opt
+    error "error", }
 );
 crate::rt::qapi_builder!(
     JobInfo new(" Builds it from its required members; optional ones are absent.") { id :

@@ -125,8 +125,8 @@ pub struct CpuInfoS390 {
     pub entitlement: ::std::option::Option<S390CpuEntitlement>,
 }
 crate::rt::qapi_struct!(
-    CpuInfoS390 { 0 req cpu_state "cpu-state" : S390CpuState, 1 opt dedicated "dedicated"
-    : bool, 2 opt entitlement "entitlement" : S390CpuEntitlement, }
+    CpuInfoS390 { 0 req cpu_state "cpu-state", 1 opt dedicated "dedicated", 2 opt
+    entitlement "entitlement", }
 );
 crate::rt::qapi_builder!(
     CpuInfoS390 new(" Builds it from its required members; optional ones are absent.") {
@@ -152,9 +152,8 @@ pub struct CpuInfoFast {
     pub branch: CpuInfoFastBranch,
 }
 crate::rt::qapi_struct!(
-    CpuInfoFast { 0 req cpu_index "cpu-index" : i64, 1 req qom_path "qom-path" :
-    ::std::string::String, 2 req thread_id "thread-id" : i64, 3 opt props "props" :
-    CpuInstanceProperties, } flatten branch
+    CpuInfoFast { 0 req cpu_index "cpu-index", 1 req qom_path "qom-path", 2 req thread_id
+    "thread-id", 3 opt props "props", } flatten branch
 );
 crate::rt::qapi_builder!(
     CpuInfoFast new(" Builds it from its required members; optional ones are absent.") {
@@ -233,129 +232,16 @@ pub enum CpuInfoFastBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl CpuInfoFastBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "target";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Aarch64 { .. } => "aarch64",
-            Self::Alpha { .. } => "alpha",
-            Self::Arm { .. } => "arm",
-            Self::Avr { .. } => "avr",
-            Self::Hppa { .. } => "hppa",
-            Self::I386 { .. } => "i386",
-            Self::Loongarch64 { .. } => "loongarch64",
-            Self::M68k { .. } => "m68k",
-            Self::Microblaze { .. } => "microblaze",
-            Self::Microblazeel { .. } => "microblazeel",
-            Self::Mips { .. } => "mips",
-            Self::Mips64 { .. } => "mips64",
-            Self::Mips64el { .. } => "mips64el",
-            Self::Mipsel { .. } => "mipsel",
-            Self::Or1k { .. } => "or1k",
-            Self::Ppc { .. } => "ppc",
-            Self::Ppc64 { .. } => "ppc64",
-            Self::Riscv32 { .. } => "riscv32",
-            Self::Riscv64 { .. } => "riscv64",
-            Self::Rx { .. } => "rx",
-            Self::S390x { .. } => "s390x",
-            Self::Sh4 { .. } => "sh4",
-            Self::Sh4eb { .. } => "sh4eb",
-            Self::Sparc { .. } => "sparc",
-            Self::Sparc64 { .. } => "sparc64",
-            Self::Tricore { .. } => "tricore",
-            Self::X86_64 { .. } => "x86_64",
-            Self::Xtensa { .. } => "xtensa",
-            Self::Xtensaeb { .. } => "xtensaeb",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for CpuInfoFastBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Aarch64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Alpha => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Arm => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Avr => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Hppa => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::I386 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Loongarch64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::M68k => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Microblaze => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Microblazeel => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mips => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mips64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mips64el => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Mipsel => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Or1k => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ppc => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Ppc64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Riscv32 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Riscv64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Rx => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::S390x(x) => crate::rt::to_members(x),
-            Self::Sh4 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Sh4eb => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Sparc => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Sparc64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Tricore => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::X86_64 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Xtensa => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Xtensaeb => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "target", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for CpuInfoFastBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "target")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "aarch64" => Self::Aarch64,
-                    "alpha" => Self::Alpha,
-                    "arm" => Self::Arm,
-                    "avr" => Self::Avr,
-                    "hppa" => Self::Hppa,
-                    "i386" => Self::I386,
-                    "loongarch64" => Self::Loongarch64,
-                    "m68k" => Self::M68k,
-                    "microblaze" => Self::Microblaze,
-                    "microblazeel" => Self::Microblazeel,
-                    "mips" => Self::Mips,
-                    "mips64" => Self::Mips64,
-                    "mips64el" => Self::Mips64el,
-                    "mipsel" => Self::Mipsel,
-                    "or1k" => Self::Or1k,
-                    "ppc" => Self::Ppc,
-                    "ppc64" => Self::Ppc64,
-                    "riscv32" => Self::Riscv32,
-                    "riscv64" => Self::Riscv64,
-                    "rx" => Self::Rx,
-                    "s390x" => Self::S390x(crate::rt::from_members(members)?),
-                    "sh4" => Self::Sh4,
-                    "sh4eb" => Self::Sh4eb,
-                    "sparc" => Self::Sparc,
-                    "sparc64" => Self::Sparc64,
-                    "tricore" => Self::Tricore,
-                    "x86_64" => Self::X86_64,
-                    "xtensa" => Self::Xtensa,
-                    "xtensaeb" => Self::Xtensaeb,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    CpuInfoFastBranch, "target", data { S390x = "s390x", } unit { Aarch64 = "aarch64",
+    Alpha = "alpha", Arm = "arm", Avr = "avr", Hppa = "hppa", I386 = "i386", Loongarch64
+    = "loongarch64", M68k = "m68k", Microblaze = "microblaze", Microblazeel =
+    "microblazeel", Mips = "mips", Mips64 = "mips64", Mips64el = "mips64el", Mipsel =
+    "mipsel", Or1k = "or1k", Ppc = "ppc", Ppc64 = "ppc64", Riscv32 = "riscv32", Riscv64 =
+    "riscv64", Rx = "rx", Sh4 = "sh4", Sh4eb = "sh4eb", Sparc = "sparc", Sparc64 =
+    "sparc64", Tricore = "tricore", X86_64 = "x86_64", Xtensa = "xtensa", Xtensaeb =
+    "xtensaeb", }
+);
 /// Returns information about all virtual CPUs.
 ///
 /// # Returns
@@ -423,8 +309,8 @@ pub struct CompatProperty {
     pub value: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    CompatProperty { 0 req qom_type "qom-type" : ::std::string::String, 1 req property
-    "property" : ::std::string::String, 2 req value "value" : ::std::string::String, }
+    CompatProperty { 0 req qom_type "qom-type", 1 req property "property", 2 req value
+    "value", }
 );
 crate::rt::qapi_builder!(
     CompatProperty new(" Builds it from its required members; optional ones are absent.")
@@ -471,13 +357,11 @@ pub struct MachineInfo {
     pub compat_props: ::std::option::Option<::std::vec::Vec<CompatProperty>>,
 }
 crate::rt::qapi_struct!(
-    MachineInfo { 0 req name "name" : ::std::string::String, 1 opt alias "alias" :
-    ::std::string::String, 2 opt is_default "is-default" : bool, 3 req cpu_max "cpu-max"
-    : i64, 4 req hotpluggable_cpus "hotpluggable-cpus" : bool, 5 req numa_mem_supported
-    "numa-mem-supported" : bool, 6 req deprecated "deprecated" : bool, 7 opt
-    default_cpu_type "default-cpu-type" : ::std::string::String, 8 opt default_ram_id
-    "default-ram-id" : ::std::string::String, 9 req acpi "acpi" : bool, 10 opt
-    compat_props "compat-props" : ::std::vec::Vec < CompatProperty >, }
+    MachineInfo { 0 req name "name", 1 opt alias "alias", 2 opt is_default "is-default",
+    3 req cpu_max "cpu-max", 4 req hotpluggable_cpus "hotpluggable-cpus", 5 req
+    numa_mem_supported "numa-mem-supported", 6 req deprecated "deprecated", 7 opt
+    default_cpu_type "default-cpu-type", 8 opt default_ram_id "default-ram-id", 9 req
+    acpi "acpi", 10 opt compat_props "compat-props", }
 );
 crate::rt::qapi_builder!(
     MachineInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -531,7 +415,7 @@ pub struct QueryMachines {
     /// **Unstable**: Argument `compat-props` is experimental.
     pub compat_props: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(QueryMachines { 0 opt compat_props "compat-props" : bool, });
+crate::rt::qapi_struct!(QueryMachines { 0 opt compat_props "compat-props", });
 crate::rt::qapi_builder!(
     QueryMachines new(" Builds it with every optional member absent.") {} init {} set {
     with_compat_props compat_props "compat-props" : bool => into, }
@@ -553,8 +437,7 @@ pub struct CurrentMachineParams {
     pub wakeup_suspend_support: bool,
 }
 crate::rt::qapi_struct!(
-    CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support" : bool,
-    }
+    CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support", }
 );
 crate::rt::qapi_builder!(
     CurrentMachineParams
@@ -591,7 +474,7 @@ pub struct TargetInfo {
     /// the target architecture
     pub arch: SysEmuTarget,
 }
-crate::rt::qapi_struct!(TargetInfo { 0 req arch "arch" : SysEmuTarget, });
+crate::rt::qapi_struct!(TargetInfo { 0 req arch "arch", });
 crate::rt::qapi_builder!(
     TargetInfo new(" Builds it from its required members; optional ones are absent.") {
     arch : SysEmuTarget => into, } init {} set {}
@@ -628,7 +511,7 @@ pub struct UuidInfo {
     /// the UUID of the guest
     pub uuid: ::std::string::String,
 }
-crate::rt::qapi_struct!(UuidInfo { 0 req uuid "UUID" : ::std::string::String, });
+crate::rt::qapi_struct!(UuidInfo { 0 req uuid "UUID", });
 crate::rt::qapi_builder!(
     UuidInfo new(" Builds it from its required members; optional ones are absent.") {
     uuid : ::std::string::String => into, } init {} set {}
@@ -669,7 +552,7 @@ pub struct GuidInfo {
     /// the globally unique identifier
     pub guid: ::std::string::String,
 }
-crate::rt::qapi_struct!(GuidInfo { 0 req guid "guid" : ::std::string::String, });
+crate::rt::qapi_struct!(GuidInfo { 0 req guid "guid", });
 crate::rt::qapi_builder!(
     GuidInfo new(" Builds it from its required members; optional ones are absent.") {
     guid : ::std::string::String => into, } init {} set {}
@@ -846,9 +729,7 @@ pub struct KvmInfo {
     /// true if KVM acceleration is built into this executable
     pub present: bool,
 }
-crate::rt::qapi_struct!(
-    KvmInfo { 0 req enabled "enabled" : bool, 1 req present "present" : bool, }
-);
+crate::rt::qapi_struct!(KvmInfo { 0 req enabled "enabled", 1 req present "present", });
 crate::rt::qapi_builder!(
     KvmInfo new(" Builds it from its required members; optional ones are absent.") {
     enabled : bool => into, present : bool => into, } init {} set {}
@@ -927,57 +808,10 @@ pub enum NumaOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl NumaOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Node { .. } => "node",
-            Self::Dist { .. } => "dist",
-            Self::Cpu { .. } => "cpu",
-            Self::HmatLb { .. } => "hmat-lb",
-            Self::HmatCache { .. } => "hmat-cache",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for NumaOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Node(x) => crate::rt::to_members(x),
-            Self::Dist(x) => crate::rt::to_members(x),
-            Self::Cpu(x) => crate::rt::to_members(x),
-            Self::HmatLb(x) => crate::rt::to_members(x),
-            Self::HmatCache(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NumaOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "node" => Self::Node(crate::rt::from_members(members)?),
-                    "dist" => Self::Dist(crate::rt::from_members(members)?),
-                    "cpu" => Self::Cpu(crate::rt::from_members(members)?),
-                    "hmat-lb" => Self::HmatLb(crate::rt::from_members(members)?),
-                    "hmat-cache" => Self::HmatCache(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    NumaOptions, "type", data { Node = "node", Dist = "dist", Cpu = "cpu", HmatLb =
+    "hmat-lb", HmatCache = "hmat-cache", } unit {}
+);
 /// Create a guest NUMA node.  (for OptsVisitor)
 ///
 /// Since: 2.1
@@ -1004,9 +838,8 @@ pub struct NumaNodeOptions {
     pub initiator: ::std::option::Option<u16>,
 }
 crate::rt::qapi_struct!(
-    NumaNodeOptions { 0 opt nodeid "nodeid" : u16, 1 opt cpus "cpus" : ::std::vec::Vec <
-    u16 >, 2 opt mem "mem" : u64, 3 opt memdev "memdev" : ::std::string::String, 4 opt
-    initiator "initiator" : u16, }
+    NumaNodeOptions { 0 opt nodeid "nodeid", 1 opt cpus "cpus", 2 opt mem "mem", 3 opt
+    memdev "memdev", 4 opt initiator "initiator", }
 );
 crate::rt::qapi_builder!(
     NumaNodeOptions new(" Builds it with every optional member absent.") {} init {} set {
@@ -1030,8 +863,7 @@ pub struct NumaDistOptions {
     pub val: u8,
 }
 crate::rt::qapi_struct!(
-    NumaDistOptions { 0 req src "src" : u16, 1 req dst "dst" : u16, 2 req val "val" : u8,
-    }
+    NumaDistOptions { 0 req src "src", 1 req dst "dst", 2 req val "val", }
 );
 crate::rt::qapi_builder!(
     NumaDistOptions
@@ -1056,9 +888,8 @@ pub struct CXLFixedMemoryWindowOptions {
     pub targets: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    CXLFixedMemoryWindowOptions { 0 req size "size" : u64, 1 opt interleave_granularity
-    "interleave-granularity" : u64, 2 req targets "targets" : ::std::vec::Vec <
-    ::std::string::String >, }
+    CXLFixedMemoryWindowOptions { 0 req size "size", 1 opt interleave_granularity
+    "interleave-granularity", 2 req targets "targets", }
 );
 crate::rt::qapi_builder!(
     CXLFixedMemoryWindowOptions
@@ -1076,10 +907,7 @@ pub struct CXLFMWProperties {
     /// List of CXLFixedMemoryWindowOptions
     pub cxl_fmw: ::std::vec::Vec<CXLFixedMemoryWindowOptions>,
 }
-crate::rt::qapi_struct!(
-    CXLFMWProperties { 0 req cxl_fmw "cxl-fmw" : ::std::vec::Vec <
-    CXLFixedMemoryWindowOptions >, }
-);
+crate::rt::qapi_struct!(CXLFMWProperties { 0 req cxl_fmw "cxl-fmw", });
 crate::rt::qapi_builder!(
     CXLFMWProperties
     new(" Builds it from its required members; optional ones are absent.") { cxl_fmw :
@@ -1133,9 +961,9 @@ pub struct X86CPUFeatureWordInfo {
     pub features: i64,
 }
 crate::rt::qapi_struct!(
-    X86CPUFeatureWordInfo { 0 req cpuid_input_eax "cpuid-input-eax" : i64, 1 opt
-    cpuid_input_ecx "cpuid-input-ecx" : i64, 2 req cpuid_register "cpuid-register" :
-    X86CPURegister32, 3 req features "features" : i64, }
+    X86CPUFeatureWordInfo { 0 req cpuid_input_eax "cpuid-input-eax", 1 opt
+    cpuid_input_ecx "cpuid-input-ecx", 2 req cpuid_register "cpuid-register", 3 req
+    features "features", }
 );
 crate::rt::qapi_builder!(
     X86CPUFeatureWordInfo
@@ -1154,10 +982,7 @@ pub struct DummyForceArrays {
     /// `unused`
     pub unused: ::std::vec::Vec<X86CPUFeatureWordInfo>,
 }
-crate::rt::qapi_struct!(
-    DummyForceArrays { 0 req unused "unused" : ::std::vec::Vec < X86CPUFeatureWordInfo >,
-    }
-);
+crate::rt::qapi_struct!(DummyForceArrays { 0 req unused "unused", });
 crate::rt::qapi_builder!(
     DummyForceArrays
     new(" Builds it from its required members; optional ones are absent.") { unused :
@@ -1197,10 +1022,10 @@ pub struct NumaCpuOptions {
     pub thread_id: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    NumaCpuOptions { 0 opt node_id "node-id" : i64, 1 opt drawer_id "drawer-id" : i64, 2
-    opt book_id "book-id" : i64, 3 opt socket_id "socket-id" : i64, 4 opt die_id "die-id"
-    : i64, 5 opt cluster_id "cluster-id" : i64, 6 opt module_id "module-id" : i64, 7 opt
-    core_id "core-id" : i64, 8 opt thread_id "thread-id" : i64, }
+    NumaCpuOptions { 0 opt node_id "node-id", 1 opt drawer_id "drawer-id", 2 opt book_id
+    "book-id", 3 opt socket_id "socket-id", 4 opt die_id "die-id", 5 opt cluster_id
+    "cluster-id", 6 opt module_id "module-id", 7 opt core_id "core-id", 8 opt thread_id
+    "thread-id", }
 );
 crate::rt::qapi_builder!(
     NumaCpuOptions new(" Builds it with every optional member absent.") {} init {} set {
@@ -1296,9 +1121,9 @@ pub struct NumaHmatLBOptions {
     pub bandwidth: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    NumaHmatLBOptions { 0 req initiator "initiator" : u16, 1 req target "target" : u16, 2
-    req hierarchy "hierarchy" : HmatLBMemoryHierarchy, 3 req data_type "data-type" :
-    HmatLBDataType, 4 opt latency "latency" : u64, 5 opt bandwidth "bandwidth" : u64, }
+    NumaHmatLBOptions { 0 req initiator "initiator", 1 req target "target", 2 req
+    hierarchy "hierarchy", 3 req data_type "data-type", 4 opt latency "latency", 5 opt
+    bandwidth "bandwidth", }
 );
 crate::rt::qapi_builder!(
     NumaHmatLBOptions
@@ -1380,9 +1205,9 @@ pub struct NumaHmatCacheOptions {
     pub line: u16,
 }
 crate::rt::qapi_struct!(
-    NumaHmatCacheOptions { 0 req node_id "node-id" : u32, 1 req size "size" : u64, 2 req
-    level "level" : u8, 3 req associativity "associativity" : HmatCacheAssociativity, 4
-    req policy "policy" : HmatCacheWritePolicy, 5 req line "line" : u16, }
+    NumaHmatCacheOptions { 0 req node_id "node-id", 1 req size "size", 2 req level
+    "level", 3 req associativity "associativity", 4 req policy "policy", 5 req line
+    "line", }
 );
 crate::rt::qapi_builder!(
     NumaHmatCacheOptions
@@ -1420,8 +1245,8 @@ pub struct Memsave {
     pub cpu_index: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    Memsave { 0 req val "val" : u64, 1 req size "size" : u64, 2 req filename "filename" :
-    ::std::string::String, 3 opt cpu_index "cpu-index" : i64, }
+    Memsave { 0 req val "val", 1 req size "size", 2 req filename "filename", 3 opt
+    cpu_index "cpu-index", }
 );
 crate::rt::qapi_builder!(
     Memsave new(" Builds it from its required members; optional ones are absent.") { val
@@ -1460,8 +1285,7 @@ pub struct Pmemsave {
     pub filename: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    Pmemsave { 0 req val "val" : u64, 1 req size "size" : u64, 2 req filename "filename"
-    : ::std::string::String, }
+    Pmemsave { 0 req val "val", 1 req size "size", 2 req filename "filename", }
 );
 crate::rt::qapi_builder!(
     Pmemsave new(" Builds it from its required members; optional ones are absent.") { val
@@ -1504,10 +1328,9 @@ pub struct Memdev {
     pub policy: HostMemPolicy,
 }
 crate::rt::qapi_struct!(
-    Memdev { 0 opt id "id" : ::std::string::String, 1 req size "size" : u64, 2 req merge
-    "merge" : bool, 3 req dump "dump" : bool, 4 req prealloc "prealloc" : bool, 5 req
-    share "share" : bool, 6 opt reserve "reserve" : bool, 7 req host_nodes "host-nodes" :
-    ::std::vec::Vec < u16 >, 8 req policy "policy" : HostMemPolicy, }
+    Memdev { 0 opt id "id", 1 req size "size", 2 req merge "merge", 3 req dump "dump", 4
+    req prealloc "prealloc", 5 req share "share", 6 opt reserve "reserve", 7 req
+    host_nodes "host-nodes", 8 req policy "policy", }
 );
 crate::rt::qapi_builder!(
     Memdev new(" Builds it from its required members; optional ones are absent.") { size
@@ -1604,10 +1427,10 @@ pub struct CpuInstanceProperties {
     pub thread_id: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    CpuInstanceProperties { 0 opt node_id "node-id" : i64, 1 opt drawer_id "drawer-id" :
-    i64, 2 opt book_id "book-id" : i64, 3 opt socket_id "socket-id" : i64, 4 opt die_id
-    "die-id" : i64, 5 opt cluster_id "cluster-id" : i64, 6 opt module_id "module-id" :
-    i64, 7 opt core_id "core-id" : i64, 8 opt thread_id "thread-id" : i64, }
+    CpuInstanceProperties { 0 opt node_id "node-id", 1 opt drawer_id "drawer-id", 2 opt
+    book_id "book-id", 3 opt socket_id "socket-id", 4 opt die_id "die-id", 5 opt
+    cluster_id "cluster-id", 6 opt module_id "module-id", 7 opt core_id "core-id", 8 opt
+    thread_id "thread-id", }
 );
 crate::rt::qapi_builder!(
     CpuInstanceProperties new(" Builds it with every optional member absent.") {} init {}
@@ -1638,9 +1461,8 @@ pub struct HotpluggableCPU {
     pub qom_path: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    HotpluggableCPU { 0 req r#type "type" : ::std::string::String, 1 req vcpus_count
-    "vcpus-count" : i64, 2 req props "props" : CpuInstanceProperties, 3 opt qom_path
-    "qom-path" : ::std::string::String, }
+    HotpluggableCPU { 0 req r#type "type", 1 req vcpus_count "vcpus-count", 2 req props
+    "props", 3 opt qom_path "qom-path", }
 );
 crate::rt::qapi_builder!(
     HotpluggableCPU
@@ -1781,7 +1603,7 @@ pub struct Balloon {
     /// From it we have: balloon_size = vm_ram_size - `value`
     pub value: i64,
 }
-crate::rt::qapi_struct!(Balloon { 0 req value "value" : i64, });
+crate::rt::qapi_struct!(Balloon { 0 req value "value", });
 crate::rt::qapi_builder!(
     Balloon new(" Builds it from its required members; optional ones are absent.") {
     value : i64 => into, } init {} set {}
@@ -1802,7 +1624,7 @@ pub struct BalloonInfo {
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
 }
-crate::rt::qapi_struct!(BalloonInfo { 0 req actual "actual" : i64, });
+crate::rt::qapi_struct!(BalloonInfo { 0 req actual "actual", });
 crate::rt::qapi_builder!(
     BalloonInfo new(" Builds it from its required members; optional ones are absent.") {
     actual : i64 => into, } init {} set {}
@@ -1865,7 +1687,7 @@ pub struct BalloonChange {
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
 }
-crate::rt::qapi_struct!(BalloonChange { 0 req actual "actual" : i64, });
+crate::rt::qapi_struct!(BalloonChange { 0 req actual "actual", });
 crate::rt::qapi_builder!(
     BalloonChange new(" Builds it from its required members; optional ones are absent.")
     { actual : i64 => into, } init {} set {}
@@ -1889,8 +1711,7 @@ pub struct HvBalloonInfo {
     pub available: u64,
 }
 crate::rt::qapi_struct!(
-    HvBalloonInfo { 0 req committed "committed" : u64, 1 req available "available" : u64,
-    }
+    HvBalloonInfo { 0 req committed "committed", 1 req available "available", }
 );
 crate::rt::qapi_builder!(
     HvBalloonInfo new(" Builds it from its required members; optional ones are absent.")
@@ -1977,8 +1798,8 @@ pub struct MemoryInfo {
     pub plugged_memory: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    MemoryInfo { 0 req base_memory "base-memory" : u64, 1 opt plugged_memory
-    "plugged-memory" : u64, }
+    MemoryInfo { 0 req base_memory "base-memory", 1 opt plugged_memory "plugged-memory",
+    }
 );
 crate::rt::qapi_builder!(
     MemoryInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -2035,10 +1856,9 @@ pub struct PCDIMMDeviceInfo {
     pub hotpluggable: bool,
 }
 crate::rt::qapi_struct!(
-    PCDIMMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req addr "addr" : i64, 2
-    req size "size" : i64, 3 req slot "slot" : i64, 4 req node "node" : i64, 5 req memdev
-    "memdev" : ::std::string::String, 6 req hotplugged "hotplugged" : bool, 7 req
-    hotpluggable "hotpluggable" : bool, }
+    PCDIMMDeviceInfo { 0 opt id "id", 1 req addr "addr", 2 req size "size", 3 req slot
+    "slot", 4 req node "node", 5 req memdev "memdev", 6 req hotplugged "hotplugged", 7
+    req hotpluggable "hotpluggable", }
 );
 crate::rt::qapi_builder!(
     PCDIMMDeviceInfo
@@ -2063,8 +1883,8 @@ pub struct VirtioPMEMDeviceInfo {
     pub memdev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    VirtioPMEMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr"
-    : u64, 2 req size "size" : u64, 3 req memdev "memdev" : ::std::string::String, }
+    VirtioPMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3
+    req memdev "memdev", }
 );
 crate::rt::qapi_builder!(
     VirtioPMEMDeviceInfo
@@ -2096,10 +1916,9 @@ pub struct VirtioMEMDeviceInfo {
     pub memdev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    VirtioMEMDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr"
-    : u64, 2 req requested_size "requested-size" : u64, 3 req size "size" : u64, 4 req
-    max_size "max-size" : u64, 5 req block_size "block-size" : u64, 6 req node "node" :
-    i64, 7 req memdev "memdev" : ::std::string::String, }
+    VirtioMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req requested_size
+    "requested-size", 3 req size "size", 4 req max_size "max-size", 5 req block_size
+    "block-size", 6 req node "node", 7 req memdev "memdev", }
 );
 crate::rt::qapi_builder!(
     VirtioMEMDeviceInfo
@@ -2126,9 +1945,8 @@ pub struct SgxEPCDeviceInfo {
     pub memdev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    SgxEPCDeviceInfo { 0 opt id "id" : ::std::string::String, 1 req memaddr "memaddr" :
-    u64, 2 req size "size" : u64, 3 req node "node" : i64, 4 req memdev "memdev" :
-    ::std::string::String, }
+    SgxEPCDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3 req
+    node "node", 4 req memdev "memdev", }
 );
 crate::rt::qapi_builder!(
     SgxEPCDeviceInfo
@@ -2152,9 +1970,8 @@ pub struct HvBalloonDeviceInfo {
     pub memdev: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    HvBalloonDeviceInfo { 0 opt id "id" : ::std::string::String, 1 opt memaddr "memaddr"
-    : u64, 2 req max_size "max-size" : u64, 3 opt memdev "memdev" :
-    ::std::string::String, }
+    HvBalloonDeviceInfo { 0 opt id "id", 1 opt memaddr "memaddr", 2 req max_size
+    "max-size", 3 opt memdev "memdev", }
 );
 crate::rt::qapi_builder!(
     HvBalloonDeviceInfo
@@ -2194,9 +2011,7 @@ pub struct PCDIMMDeviceInfoWrapper {
     /// PCDIMMDevice state information
     pub data: PCDIMMDeviceInfo,
 }
-crate::rt::qapi_struct!(
-    PCDIMMDeviceInfoWrapper { 0 req data "data" : PCDIMMDeviceInfo, }
-);
+crate::rt::qapi_struct!(PCDIMMDeviceInfoWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     PCDIMMDeviceInfoWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2209,9 +2024,7 @@ pub struct VirtioPMEMDeviceInfoWrapper {
     /// VirtioPMEM state information
     pub data: VirtioPMEMDeviceInfo,
 }
-crate::rt::qapi_struct!(
-    VirtioPMEMDeviceInfoWrapper { 0 req data "data" : VirtioPMEMDeviceInfo, }
-);
+crate::rt::qapi_struct!(VirtioPMEMDeviceInfoWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     VirtioPMEMDeviceInfoWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2224,9 +2037,7 @@ pub struct VirtioMEMDeviceInfoWrapper {
     /// VirtioMEMDevice state information
     pub data: VirtioMEMDeviceInfo,
 }
-crate::rt::qapi_struct!(
-    VirtioMEMDeviceInfoWrapper { 0 req data "data" : VirtioMEMDeviceInfo, }
-);
+crate::rt::qapi_struct!(VirtioMEMDeviceInfoWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     VirtioMEMDeviceInfoWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2239,9 +2050,7 @@ pub struct SgxEPCDeviceInfoWrapper {
     /// Sgx EPC state information
     pub data: SgxEPCDeviceInfo,
 }
-crate::rt::qapi_struct!(
-    SgxEPCDeviceInfoWrapper { 0 req data "data" : SgxEPCDeviceInfo, }
-);
+crate::rt::qapi_struct!(SgxEPCDeviceInfoWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     SgxEPCDeviceInfoWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2254,9 +2063,7 @@ pub struct HvBalloonDeviceInfoWrapper {
     /// hv-balloon provided memory state information
     pub data: HvBalloonDeviceInfo,
 }
-crate::rt::qapi_struct!(
-    HvBalloonDeviceInfoWrapper { 0 req data "data" : HvBalloonDeviceInfo, }
-);
+crate::rt::qapi_struct!(HvBalloonDeviceInfoWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     HvBalloonDeviceInfoWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2289,60 +2096,11 @@ pub enum MemoryDeviceInfo {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl MemoryDeviceInfo {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Dimm { .. } => "dimm",
-            Self::Nvdimm { .. } => "nvdimm",
-            Self::VirtioPmem { .. } => "virtio-pmem",
-            Self::VirtioMem { .. } => "virtio-mem",
-            Self::SgxEpc { .. } => "sgx-epc",
-            Self::HvBalloon { .. } => "hv-balloon",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for MemoryDeviceInfo {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Dimm(x) => crate::rt::to_members(x),
-            Self::Nvdimm(x) => crate::rt::to_members(x),
-            Self::VirtioPmem(x) => crate::rt::to_members(x),
-            Self::VirtioMem(x) => crate::rt::to_members(x),
-            Self::SgxEpc(x) => crate::rt::to_members(x),
-            Self::HvBalloon(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MemoryDeviceInfo {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "dimm" => Self::Dimm(crate::rt::from_members(members)?),
-                    "nvdimm" => Self::Nvdimm(crate::rt::from_members(members)?),
-                    "virtio-pmem" => Self::VirtioPmem(crate::rt::from_members(members)?),
-                    "virtio-mem" => Self::VirtioMem(crate::rt::from_members(members)?),
-                    "sgx-epc" => Self::SgxEpc(crate::rt::from_members(members)?),
-                    "hv-balloon" => Self::HvBalloon(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    MemoryDeviceInfo, "type", data { Dimm = "dimm", Nvdimm = "nvdimm", VirtioPmem =
+    "virtio-pmem", VirtioMem = "virtio-mem", SgxEpc = "sgx-epc", HvBalloon =
+    "hv-balloon", } unit {}
+);
 /// Sgx EPC cmdline information
 ///
 /// Since: 6.2
@@ -2354,9 +2112,7 @@ pub struct SgxEPC {
     /// the numa node (Since: 7.0)
     pub node: i64,
 }
-crate::rt::qapi_struct!(
-    SgxEPC { 0 req memdev "memdev" : ::std::string::String, 1 req node "node" : i64, }
-);
+crate::rt::qapi_struct!(SgxEPC { 0 req memdev "memdev", 1 req node "node", });
 crate::rt::qapi_builder!(
     SgxEPC new(" Builds it from its required members; optional ones are absent.") {
     memdev : ::std::string::String => into, node : i64 => into, } init {} set {}
@@ -2370,9 +2126,7 @@ pub struct SgxEPCProperties {
     /// list of ids of memory-backend-epc objects.
     pub sgx_epc: ::std::vec::Vec<SgxEPC>,
 }
-crate::rt::qapi_struct!(
-    SgxEPCProperties { 0 req sgx_epc "sgx-epc" : ::std::vec::Vec < SgxEPC >, }
-);
+crate::rt::qapi_struct!(SgxEPCProperties { 0 req sgx_epc "sgx-epc", });
 crate::rt::qapi_builder!(
     SgxEPCProperties
     new(" Builds it from its required members; optional ones are absent.") { sgx_epc :
@@ -2439,8 +2193,8 @@ pub struct MemoryDeviceSizeChange {
     pub qom_path: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    MemoryDeviceSizeChange { 0 opt id "id" : ::std::string::String, 1 req size "size" :
-    u64, 2 req qom_path "qom-path" : ::std::string::String, }
+    MemoryDeviceSizeChange { 0 opt id "id", 1 req size "size", 2 req qom_path "qom-path",
+    }
 );
 crate::rt::qapi_builder!(
     MemoryDeviceSizeChange
@@ -2477,10 +2231,9 @@ pub struct BootConfiguration {
     pub strict: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BootConfiguration { 0 opt order "order" : ::std::string::String, 1 opt once "once" :
-    ::std::string::String, 2 opt menu "menu" : bool, 3 opt splash "splash" :
-    ::std::string::String, 4 opt splash_time "splash-time" : i64, 5 opt reboot_timeout
-    "reboot-timeout" : i64, 6 opt strict "strict" : bool, }
+    BootConfiguration { 0 opt order "order", 1 opt once "once", 2 opt menu "menu", 3 opt
+    splash "splash", 4 opt splash_time "splash-time", 5 opt reboot_timeout
+    "reboot-timeout", 6 opt strict "strict", }
 );
 crate::rt::qapi_builder!(
     BootConfiguration new(" Builds it with every optional member absent.") {} init {} set
@@ -2532,10 +2285,9 @@ pub struct SMPConfiguration {
     pub maxcpus: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    SMPConfiguration { 0 opt cpus "cpus" : i64, 1 opt drawers "drawers" : i64, 2 opt
-    books "books" : i64, 3 opt sockets "sockets" : i64, 4 opt dies "dies" : i64, 5 opt
-    clusters "clusters" : i64, 6 opt modules "modules" : i64, 7 opt cores "cores" : i64,
-    8 opt threads "threads" : i64, 9 opt maxcpus "maxcpus" : i64, }
+    SMPConfiguration { 0 opt cpus "cpus", 1 opt drawers "drawers", 2 opt books "books", 3
+    opt sockets "sockets", 4 opt dies "dies", 5 opt clusters "clusters", 6 opt modules
+    "modules", 7 opt cores "cores", 8 opt threads "threads", 9 opt maxcpus "maxcpus", }
 );
 crate::rt::qapi_builder!(
     SMPConfiguration new(" Builds it with every optional member absent.") {} init {} set
@@ -2732,8 +2484,8 @@ pub struct MemorySizeConfiguration {
     pub slots: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    MemorySizeConfiguration { 0 opt size "size" : u64, 1 opt max_size "max-size" : u64, 2
-    opt slots "slots" : u64, }
+    MemorySizeConfiguration { 0 opt size "size", 1 opt max_size "max-size", 2 opt slots
+    "slots", }
 );
 crate::rt::qapi_builder!(
     MemorySizeConfiguration new(" Builds it with every optional member absent.") {} init
@@ -2759,7 +2511,7 @@ pub struct Dumpdtb {
     /// name of the dtb file to be created
     pub filename: ::std::string::String,
 }
-crate::rt::qapi_struct!(Dumpdtb { 0 req filename "filename" : ::std::string::String, });
+crate::rt::qapi_struct!(Dumpdtb { 0 req filename "filename", });
 crate::rt::qapi_builder!(
     Dumpdtb new(" Builds it from its required members; optional ones are absent.") {
     filename : ::std::string::String => into, } init {} set {}

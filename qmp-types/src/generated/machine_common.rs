@@ -106,8 +106,7 @@ pub struct SmpCacheProperties {
     pub topology: CpuTopologyLevel,
 }
 crate::rt::qapi_struct!(
-    SmpCacheProperties { 0 req cache "cache" : CacheLevelAndType, 1 req topology
-    "topology" : CpuTopologyLevel, }
+    SmpCacheProperties { 0 req cache "cache", 1 req topology "topology", }
 );
 crate::rt::qapi_builder!(
     SmpCacheProperties
@@ -123,10 +122,7 @@ pub struct SmpCachePropertiesWrapper {
     /// the list of SmpCacheProperties.
     pub caches: ::std::vec::Vec<SmpCacheProperties>,
 }
-crate::rt::qapi_struct!(
-    SmpCachePropertiesWrapper { 0 req caches "caches" : ::std::vec::Vec <
-    SmpCacheProperties >, }
-);
+crate::rt::qapi_struct!(SmpCachePropertiesWrapper { 0 req caches "caches", });
 crate::rt::qapi_builder!(
     SmpCachePropertiesWrapper
     new(" Builds it from its required members; optional ones are absent.") { caches :

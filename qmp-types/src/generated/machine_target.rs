@@ -18,10 +18,7 @@ pub struct CpuModelInfo {
     /// a dictionary of QOM properties to be applied
     pub props: ::std::option::Option<::serde_json::Value>,
 }
-crate::rt::qapi_struct!(
-    CpuModelInfo { 0 req name "name" : ::std::string::String, 1 anyopt props "props" :
-    ::serde_json::Value, }
-);
+crate::rt::qapi_struct!(CpuModelInfo { 0 req name "name", 1 anyopt props "props", });
 crate::rt::qapi_builder!(
     CpuModelInfo new(" Builds it from its required members; optional ones are absent.") {
     name : ::std::string::String => into, } init {} set { with_props props "props" :
@@ -101,7 +98,7 @@ pub struct CpuModelBaselineInfo {
     /// the baselined CpuModelInfo.
     pub model: CpuModelInfo,
 }
-crate::rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model" : CpuModelInfo, });
+crate::rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model", });
 crate::rt::qapi_builder!(
     CpuModelBaselineInfo
     new(" Builds it from its required members; optional ones are absent.") { model :
@@ -129,9 +126,8 @@ pub struct CpuModelCompareInfo {
     pub responsible_properties: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    CpuModelCompareInfo { 0 req result "result" : CpuModelCompareResult, 1 req
-    responsible_properties "responsible-properties" : ::std::vec::Vec <
-    ::std::string::String >, }
+    CpuModelCompareInfo { 0 req result "result", 1 req responsible_properties
+    "responsible-properties", }
 );
 crate::rt::qapi_builder!(
     CpuModelCompareInfo
@@ -199,8 +195,7 @@ pub struct QueryCpuModelComparison {
     pub modelb: CpuModelInfo,
 }
 crate::rt::qapi_struct!(
-    QueryCpuModelComparison { 0 req modela "modela" : CpuModelInfo, 1 req modelb "modelb"
-    : CpuModelInfo, }
+    QueryCpuModelComparison { 0 req modela "modela", 1 req modelb "modelb", }
 );
 crate::rt::qapi_builder!(
     QueryCpuModelComparison
@@ -269,8 +264,7 @@ pub struct QueryCpuModelBaseline {
     pub modelb: CpuModelInfo,
 }
 crate::rt::qapi_struct!(
-    QueryCpuModelBaseline { 0 req modela "modela" : CpuModelInfo, 1 req modelb "modelb" :
-    CpuModelInfo, }
+    QueryCpuModelBaseline { 0 req modela "modela", 1 req modelb "modelb", }
 );
 crate::rt::qapi_builder!(
     QueryCpuModelBaseline
@@ -304,8 +298,8 @@ pub struct CpuModelExpansionInfo {
     pub deprecated_props: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    CpuModelExpansionInfo { 0 req model "model" : CpuModelInfo, 1 req deprecated_props
-    "deprecated-props" : ::std::vec::Vec < ::std::string::String >, }
+    CpuModelExpansionInfo { 0 req model "model", 1 req deprecated_props
+    "deprecated-props", }
 );
 crate::rt::qapi_builder!(
     CpuModelExpansionInfo
@@ -363,8 +357,7 @@ pub struct QueryCpuModelExpansion {
     pub model: CpuModelInfo,
 }
 crate::rt::qapi_struct!(
-    QueryCpuModelExpansion { 0 req r#type "type" : CpuModelExpansionType, 1 req model
-    "model" : CpuModelInfo, }
+    QueryCpuModelExpansion { 0 req r#type "type", 1 req model "model", }
 );
 crate::rt::qapi_builder!(
     QueryCpuModelExpansion
@@ -436,11 +429,9 @@ pub struct CpuDefinitionInfo {
     pub deprecated: bool,
 }
 crate::rt::qapi_struct!(
-    CpuDefinitionInfo { 0 req name "name" : ::std::string::String, 1 opt migration_safe
-    "migration-safe" : bool, 2 req r#static "static" : bool, 3 opt unavailable_features
-    "unavailable-features" : ::std::vec::Vec < ::std::string::String >, 4 req typename
-    "typename" : ::std::string::String, 5 opt alias_of "alias-of" :
-    ::std::string::String, 6 req deprecated "deprecated" : bool, }
+    CpuDefinitionInfo { 0 req name "name", 1 opt migration_safe "migration-safe", 2 req
+    r#static "static", 3 opt unavailable_features "unavailable-features", 4 req typename
+    "typename", 5 opt alias_of "alias-of", 6 req deprecated "deprecated", }
 );
 crate::rt::qapi_builder!(
     CpuDefinitionInfo
@@ -522,9 +513,9 @@ pub struct SetCpuTopology {
     pub dedicated: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    SetCpuTopology { 0 req core_id "core-id" : u16, 1 opt socket_id "socket-id" : u16, 2
-    opt book_id "book-id" : u16, 3 opt drawer_id "drawer-id" : u16, 4 opt entitlement
-    "entitlement" : S390CpuEntitlement, 5 opt dedicated "dedicated" : bool, }
+    SetCpuTopology { 0 req core_id "core-id", 1 opt socket_id "socket-id", 2 opt book_id
+    "book-id", 3 opt drawer_id "drawer-id", 4 opt entitlement "entitlement", 5 opt
+    dedicated "dedicated", }
 );
 crate::rt::qapi_builder!(
     SetCpuTopology new(" Builds it from its required members; optional ones are absent.")
@@ -571,9 +562,7 @@ pub struct CpuPolarizationChange {
     /// polarization specified by the guest
     pub polarization: S390CpuPolarization,
 }
-crate::rt::qapi_struct!(
-    CpuPolarizationChange { 0 req polarization "polarization" : S390CpuPolarization, }
-);
+crate::rt::qapi_struct!(CpuPolarizationChange { 0 req polarization "polarization", });
 crate::rt::qapi_builder!(
     CpuPolarizationChange
     new(" Builds it from its required members; optional ones are absent.") { polarization
@@ -595,9 +584,7 @@ pub struct CpuPolarizationInfo {
     /// the CPU polarization
     pub polarization: S390CpuPolarization,
 }
-crate::rt::qapi_struct!(
-    CpuPolarizationInfo { 0 req polarization "polarization" : S390CpuPolarization, }
-);
+crate::rt::qapi_struct!(CpuPolarizationInfo { 0 req polarization "polarization", });
 crate::rt::qapi_builder!(
     CpuPolarizationInfo
     new(" Builds it from its required members; optional ones are absent.") { polarization

@@ -55,16 +55,14 @@ pub struct MigrationStats {
     pub dirty_sync_missed_zero_copy: u64,
 }
 crate::rt::qapi_struct!(
-    MigrationStats { 0 req transferred "transferred" : i64, 1 req remaining "remaining" :
-    i64, 2 req total "total" : i64, 3 req duplicate "duplicate" : i64, 4 req normal
-    "normal" : i64, 5 req normal_bytes "normal-bytes" : i64, 6 req dirty_pages_rate
-    "dirty-pages-rate" : i64, 7 req mbps "mbps" : f64, 8 req dirty_sync_count
-    "dirty-sync-count" : i64, 9 req postcopy_requests "postcopy-requests" : i64, 10 req
-    page_size "page-size" : i64, 11 req multifd_bytes "multifd-bytes" : u64, 12 req
-    pages_per_second "pages-per-second" : u64, 13 req precopy_bytes "precopy-bytes" :
-    u64, 14 req downtime_bytes "downtime-bytes" : u64, 15 req postcopy_bytes
-    "postcopy-bytes" : u64, 16 req dirty_sync_missed_zero_copy
-    "dirty-sync-missed-zero-copy" : u64, }
+    MigrationStats { 0 req transferred "transferred", 1 req remaining "remaining", 2 req
+    total "total", 3 req duplicate "duplicate", 4 req normal "normal", 5 req normal_bytes
+    "normal-bytes", 6 req dirty_pages_rate "dirty-pages-rate", 7 req mbps "mbps", 8 req
+    dirty_sync_count "dirty-sync-count", 9 req postcopy_requests "postcopy-requests", 10
+    req page_size "page-size", 11 req multifd_bytes "multifd-bytes", 12 req
+    pages_per_second "pages-per-second", 13 req precopy_bytes "precopy-bytes", 14 req
+    downtime_bytes "downtime-bytes", 15 req postcopy_bytes "postcopy-bytes", 16 req
+    dirty_sync_missed_zero_copy "dirty-sync-missed-zero-copy", }
 );
 crate::rt::qapi_builder!(
     MigrationStats new(" Builds it from its required members; optional ones are absent.")
@@ -98,10 +96,9 @@ pub struct XBZRLECacheStats {
     pub overflow: i64,
 }
 crate::rt::qapi_struct!(
-    XBZRLECacheStats { 0 req cache_size "cache-size" : u64, 1 req bytes "bytes" : i64, 2
-    req pages "pages" : i64, 3 req cache_miss "cache-miss" : i64, 4 req cache_miss_rate
-    "cache-miss-rate" : f64, 5 req encoding_rate "encoding-rate" : f64, 6 req overflow
-    "overflow" : i64, }
+    XBZRLECacheStats { 0 req cache_size "cache-size", 1 req bytes "bytes", 2 req pages
+    "pages", 3 req cache_miss "cache-miss", 4 req cache_miss_rate "cache-miss-rate", 5
+    req encoding_rate "encoding-rate", 6 req overflow "overflow", }
 );
 crate::rt::qapi_builder!(
     XBZRLECacheStats
@@ -129,9 +126,9 @@ pub struct CompressionStats {
     pub compression_rate: f64,
 }
 crate::rt::qapi_struct!(
-    CompressionStats { 0 req pages "pages" : i64, 1 req busy "busy" : i64, 2 req
-    busy_rate "busy-rate" : f64, 3 req compressed_size "compressed-size" : i64, 4 req
-    compression_rate "compression-rate" : f64, }
+    CompressionStats { 0 req pages "pages", 1 req busy "busy", 2 req busy_rate
+    "busy-rate", 3 req compressed_size "compressed-size", 4 req compression_rate
+    "compression-rate", }
 );
 crate::rt::qapi_builder!(
     CompressionStats
@@ -207,7 +204,7 @@ pub struct VfioStats {
     /// devices
     pub transferred: i64,
 }
-crate::rt::qapi_struct!(VfioStats { 0 req transferred "transferred" : i64, });
+crate::rt::qapi_struct!(VfioStats { 0 req transferred "transferred", });
 crate::rt::qapi_builder!(
     VfioStats new(" Builds it from its required members; optional ones are absent.") {
     transferred : i64 => into, } init {} set {}
@@ -287,18 +284,15 @@ pub struct MigrationInfo {
     pub dirty_limit_ring_full_time: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    MigrationInfo { 0 opt status "status" : MigrationStatus, 1 opt ram "ram" :
-    MigrationStats, 2 opt vfio "vfio" : VfioStats, 3 opt xbzrle_cache "xbzrle-cache" :
-    XBZRLECacheStats, 4 opt total_time "total-time" : i64, 5 opt expected_downtime
-    "expected-downtime" : i64, 6 opt downtime "downtime" : i64, 7 opt setup_time
-    "setup-time" : i64, 8 opt cpu_throttle_percentage "cpu-throttle-percentage" : i64, 9
-    opt error_desc "error-desc" : ::std::string::String, 10 opt blocked_reasons
-    "blocked-reasons" : ::std::vec::Vec < ::std::string::String >, 11 opt
-    postcopy_blocktime "postcopy-blocktime" : u32, 12 opt postcopy_vcpu_blocktime
-    "postcopy-vcpu-blocktime" : ::std::vec::Vec < u32 >, 13 opt socket_address
-    "socket-address" : ::std::vec::Vec < SocketAddress >, 14 opt
-    dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64, 15
-    opt dirty_limit_ring_full_time "dirty-limit-ring-full-time" : u64, }
+    MigrationInfo { 0 opt status "status", 1 opt ram "ram", 2 opt vfio "vfio", 3 opt
+    xbzrle_cache "xbzrle-cache", 4 opt total_time "total-time", 5 opt expected_downtime
+    "expected-downtime", 6 opt downtime "downtime", 7 opt setup_time "setup-time", 8 opt
+    cpu_throttle_percentage "cpu-throttle-percentage", 9 opt error_desc "error-desc", 10
+    opt blocked_reasons "blocked-reasons", 11 opt postcopy_blocktime
+    "postcopy-blocktime", 12 opt postcopy_vcpu_blocktime "postcopy-vcpu-blocktime", 13
+    opt socket_address "socket-address", 14 opt dirty_limit_throttle_time_per_round
+    "dirty-limit-throttle-time-per-round", 15 opt dirty_limit_ring_full_time
+    "dirty-limit-ring-full-time", }
 );
 crate::rt::qapi_builder!(
     MigrationInfo new(" Builds it with every optional member absent.") {} init {} set {
@@ -563,8 +557,7 @@ pub struct MigrationCapabilityStatus {
     pub state: bool,
 }
 crate::rt::qapi_struct!(
-    MigrationCapabilityStatus { 0 req capability "capability" : MigrationCapability, 1
-    req state "state" : bool, }
+    MigrationCapabilityStatus { 0 req capability "capability", 1 req state "state", }
 );
 crate::rt::qapi_builder!(
     MigrationCapabilityStatus
@@ -588,10 +581,7 @@ pub struct MigrateSetCapabilities {
     /// json array of capability modifications to make
     pub capabilities: ::std::vec::Vec<MigrationCapabilityStatus>,
 }
-crate::rt::qapi_struct!(
-    MigrateSetCapabilities { 0 req capabilities "capabilities" : ::std::vec::Vec <
-    MigrationCapabilityStatus >, }
-);
+crate::rt::qapi_struct!(MigrateSetCapabilities { 0 req capabilities "capabilities", });
 crate::rt::qapi_builder!(
     MigrateSetCapabilities
     new(" Builds it from its required members; optional ones are absent.") { capabilities
@@ -785,7 +775,7 @@ pub struct BitmapMigrationBitmapAliasTransform {
     pub persistent: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    BitmapMigrationBitmapAliasTransform { 0 opt persistent "persistent" : bool, }
+    BitmapMigrationBitmapAliasTransform { 0 opt persistent "persistent", }
 );
 crate::rt::qapi_builder!(
     BitmapMigrationBitmapAliasTransform
@@ -806,9 +796,8 @@ pub struct BitmapMigrationBitmapAlias {
     pub transform: ::std::option::Option<BitmapMigrationBitmapAliasTransform>,
 }
 crate::rt::qapi_struct!(
-    BitmapMigrationBitmapAlias { 0 req name "name" : ::std::string::String, 1 req alias
-    "alias" : ::std::string::String, 2 opt transform "transform" :
-    BitmapMigrationBitmapAliasTransform, }
+    BitmapMigrationBitmapAlias { 0 req name "name", 1 req alias "alias", 2 opt transform
+    "transform", }
 );
 crate::rt::qapi_builder!(
     BitmapMigrationBitmapAlias
@@ -832,9 +821,8 @@ pub struct BitmapMigrationNodeAlias {
     pub bitmaps: ::std::vec::Vec<BitmapMigrationBitmapAlias>,
 }
 crate::rt::qapi_struct!(
-    BitmapMigrationNodeAlias { 0 req node_name "node-name" : ::std::string::String, 1 req
-    alias "alias" : ::std::string::String, 2 req bitmaps "bitmaps" : ::std::vec::Vec <
-    BitmapMigrationBitmapAlias >, }
+    BitmapMigrationNodeAlias { 0 req node_name "node-name", 1 req alias "alias", 2 req
+    bitmaps "bitmaps", }
 );
 crate::rt::qapi_builder!(
     BitmapMigrationNodeAlias
@@ -1186,26 +1174,23 @@ pub struct MigrateSetParameters {
     pub direct_io: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MigrateSetParameters { 0 opt announce_initial "announce-initial" : u64, 1 opt
-    announce_max "announce-max" : u64, 2 opt announce_rounds "announce-rounds" : u64, 3
-    opt announce_step "announce-step" : u64, 4 opt throttle_trigger_threshold
-    "throttle-trigger-threshold" : u8, 5 opt cpu_throttle_initial "cpu-throttle-initial"
-    : u8, 6 opt cpu_throttle_increment "cpu-throttle-increment" : u8, 7 opt
-    cpu_throttle_tailslow "cpu-throttle-tailslow" : bool, 8 opt tls_creds "tls-creds" :
-    StrOrNull, 9 opt tls_hostname "tls-hostname" : StrOrNull, 10 opt tls_authz
-    "tls-authz" : StrOrNull, 11 opt max_bandwidth "max-bandwidth" : u64, 12 opt
-    avail_switchover_bandwidth "avail-switchover-bandwidth" : u64, 13 opt downtime_limit
-    "downtime-limit" : u64, 14 opt x_checkpoint_delay "x-checkpoint-delay" : u32, 15 opt
-    multifd_channels "multifd-channels" : u8, 16 opt xbzrle_cache_size
-    "xbzrle-cache-size" : u64, 17 opt max_postcopy_bandwidth "max-postcopy-bandwidth" :
-    u64, 18 opt max_cpu_throttle "max-cpu-throttle" : u8, 19 opt multifd_compression
-    "multifd-compression" : MultiFDCompression, 20 opt multifd_zlib_level
-    "multifd-zlib-level" : u8, 21 opt multifd_qatzip_level "multifd-qatzip-level" : u8,
-    22 opt multifd_zstd_level "multifd-zstd-level" : u8, 23 opt block_bitmap_mapping
-    "block-bitmap-mapping" : ::std::vec::Vec < BitmapMigrationNodeAlias >, 24 opt
-    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64, 25 opt vcpu_dirty_limit
-    "vcpu-dirty-limit" : u64, 26 opt mode "mode" : MigMode, 27 opt zero_page_detection
-    "zero-page-detection" : ZeroPageDetection, 28 opt direct_io "direct-io" : bool, }
+    MigrateSetParameters { 0 opt announce_initial "announce-initial", 1 opt announce_max
+    "announce-max", 2 opt announce_rounds "announce-rounds", 3 opt announce_step
+    "announce-step", 4 opt throttle_trigger_threshold "throttle-trigger-threshold", 5 opt
+    cpu_throttle_initial "cpu-throttle-initial", 6 opt cpu_throttle_increment
+    "cpu-throttle-increment", 7 opt cpu_throttle_tailslow "cpu-throttle-tailslow", 8 opt
+    tls_creds "tls-creds", 9 opt tls_hostname "tls-hostname", 10 opt tls_authz
+    "tls-authz", 11 opt max_bandwidth "max-bandwidth", 12 opt avail_switchover_bandwidth
+    "avail-switchover-bandwidth", 13 opt downtime_limit "downtime-limit", 14 opt
+    x_checkpoint_delay "x-checkpoint-delay", 15 opt multifd_channels "multifd-channels",
+    16 opt xbzrle_cache_size "xbzrle-cache-size", 17 opt max_postcopy_bandwidth
+    "max-postcopy-bandwidth", 18 opt max_cpu_throttle "max-cpu-throttle", 19 opt
+    multifd_compression "multifd-compression", 20 opt multifd_zlib_level
+    "multifd-zlib-level", 21 opt multifd_qatzip_level "multifd-qatzip-level", 22 opt
+    multifd_zstd_level "multifd-zstd-level", 23 opt block_bitmap_mapping
+    "block-bitmap-mapping", 24 opt x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period",
+    25 opt vcpu_dirty_limit "vcpu-dirty-limit", 26 opt mode "mode", 27 opt
+    zero_page_detection "zero-page-detection", 28 opt direct_io "direct-io", }
 );
 crate::rt::qapi_builder!(
     MigrateSetParameters new(" Builds it with every optional member absent.") {} init {}
@@ -1406,27 +1391,23 @@ pub struct MigrationParameters {
     pub direct_io: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MigrationParameters { 0 opt announce_initial "announce-initial" : u64, 1 opt
-    announce_max "announce-max" : u64, 2 opt announce_rounds "announce-rounds" : u64, 3
-    opt announce_step "announce-step" : u64, 4 opt throttle_trigger_threshold
-    "throttle-trigger-threshold" : u8, 5 opt cpu_throttle_initial "cpu-throttle-initial"
-    : u8, 6 opt cpu_throttle_increment "cpu-throttle-increment" : u8, 7 opt
-    cpu_throttle_tailslow "cpu-throttle-tailslow" : bool, 8 opt tls_creds "tls-creds" :
-    ::std::string::String, 9 opt tls_hostname "tls-hostname" : ::std::string::String, 10
-    opt tls_authz "tls-authz" : ::std::string::String, 11 opt max_bandwidth
-    "max-bandwidth" : u64, 12 opt avail_switchover_bandwidth "avail-switchover-bandwidth"
-    : u64, 13 opt downtime_limit "downtime-limit" : u64, 14 opt x_checkpoint_delay
-    "x-checkpoint-delay" : u32, 15 opt multifd_channels "multifd-channels" : u8, 16 opt
-    xbzrle_cache_size "xbzrle-cache-size" : u64, 17 opt max_postcopy_bandwidth
-    "max-postcopy-bandwidth" : u64, 18 opt max_cpu_throttle "max-cpu-throttle" : u8, 19
-    opt multifd_compression "multifd-compression" : MultiFDCompression, 20 opt
-    multifd_zlib_level "multifd-zlib-level" : u8, 21 opt multifd_qatzip_level
-    "multifd-qatzip-level" : u8, 22 opt multifd_zstd_level "multifd-zstd-level" : u8, 23
-    opt block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
-    BitmapMigrationNodeAlias >, 24 opt x_vcpu_dirty_limit_period
-    "x-vcpu-dirty-limit-period" : u64, 25 opt vcpu_dirty_limit "vcpu-dirty-limit" : u64,
-    26 opt mode "mode" : MigMode, 27 opt zero_page_detection "zero-page-detection" :
-    ZeroPageDetection, 28 opt direct_io "direct-io" : bool, }
+    MigrationParameters { 0 opt announce_initial "announce-initial", 1 opt announce_max
+    "announce-max", 2 opt announce_rounds "announce-rounds", 3 opt announce_step
+    "announce-step", 4 opt throttle_trigger_threshold "throttle-trigger-threshold", 5 opt
+    cpu_throttle_initial "cpu-throttle-initial", 6 opt cpu_throttle_increment
+    "cpu-throttle-increment", 7 opt cpu_throttle_tailslow "cpu-throttle-tailslow", 8 opt
+    tls_creds "tls-creds", 9 opt tls_hostname "tls-hostname", 10 opt tls_authz
+    "tls-authz", 11 opt max_bandwidth "max-bandwidth", 12 opt avail_switchover_bandwidth
+    "avail-switchover-bandwidth", 13 opt downtime_limit "downtime-limit", 14 opt
+    x_checkpoint_delay "x-checkpoint-delay", 15 opt multifd_channels "multifd-channels",
+    16 opt xbzrle_cache_size "xbzrle-cache-size", 17 opt max_postcopy_bandwidth
+    "max-postcopy-bandwidth", 18 opt max_cpu_throttle "max-cpu-throttle", 19 opt
+    multifd_compression "multifd-compression", 20 opt multifd_zlib_level
+    "multifd-zlib-level", 21 opt multifd_qatzip_level "multifd-qatzip-level", 22 opt
+    multifd_zstd_level "multifd-zstd-level", 23 opt block_bitmap_mapping
+    "block-bitmap-mapping", 24 opt x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period",
+    25 opt vcpu_dirty_limit "vcpu-dirty-limit", 26 opt mode "mode", 27 opt
+    zero_page_detection "zero-page-detection", 28 opt direct_io "direct-io", }
 );
 crate::rt::qapi_builder!(
     MigrationParameters new(" Builds it with every optional member absent.") {} init {}
@@ -1540,7 +1521,7 @@ pub struct Migration {
     /// `MigrationStatus` describing the current migration status.
     pub status: MigrationStatus,
 }
-crate::rt::qapi_struct!(Migration { 0 req status "status" : MigrationStatus, });
+crate::rt::qapi_struct!(Migration { 0 req status "status", });
 crate::rt::qapi_builder!(
     Migration new(" Builds it from its required members; optional ones are absent.") {
     status : MigrationStatus => into, } init {} set {}
@@ -1566,7 +1547,7 @@ pub struct MigrationPass {
     /// An incrementing count (starting at 1 on the first pass)
     pub pass: i64,
 }
-crate::rt::qapi_struct!(MigrationPass { 0 req pass "pass" : i64, });
+crate::rt::qapi_struct!(MigrationPass { 0 req pass "pass", });
 crate::rt::qapi_builder!(
     MigrationPass new(" Builds it from its required members; optional ones are absent.")
     { pass : i64 => into, } init {} set {}
@@ -1669,9 +1650,7 @@ pub struct ColoExit {
     /// describes the reason for the COLO exit.
     pub reason: COLOExitReason,
 }
-crate::rt::qapi_struct!(
-    ColoExit { 0 req mode "mode" : COLOMode, 1 req reason "reason" : COLOExitReason, }
-);
+crate::rt::qapi_struct!(ColoExit { 0 req mode "mode", 1 req reason "reason", });
 crate::rt::qapi_builder!(
     ColoExit new(" Builds it from its required members; optional ones are absent.") {
     mode : COLOMode => into, reason : COLOExitReason => into, } init {} set {}
@@ -1780,7 +1759,7 @@ pub struct MigrateContinue {
     /// The state the migration is currently expected to be in
     pub state: MigrationStatus,
 }
-crate::rt::qapi_struct!(MigrateContinue { 0 req state "state" : MigrationStatus, });
+crate::rt::qapi_struct!(MigrateContinue { 0 req state "state", });
 crate::rt::qapi_builder!(
     MigrateContinue
     new(" Builds it from its required members; optional ones are absent.") { state :
@@ -1824,8 +1803,7 @@ pub struct FileMigrationArgs {
     pub offset: u64,
 }
 crate::rt::qapi_struct!(
-    FileMigrationArgs { 0 req filename "filename" : ::std::string::String, 1 req offset
-    "offset" : u64, }
+    FileMigrationArgs { 0 req filename "filename", 1 req offset "offset", }
 );
 crate::rt::qapi_builder!(
     FileMigrationArgs
@@ -1839,10 +1817,7 @@ pub struct MigrationExecCommand {
     /// command (list head) and arguments to execute.
     pub args: ::std::vec::Vec<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    MigrationExecCommand { 0 req args "args" : ::std::vec::Vec < ::std::string::String >,
-    }
-);
+crate::rt::qapi_struct!(MigrationExecCommand { 0 req args "args", });
 crate::rt::qapi_builder!(
     MigrationExecCommand
     new(" Builds it from its required members; optional ones are absent.") { args :
@@ -1871,54 +1846,10 @@ pub enum MigrationAddress {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl MigrationAddress {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "transport";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Socket { .. } => "socket",
-            Self::Exec { .. } => "exec",
-            Self::Rdma { .. } => "rdma",
-            Self::File { .. } => "file",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for MigrationAddress {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Socket(x) => crate::rt::to_members(x),
-            Self::Exec(x) => crate::rt::to_members(x),
-            Self::Rdma(x) => crate::rt::to_members(x),
-            Self::File(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "transport", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for MigrationAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "transport")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "socket" => Self::Socket(crate::rt::from_members(members)?),
-                    "exec" => Self::Exec(crate::rt::from_members(members)?),
-                    "rdma" => Self::Rdma(crate::rt::from_members(members)?),
-                    "file" => Self::File(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    MigrationAddress, "transport", data { Socket = "socket", Exec = "exec", Rdma =
+    "rdma", File = "file", } unit {}
+);
 /// The migration channel-type request options.
 ///
 /// Since: 8.1
@@ -1946,8 +1877,7 @@ pub struct MigrationChannel {
     pub addr: MigrationAddress,
 }
 crate::rt::qapi_struct!(
-    MigrationChannel { 0 req channel_type "channel-type" : MigrationChannelType, 1 req
-    addr "addr" : MigrationAddress, }
+    MigrationChannel { 0 req channel_type "channel-type", 1 req addr "addr", }
 );
 crate::rt::qapi_builder!(
     MigrationChannel
@@ -2033,9 +1963,8 @@ pub struct Migrate {
     pub resume: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    Migrate { 0 opt uri "uri" : ::std::string::String, 1 opt channels "channels" :
-    ::std::vec::Vec < MigrationChannel >, 2 opt detach "detach" : bool, 3 opt resume
-    "resume" : bool, }
+    Migrate { 0 opt uri "uri", 1 opt channels "channels", 2 opt detach "detach", 3 opt
+    resume "resume", }
 );
 crate::rt::qapi_builder!(
     Migrate new(" Builds it with every optional member absent.") {} init {} set {
@@ -2119,8 +2048,8 @@ pub struct MigrateIncoming {
     pub exit_on_error: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MigrateIncoming { 0 opt uri "uri" : ::std::string::String, 1 opt channels "channels"
-    : ::std::vec::Vec < MigrationChannel >, 2 opt exit_on_error "exit-on-error" : bool, }
+    MigrateIncoming { 0 opt uri "uri", 1 opt channels "channels", 2 opt exit_on_error
+    "exit-on-error", }
 );
 crate::rt::qapi_builder!(
     MigrateIncoming new(" Builds it with every optional member absent.") {} init {} set {
@@ -2158,8 +2087,7 @@ pub struct XenSaveDevicesState {
     pub live: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    XenSaveDevicesState { 0 req filename "filename" : ::std::string::String, 1 opt live
-    "live" : bool, }
+    XenSaveDevicesState { 0 req filename "filename", 1 opt live "live", }
 );
 crate::rt::qapi_builder!(
     XenSaveDevicesState
@@ -2190,7 +2118,7 @@ pub struct XenSetGlobalDirtyLog {
     /// true to enable, false to disable.
     pub enable: bool,
 }
-crate::rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable" : bool, });
+crate::rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable", });
 crate::rt::qapi_builder!(
     XenSetGlobalDirtyLog
     new(" Builds it from its required members; optional ones are absent.") { enable :
@@ -2222,9 +2150,7 @@ pub struct XenLoadDevicesState {
     /// binary format.
     pub filename: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    XenLoadDevicesState { 0 req filename "filename" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(XenLoadDevicesState { 0 req filename "filename", });
 crate::rt::qapi_builder!(
     XenLoadDevicesState
     new(" Builds it from its required members; optional ones are absent.") { filename :
@@ -2261,8 +2187,8 @@ pub struct XenSetReplication {
     pub failover: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    XenSetReplication { 0 req enable "enable" : bool, 1 req primary "primary" : bool, 2
-    opt failover "failover" : bool, }
+    XenSetReplication { 0 req enable "enable", 1 req primary "primary", 2 opt failover
+    "failover", }
 );
 crate::rt::qapi_builder!(
     XenSetReplication
@@ -2290,10 +2216,7 @@ pub struct ReplicationStatus {
     /// 'true'.
     pub desc: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    ReplicationStatus { 0 req error "error" : bool, 1 opt desc "desc" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(ReplicationStatus { 0 req error "error", 1 opt desc "desc", });
 crate::rt::qapi_builder!(
     ReplicationStatus
     new(" Builds it from its required members; optional ones are absent.") { error : bool
@@ -2374,8 +2297,7 @@ pub struct COLOStatus {
     pub reason: COLOExitReason,
 }
 crate::rt::qapi_struct!(
-    COLOStatus { 0 req mode "mode" : COLOMode, 1 req last_mode "last-mode" : COLOMode, 2
-    req reason "reason" : COLOExitReason, }
+    COLOStatus { 0 req mode "mode", 1 req last_mode "last-mode", 2 req reason "reason", }
 );
 crate::rt::qapi_builder!(
     COLOStatus new(" Builds it from its required members; optional ones are absent.") {
@@ -2429,7 +2351,7 @@ pub struct MigrateRecover {
     /// the URI to be used for the recovery of migration stream.
     pub uri: ::std::string::String,
 }
-crate::rt::qapi_struct!(MigrateRecover { 0 req uri "uri" : ::std::string::String, });
+crate::rt::qapi_struct!(MigrateRecover { 0 req uri "uri", });
 crate::rt::qapi_builder!(
     MigrateRecover new(" Builds it from its required members; optional ones are absent.")
     { uri : ::std::string::String => into, } init {} set {}
@@ -2483,9 +2405,7 @@ pub struct UnplugPrimary {
     /// QEMU device id of the unplugged device
     pub device_id: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    UnplugPrimary { 0 req device_id "device-id" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(UnplugPrimary { 0 req device_id "device-id", });
 crate::rt::qapi_builder!(
     UnplugPrimary new(" Builds it from its required members; optional ones are absent.")
     { device_id : ::std::string::String => into, } init {} set {}
@@ -2505,9 +2425,7 @@ pub struct DirtyRateVcpu {
     /// dirty rate.
     pub dirty_rate: i64,
 }
-crate::rt::qapi_struct!(
-    DirtyRateVcpu { 0 req id "id" : i64, 1 req dirty_rate "dirty-rate" : i64, }
-);
+crate::rt::qapi_struct!(DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", });
 crate::rt::qapi_builder!(
     DirtyRateVcpu new(" Builds it from its required members; optional ones are absent.")
     { id : i64 => into, dirty_rate : i64 => into, } init {} set {}
@@ -2596,11 +2514,10 @@ pub struct DirtyRateInfo {
     pub vcpu_dirty_rate: ::std::option::Option<::std::vec::Vec<DirtyRateVcpu>>,
 }
 crate::rt::qapi_struct!(
-    DirtyRateInfo { 0 opt dirty_rate "dirty-rate" : i64, 1 req status "status" :
-    DirtyRateStatus, 2 req start_time "start-time" : i64, 3 req calc_time "calc-time" :
-    i64, 4 req calc_time_unit "calc-time-unit" : TimeUnit, 5 req sample_pages
-    "sample-pages" : u64, 6 req mode "mode" : DirtyRateMeasureMode, 7 opt vcpu_dirty_rate
-    "vcpu-dirty-rate" : ::std::vec::Vec < DirtyRateVcpu >, }
+    DirtyRateInfo { 0 opt dirty_rate "dirty-rate", 1 req status "status", 2 req
+    start_time "start-time", 3 req calc_time "calc-time", 4 req calc_time_unit
+    "calc-time-unit", 5 req sample_pages "sample-pages", 6 req mode "mode", 7 opt
+    vcpu_dirty_rate "vcpu-dirty-rate", }
 );
 crate::rt::qapi_builder!(
     DirtyRateInfo new(" Builds it from its required members; optional ones are absent.")
@@ -2683,9 +2600,8 @@ pub struct CalcDirtyRate {
     pub mode: ::std::option::Option<DirtyRateMeasureMode>,
 }
 crate::rt::qapi_struct!(
-    CalcDirtyRate { 0 req calc_time "calc-time" : i64, 1 opt calc_time_unit
-    "calc-time-unit" : TimeUnit, 2 opt sample_pages "sample-pages" : i64, 3 opt mode
-    "mode" : DirtyRateMeasureMode, }
+    CalcDirtyRate { 0 req calc_time "calc-time", 1 opt calc_time_unit "calc-time-unit", 2
+    opt sample_pages "sample-pages", 3 opt mode "mode", }
 );
 crate::rt::qapi_builder!(
     CalcDirtyRate new(" Builds it from its required members; optional ones are absent.")
@@ -2726,9 +2642,7 @@ pub struct QueryDirtyRate {
     /// By default it is reported in seconds.  (Since 8.2)
     pub calc_time_unit: ::std::option::Option<TimeUnit>,
 }
-crate::rt::qapi_struct!(
-    QueryDirtyRate { 0 opt calc_time_unit "calc-time-unit" : TimeUnit, }
-);
+crate::rt::qapi_struct!(QueryDirtyRate { 0 opt calc_time_unit "calc-time-unit", });
 crate::rt::qapi_builder!(
     QueryDirtyRate new(" Builds it with every optional member absent.") {} init {} set {
     with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into, }
@@ -2754,8 +2668,8 @@ pub struct DirtyLimitInfo {
     pub current_rate: u64,
 }
 crate::rt::qapi_struct!(
-    DirtyLimitInfo { 0 req cpu_index "cpu-index" : i64, 1 req limit_rate "limit-rate" :
-    u64, 2 req current_rate "current-rate" : u64, }
+    DirtyLimitInfo { 0 req cpu_index "cpu-index", 1 req limit_rate "limit-rate", 2 req
+    current_rate "current-rate", }
 );
 crate::rt::qapi_builder!(
     DirtyLimitInfo new(" Builds it from its required members; optional ones are absent.")
@@ -2787,8 +2701,7 @@ pub struct SetVcpuDirtyLimit {
     pub dirty_rate: u64,
 }
 crate::rt::qapi_struct!(
-    SetVcpuDirtyLimit { 0 opt cpu_index "cpu-index" : i64, 1 req dirty_rate "dirty-rate"
-    : u64, }
+    SetVcpuDirtyLimit { 0 opt cpu_index "cpu-index", 1 req dirty_rate "dirty-rate", }
 );
 crate::rt::qapi_builder!(
     SetVcpuDirtyLimit
@@ -2822,7 +2735,7 @@ pub struct CancelVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
     pub cpu_index: ::std::option::Option<i64>,
 }
-crate::rt::qapi_struct!(CancelVcpuDirtyLimit { 0 opt cpu_index "cpu-index" : i64, });
+crate::rt::qapi_struct!(CancelVcpuDirtyLimit { 0 opt cpu_index "cpu-index", });
 crate::rt::qapi_builder!(
     CancelVcpuDirtyLimit new(" Builds it with every optional member absent.") {} init {}
     set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
@@ -2872,8 +2785,7 @@ pub struct MigrationThreadInfo {
     pub thread_id: i64,
 }
 crate::rt::qapi_struct!(
-    MigrationThreadInfo { 0 req name "name" : ::std::string::String, 1 req thread_id
-    "thread-id" : i64, }
+    MigrationThreadInfo { 0 req name "name", 1 req thread_id "thread-id", }
 );
 crate::rt::qapi_builder!(
     MigrationThreadInfo
@@ -2974,9 +2886,8 @@ pub struct SnapshotSave {
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SnapshotSave { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
-    ::std::string::String, 2 req vmstate "vmstate" : ::std::string::String, 3 req devices
-    "devices" : ::std::vec::Vec < ::std::string::String >, }
+    SnapshotSave { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
+    devices "devices", }
 );
 crate::rt::qapi_builder!(
     SnapshotSave new(" Builds it from its required members; optional ones are absent.") {
@@ -3057,9 +2968,8 @@ pub struct SnapshotLoad {
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SnapshotLoad { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
-    ::std::string::String, 2 req vmstate "vmstate" : ::std::string::String, 3 req devices
-    "devices" : ::std::vec::Vec < ::std::string::String >, }
+    SnapshotLoad { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
+    devices "devices", }
 );
 crate::rt::qapi_builder!(
     SnapshotLoad new(" Builds it from its required members; optional ones are absent.") {
@@ -3126,9 +3036,7 @@ pub struct SnapshotDelete {
     pub devices: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SnapshotDelete { 0 req job_id "job-id" : ::std::string::String, 1 req tag "tag" :
-    ::std::string::String, 2 req devices "devices" : ::std::vec::Vec <
-    ::std::string::String >, }
+    SnapshotDelete { 0 req job_id "job-id", 1 req tag "tag", 2 req devices "devices", }
 );
 crate::rt::qapi_builder!(
     SnapshotDelete new(" Builds it from its required members; optional ones are absent.")

@@ -32,8 +32,8 @@ pub struct AddClient {
     pub tls: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    AddClient { 0 req protocol "protocol" : ::std::string::String, 1 req fdname "fdname"
-    : ::std::string::String, 2 opt skipauth "skipauth" : bool, 3 opt tls "tls" : bool, }
+    AddClient { 0 req protocol "protocol", 1 req fdname "fdname", 2 opt skipauth
+    "skipauth", 3 opt tls "tls", }
 );
 crate::rt::qapi_builder!(
     AddClient new(" Builds it from its required members; optional ones are absent.") {
@@ -56,7 +56,7 @@ pub struct NameInfo {
     /// The name of the guest
     pub name: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(NameInfo { 0 opt name "name" : ::std::string::String, });
+crate::rt::qapi_struct!(NameInfo { 0 opt name "name", });
 crate::rt::qapi_builder!(
     NameInfo new(" Builds it with every optional member absent.") {} init {} set {
     with_name name "name" : ::std::string::String => into, }
@@ -112,9 +112,9 @@ pub struct IOThreadInfo {
     pub aio_max_batch: i64,
 }
 crate::rt::qapi_struct!(
-    IOThreadInfo { 0 req id "id" : ::std::string::String, 1 req thread_id "thread-id" :
-    i64, 2 req poll_max_ns "poll-max-ns" : i64, 3 req poll_grow "poll-grow" : i64, 4 req
-    poll_shrink "poll-shrink" : i64, 5 req aio_max_batch "aio-max-batch" : i64, }
+    IOThreadInfo { 0 req id "id", 1 req thread_id "thread-id", 2 req poll_max_ns
+    "poll-max-ns", 3 req poll_grow "poll-grow", 4 req poll_shrink "poll-shrink", 5 req
+    aio_max_batch "aio-max-batch", }
 );
 crate::rt::qapi_builder!(
     IOThreadInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -297,8 +297,8 @@ pub struct HumanMonitorCommand {
     pub cpu_index: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    HumanMonitorCommand { 0 req command_line "command-line" : ::std::string::String, 1
-    opt cpu_index "cpu-index" : i64, }
+    HumanMonitorCommand { 0 req command_line "command-line", 1 opt cpu_index "cpu-index",
+    }
 );
 crate::rt::qapi_builder!(
     HumanMonitorCommand
@@ -336,7 +336,7 @@ pub struct Getfd {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-crate::rt::qapi_struct!(Getfd { 0 req fdname "fdname" : ::std::string::String, });
+crate::rt::qapi_struct!(Getfd { 0 req fdname "fdname", });
 crate::rt::qapi_builder!(
     Getfd new(" Builds it from its required members; optional ones are absent.") { fdname
     : ::std::string::String => into, } init {} set {}
@@ -377,10 +377,7 @@ pub struct GetWin32Socket {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    GetWin32Socket { 0 req info "info" : ::std::string::String, 1 req fdname "fdname" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(GetWin32Socket { 0 req info "info", 1 req fdname "fdname", });
 crate::rt::qapi_builder!(
     GetWin32Socket new(" Builds it from its required members; optional ones are absent.")
     { info : ::std::string::String => into, fdname : ::std::string::String => into, }
@@ -408,7 +405,7 @@ pub struct Closefd {
     /// file descriptor name
     pub fdname: ::std::string::String,
 }
-crate::rt::qapi_struct!(Closefd { 0 req fdname "fdname" : ::std::string::String, });
+crate::rt::qapi_struct!(Closefd { 0 req fdname "fdname", });
 crate::rt::qapi_builder!(
     Closefd new(" Builds it from its required members; optional ones are absent.") {
     fdname : ::std::string::String => into, } init {} set {}
@@ -431,9 +428,7 @@ pub struct AddfdInfo {
     /// to the fd set.
     pub fd: i64,
 }
-crate::rt::qapi_struct!(
-    AddfdInfo { 0 req fdset_id "fdset-id" : i64, 1 req fd "fd" : i64, }
-);
+crate::rt::qapi_struct!(AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", });
 crate::rt::qapi_builder!(
     AddfdInfo new(" Builds it from its required members; optional ones are absent.") {
     fdset_id : i64 => into, fd : i64 => into, } init {} set {}
@@ -470,10 +465,7 @@ pub struct AddFd {
     /// A free-form string that can be used to describe the fd.
     pub opaque: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    AddFd { 0 opt fdset_id "fdset-id" : i64, 1 opt opaque "opaque" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(AddFd { 0 opt fdset_id "fdset-id", 1 opt opaque "opaque", });
 crate::rt::qapi_builder!(
     AddFd new(" Builds it with every optional member absent.") {} init {} set {
     with_fdset_id fdset_id "fdset-id" : i64 => into, with_opaque opaque "opaque" :
@@ -512,9 +504,7 @@ pub struct RemoveFd {
     /// The file descriptor that is to be removed.
     pub fd: ::std::option::Option<i64>,
 }
-crate::rt::qapi_struct!(
-    RemoveFd { 0 req fdset_id "fdset-id" : i64, 1 opt fd "fd" : i64, }
-);
+crate::rt::qapi_struct!(RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", });
 crate::rt::qapi_builder!(
     RemoveFd new(" Builds it from its required members; optional ones are absent.") {
     fdset_id : i64 => into, } init {} set { with_fd fd "fd" : i64 => into, }
@@ -536,9 +526,7 @@ pub struct FdsetFdInfo {
     /// A free-form string that can be used to describe the fd.
     pub opaque: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    FdsetFdInfo { 0 req fd "fd" : i64, 1 opt opaque "opaque" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", });
 crate::rt::qapi_builder!(
     FdsetFdInfo new(" Builds it from its required members; optional ones are absent.") {
     fd : i64 => into, } init {} set { with_opaque opaque "opaque" : ::std::string::String
@@ -555,10 +543,7 @@ pub struct FdsetInfo {
     /// A list of file descriptors that belong to this fd set.
     pub fds: ::std::vec::Vec<FdsetFdInfo>,
 }
-crate::rt::qapi_struct!(
-    FdsetInfo { 0 req fdset_id "fdset-id" : i64, 1 req fds "fds" : ::std::vec::Vec <
-    FdsetFdInfo >, }
-);
+crate::rt::qapi_struct!(FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", });
 crate::rt::qapi_builder!(
     FdsetInfo new(" Builds it from its required members; optional ones are absent.") {
     fdset_id : i64 => into, fds : ::std::vec::Vec < FdsetFdInfo > => into, } init {} set
@@ -658,9 +643,8 @@ pub struct CommandLineParameterInfo {
     pub default: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    CommandLineParameterInfo { 0 req name "name" : ::std::string::String, 1 req r#type
-    "type" : CommandLineParameterType, 2 opt help "help" : ::std::string::String, 3 opt
-    default "default" : ::std::string::String, }
+    CommandLineParameterInfo { 0 req name "name", 1 req r#type "type", 2 opt help "help",
+    3 opt default "default", }
 );
 crate::rt::qapi_builder!(
     CommandLineParameterInfo
@@ -682,8 +666,7 @@ pub struct CommandLineOptionInfo {
     pub parameters: ::std::vec::Vec<CommandLineParameterInfo>,
 }
 crate::rt::qapi_struct!(
-    CommandLineOptionInfo { 0 req option "option" : ::std::string::String, 1 req
-    parameters "parameters" : ::std::vec::Vec < CommandLineParameterInfo >, }
+    CommandLineOptionInfo { 0 req option "option", 1 req parameters "parameters", }
 );
 crate::rt::qapi_builder!(
     CommandLineOptionInfo
@@ -732,9 +715,7 @@ pub struct QueryCommandLineOptions {
     /// option name
     pub option: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    QueryCommandLineOptions { 0 opt option "option" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(QueryCommandLineOptions { 0 opt option "option", });
 crate::rt::qapi_builder!(
     QueryCommandLineOptions new(" Builds it with every optional member absent.") {} init
     {} set { with_option option "option" : ::std::string::String => into, }
@@ -770,10 +751,7 @@ pub struct RtcChange {
     /// path to the RTC object in the QOM tree
     pub qom_path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RtcChange { 0 req offset "offset" : i64, 1 req qom_path "qom-path" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", });
 crate::rt::qapi_builder!(
     RtcChange new(" Builds it from its required members; optional ones are absent.") {
     offset : i64 => into, qom_path : ::std::string::String => into, } init {} set {}
@@ -812,9 +790,8 @@ pub struct VfuClientHangup {
     pub dev_qom_path: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    VfuClientHangup { 0 req vfu_id "vfu-id" : ::std::string::String, 1 req vfu_qom_path
-    "vfu-qom-path" : ::std::string::String, 2 req dev_id "dev-id" :
-    ::std::string::String, 3 req dev_qom_path "dev-qom-path" : ::std::string::String, }
+    VfuClientHangup { 0 req vfu_id "vfu-id", 1 req vfu_qom_path "vfu-qom-path", 2 req
+    dev_id "dev-id", 3 req dev_qom_path "dev-qom-path", }
 );
 crate::rt::qapi_builder!(
     VfuClientHangup

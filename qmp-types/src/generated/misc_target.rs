@@ -92,9 +92,7 @@ pub struct SevGuestInfo {
     /// SEV firmware handle
     pub handle: u32,
 }
-crate::rt::qapi_struct!(
-    SevGuestInfo { 0 req policy "policy" : u32, 1 req handle "handle" : u32, }
-);
+crate::rt::qapi_struct!(SevGuestInfo { 0 req policy "policy", 1 req handle "handle", });
 crate::rt::qapi_builder!(
     SevGuestInfo new(" Builds it from its required members; optional ones are absent.") {
     policy : u32 => into, handle : u32 => into, } init {} set {}
@@ -110,7 +108,7 @@ pub struct SevSnpGuestInfo {
     /// SEV-SNP policy value
     pub snp_policy: u64,
 }
-crate::rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy" : u64, });
+crate::rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy", });
 crate::rt::qapi_builder!(
     SevSnpGuestInfo
     new(" Builds it from its required members; optional ones are absent.") { snp_policy :
@@ -138,9 +136,8 @@ pub struct SevInfo {
     pub branch: SevInfoBranch,
 }
 crate::rt::qapi_struct!(
-    SevInfo { 0 req enabled "enabled" : bool, 1 req api_major "api-major" : u8, 2 req
-    api_minor "api-minor" : u8, 3 req build_id "build-id" : u8, 4 req state "state" :
-    SevState, } flatten branch
+    SevInfo { 0 req enabled "enabled", 1 req api_major "api-major", 2 req api_minor
+    "api-minor", 3 req build_id "build-id", 4 req state "state", } flatten branch
 );
 crate::rt::qapi_builder!(
     SevInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -164,48 +161,9 @@ pub enum SevInfoBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SevInfoBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "sev-type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Sev { .. } => "sev",
-            Self::SevSnp { .. } => "sev-snp",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SevInfoBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Sev(x) => crate::rt::to_members(x),
-            Self::SevSnp(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "sev-type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SevInfoBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "sev-type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "sev" => Self::Sev(crate::rt::from_members(members)?),
-                    "sev-snp" => Self::SevSnp(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SevInfoBranch, "sev-type", data { Sev = "sev", SevSnp = "sev-snp", } unit {}
+);
 /// Returns information about SEV
 ///
 /// # Returns
@@ -248,9 +206,7 @@ pub struct SevLaunchMeasureInfo {
     /// the measurement value encoded in base64
     pub data: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SevLaunchMeasureInfo { 0 req data "data" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SevLaunchMeasureInfo { 0 req data "data", });
 crate::rt::qapi_builder!(
     SevLaunchMeasureInfo
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -308,10 +264,8 @@ pub struct SevCapability {
     pub reduced_phys_bits: i64,
 }
 crate::rt::qapi_struct!(
-    SevCapability { 0 req pdh "pdh" : ::std::string::String, 1 req cert_chain
-    "cert-chain" : ::std::string::String, 2 req cpu0_id "cpu0-id" :
-    ::std::string::String, 3 req cbitpos "cbitpos" : i64, 4 req reduced_phys_bits
-    "reduced-phys-bits" : i64, }
+    SevCapability { 0 req pdh "pdh", 1 req cert_chain "cert-chain", 2 req cpu0_id
+    "cpu0-id", 3 req cbitpos "cbitpos", 4 req reduced_phys_bits "reduced-phys-bits", }
 );
 crate::rt::qapi_builder!(
     SevCapability new(" Builds it from its required members; optional ones are absent.")
@@ -368,8 +322,8 @@ pub struct SevInjectLaunchSecret {
     pub gpa: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    SevInjectLaunchSecret { 0 req packet_header "packet-header" : ::std::string::String,
-    1 req secret "secret" : ::std::string::String, 2 opt gpa "gpa" : u64, }
+    SevInjectLaunchSecret { 0 req packet_header "packet-header", 1 req secret "secret", 2
+    opt gpa "gpa", }
 );
 crate::rt::qapi_builder!(
     SevInjectLaunchSecret
@@ -395,9 +349,7 @@ pub struct SevAttestationReport {
     /// guest attestation report (base64 encoded)
     pub data: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    SevAttestationReport { 0 req data "data" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SevAttestationReport { 0 req data "data", });
 crate::rt::qapi_builder!(
     SevAttestationReport
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -428,9 +380,7 @@ pub struct QuerySevAttestationReport {
     /// included in report)
     pub mnonce: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    QuerySevAttestationReport { 0 req mnonce "mnonce" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(QuerySevAttestationReport { 0 req mnonce "mnonce", });
 crate::rt::qapi_builder!(
     QuerySevAttestationReport
     new(" Builds it from its required members; optional ones are absent.") { mnonce :
@@ -461,9 +411,7 @@ pub struct DumpSkeys {
     /// the path to the file to dump to
     pub filename: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    DumpSkeys { 0 req filename "filename" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(DumpSkeys { 0 req filename "filename", });
 crate::rt::qapi_builder!(
     DumpSkeys new(" Builds it from its required members; optional ones are absent.") {
     filename : ::std::string::String => into, } init {} set {}
@@ -496,8 +444,8 @@ pub struct GICCapability {
     pub kernel: bool,
 }
 crate::rt::qapi_struct!(
-    GICCapability { 0 req version "version" : i64, 1 req emulated "emulated" : bool, 2
-    req kernel "kernel" : bool, }
+    GICCapability { 0 req version "version", 1 req emulated "emulated", 2 req kernel
+    "kernel", }
 );
 crate::rt::qapi_builder!(
     GICCapability new(" Builds it from its required members; optional ones are absent.")
@@ -547,9 +495,7 @@ pub struct SGXEPCSection {
     /// the size of EPC section
     pub size: u64,
 }
-crate::rt::qapi_struct!(
-    SGXEPCSection { 0 req node "node" : i64, 1 req size "size" : u64, }
-);
+crate::rt::qapi_struct!(SGXEPCSection { 0 req node "node", 1 req size "size", });
 crate::rt::qapi_builder!(
     SGXEPCSection new(" Builds it from its required members; optional ones are absent.")
     { node : i64 => into, size : u64 => into, } init {} set {}
@@ -574,9 +520,8 @@ pub struct SGXInfo {
     pub sections: ::std::vec::Vec<SGXEPCSection>,
 }
 crate::rt::qapi_struct!(
-    SGXInfo { 0 req sgx "sgx" : bool, 1 req sgx1 "sgx1" : bool, 2 req sgx2 "sgx2" : bool,
-    3 req flc "flc" : bool, 4 req sections "sections" : ::std::vec::Vec < SGXEPCSection
-    >, }
+    SGXInfo { 0 req sgx "sgx", 1 req sgx1 "sgx1", 2 req sgx2 "sgx2", 3 req flc "flc", 4
+    req sections "sections", }
 );
 crate::rt::qapi_builder!(
     SGXInfo new(" Builds it from its required members; optional ones are absent.") { sgx
@@ -700,10 +645,9 @@ pub struct EvtchnInfo {
     pub masked: bool,
 }
 crate::rt::qapi_struct!(
-    EvtchnInfo { 0 req port "port" : u16, 1 req vcpu "vcpu" : u32, 2 req r#type "type" :
-    EvtchnPortType, 3 req remote_domain "remote-domain" : ::std::string::String, 4 req
-    target "target" : u16, 5 req pending "pending" : bool, 6 req masked "masked" : bool,
-    }
+    EvtchnInfo { 0 req port "port", 1 req vcpu "vcpu", 2 req r#type "type", 3 req
+    remote_domain "remote-domain", 4 req target "target", 5 req pending "pending", 6 req
+    masked "masked", }
 );
 crate::rt::qapi_builder!(
     EvtchnInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -778,7 +722,7 @@ pub struct XenEventInject {
     /// The port number
     pub port: u32,
 }
-crate::rt::qapi_struct!(XenEventInject { 0 req port "port" : u32, });
+crate::rt::qapi_struct!(XenEventInject { 0 req port "port", });
 crate::rt::qapi_builder!(
     XenEventInject new(" Builds it from its required members; optional ones are absent.")
     { port : u32 => into, } init {} set {}

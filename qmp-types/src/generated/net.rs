@@ -28,9 +28,7 @@ pub struct SetLink {
     /// true to set the link status to be up
     pub up: bool,
 }
-crate::rt::qapi_struct!(
-    SetLink { 0 req name "name" : ::std::string::String, 1 req up "up" : bool, }
-);
+crate::rt::qapi_struct!(SetLink { 0 req name "name", 1 req up "up", });
 crate::rt::qapi_builder!(
     SetLink new(" Builds it from its required members; optional ones are absent.") { name
     : ::std::string::String => into, up : bool => into, } init {} set {}
@@ -93,7 +91,7 @@ pub struct NetdevDel {
     /// the name of the network backend to remove
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(NetdevDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(NetdevDel { 0 req id "id", });
 crate::rt::qapi_builder!(
     NetdevDel new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}
@@ -122,9 +120,8 @@ pub struct NetLegacyNicOptions {
     pub vectors: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    NetLegacyNicOptions { 0 opt netdev "netdev" : ::std::string::String, 1 opt macaddr
-    "macaddr" : ::std::string::String, 2 opt model "model" : ::std::string::String, 3 opt
-    addr "addr" : ::std::string::String, 4 opt vectors "vectors" : u32, }
+    NetLegacyNicOptions { 0 opt netdev "netdev", 1 opt macaddr "macaddr", 2 opt model
+    "model", 3 opt addr "addr", 4 opt vectors "vectors", }
 );
 crate::rt::qapi_builder!(
     NetLegacyNicOptions new(" Builds it with every optional member absent.") {} init {}
@@ -142,7 +139,7 @@ pub struct QapiString {
     /// `str`
     pub str: ::std::string::String,
 }
-crate::rt::qapi_struct!(QapiString { 0 req str "str" : ::std::string::String, });
+crate::rt::qapi_struct!(QapiString { 0 req str "str", });
 crate::rt::qapi_builder!(
     QapiString new(" Builds it from its required members; optional ones are absent.") {
     str : ::std::string::String => into, } init {} set {}
@@ -211,20 +208,14 @@ pub struct NetdevUserOptions {
     pub tftp_server_name: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevUserOptions { 0 opt hostname "hostname" : ::std::string::String, 1 opt restrict
-    "restrict" : bool, 2 opt ipv4 "ipv4" : bool, 3 opt ipv6 "ipv6" : bool, 4 opt ip "ip"
-    : ::std::string::String, 5 opt net "net" : ::std::string::String, 6 opt host "host" :
-    ::std::string::String, 7 opt tftp "tftp" : ::std::string::String, 8 opt bootfile
-    "bootfile" : ::std::string::String, 9 opt dhcpstart "dhcpstart" :
-    ::std::string::String, 10 opt dns "dns" : ::std::string::String, 11 opt dnssearch
-    "dnssearch" : ::std::vec::Vec < QapiString >, 12 opt domainname "domainname" :
-    ::std::string::String, 13 opt ipv6_prefix "ipv6-prefix" : ::std::string::String, 14
-    opt ipv6_prefixlen "ipv6-prefixlen" : i64, 15 opt ipv6_host "ipv6-host" :
-    ::std::string::String, 16 opt ipv6_dns "ipv6-dns" : ::std::string::String, 17 opt smb
-    "smb" : ::std::string::String, 18 opt smbserver "smbserver" : ::std::string::String,
-    19 opt hostfwd "hostfwd" : ::std::vec::Vec < QapiString >, 20 opt guestfwd "guestfwd"
-    : ::std::vec::Vec < QapiString >, 21 opt tftp_server_name "tftp-server-name" :
-    ::std::string::String, }
+    NetdevUserOptions { 0 opt hostname "hostname", 1 opt restrict "restrict", 2 opt ipv4
+    "ipv4", 3 opt ipv6 "ipv6", 4 opt ip "ip", 5 opt net "net", 6 opt host "host", 7 opt
+    tftp "tftp", 8 opt bootfile "bootfile", 9 opt dhcpstart "dhcpstart", 10 opt dns
+    "dns", 11 opt dnssearch "dnssearch", 12 opt domainname "domainname", 13 opt
+    ipv6_prefix "ipv6-prefix", 14 opt ipv6_prefixlen "ipv6-prefixlen", 15 opt ipv6_host
+    "ipv6-host", 16 opt ipv6_dns "ipv6-dns", 17 opt smb "smb", 18 opt smbserver
+    "smbserver", 19 opt hostfwd "hostfwd", 20 opt guestfwd "guestfwd", 21 opt
+    tftp_server_name "tftp-server-name", }
 );
 crate::rt::qapi_builder!(
     NetdevUserOptions new(" Builds it with every optional member absent.") {} init {} set
@@ -288,14 +279,11 @@ pub struct NetdevTapOptions {
     pub poll_us: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    NetdevTapOptions { 0 opt ifname "ifname" : ::std::string::String, 1 opt fd "fd" :
-    ::std::string::String, 2 opt fds "fds" : ::std::string::String, 3 opt script "script"
-    : ::std::string::String, 4 opt downscript "downscript" : ::std::string::String, 5 opt
-    br "br" : ::std::string::String, 6 opt helper "helper" : ::std::string::String, 7 opt
-    sndbuf "sndbuf" : u64, 8 opt vnet_hdr "vnet_hdr" : bool, 9 opt vhost "vhost" : bool,
-    10 opt vhostfd "vhostfd" : ::std::string::String, 11 opt vhostfds "vhostfds" :
-    ::std::string::String, 12 opt vhostforce "vhostforce" : bool, 13 opt queues "queues"
-    : u32, 14 opt poll_us "poll-us" : u32, }
+    NetdevTapOptions { 0 opt ifname "ifname", 1 opt fd "fd", 2 opt fds "fds", 3 opt
+    script "script", 4 opt downscript "downscript", 5 opt br "br", 6 opt helper "helper",
+    7 opt sndbuf "sndbuf", 8 opt vnet_hdr "vnet_hdr", 9 opt vhost "vhost", 10 opt vhostfd
+    "vhostfd", 11 opt vhostfds "vhostfds", 12 opt vhostforce "vhostforce", 13 opt queues
+    "queues", 14 opt poll_us "poll-us", }
 );
 crate::rt::qapi_builder!(
     NetdevTapOptions new(" Builds it with every optional member absent.") {} init {} set
@@ -332,10 +320,8 @@ pub struct NetdevSocketOptions {
     pub udp: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevSocketOptions { 0 opt fd "fd" : ::std::string::String, 1 opt listen "listen" :
-    ::std::string::String, 2 opt connect "connect" : ::std::string::String, 3 opt mcast
-    "mcast" : ::std::string::String, 4 opt localaddr "localaddr" : ::std::string::String,
-    5 opt udp "udp" : ::std::string::String, }
+    NetdevSocketOptions { 0 opt fd "fd", 1 opt listen "listen", 2 opt connect "connect",
+    3 opt mcast "mcast", 4 opt localaddr "localaddr", 5 opt udp "udp", }
 );
 crate::rt::qapi_builder!(
     NetdevSocketOptions new(" Builds it with every optional member absent.") {} init {}
@@ -384,13 +370,11 @@ pub struct NetdevL2TPv3Options {
     pub offset: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    NetdevL2TPv3Options { 0 req src "src" : ::std::string::String, 1 req dst "dst" :
-    ::std::string::String, 2 opt srcport "srcport" : ::std::string::String, 3 opt dstport
-    "dstport" : ::std::string::String, 4 opt ipv6 "ipv6" : bool, 5 opt udp "udp" : bool,
-    6 opt cookie64 "cookie64" : bool, 7 opt counter "counter" : bool, 8 opt pincounter
-    "pincounter" : bool, 9 opt txcookie "txcookie" : u64, 10 opt rxcookie "rxcookie" :
-    u64, 11 req txsession "txsession" : u32, 12 opt rxsession "rxsession" : u32, 13 opt
-    offset "offset" : u32, }
+    NetdevL2TPv3Options { 0 req src "src", 1 req dst "dst", 2 opt srcport "srcport", 3
+    opt dstport "dstport", 4 opt ipv6 "ipv6", 5 opt udp "udp", 6 opt cookie64 "cookie64",
+    7 opt counter "counter", 8 opt pincounter "pincounter", 9 opt txcookie "txcookie", 10
+    opt rxcookie "rxcookie", 11 req txsession "txsession", 12 opt rxsession "rxsession",
+    13 opt offset "offset", }
 );
 crate::rt::qapi_builder!(
     NetdevL2TPv3Options
@@ -421,8 +405,8 @@ pub struct NetdevVdeOptions {
     pub mode: ::std::option::Option<u16>,
 }
 crate::rt::qapi_struct!(
-    NetdevVdeOptions { 0 opt sock "sock" : ::std::string::String, 1 opt port "port" :
-    u16, 2 opt group "group" : ::std::string::String, 3 opt mode "mode" : u16, }
+    NetdevVdeOptions { 0 opt sock "sock", 1 opt port "port", 2 opt group "group", 3 opt
+    mode "mode", }
 );
 crate::rt::qapi_builder!(
     NetdevVdeOptions new(" Builds it with every optional member absent.") {} init {} set
@@ -441,10 +425,7 @@ pub struct NetdevBridgeOptions {
     /// command to execute to configure bridge
     pub helper: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    NetdevBridgeOptions { 0 opt br "br" : ::std::string::String, 1 opt helper "helper" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(NetdevBridgeOptions { 0 opt br "br", 1 opt helper "helper", });
 crate::rt::qapi_builder!(
     NetdevBridgeOptions new(" Builds it with every optional member absent.") {} init {}
     set { with_br br "br" : ::std::string::String => into, with_helper helper "helper" :
@@ -463,8 +444,7 @@ pub struct NetdevHubPortOptions {
     pub netdev: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevHubPortOptions { 0 req hubid "hubid" : i32, 1 opt netdev "netdev" :
-    ::std::string::String, }
+    NetdevHubPortOptions { 0 req hubid "hubid", 1 opt netdev "netdev", }
 );
 crate::rt::qapi_builder!(
     NetdevHubPortOptions
@@ -489,8 +469,7 @@ pub struct NetdevNetmapOptions {
     pub devname: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevNetmapOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt devname
-    "devname" : ::std::string::String, }
+    NetdevNetmapOptions { 0 req ifname "ifname", 1 opt devname "devname", }
 );
 crate::rt::qapi_builder!(
     NetdevNetmapOptions
@@ -549,10 +528,9 @@ pub struct NetdevAFXDPOptions {
     pub sock_fds: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevAFXDPOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt mode "mode"
-    : AFXDPMode, 2 opt force_copy "force-copy" : bool, 3 opt queues "queues" : i64, 4 opt
-    start_queue "start-queue" : i64, 5 opt inhibit "inhibit" : bool, 6 opt sock_fds
-    "sock-fds" : ::std::string::String, }
+    NetdevAFXDPOptions { 0 req ifname "ifname", 1 opt mode "mode", 2 opt force_copy
+    "force-copy", 3 opt queues "queues", 4 opt start_queue "start-queue", 5 opt inhibit
+    "inhibit", 6 opt sock_fds "sock-fds", }
 );
 crate::rt::qapi_builder!(
     NetdevAFXDPOptions
@@ -578,8 +556,8 @@ pub struct NetdevVhostUserOptions {
     pub queues: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    NetdevVhostUserOptions { 0 req chardev "chardev" : ::std::string::String, 1 opt
-    vhostforce "vhostforce" : bool, 2 opt queues "queues" : i64, }
+    NetdevVhostUserOptions { 0 req chardev "chardev", 1 opt vhostforce "vhostforce", 2
+    opt queues "queues", }
 );
 crate::rt::qapi_builder!(
     NetdevVhostUserOptions
@@ -610,9 +588,8 @@ pub struct NetdevVhostVDPAOptions {
     pub x_svq: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    NetdevVhostVDPAOptions { 0 opt vhostdev "vhostdev" : ::std::string::String, 1 opt
-    vhostfd "vhostfd" : ::std::string::String, 2 opt queues "queues" : i64, 3 opt x_svq
-    "x-svq" : bool, }
+    NetdevVhostVDPAOptions { 0 opt vhostdev "vhostdev", 1 opt vhostfd "vhostfd", 2 opt
+    queues "queues", 3 opt x_svq "x-svq", }
 );
 crate::rt::qapi_builder!(
     NetdevVhostVDPAOptions new(" Builds it with every optional member absent.") {} init
@@ -657,10 +634,9 @@ pub struct NetdevVmnetHostOptions {
     pub net_uuid: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevVmnetHostOptions { 0 opt start_address "start-address" : ::std::string::String,
-    1 opt end_address "end-address" : ::std::string::String, 2 opt subnet_mask
-    "subnet-mask" : ::std::string::String, 3 opt isolated "isolated" : bool, 4 opt
-    net_uuid "net-uuid" : ::std::string::String, }
+    NetdevVmnetHostOptions { 0 opt start_address "start-address", 1 opt end_address
+    "end-address", 2 opt subnet_mask "subnet-mask", 3 opt isolated "isolated", 4 opt
+    net_uuid "net-uuid", }
 );
 crate::rt::qapi_builder!(
     NetdevVmnetHostOptions new(" Builds it with every optional member absent.") {} init
@@ -709,10 +685,9 @@ pub struct NetdevVmnetSharedOptions {
     pub nat66_prefix: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    NetdevVmnetSharedOptions { 0 opt start_address "start-address" :
-    ::std::string::String, 1 opt end_address "end-address" : ::std::string::String, 2 opt
-    subnet_mask "subnet-mask" : ::std::string::String, 3 opt isolated "isolated" : bool,
-    4 opt nat66_prefix "nat66-prefix" : ::std::string::String, }
+    NetdevVmnetSharedOptions { 0 opt start_address "start-address", 1 opt end_address
+    "end-address", 2 opt subnet_mask "subnet-mask", 3 opt isolated "isolated", 4 opt
+    nat66_prefix "nat66-prefix", }
 );
 crate::rt::qapi_builder!(
     NetdevVmnetSharedOptions new(" Builds it with every optional member absent.") {} init
@@ -741,8 +716,7 @@ pub struct NetdevVmnetBridgedOptions {
     pub isolated: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    NetdevVmnetBridgedOptions { 0 req ifname "ifname" : ::std::string::String, 1 opt
-    isolated "isolated" : bool, }
+    NetdevVmnetBridgedOptions { 0 req ifname "ifname", 1 opt isolated "isolated", }
 );
 crate::rt::qapi_builder!(
     NetdevVmnetBridgedOptions
@@ -777,8 +751,8 @@ pub struct NetdevStreamOptions {
     pub reconnect_ms: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    NetdevStreamOptions { 0 req addr "addr" : SocketAddress, 1 opt server "server" :
-    bool, 2 opt reconnect "reconnect" : i64, 3 opt reconnect_ms "reconnect-ms" : i64, }
+    NetdevStreamOptions { 0 req addr "addr", 1 opt server "server", 2 opt reconnect
+    "reconnect", 3 opt reconnect_ms "reconnect-ms", }
 );
 crate::rt::qapi_builder!(
     NetdevStreamOptions
@@ -820,8 +794,7 @@ pub struct NetdevDgramOptions {
     pub remote: ::std::option::Option<SocketAddress>,
 }
 crate::rt::qapi_struct!(
-    NetdevDgramOptions { 0 opt local "local" : SocketAddress, 1 opt remote "remote" :
-    SocketAddress, }
+    NetdevDgramOptions { 0 opt local "local", 1 opt remote "remote", }
 );
 crate::rt::qapi_builder!(
     NetdevDgramOptions new(" Builds it with every optional member absent.") {} init {}
@@ -900,9 +873,7 @@ pub struct Netdev {
     /// The branch, chosen by `type`.
     pub branch: NetdevBranch,
 }
-crate::rt::qapi_struct!(
-    Netdev { 0 req id "id" : ::std::string::String, } flatten branch
-);
+crate::rt::qapi_struct!(Netdev { 0 req id "id", } flatten branch);
 crate::rt::qapi_builder!(
     Netdev new(" Builds it from its required members; optional ones are absent.") { id :
     ::std::string::String => into, branch : NetdevBranch => into, } init {} set {}
@@ -964,100 +935,13 @@ pub enum NetdevBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl NetdevBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::None { .. } => "none",
-            Self::Nic { .. } => "nic",
-            Self::User { .. } => "user",
-            Self::Tap { .. } => "tap",
-            Self::L2tpv3 { .. } => "l2tpv3",
-            Self::Socket { .. } => "socket",
-            Self::Stream { .. } => "stream",
-            Self::Dgram { .. } => "dgram",
-            Self::Vde { .. } => "vde",
-            Self::Bridge { .. } => "bridge",
-            Self::Hubport { .. } => "hubport",
-            Self::Netmap { .. } => "netmap",
-            Self::VhostUser { .. } => "vhost-user",
-            Self::VhostVdpa { .. } => "vhost-vdpa",
-            Self::AfXdp { .. } => "af-xdp",
-            Self::VmnetHost { .. } => "vmnet-host",
-            Self::VmnetShared { .. } => "vmnet-shared",
-            Self::VmnetBridged { .. } => "vmnet-bridged",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for NetdevBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::None => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Nic(x) => crate::rt::to_members(x),
-            Self::User(x) => crate::rt::to_members(x),
-            Self::Tap(x) => crate::rt::to_members(x),
-            Self::L2tpv3(x) => crate::rt::to_members(x),
-            Self::Socket(x) => crate::rt::to_members(x),
-            Self::Stream(x) => crate::rt::to_members(x),
-            Self::Dgram(x) => crate::rt::to_members(x),
-            Self::Vde(x) => crate::rt::to_members(x),
-            Self::Bridge(x) => crate::rt::to_members(x),
-            Self::Hubport(x) => crate::rt::to_members(x),
-            Self::Netmap(x) => crate::rt::to_members(x),
-            Self::VhostUser(x) => crate::rt::to_members(x),
-            Self::VhostVdpa(x) => crate::rt::to_members(x),
-            Self::AfXdp(x) => crate::rt::to_members(x),
-            Self::VmnetHost(x) => crate::rt::to_members(x),
-            Self::VmnetShared(x) => crate::rt::to_members(x),
-            Self::VmnetBridged(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for NetdevBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "none" => Self::None,
-                    "nic" => Self::Nic(crate::rt::from_members(members)?),
-                    "user" => Self::User(crate::rt::from_members(members)?),
-                    "tap" => Self::Tap(crate::rt::from_members(members)?),
-                    "l2tpv3" => Self::L2tpv3(crate::rt::from_members(members)?),
-                    "socket" => Self::Socket(crate::rt::from_members(members)?),
-                    "stream" => Self::Stream(crate::rt::from_members(members)?),
-                    "dgram" => Self::Dgram(crate::rt::from_members(members)?),
-                    "vde" => Self::Vde(crate::rt::from_members(members)?),
-                    "bridge" => Self::Bridge(crate::rt::from_members(members)?),
-                    "hubport" => Self::Hubport(crate::rt::from_members(members)?),
-                    "netmap" => Self::Netmap(crate::rt::from_members(members)?),
-                    "vhost-user" => Self::VhostUser(crate::rt::from_members(members)?),
-                    "vhost-vdpa" => Self::VhostVdpa(crate::rt::from_members(members)?),
-                    "af-xdp" => Self::AfXdp(crate::rt::from_members(members)?),
-                    "vmnet-host" => Self::VmnetHost(crate::rt::from_members(members)?),
-                    "vmnet-shared" => {
-                        Self::VmnetShared(crate::rt::from_members(members)?)
-                    }
-                    "vmnet-bridged" => {
-                        Self::VmnetBridged(crate::rt::from_members(members)?)
-                    }
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    NetdevBranch, "type", data { Nic = "nic", User = "user", Tap = "tap", L2tpv3 =
+    "l2tpv3", Socket = "socket", Stream = "stream", Dgram = "dgram", Vde = "vde", Bridge
+    = "bridge", Hubport = "hubport", Netmap = "netmap", VhostUser = "vhost-user",
+    VhostVdpa = "vhost-vdpa", AfXdp = "af-xdp", VmnetHost = "vmnet-host", VmnetShared =
+    "vmnet-shared", VmnetBridged = "vmnet-bridged", } unit { None = "none", }
+);
 /// Packets receiving state
 ///
 /// Since: 1.6
@@ -1107,14 +991,12 @@ pub struct RxFilterInfo {
     pub multicast_table: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    RxFilterInfo { 0 req name "name" : ::std::string::String, 1 req promiscuous
-    "promiscuous" : bool, 2 req multicast "multicast" : RxState, 3 req unicast "unicast"
-    : RxState, 4 req vlan "vlan" : RxState, 5 req broadcast_allowed "broadcast-allowed" :
-    bool, 6 req multicast_overflow "multicast-overflow" : bool, 7 req unicast_overflow
-    "unicast-overflow" : bool, 8 req main_mac "main-mac" : ::std::string::String, 9 req
-    vlan_table "vlan-table" : ::std::vec::Vec < i64 >, 10 req unicast_table
-    "unicast-table" : ::std::vec::Vec < ::std::string::String >, 11 req multicast_table
-    "multicast-table" : ::std::vec::Vec < ::std::string::String >, }
+    RxFilterInfo { 0 req name "name", 1 req promiscuous "promiscuous", 2 req multicast
+    "multicast", 3 req unicast "unicast", 4 req vlan "vlan", 5 req broadcast_allowed
+    "broadcast-allowed", 6 req multicast_overflow "multicast-overflow", 7 req
+    unicast_overflow "unicast-overflow", 8 req main_mac "main-mac", 9 req vlan_table
+    "vlan-table", 10 req unicast_table "unicast-table", 11 req multicast_table
+    "multicast-table", }
 );
 crate::rt::qapi_builder!(
     RxFilterInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -1175,7 +1057,7 @@ pub struct QueryRxFilter {
     /// net client name
     pub name: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(QueryRxFilter { 0 opt name "name" : ::std::string::String, });
+crate::rt::qapi_struct!(QueryRxFilter { 0 opt name "name", });
 crate::rt::qapi_builder!(
     QueryRxFilter new(" Builds it with every optional member absent.") {} init {} set {
     with_name name "name" : ::std::string::String => into, }
@@ -1207,10 +1089,7 @@ pub struct NicRxFilterChanged {
     /// device path
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    NicRxFilterChanged { 0 opt name "name" : ::std::string::String, 1 req path "path" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(NicRxFilterChanged { 0 opt name "name", 1 req path "path", });
 crate::rt::qapi_builder!(
     NicRxFilterChanged
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -1246,9 +1125,8 @@ pub struct AnnounceParameters {
     pub id: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    AnnounceParameters { 0 req initial "initial" : i64, 1 req max "max" : i64, 2 req
-    rounds "rounds" : i64, 3 req step "step" : i64, 4 opt interfaces "interfaces" :
-    ::std::vec::Vec < ::std::string::String >, 5 opt id "id" : ::std::string::String, }
+    AnnounceParameters { 0 req initial "initial", 1 req max "max", 2 req rounds "rounds",
+    3 req step "step", 4 opt interfaces "interfaces", 5 opt id "id", }
 );
 crate::rt::qapi_builder!(
     AnnounceParameters
@@ -1310,9 +1188,7 @@ pub struct FailoverNegotiated {
     /// QEMU device id of the unplugged device
     pub device_id: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    FailoverNegotiated { 0 req device_id "device-id" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(FailoverNegotiated { 0 req device_id "device-id", });
 crate::rt::qapi_builder!(
     FailoverNegotiated
     new(" Builds it from its required members; optional ones are absent.") { device_id :
@@ -1353,8 +1229,7 @@ pub struct NetdevStreamConnected {
     pub addr: SocketAddress,
 }
 crate::rt::qapi_struct!(
-    NetdevStreamConnected { 0 req netdev_id "netdev-id" : ::std::string::String, 1 req
-    addr "addr" : SocketAddress, }
+    NetdevStreamConnected { 0 req netdev_id "netdev-id", 1 req addr "addr", }
 );
 crate::rt::qapi_builder!(
     NetdevStreamConnected
@@ -1383,9 +1258,7 @@ pub struct NetdevStreamDisconnected {
     /// QEMU netdev id that is disconnected
     pub netdev_id: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    NetdevStreamDisconnected { 0 req netdev_id "netdev-id" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(NetdevStreamDisconnected { 0 req netdev_id "netdev-id", });
 crate::rt::qapi_builder!(
     NetdevStreamDisconnected
     new(" Builds it from its required members; optional ones are absent.") { netdev_id :
@@ -1416,8 +1289,8 @@ pub struct NetdevVhostUserConnected {
     pub chardev_id: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    NetdevVhostUserConnected { 0 req netdev_id "netdev-id" : ::std::string::String, 1 req
-    chardev_id "chardev-id" : ::std::string::String, }
+    NetdevVhostUserConnected { 0 req netdev_id "netdev-id", 1 req chardev_id
+    "chardev-id", }
 );
 crate::rt::qapi_builder!(
     NetdevVhostUserConnected
@@ -1447,9 +1320,7 @@ pub struct NetdevVhostUserDisconnected {
     /// QEMU netdev id that is disconnected
     pub netdev_id: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id", });
 crate::rt::qapi_builder!(
     NetdevVhostUserDisconnected
     new(" Builds it from its required members; optional ones are absent.") { netdev_id :

@@ -12,9 +12,7 @@ pub struct PciMemoryRange {
     /// the ending address (guest physical)
     pub limit: i64,
 }
-crate::rt::qapi_struct!(
-    PciMemoryRange { 0 req base "base" : i64, 1 req limit "limit" : i64, }
-);
+crate::rt::qapi_struct!(PciMemoryRange { 0 req base "base", 1 req limit "limit", });
 crate::rt::qapi_builder!(
     PciMemoryRange new(" Builds it from its required members; optional ones are absent.")
     { base : i64 => into, limit : i64 => into, } init {} set {}
@@ -40,9 +38,8 @@ pub struct PciMemoryRegion {
     pub mem_type_64: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    PciMemoryRegion { 0 req bar "bar" : i64, 1 req r#type "type" : ::std::string::String,
-    2 req address "address" : i64, 3 req size "size" : i64, 4 opt prefetch "prefetch" :
-    bool, 5 opt mem_type_64 "mem_type_64" : bool, }
+    PciMemoryRegion { 0 req bar "bar", 1 req r#type "type", 2 req address "address", 3
+    req size "size", 4 opt prefetch "prefetch", 5 opt mem_type_64 "mem_type_64", }
 );
 crate::rt::qapi_builder!(
     PciMemoryRegion
@@ -75,10 +72,9 @@ pub struct PciBusInfo {
     pub prefetchable_range: PciMemoryRange,
 }
 crate::rt::qapi_struct!(
-    PciBusInfo { 0 req number "number" : i64, 1 req secondary "secondary" : i64, 2 req
-    subordinate "subordinate" : i64, 3 req io_range "io_range" : PciMemoryRange, 4 req
-    memory_range "memory_range" : PciMemoryRange, 5 req prefetchable_range
-    "prefetchable_range" : PciMemoryRange, }
+    PciBusInfo { 0 req number "number", 1 req secondary "secondary", 2 req subordinate
+    "subordinate", 3 req io_range "io_range", 4 req memory_range "memory_range", 5 req
+    prefetchable_range "prefetchable_range", }
 );
 crate::rt::qapi_builder!(
     PciBusInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -97,10 +93,7 @@ pub struct PciBridgeInfo {
     /// a list of `PciDeviceInfo` for each device on this bridge
     pub devices: ::std::option::Option<::std::vec::Vec<PciDeviceInfo>>,
 }
-crate::rt::qapi_struct!(
-    PciBridgeInfo { 0 req bus "bus" : PciBusInfo, 1 opt devices "devices" :
-    ::std::vec::Vec < PciDeviceInfo >, }
-);
+crate::rt::qapi_struct!(PciBridgeInfo { 0 req bus "bus", 1 opt devices "devices", });
 crate::rt::qapi_builder!(
     PciBridgeInfo new(" Builds it from its required members; optional ones are absent.")
     { bus : PciBusInfo => into, } init {} set { with_devices devices "devices" :
@@ -118,10 +111,7 @@ pub struct PciDeviceClass {
     /// the class code of the device
     pub class: i64,
 }
-crate::rt::qapi_struct!(
-    PciDeviceClass { 0 opt desc "desc" : ::std::string::String, 1 req class "class" :
-    i64, }
-);
+crate::rt::qapi_struct!(PciDeviceClass { 0 opt desc "desc", 1 req class "class", });
 crate::rt::qapi_builder!(
     PciDeviceClass new(" Builds it from its required members; optional ones are absent.")
     { class : i64 => into, } init {} set { with_desc desc "desc" : ::std::string::String
@@ -143,8 +133,8 @@ pub struct PciDeviceId {
     pub subsystem_vendor: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    PciDeviceId { 0 req device "device" : i64, 1 req vendor "vendor" : i64, 2 opt
-    subsystem "subsystem" : i64, 3 opt subsystem_vendor "subsystem-vendor" : i64, }
+    PciDeviceId { 0 req device "device", 1 req vendor "vendor", 2 opt subsystem
+    "subsystem", 3 opt subsystem_vendor "subsystem-vendor", }
 );
 crate::rt::qapi_builder!(
     PciDeviceId new(" Builds it from its required members; optional ones are absent.") {
@@ -180,11 +170,9 @@ pub struct PciDeviceInfo {
     pub regions: ::std::vec::Vec<PciMemoryRegion>,
 }
 crate::rt::qapi_struct!(
-    PciDeviceInfo { 0 req bus "bus" : i64, 1 req slot "slot" : i64, 2 req function
-    "function" : i64, 3 req class_info "class_info" : PciDeviceClass, 4 req id "id" :
-    PciDeviceId, 5 opt irq "irq" : i64, 6 req irq_pin "irq_pin" : i64, 7 req qdev_id
-    "qdev_id" : ::std::string::String, 8 opt pci_bridge "pci_bridge" : PciBridgeInfo, 9
-    req regions "regions" : ::std::vec::Vec < PciMemoryRegion >, }
+    PciDeviceInfo { 0 req bus "bus", 1 req slot "slot", 2 req function "function", 3 req
+    class_info "class_info", 4 req id "id", 5 opt irq "irq", 6 req irq_pin "irq_pin", 7
+    req qdev_id "qdev_id", 8 opt pci_bridge "pci_bridge", 9 req regions "regions", }
 );
 crate::rt::qapi_builder!(
     PciDeviceInfo new(" Builds it from its required members; optional ones are absent.")
@@ -205,10 +193,7 @@ pub struct PciInfo {
     /// a list of devices on this bus
     pub devices: ::std::vec::Vec<PciDeviceInfo>,
 }
-crate::rt::qapi_struct!(
-    PciInfo { 0 req bus "bus" : i64, 1 req devices "devices" : ::std::vec::Vec <
-    PciDeviceInfo >, }
-);
+crate::rt::qapi_struct!(PciInfo { 0 req bus "bus", 1 req devices "devices", });
 crate::rt::qapi_builder!(
     PciInfo new(" Builds it from its required members; optional ones are absent.") { bus
     : i64 => into, devices : ::std::vec::Vec < PciDeviceInfo > => into, } init {} set {}

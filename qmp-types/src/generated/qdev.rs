@@ -19,9 +19,7 @@ pub struct DeviceListProperties {
     /// the type name of a device
     pub typename: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    DeviceListProperties { 0 req typename "typename" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(DeviceListProperties { 0 req typename "typename", });
 crate::rt::qapi_builder!(
     DeviceListProperties
     new(" Builds it from its required members; optional ones are absent.") { typename :
@@ -80,8 +78,8 @@ pub struct DeviceAdd {
     pub properties: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 }
 crate::rt::qapi_struct!(
-    DeviceAdd { 0 req driver "driver" : ::std::string::String, 1 opt bus "bus" :
-    ::std::string::String, 2 opt id "id" : ::std::string::String, } flatten properties
+    DeviceAdd { 0 req driver "driver", 1 opt bus "bus", 2 opt id "id", } flatten
+    properties
 );
 crate::rt::qapi_builder!(
     DeviceAdd new(" Builds it from its required members; optional ones are absent.") {
@@ -133,7 +131,7 @@ pub struct DeviceDel {
     /// the device's ID or QOM path
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(DeviceDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(DeviceDel { 0 req id "id", });
 crate::rt::qapi_builder!(
     DeviceDel new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}
@@ -167,10 +165,7 @@ pub struct DeviceDeleted {
     /// the device's QOM path
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    DeviceDeleted { 0 opt device "device" : ::std::string::String, 1 req path "path" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(DeviceDeleted { 0 opt device "device", 1 req path "path", });
 crate::rt::qapi_builder!(
     DeviceDeleted new(" Builds it from its required members; optional ones are absent.")
     { path : ::std::string::String => into, } init {} set { with_device device "device" :
@@ -202,8 +197,7 @@ pub struct DeviceUnplugGuestError {
     pub path: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    DeviceUnplugGuestError { 0 opt device "device" : ::std::string::String, 1 req path
-    "path" : ::std::string::String, }
+    DeviceUnplugGuestError { 0 opt device "device", 1 req path "path", }
 );
 crate::rt::qapi_builder!(
     DeviceUnplugGuestError
@@ -234,7 +228,7 @@ pub struct DeviceSyncConfig {
     /// the device's ID or QOM path
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(DeviceSyncConfig { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(DeviceSyncConfig { 0 req id "id", });
 crate::rt::qapi_builder!(
     DeviceSyncConfig
     new(" Builds it from its required members; optional ones are absent.") { id :

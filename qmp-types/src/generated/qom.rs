@@ -28,9 +28,8 @@ pub struct ObjectPropertyInfo {
     pub default_value: ::std::option::Option<::serde_json::Value>,
 }
 crate::rt::qapi_struct!(
-    ObjectPropertyInfo { 0 req name "name" : ::std::string::String, 1 req r#type "type" :
-    ::std::string::String, 2 opt description "description" : ::std::string::String, 3
-    anyopt default_value "default-value" : ::serde_json::Value, }
+    ObjectPropertyInfo { 0 req name "name", 1 req r#type "type", 2 opt description
+    "description", 3 anyopt default_value "default-value", }
 );
 crate::rt::qapi_builder!(
     ObjectPropertyInfo
@@ -66,7 +65,7 @@ pub struct QomList {
     /// description of this parameter.
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(QomList { 0 req path "path" : ::std::string::String, });
+crate::rt::qapi_struct!(QomList { 0 req path "path", });
 crate::rt::qapi_builder!(
     QomList new(" Builds it from its required members; optional ones are absent.") { path
     : ::std::string::String => into, } init {} set {}
@@ -129,10 +128,7 @@ pub struct QomGet {
     /// The property name to read
     pub property: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    QomGet { 0 req path "path" : ::std::string::String, 1 req property "property" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(QomGet { 0 req path "path", 1 req property "property", });
 crate::rt::qapi_builder!(
     QomGet new(" Builds it from its required members; optional ones are absent.") { path
     : ::std::string::String => into, property : ::std::string::String => into, } init {}
@@ -169,8 +165,7 @@ pub struct QomSet {
     pub value: ::serde_json::Value,
 }
 crate::rt::qapi_struct!(
-    QomSet { 0 req path "path" : ::std::string::String, 1 req property "property" :
-    ::std::string::String, 2 req value "value" : ::serde_json::Value, }
+    QomSet { 0 req path "path", 1 req property "property", 2 req value "value", }
 );
 crate::rt::qapi_builder!(
     QomSet new(" Builds it from its required members; optional ones are absent.") { path
@@ -198,8 +193,8 @@ pub struct ObjectTypeInfo {
     pub parent: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    ObjectTypeInfo { 0 req name "name" : ::std::string::String, 1 opt r#abstract
-    "abstract" : bool, 2 opt parent "parent" : ::std::string::String, }
+    ObjectTypeInfo { 0 req name "name", 1 opt r#abstract "abstract", 2 opt parent
+    "parent", }
 );
 crate::rt::qapi_builder!(
     ObjectTypeInfo new(" Builds it from its required members; optional ones are absent.")
@@ -225,8 +220,7 @@ pub struct QomListTypes {
     pub r#abstract: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    QomListTypes { 0 opt implements "implements" : ::std::string::String, 1 opt
-    r#abstract "abstract" : bool, }
+    QomListTypes { 0 opt implements "implements", 1 opt r#abstract "abstract", }
 );
 crate::rt::qapi_builder!(
     QomListTypes new(" Builds it with every optional member absent.") {} init {} set {
@@ -256,9 +250,7 @@ pub struct QomListProperties {
     /// the type name of an object
     pub typename: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    QomListProperties { 0 req typename "typename" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(QomListProperties { 0 req typename "typename", });
 crate::rt::qapi_builder!(
     QomListProperties
     new(" Builds it from its required members; optional ones are absent.") { typename :
@@ -285,8 +277,7 @@ pub struct CanHostSocketcanProperties {
     pub canbus: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    CanHostSocketcanProperties { 0 req r#if "if" : ::std::string::String, 1 req canbus
-    "canbus" : ::std::string::String, }
+    CanHostSocketcanProperties { 0 req r#if "if", 1 req canbus "canbus", }
 );
 crate::rt::qapi_builder!(
     CanHostSocketcanProperties
@@ -332,13 +323,11 @@ pub struct ColoCompareProperties {
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    ColoCompareProperties { 0 req primary_in "primary_in" : ::std::string::String, 1 req
-    secondary_in "secondary_in" : ::std::string::String, 2 req outdev "outdev" :
-    ::std::string::String, 3 req iothread "iothread" : ::std::string::String, 4 opt
-    notify_dev "notify_dev" : ::std::string::String, 5 opt compare_timeout
-    "compare_timeout" : u64, 6 opt expired_scan_cycle "expired_scan_cycle" : u32, 7 opt
-    max_queue_size "max_queue_size" : u32, 8 opt vnet_hdr_support "vnet_hdr_support" :
-    bool, }
+    ColoCompareProperties { 0 req primary_in "primary_in", 1 req secondary_in
+    "secondary_in", 2 req outdev "outdev", 3 req iothread "iothread", 4 opt notify_dev
+    "notify_dev", 5 opt compare_timeout "compare_timeout", 6 opt expired_scan_cycle
+    "expired_scan_cycle", 7 opt max_queue_size "max_queue_size", 8 opt vnet_hdr_support
+    "vnet_hdr_support", }
 );
 crate::rt::qapi_builder!(
     ColoCompareProperties
@@ -368,8 +357,8 @@ pub struct CryptodevBackendProperties {
     pub throttle_ops: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    CryptodevBackendProperties { 0 opt queues "queues" : u32, 1 opt throttle_bps
-    "throttle-bps" : u64, 2 opt throttle_ops "throttle-ops" : u64, }
+    CryptodevBackendProperties { 0 opt queues "queues", 1 opt throttle_bps
+    "throttle-bps", 2 opt throttle_ops "throttle-ops", }
 );
 crate::rt::qapi_builder!(
     CryptodevBackendProperties new(" Builds it with every optional member absent.") {}
@@ -398,9 +387,8 @@ pub struct CryptodevVhostUserProperties {
     pub chardev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    CryptodevVhostUserProperties { 0 opt queues "queues" : u32, 1 opt throttle_bps
-    "throttle-bps" : u64, 2 opt throttle_ops "throttle-ops" : u64, 3 req chardev
-    "chardev" : ::std::string::String, }
+    CryptodevVhostUserProperties { 0 opt queues "queues", 1 opt throttle_bps
+    "throttle-bps", 2 opt throttle_ops "throttle-ops", 3 req chardev "chardev", }
 );
 crate::rt::qapi_builder!(
     CryptodevVhostUserProperties
@@ -422,8 +410,7 @@ pub struct DBusVMStateProperties {
     pub id_list: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    DBusVMStateProperties { 0 req addr "addr" : ::std::string::String, 1 opt id_list
-    "id-list" : ::std::string::String, }
+    DBusVMStateProperties { 0 req addr "addr", 1 opt id_list "id-list", }
 );
 crate::rt::qapi_builder!(
     DBusVMStateProperties
@@ -474,10 +461,8 @@ pub struct NetfilterProperties {
     pub insert: ::std::option::Option<NetfilterInsert>,
 }
 crate::rt::qapi_struct!(
-    NetfilterProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
-    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
-    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
-    }
+    NetfilterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", }
 );
 crate::rt::qapi_builder!(
     NetfilterProperties
@@ -518,10 +503,9 @@ pub struct FilterBufferProperties {
     pub interval: u32,
 }
 crate::rt::qapi_struct!(
-    FilterBufferProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
-    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
-    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
-    5 req interval "interval" : u32, }
+    FilterBufferProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", 5 req interval
+    "interval", }
 );
 crate::rt::qapi_builder!(
     FilterBufferProperties
@@ -564,10 +548,9 @@ pub struct FilterDumpProperties {
     pub maxlen: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    FilterDumpProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
-    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
-    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
-    5 req file "file" : ::std::string::String, 6 opt maxlen "maxlen" : u32, }
+    FilterDumpProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", 5 req file "file", 6 opt
+    maxlen "maxlen", }
 );
 crate::rt::qapi_builder!(
     FilterDumpProperties
@@ -611,11 +594,9 @@ pub struct FilterMirrorProperties {
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    FilterMirrorProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
-    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
-    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
-    5 req outdev "outdev" : ::std::string::String, 6 opt vnet_hdr_support
-    "vnet_hdr_support" : bool, }
+    FilterMirrorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", 5 req outdev "outdev", 6
+    opt vnet_hdr_support "vnet_hdr_support", }
 );
 crate::rt::qapi_builder!(
     FilterMirrorProperties
@@ -665,11 +646,9 @@ pub struct FilterRedirectorProperties {
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    FilterRedirectorProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt
-    queue "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3
-    opt position "position" : ::std::string::String, 4 opt insert "insert" :
-    NetfilterInsert, 5 opt indev "indev" : ::std::string::String, 6 opt outdev "outdev" :
-    ::std::string::String, 7 opt vnet_hdr_support "vnet_hdr_support" : bool, }
+    FilterRedirectorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", 5 opt indev "indev", 6
+    opt outdev "outdev", 7 opt vnet_hdr_support "vnet_hdr_support", }
 );
 crate::rt::qapi_builder!(
     FilterRedirectorProperties
@@ -711,10 +690,9 @@ pub struct FilterRewriterProperties {
     pub vnet_hdr_support: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    FilterRewriterProperties { 0 req netdev "netdev" : ::std::string::String, 1 opt queue
-    "queue" : NetFilterDirection, 2 opt status "status" : ::std::string::String, 3 opt
-    position "position" : ::std::string::String, 4 opt insert "insert" : NetfilterInsert,
-    5 opt vnet_hdr_support "vnet_hdr_support" : bool, }
+    FilterRewriterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
+    "status", 3 opt position "position", 4 opt insert "insert", 5 opt vnet_hdr_support
+    "vnet_hdr_support", }
 );
 crate::rt::qapi_builder!(
     FilterRewriterProperties
@@ -750,11 +728,9 @@ pub struct InputBarrierProperties {
     pub height: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    InputBarrierProperties { 0 req name "name" : ::std::string::String, 1 opt server
-    "server" : ::std::string::String, 2 opt port "port" : ::std::string::String, 3 opt
-    x_origin "x-origin" : ::std::string::String, 4 opt y_origin "y-origin" :
-    ::std::string::String, 5 opt width "width" : ::std::string::String, 6 opt height
-    "height" : ::std::string::String, }
+    InputBarrierProperties { 0 req name "name", 1 opt server "server", 2 opt port "port",
+    3 opt x_origin "x-origin", 4 opt y_origin "y-origin", 5 opt width "width", 6 opt
+    height "height", }
 );
 crate::rt::qapi_builder!(
     InputBarrierProperties
@@ -786,9 +762,8 @@ pub struct InputLinuxProperties {
     pub grab_toggle: ::std::option::Option<GrabToggleKeys>,
 }
 crate::rt::qapi_struct!(
-    InputLinuxProperties { 0 req evdev "evdev" : ::std::string::String, 1 opt grab_all
-    "grab_all" : bool, 2 opt repeat "repeat" : bool, 3 opt grab_toggle "grab-toggle" :
-    GrabToggleKeys, }
+    InputLinuxProperties { 0 req evdev "evdev", 1 opt grab_all "grab_all", 2 opt repeat
+    "repeat", 3 opt grab_toggle "grab-toggle", }
 );
 crate::rt::qapi_builder!(
     InputLinuxProperties
@@ -815,9 +790,8 @@ pub struct EventLoopBaseProperties {
     pub thread_pool_max: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    EventLoopBaseProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt
-    thread_pool_min "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" :
-    i64, }
+    EventLoopBaseProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
+    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", }
 );
 crate::rt::qapi_builder!(
     EventLoopBaseProperties new(" Builds it with every optional member absent.") {} init
@@ -857,10 +831,9 @@ pub struct IothreadProperties {
     pub poll_shrink: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    IothreadProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt thread_pool_min
-    "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" : i64, 3 opt
-    poll_max_ns "poll-max-ns" : i64, 4 opt poll_grow "poll-grow" : i64, 5 opt poll_shrink
-    "poll-shrink" : i64, }
+    IothreadProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
+    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", 3 opt poll_max_ns
+    "poll-max-ns", 4 opt poll_grow "poll-grow", 5 opt poll_shrink "poll-shrink", }
 );
 crate::rt::qapi_builder!(
     IothreadProperties new(" Builds it with every optional member absent.") {} init {}
@@ -889,8 +862,8 @@ pub struct MainLoopProperties {
     pub thread_pool_max: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
-    MainLoopProperties { 0 opt aio_max_batch "aio-max-batch" : i64, 1 opt thread_pool_min
-    "thread-pool-min" : i64, 2 opt thread_pool_max "thread-pool-max" : i64, }
+    MainLoopProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
+    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", }
 );
 crate::rt::qapi_builder!(
     MainLoopProperties new(" Builds it with every optional member absent.") {} init {}
@@ -945,13 +918,11 @@ pub struct MemoryBackendProperties {
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MemoryBackendProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes" :
-    ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
-    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
-    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
-    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
-    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool, }
+    MemoryBackendProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
+    merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
+    prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
+    share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
 );
 crate::rt::qapi_builder!(
     MemoryBackendProperties
@@ -1053,16 +1024,14 @@ pub struct MemoryBackendFileProperties {
     pub rom: ::std::option::Option<OnOffAuto>,
 }
 crate::rt::qapi_struct!(
-    MemoryBackendFileProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
-    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
-    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
-    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
-    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
-    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool, 11 opt align "align" : u64, 12 opt
-    offset "offset" : u64, 13 opt discard_data "discard-data" : bool, 14 req mem_path
-    "mem-path" : ::std::string::String, 15 opt pmem "pmem" : bool, 16 opt readonly
-    "readonly" : bool, 17 opt rom "rom" : OnOffAuto, }
+    MemoryBackendFileProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
+    merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
+    prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
+    share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
+    align "align", 12 opt offset "offset", 13 opt discard_data "discard-data", 14 req
+    mem_path "mem-path", 15 opt pmem "pmem", 16 opt readonly "readonly", 17 opt rom
+    "rom", }
 );
 crate::rt::qapi_builder!(
     MemoryBackendFileProperties
@@ -1135,14 +1104,12 @@ pub struct MemoryBackendMemfdProperties {
     pub seal: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MemoryBackendMemfdProperties { 0 opt dump "dump" : bool, 1 opt host_nodes
-    "host-nodes" : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy
-    "policy" : HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
-    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
-    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
-    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool, 11 opt hugetlb "hugetlb" : bool, 12
-    opt hugetlbsize "hugetlbsize" : u64, 13 opt seal "seal" : bool, }
+    MemoryBackendMemfdProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2
+    opt merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
+    prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
+    share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
+    hugetlb "hugetlb", 12 opt hugetlbsize "hugetlbsize", 13 opt seal "seal", }
 );
 crate::rt::qapi_builder!(
     MemoryBackendMemfdProperties
@@ -1205,13 +1172,11 @@ pub struct MemoryBackendShmProperties {
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MemoryBackendShmProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
-    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
-    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
-    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
-    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
-    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool, }
+    MemoryBackendShmProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
+    merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
+    prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
+    share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
 );
 crate::rt::qapi_builder!(
     MemoryBackendShmProperties
@@ -1273,13 +1238,11 @@ pub struct MemoryBackendEpcProperties {
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    MemoryBackendEpcProperties { 0 opt dump "dump" : bool, 1 opt host_nodes "host-nodes"
-    : ::std::vec::Vec < u16 >, 2 opt merge "merge" : bool, 3 opt policy "policy" :
-    HostMemPolicy, 4 opt prealloc "prealloc" : bool, 5 opt prealloc_threads
-    "prealloc-threads" : u32, 6 opt prealloc_context "prealloc-context" :
-    ::std::string::String, 7 opt share "share" : bool, 8 opt reserve "reserve" : bool, 9
-    req size "size" : u64, 10 opt x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool, }
+    MemoryBackendEpcProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
+    merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
+    prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
+    share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
 );
 crate::rt::qapi_builder!(
     MemoryBackendEpcProperties
@@ -1306,9 +1269,7 @@ pub struct PrManagerHelperProperties {
     /// external helper
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    PrManagerHelperProperties { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(PrManagerHelperProperties { 0 req path "path", });
 crate::rt::qapi_builder!(
     PrManagerHelperProperties
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -1325,10 +1286,7 @@ pub struct QtestProperties {
     /// the path to a log file
     pub log: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    QtestProperties { 0 req chardev "chardev" : ::std::string::String, 1 opt log "log" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(QtestProperties { 0 req chardev "chardev", 1 opt log "log", });
 crate::rt::qapi_builder!(
     QtestProperties
     new(" Builds it from its required members; optional ones are absent.") { chardev :
@@ -1347,10 +1305,7 @@ pub struct RemoteObjectProperties {
     /// descriptor
     pub devid: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    RemoteObjectProperties { 0 req fd "fd" : ::std::string::String, 1 req devid "devid" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(RemoteObjectProperties { 0 req fd "fd", 1 req devid "devid", });
 crate::rt::qapi_builder!(
     RemoteObjectProperties
     new(" Builds it from its required members; optional ones are absent.") { fd :
@@ -1369,8 +1324,7 @@ pub struct VfioUserServerProperties {
     pub device: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    VfioUserServerProperties { 0 req socket "socket" : SocketAddress, 1 req device
-    "device" : ::std::string::String, }
+    VfioUserServerProperties { 0 req socket "socket", 1 req device "device", }
 );
 crate::rt::qapi_builder!(
     VfioUserServerProperties
@@ -1390,7 +1344,7 @@ pub struct IOMMUFDProperties {
     /// process, e.g. DPDK.  (default: QEMU opens /dev/iommu by itself)
     pub fd: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd" : ::std::string::String, });
+crate::rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd", });
 crate::rt::qapi_builder!(
     IOMMUFDProperties new(" Builds it with every optional member absent.") {} init {} set
     { with_fd fd "fd" : ::std::string::String => into, }
@@ -1407,8 +1361,7 @@ pub struct AcpiGenericInitiatorProperties {
     pub node: u32,
 }
 crate::rt::qapi_struct!(
-    AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev" : ::std::string::String, 1
-    req node "node" : u32, }
+    AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev", 1 req node "node", }
 );
 crate::rt::qapi_builder!(
     AcpiGenericInitiatorProperties
@@ -1451,8 +1404,7 @@ pub struct AcpiGenericPortProperties {
     pub node: u32,
 }
 crate::rt::qapi_struct!(
-    AcpiGenericPortProperties { 0 req pci_bus "pci-bus" : ::std::string::String, 1 req
-    node "node" : u32, }
+    AcpiGenericPortProperties { 0 req pci_bus "pci-bus", 1 req node "node", }
 );
 crate::rt::qapi_builder!(
     AcpiGenericPortProperties
@@ -1474,7 +1426,7 @@ pub struct RngProperties {
     #[deprecated]
     pub opened: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(RngProperties { 0 opt opened "opened" : bool, });
+crate::rt::qapi_struct!(RngProperties { 0 opt opened "opened", });
 crate::rt::qapi_builder!(
     RngProperties new(" Builds it with every optional member absent.") {} init {} set {
     with_opened opened "opened" : bool => into, }
@@ -1498,8 +1450,7 @@ pub struct RngEgdProperties {
     pub chardev: ::std::string::String,
 }
 crate::rt::qapi_struct!(
-    RngEgdProperties { 0 opt opened "opened" : bool, 1 req chardev "chardev" :
-    ::std::string::String, }
+    RngEgdProperties { 0 opt opened "opened", 1 req chardev "chardev", }
 );
 crate::rt::qapi_builder!(
     RngEgdProperties
@@ -1528,8 +1479,7 @@ pub struct RngRandomProperties {
     pub filename: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    RngRandomProperties { 0 opt opened "opened" : bool, 1 opt filename "filename" :
-    ::std::string::String, }
+    RngRandomProperties { 0 opt opened "opened", 1 opt filename "filename", }
 );
 crate::rt::qapi_builder!(
     RngRandomProperties new(" Builds it with every optional member absent.") {} init {}
@@ -1555,9 +1505,8 @@ pub struct SevCommonProperties {
     pub kernel_hashes: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    SevCommonProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
-    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
-    kernel_hashes "kernel-hashes" : bool, }
+    SevCommonProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
+    reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", }
 );
 crate::rt::qapi_builder!(
     SevCommonProperties
@@ -1605,12 +1554,10 @@ pub struct SevGuestProperties {
     pub legacy_vm_type: ::std::option::Option<OnOffAuto>,
 }
 crate::rt::qapi_struct!(
-    SevGuestProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
-    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
-    kernel_hashes "kernel-hashes" : bool, 4 opt dh_cert_file "dh-cert-file" :
-    ::std::string::String, 5 opt session_file "session-file" : ::std::string::String, 6
-    opt policy "policy" : u32, 7 opt handle "handle" : u32, 8 opt legacy_vm_type
-    "legacy-vm-type" : OnOffAuto, }
+    SevGuestProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
+    reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", 4 opt
+    dh_cert_file "dh-cert-file", 5 opt session_file "session-file", 6 opt policy
+    "policy", 7 opt handle "handle", 8 opt legacy_vm_type "legacy-vm-type", }
 );
 crate::rt::qapi_builder!(
     SevGuestProperties
@@ -1680,14 +1627,12 @@ pub struct SevSnpGuestProperties {
     pub vcek_disabled: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    SevSnpGuestProperties { 0 opt sev_device "sev-device" : ::std::string::String, 1 opt
-    cbitpos "cbitpos" : u32, 2 req reduced_phys_bits "reduced-phys-bits" : u32, 3 opt
-    kernel_hashes "kernel-hashes" : bool, 4 opt policy "policy" : u64, 5 opt
-    guest_visible_workarounds "guest-visible-workarounds" : ::std::string::String, 6 opt
-    id_block "id-block" : ::std::string::String, 7 opt id_auth "id-auth" :
-    ::std::string::String, 8 opt author_key_enabled "author-key-enabled" : bool, 9 opt
-    host_data "host-data" : ::std::string::String, 10 opt vcek_disabled "vcek-disabled" :
-    bool, }
+    SevSnpGuestProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
+    reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", 4 opt
+    policy "policy", 5 opt guest_visible_workarounds "guest-visible-workarounds", 6 opt
+    id_block "id-block", 7 opt id_auth "id-auth", 8 opt author_key_enabled
+    "author-key-enabled", 9 opt host_data "host-data", 10 opt vcek_disabled
+    "vcek-disabled", }
 );
 crate::rt::qapi_builder!(
     SevSnpGuestProperties
@@ -1721,8 +1666,8 @@ pub struct ThreadContextProperties {
     pub node_affinity: ::std::option::Option<::std::vec::Vec<u16>>,
 }
 crate::rt::qapi_struct!(
-    ThreadContextProperties { 0 opt cpu_affinity "cpu-affinity" : ::std::vec::Vec < u16
-    >, 1 opt node_affinity "node-affinity" : ::std::vec::Vec < u16 >, }
+    ThreadContextProperties { 0 opt cpu_affinity "cpu-affinity", 1 opt node_affinity
+    "node-affinity", }
 );
 crate::rt::qapi_builder!(
     ThreadContextProperties new(" Builds it with every optional member absent.") {} init
@@ -1889,9 +1834,7 @@ pub struct ObjectOptions {
     /// The branch, chosen by `qom-type`.
     pub branch: ObjectOptionsBranch,
 }
-crate::rt::qapi_struct!(
-    ObjectOptions { 0 req id "id" : ::std::string::String, } flatten branch
-);
+crate::rt::qapi_struct!(ObjectOptions { 0 req id "id", } flatten branch);
 crate::rt::qapi_builder!(
     ObjectOptions new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, branch : ObjectOptionsBranch => into, } init {}
@@ -2026,255 +1969,30 @@ pub enum ObjectOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl ObjectOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "qom-type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::AcpiGenericInitiator { .. } => "acpi-generic-initiator",
-            Self::AcpiGenericPort { .. } => "acpi-generic-port",
-            Self::AuthzList { .. } => "authz-list",
-            Self::AuthzListfile { .. } => "authz-listfile",
-            Self::AuthzPam { .. } => "authz-pam",
-            Self::AuthzSimple { .. } => "authz-simple",
-            Self::CanBus { .. } => "can-bus",
-            Self::CanHostSocketcan { .. } => "can-host-socketcan",
-            Self::ColoCompare { .. } => "colo-compare",
-            Self::CryptodevBackend { .. } => "cryptodev-backend",
-            Self::CryptodevBackendBuiltin { .. } => "cryptodev-backend-builtin",
-            Self::CryptodevBackendLkcf { .. } => "cryptodev-backend-lkcf",
-            Self::CryptodevVhostUser { .. } => "cryptodev-vhost-user",
-            Self::DbusVmstate { .. } => "dbus-vmstate",
-            Self::FilterBuffer { .. } => "filter-buffer",
-            Self::FilterDump { .. } => "filter-dump",
-            Self::FilterMirror { .. } => "filter-mirror",
-            Self::FilterRedirector { .. } => "filter-redirector",
-            Self::FilterReplay { .. } => "filter-replay",
-            Self::FilterRewriter { .. } => "filter-rewriter",
-            Self::InputBarrier { .. } => "input-barrier",
-            Self::InputLinux { .. } => "input-linux",
-            Self::Iommufd { .. } => "iommufd",
-            Self::Iothread { .. } => "iothread",
-            Self::MainLoop { .. } => "main-loop",
-            Self::MemoryBackendEpc { .. } => "memory-backend-epc",
-            Self::MemoryBackendFile { .. } => "memory-backend-file",
-            Self::MemoryBackendMemfd { .. } => "memory-backend-memfd",
-            Self::MemoryBackendRam { .. } => "memory-backend-ram",
-            Self::MemoryBackendShm { .. } => "memory-backend-shm",
-            Self::PefGuest { .. } => "pef-guest",
-            Self::PrManagerHelper { .. } => "pr-manager-helper",
-            Self::Qtest { .. } => "qtest",
-            Self::RngBuiltin { .. } => "rng-builtin",
-            Self::RngEgd { .. } => "rng-egd",
-            Self::RngRandom { .. } => "rng-random",
-            Self::Secret { .. } => "secret",
-            Self::SecretKeyring { .. } => "secret_keyring",
-            Self::SevGuest { .. } => "sev-guest",
-            Self::SevSnpGuest { .. } => "sev-snp-guest",
-            Self::ThreadContext { .. } => "thread-context",
-            Self::S390PvGuest { .. } => "s390-pv-guest",
-            Self::ThrottleGroup { .. } => "throttle-group",
-            Self::TlsCredsAnon { .. } => "tls-creds-anon",
-            Self::TlsCredsPsk { .. } => "tls-creds-psk",
-            Self::TlsCredsX509 { .. } => "tls-creds-x509",
-            Self::TlsCipherSuites { .. } => "tls-cipher-suites",
-            Self::XRemoteObject { .. } => "x-remote-object",
-            Self::XVfioUserServer { .. } => "x-vfio-user-server",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for ObjectOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::AcpiGenericInitiator(x) => crate::rt::to_members(x),
-            Self::AcpiGenericPort(x) => crate::rt::to_members(x),
-            Self::AuthzList(x) => crate::rt::to_members(x),
-            Self::AuthzListfile(x) => crate::rt::to_members(x),
-            Self::AuthzPam(x) => crate::rt::to_members(x),
-            Self::AuthzSimple(x) => crate::rt::to_members(x),
-            Self::CanBus => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::CanHostSocketcan(x) => crate::rt::to_members(x),
-            Self::ColoCompare(x) => crate::rt::to_members(x),
-            Self::CryptodevBackend(x) => crate::rt::to_members(x),
-            Self::CryptodevBackendBuiltin(x) => crate::rt::to_members(x),
-            Self::CryptodevBackendLkcf(x) => crate::rt::to_members(x),
-            Self::CryptodevVhostUser(x) => crate::rt::to_members(x),
-            Self::DbusVmstate(x) => crate::rt::to_members(x),
-            Self::FilterBuffer(x) => crate::rt::to_members(x),
-            Self::FilterDump(x) => crate::rt::to_members(x),
-            Self::FilterMirror(x) => crate::rt::to_members(x),
-            Self::FilterRedirector(x) => crate::rt::to_members(x),
-            Self::FilterReplay(x) => crate::rt::to_members(x),
-            Self::FilterRewriter(x) => crate::rt::to_members(x),
-            Self::InputBarrier(x) => crate::rt::to_members(x),
-            Self::InputLinux(x) => crate::rt::to_members(x),
-            Self::Iommufd(x) => crate::rt::to_members(x),
-            Self::Iothread(x) => crate::rt::to_members(x),
-            Self::MainLoop(x) => crate::rt::to_members(x),
-            Self::MemoryBackendEpc(x) => crate::rt::to_members(x),
-            Self::MemoryBackendFile(x) => crate::rt::to_members(x),
-            Self::MemoryBackendMemfd(x) => crate::rt::to_members(x),
-            Self::MemoryBackendRam(x) => crate::rt::to_members(x),
-            Self::MemoryBackendShm(x) => crate::rt::to_members(x),
-            Self::PefGuest => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::PrManagerHelper(x) => crate::rt::to_members(x),
-            Self::Qtest(x) => crate::rt::to_members(x),
-            Self::RngBuiltin(x) => crate::rt::to_members(x),
-            Self::RngEgd(x) => crate::rt::to_members(x),
-            Self::RngRandom(x) => crate::rt::to_members(x),
-            Self::Secret(x) => crate::rt::to_members(x),
-            Self::SecretKeyring(x) => crate::rt::to_members(x),
-            Self::SevGuest(x) => crate::rt::to_members(x),
-            Self::SevSnpGuest(x) => crate::rt::to_members(x),
-            Self::ThreadContext(x) => crate::rt::to_members(x),
-            Self::S390PvGuest => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::ThrottleGroup(x) => crate::rt::to_members(x),
-            Self::TlsCredsAnon(x) => crate::rt::to_members(x),
-            Self::TlsCredsPsk(x) => crate::rt::to_members(x),
-            Self::TlsCredsX509(x) => crate::rt::to_members(x),
-            Self::TlsCipherSuites(x) => crate::rt::to_members(x),
-            Self::XRemoteObject(x) => crate::rt::to_members(x),
-            Self::XVfioUserServer(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "qom-type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ObjectOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "qom-type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "acpi-generic-initiator" => {
-                        Self::AcpiGenericInitiator(crate::rt::from_members(members)?)
-                    }
-                    "acpi-generic-port" => {
-                        Self::AcpiGenericPort(crate::rt::from_members(members)?)
-                    }
-                    "authz-list" => Self::AuthzList(crate::rt::from_members(members)?),
-                    "authz-listfile" => {
-                        Self::AuthzListfile(crate::rt::from_members(members)?)
-                    }
-                    "authz-pam" => Self::AuthzPam(crate::rt::from_members(members)?),
-                    "authz-simple" => {
-                        Self::AuthzSimple(crate::rt::from_members(members)?)
-                    }
-                    "can-bus" => Self::CanBus,
-                    "can-host-socketcan" => {
-                        Self::CanHostSocketcan(crate::rt::from_members(members)?)
-                    }
-                    "colo-compare" => {
-                        Self::ColoCompare(crate::rt::from_members(members)?)
-                    }
-                    "cryptodev-backend" => {
-                        Self::CryptodevBackend(crate::rt::from_members(members)?)
-                    }
-                    "cryptodev-backend-builtin" => {
-                        Self::CryptodevBackendBuiltin(crate::rt::from_members(members)?)
-                    }
-                    "cryptodev-backend-lkcf" => {
-                        Self::CryptodevBackendLkcf(crate::rt::from_members(members)?)
-                    }
-                    "cryptodev-vhost-user" => {
-                        Self::CryptodevVhostUser(crate::rt::from_members(members)?)
-                    }
-                    "dbus-vmstate" => {
-                        Self::DbusVmstate(crate::rt::from_members(members)?)
-                    }
-                    "filter-buffer" => {
-                        Self::FilterBuffer(crate::rt::from_members(members)?)
-                    }
-                    "filter-dump" => Self::FilterDump(crate::rt::from_members(members)?),
-                    "filter-mirror" => {
-                        Self::FilterMirror(crate::rt::from_members(members)?)
-                    }
-                    "filter-redirector" => {
-                        Self::FilterRedirector(crate::rt::from_members(members)?)
-                    }
-                    "filter-replay" => {
-                        Self::FilterReplay(crate::rt::from_members(members)?)
-                    }
-                    "filter-rewriter" => {
-                        Self::FilterRewriter(crate::rt::from_members(members)?)
-                    }
-                    "input-barrier" => {
-                        Self::InputBarrier(crate::rt::from_members(members)?)
-                    }
-                    "input-linux" => Self::InputLinux(crate::rt::from_members(members)?),
-                    "iommufd" => Self::Iommufd(crate::rt::from_members(members)?),
-                    "iothread" => Self::Iothread(crate::rt::from_members(members)?),
-                    "main-loop" => Self::MainLoop(crate::rt::from_members(members)?),
-                    "memory-backend-epc" => {
-                        Self::MemoryBackendEpc(crate::rt::from_members(members)?)
-                    }
-                    "memory-backend-file" => {
-                        Self::MemoryBackendFile(crate::rt::from_members(members)?)
-                    }
-                    "memory-backend-memfd" => {
-                        Self::MemoryBackendMemfd(crate::rt::from_members(members)?)
-                    }
-                    "memory-backend-ram" => {
-                        Self::MemoryBackendRam(crate::rt::from_members(members)?)
-                    }
-                    "memory-backend-shm" => {
-                        Self::MemoryBackendShm(crate::rt::from_members(members)?)
-                    }
-                    "pef-guest" => Self::PefGuest,
-                    "pr-manager-helper" => {
-                        Self::PrManagerHelper(crate::rt::from_members(members)?)
-                    }
-                    "qtest" => Self::Qtest(crate::rt::from_members(members)?),
-                    "rng-builtin" => Self::RngBuiltin(crate::rt::from_members(members)?),
-                    "rng-egd" => Self::RngEgd(crate::rt::from_members(members)?),
-                    "rng-random" => Self::RngRandom(crate::rt::from_members(members)?),
-                    "secret" => Self::Secret(crate::rt::from_members(members)?),
-                    "secret_keyring" => {
-                        Self::SecretKeyring(crate::rt::from_members(members)?)
-                    }
-                    "sev-guest" => Self::SevGuest(crate::rt::from_members(members)?),
-                    "sev-snp-guest" => {
-                        Self::SevSnpGuest(crate::rt::from_members(members)?)
-                    }
-                    "thread-context" => {
-                        Self::ThreadContext(crate::rt::from_members(members)?)
-                    }
-                    "s390-pv-guest" => Self::S390PvGuest,
-                    "throttle-group" => {
-                        Self::ThrottleGroup(crate::rt::from_members(members)?)
-                    }
-                    "tls-creds-anon" => {
-                        Self::TlsCredsAnon(crate::rt::from_members(members)?)
-                    }
-                    "tls-creds-psk" => {
-                        Self::TlsCredsPsk(crate::rt::from_members(members)?)
-                    }
-                    "tls-creds-x509" => {
-                        Self::TlsCredsX509(crate::rt::from_members(members)?)
-                    }
-                    "tls-cipher-suites" => {
-                        Self::TlsCipherSuites(crate::rt::from_members(members)?)
-                    }
-                    "x-remote-object" => {
-                        Self::XRemoteObject(crate::rt::from_members(members)?)
-                    }
-                    "x-vfio-user-server" => {
-                        Self::XVfioUserServer(crate::rt::from_members(members)?)
-                    }
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    ObjectOptionsBranch, "qom-type", data { AcpiGenericInitiator =
+    "acpi-generic-initiator", AcpiGenericPort = "acpi-generic-port", AuthzList =
+    "authz-list", AuthzListfile = "authz-listfile", AuthzPam = "authz-pam", AuthzSimple =
+    "authz-simple", CanHostSocketcan = "can-host-socketcan", ColoCompare =
+    "colo-compare", CryptodevBackend = "cryptodev-backend", CryptodevBackendBuiltin =
+    "cryptodev-backend-builtin", CryptodevBackendLkcf = "cryptodev-backend-lkcf",
+    CryptodevVhostUser = "cryptodev-vhost-user", DbusVmstate = "dbus-vmstate",
+    FilterBuffer = "filter-buffer", FilterDump = "filter-dump", FilterMirror =
+    "filter-mirror", FilterRedirector = "filter-redirector", FilterReplay =
+    "filter-replay", FilterRewriter = "filter-rewriter", InputBarrier = "input-barrier",
+    InputLinux = "input-linux", Iommufd = "iommufd", Iothread = "iothread", MainLoop =
+    "main-loop", MemoryBackendEpc = "memory-backend-epc", MemoryBackendFile =
+    "memory-backend-file", MemoryBackendMemfd = "memory-backend-memfd", MemoryBackendRam
+    = "memory-backend-ram", MemoryBackendShm = "memory-backend-shm", PrManagerHelper =
+    "pr-manager-helper", Qtest = "qtest", RngBuiltin = "rng-builtin", RngEgd = "rng-egd",
+    RngRandom = "rng-random", Secret = "secret", SecretKeyring = "secret_keyring",
+    SevGuest = "sev-guest", SevSnpGuest = "sev-snp-guest", ThreadContext =
+    "thread-context", ThrottleGroup = "throttle-group", TlsCredsAnon = "tls-creds-anon",
+    TlsCredsPsk = "tls-creds-psk", TlsCredsX509 = "tls-creds-x509", TlsCipherSuites =
+    "tls-cipher-suites", XRemoteObject = "x-remote-object", XVfioUserServer =
+    "x-vfio-user-server", } unit { CanBus = "can-bus", PefGuest = "pef-guest",
+    S390PvGuest = "s390-pv-guest", }
+);
 /// Create a QOM object.
 ///
 /// # Errors
@@ -2325,7 +2043,7 @@ pub struct ObjectDel {
     /// the name of the QOM object to remove
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(ObjectDel { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(ObjectDel { 0 req id "id", });
 crate::rt::qapi_builder!(
     ObjectDel new(" Builds it from its required members; optional ones are absent.") { id
     : ::std::string::String => into, } init {} set {}

@@ -35,8 +35,7 @@ pub struct ReplayInfo {
     pub icount: i64,
 }
 crate::rt::qapi_struct!(
-    ReplayInfo { 0 req mode "mode" : ReplayMode, 1 opt filename "filename" :
-    ::std::string::String, 2 req icount "icount" : i64, }
+    ReplayInfo { 0 req mode "mode", 1 opt filename "filename", 2 req icount "icount", }
 );
 crate::rt::qapi_builder!(
     ReplayInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -93,7 +92,7 @@ pub struct ReplayBreak {
     /// instruction count to stop at
     pub icount: i64,
 }
-crate::rt::qapi_struct!(ReplayBreak { 0 req icount "icount" : i64, });
+crate::rt::qapi_struct!(ReplayBreak { 0 req icount "icount", });
 crate::rt::qapi_builder!(
     ReplayBreak new(" Builds it from its required members; optional ones are absent.") {
     icount : i64 => into, } init {} set {}
@@ -150,7 +149,7 @@ pub struct ReplaySeek {
     /// target instruction count
     pub icount: i64,
 }
-crate::rt::qapi_struct!(ReplaySeek { 0 req icount "icount" : i64, });
+crate::rt::qapi_struct!(ReplaySeek { 0 req icount "icount", });
 crate::rt::qapi_builder!(
     ReplaySeek new(" Builds it from its required members; optional ones are absent.") {
     icount : i64 => into, } init {} set {}

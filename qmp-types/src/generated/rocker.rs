@@ -15,8 +15,7 @@ pub struct RockerSwitch {
     pub ports: u32,
 }
 crate::rt::qapi_struct!(
-    RockerSwitch { 0 req name "name" : ::std::string::String, 1 req id "id" : u64, 2 req
-    ports "ports" : u32, }
+    RockerSwitch { 0 req name "name", 1 req id "id", 2 req ports "ports", }
 );
 crate::rt::qapi_builder!(
     RockerSwitch new(" Builds it from its required members; optional ones are absent.") {
@@ -43,7 +42,7 @@ pub struct QueryRocker {
     /// switch name
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(QueryRocker { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_struct!(QueryRocker { 0 req name "name", });
 crate::rt::qapi_builder!(
     QueryRocker new(" Builds it from its required members; optional ones are absent.") {
     name : ::std::string::String => into, } init {} set {}
@@ -104,9 +103,8 @@ pub struct RockerPort {
     pub autoneg: RockerPortAutoneg,
 }
 crate::rt::qapi_struct!(
-    RockerPort { 0 req name "name" : ::std::string::String, 1 req enabled "enabled" :
-    bool, 2 req link_up "link-up" : bool, 3 req speed "speed" : u32, 4 req duplex
-    "duplex" : RockerPortDuplex, 5 req autoneg "autoneg" : RockerPortAutoneg, }
+    RockerPort { 0 req name "name", 1 req enabled "enabled", 2 req link_up "link-up", 3
+    req speed "speed", 4 req duplex "duplex", 5 req autoneg "autoneg", }
 );
 crate::rt::qapi_builder!(
     RockerPort new(" Builds it from its required members; optional ones are absent.") {
@@ -138,7 +136,7 @@ pub struct QueryRockerPorts {
     /// port name
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(QueryRockerPorts { 0 req name "name" : ::std::string::String, });
+crate::rt::qapi_struct!(QueryRockerPorts { 0 req name "name", });
 crate::rt::qapi_builder!(
     QueryRockerPorts
     new(" Builds it from its required members; optional ones are absent.") { name :
@@ -183,12 +181,10 @@ pub struct RockerOfDpaFlowKey {
     pub ip_dst: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    RockerOfDpaFlowKey { 0 req priority "priority" : u32, 1 req tbl_id "tbl-id" : u32, 2
-    opt in_pport "in-pport" : u32, 3 opt tunnel_id "tunnel-id" : u32, 4 opt vlan_id
-    "vlan-id" : u16, 5 opt eth_type "eth-type" : u16, 6 opt eth_src "eth-src" :
-    ::std::string::String, 7 opt eth_dst "eth-dst" : ::std::string::String, 8 opt
-    ip_proto "ip-proto" : u8, 9 opt ip_tos "ip-tos" : u8, 10 opt ip_dst "ip-dst" :
-    ::std::string::String, }
+    RockerOfDpaFlowKey { 0 req priority "priority", 1 req tbl_id "tbl-id", 2 opt in_pport
+    "in-pport", 3 opt tunnel_id "tunnel-id", 4 opt vlan_id "vlan-id", 5 opt eth_type
+    "eth-type", 6 opt eth_src "eth-src", 7 opt eth_dst "eth-dst", 8 opt ip_proto
+    "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", }
 );
 crate::rt::qapi_builder!(
     RockerOfDpaFlowKey
@@ -226,10 +222,9 @@ pub struct RockerOfDpaFlowMask {
     pub ip_tos: ::std::option::Option<u8>,
 }
 crate::rt::qapi_struct!(
-    RockerOfDpaFlowMask { 0 opt in_pport "in-pport" : u32, 1 opt tunnel_id "tunnel-id" :
-    u32, 2 opt vlan_id "vlan-id" : u16, 3 opt eth_src "eth-src" : ::std::string::String,
-    4 opt eth_dst "eth-dst" : ::std::string::String, 5 opt ip_proto "ip-proto" : u8, 6
-    opt ip_tos "ip-tos" : u8, }
+    RockerOfDpaFlowMask { 0 opt in_pport "in-pport", 1 opt tunnel_id "tunnel-id", 2 opt
+    vlan_id "vlan-id", 3 opt eth_src "eth-src", 4 opt eth_dst "eth-dst", 5 opt ip_proto
+    "ip-proto", 6 opt ip_tos "ip-tos", }
 );
 crate::rt::qapi_builder!(
     RockerOfDpaFlowMask new(" Builds it with every optional member absent.") {} init {}
@@ -262,9 +257,9 @@ pub struct RockerOfDpaFlowAction {
     pub out_pport: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    RockerOfDpaFlowAction { 0 opt goto_tbl "goto-tbl" : u32, 1 opt group_id "group-id" :
-    u32, 2 opt tunnel_lport "tunnel-lport" : u32, 3 opt vlan_id "vlan-id" : u16, 4 opt
-    new_vlan_id "new-vlan-id" : u16, 5 opt out_pport "out-pport" : u32, }
+    RockerOfDpaFlowAction { 0 opt goto_tbl "goto-tbl", 1 opt group_id "group-id", 2 opt
+    tunnel_lport "tunnel-lport", 3 opt vlan_id "vlan-id", 4 opt new_vlan_id
+    "new-vlan-id", 5 opt out_pport "out-pport", }
 );
 crate::rt::qapi_builder!(
     RockerOfDpaFlowAction new(" Builds it with every optional member absent.") {} init {}
@@ -291,9 +286,8 @@ pub struct RockerOfDpaFlow {
     pub action: RockerOfDpaFlowAction,
 }
 crate::rt::qapi_struct!(
-    RockerOfDpaFlow { 0 req cookie "cookie" : u64, 1 req hits "hits" : u64, 2 req key
-    "key" : RockerOfDpaFlowKey, 3 req mask "mask" : RockerOfDpaFlowMask, 4 req action
-    "action" : RockerOfDpaFlowAction, }
+    RockerOfDpaFlow { 0 req cookie "cookie", 1 req hits "hits", 2 req key "key", 3 req
+    mask "mask", 4 req action "action", }
 );
 crate::rt::qapi_builder!(
     RockerOfDpaFlow
@@ -333,8 +327,7 @@ pub struct QueryRockerOfDpaFlows {
     pub tbl_id: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    QueryRockerOfDpaFlows { 0 req name "name" : ::std::string::String, 1 opt tbl_id
-    "tbl-id" : u32, }
+    QueryRockerOfDpaFlows { 0 req name "name", 1 opt tbl_id "tbl-id", }
 );
 crate::rt::qapi_builder!(
     QueryRockerOfDpaFlows
@@ -385,13 +378,11 @@ pub struct RockerOfDpaGroup {
     pub ttl_check: ::std::option::Option<u8>,
 }
 crate::rt::qapi_struct!(
-    RockerOfDpaGroup { 0 req id "id" : u32, 1 req r#type "type" : u8, 2 opt vlan_id
-    "vlan-id" : u16, 3 opt pport "pport" : u32, 4 opt index "index" : u32, 5 opt
-    out_pport "out-pport" : u32, 6 opt group_id "group-id" : u32, 7 opt set_vlan_id
-    "set-vlan-id" : u16, 8 opt pop_vlan "pop-vlan" : u8, 9 opt group_ids "group-ids" :
-    ::std::vec::Vec < u32 >, 10 opt set_eth_src "set-eth-src" : ::std::string::String, 11
-    opt set_eth_dst "set-eth-dst" : ::std::string::String, 12 opt ttl_check "ttl-check" :
-    u8, }
+    RockerOfDpaGroup { 0 req id "id", 1 req r#type "type", 2 opt vlan_id "vlan-id", 3 opt
+    pport "pport", 4 opt index "index", 5 opt out_pport "out-pport", 6 opt group_id
+    "group-id", 7 opt set_vlan_id "set-vlan-id", 8 opt pop_vlan "pop-vlan", 9 opt
+    group_ids "group-ids", 10 opt set_eth_src "set-eth-src", 11 opt set_eth_dst
+    "set-eth-dst", 12 opt ttl_check "ttl-check", }
 );
 crate::rt::qapi_builder!(
     RockerOfDpaGroup
@@ -442,8 +433,7 @@ pub struct QueryRockerOfDpaGroups {
     pub r#type: ::std::option::Option<u8>,
 }
 crate::rt::qapi_struct!(
-    QueryRockerOfDpaGroups { 0 req name "name" : ::std::string::String, 1 opt r#type
-    "type" : u8, }
+    QueryRockerOfDpaGroups { 0 req name "name", 1 opt r#type "type", }
 );
 crate::rt::qapi_builder!(
     QueryRockerOfDpaGroups

@@ -114,9 +114,7 @@ pub struct StatusInfo {
     /// the virtual machine `RunState`
     pub status: RunState,
 }
-crate::rt::qapi_struct!(
-    StatusInfo { 0 req running "running" : bool, 1 req status "status" : RunState, }
-);
+crate::rt::qapi_struct!(StatusInfo { 0 req running "running", 1 req status "status", });
 crate::rt::qapi_builder!(
     StatusInfo new(" Builds it from its required members; optional ones are absent.") {
     running : bool => into, status : RunState => into, } init {} set {}
@@ -177,9 +175,7 @@ pub struct Shutdown {
     /// (since 4.0)
     pub reason: ShutdownCause,
 }
-crate::rt::qapi_struct!(
-    Shutdown { 0 req guest "guest" : bool, 1 req reason "reason" : ShutdownCause, }
-);
+crate::rt::qapi_struct!(Shutdown { 0 req guest "guest", 1 req reason "reason", });
 crate::rt::qapi_builder!(
     Shutdown new(" Builds it from its required members; optional ones are absent.") {
     guest : bool => into, reason : ShutdownCause => into, } init {} set {}
@@ -232,9 +228,7 @@ pub struct Reset {
     /// The `ShutdownCause` of the RESET.  (since 4.0)
     pub reason: ShutdownCause,
 }
-crate::rt::qapi_struct!(
-    Reset { 0 req guest "guest" : bool, 1 req reason "reason" : ShutdownCause, }
-);
+crate::rt::qapi_struct!(Reset { 0 req guest "guest", 1 req reason "reason", });
 crate::rt::qapi_builder!(
     Reset new(" Builds it from its required members; optional ones are absent.") { guest
     : bool => into, reason : ShutdownCause => into, } init {} set {}
@@ -378,7 +372,7 @@ pub struct Watchdog {
     /// action that has been taken
     pub action: WatchdogAction,
 }
-crate::rt::qapi_struct!(Watchdog { 0 req action "action" : WatchdogAction, });
+crate::rt::qapi_struct!(Watchdog { 0 req action "action", });
 crate::rt::qapi_builder!(
     Watchdog new(" Builds it from its required members; optional ones are absent.") {
     action : WatchdogAction => into, } init {} set {}
@@ -488,7 +482,7 @@ pub struct WatchdogSetAction {
     /// `WatchdogAction` action taken when watchdog timer expires.
     pub action: WatchdogAction,
 }
-crate::rt::qapi_struct!(WatchdogSetAction { 0 req action "action" : WatchdogAction, });
+crate::rt::qapi_struct!(WatchdogSetAction { 0 req action "action", });
 crate::rt::qapi_builder!(
     WatchdogSetAction
     new(" Builds it from its required members; optional ones are absent.") { action :
@@ -528,9 +522,8 @@ pub struct SetAction {
     pub watchdog: ::std::option::Option<WatchdogAction>,
 }
 crate::rt::qapi_struct!(
-    SetAction { 0 opt reboot "reboot" : RebootAction, 1 opt shutdown "shutdown" :
-    ShutdownAction, 2 opt panic "panic" : PanicAction, 3 opt watchdog "watchdog" :
-    WatchdogAction, }
+    SetAction { 0 opt reboot "reboot", 1 opt shutdown "shutdown", 2 opt panic "panic", 3
+    opt watchdog "watchdog", }
 );
 crate::rt::qapi_builder!(
     SetAction new(" Builds it with every optional member absent.") {} init {} set {
@@ -563,10 +556,7 @@ pub struct GuestPanicked {
     /// information about a panic (since 2.9)
     pub info: ::std::option::Option<GuestPanicInformation>,
 }
-crate::rt::qapi_struct!(
-    GuestPanicked { 0 req action "action" : GuestPanicAction, 1 opt info "info" :
-    GuestPanicInformation, }
-);
+crate::rt::qapi_struct!(GuestPanicked { 0 req action "action", 1 opt info "info", });
 crate::rt::qapi_builder!(
     GuestPanicked new(" Builds it from its required members; optional ones are absent.")
     { action : GuestPanicAction => into, } init {} set { with_info info "info" :
@@ -595,10 +585,7 @@ pub struct GuestCrashloaded {
     /// information about a panic
     pub info: ::std::option::Option<GuestPanicInformation>,
 }
-crate::rt::qapi_struct!(
-    GuestCrashloaded { 0 req action "action" : GuestPanicAction, 1 opt info "info" :
-    GuestPanicInformation, }
-);
+crate::rt::qapi_struct!(GuestCrashloaded { 0 req action "action", 1 opt info "info", });
 crate::rt::qapi_builder!(
     GuestCrashloaded
     new(" Builds it from its required members; optional ones are absent.") { action :
@@ -684,48 +671,9 @@ pub enum GuestPanicInformation {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl GuestPanicInformation {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::HyperV { .. } => "hyper-v",
-            Self::S390 { .. } => "s390",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for GuestPanicInformation {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::HyperV(x) => crate::rt::to_members(x),
-            Self::S390(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for GuestPanicInformation {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "hyper-v" => Self::HyperV(crate::rt::from_members(members)?),
-                    "s390" => Self::S390(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    GuestPanicInformation, "type", data { HyperV = "hyper-v", S390 = "s390", } unit {}
+);
 /// Hyper-V specific guest panic information (HV crash MSRs)
 ///
 /// Since: 2.9
@@ -750,8 +698,8 @@ pub struct GuestPanicInformationHyperV {
     pub arg5: u64,
 }
 crate::rt::qapi_struct!(
-    GuestPanicInformationHyperV { 0 req arg1 "arg1" : u64, 1 req arg2 "arg2" : u64, 2 req
-    arg3 "arg3" : u64, 3 req arg4 "arg4" : u64, 4 req arg5 "arg5" : u64, }
+    GuestPanicInformationHyperV { 0 req arg1 "arg1", 1 req arg2 "arg2", 2 req arg3
+    "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", }
 );
 crate::rt::qapi_builder!(
     GuestPanicInformationHyperV
@@ -801,8 +749,8 @@ pub struct GuestPanicInformationS390 {
     pub reason: S390CrashReason,
 }
 crate::rt::qapi_struct!(
-    GuestPanicInformationS390 { 0 req core "core" : u32, 1 req psw_mask "psw-mask" : u64,
-    2 req psw_addr "psw-addr" : u64, 3 req reason "reason" : S390CrashReason, }
+    GuestPanicInformationS390 { 0 req core "core", 1 req psw_mask "psw-mask", 2 req
+    psw_addr "psw-addr", 3 req reason "reason", }
 );
 crate::rt::qapi_builder!(
     GuestPanicInformationS390
@@ -835,8 +783,8 @@ pub struct MemoryFailure {
     pub flags: MemoryFailureFlags,
 }
 crate::rt::qapi_struct!(
-    MemoryFailure { 0 req recipient "recipient" : MemoryFailureRecipient, 1 req action
-    "action" : MemoryFailureAction, 2 req flags "flags" : MemoryFailureFlags, }
+    MemoryFailure { 0 req recipient "recipient", 1 req action "action", 2 req flags
+    "flags", }
 );
 crate::rt::qapi_builder!(
     MemoryFailure new(" Builds it from its required members; optional ones are absent.")
@@ -908,8 +856,8 @@ pub struct MemoryFailureFlags {
     pub recursive: bool,
 }
 crate::rt::qapi_struct!(
-    MemoryFailureFlags { 0 req action_required "action-required" : bool, 1 req recursive
-    "recursive" : bool, }
+    MemoryFailureFlags { 0 req action_required "action-required", 1 req recursive
+    "recursive", }
 );
 crate::rt::qapi_builder!(
     MemoryFailureFlags

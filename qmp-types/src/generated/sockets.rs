@@ -34,10 +34,7 @@ pub struct InetSocketAddressBase {
     /// port part of the address
     pub port: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    InetSocketAddressBase { 0 req host "host" : ::std::string::String, 1 req port "port"
-    : ::std::string::String, }
-);
+crate::rt::qapi_struct!(InetSocketAddressBase { 0 req host "host", 1 req port "port", });
 crate::rt::qapi_builder!(
     InetSocketAddressBase
     new(" Builds it from its required members; optional ones are absent.") { host :
@@ -76,10 +73,9 @@ pub struct InetSocketAddress {
     pub mptcp: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    InetSocketAddress { 0 req host "host" : ::std::string::String, 1 req port "port" :
-    ::std::string::String, 2 opt numeric "numeric" : bool, 3 opt to "to" : u16, 4 opt
-    ipv4 "ipv4" : bool, 5 opt ipv6 "ipv6" : bool, 6 opt keep_alive "keep-alive" : bool, 7
-    opt mptcp "mptcp" : bool, }
+    InetSocketAddress { 0 req host "host", 1 req port "port", 2 opt numeric "numeric", 3
+    opt to "to", 4 opt ipv4 "ipv4", 5 opt ipv6 "ipv6", 6 opt keep_alive "keep-alive", 7
+    opt mptcp "mptcp", }
 );
 crate::rt::qapi_builder!(
     InetSocketAddress
@@ -112,8 +108,8 @@ pub struct UnixSocketAddress {
     pub tight: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    UnixSocketAddress { 0 req path "path" : ::std::string::String, 1 opt r#abstract
-    "abstract" : bool, 2 opt tight "tight" : bool, }
+    UnixSocketAddress { 0 req path "path", 1 opt r#abstract "abstract", 2 opt tight
+    "tight", }
 );
 crate::rt::qapi_builder!(
     UnixSocketAddress
@@ -135,10 +131,7 @@ pub struct VsockSocketAddress {
     /// port
     pub port: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    VsockSocketAddress { 0 req cid "cid" : ::std::string::String, 1 req port "port" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(VsockSocketAddress { 0 req cid "cid", 1 req port "port", });
 crate::rt::qapi_builder!(
     VsockSocketAddress
     new(" Builds it from its required members; optional ones are absent.") { cid :
@@ -157,7 +150,7 @@ pub struct FdSocketAddress {
     /// contexts where no monitor context is active.
     pub str: ::std::string::String,
 }
-crate::rt::qapi_struct!(FdSocketAddress { 0 req str "str" : ::std::string::String, });
+crate::rt::qapi_struct!(FdSocketAddress { 0 req str "str", });
 crate::rt::qapi_builder!(
     FdSocketAddress
     new(" Builds it from its required members; optional ones are absent.") { str :
@@ -170,9 +163,7 @@ pub struct InetSocketAddressWrapper {
     /// internet domain socket address
     pub data: InetSocketAddress,
 }
-crate::rt::qapi_struct!(
-    InetSocketAddressWrapper { 0 req data "data" : InetSocketAddress, }
-);
+crate::rt::qapi_struct!(InetSocketAddressWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     InetSocketAddressWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -185,9 +176,7 @@ pub struct UnixSocketAddressWrapper {
     /// UNIX domain socket address
     pub data: UnixSocketAddress,
 }
-crate::rt::qapi_struct!(
-    UnixSocketAddressWrapper { 0 req data "data" : UnixSocketAddress, }
-);
+crate::rt::qapi_struct!(UnixSocketAddressWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     UnixSocketAddressWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -200,9 +189,7 @@ pub struct VsockSocketAddressWrapper {
     /// VSOCK domain socket address
     pub data: VsockSocketAddress,
 }
-crate::rt::qapi_struct!(
-    VsockSocketAddressWrapper { 0 req data "data" : VsockSocketAddress, }
-);
+crate::rt::qapi_struct!(VsockSocketAddressWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     VsockSocketAddressWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -215,7 +202,7 @@ pub struct FdSocketAddressWrapper {
     /// file descriptor name or number
     pub data: FdSocketAddress,
 }
-crate::rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data" : FdSocketAddress, });
+crate::rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     FdSocketAddressWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -245,54 +232,10 @@ pub enum SocketAddressLegacy {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SocketAddressLegacy {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Inet { .. } => "inet",
-            Self::Unix { .. } => "unix",
-            Self::Vsock { .. } => "vsock",
-            Self::Fd { .. } => "fd",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SocketAddressLegacy {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Inet(x) => crate::rt::to_members(x),
-            Self::Unix(x) => crate::rt::to_members(x),
-            Self::Vsock(x) => crate::rt::to_members(x),
-            Self::Fd(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SocketAddressLegacy {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "inet" => Self::Inet(crate::rt::from_members(members)?),
-                    "unix" => Self::Unix(crate::rt::from_members(members)?),
-                    "vsock" => Self::Vsock(crate::rt::from_members(members)?),
-                    "fd" => Self::Fd(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SocketAddressLegacy, "type", data { Inet = "inet", Unix = "unix", Vsock = "vsock", Fd
+    = "fd", } unit {}
+);
 /// Available SocketAddress types
 ///
 /// Since: 2.9
@@ -338,51 +281,7 @@ pub enum SocketAddress {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SocketAddress {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Inet { .. } => "inet",
-            Self::Unix { .. } => "unix",
-            Self::Vsock { .. } => "vsock",
-            Self::Fd { .. } => "fd",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SocketAddress {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Inet(x) => crate::rt::to_members(x),
-            Self::Unix(x) => crate::rt::to_members(x),
-            Self::Vsock(x) => crate::rt::to_members(x),
-            Self::Fd(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SocketAddress {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "inet" => Self::Inet(crate::rt::from_members(members)?),
-                    "unix" => Self::Unix(crate::rt::from_members(members)?),
-                    "vsock" => Self::Vsock(crate::rt::from_members(members)?),
-                    "fd" => Self::Fd(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SocketAddress, "type", data { Inet = "inet", Unix = "unix", Vsock = "vsock", Fd =
+    "fd", } unit {}
+);

@@ -96,8 +96,7 @@ pub struct StatsRequest {
     pub names: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 crate::rt::qapi_struct!(
-    StatsRequest { 0 req provider "provider" : StatsProvider, 1 opt names "names" :
-    ::std::vec::Vec < ::std::string::String >, }
+    StatsRequest { 0 req provider "provider", 1 opt names "names", }
 );
 crate::rt::qapi_builder!(
     StatsRequest new(" Builds it from its required members; optional ones are absent.") {
@@ -111,9 +110,7 @@ pub struct StatsVCPUFilter {
     /// list of QOM paths for the desired vCPU objects.
     pub vcpus: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-crate::rt::qapi_struct!(
-    StatsVCPUFilter { 0 opt vcpus "vcpus" : ::std::vec::Vec < ::std::string::String >, }
-);
+crate::rt::qapi_struct!(StatsVCPUFilter { 0 opt vcpus "vcpus", });
 crate::rt::qapi_builder!(
     StatsVCPUFilter new(" Builds it with every optional member absent.") {} init {} set {
     with_vcpus vcpus "vcpus" : ::std::vec::Vec < ::std::string::String > => into, }
@@ -132,10 +129,7 @@ pub struct StatsFilter {
     /// The branch, chosen by `target`.
     pub branch: StatsFilterBranch,
 }
-crate::rt::qapi_struct!(
-    StatsFilter { 0 opt providers "providers" : ::std::vec::Vec < StatsRequest >, }
-    flatten branch
-);
+crate::rt::qapi_struct!(StatsFilter { 0 opt providers "providers", } flatten branch);
 crate::rt::qapi_builder!(
     StatsFilter new(" Builds it from its required members; optional ones are absent.") {
     branch : StatsFilterBranch => into, } init {} set { with_providers providers
@@ -160,51 +154,10 @@ pub enum StatsFilterBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl StatsFilterBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "target";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Vm { .. } => "vm",
-            Self::Vcpu { .. } => "vcpu",
-            Self::Cryptodev { .. } => "cryptodev",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for StatsFilterBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Vm => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Vcpu(x) => crate::rt::to_members(x),
-            Self::Cryptodev => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "target", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for StatsFilterBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "target")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "vm" => Self::Vm,
-                    "vcpu" => Self::Vcpu(crate::rt::from_members(members)?),
-                    "cryptodev" => Self::Cryptodev,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    StatsFilterBranch, "target", data { Vcpu = "vcpu", } unit { Vm = "vm", Cryptodev =
+    "cryptodev", }
+);
 /// Since: 7.1
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatsValue {
@@ -267,10 +220,7 @@ pub struct Stats {
     /// stat value.
     pub value: StatsValue,
 }
-crate::rt::qapi_struct!(
-    Stats { 0 req name "name" : ::std::string::String, 1 req value "value" : StatsValue,
-    }
-);
+crate::rt::qapi_struct!(Stats { 0 req name "name", 1 req value "value", });
 crate::rt::qapi_builder!(
     Stats new(" Builds it from its required members; optional ones are absent.") { name :
     ::std::string::String => into, value : StatsValue => into, } init {} set {}
@@ -288,8 +238,8 @@ pub struct StatsResult {
     pub stats: ::std::vec::Vec<Stats>,
 }
 crate::rt::qapi_struct!(
-    StatsResult { 0 req provider "provider" : StatsProvider, 1 opt qom_path "qom-path" :
-    ::std::string::String, 2 req stats "stats" : ::std::vec::Vec < Stats >, }
+    StatsResult { 0 req provider "provider", 1 opt qom_path "qom-path", 2 req stats
+    "stats", }
 );
 crate::rt::qapi_builder!(
     StatsResult new(" Builds it from its required members; optional ones are absent.") {
@@ -351,9 +301,8 @@ pub struct StatsSchemaValue {
     pub bucket_size: ::std::option::Option<u32>,
 }
 crate::rt::qapi_struct!(
-    StatsSchemaValue { 0 req name "name" : ::std::string::String, 1 req r#type "type" :
-    StatsType, 2 opt unit "unit" : StatsUnit, 3 opt base "base" : i8, 4 req exponent
-    "exponent" : i16, 5 opt bucket_size "bucket-size" : u32, }
+    StatsSchemaValue { 0 req name "name", 1 req r#type "type", 2 opt unit "unit", 3 opt
+    base "base", 4 req exponent "exponent", 5 opt bucket_size "bucket-size", }
 );
 crate::rt::qapi_builder!(
     StatsSchemaValue
@@ -377,8 +326,8 @@ pub struct StatsSchema {
     pub stats: ::std::vec::Vec<StatsSchemaValue>,
 }
 crate::rt::qapi_struct!(
-    StatsSchema { 0 req provider "provider" : StatsProvider, 1 req target "target" :
-    StatsTarget, 2 req stats "stats" : ::std::vec::Vec < StatsSchemaValue >, }
+    StatsSchema { 0 req provider "provider", 1 req target "target", 2 req stats "stats",
+    }
 );
 crate::rt::qapi_builder!(
     StatsSchema new(" Builds it from its required members; optional ones are absent.") {
@@ -406,9 +355,7 @@ pub struct QueryStatsSchemas {
     /// a provider to restrict the query to.
     pub provider: ::std::option::Option<StatsProvider>,
 }
-crate::rt::qapi_struct!(
-    QueryStatsSchemas { 0 opt provider "provider" : StatsProvider, }
-);
+crate::rt::qapi_struct!(QueryStatsSchemas { 0 opt provider "provider", });
 crate::rt::qapi_builder!(
     QueryStatsSchemas new(" Builds it with every optional member absent.") {} init {} set
     { with_provider provider "provider" : StatsProvider => into, }

@@ -112,8 +112,7 @@ pub struct TPMPassthroughOptions {
     pub cancel_path: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    TPMPassthroughOptions { 0 opt path "path" : ::std::string::String, 1 opt cancel_path
-    "cancel-path" : ::std::string::String, }
+    TPMPassthroughOptions { 0 opt path "path", 1 opt cancel_path "cancel-path", }
 );
 crate::rt::qapi_builder!(
     TPMPassthroughOptions new(" Builds it with every optional member absent.") {} init {}
@@ -131,9 +130,7 @@ pub struct TPMEmulatorOptions {
     /// Name of a unix socket chardev
     pub chardev: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    TPMEmulatorOptions { 0 req chardev "chardev" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(TPMEmulatorOptions { 0 req chardev "chardev", });
 crate::rt::qapi_builder!(
     TPMEmulatorOptions
     new(" Builds it from its required members; optional ones are absent.") { chardev :
@@ -148,9 +145,7 @@ pub struct TPMPassthroughOptionsWrapper {
     /// Information about the TPM passthrough type
     pub data: TPMPassthroughOptions,
 }
-crate::rt::qapi_struct!(
-    TPMPassthroughOptionsWrapper { 0 req data "data" : TPMPassthroughOptions, }
-);
+crate::rt::qapi_struct!(TPMPassthroughOptionsWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     TPMPassthroughOptionsWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -165,9 +160,7 @@ pub struct TPMEmulatorOptionsWrapper {
     /// Information about the TPM emulator type
     pub data: TPMEmulatorOptions,
 }
-crate::rt::qapi_struct!(
-    TPMEmulatorOptionsWrapper { 0 req data "data" : TPMEmulatorOptions, }
-);
+crate::rt::qapi_struct!(TPMEmulatorOptionsWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     TPMEmulatorOptionsWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -195,48 +188,10 @@ pub enum TpmTypeOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl TpmTypeOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Passthrough { .. } => "passthrough",
-            Self::Emulator { .. } => "emulator",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for TpmTypeOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Passthrough(x) => crate::rt::to_members(x),
-            Self::Emulator(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TpmTypeOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "passthrough" => Self::Passthrough(crate::rt::from_members(members)?),
-                    "emulator" => Self::Emulator(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    TpmTypeOptions, "type", data { Passthrough = "passthrough", Emulator = "emulator", }
+    unit {}
+);
 /// Information about the TPM
 ///
 /// Since: 1.5
@@ -253,8 +208,7 @@ pub struct TPMInfo {
     pub options: TpmTypeOptions,
 }
 crate::rt::qapi_struct!(
-    TPMInfo { 0 req id "id" : ::std::string::String, 1 req model "model" : TpmModel, 2
-    req options "options" : TpmTypeOptions, }
+    TPMInfo { 0 req id "id", 1 req model "model", 2 req options "options", }
 );
 crate::rt::qapi_builder!(
     TPMInfo new(" Builds it from its required members; optional ones are absent.") { id :

@@ -32,10 +32,7 @@ pub struct TraceEventInfo {
     /// Tracing state.
     pub state: TraceEventState,
 }
-crate::rt::qapi_struct!(
-    TraceEventInfo { 0 req name "name" : ::std::string::String, 1 req state "state" :
-    TraceEventState, }
-);
+crate::rt::qapi_struct!(TraceEventInfo { 0 req name "name", 1 req state "state", });
 crate::rt::qapi_builder!(
     TraceEventInfo new(" Builds it from its required members; optional ones are absent.")
     { name : ::std::string::String => into, state : TraceEventState => into, } init {}
@@ -62,9 +59,7 @@ pub struct TraceEventGetState {
     /// Event name pattern (case-sensitive glob).
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    TraceEventGetState { 0 req name "name" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(TraceEventGetState { 0 req name "name", });
 crate::rt::qapi_builder!(
     TraceEventGetState
     new(" Builds it from its required members; optional ones are absent.") { name :
@@ -98,8 +93,8 @@ pub struct TraceEventSetState {
     pub ignore_unavailable: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    TraceEventSetState { 0 req name "name" : ::std::string::String, 1 req enable "enable"
-    : bool, 2 opt ignore_unavailable "ignore-unavailable" : bool, }
+    TraceEventSetState { 0 req name "name", 1 req enable "enable", 2 opt
+    ignore_unavailable "ignore-unavailable", }
 );
 crate::rt::qapi_builder!(
     TraceEventSetState

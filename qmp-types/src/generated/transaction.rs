@@ -84,7 +84,7 @@ pub struct AbortWrapper {
     /// `data`
     pub data: Abort,
 }
-crate::rt::qapi_struct!(AbortWrapper { 0 req data "data" : Abort, });
+crate::rt::qapi_struct!(AbortWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     AbortWrapper new(" Builds it from its required members; optional ones are absent.") {
     data : Abort => into, } init {} set {}
@@ -96,9 +96,7 @@ pub struct BlockDirtyBitmapAddWrapper {
     /// `data`
     pub data: BlockDirtyBitmapAdd,
 }
-crate::rt::qapi_struct!(
-    BlockDirtyBitmapAddWrapper { 0 req data "data" : BlockDirtyBitmapAdd, }
-);
+crate::rt::qapi_struct!(BlockDirtyBitmapAddWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockDirtyBitmapAddWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -111,9 +109,7 @@ pub struct BlockDirtyBitmapWrapper {
     /// `data`
     pub data: BlockDirtyBitmap,
 }
-crate::rt::qapi_struct!(
-    BlockDirtyBitmapWrapper { 0 req data "data" : BlockDirtyBitmap, }
-);
+crate::rt::qapi_struct!(BlockDirtyBitmapWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockDirtyBitmapWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -126,9 +122,7 @@ pub struct BlockDirtyBitmapMergeWrapper {
     /// `data`
     pub data: BlockDirtyBitmapMerge,
 }
-crate::rt::qapi_struct!(
-    BlockDirtyBitmapMergeWrapper { 0 req data "data" : BlockDirtyBitmapMerge, }
-);
+crate::rt::qapi_struct!(BlockDirtyBitmapMergeWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockDirtyBitmapMergeWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -141,7 +135,7 @@ pub struct BlockdevBackupWrapper {
     /// `data`
     pub data: BlockdevBackup,
 }
-crate::rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data" : BlockdevBackup, });
+crate::rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockdevBackupWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -154,9 +148,7 @@ pub struct BlockdevSnapshotWrapper {
     /// `data`
     pub data: BlockdevSnapshot,
 }
-crate::rt::qapi_struct!(
-    BlockdevSnapshotWrapper { 0 req data "data" : BlockdevSnapshot, }
-);
+crate::rt::qapi_struct!(BlockdevSnapshotWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockdevSnapshotWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -169,9 +161,7 @@ pub struct BlockdevSnapshotInternalWrapper {
     /// `data`
     pub data: BlockdevSnapshotInternal,
 }
-crate::rt::qapi_struct!(
-    BlockdevSnapshotInternalWrapper { 0 req data "data" : BlockdevSnapshotInternal, }
-);
+crate::rt::qapi_struct!(BlockdevSnapshotInternalWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockdevSnapshotInternalWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -184,9 +174,7 @@ pub struct BlockdevSnapshotSyncWrapper {
     /// `data`
     pub data: BlockdevSnapshotSync,
 }
-crate::rt::qapi_struct!(
-    BlockdevSnapshotSyncWrapper { 0 req data "data" : BlockdevSnapshotSync, }
-);
+crate::rt::qapi_struct!(BlockdevSnapshotSyncWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     BlockdevSnapshotSyncWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -199,7 +187,7 @@ pub struct DriveBackupWrapper {
     /// `data`
     pub data: DriveBackup,
 }
-crate::rt::qapi_struct!(DriveBackupWrapper { 0 req data "data" : DriveBackup, });
+crate::rt::qapi_struct!(DriveBackupWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     DriveBackupWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -245,104 +233,17 @@ pub enum TransactionAction {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl TransactionAction {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Abort { .. } => "abort",
-            Self::BlockDirtyBitmapAdd { .. } => "block-dirty-bitmap-add",
-            Self::BlockDirtyBitmapRemove { .. } => "block-dirty-bitmap-remove",
-            Self::BlockDirtyBitmapClear { .. } => "block-dirty-bitmap-clear",
-            Self::BlockDirtyBitmapEnable { .. } => "block-dirty-bitmap-enable",
-            Self::BlockDirtyBitmapDisable { .. } => "block-dirty-bitmap-disable",
-            Self::BlockDirtyBitmapMerge { .. } => "block-dirty-bitmap-merge",
-            Self::BlockdevBackup { .. } => "blockdev-backup",
-            Self::BlockdevSnapshot { .. } => "blockdev-snapshot",
-            Self::BlockdevSnapshotInternalSync { .. } => {
-                "blockdev-snapshot-internal-sync"
-            }
-            Self::BlockdevSnapshotSync { .. } => "blockdev-snapshot-sync",
-            Self::DriveBackup { .. } => "drive-backup",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for TransactionAction {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Abort(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapAdd(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapRemove(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapClear(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapEnable(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapDisable(x) => crate::rt::to_members(x),
-            Self::BlockDirtyBitmapMerge(x) => crate::rt::to_members(x),
-            Self::BlockdevBackup(x) => crate::rt::to_members(x),
-            Self::BlockdevSnapshot(x) => crate::rt::to_members(x),
-            Self::BlockdevSnapshotInternalSync(x) => crate::rt::to_members(x),
-            Self::BlockdevSnapshotSync(x) => crate::rt::to_members(x),
-            Self::DriveBackup(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TransactionAction {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "abort" => Self::Abort(crate::rt::from_members(members)?),
-                    "block-dirty-bitmap-add" => {
-                        Self::BlockDirtyBitmapAdd(crate::rt::from_members(members)?)
-                    }
-                    "block-dirty-bitmap-remove" => {
-                        Self::BlockDirtyBitmapRemove(crate::rt::from_members(members)?)
-                    }
-                    "block-dirty-bitmap-clear" => {
-                        Self::BlockDirtyBitmapClear(crate::rt::from_members(members)?)
-                    }
-                    "block-dirty-bitmap-enable" => {
-                        Self::BlockDirtyBitmapEnable(crate::rt::from_members(members)?)
-                    }
-                    "block-dirty-bitmap-disable" => {
-                        Self::BlockDirtyBitmapDisable(crate::rt::from_members(members)?)
-                    }
-                    "block-dirty-bitmap-merge" => {
-                        Self::BlockDirtyBitmapMerge(crate::rt::from_members(members)?)
-                    }
-                    "blockdev-backup" => {
-                        Self::BlockdevBackup(crate::rt::from_members(members)?)
-                    }
-                    "blockdev-snapshot" => {
-                        Self::BlockdevSnapshot(crate::rt::from_members(members)?)
-                    }
-                    "blockdev-snapshot-internal-sync" => {
-                        Self::BlockdevSnapshotInternalSync(
-                            crate::rt::from_members(members)?,
-                        )
-                    }
-                    "blockdev-snapshot-sync" => {
-                        Self::BlockdevSnapshotSync(crate::rt::from_members(members)?)
-                    }
-                    "drive-backup" => {
-                        Self::DriveBackup(crate::rt::from_members(members)?)
-                    }
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    TransactionAction, "type", data { Abort = "abort", BlockDirtyBitmapAdd =
+    "block-dirty-bitmap-add", BlockDirtyBitmapRemove = "block-dirty-bitmap-remove",
+    BlockDirtyBitmapClear = "block-dirty-bitmap-clear", BlockDirtyBitmapEnable =
+    "block-dirty-bitmap-enable", BlockDirtyBitmapDisable = "block-dirty-bitmap-disable",
+    BlockDirtyBitmapMerge = "block-dirty-bitmap-merge", BlockdevBackup =
+    "blockdev-backup", BlockdevSnapshot = "blockdev-snapshot",
+    BlockdevSnapshotInternalSync = "blockdev-snapshot-internal-sync",
+    BlockdevSnapshotSync = "blockdev-snapshot-sync", DriveBackup = "drive-backup", } unit
+    {}
+);
 /// Optional arguments to modify the behavior of a Transaction.
 ///
 /// Since: 2.5
@@ -355,8 +256,7 @@ pub struct TransactionProperties {
     pub completion_mode: ::std::option::Option<ActionCompletionMode>,
 }
 crate::rt::qapi_struct!(
-    TransactionProperties { 0 opt completion_mode "completion-mode" :
-    ActionCompletionMode, }
+    TransactionProperties { 0 opt completion_mode "completion-mode", }
 );
 crate::rt::qapi_builder!(
     TransactionProperties new(" Builds it with every optional member absent.") {} init {}
@@ -435,8 +335,7 @@ pub struct Transaction {
     pub properties: ::std::option::Option<TransactionProperties>,
 }
 crate::rt::qapi_struct!(
-    Transaction { 0 req actions "actions" : ::std::vec::Vec < TransactionAction >, 1 opt
-    properties "properties" : TransactionProperties, }
+    Transaction { 0 req actions "actions", 1 opt properties "properties", }
 );
 crate::rt::qapi_builder!(
     Transaction new(" Builds it from its required members; optional ones are absent.") {

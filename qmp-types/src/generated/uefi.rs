@@ -31,10 +31,8 @@ pub struct UefiVariable {
     pub digest: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    UefiVariable { 0 req guid "guid" : ::std::string::String, 1 req name "name" :
-    ::std::string::String, 2 req attr "attr" : i64, 3 req data "data" :
-    ::std::string::String, 4 opt time "time" : ::std::string::String, 5 opt digest
-    "digest" : ::std::string::String, }
+    UefiVariable { 0 req guid "guid", 1 req name "name", 2 req attr "attr", 3 req data
+    "data", 4 opt time "time", 5 opt digest "digest", }
 );
 crate::rt::qapi_builder!(
     UefiVariable new(" Builds it from its required members; optional ones are absent.") {
@@ -53,8 +51,7 @@ pub struct UefiVarStore {
     pub variables: ::std::vec::Vec<UefiVariable>,
 }
 crate::rt::qapi_struct!(
-    UefiVarStore { 0 req version "version" : i64, 1 req variables "variables" :
-    ::std::vec::Vec < UefiVariable >, }
+    UefiVarStore { 0 req version "version", 1 req variables "variables", }
 );
 crate::rt::qapi_builder!(
     UefiVarStore new(" Builds it from its required members; optional ones are absent.") {

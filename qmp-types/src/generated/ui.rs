@@ -52,8 +52,8 @@ pub struct SetPasswordOptions {
     pub branch: SetPasswordOptionsBranch,
 }
 crate::rt::qapi_struct!(
-    SetPasswordOptions { 0 req password "password" : ::std::string::String, 1 opt
-    connected "connected" : SetPasswordAction, } flatten branch
+    SetPasswordOptions { 0 req password "password", 1 opt connected "connected", }
+    flatten branch
 );
 crate::rt::qapi_builder!(
     SetPasswordOptions
@@ -78,48 +78,9 @@ pub enum SetPasswordOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl SetPasswordOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "protocol";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Vnc { .. } => "vnc",
-            Self::Spice { .. } => "spice",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for SetPasswordOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Vnc(x) => crate::rt::to_members(x),
-            Self::Spice => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "protocol", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for SetPasswordOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "protocol")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "vnc" => Self::Vnc(crate::rt::from_members(members)?),
-                    "spice" => Self::Spice,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    SetPasswordOptionsBranch, "protocol", data { Vnc = "vnc", } unit { Spice = "spice", }
+);
 /// Options for set_password specific to the VNC protocol.
 ///
 /// Since: 7.0
@@ -130,9 +91,7 @@ pub struct SetPasswordOptionsVnc {
     /// changed.  Defaults to the first.
     pub display: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    SetPasswordOptionsVnc { 0 opt display "display" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(SetPasswordOptionsVnc { 0 opt display "display", });
 crate::rt::qapi_builder!(
     SetPasswordOptionsVnc new(" Builds it with every optional member absent.") {} init {}
     set { with_display display "display" : ::std::string::String => into, }
@@ -188,9 +147,7 @@ pub struct ExpirePasswordOptions {
     /// The branch, chosen by `protocol`.
     pub branch: ExpirePasswordOptionsBranch,
 }
-crate::rt::qapi_struct!(
-    ExpirePasswordOptions { 0 req time "time" : ::std::string::String, } flatten branch
-);
+crate::rt::qapi_struct!(ExpirePasswordOptions { 0 req time "time", } flatten branch);
 crate::rt::qapi_builder!(
     ExpirePasswordOptions
     new(" Builds it from its required members; optional ones are absent.") { time :
@@ -214,48 +171,10 @@ pub enum ExpirePasswordOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl ExpirePasswordOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "protocol";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Vnc { .. } => "vnc",
-            Self::Spice { .. } => "spice",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for ExpirePasswordOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Vnc(x) => crate::rt::to_members(x),
-            Self::Spice => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "protocol", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for ExpirePasswordOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "protocol")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "vnc" => Self::Vnc(crate::rt::from_members(members)?),
-                    "spice" => Self::Spice,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    ExpirePasswordOptionsBranch, "protocol", data { Vnc = "vnc", } unit { Spice =
+    "spice", }
+);
 /// Options for expire_password specific to the VNC protocol.
 ///
 /// Since: 7.0
@@ -266,9 +185,7 @@ pub struct ExpirePasswordOptionsVnc {
     /// changed.  Defaults to the first.
     pub display: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    ExpirePasswordOptionsVnc { 0 opt display "display" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(ExpirePasswordOptionsVnc { 0 opt display "display", });
 crate::rt::qapi_builder!(
     ExpirePasswordOptionsVnc new(" Builds it with every optional member absent.") {} init
     {} set { with_display display "display" : ::std::string::String => into, }
@@ -349,9 +266,8 @@ pub struct Screendump {
     pub format: ::std::option::Option<ImageFormat>,
 }
 crate::rt::qapi_struct!(
-    Screendump { 0 req filename "filename" : ::std::string::String, 1 opt device "device"
-    : ::std::string::String, 2 opt head "head" : i64, 3 opt format "format" :
-    ImageFormat, }
+    Screendump { 0 req filename "filename", 1 opt device "device", 2 opt head "head", 3
+    opt format "format", }
 );
 crate::rt::qapi_builder!(
     Screendump new(" Builds it from its required members; optional ones are absent.") {
@@ -381,8 +297,7 @@ pub struct SpiceBasicInfo {
     pub family: NetworkAddressFamily,
 }
 crate::rt::qapi_struct!(
-    SpiceBasicInfo { 0 req host "host" : ::std::string::String, 1 req port "port" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, }
+    SpiceBasicInfo { 0 req host "host", 1 req port "port", 2 req family "family", }
 );
 crate::rt::qapi_builder!(
     SpiceBasicInfo new(" Builds it from its required members; optional ones are absent.")
@@ -407,9 +322,8 @@ pub struct SpiceServerInfo {
     pub auth: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    SpiceServerInfo { 0 req host "host" : ::std::string::String, 1 req port "port" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 opt auth
-    "auth" : ::std::string::String, }
+    SpiceServerInfo { 0 req host "host", 1 req port "port", 2 req family "family", 3 opt
+    auth "auth", }
 );
 crate::rt::qapi_builder!(
     SpiceServerInfo
@@ -447,10 +361,9 @@ pub struct SpiceChannel {
     pub tls: bool,
 }
 crate::rt::qapi_struct!(
-    SpiceChannel { 0 req host "host" : ::std::string::String, 1 req port "port" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req
-    connection_id "connection-id" : i64, 4 req channel_type "channel-type" : i64, 5 req
-    channel_id "channel-id" : i64, 6 req tls "tls" : bool, }
+    SpiceChannel { 0 req host "host", 1 req port "port", 2 req family "family", 3 req
+    connection_id "connection-id", 4 req channel_type "channel-type", 5 req channel_id
+    "channel-id", 6 req tls "tls", }
 );
 crate::rt::qapi_builder!(
     SpiceChannel new(" Builds it from its required members; optional ones are absent.") {
@@ -517,11 +430,9 @@ pub struct SpiceInfo {
     pub channels: ::std::option::Option<::std::vec::Vec<SpiceChannel>>,
 }
 crate::rt::qapi_struct!(
-    SpiceInfo { 0 req enabled "enabled" : bool, 1 req migrated "migrated" : bool, 2 opt
-    host "host" : ::std::string::String, 3 opt port "port" : i64, 4 opt tls_port
-    "tls-port" : i64, 5 opt auth "auth" : ::std::string::String, 6 opt compiled_version
-    "compiled-version" : ::std::string::String, 7 req mouse_mode "mouse-mode" :
-    SpiceQueryMouseMode, 8 opt channels "channels" : ::std::vec::Vec < SpiceChannel >, }
+    SpiceInfo { 0 req enabled "enabled", 1 req migrated "migrated", 2 opt host "host", 3
+    opt port "port", 4 opt tls_port "tls-port", 5 opt auth "auth", 6 opt compiled_version
+    "compiled-version", 7 req mouse_mode "mouse-mode", 8 opt channels "channels", }
 );
 crate::rt::qapi_builder!(
     SpiceInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -616,8 +527,7 @@ pub struct SpiceConnected {
     pub client: SpiceBasicInfo,
 }
 crate::rt::qapi_struct!(
-    SpiceConnected { 0 req server "server" : SpiceBasicInfo, 1 req client "client" :
-    SpiceBasicInfo, }
+    SpiceConnected { 0 req server "server", 1 req client "client", }
 );
 crate::rt::qapi_builder!(
     SpiceConnected new(" Builds it from its required members; optional ones are absent.")
@@ -656,8 +566,7 @@ pub struct SpiceInitialized {
     pub client: SpiceChannel,
 }
 crate::rt::qapi_struct!(
-    SpiceInitialized { 0 req server "server" : SpiceServerInfo, 1 req client "client" :
-    SpiceChannel, }
+    SpiceInitialized { 0 req server "server", 1 req client "client", }
 );
 crate::rt::qapi_builder!(
     SpiceInitialized
@@ -694,8 +603,7 @@ pub struct SpiceDisconnected {
     pub client: SpiceBasicInfo,
 }
 crate::rt::qapi_struct!(
-    SpiceDisconnected { 0 req server "server" : SpiceBasicInfo, 1 req client "client" :
-    SpiceBasicInfo, }
+    SpiceDisconnected { 0 req server "server", 1 req client "client", }
 );
 crate::rt::qapi_builder!(
     SpiceDisconnected
@@ -752,9 +660,8 @@ pub struct VncBasicInfo {
     pub websocket: bool,
 }
 crate::rt::qapi_struct!(
-    VncBasicInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
-    "websocket" : bool, }
+    VncBasicInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
+    req websocket "websocket", }
 );
 crate::rt::qapi_builder!(
     VncBasicInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -784,9 +691,8 @@ pub struct VncServerInfo {
     pub auth: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    VncServerInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
-    "websocket" : bool, 4 opt auth "auth" : ::std::string::String, }
+    VncServerInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
+    req websocket "websocket", 4 opt auth "auth", }
 );
 crate::rt::qapi_builder!(
     VncServerInfo new(" Builds it from its required members; optional ones are absent.")
@@ -820,10 +726,9 @@ pub struct VncClientInfo {
     pub sasl_username: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    VncClientInfo { 0 req host "host" : ::std::string::String, 1 req service "service" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
-    "websocket" : bool, 4 opt x509_dname "x509_dname" : ::std::string::String, 5 opt
-    sasl_username "sasl_username" : ::std::string::String, }
+    VncClientInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
+    req websocket "websocket", 4 opt x509_dname "x509_dname", 5 opt sasl_username
+    "sasl_username", }
 );
 crate::rt::qapi_builder!(
     VncClientInfo new(" Builds it from its required members; optional ones are absent.")
@@ -879,10 +784,8 @@ pub struct VncInfo {
     pub clients: ::std::option::Option<::std::vec::Vec<VncClientInfo>>,
 }
 crate::rt::qapi_struct!(
-    VncInfo { 0 req enabled "enabled" : bool, 1 opt host "host" : ::std::string::String,
-    2 opt family "family" : NetworkAddressFamily, 3 opt service "service" :
-    ::std::string::String, 4 opt auth "auth" : ::std::string::String, 5 opt clients
-    "clients" : ::std::vec::Vec < VncClientInfo >, }
+    VncInfo { 0 req enabled "enabled", 1 opt host "host", 2 opt family "family", 3 opt
+    service "service", 4 opt auth "auth", 5 opt clients "clients", }
 );
 crate::rt::qapi_builder!(
     VncInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -986,10 +889,8 @@ pub struct VncServerInfo2 {
     pub vencrypt: ::std::option::Option<VncVencryptSubAuth>,
 }
 crate::rt::qapi_struct!(
-    VncServerInfo2 { 0 req host "host" : ::std::string::String, 1 req service "service" :
-    ::std::string::String, 2 req family "family" : NetworkAddressFamily, 3 req websocket
-    "websocket" : bool, 4 req auth "auth" : VncPrimaryAuth, 5 opt vencrypt "vencrypt" :
-    VncVencryptSubAuth, }
+    VncServerInfo2 { 0 req host "host", 1 req service "service", 2 req family "family", 3
+    req websocket "websocket", 4 req auth "auth", 5 opt vencrypt "vencrypt", }
 );
 crate::rt::qapi_builder!(
     VncServerInfo2 new(" Builds it from its required members; optional ones are absent.")
@@ -1026,10 +927,8 @@ pub struct VncInfo2 {
     pub display: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    VncInfo2 { 0 req id "id" : ::std::string::String, 1 req server "server" :
-    ::std::vec::Vec < VncServerInfo2 >, 2 req clients "clients" : ::std::vec::Vec <
-    VncClientInfo >, 3 req auth "auth" : VncPrimaryAuth, 4 opt vencrypt "vencrypt" :
-    VncVencryptSubAuth, 5 opt display "display" : ::std::string::String, }
+    VncInfo2 { 0 req id "id", 1 req server "server", 2 req clients "clients", 3 req auth
+    "auth", 4 opt vencrypt "vencrypt", 5 opt display "display", }
 );
 crate::rt::qapi_builder!(
     VncInfo2 new(" Builds it from its required members; optional ones are absent.") { id
@@ -1120,9 +1019,7 @@ pub struct ChangeVncPassword {
     /// the new password to use with VNC authentication
     pub password: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    ChangeVncPassword { 0 req password "password" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(ChangeVncPassword { 0 req password "password", });
 crate::rt::qapi_builder!(
     ChangeVncPassword
     new(" Builds it from its required members; optional ones are absent.") { password :
@@ -1162,10 +1059,7 @@ pub struct VncConnected {
     /// client information
     pub client: VncBasicInfo,
 }
-crate::rt::qapi_struct!(
-    VncConnected { 0 req server "server" : VncServerInfo, 1 req client "client" :
-    VncBasicInfo, }
-);
+crate::rt::qapi_struct!(VncConnected { 0 req server "server", 1 req client "client", });
 crate::rt::qapi_builder!(
     VncConnected new(" Builds it from its required members; optional ones are absent.") {
     server : VncServerInfo => into, client : VncBasicInfo => into, } init {} set {}
@@ -1202,8 +1096,7 @@ pub struct VncInitialized {
     pub client: VncClientInfo,
 }
 crate::rt::qapi_struct!(
-    VncInitialized { 0 req server "server" : VncServerInfo, 1 req client "client" :
-    VncClientInfo, }
+    VncInitialized { 0 req server "server", 1 req client "client", }
 );
 crate::rt::qapi_builder!(
     VncInitialized new(" Builds it from its required members; optional ones are absent.")
@@ -1240,8 +1133,7 @@ pub struct VncDisconnected {
     pub client: VncClientInfo,
 }
 crate::rt::qapi_struct!(
-    VncDisconnected { 0 req server "server" : VncServerInfo, 1 req client "client" :
-    VncClientInfo, }
+    VncDisconnected { 0 req server "server", 1 req client "client", }
 );
 crate::rt::qapi_builder!(
     VncDisconnected
@@ -1270,8 +1162,8 @@ pub struct MouseInfo {
     pub absolute: bool,
 }
 crate::rt::qapi_struct!(
-    MouseInfo { 0 req name "name" : ::std::string::String, 1 req index "index" : i64, 2
-    req current "current" : bool, 3 req absolute "absolute" : bool, }
+    MouseInfo { 0 req name "name", 1 req index "index", 2 req current "current", 3 req
+    absolute "absolute", }
 );
 crate::rt::qapi_builder!(
     MouseInfo new(" Builds it from its required members; optional ones are absent.") {
@@ -1715,7 +1607,7 @@ pub struct IntWrapper {
     /// a numeric key code
     pub data: i64,
 }
-crate::rt::qapi_struct!(IntWrapper { 0 req data "data" : i64, });
+crate::rt::qapi_struct!(IntWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     IntWrapper new(" Builds it from its required members; optional ones are absent.") {
     data : i64 => into, } init {} set {}
@@ -1727,7 +1619,7 @@ pub struct QKeyCodeWrapper {
     /// An enumeration of key name
     pub data: QKeyCode,
 }
-crate::rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data" : QKeyCode, });
+crate::rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     QKeyCodeWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -1752,48 +1644,9 @@ pub enum KeyValue {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl KeyValue {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Number { .. } => "number",
-            Self::Qcode { .. } => "qcode",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for KeyValue {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Number(x) => crate::rt::to_members(x),
-            Self::Qcode(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for KeyValue {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "number" => Self::Number(crate::rt::from_members(members)?),
-                    "qcode" => Self::Qcode(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    KeyValue, "type", data { Number = "number", Qcode = "qcode", } unit {}
+);
 /// Send keys to guest.
 ///
 /// # Errors
@@ -1823,10 +1676,7 @@ pub struct SendKey {
     /// 100
     pub hold_time: ::std::option::Option<i64>,
 }
-crate::rt::qapi_struct!(
-    SendKey { 0 req keys "keys" : ::std::vec::Vec < KeyValue >, 1 opt hold_time
-    "hold-time" : i64, }
-);
+crate::rt::qapi_struct!(SendKey { 0 req keys "keys", 1 opt hold_time "hold-time", });
 crate::rt::qapi_builder!(
     SendKey new(" Builds it from its required members; optional ones are absent.") { keys
     : ::std::vec::Vec < KeyValue > => into, } init {} set { with_hold_time hold_time
@@ -1923,9 +1773,7 @@ pub struct InputKeyEvent {
     /// True for key-down and false for key-up events.
     pub down: bool,
 }
-crate::rt::qapi_struct!(
-    InputKeyEvent { 0 req key "key" : KeyValue, 1 req down "down" : bool, }
-);
+crate::rt::qapi_struct!(InputKeyEvent { 0 req key "key", 1 req down "down", });
 crate::rt::qapi_builder!(
     InputKeyEvent new(" Builds it from its required members; optional ones are absent.")
     { key : KeyValue => into, down : bool => into, } init {} set {}
@@ -1941,9 +1789,7 @@ pub struct InputBtnEvent {
     /// True for key-down and false for key-up events.
     pub down: bool,
 }
-crate::rt::qapi_struct!(
-    InputBtnEvent { 0 req button "button" : InputButton, 1 req down "down" : bool, }
-);
+crate::rt::qapi_struct!(InputBtnEvent { 0 req button "button", 1 req down "down", });
 crate::rt::qapi_builder!(
     InputBtnEvent new(" Builds it from its required members; optional ones are absent.")
     { button : InputButton => into, down : bool => into, } init {} set {}
@@ -1960,9 +1806,7 @@ pub struct InputMoveEvent {
     /// is 0 to 0x7fff.
     pub value: i64,
 }
-crate::rt::qapi_struct!(
-    InputMoveEvent { 0 req axis "axis" : InputAxis, 1 req value "value" : i64, }
-);
+crate::rt::qapi_struct!(InputMoveEvent { 0 req axis "axis", 1 req value "value", });
 crate::rt::qapi_builder!(
     InputMoveEvent new(" Builds it from its required members; optional ones are absent.")
     { axis : InputAxis => into, value : i64 => into, } init {} set {}
@@ -1986,9 +1830,8 @@ pub struct InputMultiTouchEvent {
     pub value: i64,
 }
 crate::rt::qapi_struct!(
-    InputMultiTouchEvent { 0 req r#type "type" : InputMultiTouchType, 1 req slot "slot" :
-    i64, 2 req tracking_id "tracking-id" : i64, 3 req axis "axis" : InputAxis, 4 req
-    value "value" : i64, }
+    InputMultiTouchEvent { 0 req r#type "type", 1 req slot "slot", 2 req tracking_id
+    "tracking-id", 3 req axis "axis", 4 req value "value", }
 );
 crate::rt::qapi_builder!(
     InputMultiTouchEvent
@@ -2024,7 +1867,7 @@ pub struct InputKeyEventWrapper {
     /// Keyboard input event
     pub data: InputKeyEvent,
 }
-crate::rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data" : InputKeyEvent, });
+crate::rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     InputKeyEventWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2037,7 +1880,7 @@ pub struct InputBtnEventWrapper {
     /// Pointer button input event
     pub data: InputBtnEvent,
 }
-crate::rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data" : InputBtnEvent, });
+crate::rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     InputBtnEventWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2050,7 +1893,7 @@ pub struct InputMoveEventWrapper {
     /// Pointer motion input event
     pub data: InputMoveEvent,
 }
-crate::rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data" : InputMoveEvent, });
+crate::rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     InputMoveEventWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2063,9 +1906,7 @@ pub struct InputMultiTouchEventWrapper {
     /// MultiTouch input event
     pub data: InputMultiTouchEvent,
 }
-crate::rt::qapi_struct!(
-    InputMultiTouchEventWrapper { 0 req data "data" : InputMultiTouchEvent, }
-);
+crate::rt::qapi_struct!(InputMultiTouchEventWrapper { 0 req data "data", });
 crate::rt::qapi_builder!(
     InputMultiTouchEventWrapper
     new(" Builds it from its required members; optional ones are absent.") { data :
@@ -2096,57 +1937,10 @@ pub enum InputEvent {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl InputEvent {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Key { .. } => "key",
-            Self::Btn { .. } => "btn",
-            Self::Rel { .. } => "rel",
-            Self::Abs { .. } => "abs",
-            Self::Mtt { .. } => "mtt",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for InputEvent {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Key(x) => crate::rt::to_members(x),
-            Self::Btn(x) => crate::rt::to_members(x),
-            Self::Rel(x) => crate::rt::to_members(x),
-            Self::Abs(x) => crate::rt::to_members(x),
-            Self::Mtt(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for InputEvent {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "key" => Self::Key(crate::rt::from_members(members)?),
-                    "btn" => Self::Btn(crate::rt::from_members(members)?),
-                    "rel" => Self::Rel(crate::rt::from_members(members)?),
-                    "abs" => Self::Abs(crate::rt::from_members(members)?),
-                    "mtt" => Self::Mtt(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    InputEvent, "type", data { Key = "key", Btn = "btn", Rel = "rel", Abs = "abs", Mtt =
+    "mtt", } unit {}
+);
 /// Send input event(s) to guest.
 ///
 /// The `device` and `head` parameters can be used to send the input event
@@ -2219,8 +2013,7 @@ pub struct InputSendEvent {
     pub events: ::std::vec::Vec<InputEvent>,
 }
 crate::rt::qapi_struct!(
-    InputSendEvent { 0 opt device "device" : ::std::string::String, 1 opt head "head" :
-    i64, 2 req events "events" : ::std::vec::Vec < InputEvent >, }
+    InputSendEvent { 0 opt device "device", 1 opt head "head", 2 req events "events", }
 );
 crate::rt::qapi_builder!(
     InputSendEvent new(" Builds it from its required members; optional ones are absent.")
@@ -2257,9 +2050,8 @@ pub struct DisplayGTK {
     pub show_menubar: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    DisplayGTK { 0 opt grab_on_hover "grab-on-hover" : bool, 1 opt zoom_to_fit
-    "zoom-to-fit" : bool, 2 opt show_tabs "show-tabs" : bool, 3 opt show_menubar
-    "show-menubar" : bool, }
+    DisplayGTK { 0 opt grab_on_hover "grab-on-hover", 1 opt zoom_to_fit "zoom-to-fit", 2
+    opt show_tabs "show-tabs", 3 opt show_menubar "show-menubar", }
 );
 crate::rt::qapi_builder!(
     DisplayGTK new(" Builds it with every optional member absent.") {} init {} set {
@@ -2277,9 +2069,7 @@ pub struct DisplayEGLHeadless {
     /// first available node on the host.
     pub rendernode: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    DisplayEGLHeadless { 0 opt rendernode "rendernode" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(DisplayEGLHeadless { 0 opt rendernode "rendernode", });
 crate::rt::qapi_builder!(
     DisplayEGLHeadless new(" Builds it with every optional member absent.") {} init {}
     set { with_rendernode rendernode "rendernode" : ::std::string::String => into, }
@@ -2302,9 +2092,8 @@ pub struct DisplayDBus {
     pub audiodev: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    DisplayDBus { 0 opt rendernode "rendernode" : ::std::string::String, 1 opt addr
-    "addr" : ::std::string::String, 2 opt p2p "p2p" : bool, 3 opt audiodev "audiodev" :
-    ::std::string::String, }
+    DisplayDBus { 0 opt rendernode "rendernode", 1 opt addr "addr", 2 opt p2p "p2p", 3
+    opt audiodev "audiodev", }
 );
 crate::rt::qapi_builder!(
     DisplayDBus new(" Builds it with every optional member absent.") {} init {} set {
@@ -2344,9 +2133,7 @@ pub struct DisplayCurses {
     /// Font charset used by guest (default: CP437).
     pub charset: ::std::option::Option<::std::string::String>,
 }
-crate::rt::qapi_struct!(
-    DisplayCurses { 0 opt charset "charset" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(DisplayCurses { 0 opt charset "charset", });
 crate::rt::qapi_builder!(
     DisplayCurses new(" Builds it with every optional member absent.") {} init {} set {
     with_charset charset "charset" : ::std::string::String => into, }
@@ -2379,9 +2166,9 @@ pub struct DisplayCocoa {
     pub zoom_interpolation: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
-    DisplayCocoa { 0 opt left_command_key "left-command-key" : bool, 1 opt full_grab
-    "full-grab" : bool, 2 opt swap_opt_cmd "swap-opt-cmd" : bool, 3 opt zoom_to_fit
-    "zoom-to-fit" : bool, 4 opt zoom_interpolation "zoom-interpolation" : bool, }
+    DisplayCocoa { 0 opt left_command_key "left-command-key", 1 opt full_grab
+    "full-grab", 2 opt swap_opt_cmd "swap-opt-cmd", 3 opt zoom_to_fit "zoom-to-fit", 4
+    opt zoom_interpolation "zoom-interpolation", }
 );
 crate::rt::qapi_builder!(
     DisplayCocoa new(" Builds it with every optional member absent.") {} init {} set {
@@ -2421,7 +2208,7 @@ pub struct DisplaySDL {
     /// "G" key to release the mouse grab.
     pub grab_mod: ::std::option::Option<HotKeyMod>,
 }
-crate::rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod" : HotKeyMod, });
+crate::rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod", });
 crate::rt::qapi_builder!(
     DisplaySDL new(" Builds it with every optional member absent.") {} init {} set {
     with_grab_mod grab_mod "grab-mod" : HotKeyMod => into, }
@@ -2506,9 +2293,8 @@ pub struct DisplayOptions {
     pub branch: DisplayOptionsBranch,
 }
 crate::rt::qapi_struct!(
-    DisplayOptions { 0 opt full_screen "full-screen" : bool, 1 opt window_close
-    "window-close" : bool, 2 opt show_cursor "show-cursor" : bool, 3 opt gl "gl" :
-    DisplayGLMode, } flatten branch
+    DisplayOptions { 0 opt full_screen "full-screen", 1 opt window_close "window-close",
+    2 opt show_cursor "show-cursor", 3 opt gl "gl", } flatten branch
 );
 crate::rt::qapi_builder!(
     DisplayOptions new(" Builds it from its required members; optional ones are absent.")
@@ -2562,71 +2348,11 @@ pub enum DisplayOptionsBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl DisplayOptionsBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Default { .. } => "default",
-            Self::None { .. } => "none",
-            Self::Gtk { .. } => "gtk",
-            Self::Sdl { .. } => "sdl",
-            Self::EglHeadless { .. } => "egl-headless",
-            Self::Curses { .. } => "curses",
-            Self::Cocoa { .. } => "cocoa",
-            Self::SpiceApp { .. } => "spice-app",
-            Self::Dbus { .. } => "dbus",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for DisplayOptionsBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Default => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::None => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Gtk(x) => crate::rt::to_members(x),
-            Self::Sdl(x) => crate::rt::to_members(x),
-            Self::EglHeadless(x) => crate::rt::to_members(x),
-            Self::Curses(x) => crate::rt::to_members(x),
-            Self::Cocoa(x) => crate::rt::to_members(x),
-            Self::SpiceApp => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Dbus(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayOptionsBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "default" => Self::Default,
-                    "none" => Self::None,
-                    "gtk" => Self::Gtk(crate::rt::from_members(members)?),
-                    "sdl" => Self::Sdl(crate::rt::from_members(members)?),
-                    "egl-headless" => {
-                        Self::EglHeadless(crate::rt::from_members(members)?)
-                    }
-                    "curses" => Self::Curses(crate::rt::from_members(members)?),
-                    "cocoa" => Self::Cocoa(crate::rt::from_members(members)?),
-                    "spice-app" => Self::SpiceApp,
-                    "dbus" => Self::Dbus(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    DisplayOptionsBranch, "type", data { Gtk = "gtk", Sdl = "sdl", EglHeadless =
+    "egl-headless", Curses = "curses", Cocoa = "cocoa", Dbus = "dbus", } unit { Default =
+    "default", None = "none", SpiceApp = "spice-app", }
+);
 /// Returns information about display configuration
 ///
 /// # Returns
@@ -2670,7 +2396,7 @@ pub struct DisplayReloadOptionsVNC {
     /// reload tls certs or not.
     pub tls_certs: ::std::option::Option<bool>,
 }
-crate::rt::qapi_struct!(DisplayReloadOptionsVNC { 0 opt tls_certs "tls-certs" : bool, });
+crate::rt::qapi_struct!(DisplayReloadOptionsVNC { 0 opt tls_certs "tls-certs", });
 crate::rt::qapi_builder!(
     DisplayReloadOptionsVNC new(" Builds it with every optional member absent.") {} init
     {} set { with_tls_certs tls_certs "tls-certs" : bool => into, }
@@ -2692,45 +2418,7 @@ pub enum DisplayReloadOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl DisplayReloadOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Vnc { .. } => "vnc",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for DisplayReloadOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Vnc(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayReloadOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "vnc" => Self::Vnc(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(DisplayReloadOptions, "type", data { Vnc = "vnc", } unit {});
 /// Reload display configuration.
 ///
 /// *qmp-example*
@@ -2780,10 +2468,7 @@ pub struct DisplayUpdateOptionsVNC {
     /// touched.
     pub addresses: ::std::option::Option<::std::vec::Vec<SocketAddress>>,
 }
-crate::rt::qapi_struct!(
-    DisplayUpdateOptionsVNC { 0 opt addresses "addresses" : ::std::vec::Vec <
-    SocketAddress >, }
-);
+crate::rt::qapi_struct!(DisplayUpdateOptionsVNC { 0 opt addresses "addresses", });
 crate::rt::qapi_builder!(
     DisplayUpdateOptionsVNC new(" Builds it with every optional member absent.") {} init
     {} set { with_addresses addresses "addresses" : ::std::vec::Vec < SocketAddress > =>
@@ -2806,45 +2491,7 @@ pub enum DisplayUpdateOptions {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl DisplayUpdateOptions {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Vnc { .. } => "vnc",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for DisplayUpdateOptions {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Vnc(x) => crate::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for DisplayUpdateOptions {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "vnc" => Self::Vnc(crate::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(DisplayUpdateOptions, "type", data { Vnc = "vnc", } unit {});
 /// Update display configuration.
 ///
 /// *qmp-example*
@@ -2902,9 +2549,8 @@ pub struct ClientMigrateInfo {
     pub cert_subject: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    ClientMigrateInfo { 0 req protocol "protocol" : ::std::string::String, 1 req hostname
-    "hostname" : ::std::string::String, 2 opt port "port" : i64, 3 opt tls_port
-    "tls-port" : i64, 4 opt cert_subject "cert-subject" : ::std::string::String, }
+    ClientMigrateInfo { 0 req protocol "protocol", 1 req hostname "hostname", 2 opt port
+    "port", 3 opt tls_port "tls-port", 4 opt cert_subject "cert-subject", }
 );
 crate::rt::qapi_builder!(
     ClientMigrateInfo

@@ -60,9 +60,8 @@ pub struct VfioMigration {
     pub device_state: QapiVfioMigrationState,
 }
 crate::rt::qapi_struct!(
-    VfioMigration { 0 req device_id "device-id" : ::std::string::String, 1 req qom_path
-    "qom-path" : ::std::string::String, 2 req device_state "device-state" :
-    QapiVfioMigrationState, }
+    VfioMigration { 0 req device_id "device-id", 1 req qom_path "qom-path", 2 req
+    device_state "device-state", }
 );
 crate::rt::qapi_builder!(
     VfioMigration new(" Builds it from its required members; optional ones are absent.")

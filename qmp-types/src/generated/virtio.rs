@@ -12,10 +12,7 @@ pub struct VirtioInfo {
     /// Name of the VirtIODevice
     pub name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    VirtioInfo { 0 req path "path" : ::std::string::String, 1 req name "name" :
-    ::std::string::String, }
-);
+crate::rt::qapi_struct!(VirtioInfo { 0 req path "path", 1 req name "name", });
 crate::rt::qapi_builder!(
     VirtioInfo new(" Builds it from its required members; optional ones are absent.") {
     path : ::std::string::String => into, name : ::std::string::String => into, } init {}
@@ -105,14 +102,12 @@ pub struct VhostStatus {
     pub log_size: u64,
 }
 crate::rt::qapi_struct!(
-    VhostStatus { 0 req n_mem_sections "n-mem-sections" : i64, 1 req n_tmp_sections
-    "n-tmp-sections" : i64, 2 req nvqs "nvqs" : u32, 3 req vq_index "vq-index" : i64, 4
-    req features "features" : VirtioDeviceFeatures, 5 req acked_features "acked-features"
-    : VirtioDeviceFeatures, 6 req backend_features "backend-features" :
-    VirtioDeviceFeatures, 7 req protocol_features "protocol-features" :
-    VhostDeviceProtocols, 8 req max_queues "max-queues" : u64, 9 req backend_cap
-    "backend-cap" : u64, 10 req log_enabled "log-enabled" : bool, 11 req log_size
-    "log-size" : u64, }
+    VhostStatus { 0 req n_mem_sections "n-mem-sections", 1 req n_tmp_sections
+    "n-tmp-sections", 2 req nvqs "nvqs", 3 req vq_index "vq-index", 4 req features
+    "features", 5 req acked_features "acked-features", 6 req backend_features
+    "backend-features", 7 req protocol_features "protocol-features", 8 req max_queues
+    "max-queues", 9 req backend_cap "backend-cap", 10 req log_enabled "log-enabled", 11
+    req log_size "log-size", }
 );
 crate::rt::qapi_builder!(
     VhostStatus new(" Builds it from its required members; optional ones are absent.") {
@@ -178,18 +173,15 @@ pub struct VirtioStatus {
     pub vhost_dev: ::std::option::Option<VhostStatus>,
 }
 crate::rt::qapi_struct!(
-    VirtioStatus { 0 req name "name" : ::std::string::String, 1 req device_id "device-id"
-    : u16, 2 req vhost_started "vhost-started" : bool, 3 req device_endian
-    "device-endian" : ::std::string::String, 4 req guest_features "guest-features" :
-    VirtioDeviceFeatures, 5 req host_features "host-features" : VirtioDeviceFeatures, 6
-    req backend_features "backend-features" : VirtioDeviceFeatures, 7 req num_vqs
-    "num-vqs" : i64, 8 req status "status" : VirtioDeviceStatus, 9 req isr "isr" : u8, 10
-    req queue_sel "queue-sel" : u16, 11 req vm_running "vm-running" : bool, 12 req broken
-    "broken" : bool, 13 req disabled "disabled" : bool, 14 req use_started "use-started"
-    : bool, 15 req started "started" : bool, 16 req start_on_kick "start-on-kick" : bool,
-    17 req disable_legacy_check "disable-legacy-check" : bool, 18 req bus_name "bus-name"
-    : ::std::string::String, 19 req use_guest_notifier_mask "use-guest-notifier-mask" :
-    bool, 20 opt vhost_dev "vhost-dev" : VhostStatus, }
+    VirtioStatus { 0 req name "name", 1 req device_id "device-id", 2 req vhost_started
+    "vhost-started", 3 req device_endian "device-endian", 4 req guest_features
+    "guest-features", 5 req host_features "host-features", 6 req backend_features
+    "backend-features", 7 req num_vqs "num-vqs", 8 req status "status", 9 req isr "isr",
+    10 req queue_sel "queue-sel", 11 req vm_running "vm-running", 12 req broken "broken",
+    13 req disabled "disabled", 14 req use_started "use-started", 15 req started
+    "started", 16 req start_on_kick "start-on-kick", 17 req disable_legacy_check
+    "disable-legacy-check", 18 req bus_name "bus-name", 19 req use_guest_notifier_mask
+    "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", }
 );
 crate::rt::qapi_builder!(
     VirtioStatus new(" Builds it from its required members; optional ones are absent.") {
@@ -454,9 +446,7 @@ pub struct XQueryVirtioStatus {
     /// Canonical QOM path of the VirtIODevice
     pub path: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    XQueryVirtioStatus { 0 req path "path" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(XQueryVirtioStatus { 0 req path "path", });
 crate::rt::qapi_builder!(
     XQueryVirtioStatus
     new(" Builds it from its required members; optional ones are absent.") { path :
@@ -483,8 +473,8 @@ pub struct VirtioDeviceStatus {
     pub unknown_statuses: ::std::option::Option<u8>,
 }
 crate::rt::qapi_struct!(
-    VirtioDeviceStatus { 0 req statuses "statuses" : ::std::vec::Vec <
-    ::std::string::String >, 1 opt unknown_statuses "unknown-statuses" : u8, }
+    VirtioDeviceStatus { 0 req statuses "statuses", 1 opt unknown_statuses
+    "unknown-statuses", }
 );
 crate::rt::qapi_builder!(
     VirtioDeviceStatus
@@ -507,8 +497,8 @@ pub struct VhostDeviceProtocols {
     pub unknown_protocols: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    VhostDeviceProtocols { 0 req protocols "protocols" : ::std::vec::Vec <
-    ::std::string::String >, 1 opt unknown_protocols "unknown-protocols" : u64, }
+    VhostDeviceProtocols { 0 req protocols "protocols", 1 opt unknown_protocols
+    "unknown-protocols", }
 );
 crate::rt::qapi_builder!(
     VhostDeviceProtocols
@@ -533,9 +523,8 @@ pub struct VirtioDeviceFeatures {
     pub unknown_dev_features: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
-    VirtioDeviceFeatures { 0 req transports "transports" : ::std::vec::Vec <
-    ::std::string::String >, 1 opt dev_features "dev-features" : ::std::vec::Vec <
-    ::std::string::String >, 2 opt unknown_dev_features "unknown-dev-features" : u64, }
+    VirtioDeviceFeatures { 0 req transports "transports", 1 opt dev_features
+    "dev-features", 2 opt unknown_dev_features "unknown-dev-features", }
 );
 crate::rt::qapi_builder!(
     VirtioDeviceFeatures
@@ -583,14 +572,13 @@ pub struct VirtQueueStatus {
     pub signalled_used_valid: bool,
 }
 crate::rt::qapi_struct!(
-    VirtQueueStatus { 0 req name "name" : ::std::string::String, 1 req queue_index
-    "queue-index" : u16, 2 req inuse "inuse" : u32, 3 req vring_num "vring-num" : u32, 4
-    req vring_num_default "vring-num-default" : u32, 5 req vring_align "vring-align" :
-    u32, 6 req vring_desc "vring-desc" : u64, 7 req vring_avail "vring-avail" : u64, 8
-    req vring_used "vring-used" : u64, 9 opt last_avail_idx "last-avail-idx" : u16, 10
-    opt shadow_avail_idx "shadow-avail-idx" : u16, 11 req used_idx "used-idx" : u16, 12
-    req signalled_used "signalled-used" : u16, 13 req signalled_used_valid
-    "signalled-used-valid" : bool, }
+    VirtQueueStatus { 0 req name "name", 1 req queue_index "queue-index", 2 req inuse
+    "inuse", 3 req vring_num "vring-num", 4 req vring_num_default "vring-num-default", 5
+    req vring_align "vring-align", 6 req vring_desc "vring-desc", 7 req vring_avail
+    "vring-avail", 8 req vring_used "vring-used", 9 opt last_avail_idx "last-avail-idx",
+    10 opt shadow_avail_idx "shadow-avail-idx", 11 req used_idx "used-idx", 12 req
+    signalled_used "signalled-used", 13 req signalled_used_valid "signalled-used-valid",
+    }
 );
 crate::rt::qapi_builder!(
     VirtQueueStatus
@@ -685,8 +673,7 @@ pub struct XQueryVirtioQueueStatus {
     pub queue: u16,
 }
 crate::rt::qapi_struct!(
-    XQueryVirtioQueueStatus { 0 req path "path" : ::std::string::String, 1 req queue
-    "queue" : u16, }
+    XQueryVirtioQueueStatus { 0 req path "path", 1 req queue "queue", }
 );
 crate::rt::qapi_builder!(
     XQueryVirtioQueueStatus
@@ -736,12 +723,11 @@ pub struct VirtVhostQueueStatus {
     pub used_size: u32,
 }
 crate::rt::qapi_struct!(
-    VirtVhostQueueStatus { 0 req name "name" : ::std::string::String, 1 req kick "kick" :
-    i64, 2 req call "call" : i64, 3 req desc "desc" : u64, 4 req avail "avail" : u64, 5
-    req used "used" : u64, 6 req num "num" : i64, 7 req desc_phys "desc-phys" : u64, 8
-    req desc_size "desc-size" : u32, 9 req avail_phys "avail-phys" : u64, 10 req
-    avail_size "avail-size" : u32, 11 req used_phys "used-phys" : u64, 12 req used_size
-    "used-size" : u32, }
+    VirtVhostQueueStatus { 0 req name "name", 1 req kick "kick", 2 req call "call", 3 req
+    desc "desc", 4 req avail "avail", 5 req used "used", 6 req num "num", 7 req desc_phys
+    "desc-phys", 8 req desc_size "desc-size", 9 req avail_phys "avail-phys", 10 req
+    avail_size "avail-size", 11 req used_phys "used-phys", 12 req used_size "used-size",
+    }
 );
 crate::rt::qapi_builder!(
     VirtVhostQueueStatus
@@ -820,8 +806,7 @@ pub struct XQueryVirtioVhostQueueStatus {
     pub queue: u16,
 }
 crate::rt::qapi_struct!(
-    XQueryVirtioVhostQueueStatus { 0 req path "path" : ::std::string::String, 1 req queue
-    "queue" : u16, }
+    XQueryVirtioVhostQueueStatus { 0 req path "path", 1 req queue "queue", }
 );
 crate::rt::qapi_builder!(
     XQueryVirtioVhostQueueStatus
@@ -849,8 +834,7 @@ pub struct VirtioRingDesc {
     pub flags: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
-    VirtioRingDesc { 0 req addr "addr" : u64, 1 req len "len" : u32, 2 req flags "flags"
-    : ::std::vec::Vec < ::std::string::String >, }
+    VirtioRingDesc { 0 req addr "addr", 1 req len "len", 2 req flags "flags", }
 );
 crate::rt::qapi_builder!(
     VirtioRingDesc new(" Builds it from its required members; optional ones are absent.")
@@ -871,8 +855,7 @@ pub struct VirtioRingAvail {
     pub ring: u16,
 }
 crate::rt::qapi_struct!(
-    VirtioRingAvail { 0 req flags "flags" : u16, 1 req idx "idx" : u16, 2 req ring "ring"
-    : u16, }
+    VirtioRingAvail { 0 req flags "flags", 1 req idx "idx", 2 req ring "ring", }
 );
 crate::rt::qapi_builder!(
     VirtioRingAvail
@@ -890,9 +873,7 @@ pub struct VirtioRingUsed {
     /// VRingUsed index
     pub idx: u16,
 }
-crate::rt::qapi_struct!(
-    VirtioRingUsed { 0 req flags "flags" : u16, 1 req idx "idx" : u16, }
-);
+crate::rt::qapi_struct!(VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", });
 crate::rt::qapi_builder!(
     VirtioRingUsed new(" Builds it from its required members; optional ones are absent.")
     { flags : u16 => into, idx : u16 => into, } init {} set {}
@@ -916,9 +897,8 @@ pub struct VirtioQueueElement {
     pub used: VirtioRingUsed,
 }
 crate::rt::qapi_struct!(
-    VirtioQueueElement { 0 req name "name" : ::std::string::String, 1 req index "index" :
-    u32, 2 req descs "descs" : ::std::vec::Vec < VirtioRingDesc >, 3 req avail "avail" :
-    VirtioRingAvail, 4 req used "used" : VirtioRingUsed, }
+    VirtioQueueElement { 0 req name "name", 1 req index "index", 2 req descs "descs", 3
+    req avail "avail", 4 req used "used", }
 );
 crate::rt::qapi_builder!(
     VirtioQueueElement
@@ -1040,8 +1020,8 @@ pub struct XQueryVirtioQueueElement {
     pub index: ::std::option::Option<u16>,
 }
 crate::rt::qapi_struct!(
-    XQueryVirtioQueueElement { 0 req path "path" : ::std::string::String, 1 req queue
-    "queue" : u16, 2 opt index "index" : u16, }
+    XQueryVirtioQueueElement { 0 req path "path", 1 req queue "queue", 2 opt index
+    "index", }
 );
 crate::rt::qapi_builder!(
     XQueryVirtioQueueElement
@@ -1071,8 +1051,7 @@ pub struct IOThreadVirtQueueMapping {
     pub vqs: ::std::option::Option<::std::vec::Vec<u16>>,
 }
 crate::rt::qapi_struct!(
-    IOThreadVirtQueueMapping { 0 req iothread "iothread" : ::std::string::String, 1 opt
-    vqs "vqs" : ::std::vec::Vec < u16 >, }
+    IOThreadVirtQueueMapping { 0 req iothread "iothread", 1 opt vqs "vqs", }
 );
 crate::rt::qapi_builder!(
     IOThreadVirtQueueMapping
@@ -1092,7 +1071,7 @@ pub struct DummyVirtioForceArrays {
 }
 crate::rt::qapi_struct!(
     DummyVirtioForceArrays { 0 req unused_iothread_vq_mapping
-    "unused-iothread-vq-mapping" : ::std::vec::Vec < IOThreadVirtQueueMapping >, }
+    "unused-iothread-vq-mapping", }
 );
 crate::rt::qapi_builder!(
     DummyVirtioForceArrays

@@ -32,9 +32,7 @@ pub struct YankInstanceBlockNode {
     /// the name of the block graph node
     pub node_name: ::std::string::String,
 }
-crate::rt::qapi_struct!(
-    YankInstanceBlockNode { 0 req node_name "node-name" : ::std::string::String, }
-);
+crate::rt::qapi_struct!(YankInstanceBlockNode { 0 req node_name "node-name", });
 crate::rt::qapi_builder!(
     YankInstanceBlockNode
     new(" Builds it from its required members; optional ones are absent.") { node_name :
@@ -50,7 +48,7 @@ pub struct YankInstanceChardev {
     /// the chardev's ID
     pub id: ::std::string::String,
 }
-crate::rt::qapi_struct!(YankInstanceChardev { 0 req id "id" : ::std::string::String, });
+crate::rt::qapi_struct!(YankInstanceChardev { 0 req id "id", });
 crate::rt::qapi_builder!(
     YankInstanceChardev
     new(" Builds it from its required members; optional ones are absent.") { id :
@@ -88,51 +86,10 @@ pub enum YankInstance {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl YankInstance {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::BlockNode { .. } => "block-node",
-            Self::Chardev { .. } => "chardev",
-            Self::Migration { .. } => "migration",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for YankInstance {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::BlockNode(x) => crate::rt::to_members(x),
-            Self::Chardev(x) => crate::rt::to_members(x),
-            Self::Migration => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        crate::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for YankInstance {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = crate::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "block-node" => Self::BlockNode(crate::rt::from_members(members)?),
-                    "chardev" => Self::Chardev(crate::rt::from_members(members)?),
-                    "migration" => Self::Migration,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+crate::rt::qapi_union!(
+    YankInstance, "type", data { BlockNode = "block-node", Chardev = "chardev", } unit {
+    Migration = "migration", }
+);
 /// Try to recover from hanging QEMU by yanking the specified instances.
 /// See `YankInstance` for more information.
 ///
@@ -159,9 +116,7 @@ pub struct Yank {
     /// the instances to be yanked
     pub instances: ::std::vec::Vec<YankInstance>,
 }
-crate::rt::qapi_struct!(
-    Yank { 0 req instances "instances" : ::std::vec::Vec < YankInstance >, }
-);
+crate::rt::qapi_struct!(Yank { 0 req instances "instances", });
 crate::rt::qapi_builder!(
     Yank new(" Builds it from its required members; optional ones are absent.") {
     instances : ::std::vec::Vec < YankInstance > => into, } init {} set {}

@@ -15,19 +15,20 @@
 ///
 /// ```text
 /// qapi_struct!(Name {
-///     0 req field "wire-name": Type,     // required member
-///     1 opt other "other": Type,         // optional member (Option<Type>), null is absent
-///     2 anyopt extra "extra": Value,     // optional `any` member: null is a value
-/// } flatten rest);                       // optional: one member holding the
-///                                        // other keys (a union's branch, or a map)
+///     0 req field "wire-name",     // required member
+///     1 opt other "other",         // optional member (an Option), null is absent
+///     2 anyopt extra "extra",      // optional `any` member: null is a value
+/// } flatten rest);                 // optional: one member holding the other
+///                                  // keys (a union's branch, or a map)
 /// ```
 ///
-/// Member indices are positions in the list, from 0.
+/// Member indices are positions in the list, from 0. The members' types
+/// are those of the struct's fields (inferred, so not repeated here).
 #[macro_export]
 macro_rules! qapi_struct {
     (
         $name:ident {
-            $( $idx:literal $kind:ident $field:ident $wire:literal : $ty:ty ),* $(,)?
+            $( $idx:literal $kind:ident $field:ident $wire:literal ),* $(,)?
         }
         $( flatten $flat:ident )?
     ) => {
@@ -60,7 +61,7 @@ macro_rules! qapi_struct {
                         self,
                         mut map: A,
                     ) -> ::std::result::Result<$name, A::Error> {
-                        $( let mut $field: ::std::option::Option<$ty> = ::std::option::Option::None; )*
+                        $( let mut $field = ::std::option::Option::None; )*
                         $( let mut $flat = ::serde_json::Map::new(); )?
                         let seed = $crate::rt::FieldSeed {
                             names: &[$($wire),*],
@@ -69,7 +70,7 @@ macro_rules! qapi_struct {
                         while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
                             match key {
                                 $( $crate::rt::Field::Known($idx) => {
-                                    $crate::__qapi_de_field!(map, $kind, $field, $ty);
+                                    $crate::__qapi_de_field!(map, $kind, $field);
                                 } )*
                                 $crate::rt::Field::Known(_) => {
                                     map.next_value::<::serde::de::IgnoredAny>()?;
@@ -203,6 +204,65 @@ macro_rules! qapi_newtype {
     };
 }
 
+/// The discriminator's name and value, and the wire format, of a union's
+/// branch enum (whose last variant is `Unknown { tag, members }`).
+///
+/// ```text
+/// qapi_union!(Name, "discriminator",
+///     data { Variant = "value", .. }   // variants holding the branch's type
+///     unit { Other = "other", .. });   // variants of branches without members
+/// ```
+#[macro_export]
+macro_rules! qapi_union {
+    (
+        $name:ident, $tag:literal,
+        data { $( $dv:ident = $dwire:literal ),* $(,)? }
+        unit { $( $uv:ident = $uwire:literal ),* $(,)? }
+    ) => {
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl $name {
+            /// The discriminator's name on the wire.
+            pub const DISCRIMINATOR: &'static str = $tag;
+            /// The discriminator's value.
+            pub fn tag(&self) -> &str {
+                match self {
+                    $( Self::$dv(..) => $dwire, )*
+                    $( Self::$uv => $uwire, )*
+                    Self::Unknown { tag, .. } => tag,
+                }
+            }
+        }
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(
+                &self,
+                s: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
+                let members = match self {
+                    $( Self::$dv(x) => $crate::rt::to_members(x), )*
+                    $( Self::$uv => ::std::result::Result::Ok(::serde_json::Map::new()), )*
+                    Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
+                };
+                $crate::rt::serialize_branch(s, $tag, self.tag(), members)
+            }
+        }
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                d: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                let (tag, members) = $crate::rt::deserialize_branch(d, $tag)?;
+                let branch: ::std::result::Result<Self, ::serde_json::Error> = match tag.as_str() {
+                    $( $dwire => $crate::rt::from_members(members).map(Self::$dv), )*
+                    $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
+                    _ => ::std::result::Result::Ok(Self::Unknown { tag, members }),
+                };
+                branch.map_err(<D::Error as ::serde::de::Error>::custom)
+            }
+        }
+    };
+}
+
 /// Implements [`Command`](crate::rt::Command) for a command's argument
 /// type.
 ///
@@ -284,11 +344,11 @@ macro_rules! __qapi_ser_field {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_de_field {
-    ($map:ident, opt, $field:ident, $ty:ty) => {
-        $field = $map.next_value::<::std::option::Option<$ty>>()?
+    ($map:ident, opt, $field:ident) => {
+        $field = $map.next_value()?
     };
-    ($map:ident, $kind:ident, $field:ident, $ty:ty) => {
-        $field = ::std::option::Option::Some($map.next_value::<$ty>()?)
+    ($map:ident, $kind:ident, $field:ident) => {
+        $field = ::std::option::Option::Some($map.next_value()?)
     };
 }
 

@@ -2,7 +2,8 @@
 //! [`Command`] trait and its metadata, QEMU's event [`Timestamp`], the
 //! macros that implement each generated type's wire format and builders
 //! ([`qapi_struct!`], [`qapi_enum!`], [`qapi_builder!`],
-//! [`qapi_newtype!`], [`qapi_command!`], [`qapi_event!`]), and serde helpers for enums with unknown values,
+//! [`qapi_newtype!`], [`qapi_union!`], [`qapi_command!`], [`qapi_event!`]),
+//! and serde helpers for enums with unknown values,
 //! unions and alternates.
 
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
@@ -12,7 +13,9 @@ use serde_json::{Map, Value};
 
 mod macros;
 
-pub use crate::{qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct};
+pub use crate::{
+    qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct, qapi_union,
+};
 
 /// A QMP command: its arguments (this type), wire name and reply type.
 pub trait Command: Serialize {

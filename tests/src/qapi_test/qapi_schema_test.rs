@@ -13,8 +13,8 @@ pub struct TestStruct {
     pub string: ::std::string::String,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestStruct { 0 req integer "integer" : i64, 1 req boolean "boolean" : bool, 2 req
-    string "string" : ::std::string::String, }
+    TestStruct { 0 req integer "integer", 1 req boolean "boolean", 2 req string "string",
+    }
 );
 ::qmp_types::rt::qapi_builder!(
     TestStruct new(" Builds it from its required members; optional ones are absent.") {
@@ -35,8 +35,8 @@ pub struct NestedEnumsOne {
     pub enum4: ::std::option::Option<EnumOne>,
 }
 ::qmp_types::rt::qapi_struct!(
-    NestedEnumsOne { 0 req enum1 "enum1" : EnumOne, 1 opt enum2 "enum2" : EnumOne, 2 req
-    enum3 "enum3" : EnumOne, 3 opt enum4 "enum4" : EnumOne, }
+    NestedEnumsOne { 0 req enum1 "enum1", 1 opt enum2 "enum2", 2 req enum3 "enum3", 3 opt
+    enum4 "enum4", }
 );
 ::qmp_types::rt::qapi_builder!(
     NestedEnumsOne new(" Builds it from its required members; optional ones are absent.")
@@ -89,54 +89,10 @@ pub enum Union {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl Union {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Value1 { .. } => "value1",
-            Self::Value2 { .. } => "value2",
-            Self::Value3 { .. } => "value3",
-            Self::Value4 { .. } => "value4",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for Union {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Value1 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Value2 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Value3 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Value4 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for Union {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "value1" => Self::Value1,
-                    "value2" => Self::Value2,
-                    "value3" => Self::Value3,
-                    "value4" => Self::Value4,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    Union, "type", data {} unit { Value1 = "value1", Value2 = "value2", Value3 =
+    "value3", Value4 = "value4", }
+);
 /// The QAPI command `user-def-cmd0`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserDefCmd0(pub Empty2);
@@ -177,8 +133,7 @@ pub struct UserDefOne {
     pub enum1: ::std::option::Option<EnumOne>,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefOne { 0 req integer "integer" : i64, 1 req string "string" :
-    ::std::string::String, 2 opt enum1 "enum1" : EnumOne, }
+    UserDefOne { 0 req integer "integer", 1 req string "string", 2 opt enum1 "enum1", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefOne new(" Builds it from its required members; optional ones are absent.") {
@@ -212,7 +167,7 @@ pub struct UserDefZero {
     /// `integer`
     pub integer: i64,
 }
-::qmp_types::rt::qapi_struct!(UserDefZero { 0 req integer "integer" : i64, });
+::qmp_types::rt::qapi_struct!(UserDefZero { 0 req integer "integer", });
 ::qmp_types::rt::qapi_builder!(
     UserDefZero new(" Builds it from its required members; optional ones are absent.") {
     integer : i64 => into, } init {} set {}
@@ -227,8 +182,7 @@ pub struct UserDefTwoDictDict {
     pub string: ::std::string::String,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefTwoDictDict { 0 req userdef "userdef" : UserDefOne, 1 req string "string" :
-    ::std::string::String, }
+    UserDefTwoDictDict { 0 req userdef "userdef", 1 req string "string", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefTwoDictDict
@@ -247,8 +201,7 @@ pub struct UserDefTwoDict {
     pub dict3: ::std::option::Option<UserDefTwoDictDict>,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefTwoDict { 0 req string1 "string1" : ::std::string::String, 1 req dict2 "dict2"
-    : UserDefTwoDictDict, 2 opt dict3 "dict3" : UserDefTwoDictDict, }
+    UserDefTwoDict { 0 req string1 "string1", 1 req dict2 "dict2", 2 opt dict3 "dict3", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefTwoDict new(" Builds it from its required members; optional ones are absent.")
@@ -265,8 +218,7 @@ pub struct UserDefTwo {
     pub dict1: UserDefTwoDict,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefTwo { 0 req string0 "string0" : ::std::string::String, 1 req dict1 "dict1" :
-    UserDefTwoDict, }
+    UserDefTwo { 0 req string0 "string0", 1 req dict1 "dict1", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefTwo new(" Builds it from its required members; optional ones are absent.") {
@@ -280,9 +232,7 @@ pub struct UserDefThree {
     /// `string0`
     pub string0: ::std::string::String,
 }
-::qmp_types::rt::qapi_struct!(
-    UserDefThree { 0 req string0 "string0" : ::std::string::String, }
-);
+::qmp_types::rt::qapi_struct!(UserDefThree { 0 req string0 "string0", });
 ::qmp_types::rt::qapi_builder!(
     UserDefThree new(" Builds it from its required members; optional ones are absent.") {
     string0 : ::std::string::String => into, } init {} set {}
@@ -299,9 +249,8 @@ pub struct ForceArrays {
     pub unused3: ::std::vec::Vec<TestStruct>,
 }
 ::qmp_types::rt::qapi_struct!(
-    ForceArrays { 0 req unused1 "unused1" : ::std::vec::Vec < UserDefOne >, 1 req unused2
-    "unused2" : ::std::vec::Vec < UserDefTwo >, 2 req unused3 "unused3" : ::std::vec::Vec
-    < TestStruct >, }
+    ForceArrays { 0 req unused1 "unused1", 1 req unused2 "unused2", 2 req unused3
+    "unused3", }
 );
 ::qmp_types::rt::qapi_builder!(
     ForceArrays new(" Builds it from its required members; optional ones are absent.") {
@@ -318,9 +267,7 @@ pub struct UserDefA {
     /// `a_b`
     pub a_b: ::std::option::Option<i64>,
 }
-::qmp_types::rt::qapi_struct!(
-    UserDefA { 0 req boolean "boolean" : bool, 1 opt a_b "a_b" : i64, }
-);
+::qmp_types::rt::qapi_struct!(UserDefA { 0 req boolean "boolean", 1 opt a_b "a_b", });
 ::qmp_types::rt::qapi_builder!(
     UserDefA new(" Builds it from its required members; optional ones are absent.") {
     boolean : bool => into, } init {} set { with_a_b a_b "a_b" : i64 => into, }
@@ -334,9 +281,7 @@ pub struct UserDefB {
     /// `a-b`
     pub a_b: ::std::option::Option<bool>,
 }
-::qmp_types::rt::qapi_struct!(
-    UserDefB { 0 req intb "intb" : i64, 1 opt a_b "a-b" : bool, }
-);
+::qmp_types::rt::qapi_struct!(UserDefB { 0 req intb "intb", 1 opt a_b "a-b", });
 ::qmp_types::rt::qapi_builder!(
     UserDefB new(" Builds it from its required members; optional ones are absent.") {
     intb : i64 => into, } init {} set { with_a_b a_b "a-b" : bool => into, }
@@ -353,8 +298,7 @@ pub struct UserDefFlatUnion {
     pub branch: UserDefFlatUnionBranch,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefFlatUnion { 0 req integer "integer" : i64, 1 req string "string" :
-    ::std::string::String, } flatten branch
+    UserDefFlatUnion { 0 req integer "integer", 1 req string "string", } flatten branch
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefFlatUnion
@@ -383,54 +327,10 @@ pub enum UserDefFlatUnionBranch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl UserDefFlatUnionBranch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "enum1";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Value1 { .. } => "value1",
-            Self::Value2 { .. } => "value2",
-            Self::Value3 { .. } => "value3",
-            Self::Value4 { .. } => "value4",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for UserDefFlatUnionBranch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Value1(x) => ::qmp_types::rt::to_members(x),
-            Self::Value2(x) => ::qmp_types::rt::to_members(x),
-            Self::Value3(x) => ::qmp_types::rt::to_members(x),
-            Self::Value4 => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "enum1", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for UserDefFlatUnionBranch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "enum1")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "value1" => Self::Value1(::qmp_types::rt::from_members(members)?),
-                    "value2" => Self::Value2(::qmp_types::rt::from_members(members)?),
-                    "value3" => Self::Value3(::qmp_types::rt::from_members(members)?),
-                    "value4" => Self::Value4,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    UserDefFlatUnionBranch, "enum1", data { Value1 = "value1", Value2 = "value2", Value3
+    = "value3", } unit { Value4 = "value4", }
+);
 /// The QAPI struct `UserDefUnionBase`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -443,8 +343,8 @@ pub struct UserDefUnionBase {
     pub enum1: EnumOne,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefUnionBase { 0 req integer "integer" : i64, 1 req string "string" :
-    ::std::string::String, 2 req enum1 "enum1" : EnumOne, }
+    UserDefUnionBase { 0 req integer "integer", 1 req string "string", 2 req enum1
+    "enum1", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefUnionBase
@@ -464,8 +364,7 @@ pub struct UserDefFlatUnion2 {
     pub branch: UserDefFlatUnion2Branch,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefFlatUnion2 { 0 opt integer "integer" : i64, 1 req string "string" :
-    ::std::string::String, } flatten branch
+    UserDefFlatUnion2 { 0 opt integer "integer", 1 req string "string", } flatten branch
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefFlatUnion2
@@ -490,48 +389,10 @@ pub enum UserDefFlatUnion2Branch {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl UserDefFlatUnion2Branch {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "enum1";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Value1 { .. } => "value1",
-            Self::Value2 { .. } => "value2",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for UserDefFlatUnion2Branch {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Value1(x) => ::qmp_types::rt::to_members(x),
-            Self::Value2(x) => ::qmp_types::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "enum1", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for UserDefFlatUnion2Branch {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "enum1")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "value1" => Self::Value1(::qmp_types::rt::from_members(members)?),
-                    "value2" => Self::Value2(::qmp_types::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    UserDefFlatUnion2Branch, "enum1", data { Value1 = "value1", Value2 = "value2", } unit
+    {}
+);
 /// The QAPI struct `WrapAlternate`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -539,7 +400,7 @@ pub struct WrapAlternate {
     /// `alt`
     pub alt: UserDefAlternate,
 }
-::qmp_types::rt::qapi_struct!(WrapAlternate { 0 req alt "alt" : UserDefAlternate, });
+::qmp_types::rt::qapi_struct!(WrapAlternate { 0 req alt "alt", });
 ::qmp_types::rt::qapi_builder!(
     WrapAlternate new(" Builds it from its required members; optional ones are absent.")
     { alt : UserDefAlternate => into, } init {} set {}
@@ -611,8 +472,7 @@ pub struct UserDefC {
     pub string2: ::std::string::String,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefC { 0 req string1 "string1" : ::std::string::String, 1 req string2 "string2" :
-    ::std::string::String, }
+    UserDefC { 0 req string1 "string1", 1 req string2 "string2", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefC new(" Builds it from its required members; optional ones are absent.") {
@@ -657,8 +517,7 @@ pub struct TestUnionTypeA1 {
     pub name: ::std::string::String,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestUnionTypeA1 { 0 req integer "integer" : i64, 1 req name "name" :
-    ::std::string::String, }
+    TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestUnionTypeA1
@@ -675,7 +534,7 @@ pub struct TestUnionTypeA2 {
     pub size: i64,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestUnionTypeA2 { 0 req integer "integer" : i64, 1 req size "size" : i64, }
+    TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestUnionTypeA2
@@ -699,48 +558,10 @@ pub enum TestUnionTypeA {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl TestUnionTypeA {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type-a";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::ValueA1 { .. } => "value-a1",
-            Self::ValueA2 { .. } => "value-a2",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for TestUnionTypeA {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::ValueA1(x) => ::qmp_types::rt::to_members(x),
-            Self::ValueA2(x) => ::qmp_types::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "type-a", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestUnionTypeA {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "type-a")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "value-a1" => Self::ValueA1(::qmp_types::rt::from_members(members)?),
-                    "value-a2" => Self::ValueA2(::qmp_types::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    TestUnionTypeA, "type-a", data { ValueA1 = "value-a1", ValueA2 = "value-a2", } unit
+    {}
+);
 /// The QAPI struct `TestUnionTypeB`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -751,7 +572,7 @@ pub struct TestUnionTypeB {
     pub onoff: bool,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestUnionTypeB { 0 req integer "integer" : i64, 1 req onoff "onoff" : bool, }
+    TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestUnionTypeB new(" Builds it from its required members; optional ones are absent.")
@@ -774,48 +595,9 @@ pub enum TestUnionInUnion {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl TestUnionInUnion {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::ValueA { .. } => "value-a",
-            Self::ValueB { .. } => "value-b",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for TestUnionInUnion {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::ValueA(x) => ::qmp_types::rt::to_members(x),
-            Self::ValueB(x) => ::qmp_types::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestUnionInUnion {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "value-a" => Self::ValueA(::qmp_types::rt::from_members(members)?),
-                    "value-b" => Self::ValueB(::qmp_types::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    TestUnionInUnion, "type", data { ValueA = "value-a", ValueB = "value-b", } unit {}
+);
 /// The QAPI alternate `AltEnumBool`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AltEnumBool {
@@ -1130,15 +912,10 @@ pub struct ArrayStruct {
     pub user: ::std::option::Option<::std::vec::Vec<Status>>,
 }
 ::qmp_types::rt::qapi_struct!(
-    ArrayStruct { 0 req integer "integer" : ::std::vec::Vec < i64 >, 1 req s8 "s8" :
-    ::std::vec::Vec < i8 >, 2 req s16 "s16" : ::std::vec::Vec < i16 >, 3 req s32 "s32" :
-    ::std::vec::Vec < i32 >, 4 req s64 "s64" : ::std::vec::Vec < i64 >, 5 req u8 "u8" :
-    ::std::vec::Vec < u8 >, 6 req u16 "u16" : ::std::vec::Vec < u16 >, 7 req u32 "u32" :
-    ::std::vec::Vec < u32 >, 8 req u64 "u64" : ::std::vec::Vec < u64 >, 9 req number
-    "number" : ::std::vec::Vec < f64 >, 10 req boolean "boolean" : ::std::vec::Vec < bool
-    >, 11 req string "string" : ::std::vec::Vec < ::std::string::String >, 12 opt sz "sz"
-    : ::std::vec::Vec < u64 >, 13 opt any "any" : ::std::vec::Vec < ::serde_json::Value
-    >, 14 opt user "user" : ::std::vec::Vec < Status >, }
+    ArrayStruct { 0 req integer "integer", 1 req s8 "s8", 2 req s16 "s16", 3 req s32
+    "s32", 4 req s64 "s64", 5 req u8 "u8", 6 req u16 "u16", 7 req u32 "u32", 8 req u64
+    "u64", 9 req number "number", 10 req boolean "boolean", 11 req string "string", 12
+    opt sz "sz", 13 opt any "any", 14 opt user "user", }
 );
 ::qmp_types::rt::qapi_builder!(
     ArrayStruct new(" Builds it from its required members; optional ones are absent.") {
@@ -1173,7 +950,7 @@ pub struct UserDefCmd1 {
     /// `ud1a`
     pub ud1a: UserDefOne,
 }
-::qmp_types::rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a" : UserDefOne, });
+::qmp_types::rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a", });
 ::qmp_types::rt::qapi_builder!(
     UserDefCmd1 new(" Builds it from its required members; optional ones are absent.") {
     ud1a : UserDefOne => into, } init {} set {}
@@ -1193,9 +970,7 @@ pub struct UserDefCmd2 {
     /// `ud1b`
     pub ud1b: ::std::option::Option<UserDefOne>,
 }
-::qmp_types::rt::qapi_struct!(
-    UserDefCmd2 { 0 req ud1a "ud1a" : UserDefOne, 1 opt ud1b "ud1b" : UserDefOne, }
-);
+::qmp_types::rt::qapi_struct!(UserDefCmd2 { 0 req ud1a "ud1a", 1 opt ud1b "ud1b", });
 ::qmp_types::rt::qapi_builder!(
     UserDefCmd2 new(" Builds it from its required members; optional ones are absent.") {
     ud1a : UserDefOne => into, } init {} set { with_ud1b ud1b "ud1b" : UserDefOne =>
@@ -1245,7 +1020,7 @@ pub struct GuestGetTime {
     /// `b`
     pub b: ::std::option::Option<i64>,
 }
-::qmp_types::rt::qapi_struct!(GuestGetTime { 0 req a "a" : i64, 1 opt b "b" : i64, });
+::qmp_types::rt::qapi_struct!(GuestGetTime { 0 req a "a", 1 opt b "b", });
 ::qmp_types::rt::qapi_builder!(
     GuestGetTime new(" Builds it from its required members; optional ones are absent.") {
     a : i64 => into, } init {} set { with_b b "b" : i64 => into, }
@@ -1263,7 +1038,7 @@ pub struct GuestSync {
     /// `arg`
     pub arg: ::serde_json::Value,
 }
-::qmp_types::rt::qapi_struct!(GuestSync { 0 req arg "arg" : ::serde_json::Value, });
+::qmp_types::rt::qapi_struct!(GuestSync { 0 req arg "arg", });
 ::qmp_types::rt::qapi_builder!(
     GuestSync new(" Builds it from its required members; optional ones are absent.") {
     arg : ::serde_json::Value => into, } init {} set {}
@@ -1350,9 +1125,8 @@ pub struct UserDefOptions {
     pub u64x: ::std::option::Option<u64>,
 }
 ::qmp_types::rt::qapi_struct!(
-    UserDefOptions { 0 opt i64 "i64" : ::std::vec::Vec < i64 >, 1 opt u64 "u64" :
-    ::std::vec::Vec < u64 >, 2 opt u16 "u16" : ::std::vec::Vec < u16 >, 3 opt i64x "i64x"
-    : i64, 4 opt u64x "u64x" : u64, }
+    UserDefOptions { 0 opt i64 "i64", 1 opt u64 "u64", 2 opt u16 "u16", 3 opt i64x
+    "i64x", 4 opt u64x "u64x", }
 );
 ::qmp_types::rt::qapi_builder!(
     UserDefOptions new(" Builds it with every optional member absent.") {} init {} set {
@@ -1372,8 +1146,8 @@ pub struct EventStructOne {
     pub enum2: ::std::option::Option<EnumOne>,
 }
 ::qmp_types::rt::qapi_struct!(
-    EventStructOne { 0 req struct1 "struct1" : UserDefOne, 1 req string "string" :
-    ::std::string::String, 2 opt enum2 "enum2" : EnumOne, }
+    EventStructOne { 0 req struct1 "struct1", 1 req string "string", 2 opt enum2 "enum2",
+    }
 );
 ::qmp_types::rt::qapi_builder!(
     EventStructOne new(" Builds it from its required members; optional ones are absent.")
@@ -1415,10 +1189,7 @@ pub struct EventC {
     /// `c`
     pub c: ::std::string::String,
 }
-::qmp_types::rt::qapi_struct!(
-    EventC { 0 opt a "a" : i64, 1 opt b "b" : UserDefOne, 2 req c "c" :
-    ::std::string::String, }
-);
+::qmp_types::rt::qapi_struct!(EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", });
 ::qmp_types::rt::qapi_builder!(
     EventC new(" Builds it from its required members; optional ones are absent.") { c :
     ::std::string::String => into, } init {} set { with_a a "a" : i64 => into, with_b b
@@ -1442,8 +1213,7 @@ pub struct EventD {
     pub enum3: ::std::option::Option<EnumOne>,
 }
 ::qmp_types::rt::qapi_struct!(
-    EventD { 0 req a "a" : EventStructOne, 1 req b "b" : ::std::string::String, 2 opt c
-    "c" : ::std::string::String, 3 opt enum3 "enum3" : EnumOne, }
+    EventD { 0 req a "a", 1 req b "b", 2 opt c "c", 3 opt enum3 "enum3", }
 );
 ::qmp_types::rt::qapi_builder!(
     EventD new(" Builds it from its required members; optional ones are absent.") { a :
@@ -1512,7 +1282,7 @@ pub struct OrgQemuXBase {
     pub org_qemu_x_member1: OrgQemuXEnum,
 }
 ::qmp_types::rt::qapi_struct!(
-    OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1" : OrgQemuXEnum, }
+    OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1", }
 );
 ::qmp_types::rt::qapi_builder!(
     OrgQemuXBase new(" Builds it from its required members; optional ones are absent.") {
@@ -1530,9 +1300,8 @@ pub struct OrgQemuXStruct {
     pub wchar_t: ::std::option::Option<i64>,
 }
 ::qmp_types::rt::qapi_struct!(
-    OrgQemuXStruct { 0 req org_qemu_x_member1 "__org.qemu_x-member1" : OrgQemuXEnum, 1
-    req org_qemu_x_member2 "__org.qemu_x-member2" : ::std::string::String, 2 opt wchar_t
-    "wchar-t" : i64, }
+    OrgQemuXStruct { 0 req org_qemu_x_member1 "__org.qemu_x-member1", 1 req
+    org_qemu_x_member2 "__org.qemu_x-member2", 2 opt wchar_t "wchar-t", }
 );
 ::qmp_types::rt::qapi_builder!(
     OrgQemuXStruct new(" Builds it from its required members; optional ones are absent.")
@@ -1588,9 +1357,7 @@ pub struct OrgQemuXStruct2 {
     /// `array`
     pub array: ::std::vec::Vec<OrgQemuXUnion>,
 }
-::qmp_types::rt::qapi_struct!(
-    OrgQemuXStruct2 { 0 req array "array" : ::std::vec::Vec < OrgQemuXUnion >, }
-);
+::qmp_types::rt::qapi_struct!(OrgQemuXStruct2 { 0 req array "array", });
 ::qmp_types::rt::qapi_builder!(
     OrgQemuXStruct2
     new(" Builds it from its required members; optional ones are absent.") { array :
@@ -1611,50 +1378,10 @@ pub enum OrgQemuXUnion {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl OrgQemuXUnion {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "__org.qemu_x-member1";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::OrgQemuXValue { .. } => "__org.qemu_x-value",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for OrgQemuXUnion {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::OrgQemuXValue(x) => ::qmp_types::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "__org.qemu_x-member1", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for OrgQemuXUnion {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(
-            d,
-            "__org.qemu_x-member1",
-        )?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "__org.qemu_x-value" => {
-                        Self::OrgQemuXValue(::qmp_types::rt::from_members(members)?)
-                    }
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    OrgQemuXUnion, "__org.qemu_x-member1", data { OrgQemuXValue = "__org.qemu_x-value", }
+    unit {}
+);
 /// The QAPI alternate `__org.qemu_x-Alt`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgQemuXAlt {
@@ -1723,9 +1450,7 @@ pub struct OrgQemuXCommand {
     pub d: OrgQemuXAlt,
 }
 ::qmp_types::rt::qapi_struct!(
-    OrgQemuXCommand { 0 req a "a" : ::std::vec::Vec < OrgQemuXEnum >, 1 req b "b" :
-    ::std::vec::Vec < OrgQemuXStruct >, 2 req c "c" : OrgQemuXUnion, 3 req d "d" :
-    OrgQemuXAlt, }
+    OrgQemuXCommand { 0 req a "a", 1 req b "b", 2 req c "c", 3 req d "d", }
 );
 ::qmp_types::rt::qapi_builder!(
     OrgQemuXCommand
@@ -1751,8 +1476,7 @@ pub struct TestIfStruct {
     pub baz: ::std::option::Option<::std::string::String>,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestIfStruct { 0 req foo "foo" : i64, 1 req bar "bar" : i64, 2 opt baz "baz" :
-    ::std::string::String, }
+    TestIfStruct { 0 req foo "foo", 1 req bar "bar", 2 opt baz "baz", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestIfStruct new(" Builds it from its required members; optional ones are absent.") {
@@ -1793,48 +1517,9 @@ pub enum TestIfUnion {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl TestIfUnion {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "type";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Foo { .. } => "foo",
-            Self::Bar { .. } => "bar",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for TestIfUnion {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Foo(x) => ::qmp_types::rt::to_members(x),
-            Self::Bar(x) => ::qmp_types::rt::to_members(x),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "type", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for TestIfUnion {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "type")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "foo" => Self::Foo(::qmp_types::rt::from_members(members)?),
-                    "bar" => Self::Bar(::qmp_types::rt::from_members(members)?),
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    TestIfUnion, "type", data { Foo = "foo", Bar = "bar", } unit {}
+);
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1842,9 +1527,7 @@ pub struct TestIfUnionCmd {
     /// `union-cmd-arg`
     pub union_cmd_arg: TestIfUnion,
 }
-::qmp_types::rt::qapi_struct!(
-    TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg" : TestIfUnion, }
-);
+::qmp_types::rt::qapi_struct!(TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg", });
 ::qmp_types::rt::qapi_builder!(
     TestIfUnionCmd new(" Builds it from its required members; optional ones are absent.")
     { union_cmd_arg : TestIfUnion => into, } init {} set {}
@@ -1909,9 +1592,7 @@ pub struct TestIfAlternateCmd {
     /// `alt-cmd-arg`
     pub alt_cmd_arg: TestIfAlternate,
 }
-::qmp_types::rt::qapi_struct!(
-    TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg" : TestIfAlternate, }
-);
+::qmp_types::rt::qapi_struct!(TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg", });
 ::qmp_types::rt::qapi_builder!(
     TestIfAlternateCmd
     new(" Builds it from its required members; optional ones are absent.") { alt_cmd_arg
@@ -1987,7 +1668,7 @@ pub struct FeatureStruct0 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     FeatureStruct0 new(" Builds it from its required members; optional ones are absent.")
     { foo : i64 => into, } init {} set {}
@@ -2000,7 +1681,7 @@ pub struct FeatureStruct1 {
     #[deprecated]
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     FeatureStruct1 new(" Builds it from its required members; optional ones are absent.")
     { foo : i64 => into, } init {} set {}
@@ -2012,7 +1693,7 @@ pub struct FeatureStruct2 {
     /// **Unstable**.
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     FeatureStruct2 new(" Builds it from its required members; optional ones are absent.")
     { foo : i64 => into, } init {} set {}
@@ -2025,7 +1706,7 @@ pub struct FeatureStruct3 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     FeatureStruct3 new(" Builds it from its required members; optional ones are absent.")
     { foo : i64 => into, } init {} set {}
@@ -2040,9 +1721,7 @@ pub struct FeatureStruct4 {
     /// `namespace-test`
     pub namespace_test: i64,
 }
-::qmp_types::rt::qapi_struct!(
-    FeatureStruct4 { 0 req namespace_test "namespace-test" : i64, }
-);
+::qmp_types::rt::qapi_struct!(FeatureStruct4 { 0 req namespace_test "namespace-test", });
 ::qmp_types::rt::qapi_builder!(
     FeatureStruct4 new(" Builds it from its required members; optional ones are absent.")
     { namespace_test : i64 => into, } init {} set {}
@@ -2054,7 +1733,7 @@ pub struct CondFeatureStruct1 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     CondFeatureStruct1
     new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
@@ -2068,7 +1747,7 @@ pub struct CondFeatureStruct2 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     CondFeatureStruct2
     new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
@@ -2081,7 +1760,7 @@ pub struct CondFeatureStruct3 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     CondFeatureStruct3
     new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
@@ -2094,7 +1773,7 @@ pub struct CondFeatureStruct4 {
     /// `foo`
     pub foo: i64,
 }
-::qmp_types::rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo" : i64, });
+::qmp_types::rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", });
 ::qmp_types::rt::qapi_builder!(
     CondFeatureStruct4
     new(" Builds it from its required members; optional ones are absent.") { foo : i64 =>
@@ -2137,51 +1816,9 @@ pub enum FeatureUnion1 {
         members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     },
 }
-impl FeatureUnion1 {
-    /// The discriminator's name on the wire.
-    pub const DISCRIMINATOR: &'static str = "tag";
-    /// The discriminator's value.
-    pub fn tag(&self) -> &str {
-        match self {
-            Self::Eins { .. } => "eins",
-            Self::Zwei { .. } => "zwei",
-            Self::Drei { .. } => "drei",
-            Self::Unknown { tag, .. } => tag,
-        }
-    }
-}
-impl ::serde::Serialize for FeatureUnion1 {
-    fn serialize<S: ::serde::Serializer>(
-        &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
-        let members = match self {
-            Self::Eins(x) => ::qmp_types::rt::to_members(x),
-            Self::Zwei => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Drei => ::std::result::Result::Ok(::serde_json::Map::new()),
-            Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
-        };
-        ::qmp_types::rt::serialize_branch(s, "tag", self.tag(), members)
-    }
-}
-impl<'de> ::serde::Deserialize<'de> for FeatureUnion1 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
-        let (tag, members) = ::qmp_types::rt::deserialize_branch(d, "tag")?;
-        let f = || -> ::std::result::Result<Self, ::serde_json::Error> {
-            ::std::result::Result::Ok(
-                match tag.as_str() {
-                    "eins" => Self::Eins(::qmp_types::rt::from_members(members)?),
-                    "zwei" => Self::Zwei,
-                    "drei" => Self::Drei,
-                    _ => Self::Unknown { tag, members },
-                },
-            )
-        };
-        f().map_err(<D::Error as ::serde::de::Error>::custom)
-    }
-}
+::qmp_types::rt::qapi_union!(
+    FeatureUnion1, "tag", data { Eins = "eins", } unit { Zwei = "zwei", Drei = "drei", }
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureAlternate1 {
@@ -2247,11 +1884,9 @@ pub struct TestFeatures0 {
     pub cfs4: ::std::option::Option<CondFeatureStruct4>,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestFeatures0 { 0 opt fs0 "fs0" : FeatureStruct0, 1 opt fs1 "fs1" : FeatureStruct1, 2
-    opt fs2 "fs2" : FeatureStruct2, 3 opt fs3 "fs3" : FeatureStruct3, 4 opt fs4 "fs4" :
-    FeatureStruct4, 5 opt cfs1 "cfs1" : CondFeatureStruct1, 6 opt cfs2 "cfs2" :
-    CondFeatureStruct2, 7 opt cfs3 "cfs3" : CondFeatureStruct3, 8 opt cfs4 "cfs4" :
-    CondFeatureStruct4, }
+    TestFeatures0 { 0 opt fs0 "fs0", 1 opt fs1 "fs1", 2 opt fs2 "fs2", 3 opt fs3 "fs3", 4
+    opt fs4 "fs4", 5 opt cfs1 "cfs1", 6 opt cfs2 "cfs2", 7 opt cfs3 "cfs3", 8 opt cfs4
+    "cfs4", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestFeatures0 new(" Builds it with every optional member absent.") {} init {} set {

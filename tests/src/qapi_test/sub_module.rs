@@ -8,9 +8,7 @@ pub struct SecondArrayRef {
     /// `s`
     pub s: ::std::vec::Vec<Status>,
 }
-::qmp_types::rt::qapi_struct!(
-    SecondArrayRef { 0 req s "s" : ::std::vec::Vec < Status >, }
-);
+::qmp_types::rt::qapi_struct!(SecondArrayRef { 0 req s "s", });
 ::qmp_types::rt::qapi_builder!(
     SecondArrayRef new(" Builds it from its required members; optional ones are absent.")
     { s : ::std::vec::Vec < Status > => into, } init {} set {}

@@ -1,0 +1,31 @@
+// The body of the `generate` and `generate_mimalloc` benches.
+
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use qapi_codegen::Schema;
+use qapi_codegen::rust::{Options, generate};
+
+fn bench(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/qapi/qapi-schema.json");
+    let schema = Schema::load(&root).expect("vendored schema is valid");
+    let opts = Options {
+        runtime: "crate::rt".into(),
+        ..Options::default()
+    };
+    let mut group = c.benchmark_group("generate_10.0.2");
+    group.sample_size(20);
+    group.bench_function("generate", |b| {
+        b.iter(|| generate(&schema, &opts).expect("generates"))
+    });
+    group.bench_function("load_and_generate", |b| {
+        b.iter(|| {
+            let s = Schema::load(&root).expect("valid");
+            generate(&s, &opts).expect("generates")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
