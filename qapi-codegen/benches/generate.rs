@@ -9,4 +9,7 @@
     reason = "criterion's macros generate undocumented items"
 )]
 
-include!("shared/generate_body.rs");
+#[path = "shared/generate_body.rs"]
+mod body;
+
+criterion::criterion_main!(body::benches);

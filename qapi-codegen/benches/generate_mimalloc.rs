@@ -11,4 +11,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-include!("shared/generate_body.rs");
+#[path = "shared/generate_body.rs"]
+mod body;
+
+criterion::criterion_main!(body::benches);

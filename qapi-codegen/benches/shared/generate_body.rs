@@ -1,8 +1,9 @@
-// The body of the `generate` and `generate_mimalloc` benches.
+//! The body of the `generate` and `generate_mimalloc` benches: the
+//! same measurements, run under each allocator.
 
 use std::path::Path;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use qapi_codegen::Schema;
 use qapi_codegen::rust::{Options, generate};
 
@@ -28,4 +29,3 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
