@@ -140,6 +140,16 @@ fn doc_attr(lines: &[String]) -> TokenStream {
     if lines.is_empty() {
         return TokenStream::new();
     }
+    let mut text = doc_text(lines);
+    if lines.len() == 1 {
+        text.pop();
+    }
+    quote!(#[doc = #text])
+}
+
+/// A doc comment's text: each line after a space (as `/// line` has it),
+/// empty lines empty, every line ending in a newline.
+fn doc_text(lines: &[String]) -> String {
     let mut text = String::new();
     for l in lines {
         if !l.is_empty() {
@@ -148,10 +158,7 @@ fn doc_attr(lines: &[String]) -> TokenStream {
         }
         text.push('\n');
     }
-    if lines.len() == 1 {
-        text.pop();
-    }
-    quote!(#[doc = #text])
+    text
 }
 
 impl<'s> Gen<'s> {
@@ -182,15 +189,7 @@ impl<'s> Gen<'s> {
         }
         let mut docs = self.docs.borrow_mut();
         let key = format!("{DOC_MARK}{}", docs.len());
-        let mut text = String::new();
-        for l in lines {
-            if !l.is_empty() {
-                text.push(' ');
-                text.push_str(l);
-            }
-            text.push('\n');
-        }
-        docs.push(text);
+        docs.push(doc_text(lines));
         quote!(#[doc = #key])
     }
 

@@ -194,18 +194,26 @@ impl Visitor<'_> for FieldSeed {
         f.write_str("a member name")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-        Ok(match self.names.iter().position(|n| *n == key) {
-            Some(i) => Field::Known(i),
-            None if self.keep_unknown => Field::Unknown(key.to_string()),
-            None => Field::Unknown(String::new()),
-        })
+        Ok(self.field(key, || key.to_string()))
     }
     fn visit_string<E: de::Error>(self, key: String) -> Result<Field, E> {
-        Ok(match self.names.iter().position(|n| *n == key) {
+        let known = self.names.iter().position(|n| *n == key);
+        Ok(self.field_at(known, || key))
+    }
+}
+
+impl FieldSeed {
+    fn field(&self, key: &str, owned: impl FnOnce() -> String) -> Field {
+        self.field_at(self.names.iter().position(|n| *n == key), owned)
+    }
+
+    /// The key as a [`Field`]: its index, or (only if wanted) its text.
+    fn field_at(&self, known: Option<usize>, owned: impl FnOnce() -> String) -> Field {
+        match known {
             Some(i) => Field::Known(i),
-            None if self.keep_unknown => Field::Unknown(key),
+            None if self.keep_unknown => Field::Unknown(owned()),
             None => Field::Unknown(String::new()),
-        })
+        }
     }
 }
 
