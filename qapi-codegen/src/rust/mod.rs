@@ -5,15 +5,25 @@
 //! schema-wide items: the [`AnyEvent`-style] enum over all events, the
 //! `Event` trait, the transaction-action trait and the list of commands.
 //! Code is built with `quote` and formatted with `prettyplease`, so output
-//! never depends on a local rustfmt.
+//! never depends on a local rustfmt. Modules are made on as many threads
+//! as there are cores.
+//!
+//! Definitions (types, their members and variants, with their docs) are
+//! spelled out; the repetitive impls are one call each of the runtime's
+//! macros (`qapi_struct!`, `qapi_builder!`, `qapi_enum!`, `qapi_union!`,
+//! `qapi_newtype!`, `qapi_command!`, `qapi_event!`), which expand to lean
+//! hand-written-style impls. That keeps the output small, the generated
+//! crate quick to compile and generation quick (syn and prettyplease take
+//! a macro's body as plain tokens). Doc comments travel as placeholders
+//! and are written in after formatting ([`Gen::doc_attrs`]).
 //!
 //! The shapes (see ARCHITECTURE.md for the reasoning):
 //! - struct → `#[non_exhaustive]` struct with a `new(required..)`
 //!   constructor and a `with_x` setter per optional member;
-//! - enum → enum with an `Unknown(String)` fallback, serialized by hand;
-//! - union → struct of base members + `#[serde(flatten)] branch` enum (or
-//!   just the enum when the base is only the discriminator); unknown
-//!   branches keep their members;
+//! - enum → enum with an `Unknown(String)` fallback;
+//! - union → struct of base members + a flattened `branch` enum (or just
+//!   the enum when the base is only the discriminator); unknown branches
+//!   keep their members;
 //! - alternate → enum told apart by JSON type;
 //! - command → a type implementing the runtime's `Command` trait;
 //! - event → a data type implementing the generated `Event` trait.
