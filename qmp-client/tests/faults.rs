@@ -1,8 +1,9 @@
 //! Faults QEMU won't produce, from a scripted fake server: no greeting, a
 //! bad greeting, garbled JSON, a message cut mid-line, a reply with an
 //! unknown id, a 10 MB message, an event flood, a disconnect with calls
-//! pending. Each must end in a clear error or correct handling: no panic,
-//! no hang, no call left waiting.
+//! pending, a reply that doesn't decode, error classes QEMU here can't
+//! send. Each must end in a clear error or correct handling: no panic, no
+//! hang, no call left waiting.
 
 use std::time::Duration;
 
@@ -437,6 +438,44 @@ async fn reply_that_does_not_decode_names_the_bad_member() {
             .expect("bounded")
             .expect("the next call still works");
         assert_eq!(v.qemu.major, 10);
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn error_classes_qemu_here_cannot_send() {
+    // KVMMissingCap needs KVM; a class from a newer QEMU must be kept.
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        for class in ["KVMMissingCap", "SomeFutureClass"] {
+            let cmd = read_cmd(&mut r).await.expect("a command");
+            let reply =
+                serde_json::json!({"error": {"class": class, "desc": "no"}, "id": cmd["id"]});
+            w.write_all(format!("{reply}\n").as_bytes())
+                .await
+                .expect("write");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = Client::connect_unix(&fake.path, opts())
+            .await
+            .expect("connect");
+        let mut classes = Vec::new();
+        for _ in 0..2 {
+            let e = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
+                .await
+                .expect("bounded")
+                .expect_err("an error reply");
+            classes.push(e.class().cloned().expect("a QMP error"));
+        }
+        assert_eq!(classes[0], qmp_client::ErrorClass::KvmMissingCap);
+        assert_eq!(classes[0].as_str(), "KVMMissingCap");
+        assert_eq!(
+            classes[1],
+            qmp_client::ErrorClass::Other("SomeFutureClass".into())
+        );
     };
     tokio::join!(server, client);
 }
