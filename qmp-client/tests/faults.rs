@@ -33,6 +33,13 @@ impl Fake {
         }
     }
 
+    /// A client connected to it (the test's server side must accept).
+    async fn connect(&self) -> Client {
+        Client::connect_unix(&self.path, opts())
+            .await
+            .expect("connect")
+    }
+
     /// Accepts one client; greets and negotiates when `greet`.
     async fn accept(
         &self,
@@ -54,6 +61,11 @@ impl Fake {
         }
         (r, w)
     }
+}
+
+/// Awaits `f`, failing the test if it takes longer than [`BOUND`].
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.expect("bounded")
 }
 
 async fn read_cmd(r: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<Value> {
@@ -128,12 +140,8 @@ async fn garbled_json_fails_pending_calls_and_closes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
-        let r = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
-            .await
-            .expect("bounded");
+        let c = fake.connect().await;
+        let r = bounded(c.execute(QueryStatus::new())).await;
         let e = r.expect_err("garbled");
         assert!(e.to_string().contains("garbled message"), "{e}");
         assert!(c.is_closed());
@@ -156,12 +164,8 @@ async fn message_cut_mid_line_then_eof() {
         drop(r);
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
-        let r = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
-            .await
-            .expect("bounded");
+        let c = fake.connect().await;
+        let r = bounded(c.execute(QueryStatus::new())).await;
         let e = r.expect_err("cut");
         assert!(e.is_socket_closed() || matches!(e, Error::Closed(_)), "{e}");
         assert!(e.to_string().contains("middle of a message"), "{e}");
@@ -193,13 +197,8 @@ async fn reply_with_unknown_id_is_ignored() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
-        let s = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
-            .await
-            .expect("bounded")
-            .expect("reply");
+        let c = fake.connect().await;
+        let s = bounded(c.execute(QueryStatus::new())).await.expect("reply");
         assert!(s.running, "the right reply reached the caller");
         assert_eq!(c.stray_replies(), 2);
     };
@@ -220,9 +219,7 @@ async fn ten_megabyte_message_and_the_size_limit() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
+        let c = fake.connect().await;
         let v = tokio::time::timeout(BOUND, c.execute_raw("x-big", serde_json::json!({})))
             .await
             .expect("bounded")
@@ -248,9 +245,8 @@ async fn ten_megabyte_message_and_the_size_limit() {
         )
         .await
         .expect("connect");
-        let e = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
+        let e = bounded(c.execute(QueryStatus::new()))
             .await
-            .expect("bounded")
             .expect_err("too big");
         assert!(e.to_string().contains("message over 1048576 bytes"), "{e}");
     };
@@ -291,9 +287,7 @@ async fn event_flood_while_commands_run() {
         flood.await.expect("flood task");
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
+        let c = fake.connect().await;
         // A subscriber that never reads (loses events, told so later) and
         // one that keeps up.
         let mut slow = c.events();
@@ -311,9 +305,8 @@ async fn event_flood_while_commands_run() {
         });
         let start = std::time::Instant::now();
         for _ in 0..200 {
-            let v = tokio::time::timeout(BOUND, c.execute(QueryVersion::new()))
+            let v = bounded(c.execute(QueryVersion::new()))
                 .await
-                .expect("bounded")
                 .expect("reply");
             assert_eq!(v.qemu.major, 10);
         }
@@ -348,9 +341,7 @@ async fn disconnect_fails_every_pending_call_at_once() {
         drop(r);
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
+        let c = fake.connect().await;
         let calls: Vec<_> = (0..10)
             .map(|_| {
                 let c = c.clone();
@@ -419,12 +410,9 @@ async fn reply_that_does_not_decode_names_the_bad_member() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
+        let c = fake.connect().await;
+        let e = bounded(c.execute(QueryVersion::new()))
             .await
-            .expect("connect");
-        let e = tokio::time::timeout(BOUND, c.execute(QueryVersion::new()))
-            .await
-            .expect("bounded")
             .expect_err("a string where an integer belongs");
         match &e {
             Error::Decode { what, path, .. } => {
@@ -433,9 +421,8 @@ async fn reply_that_does_not_decode_names_the_bad_member() {
             }
             other => panic!("expected a decode error, got {other:?}"),
         }
-        let v = tokio::time::timeout(BOUND, c.execute(QueryVersion::new()))
+        let v = bounded(c.execute(QueryVersion::new()))
             .await
-            .expect("bounded")
             .expect("the next call still works");
         assert_eq!(v.qemu.major, 10);
     };
@@ -459,14 +446,11 @@ async fn error_classes_qemu_here_cannot_send() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = Client::connect_unix(&fake.path, opts())
-            .await
-            .expect("connect");
+        let c = fake.connect().await;
         let mut classes = Vec::new();
         for _ in 0..2 {
-            let e = tokio::time::timeout(BOUND, c.execute(QueryStatus::new()))
+            let e = bounded(c.execute(QueryStatus::new()))
                 .await
-                .expect("bounded")
                 .expect_err("an error reply");
             classes.push(e.class().cloned().expect("a QMP error"));
         }
