@@ -24,14 +24,23 @@ pub trait Loader {
     /// An absolute, normalised form of `path`, used to detect include
     /// cycles and files included twice.
     fn absolute(&self, path: &str) -> String {
-        let base = if path.starts_with('/') {
-            String::new()
-        } else {
-            std::env::current_dir()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        normalize(&format!("{base}/{path}"))
+        absolute_in(&current_dir(), path)
+    }
+}
+
+/// The working directory as a string (empty if it can't be read).
+fn current_dir() -> String {
+    std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `path` made absolute against `cwd`, and normalised.
+fn absolute_in(cwd: &str, path: &str) -> String {
+    if path.starts_with('/') {
+        normalize(path)
+    } else {
+        normalize(&format!("{cwd}/{path}"))
     }
 }
 
@@ -54,11 +63,7 @@ pub(crate) struct FsLoaderAt {
 impl FsLoaderAt {
     /// Reads the working directory now.
     pub(crate) fn new() -> FsLoaderAt {
-        FsLoaderAt {
-            cwd: std::env::current_dir()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        }
+        FsLoaderAt { cwd: current_dir() }
     }
 }
 
@@ -68,11 +73,7 @@ impl Loader for FsLoaderAt {
     }
 
     fn absolute(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            normalize(path)
-        } else {
-            normalize(&format!("{}/{path}", self.cwd))
-        }
+        absolute_in(&self.cwd, path)
     }
 }
 

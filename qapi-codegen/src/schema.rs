@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::doc::Doc;
 use crate::error::Result;
-use crate::expr::{Defn, c_name, c_name_eq, check_exprs};
+use crate::expr::{Defn, c_name_eq, check_exprs};
 use crate::parser::{Loader, Pragma, RawExpr, parse};
 use crate::source::{Info, R, Raise, SourceMap, err};
 use crate::value::{Dict, Value};
@@ -794,10 +794,8 @@ impl Schema {
     }
 
     fn check_features_clash(&self, features: &[Feature], info: Info, defined_in: &str) -> R<()> {
-        let mut seen: HashMap<String, &Feature> = HashMap::new();
-        for f in features {
-            let c = c_name(&f.name);
-            if let Some(other) = seen.get(&c) {
+        for (i, f) in features.iter().enumerate() {
+            if let Some(other) = features[..i].iter().find(|o| c_name_eq(&o.name, &f.name)) {
                 let dn = self.defn_name(info);
                 return err(
                     info,
@@ -808,7 +806,6 @@ impl Schema {
                     ),
                 );
             }
-            seen.insert(c, f);
         }
         Ok(())
     }
@@ -1075,21 +1072,18 @@ impl Schema {
             v.ty = self.check_member(v, "branch")?;
         }
         let dn = self.defn_name(info);
-        let mut seen: Vec<(String, &str)> = Vec::new();
         let mut types_seen: Vec<(&'static str, &str)> = Vec::new();
-        for v in &variants {
+        for (i, v) in variants.iter().enumerate() {
             let desc = describe_member("branch", &v.name, &v.defined_in, dn);
-            let c = c_name(&v.name);
-            if let Some((_, other)) = seen.iter().find(|(k, _)| *k == c) {
+            if let Some(other) = variants[..i].iter().find(|o| c_name_eq(&o.name, &v.name)) {
                 return err(
                     info,
                     format!(
                         "{desc} collides with {}",
-                        describe_member("branch", other, &v.defined_in, dn)
+                        describe_member("branch", &other.name, &v.defined_in, dn)
                     ),
                 );
             }
-            seen.push((c, &v.name));
             let vt = &self.entities[v.ty];
             let qtype = match vt.json_type() {
                 "null" => "QTYPE_QNULL",
@@ -1202,8 +1196,8 @@ impl Schema {
             return Ok(());
         }
         match self.entities[id].kind.clone() {
-            EntityKind::Include { .. } | EntityKind::Builtin { .. } => {}
-            EntityKind::Enum { .. } => {}
+            // Enums were checked above.
+            EntityKind::Include { .. } | EntityKind::Builtin { .. } | EntityKind::Enum { .. } => {}
             EntityKind::Array { element_name, .. } => {
                 self.check_definition(id)?;
                 let ainfo = info.unwrap_or(Info::new(0, 0));

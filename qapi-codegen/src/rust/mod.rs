@@ -544,12 +544,12 @@ impl<'s> Gen<'s> {
                 params.push(quote!(#id: #ty => #w,));
             }
         }
-        let extra_params = extra_params.iter().map(|p| quote!(#p => into,));
-        let new_doc = if params.is_empty() && extra_params.len() == 0 {
+        let new_doc = if params.is_empty() && extra_params.is_empty() {
             " Builds it with every optional member absent."
         } else {
             " Builds it from its required members; optional ones are absent."
         };
+        let extra_params = extra_params.iter().map(|p| quote!(#p => into,));
         quote! {
             #rt::qapi_builder!(#name
                 new(#new_doc) { #(#params)* #(#extra_params)* }
@@ -1123,23 +1123,26 @@ impl<'s> Gen<'s> {
             .min(modules.len())
             .max(1);
         // Largest modules first, each to the least loaded thread.
-        let weight = |i: usize| -> usize {
-            self.schema.modules[i]
-                .entities
-                .iter()
-                .map(|&id| match self.schema.entities[id].as_object() {
-                    Some(o) => 4 + o.local_members.len(),
-                    None => 4,
-                })
-                .sum()
-        };
+        let weight: Vec<usize> = modules
+            .iter()
+            .map(|&(i, _)| {
+                self.schema.modules[i]
+                    .entities
+                    .iter()
+                    .map(|&id| match self.schema.entities[id].as_object() {
+                        Some(o) => 4 + o.local_members.len(),
+                        None => 4,
+                    })
+                    .sum()
+            })
+            .collect();
         let mut order: Vec<usize> = (0..modules.len()).collect();
-        order.sort_by_key(|&k| std::cmp::Reverse(weight(modules[k].0)));
+        order.sort_by_key(|&k| std::cmp::Reverse(weight[k]));
         let mut load = vec![0usize; threads];
         let mut work: Vec<Vec<usize>> = vec![Vec::new(); threads];
         for k in order {
             let t = (0..threads).min_by_key(|&t| load[t]).unwrap_or(0);
-            load[t] += weight(modules[k].0);
+            load[t] += weight[k];
             work[t].push(k);
         }
         let (schema, names, branch_names, boxed) =

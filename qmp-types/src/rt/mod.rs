@@ -78,12 +78,6 @@ impl Timestamp {
     }
 }
 
-/// For optional members of type `any`: a present `null` is
-/// `Some(Value::Null)`, not absence (absence is the field's default).
-pub fn deserialize_some<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
 /// Deserializes an enum from its wire string through `from_wire`.
 pub fn deserialize_enum<'de, D, T>(d: D, from_wire: fn(&str) -> T) -> Result<T, D::Error>
 where
