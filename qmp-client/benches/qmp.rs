@@ -1,10 +1,20 @@
-//! Client throughput against a private `qemu-storage-daemon`, each figure
-//! beside a raw floor measured in the same run on the same kind of socket
-//! (write one line, read one line; no JSON decoding), and client cost
-//! against an in-process fake server that answers instantly.
+//! Client throughput against a private `qemu-storage-daemon` (started
+//! with `qmp_client::launch`), each figure beside baselines measured in
+//! the same run on the same daemon, in interleaved rounds:
 //!
-//! `cargo bench -p qmp-client --bench qmp` prints medians of several
-//! rounds and the ratios; see BENCHMARKS.md.
+//! - the raw sequential floor: one command line written, one reply line
+//!   read, on a Unix socket, no JSON decoding;
+//! - the client with 1, 8 and 64 callers (`Options::default()`: OOB
+//!   negotiated, at most 7 in-band commands in flight);
+//! - QEMU's Python client, qemu.qmp, with 8 asyncio tasks (installed
+//!   with pip when missing; left out, and said so, when that fails).
+//!
+//! Then client cost against an in-process fake server that answers at
+//! once, typed event decoding, and what `tracing` costs with no
+//! subscriber (its disabled call sites, per call) against with one.
+//!
+//! `cargo bench -p qmp-client --bench qmp` prints medians of the rounds
+//! and the ratios (medians of per-round ratios); see BENCHMARKS.md.
 
 #![allow(missing_docs, reason = "a bench binary")]
 
@@ -12,6 +22,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream as StdUnix;
 use std::time::{Duration, Instant};
 
+use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
 use qmp_types::QueryVersion;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -53,26 +64,71 @@ fn raw_sequential(path: &std::path::Path, n: usize) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Raw floor, pipelined: up to `window` commands in flight (QEMU reads at
-/// most 8 queued ones).
-fn raw_pipelined(path: &std::path::Path, n: usize, window: usize) -> f64 {
-    let (mut r, w) = raw_connect(path);
-    let start = Instant::now();
-    let mut w = w;
-    let mut sent = 0;
-    let mut got = 0;
-    let mut line = String::new();
-    while got < n {
-        while sent < n && sent - got < window {
-            w.write_all(format!("{{\"execute\":\"query-version\",\"id\":{sent}}}\n").as_bytes())
-                .expect("write");
-            sent += 1;
-        }
-        line.clear();
-        r.read_line(&mut line).expect("read");
-        got += 1;
+/// qemu.qmp's throughput with `tasks` asyncio tasks sharing one
+/// connection (Python's own timing, start-up excluded).
+const QEMU_QMP_PEER: &str = r#"
+import asyncio, sys, time
+from qemu.qmp import QMPClient
+async def main(path, n, tasks):
+    qmp = QMPClient("bench")
+    await qmp.connect(path)
+    per = n // tasks
+    async def worker():
+        for _ in range(per):
+            await qmp.execute("query-version")
+    t = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(tasks)])
+    el = time.perf_counter() - t
+    await qmp.disconnect()
+    print(per * tasks / el)
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+"#;
+
+/// Whether qemu.qmp can be imported, installing it with pip if not.
+fn qemu_qmp_available() -> Result<String, String> {
+    let has = || {
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import qemu.qmp, importlib.metadata as m; print(m.version('qemu.qmp'))",
+            ])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    if let Some(v) = has() {
+        return Ok(v);
     }
-    n as f64 / start.elapsed().as_secs_f64()
+    eprintln!(
+        "qemu.qmp is not installed: installing it with `python3 -m pip install qemu.qmp` for the comparison"
+    );
+    let st = std::process::Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "qemu.qmp"])
+        .status()
+        .map_err(|e| format!("can't run pip: {e}"))?;
+    if !st.success() {
+        return Err(format!("pip install qemu.qmp failed ({st})"));
+    }
+    has().ok_or_else(|| "qemu.qmp still can't be imported".to_string())
+}
+
+fn qemu_qmp(path: &std::path::Path, n: usize, tasks: usize) -> Option<f64> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", QEMU_QMP_PEER])
+        .arg(path)
+        .arg(n.to_string())
+        .arg(tasks.to_string())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "qemu.qmp run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 async fn client_concurrent(c: &Client, n: usize, tasks: usize) -> f64 {
@@ -148,60 +204,80 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let qsd = tests::Qemu::storage_daemon().expect("start qemu-storage-daemon");
-    let path = qsd.socket.clone();
+    let qsd = rt
+        .block_on(Launcher::storage_daemon().start())
+        .expect("start qemu-storage-daemon");
+    let path = qsd.socket().to_path_buf();
+    let peer = match qemu_qmp_available() {
+        Ok(v) => {
+            println!("comparing with qemu.qmp {v} (Python {})", python_version());
+            true
+        }
+        Err(e) => {
+            println!("qemu.qmp left out of the comparison: {e}");
+            false
+        }
+    };
     // The daemon's monitor serves one connection at a time: each
     // measurement connects, measures and hangs up, interleaved by round.
     let mut raw_seq = Vec::new();
-    let mut cli_seq = Vec::new();
-    let mut raw_pipe = Vec::new();
+    let mut cli1 = Vec::new();
     let mut cli8 = Vec::new();
     let mut cli64 = Vec::new();
+    let mut py8 = Vec::new();
     for _ in 0..ROUNDS {
         raw_seq.push(raw_sequential(&path, CALLS));
-        raw_pipe.push(raw_pipelined(&path, CALLS, 8));
         let client = rt
             .block_on(Client::connect_unix(&path, Options::default()))
             .expect("connect");
-        cli_seq.push(rt.block_on(client_concurrent(&client, CALLS, 1)));
+        assert!(client.greeting().oob, "OOB negotiated by default");
+        cli1.push(rt.block_on(client_concurrent(&client, CALLS, 1)));
         cli8.push(rt.block_on(client_concurrent(&client, CALLS, 8)));
         cli64.push(rt.block_on(client_concurrent(&client, CALLS, 64)));
         client.close();
+        rt.block_on(client.closed());
         drop(client);
-        // Let the daemon notice the hang-up before the next raw connect.
-        std::thread::sleep(Duration::from_millis(50));
+        if peer && let Some(r) = qemu_qmp(&path, CALLS, 8) {
+            py8.push(r);
+        }
     }
     // Ratios within each round (same machine state), then medians.
     let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
-    let (q_seq, q8, q64) = (
-        ratio(&cli_seq, &raw_seq),
-        ratio(&cli8, &raw_pipe),
-        ratio(&cli64, &raw_pipe),
-    );
-    let pipe_gain = ratio(&raw_pipe, &raw_seq);
-    let (rs, cs, rp, c8, c64) = (
-        median(raw_seq),
-        median(cli_seq),
-        median(raw_pipe),
-        median(cli8),
-        median(cli64),
-    );
     println!(
         "qemu-storage-daemon 10.0.2, query-version, {CALLS} calls x {ROUNDS} rounds (medians; ratios are medians of per-round ratios):"
     );
-    println!("  raw floor, sequential        {rs:>9.0} calls/s");
-    println!("  client, sequential           {cs:>9.0} calls/s   ratio {q_seq:.3}");
     println!(
-        "  raw floor, pipelined (8)     {rp:>9.0} calls/s   ({pipe_gain:.2} x sequential floor)"
+        "  raw floor, sequential        {:>9.0} calls/s",
+        median(raw_seq.clone())
     );
-    println!("  client, 8 concurrent         {c8:>9.0} calls/s   ratio to pipelined floor {q8:.3}");
     println!(
-        "  client, 64 concurrent        {c64:>9.0} calls/s   ratio to pipelined floor {q64:.3}"
+        "  client, 1 caller             {:>9.0} calls/s   {:.3} x raw floor (goal >= 0.97)",
+        median(cli1.clone()),
+        ratio(&cli1, &raw_seq)
     );
+    for (name, v) in [("8 callers ", &cli8), ("64 callers", &cli64)] {
+        print!(
+            "  client, {name}           {:>9.0} calls/s   {:.3} x raw floor (goal >= 1.5)",
+            median(v.clone()),
+            ratio(v, &raw_seq)
+        );
+        if py8.len() == ROUNDS {
+            print!(", {:.3} x qemu.qmp (goal >= 1.2)", ratio(v, &py8));
+        }
+        println!();
+    }
+    if py8.len() == ROUNDS {
+        println!(
+            "  qemu.qmp, 8 tasks            {:>9.0} calls/s   {:.3} x raw floor",
+            median(py8.clone()),
+            ratio(&py8, &raw_seq)
+        );
+    } else if peer {
+        println!("  qemu.qmp: {} of {ROUNDS} rounds ran; no ratio", py8.len());
+    }
 
     // In-process fake server: client cost.
-    let dir = tests::TempDir::new("bench").expect("dir");
-    let fake = dir.path().join("fake.sock");
+    let fake = qsd.dir().join("fake.sock");
     let listener = rt
         .block_on(async { tokio::net::UnixListener::bind(&fake) })
         .expect("bind");
@@ -214,10 +290,10 @@ fn main() {
         let rate = rt.block_on(client_concurrent(&fc, 20_000, 1));
         per_call.push(1e6 / rate);
     }
+    let round_trip = median(per_call);
     println!("in-process instant server:");
     println!(
-        "  client round trip, sequential {:>8.2} µs/call (server and socket included)",
-        median(per_call)
+        "  client round trip, sequential {round_trip:>8.2} µs/call (server and socket included; no tracing subscriber)"
     );
 
     // Typed event decoding, one core.
@@ -255,6 +331,8 @@ fn main() {
         };
         let n = 100_000usize;
         let us = rt.block_on(async move {
+            // The flood starts once the subscriber exists.
+            let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
             let server = tokio::spawn(async move {
                 let (r, mut w) = b.into_split();
                 let mut r = tokio::io::BufReader::new(r);
@@ -263,6 +341,7 @@ fn main() {
                 let mut line = String::new();
                 r.read_line(&mut line).await.expect("caps");
                 w.write_all(b"{\"return\": {}}\n").await.expect("caps reply");
+                let _ = go_rx.await;
                 let ev = "{\"event\": \"JOB_STATUS_CHANGE\", \"data\": {\"status\": \"running\", \"id\": \"job0\"}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n".repeat(1000);
                 for _ in 0..n / 1000 {
                     w.write_all(ev.as_bytes()).await.expect("flood");
@@ -271,6 +350,7 @@ fn main() {
             });
             let c = Client::from_unix_stream(a, Options::default()).await.expect("connect");
             let mut sub = c.events();
+            let _ = go_tx.send(());
             let start = Instant::now();
             let mut got = 0;
             while got < n {
@@ -307,4 +387,46 @@ fn main() {
         conns.len()
     );
     drop(conns);
+
+    // tracing: with no subscriber, each call site is a check of one
+    // static; a call passes 3 of them (sent, received, and the event or
+    // nothing). Measured directly, then with a subscriber at `debug`.
+    let n = 10_000_000u64;
+    let start = Instant::now();
+    for i in 0..n {
+        tracing::debug!(id = i, command = "query-version", "command sent");
+        std::hint::black_box(i);
+    }
+    let disabled_ns = start.elapsed().as_secs_f64() * 1e9 / n as f64;
+    println!(
+        "  tracing, no subscriber: {disabled_ns:.2} ns per call site; 3 per call = {:.4}% of a round trip",
+        3.0 * disabled_ns / (round_trip * 1e3) * 100.0
+    );
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("subscriber");
+    let mut per_call = Vec::new();
+    for _ in 0..ROUNDS {
+        let rate = rt.block_on(client_concurrent(&fc, 20_000, 1));
+        per_call.push(1e6 / rate);
+    }
+    println!(
+        "  client round trip with a debug-level subscriber (formatting to a sink) {:>8.2} µs/call",
+        median(per_call)
+    );
+}
+
+fn python_version() -> String {
+    std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .trim_start_matches("Python ")
+                .to_string()
+        })
+        .unwrap_or_default()
 }

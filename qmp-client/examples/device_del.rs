@@ -1,4 +1,4 @@
-//! The seed's third example: remove a device and wait for DEVICE_DELETED.
+//! Remove a device and wait for DEVICE_DELETED.
 //! Without a guest only USB devices unplug at once, so the private QEMU
 //! this starts has a USB tablet.
 //!
@@ -6,26 +6,30 @@
 
 use std::time::Duration;
 
+use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
 use qmp_types::DeviceDel;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (_qemu, socket, id) = match args.as_slice() {
-        [s, id] => (None, std::path::PathBuf::from(s), id.clone()),
+    let (_qemu, mon, id) = match args.as_slice() {
+        [s, id] => (
+            None,
+            Client::connect_unix(s, Options::default()).await?,
+            id.clone(),
+        ),
         _ => {
-            let q = tests::Qemu::system(&[
-                "-device",
-                "qemu-xhci,id=xhci",
-                "-device",
-                "usb-tablet,id=tab0,bus=xhci.0",
-            ])?;
-            let s = q.socket.clone();
-            (Some(q), s, "tab0".to_string())
+            let q = Launcher::system_x86_64()
+                .guestless()
+                .args(["-device", "qemu-xhci,id=xhci"])
+                .args(["-device", "usb-tablet,id=tab0,bus=xhci.0"])
+                .start()
+                .await?;
+            let mon = q.connect(Options::default()).await?;
+            (Some(q), mon, "tab0".to_string())
         }
     };
-    let mon = Client::connect_unix(&socket, Options::default()).await?;
     let since = mon.event_cursor();
     mon.execute(DeviceDel::new(id.clone())).await?;
     match mon

@@ -1,21 +1,21 @@
-//! The seed's second example: a human monitor command (`info vnc`).
+//! A human monitor (HMP) command: `info vnc`.
 //!
 //! `cargo run --example hmp [SOCKET]` (starts a private
 //! `qemu-system-x86_64` when no socket is given).
 
+use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_qemu, socket) = match std::env::args().nth(1) {
-        Some(p) => (None, std::path::PathBuf::from(p)),
+    let (_qemu, mon) = match std::env::args().nth(1) {
+        Some(p) => (None, Client::connect_unix(p, Options::default()).await?),
         None => {
-            let q = tests::Qemu::system(&[])?;
-            let s = q.socket.clone();
-            (Some(q), s)
+            let q = Launcher::system_x86_64().guestless().start().await?;
+            let mon = q.connect(Options::default()).await?;
+            (Some(q), mon)
         }
     };
-    let mon = Client::connect_unix(&socket, Options::default()).await?;
     let out = mon.human("info vnc").await?;
     print!("{out}");
     Ok(())

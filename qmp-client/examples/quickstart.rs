@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
 use qmp_types::*;
 
@@ -21,16 +22,19 @@ fn null_node(name: &str, size: i64) -> BlockdevAdd {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_qemu, socket) = match std::env::args().nth(1) {
-        Some(path) => (None, std::path::PathBuf::from(path)),
+    let (_qemu, client) = match std::env::args().nth(1) {
+        Some(path) => (None, Client::connect_unix(path, Options::default()).await?),
         None => {
-            let q = tests::Qemu::storage_daemon()?;
-            let s = q.socket.clone();
-            println!("started a private qemu-storage-daemon on {}", s.display());
-            (Some(q), s)
+            let q = Launcher::storage_daemon().start().await?;
+            println!(
+                "started a private qemu-storage-daemon (pid {}) on {}",
+                q.pid(),
+                q.socket().display()
+            );
+            let client = q.connect(Options::default()).await?;
+            (Some(q), client)
         }
     };
-    let client = Client::connect_unix(&socket, Options::default()).await?;
     let v = &client.greeting().version;
     println!(
         "connected: QEMU {}.{}.{} ({}), capabilities {:?}",

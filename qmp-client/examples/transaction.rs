@@ -3,13 +3,14 @@
 //! `cargo run --example transaction` (starts a private
 //! `qemu-storage-daemon`).
 
-use qmp_client::{Client, Options, TransactionBuilder};
+use qmp_client::launch::Launcher;
+use qmp_client::{Options, TransactionBuilder};
 use qmp_types::*;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let q = tests::Qemu::storage_daemon()?;
-    let mon = Client::connect_unix(&q.socket, Options::default()).await?;
+    let q = Launcher::storage_daemon().start().await?;
+    let mon = q.connect(Options::default()).await?;
     mon.execute(BlockdevAdd(
         BlockdevOptions::new(BlockdevOptionsBranch::NullCo(BlockdevOptionsNull::new()))
             .with_node_name("disk"),

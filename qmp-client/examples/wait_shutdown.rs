@@ -1,4 +1,4 @@
-//! The seed's first example: wait for SHUTDOWN while another task makes
+//! Wait for SHUTDOWN while another task makes
 //! the machine go away. A guestless QEMU ignores `system_powerdown`, so
 //! this sends `quit`.
 //!
@@ -7,20 +7,20 @@
 
 use std::time::Duration;
 
+use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
 use qmp_types::{Quit, Shutdown};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_qemu, socket) = match std::env::args().nth(1) {
-        Some(p) => (None, std::path::PathBuf::from(p)),
+    let (_qemu, mon) = match std::env::args().nth(1) {
+        Some(p) => (None, Client::connect_unix(p, Options::default()).await?),
         None => {
-            let q = tests::Qemu::system(&[])?;
-            let s = q.socket.clone();
-            (Some(q), s)
+            let q = Launcher::system_x86_64().guestless().start().await?;
+            let mon = q.connect(Options::default()).await?;
+            (Some(q), mon)
         }
     };
-    let mon = Client::connect_unix(&socket, Options::default()).await?;
     let since = mon.event_cursor();
     let waiter = {
         let mon = mon.clone();

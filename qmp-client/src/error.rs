@@ -1,52 +1,76 @@
-//! The client's one error type.
+//! The client's one error type, and why a connection ended.
 
-/// A QMP error class, as QEMU names it in `error.class`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A QMP error class as QEMU names it in `error.class`: the schema's
+/// `QapiErrorClass`, with `Unknown` for a class a newer QEMU may send.
+pub use qmp_types::QapiErrorClass as ErrorClass;
+
+/// Why a connection ended. Every pending call, every waiter and every
+/// [`crate::EventStream`] of the connection learns this cause, through
+/// [`Error::Closed`].
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub enum ErrorClass {
-    /// `GenericError`: most errors.
-    GenericError,
-    /// `CommandNotFound`: the command doesn't exist (or isn't compiled in).
-    CommandNotFound,
-    /// `DeviceNotFound`: no device (node, job, ...) by that name.
-    DeviceNotFound,
-    /// `DeviceNotActive`: the device exists but is not active.
-    DeviceNotActive,
-    /// `KVMMissingCap`: KVM lacks a capability.
-    KvmMissingCap,
-    /// A class this client doesn't know, as QEMU sent it.
-    Other(String),
+pub enum Disconnect {
+    /// [`crate::Client::close`] was called.
+    ClosedByClient,
+    /// Every [`crate::Client`] handle was dropped.
+    HandlesDropped,
+    /// QEMU closed the connection (after `quit`, or when it exited).
+    PeerClosed,
+    /// QEMU closed the connection in the middle of a message.
+    Truncated {
+        /// Bytes of the unfinished message that had arrived.
+        bytes: usize,
+    },
+    /// Reading or writing the socket failed; the `io::Error` is the
+    /// [`std::error::Error::source`].
+    Io {
+        /// `"reading"` or `"writing"`.
+        op: &'static str,
+        /// What the OS said.
+        error: Arc<std::io::Error>,
+    },
+    /// QEMU sent something that is not QMP (garbled JSON, a message over
+    /// [`crate::Options::max_message`], an error reply without an `id`,
+    /// which means QEMU could not parse what it read).
+    Protocol(String),
 }
 
-impl ErrorClass {
-    /// The class for QEMU's string.
-    pub fn from_wire(s: &str) -> ErrorClass {
-        match s {
-            "GenericError" => ErrorClass::GenericError,
-            "CommandNotFound" => ErrorClass::CommandNotFound,
-            "DeviceNotFound" => ErrorClass::DeviceNotFound,
-            "DeviceNotActive" => ErrorClass::DeviceNotActive,
-            "KVMMissingCap" => ErrorClass::KvmMissingCap,
-            other => ErrorClass::Other(other.to_string()),
-        }
-    }
-
-    /// The class as QEMU spells it.
-    pub fn as_str(&self) -> &str {
+impl Disconnect {
+    /// The I/O error kind, when the cause is an I/O error.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
-            ErrorClass::GenericError => "GenericError",
-            ErrorClass::CommandNotFound => "CommandNotFound",
-            ErrorClass::DeviceNotFound => "DeviceNotFound",
-            ErrorClass::DeviceNotActive => "DeviceNotActive",
-            ErrorClass::KvmMissingCap => "KVMMissingCap",
-            ErrorClass::Other(s) => s,
+            Disconnect::Io { error, .. } => Some(error.kind()),
+            _ => None,
         }
     }
 }
 
-impl std::fmt::Display for ErrorClass {
+impl std::fmt::Display for Disconnect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str("QMP connection closed: ")?;
+        match self {
+            Disconnect::ClosedByClient => f.write_str("closed by the client"),
+            Disconnect::HandlesDropped => f.write_str("every client handle was dropped"),
+            Disconnect::PeerClosed => f.write_str("QEMU closed the connection"),
+            Disconnect::Truncated { bytes } => write!(
+                f,
+                "QEMU closed the connection in the middle of a message ({bytes} bytes read)"
+            ),
+            Disconnect::Io { op, .. } => write!(f, "{op} the socket failed"),
+            Disconnect::Protocol(m) => write!(f, "protocol error: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Disconnect {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Disconnect::Io { error, .. } => Some(&**error),
+            _ => None,
+        }
     }
 }
 
@@ -74,42 +98,80 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// Reading or writing the connection failed.
-    #[error("QMP connection I/O failed: {0}")]
+    /// Reading or writing failed before the connection was up (during the
+    /// greeting and capabilities negotiation).
+    #[error("QMP handshake I/O failed: {0}")]
     Io(#[from] std::io::Error),
-    /// The connection is closed (QEMU quit, or the peer hung up); every
-    /// pending and later call fails with this.
-    #[error("QMP connection closed{}", .0.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
-    Closed(Option<String>),
-    /// No answer in time.
+    /// The connection is closed; the cause says why. Every pending and
+    /// later call, waiter and event stream of the connection fails with
+    /// this.
+    #[error(transparent)]
+    Closed(Disconnect),
+    /// No answer in time. A command that timed out may still run in QEMU
+    /// if it had been written to the socket (see
+    /// [`crate::Client::execute`]).
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
         /// What was awaited (a command, the greeting, an event).
         what: String,
         /// How long was waited.
-        after: std::time::Duration,
+        after: Duration,
     },
-    /// The peer broke the protocol (garbled JSON, an unexpected message,
-    /// a message over the size limit, a bad greeting). The connection is
-    /// closed after one.
+    /// The peer broke the protocol during the handshake (no or a bad
+    /// greeting, a bad reply to `qmp_capabilities`).
     #[error("QMP protocol error: {0}")]
     Protocol(String),
-    /// A reply or event didn't decode into the expected type.
+    /// A reply didn't decode into the command's reply type.
     #[error("{what}: member `{path}` does not decode: {source}")]
     Decode {
-        /// The command (or event) whose data was bad.
+        /// The command whose reply was bad.
         what: String,
-        /// Path of the bad member (`.inserted.image.virtual-size`), `.` for
-        /// the whole value.
+        /// Path of the bad member (`inserted.image.virtual-size`), `.`
+        /// for the whole value.
         path: String,
+        /// serde's message.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// QEMU sent an event this version of the bindings knows, with data
+    /// that does not fit its type. The event is kept in the history as
+    /// [`qmp_types::AnyEvent::Malformed`]; typed waits for it fail with
+    /// this.
+    #[error("event {event}: its data does not decode: {error}")]
+    EventDecode {
+        /// The event's name.
+        event: String,
+        /// The decoder's message, with the bad member's path.
+        error: String,
+    },
+    /// The command was not sent: QEMU's JSON parser would reject it (too
+    /// deeply nested, too many tokens, too large), and QEMU's answer to
+    /// that can't be matched to the call.
+    #[error("{command} was not sent: {reason}")]
+    Unsendable {
+        /// The command.
+        command: String,
+        /// Which of QEMU's parser limits it exceeds.
+        reason: String,
+    },
+    /// The command's arguments don't encode as JSON.
+    #[error("{command}: its arguments don't encode as JSON: {source}")]
+    Encode {
+        /// The command.
+        command: String,
         /// serde's message.
         #[source]
         source: serde_json::Error,
     },
     /// `exec-oob` was asked for, but OOB was not negotiated or the command
     /// doesn't allow it.
-    #[error("{0} can't be sent out-of-band: {1}")]
-    OobNotAvailable(String, &'static str),
+    #[error("{command} can't be sent out-of-band: {reason}")]
+    OobNotAvailable {
+        /// The command.
+        command: String,
+        /// Why not.
+        reason: &'static str,
+    },
     /// File descriptors can only be passed over a Unix socket.
     #[error("file descriptors can only be passed over a Unix socket connection")]
     FdPassingUnsupported,
@@ -117,25 +179,20 @@ pub enum Error {
     /// (the others and the history still have them).
     #[error("{0} events were dropped for a slow subscriber")]
     EventsLost(u64),
+    /// Starting QEMU failed (see [`crate::launch`]).
+    #[cfg(feature = "launch")]
+    #[error(transparent)]
+    Launch(#[from] crate::launch::LaunchError),
 }
 
 impl Error {
-    /// Like the seed's `IsSocketClosed`: the connection is (now) closed.
+    /// The connection is (now) closed: QEMU quit, the peer hung up, the
+    /// client closed it.
     pub fn is_socket_closed(&self) -> bool {
-        match self {
-            Error::Closed(_) => true,
-            Error::Io(e) => matches!(
-                e.kind(),
-                std::io::ErrorKind::BrokenPipe
-                    | std::io::ErrorKind::ConnectionReset
-                    | std::io::ErrorKind::UnexpectedEof
-                    | std::io::ErrorKind::ConnectionAborted
-            ),
-            _ => false,
-        }
+        matches!(self, Error::Closed(_))
     }
 
-    /// Like the seed's `IsSocketNotAvailable`: nothing listens there.
+    /// Nothing listens at the address.
     pub fn is_socket_not_available(&self) -> bool {
         matches!(self, Error::Connect { .. })
     }
@@ -151,6 +208,14 @@ impl Error {
     /// Whether this is a timeout.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// Why the connection ended, for [`Error::Closed`].
+    pub fn disconnect(&self) -> Option<&Disconnect> {
+        match self {
+            Error::Closed(d) => Some(d),
+            _ => None,
+        }
     }
 }
 

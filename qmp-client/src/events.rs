@@ -1,7 +1,11 @@
-//! Events: a bounded history with QEMU's timestamps, fan-out to any
-//! number of subscribers (a slow one loses events, reported, and never
-//! blocks anyone), and waiting for an event that can't miss one that
-//! arrived before the command's reply.
+//! Events: a history bounded by count and by bytes, with QEMU's
+//! timestamps, and fan-out to any number of subscribers (a slow one loses
+//! events, is told so, and never blocks anyone).
+//!
+//! The connection task owns the only strong broadcast sender; the hub
+//! keeps a weak one to subscribe with. When the task ends, every
+//! [`EventStream`] drains what it has and then gets
+//! [`Error::Closed`] with the connection's cause.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,24 +13,47 @@ use std::sync::{Arc, Mutex};
 use qmp_types::{AnyEvent, Event, Timestamp};
 use tokio::sync::broadcast;
 
+use crate::connection::Shared;
 use crate::error::{Error, Result};
 
 /// One event as received.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct EventRecord {
     /// Position in the connection's event sequence (0, 1, 2, ...).
     pub seq: u64,
     /// When QEMU sent it.
     pub timestamp: Timestamp,
-    /// The event.
+    /// The event; [`AnyEvent::Malformed`] when QEMU's data did not fit a
+    /// known event's type, [`AnyEvent::Unknown`] for a name the bindings
+    /// don't know.
     pub event: AnyEvent,
+    /// Size of the message on the wire, in bytes (what the history's byte
+    /// bound counts).
+    pub wire_size: usize,
+}
+
+impl EventRecord {
+    /// This record's event as `E`: `Ok(None)` for another event,
+    /// `Err(EventDecode)` when it is an `E` whose data did not decode.
+    pub fn typed<E: Event>(&self) -> Result<Option<&E>> {
+        if let AnyEvent::Malformed { name, error, .. } = &self.event
+            && name == E::NAME
+        {
+            return Err(Error::EventDecode {
+                event: name.clone(),
+                error: error.clone(),
+            });
+        }
+        Ok(E::from_any_ref(&self.event))
+    }
 }
 
 /// Where to start looking for events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Since {
-    /// Events QEMU stamped strictly after this time (the seed's `after`,
-    /// at microsecond resolution).
+    /// Events QEMU stamped strictly after this time (microsecond
+    /// resolution; QEMU's clock, which may differ from this host's).
     Time(Timestamp),
     /// Events at or after this position of the sequence (see
     /// [`crate::Client::event_cursor`]): immune to clock quirks.
@@ -56,47 +83,70 @@ impl Since {
 
 pub(crate) struct Hub {
     history: Mutex<History>,
-    tx: broadcast::Sender<Arc<EventRecord>>,
+    tx: broadcast::WeakSender<Arc<EventRecord>>,
 }
 
 struct History {
     records: VecDeque<Arc<EventRecord>>,
-    capacity: usize,
+    bytes: usize,
+    max_count: usize,
+    max_bytes: usize,
     next_seq: u64,
 }
 
 impl Hub {
-    pub(crate) fn new(history: usize, subscriber_buffer: usize) -> Hub {
+    /// A hub and the strong sender the connection task keeps.
+    pub(crate) fn new(
+        max_count: usize,
+        max_bytes: usize,
+        subscriber_buffer: usize,
+    ) -> (Hub, broadcast::Sender<Arc<EventRecord>>) {
         let (tx, _) = broadcast::channel(subscriber_buffer.max(1));
-        Hub {
+        let hub = Hub {
             history: Mutex::new(History {
                 records: VecDeque::new(),
-                capacity: history,
+                bytes: 0,
+                max_count,
+                max_bytes,
                 next_seq: 0,
             }),
-            tx,
-        }
+            tx: tx.downgrade(),
+        };
+        (hub, tx)
     }
 
-    pub(crate) fn publish(&self, timestamp: Timestamp, event: AnyEvent) {
+    /// Records an event: into the history (oldest dropped past either
+    /// bound), then to every subscriber.
+    pub(crate) fn publish(
+        &self,
+        tx: &broadcast::Sender<Arc<EventRecord>>,
+        timestamp: Timestamp,
+        event: AnyEvent,
+        wire_size: usize,
+    ) {
         let rec = {
             let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
             let rec = Arc::new(EventRecord {
                 seq: h.next_seq,
                 timestamp,
                 event,
+                wire_size,
             });
             h.next_seq += 1;
-            if h.capacity > 0 {
-                if h.records.len() == h.capacity {
-                    h.records.pop_front();
-                }
+            if h.max_count > 0 && wire_size <= h.max_bytes {
+                h.bytes += wire_size;
                 h.records.push_back(rec.clone());
+                while h.records.len() > h.max_count || h.bytes > h.max_bytes {
+                    match h.records.pop_front() {
+                        Some(old) => h.bytes -= old.wire_size,
+                        None => break,
+                    }
+                }
             }
             rec
         };
         // No subscriber is not an error.
-        let _ = self.tx.send(rec);
+        let _ = tx.send(rec);
     }
 
     pub(crate) fn cursor(&self) -> u64 {
@@ -104,6 +154,12 @@ impl Hub {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .next_seq
+    }
+
+    /// Bytes and events the history holds now.
+    pub(crate) fn size(&self) -> (usize, usize) {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        (h.records.len(), h.bytes)
     }
 
     pub(crate) fn find(
@@ -119,39 +175,59 @@ impl Hub {
             .collect()
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<EventRecord>> {
-        self.tx.subscribe()
+    /// A new subscription; `None` once the connection has ended.
+    pub(crate) fn subscribe(&self) -> Option<broadcast::Receiver<Arc<EventRecord>>> {
+        self.tx.upgrade().map(|tx| tx.subscribe())
     }
 }
 
-/// A subscription to every event of the connection.
-#[derive(Debug)]
+/// A subscription to every event of the connection, from the moment it
+/// was made. It does not keep the connection open.
 pub struct EventStream {
-    rx: broadcast::Receiver<Arc<EventRecord>>,
+    rx: Option<broadcast::Receiver<Arc<EventRecord>>>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("open", &self.rx.is_some())
+            .finish()
+    }
 }
 
 impl EventStream {
-    pub(crate) fn new(rx: broadcast::Receiver<Arc<EventRecord>>) -> EventStream {
-        EventStream { rx }
+    pub(crate) fn new(shared: Arc<Shared>) -> EventStream {
+        EventStream {
+            rx: shared.hub.subscribe(),
+            shared,
+        }
     }
 
     /// The next event. `Err(EventsLost(n))` when this subscriber fell
-    /// behind by `n` events (they are still in the history); the stream
-    /// goes on after it. `Err(Closed)` once the connection is closed and
-    /// every event has been read.
+    /// behind by `n` events (the history may still have them); the stream
+    /// goes on after it. `Err(Closed(cause))` once the connection has
+    /// ended and every event that arrived before has been read.
     pub async fn next(&mut self) -> Result<Arc<EventRecord>> {
-        match self.rx.recv().await {
+        let Some(rx) = self.rx.as_mut() else {
+            return Err(self.shared.closed_error());
+        };
+        match rx.recv().await {
             Ok(r) => Ok(r),
             Err(broadcast::error::RecvError::Lagged(n)) => Err(Error::EventsLost(n)),
-            Err(broadcast::error::RecvError::Closed) => Err(Error::Closed(None)),
+            Err(broadcast::error::RecvError::Closed) => {
+                self.rx = None;
+                Err(self.shared.closed_error())
+            }
         }
     }
 
     /// The next event of type `E`, skipping others (losses are reported).
+    /// An `E` whose data did not decode gives `Err(EventDecode)`.
     pub async fn next_of<E: Event + Clone>(&mut self) -> Result<(Timestamp, E)> {
         loop {
             let r = self.next().await?;
-            if let Some(e) = E::from_any_ref(&r.event) {
+            if let Some(e) = r.typed::<E>()? {
                 return Ok((r.timestamp, e.clone()));
             }
         }
@@ -160,46 +236,46 @@ impl EventStream {
 
 /// Waits for the first event of type `E` admitted by `since` and matching
 /// `pred`: the history first, then live events. The subscription is made
-/// before the history is read, so nothing falls in between.
+/// before the history is read, so nothing falls in between. An `E` that
+/// did not decode ends the wait with `Err(EventDecode)`.
 pub(crate) async fn wait_for<E: Event + Clone>(
-    hub: &Hub,
-    closed: &tokio::sync::watch::Receiver<bool>,
+    shared: &Shared,
     since: Since,
     pred: &(dyn Fn(&E) -> bool + Sync),
 ) -> Result<(Timestamp, E)> {
-    let mut rx = hub.subscribe();
-    let mut closed = closed.clone();
+    let from_history = || -> Result<Option<(Timestamp, E)>> {
+        let mut check = |r: &EventRecord| match r.typed::<E>() {
+            Ok(Some(e)) => pred(e),
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        match shared.hub.find(since, &mut check).into_iter().next() {
+            Some(r) => Ok(r.typed::<E>()?.map(|e| (r.timestamp, e.clone()))),
+            None => Ok(None),
+        }
+    };
+    let Some(mut rx) = shared.hub.subscribe() else {
+        // Ended already: what the history has, or why it ended.
+        return from_history()?.ok_or_else(|| shared.closed_error());
+    };
     loop {
-        let mut check = |r: &EventRecord| E::from_any_ref(&r.event).is_some_and(pred);
-        if let Some(r) = hub.find(since, &mut check).into_iter().next()
-            && let Some(e) = E::from_any_ref(&r.event)
-        {
-            return Ok((r.timestamp, e.clone()));
+        if let Some(found) = from_history()? {
+            return Ok(found);
         }
         loop {
-            tokio::select! {
-                got = rx.recv() => match got {
-                    Ok(r) => {
-                        if since.admits(&r)
-                            && let Some(e) = E::from_any_ref(&r.event)
-                            && pred(e)
-                        {
-                            return Ok((r.timestamp, e.clone()));
-                        }
-                    }
-                    // Fell behind: look in the history again.
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(broadcast::error::RecvError::Closed) => return Err(Error::Closed(None)),
-                },
-                _ = closed.wait_for(|c| *c) => {
-                    // Drain what arrived before the close, then give up.
-                    let mut check = |r: &EventRecord| E::from_any_ref(&r.event).is_some_and(pred);
-                    if let Some(r) = hub.find(since, &mut check).into_iter().next()
-                        && let Some(e) = E::from_any_ref(&r.event)
+            match rx.recv().await {
+                Ok(r) => {
+                    if since.admits(&r)
+                        && let Some(e) = r.typed::<E>()?
+                        && pred(e)
                     {
                         return Ok((r.timestamp, e.clone()));
                     }
-                    return Err(Error::Closed(None));
+                }
+                // Fell behind: look in the history again.
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => {
+                    return from_history()?.ok_or_else(|| shared.closed_error());
                 }
             }
         }

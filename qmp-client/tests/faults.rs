@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
-use qmp_client::{Client, Error, Options};
-use qmp_types::{QueryStatus, QueryVersion, StopEvent};
+use qmp_client::{Client, Disconnect, Error, Options};
+use qmp_types::{AnyEvent, DeviceDeleted, QueryStatus, QueryVersion, StopEvent};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -35,7 +35,12 @@ impl Fake {
 
     /// A client connected to it (the test's server side must accept).
     async fn connect(&self) -> Client {
-        Client::connect_unix(&self.path, opts())
+        self.connect_with(opts()).await
+    }
+
+    /// The same with other options.
+    async fn connect_with(&self, opts: Options) -> Client {
+        Client::connect_unix(&self.path, opts)
             .await
             .expect("connect")
     }
@@ -66,6 +71,13 @@ impl Fake {
 /// Awaits `f`, failing the test if it takes longer than [`BOUND`].
 async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(BOUND, f).await.expect("bounded")
+}
+
+/// Writes one JSON message and a newline.
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, v: &Value) {
+    w.write_all(format!("{v}\n").as_bytes())
+        .await
+        .expect("write");
 }
 
 async fn read_cmd(r: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<Value> {
@@ -189,11 +201,11 @@ async fn reply_with_unknown_id_is_ignored() {
         )
         .await
         .expect("write");
-        let reply =
-            serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]});
-        w.write_all(format!("{reply}\n").as_bytes())
-            .await
-            .expect("write");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]}),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
@@ -212,10 +224,7 @@ async fn ten_megabyte_message_and_the_size_limit() {
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
-        let reply = serde_json::json!({"return": big, "id": cmd["id"]});
-        w.write_all(format!("{reply}\n").as_bytes())
-            .await
-            .expect("write");
+        send(&mut w, &serde_json::json!({"return": big, "id": cmd["id"]})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
@@ -236,15 +245,12 @@ async fn ten_megabyte_message_and_the_size_limit() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = Client::connect_unix(
-            &fake.path,
-            Options {
+        let c = fake
+            .connect_with(Options {
                 max_message: 1 << 20,
                 ..opts()
-            },
-        )
-        .await
-        .expect("connect");
+            })
+            .await;
         let e = bounded(c.execute(QueryStatus::new()))
             .await
             .expect_err("too big");
@@ -334,9 +340,12 @@ async fn disconnect_fails_every_pending_call_at_once() {
     let fake = Fake::new();
     let server = async {
         let (mut r, w) = fake.accept(true).await;
-        for _ in 0..10 {
+        // Seven are written (the in-flight window); three wait in the
+        // client's queue. All ten must fail.
+        for _ in 0..7 {
             read_cmd(&mut r).await.expect("a command");
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
         drop(w);
         drop(r);
     };
@@ -374,11 +383,11 @@ async fn any_stream_works() {
         line.clear();
         r.read_line(&mut line).await.expect("cmd");
         let cmd: Value = serde_json::from_str(&line).expect("json");
-        let reply =
-            serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]});
-        w.write_all(format!("{reply}\n").as_bytes())
-            .await
-            .expect("reply");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]}),
+        )
+        .await;
     };
     let client = async move {
         let c = Client::from_stream(a, opts()).await.expect("handshake");
@@ -437,11 +446,11 @@ async fn error_classes_qemu_here_cannot_send() {
         let (mut r, mut w) = fake.accept(true).await;
         for class in ["KVMMissingCap", "SomeFutureClass"] {
             let cmd = read_cmd(&mut r).await.expect("a command");
-            let reply =
-                serde_json::json!({"error": {"class": class, "desc": "no"}, "id": cmd["id"]});
-            w.write_all(format!("{reply}\n").as_bytes())
-                .await
-                .expect("write");
+            send(
+                &mut w,
+                &serde_json::json!({"error": {"class": class, "desc": "no"}, "id": cmd["id"]}),
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
@@ -454,12 +463,368 @@ async fn error_classes_qemu_here_cannot_send() {
                 .expect_err("an error reply");
             classes.push(e.class().cloned().expect("a QMP error"));
         }
-        assert_eq!(classes[0], qmp_client::ErrorClass::KvmMissingCap);
+        assert_eq!(classes[0], qmp_client::ErrorClass::KVMMissingCap);
         assert_eq!(classes[0].as_str(), "KVMMissingCap");
         assert_eq!(
             classes[1],
-            qmp_client::ErrorClass::Other("SomeFutureClass".into())
+            qmp_client::ErrorClass::Unknown("SomeFutureClass".into())
         );
     };
     tokio::join!(server, client);
+}
+
+/// A peer that stops reading: the queue is bounded (callers wait for
+/// room, memory stays flat), and when the peer reads again, no command
+/// whose caller had given up arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
+    let fake = Fake::new();
+    let (tx_ids, rx_ids) = tokio::sync::oneshot::channel::<Vec<u64>>();
+    let resume = std::sync::Arc::new(tokio::sync::Notify::new());
+    let fake_ref = &fake;
+    let server = {
+        let resume = resume.clone();
+        async move {
+            let (mut r, mut w) = fake_ref.accept(true).await;
+            // Don't read until told to.
+            resume.notified().await;
+            let mut ids = Vec::new();
+            while let Ok(Some(cmd)) =
+                tokio::time::timeout(Duration::from_millis(500), read_cmd(&mut r)).await
+            {
+                let id = cmd["id"].as_u64().expect("numeric id");
+                ids.push(id);
+                let reply = serde_json::json!({"return": {"qemu": {"major": 10, "minor": 0, "micro": 2}, "package": ""}, "id": id});
+                if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+            let _ = tx_ids.send(ids);
+        }
+    };
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                queue: 16,
+                ..opts()
+            })
+            .await;
+        // Large commands fill the socket buffers quickly.
+        let big = "x".repeat(64 << 10);
+        let mut gave_up = 0u64;
+        let calls: Vec<_> = (0..2000)
+            .map(|_| {
+                let c = c.clone();
+                let big = big.clone();
+                tokio::spawn(async move {
+                    c.execute_timeout(
+                        qmp_types::HumanMonitorCommand::new(big),
+                        Duration::from_millis(300),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for call in calls {
+            let r = bounded(call).await.expect("task");
+            assert!(r.expect_err("nobody answers").is_timeout());
+            gave_up += 1;
+        }
+        let st = c.stats();
+        assert_eq!(gave_up, 2000);
+        // Only the commands that reached the socket before their callers
+        // gave up were sent (at most the in-flight window); the rest never
+        // will be.
+        assert!(st.sent <= 7, "{st:?}");
+        resume.notify_one();
+        // A live call after the peer reads again: it gets its answer.
+        let v = bounded(c.execute(QueryVersion::new()))
+            .await
+            .expect("answered");
+        assert_eq!(v.qemu.major, 10);
+        let st2 = c.stats();
+        assert_eq!(
+            st2.sent,
+            st.sent + 1,
+            "no abandoned command went out later: {st2:?}"
+        );
+        st.sent
+    };
+    let (_, sent) = tokio::join!(server, client);
+    let ids = bounded(rx_ids).await.expect("ids");
+    assert_eq!(
+        ids.len() as u64,
+        sent + 1,
+        "the peer read exactly what was sent"
+    );
+}
+
+#[tokio::test]
+async fn an_error_without_id_ends_the_connection_with_its_text() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        read_cmd(&mut r).await.expect("a command");
+        w.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, too deeply nested\"}}\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let e = bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect_err("no reply can come");
+        assert!(
+            matches!(e.disconnect(), Some(Disconnect::Protocol(_))),
+            "{e}"
+        );
+        assert!(e.to_string().contains("too deeply nested"), "{e}");
+        assert!(c.is_closed());
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn a_known_event_with_bad_data_is_kept_and_fails_typed_waits() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        w.write_all(b"{\"event\": \"DEVICE_DELETED\", \"data\": {\"bogus\": true}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n")
+            .await
+            .expect("event");
+        send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let since = c.event_cursor();
+        let mut stream = c.events();
+        bounded(c.execute(qmp_types::DeviceDel::new("tab0")))
+            .await
+            .expect("device_del");
+        // The waiter doesn't time out: it is told.
+        let e = bounded(c.wait_device_deleted("tab0", since, Duration::from_secs(30)))
+            .await
+            .expect_err("malformed");
+        match &e {
+            Error::EventDecode { event, error } => {
+                assert_eq!(event, "DEVICE_DELETED");
+                assert!(error.contains("path"), "{error}");
+            }
+            other => panic!("{other}"),
+        }
+        let e = bounded(stream.next_of::<DeviceDeleted>())
+            .await
+            .expect_err("malformed");
+        assert!(matches!(e, Error::EventDecode { .. }), "{e}");
+        // Kept with its name, raw data and the error.
+        let h = c.history(since);
+        match &h[0].event {
+            AnyEvent::Malformed { name, data, error } => {
+                assert_eq!(name, "DEVICE_DELETED");
+                assert_eq!(data, &serde_json::json!({"bogus": true}));
+                assert!(error.contains("missing field `path`"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h[0].event.name(), "DEVICE_DELETED");
+        assert_eq!(c.stats().malformed_events, 1);
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn the_history_is_bounded_by_bytes() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        // 40 events of about 256 KiB each (10 MiB) against a 1 MiB bound.
+        let pad = "y".repeat(256 << 10);
+        for i in 0..40 {
+            let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
+                "timestamp": {"seconds": 1, "microseconds": i}});
+            w.write_all(format!("{ev}\n").as_bytes())
+                .await
+                .expect("event");
+        }
+        send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                history_bytes: 1 << 20,
+                ..opts()
+            })
+            .await;
+        bounded(c.execute_raw("x-flush", serde_json::json!({})))
+            .await
+            .expect("reply");
+        let st = c.stats();
+        assert_eq!(st.events, 40);
+        assert!(st.history_bytes <= 1 << 20, "{st:?}");
+        assert_eq!(st.history_len, 3, "{st:?}");
+        // The newest are the ones kept.
+        let h = c.history(qmp_client::Since::Cursor(0));
+        let last = match &h[h.len() - 1].event {
+            AnyEvent::Unknown { data, .. } => data["i"].clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(last, 39);
+    };
+    tokio::join!(server, client);
+}
+
+/// A peer that never reads and never closes: 200 connections, each with a
+/// command stuck in the socket, then `close()` and drop. Every connection
+/// task ends (the runtime's task count comes back) and every socket is
+/// closed (the peer reads EOF on each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_and_drop_against_a_deaf_peer_leak_nothing_over_200_cycles() {
+    let fake = Fake::new();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // The server side keeps every accepted socket open and never reads
+    // past the handshake.
+    let (keep_tx, mut keep_rx) = tokio::sync::mpsc::unbounded_channel();
+    let fake = std::sync::Arc::new(fake);
+    let server = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            loop {
+                let (r, w) = fake.accept(true).await;
+                if keep_tx.send((r, w)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    // Warm up: the runtime's own tasks and the first accept.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let tasks_before = metrics.num_alive_tasks();
+    let big = "z".repeat(512 << 10);
+    let mut kept = Vec::new();
+    for i in 0..200 {
+        let c = Client::connect_unix(&fake.path, opts())
+            .await
+            .expect("connect");
+        kept.push(keep_rx.recv().await.expect("server side"));
+        // A 512 KiB command: more than the socket buffers hold.
+        let stuck = {
+            let c = c.clone();
+            let big = big.clone();
+            tokio::spawn(async move { c.execute(qmp_types::HumanMonitorCommand::new(big)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        if i % 2 == 0 {
+            // close(): the stuck call fails with the cause.
+            c.close();
+            drop(c);
+            let r = bounded(stuck).await.expect("task");
+            assert!(
+                matches!(
+                    r.as_ref().err().and_then(Error::disconnect),
+                    Some(Disconnect::ClosedByClient)
+                ),
+                "{r:?}"
+            );
+        } else {
+            // The caller gives up (its future, and the handle it holds,
+            // dropped), then the last handle goes.
+            stuck.abort();
+            let _ = stuck.await;
+            drop(c);
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while metrics.num_alive_tasks() > tasks_before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        tasks_before,
+        "connection tasks left behind"
+    );
+    server.abort();
+    // Each client socket was closed: its peer drains what was sent and
+    // reads EOF.
+    for (i, (mut r, _w)) in kept.into_iter().enumerate() {
+        let mut sink = Vec::new();
+        let n = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncReadExt::read_to_end(&mut r, &mut sink),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("connection {i} still open"));
+        assert!(n.is_ok(), "connection {i}: {n:?}");
+    }
+}
+
+/// Logs a user can turn on: commands, replies, events, state changes,
+/// decode failures, through `tracing`.
+#[tokio::test]
+async fn tracing_tells_what_happened() {
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        w.write_all(
+            b"{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, \"microseconds\": 2}}\n",
+        )
+        .await
+        .expect("event");
+        w.write_all(b"{\"event\": \"DEVICE_DELETED\", \"data\": {}, \"timestamp\": {\"seconds\": 1, \"microseconds\": 3}}\n")
+            .await
+            .expect("event");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        bounded(c.execute(QueryStatus::new())).await.expect("reply");
+        c.close();
+        c.closed().await;
+    };
+    tokio::join!(server, client);
+    let text = String::from_utf8_lossy(&buf.0.lock().expect("log")).into_owned();
+    for want in [
+        "QMP capabilities negotiated",
+        "command sent id=0 command=query-status",
+        "reply received id=0 command=query-status ok=true",
+        "event event=STOP",
+        "WARN",
+        "event=DEVICE_DELETED",
+        "missing field `path`",
+        "QMP connection ended cause=QMP connection closed: closed by the client",
+    ] {
+        assert!(text.contains(want), "no `{want}` in the log:\n{text}");
+    }
 }

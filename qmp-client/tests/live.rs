@@ -7,16 +7,30 @@
 use std::process::Command as Process;
 use std::time::Duration;
 
-use qmp_client::{Client, Error, ErrorClass, Options, Since, TransactionBuilder};
+use qmp_client::launch::{Launcher, Qemu};
+use qmp_client::{Client, Disconnect, Error, ErrorClass, Options, Since, TransactionBuilder};
 use qmp_types::*;
-use tests::Qemu;
 
 const T: Duration = Duration::from_secs(10);
 
 async fn connect(q: &Qemu, opts: Options) -> Client {
-    Client::connect_unix(&q.socket, opts)
+    q.connect(opts).await.expect("connect")
+}
+
+async fn storage_daemon() -> Qemu {
+    Launcher::storage_daemon()
+        .start()
         .await
-        .expect("connect")
+        .expect("start qemu-storage-daemon")
+}
+
+async fn system(extra: &[&str]) -> Qemu {
+    Launcher::system_x86_64()
+        .guestless()
+        .args(extra)
+        .start()
+        .await
+        .expect("start qemu-system-x86_64")
 }
 
 fn qemu_img(args: &[&str]) {
@@ -46,7 +60,7 @@ fn qcow2_node(name: &str, file: &std::path::Path) -> BlockdevAdd {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greeting_and_typed_commands() {
-    let qsd = Qemu::storage_daemon().expect("qsd");
+    let qsd = storage_daemon().await;
     let c = connect(&qsd, Options::default()).await;
     let g = c.greeting();
     assert_eq!(
@@ -58,7 +72,7 @@ async fn greeting_and_typed_commands() {
         (10, 0, 2)
     );
     assert!(g.capabilities.iter().any(|c| c == "oob"));
-    assert!(!g.oob, "not asked for");
+    assert!(g.oob, "OOB is negotiated by default");
     let v = c.execute(QueryVersion::new()).await.expect("query-version");
     assert_eq!(v.qemu.major, 10);
     c.execute(null_node("n0")).await.expect("blockdev-add");
@@ -77,7 +91,7 @@ async fn greeting_and_typed_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_tasks_share_one_connection() {
-    let qsd = Qemu::storage_daemon().expect("qsd");
+    let qsd = storage_daemon().await;
     let c = connect(&qsd, Options::default()).await;
     let mut tasks = Vec::new();
     for i in 0..64 {
@@ -111,46 +125,412 @@ async fn sixty_four_tasks_share_one_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_calls_do_not_desynchronize() {
-    let qsd = Qemu::storage_daemon().expect("qsd");
+async fn calls_that_give_up_are_never_sent_late_and_never_desynchronize() {
+    let qsd = storage_daemon().await;
     let c = connect(&qsd, Options::default()).await;
     c.execute(null_node("n0")).await.expect("blockdev-add");
-    let mut timed_out = 0;
+    // Deterministic: QEMU's main loop is stalled and the in-flight window
+    // is full, so calls that give up now were never written, and must
+    // never be.
+    let before = c.stats();
+    let (stalled, peer) = stall(&c, qsd.dir()).await;
+    let window: Vec<_> = (0..6)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.execute(QueryVersion::new()).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + T;
+    while c.stats().sent < before.sent + 7 {
+        assert!(std::time::Instant::now() < deadline, "window not filled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for _ in 0..50 {
-        // Gives up at once (unless the reply beats the timer); a late
-        // reply is discarded.
+        let r = c
+            .execute_timeout(QueryNamedBlockNodes::new(), Duration::from_millis(20))
+            .await;
+        assert!(r.expect_err("gave up").is_timeout());
+    }
+    drop(peer);
+    let _ = stalled.await.expect("task");
+    for w in window {
+        w.await.expect("task").expect("answered after the stall");
+    }
+    c.execute(QueryVersion::new()).await.expect("sync");
+    let after = c.stats();
+    assert_eq!(after.abandoned - before.abandoned, 50, "{after:?}");
+    assert_eq!(
+        after.sent - before.sent,
+        1 + 6 + 1,
+        "the stall, the window and the sync call; none of the 50: {after:?}"
+    );
+    // Racy: a zero timeout may or may not beat the write. Either way the
+    // books balance and nobody gets another call's reply.
+    let before = c.stats();
+    let (mut ok, mut timed_out) = (0u64, 0u64);
+    for _ in 0..50 {
         match c
             .execute_timeout(QueryNamedBlockNodes::new(), Duration::ZERO)
             .await
         {
-            Err(Error::Timeout { .. }) => timed_out += 1,
-            Ok(nodes) => assert_eq!(nodes.len(), 1),
-            Err(e) => panic!("{e}"),
+            Ok(nodes) => {
+                assert_eq!(nodes[0].node_name.as_deref(), Some("n0"));
+                ok += 1;
+            }
+            Err(e) => {
+                assert!(e.is_timeout(), "{e}");
+                timed_out += 1;
+            }
         }
-        // A dropped future, mid-flight.
-        let fut = c.execute(QueryBlockJobs::new());
-        drop(fut);
-        let v = c.execute(QueryVersion::new()).await.expect("own reply");
-        assert_eq!(v.qemu.major, 10);
     }
-    eprintln!(
-        "{timed_out} of 50 calls timed out; {} stray replies",
-        c.stray_replies()
+    c.execute(QueryVersion::new()).await.expect("sync");
+    let after = c.stats();
+    let (sent, late, abandoned) = (
+        after.sent - before.sent,
+        after.late_replies - before.late_replies,
+        after.abandoned - before.abandoned,
     );
-    // Each late reply was recognised as such (and the dropped futures'
-    // replies too), none was given to a later caller.
-    assert!(c.stray_replies() >= timed_out);
+    eprintln!(
+        "zero timeouts: {ok} answered, {timed_out} gave up: {abandoned} never sent, {late} answered late"
+    );
+    assert_eq!(abandoned + late, timed_out, "{after:?}");
+    assert_eq!(sent, ok + late + 1, "{after:?}");
+    // Dropped mid-flight: while QEMU is stalled, five calls are polled
+    // until their commands are on the socket, then dropped. QEMU still
+    // answers them; the replies are recognised as late and no later
+    // caller gets one.
+    let before = c.stats();
+    let (stalled, peer) = stall(&c, qsd.dir()).await;
+    let mut futs: Vec<_> = (0..5)
+        .map(|_| Box::pin(c.execute(QueryBlockJobs::new())))
+        .collect();
+    let deadline = std::time::Instant::now() + T;
+    while c.stats().sent < before.sent + 6 {
+        assert!(std::time::Instant::now() < deadline, "never written");
+        for f in &mut futs {
+            tokio::select! {
+                biased;
+                r = f => panic!("answered during the stall: {r:?}"),
+                () = std::future::ready(()) => {}
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    drop(futs);
+    drop(peer);
+    let _ = stalled.await.expect("task");
+    let v = c.execute(QueryVersion::new()).await.expect("own reply");
+    assert_eq!(v.qemu.major, 10);
+    let after = c.stats();
+    // In-band replies come in order: the late ones came first.
+    assert_eq!(after.late_replies - before.late_replies, 5, "{after:?}");
+    assert_eq!(after.sent - before.sent, 7, "{after:?}");
+    assert_eq!(c.stray_replies(), 0);
+}
+
+/// Holds QEMU's main loop: `blockdev-add` of an NBD client whose server
+/// (this test) accepts and never speaks. Dropping the returned peer
+/// releases it. In-band commands sent meanwhile stay pending.
+async fn stall(
+    c: &Client,
+    dir: &std::path::Path,
+) -> (
+    tokio::task::JoinHandle<qmp_client::Result<serde_json::Value>>,
+    std::os::unix::net::UnixStream,
+) {
+    let _ = std::fs::remove_file(dir.join("nbd-stall.sock"));
+    let path = dir.join("nbd-stall.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    let task = {
+        let c = c.clone();
+        let path = path.to_string_lossy().into_owned();
+        tokio::spawn(async move {
+            c.execute_raw(
+                "blockdev-add",
+                serde_json::json!({"driver": "nbd", "node-name": "stall",
+                    "server": {"type": "unix", "path": path}}),
+            )
+            .await
+        })
+    };
+    let peer = tokio::task::spawn_blocking(move || listener.accept().map(|(s, _)| s))
+        .await
+        .expect("task")
+        .expect("QEMU connects");
+    (task, peer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_reaches_every_waiter_within_a_second() {
+    // Three ways to end, each with a client handle alive: QEMU killed,
+    // QEMU quitting (it hangs up), close(). The event stream, a typed
+    // wait and ten pending calls must all end within 1 s, with the cause.
+    for how in ["kill", "quit", "close"] {
+        let qemu = system(&[]).await;
+        let c = connect(&qemu, Options::default()).await;
+        let mut events = c.events();
+        let waiter = {
+            let c = c.clone();
+            let since = c.event_cursor();
+            tokio::spawn(async move {
+                c.wait_for::<DeviceDeleted, _>(since, Duration::from_secs(60), |_| true)
+                    .await
+            })
+        };
+        let stream = tokio::spawn(async move {
+            loop {
+                if let Err(e) = events.next().await {
+                    return e;
+                }
+            }
+        });
+        let (stalled, peer) = stall(&c, qemu.dir()).await;
+        let quit = (how == "quit").then(|| {
+            let c = c.clone();
+            tokio::spawn(async move { c.execute(Quit::new()).await })
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let calls: Vec<_> = (0..10)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.execute(QueryStatus::new()).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(calls.iter().all(|t| !t.is_finished()), "{how}: not pending");
+        let started = std::time::Instant::now();
+        let mut qemu = Some(qemu);
+        let mut peer = Some(peer);
+        match how {
+            "kill" => drop(qemu.take()),
+            // QEMU finishes the stalled command, runs `quit`, hangs up.
+            "quit" => drop(peer.take()),
+            _ => c.close(),
+        }
+        let bound = Duration::from_secs(1);
+        let e = tokio::time::timeout(bound, stream)
+            .await
+            .unwrap_or_else(|_| panic!("{how}: event stream still pending"))
+            .expect("task");
+        assert!(e.is_socket_closed(), "{how}: {e}");
+        let w = tokio::time::timeout(bound, waiter)
+            .await
+            .unwrap_or_else(|_| panic!("{how}: wait_for still pending"))
+            .expect("task")
+            .expect_err("no DEVICE_DELETED");
+        assert!(w.is_socket_closed(), "{how}: {w}");
+        for call in calls {
+            let r = tokio::time::timeout(bound, call)
+                .await
+                .unwrap_or_else(|_| panic!("{how}: a call still pending"))
+                .expect("task");
+            assert!(r.expect_err("ended").is_socket_closed(), "{how}");
+        }
+        let elapsed = started.elapsed();
+        let r = tokio::time::timeout(bound, stalled)
+            .await
+            .expect("bounded")
+            .expect("task");
+        if how != "quit" {
+            assert!(r.expect_err("ended").is_socket_closed(), "{how}");
+        }
+        if let Some(q) = quit {
+            let r = q.await.expect("task");
+            assert!(
+                r.is_ok() || r.as_ref().is_err_and(Error::is_socket_closed),
+                "{r:?}"
+            );
+        }
+        let cause = c.closed().await;
+        match (how, cause.disconnect()) {
+            ("close", Some(Disconnect::ClosedByClient)) => {}
+            ("quit" | "kill", Some(Disconnect::PeerClosed | Disconnect::Io { .. })) => {}
+            other => panic!("unexpected cause {other:?}"),
+        }
+        eprintln!("{how}: everyone told in {elapsed:?}: {cause}");
+        // Later calls fail at once, with the same cause.
+        let e = c.execute(QueryStatus::new()).await.expect_err("closed");
+        assert_eq!(e.to_string(), cause.to_string());
+        if let Some(Disconnect::Io { error, .. }) = cause.disconnect() {
+            // The io::Error is reachable through source().
+            let src = std::error::Error::source(&cause).expect("a source");
+            assert_eq!(
+                src.downcast_ref::<std::io::Error>()
+                    .map(std::io::Error::kind),
+                Some(error.kind())
+            );
+        }
+        drop((qemu, peer));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_stream_close_and_drop_leak_nothing_over_200_cycles() {
+    let qsd = storage_daemon().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let tasks_before = metrics.num_alive_tasks();
+    let opts = Options {
+        connect_timeout: Duration::from_secs(2),
+        ..Options::default()
+    };
+    for i in 0..200 {
+        let s = tokio::net::UnixStream::connect(qsd.socket())
+            .await
+            .expect("connect");
+        // qemu-storage-daemon serves one client at a time: the previous
+        // connection must really be gone for this greeting to come.
+        let c = Client::from_stream(s, opts.clone())
+            .await
+            .unwrap_or_else(|e| panic!("cycle {i}: {e}"));
+        let mut events = c.events();
+        c.execute(QueryVersion::new()).await.expect("query-version");
+        if i % 2 == 0 {
+            c.close();
+        }
+        drop(c);
+        // The stream learns the end either way: close(), or the last
+        // handle dropped.
+        let e = tokio::time::timeout(Duration::from_secs(1), events.next())
+            .await
+            .expect("stream ended")
+            .expect_err("no events");
+        assert!(
+            matches!(
+                e.disconnect(),
+                Some(Disconnect::ClosedByClient | Disconnect::HandlesDropped)
+            ),
+            "{e}"
+        );
+    }
+    // Give the tasks their last poll.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while metrics.num_alive_tasks() > tasks_before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), tasks_before, "tasks left behind");
+    // (That each socket was closed shows in the daemon, which serves one
+    // client at a time, greeting the next one.)
+}
+
+#[test]
+fn commands_over_qemus_parser_limits_are_refused_before_sending() {
+    // 2,000-deep JSON values need a deep stack to build, encode and drop.
+    let t = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(parser_limits())
+        })
+        .expect("thread");
+    t.join().expect("test thread");
+}
+
+async fn parser_limits() {
+    let qsd = storage_daemon().await;
+    let c = connect(&qsd, Options::default()).await;
+    let nested = |depth: usize| {
+        let mut v = serde_json::json!(1);
+        for _ in 0..depth {
+            v = serde_json::json!([v]);
+        }
+        v
+    };
+    let e = tokio::time::timeout(
+        T,
+        c.execute_raw("query-version", serde_json::json!({"x": nested(2000)})),
+    )
+    .await
+    .expect("no hang")
+    .expect_err("refused");
+    assert!(matches!(e, Error::Unsendable { .. }), "{e}");
+    assert!(e.to_string().contains("nested 2002 levels"), "{e}");
+    // Just under QEMU's limit goes through, and QEMU answers it by id.
+    let e = c
+        .execute_raw("query-version", serde_json::json!({"x": nested(1020)}))
+        .await
+        .expect_err("QEMU refuses the argument");
+    assert_eq!(e.class(), Some(&ErrorClass::GenericError), "{e}");
+    let st = c.stats();
+    assert_eq!((st.stray_replies, st.sent), (0, 1), "{st:?}");
+    assert!(!c.is_closed());
+    c.execute(QueryVersion::new()).await.expect("still fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oob_overtakes_a_full_in_band_queue_with_64_callers() {
+    let qemu = system(&[]).await;
+    let c = connect(&qemu, Options::default()).await;
+    assert!(c.greeting().oob);
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                if i % 8 == 0 {
+                    let y = tokio::time::timeout(T, c.execute_oob(QueryYank::new()))
+                        .await
+                        .expect("an OOB call is never stuck")
+                        .expect("query-yank");
+                    assert!(!y.is_empty());
+                } else {
+                    let s = tokio::time::timeout(T, c.execute(QueryStatus::new()))
+                        .await
+                        .expect("no stall")
+                        .expect("query-status");
+                    assert!(s.running);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let st = c.stats();
+    assert_eq!(st.sent, 64 * 25, "{st:?}");
+    assert_eq!(st.replies, 64 * 25, "{st:?}");
+    assert_eq!(st.stray_replies, 0, "{st:?}");
+    // No COMMAND_DROPPED (it doesn't exist in 10.0's schema, and nothing
+    // was dropped): every event seen is one the schema knows.
+    assert!(
+        c.history(Since::Cursor(0))
+            .iter()
+            .all(|r| !matches!(r.event, AnyEvent::Unknown { .. })),
+    );
+    // While QEMU's main loop is stalled by an in-band command, OOB still
+    // answers at once.
+    let (stalled, peer) = stall(&c, qemu.dir()).await;
+    let queued: Vec<_> = (0..20)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.execute(QueryStatus::new()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let y = tokio::time::timeout(Duration::from_secs(2), c.execute_oob(QueryYank::new()))
+        .await
+        .expect("OOB answered while 20 in-band calls wait behind a stall")
+        .expect("query-yank");
+    assert!(!y.is_empty());
+    assert!(queued.iter().all(|t| !t.is_finished()), "the stall held");
+    drop(peer);
+    for q in queued {
+        q.await.expect("task").expect("answered after the stall");
+    }
+    let _ = stalled.await.expect("task");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_del_then_device_deleted() {
-    let qemu = Qemu::system(&[
+    let qemu = system(&[
         "-device",
         "qemu-xhci,id=xhci",
         "-device",
         "usb-tablet,id=tab0,bus=xhci.0",
     ])
-    .expect("qemu");
+    .await;
     let c = connect(&qemu, Options::default()).await;
     let since = c.event_cursor();
     c.execute(DeviceDel::new("tab0")).await.expect("device_del");
@@ -188,7 +568,7 @@ async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
         "driver=file,filename={},node-name=cdfile,read-only=on",
         cd.display()
     );
-    let qemu = Qemu::system(&[
+    let qemu = system(&[
         "-blockdev",
         &file,
         "-blockdev",
@@ -196,7 +576,7 @@ async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
         "-device",
         "ide-cd,id=cd0,drive=cdraw,bus=ide.1",
     ])
-    .expect("qemu");
+    .await;
     let c = connect(&qemu, Options::default()).await;
     let since = c.event_cursor();
     c.execute(BlockdevOpenTray::new().with_id("cd0"))
@@ -231,7 +611,7 @@ async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runstate_resume_stop_and_shutdown_on_quit() {
-    let qemu = Qemu::system(&["-S"]).expect("qemu");
+    let qemu = system(&["-S"]).await;
     let c = connect(&qemu, Options::default()).await;
     assert_eq!(
         c.execute(QueryStatus::new()).await.expect("status").status,
@@ -268,7 +648,7 @@ async fn runstate_resume_stop_and_shutdown_on_quit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn human_monitor_commands() {
-    let qemu = Qemu::system(&[]).expect("qemu");
+    let qemu = system(&[]).await;
     let c = connect(&qemu, Options::default()).await;
     assert_eq!(c.human("info vnc").await.expect("hmp"), "None\r\n");
     assert_eq!(
@@ -286,7 +666,7 @@ async fn human_monitor_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_jobs_and_their_events() {
-    let qsd = Qemu::storage_daemon().expect("qsd");
+    let qsd = storage_daemon().await;
     let dir = qsd.dir().to_path_buf();
     let (base, top) = (dir.join("base.qcow2"), dir.join("top.qcow2"));
     qemu_img(&[
@@ -379,13 +759,13 @@ async fn transactions_commit_and_roll_back() {
         "driver=qcow2,node-name=src,file.driver=file,file.filename={}",
         src.display()
     );
-    let qemu = Qemu::system(&[
+    let qemu = system(&[
         "-blockdev",
         &node,
         "-device",
         "virtio-blk-pci,id=vd0,drive=src",
     ])
-    .expect("qemu");
+    .await;
     let c = connect(&qemu, Options::default()).await;
     let ov1 = dir.path().join("t-ov1.qcow2");
     let t = TransactionBuilder::new()
@@ -437,7 +817,7 @@ async fn transactions_commit_and_roll_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_classes() {
-    let qemu = Qemu::system(&[]).expect("qemu");
+    let qemu = system(&[]).await;
     let c = connect(&qemu, Options::default()).await;
     let e = c
         .execute_raw("no-such-command", serde_json::json!({}))
@@ -473,23 +853,24 @@ async fn error_classes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_band_execution() {
-    let qemu = Qemu::system(&[]).expect("qemu");
-    let plain = connect(&qemu, Options::default()).await;
-    let e = plain
-        .execute_oob(QueryYank::new())
-        .await
-        .expect_err("not negotiated");
-    assert!(matches!(e, Error::OobNotAvailable(..)));
-    drop(plain);
-    let qemu2 = Qemu::system(&[]).expect("qemu");
-    let c = connect(
-        &qemu2,
+    let qemu = system(&[]).await;
+    let plain = connect(
+        &qemu,
         Options {
-            oob: true,
+            oob: false,
             ..Options::default()
         },
     )
     .await;
+    assert!(!plain.greeting().oob);
+    let e = plain
+        .execute_oob(QueryYank::new())
+        .await
+        .expect_err("not negotiated");
+    assert!(matches!(e, Error::OobNotAvailable { .. }), "{e}");
+    drop(plain);
+    let qemu2 = system(&[]).await;
+    let c = connect(&qemu2, Options::default()).await;
     assert!(c.greeting().oob);
     let yank = c
         .execute_oob(QueryYank::new())
@@ -502,7 +883,10 @@ async fn out_of_band_execution() {
         .expect_err("not allow-oob");
     assert!(matches!(
         e,
-        Error::OobNotAvailable(_, "the command doesn't allow it")
+        Error::OobNotAvailable {
+            reason: "the command doesn't allow it",
+            ..
+        }
     ));
     // In-band still works alongside.
     c.execute(QueryStatus::new()).await.expect("in-band");
@@ -510,7 +894,7 @@ async fn out_of_band_execution() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_descriptors_ride_with_commands() {
-    let qemu = Qemu::system(&[]).expect("qemu");
+    let qemu = system(&[]).await;
     let c = connect(&qemu, Options::default()).await;
     let e = c
         .execute(Getfd::new("myfd"))

@@ -5,10 +5,11 @@
 //! must equal the reply (no error, no lost member). Then typed commands
 //! are sent and their replies checked.
 
+use qmp_client::launch::Launcher;
 use qmp_types::*;
 use serde_json::{Value, json};
 use tests::{
-    Qemu, RawQmp,
+    RawQmp,
     live_queries::{QUERIES, decode_reply},
 };
 
@@ -104,8 +105,10 @@ fn decode_all(q: &mut RawQmp) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn storage_daemon_queries_decode() {
-    let qsd = Qemu::storage_daemon().expect("start qemu-storage-daemon");
-    let (mut q, _) = RawQmp::connect(&qsd.socket).expect("connect");
+    let qsd = Launcher::storage_daemon()
+        .start_blocking()
+        .expect("start qemu-storage-daemon");
+    let (mut q, _) = RawQmp::connect(qsd.socket()).expect("connect");
     // Something to report on: a node, a bitmap, an export.
     let add = BlockdevAdd(
         BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
@@ -143,15 +146,18 @@ fn storage_daemon_queries_decode() {
 
 #[test]
 fn system_emulator_queries_decode() {
-    let qemu = Qemu::system(&[
-        "-S",
-        "-device",
-        "qemu-xhci,id=xhci",
-        "-device",
-        "usb-tablet,id=tab0,bus=xhci.0",
-    ])
-    .expect("start qemu-system-x86_64");
-    let (mut q, _) = RawQmp::connect(&qemu.socket).expect("connect");
+    let qemu = Launcher::system_x86_64()
+        .guestless()
+        .args([
+            "-S",
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-device",
+            "usb-tablet,id=tab0,bus=xhci.0",
+        ])
+        .start_blocking()
+        .expect("start qemu-system-x86_64");
+    let (mut q, _) = RawQmp::connect(qemu.socket()).expect("connect");
     let (decoded, errors) = decode_all(&mut q);
     eprintln!(
         "decoded {}: {decoded:?}\nQEMU errors: {errors:?}",
@@ -189,8 +195,10 @@ fn typed<C: Command>(q: &mut RawQmp, cmd: &C) -> Result<C::Returns, Value> {
 
 #[test]
 fn typed_commands_against_the_storage_daemon() {
-    let qsd = Qemu::storage_daemon().expect("start qemu-storage-daemon");
-    let (mut q, _) = RawQmp::connect(&qsd.socket).expect("connect");
+    let qsd = Launcher::storage_daemon()
+        .start_blocking()
+        .expect("start qemu-storage-daemon");
+    let (mut q, _) = RawQmp::connect(qsd.socket()).expect("connect");
     let version = typed(&mut q, &QueryVersion::new()).expect("query-version");
     assert_eq!(
         (version.qemu.major, version.qemu.minor, version.qemu.micro),
@@ -240,8 +248,12 @@ fn typed_commands_against_the_storage_daemon() {
 
 #[test]
 fn typed_commands_against_the_system_emulator() {
-    let qemu = Qemu::system(&["-device", "qemu-xhci,id=xhci"]).expect("start qemu-system-x86_64");
-    let (mut q, _) = RawQmp::connect(&qemu.socket).expect("connect");
+    let qemu = Launcher::system_x86_64()
+        .guestless()
+        .args(["-device", "qemu-xhci,id=xhci"])
+        .start_blocking()
+        .expect("start qemu-system-x86_64");
+    let (mut q, _) = RawQmp::connect(qemu.socket()).expect("connect");
     let s = typed(&mut q, &QueryStatus::new()).expect("query-status");
     assert_eq!(s.status, RunState::Running);
     typed(&mut q, &Stop::new()).expect("stop");

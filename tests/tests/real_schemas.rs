@@ -3,6 +3,7 @@
 //! files by a separate, naive scan; and a live qemu-storage-daemon's
 //! `query-qmp-schema` names only commands and events we parsed.
 
+use qmp_client::launch::Launcher;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -138,9 +139,10 @@ fn counts_match_an_independent_scan_for_10_0_2() {
 
 #[test]
 fn live_storage_daemon_commands_and_events_are_in_the_schema() {
-    let qsd =
-        tests::Qemu::storage_daemon().expect("start qemu-storage-daemon (package qemu-utils)");
-    let (mut qmp, greeting) = tests::RawQmp::connect(&qsd.socket).expect("QMP connect");
+    let qsd = Launcher::storage_daemon()
+        .start_blocking()
+        .expect("start qemu-storage-daemon (package qemu-utils)");
+    let (mut qmp, greeting) = tests::RawQmp::connect(qsd.socket()).expect("QMP connect");
     assert_eq!(
         greeting["QMP"]["version"]["qemu"]["major"], 10,
         "QEMU 10 expected"

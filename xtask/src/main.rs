@@ -2,9 +2,12 @@
 //!
 //! - `regen [--schema PATH] [--check]`: regenerate `qmp-types` (and the
 //!   test crate's generated modules) from the QAPI schema;
-//! - `tidy`: repository hygiene checks (also a test).
+//! - `tidy`: repository hygiene checks (also a test);
+//! - `test [ARGS...]`: install the QEMU binaries the tests need when they
+//!   are missing, then run every test (README's test command).
 
 mod codegen;
+mod setup;
 mod tidy;
 
 use std::path::PathBuf;
@@ -20,7 +23,12 @@ commands:
   regen [--schema PATH] [--check]
            regenerate qmp-types from schema/qapi/qapi-schema.json (or from
            another QEMU's qapi-schema.json); --check only reports stale files
-  tidy     check module docs, white space and line endings";
+  tidy     check module docs, white space and line endings
+  test [ARGS...]
+           install what the tests need when it is missing (qemu-utils,
+           qemu-system-x86 10.0.2 from bookworm-backports; as root or via
+           sudo -n, else it prints the commands and stops), then run
+           `cargo test --workspace --locked ARGS...`";
 
 fn regen(args: &[String]) -> Result<ExitCode, String> {
     let mut schema = None;
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("regen") => regen(&args[1..]),
+        Some("test") => setup::test(&args[1..], &workspace_root()),
         Some("tidy") => {
             let problems = tidy::check(&workspace_root());
             for p in &problems {

@@ -1314,12 +1314,26 @@ impl<'s> Gen<'s> {
             #[non_exhaustive]
             pub enum AnyEvent {
                 #(#variants)*
-                /// An event this version of the bindings doesn't know.
+                /// An event whose name this version of the bindings doesn't
+                /// know.
                 Unknown {
                     /// Its name.
                     name: ::std::string::String,
                     /// Its data (`{}` if it had none).
                     data: ::serde_json::Value,
+                },
+                /// An event whose name the bindings know, with data that
+                /// does not fit its type (a QEMU outside the schema's
+                /// range, or a bug): kept with the decoder's message, so
+                /// that nothing is lost in silence. Readers of typed
+                /// events are told of it as an error.
+                Malformed {
+                    /// Its name.
+                    name: ::std::string::String,
+                    /// Its data as received.
+                    data: ::serde_json::Value,
+                    /// Why it does not decode (with the bad member's path).
+                    error: ::std::string::String,
                 },
             }
 
@@ -1328,12 +1342,14 @@ impl<'s> Gen<'s> {
                 pub fn name(&self) -> &str {
                     match self {
                         #(#names)*
-                        Self::Unknown { name, .. } => name,
+                        Self::Unknown { name, .. } | Self::Malformed { name, .. } => name,
                     }
                 }
 
                 /// Decodes the `data` of event `name`. An unknown name gives
-                /// [`AnyEvent::Unknown`]; a known one with bad data, an error.
+                /// [`AnyEvent::Unknown`]; a known one with bad data, the
+                /// decoder's error (a reader that keeps such an event makes
+                /// it [`AnyEvent::Malformed`]).
                 pub fn deserialize_data<'de, D: ::serde::Deserializer<'de>>(
                     name: &str,
                     data: D,
@@ -1351,7 +1367,7 @@ impl<'s> Gen<'s> {
                 pub fn serialize_data<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
                     match self {
                         #(#ser)*
-                        Self::Unknown { data, .. } => ::serde::Serialize::serialize(data, s),
+                        Self::Unknown { data, .. } | Self::Malformed { data, .. } => ::serde::Serialize::serialize(data, s),
                     }
                 }
             }

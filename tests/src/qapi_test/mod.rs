@@ -78,12 +78,26 @@ pub enum AnyEvent {
     TestEventFeatures1(TestEventFeatures1),
     /// `TEST_EVENT_FEATURES2`
     TestEventFeatures2(TestEventFeatures2),
-    /// An event this version of the bindings doesn't know.
+    /// An event whose name this version of the bindings doesn't
+    /// know.
     Unknown {
         /// Its name.
         name: ::std::string::String,
         /// Its data (`{}` if it had none).
         data: ::serde_json::Value,
+    },
+    /// An event whose name the bindings know, with data that
+    /// does not fit its type (a QEMU outside the schema's
+    /// range, or a bug): kept with the decoder's message, so
+    /// that nothing is lost in silence. Readers of typed
+    /// events are told of it as an error.
+    Malformed {
+        /// Its name.
+        name: ::std::string::String,
+        /// Its data as received.
+        data: ::serde_json::Value,
+        /// Why it does not decode (with the bad member's path).
+        error: ::std::string::String,
     },
 }
 impl AnyEvent {
@@ -103,11 +117,13 @@ impl AnyEvent {
             Self::TestEventFeatures0(_) => "TEST_EVENT_FEATURES0",
             Self::TestEventFeatures1(_) => "TEST_EVENT_FEATURES1",
             Self::TestEventFeatures2(_) => "TEST_EVENT_FEATURES2",
-            Self::Unknown { name, .. } => name,
+            Self::Unknown { name, .. } | Self::Malformed { name, .. } => name,
         }
     }
     /// Decodes the `data` of event `name`. An unknown name gives
-    /// [`AnyEvent::Unknown`]; a known one with bad data, an error.
+    /// [`AnyEvent::Unknown`]; a known one with bad data, the
+    /// decoder's error (a reader that keeps such an event makes
+    /// it [`AnyEvent::Malformed`]).
     pub fn deserialize_data<'de, D: ::serde::Deserializer<'de>>(
         name: &str,
         data: D,
@@ -167,7 +183,9 @@ impl AnyEvent {
             Self::TestEventFeatures0(x) => ::serde::Serialize::serialize(x, s),
             Self::TestEventFeatures1(x) => ::serde::Serialize::serialize(x, s),
             Self::TestEventFeatures2(x) => ::serde::Serialize::serialize(x, s),
-            Self::Unknown { data, .. } => ::serde::Serialize::serialize(data, s),
+            Self::Unknown { data, .. } | Self::Malformed { data, .. } => {
+                ::serde::Serialize::serialize(data, s)
+            }
         }
     }
 }

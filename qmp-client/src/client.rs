@@ -1,0 +1,472 @@
+//! The public [`Client`]: connecting (greeting and capabilities), typed
+//! calls, and the handle's share of the connection.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use qmp_types::Command;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+use crate::connection::{self, Counters, Parts, Request, Shared, Writer};
+use crate::error::{Error, ErrorClass, Result};
+use crate::events::Hub;
+use crate::transaction::TransactionBuilder;
+use crate::wire::{self, Greeting, Incoming};
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Deadline for connecting and for the greeting and capabilities
+    /// negotiation.
+    pub connect_timeout: Duration,
+    /// Default per-call timeout (`None`: wait as long as it takes). It
+    /// covers the wait for room in the queue too.
+    pub call_timeout: Option<Duration>,
+    /// Negotiate out-of-band execution when QEMU offers it (on by
+    /// default: QEMU then parses commands in its monitor I/O thread while
+    /// the main loop runs them, and `exec-oob` calls overtake in-band
+    /// ones).
+    pub oob: bool,
+    /// In-band commands written and not yet answered, at most. QEMU's
+    /// in-band queue holds 8; with OOB negotiated it stops reading once
+    /// it is full, which would hold back `exec-oob` commands. 7 keeps it
+    /// from filling.
+    pub max_in_flight: usize,
+    /// Calls that may wait for their turn to be written (per kind:
+    /// in-band and out-of-band). Past that, calls wait for room before
+    /// they are queued (back-pressure).
+    pub queue: usize,
+    /// Events kept in the history, at most.
+    pub history: usize,
+    /// Bytes of events (as received) kept in the history, at most; the
+    /// oldest go first.
+    pub history_bytes: usize,
+    /// Events a subscriber may fall behind before it loses some.
+    pub subscriber_buffer: usize,
+    /// Largest message accepted from QEMU, in bytes.
+    pub max_message: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            connect_timeout: Duration::from_secs(10),
+            call_timeout: None,
+            oob: true,
+            max_in_flight: 7,
+            queue: 64,
+            history: 1024,
+            history_bytes: 16 << 20,
+            subscriber_buffer: 1024,
+            max_message: 64 << 20,
+        }
+    }
+}
+
+/// What happened on a connection so far (see [`Client::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Commands written to the socket.
+    pub sent: u64,
+    /// Replies matched to a command this client sent.
+    pub replies: u64,
+    /// Of those, replies whose caller had given up (timed out or dropped
+    /// its future after the command was written).
+    pub late_replies: u64,
+    /// Replies whose `id` matched no command sent.
+    pub stray_replies: u64,
+    /// Calls given up before their command was written: never sent.
+    pub abandoned: u64,
+    /// Events received.
+    pub events: u64,
+    /// Of those, events whose data did not fit their type.
+    pub malformed_events: u64,
+    /// Events in the history now.
+    pub history_len: usize,
+    /// Bytes of events in the history now.
+    pub history_bytes: usize,
+}
+
+/// Held by every handle; dropped with the last one, which ends the
+/// connection task.
+struct Inner {
+    in_band: mpsc::Sender<Request>,
+    oob: mpsc::Sender<Request>,
+    _alive: oneshot::Sender<()>,
+    shared: Arc<Shared>,
+    greeting: Greeting,
+    opts: Options,
+    unix: bool,
+}
+
+/// A QMP connection, cheap to clone and share between tasks.
+///
+/// One task owns the socket; calls from any number of handles are
+/// pipelined over it and matched to their replies by `id`. The
+/// connection ends on [`Client::close`], when QEMU hangs up, on an I/O
+/// or protocol error, or when the last handle is dropped; then every
+/// pending call, waiter and [`crate::EventStream`] fails with
+/// [`Error::Closed`] and its cause.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("greeting", &self.inner.greeting)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects to QEMU's QMP Unix socket at `path`.
+    pub async fn connect_unix(path: impl AsRef<Path>, opts: Options) -> Result<Client> {
+        let path = path.as_ref();
+        let stream =
+            tokio::time::timeout(opts.connect_timeout, tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(|_| Error::Connect {
+                    address: path.display().to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
+                })?
+                .map_err(|source| Error::Connect {
+                    address: path.display().to_string(),
+                    source,
+                })?;
+        Client::from_unix_stream(stream, opts).await
+    }
+
+    /// Connects to QEMU's QMP TCP socket at `addr` (`host:port`).
+    pub async fn connect_tcp(addr: &str, opts: Options) -> Result<Client> {
+        let stream =
+            tokio::time::timeout(opts.connect_timeout, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| Error::Connect {
+                    address: addr.to_string(),
+                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
+                })?
+                .map_err(|source| Error::Connect {
+                    address: addr.to_string(),
+                    source,
+                })?;
+        stream.set_nodelay(true)?;
+        let (r, w) = stream.into_split();
+        Client::handshake(Box::new(r), Writer::Other(Box::new(w)), opts).await
+    }
+
+    /// Speaks QMP over any byte stream (a pipe pair, a TLS stream, ...).
+    /// File descriptors can't be passed over it. [`Client::close`] and
+    /// the drop of the last handle shut it down and drop it.
+    pub async fn from_stream<S>(stream: S, opts: Options) -> Result<Client>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (r, w) = tokio::io::split(stream);
+        Client::handshake(Box::new(r), Writer::Other(Box::new(w)), opts).await
+    }
+
+    /// Speaks QMP over a connected Unix stream (e.g. one end of a
+    /// socketpair); file descriptors can be passed.
+    pub async fn from_unix_stream(stream: tokio::net::UnixStream, opts: Options) -> Result<Client> {
+        let (r, w) = stream.into_split();
+        Client::handshake(Box::new(r), Writer::Unix(w), opts).await
+    }
+
+    async fn handshake(
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        mut writer: Writer,
+        opts: Options,
+    ) -> Result<Client> {
+        let deadline = opts.connect_timeout;
+        let mut reader = BufReader::with_capacity(16 << 10, reader);
+        let work = async {
+            let mut line = Vec::new();
+            wire::read_message(&mut reader, &mut line, opts.max_message).await?;
+            let greeting = wire::parse_greeting(&line)?;
+            let oob = opts.oob && greeting.capabilities.iter().any(|c| c == "oob");
+            let cmd: &[u8] = if oob {
+                b"{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[\"oob\"]}}\n"
+            } else {
+                b"{\"execute\":\"qmp_capabilities\"}\n"
+            };
+            writer.write_all(cmd).await?;
+            // Events can't come before capabilities are negotiated.
+            line.clear();
+            wire::read_message(&mut reader, &mut line, opts.max_message).await?;
+            let msg: Incoming<'_> = serde_json::from_slice(&line)
+                .map_err(|e| Error::Protocol(format!("bad reply to qmp_capabilities: {e}")))?;
+            if let Some(e) = msg.error {
+                return Err(Error::Qmp {
+                    command: "qmp_capabilities".into(),
+                    class: ErrorClass::from_wire(&e.class),
+                    desc: e.desc,
+                });
+            }
+            if msg.ret.is_none() {
+                return Err(Error::Protocol("no reply to qmp_capabilities".into()));
+            }
+            Ok(Greeting { oob, ..greeting })
+        };
+        let greeting =
+            tokio::time::timeout(deadline, work)
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: "the QMP greeting".into(),
+                    after: deadline,
+                })??;
+        tracing::debug!(
+            version = %format_args!("{}.{}.{}", greeting.version.qemu.major, greeting.version.qemu.minor, greeting.version.qemu.micro),
+            oob = greeting.oob,
+            "QMP capabilities negotiated"
+        );
+        let (hub, events) = Hub::new(opts.history, opts.history_bytes, opts.subscriber_buffer);
+        let (closed_tx, closed_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            hub,
+            cause: std::sync::OnceLock::new(),
+            closed: closed_rx,
+            close_requested: Notify::new(),
+            counters: Counters::default(),
+        });
+        let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
+        let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
+        let (alive_tx, alive_rx) = oneshot::channel();
+        let unix = matches!(writer, Writer::Unix(_));
+        tokio::spawn(connection::run(Parts {
+            reader,
+            writer,
+            in_band: in_band_rx,
+            oob: oob_rx,
+            handles_gone: alive_rx,
+            events,
+            closed: closed_tx,
+            shared: shared.clone(),
+            max_message: opts.max_message,
+            max_in_flight: opts.max_in_flight.max(1),
+        }));
+        Ok(Client {
+            inner: Arc::new(Inner {
+                in_band: in_band_tx,
+                oob: oob_tx,
+                _alive: alive_tx,
+                shared,
+                greeting,
+                opts,
+                unix,
+            }),
+        })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// What QEMU said on connect.
+    pub fn greeting(&self) -> &Greeting {
+        &self.inner.greeting
+    }
+
+    /// The options the connection was made with.
+    pub fn options(&self) -> &Options {
+        &self.inner.opts
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.is_closed()
+    }
+
+    /// Waits until the connection has ended (e.g. after `quit`); returns
+    /// why.
+    pub async fn closed(&self) -> Error {
+        let mut rx = self.inner.shared.closed.clone();
+        let _ = rx.wait_for(|c| *c).await;
+        self.inner.shared.closed_error()
+    }
+
+    /// Counters of the connection so far.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.shared.counters;
+        let (history_len, history_bytes) = self.inner.shared.hub.size();
+        Stats {
+            sent: c.sent.load(Ordering::Relaxed),
+            replies: c.replies.load(Ordering::Relaxed),
+            late_replies: c.late_replies.load(Ordering::Relaxed),
+            stray_replies: c.stray_replies.load(Ordering::Relaxed),
+            abandoned: c.abandoned.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            malformed_events: c.malformed_events.load(Ordering::Relaxed),
+            history_len,
+            history_bytes,
+        }
+    }
+
+    /// Replies whose `id` matched no command sent (see [`Stats`]).
+    pub fn stray_replies(&self) -> u64 {
+        self.inner
+            .shared
+            .counters
+            .stray_replies
+            .load(Ordering::Relaxed)
+    }
+
+    /// Executes a typed command; returns its typed reply.
+    ///
+    /// A call that gives up (its timeout passes, or its future is
+    /// dropped) before its command was written is never sent. Once the
+    /// first byte of the command is on the socket, QEMU will run it,
+    /// even if nobody waits for the reply any more: a timed-out
+    /// `device_del` may still delete the device.
+    pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Returns> {
+        self.execute_inner(&cmd, false, Vec::new(), self.inner.opts.call_timeout)
+            .await
+    }
+
+    /// [`Client::execute`] with its own timeout.
+    pub async fn execute_timeout<C: Command>(
+        &self,
+        cmd: C,
+        timeout: Duration,
+    ) -> Result<C::Returns> {
+        self.execute_inner(&cmd, false, Vec::new(), Some(timeout))
+            .await
+    }
+
+    /// Executes an `allow-oob` command out of band (`exec-oob`): QEMU runs
+    /// it at once, even while in-band commands are in progress.
+    pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Returns> {
+        if !self.inner.greeting.oob {
+            return Err(Error::OobNotAvailable {
+                command: C::NAME.into(),
+                reason: "OOB was not negotiated (QEMU did not offer it, or Options::oob is off)",
+            });
+        }
+        if !C::META.allow_oob {
+            return Err(Error::OobNotAvailable {
+                command: C::NAME.into(),
+                reason: "the command doesn't allow it",
+            });
+        }
+        self.execute_inner(&cmd, true, Vec::new(), self.inner.opts.call_timeout)
+            .await
+    }
+
+    /// Executes a command passing file descriptors with it (SCM_RIGHTS),
+    /// for `getfd` and `add-fd`. Unix sockets only.
+    pub async fn execute_with_fds<C: Command>(
+        &self,
+        cmd: C,
+        fds: Vec<OwnedFd>,
+    ) -> Result<C::Returns> {
+        if !self.inner.unix {
+            return Err(Error::FdPassingUnsupported);
+        }
+        self.execute_inner(&cmd, false, fds, self.inner.opts.call_timeout)
+            .await
+    }
+
+    /// Executes a command by name with JSON arguments, for commands the
+    /// bindings lack; returns the raw `return` value.
+    pub async fn execute_raw(
+        &self,
+        name: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let args = serde_json::value::to_raw_value(&arguments).map_err(|source| Error::Encode {
+            command: name.to_string(),
+            source,
+        })?;
+        let raw = self
+            .call(name, false, &args, Vec::new(), self.inner.opts.call_timeout)
+            .await?;
+        wire::decode(name, &raw)
+    }
+
+    /// Runs a human monitor (HMP) command line; returns its output.
+    pub async fn human(&self, command_line: &str) -> Result<String> {
+        self.execute(qmp_types::HumanMonitorCommand::new(command_line))
+            .await
+    }
+
+    /// Runs a transaction (see [`TransactionBuilder`]).
+    pub async fn transaction(&self, t: TransactionBuilder) -> Result<()> {
+        self.execute(t.build()).await
+    }
+
+    /// Closes the connection now: the socket is shut down and dropped,
+    /// and every pending call, waiter and event stream fails with
+    /// [`Error::Closed`] ([`crate::Disconnect::ClosedByClient`]).
+    pub fn close(&self) {
+        self.inner.shared.close_requested.notify_one();
+    }
+
+    async fn execute_inner<C: Command>(
+        &self,
+        cmd: &C,
+        oob: bool,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<C::Returns> {
+        let args = serde_json::value::to_raw_value(cmd).map_err(|source| Error::Encode {
+            command: C::NAME.to_string(),
+            source,
+        })?;
+        let raw = self.call(C::NAME, oob, &args, fds, timeout).await?;
+        wire::decode_reply::<C::Returns>(C::NAME, &raw)
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        oob: bool,
+        args: &RawValue,
+        fds: Vec<OwnedFd>,
+        timeout: Option<Duration>,
+    ) -> Result<Box<RawValue>> {
+        let shared = &self.inner.shared;
+        if shared.is_closed() {
+            return Err(shared.closed_error());
+        }
+        let verb = if oob { "exec-oob" } else { "execute" };
+        let bytes = wire::encode_command(verb, name, args);
+        wire::check_parser_limits(&bytes).map_err(|reason| Error::Unsendable {
+            command: name.to_string(),
+            reason,
+        })?;
+        let (tx, rx) = oneshot::channel();
+        let req = Request {
+            name: name.into(),
+            bytes,
+            fds,
+            oob,
+            reply: tx,
+        };
+        let chan = if oob {
+            &self.inner.oob
+        } else {
+            &self.inner.in_band
+        };
+        let work = async {
+            chan.send(req).await.map_err(|_| shared.closed_error())?;
+            rx.await.map_err(|_| shared.closed_error())?
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, work)
+                .await
+                .map_err(|_| Error::Timeout {
+                    what: format!("the reply to {name}"),
+                    after: t,
+                })?,
+            None => work.await,
+        }
+    }
+}

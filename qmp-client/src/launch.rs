@@ -1,0 +1,381 @@
+//! Starting a private QEMU: `qemu-system-*` or `qemu-storage-daemon`
+//! with its QMP monitor on a socket in a temporary directory of its own
+//! (feature `launch`, on by default).
+//!
+//! ```no_run
+//! # async fn demo() -> qmp_client::Result<()> {
+//! use qmp_client::{launch::Launcher, Options};
+//! let qemu = Launcher::storage_daemon().start().await?;
+//! let client = qemu.connect(Options::default()).await?;
+//! let v = client.execute(qmp_types::QueryVersion::new()).await?;
+//! println!("QEMU {}.{}", v.qemu.major, v.qemu.minor);
+//! qemu.shutdown(); // or just drop it: killed by its PID, directory removed
+//! # Ok(()) }
+//! ```
+//!
+//! The socket is polled (1 ms, doubling to 20 ms) until it accepts a
+//! connection, with a deadline; that probe is closed at once, so the
+//! socket is free for any client. QEMU's stderr is kept (the last 64
+//! KiB) and is part of the error when QEMU exits before its socket is up.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, Options};
+use crate::error::Result;
+
+/// How much of QEMU's stderr is kept.
+const STDERR_KEEP: usize = 64 << 10;
+
+/// What went wrong starting QEMU.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// The binary isn't installed (or isn't where the variable points).
+    #[error("{program} not found: {hint}")]
+    NotFound {
+        /// The program that was looked for.
+        program: String,
+        /// How to get it.
+        hint: String,
+    },
+    /// The binary exists but could not be started.
+    #[error("can't start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// QEMU exited before its QMP socket accepted a connection.
+    #[error("{program} exited ({status}) before its QMP socket was up; it said:\n{stderr}")]
+    Exited {
+        /// The program.
+        program: String,
+        /// How it ended.
+        status: ExitStatus,
+        /// What it printed on stderr (the last 64 KiB).
+        stderr: String,
+    },
+    /// The socket did not accept a connection in time.
+    #[error("{program}'s QMP socket did not come up within {after:?}; it said:\n{stderr}")]
+    Timeout {
+        /// The program.
+        program: String,
+        /// How long was waited.
+        after: Duration,
+        /// What it printed on stderr so far.
+        stderr: String,
+    },
+    /// The temporary directory could not be made.
+    #[error("can't create a temporary directory for QEMU's socket: {0}")]
+    TempDir(#[source] std::io::Error),
+    /// [`Launcher::start_blocking`] could not make its runtime.
+    #[error("can't make a runtime to wait for QEMU: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// How the program takes its QMP monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flavor {
+    /// `qemu-system-*`: `-qmp unix:PATH,server=on,wait=off`.
+    System,
+    /// `qemu-storage-daemon`: `--chardev socket,... --monitor chardev=...`.
+    StorageDaemon,
+}
+
+/// Builds a QEMU command line with a private QMP socket.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    program: PathBuf,
+    flavor: Flavor,
+    args: Vec<OsString>,
+    start_timeout: Duration,
+    /// The variable that names another binary, and the Debian package.
+    hint: (Option<&'static str>, Option<&'static str>),
+}
+
+impl Launcher {
+    /// `qemu-storage-daemon` (Debian/Ubuntu package `qemu-utils`), or the
+    /// binary `QMP_QEMU_STORAGE_DAEMON` names.
+    pub fn storage_daemon() -> Launcher {
+        Launcher::from_env(
+            "QMP_QEMU_STORAGE_DAEMON",
+            "qemu-storage-daemon",
+            "qemu-utils",
+            Flavor::StorageDaemon,
+        )
+    }
+
+    /// `qemu-system-x86_64` (Debian/Ubuntu package `qemu-system-x86`), or
+    /// the binary `QMP_QEMU_SYSTEM_X86_64` names, with `-display none`.
+    /// No guest is needed for QMP: see [`Launcher::guestless`].
+    pub fn system_x86_64() -> Launcher {
+        Launcher::from_env(
+            "QMP_QEMU_SYSTEM_X86_64",
+            "qemu-system-x86_64",
+            "qemu-system-x86",
+            Flavor::System,
+        )
+        .args(["-display", "none"])
+    }
+
+    /// Any binary: `flavor` says how it takes its QMP monitor.
+    pub fn new(program: impl Into<PathBuf>, flavor: Flavor) -> Launcher {
+        Launcher {
+            program: program.into(),
+            flavor,
+            args: Vec::new(),
+            start_timeout: Duration::from_secs(10),
+            hint: (None, None),
+        }
+    }
+
+    fn from_env(
+        var: &'static str,
+        default: &str,
+        package: &'static str,
+        flavor: Flavor,
+    ) -> Launcher {
+        let program = std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| PathBuf::from(default), PathBuf::from);
+        Launcher {
+            hint: (Some(var), Some(package)),
+            ..Launcher::new(program, flavor)
+        }
+    }
+
+    /// A small machine with no guest and no default devices
+    /// (`-nodefaults -machine accel=tcg -m 128`), for `qemu-system-*`:
+    /// QMP, devices, block jobs and events all work without a guest OS.
+    #[must_use]
+    pub fn guestless(self) -> Self {
+        self.args(["-nodefaults", "-machine", "accel=tcg", "-m", "128"])
+    }
+
+    /// Adds one argument.
+    #[must_use]
+    pub fn arg(mut self, a: impl Into<OsString>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Adds arguments.
+    #[must_use]
+    pub fn args<I, A>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// How long to wait for the socket (10 s by default).
+    #[must_use]
+    pub fn start_timeout(mut self, d: Duration) -> Self {
+        self.start_timeout = d;
+        self
+    }
+
+    /// The program that will run.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    fn not_found(&self) -> LaunchError {
+        let program = self.program.display().to_string();
+        let hint = match self.hint {
+            (Some(var), Some(pkg)) => format!(
+                "install it (Debian/Ubuntu: `apt-get install {pkg}`) or set {var} to the binary to use"
+            ),
+            _ => "check the path".to_string(),
+        };
+        LaunchError::NotFound { program, hint }
+    }
+
+    /// [`Launcher::start`] for a program without a tokio runtime (it
+    /// makes a small one for the wait).
+    pub fn start_blocking(self) -> std::result::Result<Qemu, LaunchError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(LaunchError::Runtime)?;
+        rt.block_on(self.start())
+    }
+
+    /// Starts QEMU and waits until its QMP socket accepts a connection.
+    pub async fn start(self) -> std::result::Result<Qemu, LaunchError> {
+        let dir = tempfile::Builder::new()
+            .prefix("qmp-")
+            .tempdir()
+            .map_err(LaunchError::TempDir)?;
+        let socket = dir.path().join("qmp.sock");
+        let mut cmd = Command::new(&self.program);
+        match self.flavor {
+            Flavor::System => {
+                cmd.arg("-qmp")
+                    .arg(format!("unix:{},server=on,wait=off", socket.display()));
+            }
+            Flavor::StorageDaemon => {
+                cmd.arg("--chardev")
+                    .arg(format!(
+                        "socket,id=qmp-rs-monitor,path={},server=on,wait=off",
+                        socket.display()
+                    ))
+                    .arg("--monitor")
+                    .arg("chardev=qmp-rs-monitor");
+            }
+        }
+        cmd.args(&self.args)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let program = self.program.display().to_string();
+        let mut child = cmd.spawn().map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                self.not_found()
+            } else {
+                LaunchError::Spawn {
+                    program: program.clone(),
+                    source,
+                }
+            }
+        })?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let reader = child.stderr.take().map(|mut pipe| {
+            let keep = stderr.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+                    k.extend_from_slice(&buf[..n]);
+                    if k.len() > STDERR_KEEP {
+                        let cut = k.len() - STDERR_KEEP;
+                        k.drain(..cut);
+                    }
+                }
+            })
+        });
+        let mut qemu = Qemu {
+            child,
+            socket,
+            program,
+            stderr,
+            stderr_reader: reader,
+            dir,
+        };
+        let deadline = Instant::now() + self.start_timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if let Ok(Some(status)) = qemu.child.try_wait() {
+                if let Some(t) = qemu.stderr_reader.take() {
+                    let _ = t.join();
+                }
+                return Err(LaunchError::Exited {
+                    program: qemu.program.clone(),
+                    status,
+                    stderr: qemu.stderr(),
+                });
+            }
+            if tokio::net::UnixStream::connect(&qemu.socket).await.is_ok() {
+                tracing::debug!(program = %qemu.program, pid = qemu.pid(), socket = %qemu.socket.display(), "QEMU started");
+                return Ok(qemu);
+            }
+            if Instant::now() >= deadline {
+                return Err(LaunchError::Timeout {
+                    program: qemu.program.clone(),
+                    after: self.start_timeout,
+                    stderr: qemu.stderr(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A QEMU this process started. Dropping it kills QEMU by its PID,
+/// reaps it and removes its temporary directory.
+#[derive(Debug)]
+pub struct Qemu {
+    child: Child,
+    socket: PathBuf,
+    program: String,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
+    dir: tempfile::TempDir,
+}
+
+impl Qemu {
+    /// The QMP socket's path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// QEMU's private directory (its working directory; a place for
+    /// images and other sockets). Removed when QEMU is dropped.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What QEMU printed on stderr so far (the last 64 KiB).
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Whether QEMU has exited, and how.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// A QMP client for it. (QEMU's monitors serve one client at a
+    /// time: a second connection waits until the first is closed.)
+    pub async fn connect(&self, opts: Options) -> Result<Client> {
+        Client::connect_unix(&self.socket, opts).await
+    }
+
+    /// Kills QEMU (SIGKILL, by its PID), reaps it and removes its
+    /// directory; returns how it ended.
+    pub fn shutdown(mut self) -> std::io::Result<ExitStatus> {
+        self.kill()
+    }
+
+    fn kill(&mut self) -> std::io::Result<ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        self.child.kill()?;
+        self.child.wait()
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if let Err(e) = self.kill() {
+            tracing::warn!(pid = self.pid(), error = %e, "could not stop QEMU");
+        }
+    }
+}
+
+impl From<LaunchError> for std::io::Error {
+    fn from(e: LaunchError) -> std::io::Error {
+        std::io::Error::other(e)
+    }
+}

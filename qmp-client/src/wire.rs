@@ -1,0 +1,418 @@
+//! The wire format: reading one message, what a message is (greeting,
+//! reply, event), encoding a command, QEMU's JSON parser limits, and
+//! decoding replies and events into their types.
+
+use std::borrow::Cow;
+
+use qmp_types::{AnyEvent, Timestamp, VersionInfo};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+
+use crate::error::{Disconnect, Error, Result};
+
+/// QEMU's JSON streamer (`qobject/json-streamer.c`) rejects a message
+/// nested deeper than this (brackets and braces together)...
+pub(crate) const QEMU_MAX_NESTING: usize = 1 << 10;
+/// ...or with more tokens than this...
+pub(crate) const QEMU_MAX_TOKEN_COUNT: usize = 2 << 20;
+/// ...or with more bytes of tokens than this.
+pub(crate) const QEMU_MAX_TOKEN_SIZE: usize = 64 << 20;
+
+/// What QEMU said when we connected.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Greeting {
+    /// QEMU's version and package.
+    pub version: VersionInfo,
+    /// Capabilities offered (`oob`).
+    pub capabilities: Vec<String>,
+    /// Whether out-of-band execution was negotiated.
+    pub oob: bool,
+}
+
+/// An error reply's `error` member.
+#[derive(Deserialize)]
+pub(crate) struct WireError {
+    pub(crate) class: String,
+    pub(crate) desc: String,
+}
+
+/// Any message from QEMU; members decoded lazily.
+#[derive(Deserialize)]
+pub(crate) struct Incoming<'a> {
+    #[serde(borrow, default)]
+    pub(crate) id: Option<&'a RawValue>,
+    #[serde(rename = "return", default)]
+    pub(crate) ret: Option<Box<RawValue>>,
+    #[serde(default)]
+    pub(crate) error: Option<WireError>,
+    #[serde(default, borrow)]
+    pub(crate) event: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) data: Option<&'a RawValue>,
+    #[serde(default)]
+    pub(crate) timestamp: Option<Timestamp>,
+}
+
+/// Shows at most 200 bytes of a message in an error.
+pub(crate) fn excerpt(line: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(&line[..line.len().min(200)])
+}
+
+/// Why [`read_message`] stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    Io(std::io::Error),
+    Eof,
+    Truncated(usize),
+    TooLarge(usize),
+}
+
+impl From<ReadError> for Disconnect {
+    fn from(e: ReadError) -> Disconnect {
+        match e {
+            ReadError::Io(error) => Disconnect::Io {
+                op: "reading",
+                error: error.into(),
+            },
+            ReadError::Eof => Disconnect::PeerClosed,
+            ReadError::Truncated(bytes) => Disconnect::Truncated { bytes },
+            ReadError::TooLarge(max) => Disconnect::Protocol(format!("message over {max} bytes")),
+        }
+    }
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Error {
+        match e {
+            ReadError::Io(e) => Error::Io(e),
+            other => Error::Protocol(Disconnect::from(other).to_string()),
+        }
+    }
+}
+
+/// Reads one message (a line; blank lines are skipped) into `line`.
+/// Cancel-safe: what was read stays in `line` and the buffer.
+pub(crate) async fn read_message<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::result::Result<(), ReadError> {
+    loop {
+        let buf = r.fill_buf().await.map_err(ReadError::Io)?;
+        if buf.is_empty() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                return Err(ReadError::Eof);
+            }
+            return Err(ReadError::Truncated(line.len()));
+        }
+        match memchr_nl(buf) {
+            Some(i) => {
+                line.extend_from_slice(&buf[..i]);
+                r.consume(i + 1);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    line.clear();
+                    continue;
+                }
+                if line.len() > max {
+                    return Err(ReadError::TooLarge(max));
+                }
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                line.extend_from_slice(buf);
+                r.consume(n);
+            }
+        }
+        if line.len() > max {
+            return Err(ReadError::TooLarge(max));
+        }
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting> {
+    #[derive(Deserialize)]
+    struct Inner {
+        version: VersionInfo,
+        #[serde(default)]
+        capabilities: Vec<serde_json::Value>,
+    }
+    #[derive(Deserialize)]
+    struct G {
+        #[serde(rename = "QMP")]
+        qmp: Inner,
+    }
+    let g: G = serde_json::from_slice(line)
+        .map_err(|e| Error::Protocol(format!("bad greeting ({e}): {}", excerpt(line))))?;
+    Ok(Greeting {
+        version: g.qmp.version,
+        capabilities: g
+            .qmp
+            .capabilities
+            .into_iter()
+            .filter_map(|c| c.as_str().map(String::from))
+            .collect(),
+        oob: false,
+    })
+}
+
+/// `{"VERB":"NAME","arguments":ARGS` with room for the rest, which
+/// [`finish_command`] writes once the id is known; `arguments` left out
+/// when empty (QEMU reads the socket a byte at a time: bytes count).
+pub(crate) fn encode_command(verb: &str, name: &str, args: &RawValue) -> Vec<u8> {
+    let a = args.get();
+    let mut bytes = Vec::with_capacity(40 + name.len() + a.len());
+    bytes.extend_from_slice(b"{\"");
+    bytes.extend_from_slice(verb.as_bytes());
+    bytes.extend_from_slice(b"\":\"");
+    // Command names are [a-z0-9_-]; escape anything else.
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        bytes.extend_from_slice(name.as_bytes());
+    } else {
+        let quoted = serde_json::Value::from(name).to_string();
+        bytes.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+    }
+    bytes.push(b'"');
+    if a != "{}" && a != "null" {
+        bytes.extend_from_slice(b",\"arguments\":");
+        bytes.extend_from_slice(a.as_bytes());
+    }
+    bytes
+}
+
+/// `,"id":ID}\n`: the end of a command from [`encode_command`].
+pub(crate) fn finish_command(bytes: &mut Vec<u8>, id: u64) {
+    bytes.extend_from_slice(b",\"id\":");
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = id;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    bytes.extend_from_slice(&digits[i..]);
+    bytes.extend_from_slice(b"}\n");
+}
+
+/// Checks a command against QEMU's JSON parser limits. QEMU answers a
+/// message over them with error replies that carry no `id` (one for each
+/// piece of the rest of the message), which no call could be matched
+/// with: such a command is refused before it is sent.
+pub(crate) fn check_parser_limits(bytes: &[u8]) -> std::result::Result<(), String> {
+    if bytes.len() > QEMU_MAX_TOKEN_SIZE {
+        return Err(format!(
+            "it is {} bytes long; QEMU's JSON parser takes at most {QEMU_MAX_TOKEN_SIZE}",
+            bytes.len()
+        ));
+    }
+    let mut depth = 0usize;
+    let mut max_depth = 0usize;
+    let mut tokens = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_scalar = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                in_scalar = false;
+                tokens += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                max_depth = max_depth.max(depth);
+                in_scalar = false;
+                tokens += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                in_scalar = false;
+                tokens += 1;
+            }
+            b':' | b',' => {
+                in_scalar = false;
+                tokens += 1;
+            }
+            b' ' | b'\n' | b'\t' | b'\r' => in_scalar = false,
+            _ => {
+                if !in_scalar {
+                    in_scalar = true;
+                    tokens += 1;
+                }
+            }
+        }
+    }
+    if max_depth > QEMU_MAX_NESTING {
+        return Err(format!(
+            "it is nested {max_depth} levels deep; QEMU's JSON parser takes at most {QEMU_MAX_NESTING}"
+        ));
+    }
+    if tokens > QEMU_MAX_TOKEN_COUNT {
+        return Err(format!(
+            "it has {tokens} JSON tokens; QEMU's JSON parser takes at most {QEMU_MAX_TOKEN_COUNT}"
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes `raw` as `T`, naming the bad member's path on failure (found
+/// by decoding again with the path tracked, so the common case pays
+/// nothing for it).
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &RawValue) -> Result<T> {
+    if let Ok(v) = serde_json::from_str(raw.get()) {
+        return Ok(v);
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        Error::Decode {
+            what: what.to_string(),
+            path,
+            source: e.into_inner(),
+        }
+    })
+}
+
+/// A reply's `return`: `{}` also stands for `()`.
+pub(crate) fn decode_reply<T: serde::de::DeserializeOwned>(
+    what: &str,
+    raw: &RawValue,
+) -> Result<T> {
+    match decode::<T>(what, raw) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if raw.get().trim() == "{}"
+                && let Ok(v) = serde_json::from_str::<T>("null")
+            {
+                return Ok(v);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// QEMU's "no time" stamp, for events that came without one.
+const NO_TIME: Timestamp = Timestamp {
+    seconds: -1,
+    microseconds: -1,
+};
+
+/// Decodes an event's data. A known event whose data doesn't fit its type
+/// is kept as [`AnyEvent::Malformed`] with the decoder's message; only data
+/// that isn't JSON at all is an error.
+pub(crate) fn typed_event(
+    name: &str,
+    data: Option<&RawValue>,
+    ts: Option<Timestamp>,
+) -> std::result::Result<(Timestamp, AnyEvent), String> {
+    let data = data.map_or("{}", |d| d.get());
+    let mut de = serde_json::Deserializer::from_str(data);
+    let mut track = serde_path_to_error::Track::new();
+    let decoded = AnyEvent::deserialize_data(
+        name,
+        serde_path_to_error::Deserializer::new(&mut de, &mut track),
+    );
+    let event = match decoded {
+        Ok(e) => e,
+        Err(e) => {
+            let error = format!("member `{}`: {e}", track.path());
+            let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
+            AnyEvent::Malformed {
+                name: name.to_string(),
+                data,
+                error,
+            }
+        }
+    };
+    Ok((ts.unwrap_or(NO_TIME), event))
+}
+
+/// Decodes one event message as the connection does (for tools that read
+/// QMP logs, and benchmarks). A known event with data that doesn't fit
+/// its type gives [`AnyEvent::Malformed`].
+pub fn parse_event(line: &[u8]) -> Result<(Timestamp, AnyEvent)> {
+    let msg: Incoming<'_> = serde_json::from_slice(line)
+        .map_err(|e| Error::Protocol(format!("garbled message ({e}): {}", excerpt(line))))?;
+    match msg.event {
+        Some(name) => typed_event(&name, msg.data, msg.timestamp).map_err(Error::Protocol),
+        None => Err(Error::Protocol("not an event".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut s = String::from("{\"execute\":\"x\",\"arguments\":{\"a\":");
+        s.push_str(&"[".repeat(depth));
+        s.push_str(&"]".repeat(depth));
+        s.push_str("},\"id\":1}\n");
+        s.into_bytes()
+    }
+
+    #[test]
+    fn nesting_limit_counts_like_qemu() {
+        // The command object and `arguments` are two levels.
+        assert!(check_parser_limits(&nested(QEMU_MAX_NESTING - 2)).is_ok());
+        let e = check_parser_limits(&nested(QEMU_MAX_NESTING - 1)).expect_err("too deep");
+        assert!(e.contains("nested 1025 levels"), "{e}");
+        // Brackets inside strings don't count.
+        let s = format!("{{\"a\":\"{}\"}}", "[".repeat(5000));
+        assert!(check_parser_limits(s.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn token_limit() {
+        let items = vec!["1"; QEMU_MAX_TOKEN_COUNT / 2 + 1].join(",");
+        let s = format!("{{\"a\":[{items}]}}");
+        let e = check_parser_limits(s.as_bytes()).expect_err("too many tokens");
+        assert!(e.contains("JSON tokens"), "{e}");
+    }
+
+    #[test]
+    fn command_encoding_is_compact() {
+        let whole = |verb, name, args: &RawValue, id| {
+            let mut b = encode_command(verb, name, args);
+            finish_command(&mut b, id);
+            b
+        };
+        let args = RawValue::from_string("{}".into()).expect("raw");
+        assert_eq!(
+            whole("execute", "query-version", &args, 7),
+            b"{\"execute\":\"query-version\",\"id\":7}\n"
+        );
+        let args = RawValue::from_string("{\"id\":\"tab0\"}".into()).expect("raw");
+        assert_eq!(
+            whole("exec-oob", "device_del", &args, 1234567890),
+            b"{\"exec-oob\":\"device_del\",\"arguments\":{\"id\":\"tab0\"},\"id\":1234567890}\n"
+        );
+        assert!(whole("execute", "x", &args, 0).ends_with(b",\"id\":0}\n"));
+        let odd = whole("execute", "a\"b", &args, 1);
+        let v: serde_json::Value = serde_json::from_slice(&odd).expect("valid JSON");
+        assert_eq!(v["execute"], "a\"b");
+    }
+}

@@ -1,0 +1,94 @@
+//! The launcher as a user meets it: a missing binary names its package
+//! and variable, QEMU refusing its arguments shows what it said, a
+//! started QEMU is killed by its PID and its directory removed on drop.
+
+use qmp_client::launch::{Flavor, LaunchError, Launcher};
+use qmp_client::{Error, Options};
+
+#[tokio::test]
+async fn a_missing_binary_says_how_to_get_it() {
+    let e = Launcher::new("/nonexistent/qemu-system-x86_64", Flavor::System)
+        .start()
+        .await
+        .expect_err("missing");
+    assert!(matches!(e, LaunchError::NotFound { .. }), "{e}");
+    // Through the variable a user sets (in a child process, so that no
+    // other test sees it): the message names the package and the
+    // variable.
+    let var = "QMP_QEMU_STORAGE_DAEMON";
+    let e = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "child_reports_missing_storage_daemon",
+            "--nocapture",
+        ])
+        .env(var, "/nonexistent/qemu-storage-daemon")
+        .env("QMP_LAUNCH_CHILD", "1")
+        .output()
+        .expect("child test");
+    let out = String::from_utf8_lossy(&e.stdout);
+    assert!(e.status.success(), "{out}");
+    assert!(
+        out.contains("/nonexistent/qemu-storage-daemon not found: install it (Debian/Ubuntu: `apt-get install qemu-utils`) or set QMP_QEMU_STORAGE_DAEMON to the binary to use"),
+        "{out}"
+    );
+}
+
+/// Run by the test above in a child process, with the variable set.
+#[tokio::test]
+async fn child_reports_missing_storage_daemon() {
+    if std::env::var_os("QMP_LAUNCH_CHILD").is_none() {
+        return;
+    }
+    let e = Launcher::storage_daemon()
+        .start()
+        .await
+        .expect_err("missing");
+    // As a client error, too.
+    let e: Error = e.into();
+    println!("{e}");
+}
+
+#[tokio::test]
+async fn qemu_that_exits_early_shows_its_stderr() {
+    let e = Launcher::storage_daemon()
+        .args(["--blockdev", "driver=no-such-driver,node-name=x"])
+        .start()
+        .await
+        .expect_err("bad arguments");
+    match &e {
+        LaunchError::Exited { stderr, status, .. } => {
+            assert!(!status.success());
+            assert!(stderr.contains("no-such-driver"), "{stderr}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(e.to_string().contains("exited"), "{e}");
+}
+
+#[tokio::test]
+async fn dropped_qemu_is_killed_and_its_directory_removed() {
+    let qemu = Launcher::storage_daemon().start().await.expect("start");
+    let pid = qemu.pid();
+    let dir = qemu.dir().to_path_buf();
+    assert!(qemu.socket().starts_with(&dir));
+    let c = qemu.connect(Options::default()).await.expect("connect");
+    c.execute(qmp_types::QueryVersion::new())
+        .await
+        .expect("call");
+    drop(qemu);
+    // Reaped (no zombie left) and gone.
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still there"
+    );
+    assert!(!dir.exists(), "{} still there", dir.display());
+    let e = tokio::time::timeout(std::time::Duration::from_secs(1), c.closed())
+        .await
+        .expect("the client learns at once");
+    assert!(e.is_socket_closed());
+    // shutdown() says how it ended.
+    let qemu = Launcher::storage_daemon().start().await.expect("start");
+    let status = qemu.shutdown().expect("shutdown");
+    assert!(!status.success(), "killed: {status}");
+}

@@ -1,0 +1,226 @@
+//! `cargo xtask test`: install what the test suite needs when it is
+//! missing, then run the whole suite.
+//!
+//! What the suite needs from the system: `qemu-storage-daemon` and
+//! `qemu-img` (package `qemu-utils`) and `qemu-system-x86_64` 10.0.2
+//! (package `qemu-system-x86` from Debian's bookworm-backports suite).
+//! Installing runs `apt-get` as root, or through `sudo -n` when that works
+//! without a password; otherwise this prints the exact commands to run and
+//! stops before any test. Every step is idempotent: a machine that has
+//! everything runs the tests at once.
+
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+
+/// The `qemu-system-x86_64` version the live tests are written against.
+const SYSTEM_VERSION: &str = "10.0.2";
+/// Where apt's sources live, and the backports file this writes.
+const DEBIAN_SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
+const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+
+/// How commands that need root are run.
+#[derive(Debug, Clone, Copy)]
+enum Privilege {
+    Root,
+    Sudo,
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn privilege() -> Option<Privilege> {
+    if is_root() {
+        return Some(Privilege::Root);
+    }
+    let sudo_ok = Command::new("sudo")
+        .args(["-n", "true"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    sudo_ok.then_some(Privilege::Sudo)
+}
+
+/// The first line a program prints for `--version`, if it runs.
+fn version_of(program: &str) -> Option<String> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+/// The mirror and keyring of the first deb822 stanza whose `Suites`
+/// names plain `bookworm`.
+fn bookworm_mirror(sources: &str) -> Option<(String, Option<String>)> {
+    for stanza in sources.split("\n\n") {
+        let mut uris = None;
+        let mut signed = None;
+        let mut bookworm = false;
+        for line in stanza.lines() {
+            if let Some(v) = line.strip_prefix("URIs:") {
+                uris = v.split_whitespace().next().map(String::from);
+            } else if let Some(v) = line.strip_prefix("Signed-By:") {
+                signed = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("Suites:") {
+                bookworm |= v.split_whitespace().any(|s| s == "bookworm");
+            }
+        }
+        if bookworm && let Some(u) = uris {
+            return Some((u, signed.filter(|s| !s.is_empty())));
+        }
+    }
+    None
+}
+
+/// The backports stanza, from the mirror and keyring apt already uses.
+fn backports_stanza() -> Result<String, String> {
+    let sources = std::fs::read_to_string(DEBIAN_SOURCES)
+        .map_err(|e| format!("can't read {DEBIAN_SOURCES} to find the Debian mirror: {e}"))?;
+    let (uris, signed) = bookworm_mirror(&sources)
+        .ok_or_else(|| format!("{DEBIAN_SOURCES} names no mirror for the bookworm suite"))?;
+    let mut s = format!("Types: deb\nURIs: {uris}\nSuites: bookworm-backports\nComponents: main\n");
+    if let Some(k) = signed {
+        s.push_str(&format!("Signed-By: {k}\n"));
+    }
+    Ok(s)
+}
+
+/// One step of the set-up: a shell command line run as root.
+struct Step {
+    why: String,
+    script: String,
+}
+
+fn plan() -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    let apt_install =
+        "env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends";
+    if version_of("qemu-storage-daemon").is_none() || version_of("qemu-img").is_none() {
+        steps.push(Step {
+            why: "qemu-storage-daemon and qemu-img are missing (package qemu-utils)".into(),
+            script: format!("apt-get update -qq && {apt_install} qemu-utils"),
+        });
+    }
+    let have = version_of("qemu-system-x86_64").unwrap_or_default();
+    if !have.contains(SYSTEM_VERSION) {
+        let why = if have.is_empty() {
+            format!(
+                "qemu-system-x86_64 {SYSTEM_VERSION} is missing (package qemu-system-x86 from bookworm-backports)"
+            )
+        } else {
+            format!(
+                "qemu-system-x86_64 is '{have}', the tests want {SYSTEM_VERSION} (bookworm-backports)"
+            )
+        };
+        let mut script = String::new();
+        if !Path::new(BACKPORTS_SOURCES).exists() {
+            script.push_str(&format!(
+                "printf '%s' '{}' > {BACKPORTS_SOURCES} && ",
+                backports_stanza()?
+            ));
+        }
+        script.push_str(&format!(
+            "apt-get update -qq && {apt_install} -t bookworm-backports qemu-system-x86"
+        ));
+        steps.push(Step { why, script });
+    }
+    Ok(steps)
+}
+
+fn run_as_root(p: Privilege, script: &str) -> Result<(), String> {
+    let mut cmd = match p {
+        Privilege::Root => Command::new("sh"),
+        Privilege::Sudo => {
+            let mut c = Command::new("sudo");
+            c.args(["-n", "sh"]);
+            c
+        }
+    };
+    let status = cmd
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("can't run the set-up: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("set-up step failed ({status}): {script}"))
+    }
+}
+
+/// Installs what is missing; `Err` says what to do by hand.
+pub fn ensure() -> Result<(), String> {
+    let steps = plan()?;
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let Some(p) = privilege() else {
+        let mut msg = String::from(
+            "the tests need QEMU, and this user can't install it (not root, no password-less sudo).\nRun these as root, then run `cargo xtask test` again:\n",
+        );
+        for s in &steps {
+            msg.push_str(&format!("  # {}\n  {}\n", s.why, s.script));
+        }
+        return Err(msg);
+    };
+    for s in &steps {
+        eprintln!("xtask test: {}; installing", s.why);
+        run_as_root(p, &s.script)?;
+    }
+    if let Some(v) = version_of("qemu-system-x86_64") {
+        eprintln!("xtask test: {v}");
+    }
+    let left = plan()?;
+    if let Some(s) = left.first() {
+        return Err(format!("still missing after installing: {}", s.why));
+    }
+    Ok(())
+}
+
+/// `cargo xtask test [ARGS...]`: set-up, then `cargo test --workspace
+/// --locked ARGS...`.
+pub fn test(args: &[String], root: &Path) -> Result<ExitCode, String> {
+    ensure()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["test", "--workspace", "--locked"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("can't run cargo test: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bookworm_mirror;
+
+    #[test]
+    fn finds_the_bookworm_stanza_not_security() {
+        let src = "Types: deb\nURIs: http://m.example/debian-security\nSuites: bookworm-security\nComponents: main\nSigned-By: /k.gpg\n\nTypes: deb\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/k.gpg\n";
+        assert_eq!(
+            bookworm_mirror(src),
+            Some((
+                "http://m.example/debian".into(),
+                Some("/usr/share/keyrings/k.gpg".into())
+            ))
+        );
+        assert_eq!(
+            bookworm_mirror("Types: deb\nSuites: trixie\nURIs: x\n"),
+            None
+        );
+    }
+}
