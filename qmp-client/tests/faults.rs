@@ -828,3 +828,33 @@ async fn tracing_tells_what_happened() {
         assert!(text.contains(want), "no `{want}` in the log:\n{text}");
     }
 }
+
+/// `close()` over `from_stream`: the peer reads EOF at once, though a
+/// client handle is still alive.
+#[tokio::test]
+async fn close_over_any_stream_hangs_up() {
+    let (a, b) = UnixStream::pair().expect("pair");
+    let (r, mut w) = b.into_split();
+    let mut r = BufReader::new(r);
+    let server = async {
+        w.write_all(format!("{GREETING}\n").as_bytes())
+            .await
+            .expect("greet");
+        let mut line = String::new();
+        r.read_line(&mut line).await.expect("caps");
+        w.write_all(b"{\"return\": {}}\n").await.expect("reply");
+    };
+    let (c, ()) = tokio::join!(Client::from_stream(a, opts()), server);
+    let c = c.expect("handshake");
+    c.close();
+    let mut rest = Vec::new();
+    let n = bounded(tokio::io::AsyncReadExt::read_to_end(&mut r, &mut rest))
+        .await
+        .expect("EOF");
+    assert_eq!(n, 0, "nothing more was sent");
+    let e = c.closed().await;
+    assert!(
+        matches!(e.disconnect(), Some(Disconnect::ClosedByClient)),
+        "{e}"
+    );
+}

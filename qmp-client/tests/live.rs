@@ -1,8 +1,9 @@
 //! The client against real QEMU 10.0.2 (`qemu-storage-daemon` and
-//! `qemu-system-x86_64`, each started on a private socket and killed at
-//! the end): the seed's scenarios and event helpers, transactions, error
-//! classes, OOB, fd passing and many tasks on one connection. The
-//! scenarios follow ../shared/cookbook/COOKBOOK.md.
+//! `qemu-system-x86_64`, each started with `qmp_client::launch` on a
+//! private socket and killed at the end): device, tray, runstate and
+//! block-job scenarios with their event helpers, transactions, error
+//! classes, OOB, fd passing, many tasks on one connection, and how a
+//! connection ends. The scenarios follow ../shared/cookbook/COOKBOOK.md.
 
 use std::process::Command as Process;
 use std::time::Duration;
@@ -625,8 +626,8 @@ async fn runstate_resume_stop_and_shutdown_on_quit() {
     c.wait_for::<StopEvent, _>(since, T, |_| true)
         .await
         .expect("STOP");
-    // The seed's first example, with `quit` (a guestless QEMU ignores
-    // system_powerdown): wait for SHUTDOWN.
+    // Waiting for SHUTDOWN while `quit` runs (a guestless QEMU ignores
+    // system_powerdown).
     let waiter = {
         let c = c.clone();
         let since = c.event_cursor();
