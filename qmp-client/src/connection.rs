@@ -179,6 +179,10 @@ impl Writer {
     }
 }
 
+/// Messages handled per turn of the read branch, at most, when more are
+/// already buffered.
+const DRAIN: usize = 64;
+
 /// How long the task lets the socket's shutdown take at the end.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
@@ -399,20 +403,39 @@ pub(crate) async fn run(parts: Parts) {
     let mut pending_in_band = 0usize;
     let mut outbox = Outbox::default();
     let mut line = Vec::with_capacity(4096);
+    let close = shared.close_requested.notified();
+    tokio::pin!(close);
     tracing::debug!("QMP connection up");
     let cause = loop {
         let room = pending_in_band + outbox.in_band < max_in_flight;
         let writing = !outbox.entries.is_empty();
+        // Not `biased`: under a flood of events the read branch is always
+        // ready, and a fixed order would starve writing and new calls.
         tokio::select! {
-            biased;
-            () = shared.close_requested.notified() => break Disconnect::ClosedByClient,
+            () = &mut close => break Disconnect::ClosedByClient,
             _ = &mut handles_gone => break Disconnect::HandlesDropped,
             r = wire::read_message(&mut reader, &mut line, max_message) => {
                 if let Err(e) = r {
                     break Disconnect::from(e);
                 }
-                let r = dispatch(&line, &shared, &events, &mut pending, &mut pending_in_band, &mut outbox.ids);
-                line.clear();
+                // This message, then those already buffered (a few, so
+                // that writing gets its turn during a flood of events).
+                let mut r = Ok(());
+                for turn in 1..=DRAIN {
+                    r = dispatch(&line, &shared, &events, &mut pending, &mut pending_in_band, &mut outbox.ids);
+                    line.clear();
+                    if r.is_err() || turn == DRAIN {
+                        break;
+                    }
+                    match wire::buffered_message(&mut reader, &mut line, max_message) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            r = Err(Disconnect::from(e));
+                            break;
+                        }
+                    }
+                }
                 if let Err(cause) = r {
                     break cause;
                 }

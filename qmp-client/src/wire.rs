@@ -132,6 +132,32 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     }
 }
 
+/// The next message if it is already whole in `r`'s buffer (no I/O):
+/// `Ok(true)` with it in `line`; `Ok(false)` when there is none (what is
+/// there is left for [`read_message`]). `line` must be empty.
+pub(crate) fn buffered_message<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::result::Result<bool, ReadError> {
+    loop {
+        let buf = r.buffer();
+        let Some(i) = memchr_nl(buf) else {
+            return Ok(false);
+        };
+        if i > max {
+            return Err(ReadError::TooLarge(max));
+        }
+        line.extend_from_slice(&buf[..i]);
+        r.consume(i + 1);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            line.clear();
+            continue;
+        }
+        return Ok(true);
+    }
+}
+
 fn memchr_nl(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
@@ -330,14 +356,18 @@ pub(crate) fn typed_event(
 ) -> std::result::Result<(Timestamp, AnyEvent), String> {
     let data = data.map_or("{}", |d| d.get());
     let mut de = serde_json::Deserializer::from_str(data);
-    let mut track = serde_path_to_error::Track::new();
-    let decoded = AnyEvent::deserialize_data(
-        name,
-        serde_path_to_error::Deserializer::new(&mut de, &mut track),
-    );
-    let event = match decoded {
+    let event = match AnyEvent::deserialize_data(name, &mut de) {
         Ok(e) => e,
-        Err(e) => {
+        Err(_) => {
+            // Again, tracking the path, for the message.
+            let mut de = serde_json::Deserializer::from_str(data);
+            let mut track = serde_path_to_error::Track::new();
+            let e = AnyEvent::deserialize_data(
+                name,
+                serde_path_to_error::Deserializer::new(&mut de, &mut track),
+            )
+            .err()
+            .map_or_else(String::new, |e| e.to_string());
             let error = format!("member `{}`: {e}", track.path());
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
             AnyEvent::Malformed {
@@ -383,6 +413,36 @@ mod tests {
         // Brackets inside strings don't count.
         let s = format!("{{\"a\":\"{}\"}}", "[".repeat(5000));
         assert!(check_parser_limits(s.as_bytes()).is_ok());
+    }
+
+    #[tokio::test]
+    async fn buffered_messages_come_whole_and_leave_the_rest() {
+        let input: &[u8] = b"{\"a\":1}\n\n{\"b\":2}\n{\"c\":";
+        let (mut tx, rx) = tokio::io::duplex(64);
+        tokio::io::AsyncWriteExt::write_all(&mut tx, input)
+            .await
+            .expect("write");
+        let mut r = BufReader::new(rx);
+        let mut line = Vec::new();
+        read_message(&mut r, &mut line, 100).await.expect("first");
+        assert_eq!(line, b"{\"a\":1}");
+        line.clear();
+        assert!(buffered_message(&mut r, &mut line, 100).expect("ok"));
+        assert_eq!(line, b"{\"b\":2}");
+        line.clear();
+        assert!(!buffered_message(&mut r, &mut line, 100).expect("ok"));
+        assert!(line.is_empty(), "a partial message stays in the buffer");
+        tokio::io::AsyncWriteExt::write_all(&mut tx, b"3}\n")
+            .await
+            .expect("write");
+        read_message(&mut r, &mut line, 100).await.expect("last");
+        assert_eq!(line, b"{\"c\":3}");
+        line.clear();
+        drop(tx);
+        assert!(matches!(
+            read_message(&mut r, &mut line, 100).await,
+            Err(ReadError::Eof)
+        ));
     }
 
     #[test]
