@@ -18,11 +18,12 @@ commands:
                  valid, 1 with QEMU's error message on stderr when not
   dump SCHEMA    check, then print the model as QEMU's test-qapi.py does
   stats SCHEMA   check, then print counts of definitions by kind
-  generate SCHEMA --out DIR [--runtime PATH]
+  generate SCHEMA --out DIR [--runtime PATH] [--qga]
                  check, then write Rust (mod.rs and one file per module)
                  into DIR; the code uses the runtime at PATH (default
                  ::qmp_types::rt), so the crate including it depends on
-                 qmp-types, serde and serde_json
+                 qmp-types, serde and serde_json; --qga makes the commands
+                 guest-agent commands (Command::Protocol = Qga)
 ";
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -42,10 +43,12 @@ fn main() -> ExitCode {
     };
     let mut out = None;
     let mut runtime = "::qmp_types::rt".to_string();
+    let mut protocol = qapi_codegen::rust::Protocol::Qmp;
     let mut rest = args[2..].iter();
     while let Some(a) = rest.next() {
         match (cmd.as_str(), a.as_str()) {
             ("generate", "--out") => out = rest.next().map(PathBuf::from),
+            ("generate", "--qga") => protocol = qapi_codegen::rust::Protocol::Qga,
             ("generate", "--runtime") => match rest.next() {
                 Some(r) => runtime = r.clone(),
                 None => return usage_error("--runtime needs a path"),
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
                 runtime,
                 schema_label: format!("`{path}`"),
                 regen_command: format!("qapi-codegen generate {path} --out {}", out.display()),
+                protocol,
             };
             let files = match qapi_codegen::rust::generate(&schema, &opts) {
                 Ok(f) => f,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use qmp_types::Command;
+use qmp_types::{Command, Qmp};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -326,13 +326,13 @@ impl Client {
     /// first byte of the command is on the socket, QEMU will run it,
     /// even if nobody waits for the reply any more: a timed-out
     /// `device_del` may still delete the device.
-    pub async fn execute<C: Command>(&self, cmd: C) -> Result<C::Returns> {
+    pub async fn execute<C: Command<Protocol = Qmp>>(&self, cmd: C) -> Result<C::Returns> {
         self.execute_inner(&cmd, false, Vec::new(), self.inner.opts.call_timeout)
             .await
     }
 
     /// [`Client::execute`] with its own timeout.
-    pub async fn execute_timeout<C: Command>(
+    pub async fn execute_timeout<C: Command<Protocol = Qmp>>(
         &self,
         cmd: C,
         timeout: Duration,
@@ -343,7 +343,7 @@ impl Client {
 
     /// Executes an `allow-oob` command out of band (`exec-oob`): QEMU runs
     /// it at once, even while in-band commands are in progress.
-    pub async fn execute_oob<C: Command>(&self, cmd: C) -> Result<C::Returns> {
+    pub async fn execute_oob<C: Command<Protocol = Qmp>>(&self, cmd: C) -> Result<C::Returns> {
         if !self.inner.greeting.oob {
             return Err(Error::OobNotAvailable {
                 command: C::NAME.into(),
@@ -362,7 +362,7 @@ impl Client {
 
     /// Executes a command passing file descriptors with it (SCM_RIGHTS),
     /// for `getfd` and `add-fd`. Unix sockets only.
-    pub async fn execute_with_fds<C: Command>(
+    pub async fn execute_with_fds<C: Command<Protocol = Qmp>>(
         &self,
         cmd: C,
         fds: Vec<OwnedFd>,
@@ -409,7 +409,7 @@ impl Client {
         self.inner.shared.close_requested.notify_one();
     }
 
-    async fn execute_inner<C: Command>(
+    async fn execute_inner<C: Command<Protocol = Qmp>>(
         &self,
         cmd: &C,
         oob: bool,

@@ -88,7 +88,30 @@ pub enum Flavor {
     System,
     /// `qemu-storage-daemon`: `--chardev socket,... --monitor chardev=...`.
     StorageDaemon,
+    /// `qemu-ga`, the guest agent, run on this machine: `-m unix-listen
+    /// -p PATH`, its state directory and pid file in the private
+    /// directory. Speak to it with [`crate::agent::GuestAgent`].
+    GuestAgent,
 }
+
+/// Guest agent commands that would change the machine the agent runs on
+/// (here: this host): [`Launcher::guest_agent`] disables them (`-b`).
+pub const HOST_CHANGING_AGENT_COMMANDS: &[&str] = &[
+    "guest-shutdown",
+    "guest-suspend-disk",
+    "guest-suspend-ram",
+    "guest-suspend-hybrid",
+    "guest-fsfreeze-freeze",
+    "guest-fsfreeze-freeze-list",
+    "guest-fstrim",
+    "guest-set-time",
+    "guest-set-user-password",
+    "guest-set-vcpus",
+    "guest-set-memory-blocks",
+    "guest-ssh-add-authorized-keys",
+    "guest-ssh-remove-authorized-keys",
+    "guest-network-get-route",
+];
 
 /// Builds a QEMU command line with a private QMP socket.
 #[derive(Debug, Clone)]
@@ -124,6 +147,20 @@ impl Launcher {
             Flavor::System,
         )
         .args(["-display", "none"])
+    }
+
+    /// `qemu-ga` (Debian/Ubuntu package `qemu-guest-agent`), or the binary
+    /// `QMP_QEMU_GA` names, listening on the private socket. It runs on
+    /// this machine, so the commands in [`HOST_CHANGING_AGENT_COMMANDS`]
+    /// are disabled; other commands (`guest-exec`, `guest-file-*`) act on
+    /// this machine as the user running it.
+    pub fn guest_agent() -> Launcher {
+        Launcher::from_env(
+            "QMP_QEMU_GA",
+            "qemu-ga",
+            "qemu-guest-agent",
+            Flavor::GuestAgent,
+        )
     }
 
     /// Any binary: `flavor` says how it takes its QMP monitor.
@@ -223,6 +260,16 @@ impl Launcher {
             Flavor::System => {
                 cmd.arg("-qmp")
                     .arg(format!("unix:{},server=on,wait=off", socket.display()));
+            }
+            Flavor::GuestAgent => {
+                cmd.args(["-m", "unix-listen", "-p"])
+                    .arg(&socket)
+                    .arg("-t")
+                    .arg(dir.path())
+                    .arg("-f")
+                    .arg(dir.path().join("qemu-ga.pid"))
+                    .arg("-b")
+                    .arg(HOST_CHANGING_AGENT_COMMANDS.join(","));
             }
             Flavor::StorageDaemon => {
                 cmd.arg("--chardev")
@@ -349,6 +396,15 @@ impl Qemu {
     /// time: a second connection waits until the first is closed.)
     pub async fn connect(&self, opts: Options) -> Result<Client> {
         Client::connect_unix(&self.socket, opts).await
+    }
+
+    /// A guest agent client for it (a QEMU started with
+    /// [`Launcher::guest_agent`]).
+    pub async fn connect_agent(
+        &self,
+        opts: crate::agent::AgentOptions,
+    ) -> Result<crate::agent::GuestAgent> {
+        crate::agent::GuestAgent::connect_unix(&self.socket, opts).await
     }
 
     /// Kills QEMU (SIGKILL, by its PID), reaps it and removes its

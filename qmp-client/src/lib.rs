@@ -30,9 +30,13 @@
 //! name, time taken) at `debug`, events at `trace`, and event data that
 //! doesn't decode at `warn`.
 //!
+//! [`agent`] speaks to QEMU's guest agent, with the types of
+//! [`qmp_types::qga`].
+//!
 //! Features: `launch` (default) adds [`launch`], which starts a private
-//! QEMU on a socket of its own.
+//! QEMU (or guest agent) on a socket of its own.
 
+pub mod agent;
 mod client;
 mod connection;
 mod error;

@@ -24,10 +24,18 @@
 
 pub mod rt;
 
-pub use rt::{Command, CommandMeta, Timestamp};
+pub use rt::{Command, CommandMeta, Protocol, Qga, Qmp, Timestamp};
 
 #[rustfmt::skip]
 #[allow(clippy::all, clippy::pedantic, reason = "generated code")]
 mod generated;
 
 pub use generated::*;
+
+/// The guest agent's protocol (QGA), from QEMU's `qga/qapi-schema.json`:
+/// every command with its reply type, and the types they use. Its
+/// commands are [`Command`]s of protocol [`rt::Qga`], so only a guest
+/// agent client takes them (`qmp_client::agent`).
+#[rustfmt::skip]
+#[allow(clippy::all, clippy::pedantic, reason = "generated code")]
+pub mod qga;

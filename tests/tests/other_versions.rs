@@ -22,6 +22,7 @@ fn write_crate(dir: &Path, name: &str, schema: &Path) {
             runtime: "::qmp_types::rt".into(),
             schema_label: format!("`{}`", schema.sources.path(0)),
             regen_command: "tests/tests/other_versions.rs".into(),
+            ..Options::default()
         },
     )
     .expect("generates");

@@ -3,6 +3,8 @@
 //!
 //! - `qmp-types/src/generated/` from `schema/qapi/qapi-schema.json` (or
 //!   another QEMU's schema given with `--schema PATH`);
+//! - `qmp-types/src/qga/` from the guest agent's `qga/qapi-schema.json`
+//!   beside it;
 //! - `tests/src/qapi_test/` from QEMU's `qapi-schema-test.json`, the
 //!   schema that exercises every construct;
 //! - `tests/src/live_queries.rs`, the argument-less `query-*` commands the
@@ -11,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use qapi_codegen::Schema;
-use qapi_codegen::rust::{GeneratedFile, Options, argless_queries, generate};
+use qapi_codegen::rust::{GeneratedFile, Options, Protocol, argless_queries, generate};
 
 /// The command that fixes stale output.
 pub const REGEN: &str = "cargo xtask regen";
@@ -49,6 +51,29 @@ pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String
             runtime: "crate::rt".into(),
             schema_label: label,
             regen_command: REGEN.into(),
+            protocol: Protocol::Qmp,
+        },
+    )
+    .map_err(|e| e.to_string())?;
+
+    // The guest agent's schema, from the same QEMU.
+    let qga_path = qapi_path
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("qga/qapi-schema.json"))
+        .ok_or("the schema path has no parent directory")?;
+    let qga = load(&qga_path)?;
+    let qga_label = match schema {
+        Some(_) => format!("QEMU's guest agent schema `{}`", qga_path.display()),
+        None => "`schema/qga/qapi-schema.json` (QEMU 10.0.2)".to_string(),
+    };
+    let qga_files = generate(
+        &qga,
+        &Options {
+            runtime: "crate::rt".into(),
+            schema_label: qga_label,
+            regen_command: REGEN.into(),
+            protocol: Protocol::Qga,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -61,6 +86,7 @@ pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String
             runtime: "::qmp_types::rt".into(),
             schema_label: "QEMU's `tests/qapi-schema/qapi-schema-test.json`".into(),
             regen_command: REGEN.into(),
+            protocol: Protocol::Qmp,
         },
     )
     .map_err(|e| e.to_string())?;
@@ -78,6 +104,11 @@ pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String
         Output {
             dir: "qmp-types/src/generated".into(),
             files: types,
+            owns_dir: true,
+        },
+        Output {
+            dir: "qmp-types/src/qga".into(),
+            files: qga_files,
             owns_dir: true,
         },
         Output {

@@ -2,8 +2,9 @@
 //! missing, then run the whole suite.
 //!
 //! What the suite needs from the system: `qemu-storage-daemon` and
-//! `qemu-img` (package `qemu-utils`) and `qemu-system-x86_64` 10.0.2
-//! (package `qemu-system-x86` from Debian's bookworm-backports suite).
+//! `qemu-img` (package `qemu-utils`), `qemu-system-x86_64` 10.0.2
+//! (package `qemu-system-x86` from Debian's bookworm-backports suite) and
+//! `qemu-ga` 10.0.2 (package `qemu-guest-agent`, from the same suite).
 //! Installing runs `apt-get` as root, or through `sudo -n` when that works
 //! without a password; otherwise this prints the exact commands to run and
 //! stops before any test. Every step is idempotent: a machine that has
@@ -110,17 +111,21 @@ fn plan() -> Result<Vec<Step>, String> {
             script: format!("apt-get update -qq && {apt_install} qemu-utils"),
         });
     }
-    let have = version_of("qemu-system-x86_64").unwrap_or_default();
-    if !have.contains(SYSTEM_VERSION) {
-        let why = if have.is_empty() {
-            format!(
-                "qemu-system-x86_64 {SYSTEM_VERSION} is missing (package qemu-system-x86 from bookworm-backports)"
-            )
-        } else {
-            format!(
-                "qemu-system-x86_64 is '{have}', the tests want {SYSTEM_VERSION} (bookworm-backports)"
-            )
-        };
+    let mut backports = Vec::new();
+    for (program, package) in [
+        ("qemu-system-x86_64", "qemu-system-x86"),
+        ("qemu-ga", "qemu-guest-agent"),
+    ] {
+        let have = version_of(program).unwrap_or_default();
+        if !have.contains(SYSTEM_VERSION) {
+            backports.push(if have.is_empty() {
+                format!("{program} {SYSTEM_VERSION} is missing (package {package} from bookworm-backports)")
+            } else {
+                format!("{program} is '{have}', the tests want {SYSTEM_VERSION} (package {package} from bookworm-backports)")
+            });
+        }
+    }
+    if !backports.is_empty() {
         let mut script = String::new();
         if !Path::new(BACKPORTS_SOURCES).exists() {
             script.push_str(&format!(
@@ -129,9 +134,12 @@ fn plan() -> Result<Vec<Step>, String> {
             ));
         }
         script.push_str(&format!(
-            "apt-get update -qq && {apt_install} -t bookworm-backports qemu-system-x86"
+            "apt-get update -qq && {apt_install} -t bookworm-backports qemu-system-x86 qemu-guest-agent"
         ));
-        steps.push(Step { why, script });
+        steps.push(Step {
+            why: backports.join("; "),
+            script,
+        });
     }
     Ok(steps)
 }
@@ -176,8 +184,10 @@ pub fn ensure() -> Result<(), String> {
         eprintln!("xtask test: {}; installing", s.why);
         run_as_root(p, &s.script)?;
     }
-    if let Some(v) = version_of("qemu-system-x86_64") {
-        eprintln!("xtask test: {v}");
+    for p in ["qemu-system-x86_64", "qemu-ga"] {
+        if let Some(v) = version_of(p) {
+            eprintln!("xtask test: {v}");
+        }
     }
     let left = plan()?;
     if let Some(s) = left.first() {

@@ -52,6 +52,20 @@ pub struct Options {
     pub schema_label: String,
     /// The command that regenerates the files, named in their headers.
     pub regen_command: String,
+    /// Whose commands these are: QEMU's monitor or the guest agent (the
+    /// generated commands' `Command::Protocol`).
+    pub protocol: Protocol,
+}
+
+/// The protocol a schema's commands belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// QEMU's monitor (`qapi/qapi-schema.json`): the runtime's `Qmp`.
+    #[default]
+    Qmp,
+    /// The guest agent (`qga/qapi-schema.json`): the runtime's `Qga`.
+    Qga,
 }
 
 impl Default for Options {
@@ -60,6 +74,7 @@ impl Default for Options {
             runtime: "::qmp_types::rt".into(),
             schema_label: "the QAPI schema".into(),
             regen_command: "qapi-codegen generate".into(),
+            protocol: Protocol::Qmp,
         }
     }
 }
@@ -77,7 +92,8 @@ pub struct GeneratedFile {
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
     let runtime: syn::Path = syn::parse_str(&opts.runtime)
         .map_err(|e| crate::Error::Generate(format!("bad runtime path '{}': {e}", opts.runtime)))?;
-    let g = Gen::new(schema, quote!(#runtime));
+    let mut g = Gen::new(schema, quote!(#runtime));
+    g.protocol = opts.protocol;
     g.files(opts)
 }
 
@@ -141,6 +157,8 @@ struct Gen<'s> {
     /// Doc comments of the file being made, by placeholder number (see
     /// [`Gen::doc_attrs`]).
     docs: std::cell::RefCell<Vec<String>>,
+    /// Whose commands these are.
+    protocol: Protocol,
 }
 
 /// One `#[doc]` attribute holding a whole doc comment; prettyplease prints
@@ -180,6 +198,7 @@ impl<'s> Gen<'s> {
             branch_names: HashMap::new(),
             boxed: HashSet::new(),
             docs: std::cell::RefCell::default(),
+            protocol: Protocol::Qmp,
         };
         g.assign_names();
         g.find_recursion();
@@ -992,9 +1011,15 @@ impl<'s> Gen<'s> {
             None => quote!(()),
         };
         let meta = self.command_meta(id);
-        quote! {
-            #args
-            #rt::qapi_command!(#ty, #wire, #returns, { #meta });
+        match self.protocol {
+            Protocol::Qmp => quote! {
+                #args
+                #rt::qapi_command!(#ty, #wire, #returns, { #meta });
+            },
+            Protocol::Qga => quote! {
+                #args
+                #rt::qapi_command!(#ty, #wire, #returns, #rt::Qga, { #meta });
+            },
         }
     }
 
@@ -1173,6 +1198,7 @@ impl<'s> Gen<'s> {
                                 branch_names: branch_names.clone(),
                                 boxed: boxed.clone(),
                                 docs: std::cell::RefCell::default(),
+                                protocol: opts.protocol,
                             };
                             ks.into_iter()
                                 .map(|k| {

@@ -268,15 +268,23 @@ macro_rules! qapi_union {
 ///
 /// ```text
 /// qapi_command!(Name, "wire-name", ReplyType, { allow_oob: false, .. });
+/// qapi_command!(Name, "wire-name", ReplyType, Protocol, { .. });
 /// ```
+///
+/// The protocol ([`Qmp`](crate::rt::Qmp) when left out, or
+/// [`Qga`](crate::rt::Qga)) is the command's `Command::Protocol`.
 ///
 /// The braces hold the fields of [`CommandMeta`](crate::rt::CommandMeta)
 /// other than `name`.
 #[macro_export]
 macro_rules! qapi_command {
     ($ty:ident, $wire:literal, $returns:ty, { $($meta:tt)* }) => {
+        $crate::rt::qapi_command!($ty, $wire, $returns, $crate::rt::Qmp, { $($meta)* });
+    };
+    ($ty:ident, $wire:literal, $returns:ty, $protocol:ty, { $($meta:tt)* }) => {
         #[allow(deprecated, reason = "deprecated commands are still commands")]
         impl $crate::rt::Command for $ty {
+            type Protocol = $protocol;
             const NAME: &'static str = $wire;
             type Returns = $returns;
             const META: $crate::rt::CommandMeta = $crate::rt::CommandMeta {

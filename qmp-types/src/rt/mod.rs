@@ -17,8 +17,35 @@ pub use crate::{
     qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct, qapi_union,
 };
 
-/// A QMP command: its arguments (this type), wire name and reply type.
+/// Which protocol a command belongs to: [`Qmp`] (QEMU's monitor) or
+/// [`Qga`] (the guest agent). A client takes only its own protocol's
+/// commands, so sending a guest-agent command to QEMU's monitor (or the
+/// reverse) does not compile.
+pub trait Protocol {
+    /// `"QMP"` or `"QGA"`.
+    const NAME: &'static str;
+}
+
+/// QEMU's monitor protocol (`qapi/qapi-schema.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qmp {}
+
+impl Protocol for Qmp {
+    const NAME: &'static str = "QMP";
+}
+
+/// The guest agent's protocol (`qga/qapi-schema.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qga {}
+
+impl Protocol for Qga {
+    const NAME: &'static str = "QGA";
+}
+
+/// A command: its arguments (this type), wire name and reply type.
 pub trait Command: Serialize {
+    /// The protocol whose commands this is one of.
+    type Protocol: Protocol;
     /// The command's name on the wire (`query-status`).
     const NAME: &'static str;
     /// What a successful reply's `return` decodes into; `()` where QEMU
