@@ -127,37 +127,48 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Connects with a deadline; either failure is [`Error::Connect`].
+pub(crate) async fn dial<T>(
+    address: &str,
+    timeout: Duration,
+    connect: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    let failed = |source| Error::Connect {
+        address: address.to_string(),
+        source,
+    };
+    tokio::time::timeout(timeout, connect)
+        .await
+        .map_err(|_| {
+            failed(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "dial timed out",
+            ))
+        })?
+        .map_err(failed)
+}
+
 impl Client {
     /// Connects to QEMU's QMP Unix socket at `path`.
     pub async fn connect_unix(path: impl AsRef<Path>, opts: Options) -> Result<Client> {
         let path = path.as_ref();
-        let stream =
-            tokio::time::timeout(opts.connect_timeout, tokio::net::UnixStream::connect(path))
-                .await
-                .map_err(|_| Error::Connect {
-                    address: path.display().to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
-                })?
-                .map_err(|source| Error::Connect {
-                    address: path.display().to_string(),
-                    source,
-                })?;
+        let stream = dial(
+            &path.display().to_string(),
+            opts.connect_timeout,
+            tokio::net::UnixStream::connect(path),
+        )
+        .await?;
         Client::from_unix_stream(stream, opts).await
     }
 
     /// Connects to QEMU's QMP TCP socket at `addr` (`host:port`).
     pub async fn connect_tcp(addr: &str, opts: Options) -> Result<Client> {
-        let stream =
-            tokio::time::timeout(opts.connect_timeout, tokio::net::TcpStream::connect(addr))
-                .await
-                .map_err(|_| Error::Connect {
-                    address: addr.to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
-                })?
-                .map_err(|source| Error::Connect {
-                    address: addr.to_string(),
-                    source,
-                })?;
+        let stream = dial(
+            addr,
+            opts.connect_timeout,
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await?;
         stream.set_nodelay(true)?;
         let (r, w) = stream.into_split();
         Client::handshake(Box::new(r), Writer::Other(Box::new(w)), opts).await

@@ -125,17 +125,12 @@ impl GuestAgent {
     /// the host side of a VM's virtio-serial chardev) and synchronises.
     pub async fn connect_unix(path: impl AsRef<Path>, opts: AgentOptions) -> Result<GuestAgent> {
         let path = path.as_ref();
-        let stream =
-            tokio::time::timeout(opts.connect_timeout, tokio::net::UnixStream::connect(path))
-                .await
-                .map_err(|_| Error::Connect {
-                    address: path.display().to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
-                })?
-                .map_err(|source| Error::Connect {
-                    address: path.display().to_string(),
-                    source,
-                })?;
+        let stream = crate::client::dial(
+            &path.display().to_string(),
+            opts.connect_timeout,
+            tokio::net::UnixStream::connect(path),
+        )
+        .await?;
         GuestAgent::from_stream(stream, opts).await
     }
 
