@@ -14,8 +14,8 @@
 //! ```
 //!
 //! The socket is polled (1 ms, doubling to 20 ms) until it accepts a
-//! connection, with a deadline; that probe is closed at once, so the
-//! socket is free for any client. QEMU's stderr is kept (the last 64
+//! connection and QEMU's main loop answers on it, with a deadline; that
+//! probe is then closed, so the socket is free for any client. QEMU's stderr is kept (the last 64
 //! KiB) and is part of the error when QEMU exits before its socket is up.
 
 use std::ffi::OsString;
@@ -336,7 +336,9 @@ impl Launcher {
                     stderr: qemu.stderr(),
                 });
             }
-            if tokio::net::UnixStream::connect(&qemu.socket).await.is_ok() {
+            if let Ok(probe) = tokio::net::UnixStream::connect(&qemu.socket).await
+                && ready(probe, self.flavor, deadline).await
+            {
                 tracing::debug!(program = %qemu.program, pid = qemu.pid(), socket = %qemu.socket.display(), "QEMU started");
                 return Ok(qemu);
             }
@@ -351,6 +353,40 @@ impl Launcher {
             pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
+}
+
+/// Whether a connection to the socket shows QEMU up. QEMU's monitor
+/// greets from its I/O thread as soon as the socket exists, before every
+/// option was taken (a bad `-device` still makes it exit), but answers
+/// `qmp_capabilities` only from its main loop: that answer is the sign.
+/// The guest agent, which doesn't greet, is up once it accepts.
+async fn ready(probe: tokio::net::UnixStream, flavor: Flavor, deadline: Instant) -> bool {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    if flavor == Flavor::GuestAgent {
+        return true;
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    let exchange = async {
+        let (r, mut w) = probe.into_split();
+        let mut r = tokio::io::BufReader::new(r);
+        let mut line = String::new();
+        if r.read_line(&mut line).await.ok()? == 0 || !line.contains("\"QMP\"") {
+            return None;
+        }
+        w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+            .await
+            .ok()?;
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            if line.contains("\"return\"") {
+                return Some(());
+            }
+        }
+    };
+    matches!(tokio::time::timeout(left, exchange).await, Ok(Some(())))
 }
 
 /// A QEMU this process started. Dropping it kills QEMU by its PID,

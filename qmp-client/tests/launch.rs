@@ -64,6 +64,22 @@ async fn qemu_that_exits_early_shows_its_stderr() {
         other => panic!("{other}"),
     }
     assert!(e.to_string().contains("exited"), "{e}");
+    // qemu-system opens its QMP socket before it sets up devices: a bad
+    // device still fails the start (QEMU greets only once it runs).
+    for _ in 0..3 {
+        let e = Launcher::system_x86_64()
+            .guestless()
+            .args(["-device", "no-such-device"])
+            .start()
+            .await
+            .expect_err("bad device");
+        match &e {
+            LaunchError::Exited { stderr, .. } => {
+                assert!(stderr.contains("no-such-device"), "{stderr}");
+            }
+            other => panic!("{other}"),
+        }
+    }
 }
 
 #[tokio::test]
