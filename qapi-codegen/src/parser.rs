@@ -16,6 +16,55 @@ use crate::value::{Dict, Value};
 /// (QEMU's Python parser dies with a RecursionError somewhat deeper).
 pub const MAX_NESTING: usize = 256;
 
+/// How deeply `include`s may nest. QEMU's Python generator stops at
+/// about 1,000 (its recursion limit); real schemas nest two or three
+/// deep. Each level costs stack, so the bound also keeps a library user
+/// on a small thread stack safe.
+pub const MAX_INCLUDE_DEPTH: usize = 500;
+
+/// The largest schema file [`FsLoader`] reads by default (QEMU's largest,
+/// `block-core.json`, is about 200 KiB).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 << 20;
+
+/// Reads `path` if it is a regular file of at most `max` bytes: a device
+/// (`/dev/zero`), a FIFO or a directory is refused with a reason, as is a
+/// file over the limit, and nothing more than the limit is ever read.
+fn read_regular(path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let regular = |meta: &std::fs::Metadata| {
+        if meta.is_file() {
+            return Ok(());
+        }
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file"
+        };
+        Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, what))
+    };
+    // Before opening: opening a FIFO for reading blocks until a writer
+    // comes. After opening: it is still the same kind of file.
+    regular(&std::fs::metadata(path)?)?;
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    regular(&meta)?;
+    if meta.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} bytes, over the limit of {max}", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    f.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("grew past the limit of {max} bytes while read"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Where schema files come from: the file system, or memory (tests,
 /// fuzzing, build scripts that embed a schema).
 pub trait Loader {
@@ -44,13 +93,25 @@ fn absolute_in(cwd: &str, path: &str) -> String {
     }
 }
 
-/// Reads files from the file system.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FsLoader;
+/// Reads files from the file system: regular files only, each of at most
+/// [`FsLoader::max_file_size`] bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct FsLoader {
+    /// The largest file read (default [`DEFAULT_MAX_FILE_SIZE`]).
+    pub max_file_size: u64,
+}
+
+impl Default for FsLoader {
+    fn default() -> FsLoader {
+        FsLoader {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
 
 impl Loader for FsLoader {
     fn load(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_regular(path, self.max_file_size)
     }
 }
 
@@ -58,18 +119,22 @@ impl Loader for FsLoader {
 /// every include and module name otherwise).
 pub(crate) struct FsLoaderAt {
     cwd: String,
+    max_file_size: u64,
 }
 
 impl FsLoaderAt {
     /// Reads the working directory now.
-    pub(crate) fn new() -> FsLoaderAt {
-        FsLoaderAt { cwd: current_dir() }
+    pub(crate) fn new(max_file_size: u64) -> FsLoaderAt {
+        FsLoaderAt {
+            cwd: current_dir(),
+            max_file_size,
+        }
     }
 }
 
 impl Loader for FsLoaderAt {
     fn load(&self, path: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_regular(path, self.max_file_size)
     }
 
     fn absolute(&self, path: &str) -> String {
@@ -354,6 +419,18 @@ fn reject_expr_doc(state: &State<'_>, doc: Option<usize>) -> R<()> {
 }
 
 fn include_file(state: &mut State<'_>, include: &str, info: Info, incl_fname: &str) -> R<()> {
+    let mut depth = 0;
+    let mut up = Some(info);
+    while let Some(i) = up {
+        depth += 1;
+        if depth > MAX_INCLUDE_DEPTH {
+            return err(
+                info,
+                format!("includes nest more than {MAX_INCLUDE_DEPTH} deep"),
+            );
+        }
+        up = state.sources.file(i.file).and_then(|f| f.included_from);
+    }
     let abs = state.loader.absolute(incl_fname);
     // An include cycle: the file is this one or one that includes it.
     let mut inf = Some(info);

@@ -320,10 +320,17 @@ const MAX_DEPTH: usize = 512;
 
 impl Schema {
     /// Parses and checks the schema at `path` (with its includes) from the
-    /// file system.
+    /// file system: regular files of at most
+    /// [`crate::parser::DEFAULT_MAX_FILE_SIZE`] bytes each (see
+    /// [`Schema::load_limited`]).
     pub fn load(path: impl AsRef<std::path::Path>) -> Result<Schema> {
+        Schema::load_limited(path, crate::parser::DEFAULT_MAX_FILE_SIZE)
+    }
+
+    /// [`Schema::load`] with another limit on the size of each file.
+    pub fn load_limited(path: impl AsRef<std::path::Path>, max_file_size: u64) -> Result<Schema> {
         let path = path.as_ref().to_string_lossy().into_owned();
-        Schema::load_with(&crate::parser::FsLoaderAt::new(), &path)
+        Schema::load_with(&crate::parser::FsLoaderAt::new(max_file_size), &path)
     }
 
     /// Parses and checks the schema at `path`, reading files through

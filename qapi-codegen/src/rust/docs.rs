@@ -7,29 +7,48 @@ use crate::doc::{Doc, SectionKind};
 use crate::value::Value;
 
 /// Renders `text` (one doc section) as Markdown lines.
+///
+/// Nothing from the schema can become a Rust doctest: literal blocks are
+/// fenced as `text` with a fence longer than any backtick run inside
+/// them, a fence written in the schema's text (```` ``` ````, `~~~`) is
+/// escaped, and no line keeps the indentation of an indented code block.
 pub fn markdown(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut in_block = false;
-    let mut block_indent = 0usize;
+    // The open literal block: where its fence is, its indentation, and
+    // the longest run of backticks opening one of its lines.
+    let mut block: Option<(usize, usize, usize)> = None;
     let mut opens_block = false;
     for raw in text.lines() {
         let indent = raw.len() - raw.trim_start().len();
         let line = raw.trim_end();
-        if in_block {
+        if let Some((start, block_indent, ticks)) = block {
             if line.is_empty() || indent > block_indent {
-                out.push(line.get(block_indent + 1..).unwrap_or("").to_string());
+                let content = line.get(block_indent + 1..).unwrap_or("");
+                let run = content
+                    .trim_start()
+                    .chars()
+                    .take_while(|&c| c == '`')
+                    .count();
+                block = Some((start, block_indent, ticks.max(run)));
+                out.push(content.to_string());
                 continue;
             }
-            trim_trailing_blank(&mut out);
-            out.push("```".into());
-            in_block = false;
+            close_block(&mut out, start, ticks);
+            block = None;
         }
         if opens_block && indent > 0 && !line.is_empty() {
             // The indented block after `::` or a `.. directive::`.
-            out.push("```text".into());
-            in_block = true;
-            block_indent = indent.saturating_sub(1);
-            out.push(line.get(block_indent + 1..).unwrap_or("").to_string());
+            let block_indent = indent.saturating_sub(1);
+            out.push(String::new());
+            let start = out.len() - 1;
+            let content = line.get(block_indent + 1..).unwrap_or("");
+            let run = content
+                .trim_start()
+                .chars()
+                .take_while(|&c| c == '`')
+                .count();
+            block = Some((start, block_indent, run));
+            out.push(content.to_string());
             opens_block = false;
             continue;
         }
@@ -52,17 +71,32 @@ pub fn markdown(text: &str) -> Vec<String> {
         } else {
             trimmed
         };
-        out.push(inline(shown));
+        let shown = inline(shown);
+        if shown.starts_with("```") || shown.starts_with("~~~") {
+            // A fence in the schema's text: shown, never opened.
+            out.push(format!("\\{shown}"));
+        } else {
+            out.push(shown);
+        }
     }
-    if in_block {
-        trim_trailing_blank(&mut out);
-        out.push("```".into());
+    if let Some((start, _, ticks)) = block {
+        close_block(&mut out, start, ticks);
     }
     while out.first().is_some_and(|l| l.is_empty()) {
         out.remove(0);
     }
     trim_trailing_blank(&mut out);
     out
+}
+
+/// Ends the literal block whose fence line is `out[start]`: the fence is
+/// longer than the longest backtick run inside, so nothing in the block
+/// closes it early.
+fn close_block(out: &mut Vec<String>, start: usize, ticks: usize) {
+    trim_trailing_blank(out);
+    let fence = "`".repeat(ticks.max(2) + 1);
+    out[start] = format!("{fence}text");
+    out.push(fence);
 }
 
 fn trim_trailing_blank(out: &mut Vec<String>) {

@@ -52,6 +52,18 @@ fn sanitize(name: &str, digit_prefix: &str) -> String {
     s
 }
 
+/// The module (and file) name for a schema file's stem: snake case, and
+/// a keyword gets a trailing `_` instead of `r#`, so that the same string
+/// is a valid identifier in every edition and a plain file name
+/// (`type.json` → `mod type_;` in `type_.rs`).
+pub fn module(stem: &str) -> String {
+    let s = sanitize(&stem.to_snake_case(), "_");
+    match s.strip_prefix("r#") {
+        Some(k) => format!("{k}_"),
+        None => s,
+    }
+}
+
 /// The field name for QAPI member `name`.
 pub fn field(name: &str) -> String {
     sanitize(&name.to_snake_case(), "_")
@@ -187,7 +199,8 @@ impl Scope {
         let camel = name.starts_with(|c: char| c.is_ascii_uppercase());
         let base = name.trim_start_matches("r#");
         for n in 2.. {
-            let candidate = if camel {
+            // `self_` becomes `self_2`, never `self__2` (not snake case).
+            let candidate = if camel || base.ends_with('_') {
                 format!("{base}{n}")
             } else {
                 format!("{base}_{n}")

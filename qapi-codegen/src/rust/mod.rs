@@ -97,6 +97,13 @@ pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedF
     g.files(opts)
 }
 
+/// The Rust module (and file) name the generator gives a schema file
+/// with this stem (`type` → `type_`): a plain identifier in every
+/// edition, and a plain file name.
+pub fn module_name(stem: &str) -> String {
+    ident::module(stem)
+}
+
 /// An argument-less `query-*` command: (wire name, Rust type name).
 pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
     let g = Gen::new(schema, quote!(crate::rt));
@@ -163,7 +170,9 @@ struct Gen<'s> {
 
 /// One `#[doc]` attribute holding a whole doc comment; prettyplease prints
 /// it as a `/** */` block, which [`line_docs`] turns back into `///`
-/// lines. (Used where a placeholder can't be: see [`Gen::doc_attrs`].)
+/// lines. (The generator uses placeholders, see [`Gen::doc_attrs`]; the
+/// tests use this to check [`line_docs`].)
+#[cfg(test)]
 fn doc_attr(lines: &[String]) -> TokenStream {
     if lines.is_empty() {
         return TokenStream::new();
@@ -213,12 +222,19 @@ impl<'s> Gen<'s> {
         if lines.is_empty() {
             return TokenStream::new();
         }
-        if lines.iter().any(|l| l.contains(DOC_MARK)) {
-            return doc_attr(lines);
-        }
         let mut docs = self.docs.borrow_mut();
         let key = format!("{DOC_MARK}{}", docs.len());
-        docs.push(doc_text(lines));
+        if lines.iter().any(|l| l.contains(['\r', DOC_MARK])) {
+            // A bare carriage return is an error in a doc comment, and the
+            // placeholder mark must not appear in the text.
+            let clean: Vec<String> = lines
+                .iter()
+                .map(|l| l.replace('\r', " ").replace(DOC_MARK, "\u{FFFD}"))
+                .collect();
+            docs.push(doc_text(&clean));
+        } else {
+            docs.push(doc_text(lines));
+        }
         quote!(#[doc = #key])
     }
 
@@ -1100,8 +1116,7 @@ impl<'s> Gen<'s> {
             } else {
                 stem
             };
-            let f = field(stem).trim_start_matches("r#").to_string();
-            out.push((i, scope.unique(f)));
+            out.push((i, scope.unique(ident::module(stem))));
         }
         out
     }
@@ -1249,6 +1264,7 @@ impl<'s> Gen<'s> {
         let tokens = quote! {
             #![doc = #header]
             #![allow(deprecated, reason = "the schema's deprecated items are generated too")]
+            #![allow(non_snake_case, non_camel_case_types, non_upper_case_globals, reason = "names follow the schema")]
             #![allow(clippy::all, clippy::pedantic, reason = "generated code: names and shapes follow the schema")]
             #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls, reason = "doc text comes from the schema")]
             #[allow(unused_imports, reason = "the runtime is there for every schema")]
