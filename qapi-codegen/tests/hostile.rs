@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use qapi_codegen::Schema;
-use qapi_codegen::parser::{MAX_INCLUDE_DEPTH, MAX_NESTING};
+use qapi_codegen::parser::MAX_INCLUDE_DEPTH;
 use qapi_codegen::rust::{Options, generate};
 
 fn here() -> PathBuf {
@@ -71,7 +71,6 @@ fn include_chains_deeper_than_the_limit_are_an_error_not_a_stack_overflow() {
     });
     assert!(s.is_ok(), "{s:?}");
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(MAX_NESTING < MAX_INCLUDE_DEPTH);
 }
 
 #[test]
