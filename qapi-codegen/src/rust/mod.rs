@@ -456,10 +456,22 @@ impl<'s> Gen<'s> {
     /// Fields of object type `id` (base members first); `skip` leaves out
     /// the discriminator.
     fn object_fields(&self, id: EntityId, skip: Option<&str>) -> Vec<Field> {
+        self.object_fields_beside(id, skip, &[])
+    }
+
+    /// [`Gen::object_fields`] beside generated fields named `reserved`
+    /// (a union's `branch`, a free-form command's `properties`): a member
+    /// of the same name gets another.
+    fn object_fields_beside(
+        &self,
+        id: EntityId,
+        skip: Option<&str>,
+        reserved: &[&str],
+    ) -> Vec<Field> {
         let Some(o) = self.schema.entities[id].as_object() else {
             return Vec::new();
         };
-        let mut scope = Scope::default();
+        let mut scope = Scope::with_reserved(reserved);
         let mut out = Vec::new();
         for &r in &o.members {
             let m = self.schema.member(r);
@@ -821,7 +833,7 @@ impl<'s> Gen<'s> {
             return self.emit_branch_enum(id, name, doc, o);
         }
         let bname = &self.branch_names[&id];
-        let fields = self.object_fields(id, Some(&b.tag_name));
+        let fields = self.object_fields_beside(id, Some(&b.tag_name), &["branch"]);
         let bty = ident(bname);
         let branch_doc = vec![format!("The branch, chosen by `{}`.", b.tag_name)];
         let st = self.emit_struct(
@@ -993,6 +1005,7 @@ impl<'s> Gen<'s> {
             }
             _ => {
                 let fields = match arg {
+                    Some(a) if free_form => self.object_fields_beside(a, None, &["properties"]),
                     Some(a) => self.object_fields(a, None),
                     None => Vec::new(),
                 };
