@@ -84,11 +84,14 @@ pub struct Doc {
     pub features: Vec<(String, usize)>,
     /// Sections other than body, members and features, in order.
     pub others: Vec<usize>,
+    /// Read by the rules of QEMU before 9.1 ([`crate::schema::DocRules`]).
+    pub(crate) legacy: bool,
 }
 
 impl Doc {
-    fn new(info: Info, symbol: Option<String>) -> Doc {
+    fn new(info: Info, symbol: Option<String>, legacy: bool) -> Doc {
         Doc {
+            legacy,
             info,
             symbol,
             sections: vec![Section {
@@ -280,10 +283,17 @@ impl Doc {
                 .map(|&i| &self.sections[i])
                 .find(|s| s.kind == k)
         };
-        // QEMU 10 also rejects a `Returns:` section of a command that
-        // returns nothing; QEMU 7.2's schema has many ("Returns: Nothing on
-        // success"), so that rule is not enforced.
-        let _ = has_returns;
+        // QEMU 7.2's schema has many `Returns:` sections on commands that
+        // return nothing ("Returns: Nothing on success"): legacy rules
+        // accept them.
+        if is_command && !has_returns && !self.legacy {
+            if let Some(r) = find(SectionKind::Returns) {
+                return err(
+                    r.info,
+                    "'Returns' section, but command doesn't return anything",
+                );
+            }
+        }
         if !is_command {
             if let Some(r) = find(SectionKind::Returns) {
                 return err(r.info, "'Returns' section is only valid for commands");
@@ -329,13 +339,13 @@ fn trim_newlines(text: &mut String) {
 }
 
 /// `@name: ` at the start of a line: the name and where the text starts.
-fn match_at_name_colon(line: &str) -> Option<(&str, usize)> {
+fn match_at_name_colon(line: &str, legacy: bool) -> Option<(&str, usize)> {
     let rest = line.strip_prefix('@')?;
     let colon = rest.find(':')?;
-    // QEMU 10 takes any text up to the colon as the name; QEMU 7.2 took
-    // only non-blank text, and its schema has `@id : ...` in running text.
-    // A name with blank space cannot name a member either way.
-    if rest[..colon].contains(char::is_whitespace) {
+    // QEMU 10 takes any text up to the colon as the name (and then finds
+    // no member of that name); QEMU 7.2 took only non-blank text, and its
+    // schema has `@id : ...` in running text.
+    if legacy && rest[..colon].contains(char::is_whitespace) {
         return None;
     }
     let mut end = 1 + colon + 1;
@@ -363,7 +373,7 @@ fn match_tag(line: &str) -> Option<(&'static str, usize)> {
 
 /// Whether `line` opens a new section of a definition doc.
 fn starts_section(line: &str) -> bool {
-    line == "Features:" || match_at_name_colon(line).is_some() || match_tag(line).is_some()
+    line == "Features:" || match_at_name_colon(line, true).is_some() || match_tag(line).is_some()
 }
 
 fn leading_space(line: &str) -> usize {
@@ -398,6 +408,9 @@ impl<'s> FileParser<'s> {
     }
 
     fn get_doc_indented(&mut self, doc: &mut Doc) -> R<Option<&'s str>> {
+        if !self.legacy_docs {
+            return self.get_doc_indented_qemu10(doc);
+        }
         let mut line = self.next_doc_line()?;
         while line == Some("") {
             doc.append_line("");
@@ -412,9 +425,7 @@ impl<'s> FileParser<'s> {
                 return Ok(Some(first));
             }
             // QEMU before 9.1 let a section's text follow its tag on
-            // unindented lines, up to the next section; QEMU 10 would
-            // reject the empty section ("text required"). Accept the old
-            // form so that older schemas load.
+            // unindented lines, up to the next section.
             doc.append_line(first);
             loop {
                 match self.next_doc_line()? {
@@ -430,7 +441,7 @@ impl<'s> FileParser<'s> {
             let Some(line) = self.next_doc_line()? else {
                 return Ok(None);
             };
-            if match_at_name_colon(line).is_some() {
+            if match_at_name_colon(line, true).is_some() {
                 return Ok(Some(line));
             }
             if !line.is_empty() && leading_space(line) < indent {
@@ -448,6 +459,47 @@ impl<'s> FileParser<'s> {
         }
     }
 
+    /// QEMU 10's `get_doc_indented`, to the letter: text after a tag or
+    /// `@name:` line continues on lines indented like its first; an
+    /// unindented first line is not the section's (which then has no
+    /// text); a de-indented line right after the first is an error, later
+    /// it ends the section.
+    fn get_doc_indented_qemu10(&mut self, doc: &mut Doc) -> R<Option<&'s str>> {
+        let mut line = self.next_doc_line()?;
+        while line == Some("") {
+            doc.append_line("");
+            line = self.next_doc_line()?;
+        }
+        let Some(first) = line else {
+            return Ok(None);
+        };
+        let indent = leading_space(first);
+        if indent == 0 {
+            return Ok(Some(first));
+        }
+        doc.append_line(first);
+        let mut prev_line_blank = false;
+        loop {
+            let Some(line) = self.next_doc_line()? else {
+                return Ok(None);
+            };
+            if match_at_name_colon(line, false).is_some() {
+                return Ok(Some(line));
+            }
+            if !line.is_empty() && leading_space(line) < indent {
+                if prev_line_blank {
+                    return Ok(Some(line));
+                }
+                return self.parse_error(format!(
+                    "unexpected de-indent (expected at least {indent} spaces)"
+                ));
+            }
+            doc.append_line(line);
+            // As QEMU 10 has it: set after any line, blank or not.
+            prev_line_blank = true;
+        }
+    }
+
     fn get_doc_paragraph(&mut self, doc: &mut Doc) -> R<Option<&'s str>> {
         loop {
             match self.next_doc_line()? {
@@ -460,6 +512,7 @@ impl<'s> FileParser<'s> {
 
     /// Parses a doc comment; the current token is its opening `##`.
     pub(crate) fn get_doc(&mut self) -> R<Doc> {
+        let legacy = self.legacy_docs;
         if self.comment_text() != "##" {
             return self.parse_error("junk after '##' at start of documentation comment");
         }
@@ -474,7 +527,7 @@ impl<'s> FileParser<'s> {
             if symbol.is_empty() {
                 return self.parse_error("name required after '@'");
             }
-            doc = Doc::new(info, Some(symbol.to_string()));
+            doc = Doc::new(info, Some(symbol.to_string()), self.legacy_docs);
             line = self.next_doc_line()?;
             let mut no_more_args = false;
             while line.is_some() {
@@ -490,7 +543,8 @@ impl<'s> FileParser<'s> {
                     while line == Some("") {
                         line = self.next_doc_line()?;
                     }
-                    while let Some((name, end)) = line.and_then(match_at_name_colon) {
+                    while let Some((name, end)) = line.and_then(|l| match_at_name_colon(l, legacy))
+                    {
                         let l = line.unwrap_or_default();
                         doc.new_description(self.info(), name, SectionKind::Feature)?;
                         if end < l.len() {
@@ -502,12 +556,13 @@ impl<'s> FileParser<'s> {
                         return self.parse_error("feature descriptions expected");
                     }
                     no_more_args = true;
-                } else if let Some((name, _)) = match_at_name_colon(l) {
+                } else if let Some((name, _)) = match_at_name_colon(l, legacy) {
                     if no_more_args {
                         return self
                             .parse_error(format!("description of '@{name}:' follows a section"));
                     }
-                    while let Some((name, end)) = line.and_then(match_at_name_colon) {
+                    while let Some((name, end)) = line.and_then(|l| match_at_name_colon(l, legacy))
+                    {
                         let l = line.unwrap_or_default();
                         doc.new_description(self.info(), name, SectionKind::Member)?;
                         if end < l.len() {
@@ -517,6 +572,16 @@ impl<'s> FileParser<'s> {
                     }
                     no_more_args = true;
                 } else if let Some((tag, end)) = match_tag(l) {
+                    if !legacy && tag.starts_with("Note") {
+                        return self.parse_error(format!(
+                            "The '{tag}' section is no longer supported. Please use rST's '.. note::' or '.. admonition:: notes' directives, or another suitable admonition instead."
+                        ));
+                    }
+                    if !legacy && tag.starts_with("Example") {
+                        return self.parse_error(format!(
+                            "The '{tag}' section is no longer supported. Please use the '.. qmp-example::' directive, or other suitable markup instead."
+                        ));
+                    }
                     let kind = match tag {
                         "Returns" => SectionKind::Returns,
                         "Errors" => SectionKind::Errors,
@@ -540,13 +605,13 @@ impl<'s> FileParser<'s> {
                 }
             }
         } else {
-            doc = Doc::new(info, None);
+            doc = Doc::new(info, None, self.legacy_docs);
             doc.ensure_untagged_section(self.info());
             // QEMU 10.0 wants a `=` heading first in its block; 7.2 split a
             // block at each heading and 10.2 writes rST underlined headings:
             // all three are accepted.
             while let Some(l) = line {
-                if let Some((name, _)) = match_at_name_colon(l) {
+                if let Some((name, _)) = match_at_name_colon(l, legacy) {
                     return self
                         .parse_error(format!("'@{name}:' not allowed in free-form documentation"));
                 }
@@ -566,11 +631,15 @@ mod tests {
 
     #[test]
     fn at_name_colon() {
-        assert_eq!(match_at_name_colon("@foo: bar"), Some(("foo", 6)));
-        assert_eq!(match_at_name_colon("@foo:"), Some(("foo", 5)));
-        assert_eq!(match_at_name_colon("@: x"), Some(("", 3)));
-        assert_eq!(match_at_name_colon("@foo bar"), None);
-        assert_eq!(match_at_name_colon("foo:"), None);
+        for legacy in [false, true] {
+            assert_eq!(match_at_name_colon("@foo: bar", legacy), Some(("foo", 6)));
+            assert_eq!(match_at_name_colon("@foo:", legacy), Some(("foo", 5)));
+            assert_eq!(match_at_name_colon("@: x", legacy), Some(("", 3)));
+            assert_eq!(match_at_name_colon("@foo bar", legacy), None);
+            assert_eq!(match_at_name_colon("foo:", legacy), None);
+        }
+        assert_eq!(match_at_name_colon("@id : x", true), None);
+        assert_eq!(match_at_name_colon("@id : x", false), Some(("id ", 6)));
     }
 
     #[test]

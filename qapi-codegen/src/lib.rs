@@ -26,4 +26,4 @@ pub mod value;
 
 pub use error::{Diagnostic, Error, Result};
 pub use parser::{FsLoader, Loader, MemLoader, Pragma};
-pub use schema::{Entity, EntityId, EntityKind, Schema};
+pub use schema::{DocRules, Entity, EntityId, EntityKind, Schema};

@@ -11,7 +11,11 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "\
-usage: qapi-codegen <command> [args]
+usage: qapi-codegen <command> SCHEMA [--legacy-docs] [args]
+
+Doc comments are read by QEMU 10's rules; --legacy-docs reads them by the
+rules of QEMU before 9.1 (for 7.2's schema: `Note:` and `Example:`
+sections, text on unindented lines after a tag, ...).
 
 commands:
   check SCHEMA   parse and check SCHEMA (and what it includes); exit 0 when
@@ -44,9 +48,11 @@ fn main() -> ExitCode {
     let mut out = None;
     let mut runtime = "::qmp_types::rt".to_string();
     let mut protocol = qapi_codegen::rust::Protocol::Qmp;
+    let mut rules = qapi_codegen::DocRules::Qemu10;
     let mut rest = args[2..].iter();
     while let Some(a) = rest.next() {
         match (cmd.as_str(), a.as_str()) {
+            (_, "--legacy-docs") => rules = qapi_codegen::DocRules::Legacy,
             ("generate", "--out") => out = rest.next().map(PathBuf::from),
             ("generate", "--qga") => protocol = qapi_codegen::rust::Protocol::Qga,
             ("generate", "--runtime") => match rest.next() {
@@ -59,7 +65,7 @@ fn main() -> ExitCode {
     if !matches!(cmd.as_str(), "check" | "dump" | "stats" | "generate") {
         return usage_error(&format!("unknown command '{cmd}'"));
     }
-    let schema = match qapi_codegen::Schema::load(path) {
+    let schema = match qapi_codegen::Schema::load_with_rules(path, rules) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");

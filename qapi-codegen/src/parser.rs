@@ -279,11 +279,18 @@ struct State<'l> {
     exprs: Vec<RawExpr>,
     docs: Vec<Doc>,
     pragma: Pragma,
+    legacy_docs: bool,
 }
 
-/// Parses `fname` and everything it includes.
-pub(crate) fn parse(loader: &dyn Loader, fname: &str) -> Result<Parsed, crate::Error> {
+/// Parses `fname` and everything it includes. `legacy_docs`: doc comments
+/// by the rules of QEMU before 9.1 (see [`crate::schema::DocRules`]).
+pub(crate) fn parse(
+    loader: &dyn Loader,
+    fname: &str,
+    legacy_docs: bool,
+) -> Result<Parsed, crate::Error> {
     let mut state = State {
+        legacy_docs,
         loader,
         sources: SourceMap::default(),
         abs_paths: Vec::new(),
@@ -348,6 +355,7 @@ fn parse_file(
         line_pos: 0,
         val: String::new(),
         comment: (0, 0),
+        legacy_docs: state.legacy_docs,
     };
     p.accept(true)?;
     let mut cur_doc: Option<usize> = None;
@@ -503,6 +511,8 @@ pub(crate) struct FileParser<'s> {
     val: String,
     /// Byte range of a comment token, `#` included.
     comment: (usize, usize),
+    /// Doc comments by the rules of QEMU before 9.1.
+    pub(crate) legacy_docs: bool,
 }
 
 fn is_space(c: char) -> bool {

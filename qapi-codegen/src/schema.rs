@@ -314,6 +314,25 @@ fn describe_member(role: &str, name: &str, defined_in: &str, defn_name: Option<&
     }
 }
 
+/// By which QEMU's rules doc comments are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DocRules {
+    /// QEMU 10.0's (the default): `Note:` and `Example:` sections are
+    /// refused (rST directives replaced them in 9.1); a section's text
+    /// follows its tag on the same line or on indented lines; a
+    /// de-indented line right after a section's first line is an error;
+    /// `@any text:` at the start of a line is a member description; a
+    /// command that returns nothing has no `Returns:` section.
+    #[default]
+    Qemu10,
+    /// QEMU before 9.1 (7.2's schema): `Note:`/`Example:` sections, text
+    /// on unindented lines after a tag, a de-indented tag ending the
+    /// section before it, `@name with blanks:` as text, and `Returns:` on
+    /// any command are accepted.
+    Legacy,
+}
+
 /// How deeply object types may nest (bases, branches) before the checker
 /// gives up; QEMU's Python gives up sooner (its recursion limit).
 const MAX_DEPTH: usize = 512;
@@ -333,10 +352,24 @@ impl Schema {
         Schema::load_with(&crate::parser::FsLoaderAt::new(max_file_size), &path)
     }
 
+    /// [`Schema::load`] with doc comments read by `rules` (for the schema
+    /// of a QEMU older than 9.1, [`DocRules::Legacy`]).
+    pub fn load_with_rules(path: impl AsRef<std::path::Path>, rules: DocRules) -> Result<Schema> {
+        let path = path.as_ref().to_string_lossy().into_owned();
+        let loader = crate::parser::FsLoaderAt::new(crate::parser::DEFAULT_MAX_FILE_SIZE);
+        Schema::load_with_options(&loader, &path, rules)
+    }
+
     /// Parses and checks the schema at `path`, reading files through
-    /// `loader`.
+    /// `loader`, doc comments by QEMU 10's rules.
     pub fn load_with(loader: &dyn Loader, path: &str) -> Result<Schema> {
-        let parsed = parse(loader, path)?;
+        Schema::load_with_options(loader, path, DocRules::Qemu10)
+    }
+
+    /// Parses and checks the schema at `path`, reading files through
+    /// `loader`, doc comments by `rules`.
+    pub fn load_with_options(loader: &dyn Loader, path: &str, rules: DocRules) -> Result<Schema> {
+        let parsed = parse(loader, path, rules == DocRules::Legacy)?;
         let mut exprs = parsed.exprs;
         let mut schema = Schema {
             sources: parsed.sources,

@@ -7,15 +7,21 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qapi_codegen::Schema;
 use qapi_codegen::rust::{Options, generate};
+use qapi_codegen::{DocRules, Schema};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn write_crate(dir: &Path, name: &str, schema: &Path) {
-    let schema = Schema::load(schema).expect("schema loads");
+    // QEMU 7.2's doc comments predate the rules of 9.1.
+    let rules = if schema.to_string_lossy().contains("qemu-7.2.0") {
+        DocRules::Legacy
+    } else {
+        DocRules::Qemu10
+    };
+    let schema = Schema::load_with_rules(schema, rules).expect("schema loads");
     let files = generate(
         &schema,
         &Options {

@@ -29,8 +29,18 @@ pub struct Output {
     pub owns_dir: bool,
 }
 
+/// Loads a schema by QEMU 10's doc rules, or else (an older QEMU's, such
+/// as 7.2's) by the rules of QEMU before 9.1.
 fn load(path: &Path) -> Result<Schema, String> {
-    Schema::load(path).map_err(|e| e.to_string())
+    Schema::load(path).or_else(|strict| {
+        let s = Schema::load_with_rules(path, qapi_codegen::DocRules::Legacy)
+            .map_err(|_| strict.to_string())?;
+        eprintln!(
+            "note: {} read with the doc-comment rules of QEMU before 9.1",
+            path.display()
+        );
+        Ok(s)
+    })
 }
 
 /// Everything `regen` writes. `schema` replaces the vendored schema for
