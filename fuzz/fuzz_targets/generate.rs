@@ -31,19 +31,34 @@ fuzz_target!(|data: &[u8]| {
             panic!("{} does not parse: {e}\n{}", f.path, f.contents);
         }
         assert!(!f.contents.contains('\r'), "{}: a bare CR", f.path);
+        // Doc fences: every one that opens is `text`; inside one, a line
+        // of fewer backticks is content, the same fence closes it.
+        let mut open: Option<String> = None;
         for line in f.contents.lines() {
-            let doc = line.trim_start();
-            if let Some(text) = doc.strip_prefix("///") {
-                let t = text.trim_start();
-                if t.starts_with("```") || t.starts_with("~~~") {
-                    let lang = t.trim_start_matches(['`', '~']);
-                    assert!(
-                        lang.is_empty() || lang == "text",
+            let Some(text) = line.trim_start().strip_prefix("///") else {
+                continue;
+            };
+            let t = text.trim_start();
+            let ticks: String = t.chars().take_while(|&c| c == '`' || c == '~').collect();
+            match &open {
+                None if ticks.len() >= 3 => {
+                    assert_eq!(
+                        &t[ticks.len()..],
+                        "text",
                         "{}: a fence that is not text: {line}",
                         f.path
                     );
+                    open = Some(ticks);
                 }
+                Some(fence) if t == fence.as_str() => open = None,
+                Some(fence) => assert!(
+                    !(ticks.len() >= fence.len() && ticks.starts_with(fence.as_str())),
+                    "{}: a line that closes the fence early: {line}",
+                    f.path
+                ),
+                None => {}
             }
         }
+        assert!(open.is_none(), "{}: a fence left open", f.path);
     }
 });
