@@ -432,7 +432,9 @@ impl Client {
             source,
         })?;
         let raw = self.call(C::NAME, oob, &args, fds, timeout).await?;
-        wire::decode_reply::<C::Returns>(C::NAME, &raw)
+        wire::decode_reply::<C::Returns>(C::NAME, &raw).inspect_err(|e| {
+            tracing::warn!(command = %C::NAME, error = %e, "reply does not fit its type");
+        })
     }
 
     async fn call(

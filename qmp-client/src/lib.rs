@@ -27,8 +27,8 @@
 //!
 //! Logging goes through [`tracing`]: connection state at `debug` (and
 //! `warn` for abnormal ends), each command sent and reply received (id,
-//! name, time taken) at `debug`, events at `trace`, and event data that
-//! doesn't decode at `warn`.
+//! name, time taken) at `debug`, events at `trace`, and event data or a
+//! reply that doesn't decode at `warn`.
 //!
 //! [`agent`] speaks to QEMU's guest agent, with the types of
 //! [`qmp_types::qga`].

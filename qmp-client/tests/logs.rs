@@ -62,6 +62,14 @@ async fn tracing_tells_what_happened() {
         w.write_all(format!("{reply}\n").as_bytes())
             .await
             .expect("reply");
+        // A reply that doesn't fit its type.
+        line.clear();
+        r.read_line(&mut line).await.expect("a second command");
+        let cmd: serde_json::Value = serde_json::from_str(&line).expect("json");
+        let reply = serde_json::json!({"return": {"running": "yes"}, "id": cmd["id"]});
+        w.write_all(format!("{reply}\n").as_bytes())
+            .await
+            .expect("reply");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let client = async move {
@@ -72,6 +80,10 @@ async fn tracing_tells_what_happened() {
             .await
             .expect("bounded")
             .expect("reply");
+        tokio::time::timeout(Duration::from_secs(5), c.execute(QueryStatus::new()))
+            .await
+            .expect("bounded")
+            .expect_err("does not decode");
         c.close();
         c.closed().await;
     };
@@ -85,6 +97,7 @@ async fn tracing_tells_what_happened() {
         "WARN",
         "event=DEVICE_DELETED",
         "missing field `path`",
+        "reply does not fit its type command=query-status",
         "QMP connection ended cause=QMP connection closed: closed by the client",
     ] {
         assert!(text.contains(want), "no `{want}` in the log:\n{text}");
