@@ -286,13 +286,15 @@ impl Doc {
         // QEMU 7.2's schema has many `Returns:` sections on commands that
         // return nothing ("Returns: Nothing on success"): legacy rules
         // accept them.
-        if is_command && !has_returns && !self.legacy {
-            if let Some(r) = find(SectionKind::Returns) {
-                return err(
-                    r.info,
-                    "'Returns' section, but command doesn't return anything",
-                );
-            }
+        if is_command
+            && !has_returns
+            && !self.legacy
+            && let Some(r) = find(SectionKind::Returns)
+        {
+            return err(
+                r.info,
+                "'Returns' section, but command doesn't return anything",
+            );
         }
         if !is_command {
             if let Some(r) = find(SectionKind::Returns) {

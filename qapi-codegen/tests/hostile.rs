@@ -273,3 +273,29 @@ fn everything_check_accepts_here_compiles_warning_free_and_runs_no_schema_code()
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn wire_names_are_rustdoc_aliases() {
+    let files = generated("lint-names.json");
+    let f = files
+        .iter()
+        .find(|f| f.path == "lint_names.rs")
+        .expect("module file");
+    for (wire, rust) in [
+        ("x-odd_command", "pub struct XOddCommand"),
+        ("LINT_EVENT", "pub struct LintEvent"),
+    ] {
+        let alias = format!("#[doc(alias = \"{wire}\")]");
+        let at = f
+            .contents
+            .find(&alias)
+            .unwrap_or_else(|| panic!("no {alias}"));
+        let item = f.contents[at..].find(rust).expect("the item");
+        assert!(
+            !f.contents[at..at + item].contains("\npub "),
+            "{alias} is not on {rust}"
+        );
+    }
+    // No alias where the Rust name is the wire name (rustdoc refuses it).
+    assert!(!f.contents.contains("#[doc(alias = \"LintNames\")]"));
+}

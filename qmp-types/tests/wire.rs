@@ -321,3 +321,17 @@ fn null_is_a_value_only_for_optional_any_members() {
             .expect("decodes");
     assert_eq!(cmd.persistent, None);
 }
+
+#[test]
+fn enums_parse_and_borrow_as_str() {
+    let s: RunState = "running".parse().expect("infallible");
+    assert_eq!(s, RunState::Running);
+    assert_eq!(s.as_ref(), "running");
+    let odd: RunState = "from-a-later-qemu".parse().expect("infallible");
+    assert_eq!(odd, RunState::Unknown("from-a-later-qemu".into()));
+    assert_eq!(odd.as_ref(), "from-a-later-qemu");
+    fn takes_str(s: impl AsRef<str>) -> usize {
+        s.as_ref().len()
+    }
+    assert_eq!(takes_str(JobStatus::Concluded), "concluded".len());
+}

@@ -1101,6 +1101,19 @@ impl<'s> Gen<'s> {
     }
 
     fn emit_entity(&self, id: EntityId) -> TokenStream {
+        let item = self.emit_entity_item(id);
+        // rustdoc search finds the type by its wire name (`device_del`,
+        // `BLOCK_JOB_COMPLETED`); an alias equal to the name is an error.
+        let wire = &self.schema.entities[id].name;
+        match self.names.get(&id) {
+            Some(rust) if !item.is_empty() && rust.trim_start_matches("r#") != wire => {
+                quote!(#[doc(alias = #wire)] #item)
+            }
+            _ => item,
+        }
+    }
+
+    fn emit_entity_item(&self, id: EntityId) -> TokenStream {
         let e = &self.schema.entities[id];
         match &e.kind {
             EntityKind::Enum { .. } => self.emit_enum(id),
@@ -1560,10 +1573,17 @@ impl<'s> Gen<'s> {
                 }
             });
         }
+        let names: Vec<&str> = b.variants.iter().map(|v| v.name.as_str()).collect();
+        let note = format!("`transaction` accepts: {}", names.join(", "));
         quote! {
             /// Implemented only by the argument types of actions that the
             /// `transaction` command accepts, so that putting any other
             /// command into a transaction doesn't compile.
+            #[diagnostic::on_unimplemented(
+                message = "`{Self}` is not a transaction action",
+                label = "not an action of `transaction`",
+                note = #note
+            )]
             pub trait IntoTransactionAction {
                 /// The action.
                 fn into_action(self) -> #ta_ty;

@@ -106,6 +106,7 @@ crate::rt::qapi_builder!(
     => into, status : i64 => into, } init {} set { with_device device "device" :
     ::std::string::String => into, }
 );
+#[doc(alias = "query-acpi-ospm-status")]
 /// Return a list of ACPIOSTInfo for devices that support status
 /// reporting via ACPI _OST method.
 ///
@@ -135,6 +136,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "ACPI_DEVICE_OST")]
 /// Emitted when guest executes ACPI _OST method.
 ///
 /// *qmp-example*

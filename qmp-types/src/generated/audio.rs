@@ -860,6 +860,7 @@ crate::rt::qapi_union!(
     Pipewire = "pipewire", Sdl = "sdl", Sndio = "sndio", Spice = "spice", Wav = "wav", }
     unit {}
 );
+#[doc(alias = "query-audiodevs")]
 /// Returns information about audiodev configuration
 ///
 /// # Returns

@@ -80,6 +80,7 @@ crate::rt::qapi_builder!(
     PRManagerInfo new(" Builds it from its required members; optional ones are absent.")
     { id : ::std::string::String => into, connected : bool => into, } init {} set {}
 );
+#[doc(alias = "query-pr-managers")]
 /// Returns a list of information about each persistent reservation
 /// manager.
 ///
@@ -103,6 +104,7 @@ crate::rt::qapi_command!(
     unstable : false, since : ::std::option::Option::Some("3.0"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "eject")]
 /// Ejects the medium from a removable drive.
 ///
 /// # Errors
@@ -147,6 +149,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "blockdev-open-tray")]
 /// Opens a block device's tray.  If there is a block driver state tree
 /// inserted as a medium, it will become inaccessible to the guest (but
 /// it will remain associated to the block device, so closing the tray
@@ -210,6 +213,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "blockdev-close-tray")]
 /// Closes a block device's tray.  If there is a block driver state tree
 /// associated with the block device (which is currently ejected), that
 /// tree will be loaded as the medium.
@@ -256,6 +260,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "blockdev-remove-medium")]
 /// Removes a medium (a block driver state tree) from a block device.
 /// That block device's tray must currently be open (unless there is no
 /// attached guest device).
@@ -309,6 +314,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.12"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "blockdev-insert-medium")]
 /// Inserts a medium (a block driver state tree) into a block device.
 /// That block device's tray must currently be open (unless there is no
 /// attached guest device) and there must be no medium inserted already.
@@ -376,6 +382,7 @@ crate::rt::qapi_enum!(
     BlockdevChangeReadOnlyMode { Retain = "retain", ReadOnly = "read-only", ReadWrite =
     "read-write", }
 );
+#[doc(alias = "blockdev-change-medium")]
 /// Changes the medium inserted into a block device by ejecting the
 /// current medium and loading a new image file which is inserted as the
 /// new medium (this command combines blockdev-open-tray,
@@ -461,6 +468,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.5"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "DEVICE_TRAY_MOVED")]
 /// Emitted whenever the tray of a removable device is moved by the
 /// guest or by HMP/QMP commands
 ///
@@ -503,6 +511,7 @@ crate::rt::qapi_event!(
     DeviceTrayMoved, "DEVICE_TRAY_MOVED", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "PR_MANAGER_STATUS_CHANGED")]
 /// Emitted whenever the connected status of a persistent reservation
 /// manager changes.
 ///
@@ -538,6 +547,7 @@ crate::rt::qapi_event!(
     false, since : ::std::option::Option::Some("3.0"), condition :
     ::std::option::Option::None, }
 );
+#[doc(alias = "block_set_io_throttle")]
 /// Change I/O throttle limits for a block drive.
 ///
 /// Since QEMU 2.4, each device with I/O limits is member of a throttle
@@ -623,6 +633,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-latency-histogram-set")]
 /// Manage read, write and flush latency histograms for the device.
 ///
 /// If only `id` parameter is specified, remove all present latency

@@ -1007,6 +1007,7 @@ crate::rt::qapi_builder!(
     i64 => into, fully_allocated : i64 => into, } init {} set { with_bitmaps bitmaps
     "bitmaps" : i64 => into, }
 );
+#[doc(alias = "query-block")]
 /// Get a list of BlockInfo for all virtual block devices.
 ///
 /// # Returns
@@ -1594,6 +1595,7 @@ crate::rt::qapi_builder!(
     with_parent parent "parent" : BlockStats => boxed, with_backing backing "backing" :
     BlockStats => boxed, }
 );
+#[doc(alias = "query-blockstats")]
 /// Query the `BlockStats` for all virtual block devices.
 ///
 /// # Returns
@@ -1943,6 +1945,7 @@ crate::rt::qapi_union!(
     SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
     "snapshot-delete", }
 );
+#[doc(alias = "query-block-jobs")]
 /// Return information about long-running block device operations.
 ///
 /// # Returns
@@ -1963,6 +1966,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block_resize")]
 /// Resize a block image while a guest is running.
 ///
 /// Either `device` or `node-name` must be set but not both.
@@ -2390,18 +2394,21 @@ crate::rt::qapi_builder!(
     with_discard_source discard_source "discard-source" : bool => into, with_x_perf
     x_perf "x-perf" : BackupPerf => into, }
 );
+#[doc(alias = "blockdev-snapshot-sync")]
 crate::rt::qapi_command!(
     BlockdevSnapshotSync, "blockdev-snapshot-sync", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "blockdev-snapshot")]
 crate::rt::qapi_command!(
     BlockdevSnapshot, "blockdev-snapshot", (), { allow_oob : false, allow_preconfig :
     true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
     : & ["allow-write-only-overlay"], }
 );
+#[doc(alias = "change-backing-file")]
 /// Change the backing file in the image file metadata.  This does not
 /// cause QEMU to reopen the image file to reparse the backing filename
 /// (it may, however, perform a reopen to change permissions from r/o -&gt;
@@ -2445,6 +2452,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-commit")]
 /// Live commit of data from overlay image nodes into backing nodes -
 /// i.e., writes data between 'top' and 'base' into 'base'.
 ///
@@ -2577,18 +2585,21 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "drive-backup")]
 crate::rt::qapi_command!(
     DriveBackup, "drive-backup", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : true, unstable : false, since :
     ::std::option::Option::Some("1.6"), condition : ::std::option::Option::None, features
     : & ["deprecated"], }
 );
+#[doc(alias = "blockdev-backup")]
 crate::rt::qapi_command!(
     BlockdevBackup, "blockdev-backup", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "query-named-block-nodes")]
 /// Get the named block driver list
 ///
 /// # Returns
@@ -2789,6 +2800,7 @@ crate::rt::qapi_builder!(
     { nodes : ::std::vec::Vec < XDbgBlockGraphNode > => into, edges : ::std::vec::Vec <
     XDbgBlockGraphEdge > => into, } init {} set {}
 );
+#[doc(alias = "x-debug-query-block-graph")]
 /// Get the block graph.
 ///
 /// Since: 4.0
@@ -2808,6 +2820,7 @@ crate::rt::qapi_command!(
     : true, since : ::std::option::Option::Some("4.0"), condition :
     ::std::option::Option::None, features : & ["unstable"], }
 );
+#[doc(alias = "drive-mirror")]
 crate::rt::qapi_command!(
     DriveMirror, "drive-mirror", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -3031,12 +3044,14 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, target : ::std::string::String => into, bitmaps :
     ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, } init {} set {}
 );
+#[doc(alias = "block-dirty-bitmap-add")]
 crate::rt::qapi_command!(
     BlockDirtyBitmapAdd, "block-dirty-bitmap-add", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block-dirty-bitmap-remove")]
 /// Stop write tracking and remove the dirty bitmap that was created
 /// with block-dirty-bitmap-add.  If the bitmap is persistent, remove it
 /// from its storage too.
@@ -3070,6 +3085,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block-dirty-bitmap-clear")]
 /// Clear (reset) a dirty bitmap on the device, so that an incremental
 /// backup from this point in time forward will only backup clusters
 /// modified after this clear operation.
@@ -3102,6 +3118,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block-dirty-bitmap-enable")]
 /// Enables a dirty bitmap so that it will begin tracking disk changes.
 ///
 /// # Errors
@@ -3132,6 +3149,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("4.0"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block-dirty-bitmap-disable")]
 /// Disables a dirty bitmap so that it will stop tracking disk changes.
 ///
 /// # Errors
@@ -3162,6 +3180,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("4.0"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "block-dirty-bitmap-merge")]
 crate::rt::qapi_command!(
     BlockDirtyBitmapMerge, "block-dirty-bitmap-merge", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
@@ -3183,6 +3202,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { sha256 :
     ::std::string::String => into, } init {} set {}
 );
+#[doc(alias = "x-debug-block-dirty-bitmap-sha256")]
 /// Get bitmap SHA256.
 ///
 /// # Returns
@@ -3212,6 +3232,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
     features : & ["unstable"], }
 );
+#[doc(alias = "blockdev-mirror")]
 /// Start mirroring a block device's writes to a new destination.
 ///
 /// *qmp-example*
@@ -3582,6 +3603,7 @@ crate::rt::qapi_builder!(
     "x-bps-write-max-length" : i64 => into, with_x_iops_size x_iops_size "x-iops-size" :
     i64 => into, }
 );
+#[doc(alias = "block-stream")]
 /// Copy data from a backing file into a block device.
 ///
 /// The block streaming operation is performed in the background until
@@ -3714,6 +3736,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-set-speed")]
 /// Set maximum speed for a background block operation.
 ///
 /// This command can only be issued when there is an active block job.
@@ -3751,6 +3774,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-cancel")]
 /// Stop an active background block operation.
 ///
 /// This command returns immediately after marking the active background
@@ -3804,6 +3828,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-pause")]
 /// Pause an active background block operation.
 ///
 /// This command returns immediately after marking the active background
@@ -3839,6 +3864,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-resume")]
 /// Resume an active background block operation.
 ///
 /// This command returns immediately after resuming a paused background
@@ -3872,6 +3898,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-complete")]
 /// Manually trigger completion of an active background block operation.
 /// This is supported for drive mirroring, where it also switches the
 /// device to write to the target path only.  The ability to complete is
@@ -3913,6 +3940,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-job-dismiss")]
 /// For jobs that have already concluded, remove them from the
 /// block-job-query list.  This command only needs to be run for jobs
 /// which were started with QEMU 2.12+ job lifetime management
@@ -3942,6 +3970,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "block-job-finalize")]
 /// Once a job that has manual=true reaches the pending state, it can be
 /// instructed to finalize any graph changes and do any necessary
 /// cleanup via this command.  For jobs in a transaction, instructing
@@ -4037,6 +4066,7 @@ crate::rt::qapi_union!(
     SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
     "snapshot-delete", }
 );
+#[doc(alias = "block-job-change")]
 /// Change the block job's options.
 ///
 /// Since: 8.2
@@ -6637,6 +6667,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
         r.map_err(<D::Error as ::serde::de::Error>::custom)
     }
 }
+#[doc(alias = "blockdev-add")]
 /// Creates a new block device.
 ///
 /// *qmp-example*
@@ -6697,6 +6728,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "blockdev-reopen")]
 /// Reopens one or more block devices using the given set of options.
 /// Any option not specified will be reset to its default value
 /// regardless of its previous status.  If an option cannot be changed
@@ -6752,6 +6784,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "blockdev-del")]
 /// Deletes a block device that has been added using blockdev-add.  The
 /// command will fail if the node is attached to a device or is
 /// otherwise being used.
@@ -6795,6 +6828,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "blockdev-set-active")]
 /// Activate or inactivate a block device. Use this to manage the handover of
 /// block devices on migration with qemu-storage-daemon.
 ///
@@ -7565,6 +7599,7 @@ crate::rt::qapi_union!(
     "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vvfat =
     "vvfat", }
 );
+#[doc(alias = "blockdev-create")]
 /// Starts a job to create an image format on a given node.  The job is
 /// automatically finalized, but a manual job-dismiss is required.
 ///
@@ -7794,6 +7829,7 @@ crate::rt::qapi_union!(
     VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk", Vpc = "vpc", Vvfat =
     "vvfat", }
 );
+#[doc(alias = "x-blockdev-amend")]
 /// Starts a job to amend format specific options of an existing open
 /// block device The job is automatically finalized, but a manual
 /// job-dismiss is required.
@@ -7851,6 +7887,7 @@ pub enum BlockErrorAction {
 crate::rt::qapi_enum!(
     BlockErrorAction { Ignore = "ignore", Report = "report", Stop = "stop", }
 );
+#[doc(alias = "BLOCK_IMAGE_CORRUPTED")]
 /// Emitted when a disk image is being marked corrupt.  The image can be
 /// identified by its device or node name.  The 'device' field is always
 /// present for compatibility reasons, but it can be empty ("") if the
@@ -7910,6 +7947,7 @@ crate::rt::qapi_event!(
     since : ::std::option::Option::Some("1.7"), condition : ::std::option::Option::None,
     }
 );
+#[doc(alias = "BLOCK_IO_ERROR")]
 /// Emitted when a disk I/O error occurs
 ///
 /// *note:: If action is "stop", a STOP event will eventually follow*
@@ -7975,6 +8013,7 @@ crate::rt::qapi_event!(
     BlockIoError, "BLOCK_IO_ERROR", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "BLOCK_JOB_COMPLETED")]
 /// Emitted when a block job has completed
 ///
 /// *qmp-example*
@@ -8025,6 +8064,7 @@ crate::rt::qapi_event!(
     since : ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None,
     }
 );
+#[doc(alias = "BLOCK_JOB_CANCELLED")]
 /// Emitted when a block job has been cancelled
 ///
 /// *qmp-example*
@@ -8069,6 +8109,7 @@ crate::rt::qapi_event!(
     since : ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None,
     }
 );
+#[doc(alias = "BLOCK_JOB_ERROR")]
 /// Emitted when a block job encounters an error
 ///
 /// *qmp-example*
@@ -8106,6 +8147,7 @@ crate::rt::qapi_event!(
     BlockJobError, "BLOCK_JOB_ERROR", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "BLOCK_JOB_READY")]
 /// Emitted when a block job is ready to complete
 ///
 /// *note:: The "ready to complete" status is always reset by a*
@@ -8150,6 +8192,7 @@ crate::rt::qapi_event!(
     BlockJobReady, "BLOCK_JOB_READY", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "BLOCK_JOB_PENDING")]
 /// Emitted when a block job is awaiting explicit authorization to
 /// finalize graph changes via `block-job-finalize`.  If this job is part
 /// of a transaction, it will not emit this event until the transaction
@@ -8208,6 +8251,7 @@ crate::rt::qapi_enum!(
     PreallocMode { Off = "off", Metadata = "metadata", Falloc = "falloc", Full = "full",
     }
 );
+#[doc(alias = "BLOCK_WRITE_THRESHOLD")]
 /// Emitted when writes on block device reaches or exceeds the
 /// configured write threshold.  For thin-provisioned devices, this
 /// means the device should be extended to avoid pausing for disk
@@ -8241,6 +8285,7 @@ crate::rt::qapi_event!(
     since : ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None,
     }
 );
+#[doc(alias = "block-set-write-threshold")]
 /// Change the write threshold for a block drive.  An event will be
 /// delivered if a write to this block drive crosses the configured
 /// threshold.  The threshold is an offset, thus must be non-negative.
@@ -8284,6 +8329,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "x-blockdev-change")]
 /// Dynamically reconfigure the block driver state graph.
 ///
 /// Currently only supports adding and deleting quorum children.  A
@@ -8356,6 +8402,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.7"), condition : ::std::option::Option::None, features
     : & ["unstable"], }
 );
+#[doc(alias = "x-blockdev-set-iothread")]
 /// Move `node` and its children into the `iothread`.  If `iothread` is
 /// null then move `node` and its children into the main loop.
 ///
@@ -8427,6 +8474,7 @@ pub enum QuorumOpType {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(QuorumOpType { Read = "read", Write = "write", Flush = "flush", });
+#[doc(alias = "QUORUM_FAILURE")]
 /// Emitted by the Quorum block driver if it fails to establish a quorum
 ///
 /// *note:: This event is rate-limited.*
@@ -8463,6 +8511,7 @@ crate::rt::qapi_event!(
     QuorumFailure, "QUORUM_FAILURE", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "QUORUM_REPORT_BAD")]
 /// Emitted to report a corruption of a Quorum file
 ///
 /// *note:: This event is rate-limited.*
@@ -8537,6 +8586,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { device :
     ::std::string::String => into, name : ::std::string::String => into, } init {} set {}
 );
+#[doc(alias = "blockdev-snapshot-internal-sync")]
 /// Synchronously take an internal snapshot of a block device, when the
 /// format of the image used supports it.  If the name is an empty
 /// string, or a snapshot with name already exists, the operation will
@@ -8578,6 +8628,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("1.7"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "blockdev-snapshot-delete-internal-sync")]
 /// Synchronously delete an internal snapshot of a block device, when
 /// the format of the image used support it.  The snapshot is identified
 /// by name or id or both.  One of the name or id is required.  Return

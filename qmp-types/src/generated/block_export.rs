@@ -115,6 +115,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_max_connections max_connections "max-connections"
     : u32 => into, }
 );
+#[doc(alias = "nbd-server-start")]
 /// Start an NBD server listening on the given host and port.  Block
 /// devices can then be exported using `nbd-server-add`.  The NBD server
 /// will present them as named exports; for example, another QEMU
@@ -347,6 +348,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_writable writable "writable" : bool => into,
     with_bitmap bitmap "bitmap" : ::std::string::String => into, }
 );
+#[doc(alias = "nbd-server-add")]
 /// Export a block node to QEMU's embedded NBD server.
 ///
 /// The export name will be used as the id for the resulting block
@@ -402,6 +404,7 @@ pub enum BlockExportRemoveMode {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(BlockExportRemoveMode { Safe = "safe", Hard = "hard", });
+#[doc(alias = "nbd-server-remove")]
 #[deprecated]
 /// Remove NBD export by name.
 ///
@@ -436,6 +439,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & ["deprecated"], }
 );
+#[doc(alias = "nbd-server-stop")]
 /// Stop QEMU's embedded NBD server, and unregister all devices
 /// previously added via `nbd-server-add`.
 ///
@@ -567,6 +571,7 @@ crate::rt::qapi_union!(
     BlockExportOptionsBranch, "type", data { Nbd = "nbd", VhostUserBlk =
     "vhost-user-blk", Fuse = "fuse", VduseBlk = "vduse-blk", } unit {}
 );
+#[doc(alias = "block-export-add")]
 /// Creates a new block export.
 ///
 /// Since: 5.2
@@ -584,6 +589,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "block-export-del")]
 /// Request to remove a block export.  This drops the user's reference
 /// to the export, but the export may still stay around after this
 /// command returns until the shutdown of the export has completed.
@@ -616,6 +622,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "BLOCK_EXPORT_DELETED")]
 /// Emitted when a block export is removed and its id can be reused.
 ///
 /// Since: 5.2
@@ -662,6 +669,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, r#type : BlockExportType => into, node_name :
     ::std::string::String => into, shutting_down : bool => into, } init {} set {}
 );
+#[doc(alias = "query-block-exports")]
 /// # Returns
 ///
 /// A list of BlockExportInfo describing all block exports

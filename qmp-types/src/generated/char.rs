@@ -28,6 +28,7 @@ crate::rt::qapi_builder!(
     label : ::std::string::String => into, filename : ::std::string::String => into,
     frontend_open : bool => into, } init {} set {}
 );
+#[doc(alias = "query-chardev")]
 /// Returns information about current character devices.
 ///
 /// # Returns
@@ -88,6 +89,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { name :
     ::std::string::String => into, } init {} set {}
 );
+#[doc(alias = "query-chardev-backends")]
 /// Returns information about character device backends.
 ///
 /// # Returns
@@ -146,6 +148,7 @@ pub enum DataFormat {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(DataFormat { Utf8 = "utf8", Base64 = "base64", });
+#[doc(alias = "ringbuf-write")]
 /// Write to a ring buffer character device.
 ///
 /// *qmp-example*
@@ -189,6 +192,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "ringbuf-read")]
 /// Read from a ring buffer character device.
 ///
 /// # Returns
@@ -1054,6 +1058,7 @@ crate::rt::qapi_builder!(
     ChardevReturn new(" Builds it with every optional member absent.") {} init {} set {
     with_pty pty "pty" : ::std::string::String => into, }
 );
+#[doc(alias = "chardev-add")]
 /// Add a character device backend
 ///
 /// # Returns
@@ -1107,6 +1112,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "chardev-change")]
 /// Change a character device backend
 ///
 /// # Returns
@@ -1162,6 +1168,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "chardev-remove")]
 /// Remove a character device backend
 ///
 /// *qmp-example*
@@ -1189,6 +1196,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "chardev-send-break")]
 /// Send a break to a character device
 ///
 /// *qmp-example*
@@ -1217,6 +1225,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "VSERPORT_CHANGE")]
 /// Emitted when the guest opens or closes a virtio-serial port.
 ///
 /// *note:: This event is rate-limited.*

@@ -101,6 +101,7 @@ crate::rt::qapi_builder!(
     QCryptodevBackendServiceType > => into, client : ::std::vec::Vec <
     QCryptodevBackendClient > => into, } init {} set {}
 );
+#[doc(alias = "query-cryptodev")]
 /// Returns information about current crypto devices.
 ///
 /// # Returns

@@ -24,6 +24,7 @@ crate::rt::qapi_enum!(
     CxlEventLog { Informational = "informational", Warning = "warning", Failure =
     "failure", Fatal = "fatal", }
 );
+#[doc(alias = "cxl-inject-general-media-event")]
 /// Inject an event record for a General Media Event (CXL r3.0
 /// 8.2.9.2.1.1).  This event type is reported via one of the event logs
 /// specified via the log parameter.
@@ -89,6 +90,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("8.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "cxl-inject-dram-event")]
 /// Inject an event record for a DRAM Event (CXL r3.0 8.2.9.2.1.2).
 /// This event type is reported via one of the event logs specified via
 /// the log parameter.
@@ -166,6 +168,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("8.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "cxl-inject-memory-module-event")]
 /// Inject an event record for a Memory Module Event (CXL r3.0
 /// 8.2.9.2.1.3).  This event includes a copy of the Device Health info
 /// at the time of the event.
@@ -233,6 +236,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("8.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "cxl-inject-poison")]
 /// Poison records indicate that a CXL memory device knows that a
 /// particular memory region may be corrupted.  This may be because of
 /// locally detected errors (e.g. ECC failure) or poisoned writes
@@ -343,6 +347,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { r#type :
     CxlUncorErrorType => into, header : ::std::vec::Vec < u32 > => into, } init {} set {}
 );
+#[doc(alias = "cxl-inject-uncorrectable-errors")]
 /// Command to allow injection of multiple errors in one go.  This
 /// allows testing of multiple header log handling in the OS.
 ///
@@ -402,6 +407,7 @@ crate::rt::qapi_enum!(
     CachePoisonReceived = "cache-poison-received", MemPoisonReceived =
     "mem-poison-received", Physical = "physical", }
 );
+#[doc(alias = "cxl-inject-correctable-error")]
 /// Command to inject a single correctable error.  Multiple error
 /// injection of this error type is not interesting as there is no
 /// associated header log.  These errors are reported via AER as a
@@ -494,6 +500,7 @@ crate::rt::qapi_enum!(
     CxlExtentSelectionPolicy { Free = "free", Contiguous = "contiguous", Prescriptive =
     "prescriptive", EnableSharedAccess = "enable-shared-access", }
 );
+#[doc(alias = "cxl-add-dynamic-capacity")]
 /// Initiate adding dynamic capacity extents to a host.  This simulates
 /// operations defined in Compute Express Link (CXL) Specification,
 /// Revision 3.1, Section 7.6.7.6.5.  Note that, currently, establishing
@@ -567,6 +574,7 @@ pub enum CxlExtentRemovalPolicy {
 crate::rt::qapi_enum!(
     CxlExtentRemovalPolicy { TagBased = "tag-based", Prescriptive = "prescriptive", }
 );
+#[doc(alias = "cxl-release-dynamic-capacity")]
 /// Initiate release of dynamic capacity extents from a host.  This
 /// simulates operations defined in Compute Express Link (CXL)
 /// Specification, Revision 3.1, Section 7.6.7.6.6.  Note that,

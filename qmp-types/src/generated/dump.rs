@@ -40,6 +40,7 @@ crate::rt::qapi_enum!(
     KdumpRawLzo = "kdump-raw-lzo", KdumpRawSnappy = "kdump-raw-snappy", WinDmp =
     "win-dmp", }
 );
+#[doc(alias = "dump-guest-memory")]
 /// Dump guest's memory to vmcore.  It is a synchronous operation that
 /// can take very long depending on the amount of guest memory.
 ///
@@ -159,6 +160,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { status :
     DumpStatus => into, completed : i64 => into, total : i64 => into, } init {} set {}
 );
+#[doc(alias = "query-dump")]
 /// Query latest dump status.
 ///
 /// # Returns
@@ -187,6 +189,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "DUMP_COMPLETED")]
 /// Emitted when background dump has completed
 ///
 /// *qmp-example*
@@ -232,6 +235,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { formats :
     ::std::vec::Vec < DumpGuestMemoryFormat > => into, } init {} set {}
 );
+#[doc(alias = "query-dump-guest-memory-capability")]
 /// Returns the available formats for dump-guest-memory
 ///
 /// # Returns

@@ -35,6 +35,7 @@ pub enum EbpfProgramID {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(EbpfProgramID { Rss = "rss", });
+#[doc(alias = "request-ebpf")]
 /// Retrieve an eBPF object that can be loaded with libbpf.  Management
 /// applications (e.g. libvirt) may load it and pass file descriptors to
 /// QEMU, so they can run running QEMU without BPF capabilities.

@@ -121,6 +121,7 @@ crate::rt::qapi_enum!(
     "set-speed", Complete = "complete", Dismiss = "dismiss", Finalize = "finalize",
     Change = "change", }
 );
+#[doc(alias = "JOB_STATUS_CHANGE")]
 /// Emitted when a job transitions to a different status.
 ///
 /// Since: 3.0
@@ -142,6 +143,7 @@ crate::rt::qapi_event!(
     JobStatusChange, "JOB_STATUS_CHANGE", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "job-pause")]
 /// Pause an active job.
 ///
 /// This command returns immediately after marking the active job for
@@ -171,6 +173,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "job-resume")]
 /// Resume a paused job.
 ///
 /// This command returns immediately after resuming a paused job.
@@ -194,6 +197,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "job-cancel")]
 /// Instruct an active background job to cancel at the next opportunity.
 /// This command returns immediately after marking the active job for
 /// cancellation.
@@ -222,6 +226,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "job-complete")]
 /// Manually trigger completion of an active job in the READY state.
 ///
 /// Since: 3.0
@@ -242,6 +247,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "job-dismiss")]
 /// Deletes a job that is in the CONCLUDED state.  This command only
 /// needs to be run explicitly for jobs that don't have automatic
 /// dismiss enabled.
@@ -269,6 +275,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "job-finalize")]
 /// Instructs all jobs in a transaction (or a single job if it is not
 /// part of any transaction) to finalize any graph changes and do any
 /// necessary cleanup.  This command requires that all involved jobs are
@@ -338,6 +345,7 @@ crate::rt::qapi_builder!(
     current_progress : i64 => into, total_progress : i64 => into, } init {} set {
     with_error error "error" : ::std::string::String => into, }
 );
+#[doc(alias = "query-jobs")]
 /// Return information about jobs.
 ///
 /// # Returns

@@ -242,6 +242,7 @@ crate::rt::qapi_union!(
     "sparc64", Tricore = "tricore", X86_64 = "x86_64", Xtensa = "xtensa", Xtensaeb =
     "xtensaeb", }
 );
+#[doc(alias = "query-cpus-fast")]
 /// Returns information about all virtual CPUs.
 ///
 /// # Returns
@@ -374,6 +375,7 @@ crate::rt::qapi_builder!(
     with_compat_props compat_props "compat-props" : ::std::vec::Vec < CompatProperty > =>
     into, }
 );
+#[doc(alias = "query-machines")]
 /// Return a list of supported machines
 ///
 /// # Returns
@@ -444,6 +446,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") {
     wakeup_suspend_support : bool => into, } init {} set {}
 );
+#[doc(alias = "query-current-machine")]
 /// Return information on the current virtual machine.
 ///
 /// # Returns
@@ -479,6 +482,7 @@ crate::rt::qapi_builder!(
     TargetInfo new(" Builds it from its required members; optional ones are absent.") {
     arch : SysEmuTarget => into, } init {} set {}
 );
+#[doc(alias = "query-target")]
 /// Return information about the target for this QEMU
 ///
 /// # Returns
@@ -516,6 +520,7 @@ crate::rt::qapi_builder!(
     UuidInfo new(" Builds it from its required members; optional ones are absent.") {
     uuid : ::std::string::String => into, } init {} set {}
 );
+#[doc(alias = "query-uuid")]
 /// Query the guest UUID information.
 ///
 /// # Returns
@@ -557,6 +562,7 @@ crate::rt::qapi_builder!(
     GuidInfo new(" Builds it from its required members; optional ones are absent.") {
     guid : ::std::string::String => into, } init {} set {}
 );
+#[doc(alias = "query-vm-generation-id")]
 /// Show Virtual Machine Generation ID
 ///
 /// Since: 2.9
@@ -574,6 +580,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.9"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "system_reset")]
 /// Performs a hard reset of a guest.
 ///
 /// *qmp-example*
@@ -597,6 +604,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "system_powerdown")]
 /// Requests that a guest perform a powerdown operation.
 ///
 /// *note:: A guest may or may not respond to this command.  This*
@@ -626,6 +634,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "system_wakeup")]
 /// Wake up guest from suspend.  If the guest has wake-up from suspend
 /// support enabled (wakeup-suspend-support flag from
 /// query-current-machine), wake-up guest from suspend if the guest is
@@ -690,6 +699,7 @@ pub enum LostTickPolicy {
 crate::rt::qapi_enum!(
     LostTickPolicy { Discard = "discard", Delay = "delay", Slew = "slew", }
 );
+#[doc(alias = "inject-nmi")]
 /// Injects a Non-Maskable Interrupt into the default CPU (x86/s390) or
 /// all CPUs (ppc64).  The command fails when the guest doesn't support
 /// injecting.
@@ -734,6 +744,7 @@ crate::rt::qapi_builder!(
     KvmInfo new(" Builds it from its required members; optional ones are absent.") {
     enabled : bool => into, present : bool => into, } init {} set {}
 );
+#[doc(alias = "query-kvm")]
 /// Returns information about KVM acceleration
 ///
 /// # Returns
@@ -1216,6 +1227,7 @@ crate::rt::qapi_builder!(
     HmatCacheAssociativity => into, policy : HmatCacheWritePolicy => into, line : u16 =>
     into, } init {} set {}
 );
+#[doc(alias = "memsave")]
 /// Save a portion of guest memory to a file.
 ///
 /// *caution:: Errors were not reliably returned until 1.1.*
@@ -1259,6 +1271,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "pmemsave")]
 /// Save a portion of guest physical memory to a file.
 ///
 /// *caution:: Errors were not reliably returned until 1.1.*
@@ -1339,6 +1352,7 @@ crate::rt::qapi_builder!(
     HostMemPolicy => into, } init {} set { with_id id "id" : ::std::string::String =>
     into, with_reserve reserve "reserve" : bool => into, }
 );
+#[doc(alias = "query-memdev")]
 /// Returns information for all memory backends.
 ///
 /// # Returns
@@ -1471,6 +1485,7 @@ crate::rt::qapi_builder!(
     CpuInstanceProperties => into, } init {} set { with_qom_path qom_path "qom-path" :
     ::std::string::String => into, }
 );
+#[doc(alias = "query-hotpluggable-cpus")]
 /// # TODO
 ///
 /// Better documentation; currently there is none.
@@ -1549,6 +1564,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.7"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "set-numa-node")]
 /// Runtime equivalent of '-numa' CLI option, available at preconfigure
 /// stage to configure numa mapping before initializing machine.
 ///
@@ -1567,6 +1583,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "balloon")]
 /// Request the balloon driver to change its balloon size.
 ///
 /// # Errors
@@ -1629,6 +1646,7 @@ crate::rt::qapi_builder!(
     BalloonInfo new(" Builds it from its required members; optional ones are absent.") {
     actual : i64 => into, } init {} set {}
 );
+#[doc(alias = "query-balloon")]
 /// Return information about the balloon device.
 ///
 /// # Returns
@@ -1665,6 +1683,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "BALLOON_CHANGE")]
 /// Emitted when the guest changes the actual BALLOON level.  This value
 /// is equivalent to the `actual` field return by the 'query-balloon'
 /// command
@@ -1717,6 +1736,7 @@ crate::rt::qapi_builder!(
     HvBalloonInfo new(" Builds it from its required members; optional ones are absent.")
     { committed : u64 => into, available : u64 => into, } init {} set {}
 );
+#[doc(alias = "query-hv-balloon-status-report")]
 /// Returns the hv-balloon driver data contained in the last received
 /// "STATUS" message from the guest.
 ///
@@ -1756,6 +1776,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("8.2"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "HV_BALLOON_STATUS_REPORT")]
 /// Emitted when the hv-balloon driver receives a "STATUS" message from
 /// the guest.
 ///
@@ -1806,6 +1827,7 @@ crate::rt::qapi_builder!(
     base_memory : u64 => into, } init {} set { with_plugged_memory plugged_memory
     "plugged-memory" : u64 => into, }
 );
+#[doc(alias = "query-memory-size-summary")]
 /// Return the amount of initially allocated and present hotpluggable
 /// (if enabled) memory in bytes.
 ///
@@ -2132,6 +2154,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { sgx_epc :
     ::std::vec::Vec < SgxEPC > => into, } init {} set {}
 );
+#[doc(alias = "query-memory-devices")]
 /// Lists available memory devices and their state
 ///
 /// *qmp-example*
@@ -2166,6 +2189,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "MEMORY_DEVICE_SIZE_CHANGE")]
 /// Emitted when the size of a memory device changes.  Only emitted for
 /// memory devices that can actually change the size (e.g., virtio-mem
 /// due to guest action).
@@ -2298,6 +2322,7 @@ crate::rt::qapi_builder!(
     with_threads threads "threads" : i64 => into, with_maxcpus maxcpus "maxcpus" : i64 =>
     into, }
 );
+#[doc(alias = "x-query-irq")]
 /// Query interrupt statistics
 ///
 /// # Returns
@@ -2320,6 +2345,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], }
 );
+#[doc(alias = "x-query-jit")]
 /// Query TCG compiler statistics
 ///
 /// # Returns
@@ -2343,6 +2369,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], }
 );
+#[doc(alias = "x-query-numa")]
 /// Query NUMA topology information
 ///
 /// # Returns
@@ -2365,6 +2392,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], }
 );
+#[doc(alias = "x-query-opcount")]
 /// Query TCG opcode counters
 ///
 /// # Returns
@@ -2388,6 +2416,7 @@ crate::rt::qapi_command!(
     true, since : ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], }
 );
+#[doc(alias = "x-query-ramblock")]
 /// Query system ramblock information
 ///
 /// # Returns
@@ -2410,6 +2439,7 @@ crate::rt::qapi_command!(
     true, since : ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::None, features : & ["unstable"], }
 );
+#[doc(alias = "x-query-roms")]
 /// Query information on the registered ROMS
 ///
 /// # Returns
@@ -2432,6 +2462,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], }
 );
+#[doc(alias = "x-query-usb")]
 /// Query information on the USB devices
 ///
 /// # Returns
@@ -2492,6 +2523,7 @@ crate::rt::qapi_builder!(
     {} set { with_size size "size" : u64 => into, with_max_size max_size "max-size" : u64
     => into, with_slots slots "slots" : u64 => into, }
 );
+#[doc(alias = "dumpdtb")]
 /// Save the FDT in dtb format.
 ///
 /// *qmp-example*
@@ -2522,6 +2554,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("7.2"), condition :
     ::std::option::Option::Some("CONFIG_FDT"), features : & [], }
 );
+#[doc(alias = "x-query-interrupt-controllers")]
 /// Query information on interrupt controller devices
 ///
 /// # Returns

@@ -135,6 +135,7 @@ crate::rt::qapi_builder!(
     CpuModelCompareResult => into, responsible_properties : ::std::vec::Vec <
     ::std::string::String > => into, } init {} set {}
 );
+#[doc(alias = "query-cpu-model-comparison")]
 /// Compares two CPU models, `modela` and `modelb`, returning how they
 /// compare in a specific configuration.  The results indicates how
 /// both models compare regarding runnability.  This result can be
@@ -208,6 +209,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::Some("TARGET_S390X"), features : & [], }
 );
+#[doc(alias = "query-cpu-model-baseline")]
 /// Baseline two CPU models, `modela` and `modelb`, creating a compatible
 /// third model.  The created model will always be a static,
 /// migration-safe CPU model (see "static" CPU model expansion for
@@ -307,6 +309,7 @@ crate::rt::qapi_builder!(
     CpuModelInfo => into, deprecated_props : ::std::vec::Vec < ::std::string::String > =>
     into, } init {} set {}
 );
+#[doc(alias = "query-cpu-model-expansion")]
 /// Expands a given CPU model, `model`, (or a combination of CPU model +
 /// additional options) to different granularities, specified by `type`,
 /// allowing tooling to get an understanding what a specific CPU model
@@ -443,6 +446,7 @@ crate::rt::qapi_builder!(
     ::std::vec::Vec < ::std::string::String > => into, with_alias_of alias_of "alias-of"
     : ::std::string::String => into, }
 );
+#[doc(alias = "query-cpu-definitions")]
 /// Return a list of supported virtual CPU definitions
 ///
 /// # Returns
@@ -487,6 +491,7 @@ pub enum S390CpuPolarization {
 crate::rt::qapi_enum!(
     S390CpuPolarization { Horizontal = "horizontal", Vertical = "vertical", }
 );
+#[doc(alias = "set-cpu-topology")]
 /// Modify the topology by moving the CPU inside the topology tree, or
 /// by changing a modifier attribute of a CPU.  Absent values will not
 /// be modified.
@@ -531,6 +536,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("all(TARGET_S390X, CONFIG_KVM)"), features : &
     ["unstable"], }
 );
+#[doc(alias = "CPU_POLARIZATION_CHANGE")]
 /// Emitted when the guest asks to change the polarization.
 ///
 /// The guest can tell the host (via the PTF instruction) whether the
@@ -590,6 +596,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { polarization
     : S390CpuPolarization => into, } init {} set {}
 );
+#[doc(alias = "query-s390x-cpu-polarization")]
 /// # Returns
 ///
 /// the machine's CPU polarization

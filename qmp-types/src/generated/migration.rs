@@ -313,6 +313,7 @@ crate::rt::qapi_builder!(
     into, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
     "dirty-limit-ring-full-time" : u64 => into, }
 );
+#[doc(alias = "query-migrate")]
 /// Returns information about current migration process.  If migration
 /// is active there will be another json-object with RAM migration
 /// status.
@@ -564,6 +565,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { capability :
     MigrationCapability => into, state : bool => into, } init {} set {}
 );
+#[doc(alias = "migrate-set-capabilities")]
 /// Enable/Disable the following migration capabilities (like xbzrle)
 ///
 /// *qmp-example*
@@ -593,6 +595,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "query-migrate-capabilities")]
 /// Returns information about the current migration capabilities status
 ///
 /// # Returns
@@ -1225,6 +1228,7 @@ crate::rt::qapi_builder!(
     "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
     "direct-io" : bool => into, }
 );
+#[doc(alias = "migrate-set-parameters")]
 crate::rt::qapi_command!(
     MigrateSetParameters, "migrate-set-parameters", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
@@ -1443,6 +1447,7 @@ crate::rt::qapi_builder!(
     "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
     "direct-io" : bool => into, }
 );
+#[doc(alias = "query-migrate-parameters")]
 /// Returns information about the current migration parameters
 ///
 /// # Returns
@@ -1478,6 +1483,7 @@ crate::rt::qapi_command!(
     unstable : false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "migrate-start-postcopy")]
 /// Followup to a migration command to switch the migration to postcopy
 /// mode.  The postcopy-ram capability must be set on both source and
 /// destination before the original migration command.
@@ -1504,6 +1510,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.5"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "MIGRATION")]
 /// Emitted when a migration event happens
 ///
 /// *qmp-example*
@@ -1530,6 +1537,7 @@ crate::rt::qapi_event!(
     Migration, "MIGRATION", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "MIGRATION_PASS")]
 /// Emitted from the source side of a migration at the start of each
 /// pass (when it syncs the dirty bitmap)
 ///
@@ -1631,6 +1639,7 @@ crate::rt::qapi_enum!(
     FailoverStatus { None = "none", Require = "require", Active = "active", Completed =
     "completed", Relaunch = "relaunch", }
 );
+#[doc(alias = "COLO_EXIT")]
 /// Emitted when VM finishes COLO mode due to some errors happening or
 /// at the request of users.
 ///
@@ -1683,6 +1692,7 @@ crate::rt::qapi_enum!(
     COLOExitReason { None = "none", Request = "request", Error = "error", Processing =
     "processing", }
 );
+#[doc(alias = "x-colo-lost-heartbeat")]
 /// Tell qemu that heartbeat is lost, request it to do takeover
 /// procedures.  If this command is sent to the PVM, the Primary side
 /// will exit COLO mode.  If sent to the Secondary, the Secondary side
@@ -1714,6 +1724,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & ["unstable"], }
 );
+#[doc(alias = "migrate_cancel")]
 /// Cancel the currently executing migration process.  Allows a new
 /// migration to be started right after.  When postcopy-ram is in use,
 /// cancelling is not allowed after the postcopy phase has started.
@@ -1742,6 +1753,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "migrate-continue")]
 /// Continue migration when it's in a paused state.
 ///
 /// *qmp-example*
@@ -1884,6 +1896,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { channel_type
     : MigrationChannelType => into, addr : MigrationAddress => into, } init {} set {}
 );
+#[doc(alias = "migrate")]
 /// Migrates the current running guest to another Virtual Machine.
 ///
 /// *admonition:: Notes*
@@ -1978,6 +1991,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "migrate-incoming")]
 /// Start an incoming migration, the qemu must have been started with
 /// -incoming defer
 ///
@@ -2063,6 +2077,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "xen-save-devices-state")]
 /// Save the state of all devices to file.  The RAM and the block
 /// devices of the VM are not saved by this command.
 ///
@@ -2101,6 +2116,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "xen-set-global-dirty-log")]
 /// Enable or disable the global dirty log mode.
 ///
 /// *qmp-example*
@@ -2130,6 +2146,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("1.3"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "xen-load-devices-state")]
 /// Load the state of all devices from file.  The RAM and the block
 /// devices of the VM are not loaded by this command.
 ///
@@ -2162,6 +2179,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("2.7"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "xen-set-replication")]
 /// Enable or disable replication.
 ///
 /// *qmp-example*
@@ -2222,6 +2240,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { error : bool
     => into, } init {} set { with_desc desc "desc" : ::std::string::String => into, }
 );
+#[doc(alias = "query-xen-replication-status")]
 /// Query replication status while the vm is running.
 ///
 /// # Returns
@@ -2252,6 +2271,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.9"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
 );
+#[doc(alias = "xen-colo-do-checkpoint")]
 /// Xen uses this command to notify replication to trigger a checkpoint.
 ///
 /// *qmp-example*
@@ -2304,6 +2324,7 @@ crate::rt::qapi_builder!(
     mode : COLOMode => into, last_mode : COLOMode => into, reason : COLOExitReason =>
     into, } init {} set {}
 );
+#[doc(alias = "query-colo-status")]
 /// Query COLO status while the vm is running.
 ///
 /// # Returns
@@ -2334,6 +2355,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("3.1"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], }
 );
+#[doc(alias = "migrate-recover")]
 /// Provide a recovery migration stream URI.
 ///
 /// *qmp-example*
@@ -2362,6 +2384,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "migrate-pause")]
 /// Pause a migration.  Currently it only supports postcopy.
 ///
 /// *qmp-example*
@@ -2385,6 +2408,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "UNPLUG_PRIMARY")]
 /// Emitted from source side of a migration when migration state is
 /// WAIT_UNPLUG.  Device was unplugged by guest operating system.
 /// Device resources in QEMU are kept on standby to be able to re-plug
@@ -2527,6 +2551,7 @@ crate::rt::qapi_builder!(
     : i64 => into, with_vcpu_dirty_rate vcpu_dirty_rate "vcpu-dirty-rate" :
     ::std::vec::Vec < DirtyRateVcpu > => into, }
 );
+#[doc(alias = "calc-dirty-rate")]
 /// Start measuring dirty page rate of the VM.  Results can be retrieved
 /// with `query-dirty-rate` after measurements are completed.
 ///
@@ -2615,6 +2640,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "query-dirty-rate")]
 /// Query results of the most recent invocation of `calc-dirty-rate`.
 ///
 /// *qmp-example*
@@ -2676,6 +2702,7 @@ crate::rt::qapi_builder!(
     { cpu_index : i64 => into, limit_rate : u64 => into, current_rate : u64 => into, }
     init {} set {}
 );
+#[doc(alias = "set-vcpu-dirty-limit")]
 /// Set the upper limit of dirty page rate for virtual CPUs.
 ///
 /// Requires KVM with accelerator property "dirty-ring-size" set.  A
@@ -2714,6 +2741,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "cancel-vcpu-dirty-limit")]
 /// Cancel the upper limit of dirty page rate for virtual CPUs.
 ///
 /// Cancel the dirty page limit for the vCPU which has been set with
@@ -2746,6 +2774,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("7.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "query-vcpu-dirty-limit")]
 /// Returns information about virtual CPU dirty page rate limits, if
 /// any.
 ///
@@ -2792,6 +2821,7 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { name :
     ::std::string::String => into, thread_id : i64 => into, } init {} set {}
 );
+#[doc(alias = "query-migrationthreads")]
 #[deprecated]
 /// Returns information of migration threads
 ///
@@ -2817,6 +2847,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
     : & ["deprecated"], }
 );
+#[doc(alias = "snapshot-save")]
 /// Save a VM snapshot
 ///
 /// Applications should not assume that the snapshot save is complete
@@ -2901,6 +2932,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "snapshot-load")]
 /// Load a VM snapshot
 ///
 /// Applications should not assume that the snapshot load is complete
@@ -2983,6 +3015,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "snapshot-delete")]
 /// Delete a VM snapshot
 ///
 /// Applications should not assume that the snapshot delete is complete

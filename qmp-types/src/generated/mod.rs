@@ -638,6 +638,11 @@ pub static EVENTS: &[EventMeta] = &[
 /// Implemented only by the argument types of actions that the
 /// `transaction` command accepts, so that putting any other
 /// command into a transaction doesn't compile.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a transaction action",
+    label = "not an action of `transaction`",
+    note = "`transaction` accepts: abort, block-dirty-bitmap-add, block-dirty-bitmap-remove, block-dirty-bitmap-clear, block-dirty-bitmap-enable, block-dirty-bitmap-disable, block-dirty-bitmap-merge, blockdev-backup, blockdev-snapshot, blockdev-snapshot-internal-sync, blockdev-snapshot-sync, drive-backup"
+)]
 pub trait IntoTransactionAction {
     /// The action.
     fn into_action(self) -> TransactionAction;

@@ -198,6 +198,7 @@ crate::rt::qapi_builder!(
     PciInfo new(" Builds it from its required members; optional ones are absent.") { bus
     : i64 => into, devices : ::std::vec::Vec < PciDeviceInfo > => into, } init {} set {}
 );
+#[doc(alias = "query-pci")]
 /// Return information about the PCI bus topology of the guest.
 ///
 /// # Returns

@@ -38,6 +38,7 @@ crate::rt::qapi_builder!(
     { with_description description "description" : ::std::string::String => into,
     with_default_value default_value "default-value" : ::serde_json::Value => into, }
 );
+#[doc(alias = "qom-list")]
 /// This command will list any properties of a object given a path in
 /// the object model.
 ///
@@ -76,6 +77,7 @@ crate::rt::qapi_command!(
     false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "qom-get")]
 /// This command will get a property from a object model path and return
 /// the value.
 ///
@@ -140,6 +142,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "qom-set")]
 /// This command will set a property from a object model path.
 ///
 /// *qmp-example*
@@ -202,6 +205,7 @@ crate::rt::qapi_builder!(
     "abstract" : bool => into, with_parent parent "parent" : ::std::string::String =>
     into, }
 );
+#[doc(alias = "qom-list-types")]
 /// This command will return a list of types given search parameters
 ///
 /// # Returns
@@ -233,6 +237,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "qom-list-properties")]
 /// List properties associated with a QOM object.
 ///
 /// *note:: Objects can create properties at runtime, for example to*
@@ -1993,6 +1998,7 @@ crate::rt::qapi_union!(
     "x-vfio-user-server", } unit { CanBus = "can-bus", PefGuest = "pef-guest",
     S390PvGuest = "s390-pv-guest", }
 );
+#[doc(alias = "object-add")]
 /// Create a QOM object.
 ///
 /// # Errors
@@ -2023,6 +2029,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "object-del")]
 /// Remove a QOM object.
 ///
 /// # Errors

@@ -42,6 +42,7 @@ crate::rt::qapi_builder!(
     mode : ReplayMode => into, icount : i64 => into, } init {} set { with_filename
     filename "filename" : ::std::string::String => into, }
 );
+#[doc(alias = "query-replay")]
 /// Retrieve the record/replay information.  It includes current
 /// instruction count which may be used for `replay-break` and
 /// `replay-seek` commands.
@@ -71,6 +72,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "replay-break")]
 /// Set replay breakpoint at instruction count `icount`.  Execution stops
 /// when the specified instruction is reached.  There can be at most one
 /// breakpoint.  When breakpoint is set, any prior one is removed.  The
@@ -103,6 +105,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "replay-delete-break")]
 /// Remove replay breakpoint which was set with `replay-break`.  The
 /// command is ignored when there are no replay breakpoints.
 ///
@@ -128,6 +131,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "replay-seek")]
 /// Automatically proceed to the instruction count `icount`, when
 /// replaying the execution.  The command automatically loads nearest
 /// snapshot and replays the execution to find the desired instruction.

@@ -22,6 +22,7 @@ crate::rt::qapi_builder!(
     name : ::std::string::String => into, id : u64 => into, ports : u32 => into, } init
     {} set {}
 );
+#[doc(alias = "query-rocker")]
 /// Return rocker switch information.
 ///
 /// # Returns
@@ -112,6 +113,7 @@ crate::rt::qapi_builder!(
     speed : u32 => into, duplex : RockerPortDuplex => into, autoneg : RockerPortAutoneg
     => into, } init {} set {}
 );
+#[doc(alias = "query-rocker-ports")]
 /// Return rocker switch port information.
 ///
 /// # Returns
@@ -295,6 +297,7 @@ crate::rt::qapi_builder!(
     => into, hits : u64 => into, key : RockerOfDpaFlowKey => into, mask :
     RockerOfDpaFlowMask => into, action : RockerOfDpaFlowAction => into, } init {} set {}
 );
+#[doc(alias = "query-rocker-of-dpa-flows")]
 /// Return rocker OF-DPA flow information.
 ///
 /// # Returns
@@ -396,6 +399,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_set_eth_dst set_eth_dst "set-eth-dst" :
     ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => into, }
 );
+#[doc(alias = "query-rocker-of-dpa-groups")]
 /// Return rocker OF-DPA group information.
 ///
 /// # Returns

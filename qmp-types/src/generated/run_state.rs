@@ -119,6 +119,7 @@ crate::rt::qapi_builder!(
     StatusInfo new(" Builds it from its required members; optional ones are absent.") {
     running : bool => into, status : RunState => into, } init {} set {}
 );
+#[doc(alias = "query-status")]
 /// Query the run status of the VM
 ///
 /// # Returns
@@ -147,6 +148,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "SHUTDOWN")]
 /// Emitted when the virtual machine has shut down, indicating that qemu
 /// is about to exit.
 ///
@@ -184,6 +186,7 @@ crate::rt::qapi_event!(
     Shutdown, "SHUTDOWN", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "POWERDOWN")]
 /// Emitted when the virtual machine is powered down through the power
 /// control system, such as via ACPI.
 ///
@@ -206,6 +209,7 @@ crate::rt::qapi_event!(
     Powerdown, "POWERDOWN", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "RESET")]
 /// Emitted when the virtual machine is reset
 ///
 /// *qmp-example*
@@ -237,6 +241,7 @@ crate::rt::qapi_event!(
     Reset, "RESET", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "STOP")]
 /// Emitted when the virtual machine is stopped
 ///
 /// *qmp-example*
@@ -258,6 +263,7 @@ crate::rt::qapi_event!(
     StopEvent, "STOP", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "RESUME")]
 /// Emitted when the virtual machine resumes execution
 ///
 /// *qmp-example*
@@ -279,6 +285,7 @@ crate::rt::qapi_event!(
     Resume, "RESUME", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.12"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "SUSPEND")]
 /// Emitted when guest enters a hardware suspension state, for example,
 /// S3 state, which is sometimes called standby state
 ///
@@ -301,6 +308,7 @@ crate::rt::qapi_event!(
     Suspend, "SUSPEND", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "SUSPEND_DISK")]
 /// Emitted when guest enters a hardware suspension state with data
 /// saved on disk, for example, S4 state, which is sometimes called
 /// hibernate state
@@ -327,6 +335,7 @@ crate::rt::qapi_event!(
     SuspendDisk, "SUSPEND_DISK", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "WAKEUP")]
 /// Emitted when the guest has woken up from suspend state and is
 /// running
 ///
@@ -349,6 +358,7 @@ crate::rt::qapi_event!(
     Wakeup, "WAKEUP", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "WATCHDOG")]
 /// Emitted when the watchdog device's timer is expired
 ///
 /// *note:: If action is "reset", "shutdown", or "pause" the WATCHDOG*
@@ -465,6 +475,7 @@ crate::rt::qapi_enum!(
     PanicAction { Pause = "pause", Shutdown = "shutdown", ExitFailure = "exit-failure",
     None = "none", }
 );
+#[doc(alias = "watchdog-set-action")]
 /// Set watchdog action.
 ///
 /// *qmp-example*
@@ -494,6 +505,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
     features : & [], }
 );
+#[doc(alias = "set-action")]
 /// Set the actions that will be taken by the emulator in response to
 /// guest events.
 ///
@@ -537,6 +549,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "GUEST_PANICKED")]
 /// Emitted when guest OS panic is detected
 ///
 /// *qmp-example*
@@ -566,6 +579,7 @@ crate::rt::qapi_event!(
     GuestPanicked, "GUEST_PANICKED", { deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "GUEST_CRASHLOADED")]
 /// Emitted when guest OS crash loaded is detected
 ///
 /// *qmp-example*
@@ -596,6 +610,7 @@ crate::rt::qapi_event!(
     GuestCrashloaded, "GUEST_CRASHLOADED", { deprecated : false, unstable : false, since
     : ::std::option::Option::Some("5.0"), condition : ::std::option::Option::None, }
 );
+#[doc(alias = "GUEST_PVSHUTDOWN")]
 /// Emitted when guest submits a shutdown request via pvpanic interface
 ///
 /// *qmp-example*
@@ -758,6 +773,7 @@ crate::rt::qapi_builder!(
     => into, psw_mask : u64 => into, psw_addr : u64 => into, reason : S390CrashReason =>
     into, } init {} set {}
 );
+#[doc(alias = "MEMORY_FAILURE")]
 /// Emitted when a memory failure occurs on host side.
 ///
 /// *qmp-example*

@@ -246,6 +246,7 @@ crate::rt::qapi_builder!(
     provider : StatsProvider => into, stats : ::std::vec::Vec < Stats > => into, } init
     {} set { with_qom_path qom_path "qom-path" : ::std::string::String => into, }
 );
+#[doc(alias = "query-stats")]
 /// Return runtime-collected statistics for objects such as the VM or
 /// its vCPUs.
 ///
@@ -334,6 +335,7 @@ crate::rt::qapi_builder!(
     provider : StatsProvider => into, target : StatsTarget => into, stats :
     ::std::vec::Vec < StatsSchemaValue > => into, } init {} set {}
 );
+#[doc(alias = "query-stats-schemas")]
 /// Return the schema for all available runtime-collected statistics.
 ///
 /// *note:: Runtime-collected statistics and their names fall outside*

@@ -22,6 +22,7 @@ pub enum TpmModel {
 crate::rt::qapi_enum!(
     TpmModel { TpmTis = "tpm-tis", TpmCrb = "tpm-crb", TpmSpapr = "tpm-spapr", }
 );
+#[doc(alias = "query-tpm-models")]
 /// Return a list of supported TPM models
 ///
 /// # Returns
@@ -68,6 +69,7 @@ pub enum TpmType {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(TpmType { Passthrough = "passthrough", Emulator = "emulator", });
+#[doc(alias = "query-tpm-types")]
 /// Return a list of supported TPM types
 ///
 /// # Returns
@@ -215,6 +217,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, model : TpmModel => into, options : TpmTypeOptions =>
     into, } init {} set {}
 );
+#[doc(alias = "query-tpm")]
 /// Return information about the TPM device
 ///
 /// *qmp-example*

@@ -38,6 +38,7 @@ crate::rt::qapi_builder!(
     { name : ::std::string::String => into, state : TraceEventState => into, } init {}
     set {}
 );
+#[doc(alias = "trace-event-get-state")]
 /// Query the state of events.
 ///
 /// # Returns
@@ -71,6 +72,7 @@ crate::rt::qapi_command!(
     false, unstable : false, since : ::std::option::Option::Some("2.2"), condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "trace-event-set-state")]
 /// Set the dynamic tracing state of events.
 ///
 /// *qmp-example*

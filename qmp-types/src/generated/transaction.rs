@@ -263,6 +263,7 @@ crate::rt::qapi_builder!(
     set { with_completion_mode completion_mode "completion-mode" : ActionCompletionMode
     => into, }
 );
+#[doc(alias = "transaction")]
 /// Executes a number of transactionable QMP commands atomically.  If
 /// any operation fails, then the entire set of actions will be
 /// abandoned and the appropriate error returned.

@@ -96,6 +96,7 @@ crate::rt::qapi_builder!(
     SetPasswordOptionsVnc new(" Builds it with every optional member absent.") {} init {}
     set { with_display display "display" : ::std::string::String => into, }
 );
+#[doc(alias = "set_password")]
 /// Set the password of a remote display server.
 ///
 /// # Errors
@@ -190,6 +191,7 @@ crate::rt::qapi_builder!(
     ExpirePasswordOptionsVnc new(" Builds it with every optional member absent.") {} init
     {} set { with_display display "display" : ::std::string::String => into, }
 );
+#[doc(alias = "expire_password")]
 /// Expire the password of a remote display server.
 ///
 /// # Errors
@@ -235,6 +237,7 @@ pub enum ImageFormat {
     Unknown(::std::string::String),
 }
 crate::rt::qapi_enum!(ImageFormat { Ppm = "ppm", Png = "png", });
+#[doc(alias = "screendump")]
 /// Capture the contents of a screen and write it to a file.
 ///
 /// *qmp-example*
@@ -443,6 +446,7 @@ crate::rt::qapi_builder!(
     compiled_version "compiled-version" : ::std::string::String => into, with_channels
     channels "channels" : ::std::vec::Vec < SpiceChannel > => into, }
 );
+#[doc(alias = "query-spice")]
 /// Returns information about the current SPICE server
 ///
 /// # Returns
@@ -502,6 +506,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_SPICE"), features : & [], }
 );
+#[doc(alias = "SPICE_CONNECTED")]
 /// Emitted when a SPICE client establishes a connection
 ///
 /// *qmp-example*
@@ -538,6 +543,7 @@ crate::rt::qapi_event!(
     ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_SPICE"), }
 );
+#[doc(alias = "SPICE_INITIALIZED")]
 /// Emitted after initial handshake and authentication takes place (if
 /// any) and the SPICE channel is up and running
 ///
@@ -578,6 +584,7 @@ crate::rt::qapi_event!(
     : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_SPICE"), }
 );
+#[doc(alias = "SPICE_DISCONNECTED")]
 /// Emitted when the SPICE connection is closed
 ///
 /// *qmp-example*
@@ -615,6 +622,7 @@ crate::rt::qapi_event!(
     since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_SPICE"), }
 );
+#[doc(alias = "SPICE_MIGRATE_COMPLETED")]
 /// Emitted when SPICE migration has completed
 ///
 /// *qmp-example*
@@ -937,6 +945,7 @@ crate::rt::qapi_builder!(
     init {} set { with_vencrypt vencrypt "vencrypt" : VncVencryptSubAuth => into,
     with_display display "display" : ::std::string::String => into, }
 );
+#[doc(alias = "query-vnc")]
 /// Returns information about the current VNC server
 ///
 /// # Returns
@@ -981,6 +990,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
 );
+#[doc(alias = "query-vnc-servers")]
 /// Returns a list of vnc servers.  The list can be empty.
 ///
 /// # Returns
@@ -1004,6 +1014,7 @@ crate::rt::qapi_command!(
     : false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
 );
+#[doc(alias = "change-vnc-password")]
 /// Change the VNC server password.
 ///
 /// *note:: An empty password in this command will set the password to*
@@ -1031,6 +1042,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], }
 );
+#[doc(alias = "VNC_CONNECTED")]
 /// Emitted when a VNC client establishes a connection
 ///
 /// *note:: This event is emitted before any authentication takes*
@@ -1069,6 +1081,7 @@ crate::rt::qapi_event!(
     ::std::option::Option::Some("0.13"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), }
 );
+#[doc(alias = "VNC_INITIALIZED")]
 /// Emitted after authentication takes place (if any) and the VNC
 /// session is made active
 ///
@@ -1107,6 +1120,7 @@ crate::rt::qapi_event!(
     ::std::option::Option::Some("0.13"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), }
 );
+#[doc(alias = "VNC_DISCONNECTED")]
 /// Emitted when the connection is closed
 ///
 /// *qmp-example*
@@ -1170,6 +1184,7 @@ crate::rt::qapi_builder!(
     name : ::std::string::String => into, index : i64 => into, current : bool => into,
     absolute : bool => into, } init {} set {}
 );
+#[doc(alias = "query-mice")]
 /// Returns information about each active mouse device
 ///
 /// # Returns
@@ -1647,6 +1662,7 @@ pub enum KeyValue {
 crate::rt::qapi_union!(
     KeyValue, "type", data { Number = "number", Qcode = "qcode", } unit {}
 );
+#[doc(alias = "send-key")]
 /// Send keys to guest.
 ///
 /// # Errors
@@ -1941,6 +1957,7 @@ crate::rt::qapi_union!(
     InputEvent, "type", data { Key = "key", Btn = "btn", Rel = "rel", Abs = "abs", Mtt =
     "mtt", } unit {}
 );
+#[doc(alias = "input-send-event")]
 /// Send input event(s) to guest.
 ///
 /// The `device` and `head` parameters can be used to send the input event
@@ -2353,6 +2370,7 @@ crate::rt::qapi_union!(
     "egl-headless", Curses = "curses", Cocoa = "cocoa", Dbus = "dbus", } unit { Default =
     "default", None = "none", SpiceApp = "spice-app", }
 );
+#[doc(alias = "query-display-options")]
 /// Returns information about display configuration
 ///
 /// # Returns
@@ -2419,6 +2437,7 @@ pub enum DisplayReloadOptions {
     },
 }
 crate::rt::qapi_union!(DisplayReloadOptions, "type", data { Vnc = "vnc", } unit {});
+#[doc(alias = "display-reload")]
 /// Reload display configuration.
 ///
 /// *qmp-example*
@@ -2492,6 +2511,7 @@ pub enum DisplayUpdateOptions {
     },
 }
 crate::rt::qapi_union!(DisplayUpdateOptions, "type", data { Vnc = "vnc", } unit {});
+#[doc(alias = "display-update")]
 /// Update display configuration.
 ///
 /// *qmp-example*
@@ -2519,6 +2539,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "client_migrate_info")]
 /// Set migration information for remote display.  This makes the server
 /// ask the client to automatically reconnect using the new parameters
 /// once migration finished successfully.  Only implemented for SPICE.

@@ -35,6 +35,7 @@ crate::rt::qapi_enum!(
     Resuming = "resuming", RunningP2p = "running-p2p", PreCopy = "pre-copy", PreCopyP2p =
     "pre-copy-p2p", }
 );
+#[doc(alias = "VFIO_MIGRATION")]
 /// This event is emitted when a VFIO device migration state is changed.
 ///
 /// *qmp-example*

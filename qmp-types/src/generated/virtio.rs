@@ -18,6 +18,7 @@ crate::rt::qapi_builder!(
     path : ::std::string::String => into, name : ::std::string::String => into, } init {}
     set {}
 );
+#[doc(alias = "x-query-virtio")]
 /// Returns a list of all realized VirtIODevices
 ///
 /// # Returns
@@ -196,6 +197,7 @@ crate::rt::qapi_builder!(
     bool => into, } init {} set { with_vhost_dev vhost_dev "vhost-dev" : VhostStatus =>
     into, }
 );
+#[doc(alias = "x-query-virtio-status")]
 /// Poll for a comprehensive status of a given virtio device
 ///
 /// # Returns
@@ -590,6 +592,7 @@ crate::rt::qapi_builder!(
     into, } init {} set { with_last_avail_idx last_avail_idx "last-avail-idx" : u16 =>
     into, with_shadow_avail_idx shadow_avail_idx "shadow-avail-idx" : u16 => into, }
 );
+#[doc(alias = "x-query-virtio-queue-status")]
 /// Return the status of a given VirtIODevice's VirtQueue
 ///
 /// # Returns
@@ -737,6 +740,7 @@ crate::rt::qapi_builder!(
     into, desc_size : u32 => into, avail_phys : u64 => into, avail_size : u32 => into,
     used_phys : u64 => into, used_size : u32 => into, } init {} set {}
 );
+#[doc(alias = "x-query-virtio-vhost-queue-status")]
 /// Return information of a given vhost device's vhost_virtqueue
 ///
 /// # Returns
@@ -907,6 +911,7 @@ crate::rt::qapi_builder!(
     VirtioRingDesc > => into, avail : VirtioRingAvail => into, used : VirtioRingUsed =>
     into, } init {} set {}
 );
+#[doc(alias = "x-query-virtio-queue-element")]
 /// Return the information about a VirtQueue's VirtQueueElement
 ///
 /// # Returns

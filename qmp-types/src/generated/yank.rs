@@ -90,6 +90,7 @@ crate::rt::qapi_union!(
     YankInstance, "type", data { BlockNode = "block-node", Chardev = "chardev", } unit {
     Migration = "migration", }
 );
+#[doc(alias = "yank")]
 /// Try to recover from hanging QEMU by yanking the specified instances.
 /// See `YankInstance` for more information.
 ///
@@ -127,6 +128,7 @@ crate::rt::qapi_command!(
     ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
     : & [], }
 );
+#[doc(alias = "query-yank")]
 /// Query yank instances.  See `YankInstance` for more information.
 ///
 /// # Returns

@@ -133,7 +133,7 @@ macro_rules! qapi_builder {
     };
 }
 
-/// `as_str`, `from_wire`, `Display`, `Serialize` and `Deserialize` for a
+/// `as_str`, `from_wire`, `Display`, `AsRef<str>`, `FromStr` (never failing), `Serialize` and `Deserialize` for a
 /// generated enum, whose last variant is `Unknown(String)`.
 ///
 /// ```text
@@ -162,6 +162,18 @@ macro_rules! qapi_enum {
         impl ::std::fmt::Display for $name {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+        impl ::std::convert::AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        /// Never fails: a string that names no value is kept as `Unknown`.
+        impl ::std::str::FromStr for $name {
+            type Err = ::std::convert::Infallible;
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+                ::std::result::Result::Ok(Self::from_wire(s))
             }
         }
         impl ::serde::Serialize for $name {

@@ -93,6 +93,7 @@ pub enum Union {
     Union, "type", data {} unit { Value1 = "value1", Value2 = "value2", Value3 =
     "value3", Value4 = "value4", }
 );
+#[doc(alias = "user-def-cmd0")]
 /// The QAPI command `user-def-cmd0`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserDefCmd0(pub Empty2);
@@ -929,6 +930,7 @@ pub struct ArrayStruct {
     any "any" : ::std::vec::Vec < ::serde_json::Value > => into, with_user user "user" :
     ::std::vec::Vec < Status > => into, }
 );
+#[doc(alias = "user-def-cmd")]
 /// The QAPI command `user-def-cmd`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -943,6 +945,7 @@ pub struct UserDefCmd {}
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "user-def-cmd1")]
 /// The QAPI command `user-def-cmd1`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -961,6 +964,7 @@ pub struct UserDefCmd1 {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "user-def-cmd2")]
 /// The QAPI command `user-def-cmd2`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -982,6 +986,7 @@ pub struct UserDefCmd2 {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "cmd-success-response")]
 /// The QAPI command `cmd-success-response`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -997,6 +1002,7 @@ pub struct CmdSuccessResponse {}
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "coroutine-cmd")]
 /// The QAPI command `coroutine-cmd`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1011,6 +1017,7 @@ pub struct CoroutineCmd {}
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "guest-get-time")]
 /// The QAPI command `guest-get-time`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1031,6 +1038,7 @@ pub struct GuestGetTime {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "guest-sync")]
 /// The QAPI command `guest-sync`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1049,6 +1057,7 @@ pub struct GuestSync {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "boxed-struct")]
 /// The QAPI command `boxed-struct`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxedStruct(pub UserDefZero);
@@ -1064,6 +1073,7 @@ impl ::std::convert::From<UserDefZero> for BoxedStruct {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "boxed-union")]
 /// The QAPI command `boxed-union`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxedUnion(pub UserDefFlatUnion);
@@ -1079,6 +1089,7 @@ impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "boxed-empty")]
 /// The QAPI command `boxed-empty`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BoxedEmpty(pub Empty1);
@@ -1094,6 +1105,7 @@ impl ::std::convert::From<Empty1> for BoxedEmpty {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "test-flags-command")]
 /// The QAPI command `test-flags-command`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1154,6 +1166,7 @@ pub struct EventStructOne {
     { struct1 : UserDefOne => into, string : ::std::string::String => into, } init {} set
     { with_enum2 enum2 "enum2" : EnumOne => into, }
 );
+#[doc(alias = "EVENT_A")]
 /// The QAPI event `EVENT_A`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1166,6 +1179,7 @@ pub struct EventA {}
     EventA, "EVENT_A", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_B")]
 /// The QAPI event `EVENT_B`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1178,6 +1192,7 @@ pub struct EventB {}
     EventB, "EVENT_B", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_C")]
 /// The QAPI event `EVENT_C`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1199,6 +1214,7 @@ pub struct EventC {
     EventC, "EVENT_C", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_D")]
 /// The QAPI event `EVENT_D`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1224,6 +1240,7 @@ pub struct EventD {
     EventD, "EVENT_D", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_E")]
 /// The QAPI event `EVENT_E`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventE(pub UserDefZero);
@@ -1237,6 +1254,7 @@ impl ::std::convert::From<UserDefZero> for EventE {
     EventE, "EVENT_E", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_F")]
 /// The QAPI event `EVENT_F`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventF(pub UserDefFlatUnion);
@@ -1250,6 +1268,7 @@ impl ::std::convert::From<UserDefFlatUnion> for EventF {
     EventF, "EVENT_F", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "EVENT_G")]
 /// The QAPI event `EVENT_G`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventG(pub Empty1);
@@ -1263,6 +1282,7 @@ impl ::std::convert::From<Empty1> for EventG {
     EventG, "EVENT_G", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "__org.qemu_x-Enum")]
 /// The QAPI enum `__org.qemu_x-Enum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1274,6 +1294,7 @@ pub enum OrgQemuXEnum {
     Unknown(::std::string::String),
 }
 ::qmp_types::rt::qapi_enum!(OrgQemuXEnum { OrgQemuXValue = "__org.qemu_x-value", });
+#[doc(alias = "__org.qemu_x-Base")]
 /// The QAPI struct `__org.qemu_x-Base`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1288,6 +1309,7 @@ pub struct OrgQemuXBase {
     OrgQemuXBase new(" Builds it from its required members; optional ones are absent.") {
     org_qemu_x_member1 : OrgQemuXEnum => into, } init {} set {}
 );
+#[doc(alias = "__org.qemu_x-Struct")]
 /// The QAPI struct `__org.qemu_x-Struct`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1309,6 +1331,7 @@ pub struct OrgQemuXStruct {
     ::std::string::String => into, } init {} set { with_wchar_t wchar_t "wchar-t" : i64
     => into, }
 );
+#[doc(alias = "__org.qemu_x-Alt1")]
 /// The QAPI alternate `__org.qemu_x-Alt1`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgQemuXAlt1 {
@@ -1350,6 +1373,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt1 {
         r.map_err(<D::Error as ::serde::de::Error>::custom)
     }
 }
+#[doc(alias = "__org.qemu_x-Struct2")]
 /// The QAPI struct `__org.qemu_x-Struct2`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1363,6 +1387,7 @@ pub struct OrgQemuXStruct2 {
     new(" Builds it from its required members; optional ones are absent.") { array :
     ::std::vec::Vec < OrgQemuXUnion > => into, } init {} set {}
 );
+#[doc(alias = "__org.qemu_x-Union")]
 /// The QAPI union `__org.qemu_x-Union`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1382,6 +1407,7 @@ pub enum OrgQemuXUnion {
     OrgQemuXUnion, "__org.qemu_x-member1", data { OrgQemuXValue = "__org.qemu_x-value", }
     unit {}
 );
+#[doc(alias = "__org.qemu_x-Alt")]
 /// The QAPI alternate `__org.qemu_x-Alt`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgQemuXAlt {
@@ -1423,6 +1449,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt {
         r.map_err(<D::Error as ::serde::de::Error>::custom)
     }
 }
+#[doc(alias = "__ORG.QEMU_X-EVENT")]
 /// The QAPI event `__ORG.QEMU_X-EVENT`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrgQemuXEvent(pub OrgQemuXStruct);
@@ -1436,6 +1463,7 @@ impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
     OrgQemuXEvent, "__ORG.QEMU_X-EVENT", { deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "__org.qemu_x-command")]
 /// The QAPI command `__org.qemu_x-command`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1520,6 +1548,7 @@ pub enum TestIfUnion {
 ::qmp_types::rt::qapi_union!(
     TestIfUnion, "type", data { Foo = "foo", Bar = "bar", } unit {}
 );
+#[doc(alias = "test-if-union-cmd")]
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1585,6 +1614,7 @@ impl<'de> ::serde::Deserialize<'de> for TestIfAlternate {
         r.map_err(<D::Error as ::serde::de::Error>::custom)
     }
 }
+#[doc(alias = "test-if-alternate-cmd")]
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -1604,6 +1634,7 @@ pub struct TestIfAlternateCmd {
     ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"), features : & [], }
 );
+#[doc(alias = "test-if-cmd")]
 /// Only available if `all(TEST_IF_CMD, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestIfCmd(pub TestIfStruct);
@@ -1619,6 +1650,7 @@ impl ::std::convert::From<TestIfStruct> for TestIfCmd {
     ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"), features : & [], }
 );
+#[doc(alias = "test-cmd-return-def-three")]
 /// The QAPI command `test-cmd-return-def-three`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1634,6 +1666,7 @@ pub struct TestCmdReturnDefThree {}
     : false, since : ::std::option::Option::None, condition :
     ::std::option::Option::None, features : & [], }
 );
+#[doc(alias = "TEST_IF_EVENT")]
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestIfEvent(pub TestIfStruct);
@@ -1648,6 +1681,7 @@ impl ::std::convert::From<TestIfStruct> for TestIfEvent {
     ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_EVT, TEST_IF_STRUCT)"), }
 );
+#[doc(alias = "TEST_IF_EVENT2")]
 /// Only available if `not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1860,6 +1894,7 @@ impl<'de> ::serde::Deserialize<'de> for FeatureAlternate1 {
         r.map_err(<D::Error as ::serde::de::Error>::custom)
     }
 }
+#[doc(alias = "test-features0")]
 /// The QAPI command `test-features0`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1903,6 +1938,7 @@ pub struct TestFeatures0 {
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], }
 );
+#[doc(alias = "test-command-features1")]
 #[deprecated]
 /// **Deprecated**.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1919,6 +1955,7 @@ pub struct TestCommandFeatures1 {}
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
     features : & ["deprecated"], }
 );
+#[doc(alias = "test-command-features3")]
 /// **Unstable**.
 /// Feature `feature1`.
 /// Feature `feature2`.
@@ -1936,6 +1973,7 @@ pub struct TestCommandFeatures3 {}
     true, since : ::std::option::Option::None, condition : ::std::option::Option::None,
     features : & ["unstable", "feature1", "feature2"], }
 );
+#[doc(alias = "test-command-cond-features1")]
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1951,6 +1989,7 @@ pub struct TestCommandCondFeatures1 {}
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
     features : & ["feature1"], }
 );
+#[doc(alias = "test-command-cond-features2")]
 /// Feature `feature1`.
 /// Feature `feature2`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1967,6 +2006,7 @@ pub struct TestCommandCondFeatures2 {}
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
     features : & ["feature1", "feature2"], }
 );
+#[doc(alias = "test-command-cond-features3")]
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
@@ -1982,6 +2022,7 @@ pub struct TestCommandCondFeatures3 {}
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
     features : & ["feature1"], }
 );
+#[doc(alias = "TEST_EVENT_FEATURES0")]
 /// The QAPI event `TEST_EVENT_FEATURES0`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestEventFeatures0(pub FeatureStruct1);
@@ -1995,6 +2036,7 @@ impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
     TestEventFeatures0, "TEST_EVENT_FEATURES0", { deprecated : false, unstable : false,
     since : ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "TEST_EVENT_FEATURES1")]
 #[deprecated]
 /// **Deprecated**.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -2009,6 +2051,7 @@ pub struct TestEventFeatures1 {}
     TestEventFeatures1, "TEST_EVENT_FEATURES1", { deprecated : true, unstable : false,
     since : ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
+#[doc(alias = "TEST_EVENT_FEATURES2")]
 /// **Unstable**.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[non_exhaustive]
