@@ -268,6 +268,10 @@ impl<'s> Gen<'s> {
         let mut scope = Scope::with_reserved(&[
             "AnyEvent",
             "Event",
+            "EventMeta",
+            // `AnyEvent`'s own variants: an event's type is a variant too.
+            "Unknown",
+            "Malformed",
             "IntoTransactionAction",
             "COMMANDS",
             "EVENTS",
