@@ -927,21 +927,21 @@ impl<'s> Gen<'s> {
                 #(#vs)*
             }
             impl ::serde::Serialize for #name {
-                fn serialize<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                fn serialize<__S: ::serde::Serializer>(&self, s: __S) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         #(#ser)*
                     }
                 }
             }
             impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
+                fn deserialize<__D: ::serde::Deserializer<'de>>(d: __D) -> ::std::result::Result<Self, __D::Error> {
                     let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
                     let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
                         #(#arms)*
                         #[allow(unreachable_patterns, reason = "not every alternate covers every JSON type")]
                         other => ::std::result::Result::Err(#rt::unexpected_alternate(&other, #expected)),
                     };
-                    r.map_err(<D::Error as ::serde::de::Error>::custom)
+                    r.map_err(<__D::Error as ::serde::de::Error>::custom)
                 }
             }
         }
@@ -1474,10 +1474,10 @@ impl<'s> Gen<'s> {
                 /// [`AnyEvent::Unknown`]; a known one with bad data, the
                 /// decoder's error (a reader that keeps such an event makes
                 /// it [`AnyEvent::Malformed`]).
-                pub fn deserialize_data<'de, D: ::serde::Deserializer<'de>>(
+                pub fn deserialize_data<'de, __D: ::serde::Deserializer<'de>>(
                     name: &str,
-                    data: D,
-                ) -> ::std::result::Result<Self, D::Error> {
+                    data: __D,
+                ) -> ::std::result::Result<Self, __D::Error> {
                     ::std::result::Result::Ok(match name {
                         #(#de)*
                         _ => Self::Unknown {
@@ -1488,7 +1488,7 @@ impl<'s> Gen<'s> {
                 }
 
                 /// Encodes the event's data.
-                pub fn serialize_data<S: ::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
+                pub fn serialize_data<__S: ::serde::Serializer>(&self, s: __S) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         #(#ser)*
                         Self::Unknown { data, .. } | Self::Malformed { data, .. } => ::serde::Serialize::serialize(data, s),

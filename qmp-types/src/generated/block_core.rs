@@ -2983,10 +2983,10 @@ pub enum BlockDirtyBitmapOrStr {
     External(BlockDirtyBitmap),
 }
 impl ::serde::Serialize for BlockDirtyBitmapOrStr {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Local(x) => ::serde::Serialize::serialize(x, s),
             Self::External(x) => ::serde::Serialize::serialize(x, s),
@@ -2994,9 +2994,9 @@ impl ::serde::Serialize for BlockDirtyBitmapOrStr {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -3018,7 +3018,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// Since: 4.0
@@ -4588,10 +4588,10 @@ pub enum Qcow2OverlapChecks {
     Mode(Qcow2OverlapCheckMode),
 }
 impl ::serde::Serialize for Qcow2OverlapChecks {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Flags(x) => ::serde::Serialize::serialize(x, s),
             Self::Mode(x) => ::serde::Serialize::serialize(x, s),
@@ -4599,9 +4599,9 @@ impl ::serde::Serialize for Qcow2OverlapChecks {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapChecks {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -4623,7 +4623,7 @@ impl<'de> ::serde::Deserialize<'de> for Qcow2OverlapChecks {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// Since: 2.10
@@ -6574,10 +6574,10 @@ pub enum BlockdevRef {
     Reference(::std::string::String),
 }
 impl ::serde::Serialize for BlockdevRef {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Definition(x) => ::serde::Serialize::serialize(x, s),
             Self::Reference(x) => ::serde::Serialize::serialize(x, s),
@@ -6585,9 +6585,9 @@ impl ::serde::Serialize for BlockdevRef {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevRef {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -6609,7 +6609,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRef {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// Reference to a block device.
@@ -6627,10 +6627,10 @@ pub enum BlockdevRefOrNull {
     Null,
 }
 impl ::serde::Serialize for BlockdevRefOrNull {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Definition(x) => ::serde::Serialize::serialize(x, s),
             Self::Reference(x) => ::serde::Serialize::serialize(x, s),
@@ -6639,9 +6639,9 @@ impl ::serde::Serialize for BlockdevRefOrNull {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             ::serde_json::Value::Null => ::std::result::Result::Ok(Self::Null),
@@ -6664,7 +6664,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "blockdev-add")]

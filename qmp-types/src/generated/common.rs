@@ -63,10 +63,10 @@ pub enum StrOrNull {
     N,
 }
 impl ::serde::Serialize for StrOrNull {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::S(x) => ::serde::Serialize::serialize(x, s),
             Self::N => s.serialize_unit(),
@@ -74,9 +74,9 @@ impl ::serde::Serialize for StrOrNull {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StrOrNull {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             ::serde_json::Value::Null => ::std::result::Result::Ok(Self::N),
@@ -96,7 +96,7 @@ impl<'de> ::serde::Deserialize<'de> for StrOrNull {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// An enumeration of options for specifying a PCI BAR

@@ -169,10 +169,10 @@ pub enum StatsValue {
     List(::std::vec::Vec<u64>),
 }
 impl ::serde::Serialize for StatsValue {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Scalar(x) => ::serde::Serialize::serialize(x, s),
             Self::Boolean(x) => ::serde::Serialize::serialize(x, s),
@@ -181,9 +181,9 @@ impl ::serde::Serialize for StatsValue {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StatsValue {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::Bool(_) => {
@@ -208,7 +208,7 @@ impl<'de> ::serde::Deserialize<'de> for StatsValue {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// Since: 7.1

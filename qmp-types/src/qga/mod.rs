@@ -87,10 +87,10 @@ impl AnyEvent {
     /// [`AnyEvent::Unknown`]; a known one with bad data, the
     /// decoder's error (a reader that keeps such an event makes
     /// it [`AnyEvent::Malformed`]).
-    pub fn deserialize_data<'de, D: ::serde::Deserializer<'de>>(
+    pub fn deserialize_data<'de, __D: ::serde::Deserializer<'de>>(
         name: &str,
-        data: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+        data: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         ::std::result::Result::Ok(
             match name {
                 _ => {
@@ -103,10 +103,10 @@ impl AnyEvent {
         )
     }
     /// Encodes the event's data.
-    pub fn serialize_data<S: ::serde::Serializer>(
+    pub fn serialize_data<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Unknown { data, .. } | Self::Malformed { data, .. } => {
                 ::serde::Serialize::serialize(data, s)

@@ -462,10 +462,10 @@ pub enum GuestFileWhence {
     Name(QGASeek),
 }
 impl ::serde::Serialize for GuestFileWhence {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Value(x) => ::serde::Serialize::serialize(x, s),
             Self::Name(x) => ::serde::Serialize::serialize(x, s),
@@ -473,9 +473,9 @@ impl ::serde::Serialize for GuestFileWhence {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -497,7 +497,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "guest-file-seek")]
@@ -1935,10 +1935,10 @@ pub enum GuestExecCaptureOutput {
     Mode(GuestExecCaptureOutputMode),
 }
 impl ::serde::Serialize for GuestExecCaptureOutput {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Flag(x) => ::serde::Serialize::serialize(x, s),
             Self::Mode(x) => ::serde::Serialize::serialize(x, s),
@@ -1946,9 +1946,9 @@ impl ::serde::Serialize for GuestExecCaptureOutput {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -1970,7 +1970,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "guest-exec")]

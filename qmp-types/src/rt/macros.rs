@@ -34,10 +34,10 @@ macro_rules! qapi_struct {
     ) => {
         #[allow(deprecated, reason = "deprecated members are still on the wire")]
         impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(
+            fn serialize<__S: ::serde::Serializer>(
                 &self,
-                serializer: S,
-            ) -> ::std::result::Result<S::Ok, S::Error> {
+                serializer: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
                 use ::serde::ser::SerializeMap as _;
                 #[allow(unused_mut, reason = "a struct without members writes no entry")]
                 let mut map = serializer.serialize_map(::std::option::Option::None)?;
@@ -48,19 +48,19 @@ macro_rules! qapi_struct {
         }
         #[allow(deprecated, reason = "deprecated members are still on the wire")]
         impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                deserializer: D,
-            ) -> ::std::result::Result<Self, D::Error> {
+            fn deserialize<__D: ::serde::Deserializer<'de>>(
+                deserializer: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
                 struct Visitor;
                 impl<'de> ::serde::de::Visitor<'de> for Visitor {
                     type Value = $name;
                     fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                         f.write_str(::std::concat!("an object (", ::std::stringify!($name), ")"))
                     }
-                    fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                    fn visit_map<__A: ::serde::de::MapAccess<'de>>(
                         self,
-                        mut map: A,
-                    ) -> ::std::result::Result<$name, A::Error> {
+                        mut map: __A,
+                    ) -> ::std::result::Result<$name, __A::Error> {
                         $( let mut $field = ::std::option::Option::None; )*
                         $( let mut $flat = ::serde_json::Map::new(); )?
                         let seed = $crate::rt::FieldSeed {
@@ -81,9 +81,9 @@ macro_rules! qapi_struct {
                             }
                         }
                         ::std::result::Result::Ok($name {
-                            $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, A), )*
+                            $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, __A), )*
                             $( $flat: $crate::rt::from_flat($flat)
-                                .map_err(<A::Error as ::serde::de::Error>::custom)?, )?
+                                .map_err(<__A::Error as ::serde::de::Error>::custom)?, )?
                         })
                     }
                 }
@@ -177,17 +177,17 @@ macro_rules! qapi_enum {
             }
         }
         impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(
+            fn serialize<__S: ::serde::Serializer>(
                 &self,
-                s: S,
-            ) -> ::std::result::Result<S::Ok, S::Error> {
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
                 s.serialize_str(self.as_str())
             }
         }
         impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                d: D,
-            ) -> ::std::result::Result<Self, D::Error> {
+            fn deserialize<__D: ::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
                 $crate::rt::deserialize_enum(d, Self::from_wire)
             }
         }
@@ -199,17 +199,17 @@ macro_rules! qapi_enum {
 macro_rules! qapi_newtype {
     ($name:ident) => {
         impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(
+            fn serialize<__S: ::serde::Serializer>(
                 &self,
-                s: S,
-            ) -> ::std::result::Result<S::Ok, S::Error> {
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
                 ::serde::Serialize::serialize(&self.0, s)
             }
         }
         impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                d: D,
-            ) -> ::std::result::Result<Self, D::Error> {
+            fn deserialize<__D: ::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
                 ::serde::Deserialize::deserialize(d).map(Self)
             }
         }
@@ -246,10 +246,10 @@ macro_rules! qapi_union {
         }
         #[allow(deprecated, reason = "every branch is mapped")]
         impl ::serde::Serialize for $name {
-            fn serialize<S: ::serde::Serializer>(
+            fn serialize<__S: ::serde::Serializer>(
                 &self,
-                s: S,
-            ) -> ::std::result::Result<S::Ok, S::Error> {
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
                 let members = match self {
                     $( Self::$dv(x) => $crate::rt::to_members(x), )*
                     $( Self::$uv => ::std::result::Result::Ok(::serde_json::Map::new()), )*
@@ -260,16 +260,16 @@ macro_rules! qapi_union {
         }
         #[allow(deprecated, reason = "every branch is mapped")]
         impl<'de> ::serde::Deserialize<'de> for $name {
-            fn deserialize<D: ::serde::Deserializer<'de>>(
-                d: D,
-            ) -> ::std::result::Result<Self, D::Error> {
+            fn deserialize<__D: ::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
                 let (tag, members) = $crate::rt::deserialize_branch(d, $tag)?;
                 let branch: ::std::result::Result<Self, ::serde_json::Error> = match tag.as_str() {
                     $( $dwire => $crate::rt::from_members(members).map(Self::$dv), )*
                     $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
                     _ => ::std::result::Result::Ok(Self::Unknown { tag, members }),
                 };
-                branch.map_err(<D::Error as ::serde::de::Error>::custom)
+                branch.map_err(<__D::Error as ::serde::de::Error>::custom)
             }
         }
     };

@@ -419,10 +419,10 @@ pub enum UserDefAlternate {
     N,
 }
 impl ::serde::Serialize for UserDefAlternate {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Udfu(x) => ::serde::Serialize::serialize(x, s),
             Self::E(x) => ::serde::Serialize::serialize(x, s),
@@ -432,9 +432,9 @@ impl ::serde::Serialize for UserDefAlternate {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserDefAlternate {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             ::serde_json::Value::Null => ::std::result::Result::Ok(Self::N),
@@ -460,7 +460,7 @@ impl<'de> ::serde::Deserialize<'de> for UserDefAlternate {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI struct `UserDefC`.
@@ -608,10 +608,10 @@ pub enum AltEnumBool {
     B(bool),
 }
 impl ::serde::Serialize for AltEnumBool {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::E(x) => ::serde::Serialize::serialize(x, s),
             Self::B(x) => ::serde::Serialize::serialize(x, s),
@@ -619,9 +619,9 @@ impl ::serde::Serialize for AltEnumBool {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltEnumBool {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -641,7 +641,7 @@ impl<'de> ::serde::Deserialize<'de> for AltEnumBool {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI alternate `AltEnumNum`.
@@ -653,10 +653,10 @@ pub enum AltEnumNum {
     N(f64),
 }
 impl ::serde::Serialize for AltEnumNum {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::E(x) => ::serde::Serialize::serialize(x, s),
             Self::N(x) => ::serde::Serialize::serialize(x, s),
@@ -664,9 +664,9 @@ impl ::serde::Serialize for AltEnumNum {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltEnumNum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -688,7 +688,7 @@ impl<'de> ::serde::Deserialize<'de> for AltEnumNum {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI alternate `AltNumEnum`.
@@ -700,10 +700,10 @@ pub enum AltNumEnum {
     E(EnumOne),
 }
 impl ::serde::Serialize for AltNumEnum {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::N(x) => ::serde::Serialize::serialize(x, s),
             Self::E(x) => ::serde::Serialize::serialize(x, s),
@@ -711,9 +711,9 @@ impl ::serde::Serialize for AltNumEnum {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltNumEnum {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -735,7 +735,7 @@ impl<'de> ::serde::Deserialize<'de> for AltNumEnum {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI alternate `AltEnumInt`.
@@ -747,10 +747,10 @@ pub enum AltEnumInt {
     I(i64),
 }
 impl ::serde::Serialize for AltEnumInt {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::E(x) => ::serde::Serialize::serialize(x, s),
             Self::I(x) => ::serde::Serialize::serialize(x, s),
@@ -758,9 +758,9 @@ impl ::serde::Serialize for AltEnumInt {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltEnumInt {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -782,7 +782,7 @@ impl<'de> ::serde::Deserialize<'de> for AltEnumInt {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI alternate `AltListInt`.
@@ -794,10 +794,10 @@ pub enum AltListInt {
     I(i64),
 }
 impl ::serde::Serialize for AltListInt {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::L(x) => ::serde::Serialize::serialize(x, s),
             Self::I(x) => ::serde::Serialize::serialize(x, s),
@@ -805,9 +805,9 @@ impl ::serde::Serialize for AltListInt {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltListInt {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::Number(_) if v.is_i64() || v.is_u64() => {
@@ -827,7 +827,7 @@ impl<'de> ::serde::Deserialize<'de> for AltListInt {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI alternate `AltStrObj`.
@@ -839,10 +839,10 @@ pub enum AltStrObj {
     O(TestStruct),
 }
 impl ::serde::Serialize for AltStrObj {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::S(x) => ::serde::Serialize::serialize(x, s),
             Self::O(x) => ::serde::Serialize::serialize(x, s),
@@ -850,9 +850,9 @@ impl ::serde::Serialize for AltStrObj {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AltStrObj {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -874,7 +874,7 @@ impl<'de> ::serde::Deserialize<'de> for AltStrObj {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 /// The QAPI struct `ArrayStruct`.
@@ -1339,19 +1339,19 @@ pub enum OrgQemuXAlt1 {
     OrgQemuXBranch(::std::string::String),
 }
 impl ::serde::Serialize for OrgQemuXAlt1 {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::OrgQemuXBranch(x) => ::serde::Serialize::serialize(x, s),
         }
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt1 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::String(_) => {
@@ -1370,7 +1370,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt1 {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "__org.qemu_x-Struct2")]
@@ -1415,19 +1415,19 @@ pub enum OrgQemuXAlt {
     OrgQemuXBranch(OrgQemuXBase),
 }
 impl ::serde::Serialize for OrgQemuXAlt {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::OrgQemuXBranch(x) => ::serde::Serialize::serialize(x, s),
         }
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::Object(_) => {
@@ -1446,7 +1446,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "__ORG.QEMU_X-EVENT")]
@@ -1576,10 +1576,10 @@ pub enum TestIfAlternate {
     Bar(TestStruct),
 }
 impl ::serde::Serialize for TestIfAlternate {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Foo(x) => ::serde::Serialize::serialize(x, s),
             Self::Bar(x) => ::serde::Serialize::serialize(x, s),
@@ -1587,9 +1587,9 @@ impl ::serde::Serialize for TestIfAlternate {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TestIfAlternate {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::Number(_) if v.is_i64() || v.is_u64() => {
@@ -1611,7 +1611,7 @@ impl<'de> ::serde::Deserialize<'de> for TestIfAlternate {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "test-if-alternate-cmd")]
@@ -1860,19 +1860,19 @@ pub enum FeatureAlternate1 {
     Eins(FeatureStruct1),
 }
 impl ::serde::Serialize for FeatureAlternate1 {
-    fn serialize<S: ::serde::Serializer>(
+    fn serialize<__S: ::serde::Serializer>(
         &self,
-        s: S,
-    ) -> ::std::result::Result<S::Ok, S::Error> {
+        s: __S,
+    ) -> ::std::result::Result<__S::Ok, __S::Error> {
         match self {
             Self::Eins(x) => ::serde::Serialize::serialize(x, s),
         }
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeatureAlternate1 {
-    fn deserialize<D: ::serde::Deserializer<'de>>(
-        d: D,
-    ) -> ::std::result::Result<Self, D::Error> {
+    fn deserialize<__D: ::serde::Deserializer<'de>>(
+        d: __D,
+    ) -> ::std::result::Result<Self, __D::Error> {
         let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
         let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
             v @ ::serde_json::Value::Object(_) => {
@@ -1891,7 +1891,7 @@ impl<'de> ::serde::Deserialize<'de> for FeatureAlternate1 {
                 )
             }
         };
-        r.map_err(<D::Error as ::serde::de::Error>::custom)
+        r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
 #[doc(alias = "test-features0")]
