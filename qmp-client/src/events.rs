@@ -36,7 +36,7 @@ pub struct EventRecord {
 impl EventRecord {
     /// This record's event as `E`: `Ok(None)` for another event,
     /// `Err(EventDecode)` when it is an `E` whose data did not decode.
-    pub fn typed<E: Event>(&self) -> Result<Option<&E>> {
+    pub fn typed<E: Event<Any = AnyEvent>>(&self) -> Result<Option<&E>> {
         if let AnyEvent::Malformed { name, error, .. } = &self.event
             && name == E::NAME
         {
@@ -224,7 +224,7 @@ impl EventStream {
 
     /// The next event of type `E`, skipping others (losses are reported).
     /// An `E` whose data did not decode gives `Err(EventDecode)`.
-    pub async fn next_of<E: Event + Clone>(&mut self) -> Result<(Timestamp, E)> {
+    pub async fn next_of<E: Event<Any = AnyEvent> + Clone>(&mut self) -> Result<(Timestamp, E)> {
         loop {
             let r = self.next().await?;
             if let Some(e) = r.typed::<E>()? {
@@ -238,7 +238,7 @@ impl EventStream {
 /// `pred`: the history first, then live events. The subscription is made
 /// before the history is read, so nothing falls in between. An `E` that
 /// did not decode ends the wait with `Err(EventDecode)`.
-pub(crate) async fn wait_for<E: Event + Clone>(
+pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
     shared: &Shared,
     since: Since,
     pred: &(dyn Fn(&E) -> bool + Sync),

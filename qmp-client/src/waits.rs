@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use qmp_types::{Event, Timestamp};
+use qmp_types::{AnyEvent, Event, Timestamp};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -27,7 +27,10 @@ impl Client {
     /// Events of type `E` in the history admitted by `since`. Events of
     /// that name whose data did not decode are left out (see
     /// [`Client::history`] for every record).
-    pub fn find_events<E: Event + Clone>(&self, since: Since) -> Vec<(Timestamp, E)> {
+    pub fn find_events<E: Event<Any = AnyEvent> + Clone>(
+        &self,
+        since: Since,
+    ) -> Vec<(Timestamp, E)> {
         let mut f = |r: &EventRecord| E::from_any_ref(&r.event).is_some();
         self.shared()
             .hub
@@ -54,7 +57,7 @@ impl Client {
         pred: F,
     ) -> Result<(Timestamp, E)>
     where
-        E: Event + Clone,
+        E: Event<Any = AnyEvent> + Clone,
         F: Fn(&E) -> bool + Sync,
     {
         tokio::time::timeout(timeout, events::wait_for::<E>(self.shared(), since, &pred))
@@ -67,7 +70,7 @@ impl Client {
 
     /// Events of type `E` admitted by `since`: all of them in the
     /// history, or else the first to arrive.
-    pub async fn get_events<E: Event + Clone>(
+    pub async fn get_events<E: Event<Any = AnyEvent> + Clone>(
         &self,
         since: Since,
         timeout: Duration,

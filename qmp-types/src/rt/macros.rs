@@ -321,9 +321,10 @@ macro_rules! qapi_command {
 macro_rules! qapi_event {
     ($ty:ident, $wire:literal, { $($meta:tt)* }) => {
         #[allow(deprecated, reason = "deprecated events still arrive")]
-        impl super::Event for $ty {
+        impl $crate::rt::Event for $ty {
+            type Any = super::AnyEvent;
             const NAME: &'static str = $wire;
-            const META: super::EventMeta = super::EventMeta {
+            const META: $crate::rt::EventMeta = $crate::rt::EventMeta {
                 name: $wire,
                 $($meta)*
             };
@@ -345,6 +346,98 @@ macro_rules! qapi_event {
                 super::AnyEvent::$ty(x)
             }
         }
+    };
+}
+
+/// Defines `AnyEvent`, the enum over every event of a schema (a variant
+/// per event type, named like it, plus `Unknown` and `Malformed`), its
+/// methods, and `EVENTS`, every event's metadata in schema order.
+///
+/// ```text
+/// qapi_any_event! { (Shutdown, "SHUTDOWN"), (StopEvent, "STOP"), }
+/// ```
+///
+/// Each type must implement `Event` (see [`qapi_event!`]).
+#[macro_export]
+macro_rules! qapi_any_event {
+    ( $( ($ty:ident, $wire:literal) ),* $(,)? ) => {
+        /// Any event of the schema, or one it doesn't know.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        #[allow(deprecated, reason = "deprecated events still arrive")]
+        pub enum AnyEvent {
+            $(
+                #[doc = ::std::concat!(" `", $wire, "`")]
+                $ty($ty),
+            )*
+            /// An event whose name this version of the bindings doesn't
+            /// know.
+            Unknown {
+                /// Its name.
+                name: ::std::string::String,
+                /// Its data (`{}` if it had none).
+                data: ::serde_json::Value,
+            },
+            /// An event whose name the bindings know, with data that does
+            /// not fit its type (a QEMU outside the schema's range, or a
+            /// bug): kept with the decoder's message, so that nothing is
+            /// lost in silence. Readers of typed events are told of it as
+            /// an error.
+            Malformed {
+                /// Its name.
+                name: ::std::string::String,
+                /// Its data as received.
+                data: ::serde_json::Value,
+                /// Why it does not decode (with the bad member's path).
+                error: ::std::string::String,
+            },
+        }
+
+        #[allow(deprecated, reason = "deprecated events still arrive")]
+        impl AnyEvent {
+            /// The event's name on the wire.
+            pub fn name(&self) -> &str {
+                match self {
+                    $( Self::$ty(_) => $wire, )*
+                    Self::Unknown { name, .. } | Self::Malformed { name, .. } => name,
+                }
+            }
+
+            /// Decodes the `data` of event `name`. An unknown name gives
+            /// [`AnyEvent::Unknown`]; a known one with bad data, the
+            /// decoder's error (a reader that keeps such an event makes it
+            /// [`AnyEvent::Malformed`]).
+            pub fn deserialize_data<'de, __D: ::serde::Deserializer<'de>>(
+                name: &str,
+                data: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                ::std::result::Result::Ok(match name {
+                    $( $wire => Self::$ty(::serde::Deserialize::deserialize(data)?), )*
+                    _ => Self::Unknown {
+                        name: ::std::string::ToString::to_string(name),
+                        data: ::serde::Deserialize::deserialize(data)?,
+                    },
+                })
+            }
+
+            /// Encodes the event's data.
+            pub fn serialize_data<__S: ::serde::Serializer>(
+                &self,
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                match self {
+                    $( Self::$ty(x) => ::serde::Serialize::serialize(x, s), )*
+                    Self::Unknown { data, .. } | Self::Malformed { data, .. } => {
+                        ::serde::Serialize::serialize(data, s)
+                    }
+                }
+            }
+        }
+
+        /// Metadata of every event of the schema, in schema order.
+        #[allow(deprecated, reason = "deprecated events are listed too")]
+        pub static EVENTS: &[$crate::rt::EventMeta] =
+            &[ $( <$ty as $crate::rt::Event>::META ),* ];
     };
 }
 

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 mod macros;
 
 pub use crate::{
-    qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct, qapi_union,
+    qapi_any_event, qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct,
+    qapi_union,
 };
 
 /// Which protocol a command belongs to: [`Qmp`] (QEMU's monitor) or
@@ -78,6 +79,38 @@ pub struct CommandMeta {
     pub condition: Option<&'static str>,
     /// All features (`deprecated`, `unstable`, others).
     pub features: &'static [&'static str],
+}
+
+/// What the schema says about an event. Generated code (also in other
+/// crates, from a user's own schema) builds it with a struct literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The name on the wire.
+    pub name: &'static str,
+    /// Marked `deprecated` in the schema.
+    pub deprecated: bool,
+    /// Marked `unstable` in the schema.
+    pub unstable: bool,
+    /// The schema's `Since:`.
+    pub since: Option<&'static str>,
+    /// The schema's `if` condition (QEMU sends the event only when built
+    /// with it).
+    pub condition: Option<&'static str>,
+}
+
+/// An event's data type. `Any` is the enum over all events of its schema
+/// (`AnyEvent`), which every event converts from.
+pub trait Event: Sized + DeserializeOwned {
+    /// The enum over every event of the schema this event belongs to.
+    type Any;
+    /// The event's name on the wire.
+    const NAME: &'static str;
+    /// Its metadata.
+    const META: EventMeta;
+    /// This event, if `event` is one.
+    fn from_any(event: Self::Any) -> Option<Self>;
+    /// This event, if `event` is one, by reference.
+    fn from_any_ref(event: &Self::Any) -> Option<&Self>;
 }
 
 /// When QEMU sent an event (`timestamp` of the event message).

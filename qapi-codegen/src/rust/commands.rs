@@ -1,0 +1,231 @@
+//! Commands, their metadata, the command list and the transaction actions.
+
+use super::*;
+
+impl<'s> Gen<'s> {
+    /// The argument type of a command or the data type of an event:
+    /// either a struct made here from an implicit type's members or a
+    /// newtype around a named type.
+    pub(super) fn emit_args(
+        &self,
+        id: EntityId,
+        arg: Option<EntityId>,
+        free_form: bool,
+    ) -> TokenStream {
+        let name = &self.names[&id];
+        let e = &self.schema.entities[id];
+        let mut doc = self.definition_doc(id);
+        if doc.is_empty() {
+            doc.push(format!("The QAPI {} `{}`.", e.meta(), e.name));
+        }
+        let dep = self.deprecated_attr(id);
+        match arg {
+            Some(a) if self.names.get(&a) == Some(name) => quote!(),
+            Some(a) if !self.schema.entities[a].is_implicit() => {
+                let inner = self.type_ident(a);
+                let ty = ident(name);
+                let doc = self.doc_attrs(&doc);
+                let rt = &self.rt;
+                quote! {
+                    #doc
+                    #dep
+                    #[derive(Debug, Clone, PartialEq)]
+                    pub struct #ty(pub #inner);
+                    #rt::qapi_newtype!(#ty);
+                    impl ::std::convert::From<#inner> for #ty {
+                        fn from(v: #inner) -> Self {
+                            Self(v)
+                        }
+                    }
+                }
+            }
+            _ => {
+                let fields = match arg {
+                    Some(a) if free_form => self.object_fields_beside(a, None, &["properties"]),
+                    Some(a) => self.object_fields(a, None),
+                    None => Vec::new(),
+                };
+                let flatten = free_form.then(|| {
+                    (
+                        quote!(properties),
+                        quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+                        Some(quote!(::serde_json::Map::new())),
+                        vec![
+                            "Further (free-form) arguments, such as a device's properties."
+                                .to_string(),
+                        ],
+                    )
+                });
+                let st = self.emit_struct(name, &doc, &fields, flatten);
+                quote!(#dep #st)
+            }
+        }
+    }
+
+    pub(super) fn emit_command(&self, id: EntityId) -> TokenStream {
+        let e = &self.schema.entities[id];
+        let EntityKind::Command(c) = &e.kind else {
+            return quote!();
+        };
+        let rt = &self.rt;
+        let args = self.emit_args(id, c.arg_type, !c.generate);
+        let ty = ident(&self.names[&id]);
+        let wire = &e.name;
+        let returns = match c.ret_type {
+            Some(r) => self.rust_type(r),
+            None => quote!(()),
+        };
+        let meta = self.command_meta(id);
+        match self.protocol {
+            Protocol::Qmp => quote! {
+                #args
+                #rt::qapi_command!(#ty, #wire, #returns, { #meta });
+            },
+            Protocol::Qga => quote! {
+                #args
+                #rt::qapi_command!(#ty, #wire, #returns, #rt::Qga, { #meta });
+            },
+        }
+    }
+
+    /// The fields of a command's `CommandMeta` but its name.
+    pub(super) fn command_meta(&self, id: EntityId) -> TokenStream {
+        let e = &self.schema.entities[id];
+        let EntityKind::Command(c) = &e.kind else {
+            return quote!();
+        };
+        let (oob, pre, ok) = (c.allow_oob, c.allow_preconfig, c.success_response);
+        let dep = Self::features_deprecated(&e.features);
+        let unstable = e.features.iter().any(|f| f.name == "unstable");
+        let since = Self::since_tokens(docs::since(self.doc_of(id)));
+        let cond = self.cond_tokens(id);
+        let feats: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
+        quote! {
+            allow_oob: #oob,
+            allow_preconfig: #pre,
+            success_response: #ok,
+            deprecated: #dep,
+            unstable: #unstable,
+            since: #since,
+            condition: #cond,
+            features: &[#(#feats),*],
+        }
+    }
+
+    pub(super) fn emit_command_list(&self) -> TokenStream {
+        let rt = &self.rt;
+        let metas: Vec<TokenStream> = self
+            .schema
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
+            .map(|(id, _)| {
+                let ty = self.type_ident(id);
+                quote!(<#ty as #rt::Command>::META)
+            })
+            .collect();
+        quote! {
+            /// Every command of the schema, in schema order.
+            pub static COMMANDS: &[#rt::CommandMeta] = &[#(#metas),*];
+        }
+    }
+
+    /// `IntoTransactionAction` and its impls, when the schema has QEMU's
+    /// `TransactionAction` union.
+    pub(super) fn emit_transactions(&self) -> TokenStream {
+        let Some(ta) = self.schema.lookup("TransactionAction") else {
+            return quote!();
+        };
+        let Some(o) = self.schema.entities[ta].as_object() else {
+            return quote!();
+        };
+        let Some(b) = &o.branches else {
+            return quote!();
+        };
+        if !self.union_is_enum(ta) {
+            return quote!();
+        }
+        let ta_ty = self.type_ident(ta);
+        let mut impls = Vec::new();
+        let mut scope = Scope::with_reserved(&["Unknown"]);
+        // Variant names as emit_branch_enum assigned them.
+        let variant_of: HashMap<String, String> = match b
+            .tag_member
+            .map(|t| &self.schema.entities[self.schema.member(t).ty].kind)
+        {
+            Some(EntityKind::Enum { members, .. }) => members
+                .iter()
+                .map(|m| (m.name.clone(), scope.unique(camel(&m.name))))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        for v in &b.variants {
+            // The wrapper: a struct whose one member `data` is the action's
+            // argument type.
+            let Some(w) = self.schema.entities[v.ty].as_object() else {
+                continue;
+            };
+            let [data] = w.members.as_slice() else {
+                continue;
+            };
+            let data_m = self.schema.member(*data);
+            let data_ty = data_m.ty;
+            let wrapper = self.type_ident(v.ty);
+            let data_field = ident(&field(&data_m.name));
+            let variant = ident(&variant_of[&v.name]);
+            let boxed = self.boxed.contains(&(ta, v.ty));
+            let wrap = |inner: TokenStream| {
+                let w = quote!(#wrapper::new(#inner));
+                let w = if boxed {
+                    quote!(::std::boxed::Box::new(#w))
+                } else {
+                    w
+                };
+                quote!(#ta_ty::#variant(#w))
+            };
+            let _ = &data_field;
+            // The command of the same name, if it takes the same type.
+            let cmd = self.schema.lookup(&v.name).filter(|&c| {
+                matches!(&self.schema.entities[c].kind, EntityKind::Command(cm) if cm.arg_type == Some(data_ty))
+            });
+            let (target, expr) = match cmd {
+                Some(c) if self.names[&c] == self.names[&data_ty] => {
+                    (self.type_ident(c), wrap(quote!(self)))
+                }
+                Some(c) => (self.type_ident(c), wrap(quote!(self.0))),
+                None => (self.type_ident(data_ty), wrap(quote!(self))),
+            };
+            let wire = &v.name;
+            let doc = format!(" The `{wire}` action.");
+            impls.push(quote! {
+                #[doc = #doc]
+                impl IntoTransactionAction for #target {
+                    fn into_action(self) -> #ta_ty {
+                        #expr
+                    }
+                }
+            });
+        }
+        let names: Vec<&str> = b.variants.iter().map(|v| v.name.as_str()).collect();
+        let note = format!("`transaction` accepts: {}", names.join(", "));
+        quote! {
+            /// Implemented only by the argument types of actions that the
+            /// `transaction` command accepts, so that putting any other
+            /// command into a transaction doesn't compile.
+            #[diagnostic::on_unimplemented(
+                message = "`{Self}` is not a transaction action",
+                label = "not an action of `transaction`",
+                note = #note
+            )]
+            pub trait IntoTransactionAction {
+                /// The action.
+                fn into_action(self) -> #ta_ty;
+            }
+            impl IntoTransactionAction for #ta_ty {
+                fn into_action(self) -> #ta_ty {
+                    self
+                }
+            }
+            #(#impls)*
+        }
+    }
+}

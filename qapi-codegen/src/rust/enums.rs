@@ -1,0 +1,57 @@
+//! Enums, with an `Unknown` fallback.
+
+use super::*;
+
+impl<'s> Gen<'s> {
+    pub(super) fn emit_enum(&self, id: EntityId) -> TokenStream {
+        let e = &self.schema.entities[id];
+        let EntityKind::Enum { members, .. } = &e.kind else {
+            return quote!();
+        };
+        let rt = &self.rt;
+        let name = self.type_ident(id);
+        let mut doc = self.definition_doc(id);
+        if doc.is_empty() {
+            doc.push(format!("The QAPI enum `{}`.", e.name));
+        }
+        let doc = self.doc_attrs(&doc);
+        let dep = self.deprecated_attr(id);
+        let mut scope = Scope::with_reserved(&["Unknown"]);
+        let edoc = self.doc_of(id);
+        let mut variants = Vec::new();
+        let mut to_str = Vec::new();
+        for m in members {
+            let v = ident(&scope.unique(camel(&m.name)));
+            let wire = &m.name;
+            let mut vdoc = docs::member(edoc, &m.name);
+            if vdoc.is_empty() {
+                vdoc.push(format!("`{wire}`"));
+            }
+            if let Some(c) = &m.ifcond {
+                vdoc.push(String::new());
+                vdoc.push(format!("Only if `{}`.", docs::condition(c)));
+            }
+            let vdoc = self.doc_attrs(&vdoc);
+            let vdep = if Self::features_deprecated(&m.features) {
+                quote!(#[deprecated])
+            } else {
+                quote!()
+            };
+            variants.push(quote!(#vdoc #vdep #v,));
+            to_str.push(quote!(#v = #wire,));
+        }
+        quote! {
+            #doc
+            #dep
+            #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            #[non_exhaustive]
+            pub enum #name {
+                #(#variants)*
+                /// A value this version of the bindings doesn't know (sent by
+                /// a newer QEMU), as it was on the wire.
+                Unknown(::std::string::String),
+            }
+            #rt::qapi_enum!(#name { #(#to_str)* });
+        }
+    }
+}

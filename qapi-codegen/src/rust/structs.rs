@@ -1,0 +1,252 @@
+//! Structs: fields, constructors, setters and their wire format.
+
+use super::*;
+
+/// An extra `#[serde(flatten)]` field: ident, type, initial value (`None`:
+/// a parameter of `new`), doc.
+pub(super) type Flatten = (TokenStream, TokenStream, Option<TokenStream>, Vec<String>);
+
+/// A struct field, resolved.
+pub(super) struct Field {
+    pub(super) ident: String,
+    pub(super) wire: String,
+    pub(super) ty: TokenStream,
+    pub(super) optional: bool,
+    pub(super) boxed: bool,
+    pub(super) doc: Vec<String>,
+    pub(super) deprecated: bool,
+    /// Of type `any` (where JSON `null` is a value).
+    pub(super) any: bool,
+}
+
+impl Field {
+    /// The member's type as stored (boxed where recursion needs it),
+    /// without the `Option` of an optional member.
+    pub(super) fn value_type(&self) -> TokenStream {
+        let ty = &self.ty;
+        if self.boxed {
+            quote!(::std::boxed::Box<#ty>)
+        } else {
+            ty.clone()
+        }
+    }
+}
+
+impl<'s> Gen<'s> {
+    /// Fields of object type `id` (base members first); `skip` leaves out
+    /// the discriminator.
+    pub(super) fn object_fields(&self, id: EntityId, skip: Option<&str>) -> Vec<Field> {
+        self.object_fields_beside(id, skip, &[])
+    }
+
+    /// [`Gen::object_fields`] beside generated fields named `reserved`
+    /// (a union's `branch`, a free-form command's `properties`): a member
+    /// of the same name gets another.
+    pub(super) fn object_fields_beside(
+        &self,
+        id: EntityId,
+        skip: Option<&str>,
+        reserved: &[&str],
+    ) -> Vec<Field> {
+        let Some(o) = self.schema.entities[id].as_object() else {
+            return Vec::new();
+        };
+        let mut scope = Scope::with_reserved(reserved);
+        let mut out = Vec::new();
+        for &r in &o.members {
+            let m = self.schema.member(r);
+            if Some(m.name.as_str()) == skip {
+                continue;
+            }
+            // Docs live with the type that declares the member (or, for an
+            // implicit type, with the definition that made it).
+            let doc = self
+                .schema
+                .lookup(&m.defined_in)
+                .and_then(|d| self.doc_of(d))
+                .or_else(|| self.doc_of(id));
+            let mut doc = self.member_doc(m, doc.or_else(|| self.implicit_owner_doc(r.0)));
+            if doc.is_empty() {
+                doc.push(format!("`{}`", m.name));
+            }
+            let boxed = self.boxed.contains(&(id, m.ty));
+            out.push(Field {
+                ident: scope.unique(field(&m.name)),
+                wire: m.name.clone(),
+                ty: self.rust_type(m.ty),
+                optional: m.optional,
+                boxed,
+                doc,
+                deprecated: Self::features_deprecated(&m.features),
+                any: self.schema.entities[m.ty].name == "any",
+            });
+        }
+        out
+    }
+
+    /// The doc of the command, event or union that implicit type `id` was
+    /// made for.
+    pub(super) fn implicit_owner_doc(&self, id: EntityId) -> Option<&'s crate::doc::Doc> {
+        let name = &self.schema.entities[id].name;
+        let owner = name.strip_prefix("q_obj_")?;
+        let owner = owner
+            .strip_suffix("-arg")
+            .or_else(|| owner.strip_suffix("-base"))
+            .unwrap_or(owner);
+        self.schema.lookup(owner).and_then(|o| self.doc_of(o))
+    }
+
+    pub(super) fn field_tokens(&self, f: &Field) -> TokenStream {
+        let doc = self.doc_attrs(&f.doc);
+        let name = ident(&f.ident);
+        let ty = f.value_type();
+        let dep = if f.deprecated {
+            quote!(#[deprecated])
+        } else {
+            quote!()
+        };
+        if f.optional {
+            quote! {
+                #doc
+                #dep
+                pub #name: ::std::option::Option<#ty>,
+            }
+        } else {
+            quote! {
+                #doc
+                #dep
+                pub #name: #ty,
+            }
+        }
+    }
+
+    /// The struct's wire format: one `qapi_struct!` call.
+    pub(super) fn struct_serde(
+        &self,
+        name: &TokenStream,
+        fields: &[Field],
+        flat: Option<&TokenStream>,
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let members = fields.iter().enumerate().map(|(i, f)| {
+            let idx = proc_macro2::Literal::usize_unsuffixed(i);
+            let kind = match (f.optional, f.any) {
+                (false, _) => quote!(req),
+                (true, false) => quote!(opt),
+                (true, true) => quote!(anyopt),
+            };
+            let field = ident(&f.ident);
+            let wire = &f.wire;
+            quote!(#idx #kind #field #wire,)
+        });
+        let flat = flat.map(|f| quote!(flatten #f));
+        quote! {
+            #rt::qapi_struct!(#name { #(#members)* } #flat);
+        }
+    }
+
+    /// `new(required..)` and `with_x(optional)` for a struct: one
+    /// `qapi_builder!` call. `extra_init` holds `field = value` pairs,
+    /// `extra_params` more parameters of `new` (`field: Type`).
+    pub(super) fn constructors(
+        &self,
+        name: &TokenStream,
+        fields: &[Field],
+        extra_init: &[TokenStream],
+        extra_params: &[TokenStream],
+    ) -> TokenStream {
+        let rt = &self.rt;
+        let wrap = |f: &Field| if f.boxed { quote!(boxed) } else { quote!(into) };
+        let mut params = Vec::new();
+        let mut setters = Vec::new();
+        for f in fields {
+            let id = ident(&f.ident);
+            let ty = &f.ty;
+            let w = wrap(f);
+            if f.optional {
+                let setter = format_ident!("with_{}", f.ident.trim_start_matches("r#"));
+                let wire = &f.wire;
+                setters.push(quote!(#setter #id #wire: #ty => #w,));
+            } else {
+                params.push(quote!(#id: #ty => #w,));
+            }
+        }
+        let new_doc = if params.is_empty() && extra_params.is_empty() {
+            " Builds it with every optional member absent."
+        } else {
+            " Builds it from its required members; optional ones are absent."
+        };
+        let extra_params = extra_params.iter().map(|p| quote!(#p => into,));
+        quote! {
+            #rt::qapi_builder!(#name
+                new(#new_doc) { #(#params)* #(#extra_params)* }
+                init { #(#extra_init,)* }
+                set { #(#setters)* }
+            );
+        }
+    }
+
+    /// A struct with its wire format, constructor and setters. `flatten`
+    /// adds one more (flattened) field: (ident, type, init expression).
+    pub(super) fn emit_struct(
+        &self,
+        name: &str,
+        doc: &[String],
+        fields: &[Field],
+        flatten: Option<Flatten>,
+    ) -> TokenStream {
+        let doc = self.doc_attrs(doc);
+        let ty = ident(name);
+        let field_tokens: Vec<TokenStream> = fields.iter().map(|f| self.field_tokens(f)).collect();
+        let mut extra_init = Vec::new();
+        let mut extra_params = Vec::new();
+        let mut flat_ident = None;
+        let flat = match flatten {
+            Some((fid, fty, init, fdoc)) => {
+                let fdoc = self.doc_attrs(&fdoc);
+                match init {
+                    Some(init) => extra_init.push(quote!(#fid = #init)),
+                    None => extra_params.push(quote!(#fid: #fty)),
+                }
+                let out = quote! {
+                    #fdoc
+                    pub #fid: #fty,
+                };
+                flat_ident = Some(fid);
+                out
+            }
+            None => quote!(),
+        };
+        let default = if fields.iter().all(|f| f.optional) && extra_params.is_empty() {
+            quote!(Default,)
+        } else {
+            quote!()
+        };
+        let name_tokens = quote!(#ty);
+        let serde = self.struct_serde(&name_tokens, fields, flat_ident.as_ref());
+        let ctor = self.constructors(&name_tokens, fields, &extra_init, &extra_params);
+        quote! {
+            #doc
+            #[derive(Debug, Clone, PartialEq, #default)]
+            #[non_exhaustive]
+            pub struct #ty {
+                #(#field_tokens)*
+                #flat
+            }
+            #serde
+            #ctor
+        }
+    }
+
+    pub(super) fn emit_struct_type(&self, id: EntityId) -> TokenStream {
+        let e = &self.schema.entities[id];
+        let mut doc = self.definition_doc(id);
+        if doc.is_empty() {
+            doc.push(format!("The QAPI struct `{}`.", e.name));
+        }
+        let fields = self.object_fields(id, None);
+        let st = self.emit_struct(&self.names[&id], &doc, &fields, None);
+        let dep = self.deprecated_attr(id);
+        quote!(#dep #st)
+    }
+}
