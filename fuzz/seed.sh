@@ -11,12 +11,13 @@ for target in parse_check generate; do
   out="$fuzz/corpus/$target"
   mkdir -p "$out"
   n=0
-  for f in "$root"/tests/fixtures/qapi-schema/*.json "$root"/schema/qapi/*.json \
-           "$root"/schema/qga/*.json "$root"/qapi-codegen/tests/hostile/*.json \
+  for f in "$root"/tests/fixtures/qapi-schema/*.json "$root"/schema/*/qapi/*.json \
+           "$root"/schema/*/qga/*.json "$root"/qapi-codegen/tests/hostile/*.json \
            "$root"/qapi-codegen/tests/hostile/keywords/*.json; do
     [ -f "$f" ] || continue
     [ "$(stat -c %s "$f")" -le 65536 ] || continue
-    cp "$f" "$out/seed-$(basename "$(dirname "$f")")-$(basename "$f")"
+    rel="${f#"$root"/}"
+    cp "$f" "$out/seed-${rel//\//-}"
     n=$((n + 1))
   done
   echo "seeded $out with $n files"

@@ -8,16 +8,19 @@
 //! 3. emitters (Rust code generation) read the model.
 //!
 //! ```no_run
-//! let schema = qapi_codegen::Schema::load("schema/qapi/qapi-schema.json")?;
+//! let schema = qapi_codegen::Schema::load("schema/10.0.2/qapi/qapi-schema.json")?;
 //! let commands = schema.iter().filter(|(_, e)| e.meta() == "command").count();
 //! println!("{commands} commands");
 //! # Ok::<(), qapi_codegen::Error>(())
 //! ```
 
+pub mod conform;
+pub mod diff;
 pub mod doc;
 pub mod dump;
 pub mod error;
 pub mod expr;
+pub mod manifest;
 pub mod parser;
 pub mod rust;
 pub mod schema;

@@ -22,6 +22,19 @@ commands:
                  valid, 1 with QEMU's error message on stderr when not
   dump SCHEMA    check, then print the model as QEMU's test-qapi.py does
   stats SCHEMA   check, then print counts of definitions by kind
+  merge DIR      load every version DIR/manifest.txt lists, merge them and
+                 print each conflict the merge met and how it resolved it
+  diff OLD NEW   print a Markdown changelog from schema OLD to schema NEW
+                 (commands, events, types, members, enum values, types
+                 changed, optional/required, features, `if`); a path
+                 component that is a version (schema/7.2.0/...) labels it
+  conform DIR (--socket PATH | --introspection FILE) [--version X.Y.Z]
+              [--storage-daemon]
+                 compare a running QEMU's query-qmp-schema (from its QMP
+                 socket, or a file holding the reply's `return`) with the
+                 merged model of DIR/manifest.txt, both ways; exit 1 when
+                 a difference is unexplained (--storage-daemon: the
+                 program is qemu-storage-daemon, whose schema has less)
   generate SCHEMA --out DIR [--runtime PATH] [--qga]
                  check, then write Rust (mod.rs and one file per module)
                  into DIR; the code uses the runtime at PATH (default
@@ -45,6 +58,12 @@ fn main() -> ExitCode {
     let (Some(cmd), Some(path)) = (args.first(), args.get(1)) else {
         return usage_error("a command and a schema are required");
     };
+    match cmd.as_str() {
+        "merge" => return merge(path),
+        "diff" => return diff(path, args.get(2)),
+        "conform" => return conform(path, &args[2..]),
+        _ => {}
+    }
     let mut out = None;
     let mut runtime = "::qmp_types::rt".to_string();
     let mut protocol = qapi_codegen::rust::Protocol::Qmp;
@@ -118,4 +137,146 @@ fn main() -> ExitCode {
         _ => println!("{path}: ok"),
     }
     ExitCode::SUCCESS
+}
+
+/// `merge DIR`: loads every version the manifest in DIR lists, merges
+/// them and prints what the merge met.
+fn merge(dir: &str) -> ExitCode {
+    let merged = qapi_codegen::manifest::Manifest::load(dir)
+        .and_then(|m| m.load_merged(qapi_codegen::manifest::Part::Qmp));
+    match merged {
+        Ok(s) => {
+            if let Some(v) = &s.versioning {
+                for n in &v.notes {
+                    println!("{:?}: {n}", n.kind);
+                }
+                println!("merged {}: {} notes", v.labels.join(", "), v.notes.len());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The label of a schema path: its first component that is a version.
+fn label_of(path: &str) -> String {
+    std::path::Path::new(path)
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .find(|c| qapi_codegen::manifest::parse_version(c).is_some())
+        .unwrap_or(path)
+        .to_string()
+}
+
+/// `diff OLD NEW`.
+fn diff(old: &str, new: Option<&String>) -> ExitCode {
+    let Some(new) = new else {
+        return usage_error("diff needs two schemas: OLD NEW");
+    };
+    let load = |p: &str| qapi_codegen::manifest::load_any(p);
+    match (load(old), load(new)) {
+        (Ok(a), Ok(b)) => {
+            let d = qapi_codegen::diff::diff(&a, &label_of(old), &b, &label_of(new));
+            print!("{}", d.to_markdown());
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `conform DIR ...`.
+fn conform(dir: &str, rest: &[String]) -> ExitCode {
+    use qapi_codegen::manifest::{Manifest, Part};
+    let (mut socket, mut file, mut version, mut qsd) = (None, None, None, false);
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--socket" => socket = it.next().cloned(),
+            "--introspection" => file = it.next().cloned(),
+            "--version" => version = it.next().cloned(),
+            "--storage-daemon" => qsd = true,
+            other => return usage_error(&format!("unexpected argument '{other}'")),
+        }
+    }
+    let (server_version, intro) = match (socket, file) {
+        (Some(s), None) => match qapi_codegen::conform::introspect(std::path::Path::new(&s)) {
+            Ok((v, i)) => (Some(v), i),
+            Err(e) => {
+                eprintln!("qapi-codegen: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        (None, Some(f)) => {
+            let text = match std::fs::read_to_string(&f) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("qapi-codegen: {f}: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match serde_json::from_str(&text) {
+                Ok(v) => (None, v),
+                Err(e) => {
+                    eprintln!("qapi-codegen: {f}: not JSON: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => return usage_error("conform needs one of --socket PATH or --introspection FILE"),
+    };
+    let manifest = match Manifest::load(dir) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let loaded = manifest.load_merged(Part::Qmp).and_then(|m| {
+        let scope = if qsd {
+            Some(manifest.load_merged(Part::StorageDaemon)?)
+        } else {
+            None
+        };
+        Ok((m, scope))
+    });
+    let (model, scope) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let version = version.or(server_version);
+    let label = version
+        .as_deref()
+        .and_then(|v| qapi_codegen::conform::version_label(&model, v));
+    if let (Some(v), None) = (&version, label) {
+        eprintln!(
+            "note: QEMU {v} is outside the versions the manifest lists; comparing with all of them"
+        );
+    }
+    let opts = qapi_codegen::conform::Options {
+        version: label,
+        scope: scope.as_ref(),
+    };
+    match qapi_codegen::conform::conform(&model, &intro, opts) {
+        Ok(report) => {
+            print!("{report}");
+            if report.unexplained().next().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("qapi-codegen: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

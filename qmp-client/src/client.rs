@@ -50,6 +50,41 @@ pub struct Options {
     pub subscriber_buffer: usize,
     /// Largest message accepted from QEMU, in bytes.
     pub max_message: usize,
+    /// Refuse, before sending, a typed command (or an argument given)
+    /// that the connected QEMU lacks by the schemas the bindings cover
+    /// ([`Error::Unavailable`]; see `qmp_types::versions`). On by
+    /// default.
+    pub check_versions: bool,
+    /// What to do with reply and event members the bindings don't know
+    /// (a QEMU newer than they cover). Default: [`UnknownMembers::Report`].
+    pub unknown_members: UnknownMembers,
+}
+
+/// What a client does with members of replies and events that the
+/// bindings don't know. Within the QEMU versions they cover there are
+/// none; a newer QEMU may send some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownMembers {
+    /// Skip them.
+    Ignore,
+    /// Decode as usual, and keep them with their values (the latest 256,
+    /// [`Client::unknown_members`]), count them ([`Stats::unknown_members`])
+    /// and log each at `warn` level (tracing).
+    #[default]
+    Report,
+    /// Fail: a reply with one is [`Error::UnknownMembers`]; an event with
+    /// one becomes `AnyEvent::Malformed`.
+    Deny,
+}
+
+/// An unknown member and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownRecord {
+    /// The command whose reply, or the event whose data, had it.
+    pub source: String,
+    /// The member, its value and the type it was in.
+    pub member: qmp_types::rt::UnknownMember,
 }
 
 impl Default for Options {
@@ -64,6 +99,8 @@ impl Default for Options {
             history_bytes: 16 << 20,
             subscriber_buffer: 1024,
             max_message: 64 << 20,
+            check_versions: true,
+            unknown_members: UnknownMembers::Report,
         }
     }
 }
@@ -91,6 +128,9 @@ pub struct Stats {
     pub history_len: usize,
     /// Bytes of events in the history now.
     pub history_bytes: usize,
+    /// Reply and event members met that the bindings don't know (see
+    /// [`UnknownMembers`]).
+    pub unknown_members: u64,
 }
 
 /// Held by every handle; dropped with the last one, which ends the
@@ -247,6 +287,8 @@ impl Client {
             closed: closed_rx,
             close_requested: Notify::new(),
             counters: Counters::default(),
+            unknown_policy: opts.unknown_members,
+            unknown: std::sync::Mutex::default(),
         });
         let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
@@ -318,7 +360,67 @@ impl Client {
             malformed_events: c.malformed_events.load(Ordering::Relaxed),
             history_len,
             history_bytes,
+            unknown_members: c.unknown_members.load(Ordering::Relaxed),
         }
+    }
+
+    /// The latest reply and event members met that the bindings don't
+    /// know, oldest first (with [`UnknownMembers::Report`]).
+    pub fn unknown_members(&self) -> Vec<UnknownRecord> {
+        let kept = self
+            .inner
+            .shared
+            .unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        kept.iter().cloned().collect()
+    }
+
+    /// The connected QEMU's version (from the greeting).
+    pub fn qemu_version(&self) -> qmp_types::rt::QemuVersion {
+        let q = &self.inner.greeting.version.qemu;
+        let n = |x: i64| u32::try_from(x).unwrap_or(0);
+        qmp_types::rt::QemuVersion::new(n(q.major), n(q.minor), n(q.micro))
+    }
+
+    /// Whether the connected QEMU has command `C`, by the schemas the
+    /// bindings cover (see [`Options::check_versions`]).
+    pub fn check_available<C: Command<Protocol = Qmp>>(
+        &self,
+    ) -> std::result::Result<(), qmp_types::rt::Unavailable> {
+        qmp_types::rt::check_available(
+            || format!("command `{}`", C::NAME),
+            C::META.versions,
+            C::META.since,
+            qmp_types::VERSIONS,
+            self.qemu_version(),
+        )
+    }
+
+    /// Refuses a command or argument the connected QEMU lacks.
+    fn check_versions<C: Command<Protocol = Qmp>>(&self, args: &RawValue) -> Result<()> {
+        self.check_available::<C>().map_err(Error::Unavailable)?;
+        if C::META.partial_args.is_empty() {
+            return Ok(());
+        }
+        let Ok(given) =
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(args.get())
+        else {
+            return Ok(());
+        };
+        for (arg, have) in C::META.partial_args {
+            if given.contains_key(*arg) {
+                qmp_types::rt::check_available(
+                    || format!("argument `{arg}` of `{}`", C::NAME),
+                    have,
+                    None,
+                    qmp_types::VERSIONS,
+                    self.qemu_version(),
+                )
+                .map_err(Error::Unavailable)?;
+            }
+        }
+        Ok(())
     }
 
     /// Replies whose `id` matched no command sent (see [`Stats`]).
@@ -431,10 +533,28 @@ impl Client {
             command: C::NAME.to_string(),
             source,
         })?;
+        if self.inner.opts.check_versions {
+            self.check_versions::<C>(&args)?;
+        }
         let raw = self.call(C::NAME, oob, &args, fds, timeout).await?;
-        wire::decode_reply::<C::Returns>(C::NAME, &raw).inspect_err(|e| {
+        let decode = || wire::decode_reply::<C::Returns>(C::NAME, &raw);
+        let (reply, found) = match self.inner.opts.unknown_members {
+            UnknownMembers::Ignore => (decode(), Vec::new()),
+            _ => qmp_types::rt::collect_unknown_members(decode),
+        };
+        let reply = reply.inspect_err(|e| {
             tracing::warn!(command = %C::NAME, error = %e, "reply does not fit its type");
-        })
+        })?;
+        if !found.is_empty() {
+            if self.inner.opts.unknown_members == UnknownMembers::Deny {
+                return Err(Error::UnknownMembers {
+                    command: C::NAME.to_string(),
+                    detail: wire::unknown_text(&found),
+                });
+            }
+            self.inner.shared.report_unknown(C::NAME, found);
+        }
+        Ok(reply)
     }
 
     async fn call(

@@ -29,6 +29,7 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Notify, broadcast, mpsc, oneshot, watch};
 
+use crate::client::{UnknownMembers, UnknownRecord};
 use crate::error::{Disconnect, Error, ErrorClass};
 use crate::events::{EventRecord, Hub};
 use crate::wire::{self, Incoming};
@@ -57,6 +58,7 @@ pub(crate) struct Counters {
     pub(crate) abandoned: AtomicU64,
     pub(crate) events: AtomicU64,
     pub(crate) malformed_events: AtomicU64,
+    pub(crate) unknown_members: AtomicU64,
 }
 
 /// What the connection task shares with client handles and event
@@ -68,9 +70,38 @@ pub(crate) struct Shared {
     pub(crate) closed: watch::Receiver<bool>,
     pub(crate) close_requested: Notify,
     pub(crate) counters: Counters,
+    /// What to do with members the bindings don't know.
+    pub(crate) unknown_policy: UnknownMembers,
+    /// The latest unknown members met (at most [`KEPT_UNKNOWN`]).
+    pub(crate) unknown: std::sync::Mutex<std::collections::VecDeque<UnknownRecord>>,
 }
 
+/// Unknown members kept for [`crate::Client::unknown_members`], at most.
+pub(crate) const KEPT_UNKNOWN: usize = 256;
+
 impl Shared {
+    /// Counts, logs and keeps unknown members met decoding `source` (a
+    /// command's reply or an event).
+    pub(crate) fn report_unknown(&self, source: &str, found: Vec<qmp_types::rt::UnknownMember>) {
+        if found.is_empty() {
+            return;
+        }
+        self.counters
+            .unknown_members
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        let mut kept = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        for member in found {
+            tracing::warn!(%source, member = %member.key, r#type = member.type_name, "member unknown to the bindings (a QEMU newer than they cover?)");
+            if kept.len() == KEPT_UNKNOWN {
+                kept.pop_front();
+            }
+            kept.push_back(UnknownRecord {
+                source: source.to_string(),
+                member,
+            });
+        }
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.cause.get().is_some()
     }
@@ -537,7 +568,14 @@ fn dispatch(
         Disconnect::Protocol(format!("garbled message ({e}): {}", wire::excerpt(line)))
     })?;
     if let Some(name) = msg.event {
-        let (ts, event) = wire::typed_event(&name, msg.data, msg.timestamp).map_err(|e| {
+        let (ts, event) = wire::typed_event(
+            &name,
+            msg.data,
+            msg.timestamp,
+            shared.unknown_policy,
+            &mut |found| shared.report_unknown(&name, found),
+        )
+        .map_err(|e| {
             Disconnect::Protocol(format!("garbled event ({e}): {}", wire::excerpt(line)))
         })?;
         shared.counters.events.fetch_add(1, Ordering::Relaxed);

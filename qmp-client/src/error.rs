@@ -154,6 +154,21 @@ pub enum Error {
         /// Which of QEMU's parser limits it exceeds.
         reason: String,
     },
+    /// The connected QEMU lacks the command (or an argument given), by
+    /// the schemas the bindings cover; it was not sent. The message names
+    /// what is needed and the connected version. Turn the check off with
+    /// `Options::check_versions`.
+    #[error("not sent: {0}")]
+    Unavailable(qmp_types::rt::Unavailable),
+    /// The reply had members the bindings don't know, and
+    /// `Options::unknown_members` is `Deny`.
+    #[error("{command}: {detail}")]
+    UnknownMembers {
+        /// The command.
+        command: String,
+        /// Which members, in which types.
+        detail: String,
+    },
     /// The command's arguments don't encode as JSON.
     #[error("{command}: its arguments don't encode as JSON: {source}")]
     Encode {

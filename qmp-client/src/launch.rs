@@ -163,6 +163,26 @@ impl Launcher {
         )
     }
 
+    /// A QEMU unpacked from Debian packages (`dpkg -x PKG.deb root`)
+    /// rather than installed, to run another version beside the
+    /// installed one: `root/usr/bin/qemu-storage-daemon`, or
+    /// `root/usr/bin/qemu-system-x86_64` with `-display none` and its
+    /// firmware from `-L root/usr/share/qemu -L /usr/share/seabios`.
+    /// (`cargo xtask test` unpacks Debian 12's QEMU 7.2 this way.)
+    pub fn unpacked(root: impl AsRef<Path>, flavor: Flavor) -> Launcher {
+        let root = root.as_ref();
+        match flavor {
+            Flavor::System => Launcher::new(root.join("usr/bin/qemu-system-x86_64"), flavor)
+                .arg("-L")
+                .arg(root.join("usr/share/qemu"))
+                .args(["-L", "/usr/share/seabios", "-display", "none"]),
+            Flavor::StorageDaemon => {
+                Launcher::new(root.join("usr/bin/qemu-storage-daemon"), flavor)
+            }
+            Flavor::GuestAgent => Launcher::new(root.join("usr/bin/qemu-ga"), flavor),
+        }
+    }
+
     /// Any binary: `flavor` says how it takes its QMP monitor.
     pub fn new(program: impl Into<PathBuf>, flavor: Flavor) -> Launcher {
         Launcher {

@@ -47,7 +47,7 @@ mod transaction;
 mod waits;
 mod wire;
 
-pub use client::{Client, Options, Stats};
+pub use client::{Client, Options, Stats, UnknownMembers, UnknownRecord};
 pub use error::{Disconnect, Error, ErrorClass, Result};
 pub use events::{EventRecord, EventStream, Since};
 pub use transaction::TransactionBuilder;

@@ -5,6 +5,8 @@
 use std::borrow::Cow;
 
 use qmp_types::{AnyEvent, Timestamp, VersionInfo};
+
+use crate::client::UnknownMembers;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -340,6 +342,15 @@ pub(crate) fn decode_reply<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// "unknown members: `x` in T, `y` in U".
+pub(crate) fn unknown_text(found: &[qmp_types::rt::UnknownMember]) -> String {
+    let list: Vec<String> = found.iter().map(ToString::to_string).collect();
+    format!(
+        "members the bindings don't know (a QEMU newer than they cover?): {}",
+        list.join(", ")
+    )
+}
+
 /// QEMU's "no time" stamp, for events that came without one.
 const NO_TIME: Timestamp = Timestamp {
     seconds: -1,
@@ -349,14 +360,44 @@ const NO_TIME: Timestamp = Timestamp {
 /// Decodes an event's data. A known event whose data doesn't fit its type
 /// is kept as [`AnyEvent::Malformed`] with the decoder's message; only data
 /// that isn't JSON at all is an error.
+///
+/// Members the bindings don't know go by `policy`: skipped, handed to
+/// `report`, or (deny) making the event malformed.
 pub(crate) fn typed_event(
     name: &str,
     data: Option<&RawValue>,
     ts: Option<Timestamp>,
+    policy: UnknownMembers,
+    report: &mut dyn FnMut(Vec<qmp_types::rt::UnknownMember>),
 ) -> std::result::Result<(Timestamp, AnyEvent), String> {
     let data = data.map_or("{}", |d| d.get());
-    let mut de = serde_json::Deserializer::from_str(data);
-    let event = match AnyEvent::deserialize_data(name, &mut de) {
+    let decode = || {
+        let mut de = serde_json::Deserializer::from_str(data);
+        AnyEvent::deserialize_data(name, &mut de)
+    };
+    let (first, found) = match policy {
+        UnknownMembers::Ignore => (decode(), Vec::new()),
+        _ => qmp_types::rt::collect_unknown_members(decode),
+    };
+    let first = match (first, policy) {
+        (Ok(_), UnknownMembers::Deny) if !found.is_empty() => {
+            let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
+            let error = unknown_text(&found);
+            return Ok((
+                ts.unwrap_or(NO_TIME),
+                AnyEvent::Malformed {
+                    name: name.to_string(),
+                    data,
+                    error,
+                },
+            ));
+        }
+        (r, _) => {
+            report(found);
+            r
+        }
+    };
+    let event = match first {
         Ok(e) => e,
         Err(_) => {
             // Again, tracking the path, for the message.
@@ -387,7 +428,14 @@ pub fn parse_event(line: &[u8]) -> Result<(Timestamp, AnyEvent)> {
     let msg: Incoming<'_> = serde_json::from_slice(line)
         .map_err(|e| Error::Protocol(format!("garbled message ({e}): {}", excerpt(line))))?;
     match msg.event {
-        Some(name) => typed_event(&name, msg.data, msg.timestamp).map_err(Error::Protocol),
+        Some(name) => typed_event(
+            &name,
+            msg.data,
+            msg.timestamp,
+            UnknownMembers::Ignore,
+            &mut |_| {},
+        )
+        .map_err(Error::Protocol),
         None => Err(Error::Protocol("not an event".into())),
     }
 }

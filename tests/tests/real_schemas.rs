@@ -1,5 +1,4 @@
-//! QEMU's real schemas: 7.2.0, 10.0.2 (vendored in `schema/`) and 10.2.2
-//! all load; for 10.0.2 the model's counts match counts taken from the
+//! QEMU's real schemas: every version `schema/manifest.txt` lists loads; for 10.0.2 the model's counts match counts taken from the
 //! files by a separate, naive scan; and a live qemu-storage-daemon's
 //! `query-qmp-schema` names only commands and events we parsed.
 
@@ -25,11 +24,20 @@ const SCHEMAS: [&str; 3] = [
 #[test]
 fn all_versions_load() {
     // 7.2 predates the doc rules of 9.1; the others are read by QEMU 10's.
-    let dirs = [
-        (root().join("tests/fixtures/qemu-7.2.0"), DocRules::Legacy),
-        (root().join("schema"), DocRules::Qemu10),
-        (root().join("tests/fixtures/qemu-10.2.2"), DocRules::Qemu10),
-    ];
+    let manifest = qapi_codegen::manifest::Manifest::load(root().join("schema")).expect("manifest");
+    assert!(manifest.versions.len() >= 3, "{:?}", manifest.versions);
+    let dirs: Vec<(PathBuf, DocRules)> = manifest
+        .versions
+        .iter()
+        .map(|v| {
+            let rules = if v.starts_with("7.") {
+                DocRules::Legacy
+            } else {
+                DocRules::Qemu10
+            };
+            (root().join("schema").join(v), rules)
+        })
+        .collect();
     for (dir, rules) in &dirs {
         for s in SCHEMAS {
             let path = dir.join(s);
@@ -119,7 +127,7 @@ fn model_counts(schema: &Schema) -> BTreeMap<String, usize> {
 #[test]
 fn counts_match_an_independent_scan_for_10_0_2() {
     for s in SCHEMAS {
-        let path = root().join("schema").join(s);
+        let path = root().join("schema/10.0.2").join(s);
         let schema = Schema::load(&path).expect("10.0.2 loads");
         let naive = naive_counts(&path);
         let model = model_counts(&schema);
@@ -133,7 +141,7 @@ fn counts_match_an_independent_scan_for_10_0_2() {
         assert!(naive["command"] > 40, "{s}: scan found too few commands");
     }
     // The figures themselves, so that a change in either shows up.
-    let schema = Schema::load(root().join("schema/qapi/qapi-schema.json")).expect("loads");
+    let schema = Schema::load(root().join("schema/10.0.2/qapi/qapi-schema.json")).expect("loads");
     let model = model_counts(&schema);
     assert_eq!(model["command"], 240);
     assert_eq!(model["event"], 56);
@@ -162,7 +170,7 @@ fn live_storage_daemon_commands_and_events_are_in_the_schema() {
                 .insert(info["name"].as_str().unwrap_or_default());
         }
     }
-    let schema = Schema::load(root().join("schema/storage-daemon/qapi/qapi-schema.json"))
+    let schema = Schema::load(root().join("schema/10.0.2/storage-daemon/qapi/qapi-schema.json"))
         .expect("storage-daemon schema loads");
     for (meta, names) in &live {
         assert!(names.len() > 5, "live daemon lists few {meta}s: {names:?}");

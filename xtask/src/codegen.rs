@@ -1,10 +1,12 @@
 //! `cargo xtask regen`: generated code, written or (with `--check`)
-//! compared with what is committed.
+//! compared with what is committed. Everything follows
+//! `schema/manifest.txt`; no version is named here.
 //!
-//! - `qmp-types/src/generated/` from `schema/qapi/qapi-schema.json` (or
-//!   another QEMU's schema given with `--schema PATH`);
-//! - `qmp-types/src/qga/` from the guest agent's `qga/qapi-schema.json`
-//!   beside it;
+//! - `qmp-types/src/generated/` from the merged QMP schemas of every
+//!   listed QEMU;
+//! - `qmp-types/src/qga/` from their merged guest agent schemas;
+//! - `qmp-types/docs/versions.md`: what changed between each two listed
+//!   versions (`qapi-codegen diff`) and what the merge resolved;
 //! - `tests/src/qapi_test/` from QEMU's `qapi-schema-test.json`, the
 //!   schema that exercises every construct;
 //! - `tests/src/live_queries.rs`, the argument-less `query-*` commands the
@@ -13,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use qapi_codegen::Schema;
+use qapi_codegen::manifest::{Manifest, Part, load_any};
 use qapi_codegen::rust::{GeneratedFile, Options, Protocol, argless_queries, generate};
 
 /// The command that fixes stale output.
@@ -29,67 +32,40 @@ pub struct Output {
     pub owns_dir: bool,
 }
 
-/// Loads a schema by QEMU 10's doc rules, or else (an older QEMU's, such
-/// as 7.2's) by the rules of QEMU before 9.1.
-fn load(path: &Path) -> Result<Schema, String> {
-    Schema::load(path).or_else(|strict| {
-        let s = Schema::load_with_rules(path, qapi_codegen::DocRules::Legacy)
-            .map_err(|_| strict.to_string())?;
-        eprintln!(
-            "note: {} read with the doc-comment rules of QEMU before 9.1",
-            path.display()
-        );
-        Ok(s)
-    })
+fn err(e: qapi_codegen::Error) -> String {
+    e.to_string()
 }
 
-/// Everything `regen` writes. `schema` replaces the vendored schema for
-/// `qmp-types` only.
-pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String> {
-    let vendored = root.join("schema/qapi/qapi-schema.json");
-    let (qapi_path, label) = match schema {
-        Some(p) => (p.to_path_buf(), format!("QEMU's schema `{}`", p.display())),
-        None => (
-            vendored.clone(),
-            "`schema/qapi/qapi-schema.json` (QEMU 10.0.2)".to_string(),
-        ),
-    };
-    let qapi = load(&qapi_path)?;
+/// Everything `regen` writes.
+pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
+    let manifest = Manifest::load(root.join("schema")).map_err(err)?;
+    let list = manifest.versions.join(", ");
+    let qapi = manifest.load_merged(Part::Qmp).map_err(err)?;
     let types = generate(
         &qapi,
         &Options {
             runtime: "crate::rt".into(),
-            schema_label: label,
+            schema_label: format!("the QMP schemas of QEMU {list} (`schema/manifest.txt`)"),
             regen_command: REGEN.into(),
             protocol: Protocol::Qmp,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(err)?;
 
-    // The guest agent's schema, from the same QEMU.
-    let qga_path = qapi_path
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("qga/qapi-schema.json"))
-        .ok_or("the schema path has no parent directory")?;
-    let qga = load(&qga_path)?;
-    let qga_label = match schema {
-        Some(_) => format!("QEMU's guest agent schema `{}`", qga_path.display()),
-        None => "`schema/qga/qapi-schema.json` (QEMU 10.0.2)".to_string(),
-    };
+    let qga = manifest.load_merged(Part::Qga).map_err(err)?;
     let qga_files = generate(
         &qga,
         &Options {
             runtime: "crate::rt".into(),
-            schema_label: qga_label,
+            schema_label: format!("the guest agent schemas of QEMU {list} (`schema/manifest.txt`)"),
             regen_command: REGEN.into(),
             protocol: Protocol::Qga,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(err)?;
 
     let test_schema = root.join("tests/fixtures/qapi-schema/qapi-schema-test.json");
-    let test = load(&test_schema)?;
+    let test = load_any(&test_schema).map_err(err)?;
     let test_files = generate(
         &test,
         &Options {
@@ -99,16 +75,10 @@ pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String
             protocol: Protocol::Qmp,
         },
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(err)?;
 
-    // The live-decoding table always follows the vendored schema, which is
-    // what the tests run against.
-    let vendored_schema = if schema.is_some() {
-        load(&vendored)?
-    } else {
-        qapi
-    };
-    let queries = live_queries(&vendored_schema);
+    let queries = live_queries(&qapi);
+    let versions = crate::versions::page(&manifest, &qapi, &qga).map_err(err)?;
 
     Ok(vec![
         Output {
@@ -131,6 +101,11 @@ pub fn outputs(root: &Path, schema: Option<&Path>) -> Result<Vec<Output>, String
             files: vec![queries],
             owns_dir: false,
         },
+        Output {
+            dir: "qmp-types/docs".into(),
+            files: vec![versions],
+            owns_dir: false,
+        },
     ])
 }
 
@@ -144,7 +119,7 @@ fn live_queries(schema: &Schema) -> GeneratedFile {
         ));
     }
     let contents = format!(
-        "//! Generated by `{REGEN}` from `schema/qapi/qapi-schema.json`, do not edit by hand.\n\
+        "//! Generated by `{REGEN}` from the schemas `schema/manifest.txt` lists, do not edit by hand.\n\
          //!\n\
          //! Decodes the reply of each argument-less `query-*` command into its\n\
          //! generated type and encodes it again.\n\
@@ -244,7 +219,7 @@ mod tests {
     #[test]
     fn generated_code_is_fresh() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let outputs = outputs(&root, None).expect("the vendored schemas generate");
+        let outputs = outputs(&root).expect("the vendored schemas generate");
         let stale = check(&root, &outputs);
         assert!(
             stale.is_empty(),

@@ -1,7 +1,7 @@
 //! Workspace automation: `cargo xtask <command>`.
 //!
-//! - `regen [--schema PATH] [--check]`: regenerate `qmp-types` (and the
-//!   test crate's generated modules) from the QAPI schema;
+//! - `regen [--check]`: regenerate `qmp-types` (and the test crate's
+//!   generated modules) from the schemas `schema/manifest.txt` lists;
 //! - `tidy`: repository hygiene checks (also a test);
 //! - `test [ARGS...]`: install the QEMU binaries the tests need when they
 //!   are missing, then run every test (README's test command).
@@ -9,6 +9,7 @@
 mod codegen;
 mod setup;
 mod tidy;
+mod versions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,9 +21,10 @@ fn workspace_root() -> PathBuf {
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  regen [--schema PATH] [--check]
-           regenerate qmp-types from schema/qapi/qapi-schema.json (or from
-           another QEMU's qapi-schema.json); --check only reports stale files
+  regen [--check]
+           regenerate qmp-types from every QEMU schema schema/manifest.txt
+           lists (merged into one versioned model) and write the versions
+           pages; --check only reports stale files
   tidy     check module docs, white space and line endings
   test [ARGS...]
            install what the tests need when it is missing (qemu-utils,
@@ -31,21 +33,15 @@ commands:
            `cargo test --workspace --locked ARGS...`";
 
 fn regen(args: &[String]) -> Result<ExitCode, String> {
-    let mut schema = None;
     let mut check = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
+    for a in args {
         match a.as_str() {
             "--check" => check = true,
-            "--schema" => {
-                let p = it.next().ok_or("--schema needs a path")?;
-                schema = Some(std::fs::canonicalize(p).map_err(|e| format!("{p}: {e}"))?);
-            }
             other => return Err(format!("unknown argument '{other}'\n\n{USAGE}")),
         }
     }
     let root = workspace_root();
-    let outputs = codegen::outputs(&root, schema.as_deref())?;
+    let outputs = codegen::outputs(&root)?;
     if check {
         let stale = codegen::check(&root, &outputs);
         for p in &stale {

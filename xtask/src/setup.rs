@@ -9,6 +9,13 @@
 //! without a password; otherwise this prints the exact commands to run and
 //! stops before any test. Every step is idempotent: a machine that has
 //! everything runs the tests at once.
+//!
+//! Debian 12's own QEMU 7.2 runs beside it without being installed: its
+//! packages (`qemu-system-x86`, `qemu-system-common`, `qemu-system-data`,
+//! `qemu-utils`) are fetched with `apt-get download` and unpacked with
+//! `dpkg -x` into `target/qemu-7.2/` ([`QEMU72_DIR`]) once; the live tests
+//! run `qemu-system-x86_64` and `qemu-storage-daemon` from there (with
+//! `-L target/qemu-7.2/usr/share/qemu -L /usr/share/seabios`).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -18,6 +25,91 @@ const SYSTEM_VERSION: &str = "10.0.2";
 /// Where apt's sources live, and the backports file this writes.
 const DEBIAN_SOURCES: &str = "/etc/apt/sources.list.d/debian.sources";
 const BACKPORTS_SOURCES: &str = "/etc/apt/sources.list.d/bookworm-backports.sources";
+
+/// Where QEMU 7.2 is unpacked, relative to the workspace root (the tests
+/// look there too).
+pub const QEMU72_DIR: &str = "target/qemu-7.2";
+/// The packages unpacked there.
+const QEMU72_PACKAGES: [&str; 4] = [
+    "qemu-system-x86",
+    "qemu-system-common",
+    "qemu-system-data",
+    "qemu-utils",
+];
+
+/// The newest `1:7.2` version apt knows of `package`.
+fn debian12_version(package: &str) -> Result<String, String> {
+    let out = Command::new("apt-cache")
+        .args(["policy", package])
+        .output()
+        .map_err(|e| format!("can't run apt-cache: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(|l| l.trim_start_matches([' ', '*']).trim())
+        .filter_map(|l| l.split_whitespace().next())
+        .find(|v| v.starts_with("1:7.2"))
+        .map(String::from)
+        .ok_or_else(|| format!("apt knows no 7.2 version of {package} (is bookworm in apt's sources, and `apt-get update` done?)"))
+}
+
+/// Fetches and unpacks Debian 12's QEMU 7.2 into [`QEMU72_DIR`] unless it
+/// is there (its `qemu-system-x86_64` and `qemu-storage-daemon` run).
+pub fn ensure_qemu72(root: &Path) -> Result<(), String> {
+    let dir = root.join(QEMU72_DIR);
+    let works = |p: &str| {
+        Command::new(dir.join("usr/bin").join(p))
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| {
+                o.status.success() && String::from_utf8_lossy(&o.stdout).contains(" 7.2.")
+            })
+    };
+    if works("qemu-system-x86_64") && works("qemu-storage-daemon") {
+        return Ok(());
+    }
+    let debs = root.join("target/qemu-7.2-debs");
+    let _ = std::fs::remove_dir_all(&debs);
+    std::fs::create_dir_all(&debs).map_err(|e| format!("{}: {e}", debs.display()))?;
+    let mut specs = Vec::new();
+    for p in QEMU72_PACKAGES {
+        specs.push(format!("{p}={}", debian12_version(p)?));
+    }
+    eprintln!(
+        "xtask test: fetching QEMU 7.2 ({}) into {QEMU72_DIR}",
+        specs.join(" ")
+    );
+    let status = Command::new("apt-get")
+        .arg("download")
+        .args(&specs)
+        .current_dir(&debs)
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|e| format!("can't run apt-get download: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "apt-get download {} failed ({status})",
+            specs.join(" ")
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let entries = std::fs::read_dir(&debs).map_err(|e| format!("{}: {e}", debs.display()))?;
+    for e in entries.filter_map(|e| e.ok()) {
+        let status = Command::new("dpkg")
+            .arg("-x")
+            .arg(e.path())
+            .arg(&dir)
+            .status()
+            .map_err(|e| format!("can't run dpkg -x: {e}"))?;
+        if !status.success() {
+            return Err(format!("dpkg -x {} failed ({status})", e.path().display()));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&debs);
+    if !(works("qemu-system-x86_64") && works("qemu-storage-daemon")) {
+        return Err(format!("QEMU 7.2 unpacked into {QEMU72_DIR} does not run"));
+    }
+    Ok(())
+}
 
 /// How commands that need root are run.
 #[derive(Debug, Clone, Copy)]
@@ -200,6 +292,7 @@ pub fn ensure() -> Result<(), String> {
 /// --locked ARGS...`.
 pub fn test(args: &[String], root: &Path) -> Result<ExitCode, String> {
     ensure()?;
+    ensure_qemu72(root)?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)

@@ -100,6 +100,23 @@ impl<'s> Gen<'s> {
         let since = Self::since_tokens(docs::since(self.doc_of(id)));
         let cond = self.cond_tokens(id);
         let feats: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
+        let versions = self.versions_tokens(self.entity_versions(id));
+        // Arguments that not every version having the command has.
+        let mut partial = Vec::new();
+        if let (Some(v), Some(arg)) = (&self.schema.versioning, c.arg_type)
+            && let Some(o) = self.schema.entities[arg].as_object()
+        {
+            let all = v.entity(&e.name);
+            for &r in &o.members {
+                let m = self.schema.member(r);
+                let set = v.member(&m.defined_in, &m.name) & all;
+                if set != all {
+                    let wire = &m.name;
+                    let names = v.names(set);
+                    partial.push(quote!((#wire, &[#(#names),*])));
+                }
+            }
+        }
         quote! {
             allow_oob: #oob,
             allow_preconfig: #pre,
@@ -109,6 +126,8 @@ impl<'s> Gen<'s> {
             since: #since,
             condition: #cond,
             features: &[#(#feats),*],
+            versions: #versions,
+            partial_args: &[#(#partial),*],
         }
     }
 

@@ -31,6 +31,12 @@ impl<'s> Gen<'s> {
                 vdoc.push(String::new());
                 vdoc.push(format!("Only if `{}`.", docs::condition(c)));
             }
+            let set = self
+                .schema
+                .versioning
+                .as_ref()
+                .map(|v| v.value(&e.name, &m.name));
+            self.push_availability(&mut vdoc, set);
             let vdoc = self.doc_attrs(&vdoc);
             let vdep = if Self::features_deprecated(&m.features) {
                 quote!(#[deprecated])

@@ -15,10 +15,12 @@ impl<'s> Gen<'s> {
         let unstable = e.features.iter().any(|f| f.name == "unstable");
         let since = Self::since_tokens(docs::since(self.doc_of(id)));
         let cond = self.cond_tokens(id);
+        let versions = self.versions_tokens(self.entity_versions(id));
         let rt = &self.rt;
         quote! {
             #args
             #rt::qapi_event!(#ty, #wire, {
+                versions: #versions,
                 deprecated: #dep,
                 unstable: #unstable,
                 since: #since,

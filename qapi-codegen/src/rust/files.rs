@@ -71,7 +71,38 @@ impl<'s> Gen<'s> {
         let events = self.emit_any_event();
         let transactions = self.emit_transactions();
         let commands = self.emit_command_list();
-        self.format(quote!(#events #transactions #commands), "mod")
+        let versions = self.emit_versions();
+        self.format(quote!(#events #transactions #commands #versions), "mod")
+    }
+
+    /// `VERSIONS` and the deprecated aliases of renamed types.
+    pub(super) fn emit_versions(&self) -> TokenStream {
+        let labels: Vec<&str> = self
+            .schema
+            .versioning
+            .as_ref()
+            .map(|v| v.labels.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let aliases = self.aliases.iter().map(|(old, rust, target, note)| {
+            let a = ident(rust);
+            let t = self.type_ident(*target);
+            let doc = format!(
+                " `{old}`: the name of [`{}`] in older QEMU.",
+                self.names[target]
+            );
+            quote! {
+                #[doc = #doc]
+                #[deprecated(note = #note)]
+                pub type #a = #t;
+            }
+        });
+        quote! {
+            /// The QEMU versions whose schemas these bindings were
+            /// generated from, oldest first (empty for one schema without
+            /// versions).
+            pub static VERSIONS: &[&str] = &[#(#labels),*];
+            #(#aliases)*
+        }
     }
 
     /// Every module's file, built on as many threads as the machine has
@@ -152,6 +183,7 @@ impl<'s> Gen<'s> {
                         let g = Gen {
                             schema,
                             rt,
+                            aliases: Vec::new(),
                             names: names.clone(),
                             branch_names: branch_names.clone(),
                             boxed: boxed.clone(),

@@ -115,6 +115,12 @@ pub fn module_name(stem: &str) -> String {
     ident::module(stem)
 }
 
+/// An `if` condition as the generated docs write it (`CONFIG_KVM`,
+/// `all(TARGET_S390X, CONFIG_KVM)`).
+pub fn condition_text(c: &crate::value::Value) -> String {
+    docs::condition(c)
+}
+
 /// An argument-less `query-*` command: (wire name, Rust type name).
 pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
     let g = Gen::new(schema, quote!(crate::rt));
@@ -136,6 +142,9 @@ pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
 struct Gen<'s> {
     schema: &'s Schema,
     rt: TokenStream,
+    /// Deprecated aliases of renamed types: schema name, Rust name,
+    /// target, deprecation note.
+    aliases: Vec<(String, String, EntityId, String)>,
     /// Rust type name of each emitted type, command and event.
     names: HashMap<EntityId, String>,
     /// Name of the branch enum of unions that have base members.
@@ -154,6 +163,7 @@ impl<'s> Gen<'s> {
         let mut g = Gen {
             schema,
             rt,
+            aliases: Vec::new(),
             names: HashMap::new(),
             branch_names: HashMap::new(),
             boxed: HashSet::new(),
@@ -226,7 +236,47 @@ impl<'s> Gen<'s> {
             .as_ref()
             .map(|c| format!("Only if `{}`.", docs::condition(c)));
         append_notes(&mut out, cond, &m.features, doc);
+        let versions = self
+            .schema
+            .versioning
+            .as_ref()
+            .map(|v| v.member(&m.defined_in, &m.name));
+        self.push_availability(&mut out, versions);
         out
+    }
+
+    /// Adds "Only in QEMU .." to a doc when `set` is not every version.
+    fn push_availability(&self, out: &mut Vec<String>, set: Option<crate::schema::VersionSet>) {
+        let (Some(v), Some(set)) = (&self.schema.versioning, set) else {
+            return;
+        };
+        if set & v.all() == v.all() {
+            return;
+        }
+        if !out.is_empty() {
+            out.push(String::new());
+        }
+        out.push(format!(
+            "Only in QEMU {} of the supported {}.",
+            v.names(set).join(", "),
+            v.labels.join(", ")
+        ));
+    }
+
+    /// The versions that have entity `id`, as a `&[&str]` of labels
+    /// (empty when the model is one schema).
+    fn versions_tokens(&self, set: Option<crate::schema::VersionSet>) -> TokenStream {
+        let names: Vec<&str> = match (&self.schema.versioning, set) {
+            (Some(v), Some(set)) => v.names(set),
+            _ => Vec::new(),
+        };
+        quote!(&[#(#names),*])
+    }
+
+    /// The versions that have entity `id`.
+    fn entity_versions(&self, id: EntityId) -> Option<crate::schema::VersionSet> {
+        let v = self.schema.versioning.as_ref()?;
+        Some(v.entity(&self.schema.entities[id].name))
     }
 
     /// The doc comment of the definition owning member doc sections: for
@@ -243,6 +293,7 @@ impl<'s> Gen<'s> {
             .as_ref()
             .map(|c| format!("Only available if `{}`.", docs::condition(c)));
         append_notes(&mut out, cond, &e.features, self.doc_of(id));
+        self.push_availability(&mut out, self.entity_versions(id));
         out
     }
 

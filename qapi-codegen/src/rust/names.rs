@@ -14,6 +14,7 @@ impl<'s> Gen<'s> {
             "IntoTransactionAction",
             "COMMANDS",
             "EVENTS",
+            "VERSIONS",
             "Command",
             "CommandMeta",
             "Timestamp",
@@ -72,6 +73,32 @@ impl<'s> Gen<'s> {
                 scope.unique(format!("{want}{suffix}"))
             };
             self.names.insert(id, n);
+        }
+        // Older names of renamed types, where the name is free.
+        if let Some(v) = &self.schema.versioning {
+            for a in &v.aliases {
+                let Some(target) = self.schema.lookup(&a.new) else {
+                    continue;
+                };
+                if !self.names.contains_key(&target) || self.aliases.iter().any(|x| x.0 == a.old) {
+                    continue;
+                }
+                let want = ident::type_name(&a.old);
+                if scope.unique(want.clone()) == want {
+                    let set = v
+                        .aliases
+                        .iter()
+                        .filter(|b| b.old == a.old)
+                        .fold(0, |acc, b| acc | b.versions);
+                    let note = format!(
+                        "called `{}` in QEMU {}; renamed `{}`",
+                        a.old,
+                        v.names(set).join(", "),
+                        a.new
+                    );
+                    self.aliases.push((a.old.clone(), want, target, note));
+                }
+            }
         }
     }
 

@@ -74,7 +74,8 @@ impl<'s> Gen<'s> {
                 ident: scope.unique(field(&m.name)),
                 wire: m.name.clone(),
                 ty: self.rust_type(m.ty),
-                optional: m.optional,
+                // QEMU built without a member's `if` does not send it.
+                optional: m.optional || m.ifcond.is_some(),
                 boxed,
                 doc,
                 deprecated: Self::features_deprecated(&m.features),

@@ -44,6 +44,7 @@ impl Schema {
             pragma: parsed.pragma,
             modules: Vec::new(),
             feature_names: Vec::new(),
+            versioning: None,
             index: HashMap::new(),
             defns: Vec::new(),
         };

@@ -9,6 +9,10 @@
 
 mod build;
 mod check;
+mod merge;
+
+pub(crate) use merge::correspond_types;
+pub use merge::{Alias, MergeNote, NoteKind, VersionSet, Versioning};
 
 use std::collections::HashMap;
 
@@ -285,6 +289,9 @@ pub struct Schema {
     pub modules: Vec<Module>,
     /// Every feature name used, the special ones first.
     pub feature_names: Vec<Feature>,
+    /// Which versions have what, when this model merges several QEMU
+    /// releases' schemas ([`Schema::merge`]); `None` for one schema.
+    pub versioning: Option<Versioning>,
     index: HashMap<String, EntityId>,
     defns: Vec<Option<Defn>>,
 }

@@ -76,7 +76,7 @@ macro_rules! qapi_struct {
                                     map.next_value::<::serde::de::IgnoredAny>()?;
                                 }
                                 $crate::rt::Field::Unknown(_key) => {
-                                    $crate::__qapi_de_unknown!(map, _key $(, $flat)?);
+                                    $crate::__qapi_de_unknown!(map, $name, _key $(, $flat)?);
                                 }
                             }
                         }
@@ -486,11 +486,15 @@ macro_rules! __qapi_de_finish {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_de_unknown {
-    ($map:ident, $key:ident) => {{
-        let _ = $key;
-        $map.next_value::<::serde::de::IgnoredAny>()?;
+    ($map:ident, $name:ident, $key:ident) => {{
+        if $crate::rt::collecting() {
+            let value = $map.next_value::<::serde_json::Value>()?;
+            $crate::rt::record_unknown(::std::stringify!($name), $key, value);
+        } else {
+            $map.next_value::<::serde::de::IgnoredAny>()?;
+        }
     }};
-    ($map:ident, $key:ident, $flat:ident) => {
+    ($map:ident, $name:ident, $key:ident, $flat:ident) => {
         $flat.insert($key, $map.next_value::<::serde_json::Value>()?);
     };
 }

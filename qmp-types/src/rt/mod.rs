@@ -12,6 +12,12 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
 mod macros;
+mod unknown;
+mod versions;
+
+pub use unknown::{UnknownMember, collect_unknown_members, collecting, record_unknown};
+
+pub use versions::{QemuVersion, Unavailable, check_available};
 
 pub use crate::{
     qapi_any_event, qapi_builder, qapi_command, qapi_enum, qapi_event, qapi_newtype, qapi_struct,
@@ -79,6 +85,13 @@ pub struct CommandMeta {
     pub condition: Option<&'static str>,
     /// All features (`deprecated`, `unstable`, others).
     pub features: &'static [&'static str],
+    /// The QEMU versions, of those the bindings were generated from, that
+    /// have the command (oldest first); empty when the bindings come from
+    /// one schema without versions.
+    pub versions: &'static [&'static str],
+    /// Arguments that only some of [`CommandMeta::versions`] have: wire
+    /// name and the versions that have it.
+    pub partial_args: &'static [(&'static str, &'static [&'static str])],
 }
 
 /// What the schema says about an event. Generated code (also in other
@@ -96,6 +109,10 @@ pub struct EventMeta {
     /// The schema's `if` condition (QEMU sends the event only when built
     /// with it).
     pub condition: Option<&'static str>,
+    /// The QEMU versions, of those the bindings were generated from, that
+    /// have the event (oldest first); empty when the bindings come from
+    /// one schema without versions.
+    pub versions: &'static [&'static str],
 }
 
 /// An event's data type. `Any` is the enum over all events of its schema
@@ -265,7 +282,7 @@ impl FieldSeed {
     fn field_at(&self, known: Option<usize>, owned: impl FnOnce() -> String) -> Field {
         match known {
             Some(i) => Field::Known(i),
-            None if self.keep_unknown => Field::Unknown(owned()),
+            None if self.keep_unknown || collecting() => Field::Unknown(owned()),
             None => Field::Unknown(String::new()),
         }
     }

@@ -61,3 +61,7 @@ pub static COMMANDS: &[::qmp_types::rt::CommandMeta] = &[
     <TestCommandCondFeatures2 as ::qmp_types::rt::Command>::META,
     <TestCommandCondFeatures3 as ::qmp_types::rt::Command>::META,
 ];
+/// The QEMU versions whose schemas these bindings were
+/// generated from, oldest first (empty for one schema without
+/// versions).
+pub static VERSIONS: &[&str] = &[];

@@ -107,7 +107,7 @@ impl ::std::convert::From<Empty2> for UserDefCmd0 {
     UserDefCmd0, "user-def-cmd0", Empty2, { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 /// The QAPI enum `QEnumTwo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -943,7 +943,7 @@ pub struct UserDefCmd {}
     UserDefCmd, "user-def-cmd", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "user-def-cmd1")]
 /// The QAPI command `user-def-cmd1`.
@@ -962,7 +962,7 @@ pub struct UserDefCmd1 {
     UserDefCmd1, "user-def-cmd1", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "user-def-cmd2")]
 /// The QAPI command `user-def-cmd2`.
@@ -984,7 +984,7 @@ pub struct UserDefCmd2 {
     UserDefCmd2, "user-def-cmd2", UserDefTwo, { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "cmd-success-response")]
 /// The QAPI command `cmd-success-response`.
@@ -1000,7 +1000,7 @@ pub struct CmdSuccessResponse {}
     CmdSuccessResponse, "cmd-success-response", (), { allow_oob : false, allow_preconfig
     : false, success_response : false, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "coroutine-cmd")]
 /// The QAPI command `coroutine-cmd`.
@@ -1015,7 +1015,7 @@ pub struct CoroutineCmd {}
     CoroutineCmd, "coroutine-cmd", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "guest-get-time")]
 /// The QAPI command `guest-get-time`.
@@ -1036,7 +1036,7 @@ pub struct GuestGetTime {
     GuestGetTime, "guest-get-time", i64, { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "guest-sync")]
 /// The QAPI command `guest-sync`.
@@ -1055,7 +1055,7 @@ pub struct GuestSync {
     GuestSync, "guest-sync", ::serde_json::Value, { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "boxed-struct")]
 /// The QAPI command `boxed-struct`.
@@ -1071,7 +1071,7 @@ impl ::std::convert::From<UserDefZero> for BoxedStruct {
     BoxedStruct, "boxed-struct", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "boxed-union")]
 /// The QAPI command `boxed-union`.
@@ -1087,7 +1087,7 @@ impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
     BoxedUnion, "boxed-union", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "boxed-empty")]
 /// The QAPI command `boxed-empty`.
@@ -1103,7 +1103,7 @@ impl ::std::convert::From<Empty1> for BoxedEmpty {
     BoxedEmpty, "boxed-empty", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-flags-command")]
 /// The QAPI command `test-flags-command`.
@@ -1119,7 +1119,7 @@ pub struct TestFlagsCommand {}
     TestFlagsCommand, "test-flags-command", (), { allow_oob : true, allow_preconfig :
     true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 /// The QAPI struct `UserDefOptions`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -1176,7 +1176,7 @@ pub struct EventA {}
     EventA new(" Builds it with every optional member absent.") {} init {} set {}
 );
 ::qmp_types::rt::qapi_event!(
-    EventA, "EVENT_A", { deprecated : false, unstable : false, since :
+    EventA, "EVENT_A", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_B")]
@@ -1189,7 +1189,7 @@ pub struct EventB {}
     EventB new(" Builds it with every optional member absent.") {} init {} set {}
 );
 ::qmp_types::rt::qapi_event!(
-    EventB, "EVENT_B", { deprecated : false, unstable : false, since :
+    EventB, "EVENT_B", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_C")]
@@ -1211,7 +1211,7 @@ pub struct EventC {
     "b" : UserDefOne => into, }
 );
 ::qmp_types::rt::qapi_event!(
-    EventC, "EVENT_C", { deprecated : false, unstable : false, since :
+    EventC, "EVENT_C", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_D")]
@@ -1237,7 +1237,7 @@ pub struct EventD {
     "c" : ::std::string::String => into, with_enum3 enum3 "enum3" : EnumOne => into, }
 );
 ::qmp_types::rt::qapi_event!(
-    EventD, "EVENT_D", { deprecated : false, unstable : false, since :
+    EventD, "EVENT_D", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_E")]
@@ -1251,7 +1251,7 @@ impl ::std::convert::From<UserDefZero> for EventE {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    EventE, "EVENT_E", { deprecated : false, unstable : false, since :
+    EventE, "EVENT_E", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_F")]
@@ -1265,7 +1265,7 @@ impl ::std::convert::From<UserDefFlatUnion> for EventF {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    EventF, "EVENT_F", { deprecated : false, unstable : false, since :
+    EventF, "EVENT_F", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "EVENT_G")]
@@ -1279,7 +1279,7 @@ impl ::std::convert::From<Empty1> for EventG {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    EventG, "EVENT_G", { deprecated : false, unstable : false, since :
+    EventG, "EVENT_G", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
 );
 #[doc(alias = "__org.qemu_x-Enum")]
@@ -1460,8 +1460,9 @@ impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    OrgQemuXEvent, "__ORG.QEMU_X-EVENT", { deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, }
+    OrgQemuXEvent, "__ORG.QEMU_X-EVENT", { versions : & [], deprecated : false, unstable
+    : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, }
 );
 #[doc(alias = "__org.qemu_x-command")]
 /// The QAPI command `__org.qemu_x-command`.
@@ -1490,7 +1491,7 @@ pub struct OrgQemuXCommand {
     OrgQemuXCommand, "__org.qemu_x-command", (), { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 /// Only available if `TEST_IF_STRUCT`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1499,17 +1500,17 @@ pub struct TestIfStruct {
     /// `foo`
     pub foo: i64,
     /// Only if `TEST_IF_STRUCT_MEMBER`.
-    pub bar: i64,
+    pub bar: ::std::option::Option<i64>,
     /// Only if `TEST_IF_STRUCT_MEMBER`.
     pub baz: ::std::option::Option<::std::string::String>,
 }
 ::qmp_types::rt::qapi_struct!(
-    TestIfStruct { 0 req foo "foo", 1 req bar "bar", 2 opt baz "baz", }
+    TestIfStruct { 0 req foo "foo", 1 opt bar "bar", 2 opt baz "baz", }
 );
 ::qmp_types::rt::qapi_builder!(
     TestIfStruct new(" Builds it from its required members; optional ones are absent.") {
-    foo : i64 => into, bar : i64 => into, } init {} set { with_baz baz "baz" :
-    ::std::string::String => into, }
+    foo : i64 => into, } init {} set { with_bar bar "bar" : i64 => into, with_baz baz
+    "baz" : ::std::string::String => into, }
 );
 /// Only available if `TEST_IF_UNION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1565,7 +1566,8 @@ pub struct TestIfUnionCmd {
     TestIfUnionCmd, "test-if-union-cmd", (), { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition :
-    ::std::option::Option::Some("all(TEST_IF_UNION, TEST_IF_STRUCT)"), features : & [], }
+    ::std::option::Option::Some("all(TEST_IF_UNION, TEST_IF_STRUCT)"), features : & [],
+    versions : & [], partial_args : & [], }
 );
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1632,7 +1634,8 @@ pub struct TestIfAlternateCmd {
     TestIfAlternateCmd, "test-if-alternate-cmd", (), { allow_oob : false, allow_preconfig
     : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition :
-    ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"), features : & [], }
+    ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"), features : & [],
+    versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-if-cmd")]
 /// Only available if `all(TEST_IF_CMD, TEST_IF_STRUCT)`.
@@ -1648,7 +1651,8 @@ impl ::std::convert::From<TestIfStruct> for TestIfCmd {
     TestIfCmd, "test-if-cmd", UserDefThree, { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition :
-    ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"), features : & [], }
+    ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"), features : & [],
+    versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-cmd-return-def-three")]
 /// The QAPI command `test-cmd-return-def-three`.
@@ -1664,7 +1668,7 @@ pub struct TestCmdReturnDefThree {}
     TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, { allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
     : false, since : ::std::option::Option::None, condition :
-    ::std::option::Option::None, features : & [], }
+    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "TEST_IF_EVENT")]
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
@@ -1677,8 +1681,8 @@ impl ::std::convert::From<TestIfStruct> for TestIfEvent {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    TestIfEvent, "TEST_IF_EVENT", { deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition :
+    TestIfEvent, "TEST_IF_EVENT", { versions : & [], deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_EVT, TEST_IF_STRUCT)"), }
 );
 #[doc(alias = "TEST_IF_EVENT2")]
@@ -1691,8 +1695,8 @@ pub struct TestIfEvent2 {}
     TestIfEvent2 new(" Builds it with every optional member absent.") {} init {} set {}
 );
 ::qmp_types::rt::qapi_event!(
-    TestIfEvent2, "TEST_IF_EVENT2", { deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition :
+    TestIfEvent2, "TEST_IF_EVENT2", { versions : & [], deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition :
     ::std::option::Option::Some("not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))"), }
 );
 /// The QAPI struct `FeatureStruct0`.
@@ -1936,7 +1940,7 @@ pub struct TestFeatures0 {
     TestFeatures0, "test-features0", FeatureStruct1, { allow_oob : false, allow_preconfig
     : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], }
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-features1")]
 #[deprecated]
@@ -1953,7 +1957,7 @@ pub struct TestCommandFeatures1 {}
     TestCommandFeatures1, "test-command-features1", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : true, unstable :
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["deprecated"], }
+    features : & ["deprecated"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-features3")]
 /// **Unstable**.
@@ -1971,7 +1975,8 @@ pub struct TestCommandFeatures3 {}
     TestCommandFeatures3, "test-command-features3", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     true, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["unstable", "feature1", "feature2"], }
+    features : & ["unstable", "feature1", "feature2"], versions : & [], partial_args : &
+    [], }
 );
 #[doc(alias = "test-command-cond-features1")]
 /// Feature `feature1`.
@@ -1987,7 +1992,7 @@ pub struct TestCommandCondFeatures1 {}
     TestCommandCondFeatures1, "test-command-cond-features1", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1"], }
+    features : & ["feature1"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-cond-features2")]
 /// Feature `feature1`.
@@ -2004,7 +2009,7 @@ pub struct TestCommandCondFeatures2 {}
     TestCommandCondFeatures2, "test-command-cond-features2", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1", "feature2"], }
+    features : & ["feature1", "feature2"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-cond-features3")]
 /// Feature `feature1`.
@@ -2020,7 +2025,7 @@ pub struct TestCommandCondFeatures3 {}
     TestCommandCondFeatures3, "test-command-cond-features3", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1"], }
+    features : & ["feature1"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "TEST_EVENT_FEATURES0")]
 /// The QAPI event `TEST_EVENT_FEATURES0`.
@@ -2033,8 +2038,9 @@ impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
     }
 }
 ::qmp_types::rt::qapi_event!(
-    TestEventFeatures0, "TEST_EVENT_FEATURES0", { deprecated : false, unstable : false,
-    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+    TestEventFeatures0, "TEST_EVENT_FEATURES0", { versions : & [], deprecated : false,
+    unstable : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, }
 );
 #[doc(alias = "TEST_EVENT_FEATURES1")]
 #[deprecated]
@@ -2048,8 +2054,9 @@ pub struct TestEventFeatures1 {}
     set {}
 );
 ::qmp_types::rt::qapi_event!(
-    TestEventFeatures1, "TEST_EVENT_FEATURES1", { deprecated : true, unstable : false,
-    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+    TestEventFeatures1, "TEST_EVENT_FEATURES1", { versions : & [], deprecated : true,
+    unstable : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, }
 );
 #[doc(alias = "TEST_EVENT_FEATURES2")]
 /// **Unstable**.
@@ -2062,6 +2069,7 @@ pub struct TestEventFeatures2 {}
     set {}
 );
 ::qmp_types::rt::qapi_event!(
-    TestEventFeatures2, "TEST_EVENT_FEATURES2", { deprecated : false, unstable : true,
-    since : ::std::option::Option::None, condition : ::std::option::Option::None, }
+    TestEventFeatures2, "TEST_EVENT_FEATURES2", { versions : & [], deprecated : false,
+    unstable : true, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, }
 );

@@ -1,0 +1,62 @@
+//! Members the bindings do not know: a decoder skips them, unless a
+//! caller collects them ([`collect_unknown_members`]) to keep or report
+//! them (a QEMU newer than the bindings sends members they lack).
+//!
+//! Within the QEMU versions the bindings cover, every member is known, so
+//! nothing is skipped; collecting costs nothing until a key is unknown.
+
+use std::cell::RefCell;
+
+use serde_json::Value;
+
+/// A member a decoded object had that its type does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownMember {
+    /// The Rust type that was decoded (`MachineInfo`).
+    pub type_name: &'static str,
+    /// The member's key.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+}
+
+impl std::fmt::Display for UnknownMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` in {}", self.key, self.type_name)
+    }
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Vec<UnknownMember>>> = const { RefCell::new(None) };
+}
+
+/// Runs `decode` (which decodes generated types on this thread) and
+/// returns, beside its result, every member it met that the types do not
+/// know, with its value. Nested calls collect separately.
+pub fn collect_unknown_members<R>(decode: impl FnOnce() -> R) -> (R, Vec<UnknownMember>) {
+    let outer = SINK.with(|s| s.borrow_mut().replace(Vec::new()));
+    let r = decode();
+    let found = SINK.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer));
+    (r, found.unwrap_or_default())
+}
+
+/// Whether a caller on this thread collects unknown members.
+#[doc(hidden)]
+pub fn collecting() -> bool {
+    SINK.with(|s| s.borrow().is_some())
+}
+
+/// Records an unknown member (generated decoders call this while
+/// [`collecting`]).
+#[doc(hidden)]
+pub fn record_unknown(type_name: &'static str, key: String, value: Value) {
+    SINK.with(|s| {
+        if let Some(v) = s.borrow_mut().as_mut() {
+            v.push(UnknownMember {
+                type_name,
+                key,
+                value,
+            });
+        }
+    });
+}
