@@ -398,7 +398,28 @@ impl<'a, 'v> Cmp<'a, 'v> {
                 }
             }
             (EntityKind::Object(o), Some("object")) => {
-                let owner_members: Vec<_> = o.members.iter().map(|&r| m.member(r)).collect();
+                let mut owner_members: Vec<_> = o.members.iter().map(|&r| m.member(r)).collect();
+                // A union this version sends as a plain struct (without the
+                // discriminator): its members are the untagged branch's too.
+                let untagged = m.versioning.as_ref().and_then(|v| {
+                    let (case, set) = v.untagged.get(&m.entities[id].name)?;
+                    (x.get("tag").is_none() && self.bit.is_none_or(|b| set & b != 0))
+                        .then_some(case)
+                });
+                if let (Some(case), Some(b)) = (untagged, &o.branches)
+                    && let Some(bo) = b
+                        .variants
+                        .iter()
+                        .find(|v| v.name == *case)
+                        .and_then(|v| m.entities[v.ty].as_object())
+                {
+                    owner_members.extend(bo.members.iter().map(|&r| m.member(r)));
+                    // The discriminator is what such a version lacks.
+                    if let Some(tag) = b.tag_member {
+                        let tag_name = &m.member(tag).name;
+                        owner_members.retain(|mm| mm.name != *tag_name);
+                    }
+                }
                 for sm in list(x, "members") {
                     let Some(name) = s(sm, "name") else { continue };
                     let ty = s(sm, "type").unwrap_or("");

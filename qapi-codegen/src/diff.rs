@@ -130,7 +130,11 @@ fn subject(e: &Entity) -> String {
             return format!("`{u}` (its base members)");
         }
     }
-    format!("`{n}`")
+    match &e.kind {
+        EntityKind::Command(_) => format!("command `{n}`"),
+        EntityKind::Event(_) => format!("event `{n}`"),
+        _ => format!("`{n}`"),
+    }
 }
 
 fn cond_text(c: &Option<Value>) -> String {
@@ -191,7 +195,8 @@ pub fn diff(old: &Schema, old_label: &str, new: &Schema, new_label: &str) -> Dif
             continue;
         };
         let who = subject(ne);
-        if oe.ifcond != ne.ifcond {
+        // An implicit type's `if` is its command's or event's.
+        if oe.ifcond != ne.ifcond && !ne.is_implicit() {
             push(
                 Section::Conditions,
                 format!(

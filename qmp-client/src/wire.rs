@@ -315,13 +315,24 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &RawValue)
     }
     let mut de = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = full_path(e.path().to_string(), &e.inner().to_string());
         Error::Decode {
             what: what.to_string(),
             path,
             source: e.into_inner(),
         }
     })
+}
+
+/// The path of a decode error: the tracked `outer` path, and the part
+/// inside a union's branch that the generated types name in their message
+/// (`qmp_types::rt::PATH_PREFIX`).
+fn full_path(outer: String, inner_message: &str) -> String {
+    match qmp_types::rt::split_path_message(inner_message) {
+        Some((deeper, _)) if outer == "." => deeper.to_string(),
+        Some((deeper, _)) => format!("{outer}.{deeper}"),
+        None => outer,
+    }
 }
 
 /// A reply's `return`: `{}` also stands for `()`.
@@ -409,7 +420,9 @@ pub(crate) fn typed_event(
             )
             .err()
             .map_or_else(String::new, |e| e.to_string());
-            let error = format!("member `{}`: {e}", track.path());
+            let path = full_path(track.path().to_string(), &e);
+            let e = qmp_types::rt::split_path_message(&e).map_or(e.as_str(), |(_, m)| m);
+            let error = format!("member `{path}`: {e}");
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
             AnyEvent::Malformed {
                 name: name.to_string(),

@@ -792,3 +792,133 @@ async fn close_over_any_stream_hangs_up() {
         "{e}"
     );
 }
+
+/// A QEMU newer than the bindings: a reply and an event carry a member
+/// the bindings don't know.
+async fn newer_qemu_peer(fake: &Fake) {
+    let (mut r, mut w) = fake.accept(true).await;
+    while let Some(cmd) = read_cmd(&mut r).await {
+        send(
+            &mut w,
+            &serde_json::json!({"event": "DEVICE_DELETED",
+                "data": {"path": "/machine/peripheral/d0", "device": "d0", "from-qemu-99": 1},
+                "timestamp": {"seconds": 1, "microseconds": 2}}),
+        )
+        .await;
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running",
+                "from-qemu-99": {"x": true}}, "id": cmd["id"]}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
+    use qmp_client::UnknownMembers;
+    // Report (the default): decoded, kept with their values, counted.
+    let fake = Fake::new();
+    let client = async {
+        let c = fake.connect().await;
+        let since = c.event_cursor();
+        let s = bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect("decodes");
+        assert!(s.running);
+        bounded(c.wait_device_deleted("d0", since, BOUND))
+            .await
+            .expect("the event decodes too");
+        let kept = c.unknown_members();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        let reply = kept
+            .iter()
+            .find(|k| k.source == "query-status")
+            .expect("reply's");
+        assert_eq!(reply.member.type_name, "StatusInfo");
+        assert_eq!(reply.member.key, "from-qemu-99");
+        assert_eq!(reply.member.value, serde_json::json!({"x": true}));
+        let event = kept
+            .iter()
+            .find(|k| k.source == "DEVICE_DELETED")
+            .expect("event's");
+        assert_eq!(event.member.type_name, "DeviceDeleted");
+        assert_eq!(c.stats().unknown_members, 2);
+        c.close();
+    };
+    tokio::join!(newer_qemu_peer(&fake), client);
+
+    // Deny: the call fails naming the member; the event is malformed.
+    let fake = Fake::new();
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                unknown_members: UnknownMembers::Deny,
+                ..opts()
+            })
+            .await;
+        let since = c.event_cursor();
+        let e = bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect_err("denied");
+        assert!(
+            matches!(&e, Error::UnknownMembers { command, detail }
+                if command == "query-status" && detail.contains("`from-qemu-99` in StatusInfo")),
+            "{e}"
+        );
+        let e = bounded(c.wait_device_deleted("d0", since, BOUND))
+            .await
+            .expect_err("malformed");
+        assert!(matches!(e, Error::EventDecode { .. }), "{e}");
+        assert!(c.unknown_members().is_empty());
+        c.close();
+    };
+    tokio::join!(newer_qemu_peer(&fake), client);
+
+    // Ignore: as if they weren't there.
+    let fake = Fake::new();
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                unknown_members: UnknownMembers::Ignore,
+                ..opts()
+            })
+            .await;
+        bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect("decodes");
+        assert!(c.unknown_members().is_empty());
+        assert_eq!(c.stats().unknown_members, 0);
+        c.close();
+    };
+    tokio::join!(newer_qemu_peer(&fake), client);
+}
+
+#[tokio::test]
+async fn decode_errors_name_the_full_path_inside_union_branches() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        let reply = serde_json::json!({"return": [
+            {"name": "str", "meta-type": "builtin", "json-type": "string"},
+            {"name": "1", "meta-type": "enum", "values": 5, "members": []}
+        ], "id": cmd["id"]});
+        send(&mut w, &reply).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let e = bounded(c.execute(qmp_types::QueryQmpSchema::new()))
+            .await
+            .expect_err("bad values");
+        match &e {
+            Error::Decode { what, path, .. } => {
+                assert_eq!(what, "query-qmp-schema");
+                assert_eq!(path, "[1].values", "{e}");
+            }
+            other => panic!("{other}"),
+        }
+    };
+    tokio::join!(server, client);
+}

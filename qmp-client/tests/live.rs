@@ -4,11 +4,15 @@
 //! block-job scenarios with their event helpers, transactions, error
 //! classes, OOB, fd passing, many tasks on one connection, and how a
 //! connection ends. The scenarios follow ../shared/cookbook/COOKBOOK.md.
+//!
+//! The device_del, tray, block-job and transaction scenarios run on
+//! Debian 12's QEMU 7.2 too (unpacked into `target/qemu-7.2` by `cargo
+//! xtask test`), with the same bindings; so does the version check.
 
 use std::process::Command as Process;
 use std::time::Duration;
 
-use qmp_client::launch::{Launcher, Qemu};
+use qmp_client::launch::{Flavor, Launcher, Qemu};
 use qmp_client::{Client, Disconnect, Error, ErrorClass, Options, Since, TransactionBuilder};
 use qmp_types::*;
 
@@ -18,15 +22,51 @@ async fn connect(q: &Qemu, opts: Options) -> Client {
     q.connect(opts).await.expect("connect")
 }
 
+/// Which QEMU a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    /// The installed one (10.0.2).
+    Installed,
+    /// Debian 12's 7.2, unpacked beside it.
+    Qemu72,
+}
+
+/// Where `cargo xtask test` unpacks QEMU 7.2.
+fn qemu72_root() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-7.2");
+    assert!(
+        root.join("usr/bin/qemu-system-x86_64").exists(),
+        "QEMU 7.2 is not unpacked in {}: run `cargo xtask test` (README's test command), which fetches it",
+        root.display()
+    );
+    root
+}
+
+fn launcher(which: Which, flavor: Flavor) -> Launcher {
+    match (which, flavor) {
+        (Which::Installed, Flavor::StorageDaemon) => Launcher::storage_daemon(),
+        (Which::Installed, _) => Launcher::system_x86_64(),
+        (Which::Qemu72, f) => Launcher::unpacked(qemu72_root(), f),
+    }
+}
+
 async fn storage_daemon() -> Qemu {
-    Launcher::storage_daemon()
+    storage_daemon_of(Which::Installed).await
+}
+
+async fn storage_daemon_of(which: Which) -> Qemu {
+    launcher(which, Flavor::StorageDaemon)
         .start()
         .await
         .expect("start qemu-storage-daemon")
 }
 
 async fn system(extra: &[&str]) -> Qemu {
-    Launcher::system_x86_64()
+    system_of(Which::Installed, extra).await
+}
+
+async fn system_of(which: Which, extra: &[&str]) -> Qemu {
+    launcher(which, Flavor::System)
         .guestless()
         .args(extra)
         .start()
@@ -525,12 +565,24 @@ async fn oob_overtakes_a_full_in_band_queue_with_64_callers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_del_then_device_deleted() {
-    let qemu = system(&[
-        "-device",
-        "qemu-xhci,id=xhci",
-        "-device",
-        "usb-tablet,id=tab0,bus=xhci.0",
-    ])
+    device_del_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_del_then_device_deleted_on_qemu_7_2() {
+    device_del_scenario(Which::Qemu72).await;
+}
+
+async fn device_del_scenario(which: Which) {
+    let qemu = system_of(
+        which,
+        &[
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-device",
+            "usb-tablet,id=tab0,bus=xhci.0",
+        ],
+    )
     .await;
     let c = connect(&qemu, Options::default()).await;
     let since = c.event_cursor();
@@ -562,6 +614,15 @@ async fn device_del_then_device_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
+    tray_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tray_events_arrive_before_the_reply_and_are_not_missed_on_qemu_7_2() {
+    tray_scenario(Which::Qemu72).await;
+}
+
+async fn tray_scenario(which: Which) {
     let dir = tests::TempDir::new("tray").expect("dir");
     let cd = dir.path().join("cd.raw");
     qemu_img(&["create", "-q", "-f", "raw", &cd.to_string_lossy(), "1M"]);
@@ -569,14 +630,17 @@ async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
         "driver=file,filename={},node-name=cdfile,read-only=on",
         cd.display()
     );
-    let qemu = system(&[
-        "-blockdev",
-        &file,
-        "-blockdev",
-        "driver=raw,file=cdfile,node-name=cdraw,read-only=on",
-        "-device",
-        "ide-cd,id=cd0,drive=cdraw,bus=ide.1",
-    ])
+    let qemu = system_of(
+        which,
+        &[
+            "-blockdev",
+            &file,
+            "-blockdev",
+            "driver=raw,file=cdfile,node-name=cdraw,read-only=on",
+            "-device",
+            "ide-cd,id=cd0,drive=cdraw,bus=ide.1",
+        ],
+    )
     .await;
     let c = connect(&qemu, Options::default()).await;
     let since = c.event_cursor();
@@ -667,7 +731,16 @@ async fn human_monitor_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_jobs_and_their_events() {
-    let qsd = storage_daemon().await;
+    block_job_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_jobs_and_their_events_on_qemu_7_2() {
+    block_job_scenario(Which::Qemu72).await;
+}
+
+async fn block_job_scenario(which: Which) {
+    let qsd = storage_daemon_of(which).await;
     let dir = qsd.dir().to_path_buf();
     let (base, top) = (dir.join("base.qcow2"), dir.join("top.qcow2"));
     qemu_img(&[
@@ -753,6 +826,15 @@ async fn block_jobs_and_their_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_roll_back() {
+    transaction_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_roll_back_on_qemu_7_2() {
+    transaction_scenario(Which::Qemu72).await;
+}
+
+async fn transaction_scenario(which: Which) {
     let dir = tests::TempDir::new("txn").expect("dir");
     let src = dir.path().join("t-src.qcow2");
     qemu_img(&["create", "-q", "-f", "qcow2", &src.to_string_lossy(), "16M"]);
@@ -760,12 +842,15 @@ async fn transactions_commit_and_roll_back() {
         "driver=qcow2,node-name=src,file.driver=file,file.filename={}",
         src.display()
     );
-    let qemu = system(&[
-        "-blockdev",
-        &node,
-        "-device",
-        "virtio-blk-pci,id=vd0,drive=src",
-    ])
+    let qemu = system_of(
+        which,
+        &[
+            "-blockdev",
+            &node,
+            "-device",
+            "virtio-blk-pci,id=vd0,drive=src",
+        ],
+    )
     .await;
     let c = connect(&qemu, Options::default()).await;
     let ov1 = dir.path().join("t-ov1.qcow2");
@@ -922,4 +1007,60 @@ async fn file_descriptors_ride_with_commands() {
         .find(|s| s.fdset_id == info.fdset_id)
         .expect("listed");
     assert_eq!(set.fds[0].opaque.as_deref(), Some("ro copy"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent() {
+    let qemu = system_of(Which::Qemu72, &["-S"]).await;
+    let c = connect(&qemu, Options::default()).await;
+    assert_eq!(c.qemu_version().series(), (7, 2));
+    // query-cryptodev came in 8.0.
+    let e = c.execute(QueryCryptodev::new()).await.expect_err("refused");
+    match &e {
+        Error::Unavailable(u) => {
+            assert_eq!(u.needs, "needs QEMU ≥ 8.0");
+            assert_eq!(u.known_in, ["10.0.2", "10.2.2"]);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        e.to_string()
+            .starts_with("not sent: command `query-cryptodev` needs QEMU ≥ 8.0, connected to 7.2."),
+        "{e}"
+    );
+    // An argument 7.2 lacks; without it the same command works.
+    let e = c
+        .execute(QueryMachines::new().with_compat_props(true))
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("argument `compat-props` of `query-machines`"),
+        "{e}"
+    );
+    let machines = c
+        .execute(QueryMachines::new())
+        .await
+        .expect("query-machines");
+    // 7.2's reply has no `acpi` (8.0): optional in the merged bindings.
+    assert!(machines.iter().all(|m| m.acpi.is_none()));
+    assert_eq!(c.stats().sent, 1, "the refused calls were never written");
+    assert!(c.check_available::<QueryStatus>().is_ok());
+    // With the check off, QEMU itself answers (one QMP client at a time).
+    c.close();
+    tokio::time::timeout(T, c.closed()).await.expect("closed");
+    drop(c);
+    let c2 = connect(
+        &qemu,
+        Options {
+            check_versions: false,
+            ..Options::default()
+        },
+    )
+    .await;
+    let e = c2
+        .execute(QueryCryptodev::new())
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.class(), Some(&ErrorClass::CommandNotFound));
 }

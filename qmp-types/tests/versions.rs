@@ -131,3 +131,42 @@ fn unknown_members_can_be_collected() {
         serde_json::from_value(json!({"running": true, "status": "running", "y": 1}))
             .expect("decodes");
 }
+
+#[test]
+fn a_union_older_qemu_sent_without_its_discriminator() {
+    // QEMU 7.2's `query-sev` (SevInfo was a struct, before `sev-type`).
+    let v72 = json!({"enabled": false, "api-major": 0, "api-minor": 0, "build-id": 0,
+        "policy": 0, "state": "uninit", "handle": 0});
+    let r: SevInfo = roundtrip(v72);
+    assert!(matches!(r.branch, SevInfoBranch::Untagged(ref g) if g.policy == 0 && g.handle == 0));
+    assert_eq!(r.branch.tag(), "sev");
+    // 10.0's form, with it.
+    let v10 = json!({"enabled": false, "api-major": 0, "api-minor": 0, "build-id": 0,
+        "policy": 0, "state": "uninit", "handle": 0, "sev-type": "sev"});
+    let r: SevInfo = roundtrip(v10);
+    assert!(matches!(r.branch, SevInfoBranch::Sev(_)));
+}
+
+#[test]
+fn decode_errors_inside_union_branches_name_the_member() {
+    // The 2nd entry of a `query-qmp-schema` reply: an enum whose `values`
+    // is a number.
+    let reply = json!([
+        {"name": "str", "meta-type": "builtin", "json-type": "string"},
+        {"name": "1", "meta-type": "enum", "values": 5, "members": []}
+    ]);
+    let e = serde_json::from_value::<Vec<SchemaInfo>>(reply).expect_err("bad values");
+    let msg = e.to_string();
+    let (path, rest) = qmp_types::rt::split_path_message(&msg).unwrap_or_else(|| panic!("{msg}"));
+    assert_eq!(path, "values", "{msg}");
+    assert!(rest.starts_with("invalid type: integer `5`"), "{msg}");
+    // Two levels: a union inside a union's branch.
+    let bad = json!({"driver": "qcow2", "file": {"driver": "file", "filename": 7}});
+    let e = serde_json::from_value::<BlockdevOptions>(bad).expect_err("bad filename");
+    let msg = e.to_string();
+    assert_eq!(
+        qmp_types::rt::split_path_message(&msg).map(|p| p.0),
+        Some("file.filename"),
+        "{msg}"
+    );
+}

@@ -15,6 +15,53 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Which QEMU a live test runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The installed one (10.0.2, from bookworm-backports).
+    Installed,
+    /// Debian 12's 7.2, unpacked into `target/qemu-7.2` by `cargo xtask
+    /// test`.
+    Qemu72,
+}
+
+impl Which {
+    /// Both, installed first.
+    pub const ALL: [Which; 2] = [Which::Installed, Which::Qemu72];
+
+    /// The release series (major, minor) it is.
+    pub fn series(self) -> (i64, i64) {
+        match self {
+            Which::Installed => (10, 0),
+            Which::Qemu72 => (7, 2),
+        }
+    }
+}
+
+/// Where `cargo xtask test` unpacks QEMU 7.2 (panics, saying how to get
+/// it, when it is not there).
+pub fn qemu72_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-7.2");
+    assert!(
+        root.join("usr/bin/qemu-system-x86_64").exists(),
+        "QEMU 7.2 is not unpacked in {}: run `cargo xtask test` (README's test command), which fetches it",
+        root.display()
+    );
+    root
+}
+
+/// A launcher for `which` QEMU's `flavor` binary
+/// (`qemu-storage-daemon` or `qemu-system-x86_64`).
+pub fn launcher(which: Which, flavor: qmp_client::launch::Flavor) -> qmp_client::launch::Launcher {
+    use qmp_client::launch::{Flavor, Launcher};
+    match (which, flavor) {
+        (Which::Installed, Flavor::StorageDaemon) => Launcher::storage_daemon(),
+        (Which::Installed, Flavor::GuestAgent) => Launcher::guest_agent(),
+        (Which::Installed, _) => Launcher::system_x86_64(),
+        (Which::Qemu72, f) => Launcher::unpacked(qemu72_root(), f),
+    }
+}
+
 /// A private temporary directory, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

@@ -1,15 +1,15 @@
-//! The generated types against live QEMU 10.0.2 (`qemu-storage-daemon`
-//! and `qemu-system-x86_64`, each on a private socket): every
-//! argument-less `query-*` command either binary offers is executed, its
-//! reply decoded into the generated type and encoded again, and the result
-//! must equal the reply (no error, no lost member). Then typed commands
-//! are sent and their replies checked.
+//! The generated types against live QEMU 10.0.2 and Debian 12's QEMU 7.2
+//! (`qemu-storage-daemon` and `qemu-system-x86_64` of each, on private
+//! sockets): every argument-less `query-*` command each binary offers is
+//! executed, its reply decoded into the generated type and encoded again,
+//! and the result must equal the reply (no error, no lost member). Then
+//! typed commands are sent and their replies checked.
 
-use qmp_client::launch::Launcher;
+use qmp_client::launch::{Flavor, Launcher};
 use qmp_types::*;
 use serde_json::{Value, json};
 use tests::{
-    RawQmp,
+    RawQmp, Which, launcher,
     live_queries::{QUERIES, decode_reply},
 };
 
@@ -105,10 +105,24 @@ fn decode_all(q: &mut RawQmp) -> (Vec<String>, Vec<String>) {
 
 #[test]
 fn storage_daemon_queries_decode() {
-    let qsd = Launcher::storage_daemon()
+    storage_daemon_queries(Which::Installed);
+}
+
+#[test]
+fn storage_daemon_queries_decode_on_qemu_7_2() {
+    storage_daemon_queries(Which::Qemu72);
+}
+
+fn storage_daemon_queries(which: Which) {
+    let qsd = launcher(which, Flavor::StorageDaemon)
         .start_blocking()
         .expect("start qemu-storage-daemon");
-    let (mut q, _) = RawQmp::connect(qsd.socket()).expect("connect");
+    let (mut q, greeting) = RawQmp::connect(qsd.socket()).expect("connect");
+    let v = &greeting["QMP"]["version"]["qemu"];
+    assert_eq!(
+        (v["major"].as_i64(), v["minor"].as_i64()),
+        (Some(which.series().0), Some(which.series().1))
+    );
     // Something to report on: a node, a bitmap, an export.
     let add = BlockdevAdd(
         BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
@@ -146,7 +160,16 @@ fn storage_daemon_queries_decode() {
 
 #[test]
 fn system_emulator_queries_decode() {
-    let qemu = Launcher::system_x86_64()
+    system_emulator_queries(Which::Installed);
+}
+
+#[test]
+fn system_emulator_queries_decode_on_qemu_7_2() {
+    system_emulator_queries(Which::Qemu72);
+}
+
+fn system_emulator_queries(which: Which) {
+    let qemu = launcher(which, Flavor::System)
         .guestless()
         .args([
             "-S",

@@ -71,6 +71,22 @@ impl<'s> Gen<'s> {
                 }
             }
         }
+        // What older QEMU sends without the discriminator.
+        let untagged = self.schema.versioning.as_ref().and_then(|v| {
+            let (case, set) = v.untagged.get(&self.schema.entities[id].name)?;
+            let m = b.variants.iter().find(|m| m.name == *case)?;
+            Some((case.clone(), m.ty, v.names(*set).join(", ")))
+        });
+        let mut untagged_clause = quote!();
+        if let Some((case, ty, versions)) = untagged {
+            let v = ident(&scope.unique("Untagged".into()));
+            let t = self.rust_type(ty);
+            let vdoc = self.doc_attrs(&[format!(
+                "What QEMU {versions} send: the members of branch `{case}`, without `{tag}` (re-encoded without it too)."
+            )]);
+            variants.push(quote!(#vdoc #v(#t),));
+            untagged_clause = quote!(untagged #v = #case);
+        }
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +102,7 @@ impl<'s> Gen<'s> {
                     members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
                 },
             }
-            #rt::qapi_union!(#name, #tag, data { #(#data)* } unit { #(#unit)* });
+            #rt::qapi_union!(#name, #tag, data { #(#data)* } unit { #(#unit)* } #untagged_clause);
         }
     }
 

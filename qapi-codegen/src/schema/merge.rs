@@ -51,6 +51,10 @@ pub struct Versioning {
     /// type some versions give them (it reads every version's form):
     /// those versions.
     pub widened: HashMap<String, VersionSet>,
+    /// Unions that older versions sent as a plain struct, without the
+    /// discriminator: the branch whose members those versions send, and
+    /// the versions. Such a reply decodes into that branch, untagged.
+    pub untagged: HashMap<String, (String, VersionSet)>,
     /// Types known by an older name in older versions.
     pub aliases: Vec<Alias>,
     /// What the merge met and how it resolved it, in the order met.
@@ -672,7 +676,8 @@ impl Schema {
         pending: &mut Vec<Pending>,
     ) {
         let name = self.entities[mid].name.clone();
-        let subject = |what: &str| format!("{} '{name}'{what}", self.entities[mid].meta());
+        let meta = self.entities[mid].meta();
+        let subject = |what: &str| format!("{meta} '{name}'{what}");
         let shape = |text: String, subject: String, v: &mut Versioning| {
             v.notes.push(MergeNote {
                 kind: NoteKind::ShapeChanged,
@@ -739,8 +744,40 @@ impl Schema {
                 }
                 // Members: each older member lands where the newer type
                 // (or its base chain) has it, else as a new member.
+                // A struct that became a union: members now in a branch
+                // are that branch's; without the discriminator, such a
+                // reply is that branch, untagged.
+                let became_union = oo.branches.is_none()
+                    && mo.branches.is_some()
+                    && !oo
+                        .local_members
+                        .iter()
+                        .any(|m| mo.branches.as_ref().is_some_and(|b| b.tag_name == m.name));
+                let branch_types: Vec<(String, EntityId)> = mo
+                    .branches
+                    .iter()
+                    .flat_map(|b| &b.variants)
+                    .filter_map(|x| Some((x.name.clone(), *self.index.get(&x.type_name)?)))
+                    .collect();
                 for om in &oo.local_members {
-                    let owner = self.member_owner(mid, &om.name).unwrap_or(mid);
+                    let in_branch = || {
+                        branch_types.iter().find_map(|(case, t)| {
+                            self.member_owner(*t, &om.name).map(|o| (case.clone(), o))
+                        })
+                    };
+                    let owner = match self.member_owner(mid, &om.name) {
+                        Some(o) => o,
+                        None => match in_branch() {
+                            Some((case, o)) => {
+                                if became_union {
+                                    let e = v.untagged.entry(name.clone()).or_insert((case, 0));
+                                    e.1 |= bit;
+                                }
+                                o
+                            }
+                            None => mid,
+                        },
+                    };
                     let owner_name = self.entities[owner].name.clone();
                     *v.members
                         .entry((owner_name.clone(), om.name.clone()))
@@ -770,6 +807,16 @@ impl Schema {
                             o.local_members.push(x);
                         }
                     }
+                }
+                if let Some((case, set)) = v.untagged.get(&name)
+                    && set & bit != 0
+                {
+                    let text = format!(
+                        "a struct without discriminator in {}: such a reply decodes as branch `{case}`, untagged (and re-encodes without the discriminator)",
+                        v.names(bit).join("")
+                    );
+                    let s = subject("");
+                    shape(text, s, v);
                 }
                 let EntityKind::Object(mo) = &mut self.entities[mid].kind else {
                     return;

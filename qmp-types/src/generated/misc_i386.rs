@@ -94,12 +94,8 @@ crate::rt::qapi_enum!(SevGuestType { Sev = "sev", SevSnp = "sev-snp", });
 #[non_exhaustive]
 pub struct SevGuestInfo {
     /// SEV policy value
-    ///
-    /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub policy: u32,
     /// SEV firmware handle
-    ///
-    /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub handle: u32,
 }
 crate::rt::qapi_struct!(SevGuestInfo { 0 req policy "policy", 1 req handle "handle", });
@@ -142,24 +138,17 @@ pub struct SevInfo {
     pub build_id: u8,
     /// SEV guest state
     pub state: SevState,
-    /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub policy: ::std::option::Option<u32>,
-    /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub handle: ::std::option::Option<u32>,
     /// The branch, chosen by `sev-type`.
     pub branch: SevInfoBranch,
 }
 crate::rt::qapi_struct!(
     SevInfo { 0 req enabled "enabled", 1 req api_major "api-major", 2 req api_minor
-    "api-minor", 3 req build_id "build-id", 4 req state "state", 5 opt policy "policy", 6
-    opt handle "handle", } flatten branch
+    "api-minor", 3 req build_id "build-id", 4 req state "state", } flatten branch
 );
 crate::rt::qapi_builder!(
     SevInfo new(" Builds it from its required members; optional ones are absent.") {
     enabled : bool => into, api_major : u8 => into, api_minor : u8 => into, build_id : u8
-    => into, state : SevState => into, branch : SevInfoBranch => into, } init {} set {
-    with_policy policy "policy" : u32 => into, with_handle handle "handle" : u32 => into,
-    }
+    => into, state : SevState => into, branch : SevInfoBranch => into, } init {} set {}
 );
 /// The branches of [`SevInfo`], by `sev-type`.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,6 +158,8 @@ pub enum SevInfoBranch {
     Sev(SevGuestInfo),
     /// `sev-type` = `sev-snp`.
     SevSnp(SevSnpGuestInfo),
+    /// What QEMU 7.2.0 send: the members of branch `sev`, without `sev-type` (re-encoded without it too).
+    Untagged(SevGuestInfo),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU): the discriminator's value and the other members.
     Unknown {
@@ -179,7 +170,8 @@ pub enum SevInfoBranch {
     },
 }
 crate::rt::qapi_union!(
-    SevInfoBranch, "sev-type", data { Sev = "sev", SevSnp = "sev-snp", } unit {}
+    SevInfoBranch, "sev-type", data { Sev = "sev", SevSnp = "sev-snp", } unit {} untagged
+    Untagged = "sev"
 );
 #[doc(alias = "query-sev")]
 /// Return information about SEV/SEV-ES/SEV-SNP.

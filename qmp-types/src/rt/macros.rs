@@ -222,7 +222,10 @@ macro_rules! qapi_newtype {
 /// ```text
 /// qapi_union!(Name, "discriminator",
 ///     data { Variant = "value", .. }   // variants holding the branch's type
-///     unit { Other = "other", .. });   // variants of branches without members
+///     unit { Other = "other", .. }     // variants of branches without members
+///     untagged Untagged = "value");    // optional: the variant for what
+///                                      // older QEMU sends without the
+///                                      // discriminator (that branch's type)
 /// ```
 #[macro_export]
 macro_rules! qapi_union {
@@ -230,6 +233,7 @@ macro_rules! qapi_union {
         $name:ident, $tag:literal,
         data { $( $dv:ident = $dwire:literal ),* $(,)? }
         unit { $( $uv:ident = $uwire:literal ),* $(,)? }
+        $( untagged $tv:ident = $twire:literal )?
     ) => {
         #[allow(deprecated, reason = "every branch is mapped")]
         impl $name {
@@ -240,6 +244,7 @@ macro_rules! qapi_union {
                 match self {
                     $( Self::$dv(..) => $dwire, )*
                     $( Self::$uv => $uwire, )*
+                    $( Self::$tv(..) => $twire, )?
                     Self::Unknown { tag, .. } => tag,
                 }
             }
@@ -253,6 +258,9 @@ macro_rules! qapi_union {
                 let members = match self {
                     $( Self::$dv(x) => $crate::rt::to_members(x), )*
                     $( Self::$uv => ::std::result::Result::Ok(::serde_json::Map::new()), )*
+                    $( Self::$tv(x) => {
+                        return $crate::rt::serialize_untagged(s, $crate::rt::to_members(x));
+                    } )?
                     Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
                 };
                 $crate::rt::serialize_branch(s, $tag, self.tag(), members)
@@ -263,16 +271,47 @@ macro_rules! qapi_union {
             fn deserialize<__D: ::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                let (tag, members) = $crate::rt::deserialize_branch(d, $tag)?;
-                let branch: ::std::result::Result<Self, ::serde_json::Error> = match tag.as_str() {
-                    $( $dwire => $crate::rt::from_members(members).map(Self::$dv), )*
-                    $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
-                    _ => ::std::result::Result::Ok(Self::Unknown { tag, members }),
-                };
-                branch.map_err(<__D::Error as ::serde::de::Error>::custom)
+                $crate::__qapi_union_de!(d, $tag, data { $( $dv = $dwire ),* }
+                    unit { $( $uv = $uwire ),* } $( untagged $tv )?)
             }
         }
     };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_union_de {
+    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* }) => {{
+        let (tag, members) = $crate::rt::deserialize_branch($d, $tag)?;
+        $crate::__qapi_union_pick!(tag, members, __D, data { $( $dv = $dwire ),* }
+            unit { $( $uv = $uwire ),* })
+    }};
+    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* } untagged $tv:ident) => {{
+        let (tag, members) = $crate::rt::deserialize_branch_opt($d, $tag)?;
+        match tag {
+            ::std::option::Option::None => $crate::rt::from_members(members)
+                .map(Self::$tv)
+                .map_err(<__D::Error as ::serde::de::Error>::custom),
+            ::std::option::Option::Some(tag) => $crate::__qapi_union_pick!(tag, members, __D,
+                data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* }),
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_union_pick {
+    ($tagv:ident, $members:ident, $derr:ident, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* }) => {{
+        let branch: ::std::result::Result<Self, ::serde_json::Error> = match $tagv.as_str() {
+            $( $dwire => $crate::rt::from_members($members).map(Self::$dv), )*
+            $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
+            _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members }),
+        };
+        branch.map_err(<$derr::Error as ::serde::de::Error>::custom)
+    }};
 }
 
 /// Implements [`Command`](crate::rt::Command) for a command's argument

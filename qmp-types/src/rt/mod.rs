@@ -173,6 +173,36 @@ where
     d.deserialize_str(V(from_wire))
 }
 
+/// A JSON object's members.
+pub type Members = Map<String, Value>;
+
+/// A union's members without the discriminator, and the discriminator's
+/// value if present (older QEMU sends some unions without it).
+pub fn deserialize_branch_opt<'de, D>(
+    d: D,
+    tag: &str,
+) -> Result<(Option<String>, Members), D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let mut members = Map::<String, Value>::deserialize(d)?;
+    match members.remove(tag) {
+        Some(Value::String(t)) => Ok((Some(t), members)),
+        Some(other) => Err(de::Error::custom(format_args!(
+            "discriminator '{tag}' must be a string, got {other}"
+        ))),
+        None => Ok((None, members)),
+    }
+}
+
+/// Writes a branch that came without its discriminator: its members only.
+pub fn serialize_untagged<S: Serializer>(
+    s: S,
+    members: Result<Map<String, Value>, serde_json::Error>,
+) -> Result<S::Ok, S::Error> {
+    members.map_err(serde::ser::Error::custom)?.serialize(s)
+}
+
 /// A union's members without the discriminator: reads them as a map and
 /// takes out the discriminator `tag`.
 pub fn deserialize_branch<'de, D>(d: D, tag: &str) -> Result<(String, Map<String, Value>), D::Error>
@@ -203,11 +233,42 @@ pub fn serialize_branch<S: Serializer>(
     members.serialize(s)
 }
 
-/// A branch's members from the union's map.
+/// A branch's members from the union's map. An error names the bad
+/// member's path inside the branch ([`PATH_PREFIX`]), which the decoder
+/// of the whole value cannot see.
 pub fn from_members<T: DeserializeOwned>(
     members: Map<String, Value>,
 ) -> Result<T, serde_json::Error> {
-    serde_json::from_value(Value::Object(members))
+    decode_part(Value::Object(members))
+}
+
+/// Starts the message of an error inside a union's branch or a flattened
+/// member: "member `a.b`: " then the decoder's message. Readers that track
+/// the path of the enclosing value (the client's decode errors) append
+/// `a.b` to theirs.
+pub const PATH_PREFIX: &str = "member `";
+
+/// Splits "member `a.b`: message" into its path and message.
+pub fn split_path_message(msg: &str) -> Option<(&str, &str)> {
+    let rest = msg.strip_prefix(PATH_PREFIX)?;
+    let end = rest.find("`: ")?;
+    Some((&rest[..end], &rest[end + 3..]))
+}
+
+/// Decodes `value`, tracking the path of the member that fails.
+fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let (path, msg) = match split_path_message(&inner) {
+            // A deeper branch already named its part of the path.
+            Some((deeper, msg)) if path == "." => (deeper.to_string(), msg.to_string()),
+            Some((deeper, msg)) => (format!("{path}.{deeper}"), msg.to_string()),
+            None if path == "." => return de::Error::custom(inner),
+            None => (path, inner),
+        };
+        de::Error::custom(format_args!("{PATH_PREFIX}{path}`: {msg}"))
+    })
 }
 
 /// A branch's value as members (it is always a JSON object).
@@ -309,5 +370,5 @@ pub fn serialize_flat<M: SerializeMap, T: Serialize>(
 
 /// Decodes a flattened member from the keys its struct did not know.
 pub fn from_flat<T: DeserializeOwned>(rest: Map<String, Value>) -> Result<T, serde_json::Error> {
-    serde_json::from_value(Value::Object(rest))
+    decode_part(Value::Object(rest))
 }
