@@ -219,30 +219,9 @@ pub fn diff(old: &Schema, old_label: &str, new: &Schema, new_label: &str) -> Dif
                     match om.iter().find(|x| x.name == v.name) {
                         None => push(Section::Members, format!("{who}: added value `{}`", v.name)),
                         Some(o) => {
-                            if o.ifcond != v.ifcond {
-                                push(
-                                    Section::Conditions,
-                                    format!(
-                                        "{who} value `{}`: `if` {} → {}",
-                                        v.name,
-                                        cond_text(&o.ifcond),
-                                        cond_text(&v.ifcond)
-                                    ),
-                                );
-                            }
-                            let (a, b) = (features(&o.features), features(&v.features));
-                            for f in b.difference(&a) {
-                                push(
-                                    Section::Features,
-                                    format!("{who} value `{}`: now `{f}`", v.name),
-                                );
-                            }
-                            for f in a.difference(&b) {
-                                push(
-                                    Section::Features,
-                                    format!("{who} value `{}`: no longer `{f}`", v.name),
-                                );
-                            }
+                            let item = format!("{who} value `{}`", v.name);
+                            let (of, nf) = (&o.features[..], &v.features[..]);
+                            tagged_changes(&item, (&o.ifcond, &v.ifcond), (of, nf), &mut push);
                         }
                     }
                 }
@@ -437,28 +416,33 @@ fn member_changes(
             format!("{who} member `{}`: {a} → {b}", m.name),
         );
     }
-    if o.ifcond != m.ifcond {
+    let item = format!("{who} member `{}`", m.name);
+    tagged_changes(
+        &item,
+        (&o.ifcond, &m.ifcond),
+        (&o.features, &m.features),
+        push,
+    );
+}
+
+/// The `if` and feature changes of one item (`item` says which).
+fn tagged_changes(
+    item: &str,
+    (old_if, new_if): (&Option<Value>, &Option<Value>),
+    (old_f, new_f): (&[Feature], &[Feature]),
+    push: &mut dyn FnMut(Section, String),
+) {
+    if old_if != new_if {
         push(
             Section::Conditions,
-            format!(
-                "{who} member `{}`: `if` {} → {}",
-                m.name,
-                cond_text(&o.ifcond),
-                cond_text(&m.ifcond)
-            ),
+            format!("{item}: `if` {} → {}", cond_text(old_if), cond_text(new_if)),
         );
     }
-    let (a, b) = (features(&o.features), features(&m.features));
+    let (a, b) = (features(old_f), features(new_f));
     for f in b.difference(&a) {
-        push(
-            Section::Features,
-            format!("{who} member `{}`: now `{f}`", m.name),
-        );
+        push(Section::Features, format!("{item}: now `{f}`"));
     }
     for f in a.difference(&b) {
-        push(
-            Section::Features,
-            format!("{who} member `{}`: no longer `{f}`", m.name),
-        );
+        push(Section::Features, format!("{item}: no longer `{f}`"));
     }
 }

@@ -822,64 +822,26 @@ impl Schema {
                     return;
                 };
                 if let (Some(ob), Some(mb)) = (&oo.branches, &mut mo.branches) {
-                    for ov in &ob.variants {
-                        *v.variants
-                            .entry((name.clone(), ov.name.clone()))
-                            .or_default() |= bit;
-                        match mb.variants.iter_mut().find(|x| x.name == ov.name) {
-                            Some(x) => {
-                                if let Some(text) = merge_member(x, ov, map, bit, v) {
-                                    pending.push(Pending {
-                                        bit,
-                                        subject: format!("union '{name}' branch '{}'", ov.name),
-                                        owner: mid,
-                                        slot: Slot::Branch(ov.name.clone()),
-                                        old: ov.type_name.clone(),
-                                        text,
-                                    });
-                                }
-                            }
-                            None => {
-                                let mut x = ov.clone();
-                                x.info = remap(x.info);
-                                x.type_name = map(&x.type_name);
-                                x.ty = UNRESOLVED;
-                                mb.variants.push(x);
-                            }
-                        }
-                    }
+                    let into = BranchList {
+                        list: &mut mb.variants,
+                        owner: mid,
+                        owner_name: &name,
+                        union: true,
+                    };
+                    into.merge(&ob.variants, (map, remap, bit), v, pending);
                 }
             }
             (EntityKind::Alternate { variants: ov }, EntityKind::Alternate { .. }) => {
                 let EntityKind::Alternate { variants } = &mut self.entities[mid].kind else {
                     return;
                 };
-                for x in ov {
-                    *v.variants
-                        .entry((name.clone(), x.name.clone()))
-                        .or_default() |= bit;
-                    match variants.iter_mut().find(|y| y.name == x.name) {
-                        Some(y) => {
-                            if let Some(text) = merge_member(y, x, map, bit, v) {
-                                pending.push(Pending {
-                                    bit,
-                                    subject: format!("alternate '{name}' branch '{}'", x.name),
-                                    owner: mid,
-                                    slot: Slot::Alternative(x.name.clone()),
-                                    old: x.type_name.clone(),
-                                    text,
-                                });
-                            }
-                        }
-                        None => {
-                            let mut x = x.clone();
-                            x.info = remap(x.info);
-                            x.type_name = map(&x.type_name);
-                            x.ty = UNRESOLVED;
-                            variants.push(x);
-                        }
-                    }
-                }
+                let into = BranchList {
+                    list: variants,
+                    owner: mid,
+                    owner_name: &name,
+                    union: false,
+                };
+                into.merge(ov, (map, remap, bit), v, pending);
             }
             (EntityKind::Command(oc), EntityKind::Command(mc)) => {
                 let (oa, ma) = (oc.arg_type_name.as_deref().map(map), &mc.arg_type_name);
@@ -1079,6 +1041,61 @@ impl Schema {
         }
         done.insert(id);
         Ok(())
+    }
+}
+
+/// A union's or alternate's branches in the merged model, for folding an
+/// older version's in.
+struct BranchList<'a> {
+    list: &'a mut Vec<Member>,
+    owner: EntityId,
+    owner_name: &'a str,
+    /// A union's (else an alternate's).
+    union: bool,
+}
+
+impl BranchList<'_> {
+    /// Records each older branch's version, adds those the merged model
+    /// lacks, and queues those whose type changed.
+    fn merge(
+        self,
+        older: &[Member],
+        (map, remap, bit): Fold<'_>,
+        v: &mut Versioning,
+        pending: &mut Vec<Pending>,
+    ) {
+        let name = self.owner_name;
+        for ov in older {
+            *v.variants
+                .entry((name.to_string(), ov.name.clone()))
+                .or_default() |= bit;
+            match self.list.iter_mut().find(|x| x.name == ov.name) {
+                Some(x) => {
+                    if let Some(text) = merge_member(x, ov, map, bit, v) {
+                        let (what, slot) = if self.union {
+                            ("union", Slot::Branch(ov.name.clone()))
+                        } else {
+                            ("alternate", Slot::Alternative(ov.name.clone()))
+                        };
+                        pending.push(Pending {
+                            bit,
+                            subject: format!("{what} '{name}' branch '{}'", ov.name),
+                            owner: self.owner,
+                            slot,
+                            old: ov.type_name.clone(),
+                            text,
+                        });
+                    }
+                }
+                None => {
+                    let mut x = ov.clone();
+                    x.info = remap(x.info);
+                    x.type_name = map(&x.type_name);
+                    x.ty = UNRESOLVED;
+                    self.list.push(x);
+                }
+            }
+        }
     }
 }
 
