@@ -72,11 +72,8 @@ macro_rules! qapi_struct {
                                 $( $crate::rt::Field::Known($idx) => {
                                     $crate::__qapi_de_field!(map, $kind, $field);
                                 } )*
-                                $crate::rt::Field::Known(_) => {
-                                    map.next_value::<::serde::de::IgnoredAny>()?;
-                                }
-                                $crate::rt::Field::Unknown(_key) => {
-                                    $crate::__qapi_de_unknown!(map, $name, _key $(, $flat)?);
+                                other => {
+                                    $crate::__qapi_de_other!(map, $name, other $(, $flat)?);
                                 }
                             }
                         }
@@ -524,17 +521,19 @@ macro_rules! __qapi_de_finish {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __qapi_de_unknown {
-    ($map:ident, $name:ident, $key:ident) => {{
-        if $crate::rt::collecting() {
-            let value = $map.next_value::<::serde_json::Value>()?;
-            $crate::rt::record_unknown(::std::stringify!($name), $key, value);
-        } else {
-            $map.next_value::<::serde::de::IgnoredAny>()?;
+macro_rules! __qapi_de_other {
+    ($map:ident, $name:ident, $other:ident) => {
+        $crate::rt::skip_member(&mut $map, ::std::stringify!($name), $other)?
+    };
+    ($map:ident, $name:ident, $other:ident, $flat:ident) => {
+        match $other {
+            $crate::rt::Field::Unknown(key) => {
+                $flat.insert(key, $map.next_value::<::serde_json::Value>()?);
+            }
+            $crate::rt::Field::Known(_) => {
+                $map.next_value::<::serde::de::IgnoredAny>()?;
+            }
         }
-    }};
-    ($map:ident, $name:ident, $key:ident, $flat:ident) => {
-        $flat.insert($key, $map.next_value::<::serde_json::Value>()?);
     };
 }
 

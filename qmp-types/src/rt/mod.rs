@@ -349,6 +349,28 @@ impl FieldSeed {
     }
 }
 
+/// Skips the value of a member a generated struct does not know (or,
+/// while a caller collects them, records it: see
+/// [`collect_unknown_members`]). One function instead of code in every
+/// struct's decoder keeps the generated crate quick to compile.
+#[doc(hidden)]
+pub fn skip_member<'de, A: de::MapAccess<'de>>(
+    map: &mut A,
+    type_name: &'static str,
+    field: Field,
+) -> Result<(), A::Error> {
+    match field {
+        Field::Unknown(key) if collecting() => {
+            let value = map.next_value::<Value>()?;
+            record_unknown(type_name, key, value);
+        }
+        _ => {
+            map.next_value::<de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes a flattened member's entries (a union's branch with its
 /// discriminator, or a map of further arguments) into the struct's map.
 pub fn serialize_flat<M: SerializeMap, T: Serialize>(
