@@ -8,7 +8,9 @@
 //! [`Error::Closed`] with the connection's cause.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use qmp_types::{AnyEvent, Event, Timestamp};
 use tokio::sync::broadcast;
@@ -183,24 +185,48 @@ impl Hub {
 
 /// A subscription to every event of the connection, from the moment it
 /// was made. It does not keep the connection open.
+///
+/// Read it with [`EventStream::next`], or as a `futures_core::Stream`
+/// (items as `next` returns them; the stream ends after the
+/// [`Error::Closed`] item).
 pub struct EventStream {
-    rx: Option<broadcast::Receiver<Arc<EventRecord>>>,
+    state: State,
     shared: Arc<Shared>,
+    /// The stream has yielded its `Closed` item.
+    ended: bool,
+}
+
+type Recv = broadcast::Receiver<Arc<EventRecord>>;
+type Pending = std::pin::Pin<
+    Box<dyn Future<Output = (Result<Arc<EventRecord>, broadcast::error::RecvError>, Recv)> + Send>,
+>;
+
+/// Where the receiver is: idle, inside a pending receive, or gone (the
+/// connection ended and everything before was read).
+enum State {
+    Idle(Recv),
+    Receiving(Pending),
+    Closed,
 }
 
 impl std::fmt::Debug for EventStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventStream")
-            .field("open", &self.rx.is_some())
+            .field("open", &!matches!(self.state, State::Closed))
             .finish()
     }
 }
 
 impl EventStream {
     pub(crate) fn new(shared: Arc<Shared>) -> EventStream {
+        let state = match shared.hub.subscribe() {
+            Some(rx) => State::Idle(rx),
+            None => State::Closed,
+        };
         EventStream {
-            rx: shared.hub.subscribe(),
+            state,
             shared,
+            ended: false,
         }
     }
 
@@ -209,15 +235,40 @@ impl EventStream {
     /// goes on after it. `Err(Closed(cause))` once the connection has
     /// ended and every event that arrived before has been read.
     pub async fn next(&mut self) -> Result<Arc<EventRecord>> {
-        let Some(rx) = self.rx.as_mut() else {
-            return Err(self.shared.closed_error());
-        };
-        match rx.recv().await {
-            Ok(r) => Ok(r),
-            Err(broadcast::error::RecvError::Lagged(n)) => Err(Error::EventsLost(n)),
-            Err(broadcast::error::RecvError::Closed) => {
-                self.rx = None;
-                Err(self.shared.closed_error())
+        std::future::poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Arc<EventRecord>>> {
+        loop {
+            match std::mem::replace(&mut self.state, State::Closed) {
+                State::Closed => return Poll::Ready(Err(self.shared.closed_error())),
+                State::Idle(mut rx) => {
+                    self.state = State::Receiving(Box::pin(async move {
+                        let r = rx.recv().await;
+                        (r, rx)
+                    }));
+                }
+                State::Receiving(mut fut) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = State::Receiving(fut);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((r, rx)) => {
+                        return Poll::Ready(match r {
+                            Ok(r) => {
+                                self.state = State::Idle(rx);
+                                Ok(r)
+                            }
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                self.state = State::Idle(rx);
+                                Err(Error::EventsLost(n))
+                            }
+                            Err(broadcast::error::RecvError::Closed) => {
+                                Err(self.shared.closed_error())
+                            }
+                        });
+                    }
+                },
             }
         }
     }
@@ -279,5 +330,23 @@ pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
                 }
             }
         }
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = Result<Arc<EventRecord>>;
+
+    /// Each event (or loss report) as [`EventStream::next`] gives it; the
+    /// [`Error::Closed`] item last, then the end.
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let item = std::task::ready!(this.poll_event(cx));
+        if matches!(item, Err(Error::Closed(_))) {
+            this.ended = true;
+        }
+        Poll::Ready(Some(item))
     }
 }

@@ -922,3 +922,44 @@ async fn decode_errors_name_the_full_path_inside_union_branches() {
     };
     tokio::join!(server, client);
 }
+
+#[tokio::test]
+async fn an_event_stream_is_a_futures_stream_that_ends_after_closed() {
+    use futures_core::Stream;
+    fn next(
+        s: &mut qmp_client::EventStream,
+    ) -> impl std::future::Future<Output = Option<qmp_client::Result<std::sync::Arc<qmp_client::EventRecord>>>> + '_
+    {
+        std::future::poll_fn(move |cx| std::pin::Pin::new(&mut *s).poll_next(cx))
+    }
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        for i in 0..3 {
+            send(
+                &mut w,
+                &serde_json::json!({"event": "STOP", "timestamp": {"seconds": i, "microseconds": 0}}),
+            )
+            .await;
+        }
+        send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
+        // Then hang up.
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let mut s = c.events();
+        bounded(c.execute(qmp_types::Stop::new())).await.expect("stop");
+        for i in 0..3 {
+            let r = bounded(next(&mut s)).await.expect("an item").expect("an event");
+            assert_eq!(r.timestamp.seconds, i);
+            assert!(matches!(r.event, AnyEvent::StopEvent(_)));
+        }
+        let last = bounded(next(&mut s)).await.expect("the Closed item");
+        assert!(matches!(last, Err(Error::Closed(_))), "{last:?}");
+        assert!(bounded(next(&mut s)).await.is_none(), "then the end");
+        // `next` keeps saying why.
+        assert!(matches!(bounded(s.next()).await, Err(Error::Closed(_))));
+    };
+    tokio::join!(server, client);
+}

@@ -170,3 +170,18 @@ fn decode_errors_inside_union_branches_name_the_member() {
         "{msg}"
     );
 }
+
+#[test]
+fn types_without_floats_are_eq_and_hash() {
+    fn eq_hash<T: Eq + std::hash::Hash>() {}
+    eq_hash::<StatusInfo>();
+    eq_hash::<QueryStatus>();
+    eq_hash::<BlockdevOptions>(); // a union
+    eq_hash::<BlockdevOptionsBranch>();
+    eq_hash::<BlockdevRef>(); // an alternate
+    eq_hash::<DeviceAdd>(); // free-form properties
+    eq_hash::<RunState>();
+    let mut set = std::collections::HashSet::new();
+    set.insert(StatusInfo::new(true, RunState::Running));
+    assert!(set.contains(&StatusInfo::new(true, RunState::Running)));
+}

@@ -68,9 +68,10 @@ impl<'s> Gen<'s> {
         arms.sort_by_key(|(k, _)| *k);
         let arms: Vec<TokenStream> = arms.into_iter().map(|(_, t)| t).collect();
         let expected = format!("a value of alternate {}", e.name);
+        let eq_hash = self.eq_hash(id);
         quote! {
             #doc
-            #[derive(Debug, Clone, PartialEq)]
+            #[derive(Debug, Clone, PartialEq, #eq_hash)]
             pub enum #name {
                 #(#vs)*
             }

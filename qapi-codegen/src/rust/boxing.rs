@@ -60,4 +60,53 @@ impl<'s> Gen<'s> {
             }
         }
     }
+
+    /// Types holding a `number` (`f64`) directly or deeper (members,
+    /// branches, elements, alternatives): they get no `Eq` or `Hash`.
+    pub(super) fn find_floaty(&self) -> HashSet<EntityId> {
+        let mut floaty: HashSet<EntityId> = self
+            .schema
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, EntityKind::Builtin { json_type: "number" }))
+            .map(|(id, _)| id)
+            .collect();
+        loop {
+            let mut changed = false;
+            for (id, e) in self.schema.iter() {
+                if floaty.contains(&id) {
+                    continue;
+                }
+                let hit = match &e.kind {
+                    EntityKind::Array { element, .. } => floaty.contains(element),
+                    EntityKind::Object(o) => {
+                        o.members.iter().any(|&r| floaty.contains(&self.schema.member(r).ty))
+                            || o.branches
+                                .iter()
+                                .flat_map(|b| &b.variants)
+                                .any(|v| floaty.contains(&v.ty))
+                    }
+                    EntityKind::Alternate { variants } => {
+                        variants.iter().any(|v| floaty.contains(&v.ty))
+                    }
+                    _ => false,
+                };
+                if hit {
+                    floaty.insert(id);
+                    changed = true;
+                }
+            }
+            if !changed {
+                return floaty;
+            }
+        }
+    }
+
+    /// `Eq, Hash,` for a type without a `number` inside, else nothing.
+    pub(super) fn eq_hash(&self, id: EntityId) -> TokenStream {
+        if self.floaty.contains(&id) {
+            quote!()
+        } else {
+            quote!(Eq, Hash,)
+        }
+    }
 }

@@ -26,10 +26,11 @@ impl<'s> Gen<'s> {
                 let ty = ident(name);
                 let doc = self.doc_attrs(&doc);
                 let rt = &self.rt;
+                let eq_hash = self.eq_hash(a);
                 quote! {
                     #doc
                     #dep
-                    #[derive(Debug, Clone, PartialEq)]
+                    #[derive(Debug, Clone, PartialEq, #eq_hash)]
                     pub struct #ty(pub #inner);
                     #rt::qapi_newtype!(#ty);
                     impl ::std::convert::From<#inner> for #ty {
@@ -56,7 +57,7 @@ impl<'s> Gen<'s> {
                         ],
                     )
                 });
-                let st = self.emit_struct(name, &doc, &fields, flatten);
+                let st = self.emit_struct(name, &doc, &fields, flatten, true);
                 quote!(#dep #st)
             }
         }

@@ -23,7 +23,10 @@ impl<'s> Gen<'s> {
         for m in members {
             let v = ident(&scope.unique(camel(&m.name)));
             let wire = &m.name;
-            let mut vdoc = docs::member(edoc, &m.name);
+            let vdoc_src = self
+                .older_doc(&crate::schema::Versioning::value_key(&e.name, &m.name))
+                .or(edoc);
+            let mut vdoc = docs::member(vdoc_src, &m.name);
             if vdoc.is_empty() {
                 vdoc.push(format!("`{wire}`"));
             }
@@ -38,11 +41,7 @@ impl<'s> Gen<'s> {
                 .map(|v| v.value(&e.name, &m.name));
             self.push_availability(&mut vdoc, set);
             let vdoc = self.doc_attrs(&vdoc);
-            let vdep = if Self::features_deprecated(&m.features) {
-                quote!(#[deprecated])
-            } else {
-                quote!()
-            };
+            let vdep = Self::deprecated_tokens(&m.features, vdoc_src);
             variants.push(quote!(#vdoc #vdep #v,));
             to_str.push(quote!(#v = #wire,));
         }

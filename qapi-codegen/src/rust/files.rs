@@ -159,8 +159,13 @@ impl<'s> Gen<'s> {
             work[t].push(u);
         }
         let units = &units;
-        let (schema, names, branch_names, boxed) =
-            (self.schema, &self.names, &self.branch_names, &self.boxed);
+        let (schema, names, branch_names, boxed, floaty) = (
+            self.schema,
+            &self.names,
+            &self.branch_names,
+            &self.boxed,
+            &self.floaty,
+        );
         let rt = self.rt.to_string();
         let modules = &modules;
         let mut tail = Ok(String::new());
@@ -189,6 +194,7 @@ impl<'s> Gen<'s> {
                             boxed: boxed.clone(),
                             docs: std::cell::RefCell::default(),
                             protocol: opts.protocol,
+                            floaty: floaty.clone(),
                         };
                         ks.into_iter()
                             .map(|u| {

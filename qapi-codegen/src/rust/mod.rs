@@ -156,6 +156,9 @@ struct Gen<'s> {
     docs: std::cell::RefCell<Vec<String>>,
     /// Whose commands these are.
     protocol: Protocol,
+    /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
+    /// and `Hash` for them.
+    floaty: HashSet<EntityId>,
 }
 
 impl<'s> Gen<'s> {
@@ -169,7 +172,9 @@ impl<'s> Gen<'s> {
             boxed: HashSet::new(),
             docs: std::cell::RefCell::default(),
             protocol: Protocol::Qmp,
+            floaty: HashSet::new(),
         };
+        g.floaty = g.find_floaty();
         g.assign_names();
         g.find_recursion();
         g
@@ -279,6 +284,13 @@ impl<'s> Gen<'s> {
         Some(v.entity(&self.schema.entities[id].name))
     }
 
+    /// The older doc comment describing a member or enum value only
+    /// older versions have (`key` as in `Versioning::docs`).
+    fn older_doc(&self, key: &str) -> Option<&'s crate::doc::Doc> {
+        let d = *self.schema.versioning.as_ref()?.docs.get(key)?;
+        self.schema.docs.get(d)
+    }
+
     /// The doc comment of the definition owning member doc sections: for
     /// an implicit type, the command's or event's.
     fn doc_of(&self, id: EntityId) -> Option<&'s crate::doc::Doc> {
@@ -298,11 +310,29 @@ impl<'s> Gen<'s> {
     }
 
     fn deprecated_attr(&self, id: EntityId) -> TokenStream {
-        if Self::features_deprecated(&self.schema.entities[id].features) {
-            quote!(#[deprecated])
-        } else {
-            quote!()
+        let e = &self.schema.entities[id];
+        let doc = self.doc_of(id).or_else(|| self.implicit_owner_doc(id));
+        Self::deprecated_tokens(&e.features, doc)
+    }
+
+    /// `#[deprecated(note = "..")]` when `features` has `deprecated`: the
+    /// note is what the doc comment's `@deprecated:` feature says (why,
+    /// and what to use instead).
+    fn deprecated_tokens(
+        features: &[crate::schema::Feature],
+        doc: Option<&crate::doc::Doc>,
+    ) -> TokenStream {
+        if !Self::features_deprecated(features) {
+            return quote!();
         }
+        let text = docs::feature(doc, "deprecated").join(" ");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let note = if text.is_empty() {
+            "deprecated in QEMU's schema".to_string()
+        } else {
+            text
+        };
+        quote!(#[deprecated(note = #note)])
     }
 
     fn since_tokens(since: Option<String>) -> TokenStream {

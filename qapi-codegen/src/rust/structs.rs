@@ -14,9 +14,12 @@ pub(super) struct Field {
     pub(super) optional: bool,
     pub(super) boxed: bool,
     pub(super) doc: Vec<String>,
-    pub(super) deprecated: bool,
+    /// `#[deprecated(..)]`, or nothing.
+    pub(super) deprecated: TokenStream,
     /// Of type `any` (where JSON `null` is a value).
     pub(super) any: bool,
+    /// Its type has `Eq` and `Hash` (no `number` inside).
+    pub(super) eq: bool,
 }
 
 impl Field {
@@ -65,7 +68,11 @@ impl<'s> Gen<'s> {
                 .lookup(&m.defined_in)
                 .and_then(|d| self.doc_of(d))
                 .or_else(|| self.doc_of(id));
-            let mut doc = self.member_doc(m, doc.or_else(|| self.implicit_owner_doc(r.0)));
+            let owner_doc = self
+                .older_doc(&crate::schema::Versioning::member_key(&m.defined_in, &m.name))
+                .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)));
+            let deprecated = Self::deprecated_tokens(&m.features, owner_doc);
+            let mut doc = self.member_doc(m, owner_doc);
             if doc.is_empty() {
                 doc.push(format!("`{}`", m.name));
             }
@@ -78,8 +85,9 @@ impl<'s> Gen<'s> {
                 optional: m.optional || m.ifcond.is_some(),
                 boxed,
                 doc,
-                deprecated: Self::features_deprecated(&m.features),
+                deprecated,
                 any: self.schema.entities[m.ty].name == "any",
+                eq: !self.floaty.contains(&m.ty),
             });
         }
         out
@@ -101,11 +109,7 @@ impl<'s> Gen<'s> {
         let doc = self.doc_attrs(&f.doc);
         let name = ident(&f.ident);
         let ty = f.value_type();
-        let dep = if f.deprecated {
-            quote!(#[deprecated])
-        } else {
-            quote!()
-        };
+        let dep = &f.deprecated;
         if f.optional {
             quote! {
                 #doc
@@ -167,7 +171,8 @@ impl<'s> Gen<'s> {
             if f.optional {
                 let setter = format_ident!("with_{}", f.ident.trim_start_matches("r#"));
                 let wire = &f.wire;
-                setters.push(quote!(#setter #id #wire: #ty => #w,));
+                let dep = &f.deprecated;
+                setters.push(quote!(#dep #setter #id #wire: #ty => #w,));
             } else {
                 params.push(quote!(#id: #ty => #w,));
             }
@@ -195,8 +200,14 @@ impl<'s> Gen<'s> {
         doc: &[String],
         fields: &[Field],
         flatten: Option<Flatten>,
+        flatten_eq: bool,
     ) -> TokenStream {
         let doc = self.doc_attrs(doc);
+        let eq_hash = if flatten_eq && fields.iter().all(|f| f.eq) {
+            quote!(Eq, Hash,)
+        } else {
+            quote!()
+        };
         let ty = ident(name);
         let field_tokens: Vec<TokenStream> = fields.iter().map(|f| self.field_tokens(f)).collect();
         let mut extra_init = Vec::new();
@@ -228,7 +239,7 @@ impl<'s> Gen<'s> {
         let ctor = self.constructors(&name_tokens, fields, &extra_init, &extra_params);
         quote! {
             #doc
-            #[derive(Debug, Clone, PartialEq, #default)]
+            #[derive(Debug, Clone, PartialEq, #eq_hash #default)]
             #[non_exhaustive]
             pub struct #ty {
                 #(#field_tokens)*
@@ -246,7 +257,7 @@ impl<'s> Gen<'s> {
             doc.push(format!("The QAPI struct `{}`.", e.name));
         }
         let fields = self.object_fields(id, None);
-        let st = self.emit_struct(&self.names[&id], &doc, &fields, None);
+        let st = self.emit_struct(&self.names[&id], &doc, &fields, None, true);
         let dep = self.deprecated_attr(id);
         quote!(#dep #st)
     }

@@ -87,9 +87,10 @@ impl<'s> Gen<'s> {
             variants.push(quote!(#vdoc #v(#t),));
             untagged_clause = quote!(untagged #v = #case);
         }
+        let eq_hash = self.eq_hash(id);
         quote! {
             #doc
-            #[derive(Debug, Clone, PartialEq)]
+            #[derive(Debug, Clone, PartialEq, #eq_hash)]
             #[non_exhaustive]
             pub enum #name {
                 #(#variants)*
@@ -131,6 +132,7 @@ impl<'s> Gen<'s> {
             &doc,
             &fields,
             Some((quote!(branch), quote!(#bty), None, branch_doc)),
+            !self.floaty.contains(&id),
         );
         let en = self.emit_branch_enum(
             id,

@@ -55,6 +55,11 @@ pub struct Versioning {
     /// discriminator: the branch whose members those versions send, and
     /// the versions. Such a reply decodes into that branch, untagged.
     pub untagged: HashMap<String, (String, VersionSet)>,
+    /// Members and enum values only older versions have: the doc comment
+    /// (index into the model's docs) of the older definition that
+    /// describes them, by [`Versioning::member_key`] or
+    /// [`Versioning::value_key`].
+    pub docs: HashMap<String, usize>,
     /// Types known by an older name in older versions.
     pub aliases: Vec<Alias>,
     /// What the merge met and how it resolved it, in the order met.
@@ -537,7 +542,20 @@ impl Schema {
                 }
                 Some(mid) => {
                     *v.entities.entry(name.clone()).or_default() |= bit;
-                    self.merge_entity(mid, oe, (&map, &remap, bit), v, &mut pending);
+                    // An implicit type's members are described by its
+                    // command's, event's or union's doc.
+                    let doc = oe
+                        .doc
+                        .or_else(|| {
+                            let owner = oe.name.strip_prefix("q_obj_")?;
+                            let owner = owner
+                                .strip_suffix("-arg")
+                                .or_else(|| owner.strip_suffix("-base"))
+                                .unwrap_or(owner);
+                            o.entities[o.lookup(owner)?].doc
+                        })
+                        .map(|d| d + doc_off);
+                    self.merge_entity(mid, oe, (&map, &remap, bit), doc, v, &mut pending);
                 }
             }
         }
@@ -672,6 +690,7 @@ impl Schema {
         mid: EntityId,
         oe: &Entity,
         (map, remap, bit): Fold<'_>,
+        old_doc: Option<usize>,
         v: &mut Versioning,
         pending: &mut Vec<Pending>,
     ) {
@@ -697,6 +716,9 @@ impl Schema {
                     if !members.iter().any(|y| y.name == x.name) {
                         let mut x = x.clone();
                         x.info = x.info.map(remap);
+                        if let Some(d) = old_doc {
+                            v.docs.insert(Versioning::value_key(&name, &x.name), d);
+                        }
                         members.push(x);
                     }
                 }
@@ -804,6 +826,9 @@ impl Schema {
                             x.type_name = map(&x.type_name);
                             x.ty = UNRESOLVED;
                             x.defined_in = owner_name.clone();
+                            if let Some(d) = old_doc {
+                                v.docs.insert(Versioning::member_key(&owner_name, &x.name), d);
+                            }
                             o.local_members.push(x);
                         }
                     }

@@ -4,7 +4,7 @@ use super::*;
 /// Information about support for KVM acceleration
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct KvmInfo {
     /// true if KVM acceleration is active
@@ -28,7 +28,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryKvm {}
 crate::rt::qapi_struct!(QueryKvm {});
@@ -53,7 +53,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This command is meant for debugging.
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XAccelStats {}
 crate::rt::qapi_struct!(XAccelStats {});
@@ -119,7 +119,7 @@ crate::rt::qapi_enum!(
 /// Since: 10.2.0
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AcceleratorInfo {
     /// the accelerator that is in use
@@ -158,7 +158,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.2.0
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryAccelerators {}
 crate::rt::qapi_struct!(QueryAccelerators {});

@@ -18,7 +18,7 @@ use super::*;
 /// address upwards, and silently truncated / NUL-padded to length.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AcpiTableOptions {
     /// table signature / identifier (4 bytes)
@@ -82,7 +82,7 @@ crate::rt::qapi_enum!(ACPISlotType { Dimm = "DIMM", Cpu = "CPU", });
 /// Indication)" chapter of ACPI5.0 spec.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ACPIOSTInfo {
     /// device ID associated with slot
@@ -122,7 +122,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryAcpiOspmStatus {}
 crate::rt::qapi_struct!(QueryAcpiOspmStatus {});
@@ -150,7 +150,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AcpiDeviceOst {
     /// OSPM Status Indication

@@ -9,7 +9,7 @@ use super::*;
 /// **Unstable**: This command is experimental.
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InjectGhesV2Error {
     /// contains a base64 encoded string with raw data for a single

@@ -5,7 +5,7 @@ use super::*;
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -47,7 +47,7 @@ crate::rt::qapi_builder!(
 /// Generic driver-specific options.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevGenericOptions {
     /// options of the capture stream
@@ -66,7 +66,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevDBusOptions {
     /// options of the capture stream
@@ -96,7 +96,7 @@ crate::rt::qapi_builder!(
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevAlsaPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -148,7 +148,7 @@ crate::rt::qapi_builder!(
 /// Options of the ALSA audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevAlsaOptions {
     /// options of the capture stream
@@ -171,7 +171,7 @@ crate::rt::qapi_builder!(
 /// Options of the sndio audio backend.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevSndioOptions {
     /// options of the capture stream
@@ -197,7 +197,7 @@ crate::rt::qapi_builder!(
 /// and recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevCoreaudioPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -243,7 +243,7 @@ crate::rt::qapi_builder!(
 /// Options of the coreaudio audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevCoreaudioOptions {
     /// options of the capture stream
@@ -260,7 +260,7 @@ crate::rt::qapi_builder!(
 /// Options of the DirectSound audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevDsoundOptions {
     /// options of the capture stream
@@ -283,7 +283,7 @@ crate::rt::qapi_builder!(
 /// recording.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevJackPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -349,7 +349,7 @@ crate::rt::qapi_builder!(
 /// Options of the JACK audio backend.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevJackOptions {
     /// options of the capture stream
@@ -367,7 +367,7 @@ crate::rt::qapi_builder!(
 /// recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevOssPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -419,7 +419,7 @@ crate::rt::qapi_builder!(
 /// Options of the OSS audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevOssOptions {
     /// options of the capture stream
@@ -453,7 +453,7 @@ crate::rt::qapi_builder!(
 /// and recording.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevPaPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -509,7 +509,7 @@ crate::rt::qapi_builder!(
 /// Options of the PulseAudio audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevPaOptions {
     /// options of the capture stream
@@ -534,7 +534,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevPipewirePerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -598,7 +598,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevPipewireOptions {
     /// options of the capture stream
@@ -620,7 +620,7 @@ crate::rt::qapi_builder!(
 /// recording.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevSdlPerDirectionOptions {
     /// use QEMU's mixing engine to mix all streams inside
@@ -665,7 +665,7 @@ crate::rt::qapi_builder!(
 /// Options of the SDL audio backend.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevSdlOptions {
     /// options of the recording stream
@@ -682,7 +682,7 @@ crate::rt::qapi_builder!(
 /// Options of the wav audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevWavOptions {
     /// options of the capture stream
@@ -797,7 +797,7 @@ crate::rt::qapi_enum!(
 /// Options of an audio backend.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Audiodev {
     /// identifier of the backend
@@ -817,7 +817,7 @@ crate::rt::qapi_builder!(
     with_timer_period timer_period "timer-period" : u32 => into, }
 );
 /// The branches of [`Audiodev`], by `driver`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AudiodevBranch {
     /// `driver` = `none`.
@@ -889,7 +889,7 @@ crate::rt::qapi_union!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryAudiodevs {}
 crate::rt::qapi_struct!(QueryAudiodevs {});

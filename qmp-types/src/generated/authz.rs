@@ -34,7 +34,7 @@ crate::rt::qapi_enum!(QAuthZListFormat { Exact = "exact", Glob = "glob", });
 /// A single authorization rule.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QAuthZListRule {
     /// a string or glob to match against a user identity
@@ -56,7 +56,7 @@ crate::rt::qapi_builder!(
 /// Properties for authz-list objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AuthZListProperties {
     /// Default policy to apply when no rule matches (default:
@@ -76,7 +76,7 @@ crate::rt::qapi_builder!(
 /// Properties for authz-listfile objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AuthZListFileProperties {
     /// File name to load the configuration from.  The file must
@@ -101,7 +101,7 @@ crate::rt::qapi_builder!(
 /// Properties for authz-pam objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AuthZPAMProperties {
     /// PAM service name to use for authorization
@@ -116,7 +116,7 @@ crate::rt::qapi_builder!(
 /// Properties for authz-simple objects.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AuthZSimpleProperties {
     /// Identifies the allowed user.  Its format depends on the

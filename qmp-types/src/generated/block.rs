@@ -66,7 +66,7 @@ crate::rt::qapi_enum!(
 /// Information about a persistent reservation manager
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PRManagerInfo {
     /// the identifier of the persistent reservation manager
@@ -90,7 +90,7 @@ crate::rt::qapi_builder!(
 /// manager
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryPrManagers {}
 crate::rt::qapi_struct!(QueryPrManagers {});
@@ -122,13 +122,13 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Eject {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
@@ -141,7 +141,8 @@ crate::rt::qapi_struct!(
 );
 crate::rt::qapi_builder!(
     Eject new(" Builds it with every optional member absent.") {} init {} set {
-    with_device device "device" : ::std::string::String => into, with_id id "id" :
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
+    device "device" : ::std::string::String => into, with_id id "id" :
     ::std::string::String => into, with_force force "force" : bool => into, }
 );
 crate::rt::qapi_command!(
@@ -184,13 +185,13 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevOpenTray {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
@@ -205,7 +206,8 @@ crate::rt::qapi_struct!(
 );
 crate::rt::qapi_builder!(
     BlockdevOpenTray new(" Builds it with every optional member absent.") {} init {} set
-    { with_device device "device" : ::std::string::String => into, with_id id "id" :
+    { #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
+    with_device device "device" : ::std::string::String => into, with_id id "id" :
     ::std::string::String => into, with_force force "force" : bool => into, }
 );
 crate::rt::qapi_command!(
@@ -238,13 +240,13 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevCloseTray {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
@@ -252,7 +254,8 @@ pub struct BlockdevCloseTray {
 crate::rt::qapi_struct!(BlockdevCloseTray { 0 opt device "device", 1 opt id "id", });
 crate::rt::qapi_builder!(
     BlockdevCloseTray new(" Builds it with every optional member absent.") {} init {} set
-    { with_device device "device" : ::std::string::String => into, with_id id "id" :
+    { #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
+    with_device device "device" : ::std::string::String => into, with_id id "id" :
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
@@ -297,7 +300,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevRemoveMedium {
     /// The name or QOM path of the guest device
@@ -340,7 +343,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevInsertMedium {
     /// The name or QOM path of the guest device
@@ -426,13 +429,13 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevChangeMedium {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
@@ -459,7 +462,8 @@ crate::rt::qapi_struct!(
 crate::rt::qapi_builder!(
     BlockdevChangeMedium
     new(" Builds it from its required members; optional ones are absent.") { filename :
-    ::std::string::String => into, } init {} set { with_device device "device" :
+    ::std::string::String => into, } init {} set { #[deprecated(note =
+    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
     ::std::string::String => into, with_id id "id" : ::std::string::String => into,
     with_format format "format" : ::std::string::String => into, with_force force "force"
     : bool => into, with_read_only_mode read_only_mode "read-only-mode" :
@@ -488,7 +492,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceTrayMoved {
     /// Block device name.  This is always present for
@@ -531,7 +535,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PrManagerStatusChanged {
     /// The id of the PR manager object
@@ -624,7 +628,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockSetIoThrottle(pub BlockIOThrottle);
 crate::rt::qapi_newtype!(BlockSetIoThrottle);
 impl ::std::convert::From<BlockIOThrottle> for BlockSetIoThrottle {
@@ -702,7 +706,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockLatencyHistogramSet {
     /// The name or QOM path of the guest device.

@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SnapshotInfo {
     /// unique snapshot id
@@ -40,7 +40,7 @@ crate::rt::qapi_builder!(
     icount "icount" : i64 => into, }
 );
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2EncryptionBase {
     /// The encryption format
@@ -53,7 +53,7 @@ crate::rt::qapi_builder!(
     BlockdevQcow2EncryptionFormat => into, } init {} set {}
 );
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ImageInfoSpecificQCow2Encryption {
     /// `format` = `aes`.
@@ -74,7 +74,7 @@ crate::rt::qapi_union!(
     "aes", }
 );
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2 {
     /// compatibility level
@@ -125,7 +125,7 @@ crate::rt::qapi_builder!(
     ::std::vec::Vec < Qcow2BitmapInfo > => into, }
 );
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdk {
     /// The create type of VMDK image
@@ -152,7 +152,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VmdkExtentInfo {
     /// Name of the extent file
@@ -188,7 +188,7 @@ crate::rt::qapi_builder!(
     }
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbd {
     /// Image encryption format.  If encryption is
@@ -213,7 +213,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFile {
     /// Extent size hint (if available)
@@ -253,7 +253,7 @@ crate::rt::qapi_enum!(
     File = "file", }
 );
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificQCow2Wrapper {
     /// image information specific to QCOW2
@@ -266,7 +266,7 @@ crate::rt::qapi_builder!(
     ImageInfoSpecificQCow2 => into, } init {} set {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificVmdkWrapper {
     /// image information specific to VMDK
@@ -279,7 +279,7 @@ crate::rt::qapi_builder!(
     ImageInfoSpecificVmdk => into, } init {} set {}
 );
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificLUKSWrapper {
     /// image information specific to LUKS
@@ -292,7 +292,7 @@ crate::rt::qapi_builder!(
     QCryptoBlockInfoLUKS => into, } init {} set {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificRbdWrapper {
     /// image information specific to RBD
@@ -307,7 +307,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfoSpecificFileWrapper {
     /// image information specific to files
@@ -325,7 +325,7 @@ crate::rt::qapi_builder!(
 /// structures.
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ImageInfoSpecific {
     /// `type` = `qcow2`.
@@ -352,7 +352,7 @@ crate::rt::qapi_union!(
     = "rbd", File = "file", } unit {}
 );
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockLimitsInfo {
     /// Alignment requirement, in bytes, for
@@ -453,7 +453,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockNodeInfo {
     /// name of the image file
@@ -516,7 +516,7 @@ crate::rt::qapi_builder!(
 /// image
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageInfo {
     /// name of the image file
@@ -585,7 +585,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockChildInfo {
     /// Child name of the root node in the `BlockGraphInfo` struct,
@@ -611,7 +611,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockGraphInfo {
     /// name of the image file
@@ -678,7 +678,7 @@ crate::rt::qapi_builder!(
 /// Information about a QEMU image file check
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ImageCheck {
     /// name of the image file checked
@@ -736,7 +736,7 @@ crate::rt::qapi_builder!(
 /// Mapping information from a virtual block range to a host file range
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MapEntry {
     /// virtual (guest) offset of the first byte described by this
@@ -784,7 +784,7 @@ crate::rt::qapi_builder!(
 /// Cache mode information for a block device
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCacheInfo {
     /// true if writeback mode is enabled
@@ -806,7 +806,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevChild {
     /// The name of the child, for example 'file' or 'backing'.
@@ -829,7 +829,7 @@ crate::rt::qapi_builder!(
 /// Information about the backing device for a block device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDeviceInfo {
     /// the filename of the backing device
@@ -993,7 +993,7 @@ crate::rt::qapi_enum!(
 /// Block dirty bitmap information.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyInfo {
     /// the name of the dirty bitmap (Since 2.4)
@@ -1053,7 +1053,7 @@ crate::rt::qapi_enum!(Qcow2BitmapInfoFlags { InUse = "in-use", Auto = "auto", })
 /// Qcow2 bitmap information.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Qcow2BitmapInfo {
     /// the name of the bitmap
@@ -1076,7 +1076,7 @@ crate::rt::qapi_builder!(
 /// Block latency histogram.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockLatencyHistogramInfo {
     /// list of interval boundary values in nanoseconds, all
@@ -1113,7 +1113,7 @@ crate::rt::qapi_builder!(
 /// and the backing device associated with it.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockInfo {
     /// The device name associated with the virtual device.
@@ -1169,7 +1169,7 @@ crate::rt::qapi_builder!(
 /// here.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockMeasureInfo {
     /// Size required for a new image file, in bytes, when
@@ -1290,7 +1290,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryBlock {}
 crate::rt::qapi_struct!(QueryBlock {});
@@ -1585,7 +1585,7 @@ crate::rt::qapi_builder!(
 /// File driver statistics
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockStatsSpecificFile {
     /// The number of successful discard operations
@@ -1610,7 +1610,7 @@ crate::rt::qapi_builder!(
 /// NVMe driver statistics
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockStatsSpecificNvme {
     /// The number of completion errors.
@@ -1635,7 +1635,7 @@ crate::rt::qapi_builder!(
 /// Block driver specific statistics
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockStatsSpecific {
     /// `driver` = `blkdebug`.
@@ -1926,7 +1926,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryBlockstats {
     /// If true, the command will query all the block nodes
@@ -2058,7 +2058,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobInfoMirror {
     /// Whether the source is actively synced to the
@@ -2077,7 +2077,7 @@ crate::rt::qapi_builder!(
 /// Information about a long-running block device operation.
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobInfo {
     /// The job identifier.  Originally the device name but other
@@ -2133,7 +2133,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 /// The branches of [`BlockJobInfo`], by `type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockJobInfoBranch {
     /// `type` = `commit`.
@@ -2177,7 +2177,7 @@ crate::rt::qapi_union!(
 /// a list of job info for each active block job
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryBlockJobs {}
 crate::rt::qapi_struct!(QueryBlockJobs {});
@@ -2209,7 +2209,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockResize {
     /// the name of the device to get the image resized
@@ -2256,7 +2256,7 @@ crate::rt::qapi_enum!(
     NewImageMode { Existing = "existing", AbsolutePaths = "absolute-paths", }
 );
 /// Either `device` or `node-name` must be set but not both.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSync {
     /// the name of the device to take a snapshot of.
@@ -2292,7 +2292,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshot {
     /// device or node name that will have a snapshot taken.
@@ -2316,7 +2316,7 @@ crate::rt::qapi_builder!(
 /// functionality, but may significantly affect performance.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BackupPerf {
     /// Use copy offloading.  Default false.
@@ -2354,7 +2354,7 @@ crate::rt::qapi_builder!(
 /// the device's rerror/werror actions will be used.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BackupCommon {
     /// identifier for the newly-created block job.  If omitted,
@@ -2446,7 +2446,7 @@ crate::rt::qapi_builder!(
     x_perf "x-perf" : BackupPerf => into, }
 );
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DriveBackup {
     /// identifier for the newly-created block job.  If omitted,
@@ -2551,7 +2551,7 @@ crate::rt::qapi_builder!(
     with_mode mode "mode" : NewImageMode => into, }
 );
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevBackup {
     /// identifier for the newly-created block job.  If omitted,
@@ -2675,7 +2675,7 @@ crate::rt::qapi_command!(
 /// DeviceNotFound
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChangeBackingFile {
     /// The device name or node-name of the root node that owns
@@ -2735,7 +2735,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockCommit {
     /// identifier for the newly-created block job.  If omitted,
@@ -2753,7 +2753,9 @@ pub struct BlockCommit {
     /// same file, are not accepted
     ///
     /// **Deprecated**: Members `base` and `top` are deprecated.  Use `base-node` and `top-node` instead.
-    #[deprecated]
+    #[deprecated(
+        note = "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead."
+    )]
     pub base: ::std::option::Option<::std::string::String>,
     /// The node name of the backing image within the image chain
     /// which contains the topmost data to be committed down.  If not
@@ -2765,7 +2767,9 @@ pub struct BlockCommit {
     /// file, are not accepted
     ///
     /// **Deprecated**: Members `base` and `top` are deprecated.  Use `base-node` and `top-node` instead.
-    #[deprecated]
+    #[deprecated(
+        note = "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead."
+    )]
     pub top: ::std::option::Option<::std::string::String>,
     /// The backing file string to write into the overlay
     /// image of 'top'.  If 'top' does not have an overlay image, or if
@@ -2823,15 +2827,18 @@ crate::rt::qapi_builder!(
     BlockCommit new(" Builds it from its required members; optional ones are absent.") {
     device : ::std::string::String => into, } init {} set { with_job_id job_id "job-id" :
     ::std::string::String => into, with_base_node base_node "base-node" :
-    ::std::string::String => into, with_base base "base" : ::std::string::String => into,
-    with_top_node top_node "top-node" : ::std::string::String => into, with_top top "top"
-    : ::std::string::String => into, with_backing_file backing_file "backing-file" :
-    ::std::string::String => into, with_backing_mask_protocol backing_mask_protocol
-    "backing-mask-protocol" : bool => into, with_speed speed "speed" : i64 => into,
-    with_on_error on_error "on-error" : BlockdevOnError => into, with_filter_node_name
-    filter_node_name "filter-node-name" : ::std::string::String => into,
-    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
-    auto_dismiss "auto-dismiss" : bool => into, }
+    ::std::string::String => into, #[deprecated(note =
+    "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead.")]
+    with_base base "base" : ::std::string::String => into, with_top_node top_node
+    "top-node" : ::std::string::String => into, #[deprecated(note =
+    "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead.")]
+    with_top top "top" : ::std::string::String => into, with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_backing_mask_protocol
+    backing_mask_protocol "backing-mask-protocol" : bool => into, with_speed speed
+    "speed" : i64 => into, with_on_error on_error "on-error" : BlockdevOnError => into,
+    with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
 );
 crate::rt::qapi_command!(
     BlockCommit, "block-commit", (), { allow_oob : false, allow_preconfig : true,
@@ -2911,7 +2918,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryNamedBlockNodes {
     /// Omit the nested data about backing image ("backing-image"
@@ -2949,7 +2956,7 @@ crate::rt::qapi_enum!(
     BlockDriver = "block-driver", }
 );
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XDbgBlockGraphNode {
     /// Block graph node identifier.  This `id` is generated only for
@@ -3011,7 +3018,7 @@ crate::rt::qapi_enum!(
 /// Block Graph edge description for `x-debug-query-block-graph`.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XDbgBlockGraphEdge {
     /// parent id
@@ -3040,7 +3047,7 @@ crate::rt::qapi_builder!(
 /// Block Graph - list of nodes and list of edges.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XDbgBlockGraph {
     /// `nodes`
@@ -3060,7 +3067,7 @@ crate::rt::qapi_builder!(
 /// Since: 4.0
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XDebugQueryBlockGraph {}
 crate::rt::qapi_struct!(XDebugQueryBlockGraph {});
@@ -3085,7 +3092,7 @@ crate::rt::qapi_command!(
 /// A set of parameters describing drive mirror setup.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DriveMirror {
     /// identifier for the newly-created block job.  If omitted,
@@ -3181,7 +3188,7 @@ crate::rt::qapi_builder!(
     => into, }
 );
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmap {
     /// name of device/node which the bitmap is tracking
@@ -3196,7 +3203,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, name : ::std::string::String => into, } init {} set {}
 );
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAdd {
     /// name of device/node which the bitmap is tracking
@@ -3229,7 +3236,7 @@ crate::rt::qapi_builder!(
     "persistent" : bool => into, with_disabled disabled "disabled" : bool => into, }
 );
 /// Since: 4.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BlockDirtyBitmapOrStr {
     /// name of the bitmap, attached to the same node as target
     /// bitmap.
@@ -3277,7 +3284,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
     }
 }
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapMerge {
     /// name of device/node which the `target` bitmap is tracking
@@ -3327,7 +3334,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockDirtyBitmapRemove(pub BlockDirtyBitmap);
 crate::rt::qapi_newtype!(BlockDirtyBitmapRemove);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapRemove {
@@ -3361,7 +3368,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockDirtyBitmapClear(pub BlockDirtyBitmap);
 crate::rt::qapi_newtype!(BlockDirtyBitmapClear);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapClear {
@@ -3393,7 +3400,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockDirtyBitmapEnable(pub BlockDirtyBitmap);
 crate::rt::qapi_newtype!(BlockDirtyBitmapEnable);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapEnable {
@@ -3425,7 +3432,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockDirtyBitmapDisable(pub BlockDirtyBitmap);
 crate::rt::qapi_newtype!(BlockDirtyBitmapDisable);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapDisable {
@@ -3451,7 +3458,7 @@ crate::rt::qapi_command!(
 /// SHA256 hash of dirty bitmap data
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapSha256 {
     /// ASCII representation of SHA256 bitmap hash
@@ -3474,7 +3481,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.10
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct XDebugBlockDirtyBitmapSha256(pub BlockDirtyBitmap);
 crate::rt::qapi_newtype!(XDebugBlockDirtyBitmapSha256);
 impl ::std::convert::From<BlockDirtyBitmap> for XDebugBlockDirtyBitmapSha256 {
@@ -3504,7 +3511,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevMirror {
     /// identifier for the newly-created block job.  If omitted,
@@ -3602,13 +3609,13 @@ crate::rt::qapi_command!(
 /// A set of parameters describing block throttling.
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockIOThrottle {
     /// Block device name
     ///
     /// **Deprecated**: Member `device` is deprecated.  Use `id` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")]
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
@@ -3685,7 +3692,8 @@ crate::rt::qapi_builder!(
     BlockIOThrottle
     new(" Builds it from its required members; optional ones are absent.") { bps : i64 =>
     into, bps_rd : i64 => into, bps_wr : i64 => into, iops : i64 => into, iops_rd : i64
-    => into, iops_wr : i64 => into, } init {} set { with_device device "device" :
+    => into, iops_wr : i64 => into, } init {} set { #[deprecated(note =
+    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
     ::std::string::String => into, with_id id "id" : ::std::string::String => into,
     with_bps_max bps_max "bps_max" : i64 => into, with_bps_rd_max bps_rd_max "bps_rd_max"
     : i64 => into, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => into, with_iops_max
@@ -3706,7 +3714,7 @@ crate::rt::qapi_builder!(
 /// current value is not changed.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ThrottleLimits {
     /// limit total I/O operations per second
@@ -3790,7 +3798,7 @@ crate::rt::qapi_builder!(
 /// Properties for throttle-group objects.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ThrottleGroupProperties {
     /// limits to apply for this throttle group
@@ -3916,7 +3924,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockStream {
     /// identifier for the newly-created block job.  If omitted,
@@ -4017,7 +4025,7 @@ crate::rt::qapi_command!(
 /// DeviceNotActive
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobSetSpeed {
     /// The job identifier.  This used to be a device name (hence
@@ -4071,7 +4079,7 @@ crate::rt::qapi_command!(
 /// DeviceNotActive
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobCancel {
     /// The job identifier.  This used to be a device name (hence
@@ -4097,7 +4105,7 @@ crate::rt::qapi_command!(
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-job-pause")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `job-pause` instead.")]
 /// Pause an active background block operation.
 ///
 /// This command returns immediately after marking the active job for
@@ -4117,7 +4125,7 @@ crate::rt::qapi_command!(
 /// Since: 1.3
 ///
 /// **Deprecated**: This command is deprecated.  Use `job-pause` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobPause {
     /// The job identifier.  This used to be a device name (hence
@@ -4138,7 +4146,7 @@ crate::rt::qapi_command!(
     }
 );
 #[doc(alias = "block-job-resume")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `job-resume` instead.")]
 /// Resume an active background block operation.
 ///
 /// This command returns immediately after resuming a paused job.
@@ -4154,7 +4162,7 @@ crate::rt::qapi_command!(
 /// Since: 1.3
 ///
 /// **Deprecated**: This command is deprecated.  Use `job-resume` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobResume {
     /// The job identifier.  This used to be a device name (hence
@@ -4175,7 +4183,7 @@ crate::rt::qapi_command!(
     }
 );
 #[doc(alias = "block-job-complete")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `job-complete` instead.")]
 /// Manually trigger completion of an active job in the READY or STANDBY
 /// state.  Completing the job in any other state is an error.
 ///
@@ -4202,7 +4210,7 @@ crate::rt::qapi_command!(
 /// Since: 1.3
 ///
 /// **Deprecated**: This command is deprecated.  Use `job-complete` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobComplete {
     /// The job identifier.  This used to be a device name (hence
@@ -4224,7 +4232,7 @@ crate::rt::qapi_command!(
     }
 );
 #[doc(alias = "block-job-dismiss")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `job-dismiss` instead.")]
 /// Deletes a job that is in the CONCLUDED state.  This command only
 /// needs to be run explicitly for jobs that don't have automatic
 /// dismiss enabled.  In turn, automatic dismiss may be enabled only for
@@ -4241,7 +4249,7 @@ crate::rt::qapi_command!(
 /// Since: 2.12
 ///
 /// **Deprecated**: This command is deprecated.  Use `job-dismiss` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobDismiss {
     /// The job identifier.
@@ -4261,7 +4269,7 @@ crate::rt::qapi_command!(
     : & [], }
 );
 #[doc(alias = "block-job-finalize")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `job-finalize` instead.")]
 /// Instructs all jobs in a transaction (or a single job if it is not
 /// part of any transaction) to finalize any graph changes and do any
 /// necessary cleanup.  This command requires that all involved jobs are
@@ -4277,7 +4285,7 @@ crate::rt::qapi_command!(
 /// Since: 2.12
 ///
 /// **Deprecated**: This command is deprecated.  Use `job-finalize` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobFinalize {
     /// The job identifier.
@@ -4299,7 +4307,7 @@ crate::rt::qapi_command!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobChangeOptionsMirror {
     /// Switch to this copy mode.  Currently, only the switch
@@ -4319,7 +4327,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobChangeOptions {
     /// The job identifier
@@ -4337,7 +4345,7 @@ crate::rt::qapi_builder!(
     {} set {}
 );
 /// The branches of [`BlockJobChangeOptions`], by `type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockJobChangeOptionsBranch {
     /// `type` = `commit`.
@@ -4379,7 +4387,7 @@ crate::rt::qapi_union!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockJobChange(pub BlockJobChangeOptions);
 crate::rt::qapi_newtype!(BlockJobChange);
 impl ::std::convert::From<BlockJobChangeOptions> for BlockJobChange {
@@ -4455,7 +4463,7 @@ crate::rt::qapi_enum!(
 /// Includes cache-related options for block devices
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevCacheOptions {
     /// enables use of O_DIRECT (bypass the host page cache;
@@ -4507,7 +4515,9 @@ pub enum BlockdevDriver {
     /// `ftps`
     Ftps,
     /// `gluster`
-    #[deprecated]
+    #[deprecated(
+        note = "Member `gluster` is deprecated because GlusterFS development ceased."
+    )]
     Gluster,
     /// `host_cdrom`
     ///
@@ -4613,7 +4623,7 @@ crate::rt::qapi_enum!(
 /// Since: 2.9
 ///
 /// Feature `dynamic-auto-read-only`: If present, enabled auto-read-only means that the driver will open the image read-only at first, dynamically reopen the image file read-write when the first writer is attached to the node and reopen read-only when the last writer is detached.  This allows giving QEMU write permissions only on demand when an operation actually needs write access.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFile {
     /// path to the image file
@@ -4667,7 +4677,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for the null backend.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNull {
     /// size of the device in bytes.
@@ -4696,7 +4706,7 @@ crate::rt::qapi_builder!(
 /// kernel driver before instructing QEMU to add the blockdev.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNVMe {
     /// PCI controller address of the NVMe device in format
@@ -4716,7 +4726,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for the vvfat protocol.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVVFAT {
     /// directory to be exported as FAT image
@@ -4749,7 +4759,7 @@ crate::rt::qapi_builder!(
 /// option besides their data source.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericFormat {
     /// reference to or definition of the data source block device
@@ -4764,7 +4774,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for LUKS.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsLUKS {
     /// reference to or definition of the data source block device
@@ -4792,7 +4802,7 @@ crate::rt::qapi_builder!(
 /// option besides their data source and an optional backing file.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericCOWFormat {
     /// reference to or definition of the data source block device
@@ -4842,7 +4852,7 @@ crate::rt::qapi_enum!(
 /// according to the template given.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Qcow2OverlapCheckFlags {
     /// Specifies a template mode which can be adjusted using the
@@ -4890,7 +4900,7 @@ crate::rt::qapi_builder!(
 /// unintended overwriting.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Qcow2OverlapChecks {
     /// set of flags for separate specification of each metadata
     /// structure type
@@ -4949,7 +4959,7 @@ pub enum BlockdevQcowEncryptionFormat {
 }
 crate::rt::qapi_enum!(BlockdevQcowEncryptionFormat { Aes = "aes", });
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockdevQcowEncryption {
     /// `format` = `aes`.
@@ -4967,7 +4977,7 @@ crate::rt::qapi_union!(BlockdevQcowEncryption, "format", data { Aes = "aes", } u
 /// Driver specific block device options for qcow.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow {
     /// reference to or definition of the data source block device
@@ -5005,7 +5015,7 @@ pub enum BlockdevQcow2EncryptionFormat {
 }
 crate::rt::qapi_enum!(BlockdevQcow2EncryptionFormat { Aes = "aes", Luks = "luks", });
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockdevQcow2Encryption {
     /// `format` = `aes`.
@@ -5028,7 +5038,7 @@ crate::rt::qapi_union!(
 /// node and do preallocation in protocol node on write.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsPreallocate {
     /// reference to or definition of the data source block device
@@ -5053,7 +5063,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for qcow2.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQcow2 {
     /// reference to or definition of the data source block device
@@ -5186,7 +5196,7 @@ crate::rt::qapi_enum!(
     SshHostKeyCheckHashType { Md5 = "md5", Sha1 = "sha1", Sha256 = "sha256", }
 );
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SshHostKeyHash {
     /// The hash algorithm used for the hash
@@ -5201,7 +5211,7 @@ crate::rt::qapi_builder!(
     init {} set {}
 );
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SshHostKeyCheck {
     /// `mode` = `none`.
@@ -5224,7 +5234,7 @@ crate::rt::qapi_union!(
     "known_hosts", }
 );
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsSsh {
     /// host address
@@ -5410,7 +5420,7 @@ crate::rt::qapi_enum!(
 /// Describes a single error injection for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlkdebugInjectErrorOptions {
     /// trigger event
@@ -5449,7 +5459,7 @@ crate::rt::qapi_builder!(
 /// Describes a single state-change event for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlkdebugSetStateOptions {
     /// trigger event
@@ -5474,7 +5484,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for blkdebug.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkdebug {
     /// underlying raw block device (or image file)
@@ -5548,7 +5558,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for blklogwrites.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlklogwrites {
     /// block device
@@ -5581,7 +5591,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for blkverify.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkverify {
     /// block device to be tested
@@ -5600,7 +5610,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for blkreplay.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsBlkreplay {
     /// disk image which should be controlled with blkreplay
@@ -5630,7 +5640,7 @@ crate::rt::qapi_enum!(QuorumReadPattern { Quorum = "quorum", Fifo = "fifo", });
 /// Driver specific block device options for Quorum
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsQuorum {
     /// true if the driver must print content mismatch set to
@@ -5663,7 +5673,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for Gluster
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGluster {
     /// name of gluster volume where VM image resides
@@ -5693,7 +5703,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsIoUring {
     /// path to the image file
@@ -5710,7 +5720,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNvmeIoUring {
     /// path to the NVMe namespace's character device (e.g.
@@ -5729,7 +5739,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVfioPci {
     /// path to the PCI device's sysfs directory (e.g.
@@ -5748,7 +5758,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_BLKIO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVhostUser {
     /// path to the vhost-user UNIX domain socket.
@@ -5767,7 +5777,7 @@ crate::rt::qapi_builder!(
 ///
 /// Only available if `CONFIG_BLKIO`.
 /// Feature `fdset`: Member `path` supports the special "/dev/fdset/N" path (since 8.1)
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     /// path to the vhost-vdpa character device.
@@ -5819,7 +5829,7 @@ crate::rt::qapi_enum!(
 /// Driver specific block device options for iscsi
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsIscsi {
     /// The iscsi transport type
@@ -5897,7 +5907,7 @@ crate::rt::qapi_enum!(
     RbdImageEncryptionFormat { Luks = "luks", Luks2 = "luks2", LuksAny = "luks-any", }
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKSBase {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5911,7 +5921,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKSBase {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5931,7 +5941,7 @@ crate::rt::qapi_builder!(
     "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKS {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5945,7 +5955,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKS2 {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5961,7 +5971,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptionsLUKSAny {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5975,7 +5985,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKS {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -5995,7 +6005,7 @@ crate::rt::qapi_builder!(
     "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionCreateOptionsLUKS2 {
     /// ID of a QCryptoSecret object providing a passphrase for
@@ -6015,7 +6025,7 @@ crate::rt::qapi_builder!(
     "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RbdEncryptionOptions {
     /// Parent image encryption options (for cloned images).  Can
@@ -6036,7 +6046,7 @@ crate::rt::qapi_builder!(
     RbdEncryptionOptions => boxed, }
 );
 /// The branches of [`RbdEncryptionOptions`], by `format`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RbdEncryptionOptionsBranch {
     /// `format` = `luks`.
@@ -6059,7 +6069,7 @@ crate::rt::qapi_union!(
     = "luks-any", } unit {}
 );
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RbdEncryptionCreateOptions {
     /// `format` = `luks`.
@@ -6082,7 +6092,7 @@ crate::rt::qapi_union!(
     LuksAny = "luks-any", }
 );
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRbd {
     /// Ceph pool name.
@@ -6155,7 +6165,7 @@ crate::rt::qapi_enum!(ReplicationMode { Primary = "primary", Secondary = "second
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsReplication {
     /// reference to or definition of the data source block device
@@ -6193,7 +6203,7 @@ crate::rt::qapi_enum!(NFSTransport { Inet = "inet", });
 /// Captures the address of the socket
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NFSServer {
     /// transport type used for NFS (only TCP supported)
@@ -6209,7 +6219,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device option for NFS
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNfs {
     /// host address
@@ -6252,7 +6262,7 @@ crate::rt::qapi_builder!(
 /// supported by the curl backend.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlBase {
     /// URL of the image file
@@ -6294,7 +6304,7 @@ crate::rt::qapi_builder!(
 /// curl backend.  URLs must start with "http://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlHttp {
     /// URL of the image file
@@ -6345,7 +6355,7 @@ crate::rt::qapi_builder!(
 /// curl backend.  URLs must start with "https://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlHttps {
     /// URL of the image file
@@ -6401,7 +6411,7 @@ crate::rt::qapi_builder!(
 /// curl backend.  URLs must start with "ftp://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlFtp {
     /// URL of the image file
@@ -6443,7 +6453,7 @@ crate::rt::qapi_builder!(
 /// curl backend.  URLs must start with "ftps://".
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCurlFtps {
     /// URL of the image file
@@ -6488,7 +6498,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for NBD.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNbd {
     /// NBD server address
@@ -6542,7 +6552,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for the raw driver.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsRaw {
     /// reference to or definition of the data source block device
@@ -6564,7 +6574,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for the throttle driver
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsThrottle {
     /// the name of the throttle-group object to use.  It
@@ -6585,7 +6595,7 @@ crate::rt::qapi_builder!(
 /// Driver specific block device options for the copy-on-read driver.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCor {
     /// reference to or definition of the data source block device
@@ -6638,7 +6648,7 @@ crate::rt::qapi_enum!(
 /// data is written to file child.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsCbw {
     /// reference to or definition of the data source block device
@@ -6687,7 +6697,7 @@ crate::rt::qapi_builder!(
 /// all block devices, independent of the block driver:
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptions {
     /// the node name of the new node.  This option is required
@@ -6748,7 +6758,7 @@ crate::rt::qapi_builder!(
     into, }
 );
 /// The branches of [`BlockdevOptions`], by `driver`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockdevOptionsBranch {
     /// `driver` = `blkdebug`.
@@ -6889,7 +6899,7 @@ crate::rt::qapi_union!(
 /// Reference to a block device.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BlockdevRef {
     /// defines a new block device inline
     Definition(::std::boxed::Box<BlockdevOptions>),
@@ -6938,7 +6948,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRef {
 /// Reference to a block device.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BlockdevRefOrNull {
     /// defines a new block device inline
     Definition(::std::boxed::Box<BlockdevOptions>),
@@ -7037,7 +7047,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockdevRefOrNull {
 /// ```
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockdevAdd(pub BlockdevOptions);
 crate::rt::qapi_newtype!(BlockdevAdd);
 impl ::std::convert::From<BlockdevOptions> for BlockdevAdd {
@@ -7092,7 +7102,7 @@ crate::rt::qapi_command!(
 /// its metadata.
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevReopen {
     /// `options`
@@ -7136,7 +7146,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevDel {
     /// Name of the graph node to delete.
@@ -7176,7 +7186,7 @@ crate::rt::qapi_command!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSetActive {
     /// Name of the graph node to activate or inactivate.  By
@@ -7208,7 +7218,7 @@ crate::rt::qapi_command!(
 /// Driver specific image creation options for file.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsFile {
     /// Filename for the new image file
@@ -7240,7 +7250,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for gluster.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsGluster {
     /// Where to store the new image file
@@ -7265,7 +7275,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for LUKS.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
@@ -7326,7 +7336,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for NFS.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsNfs {
     /// Where to store the new image file
@@ -7345,7 +7355,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for parallels.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsParallels {
     /// Node to create the image format on
@@ -7368,7 +7378,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for qcow.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow {
     /// Node to create the image format on
@@ -7426,7 +7436,7 @@ crate::rt::qapi_enum!(Qcow2CompressionType { Zlib = "zlib", Zstd = "zstd", });
 /// Driver specific image creation options for qcow2.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQcow2 {
     /// Node to create the image format on
@@ -7493,7 +7503,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for qed.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsQed {
     /// Node to create the image format on
@@ -7527,7 +7537,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for rbd/Ceph.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsRbd {
     /// Where to store the new image file.  This location cannot
@@ -7604,7 +7614,7 @@ crate::rt::qapi_enum!(
 /// Driver specific image creation options for VMDK.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVmdk {
     /// Where to store the new image file.  This refers to the image
@@ -7660,7 +7670,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for SSH.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsSsh {
     /// Where to store the new image file
@@ -7679,7 +7689,7 @@ crate::rt::qapi_builder!(
 /// Driver specific image creation options for VDI.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVdi {
     /// Node to create the image format on
@@ -7716,7 +7726,7 @@ crate::rt::qapi_enum!(BlockdevVhdxSubformat { Dynamic = "dynamic", Fixed = "fixe
 /// Driver specific image creation options for vhdx.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVhdx {
     /// Node to create the image format on
@@ -7766,7 +7776,7 @@ crate::rt::qapi_enum!(BlockdevVpcSubformat { Dynamic = "dynamic", Fixed = "fixed
 /// Driver specific image creation options for vpc (VHD).
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreateOptionsVpc {
     /// Node to create the image format on
@@ -7794,7 +7804,7 @@ crate::rt::qapi_builder!(
 /// Options for creating an image format on a given node.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockdevCreateOptions {
     /// `driver` = `blkdebug`.
@@ -7937,7 +7947,7 @@ crate::rt::qapi_union!(
 /// automatically finalized, but a manual `job-dismiss` is required.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevCreate {
     /// Identifier for the newly created job.
@@ -7962,7 +7972,7 @@ crate::rt::qapi_command!(
 /// Driver specific image amend options for LUKS.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevAmendOptionsLUKS {
     /// the desired state of the keyslots
@@ -8010,7 +8020,7 @@ crate::rt::qapi_builder!(
 /// encryption options can be amended
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevAmendOptionsQcow2 {
     /// Encryption options to be amended
@@ -8024,7 +8034,7 @@ crate::rt::qapi_builder!(
 /// Options for amending an image format
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockdevAmendOptions {
     /// `driver` = `blkdebug`.
@@ -8170,7 +8180,7 @@ crate::rt::qapi_union!(
 /// Since: 5.1
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XBlockdevAmend {
     /// Identifier for the newly created job.
@@ -8239,7 +8249,7 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockImageCorrupted {
     /// device name.  This is always present for compatibility
@@ -8302,7 +8312,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockIoError {
     /// path to the device object in the QOM tree (since 9.2)
@@ -8364,7 +8374,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobCompleted {
     /// job type
@@ -8415,7 +8425,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobCancelled {
     /// job type
@@ -8460,7 +8470,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobError {
     /// The job identifier.  Originally the device name but other
@@ -8501,7 +8511,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobReady {
     /// job type
@@ -8546,7 +8556,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockJobPending {
     /// job type
@@ -8599,7 +8609,7 @@ crate::rt::qapi_enum!(
 /// re-registered with another `block-set-write-threshold` command.
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockWriteThreshold {
     /// graph node name on which the threshold was exceeded.
@@ -8645,7 +8655,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockSetWriteThreshold {
     /// graph node name on which the threshold must be set.
@@ -8715,7 +8725,7 @@ crate::rt::qapi_command!(
 /// Since: 2.7
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XBlockdevChange {
     /// the id or name of the parent node.
@@ -8771,7 +8781,7 @@ crate::rt::qapi_command!(
 /// Since: 2.12
 ///
 /// **Unstable**: This command is experimental and intended for test cases that need control over IOThreads only.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XBlockdevSetIothread {
     /// the name of the block driver node
@@ -8830,7 +8840,7 @@ crate::rt::qapi_enum!(QuorumOpType { Read = "read", Write = "write", Flush = "fl
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QuorumFailure {
     /// device name if defined else node name
@@ -8879,7 +8889,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QuorumReportBad {
     /// quorum operation type (Since 2.6)
@@ -8913,7 +8923,7 @@ crate::rt::qapi_event!(
     condition : ::std::option::Option::None, }
 );
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotInternal {
     /// the device name or node-name of a root node to generate the
@@ -8958,7 +8968,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockdevSnapshotInternalSync(pub BlockdevSnapshotInternal);
 crate::rt::qapi_newtype!(BlockdevSnapshotInternalSync);
 impl ::std::convert::From<BlockdevSnapshotInternal> for BlockdevSnapshotInternalSync {
@@ -9008,7 +9018,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotDeleteInternalSync {
     /// the device name or node-name of a root node to delete the
@@ -9042,7 +9052,7 @@ crate::rt::qapi_command!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DummyBlockCoreForceArrays {
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.

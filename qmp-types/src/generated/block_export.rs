@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NbdServerOptionsBase {
     /// Time limit, in seconds, at which a client
@@ -40,7 +40,7 @@ crate::rt::qapi_builder!(
 /// Keep this type consistent with the `NbdServerOptionsLegacy` type.
 /// The only intended difference is using `SocketAddress` instead of
 /// `SocketAddressLegacy`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NbdServerOptions {
     /// Time limit, in seconds, at which a client
@@ -82,7 +82,7 @@ crate::rt::qapi_builder!(
 /// Keep this type consistent with the `NbdServerOptions` type.  The
 /// only intended difference is using `SocketAddressLegacy` instead of
 /// `SocketAddress`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NbdServerOptionsLegacy {
     /// Time limit, in seconds, at which a client
@@ -132,7 +132,7 @@ crate::rt::qapi_builder!(
 /// - if the server is already running
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NbdServerStart(pub NbdServerOptionsLegacy);
 crate::rt::qapi_newtype!(NbdServerStart);
 impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
@@ -151,7 +151,7 @@ crate::rt::qapi_command!(
 /// and the NBD branch of `block-export-add`).
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockExportOptionsNbdBase {
     /// Export name.  If unspecified, the `device` parameter is used
@@ -173,7 +173,7 @@ crate::rt::qapi_builder!(
 /// `block-export-add`).
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockExportOptionsNbd {
     /// Export name.  If unspecified, the `device` parameter is used
@@ -208,7 +208,7 @@ crate::rt::qapi_builder!(
 /// A vhost-user-blk block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportOptionsVhostUserBlk {
     /// The vhost-user socket on which to listen.  Both 'unix' and
@@ -257,7 +257,7 @@ crate::rt::qapi_enum!(FuseExportAllowOther { Off = "off", On = "on", Auto = "aut
 /// Since: 6.0
 ///
 /// Only available if `CONFIG_FUSE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportOptionsFuse {
     /// Path on which to export the block device via FUSE.
@@ -291,7 +291,7 @@ crate::rt::qapi_builder!(
 /// A vduse-blk block export.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportOptionsVduseBlk {
     /// the name of VDUSE device (must be unique across the host).
@@ -323,7 +323,7 @@ crate::rt::qapi_builder!(
 /// An NBD block export, per legacy `nbd-server-add` command.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NbdServerAddOptions {
     /// Export name.  If unspecified, the `device` parameter is used
@@ -369,8 +369,8 @@ crate::rt::qapi_builder!(
 /// Since: 1.3
 ///
 /// **Deprecated**: This command is deprecated.  Use `block-export-add` instead.
-#[deprecated]
-#[derive(Debug, Clone, PartialEq)]
+#[deprecated(note = "This command is deprecated. Use `block-export-add` instead.")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NbdServerAdd(pub NbdServerAddOptions);
 crate::rt::qapi_newtype!(NbdServerAdd);
 impl ::std::convert::From<NbdServerAddOptions> for NbdServerAdd {
@@ -413,7 +413,7 @@ pub enum BlockExportRemoveMode {
 }
 crate::rt::qapi_enum!(BlockExportRemoveMode { Safe = "safe", Hard = "hard", });
 #[doc(alias = "nbd-server-remove")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated. Use `block-export-del` instead.")]
 /// Remove NBD export by name.
 ///
 /// # Errors
@@ -425,7 +425,7 @@ crate::rt::qapi_enum!(BlockExportRemoveMode { Safe = "safe", Hard = "hard", });
 /// Since: 2.12
 ///
 /// **Deprecated**: This command is deprecated.  Use `block-export-del` instead.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NbdServerRemove {
     /// Block export id.
@@ -453,7 +453,7 @@ crate::rt::qapi_command!(
 /// previously added via `nbd-server-add`.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NbdServerStop {}
 crate::rt::qapi_struct!(NbdServerStop {});
@@ -498,7 +498,7 @@ crate::rt::qapi_enum!(
 /// an external interface.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportOptions {
     /// A unique identifier for the block export (across all export
@@ -553,7 +553,7 @@ crate::rt::qapi_builder!(
     allow_inactive "allow-inactive" : bool => into, }
 );
 /// The branches of [`BlockExportOptions`], by `type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum BlockExportOptionsBranch {
     /// `type` = `nbd`.
@@ -587,7 +587,7 @@ crate::rt::qapi_union!(
 /// Creates a new block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BlockExportAdd(pub BlockExportOptions);
 crate::rt::qapi_newtype!(BlockExportAdd);
 impl ::std::convert::From<BlockExportOptions> for BlockExportAdd {
@@ -614,7 +614,7 @@ crate::rt::qapi_command!(
 /// existing client connections)
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportDel {
     /// Block export id.
@@ -639,7 +639,7 @@ crate::rt::qapi_command!(
 /// Emitted when a block export is removed and its id can be reused.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportDeleted {
     /// Block export id.
@@ -659,7 +659,7 @@ crate::rt::qapi_event!(
 /// Information about a single block export.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockExportInfo {
     /// The unique identifier for the block export
@@ -689,7 +689,7 @@ crate::rt::qapi_builder!(
 /// A list describing all block exports
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryBlockExports {}
 crate::rt::qapi_struct!(QueryBlockExports {});

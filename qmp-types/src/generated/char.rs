@@ -7,7 +7,7 @@ use super::*;
 /// device encoding.  See the QEMU man page for details.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevInfo {
     /// the label of the character device
@@ -57,7 +57,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryChardev {}
 crate::rt::qapi_struct!(QueryChardev {});
@@ -74,7 +74,7 @@ crate::rt::qapi_command!(
 /// Information about a character device backend
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevBackendInfo {
     /// The backend name
@@ -112,7 +112,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryChardevBackends {}
 crate::rt::qapi_struct!(QueryChardevBackends {});
@@ -156,7 +156,7 @@ crate::rt::qapi_enum!(DataFormat { Utf8 = "utf8", Base64 = "base64", });
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RingbufWrite {
     /// the ring buffer character device name
@@ -204,7 +204,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RingbufRead {
     /// the ring buffer character device name
@@ -240,7 +240,7 @@ crate::rt::qapi_command!(
 /// Configuration shared across all chardev backends
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevCommon {
     /// The name of a logfile to save output
@@ -260,7 +260,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for file chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevFile {
     /// The name of a logfile to save output
@@ -290,7 +290,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for device and pipe chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevHostdev {
     /// The name of a logfile to save output
@@ -315,7 +315,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for (stream) socket chardevs.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSocket {
     /// The name of a logfile to save output
@@ -357,10 +357,15 @@ pub struct ChardevSocket {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub reconnect_ms: ::std::option::Option<i64>,
-    /// **Deprecated**.
+    /// For a client socket, if a socket is disconnected, then
+    /// attempt a reconnect after the given number of seconds.  Setting
+    /// this to zero disables this function.  The use of this member is
+    /// deprecated, use `reconnect-ms` instead. (default: 0) (Since: 2.2)
+    ///
+    /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     ///
     /// Only in QEMU 7.2.0, 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")]
     pub reconnect: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
@@ -379,13 +384,14 @@ crate::rt::qapi_builder!(
     bool => into, with_wait wait "wait" : bool => into, with_nodelay nodelay "nodelay" :
     bool => into, with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270"
     : bool => into, with_websocket websocket "websocket" : bool => into,
-    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, with_reconnect reconnect
-    "reconnect" : i64 => into, }
+    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note =
+    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")] with_reconnect
+    reconnect "reconnect" : i64 => into, }
 );
 /// Configuration info for datagram socket chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevUdp {
     /// The name of a logfile to save output
@@ -411,7 +417,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for mux chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevMux {
     /// The name of a logfile to save output
@@ -437,7 +443,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevHub {
     /// The name of a logfile to save output
@@ -463,7 +469,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for stdio chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevStdio {
     /// The name of a logfile to save output
@@ -489,7 +495,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSpiceChannel {
     /// The name of a logfile to save output
@@ -515,7 +521,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSpicePort {
     /// The name of a logfile to save output
@@ -541,7 +547,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.0
 ///
 /// Only available if `CONFIG_DBUS_DISPLAY`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevDBus {
     /// The name of a logfile to save output
@@ -569,7 +575,7 @@ crate::rt::qapi_builder!(
 /// GTK, Spice, VNC and D-Bus display backends.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevVC {
     /// The name of a logfile to save output
@@ -600,7 +606,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for ring buffer chardevs.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevRingbuf {
     /// The name of a logfile to save output
@@ -625,7 +631,7 @@ crate::rt::qapi_builder!(
 /// Since: 6.1
 ///
 /// Only available if `CONFIG_SPICE_PROTOCOL`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevQemuVDAgent {
     /// The name of a logfile to save output
@@ -653,7 +659,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevPty {
     /// The name of a logfile to save output
@@ -744,7 +750,7 @@ pub enum ChardevBackendKind {
     /// memory ring buffer (since 1.6)
     Ringbuf,
     /// synonym for `ringbuf` (since 1.5)
-    #[deprecated]
+    #[deprecated(note = "Member `memory` is deprecated. Use `ringbuf` instead.")]
     Memory,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -759,7 +765,7 @@ crate::rt::qapi_enum!(
     "ringbuf", Memory = "memory", }
 );
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevFileWrapper {
     /// Configuration info for file chardevs
@@ -772,7 +778,7 @@ crate::rt::qapi_builder!(
     ChardevFile => into, } init {} set {}
 );
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevHostdevWrapper {
     /// Configuration info for device and pipe chardevs
@@ -785,7 +791,7 @@ crate::rt::qapi_builder!(
     ChardevHostdev => into, } init {} set {}
 );
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSocketWrapper {
     /// Configuration info for (stream) socket chardevs
@@ -798,7 +804,7 @@ crate::rt::qapi_builder!(
     ChardevSocket => into, } init {} set {}
 );
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevUdpWrapper {
     /// Configuration info for datagram socket chardevs
@@ -811,7 +817,7 @@ crate::rt::qapi_builder!(
     ChardevUdp => into, } init {} set {}
 );
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevCommonWrapper {
     /// Configuration shared across all chardev backends
@@ -824,7 +830,7 @@ crate::rt::qapi_builder!(
     ChardevCommon => into, } init {} set {}
 );
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevMuxWrapper {
     /// Configuration info for mux chardevs
@@ -839,7 +845,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevHubWrapper {
     /// Configuration info for hub chardevs
@@ -854,7 +860,7 @@ crate::rt::qapi_builder!(
     ChardevHub => into, } init {} set {}
 );
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevStdioWrapper {
     /// Configuration info for stdio chardevs
@@ -869,7 +875,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSpiceChannelWrapper {
     /// Configuration info for spice vm channel chardevs
@@ -884,7 +890,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSpicePortWrapper {
     /// Configuration info for spice port chardevs
@@ -899,7 +905,7 @@ crate::rt::qapi_builder!(
 /// Since: 6.1
 ///
 /// Only available if `CONFIG_SPICE_PROTOCOL`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevQemuVDAgentWrapper {
     /// Configuration info for QEMU vdagent implementation
@@ -914,7 +920,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.0
 ///
 /// Only available if `CONFIG_DBUS_DISPLAY`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevDBusWrapper {
     /// Configuration info for DBus chardevs
@@ -927,7 +933,7 @@ crate::rt::qapi_builder!(
     ChardevDBus => into, } init {} set {}
 );
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevVCWrapper {
     /// Configuration info for virtual console chardevs
@@ -940,7 +946,7 @@ crate::rt::qapi_builder!(
     ChardevVC => into, } init {} set {}
 );
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevRingbufWrapper {
     /// Configuration info for ring buffer chardevs
@@ -955,7 +961,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevPtyWrapper {
     /// Configuration info for pty chardevs
@@ -972,7 +978,7 @@ crate::rt::qapi_builder!(
 /// Configuration info for the new chardev backend.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ChardevBackend {
     /// `type` = `file`.
@@ -1057,7 +1063,7 @@ crate::rt::qapi_union!(
 /// Return info about the chardev backend just created.
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ChardevReturn {
     /// name of the slave pseudoterminal device, present if and only
@@ -1099,7 +1105,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevAdd {
     /// the chardev's ID, must be unique
@@ -1151,7 +1157,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevChange {
     /// the chardev's ID, must exist
@@ -1182,7 +1188,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevRemove {
     /// the chardev's ID, must exist and not be in use
@@ -1210,7 +1216,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevSendBreak {
     /// the chardev's ID, must exist
@@ -1242,7 +1248,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VserportChange {
     /// device identifier of the virtio-serial port

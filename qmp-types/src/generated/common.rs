@@ -55,7 +55,7 @@ crate::rt::qapi_enum!(OnOffSplit { On = "on", Off = "off", Split = "split", });
 /// has a different meaning.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StrOrNull {
     /// the string value
     S(::std::string::String),
@@ -260,7 +260,7 @@ crate::rt::qapi_enum!(
     "ctrl-scrolllock", }
 );
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HumanReadableText {
     /// Formatted output intended for humans.

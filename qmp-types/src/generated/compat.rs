@@ -47,7 +47,7 @@ crate::rt::qapi_enum!(CompatPolicyOutput { Accept = "accept", Hide = "hide", });
 /// enumeration values.  They behave the same as with policy `accept`.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CompatPolicy {
     /// how to handle deprecated input (default 'accept')

@@ -21,7 +21,7 @@ use super::*;
 /// off by default.
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QmpCapabilities {
     /// An optional list of `QMPCapability` values to enable.  The
@@ -59,7 +59,7 @@ crate::rt::qapi_enum!(QMPCapability { Oob = "oob", });
 /// A three-part version number.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VersionTriple {
     /// The major version number.
@@ -79,7 +79,7 @@ crate::rt::qapi_builder!(
 /// A description of QEMU's version.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VersionInfo {
     /// The version of QEMU.  By current convention, a micro version
@@ -124,7 +124,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryVersion {}
 crate::rt::qapi_struct!(QueryVersion {});
@@ -140,7 +140,7 @@ crate::rt::qapi_command!(
 /// Information about a QMP command
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CommandInfo {
     /// The command name
@@ -177,7 +177,7 @@ crate::rt::qapi_builder!(
 /// This example has been shortened as the real response is too long.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCommands {}
 crate::rt::qapi_struct!(QueryCommands {});
@@ -206,7 +206,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Quit {}
 crate::rt::qapi_struct!(Quit {});
@@ -237,7 +237,7 @@ crate::rt::qapi_enum!(MonitorMode { Readline = "readline", Control = "control", 
 /// Options to be used for adding a new monitor.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MonitorOptions {
     /// Name of the monitor

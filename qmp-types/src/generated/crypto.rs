@@ -175,7 +175,7 @@ crate::rt::qapi_enum!(QCryptoBlockFormat { Qcow = "qcow", Luks = "luks", });
 /// The common options that apply to all full disk encryption formats
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsBase {
     /// the encryption format
@@ -190,7 +190,7 @@ crate::rt::qapi_builder!(
 /// The options that apply to QCow/QCow2 AES-CBC encryption format
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsQCow {
     /// the ID of a QCryptoSecret object providing the
@@ -206,7 +206,7 @@ crate::rt::qapi_builder!(
 /// The options that apply to LUKS encryption format
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
@@ -222,7 +222,7 @@ crate::rt::qapi_builder!(
 /// The options that apply to LUKS encryption format initialization
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QCryptoBlockCreateOptionsLUKS {
     /// the ID of a QCryptoSecret object providing the
@@ -268,7 +268,7 @@ crate::rt::qapi_builder!(
 /// opening an existing volume
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QCryptoBlockOpenOptions {
     /// `format` = `qcow`.
@@ -291,7 +291,7 @@ crate::rt::qapi_union!(
 /// initializing a new volume
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QCryptoBlockCreateOptions {
     /// `format` = `qcow`.
@@ -314,7 +314,7 @@ crate::rt::qapi_union!(
 /// formats
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoBase {
     /// the encryption format
@@ -329,7 +329,7 @@ crate::rt::qapi_builder!(
 /// Information about the LUKS block encryption key slot options
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoLUKSSlot {
     /// whether the key slot is currently in use
@@ -354,7 +354,7 @@ crate::rt::qapi_builder!(
 /// Information about the LUKS block encryption options
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoBlockInfoLUKS {
     /// the cipher algorithm for data encryption
@@ -400,7 +400,7 @@ crate::rt::qapi_builder!(
 /// Information about the block encryption options
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QCryptoBlockInfo {
     /// `format` = `qcow`.
@@ -441,7 +441,7 @@ crate::rt::qapi_enum!(
 /// set of keyslots
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoBlockAmendOptionsLUKS {
     /// the desired state of the keyslots
@@ -489,7 +489,7 @@ crate::rt::qapi_builder!(
 /// amending encryption settings
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QCryptoBlockAmendOptions {
     /// `format` = `qcow`.
@@ -511,7 +511,7 @@ crate::rt::qapi_union!(
 /// Properties for objects of classes derived from secret-common.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SecretCommonProperties {
     /// the data format that the secret is provided in
@@ -526,10 +526,16 @@ pub struct SecretCommonProperties {
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
     pub iv: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the secret is loaded immediately when applying this option
+    /// and will probably fail when processing the next option. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -540,14 +546,16 @@ crate::rt::qapi_builder!(
     SecretCommonProperties new(" Builds it with every optional member absent.") {} init
     {} set { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid
     "keyid" : ::std::string::String => into, with_iv iv "iv" : ::std::string::String =>
-    into, with_loaded loaded "loaded" : bool => into, }
+    into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for secret objects.
 ///
 /// Either `data` or `file` must be provided, but not both.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SecretProperties {
     /// the data format that the secret is provided in
@@ -562,10 +570,16 @@ pub struct SecretProperties {
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
     pub iv: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the secret is loaded immediately when applying this option
+    /// and will probably fail when processing the next option. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
     /// the associated with the secret from
     pub data: ::std::option::Option<::std::string::String>,
@@ -580,6 +594,8 @@ crate::rt::qapi_builder!(
     SecretProperties new(" Builds it with every optional member absent.") {} init {} set
     { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid "keyid"
     : ::std::string::String => into, with_iv iv "iv" : ::std::string::String => into,
+    #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_loaded loaded "loaded" : bool => into, with_data data "data" :
     ::std::string::String => into, with_file file "file" : ::std::string::String => into,
     }
@@ -589,7 +605,7 @@ crate::rt::qapi_builder!(
 /// Since: 5.1
 ///
 /// Only available if `CONFIG_SECRET_KEYRING`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SecretKeyringProperties {
     /// the data format that the secret is provided in
@@ -604,10 +620,16 @@ pub struct SecretKeyringProperties {
     /// 16-byte IV.  Mandatory if `keyid` is given.  Ignored if `keyid` is
     /// absent.
     pub iv: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the secret is loaded immediately when applying this option
+    /// and will probably fail when processing the next option. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
     /// serial number that identifies a key to get from the kernel
     pub serial: i32,
@@ -621,12 +643,14 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { serial : i32
     => into, } init {} set { with_format format "format" : QCryptoSecretFormat => into,
     with_keyid keyid "keyid" : ::std::string::String => into, with_iv iv "iv" :
-    ::std::string::String => into, with_loaded loaded "loaded" : bool => into, }
+    ::std::string::String => into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for objects of classes derived from tls-creds.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TlsCredsProperties {
     /// if true the peer credentials will be verified once the
@@ -657,7 +681,7 @@ crate::rt::qapi_builder!(
 /// Properties for tls-creds-anon objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TlsCredsAnonProperties {
     /// if true the peer credentials will be verified once the
@@ -673,10 +697,16 @@ pub struct TlsCredsAnonProperties {
     /// a gnutls priority string as described at
     /// https://gnutls.org/manual/html_node/Priority-Strings.html
     pub priority: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the credentials are loaded immediately when applying this
+    /// option and will ignore options that are processed later. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -688,12 +718,14 @@ crate::rt::qapi_builder!(
     {} set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir
     "dir" : ::std::string::String => into, with_endpoint endpoint "endpoint" :
     QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
-    ::std::string::String => into, with_loaded loaded "loaded" : bool => into, }
+    ::std::string::String => into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-psk objects.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TlsCredsPskProperties {
     /// if true the peer credentials will be verified once the
@@ -713,10 +745,16 @@ pub struct TlsCredsPskProperties {
     /// clients only.  If absent, "qemu" is sent and the property will
     /// read back as an empty string.
     pub username: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the credentials are loaded immediately when applying this
+    /// option and will ignore options that are processed later. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -730,12 +768,14 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_endpoint endpoint "endpoint" :
     QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
     ::std::string::String => into, with_username username "username" :
-    ::std::string::String => into, with_loaded loaded "loaded" : bool => into, }
+    ::std::string::String => into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-x509 objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TlsCredsX509Properties {
     /// if true the peer credentials will be verified once the
@@ -760,10 +800,16 @@ pub struct TlsCredsX509Properties {
     /// provides the ID of a previously created secret object containing
     /// the password for decryption.
     pub passwordid: ::std::option::Option<::std::string::String>,
-    /// **Deprecated**.
+    /// if true, the credentials are loaded immediately when applying this
+    /// option and will ignore options that are processed later. Don't use;
+    /// only provided for compatibility. (default: false)
+    ///
+    /// **Deprecated**: Member `loaded` is deprecated.  Setting true doesn't make sense, and false is already the default.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub loaded: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -778,6 +824,8 @@ crate::rt::qapi_builder!(
     QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
     ::std::string::String => into, with_sanity_check sanity_check "sanity-check" : bool
     => into, with_passwordid passwordid "passwordid" : ::std::string::String => into,
+    #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// The supported algorithms for asymmetric encryption ciphers
@@ -828,7 +876,7 @@ crate::rt::qapi_enum!(QCryptoRSAPaddingAlgo { Raw = "raw", Pkcs1 = "pkcs1", });
 /// Specific parameters for RSA algorithm.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptoAkCipherOptionsRSA {
     /// `QCryptoHashAlgo`
@@ -850,7 +898,7 @@ crate::rt::qapi_builder!(
 /// when creating a new QCryptoAkCipher.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum QCryptoAkCipherOptions {
     /// `alg` = `rsa`.

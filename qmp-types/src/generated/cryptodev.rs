@@ -91,7 +91,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptodevBackendClient {
     /// the queue index of the crypto device
@@ -116,7 +116,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QCryptodevInfo {
     /// the id of the crypto device
@@ -147,7 +147,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCryptodev {}
 crate::rt::qapi_struct!(QueryCryptodev {});

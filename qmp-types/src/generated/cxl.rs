@@ -42,7 +42,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectGeneralMediaEvent {
     /// CXL type 3 device canonical QOM path
@@ -133,7 +133,7 @@ crate::rt::qapi_command!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectDramEvent {
     /// CXL type 3 device canonical QOM path
@@ -243,7 +243,7 @@ crate::rt::qapi_command!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectMemoryModuleEvent {
     /// CXL type 3 device canonical QOM path
@@ -341,7 +341,7 @@ crate::rt::qapi_command!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectPoison {
     /// CXL type 3 device canonical QOM path
@@ -467,7 +467,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CXLUncorErrorRecord {
     /// Type of error
@@ -494,7 +494,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectUncorrectableErrors {
     /// CXL Type 3 device canonical QOM path
@@ -580,7 +580,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlInjectCorrectableError {
     /// CXL Type 3 device canonical QOM path
@@ -614,7 +614,7 @@ crate::rt::qapi_command!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlDynamicCapacityExtent {
     /// The offset (in bytes) to the start of the region where the
@@ -698,7 +698,7 @@ crate::rt::qapi_enum!(
 /// **Unstable**: For now this command is subject to change.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlAddDynamicCapacity {
     /// path to the CXL Dynamic Capacity Device in the QOM tree.
@@ -793,7 +793,7 @@ crate::rt::qapi_enum!(
 /// **Unstable**: For now this command is subject to change.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CxlReleaseDynamicCapacity {
     /// path to the CXL Dynamic Capacity Device in the QOM tree.

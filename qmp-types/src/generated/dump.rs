@@ -61,7 +61,7 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DumpGuestMemory {
     /// if true, do paging to get guest's memory mapping.  This
@@ -147,7 +147,7 @@ crate::rt::qapi_enum!(
 /// The result format for `query-dump`.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DumpQueryResult {
     /// enum of `DumpStatus`, which shows current dump status
@@ -182,7 +182,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryDump {}
 crate::rt::qapi_struct!(QueryDump {});
@@ -208,7 +208,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DumpCompleted {
     /// final dump status
@@ -230,7 +230,7 @@ crate::rt::qapi_event!(
     condition : ::std::option::Option::None, }
 );
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DumpGuestMemoryCapability {
     /// the available formats for `dump-guest-memory`
@@ -258,7 +258,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryDumpGuestMemoryCapability {}
 crate::rt::qapi_struct!(QueryDumpGuestMemoryCapability {});

@@ -8,7 +8,7 @@ use super::*;
 /// Only available if `CONFIG_EBPF`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct EbpfObject {
     /// the eBPF object encoded in base64
@@ -57,7 +57,7 @@ crate::rt::qapi_enum!(EbpfProgramID { Rss = "rss", });
 /// Only available if `CONFIG_EBPF`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RequestEbpf {
     /// The ID of the program to return.

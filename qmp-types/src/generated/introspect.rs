@@ -34,7 +34,7 @@ use super::*;
 /// QMP wire ABI, and therefore not returned by this command.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryQmpSchema {}
 crate::rt::qapi_struct!(QueryQmpSchema {});
@@ -78,7 +78,7 @@ crate::rt::qapi_enum!(
     "object", Alternate = "alternate", Command = "command", Event = "event", }
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfo {
     /// the entity's name, inherited from `base`.  The `SchemaInfo` is
@@ -105,7 +105,7 @@ crate::rt::qapi_builder!(
     => into, }
 );
 /// The branches of [`SchemaInfo`], by `meta-type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SchemaInfoBranch {
     /// `meta-type` = `builtin`.
@@ -139,7 +139,7 @@ crate::rt::qapi_union!(
 /// Additional `SchemaInfo` members for meta-type 'builtin'.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoBuiltin {
     /// the JSON type used for this type on the wire.
@@ -188,7 +188,7 @@ crate::rt::qapi_enum!(
 /// Values of this type are JSON string on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoEnum {
     /// the enum type's members, in no particular order.
@@ -199,7 +199,7 @@ pub struct SchemaInfoEnum {
     /// compatibility.
     ///
     /// **Deprecated**: Member `values` is deprecated.  Use `members` instead.
-    #[deprecated]
+    #[deprecated(note = "Member `values` is deprecated. Use `members` instead.")]
     pub values: ::std::vec::Vec<::std::string::String>,
 }
 crate::rt::qapi_struct!(
@@ -213,7 +213,7 @@ crate::rt::qapi_builder!(
 /// An object member.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoEnumMember {
     /// the member's name, as defined in the QAPI schema.
@@ -236,7 +236,7 @@ crate::rt::qapi_builder!(
 /// Values of this type are JSON array on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoArray {
     /// the array type's element type.
@@ -253,7 +253,7 @@ crate::rt::qapi_builder!(
 /// Values of this type are JSON object on the wire.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoObject {
     /// the object type's (non-variant) members, in no particular
@@ -282,7 +282,7 @@ crate::rt::qapi_builder!(
 /// An object member.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectMember {
     /// the member's name, as defined in the QAPI schema.
@@ -313,7 +313,7 @@ crate::rt::qapi_builder!(
 /// The variant members for a value of the type tag.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoObjectVariant {
     /// a value of the type tag.
@@ -336,7 +336,7 @@ crate::rt::qapi_builder!(
 /// On the wire, this can be any of the members.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternate {
     /// the alternate type's members, in no particular order.  The
@@ -353,7 +353,7 @@ crate::rt::qapi_builder!(
 /// An alternate member.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoAlternateMember {
     /// the name of the member's type.
@@ -373,7 +373,7 @@ crate::rt::qapi_builder!(
 /// QMP)
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoCommand {
     /// the name of the object type that provides the command's
@@ -398,7 +398,7 @@ crate::rt::qapi_builder!(
 /// Additional `SchemaInfo` members for meta-type 'event'.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SchemaInfoEvent {
     /// the name of the object type that provides the event's

@@ -127,7 +127,7 @@ crate::rt::qapi_enum!(
 /// Emitted when a job transitions to a different status.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobStatusChange {
     /// The job identifier
@@ -159,7 +159,7 @@ crate::rt::qapi_event!(
 /// Cancelling a paused job automatically resumes it.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobPause {
     /// The job identifier.
@@ -186,7 +186,7 @@ crate::rt::qapi_command!(
 /// commit, mirror, backup).
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobResume {
     /// The job identifier.
@@ -215,7 +215,7 @@ crate::rt::qapi_command!(
 /// earlier than completing the job) and transitions to PENDING instead.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobCancel {
     /// The job identifier.
@@ -252,7 +252,7 @@ crate::rt::qapi_command!(
 /// operation.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobComplete {
     /// The job identifier.
@@ -284,7 +284,7 @@ crate::rt::qapi_command!(
 /// to be used as appropriate.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobDismiss {
     /// The job identifier.
@@ -315,7 +315,7 @@ crate::rt::qapi_command!(
 /// option and only when this option is set to false.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobFinalize {
     /// The identifier of any job in the transaction, or of a job that
@@ -336,7 +336,7 @@ crate::rt::qapi_command!(
 /// Information about a job.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct JobInfo {
     /// The job identifier
@@ -382,7 +382,7 @@ crate::rt::qapi_builder!(
 /// a list with info for each active job
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryJobs {}
 crate::rt::qapi_struct!(QueryJobs {});

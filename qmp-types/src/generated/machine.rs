@@ -123,7 +123,7 @@ crate::rt::qapi_enum!(
 /// Additional information about a virtual S390 CPU
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuInfoS390 {
     /// the virtual CPU's state
@@ -150,7 +150,7 @@ crate::rt::qapi_builder!(
 /// Information about a virtual CPU
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuInfoFast {
     /// index of the virtual CPU
@@ -180,7 +180,7 @@ crate::rt::qapi_builder!(
     CpuInstanceProperties => into, }
 );
 /// The branches of [`CpuInfoFast`], by `target`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CpuInfoFastBranch {
     /// `target` = `aarch64`.
@@ -299,7 +299,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCpusFast {}
 crate::rt::qapi_struct!(QueryCpusFast {});
@@ -319,7 +319,7 @@ crate::rt::qapi_command!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CompatProperty {
     /// name of the QOM type to which the default applies
@@ -348,7 +348,7 @@ crate::rt::qapi_builder!(
 /// Information describing a machine.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MachineInfo {
     /// the name of the machine
@@ -435,7 +435,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMachines {
     /// if true, also return compatibility properties.
@@ -461,7 +461,7 @@ crate::rt::qapi_command!(
 /// Information describing the running machine parameters.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CurrentMachineParams {
     /// true if the machine supports wake up from
@@ -480,7 +480,7 @@ crate::rt::qapi_builder!(
 /// Return information on the current virtual machine.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCurrentMachine {}
 crate::rt::qapi_struct!(QueryCurrentMachine {});
@@ -498,7 +498,7 @@ crate::rt::qapi_command!(
 /// Information on the target configuration built into the QEMU binary.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QemuTargetInfo {
     /// the target architecture
@@ -513,7 +513,7 @@ crate::rt::qapi_builder!(
 /// Return information about the target for this QEMU
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryTarget {}
 crate::rt::qapi_struct!(QueryTarget {});
@@ -532,7 +532,7 @@ crate::rt::qapi_command!(
 /// zeroes) is returned.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UuidInfo {
     /// the UUID of the guest
@@ -554,7 +554,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryUuid {}
 crate::rt::qapi_struct!(QueryUuid {});
@@ -570,7 +570,7 @@ crate::rt::qapi_command!(
 /// GUID information.
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuidInfo {
     /// the globally unique identifier
@@ -585,7 +585,7 @@ crate::rt::qapi_builder!(
 /// Show Virtual Machine Generation ID
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryVmGenerationId {}
 crate::rt::qapi_struct!(QueryVmGenerationId {});
@@ -611,7 +611,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SystemReset {}
 crate::rt::qapi_struct!(SystemReset {});
@@ -640,7 +640,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SystemPowerdown {}
 crate::rt::qapi_struct!(SystemPowerdown {});
@@ -671,7 +671,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SystemWakeup {}
 crate::rt::qapi_struct!(SystemWakeup {});
@@ -735,7 +735,7 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct InjectNmi {}
 crate::rt::qapi_struct!(InjectNmi {});
@@ -773,7 +773,7 @@ crate::rt::qapi_enum!(
 /// A discriminated record of NUMA options.  (for OptsVisitor)
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NumaOptions {
     /// `type` = `node`.
@@ -802,7 +802,7 @@ crate::rt::qapi_union!(
 /// Create a guest NUMA node.  (for OptsVisitor)
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NumaNodeOptions {
     /// NUMA node ID (increase by 1 from 0 if omitted)
@@ -837,7 +837,7 @@ crate::rt::qapi_builder!(
 /// Set the distance between 2 NUMA nodes.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NumaDistOptions {
     /// source NUMA node.
@@ -860,7 +860,7 @@ crate::rt::qapi_builder!(
 /// Create a CXL Fixed Memory Window
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CXLFixedMemoryWindowOptions {
     /// Size of the Fixed Memory Window in bytes.  Must be a multiple
@@ -888,7 +888,7 @@ crate::rt::qapi_builder!(
 /// List of CXL Fixed Memory Windows.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CXLFMWProperties {
     /// List of `CXLFixedMemoryWindowOptions`
@@ -933,7 +933,7 @@ crate::rt::qapi_enum!(
 /// Information about a X86 CPU feature word
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct X86CPUFeatureWordInfo {
     /// Input EAX value for CPUID instruction for that
@@ -963,7 +963,7 @@ crate::rt::qapi_builder!(
 /// internally
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DummyForceArrays {
     /// `unused`
@@ -981,7 +981,7 @@ crate::rt::qapi_builder!(
 /// node-id could be used to override default node mapping.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NumaCpuOptions {
     /// NUMA node ID the CPU belongs to
@@ -1093,7 +1093,7 @@ crate::rt::qapi_enum!(
 /// 5.2.27.4: Table 5-146 of ACPI 6.3 spec.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NumaHmatLBOptions {
     /// the Initiator Proximity Domain.
@@ -1180,7 +1180,7 @@ crate::rt::qapi_enum!(
 /// 5.2.27.5: Table 5-147: Field "Cache Attributes" of ACPI 6.3 spec.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NumaHmatCacheOptions {
     /// the memory proximity domain to which the memory belongs.
@@ -1225,7 +1225,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Memsave {
     /// the virtual address of the guest to start from
@@ -1269,7 +1269,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Pmemsave {
     /// the physical address of the guest to start from
@@ -1296,7 +1296,7 @@ crate::rt::qapi_command!(
 /// Information about memory backend
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Memdev {
     /// backend's ID if backend has 'id' property (since 2.9)
@@ -1366,7 +1366,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMemdev {}
 crate::rt::qapi_struct!(QueryMemdev {});
@@ -1392,7 +1392,7 @@ crate::rt::qapi_command!(
 /// thus see also type `SMPConfiguration`)
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CpuInstanceProperties {
     /// NUMA node ID the CPU belongs to
@@ -1444,7 +1444,7 @@ crate::rt::qapi_builder!(
 /// properties with `device_add`.
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HotpluggableCPU {
     /// CPU object type for usage with `device_add` command
@@ -1531,7 +1531,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryHotpluggableCpus {}
 crate::rt::qapi_struct!(QueryHotpluggableCpus {});
@@ -1551,7 +1551,7 @@ crate::rt::qapi_command!(
 /// stage to configure numa mapping before initializing machine.
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SetNumaNode(pub NumaOptions);
 crate::rt::qapi_newtype!(SetNumaNode);
 impl ::std::convert::From<NumaOptions> for SetNumaNode {
@@ -1591,7 +1591,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Balloon {
     /// the target logical size of the VM in bytes.  We can deduce
@@ -1616,7 +1616,7 @@ crate::rt::qapi_command!(
 /// Information about the guest balloon device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BalloonInfo {
     /// the logical size of the VM in bytes.  Formula used:
@@ -1648,7 +1648,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryBalloon {}
 crate::rt::qapi_struct!(QueryBalloon {});
@@ -1677,7 +1677,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BalloonChange {
     /// the logical size of the VM in bytes.  Formula used:
@@ -1699,7 +1699,7 @@ crate::rt::qapi_event!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HvBalloonInfo {
     /// the amount of memory in use inside the guest plus the
@@ -1745,7 +1745,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryHvBalloonStatusReport {}
 crate::rt::qapi_struct!(QueryHvBalloonStatusReport {});
@@ -1777,7 +1777,7 @@ crate::rt::qapi_command!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HvBalloonStatusReport(pub HvBalloonInfo);
 crate::rt::qapi_newtype!(HvBalloonStatusReport);
 impl ::std::convert::From<HvBalloonInfo> for HvBalloonStatusReport {
@@ -1793,7 +1793,7 @@ crate::rt::qapi_event!(
 /// Actual memory information in bytes.
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryInfo {
     /// size of "base" memory specified with command line
@@ -1829,7 +1829,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMemorySizeSummary {}
 crate::rt::qapi_struct!(QueryMemorySizeSummary {});
@@ -1847,7 +1847,7 @@ crate::rt::qapi_command!(
 /// PCDIMMDevice state information
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PCDIMMDeviceInfo {
     /// device's ID
@@ -1883,7 +1883,7 @@ crate::rt::qapi_builder!(
 /// VirtioPMEM state information
 ///
 /// Since: 4.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioPMEMDeviceInfo {
     /// device's ID
@@ -1908,7 +1908,7 @@ crate::rt::qapi_builder!(
 /// VirtioMEMDevice state information
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioMEMDeviceInfo {
     /// device's ID
@@ -1943,7 +1943,7 @@ crate::rt::qapi_builder!(
 /// Sgx EPC state information
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxEPCDeviceInfo {
     /// device's ID
@@ -1972,7 +1972,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HvBalloonDeviceInfo {
     /// device's ID
@@ -2030,7 +2030,7 @@ crate::rt::qapi_enum!(
     VirtioMem = "virtio-mem", SgxEpc = "sgx-epc", HvBalloon = "hv-balloon", }
 );
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PCDIMMDeviceInfoWrapper {
     /// PCDIMMDevice state information
@@ -2043,7 +2043,7 @@ crate::rt::qapi_builder!(
     PCDIMMDeviceInfo => into, } init {} set {}
 );
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioPMEMDeviceInfoWrapper {
     /// VirtioPMEM state information
@@ -2056,7 +2056,7 @@ crate::rt::qapi_builder!(
     VirtioPMEMDeviceInfo => into, } init {} set {}
 );
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioMEMDeviceInfoWrapper {
     /// VirtioMEMDevice state information
@@ -2069,7 +2069,7 @@ crate::rt::qapi_builder!(
     VirtioMEMDeviceInfo => into, } init {} set {}
 );
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxEPCDeviceInfoWrapper {
     /// Sgx EPC state information
@@ -2084,7 +2084,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HvBalloonDeviceInfoWrapper {
     /// hv-balloon provided memory state information
@@ -2101,7 +2101,7 @@ crate::rt::qapi_builder!(
 /// Union containing information about a memory device
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MemoryDeviceInfo {
     /// `type` = `dimm`.
@@ -2133,7 +2133,7 @@ crate::rt::qapi_union!(
 /// Sgx EPC cmdline information
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxEPC {
     /// memory backend linked with device
@@ -2149,7 +2149,7 @@ crate::rt::qapi_builder!(
 /// SGX properties of machine types.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxEPCProperties {
     /// list of ids of memory-backend-epc objects.
@@ -2182,7 +2182,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMemoryDevices {}
 crate::rt::qapi_struct!(QueryMemoryDevices {});
@@ -2214,7 +2214,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryDeviceSizeChange {
     /// device's ID
@@ -2242,7 +2242,7 @@ crate::rt::qapi_event!(
 /// Schema for virtual machine boot configuration.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BootConfiguration {
     /// Boot order (a=floppy, c=hard disk, d=CD-ROM, n=network)
@@ -2291,7 +2291,7 @@ crate::rt::qapi_builder!(
 /// is the parent container of cores.
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SMPConfiguration {
     /// number of virtual CPUs in the virtual machine
@@ -2346,7 +2346,7 @@ crate::rt::qapi_builder!(
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryIrq {}
 crate::rt::qapi_struct!(XQueryIrq {});
@@ -2370,7 +2370,7 @@ crate::rt::qapi_command!(
 ///
 /// Only available if `CONFIG_TCG`.
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryJit {}
 crate::rt::qapi_struct!(XQueryJit {});
@@ -2394,7 +2394,7 @@ crate::rt::qapi_command!(
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryNuma {}
 crate::rt::qapi_struct!(XQueryNuma {});
@@ -2417,7 +2417,7 @@ crate::rt::qapi_command!(
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryRamblock {}
 crate::rt::qapi_struct!(XQueryRamblock {});
@@ -2441,7 +2441,7 @@ crate::rt::qapi_command!(
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryRoms {}
 crate::rt::qapi_struct!(XQueryRoms {});
@@ -2464,7 +2464,7 @@ crate::rt::qapi_command!(
 /// Since: 6.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryUsb {}
 crate::rt::qapi_struct!(XQueryUsb {});
@@ -2498,7 +2498,7 @@ crate::rt::qapi_enum!(SmbiosEntryPointType { V32 = "32", V64 = "64", Auto = "aut
 /// Schema for memory size configuration.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MemorySizeConfiguration {
     /// memory size in bytes
@@ -2531,7 +2531,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// Only available if `CONFIG_FDT`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Dumpdtb {
     /// name of the dtb file to be created
@@ -2561,7 +2561,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This command is meant for debugging.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryInterruptControllers {}
 crate::rt::qapi_struct!(XQueryInterruptControllers {});
@@ -2579,7 +2579,7 @@ crate::rt::qapi_command!(
 /// Since: 10.2
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FirmwareLog {
     /// Firmware version.
@@ -2604,7 +2604,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.2
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryFirmwareLog {
     /// limit the amount of log data returned.  Up to 1 MiB of
@@ -2638,7 +2638,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DumpSkeys {
     /// the path to the file to dump to
@@ -2664,7 +2664,7 @@ crate::rt::qapi_command!(
 /// properties.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuModelInfo {
     /// the name of the CPU definition the model is based on
@@ -2744,7 +2744,7 @@ crate::rt::qapi_enum!(
 /// The result of a CPU model baseline.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuModelBaselineInfo {
     /// the baselined `CpuModelInfo`.
@@ -2766,7 +2766,7 @@ crate::rt::qapi_builder!(
 /// definition not identical and cannot be made identical.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuModelCompareInfo {
     /// The result of the compare operation.
@@ -2831,7 +2831,7 @@ crate::rt::qapi_builder!(
 /// properties or properties with wrong types.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryCpuModelComparison {
     /// description of the first CPU model to compare, referred to
@@ -2900,7 +2900,7 @@ crate::rt::qapi_command!(
 /// properties or properties with wrong types.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryCpuModelBaseline {
     /// description of the first CPU model to baseline
@@ -2926,7 +2926,7 @@ crate::rt::qapi_command!(
 /// The result of a cpu model expansion.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuModelExpansionInfo {
     /// the expanded `CpuModelInfo`.
@@ -2992,7 +2992,7 @@ crate::rt::qapi_builder!(
 /// - if an expansion type is not supported
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryCpuModelExpansion {
     /// expansion type, specifying how to expand the CPU model
@@ -3033,7 +3033,7 @@ crate::rt::qapi_command!(
 /// available.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuDefinitionInfo {
     /// the name of the CPU definition
@@ -3089,7 +3089,7 @@ crate::rt::qapi_builder!(
 /// Return a list of supported virtual CPU definitions
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCpuDefinitions {}
 crate::rt::qapi_struct!(QueryCpuDefinitions {});
@@ -3117,7 +3117,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This command is meant for debugging.
 ///
 /// Only in QEMU 7.2.0, 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryOpcount {}
 crate::rt::qapi_struct!(XQueryOpcount {});
@@ -3132,7 +3132,9 @@ crate::rt::qapi_command!(
     ["7.2.0", "10.0.2"], partial_args : & [], }
 );
 #[doc(alias = "MEM_UNPLUG_ERROR")]
-#[deprecated]
+#[deprecated(
+    note = "This event is deprecated. Use `DEVICE_UNPLUG_GUEST_ERROR` instead."
+)]
 /// Emitted when memory hot unplug error occurs.
 ///
 /// # Example
@@ -3148,7 +3150,7 @@ crate::rt::qapi_command!(
 /// **Deprecated**: This event is deprecated. Use `DEVICE_UNPLUG_GUEST_ERROR` instead.
 ///
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemUnplugError {
     /// device name
@@ -3184,7 +3186,7 @@ crate::rt::qapi_event!(
 /// **Unstable**: This command is meant for debugging.
 ///
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryProfile {}
 crate::rt::qapi_struct!(XQueryProfile {});
@@ -3210,7 +3212,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This command is meant for debugging.
 ///
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryRdma {}
 crate::rt::qapi_struct!(XQueryRdma {});

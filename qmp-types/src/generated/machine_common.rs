@@ -136,7 +136,7 @@ crate::rt::qapi_enum!(
 /// Since: 9.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SmpCacheProperties {
     /// Cache name, which is the combination of cache level and
@@ -164,7 +164,7 @@ crate::rt::qapi_builder!(
 /// Since 9.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SmpCachePropertiesWrapper {
     /// the list of `SmpCacheProperties`.

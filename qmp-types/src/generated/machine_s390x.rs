@@ -35,7 +35,7 @@ crate::rt::qapi_enum!(
 /// **Unstable**: This command is experimental.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SetCpuTopology {
     /// the vCPU ID to be moved
@@ -109,7 +109,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This event is experimental.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuPolarizationChange {
     /// polarization specified by the guest
@@ -133,7 +133,7 @@ crate::rt::qapi_event!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CpuPolarizationInfo {
     /// the CPU polarization
@@ -157,7 +157,7 @@ crate::rt::qapi_builder!(
 /// **Unstable**: This command is experimental.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryS390xCpuPolarization {}
 crate::rt::qapi_struct!(QueryS390xCpuPolarization {});
@@ -188,7 +188,7 @@ crate::rt::qapi_command!(
 /// **Unstable**: This event is experimental.
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SclpCpiInfoAvailable {}
 crate::rt::qapi_struct!(SclpCpiInfoAvailable {});

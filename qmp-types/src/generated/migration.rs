@@ -53,6 +53,8 @@ pub struct MigrationStats {
     /// between 0 and `dirty-sync-count` * `multifd-channels`.
     /// (since 7.1)
     pub dirty_sync_missed_zero_copy: u64,
+    /// number of skipped zero pages (since 1.5)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub skipped: ::std::option::Option<i64>,
 }
@@ -210,7 +212,7 @@ crate::rt::qapi_enum!(
 /// Detailed VFIO devices migration statistics
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VfioStats {
     /// amount of bytes transferred to the target VM by VFIO
@@ -343,8 +345,15 @@ pub struct MigrationInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub dirty_limit_ring_full_time: ::std::option::Option<u64>,
+    /// `MigrationStats` containing detailed disk migration
+    /// status, only returned if status is 'active' and it is a block
+    /// migration
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub disk: ::std::option::Option<MigrationStats>,
+    /// migration compression statistics, only returned if compression
+    /// feature is on and status is 'active' or 'completed' (Since 3.1)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compression: ::std::option::Option<CompressionStats>,
 }
@@ -484,7 +493,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMigrate {}
 crate::rt::qapi_struct!(QueryMigrate {});
@@ -521,7 +530,9 @@ pub enum MigrationCapability {
     /// this feature.  To enable it is sufficient to enable the
     /// capability on the source VM.  The feature is disabled by
     /// default.  (since 1.6)
-    #[deprecated]
+    #[deprecated(
+        note = "Member `zero-blocks` is deprecated as being part of block migration which was already removed."
+    )]
     ZeroBlocks,
     /// generate events for each migration state change (since 2.4)
     Events,
@@ -606,11 +617,21 @@ pub enum MigrationCapability {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     MappedRam,
-    /// `compress`
+    /// Use multiple compression threads to accelerate live migration.
+    /// This feature can help to reduce the migration traffic, by sending
+    /// compressed pages. Please note that if compress and xbzrle are both
+    /// on, compress only takes effect in the ram bulk stage, after that,
+    /// it will be disabled and only xbzrle takes effect, this can help to
+    /// minimize migration traffic. The feature is disabled by default.
+    /// (since 2.4 )
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     Compress,
-    /// `block`
+    /// If enabled, QEMU will also migrate the contents of all block
+    /// devices.  Default is disabled.  A possible alternative uses
+    /// mirror jobs to a builtin NBD server on the destination, which
+    /// offers more flexibility.
+    /// (Since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     Block,
@@ -633,7 +654,7 @@ crate::rt::qapi_enum!(
 /// Migration capability information
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationCapabilityStatus {
     /// capability enum
@@ -661,7 +682,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrateSetCapabilities {
     /// json array of capability modifications to make
@@ -699,7 +720,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMigrateCapabilities {}
 crate::rt::qapi_struct!(QueryMigrateCapabilities {});
@@ -898,7 +919,7 @@ crate::rt::qapi_enum!(
     ZeroPageDetection { None = "none", Legacy = "legacy", Multifd = "multifd", }
 );
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BitmapMigrationBitmapAliasTransform {
     /// If present, the bitmap will be made persistent or
@@ -914,7 +935,7 @@ crate::rt::qapi_builder!(
     persistent "persistent" : bool => into, }
 );
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BitmapMigrationBitmapAlias {
     /// The name of the bitmap.
@@ -940,7 +961,7 @@ crate::rt::qapi_builder!(
 /// bitmap migration.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BitmapMigrationNodeAlias {
     /// A block node name.
@@ -1138,23 +1159,39 @@ pub enum MigrationParameter {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     CprExecCommand,
-    /// `compress-level`
+    /// Set the compression level to be used in live migration,
+    /// the compression level is an integer between 0 and 9, where 0 means
+    /// no compression, 1 means the best compression speed, and 9 means best
+    /// compression ratio which will consume more CPU.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     CompressLevel,
-    /// `compress-threads`
+    /// Set compression thread count to be used in live migration,
+    /// the compression thread count is an integer between 1 and 255.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     CompressThreads,
-    /// `decompress-threads`
+    /// Set decompression thread count to be used in live
+    /// migration, the decompression thread count is an integer between 1
+    /// and 255. Usually, decompression is at least 4 times as fast as
+    /// compression, so set the decompress-threads to the number about 1/4
+    /// of compress-threads is adequate.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     DecompressThreads,
-    /// `compress-wait-thread`
+    /// Controls behavior when all compression threads are
+    /// currently busy. If true (default), wait for a free
+    /// compression thread to become available; otherwise,
+    /// send the page uncompressed. (Since 3.1)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     CompressWaitThread,
-    /// `block-incremental`
+    /// Affects how much storage is migrated when the
+    /// block migration capability is enabled.  When false, the entire
+    /// storage backing chain is migrated into a flattened image at
+    /// the destination; when true, only the active qcow2 layer is
+    /// migrated and the destination must already have access to the
+    /// same backing chain as was used on the source.  (since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     BlockIncremental,
@@ -1188,7 +1225,7 @@ crate::rt::qapi_enum!(
 /// `MigrationParameters` members mandatory
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrateSetParameters {
     /// Initial delay (in milliseconds) before sending
@@ -1368,14 +1405,32 @@ pub struct MigrateSetParameters {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub cpr_exec_command: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// compression level
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_level: ::std::option::Option<u8>,
+    /// compression thread count
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_threads: ::std::option::Option<u8>,
+    /// Controls behavior when all compression threads are
+    /// currently busy. If true (default), wait for a free
+    /// compression thread to become available; otherwise,
+    /// send the page uncompressed. (Since 3.1)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_wait_thread: ::std::option::Option<bool>,
+    /// decompression thread count
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub decompress_threads: ::std::option::Option<u8>,
+    /// Affects how much storage is migrated when the
+    /// block migration capability is enabled.  When false, the entire
+    /// storage backing chain is migrated into a flattened image at
+    /// the destination; when true, only the active qcow2 layer is
+    /// migrated and the destination must already have access to the
+    /// same backing chain as was used on the source.  (since 2.10)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub block_incremental: ::std::option::Option<bool>,
 }
@@ -1458,7 +1513,7 @@ crate::rt::qapi_command!(
 /// The optional members aren't actually optional.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrationParameters {
     /// Initial delay (in milliseconds) before sending
@@ -1634,14 +1689,32 @@ pub struct MigrationParameters {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub cpr_exec_command: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// compression level
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_level: ::std::option::Option<u8>,
+    /// compression thread count
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_threads: ::std::option::Option<u8>,
+    /// Controls behavior when all compression threads are
+    /// currently busy. If true (default), wait for a free
+    /// compression thread to become available; otherwise,
+    /// send the page uncompressed. (Since 3.1)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compress_wait_thread: ::std::option::Option<bool>,
+    /// decompression thread count
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub decompress_threads: ::std::option::Option<u8>,
+    /// Affects how much storage is migrated when the
+    /// block migration capability is enabled.  When false, the entire
+    /// storage backing chain is migrated into a flattened image at
+    /// the destination; when true, only the active qcow2 layer is
+    /// migrated and the destination must already have access to the
+    /// same backing chain as was used on the source.  (since 2.10)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub block_incremental: ::std::option::Option<bool>,
 }
@@ -1726,7 +1799,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMigrateParameters {}
 crate::rt::qapi_struct!(QueryMigrateParameters {});
@@ -1754,7 +1827,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrateStartPostcopy {}
 crate::rt::qapi_struct!(MigrateStartPostcopy {});
@@ -1781,7 +1854,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Migration {
     /// `MigrationStatus` describing the current migration status.
@@ -1809,7 +1882,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationPass {
     /// An incrementing count (starting at 1 on the first pass)
@@ -1912,7 +1985,7 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ColoExit {
     /// report COLO mode when COLO exited.
@@ -1972,7 +2045,7 @@ crate::rt::qapi_enum!(
 ///
 /// Only available if `CONFIG_REPLICATION`.
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XColoLostHeartbeat {}
 crate::rt::qapi_struct!(XColoLostHeartbeat {});
@@ -2003,7 +2076,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrateCancel {}
 crate::rt::qapi_struct!(MigrateCancel {});
@@ -2028,7 +2101,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrateContinue {
     /// The state the migration is currently expected to be in
@@ -2081,7 +2154,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FileMigrationArgs {
     /// The file to receive the migration stream
@@ -2104,7 +2177,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationExecCommand {
     /// command (list head) and arguments to execute.
@@ -2123,7 +2196,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MigrationAddress {
     /// `transport` = `socket`.
@@ -2173,7 +2246,7 @@ crate::rt::qapi_enum!(MigrationChannelType { Main = "main", Cpr = "cpr", });
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationChannel {
     /// Channel type for transferring packet information.
@@ -2253,7 +2326,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Migrate {
     /// the Uniform Resource Identifier of the destination VM
@@ -2267,7 +2340,7 @@ pub struct Migrate {
     /// ignored by QEMU
     ///
     /// **Deprecated**: Argument `detach` is deprecated.
-    #[deprecated]
+    #[deprecated(note = "Argument `detach` is deprecated.")]
     pub detach: ::std::option::Option<bool>,
     /// when set, use the new uri/channels specified to resume
     /// paused postcopy migration.  This flag should only be used if
@@ -2275,8 +2348,12 @@ pub struct Migrate {
     /// will fail unless migration is in "postcopy-paused" state.
     /// (default: false, since 3.0)
     pub resume: ::std::option::Option<bool>,
+    /// do block migration (full disk copy)
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub blk: ::std::option::Option<bool>,
+    /// incremental disk copy migration
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub inc: ::std::option::Option<bool>,
 }
@@ -2287,8 +2364,9 @@ crate::rt::qapi_struct!(
 crate::rt::qapi_builder!(
     Migrate new(" Builds it with every optional member absent.") {} init {} set {
     with_uri uri "uri" : ::std::string::String => into, with_channels channels "channels"
-    : ::std::vec::Vec < MigrationChannel > => into, with_detach detach "detach" : bool =>
-    into, with_resume resume "resume" : bool => into, with_blk blk "blk" : bool => into,
+    : ::std::vec::Vec < MigrationChannel > => into, #[deprecated(note =
+    "Argument `detach` is deprecated.")] with_detach detach "detach" : bool => into,
+    with_resume resume "resume" : bool => into, with_blk blk "blk" : bool => into,
     with_inc inc "inc" : bool => into, }
 );
 crate::rt::qapi_command!(
@@ -2353,7 +2431,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrateIncoming {
     /// The Uniform Resource Identifier identifying the source or
@@ -2402,7 +2480,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XenSaveDevicesState {
     /// the file to save the state of the devices to as binary
@@ -2441,7 +2519,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XenSetGlobalDirtyLog {
     /// true to enable, false to disable.
@@ -2473,7 +2551,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XenLoadDevicesState {
     /// the file to load the state of the devices from as binary
@@ -2508,7 +2586,7 @@ crate::rt::qapi_command!(
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XenSetReplication {
     /// true to enable, false to disable.
@@ -2541,7 +2619,7 @@ crate::rt::qapi_command!(
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplicationStatus {
     /// true if an error happened, false if replication is normal.
@@ -2573,7 +2651,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryXenReplicationStatus {}
 crate::rt::qapi_struct!(QueryXenReplicationStatus {});
@@ -2601,7 +2679,7 @@ crate::rt::qapi_command!(
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XenColoDoCheckpoint {}
 crate::rt::qapi_struct!(XenColoDoCheckpoint {});
@@ -2621,7 +2699,7 @@ crate::rt::qapi_command!(
 /// Since: 3.1
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct COLOStatus {
     /// COLO running mode.  If COLO is running, this field will
@@ -2659,7 +2737,7 @@ crate::rt::qapi_builder!(
 /// Since: 3.1
 ///
 /// Only available if `CONFIG_REPLICATION`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryColoStatus {}
 crate::rt::qapi_struct!(QueryColoStatus {});
@@ -2686,7 +2764,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrateRecover {
     /// the URI to be used for the recovery of migration stream.
@@ -2714,7 +2792,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 3.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigratePause {}
 crate::rt::qapi_struct!(MigratePause {});
@@ -2742,7 +2820,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UnplugPrimary {
     /// QEMU device id of the unplugged device
@@ -2761,7 +2839,7 @@ crate::rt::qapi_event!(
 /// Dirty rate of vcpu.
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DirtyRateVcpu {
     /// vcpu index.
@@ -2839,7 +2917,7 @@ crate::rt::qapi_enum!(TimeUnit { Second = "second", Millisecond = "millisecond",
 /// Information about measured dirty page rate.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DirtyRateInfo {
     /// an estimate of the dirty page rate of the VM in units
@@ -2928,7 +3006,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CalcDirtyRate {
     /// time period for which dirty page rate is calculated.  By
@@ -2992,7 +3070,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryDirtyRate {
     /// time unit in which to report calculation time.
@@ -3016,7 +3094,7 @@ crate::rt::qapi_command!(
 /// Dirty page rate limit information of a virtual CPU.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DirtyLimitInfo {
     /// index of a virtual CPU.
@@ -3053,7 +3131,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SetVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
@@ -3091,7 +3169,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CancelVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
@@ -3122,7 +3200,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryVcpuDirtyLimit {}
 crate::rt::qapi_struct!(QueryVcpuDirtyLimit {});
@@ -3142,7 +3220,7 @@ crate::rt::qapi_command!(
 /// Since: 7.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationThreadInfo {
     /// the name of migration thread
@@ -3163,7 +3241,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, thread_id : i64 => into, } init {} set {}
 );
 #[doc(alias = "query-migrationthreads")]
-#[deprecated]
+#[deprecated(note = "This command is deprecated with no replacement yet.")]
 /// Return information of migration threads
 ///
 /// Since: 7.2
@@ -3171,7 +3249,7 @@ crate::rt::qapi_builder!(
 /// **Deprecated**: This command is deprecated with no replacement yet.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMigrationthreads {}
 crate::rt::qapi_struct!(QueryMigrationthreads {});
@@ -3243,7 +3321,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SnapshotSave {
     /// identifier for the newly created job
@@ -3326,7 +3404,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SnapshotLoad {
     /// identifier for the newly created job
@@ -3397,7 +3475,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SnapshotDelete {
     /// identifier for the newly created job

@@ -17,7 +17,7 @@ use super::*;
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AddClient {
     /// protocol name.  Valid names are "vnc", "spice",
@@ -51,7 +51,7 @@ crate::rt::qapi_command!(
 /// Guest name information.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NameInfo {
     /// The name of the guest
@@ -73,7 +73,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryName {}
 crate::rt::qapi_struct!(QueryName {});
@@ -89,7 +89,7 @@ crate::rt::qapi_command!(
 /// Information about an iothread
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct IOThreadInfo {
     /// the identifier of the iothread
@@ -149,7 +149,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryIothreads {}
 crate::rt::qapi_struct!(QueryIothreads {});
@@ -182,7 +182,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Stop {}
 crate::rt::qapi_struct!(Stop {});
@@ -216,7 +216,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Cont {}
 crate::rt::qapi_struct!(Cont {});
@@ -248,7 +248,7 @@ crate::rt::qapi_command!(
 /// Since: 3.0
 ///
 /// **Unstable**: This command is experimental.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XExitPreconfig {}
 crate::rt::qapi_struct!(XExitPreconfig {});
@@ -292,7 +292,7 @@ crate::rt::qapi_command!(
 /// Since: 0.14
 ///
 /// Feature `savevm-monitor-nodes`: If present, HMP command savevm only snapshots monitor-owned nodes if they have no parents.  This allows the use of 'savevm' with -blockdev.  (since 4.2)
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct HumanMonitorCommand {
     /// the command to execute in the human monitor
@@ -336,7 +336,7 @@ crate::rt::qapi_command!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_POSIX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Getfd {
     /// file descriptor name
@@ -379,7 +379,7 @@ crate::rt::qapi_command!(
 /// Only available if `CONFIG_WIN32`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GetWin32Socket {
     /// the WSAPROTOCOL_INFOW structure (encoded in base64)
@@ -415,7 +415,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Closefd {
     /// file descriptor name
@@ -435,7 +435,7 @@ crate::rt::qapi_command!(
 /// Information about a file descriptor that was added to an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AddfdInfo {
     /// The ID of the fd set that `fd` was added to.
@@ -470,7 +470,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AddFd {
     /// The ID of the fd set to add the file descriptor to.
@@ -510,7 +510,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RemoveFd {
     /// The ID of the fd set that the file descriptor belongs to.
@@ -532,7 +532,7 @@ crate::rt::qapi_command!(
 /// Information about a file descriptor that belongs to an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FdsetFdInfo {
     /// The file descriptor value.
@@ -549,7 +549,7 @@ crate::rt::qapi_builder!(
 /// Information about an fd set.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FdsetInfo {
     /// The ID of the fd set.
@@ -602,7 +602,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryFdsets {}
 crate::rt::qapi_struct!(QueryFdsets {});
@@ -642,7 +642,7 @@ crate::rt::qapi_enum!(
 /// Details about a single parameter of a command line option.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CommandLineParameterInfo {
     /// parameter name
@@ -669,7 +669,7 @@ crate::rt::qapi_builder!(
 /// details
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CommandLineOptionInfo {
     /// option name
@@ -721,7 +721,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryCommandLineOptions {
     /// option name
@@ -755,7 +755,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RtcChange {
     /// offset in seconds between base RTC clock (as specified by
@@ -790,7 +790,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VfuClientHangup {
     /// ID of the TYPE_VFIO_USER_SERVER object.  It is the last

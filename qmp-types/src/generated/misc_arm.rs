@@ -7,7 +7,7 @@ use super::*;
 /// program is running upon.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GICCapability {
     /// version of GIC to be described.  Currently, only 2 and 3
@@ -45,7 +45,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryGicCapabilities {}
 crate::rt::qapi_struct!(QueryGicCapabilities {});

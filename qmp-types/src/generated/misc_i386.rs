@@ -18,7 +18,7 @@ use super::*;
 /// ```
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RtcResetReinjection {}
 crate::rt::qapi_struct!(RtcResetReinjection {});
@@ -90,7 +90,7 @@ crate::rt::qapi_enum!(SevGuestType { Sev = "sev", SevSnp = "sev-snp", });
 /// Since: 2.12
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevGuestInfo {
     /// SEV policy value
@@ -108,7 +108,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevSnpGuestInfo {
     /// SEV-SNP policy value
@@ -125,7 +125,7 @@ crate::rt::qapi_builder!(
 /// Information about Secure Encrypted Virtualization (SEV) support
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevInfo {
     /// true if SEV is active
@@ -151,7 +151,7 @@ crate::rt::qapi_builder!(
     => into, state : SevState => into, branch : SevInfoBranch => into, } init {} set {}
 );
 /// The branches of [`SevInfo`], by `sev-type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SevInfoBranch {
     /// `sev-type` = `sev`.
@@ -190,7 +190,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySev {}
 crate::rt::qapi_struct!(QuerySev {});
@@ -206,7 +206,7 @@ crate::rt::qapi_command!(
 /// SEV Guest Launch measurement information
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevLaunchMeasureInfo {
     /// the measurement value encoded in base64
@@ -243,7 +243,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySevLaunchMeasure {}
 crate::rt::qapi_struct!(QuerySevLaunchMeasure {});
@@ -262,7 +262,7 @@ crate::rt::qapi_command!(
 /// Virtualization feature.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevCapability {
     /// Platform Diffie-Hellman key (base64 encoded)
@@ -306,7 +306,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySevCapabilities {}
 crate::rt::qapi_struct!(QuerySevCapabilities {});
@@ -335,7 +335,7 @@ crate::rt::qapi_command!(
 /// reached the required SEV state, GenericError
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevInjectLaunchSecret {
     /// the launch secret packet header encoded in base64
@@ -366,7 +366,7 @@ crate::rt::qapi_command!(
 /// Virtualization feature.
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevAttestationReport {
     /// guest attestation report (base64 encoded)
@@ -400,7 +400,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 6.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QuerySevAttestationReport {
     /// a random 16 bytes value encoded in base64 (it will be
@@ -423,7 +423,7 @@ crate::rt::qapi_command!(
 /// Information about intel SGX EPC section
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxEpcSection {
     /// the numa node
@@ -439,7 +439,7 @@ crate::rt::qapi_builder!(
 /// Information about intel Safe Guard eXtension (SGX) support
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SgxInfo {
     /// true if SGX is supported
@@ -452,10 +452,13 @@ pub struct SgxInfo {
     pub flc: bool,
     /// The EPC sections information (Since: 7.0)
     pub sections: ::std::vec::Vec<SgxEpcSection>,
-    /// **Deprecated**.
+    /// The EPC section size for guest
+    /// Redundant with `sections`.  Just for backward compatibility.
+    ///
+    /// **Deprecated**: Member `section-size` is deprecated.  Use `sections` instead.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(note = "Member `section-size` is deprecated. Use `sections` instead.")]
     pub section_size: ::std::option::Option<u64>,
 }
 crate::rt::qapi_struct!(
@@ -466,6 +469,7 @@ crate::rt::qapi_builder!(
     SgxInfo new(" Builds it from its required members; optional ones are absent.") { sgx
     : bool => into, sgx1 : bool => into, sgx2 : bool => into, flc : bool => into,
     sections : ::std::vec::Vec < SgxEpcSection > => into, } init {} set {
+    #[deprecated(note = "Member `section-size` is deprecated. Use `sections` instead.")]
     with_section_size section_size "section-size" : u64 => into, }
 );
 #[doc(alias = "query-sgx")]
@@ -482,7 +486,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySgx {}
 crate::rt::qapi_struct!(QuerySgx {});
@@ -509,7 +513,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySgxCapabilities {}
 crate::rt::qapi_struct!(QuerySgxCapabilities {});
@@ -569,7 +573,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct EvtchnInfo {
     /// the port number
@@ -649,7 +653,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XenEventList {}
 crate::rt::qapi_struct!(XenEventList {});
@@ -676,7 +680,7 @@ crate::rt::qapi_command!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XenEventInject {
     /// The port number

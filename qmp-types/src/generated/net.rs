@@ -21,7 +21,7 @@ use super::*;
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SetLink {
     /// the device name of the virtual network adapter
@@ -59,7 +59,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NetdevAdd(pub Netdev);
 crate::rt::qapi_newtype!(NetdevAdd);
 impl ::std::convert::From<Netdev> for NetdevAdd {
@@ -88,7 +88,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevDel {
     /// the name of the network backend to remove
@@ -108,7 +108,7 @@ crate::rt::qapi_command!(
 /// Create a new Network Interface Card.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetLegacyNicOptions {
     /// id of -netdev to connect to
@@ -137,7 +137,7 @@ crate::rt::qapi_builder!(
 /// A fat type wrapping 'str', to be embedded in lists.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QapiString {
     /// `str`
@@ -155,7 +155,7 @@ crate::rt::qapi_builder!(
 /// Only available if `CONFIG_PASST`.
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetDevPasstOptions {
     /// Filename of the passt program to run (by default 'passt', and
@@ -342,7 +342,7 @@ crate::rt::qapi_builder!(
 /// privilege to run.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevUserOptions {
     /// client hostname reported by the builtin DHCP server
@@ -435,7 +435,7 @@ crate::rt::qapi_builder!(
 /// Used to configure a host TAP network interface backend.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevTapOptions {
     /// interface name
@@ -497,7 +497,7 @@ crate::rt::qapi_builder!(
 /// QEMU virtual machine via a TCP socket.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevSocketOptions {
     /// file descriptor of an already opened socket
@@ -528,7 +528,7 @@ crate::rt::qapi_builder!(
 /// Configure an Ethernet over L2TPv3 tunnel.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevL2TPv3Options {
     /// source address
@@ -586,7 +586,7 @@ crate::rt::qapi_builder!(
 /// Connect to a vde switch running on the host.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevVdeOptions {
     /// socket path
@@ -611,7 +611,7 @@ crate::rt::qapi_builder!(
 /// Connect a host TAP network interface to a host bridge device.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevBridgeOptions {
     /// bridge name
@@ -628,7 +628,7 @@ crate::rt::qapi_builder!(
 /// Connect two or more net clients through a software hub.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevHubPortOptions {
     /// hub identifier number
@@ -649,7 +649,7 @@ crate::rt::qapi_builder!(
 /// Connect a client to a netmap-enabled NIC or to a VALE switch port
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevNetmapOptions {
     /// Either the name of an existing network interface supported
@@ -702,7 +702,7 @@ crate::rt::qapi_enum!(AFXDPMode { Native = "native", Skb = "skb", });
 /// Only available if `CONFIG_AF_XDP`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevAFXDPOptions {
     /// The name of an existing network interface.
@@ -776,7 +776,7 @@ crate::rt::qapi_builder!(
 /// Vhost-user network backend
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevVhostUserOptions {
     /// name of a unix socket chardev
@@ -803,7 +803,7 @@ crate::rt::qapi_builder!(
 /// virtio specifications with a vendor specific control path.
 ///
 /// Since: 5.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevVhostVDPAOptions {
     /// path of vhost-vdpa device (default:'/dev/vhost-vdpa-0')
@@ -837,7 +837,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevVmnetHostOptions {
     /// The starting IPv4 address to use for the interface.
@@ -890,7 +890,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevVmnetSharedOptions {
     /// The starting IPv4 address to use for the interface.
@@ -936,7 +936,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_VMNET`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevVmnetBridgedOptions {
     /// The name of the physical interface to be bridged.
@@ -961,7 +961,7 @@ crate::rt::qapi_builder!(
 /// Only `SocketAddress` types 'unix', 'inet' and 'fd' are supported.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevStreamOptions {
     /// socket address to listen on (server=true) or connect to
@@ -976,10 +976,14 @@ pub struct NetdevStreamOptions {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub reconnect_ms: ::std::option::Option<i64>,
-    /// **Deprecated**.
+    /// For a client socket, if a socket is disconnected, then
+    /// attempt a reconnect after the given number of seconds.  Setting
+    /// this to zero disables this function.  (default: 0) (since 8.0)
+    ///
+    /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     ///
     /// Only in QEMU 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated]
+    #[deprecated(note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")]
     pub reconnect: ::std::option::Option<i64>,
 }
 crate::rt::qapi_struct!(
@@ -990,8 +994,9 @@ crate::rt::qapi_builder!(
     NetdevStreamOptions
     new(" Builds it from its required members; optional ones are absent.") { addr :
     SocketAddress => into, } init {} set { with_server server "server" : bool => into,
-    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, with_reconnect reconnect
-    "reconnect" : i64 => into, }
+    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note =
+    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")] with_reconnect
+    reconnect "reconnect" : i64 => into, }
 );
 /// Configuration info for datagram socket netdev.
 ///
@@ -1017,7 +1022,7 @@ crate::rt::qapi_builder!(
 /// =============  ========  =====
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct NetdevDgramOptions {
     /// local address
@@ -1105,7 +1110,7 @@ crate::rt::qapi_enum!(
 /// Captures the configuration of a network device.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Netdev {
     /// identifier for monitor commands.
@@ -1119,7 +1124,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, branch : NetdevBranch => into, } init {} set {}
 );
 /// The branches of [`Netdev`], by `type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NetdevBranch {
     /// `type` = `none`.
@@ -1207,7 +1212,7 @@ crate::rt::qapi_enum!(RxState { Normal = "normal", None = "none", All = "all", }
 /// Rx-filter information for a NIC.
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RxFilterInfo {
     /// net client name
@@ -1297,7 +1302,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryRxFilter {
     /// net client name
@@ -1329,7 +1334,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NicRxFilterChanged {
     /// net client name
@@ -1352,7 +1357,7 @@ crate::rt::qapi_event!(
 /// Parameters for self-announce timers
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AnnounceParameters {
     /// Initial delay (in ms) before sending the first GARP/RARP
@@ -1403,7 +1408,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AnnounceSelf(pub AnnounceParameters);
 crate::rt::qapi_newtype!(AnnounceSelf);
 impl ::std::convert::From<AnnounceParameters> for AnnounceSelf {
@@ -1432,7 +1437,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FailoverNegotiated {
     /// QEMU device id of the unplugged device
@@ -1471,7 +1476,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevStreamConnected {
     /// QEMU netdev id that is connected
@@ -1504,7 +1509,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevStreamDisconnected {
     /// QEMU netdev id that is disconnected
@@ -1535,7 +1540,7 @@ crate::rt::qapi_event!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevVhostUserConnected {
     /// QEMU netdev id that is connected
@@ -1576,7 +1581,7 @@ crate::rt::qapi_event!(
 /// Since: 10.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetdevVhostUserDisconnected {
     /// QEMU netdev id that is disconnected

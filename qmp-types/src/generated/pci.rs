@@ -4,7 +4,7 @@ use super::*;
 /// A PCI device memory region
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciMemoryRange {
     /// the starting address (guest physical)
@@ -20,7 +20,7 @@ crate::rt::qapi_builder!(
 /// Information about a PCI device I/O region.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciMemoryRegion {
     /// the index of the Base Address Register for this region
@@ -51,7 +51,7 @@ crate::rt::qapi_builder!(
 /// Information about a bus of a PCI Bridge device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciBusInfo {
     /// primary bus interface number.  This should be the number of
@@ -85,7 +85,7 @@ crate::rt::qapi_builder!(
 /// Information about a PCI Bridge device
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciBridgeInfo {
     /// information about the bus the device resides on
@@ -102,7 +102,7 @@ crate::rt::qapi_builder!(
 /// Information about the Class of a PCI device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciDeviceClass {
     /// a string description of the device's class (not stable, and
@@ -120,7 +120,7 @@ crate::rt::qapi_builder!(
 /// Information about the Id of a PCI device
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciDeviceId {
     /// the PCI device id
@@ -145,7 +145,7 @@ crate::rt::qapi_builder!(
 /// Information about a PCI device
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciDeviceInfo {
     /// the bus number of the device
@@ -185,7 +185,7 @@ crate::rt::qapi_builder!(
 /// Information about a PCI bus
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PciInfo {
     /// the bus index
@@ -341,7 +341,7 @@ crate::rt::qapi_builder!(
 /// This example has been shortened as the real response is too long.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryPci {}
 crate::rt::qapi_struct!(QueryPci {});

@@ -13,7 +13,7 @@ use super::*;
 /// properties are not included in the output of this command.
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceListProperties {
     /// the type name of a device
@@ -67,7 +67,7 @@ crate::rt::qapi_command!(
 ///
 /// Feature `json-cli`: If present, the "-device" command line option supports JSON syntax with a structure identical to the arguments of this command.
 /// Feature `json-cli-hotplug`: If present, the "-device" command line option supports JSON syntax without the reference counting leak that broke hot-unplug
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceAdd {
     /// the name of the new device's driver
@@ -129,7 +129,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceDel {
     /// the device's ID or QOM path
@@ -162,7 +162,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceDeleted {
     /// the device's ID if it has one
@@ -195,7 +195,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 6.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceUnplugGuestError {
     /// the device's ID if it has one
@@ -232,7 +232,7 @@ crate::rt::qapi_event!(
 /// **Unstable**: The command is experimental.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceSyncConfig {
     /// the device's ID or QOM path

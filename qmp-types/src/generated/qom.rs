@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectPropertyInfo {
     /// the name of the property
@@ -41,7 +41,7 @@ crate::rt::qapi_builder!(
 /// Since 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectPropertyValue {
     /// the name of the property.
@@ -72,7 +72,7 @@ crate::rt::qapi_builder!(
 /// Since 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectPropertiesValues {
     /// a list of properties.
@@ -105,7 +105,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QomList {
     /// the path within the object model.  See `qom-get` for a
@@ -153,7 +153,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QomGet {
     /// The path within the object model.  There are two forms of
@@ -204,7 +204,7 @@ crate::rt::qapi_command!(
 /// Since 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QomListGet {
     /// The absolute or partial path for each object, as described
@@ -239,7 +239,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QomSet {
     /// see `qom-get` for a description of this parameter
@@ -267,7 +267,7 @@ crate::rt::qapi_command!(
 /// This structure describes a search result from `qom-list-types`
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectTypeInfo {
     /// the type name found in the search
@@ -296,7 +296,7 @@ crate::rt::qapi_builder!(
 /// a list of types, or an empty list if no results are found
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QomListTypes {
     /// if specified, only return types that implement this
@@ -332,7 +332,7 @@ crate::rt::qapi_command!(
 /// a list describing object properties
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QomListProperties {
     /// the type name of an object
@@ -356,7 +356,7 @@ crate::rt::qapi_command!(
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CanHostSocketcanProperties {
     /// interface name of the host system CAN bus to connect to
@@ -377,7 +377,7 @@ crate::rt::qapi_builder!(
 /// Properties for colo-compare objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ColoCompareProperties {
     /// name of the character device backend to use for the
@@ -433,7 +433,7 @@ crate::rt::qapi_builder!(
 /// objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CryptodevBackendProperties {
     /// the number of queues for the cryptodev backend.  Ignored
@@ -464,7 +464,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_VHOST_CRYPTO`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CryptodevVhostUserProperties {
     /// the number of queues for the cryptodev backend.  Ignored
@@ -497,7 +497,7 @@ crate::rt::qapi_builder!(
 /// Properties for dbus-vmstate objects.
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DBusVMStateProperties {
     /// the name of the DBus bus to connect to
@@ -534,7 +534,7 @@ crate::rt::qapi_enum!(NetfilterInsert { Before = "before", Behind = "behind", })
 /// Properties for objects of classes derived from netfilter.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NetfilterProperties {
     /// id of the network device backend to filter
@@ -572,7 +572,7 @@ crate::rt::qapi_builder!(
 /// Properties for filter-buffer objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FilterBufferProperties {
     /// id of the network device backend to filter
@@ -616,7 +616,7 @@ crate::rt::qapi_builder!(
 /// Properties for filter-dump objects.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FilterDumpProperties {
     /// id of the network device backend to filter
@@ -661,7 +661,7 @@ crate::rt::qapi_builder!(
 /// Properties for filter-mirror objects.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FilterMirrorProperties {
     /// id of the network device backend to filter
@@ -710,7 +710,7 @@ crate::rt::qapi_builder!(
 /// present, they must not refer to the same character device backend.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FilterRedirectorProperties {
     /// id of the network device backend to filter
@@ -760,7 +760,7 @@ crate::rt::qapi_builder!(
 /// Properties for filter-rewriter objects.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FilterRewriterProperties {
     /// id of the network device backend to filter
@@ -803,7 +803,7 @@ crate::rt::qapi_builder!(
 /// Properties for input-barrier objects.
 ///
 /// Since: 4.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputBarrierProperties {
     /// the screen name as declared in the screens section of
@@ -844,7 +844,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.6
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputLinuxProperties {
     /// the path of the host evdev device to use
@@ -872,7 +872,7 @@ crate::rt::qapi_builder!(
 /// Common properties for event loops
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct EventLoopBaseProperties {
     /// maximum number of requests in a batch for the AIO
@@ -901,7 +901,7 @@ crate::rt::qapi_builder!(
 /// The `aio-max-batch` option is available since 6.1.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct IothreadProperties {
     /// maximum number of requests in a batch for the AIO
@@ -944,7 +944,7 @@ crate::rt::qapi_builder!(
 /// Properties for the main-loop object.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MainLoopProperties {
     /// maximum number of requests in a batch for the AIO
@@ -977,7 +977,7 @@ crate::rt::qapi_builder!(
 /// will bail out if it cannot be configured accordingly.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryBackendProperties {
     /// if true, include the memory in core dumps (default depends on
@@ -1037,7 +1037,7 @@ crate::rt::qapi_builder!(
 /// Properties for memory-backend-file objects.
 ///
 /// Since: 2.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryBackendFileProperties {
     /// if true, include the memory in core dumps (default depends on
@@ -1156,7 +1156,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.12
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryBackendMemfdProperties {
     /// if true, include the memory in core dumps (default depends on
@@ -1237,7 +1237,7 @@ crate::rt::qapi_builder!(
 /// Only available if `CONFIG_POSIX`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryBackendShmProperties {
     /// if true, include the memory in core dumps (default depends on
@@ -1303,7 +1303,7 @@ crate::rt::qapi_builder!(
 /// Since: 6.2
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryBackendEpcProperties {
     /// if true, include the memory in core dumps (default depends on
@@ -1365,7 +1365,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PrManagerHelperProperties {
     /// the path to a Unix domain socket for connecting to the
@@ -1381,7 +1381,7 @@ crate::rt::qapi_builder!(
 /// Properties for qtest objects.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QtestProperties {
     /// the chardev to be used to receive qtest commands on.
@@ -1399,7 +1399,7 @@ crate::rt::qapi_builder!(
 /// Properties for x-remote-object objects.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RemoteObjectProperties {
     /// file descriptor name previously passed via `getfd` command
@@ -1418,7 +1418,7 @@ crate::rt::qapi_builder!(
 /// Properties for x-vfio-user-server objects.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VfioUserServerProperties {
     /// socket to be used by the libvfio-user library
@@ -1439,7 +1439,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct IOMMUFDProperties {
     /// file descriptor name previously passed via `getfd` command,
@@ -1461,7 +1461,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AcpiGenericInitiatorProperties {
     /// PCI device ID to be associated with the node
@@ -1486,7 +1486,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AcpiGenericPortProperties {
     /// QOM path of the PCI bus of the hostbridge associated with
@@ -1533,7 +1533,7 @@ crate::rt::qapi_builder!(
 /// Properties for objects of classes derived from rng.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RngProperties {
     /// if true, the device is opened immediately when applying
@@ -1542,18 +1542,22 @@ pub struct RngProperties {
     /// (default: false)
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub opened: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(RngProperties { 0 opt opened "opened", });
 crate::rt::qapi_builder!(
     RngProperties new(" Builds it with every optional member absent.") {} init {} set {
+    #[deprecated(note =
+    "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_opened opened "opened" : bool => into, }
 );
 /// Properties for rng-egd objects.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RngEgdProperties {
     /// if true, the device is opened immediately when applying
@@ -1562,7 +1566,9 @@ pub struct RngEgdProperties {
     /// (default: false)
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub opened: ::std::option::Option<bool>,
     /// the name of a character device backend that provides the
     /// connection to the RNG daemon
@@ -1574,15 +1580,16 @@ crate::rt::qapi_struct!(
 crate::rt::qapi_builder!(
     RngEgdProperties
     new(" Builds it from its required members; optional ones are absent.") { chardev :
-    ::std::string::String => into, } init {} set { with_opened opened "opened" : bool =>
-    into, }
+    ::std::string::String => into, } init {} set { #[deprecated(note =
+    "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_opened opened "opened" : bool => into, }
 );
 /// Properties for rng-random objects.
 ///
 /// Since: 1.3
 ///
 /// Only available if `CONFIG_POSIX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RngRandomProperties {
     /// if true, the device is opened immediately when applying
@@ -1591,7 +1598,9 @@ pub struct RngRandomProperties {
     /// (default: false)
     ///
     /// **Deprecated**: Member `opened` is deprecated.  Setting true doesn't make sense, and false is already the default.
-    #[deprecated]
+    #[deprecated(
+        note = "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default."
+    )]
     pub opened: ::std::option::Option<bool>,
     /// the filename of the device on the host to obtain entropy
     /// from (default: "/dev/urandom")
@@ -1602,7 +1611,9 @@ crate::rt::qapi_struct!(
 );
 crate::rt::qapi_builder!(
     RngRandomProperties new(" Builds it with every optional member absent.") {} init {}
-    set { with_opened opened "opened" : bool => into, with_filename filename "filename" :
+    set { #[deprecated(note =
+    "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    with_opened opened "opened" : bool => into, with_filename filename "filename" :
     ::std::string::String => into, }
 );
 /// Properties common to objects that handle IGVM files.
@@ -1612,7 +1623,7 @@ crate::rt::qapi_builder!(
 /// Only available if `CONFIG_IGVM`.
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct IgvmCfgProperties {
     /// IGVM file to use to configure guest
@@ -1631,7 +1642,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevCommonProperties {
     /// SEV device to use (default: "/dev/sev")
@@ -1660,7 +1671,7 @@ crate::rt::qapi_builder!(
 /// Properties for sev-guest objects.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevGuestProperties {
     /// SEV device to use (default: "/dev/sev")
@@ -1726,7 +1737,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SevSnpGuestProperties {
     /// SEV device to use (default: "/dev/sev")
@@ -1812,7 +1823,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TdxGuestProperties {
     /// The 'attributes' of a TD guest that is passed to
@@ -1870,7 +1881,7 @@ crate::rt::qapi_builder!(
 /// Properties for thread context objects.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ThreadContextProperties {
     /// the list of host CPU numbers used as CPU affinity for
@@ -2065,7 +2076,7 @@ crate::rt::qapi_enum!(
 /// Describes the options of a user creatable QOM object.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectOptions {
     /// the name of the new object
@@ -2080,7 +2091,7 @@ crate::rt::qapi_builder!(
     set {}
 );
 /// The branches of [`ObjectOptions`], by `qom-type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ObjectOptionsBranch {
     /// `qom-type` = `acpi-generic-initiator`.
@@ -2256,7 +2267,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectAdd(pub ObjectOptions);
 crate::rt::qapi_newtype!(ObjectAdd);
 impl ::std::convert::From<ObjectOptions> for ObjectAdd {
@@ -2285,7 +2296,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ObjectDel {
     /// the name of the QOM object to remove

@@ -19,7 +19,7 @@ use super::*;
 /// Since: 4.0
 ///
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RdmaGidStatusChanged {
     /// RoCE Network Device name

@@ -23,7 +23,7 @@ crate::rt::qapi_enum!(ReplayMode { None = "none", Record = "record", Play = "pla
 /// Record/replay information.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplayInfo {
     /// current mode.
@@ -59,7 +59,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryReplay {}
 crate::rt::qapi_struct!(QueryReplay {});
@@ -88,7 +88,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplayBreak {
     /// instruction count to stop at
@@ -117,7 +117,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ReplayDeleteBreak {}
 crate::rt::qapi_struct!(ReplayDeleteBreak {});
@@ -147,7 +147,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplaySeek {
     /// target instruction count

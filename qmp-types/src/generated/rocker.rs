@@ -4,7 +4,7 @@ use super::*;
 /// Rocker switch information.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RockerSwitch {
     /// switch name
@@ -33,7 +33,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryRocker {
     /// switch name
@@ -83,7 +83,7 @@ crate::rt::qapi_enum!(RockerPortAutoneg { Off = "off", On = "on", });
 /// Rocker switch port information.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RockerPort {
     /// port name
@@ -124,7 +124,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryRockerPorts {
     /// port name
@@ -149,7 +149,7 @@ crate::rt::qapi_command!(
 /// depending if they're relevant to the flow key.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowKey {
     /// key priority, 0 being lowest priority
@@ -198,7 +198,7 @@ crate::rt::qapi_builder!(
 /// depending if they're relevant to the flow mask.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowMask {
     /// physical input port
@@ -235,7 +235,7 @@ crate::rt::qapi_builder!(
 /// depending if they're relevant to the flow action.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlowAction {
     /// next table ID
@@ -266,7 +266,7 @@ crate::rt::qapi_builder!(
 /// Rocker switch OF-DPA flow
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RockerOfDpaFlow {
     /// flow unique cookie ID
@@ -313,7 +313,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaFlows {
     /// switch name
@@ -344,7 +344,7 @@ crate::rt::qapi_command!(
 /// depending if they're relevant to the group type.
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RockerOfDpaGroup {
     /// group unique ID
@@ -421,7 +421,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.4
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QueryRockerOfDpaGroups {
     /// switch name

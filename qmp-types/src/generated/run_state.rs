@@ -106,13 +106,15 @@ crate::rt::qapi_enum!(
 /// Information about VM run state
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatusInfo {
     /// true if all VCPUs are runnable, false if not runnable
     pub running: bool,
     /// the virtual machine `RunState`
     pub status: RunState,
+    /// true if VCPUs are in single-step mode
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub singlestep: ::std::option::Option<bool>,
 }
@@ -137,7 +139,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryStatus {}
 crate::rt::qapi_struct!(QueryStatus {});
@@ -167,7 +169,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Shutdown {
     /// If true, the shutdown was triggered by a guest request (such
@@ -201,7 +203,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Powerdown {}
 crate::rt::qapi_struct!(Powerdown {});
@@ -225,7 +227,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Reset {
     /// If true, the reset was triggered by a guest request (such as
@@ -257,7 +259,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct StopEvent {}
 crate::rt::qapi_struct!(StopEvent {});
@@ -280,7 +282,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Resume {}
 crate::rt::qapi_struct!(Resume {});
@@ -304,7 +306,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Suspend {}
 crate::rt::qapi_struct!(Suspend {});
@@ -332,7 +334,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SuspendDisk {}
 crate::rt::qapi_struct!(SuspendDisk {});
@@ -356,7 +358,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Wakeup {}
 crate::rt::qapi_struct!(Wakeup {});
@@ -386,7 +388,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 0.13
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Watchdog {
     /// action that has been taken
@@ -498,7 +500,7 @@ crate::rt::qapi_enum!(
 /// ```
 ///
 /// Since: 2.11
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct WatchdogSetAction {
     /// `WatchdogAction` action taken when watchdog timer expires.
@@ -532,7 +534,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SetAction {
     /// `RebootAction` action taken on guest reboot.
@@ -573,7 +575,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestPanicked {
     /// action that has been taken, currently always "pause"
@@ -604,7 +606,7 @@ crate::rt::qapi_event!(
 /// ```
 ///
 /// Since: 5.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestCrashloaded {
     /// action that has been taken, currently always "run"
@@ -637,7 +639,7 @@ crate::rt::qapi_event!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestPvshutdown {}
 crate::rt::qapi_struct!(GuestPvshutdown {});
@@ -693,7 +695,7 @@ crate::rt::qapi_enum!(
 /// Information about a guest panic
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GuestPanicInformation {
     /// `type` = `hyper-v`.
@@ -718,7 +720,7 @@ crate::rt::qapi_union!(
 /// Hyper-V specific guest panic information (HV crash MSRs)
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestPanicInformationHyperV {
     /// for Windows, `STOP` code for the guest crash.  For Linux,
@@ -777,7 +779,7 @@ crate::rt::qapi_enum!(
 /// S390 specific guest panic information (PSW)
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestPanicInformationS390 {
     /// core id of the CPU that crashed
@@ -806,7 +808,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestPanicInformationTdx {
     /// TD-specific error code
@@ -850,7 +852,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryFailure {
     /// recipient is defined as `MemoryFailureRecipient`.
@@ -924,7 +926,7 @@ crate::rt::qapi_enum!(
 /// Additional information on memory failures.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MemoryFailureFlags {
     /// whether a memory failure event is action-required

@@ -26,7 +26,7 @@ crate::rt::qapi_enum!(
     Unknown2 = "unknown", }
 );
 /// The QAPI struct `InetSocketAddressBase`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InetSocketAddressBase {
     /// host part of the address
@@ -44,7 +44,7 @@ crate::rt::qapi_builder!(
 /// namespace.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InetSocketAddress {
     /// host part of the address
@@ -123,7 +123,7 @@ crate::rt::qapi_builder!(
 /// Captures a socket address in the local ("Unix socket") namespace.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UnixSocketAddress {
     /// filesystem path to use
@@ -157,7 +157,7 @@ crate::rt::qapi_builder!(
 /// hostname or service resolution support.
 ///
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VsockSocketAddress {
     /// unique host identifier
@@ -176,7 +176,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.2
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FdSocketAddress {
     /// decimal is for file descriptor number, otherwise it's a file
@@ -195,7 +195,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InetSocketAddressWrapper {
     /// internet domain socket address
@@ -208,7 +208,7 @@ crate::rt::qapi_builder!(
     InetSocketAddress => into, } init {} set {}
 );
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UnixSocketAddressWrapper {
     /// UNIX domain socket address
@@ -221,7 +221,7 @@ crate::rt::qapi_builder!(
     UnixSocketAddress => into, } init {} set {}
 );
 /// Since: 2.8
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VsockSocketAddressWrapper {
     /// VSOCK domain socket address
@@ -234,7 +234,7 @@ crate::rt::qapi_builder!(
     VsockSocketAddress => into, } init {} set {}
 );
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FdSocketAddressWrapper {
     /// file descriptor name or number
@@ -250,7 +250,7 @@ crate::rt::qapi_builder!(
 /// descriptor
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SocketAddressLegacy {
     /// `type` = `inet`.
@@ -299,7 +299,7 @@ crate::rt::qapi_enum!(
 /// descriptor
 ///
 /// Since: 2.9
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SocketAddress {
     /// `type` = `inet`.

@@ -91,7 +91,7 @@ crate::rt::qapi_enum!(
 /// `query-stats`.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatsRequest {
     /// provider for which to return statistics.
@@ -108,7 +108,7 @@ crate::rt::qapi_builder!(
     ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct StatsVCPUFilter {
     /// list of QOM paths for the desired vCPU objects.
@@ -124,7 +124,7 @@ crate::rt::qapi_builder!(
 /// information for that target.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatsFilter {
     /// which providers to request statistics from, and
@@ -140,7 +140,7 @@ crate::rt::qapi_builder!(
     "providers" : ::std::vec::Vec < StatsRequest > => into, }
 );
 /// The branches of [`StatsFilter`], by `target`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StatsFilterBranch {
     /// `target` = `vm`.
@@ -163,7 +163,7 @@ crate::rt::qapi_union!(
     "cryptodev", }
 );
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StatsValue {
     /// single unsigned 64-bit integers.
     Scalar(u64),
@@ -216,7 +216,7 @@ impl<'de> ::serde::Deserialize<'de> for StatsValue {
     }
 }
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Stats {
     /// name of stat.
@@ -230,7 +230,7 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, value : StatsValue => into, } init {} set {}
 );
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatsResult {
     /// provider for this set of statistics.
@@ -263,7 +263,7 @@ crate::rt::qapi_builder!(
 /// (e.g., for each vCPU).
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QueryStats(pub StatsFilter);
 crate::rt::qapi_newtype!(QueryStats);
 impl ::std::convert::From<StatsFilter> for QueryStats {
@@ -281,7 +281,7 @@ crate::rt::qapi_command!(
 /// Schema for a single statistic.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatsSchemaValue {
     /// name of the statistic; each element of the schema is uniquely
@@ -320,7 +320,7 @@ crate::rt::qapi_builder!(
 /// Schema for all available statistics for a provider and target.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct StatsSchema {
     /// provider for this set of statistics.
@@ -356,7 +356,7 @@ crate::rt::qapi_builder!(
 /// however, are expected to be rare.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryStatsSchemas {
     /// a provider to restrict the query to.

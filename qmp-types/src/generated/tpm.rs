@@ -35,7 +35,7 @@ crate::rt::qapi_enum!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryTpmModels {}
 crate::rt::qapi_struct!(QueryTpmModels {});
@@ -79,7 +79,7 @@ crate::rt::qapi_enum!(TpmType { Passthrough = "passthrough", Emulator = "emulato
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryTpmTypes {}
 crate::rt::qapi_struct!(QueryTpmTypes {});
@@ -98,7 +98,7 @@ crate::rt::qapi_command!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TPMPassthroughOptions {
     /// string describing the path used for accessing the TPM device
@@ -120,7 +120,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TPMEmulatorOptions {
     /// Name of a unix socket chardev
@@ -135,7 +135,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TPMPassthroughOptionsWrapper {
     /// Information about the TPM passthrough type
@@ -150,7 +150,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.11
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TPMEmulatorOptionsWrapper {
     /// Information about the TPM emulator type
@@ -168,7 +168,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TpmTypeOptions {
     /// `type` = `passthrough`.
@@ -193,7 +193,7 @@ crate::rt::qapi_union!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TPMInfo {
     /// The Id of the TPM
@@ -237,7 +237,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_TPM`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryTpm {}
 crate::rt::qapi_struct!(QueryTpm {});

@@ -24,13 +24,15 @@ crate::rt::qapi_enum!(
 /// Information of a tracing event.
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TraceEventInfo {
     /// Event name.
     pub name: ::std::string::String,
     /// Tracing state.
     pub state: TraceEventState,
+    /// Whether this is a per-vCPU event (since 2.7).
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub vcpu: ::std::option::Option<bool>,
 }
@@ -58,11 +60,13 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TraceEventGetState {
     /// Event name pattern (case-sensitive glob).
     pub name: ::std::string::String,
+    /// The vCPU to query (any by default; since 2.7).
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub vcpu: ::std::option::Option<i64>,
 }
@@ -91,7 +95,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 2.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TraceEventSetState {
     /// Event name pattern (case-sensitive glob).
@@ -100,6 +104,8 @@ pub struct TraceEventSetState {
     pub enable: bool,
     /// Do not match unavailable events with `name`.
     pub ignore_unavailable: ::std::option::Option<bool>,
+    /// The vCPU to act upon (all by default; since 2.7).
+    ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub vcpu: ::std::option::Option<i64>,
 }

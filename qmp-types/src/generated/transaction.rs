@@ -4,7 +4,7 @@ use super::*;
 /// This action can be used to test transaction failure.
 ///
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Abort {}
 crate::rt::qapi_struct!(Abort {});
@@ -61,7 +61,9 @@ pub enum TransactionActionKind {
     /// since 1.1
     BlockdevSnapshotSync,
     /// Since 1.6
-    #[deprecated]
+    #[deprecated(
+        note = "Member `drive-backup` is deprecated. Use member `blockdev-backup` instead."
+    )]
     DriveBackup,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -78,7 +80,7 @@ crate::rt::qapi_enum!(
     BlockdevSnapshotSync = "blockdev-snapshot-sync", DriveBackup = "drive-backup", }
 );
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AbortWrapper {
     /// `data`
@@ -90,7 +92,7 @@ crate::rt::qapi_builder!(
     data : Abort => into, } init {} set {}
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAddWrapper {
     /// `data`
@@ -103,7 +105,7 @@ crate::rt::qapi_builder!(
     BlockDirtyBitmapAdd => into, } init {} set {}
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapWrapper {
     /// `data`
@@ -116,7 +118,7 @@ crate::rt::qapi_builder!(
     BlockDirtyBitmap => into, } init {} set {}
 );
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapMergeWrapper {
     /// `data`
@@ -129,7 +131,7 @@ crate::rt::qapi_builder!(
     BlockDirtyBitmapMerge => into, } init {} set {}
 );
 /// Since: 2.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevBackupWrapper {
     /// `data`
@@ -142,7 +144,7 @@ crate::rt::qapi_builder!(
     BlockdevBackup => into, } init {} set {}
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotWrapper {
     /// `data`
@@ -155,7 +157,7 @@ crate::rt::qapi_builder!(
     BlockdevSnapshot => into, } init {} set {}
 );
 /// Since: 1.7
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotInternalWrapper {
     /// `data`
@@ -168,7 +170,7 @@ crate::rt::qapi_builder!(
     BlockdevSnapshotInternal => into, } init {} set {}
 );
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSyncWrapper {
     /// `data`
@@ -181,7 +183,7 @@ crate::rt::qapi_builder!(
     BlockdevSnapshotSync => into, } init {} set {}
 );
 /// Since: 1.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DriveBackupWrapper {
     /// `data`
@@ -197,7 +199,7 @@ crate::rt::qapi_builder!(
 /// `transaction`.
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransactionAction {
     /// `type` = `abort`.
@@ -247,7 +249,7 @@ crate::rt::qapi_union!(
 /// Optional arguments to modify the behavior of a Transaction.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TransactionProperties {
     /// Controls how jobs launched asynchronously by
@@ -324,7 +326,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Transaction {
     /// List of `TransactionAction`; information needed for the

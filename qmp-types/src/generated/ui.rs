@@ -39,7 +39,7 @@ crate::rt::qapi_enum!(
 /// Options for `set_password`.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SetPasswordOptions {
     /// the new password
@@ -62,7 +62,7 @@ crate::rt::qapi_builder!(
     set { with_connected connected "connected" : SetPasswordAction => into, }
 );
 /// The branches of [`SetPasswordOptions`], by `protocol`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SetPasswordOptionsBranch {
     /// `protocol` = `vnc`.
@@ -84,7 +84,7 @@ crate::rt::qapi_union!(
 /// Options for `set_password` specific to the VNC protocol.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SetPasswordOptionsVnc {
     /// The id of the display where the password should be
@@ -112,7 +112,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SetPassword(pub SetPasswordOptions);
 crate::rt::qapi_newtype!(SetPassword);
 impl ::std::convert::From<SetPasswordOptions> for SetPassword {
@@ -135,7 +135,7 @@ crate::rt::qapi_command!(
 /// QEMU instance.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ExpirePasswordOptions {
     /// when to expire the password.
@@ -156,7 +156,7 @@ crate::rt::qapi_builder!(
     {} set {}
 );
 /// The branches of [`ExpirePasswordOptions`], by `protocol`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ExpirePasswordOptionsBranch {
     /// `protocol` = `vnc`.
@@ -179,7 +179,7 @@ crate::rt::qapi_union!(
 /// Options for `expire_password` specific to the VNC protocol.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct ExpirePasswordOptionsVnc {
     /// The id of the display where the expiration should be
@@ -208,7 +208,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ExpirePassword(pub ExpirePasswordOptions);
 crate::rt::qapi_newtype!(ExpirePassword);
 impl ::std::convert::From<ExpirePasswordOptions> for ExpirePassword {
@@ -251,7 +251,7 @@ crate::rt::qapi_enum!(ImageFormat { Ppm = "ppm", Png = "png", });
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_PIXMAN`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Screendump {
     /// the path of a new file to store the image
@@ -290,7 +290,7 @@ crate::rt::qapi_command!(
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceBasicInfo {
     /// IP address
@@ -313,7 +313,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceServerInfo {
     /// IP address
@@ -341,7 +341,7 @@ crate::rt::qapi_builder!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceChannel {
     /// IP address
@@ -402,7 +402,7 @@ crate::rt::qapi_enum!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceInfo {
     /// true if the SPICE server is enabled, false otherwise
@@ -490,7 +490,7 @@ crate::rt::qapi_builder!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QuerySpice {}
 crate::rt::qapi_struct!(QuerySpice {});
@@ -521,7 +521,7 @@ crate::rt::qapi_command!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceConnected {
     /// server information
@@ -561,7 +561,7 @@ crate::rt::qapi_event!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceInitialized {
     /// server information
@@ -599,7 +599,7 @@ crate::rt::qapi_event!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SpiceDisconnected {
     /// server information
@@ -634,7 +634,7 @@ crate::rt::qapi_event!(
 /// Since: 1.3
 ///
 /// Only available if `CONFIG_SPICE`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct SpiceMigrateCompleted {}
 crate::rt::qapi_struct!(SpiceMigrateCompleted {});
@@ -653,7 +653,7 @@ crate::rt::qapi_event!(
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncBasicInfo {
     /// IP address
@@ -681,7 +681,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncServerInfo {
     /// IP address
@@ -713,7 +713,7 @@ crate::rt::qapi_builder!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncClientInfo {
     /// IP address
@@ -750,7 +750,7 @@ crate::rt::qapi_builder!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncInfo {
     /// true if the VNC server is enabled, false otherwise
@@ -877,7 +877,7 @@ crate::rt::qapi_enum!(
 /// Since: 2.9
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncServerInfo2 {
     /// IP address
@@ -912,7 +912,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncInfo2 {
     /// vnc server name.
@@ -973,7 +973,7 @@ crate::rt::qapi_builder!(
 /// Since: 0.14
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryVnc {}
 crate::rt::qapi_struct!(QueryVnc {});
@@ -993,7 +993,7 @@ crate::rt::qapi_command!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryVncServers {}
 crate::rt::qapi_struct!(QueryVncServers {});
@@ -1018,7 +1018,7 @@ crate::rt::qapi_command!(
 /// Since: 1.1
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChangeVncPassword {
     /// the new password to use with VNC authentication
@@ -1058,7 +1058,7 @@ crate::rt::qapi_command!(
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncConnected {
     /// server information
@@ -1095,7 +1095,7 @@ crate::rt::qapi_event!(
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncInitialized {
     /// server information
@@ -1133,7 +1133,7 @@ crate::rt::qapi_event!(
 /// Since: 0.13
 ///
 /// Only available if `CONFIG_VNC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VncDisconnected {
     /// server information
@@ -1157,7 +1157,7 @@ crate::rt::qapi_event!(
 /// Information about a mouse device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MouseInfo {
     /// the name of the mouse device
@@ -1208,7 +1208,7 @@ crate::rt::qapi_builder!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryMice {}
 crate::rt::qapi_struct!(QueryMice {});
@@ -1636,7 +1636,7 @@ pub enum KeyValueKind {
 }
 crate::rt::qapi_enum!(KeyValueKind { Number = "number", Qcode = "qcode", });
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct IntWrapper {
     /// a numeric key code
@@ -1648,7 +1648,7 @@ crate::rt::qapi_builder!(
     data : i64 => into, } init {} set {}
 );
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QKeyCodeWrapper {
     /// An enumeration of key name
@@ -1663,7 +1663,7 @@ crate::rt::qapi_builder!(
 /// Represents a keyboard key.
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum KeyValue {
     /// `type` = `number`.
@@ -1700,7 +1700,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 1.3
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SendKey {
     /// An array of `KeyValue` elements.  All `KeyValues` in this
@@ -1815,7 +1815,7 @@ crate::rt::qapi_enum!(
 /// Keyboard input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputKeyEvent {
     /// Which key this event is for.
@@ -1831,7 +1831,7 @@ crate::rt::qapi_builder!(
 /// Pointer button input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputBtnEvent {
     /// Which button this event is for.
@@ -1847,7 +1847,7 @@ crate::rt::qapi_builder!(
 /// Pointer motion input event.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputMoveEvent {
     /// Which axis is referenced by `value`.
@@ -1866,7 +1866,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputMultiTouchEvent {
     /// The type of multi-touch event.
@@ -1925,7 +1925,7 @@ crate::rt::qapi_enum!(
     InputEventKind { Key = "key", Btn = "btn", Rel = "rel", Abs = "abs", Mtt = "mtt", }
 );
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputKeyEventWrapper {
     /// Keyboard input event
@@ -1938,7 +1938,7 @@ crate::rt::qapi_builder!(
     InputKeyEvent => into, } init {} set {}
 );
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputBtnEventWrapper {
     /// Pointer button input event
@@ -1951,7 +1951,7 @@ crate::rt::qapi_builder!(
     InputBtnEvent => into, } init {} set {}
 );
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputMoveEventWrapper {
     /// Pointer motion input event
@@ -1966,7 +1966,7 @@ crate::rt::qapi_builder!(
 /// Since: 8.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputMultiTouchEventWrapper {
     /// MultiTouch input event
@@ -1983,7 +1983,7 @@ crate::rt::qapi_builder!(
 /// Input event union.
 ///
 /// Since: 2.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum InputEvent {
     /// `type` = `key`.
@@ -2070,7 +2070,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputSendEvent {
     /// display device to send event(s) to.
@@ -2144,7 +2144,7 @@ crate::rt::qapi_builder!(
 /// EGL headless display options.
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayEGLHeadless {
     /// Which DRM render node should be used.  Default is the
@@ -2159,7 +2159,7 @@ crate::rt::qapi_builder!(
 /// DBus display options.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayDBus {
     /// Which DRM render node should be used.  Default is the
@@ -2209,7 +2209,7 @@ crate::rt::qapi_enum!(
 /// Curses display options.
 ///
 /// Since: 4.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayCurses {
     /// Font charset used by guest (default: CP437).
@@ -2223,7 +2223,7 @@ crate::rt::qapi_builder!(
 /// Cocoa display options.
 ///
 /// Since: 7.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayCocoa {
     /// Enable/disable forwarding of left command key to
@@ -2287,7 +2287,7 @@ crate::rt::qapi_enum!(
 /// SDL2 display options.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplaySDL {
     /// Modifier keys that should be pressed together with the
@@ -2443,7 +2443,7 @@ crate::rt::qapi_union!(
 /// Return information about display configuration
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryDisplayOptions {}
 crate::rt::qapi_struct!(QueryDisplayOptions {});
@@ -2474,7 +2474,7 @@ crate::rt::qapi_enum!(DisplayReloadType { Vnc = "vnc", });
 /// Specify the VNC reload options.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayReloadOptionsVNC {
     /// reload tls certs or not.
@@ -2488,7 +2488,7 @@ crate::rt::qapi_builder!(
 /// Options of the display configuration reload.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DisplayReloadOptions {
     /// `type` = `vnc`.
@@ -2515,7 +2515,7 @@ crate::rt::qapi_union!(DisplayReloadOptions, "type", data { Vnc = "vnc", } unit 
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DisplayReload(pub DisplayReloadOptions);
 crate::rt::qapi_newtype!(DisplayReload);
 impl ::std::convert::From<DisplayReloadOptions> for DisplayReload {
@@ -2545,7 +2545,7 @@ crate::rt::qapi_enum!(DisplayUpdateType { Vnc = "vnc", });
 /// Specify the VNC reload options.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayUpdateOptionsVNC {
     /// If specified, change set of addresses to listen for
@@ -2562,7 +2562,7 @@ crate::rt::qapi_builder!(
 /// Options of the display configuration reload.
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DisplayUpdateOptions {
     /// `type` = `vnc`.
@@ -2591,7 +2591,7 @@ crate::rt::qapi_union!(DisplayUpdateOptions, "type", data { Vnc = "vnc", } unit 
 /// ```
 ///
 /// Since: 7.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DisplayUpdate(pub DisplayUpdateOptions);
 crate::rt::qapi_newtype!(DisplayUpdate);
 impl ::std::convert::From<DisplayUpdateOptions> for DisplayUpdate {
@@ -2621,7 +2621,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ClientMigrateInfo {
     /// must be "spice"

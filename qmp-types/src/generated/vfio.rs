@@ -68,7 +68,7 @@ crate::rt::qapi_enum!(
 /// Since: 9.1
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VfioMigration {
     /// The device's id, if it has one.

@@ -4,7 +4,7 @@ use super::*;
 /// Basic information about a given VirtIODevice
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioInfo {
     /// The VirtIODevice's canonical QOM path
@@ -57,7 +57,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct XQueryVirtio {}
 crate::rt::qapi_struct!(XQueryVirtio {});
@@ -75,7 +75,7 @@ crate::rt::qapi_command!(
 /// displayed if the vhost device is active.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VhostStatus {
     /// vhost_dev n_mem_sections
@@ -125,7 +125,7 @@ crate::rt::qapi_builder!(
 /// the vhost device is active.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioStatus {
     /// VirtIODevice name
@@ -444,7 +444,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XQueryVirtioStatus {
     /// Canonical QOM path of the VirtIODevice
@@ -467,7 +467,7 @@ crate::rt::qapi_command!(
 /// device
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioDeviceStatus {
     /// List of decoded configuration statuses of the virtio
@@ -491,7 +491,7 @@ crate::rt::qapi_builder!(
 /// Vhost User device
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VhostDeviceProtocols {
     /// List of decoded vhost user protocol features of a vhost
@@ -515,7 +515,7 @@ crate::rt::qapi_builder!(
 /// may not have their own device-specific features (e.g. virtio-rng).
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioDeviceFeatures {
     /// List of transport features of the virtio device
@@ -550,7 +550,7 @@ crate::rt::qapi_builder!(
 /// the VirtQueue data structure.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtQueueStatus {
     /// Name of the VirtIODevice that uses this VirtQueue
@@ -677,7 +677,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueStatus {
     /// VirtIODevice canonical QOM path
@@ -704,7 +704,7 @@ crate::rt::qapi_command!(
 /// members of the vhost_dev vhost_virtqueue data structure.
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtVhostQueueStatus {
     /// Name of the VirtIODevice that uses this vhost_virtqueue
@@ -812,7 +812,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XQueryVirtioVhostQueueStatus {
     /// VirtIODevice canonical QOM path
@@ -838,7 +838,7 @@ crate::rt::qapi_command!(
 /// Information regarding the vring descriptor area
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioRingDesc {
     /// Guest physical address of the descriptor area
@@ -859,7 +859,7 @@ crate::rt::qapi_builder!(
 /// Information regarding the avail vring (a.k.a. driver area)
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioRingAvail {
     /// VRingAvail flags
@@ -880,7 +880,7 @@ crate::rt::qapi_builder!(
 /// Information regarding the used vring (a.k.a. device area)
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioRingUsed {
     /// VRingUsed flags
@@ -897,7 +897,7 @@ crate::rt::qapi_builder!(
 /// descriptor, driver, and device areas
 ///
 /// Since: 7.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtioQueueElement {
     /// Name of the VirtIODevice that uses this VirtQueue
@@ -1020,7 +1020,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.2
 ///
 /// **Unstable**: This command is meant for debugging.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XQueryVirtioQueueElement {
     /// VirtIODevice canonical QOM path
@@ -1053,7 +1053,7 @@ crate::rt::qapi_command!(
 /// Since: 9.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct IOThreadVirtQueueMapping {
     /// the id of IOThread object
@@ -1083,7 +1083,7 @@ crate::rt::qapi_builder!(
 /// Since: 10.1
 ///
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct VirtIOGPUOutput {
     /// the name of the output
@@ -1103,7 +1103,7 @@ crate::rt::qapi_builder!(
 /// Since: 9.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DummyVirtioForceArrays {
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.

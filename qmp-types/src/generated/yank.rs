@@ -26,7 +26,7 @@ crate::rt::qapi_enum!(
 /// more information.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct YankInstanceBlockNode {
     /// the name of the block graph node
@@ -42,7 +42,7 @@ crate::rt::qapi_builder!(
 /// more information.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct YankInstanceChardev {
     /// the chardev's ID
@@ -68,7 +68,7 @@ crate::rt::qapi_builder!(
 /// state.  `yank` should be used to recover from hangs.
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum YankInstance {
     /// `type` = `block-node`.
@@ -111,7 +111,7 @@ crate::rt::qapi_union!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Yank {
     /// the instances to be yanked
@@ -146,7 +146,7 @@ crate::rt::qapi_command!(
 /// ```
 ///
 /// Since: 6.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct QueryYank {}
 crate::rt::qapi_struct!(QueryYank {});

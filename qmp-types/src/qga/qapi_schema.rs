@@ -29,7 +29,7 @@ use super::*;
 /// The unique integer id passed in by the client
 ///
 /// Since: 1.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSyncDelimited {
     /// randomly generated 64-bit integer
@@ -78,7 +78,7 @@ crate::rt::qapi_command!(
 /// The unique integer id passed in by the client
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSync {
     /// randomly generated 64-bit integer
@@ -99,7 +99,7 @@ crate::rt::qapi_command!(
 /// Ping the guest agent, a non-error return implies success
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestPing {}
 crate::rt::qapi_struct!(GuestPing {});
@@ -121,7 +121,7 @@ crate::rt::qapi_command!(
 /// Time in nanoseconds.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetTime {}
 crate::rt::qapi_struct!(GuestGetTime {});
@@ -152,7 +152,7 @@ crate::rt::qapi_command!(
 /// value.
 ///
 /// Since: 1.5
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestSetTime {
     /// time of nanoseconds, relative to the Epoch of 1970-01-01 in
@@ -174,7 +174,7 @@ crate::rt::qapi_command!(
 /// Information about guest agent commands.
 ///
 /// Since: 1.1.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestAgentCommandInfo {
     /// name of the command
@@ -198,7 +198,7 @@ crate::rt::qapi_builder!(
 /// Information about guest agent.
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestAgentInfo {
     /// guest agent version
@@ -219,7 +219,7 @@ crate::rt::qapi_builder!(
 /// Get some information about the guest agent.
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestInfo {}
 crate::rt::qapi_struct!(GuestInfo {});
@@ -243,7 +243,7 @@ crate::rt::qapi_command!(
 /// command to confirm the VM status is "shutdown".
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestShutdown {
     /// "halt", "powerdown" (default), or "reboot"
@@ -269,7 +269,7 @@ crate::rt::qapi_command!(
 /// Guest file handle
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileOpen {
     /// Full path to the file in the guest to open.
@@ -294,7 +294,7 @@ crate::rt::qapi_command!(
 /// Close an open file in the guest
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileClose {
     /// filehandle returned by `guest-file-open`
@@ -315,7 +315,7 @@ crate::rt::qapi_command!(
 /// Result of guest agent file-read operation
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileRead {
     /// number of bytes read (note: count is *before*
@@ -340,7 +340,7 @@ crate::rt::qapi_builder!(
 /// file access, the number of bytes to read is limited to 48 MB.
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileReadCommand {
     /// filehandle returned by `guest-file-open`
@@ -367,7 +367,7 @@ crate::rt::qapi_command!(
 /// Result of guest agent file-write operation
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileWrite {
     /// number of bytes written (note: count is actual bytes
@@ -385,7 +385,7 @@ crate::rt::qapi_builder!(
 /// Write to an open file in the guest.
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileWriteCommand {
     /// filehandle returned by `guest-file-open`
@@ -416,7 +416,7 @@ crate::rt::qapi_command!(
 /// Result of guest agent file-seek operation
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileSeek {
     /// current file position
@@ -449,7 +449,7 @@ crate::rt::qapi_enum!(QGASeek { Set = "set", Cur = "cur", End = "end", });
 /// Controls the meaning of offset to `guest-file-seek`.
 ///
 /// Since: 2.6
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GuestFileWhence {
     /// Integral value (0 for set, 1 for cur, 2 for end), available
     /// for historical reasons, and might differ from the host's or
@@ -503,7 +503,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestFileWhence {
 /// functionality, with offset=0 and whence=1.
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileSeekCommand {
     /// filehandle returned by `guest-file-open`
@@ -533,7 +533,7 @@ crate::rt::qapi_command!(
 /// Write file changes buffered in userspace to disk/kernel buffers
 ///
 /// Since: 0.15.0
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFileFlush {
     /// filehandle returned by `guest-file-open`
@@ -578,7 +578,7 @@ crate::rt::qapi_enum!(GuestFsfreezeStatus { Thawed = "thawed", Frozen = "frozen"
 /// Since: 0.15.0
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestFsfreezeStatusCommand {}
 crate::rt::qapi_struct!(GuestFsfreezeStatusCommand {});
@@ -613,7 +613,7 @@ crate::rt::qapi_command!(
 /// Since: 0.15.0
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestFsfreezeFreeze {}
 crate::rt::qapi_struct!(GuestFsfreezeFreeze {});
@@ -641,7 +641,7 @@ crate::rt::qapi_command!(
 /// Since: 2.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestFsfreezeFreezeList {
     /// an array of mountpoints of filesystems to be frozen.
@@ -677,7 +677,7 @@ crate::rt::qapi_command!(
 /// Since: 0.15.0
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestFsfreezeThaw {}
 crate::rt::qapi_struct!(GuestFsfreezeThaw {});
@@ -695,7 +695,7 @@ crate::rt::qapi_command!(
 /// Since: 2.4
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSTRIM)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFilesystemTrimResult {
     /// path that was trimmed
@@ -721,7 +721,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.4
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSTRIM)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was
@@ -744,7 +744,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSTRIM)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestFstrim {
     /// Minimum contiguous free range to discard, in bytes.  Free
@@ -795,7 +795,7 @@ crate::rt::qapi_command!(
 /// Since: 1.1
 ///
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestSuspendDisk {}
 crate::rt::qapi_struct!(GuestSuspendDisk {});
@@ -844,7 +844,7 @@ crate::rt::qapi_command!(
 /// Since: 1.1
 ///
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestSuspendRam {}
 crate::rt::qapi_struct!(GuestSuspendRam {});
@@ -892,7 +892,7 @@ crate::rt::qapi_command!(
 /// Since: 1.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestSuspendHybrid {}
 crate::rt::qapi_struct!(GuestSuspendHybrid {});
@@ -927,7 +927,7 @@ crate::rt::qapi_enum!(GuestIpAddressType { Ipv4 = "ipv4", Ipv6 = "ipv6", });
 /// Since: 1.1
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestIpAddress {
     /// IP address
@@ -949,7 +949,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.11
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestNetworkInterfaceStat {
     /// total bytes received
@@ -985,7 +985,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.1
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestNetworkInterface {
     /// The name of interface for which info are being delivered
@@ -1016,7 +1016,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.1
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestNetworkGetInterfaces {}
 crate::rt::qapi_struct!(GuestNetworkGetInterfaces {});
@@ -1035,7 +1035,7 @@ crate::rt::qapi_command!(
 /// Since: 1.5
 ///
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestLogicalProcessor {
     /// Arbitrary guest-specific unique identifier of the VCPU.
@@ -1071,7 +1071,7 @@ crate::rt::qapi_builder!(
 /// Since: 1.5
 ///
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetVcpus {}
 crate::rt::qapi_struct!(GuestGetVcpus {});
@@ -1115,7 +1115,7 @@ crate::rt::qapi_command!(
 /// Since: 1.5
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSetVcpus {
     /// The logical processors to be reconfigured.  This list is
@@ -1203,7 +1203,7 @@ crate::rt::qapi_enum!(
 /// Since: 2.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestPCIAddress {
     /// domain id
@@ -1228,7 +1228,7 @@ crate::rt::qapi_builder!(
 /// Since: 6.0
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestCCWAddress {
     /// channel subsystem image id
@@ -1253,7 +1253,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestDiskAddress {
     /// controller's PCI address (fields are set to -1 if
@@ -1298,7 +1298,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestNVMeSmart {
     /// `critical-warning`
@@ -1391,7 +1391,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GuestDiskSmart {
     /// `type` = `ide`.
@@ -1453,7 +1453,7 @@ crate::rt::qapi_union!(
 /// Since: 5.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestDiskInfo {
     /// device node (Linux) or device UNC (Windows)
@@ -1495,7 +1495,7 @@ crate::rt::qapi_builder!(
 /// Since: 5.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetDisks {}
 crate::rt::qapi_struct!(GuestGetDisks {});
@@ -1512,7 +1512,7 @@ crate::rt::qapi_command!(
 /// Since: 2.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestFilesystemInfo {
     /// disk name
@@ -1560,7 +1560,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetFsinfo {}
 crate::rt::qapi_struct!(GuestGetFsinfo {});
@@ -1591,7 +1591,7 @@ crate::rt::qapi_command!(
 /// Since: 2.3
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX, CONFIG_FREEBSD)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSetUserPassword {
     /// the user account whose password to change
@@ -1621,7 +1621,7 @@ crate::rt::qapi_command!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestMemoryBlock {
     /// Arbitrary guest-specific unique identifier of the
@@ -1659,7 +1659,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetMemoryBlocks {}
 crate::rt::qapi_struct!(GuestGetMemoryBlocks {});
@@ -1707,7 +1707,7 @@ crate::rt::qapi_enum!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestMemoryBlockResponse {
     /// same with the 'phys-index' member of
@@ -1747,7 +1747,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSetMemoryBlocks {
     /// The memory blocks to be reconfigured.  This list is
@@ -1779,7 +1779,7 @@ crate::rt::qapi_command!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestMemoryBlockInfo {
     /// the size (in bytes) of the guest memory blocks, which are the
@@ -1799,7 +1799,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.3
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetMemoryBlockInfo {}
 crate::rt::qapi_struct!(GuestGetMemoryBlockInfo {});
@@ -1815,7 +1815,7 @@ crate::rt::qapi_command!(
     & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestExecStatus {
     /// true if process has already terminated.
@@ -1860,7 +1860,7 @@ crate::rt::qapi_builder!(
 /// exited.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestExecStatusCommand {
     /// pid returned from `guest-exec`
@@ -1880,7 +1880,7 @@ crate::rt::qapi_command!(
     "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestExec {
     /// pid of child process in guest OS
@@ -1936,7 +1936,7 @@ crate::rt::qapi_enum!(
 /// Since: 8.0
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum GuestExecCaptureOutput {
     /// captures both stdout and stderr if true.  Equivalent to
     /// `GuestExecCaptureOutputMode`::all.  (since 2.5)
@@ -1991,7 +1991,7 @@ impl<'de> ::serde::Deserialize<'de> for GuestExecCaptureOutput {
 /// PID
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestExecCommand {
     /// path or executable name to execute
@@ -2027,7 +2027,7 @@ crate::rt::qapi_command!(
     "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
@@ -2050,7 +2050,7 @@ crate::rt::qapi_builder!(
 /// the host name of the machine
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetHostName {}
 crate::rt::qapi_struct!(GuestGetHostName {});
@@ -2100,7 +2100,7 @@ crate::rt::qapi_builder!(
 /// Since: 2.10
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_UTMPX)`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetUsers {}
 crate::rt::qapi_struct!(GuestGetUsers {});
@@ -2115,7 +2115,7 @@ crate::rt::qapi_command!(
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestTimezone {
     /// Timezone name.  These values may differ depending on guest/OS
@@ -2135,7 +2135,7 @@ crate::rt::qapi_builder!(
 /// Retrieves the timezone information from the guest.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetTimezone {}
 crate::rt::qapi_struct!(GuestGetTimezone {});
@@ -2162,7 +2162,7 @@ crate::rt::qapi_command!(
 /// the system.
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestOSInfo {
     /// * POSIX: release field returned by uname(2)
@@ -2219,7 +2219,7 @@ crate::rt::qapi_builder!(
 /// Retrieve guest operating system information
 ///
 /// Since: 2.10
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetOsinfo {}
 crate::rt::qapi_struct!(GuestGetOsinfo {});
@@ -2247,7 +2247,7 @@ crate::rt::qapi_enum!(GuestDeviceType { Pci = "pci", });
 /// Since: 5.2
 ///
 /// Only available if `CONFIG_WIN32`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestDeviceIdPCI {
     /// vendor ID
@@ -2268,7 +2268,7 @@ crate::rt::qapi_builder!(
 /// Since: 5.2
 ///
 /// Only available if `CONFIG_WIN32`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GuestDeviceId {
     /// `type` = `pci`.
@@ -2286,7 +2286,7 @@ crate::rt::qapi_union!(GuestDeviceId, "type", data { Pci = "pci", } unit {});
 /// Since: 5.2
 ///
 /// Only available if `CONFIG_WIN32`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestDeviceInfo {
     /// name of the associated driver
@@ -2315,7 +2315,7 @@ crate::rt::qapi_builder!(
 /// Since: 5.2
 ///
 /// Only available if `CONFIG_WIN32`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetDevices {}
 crate::rt::qapi_struct!(GuestGetDevices {});
@@ -2331,7 +2331,7 @@ crate::rt::qapi_command!(
     & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestAuthorizedKeys {
     /// public keys (in OpenSSH/sshd(8) authorized_keys format)
@@ -2348,7 +2348,7 @@ crate::rt::qapi_builder!(
 /// systems (not implemented for other systems).
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSshGetAuthorizedKeys {
     /// the user account to add the authorized keys
@@ -2372,7 +2372,7 @@ crate::rt::qapi_command!(
 /// implemented for other systems).
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSshAddAuthorizedKeys {
     /// the user account to add the authorized keys
@@ -2406,7 +2406,7 @@ crate::rt::qapi_command!(
 /// the key is already missing.
 ///
 /// Since: 5.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSshRemoveAuthorizedKeys {
     /// the user account to remove the authorized keys
@@ -2434,7 +2434,7 @@ crate::rt::qapi_command!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestDiskStats {
     /// sectors read
@@ -2500,7 +2500,7 @@ crate::rt::qapi_builder!(
     into, }
 );
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestDiskStatsInfo {
     /// disk name
@@ -2532,7 +2532,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetDiskstats {}
 crate::rt::qapi_struct!(GuestGetDiskstats {});
@@ -2568,7 +2568,7 @@ crate::rt::qapi_enum!(GuestCpuStatsType { Linux = "linux", });
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestLinuxCpuStats {
     /// CPU index in guest OS
@@ -2615,7 +2615,7 @@ crate::rt::qapi_builder!(
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum GuestCpuStats {
     /// `type` = `linux`.
@@ -2640,7 +2640,7 @@ crate::rt::qapi_union!(GuestCpuStats, "type", data { Linux = "linux", } unit {})
 /// Since: 7.1
 ///
 /// Only available if `CONFIG_LINUX`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetCpustats {}
 crate::rt::qapi_struct!(GuestGetCpustats {});
@@ -2704,7 +2704,7 @@ crate::rt::qapi_builder!(
 /// Only available if `any(CONFIG_WIN32, CONFIG_GETLOADAVG)`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestGetLoad {}
 crate::rt::qapi_struct!(GuestGetLoad {});
@@ -2725,7 +2725,7 @@ crate::rt::qapi_command!(
 /// Only available if `CONFIG_LINUX`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestNetworkRoute {
     /// The destination network or host's egress network interface
@@ -2829,7 +2829,7 @@ crate::rt::qapi_builder!(
 /// Only available if `CONFIG_LINUX`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct GuestNetworkGetRoute {}
 crate::rt::qapi_struct!(GuestNetworkGetRoute {});

@@ -105,7 +105,7 @@ macro_rules! qapi_builder {
         $name:ident
         new($doc:literal) { $( $param:ident : $pty:ty => $pwrap:ident ),* $(,)? }
         init { $( $ifield:ident = $iexpr:expr ),* $(,)? }
-        set { $( $setter:ident $ofield:ident $owire:literal : $oty:ty => $owrap:ident ),* $(,)? }
+        set { $( $(#[$attr:meta])* $setter:ident $ofield:ident $owire:literal : $oty:ty => $owrap:ident ),* $(,)? }
     ) => {
         #[allow(deprecated, reason = "constructors set every member")]
         impl $name {
@@ -121,6 +121,7 @@ macro_rules! qapi_builder {
             $(
                 #[doc = ::std::concat!(" Sets `", $owire, "`.")]
                 #[must_use]
+                $(#[$attr])*
                 pub fn $setter(mut self, $ofield: impl ::std::convert::Into<$oty>) -> Self {
                     self.$ofield = ::std::option::Option::Some($crate::__qapi_wrap!($owrap, $ofield));
                     self

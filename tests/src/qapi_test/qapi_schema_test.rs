@@ -2,7 +2,7 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 /// The QAPI struct `TestStruct`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestStruct {
     /// `integer`
@@ -22,7 +22,7 @@ pub struct TestStruct {
     into, } init {} set {}
 );
 /// The QAPI struct `NestedEnumsOne`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct NestedEnumsOne {
     /// `enum1`
@@ -53,7 +53,7 @@ pub enum MyEnum {
 }
 ::qmp_types::rt::qapi_enum!(MyEnum {});
 /// The QAPI struct `Empty1`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Empty1 {}
 ::qmp_types::rt::qapi_struct!(Empty1 {});
@@ -61,7 +61,7 @@ pub struct Empty1 {}
     Empty1 new(" Builds it with every optional member absent.") {} init {} set {}
 );
 /// The QAPI struct `Empty2`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct Empty2 {}
 ::qmp_types::rt::qapi_struct!(Empty2 {});
@@ -69,7 +69,7 @@ pub struct Empty2 {}
     Empty2 new(" Builds it with every optional member absent.") {} init {} set {}
 );
 /// The QAPI union `Union`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Union {
     /// `type` = `value1`.
@@ -95,7 +95,7 @@ pub enum Union {
 );
 #[doc(alias = "user-def-cmd0")]
 /// The QAPI command `user-def-cmd0`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserDefCmd0(pub Empty2);
 ::qmp_types::rt::qapi_newtype!(UserDefCmd0);
 impl ::std::convert::From<Empty2> for UserDefCmd0 {
@@ -123,7 +123,7 @@ pub enum QEnumTwo {
 }
 ::qmp_types::rt::qapi_enum!(QEnumTwo { Value1 = "value1", Value2 = "value2", });
 /// The QAPI struct `UserDefOne`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefOne {
     /// `integer`
@@ -162,7 +162,7 @@ pub enum EnumOne {
     }
 );
 /// The QAPI struct `UserDefZero`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefZero {
     /// `integer`
@@ -174,7 +174,7 @@ pub struct UserDefZero {
     integer : i64 => into, } init {} set {}
 );
 /// The QAPI struct `UserDefTwoDictDict`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefTwoDictDict {
     /// `userdef`
@@ -191,7 +191,7 @@ pub struct UserDefTwoDictDict {
     UserDefOne => into, string : ::std::string::String => into, } init {} set {}
 );
 /// The QAPI struct `UserDefTwoDict`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefTwoDict {
     /// `string1`
@@ -210,7 +210,7 @@ pub struct UserDefTwoDict {
     {} set { with_dict3 dict3 "dict3" : UserDefTwoDictDict => into, }
 );
 /// The QAPI struct `UserDefTwo`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefTwo {
     /// `string0`
@@ -227,7 +227,7 @@ pub struct UserDefTwo {
     set {}
 );
 /// The QAPI struct `UserDefThree`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefThree {
     /// `string0`
@@ -239,7 +239,7 @@ pub struct UserDefThree {
     string0 : ::std::string::String => into, } init {} set {}
 );
 /// The QAPI struct `ForceArrays`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ForceArrays {
     /// `unused1`
@@ -260,7 +260,7 @@ pub struct ForceArrays {
     {}
 );
 /// The QAPI struct `UserDefA`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefA {
     /// `boolean`
@@ -274,7 +274,7 @@ pub struct UserDefA {
     boolean : bool => into, } init {} set { with_a_b a_b "a_b" : i64 => into, }
 );
 /// The QAPI struct `UserDefB`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefB {
     /// `intb`
@@ -288,7 +288,7 @@ pub struct UserDefB {
     intb : i64 => into, } init {} set { with_a_b a_b "a-b" : bool => into, }
 );
 /// The QAPI union `UserDefFlatUnion`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefFlatUnion {
     /// `integer`
@@ -308,7 +308,7 @@ pub struct UserDefFlatUnion {
     => into, } init {} set {}
 );
 /// The branches of [`UserDefFlatUnion`], by `enum1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum UserDefFlatUnionBranch {
     /// `enum1` = `value1`.
@@ -333,7 +333,7 @@ pub enum UserDefFlatUnionBranch {
     = "value3", } unit { Value4 = "value4", }
 );
 /// The QAPI struct `UserDefUnionBase`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefUnionBase {
     /// `integer`
@@ -354,7 +354,7 @@ pub struct UserDefUnionBase {
     {} set {}
 );
 /// The QAPI union `UserDefFlatUnion2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefFlatUnion2 {
     /// `integer`
@@ -374,7 +374,7 @@ pub struct UserDefFlatUnion2 {
     set { with_integer integer "integer" : i64 => into, }
 );
 /// The branches of [`UserDefFlatUnion2`], by `enum1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum UserDefFlatUnion2Branch {
     /// `enum1` = `value1`.
@@ -395,7 +395,7 @@ pub enum UserDefFlatUnion2Branch {
     {}
 );
 /// The QAPI struct `WrapAlternate`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct WrapAlternate {
     /// `alt`
@@ -407,7 +407,7 @@ pub struct WrapAlternate {
     { alt : UserDefAlternate => into, } init {} set {}
 );
 /// The QAPI alternate `UserDefAlternate`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UserDefAlternate {
     /// `udfu`
     Udfu(UserDefFlatUnion),
@@ -464,7 +464,7 @@ impl<'de> ::serde::Deserialize<'de> for UserDefAlternate {
     }
 }
 /// The QAPI struct `UserDefC`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefC {
     /// `string1`
@@ -509,7 +509,7 @@ pub enum TestUnionEnumA {
     TestUnionEnumA { ValueA1 = "value-a1", ValueA2 = "value-a2", }
 );
 /// The QAPI struct `TestUnionTypeA1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestUnionTypeA1 {
     /// `integer`
@@ -526,7 +526,7 @@ pub struct TestUnionTypeA1 {
     i64 => into, name : ::std::string::String => into, } init {} set {}
 );
 /// The QAPI struct `TestUnionTypeA2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestUnionTypeA2 {
     /// `integer`
@@ -543,7 +543,7 @@ pub struct TestUnionTypeA2 {
     i64 => into, size : i64 => into, } init {} set {}
 );
 /// The QAPI union `TestUnionTypeA`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TestUnionTypeA {
     /// `type-a` = `value-a1`.
@@ -564,7 +564,7 @@ pub enum TestUnionTypeA {
     {}
 );
 /// The QAPI struct `TestUnionTypeB`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestUnionTypeB {
     /// `integer`
@@ -580,7 +580,7 @@ pub struct TestUnionTypeB {
     { integer : i64 => into, onoff : bool => into, } init {} set {}
 );
 /// The QAPI union `TestUnionInUnion`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TestUnionInUnion {
     /// `type` = `value-a`.
@@ -600,7 +600,7 @@ pub enum TestUnionInUnion {
     TestUnionInUnion, "type", data { ValueA = "value-a", ValueB = "value-b", } unit {}
 );
 /// The QAPI alternate `AltEnumBool`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltEnumBool {
     /// `e`
     E(EnumOne),
@@ -739,7 +739,7 @@ impl<'de> ::serde::Deserialize<'de> for AltNumEnum {
     }
 }
 /// The QAPI alternate `AltEnumInt`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltEnumInt {
     /// `e`
     E(EnumOne),
@@ -786,7 +786,7 @@ impl<'de> ::serde::Deserialize<'de> for AltEnumInt {
     }
 }
 /// The QAPI alternate `AltListInt`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltListInt {
     /// `l`
     L(::std::vec::Vec<i64>),
@@ -831,7 +831,7 @@ impl<'de> ::serde::Deserialize<'de> for AltListInt {
     }
 }
 /// The QAPI alternate `AltStrObj`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltStrObj {
     /// `s`
     S(::std::string::String),
@@ -932,7 +932,7 @@ pub struct ArrayStruct {
 );
 #[doc(alias = "user-def-cmd")]
 /// The QAPI command `user-def-cmd`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct UserDefCmd {}
 ::qmp_types::rt::qapi_struct!(UserDefCmd {});
@@ -947,7 +947,7 @@ pub struct UserDefCmd {}
 );
 #[doc(alias = "user-def-cmd1")]
 /// The QAPI command `user-def-cmd1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefCmd1 {
     /// `ud1a`
@@ -966,7 +966,7 @@ pub struct UserDefCmd1 {
 );
 #[doc(alias = "user-def-cmd2")]
 /// The QAPI command `user-def-cmd2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefCmd2 {
     /// `ud1a`
@@ -988,7 +988,7 @@ pub struct UserDefCmd2 {
 );
 #[doc(alias = "cmd-success-response")]
 /// The QAPI command `cmd-success-response`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CmdSuccessResponse {}
 ::qmp_types::rt::qapi_struct!(CmdSuccessResponse {});
@@ -1004,7 +1004,7 @@ pub struct CmdSuccessResponse {}
 );
 #[doc(alias = "coroutine-cmd")]
 /// The QAPI command `coroutine-cmd`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CoroutineCmd {}
 ::qmp_types::rt::qapi_struct!(CoroutineCmd {});
@@ -1019,7 +1019,7 @@ pub struct CoroutineCmd {}
 );
 #[doc(alias = "guest-get-time")]
 /// The QAPI command `guest-get-time`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestGetTime {
     /// `a`
@@ -1040,7 +1040,7 @@ pub struct GuestGetTime {
 );
 #[doc(alias = "guest-sync")]
 /// The QAPI command `guest-sync`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestSync {
     /// `arg`
@@ -1059,7 +1059,7 @@ pub struct GuestSync {
 );
 #[doc(alias = "boxed-struct")]
 /// The QAPI command `boxed-struct`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BoxedStruct(pub UserDefZero);
 ::qmp_types::rt::qapi_newtype!(BoxedStruct);
 impl ::std::convert::From<UserDefZero> for BoxedStruct {
@@ -1075,7 +1075,7 @@ impl ::std::convert::From<UserDefZero> for BoxedStruct {
 );
 #[doc(alias = "boxed-union")]
 /// The QAPI command `boxed-union`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BoxedUnion(pub UserDefFlatUnion);
 ::qmp_types::rt::qapi_newtype!(BoxedUnion);
 impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
@@ -1091,7 +1091,7 @@ impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
 );
 #[doc(alias = "boxed-empty")]
 /// The QAPI command `boxed-empty`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BoxedEmpty(pub Empty1);
 ::qmp_types::rt::qapi_newtype!(BoxedEmpty);
 impl ::std::convert::From<Empty1> for BoxedEmpty {
@@ -1107,7 +1107,7 @@ impl ::std::convert::From<Empty1> for BoxedEmpty {
 );
 #[doc(alias = "test-flags-command")]
 /// The QAPI command `test-flags-command`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestFlagsCommand {}
 ::qmp_types::rt::qapi_struct!(TestFlagsCommand {});
@@ -1122,7 +1122,7 @@ pub struct TestFlagsCommand {}
     [], versions : & [], partial_args : & [], }
 );
 /// The QAPI struct `UserDefOptions`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct UserDefOptions {
     /// `i64`
@@ -1147,7 +1147,7 @@ pub struct UserDefOptions {
     into, with_i64x i64x "i64x" : i64 => into, with_u64x u64x "u64x" : u64 => into, }
 );
 /// The QAPI struct `EventStructOne`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct EventStructOne {
     /// `struct1`
@@ -1168,7 +1168,7 @@ pub struct EventStructOne {
 );
 #[doc(alias = "EVENT_A")]
 /// The QAPI event `EVENT_A`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct EventA {}
 ::qmp_types::rt::qapi_struct!(EventA {});
@@ -1181,7 +1181,7 @@ pub struct EventA {}
 );
 #[doc(alias = "EVENT_B")]
 /// The QAPI event `EVENT_B`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct EventB {}
 ::qmp_types::rt::qapi_struct!(EventB {});
@@ -1194,7 +1194,7 @@ pub struct EventB {}
 );
 #[doc(alias = "EVENT_C")]
 /// The QAPI event `EVENT_C`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct EventC {
     /// `a`
@@ -1216,7 +1216,7 @@ pub struct EventC {
 );
 #[doc(alias = "EVENT_D")]
 /// The QAPI event `EVENT_D`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct EventD {
     /// `a`
@@ -1242,7 +1242,7 @@ pub struct EventD {
 );
 #[doc(alias = "EVENT_E")]
 /// The QAPI event `EVENT_E`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventE(pub UserDefZero);
 ::qmp_types::rt::qapi_newtype!(EventE);
 impl ::std::convert::From<UserDefZero> for EventE {
@@ -1256,7 +1256,7 @@ impl ::std::convert::From<UserDefZero> for EventE {
 );
 #[doc(alias = "EVENT_F")]
 /// The QAPI event `EVENT_F`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventF(pub UserDefFlatUnion);
 ::qmp_types::rt::qapi_newtype!(EventF);
 impl ::std::convert::From<UserDefFlatUnion> for EventF {
@@ -1270,7 +1270,7 @@ impl ::std::convert::From<UserDefFlatUnion> for EventF {
 );
 #[doc(alias = "EVENT_G")]
 /// The QAPI event `EVENT_G`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventG(pub Empty1);
 ::qmp_types::rt::qapi_newtype!(EventG);
 impl ::std::convert::From<Empty1> for EventG {
@@ -1296,7 +1296,7 @@ pub enum OrgQemuXEnum {
 ::qmp_types::rt::qapi_enum!(OrgQemuXEnum { OrgQemuXValue = "__org.qemu_x-value", });
 #[doc(alias = "__org.qemu_x-Base")]
 /// The QAPI struct `__org.qemu_x-Base`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct OrgQemuXBase {
     /// `__org.qemu_x-member1`
@@ -1311,7 +1311,7 @@ pub struct OrgQemuXBase {
 );
 #[doc(alias = "__org.qemu_x-Struct")]
 /// The QAPI struct `__org.qemu_x-Struct`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct OrgQemuXStruct {
     /// `__org.qemu_x-member1`
@@ -1333,7 +1333,7 @@ pub struct OrgQemuXStruct {
 );
 #[doc(alias = "__org.qemu_x-Alt1")]
 /// The QAPI alternate `__org.qemu_x-Alt1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OrgQemuXAlt1 {
     /// `__org.qemu_x-branch`
     OrgQemuXBranch(::std::string::String),
@@ -1375,7 +1375,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt1 {
 }
 #[doc(alias = "__org.qemu_x-Struct2")]
 /// The QAPI struct `__org.qemu_x-Struct2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct OrgQemuXStruct2 {
     /// `array`
@@ -1389,7 +1389,7 @@ pub struct OrgQemuXStruct2 {
 );
 #[doc(alias = "__org.qemu_x-Union")]
 /// The QAPI union `__org.qemu_x-Union`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OrgQemuXUnion {
     /// `__org.qemu_x-member1` = `__org.qemu_x-value`.
@@ -1409,7 +1409,7 @@ pub enum OrgQemuXUnion {
 );
 #[doc(alias = "__org.qemu_x-Alt")]
 /// The QAPI alternate `__org.qemu_x-Alt`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OrgQemuXAlt {
     /// `__org.qemu_x-branch`
     OrgQemuXBranch(OrgQemuXBase),
@@ -1451,7 +1451,7 @@ impl<'de> ::serde::Deserialize<'de> for OrgQemuXAlt {
 }
 #[doc(alias = "__ORG.QEMU_X-EVENT")]
 /// The QAPI event `__ORG.QEMU_X-EVENT`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OrgQemuXEvent(pub OrgQemuXStruct);
 ::qmp_types::rt::qapi_newtype!(OrgQemuXEvent);
 impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
@@ -1466,7 +1466,7 @@ impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
 );
 #[doc(alias = "__org.qemu_x-command")]
 /// The QAPI command `__org.qemu_x-command`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct OrgQemuXCommand {
     /// `a`
@@ -1494,7 +1494,7 @@ pub struct OrgQemuXCommand {
     [], versions : & [], partial_args : & [], }
 );
 /// Only available if `TEST_IF_STRUCT`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestIfStruct {
     /// `foo`
@@ -1528,7 +1528,7 @@ pub enum TestIfEnum {
 }
 ::qmp_types::rt::qapi_enum!(TestIfEnum { Foo = "foo", Bar = "bar", });
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TestIfUnion {
     /// `type` = `foo`.
@@ -1551,7 +1551,7 @@ pub enum TestIfUnion {
 );
 #[doc(alias = "test-if-union-cmd")]
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestIfUnionCmd {
     /// `union-cmd-arg`
@@ -1570,7 +1570,7 @@ pub struct TestIfUnionCmd {
     versions : & [], partial_args : & [], }
 );
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TestIfAlternate {
     /// `foo`
     Foo(i64),
@@ -1618,7 +1618,7 @@ impl<'de> ::serde::Deserialize<'de> for TestIfAlternate {
 }
 #[doc(alias = "test-if-alternate-cmd")]
 /// Only available if `all(TEST_IF_ALT, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct TestIfAlternateCmd {
     /// `alt-cmd-arg`
@@ -1639,7 +1639,7 @@ pub struct TestIfAlternateCmd {
 );
 #[doc(alias = "test-if-cmd")]
 /// Only available if `all(TEST_IF_CMD, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TestIfCmd(pub TestIfStruct);
 ::qmp_types::rt::qapi_newtype!(TestIfCmd);
 impl ::std::convert::From<TestIfStruct> for TestIfCmd {
@@ -1656,7 +1656,7 @@ impl ::std::convert::From<TestIfStruct> for TestIfCmd {
 );
 #[doc(alias = "test-cmd-return-def-three")]
 /// The QAPI command `test-cmd-return-def-three`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCmdReturnDefThree {}
 ::qmp_types::rt::qapi_struct!(TestCmdReturnDefThree {});
@@ -1672,7 +1672,7 @@ pub struct TestCmdReturnDefThree {}
 );
 #[doc(alias = "TEST_IF_EVENT")]
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TestIfEvent(pub TestIfStruct);
 ::qmp_types::rt::qapi_newtype!(TestIfEvent);
 impl ::std::convert::From<TestIfStruct> for TestIfEvent {
@@ -1687,7 +1687,7 @@ impl ::std::convert::From<TestIfStruct> for TestIfEvent {
 );
 #[doc(alias = "TEST_IF_EVENT2")]
 /// Only available if `not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestIfEvent2 {}
 ::qmp_types::rt::qapi_struct!(TestIfEvent2 {});
@@ -1700,7 +1700,7 @@ pub struct TestIfEvent2 {}
     ::std::option::Option::Some("not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))"), }
 );
 /// The QAPI struct `FeatureStruct0`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct0 {
     /// `foo`
@@ -1712,11 +1712,11 @@ pub struct FeatureStruct0 {
     { foo : i64 => into, } init {} set {}
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct1 {
     /// **Deprecated**.
-    #[deprecated]
+    #[deprecated(note = "deprecated in QEMU's schema")]
     pub foo: i64,
 }
 ::qmp_types::rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", });
@@ -1725,7 +1725,7 @@ pub struct FeatureStruct1 {
     { foo : i64 => into, } init {} set {}
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct2 {
     /// **Unstable**.
@@ -1738,7 +1738,7 @@ pub struct FeatureStruct2 {
 );
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct3 {
     /// `foo`
@@ -1753,7 +1753,7 @@ pub struct FeatureStruct3 {
 /// Feature `int`.
 /// Feature `name`.
 /// Feature `if`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct4 {
     /// `namespace-test`
@@ -1765,7 +1765,7 @@ pub struct FeatureStruct4 {
     { namespace_test : i64 => into, } init {} set {}
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct1 {
     /// `foo`
@@ -1779,7 +1779,7 @@ pub struct CondFeatureStruct1 {
 );
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct2 {
     /// `foo`
@@ -1792,7 +1792,7 @@ pub struct CondFeatureStruct2 {
     into, } init {} set {}
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct3 {
     /// `foo`
@@ -1805,7 +1805,7 @@ pub struct CondFeatureStruct3 {
     into, } init {} set {}
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct4 {
     /// `foo`
@@ -1826,7 +1826,7 @@ pub enum FeatureEnum1 {
     /// `zwei`
     Zwei,
     /// `drei`
-    #[deprecated]
+    #[deprecated(note = "deprecated in QEMU's schema")]
     Drei,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -1836,7 +1836,7 @@ pub enum FeatureEnum1 {
     FeatureEnum1 { Eins = "eins", Zwei = "zwei", Drei = "drei", }
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FeatureUnion1 {
     /// `tag` = `eins`.
@@ -1858,7 +1858,7 @@ pub enum FeatureUnion1 {
     FeatureUnion1, "tag", data { Eins = "eins", } unit { Zwei = "zwei", Drei = "drei", }
 );
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FeatureAlternate1 {
     /// `eins`
     Eins(FeatureStruct1),
@@ -1900,7 +1900,7 @@ impl<'de> ::serde::Deserialize<'de> for FeatureAlternate1 {
 }
 #[doc(alias = "test-features0")]
 /// The QAPI command `test-features0`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestFeatures0 {
     /// `fs0`
@@ -1943,9 +1943,9 @@ pub struct TestFeatures0 {
     [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-features1")]
-#[deprecated]
+#[deprecated(note = "deprecated in QEMU's schema")]
 /// **Deprecated**.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCommandFeatures1 {}
 ::qmp_types::rt::qapi_struct!(TestCommandFeatures1 {});
@@ -1963,7 +1963,7 @@ pub struct TestCommandFeatures1 {}
 /// **Unstable**.
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCommandFeatures3 {}
 ::qmp_types::rt::qapi_struct!(TestCommandFeatures3 {});
@@ -1980,7 +1980,7 @@ pub struct TestCommandFeatures3 {}
 );
 #[doc(alias = "test-command-cond-features1")]
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures1 {}
 ::qmp_types::rt::qapi_struct!(TestCommandCondFeatures1 {});
@@ -1997,7 +1997,7 @@ pub struct TestCommandCondFeatures1 {}
 #[doc(alias = "test-command-cond-features2")]
 /// Feature `feature1`.
 /// Feature `feature2`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures2 {}
 ::qmp_types::rt::qapi_struct!(TestCommandCondFeatures2 {});
@@ -2013,7 +2013,7 @@ pub struct TestCommandCondFeatures2 {}
 );
 #[doc(alias = "test-command-cond-features3")]
 /// Feature `feature1`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestCommandCondFeatures3 {}
 ::qmp_types::rt::qapi_struct!(TestCommandCondFeatures3 {});
@@ -2029,7 +2029,7 @@ pub struct TestCommandCondFeatures3 {}
 );
 #[doc(alias = "TEST_EVENT_FEATURES0")]
 /// The QAPI event `TEST_EVENT_FEATURES0`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TestEventFeatures0(pub FeatureStruct1);
 ::qmp_types::rt::qapi_newtype!(TestEventFeatures0);
 impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
@@ -2043,9 +2043,9 @@ impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
     ::std::option::Option::None, }
 );
 #[doc(alias = "TEST_EVENT_FEATURES1")]
-#[deprecated]
+#[deprecated(note = "deprecated in QEMU's schema")]
 /// **Deprecated**.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestEventFeatures1 {}
 ::qmp_types::rt::qapi_struct!(TestEventFeatures1 {});
@@ -2060,7 +2060,7 @@ pub struct TestEventFeatures1 {}
 );
 #[doc(alias = "TEST_EVENT_FEATURES2")]
 /// **Unstable**.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct TestEventFeatures2 {}
 ::qmp_types::rt::qapi_struct!(TestEventFeatures2 {});
