@@ -928,8 +928,9 @@ async fn an_event_stream_is_a_futures_stream_that_ends_after_closed() {
     use futures_core::Stream;
     fn next(
         s: &mut qmp_client::EventStream,
-    ) -> impl std::future::Future<Output = Option<qmp_client::Result<std::sync::Arc<qmp_client::EventRecord>>>> + '_
-    {
+    ) -> impl std::future::Future<
+        Output = Option<qmp_client::Result<std::sync::Arc<qmp_client::EventRecord>>>,
+    > + '_ {
         std::future::poll_fn(move |cx| std::pin::Pin::new(&mut *s).poll_next(cx))
     }
     let fake = Fake::new();
@@ -949,9 +950,14 @@ async fn an_event_stream_is_a_futures_stream_that_ends_after_closed() {
     let client = async {
         let c = fake.connect().await;
         let mut s = c.events();
-        bounded(c.execute(qmp_types::Stop::new())).await.expect("stop");
+        bounded(c.execute(qmp_types::Stop::new()))
+            .await
+            .expect("stop");
         for i in 0..3 {
-            let r = bounded(next(&mut s)).await.expect("an item").expect("an event");
+            let r = bounded(next(&mut s))
+                .await
+                .expect("an item")
+                .expect("an event");
             assert_eq!(r.timestamp.seconds, i);
             assert!(matches!(r.event, AnyEvent::StopEvent(_)));
         }

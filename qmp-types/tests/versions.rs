@@ -185,3 +185,28 @@ fn types_without_floats_are_eq_and_hash() {
     set.insert(StatusInfo::new(true, RunState::Running));
     assert!(set.contains(&StatusInfo::new(true, RunState::Running)));
 }
+
+#[test]
+fn blockdev_add_of_qcow2_over_a_file_in_three_lines() {
+    let file = BlockdevOptions::file(BlockdevOptionsFile::new("disk.qcow2"));
+    let qcow2 = BlockdevOptions::qcow2(BlockdevOptionsQcow2::new(file)).with_node_name("disk");
+    let add = BlockdevAdd::new(qcow2);
+    assert_eq!(
+        serde_json::to_value(&add).expect("encodes"),
+        json!({"driver": "qcow2", "node-name": "disk",
+               "file": {"driver": "file", "filename": "disk.qcow2"}})
+    );
+    // A node name where a reference is expected; a branch's struct where
+    // the union is expected (a type only one branch has).
+    let over = BlockdevOptionsQcow2::new("disk");
+    assert_eq!(*over.file, BlockdevRef::Reference("disk".into()));
+    let q = BlockdevOptions::from(BlockdevOptionsQcow2::new("disk"));
+    assert_eq!(q.branch.tag(), "qcow2");
+    let r: BlockdevRef = BlockdevOptionsQcow2::new("disk").into();
+    assert!(matches!(r, BlockdevRef::Definition(_)));
+    // A type several branches share: their constructors say which.
+    let n = BlockdevOptions::null_co(BlockdevOptionsNull::new());
+    assert_eq!(n.branch.tag(), "null-co");
+    let b = BlockdevOptionsBranch::host_device(BlockdevOptionsFile::new("/dev/sda"));
+    assert_eq!(b.tag(), "host_device");
+}

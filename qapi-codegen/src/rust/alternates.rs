@@ -20,6 +20,7 @@ impl<'s> Gen<'s> {
         let mut vs = Vec::new();
         let mut ser = Vec::new();
         let mut arms: Vec<(u8, TokenStream)> = Vec::new();
+        let mut froms: Vec<TokenStream> = Vec::new();
         for m in variants {
             let v = ident(&scope.unique(camel(&m.name)));
             let t = &self.schema.entities[m.ty];
@@ -50,6 +51,7 @@ impl<'s> Gen<'s> {
             }
             vs.push(quote!(#vdoc #v(#ty),));
             ser.push(quote!(Self::#v(x) => ::serde::Serialize::serialize(x, s),));
+            froms.extend(self.alternate_froms(id, &v, m.ty));
             let conv = quote!(::serde_json::from_value(v).map(Self::#v));
             let arm = match (json, t.name.as_str()) {
                 ("string", _) => (1, quote!(v @ ::serde_json::Value::String(_) => #conv,)),
@@ -75,6 +77,7 @@ impl<'s> Gen<'s> {
             pub enum #name {
                 #(#vs)*
             }
+            #(#froms)*
             impl ::serde::Serialize for #name {
                 fn serialize<__S: ::serde::Serializer>(&self, s: __S) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
@@ -94,5 +97,64 @@ impl<'s> Gen<'s> {
                 }
             }
         }
+    }
+
+    /// `From` impls of alternate `id` for its branch `v` of type `t`: the
+    /// branch's type (a string also from `&str`), and, for a union that
+    /// converts from its branches' structs, each of those.
+    fn alternate_froms(
+        &self,
+        id: EntityId,
+        v: &proc_macro2::Ident,
+        t: EntityId,
+    ) -> Vec<TokenStream> {
+        let name = self.type_ident(id);
+        let boxed = self.boxed.contains(&(id, t));
+        let wrap = |x: TokenStream| {
+            if boxed {
+                quote!(::std::boxed::Box::new(#x))
+            } else {
+                x
+            }
+        };
+        let ty = self.rust_type(t);
+        let direct = wrap(quote!(x));
+        let mut out = vec![quote! {
+            impl ::std::convert::From<#ty> for #name {
+                fn from(x: #ty) -> Self {
+                    Self::#v(#direct)
+                }
+            }
+        }];
+        let e = &self.schema.entities[t];
+        if matches!(
+            e.kind,
+            EntityKind::Builtin {
+                json_type: "string"
+            }
+        ) {
+            let conv = wrap(quote!(::std::string::ToString::to_string(x)));
+            out.push(quote! {
+                impl ::std::convert::From<&str> for #name {
+                    fn from(x: &str) -> Self {
+                        Self::#v(#conv)
+                    }
+                }
+            });
+        }
+        if self.names.contains_key(&t) && self.union_converts_from_branches(t) {
+            for b in self.unique_branch_types(t) {
+                let bty = self.rust_type(b);
+                let conv = wrap(quote!(#ty::from(x)));
+                out.push(quote! {
+                    impl ::std::convert::From<#bty> for #name {
+                        fn from(x: #bty) -> Self {
+                            Self::#v(#conv)
+                        }
+                    }
+                });
+            }
+        }
+        out
     }
 }

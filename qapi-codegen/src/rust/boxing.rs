@@ -67,7 +67,14 @@ impl<'s> Gen<'s> {
         let mut floaty: HashSet<EntityId> = self
             .schema
             .iter()
-            .filter(|(_, e)| matches!(e.kind, EntityKind::Builtin { json_type: "number" }))
+            .filter(|(_, e)| {
+                matches!(
+                    e.kind,
+                    EntityKind::Builtin {
+                        json_type: "number"
+                    }
+                )
+            })
             .map(|(id, _)| id)
             .collect();
         loop {
@@ -79,7 +86,9 @@ impl<'s> Gen<'s> {
                 let hit = match &e.kind {
                     EntityKind::Array { element, .. } => floaty.contains(element),
                     EntityKind::Object(o) => {
-                        o.members.iter().any(|&r| floaty.contains(&self.schema.member(r).ty))
+                        o.members
+                            .iter()
+                            .any(|&r| floaty.contains(&self.schema.member(r).ty))
                             || o.branches
                                 .iter()
                                 .flat_map(|b| &b.variants)

@@ -38,6 +38,13 @@ impl<'s> Gen<'s> {
                             Self(v)
                         }
                     }
+                    impl #ty {
+                        /// The command, from its argument (or anything that
+                        /// converts into it).
+                        pub fn new(arg: impl ::std::convert::Into<#inner>) -> Self {
+                            Self(arg.into())
+                        }
+                    }
                 }
             }
             _ => {

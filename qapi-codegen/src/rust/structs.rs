@@ -69,7 +69,10 @@ impl<'s> Gen<'s> {
                 .and_then(|d| self.doc_of(d))
                 .or_else(|| self.doc_of(id));
             let owner_doc = self
-                .older_doc(&crate::schema::Versioning::member_key(&m.defined_in, &m.name))
+                .older_doc(&crate::schema::Versioning::member_key(
+                    &m.defined_in,
+                    &m.name,
+                ))
                 .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)));
             let deprecated = Self::deprecated_tokens(&m.features, owner_doc);
             let mut doc = self.member_doc(m, owner_doc);

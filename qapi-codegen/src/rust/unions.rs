@@ -33,6 +33,7 @@ impl<'s> Gen<'s> {
         let mut variants = Vec::new();
         let mut data = Vec::new();
         let mut unit = Vec::new();
+        let mut froms: Vec<(proc_macro2::Ident, EntityId, bool, String)> = Vec::new();
         let udoc = self.doc_of(id);
         for (value, cond) in &tag_values {
             let v = ident(&scope.unique(camel(value)));
@@ -64,6 +65,7 @@ impl<'s> Gen<'s> {
                     }
                     variants.push(quote!(#vdoc #v(#ty),));
                     data.push(quote!(#v = #value,));
+                    froms.push((v.clone(), m.ty, boxed, value.clone()));
                 }
                 _ => {
                     variants.push(quote!(#vdoc #v,));
@@ -87,6 +89,55 @@ impl<'s> Gen<'s> {
             variants.push(quote!(#vdoc #v(#t),));
             untagged_clause = quote!(untagged #v = #case);
         }
+        // A branch's struct converts into the enum (boxed where it is), when
+        // no other branch has the same type.
+        let from_impls: Vec<TokenStream> = froms
+            .iter()
+            .filter(|(_, t, _, _)| froms.iter().filter(|(_, u, _, _)| u == t).count() == 1)
+            .map(|(v, t, boxed, _)| {
+                let ty = self.rust_type(*t);
+                let wrap = if *boxed {
+                    quote!(::std::boxed::Box::new(x))
+                } else {
+                    quote!(x)
+                };
+                quote! {
+                    impl ::std::convert::From<#ty> for #name {
+                        fn from(x: #ty) -> Self {
+                            Self::#v(#wrap)
+                        }
+                    }
+                }
+            })
+            .collect();
+        // And one constructor per branch, named after its case, for
+        // branches that share a type too (boxing never shows).
+        let ctors: Vec<TokenStream> = self
+            .branch_constructors(&froms)
+            .into_iter()
+            .map(|(f, v, t, boxed, case)| {
+                let ty = self.rust_type(t);
+                let wrap = if boxed {
+                    quote!(::std::boxed::Box::new(x.into()))
+                } else {
+                    quote!(x.into())
+                };
+                let doc = format!(" The branch `{tag}` = `{case}`.");
+                quote! {
+                    #[doc = #doc]
+                    pub fn #f(x: impl ::std::convert::Into<#ty>) -> Self {
+                        Self::#v(#wrap)
+                    }
+                }
+            })
+            .collect();
+        let from_impls = quote! {
+            #(#from_impls)*
+            #[allow(deprecated, reason = "deprecated branches can be built too")]
+            impl #name {
+                #(#ctors)*
+            }
+        };
         let eq_hash = self.eq_hash(id);
         quote! {
             #doc
@@ -104,6 +155,7 @@ impl<'s> Gen<'s> {
                 },
             }
             #rt::qapi_union!(#name, #tag, data { #(#data)* } unit { #(#unit)* } #untagged_clause);
+            #from_impls
         }
     }
 
@@ -134,12 +186,148 @@ impl<'s> Gen<'s> {
             Some((quote!(branch), quote!(#bty), None, branch_doc)),
             !self.floaty.contains(&id),
         );
+        // When the branch is all `new` takes, the union converts from it
+        // and from each branch's struct.
+        let froms = if fields.iter().all(|f| f.optional) {
+            let union = ident(name);
+            let types = self.unique_branch_types(id);
+            let by_type = types.iter().map(|t| {
+                let ty = self.rust_type(*t);
+                quote! {
+                    impl ::std::convert::From<#ty> for #union {
+                        fn from(x: #ty) -> Self {
+                            Self::new(#bty::from(x))
+                        }
+                    }
+                }
+            });
+            let ctors = self.union_branch_constructors(id, &bty);
+            quote! {
+                impl ::std::convert::From<#bty> for #union {
+                    fn from(branch: #bty) -> Self {
+                        Self::new(branch)
+                    }
+                }
+                #(#by_type)*
+                #[allow(deprecated, reason = "deprecated branches can be built too")]
+                impl #union {
+                    #ctors
+                }
+            }
+        } else {
+            quote!()
+        };
         let en = self.emit_branch_enum(
             id,
             bname,
             vec![format!("The branches of [`{name}`], by `{}`.", b.tag_name)],
             o,
         );
-        quote!(#st #en)
+        quote!(#st #en #froms)
+    }
+
+    /// Constructor names for branch-enum variants: (method, variant, type,
+    /// boxed, case), the method the case's name in snake case.
+    fn branch_constructors(
+        &self,
+        data: &[(proc_macro2::Ident, EntityId, bool, String)],
+    ) -> Vec<(
+        proc_macro2::Ident,
+        proc_macro2::Ident,
+        EntityId,
+        bool,
+        String,
+    )> {
+        // Named in case order, so that the union's constructors (made
+        // from its branches, in another order) get the same names.
+        let mut sorted: Vec<&(proc_macro2::Ident, EntityId, bool, String)> = data.iter().collect();
+        sorted.sort_by(|a, b| a.3.cmp(&b.3));
+        let mut scope = Scope::with_reserved(&["tag", "new", "from", "into", "clone"]);
+        sorted
+            .into_iter()
+            .map(|(v, t, boxed, case)| {
+                let f = ident(&scope.unique(field(case)));
+                (f, v.clone(), *t, *boxed, case.clone())
+            })
+            .collect()
+    }
+
+    /// The union's own constructors per branch (`BlockdevOptions::file(..)`)
+    /// when `new` takes only the branch: each builds the branch enum's.
+    fn union_branch_constructors(&self, id: EntityId, bty: &proc_macro2::Ident) -> TokenStream {
+        let Some(b) = self.schema.entities[id]
+            .as_object()
+            .and_then(|o| o.branches.as_ref())
+        else {
+            return quote!();
+        };
+        let with_data: Vec<(proc_macro2::Ident, EntityId, bool, String)> = b
+            .variants
+            .iter()
+            .filter(|m| self.branch_has_data(m.ty))
+            .map(|m| (ident("unused"), m.ty, false, m.name.clone()))
+            .collect();
+        let ctors = self
+            .branch_constructors(&with_data)
+            .into_iter()
+            .map(|(f, _, t, _, case)| {
+                let ty = self.rust_type(t);
+                let doc = format!(" With the branch `{}` = `{case}`.", b.tag_name);
+                quote! {
+                    #[doc = #doc]
+                    pub fn #f(x: impl ::std::convert::Into<#ty>) -> Self {
+                        Self::new(#bty::#f(x))
+                    }
+                }
+            });
+        quote!(#(#ctors)*)
+    }
+
+    /// Whether a branch of type `t` holds members (else it is a unit
+    /// variant).
+    fn branch_has_data(&self, t: EntityId) -> bool {
+        let e = &self.schema.entities[t];
+        !(e.name == "q_empty"
+            || e.as_object()
+                .is_some_and(|o| o.members.is_empty() && o.branches.is_none() && e.is_implicit()))
+    }
+
+    /// The types of union `id`'s branches that hold members, each used by
+    /// one branch only (the branch enum converts from each of them).
+    pub(super) fn unique_branch_types(&self, id: EntityId) -> Vec<EntityId> {
+        let Some(b) = self.schema.entities[id]
+            .as_object()
+            .and_then(|o| o.branches.as_ref())
+        else {
+            return Vec::new();
+        };
+        let with_data: Vec<EntityId> = b
+            .variants
+            .iter()
+            .map(|m| m.ty)
+            .filter(|&t| self.branch_has_data(t))
+            .collect();
+        with_data
+            .iter()
+            .copied()
+            .filter(|t| with_data.iter().filter(|u| *u == t).count() == 1)
+            .collect()
+    }
+
+    /// Whether a value of union `id` can be made `From` a struct of one of
+    /// its branches: the union is the branch enum, or `new` takes only the
+    /// branch.
+    pub(super) fn union_converts_from_branches(&self, id: EntityId) -> bool {
+        let Some(b) = self.schema.entities[id]
+            .as_object()
+            .and_then(|o| o.branches.as_ref())
+        else {
+            return false;
+        };
+        self.union_is_enum(id)
+            || self
+                .object_fields_beside(id, Some(&b.tag_name), &["branch"])
+                .iter()
+                .all(|f| f.optional)
     }
 }

@@ -827,7 +827,8 @@ impl Schema {
                             x.ty = UNRESOLVED;
                             x.defined_in = owner_name.clone();
                             if let Some(d) = old_doc {
-                                v.docs.insert(Versioning::member_key(&owner_name, &x.name), d);
+                                v.docs
+                                    .insert(Versioning::member_key(&owner_name, &x.name), d);
                             }
                             o.local_members.push(x);
                         }

@@ -883,6 +883,116 @@ crate::rt::qapi_union!(
     Pipewire = "pipewire", Sdl = "sdl", Sndio = "sndio", Spice = "spice", Wav = "wav", }
     unit {}
 );
+impl ::std::convert::From<AudiodevAlsaOptions> for AudiodevBranch {
+    fn from(x: AudiodevAlsaOptions) -> Self {
+        Self::Alsa(x)
+    }
+}
+impl ::std::convert::From<AudiodevCoreaudioOptions> for AudiodevBranch {
+    fn from(x: AudiodevCoreaudioOptions) -> Self {
+        Self::Coreaudio(x)
+    }
+}
+impl ::std::convert::From<AudiodevDBusOptions> for AudiodevBranch {
+    fn from(x: AudiodevDBusOptions) -> Self {
+        Self::Dbus(x)
+    }
+}
+impl ::std::convert::From<AudiodevDsoundOptions> for AudiodevBranch {
+    fn from(x: AudiodevDsoundOptions) -> Self {
+        Self::Dsound(x)
+    }
+}
+impl ::std::convert::From<AudiodevJackOptions> for AudiodevBranch {
+    fn from(x: AudiodevJackOptions) -> Self {
+        Self::Jack(x)
+    }
+}
+impl ::std::convert::From<AudiodevOssOptions> for AudiodevBranch {
+    fn from(x: AudiodevOssOptions) -> Self {
+        Self::Oss(x)
+    }
+}
+impl ::std::convert::From<AudiodevPaOptions> for AudiodevBranch {
+    fn from(x: AudiodevPaOptions) -> Self {
+        Self::Pa(x)
+    }
+}
+impl ::std::convert::From<AudiodevPipewireOptions> for AudiodevBranch {
+    fn from(x: AudiodevPipewireOptions) -> Self {
+        Self::Pipewire(x)
+    }
+}
+impl ::std::convert::From<AudiodevSdlOptions> for AudiodevBranch {
+    fn from(x: AudiodevSdlOptions) -> Self {
+        Self::Sdl(x)
+    }
+}
+impl ::std::convert::From<AudiodevSndioOptions> for AudiodevBranch {
+    fn from(x: AudiodevSndioOptions) -> Self {
+        Self::Sndio(x)
+    }
+}
+impl ::std::convert::From<AudiodevWavOptions> for AudiodevBranch {
+    fn from(x: AudiodevWavOptions) -> Self {
+        Self::Wav(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl AudiodevBranch {
+    /// The branch `driver` = `alsa`.
+    pub fn alsa(x: impl ::std::convert::Into<AudiodevAlsaOptions>) -> Self {
+        Self::Alsa(x.into())
+    }
+    /// The branch `driver` = `coreaudio`.
+    pub fn coreaudio(x: impl ::std::convert::Into<AudiodevCoreaudioOptions>) -> Self {
+        Self::Coreaudio(x.into())
+    }
+    /// The branch `driver` = `dbus`.
+    pub fn dbus(x: impl ::std::convert::Into<AudiodevDBusOptions>) -> Self {
+        Self::Dbus(x.into())
+    }
+    /// The branch `driver` = `dsound`.
+    pub fn dsound(x: impl ::std::convert::Into<AudiodevDsoundOptions>) -> Self {
+        Self::Dsound(x.into())
+    }
+    /// The branch `driver` = `jack`.
+    pub fn jack(x: impl ::std::convert::Into<AudiodevJackOptions>) -> Self {
+        Self::Jack(x.into())
+    }
+    /// The branch `driver` = `none`.
+    pub fn none(x: impl ::std::convert::Into<AudiodevGenericOptions>) -> Self {
+        Self::None(x.into())
+    }
+    /// The branch `driver` = `oss`.
+    pub fn oss(x: impl ::std::convert::Into<AudiodevOssOptions>) -> Self {
+        Self::Oss(x.into())
+    }
+    /// The branch `driver` = `pa`.
+    pub fn pa(x: impl ::std::convert::Into<AudiodevPaOptions>) -> Self {
+        Self::Pa(x.into())
+    }
+    /// The branch `driver` = `pipewire`.
+    pub fn pipewire(x: impl ::std::convert::Into<AudiodevPipewireOptions>) -> Self {
+        Self::Pipewire(x.into())
+    }
+    /// The branch `driver` = `sdl`.
+    pub fn sdl(x: impl ::std::convert::Into<AudiodevSdlOptions>) -> Self {
+        Self::Sdl(x.into())
+    }
+    /// The branch `driver` = `sndio`.
+    pub fn sndio(x: impl ::std::convert::Into<AudiodevSndioOptions>) -> Self {
+        Self::Sndio(x.into())
+    }
+    /// The branch `driver` = `spice`.
+    pub fn spice(x: impl ::std::convert::Into<AudiodevGenericOptions>) -> Self {
+        Self::Spice(x.into())
+    }
+    /// The branch `driver` = `wav`.
+    pub fn wav(x: impl ::std::convert::Into<AudiodevWavOptions>) -> Self {
+        Self::Wav(x.into())
+    }
+}
 #[doc(alias = "query-audiodevs")]
 /// Return information about audiodev configuration
 ///

@@ -636,6 +636,13 @@ impl ::std::convert::From<BlockIOThrottle> for BlockSetIoThrottle {
         Self(v)
     }
 }
+impl BlockSetIoThrottle {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockIOThrottle>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     BlockSetIoThrottle, "block_set_io_throttle", (), { allow_oob : false, allow_preconfig
     : true, success_response : true, deprecated : false, unstable : false, since :

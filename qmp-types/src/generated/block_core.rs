@@ -73,6 +73,18 @@ crate::rt::qapi_union!(
     ImageInfoSpecificQCow2Encryption, "format", data { Luks = "luks", } unit { Aes =
     "aes", }
 );
+impl ::std::convert::From<QCryptoBlockInfoLUKS> for ImageInfoSpecificQCow2Encryption {
+    fn from(x: QCryptoBlockInfoLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl ImageInfoSpecificQCow2Encryption {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockInfoLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+}
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -351,6 +363,54 @@ crate::rt::qapi_union!(
     ImageInfoSpecific, "type", data { Qcow2 = "qcow2", Vmdk = "vmdk", Luks = "luks", Rbd
     = "rbd", File = "file", } unit {}
 );
+impl ::std::convert::From<ImageInfoSpecificQCow2Wrapper> for ImageInfoSpecific {
+    fn from(x: ImageInfoSpecificQCow2Wrapper) -> Self {
+        Self::Qcow2(x)
+    }
+}
+impl ::std::convert::From<ImageInfoSpecificVmdkWrapper> for ImageInfoSpecific {
+    fn from(x: ImageInfoSpecificVmdkWrapper) -> Self {
+        Self::Vmdk(x)
+    }
+}
+impl ::std::convert::From<ImageInfoSpecificLUKSWrapper> for ImageInfoSpecific {
+    fn from(x: ImageInfoSpecificLUKSWrapper) -> Self {
+        Self::Luks(x)
+    }
+}
+impl ::std::convert::From<ImageInfoSpecificRbdWrapper> for ImageInfoSpecific {
+    fn from(x: ImageInfoSpecificRbdWrapper) -> Self {
+        Self::Rbd(x)
+    }
+}
+impl ::std::convert::From<ImageInfoSpecificFileWrapper> for ImageInfoSpecific {
+    fn from(x: ImageInfoSpecificFileWrapper) -> Self {
+        Self::File(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl ImageInfoSpecific {
+    /// The branch `type` = `file`.
+    pub fn file(x: impl ::std::convert::Into<ImageInfoSpecificFileWrapper>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `type` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<ImageInfoSpecificLUKSWrapper>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `type` = `qcow2`.
+    pub fn qcow2(x: impl ::std::convert::Into<ImageInfoSpecificQCow2Wrapper>) -> Self {
+        Self::Qcow2(x.into())
+    }
+    /// The branch `type` = `rbd`.
+    pub fn rbd(x: impl ::std::convert::Into<ImageInfoSpecificRbdWrapper>) -> Self {
+        Self::Rbd(x.into())
+    }
+    /// The branch `type` = `vmdk`.
+    pub fn vmdk(x: impl ::std::convert::Into<ImageInfoSpecificVmdkWrapper>) -> Self {
+        Self::Vmdk(x.into())
+    }
+}
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -1773,6 +1833,26 @@ crate::rt::qapi_union!(
     VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk", Vpc = "vpc", Vvfat =
     "vvfat", }
 );
+impl ::std::convert::From<BlockStatsSpecificNvme> for BlockStatsSpecific {
+    fn from(x: BlockStatsSpecificNvme) -> Self {
+        Self::Nvme(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockStatsSpecific {
+    /// The branch `driver` = `file`.
+    pub fn file(x: impl ::std::convert::Into<BlockStatsSpecificFile>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `driver` = `host_device`.
+    pub fn host_device(x: impl ::std::convert::Into<BlockStatsSpecificFile>) -> Self {
+        Self::HostDevice(x.into())
+    }
+    /// The branch `driver` = `nvme`.
+    pub fn nvme(x: impl ::std::convert::Into<BlockStatsSpecificNvme>) -> Self {
+        Self::Nvme(x.into())
+    }
+}
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
@@ -2169,6 +2249,18 @@ crate::rt::qapi_union!(
     SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
     "snapshot-delete", }
 );
+impl ::std::convert::From<BlockJobInfoMirror> for BlockJobInfoBranch {
+    fn from(x: BlockJobInfoMirror) -> Self {
+        Self::Mirror(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockJobInfoBranch {
+    /// The branch `type` = `mirror`.
+    pub fn mirror(x: impl ::std::convert::Into<BlockJobInfoMirror>) -> Self {
+        Self::Mirror(x.into())
+    }
+}
 #[doc(alias = "query-block-jobs")]
 /// Return information about long-running block device operations.
 ///
@@ -3244,6 +3336,21 @@ pub enum BlockDirtyBitmapOrStr {
     /// bitmap with specified node
     External(BlockDirtyBitmap),
 }
+impl ::std::convert::From<::std::string::String> for BlockDirtyBitmapOrStr {
+    fn from(x: ::std::string::String) -> Self {
+        Self::Local(x)
+    }
+}
+impl ::std::convert::From<&str> for BlockDirtyBitmapOrStr {
+    fn from(x: &str) -> Self {
+        Self::Local(::std::string::ToString::to_string(x))
+    }
+}
+impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapOrStr {
+    fn from(x: BlockDirtyBitmap) -> Self {
+        Self::External(x)
+    }
+}
 impl ::serde::Serialize for BlockDirtyBitmapOrStr {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -3342,6 +3449,13 @@ impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapRemove {
         Self(v)
     }
 }
+impl BlockDirtyBitmapRemove {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     BlockDirtyBitmapRemove, "block-dirty-bitmap-remove", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
@@ -3376,6 +3490,13 @@ impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapClear {
         Self(v)
     }
 }
+impl BlockDirtyBitmapClear {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     BlockDirtyBitmapClear, "block-dirty-bitmap-clear", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
@@ -3408,6 +3529,13 @@ impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapEnable {
         Self(v)
     }
 }
+impl BlockDirtyBitmapEnable {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     BlockDirtyBitmapEnable, "block-dirty-bitmap-enable", (), { allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
@@ -3438,6 +3566,13 @@ crate::rt::qapi_newtype!(BlockDirtyBitmapDisable);
 impl ::std::convert::From<BlockDirtyBitmap> for BlockDirtyBitmapDisable {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
+    }
+}
+impl BlockDirtyBitmapDisable {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -3487,6 +3622,13 @@ crate::rt::qapi_newtype!(XDebugBlockDirtyBitmapSha256);
 impl ::std::convert::From<BlockDirtyBitmap> for XDebugBlockDirtyBitmapSha256 {
     fn from(v: BlockDirtyBitmap) -> Self {
         Self(v)
+    }
+}
+impl XDebugBlockDirtyBitmapSha256 {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockDirtyBitmap>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -4381,6 +4523,18 @@ crate::rt::qapi_union!(
     SnapshotLoad = "snapshot-load", SnapshotSave = "snapshot-save", SnapshotDelete =
     "snapshot-delete", }
 );
+impl ::std::convert::From<BlockJobChangeOptionsMirror> for BlockJobChangeOptionsBranch {
+    fn from(x: BlockJobChangeOptionsMirror) -> Self {
+        Self::Mirror(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockJobChangeOptionsBranch {
+    /// The branch `type` = `mirror`.
+    pub fn mirror(x: impl ::std::convert::Into<BlockJobChangeOptionsMirror>) -> Self {
+        Self::Mirror(x.into())
+    }
+}
 #[doc(alias = "block-job-change")]
 /// Change the block job's options.
 ///
@@ -4393,6 +4547,13 @@ crate::rt::qapi_newtype!(BlockJobChange);
 impl ::std::convert::From<BlockJobChangeOptions> for BlockJobChange {
     fn from(v: BlockJobChangeOptions) -> Self {
         Self(v)
+    }
+}
+impl BlockJobChange {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockJobChangeOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -4908,6 +5069,16 @@ pub enum Qcow2OverlapChecks {
     /// named mode which chooses a specific set of flags
     Mode(Qcow2OverlapCheckMode),
 }
+impl ::std::convert::From<Qcow2OverlapCheckFlags> for Qcow2OverlapChecks {
+    fn from(x: Qcow2OverlapCheckFlags) -> Self {
+        Self::Flags(x)
+    }
+}
+impl ::std::convert::From<Qcow2OverlapCheckMode> for Qcow2OverlapChecks {
+    fn from(x: Qcow2OverlapCheckMode) -> Self {
+        Self::Mode(x)
+    }
+}
 impl ::serde::Serialize for Qcow2OverlapChecks {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -4974,6 +5145,18 @@ pub enum BlockdevQcowEncryption {
     },
 }
 crate::rt::qapi_union!(BlockdevQcowEncryption, "format", data { Aes = "aes", } unit {});
+impl ::std::convert::From<QCryptoBlockOptionsQCow> for BlockdevQcowEncryption {
+    fn from(x: QCryptoBlockOptionsQCow) -> Self {
+        Self::Aes(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevQcowEncryption {
+    /// The branch `format` = `aes`.
+    pub fn aes(x: impl ::std::convert::Into<QCryptoBlockOptionsQCow>) -> Self {
+        Self::Aes(x.into())
+    }
+}
 /// Driver specific block device options for qcow.
 ///
 /// Since: 2.10
@@ -5034,6 +5217,27 @@ pub enum BlockdevQcow2Encryption {
 crate::rt::qapi_union!(
     BlockdevQcow2Encryption, "format", data { Aes = "aes", Luks = "luks", } unit {}
 );
+impl ::std::convert::From<QCryptoBlockOptionsQCow> for BlockdevQcow2Encryption {
+    fn from(x: QCryptoBlockOptionsQCow) -> Self {
+        Self::Aes(x)
+    }
+}
+impl ::std::convert::From<QCryptoBlockOptionsLUKS> for BlockdevQcow2Encryption {
+    fn from(x: QCryptoBlockOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevQcow2Encryption {
+    /// The branch `format` = `aes`.
+    pub fn aes(x: impl ::std::convert::Into<QCryptoBlockOptionsQCow>) -> Self {
+        Self::Aes(x.into())
+    }
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+}
 /// Filter driver intended to be inserted between format and protocol
 /// node and do preallocation in protocol node on write.
 ///
@@ -5233,6 +5437,18 @@ crate::rt::qapi_union!(
     SshHostKeyCheck, "mode", data { Hash = "hash", } unit { None = "none", KnownHosts =
     "known_hosts", }
 );
+impl ::std::convert::From<SshHostKeyHash> for SshHostKeyCheck {
+    fn from(x: SshHostKeyHash) -> Self {
+        Self::Hash(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SshHostKeyCheck {
+    /// The branch `mode` = `hash`.
+    pub fn hash(x: impl ::std::convert::Into<SshHostKeyHash>) -> Self {
+        Self::Hash(x.into())
+    }
+}
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -6068,6 +6284,71 @@ crate::rt::qapi_union!(
     RbdEncryptionOptionsBranch, "format", data { Luks = "luks", Luks2 = "luks2", LuksAny
     = "luks-any", } unit {}
 );
+impl ::std::convert::From<RbdEncryptionOptionsLUKS> for RbdEncryptionOptionsBranch {
+    fn from(x: RbdEncryptionOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsLUKS2> for RbdEncryptionOptionsBranch {
+    fn from(x: RbdEncryptionOptionsLUKS2) -> Self {
+        Self::Luks2(x)
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsLUKSAny> for RbdEncryptionOptionsBranch {
+    fn from(x: RbdEncryptionOptionsLUKSAny) -> Self {
+        Self::LuksAny(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl RbdEncryptionOptionsBranch {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `format` = `luks-any`.
+    pub fn luks_any(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKSAny>) -> Self {
+        Self::LuksAny(x.into())
+    }
+    /// The branch `format` = `luks2`.
+    pub fn luks2(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKS2>) -> Self {
+        Self::Luks2(x.into())
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsBranch> for RbdEncryptionOptions {
+    fn from(branch: RbdEncryptionOptionsBranch) -> Self {
+        Self::new(branch)
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsLUKS> for RbdEncryptionOptions {
+    fn from(x: RbdEncryptionOptionsLUKS) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsLUKS2> for RbdEncryptionOptions {
+    fn from(x: RbdEncryptionOptionsLUKS2) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<RbdEncryptionOptionsLUKSAny> for RbdEncryptionOptions {
+    fn from(x: RbdEncryptionOptionsLUKSAny) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::from(x))
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl RbdEncryptionOptions {
+    /// With the branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKS>) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::luks(x))
+    }
+    /// With the branch `format` = `luks-any`.
+    pub fn luks_any(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKSAny>) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::luks_any(x))
+    }
+    /// With the branch `format` = `luks2`.
+    pub fn luks2(x: impl ::std::convert::Into<RbdEncryptionOptionsLUKS2>) -> Self {
+        Self::new(RbdEncryptionOptionsBranch::luks2(x))
+    }
+}
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -6091,6 +6372,29 @@ crate::rt::qapi_union!(
     RbdEncryptionCreateOptions, "format", data { Luks = "luks", Luks2 = "luks2", } unit {
     LuksAny = "luks-any", }
 );
+impl ::std::convert::From<RbdEncryptionCreateOptionsLUKS>
+for RbdEncryptionCreateOptions {
+    fn from(x: RbdEncryptionCreateOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+impl ::std::convert::From<RbdEncryptionCreateOptionsLUKS2>
+for RbdEncryptionCreateOptions {
+    fn from(x: RbdEncryptionCreateOptionsLUKS2) -> Self {
+        Self::Luks2(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl RbdEncryptionCreateOptions {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<RbdEncryptionCreateOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `format` = `luks2`.
+    pub fn luks2(x: impl ::std::convert::Into<RbdEncryptionCreateOptionsLUKS2>) -> Self {
+        Self::Luks2(x.into())
+    }
+}
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -6896,6 +7200,739 @@ crate::rt::qapi_union!(
     "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk",
     Vpc = "vpc", Vvfat = "vvfat", } unit {}
 );
+impl ::std::convert::From<BlockdevOptionsBlkdebug> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsBlkdebug) -> Self {
+        Self::Blkdebug(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlklogwrites> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsBlklogwrites) -> Self {
+        Self::Blklogwrites(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkreplay> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsBlkreplay) -> Self {
+        Self::Blkreplay(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkverify> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsBlkverify) -> Self {
+        Self::Blkverify(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCbw> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCbw) -> Self {
+        Self::CopyBeforeWrite(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCor> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCor) -> Self {
+        Self::CopyOnRead(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtp> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCurlFtp) -> Self {
+        Self::Ftp(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtps> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCurlFtps) -> Self {
+        Self::Ftps(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsGluster) -> Self {
+        Self::Gluster(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttp> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCurlHttp) -> Self {
+        Self::Http(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttps> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsCurlHttps) -> Self {
+        Self::Https(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsIoUring) -> Self {
+        Self::IoUring(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIscsi> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsIscsi) -> Self {
+        Self::Iscsi(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsLUKS) -> Self {
+        Self::Luks(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNbd> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsNbd) -> Self {
+        Self::Nbd(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNfs> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsNfs) -> Self {
+        Self::Nfs(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNVMe> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsNVMe) -> Self {
+        Self::Nvme(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNvmeIoUring> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsNvmeIoUring) -> Self {
+        Self::NvmeIoUring(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsPreallocate> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsPreallocate) -> Self {
+        Self::Preallocate(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsQcow) -> Self {
+        Self::Qcow(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow2> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsQcow2) -> Self {
+        Self::Qcow2(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQuorum> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsQuorum) -> Self {
+        Self::Quorum(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRaw> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsRaw) -> Self {
+        Self::Raw(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRbd> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsRbd) -> Self {
+        Self::Rbd(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsReplication) -> Self {
+        Self::Replication(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsSsh> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsSsh) -> Self {
+        Self::Ssh(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsThrottle> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsThrottle) -> Self {
+        Self::Throttle(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVfioPci> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsVirtioBlkVfioPci) -> Self {
+        Self::VirtioBlkVfioPci(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostUser> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsVirtioBlkVhostUser) -> Self {
+        Self::VirtioBlkVhostUser(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostVdpa> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsVirtioBlkVhostVdpa) -> Self {
+        Self::VirtioBlkVhostVdpa(x)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVVFAT> for BlockdevOptionsBranch {
+    fn from(x: BlockdevOptionsVVFAT) -> Self {
+        Self::Vvfat(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevOptionsBranch {
+    /// The branch `driver` = `blkdebug`.
+    pub fn blkdebug(x: impl ::std::convert::Into<BlockdevOptionsBlkdebug>) -> Self {
+        Self::Blkdebug(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `blklogwrites`.
+    pub fn blklogwrites(
+        x: impl ::std::convert::Into<BlockdevOptionsBlklogwrites>,
+    ) -> Self {
+        Self::Blklogwrites(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `blkreplay`.
+    pub fn blkreplay(x: impl ::std::convert::Into<BlockdevOptionsBlkreplay>) -> Self {
+        Self::Blkreplay(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `blkverify`.
+    pub fn blkverify(x: impl ::std::convert::Into<BlockdevOptionsBlkverify>) -> Self {
+        Self::Blkverify(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `bochs`.
+    pub fn bochs(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Bochs(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `cloop`.
+    pub fn cloop(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Cloop(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `compress`.
+    pub fn compress(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Compress(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `copy-before-write`.
+    pub fn copy_before_write(x: impl ::std::convert::Into<BlockdevOptionsCbw>) -> Self {
+        Self::CopyBeforeWrite(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `copy-on-read`.
+    pub fn copy_on_read(x: impl ::std::convert::Into<BlockdevOptionsCor>) -> Self {
+        Self::CopyOnRead(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `dmg`.
+    pub fn dmg(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Dmg(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `file`.
+    pub fn file(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `driver` = `ftp`.
+    pub fn ftp(x: impl ::std::convert::Into<BlockdevOptionsCurlFtp>) -> Self {
+        Self::Ftp(x.into())
+    }
+    /// The branch `driver` = `ftps`.
+    pub fn ftps(x: impl ::std::convert::Into<BlockdevOptionsCurlFtps>) -> Self {
+        Self::Ftps(x.into())
+    }
+    /// The branch `driver` = `gluster`.
+    pub fn gluster(x: impl ::std::convert::Into<BlockdevOptionsGluster>) -> Self {
+        Self::Gluster(x.into())
+    }
+    /// The branch `driver` = `host_cdrom`.
+    pub fn host_cdrom(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::HostCdrom(x.into())
+    }
+    /// The branch `driver` = `host_device`.
+    pub fn host_device(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::HostDevice(x.into())
+    }
+    /// The branch `driver` = `http`.
+    pub fn http(x: impl ::std::convert::Into<BlockdevOptionsCurlHttp>) -> Self {
+        Self::Http(x.into())
+    }
+    /// The branch `driver` = `https`.
+    pub fn https(x: impl ::std::convert::Into<BlockdevOptionsCurlHttps>) -> Self {
+        Self::Https(x.into())
+    }
+    /// The branch `driver` = `io_uring`.
+    pub fn io_uring(x: impl ::std::convert::Into<BlockdevOptionsIoUring>) -> Self {
+        Self::IoUring(x.into())
+    }
+    /// The branch `driver` = `iscsi`.
+    pub fn iscsi(x: impl ::std::convert::Into<BlockdevOptionsIscsi>) -> Self {
+        Self::Iscsi(x.into())
+    }
+    /// The branch `driver` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<BlockdevOptionsLUKS>) -> Self {
+        Self::Luks(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `nbd`.
+    pub fn nbd(x: impl ::std::convert::Into<BlockdevOptionsNbd>) -> Self {
+        Self::Nbd(x.into())
+    }
+    /// The branch `driver` = `nfs`.
+    pub fn nfs(x: impl ::std::convert::Into<BlockdevOptionsNfs>) -> Self {
+        Self::Nfs(x.into())
+    }
+    /// The branch `driver` = `null-aio`.
+    pub fn null_aio(x: impl ::std::convert::Into<BlockdevOptionsNull>) -> Self {
+        Self::NullAio(x.into())
+    }
+    /// The branch `driver` = `null-co`.
+    pub fn null_co(x: impl ::std::convert::Into<BlockdevOptionsNull>) -> Self {
+        Self::NullCo(x.into())
+    }
+    /// The branch `driver` = `nvme`.
+    pub fn nvme(x: impl ::std::convert::Into<BlockdevOptionsNVMe>) -> Self {
+        Self::Nvme(x.into())
+    }
+    /// The branch `driver` = `nvme-io_uring`.
+    pub fn nvme_io_uring(
+        x: impl ::std::convert::Into<BlockdevOptionsNvmeIoUring>,
+    ) -> Self {
+        Self::NvmeIoUring(x.into())
+    }
+    /// The branch `driver` = `parallels`.
+    pub fn parallels(
+        x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>,
+    ) -> Self {
+        Self::Parallels(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `preallocate`.
+    pub fn preallocate(
+        x: impl ::std::convert::Into<BlockdevOptionsPreallocate>,
+    ) -> Self {
+        Self::Preallocate(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `qcow`.
+    pub fn qcow(x: impl ::std::convert::Into<BlockdevOptionsQcow>) -> Self {
+        Self::Qcow(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `qcow2`.
+    pub fn qcow2(x: impl ::std::convert::Into<BlockdevOptionsQcow2>) -> Self {
+        Self::Qcow2(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `qed`.
+    pub fn qed(x: impl ::std::convert::Into<BlockdevOptionsGenericCOWFormat>) -> Self {
+        Self::Qed(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `quorum`.
+    pub fn quorum(x: impl ::std::convert::Into<BlockdevOptionsQuorum>) -> Self {
+        Self::Quorum(x.into())
+    }
+    /// The branch `driver` = `raw`.
+    pub fn raw(x: impl ::std::convert::Into<BlockdevOptionsRaw>) -> Self {
+        Self::Raw(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `rbd`.
+    pub fn rbd(x: impl ::std::convert::Into<BlockdevOptionsRbd>) -> Self {
+        Self::Rbd(x.into())
+    }
+    /// The branch `driver` = `replication`.
+    pub fn replication(
+        x: impl ::std::convert::Into<BlockdevOptionsReplication>,
+    ) -> Self {
+        Self::Replication(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `snapshot-access`.
+    pub fn snapshot_access(
+        x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>,
+    ) -> Self {
+        Self::SnapshotAccess(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `ssh`.
+    pub fn ssh(x: impl ::std::convert::Into<BlockdevOptionsSsh>) -> Self {
+        Self::Ssh(x.into())
+    }
+    /// The branch `driver` = `throttle`.
+    pub fn throttle(x: impl ::std::convert::Into<BlockdevOptionsThrottle>) -> Self {
+        Self::Throttle(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `vdi`.
+    pub fn vdi(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Vdi(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `vhdx`.
+    pub fn vhdx(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Vhdx(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `virtio-blk-vfio-pci`.
+    pub fn virtio_blk_vfio_pci(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVfioPci>,
+    ) -> Self {
+        Self::VirtioBlkVfioPci(x.into())
+    }
+    /// The branch `driver` = `virtio-blk-vhost-user`.
+    pub fn virtio_blk_vhost_user(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVhostUser>,
+    ) -> Self {
+        Self::VirtioBlkVhostUser(x.into())
+    }
+    /// The branch `driver` = `virtio-blk-vhost-vdpa`.
+    pub fn virtio_blk_vhost_vdpa(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVhostVdpa>,
+    ) -> Self {
+        Self::VirtioBlkVhostVdpa(x.into())
+    }
+    /// The branch `driver` = `vmdk`.
+    pub fn vmdk(x: impl ::std::convert::Into<BlockdevOptionsGenericCOWFormat>) -> Self {
+        Self::Vmdk(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `vpc`.
+    pub fn vpc(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::Vpc(::std::boxed::Box::new(x.into()))
+    }
+    /// The branch `driver` = `vvfat`.
+    pub fn vvfat(x: impl ::std::convert::Into<BlockdevOptionsVVFAT>) -> Self {
+        Self::Vvfat(x.into())
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBranch> for BlockdevOptions {
+    fn from(branch: BlockdevOptionsBranch) -> Self {
+        Self::new(branch)
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkdebug> for BlockdevOptions {
+    fn from(x: BlockdevOptionsBlkdebug) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlklogwrites> for BlockdevOptions {
+    fn from(x: BlockdevOptionsBlklogwrites) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkverify> for BlockdevOptions {
+    fn from(x: BlockdevOptionsBlkverify) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkreplay> for BlockdevOptions {
+    fn from(x: BlockdevOptionsBlkreplay) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCbw> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCbw) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCor> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCor) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtp> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCurlFtp) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtps> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCurlFtps) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevOptions {
+    fn from(x: BlockdevOptionsGluster) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttp> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCurlHttp) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttps> for BlockdevOptions {
+    fn from(x: BlockdevOptionsCurlHttps) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevOptions {
+    fn from(x: BlockdevOptionsIoUring) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIscsi> for BlockdevOptions {
+    fn from(x: BlockdevOptionsIscsi) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevOptions {
+    fn from(x: BlockdevOptionsLUKS) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNbd> for BlockdevOptions {
+    fn from(x: BlockdevOptionsNbd) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNfs> for BlockdevOptions {
+    fn from(x: BlockdevOptionsNfs) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNVMe> for BlockdevOptions {
+    fn from(x: BlockdevOptionsNVMe) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNvmeIoUring> for BlockdevOptions {
+    fn from(x: BlockdevOptionsNvmeIoUring) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsPreallocate> for BlockdevOptions {
+    fn from(x: BlockdevOptionsPreallocate) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow2> for BlockdevOptions {
+    fn from(x: BlockdevOptionsQcow2) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow> for BlockdevOptions {
+    fn from(x: BlockdevOptionsQcow) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQuorum> for BlockdevOptions {
+    fn from(x: BlockdevOptionsQuorum) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRaw> for BlockdevOptions {
+    fn from(x: BlockdevOptionsRaw) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRbd> for BlockdevOptions {
+    fn from(x: BlockdevOptionsRbd) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevOptions {
+    fn from(x: BlockdevOptionsReplication) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsSsh> for BlockdevOptions {
+    fn from(x: BlockdevOptionsSsh) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsThrottle> for BlockdevOptions {
+    fn from(x: BlockdevOptionsThrottle) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVfioPci> for BlockdevOptions {
+    fn from(x: BlockdevOptionsVirtioBlkVfioPci) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostUser> for BlockdevOptions {
+    fn from(x: BlockdevOptionsVirtioBlkVhostUser) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostVdpa> for BlockdevOptions {
+    fn from(x: BlockdevOptionsVirtioBlkVhostVdpa) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVVFAT> for BlockdevOptions {
+    fn from(x: BlockdevOptionsVVFAT) -> Self {
+        Self::new(BlockdevOptionsBranch::from(x))
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevOptions {
+    /// With the branch `driver` = `blkdebug`.
+    pub fn blkdebug(x: impl ::std::convert::Into<BlockdevOptionsBlkdebug>) -> Self {
+        Self::new(BlockdevOptionsBranch::blkdebug(x))
+    }
+    /// With the branch `driver` = `blklogwrites`.
+    pub fn blklogwrites(
+        x: impl ::std::convert::Into<BlockdevOptionsBlklogwrites>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::blklogwrites(x))
+    }
+    /// With the branch `driver` = `blkreplay`.
+    pub fn blkreplay(x: impl ::std::convert::Into<BlockdevOptionsBlkreplay>) -> Self {
+        Self::new(BlockdevOptionsBranch::blkreplay(x))
+    }
+    /// With the branch `driver` = `blkverify`.
+    pub fn blkverify(x: impl ::std::convert::Into<BlockdevOptionsBlkverify>) -> Self {
+        Self::new(BlockdevOptionsBranch::blkverify(x))
+    }
+    /// With the branch `driver` = `bochs`.
+    pub fn bochs(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::bochs(x))
+    }
+    /// With the branch `driver` = `cloop`.
+    pub fn cloop(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::cloop(x))
+    }
+    /// With the branch `driver` = `compress`.
+    pub fn compress(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::compress(x))
+    }
+    /// With the branch `driver` = `copy-before-write`.
+    pub fn copy_before_write(x: impl ::std::convert::Into<BlockdevOptionsCbw>) -> Self {
+        Self::new(BlockdevOptionsBranch::copy_before_write(x))
+    }
+    /// With the branch `driver` = `copy-on-read`.
+    pub fn copy_on_read(x: impl ::std::convert::Into<BlockdevOptionsCor>) -> Self {
+        Self::new(BlockdevOptionsBranch::copy_on_read(x))
+    }
+    /// With the branch `driver` = `dmg`.
+    pub fn dmg(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::dmg(x))
+    }
+    /// With the branch `driver` = `file`.
+    pub fn file(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::new(BlockdevOptionsBranch::file(x))
+    }
+    /// With the branch `driver` = `ftp`.
+    pub fn ftp(x: impl ::std::convert::Into<BlockdevOptionsCurlFtp>) -> Self {
+        Self::new(BlockdevOptionsBranch::ftp(x))
+    }
+    /// With the branch `driver` = `ftps`.
+    pub fn ftps(x: impl ::std::convert::Into<BlockdevOptionsCurlFtps>) -> Self {
+        Self::new(BlockdevOptionsBranch::ftps(x))
+    }
+    /// With the branch `driver` = `gluster`.
+    pub fn gluster(x: impl ::std::convert::Into<BlockdevOptionsGluster>) -> Self {
+        Self::new(BlockdevOptionsBranch::gluster(x))
+    }
+    /// With the branch `driver` = `host_cdrom`.
+    pub fn host_cdrom(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::new(BlockdevOptionsBranch::host_cdrom(x))
+    }
+    /// With the branch `driver` = `host_device`.
+    pub fn host_device(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
+        Self::new(BlockdevOptionsBranch::host_device(x))
+    }
+    /// With the branch `driver` = `http`.
+    pub fn http(x: impl ::std::convert::Into<BlockdevOptionsCurlHttp>) -> Self {
+        Self::new(BlockdevOptionsBranch::http(x))
+    }
+    /// With the branch `driver` = `https`.
+    pub fn https(x: impl ::std::convert::Into<BlockdevOptionsCurlHttps>) -> Self {
+        Self::new(BlockdevOptionsBranch::https(x))
+    }
+    /// With the branch `driver` = `io_uring`.
+    pub fn io_uring(x: impl ::std::convert::Into<BlockdevOptionsIoUring>) -> Self {
+        Self::new(BlockdevOptionsBranch::io_uring(x))
+    }
+    /// With the branch `driver` = `iscsi`.
+    pub fn iscsi(x: impl ::std::convert::Into<BlockdevOptionsIscsi>) -> Self {
+        Self::new(BlockdevOptionsBranch::iscsi(x))
+    }
+    /// With the branch `driver` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<BlockdevOptionsLUKS>) -> Self {
+        Self::new(BlockdevOptionsBranch::luks(x))
+    }
+    /// With the branch `driver` = `nbd`.
+    pub fn nbd(x: impl ::std::convert::Into<BlockdevOptionsNbd>) -> Self {
+        Self::new(BlockdevOptionsBranch::nbd(x))
+    }
+    /// With the branch `driver` = `nfs`.
+    pub fn nfs(x: impl ::std::convert::Into<BlockdevOptionsNfs>) -> Self {
+        Self::new(BlockdevOptionsBranch::nfs(x))
+    }
+    /// With the branch `driver` = `null-aio`.
+    pub fn null_aio(x: impl ::std::convert::Into<BlockdevOptionsNull>) -> Self {
+        Self::new(BlockdevOptionsBranch::null_aio(x))
+    }
+    /// With the branch `driver` = `null-co`.
+    pub fn null_co(x: impl ::std::convert::Into<BlockdevOptionsNull>) -> Self {
+        Self::new(BlockdevOptionsBranch::null_co(x))
+    }
+    /// With the branch `driver` = `nvme`.
+    pub fn nvme(x: impl ::std::convert::Into<BlockdevOptionsNVMe>) -> Self {
+        Self::new(BlockdevOptionsBranch::nvme(x))
+    }
+    /// With the branch `driver` = `nvme-io_uring`.
+    pub fn nvme_io_uring(
+        x: impl ::std::convert::Into<BlockdevOptionsNvmeIoUring>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::nvme_io_uring(x))
+    }
+    /// With the branch `driver` = `parallels`.
+    pub fn parallels(
+        x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::parallels(x))
+    }
+    /// With the branch `driver` = `preallocate`.
+    pub fn preallocate(
+        x: impl ::std::convert::Into<BlockdevOptionsPreallocate>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::preallocate(x))
+    }
+    /// With the branch `driver` = `qcow`.
+    pub fn qcow(x: impl ::std::convert::Into<BlockdevOptionsQcow>) -> Self {
+        Self::new(BlockdevOptionsBranch::qcow(x))
+    }
+    /// With the branch `driver` = `qcow2`.
+    pub fn qcow2(x: impl ::std::convert::Into<BlockdevOptionsQcow2>) -> Self {
+        Self::new(BlockdevOptionsBranch::qcow2(x))
+    }
+    /// With the branch `driver` = `qed`.
+    pub fn qed(x: impl ::std::convert::Into<BlockdevOptionsGenericCOWFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::qed(x))
+    }
+    /// With the branch `driver` = `quorum`.
+    pub fn quorum(x: impl ::std::convert::Into<BlockdevOptionsQuorum>) -> Self {
+        Self::new(BlockdevOptionsBranch::quorum(x))
+    }
+    /// With the branch `driver` = `raw`.
+    pub fn raw(x: impl ::std::convert::Into<BlockdevOptionsRaw>) -> Self {
+        Self::new(BlockdevOptionsBranch::raw(x))
+    }
+    /// With the branch `driver` = `rbd`.
+    pub fn rbd(x: impl ::std::convert::Into<BlockdevOptionsRbd>) -> Self {
+        Self::new(BlockdevOptionsBranch::rbd(x))
+    }
+    /// With the branch `driver` = `replication`.
+    pub fn replication(
+        x: impl ::std::convert::Into<BlockdevOptionsReplication>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::replication(x))
+    }
+    /// With the branch `driver` = `snapshot-access`.
+    pub fn snapshot_access(
+        x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::snapshot_access(x))
+    }
+    /// With the branch `driver` = `ssh`.
+    pub fn ssh(x: impl ::std::convert::Into<BlockdevOptionsSsh>) -> Self {
+        Self::new(BlockdevOptionsBranch::ssh(x))
+    }
+    /// With the branch `driver` = `throttle`.
+    pub fn throttle(x: impl ::std::convert::Into<BlockdevOptionsThrottle>) -> Self {
+        Self::new(BlockdevOptionsBranch::throttle(x))
+    }
+    /// With the branch `driver` = `vdi`.
+    pub fn vdi(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::vdi(x))
+    }
+    /// With the branch `driver` = `vhdx`.
+    pub fn vhdx(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::vhdx(x))
+    }
+    /// With the branch `driver` = `virtio-blk-vfio-pci`.
+    pub fn virtio_blk_vfio_pci(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVfioPci>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::virtio_blk_vfio_pci(x))
+    }
+    /// With the branch `driver` = `virtio-blk-vhost-user`.
+    pub fn virtio_blk_vhost_user(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVhostUser>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::virtio_blk_vhost_user(x))
+    }
+    /// With the branch `driver` = `virtio-blk-vhost-vdpa`.
+    pub fn virtio_blk_vhost_vdpa(
+        x: impl ::std::convert::Into<BlockdevOptionsVirtioBlkVhostVdpa>,
+    ) -> Self {
+        Self::new(BlockdevOptionsBranch::virtio_blk_vhost_vdpa(x))
+    }
+    /// With the branch `driver` = `vmdk`.
+    pub fn vmdk(x: impl ::std::convert::Into<BlockdevOptionsGenericCOWFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::vmdk(x))
+    }
+    /// With the branch `driver` = `vpc`.
+    pub fn vpc(x: impl ::std::convert::Into<BlockdevOptionsGenericFormat>) -> Self {
+        Self::new(BlockdevOptionsBranch::vpc(x))
+    }
+    /// With the branch `driver` = `vvfat`.
+    pub fn vvfat(x: impl ::std::convert::Into<BlockdevOptionsVVFAT>) -> Self {
+        Self::new(BlockdevOptionsBranch::vvfat(x))
+    }
+}
 /// Reference to a block device.
 ///
 /// Since: 2.9
@@ -6905,6 +7942,176 @@ pub enum BlockdevRef {
     Definition(::std::boxed::Box<BlockdevOptions>),
     /// references the ID of an existing block device
     Reference(::std::string::String),
+}
+impl ::std::convert::From<BlockdevOptions> for BlockdevRef {
+    fn from(x: BlockdevOptions) -> Self {
+        Self::Definition(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkdebug> for BlockdevRef {
+    fn from(x: BlockdevOptionsBlkdebug) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlklogwrites> for BlockdevRef {
+    fn from(x: BlockdevOptionsBlklogwrites) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkverify> for BlockdevRef {
+    fn from(x: BlockdevOptionsBlkverify) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkreplay> for BlockdevRef {
+    fn from(x: BlockdevOptionsBlkreplay) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCbw> for BlockdevRef {
+    fn from(x: BlockdevOptionsCbw) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCor> for BlockdevRef {
+    fn from(x: BlockdevOptionsCor) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtp> for BlockdevRef {
+    fn from(x: BlockdevOptionsCurlFtp) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtps> for BlockdevRef {
+    fn from(x: BlockdevOptionsCurlFtps) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevRef {
+    fn from(x: BlockdevOptionsGluster) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttp> for BlockdevRef {
+    fn from(x: BlockdevOptionsCurlHttp) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttps> for BlockdevRef {
+    fn from(x: BlockdevOptionsCurlHttps) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevRef {
+    fn from(x: BlockdevOptionsIoUring) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIscsi> for BlockdevRef {
+    fn from(x: BlockdevOptionsIscsi) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevRef {
+    fn from(x: BlockdevOptionsLUKS) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNbd> for BlockdevRef {
+    fn from(x: BlockdevOptionsNbd) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNfs> for BlockdevRef {
+    fn from(x: BlockdevOptionsNfs) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNVMe> for BlockdevRef {
+    fn from(x: BlockdevOptionsNVMe) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNvmeIoUring> for BlockdevRef {
+    fn from(x: BlockdevOptionsNvmeIoUring) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsPreallocate> for BlockdevRef {
+    fn from(x: BlockdevOptionsPreallocate) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow2> for BlockdevRef {
+    fn from(x: BlockdevOptionsQcow2) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow> for BlockdevRef {
+    fn from(x: BlockdevOptionsQcow) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQuorum> for BlockdevRef {
+    fn from(x: BlockdevOptionsQuorum) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRaw> for BlockdevRef {
+    fn from(x: BlockdevOptionsRaw) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRbd> for BlockdevRef {
+    fn from(x: BlockdevOptionsRbd) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevRef {
+    fn from(x: BlockdevOptionsReplication) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsSsh> for BlockdevRef {
+    fn from(x: BlockdevOptionsSsh) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsThrottle> for BlockdevRef {
+    fn from(x: BlockdevOptionsThrottle) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVfioPci> for BlockdevRef {
+    fn from(x: BlockdevOptionsVirtioBlkVfioPci) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostUser> for BlockdevRef {
+    fn from(x: BlockdevOptionsVirtioBlkVhostUser) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostVdpa> for BlockdevRef {
+    fn from(x: BlockdevOptionsVirtioBlkVhostVdpa) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVVFAT> for BlockdevRef {
+    fn from(x: BlockdevOptionsVVFAT) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<::std::string::String> for BlockdevRef {
+    fn from(x: ::std::string::String) -> Self {
+        Self::Reference(x)
+    }
+}
+impl ::std::convert::From<&str> for BlockdevRef {
+    fn from(x: &str) -> Self {
+        Self::Reference(::std::string::ToString::to_string(x))
+    }
 }
 impl ::serde::Serialize for BlockdevRef {
     fn serialize<__S: ::serde::Serializer>(
@@ -6958,6 +8165,176 @@ pub enum BlockdevRefOrNull {
     Reference(::std::string::String),
     /// No block device should be referenced (since 2.10)
     Null,
+}
+impl ::std::convert::From<BlockdevOptions> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptions) -> Self {
+        Self::Definition(::std::boxed::Box::new(x))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkdebug> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsBlkdebug) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlklogwrites> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsBlklogwrites) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkverify> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsBlkverify) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsBlkreplay> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsBlkreplay) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCbw> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCbw) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCor> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCor) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtp> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCurlFtp) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlFtps> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCurlFtps) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsGluster) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttp> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCurlHttp) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsCurlHttps> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsCurlHttps) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsIoUring) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsIscsi> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsIscsi) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsLUKS) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNbd> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsNbd) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNfs> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsNfs) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNVMe> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsNVMe) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsNvmeIoUring> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsNvmeIoUring) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsPreallocate> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsPreallocate) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow2> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsQcow2) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQcow> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsQcow) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsQuorum> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsQuorum) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRaw> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsRaw) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsRbd> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsRbd) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsReplication) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsSsh> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsSsh) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsThrottle> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsThrottle) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVfioPci> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsVirtioBlkVfioPci) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostUser> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsVirtioBlkVhostUser) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVirtioBlkVhostVdpa> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsVirtioBlkVhostVdpa) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<BlockdevOptionsVVFAT> for BlockdevRefOrNull {
+    fn from(x: BlockdevOptionsVVFAT) -> Self {
+        Self::Definition(::std::boxed::Box::new(BlockdevOptions::from(x)))
+    }
+}
+impl ::std::convert::From<::std::string::String> for BlockdevRefOrNull {
+    fn from(x: ::std::string::String) -> Self {
+        Self::Reference(x)
+    }
+}
+impl ::std::convert::From<&str> for BlockdevRefOrNull {
+    fn from(x: &str) -> Self {
+        Self::Reference(::std::string::ToString::to_string(x))
+    }
 }
 impl ::serde::Serialize for BlockdevRefOrNull {
     fn serialize<__S: ::serde::Serializer>(
@@ -7053,6 +8430,13 @@ crate::rt::qapi_newtype!(BlockdevAdd);
 impl ::std::convert::From<BlockdevOptions> for BlockdevAdd {
     fn from(v: BlockdevOptions) -> Self {
         Self(v)
+    }
+}
+impl BlockdevAdd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockdevOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -7942,6 +9326,137 @@ crate::rt::qapi_union!(
     "virtio-blk-vhost-user", VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vvfat =
     "vvfat", }
 );
+impl ::std::convert::From<BlockdevCreateOptionsFile> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsFile) -> Self {
+        Self::File(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsGluster> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsGluster) -> Self {
+        Self::Gluster(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsLUKS> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsNfs> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsNfs) -> Self {
+        Self::Nfs(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsParallels> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsParallels) -> Self {
+        Self::Parallels(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsQcow> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsQcow) -> Self {
+        Self::Qcow(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsQcow2> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsQcow2) -> Self {
+        Self::Qcow2(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsQed> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsQed) -> Self {
+        Self::Qed(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsRbd> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsRbd) -> Self {
+        Self::Rbd(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsSsh> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsSsh) -> Self {
+        Self::Ssh(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsVdi> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsVdi) -> Self {
+        Self::Vdi(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsVhdx> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsVhdx) -> Self {
+        Self::Vhdx(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsVmdk> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsVmdk) -> Self {
+        Self::Vmdk(x)
+    }
+}
+impl ::std::convert::From<BlockdevCreateOptionsVpc> for BlockdevCreateOptions {
+    fn from(x: BlockdevCreateOptionsVpc) -> Self {
+        Self::Vpc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevCreateOptions {
+    /// The branch `driver` = `file`.
+    pub fn file(x: impl ::std::convert::Into<BlockdevCreateOptionsFile>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `driver` = `gluster`.
+    pub fn gluster(x: impl ::std::convert::Into<BlockdevCreateOptionsGluster>) -> Self {
+        Self::Gluster(x.into())
+    }
+    /// The branch `driver` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<BlockdevCreateOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `driver` = `nfs`.
+    pub fn nfs(x: impl ::std::convert::Into<BlockdevCreateOptionsNfs>) -> Self {
+        Self::Nfs(x.into())
+    }
+    /// The branch `driver` = `parallels`.
+    pub fn parallels(
+        x: impl ::std::convert::Into<BlockdevCreateOptionsParallels>,
+    ) -> Self {
+        Self::Parallels(x.into())
+    }
+    /// The branch `driver` = `qcow`.
+    pub fn qcow(x: impl ::std::convert::Into<BlockdevCreateOptionsQcow>) -> Self {
+        Self::Qcow(x.into())
+    }
+    /// The branch `driver` = `qcow2`.
+    pub fn qcow2(x: impl ::std::convert::Into<BlockdevCreateOptionsQcow2>) -> Self {
+        Self::Qcow2(x.into())
+    }
+    /// The branch `driver` = `qed`.
+    pub fn qed(x: impl ::std::convert::Into<BlockdevCreateOptionsQed>) -> Self {
+        Self::Qed(x.into())
+    }
+    /// The branch `driver` = `rbd`.
+    pub fn rbd(x: impl ::std::convert::Into<BlockdevCreateOptionsRbd>) -> Self {
+        Self::Rbd(x.into())
+    }
+    /// The branch `driver` = `ssh`.
+    pub fn ssh(x: impl ::std::convert::Into<BlockdevCreateOptionsSsh>) -> Self {
+        Self::Ssh(x.into())
+    }
+    /// The branch `driver` = `vdi`.
+    pub fn vdi(x: impl ::std::convert::Into<BlockdevCreateOptionsVdi>) -> Self {
+        Self::Vdi(x.into())
+    }
+    /// The branch `driver` = `vhdx`.
+    pub fn vhdx(x: impl ::std::convert::Into<BlockdevCreateOptionsVhdx>) -> Self {
+        Self::Vhdx(x.into())
+    }
+    /// The branch `driver` = `vmdk`.
+    pub fn vmdk(x: impl ::std::convert::Into<BlockdevCreateOptionsVmdk>) -> Self {
+        Self::Vmdk(x.into())
+    }
+    /// The branch `driver` = `vpc`.
+    pub fn vpc(x: impl ::std::convert::Into<BlockdevCreateOptionsVpc>) -> Self {
+        Self::Vpc(x.into())
+    }
+}
 #[doc(alias = "blockdev-create")]
 /// Starts a job to create an image format on a given node.  The job is
 /// automatically finalized, but a manual `job-dismiss` is required.
@@ -8172,6 +9687,27 @@ crate::rt::qapi_union!(
     VirtioBlkVhostVdpa = "virtio-blk-vhost-vdpa", Vmdk = "vmdk", Vpc = "vpc", Vvfat =
     "vvfat", }
 );
+impl ::std::convert::From<BlockdevAmendOptionsLUKS> for BlockdevAmendOptions {
+    fn from(x: BlockdevAmendOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+impl ::std::convert::From<BlockdevAmendOptionsQcow2> for BlockdevAmendOptions {
+    fn from(x: BlockdevAmendOptionsQcow2) -> Self {
+        Self::Qcow2(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockdevAmendOptions {
+    /// The branch `driver` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<BlockdevAmendOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `driver` = `qcow2`.
+    pub fn qcow2(x: impl ::std::convert::Into<BlockdevAmendOptionsQcow2>) -> Self {
+        Self::Qcow2(x.into())
+    }
+}
 #[doc(alias = "x-blockdev-amend")]
 /// Starts a job to amend format specific options of an existing open
 /// block device.  The job is automatically finalized, but a manual
@@ -8974,6 +10510,13 @@ crate::rt::qapi_newtype!(BlockdevSnapshotInternalSync);
 impl ::std::convert::From<BlockdevSnapshotInternal> for BlockdevSnapshotInternalSync {
     fn from(v: BlockdevSnapshotInternal) -> Self {
         Self(v)
+    }
+}
+impl BlockdevSnapshotInternalSync {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockdevSnapshotInternal>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

@@ -140,6 +140,13 @@ impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
         Self(v)
     }
 }
+impl NbdServerStart {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<NbdServerOptionsLegacy>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     NbdServerStart, "nbd-server-start", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -378,6 +385,13 @@ impl ::std::convert::From<NbdServerAddOptions> for NbdServerAdd {
         Self(v)
     }
 }
+impl NbdServerAdd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<NbdServerAddOptions>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     NbdServerAdd, "nbd-server-add", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : true, unstable : false, since :
@@ -583,6 +597,47 @@ crate::rt::qapi_union!(
     BlockExportOptionsBranch, "type", data { Nbd = "nbd", VhostUserBlk =
     "vhost-user-blk", Fuse = "fuse", VduseBlk = "vduse-blk", } unit {}
 );
+impl ::std::convert::From<BlockExportOptionsNbd> for BlockExportOptionsBranch {
+    fn from(x: BlockExportOptionsNbd) -> Self {
+        Self::Nbd(x)
+    }
+}
+impl ::std::convert::From<BlockExportOptionsVhostUserBlk> for BlockExportOptionsBranch {
+    fn from(x: BlockExportOptionsVhostUserBlk) -> Self {
+        Self::VhostUserBlk(x)
+    }
+}
+impl ::std::convert::From<BlockExportOptionsFuse> for BlockExportOptionsBranch {
+    fn from(x: BlockExportOptionsFuse) -> Self {
+        Self::Fuse(x)
+    }
+}
+impl ::std::convert::From<BlockExportOptionsVduseBlk> for BlockExportOptionsBranch {
+    fn from(x: BlockExportOptionsVduseBlk) -> Self {
+        Self::VduseBlk(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl BlockExportOptionsBranch {
+    /// The branch `type` = `fuse`.
+    pub fn fuse(x: impl ::std::convert::Into<BlockExportOptionsFuse>) -> Self {
+        Self::Fuse(x.into())
+    }
+    /// The branch `type` = `nbd`.
+    pub fn nbd(x: impl ::std::convert::Into<BlockExportOptionsNbd>) -> Self {
+        Self::Nbd(x.into())
+    }
+    /// The branch `type` = `vduse-blk`.
+    pub fn vduse_blk(x: impl ::std::convert::Into<BlockExportOptionsVduseBlk>) -> Self {
+        Self::VduseBlk(x.into())
+    }
+    /// The branch `type` = `vhost-user-blk`.
+    pub fn vhost_user_blk(
+        x: impl ::std::convert::Into<BlockExportOptionsVhostUserBlk>,
+    ) -> Self {
+        Self::VhostUserBlk(x.into())
+    }
+}
 #[doc(alias = "block-export-add")]
 /// Creates a new block export.
 ///
@@ -593,6 +648,13 @@ crate::rt::qapi_newtype!(BlockExportAdd);
 impl ::std::convert::From<BlockExportOptions> for BlockExportAdd {
     fn from(v: BlockExportOptions) -> Self {
         Self(v)
+    }
+}
+impl BlockExportAdd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<BlockExportOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

@@ -1060,6 +1060,163 @@ crate::rt::qapi_union!(
     "spicevmc", Spiceport = "spiceport", QemuVdagent = "qemu-vdagent", Dbus = "dbus", Vc
     = "vc", Ringbuf = "ringbuf", Memory = "memory", } unit {}
 );
+impl ::std::convert::From<ChardevFileWrapper> for ChardevBackend {
+    fn from(x: ChardevFileWrapper) -> Self {
+        Self::File(x)
+    }
+}
+impl ::std::convert::From<ChardevSocketWrapper> for ChardevBackend {
+    fn from(x: ChardevSocketWrapper) -> Self {
+        Self::Socket(x)
+    }
+}
+impl ::std::convert::From<ChardevUdpWrapper> for ChardevBackend {
+    fn from(x: ChardevUdpWrapper) -> Self {
+        Self::Udp(x)
+    }
+}
+impl ::std::convert::From<ChardevPtyWrapper> for ChardevBackend {
+    fn from(x: ChardevPtyWrapper) -> Self {
+        Self::Pty(x)
+    }
+}
+impl ::std::convert::From<ChardevMuxWrapper> for ChardevBackend {
+    fn from(x: ChardevMuxWrapper) -> Self {
+        Self::Mux(x)
+    }
+}
+impl ::std::convert::From<ChardevHubWrapper> for ChardevBackend {
+    fn from(x: ChardevHubWrapper) -> Self {
+        Self::Hub(x)
+    }
+}
+impl ::std::convert::From<ChardevStdioWrapper> for ChardevBackend {
+    fn from(x: ChardevStdioWrapper) -> Self {
+        Self::Stdio(x)
+    }
+}
+impl ::std::convert::From<ChardevSpiceChannelWrapper> for ChardevBackend {
+    fn from(x: ChardevSpiceChannelWrapper) -> Self {
+        Self::Spicevmc(x)
+    }
+}
+impl ::std::convert::From<ChardevSpicePortWrapper> for ChardevBackend {
+    fn from(x: ChardevSpicePortWrapper) -> Self {
+        Self::Spiceport(x)
+    }
+}
+impl ::std::convert::From<ChardevQemuVDAgentWrapper> for ChardevBackend {
+    fn from(x: ChardevQemuVDAgentWrapper) -> Self {
+        Self::QemuVdagent(x)
+    }
+}
+impl ::std::convert::From<ChardevDBusWrapper> for ChardevBackend {
+    fn from(x: ChardevDBusWrapper) -> Self {
+        Self::Dbus(x)
+    }
+}
+impl ::std::convert::From<ChardevVCWrapper> for ChardevBackend {
+    fn from(x: ChardevVCWrapper) -> Self {
+        Self::Vc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl ChardevBackend {
+    /// The branch `type` = `braille`.
+    pub fn braille(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Braille(x.into())
+    }
+    /// The branch `type` = `console`.
+    pub fn console(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Console(x.into())
+    }
+    /// The branch `type` = `dbus`.
+    pub fn dbus(x: impl ::std::convert::Into<ChardevDBusWrapper>) -> Self {
+        Self::Dbus(x.into())
+    }
+    /// The branch `type` = `file`.
+    pub fn file(x: impl ::std::convert::Into<ChardevFileWrapper>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `type` = `hub`.
+    pub fn hub(x: impl ::std::convert::Into<ChardevHubWrapper>) -> Self {
+        Self::Hub(x.into())
+    }
+    /// The branch `type` = `memory`.
+    pub fn memory(x: impl ::std::convert::Into<ChardevRingbufWrapper>) -> Self {
+        Self::Memory(x.into())
+    }
+    /// The branch `type` = `msmouse`.
+    pub fn msmouse(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Msmouse(x.into())
+    }
+    /// The branch `type` = `mux`.
+    pub fn mux(x: impl ::std::convert::Into<ChardevMuxWrapper>) -> Self {
+        Self::Mux(x.into())
+    }
+    /// The branch `type` = `null`.
+    pub fn null(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Null(x.into())
+    }
+    /// The branch `type` = `parallel`.
+    pub fn parallel(x: impl ::std::convert::Into<ChardevHostdevWrapper>) -> Self {
+        Self::Parallel(x.into())
+    }
+    /// The branch `type` = `pipe`.
+    pub fn pipe(x: impl ::std::convert::Into<ChardevHostdevWrapper>) -> Self {
+        Self::Pipe(x.into())
+    }
+    /// The branch `type` = `pty`.
+    pub fn pty(x: impl ::std::convert::Into<ChardevPtyWrapper>) -> Self {
+        Self::Pty(x.into())
+    }
+    /// The branch `type` = `qemu-vdagent`.
+    pub fn qemu_vdagent(
+        x: impl ::std::convert::Into<ChardevQemuVDAgentWrapper>,
+    ) -> Self {
+        Self::QemuVdagent(x.into())
+    }
+    /// The branch `type` = `ringbuf`.
+    pub fn ringbuf(x: impl ::std::convert::Into<ChardevRingbufWrapper>) -> Self {
+        Self::Ringbuf(x.into())
+    }
+    /// The branch `type` = `serial`.
+    pub fn serial(x: impl ::std::convert::Into<ChardevHostdevWrapper>) -> Self {
+        Self::Serial(x.into())
+    }
+    /// The branch `type` = `socket`.
+    pub fn socket(x: impl ::std::convert::Into<ChardevSocketWrapper>) -> Self {
+        Self::Socket(x.into())
+    }
+    /// The branch `type` = `spiceport`.
+    pub fn spiceport(x: impl ::std::convert::Into<ChardevSpicePortWrapper>) -> Self {
+        Self::Spiceport(x.into())
+    }
+    /// The branch `type` = `spicevmc`.
+    pub fn spicevmc(x: impl ::std::convert::Into<ChardevSpiceChannelWrapper>) -> Self {
+        Self::Spicevmc(x.into())
+    }
+    /// The branch `type` = `stdio`.
+    pub fn stdio(x: impl ::std::convert::Into<ChardevStdioWrapper>) -> Self {
+        Self::Stdio(x.into())
+    }
+    /// The branch `type` = `testdev`.
+    pub fn testdev(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Testdev(x.into())
+    }
+    /// The branch `type` = `udp`.
+    pub fn udp(x: impl ::std::convert::Into<ChardevUdpWrapper>) -> Self {
+        Self::Udp(x.into())
+    }
+    /// The branch `type` = `vc`.
+    pub fn vc(x: impl ::std::convert::Into<ChardevVCWrapper>) -> Self {
+        Self::Vc(x.into())
+    }
+    /// The branch `type` = `wctablet`.
+    pub fn wctablet(x: impl ::std::convert::Into<ChardevCommonWrapper>) -> Self {
+        Self::Wctablet(x.into())
+    }
+}
 /// Return info about the chardev backend just created.
 ///
 /// Since: 1.4

@@ -62,6 +62,16 @@ pub enum StrOrNull {
     /// no string value
     N,
 }
+impl ::std::convert::From<::std::string::String> for StrOrNull {
+    fn from(x: ::std::string::String) -> Self {
+        Self::S(x)
+    }
+}
+impl ::std::convert::From<&str> for StrOrNull {
+    fn from(x: &str) -> Self {
+        Self::S(::std::string::ToString::to_string(x))
+    }
+}
 impl ::serde::Serialize for StrOrNull {
     fn serialize<__S: ::serde::Serializer>(
         &self,

@@ -287,6 +287,27 @@ pub enum QCryptoBlockOpenOptions {
 crate::rt::qapi_union!(
     QCryptoBlockOpenOptions, "format", data { Qcow = "qcow", Luks = "luks", } unit {}
 );
+impl ::std::convert::From<QCryptoBlockOptionsQCow> for QCryptoBlockOpenOptions {
+    fn from(x: QCryptoBlockOptionsQCow) -> Self {
+        Self::Qcow(x)
+    }
+}
+impl ::std::convert::From<QCryptoBlockOptionsLUKS> for QCryptoBlockOpenOptions {
+    fn from(x: QCryptoBlockOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl QCryptoBlockOpenOptions {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `format` = `qcow`.
+    pub fn qcow(x: impl ::std::convert::Into<QCryptoBlockOptionsQCow>) -> Self {
+        Self::Qcow(x.into())
+    }
+}
 /// The options that are available for all encryption formats when
 /// initializing a new volume
 ///
@@ -310,6 +331,27 @@ pub enum QCryptoBlockCreateOptions {
 crate::rt::qapi_union!(
     QCryptoBlockCreateOptions, "format", data { Qcow = "qcow", Luks = "luks", } unit {}
 );
+impl ::std::convert::From<QCryptoBlockOptionsQCow> for QCryptoBlockCreateOptions {
+    fn from(x: QCryptoBlockOptionsQCow) -> Self {
+        Self::Qcow(x)
+    }
+}
+impl ::std::convert::From<QCryptoBlockCreateOptionsLUKS> for QCryptoBlockCreateOptions {
+    fn from(x: QCryptoBlockCreateOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl QCryptoBlockCreateOptions {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockCreateOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+    /// The branch `format` = `qcow`.
+    pub fn qcow(x: impl ::std::convert::Into<QCryptoBlockOptionsQCow>) -> Self {
+        Self::Qcow(x.into())
+    }
+}
 /// The common information that applies to all full disk encryption
 /// formats
 ///
@@ -419,6 +461,18 @@ pub enum QCryptoBlockInfo {
 crate::rt::qapi_union!(
     QCryptoBlockInfo, "format", data { Luks = "luks", } unit { Qcow = "qcow", }
 );
+impl ::std::convert::From<QCryptoBlockInfoLUKS> for QCryptoBlockInfo {
+    fn from(x: QCryptoBlockInfoLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl QCryptoBlockInfo {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockInfoLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+}
 /// Defines state of keyslots that are affected by the update
 ///
 /// Since: 5.1
@@ -508,6 +562,18 @@ pub enum QCryptoBlockAmendOptions {
 crate::rt::qapi_union!(
     QCryptoBlockAmendOptions, "format", data { Luks = "luks", } unit { Qcow = "qcow", }
 );
+impl ::std::convert::From<QCryptoBlockAmendOptionsLUKS> for QCryptoBlockAmendOptions {
+    fn from(x: QCryptoBlockAmendOptionsLUKS) -> Self {
+        Self::Luks(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl QCryptoBlockAmendOptions {
+    /// The branch `format` = `luks`.
+    pub fn luks(x: impl ::std::convert::Into<QCryptoBlockAmendOptionsLUKS>) -> Self {
+        Self::Luks(x.into())
+    }
+}
 /// Properties for objects of classes derived from secret-common.
 ///
 /// Since: 2.6
@@ -913,3 +979,15 @@ pub enum QCryptoAkCipherOptions {
     },
 }
 crate::rt::qapi_union!(QCryptoAkCipherOptions, "alg", data { Rsa = "rsa", } unit {});
+impl ::std::convert::From<QCryptoAkCipherOptionsRSA> for QCryptoAkCipherOptions {
+    fn from(x: QCryptoAkCipherOptionsRSA) -> Self {
+        Self::Rsa(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl QCryptoAkCipherOptions {
+    /// The branch `alg` = `rsa`.
+    pub fn rsa(x: impl ::std::convert::Into<QCryptoAkCipherOptionsRSA>) -> Self {
+        Self::Rsa(x.into())
+    }
+}

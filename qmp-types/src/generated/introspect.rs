@@ -136,6 +136,72 @@ crate::rt::qapi_union!(
     "array", Object = "object", Alternate = "alternate", Command = "command", Event =
     "event", } unit {}
 );
+impl ::std::convert::From<SchemaInfoBuiltin> for SchemaInfoBranch {
+    fn from(x: SchemaInfoBuiltin) -> Self {
+        Self::Builtin(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoEnum> for SchemaInfoBranch {
+    fn from(x: SchemaInfoEnum) -> Self {
+        Self::Enum(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoArray> for SchemaInfoBranch {
+    fn from(x: SchemaInfoArray) -> Self {
+        Self::Array(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoObject> for SchemaInfoBranch {
+    fn from(x: SchemaInfoObject) -> Self {
+        Self::Object(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoAlternate> for SchemaInfoBranch {
+    fn from(x: SchemaInfoAlternate) -> Self {
+        Self::Alternate(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoCommand> for SchemaInfoBranch {
+    fn from(x: SchemaInfoCommand) -> Self {
+        Self::Command(x)
+    }
+}
+impl ::std::convert::From<SchemaInfoEvent> for SchemaInfoBranch {
+    fn from(x: SchemaInfoEvent) -> Self {
+        Self::Event(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SchemaInfoBranch {
+    /// The branch `meta-type` = `alternate`.
+    pub fn alternate(x: impl ::std::convert::Into<SchemaInfoAlternate>) -> Self {
+        Self::Alternate(x.into())
+    }
+    /// The branch `meta-type` = `array`.
+    pub fn array(x: impl ::std::convert::Into<SchemaInfoArray>) -> Self {
+        Self::Array(x.into())
+    }
+    /// The branch `meta-type` = `builtin`.
+    pub fn builtin(x: impl ::std::convert::Into<SchemaInfoBuiltin>) -> Self {
+        Self::Builtin(x.into())
+    }
+    /// The branch `meta-type` = `command`.
+    pub fn command(x: impl ::std::convert::Into<SchemaInfoCommand>) -> Self {
+        Self::Command(x.into())
+    }
+    /// The branch `meta-type` = `enum`.
+    pub fn r#enum(x: impl ::std::convert::Into<SchemaInfoEnum>) -> Self {
+        Self::Enum(x.into())
+    }
+    /// The branch `meta-type` = `event`.
+    pub fn event(x: impl ::std::convert::Into<SchemaInfoEvent>) -> Self {
+        Self::Event(x.into())
+    }
+    /// The branch `meta-type` = `object`.
+    pub fn object(x: impl ::std::convert::Into<SchemaInfoObject>) -> Self {
+        Self::Object(x.into())
+    }
+}
 /// Additional `SchemaInfo` members for meta-type 'builtin'.
 ///
 /// Since: 2.5

@@ -264,6 +264,18 @@ crate::rt::qapi_union!(
     "sparc64", Tricore = "tricore", X86_64 = "x86_64", Xtensa = "xtensa", Xtensaeb =
     "xtensaeb", Cris = "cris", Nios2 = "nios2", }
 );
+impl ::std::convert::From<CpuInfoS390> for CpuInfoFastBranch {
+    fn from(x: CpuInfoS390) -> Self {
+        Self::S390x(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl CpuInfoFastBranch {
+    /// The branch `target` = `s390x`.
+    pub fn s390x(x: impl ::std::convert::Into<CpuInfoS390>) -> Self {
+        Self::S390x(x.into())
+    }
+}
 #[doc(alias = "query-cpus-fast")]
 /// Return information about all virtual CPUs.
 ///
@@ -799,6 +811,54 @@ crate::rt::qapi_union!(
     NumaOptions, "type", data { Node = "node", Dist = "dist", Cpu = "cpu", HmatLb =
     "hmat-lb", HmatCache = "hmat-cache", } unit {}
 );
+impl ::std::convert::From<NumaNodeOptions> for NumaOptions {
+    fn from(x: NumaNodeOptions) -> Self {
+        Self::Node(x)
+    }
+}
+impl ::std::convert::From<NumaDistOptions> for NumaOptions {
+    fn from(x: NumaDistOptions) -> Self {
+        Self::Dist(x)
+    }
+}
+impl ::std::convert::From<NumaCpuOptions> for NumaOptions {
+    fn from(x: NumaCpuOptions) -> Self {
+        Self::Cpu(x)
+    }
+}
+impl ::std::convert::From<NumaHmatLBOptions> for NumaOptions {
+    fn from(x: NumaHmatLBOptions) -> Self {
+        Self::HmatLb(x)
+    }
+}
+impl ::std::convert::From<NumaHmatCacheOptions> for NumaOptions {
+    fn from(x: NumaHmatCacheOptions) -> Self {
+        Self::HmatCache(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl NumaOptions {
+    /// The branch `type` = `cpu`.
+    pub fn cpu(x: impl ::std::convert::Into<NumaCpuOptions>) -> Self {
+        Self::Cpu(x.into())
+    }
+    /// The branch `type` = `dist`.
+    pub fn dist(x: impl ::std::convert::Into<NumaDistOptions>) -> Self {
+        Self::Dist(x.into())
+    }
+    /// The branch `type` = `hmat-cache`.
+    pub fn hmat_cache(x: impl ::std::convert::Into<NumaHmatCacheOptions>) -> Self {
+        Self::HmatCache(x.into())
+    }
+    /// The branch `type` = `hmat-lb`.
+    pub fn hmat_lb(x: impl ::std::convert::Into<NumaHmatLBOptions>) -> Self {
+        Self::HmatLb(x.into())
+    }
+    /// The branch `type` = `node`.
+    pub fn node(x: impl ::std::convert::Into<NumaNodeOptions>) -> Self {
+        Self::Node(x.into())
+    }
+}
 /// Create a guest NUMA node.  (for OptsVisitor)
 ///
 /// Since: 2.1
@@ -1559,6 +1619,13 @@ impl ::std::convert::From<NumaOptions> for SetNumaNode {
         Self(v)
     }
 }
+impl SetNumaNode {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<NumaOptions>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     SetNumaNode, "set-numa-node", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1783,6 +1850,13 @@ crate::rt::qapi_newtype!(HvBalloonStatusReport);
 impl ::std::convert::From<HvBalloonInfo> for HvBalloonStatusReport {
     fn from(v: HvBalloonInfo) -> Self {
         Self(v)
+    }
+}
+impl HvBalloonStatusReport {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<HvBalloonInfo>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_event!(
@@ -2130,6 +2204,55 @@ crate::rt::qapi_union!(
     "virtio-pmem", VirtioMem = "virtio-mem", SgxEpc = "sgx-epc", HvBalloon =
     "hv-balloon", } unit {}
 );
+impl ::std::convert::From<VirtioPMEMDeviceInfoWrapper> for MemoryDeviceInfo {
+    fn from(x: VirtioPMEMDeviceInfoWrapper) -> Self {
+        Self::VirtioPmem(x)
+    }
+}
+impl ::std::convert::From<VirtioMEMDeviceInfoWrapper> for MemoryDeviceInfo {
+    fn from(x: VirtioMEMDeviceInfoWrapper) -> Self {
+        Self::VirtioMem(x)
+    }
+}
+impl ::std::convert::From<SgxEPCDeviceInfoWrapper> for MemoryDeviceInfo {
+    fn from(x: SgxEPCDeviceInfoWrapper) -> Self {
+        Self::SgxEpc(x)
+    }
+}
+impl ::std::convert::From<HvBalloonDeviceInfoWrapper> for MemoryDeviceInfo {
+    fn from(x: HvBalloonDeviceInfoWrapper) -> Self {
+        Self::HvBalloon(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl MemoryDeviceInfo {
+    /// The branch `type` = `dimm`.
+    pub fn dimm(x: impl ::std::convert::Into<PCDIMMDeviceInfoWrapper>) -> Self {
+        Self::Dimm(x.into())
+    }
+    /// The branch `type` = `hv-balloon`.
+    pub fn hv_balloon(x: impl ::std::convert::Into<HvBalloonDeviceInfoWrapper>) -> Self {
+        Self::HvBalloon(x.into())
+    }
+    /// The branch `type` = `nvdimm`.
+    pub fn nvdimm(x: impl ::std::convert::Into<PCDIMMDeviceInfoWrapper>) -> Self {
+        Self::Nvdimm(x.into())
+    }
+    /// The branch `type` = `sgx-epc`.
+    pub fn sgx_epc(x: impl ::std::convert::Into<SgxEPCDeviceInfoWrapper>) -> Self {
+        Self::SgxEpc(x.into())
+    }
+    /// The branch `type` = `virtio-mem`.
+    pub fn virtio_mem(x: impl ::std::convert::Into<VirtioMEMDeviceInfoWrapper>) -> Self {
+        Self::VirtioMem(x.into())
+    }
+    /// The branch `type` = `virtio-pmem`.
+    pub fn virtio_pmem(
+        x: impl ::std::convert::Into<VirtioPMEMDeviceInfoWrapper>,
+    ) -> Self {
+        Self::VirtioPmem(x.into())
+    }
+}
 /// Sgx EPC cmdline information
 ///
 /// Since: 6.2

@@ -2220,6 +2220,45 @@ crate::rt::qapi_union!(
     MigrationAddress, "transport", data { Socket = "socket", Exec = "exec", Rdma =
     "rdma", File = "file", } unit {}
 );
+impl ::std::convert::From<SocketAddress> for MigrationAddress {
+    fn from(x: SocketAddress) -> Self {
+        Self::Socket(x)
+    }
+}
+impl ::std::convert::From<MigrationExecCommand> for MigrationAddress {
+    fn from(x: MigrationExecCommand) -> Self {
+        Self::Exec(x)
+    }
+}
+impl ::std::convert::From<InetSocketAddress> for MigrationAddress {
+    fn from(x: InetSocketAddress) -> Self {
+        Self::Rdma(x)
+    }
+}
+impl ::std::convert::From<FileMigrationArgs> for MigrationAddress {
+    fn from(x: FileMigrationArgs) -> Self {
+        Self::File(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl MigrationAddress {
+    /// The branch `transport` = `exec`.
+    pub fn exec(x: impl ::std::convert::Into<MigrationExecCommand>) -> Self {
+        Self::Exec(x.into())
+    }
+    /// The branch `transport` = `file`.
+    pub fn file(x: impl ::std::convert::Into<FileMigrationArgs>) -> Self {
+        Self::File(x.into())
+    }
+    /// The branch `transport` = `rdma`.
+    pub fn rdma(x: impl ::std::convert::Into<InetSocketAddress>) -> Self {
+        Self::Rdma(x.into())
+    }
+    /// The branch `transport` = `socket`.
+    pub fn socket(x: impl ::std::convert::Into<SocketAddress>) -> Self {
+        Self::Socket(x.into())
+    }
+}
 /// The migration channel-type request options.
 ///
 /// Since: 8.1

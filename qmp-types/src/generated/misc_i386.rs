@@ -173,6 +173,27 @@ crate::rt::qapi_union!(
     SevInfoBranch, "sev-type", data { Sev = "sev", SevSnp = "sev-snp", } unit {} untagged
     Untagged = "sev"
 );
+impl ::std::convert::From<SevGuestInfo> for SevInfoBranch {
+    fn from(x: SevGuestInfo) -> Self {
+        Self::Sev(x)
+    }
+}
+impl ::std::convert::From<SevSnpGuestInfo> for SevInfoBranch {
+    fn from(x: SevSnpGuestInfo) -> Self {
+        Self::SevSnp(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SevInfoBranch {
+    /// The branch `sev-type` = `sev`.
+    pub fn sev(x: impl ::std::convert::Into<SevGuestInfo>) -> Self {
+        Self::Sev(x.into())
+    }
+    /// The branch `sev-type` = `sev-snp`.
+    pub fn sev_snp(x: impl ::std::convert::Into<SevSnpGuestInfo>) -> Self {
+        Self::SevSnp(x.into())
+    }
+}
 #[doc(alias = "query-sev")]
 /// Return information about SEV/SEV-ES/SEV-SNP.
 ///

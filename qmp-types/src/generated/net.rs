@@ -67,6 +67,13 @@ impl ::std::convert::From<Netdev> for NetdevAdd {
         Self(v)
     }
 }
+impl NetdevAdd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<Netdev>) -> Self {
+        Self(arg.into())
+    }
+}
 crate::rt::qapi_command!(
     NetdevAdd, "netdev_add", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1192,6 +1199,173 @@ crate::rt::qapi_union!(
     "vmnet-host", VmnetShared = "vmnet-shared", VmnetBridged = "vmnet-bridged", } unit {
     None = "none", }
 );
+impl ::std::convert::From<NetLegacyNicOptions> for NetdevBranch {
+    fn from(x: NetLegacyNicOptions) -> Self {
+        Self::Nic(x)
+    }
+}
+impl ::std::convert::From<NetdevUserOptions> for NetdevBranch {
+    fn from(x: NetdevUserOptions) -> Self {
+        Self::User(x)
+    }
+}
+impl ::std::convert::From<NetdevTapOptions> for NetdevBranch {
+    fn from(x: NetdevTapOptions) -> Self {
+        Self::Tap(x)
+    }
+}
+impl ::std::convert::From<NetdevL2TPv3Options> for NetdevBranch {
+    fn from(x: NetdevL2TPv3Options) -> Self {
+        Self::L2tpv3(x)
+    }
+}
+impl ::std::convert::From<NetdevSocketOptions> for NetdevBranch {
+    fn from(x: NetdevSocketOptions) -> Self {
+        Self::Socket(x)
+    }
+}
+impl ::std::convert::From<NetdevStreamOptions> for NetdevBranch {
+    fn from(x: NetdevStreamOptions) -> Self {
+        Self::Stream(x)
+    }
+}
+impl ::std::convert::From<NetdevDgramOptions> for NetdevBranch {
+    fn from(x: NetdevDgramOptions) -> Self {
+        Self::Dgram(x)
+    }
+}
+impl ::std::convert::From<NetdevVdeOptions> for NetdevBranch {
+    fn from(x: NetdevVdeOptions) -> Self {
+        Self::Vde(x)
+    }
+}
+impl ::std::convert::From<NetdevBridgeOptions> for NetdevBranch {
+    fn from(x: NetdevBridgeOptions) -> Self {
+        Self::Bridge(x)
+    }
+}
+impl ::std::convert::From<NetdevHubPortOptions> for NetdevBranch {
+    fn from(x: NetdevHubPortOptions) -> Self {
+        Self::Hubport(x)
+    }
+}
+impl ::std::convert::From<NetdevNetmapOptions> for NetdevBranch {
+    fn from(x: NetdevNetmapOptions) -> Self {
+        Self::Netmap(x)
+    }
+}
+impl ::std::convert::From<NetdevVhostUserOptions> for NetdevBranch {
+    fn from(x: NetdevVhostUserOptions) -> Self {
+        Self::VhostUser(x)
+    }
+}
+impl ::std::convert::From<NetdevVhostVDPAOptions> for NetdevBranch {
+    fn from(x: NetdevVhostVDPAOptions) -> Self {
+        Self::VhostVdpa(x)
+    }
+}
+impl ::std::convert::From<NetDevPasstOptions> for NetdevBranch {
+    fn from(x: NetDevPasstOptions) -> Self {
+        Self::Passt(x)
+    }
+}
+impl ::std::convert::From<NetdevAFXDPOptions> for NetdevBranch {
+    fn from(x: NetdevAFXDPOptions) -> Self {
+        Self::AfXdp(x)
+    }
+}
+impl ::std::convert::From<NetdevVmnetHostOptions> for NetdevBranch {
+    fn from(x: NetdevVmnetHostOptions) -> Self {
+        Self::VmnetHost(x)
+    }
+}
+impl ::std::convert::From<NetdevVmnetSharedOptions> for NetdevBranch {
+    fn from(x: NetdevVmnetSharedOptions) -> Self {
+        Self::VmnetShared(x)
+    }
+}
+impl ::std::convert::From<NetdevVmnetBridgedOptions> for NetdevBranch {
+    fn from(x: NetdevVmnetBridgedOptions) -> Self {
+        Self::VmnetBridged(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl NetdevBranch {
+    /// The branch `type` = `af-xdp`.
+    pub fn af_xdp(x: impl ::std::convert::Into<NetdevAFXDPOptions>) -> Self {
+        Self::AfXdp(x.into())
+    }
+    /// The branch `type` = `bridge`.
+    pub fn bridge(x: impl ::std::convert::Into<NetdevBridgeOptions>) -> Self {
+        Self::Bridge(x.into())
+    }
+    /// The branch `type` = `dgram`.
+    pub fn dgram(x: impl ::std::convert::Into<NetdevDgramOptions>) -> Self {
+        Self::Dgram(x.into())
+    }
+    /// The branch `type` = `hubport`.
+    pub fn hubport(x: impl ::std::convert::Into<NetdevHubPortOptions>) -> Self {
+        Self::Hubport(x.into())
+    }
+    /// The branch `type` = `l2tpv3`.
+    pub fn l2tpv3(x: impl ::std::convert::Into<NetdevL2TPv3Options>) -> Self {
+        Self::L2tpv3(x.into())
+    }
+    /// The branch `type` = `netmap`.
+    pub fn netmap(x: impl ::std::convert::Into<NetdevNetmapOptions>) -> Self {
+        Self::Netmap(x.into())
+    }
+    /// The branch `type` = `nic`.
+    pub fn nic(x: impl ::std::convert::Into<NetLegacyNicOptions>) -> Self {
+        Self::Nic(x.into())
+    }
+    /// The branch `type` = `passt`.
+    pub fn passt(x: impl ::std::convert::Into<NetDevPasstOptions>) -> Self {
+        Self::Passt(x.into())
+    }
+    /// The branch `type` = `socket`.
+    pub fn socket(x: impl ::std::convert::Into<NetdevSocketOptions>) -> Self {
+        Self::Socket(x.into())
+    }
+    /// The branch `type` = `stream`.
+    pub fn stream(x: impl ::std::convert::Into<NetdevStreamOptions>) -> Self {
+        Self::Stream(x.into())
+    }
+    /// The branch `type` = `tap`.
+    pub fn tap(x: impl ::std::convert::Into<NetdevTapOptions>) -> Self {
+        Self::Tap(x.into())
+    }
+    /// The branch `type` = `user`.
+    pub fn user(x: impl ::std::convert::Into<NetdevUserOptions>) -> Self {
+        Self::User(x.into())
+    }
+    /// The branch `type` = `vde`.
+    pub fn vde(x: impl ::std::convert::Into<NetdevVdeOptions>) -> Self {
+        Self::Vde(x.into())
+    }
+    /// The branch `type` = `vhost-user`.
+    pub fn vhost_user(x: impl ::std::convert::Into<NetdevVhostUserOptions>) -> Self {
+        Self::VhostUser(x.into())
+    }
+    /// The branch `type` = `vhost-vdpa`.
+    pub fn vhost_vdpa(x: impl ::std::convert::Into<NetdevVhostVDPAOptions>) -> Self {
+        Self::VhostVdpa(x.into())
+    }
+    /// The branch `type` = `vmnet-bridged`.
+    pub fn vmnet_bridged(
+        x: impl ::std::convert::Into<NetdevVmnetBridgedOptions>,
+    ) -> Self {
+        Self::VmnetBridged(x.into())
+    }
+    /// The branch `type` = `vmnet-host`.
+    pub fn vmnet_host(x: impl ::std::convert::Into<NetdevVmnetHostOptions>) -> Self {
+        Self::VmnetHost(x.into())
+    }
+    /// The branch `type` = `vmnet-shared`.
+    pub fn vmnet_shared(x: impl ::std::convert::Into<NetdevVmnetSharedOptions>) -> Self {
+        Self::VmnetShared(x.into())
+    }
+}
 /// Packets receiving state
 ///
 /// Since: 1.6
@@ -1414,6 +1588,13 @@ crate::rt::qapi_newtype!(AnnounceSelf);
 impl ::std::convert::From<AnnounceParameters> for AnnounceSelf {
     fn from(v: AnnounceParameters) -> Self {
         Self(v)
+    }
+}
+impl AnnounceSelf {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<AnnounceParameters>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

@@ -2250,6 +2250,468 @@ crate::rt::qapi_union!(
     "x-vfio-user-server", } unit { CanBus = "can-bus", PefGuest = "pef-guest",
     S390PvGuest = "s390-pv-guest", }
 );
+impl ::std::convert::From<AcpiGenericInitiatorProperties> for ObjectOptionsBranch {
+    fn from(x: AcpiGenericInitiatorProperties) -> Self {
+        Self::AcpiGenericInitiator(x)
+    }
+}
+impl ::std::convert::From<AcpiGenericPortProperties> for ObjectOptionsBranch {
+    fn from(x: AcpiGenericPortProperties) -> Self {
+        Self::AcpiGenericPort(x)
+    }
+}
+impl ::std::convert::From<AuthZListProperties> for ObjectOptionsBranch {
+    fn from(x: AuthZListProperties) -> Self {
+        Self::AuthzList(x)
+    }
+}
+impl ::std::convert::From<AuthZListFileProperties> for ObjectOptionsBranch {
+    fn from(x: AuthZListFileProperties) -> Self {
+        Self::AuthzListfile(x)
+    }
+}
+impl ::std::convert::From<AuthZPAMProperties> for ObjectOptionsBranch {
+    fn from(x: AuthZPAMProperties) -> Self {
+        Self::AuthzPam(x)
+    }
+}
+impl ::std::convert::From<AuthZSimpleProperties> for ObjectOptionsBranch {
+    fn from(x: AuthZSimpleProperties) -> Self {
+        Self::AuthzSimple(x)
+    }
+}
+impl ::std::convert::From<CanHostSocketcanProperties> for ObjectOptionsBranch {
+    fn from(x: CanHostSocketcanProperties) -> Self {
+        Self::CanHostSocketcan(x)
+    }
+}
+impl ::std::convert::From<ColoCompareProperties> for ObjectOptionsBranch {
+    fn from(x: ColoCompareProperties) -> Self {
+        Self::ColoCompare(x)
+    }
+}
+impl ::std::convert::From<CryptodevVhostUserProperties> for ObjectOptionsBranch {
+    fn from(x: CryptodevVhostUserProperties) -> Self {
+        Self::CryptodevVhostUser(x)
+    }
+}
+impl ::std::convert::From<DBusVMStateProperties> for ObjectOptionsBranch {
+    fn from(x: DBusVMStateProperties) -> Self {
+        Self::DbusVmstate(x)
+    }
+}
+impl ::std::convert::From<FilterBufferProperties> for ObjectOptionsBranch {
+    fn from(x: FilterBufferProperties) -> Self {
+        Self::FilterBuffer(x)
+    }
+}
+impl ::std::convert::From<FilterDumpProperties> for ObjectOptionsBranch {
+    fn from(x: FilterDumpProperties) -> Self {
+        Self::FilterDump(x)
+    }
+}
+impl ::std::convert::From<FilterMirrorProperties> for ObjectOptionsBranch {
+    fn from(x: FilterMirrorProperties) -> Self {
+        Self::FilterMirror(x)
+    }
+}
+impl ::std::convert::From<FilterRedirectorProperties> for ObjectOptionsBranch {
+    fn from(x: FilterRedirectorProperties) -> Self {
+        Self::FilterRedirector(x)
+    }
+}
+impl ::std::convert::From<NetfilterProperties> for ObjectOptionsBranch {
+    fn from(x: NetfilterProperties) -> Self {
+        Self::FilterReplay(x)
+    }
+}
+impl ::std::convert::From<FilterRewriterProperties> for ObjectOptionsBranch {
+    fn from(x: FilterRewriterProperties) -> Self {
+        Self::FilterRewriter(x)
+    }
+}
+impl ::std::convert::From<IgvmCfgProperties> for ObjectOptionsBranch {
+    fn from(x: IgvmCfgProperties) -> Self {
+        Self::IgvmCfg(x)
+    }
+}
+impl ::std::convert::From<InputBarrierProperties> for ObjectOptionsBranch {
+    fn from(x: InputBarrierProperties) -> Self {
+        Self::InputBarrier(x)
+    }
+}
+impl ::std::convert::From<InputLinuxProperties> for ObjectOptionsBranch {
+    fn from(x: InputLinuxProperties) -> Self {
+        Self::InputLinux(x)
+    }
+}
+impl ::std::convert::From<IOMMUFDProperties> for ObjectOptionsBranch {
+    fn from(x: IOMMUFDProperties) -> Self {
+        Self::Iommufd(x)
+    }
+}
+impl ::std::convert::From<IothreadProperties> for ObjectOptionsBranch {
+    fn from(x: IothreadProperties) -> Self {
+        Self::Iothread(x)
+    }
+}
+impl ::std::convert::From<MainLoopProperties> for ObjectOptionsBranch {
+    fn from(x: MainLoopProperties) -> Self {
+        Self::MainLoop(x)
+    }
+}
+impl ::std::convert::From<MemoryBackendEpcProperties> for ObjectOptionsBranch {
+    fn from(x: MemoryBackendEpcProperties) -> Self {
+        Self::MemoryBackendEpc(x)
+    }
+}
+impl ::std::convert::From<MemoryBackendFileProperties> for ObjectOptionsBranch {
+    fn from(x: MemoryBackendFileProperties) -> Self {
+        Self::MemoryBackendFile(x)
+    }
+}
+impl ::std::convert::From<MemoryBackendMemfdProperties> for ObjectOptionsBranch {
+    fn from(x: MemoryBackendMemfdProperties) -> Self {
+        Self::MemoryBackendMemfd(x)
+    }
+}
+impl ::std::convert::From<MemoryBackendProperties> for ObjectOptionsBranch {
+    fn from(x: MemoryBackendProperties) -> Self {
+        Self::MemoryBackendRam(x)
+    }
+}
+impl ::std::convert::From<MemoryBackendShmProperties> for ObjectOptionsBranch {
+    fn from(x: MemoryBackendShmProperties) -> Self {
+        Self::MemoryBackendShm(x)
+    }
+}
+impl ::std::convert::From<PrManagerHelperProperties> for ObjectOptionsBranch {
+    fn from(x: PrManagerHelperProperties) -> Self {
+        Self::PrManagerHelper(x)
+    }
+}
+impl ::std::convert::From<QtestProperties> for ObjectOptionsBranch {
+    fn from(x: QtestProperties) -> Self {
+        Self::Qtest(x)
+    }
+}
+impl ::std::convert::From<RngProperties> for ObjectOptionsBranch {
+    fn from(x: RngProperties) -> Self {
+        Self::RngBuiltin(x)
+    }
+}
+impl ::std::convert::From<RngEgdProperties> for ObjectOptionsBranch {
+    fn from(x: RngEgdProperties) -> Self {
+        Self::RngEgd(x)
+    }
+}
+impl ::std::convert::From<RngRandomProperties> for ObjectOptionsBranch {
+    fn from(x: RngRandomProperties) -> Self {
+        Self::RngRandom(x)
+    }
+}
+impl ::std::convert::From<SecretProperties> for ObjectOptionsBranch {
+    fn from(x: SecretProperties) -> Self {
+        Self::Secret(x)
+    }
+}
+impl ::std::convert::From<SecretKeyringProperties> for ObjectOptionsBranch {
+    fn from(x: SecretKeyringProperties) -> Self {
+        Self::SecretKeyring(x)
+    }
+}
+impl ::std::convert::From<SevGuestProperties> for ObjectOptionsBranch {
+    fn from(x: SevGuestProperties) -> Self {
+        Self::SevGuest(x)
+    }
+}
+impl ::std::convert::From<SevSnpGuestProperties> for ObjectOptionsBranch {
+    fn from(x: SevSnpGuestProperties) -> Self {
+        Self::SevSnpGuest(x)
+    }
+}
+impl ::std::convert::From<ThreadContextProperties> for ObjectOptionsBranch {
+    fn from(x: ThreadContextProperties) -> Self {
+        Self::ThreadContext(x)
+    }
+}
+impl ::std::convert::From<TdxGuestProperties> for ObjectOptionsBranch {
+    fn from(x: TdxGuestProperties) -> Self {
+        Self::TdxGuest(x)
+    }
+}
+impl ::std::convert::From<ThrottleGroupProperties> for ObjectOptionsBranch {
+    fn from(x: ThrottleGroupProperties) -> Self {
+        Self::ThrottleGroup(x)
+    }
+}
+impl ::std::convert::From<TlsCredsAnonProperties> for ObjectOptionsBranch {
+    fn from(x: TlsCredsAnonProperties) -> Self {
+        Self::TlsCredsAnon(x)
+    }
+}
+impl ::std::convert::From<TlsCredsPskProperties> for ObjectOptionsBranch {
+    fn from(x: TlsCredsPskProperties) -> Self {
+        Self::TlsCredsPsk(x)
+    }
+}
+impl ::std::convert::From<TlsCredsX509Properties> for ObjectOptionsBranch {
+    fn from(x: TlsCredsX509Properties) -> Self {
+        Self::TlsCredsX509(x)
+    }
+}
+impl ::std::convert::From<TlsCredsProperties> for ObjectOptionsBranch {
+    fn from(x: TlsCredsProperties) -> Self {
+        Self::TlsCipherSuites(x)
+    }
+}
+impl ::std::convert::From<RemoteObjectProperties> for ObjectOptionsBranch {
+    fn from(x: RemoteObjectProperties) -> Self {
+        Self::XRemoteObject(x)
+    }
+}
+impl ::std::convert::From<VfioUserServerProperties> for ObjectOptionsBranch {
+    fn from(x: VfioUserServerProperties) -> Self {
+        Self::XVfioUserServer(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl ObjectOptionsBranch {
+    /// The branch `qom-type` = `acpi-generic-initiator`.
+    pub fn acpi_generic_initiator(
+        x: impl ::std::convert::Into<AcpiGenericInitiatorProperties>,
+    ) -> Self {
+        Self::AcpiGenericInitiator(x.into())
+    }
+    /// The branch `qom-type` = `acpi-generic-port`.
+    pub fn acpi_generic_port(
+        x: impl ::std::convert::Into<AcpiGenericPortProperties>,
+    ) -> Self {
+        Self::AcpiGenericPort(x.into())
+    }
+    /// The branch `qom-type` = `authz-list`.
+    pub fn authz_list(x: impl ::std::convert::Into<AuthZListProperties>) -> Self {
+        Self::AuthzList(x.into())
+    }
+    /// The branch `qom-type` = `authz-listfile`.
+    pub fn authz_listfile(
+        x: impl ::std::convert::Into<AuthZListFileProperties>,
+    ) -> Self {
+        Self::AuthzListfile(x.into())
+    }
+    /// The branch `qom-type` = `authz-pam`.
+    pub fn authz_pam(x: impl ::std::convert::Into<AuthZPAMProperties>) -> Self {
+        Self::AuthzPam(x.into())
+    }
+    /// The branch `qom-type` = `authz-simple`.
+    pub fn authz_simple(x: impl ::std::convert::Into<AuthZSimpleProperties>) -> Self {
+        Self::AuthzSimple(x.into())
+    }
+    /// The branch `qom-type` = `can-host-socketcan`.
+    pub fn can_host_socketcan(
+        x: impl ::std::convert::Into<CanHostSocketcanProperties>,
+    ) -> Self {
+        Self::CanHostSocketcan(x.into())
+    }
+    /// The branch `qom-type` = `colo-compare`.
+    pub fn colo_compare(x: impl ::std::convert::Into<ColoCompareProperties>) -> Self {
+        Self::ColoCompare(x.into())
+    }
+    /// The branch `qom-type` = `cryptodev-backend`.
+    pub fn cryptodev_backend(
+        x: impl ::std::convert::Into<CryptodevBackendProperties>,
+    ) -> Self {
+        Self::CryptodevBackend(x.into())
+    }
+    /// The branch `qom-type` = `cryptodev-backend-builtin`.
+    pub fn cryptodev_backend_builtin(
+        x: impl ::std::convert::Into<CryptodevBackendProperties>,
+    ) -> Self {
+        Self::CryptodevBackendBuiltin(x.into())
+    }
+    /// The branch `qom-type` = `cryptodev-backend-lkcf`.
+    pub fn cryptodev_backend_lkcf(
+        x: impl ::std::convert::Into<CryptodevBackendProperties>,
+    ) -> Self {
+        Self::CryptodevBackendLkcf(x.into())
+    }
+    /// The branch `qom-type` = `cryptodev-vhost-user`.
+    pub fn cryptodev_vhost_user(
+        x: impl ::std::convert::Into<CryptodevVhostUserProperties>,
+    ) -> Self {
+        Self::CryptodevVhostUser(x.into())
+    }
+    /// The branch `qom-type` = `dbus-vmstate`.
+    pub fn dbus_vmstate(x: impl ::std::convert::Into<DBusVMStateProperties>) -> Self {
+        Self::DbusVmstate(x.into())
+    }
+    /// The branch `qom-type` = `filter-buffer`.
+    pub fn filter_buffer(x: impl ::std::convert::Into<FilterBufferProperties>) -> Self {
+        Self::FilterBuffer(x.into())
+    }
+    /// The branch `qom-type` = `filter-dump`.
+    pub fn filter_dump(x: impl ::std::convert::Into<FilterDumpProperties>) -> Self {
+        Self::FilterDump(x.into())
+    }
+    /// The branch `qom-type` = `filter-mirror`.
+    pub fn filter_mirror(x: impl ::std::convert::Into<FilterMirrorProperties>) -> Self {
+        Self::FilterMirror(x.into())
+    }
+    /// The branch `qom-type` = `filter-redirector`.
+    pub fn filter_redirector(
+        x: impl ::std::convert::Into<FilterRedirectorProperties>,
+    ) -> Self {
+        Self::FilterRedirector(x.into())
+    }
+    /// The branch `qom-type` = `filter-replay`.
+    pub fn filter_replay(x: impl ::std::convert::Into<NetfilterProperties>) -> Self {
+        Self::FilterReplay(x.into())
+    }
+    /// The branch `qom-type` = `filter-rewriter`.
+    pub fn filter_rewriter(
+        x: impl ::std::convert::Into<FilterRewriterProperties>,
+    ) -> Self {
+        Self::FilterRewriter(x.into())
+    }
+    /// The branch `qom-type` = `igvm-cfg`.
+    pub fn igvm_cfg(x: impl ::std::convert::Into<IgvmCfgProperties>) -> Self {
+        Self::IgvmCfg(x.into())
+    }
+    /// The branch `qom-type` = `input-barrier`.
+    pub fn input_barrier(x: impl ::std::convert::Into<InputBarrierProperties>) -> Self {
+        Self::InputBarrier(x.into())
+    }
+    /// The branch `qom-type` = `input-linux`.
+    pub fn input_linux(x: impl ::std::convert::Into<InputLinuxProperties>) -> Self {
+        Self::InputLinux(x.into())
+    }
+    /// The branch `qom-type` = `iommufd`.
+    pub fn iommufd(x: impl ::std::convert::Into<IOMMUFDProperties>) -> Self {
+        Self::Iommufd(x.into())
+    }
+    /// The branch `qom-type` = `iothread`.
+    pub fn iothread(x: impl ::std::convert::Into<IothreadProperties>) -> Self {
+        Self::Iothread(x.into())
+    }
+    /// The branch `qom-type` = `main-loop`.
+    pub fn main_loop(x: impl ::std::convert::Into<MainLoopProperties>) -> Self {
+        Self::MainLoop(x.into())
+    }
+    /// The branch `qom-type` = `memory-backend-epc`.
+    pub fn memory_backend_epc(
+        x: impl ::std::convert::Into<MemoryBackendEpcProperties>,
+    ) -> Self {
+        Self::MemoryBackendEpc(x.into())
+    }
+    /// The branch `qom-type` = `memory-backend-file`.
+    pub fn memory_backend_file(
+        x: impl ::std::convert::Into<MemoryBackendFileProperties>,
+    ) -> Self {
+        Self::MemoryBackendFile(x.into())
+    }
+    /// The branch `qom-type` = `memory-backend-memfd`.
+    pub fn memory_backend_memfd(
+        x: impl ::std::convert::Into<MemoryBackendMemfdProperties>,
+    ) -> Self {
+        Self::MemoryBackendMemfd(x.into())
+    }
+    /// The branch `qom-type` = `memory-backend-ram`.
+    pub fn memory_backend_ram(
+        x: impl ::std::convert::Into<MemoryBackendProperties>,
+    ) -> Self {
+        Self::MemoryBackendRam(x.into())
+    }
+    /// The branch `qom-type` = `memory-backend-shm`.
+    pub fn memory_backend_shm(
+        x: impl ::std::convert::Into<MemoryBackendShmProperties>,
+    ) -> Self {
+        Self::MemoryBackendShm(x.into())
+    }
+    /// The branch `qom-type` = `pr-manager-helper`.
+    pub fn pr_manager_helper(
+        x: impl ::std::convert::Into<PrManagerHelperProperties>,
+    ) -> Self {
+        Self::PrManagerHelper(x.into())
+    }
+    /// The branch `qom-type` = `qtest`.
+    pub fn qtest(x: impl ::std::convert::Into<QtestProperties>) -> Self {
+        Self::Qtest(x.into())
+    }
+    /// The branch `qom-type` = `rng-builtin`.
+    pub fn rng_builtin(x: impl ::std::convert::Into<RngProperties>) -> Self {
+        Self::RngBuiltin(x.into())
+    }
+    /// The branch `qom-type` = `rng-egd`.
+    pub fn rng_egd(x: impl ::std::convert::Into<RngEgdProperties>) -> Self {
+        Self::RngEgd(x.into())
+    }
+    /// The branch `qom-type` = `rng-random`.
+    pub fn rng_random(x: impl ::std::convert::Into<RngRandomProperties>) -> Self {
+        Self::RngRandom(x.into())
+    }
+    /// The branch `qom-type` = `secret`.
+    pub fn secret(x: impl ::std::convert::Into<SecretProperties>) -> Self {
+        Self::Secret(x.into())
+    }
+    /// The branch `qom-type` = `secret_keyring`.
+    pub fn secret_keyring(
+        x: impl ::std::convert::Into<SecretKeyringProperties>,
+    ) -> Self {
+        Self::SecretKeyring(x.into())
+    }
+    /// The branch `qom-type` = `sev-guest`.
+    pub fn sev_guest(x: impl ::std::convert::Into<SevGuestProperties>) -> Self {
+        Self::SevGuest(x.into())
+    }
+    /// The branch `qom-type` = `sev-snp-guest`.
+    pub fn sev_snp_guest(x: impl ::std::convert::Into<SevSnpGuestProperties>) -> Self {
+        Self::SevSnpGuest(x.into())
+    }
+    /// The branch `qom-type` = `tdx-guest`.
+    pub fn tdx_guest(x: impl ::std::convert::Into<TdxGuestProperties>) -> Self {
+        Self::TdxGuest(x.into())
+    }
+    /// The branch `qom-type` = `thread-context`.
+    pub fn thread_context(
+        x: impl ::std::convert::Into<ThreadContextProperties>,
+    ) -> Self {
+        Self::ThreadContext(x.into())
+    }
+    /// The branch `qom-type` = `throttle-group`.
+    pub fn throttle_group(
+        x: impl ::std::convert::Into<ThrottleGroupProperties>,
+    ) -> Self {
+        Self::ThrottleGroup(x.into())
+    }
+    /// The branch `qom-type` = `tls-cipher-suites`.
+    pub fn tls_cipher_suites(x: impl ::std::convert::Into<TlsCredsProperties>) -> Self {
+        Self::TlsCipherSuites(x.into())
+    }
+    /// The branch `qom-type` = `tls-creds-anon`.
+    pub fn tls_creds_anon(x: impl ::std::convert::Into<TlsCredsAnonProperties>) -> Self {
+        Self::TlsCredsAnon(x.into())
+    }
+    /// The branch `qom-type` = `tls-creds-psk`.
+    pub fn tls_creds_psk(x: impl ::std::convert::Into<TlsCredsPskProperties>) -> Self {
+        Self::TlsCredsPsk(x.into())
+    }
+    /// The branch `qom-type` = `tls-creds-x509`.
+    pub fn tls_creds_x509(x: impl ::std::convert::Into<TlsCredsX509Properties>) -> Self {
+        Self::TlsCredsX509(x.into())
+    }
+    /// The branch `qom-type` = `x-remote-object`.
+    pub fn x_remote_object(
+        x: impl ::std::convert::Into<RemoteObjectProperties>,
+    ) -> Self {
+        Self::XRemoteObject(x.into())
+    }
+    /// The branch `qom-type` = `x-vfio-user-server`.
+    pub fn x_vfio_user_server(
+        x: impl ::std::convert::Into<VfioUserServerProperties>,
+    ) -> Self {
+        Self::XVfioUserServer(x.into())
+    }
+}
 #[doc(alias = "object-add")]
 /// Create a QOM object.
 ///
@@ -2273,6 +2735,13 @@ crate::rt::qapi_newtype!(ObjectAdd);
 impl ::std::convert::From<ObjectOptions> for ObjectAdd {
     fn from(v: ObjectOptions) -> Self {
         Self(v)
+    }
+}
+impl ObjectAdd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<ObjectOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

@@ -717,6 +717,36 @@ crate::rt::qapi_union!(
     GuestPanicInformation, "type", data { HyperV = "hyper-v", S390 = "s390", Tdx = "tdx",
     } unit {}
 );
+impl ::std::convert::From<GuestPanicInformationHyperV> for GuestPanicInformation {
+    fn from(x: GuestPanicInformationHyperV) -> Self {
+        Self::HyperV(x)
+    }
+}
+impl ::std::convert::From<GuestPanicInformationS390> for GuestPanicInformation {
+    fn from(x: GuestPanicInformationS390) -> Self {
+        Self::S390(x)
+    }
+}
+impl ::std::convert::From<GuestPanicInformationTdx> for GuestPanicInformation {
+    fn from(x: GuestPanicInformationTdx) -> Self {
+        Self::Tdx(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl GuestPanicInformation {
+    /// The branch `type` = `hyper-v`.
+    pub fn hyper_v(x: impl ::std::convert::Into<GuestPanicInformationHyperV>) -> Self {
+        Self::HyperV(x.into())
+    }
+    /// The branch `type` = `s390`.
+    pub fn s390(x: impl ::std::convert::Into<GuestPanicInformationS390>) -> Self {
+        Self::S390(x.into())
+    }
+    /// The branch `type` = `tdx`.
+    pub fn tdx(x: impl ::std::convert::Into<GuestPanicInformationTdx>) -> Self {
+        Self::Tdx(x.into())
+    }
+}
 /// Hyper-V specific guest panic information (HV crash MSRs)
 ///
 /// Since: 2.9

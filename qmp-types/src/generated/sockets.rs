@@ -274,6 +274,45 @@ crate::rt::qapi_union!(
     SocketAddressLegacy, "type", data { Inet = "inet", Unix = "unix", Vsock = "vsock", Fd
     = "fd", } unit {}
 );
+impl ::std::convert::From<InetSocketAddressWrapper> for SocketAddressLegacy {
+    fn from(x: InetSocketAddressWrapper) -> Self {
+        Self::Inet(x)
+    }
+}
+impl ::std::convert::From<UnixSocketAddressWrapper> for SocketAddressLegacy {
+    fn from(x: UnixSocketAddressWrapper) -> Self {
+        Self::Unix(x)
+    }
+}
+impl ::std::convert::From<VsockSocketAddressWrapper> for SocketAddressLegacy {
+    fn from(x: VsockSocketAddressWrapper) -> Self {
+        Self::Vsock(x)
+    }
+}
+impl ::std::convert::From<FdSocketAddressWrapper> for SocketAddressLegacy {
+    fn from(x: FdSocketAddressWrapper) -> Self {
+        Self::Fd(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SocketAddressLegacy {
+    /// The branch `type` = `fd`.
+    pub fn fd(x: impl ::std::convert::Into<FdSocketAddressWrapper>) -> Self {
+        Self::Fd(x.into())
+    }
+    /// The branch `type` = `inet`.
+    pub fn inet(x: impl ::std::convert::Into<InetSocketAddressWrapper>) -> Self {
+        Self::Inet(x.into())
+    }
+    /// The branch `type` = `unix`.
+    pub fn unix(x: impl ::std::convert::Into<UnixSocketAddressWrapper>) -> Self {
+        Self::Unix(x.into())
+    }
+    /// The branch `type` = `vsock`.
+    pub fn vsock(x: impl ::std::convert::Into<VsockSocketAddressWrapper>) -> Self {
+        Self::Vsock(x.into())
+    }
+}
 /// Available `SocketAddress` types
 ///
 /// Since: 2.9
@@ -323,3 +362,42 @@ crate::rt::qapi_union!(
     SocketAddress, "type", data { Inet = "inet", Unix = "unix", Vsock = "vsock", Fd =
     "fd", } unit {}
 );
+impl ::std::convert::From<InetSocketAddress> for SocketAddress {
+    fn from(x: InetSocketAddress) -> Self {
+        Self::Inet(x)
+    }
+}
+impl ::std::convert::From<UnixSocketAddress> for SocketAddress {
+    fn from(x: UnixSocketAddress) -> Self {
+        Self::Unix(x)
+    }
+}
+impl ::std::convert::From<VsockSocketAddress> for SocketAddress {
+    fn from(x: VsockSocketAddress) -> Self {
+        Self::Vsock(x)
+    }
+}
+impl ::std::convert::From<FdSocketAddress> for SocketAddress {
+    fn from(x: FdSocketAddress) -> Self {
+        Self::Fd(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SocketAddress {
+    /// The branch `type` = `fd`.
+    pub fn fd(x: impl ::std::convert::Into<FdSocketAddress>) -> Self {
+        Self::Fd(x.into())
+    }
+    /// The branch `type` = `inet`.
+    pub fn inet(x: impl ::std::convert::Into<InetSocketAddress>) -> Self {
+        Self::Inet(x.into())
+    }
+    /// The branch `type` = `unix`.
+    pub fn unix(x: impl ::std::convert::Into<UnixSocketAddress>) -> Self {
+        Self::Unix(x.into())
+    }
+    /// The branch `type` = `vsock`.
+    pub fn vsock(x: impl ::std::convert::Into<VsockSocketAddress>) -> Self {
+        Self::Vsock(x.into())
+    }
+}

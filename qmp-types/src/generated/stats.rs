@@ -162,6 +162,35 @@ crate::rt::qapi_union!(
     StatsFilterBranch, "target", data { Vcpu = "vcpu", } unit { Vm = "vm", Cryptodev =
     "cryptodev", }
 );
+impl ::std::convert::From<StatsVCPUFilter> for StatsFilterBranch {
+    fn from(x: StatsVCPUFilter) -> Self {
+        Self::Vcpu(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl StatsFilterBranch {
+    /// The branch `target` = `vcpu`.
+    pub fn vcpu(x: impl ::std::convert::Into<StatsVCPUFilter>) -> Self {
+        Self::Vcpu(x.into())
+    }
+}
+impl ::std::convert::From<StatsFilterBranch> for StatsFilter {
+    fn from(branch: StatsFilterBranch) -> Self {
+        Self::new(branch)
+    }
+}
+impl ::std::convert::From<StatsVCPUFilter> for StatsFilter {
+    fn from(x: StatsVCPUFilter) -> Self {
+        Self::new(StatsFilterBranch::from(x))
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl StatsFilter {
+    /// With the branch `target` = `vcpu`.
+    pub fn vcpu(x: impl ::std::convert::Into<StatsVCPUFilter>) -> Self {
+        Self::new(StatsFilterBranch::vcpu(x))
+    }
+}
 /// Since: 7.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StatsValue {
@@ -171,6 +200,21 @@ pub enum StatsValue {
     Boolean(bool),
     /// list of unsigned 64-bit integers (used for histograms).
     List(::std::vec::Vec<u64>),
+}
+impl ::std::convert::From<u64> for StatsValue {
+    fn from(x: u64) -> Self {
+        Self::Scalar(x)
+    }
+}
+impl ::std::convert::From<bool> for StatsValue {
+    fn from(x: bool) -> Self {
+        Self::Boolean(x)
+    }
+}
+impl ::std::convert::From<::std::vec::Vec<u64>> for StatsValue {
+    fn from(x: ::std::vec::Vec<u64>) -> Self {
+        Self::List(x)
+    }
 }
 impl ::serde::Serialize for StatsValue {
     fn serialize<__S: ::serde::Serializer>(
@@ -269,6 +313,13 @@ crate::rt::qapi_newtype!(QueryStats);
 impl ::std::convert::From<StatsFilter> for QueryStats {
     fn from(v: StatsFilter) -> Self {
         Self(v)
+    }
+}
+impl QueryStats {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<StatsFilter>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

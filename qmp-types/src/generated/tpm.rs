@@ -188,6 +188,29 @@ crate::rt::qapi_union!(
     TpmTypeOptions, "type", data { Passthrough = "passthrough", Emulator = "emulator", }
     unit {}
 );
+impl ::std::convert::From<TPMPassthroughOptionsWrapper> for TpmTypeOptions {
+    fn from(x: TPMPassthroughOptionsWrapper) -> Self {
+        Self::Passthrough(x)
+    }
+}
+impl ::std::convert::From<TPMEmulatorOptionsWrapper> for TpmTypeOptions {
+    fn from(x: TPMEmulatorOptionsWrapper) -> Self {
+        Self::Emulator(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl TpmTypeOptions {
+    /// The branch `type` = `emulator`.
+    pub fn emulator(x: impl ::std::convert::Into<TPMEmulatorOptionsWrapper>) -> Self {
+        Self::Emulator(x.into())
+    }
+    /// The branch `type` = `passthrough`.
+    pub fn passthrough(
+        x: impl ::std::convert::Into<TPMPassthroughOptionsWrapper>,
+    ) -> Self {
+        Self::Passthrough(x.into())
+    }
+}
 /// Information about the TPM
 ///
 /// Since: 1.5

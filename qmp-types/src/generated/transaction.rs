@@ -246,6 +246,115 @@ crate::rt::qapi_union!(
     BlockdevSnapshotSync = "blockdev-snapshot-sync", DriveBackup = "drive-backup", } unit
     {}
 );
+impl ::std::convert::From<AbortWrapper> for TransactionAction {
+    fn from(x: AbortWrapper) -> Self {
+        Self::Abort(x)
+    }
+}
+impl ::std::convert::From<BlockDirtyBitmapAddWrapper> for TransactionAction {
+    fn from(x: BlockDirtyBitmapAddWrapper) -> Self {
+        Self::BlockDirtyBitmapAdd(x)
+    }
+}
+impl ::std::convert::From<BlockDirtyBitmapMergeWrapper> for TransactionAction {
+    fn from(x: BlockDirtyBitmapMergeWrapper) -> Self {
+        Self::BlockDirtyBitmapMerge(x)
+    }
+}
+impl ::std::convert::From<BlockdevBackupWrapper> for TransactionAction {
+    fn from(x: BlockdevBackupWrapper) -> Self {
+        Self::BlockdevBackup(x)
+    }
+}
+impl ::std::convert::From<BlockdevSnapshotWrapper> for TransactionAction {
+    fn from(x: BlockdevSnapshotWrapper) -> Self {
+        Self::BlockdevSnapshot(x)
+    }
+}
+impl ::std::convert::From<BlockdevSnapshotInternalWrapper> for TransactionAction {
+    fn from(x: BlockdevSnapshotInternalWrapper) -> Self {
+        Self::BlockdevSnapshotInternalSync(x)
+    }
+}
+impl ::std::convert::From<BlockdevSnapshotSyncWrapper> for TransactionAction {
+    fn from(x: BlockdevSnapshotSyncWrapper) -> Self {
+        Self::BlockdevSnapshotSync(x)
+    }
+}
+impl ::std::convert::From<DriveBackupWrapper> for TransactionAction {
+    fn from(x: DriveBackupWrapper) -> Self {
+        Self::DriveBackup(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl TransactionAction {
+    /// The branch `type` = `abort`.
+    pub fn abort(x: impl ::std::convert::Into<AbortWrapper>) -> Self {
+        Self::Abort(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-add`.
+    pub fn block_dirty_bitmap_add(
+        x: impl ::std::convert::Into<BlockDirtyBitmapAddWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapAdd(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-clear`.
+    pub fn block_dirty_bitmap_clear(
+        x: impl ::std::convert::Into<BlockDirtyBitmapWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapClear(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-disable`.
+    pub fn block_dirty_bitmap_disable(
+        x: impl ::std::convert::Into<BlockDirtyBitmapWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapDisable(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-enable`.
+    pub fn block_dirty_bitmap_enable(
+        x: impl ::std::convert::Into<BlockDirtyBitmapWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapEnable(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-merge`.
+    pub fn block_dirty_bitmap_merge(
+        x: impl ::std::convert::Into<BlockDirtyBitmapMergeWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapMerge(x.into())
+    }
+    /// The branch `type` = `block-dirty-bitmap-remove`.
+    pub fn block_dirty_bitmap_remove(
+        x: impl ::std::convert::Into<BlockDirtyBitmapWrapper>,
+    ) -> Self {
+        Self::BlockDirtyBitmapRemove(x.into())
+    }
+    /// The branch `type` = `blockdev-backup`.
+    pub fn blockdev_backup(x: impl ::std::convert::Into<BlockdevBackupWrapper>) -> Self {
+        Self::BlockdevBackup(x.into())
+    }
+    /// The branch `type` = `blockdev-snapshot`.
+    pub fn blockdev_snapshot(
+        x: impl ::std::convert::Into<BlockdevSnapshotWrapper>,
+    ) -> Self {
+        Self::BlockdevSnapshot(x.into())
+    }
+    /// The branch `type` = `blockdev-snapshot-internal-sync`.
+    pub fn blockdev_snapshot_internal_sync(
+        x: impl ::std::convert::Into<BlockdevSnapshotInternalWrapper>,
+    ) -> Self {
+        Self::BlockdevSnapshotInternalSync(x.into())
+    }
+    /// The branch `type` = `blockdev-snapshot-sync`.
+    pub fn blockdev_snapshot_sync(
+        x: impl ::std::convert::Into<BlockdevSnapshotSyncWrapper>,
+    ) -> Self {
+        Self::BlockdevSnapshotSync(x.into())
+    }
+    /// The branch `type` = `drive-backup`.
+    pub fn drive_backup(x: impl ::std::convert::Into<DriveBackupWrapper>) -> Self {
+        Self::DriveBackup(x.into())
+    }
+}
 /// Optional arguments to modify the behavior of a Transaction.
 ///
 /// Since: 2.5

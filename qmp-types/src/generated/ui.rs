@@ -81,6 +81,18 @@ pub enum SetPasswordOptionsBranch {
 crate::rt::qapi_union!(
     SetPasswordOptionsBranch, "protocol", data { Vnc = "vnc", } unit { Spice = "spice", }
 );
+impl ::std::convert::From<SetPasswordOptionsVnc> for SetPasswordOptionsBranch {
+    fn from(x: SetPasswordOptionsVnc) -> Self {
+        Self::Vnc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl SetPasswordOptionsBranch {
+    /// The branch `protocol` = `vnc`.
+    pub fn vnc(x: impl ::std::convert::Into<SetPasswordOptionsVnc>) -> Self {
+        Self::Vnc(x.into())
+    }
+}
 /// Options for `set_password` specific to the VNC protocol.
 ///
 /// Since: 7.0
@@ -118,6 +130,13 @@ crate::rt::qapi_newtype!(SetPassword);
 impl ::std::convert::From<SetPasswordOptions> for SetPassword {
     fn from(v: SetPasswordOptions) -> Self {
         Self(v)
+    }
+}
+impl SetPassword {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<SetPasswordOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -176,6 +195,18 @@ crate::rt::qapi_union!(
     ExpirePasswordOptionsBranch, "protocol", data { Vnc = "vnc", } unit { Spice =
     "spice", }
 );
+impl ::std::convert::From<ExpirePasswordOptionsVnc> for ExpirePasswordOptionsBranch {
+    fn from(x: ExpirePasswordOptionsVnc) -> Self {
+        Self::Vnc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl ExpirePasswordOptionsBranch {
+    /// The branch `protocol` = `vnc`.
+    pub fn vnc(x: impl ::std::convert::Into<ExpirePasswordOptionsVnc>) -> Self {
+        Self::Vnc(x.into())
+    }
+}
 /// Options for `expire_password` specific to the VNC protocol.
 ///
 /// Since: 7.0
@@ -214,6 +245,13 @@ crate::rt::qapi_newtype!(ExpirePassword);
 impl ::std::convert::From<ExpirePasswordOptions> for ExpirePassword {
     fn from(v: ExpirePasswordOptions) -> Self {
         Self(v)
+    }
+}
+impl ExpirePassword {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<ExpirePasswordOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -1682,6 +1720,27 @@ pub enum KeyValue {
 crate::rt::qapi_union!(
     KeyValue, "type", data { Number = "number", Qcode = "qcode", } unit {}
 );
+impl ::std::convert::From<IntWrapper> for KeyValue {
+    fn from(x: IntWrapper) -> Self {
+        Self::Number(x)
+    }
+}
+impl ::std::convert::From<QKeyCodeWrapper> for KeyValue {
+    fn from(x: QKeyCodeWrapper) -> Self {
+        Self::Qcode(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl KeyValue {
+    /// The branch `type` = `number`.
+    pub fn number(x: impl ::std::convert::Into<IntWrapper>) -> Self {
+        Self::Number(x.into())
+    }
+    /// The branch `type` = `qcode`.
+    pub fn qcode(x: impl ::std::convert::Into<QKeyCodeWrapper>) -> Self {
+        Self::Qcode(x.into())
+    }
+}
 #[doc(alias = "send-key")]
 /// Send keys to guest.
 ///
@@ -2009,6 +2068,44 @@ crate::rt::qapi_union!(
     InputEvent, "type", data { Key = "key", Btn = "btn", Rel = "rel", Abs = "abs", Mtt =
     "mtt", } unit {}
 );
+impl ::std::convert::From<InputKeyEventWrapper> for InputEvent {
+    fn from(x: InputKeyEventWrapper) -> Self {
+        Self::Key(x)
+    }
+}
+impl ::std::convert::From<InputBtnEventWrapper> for InputEvent {
+    fn from(x: InputBtnEventWrapper) -> Self {
+        Self::Btn(x)
+    }
+}
+impl ::std::convert::From<InputMultiTouchEventWrapper> for InputEvent {
+    fn from(x: InputMultiTouchEventWrapper) -> Self {
+        Self::Mtt(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl InputEvent {
+    /// The branch `type` = `abs`.
+    pub fn abs(x: impl ::std::convert::Into<InputMoveEventWrapper>) -> Self {
+        Self::Abs(x.into())
+    }
+    /// The branch `type` = `btn`.
+    pub fn btn(x: impl ::std::convert::Into<InputBtnEventWrapper>) -> Self {
+        Self::Btn(x.into())
+    }
+    /// The branch `type` = `key`.
+    pub fn key(x: impl ::std::convert::Into<InputKeyEventWrapper>) -> Self {
+        Self::Key(x.into())
+    }
+    /// The branch `type` = `mtt`.
+    pub fn mtt(x: impl ::std::convert::Into<InputMultiTouchEventWrapper>) -> Self {
+        Self::Mtt(x.into())
+    }
+    /// The branch `type` = `rel`.
+    pub fn rel(x: impl ::std::convert::Into<InputMoveEventWrapper>) -> Self {
+        Self::Rel(x.into())
+    }
+}
 #[doc(alias = "input-send-event")]
 /// Send input event(s) to guest.
 ///
@@ -2439,6 +2536,125 @@ crate::rt::qapi_union!(
     "egl-headless", Curses = "curses", Cocoa = "cocoa", Dbus = "dbus", } unit { Default =
     "default", None = "none", SpiceApp = "spice-app", }
 );
+impl ::std::convert::From<DisplayGTK> for DisplayOptionsBranch {
+    fn from(x: DisplayGTK) -> Self {
+        Self::Gtk(x)
+    }
+}
+impl ::std::convert::From<DisplaySDL> for DisplayOptionsBranch {
+    fn from(x: DisplaySDL) -> Self {
+        Self::Sdl(x)
+    }
+}
+impl ::std::convert::From<DisplayEGLHeadless> for DisplayOptionsBranch {
+    fn from(x: DisplayEGLHeadless) -> Self {
+        Self::EglHeadless(x)
+    }
+}
+impl ::std::convert::From<DisplayCurses> for DisplayOptionsBranch {
+    fn from(x: DisplayCurses) -> Self {
+        Self::Curses(x)
+    }
+}
+impl ::std::convert::From<DisplayCocoa> for DisplayOptionsBranch {
+    fn from(x: DisplayCocoa) -> Self {
+        Self::Cocoa(x)
+    }
+}
+impl ::std::convert::From<DisplayDBus> for DisplayOptionsBranch {
+    fn from(x: DisplayDBus) -> Self {
+        Self::Dbus(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl DisplayOptionsBranch {
+    /// The branch `type` = `cocoa`.
+    pub fn cocoa(x: impl ::std::convert::Into<DisplayCocoa>) -> Self {
+        Self::Cocoa(x.into())
+    }
+    /// The branch `type` = `curses`.
+    pub fn curses(x: impl ::std::convert::Into<DisplayCurses>) -> Self {
+        Self::Curses(x.into())
+    }
+    /// The branch `type` = `dbus`.
+    pub fn dbus(x: impl ::std::convert::Into<DisplayDBus>) -> Self {
+        Self::Dbus(x.into())
+    }
+    /// The branch `type` = `egl-headless`.
+    pub fn egl_headless(x: impl ::std::convert::Into<DisplayEGLHeadless>) -> Self {
+        Self::EglHeadless(x.into())
+    }
+    /// The branch `type` = `gtk`.
+    pub fn gtk(x: impl ::std::convert::Into<DisplayGTK>) -> Self {
+        Self::Gtk(x.into())
+    }
+    /// The branch `type` = `sdl`.
+    pub fn sdl(x: impl ::std::convert::Into<DisplaySDL>) -> Self {
+        Self::Sdl(x.into())
+    }
+}
+impl ::std::convert::From<DisplayOptionsBranch> for DisplayOptions {
+    fn from(branch: DisplayOptionsBranch) -> Self {
+        Self::new(branch)
+    }
+}
+impl ::std::convert::From<DisplayGTK> for DisplayOptions {
+    fn from(x: DisplayGTK) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<DisplayCocoa> for DisplayOptions {
+    fn from(x: DisplayCocoa) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<DisplayCurses> for DisplayOptions {
+    fn from(x: DisplayCurses) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<DisplayEGLHeadless> for DisplayOptions {
+    fn from(x: DisplayEGLHeadless) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<DisplayDBus> for DisplayOptions {
+    fn from(x: DisplayDBus) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+impl ::std::convert::From<DisplaySDL> for DisplayOptions {
+    fn from(x: DisplaySDL) -> Self {
+        Self::new(DisplayOptionsBranch::from(x))
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl DisplayOptions {
+    /// With the branch `type` = `cocoa`.
+    pub fn cocoa(x: impl ::std::convert::Into<DisplayCocoa>) -> Self {
+        Self::new(DisplayOptionsBranch::cocoa(x))
+    }
+    /// With the branch `type` = `curses`.
+    pub fn curses(x: impl ::std::convert::Into<DisplayCurses>) -> Self {
+        Self::new(DisplayOptionsBranch::curses(x))
+    }
+    /// With the branch `type` = `dbus`.
+    pub fn dbus(x: impl ::std::convert::Into<DisplayDBus>) -> Self {
+        Self::new(DisplayOptionsBranch::dbus(x))
+    }
+    /// With the branch `type` = `egl-headless`.
+    pub fn egl_headless(x: impl ::std::convert::Into<DisplayEGLHeadless>) -> Self {
+        Self::new(DisplayOptionsBranch::egl_headless(x))
+    }
+    /// With the branch `type` = `gtk`.
+    pub fn gtk(x: impl ::std::convert::Into<DisplayGTK>) -> Self {
+        Self::new(DisplayOptionsBranch::gtk(x))
+    }
+    /// With the branch `type` = `sdl`.
+    pub fn sdl(x: impl ::std::convert::Into<DisplaySDL>) -> Self {
+        Self::new(DisplayOptionsBranch::sdl(x))
+    }
+}
 #[doc(alias = "query-display-options")]
 /// Return information about display configuration
 ///
@@ -2503,6 +2719,18 @@ pub enum DisplayReloadOptions {
     },
 }
 crate::rt::qapi_union!(DisplayReloadOptions, "type", data { Vnc = "vnc", } unit {});
+impl ::std::convert::From<DisplayReloadOptionsVNC> for DisplayReloadOptions {
+    fn from(x: DisplayReloadOptionsVNC) -> Self {
+        Self::Vnc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl DisplayReloadOptions {
+    /// The branch `type` = `vnc`.
+    pub fn vnc(x: impl ::std::convert::Into<DisplayReloadOptionsVNC>) -> Self {
+        Self::Vnc(x.into())
+    }
+}
 #[doc(alias = "display-reload")]
 /// Reload display configuration.
 ///
@@ -2521,6 +2749,13 @@ crate::rt::qapi_newtype!(DisplayReload);
 impl ::std::convert::From<DisplayReloadOptions> for DisplayReload {
     fn from(v: DisplayReloadOptions) -> Self {
         Self(v)
+    }
+}
+impl DisplayReload {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<DisplayReloadOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(
@@ -2577,6 +2812,18 @@ pub enum DisplayUpdateOptions {
     },
 }
 crate::rt::qapi_union!(DisplayUpdateOptions, "type", data { Vnc = "vnc", } unit {});
+impl ::std::convert::From<DisplayUpdateOptionsVNC> for DisplayUpdateOptions {
+    fn from(x: DisplayUpdateOptionsVNC) -> Self {
+        Self::Vnc(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl DisplayUpdateOptions {
+    /// The branch `type` = `vnc`.
+    pub fn vnc(x: impl ::std::convert::Into<DisplayUpdateOptionsVNC>) -> Self {
+        Self::Vnc(x.into())
+    }
+}
 #[doc(alias = "display-update")]
 /// Update display configuration.
 ///
@@ -2597,6 +2844,13 @@ crate::rt::qapi_newtype!(DisplayUpdate);
 impl ::std::convert::From<DisplayUpdateOptions> for DisplayUpdate {
     fn from(v: DisplayUpdateOptions) -> Self {
         Self(v)
+    }
+}
+impl DisplayUpdate {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<DisplayUpdateOptions>) -> Self {
+        Self(arg.into())
     }
 }
 crate::rt::qapi_command!(

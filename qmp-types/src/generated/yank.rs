@@ -90,6 +90,27 @@ crate::rt::qapi_union!(
     YankInstance, "type", data { BlockNode = "block-node", Chardev = "chardev", } unit {
     Migration = "migration", }
 );
+impl ::std::convert::From<YankInstanceBlockNode> for YankInstance {
+    fn from(x: YankInstanceBlockNode) -> Self {
+        Self::BlockNode(x)
+    }
+}
+impl ::std::convert::From<YankInstanceChardev> for YankInstance {
+    fn from(x: YankInstanceChardev) -> Self {
+        Self::Chardev(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl YankInstance {
+    /// The branch `type` = `block-node`.
+    pub fn block_node(x: impl ::std::convert::Into<YankInstanceBlockNode>) -> Self {
+        Self::BlockNode(x.into())
+    }
+    /// The branch `type` = `chardev`.
+    pub fn chardev(x: impl ::std::convert::Into<YankInstanceChardev>) -> Self {
+        Self::Chardev(x.into())
+    }
+}
 #[doc(alias = "yank")]
 /// Try to recover from hanging QEMU by yanking the specified instances.
 /// See `YankInstance` for more information.

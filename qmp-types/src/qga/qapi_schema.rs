@@ -458,6 +458,16 @@ pub enum GuestFileWhence {
     /// Symbolic name, and preferred interface
     Name(QGASeek),
 }
+impl ::std::convert::From<i64> for GuestFileWhence {
+    fn from(x: i64) -> Self {
+        Self::Value(x)
+    }
+}
+impl ::std::convert::From<QGASeek> for GuestFileWhence {
+    fn from(x: QGASeek) -> Self {
+        Self::Name(x)
+    }
+}
 impl ::serde::Serialize for GuestFileWhence {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -1450,6 +1460,18 @@ crate::rt::qapi_union!(
     Raid = "raid", Iscsi = "iscsi", Sas = "sas", Mmc = "mmc", Virtual = "virtual",
     FileBackedVirtual = "file-backed-virtual", }
 );
+impl ::std::convert::From<GuestNVMeSmart> for GuestDiskSmart {
+    fn from(x: GuestNVMeSmart) -> Self {
+        Self::Nvme(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl GuestDiskSmart {
+    /// The branch `type` = `nvme`.
+    pub fn nvme(x: impl ::std::convert::Into<GuestNVMeSmart>) -> Self {
+        Self::Nvme(x.into())
+    }
+}
 /// Since: 5.2
 ///
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
@@ -1944,6 +1966,16 @@ pub enum GuestExecCaptureOutput {
     /// capture mode; preferred interface
     Mode(GuestExecCaptureOutputMode),
 }
+impl ::std::convert::From<bool> for GuestExecCaptureOutput {
+    fn from(x: bool) -> Self {
+        Self::Flag(x)
+    }
+}
+impl ::std::convert::From<GuestExecCaptureOutputMode> for GuestExecCaptureOutput {
+    fn from(x: GuestExecCaptureOutputMode) -> Self {
+        Self::Mode(x)
+    }
+}
 impl ::serde::Serialize for GuestExecCaptureOutput {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -2283,6 +2315,18 @@ pub enum GuestDeviceId {
     },
 }
 crate::rt::qapi_union!(GuestDeviceId, "type", data { Pci = "pci", } unit {});
+impl ::std::convert::From<GuestDeviceIdPCI> for GuestDeviceId {
+    fn from(x: GuestDeviceIdPCI) -> Self {
+        Self::Pci(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl GuestDeviceId {
+    /// The branch `type` = `pci`.
+    pub fn pci(x: impl ::std::convert::Into<GuestDeviceIdPCI>) -> Self {
+        Self::Pci(x.into())
+    }
+}
 /// Since: 5.2
 ///
 /// Only available if `CONFIG_WIN32`.
@@ -2630,6 +2674,18 @@ pub enum GuestCpuStats {
     },
 }
 crate::rt::qapi_union!(GuestCpuStats, "type", data { Linux = "linux", } unit {});
+impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStats {
+    fn from(x: GuestLinuxCpuStats) -> Self {
+        Self::Linux(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl GuestCpuStats {
+    /// The branch `type` = `linux`.
+    pub fn linux(x: impl ::std::convert::Into<GuestLinuxCpuStats>) -> Self {
+        Self::Linux(x.into())
+    }
+}
 #[doc(alias = "guest-get-cpustats")]
 /// Retrieve information about CPU stats.
 ///

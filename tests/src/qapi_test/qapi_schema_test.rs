@@ -93,6 +93,8 @@ pub enum Union {
     Union, "type", data {} unit { Value1 = "value1", Value2 = "value2", Value3 =
     "value3", Value4 = "value4", }
 );
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl Union {}
 #[doc(alias = "user-def-cmd0")]
 /// The QAPI command `user-def-cmd0`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -101,6 +103,13 @@ pub struct UserDefCmd0(pub Empty2);
 impl ::std::convert::From<Empty2> for UserDefCmd0 {
     fn from(v: Empty2) -> Self {
         Self(v)
+    }
+}
+impl UserDefCmd0 {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<Empty2>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_command!(
@@ -332,6 +341,26 @@ pub enum UserDefFlatUnionBranch {
     UserDefFlatUnionBranch, "enum1", data { Value1 = "value1", Value2 = "value2", Value3
     = "value3", } unit { Value4 = "value4", }
 );
+impl ::std::convert::From<UserDefA> for UserDefFlatUnionBranch {
+    fn from(x: UserDefA) -> Self {
+        Self::Value1(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl UserDefFlatUnionBranch {
+    /// The branch `enum1` = `value1`.
+    pub fn value1(x: impl ::std::convert::Into<UserDefA>) -> Self {
+        Self::Value1(x.into())
+    }
+    /// The branch `enum1` = `value2`.
+    pub fn value2(x: impl ::std::convert::Into<UserDefB>) -> Self {
+        Self::Value2(x.into())
+    }
+    /// The branch `enum1` = `value3`.
+    pub fn value3(x: impl ::std::convert::Into<UserDefB>) -> Self {
+        Self::Value3(x.into())
+    }
+}
 /// The QAPI struct `UserDefUnionBase`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -394,6 +423,27 @@ pub enum UserDefFlatUnion2Branch {
     UserDefFlatUnion2Branch, "enum1", data { Value1 = "value1", Value2 = "value2", } unit
     {}
 );
+impl ::std::convert::From<UserDefC> for UserDefFlatUnion2Branch {
+    fn from(x: UserDefC) -> Self {
+        Self::Value1(x)
+    }
+}
+impl ::std::convert::From<UserDefB> for UserDefFlatUnion2Branch {
+    fn from(x: UserDefB) -> Self {
+        Self::Value2(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl UserDefFlatUnion2Branch {
+    /// The branch `enum1` = `value1`.
+    pub fn value1(x: impl ::std::convert::Into<UserDefC>) -> Self {
+        Self::Value1(x.into())
+    }
+    /// The branch `enum1` = `value2`.
+    pub fn value2(x: impl ::std::convert::Into<UserDefB>) -> Self {
+        Self::Value2(x.into())
+    }
+}
 /// The QAPI struct `WrapAlternate`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -417,6 +467,21 @@ pub enum UserDefAlternate {
     I(i64),
     /// `n`
     N,
+}
+impl ::std::convert::From<UserDefFlatUnion> for UserDefAlternate {
+    fn from(x: UserDefFlatUnion) -> Self {
+        Self::Udfu(x)
+    }
+}
+impl ::std::convert::From<EnumOne> for UserDefAlternate {
+    fn from(x: EnumOne) -> Self {
+        Self::E(x)
+    }
+}
+impl ::std::convert::From<i64> for UserDefAlternate {
+    fn from(x: i64) -> Self {
+        Self::I(x)
+    }
 }
 impl ::serde::Serialize for UserDefAlternate {
     fn serialize<__S: ::serde::Serializer>(
@@ -563,6 +628,27 @@ pub enum TestUnionTypeA {
     TestUnionTypeA, "type-a", data { ValueA1 = "value-a1", ValueA2 = "value-a2", } unit
     {}
 );
+impl ::std::convert::From<TestUnionTypeA1> for TestUnionTypeA {
+    fn from(x: TestUnionTypeA1) -> Self {
+        Self::ValueA1(x)
+    }
+}
+impl ::std::convert::From<TestUnionTypeA2> for TestUnionTypeA {
+    fn from(x: TestUnionTypeA2) -> Self {
+        Self::ValueA2(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl TestUnionTypeA {
+    /// The branch `type-a` = `value-a1`.
+    pub fn value_a1(x: impl ::std::convert::Into<TestUnionTypeA1>) -> Self {
+        Self::ValueA1(x.into())
+    }
+    /// The branch `type-a` = `value-a2`.
+    pub fn value_a2(x: impl ::std::convert::Into<TestUnionTypeA2>) -> Self {
+        Self::ValueA2(x.into())
+    }
+}
 /// The QAPI struct `TestUnionTypeB`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -599,6 +685,27 @@ pub enum TestUnionInUnion {
 ::qmp_types::rt::qapi_union!(
     TestUnionInUnion, "type", data { ValueA = "value-a", ValueB = "value-b", } unit {}
 );
+impl ::std::convert::From<TestUnionTypeA> for TestUnionInUnion {
+    fn from(x: TestUnionTypeA) -> Self {
+        Self::ValueA(x)
+    }
+}
+impl ::std::convert::From<TestUnionTypeB> for TestUnionInUnion {
+    fn from(x: TestUnionTypeB) -> Self {
+        Self::ValueB(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl TestUnionInUnion {
+    /// The branch `type` = `value-a`.
+    pub fn value_a(x: impl ::std::convert::Into<TestUnionTypeA>) -> Self {
+        Self::ValueA(x.into())
+    }
+    /// The branch `type` = `value-b`.
+    pub fn value_b(x: impl ::std::convert::Into<TestUnionTypeB>) -> Self {
+        Self::ValueB(x.into())
+    }
+}
 /// The QAPI alternate `AltEnumBool`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltEnumBool {
@@ -606,6 +713,16 @@ pub enum AltEnumBool {
     E(EnumOne),
     /// `b`
     B(bool),
+}
+impl ::std::convert::From<EnumOne> for AltEnumBool {
+    fn from(x: EnumOne) -> Self {
+        Self::E(x)
+    }
+}
+impl ::std::convert::From<bool> for AltEnumBool {
+    fn from(x: bool) -> Self {
+        Self::B(x)
+    }
 }
 impl ::serde::Serialize for AltEnumBool {
     fn serialize<__S: ::serde::Serializer>(
@@ -651,6 +768,16 @@ pub enum AltEnumNum {
     E(EnumOne),
     /// `n`
     N(f64),
+}
+impl ::std::convert::From<EnumOne> for AltEnumNum {
+    fn from(x: EnumOne) -> Self {
+        Self::E(x)
+    }
+}
+impl ::std::convert::From<f64> for AltEnumNum {
+    fn from(x: f64) -> Self {
+        Self::N(x)
+    }
 }
 impl ::serde::Serialize for AltEnumNum {
     fn serialize<__S: ::serde::Serializer>(
@@ -699,6 +826,16 @@ pub enum AltNumEnum {
     /// `e`
     E(EnumOne),
 }
+impl ::std::convert::From<f64> for AltNumEnum {
+    fn from(x: f64) -> Self {
+        Self::N(x)
+    }
+}
+impl ::std::convert::From<EnumOne> for AltNumEnum {
+    fn from(x: EnumOne) -> Self {
+        Self::E(x)
+    }
+}
 impl ::serde::Serialize for AltNumEnum {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -745,6 +882,16 @@ pub enum AltEnumInt {
     E(EnumOne),
     /// `i`
     I(i64),
+}
+impl ::std::convert::From<EnumOne> for AltEnumInt {
+    fn from(x: EnumOne) -> Self {
+        Self::E(x)
+    }
+}
+impl ::std::convert::From<i64> for AltEnumInt {
+    fn from(x: i64) -> Self {
+        Self::I(x)
+    }
 }
 impl ::serde::Serialize for AltEnumInt {
     fn serialize<__S: ::serde::Serializer>(
@@ -793,6 +940,16 @@ pub enum AltListInt {
     /// `i`
     I(i64),
 }
+impl ::std::convert::From<::std::vec::Vec<i64>> for AltListInt {
+    fn from(x: ::std::vec::Vec<i64>) -> Self {
+        Self::L(x)
+    }
+}
+impl ::std::convert::From<i64> for AltListInt {
+    fn from(x: i64) -> Self {
+        Self::I(x)
+    }
+}
 impl ::serde::Serialize for AltListInt {
     fn serialize<__S: ::serde::Serializer>(
         &self,
@@ -837,6 +994,21 @@ pub enum AltStrObj {
     S(::std::string::String),
     /// `o`
     O(TestStruct),
+}
+impl ::std::convert::From<::std::string::String> for AltStrObj {
+    fn from(x: ::std::string::String) -> Self {
+        Self::S(x)
+    }
+}
+impl ::std::convert::From<&str> for AltStrObj {
+    fn from(x: &str) -> Self {
+        Self::S(::std::string::ToString::to_string(x))
+    }
+}
+impl ::std::convert::From<TestStruct> for AltStrObj {
+    fn from(x: TestStruct) -> Self {
+        Self::O(x)
+    }
 }
 impl ::serde::Serialize for AltStrObj {
     fn serialize<__S: ::serde::Serializer>(
@@ -1067,6 +1239,13 @@ impl ::std::convert::From<UserDefZero> for BoxedStruct {
         Self(v)
     }
 }
+impl BoxedStruct {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<UserDefZero>) -> Self {
+        Self(arg.into())
+    }
+}
 ::qmp_types::rt::qapi_command!(
     BoxedStruct, "boxed-struct", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1083,6 +1262,13 @@ impl ::std::convert::From<UserDefFlatUnion> for BoxedUnion {
         Self(v)
     }
 }
+impl BoxedUnion {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<UserDefFlatUnion>) -> Self {
+        Self(arg.into())
+    }
+}
 ::qmp_types::rt::qapi_command!(
     BoxedUnion, "boxed-union", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1097,6 +1283,13 @@ pub struct BoxedEmpty(pub Empty1);
 impl ::std::convert::From<Empty1> for BoxedEmpty {
     fn from(v: Empty1) -> Self {
         Self(v)
+    }
+}
+impl BoxedEmpty {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<Empty1>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_command!(
@@ -1250,6 +1443,13 @@ impl ::std::convert::From<UserDefZero> for EventE {
         Self(v)
     }
 }
+impl EventE {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<UserDefZero>) -> Self {
+        Self(arg.into())
+    }
+}
 ::qmp_types::rt::qapi_event!(
     EventE, "EVENT_E", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
@@ -1264,6 +1464,13 @@ impl ::std::convert::From<UserDefFlatUnion> for EventF {
         Self(v)
     }
 }
+impl EventF {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<UserDefFlatUnion>) -> Self {
+        Self(arg.into())
+    }
+}
 ::qmp_types::rt::qapi_event!(
     EventF, "EVENT_F", { versions : & [], deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, }
@@ -1276,6 +1483,13 @@ pub struct EventG(pub Empty1);
 impl ::std::convert::From<Empty1> for EventG {
     fn from(v: Empty1) -> Self {
         Self(v)
+    }
+}
+impl EventG {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<Empty1>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_event!(
@@ -1337,6 +1551,16 @@ pub struct OrgQemuXStruct {
 pub enum OrgQemuXAlt1 {
     /// `__org.qemu_x-branch`
     OrgQemuXBranch(::std::string::String),
+}
+impl ::std::convert::From<::std::string::String> for OrgQemuXAlt1 {
+    fn from(x: ::std::string::String) -> Self {
+        Self::OrgQemuXBranch(x)
+    }
+}
+impl ::std::convert::From<&str> for OrgQemuXAlt1 {
+    fn from(x: &str) -> Self {
+        Self::OrgQemuXBranch(::std::string::ToString::to_string(x))
+    }
 }
 impl ::serde::Serialize for OrgQemuXAlt1 {
     fn serialize<__S: ::serde::Serializer>(
@@ -1407,12 +1631,29 @@ pub enum OrgQemuXUnion {
     OrgQemuXUnion, "__org.qemu_x-member1", data { OrgQemuXValue = "__org.qemu_x-value", }
     unit {}
 );
+impl ::std::convert::From<OrgQemuXStruct2> for OrgQemuXUnion {
+    fn from(x: OrgQemuXStruct2) -> Self {
+        Self::OrgQemuXValue(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl OrgQemuXUnion {
+    /// The branch `__org.qemu_x-member1` = `__org.qemu_x-value`.
+    pub fn org_qemu_x_value(x: impl ::std::convert::Into<OrgQemuXStruct2>) -> Self {
+        Self::OrgQemuXValue(x.into())
+    }
+}
 #[doc(alias = "__org.qemu_x-Alt")]
 /// The QAPI alternate `__org.qemu_x-Alt`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum OrgQemuXAlt {
     /// `__org.qemu_x-branch`
     OrgQemuXBranch(OrgQemuXBase),
+}
+impl ::std::convert::From<OrgQemuXBase> for OrgQemuXAlt {
+    fn from(x: OrgQemuXBase) -> Self {
+        Self::OrgQemuXBranch(x)
+    }
 }
 impl ::serde::Serialize for OrgQemuXAlt {
     fn serialize<__S: ::serde::Serializer>(
@@ -1457,6 +1698,13 @@ pub struct OrgQemuXEvent(pub OrgQemuXStruct);
 impl ::std::convert::From<OrgQemuXStruct> for OrgQemuXEvent {
     fn from(v: OrgQemuXStruct) -> Self {
         Self(v)
+    }
+}
+impl OrgQemuXEvent {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<OrgQemuXStruct>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_event!(
@@ -1549,6 +1797,27 @@ pub enum TestIfUnion {
 ::qmp_types::rt::qapi_union!(
     TestIfUnion, "type", data { Foo = "foo", Bar = "bar", } unit {}
 );
+impl ::std::convert::From<TestStruct> for TestIfUnion {
+    fn from(x: TestStruct) -> Self {
+        Self::Foo(x)
+    }
+}
+impl ::std::convert::From<UserDefZero> for TestIfUnion {
+    fn from(x: UserDefZero) -> Self {
+        Self::Bar(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl TestIfUnion {
+    /// The branch `type` = `bar`.
+    pub fn bar(x: impl ::std::convert::Into<UserDefZero>) -> Self {
+        Self::Bar(x.into())
+    }
+    /// The branch `type` = `foo`.
+    pub fn foo(x: impl ::std::convert::Into<TestStruct>) -> Self {
+        Self::Foo(x.into())
+    }
+}
 #[doc(alias = "test-if-union-cmd")]
 /// Only available if `all(TEST_IF_UNION, TEST_IF_STRUCT)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1576,6 +1845,16 @@ pub enum TestIfAlternate {
     Foo(i64),
     /// `bar`
     Bar(TestStruct),
+}
+impl ::std::convert::From<i64> for TestIfAlternate {
+    fn from(x: i64) -> Self {
+        Self::Foo(x)
+    }
+}
+impl ::std::convert::From<TestStruct> for TestIfAlternate {
+    fn from(x: TestStruct) -> Self {
+        Self::Bar(x)
+    }
 }
 impl ::serde::Serialize for TestIfAlternate {
     fn serialize<__S: ::serde::Serializer>(
@@ -1647,6 +1926,13 @@ impl ::std::convert::From<TestIfStruct> for TestIfCmd {
         Self(v)
     }
 }
+impl TestIfCmd {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<TestIfStruct>) -> Self {
+        Self(arg.into())
+    }
+}
 ::qmp_types::rt::qapi_command!(
     TestIfCmd, "test-if-cmd", UserDefThree, { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1678,6 +1964,13 @@ pub struct TestIfEvent(pub TestIfStruct);
 impl ::std::convert::From<TestIfStruct> for TestIfEvent {
     fn from(v: TestIfStruct) -> Self {
         Self(v)
+    }
+}
+impl TestIfEvent {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<TestIfStruct>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_event!(
@@ -1857,11 +2150,28 @@ pub enum FeatureUnion1 {
 ::qmp_types::rt::qapi_union!(
     FeatureUnion1, "tag", data { Eins = "eins", } unit { Zwei = "zwei", Drei = "drei", }
 );
+impl ::std::convert::From<FeatureStruct1> for FeatureUnion1 {
+    fn from(x: FeatureStruct1) -> Self {
+        Self::Eins(x)
+    }
+}
+#[allow(deprecated, reason = "deprecated branches can be built too")]
+impl FeatureUnion1 {
+    /// The branch `tag` = `eins`.
+    pub fn eins(x: impl ::std::convert::Into<FeatureStruct1>) -> Self {
+        Self::Eins(x.into())
+    }
+}
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FeatureAlternate1 {
     /// `eins`
     Eins(FeatureStruct1),
+}
+impl ::std::convert::From<FeatureStruct1> for FeatureAlternate1 {
+    fn from(x: FeatureStruct1) -> Self {
+        Self::Eins(x)
+    }
 }
 impl ::serde::Serialize for FeatureAlternate1 {
     fn serialize<__S: ::serde::Serializer>(
@@ -2035,6 +2345,13 @@ pub struct TestEventFeatures0(pub FeatureStruct1);
 impl ::std::convert::From<FeatureStruct1> for TestEventFeatures0 {
     fn from(v: FeatureStruct1) -> Self {
         Self(v)
+    }
+}
+impl TestEventFeatures0 {
+    /// The command, from its argument (or anything that
+    /// converts into it).
+    pub fn new(arg: impl ::std::convert::Into<FeatureStruct1>) -> Self {
+        Self(arg.into())
     }
 }
 ::qmp_types::rt::qapi_event!(
