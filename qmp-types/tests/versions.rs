@@ -210,3 +210,16 @@ fn blockdev_add_of_qcow2_over_a_file_in_three_lines() {
     let b = BlockdevOptionsBranch::host_device(BlockdevOptionsFile::new("/dev/sda"));
     assert_eq!(b.tag(), "host_device");
 }
+
+#[test]
+fn paths_say_what_a_thing_is() {
+    // `stop` the command and `STOP` the event, each under its kind.
+    let _: qmp_types::commands::Stop = Stop::new();
+    let e: qmp_types::events::Stop = serde_json::from_value(json!({})).expect("STOP");
+    let _: StopEvent = e;
+    let _: qmp_types::events::DeviceDeleted =
+        serde_json::from_value(json!({"path": "/x"})).expect("DEVICE_DELETED");
+    // Per QAPI module, and flat.
+    let _ = qmp_types::block_core::BlockdevAdd::new(BlockdevOptions::file(BlockdevOptionsFile::new("f")));
+    let _: qmp_types::commands::BlockdevAdd = BlockdevAdd::new(BlockdevOptions::null_co(BlockdevOptionsNull::new()));
+}

@@ -75,6 +75,52 @@ impl<'s> Gen<'s> {
         self.format(quote!(#events #transactions #commands #versions), "mod")
     }
 
+    /// `commands` and `events`: every command and every event's data type
+    /// under a path that says what it is, named after its wire name
+    /// (`events::Stop` is the `STOP` event, `StopEvent` at the root).
+    /// Module names the schema's files already take get a `_`.
+    pub(super) fn emit_kind_paths(&self, taken: &[String]) -> TokenStream {
+        let mut out = TokenStream::new();
+        for (kind, module, doc) in [
+            ("command", "commands", " Every command, by its wire name (also at the crate root)."),
+            (
+                "event",
+                "events",
+                " Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).",
+            ),
+        ] {
+            let mut name = module.to_string();
+            while taken.contains(&name) {
+                name.push('_');
+            }
+            let mut seen = std::collections::HashSet::new();
+            let uses: Vec<TokenStream> = self
+                .schema
+                .iter()
+                .filter(|(id, e)| e.meta() == kind && self.names.contains_key(id))
+                .map(|(id, e)| {
+                    let actual = self.type_ident(id);
+                    let want = ident::type_name(&e.name);
+                    if want != self.names[&id] && seen.insert(want.clone()) {
+                        let w = ident(&want);
+                        quote!(pub use super::#actual as #w;)
+                    } else {
+                        seen.insert(self.names[&id].clone());
+                        quote!(pub use super::#actual;)
+                    }
+                })
+                .collect();
+            let m = ident(&name);
+            out.extend(quote! {
+                #[doc = #doc]
+                pub mod #m {
+                    #(#uses)*
+                }
+            });
+        }
+        out
+    }
+
     /// `VERSIONS` and the deprecated aliases of renamed types.
     pub(super) fn emit_versions(&self) -> TokenStream {
         let labels: Vec<&str> = self
@@ -257,6 +303,14 @@ impl<'s> Gen<'s> {
             opts.regen_command, opts.schema_label
         );
         let mod_idents: Vec<_> = mods.iter().map(|m| ident(m)).collect();
+        let mod_docs: Vec<String> = files
+            .iter()
+            .map(|f| {
+                let stem = f.path.trim_end_matches(".rs");
+                format!(" The items of the schema module `{stem}` (all also at the crate root).")
+            })
+            .collect();
+        let paths = self.emit_kind_paths(&mods);
         let rt = &self.rt;
         let tokens = quote! {
             #![doc = #header]
@@ -266,8 +320,9 @@ impl<'s> Gen<'s> {
             #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls, reason = "doc text comes from the schema")]
             #[allow(unused_imports, reason = "the runtime is there for every schema")]
             use #rt::{Command, CommandMeta};
-            #(mod #mod_idents;)*
+            #(#[doc = #mod_docs] pub mod #mod_idents;)*
             #(pub use self::#mod_idents::*;)*
+            #paths
         };
         let mut contents = self.format(tokens, "mod")?;
         contents.push_str(&tail);

@@ -259,9 +259,29 @@ impl<'s> Gen<'s> {
         if doc.is_empty() {
             doc.push(format!("The QAPI struct `{}`.", e.name));
         }
+        // A command whose argument type has its name is that type: the
+        // command's own doc (and deprecation) goes with it.
+        let command = self.schema.iter().find_map(|(cid, c)| match &c.kind {
+            EntityKind::Command(cmd) if cmd.arg_type == Some(id) && self.names.get(&cid) == self.names.get(&id) => {
+                Some(cid)
+            }
+            _ => None,
+        });
+        let mut dep = self.deprecated_attr(id);
+        if let Some(cid) = command {
+            let cdoc = self.definition_doc(cid);
+            if !cdoc.is_empty() {
+                doc.push(String::new());
+                doc.push(format!("# The command `{}`", self.schema.entities[cid].name));
+                doc.push(String::new());
+                doc.extend(cdoc);
+            }
+            if dep.is_empty() {
+                dep = self.deprecated_attr(cid);
+            }
+        }
         let fields = self.object_fields(id, None);
         let st = self.emit_struct(&self.names[&id], &doc, &fields, None, true);
-        let dep = self.deprecated_attr(id);
         quote!(#dep #st)
     }
 }

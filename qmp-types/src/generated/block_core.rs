@@ -2348,6 +2348,27 @@ crate::rt::qapi_enum!(
     NewImageMode { Existing = "existing", AbsolutePaths = "absolute-paths", }
 );
 /// Either `device` or `node-name` must be set but not both.
+///
+/// # The command `blockdev-snapshot-sync`
+///
+/// Takes a synchronous snapshot of a block device.
+///
+/// # Errors
+///
+/// - If `device` is not a valid block device, DeviceNotFound
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "blockdev-snapshot-sync",
+///      "arguments": { "device": "ide-hd0",
+///                     "snapshot-file":
+///                     "/some/place/my-image",
+///                     "format": "qcow2" } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshotSync {
@@ -2384,6 +2405,37 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
 );
 /// Since: 2.5
+///
+/// # The command `blockdev-snapshot`
+///
+/// Takes a snapshot of a block device.
+///
+/// Take a snapshot, by installing 'node' as the backing image of
+/// 'overlay'.  Additionally, if 'node' is associated with a block
+/// device, the block device changes to using 'overlay' as its new
+/// active image.
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "blockdev-add",
+///      "arguments": { "driver": "qcow2",
+///                     "node-name": "node1534",
+///                     "file": { "driver": "file",
+///                               "filename": "hd1.qcow2" },
+///                     "backing": null } }
+///
+/// <- { "return": {} }
+///
+/// -> { "execute": "blockdev-snapshot",
+///      "arguments": { "node": "ide-hd0",
+///                     "overlay": "node1534" } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 2.5
+///
+/// Feature `allow-write-only-overlay`: If present, the check whether this operation is safe was relaxed so that it can be used to change backing file of a destination of a `blockdev-mirror`. (since 5.0)
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevSnapshot {
@@ -2537,7 +2589,34 @@ crate::rt::qapi_builder!(
     into, with_discard_source discard_source "discard-source" : bool => into, with_x_perf
     x_perf "x-perf" : BackupPerf => into, }
 );
+#[deprecated(note = "This command is deprecated. Use `blockdev-backup` instead.")]
 /// Since: 1.6
+///
+/// # The command `drive-backup`
+///
+/// Start a point-in-time copy of a block device to a new destination.
+/// The status of ongoing `drive-backup` operations can be checked with
+/// `query-block-jobs` where the `BlockJobInfo`.type field has the value
+/// 'backup'.  The operation can be stopped before it has completed
+/// using the `job-cancel` or `block-job-cancel` command.
+///
+/// # Errors
+///
+/// - If `device` is not a valid block device, GenericError
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "drive-backup",
+///      "arguments": { "device": "drive0",
+///                     "sync": "full",
+///                     "target": "backup.img" } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 1.6
+///
+/// **Deprecated**: This command is deprecated.  Use `blockdev-backup` instead.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DriveBackup {
@@ -2642,6 +2721,30 @@ crate::rt::qapi_builder!(
     BackupPerf => into, with_format format "format" : ::std::string::String => into,
     with_mode mode "mode" : NewImageMode => into, }
 );
+/// Since: 2.3
+///
+/// # The command `blockdev-backup`
+///
+/// Start a point-in-time copy of a block device to a new destination.
+/// The status of ongoing `blockdev-backup` operations can be checked
+/// with `query-block-jobs` where the `BlockJobInfo`.type field has the
+/// value 'backup'.  The operation can be stopped before it has
+/// completed using the `job-cancel` or `block-job-cancel` command.
+///
+/// # Errors
+///
+/// - If `device` is not a valid block device, DeviceNotFound
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "blockdev-backup",
+///      "arguments": { "device": "src-id",
+///                     "sync": "full",
+///                     "target": "tgt-id" } }
+/// <- { "return": {} }
+/// ```
+///
 /// Since: 2.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -3184,6 +3287,32 @@ crate::rt::qapi_command!(
 /// A set of parameters describing drive mirror setup.
 ///
 /// Since: 1.3
+///
+/// # The command `drive-mirror`
+///
+/// Start mirroring a block device's writes to a new destination.
+/// target specifies the target of the new image.  If the file exists,
+/// or if it is a device, it will be used as the new destination for
+/// writes.  If it does not exist, a new file will be created.  `format`
+/// specifies the format of the mirror image, default is to probe if
+/// mode='existing', else the format of the source.
+///
+/// # Errors
+///
+/// - If `device` is not a valid block device, GenericError
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "drive-mirror",
+///      "arguments": { "device": "ide-hd0",
+///                     "target": "/some/place/my-image",
+///                     "sync": "full",
+///                     "format": "qcow2" } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DriveMirror {
@@ -3295,6 +3424,26 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, name : ::std::string::String => into, } init {} set {}
 );
 /// Since: 2.4
+///
+/// # The command `block-dirty-bitmap-add`
+///
+/// Create a dirty bitmap with a name on the node, and start tracking
+/// the writes.
+///
+/// # Errors
+///
+/// - If `node` is not a valid block device or node, DeviceNotFound
+/// - If `name` is already taken, GenericError
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "block-dirty-bitmap-add",
+///      "arguments": { "node": "drive0", "name": "bitmap0" } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAdd {
@@ -3390,6 +3539,37 @@ impl<'de> ::serde::Deserialize<'de> for BlockDirtyBitmapOrStr {
         r.map_err(<__D::Error as ::serde::de::Error>::custom)
     }
 }
+/// Since: 4.0
+///
+/// # The command `block-dirty-bitmap-merge`
+///
+/// Merge dirty bitmaps listed in `bitmaps` to the `target` dirty bitmap.
+/// Dirty bitmaps in `bitmaps` will be unchanged, except if it also
+/// appears as the `target` bitmap.  Any bits already set in `target` will
+/// still be set after the merge, i.e., this operation does not clear
+/// the target.  On error, `target` is unchanged.
+///
+/// The resulting bitmap will count as dirty any clusters that were
+/// dirty in any of the source bitmaps.  This can be used to achieve
+/// backup checkpoints, or in simpler usages, to copy bitmaps.
+///
+/// # Errors
+///
+/// - If `node` is not a valid block device, DeviceNotFound
+/// - If any bitmap in `bitmaps` or `target` is not found,
+/// GenericError
+/// - If any of the bitmaps have different sizes or granularities,
+/// GenericError
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "block-dirty-bitmap-merge",
+///      "arguments": { "node": "drive0", "target": "bitmap0",
+///                     "bitmaps": ["bitmap1"] } }
+/// <- { "return": {} }
+/// ```
+///
 /// Since: 4.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]

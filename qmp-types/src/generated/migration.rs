@@ -1225,6 +1225,20 @@ crate::rt::qapi_enum!(
 /// `MigrationParameters` members mandatory
 ///
 /// Since: 2.4
+///
+/// # The command `migrate-set-parameters`
+///
+/// Set various migration parameters.
+///
+/// *qmp-example*
+///
+/// ```text
+/// -> { "execute": "migrate-set-parameters" ,
+///      "arguments": { "multifd-channels": 5 } }
+/// <- { "return": {} }
+/// ```
+///
+/// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrateSetParameters {

@@ -19,52 +19,98 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use crate::rt::{Command, CommandMeta};
-mod builtin;
-mod error;
-mod common;
-mod sockets;
-mod run_state;
-mod crypto;
-mod job;
-mod accelerator;
-mod block;
-mod block_core;
-mod block_export;
-mod char;
-mod dump;
-mod net;
-mod ebpf;
-mod rocker;
-mod tpm;
-mod ui;
-mod authz;
-mod migration;
-mod transaction;
-mod trace;
-mod compat;
-mod control;
-mod introspect;
-mod qom;
-mod qdev;
-mod machine_common;
-mod machine;
-mod machine_s390x;
-mod replay;
-mod yank;
-mod misc;
-mod misc_arm;
-mod misc_i386;
-mod audio;
-mod acpi;
-mod acpi_hest;
-mod pci;
-mod stats;
-mod virtio;
-mod vfio;
-mod cryptodev;
-mod cxl;
-mod uefi;
-mod rdma;
+/// The items of the schema module `builtin` (all also at the crate root).
+pub mod builtin;
+/// The items of the schema module `error` (all also at the crate root).
+pub mod error;
+/// The items of the schema module `common` (all also at the crate root).
+pub mod common;
+/// The items of the schema module `sockets` (all also at the crate root).
+pub mod sockets;
+/// The items of the schema module `run_state` (all also at the crate root).
+pub mod run_state;
+/// The items of the schema module `crypto` (all also at the crate root).
+pub mod crypto;
+/// The items of the schema module `job` (all also at the crate root).
+pub mod job;
+/// The items of the schema module `accelerator` (all also at the crate root).
+pub mod accelerator;
+/// The items of the schema module `block` (all also at the crate root).
+pub mod block;
+/// The items of the schema module `block_core` (all also at the crate root).
+pub mod block_core;
+/// The items of the schema module `block_export` (all also at the crate root).
+pub mod block_export;
+/// The items of the schema module `char` (all also at the crate root).
+pub mod char;
+/// The items of the schema module `dump` (all also at the crate root).
+pub mod dump;
+/// The items of the schema module `net` (all also at the crate root).
+pub mod net;
+/// The items of the schema module `ebpf` (all also at the crate root).
+pub mod ebpf;
+/// The items of the schema module `rocker` (all also at the crate root).
+pub mod rocker;
+/// The items of the schema module `tpm` (all also at the crate root).
+pub mod tpm;
+/// The items of the schema module `ui` (all also at the crate root).
+pub mod ui;
+/// The items of the schema module `authz` (all also at the crate root).
+pub mod authz;
+/// The items of the schema module `migration` (all also at the crate root).
+pub mod migration;
+/// The items of the schema module `transaction` (all also at the crate root).
+pub mod transaction;
+/// The items of the schema module `trace` (all also at the crate root).
+pub mod trace;
+/// The items of the schema module `compat` (all also at the crate root).
+pub mod compat;
+/// The items of the schema module `control` (all also at the crate root).
+pub mod control;
+/// The items of the schema module `introspect` (all also at the crate root).
+pub mod introspect;
+/// The items of the schema module `qom` (all also at the crate root).
+pub mod qom;
+/// The items of the schema module `qdev` (all also at the crate root).
+pub mod qdev;
+/// The items of the schema module `machine_common` (all also at the crate root).
+pub mod machine_common;
+/// The items of the schema module `machine` (all also at the crate root).
+pub mod machine;
+/// The items of the schema module `machine_s390x` (all also at the crate root).
+pub mod machine_s390x;
+/// The items of the schema module `replay` (all also at the crate root).
+pub mod replay;
+/// The items of the schema module `yank` (all also at the crate root).
+pub mod yank;
+/// The items of the schema module `misc` (all also at the crate root).
+pub mod misc;
+/// The items of the schema module `misc_arm` (all also at the crate root).
+pub mod misc_arm;
+/// The items of the schema module `misc_i386` (all also at the crate root).
+pub mod misc_i386;
+/// The items of the schema module `audio` (all also at the crate root).
+pub mod audio;
+/// The items of the schema module `acpi` (all also at the crate root).
+pub mod acpi;
+/// The items of the schema module `acpi_hest` (all also at the crate root).
+pub mod acpi_hest;
+/// The items of the schema module `pci` (all also at the crate root).
+pub mod pci;
+/// The items of the schema module `stats` (all also at the crate root).
+pub mod stats;
+/// The items of the schema module `virtio` (all also at the crate root).
+pub mod virtio;
+/// The items of the schema module `vfio` (all also at the crate root).
+pub mod vfio;
+/// The items of the schema module `cryptodev` (all also at the crate root).
+pub mod cryptodev;
+/// The items of the schema module `cxl` (all also at the crate root).
+pub mod cxl;
+/// The items of the schema module `uefi` (all also at the crate root).
+pub mod uefi;
+/// The items of the schema module `rdma` (all also at the crate root).
+pub mod rdma;
 pub use self::builtin::*;
 pub use self::error::*;
 pub use self::common::*;
@@ -111,6 +157,318 @@ pub use self::cryptodev::*;
 pub use self::cxl::*;
 pub use self::uefi::*;
 pub use self::rdma::*;
+/// Every command, by its wire name (also at the crate root).
+pub mod commands {
+    pub use super::QueryStatus;
+    pub use super::WatchdogSetAction;
+    pub use super::SetAction;
+    pub use super::JobPause;
+    pub use super::JobResume;
+    pub use super::JobCancel;
+    pub use super::JobComplete;
+    pub use super::JobDismiss;
+    pub use super::JobFinalize;
+    pub use super::QueryJobs;
+    pub use super::QueryKvm;
+    pub use super::XAccelStats;
+    pub use super::QueryAccelerators;
+    pub use super::QueryBlock;
+    pub use super::QueryBlockstats;
+    pub use super::QueryBlockJobs;
+    pub use super::BlockResize;
+    pub use super::BlockdevSnapshotSync;
+    pub use super::BlockdevSnapshot;
+    pub use super::ChangeBackingFile;
+    pub use super::BlockCommit;
+    pub use super::DriveBackup;
+    pub use super::BlockdevBackup;
+    pub use super::QueryNamedBlockNodes;
+    pub use super::XDebugQueryBlockGraph;
+    pub use super::DriveMirror;
+    pub use super::BlockDirtyBitmapAdd;
+    pub use super::BlockDirtyBitmapRemove;
+    pub use super::BlockDirtyBitmapClear;
+    pub use super::BlockDirtyBitmapEnable;
+    pub use super::BlockDirtyBitmapDisable;
+    pub use super::BlockDirtyBitmapMerge;
+    pub use super::XDebugBlockDirtyBitmapSha256;
+    pub use super::BlockdevMirror;
+    pub use super::BlockStream;
+    pub use super::BlockJobSetSpeed;
+    pub use super::BlockJobCancel;
+    pub use super::BlockJobPause;
+    pub use super::BlockJobResume;
+    pub use super::BlockJobComplete;
+    pub use super::BlockJobDismiss;
+    pub use super::BlockJobFinalize;
+    pub use super::BlockJobChange;
+    pub use super::BlockdevAdd;
+    pub use super::BlockdevReopen;
+    pub use super::BlockdevDel;
+    pub use super::BlockdevSetActive;
+    pub use super::BlockdevCreate;
+    pub use super::XBlockdevAmend;
+    pub use super::BlockSetWriteThreshold;
+    pub use super::XBlockdevChange;
+    pub use super::XBlockdevSetIothread;
+    pub use super::BlockdevSnapshotInternalSync;
+    pub use super::BlockdevSnapshotDeleteInternalSync;
+    pub use super::QueryPrManagers;
+    pub use super::Eject;
+    pub use super::BlockdevOpenTray;
+    pub use super::BlockdevCloseTray;
+    pub use super::BlockdevRemoveMedium;
+    pub use super::BlockdevInsertMedium;
+    pub use super::BlockdevChangeMedium;
+    pub use super::BlockSetIoThrottle;
+    pub use super::BlockLatencyHistogramSet;
+    pub use super::NbdServerStart;
+    pub use super::NbdServerAdd;
+    pub use super::NbdServerRemove;
+    pub use super::NbdServerStop;
+    pub use super::BlockExportAdd;
+    pub use super::BlockExportDel;
+    pub use super::QueryBlockExports;
+    pub use super::QueryChardev;
+    pub use super::QueryChardevBackends;
+    pub use super::RingbufWrite;
+    pub use super::RingbufRead;
+    pub use super::ChardevAdd;
+    pub use super::ChardevChange;
+    pub use super::ChardevRemove;
+    pub use super::ChardevSendBreak;
+    pub use super::DumpGuestMemory;
+    pub use super::QueryDump;
+    pub use super::QueryDumpGuestMemoryCapability;
+    pub use super::SetLink;
+    pub use super::NetdevAdd;
+    pub use super::NetdevDel;
+    pub use super::QueryRxFilter;
+    pub use super::AnnounceSelf;
+    pub use super::RequestEbpf;
+    pub use super::QueryRocker;
+    pub use super::QueryRockerPorts;
+    pub use super::QueryRockerOfDpaFlows;
+    pub use super::QueryRockerOfDpaGroups;
+    pub use super::QueryTpmModels;
+    pub use super::QueryTpmTypes;
+    pub use super::QueryTpm;
+    pub use super::SetPassword;
+    pub use super::ExpirePassword;
+    pub use super::Screendump;
+    pub use super::QuerySpice;
+    pub use super::QueryVnc;
+    pub use super::QueryVncServers;
+    pub use super::ChangeVncPassword;
+    pub use super::QueryMice;
+    pub use super::SendKey;
+    pub use super::InputSendEvent;
+    pub use super::QueryDisplayOptions;
+    pub use super::DisplayReload;
+    pub use super::DisplayUpdate;
+    pub use super::ClientMigrateInfo;
+    pub use super::QueryMigrate;
+    pub use super::MigrateSetCapabilities;
+    pub use super::QueryMigrateCapabilities;
+    pub use super::MigrateSetParameters;
+    pub use super::QueryMigrateParameters;
+    pub use super::MigrateStartPostcopy;
+    pub use super::XColoLostHeartbeat;
+    pub use super::MigrateCancel;
+    pub use super::MigrateContinue;
+    pub use super::Migrate;
+    pub use super::MigrateIncoming;
+    pub use super::XenSaveDevicesState;
+    pub use super::XenSetGlobalDirtyLog;
+    pub use super::XenLoadDevicesState;
+    pub use super::XenSetReplication;
+    pub use super::QueryXenReplicationStatus;
+    pub use super::XenColoDoCheckpoint;
+    pub use super::QueryColoStatus;
+    pub use super::MigrateRecover;
+    pub use super::MigratePause;
+    pub use super::CalcDirtyRate;
+    pub use super::QueryDirtyRate;
+    pub use super::SetVcpuDirtyLimit;
+    pub use super::CancelVcpuDirtyLimit;
+    pub use super::QueryVcpuDirtyLimit;
+    pub use super::QueryMigrationthreads;
+    pub use super::SnapshotSave;
+    pub use super::SnapshotLoad;
+    pub use super::SnapshotDelete;
+    pub use super::Transaction;
+    pub use super::TraceEventGetState;
+    pub use super::TraceEventSetState;
+    pub use super::QmpCapabilities;
+    pub use super::QueryVersion;
+    pub use super::QueryCommands;
+    pub use super::Quit;
+    pub use super::QueryQmpSchema;
+    pub use super::QomList;
+    pub use super::QomGet;
+    pub use super::QomListGet;
+    pub use super::QomSet;
+    pub use super::QomListTypes;
+    pub use super::QomListProperties;
+    pub use super::ObjectAdd;
+    pub use super::ObjectDel;
+    pub use super::DeviceListProperties;
+    pub use super::DeviceAdd;
+    pub use super::DeviceDel;
+    pub use super::DeviceSyncConfig;
+    pub use super::QueryCpusFast;
+    pub use super::QueryMachines;
+    pub use super::QueryCurrentMachine;
+    pub use super::QueryTarget;
+    pub use super::QueryUuid;
+    pub use super::QueryVmGenerationId;
+    pub use super::SystemReset;
+    pub use super::SystemPowerdown;
+    pub use super::SystemWakeup;
+    pub use super::InjectNmi;
+    pub use super::Memsave;
+    pub use super::Pmemsave;
+    pub use super::QueryMemdev;
+    pub use super::QueryHotpluggableCpus;
+    pub use super::SetNumaNode;
+    pub use super::Balloon;
+    pub use super::QueryBalloon;
+    pub use super::QueryHvBalloonStatusReport;
+    pub use super::QueryMemorySizeSummary;
+    pub use super::QueryMemoryDevices;
+    pub use super::XQueryIrq;
+    pub use super::XQueryJit;
+    pub use super::XQueryNuma;
+    pub use super::XQueryRamblock;
+    pub use super::XQueryRoms;
+    pub use super::XQueryUsb;
+    pub use super::Dumpdtb;
+    pub use super::XQueryInterruptControllers;
+    pub use super::QueryFirmwareLog;
+    pub use super::DumpSkeys;
+    pub use super::QueryCpuModelComparison;
+    pub use super::QueryCpuModelBaseline;
+    pub use super::QueryCpuModelExpansion;
+    pub use super::QueryCpuDefinitions;
+    pub use super::SetCpuTopology;
+    pub use super::QueryS390xCpuPolarization;
+    pub use super::QueryReplay;
+    pub use super::ReplayBreak;
+    pub use super::ReplayDeleteBreak;
+    pub use super::ReplaySeek;
+    pub use super::Yank;
+    pub use super::QueryYank;
+    pub use super::AddClient;
+    pub use super::QueryName;
+    pub use super::QueryIothreads;
+    pub use super::Stop;
+    pub use super::Cont;
+    pub use super::XExitPreconfig;
+    pub use super::HumanMonitorCommand;
+    pub use super::Getfd;
+    pub use super::GetWin32Socket;
+    pub use super::Closefd;
+    pub use super::AddFd;
+    pub use super::RemoveFd;
+    pub use super::QueryFdsets;
+    pub use super::QueryCommandLineOptions;
+    pub use super::QueryGicCapabilities;
+    pub use super::RtcResetReinjection;
+    pub use super::QuerySev;
+    pub use super::QuerySevLaunchMeasure;
+    pub use super::QuerySevCapabilities;
+    pub use super::SevInjectLaunchSecret;
+    pub use super::QuerySevAttestationReport;
+    pub use super::QuerySgx;
+    pub use super::QuerySgxCapabilities;
+    pub use super::XenEventList;
+    pub use super::XenEventInject;
+    pub use super::QueryAudiodevs;
+    pub use super::QueryAcpiOspmStatus;
+    pub use super::InjectGhesV2Error;
+    pub use super::QueryPci;
+    pub use super::QueryStats;
+    pub use super::QueryStatsSchemas;
+    pub use super::XQueryVirtio;
+    pub use super::XQueryVirtioStatus;
+    pub use super::XQueryVirtioQueueStatus;
+    pub use super::XQueryVirtioVhostQueueStatus;
+    pub use super::XQueryVirtioQueueElement;
+    pub use super::QueryCryptodev;
+    pub use super::CxlInjectGeneralMediaEvent;
+    pub use super::CxlInjectDramEvent;
+    pub use super::CxlInjectMemoryModuleEvent;
+    pub use super::CxlInjectPoison;
+    pub use super::CxlInjectUncorrectableErrors;
+    pub use super::CxlInjectCorrectableError;
+    pub use super::CxlAddDynamicCapacity;
+    pub use super::CxlReleaseDynamicCapacity;
+    pub use super::XQueryOpcount;
+    pub use super::XQueryProfile;
+    pub use super::XQueryRdma;
+}
+/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+pub mod events {
+    pub use super::Shutdown;
+    pub use super::Powerdown;
+    pub use super::Reset;
+    pub use super::StopEvent as Stop;
+    pub use super::Resume;
+    pub use super::Suspend;
+    pub use super::SuspendDisk;
+    pub use super::Wakeup;
+    pub use super::Watchdog;
+    pub use super::GuestPanicked;
+    pub use super::GuestCrashloaded;
+    pub use super::GuestPvshutdown;
+    pub use super::MemoryFailure;
+    pub use super::JobStatusChange;
+    pub use super::BlockImageCorrupted;
+    pub use super::BlockIoError;
+    pub use super::BlockJobCompleted;
+    pub use super::BlockJobCancelled;
+    pub use super::BlockJobError;
+    pub use super::BlockJobReady;
+    pub use super::BlockJobPending;
+    pub use super::BlockWriteThreshold;
+    pub use super::QuorumFailure;
+    pub use super::QuorumReportBad;
+    pub use super::DeviceTrayMoved;
+    pub use super::PrManagerStatusChanged;
+    pub use super::BlockExportDeleted;
+    pub use super::VserportChange;
+    pub use super::DumpCompleted;
+    pub use super::NicRxFilterChanged;
+    pub use super::FailoverNegotiated;
+    pub use super::NetdevStreamConnected;
+    pub use super::NetdevStreamDisconnected;
+    pub use super::NetdevVhostUserConnected;
+    pub use super::NetdevVhostUserDisconnected;
+    pub use super::SpiceConnected;
+    pub use super::SpiceInitialized;
+    pub use super::SpiceDisconnected;
+    pub use super::SpiceMigrateCompleted;
+    pub use super::VncConnected;
+    pub use super::VncInitialized;
+    pub use super::VncDisconnected;
+    pub use super::Migration;
+    pub use super::MigrationPass;
+    pub use super::ColoExit;
+    pub use super::UnplugPrimary;
+    pub use super::DeviceDeleted;
+    pub use super::DeviceUnplugGuestError;
+    pub use super::BalloonChange;
+    pub use super::HvBalloonStatusReport;
+    pub use super::MemoryDeviceSizeChange;
+    pub use super::CpuPolarizationChange;
+    pub use super::SclpCpiInfoAvailable;
+    pub use super::RtcChange;
+    pub use super::VfuClientHangup;
+    pub use super::AcpiDeviceOst;
+    pub use super::VfioMigration;
+    pub use super::RdmaGidStatusChanged;
+    pub use super::MemUnplugError;
+}
 pub use crate::rt::{Event, EventMeta};
 crate::rt::qapi_any_event! {
     (Shutdown, "SHUTDOWN"), (Powerdown, "POWERDOWN"), (Reset, "RESET"), (StopEvent,

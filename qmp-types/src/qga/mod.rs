@@ -19,10 +19,61 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use crate::rt::{Command, CommandMeta};
-mod builtin;
-mod qapi_schema;
+/// The items of the schema module `builtin` (all also at the crate root).
+pub mod builtin;
+/// The items of the schema module `qapi_schema` (all also at the crate root).
+pub mod qapi_schema;
 pub use self::builtin::*;
 pub use self::qapi_schema::*;
+/// Every command, by its wire name (also at the crate root).
+pub mod commands {
+    pub use super::GuestSyncDelimited;
+    pub use super::GuestSync;
+    pub use super::GuestPing;
+    pub use super::GuestGetTime;
+    pub use super::GuestSetTime;
+    pub use super::GuestInfo;
+    pub use super::GuestShutdown;
+    pub use super::GuestFileOpen;
+    pub use super::GuestFileClose;
+    pub use super::GuestFileReadCommand as GuestFileRead;
+    pub use super::GuestFileWriteCommand as GuestFileWrite;
+    pub use super::GuestFileSeekCommand as GuestFileSeek;
+    pub use super::GuestFileFlush;
+    pub use super::GuestFsfreezeStatusCommand as GuestFsfreezeStatus;
+    pub use super::GuestFsfreezeFreeze;
+    pub use super::GuestFsfreezeFreezeList;
+    pub use super::GuestFsfreezeThaw;
+    pub use super::GuestFstrim;
+    pub use super::GuestSuspendDisk;
+    pub use super::GuestSuspendRam;
+    pub use super::GuestSuspendHybrid;
+    pub use super::GuestNetworkGetInterfaces;
+    pub use super::GuestGetVcpus;
+    pub use super::GuestSetVcpus;
+    pub use super::GuestGetDisks;
+    pub use super::GuestGetFsinfo;
+    pub use super::GuestSetUserPassword;
+    pub use super::GuestGetMemoryBlocks;
+    pub use super::GuestSetMemoryBlocks;
+    pub use super::GuestGetMemoryBlockInfo;
+    pub use super::GuestExecStatusCommand as GuestExecStatus;
+    pub use super::GuestExecCommand as GuestExec;
+    pub use super::GuestGetHostName;
+    pub use super::GuestGetUsers;
+    pub use super::GuestGetTimezone;
+    pub use super::GuestGetOsinfo;
+    pub use super::GuestGetDevices;
+    pub use super::GuestSshGetAuthorizedKeys;
+    pub use super::GuestSshAddAuthorizedKeys;
+    pub use super::GuestSshRemoveAuthorizedKeys;
+    pub use super::GuestGetDiskstats;
+    pub use super::GuestGetCpustats;
+    pub use super::GuestGetLoad;
+    pub use super::GuestNetworkGetRoute;
+}
+/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+pub mod events {}
 pub use crate::rt::{Event, EventMeta};
 crate::rt::qapi_any_event! {}
 /// Every command of the schema, in schema order.

@@ -19,14 +19,60 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use ::qmp_types::rt::{Command, CommandMeta};
-mod builtin;
-mod qapi_schema_test;
-mod sub_module;
-mod sub_sub_module;
+/// The items of the schema module `builtin` (all also at the crate root).
+pub mod builtin;
+/// The items of the schema module `qapi_schema_test` (all also at the crate root).
+pub mod qapi_schema_test;
+/// The items of the schema module `sub_module` (all also at the crate root).
+pub mod sub_module;
+/// The items of the schema module `sub_sub_module` (all also at the crate root).
+pub mod sub_sub_module;
 pub use self::builtin::*;
 pub use self::qapi_schema_test::*;
 pub use self::sub_module::*;
 pub use self::sub_sub_module::*;
+/// Every command, by its wire name (also at the crate root).
+pub mod commands {
+    pub use super::UserDefCmd0;
+    pub use super::UserDefCmd;
+    pub use super::UserDefCmd1;
+    pub use super::UserDefCmd2;
+    pub use super::CmdSuccessResponse;
+    pub use super::CoroutineCmd;
+    pub use super::GuestGetTime;
+    pub use super::GuestSync;
+    pub use super::BoxedStruct;
+    pub use super::BoxedUnion;
+    pub use super::BoxedEmpty;
+    pub use super::TestFlagsCommand;
+    pub use super::OrgQemuXCommand;
+    pub use super::TestIfUnionCmd;
+    pub use super::TestIfAlternateCmd;
+    pub use super::TestIfCmd;
+    pub use super::TestCmdReturnDefThree;
+    pub use super::TestFeatures0;
+    pub use super::TestCommandFeatures1;
+    pub use super::TestCommandFeatures3;
+    pub use super::TestCommandCondFeatures1;
+    pub use super::TestCommandCondFeatures2;
+    pub use super::TestCommandCondFeatures3;
+}
+/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+pub mod events {
+    pub use super::EventA;
+    pub use super::EventB;
+    pub use super::EventC;
+    pub use super::EventD;
+    pub use super::EventE;
+    pub use super::EventF;
+    pub use super::EventG;
+    pub use super::OrgQemuXEvent;
+    pub use super::TestIfEvent;
+    pub use super::TestIfEvent2;
+    pub use super::TestEventFeatures0;
+    pub use super::TestEventFeatures1;
+    pub use super::TestEventFeatures2;
+}
 pub use ::qmp_types::rt::{Event, EventMeta};
 ::qmp_types::rt::qapi_any_event! {
     (EventA, "EVENT_A"), (EventB, "EVENT_B"), (EventC, "EVENT_C"), (EventD, "EVENT_D"),
