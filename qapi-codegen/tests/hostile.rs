@@ -161,10 +161,20 @@ fn keyword_file_names_make_valid_module_names() {
         .items
         .iter()
         .filter_map(|i| match i {
-            syn::Item::Mod(m) => Some(m.ident.to_string()),
+            // Module files (the inline `commands` and `events` are paths).
+            syn::Item::Mod(m) if m.content.is_none() => Some(m.ident.to_string()),
             _ => None,
         })
         .collect();
+    let inline: Vec<String> = parsed
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            syn::Item::Mod(m) if m.content.is_some() => Some(m.ident.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inline, ["commands", "events"]);
     let kws = std::fs::read_dir(here().join("keywords"))
         .expect("dir")
         .count();

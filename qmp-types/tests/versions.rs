@@ -220,6 +220,9 @@ fn paths_say_what_a_thing_is() {
     let _: qmp_types::events::DeviceDeleted =
         serde_json::from_value(json!({"path": "/x"})).expect("DEVICE_DELETED");
     // Per QAPI module, and flat.
-    let _ = qmp_types::block_core::BlockdevAdd::new(BlockdevOptions::file(BlockdevOptionsFile::new("f")));
-    let _: qmp_types::commands::BlockdevAdd = BlockdevAdd::new(BlockdevOptions::null_co(BlockdevOptionsNull::new()));
+    let _ = qmp_types::block_core::BlockdevAdd::new(BlockdevOptions::file(
+        BlockdevOptionsFile::new("f"),
+    ));
+    let _: qmp_types::commands::BlockdevAdd =
+        BlockdevAdd::new(BlockdevOptions::null_co(BlockdevOptionsNull::new()));
 }

@@ -82,7 +82,11 @@ impl<'s> Gen<'s> {
     pub(super) fn emit_kind_paths(&self, taken: &[String]) -> TokenStream {
         let mut out = TokenStream::new();
         for (kind, module, doc) in [
-            ("command", "commands", " Every command, by its wire name (also at the crate root)."),
+            (
+                "command",
+                "commands",
+                " Every command, by its wire name (also at the crate root).",
+            ),
             (
                 "event",
                 "events",
@@ -317,7 +321,6 @@ impl<'s> Gen<'s> {
             #![allow(deprecated, reason = "the schema's deprecated items are generated too")]
             #![allow(non_snake_case, non_camel_case_types, non_upper_case_globals, reason = "names follow the schema")]
             #![allow(clippy::all, clippy::pedantic, reason = "generated code: names and shapes follow the schema")]
-            #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags, rustdoc::bare_urls, reason = "doc text comes from the schema")]
             #[allow(unused_imports, reason = "the runtime is there for every schema")]
             use #rt::{Command, CommandMeta};
             #(#[doc = #mod_docs] pub mod #mod_idents;)*

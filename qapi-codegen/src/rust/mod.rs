@@ -188,6 +188,16 @@ impl<'s> Gen<'s> {
         if lines.is_empty() {
             return TokenStream::new();
         }
+        let linked;
+        let lines = if lines.iter().any(|l| l.contains(docs::QAPI_LINK)) {
+            linked = lines
+                .iter()
+                .map(|l| self.resolve_links(l))
+                .collect::<Vec<_>>();
+            &linked[..]
+        } else {
+            lines
+        };
         let mut docs = self.docs.borrow_mut();
         let key = format!("{DOC_MARK}{}", docs.len());
         if lines.iter().any(|l| l.contains(['\r', DOC_MARK])) {
@@ -282,6 +292,30 @@ impl<'s> Gen<'s> {
     fn entity_versions(&self, id: EntityId) -> Option<crate::schema::VersionSet> {
         let v = self.schema.versioning.as_ref()?;
         Some(v.entity(&self.schema.entities[id].name))
+    }
+
+    /// Turns the `:qapi:KIND:` role targets `docs::inline` marked into
+    /// links to the generated items (from a module file, `super::Name`
+    /// is the re-export in `mod.rs`), or code where there is none.
+    fn resolve_links(&self, line: &str) -> String {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(i) = rest.find(docs::QAPI_LINK) {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + docs::QAPI_LINK.len_utf8()..];
+            let Some(end) = after.find(docs::QAPI_LINK_END) else {
+                out.push_str(after);
+                return out;
+            };
+            let name = &after[..end];
+            match self.schema.lookup(name).and_then(|id| self.names.get(&id)) {
+                Some(rust) => out.push_str(&format!("[`{name}`](super::{rust})")),
+                None => out.push_str(&format!("`{name}`")),
+            }
+            rest = &after[end + docs::QAPI_LINK_END.len_utf8()..];
+        }
+        out.push_str(rest);
+        out
     }
 
     /// The older doc comment describing a member or enum value only

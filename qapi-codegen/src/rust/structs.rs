@@ -262,7 +262,9 @@ impl<'s> Gen<'s> {
         // A command whose argument type has its name is that type: the
         // command's own doc (and deprecation) goes with it.
         let command = self.schema.iter().find_map(|(cid, c)| match &c.kind {
-            EntityKind::Command(cmd) if cmd.arg_type == Some(id) && self.names.get(&cid) == self.names.get(&id) => {
+            EntityKind::Command(cmd)
+                if cmd.arg_type == Some(id) && self.names.get(&cid) == self.names.get(&id) =>
+            {
                 Some(cid)
             }
             _ => None,
@@ -272,7 +274,10 @@ impl<'s> Gen<'s> {
             let cdoc = self.definition_doc(cid);
             if !cdoc.is_empty() {
                 doc.push(String::new());
-                doc.push(format!("# The command `{}`", self.schema.entities[cid].name));
+                doc.push(format!(
+                    "# The command `{}`",
+                    self.schema.entities[cid].name
+                ));
                 doc.push(String::new());
                 doc.extend(cdoc);
             }

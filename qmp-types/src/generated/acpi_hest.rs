@@ -15,7 +15,7 @@ pub struct InjectGhesV2Error {
     /// contains a base64 encoded string with raw data for a single
     /// CPER record with Generic Error Status Block, Generic Error Data
     /// Entry and generic error data payload, as described at
-    /// https://uefi.org/specs/UEFI/2.10/Apx_N_Common_Platform_Error_Record.html#format
+    /// <https://uefi.org/specs/UEFI/2.10/Apx_N_Common_Platform_Error_Record.html#format>
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub cper: ::std::string::String,

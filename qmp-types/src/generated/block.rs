@@ -14,7 +14,7 @@ pub enum BiosAtaTranslation {
     /// LBA depending on the size of the disk.  If they are not passed,
     /// choose none if QEMU can guess that the disk had 16 or fewer
     /// heads, large if QEMU can guess that the disk had 131072 or fewer
-    /// tracks across all heads (i.e. cylinders*heads&lt;131072), otherwise
+    /// tracks across all heads (i.e. cylinders*heads<131072), otherwise
     /// LBA.
     Auto,
     /// The physical disk geometry is equal to the logical geometry.
@@ -112,7 +112,7 @@ crate::rt::qapi_command!(
 ///
 /// - If `device` is not a valid block device, DeviceNotFound
 ///
-/// *note:: Ejecting a device with no media results in success.*
+/// > **Note:** Ejecting a device with no media results in success.
 ///
 /// *qmp-example*
 ///

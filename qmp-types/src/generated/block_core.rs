@@ -100,12 +100,12 @@ pub struct ImageInfoSpecificQCow2 {
     /// metadata (since: 4.0)
     pub data_file_raw: ::std::option::Option<bool>,
     /// true if the image has extended L2 entries; only valid
-    /// for compat &gt;= 1.1 (since 5.2)
+    /// for compat >= 1.1 (since 5.2)
     pub extended_l2: ::std::option::Option<bool>,
-    /// on or off; only valid for compat &gt;= 1.1
+    /// on or off; only valid for compat >= 1.1
     pub lazy_refcounts: ::std::option::Option<bool>,
     /// true if the image has been marked corrupt; only valid for
-    /// compat &gt;= 1.1 (since 2.2)
+    /// compat >= 1.1 (since 2.2)
     pub corrupt: ::std::option::Option<bool>,
     /// width of a refcount entry in bits (since 2.3)
     pub refcount_bits: i64,
@@ -1141,12 +1141,12 @@ crate::rt::qapi_builder!(
 pub struct BlockLatencyHistogramInfo {
     /// list of interval boundary values in nanoseconds, all
     /// greater than zero and in ascending order.  For example, the list
-    /// [10, 50, 100] produces the following histogram intervals: [0,
-    /// 10), [10, 50), [50, 100), [100, +inf).
+    /// \[10, 50, 100\] produces the following histogram intervals: \[0,
+    /// 10), \[10, 50), \[50, 100), \[100, +inf).
     pub boundaries: ::std::vec::Vec<u64>,
     /// list of io request counts corresponding to histogram
     /// intervals, one more element than `boundaries` has.  For the
-    /// example above, `bins` may be something like [3, 1, 5, 2], and
+    /// example above, `bins` may be something like \[3, 1, 5, 2\], and
     /// corresponding histogram looks like:
     ///
     /// ```text
@@ -2493,9 +2493,9 @@ crate::rt::qapi_builder!(
     max_workers "max-workers" : i64 => into, with_max_chunk max_chunk "max-chunk" : i64
     => into, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
 );
-/// *note:: `on-source-error` and `on-target-error` only affect*
-/// background I/O.  If an error occurs during a guest write request,
-/// the device's rerror/werror actions will be used.
+/// > **Note:** `on-source-error` and `on-target-error` only affect
+/// > background I/O.  If an error occurs during a guest write request,
+/// > the device's rerror/werror actions will be used.
 ///
 /// Since: 4.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2860,8 +2860,8 @@ crate::rt::qapi_command!(
 #[doc(alias = "change-backing-file")]
 /// Change the backing file in the image file metadata.  This does not
 /// cause QEMU to reopen the image file to reparse the backing filename
-/// (it may, however, perform a reopen to change permissions from r/o -&gt;
-/// r/w -&gt; r/o, if needed).  The new backing file string is written into
+/// (it may, however, perform a reopen to change permissions from r/o ->
+/// r/w -> r/o, if needed).  The new backing file string is written into
 /// the image file metadata, and the QEMU internal strings are updated.
 ///
 /// # Errors
@@ -6785,7 +6785,7 @@ crate::rt::qapi_builder!(
     proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTP connections over the
-/// curl backend.  URLs must start with "http://".
+/// curl backend.  URLs must start with "<http://">.
 ///
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6836,7 +6836,7 @@ crate::rt::qapi_builder!(
     cookie_secret "cookie-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTPS connections over the
-/// curl backend.  URLs must start with "https://".
+/// curl backend.  URLs must start with "<https://">.
 ///
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -8986,9 +8986,9 @@ crate::rt::qapi_enum!(BlockdevQcow2Version { V2 = "v2", V3 = "v3", });
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Qcow2CompressionType {
-    /// zlib compression, see &lt;http://zlib.net/&gt;
+    /// zlib compression, see <http://zlib.net/>
     Zlib,
-    /// zstd compression, see &lt;http://github.com/facebook/zstd&gt;
+    /// zstd compression, see <http://github.com/facebook/zstd>
     ///
     /// Only if `CONFIG_ZSTD`.
     Zstd,
@@ -9952,8 +9952,8 @@ crate::rt::qapi_enum!(
 /// present for compatibility reasons, but it can be empty ("") if the
 /// image does not have a device name associated.
 ///
-/// *note:: If action is "stop", a `STOP` event will eventually follow*
-/// the `BLOCK_IO_ERROR` event.
+/// > **Note:** If action is "stop", a `STOP` event will eventually follow
+/// > the `BLOCK_IO_ERROR` event.
 ///
 /// *qmp-example*
 ///
@@ -10009,10 +10009,10 @@ crate::rt::qapi_event!(
 #[doc(alias = "BLOCK_IO_ERROR")]
 /// Emitted when a disk I/O error occurs
 ///
-/// *note:: If action is "stop", a `STOP` event will eventually follow*
-/// the `BLOCK_IO_ERROR` event.
+/// > **Note:** If action is "stop", a `STOP` event will eventually follow
+/// > the `BLOCK_IO_ERROR` event.
 ///
-/// *note:: This event is rate-limited, except if action is "stop".*
+/// > **Note:** This event is rate-limited, except if action is "stop".
 ///
 /// *qmp-example*
 ///
@@ -10214,8 +10214,8 @@ crate::rt::qapi_event!(
 #[doc(alias = "BLOCK_JOB_READY")]
 /// Emitted when a block job is ready to complete
 ///
-/// *note:: The "ready to complete" status is always reset by a*
-/// `BLOCK_JOB_ERROR` event.
+/// > **Note:** The "ready to complete" status is always reset by a
+/// > `BLOCK_JOB_ERROR` event.
 ///
 /// *qmp-example*
 ///
@@ -10545,7 +10545,7 @@ crate::rt::qapi_enum!(QuorumOpType { Read = "read", Write = "write", Flush = "fl
 #[doc(alias = "QUORUM_FAILURE")]
 /// Emitted by the Quorum block driver if it fails to establish a quorum
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///
@@ -10583,7 +10583,7 @@ crate::rt::qapi_event!(
 #[doc(alias = "QUORUM_REPORT_BAD")]
 /// Emitted to report a corruption of a Quorum file
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 /// ```text
@@ -10670,8 +10670,8 @@ crate::rt::qapi_builder!(
 /// - If the format of the image used does not support it,
 /// GenericError
 ///
-/// *note:: Only some image formats such as qcow2 and rbd support*
-/// internal snapshots.
+/// > **Note:** Only some image formats such as qcow2 and rbd support
+/// > internal snapshots.
 ///
 /// *qmp-example*
 ///

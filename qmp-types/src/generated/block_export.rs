@@ -307,8 +307,8 @@ pub struct BlockExportOptionsVduseBlk {
     pub num_queues: ::std::option::Option<u16>,
     /// the size of virtqueue.  Defaults to 256.
     pub queue_size: ::std::option::Option<u16>,
-    /// Logical block size in bytes.  Range [512,
-    /// PAGE_SIZE] and must be power of 2.  Defaults to 512 bytes.
+    /// Logical block size in bytes.  Range \[512,
+    /// PAGE_SIZE\] and must be power of 2.  Defaults to 512 bytes.
     pub logical_block_size: ::std::option::Option<u64>,
     /// the serial number of virtio block device.  Defaults to
     /// empty string.

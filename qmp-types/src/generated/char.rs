@@ -3,8 +3,8 @@
 use super::*;
 /// Information about a character device.
 ///
-/// *note:: `filename` is encoded using the QEMU command line character*
-/// device encoding.  See the QEMU man page for details.
+/// > **Note:** `filename` is encoded using the QEMU command line character
+/// > device encoding.  See the QEMU man page for details.
 ///
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -570,9 +570,9 @@ crate::rt::qapi_builder!(
 );
 /// Configuration info for virtual console chardevs.
 ///
-/// *note:: The options are only effective when the VNC or SDL*
-/// graphical display backend is active.  They are ignored with the
-/// GTK, Spice, VNC and D-Bus display backends.
+/// > **Note:** The options are only effective when the VNC or SDL
+/// > graphical display backend is active.  They are ignored with the
+/// > GTK, Spice, VNC and D-Bus display backends.
 ///
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -1394,7 +1394,7 @@ crate::rt::qapi_command!(
 #[doc(alias = "VSERPORT_CHANGE")]
 /// Emitted when the guest opens or closes a virtio-serial port.
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///

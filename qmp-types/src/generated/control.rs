@@ -11,14 +11,14 @@ use super::*;
 ///      "arguments": { "enable": [ "oob" ] } }
 /// <- { "return": {} }
 /// ```
-/// *note:: This command is valid exactly when first connecting: it*
-/// must be issued before any other command will be accepted, and
-/// will fail once the monitor is accepting other commands.  (see
-/// :doc:`/interop/qmp-spec`)
+/// > **Note:** This command is valid exactly when first connecting: it
+/// > must be issued before any other command will be accepted, and
+/// > will fail once the monitor is accepting other commands.  (see
+/// > [interop/qmp-spec](https://www.qemu.org/docs/master/interop/qmp-spec.html))
 ///
-/// *note:: The QMP client needs to explicitly enable QMP*
-/// capabilities, otherwise all the QMP capabilities will be turned
-/// off by default.
+/// > **Note:** The QMP client needs to explicitly enable QMP
+/// > capabilities, otherwise all the QMP capabilities will be turned
+/// > off by default.
 ///
 /// Since: 0.13
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]

@@ -730,7 +730,7 @@ pub struct TlsCredsProperties {
     /// (default: client)
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
-    /// https://gnutls.org/manual/html_node/Priority-Strings.html
+    /// <https://gnutls.org/manual/html_node/Priority-Strings.html>
     pub priority: ::std::option::Option<::std::string::String>,
 }
 crate::rt::qapi_struct!(
@@ -761,7 +761,7 @@ pub struct TlsCredsAnonProperties {
     /// (default: client)
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
-    /// https://gnutls.org/manual/html_node/Priority-Strings.html
+    /// <https://gnutls.org/manual/html_node/Priority-Strings.html>
     pub priority: ::std::option::Option<::std::string::String>,
     /// if true, the credentials are loaded immediately when applying this
     /// option and will ignore options that are processed later. Don't use;
@@ -805,7 +805,7 @@ pub struct TlsCredsPskProperties {
     /// (default: client)
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
-    /// https://gnutls.org/manual/html_node/Priority-Strings.html
+    /// <https://gnutls.org/manual/html_node/Priority-Strings.html>
     pub priority: ::std::option::Option<::std::string::String>,
     /// the username which will be sent to the server.  For
     /// clients only.  If absent, "qemu" is sent and the property will
@@ -855,7 +855,7 @@ pub struct TlsCredsX509Properties {
     /// (default: client)
     pub endpoint: ::std::option::Option<QCryptoTLSCredsEndpoint>,
     /// a gnutls priority string as described at
-    /// https://gnutls.org/manual/html_node/Priority-Strings.html
+    /// <https://gnutls.org/manual/html_node/Priority-Strings.html>
     pub priority: ::std::option::Option<::std::string::String>,
     /// if true, perform some sanity checks before using the
     /// credentials (default: true)

@@ -805,13 +805,13 @@ pub struct CxlReleaseDynamicCapacity {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub host_id: u16,
-    /// Bit[3:0] of the "Flags" field as defined in
+    /// Bit\[3:0\] of the "Flags" field as defined in
     /// Compute Express Link (CXL) Specification, Revision 3.1,
     /// Table 7-71.
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub removal_policy: CxlExtentRemovalPolicy,
-    /// Bit[4] of the "Flags" field in Compute Express
+    /// Bit\[4\] of the "Flags" field in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-71.  When set,
     /// the device does not wait for a Release Dynamic Capacity command
     /// from the host.  Instead, the host immediately looses access to
@@ -819,7 +819,7 @@ pub struct CxlReleaseDynamicCapacity {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub forced_removal: ::std::option::Option<bool>,
-    /// Bit[5] of the "Flags" field in Compute Express
+    /// Bit\[5\] of the "Flags" field in Compute Express
     /// Link (CXL) Specification, Revision 3.1, Table 7-71.  When set,
     /// the device should sanitize all released capacity as a result of
     /// this request.  This ensures that all user data and metadata is

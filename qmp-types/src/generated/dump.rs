@@ -50,7 +50,7 @@ crate::rt::qapi_enum!(
 /// Dump guest's memory to vmcore.  It is a synchronous operation that
 /// can take very long depending on the amount of guest memory.
 ///
-/// *note:: All boolean arguments default to false.*
+/// > **Note:** All boolean arguments default to false.
 ///
 /// *qmp-example*
 ///

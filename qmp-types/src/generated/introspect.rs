@@ -29,9 +29,9 @@ use super::*;
 /// names are guaranteed to be unique (no name will be duplicated
 /// with different meta-types).
 ///
-/// *note:: The QAPI schema is also used to help define *internal**
-/// interfaces, by defining QAPI types.  These are not part of the
-/// QMP wire ABI, and therefore not returned by this command.
+/// > **Note:** The QAPI schema is also used to help define *internal*
+/// > interfaces, by defining QAPI types.  These are not part of the
+/// > QMP wire ABI, and therefore not returned by this command.
 ///
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -407,7 +407,7 @@ crate::rt::qapi_builder!(
 pub struct SchemaInfoAlternate {
     /// the alternate type's members, in no particular order.  The
     /// members' wire encoding is distinct, see
-    /// :doc:`/devel/qapi-code-gen` section Alternate types.
+    /// [devel/qapi-code-gen](https://www.qemu.org/docs/master/devel/qapi-code-gen.html) section Alternate types.
     pub members: ::std::vec::Vec<SchemaInfoAlternateMember>,
 }
 crate::rt::qapi_struct!(SchemaInfoAlternate { 0 req members "members", });

@@ -7,9 +7,9 @@ use super::*;
 /// The individual target constants are not documented here, for the
 /// time being.
 ///
-/// *note:: The resulting QMP strings can be appended to the*
-/// "qemu-system-" prefix to produce the corresponding QEMU
-/// executable name.  This is true even for "qemu-system-x86_64".
+/// > **Note:** The resulting QMP strings can be appended to the
+/// > "qemu-system-" prefix to produce the corresponding QEMU
+/// > executable name.  This is true even for "qemu-system-x86_64".
 ///
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -540,8 +540,8 @@ crate::rt::qapi_command!(
 );
 /// Guest UUID information (Universally Unique Identifier).
 ///
-/// *note:: If no UUID was specified for the guest, the nil UUID (all*
-/// zeroes) is returned.
+/// > **Note:** If no UUID was specified for the guest, the nil UUID (all
+/// > zeroes) is returned.
 ///
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -639,10 +639,10 @@ crate::rt::qapi_command!(
 #[doc(alias = "system_powerdown")]
 /// Requests that a guest perform a powerdown operation.
 ///
-/// *note:: A guest may or may not respond to this command.  This*
-/// command returning does not indicate that a guest has accepted the
-/// request or that it has shut down.  Many guests will respond to
-/// this command by prompting the user in some way.
+/// > **Note:** A guest may or may not respond to this command.  This
+/// > command returning does not indicate that a guest has accepted the
+/// > request or that it has shut down.  Many guests will respond to
+/// > this command by prompting the user in some way.
 ///
 /// *qmp-example*
 ///
@@ -672,8 +672,8 @@ crate::rt::qapi_command!(
 /// `query-current-machine`), wake-up guest from suspend if the guest is
 /// in SUSPENDED state.  Return an error otherwise.
 ///
-/// *note:: Prior to 4.0, this command does nothing in case the guest*
-/// isn't suspended.
+/// > **Note:** Prior to 4.0, this command does nothing in case the guest
+/// > isn't suspended.
 ///
 /// *qmp-example*
 ///
@@ -736,8 +736,8 @@ crate::rt::qapi_enum!(
 /// all CPUs (ppc64).  The command fails when the guest doesn't support
 /// injecting.
 ///
-/// *note:: Prior to 2.1, this command was only supported for x86 and*
-/// s390 VMs.
+/// > **Note:** Prior to 2.1, this command was only supported for x86 and
+/// > s390 VMs.
 ///
 /// *qmp-example*
 ///
@@ -928,9 +928,9 @@ pub struct CXLFixedMemoryWindowOptions {
     pub size: u64,
     /// Number of contiguous bytes for which
     /// accesses will go to a given interleave target.  Accepted values
-    /// [256, 512, 1k, 2k, 4k, 8k, 16k]
+    /// \[256, 512, 1k, 2k, 4k, 8k, 16k\]
     pub interleave_granularity: ::std::option::Option<u64>,
-    /// Target root bridge IDs from -device ...,id=&lt;ID&gt; for each
+    /// Target root bridge IDs from -device ...,id=\<ID> for each
     /// root bridge.
     pub targets: ::std::vec::Vec<::std::string::String>,
 }
@@ -1037,7 +1037,7 @@ crate::rt::qapi_builder!(
 );
 /// Option "-numa cpu" overrides default cpu to node mapping.  It
 /// accepts the same set of cpu properties as returned by
-/// `query-hotpluggable-cpus[].props &lt;query-hotpluggable-cpus&gt;`, where
+/// `query-hotpluggable-cpus\[\].props \<query-hotpluggable-cpus>`, where
 /// node-id could be used to override default node mapping.
 ///
 /// Since: 2.10
@@ -1272,7 +1272,7 @@ crate::rt::qapi_builder!(
 #[doc(alias = "memsave")]
 /// Save a portion of guest memory to a file.
 ///
-/// *caution:: Errors were not reliably returned until 1.1.*
+/// > **Caution:** Errors were not reliably returned until 1.1.
 ///
 /// *qmp-example*
 ///
@@ -1316,7 +1316,7 @@ crate::rt::qapi_command!(
 #[doc(alias = "pmemsave")]
 /// Save a portion of guest physical memory to a file.
 ///
-/// *caution:: Errors were not reliably returned until 1.1.*
+/// > **Caution:** Errors were not reliably returned until 1.1.
 ///
 /// *qmp-example*
 ///
@@ -1445,7 +1445,7 @@ crate::rt::qapi_command!(
 /// Which members are optional and which mandatory depends on the
 /// architecture and board.
 ///
-/// For s390x see :ref:`cpu-topology-s390x`.
+/// For s390x see cpu-topology-s390x.
 ///
 /// The ids other than the node-id specify the position of the CPU
 /// within the CPU topology (as defined by the machine property "smp",
@@ -1500,8 +1500,8 @@ crate::rt::qapi_builder!(
     module_id "module-id" : i64 => into, with_core_id core_id "core-id" : i64 => into,
     with_thread_id thread_id "thread-id" : i64 => into, }
 );
-/// *note:: Management should be prepared to pass through additional*
-/// properties with `device_add`.
+/// > **Note:** Management should be prepared to pass through additional
+/// > properties with `device_add`.
 ///
 /// Since: 2.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1641,9 +1641,9 @@ crate::rt::qapi_command!(
 /// the KVM kernel module cannot support it, KVMMissingCap
 /// - If no balloon device is present, DeviceNotActive
 ///
-/// *note:: This command just issues a request to the guest.  When it*
-/// returns, the balloon size may not have changed.  A guest can
-/// change the balloon size independent of this command.
+/// > **Note:** This command just issues a request to the guest.  When it
+/// > returns, the balloon size may not have changed.  A guest can
+/// > change the balloon size independent of this command.
 ///
 /// *qmp-example*
 /// ```text
@@ -1733,7 +1733,7 @@ crate::rt::qapi_command!(
 /// is equivalent to the `actual` field return by the `query-balloon`
 /// command
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///
@@ -1831,7 +1831,7 @@ crate::rt::qapi_command!(
 /// Emitted when the hv-balloon driver receives a "STATUS" message from
 /// the guest.
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///
@@ -2325,7 +2325,7 @@ crate::rt::qapi_command!(
 /// memory devices that can actually change the size (e.g., virtio-mem
 /// due to guest action).
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///
@@ -2803,15 +2803,15 @@ crate::rt::qapi_builder!(
 );
 /// An enumeration of CPU model expansion types.
 ///
-/// *note:: When a non-migration-safe CPU model is expanded in static*
-/// mode, some features enabled by the CPU model may be omitted,
-/// because they can't be implemented by a static CPU model
-/// definition (e.g. cache info passthrough and PMU passthrough in
-/// x86).  If you need an accurate representation of the features
-/// enabled by a non-migration-safe CPU model, use `full`.  If you
-/// need a static representation that will keep ABI compatibility
-/// even when changing QEMU version or machine-type, use `static` (but
-/// keep in mind that some features may be omitted).
+/// > **Note:** When a non-migration-safe CPU model is expanded in static
+/// > mode, some features enabled by the CPU model may be omitted,
+/// > because they can't be implemented by a static CPU model
+/// > definition (e.g. cache info passthrough and PMU passthrough in
+/// > x86).  If you need an accurate representation of the features
+/// > enabled by a non-migration-safe CPU model, use `full`.  If you
+/// > need a static representation that will keep ABI compatibility
+/// > even when changing QEMU version or machine-type, use `static` (but
+/// > keep in mind that some features may be omitted).
 ///
 /// Since: 2.8
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3262,7 +3262,7 @@ crate::rt::qapi_command!(
 ///
 /// # Example
 ///
-/// &lt;- { "event": "MEM_UNPLUG_ERROR",
+/// <- { "event": "MEM_UNPLUG_ERROR",
 /// "data": { "device": "dimm1",
 /// "msg": "acpi: device unplug for unsupported device"
 /// },

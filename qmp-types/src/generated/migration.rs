@@ -295,9 +295,9 @@ pub struct MigrationInfo {
     pub postcopy_latency: ::std::option::Option<u64>,
     /// remote page fault latency distributions.
     /// Each element of the array is the number of faults that fall into
-    /// the bucket period.  For the N-th bucket (N&gt;=0), the latency
-    /// window is [2^Nus, 2^(N+1)us).  For example, the 8th element
-    /// stores how many remote faults got resolved within [256us, 512us)
+    /// the bucket period.  For the N-th bucket (N>=0), the latency
+    /// window is \[2^Nus, 2^(N+1)us).  For example, the 8th element
+    /// stores how many remote faults got resolved within \[256us, 512us)
     /// window.  This is only present when the postcopy-blocktime
     /// migration capability is enabled.  (Since 10.1)
     ///
@@ -1976,7 +1976,7 @@ pub enum FailoverStatus {
     Active,
     /// finish the process of failover
     Completed,
-    /// restart the failover process, from 'none' -&gt; 'completed'
+    /// restart the failover process, from 'none' -> 'completed'
     /// (Since 2.9)
     Relaunch,
     /// A value this version of the bindings doesn't know (sent by
@@ -2079,8 +2079,8 @@ crate::rt::qapi_command!(
 /// migration to be started right after.  When postcopy-ram is in use,
 /// cancelling is not allowed after the postcopy phase has started.
 ///
-/// *note:: This command succeeds even if there is no migration*
-/// process running.
+/// > **Note:** This command succeeds even if there is no migration
+/// > process running.
 ///
 /// *qmp-example*
 ///
@@ -2322,21 +2322,21 @@ crate::rt::qapi_builder!(
 #[doc(alias = "migrate")]
 /// Migrates the current running guest to another Virtual Machine.
 ///
-/// *admonition:: Notes*
-///
-/// 1. The `query-migrate` command should be used to check
-/// migration's progress and final result (this information is
-/// provided by the 'status' member).
-///
-/// 2. The uri argument should have the Uniform Resource Identifier
-/// of default destination VM.  This connection will be bound to
-/// default network.
-///
-/// 3. For now, number of migration streams is restricted to one,
-/// i.e. number of items in 'channels' list is just 1.
-///
-/// 4. The 'uri' and 'channels' arguments are mutually exclusive;
-/// exactly one of the two should be present.
+/// > **Notes**
+/// >
+/// > 1. The `query-migrate` command should be used to check
+/// > migration's progress and final result (this information is
+/// > provided by the 'status' member).
+/// >
+/// > 2. The uri argument should have the Uniform Resource Identifier
+/// > of default destination VM.  This connection will be bound to
+/// > default network.
+/// >
+/// > 3. For now, number of migration streams is restricted to one,
+/// > i.e. number of items in 'channels' list is just 1.
+/// >
+/// > 4. The 'uri' and 'channels' arguments are mutually exclusive;
+/// > exactly one of the two should be present.
 ///
 /// *qmp-example*
 ///
@@ -2433,22 +2433,22 @@ crate::rt::qapi_command!(
 /// Start an incoming migration.  QEMU must have been started with
 /// -incoming defer.
 ///
-/// *admonition:: Notes*
-///
-/// 1. It's a bad idea to use a string for the uri, but it needs to
-/// stay compatible with -incoming and the format of the uri is
-/// already exposed above libvirt.
-///
-/// 2. QEMU must be started with -incoming defer to allow
-/// `migrate-incoming` to be used.
-///
-/// 3. The uri format is the same as for -incoming
-///
-/// 4. For now, number of migration streams is restricted to one,
-/// i.e. number of items in 'channels' list is just 1.
-///
-/// 5. The 'uri' and 'channels' arguments are mutually exclusive;
-/// exactly one of the two should be present.
+/// > **Notes**
+/// >
+/// > 1. It's a bad idea to use a string for the uri, but it needs to
+/// > stay compatible with -incoming and the format of the uri is
+/// > already exposed above libvirt.
+/// >
+/// > 2. QEMU must be started with -incoming defer to allow
+/// > `migrate-incoming` to be used.
+/// >
+/// > 3. The uri format is the same as for -incoming
+/// >
+/// > 4. For now, number of migration streams is restricted to one,
+/// > i.e. number of items in 'channels' list is just 1.
+/// >
+/// > 5. The 'uri' and 'channels' arguments are mutually exclusive;
+/// > exactly one of the two should be present.
 ///
 /// *qmp-example*
 ///
@@ -2497,7 +2497,7 @@ pub struct MigrateIncoming {
     pub channels: ::std::option::Option<::std::vec::Vec<MigrationChannel>>,
     /// Exit on incoming migration failure.  Default true.
     /// When set to false, the failure triggers a
-    /// :qapi:event:`MIGRATION` event, and error details could be
+    /// [`MIGRATION`](super::Migration) event, and error details could be
     /// retrieved with `query-migrate`.  (since 9.1)
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.

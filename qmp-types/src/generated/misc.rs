@@ -123,9 +123,9 @@ crate::rt::qapi_builder!(
 #[doc(alias = "query-iothreads")]
 /// Return a list of information about each iothread.
 ///
-/// *note:: This list excludes the QEMU main loop thread, which is not*
-/// declared using the ``-object iothread`` command-line option.  It
-/// is always the main thread of the process.
+/// > **Note:** This list excludes the QEMU main loop thread, which is not
+/// > declared using the ``-object iothread`` command-line option.  It
+/// > is always the main thread of the process.
 ///
 /// # Returns
 ///
@@ -166,13 +166,13 @@ crate::rt::qapi_command!(
 #[doc(alias = "stop")]
 /// Stop guest VM execution.
 ///
-/// *note:: This function will succeed even if the guest is already in*
-/// the stopped state.  In "inmigrate" state, it will ensure that the
-/// guest remains paused once migration finishes, as if the ``-S``
-/// option was passed on the command line.
-///
-/// In the "suspended" state, it will completely stop the VM and
-/// cause a transition to the "paused" state.  (Since 9.0)
+/// > **Note:** This function will succeed even if the guest is already in
+/// > the stopped state.  In "inmigrate" state, it will ensure that the
+/// > guest remains paused once migration finishes, as if the ``-S``
+/// > option was passed on the command line.
+/// >
+/// > In the "suspended" state, it will completely stop the VM and
+/// > cause a transition to the "paused" state.  (Since 9.0)
 ///
 /// *qmp-example*
 ///
@@ -198,15 +198,15 @@ crate::rt::qapi_command!(
 #[doc(alias = "cont")]
 /// Resume guest VM execution.
 ///
-/// *note:: This command will succeed if the guest is currently*
-/// running.  It will also succeed if the guest is in the "inmigrate"
-/// state; in this case, the effect of the command is to make sure
-/// the guest starts once migration finishes, removing the effect of
-/// the ``-S`` command line option if it was passed.
-///
-/// If the VM was previously suspended, and not been reset or woken,
-/// this command will transition back to the "suspended" state.
-/// (Since 9.0)
+/// > **Note:** This command will succeed if the guest is currently
+/// > running.  It will also succeed if the guest is in the "inmigrate"
+/// > state; in this case, the effect of the command is to make sure
+/// > the guest starts once migration finishes, removing the effect of
+/// > the ``-S`` command line option if it was passed.
+/// >
+/// > If the VM was previously suspended, and not been reset or woken,
+/// > this command will transition back to the "suspended" state.
+/// > (Since 9.0)
 ///
 /// *qmp-example*
 ///
@@ -268,18 +268,18 @@ crate::rt::qapi_command!(
 ///
 /// the output of the command as a string
 ///
-/// *note:: This command only exists as a stop-gap.  Its use is highly*
-/// discouraged.  The semantics of this command are not guaranteed:
-/// this means that command names, arguments and responses can change
-/// or be removed at **any** time.  Applications that rely on long
-/// term stability guarantees should **not** use this command.
-///
-/// Known limitations:
-///
-/// * This command is stateless, this means that commands that depend
-/// on state information (such as `getfd`) might not work.
-///
-/// * Commands that prompt the user for data don't currently work.
+/// > **Note:** This command only exists as a stop-gap.  Its use is highly
+/// > discouraged.  The semantics of this command are not guaranteed:
+/// > this means that command names, arguments and responses can change
+/// > or be removed at **any** time.  Applications that rely on long
+/// > term stability guarantees should **not** use this command.
+/// >
+/// > Known limitations:
+/// >
+/// > * This command is stateless, this means that commands that depend
+/// > on state information (such as `getfd`) might not work.
+/// >
+/// > * Commands that prompt the user for data don't currently work.
 ///
 /// *qmp-example*
 ///
@@ -320,11 +320,11 @@ crate::rt::qapi_command!(
 #[doc(alias = "getfd")]
 /// Receive a file descriptor via SCM rights and assign it a name
 ///
-/// *note:: If `fdname` already exists, the file descriptor assigned to*
-/// it will be closed and replaced by the received file descriptor.
-///
-/// The `closefd` command can be used to explicitly close the file
-/// descriptor when it is no longer needed.
+/// > **Note:** If `fdname` already exists, the file descriptor assigned to
+/// > it will be closed and replaced by the received file descriptor.
+/// >
+/// > The `closefd` command can be used to explicitly close the file
+/// > descriptor when it is no longer needed.
 ///
 /// *qmp-example*
 ///
@@ -360,11 +360,11 @@ crate::rt::qapi_command!(
 /// and assign it a name (the SOCKET is associated with a CRT file
 /// descriptor)
 ///
-/// *note:: If `fdname` already exists, the file descriptor assigned to*
-/// it will be closed and replaced by the received file descriptor.
-///
-/// The `closefd` command can be used to explicitly close the file
-/// descriptor when it is no longer needed.
+/// > **Note:** If `fdname` already exists, the file descriptor assigned to
+/// > it will be closed and replaced by the received file descriptor.
+/// >
+/// > The `closefd` command can be used to explicitly close the file
+/// > descriptor when it is no longer needed.
 ///
 /// *qmp-example*
 ///
@@ -457,10 +457,10 @@ crate::rt::qapi_builder!(
 /// - If file descriptor was not received, GenericError
 /// - If `fdset-id` is a negative value, GenericError
 ///
-/// *note:: The list of fd sets is shared by all monitor connections.*
+/// > **Note:** The list of fd sets is shared by all monitor connections.
 ///
-/// *note:: If `fdset-id` is not specified, a new fd set will be*
-/// created.
+/// > **Note:** If `fdset-id` is not specified, a new fd set will be
+/// > created.
 ///
 /// *qmp-example*
 ///
@@ -497,10 +497,10 @@ crate::rt::qapi_command!(
 ///
 /// - If `fdset-id` or `fd` is not found, GenericError
 ///
-/// *note:: The list of fd sets is shared by all monitor connections.*
+/// > **Note:** The list of fd sets is shared by all monitor connections.
 ///
-/// *note:: If `fd` is not specified, all file descriptors in `fdset-id`*
-/// will be removed.
+/// > **Note:** If `fd` is not specified, all file descriptors in `fdset-id`
+/// > will be removed.
 ///
 /// *qmp-example*
 ///
@@ -566,7 +566,7 @@ crate::rt::qapi_builder!(
 #[doc(alias = "query-fdsets")]
 /// Return information describing all fd sets.
 ///
-/// *note:: The list of fd sets is shared by all monitor connections.*
+/// > **Note:** The list of fd sets is shared by all monitor connections.
 ///
 /// *qmp-example*
 ///
@@ -742,9 +742,9 @@ crate::rt::qapi_command!(
 #[doc(alias = "RTC_CHANGE")]
 /// Emitted when the guest changes the RTC time.
 ///
-/// *note:: This event is rate-limited.  It is not guaranteed that the*
-/// RTC in the system implements this event, or even that the system
-/// has an RTC at all.
+/// > **Note:** This event is rate-limited.  It is not guaranteed that the
+/// > RTC in the system implements this event, or even that the system
+/// > has an RTC at all.
 ///
 /// *qmp-example*
 ///

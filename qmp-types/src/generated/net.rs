@@ -8,9 +8,9 @@ use super::*;
 ///
 /// - If `name` is not a valid network device, DeviceNotFound
 ///
-/// *note:: Not all network adapters support setting link status.*
-/// This command will succeed even if the network adapter does not
-/// support link status notification.
+/// > **Note:** Not all network adapters support setting link status.
+/// > This command will succeed even if the network adapter does not
+/// > support link status notification.
 ///
 /// *qmp-example*
 ///
@@ -363,7 +363,7 @@ pub struct NetdevUserOptions {
     /// legacy parameter, use net= instead
     pub ip: ::std::option::Option<::std::string::String>,
     /// IP network address that the guest will see, in the form
-    /// addr[/netmask] The netmask is optional, and can be either in the
+    /// addr\[/netmask\] The netmask is optional, and can be either in the
     /// form a.b.c.d or as a number of valid top-most bits.  Default is
     /// 10.0.2.0/24.
     pub net: ::std::option::Option<::std::string::String>,
@@ -460,7 +460,7 @@ pub struct NetdevTapOptions {
     pub br: ::std::option::Option<::std::string::String>,
     /// command to execute to configure bridge
     pub helper: ::std::option::Option<::std::string::String>,
-    /// send buffer limit.  Understands [TGMKkb] suffixes.
+    /// send buffer limit.  Understands \[TGMKkb\] suffixes.
     pub sndbuf: ::std::option::Option<u64>,
     /// enable the IFF_VNET_HDR flag on the tap interface
     pub vnet_hdr: ::std::option::Option<bool>,

@@ -8,9 +8,9 @@ use super::*;
 ///
 /// a list describing a devices properties
 ///
-/// *note:: Objects can create properties at runtime, for example to*
-/// describe links between different devices and/or objects.  These
-/// properties are not included in the output of this command.
+/// > **Note:** Objects can create properties at runtime, for example to
+/// > describe links between different devices and/or objects.  These
+/// > properties are not included in the output of this command.
 ///
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,16 +35,16 @@ crate::rt::qapi_command!(
 #[doc(alias = "device_add")]
 /// Add a device.
 ///
-/// *admonition:: Notes*
-///
-/// 1. Additional arguments depend on the type.
-///
-/// 2. For detailed information about this command, please refer to
-/// the 'docs/qdev-device-use.txt' file.
-///
-/// 3. It's possible to list device properties by running QEMU with
-/// the ``-device DEVICE,help`` command-line argument, where
-/// DEVICE is the device's name.
+/// > **Notes**
+/// >
+/// > 1. Additional arguments depend on the type.
+/// >
+/// > 2. For detailed information about this command, please refer to
+/// > the 'docs/qdev-device-use.txt' file.
+/// >
+/// > 3. It's possible to list device properties by running QEMU with
+/// > the ``-device DEVICE,help`` command-line argument, where
+/// > DEVICE is the device's name.
 ///
 /// *qmp-example*
 ///
@@ -103,15 +103,15 @@ crate::rt::qapi_command!(
 ///
 /// - If `id` is not a valid device, DeviceNotFound
 ///
-/// *note:: When this command completes, the device may not be removed*
-/// from the guest.  Hot removal is an operation that requires guest
-/// cooperation.  This command merely requests that the guest begin
-/// the hot removal process.  Completion of the device removal
-/// process is signaled with a `DEVICE_DELETED` event.  Guest reset
-/// will automatically complete removal for all devices.  If a
-/// guest-side error in the hot removal process is detected, the
-/// device will not be removed and a `DEVICE_UNPLUG_GUEST_ERROR`
-/// event is sent.  Some errors cannot be detected.
+/// > **Note:** When this command completes, the device may not be removed
+/// > from the guest.  Hot removal is an operation that requires guest
+/// > cooperation.  This command merely requests that the guest begin
+/// > the hot removal process.  Completion of the device removal
+/// > process is signaled with a `DEVICE_DELETED` event.  Guest reset
+/// > will automatically complete removal for all devices.  If a
+/// > guest-side error in the hot removal process is detected, the
+/// > device will not be removed and a `DEVICE_UNPLUG_GUEST_ERROR`
+/// > event is sent.  Some errors cannot be detected.
 ///
 /// *qmp-example*
 ///

@@ -14,11 +14,11 @@ pub struct ObjectPropertyInfo {
     /// 'double'.  These types are mapped to the appropriate JSON
     /// type.
     ///
-    /// 2) A child type in the form 'child&lt;subtype&gt;' where subtype is a
+    /// 2) A child type in the form 'child\<subtype>' where subtype is a
     /// qdev device type name.  Child properties create the
     /// composition tree.
     ///
-    /// 3) A link type in the form 'link&lt;subtype&gt;' where subtype is a
+    /// 3) A link type in the form 'link\<subtype>' where subtype is a
     /// qdev device type name.  Link properties form the device model
     /// graph.
     pub r#type: ::std::string::String,
@@ -130,7 +130,7 @@ crate::rt::qapi_command!(
 /// # Returns
 ///
 /// The property value.  The type depends on the property type.
-/// child&lt;&gt; and link&lt;&gt; properties are returned as #str pathnames.
+/// child<> and link<> properties are returned as #str pathnames.
 /// All integer property types (u8, u16, etc) are returned as #int.
 ///
 /// *qmp-example*
@@ -160,7 +160,7 @@ pub struct QomGet {
     /// supported paths--absolute and partial paths.
     ///
     /// Absolute paths are derived from the root object and can follow
-    /// child&lt;&gt; or link&lt;&gt; properties.  Since they can follow link&lt;&gt;
+    /// child<> or link<> properties.  Since they can follow link<>
     /// properties, they can be arbitrarily long.  Absolute paths look
     /// like absolute filenames and are prefixed with a leading slash.
     ///
@@ -323,9 +323,9 @@ crate::rt::qapi_command!(
 #[doc(alias = "qom-list-properties")]
 /// List properties associated with a QOM object.
 ///
-/// *note:: Objects can create properties at runtime, for example to*
-/// describe links between different devices and/or objects.  These
-/// properties are not included in the output of this command.
+/// > **Note:** Objects can create properties at runtime, for example to
+/// > describe links between different devices and/or objects.  These
+/// > properties are not included in the output of this command.
 ///
 /// # Returns
 ///
@@ -548,8 +548,8 @@ pub struct NetfilterProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -586,8 +586,8 @@ pub struct FilterBufferProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -630,8 +630,8 @@ pub struct FilterDumpProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -675,8 +675,8 @@ pub struct FilterMirrorProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -724,8 +724,8 @@ pub struct FilterRedirectorProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -774,8 +774,8 @@ pub struct FilterRewriterProperties {
     /// filter list.  "head" means the filter is inserted at the head of
     /// the filter list, before any existing filters.  "tail" means the
     /// filter is inserted at the tail of the filter list, behind any
-    /// existing filters (default).  "id=&lt;id&gt;" means the filter is
-    /// inserted before or behind the filter specified by &lt;id&gt;,
+    /// existing filters (default).  "id=\<id>" means the filter is
+    /// inserted before or behind the filter specified by \<id>,
     /// depending on the `insert` property.  (default: "tail")
     pub position: ::std::option::Option<::std::string::String>,
     /// where to insert the filter relative to the filter given in
@@ -970,11 +970,11 @@ crate::rt::qapi_builder!(
 );
 /// Properties for objects of classes derived from memory-backend.
 ///
-/// *note:: prealloc=true and reserve=false cannot be set at the same*
-/// time.  With reserve=true, the behavior depends on the operating
-/// system: for example, Linux will not reserve swap space for shared
-/// file mappings -- "not applicable".  In contrast, reserve=false
-/// will bail out if it cannot be configured accordingly.
+/// > **Note:** prealloc=true and reserve=false cannot be set at the same
+/// > time.  With reserve=true, the behavior depends on the operating
+/// > system: for example, Linux will not reserve swap space for shared
+/// > file mappings -- "not applicable".  In contrast, reserve=false
+/// > will bail out if it cannot be configured accordingly.
 ///
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1011,7 +1011,7 @@ pub struct MemoryBackendProperties {
     /// if true, the canonical path
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
-    /// (default: false generally, but true for machine types &lt;= 4.0)
+    /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -1071,7 +1071,7 @@ pub struct MemoryBackendFileProperties {
     /// if true, the canonical path
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
-    /// (default: false generally, but true for machine types &lt;= 4.0)
+    /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
     /// the base address alignment when QEMU mmap(2)s `mem-path`.
     /// Some backend stores specified by `mem-path` require an alignment
@@ -1190,7 +1190,7 @@ pub struct MemoryBackendMemfdProperties {
     /// if true, the canonical path
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
-    /// (default: false generally, but true for machine types &lt;= 4.0)
+    /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
     /// if true, the file to be created resides in the hugetlbfs
     /// filesystem (default: false)
@@ -1271,7 +1271,7 @@ pub struct MemoryBackendShmProperties {
     /// if true, the canonical path
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
-    /// (default: false generally, but true for machine types &lt;= 4.0)
+    /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -1337,7 +1337,7 @@ pub struct MemoryBackendEpcProperties {
     /// if true, the canonical path
     /// is used for ramblock-id.  Disable this for 4.0 machine types or
     /// older to allow migration with newer QEMU versions.
-    /// (default: false generally, but true for machine types &lt;= 4.0)
+    /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
 }
 crate::rt::qapi_struct!(
@@ -1694,7 +1694,7 @@ pub struct SevGuestProperties {
     /// SEV firmware handle (default: 0)
     pub handle: ::std::option::Option<u32>,
     /// Use legacy KVM_SEV_INIT KVM interface for creating
-    /// the VM.  The newer KVM_SEV_INIT2 interface, from Linux &gt;= 6.10,
+    /// the VM.  The newer KVM_SEV_INIT2 interface, from Linux >= 6.10,
     /// syncs additional vCPU state when initializing the VMSA
     /// structures, which will result in a different guest measurement.
     /// Set this to 'on' to force compatibility with older QEMU or kernel

@@ -8,7 +8,7 @@ use super::*;
 ///
 /// # Example
 ///
-/// &lt;- {"timestamp": {"seconds": 1541579657, "microseconds": 986760},
+/// <- {"timestamp": {"seconds": 1541579657, "microseconds": 986760},
 /// "event": "RDMA_GID_STATUS_CHANGED",
 /// "data":
 /// {"netdev": "bridge0",

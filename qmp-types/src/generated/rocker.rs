@@ -145,8 +145,8 @@ crate::rt::qapi_command!(
 );
 /// Rocker switch OF-DPA flow key
 ///
-/// *note:: Optional members may or may not appear in the flow key*
-/// depending if they're relevant to the flow key.
+/// > **Note:** Optional members may or may not appear in the flow key
+/// > depending if they're relevant to the flow key.
 ///
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -194,8 +194,8 @@ crate::rt::qapi_builder!(
 );
 /// Rocker switch OF-DPA flow mask
 ///
-/// *note:: Optional members may or may not appear in the flow mask*
-/// depending if they're relevant to the flow mask.
+/// > **Note:** Optional members may or may not appear in the flow mask
+/// > depending if they're relevant to the flow mask.
 ///
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -231,8 +231,8 @@ crate::rt::qapi_builder!(
 );
 /// Rocker switch OF-DPA flow action
 ///
-/// *note:: Optional members may or may not appear in the flow action*
-/// depending if they're relevant to the flow action.
+/// > **Note:** Optional members may or may not appear in the flow action
+/// > depending if they're relevant to the flow action.
 ///
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -340,8 +340,8 @@ crate::rt::qapi_command!(
 );
 /// Rocker switch OF-DPA group
 ///
-/// *note:: Optional members may or may not appear in the group*
-/// depending if they're relevant to the group type.
+/// > **Note:** Optional members may or may not appear in the group
+/// > depending if they're relevant to the group type.
 ///
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

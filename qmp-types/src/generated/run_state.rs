@@ -156,9 +156,9 @@ crate::rt::qapi_command!(
 /// Emitted when the virtual machine has shut down, indicating that QEMU
 /// is about to exit.
 ///
-/// *note:: If the command-line option ``-no-shutdown`` has been*
-/// specified, QEMU will not exit, and a `STOP` event will eventually
-/// follow the `SHUTDOWN` event.
+/// > **Note:** If the command-line option ``-no-shutdown`` has been
+/// > specified, QEMU will not exit, and a `STOP` event will eventually
+/// > follow the `SHUTDOWN` event.
 ///
 /// *qmp-example*
 ///
@@ -323,8 +323,8 @@ crate::rt::qapi_event!(
 /// saved on disk, for example, S4 state, which is sometimes called
 /// hibernate state
 ///
-/// *note:: QEMU shuts down (similar to event `SHUTDOWN`) when*
-/// entering this state.
+/// > **Note:** QEMU shuts down (similar to event `SHUTDOWN`) when
+/// > entering this state.
 ///
 /// *qmp-example*
 ///
@@ -373,11 +373,11 @@ crate::rt::qapi_event!(
 #[doc(alias = "WATCHDOG")]
 /// Emitted when the watchdog device's timer is expired
 ///
-/// *note:: If action is "reset", "shutdown", or "pause" the*
-/// `WATCHDOG` event is followed respectively by the `RESET`,
-/// `SHUTDOWN`, or `STOP` events.
+/// > **Note:** If action is "reset", "shutdown", or "pause" the
+/// > `WATCHDOG` event is followed respectively by the `RESET`,
+/// > `SHUTDOWN`, or `STOP` events.
 ///
-/// *note:: This event is rate-limited.*
+/// > **Note:** This event is rate-limited.
 ///
 /// *qmp-example*
 ///
@@ -833,7 +833,7 @@ crate::rt::qapi_builder!(
 );
 /// TDX Guest panic information specific to TDX, as specified in the
 /// "Guest-Hypervisor Communication Interface (GHCI) Specification",
-/// section TDG.VP.VMCALL&lt;ReportFatalError&gt;.
+/// section TDG.VP.VMCALL\<ReportFatalError>.
 ///
 /// Since: 10.1
 ///

@@ -153,8 +153,8 @@ crate::rt::qapi_builder!(
 );
 /// Captures a socket address in the vsock namespace.
 ///
-/// *note:: String types are used to allow for possible future*
-/// hostname or service resolution support.
+/// > **Note:** String types are used to allow for possible future
+/// > hostname or service resolution support.
 ///
 /// Since: 2.8
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -406,10 +406,10 @@ crate::rt::qapi_builder!(
 ///
 /// - Any errors from commands in the transaction
 ///
-/// *note:: The transaction aborts on the first failure.  Therefore,*
-/// there will be information on only one failed operation returned
-/// in an error condition, and subsequent actions will not have been
-/// attempted.
+/// > **Note:** The transaction aborts on the first failure.  Therefore,
+/// > there will be information on only one failed operation returned
+/// > in an error condition, and subsequent actions will not have been
+/// > attempted.
 ///
 /// *qmp-example*
 ///

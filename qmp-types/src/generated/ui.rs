@@ -147,11 +147,11 @@ crate::rt::qapi_command!(
 );
 /// General options for `expire_password`.
 ///
-/// *note:: Time is relative to the server and currently there is no*
-/// way to coordinate server time with client time.  It is not
-/// recommended to use the absolute time version of the `time`
-/// parameter unless you're sure you are on the same machine as the
-/// QEMU instance.
+/// > **Note:** Time is relative to the server and currently there is no
+/// > way to coordinate server time with client time.  It is not
+/// > recommended to use the absolute time version of the `time`
+/// > parameter unless you're sure you are on the same machine as the
+/// > QEMU instance.
 ///
 /// Since: 7.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1049,9 +1049,9 @@ crate::rt::qapi_command!(
 #[doc(alias = "change-vnc-password")]
 /// Change the VNC server password.
 ///
-/// *note:: An empty password in this command will set the password to*
-/// the empty string.  Existing clients are unaffected by executing
-/// this command.
+/// > **Note:** An empty password in this command will set the password to
+/// > the empty string.  Existing clients are unaffected by executing
+/// > this command.
 ///
 /// Since: 1.1
 ///
@@ -1078,8 +1078,8 @@ crate::rt::qapi_command!(
 #[doc(alias = "VNC_CONNECTED")]
 /// Emitted when a VNC client establishes a connection
 ///
-/// *note:: This event is emitted before any authentication takes*
-/// place, thus the authentication ID is not provided.
+/// > **Note:** This event is emitted before any authentication takes
+/// > place, thus the authentication ID is not provided.
 ///
 /// *qmp-example*
 ///
@@ -2120,10 +2120,10 @@ impl InputEvent {
 /// are admissible, but devices with input routing config take
 /// precedence.
 ///
-/// *note:: The consoles are visible in the qom tree, under*
-/// ``/backend/console[$index]``.  They have a device link and head
-/// property, so it is possible to map which console belongs to which
-/// device and display.
+/// > **Note:** The consoles are visible in the qom tree, under
+/// > ``/backend/console\[$index\]``.  They have a device link and head
+/// > property, so it is possible to map which console belongs to which
+/// > device and display.
 ///
 /// *qmp-example*
 /// ```text
@@ -2330,7 +2330,7 @@ pub struct DisplayCocoa {
     /// Capture all key presses, including system combos.  This
     /// requires accessibility permissions, since it performs a global
     /// grab on key events.  (default: off)  See
-    /// https://support.apple.com/en-in/guide/mac-help/mh32356/mac
+    /// <https://support.apple.com/en-in/guide/mac-help/mh32356/mac>
     pub full_grab: ::std::option::Option<bool>,
     /// Swap the Option and Command keys so that their key
     /// codes match their position on non-Mac keyboards and you can use

@@ -609,12 +609,12 @@ crate::rt::qapi_builder!(
 ///
 /// Status of the queue
 ///
-/// *note:: last_avail_idx will not be displayed in the case where the*
-/// selected VirtIODevice has a running vhost device and the
-/// VirtIODevice VirtQueue index (queue) does not exist for the
-/// corresponding vhost device vhost_virtqueue.  Also,
-/// shadow_avail_idx will not be displayed in the case where the
-/// selected VirtIODevice has a running vhost device.
+/// > **Note:** last_avail_idx will not be displayed in the case where the
+/// > selected VirtIODevice has a running vhost device and the
+/// > VirtIODevice VirtQueue index (queue) does not exist for the
+/// > corresponding vhost device vhost_virtqueue.  Also,
+/// > shadow_avail_idx will not be displayed in the case where the
+/// > selected VirtIODevice has a running vhost device.
 ///
 /// *qmp-example*
 /// ```text
@@ -866,7 +866,7 @@ pub struct VirtioRingAvail {
     pub flags: u16,
     /// VRingAvail index
     pub idx: u16,
-    /// VRingAvail ring[] entry at provided index
+    /// VRingAvail ring\[\] entry at provided index
     pub ring: u16,
 }
 crate::rt::qapi_struct!(

@@ -581,9 +581,9 @@ crate::rt::qapi_enum!(GuestFsfreezeStatus { Thawed = "thawed", Frozen = "frozen"
 #[doc(alias = "guest-fsfreeze-status")]
 /// Get guest fsfreeze state.
 ///
-/// *note:: This may fail to properly report the current state as a*
-/// result of some other guest processes having issued an fs
-/// freeze/thaw.
+/// > **Note:** This may fail to properly report the current state as a
+/// > result of some other guest processes having issued an fs
+/// > freeze/thaw.
 ///
 /// Since: 0.15.0
 ///
@@ -616,9 +616,9 @@ crate::rt::qapi_command!(
 ///
 /// Number of file systems currently frozen.
 ///
-/// *note:: On Windows, the command is implemented with the help of a*
-/// Volume Shadow-copy Service DLL helper.  The frozen state is
-/// limited for up to 10 seconds by VSS.
+/// > **Note:** On Windows, the command is implemented with the help of a
+/// > Volume Shadow-copy Service DLL helper.  The frozen state is
+/// > limited for up to 10 seconds by VSS.
 ///
 /// Since: 0.15.0
 ///
@@ -679,10 +679,10 @@ crate::rt::qapi_command!(
 ///
 /// Number of file systems thawed by this call
 ///
-/// *note:: If the return value does not match the previous call to*
-/// `guest-fsfreeze-freeze`, this likely means some freezable
-/// filesystems were unfrozen before this call, and that the
-/// filesystem state may have changed before issuing this command.
+/// > **Note:** If the return value does not match the previous call to
+/// > `guest-fsfreeze-freeze`, this likely means some freezable
+/// > filesystems were unfrozen before this call, and that the
+/// > filesystem state may have changed before issuing this command.
 ///
 /// Since: 0.15.0
 ///
@@ -799,8 +799,8 @@ crate::rt::qapi_command!(
 ///
 /// - If suspend to disk is not supported, Unsupported
 ///
-/// *note:: It's strongly recommended to issue the `guest-sync`*
-/// command before sending commands when the guest resumes.
+/// > **Note:** It's strongly recommended to issue the `guest-sync`
+/// > command before sending commands when the guest resumes.
 ///
 /// Since: 1.1
 ///
@@ -848,8 +848,8 @@ crate::rt::qapi_command!(
 ///
 /// - If suspend to ram is not supported, Unsupported
 ///
-/// *note:: It's strongly recommended to issue the `guest-sync`*
-/// command before sending commands when the guest resumes.
+/// > **Note:** It's strongly recommended to issue the `guest-sync`
+/// > command before sending commands when the guest resumes.
 ///
 /// Since: 1.1
 ///
@@ -896,8 +896,8 @@ crate::rt::qapi_command!(
 ///
 /// - If hybrid suspend is not supported, Unsupported
 ///
-/// *note:: It's strongly recommended to issue the `guest-sync`*
-/// command before sending commands when the guest resumes.
+/// > **Note:** It's strongly recommended to issue the `guest-sync`
+/// > command before sending commands when the guest resumes.
 ///
 /// Since: 1.1
 ///
@@ -1108,7 +1108,7 @@ crate::rt::qapi_command!(
 /// - 0:
 /// if the `vcpus` list was empty on input.  Guest state has not
 /// been changed.  Otherwise,
-/// - &lt; length(`vcpus`):
+/// - < length(`vcpus`):
 /// more than zero initial nodes have been processed, but not the
 /// entire `vcpus` list.  Guest state has changed accordingly.  To
 /// retrieve the error (assuming it persists), repeat the call
@@ -1299,7 +1299,7 @@ crate::rt::qapi_builder!(
     GuestCCWAddress => into, }
 );
 /// NVMe smart information, based on NVMe specification, section
-/// &lt;SMART / Health Information (Log Identifier 02h)&gt;
+/// \<SMART / Health Information (Log Identifier 02h)>
 ///
 /// # TODO
 ///
@@ -2182,16 +2182,16 @@ crate::rt::qapi_command!(
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
-/// *note:: On POSIX systems the fields `id`, `name`, `pretty-name`,*
-/// `version`, `version-id`, `variant` and `variant-id` follow the
-/// definition specified in os-release(5).  Refer to the manual page
-/// for exact description of the fields.  Their values are taken from
-/// the os-release file.  If the file is not present in the system,
-/// or the values are not present in the file, the fields are not
-/// included.
-///
-/// On Windows the values are filled from information gathered from
-/// the system.
+/// > **Note:** On POSIX systems the fields `id`, `name`, `pretty-name`,
+/// > `version`, `version-id`, `variant` and `variant-id` follow the
+/// > definition specified in os-release(5).  Refer to the manual page
+/// > for exact description of the fields.  Their values are taken from
+/// > the os-release file.  If the file is not present in the system,
+/// > or the values are not present in the file, the fields are not
+/// > included.
+/// >
+/// > On Windows the values are filled from information gathered from
+/// > the system.
 ///
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -2746,10 +2746,10 @@ crate::rt::qapi_builder!(
 #[doc(alias = "guest-get-load")]
 /// Retrieve CPU process load information
 ///
-/// *note:: Windows does not have load average API, so QGA emulates it*
-/// by calculating the average CPU usage in the last 1, 5, 15 minutes
-/// similar as Linux does this.  Calculation starts from the first
-/// time this command is called.
+/// > **Note:** Windows does not have load average API, so QGA emulates it
+/// > by calculating the average CPU usage in the last 1, 5, 15 minutes
+/// > similar as Linux does this.  Calculation starts from the first
+/// > time this command is called.
 ///
 /// # Returns
 ///

@@ -11,12 +11,6 @@
     clippy::pedantic,
     reason = "generated code: names and shapes follow the schema"
 )]
-#![allow(
-    rustdoc::broken_intra_doc_links,
-    rustdoc::invalid_html_tags,
-    rustdoc::bare_urls,
-    reason = "doc text comes from the schema"
-)]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use ::qmp_types::rt::{Command, CommandMeta};
 /// The items of the schema module `builtin` (all also at the crate root).
