@@ -35,6 +35,29 @@
 //!
 //! Features: `launch` (default) adds [`launch`], which starts a private
 //! QEMU (or guest agent) on a socket of its own.
+//!
+//! # Start here
+//!
+//! - Connect: [`Client::connect_unix`] (or [`Client::from_stream`] over any
+//!   stream); or start a private QEMU with [`launch::Launcher`] and
+//!   [`launch::Qemu::connect`].
+//! - Send: [`Client::execute`] takes any command type of `qmp_types` and
+//!   returns its reply type (`qmp_types::guide` shows how commands and
+//!   their arguments map to QEMU's schema). [`Client::transaction`] takes
+//!   a [`TransactionBuilder`], which accepts only transaction actions.
+//!   [`Client::human`] runs an HMP command line.
+//! - Events: [`Client::events`] is an [`EventStream`] (also a
+//!   `futures_core::Stream`); [`Client::wait_for`] and the `wait_*`
+//!   helpers wait for one, history first, so an event QEMU sent before
+//!   the reply is never missed; [`Client::history`] looks back.
+//! - Versions: the greeting tells which QEMU this is
+//!   ([`Client::qemu_version`]); a command or argument it lacks is refused
+//!   before sending ([`Error::Unavailable`], [`Options::check_versions`]);
+//!   members a newer QEMU sends that the bindings don't know are kept and
+//!   reported ([`Options::unknown_members`], [`Client::unknown_members`]).
+//! - Errors: one [`Error`] enum; QEMU's own errors are [`Error::Qmp`] with
+//!   their [`ErrorClass`]; a connection that ended is [`Error::Closed`]
+//!   with the cause.
 
 pub mod agent;
 mod client;

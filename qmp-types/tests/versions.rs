@@ -226,3 +226,24 @@ fn paths_say_what_a_thing_is() {
     let _: qmp_types::commands::BlockdevAdd =
         BlockdevAdd::new(BlockdevOptions::null_co(BlockdevOptionsNull::new()));
 }
+
+#[test]
+fn arguments_of_one_type_can_be_named() {
+    // `BlockdevBackup::new(device, sync, target)`: two strings in a row.
+    let by_name = BlockdevBackup::from(BlockdevBackupArgs {
+        device: "src".into(),
+        sync: MirrorSyncMode::Full,
+        target: "tgt".into(),
+    })
+    .with_job_id("b0");
+    let positional = BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt").with_job_id("b0");
+    assert_eq!(by_name, positional);
+    let q = QomGet::from(QomGetArgs {
+        path: "/machine".into(),
+        property: "type".into(),
+    });
+    assert_eq!(
+        serde_json::to_value(&q).expect("encodes"),
+        json!({"path": "/machine", "property": "type"})
+    );
+}

@@ -1,5 +1,6 @@
 //! Commands, their metadata, the command list and the transaction actions.
 
+use super::structs::Field;
 use super::*;
 
 impl<'s> Gen<'s> {
@@ -65,7 +66,57 @@ impl<'s> Gen<'s> {
                     )
                 });
                 let st = self.emit_struct(name, &doc, &fields, flatten, true);
-                quote!(#dep #st)
+                let named = if matches!(self.schema.entities[id].kind, EntityKind::Command(_)) {
+                    self.named_args(name, &fields)
+                } else {
+                    quote!()
+                };
+                quote!(#dep #st #named)
+            }
+        }
+    }
+
+    /// For a command whose `new` takes several arguments of one type
+    /// (`BlockdevBackup::new(device, sync, target)`, easy to misorder):
+    /// `{Name}Args`, its required arguments by name (a plain struct, built
+    /// with a struct literal), which converts into the command.
+    pub(super) fn named_args(&self, name: &str, fields: &[Field]) -> TokenStream {
+        let required: Vec<&Field> = fields.iter().filter(|f| !f.optional).collect();
+        let types: Vec<String> = required.iter().map(|f| f.ty.to_string()).collect();
+        let repeated = types
+            .iter()
+            .enumerate()
+            .any(|(i, t)| types[..i].contains(t));
+        if !repeated {
+            return quote!();
+        }
+        let mut args = format!("{name}Args");
+        while self.names.values().any(|n| *n == args) {
+            args.push('_');
+        }
+        let args = ident(&args);
+        let ty = ident(name);
+        let idents: Vec<proc_macro2::Ident> = required.iter().map(|f| ident(&f.ident)).collect();
+        let field_defs = required.iter().map(|f| {
+            let id = ident(&f.ident);
+            let t = &f.ty;
+            let doc = format!(" `{}`.", f.wire);
+            quote!(#[doc = #doc] pub #id: #t,)
+        });
+        let doc = format!(
+            " The required arguments of [`{name}`] by name, for a struct literal: `{name}::from({name}Args {{ .. }})`."
+        );
+        quote! {
+            #[doc = #doc]
+            #[derive(Debug, Clone, PartialEq)]
+            pub struct #args {
+                #(#field_defs)*
+            }
+            #[allow(deprecated, reason = "deprecated members can be set too")]
+            impl ::std::convert::From<#args> for #ty {
+                fn from(a: #args) -> Self {
+                    Self::new(#(a.#idents),*)
+                }
             }
         }
     }

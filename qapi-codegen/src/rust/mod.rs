@@ -15,7 +15,7 @@
 //! hand-written-style impls. That keeps the output small, the generated
 //! crate quick to compile and generation quick (syn and prettyplease take
 //! a macro's body as plain tokens). Doc comments travel as placeholders
-//! and are written in after formatting ([`Gen::doc_attrs`]).
+//! and are written in after formatting (`Gen::doc_attrs`).
 //!
 //! The shapes (see ARCHITECTURE.md for the reasoning):
 //! - struct → `#[non_exhaustive]` struct with a `new(required..)`

@@ -287,6 +287,10 @@ impl<'s> Gen<'s> {
         }
         let fields = self.object_fields(id, None);
         let st = self.emit_struct(&self.names[&id], &doc, &fields, None, true);
-        quote!(#dep #st)
+        let named = match command {
+            Some(_) => self.named_args(&self.names[&id], &fields),
+            None => quote!(),
+        };
+        quote!(#dep #st #named)
     }
 }

@@ -360,6 +360,20 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, node_name : ::std::string::String => into, } init {}
     set {}
 );
+/// The required arguments of [`BlockdevInsertMedium`] by name, for a struct literal: `BlockdevInsertMedium::from(BlockdevInsertMediumArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockdevInsertMediumArgs {
+    /// `id`.
+    pub id: ::std::string::String,
+    /// `node-name`.
+    pub node_name: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockdevInsertMediumArgs> for BlockdevInsertMedium {
+    fn from(a: BlockdevInsertMediumArgs) -> Self {
+        Self::new(a.id, a.node_name)
+    }
+}
 crate::rt::qapi_command!(
     BlockdevInsertMedium, "blockdev-insert-medium", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :

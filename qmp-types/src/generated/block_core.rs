@@ -2456,6 +2456,20 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, overlay : ::std::string::String => into, } init {} set
     {}
 );
+/// The required arguments of [`BlockdevSnapshot`] by name, for a struct literal: `BlockdevSnapshot::from(BlockdevSnapshotArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockdevSnapshotArgs {
+    /// `node`.
+    pub node: ::std::string::String,
+    /// `overlay`.
+    pub overlay: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockdevSnapshotArgs> for BlockdevSnapshot {
+    fn from(a: BlockdevSnapshotArgs) -> Self {
+        Self::new(a.node, a.overlay)
+    }
+}
 /// Optional parameters for backup.  These parameters don't affect
 /// functionality, but may significantly affect performance.
 ///
@@ -2721,6 +2735,22 @@ crate::rt::qapi_builder!(
     BackupPerf => into, with_format format "format" : ::std::string::String => into,
     with_mode mode "mode" : NewImageMode => into, }
 );
+/// The required arguments of [`DriveBackup`] by name, for a struct literal: `DriveBackup::from(DriveBackupArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriveBackupArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `sync`.
+    pub sync: MirrorSyncMode,
+    /// `target`.
+    pub target: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<DriveBackupArgs> for DriveBackup {
+    fn from(a: DriveBackupArgs) -> Self {
+        Self::new(a.device, a.sync, a.target)
+    }
+}
 /// Since: 2.3
 ///
 /// # The command `blockdev-backup`
@@ -2841,6 +2871,22 @@ crate::rt::qapi_builder!(
     discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
     BackupPerf => into, }
 );
+/// The required arguments of [`BlockdevBackup`] by name, for a struct literal: `BlockdevBackup::from(BlockdevBackupArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockdevBackupArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `sync`.
+    pub sync: MirrorSyncMode,
+    /// `target`.
+    pub target: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockdevBackupArgs> for BlockdevBackup {
+    fn from(a: BlockdevBackupArgs) -> Self {
+        Self::new(a.device, a.sync, a.target)
+    }
+}
 #[doc(alias = "blockdev-snapshot-sync")]
 crate::rt::qapi_command!(
     BlockdevSnapshotSync, "blockdev-snapshot-sync", (), { allow_oob : false,
@@ -2895,6 +2941,22 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, image_node_name : ::std::string::String => into,
     backing_file : ::std::string::String => into, } init {} set {}
 );
+/// The required arguments of [`ChangeBackingFile`] by name, for a struct literal: `ChangeBackingFile::from(ChangeBackingFileArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeBackingFileArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `image-node-name`.
+    pub image_node_name: ::std::string::String,
+    /// `backing-file`.
+    pub backing_file: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<ChangeBackingFileArgs> for ChangeBackingFile {
+    fn from(a: ChangeBackingFileArgs) -> Self {
+        Self::new(a.device, a.image_node_name, a.backing_file)
+    }
+}
 crate::rt::qapi_command!(
     ChangeBackingFile, "change-backing-file", (), { allow_oob : false, allow_preconfig :
     true, success_response : true, deprecated : false, unstable : false, since :
@@ -3408,6 +3470,22 @@ crate::rt::qapi_builder!(
     "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
     => into, }
 );
+/// The required arguments of [`DriveMirror`] by name, for a struct literal: `DriveMirror::from(DriveMirrorArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriveMirrorArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `target`.
+    pub target: ::std::string::String,
+    /// `sync`.
+    pub sync: MirrorSyncMode,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<DriveMirrorArgs> for DriveMirror {
+    fn from(a: DriveMirrorArgs) -> Self {
+        Self::new(a.device, a.target, a.sync)
+    }
+}
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -3476,6 +3554,20 @@ crate::rt::qapi_builder!(
     with_granularity granularity "granularity" : u32 => into, with_persistent persistent
     "persistent" : bool => into, with_disabled disabled "disabled" : bool => into, }
 );
+/// The required arguments of [`BlockDirtyBitmapAdd`] by name, for a struct literal: `BlockDirtyBitmapAdd::from(BlockDirtyBitmapAddArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockDirtyBitmapAddArgs {
+    /// `node`.
+    pub node: ::std::string::String,
+    /// `name`.
+    pub name: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockDirtyBitmapAddArgs> for BlockDirtyBitmapAdd {
+    fn from(a: BlockDirtyBitmapAddArgs) -> Self {
+        Self::new(a.node, a.name)
+    }
+}
 /// Since: 4.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BlockDirtyBitmapOrStr {
@@ -3593,6 +3685,22 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, target : ::std::string::String => into, bitmaps :
     ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, } init {} set {}
 );
+/// The required arguments of [`BlockDirtyBitmapMerge`] by name, for a struct literal: `BlockDirtyBitmapMerge::from(BlockDirtyBitmapMergeArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockDirtyBitmapMergeArgs {
+    /// `node`.
+    pub node: ::std::string::String,
+    /// `target`.
+    pub target: ::std::string::String,
+    /// `bitmaps`.
+    pub bitmaps: ::std::vec::Vec<BlockDirtyBitmapOrStr>,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockDirtyBitmapMergeArgs> for BlockDirtyBitmapMerge {
+    fn from(a: BlockDirtyBitmapMergeArgs) -> Self {
+        Self::new(a.node, a.target, a.bitmaps)
+    }
+}
 #[doc(alias = "block-dirty-bitmap-add")]
 crate::rt::qapi_command!(
     BlockDirtyBitmapAdd, "block-dirty-bitmap-add", (), { allow_oob : false,
@@ -3921,6 +4029,22 @@ crate::rt::qapi_builder!(
     with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_target_is_zero
     target_is_zero "target-is-zero" : bool => into, }
 );
+/// The required arguments of [`BlockdevMirror`] by name, for a struct literal: `BlockdevMirror::from(BlockdevMirrorArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockdevMirrorArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `target`.
+    pub target: ::std::string::String,
+    /// `sync`.
+    pub sync: MirrorSyncMode,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<BlockdevMirrorArgs> for BlockdevMirror {
+    fn from(a: BlockdevMirrorArgs) -> Self {
+        Self::new(a.device, a.target, a.sync)
+    }
+}
 crate::rt::qapi_command!(
     BlockdevMirror, "blockdev-mirror", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -9921,6 +10045,22 @@ crate::rt::qapi_builder!(
     options : BlockdevAmendOptions => into, } init {} set { with_force force "force" :
     bool => into, }
 );
+/// The required arguments of [`XBlockdevAmend`] by name, for a struct literal: `XBlockdevAmend::from(XBlockdevAmendArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XBlockdevAmendArgs {
+    /// `job-id`.
+    pub job_id: ::std::string::String,
+    /// `node-name`.
+    pub node_name: ::std::string::String,
+    /// `options`.
+    pub options: BlockdevAmendOptions,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<XBlockdevAmendArgs> for XBlockdevAmend {
+    fn from(a: XBlockdevAmendArgs) -> Self {
+        Self::new(a.job_id, a.node_name, a.options)
+    }
+}
 crate::rt::qapi_command!(
     XBlockdevAmend, "x-blockdev-amend", (), { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : true, since :

@@ -180,6 +180,20 @@ crate::rt::qapi_builder!(
     device : ::std::string::String => into, data : ::std::string::String => into, } init
     {} set { with_format format "format" : DataFormat => into, }
 );
+/// The required arguments of [`RingbufWrite`] by name, for a struct literal: `RingbufWrite::from(RingbufWriteArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingbufWriteArgs {
+    /// `device`.
+    pub device: ::std::string::String,
+    /// `data`.
+    pub data: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<RingbufWriteArgs> for RingbufWrite {
+    fn from(a: RingbufWriteArgs) -> Self {
+        Self::new(a.device, a.data)
+    }
+}
 crate::rt::qapi_command!(
     RingbufWrite, "ringbuf-write", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :

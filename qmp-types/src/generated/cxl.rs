@@ -118,6 +118,39 @@ crate::rt::qapi_builder!(
     "rank" : u8 => into, with_device device "device" : u32 => into, with_component_id
     component_id "component-id" : ::std::string::String => into, }
 );
+/// The required arguments of [`CxlInjectGeneralMediaEvent`] by name, for a struct literal: `CxlInjectGeneralMediaEvent::from(CxlInjectGeneralMediaEventArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxlInjectGeneralMediaEventArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `log`.
+    pub log: CxlEventLog,
+    /// `flags`.
+    pub flags: u8,
+    /// `dpa`.
+    pub dpa: u64,
+    /// `descriptor`.
+    pub descriptor: u8,
+    /// `type`.
+    pub r#type: u8,
+    /// `transaction-type`.
+    pub transaction_type: u8,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<CxlInjectGeneralMediaEventArgs>
+for CxlInjectGeneralMediaEvent {
+    fn from(a: CxlInjectGeneralMediaEventArgs) -> Self {
+        Self::new(
+            a.path,
+            a.log,
+            a.flags,
+            a.dpa,
+            a.descriptor,
+            a.r#type,
+            a.transaction_type,
+        )
+    }
+}
 crate::rt::qapi_command!(
     CxlInjectGeneralMediaEvent, "cxl-inject-general-media-event", (), { allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
@@ -229,6 +262,38 @@ crate::rt::qapi_builder!(
     with_correction_mask correction_mask "correction-mask" : ::std::vec::Vec < u64 > =>
     into, }
 );
+/// The required arguments of [`CxlInjectDramEvent`] by name, for a struct literal: `CxlInjectDramEvent::from(CxlInjectDramEventArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxlInjectDramEventArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `log`.
+    pub log: CxlEventLog,
+    /// `flags`.
+    pub flags: u8,
+    /// `dpa`.
+    pub dpa: u64,
+    /// `descriptor`.
+    pub descriptor: u8,
+    /// `type`.
+    pub r#type: u8,
+    /// `transaction-type`.
+    pub transaction_type: u8,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<CxlInjectDramEventArgs> for CxlInjectDramEvent {
+    fn from(a: CxlInjectDramEventArgs) -> Self {
+        Self::new(
+            a.path,
+            a.log,
+            a.flags,
+            a.dpa,
+            a.descriptor,
+            a.r#type,
+            a.transaction_type,
+        )
+    }
+}
 crate::rt::qapi_command!(
     CxlInjectDramEvent, "cxl-inject-dram-event", (), { allow_oob : false, allow_preconfig
     : false, success_response : true, deprecated : false, unstable : false, since :
@@ -323,6 +388,54 @@ crate::rt::qapi_builder!(
     dirty_shutdown_count : u32 => into, corrected_volatile_error_count : u32 => into,
     corrected_persistent_error_count : u32 => into, } init {} set {}
 );
+/// The required arguments of [`CxlInjectMemoryModuleEvent`] by name, for a struct literal: `CxlInjectMemoryModuleEvent::from(CxlInjectMemoryModuleEventArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxlInjectMemoryModuleEventArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `log`.
+    pub log: CxlEventLog,
+    /// `flags`.
+    pub flags: u8,
+    /// `type`.
+    pub r#type: u8,
+    /// `health-status`.
+    pub health_status: u8,
+    /// `media-status`.
+    pub media_status: u8,
+    /// `additional-status`.
+    pub additional_status: u8,
+    /// `life-used`.
+    pub life_used: u8,
+    /// `temperature`.
+    pub temperature: i16,
+    /// `dirty-shutdown-count`.
+    pub dirty_shutdown_count: u32,
+    /// `corrected-volatile-error-count`.
+    pub corrected_volatile_error_count: u32,
+    /// `corrected-persistent-error-count`.
+    pub corrected_persistent_error_count: u32,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<CxlInjectMemoryModuleEventArgs>
+for CxlInjectMemoryModuleEvent {
+    fn from(a: CxlInjectMemoryModuleEventArgs) -> Self {
+        Self::new(
+            a.path,
+            a.log,
+            a.flags,
+            a.r#type,
+            a.health_status,
+            a.media_status,
+            a.additional_status,
+            a.life_used,
+            a.temperature,
+            a.dirty_shutdown_count,
+            a.corrected_volatile_error_count,
+            a.corrected_persistent_error_count,
+        )
+    }
+}
 crate::rt::qapi_command!(
     CxlInjectMemoryModuleEvent, "cxl-inject-memory-module-event", (), { allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
@@ -366,6 +479,22 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, start : u64 => into, length : u64 => into, } init {}
     set {}
 );
+/// The required arguments of [`CxlInjectPoison`] by name, for a struct literal: `CxlInjectPoison::from(CxlInjectPoisonArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CxlInjectPoisonArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `start`.
+    pub start: u64,
+    /// `length`.
+    pub length: u64,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<CxlInjectPoisonArgs> for CxlInjectPoison {
+    fn from(a: CxlInjectPoisonArgs) -> Self {
+        Self::new(a.path, a.start, a.length)
+    }
+}
 crate::rt::qapi_command!(
     CxlInjectPoison, "cxl-inject-poison", (), { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :

@@ -1307,6 +1307,22 @@ crate::rt::qapi_builder!(
     : u64 => into, size : u64 => into, filename : ::std::string::String => into, } init
     {} set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
 );
+/// The required arguments of [`Memsave`] by name, for a struct literal: `Memsave::from(MemsaveArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemsaveArgs {
+    /// `val`.
+    pub val: u64,
+    /// `size`.
+    pub size: u64,
+    /// `filename`.
+    pub filename: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<MemsaveArgs> for Memsave {
+    fn from(a: MemsaveArgs) -> Self {
+        Self::new(a.val, a.size, a.filename)
+    }
+}
 crate::rt::qapi_command!(
     Memsave, "memsave", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -1347,6 +1363,22 @@ crate::rt::qapi_builder!(
     : u64 => into, size : u64 => into, filename : ::std::string::String => into, } init
     {} set {}
 );
+/// The required arguments of [`Pmemsave`] by name, for a struct literal: `Pmemsave::from(PmemsaveArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PmemsaveArgs {
+    /// `val`.
+    pub val: u64,
+    /// `size`.
+    pub size: u64,
+    /// `filename`.
+    pub filename: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<PmemsaveArgs> for Pmemsave {
+    fn from(a: PmemsaveArgs) -> Self {
+        Self::new(a.val, a.size, a.filename)
+    }
+}
 crate::rt::qapi_command!(
     Pmemsave, "pmemsave", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -2972,6 +3004,20 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { modela :
     CpuModelInfo => into, modelb : CpuModelInfo => into, } init {} set {}
 );
+/// The required arguments of [`QueryCpuModelComparison`] by name, for a struct literal: `QueryCpuModelComparison::from(QueryCpuModelComparisonArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryCpuModelComparisonArgs {
+    /// `modela`.
+    pub modela: CpuModelInfo,
+    /// `modelb`.
+    pub modelb: CpuModelInfo,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<QueryCpuModelComparisonArgs> for QueryCpuModelComparison {
+    fn from(a: QueryCpuModelComparisonArgs) -> Self {
+        Self::new(a.modela, a.modelb)
+    }
+}
 crate::rt::qapi_command!(
     QueryCpuModelComparison, "query-cpu-model-comparison", CpuModelCompareInfo, {
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
@@ -3039,6 +3085,20 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { modela :
     CpuModelInfo => into, modelb : CpuModelInfo => into, } init {} set {}
 );
+/// The required arguments of [`QueryCpuModelBaseline`] by name, for a struct literal: `QueryCpuModelBaseline::from(QueryCpuModelBaselineArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryCpuModelBaselineArgs {
+    /// `modela`.
+    pub modela: CpuModelInfo,
+    /// `modelb`.
+    pub modelb: CpuModelInfo,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<QueryCpuModelBaselineArgs> for QueryCpuModelBaseline {
+    fn from(a: QueryCpuModelBaselineArgs) -> Self {
+        Self::new(a.modela, a.modelb)
+    }
+}
 crate::rt::qapi_command!(
     QueryCpuModelBaseline, "query-cpu-model-baseline", CpuModelBaselineInfo, { allow_oob
     : false, allow_preconfig : false, success_response : true, deprecated : false,

@@ -2660,6 +2660,20 @@ crate::rt::qapi_builder!(
     bool => into, primary : bool => into, } init {} set { with_failover failover
     "failover" : bool => into, }
 );
+/// The required arguments of [`XenSetReplication`] by name, for a struct literal: `XenSetReplication::from(XenSetReplicationArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct XenSetReplicationArgs {
+    /// `enable`.
+    pub enable: bool,
+    /// `primary`.
+    pub primary: bool,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<XenSetReplicationArgs> for XenSetReplication {
+    fn from(a: XenSetReplicationArgs) -> Self {
+        Self::new(a.enable, a.primary)
+    }
+}
 crate::rt::qapi_command!(
     XenSetReplication, "xen-set-replication", (), { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :
@@ -3396,6 +3410,24 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, devices : ::std::vec::Vec < ::std::string::String >
     => into, } init {} set {}
 );
+/// The required arguments of [`SnapshotSave`] by name, for a struct literal: `SnapshotSave::from(SnapshotSaveArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotSaveArgs {
+    /// `job-id`.
+    pub job_id: ::std::string::String,
+    /// `tag`.
+    pub tag: ::std::string::String,
+    /// `vmstate`.
+    pub vmstate: ::std::string::String,
+    /// `devices`.
+    pub devices: ::std::vec::Vec<::std::string::String>,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<SnapshotSaveArgs> for SnapshotSave {
+    fn from(a: SnapshotSaveArgs) -> Self {
+        Self::new(a.job_id, a.tag, a.vmstate, a.devices)
+    }
+}
 crate::rt::qapi_command!(
     SnapshotSave, "snapshot-save", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -3479,6 +3511,24 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, devices : ::std::vec::Vec < ::std::string::String >
     => into, } init {} set {}
 );
+/// The required arguments of [`SnapshotLoad`] by name, for a struct literal: `SnapshotLoad::from(SnapshotLoadArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotLoadArgs {
+    /// `job-id`.
+    pub job_id: ::std::string::String,
+    /// `tag`.
+    pub tag: ::std::string::String,
+    /// `vmstate`.
+    pub vmstate: ::std::string::String,
+    /// `devices`.
+    pub devices: ::std::vec::Vec<::std::string::String>,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<SnapshotLoadArgs> for SnapshotLoad {
+    fn from(a: SnapshotLoadArgs) -> Self {
+        Self::new(a.job_id, a.tag, a.vmstate, a.devices)
+    }
+}
 crate::rt::qapi_command!(
     SnapshotLoad, "snapshot-load", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -3546,6 +3596,22 @@ crate::rt::qapi_builder!(
     { job_id : ::std::string::String => into, tag : ::std::string::String => into,
     devices : ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
 );
+/// The required arguments of [`SnapshotDelete`] by name, for a struct literal: `SnapshotDelete::from(SnapshotDeleteArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotDeleteArgs {
+    /// `job-id`.
+    pub job_id: ::std::string::String,
+    /// `tag`.
+    pub tag: ::std::string::String,
+    /// `devices`.
+    pub devices: ::std::vec::Vec<::std::string::String>,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<SnapshotDeleteArgs> for SnapshotDelete {
+    fn from(a: SnapshotDeleteArgs) -> Self {
+        Self::new(a.job_id, a.tag, a.devices)
+    }
+}
 crate::rt::qapi_command!(
     SnapshotDelete, "snapshot-delete", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :

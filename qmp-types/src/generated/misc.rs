@@ -42,6 +42,20 @@ crate::rt::qapi_builder!(
     init {} set { with_skipauth skipauth "skipauth" : bool => into, with_tls tls "tls" :
     bool => into, }
 );
+/// The required arguments of [`AddClient`] by name, for a struct literal: `AddClient::from(AddClientArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddClientArgs {
+    /// `protocol`.
+    pub protocol: ::std::string::String,
+    /// `fdname`.
+    pub fdname: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<AddClientArgs> for AddClient {
+    fn from(a: AddClientArgs) -> Self {
+        Self::new(a.protocol, a.fdname)
+    }
+}
 crate::rt::qapi_command!(
     AddClient, "add_client", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
@@ -397,6 +411,20 @@ crate::rt::qapi_builder!(
     { info : ::std::string::String => into, fdname : ::std::string::String => into, }
     init {} set {}
 );
+/// The required arguments of [`GetWin32Socket`] by name, for a struct literal: `GetWin32Socket::from(GetWin32SocketArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetWin32SocketArgs {
+    /// `info`.
+    pub info: ::std::string::String,
+    /// `fdname`.
+    pub fdname: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<GetWin32SocketArgs> for GetWin32Socket {
+    fn from(a: GetWin32SocketArgs) -> Self {
+        Self::new(a.info, a.fdname)
+    }
+}
 crate::rt::qapi_command!(
     GetWin32Socket, "get-win32-socket", (), { allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :

@@ -376,6 +376,20 @@ crate::rt::qapi_builder!(
     packet_header : ::std::string::String => into, secret : ::std::string::String =>
     into, } init {} set { with_gpa gpa "gpa" : u64 => into, }
 );
+/// The required arguments of [`SevInjectLaunchSecret`] by name, for a struct literal: `SevInjectLaunchSecret::from(SevInjectLaunchSecretArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SevInjectLaunchSecretArgs {
+    /// `packet-header`.
+    pub packet_header: ::std::string::String,
+    /// `secret`.
+    pub secret: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<SevInjectLaunchSecretArgs> for SevInjectLaunchSecret {
+    fn from(a: SevInjectLaunchSecretArgs) -> Self {
+        Self::new(a.packet_header, a.secret)
+    }
+}
 crate::rt::qapi_command!(
     SevInjectLaunchSecret, "sev-inject-launch-secret", (), { allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :

@@ -182,6 +182,20 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, property : ::std::string::String => into, } init {}
     set {}
 );
+/// The required arguments of [`QomGet`] by name, for a struct literal: `QomGet::from(QomGetArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QomGetArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `property`.
+    pub property: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<QomGetArgs> for QomGet {
+    fn from(a: QomGetArgs) -> Self {
+        Self::new(a.path, a.property)
+    }
+}
 crate::rt::qapi_command!(
     QomGet, "qom-get", ::serde_json::Value, { allow_oob : false, allow_preconfig : true,
     success_response : true, deprecated : false, unstable : false, since :
@@ -258,6 +272,22 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, property : ::std::string::String => into, value :
     ::serde_json::Value => into, } init {} set {}
 );
+/// The required arguments of [`QomSet`] by name, for a struct literal: `QomSet::from(QomSetArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QomSetArgs {
+    /// `path`.
+    pub path: ::std::string::String,
+    /// `property`.
+    pub property: ::std::string::String,
+    /// `value`.
+    pub value: ::serde_json::Value,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<QomSetArgs> for QomSet {
+    fn from(a: QomSetArgs) -> Self {
+        Self::new(a.path, a.property, a.value)
+    }
+}
 crate::rt::qapi_command!(
     QomSet, "qom-set", (), { allow_oob : false, allow_preconfig : true, success_response
     : true, deprecated : false, unstable : false, since :

@@ -2901,6 +2901,20 @@ crate::rt::qapi_builder!(
     into, with_cert_subject cert_subject "cert-subject" : ::std::string::String => into,
     }
 );
+/// The required arguments of [`ClientMigrateInfo`] by name, for a struct literal: `ClientMigrateInfo::from(ClientMigrateInfoArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMigrateInfoArgs {
+    /// `protocol`.
+    pub protocol: ::std::string::String,
+    /// `hostname`.
+    pub hostname: ::std::string::String,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<ClientMigrateInfoArgs> for ClientMigrateInfo {
+    fn from(a: ClientMigrateInfoArgs) -> Self {
+        Self::new(a.protocol, a.hostname)
+    }
+}
 crate::rt::qapi_command!(
     ClientMigrateInfo, "client_migrate_info", (), { allow_oob : false, allow_preconfig :
     false, success_response : true, deprecated : false, unstable : false, since :

@@ -532,6 +532,22 @@ crate::rt::qapi_builder!(
     new(" Builds it from its required members; optional ones are absent.") { handle : i64
     => into, offset : i64 => into, whence : GuestFileWhence => into, } init {} set {}
 );
+/// The required arguments of [`GuestFileSeekCommand`] by name, for a struct literal: `GuestFileSeekCommand::from(GuestFileSeekCommandArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestFileSeekCommandArgs {
+    /// `handle`.
+    pub handle: i64,
+    /// `offset`.
+    pub offset: i64,
+    /// `whence`.
+    pub whence: GuestFileWhence,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<GuestFileSeekCommandArgs> for GuestFileSeekCommand {
+    fn from(a: GuestFileSeekCommandArgs) -> Self {
+        Self::new(a.handle, a.offset, a.whence)
+    }
+}
 crate::rt::qapi_command!(
     GuestFileSeekCommand, "guest-file-seek", GuestFileSeek, crate ::rt::Qga, { allow_oob
     : false, allow_preconfig : false, success_response : true, deprecated : false,
@@ -1633,6 +1649,22 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, password : ::std::string::String => into, crypted :
     bool => into, } init {} set {}
 );
+/// The required arguments of [`GuestSetUserPassword`] by name, for a struct literal: `GuestSetUserPassword::from(GuestSetUserPasswordArgs { .. })`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestSetUserPasswordArgs {
+    /// `username`.
+    pub username: ::std::string::String,
+    /// `password`.
+    pub password: ::std::string::String,
+    /// `crypted`.
+    pub crypted: bool,
+}
+#[allow(deprecated, reason = "deprecated members can be set too")]
+impl ::std::convert::From<GuestSetUserPasswordArgs> for GuestSetUserPassword {
+    fn from(a: GuestSetUserPasswordArgs) -> Self {
+        Self::new(a.username, a.password, a.crypted)
+    }
+}
 crate::rt::qapi_command!(
     GuestSetUserPassword, "guest-set-user-password", (), crate ::rt::Qga, { allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
