@@ -201,9 +201,65 @@ impl<'s> Gen<'s> {
                 quote!(<#ty as #rt::Command>::META)
             })
             .collect();
+        // Name-based dispatch: a tool goes from a wire name to the type.
+        let arms: Vec<TokenStream> = self
+            .schema
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
+            .map(|(id, e)| {
+                let ty = self.type_ident(id);
+                let wire = &e.name;
+                quote!(#wire => ::std::option::Option::Some(v.visit::<#ty>()),)
+            })
+            .collect();
+        let args: Vec<TokenStream> = self
+            .schema
+            .iter()
+            .filter_map(|(id, e)| match &e.kind {
+                EntityKind::Command(c) => Some((id, e, c)),
+                _ => None,
+            })
+            .map(|(_, e, c)| {
+                let wire = &e.name;
+                let members: Vec<TokenStream> = c
+                    .arg_type
+                    .and_then(|a| self.schema.entities[a].as_object())
+                    .map(|o| {
+                        o.members
+                            .iter()
+                            .map(|&r| {
+                                let m = self.schema.member(r);
+                                let name = &m.name;
+                                let ty = &m.type_name;
+                                let optional = m.optional || m.ifcond.is_some();
+                                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                quote!((#wire, &[#(#members),*]))
+            })
+            .collect();
         quote! {
             /// Every command of the schema, in schema order.
             pub static COMMANDS: &[#rt::CommandMeta] = &[#(#metas),*];
+
+            /// Each command's arguments (wire name, QAPI type, optional), in
+            /// schema order: for completion and help in tools.
+            pub static COMMAND_ARGS: &[(&str, &[#rt::ArgInfo])] = &[#(#args),*];
+
+            /// Calls `v` with the command type whose wire name is `name`
+            /// (`None` for a name the bindings don't know): a tool's way from
+            /// a name to the typed command, its arguments and its reply.
+            pub fn with_command<V: #rt::CommandVisitor>(name: &str, v: V) -> ::std::option::Option<V::Output> {
+                match name {
+                    #(#arms)*
+                    _ => {
+                        let _ = v;
+                        ::std::option::Option::None
+                    }
+                }
+            }
         }
     }
 

@@ -31,6 +31,7 @@ impl<'s> Gen<'s> {
 
     pub(super) fn emit_any_event(&self) -> TokenStream {
         let mut pairs = Vec::new();
+        let mut arms = Vec::new();
         for (id, e) in self.schema.iter() {
             if !matches!(e.kind, EntityKind::Event(_)) {
                 continue;
@@ -38,11 +39,24 @@ impl<'s> Gen<'s> {
             let v = self.type_ident(id);
             let wire = &e.name;
             pairs.push(quote!((#v, #wire)));
+            arms.push(quote!(#wire => ::std::option::Option::Some(v.visit::<#v>()),));
         }
         let rt = &self.rt;
         quote! {
             pub use #rt::{Event, EventMeta};
             #rt::qapi_any_event! { #(#pairs),* }
+
+            /// Calls `v` with the event type whose wire name is `name`
+            /// (`None` for a name the bindings don't know).
+            pub fn with_event<V: #rt::EventVisitor>(name: &str, v: V) -> ::std::option::Option<V::Output> {
+                match name {
+                    #(#arms)*
+                    _ => {
+                        let _ = v;
+                        ::std::option::Option::None
+                    }
+                }
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ impl<'s> Gen<'s> {
             "Malformed",
             "IntoTransactionAction",
             "COMMANDS",
+            "COMMAND_ARGS",
             "EVENTS",
             "VERSIONS",
             "Command",

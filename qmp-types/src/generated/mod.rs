@@ -497,6 +497,118 @@ crate::rt::qapi_any_event! {
     (VfioMigration, "VFIO_MIGRATION"), (RdmaGidStatusChanged, "RDMA_GID_STATUS_CHANGED"),
     (MemUnplugError, "MEM_UNPLUG_ERROR")
 }
+/// Calls `v` with the event type whose wire name is `name`
+/// (`None` for a name the bindings don't know).
+pub fn with_event<V: crate::rt::EventVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        "SHUTDOWN" => ::std::option::Option::Some(v.visit::<Shutdown>()),
+        "POWERDOWN" => ::std::option::Option::Some(v.visit::<Powerdown>()),
+        "RESET" => ::std::option::Option::Some(v.visit::<Reset>()),
+        "STOP" => ::std::option::Option::Some(v.visit::<StopEvent>()),
+        "RESUME" => ::std::option::Option::Some(v.visit::<Resume>()),
+        "SUSPEND" => ::std::option::Option::Some(v.visit::<Suspend>()),
+        "SUSPEND_DISK" => ::std::option::Option::Some(v.visit::<SuspendDisk>()),
+        "WAKEUP" => ::std::option::Option::Some(v.visit::<Wakeup>()),
+        "WATCHDOG" => ::std::option::Option::Some(v.visit::<Watchdog>()),
+        "GUEST_PANICKED" => ::std::option::Option::Some(v.visit::<GuestPanicked>()),
+        "GUEST_CRASHLOADED" => ::std::option::Option::Some(v.visit::<GuestCrashloaded>()),
+        "GUEST_PVSHUTDOWN" => ::std::option::Option::Some(v.visit::<GuestPvshutdown>()),
+        "MEMORY_FAILURE" => ::std::option::Option::Some(v.visit::<MemoryFailure>()),
+        "JOB_STATUS_CHANGE" => ::std::option::Option::Some(v.visit::<JobStatusChange>()),
+        "BLOCK_IMAGE_CORRUPTED" => {
+            ::std::option::Option::Some(v.visit::<BlockImageCorrupted>())
+        }
+        "BLOCK_IO_ERROR" => ::std::option::Option::Some(v.visit::<BlockIoError>()),
+        "BLOCK_JOB_COMPLETED" => {
+            ::std::option::Option::Some(v.visit::<BlockJobCompleted>())
+        }
+        "BLOCK_JOB_CANCELLED" => {
+            ::std::option::Option::Some(v.visit::<BlockJobCancelled>())
+        }
+        "BLOCK_JOB_ERROR" => ::std::option::Option::Some(v.visit::<BlockJobError>()),
+        "BLOCK_JOB_READY" => ::std::option::Option::Some(v.visit::<BlockJobReady>()),
+        "BLOCK_JOB_PENDING" => ::std::option::Option::Some(v.visit::<BlockJobPending>()),
+        "BLOCK_WRITE_THRESHOLD" => {
+            ::std::option::Option::Some(v.visit::<BlockWriteThreshold>())
+        }
+        "QUORUM_FAILURE" => ::std::option::Option::Some(v.visit::<QuorumFailure>()),
+        "QUORUM_REPORT_BAD" => ::std::option::Option::Some(v.visit::<QuorumReportBad>()),
+        "DEVICE_TRAY_MOVED" => ::std::option::Option::Some(v.visit::<DeviceTrayMoved>()),
+        "PR_MANAGER_STATUS_CHANGED" => {
+            ::std::option::Option::Some(v.visit::<PrManagerStatusChanged>())
+        }
+        "BLOCK_EXPORT_DELETED" => {
+            ::std::option::Option::Some(v.visit::<BlockExportDeleted>())
+        }
+        "VSERPORT_CHANGE" => ::std::option::Option::Some(v.visit::<VserportChange>()),
+        "DUMP_COMPLETED" => ::std::option::Option::Some(v.visit::<DumpCompleted>()),
+        "NIC_RX_FILTER_CHANGED" => {
+            ::std::option::Option::Some(v.visit::<NicRxFilterChanged>())
+        }
+        "FAILOVER_NEGOTIATED" => {
+            ::std::option::Option::Some(v.visit::<FailoverNegotiated>())
+        }
+        "NETDEV_STREAM_CONNECTED" => {
+            ::std::option::Option::Some(v.visit::<NetdevStreamConnected>())
+        }
+        "NETDEV_STREAM_DISCONNECTED" => {
+            ::std::option::Option::Some(v.visit::<NetdevStreamDisconnected>())
+        }
+        "NETDEV_VHOST_USER_CONNECTED" => {
+            ::std::option::Option::Some(v.visit::<NetdevVhostUserConnected>())
+        }
+        "NETDEV_VHOST_USER_DISCONNECTED" => {
+            ::std::option::Option::Some(v.visit::<NetdevVhostUserDisconnected>())
+        }
+        "SPICE_CONNECTED" => ::std::option::Option::Some(v.visit::<SpiceConnected>()),
+        "SPICE_INITIALIZED" => ::std::option::Option::Some(v.visit::<SpiceInitialized>()),
+        "SPICE_DISCONNECTED" => {
+            ::std::option::Option::Some(v.visit::<SpiceDisconnected>())
+        }
+        "SPICE_MIGRATE_COMPLETED" => {
+            ::std::option::Option::Some(v.visit::<SpiceMigrateCompleted>())
+        }
+        "VNC_CONNECTED" => ::std::option::Option::Some(v.visit::<VncConnected>()),
+        "VNC_INITIALIZED" => ::std::option::Option::Some(v.visit::<VncInitialized>()),
+        "VNC_DISCONNECTED" => ::std::option::Option::Some(v.visit::<VncDisconnected>()),
+        "MIGRATION" => ::std::option::Option::Some(v.visit::<Migration>()),
+        "MIGRATION_PASS" => ::std::option::Option::Some(v.visit::<MigrationPass>()),
+        "COLO_EXIT" => ::std::option::Option::Some(v.visit::<ColoExit>()),
+        "UNPLUG_PRIMARY" => ::std::option::Option::Some(v.visit::<UnplugPrimary>()),
+        "DEVICE_DELETED" => ::std::option::Option::Some(v.visit::<DeviceDeleted>()),
+        "DEVICE_UNPLUG_GUEST_ERROR" => {
+            ::std::option::Option::Some(v.visit::<DeviceUnplugGuestError>())
+        }
+        "BALLOON_CHANGE" => ::std::option::Option::Some(v.visit::<BalloonChange>()),
+        "HV_BALLOON_STATUS_REPORT" => {
+            ::std::option::Option::Some(v.visit::<HvBalloonStatusReport>())
+        }
+        "MEMORY_DEVICE_SIZE_CHANGE" => {
+            ::std::option::Option::Some(v.visit::<MemoryDeviceSizeChange>())
+        }
+        "CPU_POLARIZATION_CHANGE" => {
+            ::std::option::Option::Some(v.visit::<CpuPolarizationChange>())
+        }
+        "SCLP_CPI_INFO_AVAILABLE" => {
+            ::std::option::Option::Some(v.visit::<SclpCpiInfoAvailable>())
+        }
+        "RTC_CHANGE" => ::std::option::Option::Some(v.visit::<RtcChange>()),
+        "VFU_CLIENT_HANGUP" => ::std::option::Option::Some(v.visit::<VfuClientHangup>()),
+        "ACPI_DEVICE_OST" => ::std::option::Option::Some(v.visit::<AcpiDeviceOst>()),
+        "VFIO_MIGRATION" => ::std::option::Option::Some(v.visit::<VfioMigration>()),
+        "RDMA_GID_STATUS_CHANGED" => {
+            ::std::option::Option::Some(v.visit::<RdmaGidStatusChanged>())
+        }
+        "MEM_UNPLUG_ERROR" => ::std::option::Option::Some(v.visit::<MemUnplugError>()),
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// Implemented only by the argument types of actions that the
 /// `transaction` command accepts, so that putting any other
 /// command into a transaction doesn't compile.
@@ -838,6 +950,3971 @@ pub static COMMANDS: &[crate::rt::CommandMeta] = &[
     <XQueryProfile as crate::rt::Command>::META,
     <XQueryRdma as crate::rt::Command>::META,
 ];
+/// Each command's arguments (wire name, QAPI type, optional), in
+/// schema order: for completion and help in tools.
+pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
+    ("query-status", &[]),
+    (
+        "watchdog-set-action",
+        &[
+            crate::rt::ArgInfo {
+                name: "action",
+                type_name: "WatchdogAction",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "set-action",
+        &[
+            crate::rt::ArgInfo {
+                name: "reboot",
+                type_name: "RebootAction",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "shutdown",
+                type_name: "ShutdownAction",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "panic",
+                type_name: "PanicAction",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "watchdog",
+                type_name: "WatchdogAction",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "job-pause",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "job-resume",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "job-cancel",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "job-complete",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "job-dismiss",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "job-finalize",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-jobs", &[]),
+    ("query-kvm", &[]),
+    ("x-accel-stats", &[]),
+    ("query-accelerators", &[]),
+    ("query-block", &[]),
+    (
+        "query-blockstats",
+        &[
+            crate::rt::ArgInfo {
+                name: "query-nodes",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-block-jobs", &[]),
+    (
+        "block_resize",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "size",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-snapshot-sync",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "snapshot-file",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "snapshot-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "NewImageMode",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-snapshot",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "overlay",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "change-backing-file",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "image-node-name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "backing-file",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-commit",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "base-node",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "base",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "top-node",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "top",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "backing-file",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "backing-mask-protocol",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filter-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "drive-backup",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "sync",
+                type_name: "MirrorSyncMode",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmap",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmap-mode",
+                type_name: "BitmapSyncMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "compress",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-source-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-target-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-cbw-error",
+                type_name: "OnCbwError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filter-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "discard-source",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "x-perf",
+                type_name: "BackupPerf",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "NewImageMode",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-backup",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "sync",
+                type_name: "MirrorSyncMode",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmap",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmap-mode",
+                type_name: "BitmapSyncMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "compress",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-source-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-target-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-cbw-error",
+                type_name: "OnCbwError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filter-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "discard-source",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "x-perf",
+                type_name: "BackupPerf",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-named-block-nodes",
+        &[
+            crate::rt::ArgInfo {
+                name: "flat",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("x-debug-query-block-graph", &[]),
+    (
+        "drive-mirror",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "replaces",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "sync",
+                type_name: "MirrorSyncMode",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "NewImageMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "granularity",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "buf-size",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-source-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-target-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "unmap",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "copy-mode",
+                type_name: "MirrorCopyMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "granularity",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "persistent",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "disabled",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-remove",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-clear",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-enable",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-disable",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-dirty-bitmap-merge",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmaps",
+                type_name: "BlockDirtyBitmapOrStrList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-debug-block-dirty-bitmap-sha256",
+        &[
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-mirror",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "replaces",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "sync",
+                type_name: "MirrorSyncMode",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "granularity",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "buf-size",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-source-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-target-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filter-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "copy-mode",
+                type_name: "MirrorCopyMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "target-is-zero",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-stream",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "base",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "base-node",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "backing-file",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "backing-mask-protocol",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bottom",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "on-error",
+                type_name: "BlockdevOnError",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filter-node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-finalize",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-dismiss",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-job-set-speed",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "speed",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-cancel",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-job-pause",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-resume",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-complete",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-dismiss",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-finalize",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "block-job-change",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "JobType",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "driver",
+                type_name: "BlockdevDriver",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "discard",
+                type_name: "BlockdevDiscardOptions",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cache",
+                type_name: "BlockdevCacheOptions",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "active",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "read-only",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "auto-read-only",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "force-share",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "detect-zeroes",
+                type_name: "BlockdevDetectZeroesOptions",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-reopen",
+        &[
+            crate::rt::ArgInfo {
+                name: "options",
+                type_name: "BlockdevOptionsList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-del",
+        &[
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-set-active",
+        &[
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "active",
+                type_name: "bool",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-create",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "options",
+                type_name: "BlockdevCreateOptions",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-blockdev-amend",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "options",
+                type_name: "BlockdevAmendOptions",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-set-write-threshold",
+        &[
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "write-threshold",
+                type_name: "uint64",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-blockdev-change",
+        &[
+            crate::rt::ArgInfo {
+                name: "parent",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "child",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "node",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "x-blockdev-set-iothread",
+        &[
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "iothread",
+                type_name: "StrOrNull",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-snapshot-internal-sync",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-snapshot-delete-internal-sync",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-pr-managers", &[]),
+    (
+        "eject",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-open-tray",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-close-tray",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "blockdev-remove-medium",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-insert-medium",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "blockdev-change-medium",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "force",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "read-only-mode",
+                type_name: "BlockdevChangeReadOnlyMode",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block_set_io_throttle",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_rd",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_wr",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "iops",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_rd",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_wr",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_rd_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_wr_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_rd_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_wr_max",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_rd_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bps_wr_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_rd_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_wr_max_length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iops_size",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "group",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-latency-histogram-set",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "boundaries",
+                type_name: "uint64List",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "boundaries-read",
+                type_name: "uint64List",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "boundaries-write",
+                type_name: "uint64List",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "boundaries-zap",
+                type_name: "uint64List",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "boundaries-flush",
+                type_name: "uint64List",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "nbd-server-start",
+        &[
+            crate::rt::ArgInfo {
+                name: "handshake-max-seconds",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-creds",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-authz",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "max-connections",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "addr",
+                type_name: "SocketAddressLegacy",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "nbd-server-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "description",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "writable",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bitmap",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "nbd-server-remove",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "BlockExportRemoveMode",
+                optional: true,
+            },
+        ],
+    ),
+    ("nbd-server-stop", &[]),
+    (
+        "block-export-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "BlockExportType",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "fixed-iothread",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "iothread",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "node-name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "writable",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "writethrough",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "allow-inactive",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "block-export-del",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "BlockExportRemoveMode",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-block-exports", &[]),
+    ("query-chardev", &[]),
+    ("query-chardev-backends", &[]),
+    (
+        "ringbuf-write",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "data",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "DataFormat",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "ringbuf-read",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "size",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "DataFormat",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "chardev-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "backend",
+                type_name: "ChardevBackend",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "chardev-change",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "backend",
+                type_name: "ChardevBackend",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "chardev-remove",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "chardev-send-break",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "dump-guest-memory",
+        &[
+            crate::rt::ArgInfo {
+                name: "paging",
+                type_name: "bool",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "protocol",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "detach",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "begin",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "length",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "DumpGuestMemoryFormat",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-dump", &[]),
+    ("query-dump-guest-memory-capability", &[]),
+    (
+        "set_link",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "up",
+                type_name: "bool",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "netdev_add",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "NetClientDriver",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "netdev_del",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-rx-filter",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "announce-self",
+        &[
+            crate::rt::ArgInfo {
+                name: "initial",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "max",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "rounds",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "step",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "interfaces",
+                type_name: "strList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "request-ebpf",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "EbpfProgramID",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-rocker",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-rocker-ports",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-rocker-of-dpa-flows",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tbl-id",
+                type_name: "uint32",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "query-rocker-of-dpa-groups",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "uint8",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-tpm-models", &[]),
+    ("query-tpm-types", &[]),
+    ("query-tpm", &[]),
+    (
+        "set_password",
+        &[
+            crate::rt::ArgInfo {
+                name: "protocol",
+                type_name: "DisplayProtocol",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "password",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "connected",
+                type_name: "SetPasswordAction",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "expire_password",
+        &[
+            crate::rt::ArgInfo {
+                name: "protocol",
+                type_name: "DisplayProtocol",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "time",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "screendump",
+        &[
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "head",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "format",
+                type_name: "ImageFormat",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-spice", &[]),
+    ("query-vnc", &[]),
+    ("query-vnc-servers", &[]),
+    (
+        "change-vnc-password",
+        &[
+            crate::rt::ArgInfo {
+                name: "password",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-mice", &[]),
+    (
+        "send-key",
+        &[
+            crate::rt::ArgInfo {
+                name: "keys",
+                type_name: "KeyValueList",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "hold-time",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "input-send-event",
+        &[
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "head",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "events",
+                type_name: "InputEventList",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-display-options", &[]),
+    (
+        "display-reload",
+        &[
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "DisplayReloadType",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "display-update",
+        &[
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "DisplayUpdateType",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "client_migrate_info",
+        &[
+            crate::rt::ArgInfo {
+                name: "protocol",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "hostname",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "port",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-port",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cert-subject",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-migrate", &[]),
+    (
+        "migrate-set-capabilities",
+        &[
+            crate::rt::ArgInfo {
+                name: "capabilities",
+                type_name: "MigrationCapabilityStatusList",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-migrate-capabilities", &[]),
+    (
+        "migrate-set-parameters",
+        &[
+            crate::rt::ArgInfo {
+                name: "announce-initial",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "announce-max",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "announce-rounds",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "announce-step",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "throttle-trigger-threshold",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cpu-throttle-initial",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cpu-throttle-increment",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cpu-throttle-tailslow",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-creds",
+                type_name: "StrOrNull",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-hostname",
+                type_name: "StrOrNull",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls-authz",
+                type_name: "StrOrNull",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "max-bandwidth",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "avail-switchover-bandwidth",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "downtime-limit",
+                type_name: "uint64",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "x-checkpoint-delay",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "multifd-channels",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "xbzrle-cache-size",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "max-postcopy-bandwidth",
+                type_name: "size",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "max-cpu-throttle",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "multifd-compression",
+                type_name: "MultiFDCompression",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "multifd-zlib-level",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "multifd-qatzip-level",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "multifd-zstd-level",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "block-bitmap-mapping",
+                type_name: "BitmapMigrationNodeAliasList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "x-vcpu-dirty-limit-period",
+                type_name: "uint64",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "vcpu-dirty-limit",
+                type_name: "uint64",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "MigMode",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "zero-page-detection",
+                type_name: "ZeroPageDetection",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "direct-io",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "cpr-exec-command",
+                type_name: "strList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "compress-level",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "compress-threads",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "compress-wait-thread",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "decompress-threads",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "block-incremental",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-migrate-parameters", &[]),
+    ("migrate-start-postcopy", &[]),
+    ("x-colo-lost-heartbeat", &[]),
+    ("migrate_cancel", &[]),
+    (
+        "migrate-continue",
+        &[
+            crate::rt::ArgInfo {
+                name: "state",
+                type_name: "MigrationStatus",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "migrate",
+        &[
+            crate::rt::ArgInfo {
+                name: "uri",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "channels",
+                type_name: "MigrationChannelList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "detach",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "resume",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "blk",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "inc",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "migrate-incoming",
+        &[
+            crate::rt::ArgInfo {
+                name: "uri",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "channels",
+                type_name: "MigrationChannelList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "exit-on-error",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "xen-save-devices-state",
+        &[
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "live",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "xen-set-global-dirty-log",
+        &[
+            crate::rt::ArgInfo {
+                name: "enable",
+                type_name: "bool",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "xen-load-devices-state",
+        &[
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "xen-set-replication",
+        &[
+            crate::rt::ArgInfo {
+                name: "enable",
+                type_name: "bool",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "primary",
+                type_name: "bool",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "failover",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-xen-replication-status", &[]),
+    ("xen-colo-do-checkpoint", &[]),
+    ("query-colo-status", &[]),
+    (
+        "migrate-recover",
+        &[
+            crate::rt::ArgInfo {
+                name: "uri",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("migrate-pause", &[]),
+    (
+        "calc-dirty-rate",
+        &[
+            crate::rt::ArgInfo {
+                name: "calc-time",
+                type_name: "int64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "calc-time-unit",
+                type_name: "TimeUnit",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "sample-pages",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "DirtyRateMeasureMode",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "query-dirty-rate",
+        &[
+            crate::rt::ArgInfo {
+                name: "calc-time-unit",
+                type_name: "TimeUnit",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "set-vcpu-dirty-limit",
+        &[
+            crate::rt::ArgInfo {
+                name: "cpu-index",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "dirty-rate",
+                type_name: "uint64",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cancel-vcpu-dirty-limit",
+        &[
+            crate::rt::ArgInfo {
+                name: "cpu-index",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-vcpu-dirty-limit", &[]),
+    ("query-migrationthreads", &[]),
+    (
+        "snapshot-save",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tag",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "vmstate",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "devices",
+                type_name: "strList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "snapshot-load",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tag",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "vmstate",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "devices",
+                type_name: "strList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "snapshot-delete",
+        &[
+            crate::rt::ArgInfo {
+                name: "job-id",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tag",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "devices",
+                type_name: "strList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "transaction",
+        &[
+            crate::rt::ArgInfo {
+                name: "actions",
+                type_name: "TransactionActionList",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "properties",
+                type_name: "TransactionProperties",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "trace-event-get-state",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "vcpu",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "trace-event-set-state",
+        &[
+            crate::rt::ArgInfo {
+                name: "name",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "enable",
+                type_name: "bool",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "ignore-unavailable",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "vcpu",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "qmp_capabilities",
+        &[
+            crate::rt::ArgInfo {
+                name: "enable",
+                type_name: "QMPCapabilityList",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-version", &[]),
+    ("query-commands", &[]),
+    ("quit", &[]),
+    ("query-qmp-schema", &[]),
+    (
+        "qom-list",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "qom-get",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "property",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "qom-list-get",
+        &[
+            crate::rt::ArgInfo {
+                name: "paths",
+                type_name: "strList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "qom-set",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "property",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "value",
+                type_name: "any",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "qom-list-types",
+        &[
+            crate::rt::ArgInfo {
+                name: "implements",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "abstract",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "qom-list-properties",
+        &[
+            crate::rt::ArgInfo {
+                name: "typename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "object-add",
+        &[
+            crate::rt::ArgInfo {
+                name: "qom-type",
+                type_name: "ObjectType",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "object-del",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "device-list-properties",
+        &[
+            crate::rt::ArgInfo {
+                name: "typename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "device_add",
+        &[
+            crate::rt::ArgInfo {
+                name: "driver",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "bus",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "device_del",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "device-sync-config",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-cpus-fast", &[]),
+    (
+        "query-machines",
+        &[
+            crate::rt::ArgInfo {
+                name: "compat-props",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-current-machine", &[]),
+    ("query-target", &[]),
+    ("query-uuid", &[]),
+    ("query-vm-generation-id", &[]),
+    ("system_reset", &[]),
+    ("system_powerdown", &[]),
+    ("system_wakeup", &[]),
+    ("inject-nmi", &[]),
+    (
+        "memsave",
+        &[
+            crate::rt::ArgInfo {
+                name: "val",
+                type_name: "uint64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "size",
+                type_name: "size",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "cpu-index",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "pmemsave",
+        &[
+            crate::rt::ArgInfo {
+                name: "val",
+                type_name: "uint64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "size",
+                type_name: "size",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-memdev", &[]),
+    ("query-hotpluggable-cpus", &[]),
+    (
+        "set-numa-node",
+        &[
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "NumaOptionsType",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "balloon",
+        &[
+            crate::rt::ArgInfo {
+                name: "value",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-balloon", &[]),
+    ("query-hv-balloon-status-report", &[]),
+    ("query-memory-size-summary", &[]),
+    ("query-memory-devices", &[]),
+    ("x-query-irq", &[]),
+    ("x-query-jit", &[]),
+    ("x-query-numa", &[]),
+    ("x-query-ramblock", &[]),
+    ("x-query-roms", &[]),
+    ("x-query-usb", &[]),
+    (
+        "dumpdtb",
+        &[
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("x-query-interrupt-controllers", &[]),
+    (
+        "query-firmware-log",
+        &[
+            crate::rt::ArgInfo {
+                name: "max-size",
+                type_name: "size",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "dump-skeys",
+        &[
+            crate::rt::ArgInfo {
+                name: "filename",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-cpu-model-comparison",
+        &[
+            crate::rt::ArgInfo {
+                name: "modela",
+                type_name: "CpuModelInfo",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "modelb",
+                type_name: "CpuModelInfo",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-cpu-model-baseline",
+        &[
+            crate::rt::ArgInfo {
+                name: "modela",
+                type_name: "CpuModelInfo",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "modelb",
+                type_name: "CpuModelInfo",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "query-cpu-model-expansion",
+        &[
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "CpuModelExpansionType",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "model",
+                type_name: "CpuModelInfo",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-cpu-definitions", &[]),
+    (
+        "set-cpu-topology",
+        &[
+            crate::rt::ArgInfo {
+                name: "core-id",
+                type_name: "uint16",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "socket-id",
+                type_name: "uint16",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "book-id",
+                type_name: "uint16",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "drawer-id",
+                type_name: "uint16",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "entitlement",
+                type_name: "S390CpuEntitlement",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "dedicated",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-s390x-cpu-polarization", &[]),
+    ("query-replay", &[]),
+    (
+        "replay-break",
+        &[
+            crate::rt::ArgInfo {
+                name: "icount",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    ("replay-delete-break", &[]),
+    (
+        "replay-seek",
+        &[
+            crate::rt::ArgInfo {
+                name: "icount",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "yank",
+        &[
+            crate::rt::ArgInfo {
+                name: "instances",
+                type_name: "YankInstanceList",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-yank", &[]),
+    (
+        "add_client",
+        &[
+            crate::rt::ArgInfo {
+                name: "protocol",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "fdname",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "skipauth",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "tls",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-name", &[]),
+    ("query-iothreads", &[]),
+    ("stop", &[]),
+    ("cont", &[]),
+    ("x-exit-preconfig", &[]),
+    (
+        "human-monitor-command",
+        &[
+            crate::rt::ArgInfo {
+                name: "command-line",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "cpu-index",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "getfd",
+        &[
+            crate::rt::ArgInfo {
+                name: "fdname",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "get-win32-socket",
+        &[
+            crate::rt::ArgInfo {
+                name: "info",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "fdname",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "closefd",
+        &[
+            crate::rt::ArgInfo {
+                name: "fdname",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "add-fd",
+        &[
+            crate::rt::ArgInfo {
+                name: "fdset-id",
+                type_name: "int",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "opaque",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "remove-fd",
+        &[
+            crate::rt::ArgInfo {
+                name: "fdset-id",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "fd",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-fdsets", &[]),
+    (
+        "query-command-line-options",
+        &[
+            crate::rt::ArgInfo {
+                name: "option",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-gic-capabilities", &[]),
+    ("rtc-reset-reinjection", &[]),
+    ("query-sev", &[]),
+    ("query-sev-launch-measure", &[]),
+    ("query-sev-capabilities", &[]),
+    (
+        "sev-inject-launch-secret",
+        &[
+            crate::rt::ArgInfo {
+                name: "packet-header",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "secret",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "gpa",
+                type_name: "uint64",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "query-sev-attestation-report",
+        &[
+            crate::rt::ArgInfo {
+                name: "mnonce",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-sgx", &[]),
+    ("query-sgx-capabilities", &[]),
+    ("xen-event-list", &[]),
+    (
+        "xen-event-inject",
+        &[
+            crate::rt::ArgInfo {
+                name: "port",
+                type_name: "uint32",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-audiodevs", &[]),
+    ("query-acpi-ospm-status", &[]),
+    (
+        "inject-ghes-v2-error",
+        &[
+            crate::rt::ArgInfo {
+                name: "cper",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    ("query-pci", &[]),
+    (
+        "query-stats",
+        &[
+            crate::rt::ArgInfo {
+                name: "target",
+                type_name: "StatsTarget",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "providers",
+                type_name: "StatsRequestList",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "query-stats-schemas",
+        &[
+            crate::rt::ArgInfo {
+                name: "provider",
+                type_name: "StatsProvider",
+                optional: true,
+            },
+        ],
+    ),
+    ("x-query-virtio", &[]),
+    (
+        "x-query-virtio-status",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-query-virtio-queue-status",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "queue",
+                type_name: "uint16",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-query-virtio-vhost-queue-status",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "queue",
+                type_name: "uint16",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "x-query-virtio-queue-element",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "queue",
+                type_name: "uint16",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "index",
+                type_name: "uint16",
+                optional: true,
+            },
+        ],
+    ),
+    ("query-cryptodev", &[]),
+    (
+        "cxl-inject-general-media-event",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "log",
+                type_name: "CxlEventLog",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "flags",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "dpa",
+                type_name: "uint64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "descriptor",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "transaction-type",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "channel",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "rank",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "device",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "component-id",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "cxl-inject-dram-event",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "log",
+                type_name: "CxlEventLog",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "flags",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "dpa",
+                type_name: "uint64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "descriptor",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "transaction-type",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "channel",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "rank",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "nibble-mask",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bank-group",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "bank",
+                type_name: "uint8",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "row",
+                type_name: "uint32",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "column",
+                type_name: "uint16",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "correction-mask",
+                type_name: "uint64List",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "cxl-inject-memory-module-event",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "log",
+                type_name: "CxlEventLog",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "flags",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "health-status",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "media-status",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "additional-status",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "life-used",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "temperature",
+                type_name: "int16",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "dirty-shutdown-count",
+                type_name: "uint32",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "corrected-volatile-error-count",
+                type_name: "uint32",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "corrected-persistent-error-count",
+                type_name: "uint32",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cxl-inject-poison",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "start",
+                type_name: "uint64",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "length",
+                type_name: "size",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cxl-inject-uncorrectable-errors",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "errors",
+                type_name: "CXLUncorErrorRecordList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cxl-inject-correctable-error",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "type",
+                type_name: "CxlCorErrorType",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cxl-add-dynamic-capacity",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "host-id",
+                type_name: "uint16",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "selection-policy",
+                type_name: "CxlExtentSelectionPolicy",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "region",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tag",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "extents",
+                type_name: "CxlDynamicCapacityExtentList",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "cxl-release-dynamic-capacity",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "host-id",
+                type_name: "uint16",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "removal-policy",
+                type_name: "CxlExtentRemovalPolicy",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "forced-removal",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "sanitize-on-release",
+                type_name: "bool",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "region",
+                type_name: "uint8",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "tag",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "extents",
+                type_name: "CxlDynamicCapacityExtentList",
+                optional: false,
+            },
+        ],
+    ),
+    ("x-query-opcount", &[]),
+    ("x-query-profile", &[]),
+    ("x-query-rdma", &[]),
+];
+/// Calls `v` with the command type whose wire name is `name`
+/// (`None` for a name the bindings don't know): a tool's way from
+/// a name to the typed command, its arguments and its reply.
+pub fn with_command<V: crate::rt::CommandVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        "query-status" => ::std::option::Option::Some(v.visit::<QueryStatus>()),
+        "watchdog-set-action" => {
+            ::std::option::Option::Some(v.visit::<WatchdogSetAction>())
+        }
+        "set-action" => ::std::option::Option::Some(v.visit::<SetAction>()),
+        "job-pause" => ::std::option::Option::Some(v.visit::<JobPause>()),
+        "job-resume" => ::std::option::Option::Some(v.visit::<JobResume>()),
+        "job-cancel" => ::std::option::Option::Some(v.visit::<JobCancel>()),
+        "job-complete" => ::std::option::Option::Some(v.visit::<JobComplete>()),
+        "job-dismiss" => ::std::option::Option::Some(v.visit::<JobDismiss>()),
+        "job-finalize" => ::std::option::Option::Some(v.visit::<JobFinalize>()),
+        "query-jobs" => ::std::option::Option::Some(v.visit::<QueryJobs>()),
+        "query-kvm" => ::std::option::Option::Some(v.visit::<QueryKvm>()),
+        "x-accel-stats" => ::std::option::Option::Some(v.visit::<XAccelStats>()),
+        "query-accelerators" => {
+            ::std::option::Option::Some(v.visit::<QueryAccelerators>())
+        }
+        "query-block" => ::std::option::Option::Some(v.visit::<QueryBlock>()),
+        "query-blockstats" => ::std::option::Option::Some(v.visit::<QueryBlockstats>()),
+        "query-block-jobs" => ::std::option::Option::Some(v.visit::<QueryBlockJobs>()),
+        "block_resize" => ::std::option::Option::Some(v.visit::<BlockResize>()),
+        "blockdev-snapshot-sync" => {
+            ::std::option::Option::Some(v.visit::<BlockdevSnapshotSync>())
+        }
+        "blockdev-snapshot" => ::std::option::Option::Some(v.visit::<BlockdevSnapshot>()),
+        "change-backing-file" => {
+            ::std::option::Option::Some(v.visit::<ChangeBackingFile>())
+        }
+        "block-commit" => ::std::option::Option::Some(v.visit::<BlockCommit>()),
+        "drive-backup" => ::std::option::Option::Some(v.visit::<DriveBackup>()),
+        "blockdev-backup" => ::std::option::Option::Some(v.visit::<BlockdevBackup>()),
+        "query-named-block-nodes" => {
+            ::std::option::Option::Some(v.visit::<QueryNamedBlockNodes>())
+        }
+        "x-debug-query-block-graph" => {
+            ::std::option::Option::Some(v.visit::<XDebugQueryBlockGraph>())
+        }
+        "drive-mirror" => ::std::option::Option::Some(v.visit::<DriveMirror>()),
+        "block-dirty-bitmap-add" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapAdd>())
+        }
+        "block-dirty-bitmap-remove" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapRemove>())
+        }
+        "block-dirty-bitmap-clear" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapClear>())
+        }
+        "block-dirty-bitmap-enable" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapEnable>())
+        }
+        "block-dirty-bitmap-disable" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapDisable>())
+        }
+        "block-dirty-bitmap-merge" => {
+            ::std::option::Option::Some(v.visit::<BlockDirtyBitmapMerge>())
+        }
+        "x-debug-block-dirty-bitmap-sha256" => {
+            ::std::option::Option::Some(v.visit::<XDebugBlockDirtyBitmapSha256>())
+        }
+        "blockdev-mirror" => ::std::option::Option::Some(v.visit::<BlockdevMirror>()),
+        "block-stream" => ::std::option::Option::Some(v.visit::<BlockStream>()),
+        "block-job-set-speed" => {
+            ::std::option::Option::Some(v.visit::<BlockJobSetSpeed>())
+        }
+        "block-job-cancel" => ::std::option::Option::Some(v.visit::<BlockJobCancel>()),
+        "block-job-pause" => ::std::option::Option::Some(v.visit::<BlockJobPause>()),
+        "block-job-resume" => ::std::option::Option::Some(v.visit::<BlockJobResume>()),
+        "block-job-complete" => {
+            ::std::option::Option::Some(v.visit::<BlockJobComplete>())
+        }
+        "block-job-dismiss" => ::std::option::Option::Some(v.visit::<BlockJobDismiss>()),
+        "block-job-finalize" => {
+            ::std::option::Option::Some(v.visit::<BlockJobFinalize>())
+        }
+        "block-job-change" => ::std::option::Option::Some(v.visit::<BlockJobChange>()),
+        "blockdev-add" => ::std::option::Option::Some(v.visit::<BlockdevAdd>()),
+        "blockdev-reopen" => ::std::option::Option::Some(v.visit::<BlockdevReopen>()),
+        "blockdev-del" => ::std::option::Option::Some(v.visit::<BlockdevDel>()),
+        "blockdev-set-active" => {
+            ::std::option::Option::Some(v.visit::<BlockdevSetActive>())
+        }
+        "blockdev-create" => ::std::option::Option::Some(v.visit::<BlockdevCreate>()),
+        "x-blockdev-amend" => ::std::option::Option::Some(v.visit::<XBlockdevAmend>()),
+        "block-set-write-threshold" => {
+            ::std::option::Option::Some(v.visit::<BlockSetWriteThreshold>())
+        }
+        "x-blockdev-change" => ::std::option::Option::Some(v.visit::<XBlockdevChange>()),
+        "x-blockdev-set-iothread" => {
+            ::std::option::Option::Some(v.visit::<XBlockdevSetIothread>())
+        }
+        "blockdev-snapshot-internal-sync" => {
+            ::std::option::Option::Some(v.visit::<BlockdevSnapshotInternalSync>())
+        }
+        "blockdev-snapshot-delete-internal-sync" => {
+            ::std::option::Option::Some(v.visit::<BlockdevSnapshotDeleteInternalSync>())
+        }
+        "query-pr-managers" => ::std::option::Option::Some(v.visit::<QueryPrManagers>()),
+        "eject" => ::std::option::Option::Some(v.visit::<Eject>()),
+        "blockdev-open-tray" => {
+            ::std::option::Option::Some(v.visit::<BlockdevOpenTray>())
+        }
+        "blockdev-close-tray" => {
+            ::std::option::Option::Some(v.visit::<BlockdevCloseTray>())
+        }
+        "blockdev-remove-medium" => {
+            ::std::option::Option::Some(v.visit::<BlockdevRemoveMedium>())
+        }
+        "blockdev-insert-medium" => {
+            ::std::option::Option::Some(v.visit::<BlockdevInsertMedium>())
+        }
+        "blockdev-change-medium" => {
+            ::std::option::Option::Some(v.visit::<BlockdevChangeMedium>())
+        }
+        "block_set_io_throttle" => {
+            ::std::option::Option::Some(v.visit::<BlockSetIoThrottle>())
+        }
+        "block-latency-histogram-set" => {
+            ::std::option::Option::Some(v.visit::<BlockLatencyHistogramSet>())
+        }
+        "nbd-server-start" => ::std::option::Option::Some(v.visit::<NbdServerStart>()),
+        "nbd-server-add" => ::std::option::Option::Some(v.visit::<NbdServerAdd>()),
+        "nbd-server-remove" => ::std::option::Option::Some(v.visit::<NbdServerRemove>()),
+        "nbd-server-stop" => ::std::option::Option::Some(v.visit::<NbdServerStop>()),
+        "block-export-add" => ::std::option::Option::Some(v.visit::<BlockExportAdd>()),
+        "block-export-del" => ::std::option::Option::Some(v.visit::<BlockExportDel>()),
+        "query-block-exports" => {
+            ::std::option::Option::Some(v.visit::<QueryBlockExports>())
+        }
+        "query-chardev" => ::std::option::Option::Some(v.visit::<QueryChardev>()),
+        "query-chardev-backends" => {
+            ::std::option::Option::Some(v.visit::<QueryChardevBackends>())
+        }
+        "ringbuf-write" => ::std::option::Option::Some(v.visit::<RingbufWrite>()),
+        "ringbuf-read" => ::std::option::Option::Some(v.visit::<RingbufRead>()),
+        "chardev-add" => ::std::option::Option::Some(v.visit::<ChardevAdd>()),
+        "chardev-change" => ::std::option::Option::Some(v.visit::<ChardevChange>()),
+        "chardev-remove" => ::std::option::Option::Some(v.visit::<ChardevRemove>()),
+        "chardev-send-break" => {
+            ::std::option::Option::Some(v.visit::<ChardevSendBreak>())
+        }
+        "dump-guest-memory" => ::std::option::Option::Some(v.visit::<DumpGuestMemory>()),
+        "query-dump" => ::std::option::Option::Some(v.visit::<QueryDump>()),
+        "query-dump-guest-memory-capability" => {
+            ::std::option::Option::Some(v.visit::<QueryDumpGuestMemoryCapability>())
+        }
+        "set_link" => ::std::option::Option::Some(v.visit::<SetLink>()),
+        "netdev_add" => ::std::option::Option::Some(v.visit::<NetdevAdd>()),
+        "netdev_del" => ::std::option::Option::Some(v.visit::<NetdevDel>()),
+        "query-rx-filter" => ::std::option::Option::Some(v.visit::<QueryRxFilter>()),
+        "announce-self" => ::std::option::Option::Some(v.visit::<AnnounceSelf>()),
+        "request-ebpf" => ::std::option::Option::Some(v.visit::<RequestEbpf>()),
+        "query-rocker" => ::std::option::Option::Some(v.visit::<QueryRocker>()),
+        "query-rocker-ports" => {
+            ::std::option::Option::Some(v.visit::<QueryRockerPorts>())
+        }
+        "query-rocker-of-dpa-flows" => {
+            ::std::option::Option::Some(v.visit::<QueryRockerOfDpaFlows>())
+        }
+        "query-rocker-of-dpa-groups" => {
+            ::std::option::Option::Some(v.visit::<QueryRockerOfDpaGroups>())
+        }
+        "query-tpm-models" => ::std::option::Option::Some(v.visit::<QueryTpmModels>()),
+        "query-tpm-types" => ::std::option::Option::Some(v.visit::<QueryTpmTypes>()),
+        "query-tpm" => ::std::option::Option::Some(v.visit::<QueryTpm>()),
+        "set_password" => ::std::option::Option::Some(v.visit::<SetPassword>()),
+        "expire_password" => ::std::option::Option::Some(v.visit::<ExpirePassword>()),
+        "screendump" => ::std::option::Option::Some(v.visit::<Screendump>()),
+        "query-spice" => ::std::option::Option::Some(v.visit::<QuerySpice>()),
+        "query-vnc" => ::std::option::Option::Some(v.visit::<QueryVnc>()),
+        "query-vnc-servers" => ::std::option::Option::Some(v.visit::<QueryVncServers>()),
+        "change-vnc-password" => {
+            ::std::option::Option::Some(v.visit::<ChangeVncPassword>())
+        }
+        "query-mice" => ::std::option::Option::Some(v.visit::<QueryMice>()),
+        "send-key" => ::std::option::Option::Some(v.visit::<SendKey>()),
+        "input-send-event" => ::std::option::Option::Some(v.visit::<InputSendEvent>()),
+        "query-display-options" => {
+            ::std::option::Option::Some(v.visit::<QueryDisplayOptions>())
+        }
+        "display-reload" => ::std::option::Option::Some(v.visit::<DisplayReload>()),
+        "display-update" => ::std::option::Option::Some(v.visit::<DisplayUpdate>()),
+        "client_migrate_info" => {
+            ::std::option::Option::Some(v.visit::<ClientMigrateInfo>())
+        }
+        "query-migrate" => ::std::option::Option::Some(v.visit::<QueryMigrate>()),
+        "migrate-set-capabilities" => {
+            ::std::option::Option::Some(v.visit::<MigrateSetCapabilities>())
+        }
+        "query-migrate-capabilities" => {
+            ::std::option::Option::Some(v.visit::<QueryMigrateCapabilities>())
+        }
+        "migrate-set-parameters" => {
+            ::std::option::Option::Some(v.visit::<MigrateSetParameters>())
+        }
+        "query-migrate-parameters" => {
+            ::std::option::Option::Some(v.visit::<QueryMigrateParameters>())
+        }
+        "migrate-start-postcopy" => {
+            ::std::option::Option::Some(v.visit::<MigrateStartPostcopy>())
+        }
+        "x-colo-lost-heartbeat" => {
+            ::std::option::Option::Some(v.visit::<XColoLostHeartbeat>())
+        }
+        "migrate_cancel" => ::std::option::Option::Some(v.visit::<MigrateCancel>()),
+        "migrate-continue" => ::std::option::Option::Some(v.visit::<MigrateContinue>()),
+        "migrate" => ::std::option::Option::Some(v.visit::<Migrate>()),
+        "migrate-incoming" => ::std::option::Option::Some(v.visit::<MigrateIncoming>()),
+        "xen-save-devices-state" => {
+            ::std::option::Option::Some(v.visit::<XenSaveDevicesState>())
+        }
+        "xen-set-global-dirty-log" => {
+            ::std::option::Option::Some(v.visit::<XenSetGlobalDirtyLog>())
+        }
+        "xen-load-devices-state" => {
+            ::std::option::Option::Some(v.visit::<XenLoadDevicesState>())
+        }
+        "xen-set-replication" => {
+            ::std::option::Option::Some(v.visit::<XenSetReplication>())
+        }
+        "query-xen-replication-status" => {
+            ::std::option::Option::Some(v.visit::<QueryXenReplicationStatus>())
+        }
+        "xen-colo-do-checkpoint" => {
+            ::std::option::Option::Some(v.visit::<XenColoDoCheckpoint>())
+        }
+        "query-colo-status" => ::std::option::Option::Some(v.visit::<QueryColoStatus>()),
+        "migrate-recover" => ::std::option::Option::Some(v.visit::<MigrateRecover>()),
+        "migrate-pause" => ::std::option::Option::Some(v.visit::<MigratePause>()),
+        "calc-dirty-rate" => ::std::option::Option::Some(v.visit::<CalcDirtyRate>()),
+        "query-dirty-rate" => ::std::option::Option::Some(v.visit::<QueryDirtyRate>()),
+        "set-vcpu-dirty-limit" => {
+            ::std::option::Option::Some(v.visit::<SetVcpuDirtyLimit>())
+        }
+        "cancel-vcpu-dirty-limit" => {
+            ::std::option::Option::Some(v.visit::<CancelVcpuDirtyLimit>())
+        }
+        "query-vcpu-dirty-limit" => {
+            ::std::option::Option::Some(v.visit::<QueryVcpuDirtyLimit>())
+        }
+        "query-migrationthreads" => {
+            ::std::option::Option::Some(v.visit::<QueryMigrationthreads>())
+        }
+        "snapshot-save" => ::std::option::Option::Some(v.visit::<SnapshotSave>()),
+        "snapshot-load" => ::std::option::Option::Some(v.visit::<SnapshotLoad>()),
+        "snapshot-delete" => ::std::option::Option::Some(v.visit::<SnapshotDelete>()),
+        "transaction" => ::std::option::Option::Some(v.visit::<Transaction>()),
+        "trace-event-get-state" => {
+            ::std::option::Option::Some(v.visit::<TraceEventGetState>())
+        }
+        "trace-event-set-state" => {
+            ::std::option::Option::Some(v.visit::<TraceEventSetState>())
+        }
+        "qmp_capabilities" => ::std::option::Option::Some(v.visit::<QmpCapabilities>()),
+        "query-version" => ::std::option::Option::Some(v.visit::<QueryVersion>()),
+        "query-commands" => ::std::option::Option::Some(v.visit::<QueryCommands>()),
+        "quit" => ::std::option::Option::Some(v.visit::<Quit>()),
+        "query-qmp-schema" => ::std::option::Option::Some(v.visit::<QueryQmpSchema>()),
+        "qom-list" => ::std::option::Option::Some(v.visit::<QomList>()),
+        "qom-get" => ::std::option::Option::Some(v.visit::<QomGet>()),
+        "qom-list-get" => ::std::option::Option::Some(v.visit::<QomListGet>()),
+        "qom-set" => ::std::option::Option::Some(v.visit::<QomSet>()),
+        "qom-list-types" => ::std::option::Option::Some(v.visit::<QomListTypes>()),
+        "qom-list-properties" => {
+            ::std::option::Option::Some(v.visit::<QomListProperties>())
+        }
+        "object-add" => ::std::option::Option::Some(v.visit::<ObjectAdd>()),
+        "object-del" => ::std::option::Option::Some(v.visit::<ObjectDel>()),
+        "device-list-properties" => {
+            ::std::option::Option::Some(v.visit::<DeviceListProperties>())
+        }
+        "device_add" => ::std::option::Option::Some(v.visit::<DeviceAdd>()),
+        "device_del" => ::std::option::Option::Some(v.visit::<DeviceDel>()),
+        "device-sync-config" => {
+            ::std::option::Option::Some(v.visit::<DeviceSyncConfig>())
+        }
+        "query-cpus-fast" => ::std::option::Option::Some(v.visit::<QueryCpusFast>()),
+        "query-machines" => ::std::option::Option::Some(v.visit::<QueryMachines>()),
+        "query-current-machine" => {
+            ::std::option::Option::Some(v.visit::<QueryCurrentMachine>())
+        }
+        "query-target" => ::std::option::Option::Some(v.visit::<QueryTarget>()),
+        "query-uuid" => ::std::option::Option::Some(v.visit::<QueryUuid>()),
+        "query-vm-generation-id" => {
+            ::std::option::Option::Some(v.visit::<QueryVmGenerationId>())
+        }
+        "system_reset" => ::std::option::Option::Some(v.visit::<SystemReset>()),
+        "system_powerdown" => ::std::option::Option::Some(v.visit::<SystemPowerdown>()),
+        "system_wakeup" => ::std::option::Option::Some(v.visit::<SystemWakeup>()),
+        "inject-nmi" => ::std::option::Option::Some(v.visit::<InjectNmi>()),
+        "memsave" => ::std::option::Option::Some(v.visit::<Memsave>()),
+        "pmemsave" => ::std::option::Option::Some(v.visit::<Pmemsave>()),
+        "query-memdev" => ::std::option::Option::Some(v.visit::<QueryMemdev>()),
+        "query-hotpluggable-cpus" => {
+            ::std::option::Option::Some(v.visit::<QueryHotpluggableCpus>())
+        }
+        "set-numa-node" => ::std::option::Option::Some(v.visit::<SetNumaNode>()),
+        "balloon" => ::std::option::Option::Some(v.visit::<Balloon>()),
+        "query-balloon" => ::std::option::Option::Some(v.visit::<QueryBalloon>()),
+        "query-hv-balloon-status-report" => {
+            ::std::option::Option::Some(v.visit::<QueryHvBalloonStatusReport>())
+        }
+        "query-memory-size-summary" => {
+            ::std::option::Option::Some(v.visit::<QueryMemorySizeSummary>())
+        }
+        "query-memory-devices" => {
+            ::std::option::Option::Some(v.visit::<QueryMemoryDevices>())
+        }
+        "x-query-irq" => ::std::option::Option::Some(v.visit::<XQueryIrq>()),
+        "x-query-jit" => ::std::option::Option::Some(v.visit::<XQueryJit>()),
+        "x-query-numa" => ::std::option::Option::Some(v.visit::<XQueryNuma>()),
+        "x-query-ramblock" => ::std::option::Option::Some(v.visit::<XQueryRamblock>()),
+        "x-query-roms" => ::std::option::Option::Some(v.visit::<XQueryRoms>()),
+        "x-query-usb" => ::std::option::Option::Some(v.visit::<XQueryUsb>()),
+        "dumpdtb" => ::std::option::Option::Some(v.visit::<Dumpdtb>()),
+        "x-query-interrupt-controllers" => {
+            ::std::option::Option::Some(v.visit::<XQueryInterruptControllers>())
+        }
+        "query-firmware-log" => {
+            ::std::option::Option::Some(v.visit::<QueryFirmwareLog>())
+        }
+        "dump-skeys" => ::std::option::Option::Some(v.visit::<DumpSkeys>()),
+        "query-cpu-model-comparison" => {
+            ::std::option::Option::Some(v.visit::<QueryCpuModelComparison>())
+        }
+        "query-cpu-model-baseline" => {
+            ::std::option::Option::Some(v.visit::<QueryCpuModelBaseline>())
+        }
+        "query-cpu-model-expansion" => {
+            ::std::option::Option::Some(v.visit::<QueryCpuModelExpansion>())
+        }
+        "query-cpu-definitions" => {
+            ::std::option::Option::Some(v.visit::<QueryCpuDefinitions>())
+        }
+        "set-cpu-topology" => ::std::option::Option::Some(v.visit::<SetCpuTopology>()),
+        "query-s390x-cpu-polarization" => {
+            ::std::option::Option::Some(v.visit::<QueryS390xCpuPolarization>())
+        }
+        "query-replay" => ::std::option::Option::Some(v.visit::<QueryReplay>()),
+        "replay-break" => ::std::option::Option::Some(v.visit::<ReplayBreak>()),
+        "replay-delete-break" => {
+            ::std::option::Option::Some(v.visit::<ReplayDeleteBreak>())
+        }
+        "replay-seek" => ::std::option::Option::Some(v.visit::<ReplaySeek>()),
+        "yank" => ::std::option::Option::Some(v.visit::<Yank>()),
+        "query-yank" => ::std::option::Option::Some(v.visit::<QueryYank>()),
+        "add_client" => ::std::option::Option::Some(v.visit::<AddClient>()),
+        "query-name" => ::std::option::Option::Some(v.visit::<QueryName>()),
+        "query-iothreads" => ::std::option::Option::Some(v.visit::<QueryIothreads>()),
+        "stop" => ::std::option::Option::Some(v.visit::<Stop>()),
+        "cont" => ::std::option::Option::Some(v.visit::<Cont>()),
+        "x-exit-preconfig" => ::std::option::Option::Some(v.visit::<XExitPreconfig>()),
+        "human-monitor-command" => {
+            ::std::option::Option::Some(v.visit::<HumanMonitorCommand>())
+        }
+        "getfd" => ::std::option::Option::Some(v.visit::<Getfd>()),
+        "get-win32-socket" => ::std::option::Option::Some(v.visit::<GetWin32Socket>()),
+        "closefd" => ::std::option::Option::Some(v.visit::<Closefd>()),
+        "add-fd" => ::std::option::Option::Some(v.visit::<AddFd>()),
+        "remove-fd" => ::std::option::Option::Some(v.visit::<RemoveFd>()),
+        "query-fdsets" => ::std::option::Option::Some(v.visit::<QueryFdsets>()),
+        "query-command-line-options" => {
+            ::std::option::Option::Some(v.visit::<QueryCommandLineOptions>())
+        }
+        "query-gic-capabilities" => {
+            ::std::option::Option::Some(v.visit::<QueryGicCapabilities>())
+        }
+        "rtc-reset-reinjection" => {
+            ::std::option::Option::Some(v.visit::<RtcResetReinjection>())
+        }
+        "query-sev" => ::std::option::Option::Some(v.visit::<QuerySev>()),
+        "query-sev-launch-measure" => {
+            ::std::option::Option::Some(v.visit::<QuerySevLaunchMeasure>())
+        }
+        "query-sev-capabilities" => {
+            ::std::option::Option::Some(v.visit::<QuerySevCapabilities>())
+        }
+        "sev-inject-launch-secret" => {
+            ::std::option::Option::Some(v.visit::<SevInjectLaunchSecret>())
+        }
+        "query-sev-attestation-report" => {
+            ::std::option::Option::Some(v.visit::<QuerySevAttestationReport>())
+        }
+        "query-sgx" => ::std::option::Option::Some(v.visit::<QuerySgx>()),
+        "query-sgx-capabilities" => {
+            ::std::option::Option::Some(v.visit::<QuerySgxCapabilities>())
+        }
+        "xen-event-list" => ::std::option::Option::Some(v.visit::<XenEventList>()),
+        "xen-event-inject" => ::std::option::Option::Some(v.visit::<XenEventInject>()),
+        "query-audiodevs" => ::std::option::Option::Some(v.visit::<QueryAudiodevs>()),
+        "query-acpi-ospm-status" => {
+            ::std::option::Option::Some(v.visit::<QueryAcpiOspmStatus>())
+        }
+        "inject-ghes-v2-error" => {
+            ::std::option::Option::Some(v.visit::<InjectGhesV2Error>())
+        }
+        "query-pci" => ::std::option::Option::Some(v.visit::<QueryPci>()),
+        "query-stats" => ::std::option::Option::Some(v.visit::<QueryStats>()),
+        "query-stats-schemas" => {
+            ::std::option::Option::Some(v.visit::<QueryStatsSchemas>())
+        }
+        "x-query-virtio" => ::std::option::Option::Some(v.visit::<XQueryVirtio>()),
+        "x-query-virtio-status" => {
+            ::std::option::Option::Some(v.visit::<XQueryVirtioStatus>())
+        }
+        "x-query-virtio-queue-status" => {
+            ::std::option::Option::Some(v.visit::<XQueryVirtioQueueStatus>())
+        }
+        "x-query-virtio-vhost-queue-status" => {
+            ::std::option::Option::Some(v.visit::<XQueryVirtioVhostQueueStatus>())
+        }
+        "x-query-virtio-queue-element" => {
+            ::std::option::Option::Some(v.visit::<XQueryVirtioQueueElement>())
+        }
+        "query-cryptodev" => ::std::option::Option::Some(v.visit::<QueryCryptodev>()),
+        "cxl-inject-general-media-event" => {
+            ::std::option::Option::Some(v.visit::<CxlInjectGeneralMediaEvent>())
+        }
+        "cxl-inject-dram-event" => {
+            ::std::option::Option::Some(v.visit::<CxlInjectDramEvent>())
+        }
+        "cxl-inject-memory-module-event" => {
+            ::std::option::Option::Some(v.visit::<CxlInjectMemoryModuleEvent>())
+        }
+        "cxl-inject-poison" => ::std::option::Option::Some(v.visit::<CxlInjectPoison>()),
+        "cxl-inject-uncorrectable-errors" => {
+            ::std::option::Option::Some(v.visit::<CxlInjectUncorrectableErrors>())
+        }
+        "cxl-inject-correctable-error" => {
+            ::std::option::Option::Some(v.visit::<CxlInjectCorrectableError>())
+        }
+        "cxl-add-dynamic-capacity" => {
+            ::std::option::Option::Some(v.visit::<CxlAddDynamicCapacity>())
+        }
+        "cxl-release-dynamic-capacity" => {
+            ::std::option::Option::Some(v.visit::<CxlReleaseDynamicCapacity>())
+        }
+        "x-query-opcount" => ::std::option::Option::Some(v.visit::<XQueryOpcount>()),
+        "x-query-profile" => ::std::option::Option::Some(v.visit::<XQueryProfile>()),
+        "x-query-rdma" => ::std::option::Option::Some(v.visit::<XQueryRdma>()),
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// The QEMU versions whose schemas these bindings were
 /// generated from, oldest first (empty for one schema without
 /// versions).

@@ -70,6 +70,19 @@ pub mod commands {
 pub mod events {}
 pub use crate::rt::{Event, EventMeta};
 crate::rt::qapi_any_event! {}
+/// Calls `v` with the event type whose wire name is `name`
+/// (`None` for a name the bindings don't know).
+pub fn with_event<V: crate::rt::EventVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// Every command of the schema, in schema order.
 pub static COMMANDS: &[crate::rt::CommandMeta] = &[
     <GuestSyncDelimited as crate::rt::Command>::META,
@@ -117,6 +130,415 @@ pub static COMMANDS: &[crate::rt::CommandMeta] = &[
     <GuestGetLoad as crate::rt::Command>::META,
     <GuestNetworkGetRoute as crate::rt::Command>::META,
 ];
+/// Each command's arguments (wire name, QAPI type, optional), in
+/// schema order: for completion and help in tools.
+pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
+    (
+        "guest-sync-delimited",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "guest-sync",
+        &[
+            crate::rt::ArgInfo {
+                name: "id",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-ping", &[]),
+    ("guest-get-time", &[]),
+    (
+        "guest-set-time",
+        &[
+            crate::rt::ArgInfo {
+                name: "time",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    ("guest-info", &[]),
+    (
+        "guest-shutdown",
+        &[
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-file-open",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "mode",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-file-close",
+        &[
+            crate::rt::ArgInfo {
+                name: "handle",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "guest-file-read",
+        &[
+            crate::rt::ArgInfo {
+                name: "handle",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "count",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-file-write",
+        &[
+            crate::rt::ArgInfo {
+                name: "handle",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "buf-b64",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "count",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-file-seek",
+        &[
+            crate::rt::ArgInfo {
+                name: "handle",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "offset",
+                type_name: "int",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "whence",
+                type_name: "GuestFileWhence",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "guest-file-flush",
+        &[
+            crate::rt::ArgInfo {
+                name: "handle",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-fsfreeze-status", &[]),
+    ("guest-fsfreeze-freeze", &[]),
+    (
+        "guest-fsfreeze-freeze-list",
+        &[
+            crate::rt::ArgInfo {
+                name: "mountpoints",
+                type_name: "strList",
+                optional: true,
+            },
+        ],
+    ),
+    ("guest-fsfreeze-thaw", &[]),
+    (
+        "guest-fstrim",
+        &[
+            crate::rt::ArgInfo {
+                name: "minimum",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    ("guest-suspend-disk", &[]),
+    ("guest-suspend-ram", &[]),
+    ("guest-suspend-hybrid", &[]),
+    ("guest-network-get-interfaces", &[]),
+    ("guest-get-vcpus", &[]),
+    (
+        "guest-set-vcpus",
+        &[
+            crate::rt::ArgInfo {
+                name: "vcpus",
+                type_name: "GuestLogicalProcessorList",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-get-disks", &[]),
+    ("guest-get-fsinfo", &[]),
+    (
+        "guest-set-user-password",
+        &[
+            crate::rt::ArgInfo {
+                name: "username",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "password",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "crypted",
+                type_name: "bool",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-get-memory-blocks", &[]),
+    (
+        "guest-set-memory-blocks",
+        &[
+            crate::rt::ArgInfo {
+                name: "mem-blks",
+                type_name: "GuestMemoryBlockList",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-get-memory-block-info", &[]),
+    (
+        "guest-exec-status",
+        &[
+            crate::rt::ArgInfo {
+                name: "pid",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "guest-exec",
+        &[
+            crate::rt::ArgInfo {
+                name: "path",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "arg",
+                type_name: "strList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "env",
+                type_name: "strList",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "input-data",
+                type_name: "str",
+                optional: true,
+            },
+            crate::rt::ArgInfo {
+                name: "capture-output",
+                type_name: "GuestExecCaptureOutput",
+                optional: true,
+            },
+        ],
+    ),
+    ("guest-get-host-name", &[]),
+    ("guest-get-users", &[]),
+    ("guest-get-timezone", &[]),
+    ("guest-get-osinfo", &[]),
+    ("guest-get-devices", &[]),
+    (
+        "guest-ssh-get-authorized-keys",
+        &[
+            crate::rt::ArgInfo {
+                name: "username",
+                type_name: "str",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "guest-ssh-add-authorized-keys",
+        &[
+            crate::rt::ArgInfo {
+                name: "username",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "keys",
+                type_name: "strList",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "reset",
+                type_name: "bool",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-ssh-remove-authorized-keys",
+        &[
+            crate::rt::ArgInfo {
+                name: "username",
+                type_name: "str",
+                optional: false,
+            },
+            crate::rt::ArgInfo {
+                name: "keys",
+                type_name: "strList",
+                optional: false,
+            },
+        ],
+    ),
+    ("guest-get-diskstats", &[]),
+    ("guest-get-cpustats", &[]),
+    ("guest-get-load", &[]),
+    ("guest-network-get-route", &[]),
+];
+/// Calls `v` with the command type whose wire name is `name`
+/// (`None` for a name the bindings don't know): a tool's way from
+/// a name to the typed command, its arguments and its reply.
+pub fn with_command<V: crate::rt::CommandVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        "guest-sync-delimited" => {
+            ::std::option::Option::Some(v.visit::<GuestSyncDelimited>())
+        }
+        "guest-sync" => ::std::option::Option::Some(v.visit::<GuestSync>()),
+        "guest-ping" => ::std::option::Option::Some(v.visit::<GuestPing>()),
+        "guest-get-time" => ::std::option::Option::Some(v.visit::<GuestGetTime>()),
+        "guest-set-time" => ::std::option::Option::Some(v.visit::<GuestSetTime>()),
+        "guest-info" => ::std::option::Option::Some(v.visit::<GuestInfo>()),
+        "guest-shutdown" => ::std::option::Option::Some(v.visit::<GuestShutdown>()),
+        "guest-file-open" => ::std::option::Option::Some(v.visit::<GuestFileOpen>()),
+        "guest-file-close" => ::std::option::Option::Some(v.visit::<GuestFileClose>()),
+        "guest-file-read" => {
+            ::std::option::Option::Some(v.visit::<GuestFileReadCommand>())
+        }
+        "guest-file-write" => {
+            ::std::option::Option::Some(v.visit::<GuestFileWriteCommand>())
+        }
+        "guest-file-seek" => {
+            ::std::option::Option::Some(v.visit::<GuestFileSeekCommand>())
+        }
+        "guest-file-flush" => ::std::option::Option::Some(v.visit::<GuestFileFlush>()),
+        "guest-fsfreeze-status" => {
+            ::std::option::Option::Some(v.visit::<GuestFsfreezeStatusCommand>())
+        }
+        "guest-fsfreeze-freeze" => {
+            ::std::option::Option::Some(v.visit::<GuestFsfreezeFreeze>())
+        }
+        "guest-fsfreeze-freeze-list" => {
+            ::std::option::Option::Some(v.visit::<GuestFsfreezeFreezeList>())
+        }
+        "guest-fsfreeze-thaw" => {
+            ::std::option::Option::Some(v.visit::<GuestFsfreezeThaw>())
+        }
+        "guest-fstrim" => ::std::option::Option::Some(v.visit::<GuestFstrim>()),
+        "guest-suspend-disk" => {
+            ::std::option::Option::Some(v.visit::<GuestSuspendDisk>())
+        }
+        "guest-suspend-ram" => ::std::option::Option::Some(v.visit::<GuestSuspendRam>()),
+        "guest-suspend-hybrid" => {
+            ::std::option::Option::Some(v.visit::<GuestSuspendHybrid>())
+        }
+        "guest-network-get-interfaces" => {
+            ::std::option::Option::Some(v.visit::<GuestNetworkGetInterfaces>())
+        }
+        "guest-get-vcpus" => ::std::option::Option::Some(v.visit::<GuestGetVcpus>()),
+        "guest-set-vcpus" => ::std::option::Option::Some(v.visit::<GuestSetVcpus>()),
+        "guest-get-disks" => ::std::option::Option::Some(v.visit::<GuestGetDisks>()),
+        "guest-get-fsinfo" => ::std::option::Option::Some(v.visit::<GuestGetFsinfo>()),
+        "guest-set-user-password" => {
+            ::std::option::Option::Some(v.visit::<GuestSetUserPassword>())
+        }
+        "guest-get-memory-blocks" => {
+            ::std::option::Option::Some(v.visit::<GuestGetMemoryBlocks>())
+        }
+        "guest-set-memory-blocks" => {
+            ::std::option::Option::Some(v.visit::<GuestSetMemoryBlocks>())
+        }
+        "guest-get-memory-block-info" => {
+            ::std::option::Option::Some(v.visit::<GuestGetMemoryBlockInfo>())
+        }
+        "guest-exec-status" => {
+            ::std::option::Option::Some(v.visit::<GuestExecStatusCommand>())
+        }
+        "guest-exec" => ::std::option::Option::Some(v.visit::<GuestExecCommand>()),
+        "guest-get-host-name" => {
+            ::std::option::Option::Some(v.visit::<GuestGetHostName>())
+        }
+        "guest-get-users" => ::std::option::Option::Some(v.visit::<GuestGetUsers>()),
+        "guest-get-timezone" => {
+            ::std::option::Option::Some(v.visit::<GuestGetTimezone>())
+        }
+        "guest-get-osinfo" => ::std::option::Option::Some(v.visit::<GuestGetOsinfo>()),
+        "guest-get-devices" => ::std::option::Option::Some(v.visit::<GuestGetDevices>()),
+        "guest-ssh-get-authorized-keys" => {
+            ::std::option::Option::Some(v.visit::<GuestSshGetAuthorizedKeys>())
+        }
+        "guest-ssh-add-authorized-keys" => {
+            ::std::option::Option::Some(v.visit::<GuestSshAddAuthorizedKeys>())
+        }
+        "guest-ssh-remove-authorized-keys" => {
+            ::std::option::Option::Some(v.visit::<GuestSshRemoveAuthorizedKeys>())
+        }
+        "guest-get-diskstats" => {
+            ::std::option::Option::Some(v.visit::<GuestGetDiskstats>())
+        }
+        "guest-get-cpustats" => {
+            ::std::option::Option::Some(v.visit::<GuestGetCpustats>())
+        }
+        "guest-get-load" => ::std::option::Option::Some(v.visit::<GuestGetLoad>()),
+        "guest-network-get-route" => {
+            ::std::option::Option::Some(v.visit::<GuestNetworkGetRoute>())
+        }
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// The QEMU versions whose schemas these bindings were
 /// generated from, oldest first (empty for one schema without
 /// versions).

@@ -130,6 +130,42 @@ pub trait Event: Sized + DeserializeOwned {
     fn from_any_ref(event: &Self::Any) -> Option<&Self>;
 }
 
+/// What a tool does with a command type found by name (the generated
+/// `with_command`): decode its arguments from JSON, send it, encode its
+/// reply as JSON, ... `visit` is called with the type.
+pub trait CommandVisitor {
+    /// What the visit gives back.
+    type Output;
+    /// Called with the command's type.
+    fn visit<C>(self) -> Self::Output
+    where
+        C: Command + DeserializeOwned + Send + Sync + 'static,
+        C::Returns: Serialize + Send + 'static;
+}
+
+/// What a tool does with an event type found by name (the generated
+/// `with_event`).
+pub trait EventVisitor {
+    /// What the visit gives back.
+    type Output;
+    /// Called with the event's data type.
+    fn visit<E>(self) -> Self::Output
+    where
+        E: Event + Serialize + Send + Sync + 'static;
+}
+
+/// One argument of a command (the generated `COMMAND_ARGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgInfo {
+    /// Its name on the wire.
+    pub name: &'static str,
+    /// Its QAPI type (`str`, `int`, `BlockdevOptions`, `['str']` is
+    /// `strList`).
+    pub type_name: &'static str,
+    /// Whether it may be left out (optional, or under an `if`).
+    pub optional: bool,
+}
+
 /// When QEMU sent an event (`timestamp` of the event message).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, serde::Deserialize,

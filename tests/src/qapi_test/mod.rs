@@ -75,6 +75,38 @@ pub use ::qmp_types::rt::{Event, EventMeta};
     "TEST_IF_EVENT2"), (TestEventFeatures0, "TEST_EVENT_FEATURES0"), (TestEventFeatures1,
     "TEST_EVENT_FEATURES1"), (TestEventFeatures2, "TEST_EVENT_FEATURES2")
 }
+/// Calls `v` with the event type whose wire name is `name`
+/// (`None` for a name the bindings don't know).
+pub fn with_event<V: ::qmp_types::rt::EventVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        "EVENT_A" => ::std::option::Option::Some(v.visit::<EventA>()),
+        "EVENT_B" => ::std::option::Option::Some(v.visit::<EventB>()),
+        "EVENT_C" => ::std::option::Option::Some(v.visit::<EventC>()),
+        "EVENT_D" => ::std::option::Option::Some(v.visit::<EventD>()),
+        "EVENT_E" => ::std::option::Option::Some(v.visit::<EventE>()),
+        "EVENT_F" => ::std::option::Option::Some(v.visit::<EventF>()),
+        "EVENT_G" => ::std::option::Option::Some(v.visit::<EventG>()),
+        "__ORG.QEMU_X-EVENT" => ::std::option::Option::Some(v.visit::<OrgQemuXEvent>()),
+        "TEST_IF_EVENT" => ::std::option::Option::Some(v.visit::<TestIfEvent>()),
+        "TEST_IF_EVENT2" => ::std::option::Option::Some(v.visit::<TestIfEvent2>()),
+        "TEST_EVENT_FEATURES0" => {
+            ::std::option::Option::Some(v.visit::<TestEventFeatures0>())
+        }
+        "TEST_EVENT_FEATURES1" => {
+            ::std::option::Option::Some(v.visit::<TestEventFeatures1>())
+        }
+        "TEST_EVENT_FEATURES2" => {
+            ::std::option::Option::Some(v.visit::<TestEventFeatures2>())
+        }
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// Every command of the schema, in schema order.
 pub static COMMANDS: &[::qmp_types::rt::CommandMeta] = &[
     <UserDefCmd0 as ::qmp_types::rt::Command>::META,
@@ -101,6 +133,274 @@ pub static COMMANDS: &[::qmp_types::rt::CommandMeta] = &[
     <TestCommandCondFeatures2 as ::qmp_types::rt::Command>::META,
     <TestCommandCondFeatures3 as ::qmp_types::rt::Command>::META,
 ];
+/// Each command's arguments (wire name, QAPI type, optional), in
+/// schema order: for completion and help in tools.
+pub static COMMAND_ARGS: &[(&str, &[::qmp_types::rt::ArgInfo])] = &[
+    ("user-def-cmd0", &[]),
+    ("user-def-cmd", &[]),
+    (
+        "user-def-cmd1",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "ud1a",
+                type_name: "UserDefOne",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "user-def-cmd2",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "ud1a",
+                type_name: "UserDefOne",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "ud1b",
+                type_name: "UserDefOne",
+                optional: true,
+            },
+        ],
+    ),
+    ("cmd-success-response", &[]),
+    ("coroutine-cmd", &[]),
+    (
+        "guest-get-time",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "a",
+                type_name: "int",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "b",
+                type_name: "int",
+                optional: true,
+            },
+        ],
+    ),
+    (
+        "guest-sync",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "arg",
+                type_name: "any",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "boxed-struct",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "integer",
+                type_name: "int",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "boxed-union",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "integer",
+                type_name: "int",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "string",
+                type_name: "str",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "enum1",
+                type_name: "EnumOne",
+                optional: false,
+            },
+        ],
+    ),
+    ("boxed-empty", &[]),
+    ("test-flags-command", &[]),
+    (
+        "__org.qemu_x-command",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "a",
+                type_name: "__org.qemu_x-EnumList",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "b",
+                type_name: "__org.qemu_x-StructList",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "c",
+                type_name: "__org.qemu_x-Union",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "d",
+                type_name: "__org.qemu_x-Alt",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "test-if-union-cmd",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "union-cmd-arg",
+                type_name: "TestIfUnion",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "test-if-alternate-cmd",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "alt-cmd-arg",
+                type_name: "TestIfAlternate",
+                optional: false,
+            },
+        ],
+    ),
+    (
+        "test-if-cmd",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "foo",
+                type_name: "int",
+                optional: false,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "bar",
+                type_name: "int",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "baz",
+                type_name: "str",
+                optional: true,
+            },
+        ],
+    ),
+    ("test-cmd-return-def-three", &[]),
+    (
+        "test-features0",
+        &[
+            ::qmp_types::rt::ArgInfo {
+                name: "fs0",
+                type_name: "FeatureStruct0",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "fs1",
+                type_name: "FeatureStruct1",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "fs2",
+                type_name: "FeatureStruct2",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "fs3",
+                type_name: "FeatureStruct3",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "fs4",
+                type_name: "FeatureStruct4",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "cfs1",
+                type_name: "CondFeatureStruct1",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "cfs2",
+                type_name: "CondFeatureStruct2",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "cfs3",
+                type_name: "CondFeatureStruct3",
+                optional: true,
+            },
+            ::qmp_types::rt::ArgInfo {
+                name: "cfs4",
+                type_name: "CondFeatureStruct4",
+                optional: true,
+            },
+        ],
+    ),
+    ("test-command-features1", &[]),
+    ("test-command-features3", &[]),
+    ("test-command-cond-features1", &[]),
+    ("test-command-cond-features2", &[]),
+    ("test-command-cond-features3", &[]),
+];
+/// Calls `v` with the command type whose wire name is `name`
+/// (`None` for a name the bindings don't know): a tool's way from
+/// a name to the typed command, its arguments and its reply.
+pub fn with_command<V: ::qmp_types::rt::CommandVisitor>(
+    name: &str,
+    v: V,
+) -> ::std::option::Option<V::Output> {
+    match name {
+        "user-def-cmd0" => ::std::option::Option::Some(v.visit::<UserDefCmd0>()),
+        "user-def-cmd" => ::std::option::Option::Some(v.visit::<UserDefCmd>()),
+        "user-def-cmd1" => ::std::option::Option::Some(v.visit::<UserDefCmd1>()),
+        "user-def-cmd2" => ::std::option::Option::Some(v.visit::<UserDefCmd2>()),
+        "cmd-success-response" => {
+            ::std::option::Option::Some(v.visit::<CmdSuccessResponse>())
+        }
+        "coroutine-cmd" => ::std::option::Option::Some(v.visit::<CoroutineCmd>()),
+        "guest-get-time" => ::std::option::Option::Some(v.visit::<GuestGetTime>()),
+        "guest-sync" => ::std::option::Option::Some(v.visit::<GuestSync>()),
+        "boxed-struct" => ::std::option::Option::Some(v.visit::<BoxedStruct>()),
+        "boxed-union" => ::std::option::Option::Some(v.visit::<BoxedUnion>()),
+        "boxed-empty" => ::std::option::Option::Some(v.visit::<BoxedEmpty>()),
+        "test-flags-command" => {
+            ::std::option::Option::Some(v.visit::<TestFlagsCommand>())
+        }
+        "__org.qemu_x-command" => {
+            ::std::option::Option::Some(v.visit::<OrgQemuXCommand>())
+        }
+        "test-if-union-cmd" => ::std::option::Option::Some(v.visit::<TestIfUnionCmd>()),
+        "test-if-alternate-cmd" => {
+            ::std::option::Option::Some(v.visit::<TestIfAlternateCmd>())
+        }
+        "test-if-cmd" => ::std::option::Option::Some(v.visit::<TestIfCmd>()),
+        "test-cmd-return-def-three" => {
+            ::std::option::Option::Some(v.visit::<TestCmdReturnDefThree>())
+        }
+        "test-features0" => ::std::option::Option::Some(v.visit::<TestFeatures0>()),
+        "test-command-features1" => {
+            ::std::option::Option::Some(v.visit::<TestCommandFeatures1>())
+        }
+        "test-command-features3" => {
+            ::std::option::Option::Some(v.visit::<TestCommandFeatures3>())
+        }
+        "test-command-cond-features1" => {
+            ::std::option::Option::Some(v.visit::<TestCommandCondFeatures1>())
+        }
+        "test-command-cond-features2" => {
+            ::std::option::Option::Some(v.visit::<TestCommandCondFeatures2>())
+        }
+        "test-command-cond-features3" => {
+            ::std::option::Option::Some(v.visit::<TestCommandCondFeatures3>())
+        }
+        _ => {
+            let _ = v;
+            ::std::option::Option::None
+        }
+    }
+}
 /// The QEMU versions whose schemas these bindings were
 /// generated from, oldest first (empty for one schema without
 /// versions).

@@ -1,0 +1,131 @@
+//! Name-based dispatch: from a wire name to the typed command or event
+//! (`with_command`, `with_event`, `COMMAND_ARGS`), as a command line or a
+//! bridge uses it.
+
+use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor};
+use qmp_types::{COMMAND_ARGS, COMMANDS, EVENTS, Event, with_command, with_event};
+use serde_json::{Value, json};
+
+/// Decodes JSON arguments into the named command and encodes it back (what
+/// would be sent), or says which member is wrong.
+struct Decode(Value);
+
+impl CommandVisitor for Decode {
+    type Output = Result<(String, Value), String>;
+    fn visit<C>(self) -> Self::Output
+    where
+        C: Command + serde::de::DeserializeOwned + Send + Sync + 'static,
+        C::Returns: serde::Serialize + Send + 'static,
+    {
+        let c: C = serde_path_to_error::deserialize(self.0)
+            .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        Ok((
+            C::NAME.to_string(),
+            serde_json::to_value(&c).map_err(|e| e.to_string())?,
+        ))
+    }
+}
+
+/// Decodes a reply into the named command's reply type and back.
+struct Reply(Value);
+
+impl CommandVisitor for Reply {
+    type Output = Result<Value, String>;
+    fn visit<C>(self) -> Self::Output
+    where
+        C: Command + serde::de::DeserializeOwned + Send + Sync + 'static,
+        C::Returns: serde::Serialize + Send + 'static,
+    {
+        let r: C::Returns = serde_json::from_value(self.0).map_err(|e| e.to_string())?;
+        serde_json::to_value(&r).map_err(|e| e.to_string())
+    }
+}
+
+struct EventName;
+
+impl EventVisitor for EventName {
+    type Output = &'static str;
+    fn visit<E>(self) -> Self::Output
+    where
+        E: Event + serde::Serialize + Send + Sync + 'static,
+    {
+        E::NAME
+    }
+}
+
+#[test]
+fn commands_by_name() {
+    let (name, sent) = with_command("device_del", Decode(json!({"id": "tab0"})))
+        .expect("known")
+        .expect("valid arguments");
+    assert_eq!((name.as_str(), sent), ("device_del", json!({"id": "tab0"})));
+    // Bad arguments are caught before sending, with the member's path.
+    let e = with_command(
+        "blockdev-add",
+        Decode(
+            json!({"driver": "qcow2", "node-name": "n", "file": {"driver": "file", "filename": 5}}),
+        ),
+    )
+    .expect("known")
+    .expect_err("a number for a file name");
+    assert!(e.contains("filename"), "{e}");
+    let e = with_command("device_del", Decode(json!({})))
+        .expect("known")
+        .expect_err("missing id");
+    assert!(e.contains("missing field `id`"), "{e}");
+    assert!(with_command("no-such-command", Decode(json!({}))).is_none());
+    // Replies come back as JSON through the typed reply.
+    let r = with_command(
+        "query-status",
+        Reply(json!({"running": true, "status": "running"})),
+    )
+    .expect("known")
+    .expect("decodes");
+    assert_eq!(r, json!({"running": true, "status": "running"}));
+    // Every command is reachable by name.
+    for meta in COMMANDS {
+        assert!(
+            with_command(meta.name, Reply(Value::Null)).is_some(),
+            "{}",
+            meta.name
+        );
+    }
+}
+
+#[test]
+fn events_by_name() {
+    assert_eq!(with_event("STOP", EventName), Some("STOP"));
+    assert_eq!(with_event("NOPE", EventName), None);
+    for meta in EVENTS {
+        assert_eq!(with_event(meta.name, EventName), Some(meta.name));
+    }
+}
+
+#[test]
+fn argument_schemas_for_completion() {
+    let args = |name: &str| -> &[ArgInfo] {
+        COMMAND_ARGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .expect("listed")
+    };
+    assert_eq!(COMMAND_ARGS.len(), COMMANDS.len());
+    let del = args("device_del");
+    assert_eq!(
+        del,
+        &[ArgInfo {
+            name: "id",
+            type_name: "str",
+            optional: false
+        }]
+    );
+    let backup = args("blockdev-backup");
+    assert!(
+        backup
+            .iter()
+            .any(|a| a.name == "sync" && a.type_name == "MirrorSyncMode" && !a.optional)
+    );
+    assert!(backup.iter().any(|a| a.name == "speed" && a.optional));
+    assert!(args("query-status").is_empty());
+}
