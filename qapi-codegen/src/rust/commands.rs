@@ -251,7 +251,7 @@ impl<'s> Gen<'s> {
             /// Calls `v` with the command type whose wire name is `name`
             /// (`None` for a name the bindings don't know): a tool's way from
             /// a name to the typed command, its arguments and its reply.
-            pub fn with_command<V: #rt::CommandVisitor>(name: &str, v: V) -> ::std::option::Option<V::Output> {
+            pub fn with_command<__V: #rt::CommandVisitor>(name: &str, v: __V) -> ::std::option::Option<__V::Output> {
                 match name {
                     #(#arms)*
                     _ => {

@@ -48,7 +48,7 @@ impl<'s> Gen<'s> {
 
             /// Calls `v` with the event type whose wire name is `name`
             /// (`None` for a name the bindings don't know).
-            pub fn with_event<V: #rt::EventVisitor>(name: &str, v: V) -> ::std::option::Option<V::Output> {
+            pub fn with_event<__V: #rt::EventVisitor>(name: &str, v: __V) -> ::std::option::Option<__V::Output> {
                 match name {
                     #(#arms)*
                     _ => {

@@ -499,10 +499,10 @@ crate::rt::qapi_any_event! {
 }
 /// Calls `v` with the event type whose wire name is `name`
 /// (`None` for a name the bindings don't know).
-pub fn with_event<V: crate::rt::EventVisitor>(
+pub fn with_event<__V: crate::rt::EventVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         "SHUTDOWN" => ::std::option::Option::Some(v.visit::<Shutdown>()),
         "POWERDOWN" => ::std::option::Option::Some(v.visit::<Powerdown>()),
@@ -4465,10 +4465,10 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.
-pub fn with_command<V: crate::rt::CommandVisitor>(
+pub fn with_command<__V: crate::rt::CommandVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         "query-status" => ::std::option::Option::Some(v.visit::<QueryStatus>()),
         "watchdog-set-action" => {

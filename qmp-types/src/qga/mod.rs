@@ -72,10 +72,10 @@ pub use crate::rt::{Event, EventMeta};
 crate::rt::qapi_any_event! {}
 /// Calls `v` with the event type whose wire name is `name`
 /// (`None` for a name the bindings don't know).
-pub fn with_event<V: crate::rt::EventVisitor>(
+pub fn with_event<__V: crate::rt::EventVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         _ => {
             let _ = v;
@@ -436,10 +436,10 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.
-pub fn with_command<V: crate::rt::CommandVisitor>(
+pub fn with_command<__V: crate::rt::CommandVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         "guest-sync-delimited" => {
             ::std::option::Option::Some(v.visit::<GuestSyncDelimited>())

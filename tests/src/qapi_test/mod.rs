@@ -77,10 +77,10 @@ pub use ::qmp_types::rt::{Event, EventMeta};
 }
 /// Calls `v` with the event type whose wire name is `name`
 /// (`None` for a name the bindings don't know).
-pub fn with_event<V: ::qmp_types::rt::EventVisitor>(
+pub fn with_event<__V: ::qmp_types::rt::EventVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         "EVENT_A" => ::std::option::Option::Some(v.visit::<EventA>()),
         "EVENT_B" => ::std::option::Option::Some(v.visit::<EventB>()),
@@ -347,10 +347,10 @@ pub static COMMAND_ARGS: &[(&str, &[::qmp_types::rt::ArgInfo])] = &[
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.
-pub fn with_command<V: ::qmp_types::rt::CommandVisitor>(
+pub fn with_command<__V: ::qmp_types::rt::CommandVisitor>(
     name: &str,
-    v: V,
-) -> ::std::option::Option<V::Output> {
+    v: __V,
+) -> ::std::option::Option<__V::Output> {
     match name {
         "user-def-cmd0" => ::std::option::Option::Some(v.visit::<UserDefCmd0>()),
         "user-def-cmd" => ::std::option::Option::Some(v.visit::<UserDefCmd>()),
