@@ -301,16 +301,11 @@ impl<'a, 'v> Cmp<'a, 'v> {
     }
 
     fn json_of(&self, id: EntityId) -> &'static str {
-        match &self.m.entities[id].kind {
-            EntityKind::Builtin { json_type } => match *json_type {
-                "int" => "int",
-                other => other,
-            },
-            EntityKind::Enum { .. } => "string",
-            EntityKind::Array { .. } => "array",
-            EntityKind::Object(_) => "object",
+        let e = &self.m.entities[id];
+        match e.kind {
+            // Compared branch by branch, not as one JSON type.
             EntityKind::Alternate { .. } => "alternate",
-            _ => "?",
+            _ => e.json_type(),
         }
     }
 
@@ -609,16 +604,13 @@ pub fn introspect(path: &std::path::Path) -> Result<(String, Value), String> {
 
 /// The label of `model` whose release series (X.Y) is `version`'s.
 pub fn version_label<'m>(model: &'m Schema, version: &str) -> Option<&'m str> {
-    let series = |v: &str| {
-        let mut it = v.split('.');
-        Some((it.next()?.to_string(), it.next()?.to_string()))
-    };
+    let series = |v: &str| crate::manifest::parse_version(v).map(|(a, b, _)| (a, b));
     let want = series(version)?;
     model
         .versioning
         .as_ref()?
         .labels
         .iter()
-        .find(|l| series(l).as_ref() == Some(&want))
+        .find(|l| series(l) == Some(want))
         .map(String::as_str)
 }

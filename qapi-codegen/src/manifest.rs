@@ -96,14 +96,18 @@ impl Manifest {
         self.dir.join(version).join(part.path())
     }
 
+    /// Loads `part` of every version: (version, schema), oldest first.
+    pub fn load_each(&self, part: Part) -> Result<Vec<(String, Schema)>> {
+        self.versions
+            .iter()
+            .map(|v| Ok((v.clone(), load_any(self.schema_path(v, part))?)))
+            .collect()
+    }
+
     /// Loads `part` of every version and merges them (see
     /// [`Schema::merge`]).
     pub fn load_merged(&self, part: Part) -> Result<Schema> {
-        let mut list = Vec::new();
-        for v in &self.versions {
-            list.push((v.clone(), load_any(self.schema_path(v, part))?));
-        }
-        Schema::merge(list)
+        Schema::merge(self.load_each(part)?)
     }
 }
 

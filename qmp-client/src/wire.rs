@@ -329,8 +329,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &RawValue)
 /// (`qmp_types::rt::PATH_PREFIX`).
 fn full_path(outer: String, inner_message: &str) -> String {
     match qmp_types::rt::split_path_message(inner_message) {
-        Some((deeper, _)) if outer == "." => deeper.to_string(),
-        Some((deeper, _)) => format!("{outer}.{deeper}"),
+        Some((deeper, _)) => qmp_types::rt::join_path(&outer, deeper),
         None => outer,
     }
 }

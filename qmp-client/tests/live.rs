@@ -12,42 +12,15 @@
 use std::process::Command as Process;
 use std::time::Duration;
 
-use qmp_client::launch::{Flavor, Launcher, Qemu};
+use qmp_client::launch::{Flavor, Qemu};
 use qmp_client::{Client, Disconnect, Error, ErrorClass, Options, Since, TransactionBuilder};
 use qmp_types::*;
+use tests::{Which, launcher};
 
 const T: Duration = Duration::from_secs(10);
 
 async fn connect(q: &Qemu, opts: Options) -> Client {
     q.connect(opts).await.expect("connect")
-}
-
-/// Which QEMU a scenario runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Which {
-    /// The installed one (10.0.2).
-    Installed,
-    /// Debian 12's 7.2, unpacked beside it.
-    Qemu72,
-}
-
-/// Where `cargo xtask test` unpacks QEMU 7.2.
-fn qemu72_root() -> std::path::PathBuf {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-7.2");
-    assert!(
-        root.join("usr/bin/qemu-system-x86_64").exists(),
-        "QEMU 7.2 is not unpacked in {}: run `cargo xtask test` (README's test command), which fetches it",
-        root.display()
-    );
-    root
-}
-
-fn launcher(which: Which, flavor: Flavor) -> Launcher {
-    match (which, flavor) {
-        (Which::Installed, Flavor::StorageDaemon) => Launcher::storage_daemon(),
-        (Which::Installed, _) => Launcher::system_x86_64(),
-        (Which::Qemu72, f) => Launcher::unpacked(qemu72_root(), f),
-    }
 }
 
 async fn storage_daemon() -> Qemu {

@@ -40,7 +40,14 @@ fn err(e: qapi_codegen::Error) -> String {
 pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
     let manifest = Manifest::load(root.join("schema")).map_err(err)?;
     let list = manifest.versions.join(", ");
-    let qapi = manifest.load_merged(Part::Qmp).map_err(err)?;
+    // Each version once: the changelogs, then the merge.
+    let qmp_each = manifest.load_each(Part::Qmp).map_err(err)?;
+    let qga_each = manifest.load_each(Part::Qga).map_err(err)?;
+    let changes = (
+        crate::versions::changes(&qmp_each),
+        crate::versions::changes(&qga_each),
+    );
+    let qapi = Schema::merge(qmp_each).map_err(err)?;
     let types = generate(
         &qapi,
         &Options {
@@ -52,7 +59,7 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
     )
     .map_err(err)?;
 
-    let qga = manifest.load_merged(Part::Qga).map_err(err)?;
+    let qga = Schema::merge(qga_each).map_err(err)?;
     let qga_files = generate(
         &qga,
         &Options {
@@ -78,7 +85,7 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
     .map_err(err)?;
 
     let queries = live_queries(&qapi);
-    let versions = crate::versions::page(&manifest, &qapi, &qga).map_err(err)?;
+    let versions = crate::versions::page(&manifest, (&changes.0, &changes.1), &qapi, &qga);
 
     Ok(vec![
         Output {

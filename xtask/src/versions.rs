@@ -7,11 +7,31 @@ use std::fmt::Write as _;
 
 use qapi_codegen::Schema;
 use qapi_codegen::diff::diff;
-use qapi_codegen::manifest::{Manifest, Part, load_any};
+use qapi_codegen::manifest::Manifest;
 use qapi_codegen::rust::GeneratedFile;
 
-/// The page, from the manifest and the merged QMP and guest agent models.
-pub fn page(m: &Manifest, qmp: &Schema, qga: &Schema) -> qapi_codegen::Result<GeneratedFile> {
+/// What changed from each version to the next, for one part (QMP or the
+/// guest agent), from its schemas as loaded (oldest first).
+pub fn changes(each: &[(String, Schema)]) -> String {
+    let mut out = String::new();
+    for w in each.windows(2) {
+        let ((old_label, old), (new_label, new)) = (&w[0], &w[1]);
+        out.push_str(&diff(old, old_label, new, new_label).to_markdown());
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The page, from the manifest, each part's [`changes`] and the merged
+/// QMP and guest agent models.
+pub fn page(
+    m: &Manifest,
+    (qmp_changes, qga_changes): (&str, &str),
+    qmp: &Schema,
+    qga: &Schema,
+) -> GeneratedFile {
     let mut out = String::new();
     let list = m.versions.join(", ");
     let _ = write!(
@@ -29,21 +49,12 @@ pub fn page(m: &Manifest, qmp: &Schema, qga: &Schema) -> qapi_codegen::Result<Ge
          diff OLD NEW` writes it), then what the merge met and how it\n\
          resolved it.\n\n"
     );
-    for part in [Part::Qmp, Part::Qga] {
-        let title = match part {
-            Part::Qmp => "QMP (`qapi/qapi-schema.json`)",
-            _ => "Guest agent (`qga/qapi-schema.json`)",
-        };
+    for (title, changes) in [
+        ("QMP (`qapi/qapi-schema.json`)", qmp_changes),
+        ("Guest agent (`qga/qapi-schema.json`)", qga_changes),
+    ] {
         let _ = write!(out, "# Changes: {title}\n\n");
-        for w in m.versions.windows(2) {
-            let old = load_any(m.schema_path(&w[0], part))?;
-            let new = load_any(m.schema_path(&w[1], part))?;
-            let md = diff(&old, &w[0], &new, &w[1]).to_markdown();
-            out.push_str(&md);
-            if !out.ends_with("\n\n") {
-                out.push('\n');
-            }
-        }
+        out.push_str(changes);
     }
     for (title, s) in [("QMP", qmp), ("guest agent", qga)] {
         let _ = write!(out, "# How the {title} merge resolved conflicts\n\n");
@@ -64,8 +75,8 @@ pub fn page(m: &Manifest, qmp: &Schema, qga: &Schema) -> qapi_codegen::Result<Ge
     while out.ends_with("\n\n") {
         out.pop();
     }
-    Ok(GeneratedFile {
+    GeneratedFile {
         path: "versions.md".into(),
         contents: out,
-    })
+    }
 }

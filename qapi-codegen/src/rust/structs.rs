@@ -84,8 +84,7 @@ impl<'s> Gen<'s> {
                 ident: scope.unique(field(&m.name)),
                 wire: m.name.clone(),
                 ty: self.rust_type(m.ty),
-                // QEMU built without a member's `if` does not send it.
-                optional: m.optional || m.ifcond.is_some(),
+                optional: Self::member_optional(m),
                 boxed,
                 doc,
                 deprecated,
@@ -96,15 +95,16 @@ impl<'s> Gen<'s> {
         out
     }
 
+    /// Whether member `m` is optional in Rust: optional in the schema, or
+    /// under an `if` (QEMU built without it does not send it).
+    pub(super) fn member_optional(m: &Member) -> bool {
+        m.optional || m.ifcond.is_some()
+    }
+
     /// The doc of the command, event or union that implicit type `id` was
     /// made for.
     pub(super) fn implicit_owner_doc(&self, id: EntityId) -> Option<&'s crate::doc::Doc> {
-        let name = &self.schema.entities[id].name;
-        let owner = name.strip_prefix("q_obj_")?;
-        let owner = owner
-            .strip_suffix("-arg")
-            .or_else(|| owner.strip_suffix("-base"))
-            .unwrap_or(owner);
+        let owner = crate::schema::implicit_owner(&self.schema.entities[id].name)?;
         self.schema.lookup(owner).and_then(|o| self.doc_of(o))
     }
 

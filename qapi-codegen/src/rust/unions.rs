@@ -49,13 +49,7 @@ impl<'s> Gen<'s> {
                 vdoc.push(format!("Only if `{}`.", docs::condition(c)));
             }
             let vdoc = self.doc_attrs(&vdoc);
-            let has_data = branch.is_some_and(|m| {
-                let t = &self.schema.entities[m.ty];
-                !(t.name == "q_empty"
-                    || t.as_object().is_some_and(|o| {
-                        o.members.is_empty() && o.branches.is_none() && t.is_implicit()
-                    }))
-            });
+            let has_data = branch.is_some_and(|m| self.branch_has_data(m.ty));
             match branch {
                 Some(m) if has_data => {
                     let mut ty = self.rust_type(m.ty);
@@ -188,7 +182,7 @@ impl<'s> Gen<'s> {
         );
         // When the branch is all `new` takes, the union converts from it
         // and from each branch's struct.
-        let froms = if fields.iter().all(|f| f.optional) {
+        let froms = if self.union_converts_from_branches(id) {
             let union = ident(name);
             let types = self.unique_branch_types(id);
             let by_type = types.iter().map(|t| {
@@ -318,16 +312,17 @@ impl<'s> Gen<'s> {
     /// its branches: the union is the branch enum, or `new` takes only the
     /// branch.
     pub(super) fn union_converts_from_branches(&self, id: EntityId) -> bool {
-        let Some(b) = self.schema.entities[id]
-            .as_object()
-            .and_then(|o| o.branches.as_ref())
-        else {
+        let Some(o) = self.schema.entities[id].as_object() else {
+            return false;
+        };
+        let Some(b) = &o.branches else {
             return false;
         };
         self.union_is_enum(id)
-            || self
-                .object_fields_beside(id, Some(&b.tag_name), &["branch"])
+            || o.members
                 .iter()
-                .all(|f| f.optional)
+                .map(|&r| self.schema.member(r))
+                .filter(|m| m.name != b.tag_name)
+                .all(Self::member_optional)
     }
 }

@@ -180,6 +180,36 @@ impl Versioning {
         }
     }
 
+    /// Records that entity `e`, its members, values and branches exist in
+    /// `bit`.
+    fn record_entity(&mut self, e: &Entity, bit: VersionSet) {
+        let mark = |map: &mut HashMap<(String, String), VersionSet>, item: &str| {
+            *map.entry((e.name.clone(), item.to_string())).or_default() |= bit;
+        };
+        match &e.kind {
+            EntityKind::Include { .. } => return,
+            EntityKind::Enum { members, .. } => {
+                members.iter().for_each(|x| mark(&mut self.values, &x.name));
+            }
+            EntityKind::Object(o) => {
+                o.local_members
+                    .iter()
+                    .for_each(|x| mark(&mut self.members, &x.name));
+                o.branches
+                    .iter()
+                    .flat_map(|b| &b.variants)
+                    .for_each(|x| mark(&mut self.variants, &x.name));
+            }
+            EntityKind::Alternate { variants } => {
+                variants
+                    .iter()
+                    .for_each(|x| mark(&mut self.variants, &x.name));
+            }
+            _ => {}
+        }
+        *self.entities.entry(e.name.clone()).or_default() |= bit;
+    }
+
     /// The labels of the versions in `set`, oldest first.
     pub fn names(&self, set: VersionSet) -> Vec<&str> {
         self.labels
@@ -446,39 +476,7 @@ impl Schema {
     /// exists in `bit`.
     fn record_presence(&self, v: &mut Versioning, bit: VersionSet) {
         for e in &self.entities {
-            if matches!(e.kind, EntityKind::Include { .. }) {
-                continue;
-            }
-            *v.entities.entry(e.name.clone()).or_default() |= bit;
-            match &e.kind {
-                EntityKind::Enum { members, .. } => {
-                    for x in members {
-                        *v.values
-                            .entry((e.name.clone(), x.name.clone()))
-                            .or_default() |= bit;
-                    }
-                }
-                EntityKind::Object(o) => {
-                    for x in &o.local_members {
-                        *v.members
-                            .entry((e.name.clone(), x.name.clone()))
-                            .or_default() |= bit;
-                    }
-                    for x in o.branches.iter().flat_map(|b| &b.variants) {
-                        *v.variants
-                            .entry((e.name.clone(), x.name.clone()))
-                            .or_default() |= bit;
-                    }
-                }
-                EntityKind::Alternate { variants } => {
-                    for x in variants {
-                        *v.variants
-                            .entry((e.name.clone(), x.name.clone()))
-                            .or_default() |= bit;
-                    }
-                }
-                _ => {}
-            }
+            v.record_entity(e, bit);
         }
     }
 
@@ -534,11 +532,7 @@ impl Schema {
                         }),
                     }
                     // Everything in it exists in this version.
-                    let single = Schema {
-                        entities: vec![self.entities[id].clone()],
-                        ..Schema::empty()
-                    };
-                    single.record_presence(v, bit);
+                    v.record_entity(&self.entities[id], bit);
                 }
                 Some(mid) => {
                     *v.entities.entry(name.clone()).or_default() |= bit;
@@ -546,14 +540,7 @@ impl Schema {
                     // command's, event's or union's doc.
                     let doc = oe
                         .doc
-                        .or_else(|| {
-                            let owner = oe.name.strip_prefix("q_obj_")?;
-                            let owner = owner
-                                .strip_suffix("-arg")
-                                .or_else(|| owner.strip_suffix("-base"))
-                                .unwrap_or(owner);
-                            o.entities[o.lookup(owner)?].doc
-                        })
+                        .or_else(|| o.entities[o.lookup(implicit_owner(&oe.name)?)?].doc)
                         .map(|d| d + doc_off);
                     self.merge_entity(mid, oe, (&map, &remap, bit), doc, v, &mut pending);
                 }
@@ -666,21 +653,6 @@ impl Schema {
                 variants.iter_mut().find(|m| m.name == *n)
             }
             _ => None,
-        }
-    }
-
-    /// An empty model (for bookkeeping).
-    fn empty() -> Schema {
-        Schema {
-            sources: SourceMap::default(),
-            entities: Vec::new(),
-            docs: Vec::new(),
-            pragma: Pragma::default(),
-            modules: Vec::new(),
-            feature_names: Vec::new(),
-            versioning: None,
-            index: HashMap::new(),
-            defns: Vec::new(),
         }
     }
 

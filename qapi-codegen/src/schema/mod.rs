@@ -245,7 +245,8 @@ impl Entity {
         }
     }
 
-    fn json_type(&self) -> &'static str {
+    /// The JSON type of a value of this type (`value` for an alternate).
+    pub(crate) fn json_type(&self) -> &'static str {
         match &self.kind {
             EntityKind::Builtin { json_type } => json_type,
             EntityKind::Enum { .. } => "string",
@@ -411,6 +412,19 @@ static NO_MEMBER: Member = Member {
     features: Vec::new(),
     defined_in: String::new(),
 };
+
+/// The definition an implicit type was made for: `q_obj_foo-arg` →
+/// `foo` (a command's or event's arguments), `q_obj_Foo-base` → `Foo` (a
+/// union's base); `None` for other names.
+pub fn implicit_owner(name: &str) -> Option<&str> {
+    let owner = name.strip_prefix("q_obj_")?;
+    Some(
+        owner
+            .strip_suffix("-arg")
+            .or_else(|| owner.strip_suffix("-base"))
+            .unwrap_or(owner),
+    )
+}
 
 /// Built-in types and their JSON types.
 pub const BUILTINS: [(&str, &str); 15] = [

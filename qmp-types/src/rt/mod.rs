@@ -291,6 +291,15 @@ pub fn split_path_message(msg: &str) -> Option<(&str, &str)> {
     Some((&rest[..end], &rest[end + 3..]))
 }
 
+/// `outer.deeper` for two decode paths (`.` is the root).
+pub fn join_path(outer: &str, deeper: &str) -> String {
+    if outer == "." {
+        deeper.to_string()
+    } else {
+        format!("{outer}.{deeper}")
+    }
+}
+
 /// Decodes `value`, tracking the path of the member that fails.
 fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -298,8 +307,7 @@ fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error
         let inner = e.into_inner().to_string();
         let (path, msg) = match split_path_message(&inner) {
             // A deeper branch already named its part of the path.
-            Some((deeper, msg)) if path == "." => (deeper.to_string(), msg.to_string()),
-            Some((deeper, msg)) => (format!("{path}.{deeper}"), msg.to_string()),
+            Some((deeper, msg)) => (join_path(&path, deeper), msg.to_string()),
             None if path == "." => return de::Error::custom(inner),
             None => (path, inner),
         };
