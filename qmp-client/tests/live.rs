@@ -64,12 +64,12 @@ fn null_node(name: &str) -> BlockdevAdd {
     )
 }
 
+/// blockdev-add of a qcow2 image over a file, as the guide writes it (the
+/// block-job scenarios send it to QEMU 10.0.2 and 7.2).
 fn qcow2_node(name: &str, file: &std::path::Path) -> BlockdevAdd {
-    let v = serde_json::json!({
-        "driver": "qcow2", "node-name": name,
-        "file": {"driver": "file", "filename": file.to_string_lossy()}
-    });
-    BlockdevAdd(serde_json::from_value(v).expect("valid options"))
+    let file = BlockdevOptions::file(BlockdevOptionsFile::new(file.to_string_lossy()));
+    let qcow2 = BlockdevOptions::qcow2(BlockdevOptionsQcow2::new(file)).with_node_name(name);
+    BlockdevAdd::new(qcow2)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
