@@ -614,3 +614,51 @@ pub fn version_label<'m>(model: &'m Schema, version: &str) -> Option<&'m str> {
         .find(|l| series(l) == Some(want))
         .map(String::as_str)
 }
+
+/// What [`conform_manifest`] found, and a note when the server's version
+/// is outside the manifest's.
+#[derive(Debug, Clone)]
+pub struct ManifestReport {
+    /// The comparison.
+    pub report: Report,
+    /// Set when the server's QEMU is outside the versions the manifest
+    /// lists (then the model's every version is compared).
+    pub note: Option<String>,
+}
+
+/// Compares a server's `query-qmp-schema` with the merged model of the
+/// manifest in `dir` (`schema/` of this workspace): `version` is the
+/// server's QEMU (`10.0.2`), `storage_daemon` says the server is
+/// `qemu-storage-daemon` (whose schema has less than QEMU's).
+pub fn conform_manifest(
+    dir: &std::path::Path,
+    introspection: &Value,
+    version: Option<&str>,
+    storage_daemon: bool,
+) -> Result<ManifestReport, String> {
+    use crate::manifest::{Manifest, Part};
+    let manifest = Manifest::load(dir).map_err(|e| e.to_string())?;
+    let model = manifest.load_merged(Part::Qmp).map_err(|e| e.to_string())?;
+    let scope = if storage_daemon {
+        Some(
+            manifest
+                .load_merged(Part::StorageDaemon)
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        None
+    };
+    let label = version.and_then(|v| version_label(&model, v));
+    let note = match (version, label) {
+        (Some(v), None) => Some(format!(
+            "QEMU {v} is outside the versions the manifest lists; comparing with all of them"
+        )),
+        _ => None,
+    };
+    let opts = Options {
+        version: label,
+        scope: scope.as_ref(),
+    };
+    let report = conform(&model, introspection, opts)?;
+    Ok(ManifestReport { report, note })
+}

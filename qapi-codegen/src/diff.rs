@@ -446,3 +446,22 @@ fn tagged_changes(
         push(Section::Features, format!("{item}: no longer `{f}`"));
     }
 }
+
+/// The version a schema path names (`schema/10.0.2/qapi` gives
+/// `10.0.2`), else the path itself: the label a diff of files shows.
+pub fn label_of(path: &str) -> String {
+    std::path::Path::new(path)
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .find(|c| crate::manifest::parse_version(c).is_some())
+        .unwrap_or(path)
+        .to_string()
+}
+
+/// Loads two schemas (a `qapi-schema.json`, or a folder with one, or
+/// QEMU's tree; see [`crate::manifest::load_any`]) and compares them.
+pub fn diff_paths(old: &str, new: &str) -> Result<Diff, String> {
+    let load = |p: &str| crate::manifest::load_any(p).map_err(|e| e.to_string());
+    let (a, b) = (load(old)?, load(new)?);
+    Ok(diff(&a, &label_of(old), &b, &label_of(new)))
+}

@@ -161,29 +161,17 @@ fn merge(dir: &str) -> ExitCode {
     }
 }
 
-/// The label of a schema path: its first component that is a version.
-fn label_of(path: &str) -> String {
-    std::path::Path::new(path)
-        .components()
-        .filter_map(|c| c.as_os_str().to_str())
-        .find(|c| qapi_codegen::manifest::parse_version(c).is_some())
-        .unwrap_or(path)
-        .to_string()
-}
-
 /// `diff OLD NEW`.
 fn diff(old: &str, new: Option<&String>) -> ExitCode {
     let Some(new) = new else {
         return usage_error("diff needs two schemas: OLD NEW");
     };
-    let load = |p: &str| qapi_codegen::manifest::load_any(p);
-    match (load(old), load(new)) {
-        (Ok(a), Ok(b)) => {
-            let d = qapi_codegen::diff::diff(&a, &label_of(old), &b, &label_of(new));
+    match qapi_codegen::diff::diff_paths(old, new) {
+        Ok(d) => {
             print!("{}", d.to_markdown());
             ExitCode::SUCCESS
         }
-        (Err(e), _) | (_, Err(e)) => {
+        Err(e) => {
             eprintln!("{e}");
             ExitCode::from(1)
         }
@@ -192,7 +180,6 @@ fn diff(old: &str, new: Option<&String>) -> ExitCode {
 
 /// `conform DIR ...`.
 fn conform(dir: &str, rest: &[String]) -> ExitCode {
-    use qapi_codegen::manifest::{Manifest, Part};
     let (mut socket, mut file, mut version, mut qsd) = (None, None, None, false);
     let mut it = rest.iter();
     while let Some(a) = it.next() {
@@ -230,43 +217,17 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
         }
         _ => return usage_error("conform needs one of --socket PATH or --introspection FILE"),
     };
-    let manifest = match Manifest::load(dir) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
-    let loaded = manifest.load_merged(Part::Qmp).and_then(|m| {
-        let scope = if qsd {
-            Some(manifest.load_merged(Part::StorageDaemon)?)
-        } else {
-            None
-        };
-        Ok((m, scope))
-    });
-    let (model, scope) = match loaded {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(1);
-        }
-    };
     let version = version.or(server_version);
-    let label = version
-        .as_deref()
-        .and_then(|v| qapi_codegen::conform::version_label(&model, v));
-    if let (Some(v), None) = (&version, label) {
-        eprintln!(
-            "note: QEMU {v} is outside the versions the manifest lists; comparing with all of them"
-        );
-    }
-    let opts = qapi_codegen::conform::Options {
-        version: label,
-        scope: scope.as_ref(),
-    };
-    match qapi_codegen::conform::conform(&model, &intro, opts) {
-        Ok(report) => {
+    match qapi_codegen::conform::conform_manifest(
+        std::path::Path::new(dir),
+        &intro,
+        version.as_deref(),
+        qsd,
+    ) {
+        Ok(qapi_codegen::conform::ManifestReport { report, note }) => {
+            if let Some(n) = note {
+                eprintln!("note: {n}");
+            }
             print!("{report}");
             if report.unexplained().next().is_some() {
                 ExitCode::from(1)

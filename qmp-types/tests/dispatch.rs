@@ -2,19 +2,19 @@
 //! (`with_command`, `with_event`, `COMMAND_ARGS`), as a command line or a
 //! bridge uses it.
 
-use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor};
-use qmp_types::{COMMAND_ARGS, COMMANDS, EVENTS, Event, with_command, with_event};
+use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor, Qmp};
+use qmp_types::{COMMAND_ARGS, COMMAND_DOCS, COMMANDS, EVENTS, Event, with_command, with_event};
 use serde_json::{Value, json};
 
 /// Decodes JSON arguments into the named command and encodes it back (what
 /// would be sent), or says which member is wrong.
 struct Decode(Value);
 
-impl CommandVisitor for Decode {
+impl CommandVisitor<Qmp> for Decode {
     type Output = Result<(String, Value), String>;
     fn visit<C>(self) -> Self::Output
     where
-        C: Command + serde::de::DeserializeOwned + Send + Sync + 'static,
+        C: Command<Protocol = Qmp> + serde::de::DeserializeOwned + Send + Sync + 'static,
         C::Returns: serde::Serialize + Send + 'static,
     {
         let c: C = serde_path_to_error::deserialize(self.0)
@@ -29,11 +29,11 @@ impl CommandVisitor for Decode {
 /// Decodes a reply into the named command's reply type and back.
 struct Reply(Value);
 
-impl CommandVisitor for Reply {
+impl CommandVisitor<Qmp> for Reply {
     type Output = Result<Value, String>;
     fn visit<C>(self) -> Self::Output
     where
-        C: Command + serde::de::DeserializeOwned + Send + Sync + 'static,
+        C: Command<Protocol = Qmp> + serde::de::DeserializeOwned + Send + Sync + 'static,
         C::Returns: serde::Serialize + Send + 'static,
     {
         let r: C::Returns = serde_json::from_value(self.0).map_err(|e| e.to_string())?;
@@ -112,14 +112,29 @@ fn argument_schemas_for_completion() {
     };
     assert_eq!(COMMAND_ARGS.len(), COMMANDS.len());
     let del = args("device_del");
-    assert_eq!(
-        del,
-        &[ArgInfo {
-            name: "id",
-            type_name: "str",
-            optional: false
-        }]
-    );
+    assert_eq!(del.len(), 1);
+    let ArgInfo {
+        name,
+        type_name,
+        optional,
+        doc,
+    } = del[0];
+    assert_eq!((name, type_name, optional), ("id", "str", false));
+    assert!(doc.contains("device"), "the schema's description: {doc}");
+    // Members of a named argument type carry that type's docs.
+    let speed = args("blockdev-backup")
+        .iter()
+        .find(|a| a.name == "speed")
+        .expect("speed");
+    assert!(speed.doc.contains("bytes per second"), "{}", speed.doc);
+    // The commands' own docs, for `help`.
+    let help = COMMAND_DOCS
+        .iter()
+        .find(|(n, _)| *n == "device_del")
+        .map(|(_, d)| *d)
+        .expect("documented");
+    assert!(help.contains("Remove a device"), "{help}");
+    assert_eq!(COMMAND_DOCS.len(), COMMANDS.len());
     let backup = args("blockdev-backup");
     assert!(
         backup

@@ -203,6 +203,13 @@ fn plan() -> Result<Vec<Step>, String> {
             script: format!("apt-get update -qq && {apt_install} qemu-utils"),
         });
     }
+    let tmux = Command::new("tmux").arg("-V").output();
+    if !tmux.is_ok_and(|o| o.status.success()) {
+        steps.push(Step {
+            why: "tmux is missing (the `qmp shell` tests drive it in a terminal)".into(),
+            script: format!("apt-get update -qq && {apt_install} tmux"),
+        });
+    }
     let mut backports = Vec::new();
     for (program, package) in [
         ("qemu-system-x86_64", "qemu-system-x86"),

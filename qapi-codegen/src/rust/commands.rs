@@ -223,8 +223,8 @@ impl<'s> Gen<'s> {
                 let wire = &e.name;
                 let members: Vec<TokenStream> = c
                     .arg_type
-                    .and_then(|a| self.schema.entities[a].as_object())
-                    .map(|o| {
+                    .and_then(|a| Some((a, self.schema.entities[a].as_object()?)))
+                    .map(|(a, o)| {
                         o.members
                             .iter()
                             .map(|&r| {
@@ -232,7 +232,8 @@ impl<'s> Gen<'s> {
                                 let name = &m.name;
                                 let ty = &m.type_name;
                                 let optional = m.optional || m.ifcond.is_some();
-                                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional })
+                                let doc = docs::member(self.member_owner_doc(a, r), name).join("\n");
+                                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional, doc: #doc })
                             })
                             .collect()
                     })
@@ -240,6 +241,20 @@ impl<'s> Gen<'s> {
                 quote!((#wire, &[#(#members),*]))
             })
             .collect();
+        let command_docs: Vec<TokenStream> = self
+            .schema
+            .iter()
+            .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
+            .map(|(id, e)| {
+                let wire = &e.name;
+                let doc = self.definition_doc(id).join("\n");
+                quote!((#wire, #doc))
+            })
+            .collect();
+        let proto = match self.protocol {
+            Protocol::Qmp => quote!(#rt::Qmp),
+            Protocol::Qga => quote!(#rt::Qga),
+        };
         quote! {
             /// Every command of the schema, in schema order.
             pub static COMMANDS: &[#rt::CommandMeta] = &[#(#metas),*];
@@ -248,10 +263,14 @@ impl<'s> Gen<'s> {
             /// schema order: for completion and help in tools.
             pub static COMMAND_ARGS: &[(&str, &[#rt::ArgInfo])] = &[#(#args),*];
 
+            /// Each command's documentation from the schema (Markdown, as on
+            /// its type), in schema order: for `help` in tools.
+            pub static COMMAND_DOCS: &[(&str, &str)] = &[#(#command_docs),*];
+
             /// Calls `v` with the command type whose wire name is `name`
             /// (`None` for a name the bindings don't know): a tool's way from
             /// a name to the typed command, its arguments and its reply.
-            pub fn with_command<__V: #rt::CommandVisitor>(name: &str, v: __V) -> ::std::option::Option<__V::Output> {
+            pub fn with_command<__V: #rt::CommandVisitor<#proto>>(name: &str, v: __V) -> ::std::option::Option<__V::Output> {
                 match name {
                     #(#arms)*
                     _ => {

@@ -244,6 +244,23 @@ impl<'s> Gen<'s> {
         features.iter().any(|f| f.name == "deprecated")
     }
 
+    /// The doc that describes member `r` of `id`: the type that declares
+    /// the member (or, for an implicit type, the definition that made it),
+    /// or an older version's where the member's doc was dropped.
+    fn member_owner_doc(&self, id: EntityId, r: (EntityId, usize)) -> Option<&'s crate::doc::Doc> {
+        let m = self.schema.member(r);
+        let doc = self
+            .schema
+            .lookup(&m.defined_in)
+            .and_then(|d| self.doc_of(d))
+            .or_else(|| self.doc_of(id));
+        self.older_doc(&crate::schema::Versioning::member_key(
+            &m.defined_in,
+            &m.name,
+        ))
+        .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)))
+    }
+
     fn member_doc(&self, m: &Member, doc: Option<&crate::doc::Doc>) -> Vec<String> {
         let mut out = docs::member(doc, &m.name);
         let cond = m

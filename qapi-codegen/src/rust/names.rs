@@ -14,6 +14,7 @@ impl<'s> Gen<'s> {
             "IntoTransactionAction",
             "COMMANDS",
             "COMMAND_ARGS",
+            "COMMAND_DOCS",
             "EVENTS",
             "VERSIONS",
             "Command",

@@ -61,19 +61,7 @@ impl<'s> Gen<'s> {
             if Some(m.name.as_str()) == skip {
                 continue;
             }
-            // Docs live with the type that declares the member (or, for an
-            // implicit type, with the definition that made it).
-            let doc = self
-                .schema
-                .lookup(&m.defined_in)
-                .and_then(|d| self.doc_of(d))
-                .or_else(|| self.doc_of(id));
-            let owner_doc = self
-                .older_doc(&crate::schema::Versioning::member_key(
-                    &m.defined_in,
-                    &m.name,
-                ))
-                .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)));
+            let owner_doc = self.member_owner_doc(id, r);
             let deprecated = Self::deprecated_tokens(&m.features, owner_doc);
             let mut doc = self.member_doc(m, owner_doc);
             if doc.is_empty() {

@@ -140,6 +140,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "id",
                 type_name: "int",
                 optional: false,
+                doc: "randomly generated 64-bit integer",
             },
         ],
     ),
@@ -150,6 +151,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "id",
                 type_name: "int",
                 optional: false,
+                doc: "randomly generated 64-bit integer",
             },
         ],
     ),
@@ -162,6 +164,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "time",
                 type_name: "int",
                 optional: true,
+                doc: "time of nanoseconds, relative to the Epoch of 1970-01-01 in\nUTC.",
             },
         ],
     ),
@@ -173,6 +176,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "mode",
                 type_name: "str",
                 optional: true,
+                doc: "\"halt\", \"powerdown\" (default), or \"reboot\"",
             },
         ],
     ),
@@ -183,11 +187,13 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "path",
                 type_name: "str",
                 optional: false,
+                doc: "Full path to the file in the guest to open.",
             },
             crate::rt::ArgInfo {
                 name: "mode",
                 type_name: "str",
                 optional: true,
+                doc: "open mode, as per fopen(), \"r\" is the default.",
             },
         ],
     ),
@@ -198,6 +204,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "handle",
                 type_name: "int",
                 optional: false,
+                doc: "filehandle returned by `guest-file-open`",
             },
         ],
     ),
@@ -208,11 +215,13 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "handle",
                 type_name: "int",
                 optional: false,
+                doc: "filehandle returned by `guest-file-open`",
             },
             crate::rt::ArgInfo {
                 name: "count",
                 type_name: "int",
                 optional: true,
+                doc: "maximum number of bytes to read (default is 4KB, maximum is\n48MB)",
             },
         ],
     ),
@@ -223,16 +232,19 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "handle",
                 type_name: "int",
                 optional: false,
+                doc: "filehandle returned by `guest-file-open`",
             },
             crate::rt::ArgInfo {
                 name: "buf-b64",
                 type_name: "str",
                 optional: false,
+                doc: "base64-encoded string representing data to be written",
             },
             crate::rt::ArgInfo {
                 name: "count",
                 type_name: "int",
                 optional: true,
+                doc: "bytes to write (actual bytes, after base64-decode), default\nis all content in buf-b64 buffer after base64 decoding",
             },
         ],
     ),
@@ -243,16 +255,19 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "handle",
                 type_name: "int",
                 optional: false,
+                doc: "filehandle returned by `guest-file-open`",
             },
             crate::rt::ArgInfo {
                 name: "offset",
                 type_name: "int",
                 optional: false,
+                doc: "bytes to skip over in the file stream",
             },
             crate::rt::ArgInfo {
                 name: "whence",
                 type_name: "GuestFileWhence",
                 optional: false,
+                doc: "Symbolic or numeric code for interpreting offset",
             },
         ],
     ),
@@ -263,6 +278,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "handle",
                 type_name: "int",
                 optional: false,
+                doc: "filehandle returned by `guest-file-open`",
             },
         ],
     ),
@@ -275,6 +291,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "mountpoints",
                 type_name: "strList",
                 optional: true,
+                doc: "an array of mountpoints of filesystems to be frozen.\nIf omitted, every mounted filesystem is frozen.  Invalid mount\npoints are ignored.",
             },
         ],
     ),
@@ -286,6 +303,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "minimum",
                 type_name: "int",
                 optional: true,
+                doc: "Minimum contiguous free range to discard, in bytes.  Free\nranges smaller than this may be ignored (this is a hint and the\nguest may not respect it).  By increasing this value, the fstrim\noperation will complete more quickly for filesystems with badly\nfragmented free space, although not all blocks will be\ndiscarded.  The default value is zero, meaning \"discard every\nfree block\".",
             },
         ],
     ),
@@ -301,6 +319,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "vcpus",
                 type_name: "GuestLogicalProcessorList",
                 optional: false,
+                doc: "The logical processors to be reconfigured.  This list is\nprocessed node by node in order.  In each node `logical-id` is\nused to look up the guest VCPU, for which `online` specifies the\nrequested state.  The set of distinct `logical-id`'s is only\nrequired to be a subset of the guest-supported identifiers.\nThere's no restriction on list length or on repeating the same\n`logical-id` (with possibly different `online` field).  Preferably\nthe input list should describe a modified subset of\n`guest-get-vcpus`' return value.",
             },
         ],
     ),
@@ -313,16 +332,19 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "username",
                 type_name: "str",
                 optional: false,
+                doc: "the user account whose password to change",
             },
             crate::rt::ArgInfo {
                 name: "password",
                 type_name: "str",
                 optional: false,
+                doc: "the new password entry string, base64 encoded",
             },
             crate::rt::ArgInfo {
                 name: "crypted",
                 type_name: "bool",
                 optional: false,
+                doc: "true if password is already crypt()d, false if raw",
             },
         ],
     ),
@@ -334,6 +356,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "mem-blks",
                 type_name: "GuestMemoryBlockList",
                 optional: false,
+                doc: "The memory blocks to be reconfigured.  This list is\nprocessed node by node in order.  In each node `phys-index` is\nused to look up the guest MEMORY BLOCK, for which `online`\nspecifies the requested state.  The set of distinct\n`phys-index`'s is only required to be a subset of the\nguest-supported identifiers.  There's no restriction on list\nlength or on repeating the same `phys-index` (with possibly\ndifferent `online` field).  Preferably the input list should\ndescribe a modified subset of `guest-get-memory-blocks`' return\nvalue.",
             },
         ],
     ),
@@ -345,6 +368,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "pid",
                 type_name: "int",
                 optional: false,
+                doc: "pid returned from `guest-exec`",
             },
         ],
     ),
@@ -355,26 +379,31 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "path",
                 type_name: "str",
                 optional: false,
+                doc: "path or executable name to execute",
             },
             crate::rt::ArgInfo {
                 name: "arg",
                 type_name: "strList",
                 optional: true,
+                doc: "argument list to pass to executable",
             },
             crate::rt::ArgInfo {
                 name: "env",
                 type_name: "strList",
                 optional: true,
+                doc: "environment variables to pass to executable",
             },
             crate::rt::ArgInfo {
                 name: "input-data",
                 type_name: "str",
                 optional: true,
+                doc: "data to be passed to process stdin (base64 encoded)",
             },
             crate::rt::ArgInfo {
                 name: "capture-output",
                 type_name: "GuestExecCaptureOutput",
                 optional: true,
+                doc: "bool flag to enable capture of stdout/stderr of\nrunning process.  Defaults to false.",
             },
         ],
     ),
@@ -390,6 +419,7 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "username",
                 type_name: "str",
                 optional: false,
+                doc: "the user account to add the authorized keys",
             },
         ],
     ),
@@ -400,16 +430,19 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "username",
                 type_name: "str",
                 optional: false,
+                doc: "the user account to add the authorized keys",
             },
             crate::rt::ArgInfo {
                 name: "keys",
                 type_name: "strList",
                 optional: false,
+                doc: "the public keys to add (in OpenSSH/sshd(8) authorized_keys\nformat)",
             },
             crate::rt::ArgInfo {
                 name: "reset",
                 type_name: "bool",
                 optional: true,
+                doc: "ignore the existing content, set it with the given keys only",
             },
         ],
     ),
@@ -420,11 +453,13 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
                 name: "username",
                 type_name: "str",
                 optional: false,
+                doc: "the user account to remove the authorized keys",
             },
             crate::rt::ArgInfo {
                 name: "keys",
                 type_name: "strList",
                 optional: false,
+                doc: "the public keys to remove (in OpenSSH/sshd(8) authorized_keys\nformat)",
             },
         ],
     ),
@@ -433,10 +468,175 @@ pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
     ("guest-get-load", &[]),
     ("guest-network-get-route", &[]),
 ];
+/// Each command's documentation from the schema (Markdown, as on
+/// its type), in schema order: for `help` in tools.
+pub static COMMAND_DOCS: &[(&str, &str)] = &[
+    (
+        "guest-sync-delimited",
+        "Echo back a unique integer value, and prepend to response a leading\nsentinel byte (0xFF) the client can check scan for.\n\nThis is used by clients talking to the guest agent over the wire to\nensure the stream is in sync and doesn't contain stale data from\nprevious client.  It must be issued upon initial connection, and\nafter any client-side timeouts (including timeouts on receiving a\nresponse to this command).\n\nAfter issuing this request, all guest agent responses should be\nignored until the response containing the unique integer value the\nclient passed in is returned.  Receival of the 0xFF sentinel byte\nmust be handled as an indication that the client's\nlexer/tokenizer/parser state should be flushed/reset in preparation\nfor reliably receiving the subsequent response.  As an optimization,\nclients may opt to ignore all data until a sentinel value is\nreceiving to avoid unnecessary processing of stale data.\n\nSimilarly, clients should also precede this *request* with a 0xFF\nbyte to make sure the guest agent flushes any partially read JSON\ndata from a previous client connection.\n\n# Returns\n\nThe unique integer id passed in by the client\n\nSince: 1.1",
+    ),
+    (
+        "guest-sync",
+        "Echo back a unique integer value\n\nThis is used by clients talking to the guest agent over the wire to\nensure the stream is in sync and doesn't contain stale data from\nprevious client.  All guest agent responses should be ignored until\nthe provided unique integer value is returned, and it is up to the\nclient to handle stale whole or partially-delivered JSON text in\nsuch a way that this response can be obtained.\n\nIn cases where a partial stale response was previously received by\nthe client, this cannot always be done reliably.  One particular\nscenario being if qemu-ga responses are fed character-by-character\ninto a JSON parser.  In these situations, using\n`guest-sync-delimited` may be optimal.\n\nFor clients that fetch responses line by line and convert them to\nJSON objects, `guest-sync` should be sufficient, but note that in\ncases where the channel is dirty some attempts at parsing the\nresponse may result in a parser error.\n\nSuch clients should also precede this command with a 0xFF byte to\nmake sure the guest agent flushes any partially read JSON data from\na previous session.\n\n# Returns\n\nThe unique integer id passed in by the client\n\nSince: 0.15.0",
+    ),
+    (
+        "guest-ping",
+        "Ping the guest agent, a non-error return implies success\n\nSince: 0.15.0",
+    ),
+    (
+        "guest-get-time",
+        "Get the information about guest's System Time relative to the Epoch\nof 1970-01-01 in UTC.\n\n# Returns\n\nTime in nanoseconds.\n\nSince: 1.5",
+    ),
+    (
+        "guest-set-time",
+        "Set guest time.\n\nWhen a guest is paused or migrated to a file then loaded from that\nfile, the guest OS has no idea that there was a big gap in the time.\nDepending on how long the gap was, NTP might not be able to\nresynchronize the guest.\n\nThis command tries to set guest's System Time to the given value,\nthen sets the Hardware Clock (RTC) to the current System Time.  This\nwill make it easier for a guest to resynchronize without waiting for\nNTP.  If no `time` is specified, then the time to set is read from\nRTC.  However, this may not be supported on all platforms (i.e.\nWindows).  If that's the case users are advised to always pass a\nvalue.\n\nSince: 1.5",
+    ),
+    ("guest-info", "Get some information about the guest agent.\n\nSince: 0.15.0"),
+    (
+        "guest-shutdown",
+        "Initiate guest-activated shutdown.  Note: this is an asynchronous\nshutdown request, with no guarantee of successful shutdown.\n\nThis command does NOT return a response on success.  Success\ncondition is indicated by the VM exiting with a zero exit status or,\nwhen running with --no-shutdown, by issuing the `query-status` QMP\ncommand to confirm the VM status is \"shutdown\".\n\nSince: 0.15.0",
+    ),
+    (
+        "guest-file-open",
+        "Open a file in the guest and retrieve a file handle for it\n\n# Returns\n\nGuest file handle\n\nSince: 0.15.0",
+    ),
+    ("guest-file-close", "Close an open file in the guest\n\nSince: 0.15.0"),
+    (
+        "guest-file-read",
+        "Read from an open file in the guest.  Data will be base64-encoded.\nAs this command is just for limited, ad-hoc debugging, such as log\nfile access, the number of bytes to read is limited to 48 MB.\n\nSince: 0.15.0",
+    ),
+    ("guest-file-write", "Write to an open file in the guest.\n\nSince: 0.15.0"),
+    (
+        "guest-file-seek",
+        "Seek to a position in the file, as with fseek(), and return the\ncurrent file position afterward.  Also encapsulates ftell()'s\nfunctionality, with offset=0 and whence=1.\n\nSince: 0.15.0",
+    ),
+    (
+        "guest-file-flush",
+        "Write file changes buffered in userspace to disk/kernel buffers\n\nSince: 0.15.0",
+    ),
+    (
+        "guest-fsfreeze-status",
+        "Get guest fsfreeze state.\n\n> **Note:** This may fail to properly report the current state as a\n> result of some other guest processes having issued an fs\n> freeze/thaw.\n\nSince: 0.15.0\n\nOnly available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.",
+    ),
+    (
+        "guest-fsfreeze-freeze",
+        "Sync and freeze all freezable, local guest filesystems.  If this\ncommand succeeded, you may call `guest-fsfreeze-thaw` later to\nunfreeze.\n\nOn error, all filesystems will be thawed.  If no filesystems are\nfrozen as a result of this call, then `guest-fsfreeze-status` will\nremain \"thawed\" and calling `guest-fsfreeze-thaw` is not necessary.\n\n# Returns\n\nNumber of file systems currently frozen.\n\n> **Note:** On Windows, the command is implemented with the help of a\n> Volume Shadow-copy Service DLL helper.  The frozen state is\n> limited for up to 10 seconds by VSS.\n\nSince: 0.15.0\n\nOnly available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.",
+    ),
+    (
+        "guest-fsfreeze-freeze-list",
+        "Sync and freeze specified guest filesystems.  See also\n`guest-fsfreeze-freeze`.\n\nOn error, all filesystems will be thawed.\n\n# Returns\n\nNumber of file systems currently frozen.\n\nSince: 2.2\n\nOnly available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.",
+    ),
+    (
+        "guest-fsfreeze-thaw",
+        "Unfreeze all frozen guest filesystems\n\n# Returns\n\nNumber of file systems thawed by this call\n\n> **Note:** If the return value does not match the previous call to\n> `guest-fsfreeze-freeze`, this likely means some freezable\n> filesystems were unfrozen before this call, and that the\n> filesystem state may have changed before issuing this command.\n\nSince: 0.15.0\n\nOnly available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.",
+    ),
+    (
+        "guest-fstrim",
+        "Discard (or \"trim\") blocks which are not in use by the filesystem.\n\n# Returns\n\nstatus of all trimmed paths.  (since 2.4)\n\nSince: 1.2\n\nOnly available if `any(CONFIG_WIN32, CONFIG_FSTRIM)`.",
+    ),
+    (
+        "guest-suspend-disk",
+        "Suspend guest to disk.\n\nThis command attempts to suspend the guest using three strategies,\nin this order:\n\n- systemd hibernate\n- pm-utils (via pm-hibernate)\n- manual write into sysfs\n\nThis command does NOT return a response on success.  There is a high\nchance the command succeeded if the VM exits with a zero exit status\nor, when running with --no-shutdown, by issuing the `query-status`\nQMP command to to confirm the VM status is \"shutdown\".  However, the\nVM could also exit (or set its status to \"shutdown\") due to other\nreasons.\n\n# Errors\n\n- If suspend to disk is not supported, Unsupported\n\n> **Note:** It's strongly recommended to issue the `guest-sync`\n> command before sending commands when the guest resumes.\n\nSince: 1.1\n\nOnly available if `any(CONFIG_LINUX, CONFIG_WIN32)`.",
+    ),
+    (
+        "guest-suspend-ram",
+        "Suspend guest to ram.\n\nThis command attempts to suspend the guest using three strategies,\nin this order:\n\n- systemd hibernate\n- pm-utils (via pm-hibernate)\n- manual write into sysfs\n\nIMPORTANT: `guest-suspend-ram` requires working wakeup support in\nQEMU.  You should check QMP command `query-current-machine` returns\nwakeup-suspend-support: true before issuing this command.  Failure\nin doing so can result in a suspended guest that QEMU will not be\nable to awaken, forcing the user to power cycle the guest to bring\nit back.\n\nThis command does NOT return a response on success.  There are two\noptions to check for success:\n\n1. Wait for the `SUSPEND` QMP event from QEMU\n2. Issue the `query-status` QMP command to confirm the VM status is\n\"suspended\"\n\n# Errors\n\n- If suspend to ram is not supported, Unsupported\n\n> **Note:** It's strongly recommended to issue the `guest-sync`\n> command before sending commands when the guest resumes.\n\nSince: 1.1\n\nOnly available if `any(CONFIG_LINUX, CONFIG_WIN32)`.",
+    ),
+    (
+        "guest-suspend-hybrid",
+        "Save guest state to disk and suspend to ram.\n\nThis command attempts to suspend the guest by executing, in this\norder:\n\n- systemd hybrid-sleep\n- pm-utils (via pm-suspend-hybrid)\n\nIMPORTANT: `guest-suspend-hybrid` requires working wakeup support in\nQEMU.  You should check QMP command `query-current-machine` returns\nwakeup-suspend-support: true before issuing this command.  Failure\nin doing so can result in a suspended guest that QEMU will not be\nable to awaken, forcing the user to power cycle the guest to bring\nit back.\n\nThis command does NOT return a response on success.  There are two\noptions to check for success:\n\n1. Wait for the `SUSPEND` QMP event from QEMU\n2. Issue the `query-status` QMP command to confirm the VM status is\n\"suspended\"\n\n# Errors\n\n- If hybrid suspend is not supported, Unsupported\n\n> **Note:** It's strongly recommended to issue the `guest-sync`\n> command before sending commands when the guest resumes.\n\nSince: 1.1\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-network-get-interfaces",
+        "Get list of guest IP addresses, MAC addresses and netmasks.\n\nSince: 1.1\n\nOnly available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.",
+    ),
+    (
+        "guest-get-vcpus",
+        "Retrieve the list of the guest's logical processors.\n\nThis is a read-only operation.\n\n# Returns\n\nThe list of all VCPUs the guest knows about.  Each VCPU is\nput on the list exactly once, but their order is unspecified.\n\nSince: 1.5\n\nOnly available if `any(CONFIG_LINUX, CONFIG_WIN32)`.",
+    ),
+    (
+        "guest-set-vcpus",
+        "Attempt to reconfigure (currently: enable/disable) logical\nprocessors inside the guest.\n\n# Returns\n\nThe length of the initial sublist that has been\nsuccessfully processed.  The guest agent maximizes this value.\nPossible cases:\n\n- 0:\nif the `vcpus` list was empty on input.  Guest state has not\nbeen changed.  Otherwise,\n- < length(`vcpus`):\nmore than zero initial nodes have been processed, but not the\nentire `vcpus` list.  Guest state has changed accordingly.  To\nretrieve the error (assuming it persists), repeat the call\nwith the successfully processed initial sublist removed.\nOtherwise,\n- length(`vcpus`):\ncall successful.\n\n# Errors\n\n- If the reconfiguration of the first node in `vcpus` failed.\nGuest state has not been changed.\n\nSince: 1.5\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-get-disks",
+        "# Returns\n\nThe list of disks in the guest.  For Windows these are only\nthe physical disks.  On Linux these are all root block devices\nof non-zero size including e.g. removable devices, loop devices,\nNBD, etc.\n\nSince: 5.2\n\nOnly available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.",
+    ),
+    (
+        "guest-get-fsinfo",
+        "# Returns\n\nThe list of filesystems information mounted in the guest.\nThe returned mountpoints may be specified to\n`guest-fsfreeze-freeze-list`.  Network filesystems (such as CIFS\nand NFS) are not listed.\n\nSince: 2.2\n\nOnly available if `any(CONFIG_WIN32, CONFIG_LINUX)`.",
+    ),
+    (
+        "guest-set-user-password",
+        "If the `crypted` flag is true, it is the caller's responsibility to\nensure the correct crypt() encryption scheme is used.  This command\ndoes not attempt to interpret or report on the encryption scheme.\nRefer to the documentation of the guest operating system in question\nto determine what is supported.\n\nNot all guest operating systems will support use of the `crypted`\nflag, as they may require the clear-text password\n\nThe `password` parameter must always be base64 encoded before\ntransmission, even if already crypt()d, to ensure it is 8-bit safe\nwhen passed as JSON.\n\nSince: 2.3\n\nOnly available if `any(CONFIG_WIN32, CONFIG_LINUX, CONFIG_FREEBSD)`.",
+    ),
+    (
+        "guest-get-memory-blocks",
+        "Retrieve the list of the guest's memory blocks.\n\nThis is a read-only operation.\n\n# Returns\n\nThe list of all memory blocks the guest knows about.  Each\nmemory block is put on the list exactly once, but their order is\nunspecified.\n\nSince: 2.3\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-set-memory-blocks",
+        "Attempt to reconfigure (currently: enable/disable) state of memory\nblocks inside the guest.\n\n# Returns\n\nThe operation results, it is a list of\n`GuestMemoryBlockResponse`, which is corresponding to the input\nlist.\n\nNote: it will return an empty list if the `mem-blks` list was\nempty on input, or there is an error, and in this case, guest\nstate will not be changed.\n\nSince: 2.3\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-get-memory-block-info",
+        "Get information relating to guest memory blocks.\n\nSince: 2.3\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-exec-status",
+        "Check status of process associated with PID retrieved via\n`guest-exec`.  Reap the process and associated metadata if it has\nexited.\n\nSince: 2.5",
+    ),
+    ("guest-exec", "Execute a command in the guest\n\n# Returns\n\nPID\n\nSince: 2.5"),
+    (
+        "guest-get-host-name",
+        "Return a name for the machine.\n\nThe returned name is not necessarily a fully-qualified domain name,\nor even present in DNS or some other name service at all.  It need\nnot even be unique on your local network or site, but usually it is.\n\n# Returns\n\nthe host name of the machine\n\nSince: 2.10",
+    ),
+    (
+        "guest-get-users",
+        "Retrieves a list of currently active users on the VM.\n\n# Returns\n\nA unique list of users.\n\nSince: 2.10\n\nOnly available if `any(CONFIG_WIN32, HAVE_UTMPX)`.",
+    ),
+    (
+        "guest-get-timezone",
+        "Retrieves the timezone information from the guest.\n\nSince: 2.10",
+    ),
+    ("guest-get-osinfo", "Retrieve guest operating system information\n\nSince: 2.10"),
+    (
+        "guest-get-devices",
+        "Retrieve information about device drivers in Windows guest\n\nSince: 5.2\n\nOnly available if `CONFIG_WIN32`.",
+    ),
+    (
+        "guest-ssh-get-authorized-keys",
+        "Return the public keys from user .ssh/authorized_keys on Unix\nsystems (not implemented for other systems).\n\nSince: 5.2",
+    ),
+    (
+        "guest-ssh-add-authorized-keys",
+        "Append public keys to user .ssh/authorized_keys on Unix systems (not\nimplemented for other systems).\n\nSince: 5.2",
+    ),
+    (
+        "guest-ssh-remove-authorized-keys",
+        "Remove public keys from the user .ssh/authorized_keys on Unix\nsystems (not implemented for other systems).  It's not an error if\nthe key is already missing.\n\nSince: 5.2",
+    ),
+    (
+        "guest-get-diskstats",
+        "Retrieve information about disk stats.\n\n# Returns\n\nList of disk stats of guest.\n\nSince: 7.1\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-get-cpustats",
+        "Retrieve information about CPU stats.\n\n# Returns\n\nList of CPU stats of guest.\n\nSince: 7.1\n\nOnly available if `CONFIG_LINUX`.",
+    ),
+    (
+        "guest-get-load",
+        "Retrieve CPU process load information\n\n> **Note:** Windows does not have load average API, so QGA emulates it\n> by calculating the average CPU usage in the last 1, 5, 15 minutes\n> similar as Linux does this.  Calculation starts from the first\n> time this command is called.\n\n# Returns\n\nload information\n\nSince: 10.0\n\nOnly available if `any(CONFIG_WIN32, CONFIG_GETLOADAVG)`.\n\nOnly in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.",
+    ),
+    (
+        "guest-network-get-route",
+        "Retrieve information about route of network.\n\n# Returns\n\nList of route info of guest.\n\nSince: 9.1\n\nOnly available if `CONFIG_LINUX`.\n\nOnly in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.",
+    ),
+];
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.
-pub fn with_command<__V: crate::rt::CommandVisitor>(
+pub fn with_command<__V: crate::rt::CommandVisitor<crate::rt::Qga>>(
     name: &str,
     v: __V,
 ) -> ::std::option::Option<__V::Output> {

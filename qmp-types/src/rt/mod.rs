@@ -132,14 +132,16 @@ pub trait Event: Sized + DeserializeOwned {
 
 /// What a tool does with a command type found by name (the generated
 /// `with_command`): decode its arguments from JSON, send it, encode its
-/// reply as JSON, ... `visit` is called with the type.
-pub trait CommandVisitor {
+/// reply as JSON, ... `visit` is called with the type. `P` is the
+/// protocol of the bindings' commands ([`Qmp`] or [`Qga`]), so a visitor
+/// can hand the command to that protocol's client.
+pub trait CommandVisitor<P: Protocol> {
     /// What the visit gives back.
     type Output;
     /// Called with the command's type.
     fn visit<C>(self) -> Self::Output
     where
-        C: Command + DeserializeOwned + Send + Sync + 'static,
+        C: Command<Protocol = P> + DeserializeOwned + Send + Sync + 'static,
         C::Returns: Serialize + Send + 'static;
 }
 
@@ -164,6 +166,9 @@ pub struct ArgInfo {
     pub type_name: &'static str,
     /// Whether it may be left out (optional, or under an `if`).
     pub optional: bool,
+    /// Its description from the schema (Markdown; empty where the schema
+    /// has none).
+    pub doc: &'static str,
 }
 
 /// When QEMU sent an event (`timestamp` of the event message).

@@ -1,0 +1,115 @@
+//! Where to connect: a Unix socket, a TCP address, or a private QEMU
+//! started for the run (`--spawn`) through the client's launcher.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use qmp_client::launch::{Flavor, Launcher, Qemu};
+use qmp_client::{Client, Options};
+
+use crate::error::{CliError, Result};
+
+/// The connection flags every subcommand that talks to QEMU takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// QEMU's QMP Unix socket (`-qmp unix:PATH,server=on,wait=off`).
+    #[arg(short, long, value_name = "PATH", env = "QMP_SOCKET", global = true)]
+    pub socket: Option<PathBuf>,
+    /// QEMU's QMP TCP address (`-qmp tcp:HOST:PORT,server=on,wait=off`).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        global = true,
+        conflicts_with = "socket"
+    )]
+    pub tcp: Option<String>,
+    /// Start a private QEMU on a socket in a temporary directory for this
+    /// run, and stop it at the end: `qemu-storage-daemon` (the default),
+    /// `qemu-system-x86_64` (with no guest, `-nodefaults -m 128`), or a
+    /// command line in one word (`--spawn='qemu-system-x86_64 -m 256'`;
+    /// a value needs the `=`).
+    #[arg(
+        long,
+        value_name = "PROGRAM [ARGS]",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "qemu-storage-daemon",
+        global = true,
+        conflicts_with_all = ["socket", "tcp"]
+    )]
+    pub spawn: Option<String>,
+    /// Seconds to wait for the connection and the QMP greeting.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
+    pub connect_timeout: f64,
+}
+
+/// A connection, and the private QEMU behind it when `--spawn` started
+/// one (stopped when this is dropped).
+pub struct Session {
+    /// The client.
+    pub client: Client,
+    /// The QEMU `--spawn` started.
+    pub qemu: Option<Qemu>,
+}
+
+impl Target {
+    /// Connects (starting QEMU first for `--spawn`).
+    pub async fn connect(&self) -> Result<Session> {
+        let timeout = Duration::try_from_secs_f64(self.connect_timeout)
+            .map_err(|_| CliError::Usage("--connect-timeout must be a positive number".into()))?;
+        let opts = Options {
+            connect_timeout: timeout,
+            ..Options::default()
+        };
+        if let Some(path) = &self.socket {
+            let client = Client::connect_unix(path, opts).await?;
+            return Ok(Session { client, qemu: None });
+        }
+        if let Some(addr) = &self.tcp {
+            let client = Client::connect_tcp(addr, opts).await?;
+            return Ok(Session { client, qemu: None });
+        }
+        if let Some(line) = &self.spawn {
+            let qemu = launcher(line)?.start_timeout(timeout).start().await?;
+            eprintln!(
+                "qmp: started {} (pid {}) on {}",
+                line.split_whitespace().next().unwrap_or("QEMU"),
+                qemu.pid(),
+                qemu.socket().display()
+            );
+            let client = qemu.connect(opts).await?;
+            return Ok(Session {
+                client,
+                qemu: Some(qemu),
+            });
+        }
+        Err(CliError::Usage(
+            "where is QEMU? give --socket PATH (or set QMP_SOCKET), --tcp HOST:PORT, or --spawn to start one".into(),
+        ))
+    }
+}
+
+/// The launcher for a `--spawn` command line.
+fn launcher(line: &str) -> Result<Launcher> {
+    let mut words = line.split_whitespace();
+    let program = words
+        .next()
+        .ok_or_else(|| CliError::Usage("--spawn needs a program".into()))?;
+    let rest: Vec<&str> = words.collect();
+    let l = match program {
+        "qemu-storage-daemon" => Launcher::storage_daemon(),
+        "qemu-system-x86_64" if rest.is_empty() => Launcher::system_x86_64().guestless(),
+        "qemu-system-x86_64" => Launcher::system_x86_64(),
+        p if p.contains("storage-daemon") => Launcher::new(p, Flavor::StorageDaemon),
+        p if p.contains("qemu-system") => {
+            let l = Launcher::new(p, Flavor::System).args(["-display", "none"]);
+            if rest.is_empty() { l.guestless() } else { l }
+        }
+        p => {
+            return Err(CliError::Usage(format!(
+                "--spawn '{p}': not a qemu-storage-daemon or qemu-system-* binary"
+            )));
+        }
+    };
+    Ok(l.args(rest))
+}

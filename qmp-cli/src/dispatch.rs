@@ -1,0 +1,201 @@
+//! From a command's wire name to its typed command, through the generated
+//! dispatch (`qmp_types::with_command`): arguments are decoded into the
+//! command's type before anything is sent, the reply into its reply type.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use qmp_client::Client;
+use qmp_types::rt::{
+    ArgInfo, Command, CommandVisitor, Qmp, collect_unknown_members, split_path_message,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::args::{self, DecodeError, Typed};
+use crate::error::{CliError, Result};
+
+/// The schema's arguments of `name` (`None`: no such command).
+pub fn command_args(name: &str) -> Option<&'static [ArgInfo]> {
+    qmp_types::COMMAND_ARGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, a)| *a)
+}
+
+/// The schema's documentation of `name`.
+pub fn command_doc(name: &str) -> Option<&'static str> {
+    qmp_types::COMMAND_DOCS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, d)| *d)
+}
+
+/// Every command name the bindings know.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    qmp_types::COMMANDS.iter().map(|m| m.name)
+}
+
+/// The error for a name the bindings don't know.
+pub fn unknown_command(name: &str) -> CliError {
+    CliError::UnknownCommand {
+        name: name.to_string(),
+        suggestions: args::suggest(name, command_names()),
+    }
+}
+
+/// Decodes `args` into `C` as a strict reader would: a member `C` does
+/// not know is an error too (the bindings' decoders skip them, for
+/// replies from newer QEMUs).
+fn decode_strict<C: DeserializeOwned>(args: &Value) -> Result<C, DecodeError> {
+    let (r, unknown) = collect_unknown_members(|| serde_path_to_error::deserialize::<_, C>(args));
+    let failed = r.as_ref().err().map(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner().to_string();
+        match split_path_message(&inner) {
+            Some((deeper, msg)) => (qmp_types::rt::join_path(&path, deeper), msg.to_string()),
+            None => (path, inner),
+        }
+    });
+    // An unknown member is named first: it often explains a missing one
+    // (`filenme=` for `filename=`).
+    if let Some(u) = unknown.first() {
+        let also = failed.map(|(path, msg)| {
+            if path == "." {
+                msg
+            } else {
+                format!("member `{path}`: {msg}")
+            }
+        });
+        return Err(DecodeError {
+            path: ".".into(),
+            message: format!("unknown member `{}` (in {})", u.key, u.type_name),
+            unknown: Some(u.key.clone()),
+            also,
+        });
+    }
+    match (r, failed) {
+        (Ok(c), _) => Ok(c),
+        (Err(_), Some((path, message))) => Err(DecodeError {
+            path,
+            message,
+            unknown: None,
+            also: None,
+        }),
+        (Err(e), None) => Err(DecodeError {
+            path: ".".into(),
+            message: e.to_string(),
+            unknown: None,
+            also: None,
+        }),
+    }
+}
+
+struct Check(Typed);
+
+impl CommandVisitor<Qmp> for Check {
+    type Output = Result<Value, DecodeError>;
+    fn visit<C>(self) -> Self::Output
+    where
+        C: Command<Protocol = Qmp> + DeserializeOwned + Send + Sync + 'static,
+        C::Returns: Serialize + Send + 'static,
+    {
+        self.0.settle(|v| {
+            let c: C = decode_strict(v)?;
+            serde_json::to_value(&c).map_err(|e| DecodeError {
+                path: ".".into(),
+                message: e.to_string(),
+                unknown: None,
+                also: None,
+            })
+        })
+    }
+}
+
+/// Checks `words` as arguments of `name` against the schema; returns them
+/// as they will be sent (each value typed as the schema says).
+pub fn check(name: &str, words: &[String]) -> Result<Value> {
+    let known = command_args(name).ok_or_else(|| unknown_command(name))?;
+    let bad = |message: String| CliError::BadArguments {
+        command: name.to_string(),
+        message,
+    };
+    let typed = args::parse(words).map_err(bad)?;
+    match qmp_types::with_command(name, Check(typed)) {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(mut e)) => {
+            // A misspelt argument of the command itself: close names.
+            if let Some(key) = &e.unknown
+                && !known.iter().any(|a| a.name == key)
+            {
+                let names = known.iter().map(|a| a.name);
+                if let Some(s) = args::suggest(key, names).first() {
+                    e.message.push_str(&format!("; did you mean '{s}'?"));
+                } else if known.is_empty() {
+                    e.message.push_str("; the command takes no arguments");
+                }
+            }
+            Err(bad(e.to_string()))
+        }
+        None => Err(unknown_command(name)),
+    }
+}
+
+type Reply<'a> = Pin<Box<dyn Future<Output = Result<Value>> + 'a>>;
+
+struct Execute<'a> {
+    client: &'a Client,
+    args: Value,
+    timeout: Option<Duration>,
+}
+
+impl<'a> CommandVisitor<Qmp> for Execute<'a> {
+    type Output = Reply<'a>;
+    fn visit<C>(self) -> Self::Output
+    where
+        C: Command<Protocol = Qmp> + DeserializeOwned + Send + Sync + 'static,
+        C::Returns: Serialize + Send + 'static,
+    {
+        Box::pin(async move {
+            let cmd: C = decode_strict(&self.args).map_err(|e| CliError::BadArguments {
+                command: C::NAME.to_string(),
+                message: e.to_string(),
+            })?;
+            let reply = execute_typed(self.client, cmd, self.timeout).await?;
+            serde_json::to_value(&reply).map_err(|e| CliError::Io(e.to_string()))
+        })
+    }
+}
+
+async fn execute_typed<C: Command<Protocol = Qmp>>(
+    client: &Client,
+    cmd: C,
+    timeout: Option<Duration>,
+) -> Result<C::Returns> {
+    Ok(match timeout {
+        Some(t) => client.execute_timeout(cmd, t).await?,
+        None => client.execute(cmd).await?,
+    })
+}
+
+/// Runs `name` with `args` (as [`check`] made them) and gives the typed
+/// reply back as JSON.
+pub async fn execute(
+    client: &Client,
+    name: &str,
+    args: Value,
+    timeout: Option<Duration>,
+) -> Result<Value> {
+    let run = qmp_types::with_command(
+        name,
+        Execute {
+            client,
+            args,
+            timeout,
+        },
+    )
+    .ok_or_else(|| unknown_command(name))?;
+    run.await
+}

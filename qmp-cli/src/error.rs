@@ -1,0 +1,107 @@
+//! The command line's one error type, and the exit code each kind gives.
+
+/// Everything that makes `qmp` exit non-zero. The message says what to
+/// do; [`CliError::exit_code`] tells scripts which kind it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// QEMU answered the command with an error (exit code 1).
+    #[error("{command}: QEMU says {class}: {desc}")]
+    Qmp {
+        /// The command that failed.
+        command: String,
+        /// QEMU's error class (`GenericError`, `DeviceNotFound`, ...).
+        class: String,
+        /// QEMU's description.
+        desc: String,
+    },
+    /// A command name the bindings don't know (exit code 2).
+    #[error("unknown command '{name}'{}", did_you_mean(.suggestions))]
+    UnknownCommand {
+        /// The name given.
+        name: String,
+        /// Known names close to it.
+        suggestions: Vec<String>,
+    },
+    /// Arguments that don't fit the command's schema; nothing was sent
+    /// (exit code 2).
+    #[error("{command}: {message}")]
+    BadArguments {
+        /// The command.
+        command: String,
+        /// What is wrong, with the member's path.
+        message: String,
+    },
+    /// A command line that can't be used (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// QEMU could not be reached, or the connection broke (exit code 3).
+    #[error("{0}")]
+    Connection(qmp_client::Error),
+    /// Starting a private QEMU (`--spawn`) failed (exit code 3).
+    #[error("can't start QEMU: {0}")]
+    Spawn(#[from] qmp_client::launch::LaunchError),
+    /// A reply or event that the bindings could not decode, or another
+    /// client error (exit code 4).
+    #[error("{0}")]
+    Client(qmp_client::Error),
+    /// Reading a file or the terminal failed (exit code 4).
+    #[error("{0}")]
+    Io(String),
+    /// `qmp job watch`: these jobs failed or were cancelled (exit code 1).
+    #[error("job failed or was cancelled: {0}")]
+    JobFailed(String),
+    /// `qmp conform` found differences the bindings don't explain (exit
+    /// code 1).
+    #[error("{0}")]
+    Nonconforming(String),
+}
+
+fn did_you_mean(s: &[String]) -> String {
+    match s {
+        [] => String::new(),
+        [one] => format!("; did you mean '{one}'?"),
+        many => format!("; did you mean one of: {}?", many.join(", ")),
+    }
+}
+
+impl CliError {
+    /// The process exit code: 1 QEMU refused (or `conform` differs), 2 bad
+    /// input (nothing sent), 3 no connection, 4 anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Qmp { .. } | CliError::Nonconforming(_) | CliError::JobFailed(_) => 1,
+            CliError::UnknownCommand { .. }
+            | CliError::BadArguments { .. }
+            | CliError::Usage(_) => 2,
+            CliError::Connection(_) | CliError::Spawn(_) => 3,
+            CliError::Client(_) | CliError::Io(_) => 4,
+        }
+    }
+}
+
+impl From<qmp_client::Error> for CliError {
+    fn from(e: qmp_client::Error) -> Self {
+        use qmp_client::Error as E;
+        match e {
+            E::Qmp {
+                command,
+                class,
+                desc,
+            } => CliError::Qmp {
+                command,
+                class: class.to_string(),
+                desc,
+            },
+            E::Unavailable(u) => CliError::Usage(u.to_string()),
+            e if e.is_socket_not_available() || e.is_socket_closed() => CliError::Connection(e),
+            e @ (E::Connect { .. } | E::Io(_) | E::Closed(_) | E::Protocol(_)) => {
+                CliError::Connection(e)
+            }
+            e => CliError::Client(e),
+        }
+    }
+}
+
+/// What the command line's functions return.
+pub type Result<T, E = CliError> = std::result::Result<T, E>;

@@ -1,0 +1,177 @@
+//! `qmp job watch`: progress bars for QEMU's jobs (block jobs: backup,
+//! mirror, stream, commit; blockdev-create, ...) from `query-jobs` and the
+//! job events, until each job concludes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use qmp_client::Client;
+use qmp_types::{AnyEvent, JobInfo, JobStatus, QueryJobs};
+
+use crate::error::{CliError, Result};
+
+/// Which jobs to watch.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    /// The job's ID (`job-id` when it was started); all current jobs when
+    /// left out.
+    pub id: Option<String>,
+    /// How often to ask `query-jobs` for progress, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub interval: u64,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Outcome {
+    status: String,
+    error: Option<String>,
+    cancelled: bool,
+}
+
+struct Watched {
+    bar: ProgressBar,
+    status: JobStatus,
+    error: Option<String>,
+    cancelled: bool,
+    done: bool,
+}
+
+fn finished(s: &JobStatus) -> bool {
+    matches!(s, JobStatus::Concluded | JobStatus::Null)
+}
+
+fn style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+impl Watched {
+    fn update(&mut self, info: &JobInfo) {
+        self.bar
+            .set_length(u64::try_from(info.total_progress).unwrap_or(0));
+        self.bar
+            .set_position(u64::try_from(info.current_progress).unwrap_or(0));
+        self.set_status(info.status.clone());
+        if info.error.is_some() {
+            self.error.clone_from(&info.error);
+        }
+    }
+
+    fn set_status(&mut self, s: JobStatus) {
+        self.bar.set_message(s.to_string());
+        if finished(&s) {
+            self.done = true;
+        }
+        self.status = s;
+    }
+}
+
+/// Watches jobs until every one has concluded; prints each job's final
+/// status and error. A job that failed or was cancelled makes the exit
+/// code 1.
+pub async fn watch(client: &Client, a: &WatchArgs) -> Result<()> {
+    // Subscribe before asking, so no event falls between the two.
+    let mut events = client.events();
+    let jobs = client.execute(QueryJobs::new()).await?;
+    let chosen: Vec<&JobInfo> = match &a.id {
+        Some(id) => match jobs.iter().find(|j| &j.id == id) {
+            Some(j) => vec![j],
+            None => {
+                let ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+                return Err(CliError::Usage(if ids.is_empty() {
+                    format!("no job '{id}': QEMU has no jobs now (it may have finished already)")
+                } else {
+                    format!("no job '{id}'; QEMU's jobs: {}", ids.join(", "))
+                }));
+            }
+        },
+        None if jobs.is_empty() => {
+            return Err(CliError::Usage("QEMU has no jobs to watch".into()));
+        }
+        None => jobs.iter().collect(),
+    };
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+    let mut watched: BTreeMap<String, Watched> = BTreeMap::new();
+    for j in chosen {
+        let bar = multi.add(ProgressBar::new(0).with_style(style()));
+        bar.set_prefix(j.id.clone());
+        let mut w = Watched {
+            bar,
+            status: j.status.clone(),
+            error: None,
+            cancelled: false,
+            done: false,
+        };
+        w.update(j);
+        watched.insert(j.id.clone(), w);
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(a.interval.max(10)));
+    while watched.values().any(|w| !w.done) {
+        tokio::select! {
+            r = events.next() => {
+                let r = r?;
+                match &r.event {
+                    AnyEvent::JobStatusChange(c) => {
+                        if let Some(w) = watched.get_mut(&c.id) {
+                            w.set_status(c.status.clone());
+                        }
+                    }
+                    AnyEvent::BlockJobCompleted(c) => {
+                        if let Some(w) = watched.get_mut(&c.device) {
+                            w.bar.set_position(u64::try_from(c.offset).unwrap_or(0));
+                            if c.error.is_some() {
+                                w.error.clone_from(&c.error);
+                            }
+                        }
+                    }
+                    AnyEvent::BlockJobCancelled(c) => {
+                        if let Some(w) = watched.get_mut(&c.device) {
+                            w.cancelled = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ = tick.tick() => {
+                let now = client.execute(QueryJobs::new()).await?;
+                for (id, w) in watched.iter_mut() {
+                    match now.iter().find(|j| &j.id == id) {
+                        Some(j) => w.update(j),
+                        // Dismissed (auto-dismiss): it has ended.
+                        None => w.set_status(JobStatus::Null),
+                    }
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                multi.clear().ok();
+                return Err(CliError::Usage("interrupted; the jobs go on in QEMU".into()));
+            }
+        }
+    }
+    let mut failed = Vec::new();
+    for (id, w) in &watched {
+        w.bar.finish();
+        let outcome = Outcome {
+            status: w.status.to_string(),
+            error: w.error.clone(),
+            cancelled: w.cancelled,
+        };
+        let line = match (&outcome.error, outcome.cancelled) {
+            (Some(e), _) => format!("job {id}: {} with error: {e}", outcome.status),
+            (None, true) => format!("job {id}: {} (cancelled)", outcome.status),
+            (None, false) => format!("job {id}: {} successfully", outcome.status),
+        };
+        println!("{line}");
+        if outcome.error.is_some() || outcome.cancelled {
+            failed.push(id.clone());
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::JobFailed(failed.join(", ")))
+    }
+}

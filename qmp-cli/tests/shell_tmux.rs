@@ -1,0 +1,203 @@
+//! `qmp shell` driven as a person drives it: in a terminal (tmux), keys
+//! sent with `send-keys`, the screen read with `capture-pane`, against a
+//! real qemu-system-x86_64.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use qmp_client::launch::Flavor;
+use tests::{TempDir, Which, launcher};
+
+const QMP: &str = env!("CARGO_BIN_EXE_qmp");
+
+/// A tmux server of the test's own (its socket in the test's directory).
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (cargo xtask test installs it)");
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "qmp"];
+        args.extend_from_slice(keys);
+        self.cmd(&args);
+    }
+
+    /// The pane with its scrollback.
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "qmp", "-S", "-500"])
+    }
+
+    /// Waits until the screen shows `what` (20 s at most).
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if s.contains(what) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {what:?}:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn start_shell(dir: &Path, socket: &Path) -> Tmux {
+    let t = Tmux {
+        socket: dir.join("tmux.sock"),
+    };
+    let line = format!(
+        "{QMP} --socket {} shell --history {}; echo EXITED rc=$?; sleep 60",
+        socket.display(),
+        dir.join("history").display()
+    );
+    t.cmd(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "qmp",
+        "-x",
+        "160",
+        "-y",
+        "50",
+        &line,
+    ]);
+    t
+}
+
+#[test]
+fn shell_completes_shows_events_and_quits() {
+    let dir = TempDir::new("qmp-shell-tmux").expect("temp dir");
+    let q = launcher(Which::Installed, Flavor::System)
+        .guestless()
+        .start_timeout(Duration::from_secs(60))
+        .start_blocking()
+        .expect("QEMU starts");
+    let t = start_shell(dir.path(), q.socket());
+    t.wait_for("Connected to QEMU 10.0.2");
+
+    // Tab twice lists the command's argument names with their types.
+    t.keys(&["block-job-set-speed ", "Tab", "Tab"]);
+    let s = t.wait_for("speed=int");
+    assert!(s.contains("device=str"), "{s}");
+    // Completing a prefix fills in the argument's name.
+    t.keys(&["C-u", "block-job-set-speed dev", "Tab"]);
+    t.wait_for("block-job-set-speed device=");
+    // Commands complete too.
+    t.keys(&["C-u", "query-named-block-no", "Tab"]);
+    t.wait_for("(QEMU) query-named-block-nodes");
+    t.keys(&["C-u"]);
+
+    // A block job; its events appear between prompts.
+    for line in [
+        "blockdev-add driver=null-co node-name=src size=67108864",
+        "blockdev-add driver=null-co node-name=dst size=67108864",
+        "blockdev-backup job-id=job0 device=src target=dst sync=full",
+    ] {
+        t.keys(&[line, "Enter"]);
+    }
+    let s = t.wait_for("BLOCK_JOB_COMPLETED");
+    assert!(
+        s.contains("JOB_STATUS_CHANGE {\"id\":\"job0\",\"status\":\"concluded\"}"),
+        "{s}"
+    );
+
+    // Bad input is refused with the member's path, and the shell goes on.
+    t.keys(&["block-job-set-speed device=job0 speed=fast", "Enter"]);
+    t.wait_for("member `speed`: invalid type: string \"fast\", expected i64");
+    t.keys(&["query-stauts", "Enter"]);
+    t.wait_for("did you mean one of: query-stats, query-status");
+
+    // help from the schema's docs; HMP passthrough.
+    t.keys(&["help device_del", "Enter"]);
+    t.wait_for("Remove a device from a guest");
+    t.keys(&["hmp info version", "Enter"]);
+    t.wait_for("10.0.2Debian");
+
+    // `quit` leaves the shell cleanly; QEMU keeps running.
+    t.keys(&["quit", "Enter"]);
+    t.wait_for("EXITED rc=0");
+    let history = std::fs::read_to_string(dir.path().join("history")).expect("history saved");
+    assert!(history.contains("blockdev-backup job-id=job0"), "{history}");
+    let c = tests::RawQmp::connect(q.socket());
+    assert!(c.is_ok(), "QEMU still serves QMP after the shell left");
+}
+
+#[test]
+fn shell_reads_commands_from_a_pipe() {
+    let q = launcher(Which::Installed, Flavor::StorageDaemon)
+        .start_timeout(Duration::from_secs(60))
+        .start_blocking()
+        .expect("QEMU starts");
+    let mut child = Command::new(QMP)
+        .arg("--socket")
+        .arg(q.socket())
+        .args(["shell", "--no-events", "--history", "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(
+            stdin,
+            "query-block-jobs\nblock-job-cancel device=x\nquery-named-block-nodes flat=true"
+        )
+        .expect("write");
+    }
+    let o = child.wait_with_output().expect("ends");
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(out.matches("[]").count(), 2, "{out}");
+    assert!(err.contains("DeviceNotActive"), "{err}");
+}
+
+#[test]
+fn shell_ends_when_qemu_dies() {
+    let dir = TempDir::new("qmp-shell-dies").expect("temp dir");
+    let q = launcher(Which::Installed, Flavor::StorageDaemon)
+        .start_timeout(Duration::from_secs(60))
+        .start_blocking()
+        .expect("QEMU starts");
+    let t = start_shell(dir.path(), q.socket());
+    t.wait_for("Connected to QEMU 10.0.2");
+    // QEMU goes away under the open shell: it says so between prompts,
+    // and the next command ends the shell with exit code 3.
+    drop(q);
+    t.wait_for("QEMU closed the connection");
+    t.keys(&["query-block-jobs", "Enter"]);
+    t.wait_for("EXITED rc=3");
+}
