@@ -9,6 +9,7 @@ use std::time::Duration;
 use qmp_client::Client;
 use qmp_types::rt::{
     ArgInfo, Command, CommandVisitor, Qmp, collect_unknown_members, split_path_message,
+    strict_enum_values,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -33,6 +34,18 @@ pub fn command_doc(name: &str) -> Option<&'static str> {
         .map(|(_, d)| *d)
 }
 
+/// The values of the enum whose QAPI name is `type_name` (`None`: not an
+/// enum); `bool` gives `true` and `false`.
+pub fn enum_values(type_name: &str) -> Option<&'static [&'static str]> {
+    if type_name == "bool" {
+        return Some(&["true", "false"]);
+    }
+    qmp_types::ENUM_VALUES
+        .iter()
+        .find(|(n, _)| *n == type_name)
+        .map(|(_, v)| *v)
+}
+
 /// Every command name the bindings know.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
     qmp_types::COMMANDS.iter().map(|m| m.name)
@@ -47,10 +60,13 @@ pub fn unknown_command(name: &str) -> CliError {
 }
 
 /// Decodes `args` into `C` as a strict reader would: a member `C` does
-/// not know is an error too (the bindings' decoders skip them, for
-/// replies from newer QEMUs).
+/// not know, or an enum value, is an error too (the bindings' decoders
+/// skip unknown members and keep unknown values, for replies from newer
+/// QEMUs).
 fn decode_strict<C: DeserializeOwned>(args: &Value) -> Result<C, DecodeError> {
-    let (r, unknown) = collect_unknown_members(|| serde_path_to_error::deserialize::<_, C>(args));
+    let (r, unknown) = collect_unknown_members(|| {
+        strict_enum_values(|| serde_path_to_error::deserialize::<_, C>(args))
+    });
     let failed = r.as_ref().err().map(|e| {
         let path = e.path().to_string();
         let inner = e.inner().to_string();

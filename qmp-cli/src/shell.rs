@@ -155,6 +155,23 @@ impl SchemaHelper {
                 let Some(args) = dispatch::command_args(cmd) else {
                     return (start, Vec::new());
                 };
+                // `key=` then Tab: the values of an enum (or boolean)
+                // argument.
+                if let Some((key, prefix)) = word.split_once('=') {
+                    let values = args
+                        .iter()
+                        .find(|a| a.name == key)
+                        .and_then(|a| dispatch::enum_values(a.type_name))
+                        .unwrap_or(&[]);
+                    return (
+                        start + key.len() + 1,
+                        values
+                            .iter()
+                            .filter(|v| v.starts_with(prefix))
+                            .map(|v| pair(format!("{v} ")))
+                            .collect(),
+                    );
+                }
                 let present: Vec<&str> = given
                     .iter()
                     .filter_map(|w| w.split_once('=').map(|(k, _)| k))
@@ -415,6 +432,19 @@ mod tests {
         let (_, c) = SchemaHelper::candidates(line, line.len());
         let names: Vec<&str> = c.iter().map(|p| p.replacement.as_str()).collect();
         assert_eq!(names, vec!["speed="], "device is given already");
+        // Values of an enum argument.
+        let line = "blockdev-backup sync=";
+        let (start, c) = SchemaHelper::candidates(line, line.len());
+        assert_eq!(start, line.len());
+        let values: Vec<&str> = c.iter().map(|p| p.replacement.as_str()).collect();
+        assert_eq!(
+            values,
+            ["top ", "full ", "none ", "incremental ", "bitmap "]
+        );
+        let line = "blockdev-backup sync=in";
+        let (_, c) = SchemaHelper::candidates(line, line.len());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].replacement, "incremental ");
         let (_, c) = SchemaHelper::candidates("help device_", 12);
         assert!(c.iter().any(|p| p.replacement == "device_del "));
     }

@@ -231,6 +231,17 @@ fn bad_input_is_refused_before_sending() {
             ],
             &["member `file.aio-max-batch`", "expected i64"],
         ),
+        // An enum value the schema does not have: the values it has.
+        (
+            &[
+                "exec",
+                "blockdev-backup",
+                "device=a",
+                "target=b",
+                "sync=fulll",
+            ],
+            &["member `sync`: unknown variant `fulll`", "`full`"],
+        ),
         // Missing required argument.
         (
             &["exec", "block-job-set-speed", "device=j"],

@@ -111,8 +111,22 @@ fn shell_completes_shows_events_and_quits() {
     let s = t.wait_for("speed=int");
     assert!(s.contains("device=str"), "{s}");
     // Completing a prefix fills in the argument's name.
-    t.keys(&["C-u", "block-job-set-speed dev", "Tab"]);
-    t.wait_for("block-job-set-speed device=");
+    // The screen shows the hint `device=<str>` already: prove the
+    // completion by sending what it made.
+    t.keys(&[
+        "C-u",
+        "block-job-set-speed dev",
+        "Tab",
+        "j0 sp",
+        "Tab",
+        "5",
+        "Enter",
+    ]);
+    t.wait_for("Block job 'j0' not found");
+    // An enum argument's values.
+    t.keys(&["C-u", "blockdev-backup sync=", "Tab", "Tab"]);
+    let s = t.wait_for("incremental");
+    assert!(s.contains("bitmap") && s.contains("full"), "{s}");
     // Commands complete too.
     t.keys(&["C-u", "query-named-block-no", "Tab"]);
     t.wait_for("(QEMU) query-named-block-nodes");
@@ -126,9 +140,11 @@ fn shell_completes_shows_events_and_quits() {
     ] {
         t.keys(&[line, "Enter"]);
     }
-    let s = t.wait_for("BLOCK_JOB_COMPLETED");
+    t.wait_for("JOB_STATUS_CHANGE {\"id\":\"job0\",\"status\":\"concluded\"}");
+    let s =
+        t.wait_for("BLOCK_JOB_COMPLETED {\"device\":\"job0\",\"len\":67108864,\"offset\":67108864");
     assert!(
-        s.contains("JOB_STATUS_CHANGE {\"id\":\"job0\",\"status\":\"concluded\"}"),
+        s.contains("JOB_STATUS_CHANGE {\"id\":\"job0\",\"status\":\"running\"}"),
         "{s}"
     );
 

@@ -135,6 +135,20 @@ fn argument_schemas_for_completion() {
         .expect("documented");
     assert!(help.contains("Remove a device"), "{help}");
     assert_eq!(COMMAND_DOCS.len(), COMMANDS.len());
+    // Enum values by QAPI type name, for completing `sync=`.
+    let sync = args("blockdev-backup")
+        .iter()
+        .find(|a| a.name == "sync")
+        .expect("sync");
+    let values = qmp_types::ENUM_VALUES
+        .iter()
+        .find(|(n, _)| *n == sync.type_name)
+        .map(|(_, v)| *v)
+        .expect("an enum");
+    assert!(
+        values.contains(&"full") && values.contains(&"incremental"),
+        "{values:?}"
+    );
     let backup = args("blockdev-backup");
     assert!(
         backup
@@ -143,4 +157,28 @@ fn argument_schemas_for_completion() {
     );
     assert!(backup.iter().any(|a| a.name == "speed" && a.optional));
     assert!(args("query-status").is_empty());
+}
+
+#[test]
+fn strict_enum_values_refuse_what_lenient_decoding_keeps() {
+    use qmp_types::MirrorSyncMode;
+    use qmp_types::rt::strict_enum_values;
+    // Replies from a newer QEMU: an unknown value is kept.
+    let lenient: MirrorSyncMode = serde_json::from_value(json!("fulll")).expect("kept");
+    assert_eq!(lenient, MirrorSyncMode::Unknown("fulll".into()));
+    // Typed input: it is a mistake, named with the values there are.
+    let strict = strict_enum_values(|| serde_json::from_value::<MirrorSyncMode>(json!("fulll")));
+    let e = strict.expect_err("refused").to_string();
+    assert!(
+        e.contains("unknown variant `fulll`") && e.contains("`full`"),
+        "{e}"
+    );
+    assert_eq!(
+        strict_enum_values(|| serde_json::from_value::<MirrorSyncMode>(json!("full")))
+            .expect("known"),
+        MirrorSyncMode::Full
+    );
+    // The mode ends with the call.
+    let after: MirrorSyncMode = serde_json::from_value(json!("x")).expect("lenient again");
+    assert_eq!(after, MirrorSyncMode::Unknown("x".into()));
 }

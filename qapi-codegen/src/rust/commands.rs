@@ -251,6 +251,18 @@ impl<'s> Gen<'s> {
                 quote!((#wire, #doc))
             })
             .collect();
+        let enum_values: Vec<TokenStream> = self
+            .schema
+            .iter()
+            .filter_map(|(_, e)| match &e.kind {
+                EntityKind::Enum { members, .. } => Some((&e.name, members)),
+                _ => None,
+            })
+            .map(|(name, members)| {
+                let values = members.iter().map(|m| &m.name);
+                quote!((#name, &[#(#values),*]))
+            })
+            .collect();
         let proto = match self.protocol {
             Protocol::Qmp => quote!(#rt::Qmp),
             Protocol::Qga => quote!(#rt::Qga),
@@ -266,6 +278,11 @@ impl<'s> Gen<'s> {
             /// Each command's documentation from the schema (Markdown, as on
             /// its type), in schema order: for `help` in tools.
             pub static COMMAND_DOCS: &[(&str, &str)] = &[#(#command_docs),*];
+
+            /// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
+            /// `ArgInfo::type_name`), in schema order: for completion of
+            /// values in tools.
+            pub static ENUM_VALUES: &[(&str, &[&str])] = &[#(#enum_values),*];
 
             /// Calls `v` with the command type whose wire name is `name`
             /// (`None` for a name the bindings don't know): a tool's way from

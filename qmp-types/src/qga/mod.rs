@@ -633,6 +633,47 @@ pub static COMMAND_DOCS: &[(&str, &str)] = &[
         "Retrieve information about route of network.\n\n# Returns\n\nList of route info of guest.\n\nSince: 9.1\n\nOnly available if `CONFIG_LINUX`.\n\nOnly in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.",
     ),
 ];
+/// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
+/// `ArgInfo::type_name`), in schema order: for completion of
+/// values in tools.
+pub static ENUM_VALUES: &[(&str, &[&str])] = &[
+    ("QType", &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]),
+    ("QGASeek", &["set", "cur", "end"]),
+    ("GuestFsfreezeStatus", &["thawed", "frozen"]),
+    ("GuestIpAddressType", &["ipv4", "ipv6"]),
+    (
+        "GuestDiskBusType",
+        &[
+            "ide",
+            "fdc",
+            "scsi",
+            "virtio",
+            "xen",
+            "usb",
+            "uml",
+            "sata",
+            "sd",
+            "unknown",
+            "ieee1394",
+            "ssa",
+            "fibre",
+            "raid",
+            "iscsi",
+            "sas",
+            "mmc",
+            "virtual",
+            "file-backed-virtual",
+            "nvme",
+        ],
+    ),
+    (
+        "GuestMemoryBlockResponseType",
+        &["success", "not-found", "operation-not-supported", "operation-failed"],
+    ),
+    ("GuestExecCaptureOutputMode", &["none", "stdout", "stderr", "separated", "merged"]),
+    ("GuestDeviceType", &["pci"]),
+    ("GuestCpuStatsType", &["linux"]),
+];
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.

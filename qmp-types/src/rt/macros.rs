@@ -186,7 +186,7 @@ macro_rules! qapi_enum {
             fn deserialize<__D: ::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                $crate::rt::deserialize_enum(d, Self::from_wire)
+                $crate::rt::deserialize_enum(d, Self::from_wire, &[$($wire),*])
             }
         }
     };

@@ -15,7 +15,9 @@ mod macros;
 mod unknown;
 mod versions;
 
-pub use unknown::{UnknownMember, collect_unknown_members, collecting, record_unknown};
+pub use unknown::{
+    UnknownMember, collect_unknown_members, collecting, record_unknown, strict_enum_values,
+};
 
 pub use versions::{QemuVersion, Unavailable, check_available};
 
@@ -196,22 +198,31 @@ impl Timestamp {
     }
 }
 
-/// Deserializes an enum from its wire string through `from_wire`.
-pub fn deserialize_enum<'de, D, T>(d: D, from_wire: fn(&str) -> T) -> Result<T, D::Error>
+/// Deserializes an enum from its wire string through `from_wire`. A
+/// string that is none of `values` is kept (`Unknown`), unless the
+/// caller decodes with [`strict_enum_values`].
+pub fn deserialize_enum<'de, D, T>(
+    d: D,
+    from_wire: fn(&str) -> T,
+    values: &'static [&'static str],
+) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
-    struct V<T>(fn(&str) -> T);
+    struct V<T>(fn(&str) -> T, &'static [&'static str]);
     impl<T> Visitor<'_> for V<T> {
         type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a string (an enum value)")
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            if unknown::strict() && !self.1.contains(&s) {
+                return Err(E::unknown_variant(s, self.1));
+            }
             Ok((self.0)(s))
         }
     }
-    d.deserialize_str(V(from_wire))
+    d.deserialize_str(V(from_wire, values))
 }
 
 /// A JSON object's members.

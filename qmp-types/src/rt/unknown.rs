@@ -5,7 +5,7 @@
 //! Within the QEMU versions the bindings cover, every member is known, so
 //! nothing is skipped; collecting costs nothing until a key is unknown.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
 
@@ -28,6 +28,24 @@ impl std::fmt::Display for UnknownMember {
 
 thread_local! {
     static SINK: RefCell<Option<Vec<UnknownMember>>> = const { RefCell::new(None) };
+    static STRICT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `decode` (which decodes generated types on this thread) with
+/// enum values checked: a string that names none of an enum's values is
+/// an error ("unknown variant `fulll`, expected one of ...") instead of
+/// being kept as `Unknown`. For input a person typed (a command line's
+/// arguments), where an unknown value is a mistake, not a newer QEMU.
+pub fn strict_enum_values<R>(decode: impl FnOnce() -> R) -> R {
+    let outer = STRICT.with(|s| s.replace(true));
+    let r = decode();
+    STRICT.with(|s| s.set(outer));
+    r
+}
+
+/// Whether enum values are checked on this thread.
+pub(super) fn strict() -> bool {
+    STRICT.with(Cell::get)
 }
 
 /// Runs `decode` (which decodes generated types on this thread) and

@@ -402,6 +402,21 @@ pub static COMMAND_DOCS: &[(&str, &str)] = &[
     ("test-command-cond-features2", "Feature `feature1`.\nFeature `feature2`."),
     ("test-command-cond-features3", "Feature `feature1`."),
 ];
+/// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
+/// `ArgInfo::type_name`), in schema order: for completion of
+/// values in tools.
+pub static ENUM_VALUES: &[(&str, &[&str])] = &[
+    ("QType", &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]),
+    ("MyEnum", &[]),
+    ("QEnumTwo", &["value1", "value2"]),
+    ("EnumOne", &["value1", "value2", "value3", "value4"]),
+    ("TestUnionEnum", &["value-a", "value-b"]),
+    ("TestUnionEnumA", &["value-a1", "value-a2"]),
+    ("Status", &["good", "bad", "ugly"]),
+    ("__org.qemu_x-Enum", &["__org.qemu_x-value"]),
+    ("TestIfEnum", &["foo", "bar"]),
+    ("FeatureEnum1", &["eins", "zwei", "drei"]),
+];
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from
 /// a name to the typed command, its arguments and its reply.
