@@ -34,18 +34,6 @@ pub fn command_doc(name: &str) -> Option<&'static str> {
         .map(|(_, d)| *d)
 }
 
-/// The values of the enum whose QAPI name is `type_name` (`None`: not an
-/// enum); `bool` gives `true` and `false`.
-pub fn enum_values(type_name: &str) -> Option<&'static [&'static str]> {
-    if type_name == "bool" {
-        return Some(&["true", "false"]);
-    }
-    qmp_types::ENUM_VALUES
-        .iter()
-        .find(|(n, _)| *n == type_name)
-        .map(|(_, v)| *v)
-}
-
 /// Every command name the bindings know.
 pub fn command_names() -> impl Iterator<Item = &'static str> {
     qmp_types::COMMANDS.iter().map(|m| m.name)

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod exec;
 mod job;
+mod nav;
 mod schema;
 mod shell;
 

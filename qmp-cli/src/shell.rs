@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use qmp_client::Client;
+use qmp_types::rt::{ArgInfo, TypeInfo};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -15,9 +16,9 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Context, Editor, ExternalPrinter, Helper};
 
-use crate::dispatch;
 use crate::error::{CliError, Result};
 use crate::exec::format_reply;
+use crate::{dispatch, nav};
 
 /// The shell's own words; anything else is a QMP command.
 const BUILTINS: &[(&str, &str)] = &[
@@ -144,55 +145,96 @@ impl SchemaHelper {
                 v.dedup_by(|a, b| a.display == b.display);
                 (start, v)
             }
-            ["help" | "exec"] => (
+            ["exec"] => (
                 start,
                 dispatch::command_names()
                     .filter(|n| n.starts_with(word))
                     .map(|n| pair(format!("{n} ")))
                     .collect(),
             ),
-            ["exec", cmd, given @ ..] | [cmd, given @ ..] => {
-                let Some(args) = dispatch::command_args(cmd) else {
-                    return (start, Vec::new());
-                };
-                // `key=` then Tab: the values of an enum (or boolean)
-                // argument.
-                if let Some((key, prefix)) = word.split_once('=') {
-                    let values = args
-                        .iter()
-                        .find(|a| a.name == key)
-                        .and_then(|a| dispatch::enum_values(a.type_name))
-                        .unwrap_or(&[]);
-                    return (
-                        start + key.len() + 1,
-                        values
+            // Commands, and named types (not implicit ones).
+            ["help"] => (
+                start,
+                dispatch::command_names()
+                    .chain(
+                        qmp_types::TYPES
                             .iter()
-                            .filter(|v| v.starts_with(prefix))
-                            .map(|v| pair(format!("{v} ")))
-                            .collect(),
-                    );
-                }
-                let present: Vec<&str> = given
-                    .iter()
-                    .filter_map(|w| w.split_once('=').map(|(k, _)| k))
-                    .collect();
-                (
-                    start,
-                    args.iter()
-                        .filter(|a| a.name.starts_with(word) && !present.contains(&a.name))
-                        .map(|a| Pair {
-                            display: format!(
-                                "{}={}{}",
-                                a.name,
-                                a.type_name,
-                                if a.optional { "?" } else { "" }
-                            ),
-                            replacement: format!("{}=", a.name),
-                        })
-                        .collect(),
-                )
+                            .map(|(n, _)| *n)
+                            .filter(|n| !n.starts_with("q_")),
+                    )
+                    .filter(|n| n.starts_with(word))
+                    .map(|n| pair(format!("{n} ")))
+                    .collect(),
+            ),
+            ["exec", cmd, given @ ..] | [cmd, given @ ..] => {
+                Self::argument_candidates(cmd, given, word, start).unwrap_or((start, Vec::new()))
             }
         }
+    }
+
+    /// Candidates for `word` (`fi`, `file.dri`, `file.driver=`) as an
+    /// argument of `cmd`, after the words `given`.
+    fn argument_candidates(
+        cmd: &str,
+        given: &[&str],
+        word: &str,
+        start: usize,
+    ) -> Option<(usize, Vec<Pair>)> {
+        let ty = nav::arg_type(cmd)?;
+        let owned: Vec<String> = given.iter().map(|w| w.to_string()).collect();
+        let typed = crate::args::parse(&owned).map(|t| t.value).ok();
+        let (key, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        let (parent, leaf) = match key.rsplit_once('.') {
+            Some((p, l)) => (p.split('.').collect::<Vec<_>>(), l),
+            None => (Vec::new(), key),
+        };
+        let prefix_len = key.len() - leaf.len();
+        let (at, at_given) = nav::type_at(ty, &parent, typed.as_ref())?;
+        if let Some(value) = value {
+            // `key=` then Tab: the values of an enum (or boolean) member.
+            let (member_ty, _) = nav::type_at(at, &[leaf], at_given)?;
+            let values = nav::values_of(member_ty)
+                .iter()
+                .filter(|v| v.starts_with(value))
+                .map(|v| Pair {
+                    display: v.to_string(),
+                    replacement: format!("{v} "),
+                })
+                .collect();
+            // The replacement starts after `key=`.
+            return Some((start + key.len() + 1, values));
+        }
+        let present: Vec<&str> = given
+            .iter()
+            .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+            .collect();
+        let base = &key[..prefix_len];
+        let names = nav::object_members(at, at_given)
+            .into_iter()
+            .filter(|a| a.name.starts_with(leaf))
+            .filter(|a| !present.contains(&format!("{base}{}", a.name).as_str()))
+            .map(|a| Pair {
+                display: format!(
+                    "{}={}{}",
+                    a.name,
+                    a.type_name,
+                    if a.optional { "?" } else { "" }
+                ),
+                replacement: format!(
+                    "{base}{}{}",
+                    a.name,
+                    if nav::is_object(a.type_name) {
+                        "."
+                    } else {
+                        "="
+                    }
+                ),
+            })
+            .collect();
+        Some((start, names))
     }
 }
 
@@ -216,16 +258,18 @@ impl Hinter for SchemaHelper {
             return None;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
-        let cmd = match words.as_slice() {
-            ["exec", c, ..] => *c,
-            [c, ..] => *c,
+        let (cmd, given) = match words.as_slice() {
+            ["exec", c, rest @ ..] => (*c, rest),
+            [c, rest @ ..] => (*c, rest),
             [] => return None,
         };
-        let args = dispatch::command_args(cmd)?;
-        let missing: Vec<String> = args
-            .iter()
+        let ty = nav::arg_type(cmd)?;
+        let owned: Vec<String> = given.iter().map(|w| w.to_string()).collect();
+        let typed = crate::args::parse(&owned).map(|t| t.value).ok();
+        let missing: Vec<String> = nav::object_members(ty, typed.as_ref())
+            .into_iter()
             .filter(|a| !a.optional)
-            .filter(|a| !words.iter().any(|w| w.starts_with(&format!("{}=", a.name))))
+            .filter(|a| typed.as_ref().and_then(|t| t.get(a.name)).is_none())
             .map(|a| format!("{}=<{}>", a.name, a.type_name))
             .collect();
         (!missing.is_empty()).then(|| missing.join(" "))
@@ -243,7 +287,9 @@ impl Helper for SchemaHelper {}
 
 /// `help NAME`: the schema's documentation and the command's arguments.
 pub fn help_text(name: &str) -> Result<String> {
-    let args = dispatch::command_args(name).ok_or_else(|| dispatch::unknown_command(name))?;
+    let Some(args) = dispatch::command_args(name) else {
+        return type_help(name).ok_or_else(|| dispatch::unknown_command(name));
+    };
     let mut out = format!("{name}\n\n");
     if let Some(doc) = dispatch::command_doc(name) {
         out.push_str(doc.trim_end());
@@ -253,19 +299,68 @@ pub fn help_text(name: &str) -> Result<String> {
         out.push_str("Arguments: none\n");
     } else {
         out.push_str("Arguments:\n");
-        for a in args {
-            out.push_str(&format!(
-                "  {}: {}{}\n",
-                a.name,
-                a.type_name,
-                if a.optional { " (optional)" } else { "" }
-            ));
-            for l in a.doc.lines() {
-                out.push_str(&format!("      {l}\n"));
-            }
-        }
+        push_members(&mut out, args.iter());
+    }
+    if let Some(ty) = nav::arg_type(name) {
+        push_branches(&mut out, ty);
     }
     Ok(out)
+}
+
+fn push_members<'a>(out: &mut String, members: impl Iterator<Item = &'a ArgInfo>) {
+    for a in members {
+        out.push_str(&format!(
+            "  {}: {}{}\n",
+            a.name,
+            a.type_name,
+            if a.optional { " (optional)" } else { "" }
+        ));
+        for l in a.doc.lines() {
+            out.push_str(&format!("      {l}\n"));
+        }
+    }
+}
+
+/// A union's branches: which value of the discriminator adds which
+/// type's members.
+fn push_branches(out: &mut String, ty: &str) {
+    if let Some(TypeInfo::Object {
+        tag: Some(tag),
+        branches,
+        ..
+    }) = nav::type_info(ty)
+        && !branches.is_empty()
+    {
+        out.push_str(&format!(
+            "\nMore arguments by `{tag}` (`help TYPE` lists them):\n"
+        ));
+        for (value, branch) in *branches {
+            out.push_str(&format!("  {tag}={value}: {branch}\n"));
+        }
+    }
+}
+
+/// `help TYPE`: a type's members, values or branches.
+fn type_help(name: &str) -> Option<String> {
+    let mut out = format!("{name}\n\n");
+    match nav::type_info(name)? {
+        TypeInfo::Object { members, .. } => {
+            out.push_str("Members:\n");
+            push_members(&mut out, members.iter());
+            push_branches(&mut out, name);
+        }
+        TypeInfo::Enum { values } => {
+            out.push_str(&format!("Values: {}\n", values.join(", ")));
+        }
+        TypeInfo::Alternate { branches } => {
+            out.push_str(&format!("One of: {}\n", branches.join(", ")));
+        }
+        TypeInfo::Array { element } => {
+            out.push_str(&format!("A list of {element}\n"));
+        }
+        _ => return None,
+    }
+    Some(out)
 }
 
 fn builtins_help() -> String {
@@ -445,6 +540,25 @@ mod tests {
         let (_, c) = SchemaHelper::candidates(line, line.len());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].replacement, "incremental ");
+        // Nested: a union's branch members once its discriminator is
+        // typed, and below `file.` the members of its own branch.
+        let line = "blockdev-add driver=qcow2 node-name=n0 fi";
+        let (start, c) = SchemaHelper::candidates(line, line.len());
+        assert_eq!(start, line.len() - 2);
+        let names: Vec<&str> = c.iter().map(|p| p.replacement.as_str()).collect();
+        assert_eq!(names, ["file="], "BlockdevRef: options or a node name");
+        let line = "blockdev-add driver=qcow2 file.driver=file file.fil";
+        let (_, c) = SchemaHelper::candidates(line, line.len());
+        let names: Vec<&str> = c.iter().map(|p| p.replacement.as_str()).collect();
+        assert_eq!(names, ["file.filename="]);
+        let line = "blockdev-add driver=qcow2 file.driver=file file.aio=io";
+        let (start, c) = SchemaHelper::candidates(line, line.len());
+        assert_eq!(start, line.len() - 2);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].replacement, "io_uring ");
+        let line = "blockdev-add driver=qcow2 file.dri";
+        let (_, c) = SchemaHelper::candidates(line, line.len());
+        assert_eq!(c[0].replacement, "file.driver=");
         let (_, c) = SchemaHelper::candidates("help device_", 12);
         assert!(c.iter().any(|p| p.replacement == "device_del "));
     }
@@ -454,6 +568,15 @@ mod tests {
         let h = help_text("device_del").expect("known");
         assert!(h.contains("Remove a device"), "{h}");
         assert!(h.contains("  id: str\n"), "{h}");
+        let h = help_text("blockdev-add").expect("known");
+        assert!(h.contains("  driver=qcow2: BlockdevOptionsQcow2\n"), "{h}");
+        let h = help_text("BlockdevOptionsFile").expect("a type");
+        assert!(h.contains("  filename: str\n"), "{h}");
+        let h = help_text("MirrorSyncMode").expect("an enum");
+        assert!(
+            h.contains("Values: top, full, none, incremental, bitmap"),
+            "{h}"
+        );
         assert!(matches!(
             help_text("device_dle"),
             Err(CliError::UnknownCommand { .. })

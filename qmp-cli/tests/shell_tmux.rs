@@ -127,6 +127,16 @@ fn shell_completes_shows_events_and_quits() {
     t.keys(&["C-u", "blockdev-backup sync=", "Tab", "Tab"]);
     let s = t.wait_for("incremental");
     assert!(s.contains("bitmap") && s.contains("full"), "{s}");
+    // Nested arguments: below `file.`, the members its `driver` selects.
+    // Sent, QEMU's answer proves what the completion made.
+    t.keys(&[
+        "C-u",
+        "blockdev-add driver=raw node-name=r0 file.driver=file file.fil",
+        "Tab",
+        "/nonexistent/x.img",
+        "Enter",
+    ]);
+    t.wait_for("Could not open '/nonexistent/x.img'");
     // Commands complete too.
     t.keys(&["C-u", "query-named-block-no", "Tab"]);
     t.wait_for("(QEMU) query-named-block-nodes");

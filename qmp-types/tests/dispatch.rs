@@ -2,7 +2,7 @@
 //! (`with_command`, `with_event`, `COMMAND_ARGS`), as a command line or a
 //! bridge uses it.
 
-use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor, Qmp};
+use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor, Qmp, TypeInfo};
 use qmp_types::{COMMAND_ARGS, COMMAND_DOCS, COMMANDS, EVENTS, Event, with_command, with_event};
 use serde_json::{Value, json};
 
@@ -140,15 +140,54 @@ fn argument_schemas_for_completion() {
         .iter()
         .find(|a| a.name == "sync")
         .expect("sync");
-    let values = qmp_types::ENUM_VALUES
-        .iter()
-        .find(|(n, _)| *n == sync.type_name)
-        .map(|(_, v)| *v)
-        .expect("an enum");
+    // Types by QAPI name, for completing `sync=` and nested arguments.
+    let ty = |name: &str| {
+        qmp_types::TYPES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .expect("listed")
+    };
+    let TypeInfo::Enum { values } = ty(sync.type_name) else {
+        panic!("MirrorSyncMode is an enum");
+    };
     assert!(
         values.contains(&"full") && values.contains(&"incremental"),
         "{values:?}"
     );
+    // A command's argument type, and a union's branches.
+    let meta = COMMANDS
+        .iter()
+        .find(|m| m.name == "blockdev-add")
+        .expect("listed");
+    assert_eq!(meta.arg_type, Some("BlockdevOptions"));
+    let TypeInfo::Object {
+        members,
+        tag,
+        branches,
+    } = ty("BlockdevOptions")
+    else {
+        panic!("a union");
+    };
+    assert_eq!(tag, Some("driver"));
+    assert!(members.iter().any(|m| m.name == "node-name"));
+    assert!(branches.contains(&("qcow2", "BlockdevOptionsQcow2")));
+    let TypeInfo::Object { members, .. } = ty("BlockdevOptionsQcow2") else {
+        panic!("a struct");
+    };
+    assert!(
+        members
+            .iter()
+            .any(|m| m.name == "file" && m.type_name == "BlockdevRef")
+    );
+    assert!(matches!(ty("BlockdevRef"), TypeInfo::Alternate { .. }));
+    assert!(matches!(ty("strList"), TypeInfo::Array { element: "str" }));
+    let device_del = COMMANDS
+        .iter()
+        .find(|m| m.name == "device_del")
+        .expect("listed");
+    let implicit = device_del.arg_type.expect("has arguments");
+    assert!(matches!(ty(implicit), TypeInfo::Object { members, .. } if members[0].name == "id"));
     let backup = args("blockdev-backup");
     assert!(
         backup

@@ -176,7 +176,15 @@ impl<'s> Gen<'s> {
                 }
             }
         }
+        let arg_type = match c.arg_type {
+            Some(a) => {
+                let n = &self.schema.entities[a].name;
+                quote!(::std::option::Option::Some(#n))
+            }
+            None => quote!(::std::option::Option::None),
+        };
         quote! {
+            arg_type: #arg_type,
             allow_oob: #oob,
             allow_preconfig: #pre,
             success_response: #ok,
@@ -212,77 +220,16 @@ impl<'s> Gen<'s> {
                 quote!(#wire => ::std::option::Option::Some(v.visit::<#ty>()),)
             })
             .collect();
-        let args: Vec<TokenStream> = self
-            .schema
-            .iter()
-            .filter_map(|(id, e)| match &e.kind {
-                EntityKind::Command(c) => Some((id, e, c)),
-                _ => None,
-            })
-            .map(|(_, e, c)| {
-                let wire = &e.name;
-                let members: Vec<TokenStream> = c
-                    .arg_type
-                    .and_then(|a| Some((a, self.schema.entities[a].as_object()?)))
-                    .map(|(a, o)| {
-                        o.members
-                            .iter()
-                            .map(|&r| {
-                                let m = self.schema.member(r);
-                                let name = &m.name;
-                                let ty = &m.type_name;
-                                let optional = m.optional || m.ifcond.is_some();
-                                let doc = docs::member(self.member_owner_doc(a, r), name).join("\n");
-                                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional, doc: #doc })
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                quote!((#wire, &[#(#members),*]))
-            })
-            .collect();
-        let command_docs: Vec<TokenStream> = self
-            .schema
-            .iter()
-            .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
-            .map(|(id, e)| {
-                let wire = &e.name;
-                let doc = self.definition_doc(id).join("\n");
-                quote!((#wire, #doc))
-            })
-            .collect();
-        let enum_values: Vec<TokenStream> = self
-            .schema
-            .iter()
-            .filter_map(|(_, e)| match &e.kind {
-                EntityKind::Enum { members, .. } => Some((&e.name, members)),
-                _ => None,
-            })
-            .map(|(name, members)| {
-                let values = members.iter().map(|m| &m.name);
-                quote!((#name, &[#(#values),*]))
-            })
-            .collect();
         let proto = match self.protocol {
             Protocol::Qmp => quote!(#rt::Qmp),
             Protocol::Qga => quote!(#rt::Qga),
         };
+        let tables = self.emit_tables();
         quote! {
             /// Every command of the schema, in schema order.
             pub static COMMANDS: &[#rt::CommandMeta] = &[#(#metas),*];
 
-            /// Each command's arguments (wire name, QAPI type, optional), in
-            /// schema order: for completion and help in tools.
-            pub static COMMAND_ARGS: &[(&str, &[#rt::ArgInfo])] = &[#(#args),*];
-
-            /// Each command's documentation from the schema (Markdown, as on
-            /// its type), in schema order: for `help` in tools.
-            pub static COMMAND_DOCS: &[(&str, &str)] = &[#(#command_docs),*];
-
-            /// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
-            /// `ArgInfo::type_name`), in schema order: for completion of
-            /// values in tools.
-            pub static ENUM_VALUES: &[(&str, &[&str])] = &[#(#enum_values),*];
+            #tables
 
             /// Calls `v` with the command type whose wire name is `name`
             /// (`None` for a name the bindings don't know): a tool's way from

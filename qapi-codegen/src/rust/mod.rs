@@ -41,6 +41,7 @@ mod format;
 pub mod ident;
 mod names;
 mod structs;
+mod tables;
 mod unions;
 
 use std::collections::{HashMap, HashSet};

@@ -15,7 +15,7 @@ impl<'s> Gen<'s> {
             "COMMANDS",
             "COMMAND_ARGS",
             "COMMAND_DOCS",
-            "ENUM_VALUES",
+            "TYPES",
             "EVENTS",
             "VERSIONS",
             "Command",

@@ -36,10 +36,11 @@ crate::rt::qapi_builder!(
     QueryKvm new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryKvm, "query-kvm", KvmInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryKvm, "query-kvm", KvmInfo, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "x-accel-stats")]
 /// Query accelerator statistics
@@ -61,8 +62,9 @@ crate::rt::qapi_builder!(
     XAccelStats new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XAccelStats, "x-accel-stats", HumanReadableText, { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : true, since :
+    XAccelStats, "x-accel-stats", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("10.1"), condition : ::std::option::Option::None,
     features : & ["unstable"], versions : & ["10.2.2"], partial_args : & [], }
 );
@@ -167,9 +169,9 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    QueryAccelerators, "query-accelerators", AcceleratorInfo, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("10.2.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["10.2.2"], partial_args :
-    & [], }
+    QueryAccelerators, "query-accelerators", AcceleratorInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("10.2.0"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["10.2.2"], partial_args : & [], }
 );

@@ -132,10 +132,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryAcpiOspmStatus, "query-acpi-ospm-status", ::std::vec::Vec < ACPIOSTInfo >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "ACPI_DEVICE_OST")]
 /// Emitted when guest executes ACPI _OST method.

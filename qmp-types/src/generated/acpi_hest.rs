@@ -27,8 +27,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    InjectGhesV2Error, "inject-ghes-v2-error", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("10.2"), condition : ::std::option::Option::None,
-    features : & ["unstable"], versions : & ["10.2.2"], partial_args : & [], }
+    InjectGhesV2Error, "inject-ghes-v2-error", (), { arg_type :
+    ::std::option::Option::Some("q_obj_inject-ghes-v2-error-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("10.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["10.2.2"],
+    partial_args : & [], }
 );

@@ -1007,9 +1007,9 @@ crate::rt::qapi_builder!(
     QueryAudiodevs new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("8.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
-    partial_args : & [], }
+    QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );

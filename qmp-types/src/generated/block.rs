@@ -99,11 +99,11 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, { allow_oob
-    : false, allow_preconfig : true, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("3.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "eject")]
 /// Ejects the medium from a removable drive.
@@ -146,10 +146,11 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_force force "force" : bool => into, }
 );
 crate::rt::qapi_command!(
-    Eject, "eject", (), { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Eject, "eject", (), { arg_type : ::std::option::Option::Some("q_obj_eject-arg"),
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-open-tray")]
 /// Opens a block device's tray.  If there is a block driver state tree
@@ -211,10 +212,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, with_force force "force" : bool => into, }
 );
 crate::rt::qapi_command!(
-    BlockdevOpenTray, "blockdev-open-tray", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevOpenTray, "blockdev-open-tray", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-open-tray-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-close-tray")]
 /// Closes a block device's tray.  If there is a block driver state tree
@@ -259,10 +262,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    BlockdevCloseTray, "blockdev-close-tray", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevCloseTray, "blockdev-close-tray", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-close-tray-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-remove-medium")]
 /// Removes a medium (a block driver state tree) from a block device.
@@ -313,7 +318,8 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockdevRemoveMedium, "blockdev-remove-medium", (), { allow_oob : false,
+    BlockdevRemoveMedium, "blockdev-remove-medium", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-remove-medium-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.12"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -375,7 +381,8 @@ impl ::std::convert::From<BlockdevInsertMediumArgs> for BlockdevInsertMedium {
     }
 }
 crate::rt::qapi_command!(
-    BlockdevInsertMedium, "blockdev-insert-medium", (), { allow_oob : false,
+    BlockdevInsertMedium, "blockdev-insert-medium", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-insert-medium-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.12"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -484,7 +491,8 @@ crate::rt::qapi_builder!(
     BlockdevChangeReadOnlyMode => into, }
 );
 crate::rt::qapi_command!(
-    BlockdevChangeMedium, "blockdev-change-medium", (), { allow_oob : false,
+    BlockdevChangeMedium, "blockdev-change-medium", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-change-medium-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.5"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -658,8 +666,9 @@ impl BlockSetIoThrottle {
     }
 }
 crate::rt::qapi_command!(
-    BlockSetIoThrottle, "block_set_io_throttle", (), { allow_oob : false, allow_preconfig
-    : true, success_response : true, deprecated : false, unstable : false, since :
+    BlockSetIoThrottle, "block_set_io_throttle", (), { arg_type :
+    ::std::option::Option::Some("BlockIOThrottle"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -774,9 +783,10 @@ crate::rt::qapi_builder!(
     u64 > => into, }
 );
 crate::rt::qapi_command!(
-    BlockLatencyHistogramSet, "block-latency-histogram-set", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("4.0"), condition :
+    BlockLatencyHistogramSet, "block-latency-histogram-set", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-latency-histogram-set-arg"), allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("4.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [("boundaries-zap", & ["10.0.2", "10.2.2"])], }
 );

@@ -1358,11 +1358,11 @@ crate::rt::qapi_builder!(
     QueryBlock new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("0.14"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Statistics of a block device during a given interval of time.
 ///
@@ -2024,9 +2024,10 @@ crate::rt::qapi_builder!(
     with_query_nodes query_nodes "query-nodes" : bool => into, }
 );
 crate::rt::qapi_command!(
-    QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("0.14"), condition :
+    QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-blockstats-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -2277,11 +2278,11 @@ crate::rt::qapi_builder!(
     QueryBlockJobs new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block_resize")]
 /// Resize a block image while a guest is running.
@@ -2322,10 +2323,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    BlockResize, "block_resize", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockResize, "block_resize", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block_resize-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// An enumeration that tells QEMU how to set the backing file path in a
 /// new image file.
@@ -2889,7 +2892,8 @@ impl ::std::convert::From<BlockdevBackupArgs> for BlockdevBackup {
 }
 #[doc(alias = "blockdev-snapshot-sync")]
 crate::rt::qapi_command!(
-    BlockdevSnapshotSync, "blockdev-snapshot-sync", (), { allow_oob : false,
+    BlockdevSnapshotSync, "blockdev-snapshot-sync", (), { arg_type :
+    ::std::option::Option::Some("BlockdevSnapshotSync"), allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2897,7 +2901,8 @@ crate::rt::qapi_command!(
 );
 #[doc(alias = "blockdev-snapshot")]
 crate::rt::qapi_command!(
-    BlockdevSnapshot, "blockdev-snapshot", (), { allow_oob : false, allow_preconfig :
+    BlockdevSnapshot, "blockdev-snapshot", (), { arg_type :
+    ::std::option::Option::Some("BlockdevSnapshot"), allow_oob : false, allow_preconfig :
     true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
     : & ["allow-write-only-overlay"], versions : & ["7.2.0", "10.0.2", "10.2.2"],
@@ -2958,10 +2963,12 @@ impl ::std::convert::From<ChangeBackingFileArgs> for ChangeBackingFile {
     }
 }
 crate::rt::qapi_command!(
-    ChangeBackingFile, "change-backing-file", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ChangeBackingFile, "change-backing-file", (), { arg_type :
+    ::std::option::Option::Some("q_obj_change-backing-file-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-commit")]
 /// Live commit of data from overlay image nodes into backing nodes -
@@ -3098,24 +3105,27 @@ crate::rt::qapi_builder!(
     with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
 );
 crate::rt::qapi_command!(
-    BlockCommit, "block-commit", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
-    [("backing-mask-protocol", & ["10.0.2", "10.2.2"])], }
+    BlockCommit, "block-commit", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-commit-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.3"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("backing-mask-protocol", & ["10.0.2", "10.2.2"])], }
 );
 #[doc(alias = "drive-backup")]
 crate::rt::qapi_command!(
-    DriveBackup, "drive-backup", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : true, unstable : false, since :
+    DriveBackup, "drive-backup", (), { arg_type :
+    ::std::option::Option::Some("DriveBackup"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : true, unstable : false, since :
     ::std::option::Option::Some("1.6"), condition : ::std::option::Option::None, features
     : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
     [("on-cbw-error", & ["10.2.2"]), ("discard-source", & ["10.0.2", "10.2.2"])], }
 );
 #[doc(alias = "blockdev-backup")]
 crate::rt::qapi_command!(
-    BlockdevBackup, "blockdev-backup", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    BlockdevBackup, "blockdev-backup", (), { arg_type :
+    ::std::option::Option::Some("BlockdevBackup"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
     [("on-cbw-error", & ["10.2.2"]), ("discard-source", & ["10.0.2", "10.2.2"])], }
@@ -3189,7 +3199,8 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryNamedBlockNodes, "query-named-block-nodes", ::std::vec::Vec < BlockDeviceInfo >,
-    { allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    { arg_type : ::std::option::Option::Some("q_obj_query-named-block-nodes-arg"),
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("2.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
@@ -3333,16 +3344,17 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : true, since : ::std::option::Option::Some("4.0"), condition :
-    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : & [], }
+    XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
+    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "drive-mirror")]
 crate::rt::qapi_command!(
-    DriveMirror, "drive-mirror", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    DriveMirror, "drive-mirror", (), { arg_type :
+    ::std::option::Option::Some("DriveMirror"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -3703,7 +3715,8 @@ impl ::std::convert::From<BlockDirtyBitmapMergeArgs> for BlockDirtyBitmapMerge {
 }
 #[doc(alias = "block-dirty-bitmap-add")]
 crate::rt::qapi_command!(
-    BlockDirtyBitmapAdd, "block-dirty-bitmap-add", (), { allow_oob : false,
+    BlockDirtyBitmapAdd, "block-dirty-bitmap-add", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmapAdd"), allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3745,11 +3758,11 @@ impl BlockDirtyBitmapRemove {
     }
 }
 crate::rt::qapi_command!(
-    BlockDirtyBitmapRemove, "block-dirty-bitmap-remove", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.4"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    BlockDirtyBitmapRemove, "block-dirty-bitmap-remove", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmap"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-dirty-bitmap-clear")]
 /// Clear (reset) a dirty bitmap on the device, so that an incremental
@@ -3786,11 +3799,11 @@ impl BlockDirtyBitmapClear {
     }
 }
 crate::rt::qapi_command!(
-    BlockDirtyBitmapClear, "block-dirty-bitmap-clear", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.4"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    BlockDirtyBitmapClear, "block-dirty-bitmap-clear", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmap"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-dirty-bitmap-enable")]
 /// Enables a dirty bitmap so that it will begin tracking disk changes.
@@ -3825,11 +3838,11 @@ impl BlockDirtyBitmapEnable {
     }
 }
 crate::rt::qapi_command!(
-    BlockDirtyBitmapEnable, "block-dirty-bitmap-enable", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("4.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    BlockDirtyBitmapEnable, "block-dirty-bitmap-enable", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmap"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-dirty-bitmap-disable")]
 /// Disables a dirty bitmap so that it will stop tracking disk changes.
@@ -3864,15 +3877,16 @@ impl BlockDirtyBitmapDisable {
     }
 }
 crate::rt::qapi_command!(
-    BlockDirtyBitmapDisable, "block-dirty-bitmap-disable", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("4.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    BlockDirtyBitmapDisable, "block-dirty-bitmap-disable", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmap"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-dirty-bitmap-merge")]
 crate::rt::qapi_command!(
-    BlockDirtyBitmapMerge, "block-dirty-bitmap-merge", (), { allow_oob : false,
+    BlockDirtyBitmapMerge, "block-dirty-bitmap-merge", (), { arg_type :
+    ::std::option::Option::Some("BlockDirtyBitmapMerge"), allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("4.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3921,11 +3935,11 @@ impl XDebugBlockDirtyBitmapSha256 {
 }
 crate::rt::qapi_command!(
     XDebugBlockDirtyBitmapSha256, "x-debug-block-dirty-bitmap-sha256",
-    BlockDirtyBitmapSha256, { allow_oob : false, allow_preconfig : true, success_response
-    : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
-    features : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args :
-    & [], }
+    BlockDirtyBitmapSha256, { arg_type : ::std::option::Option::Some("BlockDirtyBitmap"),
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : true, since : ::std::option::Option::Some("2.10"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-mirror")]
 /// Start mirroring a block device's writes to a new destination.
@@ -4046,11 +4060,12 @@ impl ::std::convert::From<BlockdevMirrorArgs> for BlockdevMirror {
     }
 }
 crate::rt::qapi_command!(
-    BlockdevMirror, "blockdev-mirror", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
-    [("target-is-zero", & ["10.2.2"])], }
+    BlockdevMirror, "blockdev-mirror", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-mirror-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.6"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("target-is-zero", & ["10.2.2"])], }
 );
 /// A set of parameters describing block throttling.
 ///
@@ -4452,11 +4467,12 @@ crate::rt::qapi_builder!(
     with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
 );
 crate::rt::qapi_command!(
-    BlockStream, "block-stream", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
-    [("backing-mask-protocol", & ["10.0.2", "10.2.2"])], }
+    BlockStream, "block-stream", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-stream-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("backing-mask-protocol", & ["10.0.2", "10.2.2"])], }
 );
 #[doc(alias = "block-job-set-speed")]
 /// Set maximum speed for a background block operation.
@@ -4491,10 +4507,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, speed : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobSetSpeed, "block-job-set-speed", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockJobSetSpeed, "block-job-set-speed", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-set-speed-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-job-cancel")]
 /// Stop an active background block operation.
@@ -4545,10 +4563,12 @@ crate::rt::qapi_builder!(
     bool => into, }
 );
 crate::rt::qapi_command!(
-    BlockJobCancel, "block-job-cancel", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockJobCancel, "block-job-cancel", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-cancel-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "block-job-pause")]
 #[deprecated(note = "This command is deprecated. Use `job-pause` instead.")]
@@ -4585,11 +4605,12 @@ crate::rt::qapi_builder!(
     { device : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobPause, "block-job-pause", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [],
-    }
+    BlockJobPause, "block-job-pause", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-pause-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None,
+    features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
+    : & [], }
 );
 #[doc(alias = "block-job-resume")]
 #[deprecated(note = "This command is deprecated. Use `job-resume` instead.")]
@@ -4622,11 +4643,12 @@ crate::rt::qapi_builder!(
     { device : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobResume, "block-job-resume", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [],
-    }
+    BlockJobResume, "block-job-resume", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-resume-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None,
+    features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
+    : & [], }
 );
 #[doc(alias = "block-job-complete")]
 #[deprecated(note = "This command is deprecated. Use `job-complete` instead.")]
@@ -4671,11 +4693,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobComplete, "block-job-complete", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [],
-    }
+    BlockJobComplete, "block-job-complete", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-complete-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None,
+    features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
+    : & [], }
 );
 #[doc(alias = "block-job-dismiss")]
 #[deprecated(note = "This command is deprecated. Use `job-dismiss` instead.")]
@@ -4708,9 +4731,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobDismiss, "block-job-dismiss", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    BlockJobDismiss, "block-job-dismiss", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-dismiss-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
     : & [], }
 );
@@ -4744,9 +4768,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockJobFinalize, "block-job-finalize", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    BlockJobFinalize, "block-job-finalize", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-job-finalize-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
     : & [], }
 );
@@ -4861,10 +4886,12 @@ impl BlockJobChange {
     }
 }
 crate::rt::qapi_command!(
-    BlockJobChange, "block-job-change", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("8.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    BlockJobChange, "block-job-change", (), { arg_type :
+    ::std::option::Option::Some("BlockJobChangeOptions"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
+    partial_args : & [], }
 );
 /// Determines how to handle discard requests.
 ///
@@ -8744,8 +8771,9 @@ impl BlockdevAdd {
     }
 }
 crate::rt::qapi_command!(
-    BlockdevAdd, "blockdev-add", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    BlockdevAdd, "blockdev-add", (), { arg_type :
+    ::std::option::Option::Some("BlockdevOptions"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [("active", &
     ["10.0.2", "10.2.2"])], }
@@ -8802,10 +8830,12 @@ crate::rt::qapi_builder!(
     { options : ::std::vec::Vec < BlockdevOptions > => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockdevReopen, "blockdev-reopen", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevReopen, "blockdev-reopen", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-reopen-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-del")]
 /// Deletes a block device that has been added using `blockdev-add`.
@@ -8846,10 +8876,12 @@ crate::rt::qapi_builder!(
     node_name : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockdevDel, "blockdev-del", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevDel, "blockdev-del", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-del-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.9"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "blockdev-set-active")]
 /// Activate or inactivate a block device.  Use this to manage the
@@ -8898,10 +8930,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    BlockdevSetActive, "blockdev-set-active", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("10.0"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevSetActive, "blockdev-set-active", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-set-active-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("10.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
+    partial_args : & [], }
 );
 /// Driver specific image creation options for file.
 ///
@@ -9783,10 +9817,12 @@ crate::rt::qapi_builder!(
     init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockdevCreate, "blockdev-create", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockdevCreate, "blockdev-create", (), { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-create-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Driver specific image amend options for LUKS.
 ///
@@ -10062,10 +10098,12 @@ impl ::std::convert::From<XBlockdevAmendArgs> for XBlockdevAmend {
     }
 }
 crate::rt::qapi_command!(
-    XBlockdevAmend, "x-blockdev-amend", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("5.1"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    XBlockdevAmend, "x-blockdev-amend", (), { arg_type :
+    ::std::option::Option::Some("q_obj_x-blockdev-amend-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable : true,
+    since : ::std::option::Option::Some("5.1"), condition : ::std::option::Option::None,
+    features : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args :
+    & [], }
 );
 /// An enumeration of action that has been taken when a DISK I/O occurs
 ///
@@ -10530,9 +10568,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, write_threshold : u64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    BlockSetWriteThreshold, "block-set-write-threshold", (), { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.3"), condition :
+    BlockSetWriteThreshold, "block-set-write-threshold", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-set-write-threshold-arg"), allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -10604,10 +10643,12 @@ crate::rt::qapi_builder!(
     }
 );
 crate::rt::qapi_command!(
-    XBlockdevChange, "x-blockdev-change", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("2.7"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    XBlockdevChange, "x-blockdev-change", (), { arg_type :
+    ::std::option::Option::Some("q_obj_x-blockdev-change-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable : true,
+    since : ::std::option::Option::Some("2.7"), condition : ::std::option::Option::None,
+    features : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args :
+    & [], }
 );
 #[doc(alias = "x-blockdev-set-iothread")]
 /// Move `node` and its children into the `iothread`.  If `iothread` is
@@ -10659,7 +10700,8 @@ crate::rt::qapi_builder!(
     with_force force "force" : bool => into, }
 );
 crate::rt::qapi_command!(
-    XBlockdevSetIothread, "x-blockdev-set-iothread", (), { allow_oob : false,
+    XBlockdevSetIothread, "x-blockdev-set-iothread", (), { arg_type :
+    ::std::option::Option::Some("q_obj_x-blockdev-set-iothread-arg"), allow_oob : false,
     allow_preconfig : true, success_response : true, deprecated : false, unstable : true,
     since : ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args :
@@ -10840,9 +10882,10 @@ impl BlockdevSnapshotInternalSync {
     }
 }
 crate::rt::qapi_command!(
-    BlockdevSnapshotInternalSync, "blockdev-snapshot-internal-sync", (), { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.7"), condition :
+    BlockdevSnapshotInternalSync, "blockdev-snapshot-internal-sync", (), { arg_type :
+    ::std::option::Option::Some("BlockdevSnapshotInternal"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.7"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -10905,10 +10948,12 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     BlockdevSnapshotDeleteInternalSync, "blockdev-snapshot-delete-internal-sync",
-    SnapshotInfo, { allow_oob : false, allow_preconfig : true, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("1.7"),
-    condition : ::std::option::Option::None, features : & [], versions : & ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : & [], }
+    SnapshotInfo, { arg_type :
+    ::std::option::Option::Some("q_obj_blockdev-snapshot-delete-internal-sync-arg"),
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.7"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Not used by QMP; hack to let us use BlockGraphInfoList internally
 ///

@@ -148,11 +148,12 @@ impl NbdServerStart {
     }
 }
 crate::rt::qapi_command!(
-    NbdServerStart, "nbd-server-start", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
-    [("handshake-max-seconds", & ["10.0.2", "10.2.2"])], }
+    NbdServerStart, "nbd-server-start", (), { arg_type :
+    ::std::option::Option::Some("NbdServerOptionsLegacy"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.3"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("handshake-max-seconds", & ["10.0.2", "10.2.2"])], }
 );
 /// An NBD block export (common options shared between `nbd-server-add`
 /// and the NBD branch of `block-export-add`).
@@ -393,11 +394,12 @@ impl NbdServerAdd {
     }
 }
 crate::rt::qapi_command!(
-    NbdServerAdd, "nbd-server-add", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [],
-    }
+    NbdServerAdd, "nbd-server-add", (), { arg_type :
+    ::std::option::Option::Some("NbdServerAddOptions"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None,
+    features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
+    : & [], }
 );
 /// Mode for removing a block export.
 ///
@@ -456,9 +458,10 @@ crate::rt::qapi_builder!(
     BlockExportRemoveMode => into, }
 );
 crate::rt::qapi_command!(
-    NbdServerRemove, "nbd-server-remove", (), { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    NbdServerRemove, "nbd-server-remove", (), { arg_type :
+    ::std::option::Option::Some("q_obj_nbd-server-remove-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : true, unstable : false,
+    since : ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
     features : & ["deprecated"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args
     : & [], }
 );
@@ -475,10 +478,11 @@ crate::rt::qapi_builder!(
     NbdServerStop new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    NbdServerStop, "nbd-server-stop", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    NbdServerStop, "nbd-server-stop", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.3"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of block export types
 ///
@@ -658,8 +662,9 @@ impl BlockExportAdd {
     }
 }
 crate::rt::qapi_command!(
-    BlockExportAdd, "block-export-add", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    BlockExportAdd, "block-export-add", (), { arg_type :
+    ::std::option::Option::Some("BlockExportOptions"), allow_oob : false, allow_preconfig
+    : true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
     [("allow-inactive", & ["10.0.2", "10.2.2"])], }
@@ -692,10 +697,12 @@ crate::rt::qapi_builder!(
     BlockExportRemoveMode => into, }
 );
 crate::rt::qapi_command!(
-    BlockExportDel, "block-export-del", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    BlockExportDel, "block-export-del", (), { arg_type :
+    ::std::option::Option::Some("q_obj_block-export-del-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "BLOCK_EXPORT_DELETED")]
 /// Emitted when a block export is removed and its id can be reused.
@@ -761,8 +768,8 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryBlockExports, "query-block-exports", ::std::vec::Vec < BlockExportInfo >, {
-    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("5.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );

@@ -65,11 +65,11 @@ crate::rt::qapi_builder!(
     QueryChardev new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("0.14"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Information about a character device backend
 ///
@@ -122,10 +122,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryChardevBackends, "query-chardev-backends", ::std::vec::Vec < ChardevBackendInfo
-    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
-    : false, unstable : false, since : ::std::option::Option::Some("2.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    >, { arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of data format.
 ///
@@ -195,10 +195,12 @@ impl ::std::convert::From<RingbufWriteArgs> for RingbufWrite {
     }
 }
 crate::rt::qapi_command!(
-    RingbufWrite, "ringbuf-write", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    RingbufWrite, "ringbuf-write", (), { arg_type :
+    ::std::option::Option::Some("q_obj_ringbuf-write-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.4"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "ringbuf-read")]
 /// Read from a ring buffer character device.
@@ -245,7 +247,8 @@ crate::rt::qapi_builder!(
     with_format format "format" : DataFormat => into, }
 );
 crate::rt::qapi_command!(
-    RingbufRead, "ringbuf-read", ::std::string::String, { allow_oob : false,
+    RingbufRead, "ringbuf-read", ::std::string::String, { arg_type :
+    ::std::option::Option::Some("q_obj_ringbuf-read-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.4"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -1291,10 +1294,12 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    ChardevAdd, "chardev-add", ChardevReturn, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ChardevAdd, "chardev-add", ChardevReturn, { arg_type :
+    ::std::option::Option::Some("q_obj_chardev-add-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.4"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "chardev-change")]
 /// Change a character device backend
@@ -1343,10 +1348,12 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    ChardevChange, "chardev-change", ChardevReturn, { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ChardevChange, "chardev-change", ChardevReturn, { arg_type :
+    ::std::option::Option::Some("q_obj_chardev-change-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.10"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "chardev-remove")]
 /// Remove a character device backend
@@ -1371,10 +1378,12 @@ crate::rt::qapi_builder!(
     { id : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ChardevRemove, "chardev-remove", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.4"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ChardevRemove, "chardev-remove", (), { arg_type :
+    ::std::option::Option::Some("q_obj_chardev-remove-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.4"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "chardev-send-break")]
 /// Send a break to a character device
@@ -1400,10 +1409,12 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ChardevSendBreak, "chardev-send-break", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ChardevSendBreak, "chardev-send-break", (), { arg_type :
+    ::std::option::Option::Some("q_obj_chardev-send-break-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.10"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "VSERPORT_CHANGE")]
 /// Emitted when the guest opens or closes a virtio-serial port.

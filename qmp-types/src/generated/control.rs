@@ -36,10 +36,12 @@ crate::rt::qapi_builder!(
     with_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into, }
 );
 crate::rt::qapi_command!(
-    QmpCapabilities, "qmp_capabilities", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QmpCapabilities, "qmp_capabilities", (), { arg_type :
+    ::std::option::Option::Some("q_obj_qmp_capabilities-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.13"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Enumeration of capabilities to be advertised during initial client
 /// connection, used for agreeing on particular QMP extension behaviors.
@@ -132,10 +134,11 @@ crate::rt::qapi_builder!(
     QueryVersion new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryVersion, "query-version", VersionInfo, { allow_oob : false, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryVersion, "query-version", VersionInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Information about a QMP command
 ///
@@ -185,11 +188,11 @@ crate::rt::qapi_builder!(
     QueryCommands new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("0.14"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "quit")]
 /// Request graceful QEMU process termination.
@@ -214,10 +217,11 @@ crate::rt::qapi_builder!(
     Quit new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    Quit, "quit", (), { allow_oob : false, allow_preconfig : true, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Quit, "quit", (), { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of monitor modes.
 ///

@@ -152,7 +152,8 @@ for CxlInjectGeneralMediaEvent {
     }
 }
 crate::rt::qapi_command!(
-    CxlInjectGeneralMediaEvent, "cxl-inject-general-media-event", (), { allow_oob :
+    CxlInjectGeneralMediaEvent, "cxl-inject-general-media-event", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-general-media-event-arg"), allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
     : false, since : ::std::option::Option::Some("8.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
@@ -295,10 +296,12 @@ impl ::std::convert::From<CxlInjectDramEventArgs> for CxlInjectDramEvent {
     }
 }
 crate::rt::qapi_command!(
-    CxlInjectDramEvent, "cxl-inject-dram-event", (), { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("8.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    CxlInjectDramEvent, "cxl-inject-dram-event", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-dram-event-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
+    partial_args : & [], }
 );
 #[doc(alias = "cxl-inject-memory-module-event")]
 /// Inject an event record for a Memory Module Event (CXL r3.0
@@ -437,7 +440,8 @@ for CxlInjectMemoryModuleEvent {
     }
 }
 crate::rt::qapi_command!(
-    CxlInjectMemoryModuleEvent, "cxl-inject-memory-module-event", (), { allow_oob :
+    CxlInjectMemoryModuleEvent, "cxl-inject-memory-module-event", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-memory-module-event-arg"), allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
     : false, since : ::std::option::Option::Some("8.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
@@ -496,10 +500,12 @@ impl ::std::convert::From<CxlInjectPoisonArgs> for CxlInjectPoison {
     }
 }
 crate::rt::qapi_command!(
-    CxlInjectPoison, "cxl-inject-poison", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("8.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    CxlInjectPoison, "cxl-inject-poison", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-poison-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
+    partial_args : & [], }
 );
 /// Type of uncorrectable CXL error to inject.  These errors are
 /// reported via an AER uncorrectable internal error with additional
@@ -645,7 +651,8 @@ crate::rt::qapi_builder!(
     into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    CxlInjectUncorrectableErrors, "cxl-inject-uncorrectable-errors", (), { allow_oob :
+    CxlInjectUncorrectableErrors, "cxl-inject-uncorrectable-errors", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-uncorrectable-errors-arg"), allow_oob :
     false, allow_preconfig : false, success_response : true, deprecated : false, unstable
     : false, since : ::std::option::Option::Some("8.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
@@ -730,9 +737,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, r#type : CxlCorErrorType => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    CxlInjectCorrectableError, "cxl-inject-correctable-error", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("8.0"), condition :
+    CxlInjectCorrectableError, "cxl-inject-correctable-error", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-inject-correctable-error-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("8.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
     partial_args : & [], }
 );
@@ -877,7 +885,8 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    CxlAddDynamicCapacity, "cxl-add-dynamic-capacity", (), { allow_oob : false,
+    CxlAddDynamicCapacity, "cxl-add-dynamic-capacity", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-add-dynamic-capacity-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     true, since : ::std::option::Option::Some("9.1"), condition :
     ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
@@ -992,9 +1001,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    CxlReleaseDynamicCapacity, "cxl-release-dynamic-capacity", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::Some("9.1"), condition :
+    CxlReleaseDynamicCapacity, "cxl-release-dynamic-capacity", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cxl-release-dynamic-capacity-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : true, since : ::std::option::Option::Some("9.1"), condition :
     ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
     "10.2.2"], partial_args : & [], }
 );

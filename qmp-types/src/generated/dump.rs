@@ -117,10 +117,12 @@ crate::rt::qapi_builder!(
     into, }
 );
 crate::rt::qapi_command!(
-    DumpGuestMemory, "dump-guest-memory", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DumpGuestMemory, "dump-guest-memory", (), { arg_type :
+    ::std::option::Option::Some("q_obj_dump-guest-memory-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Describe the status of a long-running background guest memory dump.
 ///
@@ -190,10 +192,11 @@ crate::rt::qapi_builder!(
     QueryDump new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryDump, "query-dump", DumpQueryResult, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryDump, "query-dump", DumpQueryResult, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.6"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "DUMP_COMPLETED")]
 /// Emitted when background dump has completed
@@ -268,8 +271,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryDumpGuestMemoryCapability, "query-dump-guest-memory-capability",
-    DumpGuestMemoryCapability, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DumpGuestMemoryCapability, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

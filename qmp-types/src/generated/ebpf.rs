@@ -71,9 +71,10 @@ crate::rt::qapi_builder!(
     id : EbpfProgramID => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    RequestEbpf, "request-ebpf", EbpfObject, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("9.0"), condition :
+    RequestEbpf, "request-ebpf", EbpfObject, { arg_type :
+    ::std::option::Option::Some("q_obj_request-ebpf-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("9.0"), condition :
     ::std::option::Option::Some("CONFIG_EBPF"), features : & [], versions : & ["10.0.2",
     "10.2.2"], partial_args : & [], }
 );

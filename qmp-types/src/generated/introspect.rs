@@ -42,11 +42,11 @@ crate::rt::qapi_builder!(
     QueryQmpSchema new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.5"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// This is a `SchemaInfo`'s meta type, i.e. the kind of entity it
 /// describes.

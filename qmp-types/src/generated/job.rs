@@ -171,10 +171,12 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobPause, "job-pause", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobPause, "job-pause", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-pause-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "job-resume")]
 /// Resume a paused job.
@@ -198,10 +200,12 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobResume, "job-resume", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobResume, "job-resume", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-resume-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "job-cancel")]
 /// Instruct an active background job to cancel at the next opportunity.
@@ -227,10 +231,12 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobCancel, "job-cancel", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobCancel, "job-cancel", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-cancel-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "job-complete")]
 /// Manually trigger completion of an active job in the READY or STANDBY
@@ -264,10 +270,12 @@ crate::rt::qapi_builder!(
     id : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobComplete, "job-complete", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobComplete, "job-complete", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-complete-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "job-dismiss")]
 /// Deletes a job that is in the CONCLUDED state.  This command only
@@ -296,10 +304,12 @@ crate::rt::qapi_builder!(
     id : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobDismiss, "job-dismiss", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobDismiss, "job-dismiss", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-dismiss-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "job-finalize")]
 /// Instructs all jobs in a transaction (or a single job if it is not
@@ -328,10 +338,12 @@ crate::rt::qapi_builder!(
     id : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    JobFinalize, "job-finalize", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    JobFinalize, "job-finalize", (), { arg_type :
+    ::std::option::Option::Some("q_obj_job-finalize-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Information about a job.
 ///
@@ -390,9 +402,9 @@ crate::rt::qapi_builder!(
     QueryJobs new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("3.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );

@@ -319,11 +319,11 @@ crate::rt::qapi_builder!(
     QueryCpusFast new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.12"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Property default values specific to a machine type, for use by
 /// scripts/compare-machine-types.
@@ -464,9 +464,10 @@ crate::rt::qapi_builder!(
     with_compat_props compat_props "compat-props" : bool => into, }
 );
 crate::rt::qapi_command!(
-    QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.2"), condition :
+    QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-machines-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [("compat-props", & ["10.0.2", "10.2.2"])], }
 );
@@ -501,11 +502,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("4.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Information on the target configuration built into the QEMU binary.
 ///
@@ -533,8 +534,9 @@ crate::rt::qapi_builder!(
     QueryTarget new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryTarget, "query-target", QemuTargetInfo, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
+    QueryTarget, "query-target", QemuTargetInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -574,10 +576,11 @@ crate::rt::qapi_builder!(
     QueryUuid new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryUuid, "query-uuid", UuidInfo, { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryUuid, "query-uuid", UuidInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// GUID information.
 ///
@@ -606,11 +609,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.9"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "system_reset")]
 /// Performs a hard reset of a guest.
@@ -631,10 +634,11 @@ crate::rt::qapi_builder!(
     SystemReset new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    SystemReset, "system_reset", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SystemReset, "system_reset", (), { arg_type : ::std::option::Option::None, allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "system_powerdown")]
 /// Requests that a guest perform a powerdown operation.
@@ -661,10 +665,11 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    SystemPowerdown, "system_powerdown", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SystemPowerdown, "system_powerdown", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "system_wakeup")]
 /// Wake up guest from suspend.  If the guest has wake-up from suspend
@@ -691,10 +696,11 @@ crate::rt::qapi_builder!(
     SystemWakeup new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    SystemWakeup, "system_wakeup", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SystemWakeup, "system_wakeup", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Policy for handling lost ticks in timer devices.  Ticks end up
 /// getting lost when, for example, the guest is paused.
@@ -755,10 +761,11 @@ crate::rt::qapi_builder!(
     InjectNmi new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    InjectNmi, "inject-nmi", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    InjectNmi, "inject-nmi", (), { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1324,8 +1331,9 @@ impl ::std::convert::From<MemsaveArgs> for Memsave {
     }
 }
 crate::rt::qapi_command!(
-    Memsave, "memsave", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Memsave, "memsave", (), { arg_type :
+    ::std::option::Option::Some("q_obj_memsave-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1380,8 +1388,9 @@ impl ::std::convert::From<PmemsaveArgs> for Pmemsave {
     }
 }
 crate::rt::qapi_command!(
-    Pmemsave, "pmemsave", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Pmemsave, "pmemsave", (), { arg_type :
+    ::std::option::Option::Some("q_obj_pmemsave-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1466,11 +1475,11 @@ crate::rt::qapi_builder!(
     QueryMemdev new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Properties identifying a CPU.
 ///
@@ -1633,10 +1642,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryHotpluggableCpus, "query-hotpluggable-cpus", ::std::vec::Vec < HotpluggableCPU
-    >, { allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.7"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    >, { arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.7"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "set-numa-node")]
 /// Runtime equivalent of '-numa' CLI option, available at preconfigure
@@ -1659,8 +1668,9 @@ impl SetNumaNode {
     }
 }
 crate::rt::qapi_command!(
-    SetNumaNode, "set-numa-node", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    SetNumaNode, "set-numa-node", (), { arg_type :
+    ::std::option::Option::Some("NumaOptions"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1707,8 +1717,9 @@ crate::rt::qapi_builder!(
     value : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    Balloon, "balloon", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Balloon, "balloon", (), { arg_type :
+    ::std::option::Option::Some("q_obj_balloon-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1755,10 +1766,11 @@ crate::rt::qapi_builder!(
     QueryBalloon new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryBalloon, "query-balloon", BalloonInfo, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryBalloon, "query-balloon", BalloonInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "BALLOON_CHANGE")]
 /// Emitted when the guest changes the actual BALLOON level.  This value
@@ -1854,10 +1866,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryHvBalloonStatusReport, "query-hv-balloon-status-report", HvBalloonInfo, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("8.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
-    partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "HV_BALLOON_STATUS_REPORT")]
 /// Emitted when the hv-balloon driver receives a "STATUS" message from
@@ -1944,11 +1956,11 @@ crate::rt::qapi_builder!(
     {} set {}
 );
 crate::rt::qapi_command!(
-    QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.11"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// PCDIMMDevice state information
 ///
@@ -2347,10 +2359,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryMemoryDevices, "query-memory-devices", ::std::vec::Vec < MemoryDeviceInfo >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "MEMORY_DEVICE_SIZE_CHANGE")]
 /// Emitted when the size of a memory device changes.  Only emitted for
@@ -2509,8 +2521,9 @@ crate::rt::qapi_builder!(
     XQueryIrq new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryIrq, "x-query-irq", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryIrq, "x-query-irq", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2533,8 +2546,9 @@ crate::rt::qapi_builder!(
     XQueryJit new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryJit, "x-query-jit", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryJit, "x-query-jit", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
@@ -2557,8 +2571,9 @@ crate::rt::qapi_builder!(
     XQueryNuma new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryNuma, "x-query-numa", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryNuma, "x-query-numa", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2580,11 +2595,11 @@ crate::rt::qapi_builder!(
     XQueryRamblock new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryRamblock, "x-query-ramblock", HumanReadableText, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::Some("6.2"), condition :
-    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : & [], }
+    XQueryRamblock, "x-query-ramblock", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "x-query-roms")]
 /// Query information on the registered ROMS
@@ -2604,8 +2619,9 @@ crate::rt::qapi_builder!(
     XQueryRoms new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryRoms, "x-query-roms", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryRoms, "x-query-roms", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2627,8 +2643,9 @@ crate::rt::qapi_builder!(
     XQueryUsb new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryUsb, "x-query-usb", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryUsb, "x-query-usb", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2698,8 +2715,9 @@ crate::rt::qapi_builder!(
     filename : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    Dumpdtb, "dumpdtb", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Dumpdtb, "dumpdtb", (), { arg_type :
+    ::std::option::Option::Some("q_obj_dumpdtb-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("7.2"), condition :
     ::std::option::Option::Some("CONFIG_FDT"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
@@ -2726,10 +2744,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     XQueryInterruptControllers, "x-query-interrupt-controllers", HumanReadableText, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : true, since : ::std::option::Option::Some("9.1"), condition :
-    ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("9.1"), condition : ::std::option::Option::None, features
+    : & ["unstable"], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 10.2
 ///
@@ -2775,7 +2793,8 @@ crate::rt::qapi_builder!(
     { with_max_size max_size "max-size" : u64 => into, }
 );
 crate::rt::qapi_command!(
-    QueryFirmwareLog, "query-firmware-log", FirmwareLog, { allow_oob : false,
+    QueryFirmwareLog, "query-firmware-log", FirmwareLog, { arg_type :
+    ::std::option::Option::Some("q_obj_query-firmware-log-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("10.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["10.2.2"], partial_args :
@@ -2805,10 +2824,12 @@ crate::rt::qapi_builder!(
     filename : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    DumpSkeys, "dump-skeys", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DumpSkeys, "dump-skeys", (), { arg_type :
+    ::std::option::Option::Some("q_obj_dump-skeys-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.5"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Virtual CPU model.
 ///
@@ -3020,6 +3041,7 @@ impl ::std::convert::From<QueryCpuModelComparisonArgs> for QueryCpuModelComparis
 }
 crate::rt::qapi_command!(
     QueryCpuModelComparison, "query-cpu-model-comparison", CpuModelCompareInfo, {
+    arg_type : ::std::option::Option::Some("q_obj_query-cpu-model-comparison-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3100,9 +3122,10 @@ impl ::std::convert::From<QueryCpuModelBaselineArgs> for QueryCpuModelBaseline {
     }
 }
 crate::rt::qapi_command!(
-    QueryCpuModelBaseline, "query-cpu-model-baseline", CpuModelBaselineInfo, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("2.8"), condition :
+    QueryCpuModelBaseline, "query-cpu-model-baseline", CpuModelBaselineInfo, { arg_type :
+    ::std::option::Option::Some("q_obj_query-cpu-model-baseline-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -3193,6 +3216,7 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryCpuModelExpansion, "query-cpu-model-expansion", CpuModelExpansionInfo, {
+    arg_type : ::std::option::Option::Some("q_obj_query-cpu-model-expansion-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3282,10 +3306,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryCpuDefinitions, "query-cpu-definitions", ::std::vec::Vec < CpuDefinitionInfo >,
-    { allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    { arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "x-query-opcount")]
 /// Query TCG opcode counters
@@ -3308,9 +3332,10 @@ crate::rt::qapi_builder!(
     XQueryOpcount new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryOpcount, "x-query-opcount", HumanReadableText, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::Some("6.2"), condition :
+    XQueryOpcount, "x-query-opcount", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], versions : &
     ["7.2.0", "10.0.2"], partial_args : & [], }
 );
@@ -3377,9 +3402,10 @@ crate::rt::qapi_builder!(
     XQueryProfile new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryProfile, "x-query-profile", HumanReadableText, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::Some("6.2"), condition :
+    XQueryProfile, "x-query-profile", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("6.2"), condition :
     ::std::option::Option::Some("CONFIG_TCG"), features : & ["unstable"], versions : &
     ["7.2.0"], partial_args : & [], }
 );
@@ -3403,8 +3429,9 @@ crate::rt::qapi_builder!(
     XQueryRdma new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryRdma, "x-query-rdma", HumanReadableText, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
+    XQueryRdma, "x-query-rdma", HumanReadableText, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
     : & ["unstable"], versions : & ["7.2.0"], partial_args : & [], }
 );

@@ -77,10 +77,12 @@ crate::rt::qapi_builder!(
     S390CpuEntitlement => into, with_dedicated dedicated "dedicated" : bool => into, }
 );
 crate::rt::qapi_command!(
-    SetCpuTopology, "set-cpu-topology", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("8.2"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    SetCpuTopology, "set-cpu-topology", (), { arg_type :
+    ::std::option::Option::Some("q_obj_set-cpu-topology-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("8.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "CPU_POLARIZATION_CHANGE")]
 /// Emitted when the guest asks to change the polarization.
@@ -167,10 +169,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryS390xCpuPolarization, "query-s390x-cpu-polarization", CpuPolarizationInfo, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : true, since : ::std::option::Option::Some("8.2"), condition :
-    ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("8.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "SCLP_CPI_INFO_AVAILABLE")]
 /// Emitted when the Control-Program Identification data is available in

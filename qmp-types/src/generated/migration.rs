@@ -501,8 +501,9 @@ crate::rt::qapi_builder!(
     QueryMigrate new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryMigrate, "query-migrate", MigrationInfo, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
+    QueryMigrate, "query-migrate", MigrationInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -695,7 +696,8 @@ crate::rt::qapi_builder!(
     : ::std::vec::Vec < MigrationCapabilityStatus > => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    MigrateSetCapabilities, "migrate-set-capabilities", (), { allow_oob : false,
+    MigrateSetCapabilities, "migrate-set-capabilities", (), { arg_type :
+    ::std::option::Option::Some("q_obj_migrate-set-capabilities-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -730,10 +732,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryMigrateCapabilities, "query-migrate-capabilities", ::std::vec::Vec <
-    MigrationCapabilityStatus >, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    MigrationCapabilityStatus >, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of multifd compression methods.
 ///
@@ -1512,7 +1515,8 @@ crate::rt::qapi_builder!(
 );
 #[doc(alias = "migrate-set-parameters")]
 crate::rt::qapi_command!(
-    MigrateSetParameters, "migrate-set-parameters", (), { allow_oob : false,
+    MigrateSetParameters, "migrate-set-parameters", (), { arg_type :
+    ::std::option::Option::Some("MigrateSetParameters"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -1822,11 +1826,11 @@ crate::rt::qapi_builder!(
     {} set {}
 );
 crate::rt::qapi_command!(
-    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("2.4"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "migrate-start-postcopy")]
 /// Followup to a migration command to switch the migration to postcopy
@@ -1850,11 +1854,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    MigrateStartPostcopy, "migrate-start-postcopy", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.5"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    MigrateStartPostcopy, "migrate-start-postcopy", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.5"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "MIGRATION")]
 /// Emitted when a migration event happens
@@ -2068,8 +2072,9 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    XColoLostHeartbeat, "x-colo-lost-heartbeat", (), { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : true, since :
+    XColoLostHeartbeat, "x-colo-lost-heartbeat", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
     ::std::option::Option::Some("2.8"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & ["unstable"],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
@@ -2098,10 +2103,11 @@ crate::rt::qapi_builder!(
     MigrateCancel new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    MigrateCancel, "migrate_cancel", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    MigrateCancel, "migrate_cancel", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "migrate-continue")]
 /// Continue migration when it's in a paused state.
@@ -2128,10 +2134,12 @@ crate::rt::qapi_builder!(
     MigrationStatus => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    MigrateContinue, "migrate-continue", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    MigrateContinue, "migrate-continue", (), { arg_type :
+    ::std::option::Option::Some("q_obj_migrate-continue-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.11"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// The migration stream transport mechanisms.
 ///
@@ -2423,8 +2431,9 @@ crate::rt::qapi_builder!(
     with_inc inc "inc" : bool => into, }
 );
 crate::rt::qapi_command!(
-    Migrate, "migrate", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Migrate, "migrate", (), { arg_type :
+    ::std::option::Option::Some("q_obj_migrate-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
     [("channels", & ["10.0.2", "10.2.2"]), ("blk", & ["7.2.0"]), ("inc", & ["7.2.0"])], }
@@ -2514,11 +2523,13 @@ crate::rt::qapi_builder!(
     "exit-on-error" : bool => into, }
 );
 crate::rt::qapi_command!(
-    MigrateIncoming, "migrate-incoming", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.3"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [("channels", &
-    ["10.0.2", "10.2.2"]), ("exit-on-error", & ["10.0.2", "10.2.2"])], }
+    MigrateIncoming, "migrate-incoming", (), { arg_type :
+    ::std::option::Option::Some("q_obj_migrate-incoming-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("channels", & ["10.0.2", "10.2.2"]), ("exit-on-error",
+    & ["10.0.2", "10.2.2"])], }
 );
 #[doc(alias = "xen-save-devices-state")]
 /// Save the state of all devices to file.  The RAM and the block
@@ -2554,7 +2565,8 @@ crate::rt::qapi_builder!(
     }
 );
 crate::rt::qapi_command!(
-    XenSaveDevicesState, "xen-save-devices-state", (), { allow_oob : false,
+    XenSaveDevicesState, "xen-save-devices-state", (), { arg_type :
+    ::std::option::Option::Some("q_obj_xen-save-devices-state-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2585,7 +2597,8 @@ crate::rt::qapi_builder!(
     bool => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    XenSetGlobalDirtyLog, "xen-set-global-dirty-log", (), { allow_oob : false,
+    XenSetGlobalDirtyLog, "xen-set-global-dirty-log", (), { arg_type :
+    ::std::option::Option::Some("q_obj_xen-set-global-dirty-log-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.3"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2619,7 +2632,8 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    XenLoadDevicesState, "xen-load-devices-state", (), { allow_oob : false,
+    XenLoadDevicesState, "xen-load-devices-state", (), { arg_type :
+    ::std::option::Option::Some("q_obj_xen-load-devices-state-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.7"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2675,9 +2689,10 @@ impl ::std::convert::From<XenSetReplicationArgs> for XenSetReplication {
     }
 }
 crate::rt::qapi_command!(
-    XenSetReplication, "xen-set-replication", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.9"), condition :
+    XenSetReplication, "xen-set-replication", (), { arg_type :
+    ::std::option::Option::Some("q_obj_xen-set-replication-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.9"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2728,8 +2743,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryXenReplicationStatus, "query-xen-replication-status", ReplicationStatus, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.9"), condition :
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2755,9 +2771,10 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    XenColoDoCheckpoint, "xen-colo-do-checkpoint", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.9"), condition :
+    XenColoDoCheckpoint, "xen-colo-do-checkpoint", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.9"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2813,9 +2830,10 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    QueryColoStatus, "query-colo-status", COLOStatus, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("3.1"), condition :
+    QueryColoStatus, "query-colo-status", COLOStatus, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.1"), condition :
     ::std::option::Option::Some("CONFIG_REPLICATION"), features : & [], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2843,10 +2861,12 @@ crate::rt::qapi_builder!(
     { uri : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    MigrateRecover, "migrate-recover", (), { allow_oob : true, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    MigrateRecover, "migrate-recover", (), { arg_type :
+    ::std::option::Option::Some("q_obj_migrate-recover-arg"), allow_oob : true,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "migrate-pause")]
 /// Pause a migration.  Currently it only supports postcopy.
@@ -2867,10 +2887,11 @@ crate::rt::qapi_builder!(
     MigratePause new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    MigratePause, "migrate-pause", (), { allow_oob : true, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    MigratePause, "migrate-pause", (), { arg_type : ::std::option::Option::None,
+    allow_oob : true, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "UNPLUG_PRIMARY")]
 /// Emitted from source side of a migration when migration state is
@@ -3110,11 +3131,12 @@ crate::rt::qapi_builder!(
     i64 => into, with_mode mode "mode" : DirtyRateMeasureMode => into, }
 );
 crate::rt::qapi_command!(
-    CalcDirtyRate, "calc-dirty-rate", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : &
-    [("calc-time-unit", & ["10.0.2", "10.2.2"])], }
+    CalcDirtyRate, "calc-dirty-rate", (), { arg_type :
+    ::std::option::Option::Some("q_obj_calc-dirty-rate-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("calc-time-unit", & ["10.0.2", "10.2.2"])], }
 );
 #[doc(alias = "query-dirty-rate")]
 /// Query results of the most recent invocation of `calc-dirty-rate`.
@@ -3152,7 +3174,8 @@ crate::rt::qapi_builder!(
     with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into, }
 );
 crate::rt::qapi_command!(
-    QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { allow_oob : false,
+    QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { arg_type :
+    ::std::option::Option::Some("q_obj_query-dirty-rate-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("5.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3215,10 +3238,12 @@ crate::rt::qapi_builder!(
     u64 => into, } init {} set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { arg_type :
+    ::std::option::Option::Some("q_obj_set-vcpu-dirty-limit-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "cancel-vcpu-dirty-limit")]
 /// Cancel the upper limit of dirty page rate for virtual CPUs.
@@ -3248,7 +3273,8 @@ crate::rt::qapi_builder!(
     set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { allow_oob : false,
+    CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { arg_type :
+    ::std::option::Option::Some("q_obj_cancel-vcpu-dirty-limit-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("7.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -3277,10 +3303,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryVcpuDirtyLimit, "query-vcpu-dirty-limit", ::std::vec::Vec < DirtyLimitInfo >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("7.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Information about migrationthreads
 ///
@@ -3326,10 +3352,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryMigrationthreads, "query-migrationthreads", ::std::vec::Vec <
-    MigrationThreadInfo >, { allow_oob : false, allow_preconfig : false, success_response
-    : true, deprecated : true, unstable : false, since :
-    ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
-    : & ["deprecated"], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    MigrationThreadInfo >, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : true, unstable :
+    false, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["deprecated"], versions : & ["10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "snapshot-save")]
 /// Save a VM snapshot
@@ -3429,10 +3456,12 @@ impl ::std::convert::From<SnapshotSaveArgs> for SnapshotSave {
     }
 }
 crate::rt::qapi_command!(
-    SnapshotSave, "snapshot-save", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SnapshotSave, "snapshot-save", (), { arg_type :
+    ::std::option::Option::Some("q_obj_snapshot-save-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "snapshot-load")]
 /// Load a VM snapshot
@@ -3530,10 +3559,12 @@ impl ::std::convert::From<SnapshotLoadArgs> for SnapshotLoad {
     }
 }
 crate::rt::qapi_command!(
-    SnapshotLoad, "snapshot-load", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SnapshotLoad, "snapshot-load", (), { arg_type :
+    ::std::option::Option::Some("q_obj_snapshot-load-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "snapshot-delete")]
 /// Delete a VM snapshot
@@ -3613,8 +3644,10 @@ impl ::std::convert::From<SnapshotDeleteArgs> for SnapshotDelete {
     }
 }
 crate::rt::qapi_command!(
-    SnapshotDelete, "snapshot-delete", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SnapshotDelete, "snapshot-delete", (), { arg_type :
+    ::std::option::Option::Some("q_obj_snapshot-delete-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

@@ -57,10 +57,12 @@ impl ::std::convert::From<AddClientArgs> for AddClient {
     }
 }
 crate::rt::qapi_command!(
-    AddClient, "add_client", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    AddClient, "add_client", (), { arg_type :
+    ::std::option::Option::Some("q_obj_add_client-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Guest name information.
 ///
@@ -95,10 +97,11 @@ crate::rt::qapi_builder!(
     QueryName new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryName, "query-name", NameInfo, { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryName, "query-name", NameInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Information about an iothread
 ///
@@ -171,11 +174,11 @@ crate::rt::qapi_builder!(
     QueryIothreads new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : true,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "stop")]
 /// Stop guest VM execution.
@@ -204,10 +207,11 @@ crate::rt::qapi_builder!(
     Stop new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    Stop, "stop", (), { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Stop, "stop", (), { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "cont")]
 /// Resume guest VM execution.
@@ -238,10 +242,11 @@ crate::rt::qapi_builder!(
     Cont new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    Cont, "cont", (), { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Cont, "cont", (), { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "x-exit-preconfig")]
 /// Exit from "preconfig" state
@@ -270,10 +275,11 @@ crate::rt::qapi_builder!(
     XExitPreconfig new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XExitPreconfig, "x-exit-preconfig", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("3.0"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    XExitPreconfig, "x-exit-preconfig", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : true, since : ::std::option::Option::Some("3.0"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "human-monitor-command")]
 /// Execute a command on the human monitor and return the output.
@@ -325,9 +331,10 @@ crate::rt::qapi_builder!(
     : i64 => into, }
 );
 crate::rt::qapi_command!(
-    HumanMonitorCommand, "human-monitor-command", ::std::string::String, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("0.14"), condition :
+    HumanMonitorCommand, "human-monitor-command", ::std::string::String, { arg_type :
+    ::std::option::Option::Some("q_obj_human-monitor-command-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::None, features : & ["savevm-monitor-nodes"], versions : &
     ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -362,9 +369,9 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    Getfd, "getfd", (), { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition :
+    Getfd, "getfd", (), { arg_type : ::std::option::Option::Some("q_obj_getfd-arg"),
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_POSIX"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -426,9 +433,10 @@ impl ::std::convert::From<GetWin32SocketArgs> for GetWin32Socket {
     }
 }
 crate::rt::qapi_command!(
-    GetWin32Socket, "get-win32-socket", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("8.0"), condition :
+    GetWin32Socket, "get-win32-socket", (), { arg_type :
+    ::std::option::Option::Some("q_obj_get-win32-socket-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.0"), condition :
     ::std::option::Option::Some("CONFIG_WIN32"), features : & [], versions : & ["10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -455,8 +463,9 @@ crate::rt::qapi_builder!(
     fdname : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    Closefd, "closefd", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    Closefd, "closefd", (), { arg_type :
+    ::std::option::Option::Some("q_obj_closefd-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -513,8 +522,9 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    AddFd, "add-fd", AddfdInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    AddFd, "add-fd", AddfdInfo, { arg_type :
+    ::std::option::Option::Some("q_obj_add-fd-arg"), allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -552,10 +562,12 @@ crate::rt::qapi_builder!(
     fdset_id : i64 => into, } init {} set { with_fd fd "fd" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    RemoveFd, "remove-fd", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    RemoveFd, "remove-fd", (), { arg_type :
+    ::std::option::Option::Some("q_obj_remove-fd-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Information about a file descriptor that belongs to an fd set.
 ///
@@ -638,11 +650,11 @@ crate::rt::qapi_builder!(
     QueryFdsets new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Possible types for an option parameter.
 ///
@@ -762,10 +774,12 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryCommandLineOptions, "query-command-line-options", ::std::vec::Vec <
-    CommandLineOptionInfo >, { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    CommandLineOptionInfo >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-command-line-options-arg"), allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("1.5"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "RTC_CHANGE")]
 /// Emitted when the guest changes the RTC time.

@@ -55,8 +55,8 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryGicCapabilities, "query-gic-capabilities", ::std::vec::Vec < GICCapability >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.6"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );

@@ -27,11 +27,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    RtcResetReinjection, "rtc-reset-reinjection", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    RtcResetReinjection, "rtc-reset-reinjection", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of SEV state information used during `query-sev`.
 ///
@@ -219,10 +219,11 @@ crate::rt::qapi_builder!(
     QuerySev new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QuerySev, "query-sev", SevInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QuerySev, "query-sev", SevInfo, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.12"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// SEV Guest Launch measurement information
 ///
@@ -273,11 +274,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("2.12"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// The struct describes capability for a Secure Encrypted
 /// Virtualization feature.
@@ -336,11 +337,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QuerySevCapabilities, "query-sev-capabilities", SevCapability, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("2.12"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QuerySevCapabilities, "query-sev-capabilities", SevCapability, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.12"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "sev-inject-launch-secret")]
 /// Inject a secret blob into a SEV/SEV-ES guest's memory.
@@ -391,7 +392,8 @@ impl ::std::convert::From<SevInjectLaunchSecretArgs> for SevInjectLaunchSecret {
     }
 }
 crate::rt::qapi_command!(
-    SevInjectLaunchSecret, "sev-inject-launch-secret", (), { allow_oob : false,
+    SevInjectLaunchSecret, "sev-inject-launch-secret", (), { arg_type :
+    ::std::option::Option::Some("q_obj_sev-inject-launch-secret-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("6.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -450,6 +452,7 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QuerySevAttestationReport, "query-sev-attestation-report", SevAttestationReport, {
+    arg_type : ::std::option::Option::Some("q_obj_query-sev-attestation-report-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("6.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -529,10 +532,11 @@ crate::rt::qapi_builder!(
     QuerySgx new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QuerySgx, "query-sgx", SgxInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QuerySgx, "query-sgx", SgxInfo, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("6.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "query-sgx-capabilities")]
 /// Return information about SGX capabilities of host
@@ -557,11 +561,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QuerySgxCapabilities, "query-sgx-capabilities", SgxInfo, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("6.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QuerySgxCapabilities, "query-sgx-capabilities", SgxInfo, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of Xen event channel port types.
 ///
@@ -696,11 +700,11 @@ crate::rt::qapi_builder!(
     XenEventList new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("8.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
-    partial_args : & [], }
+    XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("8.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "xen-event-inject")]
 /// Inject a Xen event channel port (interrupt) to the guest.
@@ -729,8 +733,10 @@ crate::rt::qapi_builder!(
     { port : u32 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    XenEventInject, "xen-event-inject", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("8.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    XenEventInject, "xen-event-inject", (), { arg_type :
+    ::std::option::Option::Some("q_obj_xen-event-inject-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("8.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["10.0.2", "10.2.2"],
+    partial_args : & [], }
 );

@@ -35,8 +35,9 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, up : bool => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    SetLink, "set_link", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    SetLink, "set_link", (), { arg_type :
+    ::std::option::Option::Some("q_obj_set_link-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -75,10 +76,11 @@ impl NetdevAdd {
     }
 }
 crate::rt::qapi_command!(
-    NetdevAdd, "netdev_add", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    NetdevAdd, "netdev_add", (), { arg_type : ::std::option::Option::Some("Netdev"),
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "netdev_del")]
 /// Remove a network backend.
@@ -107,10 +109,12 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    NetdevDel, "netdev_del", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    NetdevDel, "netdev_del", (), { arg_type :
+    ::std::option::Option::Some("q_obj_netdev_del-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Create a new Network Interface Card.
 ///
@@ -1488,9 +1492,10 @@ crate::rt::qapi_builder!(
     with_name name "name" : ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.6"), condition :
+    QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-rx-filter-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.6"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -1598,8 +1603,9 @@ impl AnnounceSelf {
     }
 }
 crate::rt::qapi_command!(
-    AnnounceSelf, "announce-self", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    AnnounceSelf, "announce-self", (), { arg_type :
+    ::std::option::Option::Some("AnnounceParameters"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("4.0"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );

@@ -27,8 +27,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     DeviceListProperties, "device-list-properties", ::std::vec::Vec < ObjectPropertyInfo
-    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
-    : false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
+    >, { arg_type : ::std::option::Option::Some("q_obj_device-list-properties-arg"),
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -90,11 +91,12 @@ crate::rt::qapi_builder!(
     with_id id "id" : ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    DeviceAdd, "device_add", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.13"), condition : ::std::option::Option::None,
-    features : & ["json-cli", "json-cli-hotplug"], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    DeviceAdd, "device_add", (), { arg_type :
+    ::std::option::Option::Some("q_obj_device_add-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.13"), condition :
+    ::std::option::Option::None, features : & ["json-cli", "json-cli-hotplug"], versions
+    : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "device_del")]
 /// Remove a device from a guest
@@ -141,10 +143,12 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    DeviceDel, "device_del", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DeviceDel, "device_del", (), { arg_type :
+    ::std::option::Option::Some("q_obj_device_del-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "DEVICE_DELETED")]
 /// Emitted whenever the device removal completion is acknowledged by
@@ -247,8 +251,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    DeviceSyncConfig, "device-sync-config", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("9.2"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
+    DeviceSyncConfig, "device-sync-config", (), { arg_type :
+    ::std::option::Option::Some("q_obj_device-sync-config-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    true, since : ::std::option::Option::Some("9.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

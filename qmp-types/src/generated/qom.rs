@@ -118,11 +118,11 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    QomList, "qom-list", ::std::vec::Vec < ObjectPropertyInfo >, { allow_oob : false,
-    allow_preconfig : true, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.2"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QomList, "qom-list", ::std::vec::Vec < ObjectPropertyInfo >, { arg_type :
+    ::std::option::Option::Some("q_obj_qom-list-arg"), allow_oob : false, allow_preconfig
+    : true, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "qom-get")]
 /// Get a property value.
@@ -197,8 +197,9 @@ impl ::std::convert::From<QomGetArgs> for QomGet {
     }
 }
 crate::rt::qapi_command!(
-    QomGet, "qom-get", ::serde_json::Value, { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    QomGet, "qom-get", ::serde_json::Value, { arg_type :
+    ::std::option::Option::Some("q_obj_qom-get-arg"), allow_oob : false, allow_preconfig
+    : true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -233,11 +234,11 @@ crate::rt::qapi_builder!(
     paths : ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    QomListGet, "qom-list-get", ::std::vec::Vec < ObjectPropertiesValues >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::None, condition :
-    ::std::option::Option::None, features : & [], versions : & ["10.2.2"], partial_args :
-    & [], }
+    QomListGet, "qom-list-get", ::std::vec::Vec < ObjectPropertiesValues >, { arg_type :
+    ::std::option::Option::Some("q_obj_qom-list-get-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & ["10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "qom-set")]
 /// Set a property value.
@@ -289,10 +290,11 @@ impl ::std::convert::From<QomSetArgs> for QomSet {
     }
 }
 crate::rt::qapi_command!(
-    QomSet, "qom-set", (), { allow_oob : false, allow_preconfig : true, success_response
-    : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QomSet, "qom-set", (), { arg_type : ::std::option::Option::Some("q_obj_qom-set-arg"),
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// This structure describes a search result from `qom-list-types`
 ///
@@ -344,9 +346,10 @@ crate::rt::qapi_builder!(
     with_abstract r#abstract "abstract" : bool => into, }
 );
 crate::rt::qapi_command!(
-    QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { allow_oob :
-    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.1"), condition :
+    QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { arg_type :
+    ::std::option::Option::Some("q_obj_qom-list-types-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -376,8 +379,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QomListProperties, "qom-list-properties", ::std::vec::Vec < ObjectPropertyInfo >, {
-    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.12"), condition :
+    arg_type : ::std::option::Option::Some("q_obj_qom-list-properties-arg"), allow_oob :
+    false, allow_preconfig : true, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.12"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -2775,8 +2779,9 @@ impl ObjectAdd {
     }
 }
 crate::rt::qapi_command!(
-    ObjectAdd, "object-add", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
+    ObjectAdd, "object-add", (), { arg_type :
+    ::std::option::Option::Some("ObjectOptions"), allow_oob : false, allow_preconfig :
+    true, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2807,8 +2812,10 @@ crate::rt::qapi_builder!(
     : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ObjectDel, "object-del", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ObjectDel, "object-del", (), { arg_type :
+    ::std::option::Option::Some("q_obj_object-del-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

@@ -67,10 +67,11 @@ crate::rt::qapi_builder!(
     QueryReplay new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryReplay, "query-replay", ReplayInfo, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryReplay, "query-replay", ReplayInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "replay-break")]
 /// Set replay breakpoint at instruction count `icount`.  Execution stops
@@ -100,10 +101,12 @@ crate::rt::qapi_builder!(
     icount : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ReplayBreak, "replay-break", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ReplayBreak, "replay-break", (), { arg_type :
+    ::std::option::Option::Some("q_obj_replay-break-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "replay-delete-break")]
 /// Remove replay breakpoint which was set with `replay-break`.  The
@@ -126,8 +129,9 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    ReplayDeleteBreak, "replay-delete-break", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
+    ReplayDeleteBreak, "replay-delete-break", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -159,8 +163,10 @@ crate::rt::qapi_builder!(
     icount : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ReplaySeek, "replay-seek", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ReplaySeek, "replay-seek", (), { arg_type :
+    ::std::option::Option::Some("q_obj_replay-seek-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

@@ -45,10 +45,12 @@ crate::rt::qapi_builder!(
     name : ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryRocker, "query-rocker", RockerSwitch, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryRocker, "query-rocker", RockerSwitch, { arg_type :
+    ::std::option::Option::Some("q_obj_query-rocker-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of port duplex states.
 ///
@@ -137,9 +139,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryRockerPorts, "query-rocker-ports", ::std::vec::Vec < RockerPort >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.4"), condition :
+    QueryRockerPorts, "query-rocker-ports", ::std::vec::Vec < RockerPort >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-rocker-ports-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -333,8 +336,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
-    >, { allow_oob : false, allow_preconfig : false, success_response : true, deprecated
-    : false, unstable : false, since : ::std::option::Option::Some("2.4"), condition :
+    >, { arg_type : ::std::option::Option::Some("q_obj_query-rocker-of-dpa-flows-arg"),
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("2.4"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -441,8 +445,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <
-    RockerOfDpaGroup >, { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.4"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    RockerOfDpaGroup >, { arg_type :
+    ::std::option::Option::Some("q_obj_query-rocker-of-dpa-groups-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.4"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

@@ -147,10 +147,11 @@ crate::rt::qapi_builder!(
     QueryStatus new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryStatus, "query-status", StatusInfo, { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    QueryStatus, "query-status", StatusInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "SHUTDOWN")]
 /// Emitted when the virtual machine has shut down, indicating that QEMU
@@ -513,10 +514,12 @@ crate::rt::qapi_builder!(
     WatchdogAction => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    WatchdogSetAction, "watchdog-set-action", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.11"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    WatchdogSetAction, "watchdog-set-action", (), { arg_type :
+    ::std::option::Option::Some("q_obj_watchdog-set-action-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.11"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "set-action")]
 /// Set the actions that will be taken by the emulator in response to
@@ -558,10 +561,12 @@ crate::rt::qapi_builder!(
     with_watchdog watchdog "watchdog" : WatchdogAction => into, }
 );
 crate::rt::qapi_command!(
-    SetAction, "set-action", (), { allow_oob : false, allow_preconfig : true,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    SetAction, "set-action", (), { arg_type :
+    ::std::option::Option::Some("q_obj_set-action-arg"), allow_oob : false,
+    allow_preconfig : true, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "GUEST_PANICKED")]
 /// Emitted when guest OS panic is detected

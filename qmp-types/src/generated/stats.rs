@@ -323,11 +323,11 @@ impl QueryStats {
     }
 }
 crate::rt::qapi_command!(
-    QueryStats, "query-stats", ::std::vec::Vec < StatsResult >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("7.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryStats, "query-stats", ::std::vec::Vec < StatsResult >, { arg_type :
+    ::std::option::Option::Some("StatsFilter"), allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Schema for a single statistic.
 ///
@@ -419,9 +419,10 @@ crate::rt::qapi_builder!(
     { with_provider provider "provider" : StatsProvider => into, }
 );
 crate::rt::qapi_command!(
-    QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("7.1"), condition :
+    QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, { arg_type
+    : ::std::option::Option::Some("q_obj_query-stats-schemas-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );

@@ -43,9 +43,10 @@ crate::rt::qapi_builder!(
     QueryTpmModels new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.5"), condition :
+    QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition :
     ::std::option::Option::Some("CONFIG_TPM"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -87,9 +88,10 @@ crate::rt::qapi_builder!(
     QueryTpmTypes new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.5"), condition :
+    QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition :
     ::std::option::Option::Some("CONFIG_TPM"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -268,9 +270,10 @@ crate::rt::qapi_builder!(
     QueryTpm new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.5"), condition :
+    QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition :
     ::std::option::Option::Some("CONFIG_TPM"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );

@@ -78,8 +78,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     TraceEventGetState, "trace-event-get-state", ::std::vec::Vec < TraceEventInfo >, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.2"), condition :
+    arg_type : ::std::option::Option::Some("q_obj_trace-event-get-state-arg"), allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("2.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [("vcpu", & ["7.2.0"])], }
 );
@@ -121,9 +122,10 @@ crate::rt::qapi_builder!(
     with_vcpu vcpu "vcpu" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    TraceEventSetState, "trace-event-set-state", (), { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [("vcpu", &
-    ["7.2.0"])], }
+    TraceEventSetState, "trace-event-set-state", (), { arg_type :
+    ::std::option::Option::Some("q_obj_trace-event-set-state-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [("vcpu", & ["7.2.0"])], }
 );

@@ -455,8 +455,10 @@ crate::rt::qapi_builder!(
     with_properties properties "properties" : TransactionProperties => into, }
 );
 crate::rt::qapi_command!(
-    Transaction, "transaction", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Transaction, "transaction", (), { arg_type :
+    ::std::option::Option::Some("q_obj_transaction-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

@@ -140,8 +140,9 @@ impl SetPassword {
     }
 }
 crate::rt::qapi_command!(
-    SetPassword, "set_password", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    SetPassword, "set_password", (), { arg_type :
+    ::std::option::Option::Some("SetPasswordOptions"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -255,10 +256,12 @@ impl ExpirePassword {
     }
 }
 crate::rt::qapi_command!(
-    ExpirePassword, "expire_password", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ExpirePassword, "expire_password", (), { arg_type :
+    ::std::option::Option::Some("ExpirePasswordOptions"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Supported image format types.
 ///
@@ -317,9 +320,10 @@ crate::rt::qapi_builder!(
     format "format" : ImageFormat => into, }
 );
 crate::rt::qapi_command!(
-    Screendump, "screendump", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition :
+    Screendump, "screendump", (), { arg_type :
+    ::std::option::Option::Some("q_obj_screendump-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_PIXMAN"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -536,9 +540,9 @@ crate::rt::qapi_builder!(
     QuerySpice new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QuerySpice, "query-spice", SpiceInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition :
+    QuerySpice, "query-spice", SpiceInfo, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_SPICE"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1019,9 +1023,9 @@ crate::rt::qapi_builder!(
     QueryVnc new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryVnc, "query-vnc", VncInfo, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition :
+    QueryVnc, "query-vnc", VncInfo, { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.14"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1040,9 +1044,10 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.3"), condition :
+    QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1069,9 +1074,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    ChangeVncPassword, "change-vnc-password", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition :
+    ChangeVncPassword, "change-vnc-password", (), { arg_type :
+    ::std::option::Option::Some("q_obj_change-vnc-password-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("CONFIG_VNC"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1254,11 +1260,11 @@ crate::rt::qapi_builder!(
     QueryMice new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("0.14"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// An enumeration of key name.
 ///
@@ -1778,8 +1784,9 @@ crate::rt::qapi_builder!(
     "hold-time" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    SendKey, "send-key", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    SendKey, "send-key", (), { arg_type :
+    ::std::option::Option::Some("q_obj_send-key-arg"), allow_oob : false, allow_preconfig
+    : false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("1.3"), condition : ::std::option::Option::None, features
     : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2187,10 +2194,12 @@ crate::rt::qapi_builder!(
     "device" : ::std::string::String => into, with_head head "head" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    InputSendEvent, "input-send-event", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.6"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    InputSendEvent, "input-send-event", (), { arg_type :
+    ::std::option::Option::Some("q_obj_input-send-event-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.6"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// GTK display options.
 ///
@@ -2668,11 +2677,11 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    QueryDisplayOptions, "query-display-options", DisplayOptions, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("3.1"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryDisplayOptions, "query-display-options", DisplayOptions, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("3.1"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Available DisplayReload types.
 ///
@@ -2759,10 +2768,12 @@ impl DisplayReload {
     }
 }
 crate::rt::qapi_command!(
-    DisplayReload, "display-reload", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DisplayReload, "display-reload", (), { arg_type :
+    ::std::option::Option::Some("DisplayReloadOptions"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Available DisplayUpdate types.
 ///
@@ -2854,10 +2865,12 @@ impl DisplayUpdate {
     }
 }
 crate::rt::qapi_command!(
-    DisplayUpdate, "display-update", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("7.1"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    DisplayUpdate, "display-update", (), { arg_type :
+    ::std::option::Option::Some("DisplayUpdateOptions"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "client_migrate_info")]
 /// Set migration information for remote display.  This makes the server
@@ -2916,8 +2929,10 @@ impl ::std::convert::From<ClientMigrateInfoArgs> for ClientMigrateInfo {
     }
 }
 crate::rt::qapi_command!(
-    ClientMigrateInfo, "client_migrate_info", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.14"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ClientMigrateInfo, "client_migrate_info", (), { arg_type :
+    ::std::option::Option::Some("q_obj_client_migrate_info-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.14"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );

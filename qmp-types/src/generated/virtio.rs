@@ -65,11 +65,11 @@ crate::rt::qapi_builder!(
     XQueryVirtio new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::Some("7.2"), condition :
-    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : & [], }
+    XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
+    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Information about a vhost device.  This information will only be
 /// displayed if the vhost device is active.
@@ -457,7 +457,8 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryVirtioStatus, "x-query-virtio-status", VirtioStatus, { allow_oob : false,
+    XQueryVirtioStatus, "x-query-virtio-status", VirtioStatus, { arg_type :
+    ::std::option::Option::Some("q_obj_x-query-virtio-status-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     true, since : ::std::option::Option::Some("7.2"), condition :
     ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
@@ -694,9 +695,10 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, queue : u16 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : true, since : ::std::option::Option::Some("7.2"), condition :
+    XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { arg_type :
+    ::std::option::Option::Some("q_obj_x-query-virtio-queue-status-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : true, since : ::std::option::Option::Some("7.2"), condition :
     ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -830,10 +832,12 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     XQueryVirtioVhostQueueStatus, "x-query-virtio-vhost-queue-status",
-    VirtVhostQueueStatus, { allow_oob : false, allow_preconfig : false, success_response
-    : true, deprecated : false, unstable : true, since :
-    ::std::option::Option::Some("7.2"), condition : ::std::option::Option::None, features
-    : & ["unstable"], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    VirtVhostQueueStatus, { arg_type :
+    ::std::option::Option::Some("q_obj_x-query-virtio-vhost-queue-status-arg"), allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : true, since : ::std::option::Option::Some("7.2"), condition :
+    ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Information regarding the vring descriptor area
 ///
@@ -1043,6 +1047,7 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {
+    arg_type : ::std::option::Option::Some("q_obj_x-query-virtio-queue-element-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : true, since : ::std::option::Option::Some("7.2"), condition :
     ::std::option::Option::None, features : & ["unstable"], versions : & ["7.2.0",

@@ -144,10 +144,11 @@ crate::rt::qapi_builder!(
     instances : ::std::vec::Vec < YankInstance > => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    Yank, "yank", (), { allow_oob : true, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    Yank, "yank", (), { arg_type : ::std::option::Option::Some("q_obj_yank-arg"),
+    allow_oob : true, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("6.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "query-yank")]
 /// Query yank instances.  See `YankInstance` for more information.
@@ -175,9 +176,9 @@ crate::rt::qapi_builder!(
     QueryYank new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { allow_oob : true,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("6.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { arg_type :
+    ::std::option::Option::None, allow_oob : true, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("6.0"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );

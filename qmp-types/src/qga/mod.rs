@@ -130,339 +130,1486 @@ pub static COMMANDS: &[crate::rt::CommandMeta] = &[
     <GuestGetLoad as crate::rt::Command>::META,
     <GuestNetworkGetRoute as crate::rt::Command>::META,
 ];
-/// Each command's arguments (wire name, QAPI type, optional), in
-/// schema order: for completion and help in tools.
+const __QAPI_MEMBERS_30: &[crate::rt::ArgInfo] = &[];
+const __QAPI_MEMBERS_32: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "id",
+        type_name: "int",
+        optional: false,
+        doc: "randomly generated 64-bit integer",
+    },
+];
+const __QAPI_MEMBERS_34: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "id",
+        type_name: "int",
+        optional: false,
+        doc: "randomly generated 64-bit integer",
+    },
+];
+const __QAPI_MEMBERS_38: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "time",
+        type_name: "int",
+        optional: true,
+        doc: "time of nanoseconds, relative to the Epoch of 1970-01-01 in\nUTC.",
+    },
+];
+const __QAPI_MEMBERS_40: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "name of the command",
+    },
+    crate::rt::ArgInfo {
+        name: "enabled",
+        type_name: "bool",
+        optional: false,
+        doc: "whether command is currently enabled by guest admin",
+    },
+    crate::rt::ArgInfo {
+        name: "success-response",
+        type_name: "bool",
+        optional: false,
+        doc: "whether command returns a response on success\n(since 1.7)",
+    },
+];
+const __QAPI_MEMBERS_42: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "version",
+        type_name: "str",
+        optional: false,
+        doc: "guest agent version",
+    },
+    crate::rt::ArgInfo {
+        name: "supported_commands",
+        type_name: "GuestAgentCommandInfoList",
+        optional: false,
+        doc: "Information about guest agent commands",
+    },
+];
+const __QAPI_MEMBERS_44: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "mode",
+        type_name: "str",
+        optional: true,
+        doc: "\"halt\", \"powerdown\" (default), or \"reboot\"",
+    },
+];
+const __QAPI_MEMBERS_46: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "path",
+        type_name: "str",
+        optional: false,
+        doc: "Full path to the file in the guest to open.",
+    },
+    crate::rt::ArgInfo {
+        name: "mode",
+        type_name: "str",
+        optional: true,
+        doc: "open mode, as per fopen(), \"r\" is the default.",
+    },
+];
+const __QAPI_MEMBERS_48: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "handle",
+        type_name: "int",
+        optional: false,
+        doc: "filehandle returned by `guest-file-open`",
+    },
+];
+const __QAPI_MEMBERS_50: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "count",
+        type_name: "int",
+        optional: false,
+        doc: "number of bytes read (note: count is *before*\nbase64-encoding is applied)",
+    },
+    crate::rt::ArgInfo {
+        name: "buf-b64",
+        type_name: "str",
+        optional: false,
+        doc: "base64-encoded bytes read",
+    },
+    crate::rt::ArgInfo {
+        name: "eof",
+        type_name: "bool",
+        optional: false,
+        doc: "whether EOF was encountered during read operation.",
+    },
+];
+const __QAPI_MEMBERS_51: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "handle",
+        type_name: "int",
+        optional: false,
+        doc: "filehandle returned by `guest-file-open`",
+    },
+    crate::rt::ArgInfo {
+        name: "count",
+        type_name: "int",
+        optional: true,
+        doc: "maximum number of bytes to read (default is 4KB, maximum is\n48MB)",
+    },
+];
+const __QAPI_MEMBERS_53: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "count",
+        type_name: "int",
+        optional: false,
+        doc: "number of bytes written (note: count is actual bytes\nwritten, after base64-decoding of provided buffer)",
+    },
+    crate::rt::ArgInfo {
+        name: "eof",
+        type_name: "bool",
+        optional: false,
+        doc: "whether EOF was encountered during write operation.",
+    },
+];
+const __QAPI_MEMBERS_54: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "handle",
+        type_name: "int",
+        optional: false,
+        doc: "filehandle returned by `guest-file-open`",
+    },
+    crate::rt::ArgInfo {
+        name: "buf-b64",
+        type_name: "str",
+        optional: false,
+        doc: "base64-encoded string representing data to be written",
+    },
+    crate::rt::ArgInfo {
+        name: "count",
+        type_name: "int",
+        optional: true,
+        doc: "bytes to write (actual bytes, after base64-decode), default\nis all content in buf-b64 buffer after base64 decoding",
+    },
+];
+const __QAPI_MEMBERS_56: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "position",
+        type_name: "int",
+        optional: false,
+        doc: "current file position",
+    },
+    crate::rt::ArgInfo {
+        name: "eof",
+        type_name: "bool",
+        optional: false,
+        doc: "whether EOF was encountered during file seek",
+    },
+];
+const __QAPI_MEMBERS_59: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "handle",
+        type_name: "int",
+        optional: false,
+        doc: "filehandle returned by `guest-file-open`",
+    },
+    crate::rt::ArgInfo {
+        name: "offset",
+        type_name: "int",
+        optional: false,
+        doc: "bytes to skip over in the file stream",
+    },
+    crate::rt::ArgInfo {
+        name: "whence",
+        type_name: "GuestFileWhence",
+        optional: false,
+        doc: "Symbolic or numeric code for interpreting offset",
+    },
+];
+const __QAPI_MEMBERS_61: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "handle",
+        type_name: "int",
+        optional: false,
+        doc: "filehandle returned by `guest-file-open`",
+    },
+];
+const __QAPI_MEMBERS_66: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "mountpoints",
+        type_name: "strList",
+        optional: true,
+        doc: "an array of mountpoints of filesystems to be frozen.\nIf omitted, every mounted filesystem is frozen.  Invalid mount\npoints are ignored.",
+    },
+];
+const __QAPI_MEMBERS_69: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "path",
+        type_name: "str",
+        optional: false,
+        doc: "path that was trimmed",
+    },
+    crate::rt::ArgInfo {
+        name: "trimmed",
+        type_name: "int",
+        optional: true,
+        doc: "bytes trimmed for this path",
+    },
+    crate::rt::ArgInfo {
+        name: "minimum",
+        type_name: "int",
+        optional: true,
+        doc: "reported effective minimum for this path",
+    },
+    crate::rt::ArgInfo {
+        name: "error",
+        type_name: "str",
+        optional: true,
+        doc: "an error message when trim failed",
+    },
+];
+const __QAPI_MEMBERS_71: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "paths",
+        type_name: "GuestFilesystemTrimResultList",
+        optional: false,
+        doc: "list of `GuestFilesystemTrimResult` per path that was\ntrimmed",
+    },
+];
+const __QAPI_MEMBERS_72: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "minimum",
+        type_name: "int",
+        optional: true,
+        doc: "Minimum contiguous free range to discard, in bytes.  Free\nranges smaller than this may be ignored (this is a hint and the\nguest may not respect it).  By increasing this value, the fstrim\noperation will complete more quickly for filesystems with badly\nfragmented free space, although not all blocks will be\ndiscarded.  The default value is zero, meaning \"discard every\nfree block\".",
+    },
+];
+const __QAPI_MEMBERS_78: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "ip-address",
+        type_name: "str",
+        optional: false,
+        doc: "IP address",
+    },
+    crate::rt::ArgInfo {
+        name: "ip-address-type",
+        type_name: "GuestIpAddressType",
+        optional: false,
+        doc: "Type of `ip-address` (e.g. ipv4, ipv6)",
+    },
+    crate::rt::ArgInfo {
+        name: "prefix",
+        type_name: "int",
+        optional: false,
+        doc: "Network prefix length of `ip-address`",
+    },
+];
+const __QAPI_MEMBERS_79: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "rx-bytes",
+        type_name: "uint64",
+        optional: false,
+        doc: "total bytes received",
+    },
+    crate::rt::ArgInfo {
+        name: "rx-packets",
+        type_name: "uint64",
+        optional: false,
+        doc: "total packets received",
+    },
+    crate::rt::ArgInfo {
+        name: "rx-errs",
+        type_name: "uint64",
+        optional: false,
+        doc: "bad packets received",
+    },
+    crate::rt::ArgInfo {
+        name: "rx-dropped",
+        type_name: "uint64",
+        optional: false,
+        doc: "receiver dropped packets",
+    },
+    crate::rt::ArgInfo {
+        name: "tx-bytes",
+        type_name: "uint64",
+        optional: false,
+        doc: "total bytes transmitted",
+    },
+    crate::rt::ArgInfo {
+        name: "tx-packets",
+        type_name: "uint64",
+        optional: false,
+        doc: "total packets transmitted",
+    },
+    crate::rt::ArgInfo {
+        name: "tx-errs",
+        type_name: "uint64",
+        optional: false,
+        doc: "packet transmit problems",
+    },
+    crate::rt::ArgInfo {
+        name: "tx-dropped",
+        type_name: "uint64",
+        optional: false,
+        doc: "dropped packets transmitted",
+    },
+];
+const __QAPI_MEMBERS_81: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "The name of interface for which info are being delivered",
+    },
+    crate::rt::ArgInfo {
+        name: "hardware-address",
+        type_name: "str",
+        optional: true,
+        doc: "Hardware address of `name`",
+    },
+    crate::rt::ArgInfo {
+        name: "ip-addresses",
+        type_name: "GuestIpAddressList",
+        optional: true,
+        doc: "List of addresses assigned to `name`",
+    },
+    crate::rt::ArgInfo {
+        name: "statistics",
+        type_name: "GuestNetworkInterfaceStat",
+        optional: true,
+        doc: "various statistic counters related to `name` (since\n2.11)",
+    },
+];
+const __QAPI_MEMBERS_84: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "logical-id",
+        type_name: "int",
+        optional: false,
+        doc: "Arbitrary guest-specific unique identifier of the VCPU.",
+    },
+    crate::rt::ArgInfo {
+        name: "online",
+        type_name: "bool",
+        optional: false,
+        doc: "Whether the VCPU is enabled.",
+    },
+    crate::rt::ArgInfo {
+        name: "can-offline",
+        type_name: "bool",
+        optional: true,
+        doc: "Whether offlining the VCPU is possible.  This member\nis always filled in by the guest agent when the structure is\nreturned, and always ignored on input (hence it can be omitted\nthen).",
+    },
+];
+const __QAPI_MEMBERS_87: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "vcpus",
+        type_name: "GuestLogicalProcessorList",
+        optional: false,
+        doc: "The logical processors to be reconfigured.  This list is\nprocessed node by node in order.  In each node `logical-id` is\nused to look up the guest VCPU, for which `online` specifies the\nrequested state.  The set of distinct `logical-id`'s is only\nrequired to be a subset of the guest-supported identifiers.\nThere's no restriction on list length or on repeating the same\n`logical-id` (with possibly different `online` field).  Preferably\nthe input list should describe a modified subset of\n`guest-get-vcpus`' return value.",
+    },
+];
+const __QAPI_MEMBERS_90: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "domain",
+        type_name: "int",
+        optional: false,
+        doc: "domain id",
+    },
+    crate::rt::ArgInfo {
+        name: "bus",
+        type_name: "int",
+        optional: false,
+        doc: "bus id",
+    },
+    crate::rt::ArgInfo {
+        name: "slot",
+        type_name: "int",
+        optional: false,
+        doc: "slot id",
+    },
+    crate::rt::ArgInfo {
+        name: "function",
+        type_name: "int",
+        optional: false,
+        doc: "function id",
+    },
+];
+const __QAPI_MEMBERS_91: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "cssid",
+        type_name: "int",
+        optional: false,
+        doc: "channel subsystem image id",
+    },
+    crate::rt::ArgInfo {
+        name: "ssid",
+        type_name: "int",
+        optional: false,
+        doc: "subchannel set id",
+    },
+    crate::rt::ArgInfo {
+        name: "subchno",
+        type_name: "int",
+        optional: false,
+        doc: "subchannel number",
+    },
+    crate::rt::ArgInfo {
+        name: "devno",
+        type_name: "int",
+        optional: false,
+        doc: "device number",
+    },
+];
+const __QAPI_MEMBERS_92: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "pci-controller",
+        type_name: "GuestPCIAddress",
+        optional: false,
+        doc: "controller's PCI address (fields are set to -1 if\ninvalid)",
+    },
+    crate::rt::ArgInfo {
+        name: "bus-type",
+        type_name: "GuestDiskBusType",
+        optional: false,
+        doc: "bus type",
+    },
+    crate::rt::ArgInfo {
+        name: "bus",
+        type_name: "int",
+        optional: false,
+        doc: "bus id",
+    },
+    crate::rt::ArgInfo {
+        name: "target",
+        type_name: "int",
+        optional: false,
+        doc: "target id",
+    },
+    crate::rt::ArgInfo {
+        name: "unit",
+        type_name: "int",
+        optional: false,
+        doc: "unit id",
+    },
+    crate::rt::ArgInfo {
+        name: "serial",
+        type_name: "str",
+        optional: true,
+        doc: "serial number (since: 3.1)",
+    },
+    crate::rt::ArgInfo {
+        name: "dev",
+        type_name: "str",
+        optional: true,
+        doc: "device node (POSIX) or device UNC (Windows) (since: 3.1)",
+    },
+    crate::rt::ArgInfo {
+        name: "ccw-address",
+        type_name: "GuestCCWAddress",
+        optional: true,
+        doc: "CCW address on s390x (since: 6.0)",
+    },
+];
+const __QAPI_MEMBERS_93: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "critical-warning",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "temperature",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "available-spare",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "available-spare-threshold",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "percentage-used",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "data-units-read-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "data-units-read-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "data-units-written-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "data-units-written-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "host-read-commands-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "host-read-commands-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "host-write-commands-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "host-write-commands-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "controller-busy-time-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "controller-busy-time-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "power-cycles-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "power-cycles-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "power-on-hours-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "power-on-hours-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "unsafe-shutdowns-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "unsafe-shutdowns-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "media-errors-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "media-errors-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "number-of-error-log-entries-lo",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+    crate::rt::ArgInfo {
+        name: "number-of-error-log-entries-hi",
+        type_name: "uint64",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_94: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestDiskBusType",
+        optional: false,
+        doc: "disk bus type",
+    },
+];
+const __QAPI_MEMBERS_95: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestDiskBusType",
+        optional: false,
+        doc: "disk bus type",
+    },
+];
+const __QAPI_MEMBERS_96: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "device node (Linux) or device UNC (Windows)",
+    },
+    crate::rt::ArgInfo {
+        name: "partition",
+        type_name: "bool",
+        optional: false,
+        doc: "whether this is a partition or disk",
+    },
+    crate::rt::ArgInfo {
+        name: "dependencies",
+        type_name: "strList",
+        optional: true,
+        doc: "list of device dependencies; e.g. for LVs of the LVM\nthis will hold the list of PVs, for LUKS encrypted volume this\nwill contain the disk where the volume is placed.  (Linux)",
+    },
+    crate::rt::ArgInfo {
+        name: "address",
+        type_name: "GuestDiskAddress",
+        optional: true,
+        doc: "disk address information (only for non-virtual devices)",
+    },
+    crate::rt::ArgInfo {
+        name: "alias",
+        type_name: "str",
+        optional: true,
+        doc: "optional alias assigned to the disk, on Linux this is a name\nassigned by device mapper",
+    },
+    crate::rt::ArgInfo {
+        name: "smart",
+        type_name: "GuestDiskSmart",
+        optional: true,
+        doc: "disk smart information (Since 7.1)",
+    },
+];
+const __QAPI_MEMBERS_100: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "disk name",
+    },
+    crate::rt::ArgInfo {
+        name: "mountpoint",
+        type_name: "str",
+        optional: false,
+        doc: "mount point path",
+    },
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "str",
+        optional: false,
+        doc: "file system type string",
+    },
+    crate::rt::ArgInfo {
+        name: "used-bytes",
+        type_name: "uint64",
+        optional: true,
+        doc: "file system used bytes (since 3.0)",
+    },
+    crate::rt::ArgInfo {
+        name: "total-bytes",
+        type_name: "uint64",
+        optional: true,
+        doc: "filesystem capacity in bytes for unprivileged users\n(since 3.0)",
+    },
+    crate::rt::ArgInfo {
+        name: "total-bytes-privileged",
+        type_name: "uint64",
+        optional: true,
+        doc: "filesystem capacity in bytes for privileged\nusers (since 9.1)",
+    },
+    crate::rt::ArgInfo {
+        name: "disk",
+        type_name: "GuestDiskAddressList",
+        optional: false,
+        doc: "an array of disk hardware information that the volume lies\non, which may be empty if the disk type is not supported",
+    },
+];
+const __QAPI_MEMBERS_103: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "username",
+        type_name: "str",
+        optional: false,
+        doc: "the user account whose password to change",
+    },
+    crate::rt::ArgInfo {
+        name: "password",
+        type_name: "str",
+        optional: false,
+        doc: "the new password entry string, base64 encoded",
+    },
+    crate::rt::ArgInfo {
+        name: "crypted",
+        type_name: "bool",
+        optional: false,
+        doc: "true if password is already crypt()d, false if raw",
+    },
+];
+const __QAPI_MEMBERS_105: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "phys-index",
+        type_name: "uint64",
+        optional: false,
+        doc: "Arbitrary guest-specific unique identifier of the\nMEMORY BLOCK.",
+    },
+    crate::rt::ArgInfo {
+        name: "online",
+        type_name: "bool",
+        optional: false,
+        doc: "Whether the MEMORY BLOCK is enabled in guest.",
+    },
+    crate::rt::ArgInfo {
+        name: "can-offline",
+        type_name: "bool",
+        optional: true,
+        doc: "Whether offlining the MEMORY BLOCK is possible.  This\nmember is always filled in by the guest agent when the structure\nis returned, and always ignored on input (hence it can be\nomitted then).",
+    },
+];
+const __QAPI_MEMBERS_109: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "phys-index",
+        type_name: "uint64",
+        optional: false,
+        doc: "same with the 'phys-index' member of\n`GuestMemoryBlock`.",
+    },
+    crate::rt::ArgInfo {
+        name: "response",
+        type_name: "GuestMemoryBlockResponseType",
+        optional: false,
+        doc: "the result of memory block operation.",
+    },
+    crate::rt::ArgInfo {
+        name: "error-code",
+        type_name: "int",
+        optional: true,
+        doc: "the error number.  When memory block operation fails,\nwe assign the value of 'errno' to this member, it indicates what\ngoes wrong.  When the operation succeeds, it will be omitted.",
+    },
+];
+const __QAPI_MEMBERS_110: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "mem-blks",
+        type_name: "GuestMemoryBlockList",
+        optional: false,
+        doc: "The memory blocks to be reconfigured.  This list is\nprocessed node by node in order.  In each node `phys-index` is\nused to look up the guest MEMORY BLOCK, for which `online`\nspecifies the requested state.  The set of distinct\n`phys-index`'s is only required to be a subset of the\nguest-supported identifiers.  There's no restriction on list\nlength or on repeating the same `phys-index` (with possibly\ndifferent `online` field).  Preferably the input list should\ndescribe a modified subset of `guest-get-memory-blocks`' return\nvalue.",
+    },
+];
+const __QAPI_MEMBERS_113: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "size",
+        type_name: "uint64",
+        optional: false,
+        doc: "the size (in bytes) of the guest memory blocks, which are the\nminimal units of memory block online/offline operations (also\ncalled Logical Memory Hotplug).",
+    },
+];
+const __QAPI_MEMBERS_115: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "exited",
+        type_name: "bool",
+        optional: false,
+        doc: "true if process has already terminated.",
+    },
+    crate::rt::ArgInfo {
+        name: "exitcode",
+        type_name: "int",
+        optional: true,
+        doc: "process exit code if it was normally terminated.",
+    },
+    crate::rt::ArgInfo {
+        name: "signal",
+        type_name: "int",
+        optional: true,
+        doc: "signal number (linux) or unhandled exception code (windows)\nif the process was abnormally terminated.",
+    },
+    crate::rt::ArgInfo {
+        name: "out-data",
+        type_name: "str",
+        optional: true,
+        doc: "base64-encoded stdout of the process.  This field will\nonly be populated after the process exits.",
+    },
+    crate::rt::ArgInfo {
+        name: "err-data",
+        type_name: "str",
+        optional: true,
+        doc: "base64-encoded stderr of the process.  Note: `out-data`\nand `err-data` are present only if 'capture-output' was specified\nfor `guest-exec`.  This field will only be populated after the\nprocess exits.",
+    },
+    crate::rt::ArgInfo {
+        name: "out-truncated",
+        type_name: "bool",
+        optional: true,
+        doc: "true if stdout was not fully captured due to size\nlimitation.",
+    },
+    crate::rt::ArgInfo {
+        name: "err-truncated",
+        type_name: "bool",
+        optional: true,
+        doc: "true if stderr was not fully captured due to size\nlimitation.",
+    },
+];
+const __QAPI_MEMBERS_116: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "pid",
+        type_name: "int",
+        optional: false,
+        doc: "pid returned from `guest-exec`",
+    },
+];
+const __QAPI_MEMBERS_118: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "pid",
+        type_name: "int",
+        optional: false,
+        doc: "pid of child process in guest OS",
+    },
+];
+const __QAPI_MEMBERS_121: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "path",
+        type_name: "str",
+        optional: false,
+        doc: "path or executable name to execute",
+    },
+    crate::rt::ArgInfo {
+        name: "arg",
+        type_name: "strList",
+        optional: true,
+        doc: "argument list to pass to executable",
+    },
+    crate::rt::ArgInfo {
+        name: "env",
+        type_name: "strList",
+        optional: true,
+        doc: "environment variables to pass to executable",
+    },
+    crate::rt::ArgInfo {
+        name: "input-data",
+        type_name: "str",
+        optional: true,
+        doc: "data to be passed to process stdin (base64 encoded)",
+    },
+    crate::rt::ArgInfo {
+        name: "capture-output",
+        type_name: "GuestExecCaptureOutput",
+        optional: true,
+        doc: "bool flag to enable capture of stdout/stderr of\nrunning process.  Defaults to false.",
+    },
+];
+const __QAPI_MEMBERS_123: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "host-name",
+        type_name: "str",
+        optional: false,
+        doc: "Fully qualified domain name of the guest OS",
+    },
+];
+const __QAPI_MEMBERS_125: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "user",
+        type_name: "str",
+        optional: false,
+        doc: "Username",
+    },
+    crate::rt::ArgInfo {
+        name: "login-time",
+        type_name: "number",
+        optional: false,
+        doc: "Time of login of this user on the computer.  If\nmultiple instances of the user are logged in, the earliest login\ntime is reported.  The value is in fractional seconds since\nepoch time.",
+    },
+    crate::rt::ArgInfo {
+        name: "domain",
+        type_name: "str",
+        optional: true,
+        doc: "Logon domain (windows only)",
+    },
+];
+const __QAPI_MEMBERS_128: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "zone",
+        type_name: "str",
+        optional: true,
+        doc: "Timezone name.  These values may differ depending on guest/OS\nand should only be used for informational purposes.",
+    },
+    crate::rt::ArgInfo {
+        name: "offset",
+        type_name: "int",
+        optional: false,
+        doc: "Offset to UTC in seconds, negative numbers for time zones\nwest of GMT, positive numbers for east",
+    },
+];
+const __QAPI_MEMBERS_130: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "kernel-release",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: release field returned by uname(2)\n* Windows: build number of the OS",
+    },
+    crate::rt::ArgInfo {
+        name: "kernel-version",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: version field returned by uname(2)\n* Windows: version number of the OS",
+    },
+    crate::rt::ArgInfo {
+        name: "machine",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: machine field returned by uname(2)\n* Windows: one of x86, x86_64, arm, ia64",
+    },
+    crate::rt::ArgInfo {
+        name: "id",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: contains string \"mswindows\"",
+    },
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: contains string \"Microsoft Windows\"",
+    },
+    crate::rt::ArgInfo {
+        name: "pretty-name",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: product name, e.g. \"Microsoft Windows 10 Enterprise\"",
+    },
+    crate::rt::ArgInfo {
+        name: "version",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: long version string, e.g. \"Microsoft Windows Server\n2008\"",
+    },
+    crate::rt::ArgInfo {
+        name: "version-id",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: short version identifier, e.g. \"7\" or \"20012r2\"",
+    },
+    crate::rt::ArgInfo {
+        name: "variant",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: contains string \"server\" or \"client\"",
+    },
+    crate::rt::ArgInfo {
+        name: "variant-id",
+        type_name: "str",
+        optional: true,
+        doc: "* POSIX: as defined by os-release(5)\n* Windows: contains string \"server\" or \"client\"",
+    },
+];
+const __QAPI_MEMBERS_133: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "vendor-id",
+        type_name: "uint16",
+        optional: false,
+        doc: "vendor ID",
+    },
+    crate::rt::ArgInfo {
+        name: "device-id",
+        type_name: "uint16",
+        optional: false,
+        doc: "device ID",
+    },
+];
+const __QAPI_MEMBERS_134: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestDeviceType",
+        optional: false,
+        doc: "device type",
+    },
+];
+const __QAPI_MEMBERS_135: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestDeviceType",
+        optional: false,
+        doc: "device type",
+    },
+];
+const __QAPI_MEMBERS_136: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "driver-name",
+        type_name: "str",
+        optional: false,
+        doc: "name of the associated driver",
+    },
+    crate::rt::ArgInfo {
+        name: "driver-date",
+        type_name: "int",
+        optional: true,
+        doc: "driver release date, in nanoseconds since the epoch",
+    },
+    crate::rt::ArgInfo {
+        name: "driver-version",
+        type_name: "str",
+        optional: true,
+        doc: "driver version",
+    },
+    crate::rt::ArgInfo {
+        name: "id",
+        type_name: "GuestDeviceId",
+        optional: true,
+        doc: "device ID",
+    },
+];
+const __QAPI_MEMBERS_139: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "keys",
+        type_name: "strList",
+        optional: false,
+        doc: "public keys (in OpenSSH/sshd(8) authorized_keys format)",
+    },
+];
+const __QAPI_MEMBERS_140: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "username",
+        type_name: "str",
+        optional: false,
+        doc: "the user account to add the authorized keys",
+    },
+];
+const __QAPI_MEMBERS_142: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "username",
+        type_name: "str",
+        optional: false,
+        doc: "the user account to add the authorized keys",
+    },
+    crate::rt::ArgInfo {
+        name: "keys",
+        type_name: "strList",
+        optional: false,
+        doc: "the public keys to add (in OpenSSH/sshd(8) authorized_keys\nformat)",
+    },
+    crate::rt::ArgInfo {
+        name: "reset",
+        type_name: "bool",
+        optional: true,
+        doc: "ignore the existing content, set it with the given keys only",
+    },
+];
+const __QAPI_MEMBERS_144: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "username",
+        type_name: "str",
+        optional: false,
+        doc: "the user account to remove the authorized keys",
+    },
+    crate::rt::ArgInfo {
+        name: "keys",
+        type_name: "strList",
+        optional: false,
+        doc: "the public keys to remove (in OpenSSH/sshd(8) authorized_keys\nformat)",
+    },
+];
+const __QAPI_MEMBERS_146: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "read-sectors",
+        type_name: "uint64",
+        optional: true,
+        doc: "sectors read",
+    },
+    crate::rt::ArgInfo {
+        name: "read-ios",
+        type_name: "uint64",
+        optional: true,
+        doc: "reads completed successfully",
+    },
+    crate::rt::ArgInfo {
+        name: "read-merges",
+        type_name: "uint64",
+        optional: true,
+        doc: "read requests merged",
+    },
+    crate::rt::ArgInfo {
+        name: "write-sectors",
+        type_name: "uint64",
+        optional: true,
+        doc: "sectors written",
+    },
+    crate::rt::ArgInfo {
+        name: "write-ios",
+        type_name: "uint64",
+        optional: true,
+        doc: "writes completed",
+    },
+    crate::rt::ArgInfo {
+        name: "write-merges",
+        type_name: "uint64",
+        optional: true,
+        doc: "write requests merged",
+    },
+    crate::rt::ArgInfo {
+        name: "discard-sectors",
+        type_name: "uint64",
+        optional: true,
+        doc: "sectors discarded",
+    },
+    crate::rt::ArgInfo {
+        name: "discard-ios",
+        type_name: "uint64",
+        optional: true,
+        doc: "discards completed successfully",
+    },
+    crate::rt::ArgInfo {
+        name: "discard-merges",
+        type_name: "uint64",
+        optional: true,
+        doc: "discard requests merged",
+    },
+    crate::rt::ArgInfo {
+        name: "flush-ios",
+        type_name: "uint64",
+        optional: true,
+        doc: "flush requests completed successfully",
+    },
+    crate::rt::ArgInfo {
+        name: "read-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "time spent reading(ms)",
+    },
+    crate::rt::ArgInfo {
+        name: "write-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "time spent writing(ms)",
+    },
+    crate::rt::ArgInfo {
+        name: "discard-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "time spent discarding(ms)",
+    },
+    crate::rt::ArgInfo {
+        name: "flush-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "time spent flushing(ms)",
+    },
+    crate::rt::ArgInfo {
+        name: "ios-pgr",
+        type_name: "uint64",
+        optional: true,
+        doc: "number of I/Os currently in flight",
+    },
+    crate::rt::ArgInfo {
+        name: "total-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "time spent doing I/Os (ms)",
+    },
+    crate::rt::ArgInfo {
+        name: "weight-ticks",
+        type_name: "uint64",
+        optional: true,
+        doc: "weighted time spent doing I/Os since the last update\nof this field(ms)",
+    },
+];
+const __QAPI_MEMBERS_147: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "disk name",
+    },
+    crate::rt::ArgInfo {
+        name: "major",
+        type_name: "uint64",
+        optional: false,
+        doc: "major device number of disk",
+    },
+    crate::rt::ArgInfo {
+        name: "minor",
+        type_name: "uint64",
+        optional: false,
+        doc: "minor device number of disk",
+    },
+    crate::rt::ArgInfo {
+        name: "stats",
+        type_name: "GuestDiskStats",
+        optional: false,
+        doc: "I/O statistics",
+    },
+];
+const __QAPI_MEMBERS_151: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "cpu",
+        type_name: "int",
+        optional: false,
+        doc: "CPU index in guest OS",
+    },
+    crate::rt::ArgInfo {
+        name: "user",
+        type_name: "uint64",
+        optional: false,
+        doc: "Time spent in user mode",
+    },
+    crate::rt::ArgInfo {
+        name: "nice",
+        type_name: "uint64",
+        optional: false,
+        doc: "Time spent in user mode with low priority (nice)",
+    },
+    crate::rt::ArgInfo {
+        name: "system",
+        type_name: "uint64",
+        optional: false,
+        doc: "Time spent in system mode",
+    },
+    crate::rt::ArgInfo {
+        name: "idle",
+        type_name: "uint64",
+        optional: false,
+        doc: "Time spent in the idle task",
+    },
+    crate::rt::ArgInfo {
+        name: "iowait",
+        type_name: "uint64",
+        optional: true,
+        doc: "Time waiting for I/O to complete (since Linux 2.5.41)",
+    },
+    crate::rt::ArgInfo {
+        name: "irq",
+        type_name: "uint64",
+        optional: true,
+        doc: "Time servicing interrupts (since Linux 2.6.0-test4)",
+    },
+    crate::rt::ArgInfo {
+        name: "softirq",
+        type_name: "uint64",
+        optional: true,
+        doc: "Time servicing softirqs (since Linux 2.6.0-test4)",
+    },
+    crate::rt::ArgInfo {
+        name: "steal",
+        type_name: "uint64",
+        optional: true,
+        doc: "Stolen time by host (since Linux 2.6.11)",
+    },
+    crate::rt::ArgInfo {
+        name: "guest",
+        type_name: "uint64",
+        optional: true,
+        doc: "ime spent running a virtual CPU for guest operating systems\nunder the  control of the Linux kernel (since Linux 2.6.24)",
+    },
+    crate::rt::ArgInfo {
+        name: "guestnice",
+        type_name: "uint64",
+        optional: true,
+        doc: "Time spent running a niced guest (since Linux 2.6.33)",
+    },
+];
+const __QAPI_MEMBERS_152: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestCpuStatsType",
+        optional: false,
+        doc: "guest operating system",
+    },
+];
+const __QAPI_MEMBERS_153: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "type",
+        type_name: "GuestCpuStatsType",
+        optional: false,
+        doc: "guest operating system",
+    },
+];
+const __QAPI_MEMBERS_156: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "load1m",
+        type_name: "number",
+        optional: false,
+        doc: "1-minute load avage",
+    },
+    crate::rt::ArgInfo {
+        name: "load5m",
+        type_name: "number",
+        optional: false,
+        doc: "5-minute load avage",
+    },
+    crate::rt::ArgInfo {
+        name: "load15m",
+        type_name: "number",
+        optional: false,
+        doc: "15-minute load avage",
+    },
+];
+const __QAPI_MEMBERS_158: &[crate::rt::ArgInfo] = &[
+    crate::rt::ArgInfo {
+        name: "iface",
+        type_name: "str",
+        optional: false,
+        doc: "The destination network or host's egress network interface\nin the routing table",
+    },
+    crate::rt::ArgInfo {
+        name: "destination",
+        type_name: "str",
+        optional: false,
+        doc: "The IP address of the target network or host, The\nfinal destination of the packet",
+    },
+    crate::rt::ArgInfo {
+        name: "metric",
+        type_name: "int",
+        optional: false,
+        doc: "Route metric",
+    },
+    crate::rt::ArgInfo {
+        name: "gateway",
+        type_name: "str",
+        optional: true,
+        doc: "The IP address of the next hop router",
+    },
+    crate::rt::ArgInfo {
+        name: "mask",
+        type_name: "str",
+        optional: true,
+        doc: "Subnet Mask (IPv4 only)",
+    },
+    crate::rt::ArgInfo {
+        name: "irtt",
+        type_name: "int",
+        optional: true,
+        doc: "Initial round-trip delay (not for windows, IPv4 only)",
+    },
+    crate::rt::ArgInfo {
+        name: "flags",
+        type_name: "uint64",
+        optional: true,
+        doc: "Route flags (not for windows)",
+    },
+    crate::rt::ArgInfo {
+        name: "refcnt",
+        type_name: "int",
+        optional: true,
+        doc: "The route's reference count (not for windows)",
+    },
+    crate::rt::ArgInfo {
+        name: "use",
+        type_name: "int",
+        optional: true,
+        doc: "Route usage count (not for windows)",
+    },
+    crate::rt::ArgInfo {
+        name: "window",
+        type_name: "int",
+        optional: true,
+        doc: "TCP window size, used for flow control (not for windows,\nIPv4 only)",
+    },
+    crate::rt::ArgInfo {
+        name: "mtu",
+        type_name: "int",
+        optional: true,
+        doc: "Data link layer maximum packet size (not for windows)",
+    },
+    crate::rt::ArgInfo {
+        name: "desprefixlen",
+        type_name: "str",
+        optional: true,
+        doc: "Destination prefix length (for IPv6)",
+    },
+    crate::rt::ArgInfo {
+        name: "source",
+        type_name: "str",
+        optional: true,
+        doc: "Source IP address (for IPv6)",
+    },
+    crate::rt::ArgInfo {
+        name: "srcprefixlen",
+        type_name: "str",
+        optional: true,
+        doc: "Source prefix length (for IPv6)",
+    },
+    crate::rt::ArgInfo {
+        name: "nexthop",
+        type_name: "str",
+        optional: true,
+        doc: "Next hop IP address (for IPv6)",
+    },
+    crate::rt::ArgInfo {
+        name: "version",
+        type_name: "int",
+        optional: false,
+        doc: "IP version (4 or 6)",
+    },
+];
+/// Each command's arguments (wire name, QAPI type, optional,
+/// description), in schema order: for completion and help in
+/// tools. A union's branch members are in [`TYPES`], under
+/// the argument type `CommandMeta::arg_type` names.
 pub static COMMAND_ARGS: &[(&str, &[crate::rt::ArgInfo])] = &[
-    (
-        "guest-sync-delimited",
-        &[
-            crate::rt::ArgInfo {
-                name: "id",
-                type_name: "int",
-                optional: false,
-                doc: "randomly generated 64-bit integer",
-            },
-        ],
-    ),
-    (
-        "guest-sync",
-        &[
-            crate::rt::ArgInfo {
-                name: "id",
-                type_name: "int",
-                optional: false,
-                doc: "randomly generated 64-bit integer",
-            },
-        ],
-    ),
+    ("guest-sync-delimited", __QAPI_MEMBERS_32),
+    ("guest-sync", __QAPI_MEMBERS_34),
     ("guest-ping", &[]),
     ("guest-get-time", &[]),
-    (
-        "guest-set-time",
-        &[
-            crate::rt::ArgInfo {
-                name: "time",
-                type_name: "int",
-                optional: true,
-                doc: "time of nanoseconds, relative to the Epoch of 1970-01-01 in\nUTC.",
-            },
-        ],
-    ),
+    ("guest-set-time", __QAPI_MEMBERS_38),
     ("guest-info", &[]),
-    (
-        "guest-shutdown",
-        &[
-            crate::rt::ArgInfo {
-                name: "mode",
-                type_name: "str",
-                optional: true,
-                doc: "\"halt\", \"powerdown\" (default), or \"reboot\"",
-            },
-        ],
-    ),
-    (
-        "guest-file-open",
-        &[
-            crate::rt::ArgInfo {
-                name: "path",
-                type_name: "str",
-                optional: false,
-                doc: "Full path to the file in the guest to open.",
-            },
-            crate::rt::ArgInfo {
-                name: "mode",
-                type_name: "str",
-                optional: true,
-                doc: "open mode, as per fopen(), \"r\" is the default.",
-            },
-        ],
-    ),
-    (
-        "guest-file-close",
-        &[
-            crate::rt::ArgInfo {
-                name: "handle",
-                type_name: "int",
-                optional: false,
-                doc: "filehandle returned by `guest-file-open`",
-            },
-        ],
-    ),
-    (
-        "guest-file-read",
-        &[
-            crate::rt::ArgInfo {
-                name: "handle",
-                type_name: "int",
-                optional: false,
-                doc: "filehandle returned by `guest-file-open`",
-            },
-            crate::rt::ArgInfo {
-                name: "count",
-                type_name: "int",
-                optional: true,
-                doc: "maximum number of bytes to read (default is 4KB, maximum is\n48MB)",
-            },
-        ],
-    ),
-    (
-        "guest-file-write",
-        &[
-            crate::rt::ArgInfo {
-                name: "handle",
-                type_name: "int",
-                optional: false,
-                doc: "filehandle returned by `guest-file-open`",
-            },
-            crate::rt::ArgInfo {
-                name: "buf-b64",
-                type_name: "str",
-                optional: false,
-                doc: "base64-encoded string representing data to be written",
-            },
-            crate::rt::ArgInfo {
-                name: "count",
-                type_name: "int",
-                optional: true,
-                doc: "bytes to write (actual bytes, after base64-decode), default\nis all content in buf-b64 buffer after base64 decoding",
-            },
-        ],
-    ),
-    (
-        "guest-file-seek",
-        &[
-            crate::rt::ArgInfo {
-                name: "handle",
-                type_name: "int",
-                optional: false,
-                doc: "filehandle returned by `guest-file-open`",
-            },
-            crate::rt::ArgInfo {
-                name: "offset",
-                type_name: "int",
-                optional: false,
-                doc: "bytes to skip over in the file stream",
-            },
-            crate::rt::ArgInfo {
-                name: "whence",
-                type_name: "GuestFileWhence",
-                optional: false,
-                doc: "Symbolic or numeric code for interpreting offset",
-            },
-        ],
-    ),
-    (
-        "guest-file-flush",
-        &[
-            crate::rt::ArgInfo {
-                name: "handle",
-                type_name: "int",
-                optional: false,
-                doc: "filehandle returned by `guest-file-open`",
-            },
-        ],
-    ),
+    ("guest-shutdown", __QAPI_MEMBERS_44),
+    ("guest-file-open", __QAPI_MEMBERS_46),
+    ("guest-file-close", __QAPI_MEMBERS_48),
+    ("guest-file-read", __QAPI_MEMBERS_51),
+    ("guest-file-write", __QAPI_MEMBERS_54),
+    ("guest-file-seek", __QAPI_MEMBERS_59),
+    ("guest-file-flush", __QAPI_MEMBERS_61),
     ("guest-fsfreeze-status", &[]),
     ("guest-fsfreeze-freeze", &[]),
-    (
-        "guest-fsfreeze-freeze-list",
-        &[
-            crate::rt::ArgInfo {
-                name: "mountpoints",
-                type_name: "strList",
-                optional: true,
-                doc: "an array of mountpoints of filesystems to be frozen.\nIf omitted, every mounted filesystem is frozen.  Invalid mount\npoints are ignored.",
-            },
-        ],
-    ),
+    ("guest-fsfreeze-freeze-list", __QAPI_MEMBERS_66),
     ("guest-fsfreeze-thaw", &[]),
-    (
-        "guest-fstrim",
-        &[
-            crate::rt::ArgInfo {
-                name: "minimum",
-                type_name: "int",
-                optional: true,
-                doc: "Minimum contiguous free range to discard, in bytes.  Free\nranges smaller than this may be ignored (this is a hint and the\nguest may not respect it).  By increasing this value, the fstrim\noperation will complete more quickly for filesystems with badly\nfragmented free space, although not all blocks will be\ndiscarded.  The default value is zero, meaning \"discard every\nfree block\".",
-            },
-        ],
-    ),
+    ("guest-fstrim", __QAPI_MEMBERS_72),
     ("guest-suspend-disk", &[]),
     ("guest-suspend-ram", &[]),
     ("guest-suspend-hybrid", &[]),
     ("guest-network-get-interfaces", &[]),
     ("guest-get-vcpus", &[]),
-    (
-        "guest-set-vcpus",
-        &[
-            crate::rt::ArgInfo {
-                name: "vcpus",
-                type_name: "GuestLogicalProcessorList",
-                optional: false,
-                doc: "The logical processors to be reconfigured.  This list is\nprocessed node by node in order.  In each node `logical-id` is\nused to look up the guest VCPU, for which `online` specifies the\nrequested state.  The set of distinct `logical-id`'s is only\nrequired to be a subset of the guest-supported identifiers.\nThere's no restriction on list length or on repeating the same\n`logical-id` (with possibly different `online` field).  Preferably\nthe input list should describe a modified subset of\n`guest-get-vcpus`' return value.",
-            },
-        ],
-    ),
+    ("guest-set-vcpus", __QAPI_MEMBERS_87),
     ("guest-get-disks", &[]),
     ("guest-get-fsinfo", &[]),
-    (
-        "guest-set-user-password",
-        &[
-            crate::rt::ArgInfo {
-                name: "username",
-                type_name: "str",
-                optional: false,
-                doc: "the user account whose password to change",
-            },
-            crate::rt::ArgInfo {
-                name: "password",
-                type_name: "str",
-                optional: false,
-                doc: "the new password entry string, base64 encoded",
-            },
-            crate::rt::ArgInfo {
-                name: "crypted",
-                type_name: "bool",
-                optional: false,
-                doc: "true if password is already crypt()d, false if raw",
-            },
-        ],
-    ),
+    ("guest-set-user-password", __QAPI_MEMBERS_103),
     ("guest-get-memory-blocks", &[]),
-    (
-        "guest-set-memory-blocks",
-        &[
-            crate::rt::ArgInfo {
-                name: "mem-blks",
-                type_name: "GuestMemoryBlockList",
-                optional: false,
-                doc: "The memory blocks to be reconfigured.  This list is\nprocessed node by node in order.  In each node `phys-index` is\nused to look up the guest MEMORY BLOCK, for which `online`\nspecifies the requested state.  The set of distinct\n`phys-index`'s is only required to be a subset of the\nguest-supported identifiers.  There's no restriction on list\nlength or on repeating the same `phys-index` (with possibly\ndifferent `online` field).  Preferably the input list should\ndescribe a modified subset of `guest-get-memory-blocks`' return\nvalue.",
-            },
-        ],
-    ),
+    ("guest-set-memory-blocks", __QAPI_MEMBERS_110),
     ("guest-get-memory-block-info", &[]),
-    (
-        "guest-exec-status",
-        &[
-            crate::rt::ArgInfo {
-                name: "pid",
-                type_name: "int",
-                optional: false,
-                doc: "pid returned from `guest-exec`",
-            },
-        ],
-    ),
-    (
-        "guest-exec",
-        &[
-            crate::rt::ArgInfo {
-                name: "path",
-                type_name: "str",
-                optional: false,
-                doc: "path or executable name to execute",
-            },
-            crate::rt::ArgInfo {
-                name: "arg",
-                type_name: "strList",
-                optional: true,
-                doc: "argument list to pass to executable",
-            },
-            crate::rt::ArgInfo {
-                name: "env",
-                type_name: "strList",
-                optional: true,
-                doc: "environment variables to pass to executable",
-            },
-            crate::rt::ArgInfo {
-                name: "input-data",
-                type_name: "str",
-                optional: true,
-                doc: "data to be passed to process stdin (base64 encoded)",
-            },
-            crate::rt::ArgInfo {
-                name: "capture-output",
-                type_name: "GuestExecCaptureOutput",
-                optional: true,
-                doc: "bool flag to enable capture of stdout/stderr of\nrunning process.  Defaults to false.",
-            },
-        ],
-    ),
+    ("guest-exec-status", __QAPI_MEMBERS_116),
+    ("guest-exec", __QAPI_MEMBERS_121),
     ("guest-get-host-name", &[]),
     ("guest-get-users", &[]),
     ("guest-get-timezone", &[]),
     ("guest-get-osinfo", &[]),
     ("guest-get-devices", &[]),
-    (
-        "guest-ssh-get-authorized-keys",
-        &[
-            crate::rt::ArgInfo {
-                name: "username",
-                type_name: "str",
-                optional: false,
-                doc: "the user account to add the authorized keys",
-            },
-        ],
-    ),
-    (
-        "guest-ssh-add-authorized-keys",
-        &[
-            crate::rt::ArgInfo {
-                name: "username",
-                type_name: "str",
-                optional: false,
-                doc: "the user account to add the authorized keys",
-            },
-            crate::rt::ArgInfo {
-                name: "keys",
-                type_name: "strList",
-                optional: false,
-                doc: "the public keys to add (in OpenSSH/sshd(8) authorized_keys\nformat)",
-            },
-            crate::rt::ArgInfo {
-                name: "reset",
-                type_name: "bool",
-                optional: true,
-                doc: "ignore the existing content, set it with the given keys only",
-            },
-        ],
-    ),
-    (
-        "guest-ssh-remove-authorized-keys",
-        &[
-            crate::rt::ArgInfo {
-                name: "username",
-                type_name: "str",
-                optional: false,
-                doc: "the user account to remove the authorized keys",
-            },
-            crate::rt::ArgInfo {
-                name: "keys",
-                type_name: "strList",
-                optional: false,
-                doc: "the public keys to remove (in OpenSSH/sshd(8) authorized_keys\nformat)",
-            },
-        ],
-    ),
+    ("guest-ssh-get-authorized-keys", __QAPI_MEMBERS_140),
+    ("guest-ssh-add-authorized-keys", __QAPI_MEMBERS_142),
+    ("guest-ssh-remove-authorized-keys", __QAPI_MEMBERS_144),
     ("guest-get-diskstats", &[]),
     ("guest-get-cpustats", &[]),
     ("guest-get-load", &[]),
@@ -633,46 +1780,794 @@ pub static COMMAND_DOCS: &[(&str, &str)] = &[
         "Retrieve information about route of network.\n\n# Returns\n\nList of route info of guest.\n\nSince: 9.1\n\nOnly available if `CONFIG_LINUX`.\n\nOnly in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.",
     ),
 ];
-/// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
-/// `ArgInfo::type_name`), in schema order: for completion of
-/// values in tools.
-pub static ENUM_VALUES: &[(&str, &[&str])] = &[
-    ("QType", &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]),
-    ("QGASeek", &["set", "cur", "end"]),
-    ("GuestFsfreezeStatus", &["thawed", "frozen"]),
-    ("GuestIpAddressType", &["ipv4", "ipv6"]),
+/// Every type's shape by its QAPI name (`BlockdevOptions`,
+/// `MirrorSyncMode`, implicit `q_obj_device_del-arg`, arrays
+/// `strList`), as `ArgInfo::type_name` and
+/// `CommandMeta::arg_type` name them; built-ins (`str`, `int`)
+/// are not listed. For completion and help of nested
+/// arguments and values in tools.
+pub static TYPES: &[(&str, crate::rt::TypeInfo)] = &[
+    (
+        "strList",
+        crate::rt::TypeInfo::Array {
+            element: "str",
+        },
+    ),
+    (
+        "numberList",
+        crate::rt::TypeInfo::Array {
+            element: "number",
+        },
+    ),
+    (
+        "intList",
+        crate::rt::TypeInfo::Array {
+            element: "int",
+        },
+    ),
+    (
+        "int8List",
+        crate::rt::TypeInfo::Array {
+            element: "int8",
+        },
+    ),
+    (
+        "int16List",
+        crate::rt::TypeInfo::Array {
+            element: "int16",
+        },
+    ),
+    (
+        "int32List",
+        crate::rt::TypeInfo::Array {
+            element: "int32",
+        },
+    ),
+    (
+        "int64List",
+        crate::rt::TypeInfo::Array {
+            element: "int64",
+        },
+    ),
+    (
+        "uint8List",
+        crate::rt::TypeInfo::Array {
+            element: "uint8",
+        },
+    ),
+    (
+        "uint16List",
+        crate::rt::TypeInfo::Array {
+            element: "uint16",
+        },
+    ),
+    (
+        "uint32List",
+        crate::rt::TypeInfo::Array {
+            element: "uint32",
+        },
+    ),
+    (
+        "uint64List",
+        crate::rt::TypeInfo::Array {
+            element: "uint64",
+        },
+    ),
+    (
+        "sizeList",
+        crate::rt::TypeInfo::Array {
+            element: "size",
+        },
+    ),
+    (
+        "boolList",
+        crate::rt::TypeInfo::Array {
+            element: "bool",
+        },
+    ),
+    (
+        "anyList",
+        crate::rt::TypeInfo::Array {
+            element: "any",
+        },
+    ),
+    (
+        "nullList",
+        crate::rt::TypeInfo::Array {
+            element: "null",
+        },
+    ),
+    (
+        "q_empty",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_30,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "QType",
+        crate::rt::TypeInfo::Enum {
+            values: &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"],
+        },
+    ),
+    (
+        "q_obj_guest-sync-delimited-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_32,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-sync-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_34,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-set-time-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_38,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestAgentCommandInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_40,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestAgentCommandInfoList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestAgentCommandInfo",
+        },
+    ),
+    (
+        "GuestAgentInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_42,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-shutdown-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_44,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-file-open-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_46,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-file-close-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_48,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFileRead",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_50,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-file-read-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_51,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFileWrite",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_53,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-file-write-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_54,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFileSeek",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_56,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "QGASeek",
+        crate::rt::TypeInfo::Enum {
+            values: &["set", "cur", "end"],
+        },
+    ),
+    (
+        "GuestFileWhence",
+        crate::rt::TypeInfo::Alternate {
+            branches: &["int", "QGASeek"],
+        },
+    ),
+    (
+        "q_obj_guest-file-seek-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_59,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-file-flush-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_61,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFsfreezeStatus",
+        crate::rt::TypeInfo::Enum {
+            values: &["thawed", "frozen"],
+        },
+    ),
+    (
+        "q_obj_guest-fsfreeze-freeze-list-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_66,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFilesystemTrimResult",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_69,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFilesystemTrimResultList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestFilesystemTrimResult",
+        },
+    ),
+    (
+        "GuestFilesystemTrimResponse",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_71,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-fstrim-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_72,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestIpAddressType",
+        crate::rt::TypeInfo::Enum {
+            values: &["ipv4", "ipv6"],
+        },
+    ),
+    (
+        "GuestIpAddress",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_78,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestNetworkInterfaceStat",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_79,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestIpAddressList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestIpAddress",
+        },
+    ),
+    (
+        "GuestNetworkInterface",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_81,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestNetworkInterfaceList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestNetworkInterface",
+        },
+    ),
+    (
+        "GuestLogicalProcessor",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_84,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestLogicalProcessorList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestLogicalProcessor",
+        },
+    ),
+    (
+        "q_obj_guest-set-vcpus-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_87,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
     (
         "GuestDiskBusType",
-        &[
-            "ide",
-            "fdc",
-            "scsi",
-            "virtio",
-            "xen",
-            "usb",
-            "uml",
-            "sata",
-            "sd",
-            "unknown",
-            "ieee1394",
-            "ssa",
-            "fibre",
-            "raid",
-            "iscsi",
-            "sas",
-            "mmc",
-            "virtual",
-            "file-backed-virtual",
-            "nvme",
-        ],
+        crate::rt::TypeInfo::Enum {
+            values: &[
+                "ide",
+                "fdc",
+                "scsi",
+                "virtio",
+                "xen",
+                "usb",
+                "uml",
+                "sata",
+                "sd",
+                "unknown",
+                "ieee1394",
+                "ssa",
+                "fibre",
+                "raid",
+                "iscsi",
+                "sas",
+                "mmc",
+                "virtual",
+                "file-backed-virtual",
+                "nvme",
+            ],
+        },
+    ),
+    (
+        "GuestPCIAddress",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_90,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestCCWAddress",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_91,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskAddress",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_92,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestNVMeSmart",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_93,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_GuestDiskSmart-base",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_94,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskSmart",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_95,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[
+                ("nvme", "GuestNVMeSmart"),
+                ("ide", "q_empty"),
+                ("fdc", "q_empty"),
+                ("scsi", "q_empty"),
+                ("virtio", "q_empty"),
+                ("xen", "q_empty"),
+                ("usb", "q_empty"),
+                ("uml", "q_empty"),
+                ("sata", "q_empty"),
+                ("sd", "q_empty"),
+                ("unknown", "q_empty"),
+                ("ieee1394", "q_empty"),
+                ("ssa", "q_empty"),
+                ("fibre", "q_empty"),
+                ("raid", "q_empty"),
+                ("iscsi", "q_empty"),
+                ("sas", "q_empty"),
+                ("mmc", "q_empty"),
+                ("virtual", "q_empty"),
+                ("file-backed-virtual", "q_empty"),
+            ],
+        },
+    ),
+    (
+        "GuestDiskInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_96,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskInfoList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestDiskInfo",
+        },
+    ),
+    (
+        "GuestDiskAddressList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestDiskAddress",
+        },
+    ),
+    (
+        "GuestFilesystemInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_100,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestFilesystemInfoList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestFilesystemInfo",
+        },
+    ),
+    (
+        "q_obj_guest-set-user-password-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_103,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestMemoryBlock",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_105,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestMemoryBlockList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestMemoryBlock",
+        },
     ),
     (
         "GuestMemoryBlockResponseType",
-        &["success", "not-found", "operation-not-supported", "operation-failed"],
+        crate::rt::TypeInfo::Enum {
+            values: &[
+                "success",
+                "not-found",
+                "operation-not-supported",
+                "operation-failed",
+            ],
+        },
     ),
-    ("GuestExecCaptureOutputMode", &["none", "stdout", "stderr", "separated", "merged"]),
-    ("GuestDeviceType", &["pci"]),
-    ("GuestCpuStatsType", &["linux"]),
+    (
+        "GuestMemoryBlockResponse",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_109,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-set-memory-blocks-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_110,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestMemoryBlockResponseList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestMemoryBlockResponse",
+        },
+    ),
+    (
+        "GuestMemoryBlockInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_113,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestExecStatus",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_115,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-exec-status-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_116,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestExec",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_118,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestExecCaptureOutputMode",
+        crate::rt::TypeInfo::Enum {
+            values: &["none", "stdout", "stderr", "separated", "merged"],
+        },
+    ),
+    (
+        "GuestExecCaptureOutput",
+        crate::rt::TypeInfo::Alternate {
+            branches: &["bool", "GuestExecCaptureOutputMode"],
+        },
+    ),
+    (
+        "q_obj_guest-exec-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_121,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestHostName",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_123,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestUser",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_125,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestUserList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestUser",
+        },
+    ),
+    (
+        "GuestTimezone",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_128,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestOSInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_130,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDeviceType",
+        crate::rt::TypeInfo::Enum {
+            values: &["pci"],
+        },
+    ),
+    (
+        "GuestDeviceIdPCI",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_133,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_GuestDeviceId-base",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_134,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDeviceId",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_135,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[("pci", "GuestDeviceIdPCI")],
+        },
+    ),
+    (
+        "GuestDeviceInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_136,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDeviceInfoList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestDeviceInfo",
+        },
+    ),
+    (
+        "GuestAuthorizedKeys",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_139,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-ssh-get-authorized-keys-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_140,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-ssh-add-authorized-keys-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_142,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-ssh-remove-authorized-keys-arg",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_144,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskStats",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_146,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskStatsInfo",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_147,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestDiskStatsInfoList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestDiskStatsInfo",
+        },
+    ),
+    (
+        "GuestCpuStatsType",
+        crate::rt::TypeInfo::Enum {
+            values: &["linux"],
+        },
+    ),
+    (
+        "GuestLinuxCpuStats",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_151,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_GuestCpuStats-base",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_152,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestCpuStats",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_153,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[("linux", "GuestLinuxCpuStats")],
+        },
+    ),
+    (
+        "GuestCpuStatsList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestCpuStats",
+        },
+    ),
+    (
+        "GuestLoadAverage",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_156,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestNetworkRoute",
+        crate::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_158,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "GuestNetworkRouteList",
+        crate::rt::TypeInfo::Array {
+            element: "GuestNetworkRoute",
+        },
+    ),
 ];
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from

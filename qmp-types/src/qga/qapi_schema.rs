@@ -42,9 +42,10 @@ crate::rt::qapi_builder!(
     into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestSyncDelimited, "guest-sync-delimited", i64, crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("1.1"), condition :
+    GuestSyncDelimited, "guest-sync-delimited", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-sync-delimited-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -90,10 +91,12 @@ crate::rt::qapi_builder!(
     : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestSync, "guest-sync", i64, crate ::rt::Qga, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("0.15.0"), condition : ::std::option::Option::None,
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    GuestSync, "guest-sync", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-sync-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.15.0"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-ping")]
 /// Ping the guest agent, a non-error return implies success
@@ -107,8 +110,9 @@ crate::rt::qapi_builder!(
     GuestPing new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestPing, "guest-ping", (), crate ::rt::Qga, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
+    GuestPing, "guest-ping", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::Some("0.15.0"), condition : ::std::option::Option::None,
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -129,11 +133,11 @@ crate::rt::qapi_builder!(
     GuestGetTime new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestGetTime, "guest-get-time", i64, crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.5"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    GuestGetTime, "guest-get-time", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.5"), condition : ::std::option::Option::None, features
+    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-set-time")]
 /// Set guest time.
@@ -165,7 +169,8 @@ crate::rt::qapi_builder!(
     with_time time "time" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    GuestSetTime, "guest-set-time", (), crate ::rt::Qga, { allow_oob : false,
+    GuestSetTime, "guest-set-time", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-set-time-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.5"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -227,11 +232,11 @@ crate::rt::qapi_builder!(
     GuestInfo new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestInfo, "guest-info", GuestAgentInfo, crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("0.15.0"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    GuestInfo, "guest-info", GuestAgentInfo, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.15.0"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-shutdown")]
 /// Initiate guest-activated shutdown.  Note: this is an asynchronous
@@ -255,7 +260,8 @@ crate::rt::qapi_builder!(
     with_mode mode "mode" : ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    GuestShutdown, "guest-shutdown", (), crate ::rt::Qga, { allow_oob : false,
+    GuestShutdown, "guest-shutdown", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-shutdown-arg"), allow_oob : false,
     allow_preconfig : false, success_response : false, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -284,7 +290,8 @@ crate::rt::qapi_builder!(
     ::std::string::String => into, }
 );
 crate::rt::qapi_command!(
-    GuestFileOpen, "guest-file-open", i64, crate ::rt::Qga, { allow_oob : false,
+    GuestFileOpen, "guest-file-open", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-file-open-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -306,7 +313,8 @@ crate::rt::qapi_builder!(
     { handle : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestFileClose, "guest-file-close", (), crate ::rt::Qga, { allow_oob : false,
+    GuestFileClose, "guest-file-close", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-file-close-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -358,9 +366,10 @@ crate::rt::qapi_builder!(
     => into, } init {} set { with_count count "count" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    GuestFileReadCommand, "guest-file-read", GuestFileRead, crate ::rt::Qga, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("0.15.0"), condition :
+    GuestFileReadCommand, "guest-file-read", GuestFileRead, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-file-read-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -408,8 +417,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestFileWriteCommand, "guest-file-write", GuestFileWrite, crate ::rt::Qga, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("0.15.0"), condition :
+    arg_type : ::std::option::Option::Some("q_obj_guest-file-write-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -549,9 +559,10 @@ impl ::std::convert::From<GuestFileSeekCommandArgs> for GuestFileSeekCommand {
     }
 }
 crate::rt::qapi_command!(
-    GuestFileSeekCommand, "guest-file-seek", GuestFileSeek, crate ::rt::Qga, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("0.15.0"), condition :
+    GuestFileSeekCommand, "guest-file-seek", GuestFileSeek, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-file-seek-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -571,7 +582,8 @@ crate::rt::qapi_builder!(
     { handle : i64 => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestFileFlush, "guest-file-flush", (), crate ::rt::Qga, { allow_oob : false,
+    GuestFileFlush, "guest-file-flush", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-file-flush-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -614,10 +626,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestFsfreezeStatusCommand, "guest-fsfreeze-status", GuestFsfreezeStatus, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("0.15.0"),
-    condition : ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSFREEZE)"),
-    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("0.15.0"), condition :
+    ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSFREEZE)"), features : & [],
+    versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-fsfreeze-freeze")]
 /// Sync and freeze all freezable, local guest filesystems.  If this
@@ -648,9 +661,10 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    GuestFsfreezeFreeze, "guest-fsfreeze-freeze", i64, crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("0.15.0"), condition :
+    GuestFsfreezeFreeze, "guest-fsfreeze-freeze", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSFREEZE)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -683,6 +697,7 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestFsfreezeFreezeList, "guest-fsfreeze-freeze-list", i64, crate ::rt::Qga, {
+    arg_type : ::std::option::Option::Some("q_obj_guest-fsfreeze-freeze-list-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("2.2"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSFREEZE)"), features : & [],
@@ -712,9 +727,10 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    GuestFsfreezeThaw, "guest-fsfreeze-thaw", i64, crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("0.15.0"), condition :
+    GuestFsfreezeThaw, "guest-fsfreeze-thaw", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("0.15.0"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSFREEZE)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -788,9 +804,10 @@ crate::rt::qapi_builder!(
     with_minimum minimum "minimum" : i64 => into, }
 );
 crate::rt::qapi_command!(
-    GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, crate ::rt::Qga, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("1.2"), condition :
+    GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, crate ::rt::Qga, { arg_type
+    : ::std::option::Option::Some("q_obj_guest-fstrim-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.2"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_FSTRIM)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -830,9 +847,10 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    GuestSuspendDisk, "guest-suspend-disk", (), crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : false, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.1"), condition :
+    GuestSuspendDisk, "guest-suspend-disk", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : false, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("any(CONFIG_LINUX, CONFIG_WIN32)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -879,9 +897,10 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    GuestSuspendRam, "guest-suspend-ram", (), crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : false, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.1"), condition :
+    GuestSuspendRam, "guest-suspend-ram", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : false, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("any(CONFIG_LINUX, CONFIG_WIN32)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -927,9 +946,10 @@ crate::rt::qapi_builder!(
     set {}
 );
 crate::rt::qapi_command!(
-    GuestSuspendHybrid, "guest-suspend-hybrid", (), crate ::rt::Qga, { allow_oob : false,
-    allow_preconfig : false, success_response : false, deprecated : false, unstable :
-    false, since : ::std::option::Option::Some("1.1"), condition :
+    GuestSuspendHybrid, "guest-suspend-hybrid", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : false, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1052,9 +1072,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestNetworkGetInterfaces, "guest-network-get-interfaces", ::std::vec::Vec <
-    GuestNetworkInterface >, crate ::rt::Qga, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("1.1"), condition :
+    GuestNetworkInterface >, crate ::rt::Qga, { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::Some("1.1"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, HAVE_GETIFADDRS)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1106,10 +1126,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetVcpus, "guest-get-vcpus", ::std::vec::Vec < GuestLogicalProcessor >, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("1.5"),
-    condition : ::std::option::Option::Some("any(CONFIG_LINUX, CONFIG_WIN32)"), features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("1.5"), condition :
+    ::std::option::Option::Some("any(CONFIG_LINUX, CONFIG_WIN32)"), features : & [],
+    versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-set-vcpus")]
 /// Attempt to reconfigure (currently: enable/disable) logical
@@ -1161,7 +1182,8 @@ crate::rt::qapi_builder!(
     { vcpus : ::std::vec::Vec < GuestLogicalProcessor > => into, } init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestSetVcpus, "guest-set-vcpus", i64, crate ::rt::Qga, { allow_oob : false,
+    GuestSetVcpus, "guest-set-vcpus", i64, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-set-vcpus-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("1.5"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
@@ -1542,8 +1564,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetDisks, "guest-get-disks", ::std::vec::Vec < GuestDiskInfo >, crate ::rt::Qga,
-    { allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("5.2"), condition :
+    { arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("5.2"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_LIBUDEV)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1607,10 +1630,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetFsinfo, "guest-get-fsinfo", ::std::vec::Vec < GuestFilesystemInfo >, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("2.2"),
-    condition : ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_LINUX)"), features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.2"), condition :
+    ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_LINUX)"), features : & [],
+    versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-set-user-password")]
 /// If the `crypted` flag is true, it is the caller's responsibility to
@@ -1666,9 +1690,10 @@ impl ::std::convert::From<GuestSetUserPasswordArgs> for GuestSetUserPassword {
     }
 }
 crate::rt::qapi_command!(
-    GuestSetUserPassword, "guest-set-user-password", (), crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.3"), condition :
+    GuestSetUserPassword, "guest-set-user-password", (), crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-set-user-password-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_LINUX, CONFIG_FREEBSD)"),
     features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1723,9 +1748,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetMemoryBlocks, "guest-get-memory-blocks", ::std::vec::Vec < GuestMemoryBlock
-    >, crate ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.3"), condition :
+    >, crate ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1824,9 +1849,10 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestSetMemoryBlocks, "guest-set-memory-blocks", ::std::vec::Vec <
-    GuestMemoryBlockResponse >, crate ::rt::Qga, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("2.3"), condition :
+    GuestMemoryBlockResponse >, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-set-memory-blocks-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -1863,10 +1889,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetMemoryBlockInfo, "guest-get-memory-block-info", GuestMemoryBlockInfo, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("2.3"),
-    condition : ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions :
-    & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("2.3"), condition :
+    ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1928,8 +1955,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestExecStatusCommand, "guest-exec-status", GuestExecStatus, crate ::rt::Qga, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.5"), condition :
+    arg_type : ::std::option::Option::Some("q_obj_guest-exec-status-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("2.5"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
     "10.2.2"], partial_args : & [], }
 );
@@ -2084,7 +2112,8 @@ crate::rt::qapi_builder!(
     GuestExecCaptureOutput => into, }
 );
 crate::rt::qapi_command!(
-    GuestExecCommand, "guest-exec", GuestExec, crate ::rt::Qga, { allow_oob : false,
+    GuestExecCommand, "guest-exec", GuestExec, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-exec-arg"), allow_oob : false,
     allow_preconfig : false, success_response : true, deprecated : false, unstable :
     false, since : ::std::option::Option::Some("2.5"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2123,11 +2152,11 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    GuestGetHostName, "guest-get-host-name", GuestHostName, crate ::rt::Qga, { allow_oob
-    : false, allow_preconfig : false, success_response : true, deprecated : false,
-    unstable : false, since : ::std::option::Option::Some("2.10"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    GuestGetHostName, "guest-get-host-name", GuestHostName, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 2.10
 ///
@@ -2173,8 +2202,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetUsers, "guest-get-users", ::std::vec::Vec < GuestUser >, crate ::rt::Qga, {
-    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
-    false, unstable : false, since : ::std::option::Option::Some("2.10"), condition :
+    arg_type : ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, HAVE_UTMPX)"), features : & [],
     versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2208,11 +2238,11 @@ crate::rt::qapi_builder!(
     {}
 );
 crate::rt::qapi_command!(
-    GuestGetTimezone, "guest-get-timezone", GuestTimezone, crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.10"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    GuestGetTimezone, "guest-get-timezone", GuestTimezone, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// > **Note:** On POSIX systems the fields `id`, `name`, `pretty-name`,
 /// > `version`, `version-id`, `variant` and `variant-id` follow the
@@ -2291,11 +2321,11 @@ crate::rt::qapi_builder!(
     GuestGetOsinfo new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestGetOsinfo, "guest-get-osinfo", GuestOSInfo, crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("2.10"), condition :
-    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : & [], }
+    GuestGetOsinfo, "guest-get-osinfo", GuestOSInfo, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("2.10"), condition : ::std::option::Option::None,
+    features : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Only available if `CONFIG_WIN32`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2401,10 +2431,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetDevices, "guest-get-devices", ::std::vec::Vec < GuestDeviceInfo >, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("5.2"),
-    condition : ::std::option::Option::Some("CONFIG_WIN32"), features : & [], versions :
-    & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::Some("CONFIG_WIN32"), features : & [], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2438,10 +2469,12 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestSshGetAuthorizedKeys, "guest-ssh-get-authorized-keys", GuestAuthorizedKeys,
-    crate ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("5.2"), condition : ::std::option::Option::None, features
-    : & [], versions : & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    crate ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-ssh-get-authorized-keys-arg"), allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 #[doc(alias = "guest-ssh-add-authorized-keys")]
 /// Append public keys to user .ssh/authorized_keys on Unix systems (not
@@ -2471,6 +2504,7 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestSshAddAuthorizedKeys, "guest-ssh-add-authorized-keys", (), crate ::rt::Qga, {
+    arg_type : ::std::option::Option::Some("q_obj_guest-ssh-add-authorized-keys-arg"),
     allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
     false, unstable : false, since : ::std::option::Option::Some("5.2"), condition :
     ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
@@ -2502,10 +2536,12 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestSshRemoveAuthorizedKeys, "guest-ssh-remove-authorized-keys", (), crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("5.2"),
-    condition : ::std::option::Option::None, features : & [], versions : & ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-ssh-remove-authorized-keys-arg"), allow_oob
+    : false, allow_preconfig : false, success_response : true, deprecated : false,
+    unstable : false, since : ::std::option::Option::Some("5.2"), condition :
+    ::std::option::Option::None, features : & [], versions : & ["7.2.0", "10.0.2",
+    "10.2.2"], partial_args : & [], }
 );
 /// Since: 7.1
 ///
@@ -2618,9 +2654,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetDiskstats, "guest-get-diskstats", ::std::vec::Vec < GuestDiskStatsInfo >,
-    crate ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("7.1"), condition :
+    crate ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
     "10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2738,10 +2774,11 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestGetCpustats, "guest-get-cpustats", ::std::vec::Vec < GuestCpuStats >, crate
-    ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response : true,
-    deprecated : false, unstable : false, since : ::std::option::Option::Some("7.1"),
-    condition : ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions :
-    & ["7.2.0", "10.0.2", "10.2.2"], partial_args : & [], }
+    ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("7.1"), condition :
+    ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["7.2.0",
+    "10.0.2", "10.2.2"], partial_args : & [], }
 );
 /// Statistics about process load information
 ///
@@ -2800,9 +2837,10 @@ crate::rt::qapi_builder!(
     GuestGetLoad new(" Builds it with every optional member absent.") {} init {} set {}
 );
 crate::rt::qapi_command!(
-    GuestGetLoad, "guest-get-load", GuestLoadAverage, crate ::rt::Qga, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::Some("10.0"), condition :
+    GuestGetLoad, "guest-get-load", GuestLoadAverage, crate ::rt::Qga, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::Some("10.0"), condition :
     ::std::option::Option::Some("any(CONFIG_WIN32, CONFIG_GETLOADAVG)"), features : & [],
     versions : & ["10.0.2", "10.2.2"], partial_args : & [], }
 );
@@ -2927,9 +2965,9 @@ crate::rt::qapi_builder!(
 );
 crate::rt::qapi_command!(
     GuestNetworkGetRoute, "guest-network-get-route", ::std::vec::Vec < GuestNetworkRoute
-    >, crate ::rt::Qga, { allow_oob : false, allow_preconfig : false, success_response :
-    true, deprecated : false, unstable : false, since :
-    ::std::option::Option::Some("9.1"), condition :
+    >, crate ::rt::Qga, { arg_type : ::std::option::Option::None, allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::Some("9.1"), condition :
     ::std::option::Option::Some("CONFIG_LINUX"), features : & [], versions : & ["10.0.2",
     "10.2.2"], partial_args : & [], }
 );

@@ -70,6 +70,10 @@ pub trait Command: Serialize {
 pub struct CommandMeta {
     /// The name on the wire.
     pub name: &'static str,
+    /// The QAPI name of its argument type (`BlockdevOptions`, or an
+    /// implicit `q_obj_device_del-arg`), its shape in the generated
+    /// `TYPES`; `None` when it takes no arguments.
+    pub arg_type: Option<&'static str>,
     /// `allow-oob`: may be sent with `exec-oob`.
     pub allow_oob: bool,
     /// `allow-preconfig`: usable before machine initialisation.
@@ -171,6 +175,38 @@ pub struct ArgInfo {
     /// Its description from the schema (Markdown; empty where the schema
     /// has none).
     pub doc: &'static str,
+}
+
+/// The shape of a QAPI type (the generated `TYPES`), for tools that
+/// complete or explain nested arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeInfo {
+    /// A struct, or a union (with its discriminator and branches).
+    Object {
+        /// Its members, base first (a union's common members).
+        members: &'static [ArgInfo],
+        /// A union's discriminator member.
+        tag: Option<&'static str>,
+        /// A union's branches: discriminator value and the type whose
+        /// members that value adds.
+        branches: &'static [(&'static str, &'static str)],
+    },
+    /// An enum.
+    Enum {
+        /// Its values on the wire.
+        values: &'static [&'static str],
+    },
+    /// An alternate: one of these types, told apart by JSON type.
+    Alternate {
+        /// The branches' types.
+        branches: &'static [&'static str],
+    },
+    /// A list.
+    Array {
+        /// The element type.
+        element: &'static str,
+    },
 }
 
 /// When QEMU sent an event (`timestamp` of the event message).

@@ -133,239 +133,910 @@ pub static COMMANDS: &[::qmp_types::rt::CommandMeta] = &[
     <TestCommandCondFeatures2 as ::qmp_types::rt::Command>::META,
     <TestCommandCondFeatures3 as ::qmp_types::rt::Command>::META,
 ];
-/// Each command's arguments (wire name, QAPI type, optional), in
-/// schema order: for completion and help in tools.
+const __QAPI_MEMBERS_30: &[::qmp_types::rt::ArgInfo] = &[];
+const __QAPI_MEMBERS_32: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "boolean",
+        type_name: "bool",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_33: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum2",
+        type_name: "EnumOne",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum3",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum4",
+        type_name: "EnumOne",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_35: &[::qmp_types::rt::ArgInfo] = &[];
+const __QAPI_MEMBERS_36: &[::qmp_types::rt::ArgInfo] = &[];
+const __QAPI_MEMBERS_37: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_38: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_41: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "EnumOne",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_43: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_44: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "userdef",
+        type_name: "UserDefOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_45: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "string1",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "dict2",
+        type_name: "UserDefTwoDictDict",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "dict3",
+        type_name: "UserDefTwoDictDict",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_46: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "string0",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "dict1",
+        type_name: "UserDefTwoDict",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_47: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "string0",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_51: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "unused1",
+        type_name: "UserDefOneList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "unused2",
+        type_name: "UserDefTwoList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "unused3",
+        type_name: "TestStructList",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_52: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "boolean",
+        type_name: "bool",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "a_b",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_53: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "intb",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "a-b",
+        type_name: "bool",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_54: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_55: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "EnumOne",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_56: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "QEnumTwo",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_57: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum1",
+        type_name: "QEnumTwo",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_58: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "alt",
+        type_name: "UserDefAlternate",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_60: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "string1",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string2",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_63: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "name",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_64: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "size",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_65: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type-a",
+        type_name: "TestUnionEnumA",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_66: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type-a",
+        type_name: "TestUnionEnumA",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_67: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "onoff",
+        type_name: "bool",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_68: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "TestUnionEnum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_69: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "TestUnionEnum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_77: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "integer",
+        type_name: "intList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "s8",
+        type_name: "int8List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "s16",
+        type_name: "int16List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "s32",
+        type_name: "int32List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "s64",
+        type_name: "int64List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u8",
+        type_name: "uint8List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u16",
+        type_name: "uint16List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u32",
+        type_name: "uint32List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u64",
+        type_name: "uint64List",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "number",
+        type_name: "numberList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "boolean",
+        type_name: "boolList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "strList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "sz",
+        type_name: "sizeList",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "any",
+        type_name: "anyList",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "user",
+        type_name: "StatusList",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_81: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "s",
+        type_name: "StatusList",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_83: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "ud1a",
+        type_name: "UserDefOne",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_85: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "ud1a",
+        type_name: "UserDefOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "ud1b",
+        type_name: "UserDefOne",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_89: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "a",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "b",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_91: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "arg",
+        type_name: "any",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_97: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "i64",
+        type_name: "intList",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u64",
+        type_name: "uint64List",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u16",
+        type_name: "uint16List",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "i64x",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "u64x",
+        type_name: "uint64",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_98: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "struct1",
+        type_name: "UserDefOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "string",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum2",
+        type_name: "EnumOne",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_101: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "a",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "b",
+        type_name: "UserDefOne",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "c",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_103: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "a",
+        type_name: "EventStructOne",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "b",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "c",
+        type_name: "str",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "enum3",
+        type_name: "EnumOne",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_109: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "__org.qemu_x-member1",
+        type_name: "__org.qemu_x-Enum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_110: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "__org.qemu_x-member1",
+        type_name: "__org.qemu_x-Enum",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "__org.qemu_x-member2",
+        type_name: "str",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "wchar-t",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_113: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "array",
+        type_name: "__org.qemu_x-UnionList",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_114: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "__org.qemu_x-member1",
+        type_name: "__org.qemu_x-Enum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_119: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "a",
+        type_name: "__org.qemu_x-EnumList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "b",
+        type_name: "__org.qemu_x-StructList",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "c",
+        type_name: "__org.qemu_x-Union",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "d",
+        type_name: "__org.qemu_x-Alt",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_121: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "bar",
+        type_name: "int",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "baz",
+        type_name: "str",
+        optional: true,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_123: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "TestIfEnum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_124: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "type",
+        type_name: "TestIfEnum",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_125: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "union-cmd-arg",
+        type_name: "TestIfUnion",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_128: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "alt-cmd-arg",
+        type_name: "TestIfAlternate",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_134: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_135: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_136: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_137: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_138: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "namespace-test",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_139: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_140: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_141: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_142: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "foo",
+        type_name: "int",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_144: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "tag",
+        type_name: "FeatureEnum1",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_145: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "tag",
+        type_name: "FeatureEnum1",
+        optional: false,
+        doc: "",
+    },
+];
+const __QAPI_MEMBERS_147: &[::qmp_types::rt::ArgInfo] = &[
+    ::qmp_types::rt::ArgInfo {
+        name: "fs0",
+        type_name: "FeatureStruct0",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "fs1",
+        type_name: "FeatureStruct1",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "fs2",
+        type_name: "FeatureStruct2",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "fs3",
+        type_name: "FeatureStruct3",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "fs4",
+        type_name: "FeatureStruct4",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "cfs1",
+        type_name: "CondFeatureStruct1",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "cfs2",
+        type_name: "CondFeatureStruct2",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "cfs3",
+        type_name: "CondFeatureStruct3",
+        optional: true,
+        doc: "",
+    },
+    ::qmp_types::rt::ArgInfo {
+        name: "cfs4",
+        type_name: "CondFeatureStruct4",
+        optional: true,
+        doc: "",
+    },
+];
+/// Each command's arguments (wire name, QAPI type, optional,
+/// description), in schema order: for completion and help in
+/// tools. A union's branch members are in [`TYPES`], under
+/// the argument type `CommandMeta::arg_type` names.
 pub static COMMAND_ARGS: &[(&str, &[::qmp_types::rt::ArgInfo])] = &[
-    ("user-def-cmd0", &[]),
+    ("user-def-cmd0", __QAPI_MEMBERS_36),
     ("user-def-cmd", &[]),
-    (
-        "user-def-cmd1",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "ud1a",
-                type_name: "UserDefOne",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "user-def-cmd2",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "ud1a",
-                type_name: "UserDefOne",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "ud1b",
-                type_name: "UserDefOne",
-                optional: true,
-                doc: "",
-            },
-        ],
-    ),
+    ("user-def-cmd1", __QAPI_MEMBERS_83),
+    ("user-def-cmd2", __QAPI_MEMBERS_85),
     ("cmd-success-response", &[]),
     ("coroutine-cmd", &[]),
-    (
-        "guest-get-time",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "a",
-                type_name: "int",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "b",
-                type_name: "int",
-                optional: true,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "guest-sync",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "arg",
-                type_name: "any",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "boxed-struct",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "integer",
-                type_name: "int",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "boxed-union",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "integer",
-                type_name: "int",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "string",
-                type_name: "str",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "enum1",
-                type_name: "EnumOne",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    ("boxed-empty", &[]),
+    ("guest-get-time", __QAPI_MEMBERS_89),
+    ("guest-sync", __QAPI_MEMBERS_91),
+    ("boxed-struct", __QAPI_MEMBERS_43),
+    ("boxed-union", __QAPI_MEMBERS_54),
+    ("boxed-empty", __QAPI_MEMBERS_35),
     ("test-flags-command", &[]),
-    (
-        "__org.qemu_x-command",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "a",
-                type_name: "__org.qemu_x-EnumList",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "b",
-                type_name: "__org.qemu_x-StructList",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "c",
-                type_name: "__org.qemu_x-Union",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "d",
-                type_name: "__org.qemu_x-Alt",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "test-if-union-cmd",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "union-cmd-arg",
-                type_name: "TestIfUnion",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "test-if-alternate-cmd",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "alt-cmd-arg",
-                type_name: "TestIfAlternate",
-                optional: false,
-                doc: "",
-            },
-        ],
-    ),
-    (
-        "test-if-cmd",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "foo",
-                type_name: "int",
-                optional: false,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "bar",
-                type_name: "int",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "baz",
-                type_name: "str",
-                optional: true,
-                doc: "",
-            },
-        ],
-    ),
+    ("__org.qemu_x-command", __QAPI_MEMBERS_119),
+    ("test-if-union-cmd", __QAPI_MEMBERS_125),
+    ("test-if-alternate-cmd", __QAPI_MEMBERS_128),
+    ("test-if-cmd", __QAPI_MEMBERS_121),
     ("test-cmd-return-def-three", &[]),
-    (
-        "test-features0",
-        &[
-            ::qmp_types::rt::ArgInfo {
-                name: "fs0",
-                type_name: "FeatureStruct0",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "fs1",
-                type_name: "FeatureStruct1",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "fs2",
-                type_name: "FeatureStruct2",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "fs3",
-                type_name: "FeatureStruct3",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "fs4",
-                type_name: "FeatureStruct4",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "cfs1",
-                type_name: "CondFeatureStruct1",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "cfs2",
-                type_name: "CondFeatureStruct2",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "cfs3",
-                type_name: "CondFeatureStruct3",
-                optional: true,
-                doc: "",
-            },
-            ::qmp_types::rt::ArgInfo {
-                name: "cfs4",
-                type_name: "CondFeatureStruct4",
-                optional: true,
-                doc: "",
-            },
-        ],
-    ),
+    ("test-features0", __QAPI_MEMBERS_147),
     ("test-command-features1", &[]),
     ("test-command-features3", &[]),
     ("test-command-cond-features1", &[]),
@@ -402,20 +1073,773 @@ pub static COMMAND_DOCS: &[(&str, &str)] = &[
     ("test-command-cond-features2", "Feature `feature1`.\nFeature `feature2`."),
     ("test-command-cond-features3", "Feature `feature1`."),
 ];
-/// Each enum's values by its QAPI name (`MirrorSyncMode`, as in
-/// `ArgInfo::type_name`), in schema order: for completion of
-/// values in tools.
-pub static ENUM_VALUES: &[(&str, &[&str])] = &[
-    ("QType", &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"]),
-    ("MyEnum", &[]),
-    ("QEnumTwo", &["value1", "value2"]),
-    ("EnumOne", &["value1", "value2", "value3", "value4"]),
-    ("TestUnionEnum", &["value-a", "value-b"]),
-    ("TestUnionEnumA", &["value-a1", "value-a2"]),
-    ("Status", &["good", "bad", "ugly"]),
-    ("__org.qemu_x-Enum", &["__org.qemu_x-value"]),
-    ("TestIfEnum", &["foo", "bar"]),
-    ("FeatureEnum1", &["eins", "zwei", "drei"]),
+/// Every type's shape by its QAPI name (`BlockdevOptions`,
+/// `MirrorSyncMode`, implicit `q_obj_device_del-arg`, arrays
+/// `strList`), as `ArgInfo::type_name` and
+/// `CommandMeta::arg_type` name them; built-ins (`str`, `int`)
+/// are not listed. For completion and help of nested
+/// arguments and values in tools.
+pub static TYPES: &[(&str, ::qmp_types::rt::TypeInfo)] = &[
+    (
+        "strList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "str",
+        },
+    ),
+    (
+        "numberList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "number",
+        },
+    ),
+    (
+        "intList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "int",
+        },
+    ),
+    (
+        "int8List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "int8",
+        },
+    ),
+    (
+        "int16List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "int16",
+        },
+    ),
+    (
+        "int32List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "int32",
+        },
+    ),
+    (
+        "int64List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "int64",
+        },
+    ),
+    (
+        "uint8List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "uint8",
+        },
+    ),
+    (
+        "uint16List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "uint16",
+        },
+    ),
+    (
+        "uint32List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "uint32",
+        },
+    ),
+    (
+        "uint64List",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "uint64",
+        },
+    ),
+    (
+        "sizeList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "size",
+        },
+    ),
+    (
+        "boolList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "bool",
+        },
+    ),
+    (
+        "anyList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "any",
+        },
+    ),
+    (
+        "nullList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "null",
+        },
+    ),
+    (
+        "q_empty",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_30,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "QType",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["none", "qnull", "qnum", "qstring", "qdict", "qlist", "qbool"],
+        },
+    ),
+    (
+        "TestStruct",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_32,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "NestedEnumsOne",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_33,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "MyEnum",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &[],
+        },
+    ),
+    (
+        "Empty1",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_35,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "Empty2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_36,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_Union-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_37,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "Union",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_38,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[
+                ("value1", "q_empty"),
+                ("value2", "q_empty"),
+                ("value3", "q_empty"),
+                ("value4", "q_empty"),
+            ],
+        },
+    ),
+    (
+        "QEnumTwo",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["value1", "value2"],
+        },
+    ),
+    (
+        "UserDefOne",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_41,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "EnumOne",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["value1", "value2", "value3", "value4"],
+        },
+    ),
+    (
+        "UserDefZero",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_43,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefTwoDictDict",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_44,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefTwoDict",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_45,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefTwo",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_46,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefThree",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_47,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefOneList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "UserDefOne",
+        },
+    ),
+    (
+        "UserDefTwoList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "UserDefTwo",
+        },
+    ),
+    (
+        "TestStructList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "TestStruct",
+        },
+    ),
+    (
+        "ForceArrays",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_51,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefA",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_52,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefB",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_53,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefFlatUnion",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_54,
+            tag: ::std::option::Option::Some("enum1"),
+            branches: &[
+                ("value1", "UserDefA"),
+                ("value2", "UserDefB"),
+                ("value3", "UserDefB"),
+                ("value4", "q_empty"),
+            ],
+        },
+    ),
+    (
+        "UserDefUnionBase",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_55,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_UserDefFlatUnion2-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_56,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefFlatUnion2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_57,
+            tag: ::std::option::Option::Some("enum1"),
+            branches: &[("value1", "UserDefC"), ("value2", "UserDefB")],
+        },
+    ),
+    (
+        "WrapAlternate",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_58,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefAlternate",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["UserDefFlatUnion", "EnumOne", "int", "null"],
+        },
+    ),
+    (
+        "UserDefC",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_60,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestUnionEnum",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["value-a", "value-b"],
+        },
+    ),
+    (
+        "TestUnionEnumA",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["value-a1", "value-a2"],
+        },
+    ),
+    (
+        "TestUnionTypeA1",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_63,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestUnionTypeA2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_64,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_TestUnionTypeA-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_65,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestUnionTypeA",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_66,
+            tag: ::std::option::Option::Some("type-a"),
+            branches: &[("value-a1", "TestUnionTypeA1"), ("value-a2", "TestUnionTypeA2")],
+        },
+    ),
+    (
+        "TestUnionTypeB",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_67,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_TestUnionInUnion-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_68,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestUnionInUnion",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_69,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[("value-a", "TestUnionTypeA"), ("value-b", "TestUnionTypeB")],
+        },
+    ),
+    (
+        "AltEnumBool",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["EnumOne", "bool"],
+        },
+    ),
+    (
+        "AltEnumNum",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["EnumOne", "number"],
+        },
+    ),
+    (
+        "AltNumEnum",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["number", "EnumOne"],
+        },
+    ),
+    (
+        "AltEnumInt",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["EnumOne", "int"],
+        },
+    ),
+    (
+        "AltListInt",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["intList", "int"],
+        },
+    ),
+    (
+        "AltStrObj",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["str", "TestStruct"],
+        },
+    ),
+    (
+        "StatusList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "Status",
+        },
+    ),
+    (
+        "ArrayStruct",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_77,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "Status",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["good", "bad", "ugly"],
+        },
+    ),
+    (
+        "SecondArrayRef",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_81,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_user-def-cmd1-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_83,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_user-def-cmd2-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_85,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-get-time-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_89,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_guest-sync-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_91,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "UserDefOptions",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_97,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "EventStructOne",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_98,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_EVENT_C-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_101,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "q_obj_EVENT_D-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_103,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "__org.qemu_x-Enum",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["__org.qemu_x-value"],
+        },
+    ),
+    (
+        "__org.qemu_x-Base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_109,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "__org.qemu_x-Struct",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_110,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "__org.qemu_x-Alt1",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["str"],
+        },
+    ),
+    (
+        "__org.qemu_x-UnionList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "__org.qemu_x-Union",
+        },
+    ),
+    (
+        "__org.qemu_x-Struct2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_113,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "__org.qemu_x-Union",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_114,
+            tag: ::std::option::Option::Some("__org.qemu_x-member1"),
+            branches: &[("__org.qemu_x-value", "__org.qemu_x-Struct2")],
+        },
+    ),
+    (
+        "__org.qemu_x-Alt",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["__org.qemu_x-Base"],
+        },
+    ),
+    (
+        "__org.qemu_x-EnumList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "__org.qemu_x-Enum",
+        },
+    ),
+    (
+        "__org.qemu_x-StructList",
+        ::qmp_types::rt::TypeInfo::Array {
+            element: "__org.qemu_x-Struct",
+        },
+    ),
+    (
+        "q_obj___org.qemu_x-command-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_119,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestIfStruct",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_121,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestIfEnum",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["foo", "bar"],
+        },
+    ),
+    (
+        "q_obj_TestIfUnion-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_123,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestIfUnion",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_124,
+            tag: ::std::option::Option::Some("type"),
+            branches: &[("foo", "TestStruct"), ("bar", "UserDefZero")],
+        },
+    ),
+    (
+        "q_obj_test-if-union-cmd-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_125,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "TestIfAlternate",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["int", "TestStruct"],
+        },
+    ),
+    (
+        "q_obj_test-if-alternate-cmd-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_128,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureStruct0",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_134,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureStruct1",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_135,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureStruct2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_136,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureStruct3",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_137,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureStruct4",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_138,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "CondFeatureStruct1",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_139,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "CondFeatureStruct2",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_140,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "CondFeatureStruct3",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_141,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "CondFeatureStruct4",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_142,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureEnum1",
+        ::qmp_types::rt::TypeInfo::Enum {
+            values: &["eins", "zwei", "drei"],
+        },
+    ),
+    (
+        "q_obj_FeatureUnion1-base",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_144,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
+    (
+        "FeatureUnion1",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_145,
+            tag: ::std::option::Option::Some("tag"),
+            branches: &[
+                ("eins", "FeatureStruct1"),
+                ("zwei", "q_empty"),
+                ("drei", "q_empty"),
+            ],
+        },
+    ),
+    (
+        "FeatureAlternate1",
+        ::qmp_types::rt::TypeInfo::Alternate {
+            branches: &["FeatureStruct1"],
+        },
+    ),
+    (
+        "q_obj_test-features0-arg",
+        ::qmp_types::rt::TypeInfo::Object {
+            members: __QAPI_MEMBERS_147,
+            tag: ::std::option::Option::None,
+            branches: &[],
+        },
+    ),
 ];
 /// Calls `v` with the command type whose wire name is `name`
 /// (`None` for a name the bindings don't know): a tool's way from

@@ -113,7 +113,8 @@ impl UserDefCmd0 {
     }
 }
 ::qmp_types::rt::qapi_command!(
-    UserDefCmd0, "user-def-cmd0", Empty2, { allow_oob : false, allow_preconfig : false,
+    UserDefCmd0, "user-def-cmd0", Empty2, { arg_type :
+    ::std::option::Option::Some("Empty2"), allow_oob : false, allow_preconfig : false,
     success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], versions : & [], partial_args : & [], }
@@ -1112,10 +1113,10 @@ pub struct UserDefCmd {}
     UserDefCmd new(" Builds it with every optional member absent.") {} init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    UserDefCmd, "user-def-cmd", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    UserDefCmd, "user-def-cmd", (), { arg_type : ::std::option::Option::None, allow_oob :
+    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
+    : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "user-def-cmd1")]
 /// The QAPI command `user-def-cmd1`.
@@ -1131,10 +1132,11 @@ pub struct UserDefCmd1 {
     ud1a : UserDefOne => into, } init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    UserDefCmd1, "user-def-cmd1", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    UserDefCmd1, "user-def-cmd1", (), { arg_type :
+    ::std::option::Option::Some("q_obj_user-def-cmd1-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "user-def-cmd2")]
 /// The QAPI command `user-def-cmd2`.
@@ -1153,10 +1155,11 @@ pub struct UserDefCmd2 {
     into, }
 );
 ::qmp_types::rt::qapi_command!(
-    UserDefCmd2, "user-def-cmd2", UserDefTwo, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    UserDefCmd2, "user-def-cmd2", UserDefTwo, { arg_type :
+    ::std::option::Option::Some("q_obj_user-def-cmd2-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "cmd-success-response")]
 /// The QAPI command `cmd-success-response`.
@@ -1169,8 +1172,9 @@ pub struct CmdSuccessResponse {}
     set {}
 );
 ::qmp_types::rt::qapi_command!(
-    CmdSuccessResponse, "cmd-success-response", (), { allow_oob : false, allow_preconfig
-    : false, success_response : false, deprecated : false, unstable : false, since :
+    CmdSuccessResponse, "cmd-success-response", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : false, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], versions : & [], partial_args : & [], }
 );
@@ -1184,10 +1188,10 @@ pub struct CoroutineCmd {}
     CoroutineCmd new(" Builds it with every optional member absent.") {} init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    CoroutineCmd, "coroutine-cmd", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    CoroutineCmd, "coroutine-cmd", (), { arg_type : ::std::option::Option::None,
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "guest-get-time")]
 /// The QAPI command `guest-get-time`.
@@ -1205,10 +1209,11 @@ pub struct GuestGetTime {
     a : i64 => into, } init {} set { with_b b "b" : i64 => into, }
 );
 ::qmp_types::rt::qapi_command!(
-    GuestGetTime, "guest-get-time", i64, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    GuestGetTime, "guest-get-time", i64, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-get-time-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "guest-sync")]
 /// The QAPI command `guest-sync`.
@@ -1224,10 +1229,11 @@ pub struct GuestSync {
     arg : ::serde_json::Value => into, } init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    GuestSync, "guest-sync", ::serde_json::Value, { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    GuestSync, "guest-sync", ::serde_json::Value, { arg_type :
+    ::std::option::Option::Some("q_obj_guest-sync-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "boxed-struct")]
 /// The QAPI command `boxed-struct`.
@@ -1247,8 +1253,9 @@ impl BoxedStruct {
     }
 }
 ::qmp_types::rt::qapi_command!(
-    BoxedStruct, "boxed-struct", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    BoxedStruct, "boxed-struct", (), { arg_type :
+    ::std::option::Option::Some("UserDefZero"), allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], versions : & [], partial_args : & [], }
 );
@@ -1270,8 +1277,9 @@ impl BoxedUnion {
     }
 }
 ::qmp_types::rt::qapi_command!(
-    BoxedUnion, "boxed-union", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    BoxedUnion, "boxed-union", (), { arg_type :
+    ::std::option::Option::Some("UserDefFlatUnion"), allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition : ::std::option::Option::None, features : &
     [], versions : & [], partial_args : & [], }
 );
@@ -1293,10 +1301,10 @@ impl BoxedEmpty {
     }
 }
 ::qmp_types::rt::qapi_command!(
-    BoxedEmpty, "boxed-empty", (), { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    BoxedEmpty, "boxed-empty", (), { arg_type : ::std::option::Option::Some("Empty1"),
+    allow_oob : false, allow_preconfig : false, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-flags-command")]
 /// The QAPI command `test-flags-command`.
@@ -1309,10 +1317,10 @@ pub struct TestFlagsCommand {}
     {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestFlagsCommand, "test-flags-command", (), { allow_oob : true, allow_preconfig :
-    true, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    TestFlagsCommand, "test-flags-command", (), { arg_type : ::std::option::Option::None,
+    allow_oob : true, allow_preconfig : true, success_response : true, deprecated :
+    false, unstable : false, since : ::std::option::Option::None, condition :
+    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
 );
 /// The QAPI struct `UserDefOptions`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -1736,10 +1744,11 @@ pub struct OrgQemuXCommand {
     into, c : OrgQemuXUnion => into, d : OrgQemuXAlt => into, } init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    OrgQemuXCommand, "__org.qemu_x-command", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    OrgQemuXCommand, "__org.qemu_x-command", (), { arg_type :
+    ::std::option::Option::Some("q_obj___org.qemu_x-command-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 /// Only available if `TEST_IF_STRUCT`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1832,9 +1841,10 @@ pub struct TestIfUnionCmd {
     { union_cmd_arg : TestIfUnion => into, } init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestIfUnionCmd, "test-if-union-cmd", (), { allow_oob : false, allow_preconfig :
-    false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition :
+    TestIfUnionCmd, "test-if-union-cmd", (), { arg_type :
+    ::std::option::Option::Some("q_obj_test-if-union-cmd-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_UNION, TEST_IF_STRUCT)"), features : & [],
     versions : & [], partial_args : & [], }
 );
@@ -1910,9 +1920,10 @@ pub struct TestIfAlternateCmd {
     : TestIfAlternate => into, } init {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestIfAlternateCmd, "test-if-alternate-cmd", (), { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition :
+    TestIfAlternateCmd, "test-if-alternate-cmd", (), { arg_type :
+    ::std::option::Option::Some("q_obj_test-if-alternate-cmd-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_ALT, TEST_IF_STRUCT)"), features : & [],
     versions : & [], partial_args : & [], }
 );
@@ -1934,8 +1945,9 @@ impl TestIfCmd {
     }
 }
 ::qmp_types::rt::qapi_command!(
-    TestIfCmd, "test-if-cmd", UserDefThree, { allow_oob : false, allow_preconfig : false,
-    success_response : true, deprecated : false, unstable : false, since :
+    TestIfCmd, "test-if-cmd", UserDefThree, { arg_type :
+    ::std::option::Option::Some("TestIfStruct"), allow_oob : false, allow_preconfig :
+    false, success_response : true, deprecated : false, unstable : false, since :
     ::std::option::Option::None, condition :
     ::std::option::Option::Some("all(TEST_IF_CMD, TEST_IF_STRUCT)"), features : & [],
     versions : & [], partial_args : & [], }
@@ -1951,10 +1963,11 @@ pub struct TestCmdReturnDefThree {}
     set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, { allow_oob :
-    false, allow_preconfig : false, success_response : true, deprecated : false, unstable
-    : false, since : ::std::option::Option::None, condition :
-    ::std::option::Option::None, features : & [], versions : & [], partial_args : & [], }
+    TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "TEST_IF_EVENT")]
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
@@ -2247,10 +2260,11 @@ pub struct TestFeatures0 {
     CondFeatureStruct4 => into, }
 );
 ::qmp_types::rt::qapi_command!(
-    TestFeatures0, "test-features0", FeatureStruct1, { allow_oob : false, allow_preconfig
-    : false, success_response : true, deprecated : false, unstable : false, since :
-    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
-    [], versions : & [], partial_args : & [], }
+    TestFeatures0, "test-features0", FeatureStruct1, { arg_type :
+    ::std::option::Option::Some("q_obj_test-features0-arg"), allow_oob : false,
+    allow_preconfig : false, success_response : true, deprecated : false, unstable :
+    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
+    features : & [], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-features1")]
 #[deprecated(note = "deprecated in QEMU's schema")]
@@ -2264,10 +2278,11 @@ pub struct TestCommandFeatures1 {}
     set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCommandFeatures1, "test-command-features1", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : true, unstable :
-    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["deprecated"], versions : & [], partial_args : & [], }
+    TestCommandFeatures1, "test-command-features1", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : true, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    ["deprecated"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-features3")]
 /// **Unstable**.
@@ -2282,11 +2297,11 @@ pub struct TestCommandFeatures3 {}
     set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCommandFeatures3, "test-command-features3", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    true, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["unstable", "feature1", "feature2"], versions : & [], partial_args : &
-    [], }
+    TestCommandFeatures3, "test-command-features3", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : true, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    ["unstable", "feature1", "feature2"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-cond-features1")]
 /// Feature `feature1`.
@@ -2299,10 +2314,11 @@ pub struct TestCommandCondFeatures1 {}
     {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCommandCondFeatures1, "test-command-cond-features1", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1"], versions : & [], partial_args : & [], }
+    TestCommandCondFeatures1, "test-command-cond-features1", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    ["feature1"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-cond-features2")]
 /// Feature `feature1`.
@@ -2316,10 +2332,11 @@ pub struct TestCommandCondFeatures2 {}
     {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCommandCondFeatures2, "test-command-cond-features2", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1", "feature2"], versions : & [], partial_args : & [], }
+    TestCommandCondFeatures2, "test-command-cond-features2", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    ["feature1", "feature2"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "test-command-cond-features3")]
 /// Feature `feature1`.
@@ -2332,10 +2349,11 @@ pub struct TestCommandCondFeatures3 {}
     {} set {}
 );
 ::qmp_types::rt::qapi_command!(
-    TestCommandCondFeatures3, "test-command-cond-features3", (), { allow_oob : false,
-    allow_preconfig : false, success_response : true, deprecated : false, unstable :
-    false, since : ::std::option::Option::None, condition : ::std::option::Option::None,
-    features : & ["feature1"], versions : & [], partial_args : & [], }
+    TestCommandCondFeatures3, "test-command-cond-features3", (), { arg_type :
+    ::std::option::Option::None, allow_oob : false, allow_preconfig : false,
+    success_response : true, deprecated : false, unstable : false, since :
+    ::std::option::Option::None, condition : ::std::option::Option::None, features : &
+    ["feature1"], versions : & [], partial_args : & [], }
 );
 #[doc(alias = "TEST_EVENT_FEATURES0")]
 /// The QAPI event `TEST_EVENT_FEATURES0`.

@@ -1,0 +1,128 @@
+//! The schema as data, for tools (completion, help, a bridge): each
+//! command's arguments and documentation, and every type's shape
+//! (`COMMAND_ARGS`, `COMMAND_DOCS`, `TYPES`).
+
+use super::*;
+
+impl<'s> Gen<'s> {
+    /// `ArgInfo`s of an object type's members (base first).
+    fn arg_infos(&self, owner: EntityId) -> Vec<TokenStream> {
+        let rt = &self.rt;
+        let Some(o) = self.schema.entities[owner].as_object() else {
+            return Vec::new();
+        };
+        o.members
+            .iter()
+            .map(|&r| {
+                let m = self.schema.member(r);
+                let name = &m.name;
+                let ty = &m.type_name;
+                let optional = m.optional || m.ifcond.is_some();
+                let doc = docs::member(self.member_owner_doc(owner, r), name).join("\n");
+                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional, doc: #doc })
+            })
+            .collect()
+    }
+
+    /// The shape of a type, for `TYPES` (`None` for commands, events,
+    /// includes and built-ins).
+    fn type_info(&self, id: EntityId) -> Option<TokenStream> {
+        let rt = &self.rt;
+        Some(match &self.schema.entities[id].kind {
+            EntityKind::Object(o) => {
+                let members = Self::members_const(id);
+                let (tag, branches) = match &o.branches {
+                    Some(b) => {
+                        let tag = &b.tag_name;
+                        let branches = b.variants.iter().map(|v| {
+                            let (value, ty) = (&v.name, &v.type_name);
+                            quote!((#value, #ty))
+                        });
+                        (
+                            quote!(::std::option::Option::Some(#tag)),
+                            quote!(&[#(#branches),*]),
+                        )
+                    }
+                    None => (quote!(::std::option::Option::None), quote!(&[])),
+                };
+                quote!(#rt::TypeInfo::Object { members: #members, tag: #tag, branches: #branches })
+            }
+            EntityKind::Enum { members, .. } => {
+                let values = members.iter().map(|m| &m.name);
+                quote!(#rt::TypeInfo::Enum { values: &[#(#values),*] })
+            }
+            EntityKind::Alternate { variants } => {
+                let types = variants.iter().map(|v| &v.type_name);
+                quote!(#rt::TypeInfo::Alternate { branches: &[#(#types),*] })
+            }
+            EntityKind::Array { element_name, .. } => {
+                quote!(#rt::TypeInfo::Array { element: #element_name })
+            }
+            _ => return None,
+        })
+    }
+
+    /// The private const holding object type `id`'s `ArgInfo`s, which
+    /// `TYPES` and `COMMAND_ARGS` share.
+    fn members_const(id: EntityId) -> proc_macro2::Ident {
+        ident(&format!("__QAPI_MEMBERS_{id}"))
+    }
+
+    /// `COMMAND_ARGS`, `COMMAND_DOCS` and `TYPES`.
+    pub(super) fn emit_tables(&self) -> TokenStream {
+        let rt = &self.rt;
+        let member_consts = self.schema.iter().filter_map(|(id, e)| {
+            e.as_object()?;
+            let name = Self::members_const(id);
+            let members = self.arg_infos(id);
+            Some(quote!(const #name: &[#rt::ArgInfo] = &[#(#members),*];))
+        });
+        let commands = || {
+            self.schema.iter().filter_map(|(id, e)| match &e.kind {
+                EntityKind::Command(c) => Some((id, e, c)),
+                _ => None,
+            })
+        };
+        let args = commands().map(|(_, e, c)| {
+            let wire = &e.name;
+            match c.arg_type {
+                Some(a) if self.schema.entities[a].as_object().is_some() => {
+                    let members = Self::members_const(a);
+                    quote!((#wire, #members))
+                }
+                _ => quote!((#wire, &[])),
+            }
+        });
+        let command_docs = commands().map(|(id, e, _)| {
+            let wire = &e.name;
+            let doc = self.definition_doc(id).join("\n");
+            quote!((#wire, #doc))
+        });
+        let types = self.schema.iter().filter_map(|(id, e)| {
+            let info = self.type_info(id)?;
+            let name = &e.name;
+            Some(quote!((#name, #info)))
+        });
+        quote! {
+            #(#member_consts)*
+
+            /// Each command's arguments (wire name, QAPI type, optional,
+            /// description), in schema order: for completion and help in
+            /// tools. A union's branch members are in [`TYPES`], under
+            /// the argument type `CommandMeta::arg_type` names.
+            pub static COMMAND_ARGS: &[(&str, &[#rt::ArgInfo])] = &[#(#args),*];
+
+            /// Each command's documentation from the schema (Markdown, as on
+            /// its type), in schema order: for `help` in tools.
+            pub static COMMAND_DOCS: &[(&str, &str)] = &[#(#command_docs),*];
+
+            /// Every type's shape by its QAPI name (`BlockdevOptions`,
+            /// `MirrorSyncMode`, implicit `q_obj_device_del-arg`, arrays
+            /// `strList`), as `ArgInfo::type_name` and
+            /// `CommandMeta::arg_type` name them; built-ins (`str`, `int`)
+            /// are not listed. For completion and help of nested
+            /// arguments and values in tools.
+            pub static TYPES: &[(&str, #rt::TypeInfo)] = &[#(#types),*];
+        }
+    }
+}
