@@ -61,12 +61,19 @@ impl Target {
             connect_timeout: timeout,
             ..Options::default()
         };
+        let busy = |e: qmp_client::Error| {
+            if e.is_timeout() {
+                CliError::Busy(e)
+            } else {
+                e.into()
+            }
+        };
         if let Some(path) = &self.socket {
-            let client = Client::connect_unix(path, opts).await?;
+            let client = Client::connect_unix(path, opts).await.map_err(busy)?;
             return Ok(Session { client, qemu: None });
         }
         if let Some(addr) = &self.tcp {
-            let client = Client::connect_tcp(addr, opts).await?;
+            let client = Client::connect_tcp(addr, opts).await.map_err(busy)?;
             return Ok(Session { client, qemu: None });
         }
         if let Some(line) = &self.spawn {

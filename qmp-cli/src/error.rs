@@ -38,6 +38,12 @@ pub enum CliError {
     /// QEMU could not be reached, or the connection broke (exit code 3).
     #[error("{0}")]
     Connection(qmp_client::Error),
+    /// QEMU accepted the connection but sent no greeting in time: another
+    /// client probably holds the monitor (exit code 3).
+    #[error(
+        "{0}; is another client connected? A QMP socket serves one client at a time (give QEMU another -qmp socket)"
+    )]
+    Busy(qmp_client::Error),
     /// Starting a private QEMU (`--spawn`) failed (exit code 3).
     #[error("can't start QEMU: {0}")]
     Spawn(#[from] qmp_client::launch::LaunchError),
@@ -74,7 +80,7 @@ impl CliError {
             CliError::UnknownCommand { .. }
             | CliError::BadArguments { .. }
             | CliError::Usage(_) => 2,
-            CliError::Connection(_) | CliError::Spawn(_) => 3,
+            CliError::Connection(_) | CliError::Busy(_) | CliError::Spawn(_) => 3,
             CliError::Client(_) | CliError::Io(_) => 4,
         }
     }

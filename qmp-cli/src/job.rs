@@ -22,14 +22,6 @@ pub struct WatchArgs {
     pub interval: u64,
 }
 
-/// How a job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Outcome {
-    status: String,
-    error: Option<String>,
-    cancelled: bool,
-}
-
 struct Watched {
     bar: ProgressBar,
     status: JobStatus,
@@ -154,18 +146,14 @@ pub async fn watch(client: &Client, a: &WatchArgs) -> Result<()> {
     let mut failed = Vec::new();
     for (id, w) in &watched {
         w.bar.finish();
-        let outcome = Outcome {
-            status: w.status.to_string(),
-            error: w.error.clone(),
-            cancelled: w.cancelled,
-        };
-        let line = match (&outcome.error, outcome.cancelled) {
-            (Some(e), _) => format!("job {id}: {} with error: {e}", outcome.status),
-            (None, true) => format!("job {id}: {} (cancelled)", outcome.status),
-            (None, false) => format!("job {id}: {} successfully", outcome.status),
+        let status = &w.status;
+        let line = match (&w.error, w.cancelled) {
+            (Some(e), _) => format!("job {id}: {status} with error: {e}"),
+            (None, true) => format!("job {id}: {status} (cancelled)"),
+            (None, false) => format!("job {id}: {status} successfully"),
         };
         println!("{line}");
-        if outcome.error.is_some() || outcome.cancelled {
+        if w.error.is_some() || w.cancelled {
             failed.push(id.clone());
         }
     }

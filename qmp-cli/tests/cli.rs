@@ -311,6 +311,17 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
     let (code, _, err) = run(Path::new("/dev/null"), &["exec", "query-version"]);
     assert_eq!(code, 3, "{err}");
     assert!(!err.is_empty());
+    // A monitor another client holds: QEMU accepts, but greets only
+    // after that client leaves.
+    let busy = start(Which::Installed, Flavor::StorageDaemon);
+    let holder = tests::RawQmp::connect(busy.socket()).expect("first client");
+    let (code, _, err) = run(
+        busy.socket(),
+        &["--connect-timeout", "0.5", "exec", "query-version"],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("is another client connected?"), "{err}");
+    drop(holder);
     // Nowhere to connect at all.
     let o = Command::new(QMP)
         .args(["exec", "query-version"])
