@@ -125,18 +125,17 @@ impl Node {
             }
             Node::Object(members) => {
                 let indices: Option<Vec<usize>> = members.iter().map(|(k, _)| index(k)).collect();
-                if let Some(mut idx) = indices {
-                    idx.sort_unstable();
-                    if idx.iter().enumerate().any(|(i, &n)| i != n) {
+                if let Some(indices) = indices {
+                    let mut items: Vec<(usize, Node)> = indices
+                        .into_iter()
+                        .zip(members.into_iter().map(|(_, n)| n))
+                        .collect();
+                    items.sort_by_key(|(i, _)| *i);
+                    if items.iter().enumerate().any(|(i, (n, _))| i != *n) {
                         return Err(format!(
                             "'{path}': list items must be numbered 0, 1, 2, ... without gaps"
                         ));
                     }
-                    let mut items: Vec<(usize, Node)> = members
-                        .into_iter()
-                        .filter_map(|(k, n)| Some((index(&k)?, n)))
-                        .collect();
-                    items.sort_by_key(|(i, _)| *i);
                     let mut out = Vec::with_capacity(items.len());
                     for (i, n) in items {
                         out.push(n.into_value(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use qmp_client::Client;
 use qmp_types::rt::{
-    ArgInfo, Command, CommandVisitor, Qmp, collect_unknown_members, split_path_message,
+    ArgInfo, Command, CommandVisitor, Qmp, collect_unknown_members, full_path_message,
     strict_enum_values,
 };
 use serde::Serialize;
@@ -55,72 +55,81 @@ fn decode_strict<C: DeserializeOwned>(args: &Value) -> Result<C, DecodeError> {
     let (r, unknown) = collect_unknown_members(|| {
         strict_enum_values(|| serde_path_to_error::deserialize::<_, C>(args))
     });
-    let failed = r.as_ref().err().map(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner().to_string();
-        match split_path_message(&inner) {
-            Some((deeper, msg)) => (qmp_types::rt::join_path(&path, deeper), msg.to_string()),
-            None => (path, inner),
+    let r = r.map_err(|e| {
+        let (path, message) = full_path_message(&e.path().to_string(), &e.inner().to_string());
+        DecodeError {
+            path,
+            message,
+            unknown: None,
+            also: None,
         }
     });
     // An unknown member is named first: it often explains a missing one
     // (`filenme=` for `filename=`).
     if let Some(u) = unknown.first() {
-        let also = failed.map(|(path, msg)| {
-            if path == "." {
-                msg
-            } else {
-                format!("member `{path}`: {msg}")
-            }
-        });
         return Err(DecodeError {
             path: ".".into(),
             message: format!("unknown member `{}` (in {})", u.key, u.type_name),
             unknown: Some(u.key.clone()),
-            also,
+            also: r.err().map(|e| e.to_string()),
         });
     }
-    match (r, failed) {
-        (Ok(c), _) => Ok(c),
-        (Err(_), Some((path, message))) => Err(DecodeError {
-            path,
-            message,
-            unknown: None,
-            also: None,
-        }),
-        (Err(e), None) => Err(DecodeError {
-            path: ".".into(),
-            message: e.to_string(),
-            unknown: None,
-            also: None,
-        }),
-    }
+    r
 }
 
 struct Check(Typed);
 
+type Reply<'c> = Pin<Box<dyn Future<Output = Result<Value>> + 'c>>;
+
+/// Sends a checked command and encodes its typed reply as JSON.
+type SendFn = Box<dyn for<'c> FnOnce(&'c Client, Option<Duration>) -> Reply<'c>>;
+
+/// A command whose arguments passed the schema: decoded once into its
+/// type, ready to send.
+pub struct Checked {
+    /// The arguments as they will be sent (each value typed as the
+    /// schema says).
+    pub wire: Value,
+    send: SendFn,
+}
+
+impl Checked {
+    /// Sends the command; the typed reply comes back as JSON.
+    pub async fn execute(self, client: &Client, timeout: Option<Duration>) -> Result<Value> {
+        (self.send)(client, timeout).await
+    }
+}
+
 impl CommandVisitor<Qmp> for Check {
-    type Output = Result<Value, DecodeError>;
+    type Output = Result<Checked, DecodeError>;
     fn visit<C>(self) -> Self::Output
     where
         C: Command<Protocol = Qmp> + DeserializeOwned + Send + Sync + 'static,
         C::Returns: Serialize + Send + 'static,
     {
-        self.0.settle(|v| {
-            let c: C = decode_strict(v)?;
-            serde_json::to_value(&c).map_err(|e| DecodeError {
-                path: ".".into(),
-                message: e.to_string(),
-                unknown: None,
-                also: None,
+        let cmd: C = self.0.settle(decode_strict)?;
+        let wire = serde_json::to_value(&cmd).map_err(|e| DecodeError {
+            path: ".".into(),
+            message: e.to_string(),
+            unknown: None,
+            also: None,
+        })?;
+        let send: SendFn = Box::new(move |client: &Client, timeout| {
+            Box::pin(async move {
+                let reply = match timeout {
+                    Some(t) => client.execute_timeout(cmd, t).await?,
+                    None => client.execute(cmd).await?,
+                };
+                serde_json::to_value(&reply).map_err(|e| CliError::Io(e.to_string()))
             })
-        })
+        });
+        Ok(Checked { wire, send })
     }
 }
 
-/// Checks `words` as arguments of `name` against the schema; returns them
-/// as they will be sent (each value typed as the schema says).
-pub fn check(name: &str, words: &[String]) -> Result<Value> {
+/// Checks `words` as arguments of `name` against the schema, decoding
+/// them into the command's type.
+pub fn check(name: &str, words: &[String]) -> Result<Checked> {
     let known = command_args(name).ok_or_else(|| unknown_command(name))?;
     let bad = |message: String| CliError::BadArguments {
         command: name.to_string(),
@@ -128,7 +137,7 @@ pub fn check(name: &str, words: &[String]) -> Result<Value> {
     };
     let typed = args::parse(words).map_err(bad)?;
     match qmp_types::with_command(name, Check(typed)) {
-        Some(Ok(v)) => Ok(v),
+        Some(Ok(c)) => Ok(c),
         Some(Err(mut e)) => {
             // A misspelt argument of the command itself: close names.
             if let Some(key) = &e.unknown
@@ -145,61 +154,4 @@ pub fn check(name: &str, words: &[String]) -> Result<Value> {
         }
         None => Err(unknown_command(name)),
     }
-}
-
-type Reply<'a> = Pin<Box<dyn Future<Output = Result<Value>> + 'a>>;
-
-struct Execute<'a> {
-    client: &'a Client,
-    args: Value,
-    timeout: Option<Duration>,
-}
-
-impl<'a> CommandVisitor<Qmp> for Execute<'a> {
-    type Output = Reply<'a>;
-    fn visit<C>(self) -> Self::Output
-    where
-        C: Command<Protocol = Qmp> + DeserializeOwned + Send + Sync + 'static,
-        C::Returns: Serialize + Send + 'static,
-    {
-        Box::pin(async move {
-            let cmd: C = decode_strict(&self.args).map_err(|e| CliError::BadArguments {
-                command: C::NAME.to_string(),
-                message: e.to_string(),
-            })?;
-            let reply = execute_typed(self.client, cmd, self.timeout).await?;
-            serde_json::to_value(&reply).map_err(|e| CliError::Io(e.to_string()))
-        })
-    }
-}
-
-async fn execute_typed<C: Command<Protocol = Qmp>>(
-    client: &Client,
-    cmd: C,
-    timeout: Option<Duration>,
-) -> Result<C::Returns> {
-    Ok(match timeout {
-        Some(t) => client.execute_timeout(cmd, t).await?,
-        None => client.execute(cmd).await?,
-    })
-}
-
-/// Runs `name` with `args` (as [`check`] made them) and gives the typed
-/// reply back as JSON.
-pub async fn execute(
-    client: &Client,
-    name: &str,
-    args: Value,
-    timeout: Option<Duration>,
-) -> Result<Value> {
-    let run = qmp_types::with_command(
-        name,
-        Execute {
-            client,
-            args,
-            timeout,
-        },
-    )
-    .ok_or_else(|| unknown_command(name))?;
-    run.await
 }

@@ -96,9 +96,9 @@ pub fn rfc3339(seconds: i64, micros: i64) -> String {
     )
 }
 
-/// Prints events as they arrive.
+/// Prints events as they arrive (`a.filter` checked by [`check_filter`]
+/// before connecting).
 pub async fn run(client: &Client, a: &EventsArgs) -> Result<()> {
-    check_filter(&a.filter)?;
     let limit = match (a.count, a.follow) {
         (Some(n), _) => Some(n),
         (None, true) => None,

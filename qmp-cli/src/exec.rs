@@ -54,25 +54,16 @@ pub async fn run(target: &Target, a: &ExecArgs) -> Result<()> {
         .transpose()
         .map_err(|_| CliError::Usage("--timeout must be a positive number".into()))?;
     // Bad input is refused before connecting (or starting QEMU).
-    let args = if a.unchecked {
-        crate::args::parse(&a.args)
+    if a.unchecked {
+        let args = crate::args::parse(&a.args)
             .map_err(|message| CliError::BadArguments {
                 command: a.name.clone(),
                 message,
             })?
-            .value
-    } else {
-        dispatch::check(&a.name, &a.args)?
-    };
-    if a.dry_run {
-        let cmd = json!({"execute": a.name, "arguments": args});
-        println!("{}", format_reply(&cmd, a.raw));
-        return Ok(());
-    }
-    let session = target.connect().await?;
-    let reply = if a.unchecked {
+            .value;
+        let session = target.connect().await?;
         let c = &session.client;
-        match timeout {
+        let reply = match timeout {
             Some(t) => tokio::time::timeout(t, c.execute_raw(&a.name, args))
                 .await
                 .map_err(|_| {
@@ -82,10 +73,18 @@ pub async fn run(target: &Target, a: &ExecArgs) -> Result<()> {
                     })
                 })??,
             None => c.execute_raw(&a.name, args).await?,
-        }
-    } else {
-        dispatch::execute(&session.client, &a.name, args, timeout).await?
-    };
+        };
+        println!("{}", format_reply(&reply, a.raw));
+        return Ok(());
+    }
+    let checked = dispatch::check(&a.name, &a.args)?;
+    if a.dry_run {
+        let cmd = json!({"execute": a.name, "arguments": checked.wire});
+        println!("{}", format_reply(&cmd, a.raw));
+        return Ok(());
+    }
+    let session = target.connect().await?;
+    let reply = checked.execute(&session.client, timeout).await?;
     println!("{}", format_reply(&reply, a.raw));
     Ok(())
 }

@@ -120,12 +120,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     // Work that needs no QEMU runs without a runtime.
-    match &cli.command {
-        Cmd::Schema(SchemaCmd::Diff { dir, old, new }) => return schema::diff(dir, old, new),
-        Cmd::Exec(a) if a.dry_run => {
-            return runtime(false)?.block_on(exec::run(&cli.target, a));
-        }
-        _ => {}
+    if let Cmd::Schema(SchemaCmd::Diff { dir, old, new }) = &cli.command {
+        return schema::diff(dir, old, new);
     }
     if let Cmd::Shell(a) = &cli.command {
         // The prompt blocks this thread; events are printed from the

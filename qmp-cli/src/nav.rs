@@ -24,12 +24,9 @@ pub fn arg_type(command: &str) -> Option<&'static str> {
 
 /// The object type an alternate stands for when given members (its
 /// object branch); the type itself for objects.
-fn as_object(ty: &str) -> Option<&'static str> {
+fn as_object(ty: &str) -> Option<&'static TypeInfo> {
     match type_info(ty)? {
-        TypeInfo::Object { .. } => qmp_types::TYPES
-            .iter()
-            .find(|(n, _)| *n == ty)
-            .map(|(n, _)| *n),
+        t @ TypeInfo::Object { .. } => Some(t),
         TypeInfo::Alternate { branches } => branches.iter().find_map(|b| as_object(b)),
         _ => None,
     }
@@ -42,7 +39,7 @@ pub fn object_members(ty: &str, given: Option<&Value>) -> Vec<&'static ArgInfo> 
         members,
         tag,
         branches,
-    }) = as_object(ty).and_then(type_info)
+    }) = as_object(ty)
     else {
         return Vec::new();
     };

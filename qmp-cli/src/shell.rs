@@ -122,49 +122,48 @@ pub fn split_words(line: &str) -> std::result::Result<Vec<String>, String> {
     Ok(words)
 }
 
+/// The arguments typed so far as JSON (`None` while they don't parse).
+fn typed_so_far(words: &[&str]) -> Option<serde_json::Value> {
+    let owned: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    crate::args::parse(&owned).map(|t| t.value).ok()
+}
+
 impl SchemaHelper {
     fn candidates(line: &str, pos: usize) -> (usize, Vec<Pair>) {
         let before = &line[..pos];
         let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let word = &before[start..];
         let words: Vec<&str> = before[..start].split_whitespace().collect();
-        let pair = |s: String| Pair {
-            display: s.clone(),
-            replacement: s,
+        // Names starting with `word`, sorted, each once.
+        let names = |all: &mut dyn Iterator<Item = &str>| {
+            let mut v: Vec<&str> = all.filter(|n| n.starts_with(word)).collect();
+            v.sort_unstable();
+            v.dedup();
+            let v: Vec<Pair> = v
+                .into_iter()
+                .map(|n| Pair {
+                    display: format!("{n} "),
+                    replacement: format!("{n} "),
+                })
+                .collect();
+            (start, v)
         };
         match words.as_slice() {
-            [] => {
-                let mut v: Vec<Pair> = BUILTINS
+            [] => names(
+                &mut BUILTINS
                     .iter()
                     .map(|(b, _)| *b)
-                    .chain(dispatch::command_names())
-                    .filter(|n| n.starts_with(word))
-                    .map(|n| pair(format!("{n} ")))
-                    .collect();
-                v.sort_by(|a, b| a.display.cmp(&b.display));
-                v.dedup_by(|a, b| a.display == b.display);
-                (start, v)
-            }
-            ["exec"] => (
-                start,
-                dispatch::command_names()
-                    .filter(|n| n.starts_with(word))
-                    .map(|n| pair(format!("{n} ")))
-                    .collect(),
+                    .chain(dispatch::command_names()),
             ),
+            ["exec"] => names(&mut dispatch::command_names()),
             // Commands, and named types (not implicit ones).
-            ["help"] => (
-                start,
-                dispatch::command_names()
-                    .chain(
-                        qmp_types::TYPES
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .filter(|n| !n.starts_with("q_")),
-                    )
-                    .filter(|n| n.starts_with(word))
-                    .map(|n| pair(format!("{n} ")))
-                    .collect(),
+            ["help"] => names(
+                &mut dispatch::command_names().chain(
+                    qmp_types::TYPES
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .filter(|n| !n.starts_with("q_")),
+                ),
             ),
             ["exec", cmd, given @ ..] | [cmd, given @ ..] => {
                 Self::argument_candidates(cmd, given, word, start).unwrap_or((start, Vec::new()))
@@ -181,8 +180,7 @@ impl SchemaHelper {
         start: usize,
     ) -> Option<(usize, Vec<Pair>)> {
         let ty = nav::arg_type(cmd)?;
-        let owned: Vec<String> = given.iter().map(|w| w.to_string()).collect();
-        let typed = crate::args::parse(&owned).map(|t| t.value).ok();
+        let typed = typed_so_far(given);
         let (key, value) = match word.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (word, None),
@@ -264,8 +262,7 @@ impl Hinter for SchemaHelper {
             [] => return None,
         };
         let ty = nav::arg_type(cmd)?;
-        let owned: Vec<String> = given.iter().map(|w| w.to_string()).collect();
-        let typed = crate::args::parse(&owned).map(|t| t.value).ok();
+        let typed = typed_so_far(given);
         let missing: Vec<String> = nav::object_members(ty, typed.as_ref())
             .into_iter()
             .filter(|a| !a.optional)
@@ -423,8 +420,7 @@ async fn run_line(client: &Client, line: &str) -> Result<Line> {
 }
 
 async fn command(client: &Client, name: &str, args: &[String]) -> Result<Line> {
-    let args = dispatch::check(name, args)?;
-    let reply = dispatch::execute(client, name, args, None).await?;
+    let reply = dispatch::check(name, args)?.execute(client, None).await?;
     Ok(Line::Print(format_reply(&reply, false)))
 }
 

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use qmp_client::launch::{Flavor, Qemu};
@@ -70,26 +70,30 @@ fn start_two(which: Which, flavor: Flavor) -> Two {
     }
 }
 
-fn qmp(socket: &Path, args: &[&str]) -> Output {
-    Command::new(QMP)
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("qmp runs")
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Exit code, stdout, stderr; no run may panic.
-fn run(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let o = qmp(socket, args);
+/// `qmp ARGS` (without QMP_SOCKET from the environment): exit code,
+/// stdout, stderr; no run may panic.
+fn run_bare(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(QMP)
+        .args(args)
+        .env_remove("QMP_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("qmp runs");
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert!(!err.contains("panicked"), "qmp {args:?} panicked: {err}");
     (o.status.code().unwrap_or(-1), out, err)
+}
+
+/// `qmp --socket SOCKET ARGS`, as [`run_bare`].
+fn run(socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let socket = socket.display().to_string();
+    let mut all = vec!["--socket", socket.as_str()];
+    all.extend_from_slice(args);
+    run_bare(&all)
 }
 
 fn json_out(socket: &Path, args: &[&str]) -> Value {
@@ -208,12 +212,10 @@ fn key_value_arguments_are_typed_by_the_schema() {
         .expect("node disk");
     assert_eq!(disk["write_threshold"], json!(4096), "{disk}");
     // --dry-run shows what would be sent, typed, without connecting.
-    let o = Command::new(QMP)
-        .args(["exec", "--dry-run", "--raw", "device_del", "id=7"])
-        .output()
-        .expect("runs");
+    let (code, out, err) = run_bare(&["exec", "--dry-run", "--raw", "device_del", "id=7"]);
+    assert_eq!(code, 0, "{err}");
     assert_eq!(
-        serde_json::from_slice::<Value>(&o.stdout).expect("JSON"),
+        serde_json::from_str::<Value>(&out).expect("JSON"),
         json!({"execute": "device_del", "arguments": {"id": "7"}})
     );
 }
@@ -323,17 +325,9 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
     assert!(err.contains("is another client connected?"), "{err}");
     drop(holder);
     // Nowhere to connect at all.
-    let o = Command::new(QMP)
-        .args(["exec", "query-version"])
-        .env_remove("QMP_SOCKET")
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("--socket PATH"),
-        "{}",
-        text(&o.stderr)
-    );
+    let (code, _, err) = run_bare(&["exec", "query-version"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--socket PATH"), "{err}");
 
     // QEMU dies mid-command: opening a FIFO (no writer) blocks
     // qemu-storage-daemon's main loop inside blockdev-add; then it is
@@ -535,38 +529,25 @@ fn job_watch_follows_a_backup_to_its_end() {
 
 #[test]
 fn spawn_starts_a_private_qemu() {
-    let o = Command::new(QMP)
-        .args(["--spawn", "exec", "--raw", "query-block-jobs"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert_eq!(text(&o.stdout).trim(), "[]");
-    assert!(text(&o.stderr).contains("started qemu-storage-daemon (pid "));
-    let o = Command::new(QMP)
-        .args([
-            "--spawn=qemu-system-x86_64",
-            "exec",
-            "--raw",
-            "query-status",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("\"running\":true"));
-    let o = Command::new(QMP)
-        .args([
-            "--spawn=/nonexistent/qemu-system-x86_64",
-            "exec",
-            "query-status",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("can't start QEMU"),
-        "{}",
-        text(&o.stderr)
-    );
+    let (code, out, err) = run_bare(&["--spawn", "exec", "--raw", "query-block-jobs"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "[]");
+    assert!(err.contains("started qemu-storage-daemon (pid "), "{err}");
+    let (code, out, err) = run_bare(&[
+        "--spawn=qemu-system-x86_64",
+        "exec",
+        "--raw",
+        "query-status",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"running\":true"), "{out}");
+    let (code, _, err) = run_bare(&[
+        "--spawn=/nonexistent/qemu-system-x86_64",
+        "exec",
+        "query-status",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("can't start QEMU"), "{err}");
 }
 
 #[test]
@@ -586,39 +567,25 @@ fn tcp_connections() {
         .start_blocking()
         .expect("QEMU starts");
     let addr = format!("127.0.0.1:{port}");
-    let o = Command::new(QMP)
-        .args(["--tcp", &addr, "exec", "--raw", "query-status"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("\"status\":\"running\""));
+    let (code, out, err) = run_bare(&["--tcp", &addr, "exec", "--raw", "query-status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"status\":\"running\""), "{out}");
     // --socket and --tcp together are refused by the parser.
-    let o = Command::new(QMP)
-        .args(["--tcp", &addr, "--socket", "/x", "exec", "query-status"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        text(&o.stderr).contains("cannot be used with"),
-        "{}",
-        text(&o.stderr)
-    );
+    let (code, _, err) = run_bare(&["--tcp", &addr, "--socket", "/x", "exec", "query-status"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
 }
 
 #[test]
 fn schema_diff_and_conform_reuse_the_schema_tools() {
-    let o = Command::new(QMP)
-        .args(["schema", "diff", "7.2.0", "10.0.2"])
-        .output()
-        .expect("runs");
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
-    let out = text(&o.stdout);
+    let (code, out, err) = run_bare(&["schema", "diff", "7.2.0", "10.0.2"]);
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains("7.2.0") && out.contains("10.0.2"), "{out}");
     assert!(
         out.contains("blockdev-snapshot-sync") || out.lines().count() > 50,
         "{out}"
     );
-    let (code, _, err) = run(Path::new("/x"), &["schema", "diff", "7.2.0", "no-such"]);
+    let (code, _, err) = run_bare(&["schema", "diff", "7.2.0", "no-such"]);
     assert_eq!(code, 2, "{err}");
     for which in Which::ALL {
         for flavor in [Flavor::StorageDaemon, Flavor::System] {
@@ -632,9 +599,9 @@ fn schema_diff_and_conform_reuse_the_schema_tools() {
 #[test]
 fn help_is_complete() {
     let help = |args: &[&str]| {
-        let o = Command::new(QMP).args(args).output().expect("runs");
-        assert_eq!(o.status.code(), Some(0), "{args:?}");
-        text(&o.stdout)
+        let (code, out, err) = run_bare(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
     };
     let top = help(&["--help"]);
     for sub in [

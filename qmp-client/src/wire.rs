@@ -315,23 +315,16 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &RawValue)
     }
     let mut de = serde_json::Deserializer::from_str(raw.get());
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = full_path(e.path().to_string(), &e.inner().to_string());
+        // The tracked path, and the part inside a union's branch that the
+        // generated types name in their message.
+        let (path, _) =
+            qmp_types::rt::full_path_message(&e.path().to_string(), &e.inner().to_string());
         Error::Decode {
             what: what.to_string(),
             path,
             source: e.into_inner(),
         }
     })
-}
-
-/// The path of a decode error: the tracked `outer` path, and the part
-/// inside a union's branch that the generated types name in their message
-/// (`qmp_types::rt::PATH_PREFIX`).
-fn full_path(outer: String, inner_message: &str) -> String {
-    match qmp_types::rt::split_path_message(inner_message) {
-        Some((deeper, _)) => qmp_types::rt::join_path(&outer, deeper),
-        None => outer,
-    }
 }
 
 /// A reply's `return`: `{}` also stands for `()`.
@@ -419,8 +412,7 @@ pub(crate) fn typed_event(
             )
             .err()
             .map_or_else(String::new, |e| e.to_string());
-            let path = full_path(track.path().to_string(), &e);
-            let e = qmp_types::rt::split_path_message(&e).map_or(e.as_str(), |(_, m)| m);
+            let (path, e) = qmp_types::rt::full_path_message(&track.path().to_string(), &e);
             let error = format!("member `{path}`: {e}");
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
             AnyEvent::Malformed {

@@ -352,17 +352,24 @@ pub fn join_path(outer: &str, deeper: &str) -> String {
     }
 }
 
+/// The whole path and the message of a decode error: `outer` is the path
+/// a path-tracking decoder saw, `inner` its message, which names the part
+/// inside a union's branch or a flattened member when the error was
+/// there ("member `a.b`: ...").
+pub fn full_path_message(outer: &str, inner: &str) -> (String, String) {
+    match split_path_message(inner) {
+        Some((deeper, msg)) => (join_path(outer, deeper), msg.to_string()),
+        None => (outer.to_string(), inner.to_string()),
+    }
+}
+
 /// Decodes `value`, tracking the path of the member that fails.
 fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let (path, msg) = match split_path_message(&inner) {
-            // A deeper branch already named its part of the path.
-            Some((deeper, msg)) => (join_path(&path, deeper), msg.to_string()),
-            None if path == "." => return de::Error::custom(inner),
-            None => (path, inner),
-        };
+        let (path, msg) = full_path_message(&e.path().to_string(), &e.into_inner().to_string());
+        if path == "." {
+            return de::Error::custom(msg);
+        }
         de::Error::custom(format_args!("{PATH_PREFIX}{path}`: {msg}"))
     })
 }
