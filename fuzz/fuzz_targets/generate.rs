@@ -8,8 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qapi_codegen::rust::{Options, generate};
-use qapi_codegen::{MemLoader, Schema};
+use qapi_gen::rust::{Options, generate};
+use qapi_gen::{MemLoader, Schema};
 
 fuzz_target!(|data: &[u8]| {
     let (root, inc) = match data.iter().position(|&b| b == 0) {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use qapi_codegen::{MemLoader, Schema};
+use qapi_gen::{MemLoader, Schema};
 
 fuzz_target!(|data: &[u8]| {
     let (root, inc) = match data.iter().position(|&b| b == 0) {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     loader.insert("inc.json", inc.to_vec());
     match Schema::load_with(&loader, "s.json") {
         Ok(schema) => {
-            let _ = qapi_codegen::dump::dump(&schema);
+            let _ = qapi_gen::dump::dump(&schema);
         }
         Err(e) => {
             // Every error renders to a non-empty message.

@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qapi_codegen::manifest::Manifest;
-use qapi_codegen::{DocRules, MemLoader, Schema};
+use qapi_gen::manifest::Manifest;
+use qapi_gen::{DocRules, MemLoader, Schema};
 
 fn bench(c: &mut Criterion) {
     let manifest = Manifest::load(Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema"))

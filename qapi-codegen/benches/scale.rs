@@ -11,8 +11,8 @@
 
 use std::time::Instant;
 
-use qapi_codegen::Schema;
-use qapi_codegen::rust::{Options, generate};
+use qapi_gen::Schema;
+use qapi_gen::rust::{Options, generate};
 
 /// The `qapi-codegen` binary's allocator (feature `mimalloc`, on by
 /// default), so the figures are the binary's.

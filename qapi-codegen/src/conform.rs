@@ -209,7 +209,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
     fn cond(&self, key: &str, cond: Option<&crate::value::Value>) -> Option<String> {
         let text = match (self.bit, &self.m.versioning) {
             (Some(bit), Some(v)) => v.condition(key, bit).map(String::from),
-            _ => cond.map(crate::rust::condition_text),
+            _ => cond.map(crate::schema::condition_text),
         };
         text.map(|t| format!("`if` {t}"))
     }

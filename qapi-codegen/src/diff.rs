@@ -139,7 +139,7 @@ fn subject(e: &Entity) -> String {
 
 fn cond_text(c: &Option<Value>) -> String {
     match c {
-        Some(c) => format!("`{}`", crate::rust::condition_text(c)),
+        Some(c) => format!("`{}`", crate::schema::condition_text(c)),
         None => "none".into(),
     }
 }

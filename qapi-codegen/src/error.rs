@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-/// The one error type of `qapi-codegen`.
+/// The one error type of `qapi-gen`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

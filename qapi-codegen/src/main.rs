@@ -1,4 +1,4 @@
-//! The `qapi-codegen` command line.
+//! The `qapi-gen` command line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +11,7 @@ use std::process::ExitCode;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "\
-usage: qapi-codegen <command> SCHEMA [--legacy-docs] [args]
+usage: qapi-gen <command> SCHEMA [--legacy-docs] [args]
 
 Doc comments are read by QEMU 10's rules; --legacy-docs reads them by the
 rules of QEMU before 9.1 (for 7.2's schema: `Note:` and `Example:`
@@ -44,7 +44,7 @@ commands:
 ";
 
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("qapi-codegen: {msg}\n");
+    eprintln!("qapi-gen: {msg}\n");
     eprint!("{USAGE}");
     ExitCode::from(2)
 }
@@ -66,14 +66,14 @@ fn main() -> ExitCode {
     }
     let mut out = None;
     let mut runtime = "::qmp_types::rt".to_string();
-    let mut protocol = qapi_codegen::rust::Protocol::Qmp;
-    let mut rules = qapi_codegen::DocRules::Qemu10;
+    let mut protocol = qapi_gen::rust::Protocol::Qmp;
+    let mut rules = qapi_gen::DocRules::Qemu10;
     let mut rest = args[2..].iter();
     while let Some(a) = rest.next() {
         match (cmd.as_str(), a.as_str()) {
-            (_, "--legacy-docs") => rules = qapi_codegen::DocRules::Legacy,
+            (_, "--legacy-docs") => rules = qapi_gen::DocRules::Legacy,
             ("generate", "--out") => out = rest.next().map(PathBuf::from),
-            ("generate", "--qga") => protocol = qapi_codegen::rust::Protocol::Qga,
+            ("generate", "--qga") => protocol = qapi_gen::rust::Protocol::Qga,
             ("generate", "--runtime") => match rest.next() {
                 Some(r) => runtime = r.clone(),
                 None => return usage_error("--runtime needs a path"),
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     if !matches!(cmd.as_str(), "check" | "dump" | "stats" | "generate") {
         return usage_error(&format!("unknown command '{cmd}'"));
     }
-    let schema = match qapi_codegen::Schema::load_with_rules(path, rules) {
+    let schema = match qapi_gen::Schema::load_with_rules(path, rules) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         }
     };
     match cmd.as_str() {
-        "dump" => print!("{}", qapi_codegen::dump::dump(&schema)),
+        "dump" => print!("{}", qapi_gen::dump::dump(&schema)),
         "stats" => {
             let mut counts = std::collections::BTreeMap::new();
             for (_, e) in schema.iter().filter(|(_, e)| e.info.is_some()) {
@@ -108,13 +108,13 @@ fn main() -> ExitCode {
             let Some(out) = out else {
                 return usage_error("generate needs --out DIR");
             };
-            let opts = qapi_codegen::rust::Options {
+            let opts = qapi_gen::rust::Options {
                 runtime,
                 schema_label: format!("`{path}`"),
-                regen_command: format!("qapi-codegen generate {path} --out {}", out.display()),
+                regen_command: format!("qapi-gen generate {path} --out {}", out.display()),
                 protocol,
             };
-            let files = match qapi_codegen::rust::generate(&schema, &opts) {
+            let files = match qapi_gen::rust::generate(&schema, &opts) {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("{e}");
@@ -122,13 +122,13 @@ fn main() -> ExitCode {
                 }
             };
             if let Err(e) = std::fs::create_dir_all(&out) {
-                eprintln!("qapi-codegen: can't create {}: {e}", out.display());
+                eprintln!("qapi-gen: can't create {}: {e}", out.display());
                 return ExitCode::from(1);
             }
             for f in &files {
                 let p = out.join(&f.path);
                 if let Err(e) = std::fs::write(&p, &f.contents) {
-                    eprintln!("qapi-codegen: can't write {}: {e}", p.display());
+                    eprintln!("qapi-gen: can't write {}: {e}", p.display());
                     return ExitCode::from(1);
                 }
             }
@@ -142,8 +142,8 @@ fn main() -> ExitCode {
 /// `merge DIR`: loads every version the manifest in DIR lists, merges
 /// them and prints what the merge met.
 fn merge(dir: &str) -> ExitCode {
-    let merged = qapi_codegen::manifest::Manifest::load(dir)
-        .and_then(|m| m.load_merged(qapi_codegen::manifest::Part::Qmp));
+    let merged = qapi_gen::manifest::Manifest::load(dir)
+        .and_then(|m| m.load_merged(qapi_gen::manifest::Part::Qmp));
     match merged {
         Ok(s) => {
             if let Some(v) = &s.versioning {
@@ -166,7 +166,7 @@ fn diff(old: &str, new: Option<&String>) -> ExitCode {
     let Some(new) = new else {
         return usage_error("diff needs two schemas: OLD NEW");
     };
-    match qapi_codegen::diff::diff_paths(old, new) {
+    match qapi_gen::diff::diff_paths(old, new) {
         Ok(d) => {
             print!("{}", d.to_markdown());
             ExitCode::SUCCESS
@@ -192,10 +192,10 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
         }
     }
     let (server_version, intro) = match (socket, file) {
-        (Some(s), None) => match qapi_codegen::conform::introspect(std::path::Path::new(&s)) {
+        (Some(s), None) => match qapi_gen::conform::introspect(std::path::Path::new(&s)) {
             Ok((v, i)) => (Some(v), i),
             Err(e) => {
-                eprintln!("qapi-codegen: {e}");
+                eprintln!("qapi-gen: {e}");
                 return ExitCode::from(1);
             }
         },
@@ -203,14 +203,14 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
             let text = match std::fs::read_to_string(&f) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("qapi-codegen: {f}: {e}");
+                    eprintln!("qapi-gen: {f}: {e}");
                     return ExitCode::from(1);
                 }
             };
             match serde_json::from_str(&text) {
                 Ok(v) => (None, v),
                 Err(e) => {
-                    eprintln!("qapi-codegen: {f}: not JSON: {e}");
+                    eprintln!("qapi-gen: {f}: not JSON: {e}");
                     return ExitCode::from(1);
                 }
             }
@@ -218,13 +218,13 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
         _ => return usage_error("conform needs one of --socket PATH or --introspection FILE"),
     };
     let version = version.or(server_version);
-    match qapi_codegen::conform::conform_manifest(
+    match qapi_gen::conform::conform_manifest(
         std::path::Path::new(dir),
         &intro,
         version.as_deref(),
         qsd,
     ) {
-        Ok(qapi_codegen::conform::ManifestReport { report, note }) => {
+        Ok(qapi_gen::conform::ManifestReport { report, note }) => {
             if let Some(n) = note {
                 eprintln!("note: {n}");
             }
@@ -236,7 +236,7 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("qapi-codegen: {e}");
+            eprintln!("qapi-gen: {e}");
             ExitCode::from(1)
         }
     }

@@ -11,7 +11,7 @@ fn schema_dir() -> String {
 }
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_qapi-codegen"))
+    let out = Command::new(env!("CARGO_BIN_EXE_qapi-gen"))
         .args(args)
         .output()
         .expect("runs");
@@ -32,7 +32,7 @@ fn conform_from_a_socket_and_from_a_file() {
     assert!(text.contains(", 0 unexplained"), "{text}");
 
     // The same reply, saved, checked as if it came from QEMU 7.2.
-    let (_, intro) = qapi_codegen::conform::introspect(qsd.socket()).expect("introspect");
+    let (_, intro) = qapi_gen::conform::introspect(qsd.socket()).expect("introspect");
     let file = qsd.dir().join("intro.json");
     std::fs::write(&file, intro.to_string()).expect("write");
     let file = file.to_string_lossy().into_owned();

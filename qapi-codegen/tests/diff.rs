@@ -3,9 +3,9 @@
 
 use std::process::Command;
 
-use qapi_codegen::diff::{Section, diff};
-use qapi_codegen::manifest::load_any;
-use qapi_codegen::{MemLoader, Schema};
+use qapi_gen::diff::{Section, diff};
+use qapi_gen::manifest::load_any;
+use qapi_gen::{MemLoader, Schema};
 
 fn load(text: &str) -> Schema {
     let mut mem = MemLoader::new();
@@ -13,7 +13,7 @@ fn load(text: &str) -> Schema {
     Schema::load_with(&mem, "s.json").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn lines(d: &qapi_codegen::diff::Diff, s: Section) -> Vec<String> {
+fn lines(d: &qapi_gen::diff::Diff, s: Section) -> Vec<String> {
     d.section(s).map(|c| c.text.clone()).collect()
 }
 
@@ -150,7 +150,7 @@ fn the_real_changelogs() {
 
 #[test]
 fn the_command_line_prints_the_changelog() {
-    let out = Command::new(env!("CARGO_BIN_EXE_qapi-codegen"))
+    let out = Command::new(env!("CARGO_BIN_EXE_qapi-gen"))
         .args(["diff", &schema("10.0.2"), &schema("10.2.2")])
         .output()
         .expect("runs");
@@ -162,7 +162,7 @@ fn the_command_line_prints_the_changelog() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("## QEMU 10.0.2 → 10.2.2\n"), "{text}");
     assert!(text.contains("- Removed command `x-query-opcount`\n"));
-    let bad = Command::new(env!("CARGO_BIN_EXE_qapi-codegen"))
+    let bad = Command::new(env!("CARGO_BIN_EXE_qapi-gen"))
         .args(["diff", &schema("10.0.2")])
         .output()
         .expect("runs");

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qapi_codegen::{DocRules, Schema};
+use qapi_gen::{DocRules, Schema};
 
 fn cases() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/doc-rules");

@@ -14,8 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qapi_codegen::rust::{Options, generate};
-use qapi_codegen::{MemLoader, Schema};
+use qapi_gen::rust::{Options, generate};
+use qapi_gen::{MemLoader, Schema};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -146,7 +146,7 @@ fn tricky_schema(rng: &mut Rng) -> String {
 /// Every schema of the corpus that `check` accepts, by name.
 fn corpus() -> Vec<(String, Schema)> {
     let mut out = Vec::new();
-    let mut add = |name: String, loaded: Result<Schema, qapi_codegen::Error>| {
+    let mut add = |name: String, loaded: Result<Schema, qapi_gen::Error>| {
         if let Ok(s) = loaded {
             out.push((name, s));
         }
@@ -224,8 +224,8 @@ fn every_schema_check_accepts_compiles_under_deny_warnings() {
         dir.join("corpus/Cargo.toml"),
         format!(
             "[package]\nname = \"corpus\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-             qmp-types = {{ path = {:?} }}\nserde = \"1\"\nserde_json = \"1\"\n",
-            root().join("qmp-types").display().to_string()
+             qapi-rt = {{ path = {:?} }}\n",
+            root().join("qapi-rt").display().to_string()
         ),
     )
     .expect("write");

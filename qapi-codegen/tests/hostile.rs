@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use qapi_codegen::Schema;
-use qapi_codegen::parser::MAX_INCLUDE_DEPTH;
-use qapi_codegen::rust::{Options, generate};
+use qapi_gen::Schema;
+use qapi_gen::parser::MAX_INCLUDE_DEPTH;
+use qapi_gen::rust::{Options, generate};
 
 fn here() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile")
@@ -117,7 +117,7 @@ fn devices_fifos_directories_and_huge_files_are_refused_with_a_reason() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn generated(schema: &str) -> Vec<qapi_codegen::rust::GeneratedFile> {
+fn generated(schema: &str) -> Vec<qapi_gen::rust::GeneratedFile> {
     let s = Schema::load(here().join(schema)).expect("check accepts it");
     generate(&s, &Options::default()).expect("generates")
 }
@@ -161,8 +161,14 @@ fn keyword_file_names_make_valid_module_names() {
         .items
         .iter()
         .filter_map(|i| match i {
-            // Module files (the inline `commands` and `events` are paths).
-            syn::Item::Mod(m) if m.content.is_none() => Some(m.ident.to_string()),
+            // Module files of the schema (the inline `commands` and
+            // `events` are paths; `tables` and `dispatch` are the
+            // generator's own files).
+            syn::Item::Mod(m)
+                if m.content.is_none() && matches!(m.vis, syn::Visibility::Public(_)) =>
+            {
+                Some(m.ident.to_string())
+            }
             _ => None,
         })
         .collect();
@@ -175,6 +181,11 @@ fn keyword_file_names_make_valid_module_names() {
         })
         .collect();
     assert_eq!(inline, ["commands", "events"]);
+    // A schema module named like the generator's own files gets a `_`.
+    assert!(
+        files.iter().any(|f| f.path == "tables.rs")
+            && files.iter().any(|f| f.path == "dispatch.rs")
+    );
     let kws = std::fs::read_dir(here().join("keywords"))
         .expect("dir")
         .count();
@@ -201,7 +212,7 @@ fn keyword_file_names_make_valid_module_names() {
         "Self_upper",
         "crate",
     ] {
-        let want = qapi_codegen::rust::module_name(kw);
+        let want = qapi_gen::rust::module_name(kw);
         assert!(mods.contains(&want), "{kw} -> {want} not in {mods:?}");
     }
 }
@@ -248,8 +259,8 @@ fn everything_check_accepts_here_compiles_warning_free_and_runs_no_schema_code()
         dir.join("hostile/Cargo.toml"),
         format!(
             "[package]\nname = \"hostile\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-             qmp-types = {{ path = {:?} }}\nserde = \"1\"\nserde_json = \"1\"\n",
-            root.join("qmp-types").display().to_string()
+             qapi-rt = {{ path = {:?} }}\n",
+            root.join("qapi-rt").display().to_string()
         ),
     )
     .expect("write");

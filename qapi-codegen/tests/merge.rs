@@ -1,10 +1,10 @@
 //! Each resolution the merge makes, on small schemas (one per version),
 //! and the merge of the real schemas `schema/manifest.txt` lists.
 
-use qapi_codegen::manifest::{Manifest, Part};
-use qapi_codegen::rust::{Options, generate};
-use qapi_codegen::schema::{NoteKind, Versioning};
-use qapi_codegen::{EntityKind, MemLoader, Schema};
+use qapi_gen::manifest::{Manifest, Part};
+use qapi_gen::rust::{Options, generate};
+use qapi_gen::schema::{NoteKind, Versioning};
+use qapi_gen::{EntityKind, MemLoader, Schema};
 
 fn load(text: &str) -> Schema {
     let mut mem = MemLoader::new();
@@ -26,7 +26,7 @@ fn v(s: &Schema) -> &Versioning {
     s.versioning.as_ref().expect("merged")
 }
 
-fn member<'s>(s: &'s Schema, ty: &str, name: &str) -> &'s qapi_codegen::schema::Member {
+fn member<'s>(s: &'s Schema, ty: &str, name: &str) -> &'s qapi_gen::schema::Member {
     let id = s.lookup(ty).unwrap_or_else(|| panic!("no type {ty}"));
     let o = s.entity(id).as_object().expect("object");
     o.members
@@ -81,7 +81,7 @@ fn commands_events_and_values_are_the_union_with_their_versions() {
     let code = generates(&s);
     let flat: String = code.split_whitespace().collect();
     assert!(
-        flat.contains("versions:&[\"1.0.0\"]"),
+        flat.contains("versions:[\"1.0.0\"]"),
         "versions in the metadata"
     );
     assert!(code.contains("Only in QEMU 1.0.0 of the supported 1.0.0, 2.0.0."));

@@ -1,6 +1,6 @@
 //! Bad input of every kind gives an error, never a panic or a hang.
 
-use qapi_codegen::{Error, MemLoader, Schema};
+use qapi_gen::{Error, MemLoader, Schema};
 
 fn load(text: &[u8]) -> Result<Schema, Error> {
     let mut loader = MemLoader::new();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use qmp_client::Client;
 use qmp_types::rt::{
-    ArgInfo, Command, CommandVisitor, Qmp, collect_unknown_members, full_path_message,
+    Command, CommandVisitor, MemberInfo, Qmp, collect_unknown_members, path::full_path_message,
     strict_enum_values,
 };
 use serde::Serialize;
@@ -19,7 +19,7 @@ use crate::args::{self, DecodeError, Typed};
 use crate::error::{CliError, Result};
 
 /// The schema's arguments of `name` (`None`: no such command).
-pub fn command_args(name: &str) -> Option<&'static [ArgInfo]> {
+pub fn command_args(name: &str) -> Option<&'static [MemberInfo]> {
     qmp_types::COMMAND_ARGS
         .iter()
         .find(|(n, _)| *n == name)

@@ -2,7 +2,7 @@
 //! completion and help of nested arguments: which members there are at
 //! `file.` of `blockdev-add`, given the `driver=` typed so far.
 
-use qmp_types::rt::{ArgInfo, TypeInfo};
+use qmp_types::rt::{MemberInfo, TypeInfo};
 use serde_json::Value;
 
 /// The shape of the QAPI type `name` (`None` for built-ins and unknown
@@ -34,7 +34,7 @@ fn as_object(ty: &str) -> Option<&'static TypeInfo> {
 
 /// The members of object type `ty`: its own (a union's common ones), and
 /// the branch's that the discriminator in `given` selects.
-pub fn object_members(ty: &str, given: Option<&Value>) -> Vec<&'static ArgInfo> {
+pub fn object_members(ty: &str, given: Option<&Value>) -> Vec<&'static MemberInfo> {
     let Some(TypeInfo::Object {
         members,
         tag,
@@ -43,7 +43,7 @@ pub fn object_members(ty: &str, given: Option<&Value>) -> Vec<&'static ArgInfo> 
     else {
         return Vec::new();
     };
-    let mut out: Vec<&ArgInfo> = members.iter().collect();
+    let mut out: Vec<&MemberInfo> = members.iter().collect();
     if let Some(tag) = tag
         && let Some(value) = given.and_then(|g| g.get(tag)).and_then(Value::as_str)
         && let Some((_, branch)) = branches.iter().find(|(v, _)| *v == value)
@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn names(v: Vec<&ArgInfo>) -> Vec<&str> {
+    fn names(v: Vec<&MemberInfo>) -> Vec<&str> {
         v.into_iter().map(|a| a.name).collect()
     }
 

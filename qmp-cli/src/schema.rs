@@ -1,5 +1,5 @@
-//! `qmp schema diff` and `qmp conform`: qapi-codegen's schema tools
-//! (`qapi_codegen::diff`, `qapi_codegen::conform`), from the command line.
+//! `qmp schema diff` and `qmp conform`: qapi-gen's schema tools
+//! (`qapi_gen::diff`, `qapi_gen::conform`), from the command line.
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +45,7 @@ pub fn diff(dir: &SchemaDir, old: &str, new: &str) -> Result<()> {
         if p.exists() {
             return Ok(s.to_string());
         }
-        if qapi_codegen::manifest::parse_version(s).is_some() {
+        if qapi_gen::manifest::parse_version(s).is_some() {
             let p = dir.resolve()?.join(s).join("qapi/qapi-schema.json");
             if p.exists() {
                 return Ok(p.display().to_string());
@@ -55,7 +55,7 @@ pub fn diff(dir: &SchemaDir, old: &str, new: &str) -> Result<()> {
             "{s}: no such schema file or folder, nor a version in the manifest"
         )))
     };
-    let d = qapi_codegen::diff::diff_paths(&path(old)?, &path(new)?).map_err(CliError::Io)?;
+    let d = qapi_gen::diff::diff_paths(&path(old)?, &path(new)?).map_err(CliError::Io)?;
     print!("{}", d.to_markdown());
     Ok(())
 }
@@ -71,7 +71,7 @@ pub async fn conform(client: &Client, dir: &SchemaDir, storage_daemon: Option<bo
     let qsd = storage_daemon.unwrap_or_else(|| !has_command(&intro, "system_reset"));
     let v = &client.greeting().version.qemu;
     let version = format!("{}.{}.{}", v.major, v.minor, v.micro);
-    let r = qapi_codegen::conform::conform_manifest(&dir, &intro, Some(&version), qsd)
+    let r = qapi_gen::conform::conform_manifest(&dir, &intro, Some(&version), qsd)
         .map_err(CliError::Io)?;
     if let Some(n) = r.note {
         eprintln!("note: {n}");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use qmp_client::Client;
-use qmp_types::rt::{ArgInfo, TypeInfo};
+use qmp_types::rt::{MemberInfo, TypeInfo};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -304,7 +304,7 @@ pub fn help_text(name: &str) -> Result<String> {
     Ok(out)
 }
 
-fn push_members<'a>(out: &mut String, members: impl Iterator<Item = &'a ArgInfo>) {
+fn push_members<'a>(out: &mut String, members: impl Iterator<Item = &'a MemberInfo>) {
     for a in members {
         out.push_str(&format!(
             "  {}: {}{}\n",

@@ -318,7 +318,7 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, raw: &RawValue)
         // The tracked path, and the part inside a union's branch that the
         // generated types name in their message.
         let (path, _) =
-            qmp_types::rt::full_path_message(&e.path().to_string(), &e.inner().to_string());
+            qmp_types::rt::path::full_path_message(&e.path().to_string(), &e.inner().to_string());
         Error::Decode {
             what: what.to_string(),
             path,
@@ -412,7 +412,7 @@ pub(crate) fn typed_event(
             )
             .err()
             .map_or_else(String::new, |e| e.to_string());
-            let (path, e) = qmp_types::rt::full_path_message(&track.path().to_string(), &e);
+            let (path, e) = qmp_types::rt::path::full_path_message(&track.path().to_string(), &e);
             let error = format!("member `{path}`: {e}");
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
             AnyEvent::Malformed {

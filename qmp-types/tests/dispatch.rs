@@ -2,7 +2,7 @@
 //! (`with_command`, `with_event`, `COMMAND_ARGS`), as a command line or a
 //! bridge uses it.
 
-use qmp_types::rt::{ArgInfo, Command, CommandVisitor, EventVisitor, Qmp, TypeInfo};
+use qmp_types::rt::{Command, CommandVisitor, EventVisitor, MemberInfo, Qmp, TypeInfo};
 use qmp_types::{COMMAND_ARGS, COMMAND_DOCS, COMMANDS, EVENTS, Event, with_command, with_event};
 use serde_json::{Value, json};
 
@@ -103,7 +103,7 @@ fn events_by_name() {
 
 #[test]
 fn argument_schemas_for_completion() {
-    let args = |name: &str| -> &[ArgInfo] {
+    let args = |name: &str| -> &[MemberInfo] {
         COMMAND_ARGS
             .iter()
             .find(|(n, _)| *n == name)
@@ -113,7 +113,7 @@ fn argument_schemas_for_completion() {
     assert_eq!(COMMAND_ARGS.len(), COMMANDS.len());
     let del = args("device_del");
     assert_eq!(del.len(), 1);
-    let ArgInfo {
+    let MemberInfo {
         name,
         type_name,
         optional,

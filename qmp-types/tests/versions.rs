@@ -157,7 +157,8 @@ fn decode_errors_inside_union_branches_name_the_member() {
     ]);
     let e = serde_json::from_value::<Vec<SchemaInfo>>(reply).expect_err("bad values");
     let msg = e.to_string();
-    let (path, rest) = qmp_types::rt::split_path_message(&msg).unwrap_or_else(|| panic!("{msg}"));
+    let (path, rest) =
+        qmp_types::rt::path::split_path_message(&msg).unwrap_or_else(|| panic!("{msg}"));
     assert_eq!(path, "values", "{msg}");
     assert!(rest.starts_with("invalid type: integer `5`"), "{msg}");
     // Two levels: a union inside a union's branch.
@@ -165,7 +166,7 @@ fn decode_errors_inside_union_branches_name_the_member() {
     let e = serde_json::from_value::<BlockdevOptions>(bad).expect_err("bad filename");
     let msg = e.to_string();
     assert_eq!(
-        qmp_types::rt::split_path_message(&msg).map(|p| p.0),
+        qmp_types::rt::path::split_path_message(&msg).map(|p| p.0),
         Some("file.filename"),
         "{msg}"
     );

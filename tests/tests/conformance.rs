@@ -1,5 +1,5 @@
 //! Live conformance: each real QEMU's `query-qmp-schema` against the
-//! merged model the bindings are generated from (`qapi_codegen::conform`),
+//! merged model the bindings are generated from (`qapi_gen::conform`),
 //! for `qemu-system-x86_64` and `qemu-storage-daemon` of QEMU 10.0.2 and
 //! Debian 12's 7.2: every difference must be explained (an `if` this build
 //! leaves out, or, for the storage daemon, a part of the schema it does
@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use qapi_codegen::Schema;
-use qapi_codegen::conform::{Options, Side, conform, introspect, version_label};
-use qapi_codegen::manifest::{Manifest, Part};
+use qapi_gen::Schema;
+use qapi_gen::conform::{Options, Side, conform, introspect, version_label};
+use qapi_gen::manifest::{Manifest, Part};
 use qmp_client::launch::Flavor;
 use tests::{Which, launcher};
 

@@ -1,15 +1,15 @@
 //! Generating from one QEMU's schema alone (7.2.0's and 10.2.2's
-//! `qapi/qapi-schema.json`, as `qapi-codegen generate` does for a user's
+//! `qapi/qapi-schema.json`, as `qapi-gen generate` does for a user's
 //! schema) gives crates that compile (`cargo check`, under `#![deny(warnings)]`)
-//! against the `qmp-types` runtime. The crates are written to a temp
+//! with the runtime crate `qapi-rt` as their only dependency. The crates are written to a temp
 //! workspace; their build shares `target/other-versions` so reruns are
 //! quick.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use qapi_codegen::manifest::load_any;
-use qapi_codegen::rust::{Options, generate};
+use qapi_gen::manifest::load_any;
+use qapi_gen::rust::{Options, generate};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -22,7 +22,6 @@ fn write_crate(dir: &Path, name: &str, schema: &Path) {
     let files = generate(
         &schema,
         &Options {
-            runtime: "::qmp_types::rt".into(),
             schema_label: format!("`{}`", schema.sources.path(0)),
             regen_command: "tests/tests/other_versions.rs".into(),
             ..Options::default()
@@ -39,13 +38,13 @@ fn write_crate(dir: &Path, name: &str, schema: &Path) {
         "//! Generated for a test.\n#![deny(warnings)]\n#[rustfmt::skip]\nmod generated;\npub use generated::*;\n",
     )
     .expect("write");
-    let qmp_types = root().join("qmp-types");
+    let runtime = root().join("qapi-rt");
     std::fs::write(
         dir.join(name).join("Cargo.toml"),
         format!(
             "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[dependencies]\n\
-             qmp-types = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n",
-            qmp_types.display().to_string()
+             qapi-rt = {{ path = {:?} }}\n",
+            runtime.display().to_string()
         ),
     )
     .expect("write");

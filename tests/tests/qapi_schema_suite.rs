@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qapi_codegen::{Schema, dump::dump};
+use qapi_gen::{Schema, dump::dump};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/qapi-schema")

@@ -6,7 +6,7 @@ use qmp_client::launch::Launcher;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-use qapi_codegen::{DocRules, EntityKind, Schema};
+use qapi_gen::{DocRules, EntityKind, Schema};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,7 +24,7 @@ const SCHEMAS: [&str; 3] = [
 #[test]
 fn all_versions_load() {
     // 7.2 predates the doc rules of 9.1; the others are read by QEMU 10's.
-    let manifest = qapi_codegen::manifest::Manifest::load(root().join("schema")).expect("manifest");
+    let manifest = qapi_gen::manifest::Manifest::load(root().join("schema")).expect("manifest");
     assert!(manifest.versions.len() >= 3, "{:?}", manifest.versions);
     let dirs: Vec<(PathBuf, DocRules)> = manifest
         .versions

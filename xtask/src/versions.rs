@@ -1,14 +1,14 @@
-//! `qmp-types/docs/versions.md`: the versions page of the crate docs.
+//! `qmp-types/src/generated/versions.md`: the versions page of the crate docs.
 //! What changed between each two versions `schema/manifest.txt` lists
-//! (`qapi-codegen diff`, QMP and guest agent), then every conflict the
+//! (`qapi-gen diff`, QMP and guest agent), then every conflict the
 //! merge met and how it resolved it.
 
 use std::fmt::Write as _;
 
-use qapi_codegen::Schema;
-use qapi_codegen::diff::diff;
-use qapi_codegen::manifest::Manifest;
-use qapi_codegen::rust::GeneratedFile;
+use qapi_gen::Schema;
+use qapi_gen::diff::diff;
+use qapi_gen::manifest::Manifest;
+use qapi_gen::rust::GeneratedFile;
 
 /// What changed from each version to the next, for one part (QMP or the
 /// guest agent), from its schemas as loaded (oldest first).
@@ -45,7 +45,7 @@ pub fn page(
          A member is required only when every version that has its type\n\
          requires it and no `if` guards it. A client refuses, before sending,\n\
          a command (or argument) the connected QEMU does not have.\n\n\
-         Below: what changed from each version to the next (as `qapi-codegen\n\
+         Below: what changed from each version to the next (as `qapi-gen\n\
          diff OLD NEW` writes it), then what the merge met and how it\n\
          resolved it.\n\n"
     );

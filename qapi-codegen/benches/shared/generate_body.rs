@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group};
-use qapi_codegen::Schema;
-use qapi_codegen::manifest::{Manifest, Part};
-use qapi_codegen::rust::{Options, generate};
+use qapi_gen::Schema;
+use qapi_gen::manifest::{Manifest, Part};
+use qapi_gen::rust::{Options, generate};
 
 fn bench(c: &mut Criterion) {
     let schema_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema");

@@ -4,6 +4,7 @@ use super::*;
 
 impl<'s> Gen<'s> {
     pub(super) fn emit_alternate(&self, id: EntityId) -> TokenStream {
+        let (serde, serde_json) = self.serde_paths();
         let e = &self.schema.entities[id];
         let EntityKind::Alternate { variants } = &e.kind else {
             return quote!();
@@ -41,7 +42,7 @@ impl<'s> Gen<'s> {
                 ser.push(quote!(Self::#v => s.serialize_unit(),));
                 arms.push((
                     0,
-                    quote!(::serde_json::Value::Null => ::std::result::Result::Ok(Self::#v),),
+                    quote!(#serde_json::Value::Null => ::std::result::Result::Ok(Self::#v),),
                 ));
                 continue;
             }
@@ -50,19 +51,19 @@ impl<'s> Gen<'s> {
                 ty = quote!(::std::boxed::Box<#ty>);
             }
             vs.push(quote!(#vdoc #v(#ty),));
-            ser.push(quote!(Self::#v(x) => ::serde::Serialize::serialize(x, s),));
+            ser.push(quote!(Self::#v(x) => #serde::Serialize::serialize(x, s),));
             froms.extend(self.alternate_froms(id, &v, m.ty));
-            let conv = quote!(::serde_json::from_value(v).map(Self::#v));
+            let conv = quote!(#serde_json::from_value(v).map(Self::#v));
             let arm = match (json, t.name.as_str()) {
-                ("string", _) => (1, quote!(v @ ::serde_json::Value::String(_) => #conv,)),
-                ("boolean", _) => (2, quote!(v @ ::serde_json::Value::Bool(_) => #conv,)),
-                ("number", "number") => (4, quote!(v @ ::serde_json::Value::Number(_) => #conv,)),
+                ("string", _) => (1, quote!(v @ #serde_json::Value::String(_) => #conv,)),
+                ("boolean", _) => (2, quote!(v @ #serde_json::Value::Bool(_) => #conv,)),
+                ("number", "number") => (4, quote!(v @ #serde_json::Value::Number(_) => #conv,)),
                 ("number", _) | ("int", _) => (
                     3,
-                    quote!(v @ ::serde_json::Value::Number(_) if v.is_i64() || v.is_u64() => #conv,),
+                    quote!(v @ #serde_json::Value::Number(_) if v.is_i64() || v.is_u64() => #conv,),
                 ),
-                ("array", _) => (5, quote!(v @ ::serde_json::Value::Array(_) => #conv,)),
-                ("object", _) => (6, quote!(v @ ::serde_json::Value::Object(_) => #conv,)),
+                ("array", _) => (5, quote!(v @ #serde_json::Value::Array(_) => #conv,)),
+                ("object", _) => (6, quote!(v @ #serde_json::Value::Object(_) => #conv,)),
                 _ => (7, quote!(v => #conv,)),
             };
             arms.push(arm);
@@ -78,22 +79,22 @@ impl<'s> Gen<'s> {
                 #(#vs)*
             }
             #(#froms)*
-            impl ::serde::Serialize for #name {
-                fn serialize<__S: ::serde::Serializer>(&self, s: __S) -> ::std::result::Result<__S::Ok, __S::Error> {
+            impl #serde::Serialize for #name {
+                fn serialize<__S: #serde::Serializer>(&self, s: __S) -> ::std::result::Result<__S::Ok, __S::Error> {
                     match self {
                         #(#ser)*
                     }
                 }
             }
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<__D: ::serde::Deserializer<'de>>(d: __D) -> ::std::result::Result<Self, __D::Error> {
-                    let v = <::serde_json::Value as ::serde::Deserialize>::deserialize(d)?;
-                    let r: ::std::result::Result<Self, ::serde_json::Error> = match v {
+            impl<'de> #serde::Deserialize<'de> for #name {
+                fn deserialize<__D: #serde::Deserializer<'de>>(d: __D) -> ::std::result::Result<Self, __D::Error> {
+                    let v = <#serde_json::Value as #serde::Deserialize>::deserialize(d)?;
+                    let r: ::std::result::Result<Self, #serde_json::Error> = match v {
                         #(#arms)*
                         #[allow(unreachable_patterns, reason = "not every alternate covers every JSON type")]
-                        other => ::std::result::Result::Err(#rt::unexpected_alternate(&other, #expected)),
+                        other => ::std::result::Result::Err(#rt::__private::unexpected_alternate(&other, #expected)),
                     };
-                    r.map_err(<__D::Error as ::serde::de::Error>::custom)
+                    r.map_err(<__D::Error as #serde::de::Error>::custom)
                 }
             }
         }

@@ -14,6 +14,7 @@ impl<'s> Gen<'s> {
         free_form: bool,
     ) -> TokenStream {
         let name = &self.names[&id];
+        let (_, serde_json) = self.serde_paths();
         let e = &self.schema.entities[id];
         let mut doc = self.definition_doc(id);
         if doc.is_empty() {
@@ -57,8 +58,8 @@ impl<'s> Gen<'s> {
                 let flatten = free_form.then(|| {
                     (
                         quote!(properties),
-                        quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
-                        Some(quote!(::serde_json::Map::new())),
+                        quote!(#serde_json::Map<::std::string::String, #serde_json::Value>),
+                        Some(quote!(#serde_json::Map::new())),
                         vec![
                             "Further (free-form) arguments, such as a device's properties."
                                 .to_string(),
@@ -153,13 +154,26 @@ impl<'s> Gen<'s> {
         let EntityKind::Command(c) = &e.kind else {
             return quote!();
         };
-        let (oob, pre, ok) = (c.allow_oob, c.allow_preconfig, c.success_response);
-        let dep = Self::features_deprecated(&e.features);
-        let unstable = e.features.iter().any(|f| f.name == "unstable");
-        let since = Self::since_tokens(docs::since(self.doc_of(id)));
-        let cond = self.cond_tokens(id);
+        let mut meta = TokenStream::new();
+        if let Some(a) = c.arg_type {
+            let n = &self.schema.entities[a].name;
+            meta.extend(quote!(arg_type: #n,));
+        }
+        if c.allow_oob {
+            meta.extend(quote!(allow_oob: true,));
+        }
+        if c.allow_preconfig {
+            meta.extend(quote!(allow_preconfig: true,));
+        }
+        if !c.success_response {
+            meta.extend(quote!(success_response: false,));
+        }
+        meta.extend(self.meta_flags(id));
         let feats: Vec<&str> = e.features.iter().map(|f| f.name.as_str()).collect();
-        let versions = self.versions_tokens(self.entity_versions(id));
+        if !feats.is_empty() {
+            meta.extend(quote!(features: [#(#feats),*],));
+        }
+        meta.extend(self.meta_versions(id));
         // Arguments that not every version having the command has.
         let mut partial = Vec::new();
         if let (Some(v), Some(arg)) = (&self.schema.versioning, c.arg_type)
@@ -172,29 +186,46 @@ impl<'s> Gen<'s> {
                 if set != all {
                     let wire = &m.name;
                     let names = v.names(set);
-                    partial.push(quote!((#wire, &[#(#names),*])));
+                    partial.push(quote!((#wire, [#(#names),*])));
                 }
             }
         }
-        let arg_type = match c.arg_type {
-            Some(a) => {
-                let n = &self.schema.entities[a].name;
-                quote!(::std::option::Option::Some(#n))
+        if !partial.is_empty() {
+            meta.extend(quote!(partial_args: [#(#partial),*],));
+        }
+        meta
+    }
+
+    /// `deprecated`, `unstable`, `since` and `condition` of a command's or
+    /// event's metadata, each only where it is not the default.
+    pub(super) fn meta_flags(&self, id: EntityId) -> TokenStream {
+        let e = &self.schema.entities[id];
+        let mut out = TokenStream::new();
+        if Self::features_deprecated(&e.features) {
+            out.extend(quote!(deprecated: true,));
+        }
+        if e.features.iter().any(|f| f.name == "unstable") {
+            out.extend(quote!(unstable: true,));
+        }
+        if let Some(since) = docs::since(self.doc_of(id)) {
+            out.extend(quote!(since: #since,));
+        }
+        if let Some(c) = &e.ifcond {
+            let c = crate::schema::condition_text(c);
+            out.extend(quote!(condition: #c,));
+        }
+        out
+    }
+
+    /// `versions: [..]` of a command's or event's metadata (none when the
+    /// model is one schema).
+    pub(super) fn meta_versions(&self, id: EntityId) -> TokenStream {
+        match (&self.schema.versioning, self.entity_versions(id)) {
+            (Some(v), Some(set)) => {
+                let names = v.names(set);
+                quote!(versions: [#(#names),*],)
             }
-            None => quote!(::std::option::Option::None),
-        };
-        quote! {
-            arg_type: #arg_type,
-            allow_oob: #oob,
-            allow_preconfig: #pre,
-            success_response: #ok,
-            deprecated: #dep,
-            unstable: #unstable,
-            since: #since,
-            condition: #cond,
-            features: &[#(#feats),*],
-            versions: #versions,
-            partial_args: &[#(#partial),*],
+            _ => TokenStream::new(),
         }
     }
 
@@ -209,40 +240,9 @@ impl<'s> Gen<'s> {
                 quote!(<#ty as #rt::Command>::META)
             })
             .collect();
-        // Name-based dispatch: a tool goes from a wire name to the type.
-        let arms: Vec<TokenStream> = self
-            .schema
-            .iter()
-            .filter(|(_, e)| matches!(e.kind, EntityKind::Command(_)))
-            .map(|(id, e)| {
-                let ty = self.type_ident(id);
-                let wire = &e.name;
-                quote!(#wire => ::std::option::Option::Some(v.visit::<#ty>()),)
-            })
-            .collect();
-        let proto = match self.protocol {
-            Protocol::Qmp => quote!(#rt::Qmp),
-            Protocol::Qga => quote!(#rt::Qga),
-        };
-        let tables = self.emit_tables();
         quote! {
             /// Every command of the schema, in schema order.
             pub static COMMANDS: &[#rt::CommandMeta] = &[#(#metas),*];
-
-            #tables
-
-            /// Calls `v` with the command type whose wire name is `name`
-            /// (`None` for a name the bindings don't know): a tool's way from
-            /// a name to the typed command, its arguments and its reply.
-            pub fn with_command<__V: #rt::CommandVisitor<#proto>>(name: &str, v: __V) -> ::std::option::Option<__V::Output> {
-                match name {
-                    #(#arms)*
-                    _ => {
-                        let _ = v;
-                        ::std::option::Option::None
-                    }
-                }
-            }
         }
     }
 

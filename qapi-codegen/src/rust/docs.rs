@@ -4,7 +4,6 @@
 //! conditions.
 
 use crate::doc::{Doc, SectionKind};
-use crate::value::Value;
 
 /// Renders `text` (one doc section) as Markdown lines.
 ///
@@ -288,25 +287,6 @@ fn role(s: &str) -> Option<(String, usize)> {
     Some((text, used))
 }
 
-/// An `if` condition as text: `CONFIG_LINUX`, `all(A, B)`, `not(A)`.
-pub fn condition(cond: &Value) -> String {
-    match cond {
-        Value::Str(s) => s.clone(),
-        Value::Dict(d) => {
-            let Some((op, v)) = d.0.first() else {
-                return String::new();
-            };
-            let inner: Vec<String> = match v {
-                Value::List(l) => l.iter().map(condition).collect(),
-                other => vec![condition(other)],
-            };
-            format!("{op}({})", inner.join(", "))
-        }
-        Value::List(l) => l.iter().map(condition).collect::<Vec<_>>().join(", "),
-        Value::Bool(b) => b.to_string(),
-    }
-}
-
 /// The doc of a definition: body, then notes, returns, errors, since.
 pub fn definition(doc: Option<&Doc>) -> Vec<String> {
     let Some(doc) = doc else { return Vec::new() };
@@ -460,11 +440,11 @@ mod tests {
 
     #[test]
     fn conditions() {
-        use crate::value::Dict;
+        use crate::value::{Dict, Value};
         let c = Value::Dict(Dict(vec![(
             "all".into(),
             Value::List(vec![Value::Str("A".into()), Value::Str("B".into())]),
         )]));
-        assert_eq!(condition(&c), "all(A, B)");
+        assert_eq!(crate::schema::condition_text(&c), "all(A, B)");
     }
 }

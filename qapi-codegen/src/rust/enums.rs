@@ -32,7 +32,7 @@ impl<'s> Gen<'s> {
             }
             if let Some(c) = &m.ifcond {
                 vdoc.push(String::new());
-                vdoc.push(format!("Only if `{}`.", docs::condition(c)));
+                vdoc.push(format!("Only if `{}`.", crate::schema::condition_text(c)));
             }
             let set = self
                 .schema

@@ -9,7 +9,7 @@
 //! - clashes inside one scope are broken by numbering (`foo`, `foo_2`),
 //!   in schema order, so output is deterministic.
 
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use proc_macro2::{Ident, Span};
 
 /// Strict and reserved keywords of Rust 2024 that can be raw identifiers.
@@ -62,6 +62,13 @@ pub fn module(stem: &str) -> String {
         Some(k) => format!("{k}_"),
         None => s,
     }
+}
+
+/// A constant's name for QAPI name `name`: `SCREAMING_SNAKE_CASE`
+/// (`BlockdevOptions` → `BLOCKDEV_OPTIONS`, `q_obj_device_del-arg` →
+/// `Q_OBJ_DEVICE_DEL_ARG`).
+pub fn constant(name: &str) -> String {
+    sanitize(&name.to_shouty_snake_case(), "_")
 }
 
 /// The field name for QAPI member `name`.

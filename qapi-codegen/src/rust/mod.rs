@@ -33,6 +33,7 @@
 mod alternates;
 mod boxing;
 mod commands;
+mod dispatch;
 mod docs;
 mod enums;
 mod events;
@@ -56,9 +57,9 @@ use ident::{Scope, camel, field, ident};
 /// How to generate.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Path of the runtime module (the `Command` trait, helpers), as Rust
-    /// source: `crate::rt` inside `qmp-types`, `::qmp_types::rt` from
-    /// another crate.
+    /// Path of the runtime crate `qapi-rt` (the `Command` trait, the wire
+    /// macros), as Rust source: `::qapi_rt` (the default), or a
+    /// re-export of it. Generated code depends on nothing else.
     pub runtime: String,
     /// What the header of each file names as the schema it came from.
     pub schema_label: String,
@@ -83,9 +84,9 @@ pub enum Protocol {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            runtime: "::qmp_types::rt".into(),
+            runtime: "::qapi_rt".into(),
             schema_label: "the QAPI schema".into(),
-            regen_command: "qapi-codegen generate".into(),
+            regen_command: "qapi-gen generate".into(),
             protocol: Protocol::Qmp,
         }
     }
@@ -114,12 +115,6 @@ pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedF
 /// edition, and a plain file name.
 pub fn module_name(stem: &str) -> String {
     ident::module(stem)
-}
-
-/// An `if` condition as the generated docs write it (`CONFIG_KVM`,
-/// `all(TARGET_S390X, CONFIG_KVM)`).
-pub fn condition_text(c: &crate::value::Value) -> String {
-    docs::condition(c)
 }
 
 /// An argument-less `query-*` command: (wire name, Rust type name).
@@ -222,6 +217,16 @@ impl<'s> Gen<'s> {
         Ok(fill_docs(&out, &docs))
     }
 
+    /// `serde` and `serde_json` as generated code reaches them: through
+    /// the runtime, so a crate of generated code depends on it alone.
+    fn serde_paths(&self) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
+        (
+            quote!(#rt::__private::serde),
+            quote!(#rt::__private::serde_json),
+        )
+    }
+
     fn emitted_type(&self, id: EntityId) -> bool {
         let e = &self.schema.entities[id];
         match &e.kind {
@@ -267,7 +272,7 @@ impl<'s> Gen<'s> {
         let cond = m
             .ifcond
             .as_ref()
-            .map(|c| format!("Only if `{}`.", docs::condition(c)));
+            .map(|c| format!("Only if `{}`.", crate::schema::condition_text(c)));
         append_notes(&mut out, cond, &m.features, doc);
         let versions = self
             .schema
@@ -294,16 +299,6 @@ impl<'s> Gen<'s> {
             v.names(set).join(", "),
             v.labels.join(", ")
         ));
-    }
-
-    /// The versions that have entity `id`, as a `&[&str]` of labels
-    /// (empty when the model is one schema).
-    fn versions_tokens(&self, set: Option<crate::schema::VersionSet>) -> TokenStream {
-        let names: Vec<&str> = match (&self.schema.versioning, set) {
-            (Some(v), Some(set)) => v.names(set),
-            _ => Vec::new(),
-        };
-        quote!(&[#(#names),*])
     }
 
     /// The versions that have entity `id`.
@@ -355,7 +350,7 @@ impl<'s> Gen<'s> {
         let cond = e
             .ifcond
             .as_ref()
-            .map(|c| format!("Only available if `{}`.", docs::condition(c)));
+            .map(|c| format!("Only available if `{}`.", crate::schema::condition_text(c)));
         append_notes(&mut out, cond, &e.features, self.doc_of(id));
         self.push_availability(&mut out, self.entity_versions(id));
         out
@@ -385,23 +380,6 @@ impl<'s> Gen<'s> {
             text
         };
         quote!(#[deprecated(note = #note)])
-    }
-
-    fn since_tokens(since: Option<String>) -> TokenStream {
-        match since {
-            Some(s) => quote!(::std::option::Option::Some(#s)),
-            None => quote!(::std::option::Option::None),
-        }
-    }
-
-    fn cond_tokens(&self, id: EntityId) -> TokenStream {
-        match &self.schema.entities[id].ifcond {
-            Some(c) => {
-                let c = docs::condition(c);
-                quote!(::std::option::Option::Some(#c))
-            }
-            None => quote!(::std::option::Option::None),
-        }
     }
 
     fn emit_entity(&self, id: EntityId) -> TokenStream {

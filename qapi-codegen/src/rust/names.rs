@@ -120,6 +120,7 @@ impl<'s> Gen<'s> {
 
     /// The Rust type of a reference to type `id`.
     pub(super) fn rust_type(&self, id: EntityId) -> TokenStream {
+        let (_, serde_json) = self.serde_paths();
         let e = &self.schema.entities[id];
         match &e.kind {
             EntityKind::Builtin { .. } => match e.name.as_str() {
@@ -135,7 +136,7 @@ impl<'s> Gen<'s> {
                 "number" => quote!(f64),
                 "bool" => quote!(bool),
                 "null" => quote!(()),
-                _ => quote!(::serde_json::Value),
+                _ => quote!(#serde_json::Value),
             },
             EntityKind::Array { element, .. } => {
                 let t = self.rust_type(*element);
@@ -144,7 +145,7 @@ impl<'s> Gen<'s> {
             _ if self.names.contains_key(&id) => self.type_ident(id),
             // An implicit object type used as a value (never in QEMU's
             // schemas): treat it as free-form.
-            _ => quote!(::serde_json::Map<::std::string::String, ::serde_json::Value>),
+            _ => quote!(#serde_json::Map<::std::string::String, #serde_json::Value>),
         }
     }
 }

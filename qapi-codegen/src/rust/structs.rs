@@ -168,15 +168,10 @@ impl<'s> Gen<'s> {
                 params.push(quote!(#id: #ty => #w,));
             }
         }
-        let new_doc = if params.is_empty() && extra_params.is_empty() {
-            " Builds it with every optional member absent."
-        } else {
-            " Builds it from its required members; optional ones are absent."
-        };
         let extra_params = extra_params.iter().map(|p| quote!(#p => into,));
         quote! {
             #rt::qapi_builder!(#name
-                new(#new_doc) { #(#params)* #(#extra_params)* }
+                new { #(#params)* #(#extra_params)* }
                 init { #(#extra_init,)* }
                 set { #(#setters)* }
             );

@@ -5,8 +5,8 @@
 use super::*;
 
 impl<'s> Gen<'s> {
-    /// `ArgInfo`s of an object type's members (base first).
-    fn arg_infos(&self, owner: EntityId) -> Vec<TokenStream> {
+    /// `MemberInfo`s of an object type's members (base first).
+    fn member_infos(&self, owner: EntityId) -> Vec<TokenStream> {
         let rt = &self.rt;
         let Some(o) = self.schema.entities[owner].as_object() else {
             return Vec::new();
@@ -19,18 +19,22 @@ impl<'s> Gen<'s> {
                 let ty = &m.type_name;
                 let optional = m.optional || m.ifcond.is_some();
                 let doc = docs::member(self.member_owner_doc(owner, r), name).join("\n");
-                quote!(#rt::ArgInfo { name: #name, type_name: #ty, optional: #optional, doc: #doc })
+                quote!(#rt::MemberInfo { name: #name, type_name: #ty, optional: #optional, doc: #doc })
             })
             .collect()
     }
 
     /// The shape of a type, for `TYPES` (`None` for commands, events,
     /// includes and built-ins).
-    fn type_info(&self, id: EntityId) -> Option<TokenStream> {
+    fn type_info(
+        &self,
+        id: EntityId,
+        consts: &HashMap<EntityId, proc_macro2::Ident>,
+    ) -> Option<TokenStream> {
         let rt = &self.rt;
         Some(match &self.schema.entities[id].kind {
             EntityKind::Object(o) => {
-                let members = Self::members_const(id);
+                let members = consts.get(&id)?;
                 let (tag, branches) = match &o.branches {
                     Some(b) => {
                         let tag = &b.tag_name;
@@ -62,21 +66,28 @@ impl<'s> Gen<'s> {
         })
     }
 
-    /// The private const holding object type `id`'s `ArgInfo`s, which
-    /// `TYPES` and `COMMAND_ARGS` share.
-    fn members_const(id: EntityId) -> proc_macro2::Ident {
-        ident(&format!("__QAPI_MEMBERS_{id}"))
+    /// The private consts holding each object type's `MemberInfo`s,
+    /// which `TYPES` and `COMMAND_ARGS` share: named after the type
+    /// (`BLOCKDEV_OPTIONS`, `Q_OBJ_DEVICE_DEL_ARG`), so an edit elsewhere
+    /// in the schema renames none of them.
+    fn member_consts(&self) -> Vec<(EntityId, proc_macro2::Ident)> {
+        let mut scope = Scope::with_reserved(&["COMMAND_ARGS", "COMMAND_DOCS", "TYPES"]);
+        self.schema
+            .iter()
+            .filter(|(_, e)| e.as_object().is_some())
+            .map(|(id, e)| (id, ident(&scope.unique(ident::constant(&e.name)))))
+            .collect()
     }
 
-    /// `COMMAND_ARGS`, `COMMAND_DOCS` and `TYPES`.
+    /// `tables.rs`: `COMMAND_ARGS`, `COMMAND_DOCS` and `TYPES`.
     pub(super) fn emit_tables(&self) -> TokenStream {
         let rt = &self.rt;
-        let member_consts = self.schema.iter().filter_map(|(id, e)| {
-            e.as_object()?;
-            let name = Self::members_const(id);
-            let members = self.arg_infos(id);
-            Some(quote!(const #name: &[#rt::ArgInfo] = &[#(#members),*];))
+        let consts = self.member_consts();
+        let member_consts = consts.iter().map(|(id, name)| {
+            let members = self.member_infos(*id);
+            quote!(const #name: &[#rt::MemberInfo] = &[#(#members),*];)
         });
+        let consts: HashMap<EntityId, proc_macro2::Ident> = consts.iter().cloned().collect();
         let commands = || {
             self.schema.iter().filter_map(|(id, e)| match &e.kind {
                 EntityKind::Command(c) => Some((id, e, c)),
@@ -86,8 +97,8 @@ impl<'s> Gen<'s> {
         let args = commands().map(|(_, e, c)| {
             let wire = &e.name;
             match c.arg_type {
-                Some(a) if self.schema.entities[a].as_object().is_some() => {
-                    let members = Self::members_const(a);
+                Some(a) if consts.contains_key(&a) => {
+                    let members = &consts[&a];
                     quote!((#wire, #members))
                 }
                 _ => quote!((#wire, &[])),
@@ -99,7 +110,7 @@ impl<'s> Gen<'s> {
             quote!((#wire, #doc))
         });
         let types = self.schema.iter().filter_map(|(id, e)| {
-            let info = self.type_info(id)?;
+            let info = self.type_info(id, &consts)?;
             let name = &e.name;
             Some(quote!((#name, #info)))
         });
@@ -110,7 +121,7 @@ impl<'s> Gen<'s> {
             /// description), in schema order: for completion and help in
             /// tools. A union's branch members are in [`TYPES`], under
             /// the argument type `CommandMeta::arg_type` names.
-            pub static COMMAND_ARGS: &[(&str, &[#rt::ArgInfo])] = &[#(#args),*];
+            pub static COMMAND_ARGS: &[(&str, &[#rt::MemberInfo])] = &[#(#args),*];
 
             /// Each command's documentation from the schema (Markdown, as on
             /// its type), in schema order: for `help` in tools.
@@ -118,7 +129,7 @@ impl<'s> Gen<'s> {
 
             /// Every type's shape by its QAPI name (`BlockdevOptions`,
             /// `MirrorSyncMode`, implicit `q_obj_device_del-arg`, arrays
-            /// `strList`), as `ArgInfo::type_name` and
+            /// `strList`), as `MemberInfo::type_name` and
             /// `CommandMeta::arg_type` name them; built-ins (`str`, `int`)
             /// are not listed. For completion and help of nested
             /// arguments and values in tools.

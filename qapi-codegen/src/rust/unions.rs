@@ -12,6 +12,7 @@ impl<'s> Gen<'s> {
         o: &ObjectType,
     ) -> TokenStream {
         let rt = &self.rt;
+        let (_, serde_json) = self.serde_paths();
         let Some(b) = &o.branches else {
             return quote!();
         };
@@ -46,7 +47,7 @@ impl<'s> Gen<'s> {
             }
             if let Some(c) = cond {
                 vdoc.push(String::new());
-                vdoc.push(format!("Only if `{}`.", docs::condition(c)));
+                vdoc.push(format!("Only if `{}`.", crate::schema::condition_text(c)));
             }
             let vdoc = self.doc_attrs(&vdoc);
             let has_data = branch.is_some_and(|m| self.branch_has_data(m.ty));
@@ -145,7 +146,7 @@ impl<'s> Gen<'s> {
                     /// The discriminator's value.
                     tag: ::std::string::String,
                     /// The branch's members (and any unknown base members).
-                    members: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    members: #serde_json::Map<::std::string::String, #serde_json::Value>,
                 },
             }
             #rt::qapi_union!(#name, #tag, data { #(#data)* } unit { #(#unit)* } #untagged_clause);

@@ -142,7 +142,7 @@ impl Versioning {
 
     fn add_condition(&mut self, key: String, bit: VersionSet, cond: &Option<crate::value::Value>) {
         let Some(c) = cond else { return };
-        let text = crate::rust::condition_text(c);
+        let text = crate::schema::condition_text(c);
         let list = self.conditions.entry(key).or_default();
         match list.iter_mut().find(|(_, t)| *t == text) {
             Some((set, _)) => *set |= bit,

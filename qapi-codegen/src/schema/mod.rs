@@ -464,3 +464,24 @@ fn module_name(loader: &dyn Loader, base: &str, fname: &str) -> String {
         parts.join("/")
     }
 }
+
+/// An `if` condition as text: `CONFIG_LINUX`, `all(A, B)`, `not(A)`.
+/// The model's own spelling, which the docs, the changelog, the
+/// conformance report and the generated metadata all use.
+pub fn condition_text(cond: &Value) -> String {
+    match cond {
+        Value::Str(s) => s.clone(),
+        Value::Dict(d) => {
+            let Some((op, v)) = d.0.first() else {
+                return String::new();
+            };
+            let inner: Vec<String> = match v {
+                Value::List(l) => l.iter().map(condition_text).collect(),
+                other => vec![condition_text(other)],
+            };
+            format!("{op}({})", inner.join(", "))
+        }
+        Value::List(l) => l.iter().map(condition_text).collect::<Vec<_>>().join(", "),
+        Value::Bool(b) => b.to_string(),
+    }
+}

@@ -1,0 +1,248 @@
+//! Helpers that only generated code calls (through the macros of this
+//! crate and the alternates' spelled-out impls): serde plumbing for enums
+//! with unknown values, unions, alternates, flattened members and struct
+//! keys. Not part of the documented API: they may change with the
+//! generator, which always comes with a matching runtime.
+
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+pub use crate::unknown::{collecting, record_unknown};
+
+// Generated code reaches serde through the runtime, so a crate of
+// generated bindings depends on this crate alone.
+pub use serde;
+pub use serde_json;
+
+/// Deserializes an enum from its wire string through `from_wire`. A
+/// string that is none of `values` is kept (`Unknown`), unless the
+/// caller decodes with [`strict_enum_values`](crate::strict_enum_values).
+pub fn deserialize_enum<'de, D, T>(
+    d: D,
+    from_wire: fn(&str) -> T,
+    values: &'static [&'static str],
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(fn(&str) -> T, &'static [&'static str]);
+    impl<T> Visitor<'_> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string (an enum value)")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            if crate::unknown::strict() && !self.1.contains(&s) {
+                return Err(E::unknown_variant(s, self.1));
+            }
+            Ok((self.0)(s))
+        }
+    }
+    d.deserialize_str(V(from_wire, values))
+}
+
+/// A JSON object's members.
+pub type Members = Map<String, Value>;
+
+/// A union's members without the discriminator, and the discriminator's
+/// value if present (older QEMU sends some unions without it).
+pub fn deserialize_branch_opt<'de, D>(
+    d: D,
+    tag: &str,
+) -> Result<(Option<String>, Members), D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let mut members = Map::<String, Value>::deserialize(d)?;
+    match members.remove(tag) {
+        Some(Value::String(t)) => Ok((Some(t), members)),
+        Some(other) => Err(de::Error::custom(format_args!(
+            "discriminator '{tag}' must be a string, got {other}"
+        ))),
+        None => Ok((None, members)),
+    }
+}
+
+/// Writes a branch that came without its discriminator: its members only.
+pub fn serialize_untagged<S: Serializer>(
+    s: S,
+    members: Result<Map<String, Value>, serde_json::Error>,
+) -> Result<S::Ok, S::Error> {
+    members.map_err(serde::ser::Error::custom)?.serialize(s)
+}
+
+/// A union's members without the discriminator: reads them as a map and
+/// takes out the discriminator `tag`.
+pub fn deserialize_branch<'de, D>(d: D, tag: &str) -> Result<(String, Map<String, Value>), D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let mut members = Map::<String, Value>::deserialize(d)?;
+    match members.remove(tag) {
+        Some(Value::String(t)) => Ok((t, members)),
+        Some(other) => Err(de::Error::custom(format_args!(
+            "discriminator '{tag}' must be a string, got {other}"
+        ))),
+        None => Err(de::Error::custom(format_args!(
+            "missing discriminator '{tag}'"
+        ))),
+    }
+}
+
+/// Writes a union branch: its members plus the discriminator.
+pub fn serialize_branch<S: Serializer>(
+    s: S,
+    tag: &str,
+    value: &str,
+    members: Result<Map<String, Value>, serde_json::Error>,
+) -> Result<S::Ok, S::Error> {
+    let mut members = members.map_err(serde::ser::Error::custom)?;
+    members.insert(tag.to_string(), Value::String(value.to_string()));
+    members.serialize(s)
+}
+
+/// A branch's members from the union's map. An error names the bad
+/// member's path inside the branch ([`PATH_PREFIX`](crate::path::PATH_PREFIX)), which the decoder
+/// of the whole value cannot see.
+pub fn from_members<T: DeserializeOwned>(
+    members: Map<String, Value>,
+) -> Result<T, serde_json::Error> {
+    decode_part(Value::Object(members))
+}
+
+/// Decodes `value`, tracking the path of the member that fails.
+fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let (path, msg) =
+            crate::path::full_path_message(&e.path().to_string(), &e.into_inner().to_string());
+        if path == "." {
+            return de::Error::custom(msg);
+        }
+        de::Error::custom(format_args!("{}{path}`: {msg}", crate::path::PATH_PREFIX))
+    })
+}
+
+/// A branch's value as members (it is always a JSON object).
+pub fn to_members<T: Serialize>(value: &T) -> Result<Map<String, Value>, serde_json::Error> {
+    match serde_json::to_value(value)? {
+        Value::Object(m) => Ok(m),
+        other => Err(serde::ser::Error::custom(format_args!(
+            "union branch must encode as an object, got {other}"
+        ))),
+    }
+}
+
+/// The error for a value that fits no branch of an alternate.
+pub fn unexpected_alternate(v: &Value, expected: &str) -> serde_json::Error {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    de::Error::custom(format_args!("expected {expected}, got {kind}"))
+}
+
+/// A struct member's key, as [`FieldSeed`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// The member at this index of [`FieldSeed::names`].
+    Known(usize),
+    /// Another key: kept when [`FieldSeed::keep_unknown`], else empty.
+    Unknown(String),
+}
+
+/// Reads an object key and finds it among a struct's member names,
+/// without allocating for a known one.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSeed {
+    /// The members' wire names, in order.
+    pub names: &'static [&'static str],
+    /// Whether an unknown key's text is wanted (a flattened member).
+    pub keep_unknown: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
+        d.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for FieldSeed {
+    type Value = Field;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(self.field(key, || key.to_string()))
+    }
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Field, E> {
+        let known = self.names.iter().position(|n| *n == key);
+        Ok(self.field_at(known, || key))
+    }
+}
+
+impl FieldSeed {
+    fn field(&self, key: &str, owned: impl FnOnce() -> String) -> Field {
+        self.field_at(self.names.iter().position(|n| *n == key), owned)
+    }
+
+    /// The key as a [`Field`]: its index, or (only if wanted) its text.
+    fn field_at(&self, known: Option<usize>, owned: impl FnOnce() -> String) -> Field {
+        match known {
+            Some(i) => Field::Known(i),
+            None if self.keep_unknown || collecting() => Field::Unknown(owned()),
+            None => Field::Unknown(String::new()),
+        }
+    }
+}
+
+/// Skips the value of a member a generated struct does not know (or,
+/// while a caller collects them, records it: see
+/// [`collect_unknown_members`](crate::collect_unknown_members)). One function instead of code in every
+/// struct's decoder keeps the generated crate quick to compile.
+pub fn skip_member<'de, A: de::MapAccess<'de>>(
+    map: &mut A,
+    type_name: &'static str,
+    field: Field,
+) -> Result<(), A::Error> {
+    match field {
+        Field::Unknown(key) if collecting() => {
+            let value = map.next_value::<Value>()?;
+            record_unknown(type_name, key, value);
+        }
+        _ => {
+            map.next_value::<de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a flattened member's entries (a union's branch with its
+/// discriminator, or a map of further arguments) into the struct's map.
+pub fn serialize_flat<M: SerializeMap, T: Serialize>(
+    map: &mut M,
+    value: &T,
+) -> Result<(), M::Error> {
+    match serde_json::to_value(value).map_err(serde::ser::Error::custom)? {
+        Value::Object(members) => {
+            for (k, v) in &members {
+                map.serialize_entry(k, v)?;
+            }
+            Ok(())
+        }
+        other => Err(serde::ser::Error::custom(format_args!(
+            "a flattened member must encode as an object, got {other}"
+        ))),
+    }
+}
+
+/// Decodes a flattened member from the keys its struct did not know.
+pub fn from_flat<T: DeserializeOwned>(rest: Map<String, Value>) -> Result<T, serde_json::Error> {
+    decode_part(Value::Object(rest))
+}

@@ -1,0 +1,649 @@
+//! Declarative macros that generated code calls to implement the
+//! repetitive parts of each type: wire (de)serialization of structs and
+//! enums, and struct builders.
+//!
+//! They expand to what a hand-written implementation would be, leaner than
+//! serde's derives: a struct deserializes from a JSON object in one pass
+//! that maps each key to a member without allocating, ignores (or, for a
+//! flattened member, keeps) unknown keys, and accepts no other shape. That
+//! halves the compile time of the generated crate, and a generator that
+//! emits one short macro call per type is much faster than one that spells
+//! out every impl.
+
+/// Implements `serde::Serialize` and `serde::Deserialize` for a generated
+/// struct, as a JSON object.
+///
+/// ```text
+/// qapi_struct!(Name {
+///     0 req field "wire-name",     // required member
+///     1 opt other "other",         // optional member (an Option), null is absent
+///     2 anyopt extra "extra",      // optional `any` member: null is a value
+/// } flatten rest);                 // optional: one member holding the other
+///                                  // keys (a union's branch, or a map)
+/// ```
+///
+/// Member indices are positions in the list, from 0. The members' types
+/// are those of the struct's fields (inferred, so not repeated here).
+#[macro_export]
+macro_rules! qapi_struct {
+    (
+        $name:ident {
+            $( $idx:literal $kind:ident $field:ident $wire:literal ),* $(,)?
+        }
+        $( flatten $flat:ident )?
+    ) => {
+        #[allow(deprecated, reason = "deprecated members are still on the wire")]
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(
+                &self,
+                serializer: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                use $crate::__private::serde::ser::SerializeMap as _;
+                #[allow(unused_mut, reason = "a struct without members writes no entry")]
+                let mut map = serializer.serialize_map(::std::option::Option::None)?;
+                $( $crate::__qapi_ser_field!(map, $kind, $wire, &self.$field); )*
+                $( $crate::__private::serialize_flat(&mut map, &self.$flat)?; )?
+                map.end()
+            }
+        }
+        #[allow(deprecated, reason = "deprecated members are still on the wire")]
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
+                deserializer: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                struct Visitor;
+                impl<'de> $crate::__private::serde::de::Visitor<'de> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(::std::concat!("an object (", ::std::stringify!($name), ")"))
+                    }
+                    fn visit_map<__A: $crate::__private::serde::de::MapAccess<'de>>(
+                        self,
+                        mut map: __A,
+                    ) -> ::std::result::Result<$name, __A::Error> {
+                        $( let mut $field = ::std::option::Option::None; )*
+                        $( let mut $flat = $crate::__private::serde_json::Map::new(); )?
+                        let seed = $crate::__private::FieldSeed {
+                            names: &[$($wire),*],
+                            keep_unknown: $crate::__qapi_flag!($($flat)?),
+                        };
+                        while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
+                            match key {
+                                $( $crate::__private::Field::Known($idx) => {
+                                    $crate::__qapi_de_field!(map, $kind, $field);
+                                } )*
+                                other => {
+                                    $crate::__qapi_de_other!(map, $name, other $(, $flat)?);
+                                }
+                            }
+                        }
+                        ::std::result::Result::Ok($name {
+                            $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, __A), )*
+                            $( $flat: $crate::__private::from_flat($flat)
+                                .map_err(<__A::Error as $crate::__private::serde::de::Error>::custom)?, )?
+                        })
+                    }
+                }
+                deserializer.deserialize_map(Visitor)
+            }
+        }
+    };
+}
+
+/// `new(required..)` and a `with_x` setter per optional member.
+///
+/// ```text
+/// qapi_builder!(Name
+///     new { field: Type => into, other: Type => boxed }
+///     init { rest = $crate::__private::serde_json::Map::new() }
+///     set { with_opt opt "opt": Type => into }
+/// );
+/// ```
+#[macro_export]
+macro_rules! qapi_builder {
+    (
+        $name:ident
+        new { }
+        init { $( $ifield:ident = $iexpr:expr ),* $(,)? }
+        set { $( $set:tt )* }
+    ) => {
+        $crate::qapi_builder!(@impl $name
+            (" Builds it with every optional member absent.") { }
+            init { $( $ifield = $iexpr ),* }
+            set { $( $set )* }
+        );
+    };
+    (
+        $name:ident
+        new { $( $param:ident : $pty:ty => $pwrap:ident ),+ $(,)? }
+        init { $( $ifield:ident = $iexpr:expr ),* $(,)? }
+        set { $( $set:tt )* }
+    ) => {
+        $crate::qapi_builder!(@impl $name
+            (" Builds it from its required members; optional ones are absent.")
+            { $( $param : $pty => $pwrap ),+ }
+            init { $( $ifield = $iexpr ),* }
+            set { $( $set )* }
+        );
+    };
+    (
+        @impl $name:ident
+        ($doc:literal) { $( $param:ident : $pty:ty => $pwrap:ident ),* $(,)? }
+        init { $( $ifield:ident = $iexpr:expr ),* $(,)? }
+        set { $( $(#[$attr:meta])* $setter:ident $ofield:ident $owire:literal : $oty:ty => $owrap:ident ),* $(,)? }
+    ) => {
+        #[allow(deprecated, reason = "constructors set every member")]
+        impl $name {
+            #[doc = $doc]
+            #[allow(clippy::new_without_default, reason = "some have required members")]
+            pub fn new($( $param: impl ::std::convert::Into<$pty> ),*) -> Self {
+                Self {
+                    $( $param: $crate::__qapi_wrap!($pwrap, $param), )*
+                    $( $ifield: $iexpr, )*
+                    $( $ofield: ::std::option::Option::None, )*
+                }
+            }
+            $(
+                #[doc = ::std::concat!(" Sets `", $owire, "`.")]
+                #[must_use]
+                $(#[$attr])*
+                pub fn $setter(mut self, $ofield: impl ::std::convert::Into<$oty>) -> Self {
+                    self.$ofield = ::std::option::Option::Some($crate::__qapi_wrap!($owrap, $ofield));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+/// `as_str`, `from_wire`, `Display`, `AsRef<str>`, `FromStr` (never failing), `Serialize` and `Deserialize` for a
+/// generated enum, whose last variant is `Unknown(String)`.
+///
+/// ```text
+/// qapi_enum!(Name { Variant = "wire", Other = "other" });
+/// ```
+#[macro_export]
+macro_rules! qapi_enum {
+    ($name:ident { $( $variant:ident = $wire:literal ),* $(,)? }) => {
+        #[allow(deprecated, reason = "every value is mapped")]
+        impl $name {
+            /// The value as on the wire.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $wire, )*
+                    Self::Unknown(s) => s,
+                }
+            }
+            /// The value for a wire string; unknown strings are kept.
+            pub fn from_wire(s: &str) -> Self {
+                match s {
+                    $( $wire => Self::$variant, )*
+                    other => Self::Unknown(::std::string::ToString::to_string(other)),
+                }
+            }
+        }
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl ::std::convert::AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        /// Never fails: a string that names no value is kept as `Unknown`.
+        impl ::std::str::FromStr for $name {
+            type Err = ::std::convert::Infallible;
+            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+                ::std::result::Result::Ok(Self::from_wire(s))
+            }
+        }
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(
+                &self,
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                $crate::__private::deserialize_enum(d, Self::from_wire, &[$($wire),*])
+            }
+        }
+    };
+}
+
+/// `Serialize` and `Deserialize` for a newtype, as its inner value.
+#[macro_export]
+macro_rules! qapi_newtype {
+    ($name:ident) => {
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(
+                &self,
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                $crate::__private::serde::Serialize::serialize(&self.0, s)
+            }
+        }
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                $crate::__private::serde::Deserialize::deserialize(d).map(Self)
+            }
+        }
+    };
+}
+
+/// The discriminator's name and value, and the wire format, of a union's
+/// branch enum (whose last variant is `Unknown { tag, members }`).
+///
+/// ```text
+/// qapi_union!(Name, "discriminator",
+///     data { Variant = "value", .. }   // variants holding the branch's type
+///     unit { Other = "other", .. }     // variants of branches without members
+///     untagged Untagged = "value");    // optional: the variant for what
+///                                      // older QEMU sends without the
+///                                      // discriminator (that branch's type)
+/// ```
+#[macro_export]
+macro_rules! qapi_union {
+    (
+        $name:ident, $tag:literal,
+        data { $( $dv:ident = $dwire:literal ),* $(,)? }
+        unit { $( $uv:ident = $uwire:literal ),* $(,)? }
+        $( untagged $tv:ident = $twire:literal )?
+    ) => {
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl $name {
+            /// The discriminator's name on the wire.
+            pub const DISCRIMINATOR: &'static str = $tag;
+            /// The discriminator's value.
+            pub fn tag(&self) -> &str {
+                match self {
+                    $( Self::$dv(..) => $dwire, )*
+                    $( Self::$uv => $uwire, )*
+                    $( Self::$tv(..) => $twire, )?
+                    Self::Unknown { tag, .. } => tag,
+                }
+            }
+        }
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl $crate::__private::serde::Serialize for $name {
+            fn serialize<__S: $crate::__private::serde::Serializer>(
+                &self,
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                let members = match self {
+                    $( Self::$dv(x) => $crate::__private::to_members(x), )*
+                    $( Self::$uv => ::std::result::Result::Ok($crate::__private::serde_json::Map::new()), )*
+                    $( Self::$tv(x) => {
+                        return $crate::__private::serialize_untagged(s, $crate::__private::to_members(x));
+                    } )?
+                    Self::Unknown { members, .. } => ::std::result::Result::Ok(members.clone()),
+                };
+                $crate::__private::serialize_branch(s, $tag, self.tag(), members)
+            }
+        }
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl<'de> $crate::__private::serde::Deserialize<'de> for $name {
+            fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
+                d: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                $crate::__qapi_union_de!(d, $tag, data { $( $dv = $dwire ),* }
+                    unit { $( $uv = $uwire ),* } $( untagged $tv )?)
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_union_de {
+    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* }) => {{
+        let (tag, members) = $crate::__private::deserialize_branch($d, $tag)?;
+        $crate::__qapi_union_pick!(tag, members, __D, data { $( $dv = $dwire ),* }
+            unit { $( $uv = $uwire ),* })
+    }};
+    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* } untagged $tv:ident) => {{
+        let (tag, members) = $crate::__private::deserialize_branch_opt($d, $tag)?;
+        match tag {
+            ::std::option::Option::None => $crate::__private::from_members(members)
+                .map(Self::$tv)
+                .map_err(<__D::Error as $crate::__private::serde::de::Error>::custom),
+            ::std::option::Option::Some(tag) => $crate::__qapi_union_pick!(tag, members, __D,
+                data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* }),
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_union_pick {
+    ($tagv:ident, $members:ident, $derr:ident, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* }) => {{
+        let branch: ::std::result::Result<Self, $crate::__private::serde_json::Error> = match $tagv.as_str() {
+            $( $dwire => $crate::__private::from_members($members).map(Self::$dv), )*
+            $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
+            _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members }),
+        };
+        branch.map_err(<$derr::Error as $crate::__private::serde::de::Error>::custom)
+    }};
+}
+
+/// Implements [`Command`](crate::Command) for a command's argument
+/// type.
+///
+/// ```text
+/// qapi_command!(Name, "wire-name", ReplyType, { since: "3.0", .. });
+/// qapi_command!(Name, "wire-name", ReplyType, Protocol, { .. });
+/// ```
+///
+/// The protocol ([`Qmp`](crate::Qmp) when left out, or
+/// [`Qga`](crate::Qga)) is the command's `Command::Protocol`.
+///
+/// The braces hold the fields of [`CommandMeta`](crate::CommandMeta)
+/// other than `name`, in its order, each only where it differs from the
+/// default (no argument type, `false`, `success_response: true`, `None`,
+/// empty lists); an `Option` is written as its value.
+#[macro_export]
+macro_rules! qapi_command {
+    ($ty:ident, $wire:literal, $returns:ty, { $($meta:tt)* }) => {
+        $crate::qapi_command!($ty, $wire, $returns, $crate::Qmp, { $($meta)* });
+    };
+    ($ty:ident, $wire:literal, $returns:ty, $protocol:ty, {
+        $( arg_type: $arg:literal, )?
+        $( allow_oob: $oob:literal, )?
+        $( allow_preconfig: $pre:literal, )?
+        $( success_response: $ok:literal, )?
+        $( deprecated: $dep:literal, )?
+        $( unstable: $uns:literal, )?
+        $( since: $since:literal, )?
+        $( condition: $cond:literal, )?
+        $( features: [ $( $feat:literal ),* $(,)? ], )?
+        $( versions: [ $( $ver:literal ),* $(,)? ], )?
+        $( partial_args: [ $( ( $pa:literal, [ $( $pav:literal ),* $(,)? ] ) ),* $(,)? ], )?
+    }) => {
+        #[allow(deprecated, reason = "deprecated commands are still commands")]
+        impl $crate::Command for $ty {
+            type Protocol = $protocol;
+            const NAME: &'static str = $wire;
+            type Returns = $returns;
+            const META: $crate::CommandMeta = $crate::CommandMeta {
+                name: $wire,
+                arg_type: $crate::__qapi_opt!($($arg)?),
+                allow_oob: $crate::__qapi_or!(false $(, $oob)?),
+                allow_preconfig: $crate::__qapi_or!(false $(, $pre)?),
+                success_response: $crate::__qapi_or!(true $(, $ok)?),
+                deprecated: $crate::__qapi_or!(false $(, $dep)?),
+                unstable: $crate::__qapi_or!(false $(, $uns)?),
+                since: $crate::__qapi_opt!($($since)?),
+                condition: $crate::__qapi_opt!($($cond)?),
+                features: &[ $( $( $feat ),* )? ],
+                versions: &[ $( $( $ver ),* )? ],
+                partial_args: &[ $( $( ( $pa, &[ $( $pav ),* ] ) ),* )? ],
+            };
+        }
+    };
+}
+
+/// Implements the runtime's [`Event`](crate::Event) trait for an event's
+/// data type (`Any` is `AnyEvent` of the parent module, which
+/// [`qapi_any_event!`] defines), and `From<Type> for AnyEvent`.
+///
+/// ```text
+/// qapi_event!(Name, "WIRE_NAME", { versions: ["10.0.2"], since: "3.0" });
+/// ```
+///
+/// The braces hold the fields of [`EventMeta`](crate::EventMeta) other
+/// than `name`, in the order `versions`, `deprecated`, `unstable`,
+/// `since`, `condition`, each only where it differs from the default;
+/// the `AnyEvent` variant has the type's name.
+#[macro_export]
+macro_rules! qapi_event {
+    ($ty:ident, $wire:literal, {
+        $( versions: [ $( $ver:literal ),* $(,)? ], )?
+        $( deprecated: $dep:literal, )?
+        $( unstable: $uns:literal, )?
+        $( since: $since:literal, )?
+        $( condition: $cond:literal, )?
+    }) => {
+        #[allow(deprecated, reason = "deprecated events still arrive")]
+        impl $crate::Event for $ty {
+            type Any = super::AnyEvent;
+            const NAME: &'static str = $wire;
+            const META: $crate::EventMeta = $crate::EventMeta {
+                name: $wire,
+                deprecated: $crate::__qapi_or!(false $(, $dep)?),
+                unstable: $crate::__qapi_or!(false $(, $uns)?),
+                since: $crate::__qapi_opt!($($since)?),
+                condition: $crate::__qapi_opt!($($cond)?),
+                versions: &[ $( $( $ver ),* )? ],
+            };
+            fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
+                match event {
+                    super::AnyEvent::$ty(x) => ::std::option::Option::Some(x),
+                    _ => ::std::option::Option::None,
+                }
+            }
+            fn from_any_ref(event: &super::AnyEvent) -> ::std::option::Option<&Self> {
+                match event {
+                    super::AnyEvent::$ty(x) => ::std::option::Option::Some(x),
+                    _ => ::std::option::Option::None,
+                }
+            }
+        }
+        impl ::std::convert::From<$ty> for super::AnyEvent {
+            fn from(x: $ty) -> Self {
+                super::AnyEvent::$ty(x)
+            }
+        }
+    };
+}
+
+/// `Some(value)`, or `None` when there is none.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_opt {
+    () => {
+        ::std::option::Option::None
+    };
+    ($v:literal) => {
+        ::std::option::Option::Some($v)
+    };
+}
+
+/// The value given, or the default.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_or {
+    ($default:literal) => {
+        $default
+    };
+    ($default:literal, $v:literal) => {
+        $v
+    };
+}
+
+/// Defines `AnyEvent`, the enum over every event of a schema (a variant
+/// per event type, named like it, plus `Unknown` and `Malformed`), its
+/// methods, and `EVENTS`, every event's metadata in schema order.
+///
+/// ```text
+/// qapi_any_event! { (Shutdown, "SHUTDOWN"), (StopEvent, "STOP"), }
+/// ```
+///
+/// Each type must implement `Event` (see [`qapi_event!`]).
+#[macro_export]
+macro_rules! qapi_any_event {
+    ( $( ($ty:ident, $wire:literal) ),* $(,)? ) => {
+        /// Any event of the schema, or one it doesn't know.
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        #[allow(deprecated, reason = "deprecated events still arrive")]
+        pub enum AnyEvent {
+            $(
+                #[doc = ::std::concat!(" `", $wire, "`")]
+                $ty($ty),
+            )*
+            /// An event whose name this version of the bindings doesn't
+            /// know.
+            Unknown {
+                /// Its name.
+                name: ::std::string::String,
+                /// Its data (`{}` if it had none).
+                data: $crate::__private::serde_json::Value,
+            },
+            /// An event whose name the bindings know, with data that does
+            /// not fit its type (a QEMU outside the schema's range, or a
+            /// bug): kept with the decoder's message, so that nothing is
+            /// lost in silence. Readers of typed events are told of it as
+            /// an error.
+            Malformed {
+                /// Its name.
+                name: ::std::string::String,
+                /// Its data as received.
+                data: $crate::__private::serde_json::Value,
+                /// Why it does not decode (with the bad member's path).
+                error: ::std::string::String,
+            },
+        }
+
+        #[allow(deprecated, reason = "deprecated events still arrive")]
+        impl AnyEvent {
+            /// The event's name on the wire.
+            pub fn name(&self) -> &str {
+                match self {
+                    $( Self::$ty(_) => $wire, )*
+                    Self::Unknown { name, .. } | Self::Malformed { name, .. } => name,
+                }
+            }
+
+            /// Decodes the `data` of event `name`. An unknown name gives
+            /// [`AnyEvent::Unknown`]; a known one with bad data, the
+            /// decoder's error (a reader that keeps such an event makes it
+            /// [`AnyEvent::Malformed`]).
+            pub fn deserialize_data<'de, __D: $crate::__private::serde::Deserializer<'de>>(
+                name: &str,
+                data: __D,
+            ) -> ::std::result::Result<Self, __D::Error> {
+                ::std::result::Result::Ok(match name {
+                    $( $wire => Self::$ty($crate::__private::serde::Deserialize::deserialize(data)?), )*
+                    _ => Self::Unknown {
+                        name: ::std::string::ToString::to_string(name),
+                        data: $crate::__private::serde::Deserialize::deserialize(data)?,
+                    },
+                })
+            }
+
+            /// Encodes the event's data.
+            pub fn serialize_data<__S: $crate::__private::serde::Serializer>(
+                &self,
+                s: __S,
+            ) -> ::std::result::Result<__S::Ok, __S::Error> {
+                match self {
+                    $( Self::$ty(x) => $crate::__private::serde::Serialize::serialize(x, s), )*
+                    Self::Unknown { data, .. } | Self::Malformed { data, .. } => {
+                        $crate::__private::serde::Serialize::serialize(data, s)
+                    }
+                }
+            }
+        }
+
+        /// Metadata of every event of the schema, in schema order.
+        #[allow(deprecated, reason = "deprecated events are listed too")]
+        pub static EVENTS: &[$crate::EventMeta] =
+            &[ $( <$ty as $crate::Event>::META ),* ];
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_ser_field {
+    ($map:ident, req, $wire:literal, $value:expr) => {
+        $map.serialize_entry($wire, $value)?
+    };
+    ($map:ident, $opt:ident, $wire:literal, $value:expr) => {
+        if let ::std::option::Option::Some(v) = $value {
+            $map.serialize_entry($wire, v)?;
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_de_field {
+    ($map:ident, opt, $field:ident) => {
+        $field = $map.next_value()?
+    };
+    ($map:ident, $kind:ident, $field:ident) => {
+        $field = ::std::option::Option::Some($map.next_value()?)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_de_finish {
+    (req, $field:ident, $wire:literal, $a:ident) => {
+        match $field {
+            ::std::option::Option::Some(v) => v,
+            ::std::option::Option::None => {
+                return ::std::result::Result::Err(
+                    <$a::Error as $crate::__private::serde::de::Error>::missing_field($wire),
+                );
+            }
+        }
+    };
+    ($kind:ident, $field:ident, $wire:literal, $a:ident) => {
+        $field
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_de_other {
+    ($map:ident, $name:ident, $other:ident) => {
+        $crate::__private::skip_member(&mut $map, ::std::stringify!($name), $other)?
+    };
+    ($map:ident, $name:ident, $other:ident, $flat:ident) => {
+        match $other {
+            $crate::__private::Field::Unknown(key) => {
+                $flat.insert(
+                    key,
+                    $map.next_value::<$crate::__private::serde_json::Value>()?,
+                );
+            }
+            $crate::__private::Field::Known(_) => {
+                $map.next_value::<$crate::__private::serde::de::IgnoredAny>()?;
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_flag {
+    () => {
+        false
+    };
+    ($x:ident) => {
+        true
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_wrap {
+    (into, $e:expr) => {
+        ::std::convert::Into::into($e)
+    };
+    (boxed, $e:expr) => {
+        ::std::boxed::Box::new(::std::convert::Into::into($e))
+    };
+}

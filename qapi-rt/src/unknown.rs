@@ -1,0 +1,130 @@
+//! Members the bindings do not know: a decoder skips them, unless a
+//! caller collects them ([`collect_unknown_members`]) to keep or report
+//! them (a QEMU newer than the bindings sends members they lack).
+//!
+//! Within the QEMU versions the bindings cover, every member is known, so
+//! nothing is skipped; collecting costs nothing until a key is unknown.
+
+use std::cell::{Cell, RefCell};
+
+use serde_json::Value;
+
+/// A member a decoded object had that its type does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnknownMember {
+    /// The Rust type that was decoded (`MachineInfo`).
+    pub type_name: &'static str,
+    /// The member's key.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+}
+
+impl std::fmt::Display for UnknownMember {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` in {}", self.key, self.type_name)
+    }
+}
+
+thread_local! {
+    static SINK: RefCell<Option<Vec<UnknownMember>>> = const { RefCell::new(None) };
+    static STRICT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `decode` (which decodes generated types on this thread) with
+/// enum values checked: a string that names none of an enum's values is
+/// an error ("unknown variant `fulll`, expected one of ...") instead of
+/// being kept as `Unknown`. For input a person typed (a command line's
+/// arguments), where an unknown value is a mistake, not a newer QEMU.
+pub fn strict_enum_values<R>(decode: impl FnOnce() -> R) -> R {
+    /// Puts the outer mode back, also when `decode` panics, so a thread
+    /// that goes on is never left in strict mode.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            STRICT.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(STRICT.with(|s| s.replace(true)));
+    decode()
+}
+
+/// Whether enum values are checked on this thread.
+pub(super) fn strict() -> bool {
+    STRICT.with(Cell::get)
+}
+
+/// Runs `decode` (which decodes generated types on this thread) and
+/// returns, beside its result, every member it met that the types do not
+/// know, with its value. Nested calls collect separately.
+pub fn collect_unknown_members<R>(decode: impl FnOnce() -> R) -> (R, Vec<UnknownMember>) {
+    /// Puts the outer collector back, also when `decode` panics, so a
+    /// thread that goes on never collects for a caller that is gone.
+    struct Restore(Option<Option<Vec<UnknownMember>>>);
+    impl Restore {
+        fn finish(&mut self) -> Option<Vec<UnknownMember>> {
+            let outer = self.0.take().unwrap_or_default();
+            SINK.with(|s| std::mem::replace(&mut *s.borrow_mut(), outer))
+        }
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if self.0.is_some() {
+                self.finish();
+            }
+        }
+    }
+    let mut restore = Restore(Some(SINK.with(|s| s.borrow_mut().replace(Vec::new()))));
+    let r = decode();
+    let found = restore.finish();
+    (r, found.unwrap_or_default())
+}
+
+/// Whether a caller on this thread collects unknown members.
+pub fn collecting() -> bool {
+    SINK.with(|s| s.borrow().is_some())
+}
+
+/// Records an unknown member (generated decoders call this while
+/// [`collecting`]).
+pub fn record_unknown(type_name: &'static str, key: String, value: Value) {
+    SINK.with(|s| {
+        if let Some(v) = s.borrow_mut().as_mut() {
+            v.push(UnknownMember {
+                type_name,
+                key,
+                value,
+            });
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_decode_leaves_no_mode_behind() {
+        let r = std::panic::catch_unwind(|| strict_enum_values(|| panic!("inside a decode")));
+        assert!(r.is_err());
+        assert!(!strict(), "strict mode outlived the panicking decode");
+        let r = std::panic::catch_unwind(|| collect_unknown_members(|| panic!("inside a decode")));
+        assert!(r.is_err());
+        assert!(!collecting(), "collecting outlived the panicking decode");
+    }
+
+    #[test]
+    fn nested_collections_are_separate() {
+        let ((_, inner), outer) = collect_unknown_members(|| {
+            record_unknown("A", "a".into(), Value::Null);
+            let inner = collect_unknown_members(|| record_unknown("B", "b".into(), Value::Null));
+            record_unknown("C", "c".into(), Value::Null);
+            inner
+        });
+        assert_eq!(inner.iter().map(|m| m.type_name).collect::<Vec<_>>(), ["B"]);
+        assert_eq!(
+            outer.iter().map(|m| m.type_name).collect::<Vec<_>>(),
+            ["A", "C"]
+        );
+    }
+}
