@@ -10,100 +10,17 @@ use std::time::Duration;
 use qmp_types::{Command, Qmp};
 use serde_json::value::RawValue;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::connection::{self, Counters, Parts, Request, Shared, Writer};
-use crate::error::{Error, ErrorClass, Result};
-use crate::events::Hub;
+use crate::connection::{self, Parts};
+use crate::error::{Error, Result};
+use crate::history::Hub;
+use crate::options::{Options, UnknownMembers};
+use crate::outbox::Request;
+use crate::state::{Shared, UnknownRecord};
 use crate::transaction::TransactionBuilder;
+use crate::transport::{self, Reader, Writer};
 use crate::wire::{self, Greeting, Incoming};
-
-/// Connection settings.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Deadline for connecting and for the greeting and capabilities
-    /// negotiation.
-    pub connect_timeout: Duration,
-    /// Default per-call timeout (`None`: wait as long as it takes). It
-    /// covers the wait for room in the queue too.
-    pub call_timeout: Option<Duration>,
-    /// Negotiate out-of-band execution when QEMU offers it (on by
-    /// default: QEMU then parses commands in its monitor I/O thread while
-    /// the main loop runs them, and `exec-oob` calls overtake in-band
-    /// ones).
-    pub oob: bool,
-    /// In-band commands written and not yet answered, at most. QEMU's
-    /// in-band queue holds 8; with OOB negotiated it stops reading once
-    /// it is full, which would hold back `exec-oob` commands. 7 keeps it
-    /// from filling.
-    pub max_in_flight: usize,
-    /// Calls that may wait for their turn to be written (per kind:
-    /// in-band and out-of-band). Past that, calls wait for room before
-    /// they are queued (back-pressure).
-    pub queue: usize,
-    /// Events kept in the history, at most.
-    pub history: usize,
-    /// Bytes of events (as received) kept in the history, at most; the
-    /// oldest go first.
-    pub history_bytes: usize,
-    /// Events a subscriber may fall behind before it loses some.
-    pub subscriber_buffer: usize,
-    /// Largest message accepted from QEMU, in bytes.
-    pub max_message: usize,
-    /// Refuse, before sending, a typed command (or an argument given)
-    /// that the connected QEMU lacks by the schemas the bindings cover
-    /// ([`Error::Unavailable`]; see `qmp_types::versions`). On by
-    /// default.
-    pub check_versions: bool,
-    /// What to do with reply and event members the bindings don't know
-    /// (a QEMU newer than they cover). Default: [`UnknownMembers::Report`].
-    pub unknown_members: UnknownMembers,
-}
-
-/// What a client does with members of replies and events that the
-/// bindings don't know. Within the QEMU versions they cover there are
-/// none; a newer QEMU may send some.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum UnknownMembers {
-    /// Skip them.
-    Ignore,
-    /// Decode as usual, and keep them with their values (the latest 256,
-    /// [`Client::unknown_members`]), count them ([`Stats::unknown_members`])
-    /// and log each at `warn` level (tracing).
-    #[default]
-    Report,
-    /// Fail: a reply with one is [`Error::UnknownMembers`]; an event with
-    /// one becomes `AnyEvent::Malformed`.
-    Deny,
-}
-
-/// An unknown member and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UnknownRecord {
-    /// The command whose reply, or the event whose data, had it.
-    pub source: String,
-    /// The member, its value and the type it was in.
-    pub member: qmp_types::rt::UnknownMember,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            connect_timeout: Duration::from_secs(10),
-            call_timeout: None,
-            oob: true,
-            max_in_flight: 7,
-            queue: 64,
-            history: 1024,
-            history_bytes: 16 << 20,
-            subscriber_buffer: 1024,
-            max_message: 64 << 20,
-            check_versions: true,
-            unknown_members: UnknownMembers::Report,
-        }
-    }
-}
 
 /// What happened on a connection so far (see [`Client::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -167,32 +84,11 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Connects with a deadline; either failure is [`Error::Connect`].
-pub(crate) async fn dial<T>(
-    address: &str,
-    timeout: Duration,
-    connect: impl std::future::Future<Output = std::io::Result<T>>,
-) -> Result<T> {
-    let failed = |source| Error::Connect {
-        address: address.to_string(),
-        source,
-    };
-    tokio::time::timeout(timeout, connect)
-        .await
-        .map_err(|_| {
-            failed(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "dial timed out",
-            ))
-        })?
-        .map_err(failed)
-}
-
 impl Client {
     /// Connects to QEMU's QMP Unix socket at `path`.
     pub async fn connect_unix(path: impl AsRef<Path>, opts: Options) -> Result<Client> {
         let path = path.as_ref();
-        let stream = dial(
+        let stream = transport::dial(
             &path.display().to_string(),
             opts.connect_timeout,
             tokio::net::UnixStream::connect(path),
@@ -203,15 +99,15 @@ impl Client {
 
     /// Connects to QEMU's QMP TCP socket at `addr` (`host:port`).
     pub async fn connect_tcp(addr: &str, opts: Options) -> Result<Client> {
-        let stream = dial(
+        let stream = transport::dial(
             addr,
             opts.connect_timeout,
             tokio::net::TcpStream::connect(addr),
         )
         .await?;
         stream.set_nodelay(true)?;
-        let (r, w) = stream.into_split();
-        Client::handshake(Box::new(r), Writer::Other(Box::new(w)), opts).await
+        let (r, w) = transport::stream(stream);
+        Client::handshake(r, w, opts).await
     }
 
     /// Speaks QMP over any byte stream (a pipe pair, a TLS stream, ...).
@@ -221,22 +117,18 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let (r, w) = tokio::io::split(stream);
-        Client::handshake(Box::new(r), Writer::Other(Box::new(w)), opts).await
+        let (r, w) = transport::stream(stream);
+        Client::handshake(r, w, opts).await
     }
 
     /// Speaks QMP over a connected Unix stream (e.g. one end of a
     /// socketpair); file descriptors can be passed.
     pub async fn from_unix_stream(stream: tokio::net::UnixStream, opts: Options) -> Result<Client> {
-        let (r, w) = stream.into_split();
-        Client::handshake(Box::new(r), Writer::Unix(w), opts).await
+        let (r, w) = transport::unix(stream);
+        Client::handshake(r, w, opts).await
     }
 
-    async fn handshake(
-        reader: Box<dyn AsyncRead + Send + Unpin>,
-        mut writer: Writer,
-        opts: Options,
-    ) -> Result<Client> {
+    async fn handshake(reader: Reader, mut writer: Writer, opts: Options) -> Result<Client> {
         let deadline = opts.connect_timeout;
         let mut reader = BufReader::with_capacity(16 << 10, reader);
         let work = async {
@@ -253,18 +145,15 @@ impl Client {
             // Events can't come before capabilities are negotiated.
             line.clear();
             wire::read_message(&mut reader, &mut line, opts.max_message).await?;
-            let msg: Incoming<'_> = serde_json::from_slice(&line)
+            let mut msg: Incoming<'_> = serde_json::from_slice(&line)
                 .map_err(|e| Error::Protocol(format!("bad reply to qmp_capabilities: {e}")))?;
-            if let Some(e) = msg.error {
-                return Err(Error::Qmp {
-                    command: "qmp_capabilities".into(),
-                    class: ErrorClass::from_wire(&e.class),
-                    desc: e.desc,
-                });
-            }
-            if msg.ret.is_none() {
-                return Err(Error::Protocol("no reply to qmp_capabilities".into()));
-            }
+            let Some(outcome) = msg.take_outcome() else {
+                return Err(Error::Protocol(format!(
+                    "no reply to qmp_capabilities: {}",
+                    wire::excerpt(&line)
+                )));
+            };
+            wire::reply_result("qmp_capabilities", outcome)?;
             Ok(Greeting { oob, ..greeting })
         };
         let greeting =
@@ -280,16 +169,7 @@ impl Client {
             "QMP capabilities negotiated"
         );
         let (hub, events) = Hub::new(opts.history, opts.history_bytes, opts.subscriber_buffer);
-        let (closed_tx, closed_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            hub,
-            cause: std::sync::OnceLock::new(),
-            closed: closed_rx,
-            close_requested: Notify::new(),
-            counters: Counters::default(),
-            unknown_policy: opts.unknown_members,
-            unknown: std::sync::Mutex::default(),
-        });
+        let shared = Arc::new(Shared::new(hub, opts.unknown_members));
         let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
         let (alive_tx, alive_rx) = oneshot::channel();
@@ -301,7 +181,6 @@ impl Client {
             oob: oob_rx,
             handles_gone: alive_rx,
             events,
-            closed: closed_tx,
             shared: shared.clone(),
             max_message: opts.max_message,
             max_in_flight: opts.max_in_flight.max(1),
@@ -341,8 +220,7 @@ impl Client {
     /// Waits until the connection has ended (e.g. after `quit`); returns
     /// why.
     pub async fn closed(&self) -> Error {
-        let mut rx = self.inner.shared.closed.clone();
-        let _ = rx.wait_for(|c| *c).await;
+        self.inner.shared.ended().await;
         self.inner.shared.closed_error()
     }
 
@@ -423,13 +301,10 @@ impl Client {
         Ok(())
     }
 
-    /// Replies whose `id` matched no command sent (see [`Stats`]).
+    /// Replies whose `id` matched no command sent.
+    #[deprecated(note = "use `stats().stray_replies`")]
     pub fn stray_replies(&self) -> u64 {
-        self.inner
-            .shared
-            .counters
-            .stray_replies
-            .load(Ordering::Relaxed)
+        self.stats().stray_replies
     }
 
     /// Executes a typed command; returns its typed reply.
@@ -570,11 +445,7 @@ impl Client {
             return Err(shared.closed_error());
         }
         let verb = if oob { "exec-oob" } else { "execute" };
-        let bytes = wire::encode_command(verb, name, args);
-        wire::check_parser_limits(&bytes).map_err(|reason| Error::Unsendable {
-            command: name.to_string(),
-            reason,
-        })?;
+        let bytes = wire::encode_checked(verb, name, args)?;
         let (tx, rx) = oneshot::channel();
         let req = Request {
             name: name.into(),

@@ -25,60 +25,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::client::{Client, Options};
+use crate::client::Client;
 use crate::error::Result;
+use crate::options::Options;
 
 /// How much of QEMU's stderr is kept.
 const STDERR_KEEP: usize = 64 << 10;
 
-/// What went wrong starting QEMU.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LaunchError {
-    /// The binary isn't installed (or isn't where the variable points).
-    #[error("{program} not found: {hint}")]
-    NotFound {
-        /// The program that was looked for.
-        program: String,
-        /// How to get it.
-        hint: String,
-    },
-    /// The binary exists but could not be started.
-    #[error("can't start {program}: {source}")]
-    Spawn {
-        /// The program.
-        program: String,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
-    /// QEMU exited before its QMP socket accepted a connection.
-    #[error("{program} exited ({status}) before its QMP socket was up; it said:\n{stderr}")]
-    Exited {
-        /// The program.
-        program: String,
-        /// How it ended.
-        status: ExitStatus,
-        /// What it printed on stderr (the last 64 KiB).
-        stderr: String,
-    },
-    /// The socket did not accept a connection in time.
-    #[error("{program}'s QMP socket did not come up within {after:?}; it said:\n{stderr}")]
-    Timeout {
-        /// The program.
-        program: String,
-        /// How long was waited.
-        after: Duration,
-        /// What it printed on stderr so far.
-        stderr: String,
-    },
-    /// The temporary directory could not be made.
-    #[error("can't create a temporary directory for QEMU's socket: {0}")]
-    TempDir(#[source] std::io::Error),
-    /// [`Launcher::start_blocking`] could not make its runtime.
-    #[error("can't make a runtime to wait for QEMU: {0}")]
-    Runtime(#[source] std::io::Error),
-}
+pub use crate::error::LaunchError;
 
 /// How the program takes its QMP monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

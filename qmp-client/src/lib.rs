@@ -59,19 +59,31 @@
 //!   their [`ErrorClass`]; a connection that ended is [`Error::Closed`]
 //!   with the cause.
 
+// Each module uses only those before it in this list (xtask's tidy test
+// checks it; ARCHITECTURE.md says what each does).
+// Layers, bottom first: error, options, wire, transport, history, state,
+// outbox, connection, transaction, client, events, waits, agent, launch.
 pub mod agent;
 mod client;
 mod connection;
 mod error;
 mod events;
+mod history;
 #[cfg(feature = "launch")]
 pub mod launch;
+mod options;
+mod outbox;
+mod state;
 mod transaction;
+mod transport;
 mod waits;
 mod wire;
 
-pub use client::{Client, Options, Stats, UnknownMembers, UnknownRecord};
+pub use client::{Client, Stats};
 pub use error::{Disconnect, Error, ErrorClass, Result};
-pub use events::{EventRecord, EventStream, Since};
+pub use events::EventStream;
+pub use history::{EventRecord, Since};
+pub use options::{Options, UnknownMembers};
+pub use state::UnknownRecord;
 pub use transaction::TransactionBuilder;
 pub use wire::{Greeting, parse_event};

@@ -9,7 +9,8 @@ use qmp_types::{AnyEvent, Event, Timestamp};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::events::{self, EventRecord, EventStream, Since};
+use crate::events::{self, EventStream};
+use crate::history::{EventRecord, Since};
 
 impl Client {
     /// The position the next event will have: pass `Since::Cursor(c)` to

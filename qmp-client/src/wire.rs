@@ -5,13 +5,12 @@
 use std::borrow::Cow;
 
 use qmp_types::{AnyEvent, Timestamp, VersionInfo};
-
-use crate::client::UnknownMembers;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use crate::error::{Disconnect, Error, Result};
+use crate::error::{Disconnect, Error, ErrorClass, Result};
+use crate::options::UnknownMembers;
 
 /// QEMU's JSON streamer (`qobject/json-streamer.c`) rejects a message
 /// nested deeper than this (brackets and braces together)...
@@ -55,6 +54,32 @@ pub(crate) struct Incoming<'a> {
     pub(crate) data: Option<&'a RawValue>,
     #[serde(default)]
     pub(crate) timestamp: Option<Timestamp>,
+}
+
+/// What a reply says: its `return`, or QEMU's error class and
+/// description.
+pub(crate) type Outcome = std::result::Result<Box<RawValue>, (ErrorClass, String)>;
+
+impl Incoming<'_> {
+    /// The outcome if this message is a reply (it has `return` or
+    /// `error`; `return` wins if both); `None` if it is neither.
+    pub(crate) fn take_outcome(&mut self) -> Option<Outcome> {
+        match (self.ret.take(), self.error.take()) {
+            (Some(r), _) => Some(Ok(r)),
+            (None, Some(e)) => Some(Err((ErrorClass::from_wire(&e.class), e.desc))),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A reply to `command` as the caller gets it: QEMU's error is
+/// [`Error::Qmp`].
+pub(crate) fn reply_result(command: &str, outcome: Outcome) -> Result<Box<RawValue>> {
+    outcome.map_err(|(class, desc)| Error::Qmp {
+        command: command.to_string(),
+        class,
+        desc,
+    })
 }
 
 /// Shows at most 200 bytes of a message in an error.
@@ -199,7 +224,9 @@ pub(crate) fn encode_command(verb: &str, name: &str, args: &RawValue) -> Vec<u8>
     bytes.extend_from_slice(b"{\"");
     bytes.extend_from_slice(verb.as_bytes());
     bytes.extend_from_slice(b"\":\"");
-    // Command names are [a-z0-9_-]; escape anything else.
+    // QAPI names are letters, digits, `-`, `_` and (in downstream
+    // extensions such as `__com.redhat_x`) `.`: written as they are;
+    // anything else is escaped.
     if name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
@@ -233,6 +260,17 @@ pub(crate) fn finish_command(bytes: &mut Vec<u8>, id: u64) {
     }
     bytes.extend_from_slice(&digits[i..]);
     bytes.extend_from_slice(b"}\n");
+}
+
+/// [`encode_command`], refused with [`Error::Unsendable`] when the result
+/// is over QEMU's JSON parser limits (see [`check_parser_limits`]).
+pub(crate) fn encode_checked(verb: &str, name: &str, args: &RawValue) -> Result<Vec<u8>> {
+    let bytes = encode_command(verb, name, args);
+    check_parser_limits(&bytes).map_err(|reason| Error::Unsendable {
+        command: name.to_string(),
+        reason,
+    })?;
+    Ok(bytes)
 }
 
 /// Checks a command against QEMU's JSON parser limits. QEMU answers a
@@ -345,7 +383,8 @@ pub(crate) fn decode_reply<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// "unknown members: `x` in T, `y` in U".
+/// "members the bindings don't know (a QEMU newer than they cover?): `x`
+/// in T, `y` in U".
 pub(crate) fn unknown_text(found: &[qmp_types::rt::UnknownMember]) -> String {
     let list: Vec<String> = found.iter().map(ToString::to_string).collect();
     format!(

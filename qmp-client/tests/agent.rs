@@ -151,6 +151,22 @@ async fn refused_commands_say_so() {
 }
 
 #[tokio::test]
+async fn a_command_over_qemus_parser_limits_is_not_sent() {
+    let (_qga, ga) = agent().await;
+    // 1.1 million empty strings: over two million JSON tokens, which the
+    // agent's parser (QEMU's) would answer with id-less errors.
+    let args = vec![String::new(); 1_100_000];
+    let e = ga
+        .execute(GuestExecCommand::new("/bin/true").with_arg(args))
+        .await
+        .expect_err("refused");
+    assert!(matches!(e, Error::Unsendable { .. }), "{e}");
+    assert!(e.to_string().contains("JSON tokens"), "{e}");
+    // Nothing was written: the connection is still in step.
+    ga.execute(GuestPing::new()).await.expect("still fine");
+}
+
+#[tokio::test]
 async fn resync_after_garbage_and_after_a_call_that_gave_up() {
     let qga = Launcher::guest_agent().start().await.expect("qemu-ga");
     // Half a command left in the agent's parser by someone else.

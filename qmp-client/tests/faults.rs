@@ -212,7 +212,7 @@ async fn reply_with_unknown_id_is_ignored() {
         let c = fake.connect().await;
         let s = bounded(c.execute(QueryStatus::new())).await.expect("reply");
         assert!(s.running, "the right reply reached the caller");
-        assert_eq!(c.stray_replies(), 2);
+        assert_eq!(c.stats().stray_replies, 2);
     };
     tokio::join!(server, client);
 }

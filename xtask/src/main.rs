@@ -7,6 +7,7 @@
 //!   are missing, then run every test (README's test command).
 
 mod codegen;
+mod layers;
 mod setup;
 mod tidy;
 mod versions;

@@ -4,19 +4,38 @@
 //! - every Rust file opens with a `//!` module doc (or, for generated
 //!   files, the generated header, which is one);
 //! - no trailing white space and no tabs in Rust sources;
-//! - no file is committed with CRLF line endings.
+//! - no file is committed with CRLF line endings;
+//! - no hand-written Rust file is longer than [`MAX_LINES`] lines (split
+//!   it along its jobs);
+//! - no modules of a crate import each other, directly or around a
+//!   circle, and a crate root that lists its layers keeps them (see
+//!   [`crate::layers`]).
 
 use std::path::{Path, PathBuf};
 
+use crate::layers;
+
 /// The directories whose Rust files are checked.
 const ROOTS: &[&str] = &[
+    "qapi-rt",
     "qapi-codegen",
     "qmp-types",
     "qmp-client",
+    "qmp-cli",
     "xtask",
     "tests",
     "fuzz",
 ];
+
+/// Lines a hand-written Rust file may have, at most.
+pub const MAX_LINES: usize = 800;
+
+/// Whether a file is generated (under a `generated` folder, or marked
+/// `@generated` in its first lines).
+fn generated(path: &Path, text: &str) -> bool {
+    path.components().any(|c| c.as_os_str() == "generated")
+        || text.lines().take(5).any(|l| l.contains("@generated"))
+}
 
 /// Skipped: build output and QEMU's vendored files.
 fn skipped(path: &Path) -> bool {
@@ -65,6 +84,55 @@ pub fn check(root: &Path) -> Vec<String> {
             }
         };
         problems.extend(check_file(&shown, &text));
+        let lines = text.lines().count();
+        if lines > MAX_LINES && !generated(&path, &text) {
+            problems.push(format!(
+                "{shown}: {lines} lines, over {MAX_LINES}: split it along the jobs it does"
+            ));
+        }
+    }
+    for dir in ROOTS {
+        problems.extend(check_crates(root, &root.join(dir)));
+    }
+    problems
+}
+
+/// The module graph of each crate under `dir` (a folder with `src/lib.rs`
+/// or `src/main.rs`, and such folders below it).
+fn check_crates(root: &Path, dir: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let src = dir.join("src");
+    if src.join("lib.rs").is_file() || src.join("main.rs").is_file() {
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let mut modules = Vec::new();
+        for file in files {
+            let Some(path) = layers::module_path(&src, &file) else {
+                continue;
+            };
+            let shown = file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            match std::fs::read_to_string(&file) {
+                Ok(text) => modules.push(layers::Module { path, shown, text }),
+                Err(e) => problems.push(format!("{shown}: cannot read: {e}")),
+            }
+        }
+        let name = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
+        problems.extend(layers::check_crate(&name, &modules));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut subdirs: Vec<_> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && !skipped(p) && !p.ends_with("src"))
+            .collect();
+        subdirs.sort();
+        for sub in subdirs {
+            problems.extend(check_crates(root, &sub));
+        }
     }
     problems
 }

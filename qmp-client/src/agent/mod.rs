@@ -47,7 +47,8 @@ use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::Mutex;
 
-use crate::error::{Disconnect, Error, ErrorClass, Result};
+use crate::error::{Disconnect, Error, Result};
+use crate::transport;
 use crate::wire::{self, Incoming};
 
 /// Guest agent connection settings.
@@ -125,7 +126,7 @@ impl GuestAgent {
     /// the host side of a VM's virtio-serial chardev) and synchronises.
     pub async fn connect_unix(path: impl AsRef<Path>, opts: AgentOptions) -> Result<GuestAgent> {
         let path = path.as_ref();
-        let stream = crate::client::dial(
+        let stream = transport::dial(
             &path.display().to_string(),
             opts.connect_timeout,
             tokio::net::UnixStream::connect(path),
@@ -166,13 +167,7 @@ impl GuestAgent {
     /// before (stale replies, garbage) is skipped, and its parser is reset.
     pub async fn sync(&self) -> Result<()> {
         let mut conn = self.inner.conn.lock().await;
-        let t = self.inner.opts.connect_timeout;
-        tokio::time::timeout(t, conn.sync(self.inner.opts.max_message))
-            .await
-            .map_err(|_| Error::Timeout {
-                what: "the guest agent's answer to guest-sync-delimited".into(),
-                after: t,
-            })?
+        conn.sync_within(&self.inner.opts).await
     }
 
     /// Executes a guest agent command; returns its typed reply.
@@ -260,6 +255,17 @@ impl Conn {
         }
     }
 
+    /// [`Conn::sync`] within [`AgentOptions::connect_timeout`].
+    async fn sync_within(&mut self, opts: &AgentOptions) -> Result<()> {
+        let t = opts.connect_timeout;
+        tokio::time::timeout(t, self.sync(opts.max_message))
+            .await
+            .map_err(|_| Error::Timeout {
+                what: "the guest agent's answer to guest-sync-delimited".into(),
+                after: t,
+            })?
+    }
+
     async fn sync(&mut self, max: usize) -> Result<()> {
         self.check()?;
         self.synced = false;
@@ -322,18 +328,13 @@ impl Conn {
     ) -> Result<Box<RawValue>> {
         self.check()?;
         if !self.synced {
-            tokio::time::timeout(opts.connect_timeout, self.sync(opts.max_message))
-                .await
-                .map_err(|_| Error::Timeout {
-                    what: "the guest agent's answer to guest-sync-delimited".into(),
-                    after: opts.connect_timeout,
-                })??;
+            self.sync_within(opts).await?;
         }
         // Until this exchange ends cleanly, the stream is not in step.
         self.synced = false;
         let id = self.next_id;
         self.next_id += 1;
-        let mut bytes = wire::encode_command("execute", name, args);
+        let mut bytes = wire::encode_checked("execute", name, args)?;
         wire::finish_command(&mut bytes, id);
         self.write(&bytes).await?;
         tracing::debug!(id, command = name, "guest agent command sent");
@@ -361,7 +362,7 @@ impl Conn {
     async fn reply(&mut self, id: u64, name: &str, opts: &AgentOptions) -> Result<Box<RawValue>> {
         loop {
             self.read(opts.max_message).await?;
-            let msg: Incoming<'_> = match serde_json::from_slice(&self.line) {
+            let mut msg: Incoming<'_> = match serde_json::from_slice(&self.line) {
                 Ok(m) => m,
                 Err(e) => {
                     return Err(Error::Protocol(format!(
@@ -379,14 +380,9 @@ impl Conn {
                 continue;
             }
             self.synced = true;
-            return match (msg.ret, msg.error) {
-                (Some(r), _) => Ok(r),
-                (None, Some(e)) => Err(Error::Qmp {
-                    command: name.to_string(),
-                    class: ErrorClass::from_wire(&e.class),
-                    desc: e.desc,
-                }),
-                (None, None) => Err(Error::Protocol(format!(
+            return match msg.take_outcome() {
+                Some(outcome) => wire::reply_result(name, outcome),
+                None => Err(Error::Protocol(format!(
                     "reply to {name} with neither return nor error: {}",
                     wire::excerpt(&self.line)
                 ))),

@@ -1,0 +1,82 @@
+//! How a connection behaves: [`Options`] and the policy for members the
+//! bindings don't know ([`UnknownMembers`]).
+
+use std::time::Duration;
+
+/// Connection settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Deadline for connecting and for the greeting and capabilities
+    /// negotiation.
+    pub connect_timeout: Duration,
+    /// Default per-call timeout (`None`: wait as long as it takes). It
+    /// covers the wait for room in the queue too.
+    pub call_timeout: Option<Duration>,
+    /// Negotiate out-of-band execution when QEMU offers it (on by
+    /// default: QEMU then parses commands in its monitor I/O thread while
+    /// the main loop runs them, and `exec-oob` calls overtake in-band
+    /// ones).
+    pub oob: bool,
+    /// In-band commands written and not yet answered, at most. QEMU's
+    /// in-band queue holds 8; with OOB negotiated it stops reading once
+    /// it is full, which would hold back `exec-oob` commands. 7 keeps it
+    /// from filling.
+    pub max_in_flight: usize,
+    /// Calls that may wait for their turn to be written (per kind:
+    /// in-band and out-of-band). Past that, calls wait for room before
+    /// they are queued (back-pressure).
+    pub queue: usize,
+    /// Events kept in the history, at most.
+    pub history: usize,
+    /// Bytes of events (as received) kept in the history, at most; the
+    /// oldest go first.
+    pub history_bytes: usize,
+    /// Events a subscriber may fall behind before it loses some.
+    pub subscriber_buffer: usize,
+    /// Largest message accepted from QEMU, in bytes.
+    pub max_message: usize,
+    /// Refuse, before sending, a typed command (or an argument given)
+    /// that the connected QEMU lacks by the schemas the bindings cover
+    /// ([`crate::Error::Unavailable`]; see `qmp_types::versions`). On by
+    /// default.
+    pub check_versions: bool,
+    /// What to do with reply and event members the bindings don't know
+    /// (a QEMU newer than they cover). Default: [`UnknownMembers::Report`].
+    pub unknown_members: UnknownMembers,
+}
+
+/// What a client does with members of replies and events that the
+/// bindings don't know. Within the QEMU versions they cover there are
+/// none; a newer QEMU may send some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownMembers {
+    /// Skip them.
+    Ignore,
+    /// Decode as usual, and keep them with their values (the latest 256,
+    /// `Client::unknown_members`), count them (`Stats::unknown_members`)
+    /// and log each at `warn` level (tracing).
+    #[default]
+    Report,
+    /// Fail: a reply with one is [`crate::Error::UnknownMembers`]; an event with
+    /// one becomes `AnyEvent::Malformed`.
+    Deny,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            connect_timeout: Duration::from_secs(10),
+            call_timeout: None,
+            oob: true,
+            max_in_flight: 7,
+            queue: 64,
+            history: 1024,
+            history_bytes: 16 << 20,
+            subscriber_buffer: 1024,
+            max_message: 64 << 20,
+            check_versions: true,
+            unknown_members: UnknownMembers::Report,
+        }
+    }
+}
