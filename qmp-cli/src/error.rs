@@ -100,7 +100,6 @@ impl From<qmp_client::Error> for CliError {
                 desc,
             },
             E::Unavailable(u) => CliError::Usage(u.to_string()),
-            e if e.is_socket_not_available() || e.is_socket_closed() => CliError::Connection(e),
             e @ (E::Connect { .. } | E::Io(_) | E::Closed(_) | E::Protocol(_)) => {
                 CliError::Connection(e)
             }

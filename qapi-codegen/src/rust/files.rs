@@ -85,12 +85,12 @@ impl<'s> Gen<'s> {
             (
                 "command",
                 "commands",
-                " Every command, by its wire name (also at the crate root).",
+                " Every command, by its wire name (also in the module above).",
             ),
             (
                 "event",
                 "events",
-                " Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).",
+                " Every event's data type, by its wire name (also in the module above, where a name a command has gets `Event`).",
             ),
         ] {
             let mut name = module.to_string();
@@ -311,7 +311,7 @@ impl<'s> Gen<'s> {
             .iter()
             .map(|f| {
                 let stem = f.path.trim_end_matches(".rs");
-                format!(" The items of the schema module `{stem}` (all also at the crate root).")
+                format!(" The items of the schema module `{stem}` (all also in the module above).")
             })
             .collect();
         let paths = self.emit_kind_paths(&mods);

@@ -26,7 +26,7 @@
 //!   keep their members;
 //! - alternate → enum told apart by JSON type;
 //! - command → a type implementing the runtime's `Command` trait;
-//! - event → a data type implementing the generated `Event` trait.
+//! - event → a data type implementing the runtime's `Event` trait.
 //!
 //! [`AnyEvent`-style]: generate
 

@@ -13,9 +13,9 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use ::qapi_rt::{Command, CommandMeta};
-/// The items of the schema module `builtin` (all also at the crate root).
+/// The items of the schema module `builtin` (all also in the module above).
 pub mod builtin;
-/// The items of the schema module `qapi_schema` (all also at the crate root).
+/// The items of the schema module `qapi_schema` (all also in the module above).
 pub mod qapi_schema;
 pub use self::builtin::*;
 pub use self::qapi_schema::*;
@@ -23,7 +23,7 @@ mod tables;
 pub use self::tables::*;
 mod dispatch;
 pub use self::dispatch::*;
-/// Every command, by its wire name (also at the crate root).
+/// Every command, by its wire name (also in the module above).
 pub mod commands {
     pub use super::GuestSyncDelimited;
     pub use super::GuestSync;
@@ -70,7 +70,7 @@ pub mod commands {
     pub use super::GuestGetLoad;
     pub use super::GuestNetworkGetRoute;
 }
-/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+/// Every event's data type, by its wire name (also in the module above, where a name a command has gets `Event`).
 pub mod events {}
 pub use ::qapi_rt::{Event, EventMeta};
 ::qapi_rt::qapi_any_event! {}

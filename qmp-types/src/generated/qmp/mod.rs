@@ -13,97 +13,97 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use ::qapi_rt::{Command, CommandMeta};
-/// The items of the schema module `builtin` (all also at the crate root).
+/// The items of the schema module `builtin` (all also in the module above).
 pub mod builtin;
-/// The items of the schema module `error` (all also at the crate root).
+/// The items of the schema module `error` (all also in the module above).
 pub mod error;
-/// The items of the schema module `common` (all also at the crate root).
+/// The items of the schema module `common` (all also in the module above).
 pub mod common;
-/// The items of the schema module `sockets` (all also at the crate root).
+/// The items of the schema module `sockets` (all also in the module above).
 pub mod sockets;
-/// The items of the schema module `run_state` (all also at the crate root).
+/// The items of the schema module `run_state` (all also in the module above).
 pub mod run_state;
-/// The items of the schema module `crypto` (all also at the crate root).
+/// The items of the schema module `crypto` (all also in the module above).
 pub mod crypto;
-/// The items of the schema module `job` (all also at the crate root).
+/// The items of the schema module `job` (all also in the module above).
 pub mod job;
-/// The items of the schema module `accelerator` (all also at the crate root).
+/// The items of the schema module `accelerator` (all also in the module above).
 pub mod accelerator;
-/// The items of the schema module `block` (all also at the crate root).
+/// The items of the schema module `block` (all also in the module above).
 pub mod block;
-/// The items of the schema module `block_core` (all also at the crate root).
+/// The items of the schema module `block_core` (all also in the module above).
 pub mod block_core;
-/// The items of the schema module `block_export` (all also at the crate root).
+/// The items of the schema module `block_export` (all also in the module above).
 pub mod block_export;
-/// The items of the schema module `char` (all also at the crate root).
+/// The items of the schema module `char` (all also in the module above).
 pub mod char;
-/// The items of the schema module `dump` (all also at the crate root).
+/// The items of the schema module `dump` (all also in the module above).
 pub mod dump;
-/// The items of the schema module `net` (all also at the crate root).
+/// The items of the schema module `net` (all also in the module above).
 pub mod net;
-/// The items of the schema module `ebpf` (all also at the crate root).
+/// The items of the schema module `ebpf` (all also in the module above).
 pub mod ebpf;
-/// The items of the schema module `rocker` (all also at the crate root).
+/// The items of the schema module `rocker` (all also in the module above).
 pub mod rocker;
-/// The items of the schema module `tpm` (all also at the crate root).
+/// The items of the schema module `tpm` (all also in the module above).
 pub mod tpm;
-/// The items of the schema module `ui` (all also at the crate root).
+/// The items of the schema module `ui` (all also in the module above).
 pub mod ui;
-/// The items of the schema module `authz` (all also at the crate root).
+/// The items of the schema module `authz` (all also in the module above).
 pub mod authz;
-/// The items of the schema module `migration` (all also at the crate root).
+/// The items of the schema module `migration` (all also in the module above).
 pub mod migration;
-/// The items of the schema module `transaction` (all also at the crate root).
+/// The items of the schema module `transaction` (all also in the module above).
 pub mod transaction;
-/// The items of the schema module `trace` (all also at the crate root).
+/// The items of the schema module `trace` (all also in the module above).
 pub mod trace;
-/// The items of the schema module `compat` (all also at the crate root).
+/// The items of the schema module `compat` (all also in the module above).
 pub mod compat;
-/// The items of the schema module `control` (all also at the crate root).
+/// The items of the schema module `control` (all also in the module above).
 pub mod control;
-/// The items of the schema module `introspect` (all also at the crate root).
+/// The items of the schema module `introspect` (all also in the module above).
 pub mod introspect;
-/// The items of the schema module `qom` (all also at the crate root).
+/// The items of the schema module `qom` (all also in the module above).
 pub mod qom;
-/// The items of the schema module `qdev` (all also at the crate root).
+/// The items of the schema module `qdev` (all also in the module above).
 pub mod qdev;
-/// The items of the schema module `machine_common` (all also at the crate root).
+/// The items of the schema module `machine_common` (all also in the module above).
 pub mod machine_common;
-/// The items of the schema module `machine` (all also at the crate root).
+/// The items of the schema module `machine` (all also in the module above).
 pub mod machine;
-/// The items of the schema module `machine_s390x` (all also at the crate root).
+/// The items of the schema module `machine_s390x` (all also in the module above).
 pub mod machine_s390x;
-/// The items of the schema module `replay` (all also at the crate root).
+/// The items of the schema module `replay` (all also in the module above).
 pub mod replay;
-/// The items of the schema module `yank` (all also at the crate root).
+/// The items of the schema module `yank` (all also in the module above).
 pub mod yank;
-/// The items of the schema module `misc` (all also at the crate root).
+/// The items of the schema module `misc` (all also in the module above).
 pub mod misc;
-/// The items of the schema module `misc_arm` (all also at the crate root).
+/// The items of the schema module `misc_arm` (all also in the module above).
 pub mod misc_arm;
-/// The items of the schema module `misc_i386` (all also at the crate root).
+/// The items of the schema module `misc_i386` (all also in the module above).
 pub mod misc_i386;
-/// The items of the schema module `audio` (all also at the crate root).
+/// The items of the schema module `audio` (all also in the module above).
 pub mod audio;
-/// The items of the schema module `acpi` (all also at the crate root).
+/// The items of the schema module `acpi` (all also in the module above).
 pub mod acpi;
-/// The items of the schema module `acpi_hest` (all also at the crate root).
+/// The items of the schema module `acpi_hest` (all also in the module above).
 pub mod acpi_hest;
-/// The items of the schema module `pci` (all also at the crate root).
+/// The items of the schema module `pci` (all also in the module above).
 pub mod pci;
-/// The items of the schema module `stats` (all also at the crate root).
+/// The items of the schema module `stats` (all also in the module above).
 pub mod stats;
-/// The items of the schema module `virtio` (all also at the crate root).
+/// The items of the schema module `virtio` (all also in the module above).
 pub mod virtio;
-/// The items of the schema module `vfio` (all also at the crate root).
+/// The items of the schema module `vfio` (all also in the module above).
 pub mod vfio;
-/// The items of the schema module `cryptodev` (all also at the crate root).
+/// The items of the schema module `cryptodev` (all also in the module above).
 pub mod cryptodev;
-/// The items of the schema module `cxl` (all also at the crate root).
+/// The items of the schema module `cxl` (all also in the module above).
 pub mod cxl;
-/// The items of the schema module `uefi` (all also at the crate root).
+/// The items of the schema module `uefi` (all also in the module above).
 pub mod uefi;
-/// The items of the schema module `rdma` (all also at the crate root).
+/// The items of the schema module `rdma` (all also in the module above).
 pub mod rdma;
 pub use self::builtin::*;
 pub use self::error::*;
@@ -155,7 +155,7 @@ mod tables;
 pub use self::tables::*;
 mod dispatch;
 pub use self::dispatch::*;
-/// Every command, by its wire name (also at the crate root).
+/// Every command, by its wire name (also in the module above).
 pub mod commands {
     pub use super::QueryStatus;
     pub use super::WatchdogSetAction;
@@ -405,7 +405,7 @@ pub mod commands {
     pub use super::XQueryProfile;
     pub use super::XQueryRdma;
 }
-/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+/// Every event's data type, by its wire name (also in the module above, where a name a command has gets `Event`).
 pub mod events {
     pub use super::Shutdown;
     pub use super::Powerdown;

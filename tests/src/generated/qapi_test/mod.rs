@@ -13,13 +13,13 @@
 )]
 #[allow(unused_imports, reason = "the runtime is there for every schema")]
 use ::qapi_rt::{Command, CommandMeta};
-/// The items of the schema module `builtin` (all also at the crate root).
+/// The items of the schema module `builtin` (all also in the module above).
 pub mod builtin;
-/// The items of the schema module `qapi_schema_test` (all also at the crate root).
+/// The items of the schema module `qapi_schema_test` (all also in the module above).
 pub mod qapi_schema_test;
-/// The items of the schema module `sub_module` (all also at the crate root).
+/// The items of the schema module `sub_module` (all also in the module above).
 pub mod sub_module;
-/// The items of the schema module `sub_sub_module` (all also at the crate root).
+/// The items of the schema module `sub_sub_module` (all also in the module above).
 pub mod sub_sub_module;
 pub use self::builtin::*;
 pub use self::qapi_schema_test::*;
@@ -29,7 +29,7 @@ mod tables;
 pub use self::tables::*;
 mod dispatch;
 pub use self::dispatch::*;
-/// Every command, by its wire name (also at the crate root).
+/// Every command, by its wire name (also in the module above).
 pub mod commands {
     pub use super::UserDefCmd0;
     pub use super::UserDefCmd;
@@ -55,7 +55,7 @@ pub mod commands {
     pub use super::TestCommandCondFeatures2;
     pub use super::TestCommandCondFeatures3;
 }
-/// Every event's data type, by its wire name (also at the crate root, where a name a command has gets `Event`).
+/// Every event's data type, by its wire name (also in the module above, where a name a command has gets `Event`).
 pub mod events {
     pub use super::EventA;
     pub use super::EventB;

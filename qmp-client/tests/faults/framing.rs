@@ -1,0 +1,222 @@
+//! Faults in the greeting and the framing: no greeting, a bad one,
+//! garbled JSON, a message cut short, unknown ids, size limits, an error
+//! without an id, and any byte stream.
+
+use super::*;
+
+#[tokio::test]
+async fn no_greeting_times_out() {
+    let fake = Fake::new();
+    let server = async {
+        let (s, _) = fake.listener.accept().await.expect("accept");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(s);
+    };
+    let client = Client::connect_unix(&fake.path, opts());
+    let (r, ()) = tokio::join!(tokio::time::timeout(BOUND, client), server);
+    let e = r.expect("bounded").expect_err("no greeting");
+    assert!(
+        matches!(e, Error::Timeout { ref what, .. } if what == "the QMP greeting"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn bad_greeting_is_a_protocol_error() {
+    let fake = Fake::new();
+    let server = async {
+        let (s, _) = fake.listener.accept().await.expect("accept");
+        let (_r, mut w) = s.into_split();
+        w.write_all(b"{\"hello\": \"I am not QEMU\"}\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (r, ()) = tokio::join!(Client::connect_unix(&fake.path, opts()), server);
+    let e = r.expect_err("bad greeting");
+    assert!(
+        matches!(e, Error::Protocol(ref m) if m.contains("bad greeting")),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn nothing_listening_is_socket_not_available() {
+    let dir = tests::TempDir::new("none").expect("dir");
+    let e = Client::connect_unix(dir.path().join("none.sock"), opts())
+        .await
+        .expect_err("no socket");
+    assert!(e.is_socket_not_available(), "{e}");
+}
+
+#[tokio::test]
+async fn garbled_json_fails_pending_calls_and_closes() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        read_cmd(&mut r).await.expect("a command");
+        w.write_all(b"{\"return\": {oops\n").await.expect("write");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let r = bounded(c.execute(QueryStatus::new())).await;
+        let e = r.expect_err("garbled");
+        assert!(e.to_string().contains("garbled message"), "{e}");
+        assert!(c.is_closed());
+        let again = c.execute(QueryStatus::new()).await.expect_err("closed");
+        assert!(again.is_socket_closed());
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn message_cut_mid_line_then_eof() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        read_cmd(&mut r).await.expect("a command");
+        w.write_all(b"{\"return\": {\"running\": tr")
+            .await
+            .expect("write");
+        drop(w);
+        drop(r);
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let r = bounded(c.execute(QueryStatus::new())).await;
+        let e = r.expect_err("cut");
+        assert!(e.is_socket_closed() || matches!(e, Error::Closed(_)), "{e}");
+        assert!(e.to_string().contains("middle of a message"), "{e}");
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn reply_with_unknown_id_is_ignored() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        w.write_all(
+            b"{\"return\": {\"running\": false, \"status\": \"paused\"}, \"id\": 987654}\n",
+        )
+        .await
+        .expect("write");
+        w.write_all(
+            b"{\"return\": {\"running\": false, \"status\": \"paused\"}, \"id\": \"not-ours\"}\n",
+        )
+        .await
+        .expect("write");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let s = bounded(c.execute(QueryStatus::new())).await.expect("reply");
+        assert!(s.running, "the right reply reached the caller");
+        assert_eq!(c.stats().stray_replies, 2);
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn ten_megabyte_message_and_the_size_limit() {
+    let fake = Fake::new();
+    let big = "x".repeat(10 << 20);
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        send(&mut w, &serde_json::json!({"return": big, "id": cmd["id"]})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let v = tokio::time::timeout(BOUND, c.execute_raw("x-big", serde_json::json!({})))
+            .await
+            .expect("bounded")
+            .expect("10 MB reply");
+        assert_eq!(v.as_str().map(str::len), Some(10 << 20));
+    };
+    tokio::join!(server, client);
+    // Over the limit: a protocol error, not unbounded memory.
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        read_cmd(&mut r).await.expect("a command");
+        let _ = w.write_all(&vec![b'a'; 2 << 20]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                max_message: 1 << 20,
+                ..opts()
+            })
+            .await;
+        let e = bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect_err("too big");
+        assert!(e.to_string().contains("message over 1048576 bytes"), "{e}");
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn any_stream_works() {
+    let (a, b) = UnixStream::pair().expect("pair");
+    let server = async move {
+        let (r, mut w) = b.into_split();
+        let mut r = BufReader::new(r);
+        w.write_all(format!("{GREETING}\n").as_bytes())
+            .await
+            .expect("greet");
+        let mut line = String::new();
+        r.read_line(&mut line).await.expect("caps");
+        w.write_all(b"{\"return\": {}}\n").await.expect("reply");
+        line.clear();
+        r.read_line(&mut line).await.expect("cmd");
+        let cmd: Value = serde_json::from_str(&line).expect("json");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}, "id": cmd["id"]}),
+        )
+        .await;
+    };
+    let client = async move {
+        let c = Client::from_stream(a, opts()).await.expect("handshake");
+        let s = c.execute(QueryStatus::new()).await.expect("reply");
+        assert!(s.running);
+    };
+    tokio::join!(server, client);
+}
+
+#[tokio::test]
+async fn an_error_without_id_ends_the_connection_with_its_text() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        read_cmd(&mut r).await.expect("a command");
+        w.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, too deeply nested\"}}\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let e = bounded(c.execute(QueryStatus::new()))
+            .await
+            .expect_err("no reply can come");
+        assert!(
+            matches!(e.disconnect(), Some(Disconnect::Protocol(_))),
+            "{e}"
+        );
+        assert!(e.to_string().contains("too deeply nested"), "{e}");
+        assert!(c.is_closed());
+    };
+    tokio::join!(server, client);
+}

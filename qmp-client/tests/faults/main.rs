@@ -1,0 +1,102 @@
+//! Faults QEMU won't produce, from a scripted fake server: no greeting, a
+//! bad greeting, garbled JSON, a message cut mid-line, a reply with an
+//! unknown id, a 10 MB message, an event flood, a disconnect with calls
+//! pending, a reply that doesn't decode, error classes QEMU here can't
+//! send. Each must end in a clear error or correct handling: no panic, no
+//! hang, no call left waiting.
+
+mod decoding;
+mod framing;
+mod load;
+
+use std::time::Duration;
+
+use qmp_client::{Client, Disconnect, Error, Options};
+use qmp_types::{AnyEvent, DeviceDeleted, QueryStatus, QueryVersion, StopEvent};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+const GREETING: &str = r#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "fake"}, "capabilities": ["oob"]}}"#;
+
+struct Fake {
+    _dir: tests::TempDir,
+    path: std::path::PathBuf,
+    listener: UnixListener,
+}
+
+impl Fake {
+    fn new() -> Fake {
+        let dir = tests::TempDir::new("fake").expect("dir");
+        let path = dir.path().join("fake.sock");
+        let listener = UnixListener::bind(&path).expect("bind");
+        Fake {
+            _dir: dir,
+            path,
+            listener,
+        }
+    }
+
+    /// A client connected to it (the test's server side must accept).
+    async fn connect(&self) -> Client {
+        self.connect_with(opts()).await
+    }
+
+    /// The same with other options.
+    async fn connect_with(&self, opts: Options) -> Client {
+        Client::connect_unix(&self.path, opts)
+            .await
+            .expect("connect")
+    }
+
+    /// Accepts one client; greets and negotiates when `greet`.
+    async fn accept(
+        &self,
+        greet: bool,
+    ) -> (
+        BufReader<tokio::net::unix::OwnedReadHalf>,
+        tokio::net::unix::OwnedWriteHalf,
+    ) {
+        let (s, _) = self.listener.accept().await.expect("accept");
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        if greet {
+            w.write_all(format!("{GREETING}\n").as_bytes())
+                .await
+                .expect("greet");
+            let cmd = read_cmd(&mut r).await.expect("qmp_capabilities");
+            assert_eq!(cmd["execute"], "qmp_capabilities");
+            w.write_all(b"{\"return\": {}}\n").await.expect("reply");
+        }
+        (r, w)
+    }
+}
+
+/// Awaits `f`, failing the test if it takes longer than [`BOUND`].
+async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(BOUND, f).await.expect("bounded")
+}
+
+/// Writes one JSON message and a newline.
+async fn send(w: &mut tokio::net::unix::OwnedWriteHalf, v: &Value) {
+    w.write_all(format!("{v}\n").as_bytes())
+        .await
+        .expect("write");
+}
+
+async fn read_cmd(r: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<Value> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    serde_json::from_str(&line).ok()
+}
+
+fn opts() -> Options {
+    Options {
+        connect_timeout: Duration::from_millis(500),
+        ..Options::default()
+    }
+}
+
+const BOUND: Duration = Duration::from_secs(5);
