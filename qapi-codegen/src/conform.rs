@@ -18,7 +18,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::schema::{EntityId, EntityKind, Schema, VersionSet, Versioning};
+use crate::schema::{EntityId, EntityKind, Key, Schema, VersionSet};
 
 /// Which side has what the other lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -195,7 +195,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
 
     /// Whether the merge widened the type at `key` for the compared
     /// version (or, comparing all, for any).
-    fn is_wide(&self, key: &str) -> bool {
+    fn is_wide(&self, key: &Key) -> bool {
         let Some(v) = &self.m.versioning else {
             return false;
         };
@@ -206,7 +206,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
 
     /// The `if` of `key` in the compared version (the model's own
     /// `cond` when no version is compared), as an explanation.
-    fn cond(&self, key: &str, cond: Option<&crate::value::Value>) -> Option<String> {
+    fn cond(&self, key: &Key, cond: Option<&crate::value::Value>) -> Option<String> {
         let text = match (self.bit, &self.m.versioning) {
             (Some(bit), Some(v)) => v.condition(key, bit).map(String::from),
             _ => cond.map(crate::schema::condition_text),
@@ -217,7 +217,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
     /// Why the model's top-level `name` may be absent from the server.
     fn why_absent(&self, id: EntityId) -> Option<String> {
         let e = &self.m.entities[id];
-        if let Some(c) = self.cond(&Versioning::entity_key(&e.name), e.ifcond.as_ref()) {
+        if let Some(c) = self.cond(&Key::entity(&e.name), e.ifcond.as_ref()) {
             return Some(c);
         }
         if let Some(scope) = self.opts.scope
@@ -377,7 +377,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
                         continue;
                     }
                     let why = self
-                        .cond(&Versioning::value_key(owner, &b.name), b.ifcond.as_ref())
+                        .cond(&Key::value(owner, &b.name), b.ifcond.as_ref())
                         .or_else(|| wide.then(|| WIDE.to_string()));
                     self.push(
                         Side::BindingsOnly,
@@ -434,8 +434,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
                             }
                             let inner = format!("{who}.{name}");
                             let bty = b.ty;
-                            let w = wide
-                                || self.is_wide(&Versioning::member_key(&b.defined_in, &b.name));
+                            let w = wide || self.is_wide(&Key::member(&b.defined_in, &b.name));
                             self.pair(ty, bty, &inner, depth + 1, w);
                         }
                     }
@@ -455,10 +454,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
                         continue;
                     }
                     let why = self
-                        .cond(
-                            &Versioning::member_key(&b.defined_in, &b.name),
-                            b.ifcond.as_ref(),
-                        )
+                        .cond(&Key::member(&b.defined_in, &b.name), b.ifcond.as_ref())
                         .or_else(|| (wide && b.optional).then(|| WIDE.to_string()));
                     self.push(
                         Side::BindingsOnly,
@@ -479,7 +475,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
                             }
                             Some(v) => {
                                 let vty = v.ty;
-                                let w = wide || self.is_wide(&Versioning::variant_key(owner, case));
+                                let w = wide || self.is_wide(&Key::branch(owner, case));
                                 self.pair(ty, vty, &format!("{who}({case})"), depth + 1, w);
                             }
                         }
@@ -495,7 +491,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
                         // A branch QEMU leaves out when its case's enum
                         // value is conditional, or the branch itself is.
                         let why = self
-                            .cond(&Versioning::variant_key(owner, &v.name), v.ifcond.as_ref())
+                            .cond(&Key::branch(owner, &v.name), v.ifcond.as_ref())
                             .or_else(|| self.tag_value_condition(o, &v.name))
                             .or_else(|| wide.then(|| WIDE.to_string()));
                         // QEMU lists no branch whose type has no members.
@@ -549,7 +545,7 @@ impl<'a, 'v> Cmp<'a, 'v> {
         match &e.kind {
             EntityKind::Enum { members, .. } => {
                 let v = members.iter().find(|v| v.name == case)?;
-                self.cond(&Versioning::value_key(&e.name, case), v.ifcond.as_ref())
+                self.cond(&Key::value(&e.name, case), v.ifcond.as_ref())
             }
             _ => None,
         }

@@ -23,6 +23,25 @@ pub enum Error {
         /// Why it could not be read, as the OS says it.
         message: String,
     },
+    /// The schema manifest (`schema/manifest.txt`: which releases to
+    /// merge, in which folders) could not be read or is malformed. The
+    /// message names the line and what is wrong.
+    #[error("schema manifest '{}': {message}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, with the line number where there is one.
+        message: String,
+    },
+    /// The schemas given can't be merged into one model: none or more than
+    /// 64 were given, or the merged model refers to a type no version
+    /// defines.
+    #[error("can't merge the schemas: {0}")]
+    Merge(String),
+    /// A generator option is invalid (for instance a runtime path that
+    /// isn't a Rust path).
+    #[error("invalid generator option: {0}")]
+    Option(String),
     /// Generating Rust failed (a bug in the generator: please report it
     /// with the schema that caused it).
     #[error("code generation failed: {0}")]
@@ -34,7 +53,11 @@ impl Error {
     pub fn diagnostic(&self) -> Option<&Diagnostic> {
         match self {
             Error::Schema(d) => Some(d),
-            Error::Read { .. } | Error::Generate(_) => None,
+            Error::Read { .. }
+            | Error::Manifest { .. }
+            | Error::Merge(_)
+            | Error::Option(_)
+            | Error::Generate(_) => None,
         }
     }
 }

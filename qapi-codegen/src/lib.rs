@@ -30,6 +30,7 @@ pub mod error;
 pub mod expr;
 pub mod manifest;
 pub mod parser;
+pub mod pragma;
 pub mod rust;
 pub mod schema;
 pub mod source;

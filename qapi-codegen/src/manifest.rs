@@ -50,9 +50,11 @@ impl Manifest {
     pub fn load(dir: impl AsRef<Path>) -> Result<Manifest> {
         let dir = dir.as_ref().to_path_buf();
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::Generate(format!("{}: {e}", path.display())))?;
-        Manifest::parse(dir, &text).map_err(|e| Error::Generate(format!("{}: {e}", path.display())))
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            message: format!("can't read it: {e}"),
+        })?;
+        Manifest::parse(dir, &text).map_err(|message| Error::Manifest { path, message })
     }
 
     /// Parses a manifest's text (versions of the form `X.Y.Z`, oldest

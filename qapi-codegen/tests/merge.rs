@@ -3,7 +3,7 @@
 
 use qapi_gen::manifest::{Manifest, Part};
 use qapi_gen::rust::{Options, generate};
-use qapi_gen::schema::{NoteKind, Versioning};
+use qapi_gen::schema::{Key, NoteKind, Versioning};
 use qapi_gen::{EntityKind, MemLoader, Schema};
 
 fn load(text: &str) -> Schema {
@@ -121,10 +121,10 @@ fn members_under_if_in_any_version_are_optional() {
     assert!(!member(&s, "Thing", "y").optional);
     let vs = v(&s);
     assert_eq!(
-        vs.condition(&Versioning::member_key("Thing", "x"), 1),
+        vs.condition(&Key::member("Thing", "x"), 1),
         Some("CONFIG_X")
     );
-    assert_eq!(vs.condition(&Versioning::member_key("Thing", "x"), 2), None);
+    assert_eq!(vs.condition(&Key::member("Thing", "x"), 2), None);
     // One schema: the generated field is optional too.
     let one = load(
         "{ 'struct': 'Tag', 'data': { 'z': { 'type': 'int', 'if': 'CONFIG_Z' } } }
@@ -193,10 +193,7 @@ fn a_changed_member_type_reads_every_form() {
             .any(|n| n.contains("'w'") && n.contains("so it is `Wide`"))
     );
     // Where the type was widened, for which versions.
-    assert_eq!(
-        v(&s).widened.get(&Versioning::member_key("Thing", "w")),
-        Some(&2)
-    );
+    assert_eq!(v(&s).widened.get(&Key::member("Thing", "w")), Some(&2));
     generates(&s);
 }
 
@@ -308,4 +305,27 @@ fn a_struct_that_became_a_union_reads_the_untagged_older_form() {
         flat.contains("untaggedUntagged=\"plain\""),
         "and its macro clause"
     );
+}
+
+#[test]
+fn manifest_and_merge_errors_have_their_own_variants() {
+    let dir = std::env::temp_dir().join(format!("qapi-gen-manifest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    // No manifest at all: the path and the OS's reason.
+    let e = Manifest::load(&dir).expect_err("missing");
+    assert!(
+        matches!(&e, qapi_gen::Error::Manifest { path, .. } if path.ends_with("manifest.txt")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("can't read it"), "{e}");
+    // A malformed one: what is wrong, not "code generation failed".
+    std::fs::write(dir.join("manifest.txt"), "not-a-version\n").expect("write");
+    let e = Manifest::load(&dir).expect_err("malformed");
+    assert!(matches!(e, qapi_gen::Error::Manifest { .. }), "{e:?}");
+    assert!(!e.to_string().contains("code generation failed"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+    // Nothing to merge.
+    let e = Schema::merge(Vec::new()).expect_err("empty");
+    assert!(matches!(e, qapi_gen::Error::Merge(_)), "{e:?}");
+    assert!(e.to_string().contains("1 to 64 schemas"), "{e}");
 }

@@ -24,7 +24,7 @@ impl<'s> Gen<'s> {
             let v = ident(&scope.unique(camel(&m.name)));
             let wire = &m.name;
             let vdoc_src = self
-                .older_doc(&crate::schema::Versioning::value_key(&e.name, &m.name))
+                .older_doc(&crate::schema::Key::value(&e.name, &m.name))
                 .or(edoc);
             let mut vdoc = docs::member(vdoc_src, &m.name);
             if vdoc.is_empty() {

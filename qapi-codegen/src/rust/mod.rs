@@ -103,8 +103,12 @@ pub struct GeneratedFile {
 
 /// Generates Rust for `schema`: `mod.rs` and one file per module.
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
-    let runtime: syn::Path = syn::parse_str(&opts.runtime)
-        .map_err(|e| crate::Error::Generate(format!("bad runtime path '{}': {e}", opts.runtime)))?;
+    let runtime: syn::Path = syn::parse_str(&opts.runtime).map_err(|e| {
+        crate::Error::Option(format!(
+            "runtime path '{}' is not a Rust path: {e}",
+            opts.runtime
+        ))
+    })?;
     let mut g = Gen::new(schema, quote!(#runtime));
     g.protocol = opts.protocol;
     g.files(opts)
@@ -260,11 +264,8 @@ impl<'s> Gen<'s> {
             .lookup(&m.defined_in)
             .and_then(|d| self.doc_of(d))
             .or_else(|| self.doc_of(id));
-        self.older_doc(&crate::schema::Versioning::member_key(
-            &m.defined_in,
-            &m.name,
-        ))
-        .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)))
+        self.older_doc(&crate::schema::Key::member(&m.defined_in, &m.name))
+            .or_else(|| doc.or_else(|| self.implicit_owner_doc(r.0)))
     }
 
     fn member_doc(&self, m: &Member, doc: Option<&crate::doc::Doc>) -> Vec<String> {
@@ -333,7 +334,7 @@ impl<'s> Gen<'s> {
 
     /// The older doc comment describing a member or enum value only
     /// older versions have (`key` as in `Versioning::docs`).
-    fn older_doc(&self, key: &str) -> Option<&'s crate::doc::Doc> {
+    fn older_doc(&self, key: &crate::schema::Key) -> Option<&'s crate::doc::Doc> {
         let d = *self.schema.versioning.as_ref()?.docs.get(key)?;
         self.schema.docs.get(d)
     }

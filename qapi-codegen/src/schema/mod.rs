@@ -12,7 +12,7 @@ mod check;
 mod merge;
 
 pub(crate) use merge::correspond_types;
-pub use merge::{Alias, MergeNote, NoteKind, VersionSet, Versioning};
+pub use merge::{Alias, Key, MergeNote, NoteKind, VersionSet, Versioning};
 
 use std::collections::HashMap;
 
