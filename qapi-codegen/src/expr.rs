@@ -16,7 +16,8 @@ pub const METAS: [&str; 6] = ["enum", "struct", "union", "alternate", "command",
 
 /// QEMU's `c_name(name, protect=False)`: every character other than
 /// ASCII letters, digits and `_` becomes `_`.
-pub fn c_name(name: &str) -> String {
+#[cfg(test)]
+fn c_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '_' {

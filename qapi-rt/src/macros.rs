@@ -395,7 +395,7 @@ macro_rules! qapi_command {
 
 /// Implements the runtime's [`Event`](crate::Event) trait for an event's
 /// data type (`Any` is `AnyEvent` of the parent module, which
-/// [`qapi_any_event!`] defines), and `From<Type> for AnyEvent`.
+/// [`qapi_any_event!`](crate::qapi_any_event) defines), and `From<Type> for AnyEvent`.
 ///
 /// ```text
 /// qapi_event!(Name, "WIRE_NAME", { versions: ["10.0.2"], since: "3.0" });

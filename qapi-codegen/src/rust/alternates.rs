@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     pub(super) fn emit_alternate(&self, id: EntityId) -> TokenStream {
         let (serde, serde_json) = self.serde_paths();
         let e = &self.schema.entities[id];

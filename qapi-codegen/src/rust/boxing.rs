@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Plan<'s> {
     /// Object-ish types a type holds by value (arrays excluded: `Vec`
     /// breaks the size cycle).
     pub(super) fn value_edges(&self, id: EntityId) -> Vec<EntityId> {

@@ -3,7 +3,7 @@
 use super::structs::Field;
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     /// The argument type of a command or the data type of an event:
     /// either a struct made here from an implicit type's members or a
     /// newtype around a named type.

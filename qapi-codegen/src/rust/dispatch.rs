@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     /// `dispatch.rs`: `with_command` and `with_event`.
     pub(super) fn emit_dispatch(&self) -> TokenStream {
         let rt = &self.rt;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     pub(super) fn emit_enum(&self, id: EntityId) -> TokenStream {
         let e = &self.schema.entities[id];
         let EntityKind::Enum { members, .. } = &e.kind else {

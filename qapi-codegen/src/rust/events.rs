@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     pub(super) fn emit_event(&self, id: EntityId) -> TokenStream {
         let e = &self.schema.entities[id];
         let EntityKind::Event(ev) = &e.kind else {

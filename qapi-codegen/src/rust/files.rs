@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     pub(super) fn module_file_names(&self) -> Vec<(usize, String)> {
         let mut scope = Scope::with_reserved(&["mod", "rt", "tables", "dispatch"]);
         let mut out = Vec::new();
@@ -209,45 +209,19 @@ impl<'s> Gen<'s> {
             work[t].push(u);
         }
         let units = &units;
-        let (schema, names, branch_names, boxed, floaty) = (
-            self.schema,
-            &self.names,
-            &self.branch_names,
-            &self.boxed,
-            &self.floaty,
-        );
-        let rt = self.rt.to_string();
+        let plan: &Plan<'_> = self.plan;
         let modules = &modules;
         let mut tail = Ok(String::new());
         let mut done: Vec<(usize, crate::Result<Option<String>>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = work
                 .into_iter()
                 .map(|ks| {
-                    let rt = rt.clone();
                     scope.spawn(move || {
-                        let rt = match rt.parse::<TokenStream>() {
-                            Ok(rt) => rt,
-                            Err(e) => {
-                                let msg = format!("runtime path doesn't parse: {e}");
-                                return ks
-                                    .iter()
-                                    .map(|&k| (k, Err(crate::Error::Generate(msg.clone()))))
-                                    .collect();
-                            }
-                        };
-                        let g = Gen {
-                            schema,
-                            rt,
-                            aliases: Vec::new(),
-                            names: names.clone(),
-                            branch_names: branch_names.clone(),
-                            boxed: boxed.clone(),
-                            docs: std::cell::RefCell::default(),
-                            protocol: opts.protocol,
-                            floaty: floaty.clone(),
-                        };
                         ks.into_iter()
                             .map(|u| {
+                                // One emitter per unit, over the shared
+                                // plan.
+                                let g = Gen::new(plan);
                                 let (k, range, _) = &units[u];
                                 let (i, file) = &modules[*k];
                                 (u, g.module_chunk(*i, range.clone(), file))

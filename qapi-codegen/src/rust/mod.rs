@@ -103,15 +103,8 @@ pub struct GeneratedFile {
 
 /// Generates Rust for `schema`: `mod.rs` and one file per module.
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
-    let runtime: syn::Path = syn::parse_str(&opts.runtime).map_err(|e| {
-        crate::Error::Option(format!(
-            "runtime path '{}' is not a Rust path: {e}",
-            opts.runtime
-        ))
-    })?;
-    let mut g = Gen::new(schema, quote!(#runtime));
-    g.protocol = opts.protocol;
-    g.files(opts)
+    let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    Gen::new(&plan).files(opts)
 }
 
 /// The Rust module (and file) name the generator gives a schema file
@@ -123,7 +116,10 @@ pub fn module_name(stem: &str) -> String {
 
 /// An argument-less `query-*` command: (wire name, Rust type name).
 pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
-    let g = Gen::new(schema, quote!(crate::rt));
+    let Ok(plan) = Plan::new(schema, "crate::rt", Protocol::Qmp) else {
+        return Vec::new();
+    };
+    let g = Gen::new(&plan);
     let mut out = Vec::new();
     for (id, e) in schema.iter() {
         if let EntityKind::Command(c) = &e.kind
@@ -139,9 +135,13 @@ pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
     out
 }
 
-struct Gen<'s> {
+/// The analysis of a schema, made once and shared (by reference) by every
+/// file's emitter, on any thread: the Rust name of each item, the boxed
+/// edges, the branch enums' names, the deprecated aliases.
+struct Plan<'s> {
     schema: &'s Schema,
-    rt: TokenStream,
+    /// The runtime's path, as Rust source (checked to parse).
+    runtime: String,
     /// Deprecated aliases of renamed types: schema name, Rust name,
     /// target, deprecation note.
     aliases: Vec<(String, String, EntityId, String)>,
@@ -151,9 +151,6 @@ struct Gen<'s> {
     branch_names: HashMap<EntityId, String>,
     /// Member edges (owner, target) that must be boxed (recursion).
     boxed: HashSet<(EntityId, EntityId)>,
-    /// Doc comments of the file being made, by placeholder number (see
-    /// [`Gen::doc_attrs`]).
-    docs: std::cell::RefCell<Vec<String>>,
     /// Whose commands these are.
     protocol: Protocol,
     /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
@@ -161,23 +158,91 @@ struct Gen<'s> {
     floaty: HashSet<EntityId>,
 }
 
-impl<'s> Gen<'s> {
-    fn new(schema: &'s Schema, rt: TokenStream) -> Gen<'s> {
-        let mut g = Gen {
+impl<'s> Plan<'s> {
+    /// Analyses `schema`; `runtime` is the runtime's path (see
+    /// [`Options::runtime`]).
+    fn new(schema: &'s Schema, runtime: &str, protocol: Protocol) -> crate::Result<Plan<'s>> {
+        syn::parse_str::<syn::Path>(runtime).map_err(|e| {
+            crate::Error::Option(format!("runtime path '{runtime}' is not a Rust path: {e}"))
+        })?;
+        let mut p = Plan {
             schema,
-            rt,
+            runtime: runtime.to_string(),
             aliases: Vec::new(),
             names: HashMap::new(),
             branch_names: HashMap::new(),
             boxed: HashSet::new(),
-            docs: std::cell::RefCell::default(),
-            protocol: Protocol::Qmp,
+            protocol,
             floaty: HashSet::new(),
         };
-        g.floaty = g.find_floaty();
-        g.assign_names();
-        g.find_recursion();
-        g
+        p.floaty = p.find_floaty();
+        p.assign_names();
+        p.find_recursion();
+        Ok(p)
+    }
+
+    /// `serde` and `serde_json` as generated code reaches them: through
+    /// the runtime, so a crate of generated code depends on it alone.
+    fn serde_paths(&self) -> (TokenStream, TokenStream) {
+        let rt = self.rt();
+        (
+            quote!(#rt::__private::serde),
+            quote!(#rt::__private::serde_json),
+        )
+    }
+
+    fn emitted_type(&self, id: EntityId) -> bool {
+        let e = &self.schema.entities[id];
+        match &e.kind {
+            EntityKind::Enum { .. } => true,
+            EntityKind::Object(_) => !e.is_implicit(),
+            EntityKind::Alternate { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether union `id` is emitted as just its branch enum.
+    fn union_is_enum(&self, id: EntityId) -> bool {
+        let Some(o) = self.schema.entities[id].as_object() else {
+            return false;
+        };
+        let Some(b) = &o.branches else { return false };
+        o.members.len() == 1 && self.schema.member(o.members[0]).name == b.tag_name
+    }
+
+    /// The runtime's path as tokens.
+    fn rt(&self) -> TokenStream {
+        // Checked to parse in `Plan::new`.
+        self.runtime.parse().unwrap_or_default()
+    }
+}
+
+/// The emitter of one file: the shared [`Plan`], the runtime path as
+/// tokens, and the file's doc comments collected while its tokens are
+/// made (see [`Gen::doc_attrs`]).
+struct Gen<'p, 's> {
+    plan: &'p Plan<'s>,
+    rt: TokenStream,
+    /// Doc comments of the file being made, by placeholder number.
+    docs: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'s> std::ops::Deref for Gen<'_, 's> {
+    type Target = Plan<'s>;
+
+    fn deref(&self) -> &Plan<'s> {
+        self.plan
+    }
+}
+
+impl<'p, 's> Gen<'p, 's> {
+    /// An emitter for one file.
+    fn new(plan: &'p Plan<'s>) -> Gen<'p, 's> {
+        Gen {
+            plan,
+            rt: plan.rt(),
+            docs: std::cell::RefCell::default(),
+        }
     }
 
     /// A doc comment. The tokens carry only a placeholder (`#[doc =
@@ -219,35 +284,6 @@ impl<'s> Gen<'s> {
         let out = format_file(tokens, what)?;
         let docs = self.docs.take();
         Ok(fill_docs(&out, &docs))
-    }
-
-    /// `serde` and `serde_json` as generated code reaches them: through
-    /// the runtime, so a crate of generated code depends on it alone.
-    fn serde_paths(&self) -> (TokenStream, TokenStream) {
-        let rt = &self.rt;
-        (
-            quote!(#rt::__private::serde),
-            quote!(#rt::__private::serde_json),
-        )
-    }
-
-    fn emitted_type(&self, id: EntityId) -> bool {
-        let e = &self.schema.entities[id];
-        match &e.kind {
-            EntityKind::Enum { .. } => true,
-            EntityKind::Object(_) => !e.is_implicit(),
-            EntityKind::Alternate { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// Whether union `id` is emitted as just its branch enum.
-    fn union_is_enum(&self, id: EntityId) -> bool {
-        let Some(o) = self.schema.entities[id].as_object() else {
-            return false;
-        };
-        let Some(b) = &o.branches else { return false };
-        o.members.len() == 1 && self.schema.member(o.members[0]).name == b.tag_name
     }
 
     fn features_deprecated(features: &[crate::schema::Feature]) -> bool {

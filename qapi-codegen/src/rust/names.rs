@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Plan<'s> {
     pub(super) fn assign_names(&mut self) {
         let mut scope = Scope::with_reserved(&[
             "AnyEvent",

@@ -35,7 +35,7 @@ impl Field {
     }
 }
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     /// Fields of object type `id` (base members first); `skip` leaves out
     /// the discriminator.
     pub(super) fn object_fields(&self, id: EntityId, skip: Option<&str>) -> Vec<Field> {

@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     /// `MemberInfo`s of an object type's members (base first).
     fn member_infos(&self, owner: EntityId) -> Vec<TokenStream> {
         let rt = &self.rt;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl<'s> Gen<'s> {
+impl<'s> Gen<'_, 's> {
     /// The branch enum of a union, with its serde impls.
     pub(super) fn emit_branch_enum(
         &self,
