@@ -1,5 +1,5 @@
-//! Typed QMP for every QEMU from 7.2 to 10.2 ([`VERSIONS`]): one type per
-//! command (with its reply type), every event, struct, enum, union and
+//! Typed QMP for every QEMU release the bindings cover (listed in
+//! [`VERSIONS`], oldest first): one type per command (with its reply type), every event, struct, enum, union and
 //! alternate of QEMU's QAPI schema, and the `transaction` command's
 //! actions.
 //!

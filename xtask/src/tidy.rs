@@ -22,6 +22,7 @@ const ROOTS: &[&str] = &[
     "qmp-types",
     "qmp-client",
     "qmp-cli",
+    "examples",
     "xtask",
     "tests",
     "fuzz",

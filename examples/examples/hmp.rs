@@ -1,6 +1,6 @@
 //! A human monitor (HMP) command: `info vnc`.
 //!
-//! `cargo run --example hmp [SOCKET]` (starts a private
+//! `cargo run -p qmp-examples --example hmp [SOCKET]` (starts a private
 //! `qemu-system-x86_64` when no socket is given).
 
 use qmp_client::launch::Launcher;

@@ -1,6 +1,6 @@
 //! A transaction that commits and one that rolls back.
 //!
-//! `cargo run --example transaction` (starts a private
+//! `cargo run -p qmp-examples --example transaction` (starts a private
 //! `qemu-storage-daemon`).
 
 use qmp_client::launch::Launcher;

@@ -1,6 +1,6 @@
 //! Quick start: typed commands, a block job and its events.
 //!
-//! `cargo run --example quickstart [SOCKET]` talks to the QEMU (or
+//! `cargo run -p qmp-examples --example quickstart [SOCKET]` talks to the QEMU (or
 //! qemu-storage-daemon) QMP socket given, or starts a private
 //! `qemu-storage-daemon` on a socket in a temporary directory (and stops
 //! it at the end) when none is given.

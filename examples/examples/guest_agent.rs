@@ -1,7 +1,7 @@
 //! The guest agent: ping, what the agent offers, a program run in the
 //! guest with its output, a file written and read back.
 //!
-//! `cargo run -p qmp-client --example guest_agent [SOCKET]` talks to the
+//! `cargo run -p qmp-examples --example guest_agent [SOCKET]` talks to the
 //! agent socket given (the host side of a VM's virtio-serial port, or
 //! `qemu-ga -m unix-listen`), or starts a private `qemu-ga` on this
 //! machine (commands that would change this host disabled) when none is

@@ -2,7 +2,7 @@
 //! the machine go away. A guestless QEMU ignores `system_powerdown`, so
 //! this sends `quit`.
 //!
-//! `cargo run --example wait_shutdown [SOCKET]` (starts a private
+//! `cargo run -p qmp-examples --example wait_shutdown [SOCKET]` (starts a private
 //! `qemu-system-x86_64` when no socket is given).
 
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! Without a guest only USB devices unplug at once, so the private QEMU
 //! this starts has a USB tablet.
 //!
-//! `cargo run --example device_del [SOCKET DEVICE-ID]`
+//! `cargo run -p qmp-examples --example device_del [SOCKET DEVICE-ID]`
 
 use std::time::Duration;
 
