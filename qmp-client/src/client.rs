@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{self, Parts};
-use crate::error::{Error, Result};
+use crate::error::{Disconnect, Error, Result};
 use crate::history::Hub;
 use crate::options::{Options, UnknownMembers};
 use crate::outbox::Request;
@@ -21,6 +21,10 @@ use crate::state::{Shared, UnknownRecord};
 use crate::transaction::TransactionBuilder;
 use crate::transport::{self, Reader, Writer};
 use crate::wire::{self, Greeting, Incoming};
+
+/// How many times [`Client::connect_unix`] dials again when QEMU closes a
+/// new connection before greeting it.
+const GREETING_RETRIES: u32 = 3;
 
 /// What happened on a connection so far (see [`Client::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,28 +90,57 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to QEMU's QMP Unix socket at `path`.
+    ///
+    /// QEMU sometimes closes a connection made just as the previous
+    /// client's is being torn down, before greeting it (seen about once in
+    /// fifty on qemu-storage-daemon 10.0.2 when one client follows another
+    /// at once). Such a connection, closed before anything was said, is
+    /// dialled again, at most three times (after 20, 40 and 80 ms); the
+    /// same holds for [`Client::connect_tcp`].
     pub async fn connect_unix(path: impl AsRef<Path>, opts: Options) -> Result<Client> {
         let path = path.as_ref();
-        let stream = transport::dial(
-            &path.display().to_string(),
-            opts.connect_timeout,
-            tokio::net::UnixStream::connect(path),
-        )
-        .await?;
-        Client::from_unix_stream(stream, opts).await
+        let shown = path.display().to_string();
+        let timeout = opts.connect_timeout;
+        Client::dial_and_greet(&shown, opts, || async {
+            let stream =
+                transport::dial(&shown, timeout, tokio::net::UnixStream::connect(path)).await?;
+            Ok(transport::unix(stream))
+        })
+        .await
     }
 
     /// Connects to QEMU's QMP TCP socket at `addr` (`host:port`).
     pub async fn connect_tcp(addr: &str, opts: Options) -> Result<Client> {
-        let stream = transport::dial(
-            addr,
-            opts.connect_timeout,
-            tokio::net::TcpStream::connect(addr),
-        )
-        .await?;
-        stream.set_nodelay(true)?;
-        let (r, w) = transport::stream(stream);
-        Client::handshake(r, w, opts).await
+        let timeout = opts.connect_timeout;
+        Client::dial_and_greet(addr, opts, || async {
+            let stream =
+                transport::dial(addr, timeout, tokio::net::TcpStream::connect(addr)).await?;
+            stream.set_nodelay(true)?;
+            Ok(transport::stream(stream))
+        })
+        .await
+    }
+
+    /// Dials with `dial` and runs the handshake, dialling again when QEMU
+    /// closes the connection before its greeting (see
+    /// [`Client::connect_unix`]).
+    async fn dial_and_greet<F, Fut>(address: &str, opts: Options, mut dial: F) -> Result<Client>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(Reader, Writer)>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let (r, w) = dial().await?;
+            match Client::handshake(r, w, opts.clone()).await {
+                Err(Error::Closed(Disconnect::PeerClosed)) if attempt < GREETING_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, %address, "QEMU closed the connection before its greeting; dialling again");
+                    tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                }
+                r => return r,
+            }
+        }
     }
 
     /// Speaks QMP over any byte stream (a pipe pair, a TLS stream, ...).
@@ -133,7 +166,14 @@ impl Client {
         let mut reader = BufReader::with_capacity(16 << 10, reader);
         let work = async {
             let mut line = Vec::new();
-            wire::read_message(&mut reader, &mut line, opts.max_message).await?;
+            wire::read_message(&mut reader, &mut line, opts.max_message)
+                .await
+                .map_err(|e| match e {
+                    // Closed before a word: the connection ended, nothing
+                    // was said (see `connect_unix`).
+                    wire::ReadError::Eof => Error::Closed(Disconnect::PeerClosed),
+                    other => Error::from(other),
+                })?;
             let greeting = wire::parse_greeting(&line)?;
             let oob = opts.oob && greeting.capabilities.iter().any(|c| c == "oob");
             let cmd: &[u8] = if oob {
@@ -459,18 +499,52 @@ impl Client {
         } else {
             &self.inner.in_band
         };
+        let mut slot = ReplySlot { rx, shared };
         let work = async {
             chan.send(req).await.map_err(|_| shared.closed_error())?;
-            rx.await.map_err(|_| shared.closed_error())?
+            (&mut slot.rx).await.map_err(|_| shared.closed_error())?
         };
         match timeout {
-            Some(t) => tokio::time::timeout(t, work)
-                .await
-                .map_err(|_| Error::Timeout {
-                    what: format!("the reply to {name}"),
-                    after: t,
-                })?,
+            Some(t) => match tokio::time::timeout(t, work).await {
+                Ok(reply) => reply,
+                // A reply that came as the time ran out is the caller's.
+                Err(_) => slot.take().unwrap_or_else(|| {
+                    Err(Error::Timeout {
+                        what: format!("the reply to {name}"),
+                        after: t,
+                    })
+                }),
+            },
             None => work.await,
+        }
+    }
+}
+
+/// The caller's end of a call's reply channel. A reply that arrives as
+/// its caller gives up (a timeout, a dropped future) is either handed
+/// over ([`ReplySlot::take`]) or counted in [`Stats::late_replies`]: never
+/// lost without a trace. Once closed, the connection task's send fails
+/// and the task counts it instead.
+struct ReplySlot<'a> {
+    rx: oneshot::Receiver<crate::outbox::Reply>,
+    shared: &'a Shared,
+}
+
+impl ReplySlot<'_> {
+    /// Closes the channel; the reply, if it had come.
+    fn take(&mut self) -> Option<crate::outbox::Reply> {
+        self.rx.close();
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for ReplySlot<'_> {
+    fn drop(&mut self) {
+        if self.take().is_some() {
+            self.shared
+                .counters
+                .late_replies
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -4,6 +4,51 @@
 
 use super::*;
 
+/// QEMU closes a connection made as the previous client's is torn down,
+/// before greeting it (about once in fifty when one client follows
+/// another at once): the client dials again.
+#[tokio::test]
+async fn a_connection_closed_before_the_greeting_is_dialled_again() {
+    let fake = Fake::new();
+    let server = async {
+        for _ in 0..2 {
+            let (s, _) = fake.listener.accept().await.expect("accept");
+            drop(s);
+        }
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        assert_eq!(cmd["execute"], "query-version");
+        send(&mut w, &serde_json::json!({"return": {"qemu": {"major": 10, "minor": 0, "micro": 2}, "package": "third"}, "id": cmd["id"]})).await;
+        (r, w)
+    };
+    let client = async {
+        let c = Client::connect_unix(&fake.path, opts())
+            .await
+            .expect("the third connection greets");
+        let v = c.execute(QueryVersion::new()).await.expect("answered");
+        assert_eq!(v.package, "third");
+    };
+    let (_peer, ()) = bounded(async { tokio::join!(server, client) }).await;
+
+    // A peer that always hangs up: three more dials, then the error.
+    let fake = Fake::new();
+    let dials = std::sync::atomic::AtomicUsize::new(0);
+    let server = async {
+        loop {
+            let (s, _) = fake.listener.accept().await.expect("accept");
+            dials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(s);
+        }
+    };
+    let client = Client::connect_unix(&fake.path, opts());
+    let e = tokio::select! {
+        r = bounded(client) => r.expect_err("always closed"),
+        () = server => unreachable!("the server loops"),
+    };
+    assert!(e.is_socket_closed(), "{e}");
+    assert_eq!(dials.load(std::sync::atomic::Ordering::Relaxed), 4);
+}
+
 #[tokio::test]
 async fn no_greeting_times_out() {
     let fake = Fake::new();

@@ -37,6 +37,29 @@ impl Folding<'_> {
         self.v.names(self.bit()).join("")
     }
 
+    /// An older member or branch as the merged model holds it: its type
+    /// by the merged name, its location remapped, to be resolved.
+    fn adopt(&self, m: &Member) -> Member {
+        let mut x = m.clone();
+        x.info = (self.fold.1)(x.info);
+        x.type_name = self.map(&x.type_name);
+        x.ty = UNRESOLVED;
+        x
+    }
+
+    /// Queues older member `old` (at `slot` of merged entity `owner`),
+    /// whose type changed, to be decided once the version is in.
+    fn queue(&mut self, subject: String, owner: EntityId, slot: Slot, old: &Member, text: String) {
+        self.pending.push(Pending {
+            bit: self.bit(),
+            subject,
+            owner,
+            slot,
+            old: old.type_name.clone(),
+            text,
+        });
+    }
+
     fn note(&mut self, kind: NoteKind, subject: String, text: String) {
         self.v.notes.push(MergeNote {
             kind,
@@ -226,21 +249,12 @@ impl Schema {
             match o.local_members.iter_mut().find(|x| x.name == om.name) {
                 Some(x) => {
                     if let Some(text) = merge_member(x, om, f) {
-                        f.pending.push(Pending {
-                            bit,
-                            subject: format!("type '{owner_name}' member '{}'", om.name),
-                            owner,
-                            slot: Slot::Member(om.name.clone()),
-                            old: om.type_name.clone(),
-                            text,
-                        });
+                        let subject = format!("type '{owner_name}' member '{}'", om.name);
+                        f.queue(subject, owner, Slot::Member(om.name.clone()), om, text);
                     }
                 }
                 None => {
-                    let mut x = om.clone();
-                    x.info = (f.fold.1)(x.info);
-                    x.type_name = f.map(&x.type_name);
-                    x.ty = UNRESOLVED;
+                    let mut x = f.adopt(om);
                     x.defined_in = owner_name.clone();
                     if let Some(d) = f.old_doc {
                         f.v.docs.insert(Key::member(&owner_name, &x.name), d);
@@ -333,23 +347,11 @@ impl BranchList<'_> {
                         } else {
                             ("alternate", Slot::Alternative(ov.name.clone()))
                         };
-                        f.pending.push(Pending {
-                            bit,
-                            subject: format!("{what} '{name}' branch '{}'", ov.name),
-                            owner: self.owner,
-                            slot,
-                            old: ov.type_name.clone(),
-                            text,
-                        });
+                        let subject = format!("{what} '{name}' branch '{}'", ov.name);
+                        f.queue(subject, self.owner, slot, ov, text);
                     }
                 }
-                None => {
-                    let mut x = ov.clone();
-                    x.info = (f.fold.1)(x.info);
-                    x.type_name = f.map(&x.type_name);
-                    x.ty = UNRESOLVED;
-                    self.list.push(x);
-                }
+                None => self.list.push(f.adopt(ov)),
             }
         }
     }
