@@ -29,6 +29,10 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::options::Options;
 
+/// How long one readiness probe waits for QEMU's greeting and its reply
+/// to `qmp_capabilities` before it is dropped and QEMU dialled again.
+const PROBE_WAIT: Duration = Duration::from_secs(5);
+
 /// How much of QEMU's stderr is kept.
 const STDERR_KEEP: usize = 64 << 10;
 
@@ -310,8 +314,13 @@ impl Launcher {
                     stderr: qemu.stderr(),
                 });
             }
+            // Each probe gets a few seconds: one QEMU left without a
+            // greeting (seen once under a full test run, a socket silent
+            // for a minute) is dropped and dialled again, not waited on
+            // until the deadline.
+            let probe_deadline = deadline.min(Instant::now() + PROBE_WAIT);
             if let Ok(probe) = tokio::net::UnixStream::connect(&qemu.socket).await
-                && ready(probe, self.flavor, deadline).await
+                && ready(probe, self.flavor, probe_deadline).await
             {
                 tracing::debug!(program = %qemu.program, pid = qemu.pid(), socket = %qemu.socket.display(), "QEMU started");
                 return Ok(qemu);

@@ -108,3 +108,49 @@ async fn dropped_qemu_is_killed_and_its_directory_removed() {
     let status = qemu.shutdown().expect("shutdown");
     assert!(!status.success(), "killed: {status}");
 }
+
+/// A QEMU that leaves its first client without a greeting (a fake: a
+/// Python script that takes the storage daemon's arguments): the launcher
+/// drops that probe after a few seconds and dials again, rather than
+/// waiting for the whole start timeout.
+#[tokio::test]
+async fn a_probe_left_without_a_greeting_is_dialled_again() {
+    let dir = tests::TempDir::new("silent").expect("dir");
+    let script = dir.path().join("fake-qsd");
+    std::fs::write(
+        &script,
+        r#"#!/usr/bin/env python3
+import socket, sys
+chardev = sys.argv[sys.argv.index("--chardev") + 1]
+path = [kv.split("=", 1)[1] for kv in chardev.split(",") if kv.startswith("path=")][0]
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(path)
+listener.listen(4)
+silent, _ = listener.accept()  # never greeted, never closed
+while True:
+    conn, _ = listener.accept()
+    f = conn.makefile("rwb")
+    f.write(b'{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": "fake"}, "capabilities": []}}\n')
+    f.flush()
+    if f.readline():
+        f.write(b'{"return": {}}\n')
+        f.flush()
+    conn.close()
+"#,
+    )
+    .expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let started = std::time::Instant::now();
+    let qemu = Launcher::new(&script, Flavor::StorageDaemon)
+        .start_timeout(std::time::Duration::from_secs(60))
+        .start()
+        .await
+        .expect("the second probe is greeted");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "waited {took:?}: the silent probe was not dropped"
+    );
+    drop(qemu);
+}
