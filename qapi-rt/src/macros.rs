@@ -195,7 +195,7 @@ macro_rules! qapi_enum {
         /// Never fails: a string that names no value is kept as `Unknown`.
         impl ::std::str::FromStr for $name {
             type Err = ::std::convert::Infallible;
-            fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
+            fn from_str(s: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
                 ::std::result::Result::Ok(Self::from_wire(s))
             }
         }

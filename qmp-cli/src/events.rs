@@ -14,7 +14,9 @@ use crate::error::{CliError, Result};
 pub struct EventsArgs {
     /// Keep printing events until QEMU closes the connection or the run is
     /// interrupted (Ctrl-C). Without it, `qmp events` prints the next
-    /// event (or `--count` events) and exits.
+    /// event (or `--count` events) and exits. QEMU closing the connection
+    /// after its `SHUTDOWN` event (a `quit`, a guest power-off) is a
+    /// normal end (exit 0); without one (QEMU killed or crashed), exit 3.
     #[arg(short, long)]
     pub follow: bool,
     /// Only these events (wire names, `JOB_STATUS_CHANGE`; repeat the flag
@@ -111,12 +113,16 @@ pub async fn run(client: &Client, a: &EventsArgs) -> Result<()> {
         .map_err(|_| CliError::Usage("--timeout must be a positive number".into()))?;
     let mut stream = client.events();
     let mut printed = 0u64;
+    // Whether QEMU said it was shutting down: then a closed connection is
+    // the normal end of a follow.
+    let mut shut_down = false;
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     while limit.is_none_or(|n| printed < n) {
         let next = async {
             loop {
                 let r = stream.next().await?;
+                shut_down |= r.event.name() == "SHUTDOWN";
                 if a.filter.is_empty() || a.filter.iter().any(|f| f == r.event.name()) {
                     return Ok::<_, qmp_client::Error>(r);
                 }
@@ -133,9 +139,12 @@ pub async fn run(client: &Client, a: &EventsArgs) -> Result<()> {
         };
         let r = match r {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) if a.follow && e.is_socket_closed() => {
+            Ok(Err(e)) if a.follow && e.is_socket_closed() && shut_down => {
                 eprintln!("qmp: {e}");
                 return Ok(());
+            }
+            Ok(Err(e)) if e.is_socket_closed() => {
+                return Err(CliError::Connection(e));
             }
             Ok(Err(e)) => return Err(e.into()),
             Err(t) => {

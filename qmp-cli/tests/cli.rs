@@ -368,6 +368,67 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
     assert!(err.contains("QEMU closed the connection"), "{err}");
 }
 
+/// `events --follow` ends with exit 0 when QEMU closes the connection
+/// after its SHUTDOWN event (`quit`), and with exit 3 when QEMU goes away
+/// without one (SIGKILL), as README's exit codes say.
+#[test]
+fn events_follow_tells_a_quit_from_a_kill() {
+    for kill in [false, true] {
+        let two = start_two(Which::Installed, Flavor::System);
+        let q = &two.qemu;
+        let mut follow = Command::new(QMP)
+            .arg("--socket")
+            .arg(&two.second)
+            .args(["events", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("qmp events runs");
+        let lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in lines {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        // Attached once it prints what a `stop` makes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "the follower never printed");
+            assert_eq!(run(q.socket(), &["exec", "stop"]).0, 0);
+            if rx.recv_timeout(Duration::from_millis(300)).is_ok() {
+                break;
+            }
+        }
+        if kill {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(q.pid()).expect("pid")),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .expect("kill QEMU");
+        } else {
+            run(q.socket(), &["exec", "quit"]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = follow.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "the follower did not end");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = follow.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut err).ok();
+        }
+        let want = if kill { 3 } else { 0 };
+        assert_eq!(status.code(), Some(want), "kill={kill}: {err}");
+    }
+}
+
 #[test]
 fn events_are_json_lines_with_timestamps() {
     let two = start_two(Which::Installed, Flavor::System);

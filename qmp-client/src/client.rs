@@ -166,12 +166,18 @@ impl Client {
         let mut reader = BufReader::with_capacity(16 << 10, reader);
         let work = async {
             let mut line = Vec::new();
-            wire::read_message(&mut reader, &mut line, opts.max_message)
+            // QEMU's greeting is a few hundred bytes: a larger one is
+            // refused once this much is read, not decoded.
+            let limit = opts.max_message.min(wire::MAX_GREETING);
+            wire::read_message(&mut reader, &mut line, limit)
                 .await
                 .map_err(|e| match e {
                     // Closed before a word: the connection ended, nothing
                     // was said (see `connect_unix`).
                     wire::ReadError::Eof => Error::Closed(Disconnect::PeerClosed),
+                    wire::ReadError::TooLarge(max) => Error::Protocol(format!(
+                        "bad greeting: over {max} bytes (QEMU's is a few hundred)"
+                    )),
                     other => Error::from(other),
                 })?;
             let greeting = wire::parse_greeting(&line)?;
@@ -294,7 +300,9 @@ impl Client {
         kept.iter().cloned().collect()
     }
 
-    /// The connected QEMU's version (from the greeting).
+    /// The connected QEMU's version (from the greeting; a greeting whose
+    /// version numbers don't fit a `u32` is refused when connecting, as a
+    /// protocol error, so this is always QEMU's own).
     pub fn qemu_version(&self) -> qmp_types::rt::QemuVersion {
         let q = &self.inner.greeting.version.qemu;
         let n = |x: i64| u32::try_from(x).unwrap_or(0);

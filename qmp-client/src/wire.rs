@@ -20,7 +20,13 @@ pub(crate) const QEMU_MAX_TOKEN_COUNT: usize = 2 << 20;
 /// ...or with more bytes of tokens than this.
 pub(crate) const QEMU_MAX_TOKEN_SIZE: usize = 64 << 20;
 
-/// What QEMU said when we connected.
+/// The largest greeting accepted, in bytes (QEMU's is about 150).
+pub(crate) const MAX_GREETING: usize = 64 << 10;
+
+/// What QEMU said when we connected. A greeting over 64 KiB,
+/// or whose version numbers are negative or don't fit a `u32`, is
+/// refused ([`Error::Protocol`]); capabilities that aren't strings are
+/// skipped.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Greeting {
@@ -194,25 +200,109 @@ pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting> {
     struct Inner {
         version: VersionInfo,
         #[serde(default)]
-        capabilities: Vec<serde_json::Value>,
+        capabilities: Capabilities,
     }
     #[derive(Deserialize)]
     struct G {
         #[serde(rename = "QMP")]
         qmp: Inner,
     }
-    let g: G = serde_json::from_slice(line)
-        .map_err(|e| Error::Protocol(format!("bad greeting ({e}): {}", excerpt(line))))?;
+    let bad = |why: String| Error::Protocol(format!("bad greeting ({why}): {}", excerpt(line)));
+    let g: G = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+    let q = &g.qmp.version.qemu;
+    for (part, n) in [("major", q.major), ("minor", q.minor), ("micro", q.micro)] {
+        if u32::try_from(n).is_err() {
+            return Err(bad(format!(
+                "QEMU's {part} version {n} is out of range (0 to {})",
+                u32::MAX
+            )));
+        }
+    }
     Ok(Greeting {
         version: g.qmp.version,
-        capabilities: g
-            .qmp
-            .capabilities
-            .into_iter()
-            .filter_map(|c| c.as_str().map(String::from))
-            .collect(),
+        capabilities: g.qmp.capabilities.0,
         oob: false,
     })
+}
+
+/// The greeting's `capabilities`: the strings kept, anything else skipped
+/// without being built (a hostile greeting can't make the client hold a
+/// large decoded value).
+#[derive(Default)]
+struct Capabilities(Vec<String>);
+
+impl<'de> Deserialize<'de> for Capabilities {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// One capability: a string, or `None` for anything else.
+        struct One(Option<String>);
+        impl<'de> Deserialize<'de> for One {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = One;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a capability")
+                    }
+                    fn visit_str<E>(self, v: &str) -> std::result::Result<One, E> {
+                        Ok(One(Some(v.to_string())))
+                    }
+                    fn visit_bool<E>(self, _: bool) -> std::result::Result<One, E> {
+                        Ok(One(None))
+                    }
+                    fn visit_i64<E>(self, _: i64) -> std::result::Result<One, E> {
+                        Ok(One(None))
+                    }
+                    fn visit_u64<E>(self, _: u64) -> std::result::Result<One, E> {
+                        Ok(One(None))
+                    }
+                    fn visit_f64<E>(self, _: f64) -> std::result::Result<One, E> {
+                        Ok(One(None))
+                    }
+                    fn visit_unit<E>(self) -> std::result::Result<One, E> {
+                        Ok(One(None))
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut a: A,
+                    ) -> std::result::Result<One, A::Error> {
+                        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                        Ok(One(None))
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(
+                        self,
+                        mut a: A,
+                    ) -> std::result::Result<One, A::Error> {
+                        while a
+                            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                            .is_some()
+                        {}
+                        Ok(One(None))
+                    }
+                }
+                d.deserialize_any(V)
+            }
+        }
+        struct List;
+        impl<'de> serde::de::Visitor<'de> for List {
+            type Value = Capabilities;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of capabilities")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Capabilities, A::Error> {
+                let mut out = Vec::new();
+                while let Some(One(c)) = a.next_element()? {
+                    out.extend(c);
+                }
+                Ok(Capabilities(out))
+            }
+        }
+        d.deserialize_seq(List)
+    }
 }
 
 /// `{"VERB":"NAME","arguments":ARGS` with room for the rest, which

@@ -85,6 +85,71 @@ async fn bad_greeting_is_a_protocol_error() {
     );
 }
 
+/// Sends `greeting` (and a newline) to the next client, answers
+/// `qmp_capabilities`, and holds the connection a moment.
+async fn greet_with(fake: &Fake, greeting: &[u8]) {
+    let (s, _) = fake.listener.accept().await.expect("accept");
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    // The client may hang up first (a refused greeting): writes may fail.
+    if w.write_all(greeting).await.is_err() || w.write_all(b"\n").await.is_err() {
+        return;
+    }
+    if read_cmd(&mut r).await.is_some() {
+        let _ = w.write_all(b"{\"return\": {}}\n").await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn greetings_out_of_shape_are_refused_or_trimmed() {
+    // Capabilities that aren't strings are skipped, nested or not.
+    let fake = Fake::new();
+    let greeting = br#"{"QMP": {"version": {"qemu": {"micro": 2, "minor": 0, "major": 10}, "package": ""}, "capabilities": ["oob", {"a": [1, {"b": [[], null]}]}, 5, true, null, [["x"]], "y"]}}"#;
+    let (r, ()) = tokio::join!(
+        bounded(Client::connect_unix(&fake.path, opts())),
+        greet_with(&fake, greeting)
+    );
+    let c = r.expect("connects");
+    assert_eq!(c.greeting().capabilities, ["oob", "y"]);
+    c.close();
+    // Versions out of range: refused, named.
+    for (major, shown) in [
+        ("-1", "major version -1"),
+        ("99999999999", "major version 99999999999"),
+    ] {
+        let fake = Fake::new();
+        let greeting = format!(
+            r#"{{"QMP": {{"version": {{"qemu": {{"micro": 0, "minor": 0, "major": {major}}}, "package": ""}}, "capabilities": []}}}}"#
+        );
+        let (r, ()) = tokio::join!(
+            bounded(Client::connect_unix(&fake.path, opts())),
+            greet_with(&fake, greeting.as_bytes())
+        );
+        let e = r.expect_err("out of range");
+        assert!(
+            matches!(&e, Error::Protocol(m) if m.contains(shown) && m.contains("out of range")),
+            "{e}"
+        );
+    }
+    // A greeting of megabytes: refused once 64 KiB are read, not decoded.
+    let fake = Fake::new();
+    let mut huge = b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 0, \"major\": 10}, \"package\": \"\"}, \"capabilities\": [".to_vec();
+    for _ in 0..200_000 {
+        huge.extend_from_slice(b"{\"a\":[1,2,3]},");
+    }
+    huge.extend_from_slice(b"\"oob\"]}}");
+    let (r, ()) = tokio::join!(
+        bounded(Client::connect_unix(&fake.path, opts())),
+        greet_with(&fake, &huge)
+    );
+    let e = r.expect_err("too large");
+    assert!(
+        matches!(&e, Error::Protocol(m) if m.contains("bad greeting: over 65536 bytes")),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn nothing_listening_is_socket_not_available() {
     let dir = tests::TempDir::new("none").expect("dir");
