@@ -35,7 +35,8 @@ pub enum CliError {
     /// A command line that can't be used (exit code 2).
     #[error("{0}")]
     Usage(String),
-    /// QEMU could not be reached, or the connection broke (exit code 3).
+    /// QEMU could not be reached, the connection broke, or no reply came
+    /// in time (exit code 3).
     #[error("{0}")]
     Connection(qmp_client::Error),
     /// QEMU accepted the connection but sent no greeting in time: another
@@ -100,6 +101,9 @@ impl From<qmp_client::Error> for CliError {
                 desc,
             },
             E::Unavailable(u) => CliError::Usage(u.to_string()),
+            // No reply in time: QEMU is stuck or gone, as far as the
+            // caller can tell (exit code 3).
+            e @ E::Timeout { .. } => CliError::Connection(e),
             e @ (E::Connect { .. } | E::Io(_) | E::Closed(_) | E::Protocol(_)) => {
                 CliError::Connection(e)
             }

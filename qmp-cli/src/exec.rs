@@ -31,9 +31,11 @@ pub struct ExecArgs {
     /// of a QEMU newer than the bindings). The reply is printed as sent.
     #[arg(long, conflicts_with = "dry_run")]
     pub unchecked: bool,
-    /// Give up waiting for the reply after this many seconds.
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
+    /// Give up waiting for the reply after this many seconds (exit code
+    /// 3); 0 waits as long as it takes. QEMU runs a command it has read
+    /// whether or not anyone waits for the reply.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
 }
 
 /// A reply as printed: `()` replies (JSON null) as QEMU's `{}`.
@@ -48,11 +50,12 @@ pub fn format_reply(v: &Value, raw: bool) -> String {
 
 /// Runs `qmp exec`.
 pub async fn run(target: &Target, a: &ExecArgs) -> Result<()> {
-    let timeout = a
-        .timeout
-        .map(Duration::try_from_secs_f64)
-        .transpose()
-        .map_err(|_| CliError::Usage("--timeout must be a positive number".into()))?;
+    let timeout = match a.timeout {
+        0.0 => None,
+        t => Some(Duration::try_from_secs_f64(t).map_err(|_| {
+            CliError::Usage("--timeout must be a number of seconds, 0 for none".into())
+        })?),
+    };
     // Bad input is refused before connecting (or starting QEMU).
     if a.unchecked {
         let args = crate::args::parse(&a.args)
@@ -68,7 +71,7 @@ pub async fn run(target: &Target, a: &ExecArgs) -> Result<()> {
                 .await
                 .map_err(|_| {
                     CliError::from(qmp_client::Error::Timeout {
-                        what: a.name.clone(),
+                        what: format!("the reply to {}", a.name),
                         after: t,
                     })
                 })??,

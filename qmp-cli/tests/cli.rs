@@ -371,6 +371,39 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
 /// `events --follow` ends with exit 0 when QEMU closes the connection
 /// after its SHUTDOWN event (`quit`), and with exit 3 when QEMU goes away
 /// without one (SIGKILL), as README's exit codes say.
+/// `qmp exec` gives up on a reply after `--timeout` (30 s unless told):
+/// exit 3, naming the wait. QEMU is held inside `blockdev-add` by a FIFO
+/// nobody writes to.
+#[test]
+fn exec_gives_up_after_its_timeout() {
+    let dir = TempDir::new("qmp-cli-stuck").expect("temp dir");
+    let q = start(Which::Installed, Flavor::StorageDaemon);
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let started = Instant::now();
+    let (code, _, err) = run(
+        q.socket(),
+        &[
+            "exec",
+            "--timeout",
+            "1",
+            "blockdev-add",
+            "driver=file",
+            "node-name=f",
+            "read-only=on",
+            &format!("filename={}", fifo.display()),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("the reply to blockdev-add"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // The default is there, and 0 turns it off.
+    let (_, help, _) = run_bare(&["exec", "--help"]);
+    assert!(help.contains("[default: 30]"), "{help}");
+    let (code, _, err) = run(q.socket(), &["exec", "--timeout", "-1", "query-version"]);
+    assert_eq!(code, 2, "{err}");
+}
+
 #[test]
 fn events_follow_tells_a_quit_from_a_kill() {
     for kill in [false, true] {

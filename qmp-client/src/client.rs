@@ -39,7 +39,8 @@ pub struct Stats {
     pub late_replies: u64,
     /// Replies whose `id` matched no command sent.
     pub stray_replies: u64,
-    /// Calls given up before their command was written: never sent.
+    /// Calls given up before their command was written: never sent (also
+    /// those that gave up waiting for room in the queue, counted at once).
     pub abandoned: u64,
     /// Events received.
     pub events: u64,
@@ -50,7 +51,8 @@ pub struct Stats {
     /// Bytes of events in the history now.
     pub history_bytes: usize,
     /// Reply and event members met that the bindings don't know (see
-    /// [`UnknownMembers`]).
+    /// [`UnknownMembers`]): counted when reported and when denied; with
+    /// `Ignore` they are not looked for.
     pub unknown_members: u64,
 }
 
@@ -469,13 +471,15 @@ impl Client {
             tracing::warn!(command = %C::NAME, error = %e, "reply does not fit its type");
         })?;
         if !found.is_empty() {
-            if self.inner.opts.unknown_members == UnknownMembers::Deny {
+            let denied = (self.inner.opts.unknown_members == UnknownMembers::Deny)
+                .then(|| wire::unknown_text(&found));
+            self.inner.shared.report_unknown(C::NAME, found);
+            if let Some(detail) = denied {
                 return Err(Error::UnknownMembers {
                     command: C::NAME.to_string(),
-                    detail: wire::unknown_text(&found),
+                    detail,
                 });
             }
-            self.inner.shared.report_unknown(C::NAME, found);
         }
         Ok(reply)
     }
@@ -507,9 +511,18 @@ impl Client {
         } else {
             &self.inner.in_band
         };
-        let mut slot = ReplySlot { rx, shared };
+        let mut slot = ReplySlot {
+            rx,
+            shared,
+            queued: false,
+        };
         let work = async {
-            chan.send(req).await.map_err(|_| shared.closed_error())?;
+            let slot = &mut slot;
+            let handed = chan.send(req).await;
+            // Queued, or refused because the connection ended: either way
+            // not a call that gave up waiting for room.
+            slot.queued = true;
+            handed.map_err(|_| shared.closed_error())?;
             (&mut slot.rx).await.map_err(|_| shared.closed_error())?
         };
         match timeout {
@@ -532,10 +545,15 @@ impl Client {
 /// its caller gives up (a timeout, a dropped future) is either handed
 /// over ([`ReplySlot::take`]) or counted in [`Stats::late_replies`]: never
 /// lost without a trace. Once closed, the connection task's send fails
-/// and the task counts it instead.
+/// and the task counts it instead. A call that gives up while still
+/// waiting for room in the queue is counted in [`Stats::abandoned`] here,
+/// at once (the task never saw it).
 struct ReplySlot<'a> {
     rx: oneshot::Receiver<crate::outbox::Reply>,
     shared: &'a Shared,
+    /// Whether the request reached the connection task's queue (or was
+    /// refused there because the connection had ended).
+    queued: bool,
 }
 
 impl ReplySlot<'_> {
@@ -548,6 +566,13 @@ impl ReplySlot<'_> {
 
 impl Drop for ReplySlot<'_> {
     fn drop(&mut self) {
+        if !self.queued {
+            self.shared
+                .counters
+                .abandoned
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.take().is_some() {
             self.shared
                 .counters

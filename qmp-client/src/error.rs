@@ -261,8 +261,13 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
-    /// QEMU exited before its QMP socket accepted a connection.
-    #[error("{program} exited ({status}) before its QMP socket was up; it said:\n{stderr}")]
+    /// QEMU exited before its QMP socket accepted a connection. The
+    /// message shows the last lines of its stderr, escaped; the field
+    /// holds all that was kept.
+    #[error(
+        "{program} exited ({status}) before its QMP socket was up; it said:\n{}",
+        stderr_tail(stderr)
+    )]
     Exited {
         /// The program.
         program: String,
@@ -271,8 +276,12 @@ pub enum LaunchError {
         /// What it printed on stderr (the last 64 KiB).
         stderr: String,
     },
-    /// The socket did not accept a connection in time.
-    #[error("{program}'s QMP socket did not come up within {after:?}; it said:\n{stderr}")]
+    /// The socket did not accept a connection in time. The message shows
+    /// the last lines of QEMU's stderr, escaped.
+    #[error(
+        "{program}'s QMP socket did not come up within {after:?}; it said:\n{}",
+        stderr_tail(stderr)
+    )]
     Timeout {
         /// The program.
         program: String,
@@ -287,6 +296,44 @@ pub enum LaunchError {
     /// `Launcher::start_blocking` could not make its runtime.
     #[error("can't make a runtime to wait for QEMU: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// Lines of QEMU's stderr a [`LaunchError`] message shows, at most.
+#[cfg(feature = "launch")]
+const STDERR_LINES: usize = 20;
+
+/// Bytes of QEMU's stderr a [`LaunchError`] message shows, at most.
+#[cfg(feature = "launch")]
+const STDERR_BYTES: usize = 4096;
+
+/// The end of QEMU's stderr as a message shows it: the last
+/// [`STDERR_LINES`] lines (at most [`STDERR_BYTES`] bytes), control
+/// characters escaped so a terminal shows them as text.
+#[cfg(feature = "launch")]
+fn stderr_tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    let skip = lines.len().saturating_sub(STDERR_LINES);
+    let mut out = String::new();
+    for line in &lines[skip..] {
+        for c in line.chars() {
+            if c.is_control() && c != '\t' {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    let mut cut = out.len().saturating_sub(STDERR_BYTES);
+    while !out.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let shown = out[cut..].trim_end();
+    if skip > 0 || cut > 0 {
+        format!("[earlier output not shown]\n{shown}")
+    } else {
+        shown.to_string()
+    }
 }
 
 /// The client's `Result`.

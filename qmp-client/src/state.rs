@@ -64,8 +64,9 @@ impl Shared {
         }
     }
 
-    /// Counts, logs and keeps unknown members met decoding `source` (a
-    /// command's reply or an event).
+    /// Counts and logs unknown members met decoding `source` (a command's
+    /// reply or an event) and, unless the policy denies them (the reply
+    /// or event then fails, naming them), keeps them.
     pub(crate) fn report_unknown(&self, source: &str, found: Vec<qmp_types::rt::UnknownMember>) {
         if found.is_empty() {
             return;
@@ -73,6 +74,9 @@ impl Shared {
         self.counters
             .unknown_members
             .fetch_add(found.len() as u64, Ordering::Relaxed);
+        if self.unknown_policy == UnknownMembers::Deny {
+            return;
+        }
         let mut kept = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
         for member in found {
             tracing::warn!(%source, member = %member.key, r#type = member.type_name, "member unknown to the bindings (a QEMU newer than they cover?)");

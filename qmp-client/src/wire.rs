@@ -493,8 +493,8 @@ const NO_TIME: Timestamp = Timestamp {
 /// is kept as [`AnyEvent::Malformed`] with the decoder's message; only data
 /// that isn't JSON at all is an error.
 ///
-/// Members the bindings don't know go by `policy`: skipped, handed to
-/// `report`, or (deny) making the event malformed.
+/// Members the bindings don't know go by `policy`: skipped, or handed to
+/// `report` (and, with deny, making the event malformed).
 pub(crate) fn typed_event(
     name: &str,
     data: Option<&RawValue>,
@@ -515,6 +515,7 @@ pub(crate) fn typed_event(
         (Ok(_), UnknownMembers::Deny) if !found.is_empty() => {
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
             let error = unknown_text(&found);
+            report(found);
             return Ok((
                 ts.unwrap_or(NO_TIME),
                 AnyEvent::Malformed {

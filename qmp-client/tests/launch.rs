@@ -154,3 +154,38 @@ while True:
     );
     drop(qemu);
 }
+
+/// A QEMU that floods its stderr with control bytes and exits: the
+/// message shows its last lines, escaped, not 64 KiB of raw bytes.
+#[tokio::test]
+async fn a_noisy_failure_shows_the_last_lines_escaped() {
+    let dir = tests::TempDir::new("noisy").expect("dir");
+    let script = dir.path().join("noisy-qsd");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf 'line %d \\033[31mred\\033[0m\\r\\n' $i >&2; i=$((i+1)); done\necho 'the last word' >&2\nexit 1\n",
+    )
+    .expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let e = Launcher::new(&script, Flavor::StorageDaemon)
+        .start()
+        .await
+        .expect_err("exits");
+    let LaunchError::Exited { stderr, .. } = &e else {
+        panic!("{e}");
+    };
+    // All that was kept is in the field ...
+    assert!(stderr.contains("line 1999"), "{}", stderr.len());
+    // ... the message shows the end, escaped, briefly.
+    let shown = e.to_string();
+    assert!(shown.ends_with("the last word"), "{shown}");
+    assert!(shown.contains("[earlier output not shown]"), "{shown}");
+    assert!(shown.contains("line 1999 \\u{1b}[31mred"), "{shown}");
+    assert!(!shown.contains("line 1000 "), "{shown}");
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\n'),
+        "{shown:?}"
+    );
+    assert!(shown.len() < 5000, "{} bytes", shown.len());
+}

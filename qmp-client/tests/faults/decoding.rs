@@ -207,7 +207,10 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
             .await
             .expect_err("malformed");
         assert!(matches!(e, Error::EventDecode { .. }), "{e}");
+        // Denied, so not kept; but met, so counted (the event's and the
+        // reply's).
         assert!(c.unknown_members().is_empty());
+        assert_eq!(c.stats().unknown_members, 2);
         c.close();
     };
     tokio::join!(newer_qemu_peer(&fake), client);

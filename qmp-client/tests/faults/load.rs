@@ -200,6 +200,11 @@ async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
             st.sent + 1,
             "no abandoned command went out later: {st2:?}"
         );
+        // The books: every call that gave up is either never sent
+        // (abandoned, also those that timed out waiting for room in the
+        // queue) or answered late.
+        assert_eq!(st2.abandoned, 300 - st.sent, "{st2:?}");
+        assert_eq!(st2.late_replies, st.sent, "{st2:?}");
         st.sent
     };
     let (_, sent) = tokio::join!(server, client);
