@@ -2,6 +2,7 @@
 //! started for the run (`--spawn`) through the client's launcher.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use qmp_client::launch::{Flavor, Launcher, Qemu};
@@ -48,13 +49,79 @@ pub struct Target {
 pub struct Session {
     /// The client.
     pub client: Client,
-    /// The QEMU `--spawn` started.
-    pub qemu: Option<Qemu>,
+    /// Stops the QEMU `--spawn` started, when dropped.
+    pub spawned: Option<Spawned>,
+}
+
+/// The QEMU `--spawn` started, where both the end of the run and the
+/// signal watcher can reach it (whichever comes first stops it).
+static SPAWNED: Mutex<Option<Qemu>> = Mutex::new(None);
+
+/// Stops the QEMU `--spawn` started (kills it, removes its directory)
+/// when dropped.
+pub struct Spawned(());
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        stop_spawned();
+    }
+}
+
+/// Stops the QEMU `--spawn` started, if it still runs.
+fn stop_spawned() {
+    let qemu = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(qemu);
+}
+
+/// Stops the spawned QEMU when the run is ended by a signal: SIGTERM and
+/// SIGHUP always, SIGINT (Ctrl-C) when `ctrl_c` (commands that handle
+/// Ctrl-C themselves end normally instead). `qmp` then exits with 128 and
+/// the signal's number. Must run inside the runtime; the handlers are
+/// installed before it returns.
+fn watch_signals(ctrl_c: bool) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install =
+        |k: SignalKind| signal(k).map_err(|e| CliError::Io(format!("can't watch signals: {e}")));
+    let mut term = install(SignalKind::terminate())?;
+    let mut hup = install(SignalKind::hangup())?;
+    let mut int = if ctrl_c {
+        Some(install(SignalKind::interrupt())?)
+    } else {
+        None
+    };
+    tokio::spawn(async move {
+        let interrupt = async {
+            match &mut int {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let (n, name) = tokio::select! {
+            _ = term.recv() => (15, "SIGTERM"),
+            _ = hup.recv() => (1, "SIGHUP"),
+            _ = interrupt => (2, "SIGINT"),
+        };
+        stop_spawned();
+        eprintln!("qmp: {name}; the QEMU this run started is stopped");
+        std::process::exit(128 + n);
+    });
+    Ok(())
 }
 
 impl Target {
-    /// Connects (starting QEMU first for `--spawn`).
+    /// Connects (starting QEMU first for `--spawn`); Ctrl-C, SIGTERM and
+    /// SIGHUP stop a spawned QEMU before `qmp` exits.
     pub async fn connect(&self) -> Result<Session> {
+        self.connect_watching(true).await
+    }
+
+    /// [`Target::connect`] for a command that ends normally on Ctrl-C
+    /// (its own handler then drops the session, which stops QEMU).
+    pub async fn connect_keeping_ctrl_c(&self) -> Result<Session> {
+        self.connect_watching(false).await
+    }
+
+    async fn connect_watching(&self, ctrl_c: bool) -> Result<Session> {
         let timeout = Duration::try_from_secs_f64(self.connect_timeout)
             .map_err(|_| CliError::Usage("--connect-timeout must be a positive number".into()))?;
         let opts = Options {
@@ -70,24 +137,35 @@ impl Target {
         };
         if let Some(path) = &self.socket {
             let client = Client::connect_unix(path, opts).await.map_err(busy)?;
-            return Ok(Session { client, qemu: None });
+            return Ok(Session {
+                client,
+                spawned: None,
+            });
         }
         if let Some(addr) = &self.tcp {
             let client = Client::connect_tcp(addr, opts).await.map_err(busy)?;
-            return Ok(Session { client, qemu: None });
+            return Ok(Session {
+                client,
+                spawned: None,
+            });
         }
         if let Some(line) = &self.spawn {
-            let qemu = launcher(line)?.start_timeout(timeout).start().await?;
+            let launcher = launcher(line)?.start_timeout(timeout);
+            // Before QEMU starts: a signal from now on stops it.
+            watch_signals(ctrl_c)?;
+            let qemu = launcher.start().await?;
             eprintln!(
                 "qmp: started {} (pid {}) on {}",
                 line.split_whitespace().next().unwrap_or("QEMU"),
                 qemu.pid(),
                 qemu.socket().display()
             );
-            let client = qemu.connect(opts).await?;
+            let connected = qemu.connect(opts).await;
+            *SPAWNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(qemu);
+            let spawned = Spawned(());
             return Ok(Session {
-                client,
-                qemu: Some(qemu),
+                client: connected?,
+                spawned: Some(spawned),
             });
         }
         Err(CliError::Usage(

@@ -130,7 +130,7 @@ fn run(cli: Cli) -> Result<()> {
         let session = rt.block_on(cli.target.connect())?;
         let client = Arc::new(session.client);
         let r = shell::run(&rt, client, a);
-        drop(session.qemu);
+        drop(session.spawned);
         return r;
     }
     let rt = runtime(false)?;
@@ -139,11 +139,11 @@ fn run(cli: Cli) -> Result<()> {
             Cmd::Exec(a) => exec::run(&cli.target, a).await,
             Cmd::Events(a) => {
                 events::check_filter(&a.filter)?;
-                let s = cli.target.connect().await?;
+                let s = cli.target.connect_keeping_ctrl_c().await?;
                 events::run(&s.client, a).await
             }
             Cmd::Job(JobCmd::Watch(a)) => {
-                let s = cli.target.connect().await?;
+                let s = cli.target.connect_keeping_ctrl_c().await?;
                 job::watch(&s.client, a).await
             }
             Cmd::Conform {

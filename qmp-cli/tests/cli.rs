@@ -371,6 +371,87 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
 /// `events --follow` ends with exit 0 when QEMU closes the connection
 /// after its SHUTDOWN event (`quit`), and with exit 3 when QEMU goes away
 /// without one (SIGKILL), as README's exit codes say.
+/// `qmp --spawn` stops the QEMU it started when the run is ended by a
+/// signal: SIGTERM and SIGHUP during `events --follow`, Ctrl-C (SIGINT)
+/// during an `exec` stuck in QEMU. The QEMU process and its directory are
+/// gone, and `qmp` exits 128 + the signal.
+#[test]
+fn spawn_cleans_up_on_sigterm_sighup_and_sigint() {
+    use nix::sys::signal::Signal;
+    let dir = TempDir::new("qmp-cli-signals").expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let filename = format!("filename={}", fifo.display());
+    let follow: &[&str] = &["--spawn", "events", "--follow"];
+    let stuck: &[&str] = &[
+        "--spawn",
+        "exec",
+        "--timeout",
+        "0",
+        "blockdev-add",
+        "driver=file",
+        "node-name=f",
+        "read-only=on",
+        &filename,
+    ];
+    for (args, sig) in [
+        (follow, Signal::SIGTERM),
+        (follow, Signal::SIGHUP),
+        (stuck, Signal::SIGINT),
+    ] {
+        let mut qmp = Command::new(QMP)
+            .args(args)
+            .env_remove("QMP_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("qmp runs");
+        let mut err = BufReader::new(qmp.stderr.take().expect("stderr"));
+        // "qmp: started qemu-storage-daemon (pid N) on SOCKET"
+        let mut line = String::new();
+        err.read_line(&mut line).expect("the start line");
+        let pid: i32 = line
+            .split("(pid ")
+            .nth(1)
+            .and_then(|r| r.split(')').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {line:?}"));
+        let socket = std::path::PathBuf::from(line.rsplit(" on ").next().expect("socket").trim());
+        // Connected (and, for exec, stuck in QEMU) before the signal.
+        std::thread::sleep(Duration::from_millis(700));
+        assert!(
+            qmp.try_wait().expect("wait").is_none(),
+            "{sig}: qmp ended early"
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(qmp.id()).expect("pid")),
+            sig,
+        )
+        .expect("signal qmp");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = qmp.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "{sig}: qmp did not end");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut err, &mut rest).ok();
+        assert_eq!(status.code(), Some(128 + sig as i32), "{sig}: {rest}");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "{sig}: QEMU {pid} still runs"
+        );
+        let qemu_dir = socket.parent().expect("the socket's directory");
+        assert!(
+            !qemu_dir.exists(),
+            "{sig}: {} left behind",
+            qemu_dir.display()
+        );
+    }
+}
+
 /// `qmp exec` gives up on a reply after `--timeout` (30 s unless told):
 /// exit 3, naming the wait. QEMU is held inside `blockdev-add` by a FIFO
 /// nobody writes to.

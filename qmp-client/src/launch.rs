@@ -33,6 +33,10 @@ use crate::options::Options;
 /// to `qmp_capabilities` before it is dropped and QEMU dialled again.
 const PROBE_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a QEMU that exited at start gets for its stderr to be read to
+/// the end.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
 /// How much of QEMU's stderr is kept.
 const STDERR_KEEP: usize = 64 << 10;
 
@@ -259,6 +263,8 @@ impl Launcher {
                     .arg("chardev=qmp-rs-monitor");
             }
         }
+        // Its own process group, so that whatever QEMU starts ends with it.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.args(&self.args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
@@ -300,14 +306,16 @@ impl Launcher {
             stderr,
             stderr_reader: reader,
             dir,
+            group_killed: false,
         };
         let deadline = Instant::now() + self.start_timeout;
         let mut pause = Duration::from_millis(1);
         loop {
             if let Ok(Some(status)) = qemu.child.try_wait() {
-                if let Some(t) = qemu.stderr_reader.take() {
-                    let _ = t.join();
-                }
+                // What it started may still hold its stderr open: end them,
+                // then give the reader a moment, never the runtime thread.
+                qemu.kill_group();
+                qemu.stderr_settled(STDERR_GRACE).await;
                 return Err(LaunchError::Exited {
                     program: qemu.program.clone(),
                     status,
@@ -381,6 +389,8 @@ pub struct Qemu {
     program: String,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
+    /// Whether its process group was sent SIGKILL already.
+    group_killed: bool,
     dir: tempfile::TempDir,
 }
 
@@ -433,11 +443,46 @@ impl Qemu {
     }
 
     fn kill(&mut self) -> std::io::Result<ExitStatus> {
+        self.kill_group();
         if let Some(status) = self.child.try_wait()? {
             return Ok(status);
         }
         self.child.kill()?;
         self.child.wait()
+    }
+
+    /// SIGKILL to QEMU's process group (QEMU leads it: whatever it started
+    /// goes too), once.
+    fn kill_group(&mut self) {
+        if self.group_killed {
+            return;
+        }
+        self.group_killed = true;
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // ESRCH: nothing left in the group.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    /// Waits up to `grace` for the stderr reader to see the end of the
+    /// pipe (without blocking the runtime), so the error holds all of it.
+    async fn stderr_settled(&mut self, grace: Duration) {
+        let until = Instant::now() + grace;
+        while let Some(t) = &self.stderr_reader {
+            if t.is_finished() {
+                if let Some(t) = self.stderr_reader.take() {
+                    let _ = t.join();
+                }
+                return;
+            }
+            if Instant::now() >= until {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 

@@ -189,3 +189,51 @@ async fn a_noisy_failure_shows_the_last_lines_escaped() {
     );
     assert!(shown.len() < 5000, "{} bytes", shown.len());
 }
+
+/// A "QEMU" that exits at once but leaves a child holding its stderr
+/// open: the start fails at once (not when the child ends), and the
+/// child, in QEMU's process group, is killed with it.
+#[tokio::test]
+async fn an_exit_is_reported_at_once_though_a_child_holds_stderr() {
+    let dir = tests::TempDir::new("orphan").expect("dir");
+    let script = dir.path().join("leaves-a-child");
+    let pidfile = dir.path().join("child.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 30 &\necho $! > {}\necho 'bye' >&2\nexit 1\n",
+            pidfile.display()
+        ),
+    )
+    .expect("script");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let started = std::time::Instant::now();
+    let e = Launcher::new(&script, Flavor::StorageDaemon)
+        .start_timeout(std::time::Duration::from_secs(20))
+        .start()
+        .await
+        .expect_err("exits");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "{took:?}: waited for the child"
+    );
+    match &e {
+        LaunchError::Exited { stderr, .. } => assert!(stderr.contains("bye"), "{stderr}"),
+        other => panic!("{other}"),
+    }
+    let pid = std::fs::read_to_string(&pidfile).expect("pid file");
+    let pid = pid.trim();
+    // Killed with its group (give the kernel a moment to reap it: its
+    // parent, the script, is gone, so init does).
+    let gone = (0..100).any(|_| {
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        if alive {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        !alive
+    });
+    assert!(gone, "the child {pid} outlived the start");
+}
