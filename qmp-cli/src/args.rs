@@ -52,17 +52,40 @@ pub fn parse(words: &[String]) -> Result<Typed, String> {
     for w in words {
         let Some((key, raw)) = w.split_once('=') else {
             return Err(format!(
-                "'{w}' is neither key=value nor a JSON object (write `{w}=...`)"
+                "'{}' is neither key=value nor a JSON object (write `{}=...`)",
+                shown(w),
+                shown(w)
             ));
         };
         if key.is_empty() || key.split('.').any(str::is_empty) {
-            return Err(format!("'{w}': empty key or key part"));
+            return Err(format!("'{}': empty key or key part", shown(w)));
         }
-        root.insert(key, key.split('.').collect(), raw)?;
+        let parts = key.split('.').count();
+        if parts > MAX_KEY_PARTS {
+            return Err(format!(
+                "key '{}' has {parts} parts; at most {MAX_KEY_PARTS} (QEMU's JSON parser nests at most 1024 deep)",
+                shown(key)
+            ));
+        }
+        let path: Vec<&str> = key.split('.').collect();
+        root.insert(key, &path, raw)?;
     }
     let mut leaves = Vec::new();
-    let value = root.into_value("", "", &mut leaves)?;
+    let value = root.into_value(&mut leaves)?;
     Ok(Typed { value, leaves })
+}
+
+/// Parts a dotted key may have, at most. With the command's own object
+/// and its `arguments`, a key of this many parts nests its value 1024
+/// deep: as deep as QEMU's JSON parser takes (`qobject/json-streamer.c`).
+pub const MAX_KEY_PARTS: usize = 1023;
+
+/// A word as an error message shows it: at most 60 characters.
+fn shown(w: &str) -> String {
+    match w.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &w[..i]),
+        None => w.to_string(),
+    }
 }
 
 /// A value read from text as qmp-shell reads it: JSON where it is JSON,
@@ -80,84 +103,187 @@ enum Node {
 }
 
 impl Node {
-    fn insert(&mut self, full: &str, path: Vec<&str>, raw: &str) -> Result<(), String> {
-        let Node::Object(members) = self else {
-            return Err(format!("'{full}': its parent was given a value already"));
-        };
-        let (first, rest) = path.split_first().ok_or("empty key")?;
-        let pos = members.iter().position(|(k, _)| k == first);
-        if rest.is_empty() {
-            if pos.is_some() {
-                return Err(format!("'{full}' is given twice"));
+    /// Adds leaf `raw` at `path` (the parts of key `full`), walking down
+    /// without recursion: cost linear in the key.
+    fn insert(&mut self, full: &str, path: &[&str], raw: &str) -> Result<(), String> {
+        let mut node = self;
+        for (depth, part) in path.iter().enumerate() {
+            let Node::Object(members) = node else {
+                return Err(format!(
+                    "'{}': its parent was given a value already",
+                    shown(full)
+                ));
+            };
+            let pos = members.iter().position(|(k, _)| k == part);
+            if depth + 1 == path.len() {
+                if pos.is_some() {
+                    return Err(format!("'{}' is given twice", shown(full)));
+                }
+                members.push((part.to_string(), Node::Leaf(raw.to_string())));
+                return Ok(());
             }
-            members.push((first.to_string(), Node::Leaf(raw.to_string())));
-            return Ok(());
+            let i = match pos {
+                Some(i) => i,
+                None => {
+                    members.push((part.to_string(), Node::Object(Vec::new())));
+                    members.len() - 1
+                }
+            };
+            node = &mut members[i].1;
         }
-        let i = match pos {
-            Some(i) => i,
-            None => {
-                members.push((first.to_string(), Node::Object(Vec::new())));
-                members.len() - 1
-            }
-        };
-        members[i].1.insert(full, rest.to_vec(), raw)
+        Err("empty key".into())
     }
 
     /// JSON, with list nodes (keys `0`..`n-1`) as arrays; records leaves.
-    fn into_value(
-        self,
-        path: &str,
-        pointer: &str,
-        leaves: &mut Vec<Leaf>,
-    ) -> Result<Value, String> {
-        match self {
-            Node::Leaf(raw) => {
-                leaves.push(Leaf {
-                    path: if path.is_empty() {
-                        ".".into()
-                    } else {
-                        path.into()
-                    },
-                    pointer: pointer.into(),
-                    raw: raw.clone(),
-                });
-                Ok(guess(&raw))
-            }
-            Node::Object(members) => {
-                let indices: Option<Vec<usize>> = members.iter().map(|(k, _)| index(k)).collect();
-                if let Some(indices) = indices {
-                    let mut items: Vec<(usize, Node)> = indices
-                        .into_iter()
-                        .zip(members.into_iter().map(|(_, n)| n))
-                        .collect();
-                    items.sort_by_key(|(i, _)| *i);
-                    if items.iter().enumerate().any(|(i, (n, _))| i != *n) {
-                        return Err(format!(
-                            "'{path}': list items must be numbered 0, 1, 2, ... without gaps"
-                        ));
-                    }
-                    let mut out = Vec::with_capacity(items.len());
-                    for (i, n) in items {
-                        out.push(n.into_value(
-                            &format!("{path}[{i}]"),
-                            &format!("{pointer}/{i}"),
-                            leaves,
-                        )?);
-                    }
-                    return Ok(Value::Array(out));
+    /// Without recursion (a key may nest [`MAX_KEY_PARTS`] deep), and with
+    /// one path and one pointer grown and cut back in place, so the cost
+    /// stays linear in the input.
+    fn into_value(self, leaves: &mut Vec<Leaf>) -> Result<Value, String> {
+        let mut path = String::new();
+        let mut pointer = String::new();
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut pending = Some(self);
+        loop {
+            let mut done = None;
+            match pending.take() {
+                Some(Node::Leaf(raw)) => {
+                    let value = guess(&raw);
+                    leaves.push(Leaf {
+                        path: if path.is_empty() {
+                            ".".into()
+                        } else {
+                            path.clone()
+                        },
+                        pointer: pointer.clone(),
+                        raw,
+                    });
+                    done = Some(value);
                 }
-                let mut map = Map::new();
-                for (k, n) in members {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    let ptr = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-                    map.insert(k, n.into_value(&p, &ptr, leaves)?);
+                Some(Node::Object(members)) => {
+                    stack.push(Frame::open(members, &path, pointer.len())?);
                 }
-                Ok(Value::Object(map))
+                None => {}
             }
+            if let Some(value) = done {
+                let Some(f) = stack.last_mut() else {
+                    return Ok(value);
+                };
+                f.accept(value);
+                path.truncate(f.path_len);
+                pointer.truncate(f.pointer_len);
+            }
+            let Some(f) = stack.last_mut() else {
+                return Err("empty arguments".into());
+            };
+            match f.items.next() {
+                Some((k, child)) => {
+                    f.enter(k, &mut path, &mut pointer);
+                    pending = Some(child);
+                }
+                None => {
+                    let value = stack.pop().map(Frame::finish).unwrap_or(Value::Null);
+                    match stack.last_mut() {
+                        None => return Ok(value),
+                        Some(parent) => {
+                            parent.accept(value);
+                            path.truncate(parent.path_len);
+                            pointer.truncate(parent.pointer_len);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An object or list being built by [`Node::into_value`].
+struct Frame {
+    /// Members (a list's sorted by index) not yet converted.
+    items: std::vec::IntoIter<(String, Node)>,
+    /// What is built so far.
+    acc: Acc,
+    /// The key of the member being converted.
+    key: Option<String>,
+    /// This node's path and pointer lengths, to cut back to.
+    path_len: usize,
+    pointer_len: usize,
+}
+
+enum Acc {
+    Object(Map<String, Value>),
+    List(Vec<Value>),
+}
+
+impl Frame {
+    /// A frame for the object node at `path`; members keyed `0`..`n-1`
+    /// make a list.
+    fn open(members: Vec<(String, Node)>, path: &str, pointer_len: usize) -> Result<Frame, String> {
+        let is_list = members.iter().all(|(k, _)| index(k).is_some());
+        let (items, acc) = if is_list {
+            let mut items: Vec<(usize, (String, Node))> = members
+                .into_iter()
+                .map(|(k, n)| (index(&k).unwrap_or(usize::MAX), (k, n)))
+                .collect();
+            items.sort_by_key(|(i, _)| *i);
+            if items.iter().enumerate().any(|(i, (n, _))| i != *n) {
+                return Err(format!(
+                    "'{}': list items must be numbered 0, 1, 2, ... without gaps",
+                    shown(path)
+                ));
+            }
+            let n = items.len();
+            (
+                items.into_iter().map(|(_, m)| m).collect::<Vec<_>>(),
+                Acc::List(Vec::with_capacity(n)),
+            )
+        } else {
+            (members, Acc::Object(Map::new()))
+        };
+        Ok(Frame {
+            items: items.into_iter(),
+            acc,
+            key: None,
+            path_len: path.len(),
+            pointer_len,
+        })
+    }
+
+    /// Extends `path` and `pointer` to member `k`, which is converted next.
+    fn enter(&mut self, k: String, path: &mut String, pointer: &mut String) {
+        match self.acc {
+            Acc::List(_) => {
+                path.push('[');
+                path.push_str(&k);
+                path.push(']');
+                pointer.push('/');
+                pointer.push_str(&k);
+            }
+            Acc::Object(_) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(&k);
+                pointer.push('/');
+                pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+            }
+        }
+        self.key = Some(k);
+    }
+
+    /// Takes the value of the member entered last.
+    fn accept(&mut self, value: Value) {
+        match &mut self.acc {
+            Acc::List(v) => v.push(value),
+            Acc::Object(m) => {
+                m.insert(self.key.take().unwrap_or_default(), value);
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self.acc {
+            Acc::List(v) => Value::Array(v),
+            Acc::Object(m) => Value::Object(m),
         }
     }
 }
@@ -319,6 +445,28 @@ mod tests {
         }
         let e = parse(&words(r#"{"id": "#)).expect_err("bad json");
         assert!(e.contains("not valid JSON"), "{e}");
+    }
+
+    #[test]
+    fn dotted_keys_nest_as_deep_as_qemu_takes_and_no_deeper() {
+        let key = |n: usize| vec!["a"; n].join(".");
+        // As deep as QEMU's parser takes: accepted, with the leaf's path.
+        let t = parse(&[format!("{}=1", key(MAX_KEY_PARTS))]).expect("at the limit");
+        let mut v = &t.value;
+        let mut depth = 0;
+        while let Some(inner) = v.get("a") {
+            v = inner;
+            depth += 1;
+        }
+        assert_eq!((depth, v), (MAX_KEY_PARTS, &Value::from(1)));
+        assert_eq!(t.leaves[0].path, key(MAX_KEY_PARTS));
+        // One more, or twenty thousand: refused, briefly, before any tree
+        // is built.
+        for n in [MAX_KEY_PARTS + 1, 20_000] {
+            let e = parse(&[format!("{}=1", key(n))]).expect_err("too deep");
+            assert!(e.contains(&format!("has {n} parts; at most 1023")), "{e}");
+            assert!(e.len() < 200, "{} bytes", e.len());
+        }
     }
 
     #[test]
