@@ -48,7 +48,8 @@ pub struct Stats {
     pub malformed_events: u64,
     /// Events in the history now.
     pub history_len: usize,
-    /// Bytes of events in the history now.
+    /// Bytes of events in the history now (estimated memory, see
+    /// [`crate::EventRecord::size`]).
     pub history_bytes: usize,
     /// Reply and event members met that the bindings don't know (see
     /// [`UnknownMembers`]): counted when reported and when denied; with
@@ -216,7 +217,12 @@ impl Client {
             oob = greeting.oob,
             "QMP capabilities negotiated"
         );
-        let (hub, events) = Hub::new(opts.history, opts.history_bytes, opts.subscriber_buffer);
+        let hub = Hub::new(
+            opts.history,
+            opts.history_bytes,
+            opts.subscriber_buffer,
+            opts.subscriber_bytes,
+        );
         let shared = Arc::new(Shared::new(hub, opts.unknown_members));
         let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
@@ -228,7 +234,6 @@ impl Client {
             in_band: in_band_rx,
             oob: oob_rx,
             handles_gone: alive_rx,
-            events,
             shared: shared.clone(),
             max_message: opts.max_message,
             max_in_flight: opts.max_in_flight.max(1),

@@ -22,10 +22,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use tokio::io::BufReader;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Disconnect, Error};
-use crate::history::EventRecord;
+use crate::history;
 use crate::outbox::{Ids, Outbox, Reply, Request};
 use crate::state::Shared;
 use crate::transport::{Reader, Writer};
@@ -51,7 +51,6 @@ pub(crate) struct Parts {
     pub(crate) oob: mpsc::Receiver<Request>,
     /// Fires (with an error) when the last client handle is dropped.
     pub(crate) handles_gone: oneshot::Receiver<()>,
-    pub(crate) events: broadcast::Sender<Arc<EventRecord>>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_message: usize,
     pub(crate) max_in_flight: usize,
@@ -66,7 +65,6 @@ pub(crate) async fn run(parts: Parts) {
         mut in_band,
         mut oob,
         mut handles_gone,
-        events,
         shared,
         max_message,
         max_in_flight,
@@ -94,7 +92,7 @@ pub(crate) async fn run(parts: Parts) {
                 // that writing gets its turn during a flood of events).
                 let mut r = Ok(());
                 for turn in 1..=DRAIN {
-                    r = dispatch(&line, &shared, &events, &mut pending, &mut pending_in_band, &mut outbox.ids);
+                    r = dispatch(&line, &shared, &mut pending, &mut pending_in_band, &mut outbox.ids);
                     line.clear();
                     if r.is_err() || turn == DRAIN {
                         break;
@@ -140,7 +138,6 @@ pub(crate) async fn run(parts: Parts) {
         }
     };
     end(cause, &shared, pending, outbox, &mut in_band, &mut oob);
-    drop(events);
     writer.shutdown().await;
     drop(writer);
     drop(reader);
@@ -162,6 +159,7 @@ fn end(
         _ => tracing::warn!(%cause, pending = pending.len(), "QMP connection ended"),
     }
     shared.finish(cause.clone());
+    shared.hub.close();
     for (_, p) in pending {
         let _ = p.reply.send(Err(Error::Closed(cause.clone())));
     }
@@ -178,7 +176,6 @@ fn end(
 fn dispatch(
     line: &[u8],
     shared: &Shared,
-    events: &broadcast::Sender<Arc<EventRecord>>,
     pending: &mut HashMap<u64, Pending>,
     pending_in_band: &mut usize,
     ids: &mut Ids,
@@ -207,7 +204,9 @@ fn dispatch(
         } else {
             tracing::trace!(event = %name, "event");
         }
-        shared.hub.publish(events, ts, event, line.len());
+        shared
+            .hub
+            .publish(ts, event, line.len(), history::estimated_size(line));
         return Ok(());
     }
     let Some(reply) = msg.take_outcome() else {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use qmp_types::{AnyEvent, Event, Timestamp};
-use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
-use crate::history::{EventRecord, Since};
+use crate::history::{EventRecord, Missed, Since, Subscription};
 use crate::state::Shared;
 
 /// A subscription to every event of the connection, from the moment it
@@ -28,9 +27,9 @@ pub struct EventStream {
     ended: bool,
 }
 
-type Recv = broadcast::Receiver<Arc<EventRecord>>;
+type Recv = Subscription;
 type Pending = std::pin::Pin<
-    Box<dyn Future<Output = (Result<Arc<EventRecord>, broadcast::error::RecvError>, Recv)> + Send>,
+    Box<dyn Future<Output = (std::result::Result<Arc<EventRecord>, Missed>, Recv)> + Send>,
 >;
 
 /// Where the receiver is: idle, inside a pending receive, or gone (the
@@ -74,7 +73,7 @@ impl EventStream {
         loop {
             match std::mem::replace(&mut self.state, State::Closed) {
                 State::Closed => return Poll::Ready(Err(self.shared.closed_error())),
-                State::Idle(mut rx) => {
+                State::Idle(rx) => {
                     self.state = State::Receiving(Box::pin(async move {
                         let r = rx.recv().await;
                         (r, rx)
@@ -91,13 +90,11 @@ impl EventStream {
                                 self.state = State::Idle(rx);
                                 Ok(r)
                             }
-                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                            Err(Missed::Lagged(n)) => {
                                 self.state = State::Idle(rx);
                                 Err(Error::EventsLost(n))
                             }
-                            Err(broadcast::error::RecvError::Closed) => {
-                                Err(self.shared.closed_error())
-                            }
+                            Err(Missed::Closed) => Err(self.shared.closed_error()),
                         });
                     }
                 },
@@ -137,7 +134,7 @@ pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
             None => Ok(None),
         }
     };
-    let Some(mut rx) = shared.hub.subscribe() else {
+    let Some(rx) = shared.hub.subscribe() else {
         // Ended already: what the history has, or why it ended.
         return from_history()?.ok_or_else(|| shared.closed_error());
     };
@@ -156,8 +153,8 @@ pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
                     }
                 }
                 // Fell behind: look in the history again.
-                Err(broadcast::error::RecvError::Lagged(_)) => break,
-                Err(broadcast::error::RecvError::Closed) => {
+                Err(Missed::Lagged(_)) => break,
+                Err(Missed::Closed) => {
                     return from_history()?.ok_or_else(|| shared.closed_error());
                 }
             }

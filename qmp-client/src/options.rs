@@ -28,11 +28,17 @@ pub struct Options {
     pub queue: usize,
     /// Events kept in the history, at most.
     pub history: usize,
-    /// Bytes of events (as received) kept in the history, at most; the
+    /// Bytes of events (estimated in memory, see
+    /// [`crate::EventRecord::size`]) kept in the history, at most; the
     /// oldest go first.
     pub history_bytes: usize,
     /// Events a subscriber may fall behind before it loses some.
     pub subscriber_buffer: usize,
+    /// Bytes of events (estimated in memory, see
+    /// [`crate::EventRecord::size`]) a subscriber may hold unread before
+    /// it loses its oldest (it is told how many: [`crate::Error::EventsLost`]).
+    /// The newest event is always kept, however large.
+    pub subscriber_bytes: usize,
     /// Largest message accepted from QEMU, in bytes.
     pub max_message: usize,
     /// Refuse, before sending, a typed command (or an argument given)
@@ -74,6 +80,7 @@ impl Default for Options {
             history: 1024,
             history_bytes: 16 << 20,
             subscriber_buffer: 1024,
+            subscriber_bytes: 16 << 20,
             max_message: 64 << 20,
             check_versions: true,
             unknown_members: UnknownMembers::Report,

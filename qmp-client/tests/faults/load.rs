@@ -259,6 +259,75 @@ async fn the_history_is_bounded_by_bytes() {
     tokio::join!(server, client);
 }
 
+/// An event stream nobody reads holds at most its bounds: with a 1 MiB
+/// budget and 40 events of 256 KiB, it keeps the newest three and reports
+/// the 37 before them as lost; sizes count decoded memory, so an integer
+/// array counts many times its wire bytes.
+#[tokio::test]
+async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        let pad = "y".repeat(256 << 10);
+        for i in 0..40 {
+            let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
+                "timestamp": {"seconds": 1, "microseconds": i}});
+            w.write_all(format!("{ev}\n").as_bytes())
+                .await
+                .expect("event");
+        }
+        let zeros = vec![0; 100_000];
+        let ev = serde_json::json!({"event": "X_INTS", "data": {"v": zeros},
+            "timestamp": {"seconds": 2, "microseconds": 0}});
+        w.write_all(format!("{ev}\n").as_bytes())
+            .await
+            .expect("event");
+        send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                subscriber_bytes: 1 << 20,
+                history_bytes: 64 << 20,
+                ..opts()
+            })
+            .await;
+        let mut idle = c.events();
+        bounded(c.execute_raw("x-flush", serde_json::json!({})))
+            .await
+            .expect("reply");
+        // Kept: the newest within 1 MiB. The 100,000 integers alone count
+        // for over 1 MiB, so they are kept alone (the newest always is).
+        let first = bounded(idle.next()).await;
+        assert!(
+            matches!(first, Err(qmp_client::Error::EventsLost(40))),
+            "{first:?}"
+        );
+        let ints = bounded(idle.next()).await.expect("the newest");
+        assert_eq!(ints.event.name(), "X_INTS");
+        assert!(
+            ints.size > 10 * ints.wire_size,
+            "{} estimated for {} on the wire",
+            ints.size,
+            ints.wire_size
+        );
+        // A string-heavy event counts about its bytes.
+        let h = c.history(qmp_client::Since::Cursor(0));
+        let big = &h[0];
+        assert_eq!(big.event.name(), "X_BIG");
+        assert!(
+            big.size < 2 * big.wire_size,
+            "{} for {}",
+            big.size,
+            big.wire_size
+        );
+        c.close();
+    };
+    tokio::join!(server, client);
+}
+
 /// A peer that never reads and never closes: 200 connections, each with a
 /// command stuck in the socket, then `close()` and drop. Every connection
 /// task ends (the runtime's task count comes back) and every socket is
