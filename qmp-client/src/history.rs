@@ -33,13 +33,13 @@ pub struct EventRecord {
     pub wire_size: usize,
     /// Estimated memory the decoded event holds, in bytes (what the
     /// history's and subscribers' byte bounds count): the message's bytes
-    /// and [`VALUE_COST`] for each JSON value in it.
+    /// and 32 bytes for each JSON value in it.
     pub size: usize,
 }
 
 /// Bytes a decoded JSON value is counted for, beyond its text: a
 /// `serde_json::Value` is 32 bytes, a typed member rarely more.
-pub const VALUE_COST: usize = 32;
+pub(crate) const VALUE_COST: usize = 32;
 
 /// The estimated memory of a decoded message (see [`EventRecord::size`]):
 /// its bytes and [`VALUE_COST`] for each value in it. Counts separators and
