@@ -1,0 +1,244 @@
+//! `qmp events` and `qmp job watch`: JSON lines, how a follow ends, and
+//! a job followed to its end.
+
+use super::*;
+
+/// `events --follow` ends with exit 0 when QEMU closes the connection
+/// after its SHUTDOWN event (`quit`), and with exit 3 when QEMU goes away
+/// without one (SIGKILL), as README's exit codes say.
+#[test]
+fn events_follow_tells_a_quit_from_a_kill() {
+    for kill in [false, true] {
+        let two = start_two(Which::Installed, Flavor::System);
+        let q = &two.qemu;
+        let mut follow = Command::new(QMP)
+            .arg("--socket")
+            .arg(&two.second)
+            .args(["events", "--follow"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("qmp events runs");
+        let lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in lines {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        // Attached once it prints what a `stop` makes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            assert!(Instant::now() < deadline, "the follower never printed");
+            assert_eq!(run(q.socket(), &["exec", "stop"]).0, 0);
+            if rx.recv_timeout(Duration::from_millis(300)).is_ok() {
+                break;
+            }
+        }
+        if kill {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(i32::try_from(q.pid()).expect("pid")),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .expect("kill QEMU");
+        } else {
+            run(q.socket(), &["exec", "quit"]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = follow.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(Instant::now() < deadline, "the follower did not end");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = follow.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut err).ok();
+        }
+        let want = if kill { 3 } else { 0 };
+        assert_eq!(status.code(), Some(want), "kill={kill}: {err}");
+    }
+}
+
+#[test]
+fn events_are_json_lines_with_timestamps() {
+    let two = start_two(Which::Installed, Flavor::System);
+    let q = &two.qemu;
+    let mut follow = Command::new(QMP)
+        .arg("--socket")
+        .arg(&two.second)
+        .args(["events", "--follow", "--filter", "STOP,RESUME"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp events runs");
+    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    // The follower may not be connected yet: stop and resume until it has
+    // printed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.by_ref() {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got: Vec<String> = Vec::new();
+    // Until a STOP and the line after it are in.
+    let stop_then_more = |got: &[String]| {
+        got.iter()
+            .position(|l| l.contains("\"STOP\""))
+            .is_some_and(|at| at + 1 < got.len())
+    };
+    while !stop_then_more(&got) && Instant::now() < deadline {
+        assert_eq!(run(q.socket(), &["exec", "stop"]).0, 0);
+        assert_eq!(run(q.socket(), &["exec", "cont"]).0, 0);
+        while let Ok(Ok(l)) = rx.recv_timeout(Duration::from_millis(300)) {
+            got.push(l);
+        }
+    }
+    follow.kill().ok();
+    follow.wait().ok();
+    assert!(stop_then_more(&got), "{got:?}");
+    let events: Vec<Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    // The follower may attach between a `stop` and its `cont`, so its
+    // first line can be a RESUME; after the first STOP, a RESUME follows.
+    let at = events
+        .iter()
+        .position(|e| e["event"] == json!("STOP"))
+        .unwrap_or_else(|| panic!("no STOP in {got:?}"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["event"] == json!("STOP") || e["event"] == json!("RESUME")),
+        "the filter lets only STOP and RESUME through: {got:?}"
+    );
+    let first = &events[at];
+    assert!(
+        first["timestamp"]["seconds"]
+            .as_i64()
+            .is_some_and(|s| s > 1_600_000_000)
+    );
+    assert!(
+        first["time"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{first}"
+    );
+    assert_eq!(first["data"], json!({}));
+    assert_eq!(events[at + 1]["event"], json!("RESUME"), "{got:?}");
+
+    // Without --follow: the next matching event, then exit 0.
+    let mut one = Command::new(QMP)
+        .arg("--socket")
+        .arg(&two.second)
+        .args(["events", "--filter", "STOP", "--timeout", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        run(q.socket(), &["exec", "stop"]);
+        run(q.socket(), &["exec", "cont"]);
+        if one.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = one.wait_with_output().expect("ends");
+    out.push_str(&text(&o.stdout));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    // An unknown event name is refused, with its close name.
+    let (code, _, err) = run(q.socket(), &["events", "--filter", "JOB_STATUS_CHANG"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean JOB_STATUS_CHANGE"), "{err}");
+    // A timeout without events: exit 4.
+    let (code, _, err) = run(
+        q.socket(),
+        &["events", "--filter", "DEVICE_DELETED", "--timeout", "0.3"],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no matching event within"), "{err}");
+}
+
+/// Two throttled null nodes and a backup between them: a job that runs a
+/// few seconds.
+fn slow_backup(s: &Path, id: &str, speed: &str) {
+    for n in ["src", "dst"] {
+        let (code, _, err) = run(
+            s,
+            &[
+                "exec",
+                "blockdev-add",
+                "driver=null-co",
+                &format!("node-name={id}-{n}"),
+                "size=67108864",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = run(
+        s,
+        &[
+            "exec",
+            "blockdev-backup",
+            &format!("job-id={id}"),
+            &format!("device={id}-src"),
+            &format!("target={id}-dst"),
+            "sync=full",
+            &format!("speed={speed}"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn job_watch_follows_a_backup_to_its_end() {
+    for which in Which::ALL {
+        let two = start_two(which, Flavor::StorageDaemon);
+        let s = two.qemu.socket();
+        // 64 MiB at 32 MiB/s: about two seconds.
+        slow_backup(s, "bk", "33554432");
+        let started = Instant::now();
+        let (code, out, err) = run(s, &["job", "watch", "bk", "--interval", "100"]);
+        assert_eq!(code, 0, "{which:?}: {err}");
+        assert!(
+            out.contains("job bk: ") && out.contains("successfully"),
+            "{out}"
+        );
+        assert!(
+            started.elapsed() > Duration::from_millis(500),
+            "it watched a running job"
+        );
+        // The job is gone now: a clear error.
+        let (code, _, err) = run(s, &["job", "watch", "bk"]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("no job 'bk'"), "{err}");
+        // A cancelled job: exit 1, its final status.
+        slow_backup(s, "bc", "1048576");
+        let canceller = {
+            let s = two.second.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(700));
+                run(&s, &["exec", "block-job-cancel", "device=bc", "force=true"])
+            })
+        };
+        let (code, out, err) = run(s, &["job", "watch"]);
+        let (ccode, _, cerr) = canceller.join().expect("cancel thread");
+        assert_eq!(ccode, 0, "{cerr}");
+        assert_eq!(code, 1, "{which:?}: {out} {err}");
+        assert!(
+            out.contains("job bc: ") && out.contains("cancelled"),
+            "{out}"
+        );
+        assert!(err.contains("job failed or was cancelled: bc"), "{err}");
+    }
+}

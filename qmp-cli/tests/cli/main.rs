@@ -1,0 +1,108 @@
+//! `qmp` as a person or a script runs it, against real
+//! qemu-storage-daemon and qemu-system-x86_64 (10.0.2, and 7.2 where the
+//! version matters): each subcommand, and bad input, which must give a
+//! clear message and a non-zero exit, never a panic.
+
+mod connect;
+mod events;
+mod exec;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use qmp_client::launch::{Flavor, Qemu};
+use serde_json::{Value, json};
+use tests::{TempDir, Which, launcher};
+
+const QMP: &str = env!("CARGO_BIN_EXE_qmp");
+
+fn start(which: Which, flavor: Flavor) -> Qemu {
+    let l = launcher(which, flavor).start_timeout(Duration::from_secs(60));
+    let l = if flavor == Flavor::System {
+        l.guestless()
+    } else {
+        l
+    };
+    start_retrying(&l)
+}
+
+/// Starts QEMU; once more if it crashed while starting (seen once in
+/// many runs: qemu-storage-daemon killed by SIGSEGV before its socket
+/// appeared, with ten tests starting QEMUs at once), saying so.
+fn start_retrying(l: &qmp_client::launch::Launcher) -> Qemu {
+    match l.clone().start_blocking() {
+        Ok(q) => q,
+        Err(e @ qmp_client::launch::LaunchError::Exited { .. }) => {
+            eprintln!("QEMU did not start ({e}); trying once more");
+            l.clone().start_blocking().expect("QEMU starts")
+        }
+        Err(e) => panic!("QEMU starts: {e}"),
+    }
+}
+
+/// QEMU with a second monitor socket (`second`): a QMP socket serves one
+/// client at a time, and some tests run two `qmp` at once.
+struct Two {
+    qemu: Qemu,
+    second: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+fn start_two(which: Which, flavor: Flavor) -> Two {
+    let dir = TempDir::new("qmp-cli-2nd").expect("temp dir");
+    let second = dir.path().join("second.sock");
+    let path = second.display().to_string();
+    let l = launcher(which, flavor).start_timeout(Duration::from_secs(60));
+    let l = match flavor {
+        Flavor::System => l.guestless().args([
+            "-qmp".to_string(),
+            format!("unix:{path},server=on,wait=off"),
+        ]),
+        _ => l.args([
+            "--chardev".to_string(),
+            format!("socket,id=second,path={path},server=on,wait=off"),
+            "--monitor".to_string(),
+            "chardev=second".to_string(),
+        ]),
+    };
+    Two {
+        qemu: start_retrying(&l),
+        second,
+        _dir: dir,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `qmp ARGS` (without QMP_SOCKET from the environment): exit code,
+/// stdout, stderr; no run may panic.
+fn run_bare(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(QMP)
+        .args(args)
+        .env_remove("QMP_SOCKET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("qmp runs");
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(!err.contains("panicked"), "qmp {args:?} panicked: {err}");
+    (o.status.code().unwrap_or(-1), out, err)
+}
+
+/// `qmp --socket SOCKET ARGS`, as [`run_bare`].
+fn run(socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let socket = socket.display().to_string();
+    let mut all = vec!["--socket", socket.as_str()];
+    all.extend_from_slice(args);
+    run_bare(&all)
+}
+
+fn json_out(socket: &Path, args: &[&str]) -> Value {
+    let (code, out, err) = run(socket, args);
+    assert_eq!(code, 0, "qmp {args:?}: {err}");
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("qmp {args:?} printed no JSON ({e}): {out}"))
+}
