@@ -117,7 +117,7 @@ async fn dropped_qemu_is_killed_and_its_directory_removed() {
 async fn a_probe_left_without_a_greeting_is_dialled_again() {
     let dir = tests::TempDir::new("silent").expect("dir");
     let script = dir.path().join("fake-qsd");
-    std::fs::write(
+    executable(
         &script,
         r#"#!/usr/bin/env python3
 import socket, sys
@@ -137,10 +137,7 @@ while True:
         f.flush()
     conn.close()
 "#,
-    )
-    .expect("script");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    );
     let started = std::time::Instant::now();
     let qemu = Launcher::new(&script, Flavor::StorageDaemon)
         .start_timeout(std::time::Duration::from_secs(60))
@@ -161,13 +158,10 @@ while True:
 async fn a_noisy_failure_shows_the_last_lines_escaped() {
     let dir = tests::TempDir::new("noisy").expect("dir");
     let script = dir.path().join("noisy-qsd");
-    std::fs::write(
+    executable(
         &script,
         "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf 'line %d \\033[31mred\\033[0m\\r\\n' $i >&2; i=$((i+1)); done\necho 'the last word' >&2\nexit 1\n",
-    )
-    .expect("script");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    );
     let e = Launcher::new(&script, Flavor::StorageDaemon)
         .start()
         .await
@@ -198,16 +192,13 @@ async fn an_exit_is_reported_at_once_though_a_child_holds_stderr() {
     let dir = tests::TempDir::new("orphan").expect("dir");
     let script = dir.path().join("leaves-a-child");
     let pidfile = dir.path().join("child.pid");
-    std::fs::write(
+    executable(
         &script,
         format!(
             "#!/bin/sh\nsleep 30 &\necho $! > {}\necho 'bye' >&2\nexit 1\n",
             pidfile.display()
         ),
-    )
-    .expect("script");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    );
     let started = std::time::Instant::now();
     let e = Launcher::new(&script, Flavor::StorageDaemon)
         .start_timeout(std::time::Duration::from_secs(20))
@@ -236,4 +227,11 @@ async fn an_exit_is_reported_at_once_though_a_child_holds_stderr() {
         !alive
     });
     assert!(gone, "the child {pid} outlived the start");
+}
+
+/// Writes `text` to `path` as an executable script.
+fn executable(path: &std::path::Path, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }

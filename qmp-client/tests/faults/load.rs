@@ -216,6 +216,18 @@ async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
     );
 }
 
+/// Sends 40 `X_BIG` events of about 256 KiB each (`data.i` 0 to 39).
+async fn big_events(w: &mut tokio::net::unix::OwnedWriteHalf) {
+    let pad = "y".repeat(256 << 10);
+    for i in 0..40 {
+        let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
+            "timestamp": {"seconds": 1, "microseconds": i}});
+        w.write_all(format!("{ev}\n").as_bytes())
+            .await
+            .expect("event");
+    }
+}
+
 #[tokio::test]
 async fn the_history_is_bounded_by_bytes() {
     let fake = Fake::new();
@@ -223,14 +235,7 @@ async fn the_history_is_bounded_by_bytes() {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
         // 40 events of about 256 KiB each (10 MiB) against a 1 MiB bound.
-        let pad = "y".repeat(256 << 10);
-        for i in 0..40 {
-            let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
-                "timestamp": {"seconds": 1, "microseconds": i}});
-            w.write_all(format!("{ev}\n").as_bytes())
-                .await
-                .expect("event");
-        }
+        big_events(&mut w).await;
         send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
@@ -269,14 +274,7 @@ async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
-        let pad = "y".repeat(256 << 10);
-        for i in 0..40 {
-            let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
-                "timestamp": {"seconds": 1, "microseconds": i}});
-            w.write_all(format!("{ev}\n").as_bytes())
-                .await
-                .expect("event");
-        }
+        big_events(&mut w).await;
         let zeros = vec![0; 100_000];
         let ev = serde_json::json!({"event": "X_INTS", "data": {"v": zeros},
             "timestamp": {"seconds": 2, "microseconds": 0}});
