@@ -181,16 +181,6 @@ impl<'s> Plan<'s> {
         Ok(p)
     }
 
-    /// `serde` and `serde_json` as generated code reaches them: through
-    /// the runtime, so a crate of generated code depends on it alone.
-    fn serde_paths(&self) -> (TokenStream, TokenStream) {
-        let rt = self.rt();
-        (
-            quote!(#rt::__private::serde),
-            quote!(#rt::__private::serde_json),
-        )
-    }
-
     fn emitted_type(&self, id: EntityId) -> bool {
         let e = &self.schema.entities[id];
         match &e.kind {
@@ -243,6 +233,16 @@ impl<'p, 's> Gen<'p, 's> {
             rt: plan.rt(),
             docs: std::cell::RefCell::default(),
         }
+    }
+
+    /// `serde` and `serde_json` as generated code reaches them: through
+    /// the runtime, so a crate of generated code depends on it alone.
+    fn serde_paths(&self) -> (TokenStream, TokenStream) {
+        let rt = &self.rt;
+        (
+            quote!(#rt::__private::serde),
+            quote!(#rt::__private::serde_json),
+        )
     }
 
     /// A doc comment. The tokens carry only a placeholder (`#[doc =

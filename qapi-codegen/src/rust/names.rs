@@ -117,7 +117,9 @@ impl<'s> Plan<'s> {
         let i = ident(&self.names[&id]);
         quote!(#i)
     }
+}
 
+impl<'s> Gen<'_, 's> {
     /// The Rust type of a reference to type `id`.
     pub(super) fn rust_type(&self, id: EntityId) -> TokenStream {
         let (_, serde_json) = self.serde_paths();
