@@ -71,6 +71,8 @@ pub fn check(root: &Path) -> Vec<String> {
         rust_files(&root.join(dir), &mut files);
     }
     let mut problems = Vec::new();
+    // Each file read once: its checks here, the module graphs below.
+    let mut texts: Vec<(PathBuf, String)> = Vec::new();
     for path in files {
         let shown = path
             .strip_prefix(root)
@@ -91,36 +93,37 @@ pub fn check(root: &Path) -> Vec<String> {
                 "{shown}: {lines} lines, over {MAX_LINES}: split it along the jobs it does"
             ));
         }
+        texts.push((path, text));
     }
     for dir in ROOTS {
-        problems.extend(check_crates(root, &root.join(dir)));
+        problems.extend(check_crates(root, &root.join(dir), &texts));
     }
     problems
 }
 
 /// The module graph of each crate under `dir` (a folder with `src/lib.rs`
-/// or `src/main.rs`, and such folders below it).
-fn check_crates(root: &Path, dir: &Path) -> Vec<String> {
+/// or `src/main.rs`, and such folders below it), from the files `texts`
+/// holds.
+fn check_crates(root: &Path, dir: &Path, texts: &[(PathBuf, String)]) -> Vec<String> {
     let mut problems = Vec::new();
     let src = dir.join("src");
     if src.join("lib.rs").is_file() || src.join("main.rs").is_file() {
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        let mut modules = Vec::new();
-        for file in files {
-            let Some(path) = layers::module_path(&src, &file) else {
-                continue;
-            };
-            let shown = file
-                .strip_prefix(root)
-                .unwrap_or(&file)
-                .display()
-                .to_string();
-            match std::fs::read_to_string(&file) {
-                Ok(text) => modules.push(layers::Module { path, shown, text }),
-                Err(e) => problems.push(format!("{shown}: cannot read: {e}")),
-            }
-        }
+        let modules: Vec<layers::Module> = texts
+            .iter()
+            .filter_map(|(file, text)| {
+                let path = layers::module_path(&src, file)?;
+                let shown = file
+                    .strip_prefix(root)
+                    .unwrap_or(file)
+                    .display()
+                    .to_string();
+                Some(layers::Module {
+                    path,
+                    shown,
+                    text: text.clone(),
+                })
+            })
+            .collect();
         let name = dir.strip_prefix(root).unwrap_or(dir).display().to_string();
         problems.extend(layers::check_crate(&name, &modules));
     }
@@ -132,7 +135,7 @@ fn check_crates(root: &Path, dir: &Path) -> Vec<String> {
             .collect();
         subdirs.sort();
         for sub in subdirs {
-            problems.extend(check_crates(root, &sub));
+            problems.extend(check_crates(root, &sub, texts));
         }
     }
     problems
