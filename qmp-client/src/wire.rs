@@ -197,15 +197,17 @@ fn memchr_nl(b: &[u8]) -> Option<usize> {
 
 pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting> {
     #[derive(Deserialize)]
-    struct Inner {
+    struct Inner<'a> {
         version: VersionInfo,
-        #[serde(default)]
-        capabilities: Capabilities,
+        /// Each capability's text, not decoded: only strings are kept, and
+        /// anything else is skipped without being built.
+        #[serde(default, borrow)]
+        capabilities: Vec<&'a RawValue>,
     }
     #[derive(Deserialize)]
-    struct G {
-        #[serde(rename = "QMP")]
-        qmp: Inner,
+    struct G<'a> {
+        #[serde(rename = "QMP", borrow)]
+        qmp: Inner<'a>,
     }
     let bad = |why: String| Error::Protocol(format!("bad greeting ({why}): {}", excerpt(line)));
     let g: G = serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
@@ -220,89 +222,15 @@ pub(crate) fn parse_greeting(line: &[u8]) -> Result<Greeting> {
     }
     Ok(Greeting {
         version: g.qmp.version,
-        capabilities: g.qmp.capabilities.0,
+        capabilities: g
+            .qmp
+            .capabilities
+            .iter()
+            .filter(|c| c.get().starts_with('"'))
+            .filter_map(|c| serde_json::from_str(c.get()).ok())
+            .collect(),
         oob: false,
     })
-}
-
-/// The greeting's `capabilities`: the strings kept, anything else skipped
-/// without being built (a hostile greeting can't make the client hold a
-/// large decoded value).
-#[derive(Default)]
-struct Capabilities(Vec<String>);
-
-impl<'de> Deserialize<'de> for Capabilities {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        /// One capability: a string, or `None` for anything else.
-        struct One(Option<String>);
-        impl<'de> Deserialize<'de> for One {
-            fn deserialize<D: serde::Deserializer<'de>>(
-                d: D,
-            ) -> std::result::Result<Self, D::Error> {
-                struct V;
-                impl<'de> serde::de::Visitor<'de> for V {
-                    type Value = One;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a capability")
-                    }
-                    fn visit_str<E>(self, v: &str) -> std::result::Result<One, E> {
-                        Ok(One(Some(v.to_string())))
-                    }
-                    fn visit_bool<E>(self, _: bool) -> std::result::Result<One, E> {
-                        Ok(One(None))
-                    }
-                    fn visit_i64<E>(self, _: i64) -> std::result::Result<One, E> {
-                        Ok(One(None))
-                    }
-                    fn visit_u64<E>(self, _: u64) -> std::result::Result<One, E> {
-                        Ok(One(None))
-                    }
-                    fn visit_f64<E>(self, _: f64) -> std::result::Result<One, E> {
-                        Ok(One(None))
-                    }
-                    fn visit_unit<E>(self) -> std::result::Result<One, E> {
-                        Ok(One(None))
-                    }
-                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                        self,
-                        mut a: A,
-                    ) -> std::result::Result<One, A::Error> {
-                        while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                        Ok(One(None))
-                    }
-                    fn visit_map<A: serde::de::MapAccess<'de>>(
-                        self,
-                        mut a: A,
-                    ) -> std::result::Result<One, A::Error> {
-                        while a
-                            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-                            .is_some()
-                        {}
-                        Ok(One(None))
-                    }
-                }
-                d.deserialize_any(V)
-            }
-        }
-        struct List;
-        impl<'de> serde::de::Visitor<'de> for List {
-            type Value = Capabilities;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a list of capabilities")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<Capabilities, A::Error> {
-                let mut out = Vec::new();
-                while let Some(One(c)) = a.next_element()? {
-                    out.extend(c);
-                }
-                Ok(Capabilities(out))
-            }
-        }
-        d.deserialize_seq(List)
-    }
 }
 
 /// `{"VERB":"NAME","arguments":ARGS` with room for the rest, which
