@@ -222,9 +222,7 @@ async fn big_events(w: &mut tokio::net::unix::OwnedWriteHalf) {
     for i in 0..40 {
         let ev = serde_json::json!({"event": "X_BIG", "data": {"i": i, "pad": pad},
             "timestamp": {"seconds": 1, "microseconds": i}});
-        w.write_all(format!("{ev}\n").as_bytes())
-            .await
-            .expect("event");
+        send(w, &ev).await;
     }
 }
 
@@ -265,9 +263,9 @@ async fn the_history_is_bounded_by_bytes() {
 }
 
 /// An event stream nobody reads holds at most its bounds: with a 1 MiB
-/// budget and 40 events of 256 KiB, it keeps the newest three and reports
-/// the 37 before them as lost; sizes count decoded memory, so an integer
-/// array counts many times its wire bytes.
+/// budget, 40 events of 256 KiB and then an array of 100,000 integers
+/// (which counts for over 1 MiB alone, as sizes count decoded memory), it
+/// keeps only that newest event and reports the 40 before it as lost.
 #[tokio::test]
 async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
     let fake = Fake::new();
@@ -278,9 +276,7 @@ async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
         let zeros = vec![0; 100_000];
         let ev = serde_json::json!({"event": "X_INTS", "data": {"v": zeros},
             "timestamp": {"seconds": 2, "microseconds": 0}});
-        w.write_all(format!("{ev}\n").as_bytes())
-            .await
-            .expect("event");
+        send(&mut w, &ev).await;
         send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
