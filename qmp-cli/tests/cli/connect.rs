@@ -61,14 +61,7 @@ fn spawn_cleans_up_on_sigterm_sighup_and_sigint() {
             sig,
         )
         .expect("signal qmp");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(st) = qmp.try_wait().expect("wait") {
-                break st;
-            }
-            assert!(Instant::now() < deadline, "{sig}: qmp did not end");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = wait_bounded(&mut qmp, Duration::from_secs(20), &format!("{sig}: qmp"));
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut err, &mut rest).ok();
         assert_eq!(status.code(), Some(128 + sig as i32), "{sig}: {rest}");

@@ -19,15 +19,7 @@ fn events_follow_tells_a_quit_from_a_kill() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("qmp events runs");
-        let lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in lines {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = line_channel(follow.stdout.take().expect("stdout"));
         // Attached once it prints what a `stop` makes.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -46,14 +38,7 @@ fn events_follow_tells_a_quit_from_a_kill() {
         } else {
             run(q.socket(), &["exec", "quit"]);
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(st) = follow.try_wait().expect("wait") {
-                break st;
-            }
-            assert!(Instant::now() < deadline, "the follower did not end");
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_bounded(&mut follow, Duration::from_secs(20), "the follower");
         let mut err = String::new();
         if let Some(mut e) = follow.stderr.take() {
             use std::io::Read;
@@ -76,18 +61,10 @@ fn events_are_json_lines_with_timestamps() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("qmp events runs");
-    let mut lines = BufReader::new(follow.stdout.take().expect("stdout")).lines();
     // The follower may not be connected yet: stop and resume until it has
     // printed.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for l in lines.by_ref() {
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = line_channel(follow.stdout.take().expect("stdout"));
     let mut got: Vec<String> = Vec::new();
     // Until a STOP and the line after it are in.
     let stop_then_more = |got: &[String]| {

@@ -18,6 +18,39 @@ use tests::{TempDir, Which, launcher};
 
 const QMP: &str = env!("CARGO_BIN_EXE_qmp");
 
+/// The lines `out` prints, as they come, through a channel (read on a
+/// thread of their own, so a test can wait for them with a bound).
+fn line_channel(
+    out: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<std::io::Result<String>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines() {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits at most `bound` for `child` to end; `what` names it if it
+/// doesn't.
+fn wait_bounded(
+    child: &mut std::process::Child,
+    bound: Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            return st;
+        }
+        assert!(Instant::now() < deadline, "{what} did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn start(which: Which, flavor: Flavor) -> Qemu {
     let l = launcher(which, flavor).start_timeout(Duration::from_secs(60));
     let l = if flavor == Flavor::System {
