@@ -51,10 +51,9 @@ pub fn parse(words: &[String]) -> Result<Typed, String> {
     let mut root = Node::Object(Vec::new());
     for w in words {
         let Some((key, raw)) = w.split_once('=') else {
+            let w = shown(w);
             return Err(format!(
-                "'{}' is neither key=value nor a JSON object (write `{}=...`)",
-                shown(w),
-                shown(w)
+                "'{w}' is neither key=value nor a JSON object (write `{w}=...`)"
             ));
         };
         if key.is_empty() || key.split('.').any(str::is_empty) {
