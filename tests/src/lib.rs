@@ -73,15 +73,22 @@ pub fn launcher(which: Which, flavor: qmp_client::launch::Flavor) -> qmp_client:
 pub struct TempDir(PathBuf);
 
 impl TempDir {
-    /// Creates a fresh directory under the system's temp dir.
+    /// Creates a fresh directory under the system's temp dir, never one
+    /// another test of this process (or another process) has: the name
+    /// holds the process id and a counter, and an existing directory is
+    /// never reused.
     pub fn new(tag: &str) -> std::io::Result<TempDir> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("qmp-rs-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(TempDir(dir))
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("qmp-rs-{tag}-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(TempDir(dir)),
+                // Left by an earlier process with the same id: take the next.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Its path.
