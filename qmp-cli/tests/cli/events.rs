@@ -20,11 +20,13 @@ fn events_follow_tells_a_quit_from_a_kill() {
             .spawn()
             .expect("qmp events runs");
         let rx = line_channel(follow.stdout.take().expect("stdout"));
-        // Attached once it prints what a `stop` makes.
+        // Attached once it prints what a `stop` and `cont` make (a second
+        // `stop` of a stopped guest would make no event).
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             assert!(Instant::now() < deadline, "the follower never printed");
             assert_eq!(run(q.socket(), &["exec", "stop"]).0, 0);
+            assert_eq!(run(q.socket(), &["exec", "cont"]).0, 0);
             if rx.recv_timeout(Duration::from_millis(300)).is_ok() {
                 break;
             }
