@@ -618,8 +618,75 @@ pub struct ManifestReport {
     /// The comparison.
     pub report: Report,
     /// Set when the server's QEMU is outside the versions the manifest
-    /// lists (then the model's every version is compared).
+    /// lists (then the model's every version is compared, or, for a newer
+    /// QEMU, the newest).
     pub note: Option<String>,
+    /// Set when the server's QEMU is newer than every version the
+    /// manifest lists: the newest listed, which the server was compared
+    /// with. Every difference is then explained by the versions, and
+    /// [`ManifestReport::todo`] is what a regen with that QEMU's schema
+    /// would add.
+    pub newer_than: Option<String>,
+}
+
+/// The groups of [`ManifestReport::todo`], in order.
+const TODO_GROUPS: [&str; 6] = [
+    "Commands",
+    "Events",
+    "Members",
+    "Enum values",
+    "Branches",
+    "Changed or removed",
+];
+
+impl ManifestReport {
+    /// For a server newer than the bindings: what it has that they lack,
+    /// grouped (commands, events, members, enum values, branches), and
+    /// what differs or is gone; as Markdown, the to-do list for adding
+    /// that QEMU's schema (`schema/manifest.txt`, `cargo xtask regen`).
+    /// Empty otherwise.
+    pub fn todo(&self) -> String {
+        use std::fmt::Write as _;
+        let Some(newest) = &self.newer_than else {
+            return String::new();
+        };
+        let group = |d: &Difference| -> usize {
+            match d.side {
+                Side::ServerOnly if d.what.contains(": member") => 2,
+                Side::ServerOnly if d.what.contains(": enum value") => 3,
+                Side::ServerOnly if d.what.contains(": branch") => 4,
+                Side::ServerOnly if d.what.starts_with("command ") => 0,
+                Side::ServerOnly if d.what.starts_with("event ") => 1,
+                _ => 5,
+            }
+        };
+        let mut out = format!(
+            "# To do: what the server has beyond the bindings' newest QEMU, {newest}\n\n\
+             Add its schema to `schema/` and its version to `schema/manifest.txt`, then\n\
+             run `cargo xtask regen` (its API check says what this does to the Rust API).\n"
+        );
+        for (i, title) in TODO_GROUPS.iter().enumerate() {
+            let items: Vec<&Difference> = self
+                .report
+                .differences
+                .iter()
+                .filter(|d| group(d) == i)
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let _ = write!(out, "\n## {title} ({})\n\n", items.len());
+            for d in items {
+                let side = match d.side {
+                    Side::ServerOnly => "added:",
+                    Side::BindingsOnly => "not in the server:",
+                    Side::Differs => "differs:",
+                };
+                let _ = writeln!(out, "- {side} {}", d.what);
+            }
+        }
+        out
+    }
 }
 
 /// Compares a server's `query-qmp-schema` with the merged model of the
@@ -644,9 +711,22 @@ pub fn conform_manifest(
     } else {
         None
     };
-    let label = version.and_then(|v| version_label(&model, v));
-    let note = match (version, label) {
-        (Some(v), None) => Some(format!(
+    let series = |v: &str| crate::manifest::parse_version(v).map(|(a, b, _)| (a, b));
+    let newest = model.versioning.as_ref().and_then(|v| v.labels.last());
+    let newer_than = match (version.and_then(series), newest) {
+        (Some(s), Some(n)) if series(n).is_some_and(|n| s > n) => Some(n.clone()),
+        _ => None,
+    };
+    let label = match &newer_than {
+        Some(n) => Some(n.as_str()),
+        None => version.and_then(|v| version_label(&model, v)),
+    };
+    let v = version.unwrap_or_default();
+    let note = match (&newer_than, label) {
+        (Some(n), _) => Some(format!(
+            "QEMU {v} is newer than the bindings' newest, {n}: compared with {n}; what differs is explained by the versions (the to-do list below)"
+        )),
+        (None, None) if version.is_some() => Some(format!(
             "QEMU {v} is outside the versions the manifest lists; comparing with all of them"
         )),
         _ => None,
@@ -655,6 +735,16 @@ pub fn conform_manifest(
         version: label,
         scope: scope.as_ref(),
     };
-    let report = conform(&model, introspection, opts)?;
-    Ok(ManifestReport { report, note })
+    let mut report = conform(&model, introspection, opts)?;
+    if let Some(n) = &newer_than {
+        for d in &mut report.differences {
+            d.explained
+                .get_or_insert_with(|| format!("QEMU {v} is newer than the bindings' newest, {n}"));
+        }
+    }
+    Ok(ManifestReport {
+        report,
+        note,
+        newer_than,
+    })
 }

@@ -224,12 +224,13 @@ fn conform(dir: &str, rest: &[String]) -> ExitCode {
         version.as_deref(),
         qsd,
     ) {
-        Ok(qapi_gen::conform::ManifestReport { report, note }) => {
-            if let Some(n) = note {
+        Ok(r) => {
+            if let Some(n) = &r.note {
                 eprintln!("note: {n}");
             }
-            print!("{report}");
-            if report.unexplained().next().is_some() {
+            print!("{}", r.report);
+            print!("{}", r.todo());
+            if r.report.unexplained().next().is_some() {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -51,6 +51,42 @@ fn conform_from_a_socket_and_from_a_file() {
         "{text}"
     );
 
+    // Bindings of QEMU 7.2 alone, and a server newer than them: every
+    // difference is explained by the versions (exit 0), and what 10.0.2
+    // adds is listed, grouped, as the to-do list of a regen.
+    let old = qsd.dir().join("schema-7.2");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    std::fs::write(old.join("manifest.txt"), "7.2.0\n").expect("write");
+    std::os::unix::fs::symlink(format!("{dir}/7.2.0"), old.join("7.2.0")).expect("symlink");
+    let old = old.to_string_lossy().into_owned();
+    let (code, text) = run(&[
+        "conform",
+        &old,
+        "--introspection",
+        &file,
+        "--version",
+        "10.0.2",
+        "--storage-daemon",
+    ]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(", 0 unexplained"), "{text}");
+    assert!(
+        text.contains("newer than the bindings' newest, 7.2.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# To do: what the server has beyond"),
+        "{text}"
+    );
+    let todo = &text[text.find("# To do").unwrap_or(0)..];
+    let commands = &todo[todo.find("## Commands").expect("a Commands group")..];
+    assert!(
+        commands.contains("- added: command `blockdev-set-active`"),
+        "{todo}"
+    );
+    assert!(todo.contains("## Members ("), "{todo}");
+    assert!(todo.contains("## Enum values ("), "{todo}");
+
     // Bad input: a clear message, exit 1 or 2, no panic.
     let (code, text) = run(&["conform", &dir, "--socket", "/nonexistent/qmp.sock"]);
     assert_eq!(code, Some(1), "{text}");

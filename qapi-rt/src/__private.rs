@@ -9,7 +9,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-pub use crate::unknown::{collecting, record_unknown};
+use crate::unknown::{UnknownMember, record};
+pub use crate::unknown::{collecting, lenient, record_unknown};
 
 // Generated code reaches serde through the runtime, so a crate of
 // generated bindings depends on this crate alone.
@@ -218,6 +219,163 @@ pub fn skip_member<'de, A: de::MapAccess<'de>>(
         }
         _ => {
             map.next_value::<de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+/// Where an object keeps members its type cannot hold: its
+/// [`Extra`](crate::Extra), or (a struct with a flattened member) the
+/// flattened member's keys, which the member then keeps.
+pub trait Keep {
+    /// Keeps `key`.
+    fn keep(&mut self, key: String, value: Value);
+}
+
+impl Keep for crate::Extra {
+    fn keep(&mut self, key: String, value: Value) {
+        self.insert(key, value);
+    }
+}
+
+impl Keep for Map<String, Value> {
+    fn keep(&mut self, key: String, value: Value) {
+        self.insert(key, value);
+    }
+}
+
+/// A member's value, or `null` (which an optional member's type cannot
+/// hold: its type does not take `null`).
+enum Nullable<T> {
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nullable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Nullable<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Nullable<T>, E> {
+                Ok(Nullable::Null)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Nullable<T>, E> {
+                Ok(Nullable::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Nullable<T>, D::Error> {
+                T::deserialize(d).map(Nullable::Value)
+            }
+        }
+        d.deserialize_option(V(std::marker::PhantomData))
+    }
+}
+
+/// Decodes an optional member whose type does not take `null`: a
+/// `null` (a newer QEMU widened the type) leaves it absent and is kept
+/// (and reported while collecting); with `lenient` (see
+/// [`decode_leniently`](crate::decode_leniently)) so is any value the
+/// type cannot hold.
+pub fn opt_member<'de, A: de::MapAccess<'de>, T: DeserializeOwned>(
+    map: &mut A,
+    type_name: &'static str,
+    wire: &'static str,
+    lenient: bool,
+    keep: &mut Vec<(&'static str, Value)>,
+) -> Result<Option<T>, A::Error> {
+    let mismatch = |keep: &mut Vec<(&'static str, Value)>, value: Value, why: String| {
+        if collecting() {
+            record(UnknownMember {
+                type_name,
+                key: wire.to_string(),
+                value: value.clone(),
+                mismatch: Some(why),
+            });
+        }
+        keep.push((wire, value));
+    };
+    if lenient {
+        let value = map.next_value::<Value>()?;
+        if value.is_null() {
+            mismatch(keep, value, "null".into());
+            return Ok(None);
+        }
+        return match T::deserialize(&value) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) => {
+                mismatch(keep, value, e.to_string());
+                Ok(None)
+            }
+        };
+    }
+    match map.next_value::<Nullable<T>>()? {
+        Nullable::Value(t) => Ok(Some(t)),
+        Nullable::Null => {
+            mismatch(keep, Value::Null, "null".into());
+            Ok(None)
+        }
+    }
+}
+
+/// Records (while a caller collects) the members of a union branch kept
+/// as unknown: a branch the bindings don't know, or a member-less one
+/// that came with members.
+pub fn record_unknown_all(type_name: &'static str, members: &Map<String, Value>) {
+    if collecting() {
+        for (k, v) in members {
+            record_unknown(type_name, k.clone(), v.clone());
+        }
+    }
+}
+
+/// Moves the values [`opt_member`] set aside into where the struct keeps
+/// them.
+pub fn keep_all(kept: &mut Vec<(&'static str, Value)>, into: &mut dyn Keep) {
+    for (k, v) in kept.drain(..) {
+        into.keep(k.to_string(), v);
+    }
+}
+
+/// Keeps the value of a member a generated struct does not know in its
+/// [`Extra`](crate::Extra) (and records it while a caller collects).
+pub fn keep_member<'de, A: de::MapAccess<'de>>(
+    map: &mut A,
+    type_name: &'static str,
+    field: Field,
+    extra: &mut crate::Extra,
+) -> Result<(), A::Error> {
+    match field {
+        Field::Unknown(key) => {
+            let value = map.next_value::<Value>()?;
+            if collecting() {
+                record_unknown(type_name, key.clone(), value.clone());
+            }
+            extra.insert(key, value);
+        }
+        Field::Known(_) => {
+            map.next_value::<de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the kept members of a struct, but those that a member now set
+/// holds (`set`, parallel to `names`).
+pub fn serialize_extra<M: SerializeMap>(
+    map: &mut M,
+    extra: &crate::Extra,
+    names: &[&str],
+    set: &[bool],
+) -> Result<(), M::Error> {
+    for (k, v) in extra.iter() {
+        let held = names
+            .iter()
+            .position(|n| n == k)
+            .is_some_and(|i| set.get(i).copied().unwrap_or(false));
+        if !held {
+            map.serialize_entry(k, v)?;
         }
     }
     Ok(())

@@ -5,7 +5,8 @@
 //! ([`MemberInfo`], [`TypeInfo`], [`CommandVisitor`], [`EventVisitor`]),
 //! QEMU versions and whether a command exists in one ([`QemuVersion`],
 //! [`check_available`]), members a newer QEMU sends that the bindings
-//! don't know ([`collect_unknown_members`]), decode-error paths
+//! don't know ([`collect_unknown_members`], kept in each struct's
+//! [`Extra`]; [`decode_leniently`] for values a newer QEMU widened), decode-error paths
 //! ([`path`]), and the macros that implement each generated type's wire
 //! format and builders ([`qapi_struct!`], [`qapi_enum!`],
 //! [`qapi_builder!`], [`qapi_newtype!`], [`qapi_union!`],
@@ -23,6 +24,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
+mod extra;
 mod macros;
 pub mod path;
 mod unknown;
@@ -31,7 +33,8 @@ mod versions;
 #[doc(hidden)]
 pub mod __private;
 
-pub use unknown::{UnknownMember, collect_unknown_members, strict_enum_values};
+pub use extra::Extra;
+pub use unknown::{UnknownMember, collect_unknown_members, decode_leniently, strict_enum_values};
 
 pub use versions::{QemuVersion, Unavailable, check_available};
 

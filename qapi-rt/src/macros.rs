@@ -4,8 +4,9 @@
 //!
 //! They expand to what a hand-written implementation would be, leaner than
 //! serde's derives: a struct deserializes from a JSON object in one pass
-//! that maps each key to a member without allocating, ignores (or, for a
-//! flattened member, keeps) unknown keys, and accepts no other shape. That
+//! that maps each key to a member without allocating, keeps unknown keys
+//! (in its `extra`, or in a flattened member) to encode them again, and
+//! accepts no other shape. That
 //! halves the compile time of the generated crate, and a generator that
 //! emits one short macro call per type is much faster than one that spells
 //! out every impl.
@@ -16,10 +17,13 @@
 /// ```text
 /// qapi_struct!(Name {
 ///     0 req field "wire-name",     // required member
-///     1 opt other "other",         // optional member (an Option), null is absent
-///     2 anyopt extra "extra",      // optional `any` member: null is a value
+///     1 opt other "other",         // optional member (an Option); a null
+///                                  // (its type takes none) is kept, as below
+///     2 anyopt any "any",          // optional member whose type takes null
 /// } flatten rest);                 // optional: one member holding the other
 ///                                  // keys (a union's branch, or a map)
+/// // or, instead of `flatten`: `extra extra`, the `Extra` field that keeps
+/// // unknown keys (and values the members' types cannot hold)
 /// ```
 ///
 /// Member indices are positions in the list, from 0. The members' types
@@ -31,6 +35,7 @@ macro_rules! qapi_struct {
             $( $idx:literal $kind:ident $field:ident $wire:literal ),* $(,)?
         }
         $( flatten $flat:ident )?
+        $( extra $extra:ident )?
     ) => {
         #[allow(deprecated, reason = "deprecated members are still on the wire")]
         impl $crate::__private::serde::Serialize for $name {
@@ -43,6 +48,9 @@ macro_rules! qapi_struct {
                 let mut map = serializer.serialize_map(::std::option::Option::None)?;
                 $( $crate::__qapi_ser_field!(map, $kind, $wire, &self.$field); )*
                 $( $crate::__private::serialize_flat(&mut map, &self.$flat)?; )?
+                $crate::__qapi_ser_extra!(
+                    map, self, $($extra)? ; [$($wire),*] ; [$($kind $field),*]
+                );
                 map.end()
             }
         }
@@ -63,24 +71,37 @@ macro_rules! qapi_struct {
                     ) -> ::std::result::Result<$name, __A::Error> {
                         $( let mut $field = ::std::option::Option::None; )*
                         $( let mut $flat = $crate::__private::serde_json::Map::new(); )?
+                        $( let mut $extra = $crate::Extra::default(); )?
+                        // Values of optional members their types cannot hold.
+                        #[allow(unused_mut, reason = "a struct without optional members")]
+                        let mut __kept = ::std::vec::Vec::new();
+                        #[allow(unused_variables, reason = "a struct without optional members")]
+                        let __lenient = $crate::__private::lenient();
                         let seed = $crate::__private::FieldSeed {
                             names: &[$($wire),*],
-                            keep_unknown: $crate::__qapi_flag!($($flat)?),
+                            keep_unknown: $crate::__qapi_flag!($($flat)? $($extra)?),
                         };
                         while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
                             match key {
                                 $( $crate::__private::Field::Known($idx) => {
-                                    $crate::__qapi_de_field!(map, $kind, $field);
+                                    $crate::__qapi_de_field!(
+                                        map, $kind, $field, $wire, $name, __lenient, __kept
+                                    );
                                 } )*
                                 other => {
-                                    $crate::__qapi_de_other!(map, $name, other $(, $flat)?);
+                                    $crate::__qapi_de_other!(
+                                        map, $name, other $(, flat $flat)? $(, extra $extra)?
+                                    );
                                 }
                             }
                         }
+                        $( $crate::__private::keep_all(&mut __kept, &mut $flat); )?
+                        $( $crate::__private::keep_all(&mut __kept, &mut $extra); )?
                         ::std::result::Result::Ok($name {
                             $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, __A), )*
                             $( $flat: $crate::__private::from_flat($flat)
                                 .map_err(<__A::Error as $crate::__private::serde::de::Error>::custom)?, )?
+                            $( $extra, )?
                         })
                     }
                 }
@@ -294,7 +315,7 @@ macro_rules! qapi_union {
             fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                $crate::__qapi_union_de!(d, $tag, data { $( $dv = $dwire ),* }
+                $crate::__qapi_union_de!($name, d, $tag, data { $( $dv = $dwire ),* }
                     unit { $( $uv = $uwire ),* } $( untagged $tv )?)
             }
         }
@@ -304,20 +325,20 @@ macro_rules! qapi_union {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_union_de {
-    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+    ($name:ident, $d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
         unit { $( $uv:ident = $uwire:literal ),* }) => {{
         let (tag, members) = $crate::__private::deserialize_branch($d, $tag)?;
-        $crate::__qapi_union_pick!(tag, members, __D, data { $( $dv = $dwire ),* }
+        $crate::__qapi_union_pick!($name, tag, members, __D, data { $( $dv = $dwire ),* }
             unit { $( $uv = $uwire ),* })
     }};
-    ($d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
+    ($name:ident, $d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
         unit { $( $uv:ident = $uwire:literal ),* } untagged $tv:ident) => {{
         let (tag, members) = $crate::__private::deserialize_branch_opt($d, $tag)?;
         match tag {
             ::std::option::Option::None => $crate::__private::from_members(members)
                 .map(Self::$tv)
                 .map_err(<__D::Error as $crate::__private::serde::de::Error>::custom),
-            ::std::option::Option::Some(tag) => $crate::__qapi_union_pick!(tag, members, __D,
+            ::std::option::Option::Some(tag) => $crate::__qapi_union_pick!($name, tag, members, __D,
                 data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* }),
         }
     }};
@@ -326,11 +347,17 @@ macro_rules! __qapi_union_de {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_union_pick {
-    ($tagv:ident, $members:ident, $derr:ident, data { $( $dv:ident = $dwire:literal ),* }
+    ($name:ident, $tagv:ident, $members:ident, $derr:ident, data { $( $dv:ident = $dwire:literal ),* }
         unit { $( $uv:ident = $uwire:literal ),* }) => {{
         let branch: ::std::result::Result<Self, $crate::__private::serde_json::Error> = match $tagv.as_str() {
             $( $dwire => $crate::__private::from_members($members).map(Self::$dv), )*
-            $( $uwire => ::std::result::Result::Ok(Self::$uv), )*
+            // A branch without members that came with some (a newer
+            // QEMU's): kept whole, as an unknown branch, so nothing is lost.
+            $( $uwire if $members.is_empty() => ::std::result::Result::Ok(Self::$uv), )*
+            $( $uwire => {
+                $crate::__private::record_unknown_all(::std::stringify!($name), &$members);
+                ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members })
+            } )*
             _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members }),
         };
         branch.map_err(<$derr::Error as $crate::__private::serde::de::Error>::custom)
@@ -579,11 +606,44 @@ macro_rules! __qapi_ser_field {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_de_field {
-    ($map:ident, opt, $field:ident) => {
-        $field = $map.next_value()?
+    ($map:ident, opt, $field:ident, $wire:literal, $name:ident, $lenient:ident, $kept:ident) => {
+        $field = $crate::__private::opt_member(
+            &mut $map,
+            ::std::stringify!($name),
+            $wire,
+            $lenient,
+            &mut $kept,
+        )?
     };
-    ($map:ident, $kind:ident, $field:ident) => {
+    ($map:ident, $kind:ident, $field:ident, $wire:literal, $name:ident, $lenient:ident, $kept:ident) => {
         $field = ::std::option::Option::Some($map.next_value()?)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_ser_extra {
+    ($map:ident, $this:expr, ; [$($wire:literal),*] ; [$($kind:ident $field:ident),*]) => {};
+    ($map:ident, $this:expr, $extra:ident ; [$($wire:literal),*] ; [$($kind:ident $field:ident),*]) => {
+        if !$this.$extra.is_empty() {
+            $crate::__private::serialize_extra(
+                &mut $map,
+                &$this.$extra,
+                &[$($wire),*],
+                &[$( $crate::__qapi_is_set!($kind, &$this.$field) ),*],
+            )?;
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_is_set {
+    (req, $value:expr) => {
+        true
+    };
+    ($kind:ident, $value:expr) => {
+        $value.is_some()
     };
 }
 
@@ -611,7 +671,10 @@ macro_rules! __qapi_de_other {
     ($map:ident, $name:ident, $other:ident) => {
         $crate::__private::skip_member(&mut $map, ::std::stringify!($name), $other)?
     };
-    ($map:ident, $name:ident, $other:ident, $flat:ident) => {
+    ($map:ident, $name:ident, $other:ident, extra $extra:ident) => {
+        $crate::__private::keep_member(&mut $map, ::std::stringify!($name), $other, &mut $extra)?
+    };
+    ($map:ident, $name:ident, $other:ident, flat $flat:ident) => {
         match $other {
             $crate::__private::Field::Unknown(key) => {
                 $flat.insert(

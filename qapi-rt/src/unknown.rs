@@ -1,15 +1,22 @@
-//! Members the bindings do not know: a decoder skips them, unless a
-//! caller collects them ([`collect_unknown_members`]) to keep or report
-//! them (a QEMU newer than the bindings sends members they lack).
+//! Members the bindings do not know, or whose value their type cannot
+//! hold (a QEMU newer than the bindings sends members they lack, and
+//! widens types): a decoder keeps them in the object's
+//! [`Extra`](crate::Extra), and a caller that collects them
+//! ([`collect_unknown_members`]) gets each, to report it. Lenient mode
+//! ([`decode_leniently`]) keeps an optional member's value that does not
+//! fit instead of failing.
 //!
-//! Within the QEMU versions the bindings cover, every member is known, so
-//! nothing is skipped; collecting costs nothing until a key is unknown.
+//! Within the QEMU versions the bindings cover, every member is known and
+//! fits, so nothing is kept; collecting costs nothing until a key is
+//! unknown.
 
 use std::cell::{Cell, RefCell};
 
 use serde_json::Value;
 
-/// A member a decoded object had that its type does not know.
+/// A member a decoded object had that its type does not know, or whose
+/// value its type cannot hold (kept in the object's
+/// [`Extra`](crate::Extra) either way).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownMember {
     /// The Rust type that was decoded (`MachineInfo`).
@@ -18,17 +25,54 @@ pub struct UnknownMember {
     pub key: String,
     /// Its value.
     pub value: Value,
+    /// `None`: the type has no such member. `Some`: it has, but the
+    /// value does not fit its type (a newer QEMU widened it: `null`
+    /// where a string was, or another JSON type under
+    /// [`decode_leniently`]); the decoder's message.
+    pub mismatch: Option<String>,
 }
 
 impl std::fmt::Display for UnknownMember {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` in {}", self.key, self.type_name)
+        write!(f, "`{}` in {}", self.key, self.type_name)?;
+        if let Some(m) = &self.mismatch {
+            write!(f, " (does not fit its type: {m})")?;
+        }
+        Ok(())
     }
 }
 
 thread_local! {
     static SINK: RefCell<Option<Vec<UnknownMember>>> = const { RefCell::new(None) };
     static STRICT: Cell<bool> = const { Cell::new(false) };
+    static LENIENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `decode` (which decodes generated types on this thread) so that
+/// an optional member whose value its type cannot hold (a newer QEMU
+/// widened it: an object where a string was) does not fail the whole
+/// value: the member is left absent, its value kept in the object's
+/// [`Extra`](crate::Extra) (it re-encodes the same) and, while a caller
+/// collects them, reported as an [`UnknownMember`] with the mismatch.
+/// A required member that does not fit still fails, with its path.
+/// Slower than a plain decode (optional members go through a
+/// `serde_json::Value`): a client uses it only to retry a reply that
+/// failed.
+pub fn decode_leniently<R>(decode: impl FnOnce() -> R) -> R {
+    /// Puts the outer mode back, also when `decode` panics.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LENIENT.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(LENIENT.with(|s| s.replace(true)));
+    decode()
+}
+
+/// Whether optional members are decoded leniently on this thread.
+pub fn lenient() -> bool {
+    LENIENT.with(Cell::get)
 }
 
 /// Runs `decode` (which decodes generated types on this thread) with
@@ -88,13 +132,19 @@ pub fn collecting() -> bool {
 /// Records an unknown member (generated decoders call this while
 /// [`collecting`]).
 pub fn record_unknown(type_name: &'static str, key: String, value: Value) {
+    record(UnknownMember {
+        type_name,
+        key,
+        value,
+        mismatch: None,
+    });
+}
+
+/// Records an unknown member or a mismatched one.
+pub fn record(m: UnknownMember) {
     SINK.with(|s| {
         if let Some(v) = s.borrow_mut().as_mut() {
-            v.push(UnknownMember {
-                type_name,
-                key,
-                value,
-            });
+            v.push(m);
         }
     });
 }

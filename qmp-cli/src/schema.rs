@@ -73,10 +73,11 @@ pub async fn conform(client: &Client, dir: &SchemaDir, storage_daemon: Option<bo
     let version = format!("{}.{}.{}", v.major, v.minor, v.micro);
     let r = qapi_gen::conform::conform_manifest(&dir, &intro, Some(&version), qsd)
         .map_err(CliError::Io)?;
-    if let Some(n) = r.note {
+    if let Some(n) = &r.note {
         eprintln!("note: {n}");
     }
     print!("{}", r.report);
+    print!("{}", r.todo());
     let unexplained = r.report.unexplained().count();
     if unexplained > 0 {
         return Err(CliError::Nonconforming(format!(

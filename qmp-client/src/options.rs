@@ -52,20 +52,30 @@ pub struct Options {
 }
 
 /// What a client does with members of replies and events that the
-/// bindings don't know. Within the QEMU versions they cover there are
-/// none; a newer QEMU may send some.
+/// bindings don't know, or whose value their type cannot hold (a newer
+/// QEMU widened it). Within the QEMU versions they cover there are none;
+/// a newer QEMU may send some. Whatever the policy, a decoded value keeps
+/// them (each struct's `extra`) and encodes to the JSON QEMU sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum UnknownMembers {
-    /// Skip them.
+    /// Say nothing of them. A reply or event whose optional member does
+    /// not fit its type is decoded again leniently (the member kept in
+    /// `extra`), as with `Report`.
     Ignore,
     /// Decode as usual, and keep them with their values (the latest 256,
     /// `Client::unknown_members`), count them (`Stats::unknown_members`)
-    /// and log each at `warn` level (tracing).
+    /// and log each at `warn` level (tracing). A reply or event that
+    /// fails only because an optional member's value does not fit its
+    /// type (an object where the bindings expect a string) is decoded
+    /// again leniently: that member left absent, its value kept in
+    /// `extra` and reported (`UnknownMember::mismatch`), instead of the
+    /// call failing.
     #[default]
     Report,
-    /// Fail: a reply with one is [`crate::Error::UnknownMembers`]; an event with
-    /// one becomes `AnyEvent::Malformed`.
+    /// Fail: a reply with one is [`crate::Error::UnknownMembers`] (or,
+    /// for a value that does not fit, the decode error naming its path);
+    /// an event with one becomes `AnyEvent::Malformed`.
     Deny,
 }
 

@@ -458,6 +458,24 @@ pub(crate) fn typed_event(
             r
         }
     };
+    // A newer QEMU may have widened an optional member's type: again,
+    // keeping such values instead of failing on them.
+    let first = match first {
+        Err(e) if policy != UnknownMembers::Deny => {
+            let (again, mismatched) =
+                qmp_types::rt::collect_unknown_members(|| qmp_types::rt::decode_leniently(decode));
+            match again {
+                Ok(ev) => {
+                    if policy != UnknownMembers::Ignore {
+                        report(mismatched);
+                    }
+                    Ok(ev)
+                }
+                Err(_) => Err(e),
+            }
+        }
+        other => other,
+    };
     let event = match first {
         Ok(e) => e,
         Err(_) => {

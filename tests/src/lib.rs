@@ -3,14 +3,23 @@
 //! not depend on the client under test. QEMU itself is started with
 //! `qmp_client::launch`, as users do.
 
-/// Code `cargo xtask regen` writes.
+/// Code `cargo xtask regen` writes (not formatted by rustfmt: the
+/// generator formats it).
+#[rustfmt::skip]
 pub mod generated {
     /// From QEMU's `qapi-schema-test.json`, which exercises every
     /// construct; compiled under `deny(warnings)`.
-    #[rustfmt::skip]
     #[deny(warnings)]
     pub mod qapi_test;
+
+    /// The evolution fixtures' bindings (`tests/fixtures/evolution`): each
+    /// case's `n.json` alone, and merged with `n1.json`; compiled under
+    /// `deny(warnings)`.
+    #[deny(warnings)]
+    pub mod evolution;
 }
+
+pub mod evolution;
 
 pub use generated::qapi_test;
 

@@ -16,28 +16,17 @@ use std::path::{Path, PathBuf};
 
 use qapi_gen::Schema;
 use qapi_gen::manifest::{Manifest, Part, load_any};
-use qapi_gen::rust::{GeneratedFile, Options, Protocol, generate};
+use qapi_gen::rust::api::Api;
+use qapi_gen::rust::{Options, Protocol, generate};
 
-/// The command that fixes stale output.
-pub const REGEN: &str = "cargo xtask regen";
-
-/// One output directory (or file) and what should be in it.
-pub struct Output {
-    /// Directory, relative to the workspace root.
-    pub dir: PathBuf,
-    /// Its files.
-    pub files: Vec<GeneratedFile>,
-    /// Whether the directory holds only generated `.rs` files (stale ones
-    /// are deleted).
-    pub owns_dir: bool,
-}
+pub use crate::output::{Output, REGEN};
 
 fn err(e: qapi_gen::Error) -> String {
     e.to_string()
 }
 
-/// Everything `regen` writes.
-pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
+/// Everything `regen` writes, and the API check.
+pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), String> {
     let manifest = Manifest::load(root.join("schema")).map_err(err)?;
     let list = manifest.versions.join(", ");
     // Each version once: the changelogs, then the merge.
@@ -47,29 +36,50 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
         crate::versions::changes(&qmp_each),
         crate::versions::changes(&qga_each),
     );
-    let qapi = Schema::merge(qmp_each).map_err(err)?;
-    let types = generate(
-        &qapi,
-        &Options {
-            runtime: "::qapi_rt".into(),
-            schema_label: format!("the QMP schemas of QEMU {list} (`schema/manifest.txt`)"),
-            regen_command: REGEN.into(),
-            protocol: Protocol::Qmp,
-        },
-    )
-    .map_err(err)?;
+    let qmp_opts = Options {
+        runtime: "::qapi_rt".into(),
+        schema_label: format!("the QMP schemas of QEMU {list} (`schema/manifest.txt`)"),
+        regen_command: REGEN.into(),
+        protocol: Protocol::Qmp,
+    };
+    let qga_opts = Options {
+        runtime: "::qapi_rt".into(),
+        schema_label: format!("the guest agent schemas of QEMU {list} (`schema/manifest.txt`)"),
+        regen_command: REGEN.into(),
+        protocol: Protocol::Qga,
+    };
+    let qapi = Schema::merge(qmp_each.clone()).map_err(err)?;
+    let types = generate(&qapi, &qmp_opts).map_err(err)?;
+    let qga = Schema::merge(qga_each.clone()).map_err(err)?;
+    let qga_files = generate(&qga, &qga_opts).map_err(err)?;
 
-    let qga = Schema::merge(qga_each).map_err(err)?;
-    let qga_files = generate(
-        &qga,
-        &Options {
-            runtime: "::qapi_rt".into(),
-            schema_label: format!("the guest agent schemas of QEMU {list} (`schema/manifest.txt`)"),
-            regen_command: REGEN.into(),
-            protocol: Protocol::Qga,
-        },
-    )
-    .map_err(err)?;
+    // The API check: fresh against committed, and each version step.
+    let accepted = crate::api::Accepted::load(root)?;
+    let mut since_committed = Vec::new();
+    let mut steps = Vec::new();
+    for (part, dir, files, each, opts) in [
+        ("QMP", QMP_DIR, &types, &qmp_each, &qmp_opts),
+        ("the guest agent", QGA_DIR, &qga_files, &qga_each, &qga_opts),
+    ] {
+        let fresh = crate::api::api_of(files)?;
+        // Committed files equal to the fresh ones (the usual case) have
+        // the same API.
+        let dir = root.join(dir);
+        let same = files.iter().all(|f| {
+            std::fs::read_to_string(dir.join(&f.path))
+                .is_ok_and(|old| normalize(&old) == f.contents)
+        });
+        if !same {
+            let old = crate::api::committed(&dir)?;
+            since_committed.push((part, Api::changes(&old, &fresh)));
+        }
+        steps.push((part, crate::api::steps(each, &fresh, opts)?));
+    }
+    let check = crate::api::ApiCheck {
+        accepted,
+        since_committed,
+        steps,
+    };
 
     let test_schema = root.join("tests/fixtures/qapi-schema/qapi-schema-test.json");
     let test = load_any(&test_schema).map_err(err)?;
@@ -84,16 +94,19 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
     )
     .map_err(err)?;
 
-    let versions = crate::versions::page(&manifest, (&changes.0, &changes.1), &qapi, &qga);
+    let evolution = crate::evolution::outputs(root)?;
 
-    Ok(vec![
+    let versions =
+        crate::versions::page(&manifest, (&changes.0, &changes.1), (&qapi, &qga), &check);
+
+    let outputs = vec![
         Output {
-            dir: "qmp-types/src/generated/qmp".into(),
+            dir: QMP_DIR.into(),
             files: types,
             owns_dir: true,
         },
         Output {
-            dir: "qmp-types/src/generated/qga".into(),
+            dir: QGA_DIR.into(),
             files: qga_files,
             owns_dir: true,
         },
@@ -107,8 +120,16 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, String> {
             files: vec![versions],
             owns_dir: false,
         },
-    ])
+    ];
+    let mut outputs = outputs;
+    outputs.extend(evolution);
+    Ok((outputs, check))
 }
+
+/// Where the QMP bindings are written.
+const QMP_DIR: &str = "qmp-types/src/generated/qmp";
+/// Where the guest agent bindings are written.
+const QGA_DIR: &str = "qmp-types/src/generated/qga";
 
 fn normalize(s: &str) -> String {
     s.replace("\r\n", "\n")
@@ -182,7 +203,18 @@ mod tests {
     #[test]
     fn generated_code_is_fresh() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let outputs = outputs(&root).expect("the vendored schemas generate");
+        let (outputs, api) = outputs(&root).expect("the vendored schemas generate");
+        let breaks = api.unaccepted();
+        assert!(
+            breaks.is_empty(),
+            "the Rust API breaks where `{}` does not accept it:\n{}",
+            crate::api::ACCEPTED,
+            breaks
+                .iter()
+                .map(|(w, c)| format!("  {w}: {}", c.to_markdown()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
         let stale = check(&root, &outputs);
         assert!(
             stale.is_empty(),

@@ -6,8 +6,11 @@
 //! - `test [ARGS...]`: install the QEMU binaries the tests need when they
 //!   are missing, then run every test (README's test command).
 
+mod api;
 mod codegen;
+mod evolution;
 mod layers;
+mod output;
 mod setup;
 mod tidy;
 mod versions;
@@ -42,16 +45,37 @@ fn regen(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     let root = workspace_root();
-    let outputs = codegen::outputs(&root)?;
+    let (outputs, api) = codegen::outputs(&root)?;
+    for (part, changes) in &api.since_committed {
+        print!("{}", api::report(part, changes, &api.accepted));
+    }
+    let breaks = api.unaccepted();
+    for (place, c) in &breaks {
+        eprintln!("break ({place}): {}", c.to_markdown());
+    }
+    if !breaks.is_empty() {
+        eprintln!(
+            "the Rust API breaks ({} items): keep the old shape (ARCHITECTURE.md, \"Stability rules\"), \
+             or accept each break in {} as `KEY | REASON`",
+            breaks.len(),
+            api::ACCEPTED
+        );
+    }
     if check {
         let stale = codegen::check(&root, &outputs);
         for p in &stale {
             eprintln!("stale: {}", p.strip_prefix(&root).unwrap_or(p).display());
         }
-        if stale.is_empty() {
+        if stale.is_empty() && breaks.is_empty() {
             return Ok(ExitCode::SUCCESS);
         }
-        eprintln!("run `{}` to update", codegen::REGEN);
+        if !stale.is_empty() {
+            eprintln!("run `{}` to update", codegen::REGEN);
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    if !breaks.is_empty() {
+        eprintln!("nothing written");
         return Ok(ExitCode::FAILURE);
     }
     let changed = codegen::write(&root, &outputs)?;

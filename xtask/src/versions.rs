@@ -29,8 +29,8 @@ pub fn changes(each: &[(String, Schema)]) -> String {
 pub fn page(
     m: &Manifest,
     (qmp_changes, qga_changes): (&str, &str),
-    qmp: &Schema,
-    qga: &Schema,
+    (qmp, qga): (&Schema, &Schema),
+    api: &crate::api::ApiCheck,
 ) -> GeneratedFile {
     let mut out = String::new();
     let list = m.versions.join(", ");
@@ -46,15 +46,34 @@ pub fn page(
          requires it and no `if` guards it. A client refuses, before sending,\n\
          a command (or argument) the connected QEMU does not have.\n\n\
          Below: what changed from each version to the next (as `qapi-gen\n\
-         diff OLD NEW` writes it), then what the merge met and how it\n\
+         diff OLD NEW` writes it) and what that did to the Rust API (the\n\
+         bindings of the versions up to the older against those up to the\n\
+         newer: a break is listed with the reason `schema/api-breaks.txt`\n\
+         gives for accepting it), then what the merge met and how it\n\
          resolved it.\n\n"
     );
-    for (title, changes) in [
+    for ((title, changes), (_, steps)) in [
         ("QMP (`qapi/qapi-schema.json`)", qmp_changes),
         ("Guest agent (`qga/qapi-schema.json`)", qga_changes),
-    ] {
+    ]
+    .into_iter()
+    .zip(&api.steps)
+    {
         let _ = write!(out, "# Changes: {title}\n\n");
-        out.push_str(changes);
+        // Each step's schema changes, then its Rust API section.
+        let body = changes.strip_prefix("## ").unwrap_or(changes);
+        for (i, part) in body
+            .split("\n## ")
+            .filter(|p| !p.trim().is_empty())
+            .enumerate()
+        {
+            out.push_str("## ");
+            out.push_str(part.trim_end());
+            out.push_str("\n\n");
+            if let Some(step) = steps.get(i) {
+                out.push_str(&crate::api::markdown(step, &api.accepted));
+            }
+        }
     }
     for (title, s) in [("QMP", qmp), ("guest agent", qga)] {
         let _ = write!(out, "# How the {title} merge resolved conflicts\n\n");

@@ -21,9 +21,10 @@ impl<'s> Gen<'_, 's> {
             doc.push(format!("The QAPI {} `{}`.", e.meta(), e.name));
         }
         let dep = self.deprecated_attr(id);
+        let kept = self.kept_struct(id);
         match arg {
             Some(a) if self.names.get(&a) == Some(name) => quote!(),
-            Some(a) if !self.schema.entities[a].is_implicit() => {
+            Some(a) if !self.schema.entities[a].is_implicit() && kept.is_none() => {
                 let inner = self.type_ident(a);
                 let ty = ident(name);
                 let doc = self.doc_attrs(&doc);
@@ -72,7 +73,61 @@ impl<'s> Gen<'_, 's> {
                 } else {
                     quote!()
                 };
-                quote!(#dep #st #named)
+                let conversions = match kept {
+                    Some(a) => self.struct_conversions(name, a, &fields),
+                    None => quote!(),
+                };
+                quote!(#dep #st #named #conversions)
+            }
+        }
+    }
+
+    /// A command that an older QEMU gave arguments of its own (implicit,
+    /// or a type named after the command) and a newer one gives another
+    /// named type (`migrate-set-parameters` taking `MigrationParameters`)
+    /// keeps its shape, a struct with fields, `new` and setters (the
+    /// stability rules in ARCHITECTURE.md): the argument type, if so. A
+    /// union or free-form argument type stays a newtype.
+    pub(super) fn kept_struct(&self, id: EntityId) -> Option<EntityId> {
+        let e = &self.schema.entities[id];
+        let EntityKind::Command(c) = &e.kind else {
+            return None;
+        };
+        let a = c.arg_type?;
+        let o = self.schema.entities[a].as_object()?;
+        if !c.generate
+            || o.branches.is_some()
+            || self.schema.entities[a].is_implicit()
+            || self.names.get(&a) == self.names.get(&id)
+        {
+            return None;
+        }
+        let older = self.schema.versioning.as_ref()?.older_args.get(&e.name)?;
+        let own = ident::type_name(&e.name);
+        older
+            .iter()
+            .any(|t| t.starts_with("q_obj_") || ident::type_name(t) == own)
+            .then_some(a)
+    }
+
+    /// `From` both ways between a kept command struct and its argument
+    /// type (the same fields).
+    fn struct_conversions(&self, name: &str, arg: EntityId, fields: &[Field]) -> TokenStream {
+        let ty = ident(name);
+        let arg_ty = self.type_ident(arg);
+        let ids: Vec<proc_macro2::Ident> = fields.iter().map(|f| ident(&f.ident)).collect();
+        quote! {
+            #[allow(deprecated, reason = "every member is carried over")]
+            impl ::std::convert::From<#arg_ty> for #ty {
+                fn from(a: #arg_ty) -> Self {
+                    Self { #(#ids: a.#ids,)* extra: a.extra }
+                }
+            }
+            #[allow(deprecated, reason = "every member is carried over")]
+            impl ::std::convert::From<#ty> for #arg_ty {
+                fn from(c: #ty) -> Self {
+                    Self { #(#ids: c.#ids,)* extra: c.extra }
+                }
             }
         }
     }
@@ -307,6 +362,10 @@ impl<'s> Gen<'_, 's> {
             let (target, expr) = match cmd {
                 Some(c) if self.names[&c] == self.names[&data_ty] => {
                     (self.type_ident(c), wrap(quote!(self)))
+                }
+                Some(c) if self.kept_struct(c).is_some() => {
+                    let data = self.type_ident(data_ty);
+                    (self.type_ident(c), wrap(quote!(#data::from(self))))
                 }
                 Some(c) => (self.type_ident(c), wrap(quote!(self.0))),
                 None => (self.type_ident(data_ty), wrap(quote!(self))),

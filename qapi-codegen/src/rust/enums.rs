@@ -41,7 +41,13 @@ impl<'s> Gen<'_, 's> {
                 .map(|v| v.value(&e.name, &m.name));
             self.push_availability(&mut vdoc, set);
             let vdoc = self.doc_attrs(&vdoc);
-            let vdep = Self::deprecated_tokens(&m.features, vdoc_src);
+            // Removed: a value the newest version's enum lacks.
+            let removed = set.filter(|_| {
+                self.entity_versions(id)
+                    .zip(self.schema.versioning.as_ref())
+                    .is_some_and(|(e, v)| e & v.all() & !(v.all() >> 1) != 0)
+            });
+            let vdep = self.deprecation(&m.features, vdoc_src, removed);
             variants.push(quote!(#vdoc #vdep #v,));
             to_str.push(quote!(#v = #wire,));
         }

@@ -31,6 +31,7 @@
 //! [`AnyEvent`-style]: generate
 
 mod alternates;
+pub mod api;
 mod boxing;
 mod commands;
 mod dispatch;
@@ -105,6 +106,65 @@ pub struct GeneratedFile {
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
     let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
     Gen::new(&plan).files(opts)
+}
+
+/// The public API that [`generate`] would write for `schema`, read from
+/// the items' tokens without formatting them (as [`api::Api::of_files`]
+/// reads it from the files, `tables.rs` aside): for the API check, which
+/// needs the API of several schemas quickly.
+pub fn generate_api(schema: &Schema, opts: &Options) -> crate::Result<api::Api> {
+    let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    let modules = Gen::new(&plan).module_file_names();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let plan = &plan;
+    let modules = &modules;
+    let parts: Vec<crate::Result<api::Api>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut api = api::Api::default();
+                    let g = Gen::new(plan);
+                    for &(i, _) in modules.iter().skip(t).step_by(threads) {
+                        for &id in &plan.schema.modules[i].entities {
+                            let item = g.emit_entity(id);
+                            if !item.is_empty() {
+                                api.read_tokens(item)?;
+                            }
+                        }
+                        g.docs.take();
+                    }
+                    if t == 0 {
+                        let names: Vec<String> = modules.iter().map(|(_, n)| n.clone()).collect();
+                        let paths = g.emit_kind_paths(&names);
+                        let events = g.emit_any_event();
+                        let transactions = g.emit_transactions();
+                        let commands = g.emit_command_list();
+                        let versions = g.emit_versions();
+                        let dispatch = g.emit_dispatch();
+                        api.read_tokens(
+                            quote!(#paths #events #transactions #commands #versions #dispatch),
+                        )?;
+                    }
+                    Ok(api)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::Error::Generate("a generator thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut api = api::Api::default();
+    for p in parts {
+        api.extend(p?);
+    }
+    Ok(api)
 }
 
 /// The Rust module (and file) name the generator gives a schema file
@@ -393,30 +453,64 @@ impl<'p, 's> Gen<'p, 's> {
         out
     }
 
+    /// `#[deprecated]` for a definition: deprecated in the schema, or
+    /// (a command or event) removed from the newest QEMU.
     fn deprecated_attr(&self, id: EntityId) -> TokenStream {
         let e = &self.schema.entities[id];
         let doc = self.doc_of(id).or_else(|| self.implicit_owner_doc(id));
-        Self::deprecated_tokens(&e.features, doc)
+        let set = match e.kind {
+            EntityKind::Command(_) | EntityKind::Event(_) => self.entity_versions(id),
+            _ => None,
+        };
+        self.deprecation(&e.features, doc, set)
     }
 
-    /// `#[deprecated(note = "..")]` when `features` has `deprecated`: the
-    /// note is what the doc comment's `@deprecated:` feature says (why,
-    /// and what to use instead).
-    fn deprecated_tokens(
+    /// `#[deprecated(note = "..")]` when `features` has `deprecated` (the
+    /// note is what the doc comment's `@deprecated:` feature says: why,
+    /// and what to use instead), or when `set`, the versions that have
+    /// the item, lacks the newest (the note says which QEMU removed it),
+    /// else nothing.
+    fn deprecation(
+        &self,
         features: &[crate::schema::Feature],
         doc: Option<&crate::doc::Doc>,
+        set: Option<crate::schema::VersionSet>,
     ) -> TokenStream {
-        if !Self::features_deprecated(features) {
+        let mut notes = Vec::new();
+        if Self::features_deprecated(features) {
+            let text = docs::feature(doc, "deprecated").join(" ");
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            notes.push(if text.is_empty() {
+                "deprecated in QEMU's schema".to_string()
+            } else {
+                text
+            });
+        }
+        if let Some(note) = self.removed_note(set) {
+            notes.push(note);
+        }
+        if notes.is_empty() {
             return quote!();
         }
-        let text = docs::feature(doc, "deprecated").join(" ");
-        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        let note = if text.is_empty() {
-            "deprecated in QEMU's schema".to_string()
-        } else {
-            text
-        };
+        let note = notes.join("; ");
         quote!(#[deprecated(note = #note)])
+    }
+
+    /// "removed in QEMU X" when `set` (the versions that have an item)
+    /// lacks the newest version: X follows the last version with it.
+    fn removed_note(&self, set: Option<crate::schema::VersionSet>) -> Option<String> {
+        let v = self.schema.versioning.as_ref()?;
+        let set = set?;
+        let n = v.labels.len();
+        if n < 2 || set == 0 || set & (1 << (n - 1)) != 0 {
+            return None;
+        }
+        let last = 63 - set.leading_zeros() as usize;
+        let gone = v.labels.get(last + 1)?;
+        Some(format!(
+            "removed in QEMU {gone} (last in {}): a client refuses it for QEMU {gone} and later",
+            v.labels[last]
+        ))
     }
 
     fn emit_entity(&self, id: EntityId) -> TokenStream {

@@ -16,7 +16,8 @@ pub(super) struct Field {
     pub(super) doc: Vec<String>,
     /// `#[deprecated(..)]`, or nothing.
     pub(super) deprecated: TokenStream,
-    /// Of type `any` (where JSON `null` is a value).
+    /// Of a type that takes JSON `null` as a value (`any`, `null`, an
+    /// alternate with a `null` branch).
     pub(super) any: bool,
     /// Its type has `Eq` and `Hash` (no `number` inside).
     pub(super) eq: bool,
@@ -54,7 +55,10 @@ impl<'s> Gen<'_, 's> {
         let Some(o) = self.schema.entities[id].as_object() else {
             return Vec::new();
         };
-        let mut scope = Scope::with_reserved(reserved);
+        // `extra` is the field that keeps members the type doesn't know.
+        let mut reserved = reserved.to_vec();
+        reserved.push("extra");
+        let mut scope = Scope::with_reserved(&reserved);
         let mut out = Vec::new();
         for &r in &o.members {
             let m = self.schema.member(r);
@@ -62,7 +66,12 @@ impl<'s> Gen<'_, 's> {
                 continue;
             }
             let owner_doc = self.member_owner_doc(id, r);
-            let deprecated = Self::deprecated_tokens(&m.features, owner_doc);
+            // Removed: a member the newest version's type lacks.
+            let versions = self.schema.versioning.as_ref().and_then(|v| {
+                let newest = v.all() & !(v.all() >> 1);
+                (v.entity(&m.defined_in) & newest != 0).then(|| v.member(&m.defined_in, &m.name))
+            });
+            let deprecated = self.deprecation(&m.features, owner_doc, versions);
             let mut doc = self.member_doc(m, owner_doc);
             if doc.is_empty() {
                 doc.push(format!("`{}`", m.name));
@@ -76,11 +85,24 @@ impl<'s> Gen<'_, 's> {
                 boxed,
                 doc,
                 deprecated,
-                any: self.schema.entities[m.ty].name == "any",
+                any: self.takes_null(m.ty),
                 eq: !self.floaty.contains(&m.ty),
             });
         }
         out
+    }
+
+    /// Whether type `id` reads JSON `null` as a value: `any`, `null`, or
+    /// an alternate with a `null` branch.
+    pub(super) fn takes_null(&self, id: EntityId) -> bool {
+        let e = &self.schema.entities[id];
+        match &e.kind {
+            EntityKind::Builtin { .. } => matches!(e.name.as_str(), "any" | "null"),
+            EntityKind::Alternate { variants } => variants
+                .iter()
+                .any(|v| self.schema.entities[v.ty].name == "null"),
+            _ => false,
+        }
     }
 
     /// Whether member `m` is optional in Rust: optional in the schema, or
@@ -122,6 +144,7 @@ impl<'s> Gen<'_, 's> {
         name: &TokenStream,
         fields: &[Field],
         flat: Option<&TokenStream>,
+        extra: Option<&TokenStream>,
     ) -> TokenStream {
         let rt = &self.rt;
         let members = fields.iter().enumerate().map(|(i, f)| {
@@ -136,8 +159,9 @@ impl<'s> Gen<'_, 's> {
             quote!(#idx #kind #field #wire,)
         });
         let flat = flat.map(|f| quote!(flatten #f));
+        let extra = extra.map(|e| quote!(extra #e));
         quote! {
-            #rt::qapi_struct!(#name { #(#members)* } #flat);
+            #rt::qapi_struct!(#name { #(#members)* } #flat #extra);
         }
     }
 
@@ -199,7 +223,22 @@ impl<'s> Gen<'_, 's> {
         let mut extra_init = Vec::new();
         let mut extra_params = Vec::new();
         let mut flat_ident = None;
+        let rt = &self.rt;
+        let mut extra_ident = None;
         let flat = match flatten {
+            None => {
+                extra_init.push(quote!(extra = ::std::default::Default::default()));
+                extra_ident = Some(quote!(extra));
+                let doc = self.doc_attrs(&[
+                    "Members QEMU sent that these bindings don't know (a newer QEMU's), and".into(),
+                    "values a member's type cannot hold: kept, and encoded again with the rest."
+                        .into(),
+                ]);
+                quote! {
+                    #doc
+                    pub extra: #rt::Extra,
+                }
+            }
             Some((fid, fty, init, fdoc)) => {
                 let fdoc = self.doc_attrs(&fdoc);
                 match init {
@@ -213,7 +252,6 @@ impl<'s> Gen<'_, 's> {
                 flat_ident = Some(fid);
                 out
             }
-            None => quote!(),
         };
         let default = if fields.iter().all(|f| f.optional) && extra_params.is_empty() {
             quote!(Default,)
@@ -221,7 +259,12 @@ impl<'s> Gen<'_, 's> {
             quote!()
         };
         let name_tokens = quote!(#ty);
-        let serde = self.struct_serde(&name_tokens, fields, flat_ident.as_ref());
+        let serde = self.struct_serde(
+            &name_tokens,
+            fields,
+            flat_ident.as_ref(),
+            extra_ident.as_ref(),
+        );
         let ctor = self.constructors(&name_tokens, fields, &extra_init, &extra_params);
         quote! {
             #doc

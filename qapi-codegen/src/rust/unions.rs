@@ -141,7 +141,8 @@ impl<'s> Gen<'_, 's> {
             pub enum #name {
                 #(#variants)*
                 /// A branch this version of the bindings doesn't know (sent by
-                /// a newer QEMU): the discriminator's value and the other members.
+                /// a newer QEMU), or one without members that came with some:
+                /// the discriminator's value and the other members.
                 Unknown {
                     /// The discriminator's value.
                     tag: ::std::string::String,

@@ -150,6 +150,27 @@ fn schema_diff_and_conform_reuse_the_schema_tools() {
             assert_eq!(code, 0, "{which:?} {flavor:?}: {out}\n{err}");
         }
     }
+    // Bindings of 7.2 alone against QEMU 10.0.2: newer than the bindings,
+    // so every difference is explained (exit 0) and the to-do list says
+    // what a regen would add.
+    let q = start(Which::Installed, Flavor::System);
+    let old = q.dir().join("schema-7.2");
+    std::fs::create_dir_all(&old).expect("mkdir");
+    std::fs::write(old.join("manifest.txt"), "7.2.0\n").expect("write");
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/7.2.0");
+    std::os::unix::fs::symlink(ours, old.join("7.2.0")).expect("symlink");
+    let old = old.to_string_lossy().into_owned();
+    let (code, out, err) = run(q.socket(), &["conform", "--schema", &old]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("newer than the bindings' newest, 7.2.0"),
+        "{err}"
+    );
+    assert!(out.contains("## Commands ("), "{out}");
+    assert!(
+        out.contains("- added: command `blockdev-set-active`"),
+        "{out}"
+    );
 }
 
 #[test]

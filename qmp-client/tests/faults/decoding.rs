@@ -234,6 +234,93 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
     tokio::join!(newer_qemu_peer(&fake), client);
 }
 
+/// A QEMU newer than the bindings that widened members' types (as QEMU
+/// 11.0 widened `tls-creds` to `StrOrNull`): a `null`, and an object,
+/// where the bindings expect a string.
+async fn widened_peer(fake: &Fake) {
+    let (mut r, mut w) = fake.accept(true).await;
+    while let Some(cmd) = read_cmd(&mut r).await {
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"downtime-limit": 300, "tls-creds": null,
+                "tls-hostname": {"from-qemu-99": "an object"}}, "id": cmd["id"]}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn members_a_newer_qemu_widened_are_kept_and_reported_not_fatal() {
+    let fake = Fake::new();
+    let client = async {
+        let c = fake.connect().await;
+        let p = bounded(c.execute(qmp_types::QueryMigrateParameters::new()))
+            .await
+            .expect("the rest of the reply decodes");
+        assert_eq!(p.downtime_limit, Some(300));
+        assert_eq!(p.tls_creds, None);
+        assert_eq!(p.tls_hostname, None);
+        // Kept: the reply encodes as it came.
+        assert_eq!(
+            serde_json::to_value(&p).expect("encodes"),
+            serde_json::json!({"downtime-limit": 300, "tls-creds": null,
+                "tls-hostname": {"from-qemu-99": "an object"}})
+        );
+        // Reported, each with its type, member and why.
+        let kept = c.unknown_members();
+        let mut found: Vec<(&str, &str, bool)> = kept
+            .iter()
+            .map(|k| {
+                (
+                    k.member.type_name,
+                    k.member.key.as_str(),
+                    k.member.mismatch.is_some(),
+                )
+            })
+            .collect();
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                ("MigrationParameters", "tls-creds", true),
+                ("MigrationParameters", "tls-hostname", true)
+            ],
+            "{kept:?}"
+        );
+        let hostname = kept
+            .iter()
+            .find(|k| k.member.key == "tls-hostname")
+            .expect("tls-hostname");
+        assert!(
+            hostname
+                .member
+                .to_string()
+                .contains("does not fit its type"),
+            "{}",
+            hostname.member
+        );
+        c.close();
+    };
+    tokio::join!(widened_peer(&fake), client);
+
+    // Deny: the widened members fail the call, naming the member.
+    let fake = Fake::new();
+    let client = async {
+        let c = fake
+            .connect_with(Options {
+                unknown_members: qmp_client::UnknownMembers::Deny,
+                ..opts()
+            })
+            .await;
+        let e = bounded(c.execute(qmp_types::QueryMigrateParameters::new()))
+            .await
+            .expect_err("denied");
+        assert!(e.to_string().contains("tls-hostname"), "{e}");
+        c.close();
+    };
+    tokio::join!(widened_peer(&fake), client);
+}
+
 #[tokio::test]
 async fn decode_errors_name_the_full_path_inside_union_branches() {
     let fake = Fake::new();

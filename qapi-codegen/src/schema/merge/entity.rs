@@ -114,6 +114,17 @@ impl Schema {
                 }
             }
             (EntityKind::Command(oc), EntityKind::Command(mc)) => {
+                // By the older name: a type renamed into the newer
+                // argument type (`MigrateSetParameters` →
+                // `MigrationParameters`) counts.
+                if let Some(old) = &oc.arg_type_name
+                    && Some(old) != mc.arg_type_name.as_ref()
+                {
+                    let list = f.v.older_args.entry(oe.name.clone()).or_default();
+                    if !list.contains(old) {
+                        list.push(old.clone());
+                    }
+                }
                 let args = (oc.arg_type_name.as_deref(), mc.arg_type_name.clone());
                 let rets = (oc.ret_type_name.as_deref(), mc.ret_type_name.clone());
                 note_signature(

@@ -108,6 +108,10 @@ pub struct Versioning {
     pub docs: HashMap<Key, usize>,
     /// Types known by an older name in older versions.
     pub aliases: Vec<Alias>,
+    /// Commands whose arguments an older version gave another type: the
+    /// names of those types there (an implicit `q_obj_..-arg` included).
+    /// The generator keeps the shape such a command had.
+    pub older_args: HashMap<String, Vec<String>>,
     /// What the merge met and how it resolved it, in the order met.
     pub notes: Vec<MergeNote>,
 }

@@ -34,9 +34,15 @@ use super::*;
 pub struct GuestSyncDelimited {
     /// randomly generated 64-bit integer
     pub id: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSyncDelimited { 0 req id "id", });
-::qapi_rt::qapi_builder!(GuestSyncDelimited new { id : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(GuestSyncDelimited { 0 req id "id", } extra extra);
+::qapi_rt::qapi_builder!(
+    GuestSyncDelimited new { id : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestSyncDelimited, "guest-sync-delimited", i64, ::qapi_rt::Qga, { arg_type :
     "q_obj_guest-sync-delimited-arg", since : "1.1", versions : ["7.2.0", "10.0.2",
@@ -77,9 +83,15 @@ pub struct GuestSyncDelimited {
 pub struct GuestSync {
     /// randomly generated 64-bit integer
     pub id: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSync { 0 req id "id", });
-::qapi_rt::qapi_builder!(GuestSync new { id : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(GuestSync { 0 req id "id", } extra extra);
+::qapi_rt::qapi_builder!(
+    GuestSync new { id : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestSync, "guest-sync", i64, ::qapi_rt::Qga, { arg_type : "q_obj_guest-sync-arg",
     since : "0.15.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -90,9 +102,15 @@ pub struct GuestSync {
 /// Since: 0.15.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestPing {}
-::qapi_rt::qapi_struct!(GuestPing {});
-::qapi_rt::qapi_builder!(GuestPing new {} init {} set {});
+pub struct GuestPing {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestPing {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestPing new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestPing, "guest-ping", (), ::qapi_rt::Qga, { since : "0.15.0", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -108,9 +126,15 @@ pub struct GuestPing {}
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetTime {}
-::qapi_rt::qapi_struct!(GuestGetTime {});
-::qapi_rt::qapi_builder!(GuestGetTime new {} init {} set {});
+pub struct GuestGetTime {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetTime {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetTime new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetTime, "guest-get-time", i64, ::qapi_rt::Qga, { since : "1.5", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -138,10 +162,14 @@ pub struct GuestSetTime {
     /// time of nanoseconds, relative to the Epoch of 1970-01-01 in
     /// UTC.
     pub time: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSetTime { 0 opt time "time", });
+::qapi_rt::qapi_struct!(GuestSetTime { 0 opt time "time", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestSetTime new {} init {} set { with_time time "time" : i64 => into, }
+    GuestSetTime new {} init { extra = ::std::default::Default::default(), } set {
+    with_time time "time" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestSetTime, "guest-set-time", (), ::qapi_rt::Qga, { arg_type :
@@ -161,14 +189,18 @@ pub struct GuestAgentCommandInfo {
     /// whether command returns a response on success
     /// (since 1.7)
     pub success_response: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestAgentCommandInfo { 0 req name "name", 1 req enabled "enabled", 2 req
-    success_response "success-response", }
+    success_response "success-response", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestAgentCommandInfo new { name : ::std::string::String => into, enabled : bool =>
-    into, success_response : bool => into, } init {} set {}
+    into, success_response : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about guest agent.
 ///
@@ -180,14 +212,18 @@ pub struct GuestAgentInfo {
     pub version: ::std::string::String,
     /// Information about guest agent commands
     pub supported_commands: ::std::vec::Vec<GuestAgentCommandInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestAgentInfo { 0 req version "version", 1 req supported_commands
-    "supported_commands", }
+    "supported_commands", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestAgentInfo new { version : ::std::string::String => into, supported_commands :
-    ::std::vec::Vec < GuestAgentCommandInfo > => into, } init {} set {}
+    ::std::vec::Vec < GuestAgentCommandInfo > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-info")]
 /// Get some information about the guest agent.
@@ -195,9 +231,15 @@ pub struct GuestAgentInfo {
 /// Since: 0.15.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestInfo {}
-::qapi_rt::qapi_struct!(GuestInfo {});
-::qapi_rt::qapi_builder!(GuestInfo new {} init {} set {});
+pub struct GuestInfo {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestInfo {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestInfo new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestInfo, "guest-info", GuestAgentInfo, ::qapi_rt::Qga, { since : "0.15.0", versions
     : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -217,11 +259,14 @@ pub struct GuestInfo {}
 pub struct GuestShutdown {
     /// "halt", "powerdown" (default), or "reboot"
     pub mode: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestShutdown { 0 opt mode "mode", });
+::qapi_rt::qapi_struct!(GuestShutdown { 0 opt mode "mode", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestShutdown new {} init {} set { with_mode mode "mode" : ::std::string::String =>
-    into, }
+    GuestShutdown new {} init { extra = ::std::default::Default::default(), } set {
+    with_mode mode "mode" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestShutdown, "guest-shutdown", (), ::qapi_rt::Qga, { arg_type :
@@ -243,11 +288,17 @@ pub struct GuestFileOpen {
     pub path: ::std::string::String,
     /// open mode, as per fopen(), "r" is the default.
     pub mode: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileOpen { 0 req path "path", 1 opt mode "mode", });
+::qapi_rt::qapi_struct!(
+    GuestFileOpen { 0 req path "path", 1 opt mode "mode", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestFileOpen new { path : ::std::string::String => into, } init {} set { with_mode
-    mode "mode" : ::std::string::String => into, }
+    GuestFileOpen new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileOpen, "guest-file-open", i64, ::qapi_rt::Qga, { arg_type :
@@ -263,9 +314,15 @@ pub struct GuestFileOpen {
 pub struct GuestFileClose {
     /// filehandle returned by `guest-file-open`
     pub handle: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileClose { 0 req handle "handle", });
-::qapi_rt::qapi_builder!(GuestFileClose new { handle : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(GuestFileClose { 0 req handle "handle", } extra extra);
+::qapi_rt::qapi_builder!(
+    GuestFileClose new { handle : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestFileClose, "guest-file-close", (), ::qapi_rt::Qga, { arg_type :
     "q_obj_guest-file-close-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
@@ -284,13 +341,17 @@ pub struct GuestFileRead {
     pub buf_b64: ::std::string::String,
     /// whether EOF was encountered during read operation.
     pub eof: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestFileRead { 0 req count "count", 1 req buf_b64 "buf-b64", 2 req eof "eof", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestFileRead new { count : i64 => into, buf_b64 : ::std::string::String => into, eof
-    : bool => into, } init {} set {}
+    : bool => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-file-read")]
 /// Read from an open file in the guest.  Data will be base64-encoded.
@@ -306,13 +367,16 @@ pub struct GuestFileReadCommand {
     /// maximum number of bytes to read (default is 4KB, maximum is
     /// 48MB)
     pub count: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestFileReadCommand { 0 req handle "handle", 1 opt count "count", }
+    GuestFileReadCommand { 0 req handle "handle", 1 opt count "count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileReadCommand new { handle : i64 => into, } init {} set { with_count count
-    "count" : i64 => into, }
+    GuestFileReadCommand new { handle : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_count count "count" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileReadCommand, "guest-file-read", GuestFileRead, ::qapi_rt::Qga, { arg_type :
@@ -330,10 +394,16 @@ pub struct GuestFileWrite {
     pub count: i64,
     /// whether EOF was encountered during write operation.
     pub eof: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileWrite { 0 req count "count", 1 req eof "eof", });
+::qapi_rt::qapi_struct!(
+    GuestFileWrite { 0 req count "count", 1 req eof "eof", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestFileWrite new { count : i64 => into, eof : bool => into, } init {} set {}
+    GuestFileWrite new { count : i64 => into, eof : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-file-write")]
 /// Write to an open file in the guest.
@@ -349,14 +419,18 @@ pub struct GuestFileWriteCommand {
     /// bytes to write (actual bytes, after base64-decode), default
     /// is all content in buf-b64 buffer after base64 decoding
     pub count: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestFileWriteCommand { 0 req handle "handle", 1 req buf_b64 "buf-b64", 2 opt count
-    "count", }
+    "count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestFileWriteCommand new { handle : i64 => into, buf_b64 : ::std::string::String =>
-    into, } init {} set { with_count count "count" : i64 => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_count count
+    "count" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileWriteCommand, "guest-file-write", GuestFileWrite, ::qapi_rt::Qga, { arg_type
@@ -373,10 +447,16 @@ pub struct GuestFileSeek {
     pub position: i64,
     /// whether EOF was encountered during file seek
     pub eof: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileSeek { 0 req position "position", 1 req eof "eof", });
+::qapi_rt::qapi_struct!(
+    GuestFileSeek { 0 req position "position", 1 req eof "eof", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestFileSeek new { position : i64 => into, eof : bool => into, } init {} set {}
+    GuestFileSeek new { position : i64 => into, eof : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Symbolic names for use in `guest-file-seek`
 ///
@@ -475,14 +555,18 @@ pub struct GuestFileSeekCommand {
     pub offset: i64,
     /// Symbolic or numeric code for interpreting offset
     pub whence: GuestFileWhence,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestFileSeekCommand { 0 req handle "handle", 1 req offset "offset", 2 req whence
-    "whence", }
+    "whence", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestFileSeekCommand new { handle : i64 => into, offset : i64 => into, whence :
-    GuestFileWhence => into, } init {} set {}
+    GuestFileWhence => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// The required arguments of [`GuestFileSeekCommand`] by name, for a struct literal: `GuestFileSeekCommand::from(GuestFileSeekCommandArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -514,9 +598,15 @@ impl ::std::convert::From<GuestFileSeekCommandArgs> for GuestFileSeekCommand {
 pub struct GuestFileFlush {
     /// filehandle returned by `guest-file-open`
     pub handle: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileFlush { 0 req handle "handle", });
-::qapi_rt::qapi_builder!(GuestFileFlush new { handle : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(GuestFileFlush { 0 req handle "handle", } extra extra);
+::qapi_rt::qapi_builder!(
+    GuestFileFlush new { handle : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestFileFlush, "guest-file-flush", (), ::qapi_rt::Qga, { arg_type :
     "q_obj_guest-file-flush-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
@@ -551,9 +641,16 @@ pub enum GuestFsfreezeStatus {
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestFsfreezeStatusCommand {}
-::qapi_rt::qapi_struct!(GuestFsfreezeStatusCommand {});
-::qapi_rt::qapi_builder!(GuestFsfreezeStatusCommand new {} init {} set {});
+pub struct GuestFsfreezeStatusCommand {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestFsfreezeStatusCommand {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestFsfreezeStatusCommand new {} init { extra = ::std::default::Default::default(),
+    } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestFsfreezeStatusCommand, "guest-fsfreeze-status", GuestFsfreezeStatus,
     ::qapi_rt::Qga, { since : "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)",
@@ -581,9 +678,16 @@ pub struct GuestFsfreezeStatusCommand {}
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestFsfreezeFreeze {}
-::qapi_rt::qapi_struct!(GuestFsfreezeFreeze {});
-::qapi_rt::qapi_builder!(GuestFsfreezeFreeze new {} init {} set {});
+pub struct GuestFsfreezeFreeze {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestFsfreezeFreeze {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestFsfreezeFreeze new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     GuestFsfreezeFreeze, "guest-fsfreeze-freeze", i64, ::qapi_rt::Qga, { since :
     "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0",
@@ -609,11 +713,17 @@ pub struct GuestFsfreezeFreezeList {
     /// If omitted, every mounted filesystem is frozen.  Invalid mount
     /// points are ignored.
     pub mountpoints: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFsfreezeFreezeList { 0 opt mountpoints "mountpoints", });
+::qapi_rt::qapi_struct!(
+    GuestFsfreezeFreezeList { 0 opt mountpoints "mountpoints", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestFsfreezeFreezeList new {} init {} set { with_mountpoints mountpoints
-    "mountpoints" : ::std::vec::Vec < ::std::string::String > => into, }
+    GuestFsfreezeFreezeList new {} init { extra = ::std::default::Default::default(), }
+    set { with_mountpoints mountpoints "mountpoints" : ::std::vec::Vec <
+    ::std::string::String > => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFsfreezeFreezeList, "guest-fsfreeze-freeze-list", i64, ::qapi_rt::Qga, {
@@ -637,9 +747,15 @@ pub struct GuestFsfreezeFreezeList {
 /// Only available if `any(CONFIG_WIN32, CONFIG_FSFREEZE)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestFsfreezeThaw {}
-::qapi_rt::qapi_struct!(GuestFsfreezeThaw {});
-::qapi_rt::qapi_builder!(GuestFsfreezeThaw new {} init {} set {});
+pub struct GuestFsfreezeThaw {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestFsfreezeThaw {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestFsfreezeThaw new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestFsfreezeThaw, "guest-fsfreeze-thaw", i64, ::qapi_rt::Qga, { since : "0.15.0",
     condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0", "10.0.2",
@@ -659,15 +775,19 @@ pub struct GuestFilesystemTrimResult {
     pub minimum: ::std::option::Option<i64>,
     /// an error message when trim failed
     pub error: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestFilesystemTrimResult { 0 req path "path", 1 opt trimmed "trimmed", 2 opt minimum
-    "minimum", 3 opt error "error", }
+    "minimum", 3 opt error "error", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFilesystemTrimResult new { path : ::std::string::String => into, } init {} set {
-    with_trimmed trimmed "trimmed" : i64 => into, with_minimum minimum "minimum" : i64 =>
-    into, with_error error "error" : ::std::string::String => into, }
+    GuestFilesystemTrimResult new { path : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set { with_trimmed trimmed "trimmed" : i64 =>
+    into, with_minimum minimum "minimum" : i64 => into, with_error error "error" :
+    ::std::string::String => into, }
 );
 /// Since: 2.4
 ///
@@ -678,11 +798,16 @@ pub struct GuestFilesystemTrimResponse {
     /// list of `GuestFilesystemTrimResult` per path that was
     /// trimmed
     pub paths: ::std::vec::Vec<GuestFilesystemTrimResult>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFilesystemTrimResponse { 0 req paths "paths", });
+::qapi_rt::qapi_struct!(
+    GuestFilesystemTrimResponse { 0 req paths "paths", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     GuestFilesystemTrimResponse new { paths : ::std::vec::Vec < GuestFilesystemTrimResult
-    > => into, } init {} set {}
+    > => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-fstrim")]
 /// Discard (or "trim") blocks which are not in use by the filesystem.
@@ -705,10 +830,14 @@ pub struct GuestFstrim {
     /// discarded.  The default value is zero, meaning "discard every
     /// free block".
     pub minimum: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFstrim { 0 opt minimum "minimum", });
+::qapi_rt::qapi_struct!(GuestFstrim { 0 opt minimum "minimum", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestFstrim new {} init {} set { with_minimum minimum "minimum" : i64 => into, }
+    GuestFstrim new {} init { extra = ::std::default::Default::default(), } set {
+    with_minimum minimum "minimum" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, ::qapi_rt::Qga, { arg_type
@@ -744,9 +873,15 @@ pub struct GuestFstrim {
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestSuspendDisk {}
-::qapi_rt::qapi_struct!(GuestSuspendDisk {});
-::qapi_rt::qapi_builder!(GuestSuspendDisk new {} init {} set {});
+pub struct GuestSuspendDisk {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestSuspendDisk {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestSuspendDisk new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestSuspendDisk, "guest-suspend-disk", (), ::qapi_rt::Qga, { success_response :
     false, since : "1.1", condition : "any(CONFIG_LINUX, CONFIG_WIN32)", versions :
@@ -788,9 +923,15 @@ pub struct GuestSuspendDisk {}
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestSuspendRam {}
-::qapi_rt::qapi_struct!(GuestSuspendRam {});
-::qapi_rt::qapi_builder!(GuestSuspendRam new {} init {} set {});
+pub struct GuestSuspendRam {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestSuspendRam {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestSuspendRam new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestSuspendRam, "guest-suspend-ram", (), ::qapi_rt::Qga, { success_response : false,
     since : "1.1", condition : "any(CONFIG_LINUX, CONFIG_WIN32)", versions : ["7.2.0",
@@ -831,9 +972,15 @@ pub struct GuestSuspendRam {}
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestSuspendHybrid {}
-::qapi_rt::qapi_struct!(GuestSuspendHybrid {});
-::qapi_rt::qapi_builder!(GuestSuspendHybrid new {} init {} set {});
+pub struct GuestSuspendHybrid {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestSuspendHybrid {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestSuspendHybrid new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestSuspendHybrid, "guest-suspend-hybrid", (), ::qapi_rt::Qga, { success_response :
     false, since : "1.1", condition : "CONFIG_LINUX", versions : ["7.2.0", "10.0.2",
@@ -868,14 +1015,18 @@ pub struct GuestIpAddress {
     pub ip_address_type: GuestIpAddressType,
     /// Network prefix length of `ip-address`
     pub prefix: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestIpAddress { 0 req ip_address "ip-address", 1 req ip_address_type
-    "ip-address-type", 2 req prefix "prefix", }
+    "ip-address-type", 2 req prefix "prefix", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestIpAddress new { ip_address : ::std::string::String => into, ip_address_type :
-    GuestIpAddressType => into, prefix : i64 => into, } init {} set {}
+    GuestIpAddressType => into, prefix : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.11
 ///
@@ -899,17 +1050,21 @@ pub struct GuestNetworkInterfaceStat {
     pub tx_errs: u64,
     /// dropped packets transmitted
     pub tx_dropped: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestNetworkInterfaceStat { 0 req rx_bytes "rx-bytes", 1 req rx_packets "rx-packets",
     2 req rx_errs "rx-errs", 3 req rx_dropped "rx-dropped", 4 req tx_bytes "tx-bytes", 5
     req tx_packets "tx-packets", 6 req tx_errs "tx-errs", 7 req tx_dropped "tx-dropped",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkInterfaceStat new { rx_bytes : u64 => into, rx_packets : u64 => into,
     rx_errs : u64 => into, rx_dropped : u64 => into, tx_bytes : u64 => into, tx_packets :
-    u64 => into, tx_errs : u64 => into, tx_dropped : u64 => into, } init {} set {}
+    u64 => into, tx_errs : u64 => into, tx_dropped : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.1
 ///
@@ -926,17 +1081,20 @@ pub struct GuestNetworkInterface {
     /// various statistic counters related to `name` (since
     /// 2.11)
     pub statistics: ::std::option::Option<GuestNetworkInterfaceStat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestNetworkInterface { 0 req name "name", 1 opt hardware_address "hardware-address",
-    2 opt ip_addresses "ip-addresses", 3 opt statistics "statistics", }
+    2 opt ip_addresses "ip-addresses", 3 opt statistics "statistics", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestNetworkInterface new { name : ::std::string::String => into, } init {} set {
-    with_hardware_address hardware_address "hardware-address" : ::std::string::String =>
-    into, with_ip_addresses ip_addresses "ip-addresses" : ::std::vec::Vec <
-    GuestIpAddress > => into, with_statistics statistics "statistics" :
-    GuestNetworkInterfaceStat => into, }
+    GuestNetworkInterface new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_hardware_address hardware_address
+    "hardware-address" : ::std::string::String => into, with_ip_addresses ip_addresses
+    "ip-addresses" : ::std::vec::Vec < GuestIpAddress > => into, with_statistics
+    statistics "statistics" : GuestNetworkInterfaceStat => into, }
 );
 #[doc(alias = "guest-network-get-interfaces")]
 /// Get list of guest IP addresses, MAC addresses and netmasks.
@@ -946,9 +1104,16 @@ pub struct GuestNetworkInterface {
 /// Only available if `any(CONFIG_WIN32, HAVE_GETIFADDRS)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestNetworkGetInterfaces {}
-::qapi_rt::qapi_struct!(GuestNetworkGetInterfaces {});
-::qapi_rt::qapi_builder!(GuestNetworkGetInterfaces new {} init {} set {});
+pub struct GuestNetworkGetInterfaces {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestNetworkGetInterfaces {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestNetworkGetInterfaces new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     GuestNetworkGetInterfaces, "guest-network-get-interfaces", ::std::vec::Vec <
     GuestNetworkInterface >, ::qapi_rt::Qga, { since : "1.1", condition :
@@ -969,14 +1134,18 @@ pub struct GuestLogicalProcessor {
     /// returned, and always ignored on input (hence it can be omitted
     /// then).
     pub can_offline: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestLogicalProcessor { 0 req logical_id "logical-id", 1 req online "online", 2 opt
-    can_offline "can-offline", }
+    can_offline "can-offline", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestLogicalProcessor new { logical_id : i64 => into, online : bool => into, } init
-    {} set { with_can_offline can_offline "can-offline" : bool => into, }
+    GuestLogicalProcessor new { logical_id : i64 => into, online : bool => into, } init {
+    extra = ::std::default::Default::default(), } set { with_can_offline can_offline
+    "can-offline" : bool => into, }
 );
 #[doc(alias = "guest-get-vcpus")]
 /// Retrieve the list of the guest's logical processors.
@@ -993,9 +1162,15 @@ pub struct GuestLogicalProcessor {
 /// Only available if `any(CONFIG_LINUX, CONFIG_WIN32)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetVcpus {}
-::qapi_rt::qapi_struct!(GuestGetVcpus {});
-::qapi_rt::qapi_builder!(GuestGetVcpus new {} init {} set {});
+pub struct GuestGetVcpus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetVcpus {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetVcpus new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetVcpus, "guest-get-vcpus", ::std::vec::Vec < GuestLogicalProcessor >,
     ::qapi_rt::Qga, { since : "1.5", condition : "any(CONFIG_LINUX, CONFIG_WIN32)",
@@ -1044,11 +1219,14 @@ pub struct GuestSetVcpus {
     /// the input list should describe a modified subset of
     /// `guest-get-vcpus`' return value.
     pub vcpus: ::std::vec::Vec<GuestLogicalProcessor>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSetVcpus { 0 req vcpus "vcpus", });
+::qapi_rt::qapi_struct!(GuestSetVcpus { 0 req vcpus "vcpus", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestSetVcpus new { vcpus : ::std::vec::Vec < GuestLogicalProcessor > => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestSetVcpus, "guest-set-vcpus", i64, ::qapi_rt::Qga, { arg_type :
@@ -1128,14 +1306,17 @@ pub struct GuestPCIAddress {
     pub slot: i64,
     /// function id
     pub function: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestPCIAddress { 0 req domain "domain", 1 req bus "bus", 2 req slot "slot", 3 req
-    function "function", }
+    function "function", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestPCIAddress new { domain : i64 => into, bus : i64 => into, slot : i64 => into,
-    function : i64 => into, } init {} set {}
+    function : i64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.0
 ///
@@ -1151,14 +1332,17 @@ pub struct GuestCCWAddress {
     pub subchno: i64,
     /// device number
     pub devno: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestCCWAddress { 0 req cssid "cssid", 1 req ssid "ssid", 2 req subchno "subchno", 3
-    req devno "devno", }
+    req devno "devno", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestCCWAddress new { cssid : i64 => into, ssid : i64 => into, subchno : i64 => into,
-    devno : i64 => into, } init {} set {}
+    devno : i64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.2
 ///
@@ -1183,18 +1367,21 @@ pub struct GuestDiskAddress {
     pub dev: ::std::option::Option<::std::string::String>,
     /// CCW address on s390x (since: 6.0)
     pub ccw_address: ::std::option::Option<GuestCCWAddress>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestDiskAddress { 0 req pci_controller "pci-controller", 1 req bus_type "bus-type",
     2 req bus "bus", 3 req target "target", 4 req unit "unit", 5 opt serial "serial", 6
-    opt dev "dev", 7 opt ccw_address "ccw-address", }
+    opt dev "dev", 7 opt ccw_address "ccw-address", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskAddress new { pci_controller : GuestPCIAddress => into, bus_type :
     GuestDiskBusType => into, bus : i64 => into, target : i64 => into, unit : i64 =>
-    into, } init {} set { with_serial serial "serial" : ::std::string::String => into,
-    with_dev dev "dev" : ::std::string::String => into, with_ccw_address ccw_address
-    "ccw-address" : GuestCCWAddress => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_serial serial
+    "serial" : ::std::string::String => into, with_dev dev "dev" : ::std::string::String
+    => into, with_ccw_address ccw_address "ccw-address" : GuestCCWAddress => into, }
 );
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)>
@@ -1259,6 +1446,9 @@ pub struct GuestNVMeSmart {
     pub number_of_error_log_entries_lo: u64,
     /// `number-of-error-log-entries-hi`
     pub number_of_error_log_entries_hi: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestNVMeSmart { 0 req critical_warning "critical-warning", 1 req temperature
@@ -1277,7 +1467,7 @@ pub struct GuestNVMeSmart {
     unsafe_shutdowns_hi "unsafe-shutdowns-hi", 21 req media_errors_lo "media-errors-lo",
     22 req media_errors_hi "media-errors-hi", 23 req number_of_error_log_entries_lo
     "number-of-error-log-entries-lo", 24 req number_of_error_log_entries_hi
-    "number-of-error-log-entries-hi", }
+    "number-of-error-log-entries-hi", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestNVMeSmart new { critical_warning : i64 => into, temperature : i64 => into,
@@ -1291,7 +1481,8 @@ pub struct GuestNVMeSmart {
     => into, power_on_hours_hi : u64 => into, unsafe_shutdowns_lo : u64 => into,
     unsafe_shutdowns_hi : u64 => into, media_errors_lo : u64 => into, media_errors_hi :
     u64 => into, number_of_error_log_entries_lo : u64 => into,
-    number_of_error_log_entries_hi : u64 => into, } init {} set {}
+    number_of_error_log_entries_hi : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Disk type related smart information.
 ///
@@ -1342,7 +1533,8 @@ pub enum GuestDiskSmart {
     /// `type` = `nvme`.
     Nvme(GuestNVMeSmart),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1393,17 +1585,21 @@ pub struct GuestDiskInfo {
     pub alias: ::std::option::Option<::std::string::String>,
     /// disk smart information (Since 7.1)
     pub smart: ::std::option::Option<GuestDiskSmart>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestDiskInfo { 0 req name "name", 1 req partition "partition", 2 opt dependencies
     "dependencies", 3 opt address "address", 4 opt alias "alias", 5 opt smart "smart", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskInfo new { name : ::std::string::String => into, partition : bool => into, }
-    init {} set { with_dependencies dependencies "dependencies" : ::std::vec::Vec <
-    ::std::string::String > => into, with_address address "address" : GuestDiskAddress =>
-    into, with_alias alias "alias" : ::std::string::String => into, with_smart smart
-    "smart" : GuestDiskSmart => into, }
+    init { extra = ::std::default::Default::default(), } set { with_dependencies
+    dependencies "dependencies" : ::std::vec::Vec < ::std::string::String > => into,
+    with_address address "address" : GuestDiskAddress => into, with_alias alias "alias" :
+    ::std::string::String => into, with_smart smart "smart" : GuestDiskSmart => into, }
 );
 #[doc(alias = "guest-get-disks")]
 /// # Returns
@@ -1418,9 +1614,15 @@ pub struct GuestDiskInfo {
 /// Only available if `any(CONFIG_WIN32, CONFIG_LIBUDEV)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetDisks {}
-::qapi_rt::qapi_struct!(GuestGetDisks {});
-::qapi_rt::qapi_builder!(GuestGetDisks new {} init {} set {});
+pub struct GuestGetDisks {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetDisks {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetDisks new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetDisks, "guest-get-disks", ::std::vec::Vec < GuestDiskInfo >, ::qapi_rt::Qga,
     { since : "5.2", condition : "any(CONFIG_WIN32, CONFIG_LIBUDEV)", versions :
@@ -1451,19 +1653,23 @@ pub struct GuestFilesystemInfo {
     /// an array of disk hardware information that the volume lies
     /// on, which may be empty if the disk type is not supported
     pub disk: ::std::vec::Vec<GuestDiskAddress>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestFilesystemInfo { 0 req name "name", 1 req mountpoint "mountpoint", 2 req r#type
     "type", 3 opt used_bytes "used-bytes", 4 opt total_bytes "total-bytes", 5 opt
-    total_bytes_privileged "total-bytes-privileged", 6 req disk "disk", }
+    total_bytes_privileged "total-bytes-privileged", 6 req disk "disk", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestFilesystemInfo new { name : ::std::string::String => into, mountpoint :
     ::std::string::String => into, r#type : ::std::string::String => into, disk :
-    ::std::vec::Vec < GuestDiskAddress > => into, } init {} set { with_used_bytes
-    used_bytes "used-bytes" : u64 => into, with_total_bytes total_bytes "total-bytes" :
-    u64 => into, with_total_bytes_privileged total_bytes_privileged
-    "total-bytes-privileged" : u64 => into, }
+    ::std::vec::Vec < GuestDiskAddress > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_used_bytes used_bytes "used-bytes" :
+    u64 => into, with_total_bytes total_bytes "total-bytes" : u64 => into,
+    with_total_bytes_privileged total_bytes_privileged "total-bytes-privileged" : u64 =>
+    into, }
 );
 #[doc(alias = "guest-get-fsinfo")]
 /// # Returns
@@ -1478,9 +1684,15 @@ pub struct GuestFilesystemInfo {
 /// Only available if `any(CONFIG_WIN32, CONFIG_LINUX)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetFsinfo {}
-::qapi_rt::qapi_struct!(GuestGetFsinfo {});
-::qapi_rt::qapi_builder!(GuestGetFsinfo new {} init {} set {});
+pub struct GuestGetFsinfo {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetFsinfo {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetFsinfo new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetFsinfo, "guest-get-fsinfo", ::std::vec::Vec < GuestFilesystemInfo >,
     ::qapi_rt::Qga, { since : "2.2", condition : "any(CONFIG_WIN32, CONFIG_LINUX)",
@@ -1512,14 +1724,18 @@ pub struct GuestSetUserPassword {
     pub password: ::std::string::String,
     /// true if password is already crypt()d, false if raw
     pub crypted: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestSetUserPassword { 0 req username "username", 1 req password "password", 2 req
-    crypted "crypted", }
+    crypted "crypted", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestSetUserPassword new { username : ::std::string::String => into, password :
-    ::std::string::String => into, crypted : bool => into, } init {} set {}
+    ::std::string::String => into, crypted : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`GuestSetUserPassword`] by name, for a struct literal: `GuestSetUserPassword::from(GuestSetUserPasswordArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1559,14 +1775,18 @@ pub struct GuestMemoryBlock {
     /// is returned, and always ignored on input (hence it can be
     /// omitted then).
     pub can_offline: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestMemoryBlock { 0 req phys_index "phys-index", 1 req online "online", 2 opt
-    can_offline "can-offline", }
+    can_offline "can-offline", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestMemoryBlock new { phys_index : u64 => into, online : bool => into, } init {} set
-    { with_can_offline can_offline "can-offline" : bool => into, }
+    GuestMemoryBlock new { phys_index : u64 => into, online : bool => into, } init {
+    extra = ::std::default::Default::default(), } set { with_can_offline can_offline
+    "can-offline" : bool => into, }
 );
 #[doc(alias = "guest-get-memory-blocks")]
 /// Retrieve the list of the guest's memory blocks.
@@ -1584,9 +1804,16 @@ pub struct GuestMemoryBlock {
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetMemoryBlocks {}
-::qapi_rt::qapi_struct!(GuestGetMemoryBlocks {});
-::qapi_rt::qapi_builder!(GuestGetMemoryBlocks new {} init {} set {});
+pub struct GuestGetMemoryBlocks {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetMemoryBlocks {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetMemoryBlocks new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetMemoryBlocks, "guest-get-memory-blocks", ::std::vec::Vec < GuestMemoryBlock
     >, ::qapi_rt::Qga, { since : "2.3", condition : "CONFIG_LINUX", versions : ["7.2.0",
@@ -1636,15 +1863,19 @@ pub struct GuestMemoryBlockResponse {
     /// we assign the value of 'errno' to this member, it indicates what
     /// goes wrong.  When the operation succeeds, it will be omitted.
     pub error_code: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestMemoryBlockResponse { 0 req phys_index "phys-index", 1 req response "response",
-    2 opt error_code "error-code", }
+    2 opt error_code "error-code", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlockResponse new { phys_index : u64 => into, response :
-    GuestMemoryBlockResponseType => into, } init {} set { with_error_code error_code
-    "error-code" : i64 => into, }
+    GuestMemoryBlockResponseType => into, } init { extra =
+    ::std::default::Default::default(), } set { with_error_code error_code "error-code" :
+    i64 => into, }
 );
 #[doc(alias = "guest-set-memory-blocks")]
 /// Attempt to reconfigure (currently: enable/disable) state of memory
@@ -1677,11 +1908,14 @@ pub struct GuestSetMemoryBlocks {
     /// describe a modified subset of `guest-get-memory-blocks`' return
     /// value.
     pub mem_blks: ::std::vec::Vec<GuestMemoryBlock>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSetMemoryBlocks { 0 req mem_blks "mem-blks", });
+::qapi_rt::qapi_struct!(GuestSetMemoryBlocks { 0 req mem_blks "mem-blks", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestSetMemoryBlocks new { mem_blks : ::std::vec::Vec < GuestMemoryBlock > => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestSetMemoryBlocks, "guest-set-memory-blocks", ::std::vec::Vec <
@@ -1699,10 +1933,14 @@ pub struct GuestMemoryBlockInfo {
     /// minimal units of memory block online/offline operations (also
     /// called Logical Memory Hotplug).
     pub size: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestMemoryBlockInfo { 0 req size "size", });
+::qapi_rt::qapi_struct!(GuestMemoryBlockInfo { 0 req size "size", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestMemoryBlockInfo new { size : u64 => into, } init {} set {}
+    GuestMemoryBlockInfo new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-memory-block-info")]
 /// Get information relating to guest memory blocks.
@@ -1712,9 +1950,16 @@ pub struct GuestMemoryBlockInfo {
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetMemoryBlockInfo {}
-::qapi_rt::qapi_struct!(GuestGetMemoryBlockInfo {});
-::qapi_rt::qapi_builder!(GuestGetMemoryBlockInfo new {} init {} set {});
+pub struct GuestGetMemoryBlockInfo {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetMemoryBlockInfo {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetMemoryBlockInfo new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetMemoryBlockInfo, "guest-get-memory-block-info", GuestMemoryBlockInfo,
     ::qapi_rt::Qga, { since : "2.3", condition : "CONFIG_LINUX", versions : ["7.2.0",
@@ -1745,19 +1990,22 @@ pub struct GuestExecStatus {
     /// true if stderr was not fully captured due to size
     /// limitation.
     pub err_truncated: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestExecStatus { 0 req exited "exited", 1 opt exitcode "exitcode", 2 opt signal
     "signal", 3 opt out_data "out-data", 4 opt err_data "err-data", 5 opt out_truncated
-    "out-truncated", 6 opt err_truncated "err-truncated", }
+    "out-truncated", 6 opt err_truncated "err-truncated", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestExecStatus new { exited : bool => into, } init {} set { with_exitcode exitcode
-    "exitcode" : i64 => into, with_signal signal "signal" : i64 => into, with_out_data
-    out_data "out-data" : ::std::string::String => into, with_err_data err_data
-    "err-data" : ::std::string::String => into, with_out_truncated out_truncated
-    "out-truncated" : bool => into, with_err_truncated err_truncated "err-truncated" :
-    bool => into, }
+    GuestExecStatus new { exited : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_exitcode exitcode "exitcode" : i64
+    => into, with_signal signal "signal" : i64 => into, with_out_data out_data "out-data"
+    : ::std::string::String => into, with_err_data err_data "err-data" :
+    ::std::string::String => into, with_out_truncated out_truncated "out-truncated" :
+    bool => into, with_err_truncated err_truncated "err-truncated" : bool => into, }
 );
 #[doc(alias = "guest-exec-status")]
 /// Check status of process associated with PID retrieved via
@@ -1770,10 +2018,14 @@ pub struct GuestExecStatus {
 pub struct GuestExecStatusCommand {
     /// pid returned from `guest-exec`
     pub pid: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestExecStatusCommand { 0 req pid "pid", });
+::qapi_rt::qapi_struct!(GuestExecStatusCommand { 0 req pid "pid", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestExecStatusCommand new { pid : i64 => into, } init {} set {}
+    GuestExecStatusCommand new { pid : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestExecStatusCommand, "guest-exec-status", GuestExecStatus, ::qapi_rt::Qga, {
@@ -1786,9 +2038,15 @@ pub struct GuestExecStatusCommand {
 pub struct GuestExec {
     /// pid of child process in guest OS
     pub pid: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestExec { 0 req pid "pid", });
-::qapi_rt::qapi_builder!(GuestExec new { pid : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(GuestExec { 0 req pid "pid", } extra extra);
+::qapi_rt::qapi_builder!(
+    GuestExec new { pid : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// An enumeration of `guest-exec` capture modes.
 ///
 /// Since: 8.0
@@ -1915,17 +2173,21 @@ pub struct GuestExecCommand {
     /// bool flag to enable capture of stdout/stderr of
     /// running process.  Defaults to false.
     pub capture_output: ::std::option::Option<GuestExecCaptureOutput>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestExecCommand { 0 req path "path", 1 opt arg "arg", 2 opt env "env", 3 opt
-    input_data "input-data", 4 opt capture_output "capture-output", }
+    input_data "input-data", 4 opt capture_output "capture-output", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestExecCommand new { path : ::std::string::String => into, } init {} set { with_arg
-    arg "arg" : ::std::vec::Vec < ::std::string::String > => into, with_env env "env" :
-    ::std::vec::Vec < ::std::string::String > => into, with_input_data input_data
-    "input-data" : ::std::string::String => into, with_capture_output capture_output
-    "capture-output" : GuestExecCaptureOutput => into, }
+    GuestExecCommand new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_arg arg "arg" : ::std::vec::Vec <
+    ::std::string::String > => into, with_env env "env" : ::std::vec::Vec <
+    ::std::string::String > => into, with_input_data input_data "input-data" :
+    ::std::string::String => into, with_capture_output capture_output "capture-output" :
+    GuestExecCaptureOutput => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestExecCommand, "guest-exec", GuestExec, ::qapi_rt::Qga, { arg_type :
@@ -1937,10 +2199,14 @@ pub struct GuestExecCommand {
 pub struct GuestHostName {
     /// Fully qualified domain name of the guest OS
     pub host_name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestHostName { 0 req host_name "host-name", });
+::qapi_rt::qapi_struct!(GuestHostName { 0 req host_name "host-name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestHostName new { host_name : ::std::string::String => into, } init {} set {}
+    GuestHostName new { host_name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-host-name")]
 /// Return a name for the machine.
@@ -1956,9 +2222,15 @@ pub struct GuestHostName {
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetHostName {}
-::qapi_rt::qapi_struct!(GuestGetHostName {});
-::qapi_rt::qapi_builder!(GuestGetHostName new {} init {} set {});
+pub struct GuestGetHostName {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetHostName {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetHostName new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetHostName, "guest-get-host-name", GuestHostName, ::qapi_rt::Qga, { since :
     "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1978,14 +2250,18 @@ pub struct GuestUser {
     pub login_time: f64,
     /// Logon domain (windows only)
     pub domain: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestUser { 0 req user "user", 1 req login_time "login-time", 2 opt domain "domain",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestUser new { user : ::std::string::String => into, login_time : f64 => into, }
-    init {} set { with_domain domain "domain" : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_domain domain
+    "domain" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-users")]
 /// Retrieves a list of currently active users on the VM.
@@ -1999,9 +2275,15 @@ pub struct GuestUser {
 /// Only available if `any(CONFIG_WIN32, HAVE_UTMPX)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetUsers {}
-::qapi_rt::qapi_struct!(GuestGetUsers {});
-::qapi_rt::qapi_builder!(GuestGetUsers new {} init {} set {});
+pub struct GuestGetUsers {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetUsers {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetUsers new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetUsers, "guest-get-users", ::std::vec::Vec < GuestUser >, ::qapi_rt::Qga, {
     since : "2.10", condition : "any(CONFIG_WIN32, HAVE_UTMPX)", versions : ["7.2.0",
@@ -2017,10 +2299,16 @@ pub struct GuestTimezone {
     /// Offset to UTC in seconds, negative numbers for time zones
     /// west of GMT, positive numbers for east
     pub offset: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestTimezone { 0 opt zone "zone", 1 req offset "offset", });
+::qapi_rt::qapi_struct!(
+    GuestTimezone { 0 opt zone "zone", 1 req offset "offset", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestTimezone new { offset : i64 => into, } init {} set { with_zone zone "zone" :
+    GuestTimezone new { offset : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_zone zone "zone" :
     ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-timezone")]
@@ -2029,9 +2317,15 @@ pub struct GuestTimezone {
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetTimezone {}
-::qapi_rt::qapi_struct!(GuestGetTimezone {});
-::qapi_rt::qapi_builder!(GuestGetTimezone new {} init {} set {});
+pub struct GuestGetTimezone {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetTimezone {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetTimezone new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetTimezone, "guest-get-timezone", GuestTimezone, ::qapi_rt::Qga, { since :
     "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2082,23 +2376,27 @@ pub struct GuestOSInfo {
     /// * POSIX: as defined by os-release(5)
     /// * Windows: contains string "server" or "client"
     pub variant_id: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestOSInfo { 0 opt kernel_release "kernel-release", 1 opt kernel_version
     "kernel-version", 2 opt machine "machine", 3 opt id "id", 4 opt name "name", 5 opt
     pretty_name "pretty-name", 6 opt version "version", 7 opt version_id "version-id", 8
-    opt variant "variant", 9 opt variant_id "variant-id", }
+    opt variant "variant", 9 opt variant_id "variant-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestOSInfo new {} init {} set { with_kernel_release kernel_release "kernel-release"
-    : ::std::string::String => into, with_kernel_version kernel_version "kernel-version"
-    : ::std::string::String => into, with_machine machine "machine" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_name name "name" : ::std::string::String => into, with_pretty_name pretty_name
-    "pretty-name" : ::std::string::String => into, with_version version "version" :
-    ::std::string::String => into, with_version_id version_id "version-id" :
-    ::std::string::String => into, with_variant variant "variant" : ::std::string::String
-    => into, with_variant_id variant_id "variant-id" : ::std::string::String => into, }
+    GuestOSInfo new {} init { extra = ::std::default::Default::default(), } set {
+    with_kernel_release kernel_release "kernel-release" : ::std::string::String => into,
+    with_kernel_version kernel_version "kernel-version" : ::std::string::String => into,
+    with_machine machine "machine" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, with_name name "name" : ::std::string::String => into,
+    with_pretty_name pretty_name "pretty-name" : ::std::string::String => into,
+    with_version version "version" : ::std::string::String => into, with_version_id
+    version_id "version-id" : ::std::string::String => into, with_variant variant
+    "variant" : ::std::string::String => into, with_variant_id variant_id "variant-id" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-osinfo")]
 /// Retrieve guest operating system information
@@ -2106,9 +2404,15 @@ pub struct GuestOSInfo {
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetOsinfo {}
-::qapi_rt::qapi_struct!(GuestGetOsinfo {});
-::qapi_rt::qapi_builder!(GuestGetOsinfo new {} init {} set {});
+pub struct GuestGetOsinfo {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetOsinfo {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetOsinfo new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetOsinfo, "guest-get-osinfo", GuestOSInfo, ::qapi_rt::Qga, { since : "2.10",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2134,13 +2438,17 @@ pub struct GuestDeviceIdPCI {
     pub vendor_id: u16,
     /// device ID
     pub device_id: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestDeviceIdPCI { 0 req vendor_id "vendor-id", 1 req device_id "device-id", }
+    GuestDeviceIdPCI { 0 req vendor_id "vendor-id", 1 req device_id "device-id", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestDeviceIdPCI new { vendor_id : u16 => into, device_id : u16 => into, } init {}
-    set {}
+    GuestDeviceIdPCI new { vendor_id : u16 => into, device_id : u16 => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Id of the device
 ///
@@ -2153,7 +2461,8 @@ pub enum GuestDeviceId {
     /// `type` = `pci`.
     Pci(GuestDeviceIdPCI),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2191,16 +2500,19 @@ pub struct GuestDeviceInfo {
     pub driver_version: ::std::option::Option<::std::string::String>,
     /// device ID
     pub id: ::std::option::Option<GuestDeviceId>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestDeviceInfo { 0 req driver_name "driver-name", 1 opt driver_date "driver-date", 2
-    opt driver_version "driver-version", 3 opt id "id", }
+    opt driver_version "driver-version", 3 opt id "id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestDeviceInfo new { driver_name : ::std::string::String => into, } init {} set {
-    with_driver_date driver_date "driver-date" : i64 => into, with_driver_version
-    driver_version "driver-version" : ::std::string::String => into, with_id id "id" :
-    GuestDeviceId => into, }
+    GuestDeviceInfo new { driver_name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_driver_date driver_date
+    "driver-date" : i64 => into, with_driver_version driver_version "driver-version" :
+    ::std::string::String => into, with_id id "id" : GuestDeviceId => into, }
 );
 #[doc(alias = "guest-get-devices")]
 /// Retrieve information about device drivers in Windows guest
@@ -2210,9 +2522,15 @@ pub struct GuestDeviceInfo {
 /// Only available if `CONFIG_WIN32`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetDevices {}
-::qapi_rt::qapi_struct!(GuestGetDevices {});
-::qapi_rt::qapi_builder!(GuestGetDevices new {} init {} set {});
+pub struct GuestGetDevices {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetDevices {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetDevices new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetDevices, "guest-get-devices", ::std::vec::Vec < GuestDeviceInfo >,
     ::qapi_rt::Qga, { since : "5.2", condition : "CONFIG_WIN32", versions : ["7.2.0",
@@ -2224,11 +2542,14 @@ pub struct GuestGetDevices {}
 pub struct GuestAuthorizedKeys {
     /// public keys (in OpenSSH/sshd(8) authorized_keys format)
     pub keys: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestAuthorizedKeys { 0 req keys "keys", });
+::qapi_rt::qapi_struct!(GuestAuthorizedKeys { 0 req keys "keys", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestAuthorizedKeys new { keys : ::std::vec::Vec < ::std::string::String > => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-ssh-get-authorized-keys")]
 /// Return the public keys from user .ssh/authorized_keys on Unix
@@ -2240,11 +2561,16 @@ pub struct GuestAuthorizedKeys {
 pub struct GuestSshGetAuthorizedKeys {
     /// the user account to add the authorized keys
     pub username: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSshGetAuthorizedKeys { 0 req username "username", });
+::qapi_rt::qapi_struct!(
+    GuestSshGetAuthorizedKeys { 0 req username "username", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestSshGetAuthorizedKeys new { username : ::std::string::String => into, } init {}
-    set {}
+    GuestSshGetAuthorizedKeys new { username : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestSshGetAuthorizedKeys, "guest-ssh-get-authorized-keys", GuestAuthorizedKeys,
@@ -2266,15 +2592,19 @@ pub struct GuestSshAddAuthorizedKeys {
     pub keys: ::std::vec::Vec<::std::string::String>,
     /// ignore the existing content, set it with the given keys only
     pub reset: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestSshAddAuthorizedKeys { 0 req username "username", 1 req keys "keys", 2 opt reset
-    "reset", }
+    "reset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestSshAddAuthorizedKeys new { username : ::std::string::String => into, keys :
-    ::std::vec::Vec < ::std::string::String > => into, } init {} set { with_reset reset
-    "reset" : bool => into, }
+    ::std::vec::Vec < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_reset reset "reset" : bool => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     GuestSshAddAuthorizedKeys, "guest-ssh-add-authorized-keys", (), ::qapi_rt::Qga, {
@@ -2295,13 +2625,18 @@ pub struct GuestSshRemoveAuthorizedKeys {
     /// the public keys to remove (in OpenSSH/sshd(8) authorized_keys
     /// format)
     pub keys: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestSshRemoveAuthorizedKeys { 0 req username "username", 1 req keys "keys", }
+    GuestSshRemoveAuthorizedKeys { 0 req username "username", 1 req keys "keys", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     GuestSshRemoveAuthorizedKeys new { username : ::std::string::String => into, keys :
-    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+    ::std::vec::Vec < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestSshRemoveAuthorizedKeys, "guest-ssh-remove-authorized-keys", (), ::qapi_rt::Qga,
@@ -2349,6 +2684,9 @@ pub struct GuestDiskStats {
     /// weighted time spent doing I/Os since the last update
     /// of this field(ms)
     pub weight_ticks: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestDiskStats { 0 opt read_sectors "read-sectors", 1 opt read_ios "read-ios", 2 opt
@@ -2358,22 +2696,23 @@ pub struct GuestDiskStats {
     "discard-merges", 9 opt flush_ios "flush-ios", 10 opt read_ticks "read-ticks", 11 opt
     write_ticks "write-ticks", 12 opt discard_ticks "discard-ticks", 13 opt flush_ticks
     "flush-ticks", 14 opt ios_pgr "ios-pgr", 15 opt total_ticks "total-ticks", 16 opt
-    weight_ticks "weight-ticks", }
+    weight_ticks "weight-ticks", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestDiskStats new {} init {} set { with_read_sectors read_sectors "read-sectors" :
-    u64 => into, with_read_ios read_ios "read-ios" : u64 => into, with_read_merges
-    read_merges "read-merges" : u64 => into, with_write_sectors write_sectors
-    "write-sectors" : u64 => into, with_write_ios write_ios "write-ios" : u64 => into,
-    with_write_merges write_merges "write-merges" : u64 => into, with_discard_sectors
-    discard_sectors "discard-sectors" : u64 => into, with_discard_ios discard_ios
-    "discard-ios" : u64 => into, with_discard_merges discard_merges "discard-merges" :
-    u64 => into, with_flush_ios flush_ios "flush-ios" : u64 => into, with_read_ticks
-    read_ticks "read-ticks" : u64 => into, with_write_ticks write_ticks "write-ticks" :
-    u64 => into, with_discard_ticks discard_ticks "discard-ticks" : u64 => into,
-    with_flush_ticks flush_ticks "flush-ticks" : u64 => into, with_ios_pgr ios_pgr
-    "ios-pgr" : u64 => into, with_total_ticks total_ticks "total-ticks" : u64 => into,
-    with_weight_ticks weight_ticks "weight-ticks" : u64 => into, }
+    GuestDiskStats new {} init { extra = ::std::default::Default::default(), } set {
+    with_read_sectors read_sectors "read-sectors" : u64 => into, with_read_ios read_ios
+    "read-ios" : u64 => into, with_read_merges read_merges "read-merges" : u64 => into,
+    with_write_sectors write_sectors "write-sectors" : u64 => into, with_write_ios
+    write_ios "write-ios" : u64 => into, with_write_merges write_merges "write-merges" :
+    u64 => into, with_discard_sectors discard_sectors "discard-sectors" : u64 => into,
+    with_discard_ios discard_ios "discard-ios" : u64 => into, with_discard_merges
+    discard_merges "discard-merges" : u64 => into, with_flush_ios flush_ios "flush-ios" :
+    u64 => into, with_read_ticks read_ticks "read-ticks" : u64 => into, with_write_ticks
+    write_ticks "write-ticks" : u64 => into, with_discard_ticks discard_ticks
+    "discard-ticks" : u64 => into, with_flush_ticks flush_ticks "flush-ticks" : u64 =>
+    into, with_ios_pgr ios_pgr "ios-pgr" : u64 => into, with_total_ticks total_ticks
+    "total-ticks" : u64 => into, with_weight_ticks weight_ticks "weight-ticks" : u64 =>
+    into, }
 );
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2387,14 +2726,18 @@ pub struct GuestDiskStatsInfo {
     pub minor: u64,
     /// I/O statistics
     pub stats: GuestDiskStats,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestDiskStatsInfo { 0 req name "name", 1 req major "major", 2 req minor "minor", 3
-    req stats "stats", }
+    req stats "stats", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskStatsInfo new { name : ::std::string::String => into, major : u64 => into,
-    minor : u64 => into, stats : GuestDiskStats => into, } init {} set {}
+    minor : u64 => into, stats : GuestDiskStats => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-diskstats")]
 /// Retrieve information about disk stats.
@@ -2408,9 +2751,15 @@ pub struct GuestDiskStatsInfo {
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetDiskstats {}
-::qapi_rt::qapi_struct!(GuestGetDiskstats {});
-::qapi_rt::qapi_builder!(GuestGetDiskstats new {} init {} set {});
+pub struct GuestGetDiskstats {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetDiskstats {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetDiskstats new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetDiskstats, "guest-get-diskstats", ::std::vec::Vec < GuestDiskStatsInfo >,
     ::qapi_rt::Qga, { since : "7.1", condition : "CONFIG_LINUX", versions : ["7.2.0",
@@ -2462,19 +2811,23 @@ pub struct GuestLinuxCpuStats {
     pub guest: ::std::option::Option<u64>,
     /// Time spent running a niced guest (since Linux 2.6.33)
     pub guestnice: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestLinuxCpuStats { 0 req cpu "cpu", 1 req user "user", 2 req nice "nice", 3 req
     system "system", 4 req idle "idle", 5 opt iowait "iowait", 6 opt irq "irq", 7 opt
     softirq "softirq", 8 opt steal "steal", 9 opt guest "guest", 10 opt guestnice
-    "guestnice", }
+    "guestnice", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestLinuxCpuStats new { cpu : i64 => into, user : u64 => into, nice : u64 => into,
-    system : u64 => into, idle : u64 => into, } init {} set { with_iowait iowait "iowait"
-    : u64 => into, with_irq irq "irq" : u64 => into, with_softirq softirq "softirq" : u64
-    => into, with_steal steal "steal" : u64 => into, with_guest guest "guest" : u64 =>
-    into, with_guestnice guestnice "guestnice" : u64 => into, }
+    system : u64 => into, idle : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_iowait iowait "iowait" : u64 =>
+    into, with_irq irq "irq" : u64 => into, with_softirq softirq "softirq" : u64 => into,
+    with_steal steal "steal" : u64 => into, with_guest guest "guest" : u64 => into,
+    with_guestnice guestnice "guestnice" : u64 => into, }
 );
 /// Get statistics of each CPU in millisecond.
 ///
@@ -2487,7 +2840,8 @@ pub enum GuestCpuStats {
     /// `type` = `linux`.
     Linux(GuestLinuxCpuStats),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2523,9 +2877,15 @@ impl GuestCpuStats {
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetCpustats {}
-::qapi_rt::qapi_struct!(GuestGetCpustats {});
-::qapi_rt::qapi_builder!(GuestGetCpustats new {} init {} set {});
+pub struct GuestGetCpustats {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetCpustats {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetCpustats new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetCpustats, "guest-get-cpustats", ::std::vec::Vec < GuestCpuStats >,
     ::qapi_rt::Qga, { since : "7.1", condition : "CONFIG_LINUX", versions : ["7.2.0",
@@ -2553,14 +2913,17 @@ pub struct GuestLoadAverage {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub load15m: f64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestLoadAverage { 0 req load1m "load1m", 1 req load5m "load5m", 2 req load15m
-    "load15m", }
+    "load15m", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestLoadAverage new { load1m : f64 => into, load5m : f64 => into, load15m : f64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-load")]
 /// Retrieve CPU process load information
@@ -2581,9 +2944,15 @@ pub struct GuestLoadAverage {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestGetLoad {}
-::qapi_rt::qapi_struct!(GuestGetLoad {});
-::qapi_rt::qapi_builder!(GuestGetLoad new {} init {} set {});
+pub struct GuestGetLoad {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestGetLoad {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestGetLoad new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     GuestGetLoad, "guest-get-load", GuestLoadAverage, ::qapi_rt::Qga, { since : "10.0",
     condition : "any(CONFIG_WIN32, CONFIG_GETLOADAVG)", versions : ["10.0.2", "10.2.2"],
@@ -2666,6 +3035,9 @@ pub struct GuestNetworkRoute {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub version: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestNetworkRoute { 0 req iface "iface", 1 req destination "destination", 2 req
@@ -2673,18 +3045,20 @@ pub struct GuestNetworkRoute {
     flags "flags", 7 opt refcnt "refcnt", 8 opt r#use "use", 9 opt window "window", 10
     opt mtu "mtu", 11 opt desprefixlen "desprefixlen", 12 opt source "source", 13 opt
     srcprefixlen "srcprefixlen", 14 opt nexthop "nexthop", 15 req version "version", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkRoute new { iface : ::std::string::String => into, destination :
-    ::std::string::String => into, metric : i64 => into, version : i64 => into, } init {}
-    set { with_gateway gateway "gateway" : ::std::string::String => into, with_mask mask
-    "mask" : ::std::string::String => into, with_irtt irtt "irtt" : i64 => into,
-    with_flags flags "flags" : u64 => into, with_refcnt refcnt "refcnt" : i64 => into,
-    with_use r#use "use" : i64 => into, with_window window "window" : i64 => into,
-    with_mtu mtu "mtu" : i64 => into, with_desprefixlen desprefixlen "desprefixlen" :
-    ::std::string::String => into, with_source source "source" : ::std::string::String =>
-    into, with_srcprefixlen srcprefixlen "srcprefixlen" : ::std::string::String => into,
-    with_nexthop nexthop "nexthop" : ::std::string::String => into, }
+    ::std::string::String => into, metric : i64 => into, version : i64 => into, } init {
+    extra = ::std::default::Default::default(), } set { with_gateway gateway "gateway" :
+    ::std::string::String => into, with_mask mask "mask" : ::std::string::String => into,
+    with_irtt irtt "irtt" : i64 => into, with_flags flags "flags" : u64 => into,
+    with_refcnt refcnt "refcnt" : i64 => into, with_use r#use "use" : i64 => into,
+    with_window window "window" : i64 => into, with_mtu mtu "mtu" : i64 => into,
+    with_desprefixlen desprefixlen "desprefixlen" : ::std::string::String => into,
+    with_source source "source" : ::std::string::String => into, with_srcprefixlen
+    srcprefixlen "srcprefixlen" : ::std::string::String => into, with_nexthop nexthop
+    "nexthop" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-network-get-route")]
 /// Retrieve information about route of network.
@@ -2700,9 +3074,16 @@ pub struct GuestNetworkRoute {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestNetworkGetRoute {}
-::qapi_rt::qapi_struct!(GuestNetworkGetRoute {});
-::qapi_rt::qapi_builder!(GuestNetworkGetRoute new {} init {} set {});
+pub struct GuestNetworkGetRoute {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestNetworkGetRoute {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestNetworkGetRoute new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     GuestNetworkGetRoute, "guest-network-get-route", ::std::vec::Vec < GuestNetworkRoute
     >, ::qapi_rt::Qga, { since : "9.1", condition : "CONFIG_LINUX", versions : ["10.0.2",

@@ -11,10 +11,16 @@ pub struct KvmInfo {
     pub enabled: bool,
     /// true if KVM acceleration is built into this executable
     pub present: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(KvmInfo { 0 req enabled "enabled", 1 req present "present", });
+::qapi_rt::qapi_struct!(
+    KvmInfo { 0 req enabled "enabled", 1 req present "present", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    KvmInfo new { enabled : bool => into, present : bool => into, } init {} set {}
+    KvmInfo new { enabled : bool => into, present : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-kvm")]
 /// Return information about KVM acceleration
@@ -29,9 +35,15 @@ pub struct KvmInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryKvm {}
-::qapi_rt::qapi_struct!(QueryKvm {});
-::qapi_rt::qapi_builder!(QueryKvm new {} init {} set {});
+pub struct QueryKvm {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryKvm {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryKvm new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryKvm, "query-kvm", KvmInfo, { since : "0.14", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -50,9 +62,15 @@ pub struct QueryKvm {}
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XAccelStats {}
-::qapi_rt::qapi_struct!(XAccelStats {});
-::qapi_rt::qapi_builder!(XAccelStats new {} init {} set {});
+pub struct XAccelStats {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XAccelStats {} extra extra);
+::qapi_rt::qapi_builder!(
+    XAccelStats new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XAccelStats, "x-accel-stats", HumanReadableText, { unstable : true, since : "10.1",
     features : ["unstable"], versions : ["10.2.2"], }
@@ -122,13 +140,16 @@ pub struct AcceleratorInfo {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub present: ::std::vec::Vec<Accelerator>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AcceleratorInfo { 0 req enabled "enabled", 1 req present "present", }
+    AcceleratorInfo { 0 req enabled "enabled", 1 req present "present", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     AcceleratorInfo new { enabled : Accelerator => into, present : ::std::vec::Vec <
-    Accelerator > => into, } init {} set {}
+    Accelerator > => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-accelerators")]
 /// Return information about accelerators
@@ -149,9 +170,15 @@ pub struct AcceleratorInfo {
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryAccelerators {}
-::qapi_rt::qapi_struct!(QueryAccelerators {});
-::qapi_rt::qapi_builder!(QueryAccelerators new {} init {} set {});
+pub struct QueryAccelerators {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryAccelerators {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryAccelerators new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryAccelerators, "query-accelerators", AcceleratorInfo, { since : "10.2.0",
     versions : ["10.2.2"], }

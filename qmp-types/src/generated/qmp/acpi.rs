@@ -47,22 +47,25 @@ pub struct AcpiTableOptions {
     /// table header.  At least one file is required.  This field
     /// excludes `file`.
     pub data: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AcpiTableOptions { 0 opt sig "sig", 1 opt rev "rev", 2 opt oem_id "oem_id", 3 opt
     oem_table_id "oem_table_id", 4 opt oem_rev "oem_rev", 5 opt asl_compiler_id
     "asl_compiler_id", 6 opt asl_compiler_rev "asl_compiler_rev", 7 opt file "file", 8
-    opt data "data", }
+    opt data "data", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AcpiTableOptions new {} init {} set { with_sig sig "sig" : ::std::string::String =>
-    into, with_rev rev "rev" : u8 => into, with_oem_id oem_id "oem_id" :
-    ::std::string::String => into, with_oem_table_id oem_table_id "oem_table_id" :
-    ::std::string::String => into, with_oem_rev oem_rev "oem_rev" : u32 => into,
-    with_asl_compiler_id asl_compiler_id "asl_compiler_id" : ::std::string::String =>
-    into, with_asl_compiler_rev asl_compiler_rev "asl_compiler_rev" : u32 => into,
-    with_file file "file" : ::std::string::String => into, with_data data "data" :
-    ::std::string::String => into, }
+    AcpiTableOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_sig sig "sig" : ::std::string::String => into, with_rev rev "rev" : u8 => into,
+    with_oem_id oem_id "oem_id" : ::std::string::String => into, with_oem_table_id
+    oem_table_id "oem_table_id" : ::std::string::String => into, with_oem_rev oem_rev
+    "oem_rev" : u32 => into, with_asl_compiler_id asl_compiler_id "asl_compiler_id" :
+    ::std::string::String => into, with_asl_compiler_rev asl_compiler_rev
+    "asl_compiler_rev" : u32 => into, with_file file "file" : ::std::string::String =>
+    into, with_data data "data" : ::std::string::String => into, }
 );
 /// The QAPI enum `ACPISlotType`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,15 +98,19 @@ pub struct ACPIOSTInfo {
     pub source: i64,
     /// an integer containing the status code
     pub status: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ACPIOSTInfo { 0 opt device "device", 1 req slot "slot", 2 req slot_type "slot-type",
-    3 req source "source", 4 req status "status", }
+    3 req source "source", 4 req status "status", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ACPIOSTInfo new { slot : ::std::string::String => into, slot_type : ACPISlotType =>
-    into, source : i64 => into, status : i64 => into, } init {} set { with_device device
-    "device" : ::std::string::String => into, }
+    into, source : i64 => into, status : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "query-acpi-ospm-status")]
 /// Return a list of `ACPIOSTInfo` for devices that support status
@@ -123,9 +130,16 @@ pub struct ACPIOSTInfo {
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryAcpiOspmStatus {}
-::qapi_rt::qapi_struct!(QueryAcpiOspmStatus {});
-::qapi_rt::qapi_builder!(QueryAcpiOspmStatus new {} init {} set {});
+pub struct QueryAcpiOspmStatus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryAcpiOspmStatus {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryAcpiOspmStatus new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryAcpiOspmStatus, "query-acpi-ospm-status", ::std::vec::Vec < ACPIOSTInfo >, {
     since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -148,10 +162,14 @@ pub struct QueryAcpiOspmStatus {}
 pub struct AcpiDeviceOst {
     /// OSPM Status Indication
     pub info: ACPIOSTInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AcpiDeviceOst { 0 req info "info", });
+::qapi_rt::qapi_struct!(AcpiDeviceOst { 0 req info "info", } extra extra);
 ::qapi_rt::qapi_builder!(
-    AcpiDeviceOst new { info : ACPIOSTInfo => into, } init {} set {}
+    AcpiDeviceOst new { info : ACPIOSTInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     AcpiDeviceOst, "ACPI_DEVICE_OST", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :

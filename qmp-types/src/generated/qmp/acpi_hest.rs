@@ -19,10 +19,14 @@ pub struct InjectGhesV2Error {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub cper: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InjectGhesV2Error { 0 req cper "cper", });
+::qapi_rt::qapi_struct!(InjectGhesV2Error { 0 req cper "cper", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InjectGhesV2Error new { cper : ::std::string::String => into, } init {} set {}
+    InjectGhesV2Error new { cper : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     InjectGhesV2Error, "inject-ghes-v2-error", (), { arg_type :

@@ -29,20 +29,23 @@ pub struct AudiodevPerDirectionOptions {
     pub format: ::std::option::Option<AudioFormat>,
     /// the buffer length in microseconds
     pub buffer_length: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
-    "buffer-length", }
+    "buffer-length", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, }
+    AudiodevPerDirectionOptions new {} init { extra = ::std::default::Default::default(),
+    } set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
+    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
+    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
+    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, }
 );
 /// Generic driver-specific options.
 ///
@@ -54,12 +57,17 @@ pub struct AudiodevGenericOptions {
     pub r#in: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AudiodevGenericOptions { 0 opt r#in "in", 1 opt out "out", });
+::qapi_rt::qapi_struct!(
+    AudiodevGenericOptions { 0 opt r#in "in", 1 opt out "out", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AudiodevGenericOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPerDirectionOptions => into, with_out out "out" : AudiodevPerDirectionOptions
-    => into, }
+    AudiodevGenericOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, }
 );
 /// Options of the D-Bus audio backend.
 ///
@@ -82,14 +90,19 @@ pub struct AudiodevDBusOptions {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub nsamples: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevDBusOptions { 0 opt r#in "in", 1 opt out "out", 2 opt nsamples "nsamples", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevDBusOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPerDirectionOptions => into, with_out out "out" : AudiodevPerDirectionOptions
-    => into, with_nsamples nsamples "nsamples" : u32 => into, }
+    AudiodevDBusOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_nsamples nsamples "nsamples" : u32 => into,
+    }
 );
 /// Options of the ALSA backend that are used for both playback and
 /// recording.
@@ -126,16 +139,20 @@ pub struct AudiodevAlsaPerDirectionOptions {
     /// attempt to use poll mode, falling back to non-polling
     /// access on failure (default false)
     pub try_poll: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevAlsaPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
     "buffer-length", 7 opt dev "dev", 8 opt period_length "period-length", 9 opt try_poll
-    "try-poll", }
+    "try-poll", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevAlsaPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
+    AudiodevAlsaPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
     bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
     channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
@@ -156,14 +173,17 @@ pub struct AudiodevAlsaOptions {
     pub out: ::std::option::Option<AudiodevAlsaPerDirectionOptions>,
     /// set the threshold (in microseconds) when playback starts
     pub threshold: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevAlsaOptions { 0 opt r#in "in", 1 opt out "out", 2 opt threshold "threshold",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevAlsaOptions new {} init {} set { with_in r#in "in" :
-    AudiodevAlsaPerDirectionOptions => into, with_out out "out" :
+    AudiodevAlsaOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevAlsaPerDirectionOptions => into, with_out out "out" :
     AudiodevAlsaPerDirectionOptions => into, with_threshold threshold "threshold" : u32
     => into, }
 );
@@ -181,16 +201,19 @@ pub struct AudiodevSndioOptions {
     pub dev: ::std::option::Option<::std::string::String>,
     /// play buffer size (in microseconds)
     pub latency: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevSndioOptions { 0 opt r#in "in", 1 opt out "out", 2 opt dev "dev", 3 opt
-    latency "latency", }
+    latency "latency", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevSndioOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPerDirectionOptions => into, with_out out "out" : AudiodevPerDirectionOptions
-    => into, with_dev dev "dev" : ::std::string::String => into, with_latency latency
-    "latency" : u32 => into, }
+    AudiodevSndioOptions new {} init { extra = ::std::default::Default::default(), } set
+    { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_dev dev "dev" : ::std::string::String =>
+    into, with_latency latency "latency" : u32 => into, }
 );
 /// Options of the Core Audio backend that are used for both playback
 /// and recording.
@@ -222,21 +245,25 @@ pub struct AudiodevCoreaudioPerDirectionOptions {
     pub buffer_length: ::std::option::Option<u32>,
     /// number of buffers
     pub buffer_count: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevCoreaudioPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
-    "buffer-length", 7 opt buffer_count "buffer-count", }
+    "buffer-length", 7 opt buffer_count "buffer-count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevCoreaudioPerDirectionOptions new {} init {} set { with_mixing_engine
-    mixing_engine "mixing-engine" : bool => into, with_fixed_settings fixed_settings
-    "fixed-settings" : bool => into, with_frequency frequency "frequency" : u32 => into,
-    with_channels channels "channels" : u32 => into, with_voices voices "voices" : u32 =>
-    into, with_format format "format" : AudioFormat => into, with_buffer_length
-    buffer_length "buffer-length" : u32 => into, with_buffer_count buffer_count
-    "buffer-count" : u32 => into, }
+    AudiodevCoreaudioPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
+    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
+    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
+    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
+    "buffer-length" : u32 => into, with_buffer_count buffer_count "buffer-count" : u32 =>
+    into, }
 );
 /// Options of the coreaudio audio backend.
 ///
@@ -248,12 +275,17 @@ pub struct AudiodevCoreaudioOptions {
     pub r#in: ::std::option::Option<AudiodevCoreaudioPerDirectionOptions>,
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevCoreaudioPerDirectionOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AudiodevCoreaudioOptions { 0 opt r#in "in", 1 opt out "out", });
+::qapi_rt::qapi_struct!(
+    AudiodevCoreaudioOptions { 0 opt r#in "in", 1 opt out "out", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AudiodevCoreaudioOptions new {} init {} set { with_in r#in "in" :
-    AudiodevCoreaudioPerDirectionOptions => into, with_out out "out" :
-    AudiodevCoreaudioPerDirectionOptions => into, }
+    AudiodevCoreaudioOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_in r#in "in" : AudiodevCoreaudioPerDirectionOptions => into, with_out out
+    "out" : AudiodevCoreaudioPerDirectionOptions => into, }
 );
 /// Options of the DirectSound audio backend.
 ///
@@ -268,14 +300,18 @@ pub struct AudiodevDsoundOptions {
     /// add extra latency to playback in microseconds (default
     /// 10000)
     pub latency: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevDsoundOptions { 0 opt r#in "in", 1 opt out "out", 2 opt latency "latency", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevDsoundOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPerDirectionOptions => into, with_out out "out" : AudiodevPerDirectionOptions
-    => into, with_latency latency "latency" : u32 => into, }
+    AudiodevDsoundOptions new {} init { extra = ::std::default::Default::default(), } set
+    { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_latency latency "latency" : u32 => into, }
 );
 /// Options of the JACK backend that are used for both playback and
 /// recording.
@@ -322,6 +358,9 @@ pub struct AudiodevJackPerDirectionOptions {
     /// use the exact name requested otherwise JACK
     /// automatically generates a unique one, if needed (default: false)
     pub exact_name: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevJackPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
@@ -329,10 +368,11 @@ pub struct AudiodevJackPerDirectionOptions {
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
     "buffer-length", 7 opt server_name "server-name", 8 opt client_name "client-name", 9
     opt connect_ports "connect-ports", 10 opt start_server "start-server", 11 opt
-    exact_name "exact-name", }
+    exact_name "exact-name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevJackPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
+    AudiodevJackPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
     bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
     channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
@@ -353,11 +393,16 @@ pub struct AudiodevJackOptions {
     pub r#in: ::std::option::Option<AudiodevJackPerDirectionOptions>,
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevJackPerDirectionOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AudiodevJackOptions { 0 opt r#in "in", 1 opt out "out", });
+::qapi_rt::qapi_struct!(
+    AudiodevJackOptions { 0 opt r#in "in", 1 opt out "out", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AudiodevJackOptions new {} init {} set { with_in r#in "in" :
-    AudiodevJackPerDirectionOptions => into, with_out out "out" :
+    AudiodevJackOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevJackPerDirectionOptions => into, with_out out "out" :
     AudiodevJackPerDirectionOptions => into, }
 );
 /// Options of the OSS backend that are used for both playback and
@@ -395,16 +440,20 @@ pub struct AudiodevOssPerDirectionOptions {
     /// attempt to use poll mode, falling back to non-polling
     /// access on failure (default true)
     pub try_poll: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevOssPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
     "buffer-length", 7 opt dev "dev", 8 opt buffer_count "buffer-count", 9 opt try_poll
-    "try-poll", }
+    "try-poll", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevOssPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
+    AudiodevOssPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
     bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
     channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
@@ -434,14 +483,17 @@ pub struct AudiodevOssOptions {
     /// or -1 to use fragment mode (option ignored on some platforms)
     /// (default 5)
     pub dsp_policy: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevOssOptions { 0 opt r#in "in", 1 opt out "out", 2 opt try_mmap "try-mmap", 3
-    opt exclusive "exclusive", 4 opt dsp_policy "dsp-policy", }
+    opt exclusive "exclusive", 4 opt dsp_policy "dsp-policy", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevOssOptions new {} init {} set { with_in r#in "in" :
-    AudiodevOssPerDirectionOptions => into, with_out out "out" :
+    AudiodevOssOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevOssPerDirectionOptions => into, with_out out "out" :
     AudiodevOssPerDirectionOptions => into, with_try_mmap try_mmap "try-mmap" : bool =>
     into, with_exclusive exclusive "exclusive" : bool => into, with_dsp_policy dsp_policy
     "dsp-policy" : u32 => into, }
@@ -484,16 +536,20 @@ pub struct AudiodevPaPerDirectionOptions {
     /// latency you want PulseAudio to achieve in microseconds
     /// (default 15000)
     pub latency: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevPaPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
     "buffer-length", 7 opt name "name", 8 opt stream_name "stream-name", 9 opt latency
-    "latency", }
+    "latency", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevPaPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
+    AudiodevPaPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
     bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
     channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
@@ -514,13 +570,17 @@ pub struct AudiodevPaOptions {
     pub out: ::std::option::Option<AudiodevPaPerDirectionOptions>,
     /// PulseAudio server address (default: let PulseAudio choose)
     pub server: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AudiodevPaOptions { 0 opt r#in "in", 1 opt out "out", 2 opt server "server", }
+    AudiodevPaOptions { 0 opt r#in "in", 1 opt out "out", 2 opt server "server", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevPaOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPaPerDirectionOptions => into, with_out out "out" :
+    AudiodevPaOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevPaPerDirectionOptions => into, with_out out "out" :
     AudiodevPaPerDirectionOptions => into, with_server server "server" :
     ::std::string::String => into, }
 );
@@ -570,23 +630,27 @@ pub struct AudiodevPipewirePerDirectionOptions {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub latency: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevPipewirePerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
     "buffer-length", 7 opt name "name", 8 opt stream_name "stream-name", 9 opt latency
-    "latency", }
+    "latency", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevPipewirePerDirectionOptions new {} init {} set { with_mixing_engine
-    mixing_engine "mixing-engine" : bool => into, with_fixed_settings fixed_settings
-    "fixed-settings" : bool => into, with_frequency frequency "frequency" : u32 => into,
-    with_channels channels "channels" : u32 => into, with_voices voices "voices" : u32 =>
-    into, with_format format "format" : AudioFormat => into, with_buffer_length
-    buffer_length "buffer-length" : u32 => into, with_name name "name" :
-    ::std::string::String => into, with_stream_name stream_name "stream-name" :
-    ::std::string::String => into, with_latency latency "latency" : u32 => into, }
+    AudiodevPipewirePerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
+    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
+    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
+    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
+    "buffer-length" : u32 => into, with_name name "name" : ::std::string::String => into,
+    with_stream_name stream_name "stream-name" : ::std::string::String => into,
+    with_latency latency "latency" : u32 => into, }
 );
 /// Options of the PipeWire audio backend.
 ///
@@ -604,12 +668,17 @@ pub struct AudiodevPipewireOptions {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub out: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AudiodevPipewireOptions { 0 opt r#in "in", 1 opt out "out", });
+::qapi_rt::qapi_struct!(
+    AudiodevPipewireOptions { 0 opt r#in "in", 1 opt out "out", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AudiodevPipewireOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPipewirePerDirectionOptions => into, with_out out "out" :
-    AudiodevPipewirePerDirectionOptions => into, }
+    AudiodevPipewireOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => into, with_out out
+    "out" : AudiodevPipewirePerDirectionOptions => into, }
 );
 /// Options of the SDL audio backend that are used for both playback and
 /// recording.
@@ -641,15 +710,19 @@ pub struct AudiodevSdlPerDirectionOptions {
     pub buffer_length: ::std::option::Option<u32>,
     /// number of buffers (default 4)
     pub buffer_count: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AudiodevSdlPerDirectionOptions { 0 opt mixing_engine "mixing-engine", 1 opt
     fixed_settings "fixed-settings", 2 opt frequency "frequency", 3 opt channels
     "channels", 4 opt voices "voices", 5 opt format "format", 6 opt buffer_length
-    "buffer-length", 7 opt buffer_count "buffer-count", }
+    "buffer-length", 7 opt buffer_count "buffer-count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevSdlPerDirectionOptions new {} init {} set { with_mixing_engine mixing_engine
+    AudiodevSdlPerDirectionOptions new {} init { extra =
+    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
     bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
     channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
@@ -667,11 +740,16 @@ pub struct AudiodevSdlOptions {
     pub r#in: ::std::option::Option<AudiodevSdlPerDirectionOptions>,
     /// options of the playback stream
     pub out: ::std::option::Option<AudiodevSdlPerDirectionOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AudiodevSdlOptions { 0 opt r#in "in", 1 opt out "out", });
+::qapi_rt::qapi_struct!(
+    AudiodevSdlOptions { 0 opt r#in "in", 1 opt out "out", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AudiodevSdlOptions new {} init {} set { with_in r#in "in" :
-    AudiodevSdlPerDirectionOptions => into, with_out out "out" :
+    AudiodevSdlOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevSdlPerDirectionOptions => into, with_out out "out" :
     AudiodevSdlPerDirectionOptions => into, }
 );
 /// Options of the wav audio backend.
@@ -686,14 +764,19 @@ pub struct AudiodevWavOptions {
     pub out: ::std::option::Option<AudiodevPerDirectionOptions>,
     /// name of the wav file to record (default 'qemu.wav')
     pub path: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AudiodevWavOptions { 0 opt r#in "in", 1 opt out "out", 2 opt path "path", }
+    AudiodevWavOptions { 0 opt r#in "in", 1 opt out "out", 2 opt path "path", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    AudiodevWavOptions new {} init {} set { with_in r#in "in" :
-    AudiodevPerDirectionOptions => into, with_out out "out" : AudiodevPerDirectionOptions
-    => into, with_path path "path" : ::std::string::String => into, }
+    AudiodevWavOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
+    AudiodevPerDirectionOptions => into, with_path path "path" : ::std::string::String =>
+    into, }
 );
 /// An enumeration of possible audio formats.
 ///
@@ -862,7 +945,8 @@ pub enum AudiodevBranch {
     /// `driver` = `wav`.
     Wav(AudiodevWavOptions),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -997,9 +1081,15 @@ impl AudiodevBranch {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryAudiodevs {}
-::qapi_rt::qapi_struct!(QueryAudiodevs {});
-::qapi_rt::qapi_builder!(QueryAudiodevs new {} init {} set {});
+pub struct QueryAudiodevs {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryAudiodevs {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryAudiodevs new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { since : "8.0",
     versions : ["10.0.2", "10.2.2"], }

@@ -43,15 +43,18 @@ pub struct QAuthZListRule {
     pub policy: QAuthZListPolicy,
     /// the format of the `match` rule (default 'exact')
     pub format: ::std::option::Option<QAuthZListFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QAuthZListRule { 0 req r#match "match", 1 req policy "policy", 2 opt format "format",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QAuthZListRule new { r#match : ::std::string::String => into, policy :
-    QAuthZListPolicy => into, } init {} set { with_format format "format" :
-    QAuthZListFormat => into, }
+    QAuthZListPolicy => into, } init { extra = ::std::default::Default::default(), } set
+    { with_format format "format" : QAuthZListFormat => into, }
 );
 /// Properties for authz-list objects.
 ///
@@ -64,14 +67,17 @@ pub struct AuthZListProperties {
     pub policy: ::std::option::Option<QAuthZListPolicy>,
     /// Authorization rules based on matching user
     pub rules: ::std::option::Option<::std::vec::Vec<QAuthZListRule>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AuthZListProperties { 0 opt policy "policy", 1 opt rules "rules", }
+    AuthZListProperties { 0 opt policy "policy", 1 opt rules "rules", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AuthZListProperties new {} init {} set { with_policy policy "policy" :
-    QAuthZListPolicy => into, with_rules rules "rules" : ::std::vec::Vec < QAuthZListRule
-    > => into, }
+    AuthZListProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_policy policy "policy" : QAuthZListPolicy => into, with_rules rules "rules" :
+    ::std::vec::Vec < QAuthZListRule > => into, }
 );
 /// Properties for authz-listfile objects.
 ///
@@ -88,13 +94,18 @@ pub struct AuthZListFileProperties {
     /// successfully loaded.  (default: true if the binary was built
     /// with CONFIG_INOTIFY1, false otherwise)
     pub refresh: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AuthZListFileProperties { 0 req filename "filename", 1 opt refresh "refresh", }
+    AuthZListFileProperties { 0 req filename "filename", 1 opt refresh "refresh", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    AuthZListFileProperties new { filename : ::std::string::String => into, } init {} set
-    { with_refresh refresh "refresh" : bool => into, }
+    AuthZListFileProperties new { filename : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_refresh refresh "refresh" :
+    bool => into, }
 );
 /// Properties for authz-pam objects.
 ///
@@ -104,10 +115,14 @@ pub struct AuthZListFileProperties {
 pub struct AuthZPAMProperties {
     /// PAM service name to use for authorization
     pub service: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AuthZPAMProperties { 0 req service "service", });
+::qapi_rt::qapi_struct!(AuthZPAMProperties { 0 req service "service", } extra extra);
 ::qapi_rt::qapi_builder!(
-    AuthZPAMProperties new { service : ::std::string::String => into, } init {} set {}
+    AuthZPAMProperties new { service : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Properties for authz-simple objects.
 ///
@@ -120,9 +135,14 @@ pub struct AuthZSimpleProperties {
     /// For authorizing based on TLS x509 certificates, the identity
     /// must be the x509 distinguished name.
     pub identity: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AuthZSimpleProperties { 0 req identity "identity", });
+::qapi_rt::qapi_struct!(
+    AuthZSimpleProperties { 0 req identity "identity", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AuthZSimpleProperties new { identity : ::std::string::String => into, } init {} set
-    {}
+    AuthZSimpleProperties new { identity : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );

@@ -74,11 +74,16 @@ pub struct PRManagerInfo {
     /// true if the persistent reservation manager is connected
     /// to the underlying storage or helper
     pub connected: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PRManagerInfo { 0 req id "id", 1 req connected "connected", });
+::qapi_rt::qapi_struct!(
+    PRManagerInfo { 0 req id "id", 1 req connected "connected", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     PRManagerInfo new { id : ::std::string::String => into, connected : bool => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-pr-managers")]
 /// Return a list of information about each persistent reservation
@@ -92,9 +97,15 @@ pub struct PRManagerInfo {
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryPrManagers {}
-::qapi_rt::qapi_struct!(QueryPrManagers {});
-::qapi_rt::qapi_builder!(QueryPrManagers new {} init {} set {});
+pub struct QueryPrManagers {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryPrManagers {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryPrManagers new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, {
     allow_preconfig : true, since : "3.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -129,15 +140,18 @@ pub struct Eject {
     /// If true, eject regardless of whether the drive is locked.
     /// If not specified, the default value is false.
     pub force: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Eject { 0 opt device "device", 1 opt id "id", 2 opt force "force", }
+    Eject { 0 opt device "device", 1 opt id "id", 2 opt force "force", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Eject new {} init {} set { #[deprecated(note =
-    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_force force "force" : bool => into, }
+    Eject new {} init { extra = ::std::default::Default::default(), } set {
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
+    device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, with_force force "force" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     Eject, "eject", (), { arg_type : "q_obj_eject-arg", since : "0.14", versions :
@@ -192,15 +206,19 @@ pub struct BlockdevOpenTray {
     /// immediately); if true, the tray will be opened regardless of
     /// whether it is locked
     pub force: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOpenTray { 0 opt device "device", 1 opt id "id", 2 opt force "force", }
+    BlockdevOpenTray { 0 opt device "device", 1 opt id "id", 2 opt force "force", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOpenTray new {} init {} set { #[deprecated(note =
-    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_force force "force" : bool => into, }
+    BlockdevOpenTray new {} init { extra = ::std::default::Default::default(), } set {
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
+    device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, with_force force "force" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevOpenTray, "blockdev-open-tray", (), { arg_type :
@@ -241,12 +259,18 @@ pub struct BlockdevCloseTray {
     pub device: ::std::option::Option<::std::string::String>,
     /// The name or QOM path of the guest device (since: 2.8)
     pub id: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevCloseTray { 0 opt device "device", 1 opt id "id", });
+::qapi_rt::qapi_struct!(
+    BlockdevCloseTray { 0 opt device "device", 1 opt id "id", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockdevCloseTray new {} init {} set { #[deprecated(note =
-    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into, }
+    BlockdevCloseTray new {} init { extra = ::std::default::Default::default(), } set {
+    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
+    device "device" : ::std::string::String => into, with_id id "id" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevCloseTray, "blockdev-close-tray", (), { arg_type :
@@ -294,10 +318,14 @@ pub struct BlockdevCloseTray {
 pub struct BlockdevRemoveMedium {
     /// The name or QOM path of the guest device
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id", });
+::qapi_rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevRemoveMedium new { id : ::std::string::String => into, } init {} set {}
+    BlockdevRemoveMedium new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockdevRemoveMedium, "blockdev-remove-medium", (), { arg_type :
@@ -335,13 +363,17 @@ pub struct BlockdevInsertMedium {
     pub id: ::std::string::String,
     /// name of a node in the block driver state graph
     pub node_name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevInsertMedium { 0 req id "id", 1 req node_name "node-name", }
+    BlockdevInsertMedium { 0 req id "id", 1 req node_name "node-name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevInsertMedium new { id : ::std::string::String => into, node_name :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The required arguments of [`BlockdevInsertMedium`] by name, for a struct literal: `BlockdevInsertMedium::from(BlockdevInsertMediumArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -448,19 +480,23 @@ pub struct BlockdevChangeMedium {
     /// change the read-only mode of the device; defaults
     /// to 'retain'
     pub read_only_mode: ::std::option::Option<BlockdevChangeReadOnlyMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevChangeMedium { 0 opt device "device", 1 opt id "id", 2 req filename
     "filename", 3 opt format "format", 4 opt force "force", 5 opt read_only_mode
-    "read-only-mode", }
+    "read-only-mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevChangeMedium new { filename : ::std::string::String => into, } init {} set {
-    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
-    device "device" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, with_format format "format" : ::std::string::String =>
-    into, with_force force "force" : bool => into, with_read_only_mode read_only_mode
-    "read-only-mode" : BlockdevChangeReadOnlyMode => into, }
+    BlockdevChangeMedium new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
+    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
+    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
+    with_format format "format" : ::std::string::String => into, with_force force "force"
+    : bool => into, with_read_only_mode read_only_mode "read-only-mode" :
+    BlockdevChangeReadOnlyMode => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevChangeMedium, "blockdev-change-medium", (), { arg_type :
@@ -495,14 +531,18 @@ pub struct DeviceTrayMoved {
     /// true if the tray has been opened or false if it has been
     /// closed
     pub tray_open: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DeviceTrayMoved { 0 req device "device", 1 req id "id", 2 req tray_open "tray-open",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DeviceTrayMoved new { device : ::std::string::String => into, id :
-    ::std::string::String => into, tray_open : bool => into, } init {} set {}
+    ::std::string::String => into, tray_open : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     DeviceTrayMoved, "DEVICE_TRAY_MOVED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -530,13 +570,16 @@ pub struct PrManagerStatusChanged {
     pub id: ::std::string::String,
     /// true if the PR manager is connected to a backend
     pub connected: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PrManagerStatusChanged { 0 req id "id", 1 req connected "connected", }
+    PrManagerStatusChanged { 0 req id "id", 1 req connected "connected", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     PrManagerStatusChanged new { id : ::std::string::String => into, connected : bool =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     PrManagerStatusChanged, "PR_MANAGER_STATUS_CHANGED", { versions : ["7.2.0", "10.0.2",
@@ -726,20 +769,25 @@ pub struct BlockLatencyHistogramSet {
     /// list of interval boundary values for flush
     /// latency histogram.
     pub boundaries_flush: ::std::option::Option<::std::vec::Vec<u64>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockLatencyHistogramSet { 0 req id "id", 1 opt boundaries "boundaries", 2 opt
     boundaries_read "boundaries-read", 3 opt boundaries_write "boundaries-write", 4 opt
-    boundaries_zap "boundaries-zap", 5 opt boundaries_flush "boundaries-flush", }
+    boundaries_zap "boundaries-zap", 5 opt boundaries_flush "boundaries-flush", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockLatencyHistogramSet new { id : ::std::string::String => into, } init {} set {
-    with_boundaries boundaries "boundaries" : ::std::vec::Vec < u64 > => into,
-    with_boundaries_read boundaries_read "boundaries-read" : ::std::vec::Vec < u64 > =>
-    into, with_boundaries_write boundaries_write "boundaries-write" : ::std::vec::Vec <
-    u64 > => into, with_boundaries_zap boundaries_zap "boundaries-zap" : ::std::vec::Vec
-    < u64 > => into, with_boundaries_flush boundaries_flush "boundaries-flush" :
-    ::std::vec::Vec < u64 > => into, }
+    BlockLatencyHistogramSet new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_boundaries boundaries "boundaries" :
+    ::std::vec::Vec < u64 > => into, with_boundaries_read boundaries_read
+    "boundaries-read" : ::std::vec::Vec < u64 > => into, with_boundaries_write
+    boundaries_write "boundaries-write" : ::std::vec::Vec < u64 > => into,
+    with_boundaries_zap boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 > =>
+    into, with_boundaries_flush boundaries_flush "boundaries-flush" : ::std::vec::Vec <
+    u64 > => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockLatencyHistogramSet, "block-latency-histogram-set", (), { arg_type :

@@ -26,17 +26,22 @@ pub struct SnapshotInfo {
     /// counter may be obtained through `query-replay` command
     /// (since 5.2)
     pub icount: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SnapshotInfo { 0 req id "id", 1 req name "name", 2 req vm_state_size "vm-state-size",
     3 req date_sec "date-sec", 4 req date_nsec "date-nsec", 5 req vm_clock_sec
-    "vm-clock-sec", 6 req vm_clock_nsec "vm-clock-nsec", 7 opt icount "icount", }
+    "vm-clock-sec", 6 req vm_clock_nsec "vm-clock-nsec", 7 opt icount "icount", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     SnapshotInfo new { id : ::std::string::String => into, name : ::std::string::String
     => into, vm_state_size : i64 => into, date_sec : i64 => into, date_nsec : i64 =>
-    into, vm_clock_sec : i64 => into, vm_clock_nsec : i64 => into, } init {} set {
-    with_icount icount "icount" : i64 => into, }
+    into, vm_clock_sec : i64 => into, vm_clock_nsec : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_icount icount "icount" : i64 =>
+    into, }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,11 +49,16 @@ pub struct SnapshotInfo {
 pub struct ImageInfoSpecificQCow2EncryptionBase {
     /// The encryption format
     pub format: BlockdevQcow2EncryptionFormat,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificQCow2EncryptionBase { 0 req format "format", });
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificQCow2EncryptionBase { 0 req format "format", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2EncryptionBase new { format : BlockdevQcow2EncryptionFormat =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,7 +69,8 @@ pub enum ImageInfoSpecificQCow2Encryption {
     /// `format` = `luks`.
     Luks(QCryptoBlockInfoLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -117,23 +128,27 @@ pub struct ImageInfoSpecificQCow2 {
     pub bitmaps: ::std::option::Option<::std::vec::Vec<Qcow2BitmapInfo>>,
     /// the image cluster compression method (since 5.1)
     pub compression_type: Qcow2CompressionType,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ImageInfoSpecificQCow2 { 0 req compat "compat", 1 opt data_file "data-file", 2 opt
     data_file_raw "data-file-raw", 3 opt extended_l2 "extended-l2", 4 opt lazy_refcounts
     "lazy-refcounts", 5 opt corrupt "corrupt", 6 req refcount_bits "refcount-bits", 7 opt
     encrypt "encrypt", 8 opt bitmaps "bitmaps", 9 req compression_type
-    "compression-type", }
+    "compression-type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2 new { compat : ::std::string::String => into, refcount_bits :
-    i64 => into, compression_type : Qcow2CompressionType => into, } init {} set {
-    with_data_file data_file "data-file" : ::std::string::String => into,
-    with_data_file_raw data_file_raw "data-file-raw" : bool => into, with_extended_l2
-    extended_l2 "extended-l2" : bool => into, with_lazy_refcounts lazy_refcounts
-    "lazy-refcounts" : bool => into, with_corrupt corrupt "corrupt" : bool => into,
-    with_encrypt encrypt "encrypt" : ImageInfoSpecificQCow2Encryption => into,
-    with_bitmaps bitmaps "bitmaps" : ::std::vec::Vec < Qcow2BitmapInfo > => into, }
+    i64 => into, compression_type : Qcow2CompressionType => into, } init { extra =
+    ::std::default::Default::default(), } set { with_data_file data_file "data-file" :
+    ::std::string::String => into, with_data_file_raw data_file_raw "data-file-raw" :
+    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into,
+    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into, with_corrupt
+    corrupt "corrupt" : bool => into, with_encrypt encrypt "encrypt" :
+    ImageInfoSpecificQCow2Encryption => into, with_bitmaps bitmaps "bitmaps" :
+    ::std::vec::Vec < Qcow2BitmapInfo > => into, }
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -147,15 +162,18 @@ pub struct ImageInfoSpecificVmdk {
     pub parent_cid: i64,
     /// List of extent files
     pub extents: ::std::vec::Vec<ImageInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ImageInfoSpecificVmdk { 0 req create_type "create-type", 1 req cid "cid", 2 req
-    parent_cid "parent-cid", 3 req extents "extents", }
+    parent_cid "parent-cid", 3 req extents "extents", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificVmdk new { create_type : ::std::string::String => into, cid : i64 =>
     into, parent_cid : i64 => into, extents : ::std::vec::Vec < ImageInfo > => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information about a VMDK extent file
 ///
@@ -185,16 +203,21 @@ pub struct VmdkExtentInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compressed: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VmdkExtentInfo { 0 req filename "filename", 1 req format "format", 2 req virtual_size
     "virtual-size", 3 opt cluster_size "cluster-size", 4 opt compressed "compressed", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     VmdkExtentInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init {} set {
-    with_cluster_size cluster_size "cluster-size" : i64 => into, with_compressed
-    compressed "compressed" : bool => into, }
+    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_cluster_size cluster_size
+    "cluster-size" : i64 => into, with_compressed compressed "compressed" : bool => into,
+    }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -210,13 +233,17 @@ pub struct ImageInfoSpecificRbd {
     /// image, so don't treat this information as trusted if the guest
     /// is not trusted.
     pub encryption_format: ::std::option::Option<RbdImageEncryptionFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ImageInfoSpecificRbd { 0 opt encryption_format "encryption-format", }
+    ImageInfoSpecificRbd { 0 opt encryption_format "encryption-format", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificRbd new {} init {} set { with_encryption_format encryption_format
-    "encryption-format" : RbdImageEncryptionFormat => into, }
+    ImageInfoSpecificRbd new {} init { extra = ::std::default::Default::default(), } set
+    { with_encryption_format encryption_format "encryption-format" :
+    RbdImageEncryptionFormat => into, }
 );
 /// Since: 8.0
 ///
@@ -228,13 +255,16 @@ pub struct ImageInfoSpecificFile {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub extent_size_hint: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ImageInfoSpecificFile { 0 opt extent_size_hint "extent-size-hint", }
+    ImageInfoSpecificFile { 0 opt extent_size_hint "extent-size-hint", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificFile new {} init {} set { with_extent_size_hint extent_size_hint
-    "extent-size-hint" : u64 => into, }
+    ImageInfoSpecificFile new {} init { extra = ::std::default::Default::default(), } set
+    { with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => into, }
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -266,11 +296,16 @@ pub enum ImageInfoSpecificKind {
 pub struct ImageInfoSpecificQCow2Wrapper {
     /// image information specific to QCOW2
     pub data: ImageInfoSpecificQCow2,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificQCow2Wrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificQCow2Wrapper { 0 req data "data", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificQCow2Wrapper new { data : ImageInfoSpecificQCow2 => into, } init {}
-    set {}
+    ImageInfoSpecificQCow2Wrapper new { data : ImageInfoSpecificQCow2 => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -278,11 +313,14 @@ pub struct ImageInfoSpecificQCow2Wrapper {
 pub struct ImageInfoSpecificVmdkWrapper {
     /// image information specific to VMDK
     pub data: ImageInfoSpecificVmdk,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificVmdkWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ImageInfoSpecificVmdkWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificVmdkWrapper new { data : ImageInfoSpecificVmdk => into, } init {}
-    set {}
+    ImageInfoSpecificVmdkWrapper new { data : ImageInfoSpecificVmdk => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -290,11 +328,14 @@ pub struct ImageInfoSpecificVmdkWrapper {
 pub struct ImageInfoSpecificLUKSWrapper {
     /// image information specific to LUKS
     pub data: QCryptoBlockInfoLUKS,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificLUKSWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ImageInfoSpecificLUKSWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificLUKSWrapper new { data : QCryptoBlockInfoLUKS => into, } init {} set
-    {}
+    ImageInfoSpecificLUKSWrapper new { data : QCryptoBlockInfoLUKS => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -302,11 +343,14 @@ pub struct ImageInfoSpecificLUKSWrapper {
 pub struct ImageInfoSpecificRbdWrapper {
     /// image information specific to RBD
     pub data: ImageInfoSpecificRbd,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificRbdWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ImageInfoSpecificRbdWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificRbdWrapper new { data : ImageInfoSpecificRbd => into, } init {} set
-    {}
+    ImageInfoSpecificRbdWrapper new { data : ImageInfoSpecificRbd => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Since: 8.0
 ///
@@ -318,11 +362,14 @@ pub struct ImageInfoSpecificFileWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub data: ImageInfoSpecificFile,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificFileWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ImageInfoSpecificFileWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ImageInfoSpecificFileWrapper new { data : ImageInfoSpecificFile => into, } init {}
-    set {}
+    ImageInfoSpecificFileWrapper new { data : ImageInfoSpecificFile => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// A discriminated record of image format specific information
 /// structures.
@@ -342,7 +389,8 @@ pub enum ImageInfoSpecific {
     /// `type` = `file`.
     File(ImageInfoSpecificFileWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -479,6 +527,9 @@ pub struct BlockLimitsInfo {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub opt_mem_alignment: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockLimitsInfo { 0 req request_alignment "request-alignment", 1 opt max_discard
@@ -487,18 +538,19 @@ pub struct BlockLimitsInfo {
     opt_transfer "opt-transfer", 6 opt max_transfer "max-transfer", 7 opt max_hw_transfer
     "max-hw-transfer", 8 req max_iov "max-iov", 9 opt max_hw_iov "max-hw-iov", 10 req
     min_mem_alignment "min-mem-alignment", 11 req opt_mem_alignment "opt-mem-alignment",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockLimitsInfo new { request_alignment : u32 => into, max_iov : i64 => into,
-    min_mem_alignment : u64 => into, opt_mem_alignment : u64 => into, } init {} set {
-    with_max_discard max_discard "max-discard" : u64 => into, with_discard_alignment
-    discard_alignment "discard-alignment" : u32 => into, with_max_write_zeroes
-    max_write_zeroes "max-write-zeroes" : u64 => into, with_write_zeroes_alignment
-    write_zeroes_alignment "write-zeroes-alignment" : u32 => into, with_opt_transfer
-    opt_transfer "opt-transfer" : u32 => into, with_max_transfer max_transfer
-    "max-transfer" : u32 => into, with_max_hw_transfer max_hw_transfer "max-hw-transfer"
-    : u32 => into, with_max_hw_iov max_hw_iov "max-hw-iov" : i64 => into, }
+    min_mem_alignment : u64 => into, opt_mem_alignment : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_max_discard max_discard
+    "max-discard" : u64 => into, with_discard_alignment discard_alignment
+    "discard-alignment" : u32 => into, with_max_write_zeroes max_write_zeroes
+    "max-write-zeroes" : u64 => into, with_write_zeroes_alignment write_zeroes_alignment
+    "write-zeroes-alignment" : u32 => into, with_opt_transfer opt_transfer "opt-transfer"
+    : u32 => into, with_max_transfer max_transfer "max-transfer" : u32 => into,
+    with_max_hw_transfer max_hw_transfer "max-hw-transfer" : u32 => into, with_max_hw_iov
+    max_hw_iov "max-hw-iov" : i64 => into, }
 );
 /// Information about a QEMU image file
 ///
@@ -539,6 +591,9 @@ pub struct BlockNodeInfo {
     /// structure supplying additional format-specific
     /// information (since 1.7)
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockNodeInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
@@ -547,21 +602,22 @@ pub struct BlockNodeInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", }
+    "format-specific", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockNodeInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init {} set {
-    with_dirty_flag dirty_flag "dirty-flag" : bool => into, with_actual_size actual_size
-    "actual-size" : i64 => into, with_cluster_size cluster_size "cluster-size" : i64 =>
-    into, with_encrypted encrypted "encrypted" : bool => into, with_compressed compressed
-    "compressed" : bool => into, with_backing_filename backing_filename
-    "backing-filename" : ::std::string::String => into, with_full_backing_filename
-    full_backing_filename "full-backing-filename" : ::std::string::String => into,
-    with_backing_filename_format backing_filename_format "backing-filename-format" :
-    ::std::string::String => into, with_snapshots snapshots "snapshots" : ::std::vec::Vec
-    < SnapshotInfo > => into, with_limits limits "limits" : BlockLimitsInfo => into,
-    with_format_specific format_specific "format-specific" : ImageInfoSpecific => into, }
+    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
+    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
+    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
+    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
+    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
+    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format backing_filename_format
+    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
+    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
+    BlockLimitsInfo => into, with_format_specific format_specific "format-specific" :
+    ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file, and potentially its backing
 /// image
@@ -603,6 +659,9 @@ pub struct ImageInfo {
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
     /// info of the backing image
     pub backing_image: ::std::option::Option<::std::boxed::Box<ImageInfo>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ImageInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
@@ -611,22 +670,23 @@ pub struct ImageInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", 14 opt backing_image "backing-image", }
+    "format-specific", 14 opt backing_image "backing-image", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ImageInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init {} set {
-    with_dirty_flag dirty_flag "dirty-flag" : bool => into, with_actual_size actual_size
-    "actual-size" : i64 => into, with_cluster_size cluster_size "cluster-size" : i64 =>
-    into, with_encrypted encrypted "encrypted" : bool => into, with_compressed compressed
-    "compressed" : bool => into, with_backing_filename backing_filename
-    "backing-filename" : ::std::string::String => into, with_full_backing_filename
-    full_backing_filename "full-backing-filename" : ::std::string::String => into,
-    with_backing_filename_format backing_filename_format "backing-filename-format" :
-    ::std::string::String => into, with_snapshots snapshots "snapshots" : ::std::vec::Vec
-    < SnapshotInfo > => into, with_limits limits "limits" : BlockLimitsInfo => into,
-    with_format_specific format_specific "format-specific" : ImageInfoSpecific => into,
-    with_backing_image backing_image "backing-image" : ImageInfo => boxed, }
+    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
+    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
+    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
+    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
+    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
+    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format backing_filename_format
+    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
+    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
+    BlockLimitsInfo => into, with_format_specific format_specific "format-specific" :
+    ImageInfoSpecific => into, with_backing_image backing_image "backing-image" :
+    ImageInfo => boxed, }
 );
 /// Information about all nodes in the block graph starting at some
 /// node, annotated with information about that node in relation to its
@@ -647,11 +707,16 @@ pub struct BlockChildInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub info: BlockGraphInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockChildInfo { 0 req name "name", 1 req info "info", });
+::qapi_rt::qapi_struct!(
+    BlockChildInfo { 0 req name "name", 1 req info "info", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockChildInfo new { name : ::std::string::String => into, info : BlockGraphInfo =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information about all nodes in a block (sub)graph in the form of
 /// `BlockNodeInfo` data.  The base `BlockNodeInfo` struct contains the
@@ -698,6 +763,9 @@ pub struct BlockGraphInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub children: ::std::vec::Vec<BlockChildInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockGraphInfo { 0 req filename "filename", 1 req format "format", 2 opt dirty_flag
@@ -706,17 +774,18 @@ pub struct BlockGraphInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", 14 req children "children", }
+    "format-specific", 14 req children "children", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockGraphInfo new { filename : ::std::string::String => into, format :
     ::std::string::String => into, virtual_size : i64 => into, children : ::std::vec::Vec
-    < BlockChildInfo > => into, } init {} set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
-    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
-    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
-    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
-    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
+    < BlockChildInfo > => into, } init { extra = ::std::default::Default::default(), }
+    set { with_dirty_flag dirty_flag "dirty-flag" : bool => into, with_actual_size
+    actual_size "actual-size" : i64 => into, with_cluster_size cluster_size
+    "cluster-size" : i64 => into, with_encrypted encrypted "encrypted" : bool => into,
+    with_compressed compressed "compressed" : bool => into, with_backing_filename
+    backing_filename "backing-filename" : ::std::string::String => into,
+    with_full_backing_filename full_backing_filename "full-backing-filename" :
     ::std::string::String => into, with_backing_filename_format backing_filename_format
     "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
     "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
@@ -759,6 +828,9 @@ pub struct ImageCheck {
     /// total number of compressed clusters, this
     /// field is present if the driver for the image format supports it
     pub compressed_clusters: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ImageCheck { 0 req filename "filename", 1 req format "format", 2 req check_errors
@@ -766,19 +838,21 @@ pub struct ImageCheck {
     "corruptions", 5 opt leaks "leaks", 6 opt corruptions_fixed "corruptions-fixed", 7
     opt leaks_fixed "leaks-fixed", 8 opt total_clusters "total-clusters", 9 opt
     allocated_clusters "allocated-clusters", 10 opt fragmented_clusters
-    "fragmented-clusters", 11 opt compressed_clusters "compressed-clusters", }
+    "fragmented-clusters", 11 opt compressed_clusters "compressed-clusters", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     ImageCheck new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, check_errors : i64 => into, } init {} set {
-    with_image_end_offset image_end_offset "image-end-offset" : i64 => into,
-    with_corruptions corruptions "corruptions" : i64 => into, with_leaks leaks "leaks" :
-    i64 => into, with_corruptions_fixed corruptions_fixed "corruptions-fixed" : i64 =>
-    into, with_leaks_fixed leaks_fixed "leaks-fixed" : i64 => into, with_total_clusters
-    total_clusters "total-clusters" : i64 => into, with_allocated_clusters
-    allocated_clusters "allocated-clusters" : i64 => into, with_fragmented_clusters
-    fragmented_clusters "fragmented-clusters" : i64 => into, with_compressed_clusters
-    compressed_clusters "compressed-clusters" : i64 => into, }
+    ::std::string::String => into, check_errors : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_image_end_offset image_end_offset
+    "image-end-offset" : i64 => into, with_corruptions corruptions "corruptions" : i64 =>
+    into, with_leaks leaks "leaks" : i64 => into, with_corruptions_fixed
+    corruptions_fixed "corruptions-fixed" : i64 => into, with_leaks_fixed leaks_fixed
+    "leaks-fixed" : i64 => into, with_total_clusters total_clusters "total-clusters" :
+    i64 => into, with_allocated_clusters allocated_clusters "allocated-clusters" : i64 =>
+    into, with_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 =>
+    into, with_compressed_clusters compressed_clusters "compressed-clusters" : i64 =>
+    into, }
 );
 /// Mapping information from a virtual block range to a host file range
 ///
@@ -815,17 +889,21 @@ pub struct MapEntry {
     pub offset: ::std::option::Option<i64>,
     /// filename that is referred to by `offset`
     pub filename: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MapEntry { 0 req start "start", 1 req length "length", 2 req data "data", 3 req zero
     "zero", 4 opt compressed "compressed", 5 req depth "depth", 6 req present "present",
-    7 opt offset "offset", 8 opt filename "filename", }
+    7 opt offset "offset", 8 opt filename "filename", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MapEntry new { start : i64 => into, length : i64 => into, data : bool => into, zero :
-    bool => into, depth : i64 => into, present : bool => into, } init {} set {
-    with_compressed compressed "compressed" : bool => into, with_offset offset "offset" :
-    i64 => into, with_filename filename "filename" : ::std::string::String => into, }
+    bool => into, depth : i64 => into, present : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_compressed compressed "compressed" :
+    bool => into, with_offset offset "offset" : i64 => into, with_filename filename
+    "filename" : ::std::string::String => into, }
 );
 /// Cache mode information for a block device
 ///
@@ -839,14 +917,17 @@ pub struct BlockdevCacheInfo {
     pub direct: bool,
     /// true if flush requests are ignored for the device
     pub no_flush: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCacheInfo { 0 req writeback "writeback", 1 req direct "direct", 2 req
-    no_flush "no-flush", }
+    no_flush "no-flush", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCacheInfo new { writeback : bool => into, direct : bool => into, no_flush :
-    bool => into, } init {} set {}
+    bool => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 10.1
 ///
@@ -862,13 +943,17 @@ pub struct BlockdevChild {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub node_name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevChild { 0 req child "child", 1 req node_name "node-name", }
+    BlockdevChild { 0 req child "child", 1 req node_name "node-name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevChild new { child : ::std::string::String => into, node_name :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Information about the backing device for a block device.
 ///
@@ -972,6 +1057,9 @@ pub struct BlockDeviceInfo {
     /// dirty bitmaps information (only present if node has
     /// one or more dirty bitmaps) (Since 4.2)
     pub dirty_bitmaps: ::std::option::Option<::std::vec::Vec<BlockDirtyInfo>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDeviceInfo { 0 req file "file", 1 opt node_name "node-name", 2 req ro "ro", 3
@@ -987,7 +1075,7 @@ pub struct BlockDeviceInfo {
     27 opt iops_rd_max_length "iops_rd_max_length", 28 opt iops_wr_max_length
     "iops_wr_max_length", 29 opt iops_size "iops_size", 30 opt group "group", 31 req
     cache "cache", 32 req write_threshold "write_threshold", 33 opt dirty_bitmaps
-    "dirty-bitmaps", }
+    "dirty-bitmaps", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceInfo new { file : ::std::string::String => into, ro : bool => into, drv :
@@ -995,23 +1083,23 @@ pub struct BlockDeviceInfo {
     into, detect_zeroes : BlockdevDetectZeroesOptions => into, bps : i64 => into, bps_rd
     : i64 => into, bps_wr : i64 => into, iops : i64 => into, iops_rd : i64 => into,
     iops_wr : i64 => into, image : ImageInfo => into, cache : BlockdevCacheInfo => into,
-    write_threshold : i64 => into, } init {} set { with_node_name node_name "node-name" :
-    ::std::string::String => into, with_backing_file backing_file "backing_file" :
-    ::std::string::String => into, with_children children "children" : ::std::vec::Vec <
-    BlockdevChild > => into, with_active active "active" : bool => into, with_bps_max
-    bps_max "bps_max" : i64 => into, with_bps_rd_max bps_rd_max "bps_rd_max" : i64 =>
-    into, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => into, with_iops_max iops_max
-    "iops_max" : i64 => into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => into,
-    with_iops_wr_max iops_wr_max "iops_wr_max" : i64 => into, with_bps_max_length
-    bps_max_length "bps_max_length" : i64 => into, with_bps_rd_max_length
-    bps_rd_max_length "bps_rd_max_length" : i64 => into, with_bps_wr_max_length
-    bps_wr_max_length "bps_wr_max_length" : i64 => into, with_iops_max_length
-    iops_max_length "iops_max_length" : i64 => into, with_iops_rd_max_length
-    iops_rd_max_length "iops_rd_max_length" : i64 => into, with_iops_wr_max_length
-    iops_wr_max_length "iops_wr_max_length" : i64 => into, with_iops_size iops_size
-    "iops_size" : i64 => into, with_group group "group" : ::std::string::String => into,
-    with_dirty_bitmaps dirty_bitmaps "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo >
-    => into, }
+    write_threshold : i64 => into, } init { extra = ::std::default::Default::default(), }
+    set { with_node_name node_name "node-name" : ::std::string::String => into,
+    with_backing_file backing_file "backing_file" : ::std::string::String => into,
+    with_children children "children" : ::std::vec::Vec < BlockdevChild > => into,
+    with_active active "active" : bool => into, with_bps_max bps_max "bps_max" : i64 =>
+    into, with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => into, with_bps_wr_max
+    bps_wr_max "bps_wr_max" : i64 => into, with_iops_max iops_max "iops_max" : i64 =>
+    into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => into, with_iops_wr_max
+    iops_wr_max "iops_wr_max" : i64 => into, with_bps_max_length bps_max_length
+    "bps_max_length" : i64 => into, with_bps_rd_max_length bps_rd_max_length
+    "bps_rd_max_length" : i64 => into, with_bps_wr_max_length bps_wr_max_length
+    "bps_wr_max_length" : i64 => into, with_iops_max_length iops_max_length
+    "iops_max_length" : i64 => into, with_iops_rd_max_length iops_rd_max_length
+    "iops_rd_max_length" : i64 => into, with_iops_wr_max_length iops_wr_max_length
+    "iops_wr_max_length" : i64 => into, with_iops_size iops_size "iops_size" : i64 =>
+    into, with_group group "group" : ::std::string::String => into, with_dirty_bitmaps
+    dirty_bitmaps "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo > => into, }
 );
 /// An enumeration of block device I/O status.
 ///
@@ -1060,17 +1148,21 @@ pub struct BlockDirtyInfo {
     /// and `busy` to be false.  This bitmap cannot be used.  To remove
     /// it, use `block-dirty-bitmap-remove`.  (Since 4.0)
     pub inconsistent: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDirtyInfo { 0 opt name "name", 1 req count "count", 2 req granularity
     "granularity", 3 req recording "recording", 4 req busy "busy", 5 req persistent
-    "persistent", 6 opt inconsistent "inconsistent", }
+    "persistent", 6 opt inconsistent "inconsistent", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyInfo new { count : i64 => into, granularity : u32 => into, recording : bool
-    => into, busy : bool => into, persistent : bool => into, } init {} set { with_name
-    name "name" : ::std::string::String => into, with_inconsistent inconsistent
-    "inconsistent" : bool => into, }
+    => into, busy : bool => into, persistent : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_name name "name" :
+    ::std::string::String => into, with_inconsistent inconsistent "inconsistent" : bool
+    => into, }
 );
 /// An enumeration of flags that a bitmap can report to the user.
 ///
@@ -1104,14 +1196,18 @@ pub struct Qcow2BitmapInfo {
     pub granularity: u32,
     /// flags of the bitmap
     pub flags: ::std::vec::Vec<Qcow2BitmapInfoFlags>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Qcow2BitmapInfo { 0 req name "name", 1 req granularity "granularity", 2 req flags
-    "flags", }
+    "flags", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     Qcow2BitmapInfo new { name : ::std::string::String => into, granularity : u32 =>
-    into, flags : ::std::vec::Vec < Qcow2BitmapInfoFlags > => into, } init {} set {}
+    into, flags : ::std::vec::Vec < Qcow2BitmapInfoFlags > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Block latency histogram.
 ///
@@ -1139,13 +1235,18 @@ pub struct BlockLatencyHistogramInfo {
     ///      10   50   100
     /// ```
     pub bins: ::std::vec::Vec<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockLatencyHistogramInfo { 0 req boundaries "boundaries", 1 req bins "bins", }
+    BlockLatencyHistogramInfo { 0 req boundaries "boundaries", 1 req bins "bins", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockLatencyHistogramInfo new { boundaries : ::std::vec::Vec < u64 > => into, bins :
-    ::std::vec::Vec < u64 > => into, } init {} set {}
+    ::std::vec::Vec < u64 > => into, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 /// Block device information.  This structure describes a virtual device
 /// and the backing device associated with it.
@@ -1178,18 +1279,22 @@ pub struct BlockInfo {
     /// (supported device models: virtio-blk, IDE, SCSI except
     /// scsi-generic)
     pub io_status: ::std::option::Option<BlockDeviceIoStatus>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockInfo { 0 req device "device", 1 opt qdev "qdev", 2 req r#type "type", 3 req
     removable "removable", 4 req locked "locked", 5 opt inserted "inserted", 6 opt
-    tray_open "tray_open", 7 opt io_status "io-status", }
+    tray_open "tray_open", 7 opt io_status "io-status", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockInfo new { device : ::std::string::String => into, r#type :
     ::std::string::String => into, removable : bool => into, locked : bool => into, }
-    init {} set { with_qdev qdev "qdev" : ::std::string::String => into, with_inserted
-    inserted "inserted" : BlockDeviceInfo => into, with_tray_open tray_open "tray_open" :
-    bool => into, with_io_status io_status "io-status" : BlockDeviceIoStatus => into, }
+    init { extra = ::std::default::Default::default(), } set { with_qdev qdev "qdev" :
+    ::std::string::String => into, with_inserted inserted "inserted" : BlockDeviceInfo =>
+    into, with_tray_open tray_open "tray_open" : bool => into, with_io_status io_status
+    "io-status" : BlockDeviceIoStatus => into, }
 );
 /// Image file size calculation information.  This structure describes
 /// the size requirements for creating a new image file.
@@ -1221,14 +1326,18 @@ pub struct BlockMeasureInfo {
     /// destination, present only when source and destination both
     /// support persistent bitmaps.  (since 5.1)
     pub bitmaps: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockMeasureInfo { 0 req required "required", 1 req fully_allocated
-    "fully-allocated", 2 opt bitmaps "bitmaps", }
+    "fully-allocated", 2 opt bitmaps "bitmaps", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockMeasureInfo new { required : i64 => into, fully_allocated : i64 => into, } init
-    {} set { with_bitmaps bitmaps "bitmaps" : i64 => into, }
+    { extra = ::std::default::Default::default(), } set { with_bitmaps bitmaps "bitmaps"
+    : i64 => into, }
 );
 #[doc(alias = "query-block")]
 /// Get a list of `BlockInfo` for all virtual block devices.
@@ -1327,9 +1436,15 @@ pub struct BlockMeasureInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryBlock {}
-::qapi_rt::qapi_struct!(QueryBlock {});
-::qapi_rt::qapi_builder!(QueryBlock new {} init {} set {});
+pub struct QueryBlock {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryBlock {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryBlock new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { allow_preconfig : true,
     since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1396,6 +1511,9 @@ pub struct BlockDeviceTimedStats {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub avg_zone_append_queue_depth: ::std::option::Option<f64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDeviceTimedStats { 0 req interval_length "interval_length", 1 req
@@ -1409,7 +1527,7 @@ pub struct BlockDeviceTimedStats {
     req max_flush_latency_ns "max_flush_latency_ns", 12 req avg_flush_latency_ns
     "avg_flush_latency_ns", 13 req avg_rd_queue_depth "avg_rd_queue_depth", 14 req
     avg_wr_queue_depth "avg_wr_queue_depth", 15 opt avg_zone_append_queue_depth
-    "avg_zone_append_queue_depth", }
+    "avg_zone_append_queue_depth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceTimedStats new { interval_length : i64 => into, min_rd_latency_ns : i64 =>
@@ -1417,7 +1535,8 @@ pub struct BlockDeviceTimedStats {
     min_wr_latency_ns : i64 => into, max_wr_latency_ns : i64 => into, avg_wr_latency_ns :
     i64 => into, min_flush_latency_ns : i64 => into, max_flush_latency_ns : i64 => into,
     avg_flush_latency_ns : i64 => into, avg_rd_queue_depth : f64 => into,
-    avg_wr_queue_depth : f64 => into, } init {} set { with_min_zone_append_latency_ns
+    avg_wr_queue_depth : f64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_min_zone_append_latency_ns
     min_zone_append_latency_ns "min_zone_append_latency_ns" : i64 => into,
     with_max_zone_append_latency_ns max_zone_append_latency_ns
     "max_zone_append_latency_ns" : i64 => into, with_avg_zone_append_latency_ns
@@ -1553,6 +1672,9 @@ pub struct BlockDeviceStats {
     pub zone_append_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
     /// `BlockLatencyHistogramInfo`.  (Since 4.0)
     pub flush_latency_histogram: ::std::option::Option<BlockLatencyHistogramInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDeviceStats { 0 req rd_bytes "rd_bytes", 1 req wr_bytes "wr_bytes", 2 opt
@@ -1578,7 +1700,7 @@ pub struct BlockDeviceStats {
     rd_latency_histogram "rd_latency_histogram", 34 opt wr_latency_histogram
     "wr_latency_histogram", 35 opt zone_append_latency_histogram
     "zone_append_latency_histogram", 36 opt flush_latency_histogram
-    "flush_latency_histogram", }
+    "flush_latency_histogram", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceStats new { rd_bytes : i64 => into, wr_bytes : i64 => into, unmap_bytes :
@@ -1592,13 +1714,13 @@ pub struct BlockDeviceStats {
     invalid_wr_operations : i64 => into, invalid_flush_operations : i64 => into,
     invalid_unmap_operations : i64 => into, account_invalid : bool => into,
     account_failed : bool => into, timed_stats : ::std::vec::Vec < BlockDeviceTimedStats
-    > => into, } init {} set { with_zone_append_bytes zone_append_bytes
-    "zone_append_bytes" : i64 => into, with_zone_append_operations zone_append_operations
-    "zone_append_operations" : i64 => into, with_zone_append_total_time_ns
-    zone_append_total_time_ns "zone_append_total_time_ns" : i64 => into,
-    with_zone_append_merged zone_append_merged "zone_append_merged" : i64 => into,
-    with_idle_time_ns idle_time_ns "idle_time_ns" : i64 => into,
-    with_failed_zone_append_operations failed_zone_append_operations
+    > => into, } init { extra = ::std::default::Default::default(), } set {
+    with_zone_append_bytes zone_append_bytes "zone_append_bytes" : i64 => into,
+    with_zone_append_operations zone_append_operations "zone_append_operations" : i64 =>
+    into, with_zone_append_total_time_ns zone_append_total_time_ns
+    "zone_append_total_time_ns" : i64 => into, with_zone_append_merged zone_append_merged
+    "zone_append_merged" : i64 => into, with_idle_time_ns idle_time_ns "idle_time_ns" :
+    i64 => into, with_failed_zone_append_operations failed_zone_append_operations
     "failed_zone_append_operations" : i64 => into, with_invalid_zone_append_operations
     invalid_zone_append_operations "invalid_zone_append_operations" : i64 => into,
     with_rd_latency_histogram rd_latency_histogram "rd_latency_histogram" :
@@ -1623,14 +1745,18 @@ pub struct BlockStatsSpecificFile {
     pub discard_nb_failed: u64,
     /// The number of bytes discarded by the driver.
     pub discard_bytes_ok: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockStatsSpecificFile { 0 req discard_nb_ok "discard-nb-ok", 1 req discard_nb_failed
-    "discard-nb-failed", 2 req discard_bytes_ok "discard-bytes-ok", }
+    "discard-nb-failed", 2 req discard_bytes_ok "discard-bytes-ok", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockStatsSpecificFile new { discard_nb_ok : u64 => into, discard_nb_failed : u64 =>
-    into, discard_bytes_ok : u64 => into, } init {} set {}
+    into, discard_bytes_ok : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// NVMe driver statistics
 ///
@@ -1646,14 +1772,19 @@ pub struct BlockStatsSpecificNvme {
     /// The number of unaligned accesses performed by
     /// the driver.
     pub unaligned_accesses: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockStatsSpecificNvme { 0 req completion_errors "completion-errors", 1 req
     aligned_accesses "aligned-accesses", 2 req unaligned_accesses "unaligned-accesses", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockStatsSpecificNvme new { completion_errors : u64 => into, aligned_accesses : u64
-    => into, unaligned_accesses : u64 => into, } init {} set {}
+    => into, unaligned_accesses : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Block driver specific statistics
 ///
@@ -1772,7 +1903,8 @@ pub enum BlockStatsSpecific {
     /// `driver` = `vvfat`.
     Vvfat,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1845,19 +1977,23 @@ pub struct BlockStats {
     /// This describes the backing block device if it has one.
     /// (Since 2.0)
     pub backing: ::std::option::Option<::std::boxed::Box<BlockStats>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockStats { 0 opt device "device", 1 opt qdev "qdev", 2 opt node_name "node-name", 3
     req stats "stats", 4 opt driver_specific "driver-specific", 5 opt parent "parent", 6
-    opt backing "backing", }
+    opt backing "backing", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockStats new { stats : BlockDeviceStats => into, } init {} set { with_device device
-    "device" : ::std::string::String => into, with_qdev qdev "qdev" :
-    ::std::string::String => into, with_node_name node_name "node-name" :
-    ::std::string::String => into, with_driver_specific driver_specific "driver-specific"
-    : BlockStatsSpecific => into, with_parent parent "parent" : BlockStats => boxed,
-    with_backing backing "backing" : BlockStats => boxed, }
+    BlockStats new { stats : BlockDeviceStats => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, with_qdev qdev "qdev" : ::std::string::String => into,
+    with_node_name node_name "node-name" : ::std::string::String => into,
+    with_driver_specific driver_specific "driver-specific" : BlockStatsSpecific => into,
+    with_parent parent "parent" : BlockStats => boxed, with_backing backing "backing" :
+    BlockStats => boxed, }
 );
 #[doc(alias = "query-blockstats")]
 /// Query the `BlockStats` for all virtual block devices.
@@ -1982,11 +2118,16 @@ pub struct QueryBlockstats {
     /// nodes that were created implicitly are skipped over in this
     /// mode.  (Since 2.3)
     pub query_nodes: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryBlockstats { 0 opt query_nodes "query-nodes", });
+::qapi_rt::qapi_struct!(
+    QueryBlockstats { 0 opt query_nodes "query-nodes", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QueryBlockstats new {} init {} set { with_query_nodes query_nodes "query-nodes" :
-    bool => into, }
+    QueryBlockstats new {} init { extra = ::std::default::Default::default(), } set {
+    with_query_nodes query_nodes "query-nodes" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { arg_type :
@@ -2110,10 +2251,16 @@ pub struct BlockJobInfoMirror {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub actively_synced: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobInfoMirror { 0 req actively_synced "actively-synced", });
+::qapi_rt::qapi_struct!(
+    BlockJobInfoMirror { 0 req actively_synced "actively-synced", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockJobInfoMirror new { actively_synced : bool => into, } init {} set {}
+    BlockJobInfoMirror new { actively_synced : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about a long-running block device operation.
 ///
@@ -2195,7 +2342,8 @@ pub enum BlockJobInfoBranch {
     /// `type` = `snapshot-delete`.
     SnapshotDelete,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2234,9 +2382,15 @@ impl BlockJobInfoBranch {
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryBlockJobs {}
-::qapi_rt::qapi_struct!(QueryBlockJobs {});
-::qapi_rt::qapi_builder!(QueryBlockJobs new {} init {} set {});
+pub struct QueryBlockJobs {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryBlockJobs {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryBlockJobs new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, {
     allow_preconfig : true, since : "1.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2268,13 +2422,17 @@ pub struct BlockResize {
     pub node_name: ::std::option::Option<::std::string::String>,
     /// new image size in bytes
     pub size: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockResize { 0 opt device "device", 1 opt node_name "node-name", 2 req size "size",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockResize new { size : i64 => into, } init {} set { with_device device "device" :
+    BlockResize new { size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
     ::std::string::String => into, with_node_name node_name "node-name" :
     ::std::string::String => into, }
 );
@@ -2344,19 +2502,22 @@ pub struct BlockdevSnapshotSync {
     /// whether and how QEMU should create a new image, default is
     /// 'absolute-paths'.
     pub mode: ::std::option::Option<NewImageMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevSnapshotSync { 0 opt device "device", 1 opt node_name "node-name", 2 req
     snapshot_file "snapshot-file", 3 opt snapshot_node_name "snapshot-node-name", 4 opt
-    format "format", 5 opt mode "mode", }
+    format "format", 5 opt mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevSnapshotSync new { snapshot_file : ::std::string::String => into, } init {}
-    set { with_device device "device" : ::std::string::String => into, with_node_name
-    node_name "node-name" : ::std::string::String => into, with_snapshot_node_name
-    snapshot_node_name "snapshot-node-name" : ::std::string::String => into, with_format
-    format "format" : ::std::string::String => into, with_mode mode "mode" : NewImageMode
-    => into, }
+    BlockdevSnapshotSync new { snapshot_file : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, with_node_name node_name "node-name" :
+    ::std::string::String => into, with_snapshot_node_name snapshot_node_name
+    "snapshot-node-name" : ::std::string::String => into, with_format format "format" :
+    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
 );
 /// Since: 2.5
 ///
@@ -2400,13 +2561,17 @@ pub struct BlockdevSnapshot {
     /// not have a current backing file (this can be achieved by passing
     /// "backing": null to `blockdev-add`).
     pub overlay: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevSnapshot { 0 req node "node", 1 req overlay "overlay", }
+    BlockdevSnapshot { 0 req node "node", 1 req overlay "overlay", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshot new { node : ::std::string::String => into, overlay :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The required arguments of [`BlockdevSnapshot`] by name, for a struct literal: `BlockdevSnapshot::from(BlockdevSnapshotArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2448,16 +2613,19 @@ pub struct BackupPerf {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub min_cluster_size: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BackupPerf { 0 opt use_copy_range "use-copy-range", 1 opt max_workers "max-workers",
-    2 opt max_chunk "max-chunk", 3 opt min_cluster_size "min-cluster-size", }
+    2 opt max_chunk "max-chunk", 3 opt min_cluster_size "min-cluster-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BackupPerf new {} init {} set { with_use_copy_range use_copy_range "use-copy-range" :
-    bool => into, with_max_workers max_workers "max-workers" : i64 => into,
-    with_max_chunk max_chunk "max-chunk" : i64 => into, with_min_cluster_size
-    min_cluster_size "min-cluster-size" : u64 => into, }
+    BackupPerf new {} init { extra = ::std::default::Default::default(), } set {
+    with_use_copy_range use_copy_range "use-copy-range" : bool => into, with_max_workers
+    max_workers "max-workers" : i64 => into, with_max_chunk max_chunk "max-chunk" : i64
+    => into, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
 );
 /// > **Note:** `on-source-error` and `on-target-error` only affect
 /// > background I/O.  If an error occurs during a guest write request,
@@ -2531,6 +2699,9 @@ pub struct BackupCommon {
     ///
     /// **Unstable**: Member `x-perf` is experimental.
     pub x_perf: ::std::option::Option<BackupPerf>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BackupCommon { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3 opt
@@ -2539,21 +2710,22 @@ pub struct BackupCommon {
     "on-target-error", 9 opt on_cbw_error "on-cbw-error", 10 opt auto_finalize
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     BackupCommon new { device : ::std::string::String => into, sync : MirrorSyncMode =>
-    into, } init {} set { with_job_id job_id "job-id" : ::std::string::String => into,
-    with_speed speed "speed" : i64 => into, with_bitmap bitmap "bitmap" :
-    ::std::string::String => into, with_bitmap_mode bitmap_mode "bitmap-mode" :
-    BitmapSyncMode => into, with_compress compress "compress" : bool => into,
-    with_on_source_error on_source_error "on-source-error" : BlockdevOnError => into,
-    with_on_target_error on_target_error "on-target-error" : BlockdevOnError => into,
-    with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into,
-    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
-    auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name filter_node_name
-    "filter-node-name" : ::std::string::String => into, with_discard_source
-    discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
-    BackupPerf => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_job_id job_id
+    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => into,
+    with_bitmap bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode
+    bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress"
+    : bool => into, with_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError
+    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
+    filter_node_name "filter-node-name" : ::std::string::String => into,
+    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
+    x_perf "x-perf" : BackupPerf => into, }
 );
 #[deprecated(note = "This command is deprecated. Use `blockdev-backup` instead.")]
 /// Since: 1.6
@@ -2660,6 +2832,9 @@ pub struct DriveBackup {
     /// whether and how QEMU should create a new image, default is
     /// 'absolute-paths'.
     pub mode: ::std::option::Option<NewImageMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DriveBackup { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3 opt
@@ -2668,23 +2843,24 @@ pub struct DriveBackup {
     "on-target-error", 9 opt on_cbw_error "on-cbw-error", 10 opt auto_finalize
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf",
-    15 req target "target", 16 opt format "format", 17 opt mode "mode", }
+    15 req target "target", 16 opt format "format", 17 opt mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DriveBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
-    into, target : ::std::string::String => into, } init {} set { with_job_id job_id
-    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => into,
-    with_bitmap bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode
-    bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress"
-    : bool => into, with_on_source_error on_source_error "on-source-error" :
-    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
-    BlockdevOnError => into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError
-    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
-    filter_node_name "filter-node-name" : ::std::string::String => into,
-    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
-    x_perf "x-perf" : BackupPerf => into, with_format format "format" :
-    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
+    into, target : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
+    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
+    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
+    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
+    into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into,
+    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name filter_node_name
+    "filter-node-name" : ::std::string::String => into, with_discard_source
+    discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
+    BackupPerf => into, with_format format "format" : ::std::string::String => into,
+    with_mode mode "mode" : NewImageMode => into, }
 );
 /// The required arguments of [`DriveBackup`] by name, for a struct literal: `DriveBackup::from(DriveBackupArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2796,6 +2972,9 @@ pub struct BlockdevBackup {
     pub x_perf: ::std::option::Option<BackupPerf>,
     /// the device name or node-name of the backup target node.
     pub target: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevBackup { 0 opt job_id "job-id", 1 req device "device", 2 req sync "sync", 3
@@ -2804,22 +2983,23 @@ pub struct BlockdevBackup {
     "on-target-error", 9 opt on_cbw_error "on-cbw-error", 10 opt auto_finalize
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf",
-    15 req target "target", }
+    15 req target "target", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
-    into, target : ::std::string::String => into, } init {} set { with_job_id job_id
-    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => into,
-    with_bitmap bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode
-    bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress"
-    : bool => into, with_on_source_error on_source_error "on-source-error" :
-    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
-    BlockdevOnError => into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError
-    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
-    filter_node_name "filter-node-name" : ::std::string::String => into,
-    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
-    x_perf "x-perf" : BackupPerf => into, }
+    into, target : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
+    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
+    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
+    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
+    into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into,
+    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name filter_node_name
+    "filter-node-name" : ::std::string::String => into, with_discard_source
+    discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
+    BackupPerf => into, }
 );
 /// The required arguments of [`BlockdevBackup`] by name, for a struct literal: `BlockdevBackup::from(BlockdevBackupArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2876,15 +3056,18 @@ pub struct ChangeBackingFile {
     /// is not validated, so care should be taken when specifying the
     /// string or the image chain may not be able to be reopened again.
     pub backing_file: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChangeBackingFile { 0 req device "device", 1 req image_node_name "image-node-name", 2
-    req backing_file "backing-file", }
+    req backing_file "backing-file", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ChangeBackingFile new { device : ::std::string::String => into, image_node_name :
-    ::std::string::String => into, backing_file : ::std::string::String => into, } init
-    {} set {}
+    ::std::string::String => into, backing_file : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`ChangeBackingFile`] by name, for a struct literal: `ChangeBackingFile::from(ChangeBackingFileArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3015,6 +3198,9 @@ pub struct BlockCommit {
     /// `job-dismiss`.  When true, this job will automatically disappear
     /// without user intervention.  Defaults to true.  (Since 3.1)
     pub auto_dismiss: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockCommit { 0 opt job_id "job-id", 1 req device "device", 2 opt base_node
@@ -3022,12 +3208,13 @@ pub struct BlockCommit {
     backing_file "backing-file", 7 opt backing_mask_protocol "backing-mask-protocol", 8
     opt speed "speed", 9 opt on_error "on-error", 10 opt filter_node_name
     "filter-node-name", 11 opt auto_finalize "auto-finalize", 12 opt auto_dismiss
-    "auto-dismiss", }
+    "auto-dismiss", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockCommit new { device : ::std::string::String => into, } init {} set { with_job_id
-    job_id "job-id" : ::std::string::String => into, with_base_node base_node "base-node"
-    : ::std::string::String => into, #[deprecated(note =
+    BlockCommit new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_base_node base_node "base-node" :
+    ::std::string::String => into, #[deprecated(note =
     "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead.")]
     with_base base "base" : ::std::string::String => into, with_top_node top_node
     "top-node" : ::std::string::String => into, #[deprecated(note =
@@ -3119,10 +3306,14 @@ pub struct QueryNamedBlockNodes {
     /// Omit the nested data about backing image ("backing-image"
     /// key) if true.  Default is false (Since 5.0)
     pub flat: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat", });
+::qapi_rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryNamedBlockNodes new {} init {} set { with_flat flat "flat" : bool => into, }
+    QueryNamedBlockNodes new {} init { extra = ::std::default::Default::default(), } set
+    { with_flat flat "flat" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryNamedBlockNodes, "query-named-block-nodes", ::std::vec::Vec < BlockDeviceInfo >,
@@ -3162,13 +3353,18 @@ pub struct XDbgBlockGraphNode {
     /// for block-driver-state nodes; is not guaranteed to be unique in
     /// the whole graph (with block-jobs and block-backends).
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    XDbgBlockGraphNode { 0 req id "id", 1 req r#type "type", 2 req name "name", }
+    XDbgBlockGraphNode { 0 req id "id", 1 req r#type "type", 2 req name "name", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraphNode new { id : u64 => into, r#type : XDbgBlockGraphNodeType => into,
-    name : ::std::string::String => into, } init {} set {}
+    name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Enum of base block permissions.
 ///
@@ -3222,15 +3418,19 @@ pub struct XDbgBlockGraphEdge {
     /// permissions that can still be granted to other users
     /// of the child while it is still attached to this parent
     pub shared_perm: ::std::vec::Vec<BlockPermission>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XDbgBlockGraphEdge { 0 req parent "parent", 1 req child "child", 2 req name "name", 3
-    req perm "perm", 4 req shared_perm "shared-perm", }
+    req perm "perm", 4 req shared_perm "shared-perm", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraphEdge new { parent : u64 => into, child : u64 => into, name :
     ::std::string::String => into, perm : ::std::vec::Vec < BlockPermission > => into,
-    shared_perm : ::std::vec::Vec < BlockPermission > => into, } init {} set {}
+    shared_perm : ::std::vec::Vec < BlockPermission > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Block Graph - list of nodes and list of edges.
 ///
@@ -3242,11 +3442,17 @@ pub struct XDbgBlockGraph {
     pub nodes: ::std::vec::Vec<XDbgBlockGraphNode>,
     /// `edges`
     pub edges: ::std::vec::Vec<XDbgBlockGraphEdge>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XDbgBlockGraph { 0 req nodes "nodes", 1 req edges "edges", });
+::qapi_rt::qapi_struct!(
+    XDbgBlockGraph { 0 req nodes "nodes", 1 req edges "edges", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraph new { nodes : ::std::vec::Vec < XDbgBlockGraphNode > => into, edges :
-    ::std::vec::Vec < XDbgBlockGraphEdge > => into, } init {} set {}
+    ::std::vec::Vec < XDbgBlockGraphEdge > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "x-debug-query-block-graph")]
 /// Get the block graph.
@@ -3256,9 +3462,16 @@ pub struct XDbgBlockGraph {
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XDebugQueryBlockGraph {}
-::qapi_rt::qapi_struct!(XDebugQueryBlockGraph {});
-::qapi_rt::qapi_builder!(XDebugQueryBlockGraph new {} init {} set {});
+pub struct XDebugQueryBlockGraph {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XDebugQueryBlockGraph {} extra extra);
+::qapi_rt::qapi_builder!(
+    XDebugQueryBlockGraph new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { allow_preconfig
     : true, unstable : true, since : "4.0", features : ["unstable"], versions : ["7.2.0",
@@ -3367,6 +3580,9 @@ pub struct DriveMirror {
     /// `job-dismiss`.  When true, this job will automatically disappear
     /// without user intervention.  Defaults to true.  (Since 3.1)
     pub auto_dismiss: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DriveMirror { 0 opt job_id "job-id", 1 req device "device", 2 req target "target", 3
@@ -3375,22 +3591,23 @@ pub struct DriveMirror {
     10 opt buf_size "buf-size", 11 opt on_source_error "on-source-error", 12 opt
     on_target_error "on-target-error", 13 opt unmap "unmap", 14 opt copy_mode
     "copy-mode", 15 opt auto_finalize "auto-finalize", 16 opt auto_dismiss
-    "auto-dismiss", }
+    "auto-dismiss", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DriveMirror new { device : ::std::string::String => into, target :
-    ::std::string::String => into, sync : MirrorSyncMode => into, } init {} set {
-    with_job_id job_id "job-id" : ::std::string::String => into, with_format format
-    "format" : ::std::string::String => into, with_node_name node_name "node-name" :
-    ::std::string::String => into, with_replaces replaces "replaces" :
-    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into,
-    with_speed speed "speed" : i64 => into, with_granularity granularity "granularity" :
-    u32 => into, with_buf_size buf_size "buf-size" : i64 => into, with_on_source_error
-    on_source_error "on-source-error" : BlockdevOnError => into, with_on_target_error
-    on_target_error "on-target-error" : BlockdevOnError => into, with_unmap unmap "unmap"
-    : bool => into, with_copy_mode copy_mode "copy-mode" : MirrorCopyMode => into,
-    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
-    auto_dismiss "auto-dismiss" : bool => into, }
+    ::std::string::String => into, sync : MirrorSyncMode => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_format format "format" : ::std::string::String =>
+    into, with_node_name node_name "node-name" : ::std::string::String => into,
+    with_replaces replaces "replaces" : ::std::string::String => into, with_mode mode
+    "mode" : NewImageMode => into, with_speed speed "speed" : i64 => into,
+    with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
+    "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_unmap unmap "unmap" : bool => into, with_copy_mode
+    copy_mode "copy-mode" : MirrorCopyMode => into, with_auto_finalize auto_finalize
+    "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
+    => into, }
 );
 /// The required arguments of [`DriveMirror`] by name, for a struct literal: `DriveMirror::from(DriveMirrorArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3416,11 +3633,17 @@ pub struct BlockDirtyBitmap {
     pub node: ::std::string::String,
     /// name of the dirty bitmap
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmap { 0 req node "node", 1 req name "name", });
+::qapi_rt::qapi_struct!(
+    BlockDirtyBitmap { 0 req node "node", 1 req name "name", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmap new { node : ::std::string::String => into, name :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Since: 2.4
 ///
@@ -3463,16 +3686,21 @@ pub struct BlockDirtyBitmapAdd {
     /// with `block-dirty-bitmap-enable`.  Default is false.
     /// (Since: 4.0)
     pub disabled: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDirtyBitmapAdd { 0 req node "node", 1 req name "name", 2 opt granularity
-    "granularity", 3 opt persistent "persistent", 4 opt disabled "disabled", }
+    "granularity", 3 opt persistent "persistent", 4 opt disabled "disabled", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapAdd new { node : ::std::string::String => into, name :
-    ::std::string::String => into, } init {} set { with_granularity granularity
-    "granularity" : u32 => into, with_persistent persistent "persistent" : bool => into,
-    with_disabled disabled "disabled" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_granularity granularity "granularity" : u32 => into, with_persistent
+    persistent "persistent" : bool => into, with_disabled disabled "disabled" : bool =>
+    into, }
 );
 /// The required arguments of [`BlockDirtyBitmapAdd`] by name, for a struct literal: `BlockDirtyBitmapAdd::from(BlockDirtyBitmapAddArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3596,15 +3824,18 @@ pub struct BlockDirtyBitmapMerge {
     /// fully specified `BlockDirtyBitmap` elements.  The latter are
     /// supported since 4.1.
     pub bitmaps: ::std::vec::Vec<BlockDirtyBitmapOrStr>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockDirtyBitmapMerge { 0 req node "node", 1 req target "target", 2 req bitmaps
-    "bitmaps", }
+    "bitmaps", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapMerge new { node : ::std::string::String => into, target :
     ::std::string::String => into, bitmaps : ::std::vec::Vec < BlockDirtyBitmapOrStr > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`BlockDirtyBitmapMerge`] by name, for a struct literal: `BlockDirtyBitmapMerge::from(BlockDirtyBitmapMergeArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3795,10 +4026,14 @@ impl BlockDirtyBitmapDisable {
 pub struct BlockDirtyBitmapSha256 {
     /// ASCII representation of SHA256 bitmap hash
     pub sha256: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapSha256 { 0 req sha256 "sha256", });
+::qapi_rt::qapi_struct!(BlockDirtyBitmapSha256 { 0 req sha256 "sha256", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockDirtyBitmapSha256 new { sha256 : ::std::string::String => into, } init {} set {}
+    BlockDirtyBitmapSha256 new { sha256 : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "x-debug-block-dirty-bitmap-sha256")]
 /// Get bitmap SHA256.
@@ -3910,6 +4145,9 @@ pub struct BlockdevMirror {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub target_is_zero: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevMirror { 0 opt job_id "job-id", 1 req device "device", 2 req target "target",
@@ -3917,13 +4155,14 @@ pub struct BlockdevMirror {
     "granularity", 7 opt buf_size "buf-size", 8 opt on_source_error "on-source-error", 9
     opt on_target_error "on-target-error", 10 opt filter_node_name "filter-node-name", 11
     opt copy_mode "copy-mode", 12 opt auto_finalize "auto-finalize", 13 opt auto_dismiss
-    "auto-dismiss", 14 opt target_is_zero "target-is-zero", }
+    "auto-dismiss", 14 opt target_is_zero "target-is-zero", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevMirror new { device : ::std::string::String => into, target :
-    ::std::string::String => into, sync : MirrorSyncMode => into, } init {} set {
-    with_job_id job_id "job-id" : ::std::string::String => into, with_replaces replaces
-    "replaces" : ::std::string::String => into, with_speed speed "speed" : i64 => into,
+    ::std::string::String => into, sync : MirrorSyncMode => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_replaces replaces "replaces" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => into,
     with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
     "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
     BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
@@ -4024,6 +4263,9 @@ pub struct BlockIOThrottle {
     pub iops_size: ::std::option::Option<i64>,
     /// throttle group name (Since 2.4)
     pub group: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockIOThrottle { 0 opt device "device", 1 opt id "id", 2 req bps "bps", 3 req bps_rd
@@ -4034,25 +4276,27 @@ pub struct BlockIOThrottle {
     "bps_max_length", 15 opt bps_rd_max_length "bps_rd_max_length", 16 opt
     bps_wr_max_length "bps_wr_max_length", 17 opt iops_max_length "iops_max_length", 18
     opt iops_rd_max_length "iops_rd_max_length", 19 opt iops_wr_max_length
-    "iops_wr_max_length", 20 opt iops_size "iops_size", 21 opt group "group", }
+    "iops_wr_max_length", 20 opt iops_size "iops_size", 21 opt group "group", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockIOThrottle new { bps : i64 => into, bps_rd : i64 => into, bps_wr : i64 => into,
-    iops : i64 => into, iops_rd : i64 => into, iops_wr : i64 => into, } init {} set {
-    #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
-    device "device" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, with_bps_max bps_max "bps_max" : i64 => into,
-    with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => into, with_bps_wr_max bps_wr_max
-    "bps_wr_max" : i64 => into, with_iops_max iops_max "iops_max" : i64 => into,
-    with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => into, with_iops_wr_max
-    iops_wr_max "iops_wr_max" : i64 => into, with_bps_max_length bps_max_length
-    "bps_max_length" : i64 => into, with_bps_rd_max_length bps_rd_max_length
-    "bps_rd_max_length" : i64 => into, with_bps_wr_max_length bps_wr_max_length
-    "bps_wr_max_length" : i64 => into, with_iops_max_length iops_max_length
-    "iops_max_length" : i64 => into, with_iops_rd_max_length iops_rd_max_length
-    "iops_rd_max_length" : i64 => into, with_iops_wr_max_length iops_wr_max_length
-    "iops_wr_max_length" : i64 => into, with_iops_size iops_size "iops_size" : i64 =>
-    into, with_group group "group" : ::std::string::String => into, }
+    iops : i64 => into, iops_rd : i64 => into, iops_wr : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
+    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
+    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
+    with_bps_max bps_max "bps_max" : i64 => into, with_bps_rd_max bps_rd_max "bps_rd_max"
+    : i64 => into, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => into, with_iops_max
+    iops_max "iops_max" : i64 => into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64
+    => into, with_iops_wr_max iops_wr_max "iops_wr_max" : i64 => into,
+    with_bps_max_length bps_max_length "bps_max_length" : i64 => into,
+    with_bps_rd_max_length bps_rd_max_length "bps_rd_max_length" : i64 => into,
+    with_bps_wr_max_length bps_wr_max_length "bps_wr_max_length" : i64 => into,
+    with_iops_max_length iops_max_length "iops_max_length" : i64 => into,
+    with_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => into,
+    with_iops_wr_max_length iops_wr_max_length "iops_wr_max_length" : i64 => into,
+    with_iops_size iops_size "iops_size" : i64 => into, with_group group "group" :
+    ::std::string::String => into, }
 );
 /// Limit parameters for throttling.  Since some limit combinations are
 /// illegal, limits should always be set in one transaction.  All fields
@@ -4109,6 +4353,9 @@ pub struct ThrottleLimits {
     pub bps_write_max_length: ::std::option::Option<i64>,
     /// when limiting by iops max size of an I/O in bytes
     pub iops_size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ThrottleLimits { 0 opt iops_total "iops-total", 1 opt iops_total_max
@@ -4120,26 +4367,27 @@ pub struct ThrottleLimits {
     bps_total_max_length "bps-total-max-length", 12 opt bps_read "bps-read", 13 opt
     bps_read_max "bps-read-max", 14 opt bps_read_max_length "bps-read-max-length", 15 opt
     bps_write "bps-write", 16 opt bps_write_max "bps-write-max", 17 opt
-    bps_write_max_length "bps-write-max-length", 18 opt iops_size "iops-size", }
+    bps_write_max_length "bps-write-max-length", 18 opt iops_size "iops-size", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    ThrottleLimits new {} init {} set { with_iops_total iops_total "iops-total" : i64 =>
-    into, with_iops_total_max iops_total_max "iops-total-max" : i64 => into,
-    with_iops_total_max_length iops_total_max_length "iops-total-max-length" : i64 =>
-    into, with_iops_read iops_read "iops-read" : i64 => into, with_iops_read_max
-    iops_read_max "iops-read-max" : i64 => into, with_iops_read_max_length
-    iops_read_max_length "iops-read-max-length" : i64 => into, with_iops_write iops_write
-    "iops-write" : i64 => into, with_iops_write_max iops_write_max "iops-write-max" : i64
-    => into, with_iops_write_max_length iops_write_max_length "iops-write-max-length" :
-    i64 => into, with_bps_total bps_total "bps-total" : i64 => into, with_bps_total_max
-    bps_total_max "bps-total-max" : i64 => into, with_bps_total_max_length
-    bps_total_max_length "bps-total-max-length" : i64 => into, with_bps_read bps_read
-    "bps-read" : i64 => into, with_bps_read_max bps_read_max "bps-read-max" : i64 =>
-    into, with_bps_read_max_length bps_read_max_length "bps-read-max-length" : i64 =>
-    into, with_bps_write bps_write "bps-write" : i64 => into, with_bps_write_max
-    bps_write_max "bps-write-max" : i64 => into, with_bps_write_max_length
-    bps_write_max_length "bps-write-max-length" : i64 => into, with_iops_size iops_size
-    "iops-size" : i64 => into, }
+    ThrottleLimits new {} init { extra = ::std::default::Default::default(), } set {
+    with_iops_total iops_total "iops-total" : i64 => into, with_iops_total_max
+    iops_total_max "iops-total-max" : i64 => into, with_iops_total_max_length
+    iops_total_max_length "iops-total-max-length" : i64 => into, with_iops_read iops_read
+    "iops-read" : i64 => into, with_iops_read_max iops_read_max "iops-read-max" : i64 =>
+    into, with_iops_read_max_length iops_read_max_length "iops-read-max-length" : i64 =>
+    into, with_iops_write iops_write "iops-write" : i64 => into, with_iops_write_max
+    iops_write_max "iops-write-max" : i64 => into, with_iops_write_max_length
+    iops_write_max_length "iops-write-max-length" : i64 => into, with_bps_total bps_total
+    "bps-total" : i64 => into, with_bps_total_max bps_total_max "bps-total-max" : i64 =>
+    into, with_bps_total_max_length bps_total_max_length "bps-total-max-length" : i64 =>
+    into, with_bps_read bps_read "bps-read" : i64 => into, with_bps_read_max bps_read_max
+    "bps-read-max" : i64 => into, with_bps_read_max_length bps_read_max_length
+    "bps-read-max-length" : i64 => into, with_bps_write bps_write "bps-write" : i64 =>
+    into, with_bps_write_max bps_write_max "bps-write-max" : i64 => into,
+    with_bps_write_max_length bps_write_max_length "bps-write-max-length" : i64 => into,
+    with_iops_size iops_size "iops-size" : i64 => into, }
 );
 /// Properties for throttle-group objects.
 ///
@@ -4187,6 +4435,9 @@ pub struct ThrottleGroupProperties {
     pub x_bps_write_max_length: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
     pub x_iops_size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ThrottleGroupProperties { 0 opt limits "limits", 1 opt x_iops_total "x-iops-total", 2
@@ -4200,19 +4451,20 @@ pub struct ThrottleGroupProperties {
     "x-bps-read-max", 15 opt x_bps_read_max_length "x-bps-read-max-length", 16 opt
     x_bps_write "x-bps-write", 17 opt x_bps_write_max "x-bps-write-max", 18 opt
     x_bps_write_max_length "x-bps-write-max-length", 19 opt x_iops_size "x-iops-size", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ThrottleGroupProperties new {} init {} set { with_limits limits "limits" :
-    ThrottleLimits => into, with_x_iops_total x_iops_total "x-iops-total" : i64 => into,
-    with_x_iops_total_max x_iops_total_max "x-iops-total-max" : i64 => into,
-    with_x_iops_total_max_length x_iops_total_max_length "x-iops-total-max-length" : i64
-    => into, with_x_iops_read x_iops_read "x-iops-read" : i64 => into,
-    with_x_iops_read_max x_iops_read_max "x-iops-read-max" : i64 => into,
-    with_x_iops_read_max_length x_iops_read_max_length "x-iops-read-max-length" : i64 =>
-    into, with_x_iops_write x_iops_write "x-iops-write" : i64 => into,
-    with_x_iops_write_max x_iops_write_max "x-iops-write-max" : i64 => into,
-    with_x_iops_write_max_length x_iops_write_max_length "x-iops-write-max-length" : i64
-    => into, with_x_bps_total x_bps_total "x-bps-total" : i64 => into,
+    ThrottleGroupProperties new {} init { extra = ::std::default::Default::default(), }
+    set { with_limits limits "limits" : ThrottleLimits => into, with_x_iops_total
+    x_iops_total "x-iops-total" : i64 => into, with_x_iops_total_max x_iops_total_max
+    "x-iops-total-max" : i64 => into, with_x_iops_total_max_length
+    x_iops_total_max_length "x-iops-total-max-length" : i64 => into, with_x_iops_read
+    x_iops_read "x-iops-read" : i64 => into, with_x_iops_read_max x_iops_read_max
+    "x-iops-read-max" : i64 => into, with_x_iops_read_max_length x_iops_read_max_length
+    "x-iops-read-max-length" : i64 => into, with_x_iops_write x_iops_write "x-iops-write"
+    : i64 => into, with_x_iops_write_max x_iops_write_max "x-iops-write-max" : i64 =>
+    into, with_x_iops_write_max_length x_iops_write_max_length "x-iops-write-max-length"
+    : i64 => into, with_x_bps_total x_bps_total "x-bps-total" : i64 => into,
     with_x_bps_total_max x_bps_total_max "x-bps-total-max" : i64 => into,
     with_x_bps_total_max_length x_bps_total_max_length "x-bps-total-max-length" : i64 =>
     into, with_x_bps_read x_bps_read "x-bps-read" : i64 => into, with_x_bps_read_max
@@ -4330,26 +4582,29 @@ pub struct BlockStream {
     /// `job-dismiss`.  When true, this job will automatically disappear
     /// without user intervention.  Defaults to true.  (Since 3.1)
     pub auto_dismiss: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockStream { 0 opt job_id "job-id", 1 req device "device", 2 opt base "base", 3 opt
     base_node "base-node", 4 opt backing_file "backing-file", 5 opt backing_mask_protocol
     "backing-mask-protocol", 6 opt bottom "bottom", 7 opt speed "speed", 8 opt on_error
     "on-error", 9 opt filter_node_name "filter-node-name", 10 opt auto_finalize
-    "auto-finalize", 11 opt auto_dismiss "auto-dismiss", }
+    "auto-finalize", 11 opt auto_dismiss "auto-dismiss", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockStream new { device : ::std::string::String => into, } init {} set { with_job_id
-    job_id "job-id" : ::std::string::String => into, with_base base "base" :
-    ::std::string::String => into, with_base_node base_node "base-node" :
-    ::std::string::String => into, with_backing_file backing_file "backing-file" :
-    ::std::string::String => into, with_backing_mask_protocol backing_mask_protocol
-    "backing-mask-protocol" : bool => into, with_bottom bottom "bottom" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_on_error
-    on_error "on-error" : BlockdevOnError => into, with_filter_node_name filter_node_name
-    "filter-node-name" : ::std::string::String => into, with_auto_finalize auto_finalize
-    "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
-    => into, }
+    BlockStream new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
+    ::std::string::String => into, with_base base "base" : ::std::string::String => into,
+    with_base_node base_node "base-node" : ::std::string::String => into,
+    with_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_backing_mask_protocol backing_mask_protocol "backing-mask-protocol" : bool =>
+    into, with_bottom bottom "bottom" : ::std::string::String => into, with_speed speed
+    "speed" : i64 => into, with_on_error on_error "on-error" : BlockdevOnError => into,
+    with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockStream, "block-stream", (), { arg_type : "q_obj_block-stream-arg",
@@ -4379,13 +4634,16 @@ pub struct BlockJobSetSpeed {
     /// the maximum speed, in bytes per second, or 0 for unlimited.
     /// Defaults to 0.
     pub speed: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", }
+    BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockJobSetSpeed new { device : ::std::string::String => into, speed : i64 => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobSetSpeed, "block-job-set-speed", (), { arg_type :
@@ -4433,11 +4691,17 @@ pub struct BlockJobCancel {
     /// paused) instead of waiting for the destination to complete its
     /// final synchronization (since 1.3)
     pub force: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobCancel { 0 req device "device", 1 opt force "force", });
+::qapi_rt::qapi_struct!(
+    BlockJobCancel { 0 req device "device", 1 opt force "force", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockJobCancel new { device : ::std::string::String => into, } init {} set {
-    with_force force "force" : bool => into, }
+    BlockJobCancel new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_force force "force" : bool => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     BlockJobCancel, "block-job-cancel", (), { arg_type : "q_obj_block-job-cancel-arg",
@@ -4471,10 +4735,14 @@ pub struct BlockJobPause {
     /// the name of the parameter), but since QEMU 2.7 it can have other
     /// values.
     pub device: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobPause { 0 req device "device", });
+::qapi_rt::qapi_struct!(BlockJobPause { 0 req device "device", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockJobPause new { device : ::std::string::String => into, } init {} set {}
+    BlockJobPause new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobPause, "block-job-pause", (), { arg_type : "q_obj_block-job-pause-arg",
@@ -4505,10 +4773,14 @@ pub struct BlockJobResume {
     /// the name of the parameter), but since QEMU 2.7 it can have other
     /// values.
     pub device: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobResume { 0 req device "device", });
+::qapi_rt::qapi_struct!(BlockJobResume { 0 req device "device", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockJobResume new { device : ::std::string::String => into, } init {} set {}
+    BlockJobResume new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobResume, "block-job-resume", (), { arg_type : "q_obj_block-job-resume-arg",
@@ -4550,10 +4822,14 @@ pub struct BlockJobComplete {
     /// the name of the parameter), but since QEMU 2.7 it can have other
     /// values.
     pub device: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobComplete { 0 req device "device", });
+::qapi_rt::qapi_struct!(BlockJobComplete { 0 req device "device", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockJobComplete new { device : ::std::string::String => into, } init {} set {}
+    BlockJobComplete new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobComplete, "block-job-complete", (), { arg_type :
@@ -4583,10 +4859,14 @@ pub struct BlockJobComplete {
 pub struct BlockJobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobDismiss { 0 req id "id", });
+::qapi_rt::qapi_struct!(BlockJobDismiss { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockJobDismiss new { id : ::std::string::String => into, } init {} set {}
+    BlockJobDismiss new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobDismiss, "block-job-dismiss", (), { arg_type : "q_obj_block-job-dismiss-arg",
@@ -4615,10 +4895,14 @@ pub struct BlockJobDismiss {
 pub struct BlockJobFinalize {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobFinalize { 0 req id "id", });
+::qapi_rt::qapi_struct!(BlockJobFinalize { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockJobFinalize new { id : ::std::string::String => into, } init {} set {}
+    BlockJobFinalize new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobFinalize, "block-job-finalize", (), { arg_type :
@@ -4636,11 +4920,16 @@ pub struct BlockJobChangeOptionsMirror {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub copy_mode: MirrorCopyMode,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode", });
+::qapi_rt::qapi_struct!(
+    BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockJobChangeOptionsMirror new { copy_mode : MirrorCopyMode => into, } init {} set
-    {}
+    BlockJobChangeOptionsMirror new { copy_mode : MirrorCopyMode => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Block job options that can be changed after job creation.
 ///
@@ -4685,7 +4974,8 @@ pub enum BlockJobChangeOptionsBranch {
     /// `type` = `snapshot-delete`.
     SnapshotDelete,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -4809,13 +5099,18 @@ pub struct BlockdevCacheOptions {
     pub direct: ::std::option::Option<bool>,
     /// ignore any flush requests for the device (default: false)
     pub no_flush: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevCacheOptions { 0 opt direct "direct", 1 opt no_flush "no-flush", }
+    BlockdevCacheOptions { 0 opt direct "direct", 1 opt no_flush "no-flush", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCacheOptions new {} init {} set { with_direct direct "direct" : bool => into,
-    with_no_flush no_flush "no-flush" : bool => into, }
+    BlockdevCacheOptions new {} init { extra = ::std::default::Default::default(), } set
+    { with_direct direct "direct" : bool => into, with_no_flush no_flush "no-flush" :
+    bool => into, }
 );
 /// Drivers that are supported in block device operations.
 ///
@@ -4995,19 +5290,24 @@ pub struct BlockdevOptionsFile {
     ///
     /// **Unstable**: Member x-check-cache-dropped is meant for debugging.
     pub x_check_cache_dropped: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsFile { 0 req filename "filename", 1 opt pr_manager "pr-manager", 2 opt
     locking "locking", 3 opt aio "aio", 4 opt aio_max_batch "aio-max-batch", 5 opt
-    drop_cache "drop-cache", 6 opt x_check_cache_dropped "x-check-cache-dropped", }
+    drop_cache "drop-cache", 6 opt x_check_cache_dropped "x-check-cache-dropped", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsFile new { filename : ::std::string::String => into, } init {} set {
-    with_pr_manager pr_manager "pr-manager" : ::std::string::String => into, with_locking
-    locking "locking" : OnOffAuto => into, with_aio aio "aio" : BlockdevAioOptions =>
-    into, with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_drop_cache
-    drop_cache "drop-cache" : bool => into, with_x_check_cache_dropped
-    x_check_cache_dropped "x-check-cache-dropped" : bool => into, }
+    BlockdevOptionsFile new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_pr_manager pr_manager "pr-manager" :
+    ::std::string::String => into, with_locking locking "locking" : OnOffAuto => into,
+    with_aio aio "aio" : BlockdevAioOptions => into, with_aio_max_batch aio_max_batch
+    "aio-max-batch" : i64 => into, with_drop_cache drop_cache "drop-cache" : bool =>
+    into, with_x_check_cache_dropped x_check_cache_dropped "x-check-cache-dropped" : bool
+    => into, }
 );
 /// Driver specific block device options for the null backend.
 ///
@@ -5025,15 +5325,18 @@ pub struct BlockdevOptionsNull {
     /// false, the buffer is left unchanged.
     /// (default: false; since: 4.1)
     pub read_zeroes: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsNull { 0 opt size "size", 1 opt latency_ns "latency-ns", 2 opt
-    read_zeroes "read-zeroes", }
+    read_zeroes "read-zeroes", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsNull new {} init {} set { with_size size "size" : i64 => into,
-    with_latency_ns latency_ns "latency-ns" : u64 => into, with_read_zeroes read_zeroes
-    "read-zeroes" : bool => into, }
+    BlockdevOptionsNull new {} init { extra = ::std::default::Default::default(), } set {
+    with_size size "size" : i64 => into, with_latency_ns latency_ns "latency-ns" : u64 =>
+    into, with_read_zeroes read_zeroes "read-zeroes" : bool => into, }
 );
 /// Driver specific block device options for the NVMe backend.
 ///
@@ -5049,13 +5352,17 @@ pub struct BlockdevOptionsNVMe {
     pub device: ::std::string::String,
     /// namespace number of the device, starting from 1.
     pub namespace: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsNVMe { 0 req device "device", 1 req namespace "namespace", }
+    BlockdevOptionsNVMe { 0 req device "device", 1 req namespace "namespace", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNVMe new { device : ::std::string::String => into, namespace : i64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the vvfat protocol.
 ///
@@ -5077,16 +5384,19 @@ pub struct BlockdevOptionsVVFAT {
     pub label: ::std::option::Option<::std::string::String>,
     /// whether to allow write operations (default: false)
     pub rw: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsVVFAT { 0 req dir "dir", 1 opt fat_type "fat-type", 2 opt floppy
-    "floppy", 3 opt label "label", 4 opt rw "rw", }
+    "floppy", 3 opt label "label", 4 opt rw "rw", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsVVFAT new { dir : ::std::string::String => into, } init {} set {
-    with_fat_type fat_type "fat-type" : i64 => into, with_floppy floppy "floppy" : bool
-    => into, with_label label "label" : ::std::string::String => into, with_rw rw "rw" :
-    bool => into, }
+    BlockdevOptionsVVFAT new { dir : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_fat_type fat_type "fat-type" : i64
+    => into, with_floppy floppy "floppy" : bool => into, with_label label "label" :
+    ::std::string::String => into, with_rw rw "rw" : bool => into, }
 );
 /// Driver specific block device options for image format that have no
 /// option besides their data source.
@@ -5097,10 +5407,14 @@ pub struct BlockdevOptionsVVFAT {
 pub struct BlockdevOptionsGenericFormat {
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsGenericFormat { 0 req file "file", });
+::qapi_rt::qapi_struct!(BlockdevOptionsGenericFormat { 0 req file "file", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsGenericFormat new { file : BlockdevRef => boxed, } init {} set {}
+    BlockdevOptionsGenericFormat new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for LUKS.
 ///
@@ -5118,15 +5432,18 @@ pub struct BlockdevOptionsLUKS {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub header: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsLUKS { 0 req file "file", 1 opt key_secret "key-secret", 2 opt header
-    "header", }
+    "header", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsLUKS new { file : BlockdevRef => boxed, } init {} set {
-    with_key_secret key_secret "key-secret" : ::std::string::String => into, with_header
-    header "header" : BlockdevRef => boxed, }
+    BlockdevOptionsLUKS new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_header header "header" : BlockdevRef => boxed, }
 );
 /// Driver specific block device options for image format that have no
 /// option besides their data source and an optional backing file.
@@ -5141,13 +5458,18 @@ pub struct BlockdevOptionsGenericCOWFormat {
     /// device, null disables the backing file entirely.  Defaults to
     /// the backing file stored the image file.
     pub backing: ::std::option::Option<::std::boxed::Box<BlockdevRefOrNull>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsGenericCOWFormat { 0 req file "file", 1 opt backing "backing", }
+    BlockdevOptionsGenericCOWFormat { 0 req file "file", 1 anyopt backing "backing", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsGenericCOWFormat new { file : BlockdevRef => boxed, } init {} set {
-    with_backing backing "backing" : BlockdevRefOrNull => boxed, }
+    BlockdevOptionsGenericCOWFormat new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, }
 );
 /// General overlap check modes.
 ///
@@ -5204,20 +5526,24 @@ pub struct Qcow2OverlapCheckFlags {
     pub inactive_l2: ::std::option::Option<bool>,
     /// Qcow2 bitmap directory (since 3.0)
     pub bitmap_directory: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Qcow2OverlapCheckFlags { 0 opt template "template", 1 opt main_header "main-header",
     2 opt active_l1 "active-l1", 3 opt active_l2 "active-l2", 4 opt refcount_table
     "refcount-table", 5 opt refcount_block "refcount-block", 6 opt snapshot_table
     "snapshot-table", 7 opt inactive_l1 "inactive-l1", 8 opt inactive_l2 "inactive-l2", 9
-    opt bitmap_directory "bitmap-directory", }
+    opt bitmap_directory "bitmap-directory", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Qcow2OverlapCheckFlags new {} init {} set { with_template template "template" :
-    Qcow2OverlapCheckMode => into, with_main_header main_header "main-header" : bool =>
-    into, with_active_l1 active_l1 "active-l1" : bool => into, with_active_l2 active_l2
-    "active-l2" : bool => into, with_refcount_table refcount_table "refcount-table" :
-    bool => into, with_refcount_block refcount_block "refcount-block" : bool => into,
+    Qcow2OverlapCheckFlags new {} init { extra = ::std::default::Default::default(), }
+    set { with_template template "template" : Qcow2OverlapCheckMode => into,
+    with_main_header main_header "main-header" : bool => into, with_active_l1 active_l1
+    "active-l1" : bool => into, with_active_l2 active_l2 "active-l2" : bool => into,
+    with_refcount_table refcount_table "refcount-table" : bool => into,
+    with_refcount_block refcount_block "refcount-block" : bool => into,
     with_snapshot_table snapshot_table "snapshot-table" : bool => into, with_inactive_l1
     inactive_l1 "inactive-l1" : bool => into, with_inactive_l2 inactive_l2 "inactive-l2"
     : bool => into, with_bitmap_directory bitmap_directory "bitmap-directory" : bool =>
@@ -5304,7 +5630,8 @@ pub enum BlockdevQcowEncryption {
     /// `format` = `aes`.
     Aes(QCryptoBlockOptionsQCow),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -5343,15 +5670,19 @@ pub struct BlockdevOptionsQcow {
     /// Image decryption options.  Mandatory for encrypted images,
     /// except when doing a metadata-only probe of the image.
     pub encrypt: ::std::option::Option<BlockdevQcowEncryption>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsQcow { 0 req file "file", 1 opt backing "backing", 2 opt encrypt
-    "encrypt", }
+    BlockdevOptionsQcow { 0 req file "file", 1 anyopt backing "backing", 2 opt encrypt
+    "encrypt", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsQcow new { file : BlockdevRef => boxed, } init {} set { with_backing
-    backing "backing" : BlockdevRefOrNull => boxed, with_encrypt encrypt "encrypt" :
-    BlockdevQcowEncryption => into, }
+    BlockdevOptionsQcow new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, with_encrypt encrypt "encrypt" : BlockdevQcowEncryption
+    => into, }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5375,7 +5706,8 @@ pub enum BlockdevQcow2Encryption {
     /// `format` = `luks`.
     Luks(QCryptoBlockOptionsLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -5424,15 +5756,19 @@ pub struct BlockdevOptionsPreallocate {
     pub prealloc_align: ::std::option::Option<i64>,
     /// how much to preallocate, default 134217728 (128M)
     pub prealloc_size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsPreallocate { 0 req file "file", 1 opt prealloc_align
-    "prealloc-align", 2 opt prealloc_size "prealloc-size", }
+    "prealloc-align", 2 opt prealloc_size "prealloc-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsPreallocate new { file : BlockdevRef => boxed, } init {} set {
-    with_prealloc_align prealloc_align "prealloc-align" : i64 => into, with_prealloc_size
-    prealloc_size "prealloc-size" : i64 => into, }
+    BlockdevOptionsPreallocate new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_prealloc_align prealloc_align
+    "prealloc-align" : i64 => into, with_prealloc_size prealloc_size "prealloc-size" :
+    i64 => into, }
 );
 /// Driver specific block device options for qcow2.
 ///
@@ -5506,27 +5842,31 @@ pub struct BlockdevOptionsQcow2 {
     /// data file.  If it is not specified for such an image, the data
     /// file name is loaded from the image file.  (since 4.0)
     pub data_file: ::std::option::Option<::std::boxed::Box<BlockdevRef>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsQcow2 { 0 req file "file", 1 opt backing "backing", 2 opt
+    BlockdevOptionsQcow2 { 0 req file "file", 1 anyopt backing "backing", 2 opt
     lazy_refcounts "lazy-refcounts", 3 opt pass_discard_request "pass-discard-request", 4
     opt pass_discard_snapshot "pass-discard-snapshot", 5 opt pass_discard_other
     "pass-discard-other", 6 opt discard_no_unref "discard-no-unref", 7 opt overlap_check
     "overlap-check", 8 opt cache_size "cache-size", 9 opt l2_cache_size "l2-cache-size",
     10 opt l2_cache_entry_size "l2-cache-entry-size", 11 opt refcount_cache_size
     "refcount-cache-size", 12 opt cache_clean_interval "cache-clean-interval", 13 opt
-    encrypt "encrypt", 14 opt data_file "data-file", }
+    encrypt "encrypt", 14 opt data_file "data-file", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsQcow2 new { file : BlockdevRef => boxed, } init {} set { with_backing
-    backing "backing" : BlockdevRefOrNull => boxed, with_lazy_refcounts lazy_refcounts
-    "lazy-refcounts" : bool => into, with_pass_discard_request pass_discard_request
-    "pass-discard-request" : bool => into, with_pass_discard_snapshot
-    pass_discard_snapshot "pass-discard-snapshot" : bool => into, with_pass_discard_other
-    pass_discard_other "pass-discard-other" : bool => into, with_discard_no_unref
-    discard_no_unref "discard-no-unref" : bool => into, with_overlap_check overlap_check
-    "overlap-check" : Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size"
-    : i64 => into, with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => into,
+    BlockdevOptionsQcow2 new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_backing backing "backing" :
+    BlockdevRefOrNull => boxed, with_lazy_refcounts lazy_refcounts "lazy-refcounts" :
+    bool => into, with_pass_discard_request pass_discard_request "pass-discard-request" :
+    bool => into, with_pass_discard_snapshot pass_discard_snapshot
+    "pass-discard-snapshot" : bool => into, with_pass_discard_other pass_discard_other
+    "pass-discard-other" : bool => into, with_discard_no_unref discard_no_unref
+    "discard-no-unref" : bool => into, with_overlap_check overlap_check "overlap-check" :
+    Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size" : i64 => into,
+    with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => into,
     with_l2_cache_entry_size l2_cache_entry_size "l2-cache-entry-size" : i64 => into,
     with_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => into,
     with_cache_clean_interval cache_clean_interval "cache-clean-interval" : i64 => into,
@@ -5575,11 +5915,17 @@ pub struct SshHostKeyHash {
     pub r#type: SshHostKeyCheckHashType,
     /// The expected hash value
     pub hash: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SshHostKeyHash { 0 req r#type "type", 1 req hash "hash", });
+::qapi_rt::qapi_struct!(
+    SshHostKeyHash { 0 req r#type "type", 1 req hash "hash", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     SshHostKeyHash new { r#type : SshHostKeyCheckHashType => into, hash :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -5592,7 +5938,8 @@ pub enum SshHostKeyCheck {
     /// `mode` = `known_hosts`.
     KnownHosts,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -5632,16 +5979,19 @@ pub struct BlockdevOptionsSsh {
     /// Defines how and what to check the host key against
     /// (default: known_hosts)
     pub host_key_check: ::std::option::Option<SshHostKeyCheck>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsSsh { 0 req server "server", 1 req path "path", 2 opt user "user", 3
-    opt host_key_check "host-key-check", }
+    opt host_key_check "host-key-check", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsSsh new { server : InetSocketAddress => into, path :
-    ::std::string::String => into, } init {} set { with_user user "user" :
-    ::std::string::String => into, with_host_key_check host_key_check "host-key-check" :
-    SshHostKeyCheck => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_user user "user" : ::std::string::String => into, with_host_key_check
+    host_key_check "host-key-check" : SshHostKeyCheck => into, }
 );
 /// Trigger events supported by blkdebug.
 ///
@@ -5827,18 +6177,21 @@ pub struct BlkdebugInjectErrorOptions {
     pub once: ::std::option::Option<bool>,
     /// fail immediately; defaults to false
     pub immediately: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlkdebugInjectErrorOptions { 0 req event "event", 1 opt state "state", 2 opt iotype
     "iotype", 3 opt errno "errno", 4 opt sector "sector", 5 opt once "once", 6 opt
-    immediately "immediately", }
+    immediately "immediately", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlkdebugInjectErrorOptions new { event : BlkdebugEvent => into, } init {} set {
-    with_state state "state" : i64 => into, with_iotype iotype "iotype" : BlkdebugIOType
-    => into, with_errno errno "errno" : i64 => into, with_sector sector "sector" : i64 =>
-    into, with_once once "once" : bool => into, with_immediately immediately
-    "immediately" : bool => into, }
+    BlkdebugInjectErrorOptions new { event : BlkdebugEvent => into, } init { extra =
+    ::std::default::Default::default(), } set { with_state state "state" : i64 => into,
+    with_iotype iotype "iotype" : BlkdebugIOType => into, with_errno errno "errno" : i64
+    => into, with_sector sector "sector" : i64 => into, with_once once "once" : bool =>
+    into, with_immediately immediately "immediately" : bool => into, }
 );
 /// Describes a single state-change event for blkdebug.
 ///
@@ -5854,14 +6207,18 @@ pub struct BlkdebugSetStateOptions {
     /// the state identifier blkdebug is supposed to assume if
     /// this event is triggered
     pub new_state: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlkdebugSetStateOptions { 0 req event "event", 1 opt state "state", 2 req new_state
-    "new_state", }
+    "new_state", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugSetStateOptions new { event : BlkdebugEvent => into, new_state : i64 => into,
-    } init {} set { with_state state "state" : i64 => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_state state "state"
+    : i64 => into, }
 );
 /// Driver specific block device options for blkdebug.
 ///
@@ -5913,6 +6270,9 @@ pub struct BlockdevOptionsBlkdebug {
     /// to what cannot be shared anyway (which depends on how the
     /// blkdebug node is used).  Defaults to none.  (since 5.0)
     pub unshare_child_perms: ::std::option::Option<::std::vec::Vec<BlockPermission>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsBlkdebug { 0 req image "image", 1 opt config "config", 2 opt align
@@ -5920,21 +6280,21 @@ pub struct BlockdevOptionsBlkdebug {
     opt max_write_zero "max-write-zero", 6 opt opt_discard "opt-discard", 7 opt
     max_discard "max-discard", 8 opt inject_error "inject-error", 9 opt set_state
     "set-state", 10 opt take_child_perms "take-child-perms", 11 opt unshare_child_perms
-    "unshare-child-perms", }
+    "unshare-child-perms", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsBlkdebug new { image : BlockdevRef => boxed, } init {} set {
-    with_config config "config" : ::std::string::String => into, with_align align "align"
-    : i64 => into, with_max_transfer max_transfer "max-transfer" : i32 => into,
-    with_opt_write_zero opt_write_zero "opt-write-zero" : i32 => into,
-    with_max_write_zero max_write_zero "max-write-zero" : i32 => into, with_opt_discard
-    opt_discard "opt-discard" : i32 => into, with_max_discard max_discard "max-discard" :
-    i32 => into, with_inject_error inject_error "inject-error" : ::std::vec::Vec <
-    BlkdebugInjectErrorOptions > => into, with_set_state set_state "set-state" :
-    ::std::vec::Vec < BlkdebugSetStateOptions > => into, with_take_child_perms
-    take_child_perms "take-child-perms" : ::std::vec::Vec < BlockPermission > => into,
-    with_unshare_child_perms unshare_child_perms "unshare-child-perms" : ::std::vec::Vec
-    < BlockPermission > => into, }
+    BlockdevOptionsBlkdebug new { image : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_config config "config" :
+    ::std::string::String => into, with_align align "align" : i64 => into,
+    with_max_transfer max_transfer "max-transfer" : i32 => into, with_opt_write_zero
+    opt_write_zero "opt-write-zero" : i32 => into, with_max_write_zero max_write_zero
+    "max-write-zero" : i32 => into, with_opt_discard opt_discard "opt-discard" : i32 =>
+    into, with_max_discard max_discard "max-discard" : i32 => into, with_inject_error
+    inject_error "inject-error" : ::std::vec::Vec < BlkdebugInjectErrorOptions > => into,
+    with_set_state set_state "set-state" : ::std::vec::Vec < BlkdebugSetStateOptions > =>
+    into, with_take_child_perms take_child_perms "take-child-perms" : ::std::vec::Vec <
+    BlockPermission > => into, with_unshare_child_perms unshare_child_perms
+    "unshare-child-perms" : ::std::vec::Vec < BlockPermission > => into, }
 );
 /// Driver specific block device options for blklogwrites.
 ///
@@ -5955,18 +6315,21 @@ pub struct BlockdevOptionsBlklogwrites {
     /// interval of write requests after which
     /// the log super block is updated to disk (default: 4096)
     pub log_super_update_interval: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsBlklogwrites { 0 req file "file", 1 req log "log", 2 opt
     log_sector_size "log-sector-size", 3 opt log_append "log-append", 4 opt
-    log_super_update_interval "log-super-update-interval", }
+    log_super_update_interval "log-super-update-interval", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlklogwrites new { file : BlockdevRef => boxed, log : BlockdevRef =>
-    boxed, } init {} set { with_log_sector_size log_sector_size "log-sector-size" : u32
-    => into, with_log_append log_append "log-append" : bool => into,
-    with_log_super_update_interval log_super_update_interval "log-super-update-interval"
-    : u64 => into, }
+    boxed, } init { extra = ::std::default::Default::default(), } set {
+    with_log_sector_size log_sector_size "log-sector-size" : u32 => into, with_log_append
+    log_append "log-append" : bool => into, with_log_super_update_interval
+    log_super_update_interval "log-super-update-interval" : u64 => into, }
 );
 /// Driver specific block device options for blkverify.
 ///
@@ -5978,13 +6341,16 @@ pub struct BlockdevOptionsBlkverify {
     pub test: ::std::boxed::Box<BlockdevRef>,
     /// raw image used for verification
     pub raw: ::std::boxed::Box<BlockdevRef>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsBlkverify { 0 req test "test", 1 req raw "raw", }
+    BlockdevOptionsBlkverify { 0 req test "test", 1 req raw "raw", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkverify new { test : BlockdevRef => boxed, raw : BlockdevRef =>
-    boxed, } init {} set {}
+    boxed, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for blkreplay.
 ///
@@ -5994,10 +6360,14 @@ pub struct BlockdevOptionsBlkverify {
 pub struct BlockdevOptionsBlkreplay {
     /// disk image which should be controlled with blkreplay
     pub image: ::std::boxed::Box<BlockdevRef>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsBlkreplay { 0 req image "image", });
+::qapi_rt::qapi_struct!(BlockdevOptionsBlkreplay { 0 req image "image", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsBlkreplay new { image : BlockdevRef => boxed, } init {} set {}
+    BlockdevOptionsBlkreplay new { image : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// An enumeration of quorum read patterns.
 ///
@@ -6033,17 +6403,21 @@ pub struct BlockdevOptionsQuorum {
     /// choose read pattern and set to quorum by default
     /// (Since 2.2)
     pub read_pattern: ::std::option::Option<QuorumReadPattern>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsQuorum { 0 opt blkverify "blkverify", 1 req children "children", 2 req
     vote_threshold "vote-threshold", 3 opt rewrite_corrupted "rewrite-corrupted", 4 opt
-    read_pattern "read-pattern", }
+    read_pattern "read-pattern", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQuorum new { children : ::std::vec::Vec < BlockdevRef > => into,
-    vote_threshold : i64 => into, } init {} set { with_blkverify blkverify "blkverify" :
-    bool => into, with_rewrite_corrupted rewrite_corrupted "rewrite-corrupted" : bool =>
-    into, with_read_pattern read_pattern "read-pattern" : QuorumReadPattern => into, }
+    vote_threshold : i64 => into, } init { extra = ::std::default::Default::default(), }
+    set { with_blkverify blkverify "blkverify" : bool => into, with_rewrite_corrupted
+    rewrite_corrupted "rewrite-corrupted" : bool => into, with_read_pattern read_pattern
+    "read-pattern" : QuorumReadPattern => into, }
 );
 /// Driver specific block device options for Gluster
 ///
@@ -6061,16 +6435,19 @@ pub struct BlockdevOptionsGluster {
     pub debug: ::std::option::Option<i64>,
     /// libgfapi log file (default /dev/stderr) (Since 2.8)
     pub logfile: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsGluster { 0 req volume "volume", 1 req path "path", 2 req server
-    "server", 3 opt debug "debug", 4 opt logfile "logfile", }
+    "server", 3 opt debug "debug", 4 opt logfile "logfile", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGluster new { volume : ::std::string::String => into, path :
     ::std::string::String => into, server : ::std::vec::Vec < SocketAddress > => into, }
-    init {} set { with_debug debug "debug" : i64 => into, with_logfile logfile "logfile"
-    : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_debug debug "debug" :
+    i64 => into, with_logfile logfile "logfile" : ::std::string::String => into, }
 );
 /// Driver specific block device options for the io_uring backend.
 ///
@@ -6082,11 +6459,16 @@ pub struct BlockdevOptionsGluster {
 pub struct BlockdevOptionsIoUring {
     /// path to the image file
     pub filename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsIoUring { 0 req filename "filename", });
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsIoUring { 0 req filename "filename", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsIoUring new { filename : ::std::string::String => into, } init {} set
-    {}
+    BlockdevOptionsIoUring new { filename : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the nvme-io_uring backend.
 ///
@@ -6099,11 +6481,14 @@ pub struct BlockdevOptionsNvmeIoUring {
     /// path to the NVMe namespace's character device (e.g.
     /// /dev/ng0n1).
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsNvmeIoUring { 0 req path "path", });
+::qapi_rt::qapi_struct!(BlockdevOptionsNvmeIoUring { 0 req path "path", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsNvmeIoUring new { path : ::std::string::String => into, } init {} set
-    {}
+    BlockdevOptionsNvmeIoUring new { path : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the virtio-blk-vfio-pci
 /// backend.
@@ -6117,11 +6502,16 @@ pub struct BlockdevOptionsVirtioBlkVfioPci {
     /// path to the PCI device's sysfs directory (e.g.
     /// /sys/bus/pci/devices/0000:00:01.0).
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsVirtioBlkVfioPci { 0 req path "path", });
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVfioPci { 0 req path "path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsVirtioBlkVfioPci new { path : ::std::string::String => into, } init {}
-    set {}
+    BlockdevOptionsVirtioBlkVfioPci new { path : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the virtio-blk-vhost-user
 /// backend.
@@ -6134,11 +6524,16 @@ pub struct BlockdevOptionsVirtioBlkVfioPci {
 pub struct BlockdevOptionsVirtioBlkVhostUser {
     /// path to the vhost-user UNIX domain socket.
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsVirtioBlkVhostUser { 0 req path "path", });
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVhostUser { 0 req path "path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostUser new { path : ::std::string::String => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the virtio-blk-vhost-vdpa
 /// backend.
@@ -6152,11 +6547,16 @@ pub struct BlockdevOptionsVirtioBlkVhostUser {
 pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     /// path to the vhost-vdpa character device.
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path", });
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostVdpa new { path : ::std::string::String => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// An enumeration of libiscsi transport types
 ///
@@ -6225,21 +6625,25 @@ pub struct BlockdevOptionsIscsi {
     /// Timeout in seconds after which a request will timeout.  0
     /// means no timeout and is the default.
     pub timeout: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsIscsi { 0 req transport "transport", 1 req portal "portal", 2 req
     target "target", 3 opt lun "lun", 4 opt user "user", 5 opt password_secret
     "password-secret", 6 opt initiator_name "initiator-name", 7 opt header_digest
-    "header-digest", 8 opt timeout "timeout", }
+    "header-digest", 8 opt timeout "timeout", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsIscsi new { transport : IscsiTransport => into, portal :
-    ::std::string::String => into, target : ::std::string::String => into, } init {} set
-    { with_lun lun "lun" : i64 => into, with_user user "user" : ::std::string::String =>
-    into, with_password_secret password_secret "password-secret" : ::std::string::String
-    => into, with_initiator_name initiator_name "initiator-name" : ::std::string::String
-    => into, with_header_digest header_digest "header-digest" : IscsiHeaderDigest =>
-    into, with_timeout timeout "timeout" : i64 => into, }
+    ::std::string::String => into, target : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set { with_lun lun "lun" : i64 => into,
+    with_user user "user" : ::std::string::String => into, with_password_secret
+    password_secret "password-secret" : ::std::string::String => into,
+    with_initiator_name initiator_name "initiator-name" : ::std::string::String => into,
+    with_header_digest header_digest "header-digest" : IscsiHeaderDigest => into,
+    with_timeout timeout "timeout" : i64 => into, }
 );
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6280,11 +6684,16 @@ pub struct RbdEncryptionOptionsLUKSBase {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKSBase new { key_secret : ::std::string::String => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6295,15 +6704,18 @@ pub struct RbdEncryptionCreateOptionsLUKSBase {
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKSBase { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", }
+    "cipher-alg", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKSBase new { key_secret : ::std::string::String => into,
-    } init {} set { with_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into,
-    }
+    } init { extra = ::std::default::Default::default(), } set { with_cipher_alg
+    cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6312,11 +6724,16 @@ pub struct RbdEncryptionOptionsLUKS {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    RbdEncryptionOptionsLUKS new { key_secret : ::std::string::String => into, } init {}
-    set {}
+    RbdEncryptionOptionsLUKS new { key_secret : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6325,11 +6742,16 @@ pub struct RbdEncryptionOptionsLUKS2 {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    RbdEncryptionOptionsLUKS2 new { key_secret : ::std::string::String => into, } init {}
-    set {}
+    RbdEncryptionOptionsLUKS2 new { key_secret : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 8.0
 ///
@@ -6340,11 +6762,16 @@ pub struct RbdEncryptionOptionsLUKSAny {
     /// ID of a QCryptoSecret object providing a passphrase for
     /// unlocking the encryption
     pub key_secret: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKSAny new { key_secret : ::std::string::String => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6355,14 +6782,18 @@ pub struct RbdEncryptionCreateOptionsLUKS {
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKS { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", }
+    "cipher-alg", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS new { key_secret : ::std::string::String => into, }
-    init {} set { with_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
+    init { extra = ::std::default::Default::default(), } set { with_cipher_alg cipher_alg
+    "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6373,14 +6804,18 @@ pub struct RbdEncryptionCreateOptionsLUKS2 {
     pub key_secret: ::std::string::String,
     /// The encryption algorithm
     pub cipher_alg: ::std::option::Option<QCryptoCipherAlgo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKS2 { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", }
+    "cipher-alg", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS2 new { key_secret : ::std::string::String => into, }
-    init {} set { with_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
+    init { extra = ::std::default::Default::default(), } set { with_cipher_alg cipher_alg
+    "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6412,7 +6847,8 @@ pub enum RbdEncryptionOptionsBranch {
     /// `format` = `luks-any`.
     LuksAny(RbdEncryptionOptionsLUKSAny),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -6503,7 +6939,8 @@ pub enum RbdEncryptionCreateOptions {
     /// `format` = `luks-any`.
     LuksAny,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -6571,23 +7008,27 @@ pub struct BlockdevOptionsRbd {
     /// Monitor host address and port.  This maps to the "mon_host"
     /// Ceph option.
     pub server: ::std::option::Option<::std::vec::Vec<InetSocketAddressBase>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsRbd { 0 req pool "pool", 1 opt namespace "namespace", 2 req image
     "image", 3 opt conf "conf", 4 opt snapshot "snapshot", 5 opt encrypt "encrypt", 6 opt
     user "user", 7 opt auth_client_required "auth-client-required", 8 opt key_secret
-    "key-secret", 9 opt server "server", }
+    "key-secret", 9 opt server "server", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRbd new { pool : ::std::string::String => into, image :
-    ::std::string::String => into, } init {} set { with_namespace namespace "namespace" :
-    ::std::string::String => into, with_conf conf "conf" : ::std::string::String => into,
-    with_snapshot snapshot "snapshot" : ::std::string::String => into, with_encrypt
-    encrypt "encrypt" : RbdEncryptionOptions => into, with_user user "user" :
-    ::std::string::String => into, with_auth_client_required auth_client_required
-    "auth-client-required" : ::std::vec::Vec < RbdAuthMode > => into, with_key_secret
-    key_secret "key-secret" : ::std::string::String => into, with_server server "server"
-    : ::std::vec::Vec < InetSocketAddressBase > => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_namespace namespace "namespace" : ::std::string::String => into, with_conf
+    conf "conf" : ::std::string::String => into, with_snapshot snapshot "snapshot" :
+    ::std::string::String => into, with_encrypt encrypt "encrypt" : RbdEncryptionOptions
+    => into, with_user user "user" : ::std::string::String => into,
+    with_auth_client_required auth_client_required "auth-client-required" :
+    ::std::vec::Vec < RbdAuthMode > => into, with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_server server "server" : ::std::vec::Vec <
+    InetSocketAddressBase > => into, }
 );
 /// An enumeration of replication modes.
 ///
@@ -6624,15 +7065,18 @@ pub struct BlockdevOptionsReplication {
     /// who owns the replication node chain.  Must not be given in
     /// primary mode.
     pub top_id: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsReplication { 0 req file "file", 1 req mode "mode", 2 opt top_id
-    "top-id", }
+    "top-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsReplication new { file : BlockdevRef => boxed, mode : ReplicationMode
-    => into, } init {} set { with_top_id top_id "top-id" : ::std::string::String => into,
-    }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_top_id
+    top_id "top-id" : ::std::string::String => into, }
 );
 /// An enumeration of NFS transport types
 ///
@@ -6657,11 +7101,16 @@ pub struct NFSServer {
     pub r#type: NFSTransport,
     /// host address for NFS server
     pub host: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NFSServer { 0 req r#type "type", 1 req host "host", });
+::qapi_rt::qapi_struct!(
+    NFSServer { 0 req r#type "type", 1 req host "host", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     NFSServer new { r#type : NFSTransport => into, host : ::std::string::String => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device option for NFS
 ///
@@ -6690,19 +7139,23 @@ pub struct BlockdevOptionsNfs {
     pub page_cache_size: ::std::option::Option<i64>,
     /// set the NFS debug level (max 2) (defaults to libnfs default)
     pub debug: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsNfs { 0 req server "server", 1 req path "path", 2 opt user "user", 3
     opt group "group", 4 opt tcp_syn_count "tcp-syn-count", 5 opt readahead_size
     "readahead-size", 6 opt page_cache_size "page-cache-size", 7 opt debug "debug", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNfs new { server : NFSServer => into, path : ::std::string::String =>
-    into, } init {} set { with_user user "user" : i64 => into, with_group group "group" :
-    i64 => into, with_tcp_syn_count tcp_syn_count "tcp-syn-count" : i64 => into,
-    with_readahead_size readahead_size "readahead-size" : i64 => into,
-    with_page_cache_size page_cache_size "page-cache-size" : i64 => into, with_debug
-    debug "debug" : i64 => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_user user
+    "user" : i64 => into, with_group group "group" : i64 => into, with_tcp_syn_count
+    tcp_syn_count "tcp-syn-count" : i64 => into, with_readahead_size readahead_size
+    "readahead-size" : i64 => into, with_page_cache_size page_cache_size
+    "page-cache-size" : i64 => into, with_debug debug "debug" : i64 => into, }
 );
 /// Driver specific block device options shared by all protocols
 /// supported by the curl backend.
@@ -6729,21 +7182,24 @@ pub struct BlockdevOptionsCurlBase {
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCurlBase { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCurlBase new { url : ::std::string::String => into, } init {} set {
-    with_readahead readahead "readahead" : i64 => into, with_timeout timeout "timeout" :
-    i64 => into, with_username username "username" : ::std::string::String => into,
-    with_password_secret password_secret "password-secret" : ::std::string::String =>
-    into, with_proxy_username proxy_username "proxy-username" : ::std::string::String =>
-    into, with_proxy_password_secret proxy_password_secret "proxy-password-secret" :
-    ::std::string::String => into, }
+    BlockdevOptionsCurlBase new { url : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTP connections over the
 /// curl backend.  URLs must start with "<http://">.
@@ -6777,23 +7233,26 @@ pub struct BlockdevOptionsCurlHttp {
     /// ID of a QCryptoSecret object providing the cookie
     /// data in a secure way.  See `cookie` for the format.  (since 2.10)
     pub cookie_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCurlHttp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    7 opt cookie "cookie", 8 opt cookie_secret "cookie-secret", }
+    7 opt cookie "cookie", 8 opt cookie_secret "cookie-secret", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCurlHttp new { url : ::std::string::String => into, } init {} set {
-    with_readahead readahead "readahead" : i64 => into, with_timeout timeout "timeout" :
-    i64 => into, with_username username "username" : ::std::string::String => into,
-    with_password_secret password_secret "password-secret" : ::std::string::String =>
-    into, with_proxy_username proxy_username "proxy-username" : ::std::string::String =>
-    into, with_proxy_password_secret proxy_password_secret "proxy-password-secret" :
-    ::std::string::String => into, with_cookie cookie "cookie" : ::std::string::String =>
-    into, with_cookie_secret cookie_secret "cookie-secret" : ::std::string::String =>
-    into, }
+    BlockdevOptionsCurlHttp new { url : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_cookie cookie "cookie" : ::std::string::String => into, with_cookie_secret
+    cookie_secret "cookie-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTPS connections over the
 /// curl backend.  URLs must start with "<https://">.
@@ -6830,24 +7289,28 @@ pub struct BlockdevOptionsCurlHttps {
     /// ID of a QCryptoSecret object providing the cookie
     /// data in a secure way.  See `cookie` for the format.  (since 2.10)
     pub cookie_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCurlHttps { 0 req url "url", 1 opt readahead "readahead", 2 opt
     timeout "timeout", 3 opt username "username", 4 opt password_secret
     "password-secret", 5 opt proxy_username "proxy-username", 6 opt proxy_password_secret
     "proxy-password-secret", 7 opt cookie "cookie", 8 opt sslverify "sslverify", 9 opt
-    cookie_secret "cookie-secret", }
+    cookie_secret "cookie-secret", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCurlHttps new { url : ::std::string::String => into, } init {} set {
-    with_readahead readahead "readahead" : i64 => into, with_timeout timeout "timeout" :
-    i64 => into, with_username username "username" : ::std::string::String => into,
-    with_password_secret password_secret "password-secret" : ::std::string::String =>
-    into, with_proxy_username proxy_username "proxy-username" : ::std::string::String =>
-    into, with_proxy_password_secret proxy_password_secret "proxy-password-secret" :
-    ::std::string::String => into, with_cookie cookie "cookie" : ::std::string::String =>
-    into, with_sslverify sslverify "sslverify" : bool => into, with_cookie_secret
-    cookie_secret "cookie-secret" : ::std::string::String => into, }
+    BlockdevOptionsCurlHttps new { url : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_cookie cookie "cookie" : ::std::string::String => into, with_sslverify sslverify
+    "sslverify" : bool => into, with_cookie_secret cookie_secret "cookie-secret" :
+    ::std::string::String => into, }
 );
 /// Driver specific block device options for FTP connections over the
 /// curl backend.  URLs must start with "ftp://".
@@ -6874,21 +7337,24 @@ pub struct BlockdevOptionsCurlFtp {
     /// ID of a QCryptoSecret object providing a
     /// password for proxy authentication (defaults to no password)
     pub proxy_password_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCurlFtp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCurlFtp new { url : ::std::string::String => into, } init {} set {
-    with_readahead readahead "readahead" : i64 => into, with_timeout timeout "timeout" :
-    i64 => into, with_username username "username" : ::std::string::String => into,
-    with_password_secret password_secret "password-secret" : ::std::string::String =>
-    into, with_proxy_username proxy_username "proxy-username" : ::std::string::String =>
-    into, with_proxy_password_secret proxy_password_secret "proxy-password-secret" :
-    ::std::string::String => into, }
+    BlockdevOptionsCurlFtp new { url : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for FTPS connections over the
 /// curl backend.  URLs must start with "ftps://".
@@ -6918,21 +7384,25 @@ pub struct BlockdevOptionsCurlFtps {
     /// Whether to verify the SSL certificate's validity
     /// (defaults to true)
     pub sslverify: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCurlFtps { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    7 opt sslverify "sslverify", }
+    7 opt sslverify "sslverify", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCurlFtps new { url : ::std::string::String => into, } init {} set {
-    with_readahead readahead "readahead" : i64 => into, with_timeout timeout "timeout" :
-    i64 => into, with_username username "username" : ::std::string::String => into,
-    with_password_secret password_secret "password-secret" : ::std::string::String =>
-    into, with_proxy_username proxy_username "proxy-username" : ::std::string::String =>
-    into, with_proxy_password_secret proxy_password_secret "proxy-password-secret" :
-    ::std::string::String => into, with_sslverify sslverify "sslverify" : bool => into, }
+    BlockdevOptionsCurlFtps new { url : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
+    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    "username" : ::std::string::String => into, with_password_secret password_secret
+    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
+    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
+    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
+    with_sslverify sslverify "sslverify" : bool => into, }
 );
 /// Driver specific block device options for NBD.
 ///
@@ -6971,17 +7441,21 @@ pub struct BlockdevOptionsNbd {
     /// until successful or until `open-timeout` seconds have elapsed.
     /// Default 0 (Since 7.0)
     pub open_timeout: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsNbd { 0 req server "server", 1 opt export "export", 2 opt tls_creds
     "tls-creds", 3 opt tls_hostname "tls-hostname", 4 opt x_dirty_bitmap
     "x-dirty-bitmap", 5 opt reconnect_delay "reconnect-delay", 6 opt open_timeout
-    "open-timeout", }
+    "open-timeout", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsNbd new { server : SocketAddress => into, } init {} set { with_export
-    export "export" : ::std::string::String => into, with_tls_creds tls_creds "tls-creds"
-    : ::std::string::String => into, with_tls_hostname tls_hostname "tls-hostname" :
+    BlockdevOptionsNbd new { server : SocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set { with_export export "export" :
+    ::std::string::String => into, with_tls_creds tls_creds "tls-creds" :
+    ::std::string::String => into, with_tls_hostname tls_hostname "tls-hostname" :
     ::std::string::String => into, with_x_dirty_bitmap x_dirty_bitmap "x-dirty-bitmap" :
     ::std::string::String => into, with_reconnect_delay reconnect_delay "reconnect-delay"
     : u32 => into, with_open_timeout open_timeout "open-timeout" : u32 => into, }
@@ -6998,13 +7472,18 @@ pub struct BlockdevOptionsRaw {
     pub offset: ::std::option::Option<i64>,
     /// the assumed size of the device
     pub size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsRaw { 0 req file "file", 1 opt offset "offset", 2 opt size "size", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsRaw new { file : BlockdevRef => boxed, } init {} set { with_offset
-    offset "offset" : i64 => into, with_size size "size" : i64 => into, }
+    BlockdevOptionsRaw new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_offset offset "offset" : i64 =>
+    into, with_size size "size" : i64 => into, }
 );
 /// Driver specific block device options for the throttle driver
 ///
@@ -7017,13 +7496,17 @@ pub struct BlockdevOptionsThrottle {
     pub throttle_group: ::std::string::String,
     /// reference to or definition of the data source block device
     pub file: ::std::boxed::Box<BlockdevRef>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsThrottle { 0 req throttle_group "throttle-group", 1 req file "file", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsThrottle new { throttle_group : ::std::string::String => into, file :
-    BlockdevRef => boxed, } init {} set {}
+    BlockdevRef => boxed, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the copy-on-read driver.
 ///
@@ -7039,13 +7522,17 @@ pub struct BlockdevOptionsCor {
     /// If option is absent, the limit is not applied, so that data from
     /// all backing layers may be copied.
     pub bottom: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsCor { 0 req file "file", 1 opt bottom "bottom", }
+    BlockdevOptionsCor { 0 req file "file", 1 opt bottom "bottom", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevOptionsCor new { file : BlockdevRef => boxed, } init {} set { with_bottom
-    bottom "bottom" : ::std::string::String => into, }
+    BlockdevOptionsCor new { file : BlockdevRef => boxed, } init { extra =
+    ::std::default::Default::default(), } set { with_bottom bottom "bottom" :
+    ::std::string::String => into, }
 );
 /// An enumeration of possible behaviors for copy-before-write operation
 /// failures.
@@ -7110,18 +7597,21 @@ pub struct BlockdevOptionsCbw {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub min_cluster_size: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCbw { 0 req file "file", 1 req target "target", 2 opt bitmap "bitmap",
     3 opt on_cbw_error "on-cbw-error", 4 opt cbw_timeout "cbw-timeout", 5 opt
-    min_cluster_size "min-cluster-size", }
+    min_cluster_size "min-cluster-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCbw new { file : BlockdevRef => boxed, target : BlockdevRef => boxed,
-    } init {} set { with_bitmap bitmap "bitmap" : BlockDirtyBitmap => into,
-    with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into, with_cbw_timeout
-    cbw_timeout "cbw-timeout" : u32 => into, with_min_cluster_size min_cluster_size
-    "min-cluster-size" : u64 => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_bitmap bitmap
+    "bitmap" : BlockDirtyBitmap => into, with_on_cbw_error on_cbw_error "on-cbw-error" :
+    OnCbwError => into, with_cbw_timeout cbw_timeout "cbw-timeout" : u32 => into,
+    with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
 );
 /// Options for creating a block device.  Many options are available for
 /// all block devices, independent of the block driver:
@@ -7300,7 +7790,8 @@ pub enum BlockdevOptionsBranch {
     /// `driver` = `vvfat`.
     Vvfat(BlockdevOptionsVVFAT),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -8626,11 +9117,14 @@ impl BlockdevAdd {
 pub struct BlockdevReopen {
     /// `options`
     pub options: ::std::vec::Vec<BlockdevOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevReopen { 0 req options "options", });
+::qapi_rt::qapi_struct!(BlockdevReopen { 0 req options "options", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevReopen new { options : ::std::vec::Vec < BlockdevOptions > => into, } init {}
-    set {}
+    BlockdevReopen new { options : ::std::vec::Vec < BlockdevOptions > => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockdevReopen, "blockdev-reopen", (), { arg_type : "q_obj_blockdev-reopen-arg",
@@ -8668,10 +9162,14 @@ pub struct BlockdevReopen {
 pub struct BlockdevDel {
     /// Name of the graph node to delete.
     pub node_name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevDel { 0 req node_name "node-name", });
+::qapi_rt::qapi_struct!(BlockdevDel { 0 req node_name "node-name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevDel new { node_name : ::std::string::String => into, } init {} set {}
+    BlockdevDel new { node_name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockdevDel, "blockdev-del", (), { arg_type : "q_obj_blockdev-del-arg",
@@ -8713,13 +9211,17 @@ pub struct BlockdevSetActive {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub active: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevSetActive { 0 opt node_name "node-name", 1 req active "active", }
+    BlockdevSetActive { 0 opt node_name "node-name", 1 req active "active", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevSetActive new { active : bool => into, } init {} set { with_node_name
-    node_name "node-name" : ::std::string::String => into, }
+    BlockdevSetActive new { active : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_node_name node_name "node-name" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevSetActive, "blockdev-set-active", (), { arg_type :
@@ -8745,17 +9247,21 @@ pub struct BlockdevCreateOptionsFile {
     /// Extent size hint to add to the image file; 0 for
     /// not adding an extent size hint (default: 1 MB, since 5.1)
     pub extent_size_hint: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsFile { 0 req filename "filename", 1 req size "size", 2 opt
     preallocation "preallocation", 3 opt nocow "nocow", 4 opt extent_size_hint
-    "extent-size-hint", }
+    "extent-size-hint", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsFile new { filename : ::std::string::String => into, size : u64
-    => into, } init {} set { with_preallocation preallocation "preallocation" :
-    PreallocMode => into, with_nocow nocow "nocow" : bool => into, with_extent_size_hint
-    extent_size_hint "extent-size-hint" : u64 => into, }
+    => into, } init { extra = ::std::default::Default::default(), } set {
+    with_preallocation preallocation "preallocation" : PreallocMode => into, with_nocow
+    nocow "nocow" : bool => into, with_extent_size_hint extent_size_hint
+    "extent-size-hint" : u64 => into, }
 );
 /// Driver specific image creation options for gluster.
 ///
@@ -8771,15 +9277,18 @@ pub struct BlockdevCreateOptionsGluster {
     /// allowed values: off, falloc (if CONFIG_GLUSTERFS_FALLOCATE),
     /// full (if CONFIG_GLUSTERFS_ZEROFILL))
     pub preallocation: ::std::option::Option<PreallocMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsGluster { 0 req location "location", 1 req size "size", 2 opt
-    preallocation "preallocation", }
+    preallocation "preallocation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsGluster new { location : BlockdevOptionsGluster => into, size :
-    u64 => into, } init {} set { with_preallocation preallocation "preallocation" :
-    PreallocMode => into, }
+    u64 => into, } init { extra = ::std::default::Default::default(), } set {
+    with_preallocation preallocation "preallocation" : PreallocMode => into, }
 );
 /// Driver specific image creation options for LUKS.
 ///
@@ -8821,23 +9330,27 @@ pub struct BlockdevCreateOptionsLUKS {
     /// Preallocation mode for the new image (since: 4.2)
     /// (default: off; allowed values: off, metadata, falloc, full)
     pub preallocation: ::std::option::Option<PreallocMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsLUKS { 0 opt key_secret "key-secret", 1 opt cipher_alg
     "cipher-alg", 2 opt cipher_mode "cipher-mode", 3 opt ivgen_alg "ivgen-alg", 4 opt
     ivgen_hash_alg "ivgen-hash-alg", 5 opt hash_alg "hash-alg", 6 opt iter_time
     "iter-time", 7 opt file "file", 8 opt header "header", 9 req size "size", 10 opt
-    preallocation "preallocation", }
+    preallocation "preallocation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsLUKS new { size : u64 => into, } init {} set { with_key_secret
-    key_secret "key-secret" : ::std::string::String => into, with_cipher_alg cipher_alg
-    "cipher-alg" : QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode"
-    : QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo
-    => into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo =>
-    into, with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time
-    iter_time "iter-time" : i64 => into, with_file file "file" : BlockdevRef => into,
-    with_header header "header" : BlockdevRef => into, with_preallocation preallocation
+    BlockdevCreateOptionsLUKS new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
+    QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
+    QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
+    into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
+    with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
+    "iter-time" : i64 => into, with_file file "file" : BlockdevRef => into, with_header
+    header "header" : BlockdevRef => into, with_preallocation preallocation
     "preallocation" : PreallocMode => into, }
 );
 /// Driver specific image creation options for NFS.
@@ -8850,13 +9363,17 @@ pub struct BlockdevCreateOptionsNfs {
     pub location: BlockdevOptionsNfs,
     /// Size of the virtual disk in bytes
     pub size: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevCreateOptionsNfs { 0 req location "location", 1 req size "size", }
+    BlockdevCreateOptionsNfs { 0 req location "location", 1 req size "size", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsNfs new { location : BlockdevOptionsNfs => into, size : u64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific image creation options for parallels.
 ///
@@ -8870,14 +9387,18 @@ pub struct BlockdevCreateOptionsParallels {
     pub size: u64,
     /// Cluster size in bytes (default: 1 MB)
     pub cluster_size: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsParallels { 0 req file "file", 1 req size "size", 2 opt
-    cluster_size "cluster-size", }
+    cluster_size "cluster-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsParallels new { file : BlockdevRef => into, size : u64 => into,
-    } init {} set { with_cluster_size cluster_size "cluster-size" : u64 => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_cluster_size
+    cluster_size "cluster-size" : u64 => into, }
 );
 /// Driver specific image creation options for qcow.
 ///
@@ -8894,15 +9415,19 @@ pub struct BlockdevCreateOptionsQcow {
     pub backing_file: ::std::option::Option<::std::string::String>,
     /// Encryption options if the image should be encrypted
     pub encrypt: ::std::option::Option<QCryptoBlockCreateOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsQcow { 0 req file "file", 1 req size "size", 2 opt backing_file
-    "backing-file", 3 opt encrypt "encrypt", }
+    "backing-file", 3 opt encrypt "encrypt", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow new { file : BlockdevRef => into, size : u64 => into, }
-    init {} set { with_backing_file backing_file "backing-file" : ::std::string::String
-    => into, with_encrypt encrypt "encrypt" : QCryptoBlockCreateOptions => into, }
+    init { extra = ::std::default::Default::default(), } set { with_backing_file
+    backing_file "backing-file" : ::std::string::String => into, with_encrypt encrypt
+    "encrypt" : QCryptoBlockCreateOptions => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -8978,6 +9503,9 @@ pub struct BlockdevCreateOptionsQcow2 {
     /// The image cluster compression method
     /// (default: zlib, since 5.1)
     pub compression_type: ::std::option::Option<Qcow2CompressionType>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsQcow2 { 0 req file "file", 1 opt data_file "data-file", 2 opt
@@ -8985,21 +9513,22 @@ pub struct BlockdevCreateOptionsQcow2 {
     opt version "version", 6 opt backing_file "backing-file", 7 opt backing_fmt
     "backing-fmt", 8 opt encrypt "encrypt", 9 opt cluster_size "cluster-size", 10 opt
     preallocation "preallocation", 11 opt lazy_refcounts "lazy-refcounts", 12 opt
-    refcount_bits "refcount-bits", 13 opt compression_type "compression-type", }
+    refcount_bits "refcount-bits", 13 opt compression_type "compression-type", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow2 new { file : BlockdevRef => into, size : u64 => into, }
-    init {} set { with_data_file data_file "data-file" : BlockdevRef => into,
-    with_data_file_raw data_file_raw "data-file-raw" : bool => into, with_extended_l2
-    extended_l2 "extended-l2" : bool => into, with_version version "version" :
-    BlockdevQcow2Version => into, with_backing_file backing_file "backing-file" :
-    ::std::string::String => into, with_backing_fmt backing_fmt "backing-fmt" :
-    BlockdevDriver => into, with_encrypt encrypt "encrypt" : QCryptoBlockCreateOptions =>
-    into, with_cluster_size cluster_size "cluster-size" : u64 => into, with_preallocation
-    preallocation "preallocation" : PreallocMode => into, with_lazy_refcounts
-    lazy_refcounts "lazy-refcounts" : bool => into, with_refcount_bits refcount_bits
-    "refcount-bits" : i64 => into, with_compression_type compression_type
-    "compression-type" : Qcow2CompressionType => into, }
+    init { extra = ::std::default::Default::default(), } set { with_data_file data_file
+    "data-file" : BlockdevRef => into, with_data_file_raw data_file_raw "data-file-raw" :
+    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into, with_version
+    version "version" : BlockdevQcow2Version => into, with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
+    "backing-fmt" : BlockdevDriver => into, with_encrypt encrypt "encrypt" :
+    QCryptoBlockCreateOptions => into, with_cluster_size cluster_size "cluster-size" :
+    u64 => into, with_preallocation preallocation "preallocation" : PreallocMode => into,
+    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into,
+    with_refcount_bits refcount_bits "refcount-bits" : i64 => into, with_compression_type
+    compression_type "compression-type" : Qcow2CompressionType => into, }
 );
 /// Driver specific image creation options for qed.
 ///
@@ -9020,18 +9549,21 @@ pub struct BlockdevCreateOptionsQed {
     pub cluster_size: ::std::option::Option<u64>,
     /// L1/L2 table size (in clusters)
     pub table_size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsQed { 0 req file "file", 1 req size "size", 2 opt backing_file
     "backing-file", 3 opt backing_fmt "backing-fmt", 4 opt cluster_size "cluster-size", 5
-    opt table_size "table-size", }
+    opt table_size "table-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQed new { file : BlockdevRef => into, size : u64 => into, } init
-    {} set { with_backing_file backing_file "backing-file" : ::std::string::String =>
-    into, with_backing_fmt backing_fmt "backing-fmt" : BlockdevDriver => into,
-    with_cluster_size cluster_size "cluster-size" : u64 => into, with_table_size
-    table_size "table-size" : i64 => into, }
+    { extra = ::std::default::Default::default(), } set { with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
+    "backing-fmt" : BlockdevDriver => into, with_cluster_size cluster_size "cluster-size"
+    : u64 => into, with_table_size table_size "table-size" : i64 => into, }
 );
 /// Driver specific image creation options for rbd/Ceph.
 ///
@@ -9048,15 +9580,19 @@ pub struct BlockdevCreateOptionsRbd {
     pub cluster_size: ::std::option::Option<u64>,
     /// Image encryption options.  (Since 6.1)
     pub encrypt: ::std::option::Option<RbdEncryptionCreateOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsRbd { 0 req location "location", 1 req size "size", 2 opt
-    cluster_size "cluster-size", 3 opt encrypt "encrypt", }
+    cluster_size "cluster-size", 3 opt encrypt "encrypt", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsRbd new { location : BlockdevOptionsRbd => into, size : u64 =>
-    into, } init {} set { with_cluster_size cluster_size "cluster-size" : u64 => into,
-    with_encrypt encrypt "encrypt" : RbdEncryptionCreateOptions => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_cluster_size
+    cluster_size "cluster-size" : u64 => into, with_encrypt encrypt "encrypt" :
+    RbdEncryptionCreateOptions => into, }
 );
 /// Subformat options for VMDK images
 ///
@@ -9145,22 +9681,26 @@ pub struct BlockdevCreateOptionsVmdk {
     /// Whether to enable zeroed-grain feature for sparse
     /// subformats.  Default: false.
     pub zeroed_grain: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVmdk { 0 req file "file", 1 req size "size", 2 opt extents
     "extents", 3 opt subformat "subformat", 4 opt backing_file "backing-file", 5 opt
     adapter_type "adapter-type", 6 opt hwversion "hwversion", 7 opt toolsversion
-    "toolsversion", 8 opt zeroed_grain "zeroed-grain", }
+    "toolsversion", 8 opt zeroed_grain "zeroed-grain", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVmdk new { file : BlockdevRef => into, size : u64 => into, }
-    init {} set { with_extents extents "extents" : ::std::vec::Vec < BlockdevRef > =>
-    into, with_subformat subformat "subformat" : BlockdevVmdkSubformat => into,
-    with_backing_file backing_file "backing-file" : ::std::string::String => into,
-    with_adapter_type adapter_type "adapter-type" : BlockdevVmdkAdapterType => into,
-    with_hwversion hwversion "hwversion" : ::std::string::String => into,
-    with_toolsversion toolsversion "toolsversion" : ::std::string::String => into,
-    with_zeroed_grain zeroed_grain "zeroed-grain" : bool => into, }
+    init { extra = ::std::default::Default::default(), } set { with_extents extents
+    "extents" : ::std::vec::Vec < BlockdevRef > => into, with_subformat subformat
+    "subformat" : BlockdevVmdkSubformat => into, with_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_adapter_type adapter_type
+    "adapter-type" : BlockdevVmdkAdapterType => into, with_hwversion hwversion
+    "hwversion" : ::std::string::String => into, with_toolsversion toolsversion
+    "toolsversion" : ::std::string::String => into, with_zeroed_grain zeroed_grain
+    "zeroed-grain" : bool => into, }
 );
 /// Driver specific image creation options for SSH.
 ///
@@ -9172,13 +9712,17 @@ pub struct BlockdevCreateOptionsSsh {
     pub location: BlockdevOptionsSsh,
     /// Size of the virtual disk in bytes
     pub size: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevCreateOptionsSsh { 0 req location "location", 1 req size "size", }
+    BlockdevCreateOptionsSsh { 0 req location "location", 1 req size "size", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsSsh new { location : BlockdevOptionsSsh => into, size : u64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific image creation options for VDI.
 ///
@@ -9193,14 +9737,18 @@ pub struct BlockdevCreateOptionsVdi {
     /// Preallocation mode for the new image (default: off;
     /// allowed values: off, metadata)
     pub preallocation: ::std::option::Option<PreallocMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVdi { 0 req file "file", 1 req size "size", 2 opt preallocation
-    "preallocation", }
+    "preallocation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVdi new { file : BlockdevRef => into, size : u64 => into, } init
-    {} set { with_preallocation preallocation "preallocation" : PreallocMode => into, }
+    { extra = ::std::default::Default::default(), } set { with_preallocation
+    preallocation "preallocation" : PreallocMode => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9238,18 +9786,21 @@ pub struct BlockdevCreateOptionsVhdx {
     /// Non-standard, but default.  Do not set to 'off' when using
     /// 'qemu-img convert' with subformat=dynamic.
     pub block_state_zero: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVhdx { 0 req file "file", 1 req size "size", 2 opt log_size
     "log-size", 3 opt block_size "block-size", 4 opt subformat "subformat", 5 opt
-    block_state_zero "block-state-zero", }
+    block_state_zero "block-state-zero", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVhdx new { file : BlockdevRef => into, size : u64 => into, }
-    init {} set { with_log_size log_size "log-size" : u64 => into, with_block_size
-    block_size "block-size" : u64 => into, with_subformat subformat "subformat" :
-    BlockdevVhdxSubformat => into, with_block_state_zero block_state_zero
-    "block-state-zero" : bool => into, }
+    init { extra = ::std::default::Default::default(), } set { with_log_size log_size
+    "log-size" : u64 => into, with_block_size block_size "block-size" : u64 => into,
+    with_subformat subformat "subformat" : BlockdevVhdxSubformat => into,
+    with_block_state_zero block_state_zero "block-state-zero" : bool => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9280,15 +9831,19 @@ pub struct BlockdevCreateOptionsVpc {
     /// the next size that can be represented in CHS geometry
     /// (default: false)
     pub force_size: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVpc { 0 req file "file", 1 req size "size", 2 opt subformat
-    "subformat", 3 opt force_size "force-size", }
+    "subformat", 3 opt force_size "force-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVpc new { file : BlockdevRef => into, size : u64 => into, } init
-    {} set { with_subformat subformat "subformat" : BlockdevVpcSubformat => into,
-    with_force_size force_size "force-size" : bool => into, }
+    { extra = ::std::default::Default::default(), } set { with_subformat subformat
+    "subformat" : BlockdevVpcSubformat => into, with_force_size force_size "force-size" :
+    bool => into, }
 );
 /// Options for creating an image format on a given node.
 ///
@@ -9407,7 +9962,8 @@ pub enum BlockdevCreateOptions {
     /// `driver` = `vvfat`.
     Vvfat,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -9577,13 +10133,17 @@ pub struct BlockdevCreate {
     pub job_id: ::std::string::String,
     /// Options for the image creation.
     pub options: BlockdevCreateOptions,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevCreate { 0 req job_id "job-id", 1 req options "options", }
+    BlockdevCreate { 0 req job_id "job-id", 1 req options "options", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreate new { job_id : ::std::string::String => into, options :
-    BlockdevCreateOptions => into, } init {} set {}
+    BlockdevCreateOptions => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 ::qapi_rt::qapi_command!(
     BlockdevCreate, "blockdev-create", (), { arg_type : "q_obj_blockdev-create-arg",
@@ -9621,18 +10181,22 @@ pub struct BlockdevAmendOptionsLUKS {
     /// password to use to retrieve current master key.  Defaults to the
     /// same secret that was used to open the image
     pub secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2 opt
     old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5 opt
-    secret "secret", }
+    secret "secret", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, } init
-    {} set { with_new_secret new_secret "new-secret" : ::std::string::String => into,
-    with_old_secret old_secret "old-secret" : ::std::string::String => into, with_keyslot
-    keyslot "keyslot" : i64 => into, with_iter_time iter_time "iter-time" : i64 => into,
-    with_secret secret "secret" : ::std::string::String => into, }
+    BlockdevAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, } init {
+    extra = ::std::default::Default::default(), } set { with_new_secret new_secret
+    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
+    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    ::std::string::String => into, }
 );
 /// Driver specific image amend options for qcow2.  For now, only
 /// encryption options can be amended
@@ -9643,11 +10207,16 @@ pub struct BlockdevAmendOptionsLUKS {
 pub struct BlockdevAmendOptionsQcow2 {
     /// Encryption options to be amended
     pub encrypt: ::std::option::Option<QCryptoBlockAmendOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevAmendOptionsQcow2 { 0 opt encrypt "encrypt", });
+::qapi_rt::qapi_struct!(
+    BlockdevAmendOptionsQcow2 { 0 opt encrypt "encrypt", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockdevAmendOptionsQcow2 new {} init {} set { with_encrypt encrypt "encrypt" :
-    QCryptoBlockAmendOptions => into, }
+    BlockdevAmendOptionsQcow2 new {} init { extra = ::std::default::Default::default(), }
+    set { with_encrypt encrypt "encrypt" : QCryptoBlockAmendOptions => into, }
 );
 /// Options for amending an image format
 ///
@@ -9766,7 +10335,8 @@ pub enum BlockdevAmendOptions {
     /// `driver` = `vvfat`.
     Vvfat,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -9836,15 +10406,19 @@ pub struct XBlockdevAmend {
     /// data), and replacement of an active keyslot (possible loss of
     /// data if IO error happens)
     pub force: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevAmend { 0 req job_id "job-id", 1 req node_name "node-name", 2 req options
-    "options", 3 opt force "force", }
+    "options", 3 opt force "force", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevAmend new { job_id : ::std::string::String => into, node_name :
-    ::std::string::String => into, options : BlockdevAmendOptions => into, } init {} set
-    { with_force force "force" : bool => into, }
+    ::std::string::String => into, options : BlockdevAmendOptions => into, } init { extra
+    = ::std::default::Default::default(), } set { with_force force "force" : bool =>
+    into, }
 );
 /// The required arguments of [`XBlockdevAmend`] by name, for a struct literal: `XBlockdevAmend::from(XBlockdevAmendArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -9928,16 +10502,20 @@ pub struct BlockImageCorrupted {
     /// after this event and must be repaired (Since 2.2; before, every
     /// `BLOCK_IMAGE_CORRUPTED` event was fatal)
     pub fatal: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockImageCorrupted { 0 req device "device", 1 opt node_name "node-name", 2 req msg
-    "msg", 3 opt offset "offset", 4 opt size "size", 5 req fatal "fatal", }
+    "msg", 3 opt offset "offset", 4 opt size "size", 5 req fatal "fatal", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockImageCorrupted new { device : ::std::string::String => into, msg :
-    ::std::string::String => into, fatal : bool => into, } init {} set { with_node_name
-    node_name "node-name" : ::std::string::String => into, with_offset offset "offset" :
-    i64 => into, with_size size "size" : i64 => into, }
+    ::std::string::String => into, fatal : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_node_name node_name "node-name" :
+    ::std::string::String => into, with_offset offset "offset" : i64 => into, with_size
+    size "size" : i64 => into, }
 );
 ::qapi_rt::qapi_event!(
     BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED", { versions : ["7.2.0", "10.0.2",
@@ -9994,18 +10572,22 @@ pub struct BlockIoError {
     /// field is a debugging aid for humans, it should not be parsed by
     /// applications) (since: 2.2)
     pub reason: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockIoError { 0 opt qom_path "qom-path", 1 req device "device", 2 opt node_name
     "node-name", 3 req operation "operation", 4 req action "action", 5 opt nospace
-    "nospace", 6 req reason "reason", }
+    "nospace", 6 req reason "reason", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockIoError new { device : ::std::string::String => into, operation :
     IoOperationType => into, action : BlockErrorAction => into, reason :
-    ::std::string::String => into, } init {} set { with_qom_path qom_path "qom-path" :
-    ::std::string::String => into, with_node_name node_name "node-name" :
-    ::std::string::String => into, with_nospace nospace "nospace" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_qom_path qom_path "qom-path" : ::std::string::String => into,
+    with_node_name node_name "node-name" : ::std::string::String => into, with_nospace
+    nospace "nospace" : bool => into, }
 );
 ::qapi_rt::qapi_event!(
     BlockIoError, "BLOCK_IO_ERROR", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -10045,15 +10627,19 @@ pub struct BlockJobCompleted {
     /// other than that streaming has failed and clients should not try
     /// to interpret the error string
     pub error: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockJobCompleted { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
-    req offset "offset", 4 req speed "speed", 5 opt error "error", }
+    req offset "offset", 4 req speed "speed", 5 opt error "error", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCompleted new { r#type : JobType => into, device : ::std::string::String =>
-    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init {} set {
-    with_error error "error" : ::std::string::String => into, }
+    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_error error "error" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     BlockJobCompleted, "BLOCK_JOB_COMPLETED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -10088,14 +10674,18 @@ pub struct BlockJobCancelled {
     pub offset: i64,
     /// rate limit, bytes per second
     pub speed: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockJobCancelled { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
-    req offset "offset", 4 req speed "speed", }
+    req offset "offset", 4 req speed "speed", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCancelled new { r#type : JobType => into, device : ::std::string::String =>
-    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init {} set {}
+    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockJobCancelled, "BLOCK_JOB_CANCELLED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -10125,14 +10715,18 @@ pub struct BlockJobError {
     pub operation: IoOperationType,
     /// action that has been taken
     pub action: BlockErrorAction,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockJobError { 0 req device "device", 1 req operation "operation", 2 req action
-    "action", }
+    "action", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockJobError new { device : ::std::string::String => into, operation :
-    IoOperationType => into, action : BlockErrorAction => into, } init {} set {}
+    IoOperationType => into, action : BlockErrorAction => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockJobError, "BLOCK_JOB_ERROR", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -10169,14 +10763,18 @@ pub struct BlockJobReady {
     pub offset: i64,
     /// rate limit, bytes per second
     pub speed: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockJobReady { 0 req r#type "type", 1 req device "device", 2 req len "len", 3 req
-    offset "offset", 4 req speed "speed", }
+    offset "offset", 4 req speed "speed", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockJobReady new { r#type : JobType => into, device : ::std::string::String => into,
-    len : i64 => into, offset : i64 => into, speed : i64 => into, } init {} set {}
+    len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockJobReady, "BLOCK_JOB_READY", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -10204,11 +10802,16 @@ pub struct BlockJobPending {
     pub r#type: JobType,
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobPending { 0 req r#type "type", 1 req id "id", });
+::qapi_rt::qapi_struct!(
+    BlockJobPending { 0 req r#type "type", 1 req id "id", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockJobPending new { r#type : JobType => into, id : ::std::string::String => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockJobPending, "BLOCK_JOB_PENDING", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -10258,14 +10861,18 @@ pub struct BlockWriteThreshold {
     pub amount_exceeded: u64,
     /// last configured threshold, in bytes.
     pub write_threshold: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockWriteThreshold { 0 req node_name "node-name", 1 req amount_exceeded
-    "amount-exceeded", 2 req write_threshold "write-threshold", }
+    "amount-exceeded", 2 req write_threshold "write-threshold", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockWriteThreshold new { node_name : ::std::string::String => into, amount_exceeded
-    : u64 => into, write_threshold : u64 => into, } init {} set {}
+    : u64 => into, write_threshold : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockWriteThreshold, "BLOCK_WRITE_THRESHOLD", { versions : ["7.2.0", "10.0.2",
@@ -10299,14 +10906,18 @@ pub struct BlockSetWriteThreshold {
     /// configured threshold for the block device, bytes.
     /// Use 0 to disable the threshold.
     pub write_threshold: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockSetWriteThreshold { 0 req node_name "node-name", 1 req write_threshold
-    "write-threshold", }
+    "write-threshold", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockSetWriteThreshold new { node_name : ::std::string::String => into,
-    write_threshold : u64 => into, } init {} set {}
+    write_threshold : u64 => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 ::qapi_rt::qapi_command!(
     BlockSetWriteThreshold, "block-set-write-threshold", (), { arg_type :
@@ -10369,14 +10980,19 @@ pub struct XBlockdevChange {
     /// the name of the node to be added.  Mutually exclusive with
     /// `child`.
     pub node: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevChange { 0 req parent "parent", 1 opt child "child", 2 opt node "node", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    XBlockdevChange new { parent : ::std::string::String => into, } init {} set {
-    with_child child "child" : ::std::string::String => into, with_node node "node" :
-    ::std::string::String => into, }
+    XBlockdevChange new { parent : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_child child "child" :
+    ::std::string::String => into, with_node node "node" : ::std::string::String => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     XBlockdevChange, "x-blockdev-change", (), { arg_type : "q_obj_x-blockdev-change-arg",
@@ -10421,14 +11037,18 @@ pub struct XBlockdevSetIothread {
     /// true if the node and its children should be moved when a
     /// BlockBackend is already attached
     pub force: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevSetIothread { 0 req node_name "node-name", 1 req iothread "iothread", 2 opt
-    force "force", }
+    force "force", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevSetIothread new { node_name : ::std::string::String => into, iothread :
-    StrOrNull => into, } init {} set { with_force force "force" : bool => into, }
+    StrOrNull => into, } init { extra = ::std::default::Default::default(), } set {
+    with_force force "force" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     XBlockdevSetIothread, "x-blockdev-set-iothread", (), { arg_type :
@@ -10475,14 +11095,18 @@ pub struct QuorumFailure {
     pub sector_num: i64,
     /// failed read operation sector count
     pub sectors_count: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QuorumFailure { 0 req reference "reference", 1 req sector_num "sector-num", 2 req
-    sectors_count "sectors-count", }
+    sectors_count "sectors-count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QuorumFailure new { reference : ::std::string::String => into, sector_num : i64 =>
-    into, sectors_count : i64 => into, } init {} set {}
+    into, sectors_count : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     QuorumFailure, "QUORUM_FAILURE", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -10529,15 +11153,20 @@ pub struct QuorumReportBad {
     pub sector_num: i64,
     /// failed read operation sector count
     pub sectors_count: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QuorumReportBad { 0 req r#type "type", 1 opt error "error", 2 req node_name
     "node-name", 3 req sector_num "sector-num", 4 req sectors_count "sectors-count", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     QuorumReportBad new { r#type : QuorumOpType => into, node_name :
     ::std::string::String => into, sector_num : i64 => into, sectors_count : i64 => into,
-    } init {} set { with_error error "error" : ::std::string::String => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_error error "error"
+    : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     QuorumReportBad, "QUORUM_REPORT_BAD", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -10552,13 +11181,17 @@ pub struct BlockdevSnapshotInternal {
     pub device: ::std::string::String,
     /// the name of the internal snapshot to be created
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevSnapshotInternal { 0 req device "device", 1 req name "name", }
+    BlockdevSnapshotInternal { 0 req device "device", 1 req name "name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotInternal new { device : ::std::string::String => into, name :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "blockdev-snapshot-internal-sync")]
 /// Synchronously take an internal snapshot of a block device, when the
@@ -10653,15 +11286,19 @@ pub struct BlockdevSnapshotDeleteInternalSync {
     pub id: ::std::option::Option<::std::string::String>,
     /// optional the snapshot's name to be deleted
     pub name: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockdevSnapshotDeleteInternalSync { 0 req device "device", 1 opt id "id", 2 opt name
-    "name", }
+    "name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotDeleteInternalSync new { device : ::std::string::String => into, }
-    init {} set { with_id id "id" : ::std::string::String => into, with_name name "name"
-    : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_id id "id" :
+    ::std::string::String => into, with_name name "name" : ::std::string::String => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     BlockdevSnapshotDeleteInternalSync, "blockdev-snapshot-delete-internal-sync",
@@ -10678,12 +11315,16 @@ pub struct BlockdevSnapshotDeleteInternalSync {
 pub struct DummyBlockCoreForceArrays {
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub unused_block_graph_info: ::std::vec::Vec<BlockGraphInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DummyBlockCoreForceArrays { 0 req unused_block_graph_info "unused-block-graph-info",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DummyBlockCoreForceArrays new { unused_block_graph_info : ::std::vec::Vec <
-    BlockGraphInfo > => into, } init {} set {}
+    BlockGraphInfo > => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );

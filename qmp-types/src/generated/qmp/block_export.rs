@@ -24,18 +24,21 @@ pub struct NbdServerOptionsBase {
     /// server from advertising multiple client support (since 5.2;
     /// default: 100).
     pub max_connections: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NbdServerOptionsBase { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
     tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
-    "max-connections", }
+    "max-connections", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NbdServerOptionsBase new {} init {} set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
-    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
-    ::std::string::String => into, with_max_connections max_connections "max-connections"
-    : u32 => into, }
+    NbdServerOptionsBase new {} init { extra = ::std::default::Default::default(), } set
+    { with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
+    into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
+    with_max_connections max_connections "max-connections" : u32 => into, }
 );
 /// Keep this type consistent with the `NbdServerOptionsLegacy` type.
 /// The only intended difference is using `SocketAddress` instead of
@@ -64,18 +67,22 @@ pub struct NbdServerOptions {
     pub max_connections: ::std::option::Option<u32>,
     /// Address on which to listen (since 4.2).
     pub addr: SocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NbdServerOptions { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
     tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
-    "max-connections", 4 req addr "addr", }
+    "max-connections", 4 req addr "addr", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NbdServerOptions new { addr : SocketAddress => into, } init {} set {
-    with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
-    into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
-    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_connections max_connections "max-connections" : u32 => into, }
+    NbdServerOptions new { addr : SocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set { with_handshake_max_seconds
+    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_connections max_connections "max-connections"
+    : u32 => into, }
 );
 /// Keep this type consistent with the `NbdServerOptions` type.  The
 /// only intended difference is using `SocketAddressLegacy` instead of
@@ -104,18 +111,22 @@ pub struct NbdServerOptionsLegacy {
     pub max_connections: ::std::option::Option<u32>,
     /// Address on which to listen (since 1.3).
     pub addr: SocketAddressLegacy,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NbdServerOptionsLegacy { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
     tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
-    "max-connections", 4 req addr "addr", }
+    "max-connections", 4 req addr "addr", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NbdServerOptionsLegacy new { addr : SocketAddressLegacy => into, } init {} set {
-    with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
-    into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
-    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_connections max_connections "max-connections" : u32 => into, }
+    NbdServerOptionsLegacy new { addr : SocketAddressLegacy => into, } init { extra =
+    ::std::default::Default::default(), } set { with_handshake_max_seconds
+    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_connections max_connections "max-connections"
+    : u32 => into, }
 );
 #[doc(alias = "nbd-server-start")]
 /// Start an NBD server listening on the given host and port.  Block
@@ -129,18 +140,70 @@ pub struct NbdServerOptionsLegacy {
 ///
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NbdServerStart(pub NbdServerOptionsLegacy);
-::qapi_rt::qapi_newtype!(NbdServerStart);
+#[non_exhaustive]
+pub struct NbdServerStart {
+    /// Time limit, in seconds, at which a client
+    /// that has not completed the negotiation handshake will be
+    /// disconnected, or 0 for no limit (since 10.0; default: 10).
+    ///
+    /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
+    pub handshake_max_seconds: ::std::option::Option<u32>,
+    /// ID of the TLS credentials object (since 2.6).
+    pub tls_creds: ::std::option::Option<::std::string::String>,
+    /// ID of the QAuthZ authorization object used to validate
+    /// the client's x509 distinguished name.  This object is is only
+    /// resolved at time of use, so can be deleted and recreated on the
+    /// fly while the NBD server is active.  If missing, it will default
+    /// to denying access (since 4.0).
+    pub tls_authz: ::std::option::Option<::std::string::String>,
+    /// The maximum number of connections to allow at the
+    /// same time, 0 for unlimited.  Setting this to 1 also stops the
+    /// server from advertising multiple client support (since 5.2;
+    /// default: 100).
+    pub max_connections: ::std::option::Option<u32>,
+    /// Address on which to listen (since 1.3).
+    pub addr: SocketAddressLegacy,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(
+    NbdServerStart { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt tls_creds
+    "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections "max-connections", 4
+    req addr "addr", } extra extra
+);
+::qapi_rt::qapi_builder!(
+    NbdServerStart new { addr : SocketAddressLegacy => into, } init { extra =
+    ::std::default::Default::default(), } set { with_handshake_max_seconds
+    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_connections max_connections "max-connections"
+    : u32 => into, }
+);
+#[allow(deprecated, reason = "every member is carried over")]
 impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
-    fn from(v: NbdServerOptionsLegacy) -> Self {
-        Self(v)
+    fn from(a: NbdServerOptionsLegacy) -> Self {
+        Self {
+            handshake_max_seconds: a.handshake_max_seconds,
+            tls_creds: a.tls_creds,
+            tls_authz: a.tls_authz,
+            max_connections: a.max_connections,
+            addr: a.addr,
+            extra: a.extra,
+        }
     }
 }
-impl NbdServerStart {
-    /// The command, from its argument (or anything that
-    /// converts into it).
-    pub fn new(arg: impl ::std::convert::Into<NbdServerOptionsLegacy>) -> Self {
-        Self(arg.into())
+#[allow(deprecated, reason = "every member is carried over")]
+impl ::std::convert::From<NbdServerStart> for NbdServerOptionsLegacy {
+    fn from(c: NbdServerStart) -> Self {
+        Self {
+            handshake_max_seconds: c.handshake_max_seconds,
+            tls_creds: c.tls_creds,
+            tls_authz: c.tls_authz,
+            max_connections: c.max_connections,
+            addr: c.addr,
+            extra: c.extra,
+        }
     }
 }
 ::qapi_rt::qapi_command!(
@@ -161,14 +224,18 @@ pub struct BlockExportOptionsNbdBase {
     /// Free-form description of the export, up to 4096 bytes.
     /// (Since 5.0)
     pub description: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsNbdBase { 0 opt name "name", 1 opt description "description", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockExportOptionsNbdBase new {} init {} set { with_name name "name" :
-    ::std::string::String => into, with_description description "description" :
-    ::std::string::String => into, }
+    BlockExportOptionsNbdBase new {} init { extra = ::std::default::Default::default(), }
+    set { with_name name "name" : ::std::string::String => into, with_description
+    description "description" : ::std::string::String => into, }
 );
 /// An NBD block export (distinct options used in the NBD branch of
 /// `block-export-add`).
@@ -194,17 +261,20 @@ pub struct BlockExportOptionsNbd {
     /// metadata context name "qemu:allocation-depth" to inspect
     /// allocation details.  (since 5.2)
     pub allocation_depth: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsNbd { 0 opt name "name", 1 opt description "description", 2 opt
-    bitmaps "bitmaps", 3 opt allocation_depth "allocation-depth", }
+    bitmaps "bitmaps", 3 opt allocation_depth "allocation-depth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockExportOptionsNbd new {} init {} set { with_name name "name" :
-    ::std::string::String => into, with_description description "description" :
-    ::std::string::String => into, with_bitmaps bitmaps "bitmaps" : ::std::vec::Vec <
-    BlockDirtyBitmapOrStr > => into, with_allocation_depth allocation_depth
-    "allocation-depth" : bool => into, }
+    BlockExportOptionsNbd new {} init { extra = ::std::default::Default::default(), } set
+    { with_name name "name" : ::std::string::String => into, with_description description
+    "description" : ::std::string::String => into, with_bitmaps bitmaps "bitmaps" :
+    ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, with_allocation_depth
+    allocation_depth "allocation-depth" : bool => into, }
 );
 /// A vhost-user-blk block export.
 ///
@@ -222,15 +292,19 @@ pub struct BlockExportOptionsVhostUserBlk {
     /// Number of request virtqueues.  Must be greater than 0.
     /// Defaults to 1.
     pub num_queues: ::std::option::Option<u16>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsVhostUserBlk { 0 req addr "addr", 1 opt logical_block_size
-    "logical-block-size", 2 opt num_queues "num-queues", }
+    "logical-block-size", 2 opt num_queues "num-queues", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockExportOptionsVhostUserBlk new { addr : SocketAddress => into, } init {} set {
-    with_logical_block_size logical_block_size "logical-block-size" : u64 => into,
-    with_num_queues num_queues "num-queues" : u16 => into, }
+    BlockExportOptionsVhostUserBlk new { addr : SocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logical_block_size
+    logical_block_size "logical-block-size" : u64 => into, with_num_queues num_queues
+    "num-queues" : u16 => into, }
 );
 /// Possible allow_other modes for FUSE exports.
 ///
@@ -275,15 +349,19 @@ pub struct BlockExportOptionsFuse {
     /// mount the export with allow_other, and if that fails, try again
     /// without.  (since 6.1; default: auto)
     pub allow_other: ::std::option::Option<FuseExportAllowOther>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsFuse { 0 req mountpoint "mountpoint", 1 opt growable "growable", 2
-    opt allow_other "allow-other", }
+    opt allow_other "allow-other", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockExportOptionsFuse new { mountpoint : ::std::string::String => into, } init {}
-    set { with_growable growable "growable" : bool => into, with_allow_other allow_other
-    "allow-other" : FuseExportAllowOther => into, }
+    BlockExportOptionsFuse new { mountpoint : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_growable growable "growable"
+    : bool => into, with_allow_other allow_other "allow-other" : FuseExportAllowOther =>
+    into, }
 );
 /// A vduse-blk block export.
 ///
@@ -303,18 +381,21 @@ pub struct BlockExportOptionsVduseBlk {
     /// the serial number of virtio block device.  Defaults to
     /// empty string.
     pub serial: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsVduseBlk { 0 req name "name", 1 opt num_queues "num-queues", 2 opt
     queue_size "queue-size", 3 opt logical_block_size "logical-block-size", 4 opt serial
-    "serial", }
+    "serial", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockExportOptionsVduseBlk new { name : ::std::string::String => into, } init {} set
-    { with_num_queues num_queues "num-queues" : u16 => into, with_queue_size queue_size
-    "queue-size" : u16 => into, with_logical_block_size logical_block_size
-    "logical-block-size" : u64 => into, with_serial serial "serial" :
-    ::std::string::String => into, }
+    BlockExportOptionsVduseBlk new { name : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set { with_num_queues num_queues "num-queues"
+    : u16 => into, with_queue_size queue_size "queue-size" : u16 => into,
+    with_logical_block_size logical_block_size "logical-block-size" : u64 => into,
+    with_serial serial "serial" : ::std::string::String => into, }
 );
 /// An NBD block export, per legacy `nbd-server-add` command.
 ///
@@ -338,16 +419,20 @@ pub struct NbdServerAddOptions {
     /// metadata context name "qemu:dirty-bitmap:BITMAP" to inspect the
     /// bitmap (since 4.0).
     pub bitmap: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NbdServerAddOptions { 0 opt name "name", 1 opt description "description", 2 req
-    device "device", 3 opt writable "writable", 4 opt bitmap "bitmap", }
+    device "device", 3 opt writable "writable", 4 opt bitmap "bitmap", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NbdServerAddOptions new { device : ::std::string::String => into, } init {} set {
-    with_name name "name" : ::std::string::String => into, with_description description
-    "description" : ::std::string::String => into, with_writable writable "writable" :
-    bool => into, with_bitmap bitmap "bitmap" : ::std::string::String => into, }
+    NbdServerAddOptions new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_name name "name" :
+    ::std::string::String => into, with_description description "description" :
+    ::std::string::String => into, with_writable writable "writable" : bool => into,
+    with_bitmap bitmap "bitmap" : ::std::string::String => into, }
 );
 #[doc(alias = "nbd-server-add")]
 /// Export a block node to QEMU's embedded NBD server.
@@ -432,11 +517,17 @@ pub struct NbdServerRemove {
     /// Mode of command operation.  See `BlockExportRemoveMode`
     /// description.  Default is 'safe'.
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NbdServerRemove { 0 req name "name", 1 opt mode "mode", });
+::qapi_rt::qapi_struct!(
+    NbdServerRemove { 0 req name "name", 1 opt mode "mode", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    NbdServerRemove new { name : ::std::string::String => into, } init {} set { with_mode
-    mode "mode" : BlockExportRemoveMode => into, }
+    NbdServerRemove new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    BlockExportRemoveMode => into, }
 );
 ::qapi_rt::qapi_command!(
     NbdServerRemove, "nbd-server-remove", (), { arg_type : "q_obj_nbd-server-remove-arg",
@@ -450,9 +541,15 @@ pub struct NbdServerRemove {
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct NbdServerStop {}
-::qapi_rt::qapi_struct!(NbdServerStop {});
-::qapi_rt::qapi_builder!(NbdServerStop new {} init {} set {});
+pub struct NbdServerStop {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(NbdServerStop {} extra extra);
+::qapi_rt::qapi_builder!(
+    NbdServerStop new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     NbdServerStop, "nbd-server-stop", (), { allow_preconfig : true, since : "1.3",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -560,7 +657,8 @@ pub enum BlockExportOptionsBranch {
     /// Only if `CONFIG_VDUSE_BLK_EXPORT`.
     VduseBlk(BlockExportOptionsVduseBlk),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -660,11 +758,17 @@ pub struct BlockExportDel {
     /// Mode of command operation.  See `BlockExportRemoveMode`
     /// description.  Default is 'safe'.
     pub mode: ::std::option::Option<BlockExportRemoveMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockExportDel { 0 req id "id", 1 opt mode "mode", });
+::qapi_rt::qapi_struct!(
+    BlockExportDel { 0 req id "id", 1 opt mode "mode", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    BlockExportDel new { id : ::std::string::String => into, } init {} set { with_mode
-    mode "mode" : BlockExportRemoveMode => into, }
+    BlockExportDel new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    BlockExportRemoveMode => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockExportDel, "block-export-del", (), { arg_type : "q_obj_block-export-del-arg",
@@ -679,10 +783,14 @@ pub struct BlockExportDel {
 pub struct BlockExportDeleted {
     /// Block export id.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockExportDeleted { 0 req id "id", });
+::qapi_rt::qapi_struct!(BlockExportDeleted { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockExportDeleted new { id : ::std::string::String => into, } init {} set {}
+    BlockExportDeleted new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockExportDeleted, "BLOCK_EXPORT_DELETED", { versions : ["7.2.0", "10.0.2",
@@ -704,15 +812,18 @@ pub struct BlockExportInfo {
     /// `block-export-del` command, but before the shutdown has
     /// completed)
     pub shutting_down: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BlockExportInfo { 0 req id "id", 1 req r#type "type", 2 req node_name "node-name", 3
-    req shutting_down "shutting-down", }
+    req shutting_down "shutting-down", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BlockExportInfo new { id : ::std::string::String => into, r#type : BlockExportType =>
     into, node_name : ::std::string::String => into, shutting_down : bool => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-block-exports")]
 /// # Returns
@@ -722,9 +833,15 @@ pub struct BlockExportInfo {
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryBlockExports {}
-::qapi_rt::qapi_struct!(QueryBlockExports {});
-::qapi_rt::qapi_builder!(QueryBlockExports new {} init {} set {});
+pub struct QueryBlockExports {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryBlockExports {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryBlockExports new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryBlockExports, "query-block-exports", ::std::vec::Vec < BlockExportInfo >, {
     allow_preconfig : true, since : "5.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }

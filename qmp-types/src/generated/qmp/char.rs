@@ -18,14 +18,18 @@ pub struct ChardevInfo {
     /// backend (e.g. with the chardev=... option) is in open or closed
     /// state (since 2.1)
     pub frontend_open: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevInfo { 0 req label "label", 1 req filename "filename", 2 req frontend_open
-    "frontend-open", }
+    "frontend-open", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ChardevInfo new { label : ::std::string::String => into, filename :
-    ::std::string::String => into, frontend_open : bool => into, } init {} set {}
+    ::std::string::String => into, frontend_open : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-chardev")]
 /// Return information about current character devices.
@@ -58,9 +62,15 @@ pub struct ChardevInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryChardev {}
-::qapi_rt::qapi_struct!(QueryChardev {});
-::qapi_rt::qapi_builder!(QueryChardev new {} init {} set {});
+pub struct QueryChardev {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryChardev {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryChardev new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { allow_preconfig :
     true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -73,10 +83,14 @@ pub struct QueryChardev {}
 pub struct ChardevBackendInfo {
     /// The backend name
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevBackendInfo { 0 req name "name", });
+::qapi_rt::qapi_struct!(ChardevBackendInfo { 0 req name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevBackendInfo new { name : ::std::string::String => into, } init {} set {}
+    ChardevBackendInfo new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-chardev-backends")]
 /// Return information about character device backends.
@@ -106,9 +120,16 @@ pub struct ChardevBackendInfo {
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryChardevBackends {}
-::qapi_rt::qapi_struct!(QueryChardevBackends {});
-::qapi_rt::qapi_builder!(QueryChardevBackends new {} init {} set {});
+pub struct QueryChardevBackends {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryChardevBackends {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryChardevBackends new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryChardevBackends, "query-chardev-backends", ::std::vec::Vec < ChardevBackendInfo
     >, { since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -157,14 +178,18 @@ pub struct RingbufWrite {
     /// - data itself is always Unicode regardless of format, like any
     /// other string.
     pub format: ::std::option::Option<DataFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RingbufWrite { 0 req device "device", 1 req data "data", 2 opt format "format", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     RingbufWrite new { device : ::std::string::String => into, data :
-    ::std::string::String => into, } init {} set { with_format format "format" :
-    DataFormat => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_format format "format" : DataFormat => into, }
 );
 /// The required arguments of [`RingbufWrite`] by name, for a struct literal: `RingbufWrite::from(RingbufWriteArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,13 +244,18 @@ pub struct RingbufRead {
     /// - The return value is always Unicode regardless of format, like
     /// any other string.
     pub format: ::std::option::Option<DataFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RingbufRead { 0 req device "device", 1 req size "size", 2 opt format "format", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     RingbufRead new { device : ::std::string::String => into, size : i64 => into, } init
-    {} set { with_format format "format" : DataFormat => into, }
+    { extra = ::std::default::Default::default(), } set { with_format format "format" :
+    DataFormat => into, }
 );
 ::qapi_rt::qapi_command!(
     RingbufRead, "ringbuf-read", ::std::string::String, { arg_type :
@@ -242,13 +272,17 @@ pub struct ChardevCommon {
     /// true to append instead of truncate (default to false to
     /// truncate)
     pub logappend: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ChardevCommon { 0 opt logfile "logfile", 1 opt logappend "logappend", }
+    ChardevCommon { 0 opt logfile "logfile", 1 opt logappend "logappend", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevCommon new {} init {} set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ChardevCommon new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, }
 );
 /// Configuration info for file chardevs.
 ///
@@ -268,16 +302,20 @@ pub struct ChardevFile {
     /// Open the file in append mode (default false to truncate)
     /// (Since 2.6)
     pub append: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevFile { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt r#in "in",
-    3 req out "out", 4 opt append "append", }
+    3 req out "out", 4 opt append "append", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevFile new { out : ::std::string::String => into, } init {} set { with_logfile
-    logfile "logfile" : ::std::string::String => into, with_logappend logappend
-    "logappend" : bool => into, with_in r#in "in" : ::std::string::String => into,
-    with_append append "append" : bool => into, }
+    ChardevFile new { out : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_in r#in "in" : ::std::string::String => into, with_append append "append" : bool
+    => into, }
 );
 /// Configuration info for device and pipe chardevs.
 ///
@@ -293,15 +331,18 @@ pub struct ChardevHostdev {
     /// The name of the special file for the device, i.e.
     /// /dev/ttyS0 on Unix or COM1: on Windows
     pub device: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevHostdev { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req device
-    "device", }
+    "device", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevHostdev new { device : ::std::string::String => into, } init {} set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, }
+    ChardevHostdev new { device : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for (stream) socket chardevs.
 ///
@@ -356,28 +397,33 @@ pub struct ChardevSocket {
     /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     ///
     /// Only in QEMU 7.2.0, 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated(note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")]
+    #[deprecated(
+        note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later"
+    )]
     pub reconnect: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevSocket { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req addr
     "addr", 3 opt tls_creds "tls-creds", 4 opt tls_authz "tls-authz", 5 opt server
     "server", 6 opt wait "wait", 7 opt nodelay "nodelay", 8 opt telnet "telnet", 9 opt
     tn3270 "tn3270", 10 opt websocket "websocket", 11 opt reconnect_ms "reconnect-ms", 12
-    opt reconnect "reconnect", }
+    opt reconnect "reconnect", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevSocket new { addr : SocketAddressLegacy => into, } init {} set { with_logfile
-    logfile "logfile" : ::std::string::String => into, with_logappend logappend
-    "logappend" : bool => into, with_tls_creds tls_creds "tls-creds" :
-    ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
-    ::std::string::String => into, with_server server "server" : bool => into, with_wait
-    wait "wait" : bool => into, with_nodelay nodelay "nodelay" : bool => into,
-    with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270" : bool =>
-    into, with_websocket websocket "websocket" : bool => into, with_reconnect_ms
-    reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note =
-    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")] with_reconnect
-    reconnect "reconnect" : i64 => into, }
+    ChardevSocket new { addr : SocketAddressLegacy => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_tls_creds tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz
+    tls_authz "tls-authz" : ::std::string::String => into, with_server server "server" :
+    bool => into, with_wait wait "wait" : bool => into, with_nodelay nodelay "nodelay" :
+    bool => into, with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270"
+    : bool => into, with_websocket websocket "websocket" : bool => into,
+    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note =
+    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
+    with_reconnect reconnect "reconnect" : i64 => into, }
 );
 /// Configuration info for datagram socket chardevs.
 ///
@@ -394,15 +440,19 @@ pub struct ChardevUdp {
     pub remote: SocketAddressLegacy,
     /// local address
     pub local: ::std::option::Option<SocketAddressLegacy>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevUdp { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req remote
-    "remote", 3 opt local "local", }
+    "remote", 3 opt local "local", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevUdp new { remote : SocketAddressLegacy => into, } init {} set { with_logfile
-    logfile "logfile" : ::std::string::String => into, with_logappend logappend
-    "logappend" : bool => into, with_local local "local" : SocketAddressLegacy => into, }
+    ChardevUdp new { remote : SocketAddressLegacy => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    with_local local "local" : SocketAddressLegacy => into, }
 );
 /// Configuration info for mux chardevs.
 ///
@@ -417,15 +467,18 @@ pub struct ChardevMux {
     pub logappend: ::std::option::Option<bool>,
     /// name of the base chardev.
     pub chardev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevMux { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardev
-    "chardev", }
+    "chardev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevMux new { chardev : ::std::string::String => into, } init {} set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, }
+    ChardevMux new { chardev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for hub chardevs.
 ///
@@ -444,15 +497,19 @@ pub struct ChardevHub {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub chardevs: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevHub { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardevs
-    "chardevs", }
+    "chardevs", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ChardevHub new { chardevs : ::std::vec::Vec < ::std::string::String > => into, } init
-    {} set { with_logfile logfile "logfile" : ::std::string::String => into,
-    with_logappend logappend "logappend" : bool => into, }
+    { extra = ::std::default::Default::default(), } set { with_logfile logfile "logfile"
+    : ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
+    }
 );
 /// Configuration info for stdio chardevs.
 ///
@@ -468,15 +525,18 @@ pub struct ChardevStdio {
     /// Allow signals (such as SIGINT triggered by ^C) be delivered
     /// to QEMU.  Default: true.
     pub signal: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevStdio { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt signal
-    "signal", }
+    "signal", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevStdio new {} init {} set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_signal signal "signal" : bool => into, }
+    ChardevStdio new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_signal signal "signal" : bool => into, }
 );
 /// Configuration info for spice vm channel chardevs.
 ///
@@ -493,15 +553,18 @@ pub struct ChardevSpiceChannel {
     pub logappend: ::std::option::Option<bool>,
     /// kind of channel (for example vdagent).
     pub r#type: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevSpiceChannel { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req
-    r#type "type", }
+    r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevSpiceChannel new { r#type : ::std::string::String => into, } init {} set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, }
+    ChardevSpiceChannel new { r#type : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for spice port chardevs.
 ///
@@ -518,15 +581,18 @@ pub struct ChardevSpicePort {
     pub logappend: ::std::option::Option<bool>,
     /// name of the channel (see docs/spice-port-fqdn.txt)
     pub fqdn: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevSpicePort { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req fqdn
-    "fqdn", }
+    "fqdn", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevSpicePort new { fqdn : ::std::string::String => into, } init {} set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, }
+    ChardevSpicePort new { fqdn : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for DBus chardevs.
 ///
@@ -543,15 +609,18 @@ pub struct ChardevDBus {
     pub logappend: ::std::option::Option<bool>,
     /// name of the channel (following docs/spice-port-fqdn.txt)
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevDBus { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req name
-    "name", }
+    "name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevDBus new { name : ::std::string::String => into, } init {} set { with_logfile
-    logfile "logfile" : ::std::string::String => into, with_logappend logappend
-    "logappend" : bool => into, }
+    ChardevDBus new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
+    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for virtual console chardevs.
 ///
@@ -576,16 +645,20 @@ pub struct ChardevVC {
     pub cols: ::std::option::Option<i64>,
     /// console height, in chars
     pub rows: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevVC { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt width
-    "width", 3 opt height "height", 4 opt cols "cols", 5 opt rows "rows", }
+    "width", 3 opt height "height", 4 opt cols "cols", 5 opt rows "rows", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevVC new {} init {} set { with_logfile logfile "logfile" : ::std::string::String
-    => into, with_logappend logappend "logappend" : bool => into, with_width width
-    "width" : i64 => into, with_height height "height" : i64 => into, with_cols cols
-    "cols" : i64 => into, with_rows rows "rows" : i64 => into, }
+    ChardevVC new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_width width "width" : i64 => into,
+    with_height height "height" : i64 => into, with_cols cols "cols" : i64 => into,
+    with_rows rows "rows" : i64 => into, }
 );
 /// Configuration info for ring buffer chardevs.
 ///
@@ -600,15 +673,18 @@ pub struct ChardevRingbuf {
     pub logappend: ::std::option::Option<bool>,
     /// ring buffer size, must be power of two, default is 65536
     pub size: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevRingbuf { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt size
-    "size", }
+    "size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevRingbuf new {} init {} set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_size size "size" : i64 => into, }
+    ChardevRingbuf new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_size size "size" : i64 => into, }
 );
 /// Configuration info for QEMU vdagent implementation.
 ///
@@ -627,16 +703,19 @@ pub struct ChardevQemuVDAgent {
     pub mouse: ::std::option::Option<bool>,
     /// enable/disable clipboard, default is disabled.
     pub clipboard: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevQemuVDAgent { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt
-    mouse "mouse", 3 opt clipboard "clipboard", }
+    mouse "mouse", 3 opt clipboard "clipboard", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevQemuVDAgent new {} init {} set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_mouse mouse "mouse" : bool => into, with_clipboard clipboard "clipboard" : bool
-    => into, }
+    ChardevQemuVDAgent new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_mouse mouse "mouse" : bool => into,
+    with_clipboard clipboard "clipboard" : bool => into, }
 );
 /// Configuration info for pty implementation.
 ///
@@ -656,15 +735,19 @@ pub struct ChardevPty {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub path: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ChardevPty { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt path "path",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ChardevPty new {} init {} set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_path path "path" : ::std::string::String => into, }
+    ChardevPty new {} init { extra = ::std::default::Default::default(), } set {
+    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
+    logappend "logappend" : bool => into, with_path path "path" : ::std::string::String
+    => into, }
 );
 /// Since: 1.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -753,10 +836,14 @@ pub enum ChardevBackendKind {
 pub struct ChardevFileWrapper {
     /// Configuration info for file chardevs
     pub data: ChardevFile,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevFileWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevFileWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevFileWrapper new { data : ChardevFile => into, } init {} set {}
+    ChardevFileWrapper new { data : ChardevFile => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -764,10 +851,14 @@ pub struct ChardevFileWrapper {
 pub struct ChardevHostdevWrapper {
     /// Configuration info for device and pipe chardevs
     pub data: ChardevHostdev,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevHostdevWrapper new { data : ChardevHostdev => into, } init {} set {}
+    ChardevHostdevWrapper new { data : ChardevHostdev => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -775,10 +866,14 @@ pub struct ChardevHostdevWrapper {
 pub struct ChardevSocketWrapper {
     /// Configuration info for (stream) socket chardevs
     pub data: ChardevSocket,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevSocketWrapper new { data : ChardevSocket => into, } init {} set {}
+    ChardevSocketWrapper new { data : ChardevSocket => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -786,10 +881,14 @@ pub struct ChardevSocketWrapper {
 pub struct ChardevUdpWrapper {
     /// Configuration info for datagram socket chardevs
     pub data: ChardevUdp,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevUdpWrapper new { data : ChardevUdp => into, } init {} set {}
+    ChardevUdpWrapper new { data : ChardevUdp => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.6
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -797,10 +896,14 @@ pub struct ChardevUdpWrapper {
 pub struct ChardevCommonWrapper {
     /// Configuration shared across all chardev backends
     pub data: ChardevCommon,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevCommonWrapper new { data : ChardevCommon => into, } init {} set {}
+    ChardevCommonWrapper new { data : ChardevCommon => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -808,10 +911,14 @@ pub struct ChardevCommonWrapper {
 pub struct ChardevMuxWrapper {
     /// Configuration info for mux chardevs
     pub data: ChardevMux,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevMuxWrapper new { data : ChardevMux => into, } init {} set {}
+    ChardevMuxWrapper new { data : ChardevMux => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 10.0
 ///
@@ -823,10 +930,14 @@ pub struct ChardevHubWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub data: ChardevHub,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevHubWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevHubWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevHubWrapper new { data : ChardevHub => into, } init {} set {}
+    ChardevHubWrapper new { data : ChardevHub => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -834,10 +945,14 @@ pub struct ChardevHubWrapper {
 pub struct ChardevStdioWrapper {
     /// Configuration info for stdio chardevs
     pub data: ChardevStdio,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevStdioWrapper new { data : ChardevStdio => into, } init {} set {}
+    ChardevStdioWrapper new { data : ChardevStdio => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 ///
@@ -847,10 +962,14 @@ pub struct ChardevStdioWrapper {
 pub struct ChardevSpiceChannelWrapper {
     /// Configuration info for spice vm channel chardevs
     pub data: ChardevSpiceChannel,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSpiceChannelWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevSpiceChannelWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevSpiceChannelWrapper new { data : ChardevSpiceChannel => into, } init {} set {}
+    ChardevSpiceChannelWrapper new { data : ChardevSpiceChannel => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 ///
@@ -860,10 +979,14 @@ pub struct ChardevSpiceChannelWrapper {
 pub struct ChardevSpicePortWrapper {
     /// Configuration info for spice port chardevs
     pub data: ChardevSpicePort,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSpicePortWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevSpicePortWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevSpicePortWrapper new { data : ChardevSpicePort => into, } init {} set {}
+    ChardevSpicePortWrapper new { data : ChardevSpicePort => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 6.1
 ///
@@ -873,10 +996,14 @@ pub struct ChardevSpicePortWrapper {
 pub struct ChardevQemuVDAgentWrapper {
     /// Configuration info for QEMU vdagent implementation
     pub data: ChardevQemuVDAgent,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevQemuVDAgentWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevQemuVDAgentWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevQemuVDAgentWrapper new { data : ChardevQemuVDAgent => into, } init {} set {}
+    ChardevQemuVDAgentWrapper new { data : ChardevQemuVDAgent => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 7.0
 ///
@@ -886,10 +1013,14 @@ pub struct ChardevQemuVDAgentWrapper {
 pub struct ChardevDBusWrapper {
     /// Configuration info for DBus chardevs
     pub data: ChardevDBus,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevDBusWrapper new { data : ChardevDBus => into, } init {} set {}
+    ChardevDBusWrapper new { data : ChardevDBus => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -897,10 +1028,14 @@ pub struct ChardevDBusWrapper {
 pub struct ChardevVCWrapper {
     /// Configuration info for virtual console chardevs
     pub data: ChardevVC,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevVCWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevVCWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevVCWrapper new { data : ChardevVC => into, } init {} set {}
+    ChardevVCWrapper new { data : ChardevVC => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -908,10 +1043,14 @@ pub struct ChardevVCWrapper {
 pub struct ChardevRingbufWrapper {
     /// Configuration info for ring buffer chardevs
     pub data: ChardevRingbuf,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevRingbufWrapper new { data : ChardevRingbuf => into, } init {} set {}
+    ChardevRingbufWrapper new { data : ChardevRingbuf => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 9.2
 ///
@@ -923,10 +1062,14 @@ pub struct ChardevPtyWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub data: ChardevPty,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevPtyWrapper new { data : ChardevPty => into, } init {} set {}
+    ChardevPtyWrapper new { data : ChardevPty => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Configuration info for the new chardev backend.
 ///
@@ -997,7 +1140,8 @@ pub enum ChardevBackend {
     /// `type` = `memory`.
     Memory(ChardevRingbufWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1182,11 +1326,14 @@ pub struct ChardevReturn {
     /// name of the slave pseudoterminal device, present if and only
     /// if a chardev of type 'pty' was created
     pub pty: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevReturn { 0 opt pty "pty", });
+::qapi_rt::qapi_struct!(ChardevReturn { 0 opt pty "pty", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevReturn new {} init {} set { with_pty pty "pty" : ::std::string::String =>
-    into, }
+    ChardevReturn new {} init { extra = ::std::default::Default::default(), } set {
+    with_pty pty "pty" : ::std::string::String => into, }
 );
 #[doc(alias = "chardev-add")]
 /// Add a character device backend
@@ -1225,11 +1372,16 @@ pub struct ChardevAdd {
     pub id: ::std::string::String,
     /// backend type and parameters
     pub backend: ChardevBackend,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevAdd { 0 req id "id", 1 req backend "backend", });
+::qapi_rt::qapi_struct!(
+    ChardevAdd { 0 req id "id", 1 req backend "backend", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     ChardevAdd new { id : ::std::string::String => into, backend : ChardevBackend =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ChardevAdd, "chardev-add", ChardevReturn, { arg_type : "q_obj_chardev-add-arg", since
@@ -1274,11 +1426,16 @@ pub struct ChardevChange {
     pub id: ::std::string::String,
     /// new backend type and parameters
     pub backend: ChardevBackend,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevChange { 0 req id "id", 1 req backend "backend", });
+::qapi_rt::qapi_struct!(
+    ChardevChange { 0 req id "id", 1 req backend "backend", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     ChardevChange new { id : ::std::string::String => into, backend : ChardevBackend =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ChardevChange, "chardev-change", ChardevReturn, { arg_type :
@@ -1301,10 +1458,14 @@ pub struct ChardevChange {
 pub struct ChardevRemove {
     /// the chardev's ID, must exist and not be in use
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevRemove { 0 req id "id", });
+::qapi_rt::qapi_struct!(ChardevRemove { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevRemove new { id : ::std::string::String => into, } init {} set {}
+    ChardevRemove new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ChardevRemove, "chardev-remove", (), { arg_type : "q_obj_chardev-remove-arg", since :
@@ -1326,10 +1487,14 @@ pub struct ChardevRemove {
 pub struct ChardevSendBreak {
     /// the chardev's ID, must exist
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSendBreak { 0 req id "id", });
+::qapi_rt::qapi_struct!(ChardevSendBreak { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChardevSendBreak new { id : ::std::string::String => into, } init {} set {}
+    ChardevSendBreak new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ChardevSendBreak, "chardev-send-break", (), { arg_type :
@@ -1357,11 +1522,16 @@ pub struct VserportChange {
     pub id: ::std::string::String,
     /// true if the guest has opened the virtio-serial port
     pub open: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VserportChange { 0 req id "id", 1 req open "open", });
+::qapi_rt::qapi_struct!(
+    VserportChange { 0 req id "id", 1 req open "open", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     VserportChange new { id : ::std::string::String => into, open : bool => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     VserportChange, "VSERPORT_CHANGE", { versions : ["7.2.0", "10.0.2", "10.2.2"], since

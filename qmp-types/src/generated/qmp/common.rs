@@ -279,13 +279,16 @@ pub enum GrabToggleKeys {
 pub struct HumanReadableText {
     /// Formatted output intended for humans.
     pub human_readable_text: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    HumanReadableText { 0 req human_readable_text "human-readable-text", }
+    HumanReadableText { 0 req human_readable_text "human-readable-text", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    HumanReadableText new { human_readable_text : ::std::string::String => into, } init
-    {} set {}
+    HumanReadableText new { human_readable_text : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 10.0
 ///

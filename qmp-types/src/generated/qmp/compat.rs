@@ -61,17 +61,20 @@ pub struct CompatPolicy {
     /// how to handle unstable output (default 'accept')
     /// (since 6.2)
     pub unstable_output: ::std::option::Option<CompatPolicyOutput>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CompatPolicy { 0 opt deprecated_input "deprecated-input", 1 opt deprecated_output
     "deprecated-output", 2 opt unstable_input "unstable-input", 3 opt unstable_output
-    "unstable-output", }
+    "unstable-output", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CompatPolicy new {} init {} set { with_deprecated_input deprecated_input
-    "deprecated-input" : CompatPolicyInput => into, with_deprecated_output
-    deprecated_output "deprecated-output" : CompatPolicyOutput => into,
-    with_unstable_input unstable_input "unstable-input" : CompatPolicyInput => into,
-    with_unstable_output unstable_output "unstable-output" : CompatPolicyOutput => into,
-    }
+    CompatPolicy new {} init { extra = ::std::default::Default::default(), } set {
+    with_deprecated_input deprecated_input "deprecated-input" : CompatPolicyInput =>
+    into, with_deprecated_output deprecated_output "deprecated-output" :
+    CompatPolicyOutput => into, with_unstable_input unstable_input "unstable-input" :
+    CompatPolicyInput => into, with_unstable_output unstable_output "unstable-output" :
+    CompatPolicyOutput => into, }
 );

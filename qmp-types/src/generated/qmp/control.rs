@@ -29,11 +29,14 @@ pub struct QmpCapabilities {
     /// the QMP greeting message.  If the field is not provided, it
     /// means no QMP capabilities will be enabled.  (since 2.12)
     pub enable: ::std::option::Option<::std::vec::Vec<QMPCapability>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QmpCapabilities { 0 opt enable "enable", });
+::qapi_rt::qapi_struct!(QmpCapabilities { 0 opt enable "enable", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QmpCapabilities new {} init {} set { with_enable enable "enable" : ::std::vec::Vec <
-    QMPCapability > => into, }
+    QmpCapabilities new {} init { extra = ::std::default::Default::default(), } set {
+    with_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into, }
 );
 ::qapi_rt::qapi_command!(
     QmpCapabilities, "qmp_capabilities", (), { arg_type : "q_obj_qmp_capabilities-arg",
@@ -66,13 +69,17 @@ pub struct VersionTriple {
     pub minor: i64,
     /// The micro version number.
     pub micro: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VersionTriple { 0 req major "major", 1 req minor "minor", 2 req micro "micro", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     VersionTriple new { major : i64 => into, minor : i64 => into, micro : i64 => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// A description of QEMU's version.
 ///
@@ -91,11 +98,16 @@ pub struct VersionInfo {
     /// string.  The exact format depends on the downstream however it
     /// highly recommended that a unique name is used.
     pub package: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VersionInfo { 0 req qemu "qemu", 1 req package "package", });
+::qapi_rt::qapi_struct!(
+    VersionInfo { 0 req qemu "qemu", 1 req package "package", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     VersionInfo new { qemu : VersionTriple => into, package : ::std::string::String =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-version")]
 /// Return the current version of QEMU.
@@ -123,9 +135,15 @@ pub struct VersionInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryVersion {}
-::qapi_rt::qapi_struct!(QueryVersion {});
-::qapi_rt::qapi_builder!(QueryVersion new {} init {} set {});
+pub struct QueryVersion {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryVersion {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryVersion new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryVersion, "query-version", VersionInfo, { allow_preconfig : true, since : "0.14",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -138,10 +156,14 @@ pub struct QueryVersion {}
 pub struct CommandInfo {
     /// The command name
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CommandInfo { 0 req name "name", });
+::qapi_rt::qapi_struct!(CommandInfo { 0 req name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CommandInfo new { name : ::std::string::String => into, } init {} set {}
+    CommandInfo new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-commands")]
 /// Return a list of supported QMP commands by this server
@@ -171,9 +193,15 @@ pub struct CommandInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryCommands {}
-::qapi_rt::qapi_struct!(QueryCommands {});
-::qapi_rt::qapi_builder!(QueryCommands new {} init {} set {});
+pub struct QueryCommands {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryCommands {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryCommands new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { allow_preconfig :
     true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -195,9 +223,15 @@ pub struct QueryCommands {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Quit {}
-::qapi_rt::qapi_struct!(Quit {});
-::qapi_rt::qapi_builder!(Quit new {} init {} set {});
+pub struct Quit {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Quit {} extra extra);
+::qapi_rt::qapi_builder!(
+    Quit new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     Quit, "quit", (), { allow_preconfig : true, since : "0.14", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -232,13 +266,17 @@ pub struct MonitorOptions {
     pub pretty: ::std::option::Option<bool>,
     /// Name of a character device to expose the monitor on
     pub chardev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MonitorOptions { 0 opt id "id", 1 opt mode "mode", 2 opt pretty "pretty", 3 req
-    chardev "chardev", }
+    chardev "chardev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MonitorOptions new { chardev : ::std::string::String => into, } init {} set { with_id
-    id "id" : ::std::string::String => into, with_mode mode "mode" : MonitorMode => into,
-    with_pretty pretty "pretty" : bool => into, }
+    MonitorOptions new { chardev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
+    => into, with_mode mode "mode" : MonitorMode => into, with_pretty pretty "pretty" :
+    bool => into, }
 );

@@ -180,10 +180,14 @@ pub enum QCryptoBlockFormat {
 pub struct QCryptoBlockOptionsBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockOptionsBase { 0 req format "format", });
+::qapi_rt::qapi_struct!(QCryptoBlockOptionsBase { 0 req format "format", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockOptionsBase new { format : QCryptoBlockFormat => into, } init {} set {}
+    QCryptoBlockOptionsBase new { format : QCryptoBlockFormat => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The options that apply to QCow/QCow2 AES-CBC encryption format
 ///
@@ -195,11 +199,16 @@ pub struct QCryptoBlockOptionsQCow {
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
     pub key_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockOptionsQCow { 0 opt key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    QCryptoBlockOptionsQCow { 0 opt key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockOptionsQCow new {} init {} set { with_key_secret key_secret "key-secret"
-    : ::std::string::String => into, }
+    QCryptoBlockOptionsQCow new {} init { extra = ::std::default::Default::default(), }
+    set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
 );
 /// The options that apply to LUKS encryption format
 ///
@@ -211,11 +220,16 @@ pub struct QCryptoBlockOptionsLUKS {
     /// decryption key.  Mandatory except when probing image for
     /// metadata only.
     pub key_secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockOptionsLUKS { 0 opt key_secret "key-secret", });
+::qapi_rt::qapi_struct!(
+    QCryptoBlockOptionsLUKS { 0 opt key_secret "key-secret", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockOptionsLUKS new {} init {} set { with_key_secret key_secret "key-secret"
-    : ::std::string::String => into, }
+    QCryptoBlockOptionsLUKS new {} init { extra = ::std::default::Default::default(), }
+    set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
 );
 /// The options that apply to LUKS encryption format initialization
 ///
@@ -245,17 +259,21 @@ pub struct QCryptoBlockCreateOptionsLUKS {
     /// number of milliseconds to spend in PBKDF passphrase
     /// processing.  Currently defaults to 2000.  (since 2.8)
     pub iter_time: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptoBlockCreateOptionsLUKS { 0 opt key_secret "key-secret", 1 opt cipher_alg
     "cipher-alg", 2 opt cipher_mode "cipher-mode", 3 opt ivgen_alg "ivgen-alg", 4 opt
     ivgen_hash_alg "ivgen-hash-alg", 5 opt hash_alg "hash-alg", 6 opt iter_time
-    "iter-time", }
+    "iter-time", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockCreateOptionsLUKS new {} init {} set { with_key_secret key_secret
-    "key-secret" : ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg"
-    : QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
+    QCryptoBlockCreateOptionsLUKS new {} init { extra =
+    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
+    ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
+    QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
     QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
     into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
     with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
@@ -273,7 +291,8 @@ pub enum QCryptoBlockOpenOptions {
     /// `format` = `luks`.
     Luks(QCryptoBlockOptionsLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -320,7 +339,8 @@ pub enum QCryptoBlockCreateOptions {
     /// `format` = `luks`.
     Luks(QCryptoBlockCreateOptionsLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -364,10 +384,14 @@ impl QCryptoBlockCreateOptions {
 pub struct QCryptoBlockInfoBase {
     /// the encryption format
     pub format: QCryptoBlockFormat,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockInfoBase { 0 req format "format", });
+::qapi_rt::qapi_struct!(QCryptoBlockInfoBase { 0 req format "format", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockInfoBase new { format : QCryptoBlockFormat => into, } init {} set {}
+    QCryptoBlockInfoBase new { format : QCryptoBlockFormat => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about the LUKS block encryption key slot options
 ///
@@ -383,15 +407,18 @@ pub struct QCryptoBlockInfoLUKSSlot {
     pub stripes: ::std::option::Option<i64>,
     /// offset to the key material in bytes
     pub key_offset: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptoBlockInfoLUKSSlot { 0 req active "active", 1 opt iters "iters", 2 opt stripes
-    "stripes", 3 req key_offset "key-offset", }
+    "stripes", 3 req key_offset "key-offset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKSSlot new { active : bool => into, key_offset : i64 => into, }
-    init {} set { with_iters iters "iters" : i64 => into, with_stripes stripes "stripes"
-    : i64 => into, }
+    init { extra = ::std::default::Default::default(), } set { with_iters iters "iters" :
+    i64 => into, with_stripes stripes "stripes" : i64 => into, }
 );
 /// Information about the LUKS block encryption options
 ///
@@ -421,22 +448,26 @@ pub struct QCryptoBlockInfoLUKS {
     pub uuid: ::std::string::String,
     /// information about each key slot
     pub slots: ::std::vec::Vec<QCryptoBlockInfoLUKSSlot>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptoBlockInfoLUKS { 0 req cipher_alg "cipher-alg", 1 req cipher_mode
     "cipher-mode", 2 req ivgen_alg "ivgen-alg", 3 opt ivgen_hash_alg "ivgen-hash-alg", 4
     req hash_alg "hash-alg", 5 opt detached_header "detached-header", 6 req
     payload_offset "payload-offset", 7 req master_key_iters "master-key-iters", 8 req
-    uuid "uuid", 9 req slots "slots", }
+    uuid "uuid", 9 req slots "slots", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKS new { cipher_alg : QCryptoCipherAlgo => into, cipher_mode :
     QCryptoCipherMode => into, ivgen_alg : QCryptoIVGenAlgo => into, hash_alg :
     QCryptoHashAlgo => into, payload_offset : i64 => into, master_key_iters : i64 =>
     into, uuid : ::std::string::String => into, slots : ::std::vec::Vec <
-    QCryptoBlockInfoLUKSSlot > => into, } init {} set { with_ivgen_hash_alg
-    ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into, with_detached_header
-    detached_header "detached-header" : bool => into, }
+    QCryptoBlockInfoLUKSSlot > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_ivgen_hash_alg ivgen_hash_alg
+    "ivgen-hash-alg" : QCryptoHashAlgo => into, with_detached_header detached_header
+    "detached-header" : bool => into, }
 );
 /// Information about the block encryption options
 ///
@@ -449,7 +480,8 @@ pub enum QCryptoBlockInfo {
     /// `format` = `luks`.
     Luks(QCryptoBlockInfoLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -526,18 +558,22 @@ pub struct QCryptoBlockAmendOptionsLUKS {
     /// password to use to retrieve current master key.  Defaults to the
     /// same secret that was used to open the image
     pub secret: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptoBlockAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2
     opt old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5
-    opt secret "secret", }
+    opt secret "secret", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, }
-    init {} set { with_new_secret new_secret "new-secret" : ::std::string::String =>
-    into, with_old_secret old_secret "old-secret" : ::std::string::String => into,
-    with_keyslot keyslot "keyslot" : i64 => into, with_iter_time iter_time "iter-time" :
-    i64 => into, with_secret secret "secret" : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_new_secret new_secret
+    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
+    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    ::std::string::String => into, }
 );
 /// The options that are available for all encryption formats when
 /// amending encryption settings
@@ -551,7 +587,8 @@ pub enum QCryptoBlockAmendOptions {
     /// `format` = `luks`.
     Luks(QCryptoBlockAmendOptionsLUKS),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -603,19 +640,23 @@ pub struct SecretCommonProperties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SecretCommonProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv", 3
-    opt loaded "loaded", }
+    opt loaded "loaded", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SecretCommonProperties new {} init {} set { with_format format "format" :
-    QCryptoSecretFormat => into, with_keyid keyid "keyid" : ::std::string::String =>
-    into, with_iv iv "iv" : ::std::string::String => into, #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    SecretCommonProperties new {} init { extra = ::std::default::Default::default(), }
+    set { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid
+    "keyid" : ::std::string::String => into, with_iv iv "iv" : ::std::string::String =>
+    into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for secret objects.
@@ -646,23 +687,27 @@ pub struct SecretProperties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
     /// the associated with the secret from
     pub data: ::std::option::Option<::std::string::String>,
     /// the filename to load the data associated with the secret from
     pub file: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SecretProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv", 3 opt
-    loaded "loaded", 4 opt data "data", 5 opt file "file", }
+    loaded "loaded", 4 opt data "data", 5 opt file "file", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SecretProperties new {} init {} set { with_format format "format" :
-    QCryptoSecretFormat => into, with_keyid keyid "keyid" : ::std::string::String =>
-    into, with_iv iv "iv" : ::std::string::String => into, #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    SecretProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid "keyid" :
+    ::std::string::String => into, with_iv iv "iv" : ::std::string::String => into,
+    #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, with_data data "data" :
     ::std::string::String => into, with_file file "file" : ::std::string::String => into,
     }
@@ -695,22 +740,25 @@ pub struct SecretKeyringProperties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
     /// serial number that identifies a key to get from the kernel
     pub serial: i32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SecretKeyringProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv",
-    3 opt loaded "loaded", 4 req serial "serial", }
+    3 opt loaded "loaded", 4 req serial "serial", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SecretKeyringProperties new { serial : i32 => into, } init {} set { with_format
-    format "format" : QCryptoSecretFormat => into, with_keyid keyid "keyid" :
-    ::std::string::String => into, with_iv iv "iv" : ::std::string::String => into,
-    #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    SecretKeyringProperties new { serial : i32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_format format "format" :
+    QCryptoSecretFormat => into, with_keyid keyid "keyid" : ::std::string::String =>
+    into, with_iv iv "iv" : ::std::string::String => into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for objects of classes derived from tls-creds.
@@ -732,16 +780,20 @@ pub struct TlsCredsProperties {
     /// a gnutls priority string as described at
     /// <https://gnutls.org/manual/html_node/Priority-Strings.html>
     pub priority: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TlsCredsProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt endpoint
-    "endpoint", 3 opt priority "priority", }
+    "endpoint", 3 opt priority "priority", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TlsCredsProperties new {} init {} set { with_verify_peer verify_peer "verify-peer" :
-    bool => into, with_dir dir "dir" : ::std::string::String => into, with_endpoint
-    endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority priority
-    "priority" : ::std::string::String => into, }
+    TlsCredsProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, }
 );
 /// Properties for tls-creds-anon objects.
 ///
@@ -770,20 +822,24 @@ pub struct TlsCredsAnonProperties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TlsCredsAnonProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
-    endpoint "endpoint", 3 opt priority "priority", 4 opt loaded "loaded", }
+    endpoint "endpoint", 3 opt priority "priority", 4 opt loaded "loaded", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TlsCredsAnonProperties new {} init {} set { with_verify_peer verify_peer
-    "verify-peer" : bool => into, with_dir dir "dir" : ::std::string::String => into,
-    with_endpoint endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority
-    priority "priority" : ::std::string::String => into, #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    TlsCredsAnonProperties new {} init { extra = ::std::default::Default::default(), }
+    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-psk objects.
@@ -817,22 +873,26 @@ pub struct TlsCredsPskProperties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TlsCredsPskProperties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
     endpoint "endpoint", 3 opt priority "priority", 4 opt username "username", 5 opt
-    loaded "loaded", }
+    loaded "loaded", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TlsCredsPskProperties new {} init {} set { with_verify_peer verify_peer "verify-peer"
-    : bool => into, with_dir dir "dir" : ::std::string::String => into, with_endpoint
-    endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority priority
-    "priority" : ::std::string::String => into, with_username username "username" :
+    TlsCredsPskProperties new {} init { extra = ::std::default::Default::default(), } set
+    { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, with_username username "username" :
     ::std::string::String => into, #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-x509 objects.
@@ -871,23 +931,27 @@ pub struct TlsCredsX509Properties {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     #[deprecated(
-        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default."
+        note = "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
     pub loaded: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TlsCredsX509Properties { 0 opt verify_peer "verify-peer", 1 opt dir "dir", 2 opt
     endpoint "endpoint", 3 opt priority "priority", 4 opt sanity_check "sanity-check", 5
-    opt passwordid "passwordid", 6 opt loaded "loaded", }
+    opt passwordid "passwordid", 6 opt loaded "loaded", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TlsCredsX509Properties new {} init {} set { with_verify_peer verify_peer
-    "verify-peer" : bool => into, with_dir dir "dir" : ::std::string::String => into,
-    with_endpoint endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority
-    priority "priority" : ::std::string::String => into, with_sanity_check sanity_check
-    "sanity-check" : bool => into, with_passwordid passwordid "passwordid" :
-    ::std::string::String => into, #[deprecated(note =
-    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.")]
+    TlsCredsX509Properties new {} init { extra = ::std::default::Default::default(), }
+    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
+    ::std::string::String => into, with_endpoint endpoint "endpoint" :
+    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
+    ::std::string::String => into, with_sanity_check sanity_check "sanity-check" : bool
+    => into, with_passwordid passwordid "passwordid" : ::std::string::String => into,
+    #[deprecated(note =
+    "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_loaded loaded "loaded" : bool => into, }
 );
 /// The supported algorithms for asymmetric encryption ciphers
@@ -945,14 +1009,18 @@ pub struct QCryptoAkCipherOptionsRSA {
     pub hash_alg: QCryptoHashAlgo,
     /// `QCryptoRSAPaddingAlgo`
     pub padding_alg: QCryptoRSAPaddingAlgo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptoAkCipherOptionsRSA { 0 req hash_alg "hash-alg", 1 req padding_alg
-    "padding-alg", }
+    "padding-alg", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptoAkCipherOptionsRSA new { hash_alg : QCryptoHashAlgo => into, padding_alg :
-    QCryptoRSAPaddingAlgo => into, } init {} set {}
+    QCryptoRSAPaddingAlgo => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The options that are available for all asymmetric key algorithms
 /// when creating a new QCryptoAkCipher.
@@ -964,7 +1032,8 @@ pub enum QCryptoAkCipherOptions {
     /// `alg` = `rsa`.
     Rsa(QCryptoAkCipherOptionsRSA),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,

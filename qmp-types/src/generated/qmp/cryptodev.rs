@@ -102,13 +102,16 @@ pub struct QCryptodevBackendClient {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub r#type: QCryptodevBackendType,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QCryptodevBackendClient { 0 req queue "queue", 1 req r#type "type", }
+    QCryptodevBackendClient { 0 req queue "queue", 1 req r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptodevBackendClient new { queue : u32 => into, r#type : QCryptodevBackendType =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information about a crypto device.
 ///
@@ -130,14 +133,19 @@ pub struct QCryptodevInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub client: ::std::vec::Vec<QCryptodevBackendClient>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     QCryptodevInfo { 0 req id "id", 1 req service "service", 2 req client "client", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     QCryptodevInfo new { id : ::std::string::String => into, service : ::std::vec::Vec <
     QCryptodevBackendServiceType > => into, client : ::std::vec::Vec <
-    QCryptodevBackendClient > => into, } init {} set {}
+    QCryptodevBackendClient > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-cryptodev")]
 /// Return information about current crypto devices.
@@ -147,9 +155,15 @@ pub struct QCryptodevInfo {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryCryptodev {}
-::qapi_rt::qapi_struct!(QueryCryptodev {});
-::qapi_rt::qapi_builder!(QueryCryptodev new {} init {} set {});
+pub struct QueryCryptodev {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryCryptodev {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryCryptodev new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryCryptodev, "query-cryptodev", ::std::vec::Vec < QCryptodevInfo >, { since :
     "8.0", versions : ["10.0.2", "10.2.2"], }

@@ -102,20 +102,23 @@ pub struct CxlInjectGeneralMediaEvent {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub component_id: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectGeneralMediaEvent { 0 req path "path", 1 req log "log", 2 req flags "flags",
     3 req dpa "dpa", 4 req descriptor "descriptor", 5 req r#type "type", 6 req
     transaction_type "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9
-    opt device "device", 10 opt component_id "component-id", }
+    opt device "device", 10 opt component_id "component-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectGeneralMediaEvent new { path : ::std::string::String => into, log :
     CxlEventLog => into, flags : u8 => into, dpa : u64 => into, descriptor : u8 => into,
-    r#type : u8 => into, transaction_type : u8 => into, } init {} set { with_channel
-    channel "channel" : u8 => into, with_rank rank "rank" : u8 => into, with_device
-    device "device" : u32 => into, with_component_id component_id "component-id" :
-    ::std::string::String => into, }
+    r#type : u8 => into, transaction_type : u8 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
+    into, with_rank rank "rank" : u8 => into, with_device device "device" : u32 => into,
+    with_component_id component_id "component-id" : ::std::string::String => into, }
 );
 /// The required arguments of [`CxlInjectGeneralMediaEvent`] by name, for a struct literal: `CxlInjectGeneralMediaEvent::from(CxlInjectGeneralMediaEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,23 +242,27 @@ pub struct CxlInjectDramEvent {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub correction_mask: ::std::option::Option<::std::vec::Vec<u64>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectDramEvent { 0 req path "path", 1 req log "log", 2 req flags "flags", 3 req
     dpa "dpa", 4 req descriptor "descriptor", 5 req r#type "type", 6 req transaction_type
     "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9 opt nibble_mask
     "nibble-mask", 10 opt bank_group "bank-group", 11 opt bank "bank", 12 opt row "row",
-    13 opt column "column", 14 opt correction_mask "correction-mask", }
+    13 opt column "column", 14 opt correction_mask "correction-mask", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectDramEvent new { path : ::std::string::String => into, log : CxlEventLog =>
     into, flags : u8 => into, dpa : u64 => into, descriptor : u8 => into, r#type : u8 =>
-    into, transaction_type : u8 => into, } init {} set { with_channel channel "channel" :
-    u8 => into, with_rank rank "rank" : u8 => into, with_nibble_mask nibble_mask
-    "nibble-mask" : u32 => into, with_bank_group bank_group "bank-group" : u8 => into,
-    with_bank bank "bank" : u8 => into, with_row row "row" : u32 => into, with_column
-    column "column" : u16 => into, with_correction_mask correction_mask "correction-mask"
-    : ::std::vec::Vec < u64 > => into, }
+    into, transaction_type : u8 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
+    into, with_rank rank "rank" : u8 => into, with_nibble_mask nibble_mask "nibble-mask"
+    : u32 => into, with_bank_group bank_group "bank-group" : u8 => into, with_bank bank
+    "bank" : u8 => into, with_row row "row" : u32 => into, with_column column "column" :
+    u16 => into, with_correction_mask correction_mask "correction-mask" : ::std::vec::Vec
+    < u64 > => into, }
 );
 /// The required arguments of [`CxlInjectDramEvent`] by name, for a struct literal: `CxlInjectDramEvent::from(CxlInjectDramEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -362,6 +369,9 @@ pub struct CxlInjectMemoryModuleEvent {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub corrected_persistent_error_count: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectMemoryModuleEvent { 0 req path "path", 1 req log "log", 2 req flags "flags",
@@ -370,7 +380,7 @@ pub struct CxlInjectMemoryModuleEvent {
     "life-used", 8 req temperature "temperature", 9 req dirty_shutdown_count
     "dirty-shutdown-count", 10 req corrected_volatile_error_count
     "corrected-volatile-error-count", 11 req corrected_persistent_error_count
-    "corrected-persistent-error-count", }
+    "corrected-persistent-error-count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectMemoryModuleEvent new { path : ::std::string::String => into, log :
@@ -378,7 +388,7 @@ pub struct CxlInjectMemoryModuleEvent {
     into, media_status : u8 => into, additional_status : u8 => into, life_used : u8 =>
     into, temperature : i16 => into, dirty_shutdown_count : u32 => into,
     corrected_volatile_error_count : u32 => into, corrected_persistent_error_count : u32
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`CxlInjectMemoryModuleEvent`] by name, for a struct literal: `CxlInjectMemoryModuleEvent::from(CxlInjectMemoryModuleEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -459,13 +469,17 @@ pub struct CxlInjectPoison {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub length: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectPoison { 0 req path "path", 1 req start "start", 2 req length "length", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectPoison new { path : ::std::string::String => into, start : u64 => into,
-    length : u64 => into, } init {} set {}
+    length : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`CxlInjectPoison`] by name, for a struct literal: `CxlInjectPoison::from(CxlInjectPoisonArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -593,13 +607,17 @@ pub struct CXLUncorErrorRecord {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub header: ::std::vec::Vec<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CXLUncorErrorRecord { 0 req r#type "type", 1 req header "header", }
+    CXLUncorErrorRecord { 0 req r#type "type", 1 req header "header", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CXLUncorErrorRecord new { r#type : CxlUncorErrorType => into, header :
-    ::std::vec::Vec < u32 > => into, } init {} set {}
+    ::std::vec::Vec < u32 > => into, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 #[doc(alias = "cxl-inject-uncorrectable-errors")]
 /// Command to allow injection of multiple errors in one go.  This
@@ -619,13 +637,18 @@ pub struct CxlInjectUncorrectableErrors {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub errors: ::std::vec::Vec<CXLUncorErrorRecord>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CxlInjectUncorrectableErrors { 0 req path "path", 1 req errors "errors", }
+    CxlInjectUncorrectableErrors { 0 req path "path", 1 req errors "errors", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectUncorrectableErrors new { path : ::std::string::String => into, errors :
-    ::std::vec::Vec < CXLUncorErrorRecord > => into, } init {} set {}
+    ::std::vec::Vec < CXLUncorErrorRecord > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     CxlInjectUncorrectableErrors, "cxl-inject-uncorrectable-errors", (), { arg_type :
@@ -701,13 +724,17 @@ pub struct CxlInjectCorrectableError {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub r#type: CxlCorErrorType,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CxlInjectCorrectableError { 0 req path "path", 1 req r#type "type", }
+    CxlInjectCorrectableError { 0 req path "path", 1 req r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectCorrectableError new { path : ::std::string::String => into, r#type :
-    CxlCorErrorType => into, } init {} set {}
+    CxlCorErrorType => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 ::qapi_rt::qapi_command!(
     CxlInjectCorrectableError, "cxl-inject-correctable-error", (), { arg_type :
@@ -733,13 +760,16 @@ pub struct CxlDynamicCapacityExtent {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub len: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CxlDynamicCapacityExtent { 0 req offset "offset", 1 req len "len", }
+    CxlDynamicCapacityExtent { 0 req offset "offset", 1 req len "len", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CxlDynamicCapacityExtent new { offset : u64 => into, len : u64 => into, } init {} set
-    {}
+    CxlDynamicCapacityExtent new { offset : u64 => into, len : u64 => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// The policy to use for selecting which extents comprise the added
 /// capacity, as defined in Compute Express Link (CXL) Specification,
@@ -839,17 +869,21 @@ pub struct CxlAddDynamicCapacity {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlAddDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
     selection_policy "selection-policy", 3 req region "region", 4 opt tag "tag", 5 req
-    extents "extents", }
+    extents "extents", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlAddDynamicCapacity new { path : ::std::string::String => into, host_id : u16 =>
     into, selection_policy : CxlExtentSelectionPolicy => into, region : u8 => into,
-    extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init {} set {
-    with_tag tag "tag" : ::std::string::String => into, }
+    extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_tag tag "tag" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     CxlAddDynamicCapacity, "cxl-add-dynamic-capacity", (), { arg_type :
@@ -947,20 +981,24 @@ pub struct CxlReleaseDynamicCapacity {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub extents: ::std::vec::Vec<CxlDynamicCapacityExtent>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CxlReleaseDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
     removal_policy "removal-policy", 3 opt forced_removal "forced-removal", 4 opt
     sanitize_on_release "sanitize-on-release", 5 req region "region", 6 opt tag "tag", 7
-    req extents "extents", }
+    req extents "extents", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CxlReleaseDynamicCapacity new { path : ::std::string::String => into, host_id : u16
     => into, removal_policy : CxlExtentRemovalPolicy => into, region : u8 => into,
-    extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init {} set {
-    with_forced_removal forced_removal "forced-removal" : bool => into,
-    with_sanitize_on_release sanitize_on_release "sanitize-on-release" : bool => into,
-    with_tag tag "tag" : ::std::string::String => into, }
+    extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_forced_removal forced_removal
+    "forced-removal" : bool => into, with_sanitize_on_release sanitize_on_release
+    "sanitize-on-release" : bool => into, with_tag tag "tag" : ::std::string::String =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     CxlReleaseDynamicCapacity, "cxl-release-dynamic-capacity", (), { arg_type :

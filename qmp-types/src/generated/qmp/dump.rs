@@ -103,16 +103,21 @@ pub struct DumpGuestMemory {
     /// and `length` is not allowed to be specified with non-elf `format`
     /// at the same time (since 2.0)
     pub format: ::std::option::Option<DumpGuestMemoryFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DumpGuestMemory { 0 req paging "paging", 1 req protocol "protocol", 2 opt detach
-    "detach", 3 opt begin "begin", 4 opt length "length", 5 opt format "format", }
+    "detach", 3 opt begin "begin", 4 opt length "length", 5 opt format "format", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     DumpGuestMemory new { paging : bool => into, protocol : ::std::string::String =>
-    into, } init {} set { with_detach detach "detach" : bool => into, with_begin begin
-    "begin" : i64 => into, with_length length "length" : i64 => into, with_format format
-    "format" : DumpGuestMemoryFormat => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_detach detach
+    "detach" : bool => into, with_begin begin "begin" : i64 => into, with_length length
+    "length" : i64 => into, with_format format "format" : DumpGuestMemoryFormat => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     DumpGuestMemory, "dump-guest-memory", (), { arg_type : "q_obj_dump-guest-memory-arg",
@@ -152,14 +157,17 @@ pub struct DumpQueryResult {
     pub completed: i64,
     /// total bytes to be written in latest dump (uncompressed)
     pub total: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DumpQueryResult { 0 req status "status", 1 req completed "completed", 2 req total
-    "total", }
+    "total", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DumpQueryResult new { status : DumpStatus => into, completed : i64 => into, total :
-    i64 => into, } init {} set {}
+    i64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-dump")]
 /// Query latest dump status.
@@ -179,9 +187,15 @@ pub struct DumpQueryResult {
 /// Since: 2.6
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryDump {}
-::qapi_rt::qapi_struct!(QueryDump {});
-::qapi_rt::qapi_builder!(QueryDump new {} init {} set {});
+pub struct QueryDump {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryDump {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryDump new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryDump, "query-dump", DumpQueryResult, { since : "2.6", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -208,11 +222,17 @@ pub struct DumpCompleted {
     /// failed.  Only presents on failure.  The user should not try to
     /// interpret the error string.
     pub error: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DumpCompleted { 0 req result "result", 1 opt error "error", });
+::qapi_rt::qapi_struct!(
+    DumpCompleted { 0 req result "result", 1 opt error "error", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DumpCompleted new { result : DumpQueryResult => into, } init {} set { with_error
-    error "error" : ::std::string::String => into, }
+    DumpCompleted new { result : DumpQueryResult => into, } init { extra =
+    ::std::default::Default::default(), } set { with_error error "error" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     DumpCompleted, "DUMP_COMPLETED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -224,11 +244,16 @@ pub struct DumpCompleted {
 pub struct DumpGuestMemoryCapability {
     /// the available formats for `dump-guest-memory`
     pub formats: ::std::vec::Vec<DumpGuestMemoryFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DumpGuestMemoryCapability { 0 req formats "formats", });
+::qapi_rt::qapi_struct!(
+    DumpGuestMemoryCapability { 0 req formats "formats", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     DumpGuestMemoryCapability new { formats : ::std::vec::Vec < DumpGuestMemoryFormat >
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-dump-guest-memory-capability")]
 /// Return the available formats for `dump-guest-memory`
@@ -248,9 +273,16 @@ pub struct DumpGuestMemoryCapability {
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryDumpGuestMemoryCapability {}
-::qapi_rt::qapi_struct!(QueryDumpGuestMemoryCapability {});
-::qapi_rt::qapi_builder!(QueryDumpGuestMemoryCapability new {} init {} set {});
+pub struct QueryDumpGuestMemoryCapability {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryDumpGuestMemoryCapability {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryDumpGuestMemoryCapability new {} init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryDumpGuestMemoryCapability, "query-dump-guest-memory-capability",
     DumpGuestMemoryCapability, { since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"],

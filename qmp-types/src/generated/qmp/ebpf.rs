@@ -15,10 +15,14 @@ pub struct EbpfObject {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub object: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(EbpfObject { 0 req object "object", });
+::qapi_rt::qapi_struct!(EbpfObject { 0 req object "object", } extra extra);
 ::qapi_rt::qapi_builder!(
-    EbpfObject new { object : ::std::string::String => into, } init {} set {}
+    EbpfObject new { object : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The eBPF programs that can be gotten with `request-ebpf`.
 ///
@@ -63,9 +67,15 @@ pub struct RequestEbpf {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub id: EbpfProgramID,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RequestEbpf { 0 req id "id", });
-::qapi_rt::qapi_builder!(RequestEbpf new { id : EbpfProgramID => into, } init {} set {});
+::qapi_rt::qapi_struct!(RequestEbpf { 0 req id "id", } extra extra);
+::qapi_rt::qapi_builder!(
+    RequestEbpf new { id : EbpfProgramID => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     RequestEbpf, "request-ebpf", EbpfObject, { arg_type : "q_obj_request-ebpf-arg", since
     : "9.0", condition : "CONFIG_EBPF", versions : ["10.0.2", "10.2.2"], }

@@ -36,9 +36,15 @@ use super::*;
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryQmpSchema {}
-::qapi_rt::qapi_struct!(QueryQmpSchema {});
-::qapi_rt::qapi_builder!(QueryQmpSchema new {} init {} set {});
+pub struct QueryQmpSchema {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryQmpSchema {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryQmpSchema new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { allow_preconfig
     : true, since : "2.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -117,7 +123,8 @@ pub enum SchemaInfoBranch {
     /// `meta-type` = `event`.
     Event(SchemaInfoEvent),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -207,10 +214,14 @@ impl SchemaInfoBranch {
 pub struct SchemaInfoBuiltin {
     /// the JSON type used for this type on the wire.
     pub json_type: JSONType,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type", });
+::qapi_rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SchemaInfoBuiltin new { json_type : JSONType => into, } init {} set {}
+    SchemaInfoBuiltin new { json_type : JSONType => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The four primitive and two structured types according to RFC 8259
 /// section 1, plus 'int' (split off 'number'), plus the obvious top
@@ -262,13 +273,17 @@ pub struct SchemaInfoEnum {
     /// **Deprecated**: Member `values` is deprecated.  Use `members` instead.
     #[deprecated(note = "Member `values` is deprecated. Use `members` instead.")]
     pub values: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SchemaInfoEnum { 0 req members "members", 1 req values "values", }
+    SchemaInfoEnum { 0 req members "members", 1 req values "values", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoEnum new { members : ::std::vec::Vec < SchemaInfoEnumMember > => into,
-    values : ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+    values : ::std::vec::Vec < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// An object member.
 ///
@@ -281,14 +296,17 @@ pub struct SchemaInfoEnumMember {
     /// names of features associated with the member, in no
     /// particular order.
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SchemaInfoEnumMember { 0 req name "name", 1 opt features "features", }
+    SchemaInfoEnumMember { 0 req name "name", 1 opt features "features", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SchemaInfoEnumMember new { name : ::std::string::String => into, } init {} set {
-    with_features features "features" : ::std::vec::Vec < ::std::string::String > =>
-    into, }
+    SchemaInfoEnumMember new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_features features "features" :
+    ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// Additional `SchemaInfo` members for meta-type 'array'.
 ///
@@ -300,10 +318,16 @@ pub struct SchemaInfoEnumMember {
 pub struct SchemaInfoArray {
     /// the array type's element type.
     pub element_type: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoArray { 0 req element_type "element-type", });
+::qapi_rt::qapi_struct!(
+    SchemaInfoArray { 0 req element_type "element-type", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    SchemaInfoArray new { element_type : ::std::string::String => into, } init {} set {}
+    SchemaInfoArray new { element_type : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Additional `SchemaInfo` members for meta-type 'object'.
 ///
@@ -324,15 +348,19 @@ pub struct SchemaInfoObject {
     /// The variants are in no particular order, and may even differ
     /// from the order of the values of the enum type of the `tag`.
     pub variants: ::std::option::Option<::std::vec::Vec<SchemaInfoObjectVariant>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoObject { 0 req members "members", 1 opt tag "tag", 2 opt variants
-    "variants", }
+    "variants", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObject new { members : ::std::vec::Vec < SchemaInfoObjectMember > => into,
-    } init {} set { with_tag tag "tag" : ::std::string::String => into, with_variants
-    variants "variants" : ::std::vec::Vec < SchemaInfoObjectVariant > => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_tag tag "tag" :
+    ::std::string::String => into, with_variants variants "variants" : ::std::vec::Vec <
+    SchemaInfoObjectVariant > => into, }
 );
 /// An object member.
 ///
@@ -353,16 +381,20 @@ pub struct SchemaInfoObjectMember {
     /// names of features associated with the member, in no
     /// particular order.  (since 5.0)
     pub features: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoObjectMember { 0 req name "name", 1 req r#type "type", 2 anyopt default
-    "default", 3 opt features "features", }
+    "default", 3 opt features "features", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObjectMember new { name : ::std::string::String => into, r#type :
-    ::std::string::String => into, } init {} set { with_default default "default" :
-    ::qapi_rt::__private::serde_json::Value => into, with_features features "features" :
-    ::std::vec::Vec < ::std::string::String > => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_default default "default" : ::qapi_rt::__private::serde_json::Value =>
+    into, with_features features "features" : ::std::vec::Vec < ::std::string::String >
+    => into, }
 );
 /// The variant members for a value of the type tag.
 ///
@@ -375,13 +407,17 @@ pub struct SchemaInfoObjectVariant {
     /// the name of the object type that provides the variant members
     /// when the type tag has value `case`.
     pub r#type: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SchemaInfoObjectVariant { 0 req case "case", 1 req r#type "type", }
+    SchemaInfoObjectVariant { 0 req case "case", 1 req r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObjectVariant new { case : ::std::string::String => into, r#type :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Additional `SchemaInfo` members for meta-type 'alternate'.
 ///
@@ -395,11 +431,14 @@ pub struct SchemaInfoAlternate {
     /// members' wire encoding is distinct, see
     /// [devel/qapi-code-gen](https://www.qemu.org/docs/master/devel/qapi-code-gen.html) section Alternate types.
     pub members: ::std::vec::Vec<SchemaInfoAlternateMember>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoAlternate { 0 req members "members", });
+::qapi_rt::qapi_struct!(SchemaInfoAlternate { 0 req members "members", } extra extra);
 ::qapi_rt::qapi_builder!(
     SchemaInfoAlternate new { members : ::std::vec::Vec < SchemaInfoAlternateMember > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// An alternate member.
 ///
@@ -409,11 +448,14 @@ pub struct SchemaInfoAlternate {
 pub struct SchemaInfoAlternateMember {
     /// the name of the member's type.
     pub r#type: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoAlternateMember { 0 req r#type "type", });
+::qapi_rt::qapi_struct!(SchemaInfoAlternateMember { 0 req r#type "type", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SchemaInfoAlternateMember new { r#type : ::std::string::String => into, } init {} set
-    {}
+    SchemaInfoAlternateMember new { r#type : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Additional `SchemaInfo` members for meta-type 'command'.
 ///
@@ -434,15 +476,18 @@ pub struct SchemaInfoCommand {
     /// whether the command allows out-of-band execution,
     /// defaults to false (Since: 2.12)
     pub allow_oob: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoCommand { 0 req arg_type "arg-type", 1 req ret_type "ret-type", 2 opt
-    allow_oob "allow-oob", }
+    allow_oob "allow-oob", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoCommand new { arg_type : ::std::string::String => into, ret_type :
-    ::std::string::String => into, } init {} set { with_allow_oob allow_oob "allow-oob" :
-    bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_allow_oob allow_oob "allow-oob" : bool => into, }
 );
 /// Additional `SchemaInfo` members for meta-type 'event'.
 ///
@@ -453,8 +498,12 @@ pub struct SchemaInfoEvent {
     /// the name of the object type that provides the event's
     /// parameters.
     pub arg_type: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoEvent { 0 req arg_type "arg-type", });
+::qapi_rt::qapi_struct!(SchemaInfoEvent { 0 req arg_type "arg-type", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SchemaInfoEvent new { arg_type : ::std::string::String => into, } init {} set {}
+    SchemaInfoEvent new { arg_type : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );

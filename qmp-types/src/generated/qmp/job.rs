@@ -134,11 +134,16 @@ pub struct JobStatusChange {
     pub id: ::std::string::String,
     /// The new job status
     pub status: JobStatus,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobStatusChange { 0 req id "id", 1 req status "status", });
+::qapi_rt::qapi_struct!(
+    JobStatusChange { 0 req id "id", 1 req status "status", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     JobStatusChange new { id : ::std::string::String => into, status : JobStatus => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     JobStatusChange, "JOB_STATUS_CHANGE", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -162,10 +167,14 @@ pub struct JobStatusChange {
 pub struct JobPause {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobPause { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobPause { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobPause new { id : ::std::string::String => into, } init {} set {}
+    JobPause new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobPause, "job-pause", (), { arg_type : "q_obj_job-pause-arg", since : "3.0",
@@ -186,10 +195,14 @@ pub struct JobPause {
 pub struct JobResume {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobResume { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobResume { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobResume new { id : ::std::string::String => into, } init {} set {}
+    JobResume new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobResume, "job-resume", (), { arg_type : "q_obj_job-resume-arg", since : "3.0",
@@ -212,10 +225,14 @@ pub struct JobResume {
 pub struct JobCancel {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobCancel { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobCancel { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobCancel new { id : ::std::string::String => into, } init {} set {}
+    JobCancel new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobCancel, "job-cancel", (), { arg_type : "q_obj_job-cancel-arg", since : "3.0",
@@ -246,10 +263,14 @@ pub struct JobCancel {
 pub struct JobComplete {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobComplete { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobComplete { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobComplete new { id : ::std::string::String => into, } init {} set {}
+    JobComplete new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobComplete, "job-complete", (), { arg_type : "q_obj_job-complete-arg", since :
@@ -275,10 +296,14 @@ pub struct JobComplete {
 pub struct JobDismiss {
     /// The job identifier.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobDismiss { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobDismiss { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobDismiss new { id : ::std::string::String => into, } init {} set {}
+    JobDismiss new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobDismiss, "job-dismiss", (), { arg_type : "q_obj_job-dismiss-arg", since : "3.0",
@@ -304,10 +329,14 @@ pub struct JobFinalize {
     /// The identifier of any job in the transaction, or of a job that
     /// is not part of any transaction.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobFinalize { 0 req id "id", });
+::qapi_rt::qapi_struct!(JobFinalize { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    JobFinalize new { id : ::std::string::String => into, } init {} set {}
+    JobFinalize new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     JobFinalize, "job-finalize", (), { arg_type : "q_obj_job-finalize-arg", since :
@@ -342,16 +371,20 @@ pub struct JobInfo {
     /// reason for the job failure.  It should not be parsed by
     /// applications.
     pub error: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     JobInfo { 0 req id "id", 1 req r#type "type", 2 req status "status", 3 req
     current_progress "current-progress", 4 req total_progress "total-progress", 5 opt
-    error "error", }
+    error "error", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     JobInfo new { id : ::std::string::String => into, r#type : JobType => into, status :
     JobStatus => into, current_progress : i64 => into, total_progress : i64 => into, }
-    init {} set { with_error error "error" : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_error error "error" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "query-jobs")]
 /// Return information about jobs.
@@ -363,9 +396,15 @@ pub struct JobInfo {
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryJobs {}
-::qapi_rt::qapi_struct!(QueryJobs {});
-::qapi_rt::qapi_builder!(QueryJobs new {} init {} set {});
+pub struct QueryJobs {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryJobs {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryJobs new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { since : "3.0", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }

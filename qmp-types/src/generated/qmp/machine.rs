@@ -76,10 +76,16 @@ pub enum SysEmuTarget {
     /// `cris`
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     Cris,
     /// `nios2`
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     Nios2,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -136,15 +142,19 @@ pub struct CpuInfoS390 {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub entitlement: ::std::option::Option<S390CpuEntitlement>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CpuInfoS390 { 0 req cpu_state "cpu-state", 1 opt dedicated "dedicated", 2 opt
-    entitlement "entitlement", }
+    entitlement "entitlement", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CpuInfoS390 new { cpu_state : S390CpuState => into, } init {} set { with_dedicated
-    dedicated "dedicated" : bool => into, with_entitlement entitlement "entitlement" :
-    S390CpuEntitlement => into, }
+    CpuInfoS390 new { cpu_state : S390CpuState => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dedicated dedicated "dedicated" :
+    bool => into, with_entitlement entitlement "entitlement" : S390CpuEntitlement =>
+    into, }
 );
 /// Information about a virtual CPU
 ///
@@ -244,7 +254,8 @@ pub enum CpuInfoFastBranch {
     /// `target` = `nios2`.
     Nios2,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -314,9 +325,15 @@ impl CpuInfoFastBranch {
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryCpusFast {}
-::qapi_rt::qapi_struct!(QueryCpusFast {});
-::qapi_rt::qapi_builder!(QueryCpusFast new {} init {} set {});
+pub struct QueryCpusFast {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryCpusFast {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryCpusFast new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { since : "2.12",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -343,15 +360,18 @@ pub struct CompatProperty {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub value: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CompatProperty { 0 req qom_type "qom-type", 1 req property "property", 2 req value
-    "value", }
+    "value", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CompatProperty new { qom_type : ::std::string::String => into, property :
-    ::std::string::String => into, value : ::std::string::String => into, } init {} set
-    {}
+    ::std::string::String => into, value : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Information describing a machine.
 ///
@@ -395,22 +415,26 @@ pub struct MachineInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compat_props: ::std::option::Option<::std::vec::Vec<CompatProperty>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MachineInfo { 0 req name "name", 1 opt alias "alias", 2 opt is_default "is-default",
     3 req cpu_max "cpu-max", 4 req hotpluggable_cpus "hotpluggable-cpus", 5 req
     numa_mem_supported "numa-mem-supported", 6 req deprecated "deprecated", 7 opt
     default_cpu_type "default-cpu-type", 8 opt default_ram_id "default-ram-id", 9 opt
-    acpi "acpi", 10 opt compat_props "compat-props", }
+    acpi "acpi", 10 opt compat_props "compat-props", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MachineInfo new { name : ::std::string::String => into, cpu_max : i64 => into,
     hotpluggable_cpus : bool => into, numa_mem_supported : bool => into, deprecated :
-    bool => into, } init {} set { with_alias alias "alias" : ::std::string::String =>
-    into, with_is_default is_default "is-default" : bool => into, with_default_cpu_type
-    default_cpu_type "default-cpu-type" : ::std::string::String => into,
-    with_default_ram_id default_ram_id "default-ram-id" : ::std::string::String => into,
-    with_acpi acpi "acpi" : bool => into, with_compat_props compat_props "compat-props" :
+    bool => into, } init { extra = ::std::default::Default::default(), } set { with_alias
+    alias "alias" : ::std::string::String => into, with_is_default is_default
+    "is-default" : bool => into, with_default_cpu_type default_cpu_type
+    "default-cpu-type" : ::std::string::String => into, with_default_ram_id
+    default_ram_id "default-ram-id" : ::std::string::String => into, with_acpi acpi
+    "acpi" : bool => into, with_compat_props compat_props "compat-props" :
     ::std::vec::Vec < CompatProperty > => into, }
 );
 #[doc(alias = "query-machines")]
@@ -452,11 +476,16 @@ pub struct QueryMachines {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub compat_props: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryMachines { 0 opt compat_props "compat-props", });
+::qapi_rt::qapi_struct!(
+    QueryMachines { 0 opt compat_props "compat-props", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QueryMachines new {} init {} set { with_compat_props compat_props "compat-props" :
-    bool => into, }
+    QueryMachines new {} init { extra = ::std::default::Default::default(), } set {
+    with_compat_props compat_props "compat-props" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { arg_type :
@@ -472,12 +501,17 @@ pub struct CurrentMachineParams {
     /// true if the machine supports wake up from
     /// suspend
     pub wakeup_suspend_support: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support", }
+    CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    CurrentMachineParams new { wakeup_suspend_support : bool => into, } init {} set {}
+    CurrentMachineParams new { wakeup_suspend_support : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-current-machine")]
 /// Return information on the current virtual machine.
@@ -485,9 +519,16 @@ pub struct CurrentMachineParams {
 /// Since: 4.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryCurrentMachine {}
-::qapi_rt::qapi_struct!(QueryCurrentMachine {});
-::qapi_rt::qapi_builder!(QueryCurrentMachine new {} init {} set {});
+pub struct QueryCurrentMachine {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryCurrentMachine {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryCurrentMachine new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { since : "4.0",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -500,10 +541,14 @@ pub struct QueryCurrentMachine {}
 pub struct QemuTargetInfo {
     /// the target architecture
     pub arch: SysEmuTarget,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QemuTargetInfo { 0 req arch "arch", });
+::qapi_rt::qapi_struct!(QemuTargetInfo { 0 req arch "arch", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QemuTargetInfo new { arch : SysEmuTarget => into, } init {} set {}
+    QemuTargetInfo new { arch : SysEmuTarget => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-target")]
 /// Return information about the target for this QEMU
@@ -511,9 +556,15 @@ pub struct QemuTargetInfo {
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryTarget {}
-::qapi_rt::qapi_struct!(QueryTarget {});
-::qapi_rt::qapi_builder!(QueryTarget new {} init {} set {});
+pub struct QueryTarget {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryTarget {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryTarget new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryTarget, "query-target", QemuTargetInfo, { since : "1.2", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -529,10 +580,14 @@ pub struct QueryTarget {}
 pub struct UuidInfo {
     /// the UUID of the guest
     pub uuid: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UuidInfo { 0 req uuid "UUID", });
+::qapi_rt::qapi_struct!(UuidInfo { 0 req uuid "UUID", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UuidInfo new { uuid : ::std::string::String => into, } init {} set {}
+    UuidInfo new { uuid : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-uuid")]
 /// Query the guest UUID information.
@@ -547,9 +602,15 @@ pub struct UuidInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryUuid {}
-::qapi_rt::qapi_struct!(QueryUuid {});
-::qapi_rt::qapi_builder!(QueryUuid new {} init {} set {});
+pub struct QueryUuid {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryUuid {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryUuid new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryUuid, "query-uuid", UuidInfo, { allow_preconfig : true, since : "0.14", versions
     : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -562,10 +623,14 @@ pub struct QueryUuid {}
 pub struct GuidInfo {
     /// the globally unique identifier
     pub guid: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuidInfo { 0 req guid "guid", });
+::qapi_rt::qapi_struct!(GuidInfo { 0 req guid "guid", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuidInfo new { guid : ::std::string::String => into, } init {} set {}
+    GuidInfo new { guid : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-vm-generation-id")]
 /// Show Virtual Machine Generation ID
@@ -573,9 +638,16 @@ pub struct GuidInfo {
 /// Since: 2.9
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryVmGenerationId {}
-::qapi_rt::qapi_struct!(QueryVmGenerationId {});
-::qapi_rt::qapi_builder!(QueryVmGenerationId new {} init {} set {});
+pub struct QueryVmGenerationId {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryVmGenerationId {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryVmGenerationId new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { since : "2.9", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -593,9 +665,15 @@ pub struct QueryVmGenerationId {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SystemReset {}
-::qapi_rt::qapi_struct!(SystemReset {});
-::qapi_rt::qapi_builder!(SystemReset new {} init {} set {});
+pub struct SystemReset {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SystemReset {} extra extra);
+::qapi_rt::qapi_builder!(
+    SystemReset new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     SystemReset, "system_reset", (), { since : "0.14", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -618,9 +696,15 @@ pub struct SystemReset {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SystemPowerdown {}
-::qapi_rt::qapi_struct!(SystemPowerdown {});
-::qapi_rt::qapi_builder!(SystemPowerdown new {} init {} set {});
+pub struct SystemPowerdown {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SystemPowerdown {} extra extra);
+::qapi_rt::qapi_builder!(
+    SystemPowerdown new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     SystemPowerdown, "system_powerdown", (), { since : "0.14", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -644,9 +728,15 @@ pub struct SystemPowerdown {}
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SystemWakeup {}
-::qapi_rt::qapi_struct!(SystemWakeup {});
-::qapi_rt::qapi_builder!(SystemWakeup new {} init {} set {});
+pub struct SystemWakeup {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SystemWakeup {} extra extra);
+::qapi_rt::qapi_builder!(
+    SystemWakeup new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     SystemWakeup, "system_wakeup", (), { since : "1.1", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -704,9 +794,15 @@ pub enum LostTickPolicy {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct InjectNmi {}
-::qapi_rt::qapi_struct!(InjectNmi {});
-::qapi_rt::qapi_builder!(InjectNmi new {} init {} set {});
+pub struct InjectNmi {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(InjectNmi {} extra extra);
+::qapi_rt::qapi_builder!(
+    InjectNmi new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     InjectNmi, "inject-nmi", (), { since : "0.14", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -750,7 +846,8 @@ pub enum NumaOptions {
     /// `type` = `hmat-cache`.
     HmatCache(NumaHmatCacheOptions),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -837,16 +934,19 @@ pub struct NumaNodeOptions {
     /// to the initiator node that is closest (as in directly attached)
     /// to this node, and therefore has the best performance (since 5.0)
     pub initiator: ::std::option::Option<u16>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NumaNodeOptions { 0 opt nodeid "nodeid", 1 opt cpus "cpus", 2 opt mem "mem", 3 opt
-    memdev "memdev", 4 opt initiator "initiator", }
+    memdev "memdev", 4 opt initiator "initiator", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NumaNodeOptions new {} init {} set { with_nodeid nodeid "nodeid" : u16 => into,
-    with_cpus cpus "cpus" : ::std::vec::Vec < u16 > => into, with_mem mem "mem" : u64 =>
-    into, with_memdev memdev "memdev" : ::std::string::String => into, with_initiator
-    initiator "initiator" : u16 => into, }
+    NumaNodeOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_nodeid nodeid "nodeid" : u16 => into, with_cpus cpus "cpus" : ::std::vec::Vec <
+    u16 > => into, with_mem mem "mem" : u64 => into, with_memdev memdev "memdev" :
+    ::std::string::String => into, with_initiator initiator "initiator" : u16 => into, }
 );
 /// Set the distance between 2 NUMA nodes.
 ///
@@ -862,13 +962,16 @@ pub struct NumaDistOptions {
     /// node is unreachable from another node, set the distance between
     /// them to 255.
     pub val: u8,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NumaDistOptions { 0 req src "src", 1 req dst "dst", 2 req val "val", }
+    NumaDistOptions { 0 req src "src", 1 req dst "dst", 2 req val "val", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NumaDistOptions new { src : u16 => into, dst : u16 => into, val : u8 => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Create a CXL Fixed Memory Window
 ///
@@ -886,15 +989,19 @@ pub struct CXLFixedMemoryWindowOptions {
     /// Target root bridge IDs from -device ...,id=\<ID> for each
     /// root bridge.
     pub targets: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CXLFixedMemoryWindowOptions { 0 req size "size", 1 opt interleave_granularity
-    "interleave-granularity", 2 req targets "targets", }
+    "interleave-granularity", 2 req targets "targets", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CXLFixedMemoryWindowOptions new { size : u64 => into, targets : ::std::vec::Vec <
-    ::std::string::String > => into, } init {} set { with_interleave_granularity
-    interleave_granularity "interleave-granularity" : u64 => into, }
+    ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
+    } set { with_interleave_granularity interleave_granularity "interleave-granularity" :
+    u64 => into, }
 );
 /// List of CXL Fixed Memory Windows.
 ///
@@ -904,11 +1011,14 @@ pub struct CXLFixedMemoryWindowOptions {
 pub struct CXLFMWProperties {
     /// List of `CXLFixedMemoryWindowOptions`
     pub cxl_fmw: ::std::vec::Vec<CXLFixedMemoryWindowOptions>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CXLFMWProperties { 0 req cxl_fmw "cxl-fmw", });
+::qapi_rt::qapi_struct!(CXLFMWProperties { 0 req cxl_fmw "cxl-fmw", } extra extra);
 ::qapi_rt::qapi_builder!(
     CXLFMWProperties new { cxl_fmw : ::std::vec::Vec < CXLFixedMemoryWindowOptions > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// A X86 32-bit register
 ///
@@ -956,16 +1066,20 @@ pub struct X86CPUFeatureWordInfo {
     pub cpuid_register: X86CPURegister32,
     /// value of output register, containing the feature bits
     pub features: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     X86CPUFeatureWordInfo { 0 req cpuid_input_eax "cpuid-input-eax", 1 opt
     cpuid_input_ecx "cpuid-input-ecx", 2 req cpuid_register "cpuid-register", 3 req
-    features "features", }
+    features "features", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     X86CPUFeatureWordInfo new { cpuid_input_eax : i64 => into, cpuid_register :
-    X86CPURegister32 => into, features : i64 => into, } init {} set {
-    with_cpuid_input_ecx cpuid_input_ecx "cpuid-input-ecx" : i64 => into, }
+    X86CPURegister32 => into, features : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_cpuid_input_ecx cpuid_input_ecx
+    "cpuid-input-ecx" : i64 => into, }
 );
 /// Not used by QMP; hack to let us use X86CPUFeatureWordInfoList
 /// internally
@@ -976,11 +1090,14 @@ pub struct X86CPUFeatureWordInfo {
 pub struct DummyForceArrays {
     /// `unused`
     pub unused: ::std::vec::Vec<X86CPUFeatureWordInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DummyForceArrays { 0 req unused "unused", });
+::qapi_rt::qapi_struct!(DummyForceArrays { 0 req unused "unused", } extra extra);
 ::qapi_rt::qapi_builder!(
     DummyForceArrays new { unused : ::std::vec::Vec < X86CPUFeatureWordInfo > => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// Option "-numa cpu" overrides default cpu to node mapping.  It
 /// accepts the same set of cpu properties as returned by
@@ -1020,20 +1137,24 @@ pub struct NumaCpuOptions {
     pub core_id: ::std::option::Option<i64>,
     /// thread number within the core the CPU  belongs to
     pub thread_id: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NumaCpuOptions { 0 opt node_id "node-id", 1 opt drawer_id "drawer-id", 2 opt book_id
     "book-id", 3 opt socket_id "socket-id", 4 opt die_id "die-id", 5 opt cluster_id
     "cluster-id", 6 opt module_id "module-id", 7 opt core_id "core-id", 8 opt thread_id
-    "thread-id", }
+    "thread-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NumaCpuOptions new {} init {} set { with_node_id node_id "node-id" : i64 => into,
-    with_drawer_id drawer_id "drawer-id" : i64 => into, with_book_id book_id "book-id" :
-    i64 => into, with_socket_id socket_id "socket-id" : i64 => into, with_die_id die_id
-    "die-id" : i64 => into, with_cluster_id cluster_id "cluster-id" : i64 => into,
-    with_module_id module_id "module-id" : i64 => into, with_core_id core_id "core-id" :
-    i64 => into, with_thread_id thread_id "thread-id" : i64 => into, }
+    NumaCpuOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id "drawer-id" :
+    i64 => into, with_book_id book_id "book-id" : i64 => into, with_socket_id socket_id
+    "socket-id" : i64 => into, with_die_id die_id "die-id" : i64 => into, with_cluster_id
+    cluster_id "cluster-id" : i64 => into, with_module_id module_id "module-id" : i64 =>
+    into, with_core_id core_id "core-id" : i64 => into, with_thread_id thread_id
+    "thread-id" : i64 => into, }
 );
 /// The memory hierarchy in the System Locality Latency and Bandwidth
 /// Information Structure of HMAT (Heterogeneous Memory Attribute Table)
@@ -1118,17 +1239,20 @@ pub struct NumaHmatLBOptions {
     /// the value of bandwidth between `initiator` and `target`
     /// proximity domain, the bandwidth unit is "Bytes per second".
     pub bandwidth: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NumaHmatLBOptions { 0 req initiator "initiator", 1 req target "target", 2 req
     hierarchy "hierarchy", 3 req data_type "data-type", 4 opt latency "latency", 5 opt
-    bandwidth "bandwidth", }
+    bandwidth "bandwidth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NumaHmatLBOptions new { initiator : u16 => into, target : u16 => into, hierarchy :
-    HmatLBMemoryHierarchy => into, data_type : HmatLBDataType => into, } init {} set {
-    with_latency latency "latency" : u64 => into, with_bandwidth bandwidth "bandwidth" :
-    u64 => into, }
+    HmatLBMemoryHierarchy => into, data_type : HmatLBDataType => into, } init { extra =
+    ::std::default::Default::default(), } set { with_latency latency "latency" : u64 =>
+    into, with_bandwidth bandwidth "bandwidth" : u64 => into, }
 );
 /// Cache associativity in the Memory Side Cache Information Structure
 /// of HMAT
@@ -1201,16 +1325,20 @@ pub struct NumaHmatCacheOptions {
     pub policy: HmatCacheWritePolicy,
     /// the cache line size in bytes.
     pub line: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NumaHmatCacheOptions { 0 req node_id "node-id", 1 req size "size", 2 req level
     "level", 3 req associativity "associativity", 4 req policy "policy", 5 req line
-    "line", }
+    "line", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NumaHmatCacheOptions new { node_id : u32 => into, size : u64 => into, level : u8 =>
     into, associativity : HmatCacheAssociativity => into, policy : HmatCacheWritePolicy
-    => into, line : u16 => into, } init {} set {}
+    => into, line : u16 => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "memsave")]
 /// Save a portion of guest memory to a file.
@@ -1240,14 +1368,18 @@ pub struct Memsave {
     /// the index of the virtual CPU to use for translating the
     /// virtual address (defaults to CPU 0)
     pub cpu_index: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Memsave { 0 req val "val", 1 req size "size", 2 req filename "filename", 3 opt
-    cpu_index "cpu-index", }
+    cpu_index "cpu-index", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     Memsave new { val : u64 => into, size : u64 => into, filename : ::std::string::String
-    => into, } init {} set { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_cpu_index
+    cpu_index "cpu-index" : i64 => into, }
 );
 /// The required arguments of [`Memsave`] by name, for a struct literal: `Memsave::from(MemsaveArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1294,13 +1426,18 @@ pub struct Pmemsave {
     pub size: u64,
     /// the file to save the memory to as binary data
     pub filename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Pmemsave { 0 req val "val", 1 req size "size", 2 req filename "filename", }
+    Pmemsave { 0 req val "val", 1 req size "size", 2 req filename "filename", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     Pmemsave new { val : u64 => into, size : u64 => into, filename :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The required arguments of [`Pmemsave`] by name, for a struct literal: `Pmemsave::from(PmemsaveArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1350,17 +1487,21 @@ pub struct Memdev {
     pub host_nodes: ::std::vec::Vec<u16>,
     /// memory policy of memory backend
     pub policy: HostMemPolicy,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Memdev { 0 opt id "id", 1 req size "size", 2 req merge "merge", 3 req dump "dump", 4
     req prealloc "prealloc", 5 req share "share", 6 opt reserve "reserve", 7 req
-    host_nodes "host-nodes", 8 req policy "policy", }
+    host_nodes "host-nodes", 8 req policy "policy", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     Memdev new { size : u64 => into, merge : bool => into, dump : bool => into, prealloc
     : bool => into, share : bool => into, host_nodes : ::std::vec::Vec < u16 > => into,
-    policy : HostMemPolicy => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, with_reserve reserve "reserve" : bool => into, }
+    policy : HostMemPolicy => into, } init { extra = ::std::default::Default::default(),
+    } set { with_id id "id" : ::std::string::String => into, with_reserve reserve
+    "reserve" : bool => into, }
 );
 #[doc(alias = "query-memdev")]
 /// Return information for all memory backends.
@@ -1396,9 +1537,15 @@ pub struct Memdev {
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMemdev {}
-::qapi_rt::qapi_struct!(QueryMemdev {});
-::qapi_rt::qapi_builder!(QueryMemdev new {} init {} set {});
+pub struct QueryMemdev {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMemdev {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMemdev new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { allow_preconfig : true,
     since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1447,20 +1594,24 @@ pub struct CpuInstanceProperties {
     pub core_id: ::std::option::Option<i64>,
     /// thread number within the core the CPU  belongs to
     pub thread_id: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CpuInstanceProperties { 0 opt node_id "node-id", 1 opt drawer_id "drawer-id", 2 opt
     book_id "book-id", 3 opt socket_id "socket-id", 4 opt die_id "die-id", 5 opt
     cluster_id "cluster-id", 6 opt module_id "module-id", 7 opt core_id "core-id", 8 opt
-    thread_id "thread-id", }
+    thread_id "thread-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CpuInstanceProperties new {} init {} set { with_node_id node_id "node-id" : i64 =>
-    into, with_drawer_id drawer_id "drawer-id" : i64 => into, with_book_id book_id
-    "book-id" : i64 => into, with_socket_id socket_id "socket-id" : i64 => into,
-    with_die_id die_id "die-id" : i64 => into, with_cluster_id cluster_id "cluster-id" :
-    i64 => into, with_module_id module_id "module-id" : i64 => into, with_core_id core_id
-    "core-id" : i64 => into, with_thread_id thread_id "thread-id" : i64 => into, }
+    CpuInstanceProperties new {} init { extra = ::std::default::Default::default(), } set
+    { with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id "drawer-id"
+    : i64 => into, with_book_id book_id "book-id" : i64 => into, with_socket_id socket_id
+    "socket-id" : i64 => into, with_die_id die_id "die-id" : i64 => into, with_cluster_id
+    cluster_id "cluster-id" : i64 => into, with_module_id module_id "module-id" : i64 =>
+    into, with_core_id core_id "core-id" : i64 => into, with_thread_id thread_id
+    "thread-id" : i64 => into, }
 );
 /// > **Note:** Management should be prepared to pass through additional
 /// > properties with `device_add`.
@@ -1480,15 +1631,19 @@ pub struct HotpluggableCPU {
     /// link to existing CPU object if CPU is present or omitted
     /// if CPU is not present.
     pub qom_path: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     HotpluggableCPU { 0 req r#type "type", 1 req vcpus_count "vcpus-count", 2 req props
-    "props", 3 opt qom_path "qom-path", }
+    "props", 3 opt qom_path "qom-path", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     HotpluggableCPU new { r#type : ::std::string::String => into, vcpus_count : i64 =>
-    into, props : CpuInstanceProperties => into, } init {} set { with_qom_path qom_path
-    "qom-path" : ::std::string::String => into, }
+    into, props : CpuInstanceProperties => into, } init { extra =
+    ::std::default::Default::default(), } set { with_qom_path qom_path "qom-path" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "query-hotpluggable-cpus")]
 /// # TODO
@@ -1553,9 +1708,16 @@ pub struct HotpluggableCPU {
 /// Since: 2.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryHotpluggableCpus {}
-::qapi_rt::qapi_struct!(QueryHotpluggableCpus {});
-::qapi_rt::qapi_builder!(QueryHotpluggableCpus new {} init {} set {});
+pub struct QueryHotpluggableCpus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryHotpluggableCpus {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryHotpluggableCpus new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryHotpluggableCpus, "query-hotpluggable-cpus", ::std::vec::Vec < HotpluggableCPU
     >, { allow_preconfig : true, since : "2.7", versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -1621,9 +1783,15 @@ pub struct Balloon {
     ///
     /// From it we have: balloon_size = vm_ram_size - `value`
     pub value: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Balloon { 0 req value "value", });
-::qapi_rt::qapi_builder!(Balloon new { value : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(Balloon { 0 req value "value", } extra extra);
+::qapi_rt::qapi_builder!(
+    Balloon new { value : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     Balloon, "balloon", (), { arg_type : "q_obj_balloon-arg", since : "0.14", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1637,9 +1805,15 @@ pub struct BalloonInfo {
     /// the logical size of the VM in bytes.  Formula used:
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BalloonInfo { 0 req actual "actual", });
-::qapi_rt::qapi_builder!(BalloonInfo new { actual : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(BalloonInfo { 0 req actual "actual", } extra extra);
+::qapi_rt::qapi_builder!(
+    BalloonInfo new { actual : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 #[doc(alias = "query-balloon")]
 /// Return information about the balloon device.
 ///
@@ -1662,9 +1836,15 @@ pub struct BalloonInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryBalloon {}
-::qapi_rt::qapi_struct!(QueryBalloon {});
-::qapi_rt::qapi_builder!(QueryBalloon new {} init {} set {});
+pub struct QueryBalloon {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryBalloon {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryBalloon new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryBalloon, "query-balloon", BalloonInfo, { since : "0.14", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -1691,9 +1871,15 @@ pub struct BalloonChange {
     /// the logical size of the VM in bytes.  Formula used:
     /// logical_vm_size = vm_ram_size - balloon_size
     pub actual: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BalloonChange { 0 req actual "actual", });
-::qapi_rt::qapi_builder!(BalloonChange new { actual : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(BalloonChange { 0 req actual "actual", } extra extra);
+::qapi_rt::qapi_builder!(
+    BalloonChange new { actual : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     BalloonChange, "BALLOON_CHANGE", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
     "1.2", }
@@ -1717,13 +1903,17 @@ pub struct HvBalloonInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub available: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    HvBalloonInfo { 0 req committed "committed", 1 req available "available", }
+    HvBalloonInfo { 0 req committed "committed", 1 req available "available", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    HvBalloonInfo new { committed : u64 => into, available : u64 => into, } init {} set
-    {}
+    HvBalloonInfo new { committed : u64 => into, available : u64 => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-hv-balloon-status-report")]
 /// Return the hv-balloon driver data contained in the last received
@@ -1751,9 +1941,16 @@ pub struct HvBalloonInfo {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryHvBalloonStatusReport {}
-::qapi_rt::qapi_struct!(QueryHvBalloonStatusReport {});
-::qapi_rt::qapi_builder!(QueryHvBalloonStatusReport new {} init {} set {});
+pub struct QueryHvBalloonStatusReport {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryHvBalloonStatusReport {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryHvBalloonStatusReport new {} init { extra = ::std::default::Default::default(),
+    } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryHvBalloonStatusReport, "query-hv-balloon-status-report", HvBalloonInfo, { since
     : "8.2", versions : ["10.0.2", "10.2.2"], }
@@ -1807,14 +2004,18 @@ pub struct MemoryInfo {
     /// field is omitted if target doesn't support memory hotplug (i.e.
     /// CONFIG_MEM_DEVICE not defined at build time).
     pub plugged_memory: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryInfo { 0 req base_memory "base-memory", 1 opt plugged_memory "plugged-memory",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryInfo new { base_memory : u64 => into, } init {} set { with_plugged_memory
-    plugged_memory "plugged-memory" : u64 => into, }
+    MemoryInfo new { base_memory : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_plugged_memory plugged_memory
+    "plugged-memory" : u64 => into, }
 );
 #[doc(alias = "query-memory-size-summary")]
 /// Return the amount of initially allocated and present hotpluggable
@@ -1834,9 +2035,16 @@ pub struct MemoryInfo {
 /// Since: 2.11
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMemorySizeSummary {}
-::qapi_rt::qapi_struct!(QueryMemorySizeSummary {});
-::qapi_rt::qapi_builder!(QueryMemorySizeSummary new {} init {} set {});
+pub struct QueryMemorySizeSummary {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMemorySizeSummary {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMemorySizeSummary new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { since : "2.11",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1864,17 +2072,21 @@ pub struct PCDIMMDeviceInfo {
     /// true if device if could be added/removed while
     /// machine is running
     pub hotpluggable: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     PCDIMMDeviceInfo { 0 opt id "id", 1 req addr "addr", 2 req size "size", 3 req slot
     "slot", 4 req node "node", 5 req memdev "memdev", 6 req hotplugged "hotplugged", 7
-    req hotpluggable "hotpluggable", }
+    req hotpluggable "hotpluggable", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     PCDIMMDeviceInfo new { addr : i64 => into, size : i64 => into, slot : i64 => into,
     node : i64 => into, memdev : ::std::string::String => into, hotplugged : bool =>
-    into, hotpluggable : bool => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, }
+    into, hotpluggable : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
+    => into, }
 );
 /// VirtioPMEM state information
 ///
@@ -1890,15 +2102,18 @@ pub struct VirtioPMEMDeviceInfo {
     pub size: u64,
     /// memory backend linked with device
     pub memdev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioPMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3
-    req memdev "memdev", }
+    req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioPMEMDeviceInfo new { memaddr : u64 => into, size : u64 => into, memdev :
-    ::std::string::String => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_id id "id" : ::std::string::String => into, }
 );
 /// VirtioMEMDevice state information
 ///
@@ -1922,17 +2137,21 @@ pub struct VirtioMEMDeviceInfo {
     pub node: i64,
     /// memory backend linked with the region
     pub memdev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req requested_size
     "requested-size", 3 req size "size", 4 req max_size "max-size", 5 req block_size
-    "block-size", 6 req node "node", 7 req memdev "memdev", }
+    "block-size", 6 req node "node", 7 req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioMEMDeviceInfo new { memaddr : u64 => into, requested_size : u64 => into, size :
     u64 => into, max_size : u64 => into, block_size : u64 => into, node : i64 => into,
-    memdev : ::std::string::String => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, }
+    memdev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
+    => into, }
 );
 /// Sgx EPC state information
 ///
@@ -1950,15 +2169,19 @@ pub struct SgxEPCDeviceInfo {
     pub node: i64,
     /// memory backend linked with device
     pub memdev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SgxEPCDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3 req
-    node "node", 4 req memdev "memdev", }
+    node "node", 4 req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SgxEPCDeviceInfo new { memaddr : u64 => into, size : u64 => into, node : i64 => into,
-    memdev : ::std::string::String => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, }
+    memdev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
+    => into, }
 );
 /// hv-balloon provided memory state information
 ///
@@ -1984,15 +2207,19 @@ pub struct HvBalloonDeviceInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub memdev: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     HvBalloonDeviceInfo { 0 opt id "id", 1 opt memaddr "memaddr", 2 req max_size
-    "max-size", 3 opt memdev "memdev", }
+    "max-size", 3 opt memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    HvBalloonDeviceInfo new { max_size : u64 => into, } init {} set { with_id id "id" :
-    ::std::string::String => into, with_memaddr memaddr "memaddr" : u64 => into,
-    with_memdev memdev "memdev" : ::std::string::String => into, }
+    HvBalloonDeviceInfo new { max_size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
+    => into, with_memaddr memaddr "memaddr" : u64 => into, with_memdev memdev "memdev" :
+    ::std::string::String => into, }
 );
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2026,10 +2253,14 @@ pub enum MemoryDeviceInfoKind {
 pub struct PCDIMMDeviceInfoWrapper {
     /// PCDIMMDevice state information
     pub data: PCDIMMDeviceInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PCDIMMDeviceInfoWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(PCDIMMDeviceInfoWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    PCDIMMDeviceInfoWrapper new { data : PCDIMMDeviceInfo => into, } init {} set {}
+    PCDIMMDeviceInfoWrapper new { data : PCDIMMDeviceInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2037,11 +2268,14 @@ pub struct PCDIMMDeviceInfoWrapper {
 pub struct VirtioPMEMDeviceInfoWrapper {
     /// VirtioPMEM state information
     pub data: VirtioPMEMDeviceInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioPMEMDeviceInfoWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(VirtioPMEMDeviceInfoWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    VirtioPMEMDeviceInfoWrapper new { data : VirtioPMEMDeviceInfo => into, } init {} set
-    {}
+    VirtioPMEMDeviceInfoWrapper new { data : VirtioPMEMDeviceInfo => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2049,10 +2283,14 @@ pub struct VirtioPMEMDeviceInfoWrapper {
 pub struct VirtioMEMDeviceInfoWrapper {
     /// VirtioMEMDevice state information
     pub data: VirtioMEMDeviceInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioMEMDeviceInfoWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(VirtioMEMDeviceInfoWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    VirtioMEMDeviceInfoWrapper new { data : VirtioMEMDeviceInfo => into, } init {} set {}
+    VirtioMEMDeviceInfoWrapper new { data : VirtioMEMDeviceInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 6.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2060,10 +2298,14 @@ pub struct VirtioMEMDeviceInfoWrapper {
 pub struct SgxEPCDeviceInfoWrapper {
     /// Sgx EPC state information
     pub data: SgxEPCDeviceInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEPCDeviceInfoWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(SgxEPCDeviceInfoWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SgxEPCDeviceInfoWrapper new { data : SgxEPCDeviceInfo => into, } init {} set {}
+    SgxEPCDeviceInfoWrapper new { data : SgxEPCDeviceInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 8.2
 ///
@@ -2075,10 +2317,14 @@ pub struct HvBalloonDeviceInfoWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub data: HvBalloonDeviceInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(HvBalloonDeviceInfoWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(HvBalloonDeviceInfoWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    HvBalloonDeviceInfoWrapper new { data : HvBalloonDeviceInfo => into, } init {} set {}
+    HvBalloonDeviceInfoWrapper new { data : HvBalloonDeviceInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Union containing information about a memory device
 ///
@@ -2099,7 +2345,8 @@ pub enum MemoryDeviceInfo {
     /// `type` = `hv-balloon`.
     HvBalloon(HvBalloonDeviceInfoWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2174,11 +2421,16 @@ pub struct SgxEPC {
     pub memdev: ::std::string::String,
     /// the numa node (Since: 7.0)
     pub node: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEPC { 0 req memdev "memdev", 1 req node "node", });
+::qapi_rt::qapi_struct!(
+    SgxEPC { 0 req memdev "memdev", 1 req node "node", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    SgxEPC new { memdev : ::std::string::String => into, node : i64 => into, } init {}
-    set {}
+    SgxEPC new { memdev : ::std::string::String => into, node : i64 => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// SGX properties of machine types.
 ///
@@ -2188,10 +2440,14 @@ pub struct SgxEPC {
 pub struct SgxEPCProperties {
     /// list of ids of memory-backend-epc objects.
     pub sgx_epc: ::std::vec::Vec<SgxEPC>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEPCProperties { 0 req sgx_epc "sgx-epc", });
+::qapi_rt::qapi_struct!(SgxEPCProperties { 0 req sgx_epc "sgx-epc", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SgxEPCProperties new { sgx_epc : ::std::vec::Vec < SgxEPC > => into, } init {} set {}
+    SgxEPCProperties new { sgx_epc : ::std::vec::Vec < SgxEPC > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-memory-devices")]
 /// Lists available memory devices and their state
@@ -2216,9 +2472,15 @@ pub struct SgxEPCProperties {
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMemoryDevices {}
-::qapi_rt::qapi_struct!(QueryMemoryDevices {});
-::qapi_rt::qapi_builder!(QueryMemoryDevices new {} init {} set {});
+pub struct QueryMemoryDevices {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMemoryDevices {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMemoryDevices new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMemoryDevices, "query-memory-devices", ::std::vec::Vec < MemoryDeviceInfo >, {
     since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2249,14 +2511,18 @@ pub struct MemoryDeviceSizeChange {
     pub size: u64,
     /// path to the device object in the QOM tree (since 6.2)
     pub qom_path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryDeviceSizeChange { 0 opt id "id", 1 req size "size", 2 req qom_path "qom-path",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MemoryDeviceSizeChange new { size : u64 => into, qom_path : ::std::string::String =>
-    into, } init {} set { with_id id "id" : ::std::string::String => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_id id "id" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     MemoryDeviceSizeChange, "MEMORY_DEVICE_SIZE_CHANGE", { versions : ["7.2.0", "10.0.2",
@@ -2284,19 +2550,22 @@ pub struct BootConfiguration {
     /// Whether to attempt booting from devices not included in the
     /// boot order
     pub strict: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BootConfiguration { 0 opt order "order", 1 opt once "once", 2 opt menu "menu", 3 opt
     splash "splash", 4 opt splash_time "splash-time", 5 opt reboot_timeout
-    "reboot-timeout", 6 opt strict "strict", }
+    "reboot-timeout", 6 opt strict "strict", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BootConfiguration new {} init {} set { with_order order "order" :
-    ::std::string::String => into, with_once once "once" : ::std::string::String => into,
-    with_menu menu "menu" : bool => into, with_splash splash "splash" :
-    ::std::string::String => into, with_splash_time splash_time "splash-time" : i64 =>
-    into, with_reboot_timeout reboot_timeout "reboot-timeout" : i64 => into, with_strict
-    strict "strict" : bool => into, }
+    BootConfiguration new {} init { extra = ::std::default::Default::default(), } set {
+    with_order order "order" : ::std::string::String => into, with_once once "once" :
+    ::std::string::String => into, with_menu menu "menu" : bool => into, with_splash
+    splash "splash" : ::std::string::String => into, with_splash_time splash_time
+    "splash-time" : i64 => into, with_reboot_timeout reboot_timeout "reboot-timeout" :
+    i64 => into, with_strict strict "strict" : bool => into, }
 );
 /// Schema for CPU topology configuration.  A missing value lets QEMU
 /// figure out a suitable value based on the ones that are provided.
@@ -2344,19 +2613,24 @@ pub struct SMPConfiguration {
     /// maximum number of hotpluggable virtual CPUs in the virtual
     /// machine
     pub maxcpus: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SMPConfiguration { 0 opt cpus "cpus", 1 opt drawers "drawers", 2 opt books "books", 3
     opt sockets "sockets", 4 opt dies "dies", 5 opt clusters "clusters", 6 opt modules
     "modules", 7 opt cores "cores", 8 opt threads "threads", 9 opt maxcpus "maxcpus", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SMPConfiguration new {} init {} set { with_cpus cpus "cpus" : i64 => into,
-    with_drawers drawers "drawers" : i64 => into, with_books books "books" : i64 => into,
-    with_sockets sockets "sockets" : i64 => into, with_dies dies "dies" : i64 => into,
-    with_clusters clusters "clusters" : i64 => into, with_modules modules "modules" : i64
-    => into, with_cores cores "cores" : i64 => into, with_threads threads "threads" : i64
-    => into, with_maxcpus maxcpus "maxcpus" : i64 => into, }
+    SMPConfiguration new {} init { extra = ::std::default::Default::default(), } set {
+    with_cpus cpus "cpus" : i64 => into, with_drawers drawers "drawers" : i64 => into,
+    with_books books "books" : i64 => into, with_sockets sockets "sockets" : i64 => into,
+    with_dies dies "dies" : i64 => into, with_clusters clusters "clusters" : i64 => into,
+    with_modules modules "modules" : i64 => into, with_cores cores "cores" : i64 => into,
+    with_threads threads "threads" : i64 => into, with_maxcpus maxcpus "maxcpus" : i64 =>
+    into, }
 );
 #[doc(alias = "x-query-irq")]
 /// Query interrupt statistics
@@ -2370,9 +2644,15 @@ pub struct SMPConfiguration {
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryIrq {}
-::qapi_rt::qapi_struct!(XQueryIrq {});
-::qapi_rt::qapi_builder!(XQueryIrq new {} init {} set {});
+pub struct XQueryIrq {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryIrq {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryIrq new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryIrq, "x-query-irq", HumanReadableText, { unstable : true, since : "6.2",
     features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2390,9 +2670,15 @@ pub struct XQueryIrq {}
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryJit {}
-::qapi_rt::qapi_struct!(XQueryJit {});
-::qapi_rt::qapi_builder!(XQueryJit new {} init {} set {});
+pub struct XQueryJit {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryJit {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryJit new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryJit, "x-query-jit", HumanReadableText, { unstable : true, since : "6.2",
     condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0", "10.0.2",
@@ -2410,9 +2696,15 @@ pub struct XQueryJit {}
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryNuma {}
-::qapi_rt::qapi_struct!(XQueryNuma {});
-::qapi_rt::qapi_builder!(XQueryNuma new {} init {} set {});
+pub struct XQueryNuma {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryNuma {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryNuma new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryNuma, "x-query-numa", HumanReadableText, { unstable : true, since : "6.2",
     features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2429,9 +2721,15 @@ pub struct XQueryNuma {}
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryRamblock {}
-::qapi_rt::qapi_struct!(XQueryRamblock {});
-::qapi_rt::qapi_builder!(XQueryRamblock new {} init {} set {});
+pub struct XQueryRamblock {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryRamblock {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryRamblock new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryRamblock, "x-query-ramblock", HumanReadableText, { unstable : true, since :
     "6.2", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2448,9 +2746,15 @@ pub struct XQueryRamblock {}
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryRoms {}
-::qapi_rt::qapi_struct!(XQueryRoms {});
-::qapi_rt::qapi_builder!(XQueryRoms new {} init {} set {});
+pub struct XQueryRoms {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryRoms {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryRoms new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryRoms, "x-query-roms", HumanReadableText, { unstable : true, since : "6.2",
     features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2467,9 +2771,15 @@ pub struct XQueryRoms {}
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryUsb {}
-::qapi_rt::qapi_struct!(XQueryUsb {});
-::qapi_rt::qapi_builder!(XQueryUsb new {} init {} set {});
+pub struct XQueryUsb {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryUsb {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryUsb new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryUsb, "x-query-usb", HumanReadableText, { unstable : true, since : "6.2",
     features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2504,15 +2814,18 @@ pub struct MemorySizeConfiguration {
     pub max_size: ::std::option::Option<u64>,
     /// number of available memory slots for hotplug
     pub slots: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemorySizeConfiguration { 0 opt size "size", 1 opt max_size "max-size", 2 opt slots
-    "slots", }
+    "slots", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MemorySizeConfiguration new {} init {} set { with_size size "size" : u64 => into,
-    with_max_size max_size "max-size" : u64 => into, with_slots slots "slots" : u64 =>
-    into, }
+    MemorySizeConfiguration new {} init { extra = ::std::default::Default::default(), }
+    set { with_size size "size" : u64 => into, with_max_size max_size "max-size" : u64 =>
+    into, with_slots slots "slots" : u64 => into, }
 );
 #[doc(alias = "dumpdtb")]
 /// Save the FDT in dtb format.
@@ -2533,10 +2846,14 @@ pub struct MemorySizeConfiguration {
 pub struct Dumpdtb {
     /// name of the dtb file to be created
     pub filename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Dumpdtb { 0 req filename "filename", });
+::qapi_rt::qapi_struct!(Dumpdtb { 0 req filename "filename", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Dumpdtb new { filename : ::std::string::String => into, } init {} set {}
+    Dumpdtb new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     Dumpdtb, "dumpdtb", (), { arg_type : "q_obj_dumpdtb-arg", since : "7.2", condition :
@@ -2556,9 +2873,16 @@ pub struct Dumpdtb {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryInterruptControllers {}
-::qapi_rt::qapi_struct!(XQueryInterruptControllers {});
-::qapi_rt::qapi_builder!(XQueryInterruptControllers new {} init {} set {});
+pub struct XQueryInterruptControllers {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryInterruptControllers {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryInterruptControllers new {} init { extra = ::std::default::Default::default(),
+    } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryInterruptControllers, "x-query-interrupt-controllers", HumanReadableText, {
     unstable : true, since : "9.1", features : ["unstable"], versions : ["10.0.2",
@@ -2579,11 +2903,17 @@ pub struct FirmwareLog {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub log: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FirmwareLog { 0 opt version "version", 1 req log "log", });
+::qapi_rt::qapi_struct!(
+    FirmwareLog { 0 opt version "version", 1 req log "log", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    FirmwareLog new { log : ::std::string::String => into, } init {} set { with_version
-    version "version" : ::std::string::String => into, }
+    FirmwareLog new { log : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_version version "version" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "query-firmware-log")]
 /// Find firmware memory log buffer in guest memory, return content.
@@ -2600,11 +2930,14 @@ pub struct QueryFirmwareLog {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub max_size: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryFirmwareLog { 0 opt max_size "max-size", });
+::qapi_rt::qapi_struct!(QueryFirmwareLog { 0 opt max_size "max-size", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryFirmwareLog new {} init {} set { with_max_size max_size "max-size" : u64 =>
-    into, }
+    QueryFirmwareLog new {} init { extra = ::std::default::Default::default(), } set {
+    with_max_size max_size "max-size" : u64 => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryFirmwareLog, "query-firmware-log", FirmwareLog, { arg_type :
@@ -2627,10 +2960,14 @@ pub struct QueryFirmwareLog {
 pub struct DumpSkeys {
     /// the path to the file to dump to
     pub filename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DumpSkeys { 0 req filename "filename", });
+::qapi_rt::qapi_struct!(DumpSkeys { 0 req filename "filename", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DumpSkeys new { filename : ::std::string::String => into, } init {} set {}
+    DumpSkeys new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     DumpSkeys, "dump-skeys", (), { arg_type : "q_obj_dump-skeys-arg", since : "2.5",
@@ -2652,11 +2989,17 @@ pub struct CpuModelInfo {
     pub name: ::std::string::String,
     /// a dictionary of QOM properties to be applied
     pub props: ::std::option::Option<::qapi_rt::__private::serde_json::Value>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CpuModelInfo { 0 req name "name", 1 anyopt props "props", });
+::qapi_rt::qapi_struct!(
+    CpuModelInfo { 0 req name "name", 1 anyopt props "props", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    CpuModelInfo new { name : ::std::string::String => into, } init {} set { with_props
-    props "props" : ::qapi_rt::__private::serde_json::Value => into, }
+    CpuModelInfo new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_props props "props" :
+    ::qapi_rt::__private::serde_json::Value => into, }
 );
 /// An enumeration of CPU model expansion types.
 ///
@@ -2729,10 +3072,14 @@ pub enum CpuModelCompareResult {
 pub struct CpuModelBaselineInfo {
     /// the baselined `CpuModelInfo`.
     pub model: CpuModelInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model", });
+::qapi_rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CpuModelBaselineInfo new { model : CpuModelInfo => into, } init {} set {}
+    CpuModelBaselineInfo new { model : CpuModelInfo => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The result of a CPU model comparison.
 ///
@@ -2752,15 +3099,18 @@ pub struct CpuModelCompareInfo {
     /// List of properties that led to the
     /// comparison result not being identical.
     pub responsible_properties: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CpuModelCompareInfo { 0 req result "result", 1 req responsible_properties
-    "responsible-properties", }
+    "responsible-properties", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CpuModelCompareInfo new { result : CpuModelCompareResult => into,
-    responsible_properties : ::std::vec::Vec < ::std::string::String > => into, } init {}
-    set {}
+    responsible_properties : ::std::vec::Vec < ::std::string::String > => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-cpu-model-comparison")]
 /// Compares two CPU models, `modela` and `modelb`, returning how they
@@ -2817,13 +3167,16 @@ pub struct QueryCpuModelComparison {
     /// description of the second CPU model to compare, referred to
     /// as "model B" in `CpuModelCompareResult`
     pub modelb: CpuModelInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QueryCpuModelComparison { 0 req modela "modela", 1 req modelb "modelb", }
+    QueryCpuModelComparison { 0 req modela "modela", 1 req modelb "modelb", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelComparison new { modela : CpuModelInfo => into, modelb : CpuModelInfo =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`QueryCpuModelComparison`] by name, for a struct literal: `QueryCpuModelComparison::from(QueryCpuModelComparisonArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2895,13 +3248,16 @@ pub struct QueryCpuModelBaseline {
     pub modela: CpuModelInfo,
     /// description of the second CPU model to baseline
     pub modelb: CpuModelInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QueryCpuModelBaseline { 0 req modela "modela", 1 req modelb "modelb", }
+    QueryCpuModelBaseline { 0 req modela "modela", 1 req modelb "modelb", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelBaseline new { modela : CpuModelInfo => into, modelb : CpuModelInfo =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`QueryCpuModelBaseline`] by name, for a struct literal: `QueryCpuModelBaseline::from(QueryCpuModelBaselineArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2939,15 +3295,18 @@ pub struct CpuModelExpansionInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub deprecated_props: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CpuModelExpansionInfo { 0 req model "model", 1 opt deprecated_props
-    "deprecated-props", }
+    "deprecated-props", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CpuModelExpansionInfo new { model : CpuModelInfo => into, } init {} set {
-    with_deprecated_props deprecated_props "deprecated-props" : ::std::vec::Vec <
-    ::std::string::String > => into, }
+    CpuModelExpansionInfo new { model : CpuModelInfo => into, } init { extra =
+    ::std::default::Default::default(), } set { with_deprecated_props deprecated_props
+    "deprecated-props" : ::std::vec::Vec < ::std::string::String > => into, }
 );
 #[doc(alias = "query-cpu-model-expansion")]
 /// Expands a given CPU model, `model`, (or a combination of CPU model +
@@ -2997,13 +3356,16 @@ pub struct QueryCpuModelExpansion {
     pub r#type: CpuModelExpansionType,
     /// description of the CPU model to expand
     pub model: CpuModelInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QueryCpuModelExpansion { 0 req r#type "type", 1 req model "model", }
+    QueryCpuModelExpansion { 0 req r#type "type", 1 req model "model", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelExpansion new { r#type : CpuModelExpansionType => into, model :
-    CpuModelInfo => into, } init {} set {}
+    CpuModelInfo => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QueryCpuModelExpansion, "query-cpu-model-expansion", CpuModelExpansionInfo, {
@@ -3064,19 +3426,22 @@ pub struct CpuDefinitionInfo {
     /// removed in some future version of QEMU according to the QEMU
     /// deprecation policy.  (since 5.2)
     pub deprecated: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CpuDefinitionInfo { 0 req name "name", 1 opt migration_safe "migration-safe", 2 req
     r#static "static", 3 opt unavailable_features "unavailable-features", 4 req typename
-    "typename", 5 opt alias_of "alias-of", 6 req deprecated "deprecated", }
+    "typename", 5 opt alias_of "alias-of", 6 req deprecated "deprecated", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CpuDefinitionInfo new { name : ::std::string::String => into, r#static : bool =>
-    into, typename : ::std::string::String => into, deprecated : bool => into, } init {}
-    set { with_migration_safe migration_safe "migration-safe" : bool => into,
-    with_unavailable_features unavailable_features "unavailable-features" :
-    ::std::vec::Vec < ::std::string::String > => into, with_alias_of alias_of "alias-of"
-    : ::std::string::String => into, }
+    into, typename : ::std::string::String => into, deprecated : bool => into, } init {
+    extra = ::std::default::Default::default(), } set { with_migration_safe
+    migration_safe "migration-safe" : bool => into, with_unavailable_features
+    unavailable_features "unavailable-features" : ::std::vec::Vec < ::std::string::String
+    > => into, with_alias_of alias_of "alias-of" : ::std::string::String => into, }
 );
 #[doc(alias = "query-cpu-definitions")]
 /// Return a list of supported virtual CPU definitions
@@ -3084,14 +3449,24 @@ pub struct CpuDefinitionInfo {
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryCpuDefinitions {}
-::qapi_rt::qapi_struct!(QueryCpuDefinitions {});
-::qapi_rt::qapi_builder!(QueryCpuDefinitions new {} init {} set {});
+pub struct QueryCpuDefinitions {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryCpuDefinitions {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryCpuDefinitions new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryCpuDefinitions, "query-cpu-definitions", ::std::vec::Vec < CpuDefinitionInfo >,
     { since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-opcount")]
+#[deprecated(
+    note = "removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later"
+)]
 /// Query TCG opcode counters
 ///
 /// # Returns
@@ -3106,9 +3481,15 @@ pub struct QueryCpuDefinitions {}
 /// Only in QEMU 7.2.0, 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryOpcount {}
-::qapi_rt::qapi_struct!(XQueryOpcount {});
-::qapi_rt::qapi_builder!(XQueryOpcount new {} init {} set {});
+pub struct XQueryOpcount {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryOpcount {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryOpcount new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryOpcount, "x-query-opcount", HumanReadableText, { unstable : true, since :
     "6.2", condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0",
@@ -3116,7 +3497,7 @@ pub struct XQueryOpcount {}
 );
 #[doc(alias = "MEM_UNPLUG_ERROR")]
 #[deprecated(
-    note = "This event is deprecated. Use `DEVICE_UNPLUG_GUEST_ERROR` instead."
+    note = "This event is deprecated. Use `DEVICE_UNPLUG_GUEST_ERROR` instead.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
 )]
 /// Emitted when memory hot unplug error occurs.
 ///
@@ -3144,17 +3525,26 @@ pub struct MemUnplugError {
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub msg: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MemUnplugError { 0 req device "device", 1 req msg "msg", });
+::qapi_rt::qapi_struct!(
+    MemUnplugError { 0 req device "device", 1 req msg "msg", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     MemUnplugError new { device : ::std::string::String => into, msg :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 ::qapi_rt::qapi_event!(
     MemUnplugError, "MEM_UNPLUG_ERROR", { versions : ["7.2.0"], deprecated : true, since
     : "2.4", }
 );
 #[doc(alias = "x-query-profile")]
+#[deprecated(
+    note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+)]
 /// Query TCG profiling information
 ///
 /// # Returns
@@ -3169,14 +3559,23 @@ pub struct MemUnplugError {
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryProfile {}
-::qapi_rt::qapi_struct!(XQueryProfile {});
-::qapi_rt::qapi_builder!(XQueryProfile new {} init {} set {});
+pub struct XQueryProfile {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryProfile {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryProfile new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryProfile, "x-query-profile", HumanReadableText, { unstable : true, since :
     "6.2", condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0"], }
 );
 #[doc(alias = "x-query-rdma")]
+#[deprecated(
+    note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+)]
 /// Query RDMA state
 ///
 /// # Returns
@@ -3190,9 +3589,15 @@ pub struct XQueryProfile {}
 /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryRdma {}
-::qapi_rt::qapi_struct!(XQueryRdma {});
-::qapi_rt::qapi_builder!(XQueryRdma new {} init {} set {});
+pub struct XQueryRdma {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryRdma {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryRdma new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryRdma, "x-query-rdma", HumanReadableText, { unstable : true, since : "6.2",
     features : ["unstable"], versions : ["7.2.0"], }

@@ -150,13 +150,17 @@ pub struct SmpCacheProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub topology: CpuTopologyLevel,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SmpCacheProperties { 0 req cache "cache", 1 req topology "topology", }
+    SmpCacheProperties { 0 req cache "cache", 1 req topology "topology", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SmpCacheProperties new { cache : CacheLevelAndType => into, topology :
-    CpuTopologyLevel => into, } init {} set {}
+    CpuTopologyLevel => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// List wrapper of `SmpCacheProperties`.
 ///
@@ -170,9 +174,14 @@ pub struct SmpCachePropertiesWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub caches: ::std::vec::Vec<SmpCacheProperties>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SmpCachePropertiesWrapper { 0 req caches "caches", });
+::qapi_rt::qapi_struct!(
+    SmpCachePropertiesWrapper { 0 req caches "caches", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     SmpCachePropertiesWrapper new { caches : ::std::vec::Vec < SmpCacheProperties > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );

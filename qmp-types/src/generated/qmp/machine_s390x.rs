@@ -63,18 +63,21 @@ pub struct SetCpuTopology {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub dedicated: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SetCpuTopology { 0 req core_id "core-id", 1 opt socket_id "socket-id", 2 opt book_id
     "book-id", 3 opt drawer_id "drawer-id", 4 opt entitlement "entitlement", 5 opt
-    dedicated "dedicated", }
+    dedicated "dedicated", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SetCpuTopology new { core_id : u16 => into, } init {} set { with_socket_id socket_id
-    "socket-id" : u16 => into, with_book_id book_id "book-id" : u16 => into,
-    with_drawer_id drawer_id "drawer-id" : u16 => into, with_entitlement entitlement
-    "entitlement" : S390CpuEntitlement => into, with_dedicated dedicated "dedicated" :
-    bool => into, }
+    SetCpuTopology new { core_id : u16 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_socket_id socket_id "socket-id" :
+    u16 => into, with_book_id book_id "book-id" : u16 => into, with_drawer_id drawer_id
+    "drawer-id" : u16 => into, with_entitlement entitlement "entitlement" :
+    S390CpuEntitlement => into, with_dedicated dedicated "dedicated" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     SetCpuTopology, "set-cpu-topology", (), { arg_type : "q_obj_set-cpu-topology-arg",
@@ -115,11 +118,16 @@ pub struct CpuPolarizationChange {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub polarization: S390CpuPolarization,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CpuPolarizationChange { 0 req polarization "polarization", });
+::qapi_rt::qapi_struct!(
+    CpuPolarizationChange { 0 req polarization "polarization", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    CpuPolarizationChange new { polarization : S390CpuPolarization => into, } init {} set
-    {}
+    CpuPolarizationChange new { polarization : S390CpuPolarization => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     CpuPolarizationChange, "CPU_POLARIZATION_CHANGE", { versions : ["10.0.2", "10.2.2"],
@@ -137,11 +145,16 @@ pub struct CpuPolarizationInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub polarization: S390CpuPolarization,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CpuPolarizationInfo { 0 req polarization "polarization", });
+::qapi_rt::qapi_struct!(
+    CpuPolarizationInfo { 0 req polarization "polarization", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    CpuPolarizationInfo new { polarization : S390CpuPolarization => into, } init {} set
-    {}
+    CpuPolarizationInfo new { polarization : S390CpuPolarization => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-s390x-cpu-polarization")]
 /// # Returns
@@ -155,9 +168,16 @@ pub struct CpuPolarizationInfo {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryS390xCpuPolarization {}
-::qapi_rt::qapi_struct!(QueryS390xCpuPolarization {});
-::qapi_rt::qapi_builder!(QueryS390xCpuPolarization new {} init {} set {});
+pub struct QueryS390xCpuPolarization {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryS390xCpuPolarization {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryS390xCpuPolarization new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     QueryS390xCpuPolarization, "query-s390x-cpu-polarization", CpuPolarizationInfo, {
     unstable : true, since : "8.2", features : ["unstable"], versions : ["10.0.2",
@@ -181,9 +201,16 @@ pub struct QueryS390xCpuPolarization {}
 /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SclpCpiInfoAvailable {}
-::qapi_rt::qapi_struct!(SclpCpiInfoAvailable {});
-::qapi_rt::qapi_builder!(SclpCpiInfoAvailable new {} init {} set {});
+pub struct SclpCpiInfoAvailable {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SclpCpiInfoAvailable {} extra extra);
+::qapi_rt::qapi_builder!(
+    SclpCpiInfoAvailable new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_event!(
     SclpCpiInfoAvailable, "SCLP_CPI_INFO_AVAILABLE", { versions : ["10.2.2"], unstable :
     true, since : "10.2", }

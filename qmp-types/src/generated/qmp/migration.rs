@@ -56,7 +56,13 @@ pub struct MigrationStats {
     /// number of skipped zero pages (since 1.5)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub skipped: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrationStats { 0 req transferred "transferred", 1 req remaining "remaining", 2 req
@@ -67,7 +73,7 @@ pub struct MigrationStats {
     pages_per_second "pages-per-second", 13 req precopy_bytes "precopy-bytes", 14 req
     downtime_bytes "downtime-bytes", 15 req postcopy_bytes "postcopy-bytes", 16 req
     dirty_sync_missed_zero_copy "dirty-sync-missed-zero-copy", 17 opt skipped "skipped",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MigrationStats new { transferred : i64 => into, remaining : i64 => into, total : i64
@@ -76,7 +82,9 @@ pub struct MigrationStats {
     postcopy_requests : i64 => into, page_size : i64 => into, multifd_bytes : u64 =>
     into, pages_per_second : u64 => into, precopy_bytes : u64 => into, downtime_bytes :
     u64 => into, postcopy_bytes : u64 => into, dirty_sync_missed_zero_copy : u64 => into,
-    } init {} set { with_skipped skipped "skipped" : i64 => into, }
+    } init { extra = ::std::default::Default::default(), } set { #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_skipped skipped "skipped" : i64 => into, }
 );
 /// Detailed XBZRLE migration cache statistics
 ///
@@ -98,16 +106,20 @@ pub struct XBZRLECacheStats {
     pub encoding_rate: f64,
     /// number of overflows
     pub overflow: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XBZRLECacheStats { 0 req cache_size "cache-size", 1 req bytes "bytes", 2 req pages
     "pages", 3 req cache_miss "cache-miss", 4 req cache_miss_rate "cache-miss-rate", 5
-    req encoding_rate "encoding-rate", 6 req overflow "overflow", }
+    req encoding_rate "encoding-rate", 6 req overflow "overflow", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XBZRLECacheStats new { cache_size : u64 => into, bytes : i64 => into, pages : i64 =>
     into, cache_miss : i64 => into, cache_miss_rate : f64 => into, encoding_rate : f64 =>
-    into, overflow : i64 => into, } init {} set {}
+    into, overflow : i64 => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Detailed migration compression statistics
 ///
@@ -126,15 +138,19 @@ pub struct CompressionStats {
     pub compressed_size: i64,
     /// rate of compressed size
     pub compression_rate: f64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CompressionStats { 0 req pages "pages", 1 req busy "busy", 2 req busy_rate
     "busy-rate", 3 req compressed_size "compressed-size", 4 req compression_rate
-    "compression-rate", }
+    "compression-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CompressionStats new { pages : i64 => into, busy : i64 => into, busy_rate : f64 =>
-    into, compressed_size : i64 => into, compression_rate : f64 => into, } init {} set {}
+    into, compressed_size : i64 => into, compression_rate : f64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// An enumeration of migration status.
 ///
@@ -213,9 +229,15 @@ pub struct VfioStats {
     /// amount of bytes transferred to the target VM by VFIO
     /// devices
     pub transferred: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VfioStats { 0 req transferred "transferred", });
-::qapi_rt::qapi_builder!(VfioStats new { transferred : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(VfioStats { 0 req transferred "transferred", } extra extra);
+::qapi_rt::qapi_builder!(
+    VfioStats new { transferred : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Information about current migration process.
 ///
 /// Since: 0.14
@@ -342,12 +364,21 @@ pub struct MigrationInfo {
     /// migration
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub disk: ::std::option::Option<MigrationStats>,
     /// migration compression statistics, only returned if compression
     /// feature is on and status is 'active' or 'completed' (Since 3.1)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compression: ::std::option::Option<CompressionStats>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrationInfo { 0 opt status "status", 1 opt ram "ram", 2 opt vfio "vfio", 3 opt
@@ -362,31 +393,35 @@ pub struct MigrationInfo {
     "socket-address", 18 opt dirty_limit_throttle_time_per_round
     "dirty-limit-throttle-time-per-round", 19 opt dirty_limit_ring_full_time
     "dirty-limit-ring-full-time", 20 opt disk "disk", 21 opt compression "compression", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MigrationInfo new {} init {} set { with_status status "status" : MigrationStatus =>
-    into, with_ram ram "ram" : MigrationStats => into, with_vfio vfio "vfio" : VfioStats
-    => into, with_xbzrle_cache xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into,
-    with_total_time total_time "total-time" : i64 => into, with_expected_downtime
-    expected_downtime "expected-downtime" : i64 => into, with_downtime downtime
-    "downtime" : i64 => into, with_setup_time setup_time "setup-time" : i64 => into,
-    with_cpu_throttle_percentage cpu_throttle_percentage "cpu-throttle-percentage" : i64
-    => into, with_error_desc error_desc "error-desc" : ::std::string::String => into,
-    with_blocked_reasons blocked_reasons "blocked-reasons" : ::std::vec::Vec <
-    ::std::string::String > => into, with_postcopy_blocktime postcopy_blocktime
-    "postcopy-blocktime" : u32 => into, with_postcopy_vcpu_blocktime
-    postcopy_vcpu_blocktime "postcopy-vcpu-blocktime" : ::std::vec::Vec < u32 > => into,
-    with_postcopy_latency postcopy_latency "postcopy-latency" : u64 => into,
-    with_postcopy_latency_dist postcopy_latency_dist "postcopy-latency-dist" :
-    ::std::vec::Vec < u64 > => into, with_postcopy_vcpu_latency postcopy_vcpu_latency
-    "postcopy-vcpu-latency" : ::std::vec::Vec < u64 > => into,
+    MigrationInfo new {} init { extra = ::std::default::Default::default(), } set {
+    with_status status "status" : MigrationStatus => into, with_ram ram "ram" :
+    MigrationStats => into, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
+    xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into, with_total_time total_time
+    "total-time" : i64 => into, with_expected_downtime expected_downtime
+    "expected-downtime" : i64 => into, with_downtime downtime "downtime" : i64 => into,
+    with_setup_time setup_time "setup-time" : i64 => into, with_cpu_throttle_percentage
+    cpu_throttle_percentage "cpu-throttle-percentage" : i64 => into, with_error_desc
+    error_desc "error-desc" : ::std::string::String => into, with_blocked_reasons
+    blocked_reasons "blocked-reasons" : ::std::vec::Vec < ::std::string::String > =>
+    into, with_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => into,
+    with_postcopy_vcpu_blocktime postcopy_vcpu_blocktime "postcopy-vcpu-blocktime" :
+    ::std::vec::Vec < u32 > => into, with_postcopy_latency postcopy_latency
+    "postcopy-latency" : u64 => into, with_postcopy_latency_dist postcopy_latency_dist
+    "postcopy-latency-dist" : ::std::vec::Vec < u64 > => into, with_postcopy_vcpu_latency
+    postcopy_vcpu_latency "postcopy-vcpu-latency" : ::std::vec::Vec < u64 > => into,
     with_postcopy_non_vcpu_latency postcopy_non_vcpu_latency "postcopy-non-vcpu-latency"
     : u64 => into, with_socket_address socket_address "socket-address" : ::std::vec::Vec
     < SocketAddress > => into, with_dirty_limit_throttle_time_per_round
     dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64 =>
     into, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
-    "dirty-limit-ring-full-time" : u64 => into, with_disk disk "disk" : MigrationStats =>
-    into, with_compression compression "compression" : CompressionStats => into, }
+    "dirty-limit-ring-full-time" : u64 => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_disk disk "disk" : MigrationStats => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compression compression "compression" : CompressionStats => into, }
 );
 #[doc(alias = "query-migrate")]
 /// Return information about current migration process.  If migration is
@@ -487,9 +522,15 @@ pub struct MigrationInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMigrate {}
-::qapi_rt::qapi_struct!(QueryMigrate {});
-::qapi_rt::qapi_builder!(QueryMigrate new {} init {} set {});
+pub struct QueryMigrate {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMigrate {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMigrate new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMigrate, "query-migrate", MigrationInfo, { since : "0.14", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -614,6 +655,9 @@ pub enum MigrationCapability {
     /// (since 2.4 )
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     Compress,
     /// If enabled, QEMU will also migrate the contents of all block
     /// devices.  Default is disabled.  A possible alternative uses
@@ -622,6 +666,9 @@ pub enum MigrationCapability {
     /// (Since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     Block,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -649,13 +696,17 @@ pub struct MigrationCapabilityStatus {
     pub capability: MigrationCapability,
     /// capability state bool
     pub state: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrationCapabilityStatus { 0 req capability "capability", 1 req state "state", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     MigrationCapabilityStatus new { capability : MigrationCapability => into, state :
-    bool => into, } init {} set {}
+    bool => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "migrate-set-capabilities")]
 /// Enable/Disable the following migration capabilities (like xbzrle)
@@ -674,11 +725,17 @@ pub struct MigrationCapabilityStatus {
 pub struct MigrateSetCapabilities {
     /// json array of capability modifications to make
     pub capabilities: ::std::vec::Vec<MigrationCapabilityStatus>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrateSetCapabilities { 0 req capabilities "capabilities", });
+::qapi_rt::qapi_struct!(
+    MigrateSetCapabilities { 0 req capabilities "capabilities", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     MigrateSetCapabilities new { capabilities : ::std::vec::Vec <
-    MigrationCapabilityStatus > => into, } init {} set {}
+    MigrationCapabilityStatus > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     MigrateSetCapabilities, "migrate-set-capabilities", (), { arg_type :
@@ -706,9 +763,16 @@ pub struct MigrateSetCapabilities {
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMigrateCapabilities {}
-::qapi_rt::qapi_struct!(QueryMigrateCapabilities {});
-::qapi_rt::qapi_builder!(QueryMigrateCapabilities new {} init {} set {});
+pub struct QueryMigrateCapabilities {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMigrateCapabilities {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMigrateCapabilities new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMigrateCapabilities, "query-migrate-capabilities", ::std::vec::Vec <
     MigrationCapabilityStatus >, { since : "1.2", versions : ["7.2.0", "10.0.2",
@@ -904,13 +968,17 @@ pub struct BitmapMigrationBitmapAliasTransform {
     /// If present, the bitmap will be made persistent or
     /// transient depending on this parameter.
     pub persistent: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BitmapMigrationBitmapAliasTransform { 0 opt persistent "persistent", }
+    BitmapMigrationBitmapAliasTransform { 0 opt persistent "persistent", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BitmapMigrationBitmapAliasTransform new {} init {} set { with_persistent persistent
-    "persistent" : bool => into, }
+    BitmapMigrationBitmapAliasTransform new {} init { extra =
+    ::std::default::Default::default(), } set { with_persistent persistent "persistent" :
+    bool => into, }
 );
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -924,15 +992,19 @@ pub struct BitmapMigrationBitmapAlias {
     /// Allows the modification of the migrated bitmap.
     /// (since 6.0)
     pub transform: ::std::option::Option<BitmapMigrationBitmapAliasTransform>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BitmapMigrationBitmapAlias { 0 req name "name", 1 req alias "alias", 2 opt transform
-    "transform", }
+    "transform", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BitmapMigrationBitmapAlias new { name : ::std::string::String => into, alias :
-    ::std::string::String => into, } init {} set { with_transform transform "transform" :
-    BitmapMigrationBitmapAliasTransform => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_transform transform "transform" : BitmapMigrationBitmapAliasTransform =>
+    into, }
 );
 /// Maps a block node name and the bitmaps it has to aliases for dirty
 /// bitmap migration.
@@ -948,15 +1020,18 @@ pub struct BitmapMigrationNodeAlias {
     pub alias: ::std::string::String,
     /// Mappings for the bitmaps on this node.
     pub bitmaps: ::std::vec::Vec<BitmapMigrationBitmapAlias>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     BitmapMigrationNodeAlias { 0 req node_name "node-name", 1 req alias "alias", 2 req
-    bitmaps "bitmaps", }
+    bitmaps "bitmaps", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     BitmapMigrationNodeAlias new { node_name : ::std::string::String => into, alias :
     ::std::string::String => into, bitmaps : ::std::vec::Vec < BitmapMigrationBitmapAlias
-    > => into, } init {} set {}
+    > => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Migration parameters enumeration
 ///
@@ -1141,11 +1216,17 @@ pub enum MigrationParameter {
     /// compression ratio which will consume more CPU.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     CompressLevel,
     /// Set compression thread count to be used in live migration,
     /// the compression thread count is an integer between 1 and 255.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     CompressThreads,
     /// Set decompression thread count to be used in live
     /// migration, the decompression thread count is an integer between 1
@@ -1154,6 +1235,9 @@ pub enum MigrationParameter {
     /// of compress-threads is adequate.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     DecompressThreads,
     /// Controls behavior when all compression threads are
     /// currently busy. If true (default), wait for a free
@@ -1161,6 +1245,9 @@ pub enum MigrationParameter {
     /// send the page uncompressed. (Since 3.1)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     CompressWaitThread,
     /// Affects how much storage is migrated when the
     /// block migration capability is enabled.  When false, the entire
@@ -1170,6 +1257,9 @@ pub enum MigrationParameter {
     /// same backing chain as was used on the source.  (since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     BlockIncremental,
     /// A value this version of the bindings doesn't know (sent by
     /// a newer QEMU), as it was on the wire.
@@ -1398,10 +1488,16 @@ pub struct MigrateSetParameters {
     /// compression level
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_level: ::std::option::Option<u8>,
     /// compression thread count
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_threads: ::std::option::Option<u8>,
     /// Controls behavior when all compression threads are
     /// currently busy. If true (default), wait for a free
@@ -1409,10 +1505,16 @@ pub struct MigrateSetParameters {
     /// send the page uncompressed. (Since 3.1)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_wait_thread: ::std::option::Option<bool>,
     /// decompression thread count
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub decompress_threads: ::std::option::Option<u8>,
     /// Affects how much storage is migrated when the
     /// block migration capability is enabled.  When false, the entire
@@ -1422,42 +1524,48 @@ pub struct MigrateSetParameters {
     /// same backing chain as was used on the source.  (since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub block_incremental: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrateSetParameters { 0 opt announce_initial "announce-initial", 1 opt announce_max
     "announce-max", 2 opt announce_rounds "announce-rounds", 3 opt announce_step
     "announce-step", 4 opt throttle_trigger_threshold "throttle-trigger-threshold", 5 opt
     cpu_throttle_initial "cpu-throttle-initial", 6 opt cpu_throttle_increment
-    "cpu-throttle-increment", 7 opt cpu_throttle_tailslow "cpu-throttle-tailslow", 8 opt
-    tls_creds "tls-creds", 9 opt tls_hostname "tls-hostname", 10 opt tls_authz
-    "tls-authz", 11 opt max_bandwidth "max-bandwidth", 12 opt avail_switchover_bandwidth
-    "avail-switchover-bandwidth", 13 opt downtime_limit "downtime-limit", 14 opt
-    x_checkpoint_delay "x-checkpoint-delay", 15 opt multifd_channels "multifd-channels",
-    16 opt xbzrle_cache_size "xbzrle-cache-size", 17 opt max_postcopy_bandwidth
-    "max-postcopy-bandwidth", 18 opt max_cpu_throttle "max-cpu-throttle", 19 opt
-    multifd_compression "multifd-compression", 20 opt multifd_zlib_level
-    "multifd-zlib-level", 21 opt multifd_qatzip_level "multifd-qatzip-level", 22 opt
-    multifd_zstd_level "multifd-zstd-level", 23 opt block_bitmap_mapping
-    "block-bitmap-mapping", 24 opt x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period",
-    25 opt vcpu_dirty_limit "vcpu-dirty-limit", 26 opt mode "mode", 27 opt
-    zero_page_detection "zero-page-detection", 28 opt direct_io "direct-io", 29 opt
-    cpr_exec_command "cpr-exec-command", 30 opt compress_level "compress-level", 31 opt
-    compress_threads "compress-threads", 32 opt compress_wait_thread
-    "compress-wait-thread", 33 opt decompress_threads "decompress-threads", 34 opt
-    block_incremental "block-incremental", }
+    "cpu-throttle-increment", 7 opt cpu_throttle_tailslow "cpu-throttle-tailslow", 8
+    anyopt tls_creds "tls-creds", 9 anyopt tls_hostname "tls-hostname", 10 anyopt
+    tls_authz "tls-authz", 11 opt max_bandwidth "max-bandwidth", 12 opt
+    avail_switchover_bandwidth "avail-switchover-bandwidth", 13 opt downtime_limit
+    "downtime-limit", 14 opt x_checkpoint_delay "x-checkpoint-delay", 15 opt
+    multifd_channels "multifd-channels", 16 opt xbzrle_cache_size "xbzrle-cache-size", 17
+    opt max_postcopy_bandwidth "max-postcopy-bandwidth", 18 opt max_cpu_throttle
+    "max-cpu-throttle", 19 opt multifd_compression "multifd-compression", 20 opt
+    multifd_zlib_level "multifd-zlib-level", 21 opt multifd_qatzip_level
+    "multifd-qatzip-level", 22 opt multifd_zstd_level "multifd-zstd-level", 23 opt
+    block_bitmap_mapping "block-bitmap-mapping", 24 opt x_vcpu_dirty_limit_period
+    "x-vcpu-dirty-limit-period", 25 opt vcpu_dirty_limit "vcpu-dirty-limit", 26 opt mode
+    "mode", 27 opt zero_page_detection "zero-page-detection", 28 opt direct_io
+    "direct-io", 29 opt cpr_exec_command "cpr-exec-command", 30 opt compress_level
+    "compress-level", 31 opt compress_threads "compress-threads", 32 opt
+    compress_wait_thread "compress-wait-thread", 33 opt decompress_threads
+    "decompress-threads", 34 opt block_incremental "block-incremental", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MigrateSetParameters new {} init {} set { with_announce_initial announce_initial
-    "announce-initial" : u64 => into, with_announce_max announce_max "announce-max" : u64
-    => into, with_announce_rounds announce_rounds "announce-rounds" : u64 => into,
-    with_announce_step announce_step "announce-step" : u64 => into,
-    with_throttle_trigger_threshold throttle_trigger_threshold
-    "throttle-trigger-threshold" : u8 => into, with_cpu_throttle_initial
-    cpu_throttle_initial "cpu-throttle-initial" : u8 => into, with_cpu_throttle_increment
-    cpu_throttle_increment "cpu-throttle-increment" : u8 => into,
-    with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool =>
-    into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into, with_tls_hostname
+    MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
+    { with_announce_initial announce_initial "announce-initial" : u64 => into,
+    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
+    "announce-step" : u64 => into, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
+    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
+    => into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into, with_tls_hostname
     tls_hostname "tls-hostname" : StrOrNull => into, with_tls_authz tls_authz "tls-authz"
     : StrOrNull => into, with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
     with_avail_switchover_bandwidth avail_switchover_bandwidth
@@ -1479,12 +1587,20 @@ pub struct MigrateSetParameters {
     mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
     "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
     "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command "cpr-exec-command"
-    : ::std::vec::Vec < ::std::string::String > => into, with_compress_level
-    compress_level "compress-level" : u8 => into, with_compress_threads compress_threads
-    "compress-threads" : u8 => into, with_compress_wait_thread compress_wait_thread
-    "compress-wait-thread" : bool => into, with_decompress_threads decompress_threads
-    "decompress-threads" : u8 => into, with_block_incremental block_incremental
-    "block-incremental" : bool => into, }
+    : ::std::vec::Vec < ::std::string::String > => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_level compress_level "compress-level" : u8 => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_threads compress_threads "compress-threads" : u8 => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_decompress_threads decompress_threads "decompress-threads" : u8 => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_block_incremental block_incremental "block-incremental" : bool => into, }
 );
 #[doc(alias = "migrate-set-parameters")]
 ::qapi_rt::qapi_command!(
@@ -1680,10 +1796,16 @@ pub struct MigrationParameters {
     /// compression level
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_level: ::std::option::Option<u8>,
     /// compression thread count
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_threads: ::std::option::Option<u8>,
     /// Controls behavior when all compression threads are
     /// currently busy. If true (default), wait for a free
@@ -1691,10 +1813,16 @@ pub struct MigrationParameters {
     /// send the page uncompressed. (Since 3.1)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub compress_wait_thread: ::std::option::Option<bool>,
     /// decompression thread count
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub decompress_threads: ::std::option::Option<u8>,
     /// Affects how much storage is migrated when the
     /// block migration capability is enabled.  When false, the entire
@@ -1704,7 +1832,13 @@ pub struct MigrationParameters {
     /// same backing chain as was used on the source.  (since 2.10)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub block_incremental: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrationParameters { 0 opt announce_initial "announce-initial", 1 opt announce_max
@@ -1727,19 +1861,19 @@ pub struct MigrationParameters {
     cpr_exec_command "cpr-exec-command", 30 opt compress_level "compress-level", 31 opt
     compress_threads "compress-threads", 32 opt compress_wait_thread
     "compress-wait-thread", 33 opt decompress_threads "decompress-threads", 34 opt
-    block_incremental "block-incremental", }
+    block_incremental "block-incremental", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MigrationParameters new {} init {} set { with_announce_initial announce_initial
-    "announce-initial" : u64 => into, with_announce_max announce_max "announce-max" : u64
-    => into, with_announce_rounds announce_rounds "announce-rounds" : u64 => into,
-    with_announce_step announce_step "announce-step" : u64 => into,
-    with_throttle_trigger_threshold throttle_trigger_threshold
-    "throttle-trigger-threshold" : u8 => into, with_cpu_throttle_initial
-    cpu_throttle_initial "cpu-throttle-initial" : u8 => into, with_cpu_throttle_increment
-    cpu_throttle_increment "cpu-throttle-increment" : u8 => into,
-    with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool =>
-    into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
+    with_announce_initial announce_initial "announce-initial" : u64 => into,
+    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
+    "announce-step" : u64 => into, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
+    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
+    => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
     with_tls_hostname tls_hostname "tls-hostname" : ::std::string::String => into,
     with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
     with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
@@ -1762,12 +1896,20 @@ pub struct MigrationParameters {
     mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
     "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
     "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command "cpr-exec-command"
-    : ::std::vec::Vec < ::std::string::String > => into, with_compress_level
-    compress_level "compress-level" : u8 => into, with_compress_threads compress_threads
-    "compress-threads" : u8 => into, with_compress_wait_thread compress_wait_thread
-    "compress-wait-thread" : bool => into, with_decompress_threads decompress_threads
-    "decompress-threads" : u8 => into, with_block_incremental block_incremental
-    "block-incremental" : bool => into, }
+    : ::std::vec::Vec < ::std::string::String > => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_level compress_level "compress-level" : u8 => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_threads compress_threads "compress-threads" : u8 => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_decompress_threads decompress_threads "decompress-threads" : u8 => into,
+    #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_block_incremental block_incremental "block-incremental" : bool => into, }
 );
 #[doc(alias = "query-migrate-parameters")]
 /// Return information about the current migration parameters
@@ -1789,9 +1931,16 @@ pub struct MigrationParameters {
 /// Since: 2.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMigrateParameters {}
-::qapi_rt::qapi_struct!(QueryMigrateParameters {});
-::qapi_rt::qapi_builder!(QueryMigrateParameters new {} init {} set {});
+pub struct QueryMigrateParameters {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMigrateParameters {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMigrateParameters new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { since :
     "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1811,9 +1960,16 @@ pub struct QueryMigrateParameters {}
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct MigrateStartPostcopy {}
-::qapi_rt::qapi_struct!(MigrateStartPostcopy {});
-::qapi_rt::qapi_builder!(MigrateStartPostcopy new {} init {} set {});
+pub struct MigrateStartPostcopy {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(MigrateStartPostcopy {} extra extra);
+::qapi_rt::qapi_builder!(
+    MigrateStartPostcopy new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     MigrateStartPostcopy, "migrate-start-postcopy", (), { since : "2.5", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1835,10 +1991,14 @@ pub struct MigrateStartPostcopy {}
 pub struct Migration {
     /// `MigrationStatus` describing the current migration status.
     pub status: MigrationStatus,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Migration { 0 req status "status", });
+::qapi_rt::qapi_struct!(Migration { 0 req status "status", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Migration new { status : MigrationStatus => into, } init {} set {}
+    Migration new { status : MigrationStatus => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     Migration, "MIGRATION", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "2.4", }
@@ -1860,9 +2020,15 @@ pub struct Migration {
 pub struct MigrationPass {
     /// An incrementing count (starting at 1 on the first pass)
     pub pass: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrationPass { 0 req pass "pass", });
-::qapi_rt::qapi_builder!(MigrationPass new { pass : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(MigrationPass { 0 req pass "pass", } extra extra);
+::qapi_rt::qapi_builder!(
+    MigrationPass new { pass : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     MigrationPass, "MIGRATION_PASS", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
     "2.6", }
@@ -1961,11 +2127,16 @@ pub struct ColoExit {
     pub mode: COLOMode,
     /// describes the reason for the COLO exit.
     pub reason: COLOExitReason,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ColoExit { 0 req mode "mode", 1 req reason "reason", });
+::qapi_rt::qapi_struct!(
+    ColoExit { 0 req mode "mode", 1 req reason "reason", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    ColoExit new { mode : COLOMode => into, reason : COLOExitReason => into, } init {}
-    set {}
+    ColoExit new { mode : COLOMode => into, reason : COLOExitReason => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     ColoExit, "COLO_EXIT", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "3.1", }
@@ -2014,9 +2185,15 @@ pub enum COLOExitReason {
 /// **Unstable**: This command is experimental.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XColoLostHeartbeat {}
-::qapi_rt::qapi_struct!(XColoLostHeartbeat {});
-::qapi_rt::qapi_builder!(XColoLostHeartbeat new {} init {} set {});
+pub struct XColoLostHeartbeat {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XColoLostHeartbeat {} extra extra);
+::qapi_rt::qapi_builder!(
+    XColoLostHeartbeat new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XColoLostHeartbeat, "x-colo-lost-heartbeat", (), { unstable : true, since : "2.8",
     condition : "CONFIG_REPLICATION", features : ["unstable"], versions : ["7.2.0",
@@ -2040,9 +2217,15 @@ pub struct XColoLostHeartbeat {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct MigrateCancel {}
-::qapi_rt::qapi_struct!(MigrateCancel {});
-::qapi_rt::qapi_builder!(MigrateCancel new {} init {} set {});
+pub struct MigrateCancel {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(MigrateCancel {} extra extra);
+::qapi_rt::qapi_builder!(
+    MigrateCancel new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     MigrateCancel, "migrate_cancel", (), { since : "0.14", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -2064,10 +2247,14 @@ pub struct MigrateCancel {}
 pub struct MigrateContinue {
     /// The state the migration is currently expected to be in
     pub state: MigrationStatus,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrateContinue { 0 req state "state", });
+::qapi_rt::qapi_struct!(MigrateContinue { 0 req state "state", } extra extra);
 ::qapi_rt::qapi_builder!(
-    MigrateContinue new { state : MigrationStatus => into, } init {} set {}
+    MigrateContinue new { state : MigrationStatus => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     MigrateContinue, "migrate-continue", (), { arg_type : "q_obj_migrate-continue-arg",
@@ -2119,13 +2306,16 @@ pub struct FileMigrationArgs {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub offset: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    FileMigrationArgs { 0 req filename "filename", 1 req offset "offset", }
+    FileMigrationArgs { 0 req filename "filename", 1 req offset "offset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     FileMigrationArgs new { filename : ::std::string::String => into, offset : u64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 8.2
 ///
@@ -2137,11 +2327,14 @@ pub struct MigrationExecCommand {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub args: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrationExecCommand { 0 req args "args", });
+::qapi_rt::qapi_struct!(MigrationExecCommand { 0 req args "args", } extra extra);
 ::qapi_rt::qapi_builder!(
     MigrationExecCommand new { args : ::std::vec::Vec < ::std::string::String > => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Migration endpoint configuration.
 ///
@@ -2160,7 +2353,8 @@ pub enum MigrationAddress {
     /// `transport` = `file`.
     File(FileMigrationArgs),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2251,13 +2445,18 @@ pub struct MigrationChannel {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub addr: MigrationAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    MigrationChannel { 0 req channel_type "channel-type", 1 req addr "addr", }
+    MigrationChannel { 0 req channel_type "channel-type", 1 req addr "addr", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     MigrationChannel new { channel_type : MigrationChannelType => into, addr :
-    MigrationAddress => into, } init {} set {}
+    MigrationAddress => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 #[doc(alias = "migrate")]
 /// Migrates the current running guest to another Virtual Machine.
@@ -2344,22 +2543,35 @@ pub struct Migrate {
     /// do block migration (full disk copy)
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub blk: ::std::option::Option<bool>,
     /// incremental disk copy migration
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub inc: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Migrate { 0 opt uri "uri", 1 opt channels "channels", 2 opt detach "detach", 3 opt
-    resume "resume", 4 opt blk "blk", 5 opt inc "inc", }
+    resume "resume", 4 opt blk "blk", 5 opt inc "inc", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Migrate new {} init {} set { with_uri uri "uri" : ::std::string::String => into,
-    with_channels channels "channels" : ::std::vec::Vec < MigrationChannel > => into,
-    #[deprecated(note = "Argument `detach` is deprecated.")] with_detach detach "detach"
-    : bool => into, with_resume resume "resume" : bool => into, with_blk blk "blk" : bool
-    => into, with_inc inc "inc" : bool => into, }
+    Migrate new {} init { extra = ::std::default::Default::default(), } set { with_uri
+    uri "uri" : ::std::string::String => into, with_channels channels "channels" :
+    ::std::vec::Vec < MigrationChannel > => into, #[deprecated(note =
+    "Argument `detach` is deprecated.")] with_detach detach "detach" : bool => into,
+    with_resume resume "resume" : bool => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_blk blk "blk" : bool => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_inc inc "inc" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     Migrate, "migrate", (), { arg_type : "q_obj_migrate-arg", since : "0.14", versions :
@@ -2439,15 +2651,19 @@ pub struct MigrateIncoming {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub exit_on_error: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MigrateIncoming { 0 opt uri "uri", 1 opt channels "channels", 2 opt exit_on_error
-    "exit-on-error", }
+    "exit-on-error", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MigrateIncoming new {} init {} set { with_uri uri "uri" : ::std::string::String =>
-    into, with_channels channels "channels" : ::std::vec::Vec < MigrationChannel > =>
-    into, with_exit_on_error exit_on_error "exit-on-error" : bool => into, }
+    MigrateIncoming new {} init { extra = ::std::default::Default::default(), } set {
+    with_uri uri "uri" : ::std::string::String => into, with_channels channels "channels"
+    : ::std::vec::Vec < MigrationChannel > => into, with_exit_on_error exit_on_error
+    "exit-on-error" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     MigrateIncoming, "migrate-incoming", (), { arg_type : "q_obj_migrate-incoming-arg",
@@ -2477,13 +2693,16 @@ pub struct XenSaveDevicesState {
     /// Optional argument to ask QEMU to treat this command as part
     /// of a live migration.  Default to true.  (since 2.11)
     pub live: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    XenSaveDevicesState { 0 req filename "filename", 1 opt live "live", }
+    XenSaveDevicesState { 0 req filename "filename", 1 opt live "live", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    XenSaveDevicesState new { filename : ::std::string::String => into, } init {} set {
-    with_live live "live" : bool => into, }
+    XenSaveDevicesState new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_live live "live" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     XenSaveDevicesState, "xen-save-devices-state", (), { arg_type :
@@ -2507,10 +2726,14 @@ pub struct XenSaveDevicesState {
 pub struct XenSetGlobalDirtyLog {
     /// true to enable, false to disable.
     pub enable: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable", });
+::qapi_rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable", } extra extra);
 ::qapi_rt::qapi_builder!(
-    XenSetGlobalDirtyLog new { enable : bool => into, } init {} set {}
+    XenSetGlobalDirtyLog new { enable : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XenSetGlobalDirtyLog, "xen-set-global-dirty-log", (), { arg_type :
@@ -2537,10 +2760,14 @@ pub struct XenLoadDevicesState {
     /// data.  See `xen-save-devices-state`.txt for a description of the
     /// binary format.
     pub filename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenLoadDevicesState { 0 req filename "filename", });
+::qapi_rt::qapi_struct!(XenLoadDevicesState { 0 req filename "filename", } extra extra);
 ::qapi_rt::qapi_builder!(
-    XenLoadDevicesState new { filename : ::std::string::String => into, } init {} set {}
+    XenLoadDevicesState new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XenLoadDevicesState, "xen-load-devices-state", (), { arg_type :
@@ -2571,14 +2798,18 @@ pub struct XenSetReplication {
     /// true to do failover, false to stop.  Cannot be specified
     /// if 'enable' is true.  Default value is false.
     pub failover: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XenSetReplication { 0 req enable "enable", 1 req primary "primary", 2 opt failover
-    "failover", }
+    "failover", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    XenSetReplication new { enable : bool => into, primary : bool => into, } init {} set
-    { with_failover failover "failover" : bool => into, }
+    XenSetReplication new { enable : bool => into, primary : bool => into, } init { extra
+    = ::std::default::Default::default(), } set { with_failover failover "failover" :
+    bool => into, }
 );
 /// The required arguments of [`XenSetReplication`] by name, for a struct literal: `XenSetReplication::from(XenSetReplicationArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2612,10 +2843,16 @@ pub struct ReplicationStatus {
     /// the human readable error description string, when `error` is
     /// 'true'.
     pub desc: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ReplicationStatus { 0 req error "error", 1 opt desc "desc", });
+::qapi_rt::qapi_struct!(
+    ReplicationStatus { 0 req error "error", 1 opt desc "desc", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    ReplicationStatus new { error : bool => into, } init {} set { with_desc desc "desc" :
+    ReplicationStatus new { error : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_desc desc "desc" :
     ::std::string::String => into, }
 );
 #[doc(alias = "query-xen-replication-status")]
@@ -2637,9 +2874,16 @@ pub struct ReplicationStatus {
 /// Only available if `CONFIG_REPLICATION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryXenReplicationStatus {}
-::qapi_rt::qapi_struct!(QueryXenReplicationStatus {});
-::qapi_rt::qapi_builder!(QueryXenReplicationStatus new {} init {} set {});
+pub struct QueryXenReplicationStatus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryXenReplicationStatus {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryXenReplicationStatus new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     QueryXenReplicationStatus, "query-xen-replication-status", ReplicationStatus, { since
     : "2.9", condition : "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -2660,9 +2904,16 @@ pub struct QueryXenReplicationStatus {}
 /// Only available if `CONFIG_REPLICATION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XenColoDoCheckpoint {}
-::qapi_rt::qapi_struct!(XenColoDoCheckpoint {});
-::qapi_rt::qapi_builder!(XenColoDoCheckpoint new {} init {} set {});
+pub struct XenColoDoCheckpoint {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XenColoDoCheckpoint {} extra extra);
+::qapi_rt::qapi_builder!(
+    XenColoDoCheckpoint new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     XenColoDoCheckpoint, "xen-colo-do-checkpoint", (), { since : "2.9", condition :
     "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2684,13 +2935,17 @@ pub struct COLOStatus {
     pub last_mode: COLOMode,
     /// describes the reason for the COLO exit.
     pub reason: COLOExitReason,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     COLOStatus { 0 req mode "mode", 1 req last_mode "last-mode", 2 req reason "reason", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     COLOStatus new { mode : COLOMode => into, last_mode : COLOMode => into, reason :
-    COLOExitReason => into, } init {} set {}
+    COLOExitReason => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-colo-status")]
 /// Query COLO status while the vm is running.
@@ -2711,9 +2966,15 @@ pub struct COLOStatus {
 /// Only available if `CONFIG_REPLICATION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryColoStatus {}
-::qapi_rt::qapi_struct!(QueryColoStatus {});
-::qapi_rt::qapi_builder!(QueryColoStatus new {} init {} set {});
+pub struct QueryColoStatus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryColoStatus {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryColoStatus new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryColoStatus, "query-colo-status", COLOStatus, { since : "3.1", condition :
     "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2735,10 +2996,14 @@ pub struct QueryColoStatus {}
 pub struct MigrateRecover {
     /// the URI to be used for the recovery of migration stream.
     pub uri: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrateRecover { 0 req uri "uri", });
+::qapi_rt::qapi_struct!(MigrateRecover { 0 req uri "uri", } extra extra);
 ::qapi_rt::qapi_builder!(
-    MigrateRecover new { uri : ::std::string::String => into, } init {} set {}
+    MigrateRecover new { uri : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     MigrateRecover, "migrate-recover", (), { arg_type : "q_obj_migrate-recover-arg",
@@ -2757,9 +3022,15 @@ pub struct MigrateRecover {
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct MigratePause {}
-::qapi_rt::qapi_struct!(MigratePause {});
-::qapi_rt::qapi_builder!(MigratePause new {} init {} set {});
+pub struct MigratePause {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(MigratePause {} extra extra);
+::qapi_rt::qapi_builder!(
+    MigratePause new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     MigratePause, "migrate-pause", (), { allow_oob : true, since : "3.0", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2784,10 +3055,14 @@ pub struct MigratePause {}
 pub struct UnplugPrimary {
     /// QEMU device id of the unplugged device
     pub device_id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UnplugPrimary { 0 req device_id "device-id", });
+::qapi_rt::qapi_struct!(UnplugPrimary { 0 req device_id "device-id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UnplugPrimary new { device_id : ::std::string::String => into, } init {} set {}
+    UnplugPrimary new { device_id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     UnplugPrimary, "UNPLUG_PRIMARY", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -2803,10 +3078,16 @@ pub struct DirtyRateVcpu {
     pub id: i64,
     /// dirty rate.
     pub dirty_rate: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", });
+::qapi_rt::qapi_struct!(
+    DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DirtyRateVcpu new { id : i64 => into, dirty_rate : i64 => into, } init {} set {}
+    DirtyRateVcpu new { id : i64 => into, dirty_rate : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Dirty page rate measurement status.
 ///
@@ -2898,20 +3179,23 @@ pub struct DirtyRateInfo {
     /// dirty rate for each vCPU if dirty-ring mode was
     /// specified (Since 6.2)
     pub vcpu_dirty_rate: ::std::option::Option<::std::vec::Vec<DirtyRateVcpu>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DirtyRateInfo { 0 opt dirty_rate "dirty-rate", 1 req status "status", 2 req
     start_time "start-time", 3 req calc_time "calc-time", 4 opt calc_time_unit
     "calc-time-unit", 5 req sample_pages "sample-pages", 6 req mode "mode", 7 opt
-    vcpu_dirty_rate "vcpu-dirty-rate", }
+    vcpu_dirty_rate "vcpu-dirty-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DirtyRateInfo new { status : DirtyRateStatus => into, start_time : i64 => into,
     calc_time : i64 => into, sample_pages : u64 => into, mode : DirtyRateMeasureMode =>
-    into, } init {} set { with_dirty_rate dirty_rate "dirty-rate" : i64 => into,
-    with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into,
-    with_vcpu_dirty_rate vcpu_dirty_rate "vcpu-dirty-rate" : ::std::vec::Vec <
-    DirtyRateVcpu > => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_dirty_rate
+    dirty_rate "dirty-rate" : i64 => into, with_calc_time_unit calc_time_unit
+    "calc-time-unit" : TimeUnit => into, with_vcpu_dirty_rate vcpu_dirty_rate
+    "vcpu-dirty-rate" : ::std::vec::Vec < DirtyRateVcpu > => into, }
 );
 #[doc(alias = "calc-dirty-rate")]
 /// Start measuring dirty page rate of the VM.  Results can be retrieved
@@ -2987,15 +3271,19 @@ pub struct CalcDirtyRate {
     /// 'page-sampling'.  Others are 'dirty-bitmap' and 'dirty-ring'.
     /// (Since 6.1)
     pub mode: ::std::option::Option<DirtyRateMeasureMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CalcDirtyRate { 0 req calc_time "calc-time", 1 opt calc_time_unit "calc-time-unit", 2
-    opt sample_pages "sample-pages", 3 opt mode "mode", }
+    opt sample_pages "sample-pages", 3 opt mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CalcDirtyRate new { calc_time : i64 => into, } init {} set { with_calc_time_unit
-    calc_time_unit "calc-time-unit" : TimeUnit => into, with_sample_pages sample_pages
-    "sample-pages" : i64 => into, with_mode mode "mode" : DirtyRateMeasureMode => into, }
+    CalcDirtyRate new { calc_time : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_calc_time_unit calc_time_unit
+    "calc-time-unit" : TimeUnit => into, with_sample_pages sample_pages "sample-pages" :
+    i64 => into, with_mode mode "mode" : DirtyRateMeasureMode => into, }
 );
 ::qapi_rt::qapi_command!(
     CalcDirtyRate, "calc-dirty-rate", (), { arg_type : "q_obj_calc-dirty-rate-arg", since
@@ -3031,11 +3319,16 @@ pub struct QueryDirtyRate {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub calc_time_unit: ::std::option::Option<TimeUnit>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryDirtyRate { 0 opt calc_time_unit "calc-time-unit", });
+::qapi_rt::qapi_struct!(
+    QueryDirtyRate { 0 opt calc_time_unit "calc-time-unit", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QueryDirtyRate new {} init {} set { with_calc_time_unit calc_time_unit
-    "calc-time-unit" : TimeUnit => into, }
+    QueryDirtyRate new {} init { extra = ::std::default::Default::default(), } set {
+    with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { arg_type :
@@ -3055,14 +3348,17 @@ pub struct DirtyLimitInfo {
     pub limit_rate: u64,
     /// current dirty page rate (MB/s) for a virtual CPU.
     pub current_rate: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DirtyLimitInfo { 0 req cpu_index "cpu-index", 1 req limit_rate "limit-rate", 2 req
-    current_rate "current-rate", }
+    current_rate "current-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DirtyLimitInfo new { cpu_index : i64 => into, limit_rate : u64 => into, current_rate
-    : u64 => into, } init {} set {}
+    : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "set-vcpu-dirty-limit")]
 /// Set the upper limit of dirty page rate for virtual CPUs.
@@ -3088,13 +3384,18 @@ pub struct SetVcpuDirtyLimit {
     pub cpu_index: ::std::option::Option<i64>,
     /// upper limit of dirty page rate (MB/s) for virtual CPUs.
     pub dirty_rate: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SetVcpuDirtyLimit { 0 opt cpu_index "cpu-index", 1 req dirty_rate "dirty-rate", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SetVcpuDirtyLimit new { dirty_rate : u64 => into, } init {} set { with_cpu_index
-    cpu_index "cpu-index" : i64 => into, }
+    SetVcpuDirtyLimit new { dirty_rate : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_cpu_index cpu_index "cpu-index" :
+    i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { arg_type :
@@ -3122,11 +3423,16 @@ pub struct SetVcpuDirtyLimit {
 pub struct CancelVcpuDirtyLimit {
     /// index of a virtual CPU, default is all.
     pub cpu_index: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CancelVcpuDirtyLimit { 0 opt cpu_index "cpu-index", });
+::qapi_rt::qapi_struct!(
+    CancelVcpuDirtyLimit { 0 opt cpu_index "cpu-index", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    CancelVcpuDirtyLimit new {} init {} set { with_cpu_index cpu_index "cpu-index" : i64
-    => into, }
+    CancelVcpuDirtyLimit new {} init { extra = ::std::default::Default::default(), } set
+    { with_cpu_index cpu_index "cpu-index" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { arg_type :
@@ -3148,9 +3454,16 @@ pub struct CancelVcpuDirtyLimit {
 /// Since: 7.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryVcpuDirtyLimit {}
-::qapi_rt::qapi_struct!(QueryVcpuDirtyLimit {});
-::qapi_rt::qapi_builder!(QueryVcpuDirtyLimit new {} init {} set {});
+pub struct QueryVcpuDirtyLimit {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryVcpuDirtyLimit {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryVcpuDirtyLimit new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryVcpuDirtyLimit, "query-vcpu-dirty-limit", ::std::vec::Vec < DirtyLimitInfo >, {
     since : "7.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -3171,13 +3484,16 @@ pub struct MigrationThreadInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub thread_id: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    MigrationThreadInfo { 0 req name "name", 1 req thread_id "thread-id", }
+    MigrationThreadInfo { 0 req name "name", 1 req thread_id "thread-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MigrationThreadInfo new { name : ::std::string::String => into, thread_id : i64 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-migrationthreads")]
 #[deprecated(note = "This command is deprecated with no replacement yet.")]
@@ -3190,9 +3506,16 @@ pub struct MigrationThreadInfo {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMigrationthreads {}
-::qapi_rt::qapi_struct!(QueryMigrationthreads {});
-::qapi_rt::qapi_builder!(QueryMigrationthreads new {} init {} set {});
+pub struct QueryMigrationthreads {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMigrationthreads {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMigrationthreads new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryMigrationthreads, "query-migrationthreads", ::std::vec::Vec <
     MigrationThreadInfo >, { deprecated : true, since : "7.2", features : ["deprecated"],
@@ -3266,15 +3589,19 @@ pub struct SnapshotSave {
     pub vmstate: ::std::string::String,
     /// list of block device node names to save a snapshot to
     pub devices: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SnapshotSave { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
-    devices "devices", }
+    devices "devices", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SnapshotSave new { job_id : ::std::string::String => into, tag :
     ::std::string::String => into, vmstate : ::std::string::String => into, devices :
-    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+    ::std::vec::Vec < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`SnapshotSave`] by name, for a struct literal: `SnapshotSave::from(SnapshotSaveArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3364,15 +3691,19 @@ pub struct SnapshotLoad {
     pub vmstate: ::std::string::String,
     /// list of block device node names to load a snapshot from
     pub devices: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SnapshotLoad { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
-    devices "devices", }
+    devices "devices", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SnapshotLoad new { job_id : ::std::string::String => into, tag :
     ::std::string::String => into, vmstate : ::std::string::String => into, devices :
-    ::std::vec::Vec < ::std::string::String > => into, } init {} set {}
+    ::std::vec::Vec < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`SnapshotLoad`] by name, for a struct literal: `SnapshotLoad::from(SnapshotLoadArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3448,14 +3779,18 @@ pub struct SnapshotDelete {
     pub tag: ::std::string::String,
     /// list of block device node names to delete a snapshot from
     pub devices: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SnapshotDelete { 0 req job_id "job-id", 1 req tag "tag", 2 req devices "devices", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     SnapshotDelete new { job_id : ::std::string::String => into, tag :
     ::std::string::String => into, devices : ::std::vec::Vec < ::std::string::String > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`SnapshotDelete`] by name, for a struct literal: `SnapshotDelete::from(SnapshotDeleteArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]

@@ -31,15 +31,19 @@ pub struct AddClient {
     pub skipauth: ::std::option::Option<bool>,
     /// whether to perform TLS.  Only applies to the "spice" protocol
     pub tls: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AddClient { 0 req protocol "protocol", 1 req fdname "fdname", 2 opt skipauth
-    "skipauth", 3 opt tls "tls", }
+    "skipauth", 3 opt tls "tls", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     AddClient new { protocol : ::std::string::String => into, fdname :
-    ::std::string::String => into, } init {} set { with_skipauth skipauth "skipauth" :
-    bool => into, with_tls tls "tls" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_skipauth skipauth "skipauth" : bool => into, with_tls tls "tls" : bool =>
+    into, }
 );
 /// The required arguments of [`AddClient`] by name, for a struct literal: `AddClient::from(AddClientArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,11 +71,14 @@ impl ::std::convert::From<AddClientArgs> for AddClient {
 pub struct NameInfo {
     /// The name of the guest
     pub name: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NameInfo { 0 opt name "name", });
+::qapi_rt::qapi_struct!(NameInfo { 0 opt name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    NameInfo new {} init {} set { with_name name "name" : ::std::string::String => into,
-    }
+    NameInfo new {} init { extra = ::std::default::Default::default(), } set { with_name
+    name "name" : ::std::string::String => into, }
 );
 #[doc(alias = "query-name")]
 /// Return the name information of a guest.
@@ -86,9 +93,15 @@ pub struct NameInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryName {}
-::qapi_rt::qapi_struct!(QueryName {});
-::qapi_rt::qapi_builder!(QueryName new {} init {} set {});
+pub struct QueryName {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryName {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryName new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryName, "query-name", NameInfo, { allow_preconfig : true, since : "0.14", versions
     : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -115,16 +128,20 @@ pub struct IOThreadInfo {
     /// maximum number of requests in a batch for the AIO
     /// engine, 0 means that the engine will use its default (since 6.1)
     pub aio_max_batch: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     IOThreadInfo { 0 req id "id", 1 req thread_id "thread-id", 2 req poll_max_ns
     "poll-max-ns", 3 req poll_grow "poll-grow", 4 req poll_shrink "poll-shrink", 5 req
-    aio_max_batch "aio-max-batch", }
+    aio_max_batch "aio-max-batch", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     IOThreadInfo new { id : ::std::string::String => into, thread_id : i64 => into,
     poll_max_ns : i64 => into, poll_grow : i64 => into, poll_shrink : i64 => into,
-    aio_max_batch : i64 => into, } init {} set {}
+    aio_max_batch : i64 => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "query-iothreads")]
 /// Return a list of information about each iothread.
@@ -157,9 +174,15 @@ pub struct IOThreadInfo {
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryIothreads {}
-::qapi_rt::qapi_struct!(QueryIothreads {});
-::qapi_rt::qapi_builder!(QueryIothreads new {} init {} set {});
+pub struct QueryIothreads {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryIothreads {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryIothreads new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, {
     allow_preconfig : true, since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -185,9 +208,15 @@ pub struct QueryIothreads {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Stop {}
-::qapi_rt::qapi_struct!(Stop {});
-::qapi_rt::qapi_builder!(Stop new {} init {} set {});
+pub struct Stop {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Stop {} extra extra);
+::qapi_rt::qapi_builder!(
+    Stop new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     Stop, "stop", (), { since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
@@ -214,9 +243,15 @@ pub struct Stop {}
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Cont {}
-::qapi_rt::qapi_struct!(Cont {});
-::qapi_rt::qapi_builder!(Cont new {} init {} set {});
+pub struct Cont {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Cont {} extra extra);
+::qapi_rt::qapi_builder!(
+    Cont new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     Cont, "cont", (), { since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
@@ -241,9 +276,15 @@ pub struct Cont {}
 /// **Unstable**: This command is experimental.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XExitPreconfig {}
-::qapi_rt::qapi_struct!(XExitPreconfig {});
-::qapi_rt::qapi_builder!(XExitPreconfig new {} init {} set {});
+pub struct XExitPreconfig {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XExitPreconfig {} extra extra);
+::qapi_rt::qapi_builder!(
+    XExitPreconfig new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XExitPreconfig, "x-exit-preconfig", (), { allow_preconfig : true, unstable : true,
     since : "3.0", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -286,14 +327,18 @@ pub struct HumanMonitorCommand {
     pub command_line: ::std::string::String,
     /// The CPU to use for commands that require an implicit CPU
     pub cpu_index: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     HumanMonitorCommand { 0 req command_line "command-line", 1 opt cpu_index "cpu-index",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    HumanMonitorCommand new { command_line : ::std::string::String => into, } init {} set
-    { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+    HumanMonitorCommand new { command_line : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_cpu_index cpu_index
+    "cpu-index" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     HumanMonitorCommand, "human-monitor-command", ::std::string::String, { arg_type :
@@ -324,10 +369,14 @@ pub struct HumanMonitorCommand {
 pub struct Getfd {
     /// file descriptor name
     pub fdname: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Getfd { 0 req fdname "fdname", });
+::qapi_rt::qapi_struct!(Getfd { 0 req fdname "fdname", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Getfd new { fdname : ::std::string::String => into, } init {} set {}
+    Getfd new { fdname : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     Getfd, "getfd", (), { arg_type : "q_obj_getfd-arg", since : "0.14", condition :
@@ -369,11 +418,17 @@ pub struct GetWin32Socket {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub fdname: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GetWin32Socket { 0 req info "info", 1 req fdname "fdname", });
+::qapi_rt::qapi_struct!(
+    GetWin32Socket { 0 req info "info", 1 req fdname "fdname", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     GetWin32Socket new { info : ::std::string::String => into, fdname :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The required arguments of [`GetWin32Socket`] by name, for a struct literal: `GetWin32Socket::from(GetWin32SocketArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,10 +464,14 @@ impl ::std::convert::From<GetWin32SocketArgs> for GetWin32Socket {
 pub struct Closefd {
     /// file descriptor name
     pub fdname: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Closefd { 0 req fdname "fdname", });
+::qapi_rt::qapi_struct!(Closefd { 0 req fdname "fdname", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Closefd new { fdname : ::std::string::String => into, } init {} set {}
+    Closefd new { fdname : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     Closefd, "closefd", (), { arg_type : "q_obj_closefd-arg", since : "0.14", versions :
@@ -429,10 +488,16 @@ pub struct AddfdInfo {
     /// The file descriptor that was received via SCM rights and added
     /// to the fd set.
     pub fd: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", });
+::qapi_rt::qapi_struct!(
+    AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AddfdInfo new { fdset_id : i64 => into, fd : i64 => into, } init {} set {}
+    AddfdInfo new { fdset_id : i64 => into, fd : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "add-fd")]
 /// Add a file descriptor, that was passed via SCM rights, to an fd set.
@@ -462,11 +527,17 @@ pub struct AddFd {
     pub fdset_id: ::std::option::Option<i64>,
     /// A free-form string that can be used to describe the fd.
     pub opaque: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AddFd { 0 opt fdset_id "fdset-id", 1 opt opaque "opaque", });
+::qapi_rt::qapi_struct!(
+    AddFd { 0 opt fdset_id "fdset-id", 1 opt opaque "opaque", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    AddFd new {} init {} set { with_fdset_id fdset_id "fdset-id" : i64 => into,
-    with_opaque opaque "opaque" : ::std::string::String => into, }
+    AddFd new {} init { extra = ::std::default::Default::default(), } set { with_fdset_id
+    fdset_id "fdset-id" : i64 => into, with_opaque opaque "opaque" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     AddFd, "add-fd", AddfdInfo, { arg_type : "q_obj_add-fd-arg", since : "1.2", versions
@@ -499,11 +570,16 @@ pub struct RemoveFd {
     pub fdset_id: i64,
     /// The file descriptor that is to be removed.
     pub fd: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", });
+::qapi_rt::qapi_struct!(
+    RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    RemoveFd new { fdset_id : i64 => into, } init {} set { with_fd fd "fd" : i64 => into,
-    }
+    RemoveFd new { fdset_id : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_fd fd "fd" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     RemoveFd, "remove-fd", (), { arg_type : "q_obj_remove-fd-arg", since : "1.2",
@@ -519,10 +595,16 @@ pub struct FdsetFdInfo {
     pub fd: i64,
     /// A free-form string that can be used to describe the fd.
     pub opaque: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", });
+::qapi_rt::qapi_struct!(
+    FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    FdsetFdInfo new { fd : i64 => into, } init {} set { with_opaque opaque "opaque" :
+    FdsetFdInfo new { fd : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_opaque opaque "opaque" :
     ::std::string::String => into, }
 );
 /// Information about an fd set.
@@ -535,11 +617,16 @@ pub struct FdsetInfo {
     pub fdset_id: i64,
     /// A list of file descriptors that belong to this fd set.
     pub fds: ::std::vec::Vec<FdsetFdInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", });
+::qapi_rt::qapi_struct!(
+    FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     FdsetInfo new { fdset_id : i64 => into, fds : ::std::vec::Vec < FdsetFdInfo > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-fdsets")]
 /// Return information describing all fd sets.
@@ -582,9 +669,15 @@ pub struct FdsetInfo {
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryFdsets {}
-::qapi_rt::qapi_struct!(QueryFdsets {});
-::qapi_rt::qapi_builder!(QueryFdsets new {} init {} set {});
+pub struct QueryFdsets {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryFdsets {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryFdsets new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { since : "1.2", versions
     : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -626,14 +719,18 @@ pub struct CommandLineParameterInfo {
     pub help: ::std::option::Option<::std::string::String>,
     /// default value string (since 2.1)
     pub default: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CommandLineParameterInfo { 0 req name "name", 1 req r#type "type", 2 opt help "help",
-    3 opt default "default", }
+    3 opt default "default", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CommandLineParameterInfo new { name : ::std::string::String => into, r#type :
-    CommandLineParameterType => into, } init {} set { with_help help "help" :
+    CommandLineParameterType => into, } init { extra =
+    ::std::default::Default::default(), } set { with_help help "help" :
     ::std::string::String => into, with_default default "default" : ::std::string::String
     => into, }
 );
@@ -648,13 +745,18 @@ pub struct CommandLineOptionInfo {
     pub option: ::std::string::String,
     /// an array of `CommandLineParameterInfo`
     pub parameters: ::std::vec::Vec<CommandLineParameterInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CommandLineOptionInfo { 0 req option "option", 1 req parameters "parameters", }
+    CommandLineOptionInfo { 0 req option "option", 1 req parameters "parameters", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     CommandLineOptionInfo new { option : ::std::string::String => into, parameters :
-    ::std::vec::Vec < CommandLineParameterInfo > => into, } init {} set {}
+    ::std::vec::Vec < CommandLineParameterInfo > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-command-line-options")]
 /// Query command line option schema.
@@ -696,11 +798,14 @@ pub struct CommandLineOptionInfo {
 pub struct QueryCommandLineOptions {
     /// option name
     pub option: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryCommandLineOptions { 0 opt option "option", });
+::qapi_rt::qapi_struct!(QueryCommandLineOptions { 0 opt option "option", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryCommandLineOptions new {} init {} set { with_option option "option" :
-    ::std::string::String => into, }
+    QueryCommandLineOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_option option "option" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryCommandLineOptions, "query-command-line-options", ::std::vec::Vec <
@@ -731,11 +836,16 @@ pub struct RtcChange {
     pub offset: i64,
     /// path to the RTC object in the QOM tree
     pub qom_path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", });
+::qapi_rt::qapi_struct!(
+    RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     RtcChange new { offset : i64 => into, qom_path : ::std::string::String => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     RtcChange, "RTC_CHANGE", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.13",
@@ -770,15 +880,19 @@ pub struct VfuClientHangup {
     pub dev_id: ::std::string::String,
     /// path to attached PCI device in the QOM tree
     pub dev_qom_path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VfuClientHangup { 0 req vfu_id "vfu-id", 1 req vfu_qom_path "vfu-qom-path", 2 req
-    dev_id "dev-id", 3 req dev_qom_path "dev-qom-path", }
+    dev_id "dev-id", 3 req dev_qom_path "dev-qom-path", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VfuClientHangup new { vfu_id : ::std::string::String => into, vfu_qom_path :
     ::std::string::String => into, dev_id : ::std::string::String => into, dev_qom_path :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 ::qapi_rt::qapi_event!(
     VfuClientHangup, "VFU_CLIENT_HANGUP", { versions : ["7.2.0", "10.0.2", "10.2.2"],

@@ -19,14 +19,17 @@ pub struct GICCapability {
     /// whether current QEMU/hardware supports hardware accelerated
     /// GIC device in kernel.
     pub kernel: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GICCapability { 0 req version "version", 1 req emulated "emulated", 2 req kernel
-    "kernel", }
+    "kernel", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GICCapability new { version : i64 => into, emulated : bool => into, kernel : bool =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-gic-capabilities")]
 /// It will return a list of `GICCapability` objects that describe its
@@ -46,9 +49,16 @@ pub struct GICCapability {
 /// Since: 2.6
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryGicCapabilities {}
-::qapi_rt::qapi_struct!(QueryGicCapabilities {});
-::qapi_rt::qapi_builder!(QueryGicCapabilities new {} init {} set {});
+pub struct QueryGicCapabilities {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryGicCapabilities {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryGicCapabilities new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryGicCapabilities, "query-gic-capabilities", ::std::vec::Vec < GICCapability >, {
     since : "2.6", versions : ["7.2.0", "10.0.2", "10.2.2"], }

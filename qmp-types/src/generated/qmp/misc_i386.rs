@@ -20,9 +20,16 @@ use super::*;
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct RtcResetReinjection {}
-::qapi_rt::qapi_struct!(RtcResetReinjection {});
-::qapi_rt::qapi_builder!(RtcResetReinjection new {} init {} set {});
+pub struct RtcResetReinjection {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(RtcResetReinjection {} extra extra);
+::qapi_rt::qapi_builder!(
+    RtcResetReinjection new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     RtcResetReinjection, "rtc-reset-reinjection", (), { since : "2.1", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -91,10 +98,16 @@ pub struct SevGuestInfo {
     pub policy: u32,
     /// SEV firmware handle
     pub handle: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevGuestInfo { 0 req policy "policy", 1 req handle "handle", });
+::qapi_rt::qapi_struct!(
+    SevGuestInfo { 0 req policy "policy", 1 req handle "handle", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    SevGuestInfo new { policy : u32 => into, handle : u32 => into, } init {} set {}
+    SevGuestInfo new { policy : u32 => into, handle : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information specific to SEV-SNP guests.
 ///
@@ -108,10 +121,14 @@ pub struct SevSnpGuestInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub snp_policy: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy", });
+::qapi_rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SevSnpGuestInfo new { snp_policy : u64 => into, } init {} set {}
+    SevSnpGuestInfo new { snp_policy : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about Secure Encrypted Virtualization (SEV) support
 ///
@@ -152,7 +169,8 @@ pub enum SevInfoBranch {
     /// What QEMU 7.2.0 send: the members of branch `sev`, without `sev-type` (re-encoded without it too).
     Untagged(SevGuestInfo),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -207,9 +225,15 @@ impl SevInfoBranch {
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySev {}
-::qapi_rt::qapi_struct!(QuerySev {});
-::qapi_rt::qapi_builder!(QuerySev new {} init {} set {});
+pub struct QuerySev {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySev {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySev new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QuerySev, "query-sev", SevInfo, { since : "2.12", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -222,10 +246,14 @@ pub struct QuerySev {}
 pub struct SevLaunchMeasureInfo {
     /// the measurement value encoded in base64
     pub data: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevLaunchMeasureInfo { 0 req data "data", });
+::qapi_rt::qapi_struct!(SevLaunchMeasureInfo { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SevLaunchMeasureInfo new { data : ::std::string::String => into, } init {} set {}
+    SevLaunchMeasureInfo new { data : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-sev-launch-measure")]
 /// Query the SEV/SEV-ES guest launch information.
@@ -254,9 +282,16 @@ pub struct SevLaunchMeasureInfo {
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySevLaunchMeasure {}
-::qapi_rt::qapi_struct!(QuerySevLaunchMeasure {});
-::qapi_rt::qapi_builder!(QuerySevLaunchMeasure new {} init {} set {});
+pub struct QuerySevLaunchMeasure {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySevLaunchMeasure {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySevLaunchMeasure new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { since :
     "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -279,15 +314,20 @@ pub struct SevCapability {
     /// Number of physical address bit reduction when
     /// SEV is enabled
     pub reduced_phys_bits: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SevCapability { 0 req pdh "pdh", 1 req cert_chain "cert-chain", 2 req cpu0_id
     "cpu0-id", 3 req cbitpos "cbitpos", 4 req reduced_phys_bits "reduced-phys-bits", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     SevCapability new { pdh : ::std::string::String => into, cert_chain :
     ::std::string::String => into, cpu0_id : ::std::string::String => into, cbitpos : i64
-    => into, reduced_phys_bits : i64 => into, } init {} set {}
+    => into, reduced_phys_bits : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-sev-capabilities")]
 /// Get SEV capabilities.
@@ -310,9 +350,16 @@ pub struct SevCapability {
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySevCapabilities {}
-::qapi_rt::qapi_struct!(QuerySevCapabilities {});
-::qapi_rt::qapi_builder!(QuerySevCapabilities new {} init {} set {});
+pub struct QuerySevCapabilities {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySevCapabilities {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySevCapabilities new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QuerySevCapabilities, "query-sev-capabilities", SevCapability, { since : "2.12",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -340,14 +387,18 @@ pub struct SevInjectLaunchSecret {
     pub secret: ::std::string::String,
     /// the guest physical address where secret will be injected.
     pub gpa: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SevInjectLaunchSecret { 0 req packet_header "packet-header", 1 req secret "secret", 2
-    opt gpa "gpa", }
+    opt gpa "gpa", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SevInjectLaunchSecret new { packet_header : ::std::string::String => into, secret :
-    ::std::string::String => into, } init {} set { with_gpa gpa "gpa" : u64 => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_gpa gpa "gpa" : u64 => into, }
 );
 /// The required arguments of [`SevInjectLaunchSecret`] by name, for a struct literal: `SevInjectLaunchSecret::from(SevInjectLaunchSecretArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -377,10 +428,14 @@ impl ::std::convert::From<SevInjectLaunchSecretArgs> for SevInjectLaunchSecret {
 pub struct SevAttestationReport {
     /// guest attestation report (base64 encoded)
     pub data: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevAttestationReport { 0 req data "data", });
+::qapi_rt::qapi_struct!(SevAttestationReport { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SevAttestationReport new { data : ::std::string::String => into, } init {} set {}
+    SevAttestationReport new { data : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-sev-attestation-report")]
 /// Get the SEV attestation report.
@@ -410,11 +465,16 @@ pub struct QuerySevAttestationReport {
     /// a random 16 bytes value encoded in base64 (it will be
     /// included in report)
     pub mnonce: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QuerySevAttestationReport { 0 req mnonce "mnonce", });
+::qapi_rt::qapi_struct!(
+    QuerySevAttestationReport { 0 req mnonce "mnonce", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QuerySevAttestationReport new { mnonce : ::std::string::String => into, } init {} set
-    {}
+    QuerySevAttestationReport new { mnonce : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QuerySevAttestationReport, "query-sev-attestation-report", SevAttestationReport, {
@@ -431,10 +491,16 @@ pub struct SgxEpcSection {
     pub node: i64,
     /// the size of EPC section
     pub size: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEpcSection { 0 req node "node", 1 req size "size", });
+::qapi_rt::qapi_struct!(
+    SgxEpcSection { 0 req node "node", 1 req size "size", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    SgxEpcSection new { node : i64 => into, size : u64 => into, } init {} set {}
+    SgxEpcSection new { node : i64 => into, size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about intel Safe Guard eXtension (SGX) support
 ///
@@ -458,17 +524,23 @@ pub struct SgxInfo {
     /// **Deprecated**: Member `section-size` is deprecated.  Use `sections` instead.
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated(note = "Member `section-size` is deprecated. Use `sections` instead.")]
+    #[deprecated(
+        note = "Member `section-size` is deprecated. Use `sections` instead.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub section_size: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SgxInfo { 0 req sgx "sgx", 1 req sgx1 "sgx1", 2 req sgx2 "sgx2", 3 req flc "flc", 4
-    req sections "sections", 5 opt section_size "section-size", }
+    req sections "sections", 5 opt section_size "section-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SgxInfo new { sgx : bool => into, sgx1 : bool => into, sgx2 : bool => into, flc :
-    bool => into, sections : ::std::vec::Vec < SgxEpcSection > => into, } init {} set {
-    #[deprecated(note = "Member `section-size` is deprecated. Use `sections` instead.")]
+    bool => into, sections : ::std::vec::Vec < SgxEpcSection > => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
+    "Member `section-size` is deprecated. Use `sections` instead.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_section_size section_size "section-size" : u64 => into, }
 );
 #[doc(alias = "query-sgx")]
@@ -487,9 +559,15 @@ pub struct SgxInfo {
 /// Since: 6.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySgx {}
-::qapi_rt::qapi_struct!(QuerySgx {});
-::qapi_rt::qapi_builder!(QuerySgx new {} init {} set {});
+pub struct QuerySgx {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySgx {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySgx new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QuerySgx, "query-sgx", SgxInfo, { since : "6.2", versions : ["7.2.0", "10.0.2",
     "10.2.2"], }
@@ -510,9 +588,16 @@ pub struct QuerySgx {}
 /// Since: 6.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySgxCapabilities {}
-::qapi_rt::qapi_struct!(QuerySgxCapabilities {});
-::qapi_rt::qapi_builder!(QuerySgxCapabilities new {} init {} set {});
+pub struct QuerySgxCapabilities {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySgxCapabilities {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySgxCapabilities new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QuerySgxCapabilities, "query-sgx-capabilities", SgxInfo, { since : "6.2", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -593,16 +678,20 @@ pub struct EvtchnInfo {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub masked: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     EvtchnInfo { 0 req port "port", 1 req vcpu "vcpu", 2 req r#type "type", 3 req
     remote_domain "remote-domain", 4 req target "target", 5 req pending "pending", 6 req
-    masked "masked", }
+    masked "masked", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     EvtchnInfo new { port : u16 => into, vcpu : u32 => into, r#type : EvtchnPortType =>
     into, remote_domain : ::std::string::String => into, target : u16 => into, pending :
-    bool => into, masked : bool => into, } init {} set {}
+    bool => into, masked : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "xen-event-list")]
 /// Query the Xen event channels opened by the guest.
@@ -643,9 +732,15 @@ pub struct EvtchnInfo {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XenEventList {}
-::qapi_rt::qapi_struct!(XenEventList {});
-::qapi_rt::qapi_builder!(XenEventList new {} init {} set {});
+pub struct XenEventList {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XenEventList {} extra extra);
+::qapi_rt::qapi_builder!(
+    XenEventList new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { since : "8.0",
     versions : ["10.0.2", "10.2.2"], }
@@ -670,9 +765,15 @@ pub struct XenEventInject {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub port: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenEventInject { 0 req port "port", });
-::qapi_rt::qapi_builder!(XenEventInject new { port : u32 => into, } init {} set {});
+::qapi_rt::qapi_struct!(XenEventInject { 0 req port "port", } extra extra);
+::qapi_rt::qapi_builder!(
+    XenEventInject new { port : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XenEventInject, "xen-event-inject", (), { arg_type : "q_obj_xen-event-inject-arg",
     since : "8.0", versions : ["10.0.2", "10.2.2"], }

@@ -28,11 +28,14 @@ pub struct SetLink {
     pub name: ::std::string::String,
     /// true to set the link status to be up
     pub up: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SetLink { 0 req name "name", 1 req up "up", });
+::qapi_rt::qapi_struct!(SetLink { 0 req name "name", 1 req up "up", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SetLink new { name : ::std::string::String => into, up : bool => into, } init {} set
-    {}
+    SetLink new { name : ::std::string::String => into, up : bool => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     SetLink, "set_link", (), { arg_type : "q_obj_set_link-arg", since : "0.14", versions
@@ -96,10 +99,14 @@ impl NetdevAdd {
 pub struct NetdevDel {
     /// the name of the network backend to remove
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NetdevDel { 0 req id "id", });
+::qapi_rt::qapi_struct!(NetdevDel { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    NetdevDel new { id : ::std::string::String => into, } init {} set {}
+    NetdevDel new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     NetdevDel, "netdev_del", (), { arg_type : "q_obj_netdev_del-arg", allow_preconfig :
@@ -121,17 +128,20 @@ pub struct NetLegacyNicOptions {
     pub addr: ::std::option::Option<::std::string::String>,
     /// number of MSI-x vectors, 0 to disable MSI-X
     pub vectors: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetLegacyNicOptions { 0 opt netdev "netdev", 1 opt macaddr "macaddr", 2 opt model
-    "model", 3 opt addr "addr", 4 opt vectors "vectors", }
+    "model", 3 opt addr "addr", 4 opt vectors "vectors", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetLegacyNicOptions new {} init {} set { with_netdev netdev "netdev" :
-    ::std::string::String => into, with_macaddr macaddr "macaddr" : ::std::string::String
-    => into, with_model model "model" : ::std::string::String => into, with_addr addr
-    "addr" : ::std::string::String => into, with_vectors vectors "vectors" : u32 => into,
-    }
+    NetLegacyNicOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_netdev netdev "netdev" : ::std::string::String => into, with_macaddr macaddr
+    "macaddr" : ::std::string::String => into, with_model model "model" :
+    ::std::string::String => into, with_addr addr "addr" : ::std::string::String => into,
+    with_vectors vectors "vectors" : u32 => into, }
 );
 #[doc(alias = "String")]
 /// A fat type wrapping 'str', to be embedded in lists.
@@ -142,10 +152,14 @@ pub struct NetLegacyNicOptions {
 pub struct QapiString {
     /// `str`
     pub str: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QapiString { 0 req str "str", });
+::qapi_rt::qapi_struct!(QapiString { 0 req str "str", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QapiString new { str : ::std::string::String => into, } init {} set {}
+    QapiString new { str : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Unprivileged user-mode network connectivity using passt
 ///
@@ -295,6 +309,9 @@ pub struct NetDevPasstOptions {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub param: ::std::option::Option<::std::vec::Vec<QapiString>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetDevPasstOptions { 0 opt path "path", 1 opt quiet "quiet", 2 opt vhost_user
@@ -307,19 +324,20 @@ pub struct NetDevPasstOptions {
     "dns-forward", 20 opt dns_host "dns-host", 21 opt tcp "tcp", 22 opt udp "udp", 23 opt
     icmp "icmp", 24 opt dhcp "dhcp", 25 opt ndp "ndp", 26 opt dhcpv6 "dhcpv6", 27 opt ra
     "ra", 28 opt freebind "freebind", 29 opt ipv4 "ipv4", 30 opt ipv6 "ipv6", 31 opt
-    tcp_ports "tcp-ports", 32 opt udp_ports "udp-ports", 33 opt param "param", }
+    tcp_ports "tcp-ports", 32 opt udp_ports "udp-ports", 33 opt param "param", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    NetDevPasstOptions new {} init {} set { with_path path "path" : ::std::string::String
-    => into, with_quiet quiet "quiet" : bool => into, with_vhost_user vhost_user
-    "vhost-user" : bool => into, with_mtu mtu "mtu" : i64 => into, with_address address
-    "address" : ::std::string::String => into, with_netmask netmask "netmask" :
-    ::std::string::String => into, with_mac mac "mac" : ::std::string::String => into,
-    with_gateway gateway "gateway" : ::std::string::String => into, with_interface
-    interface "interface" : ::std::string::String => into, with_outbound outbound
-    "outbound" : ::std::string::String => into, with_outbound_if4 outbound_if4
-    "outbound-if4" : ::std::string::String => into, with_outbound_if6 outbound_if6
-    "outbound-if6" : ::std::string::String => into, with_dns dns "dns" :
+    NetDevPasstOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_path path "path" : ::std::string::String => into, with_quiet quiet "quiet" :
+    bool => into, with_vhost_user vhost_user "vhost-user" : bool => into, with_mtu mtu
+    "mtu" : i64 => into, with_address address "address" : ::std::string::String => into,
+    with_netmask netmask "netmask" : ::std::string::String => into, with_mac mac "mac" :
+    ::std::string::String => into, with_gateway gateway "gateway" : ::std::string::String
+    => into, with_interface interface "interface" : ::std::string::String => into,
+    with_outbound outbound "outbound" : ::std::string::String => into, with_outbound_if4
+    outbound_if4 "outbound-if4" : ::std::string::String => into, with_outbound_if6
+    outbound_if6 "outbound-if6" : ::std::string::String => into, with_dns dns "dns" :
     ::std::string::String => into, with_search search "search" : ::std::vec::Vec <
     QapiString > => into, with_fqdn fqdn "fqdn" : ::std::string::String => into,
     with_dhcp_dns dhcp_dns "dhcp-dns" : bool => into, with_dhcp_search dhcp_search
@@ -399,6 +417,9 @@ pub struct NetdevUserOptions {
     pub guestfwd: ::std::option::Option<::std::vec::Vec<QapiString>>,
     /// RFC2132 "TFTP server name" string (Since 3.1)
     pub tftp_server_name: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevUserOptions { 0 opt hostname "hostname", 1 opt restrict "restrict", 2 opt ipv4
@@ -408,24 +429,24 @@ pub struct NetdevUserOptions {
     ipv6_prefix "ipv6-prefix", 14 opt ipv6_prefixlen "ipv6-prefixlen", 15 opt ipv6_host
     "ipv6-host", 16 opt ipv6_dns "ipv6-dns", 17 opt smb "smb", 18 opt smbserver
     "smbserver", 19 opt hostfwd "hostfwd", 20 opt guestfwd "guestfwd", 21 opt
-    tftp_server_name "tftp-server-name", }
+    tftp_server_name "tftp-server-name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevUserOptions new {} init {} set { with_hostname hostname "hostname" :
-    ::std::string::String => into, with_restrict restrict "restrict" : bool => into,
-    with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6 "ipv6" : bool => into, with_ip
-    ip "ip" : ::std::string::String => into, with_net net "net" : ::std::string::String
-    => into, with_host host "host" : ::std::string::String => into, with_tftp tftp "tftp"
-    : ::std::string::String => into, with_bootfile bootfile "bootfile" :
-    ::std::string::String => into, with_dhcpstart dhcpstart "dhcpstart" :
-    ::std::string::String => into, with_dns dns "dns" : ::std::string::String => into,
-    with_dnssearch dnssearch "dnssearch" : ::std::vec::Vec < QapiString > => into,
-    with_domainname domainname "domainname" : ::std::string::String => into,
-    with_ipv6_prefix ipv6_prefix "ipv6-prefix" : ::std::string::String => into,
-    with_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" : i64 => into, with_ipv6_host
-    ipv6_host "ipv6-host" : ::std::string::String => into, with_ipv6_dns ipv6_dns
-    "ipv6-dns" : ::std::string::String => into, with_smb smb "smb" :
-    ::std::string::String => into, with_smbserver smbserver "smbserver" :
+    NetdevUserOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_hostname hostname "hostname" : ::std::string::String => into, with_restrict
+    restrict "restrict" : bool => into, with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6
+    ipv6 "ipv6" : bool => into, with_ip ip "ip" : ::std::string::String => into, with_net
+    net "net" : ::std::string::String => into, with_host host "host" :
+    ::std::string::String => into, with_tftp tftp "tftp" : ::std::string::String => into,
+    with_bootfile bootfile "bootfile" : ::std::string::String => into, with_dhcpstart
+    dhcpstart "dhcpstart" : ::std::string::String => into, with_dns dns "dns" :
+    ::std::string::String => into, with_dnssearch dnssearch "dnssearch" : ::std::vec::Vec
+    < QapiString > => into, with_domainname domainname "domainname" :
+    ::std::string::String => into, with_ipv6_prefix ipv6_prefix "ipv6-prefix" :
+    ::std::string::String => into, with_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" :
+    i64 => into, with_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into,
+    with_ipv6_dns ipv6_dns "ipv6-dns" : ::std::string::String => into, with_smb smb "smb"
+    : ::std::string::String => into, with_smbserver smbserver "smbserver" :
     ::std::string::String => into, with_hostfwd hostfwd "hostfwd" : ::std::vec::Vec <
     QapiString > => into, with_guestfwd guestfwd "guestfwd" : ::std::vec::Vec <
     QapiString > => into, with_tftp_server_name tftp_server_name "tftp-server-name" :
@@ -470,26 +491,30 @@ pub struct NetdevTapOptions {
     /// maximum number of microseconds that could be spent on busy
     /// polling for tap (since 2.7)
     pub poll_us: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevTapOptions { 0 opt ifname "ifname", 1 opt fd "fd", 2 opt fds "fds", 3 opt
     script "script", 4 opt downscript "downscript", 5 opt br "br", 6 opt helper "helper",
     7 opt sndbuf "sndbuf", 8 opt vnet_hdr "vnet_hdr", 9 opt vhost "vhost", 10 opt vhostfd
     "vhostfd", 11 opt vhostfds "vhostfds", 12 opt vhostforce "vhostforce", 13 opt queues
-    "queues", 14 opt poll_us "poll-us", }
+    "queues", 14 opt poll_us "poll-us", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevTapOptions new {} init {} set { with_ifname ifname "ifname" :
-    ::std::string::String => into, with_fd fd "fd" : ::std::string::String => into,
-    with_fds fds "fds" : ::std::string::String => into, with_script script "script" :
-    ::std::string::String => into, with_downscript downscript "downscript" :
-    ::std::string::String => into, with_br br "br" : ::std::string::String => into,
-    with_helper helper "helper" : ::std::string::String => into, with_sndbuf sndbuf
-    "sndbuf" : u64 => into, with_vnet_hdr vnet_hdr "vnet_hdr" : bool => into, with_vhost
-    vhost "vhost" : bool => into, with_vhostfd vhostfd "vhostfd" : ::std::string::String
-    => into, with_vhostfds vhostfds "vhostfds" : ::std::string::String => into,
-    with_vhostforce vhostforce "vhostforce" : bool => into, with_queues queues "queues" :
-    u32 => into, with_poll_us poll_us "poll-us" : u32 => into, }
+    NetdevTapOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_ifname ifname "ifname" : ::std::string::String => into, with_fd fd "fd" :
+    ::std::string::String => into, with_fds fds "fds" : ::std::string::String => into,
+    with_script script "script" : ::std::string::String => into, with_downscript
+    downscript "downscript" : ::std::string::String => into, with_br br "br" :
+    ::std::string::String => into, with_helper helper "helper" : ::std::string::String =>
+    into, with_sndbuf sndbuf "sndbuf" : u64 => into, with_vnet_hdr vnet_hdr "vnet_hdr" :
+    bool => into, with_vhost vhost "vhost" : bool => into, with_vhostfd vhostfd "vhostfd"
+    : ::std::string::String => into, with_vhostfds vhostfds "vhostfds" :
+    ::std::string::String => into, with_vhostforce vhostforce "vhostforce" : bool =>
+    into, with_queues queues "queues" : u32 => into, with_poll_us poll_us "poll-us" : u32
+    => into, }
 );
 /// Socket netdevs are used to establish a network connection to another
 /// QEMU virtual machine via a TCP socket.
@@ -510,17 +535,21 @@ pub struct NetdevSocketOptions {
     pub localaddr: ::std::option::Option<::std::string::String>,
     /// UDP unicast address and port number
     pub udp: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevSocketOptions { 0 opt fd "fd", 1 opt listen "listen", 2 opt connect "connect",
-    3 opt mcast "mcast", 4 opt localaddr "localaddr", 5 opt udp "udp", }
+    3 opt mcast "mcast", 4 opt localaddr "localaddr", 5 opt udp "udp", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevSocketOptions new {} init {} set { with_fd fd "fd" : ::std::string::String =>
-    into, with_listen listen "listen" : ::std::string::String => into, with_connect
-    connect "connect" : ::std::string::String => into, with_mcast mcast "mcast" :
-    ::std::string::String => into, with_localaddr localaddr "localaddr" :
-    ::std::string::String => into, with_udp udp "udp" : ::std::string::String => into, }
+    NetdevSocketOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_fd fd "fd" : ::std::string::String => into, with_listen listen "listen" :
+    ::std::string::String => into, with_connect connect "connect" : ::std::string::String
+    => into, with_mcast mcast "mcast" : ::std::string::String => into, with_localaddr
+    localaddr "localaddr" : ::std::string::String => into, with_udp udp "udp" :
+    ::std::string::String => into, }
 );
 /// Configure an Ethernet over L2TPv3 tunnel.
 ///
@@ -559,24 +588,28 @@ pub struct NetdevL2TPv3Options {
     /// additional offset - allows the insertion of additional
     /// application-specific data before the packet payload
     pub offset: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevL2TPv3Options { 0 req src "src", 1 req dst "dst", 2 opt srcport "srcport", 3
     opt dstport "dstport", 4 opt ipv6 "ipv6", 5 opt udp "udp", 6 opt cookie64 "cookie64",
     7 opt counter "counter", 8 opt pincounter "pincounter", 9 opt txcookie "txcookie", 10
     opt rxcookie "rxcookie", 11 req txsession "txsession", 12 opt rxsession "rxsession",
-    13 opt offset "offset", }
+    13 opt offset "offset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NetdevL2TPv3Options new { src : ::std::string::String => into, dst :
-    ::std::string::String => into, txsession : u32 => into, } init {} set { with_srcport
-    srcport "srcport" : ::std::string::String => into, with_dstport dstport "dstport" :
-    ::std::string::String => into, with_ipv6 ipv6 "ipv6" : bool => into, with_udp udp
-    "udp" : bool => into, with_cookie64 cookie64 "cookie64" : bool => into, with_counter
-    counter "counter" : bool => into, with_pincounter pincounter "pincounter" : bool =>
-    into, with_txcookie txcookie "txcookie" : u64 => into, with_rxcookie rxcookie
-    "rxcookie" : u64 => into, with_rxsession rxsession "rxsession" : u32 => into,
-    with_offset offset "offset" : u32 => into, }
+    ::std::string::String => into, txsession : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_srcport srcport "srcport" :
+    ::std::string::String => into, with_dstport dstport "dstport" : ::std::string::String
+    => into, with_ipv6 ipv6 "ipv6" : bool => into, with_udp udp "udp" : bool => into,
+    with_cookie64 cookie64 "cookie64" : bool => into, with_counter counter "counter" :
+    bool => into, with_pincounter pincounter "pincounter" : bool => into, with_txcookie
+    txcookie "txcookie" : u64 => into, with_rxcookie rxcookie "rxcookie" : u64 => into,
+    with_rxsession rxsession "rxsession" : u32 => into, with_offset offset "offset" : u32
+    => into, }
 );
 /// Connect to a vde switch running on the host.
 ///
@@ -592,15 +625,19 @@ pub struct NetdevVdeOptions {
     pub group: ::std::option::Option<::std::string::String>,
     /// permissions for socket
     pub mode: ::std::option::Option<u16>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVdeOptions { 0 opt sock "sock", 1 opt port "port", 2 opt group "group", 3 opt
-    mode "mode", }
+    mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVdeOptions new {} init {} set { with_sock sock "sock" : ::std::string::String
-    => into, with_port port "port" : u16 => into, with_group group "group" :
-    ::std::string::String => into, with_mode mode "mode" : u16 => into, }
+    NetdevVdeOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_sock sock "sock" : ::std::string::String => into, with_port port "port" : u16 =>
+    into, with_group group "group" : ::std::string::String => into, with_mode mode "mode"
+    : u16 => into, }
 );
 /// Connect a host TAP network interface to a host bridge device.
 ///
@@ -612,11 +649,17 @@ pub struct NetdevBridgeOptions {
     pub br: ::std::option::Option<::std::string::String>,
     /// command to execute to configure bridge
     pub helper: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NetdevBridgeOptions { 0 opt br "br", 1 opt helper "helper", });
+::qapi_rt::qapi_struct!(
+    NetdevBridgeOptions { 0 opt br "br", 1 opt helper "helper", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    NetdevBridgeOptions new {} init {} set { with_br br "br" : ::std::string::String =>
-    into, with_helper helper "helper" : ::std::string::String => into, }
+    NetdevBridgeOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_br br "br" : ::std::string::String => into, with_helper helper "helper" :
+    ::std::string::String => into, }
 );
 /// Connect two or more net clients through a software hub.
 ///
@@ -629,13 +672,17 @@ pub struct NetdevHubPortOptions {
     /// used to connect hub to a netdev instead of a device
     /// (since 2.12)
     pub netdev: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevHubPortOptions { 0 req hubid "hubid", 1 opt netdev "netdev", }
+    NetdevHubPortOptions { 0 req hubid "hubid", 1 opt netdev "netdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevHubPortOptions new { hubid : i32 => into, } init {} set { with_netdev netdev
-    "netdev" : ::std::string::String => into, }
+    NetdevHubPortOptions new { hubid : i32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_netdev netdev "netdev" :
+    ::std::string::String => into, }
 );
 /// Connect a client to a netmap-enabled NIC or to a VALE switch port
 ///
@@ -652,13 +699,17 @@ pub struct NetdevNetmapOptions {
     pub ifname: ::std::string::String,
     /// path of the netmap device (default: '/dev/netmap').
     pub devname: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevNetmapOptions { 0 req ifname "ifname", 1 opt devname "devname", }
+    NetdevNetmapOptions { 0 req ifname "ifname", 1 opt devname "devname", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevNetmapOptions new { ifname : ::std::string::String => into, } init {} set {
-    with_devname devname "devname" : ::std::string::String => into, }
+    NetdevNetmapOptions new { ifname : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_devname devname "devname" :
+    ::std::string::String => into, }
 );
 /// Attach mode for a default XDP program
 ///
@@ -744,21 +795,25 @@ pub struct NetdevAFXDPOptions {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub map_start_index: ::std::option::Option<i32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevAFXDPOptions { 0 req ifname "ifname", 1 opt mode "mode", 2 opt force_copy
     "force-copy", 3 opt queues "queues", 4 opt start_queue "start-queue", 5 opt inhibit
     "inhibit", 6 opt sock_fds "sock-fds", 7 opt map_path "map-path", 8 opt
-    map_start_index "map-start-index", }
+    map_start_index "map-start-index", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevAFXDPOptions new { ifname : ::std::string::String => into, } init {} set {
-    with_mode mode "mode" : AFXDPMode => into, with_force_copy force_copy "force-copy" :
-    bool => into, with_queues queues "queues" : i64 => into, with_start_queue start_queue
-    "start-queue" : i64 => into, with_inhibit inhibit "inhibit" : bool => into,
-    with_sock_fds sock_fds "sock-fds" : ::std::string::String => into, with_map_path
-    map_path "map-path" : ::std::string::String => into, with_map_start_index
-    map_start_index "map-start-index" : i32 => into, }
+    NetdevAFXDPOptions new { ifname : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_mode mode "mode" : AFXDPMode =>
+    into, with_force_copy force_copy "force-copy" : bool => into, with_queues queues
+    "queues" : i64 => into, with_start_queue start_queue "start-queue" : i64 => into,
+    with_inhibit inhibit "inhibit" : bool => into, with_sock_fds sock_fds "sock-fds" :
+    ::std::string::String => into, with_map_path map_path "map-path" :
+    ::std::string::String => into, with_map_start_index map_start_index "map-start-index"
+    : i32 => into, }
 );
 /// Vhost-user network backend
 ///
@@ -773,15 +828,18 @@ pub struct NetdevVhostUserOptions {
     /// number of queues to be created for multiqueue vhost-user
     /// (default: 1) (Since 2.5)
     pub queues: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVhostUserOptions { 0 req chardev "chardev", 1 opt vhostforce "vhostforce", 2
-    opt queues "queues", }
+    opt queues "queues", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVhostUserOptions new { chardev : ::std::string::String => into, } init {} set {
-    with_vhostforce vhostforce "vhostforce" : bool => into, with_queues queues "queues" :
-    i64 => into, }
+    NetdevVhostUserOptions new { chardev : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set { with_vhostforce vhostforce "vhostforce"
+    : bool => into, with_queues queues "queues" : i64 => into, }
 );
 /// Vhost-vdpa network backend
 ///
@@ -804,16 +862,19 @@ pub struct NetdevVhostVDPAOptions {
     ///
     /// **Unstable**: Member `x-svq` is experimental.
     pub x_svq: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVhostVDPAOptions { 0 opt vhostdev "vhostdev", 1 opt vhostfd "vhostfd", 2 opt
-    queues "queues", 3 opt x_svq "x-svq", }
+    queues "queues", 3 opt x_svq "x-svq", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVhostVDPAOptions new {} init {} set { with_vhostdev vhostdev "vhostdev" :
-    ::std::string::String => into, with_vhostfd vhostfd "vhostfd" : ::std::string::String
-    => into, with_queues queues "queues" : i64 => into, with_x_svq x_svq "x-svq" : bool
-    => into, }
+    NetdevVhostVDPAOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_vhostdev vhostdev "vhostdev" : ::std::string::String => into, with_vhostfd
+    vhostfd "vhostfd" : ::std::string::String => into, with_queues queues "queues" : i64
+    => into, with_x_svq x_svq "x-svq" : bool => into, }
 );
 /// vmnet (host mode) network backend.
 ///
@@ -850,18 +911,22 @@ pub struct NetdevVmnetHostOptions {
     /// is allowed only with other interfaces added to this network
     /// identified by the UUID.  Requires at least macOS Big Sur 11.0.
     pub net_uuid: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVmnetHostOptions { 0 opt start_address "start-address", 1 opt end_address
     "end-address", 2 opt subnet_mask "subnet-mask", 3 opt isolated "isolated", 4 opt
-    net_uuid "net-uuid", }
+    net_uuid "net-uuid", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVmnetHostOptions new {} init {} set { with_start_address start_address
-    "start-address" : ::std::string::String => into, with_end_address end_address
-    "end-address" : ::std::string::String => into, with_subnet_mask subnet_mask
-    "subnet-mask" : ::std::string::String => into, with_isolated isolated "isolated" :
-    bool => into, with_net_uuid net_uuid "net-uuid" : ::std::string::String => into, }
+    NetdevVmnetHostOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_start_address start_address "start-address" : ::std::string::String =>
+    into, with_end_address end_address "end-address" : ::std::string::String => into,
+    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
+    with_isolated isolated "isolated" : bool => into, with_net_uuid net_uuid "net-uuid" :
+    ::std::string::String => into, }
 );
 /// vmnet (shared mode) network backend.
 ///
@@ -900,19 +965,22 @@ pub struct NetdevVmnetSharedOptions {
     /// unique local address i.e. start with fd00::/8 and have length of
     /// 64.
     pub nat66_prefix: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVmnetSharedOptions { 0 opt start_address "start-address", 1 opt end_address
     "end-address", 2 opt subnet_mask "subnet-mask", 3 opt isolated "isolated", 4 opt
-    nat66_prefix "nat66-prefix", }
+    nat66_prefix "nat66-prefix", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVmnetSharedOptions new {} init {} set { with_start_address start_address
-    "start-address" : ::std::string::String => into, with_end_address end_address
-    "end-address" : ::std::string::String => into, with_subnet_mask subnet_mask
-    "subnet-mask" : ::std::string::String => into, with_isolated isolated "isolated" :
-    bool => into, with_nat66_prefix nat66_prefix "nat66-prefix" : ::std::string::String
-    => into, }
+    NetdevVmnetSharedOptions new {} init { extra = ::std::default::Default::default(), }
+    set { with_start_address start_address "start-address" : ::std::string::String =>
+    into, with_end_address end_address "end-address" : ::std::string::String => into,
+    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
+    with_isolated isolated "isolated" : bool => into, with_nat66_prefix nat66_prefix
+    "nat66-prefix" : ::std::string::String => into, }
 );
 /// vmnet (bridged mode) network backend.
 ///
@@ -931,13 +999,18 @@ pub struct NetdevVmnetBridgedOptions {
     /// other vmnet interfaces.  Only communication with host is
     /// allowed.  Requires at least macOS Big Sur 11.0.
     pub isolated: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevVmnetBridgedOptions { 0 req ifname "ifname", 1 opt isolated "isolated", }
+    NetdevVmnetBridgedOptions { 0 req ifname "ifname", 1 opt isolated "isolated", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevVmnetBridgedOptions new { ifname : ::std::string::String => into, } init {} set
-    { with_isolated isolated "isolated" : bool => into, }
+    NetdevVmnetBridgedOptions new { ifname : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_isolated isolated "isolated"
+    : bool => into, }
 );
 /// Configuration info for stream socket netdev
 ///
@@ -966,19 +1039,25 @@ pub struct NetdevStreamOptions {
     /// **Deprecated**: Member `reconnect` is deprecated.  Use `reconnect-ms` instead.
     ///
     /// Only in QEMU 10.0.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    #[deprecated(note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")]
+    #[deprecated(
+        note = "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later"
+    )]
     pub reconnect: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevStreamOptions { 0 req addr "addr", 1 opt server "server", 2 opt reconnect_ms
-    "reconnect-ms", 3 opt reconnect "reconnect", }
+    "reconnect-ms", 3 opt reconnect "reconnect", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevStreamOptions new { addr : SocketAddress => into, } init {} set { with_server
-    server "server" : bool => into, with_reconnect_ms reconnect_ms "reconnect-ms" : i64
-    => into, #[deprecated(note =
-    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.")] with_reconnect
-    reconnect "reconnect" : i64 => into, }
+    NetdevStreamOptions new { addr : SocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set { with_server server "server" : bool =>
+    into, with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note
+    =
+    "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
+    with_reconnect reconnect "reconnect" : i64 => into, }
 );
 /// Configuration info for datagram socket netdev.
 ///
@@ -1011,13 +1090,17 @@ pub struct NetdevDgramOptions {
     pub local: ::std::option::Option<SocketAddress>,
     /// remote address
     pub remote: ::std::option::Option<SocketAddress>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevDgramOptions { 0 opt local "local", 1 opt remote "remote", }
+    NetdevDgramOptions { 0 opt local "local", 1 opt remote "remote", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevDgramOptions new {} init {} set { with_local local "local" : SocketAddress =>
-    into, with_remote remote "remote" : SocketAddress => into, }
+    NetdevDgramOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_local local "local" : SocketAddress => into, with_remote remote "remote" :
+    SocketAddress => into, }
 );
 /// Available netdev drivers.
 ///
@@ -1157,7 +1240,8 @@ pub enum NetdevBranch {
     /// Only if `CONFIG_VMNET`.
     VmnetBridged(NetdevVmnetBridgedOptions),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1390,6 +1474,9 @@ pub struct RxFilterInfo {
     pub unicast_table: ::std::vec::Vec<::std::string::String>,
     /// a list of multicast macaddr string
     pub multicast_table: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RxFilterInfo { 0 req name "name", 1 req promiscuous "promiscuous", 2 req multicast
@@ -1397,7 +1484,7 @@ pub struct RxFilterInfo {
     "broadcast-allowed", 6 req multicast_overflow "multicast-overflow", 7 req
     unicast_overflow "unicast-overflow", 8 req main_mac "main-mac", 9 req vlan_table
     "vlan-table", 10 req unicast_table "unicast-table", 11 req multicast_table
-    "multicast-table", }
+    "multicast-table", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RxFilterInfo new { name : ::std::string::String => into, promiscuous : bool => into,
@@ -1406,7 +1493,8 @@ pub struct RxFilterInfo {
     : bool => into, main_mac : ::std::string::String => into, vlan_table :
     ::std::vec::Vec < i64 > => into, unicast_table : ::std::vec::Vec <
     ::std::string::String > => into, multicast_table : ::std::vec::Vec <
-    ::std::string::String > => into, } init {} set {}
+    ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 #[doc(alias = "query-rx-filter")]
 /// Return rx-filter information for all NICs (or for the given NIC).
@@ -1458,11 +1546,14 @@ pub struct RxFilterInfo {
 pub struct QueryRxFilter {
     /// net client name
     pub name: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryRxFilter { 0 opt name "name", });
+::qapi_rt::qapi_struct!(QueryRxFilter { 0 opt name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryRxFilter new {} init {} set { with_name name "name" : ::std::string::String =>
-    into, }
+    QueryRxFilter new {} init { extra = ::std::default::Default::default(), } set {
+    with_name name "name" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { arg_type :
@@ -1490,11 +1581,17 @@ pub struct NicRxFilterChanged {
     pub name: ::std::option::Option<::std::string::String>,
     /// device path
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NicRxFilterChanged { 0 opt name "name", 1 req path "path", });
+::qapi_rt::qapi_struct!(
+    NicRxFilterChanged { 0 opt name "name", 1 req path "path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    NicRxFilterChanged new { path : ::std::string::String => into, } init {} set {
-    with_name name "name" : ::std::string::String => into, }
+    NicRxFilterChanged new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_name name "name" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     NicRxFilterChanged, "NIC_RX_FILTER_CHANGED", { versions : ["7.2.0", "10.0.2",
@@ -1522,16 +1619,19 @@ pub struct AnnounceParameters {
     /// and to allow it to modified later.  Not for use as part of the
     /// migration parameters.  (Since 4.1)
     pub id: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     AnnounceParameters { 0 req initial "initial", 1 req max "max", 2 req rounds "rounds",
-    3 req step "step", 4 opt interfaces "interfaces", 5 opt id "id", }
+    3 req step "step", 4 opt interfaces "interfaces", 5 opt id "id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     AnnounceParameters new { initial : i64 => into, max : i64 => into, rounds : i64 =>
-    into, step : i64 => into, } init {} set { with_interfaces interfaces "interfaces" :
-    ::std::vec::Vec < ::std::string::String > => into, with_id id "id" :
-    ::std::string::String => into, }
+    into, step : i64 => into, } init { extra = ::std::default::Default::default(), } set
+    { with_interfaces interfaces "interfaces" : ::std::vec::Vec < ::std::string::String >
+    => into, with_id id "id" : ::std::string::String => into, }
 );
 #[doc(alias = "announce-self")]
 /// Trigger generation of broadcast RARP frames to update network
@@ -1592,10 +1692,14 @@ impl AnnounceSelf {
 pub struct FailoverNegotiated {
     /// QEMU device id of the unplugged device
     pub device_id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FailoverNegotiated { 0 req device_id "device-id", });
+::qapi_rt::qapi_struct!(FailoverNegotiated { 0 req device_id "device-id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FailoverNegotiated new { device_id : ::std::string::String => into, } init {} set {}
+    FailoverNegotiated new { device_id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     FailoverNegotiated, "FAILOVER_NEGOTIATED", { versions : ["7.2.0", "10.0.2",
@@ -1630,13 +1734,16 @@ pub struct NetdevStreamConnected {
     pub netdev_id: ::std::string::String,
     /// The destination address
     pub addr: SocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevStreamConnected { 0 req netdev_id "netdev-id", 1 req addr "addr", }
+    NetdevStreamConnected { 0 req netdev_id "netdev-id", 1 req addr "addr", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NetdevStreamConnected new { netdev_id : ::std::string::String => into, addr :
-    SocketAddress => into, } init {} set {}
+    SocketAddress => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     NetdevStreamConnected, "NETDEV_STREAM_CONNECTED", { versions : ["7.2.0", "10.0.2",
@@ -1659,11 +1766,16 @@ pub struct NetdevStreamConnected {
 pub struct NetdevStreamDisconnected {
     /// QEMU netdev id that is disconnected
     pub netdev_id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NetdevStreamDisconnected { 0 req netdev_id "netdev-id", });
+::qapi_rt::qapi_struct!(
+    NetdevStreamDisconnected { 0 req netdev_id "netdev-id", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    NetdevStreamDisconnected new { netdev_id : ::std::string::String => into, } init {}
-    set {}
+    NetdevStreamDisconnected new { netdev_id : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     NetdevStreamDisconnected, "NETDEV_STREAM_DISCONNECTED", { versions : ["7.2.0",
@@ -1694,14 +1806,18 @@ pub struct NetdevVhostUserConnected {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub chardev_id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetdevVhostUserConnected { 0 req netdev_id "netdev-id", 1 req chardev_id
-    "chardev-id", }
+    "chardev-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserConnected new { netdev_id : ::std::string::String => into, chardev_id
-    : ::std::string::String => into, } init {} set {}
+    : ::std::string::String => into, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 ::qapi_rt::qapi_event!(
     NetdevVhostUserConnected, "NETDEV_VHOST_USER_CONNECTED", { versions : ["10.0.2",
@@ -1728,11 +1844,16 @@ pub struct NetdevVhostUserDisconnected {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub netdev_id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id", });
+::qapi_rt::qapi_struct!(
+    NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    NetdevVhostUserDisconnected new { netdev_id : ::std::string::String => into, } init
-    {} set {}
+    NetdevVhostUserDisconnected new { netdev_id : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     NetdevVhostUserDisconnected, "NETDEV_VHOST_USER_DISCONNECTED", { versions :

@@ -11,10 +11,16 @@ pub struct PciMemoryRange {
     pub base: i64,
     /// the ending address (guest physical)
     pub limit: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PciMemoryRange { 0 req base "base", 1 req limit "limit", });
+::qapi_rt::qapi_struct!(
+    PciMemoryRange { 0 req base "base", 1 req limit "limit", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    PciMemoryRange new { base : i64 => into, limit : i64 => into, } init {} set {}
+    PciMemoryRange new { base : i64 => into, limit : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about a PCI device I/O region.
 ///
@@ -35,16 +41,20 @@ pub struct PciMemoryRegion {
     pub prefetch: ::std::option::Option<bool>,
     /// if `type` is 'memory', true if the BAR is 64-bit
     pub mem_type_64: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     PciMemoryRegion { 0 req bar "bar", 1 req r#type "type", 2 req address "address", 3
-    req size "size", 4 opt prefetch "prefetch", 5 opt mem_type_64 "mem_type_64", }
+    req size "size", 4 opt prefetch "prefetch", 5 opt mem_type_64 "mem_type_64", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     PciMemoryRegion new { bar : i64 => into, r#type : ::std::string::String => into,
-    address : i64 => into, size : i64 => into, } init {} set { with_prefetch prefetch
-    "prefetch" : bool => into, with_mem_type_64 mem_type_64 "mem_type_64" : bool => into,
-    }
+    address : i64 => into, size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_prefetch prefetch "prefetch" : bool
+    => into, with_mem_type_64 mem_type_64 "mem_type_64" : bool => into, }
 );
 /// Information about a bus of a PCI Bridge device
 ///
@@ -68,16 +78,20 @@ pub struct PciBusInfo {
     /// The range of prefetchable MMIO for all devices
     /// on this bridge
     pub prefetchable_range: PciMemoryRange,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     PciBusInfo { 0 req number "number", 1 req secondary "secondary", 2 req subordinate
     "subordinate", 3 req io_range "io_range", 4 req memory_range "memory_range", 5 req
-    prefetchable_range "prefetchable_range", }
+    prefetchable_range "prefetchable_range", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     PciBusInfo new { number : i64 => into, secondary : i64 => into, subordinate : i64 =>
     into, io_range : PciMemoryRange => into, memory_range : PciMemoryRange => into,
-    prefetchable_range : PciMemoryRange => into, } init {} set {}
+    prefetchable_range : PciMemoryRange => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information about a PCI Bridge device
 ///
@@ -89,11 +103,17 @@ pub struct PciBridgeInfo {
     pub bus: PciBusInfo,
     /// a list of `PciDeviceInfo` for each device on this bridge
     pub devices: ::std::option::Option<::std::vec::Vec<PciDeviceInfo>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PciBridgeInfo { 0 req bus "bus", 1 opt devices "devices", });
+::qapi_rt::qapi_struct!(
+    PciBridgeInfo { 0 req bus "bus", 1 opt devices "devices", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    PciBridgeInfo new { bus : PciBusInfo => into, } init {} set { with_devices devices
-    "devices" : ::std::vec::Vec < PciDeviceInfo > => into, }
+    PciBridgeInfo new { bus : PciBusInfo => into, } init { extra =
+    ::std::default::Default::default(), } set { with_devices devices "devices" :
+    ::std::vec::Vec < PciDeviceInfo > => into, }
 );
 /// Information about the Class of a PCI device
 ///
@@ -106,10 +126,16 @@ pub struct PciDeviceClass {
     pub desc: ::std::option::Option<::std::string::String>,
     /// the class code of the device
     pub class: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PciDeviceClass { 0 opt desc "desc", 1 req class "class", });
+::qapi_rt::qapi_struct!(
+    PciDeviceClass { 0 opt desc "desc", 1 req class "class", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    PciDeviceClass new { class : i64 => into, } init {} set { with_desc desc "desc" :
+    PciDeviceClass new { class : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_desc desc "desc" :
     ::std::string::String => into, }
 );
 /// Information about the Id of a PCI device
@@ -126,15 +152,19 @@ pub struct PciDeviceId {
     pub subsystem: ::std::option::Option<i64>,
     /// the PCI subsystem vendor id (since 3.1)
     pub subsystem_vendor: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     PciDeviceId { 0 req device "device", 1 req vendor "vendor", 2 opt subsystem
-    "subsystem", 3 opt subsystem_vendor "subsystem-vendor", }
+    "subsystem", 3 opt subsystem_vendor "subsystem-vendor", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciDeviceId new { device : i64 => into, vendor : i64 => into, } init {} set {
-    with_subsystem subsystem "subsystem" : i64 => into, with_subsystem_vendor
-    subsystem_vendor "subsystem-vendor" : i64 => into, }
+    PciDeviceId new { device : i64 => into, vendor : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_subsystem subsystem "subsystem" :
+    i64 => into, with_subsystem_vendor subsystem_vendor "subsystem-vendor" : i64 => into,
+    }
 );
 /// Information about a PCI device
 ///
@@ -162,18 +192,23 @@ pub struct PciDeviceInfo {
     pub pci_bridge: ::std::option::Option<PciBridgeInfo>,
     /// a list of the PCI I/O regions associated with the device
     pub regions: ::std::vec::Vec<PciMemoryRegion>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     PciDeviceInfo { 0 req bus "bus", 1 req slot "slot", 2 req function "function", 3 req
     class_info "class_info", 4 req id "id", 5 opt irq "irq", 6 req irq_pin "irq_pin", 7
     req qdev_id "qdev_id", 8 opt pci_bridge "pci_bridge", 9 req regions "regions", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceInfo new { bus : i64 => into, slot : i64 => into, function : i64 => into,
     class_info : PciDeviceClass => into, id : PciDeviceId => into, irq_pin : i64 => into,
     qdev_id : ::std::string::String => into, regions : ::std::vec::Vec < PciMemoryRegion
-    > => into, } init {} set { with_irq irq "irq" : i64 => into, with_pci_bridge
-    pci_bridge "pci_bridge" : PciBridgeInfo => into, }
+    > => into, } init { extra = ::std::default::Default::default(), } set { with_irq irq
+    "irq" : i64 => into, with_pci_bridge pci_bridge "pci_bridge" : PciBridgeInfo => into,
+    }
 );
 /// Information about a PCI bus
 ///
@@ -185,11 +220,16 @@ pub struct PciInfo {
     pub bus: i64,
     /// a list of devices on this bus
     pub devices: ::std::vec::Vec<PciDeviceInfo>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PciInfo { 0 req bus "bus", 1 req devices "devices", });
+::qapi_rt::qapi_struct!(
+    PciInfo { 0 req bus "bus", 1 req devices "devices", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     PciInfo new { bus : i64 => into, devices : ::std::vec::Vec < PciDeviceInfo > => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-pci")]
 /// Return information about the PCI bus topology of the guest.
@@ -336,9 +376,15 @@ pub struct PciInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryPci {}
-::qapi_rt::qapi_struct!(QueryPci {});
-::qapi_rt::qapi_builder!(QueryPci new {} init {} set {});
+pub struct QueryPci {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryPci {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryPci new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryPci, "query-pci", ::std::vec::Vec < PciInfo >, { since : "0.14", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }

@@ -18,10 +18,14 @@ use super::*;
 pub struct DeviceListProperties {
     /// the type name of a device
     pub typename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceListProperties { 0 req typename "typename", });
+::qapi_rt::qapi_struct!(DeviceListProperties { 0 req typename "typename", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DeviceListProperties new { typename : ::std::string::String => into, } init {} set {}
+    DeviceListProperties new { typename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     DeviceListProperties, "device-list-properties", ::std::vec::Vec < ObjectPropertyInfo
@@ -130,10 +134,14 @@ pub struct DeviceAdd {
 pub struct DeviceDel {
     /// the device's ID or QOM path
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceDel { 0 req id "id", });
+::qapi_rt::qapi_struct!(DeviceDel { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DeviceDel new { id : ::std::string::String => into, } init {} set {}
+    DeviceDel new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     DeviceDel, "device_del", (), { arg_type : "q_obj_device_del-arg", since : "0.14",
@@ -162,11 +170,17 @@ pub struct DeviceDeleted {
     pub device: ::std::option::Option<::std::string::String>,
     /// the device's QOM path
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceDeleted { 0 opt device "device", 1 req path "path", });
+::qapi_rt::qapi_struct!(
+    DeviceDeleted { 0 opt device "device", 1 req path "path", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DeviceDeleted new { path : ::std::string::String => into, } init {} set { with_device
-    device "device" : ::std::string::String => into, }
+    DeviceDeleted new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     DeviceDeleted, "DEVICE_DELETED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -193,13 +207,17 @@ pub struct DeviceUnplugGuestError {
     pub device: ::std::option::Option<::std::string::String>,
     /// the device's QOM path
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DeviceUnplugGuestError { 0 opt device "device", 1 req path "path", }
+    DeviceUnplugGuestError { 0 opt device "device", 1 req path "path", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DeviceUnplugGuestError new { path : ::std::string::String => into, } init {} set {
-    with_device device "device" : ::std::string::String => into, }
+    DeviceUnplugGuestError new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     DeviceUnplugGuestError, "DEVICE_UNPLUG_GUEST_ERROR", { versions : ["7.2.0", "10.0.2",
@@ -227,10 +245,14 @@ pub struct DeviceSyncConfig {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceSyncConfig { 0 req id "id", });
+::qapi_rt::qapi_struct!(DeviceSyncConfig { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DeviceSyncConfig new { id : ::std::string::String => into, } init {} set {}
+    DeviceSyncConfig new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     DeviceSyncConfig, "device-sync-config", (), { arg_type :

@@ -26,16 +26,20 @@ pub struct ObjectPropertyInfo {
     pub description: ::std::option::Option<::std::string::String>,
     /// the default value, if any (since 5.0)
     pub default_value: ::std::option::Option<::qapi_rt::__private::serde_json::Value>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ObjectPropertyInfo { 0 req name "name", 1 req r#type "type", 2 opt description
-    "description", 3 anyopt default_value "default-value", }
+    "description", 3 anyopt default_value "default-value", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ObjectPropertyInfo new { name : ::std::string::String => into, r#type :
-    ::std::string::String => into, } init {} set { with_description description
-    "description" : ::std::string::String => into, with_default_value default_value
-    "default-value" : ::qapi_rt::__private::serde_json::Value => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_description description "description" : ::std::string::String => into,
+    with_default_value default_value "default-value" :
+    ::qapi_rt::__private::serde_json::Value => into, }
 );
 /// Since 10.1
 ///
@@ -57,15 +61,18 @@ pub struct ObjectPropertyValue {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub value: ::std::option::Option<::qapi_rt::__private::serde_json::Value>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ObjectPropertyValue { 0 req name "name", 1 req r#type "type", 2 anyopt value "value",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ObjectPropertyValue new { name : ::std::string::String => into, r#type :
-    ::std::string::String => into, } init {} set { with_value value "value" :
-    ::qapi_rt::__private::serde_json::Value => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_value value "value" : ::qapi_rt::__private::serde_json::Value => into, }
 );
 /// Since 10.1
 ///
@@ -77,11 +84,16 @@ pub struct ObjectPropertiesValues {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub properties: ::std::vec::Vec<ObjectPropertyValue>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ObjectPropertiesValues { 0 req properties "properties", });
+::qapi_rt::qapi_struct!(
+    ObjectPropertiesValues { 0 req properties "properties", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     ObjectPropertiesValues new { properties : ::std::vec::Vec < ObjectPropertyValue > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "qom-list")]
 /// List properties of a object given a path in the object model.
@@ -108,10 +120,14 @@ pub struct QomList {
     /// the path within the object model.  See `qom-get` for a
     /// description of this parameter.
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomList { 0 req path "path", });
+::qapi_rt::qapi_struct!(QomList { 0 req path "path", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QomList new { path : ::std::string::String => into, } init {} set {}
+    QomList new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QomList, "qom-list", ::std::vec::Vec < ObjectPropertyInfo >, { arg_type :
@@ -169,11 +185,16 @@ pub struct QomGet {
     pub path: ::std::string::String,
     /// The property name to read
     pub property: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomGet { 0 req path "path", 1 req property "property", });
+::qapi_rt::qapi_struct!(
+    QomGet { 0 req path "path", 1 req property "property", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     QomGet new { path : ::std::string::String => into, property : ::std::string::String
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`QomGet`] by name, for a struct literal: `QomGet::from(QomGetArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -218,11 +239,14 @@ pub struct QomListGet {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub paths: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomListGet { 0 req paths "paths", });
+::qapi_rt::qapi_struct!(QomListGet { 0 req paths "paths", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QomListGet new { paths : ::std::vec::Vec < ::std::string::String > => into, } init {}
-    set {}
+    QomListGet new { paths : ::std::vec::Vec < ::std::string::String > => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QomListGet, "qom-list-get", ::std::vec::Vec < ObjectPropertiesValues >, { arg_type :
@@ -252,13 +276,18 @@ pub struct QomSet {
     /// a value who's type is appropriate for the property type.
     /// See `qom-get` for a description of type mapping.
     pub value: ::qapi_rt::__private::serde_json::Value,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QomSet { 0 req path "path", 1 req property "property", 2 req value "value", }
+    QomSet { 0 req path "path", 1 req property "property", 2 req value "value", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     QomSet new { path : ::std::string::String => into, property : ::std::string::String
-    => into, value : ::qapi_rt::__private::serde_json::Value => into, } init {} set {}
+    => into, value : ::qapi_rt::__private::serde_json::Value => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`QomSet`] by name, for a struct literal: `QomSet::from(QomSetArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,15 +322,18 @@ pub struct ObjectTypeInfo {
     pub r#abstract: ::std::option::Option<bool>,
     /// Name of parent type, if any (since 2.10)
     pub parent: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ObjectTypeInfo { 0 req name "name", 1 opt r#abstract "abstract", 2 opt parent
-    "parent", }
+    "parent", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ObjectTypeInfo new { name : ::std::string::String => into, } init {} set {
-    with_abstract r#abstract "abstract" : bool => into, with_parent parent "parent" :
-    ::std::string::String => into, }
+    ObjectTypeInfo new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_abstract r#abstract "abstract" :
+    bool => into, with_parent parent "parent" : ::std::string::String => into, }
 );
 #[doc(alias = "qom-list-types")]
 /// Return a list of types given search parameters.
@@ -319,13 +351,18 @@ pub struct QomListTypes {
     pub implements: ::std::option::Option<::std::string::String>,
     /// if true, include abstract types in the results
     pub r#abstract: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QomListTypes { 0 opt implements "implements", 1 opt r#abstract "abstract", }
+    QomListTypes { 0 opt implements "implements", 1 opt r#abstract "abstract", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    QomListTypes new {} init {} set { with_implements implements "implements" :
-    ::std::string::String => into, with_abstract r#abstract "abstract" : bool => into, }
+    QomListTypes new {} init { extra = ::std::default::Default::default(), } set {
+    with_implements implements "implements" : ::std::string::String => into,
+    with_abstract r#abstract "abstract" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { arg_type :
@@ -349,10 +386,14 @@ pub struct QomListTypes {
 pub struct QomListProperties {
     /// the type name of an object
     pub typename: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomListProperties { 0 req typename "typename", });
+::qapi_rt::qapi_struct!(QomListProperties { 0 req typename "typename", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QomListProperties new { typename : ::std::string::String => into, } init {} set {}
+    QomListProperties new { typename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QomListProperties, "qom-list-properties", ::std::vec::Vec < ObjectPropertyInfo >, {
@@ -372,13 +413,17 @@ pub struct CanHostSocketcanProperties {
     /// object ID of the can-bus object to connect to the host
     /// interface
     pub canbus: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CanHostSocketcanProperties { 0 req r#if "if", 1 req canbus "canbus", }
+    CanHostSocketcanProperties { 0 req r#if "if", 1 req canbus "canbus", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     CanHostSocketcanProperties new { r#if : ::std::string::String => into, canbus :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Properties for colo-compare objects.
 ///
@@ -416,23 +461,26 @@ pub struct ColoCompareProperties {
     /// if true, vnet header support is enabled
     /// (default: false)
     pub vnet_hdr_support: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ColoCompareProperties { 0 req primary_in "primary_in", 1 req secondary_in
     "secondary_in", 2 req outdev "outdev", 3 req iothread "iothread", 4 opt notify_dev
     "notify_dev", 5 opt compare_timeout "compare_timeout", 6 opt expired_scan_cycle
     "expired_scan_cycle", 7 opt max_queue_size "max_queue_size", 8 opt vnet_hdr_support
-    "vnet_hdr_support", }
+    "vnet_hdr_support", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ColoCompareProperties new { primary_in : ::std::string::String => into, secondary_in
     : ::std::string::String => into, outdev : ::std::string::String => into, iothread :
-    ::std::string::String => into, } init {} set { with_notify_dev notify_dev
-    "notify_dev" : ::std::string::String => into, with_compare_timeout compare_timeout
-    "compare_timeout" : u64 => into, with_expired_scan_cycle expired_scan_cycle
-    "expired_scan_cycle" : u32 => into, with_max_queue_size max_queue_size
-    "max_queue_size" : u32 => into, with_vnet_hdr_support vnet_hdr_support
-    "vnet_hdr_support" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_notify_dev notify_dev "notify_dev" : ::std::string::String => into,
+    with_compare_timeout compare_timeout "compare_timeout" : u64 => into,
+    with_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => into,
+    with_max_queue_size max_queue_size "max_queue_size" : u32 => into,
+    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for cryptodev-backend and cryptodev-backend-builtin
 /// objects.
@@ -453,15 +501,19 @@ pub struct CryptodevBackendProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub throttle_ops: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CryptodevBackendProperties { 0 opt queues "queues", 1 opt throttle_bps
-    "throttle-bps", 2 opt throttle_ops "throttle-ops", }
+    "throttle-bps", 2 opt throttle_ops "throttle-ops", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CryptodevBackendProperties new {} init {} set { with_queues queues "queues" : u32 =>
-    into, with_throttle_bps throttle_bps "throttle-bps" : u64 => into, with_throttle_ops
-    throttle_ops "throttle-ops" : u64 => into, }
+    CryptodevBackendProperties new {} init { extra = ::std::default::Default::default(),
+    } set { with_queues queues "queues" : u32 => into, with_throttle_bps throttle_bps
+    "throttle-bps" : u64 => into, with_throttle_ops throttle_ops "throttle-ops" : u64 =>
+    into, }
 );
 /// Properties for cryptodev-vhost-user objects.
 ///
@@ -486,16 +538,20 @@ pub struct CryptodevVhostUserProperties {
     /// the name of a Unix domain socket character device that
     /// connects to the vhost-user server
     pub chardev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     CryptodevVhostUserProperties { 0 opt queues "queues", 1 opt throttle_bps
-    "throttle-bps", 2 opt throttle_ops "throttle-ops", 3 req chardev "chardev", }
+    "throttle-bps", 2 opt throttle_ops "throttle-ops", 3 req chardev "chardev", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    CryptodevVhostUserProperties new { chardev : ::std::string::String => into, } init {}
-    set { with_queues queues "queues" : u32 => into, with_throttle_bps throttle_bps
-    "throttle-bps" : u64 => into, with_throttle_ops throttle_ops "throttle-ops" : u64 =>
-    into, }
+    CryptodevVhostUserProperties new { chardev : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_queues queues "queues" : u32
+    => into, with_throttle_bps throttle_bps "throttle-bps" : u64 => into,
+    with_throttle_ops throttle_ops "throttle-ops" : u64 => into, }
 );
 /// Properties for dbus-vmstate objects.
 ///
@@ -508,13 +564,17 @@ pub struct DBusVMStateProperties {
     /// a comma separated list of DBus IDs of helpers whose data
     /// should be included in the VM state on migration
     pub id_list: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DBusVMStateProperties { 0 req addr "addr", 1 opt id_list "id-list", }
+    DBusVMStateProperties { 0 req addr "addr", 1 opt id_list "id-list", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DBusVMStateProperties new { addr : ::std::string::String => into, } init {} set {
-    with_id_list id_list "id-list" : ::std::string::String => into, }
+    DBusVMStateProperties new { addr : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_id_list id_list "id-list" :
+    ::std::string::String => into, }
 );
 /// Indicates where to insert a netfilter relative to a given other
 /// filter.
@@ -557,17 +617,20 @@ pub struct NetfilterProperties {
     /// `position`.  Ignored if `position` is "head" or "tail".
     /// (default: behind)
     pub insert: ::std::option::Option<NetfilterInsert>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NetfilterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
-    "status", 3 opt position "position", 4 opt insert "insert", }
+    "status", 3 opt position "position", 4 opt insert "insert", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetfilterProperties new { netdev : ::std::string::String => into, } init {} set {
-    with_queue queue "queue" : NetFilterDirection => into, with_status status "status" :
-    ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    }
+    NetfilterProperties new { netdev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, }
 );
 /// Properties for filter-buffer objects.
 ///
@@ -598,18 +661,22 @@ pub struct FilterBufferProperties {
     /// arriving in the given interval are delayed until the end of the
     /// interval.
     pub interval: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     FilterBufferProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req interval
-    "interval", }
+    "interval", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     FilterBufferProperties new { netdev : ::std::string::String => into, interval : u32
-    => into, } init {} set { with_queue queue "queue" : NetFilterDirection => into,
-    with_status status "status" : ::std::string::String => into, with_position position
-    "position" : ::std::string::String => into, with_insert insert "insert" :
-    NetfilterInsert => into, }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_queue
+    queue "queue" : NetFilterDirection => into, with_status status "status" :
+    ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
+    }
 );
 /// Properties for filter-dump objects.
 ///
@@ -641,19 +708,22 @@ pub struct FilterDumpProperties {
     /// maximum number of bytes in a packet that are stored
     /// (default: 65536)
     pub maxlen: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     FilterDumpProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req file "file", 6 opt
-    maxlen "maxlen", }
+    maxlen "maxlen", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     FilterDumpProperties new { netdev : ::std::string::String => into, file :
-    ::std::string::String => into, } init {} set { with_queue queue "queue" :
-    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
-    into, with_position position "position" : ::std::string::String => into, with_insert
-    insert "insert" : NetfilterInsert => into, with_maxlen maxlen "maxlen" : u32 => into,
-    }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_queue queue "queue" : NetFilterDirection => into, with_status status
+    "status" : ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
+    with_maxlen maxlen "maxlen" : u32 => into, }
 );
 /// Properties for filter-mirror objects.
 ///
@@ -686,19 +756,22 @@ pub struct FilterMirrorProperties {
     /// if true, vnet header support is enabled
     /// (default: false)
     pub vnet_hdr_support: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     FilterMirrorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req outdev "outdev", 6
-    opt vnet_hdr_support "vnet_hdr_support", }
+    opt vnet_hdr_support "vnet_hdr_support", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     FilterMirrorProperties new { netdev : ::std::string::String => into, outdev :
-    ::std::string::String => into, } init {} set { with_queue queue "queue" :
-    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
-    into, with_position position "position" : ::std::string::String => into, with_insert
-    insert "insert" : NetfilterInsert => into, with_vnet_hdr_support vnet_hdr_support
-    "vnet_hdr_support" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_queue queue "queue" : NetFilterDirection => into, with_status status
+    "status" : ::std::string::String => into, with_position position "position" :
+    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
+    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for filter-redirector objects.
 ///
@@ -737,20 +810,23 @@ pub struct FilterRedirectorProperties {
     /// if true, vnet header support is enabled
     /// (default: false)
     pub vnet_hdr_support: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     FilterRedirectorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 opt indev "indev", 6
-    opt outdev "outdev", 7 opt vnet_hdr_support "vnet_hdr_support", }
+    opt outdev "outdev", 7 opt vnet_hdr_support "vnet_hdr_support", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    FilterRedirectorProperties new { netdev : ::std::string::String => into, } init {}
-    set { with_queue queue "queue" : NetFilterDirection => into, with_status status
-    "status" : ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    with_indev indev "indev" : ::std::string::String => into, with_outdev outdev "outdev"
-    : ::std::string::String => into, with_vnet_hdr_support vnet_hdr_support
-    "vnet_hdr_support" : bool => into, }
+    FilterRedirectorProperties new { netdev : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, with_indev indev "indev" :
+    ::std::string::String => into, with_outdev outdev "outdev" : ::std::string::String =>
+    into, with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for filter-rewriter objects.
 ///
@@ -780,18 +856,22 @@ pub struct FilterRewriterProperties {
     /// if true, vnet header support is enabled
     /// (default: false)
     pub vnet_hdr_support: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     FilterRewriterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 opt vnet_hdr_support
-    "vnet_hdr_support", }
+    "vnet_hdr_support", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    FilterRewriterProperties new { netdev : ::std::string::String => into, } init {} set
-    { with_queue queue "queue" : NetFilterDirection => into, with_status status "status"
-    : ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+    FilterRewriterProperties new { netdev : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set { with_queue queue "queue" :
+    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
+    into, with_position position "position" : ::std::string::String => into, with_insert
+    insert "insert" : NetfilterInsert => into, with_vnet_hdr_support vnet_hdr_support
+    "vnet_hdr_support" : bool => into, }
 );
 /// Properties for input-barrier objects.
 ///
@@ -816,19 +896,23 @@ pub struct InputBarrierProperties {
     pub width: ::std::option::Option<::std::string::String>,
     /// the height of secondary screen in pixels (default: "1080")
     pub height: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     InputBarrierProperties { 0 req name "name", 1 opt server "server", 2 opt port "port",
     3 opt x_origin "x-origin", 4 opt y_origin "y-origin", 5 opt width "width", 6 opt
-    height "height", }
+    height "height", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    InputBarrierProperties new { name : ::std::string::String => into, } init {} set {
-    with_server server "server" : ::std::string::String => into, with_port port "port" :
-    ::std::string::String => into, with_x_origin x_origin "x-origin" :
-    ::std::string::String => into, with_y_origin y_origin "y-origin" :
-    ::std::string::String => into, with_width width "width" : ::std::string::String =>
-    into, with_height height "height" : ::std::string::String => into, }
+    InputBarrierProperties new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_server server "server" :
+    ::std::string::String => into, with_port port "port" : ::std::string::String => into,
+    with_x_origin x_origin "x-origin" : ::std::string::String => into, with_y_origin
+    y_origin "y-origin" : ::std::string::String => into, with_width width "width" :
+    ::std::string::String => into, with_height height "height" : ::std::string::String =>
+    into, }
 );
 /// Properties for input-linux objects.
 ///
@@ -848,15 +932,19 @@ pub struct InputLinuxProperties {
     /// the key or key combination that toggles device grab
     /// (default: ctrl-ctrl)
     pub grab_toggle: ::std::option::Option<GrabToggleKeys>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     InputLinuxProperties { 0 req evdev "evdev", 1 opt grab_all "grab_all", 2 opt repeat
-    "repeat", 3 opt grab_toggle "grab-toggle", }
+    "repeat", 3 opt grab_toggle "grab-toggle", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    InputLinuxProperties new { evdev : ::std::string::String => into, } init {} set {
-    with_grab_all grab_all "grab_all" : bool => into, with_repeat repeat "repeat" : bool
-    => into, with_grab_toggle grab_toggle "grab-toggle" : GrabToggleKeys => into, }
+    InputLinuxProperties new { evdev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_grab_all grab_all "grab_all" : bool
+    => into, with_repeat repeat "repeat" : bool => into, with_grab_toggle grab_toggle
+    "grab-toggle" : GrabToggleKeys => into, }
 );
 /// Common properties for event loops
 ///
@@ -874,16 +962,19 @@ pub struct EventLoopBaseProperties {
     /// maximum number of threads the thread pool can
     /// contain (default:64)
     pub thread_pool_max: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     EventLoopBaseProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
-    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", }
+    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    EventLoopBaseProperties new {} init {} set { with_aio_max_batch aio_max_batch
-    "aio-max-batch" : i64 => into, with_thread_pool_min thread_pool_min "thread-pool-min"
-    : i64 => into, with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into,
-    }
+    EventLoopBaseProperties new {} init { extra = ::std::default::Default::default(), }
+    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into,
+    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => into,
+    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into, }
 );
 /// Properties for iothread objects.
 ///
@@ -915,19 +1006,23 @@ pub struct IothreadProperties {
     /// algorithm detects it is spending too long polling without
     /// encountering events.  0 selects a default behaviour (default: 0)
     pub poll_shrink: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     IothreadProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
     "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", 3 opt poll_max_ns
-    "poll-max-ns", 4 opt poll_grow "poll-grow", 5 opt poll_shrink "poll-shrink", }
+    "poll-max-ns", 4 opt poll_grow "poll-grow", 5 opt poll_shrink "poll-shrink", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    IothreadProperties new {} init {} set { with_aio_max_batch aio_max_batch
-    "aio-max-batch" : i64 => into, with_thread_pool_min thread_pool_min "thread-pool-min"
-    : i64 => into, with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into,
-    with_poll_max_ns poll_max_ns "poll-max-ns" : i64 => into, with_poll_grow poll_grow
-    "poll-grow" : i64 => into, with_poll_shrink poll_shrink "poll-shrink" : i64 => into,
-    }
+    IothreadProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_thread_pool_min
+    thread_pool_min "thread-pool-min" : i64 => into, with_thread_pool_max thread_pool_max
+    "thread-pool-max" : i64 => into, with_poll_max_ns poll_max_ns "poll-max-ns" : i64 =>
+    into, with_poll_grow poll_grow "poll-grow" : i64 => into, with_poll_shrink
+    poll_shrink "poll-shrink" : i64 => into, }
 );
 /// Properties for the main-loop object.
 ///
@@ -945,16 +1040,19 @@ pub struct MainLoopProperties {
     /// maximum number of threads the thread pool can
     /// contain (default:64)
     pub thread_pool_max: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MainLoopProperties { 0 opt aio_max_batch "aio-max-batch", 1 opt thread_pool_min
-    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", }
+    "thread-pool-min", 2 opt thread_pool_max "thread-pool-max", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MainLoopProperties new {} init {} set { with_aio_max_batch aio_max_batch
-    "aio-max-batch" : i64 => into, with_thread_pool_min thread_pool_min "thread-pool-min"
-    : i64 => into, with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into,
-    }
+    MainLoopProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_thread_pool_min
+    thread_pool_min "thread-pool-min" : i64 => into, with_thread_pool_max thread_pool_max
+    "thread-pool-max" : i64 => into, }
 );
 /// Properties for objects of classes derived from memory-backend.
 ///
@@ -1001,25 +1099,29 @@ pub struct MemoryBackendProperties {
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryBackendProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
     merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendProperties new { size : u64 => into, } init {} set { with_dump dump
-    "dump" : bool => into, with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
-    u16 > => into, with_merge merge "merge" : bool => into, with_policy policy "policy" :
-    HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool => into,
-    with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
-    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
-    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
-    => into, with_x_use_canonical_path_for_ramblock_id
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, }
+    MemoryBackendProperties new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
+    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
+    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
+    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
+    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for memory-backend-file objects.
 ///
@@ -1110,6 +1212,9 @@ pub struct MemoryBackendFileProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub rom: ::std::option::Option<OnOffAuto>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryBackendFileProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
@@ -1119,22 +1224,23 @@ pub struct MemoryBackendFileProperties {
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
     align "align", 12 opt offset "offset", 13 opt discard_data "discard-data", 14 req
     mem_path "mem-path", 15 opt pmem "pmem", 16 opt readonly "readonly", 17 opt rom
-    "rom", }
+    "rom", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendFileProperties new { size : u64 => into, mem_path :
-    ::std::string::String => into, } init {} set { with_dump dump "dump" : bool => into,
-    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
-    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
-    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
-    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
-    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
-    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
-    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool => into, with_align align "align" : u64
-    => into, with_offset offset "offset" : u64 => into, with_discard_data discard_data
-    "discard-data" : bool => into, with_pmem pmem "pmem" : bool => into, with_readonly
-    readonly "readonly" : bool => into, with_rom rom "rom" : OnOffAuto => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_dump dump "dump" : bool => into, with_host_nodes host_nodes "host-nodes" :
+    ::std::vec::Vec < u16 > => into, with_merge merge "merge" : bool => into, with_policy
+    policy "policy" : HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool =>
+    into, with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
+    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
+    => into, with_x_use_canonical_path_for_ramblock_id
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
+    into, with_align align "align" : u64 => into, with_offset offset "offset" : u64 =>
+    into, with_discard_data discard_data "discard-data" : bool => into, with_pmem pmem
+    "pmem" : bool => into, with_readonly readonly "readonly" : bool => into, with_rom rom
+    "rom" : OnOffAuto => into, }
 );
 /// Properties for memory-backend-memfd objects.
 ///
@@ -1188,6 +1294,9 @@ pub struct MemoryBackendMemfdProperties {
     /// if true, create a sealed-file, which will block further
     /// resizing of the memory (default: true)
     pub seal: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryBackendMemfdProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2
@@ -1195,20 +1304,22 @@ pub struct MemoryBackendMemfdProperties {
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
-    hugetlb "hugetlb", 12 opt hugetlbsize "hugetlbsize", 13 opt seal "seal", }
+    hugetlb "hugetlb", 12 opt hugetlbsize "hugetlbsize", 13 opt seal "seal", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendMemfdProperties new { size : u64 => into, } init {} set { with_dump dump
-    "dump" : bool => into, with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
-    u16 > => into, with_merge merge "merge" : bool => into, with_policy policy "policy" :
-    HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool => into,
-    with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
-    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
-    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
-    => into, with_x_use_canonical_path_for_ramblock_id
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, with_hugetlb hugetlb "hugetlb" : bool => into, with_hugetlbsize hugetlbsize
-    "hugetlbsize" : u64 => into, with_seal seal "seal" : bool => into, }
+    MemoryBackendMemfdProperties new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
+    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
+    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
+    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
+    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, with_hugetlb hugetlb "hugetlb"
+    : bool => into, with_hugetlbsize hugetlbsize "hugetlbsize" : u64 => into, with_seal
+    seal "seal" : bool => into, }
 );
 /// Properties for memory-backend-shm objects.
 ///
@@ -1256,25 +1367,29 @@ pub struct MemoryBackendShmProperties {
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryBackendShmProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
     merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendShmProperties new { size : u64 => into, } init {} set { with_dump dump
-    "dump" : bool => into, with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
-    u16 > => into, with_merge merge "merge" : bool => into, with_policy policy "policy" :
-    HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool => into,
-    with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
-    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
-    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
-    => into, with_x_use_canonical_path_for_ramblock_id
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, }
+    MemoryBackendShmProperties new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
+    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
+    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
+    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
+    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for memory-backend-epc objects.
 ///
@@ -1321,25 +1436,29 @@ pub struct MemoryBackendEpcProperties {
     /// older to allow migration with newer QEMU versions.
     /// (default: false generally, but true for machine types <= 4.0)
     pub x_use_canonical_path_for_ramblock_id: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryBackendEpcProperties { 0 opt dump "dump", 1 opt host_nodes "host-nodes", 2 opt
     merge "merge", 3 opt policy "policy", 4 opt prealloc "prealloc", 5 opt
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", }
+    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendEpcProperties new { size : u64 => into, } init {} set { with_dump dump
-    "dump" : bool => into, with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
-    u16 > => into, with_merge merge "merge" : bool => into, with_policy policy "policy" :
-    HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool => into,
-    with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
-    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
-    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
-    => into, with_x_use_canonical_path_for_ramblock_id
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, }
+    MemoryBackendEpcProperties new { size : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
+    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
+    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
+    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
+    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
+    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for pr-manager-helper objects.
 ///
@@ -1352,11 +1471,14 @@ pub struct PrManagerHelperProperties {
     /// the path to a Unix domain socket for connecting to the
     /// external helper
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PrManagerHelperProperties { 0 req path "path", });
+::qapi_rt::qapi_struct!(PrManagerHelperProperties { 0 req path "path", } extra extra);
 ::qapi_rt::qapi_builder!(
-    PrManagerHelperProperties new { path : ::std::string::String => into, } init {} set
-    {}
+    PrManagerHelperProperties new { path : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Properties for qtest objects.
 ///
@@ -1368,11 +1490,17 @@ pub struct QtestProperties {
     pub chardev: ::std::string::String,
     /// the path to a log file
     pub log: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QtestProperties { 0 req chardev "chardev", 1 opt log "log", });
+::qapi_rt::qapi_struct!(
+    QtestProperties { 0 req chardev "chardev", 1 opt log "log", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    QtestProperties new { chardev : ::std::string::String => into, } init {} set {
-    with_log log "log" : ::std::string::String => into, }
+    QtestProperties new { chardev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_log log "log" :
+    ::std::string::String => into, }
 );
 /// Properties for x-remote-object objects.
 ///
@@ -1385,11 +1513,17 @@ pub struct RemoteObjectProperties {
     /// the id of the device to be associated with the file
     /// descriptor
     pub devid: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RemoteObjectProperties { 0 req fd "fd", 1 req devid "devid", });
+::qapi_rt::qapi_struct!(
+    RemoteObjectProperties { 0 req fd "fd", 1 req devid "devid", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     RemoteObjectProperties new { fd : ::std::string::String => into, devid :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Properties for x-vfio-user-server objects.
 ///
@@ -1401,13 +1535,18 @@ pub struct VfioUserServerProperties {
     pub socket: SocketAddress,
     /// the ID of the device to be emulated at the server
     pub device: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VfioUserServerProperties { 0 req socket "socket", 1 req device "device", }
+    VfioUserServerProperties { 0 req socket "socket", 1 req device "device", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     VfioUserServerProperties new { socket : SocketAddress => into, device :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Properties for iommufd objects.
 ///
@@ -1425,11 +1564,14 @@ pub struct IOMMUFDProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub fd: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd", });
+::qapi_rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd", } extra extra);
 ::qapi_rt::qapi_builder!(
-    IOMMUFDProperties new {} init {} set { with_fd fd "fd" : ::std::string::String =>
-    into, }
+    IOMMUFDProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_fd fd "fd" : ::std::string::String => into, }
 );
 /// Properties for acpi-generic-initiator objects.
 ///
@@ -1447,13 +1589,17 @@ pub struct AcpiGenericInitiatorProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub node: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev", 1 req node "node", }
+    AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev", 1 req node "node", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericInitiatorProperties new { pci_dev : ::std::string::String => into, node :
-    u32 => into, } init {} set {}
+    u32 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Properties for acpi-generic-port objects.
 ///
@@ -1495,13 +1641,16 @@ pub struct AcpiGenericPortProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub node: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AcpiGenericPortProperties { 0 req pci_bus "pci-bus", 1 req node "node", }
+    AcpiGenericPortProperties { 0 req pci_bus "pci-bus", 1 req node "node", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericPortProperties new { pci_bus : ::std::string::String => into, node : u32
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Properties for objects of classes derived from rng.
 ///
@@ -1519,10 +1668,14 @@ pub struct RngProperties {
         note = "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default."
     )]
     pub opened: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RngProperties { 0 opt opened "opened", });
+::qapi_rt::qapi_struct!(RngProperties { 0 opt opened "opened", } extra extra);
 ::qapi_rt::qapi_builder!(
-    RngProperties new {} init {} set { #[deprecated(note =
+    RngProperties new {} init { extra = ::std::default::Default::default(), } set {
+    #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_opened opened "opened" : bool => into, }
 );
@@ -1545,13 +1698,16 @@ pub struct RngEgdProperties {
     /// the name of a character device backend that provides the
     /// connection to the RNG daemon
     pub chardev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RngEgdProperties { 0 opt opened "opened", 1 req chardev "chardev", }
+    RngEgdProperties { 0 opt opened "opened", 1 req chardev "chardev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RngEgdProperties new { chardev : ::std::string::String => into, } init {} set {
-    #[deprecated(note =
+    RngEgdProperties new { chardev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_opened opened "opened" : bool => into, }
 );
@@ -1576,12 +1732,16 @@ pub struct RngRandomProperties {
     /// the filename of the device on the host to obtain entropy
     /// from (default: "/dev/urandom")
     pub filename: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RngRandomProperties { 0 opt opened "opened", 1 opt filename "filename", }
+    RngRandomProperties { 0 opt opened "opened", 1 opt filename "filename", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RngRandomProperties new {} init {} set { #[deprecated(note =
+    RngRandomProperties new {} init { extra = ::std::default::Default::default(), } set {
+    #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
     with_opened opened "opened" : bool => into, with_filename filename "filename" :
     ::std::string::String => into, }
@@ -1600,10 +1760,14 @@ pub struct IgvmCfgProperties {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub file: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(IgvmCfgProperties { 0 req file "file", });
+::qapi_rt::qapi_struct!(IgvmCfgProperties { 0 req file "file", } extra extra);
 ::qapi_rt::qapi_builder!(
-    IgvmCfgProperties new { file : ::std::string::String => into, } init {} set {}
+    IgvmCfgProperties new { file : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Properties common to objects that are derivatives of sev-common.
 ///
@@ -1624,16 +1788,20 @@ pub struct SevCommonProperties {
     /// designated guest firmware page for measured boot with -kernel
     /// (default: false) (since 6.2)
     pub kernel_hashes: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SevCommonProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
-    reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", }
+    reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    SevCommonProperties new { reduced_phys_bits : u32 => into, } init {} set {
-    with_sev_device sev_device "sev-device" : ::std::string::String => into, with_cbitpos
-    cbitpos "cbitpos" : u32 => into, with_kernel_hashes kernel_hashes "kernel-hashes" :
-    bool => into, }
+    SevCommonProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, }
 );
 /// Properties for sev-guest objects.
 ///
@@ -1673,21 +1841,25 @@ pub struct SevGuestProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub legacy_vm_type: ::std::option::Option<OnOffAuto>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SevGuestProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
     reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", 4 opt
     dh_cert_file "dh-cert-file", 5 opt session_file "session-file", 6 opt policy
-    "policy", 7 opt handle "handle", 8 opt legacy_vm_type "legacy-vm-type", }
+    "policy", 7 opt handle "handle", 8 opt legacy_vm_type "legacy-vm-type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SevGuestProperties new { reduced_phys_bits : u32 => into, } init {} set {
-    with_sev_device sev_device "sev-device" : ::std::string::String => into, with_cbitpos
-    cbitpos "cbitpos" : u32 => into, with_kernel_hashes kernel_hashes "kernel-hashes" :
-    bool => into, with_dh_cert_file dh_cert_file "dh-cert-file" : ::std::string::String
-    => into, with_session_file session_file "session-file" : ::std::string::String =>
-    into, with_policy policy "policy" : u32 => into, with_handle handle "handle" : u32 =>
-    into, with_legacy_vm_type legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
+    SevGuestProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_dh_cert_file
+    dh_cert_file "dh-cert-file" : ::std::string::String => into, with_session_file
+    session_file "session-file" : ::std::string::String => into, with_policy policy
+    "policy" : u32 => into, with_handle handle "handle" : u32 => into,
+    with_legacy_vm_type legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
 );
 /// Properties for sev-snp-guest objects.  Most of these are direct
 /// arguments for the KVM_SNP_* interfaces documented in the Linux
@@ -1760,6 +1932,9 @@ pub struct SevSnpGuestProperties {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub vcek_disabled: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SevSnpGuestProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
@@ -1767,19 +1942,20 @@ pub struct SevSnpGuestProperties {
     policy "policy", 5 opt guest_visible_workarounds "guest-visible-workarounds", 6 opt
     id_block "id-block", 7 opt id_auth "id-auth", 8 opt author_key_enabled
     "author-key-enabled", 9 opt host_data "host-data", 10 opt vcek_disabled
-    "vcek-disabled", }
+    "vcek-disabled", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SevSnpGuestProperties new { reduced_phys_bits : u32 => into, } init {} set {
-    with_sev_device sev_device "sev-device" : ::std::string::String => into, with_cbitpos
-    cbitpos "cbitpos" : u32 => into, with_kernel_hashes kernel_hashes "kernel-hashes" :
-    bool => into, with_policy policy "policy" : u64 => into,
-    with_guest_visible_workarounds guest_visible_workarounds "guest-visible-workarounds"
-    : ::std::string::String => into, with_id_block id_block "id-block" :
-    ::std::string::String => into, with_id_auth id_auth "id-auth" : ::std::string::String
-    => into, with_author_key_enabled author_key_enabled "author-key-enabled" : bool =>
-    into, with_host_data host_data "host-data" : ::std::string::String => into,
-    with_vcek_disabled vcek_disabled "vcek-disabled" : bool => into, }
+    SevSnpGuestProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_policy policy
+    "policy" : u64 => into, with_guest_visible_workarounds guest_visible_workarounds
+    "guest-visible-workarounds" : ::std::string::String => into, with_id_block id_block
+    "id-block" : ::std::string::String => into, with_id_auth id_auth "id-auth" :
+    ::std::string::String => into, with_author_key_enabled author_key_enabled
+    "author-key-enabled" : bool => into, with_host_data host_data "host-data" :
+    ::std::string::String => into, with_vcek_disabled vcek_disabled "vcek-disabled" :
+    bool => into, }
 );
 /// Properties for tdx-guest objects.
 ///
@@ -1825,20 +2001,24 @@ pub struct TdxGuestProperties {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub quote_generation_socket: ::std::option::Option<SocketAddress>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TdxGuestProperties { 0 opt attributes "attributes", 1 opt sept_ve_disable
     "sept-ve-disable", 2 opt mrconfigid "mrconfigid", 3 opt mrowner "mrowner", 4 opt
     mrownerconfig "mrownerconfig", 5 opt quote_generation_socket
-    "quote-generation-socket", }
+    "quote-generation-socket", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TdxGuestProperties new {} init {} set { with_attributes attributes "attributes" : u64
-    => into, with_sept_ve_disable sept_ve_disable "sept-ve-disable" : bool => into,
-    with_mrconfigid mrconfigid "mrconfigid" : ::std::string::String => into, with_mrowner
-    mrowner "mrowner" : ::std::string::String => into, with_mrownerconfig mrownerconfig
-    "mrownerconfig" : ::std::string::String => into, with_quote_generation_socket
-    quote_generation_socket "quote-generation-socket" : SocketAddress => into, }
+    TdxGuestProperties new {} init { extra = ::std::default::Default::default(), } set {
+    with_attributes attributes "attributes" : u64 => into, with_sept_ve_disable
+    sept_ve_disable "sept-ve-disable" : bool => into, with_mrconfigid mrconfigid
+    "mrconfigid" : ::std::string::String => into, with_mrowner mrowner "mrowner" :
+    ::std::string::String => into, with_mrownerconfig mrownerconfig "mrownerconfig" :
+    ::std::string::String => into, with_quote_generation_socket quote_generation_socket
+    "quote-generation-socket" : SocketAddress => into, }
 );
 /// Properties for thread context objects.
 ///
@@ -1856,15 +2036,19 @@ pub struct ThreadContextProperties {
     /// to the host nodes manually by setting `cpu-affinity`.
     /// (default: QEMU main thread affinity)
     pub node_affinity: ::std::option::Option<::std::vec::Vec<u16>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ThreadContextProperties { 0 opt cpu_affinity "cpu-affinity", 1 opt node_affinity
-    "node-affinity", }
+    "node-affinity", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ThreadContextProperties new {} init {} set { with_cpu_affinity cpu_affinity
-    "cpu-affinity" : ::std::vec::Vec < u16 > => into, with_node_affinity node_affinity
-    "node-affinity" : ::std::vec::Vec < u16 > => into, }
+    ThreadContextProperties new {} init { extra = ::std::default::Default::default(), }
+    set { with_cpu_affinity cpu_affinity "cpu-affinity" : ::std::vec::Vec < u16 > =>
+    into, with_node_affinity node_affinity "node-affinity" : ::std::vec::Vec < u16 > =>
+    into, }
 );
 /// Since: 6.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2177,7 +2361,8 @@ pub enum ObjectOptionsBranch {
     /// `qom-type` = `x-vfio-user-server`.
     XVfioUserServer(VfioUserServerProperties),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2731,10 +2916,14 @@ impl ObjectAdd {
 pub struct ObjectDel {
     /// the name of the QOM object to remove
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ObjectDel { 0 req id "id", });
+::qapi_rt::qapi_struct!(ObjectDel { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ObjectDel new { id : ::std::string::String => into, } init {} set {}
+    ObjectDel new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ObjectDel, "object-del", (), { arg_type : "q_obj_object-del-arg", allow_preconfig :

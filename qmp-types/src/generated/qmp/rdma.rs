@@ -2,6 +2,9 @@
 #[allow(unused_imports, reason = "items refer to each other across modules")]
 use super::*;
 #[doc(alias = "RDMA_GID_STATUS_CHANGED")]
+#[deprecated(
+    note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+)]
 /// Emitted when guest driver adds/deletes GID to/from device
 ///
 /// `interface-id` : Interface ID
@@ -36,14 +39,18 @@ pub struct RdmaGidStatusChanged {
     pub subnet_prefix: u64,
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub interface_id: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RdmaGidStatusChanged { 0 req netdev "netdev", 1 req gid_status "gid-status", 2 req
-    subnet_prefix "subnet-prefix", 3 req interface_id "interface-id", }
+    subnet_prefix "subnet-prefix", 3 req interface_id "interface-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RdmaGidStatusChanged new { netdev : ::std::string::String => into, gid_status : bool
-    => into, subnet_prefix : u64 => into, interface_id : u64 => into, } init {} set {}
+    => into, subnet_prefix : u64 => into, interface_id : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     RdmaGidStatusChanged, "RDMA_GID_STATUS_CHANGED", { versions : ["7.2.0"], since :

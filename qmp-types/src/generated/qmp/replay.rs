@@ -33,13 +33,18 @@ pub struct ReplayInfo {
     pub filename: ::std::option::Option<::std::string::String>,
     /// current number of executed instructions.
     pub icount: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ReplayInfo { 0 req mode "mode", 1 opt filename "filename", 2 req icount "icount", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ReplayInfo new { mode : ReplayMode => into, icount : i64 => into, } init {} set {
-    with_filename filename "filename" : ::std::string::String => into, }
+    ReplayInfo new { mode : ReplayMode => into, icount : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_filename filename "filename" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "query-replay")]
 /// Retrieve the record/replay information.  It includes current
@@ -60,9 +65,15 @@ pub struct ReplayInfo {
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryReplay {}
-::qapi_rt::qapi_struct!(QueryReplay {});
-::qapi_rt::qapi_builder!(QueryReplay new {} init {} set {});
+pub struct QueryReplay {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryReplay {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryReplay new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryReplay, "query-replay", ReplayInfo, { since : "5.2", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -88,9 +99,15 @@ pub struct QueryReplay {}
 pub struct ReplayBreak {
     /// instruction count to stop at
     pub icount: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ReplayBreak { 0 req icount "icount", });
-::qapi_rt::qapi_builder!(ReplayBreak new { icount : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(ReplayBreak { 0 req icount "icount", } extra extra);
+::qapi_rt::qapi_builder!(
+    ReplayBreak new { icount : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     ReplayBreak, "replay-break", (), { arg_type : "q_obj_replay-break-arg", since :
     "5.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -109,9 +126,15 @@ pub struct ReplayBreak {
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct ReplayDeleteBreak {}
-::qapi_rt::qapi_struct!(ReplayDeleteBreak {});
-::qapi_rt::qapi_builder!(ReplayDeleteBreak new {} init {} set {});
+pub struct ReplayDeleteBreak {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(ReplayDeleteBreak {} extra extra);
+::qapi_rt::qapi_builder!(
+    ReplayDeleteBreak new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     ReplayDeleteBreak, "replay-delete-break", (), { since : "5.2", versions : ["7.2.0",
     "10.0.2", "10.2.2"], }
@@ -137,9 +160,15 @@ pub struct ReplayDeleteBreak {}
 pub struct ReplaySeek {
     /// target instruction count
     pub icount: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ReplaySeek { 0 req icount "icount", });
-::qapi_rt::qapi_builder!(ReplaySeek new { icount : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(ReplaySeek { 0 req icount "icount", } extra extra);
+::qapi_rt::qapi_builder!(
+    ReplaySeek new { icount : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     ReplaySeek, "replay-seek", (), { arg_type : "q_obj_replay-seek-arg", since : "5.2",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }

@@ -13,13 +13,16 @@ pub struct RockerSwitch {
     pub id: u64,
     /// number of front-panel ports
     pub ports: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RockerSwitch { 0 req name "name", 1 req id "id", 2 req ports "ports", }
+    RockerSwitch { 0 req name "name", 1 req id "id", 2 req ports "ports", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RockerSwitch new { name : ::std::string::String => into, id : u64 => into, ports :
-    u32 => into, } init {} set {}
+    u32 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-rocker")]
 /// Return rocker switch information.
@@ -37,10 +40,14 @@ pub struct RockerSwitch {
 pub struct QueryRocker {
     /// switch name
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryRocker { 0 req name "name", });
+::qapi_rt::qapi_struct!(QueryRocker { 0 req name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryRocker new { name : ::std::string::String => into, } init {} set {}
+    QueryRocker new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QueryRocker, "query-rocker", RockerSwitch, { arg_type : "q_obj_query-rocker-arg",
@@ -94,15 +101,19 @@ pub struct RockerPort {
     pub duplex: RockerPortDuplex,
     /// port link autoneg
     pub autoneg: RockerPortAutoneg,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerPort { 0 req name "name", 1 req enabled "enabled", 2 req link_up "link-up", 3
-    req speed "speed", 4 req duplex "duplex", 5 req autoneg "autoneg", }
+    req speed "speed", 4 req duplex "duplex", 5 req autoneg "autoneg", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RockerPort new { name : ::std::string::String => into, enabled : bool => into,
     link_up : bool => into, speed : u32 => into, duplex : RockerPortDuplex => into,
-    autoneg : RockerPortAutoneg => into, } init {} set {}
+    autoneg : RockerPortAutoneg => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-rocker-ports")]
 /// Return rocker switch port information.
@@ -124,10 +135,14 @@ pub struct RockerPort {
 pub struct QueryRockerPorts {
     /// port name
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryRockerPorts { 0 req name "name", });
+::qapi_rt::qapi_struct!(QueryRockerPorts { 0 req name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryRockerPorts new { name : ::std::string::String => into, } init {} set {}
+    QueryRockerPorts new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     QueryRockerPorts, "query-rocker-ports", ::std::vec::Vec < RockerPort >, { arg_type :
@@ -165,21 +180,25 @@ pub struct RockerOfDpaFlowKey {
     pub ip_tos: ::std::option::Option<u8>,
     /// IP header destination address
     pub ip_dst: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaFlowKey { 0 req priority "priority", 1 req tbl_id "tbl-id", 2 opt in_pport
     "in-pport", 3 opt tunnel_id "tunnel-id", 4 opt vlan_id "vlan-id", 5 opt eth_type
     "eth-type", 6 opt eth_src "eth-src", 7 opt eth_dst "eth-dst", 8 opt ip_proto
-    "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", }
+    "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaFlowKey new { priority : u32 => into, tbl_id : u32 => into, } init {} set
-    { with_in_pport in_pport "in-pport" : u32 => into, with_tunnel_id tunnel_id
-    "tunnel-id" : u32 => into, with_vlan_id vlan_id "vlan-id" : u16 => into,
-    with_eth_type eth_type "eth-type" : u16 => into, with_eth_src eth_src "eth-src" :
-    ::std::string::String => into, with_eth_dst eth_dst "eth-dst" : ::std::string::String
-    => into, with_ip_proto ip_proto "ip-proto" : u8 => into, with_ip_tos ip_tos "ip-tos"
-    : u8 => into, with_ip_dst ip_dst "ip-dst" : ::std::string::String => into, }
+    RockerOfDpaFlowKey new { priority : u32 => into, tbl_id : u32 => into, } init { extra
+    = ::std::default::Default::default(), } set { with_in_pport in_pport "in-pport" : u32
+    => into, with_tunnel_id tunnel_id "tunnel-id" : u32 => into, with_vlan_id vlan_id
+    "vlan-id" : u16 => into, with_eth_type eth_type "eth-type" : u16 => into,
+    with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
+    "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
+    into, with_ip_tos ip_tos "ip-tos" : u8 => into, with_ip_dst ip_dst "ip-dst" :
+    ::std::string::String => into, }
 );
 /// Rocker switch OF-DPA flow mask
 ///
@@ -204,18 +223,22 @@ pub struct RockerOfDpaFlowMask {
     pub ip_proto: ::std::option::Option<u8>,
     /// IP header TOS field
     pub ip_tos: ::std::option::Option<u8>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaFlowMask { 0 opt in_pport "in-pport", 1 opt tunnel_id "tunnel-id", 2 opt
     vlan_id "vlan-id", 3 opt eth_src "eth-src", 4 opt eth_dst "eth-dst", 5 opt ip_proto
-    "ip-proto", 6 opt ip_tos "ip-tos", }
+    "ip-proto", 6 opt ip_tos "ip-tos", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaFlowMask new {} init {} set { with_in_pport in_pport "in-pport" : u32 =>
-    into, with_tunnel_id tunnel_id "tunnel-id" : u32 => into, with_vlan_id vlan_id
-    "vlan-id" : u16 => into, with_eth_src eth_src "eth-src" : ::std::string::String =>
-    into, with_eth_dst eth_dst "eth-dst" : ::std::string::String => into, with_ip_proto
-    ip_proto "ip-proto" : u8 => into, with_ip_tos ip_tos "ip-tos" : u8 => into, }
+    RockerOfDpaFlowMask new {} init { extra = ::std::default::Default::default(), } set {
+    with_in_pport in_pport "in-pport" : u32 => into, with_tunnel_id tunnel_id "tunnel-id"
+    : u32 => into, with_vlan_id vlan_id "vlan-id" : u16 => into, with_eth_src eth_src
+    "eth-src" : ::std::string::String => into, with_eth_dst eth_dst "eth-dst" :
+    ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 => into,
+    with_ip_tos ip_tos "ip-tos" : u8 => into, }
 );
 /// Rocker switch OF-DPA flow action
 ///
@@ -238,18 +261,21 @@ pub struct RockerOfDpaFlowAction {
     pub new_vlan_id: ::std::option::Option<u16>,
     /// physical output port
     pub out_pport: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaFlowAction { 0 opt goto_tbl "goto-tbl", 1 opt group_id "group-id", 2 opt
     tunnel_lport "tunnel-lport", 3 opt vlan_id "vlan-id", 4 opt new_vlan_id
-    "new-vlan-id", 5 opt out_pport "out-pport", }
+    "new-vlan-id", 5 opt out_pport "out-pport", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaFlowAction new {} init {} set { with_goto_tbl goto_tbl "goto-tbl" : u32 =>
-    into, with_group_id group_id "group-id" : u32 => into, with_tunnel_lport tunnel_lport
-    "tunnel-lport" : u32 => into, with_vlan_id vlan_id "vlan-id" : u16 => into,
-    with_new_vlan_id new_vlan_id "new-vlan-id" : u16 => into, with_out_pport out_pport
-    "out-pport" : u32 => into, }
+    RockerOfDpaFlowAction new {} init { extra = ::std::default::Default::default(), } set
+    { with_goto_tbl goto_tbl "goto-tbl" : u32 => into, with_group_id group_id "group-id"
+    : u32 => into, with_tunnel_lport tunnel_lport "tunnel-lport" : u32 => into,
+    with_vlan_id vlan_id "vlan-id" : u16 => into, with_new_vlan_id new_vlan_id
+    "new-vlan-id" : u16 => into, with_out_pport out_pport "out-pport" : u32 => into, }
 );
 /// Rocker switch OF-DPA flow
 ///
@@ -267,15 +293,19 @@ pub struct RockerOfDpaFlow {
     pub mask: RockerOfDpaFlowMask,
     /// flow action
     pub action: RockerOfDpaFlowAction,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaFlow { 0 req cookie "cookie", 1 req hits "hits", 2 req key "key", 3 req
-    mask "mask", 4 req action "action", }
+    mask "mask", 4 req action "action", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlow new { cookie : u64 => into, hits : u64 => into, key :
     RockerOfDpaFlowKey => into, mask : RockerOfDpaFlowMask => into, action :
-    RockerOfDpaFlowAction => into, } init {} set {}
+    RockerOfDpaFlowAction => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "query-rocker-of-dpa-flows")]
 /// Return rocker OF-DPA flow information.
@@ -308,13 +338,17 @@ pub struct QueryRockerOfDpaFlows {
     /// flow table ID.  If tbl-id is not specified, returns flow
     /// information for all tables.
     pub tbl_id: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QueryRockerOfDpaFlows { 0 req name "name", 1 opt tbl_id "tbl-id", }
+    QueryRockerOfDpaFlows { 0 req name "name", 1 opt tbl_id "tbl-id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    QueryRockerOfDpaFlows new { name : ::std::string::String => into, } init {} set {
-    with_tbl_id tbl_id "tbl-id" : u32 => into, }
+    QueryRockerOfDpaFlows new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_tbl_id tbl_id "tbl-id" : u32 =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
@@ -356,24 +390,27 @@ pub struct RockerOfDpaGroup {
     pub set_eth_dst: ::std::option::Option<::std::string::String>,
     /// perform TTL check
     pub ttl_check: ::std::option::Option<u8>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaGroup { 0 req id "id", 1 req r#type "type", 2 opt vlan_id "vlan-id", 3 opt
     pport "pport", 4 opt index "index", 5 opt out_pport "out-pport", 6 opt group_id
     "group-id", 7 opt set_vlan_id "set-vlan-id", 8 opt pop_vlan "pop-vlan", 9 opt
     group_ids "group-ids", 10 opt set_eth_src "set-eth-src", 11 opt set_eth_dst
-    "set-eth-dst", 12 opt ttl_check "ttl-check", }
+    "set-eth-dst", 12 opt ttl_check "ttl-check", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaGroup new { id : u32 => into, r#type : u8 => into, } init {} set {
-    with_vlan_id vlan_id "vlan-id" : u16 => into, with_pport pport "pport" : u32 => into,
-    with_index index "index" : u32 => into, with_out_pport out_pport "out-pport" : u32 =>
-    into, with_group_id group_id "group-id" : u32 => into, with_set_vlan_id set_vlan_id
-    "set-vlan-id" : u16 => into, with_pop_vlan pop_vlan "pop-vlan" : u8 => into,
-    with_group_ids group_ids "group-ids" : ::std::vec::Vec < u32 > => into,
-    with_set_eth_src set_eth_src "set-eth-src" : ::std::string::String => into,
-    with_set_eth_dst set_eth_dst "set-eth-dst" : ::std::string::String => into,
-    with_ttl_check ttl_check "ttl-check" : u8 => into, }
+    RockerOfDpaGroup new { id : u32 => into, r#type : u8 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_vlan_id vlan_id "vlan-id" : u16 =>
+    into, with_pport pport "pport" : u32 => into, with_index index "index" : u32 => into,
+    with_out_pport out_pport "out-pport" : u32 => into, with_group_id group_id "group-id"
+    : u32 => into, with_set_vlan_id set_vlan_id "set-vlan-id" : u16 => into,
+    with_pop_vlan pop_vlan "pop-vlan" : u8 => into, with_group_ids group_ids "group-ids"
+    : ::std::vec::Vec < u32 > => into, with_set_eth_src set_eth_src "set-eth-src" :
+    ::std::string::String => into, with_set_eth_dst set_eth_dst "set-eth-dst" :
+    ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => into, }
 );
 #[doc(alias = "query-rocker-of-dpa-groups")]
 /// Return rocker OF-DPA group information.
@@ -411,13 +448,16 @@ pub struct QueryRockerOfDpaGroups {
     /// group type.  If type is not specified, returns group
     /// information for all group types.
     pub r#type: ::std::option::Option<u8>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QueryRockerOfDpaGroups { 0 req name "name", 1 opt r#type "type", }
+    QueryRockerOfDpaGroups { 0 req name "name", 1 opt r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    QueryRockerOfDpaGroups new { name : ::std::string::String => into, } init {} set {
-    with_type r#type "type" : u8 => into, }
+    QueryRockerOfDpaGroups new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_type r#type "type" : u8 => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <

@@ -116,14 +116,22 @@ pub struct StatusInfo {
     /// true if VCPUs are in single-step mode
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub singlestep: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     StatusInfo { 0 req running "running", 1 req status "status", 2 opt singlestep
-    "singlestep", }
+    "singlestep", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    StatusInfo new { running : bool => into, status : RunState => into, } init {} set {
+    StatusInfo new { running : bool => into, status : RunState => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_singlestep singlestep "singlestep" : bool => into, }
 );
 #[doc(alias = "query-status")]
@@ -140,9 +148,15 @@ pub struct StatusInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryStatus {}
-::qapi_rt::qapi_struct!(QueryStatus {});
-::qapi_rt::qapi_builder!(QueryStatus new {} init {} set {});
+pub struct QueryStatus {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryStatus {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryStatus new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryStatus, "query-status", StatusInfo, { allow_preconfig : true, since : "0.14",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -175,10 +189,16 @@ pub struct Shutdown {
     /// The `ShutdownCause` which resulted in the `SHUTDOWN`.
     /// (since 4.0)
     pub reason: ShutdownCause,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Shutdown { 0 req guest "guest", 1 req reason "reason", });
+::qapi_rt::qapi_struct!(
+    Shutdown { 0 req guest "guest", 1 req reason "reason", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    Shutdown new { guest : bool => into, reason : ShutdownCause => into, } init {} set {}
+    Shutdown new { guest : bool => into, reason : ShutdownCause => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     Shutdown, "SHUTDOWN", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.12", }
@@ -197,9 +217,15 @@ pub struct Shutdown {
 /// Since: 0.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Powerdown {}
-::qapi_rt::qapi_struct!(Powerdown {});
-::qapi_rt::qapi_builder!(Powerdown new {} init {} set {});
+pub struct Powerdown {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Powerdown {} extra extra);
+::qapi_rt::qapi_builder!(
+    Powerdown new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     Powerdown, "POWERDOWN", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.12", }
 );
@@ -225,10 +251,16 @@ pub struct Reset {
     pub guest: bool,
     /// The `ShutdownCause` of the `RESET`.  (since 4.0)
     pub reason: ShutdownCause,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Reset { 0 req guest "guest", 1 req reason "reason", });
+::qapi_rt::qapi_struct!(
+    Reset { 0 req guest "guest", 1 req reason "reason", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    Reset new { guest : bool => into, reason : ShutdownCause => into, } init {} set {}
+    Reset new { guest : bool => into, reason : ShutdownCause => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     Reset, "RESET", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.12", }
@@ -246,9 +278,15 @@ pub struct Reset {
 /// Since: 0.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct StopEvent {}
-::qapi_rt::qapi_struct!(StopEvent {});
-::qapi_rt::qapi_builder!(StopEvent new {} init {} set {});
+pub struct StopEvent {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(StopEvent {} extra extra);
+::qapi_rt::qapi_builder!(
+    StopEvent new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     StopEvent, "STOP", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.12", }
 );
@@ -265,9 +303,15 @@ pub struct StopEvent {}
 /// Since: 0.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Resume {}
-::qapi_rt::qapi_struct!(Resume {});
-::qapi_rt::qapi_builder!(Resume new {} init {} set {});
+pub struct Resume {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Resume {} extra extra);
+::qapi_rt::qapi_builder!(
+    Resume new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     Resume, "RESUME", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.12", }
 );
@@ -285,9 +329,15 @@ pub struct Resume {}
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Suspend {}
-::qapi_rt::qapi_struct!(Suspend {});
-::qapi_rt::qapi_builder!(Suspend new {} init {} set {});
+pub struct Suspend {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Suspend {} extra extra);
+::qapi_rt::qapi_builder!(
+    Suspend new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     Suspend, "SUSPEND", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "1.1", }
 );
@@ -309,9 +359,15 @@ pub struct Suspend {}
 /// Since: 1.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SuspendDisk {}
-::qapi_rt::qapi_struct!(SuspendDisk {});
-::qapi_rt::qapi_builder!(SuspendDisk new {} init {} set {});
+pub struct SuspendDisk {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SuspendDisk {} extra extra);
+::qapi_rt::qapi_builder!(
+    SuspendDisk new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     SuspendDisk, "SUSPEND_DISK", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
     "1.2", }
@@ -330,9 +386,15 @@ pub struct SuspendDisk {}
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Wakeup {}
-::qapi_rt::qapi_struct!(Wakeup {});
-::qapi_rt::qapi_builder!(Wakeup new {} init {} set {});
+pub struct Wakeup {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Wakeup {} extra extra);
+::qapi_rt::qapi_builder!(
+    Wakeup new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     Wakeup, "WAKEUP", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "1.1", }
 );
@@ -359,10 +421,14 @@ pub struct Wakeup {}
 pub struct Watchdog {
     /// action that has been taken
     pub action: WatchdogAction,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Watchdog { 0 req action "action", });
+::qapi_rt::qapi_struct!(Watchdog { 0 req action "action", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Watchdog new { action : WatchdogAction => into, } init {} set {}
+    Watchdog new { action : WatchdogAction => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     Watchdog, "WATCHDOG", { versions : ["7.2.0", "10.0.2", "10.2.2"], since : "0.13", }
@@ -468,10 +534,14 @@ pub enum PanicAction {
 pub struct WatchdogSetAction {
     /// `WatchdogAction` action taken when watchdog timer expires.
     pub action: WatchdogAction,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(WatchdogSetAction { 0 req action "action", });
+::qapi_rt::qapi_struct!(WatchdogSetAction { 0 req action "action", } extra extra);
 ::qapi_rt::qapi_builder!(
-    WatchdogSetAction new { action : WatchdogAction => into, } init {} set {}
+    WatchdogSetAction new { action : WatchdogAction => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     WatchdogSetAction, "watchdog-set-action", (), { arg_type :
@@ -506,15 +576,19 @@ pub struct SetAction {
     /// `WatchdogAction` action taken when watchdog timer
     /// expires.
     pub watchdog: ::std::option::Option<WatchdogAction>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SetAction { 0 opt reboot "reboot", 1 opt shutdown "shutdown", 2 opt panic "panic", 3
-    opt watchdog "watchdog", }
+    opt watchdog "watchdog", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SetAction new {} init {} set { with_reboot reboot "reboot" : RebootAction => into,
-    with_shutdown shutdown "shutdown" : ShutdownAction => into, with_panic panic "panic"
-    : PanicAction => into, with_watchdog watchdog "watchdog" : WatchdogAction => into, }
+    SetAction new {} init { extra = ::std::default::Default::default(), } set {
+    with_reboot reboot "reboot" : RebootAction => into, with_shutdown shutdown "shutdown"
+    : ShutdownAction => into, with_panic panic "panic" : PanicAction => into,
+    with_watchdog watchdog "watchdog" : WatchdogAction => into, }
 );
 ::qapi_rt::qapi_command!(
     SetAction, "set-action", (), { arg_type : "q_obj_set-action-arg", allow_preconfig :
@@ -539,11 +613,17 @@ pub struct GuestPanicked {
     pub action: GuestPanicAction,
     /// information about a panic (since 2.9)
     pub info: ::std::option::Option<GuestPanicInformation>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestPanicked { 0 req action "action", 1 opt info "info", });
+::qapi_rt::qapi_struct!(
+    GuestPanicked { 0 req action "action", 1 opt info "info", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestPanicked new { action : GuestPanicAction => into, } init {} set { with_info info
-    "info" : GuestPanicInformation => into, }
+    GuestPanicked new { action : GuestPanicAction => into, } init { extra =
+    ::std::default::Default::default(), } set { with_info info "info" :
+    GuestPanicInformation => into, }
 );
 ::qapi_rt::qapi_event!(
     GuestPanicked, "GUEST_PANICKED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -568,11 +648,17 @@ pub struct GuestCrashloaded {
     pub action: GuestPanicAction,
     /// information about a panic
     pub info: ::std::option::Option<GuestPanicInformation>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestCrashloaded { 0 req action "action", 1 opt info "info", });
+::qapi_rt::qapi_struct!(
+    GuestCrashloaded { 0 req action "action", 1 opt info "info", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    GuestCrashloaded new { action : GuestPanicAction => into, } init {} set { with_info
-    info "info" : GuestPanicInformation => into, }
+    GuestCrashloaded new { action : GuestPanicAction => into, } init { extra =
+    ::std::default::Default::default(), } set { with_info info "info" :
+    GuestPanicInformation => into, }
 );
 ::qapi_rt::qapi_event!(
     GuestCrashloaded, "GUEST_CRASHLOADED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -593,9 +679,15 @@ pub struct GuestCrashloaded {
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct GuestPvshutdown {}
-::qapi_rt::qapi_struct!(GuestPvshutdown {});
-::qapi_rt::qapi_builder!(GuestPvshutdown new {} init {} set {});
+pub struct GuestPvshutdown {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(GuestPvshutdown {} extra extra);
+::qapi_rt::qapi_builder!(
+    GuestPvshutdown new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     GuestPvshutdown, "GUEST_PVSHUTDOWN", { versions : ["10.0.2", "10.2.2"], since :
     "9.1", }
@@ -653,7 +745,8 @@ pub enum GuestPanicInformation {
     /// `type` = `tdx`.
     Tdx(GuestPanicInformationTdx),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -720,14 +813,18 @@ pub struct GuestPanicInformationHyperV {
     /// for Windows, fourth argument of the `STOP`.  For x86 Linux,
     /// the stack pointer of the guest.
     pub arg5: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationHyperV { 0 req arg1 "arg1", 1 req arg2 "arg2", 2 req arg3
-    "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", }
+    "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationHyperV new { arg1 : u64 => into, arg2 : u64 => into, arg3 : u64
-    => into, arg4 : u64 => into, arg5 : u64 => into, } init {} set {}
+    => into, arg4 : u64 => into, arg5 : u64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Reason why the CPU is in a crashed state.
 ///
@@ -769,14 +866,18 @@ pub struct GuestPanicInformationS390 {
     pub psw_addr: u64,
     /// guest crash reason
     pub reason: S390CrashReason,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationS390 { 0 req core "core", 1 req psw_mask "psw-mask", 2 req
-    psw_addr "psw-addr", 3 req reason "reason", }
+    psw_addr "psw-addr", 3 req reason "reason", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationS390 new { core : u32 => into, psw_mask : u64 => into, psw_addr
-    : u64 => into, reason : S390CrashReason => into, } init {} set {}
+    : u64 => into, reason : S390CrashReason => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// TDX Guest panic information specific to TDX, as specified in the
 /// "Guest-Hypervisor Communication Interface (GHCI) Specification",
@@ -803,14 +904,18 @@ pub struct GuestPanicInformationTdx {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub gpa: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationTdx { 0 req error_code "error-code", 1 req message "message", 2
-    opt gpa "gpa", }
+    opt gpa "gpa", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationTdx new { error_code : u32 => into, message :
-    ::std::string::String => into, } init {} set { with_gpa gpa "gpa" : u64 => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_gpa gpa "gpa" : u64 => into, }
 );
 #[doc(alias = "MEMORY_FAILURE")]
 /// Emitted when a memory failure occurs on host side.
@@ -836,14 +941,18 @@ pub struct MemoryFailure {
     pub action: MemoryFailureAction,
     /// flags for `MemoryFailureAction`.
     pub flags: MemoryFailureFlags,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryFailure { 0 req recipient "recipient", 1 req action "action", 2 req flags
-    "flags", }
+    "flags", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MemoryFailure new { recipient : MemoryFailureRecipient => into, action :
-    MemoryFailureAction => into, flags : MemoryFailureFlags => into, } init {} set {}
+    MemoryFailureAction => into, flags : MemoryFailureFlags => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     MemoryFailure, "MEMORY_FAILURE", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -908,14 +1017,17 @@ pub struct MemoryFailureFlags {
     /// whether the failure occurred while the previous failure
     /// was still in progress.
     pub recursive: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MemoryFailureFlags { 0 req action_required "action-required", 1 req recursive
-    "recursive", }
+    "recursive", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MemoryFailureFlags new { action_required : bool => into, recursive : bool => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// An enumeration of the options specified when enabling notify VM exit
 ///

@@ -33,11 +33,17 @@ pub struct InetSocketAddressBase {
     pub host: ::std::string::String,
     /// port part of the address
     pub port: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InetSocketAddressBase { 0 req host "host", 1 req port "port", });
+::qapi_rt::qapi_struct!(
+    InetSocketAddressBase { 0 req host "host", 1 req port "port", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     InetSocketAddressBase new { host : ::std::string::String => into, port :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Captures a socket address or address range in the Internet
 /// namespace.
@@ -100,22 +106,26 @@ pub struct InetSocketAddress {
     ///
     /// Only if `HAVE_IPPROTO_MPTCP`.
     pub mptcp: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     InetSocketAddress { 0 req host "host", 1 req port "port", 2 opt numeric "numeric", 3
     opt to "to", 4 opt ipv4 "ipv4", 5 opt ipv6 "ipv6", 6 opt keep_alive "keep-alive", 7
     opt keep_alive_count "keep-alive-count", 8 opt keep_alive_idle "keep-alive-idle", 9
-    opt keep_alive_interval "keep-alive-interval", 10 opt mptcp "mptcp", }
+    opt keep_alive_interval "keep-alive-interval", 10 opt mptcp "mptcp", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     InetSocketAddress new { host : ::std::string::String => into, port :
-    ::std::string::String => into, } init {} set { with_numeric numeric "numeric" : bool
-    => into, with_to to "to" : u16 => into, with_ipv4 ipv4 "ipv4" : bool => into,
-    with_ipv6 ipv6 "ipv6" : bool => into, with_keep_alive keep_alive "keep-alive" : bool
-    => into, with_keep_alive_count keep_alive_count "keep-alive-count" : u32 => into,
-    with_keep_alive_idle keep_alive_idle "keep-alive-idle" : u32 => into,
-    with_keep_alive_interval keep_alive_interval "keep-alive-interval" : u32 => into,
-    with_mptcp mptcp "mptcp" : bool => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_numeric numeric "numeric" : bool => into, with_to to "to" : u16 => into,
+    with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6 "ipv6" : bool => into,
+    with_keep_alive keep_alive "keep-alive" : bool => into, with_keep_alive_count
+    keep_alive_count "keep-alive-count" : u32 => into, with_keep_alive_idle
+    keep_alive_idle "keep-alive-idle" : u32 => into, with_keep_alive_interval
+    keep_alive_interval "keep-alive-interval" : u32 => into, with_mptcp mptcp "mptcp" :
+    bool => into, }
 );
 /// Captures a socket address in the local ("Unix socket") namespace.
 ///
@@ -137,15 +147,18 @@ pub struct UnixSocketAddress {
     ///
     /// Only if `CONFIG_LINUX`.
     pub tight: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UnixSocketAddress { 0 req path "path", 1 opt r#abstract "abstract", 2 opt tight
-    "tight", }
+    "tight", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    UnixSocketAddress new { path : ::std::string::String => into, } init {} set {
-    with_abstract r#abstract "abstract" : bool => into, with_tight tight "tight" : bool
-    => into, }
+    UnixSocketAddress new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_abstract r#abstract "abstract" :
+    bool => into, with_tight tight "tight" : bool => into, }
 );
 /// Captures a socket address in the vsock namespace.
 ///
@@ -160,11 +173,17 @@ pub struct VsockSocketAddress {
     pub cid: ::std::string::String,
     /// port
     pub port: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VsockSocketAddress { 0 req cid "cid", 1 req port "port", });
+::qapi_rt::qapi_struct!(
+    VsockSocketAddress { 0 req cid "cid", 1 req port "port", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     VsockSocketAddress new { cid : ::std::string::String => into, port :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// A file descriptor name or number.
 ///
@@ -182,10 +201,14 @@ pub struct FdSocketAddress {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub str: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdSocketAddress { 0 req str "str", });
+::qapi_rt::qapi_struct!(FdSocketAddress { 0 req str "str", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FdSocketAddress new { str : ::std::string::String => into, } init {} set {}
+    FdSocketAddress new { str : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -193,10 +216,14 @@ pub struct FdSocketAddress {
 pub struct InetSocketAddressWrapper {
     /// internet domain socket address
     pub data: InetSocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InetSocketAddressWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(InetSocketAddressWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InetSocketAddressWrapper new { data : InetSocketAddress => into, } init {} set {}
+    InetSocketAddressWrapper new { data : InetSocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -204,10 +231,14 @@ pub struct InetSocketAddressWrapper {
 pub struct UnixSocketAddressWrapper {
     /// UNIX domain socket address
     pub data: UnixSocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UnixSocketAddressWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(UnixSocketAddressWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UnixSocketAddressWrapper new { data : UnixSocketAddress => into, } init {} set {}
+    UnixSocketAddressWrapper new { data : UnixSocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.8
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -215,10 +246,14 @@ pub struct UnixSocketAddressWrapper {
 pub struct VsockSocketAddressWrapper {
     /// VSOCK domain socket address
     pub data: VsockSocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VsockSocketAddressWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(VsockSocketAddressWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    VsockSocketAddressWrapper new { data : VsockSocketAddress => into, } init {} set {}
+    VsockSocketAddressWrapper new { data : VsockSocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -226,10 +261,14 @@ pub struct VsockSocketAddressWrapper {
 pub struct FdSocketAddressWrapper {
     /// file descriptor name or number
     pub data: FdSocketAddress,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FdSocketAddressWrapper new { data : FdSocketAddress => into, } init {} set {}
+    FdSocketAddressWrapper new { data : FdSocketAddress => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Captures the address of a socket, which could also be a named file
 /// descriptor
@@ -247,7 +286,8 @@ pub enum SocketAddressLegacy {
     /// `type` = `fd`.
     Fd(FdSocketAddressWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -338,7 +378,8 @@ pub enum SocketAddress {
     /// `type` = `fd`.
     Fd(FdSocketAddress),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,

@@ -98,13 +98,17 @@ pub struct StatsRequest {
     pub provider: StatsProvider,
     /// statistics to be returned (all if omitted).
     pub names: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    StatsRequest { 0 req provider "provider", 1 opt names "names", }
+    StatsRequest { 0 req provider "provider", 1 opt names "names", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    StatsRequest new { provider : StatsProvider => into, } init {} set { with_names names
-    "names" : ::std::vec::Vec < ::std::string::String > => into, }
+    StatsRequest new { provider : StatsProvider => into, } init { extra =
+    ::std::default::Default::default(), } set { with_names names "names" :
+    ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// Since: 7.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -112,11 +116,14 @@ pub struct StatsRequest {
 pub struct StatsVCPUFilter {
     /// list of QOM paths for the desired vCPU objects.
     pub vcpus: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(StatsVCPUFilter { 0 opt vcpus "vcpus", });
+::qapi_rt::qapi_struct!(StatsVCPUFilter { 0 opt vcpus "vcpus", } extra extra);
 ::qapi_rt::qapi_builder!(
-    StatsVCPUFilter new {} init {} set { with_vcpus vcpus "vcpus" : ::std::vec::Vec <
-    ::std::string::String > => into, }
+    StatsVCPUFilter new {} init { extra = ::std::default::Default::default(), } set {
+    with_vcpus vcpus "vcpus" : ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// The arguments to the `query-stats` command; specifies a target for
 /// which to request statistics and optionally the required subset of
@@ -148,7 +155,8 @@ pub enum StatsFilterBranch {
     /// `target` = `cryptodev`.
     Cryptodev,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -272,11 +280,14 @@ pub struct Stats {
     pub name: ::std::string::String,
     /// stat value.
     pub value: StatsValue,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Stats { 0 req name "name", 1 req value "value", });
+::qapi_rt::qapi_struct!(Stats { 0 req name "name", 1 req value "value", } extra extra);
 ::qapi_rt::qapi_builder!(
     Stats new { name : ::std::string::String => into, value : StatsValue => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 7.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -289,15 +300,18 @@ pub struct StatsResult {
     pub qom_path: ::std::option::Option<::std::string::String>,
     /// list of statistics.
     pub stats: ::std::vec::Vec<Stats>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     StatsResult { 0 req provider "provider", 1 opt qom_path "qom-path", 2 req stats
-    "stats", }
+    "stats", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     StatsResult new { provider : StatsProvider => into, stats : ::std::vec::Vec < Stats >
-    => into, } init {} set { with_qom_path qom_path "qom-path" : ::std::string::String =>
-    into, }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_qom_path
+    qom_path "qom-path" : ::std::string::String => into, }
 );
 #[doc(alias = "query-stats")]
 /// Return runtime-collected statistics for objects such as the VM or
@@ -358,16 +372,20 @@ pub struct StatsSchemaValue {
     /// Present when `type` is "linear-histogram", contains the
     /// width of each bucket of the histogram.
     pub bucket_size: ::std::option::Option<u32>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     StatsSchemaValue { 0 req name "name", 1 req r#type "type", 2 opt unit "unit", 3 opt
-    base "base", 4 req exponent "exponent", 5 opt bucket_size "bucket-size", }
+    base "base", 4 req exponent "exponent", 5 opt bucket_size "bucket-size", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     StatsSchemaValue new { name : ::std::string::String => into, r#type : StatsType =>
-    into, exponent : i16 => into, } init {} set { with_unit unit "unit" : StatsUnit =>
-    into, with_base base "base" : i8 => into, with_bucket_size bucket_size "bucket-size"
-    : u32 => into, }
+    into, exponent : i16 => into, } init { extra = ::std::default::Default::default(), }
+    set { with_unit unit "unit" : StatsUnit => into, with_base base "base" : i8 => into,
+    with_bucket_size bucket_size "bucket-size" : u32 => into, }
 );
 /// Schema for all available statistics for a provider and target.
 ///
@@ -382,14 +400,18 @@ pub struct StatsSchema {
     pub target: StatsTarget,
     /// list of statistics.
     pub stats: ::std::vec::Vec<StatsSchemaValue>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     StatsSchema { 0 req provider "provider", 1 req target "target", 2 req stats "stats",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     StatsSchema new { provider : StatsProvider => into, target : StatsTarget => into,
-    stats : ::std::vec::Vec < StatsSchemaValue > => into, } init {} set {}
+    stats : ::std::vec::Vec < StatsSchemaValue > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-stats-schemas")]
 /// Return the schema for all available runtime-collected statistics.
@@ -412,11 +434,14 @@ pub struct StatsSchema {
 pub struct QueryStatsSchemas {
     /// a provider to restrict the query to.
     pub provider: ::std::option::Option<StatsProvider>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryStatsSchemas { 0 opt provider "provider", });
+::qapi_rt::qapi_struct!(QueryStatsSchemas { 0 opt provider "provider", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QueryStatsSchemas new {} init {} set { with_provider provider "provider" :
-    StatsProvider => into, }
+    QueryStatsSchemas new {} init { extra = ::std::default::Default::default(), } set {
+    with_provider provider "provider" : StatsProvider => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, { arg_type

@@ -37,9 +37,15 @@ pub enum TpmModel {
 /// Only available if `CONFIG_TPM`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryTpmModels {}
-::qapi_rt::qapi_struct!(QueryTpmModels {});
-::qapi_rt::qapi_builder!(QueryTpmModels new {} init {} set {});
+pub struct QueryTpmModels {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryTpmModels {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryTpmModels new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { since : "1.5",
     condition : "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -76,9 +82,15 @@ pub enum TpmType {
 /// Only available if `CONFIG_TPM`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryTpmTypes {}
-::qapi_rt::qapi_struct!(QueryTpmTypes {});
-::qapi_rt::qapi_builder!(QueryTpmTypes new {} init {} set {});
+pub struct QueryTpmTypes {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryTpmTypes {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryTpmTypes new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { since : "1.5",
     condition : "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -96,14 +108,18 @@ pub struct TPMPassthroughOptions {
     /// string showing the TPM's sysfs cancel file for
     /// cancellation of TPM commands while they are executing
     pub cancel_path: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TPMPassthroughOptions { 0 opt path "path", 1 opt cancel_path "cancel-path", }
+    TPMPassthroughOptions { 0 opt path "path", 1 opt cancel_path "cancel-path", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
-    TPMPassthroughOptions new {} init {} set { with_path path "path" :
-    ::std::string::String => into, with_cancel_path cancel_path "cancel-path" :
-    ::std::string::String => into, }
+    TPMPassthroughOptions new {} init { extra = ::std::default::Default::default(), } set
+    { with_path path "path" : ::std::string::String => into, with_cancel_path cancel_path
+    "cancel-path" : ::std::string::String => into, }
 );
 /// Information about the TPM emulator type
 ///
@@ -115,10 +131,14 @@ pub struct TPMPassthroughOptions {
 pub struct TPMEmulatorOptions {
     /// Name of a unix socket chardev
     pub chardev: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMEmulatorOptions { 0 req chardev "chardev", });
+::qapi_rt::qapi_struct!(TPMEmulatorOptions { 0 req chardev "chardev", } extra extra);
 ::qapi_rt::qapi_builder!(
-    TPMEmulatorOptions new { chardev : ::std::string::String => into, } init {} set {}
+    TPMEmulatorOptions new { chardev : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
 ///
@@ -128,11 +148,14 @@ pub struct TPMEmulatorOptions {
 pub struct TPMPassthroughOptionsWrapper {
     /// Information about the TPM passthrough type
     pub data: TPMPassthroughOptions,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMPassthroughOptionsWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(TPMPassthroughOptionsWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    TPMPassthroughOptionsWrapper new { data : TPMPassthroughOptions => into, } init {}
-    set {}
+    TPMPassthroughOptionsWrapper new { data : TPMPassthroughOptions => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.11
 ///
@@ -142,10 +165,14 @@ pub struct TPMPassthroughOptionsWrapper {
 pub struct TPMEmulatorOptionsWrapper {
     /// Information about the TPM emulator type
     pub data: TPMEmulatorOptions,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMEmulatorOptionsWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(TPMEmulatorOptionsWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    TPMEmulatorOptionsWrapper new { data : TPMEmulatorOptions => into, } init {} set {}
+    TPMEmulatorOptionsWrapper new { data : TPMEmulatorOptions => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// A union referencing different TPM backend types' configuration
 /// options
@@ -161,7 +188,8 @@ pub enum TpmTypeOptions {
     /// `type` = `emulator`.
     Emulator(TPMEmulatorOptionsWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -213,13 +241,16 @@ pub struct TPMInfo {
     pub model: TpmModel,
     /// The TPM (backend) type configuration options
     pub options: TpmTypeOptions,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TPMInfo { 0 req id "id", 1 req model "model", 2 req options "options", }
+    TPMInfo { 0 req id "id", 1 req model "model", 2 req options "options", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     TPMInfo new { id : ::std::string::String => into, model : TpmModel => into, options :
-    TpmTypeOptions => into, } init {} set {}
+    TpmTypeOptions => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-tpm")]
 /// Return information about the TPM device
@@ -249,9 +280,15 @@ pub struct TPMInfo {
 /// Only available if `CONFIG_TPM`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryTpm {}
-::qapi_rt::qapi_struct!(QueryTpm {});
-::qapi_rt::qapi_builder!(QueryTpm new {} init {} set {});
+pub struct QueryTpm {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryTpm {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryTpm new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { since : "1.5", condition :
     "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }

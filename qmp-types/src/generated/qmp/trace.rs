@@ -34,14 +34,24 @@ pub struct TraceEventInfo {
     /// Whether this is a per-vCPU event (since 2.7).
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub vcpu: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TraceEventInfo { 0 req name "name", 1 req state "state", 2 opt vcpu "vcpu", }
+    TraceEventInfo { 0 req name "name", 1 req state "state", 2 opt vcpu "vcpu", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     TraceEventInfo new { name : ::std::string::String => into, state : TraceEventState =>
-    into, } init {} set { with_vcpu vcpu "vcpu" : bool => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { #[deprecated(note
+    =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_vcpu vcpu "vcpu" : bool => into, }
 );
 #[doc(alias = "trace-event-get-state")]
 /// Query the state of events.
@@ -67,11 +77,21 @@ pub struct TraceEventGetState {
     /// The vCPU to query (any by default; since 2.7).
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub vcpu: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TraceEventGetState { 0 req name "name", 1 opt vcpu "vcpu", });
+::qapi_rt::qapi_struct!(
+    TraceEventGetState { 0 req name "name", 1 opt vcpu "vcpu", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    TraceEventGetState new { name : ::std::string::String => into, } init {} set {
+    TraceEventGetState new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_vcpu vcpu "vcpu" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -103,16 +123,24 @@ pub struct TraceEventSetState {
     /// The vCPU to act upon (all by default; since 2.7).
     ///
     /// Only in QEMU 7.2.0 of the supported 7.2.0, 10.0.2, 10.2.2.
+    #[deprecated(
+        note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
+    )]
     pub vcpu: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TraceEventSetState { 0 req name "name", 1 req enable "enable", 2 opt
-    ignore_unavailable "ignore-unavailable", 3 opt vcpu "vcpu", }
+    ignore_unavailable "ignore-unavailable", 3 opt vcpu "vcpu", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     TraceEventSetState new { name : ::std::string::String => into, enable : bool => into,
-    } init {} set { with_ignore_unavailable ignore_unavailable "ignore-unavailable" :
-    bool => into, with_vcpu vcpu "vcpu" : i64 => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_ignore_unavailable
+    ignore_unavailable "ignore-unavailable" : bool => into, #[deprecated(note =
+    "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
+    with_vcpu vcpu "vcpu" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     TraceEventSetState, "trace-event-set-state", (), { arg_type :

@@ -6,9 +6,15 @@ use super::*;
 /// Since: 1.6
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Abort {}
-::qapi_rt::qapi_struct!(Abort {});
-::qapi_rt::qapi_builder!(Abort new {} init {} set {});
+pub struct Abort {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Abort {} extra extra);
+::qapi_rt::qapi_builder!(
+    Abort new {} init { extra = ::std::default::Default::default(), } set {}
+);
 /// An enumeration of transactional completion modes.
 ///
 /// Since: 2.5
@@ -83,19 +89,29 @@ pub enum TransactionActionKind {
 pub struct AbortWrapper {
     /// `data`
     pub data: Abort,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AbortWrapper { 0 req data "data", });
-::qapi_rt::qapi_builder!(AbortWrapper new { data : Abort => into, } init {} set {});
+::qapi_rt::qapi_struct!(AbortWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_builder!(
+    AbortWrapper new { data : Abort => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapAddWrapper {
     /// `data`
     pub data: BlockDirtyBitmapAdd,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapAddWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockDirtyBitmapAddWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockDirtyBitmapAddWrapper new { data : BlockDirtyBitmapAdd => into, } init {} set {}
+    BlockDirtyBitmapAddWrapper new { data : BlockDirtyBitmapAdd => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -103,10 +119,14 @@ pub struct BlockDirtyBitmapAddWrapper {
 pub struct BlockDirtyBitmapWrapper {
     /// `data`
     pub data: BlockDirtyBitmap,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockDirtyBitmapWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockDirtyBitmapWrapper new { data : BlockDirtyBitmap => into, } init {} set {}
+    BlockDirtyBitmapWrapper new { data : BlockDirtyBitmap => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 4.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -114,11 +134,14 @@ pub struct BlockDirtyBitmapWrapper {
 pub struct BlockDirtyBitmapMergeWrapper {
     /// `data`
     pub data: BlockDirtyBitmapMerge,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapMergeWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockDirtyBitmapMergeWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockDirtyBitmapMergeWrapper new { data : BlockDirtyBitmapMerge => into, } init {}
-    set {}
+    BlockDirtyBitmapMergeWrapper new { data : BlockDirtyBitmapMerge => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -126,10 +149,14 @@ pub struct BlockDirtyBitmapMergeWrapper {
 pub struct BlockdevBackupWrapper {
     /// `data`
     pub data: BlockdevBackup,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevBackupWrapper new { data : BlockdevBackup => into, } init {} set {}
+    BlockdevBackupWrapper new { data : BlockdevBackup => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -137,10 +164,14 @@ pub struct BlockdevBackupWrapper {
 pub struct BlockdevSnapshotWrapper {
     /// `data`
     pub data: BlockdevSnapshot,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevSnapshotWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockdevSnapshotWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevSnapshotWrapper new { data : BlockdevSnapshot => into, } init {} set {}
+    BlockdevSnapshotWrapper new { data : BlockdevSnapshot => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -148,11 +179,16 @@ pub struct BlockdevSnapshotWrapper {
 pub struct BlockdevSnapshotInternalWrapper {
     /// `data`
     pub data: BlockdevSnapshotInternal,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevSnapshotInternalWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(
+    BlockdevSnapshotInternalWrapper { 0 req data "data", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotInternalWrapper new { data : BlockdevSnapshotInternal => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 1.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -160,11 +196,14 @@ pub struct BlockdevSnapshotInternalWrapper {
 pub struct BlockdevSnapshotSyncWrapper {
     /// `data`
     pub data: BlockdevSnapshotSync,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevSnapshotSyncWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(BlockdevSnapshotSyncWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BlockdevSnapshotSyncWrapper new { data : BlockdevSnapshotSync => into, } init {} set
-    {}
+    BlockdevSnapshotSyncWrapper new { data : BlockdevSnapshotSync => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Since: 1.6
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -172,10 +211,14 @@ pub struct BlockdevSnapshotSyncWrapper {
 pub struct DriveBackupWrapper {
     /// `data`
     pub data: DriveBackup,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DriveBackupWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(DriveBackupWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DriveBackupWrapper new { data : DriveBackup => into, } init {} set {}
+    DriveBackupWrapper new { data : DriveBackup => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// A discriminated record of operations that can be performed with
 /// `transaction`.
@@ -209,7 +252,8 @@ pub enum TransactionAction {
     /// `type` = `drive-backup`.
     DriveBackup(DriveBackupWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -350,13 +394,17 @@ pub struct TransactionProperties {
     /// Actions will complete or fail as a group.  See
     /// `ActionCompletionMode` for details.
     pub completion_mode: ::std::option::Option<ActionCompletionMode>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TransactionProperties { 0 opt completion_mode "completion-mode", }
+    TransactionProperties { 0 opt completion_mode "completion-mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TransactionProperties new {} init {} set { with_completion_mode completion_mode
-    "completion-mode" : ActionCompletionMode => into, }
+    TransactionProperties new {} init { extra = ::std::default::Default::default(), } set
+    { with_completion_mode completion_mode "completion-mode" : ActionCompletionMode =>
+    into, }
 );
 #[doc(alias = "transaction")]
 /// Executes a number of transactionable QMP commands atomically.  If
@@ -429,13 +477,17 @@ pub struct Transaction {
     /// execution of the transaction.  See `TransactionProperties` for
     /// additional detail.
     pub properties: ::std::option::Option<TransactionProperties>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Transaction { 0 req actions "actions", 1 opt properties "properties", }
+    Transaction { 0 req actions "actions", 1 opt properties "properties", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Transaction new { actions : ::std::vec::Vec < TransactionAction > => into, } init {}
-    set { with_properties properties "properties" : TransactionProperties => into, }
+    Transaction new { actions : ::std::vec::Vec < TransactionAction > => into, } init {
+    extra = ::std::default::Default::default(), } set { with_properties properties
+    "properties" : TransactionProperties => into, }
 );
 ::qapi_rt::qapi_command!(
     Transaction, "transaction", (), { arg_type : "q_obj_transaction-arg", since : "1.1",

@@ -43,16 +43,20 @@ pub struct UefiVariable {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub digest: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UefiVariable { 0 req guid "guid", 1 req name "name", 2 req attr "attr", 3 req data
-    "data", 4 opt time "time", 5 opt digest "digest", }
+    "data", 4 opt time "time", 5 opt digest "digest", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     UefiVariable new { guid : ::std::string::String => into, name : ::std::string::String
-    => into, attr : i64 => into, data : ::std::string::String => into, } init {} set {
-    with_time time "time" : ::std::string::String => into, with_digest digest "digest" :
-    ::std::string::String => into, }
+    => into, attr : i64 => into, data : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_time time "time" :
+    ::std::string::String => into, with_digest digest "digest" : ::std::string::String =>
+    into, }
 );
 /// Since: 10.0
 ///
@@ -68,11 +72,14 @@ pub struct UefiVarStore {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub variables: ::std::vec::Vec<UefiVariable>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UefiVarStore { 0 req version "version", 1 req variables "variables", }
+    UefiVarStore { 0 req version "version", 1 req variables "variables", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     UefiVarStore new { version : i64 => into, variables : ::std::vec::Vec < UefiVariable
-    > => into, } init {} set {}
+    > => into, } init { extra = ::std::default::Default::default(), } set {}
 );

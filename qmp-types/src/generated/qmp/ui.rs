@@ -69,7 +69,8 @@ pub enum SetPasswordOptionsBranch {
     /// `protocol` = `spice`.
     Spice,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -104,11 +105,14 @@ pub struct SetPasswordOptionsVnc {
     /// The id of the display where the password should be
     /// changed.  Defaults to the first.
     pub display: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SetPasswordOptionsVnc { 0 opt display "display", });
+::qapi_rt::qapi_struct!(SetPasswordOptionsVnc { 0 opt display "display", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SetPasswordOptionsVnc new {} init {} set { with_display display "display" :
-    ::std::string::String => into, }
+    SetPasswordOptionsVnc new {} init { extra = ::std::default::Default::default(), } set
+    { with_display display "display" : ::std::string::String => into, }
 );
 #[doc(alias = "set_password")]
 /// Set the password of a remote display server.
@@ -181,7 +185,8 @@ pub enum ExpirePasswordOptionsBranch {
     /// `protocol` = `spice`.
     Spice,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -217,11 +222,16 @@ pub struct ExpirePasswordOptionsVnc {
     /// The id of the display where the expiration should be
     /// changed.  Defaults to the first.
     pub display: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ExpirePasswordOptionsVnc { 0 opt display "display", });
+::qapi_rt::qapi_struct!(
+    ExpirePasswordOptionsVnc { 0 opt display "display", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    ExpirePasswordOptionsVnc new {} init {} set { with_display display "display" :
-    ::std::string::String => into, }
+    ExpirePasswordOptionsVnc new {} init { extra = ::std::default::Default::default(), }
+    set { with_display display "display" : ::std::string::String => into, }
 );
 #[doc(alias = "expire_password")]
 /// Expire the password of a remote display server.
@@ -304,15 +314,19 @@ pub struct Screendump {
     pub head: ::std::option::Option<i64>,
     /// image format for `screendump`.  (default: ppm) (Since 7.1)
     pub format: ::std::option::Option<ImageFormat>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     Screendump { 0 req filename "filename", 1 opt device "device", 2 opt head "head", 3
-    opt format "format", }
+    opt format "format", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Screendump new { filename : ::std::string::String => into, } init {} set {
-    with_device device "device" : ::std::string::String => into, with_head head "head" :
-    i64 => into, with_format format "format" : ImageFormat => into, }
+    Screendump new { filename : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, with_head head "head" : i64 => into, with_format
+    format "format" : ImageFormat => into, }
 );
 ::qapi_rt::qapi_command!(
     Screendump, "screendump", (), { arg_type : "q_obj_screendump-arg", since : "0.14",
@@ -332,14 +346,18 @@ pub struct SpiceBasicInfo {
     pub port: ::std::string::String,
     /// address family
     pub family: NetworkAddressFamily,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SpiceBasicInfo { 0 req host "host", 1 req port "port", 2 req family "family", }
+    SpiceBasicInfo { 0 req host "host", 1 req port "port", 2 req family "family", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceBasicInfo new { host : ::std::string::String => into, port :
-    ::std::string::String => into, family : NetworkAddressFamily => into, } init {} set
-    {}
+    ::std::string::String => into, family : NetworkAddressFamily => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Information about a SPICE server
 ///
@@ -357,15 +375,19 @@ pub struct SpiceServerInfo {
     pub family: NetworkAddressFamily,
     /// authentication method
     pub auth: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SpiceServerInfo { 0 req host "host", 1 req port "port", 2 req family "family", 3 opt
-    auth "auth", }
+    auth "auth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceServerInfo new { host : ::std::string::String => into, port :
-    ::std::string::String => into, family : NetworkAddressFamily => into, } init {} set {
-    with_auth auth "auth" : ::std::string::String => into, }
+    ::std::string::String => into, family : NetworkAddressFamily => into, } init { extra
+    = ::std::default::Default::default(), } set { with_auth auth "auth" :
+    ::std::string::String => into, }
 );
 /// Information about a SPICE client channel.
 ///
@@ -394,17 +416,20 @@ pub struct SpiceChannel {
     pub channel_id: i64,
     /// true if the channel is encrypted, false otherwise.
     pub tls: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SpiceChannel { 0 req host "host", 1 req port "port", 2 req family "family", 3 req
     connection_id "connection-id", 4 req channel_type "channel-type", 5 req channel_id
-    "channel-id", 6 req tls "tls", }
+    "channel-id", 6 req tls "tls", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceChannel new { host : ::std::string::String => into, port : ::std::string::String
     => into, family : NetworkAddressFamily => into, connection_id : i64 => into,
-    channel_type : i64 => into, channel_id : i64 => into, tls : bool => into, } init {}
-    set {}
+    channel_type : i64 => into, channel_id : i64 => into, tls : bool => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// An enumeration of Spice mouse states.
 ///
@@ -463,20 +488,24 @@ pub struct SpiceInfo {
     pub mouse_mode: SpiceQueryMouseMode,
     /// a list of `SpiceChannel` for each active spice channel
     pub channels: ::std::option::Option<::std::vec::Vec<SpiceChannel>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     SpiceInfo { 0 req enabled "enabled", 1 req migrated "migrated", 2 opt host "host", 3
     opt port "port", 4 opt tls_port "tls-port", 5 opt auth "auth", 6 opt compiled_version
-    "compiled-version", 7 req mouse_mode "mouse-mode", 8 opt channels "channels", }
+    "compiled-version", 7 req mouse_mode "mouse-mode", 8 opt channels "channels", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceInfo new { enabled : bool => into, migrated : bool => into, mouse_mode :
-    SpiceQueryMouseMode => into, } init {} set { with_host host "host" :
-    ::std::string::String => into, with_port port "port" : i64 => into, with_tls_port
-    tls_port "tls-port" : i64 => into, with_auth auth "auth" : ::std::string::String =>
-    into, with_compiled_version compiled_version "compiled-version" :
-    ::std::string::String => into, with_channels channels "channels" : ::std::vec::Vec <
-    SpiceChannel > => into, }
+    SpiceQueryMouseMode => into, } init { extra = ::std::default::Default::default(), }
+    set { with_host host "host" : ::std::string::String => into, with_port port "port" :
+    i64 => into, with_tls_port tls_port "tls-port" : i64 => into, with_auth auth "auth" :
+    ::std::string::String => into, with_compiled_version compiled_version
+    "compiled-version" : ::std::string::String => into, with_channels channels "channels"
+    : ::std::vec::Vec < SpiceChannel > => into, }
 );
 #[doc(alias = "query-spice")]
 /// Return information about the current SPICE server
@@ -523,9 +552,15 @@ pub struct SpiceInfo {
 /// Only available if `CONFIG_SPICE`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QuerySpice {}
-::qapi_rt::qapi_struct!(QuerySpice {});
-::qapi_rt::qapi_builder!(QuerySpice new {} init {} set {});
+pub struct QuerySpice {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QuerySpice {} extra extra);
+::qapi_rt::qapi_builder!(
+    QuerySpice new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QuerySpice, "query-spice", SpiceInfo, { since : "0.14", condition : "CONFIG_SPICE",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -554,13 +589,16 @@ pub struct SpiceConnected {
     pub server: SpiceBasicInfo,
     /// client information
     pub client: SpiceBasicInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SpiceConnected { 0 req server "server", 1 req client "client", }
+    SpiceConnected { 0 req server "server", 1 req client "client", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceConnected new { server : SpiceBasicInfo => into, client : SpiceBasicInfo =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     SpiceConnected, "SPICE_CONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since
@@ -593,13 +631,16 @@ pub struct SpiceInitialized {
     pub server: SpiceServerInfo,
     /// client information
     pub client: SpiceChannel,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SpiceInitialized { 0 req server "server", 1 req client "client", }
+    SpiceInitialized { 0 req server "server", 1 req client "client", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceInitialized new { server : SpiceServerInfo => into, client : SpiceChannel =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     SpiceInitialized, "SPICE_INITIALIZED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -629,13 +670,16 @@ pub struct SpiceDisconnected {
     pub server: SpiceBasicInfo,
     /// client information
     pub client: SpiceBasicInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SpiceDisconnected { 0 req server "server", 1 req client "client", }
+    SpiceDisconnected { 0 req server "server", 1 req client "client", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     SpiceDisconnected new { server : SpiceBasicInfo => into, client : SpiceBasicInfo =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     SpiceDisconnected, "SPICE_DISCONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -656,9 +700,16 @@ pub struct SpiceDisconnected {
 /// Only available if `CONFIG_SPICE`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct SpiceMigrateCompleted {}
-::qapi_rt::qapi_struct!(SpiceMigrateCompleted {});
-::qapi_rt::qapi_builder!(SpiceMigrateCompleted new {} init {} set {});
+pub struct SpiceMigrateCompleted {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(SpiceMigrateCompleted {} extra extra);
+::qapi_rt::qapi_builder!(
+    SpiceMigrateCompleted new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_event!(
     SpiceMigrateCompleted, "SPICE_MIGRATE_COMPLETED", { versions : ["7.2.0", "10.0.2",
     "10.2.2"], since : "1.3", condition : "CONFIG_SPICE", }
@@ -681,15 +732,18 @@ pub struct VncBasicInfo {
     pub family: NetworkAddressFamily,
     /// true in case the socket is a websocket (since 2.3).
     pub websocket: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncBasicInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
-    req websocket "websocket", }
+    req websocket "websocket", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncBasicInfo new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
-    bool => into, } init {} set {}
+    bool => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The network connection information for server
 ///
@@ -712,16 +766,19 @@ pub struct VncServerInfo {
     /// authentication method used for the plain (non-websocket) VNC
     /// server
     pub auth: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncServerInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
-    req websocket "websocket", 4 opt auth "auth", }
+    req websocket "websocket", 4 opt auth "auth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncServerInfo new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
-    bool => into, } init {} set { with_auth auth "auth" : ::std::string::String => into,
-    }
+    bool => into, } init { extra = ::std::default::Default::default(), } set { with_auth
+    auth "auth" : ::std::string::String => into, }
 );
 /// Information about a connected VNC client.
 ///
@@ -747,18 +804,21 @@ pub struct VncClientInfo {
     /// If SASL authentication is in use, the SASL username
     /// used for authentication.
     pub sasl_username: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncClientInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
     req websocket "websocket", 4 opt x509_dname "x509_dname", 5 opt sasl_username
-    "sasl_username", }
+    "sasl_username", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncClientInfo new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
-    bool => into, } init {} set { with_x509_dname x509_dname "x509_dname" :
-    ::std::string::String => into, with_sasl_username sasl_username "sasl_username" :
-    ::std::string::String => into, }
+    bool => into, } init { extra = ::std::default::Default::default(), } set {
+    with_x509_dname x509_dname "x509_dname" : ::std::string::String => into,
+    with_sasl_username sasl_username "sasl_username" : ::std::string::String => into, }
 );
 /// Information about the VNC session.
 ///
@@ -805,13 +865,17 @@ pub struct VncInfo {
     /// a list of `VncClientInfo` of all currently connected
     /// clients
     pub clients: ::std::option::Option<::std::vec::Vec<VncClientInfo>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncInfo { 0 req enabled "enabled", 1 opt host "host", 2 opt family "family", 3 opt
-    service "service", 4 opt auth "auth", 5 opt clients "clients", }
+    service "service", 4 opt auth "auth", 5 opt clients "clients", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VncInfo new { enabled : bool => into, } init {} set { with_host host "host" :
+    VncInfo new { enabled : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_host host "host" :
     ::std::string::String => into, with_family family "family" : NetworkAddressFamily =>
     into, with_service service "service" : ::std::string::String => into, with_auth auth
     "auth" : ::std::string::String => into, with_clients clients "clients" :
@@ -909,16 +973,21 @@ pub struct VncServerInfo2 {
     /// The vencrypt sub authentication type used by the servers,
     /// only specified in case auth == vencrypt.
     pub vencrypt: ::std::option::Option<VncVencryptSubAuth>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncServerInfo2 { 0 req host "host", 1 req service "service", 2 req family "family", 3
-    req websocket "websocket", 4 req auth "auth", 5 opt vencrypt "vencrypt", }
+    req websocket "websocket", 4 req auth "auth", 5 opt vencrypt "vencrypt", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     VncServerInfo2 new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
-    bool => into, auth : VncPrimaryAuth => into, } init {} set { with_vencrypt vencrypt
-    "vencrypt" : VncVencryptSubAuth => into, }
+    bool => into, auth : VncPrimaryAuth => into, } init { extra =
+    ::std::default::Default::default(), } set { with_vencrypt vencrypt "vencrypt" :
+    VncVencryptSubAuth => into, }
 );
 /// Information about a vnc server
 ///
@@ -946,17 +1015,20 @@ pub struct VncInfo2 {
     pub vencrypt: ::std::option::Option<VncVencryptSubAuth>,
     /// The display device the vnc server is linked to.
     pub display: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VncInfo2 { 0 req id "id", 1 req server "server", 2 req clients "clients", 3 req auth
-    "auth", 4 opt vencrypt "vencrypt", 5 opt display "display", }
+    "auth", 4 opt vencrypt "vencrypt", 5 opt display "display", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncInfo2 new { id : ::std::string::String => into, server : ::std::vec::Vec <
     VncServerInfo2 > => into, clients : ::std::vec::Vec < VncClientInfo > => into, auth :
-    VncPrimaryAuth => into, } init {} set { with_vencrypt vencrypt "vencrypt" :
-    VncVencryptSubAuth => into, with_display display "display" : ::std::string::String =>
-    into, }
+    VncPrimaryAuth => into, } init { extra = ::std::default::Default::default(), } set {
+    with_vencrypt vencrypt "vencrypt" : VncVencryptSubAuth => into, with_display display
+    "display" : ::std::string::String => into, }
 );
 #[doc(alias = "query-vnc")]
 /// Return information about the current VNC server
@@ -988,9 +1060,15 @@ pub struct VncInfo2 {
 /// Only available if `CONFIG_VNC`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryVnc {}
-::qapi_rt::qapi_struct!(QueryVnc {});
-::qapi_rt::qapi_builder!(QueryVnc new {} init {} set {});
+pub struct QueryVnc {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryVnc {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryVnc new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryVnc, "query-vnc", VncInfo, { since : "0.14", condition : "CONFIG_VNC", versions
     : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1003,9 +1081,15 @@ pub struct QueryVnc {}
 /// Only available if `CONFIG_VNC`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryVncServers {}
-::qapi_rt::qapi_struct!(QueryVncServers {});
-::qapi_rt::qapi_builder!(QueryVncServers new {} init {} set {});
+pub struct QueryVncServers {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryVncServers {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryVncServers new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { since : "2.3",
     condition : "CONFIG_VNC", versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1025,10 +1109,14 @@ pub struct QueryVncServers {}
 pub struct ChangeVncPassword {
     /// the new password to use with VNC authentication
     pub password: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChangeVncPassword { 0 req password "password", });
+::qapi_rt::qapi_struct!(ChangeVncPassword { 0 req password "password", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ChangeVncPassword new { password : ::std::string::String => into, } init {} set {}
+    ChangeVncPassword new { password : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     ChangeVncPassword, "change-vnc-password", (), { arg_type :
@@ -1063,11 +1151,16 @@ pub struct VncConnected {
     pub server: VncServerInfo,
     /// client information
     pub client: VncBasicInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VncConnected { 0 req server "server", 1 req client "client", });
+::qapi_rt::qapi_struct!(
+    VncConnected { 0 req server "server", 1 req client "client", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     VncConnected new { server : VncServerInfo => into, client : VncBasicInfo => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     VncConnected, "VNC_CONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -1099,13 +1192,16 @@ pub struct VncInitialized {
     pub server: VncServerInfo,
     /// client information
     pub client: VncClientInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VncInitialized { 0 req server "server", 1 req client "client", }
+    VncInitialized { 0 req server "server", 1 req client "client", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncInitialized new { server : VncServerInfo => into, client : VncClientInfo => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     VncInitialized, "VNC_INITIALIZED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since
@@ -1136,13 +1232,16 @@ pub struct VncDisconnected {
     pub server: VncServerInfo,
     /// client information
     pub client: VncClientInfo,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VncDisconnected { 0 req server "server", 1 req client "client", }
+    VncDisconnected { 0 req server "server", 1 req client "client", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VncDisconnected new { server : VncServerInfo => into, client : VncClientInfo => into,
-    } init {} set {}
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     VncDisconnected, "VNC_DISCONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -1163,14 +1262,18 @@ pub struct MouseInfo {
     /// true if this device supports absolute coordinates as
     /// input
     pub absolute: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     MouseInfo { 0 req name "name", 1 req index "index", 2 req current "current", 3 req
-    absolute "absolute", }
+    absolute "absolute", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     MouseInfo new { name : ::std::string::String => into, index : i64 => into, current :
-    bool => into, absolute : bool => into, } init {} set {}
+    bool => into, absolute : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-mice")]
 /// Return information about each active mouse device
@@ -1203,9 +1306,15 @@ pub struct MouseInfo {
 /// Since: 0.14
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryMice {}
-::qapi_rt::qapi_struct!(QueryMice {});
-::qapi_rt::qapi_builder!(QueryMice new {} init {} set {});
+pub struct QueryMice {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryMice {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryMice new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { since : "0.14", versions :
     ["7.2.0", "10.0.2", "10.2.2"], }
@@ -1629,19 +1738,29 @@ pub enum KeyValueKind {
 pub struct IntWrapper {
     /// a numeric key code
     pub data: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(IntWrapper { 0 req data "data", });
-::qapi_rt::qapi_builder!(IntWrapper new { data : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(IntWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_builder!(
+    IntWrapper new { data : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Since: 1.3
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct QKeyCodeWrapper {
     /// An enumeration of key name
     pub data: QKeyCode,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    QKeyCodeWrapper new { data : QKeyCode => into, } init {} set {}
+    QKeyCodeWrapper new { data : QKeyCode => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Represents a keyboard key.
 ///
@@ -1654,7 +1773,8 @@ pub enum KeyValue {
     /// `type` = `qcode`.
     Qcode(QKeyCodeWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1718,11 +1838,17 @@ pub struct SendKey {
     /// time to delay key up events, milliseconds.  Defaults to
     /// 100
     pub hold_time: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SendKey { 0 req keys "keys", 1 opt hold_time "hold-time", });
+::qapi_rt::qapi_struct!(
+    SendKey { 0 req keys "keys", 1 opt hold_time "hold-time", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    SendKey new { keys : ::std::vec::Vec < KeyValue > => into, } init {} set {
-    with_hold_time hold_time "hold-time" : i64 => into, }
+    SendKey new { keys : ::std::vec::Vec < KeyValue > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_hold_time hold_time "hold-time" :
+    i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     SendKey, "send-key", (), { arg_type : "q_obj_send-key-arg", since : "1.3", versions :
@@ -1826,10 +1952,16 @@ pub struct InputKeyEvent {
     pub key: KeyValue,
     /// True for key-down and false for key-up events.
     pub down: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputKeyEvent { 0 req key "key", 1 req down "down", });
+::qapi_rt::qapi_struct!(
+    InputKeyEvent { 0 req key "key", 1 req down "down", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    InputKeyEvent new { key : KeyValue => into, down : bool => into, } init {} set {}
+    InputKeyEvent new { key : KeyValue => into, down : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Pointer button input event.
 ///
@@ -1841,11 +1973,16 @@ pub struct InputBtnEvent {
     pub button: InputButton,
     /// True for key-down and false for key-up events.
     pub down: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputBtnEvent { 0 req button "button", 1 req down "down", });
+::qapi_rt::qapi_struct!(
+    InputBtnEvent { 0 req button "button", 1 req down "down", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    InputBtnEvent new { button : InputButton => into, down : bool => into, } init {} set
-    {}
+    InputBtnEvent new { button : InputButton => into, down : bool => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Pointer motion input event.
 ///
@@ -1858,10 +1995,16 @@ pub struct InputMoveEvent {
     /// Pointer position.  For absolute coordinates the valid range
     /// is 0 to 0x7fff.
     pub value: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputMoveEvent { 0 req axis "axis", 1 req value "value", });
+::qapi_rt::qapi_struct!(
+    InputMoveEvent { 0 req axis "axis", 1 req value "value", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    InputMoveEvent new { axis : InputAxis => into, value : i64 => into, } init {} set {}
+    InputMoveEvent new { axis : InputAxis => into, value : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// MultiTouch input event.
 ///
@@ -1892,15 +2035,18 @@ pub struct InputMultiTouchEvent {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub value: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     InputMultiTouchEvent { 0 req r#type "type", 1 req slot "slot", 2 req tracking_id
-    "tracking-id", 3 req axis "axis", 4 req value "value", }
+    "tracking-id", 3 req axis "axis", 4 req value "value", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     InputMultiTouchEvent new { r#type : InputMultiTouchType => into, slot : i64 => into,
-    tracking_id : i64 => into, axis : InputAxis => into, value : i64 => into, } init {}
-    set {}
+    tracking_id : i64 => into, axis : InputAxis => into, value : i64 => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1931,10 +2077,14 @@ pub enum InputEventKind {
 pub struct InputKeyEventWrapper {
     /// Keyboard input event
     pub data: InputKeyEvent,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InputKeyEventWrapper new { data : InputKeyEvent => into, } init {} set {}
+    InputKeyEventWrapper new { data : InputKeyEvent => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1942,10 +2092,14 @@ pub struct InputKeyEventWrapper {
 pub struct InputBtnEventWrapper {
     /// Pointer button input event
     pub data: InputBtnEvent,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InputBtnEventWrapper new { data : InputBtnEvent => into, } init {} set {}
+    InputBtnEventWrapper new { data : InputBtnEvent => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 2.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1953,10 +2107,14 @@ pub struct InputBtnEventWrapper {
 pub struct InputMoveEventWrapper {
     /// Pointer motion input event
     pub data: InputMoveEvent,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InputMoveEventWrapper new { data : InputMoveEvent => into, } init {} set {}
+    InputMoveEventWrapper new { data : InputMoveEvent => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Since: 8.1
 ///
@@ -1968,11 +2126,14 @@ pub struct InputMultiTouchEventWrapper {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub data: InputMultiTouchEvent,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputMultiTouchEventWrapper { 0 req data "data", });
+::qapi_rt::qapi_struct!(InputMultiTouchEventWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InputMultiTouchEventWrapper new { data : InputMultiTouchEvent => into, } init {} set
-    {}
+    InputMultiTouchEventWrapper new { data : InputMultiTouchEvent => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Input event union.
 ///
@@ -1991,7 +2152,8 @@ pub enum InputEvent {
     /// `type` = `mtt`.
     Mtt(InputMultiTouchEventWrapper),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2115,14 +2277,18 @@ pub struct InputSendEvent {
     pub head: ::std::option::Option<i64>,
     /// List of `InputEvent` union.
     pub events: ::std::vec::Vec<InputEvent>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     InputSendEvent { 0 opt device "device", 1 opt head "head", 2 req events "events", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
-    InputSendEvent new { events : ::std::vec::Vec < InputEvent > => into, } init {} set {
-    with_device device "device" : ::std::string::String => into, with_head head "head" :
-    i64 => into, }
+    InputSendEvent new { events : ::std::vec::Vec < InputEvent > => into, } init { extra
+    = ::std::default::Default::default(), } set { with_device device "device" :
+    ::std::string::String => into, with_head head "head" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     InputSendEvent, "input-send-event", (), { arg_type : "q_obj_input-send-event-arg",
@@ -2160,18 +2326,22 @@ pub struct DisplayGTK {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub scale: ::std::option::Option<f64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DisplayGTK { 0 opt grab_on_hover "grab-on-hover", 1 opt zoom_to_fit "zoom-to-fit", 2
     opt show_tabs "show-tabs", 3 opt show_menubar "show-menubar", 4 opt keep_aspect_ratio
-    "keep-aspect-ratio", 5 opt scale "scale", }
+    "keep-aspect-ratio", 5 opt scale "scale", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DisplayGTK new {} init {} set { with_grab_on_hover grab_on_hover "grab-on-hover" :
-    bool => into, with_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool => into,
-    with_show_tabs show_tabs "show-tabs" : bool => into, with_show_menubar show_menubar
-    "show-menubar" : bool => into, with_keep_aspect_ratio keep_aspect_ratio
-    "keep-aspect-ratio" : bool => into, with_scale scale "scale" : f64 => into, }
+    DisplayGTK new {} init { extra = ::std::default::Default::default(), } set {
+    with_grab_on_hover grab_on_hover "grab-on-hover" : bool => into, with_zoom_to_fit
+    zoom_to_fit "zoom-to-fit" : bool => into, with_show_tabs show_tabs "show-tabs" : bool
+    => into, with_show_menubar show_menubar "show-menubar" : bool => into,
+    with_keep_aspect_ratio keep_aspect_ratio "keep-aspect-ratio" : bool => into,
+    with_scale scale "scale" : f64 => into, }
 );
 /// EGL headless display options.
 ///
@@ -2182,11 +2352,16 @@ pub struct DisplayEGLHeadless {
     /// Which DRM render node should be used.  Default is the
     /// first available node on the host.
     pub rendernode: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DisplayEGLHeadless { 0 opt rendernode "rendernode", });
+::qapi_rt::qapi_struct!(
+    DisplayEGLHeadless { 0 opt rendernode "rendernode", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DisplayEGLHeadless new {} init {} set { with_rendernode rendernode "rendernode" :
-    ::std::string::String => into, }
+    DisplayEGLHeadless new {} init { extra = ::std::default::Default::default(), } set {
+    with_rendernode rendernode "rendernode" : ::std::string::String => into, }
 );
 /// DBus display options.
 ///
@@ -2204,16 +2379,19 @@ pub struct DisplayDBus {
     pub p2p: ::std::option::Option<bool>,
     /// Use the specified DBus audiodev to export audio.
     pub audiodev: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DisplayDBus { 0 opt rendernode "rendernode", 1 opt addr "addr", 2 opt p2p "p2p", 3
-    opt audiodev "audiodev", }
+    opt audiodev "audiodev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DisplayDBus new {} init {} set { with_rendernode rendernode "rendernode" :
-    ::std::string::String => into, with_addr addr "addr" : ::std::string::String => into,
-    with_p2p p2p "p2p" : bool => into, with_audiodev audiodev "audiodev" :
-    ::std::string::String => into, }
+    DisplayDBus new {} init { extra = ::std::default::Default::default(), } set {
+    with_rendernode rendernode "rendernode" : ::std::string::String => into, with_addr
+    addr "addr" : ::std::string::String => into, with_p2p p2p "p2p" : bool => into,
+    with_audiodev audiodev "audiodev" : ::std::string::String => into, }
 );
 /// Display OpenGL mode.
 ///
@@ -2246,11 +2424,14 @@ pub enum DisplayGLMode {
 pub struct DisplayCurses {
     /// Font charset used by guest (default: CP437).
     pub charset: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DisplayCurses { 0 opt charset "charset", });
+::qapi_rt::qapi_struct!(DisplayCurses { 0 opt charset "charset", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DisplayCurses new {} init {} set { with_charset charset "charset" :
-    ::std::string::String => into, }
+    DisplayCurses new {} init { extra = ::std::default::Default::default(), } set {
+    with_charset charset "charset" : ::std::string::String => into, }
 );
 /// Cocoa display options.
 ///
@@ -2282,18 +2463,22 @@ pub struct DisplayCocoa {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub zoom_interpolation: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DisplayCocoa { 0 opt left_command_key "left-command-key", 1 opt full_grab
     "full-grab", 2 opt swap_opt_cmd "swap-opt-cmd", 3 opt zoom_to_fit "zoom-to-fit", 4
-    opt zoom_interpolation "zoom-interpolation", }
+    opt zoom_interpolation "zoom-interpolation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DisplayCocoa new {} init {} set { with_left_command_key left_command_key
-    "left-command-key" : bool => into, with_full_grab full_grab "full-grab" : bool =>
-    into, with_swap_opt_cmd swap_opt_cmd "swap-opt-cmd" : bool => into, with_zoom_to_fit
-    zoom_to_fit "zoom-to-fit" : bool => into, with_zoom_interpolation zoom_interpolation
-    "zoom-interpolation" : bool => into, }
+    DisplayCocoa new {} init { extra = ::std::default::Default::default(), } set {
+    with_left_command_key left_command_key "left-command-key" : bool => into,
+    with_full_grab full_grab "full-grab" : bool => into, with_swap_opt_cmd swap_opt_cmd
+    "swap-opt-cmd" : bool => into, with_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool =>
+    into, with_zoom_interpolation zoom_interpolation "zoom-interpolation" : bool => into,
+    }
 );
 /// Set of modifier keys that need to be held for shortcut key actions.
 ///
@@ -2324,11 +2509,14 @@ pub struct DisplaySDL {
     /// Modifier keys that should be pressed together with the
     /// "G" key to release the mouse grab.
     pub grab_mod: ::std::option::Option<HotKeyMod>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod", });
+::qapi_rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod", } extra extra);
 ::qapi_rt::qapi_builder!(
-    DisplaySDL new {} init {} set { with_grab_mod grab_mod "grab-mod" : HotKeyMod =>
-    into, }
+    DisplaySDL new {} init { extra = ::std::default::Default::default(), } set {
+    with_grab_mod grab_mod "grab-mod" : HotKeyMod => into, }
 );
 /// Display (user interface) type.
 ///
@@ -2456,7 +2644,8 @@ pub enum DisplayOptionsBranch {
     /// Only if `CONFIG_DBUS_DISPLAY`.
     Dbus(DisplayDBus),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2597,9 +2786,16 @@ impl DisplayOptions {
 /// Since: 3.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryDisplayOptions {}
-::qapi_rt::qapi_struct!(QueryDisplayOptions {});
-::qapi_rt::qapi_builder!(QueryDisplayOptions new {} init {} set {});
+pub struct QueryDisplayOptions {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryDisplayOptions {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryDisplayOptions new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     QueryDisplayOptions, "query-display-options", DisplayOptions, { since : "3.1",
     versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -2625,11 +2821,16 @@ pub enum DisplayReloadType {
 pub struct DisplayReloadOptionsVNC {
     /// reload tls certs or not.
     pub tls_certs: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DisplayReloadOptionsVNC { 0 opt tls_certs "tls-certs", });
+::qapi_rt::qapi_struct!(
+    DisplayReloadOptionsVNC { 0 opt tls_certs "tls-certs", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DisplayReloadOptionsVNC new {} init {} set { with_tls_certs tls_certs "tls-certs" :
-    bool => into, }
+    DisplayReloadOptionsVNC new {} init { extra = ::std::default::Default::default(), }
+    set { with_tls_certs tls_certs "tls-certs" : bool => into, }
 );
 /// Options of the display configuration reload.
 ///
@@ -2640,7 +2841,8 @@ pub enum DisplayReloadOptions {
     /// `type` = `vnc`.
     Vnc(DisplayReloadOptionsVNC),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2718,11 +2920,17 @@ pub struct DisplayUpdateOptionsVNC {
     /// connections.  Addresses configured for websockets are not
     /// touched.
     pub addresses: ::std::option::Option<::std::vec::Vec<SocketAddress>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DisplayUpdateOptionsVNC { 0 opt addresses "addresses", });
+::qapi_rt::qapi_struct!(
+    DisplayUpdateOptionsVNC { 0 opt addresses "addresses", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    DisplayUpdateOptionsVNC new {} init {} set { with_addresses addresses "addresses" :
-    ::std::vec::Vec < SocketAddress > => into, }
+    DisplayUpdateOptionsVNC new {} init { extra = ::std::default::Default::default(), }
+    set { with_addresses addresses "addresses" : ::std::vec::Vec < SocketAddress > =>
+    into, }
 );
 /// Options of the display configuration reload.
 ///
@@ -2733,7 +2941,8 @@ pub enum DisplayUpdateOptions {
     /// `type` = `vnc`.
     Vnc(DisplayUpdateOptionsVNC),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2819,16 +3028,20 @@ pub struct ClientMigrateInfo {
     pub tls_port: ::std::option::Option<i64>,
     /// server certificate subject
     pub cert_subject: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ClientMigrateInfo { 0 req protocol "protocol", 1 req hostname "hostname", 2 opt port
-    "port", 3 opt tls_port "tls-port", 4 opt cert_subject "cert-subject", }
+    "port", 3 opt tls_port "tls-port", 4 opt cert_subject "cert-subject", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ClientMigrateInfo new { protocol : ::std::string::String => into, hostname :
-    ::std::string::String => into, } init {} set { with_port port "port" : i64 => into,
-    with_tls_port tls_port "tls-port" : i64 => into, with_cert_subject cert_subject
-    "cert-subject" : ::std::string::String => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_port port "port" : i64 => into, with_tls_port tls_port "tls-port" : i64 =>
+    into, with_cert_subject cert_subject "cert-subject" : ::std::string::String => into,
+    }
 );
 /// The required arguments of [`ClientMigrateInfo`] by name, for a struct literal: `ClientMigrateInfo::from(ClientMigrateInfoArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]

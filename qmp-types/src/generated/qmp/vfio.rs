@@ -83,15 +83,18 @@ pub struct VfioMigration {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub device_state: QapiVfioMigrationState,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VfioMigration { 0 req device_id "device-id", 1 req qom_path "qom-path", 2 req
-    device_state "device-state", }
+    device_state "device-state", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VfioMigration new { device_id : ::std::string::String => into, qom_path :
     ::std::string::String => into, device_state : QapiVfioMigrationState => into, } init
-    {} set {}
+    { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     VfioMigration, "VFIO_MIGRATION", { versions : ["10.0.2", "10.2.2"], since : "9.1", }

@@ -11,11 +11,16 @@ pub struct VirtioInfo {
     pub path: ::std::string::String,
     /// Name of the VirtIODevice
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioInfo { 0 req path "path", 1 req name "name", });
+::qapi_rt::qapi_struct!(
+    VirtioInfo { 0 req path "path", 1 req name "name", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     VirtioInfo new { path : ::std::string::String => into, name : ::std::string::String
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "x-query-virtio")]
 /// Return a list of all realized VirtIODevices
@@ -58,9 +63,15 @@ pub struct VirtioInfo {
 /// **Unstable**: This command is meant for debugging.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct XQueryVirtio {}
-::qapi_rt::qapi_struct!(XQueryVirtio {});
-::qapi_rt::qapi_builder!(XQueryVirtio new {} init {} set {});
+pub struct XQueryVirtio {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(XQueryVirtio {} extra extra);
+::qapi_rt::qapi_builder!(
+    XQueryVirtio new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { unstable : true,
     since : "7.2", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
@@ -96,6 +107,9 @@ pub struct VhostStatus {
     pub log_enabled: bool,
     /// vhost_dev log_size
     pub log_size: u64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VhostStatus { 0 req n_mem_sections "n-mem-sections", 1 req n_tmp_sections
@@ -103,7 +117,7 @@ pub struct VhostStatus {
     "features", 5 req acked_features "acked-features", 6 req backend_features
     "backend-features", 7 req protocol_features "protocol-features", 8 req max_queues
     "max-queues", 9 req backend_cap "backend-cap", 10 req log_enabled "log-enabled", 11
-    req log_size "log-size", }
+    req log_size "log-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VhostStatus new { n_mem_sections : i64 => into, n_tmp_sections : i64 => into, nvqs :
@@ -111,7 +125,7 @@ pub struct VhostStatus {
     acked_features : VirtioDeviceFeatures => into, backend_features :
     VirtioDeviceFeatures => into, protocol_features : VhostDeviceProtocols => into,
     max_queues : u64 => into, backend_cap : u64 => into, log_enabled : bool => into,
-    log_size : u64 => into, } init {} set {}
+    log_size : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Full status of the virtio device with most VirtIODevice members.
 /// Also includes the full status of the corresponding vhost device if
@@ -166,6 +180,9 @@ pub struct VirtioStatus {
     /// VirtIODevice.  Present if the given VirtIODevice has an active
     /// vhost device.
     pub vhost_dev: ::std::option::Option<VhostStatus>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioStatus { 0 req name "name", 1 req device_id "device-id", 2 req vhost_started
@@ -176,7 +193,7 @@ pub struct VirtioStatus {
     13 req disabled "disabled", 14 req use_started "use-started", 15 req started
     "started", 16 req start_on_kick "start-on-kick", 17 req disable_legacy_check
     "disable-legacy-check", 18 req bus_name "bus-name", 19 req use_guest_notifier_mask
-    "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", }
+    "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioStatus new { name : ::std::string::String => into, device_id : u16 => into,
@@ -187,8 +204,9 @@ pub struct VirtioStatus {
     vm_running : bool => into, broken : bool => into, disabled : bool => into,
     use_started : bool => into, started : bool => into, start_on_kick : bool => into,
     disable_legacy_check : bool => into, bus_name : ::std::string::String => into,
-    use_guest_notifier_mask : bool => into, } init {} set { with_vhost_dev vhost_dev
-    "vhost-dev" : VhostStatus => into, }
+    use_guest_notifier_mask : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_vhost_dev vhost_dev "vhost-dev" :
+    VhostStatus => into, }
 );
 #[doc(alias = "x-query-virtio-status")]
 /// Poll for a comprehensive status of a given virtio device
@@ -441,10 +459,14 @@ pub struct VirtioStatus {
 pub struct XQueryVirtioStatus {
     /// Canonical QOM path of the VirtIODevice
     pub path: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XQueryVirtioStatus { 0 req path "path", });
+::qapi_rt::qapi_struct!(XQueryVirtioStatus { 0 req path "path", } extra extra);
 ::qapi_rt::qapi_builder!(
-    XQueryVirtioStatus new { path : ::std::string::String => into, } init {} set {}
+    XQueryVirtioStatus new { path : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioStatus, "x-query-virtio-status", VirtioStatus, { arg_type :
@@ -464,15 +486,18 @@ pub struct VirtioDeviceStatus {
     /// Virtio device statuses bitmap that have not been
     /// decoded
     pub unknown_statuses: ::std::option::Option<u8>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioDeviceStatus { 0 req statuses "statuses", 1 opt unknown_statuses
-    "unknown-statuses", }
+    "unknown-statuses", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioDeviceStatus new { statuses : ::std::vec::Vec < ::std::string::String > =>
-    into, } init {} set { with_unknown_statuses unknown_statuses "unknown-statuses" : u8
-    => into, }
+    into, } init { extra = ::std::default::Default::default(), } set {
+    with_unknown_statuses unknown_statuses "unknown-statuses" : u8 => into, }
 );
 /// A structure defined to list the vhost user protocol features of a
 /// Vhost User device
@@ -487,15 +512,18 @@ pub struct VhostDeviceProtocols {
     /// Vhost user device protocol features bitmap that
     /// have not been decoded
     pub unknown_protocols: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VhostDeviceProtocols { 0 req protocols "protocols", 1 opt unknown_protocols
-    "unknown-protocols", }
+    "unknown-protocols", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VhostDeviceProtocols new { protocols : ::std::vec::Vec < ::std::string::String > =>
-    into, } init {} set { with_unknown_protocols unknown_protocols "unknown-protocols" :
-    u64 => into, }
+    into, } init { extra = ::std::default::Default::default(), } set {
+    with_unknown_protocols unknown_protocols "unknown-protocols" : u64 => into, }
 );
 /// The common fields that apply to most Virtio devices.  Some devices
 /// may not have their own device-specific features (e.g. virtio-rng).
@@ -517,18 +545,22 @@ pub struct VirtioDeviceFeatures {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub unknown_dev_features2: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioDeviceFeatures { 0 req transports "transports", 1 opt dev_features
     "dev-features", 2 opt unknown_dev_features "unknown-dev-features", 3 opt
-    unknown_dev_features2 "unknown-dev-features2", }
+    unknown_dev_features2 "unknown-dev-features2", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioDeviceFeatures new { transports : ::std::vec::Vec < ::std::string::String > =>
-    into, } init {} set { with_dev_features dev_features "dev-features" : ::std::vec::Vec
-    < ::std::string::String > => into, with_unknown_dev_features unknown_dev_features
-    "unknown-dev-features" : u64 => into, with_unknown_dev_features2
-    unknown_dev_features2 "unknown-dev-features2" : u64 => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_dev_features
+    dev_features "dev-features" : ::std::vec::Vec < ::std::string::String > => into,
+    with_unknown_dev_features unknown_dev_features "unknown-dev-features" : u64 => into,
+    with_unknown_dev_features2 unknown_dev_features2 "unknown-dev-features2" : u64 =>
+    into, }
 );
 /// Information of a VirtIODevice VirtQueue, including most members of
 /// the VirtQueue data structure.
@@ -566,6 +598,9 @@ pub struct VirtQueueStatus {
     pub signalled_used: u16,
     /// VirtQueue signalled_used_valid flag
     pub signalled_used_valid: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtQueueStatus { 0 req name "name", 1 req queue_index "queue-index", 2 req inuse
@@ -574,15 +609,16 @@ pub struct VirtQueueStatus {
     "vring-avail", 8 req vring_used "vring-used", 9 opt last_avail_idx "last-avail-idx",
     10 opt shadow_avail_idx "shadow-avail-idx", 11 req used_idx "used-idx", 12 req
     signalled_used "signalled-used", 13 req signalled_used_valid "signalled-used-valid",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtQueueStatus new { name : ::std::string::String => into, queue_index : u16 =>
     into, inuse : u32 => into, vring_num : u32 => into, vring_num_default : u32 => into,
     vring_align : u32 => into, vring_desc : u64 => into, vring_avail : u64 => into,
     vring_used : u64 => into, used_idx : u16 => into, signalled_used : u16 => into,
-    signalled_used_valid : bool => into, } init {} set { with_last_avail_idx
-    last_avail_idx "last-avail-idx" : u16 => into, with_shadow_avail_idx shadow_avail_idx
+    signalled_used_valid : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_last_avail_idx last_avail_idx
+    "last-avail-idx" : u16 => into, with_shadow_avail_idx shadow_avail_idx
     "shadow-avail-idx" : u16 => into, }
 );
 #[doc(alias = "x-query-virtio-queue-status")]
@@ -667,13 +703,16 @@ pub struct XQueryVirtioQueueStatus {
     pub path: ::std::string::String,
     /// VirtQueue index to examine
     pub queue: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    XQueryVirtioQueueStatus { 0 req path "path", 1 req queue "queue", }
+    XQueryVirtioQueueStatus { 0 req path "path", 1 req queue "queue", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueStatus new { path : ::std::string::String => into, queue : u16 =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { arg_type :
@@ -715,20 +754,23 @@ pub struct VirtVhostQueueStatus {
     pub used_phys: u64,
     /// vhost_virtqueue used_size
     pub used_size: u32,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtVhostQueueStatus { 0 req name "name", 1 req kick "kick", 2 req call "call", 3 req
     desc "desc", 4 req avail "avail", 5 req used "used", 6 req num "num", 7 req desc_phys
     "desc-phys", 8 req desc_size "desc-size", 9 req avail_phys "avail-phys", 10 req
     avail_size "avail-size", 11 req used_phys "used-phys", 12 req used_size "used-size",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtVhostQueueStatus new { name : ::std::string::String => into, kick : i64 => into,
     call : i64 => into, desc : u64 => into, avail : u64 => into, used : u64 => into, num
     : i64 => into, desc_phys : u64 => into, desc_size : u32 => into, avail_phys : u64 =>
     into, avail_size : u32 => into, used_phys : u64 => into, used_size : u32 => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "x-query-virtio-vhost-queue-status")]
 /// Return information of a given vhost device's vhost_virtqueue
@@ -798,13 +840,16 @@ pub struct XQueryVirtioVhostQueueStatus {
     pub path: ::std::string::String,
     /// vhost_virtqueue index to examine
     pub queue: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    XQueryVirtioVhostQueueStatus { 0 req path "path", 1 req queue "queue", }
+    XQueryVirtioVhostQueueStatus { 0 req path "path", 1 req queue "queue", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioVhostQueueStatus new { path : ::std::string::String => into, queue : u16
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioVhostQueueStatus, "x-query-virtio-vhost-queue-status",
@@ -824,13 +869,18 @@ pub struct VirtioRingDesc {
     pub len: u32,
     /// List of descriptor flags
     pub flags: ::std::vec::Vec<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VirtioRingDesc { 0 req addr "addr", 1 req len "len", 2 req flags "flags", }
+    VirtioRingDesc { 0 req addr "addr", 1 req len "len", 2 req flags "flags", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioRingDesc new { addr : u64 => into, len : u32 => into, flags : ::std::vec::Vec <
-    ::std::string::String > => into, } init {} set {}
+    ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 /// Information regarding the avail vring (a.k.a. driver area)
 ///
@@ -844,13 +894,17 @@ pub struct VirtioRingAvail {
     pub idx: u16,
     /// VRingAvail ring\[\] entry at provided index
     pub ring: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VirtioRingAvail { 0 req flags "flags", 1 req idx "idx", 2 req ring "ring", }
+    VirtioRingAvail { 0 req flags "flags", 1 req idx "idx", 2 req ring "ring", } extra
+    extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioRingAvail new { flags : u16 => into, idx : u16 => into, ring : u16 => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information regarding the used vring (a.k.a. device area)
 ///
@@ -862,10 +916,16 @@ pub struct VirtioRingUsed {
     pub flags: u16,
     /// VRingUsed index
     pub idx: u16,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", });
+::qapi_rt::qapi_struct!(
+    VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    VirtioRingUsed new { flags : u16 => into, idx : u16 => into, } init {} set {}
+    VirtioRingUsed new { flags : u16 => into, idx : u16 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information regarding a VirtQueue's VirtQueueElement including
 /// descriptor, driver, and device areas
@@ -884,15 +944,19 @@ pub struct VirtioQueueElement {
     pub avail: VirtioRingAvail,
     /// VRingUsed info
     pub used: VirtioRingUsed,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     VirtioQueueElement { 0 req name "name", 1 req index "index", 2 req descs "descs", 3
-    req avail "avail", 4 req used "used", }
+    req avail "avail", 4 req used "used", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     VirtioQueueElement new { name : ::std::string::String => into, index : u32 => into,
     descs : ::std::vec::Vec < VirtioRingDesc > => into, avail : VirtioRingAvail => into,
-    used : VirtioRingUsed => into, } init {} set {}
+    used : VirtioRingUsed => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "x-query-virtio-queue-element")]
 /// Return the information about a VirtQueue's VirtQueueElement
@@ -1002,14 +1066,18 @@ pub struct XQueryVirtioQueueElement {
     /// Index of the element in the queue (default: head of the
     /// queue)
     pub index: ::std::option::Option<u16>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     XQueryVirtioQueueElement { 0 req path "path", 1 req queue "queue", 2 opt index
-    "index", }
+    "index", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueElement new { path : ::std::string::String => into, queue : u16 =>
-    into, } init {} set { with_index index "index" : u16 => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_index index
+    "index" : u16 => into, }
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {
@@ -1036,13 +1104,17 @@ pub struct IOThreadVirtQueueMapping {
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub vqs: ::std::option::Option<::std::vec::Vec<u16>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    IOThreadVirtQueueMapping { 0 req iothread "iothread", 1 opt vqs "vqs", }
+    IOThreadVirtQueueMapping { 0 req iothread "iothread", 1 opt vqs "vqs", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    IOThreadVirtQueueMapping new { iothread : ::std::string::String => into, } init {}
-    set { with_vqs vqs "vqs" : ::std::vec::Vec < u16 > => into, }
+    IOThreadVirtQueueMapping new { iothread : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_vqs vqs "vqs" :
+    ::std::vec::Vec < u16 > => into, }
 );
 /// Describes configuration of a VirtIO GPU output.
 ///
@@ -1056,10 +1128,14 @@ pub struct VirtIOGPUOutput {
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtIOGPUOutput { 0 req name "name", });
+::qapi_rt::qapi_struct!(VirtIOGPUOutput { 0 req name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
-    VirtIOGPUOutput new { name : ::std::string::String => into, } init {} set {}
+    VirtIOGPUOutput new { name : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Not used by QMP; hack to let us use IOThreadVirtQueueMappingList and
 /// VirtIOGPUOutputList internally
@@ -1076,15 +1152,19 @@ pub struct DummyVirtioForceArrays {
     pub unused_virtio_gpu_output: ::std::option::Option<
         ::std::vec::Vec<VirtIOGPUOutput>,
     >,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     DummyVirtioForceArrays { 0 req unused_iothread_vq_mapping
     "unused-iothread-vq-mapping", 1 opt unused_virtio_gpu_output
-    "unused-virtio-gpu-output", }
+    "unused-virtio-gpu-output", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     DummyVirtioForceArrays new { unused_iothread_vq_mapping : ::std::vec::Vec <
-    IOThreadVirtQueueMapping > => into, } init {} set { with_unused_virtio_gpu_output
+    IOThreadVirtQueueMapping > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_unused_virtio_gpu_output
     unused_virtio_gpu_output "unused-virtio-gpu-output" : ::std::vec::Vec <
     VirtIOGPUOutput > => into, }
 );

@@ -31,11 +31,16 @@ pub enum YankInstanceType {
 pub struct YankInstanceBlockNode {
     /// the name of the block graph node
     pub node_name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(YankInstanceBlockNode { 0 req node_name "node-name", });
+::qapi_rt::qapi_struct!(
+    YankInstanceBlockNode { 0 req node_name "node-name", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    YankInstanceBlockNode new { node_name : ::std::string::String => into, } init {} set
-    {}
+    YankInstanceBlockNode new { node_name : ::std::string::String => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// Specifies which character device to yank.  See `YankInstance` for
 /// more information.
@@ -46,10 +51,14 @@ pub struct YankInstanceBlockNode {
 pub struct YankInstanceChardev {
     /// the chardev's ID
     pub id: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(YankInstanceChardev { 0 req id "id", });
+::qapi_rt::qapi_struct!(YankInstanceChardev { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    YankInstanceChardev new { id : ::std::string::String => into, } init {} set {}
+    YankInstanceChardev new { id : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// A yank instance can be yanked with the `yank` qmp command to recover
 /// from a hanging QEMU.
@@ -75,7 +84,8 @@ pub enum YankInstance {
     /// `type` = `migration`.
     Migration,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -137,10 +147,14 @@ impl YankInstance {
 pub struct Yank {
     /// the instances to be yanked
     pub instances: ::std::vec::Vec<YankInstance>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Yank { 0 req instances "instances", });
+::qapi_rt::qapi_struct!(Yank { 0 req instances "instances", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Yank new { instances : ::std::vec::Vec < YankInstance > => into, } init {} set {}
+    Yank new { instances : ::std::vec::Vec < YankInstance > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     Yank, "yank", (), { arg_type : "q_obj_yank-arg", allow_oob : true, since : "6.0",
@@ -166,9 +180,15 @@ pub struct Yank {
 /// Since: 6.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct QueryYank {}
-::qapi_rt::qapi_struct!(QueryYank {});
-::qapi_rt::qapi_builder!(QueryYank new {} init {} set {});
+pub struct QueryYank {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(QueryYank {} extra extra);
+::qapi_rt::qapi_builder!(
+    QueryYank new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { allow_oob : true, since
     : "6.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }

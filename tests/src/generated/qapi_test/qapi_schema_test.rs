@@ -11,14 +11,18 @@ pub struct TestStruct {
     pub boolean: bool,
     /// `string`
     pub string: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TestStruct { 0 req integer "integer", 1 req boolean "boolean", 2 req string "string",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     TestStruct new { integer : i64 => into, boolean : bool => into, string :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The QAPI struct `NestedEnumsOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,15 +36,18 @@ pub struct NestedEnumsOne {
     pub enum3: EnumOne,
     /// `enum4`
     pub enum4: ::std::option::Option<EnumOne>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     NestedEnumsOne { 0 req enum1 "enum1", 1 opt enum2 "enum2", 2 req enum3 "enum3", 3 opt
-    enum4 "enum4", }
+    enum4 "enum4", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NestedEnumsOne new { enum1 : EnumOne => into, enum3 : EnumOne => into, } init {} set
-    { with_enum2 enum2 "enum2" : EnumOne => into, with_enum4 enum4 "enum4" : EnumOne =>
-    into, }
+    NestedEnumsOne new { enum1 : EnumOne => into, enum3 : EnumOne => into, } init { extra
+    = ::std::default::Default::default(), } set { with_enum2 enum2 "enum2" : EnumOne =>
+    into, with_enum4 enum4 "enum4" : EnumOne => into, }
 );
 /// The QAPI enum `MyEnum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,15 +61,27 @@ pub enum MyEnum {
 /// The QAPI struct `Empty1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Empty1 {}
-::qapi_rt::qapi_struct!(Empty1 {});
-::qapi_rt::qapi_builder!(Empty1 new {} init {} set {});
+pub struct Empty1 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Empty1 {} extra extra);
+::qapi_rt::qapi_builder!(
+    Empty1 new {} init { extra = ::std::default::Default::default(), } set {}
+);
 /// The QAPI struct `Empty2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct Empty2 {}
-::qapi_rt::qapi_struct!(Empty2 {});
-::qapi_rt::qapi_builder!(Empty2 new {} init {} set {});
+pub struct Empty2 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(Empty2 {} extra extra);
+::qapi_rt::qapi_builder!(
+    Empty2 new {} init { extra = ::std::default::Default::default(), } set {}
+);
 /// The QAPI union `Union`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -76,7 +95,8 @@ pub enum Union {
     /// `type` = `value4`.
     Value4,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -134,13 +154,18 @@ pub struct UserDefOne {
     pub string: ::std::string::String,
     /// `enum1`
     pub enum1: ::std::option::Option<EnumOne>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UserDefOne { 0 req integer "integer", 1 req string "string", 2 opt enum1 "enum1", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     UserDefOne new { integer : i64 => into, string : ::std::string::String => into, }
-    init {} set { with_enum1 enum1 "enum1" : EnumOne => into, }
+    init { extra = ::std::default::Default::default(), } set { with_enum1 enum1 "enum1" :
+    EnumOne => into, }
 );
 /// The QAPI enum `EnumOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -168,9 +193,15 @@ pub enum EnumOne {
 pub struct UserDefZero {
     /// `integer`
     pub integer: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefZero { 0 req integer "integer", });
-::qapi_rt::qapi_builder!(UserDefZero new { integer : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(UserDefZero { 0 req integer "integer", } extra extra);
+::qapi_rt::qapi_builder!(
+    UserDefZero new { integer : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// The QAPI struct `UserDefTwoDictDict`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -179,13 +210,16 @@ pub struct UserDefTwoDictDict {
     pub userdef: UserDefOne,
     /// `string`
     pub string: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UserDefTwoDictDict { 0 req userdef "userdef", 1 req string "string", }
+    UserDefTwoDictDict { 0 req userdef "userdef", 1 req string "string", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     UserDefTwoDictDict new { userdef : UserDefOne => into, string : ::std::string::String
-    => into, } init {} set {}
+    => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `UserDefTwoDict`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -197,14 +231,18 @@ pub struct UserDefTwoDict {
     pub dict2: UserDefTwoDictDict,
     /// `dict3`
     pub dict3: ::std::option::Option<UserDefTwoDictDict>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UserDefTwoDict { 0 req string1 "string1", 1 req dict2 "dict2", 2 opt dict3 "dict3", }
+    extra extra
 );
 ::qapi_rt::qapi_builder!(
     UserDefTwoDict new { string1 : ::std::string::String => into, dict2 :
-    UserDefTwoDictDict => into, } init {} set { with_dict3 dict3 "dict3" :
-    UserDefTwoDictDict => into, }
+    UserDefTwoDictDict => into, } init { extra = ::std::default::Default::default(), }
+    set { with_dict3 dict3 "dict3" : UserDefTwoDictDict => into, }
 );
 /// The QAPI struct `UserDefTwo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -214,11 +252,16 @@ pub struct UserDefTwo {
     pub string0: ::std::string::String,
     /// `dict1`
     pub dict1: UserDefTwoDict,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefTwo { 0 req string0 "string0", 1 req dict1 "dict1", });
+::qapi_rt::qapi_struct!(
+    UserDefTwo { 0 req string0 "string0", 1 req dict1 "dict1", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     UserDefTwo new { string0 : ::std::string::String => into, dict1 : UserDefTwoDict =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `UserDefThree`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -226,10 +269,14 @@ pub struct UserDefTwo {
 pub struct UserDefThree {
     /// `string0`
     pub string0: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefThree { 0 req string0 "string0", });
+::qapi_rt::qapi_struct!(UserDefThree { 0 req string0 "string0", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UserDefThree new { string0 : ::std::string::String => into, } init {} set {}
+    UserDefThree new { string0 : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `ForceArrays`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -241,15 +288,18 @@ pub struct ForceArrays {
     pub unused2: ::std::vec::Vec<UserDefTwo>,
     /// `unused3`
     pub unused3: ::std::vec::Vec<TestStruct>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ForceArrays { 0 req unused1 "unused1", 1 req unused2 "unused2", 2 req unused3
-    "unused3", }
+    "unused3", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ForceArrays new { unused1 : ::std::vec::Vec < UserDefOne > => into, unused2 :
     ::std::vec::Vec < UserDefTwo > => into, unused3 : ::std::vec::Vec < TestStruct > =>
-    into, } init {} set {}
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `UserDefA`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -259,11 +309,16 @@ pub struct UserDefA {
     pub boolean: bool,
     /// `a_b`
     pub a_b: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefA { 0 req boolean "boolean", 1 opt a_b "a_b", });
+::qapi_rt::qapi_struct!(
+    UserDefA { 0 req boolean "boolean", 1 opt a_b "a_b", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    UserDefA new { boolean : bool => into, } init {} set { with_a_b a_b "a_b" : i64 =>
-    into, }
+    UserDefA new { boolean : bool => into, } init { extra =
+    ::std::default::Default::default(), } set { with_a_b a_b "a_b" : i64 => into, }
 );
 /// The QAPI struct `UserDefB`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -273,11 +328,14 @@ pub struct UserDefB {
     pub intb: i64,
     /// `a-b`
     pub a_b: ::std::option::Option<bool>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefB { 0 req intb "intb", 1 opt a_b "a-b", });
+::qapi_rt::qapi_struct!(UserDefB { 0 req intb "intb", 1 opt a_b "a-b", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UserDefB new { intb : i64 => into, } init {} set { with_a_b a_b "a-b" : bool => into,
-    }
+    UserDefB new { intb : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_a_b a_b "a-b" : bool => into, }
 );
 /// The QAPI union `UserDefFlatUnion`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -310,7 +368,8 @@ pub enum UserDefFlatUnionBranch {
     /// `enum1` = `value4`.
     Value4,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -355,14 +414,18 @@ pub struct UserDefUnionBase {
     pub string: ::std::string::String,
     /// `enum1`
     pub enum1: EnumOne,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UserDefUnionBase { 0 req integer "integer", 1 req string "string", 2 req enum1
-    "enum1", }
+    "enum1", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     UserDefUnionBase new { integer : i64 => into, string : ::std::string::String => into,
-    enum1 : EnumOne => into, } init {} set {}
+    enum1 : EnumOne => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// The QAPI union `UserDefFlatUnion2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -392,7 +455,8 @@ pub enum UserDefFlatUnion2Branch {
     /// `enum1` = `value2`.
     Value2(UserDefB),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -434,10 +498,14 @@ impl UserDefFlatUnion2Branch {
 pub struct WrapAlternate {
     /// `alt`
     pub alt: UserDefAlternate,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(WrapAlternate { 0 req alt "alt", });
+::qapi_rt::qapi_struct!(WrapAlternate { 0 req alt "alt", } extra extra);
 ::qapi_rt::qapi_builder!(
-    WrapAlternate new { alt : UserDefAlternate => into, } init {} set {}
+    WrapAlternate new { alt : UserDefAlternate => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The QAPI alternate `UserDefAlternate`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -525,11 +593,17 @@ pub struct UserDefC {
     pub string1: ::std::string::String,
     /// `string2`
     pub string2: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefC { 0 req string1 "string1", 1 req string2 "string2", });
+::qapi_rt::qapi_struct!(
+    UserDefC { 0 req string1 "string1", 1 req string2 "string2", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     UserDefC new { string1 : ::std::string::String => into, string2 :
-    ::std::string::String => into, } init {} set {}
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The QAPI enum `TestUnionEnum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -565,11 +639,16 @@ pub struct TestUnionTypeA1 {
     pub integer: i64,
     /// `name`
     pub name: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", });
+::qapi_rt::qapi_struct!(
+    TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", } extra extra
+);
 ::qapi_rt::qapi_builder!(
     TestUnionTypeA1 new { integer : i64 => into, name : ::std::string::String => into, }
-    init {} set {}
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `TestUnionTypeA2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -579,10 +658,16 @@ pub struct TestUnionTypeA2 {
     pub integer: i64,
     /// `size`
     pub size: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", });
+::qapi_rt::qapi_struct!(
+    TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    TestUnionTypeA2 new { integer : i64 => into, size : i64 => into, } init {} set {}
+    TestUnionTypeA2 new { integer : i64 => into, size : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The QAPI union `TestUnionTypeA`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -593,7 +678,8 @@ pub enum TestUnionTypeA {
     /// `type-a` = `value-a2`.
     ValueA2(TestUnionTypeA2),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -637,12 +723,16 @@ pub struct TestUnionTypeB {
     pub integer: i64,
     /// `onoff`
     pub onoff: bool,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", }
+    TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestUnionTypeB new { integer : i64 => into, onoff : bool => into, } init {} set {}
+    TestUnionTypeB new { integer : i64 => into, onoff : bool => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// The QAPI union `TestUnionInUnion`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -653,7 +743,8 @@ pub enum TestUnionInUnion {
     /// `type` = `value-b`.
     ValueB(TestUnionTypeB),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1087,12 +1178,15 @@ pub struct ArrayStruct {
     >,
     /// `user`
     pub user: ::std::option::Option<::std::vec::Vec<Status>>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     ArrayStruct { 0 req integer "integer", 1 req s8 "s8", 2 req s16 "s16", 3 req s32
     "s32", 4 req s64 "s64", 5 req u8 "u8", 6 req u16 "u16", 7 req u32 "u32", 8 req u64
     "u64", 9 req number "number", 10 req boolean "boolean", 11 req string "string", 12
-    opt sz "sz", 13 opt any "any", 14 opt user "user", }
+    opt sz "sz", 13 opt any "any", 14 opt user "user", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     ArrayStruct new { integer : ::std::vec::Vec < i64 > => into, s8 : ::std::vec::Vec <
@@ -1101,17 +1195,24 @@ pub struct ArrayStruct {
     : ::std::vec::Vec < u16 > => into, u32 : ::std::vec::Vec < u32 > => into, u64 :
     ::std::vec::Vec < u64 > => into, number : ::std::vec::Vec < f64 > => into, boolean :
     ::std::vec::Vec < bool > => into, string : ::std::vec::Vec < ::std::string::String >
-    => into, } init {} set { with_sz sz "sz" : ::std::vec::Vec < u64 > => into, with_any
-    any "any" : ::std::vec::Vec < ::qapi_rt::__private::serde_json::Value > => into,
-    with_user user "user" : ::std::vec::Vec < Status > => into, }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_sz sz "sz"
+    : ::std::vec::Vec < u64 > => into, with_any any "any" : ::std::vec::Vec <
+    ::qapi_rt::__private::serde_json::Value > => into, with_user user "user" :
+    ::std::vec::Vec < Status > => into, }
 );
 #[doc(alias = "user-def-cmd")]
 /// The QAPI command `user-def-cmd`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct UserDefCmd {}
-::qapi_rt::qapi_struct!(UserDefCmd {});
-::qapi_rt::qapi_builder!(UserDefCmd new {} init {} set {});
+pub struct UserDefCmd {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(UserDefCmd {} extra extra);
+::qapi_rt::qapi_builder!(
+    UserDefCmd new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(UserDefCmd, "user-def-cmd", (), {});
 #[doc(alias = "user-def-cmd1")]
 /// The QAPI command `user-def-cmd1`.
@@ -1120,9 +1221,15 @@ pub struct UserDefCmd {}
 pub struct UserDefCmd1 {
     /// `ud1a`
     pub ud1a: UserDefOne,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a", });
-::qapi_rt::qapi_builder!(UserDefCmd1 new { ud1a : UserDefOne => into, } init {} set {});
+::qapi_rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a", } extra extra);
+::qapi_rt::qapi_builder!(
+    UserDefCmd1 new { ud1a : UserDefOne => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     UserDefCmd1, "user-def-cmd1", (), { arg_type : "q_obj_user-def-cmd1-arg", }
 );
@@ -1135,11 +1242,17 @@ pub struct UserDefCmd2 {
     pub ud1a: UserDefOne,
     /// `ud1b`
     pub ud1b: ::std::option::Option<UserDefOne>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefCmd2 { 0 req ud1a "ud1a", 1 opt ud1b "ud1b", });
+::qapi_rt::qapi_struct!(
+    UserDefCmd2 { 0 req ud1a "ud1a", 1 opt ud1b "ud1b", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    UserDefCmd2 new { ud1a : UserDefOne => into, } init {} set { with_ud1b ud1b "ud1b" :
-    UserDefOne => into, }
+    UserDefCmd2 new { ud1a : UserDefOne => into, } init { extra =
+    ::std::default::Default::default(), } set { with_ud1b ud1b "ud1b" : UserDefOne =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     UserDefCmd2, "user-def-cmd2", UserDefTwo, { arg_type : "q_obj_user-def-cmd2-arg", }
@@ -1148,9 +1261,15 @@ pub struct UserDefCmd2 {
 /// The QAPI command `cmd-success-response`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct CmdSuccessResponse {}
-::qapi_rt::qapi_struct!(CmdSuccessResponse {});
-::qapi_rt::qapi_builder!(CmdSuccessResponse new {} init {} set {});
+pub struct CmdSuccessResponse {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(CmdSuccessResponse {} extra extra);
+::qapi_rt::qapi_builder!(
+    CmdSuccessResponse new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     CmdSuccessResponse, "cmd-success-response", (), { success_response : false, }
 );
@@ -1158,9 +1277,15 @@ pub struct CmdSuccessResponse {}
 /// The QAPI command `coroutine-cmd`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct CoroutineCmd {}
-::qapi_rt::qapi_struct!(CoroutineCmd {});
-::qapi_rt::qapi_builder!(CoroutineCmd new {} init {} set {});
+pub struct CoroutineCmd {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(CoroutineCmd {} extra extra);
+::qapi_rt::qapi_builder!(
+    CoroutineCmd new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(CoroutineCmd, "coroutine-cmd", (), {});
 #[doc(alias = "guest-get-time")]
 /// The QAPI command `guest-get-time`.
@@ -1171,10 +1296,14 @@ pub struct GuestGetTime {
     pub a: i64,
     /// `b`
     pub b: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestGetTime { 0 req a "a", 1 opt b "b", });
+::qapi_rt::qapi_struct!(GuestGetTime { 0 req a "a", 1 opt b "b", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestGetTime new { a : i64 => into, } init {} set { with_b b "b" : i64 => into, }
+    GuestGetTime new { a : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_b b "b" : i64 => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestGetTime, "guest-get-time", i64, { arg_type : "q_obj_guest-get-time-arg", }
@@ -1186,11 +1315,14 @@ pub struct GuestGetTime {
 pub struct GuestSync {
     /// `arg`
     pub arg: ::qapi_rt::__private::serde_json::Value,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSync { 0 req arg "arg", });
+::qapi_rt::qapi_struct!(GuestSync { 0 req arg "arg", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestSync new { arg : ::qapi_rt::__private::serde_json::Value => into, } init {} set
-    {}
+    GuestSync new { arg : ::qapi_rt::__private::serde_json::Value => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     GuestSync, "guest-sync", ::qapi_rt::__private::serde_json::Value, { arg_type :
@@ -1256,9 +1388,15 @@ impl BoxedEmpty {
 /// The QAPI command `test-flags-command`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestFlagsCommand {}
-::qapi_rt::qapi_struct!(TestFlagsCommand {});
-::qapi_rt::qapi_builder!(TestFlagsCommand new {} init {} set {});
+pub struct TestFlagsCommand {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestFlagsCommand {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestFlagsCommand new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_command!(
     TestFlagsCommand, "test-flags-command", (), { allow_oob : true, allow_preconfig :
     true, }
@@ -1277,16 +1415,19 @@ pub struct UserDefOptions {
     pub i64x: ::std::option::Option<i64>,
     /// `u64x`
     pub u64x: ::std::option::Option<u64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     UserDefOptions { 0 opt i64 "i64", 1 opt u64 "u64", 2 opt u16 "u16", 3 opt i64x
-    "i64x", 4 opt u64x "u64x", }
+    "i64x", 4 opt u64x "u64x", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    UserDefOptions new {} init {} set { with_i64 i64 "i64" : ::std::vec::Vec < i64 > =>
-    into, with_u64 u64 "u64" : ::std::vec::Vec < u64 > => into, with_u16 u16 "u16" :
-    ::std::vec::Vec < u16 > => into, with_i64x i64x "i64x" : i64 => into, with_u64x u64x
-    "u64x" : u64 => into, }
+    UserDefOptions new {} init { extra = ::std::default::Default::default(), } set {
+    with_i64 i64 "i64" : ::std::vec::Vec < i64 > => into, with_u64 u64 "u64" :
+    ::std::vec::Vec < u64 > => into, with_u16 u16 "u16" : ::std::vec::Vec < u16 > =>
+    into, with_i64x i64x "i64x" : i64 => into, with_u64x u64x "u64x" : u64 => into, }
 );
 /// The QAPI struct `EventStructOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1298,30 +1439,46 @@ pub struct EventStructOne {
     pub string: ::std::string::String,
     /// `enum2`
     pub enum2: ::std::option::Option<EnumOne>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     EventStructOne { 0 req struct1 "struct1", 1 req string "string", 2 opt enum2 "enum2",
-    }
+    } extra extra
 );
 ::qapi_rt::qapi_builder!(
     EventStructOne new { struct1 : UserDefOne => into, string : ::std::string::String =>
-    into, } init {} set { with_enum2 enum2 "enum2" : EnumOne => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_enum2 enum2
+    "enum2" : EnumOne => into, }
 );
 #[doc(alias = "EVENT_A")]
 /// The QAPI event `EVENT_A`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct EventA {}
-::qapi_rt::qapi_struct!(EventA {});
-::qapi_rt::qapi_builder!(EventA new {} init {} set {});
+pub struct EventA {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(EventA {} extra extra);
+::qapi_rt::qapi_builder!(
+    EventA new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(EventA, "EVENT_A", {});
 #[doc(alias = "EVENT_B")]
 /// The QAPI event `EVENT_B`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct EventB {}
-::qapi_rt::qapi_struct!(EventB {});
-::qapi_rt::qapi_builder!(EventB new {} init {} set {});
+pub struct EventB {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(EventB {} extra extra);
+::qapi_rt::qapi_builder!(
+    EventB new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(EventB, "EVENT_B", {});
 #[doc(alias = "EVENT_C")]
 /// The QAPI event `EVENT_C`.
@@ -1334,11 +1491,15 @@ pub struct EventC {
     pub b: ::std::option::Option<UserDefOne>,
     /// `c`
     pub c: ::std::string::String,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", });
+::qapi_rt::qapi_struct!(EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", } extra extra);
 ::qapi_rt::qapi_builder!(
-    EventC new { c : ::std::string::String => into, } init {} set { with_a a "a" : i64 =>
-    into, with_b b "b" : UserDefOne => into, }
+    EventC new { c : ::std::string::String => into, } init { extra =
+    ::std::default::Default::default(), } set { with_a a "a" : i64 => into, with_b b "b"
+    : UserDefOne => into, }
 );
 ::qapi_rt::qapi_event!(EventC, "EVENT_C", {});
 #[doc(alias = "EVENT_D")]
@@ -1354,14 +1515,17 @@ pub struct EventD {
     pub c: ::std::option::Option<::std::string::String>,
     /// `enum3`
     pub enum3: ::std::option::Option<EnumOne>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    EventD { 0 req a "a", 1 req b "b", 2 opt c "c", 3 opt enum3 "enum3", }
+    EventD { 0 req a "a", 1 req b "b", 2 opt c "c", 3 opt enum3 "enum3", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    EventD new { a : EventStructOne => into, b : ::std::string::String => into, } init {}
-    set { with_c c "c" : ::std::string::String => into, with_enum3 enum3 "enum3" :
-    EnumOne => into, }
+    EventD new { a : EventStructOne => into, b : ::std::string::String => into, } init {
+    extra = ::std::default::Default::default(), } set { with_c c "c" :
+    ::std::string::String => into, with_enum3 enum3 "enum3" : EnumOne => into, }
 );
 ::qapi_rt::qapi_event!(EventD, "EVENT_D", {});
 #[doc(alias = "EVENT_E")]
@@ -1437,12 +1601,16 @@ pub enum OrgQemuXEnum {
 pub struct OrgQemuXBase {
     /// `__org.qemu_x-member1`
     pub org_qemu_x_member1: OrgQemuXEnum,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1", }
+    OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    OrgQemuXBase new { org_qemu_x_member1 : OrgQemuXEnum => into, } init {} set {}
+    OrgQemuXBase new { org_qemu_x_member1 : OrgQemuXEnum => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "__org.qemu_x-Struct")]
 /// The QAPI struct `__org.qemu_x-Struct`.
@@ -1455,15 +1623,18 @@ pub struct OrgQemuXStruct {
     pub org_qemu_x_member2: ::std::string::String,
     /// `wchar-t`
     pub wchar_t: ::std::option::Option<i64>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     OrgQemuXStruct { 0 req org_qemu_x_member1 "__org.qemu_x-member1", 1 req
-    org_qemu_x_member2 "__org.qemu_x-member2", 2 opt wchar_t "wchar-t", }
+    org_qemu_x_member2 "__org.qemu_x-member2", 2 opt wchar_t "wchar-t", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     OrgQemuXStruct new { org_qemu_x_member1 : OrgQemuXEnum => into, org_qemu_x_member2 :
-    ::std::string::String => into, } init {} set { with_wchar_t wchar_t "wchar-t" : i64
-    => into, }
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_wchar_t wchar_t "wchar-t" : i64 => into, }
 );
 #[doc(alias = "__org.qemu_x-Alt1")]
 /// The QAPI alternate `__org.qemu_x-Alt1`.
@@ -1528,11 +1699,14 @@ impl<'de> ::qapi_rt::__private::serde::Deserialize<'de> for OrgQemuXAlt1 {
 pub struct OrgQemuXStruct2 {
     /// `array`
     pub array: ::std::vec::Vec<OrgQemuXUnion>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(OrgQemuXStruct2 { 0 req array "array", });
+::qapi_rt::qapi_struct!(OrgQemuXStruct2 { 0 req array "array", } extra extra);
 ::qapi_rt::qapi_builder!(
-    OrgQemuXStruct2 new { array : ::std::vec::Vec < OrgQemuXUnion > => into, } init {}
-    set {}
+    OrgQemuXStruct2 new { array : ::std::vec::Vec < OrgQemuXUnion > => into, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "__org.qemu_x-Union")]
 /// The QAPI union `__org.qemu_x-Union`.
@@ -1542,7 +1716,8 @@ pub enum OrgQemuXUnion {
     /// `__org.qemu_x-member1` = `__org.qemu_x-value`.
     OrgQemuXValue(OrgQemuXStruct2),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1651,14 +1826,17 @@ pub struct OrgQemuXCommand {
     pub c: OrgQemuXUnion,
     /// `d`
     pub d: OrgQemuXAlt,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    OrgQemuXCommand { 0 req a "a", 1 req b "b", 2 req c "c", 3 req d "d", }
+    OrgQemuXCommand { 0 req a "a", 1 req b "b", 2 req c "c", 3 req d "d", } extra extra
 );
 ::qapi_rt::qapi_builder!(
     OrgQemuXCommand new { a : ::std::vec::Vec < OrgQemuXEnum > => into, b :
     ::std::vec::Vec < OrgQemuXStruct > => into, c : OrgQemuXUnion => into, d :
-    OrgQemuXAlt => into, } init {} set {}
+    OrgQemuXAlt => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     OrgQemuXCommand, "__org.qemu_x-command", (), { arg_type :
@@ -1674,13 +1852,17 @@ pub struct TestIfStruct {
     pub bar: ::std::option::Option<i64>,
     /// Only if `TEST_IF_STRUCT_MEMBER`.
     pub baz: ::std::option::Option<::std::string::String>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestIfStruct { 0 req foo "foo", 1 opt bar "bar", 2 opt baz "baz", }
+    TestIfStruct { 0 req foo "foo", 1 opt bar "bar", 2 opt baz "baz", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestIfStruct new { foo : i64 => into, } init {} set { with_bar bar "bar" : i64 =>
-    into, with_baz baz "baz" : ::std::string::String => into, }
+    TestIfStruct new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set { with_bar bar "bar" : i64 => into,
+    with_baz baz "baz" : ::std::string::String => into, }
 );
 /// Only available if `TEST_IF_UNION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1708,7 +1890,8 @@ pub enum TestIfUnion {
     /// Only if `TEST_IF_ENUM_MEMBER`.
     Bar(UserDefZero),
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -1748,10 +1931,16 @@ impl TestIfUnion {
 pub struct TestIfUnionCmd {
     /// `union-cmd-arg`
     pub union_cmd_arg: TestIfUnion,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg", });
+::qapi_rt::qapi_struct!(
+    TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    TestIfUnionCmd new { union_cmd_arg : TestIfUnion => into, } init {} set {}
+    TestIfUnionCmd new { union_cmd_arg : TestIfUnion => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     TestIfUnionCmd, "test-if-union-cmd", (), { arg_type : "q_obj_test-if-union-cmd-arg",
@@ -1825,10 +2014,16 @@ impl<'de> ::qapi_rt::__private::serde::Deserialize<'de> for TestIfAlternate {
 pub struct TestIfAlternateCmd {
     /// `alt-cmd-arg`
     pub alt_cmd_arg: TestIfAlternate,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg", });
+::qapi_rt::qapi_struct!(
+    TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    TestIfAlternateCmd new { alt_cmd_arg : TestIfAlternate => into, } init {} set {}
+    TestIfAlternateCmd new { alt_cmd_arg : TestIfAlternate => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     TestIfAlternateCmd, "test-if-alternate-cmd", (), { arg_type :
@@ -1859,9 +2054,16 @@ impl TestIfCmd {
 /// The QAPI command `test-cmd-return-def-three`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCmdReturnDefThree {}
-::qapi_rt::qapi_struct!(TestCmdReturnDefThree {});
-::qapi_rt::qapi_builder!(TestCmdReturnDefThree new {} init {} set {});
+pub struct TestCmdReturnDefThree {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCmdReturnDefThree {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCmdReturnDefThree new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, {}
 );
@@ -1889,9 +2091,15 @@ impl TestIfEvent {
 /// Only available if `not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestIfEvent2 {}
-::qapi_rt::qapi_struct!(TestIfEvent2 {});
-::qapi_rt::qapi_builder!(TestIfEvent2 new {} init {} set {});
+pub struct TestIfEvent2 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestIfEvent2 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestIfEvent2 new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     TestIfEvent2, "TEST_IF_EVENT2", { condition :
     "not(any(not(TEST_IF_EVT), not(TEST_IF_STRUCT)))", }
@@ -1902,9 +2110,15 @@ pub struct TestIfEvent2 {}
 pub struct FeatureStruct0 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(FeatureStruct0 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    FeatureStruct0 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -1912,18 +2126,30 @@ pub struct FeatureStruct1 {
     /// **Deprecated**.
     #[deprecated(note = "deprecated in QEMU's schema")]
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(FeatureStruct1 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    FeatureStruct1 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct FeatureStruct2 {
     /// **Unstable**.
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(FeatureStruct2 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    FeatureStruct2 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 /// Feature `feature2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1931,9 +2157,15 @@ pub struct FeatureStruct2 {
 pub struct FeatureStruct3 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(FeatureStruct3 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    FeatureStruct3 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `namespace-test`.
 /// Feature `int`.
 /// Feature `name`.
@@ -1943,10 +2175,16 @@ pub struct FeatureStruct3 {
 pub struct FeatureStruct4 {
     /// `namespace-test`
     pub namespace_test: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct4 { 0 req namespace_test "namespace-test", });
+::qapi_rt::qapi_struct!(
+    FeatureStruct4 { 0 req namespace_test "namespace-test", } extra extra
+);
 ::qapi_rt::qapi_builder!(
-    FeatureStruct4 new { namespace_test : i64 => into, } init {} set {}
+    FeatureStruct4 new { namespace_test : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1954,9 +2192,15 @@ pub struct FeatureStruct4 {
 pub struct CondFeatureStruct1 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(CondFeatureStruct1 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    CondFeatureStruct1 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 /// Feature `feature2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1964,27 +2208,45 @@ pub struct CondFeatureStruct1 {
 pub struct CondFeatureStruct2 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(CondFeatureStruct2 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    CondFeatureStruct2 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct3 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(CondFeatureStruct3 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    CondFeatureStruct3 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CondFeatureStruct4 {
     /// `foo`
     pub foo: i64,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", });
-::qapi_rt::qapi_builder!(CondFeatureStruct4 new { foo : i64 => into, } init {} set {});
+::qapi_rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_builder!(
+    CondFeatureStruct4 new { foo : i64 => into, } init { extra =
+    ::std::default::Default::default(), } set {}
+);
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -2012,7 +2274,8 @@ pub enum FeatureUnion1 {
     /// `tag` = `drei`.
     Drei,
     /// A branch this version of the bindings doesn't know (sent by
-    /// a newer QEMU): the discriminator's value and the other members.
+    /// a newer QEMU), or one without members that came with some:
+    /// the discriminator's value and the other members.
     Unknown {
         /// The discriminator's value.
         tag: ::std::string::String,
@@ -2109,19 +2372,23 @@ pub struct TestFeatures0 {
     pub cfs3: ::std::option::Option<CondFeatureStruct3>,
     /// `cfs4`
     pub cfs4: ::std::option::Option<CondFeatureStruct4>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
     TestFeatures0 { 0 opt fs0 "fs0", 1 opt fs1 "fs1", 2 opt fs2 "fs2", 3 opt fs3 "fs3", 4
     opt fs4 "fs4", 5 opt cfs1 "cfs1", 6 opt cfs2 "cfs2", 7 opt cfs3 "cfs3", 8 opt cfs4
-    "cfs4", }
+    "cfs4", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestFeatures0 new {} init {} set { with_fs0 fs0 "fs0" : FeatureStruct0 => into,
-    with_fs1 fs1 "fs1" : FeatureStruct1 => into, with_fs2 fs2 "fs2" : FeatureStruct2 =>
-    into, with_fs3 fs3 "fs3" : FeatureStruct3 => into, with_fs4 fs4 "fs4" :
-    FeatureStruct4 => into, with_cfs1 cfs1 "cfs1" : CondFeatureStruct1 => into, with_cfs2
-    cfs2 "cfs2" : CondFeatureStruct2 => into, with_cfs3 cfs3 "cfs3" : CondFeatureStruct3
-    => into, with_cfs4 cfs4 "cfs4" : CondFeatureStruct4 => into, }
+    TestFeatures0 new {} init { extra = ::std::default::Default::default(), } set {
+    with_fs0 fs0 "fs0" : FeatureStruct0 => into, with_fs1 fs1 "fs1" : FeatureStruct1 =>
+    into, with_fs2 fs2 "fs2" : FeatureStruct2 => into, with_fs3 fs3 "fs3" :
+    FeatureStruct3 => into, with_fs4 fs4 "fs4" : FeatureStruct4 => into, with_cfs1 cfs1
+    "cfs1" : CondFeatureStruct1 => into, with_cfs2 cfs2 "cfs2" : CondFeatureStruct2 =>
+    into, with_cfs3 cfs3 "cfs3" : CondFeatureStruct3 => into, with_cfs4 cfs4 "cfs4" :
+    CondFeatureStruct4 => into, }
 );
 ::qapi_rt::qapi_command!(
     TestFeatures0, "test-features0", FeatureStruct1, { arg_type :
@@ -2132,9 +2399,16 @@ pub struct TestFeatures0 {
 /// **Deprecated**.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCommandFeatures1 {}
-::qapi_rt::qapi_struct!(TestCommandFeatures1 {});
-::qapi_rt::qapi_builder!(TestCommandFeatures1 new {} init {} set {});
+pub struct TestCommandFeatures1 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCommandFeatures1 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCommandFeatures1 new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     TestCommandFeatures1, "test-command-features1", (), { deprecated : true, features :
     ["deprecated"], }
@@ -2145,9 +2419,16 @@ pub struct TestCommandFeatures1 {}
 /// Feature `feature2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCommandFeatures3 {}
-::qapi_rt::qapi_struct!(TestCommandFeatures3 {});
-::qapi_rt::qapi_builder!(TestCommandFeatures3 new {} init {} set {});
+pub struct TestCommandFeatures3 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCommandFeatures3 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCommandFeatures3 new {} init { extra = ::std::default::Default::default(), } set
+    {}
+);
 ::qapi_rt::qapi_command!(
     TestCommandFeatures3, "test-command-features3", (), { unstable : true, features :
     ["unstable", "feature1", "feature2"], }
@@ -2156,9 +2437,16 @@ pub struct TestCommandFeatures3 {}
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCommandCondFeatures1 {}
-::qapi_rt::qapi_struct!(TestCommandCondFeatures1 {});
-::qapi_rt::qapi_builder!(TestCommandCondFeatures1 new {} init {} set {});
+pub struct TestCommandCondFeatures1 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCommandCondFeatures1 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCommandCondFeatures1 new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     TestCommandCondFeatures1, "test-command-cond-features1", (), { features :
     ["feature1"], }
@@ -2168,9 +2456,16 @@ pub struct TestCommandCondFeatures1 {}
 /// Feature `feature2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCommandCondFeatures2 {}
-::qapi_rt::qapi_struct!(TestCommandCondFeatures2 {});
-::qapi_rt::qapi_builder!(TestCommandCondFeatures2 new {} init {} set {});
+pub struct TestCommandCondFeatures2 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCommandCondFeatures2 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCommandCondFeatures2 new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     TestCommandCondFeatures2, "test-command-cond-features2", (), { features :
     ["feature1", "feature2"], }
@@ -2179,9 +2474,16 @@ pub struct TestCommandCondFeatures2 {}
 /// Feature `feature1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestCommandCondFeatures3 {}
-::qapi_rt::qapi_struct!(TestCommandCondFeatures3 {});
-::qapi_rt::qapi_builder!(TestCommandCondFeatures3 new {} init {} set {});
+pub struct TestCommandCondFeatures3 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestCommandCondFeatures3 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestCommandCondFeatures3 new {} init { extra = ::std::default::Default::default(), }
+    set {}
+);
 ::qapi_rt::qapi_command!(
     TestCommandCondFeatures3, "test-command-cond-features3", (), { features :
     ["feature1"], }
@@ -2209,9 +2511,15 @@ impl TestEventFeatures0 {
 /// **Deprecated**.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestEventFeatures1 {}
-::qapi_rt::qapi_struct!(TestEventFeatures1 {});
-::qapi_rt::qapi_builder!(TestEventFeatures1 new {} init {} set {});
+pub struct TestEventFeatures1 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestEventFeatures1 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestEventFeatures1 new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(
     TestEventFeatures1, "TEST_EVENT_FEATURES1", { deprecated : true, }
 );
@@ -2219,7 +2527,13 @@ pub struct TestEventFeatures1 {}
 /// **Unstable**.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
-pub struct TestEventFeatures2 {}
-::qapi_rt::qapi_struct!(TestEventFeatures2 {});
-::qapi_rt::qapi_builder!(TestEventFeatures2 new {} init {} set {});
+pub struct TestEventFeatures2 {
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
+}
+::qapi_rt::qapi_struct!(TestEventFeatures2 {} extra extra);
+::qapi_rt::qapi_builder!(
+    TestEventFeatures2 new {} init { extra = ::std::default::Default::default(), } set {}
+);
 ::qapi_rt::qapi_event!(TestEventFeatures2, "TEST_EVENT_FEATURES2", { unstable : true, });

@@ -7,8 +7,12 @@ use super::*;
 pub struct SecondArrayRef {
     /// `s`
     pub s: ::std::vec::Vec<Status>,
+    /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
+    /// values a member's type cannot hold: kept, and encoded again with the rest.
+    pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SecondArrayRef { 0 req s "s", });
+::qapi_rt::qapi_struct!(SecondArrayRef { 0 req s "s", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SecondArrayRef new { s : ::std::vec::Vec < Status > => into, } init {} set {}
+    SecondArrayRef new { s : ::std::vec::Vec < Status > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
