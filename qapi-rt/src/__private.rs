@@ -7,6 +7,7 @@
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::unknown::{UnknownMember, record};
@@ -47,22 +48,118 @@ where
 /// A JSON object's members.
 pub type Members = Map<String, Value>;
 
-/// A union's members without the discriminator, and the discriminator's
-/// value if present (older QEMU sends some unions without it).
-pub fn deserialize_branch_opt<'de, D>(
-    d: D,
-    tag: &str,
-) -> Result<(Option<String>, Members), D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let mut members = Map::<String, Value>::deserialize(d)?;
-    match members.remove(tag) {
-        Some(Value::String(t)) => Ok((Some(t), members)),
-        Some(other) => Err(de::Error::custom(format_args!(
-            "discriminator '{tag}' must be a string, got {other}"
-        ))),
-        None => Ok((None, members)),
+/// An object's members, each kept as its JSON text, in the order met: a
+/// union's (until its discriminator says which branch they are), or what
+/// a struct hands to its flattened member. Cheaper than a
+/// `serde_json::Value` tree: one string per member, whatever its depth.
+#[derive(Debug, Default)]
+pub struct Flat(Vec<(String, Box<RawValue>)>);
+
+impl Flat {
+    /// Keeps a member.
+    pub fn push(&mut self, key: String, value: Box<RawValue>) {
+        self.0.push((key, value));
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes member `key` out.
+    fn take(&mut self, key: &str) -> Option<Box<RawValue>> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The members as one JSON object's text.
+    fn text(&self) -> String {
+        let len = self
+            .0
+            .iter()
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum::<usize>();
+        let mut out = String::with_capacity(len + 2);
+        out.push('{');
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // A key came from JSON text, so it encodes.
+            out.push_str(&serde_json::to_string(k).unwrap_or_else(|_| "\"\"".into()));
+            out.push(':');
+            out.push_str(v.get());
+        }
+        out.push('}');
+        out
+    }
+
+    /// The members as values (for a branch kept as unknown).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+            .into_iter()
+            .map(|(k, v)| {
+                let v = serde_json::from_str(v.get()).unwrap_or(Value::Null);
+                (k, v)
+            })
+            .collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Flat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Flat, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Flat;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Flat, A::Error> {
+                let mut out = Flat(Vec::with_capacity(map.size_hint().unwrap_or(8)));
+                while let Some(k) = map.next_key::<String>()? {
+                    out.push(k, map.next_value()?);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Keep for Flat {
+    fn keep(&mut self, key: String, value: Value) {
+        if let Ok(raw) = serde_json::value::to_raw_value(&value) {
+            self.push(key, raw);
+        }
+    }
+}
+
+/// A type a struct's flattened member can be: made from the members the
+/// struct did not know, without going through JSON text again where it
+/// can (a union's branch enum picks its branch from them).
+pub trait FromFlat: Sized {
+    /// Makes it from `members`.
+    fn from_flat(members: Flat) -> Result<Self, serde_json::Error>;
+}
+
+impl FromFlat for Map<String, Value> {
+    fn from_flat(members: Flat) -> Result<Self, serde_json::Error> {
+        Ok(members.into_map())
+    }
+}
+
+/// The discriminator `tag`'s value, taken out of `members`.
+pub fn take_tag<E: de::Error>(members: &mut Flat, tag: &str) -> Result<Option<String>, E> {
+    match members.take(tag) {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str::<String>(raw.get())
+            .map(Some)
+            .map_err(|_| {
+                E::custom(format_args!(
+                    "discriminator '{tag}' must be a string, got {}",
+                    raw.get()
+                ))
+            }),
     }
 }
 
@@ -72,24 +169,6 @@ pub fn serialize_untagged<S: Serializer>(
     members: Result<Map<String, Value>, serde_json::Error>,
 ) -> Result<S::Ok, S::Error> {
     members.map_err(serde::ser::Error::custom)?.serialize(s)
-}
-
-/// A union's members without the discriminator: reads them as a map and
-/// takes out the discriminator `tag`.
-pub fn deserialize_branch<'de, D>(d: D, tag: &str) -> Result<(String, Map<String, Value>), D::Error>
-where
-    D: Deserializer<'de>,
-{
-    let mut members = Map::<String, Value>::deserialize(d)?;
-    match members.remove(tag) {
-        Some(Value::String(t)) => Ok((t, members)),
-        Some(other) => Err(de::Error::custom(format_args!(
-            "discriminator '{tag}' must be a string, got {other}"
-        ))),
-        None => Err(de::Error::custom(format_args!(
-            "missing discriminator '{tag}'"
-        ))),
-    }
 }
 
 /// Writes a union branch: its members plus the discriminator.
@@ -107,15 +186,18 @@ pub fn serialize_branch<S: Serializer>(
 /// A branch's members from the union's map. An error names the bad
 /// member's path inside the branch ([`PATH_PREFIX`](crate::path::PATH_PREFIX)), which the decoder
 /// of the whole value cannot see.
-pub fn from_members<T: DeserializeOwned>(
-    members: Map<String, Value>,
-) -> Result<T, serde_json::Error> {
-    decode_part(Value::Object(members))
+pub fn from_members<T: DeserializeOwned>(members: Flat) -> Result<T, serde_json::Error> {
+    decode_part(&members.text())
 }
 
-/// Decodes `value`, tracking the path of the member that fails.
-fn decode_part<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Decodes `text`; on failure again, tracking the path of the member
+/// that fails (so the common case pays nothing for it).
+fn decode_part<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
+    if let Ok(t) = serde_json::from_str(text) {
+        return Ok(t);
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let (path, msg) =
             crate::path::full_path_message(&e.path().to_string(), &e.into_inner().to_string());
         if path == "." {
@@ -238,12 +320,6 @@ impl Keep for crate::Extra {
     }
 }
 
-impl Keep for Map<String, Value> {
-    fn keep(&mut self, key: String, value: Value) {
-        self.insert(key, value);
-    }
-}
-
 /// A member's value, or `null` (which an optional member's type cannot
 /// hold: its type does not take `null`).
 enum Nullable<T> {
@@ -322,10 +398,11 @@ pub fn opt_member<'de, A: de::MapAccess<'de>, T: DeserializeOwned>(
 /// Records (while a caller collects) the members of a union branch kept
 /// as unknown: a branch the bindings don't know, or a member-less one
 /// that came with members.
-pub fn record_unknown_all(type_name: &'static str, members: &Map<String, Value>) {
+pub fn record_unknown_all(type_name: &'static str, members: &Flat) {
     if collecting() {
-        for (k, v) in members {
-            record_unknown(type_name, k.clone(), v.clone());
+        for (k, v) in &members.0 {
+            let v = serde_json::from_str(v.get()).unwrap_or(Value::Null);
+            record_unknown(type_name, k.clone(), v);
         }
     }
 }
@@ -401,6 +478,6 @@ pub fn serialize_flat<M: SerializeMap, T: Serialize>(
 }
 
 /// Decodes a flattened member from the keys its struct did not know.
-pub fn from_flat<T: DeserializeOwned>(rest: Map<String, Value>) -> Result<T, serde_json::Error> {
-    decode_part(Value::Object(rest))
+pub fn from_flat<T: FromFlat>(rest: Flat) -> Result<T, serde_json::Error> {
+    T::from_flat(rest)
 }

@@ -70,7 +70,7 @@ macro_rules! qapi_struct {
                         mut map: __A,
                     ) -> ::std::result::Result<$name, __A::Error> {
                         $( let mut $field = ::std::option::Option::None; )*
-                        $( let mut $flat = $crate::__private::serde_json::Map::new(); )?
+                        $( let mut $flat = $crate::__private::Flat::default(); )?
                         $( let mut $extra = $crate::Extra::default(); )?
                         // Values of optional members their types cannot hold.
                         #[allow(unused_mut, reason = "a struct without optional members")]
@@ -315,8 +315,19 @@ macro_rules! qapi_union {
             fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                $crate::__qapi_union_de!($name, d, $tag, data { $( $dv = $dwire ),* }
-                    unit { $( $uv = $uwire ),* } $( untagged $tv )?)
+                let members = <$crate::__private::Flat as $crate::__private::serde::Deserialize>::deserialize(d)?;
+                <Self as $crate::__private::FromFlat>::from_flat(members)
+                    .map_err(<__D::Error as $crate::__private::serde::de::Error>::custom)
+            }
+        }
+        #[allow(deprecated, reason = "every branch is mapped")]
+        impl $crate::__private::FromFlat for $name {
+            fn from_flat(
+                mut members: $crate::__private::Flat,
+            ) -> ::std::result::Result<Self, $crate::__private::serde_json::Error> {
+                let tag = $crate::__private::take_tag(&mut members, $tag)?;
+                $crate::__qapi_union_pick!($name, $tag, tag, members,
+                    data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* } $( untagged $tv )?)
             }
         }
     };
@@ -324,43 +335,31 @@ macro_rules! qapi_union {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __qapi_union_de {
-    ($name:ident, $d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
-        unit { $( $uv:ident = $uwire:literal ),* }) => {{
-        let (tag, members) = $crate::__private::deserialize_branch($d, $tag)?;
-        $crate::__qapi_union_pick!($name, tag, members, __D, data { $( $dv = $dwire ),* }
-            unit { $( $uv = $uwire ),* })
-    }};
-    ($name:ident, $d:ident, $tag:literal, data { $( $dv:ident = $dwire:literal ),* }
-        unit { $( $uv:ident = $uwire:literal ),* } untagged $tv:ident) => {{
-        let (tag, members) = $crate::__private::deserialize_branch_opt($d, $tag)?;
-        match tag {
-            ::std::option::Option::None => $crate::__private::from_members(members)
-                .map(Self::$tv)
-                .map_err(<__D::Error as $crate::__private::serde::de::Error>::custom),
-            ::std::option::Option::Some(tag) => $crate::__qapi_union_pick!($name, tag, members, __D,
-                data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* }),
-        }
-    }};
-}
-
-#[doc(hidden)]
-#[macro_export]
 macro_rules! __qapi_union_pick {
-    ($name:ident, $tagv:ident, $members:ident, $derr:ident, data { $( $dv:ident = $dwire:literal ),* }
-        unit { $( $uv:ident = $uwire:literal ),* }) => {{
-        let branch: ::std::result::Result<Self, $crate::__private::serde_json::Error> = match $tagv.as_str() {
+    ($name:ident, $tag:literal, $tagv:ident, $members:ident, data { $( $dv:ident = $dwire:literal ),* }
+        unit { $( $uv:ident = $uwire:literal ),* } $( untagged $tv:ident )?) => {{
+        let ::std::option::Option::Some($tagv) = $tagv else {
+            // Without the discriminator: the branch older QEMU sends so,
+            // if there is one.
+            $( return $crate::__private::from_members($members).map(Self::$tv); )?
+            #[allow(unreachable_code, reason = "a union with an untagged branch returned above")]
+            return ::std::result::Result::Err(
+                <$crate::__private::serde_json::Error as $crate::__private::serde::de::Error>::custom(
+                    ::std::concat!("missing discriminator '", $tag, "'"),
+                ),
+            );
+        };
+        match $tagv.as_str() {
             $( $dwire => $crate::__private::from_members($members).map(Self::$dv), )*
             // A branch without members that came with some (a newer
             // QEMU's): kept whole, as an unknown branch, so nothing is lost.
             $( $uwire if $members.is_empty() => ::std::result::Result::Ok(Self::$uv), )*
             $( $uwire => {
                 $crate::__private::record_unknown_all(::std::stringify!($name), &$members);
-                ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members })
+                ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members.into_map() })
             } )*
-            _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members }),
-        };
-        branch.map_err(<$derr::Error as $crate::__private::serde::de::Error>::custom)
+            _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members.into_map() }),
+        }
     }};
 }
 
@@ -677,10 +676,7 @@ macro_rules! __qapi_de_other {
     ($map:ident, $name:ident, $other:ident, flat $flat:ident) => {
         match $other {
             $crate::__private::Field::Unknown(key) => {
-                $flat.insert(
-                    key,
-                    $map.next_value::<$crate::__private::serde_json::Value>()?,
-                );
+                $flat.push(key, $map.next_value()?);
             }
             $crate::__private::Field::Known(_) => {
                 $map.next_value::<$crate::__private::serde::de::IgnoredAny>()?;
