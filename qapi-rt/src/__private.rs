@@ -240,39 +240,49 @@ pub enum Field {
 }
 
 /// Reads an object key and finds it among a struct's member names,
-/// without allocating for a known one.
+/// without allocating for a known one. QEMU writes members in schema
+/// order, so the member after the last one found is tried first.
 #[derive(Debug, Clone, Copy)]
-pub struct FieldSeed {
+pub struct FieldSeed<'a> {
     /// The members' wire names, in order.
     pub names: &'static [&'static str],
     /// Whether an unknown key's text is wanted (a flattened member).
     pub keep_unknown: bool,
+    /// Where the next key is looked for first: after the last found.
+    pub next: &'a std::cell::Cell<usize>,
 }
 
-impl<'de> DeserializeSeed<'de> for FieldSeed {
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
     type Value = Field;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
         d.deserialize_identifier(self)
     }
 }
 
-impl Visitor<'_> for FieldSeed {
+impl Visitor<'_> for FieldSeed<'_> {
     type Value = Field;
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a member name")
     }
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-        Ok(self.field(key, || key.to_string()))
+        Ok(self.field_at(self.find(key), || key.to_string()))
     }
     fn visit_string<E: de::Error>(self, key: String) -> Result<Field, E> {
-        let known = self.names.iter().position(|n| *n == key);
+        let known = self.find(&key);
         Ok(self.field_at(known, || key))
     }
 }
 
-impl FieldSeed {
-    fn field(&self, key: &str, owned: impl FnOnce() -> String) -> Field {
-        self.field_at(self.names.iter().position(|n| *n == key), owned)
+impl FieldSeed<'_> {
+    /// The member named `key`: the expected one, else a scan.
+    fn find(&self, key: &str) -> Option<usize> {
+        let guess = self.next.get();
+        let i = match self.names.get(guess) {
+            Some(n) if *n == key => guess,
+            _ => self.names.iter().position(|n| *n == key)?,
+        };
+        self.next.set(i + 1);
+        Some(i)
     }
 
     /// The key as a [`Field`]: its index, or (only if wanted) its text.

@@ -77,9 +77,11 @@ macro_rules! qapi_struct {
                         let mut __kept = ::std::vec::Vec::new();
                         #[allow(unused_variables, reason = "a struct without optional members")]
                         let __lenient = $crate::__private::lenient();
+                        let next = ::std::cell::Cell::new(0);
                         let seed = $crate::__private::FieldSeed {
                             names: &[$($wire),*],
                             keep_unknown: $crate::__qapi_flag!($($flat)? $($extra)?),
+                            next: &next,
                         };
                         while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
                             match key {
