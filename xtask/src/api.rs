@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use qapi_gen::Schema;
-use qapi_gen::diff::diff;
+use qapi_gen::diff::Diff;
 use qapi_gen::rust::api::{Api, ApiChange, ChangeKind};
 use qapi_gen::rust::{GeneratedFile, Options, generate_api};
 
@@ -130,27 +130,25 @@ pub fn committed(dir: &Path) -> Result<Api, String> {
 
 /// Each version step's API changes for one part: the bindings of the
 /// first k versions against those of the first k+1. `each` holds every
-/// version's schema (oldest first), `full` the API of all of them (made
-/// already), `opts` how the part is generated.
-pub fn steps(each: &[(String, Schema)], full: &Api, opts: &Options) -> Result<Vec<Step>, String> {
+/// version's schema (oldest first), `diffs` the schema changes of each
+/// step (made already, for the versions page), `full` the API of all of
+/// them (made already), `opts` how the part is generated.
+pub fn steps(
+    each: &[(String, Schema)],
+    diffs: &[Diff],
+    full: &Api,
+    opts: &Options,
+) -> Result<Vec<Step>, String> {
     let mut apis: Vec<Api> = Vec::new();
-    let mut merged: Vec<Schema> = Vec::new();
     for k in 1..each.len() {
         let m = Schema::merge(each[..k].to_vec()).map_err(|e| e.to_string())?;
         apis.push(generate_api(&m, opts).map_err(|e| e.to_string())?);
-        merged.push(m);
     }
     let mut out = Vec::new();
-    for k in 1..each.len() {
+    for (k, d) in (1..each.len()).zip(diffs) {
         let old = &apis[k - 1];
         let new = apis.get(k).unwrap_or(full);
-        let (ol, os) = &each[k - 1];
-        let (nl, ns) = &each[k];
-        let schema_changes: Vec<String> = diff(os, ol, ns, nl)
-            .changes
-            .iter()
-            .map(|c| c.text.clone())
-            .collect();
+        let schema_changes: Vec<String> = d.changes.iter().map(|c| c.text.clone()).collect();
         let changes = Api::changes(old, new)
             .into_iter()
             .map(|c| {
@@ -163,7 +161,7 @@ pub fn steps(each: &[(String, Schema)], full: &Api, opts: &Options) -> Result<Ve
             })
             .collect();
         out.push(Step {
-            title: format!("QEMU {ol} → {nl}"),
+            title: format!("QEMU {} → {}", d.old, d.new),
             changes,
         });
     }

@@ -32,9 +32,9 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
     // Each version once: the changelogs, then the merge.
     let qmp_each = manifest.load_each(Part::Qmp).map_err(err)?;
     let qga_each = manifest.load_each(Part::Qga).map_err(err)?;
-    let changes = (
-        crate::versions::changes(&qmp_each),
-        crate::versions::changes(&qga_each),
+    let diffs = (
+        crate::versions::diffs(&qmp_each),
+        crate::versions::diffs(&qga_each),
     );
     let qmp_opts = Options {
         runtime: "::qapi_rt".into(),
@@ -57,23 +57,28 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
     let accepted = crate::api::Accepted::load(root)?;
     let mut since_committed = Vec::new();
     let mut steps = Vec::new();
-    for (part, dir, files, each, opts) in [
-        ("QMP", QMP_DIR, &types, &qmp_each, &qmp_opts),
-        ("the guest agent", QGA_DIR, &qga_files, &qga_each, &qga_opts),
+    let qmp_out = Output {
+        dir: QMP_DIR.into(),
+        files: types,
+        owns_dir: true,
+    };
+    let qga_out = Output {
+        dir: QGA_DIR.into(),
+        files: qga_files,
+        owns_dir: true,
+    };
+    for (part, out, each, diffs, opts) in [
+        ("QMP", &qmp_out, &qmp_each, &diffs.0, &qmp_opts),
+        ("the guest agent", &qga_out, &qga_each, &diffs.1, &qga_opts),
     ] {
-        let fresh = crate::api::api_of(files)?;
+        let fresh = crate::api::api_of(&out.files)?;
         // Committed files equal to the fresh ones (the usual case) have
         // the same API.
-        let dir = root.join(dir);
-        let same = files.iter().all(|f| {
-            std::fs::read_to_string(dir.join(&f.path))
-                .is_ok_and(|old| normalize(&old) == f.contents)
-        });
-        if !same {
-            let old = crate::api::committed(&dir)?;
+        if !check(root, std::slice::from_ref(out)).is_empty() {
+            let old = crate::api::committed(&root.join(&out.dir))?;
             since_committed.push((part, Api::changes(&old, &fresh)));
         }
-        steps.push((part, crate::api::steps(each, &fresh, opts)?));
+        steps.push((part, crate::api::steps(each, diffs, &fresh, opts)?));
     }
     let check = crate::api::ApiCheck {
         accepted,
@@ -96,20 +101,11 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
 
     let evolution = crate::evolution::outputs(root)?;
 
-    let versions =
-        crate::versions::page(&manifest, (&changes.0, &changes.1), (&qapi, &qga), &check);
+    let versions = crate::versions::page(&manifest, (&diffs.0, &diffs.1), (&qapi, &qga), &check);
 
-    let outputs = vec![
-        Output {
-            dir: QMP_DIR.into(),
-            files: types,
-            owns_dir: true,
-        },
-        Output {
-            dir: QGA_DIR.into(),
-            files: qga_files,
-            owns_dir: true,
-        },
+    let mut outputs = vec![
+        qmp_out,
+        qga_out,
         Output {
             dir: "tests/src/generated/qapi_test".into(),
             files: test_files,
@@ -121,7 +117,6 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
             owns_dir: false,
         },
     ];
-    let mut outputs = outputs;
     outputs.extend(evolution);
     Ok((outputs, check))
 }

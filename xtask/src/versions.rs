@@ -6,29 +6,26 @@
 use std::fmt::Write as _;
 
 use qapi_gen::Schema;
-use qapi_gen::diff::diff;
+use qapi_gen::diff::{Diff, diff};
 use qapi_gen::manifest::Manifest;
 use qapi_gen::rust::GeneratedFile;
 
 /// What changed from each version to the next, for one part (QMP or the
 /// guest agent), from its schemas as loaded (oldest first).
-pub fn changes(each: &[(String, Schema)]) -> String {
-    let mut out = String::new();
-    for w in each.windows(2) {
-        let ((old_label, old), (new_label, new)) = (&w[0], &w[1]);
-        out.push_str(&diff(old, old_label, new, new_label).to_markdown());
-        if !out.ends_with("\n\n") {
-            out.push('\n');
-        }
-    }
-    out
+pub fn diffs(each: &[(String, Schema)]) -> Vec<Diff> {
+    each.windows(2)
+        .map(|w| {
+            let ((old_label, old), (new_label, new)) = (&w[0], &w[1]);
+            diff(old, old_label, new, new_label)
+        })
+        .collect()
 }
 
-/// The page, from the manifest, each part's [`changes`] and the merged
-/// QMP and guest agent models.
+/// The page, from the manifest, each part's [`diffs`], the merged QMP and
+/// guest agent models, and the API check (a "Rust API" section per step).
 pub fn page(
     m: &Manifest,
-    (qmp_changes, qga_changes): (&str, &str),
+    (qmp_diffs, qga_diffs): (&[Diff], &[Diff]),
     (qmp, qga): (&Schema, &Schema),
     api: &crate::api::ApiCheck,
 ) -> GeneratedFile {
@@ -52,23 +49,17 @@ pub fn page(
          gives for accepting it), then what the merge met and how it\n\
          resolved it.\n\n"
     );
-    for ((title, changes), (_, steps)) in [
-        ("QMP (`qapi/qapi-schema.json`)", qmp_changes),
-        ("Guest agent (`qga/qapi-schema.json`)", qga_changes),
+    for ((title, diffs), (_, steps)) in [
+        ("QMP (`qapi/qapi-schema.json`)", qmp_diffs),
+        ("Guest agent (`qga/qapi-schema.json`)", qga_diffs),
     ]
     .into_iter()
     .zip(&api.steps)
     {
         let _ = write!(out, "# Changes: {title}\n\n");
         // Each step's schema changes, then its Rust API section.
-        let body = changes.strip_prefix("## ").unwrap_or(changes);
-        for (i, part) in body
-            .split("\n## ")
-            .filter(|p| !p.trim().is_empty())
-            .enumerate()
-        {
-            out.push_str("## ");
-            out.push_str(part.trim_end());
+        for (i, d) in diffs.iter().enumerate() {
+            out.push_str(d.to_markdown().trim_end());
             out.push_str("\n\n");
             if let Some(step) = steps.get(i) {
                 out.push_str(&crate::api::markdown(step, &api.accepted));
