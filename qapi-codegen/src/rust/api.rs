@@ -111,37 +111,27 @@ impl Api {
     }
 
     /// Adds `other`'s items.
-    pub(crate) fn extend(&mut self, other: Api) {
+    fn extend(&mut self, other: Api) {
         self.items.extend(other.items);
         self.qapi_names.extend(other.qapi_names);
     }
 
-    /// Reads the public API of generated files (path, contents): every
-    /// `pub` item, field, variant and function, the `qapi_builder!`,
-    /// `qapi_command!` and `qapi_event!` inputs, trait impls and
-    /// re-exports. A file that is not Rust is an error naming it.
-    pub fn of_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::Result<Api> {
-        // `tables.rs` is the schema as data: a few statics of the
-        // runtime's types, and most of the text.
-        let files: Vec<(&str, &str)> = files
-            .into_iter()
-            .filter(|(p, _)| p.ends_with(".rs") && !p.ends_with("tables.rs"))
-            .collect();
+    /// Reads an API on as many threads as there are cores (at most 8):
+    /// `part(t, threads, api)` adds the items of share `t` of `threads`
+    /// to `api`; the shares are merged.
+    pub(crate) fn read_in_parallel(
+        part: impl Fn(usize, usize, &mut Api) -> crate::Result<()> + Sync,
+    ) -> crate::Result<Api> {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .clamp(1, 8);
-        let files = &files;
+        let part = &part;
         let parts: Vec<crate::Result<Api>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
                     scope.spawn(move || {
                         let mut api = Api::default();
-                        for (path, text) in files.iter().skip(t).step_by(threads) {
-                            let file = syn::parse_file(text).map_err(|e| {
-                                crate::Error::Generate(format!("{path}: not Rust: {e}"))
-                            })?;
-                            api.read_items(&file.items, "");
-                        }
+                        part(t, threads, &mut api)?;
                         Ok(api)
                     })
                 })
@@ -162,6 +152,27 @@ impl Api {
             api.extend(p?);
         }
         Ok(api)
+    }
+
+    /// Reads the public API of generated files (path, contents): every
+    /// `pub` item, field, variant and function, the `qapi_builder!`,
+    /// `qapi_command!` and `qapi_event!` inputs, trait impls and
+    /// re-exports. A file that is not Rust is an error naming it.
+    pub fn of_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> crate::Result<Api> {
+        // `tables.rs` is the schema as data: a few statics of the
+        // runtime's types, and most of the text.
+        let files: Vec<(&str, &str)> = files
+            .into_iter()
+            .filter(|(p, _)| p.ends_with(".rs") && !p.ends_with("tables.rs"))
+            .collect();
+        Api::read_in_parallel(|t, threads, api| {
+            for (path, text) in files.iter().skip(t).step_by(threads) {
+                let file = syn::parse_file(text)
+                    .map_err(|e| crate::Error::Generate(format!("{path}: not Rust: {e}")))?;
+                api.read_items(&file.items, "");
+            }
+            Ok(())
+        })
     }
 
     fn put(&mut self, key: String, sig: String, deprecated: bool) {

@@ -115,56 +115,29 @@ pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedF
 pub fn generate_api(schema: &Schema, opts: &Options) -> crate::Result<api::Api> {
     let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
     let modules = Gen::new(&plan).module_file_names();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 8);
-    let plan = &plan;
-    let modules = &modules;
-    let parts: Vec<crate::Result<api::Api>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                scope.spawn(move || {
-                    let mut api = api::Api::default();
-                    let g = Gen::new(plan);
-                    for &(i, _) in modules.iter().skip(t).step_by(threads) {
-                        for &id in &plan.schema.modules[i].entities {
-                            let item = g.emit_entity(id);
-                            if !item.is_empty() {
-                                api.read_tokens(item)?;
-                            }
-                        }
-                        g.docs.take();
-                    }
-                    if t == 0 {
-                        let names: Vec<String> = modules.iter().map(|(_, n)| n.clone()).collect();
-                        let paths = g.emit_kind_paths(&names);
-                        let events = g.emit_any_event();
-                        let transactions = g.emit_transactions();
-                        let commands = g.emit_command_list();
-                        let versions = g.emit_versions();
-                        let dispatch = g.emit_dispatch();
-                        api.read_tokens(
-                            quote!(#paths #events #transactions #commands #versions #dispatch),
-                        )?;
-                    }
-                    Ok(api)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(crate::Error::Generate("a generator thread panicked".into()))
-                })
-            })
-            .collect()
-    });
-    let mut api = api::Api::default();
-    for p in parts {
-        api.extend(p?);
-    }
-    Ok(api)
+    api::Api::read_in_parallel(|t, threads, api| {
+        let g = Gen::new(&plan);
+        for &(i, _) in modules.iter().skip(t).step_by(threads) {
+            for &id in &plan.schema.modules[i].entities {
+                let item = g.emit_entity(id);
+                if !item.is_empty() {
+                    api.read_tokens(item)?;
+                }
+            }
+            g.docs.take();
+        }
+        if t == 0 {
+            let names: Vec<String> = modules.iter().map(|(_, n)| n.clone()).collect();
+            let paths = g.emit_kind_paths(&names);
+            let events = g.emit_any_event();
+            let transactions = g.emit_transactions();
+            let commands = g.emit_command_list();
+            let versions = g.emit_versions();
+            let dispatch = g.emit_dispatch();
+            api.read_tokens(quote!(#paths #events #transactions #commands #versions #dispatch))?;
+        }
+        Ok(())
+    })
 }
 
 /// The Rust module (and file) name the generator gives a schema file
