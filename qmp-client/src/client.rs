@@ -468,19 +468,7 @@ impl Client {
         }
         let raw = self.call(C::NAME, oob, &args, fds, timeout).await?;
         let decode = || wire::decode_reply::<C::Returns>(C::NAME, &raw);
-        let (mut reply, mut found) = match self.inner.opts.unknown_members {
-            UnknownMembers::Ignore => (decode(), Vec::new()),
-            _ => qmp_types::rt::collect_unknown_members(decode),
-        };
-        if reply.is_err() && self.inner.opts.unknown_members != UnknownMembers::Deny {
-            // A newer QEMU may have widened an optional member's type:
-            // again, keeping such values instead of failing on them.
-            let (again, mismatched) =
-                qmp_types::rt::collect_unknown_members(|| qmp_types::rt::decode_leniently(decode));
-            if again.is_ok() {
-                (reply, found) = (again, mismatched);
-            }
-        }
+        let (reply, found) = wire::decode_by_policy(self.inner.opts.unknown_members, decode);
         let reply = reply.inspect_err(|e| {
             tracing::warn!(command = %C::NAME, error = %e, "reply does not fit its type");
         })?;

@@ -401,6 +401,31 @@ pub(crate) fn decode_reply<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Decodes a reply or event by `policy`: what the bindings don't know is
+/// collected (unless `Ignore`), and a decode that fails is tried again
+/// leniently (unless `Deny`): a newer QEMU may have widened an optional
+/// member's type, and such values are kept instead of failing the whole.
+/// Returns the result and what to report (nothing under `Ignore`).
+pub(crate) fn decode_by_policy<T, E>(
+    policy: UnknownMembers,
+    decode: impl Fn() -> std::result::Result<T, E>,
+) -> (std::result::Result<T, E>, Vec<qmp_types::rt::UnknownMember>) {
+    let (first, found) = match policy {
+        UnknownMembers::Ignore => (decode(), Vec::new()),
+        _ => qmp_types::rt::collect_unknown_members(&decode),
+    };
+    if first.is_ok() || policy == UnknownMembers::Deny {
+        return (first, found);
+    }
+    let (again, mismatched) =
+        qmp_types::rt::collect_unknown_members(|| qmp_types::rt::decode_leniently(&decode));
+    match again {
+        Ok(v) if policy == UnknownMembers::Ignore => (Ok(v), Vec::new()),
+        Ok(v) => (Ok(v), mismatched),
+        Err(_) => (first, found),
+    }
+}
+
 /// "members the bindings don't know (a QEMU newer than they cover?): `x`
 /// in T, `y` in U".
 pub(crate) fn unknown_text(found: &[qmp_types::rt::UnknownMember]) -> String {
@@ -435,10 +460,7 @@ pub(crate) fn typed_event(
         let mut de = serde_json::Deserializer::from_str(data);
         AnyEvent::deserialize_data(name, &mut de)
     };
-    let (first, found) = match policy {
-        UnknownMembers::Ignore => (decode(), Vec::new()),
-        _ => qmp_types::rt::collect_unknown_members(decode),
-    };
+    let (first, found) = decode_by_policy(policy, decode);
     let first = match (first, policy) {
         (Ok(_), UnknownMembers::Deny) if !found.is_empty() => {
             let data = serde_json::from_str(data).map_err(|e| format!("event {name}: {e}"))?;
@@ -457,24 +479,6 @@ pub(crate) fn typed_event(
             report(found);
             r
         }
-    };
-    // A newer QEMU may have widened an optional member's type: again,
-    // keeping such values instead of failing on them.
-    let first = match first {
-        Err(e) if policy != UnknownMembers::Deny => {
-            let (again, mismatched) =
-                qmp_types::rt::collect_unknown_members(|| qmp_types::rt::decode_leniently(decode));
-            match again {
-                Ok(ev) => {
-                    if policy != UnknownMembers::Ignore {
-                        report(mismatched);
-                    }
-                    Ok(ev)
-                }
-                Err(_) => Err(e),
-            }
-        }
-        other => other,
     };
     let event = match first {
         Ok(e) => e,
