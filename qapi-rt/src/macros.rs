@@ -77,11 +77,12 @@ macro_rules! qapi_struct {
                         let mut __kept = ::std::vec::Vec::new();
                         #[allow(unused_variables, reason = "a struct without optional members")]
                         let __lenient = $crate::__private::lenient();
-                        let next = ::std::cell::Cell::new(0);
                         let seed = $crate::__private::FieldSeed {
-                            names: &[$($wire),*],
+                            find: |key: &str| match key {
+                                $( $wire => ::std::option::Option::Some($idx), )*
+                                _ => ::std::option::Option::None,
+                            },
                             keep_unknown: $crate::__qapi_flag!($($flat)? $($extra)?),
-                            next: &next,
                         };
                         while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
                             match key {
@@ -101,8 +102,7 @@ macro_rules! qapi_struct {
                         $( $crate::__private::keep_all(&mut __kept, &mut $extra); )?
                         ::std::result::Result::Ok($name {
                             $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, __A), )*
-                            $( $flat: $crate::__private::from_flat($flat)
-                                .map_err(<__A::Error as $crate::__private::serde::de::Error>::custom)?, )?
+                            $( $flat: $crate::__private::from_flat::<_, __A::Error>($flat)?, )?
                             $( $extra, )?
                         })
                     }
@@ -319,14 +319,13 @@ macro_rules! qapi_union {
             ) -> ::std::result::Result<Self, __D::Error> {
                 let members = <$crate::__private::Flat as $crate::__private::serde::Deserialize>::deserialize(d)?;
                 <Self as $crate::__private::FromFlat>::from_flat(members)
-                    .map_err(<__D::Error as $crate::__private::serde::de::Error>::custom)
             }
         }
         #[allow(deprecated, reason = "every branch is mapped")]
         impl $crate::__private::FromFlat for $name {
-            fn from_flat(
+            fn from_flat<__E: $crate::__private::serde::de::Error>(
                 mut members: $crate::__private::Flat,
-            ) -> ::std::result::Result<Self, $crate::__private::serde_json::Error> {
+            ) -> ::std::result::Result<Self, __E> {
                 let tag = $crate::__private::take_tag(&mut members, $tag)?;
                 $crate::__qapi_union_pick!($name, $tag, tag, members,
                     data { $( $dv = $dwire ),* } unit { $( $uv = $uwire ),* } $( untagged $tv )?)
@@ -346,7 +345,7 @@ macro_rules! __qapi_union_pick {
             $( return $crate::__private::from_members($members).map(Self::$tv); )?
             #[allow(unreachable_code, reason = "a union with an untagged branch returned above")]
             return ::std::result::Result::Err(
-                <$crate::__private::serde_json::Error as $crate::__private::serde::de::Error>::custom(
+                <__E as $crate::__private::serde::de::Error>::custom(
                     ::std::concat!("missing discriminator '", $tag, "'"),
                 ),
             );

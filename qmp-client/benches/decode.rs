@@ -275,5 +275,14 @@ fn main() {
                 bytes
             );
         }
+        let at = |name: &str| ways.iter().position(|w| w.name == name);
+        if let (Some(t), Some(q)) = (at("typed"), at("qapi-qmp")) {
+            let ratios: Vec<f64> = (0..ROUNDS).map(|k| times[t][k] / times[q][k]).collect();
+            let worst = ratios.iter().copied().fold(0.0, f64::max);
+            println!(
+                "  typed / qapi-qmp: {:.3} (median of rounds), {worst:.3} at worst",
+                median(ratios)
+            );
+        }
     }
 }

@@ -2,12 +2,21 @@
 //! with `qmp_client::launch`), each figure beside baselines measured in
 //! the same run on the same daemon, in interleaved rounds:
 //!
-//! - the raw sequential floor: one command line written, one reply line
-//!   read, on a Unix socket, no JSON decoding;
+//! - the raw sequential floor: one command line written (the client's
+//!   bytes: `{"execute":"query-version"}`), one reply line read, on a Unix
+//!   socket, no JSON decoding;
 //! - the client with 1, 8 and 64 callers (`Options::default()`: OOB
-//!   negotiated, at most 7 in-band commands in flight);
+//!   negotiated, at most 7 in-band commands in flight, in-band commands
+//!   without ids), and with 8 callers and `in_band_ids` (every command
+//!   with an id, as before that option existed);
 //! - QEMU's Python client, qemu.qmp, with 8 asyncio tasks (installed
 //!   with pip when missing; left out, and said so, when that fails).
+//!
+//! Each round also prints the client's CPU time per call (user + system,
+//! `getrusage` of this process, whose only work then is the client),
+//! qemu.qmp's (Python's `process_time`), and the CPU time per call of
+//! QEMU's busiest thread (its monitor I/O thread) and of all its threads,
+//! read from `/proc`: the client's rate follows the I/O thread's cost.
 //!
 //! Then client cost against an in-process fake server that answers at
 //! once, typed event decoding, and what `tracing` costs with no
@@ -55,8 +64,8 @@ fn raw_sequential(path: &std::path::Path, n: usize) -> f64 {
     let (mut r, mut w) = raw_connect(path);
     let mut line = String::new();
     let start = Instant::now();
-    for i in 0..n {
-        w.write_all(format!("{{\"execute\":\"query-version\",\"id\":{i}}}\n").as_bytes())
+    for _ in 0..n {
+        w.write_all(b"{\"execute\":\"query-version\"}\n")
             .expect("write");
         line.clear();
         r.read_line(&mut line).expect("read");
@@ -65,7 +74,8 @@ fn raw_sequential(path: &std::path::Path, n: usize) -> f64 {
 }
 
 /// qemu.qmp's throughput with `tasks` asyncio tasks sharing one
-/// connection (Python's own timing, start-up excluded).
+/// connection (Python's own timing, start-up excluded), and its CPU time
+/// per call in µs.
 const QEMU_QMP_PEER: &str = r#"
 import asyncio, sys, time
 from qemu.qmp import QMPClient
@@ -77,10 +87,12 @@ async def main(path, n, tasks):
         for _ in range(per):
             await qmp.execute("query-version")
     t = time.perf_counter()
+    cpu = time.process_time()
     await asyncio.gather(*[worker() for _ in range(tasks)])
     el = time.perf_counter() - t
+    cpu = time.process_time() - cpu
     await qmp.disconnect()
-    print(per * tasks / el)
+    print(per * tasks / el, cpu / (per * tasks) * 1e6)
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
 "#;
 
@@ -113,7 +125,7 @@ fn qemu_qmp_available() -> Result<String, String> {
     has().ok_or_else(|| "qemu.qmp still can't be imported".to_string())
 }
 
-fn qemu_qmp(path: &std::path::Path, n: usize, tasks: usize) -> Option<f64> {
+fn qemu_qmp(path: &std::path::Path, n: usize, tasks: usize) -> Option<(f64, f64)> {
     let out = std::process::Command::new("python3")
         .args(["-c", QEMU_QMP_PEER])
         .arg(path)
@@ -128,7 +140,78 @@ fn qemu_qmp(path: &std::path::Path, n: usize, tasks: usize) -> Option<f64> {
         );
         return None;
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut f = text.split_whitespace().map(str::parse::<f64>);
+    match (f.next(), f.next()) {
+        (Some(Ok(rate)), Some(Ok(cpu))) => Some((rate, cpu)),
+        _ => None,
+    }
+}
+
+/// This process's CPU time (user + system), in seconds.
+fn cpu_self() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 * 1e-6;
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+/// CPU time (seconds) of each thread of process `pid`, by thread id.
+fn thread_cpu(pid: u32) -> Vec<(u32, f64)> {
+    let tick = 100.0; // USER_HZ on Linux
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let tid = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // Fields after the command name, which may hold spaces.
+        let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+        Some((tid, ticks / tick))
+    })
+    .collect()
+}
+
+/// QEMU's CPU time per call in µs during a measurement: its busiest
+/// thread's and all threads'.
+struct QemuCpu {
+    busiest: f64,
+    total: f64,
+}
+
+fn qemu_cpu(before: &[(u32, f64)], after: &[(u32, f64)], calls: usize) -> QemuCpu {
+    let deltas: Vec<f64> = after
+        .iter()
+        .map(|(tid, t)| t - before.iter().find(|(b, _)| b == tid).map_or(0.0, |b| b.1))
+        .collect();
+    let per = |s: f64| s / calls as f64 * 1e6;
+    QemuCpu {
+        busiest: per(deltas.iter().copied().fold(0.0, f64::max)),
+        total: per(deltas.iter().sum()),
+    }
+}
+
+/// A measurement of the client: calls per second, its CPU time per call
+/// (µs), QEMU's.
+struct Measured {
+    rate: f64,
+    cpu: f64,
+    qemu: QemuCpu,
+}
+
+fn measure(rt: &tokio::runtime::Runtime, c: &Client, pid: u32, tasks: usize) -> Measured {
+    let (q0, c0) = (thread_cpu(pid), cpu_self());
+    let rate = rt.block_on(client_concurrent(c, CALLS, tasks));
+    let (q1, c1) = (thread_cpu(pid), cpu_self());
+    let calls = CALLS / tasks * tasks;
+    Measured {
+        rate,
+        cpu: (c1 - c0) / calls as f64 * 1e6,
+        qemu: qemu_cpu(&q0, &q1, calls),
+    }
 }
 
 async fn client_concurrent(c: &Client, n: usize, tasks: usize) -> f64 {
@@ -170,14 +253,17 @@ async fn fake_server(listener: tokio::net::UnixListener) {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 }
+                // In-band commands come without an id (replies by order);
+                // an id, if any, is echoed.
                 let id = line
                     .rfind("\"id\":")
                     .map(|i| line[i + 5..].trim_end().trim_end_matches('}').to_string());
-                let reply = match id {
-                    Some(id) => format!(
+                let reply = match (id, line.contains("qmp_capabilities")) {
+                    (_, true) => "{\"return\": {}}\n".to_string(),
+                    (Some(id), false) => format!(
                         "{{\"return\": {{\"qemu\": {{\"micro\": 2, \"minor\": 0, \"major\": 10}}, \"package\": \"\"}}, \"id\": {id}}}\n"
                     ),
-                    None => "{\"return\": {}}\n".to_string(),
+                    (None, false) => "{\"return\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": \"\"}}\n".to_string(),
                 };
                 if w.write_all(reply.as_bytes()).await.is_err() {
                     return;
@@ -220,29 +306,78 @@ fn main() {
     };
     // The daemon's monitor serves one connection at a time: each
     // measurement connects, measures and hangs up, interleaved by round.
+    let pid = qsd.pid();
     let mut raw_seq = Vec::new();
     let mut cli1 = Vec::new();
     let mut cli8 = Vec::new();
     let mut cli64 = Vec::new();
+    let mut ids8 = Vec::new();
     let mut py8 = Vec::new();
-    for _ in 0..ROUNDS {
-        raw_seq.push(raw_sequential(&path, CALLS));
-        let client = rt
-            .block_on(Client::connect_unix(&path, Options::default()))
+    let connect = |in_band_ids: bool| {
+        let c = rt
+            .block_on(Client::connect_unix(
+                &path,
+                Options {
+                    in_band_ids,
+                    ..Options::default()
+                },
+            ))
             .expect("connect");
-        assert!(client.greeting().oob, "OOB negotiated by default");
-        cli1.push(rt.block_on(client_concurrent(&client, CALLS, 1)));
-        cli8.push(rt.block_on(client_concurrent(&client, CALLS, 8)));
-        cli64.push(rt.block_on(client_concurrent(&client, CALLS, 64)));
-        client.close();
-        rt.block_on(client.closed());
-        drop(client);
-        if peer && let Some(r) = qemu_qmp(&path, CALLS, 8) {
-            py8.push(r);
+        assert!(c.greeting().oob, "OOB negotiated by default");
+        c
+    };
+    let hang_up = |c: Client| {
+        c.close();
+        rt.block_on(c.closed());
+    };
+    println!(
+        "per round: calls/s, client CPU µs/call, QEMU's monitor I/O thread / all threads CPU µs/call"
+    );
+    for round in 0..ROUNDS {
+        raw_seq.push(raw_sequential(&path, CALLS));
+        let client = connect(false);
+        cli1.push(measure(&rt, &client, pid, 1));
+        cli8.push(measure(&rt, &client, pid, 8));
+        cli64.push(measure(&rt, &client, pid, 64));
+        hang_up(client);
+        let client = connect(true);
+        ids8.push(measure(&rt, &client, pid, 8));
+        hang_up(client);
+        let py = if peer {
+            qemu_qmp(&path, CALLS, 8)
+        } else {
+            None
+        };
+        let show = |m: &Measured| {
+            format!(
+                "{:>5.0} {:>4.1} {:>3.0}/{:>3.0}",
+                m.rate, m.cpu, m.qemu.busiest, m.qemu.total
+            )
+        };
+        print!(
+            "  round {round}: 1 caller {} | 8 {} | 64 {} | 8 with ids {}",
+            show(&cli1[round]),
+            show(&cli8[round]),
+            show(&cli64[round]),
+            show(&ids8[round])
+        );
+        if let Some((rate, cpu)) = py {
+            print!(
+                " | qemu.qmp {rate:>5.0} {cpu:>5.1}: 8 callers {:.3} x qemu.qmp",
+                cli8[round].rate / rate
+            );
+            py8.push((rate, cpu));
         }
+        println!();
     }
+    let rates = |v: &[Measured]| v.iter().map(|m| m.rate).collect::<Vec<_>>();
+    let cpus = |v: &[Measured]| median(v.iter().map(|m| m.cpu).collect());
+    let io = |v: &[Measured]| median(v.iter().map(|m| m.qemu.busiest).collect());
+    let (r1, r8, r64, ri8) = (rates(&cli1), rates(&cli8), rates(&cli64), rates(&ids8));
+    let py_rates: Vec<f64> = py8.iter().map(|p| p.0).collect();
     // Ratios within each round (same machine state), then medians.
-    let ratio = |a: &[f64], b: &[f64]| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
+    let per_round = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>();
+    let ratio = |a: &[f64], b: &[f64]| median(per_round(a, b));
     println!(
         "qemu-storage-daemon 10.0.2, query-version, {CALLS} calls x {ROUNDS} rounds (medians; ratios are medians of per-round ratios):"
     );
@@ -251,26 +386,46 @@ fn main() {
         median(raw_seq.clone())
     );
     println!(
-        "  client, 1 caller             {:>9.0} calls/s   {:.3} x raw floor (goal >= 0.97)",
-        median(cli1.clone()),
-        ratio(&cli1, &raw_seq)
+        "  client, 1 caller             {:>9.0} calls/s   {:.3} x raw floor (goal >= 0.97); client CPU {:.1} µs/call, QEMU I/O thread {:.0} µs/call",
+        median(r1.clone()),
+        ratio(&r1, &raw_seq),
+        cpus(&cli1),
+        io(&cli1)
     );
-    for (name, v) in [("8 callers ", &cli8), ("64 callers", &cli64)] {
+    for (name, v, m) in [
+        ("8 callers ", &r8, &cli8),
+        ("64 callers", &r64, &cli64),
+        ("8, ids    ", &ri8, &ids8),
+    ] {
         print!(
-            "  client, {name}           {:>9.0} calls/s   {:.3} x raw floor (goal >= 1.5)",
+            "  client, {name}           {:>9.0} calls/s   {:.3} x raw floor",
             median(v.clone()),
-            ratio(v, &raw_seq)
+            ratio(v, &raw_seq),
         );
         if py8.len() == ROUNDS {
-            print!(", {:.3} x qemu.qmp (goal >= 1.2)", ratio(v, &py8));
+            let rs = per_round(v, &py_rates);
+            let worst = rs.iter().copied().fold(f64::INFINITY, f64::min);
+            print!(
+                ", {:.3} x qemu.qmp (worst round {worst:.3})",
+                median(rs.clone())
+            );
         }
-        println!();
+        println!(
+            "; client CPU {:.1} µs/call, QEMU I/O thread {:.0} µs/call",
+            cpus(m),
+            io(m)
+        );
     }
+    println!(
+        "  in-band commands without ids vs with (8 callers): {:.3} x",
+        ratio(&r8, &ri8)
+    );
     if py8.len() == ROUNDS {
         println!(
-            "  qemu.qmp, 8 tasks            {:>9.0} calls/s   {:.3} x raw floor",
-            median(py8.clone()),
-            ratio(&py8, &raw_seq)
+            "  qemu.qmp, 8 tasks            {:>9.0} calls/s   {:.3} x raw floor; its CPU {:.1} µs/call",
+            median(py_rates.clone()),
+            ratio(&py_rates, &raw_seq),
+            median(py8.iter().map(|p| p.1).collect())
         );
     } else if peer {
         println!("  qemu.qmp: {} of {ROUNDS} rounds ran; no ratio", py8.len());

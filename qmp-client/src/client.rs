@@ -237,6 +237,7 @@ impl Client {
             shared: shared.clone(),
             max_message: opts.max_message,
             max_in_flight: opts.max_in_flight.max(1),
+            in_band_ids: opts.in_band_ids,
         }));
         Ok(Client {
             inner: Arc::new(Inner {

@@ -11,22 +11,32 @@
 //! yet answered, so QEMU's in-band queue never fills and an `exec-oob`
 //! command always gets through.
 //!
+//! QMP answers in-band commands in the order it read them; `exec-oob`
+//! ones may overtake them. So an `exec-oob` command always carries an id
+//! and its reply is found by it, while in-band commands go without one
+//! (unless [`crate::Options::in_band_ids`]) and a reply without an id is
+//! the oldest in-band call's. A message QEMU fails to parse is answered
+//! without an id among the in-band replies: the client sends nothing it
+//! would fail to parse ([`wire::encode_checked`]), so each command gets
+//! exactly one reply and the order holds.
+//!
 //! When the task ends (EOF, an I/O error, a protocol error, `close()`,
 //! the last handle dropped) it records the cause, fails every pending and
 //! queued call with it, wakes every waiter and event stream, shuts the
 //! socket down and drops it. Nothing of the connection outlives it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use serde_json::value::RawValue;
 use tokio::io::BufReader;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Disconnect, Error};
 use crate::history;
-use crate::outbox::{Ids, Outbox, Reply, Request};
+use crate::outbox::{Ids, Outbox, Reply, Request, Started};
 use crate::state::Shared;
 use crate::transport::{Reader, Writer};
 use crate::wire::{self, Incoming};
@@ -36,7 +46,65 @@ struct Pending {
     name: Box<str>,
     reply: oneshot::Sender<Reply>,
     sent: Instant,
-    oob: bool,
+}
+
+/// Calls written and not yet answered.
+#[derive(Default)]
+struct Waiting {
+    /// In-band calls, oldest first (QMP answers them in this order), with
+    /// their id if they were sent with one.
+    in_band: VecDeque<(Option<u64>, Pending)>,
+    /// Out-of-band calls, by id.
+    oob: HashMap<u64, Pending>,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.in_band.len() + self.oob.len()
+    }
+
+    fn started(&mut self, s: Started, now: Instant) {
+        let p = Pending {
+            name: s.name,
+            reply: s.reply,
+            sent: now,
+        };
+        match (s.oob, s.id) {
+            (true, Some(id)) => {
+                self.oob.insert(id, p);
+            }
+            (_, id) => self.in_band.push_back((id, p)),
+        }
+    }
+
+    /// The call a reply answers: by its id (an integer, as this client
+    /// sends), or, without one, the oldest in-band call if that went
+    /// without one too. `Ok(None)`: an id that matches no call.
+    fn take(&mut self, id: Option<&str>) -> Result<Option<(Option<u64>, Pending)>, ()> {
+        match id {
+            None => match self.in_band.front() {
+                Some((None, _)) => Ok(self.in_band.pop_front()),
+                _ => Err(()),
+            },
+            Some(raw) => {
+                let Ok(id) = raw.parse::<u64>() else {
+                    return Ok(None);
+                };
+                if let Some(p) = self.oob.remove(&id) {
+                    return Ok(Some((Some(id), p)));
+                }
+                let at = self.in_band.iter().position(|(i, _)| *i == Some(id));
+                Ok(at.and_then(|at| self.in_band.remove(at)))
+            }
+        }
+    }
+
+    fn drain(self) -> impl Iterator<Item = Pending> {
+        self.in_band
+            .into_iter()
+            .map(|(_, p)| p)
+            .chain(self.oob.into_values())
+    }
 }
 
 /// Messages handled per turn of the read branch, at most, when more are
@@ -54,6 +122,8 @@ pub(crate) struct Parts {
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_message: usize,
     pub(crate) max_in_flight: usize,
+    /// See [`crate::Options::in_band_ids`].
+    pub(crate) in_band_ids: bool,
 }
 
 /// The connection task. Returns when the connection has ended and every
@@ -68,16 +138,16 @@ pub(crate) async fn run(parts: Parts) {
         shared,
         max_message,
         max_in_flight,
+        in_band_ids,
     } = parts;
-    let mut pending: HashMap<u64, Pending> = HashMap::new();
-    let mut pending_in_band = 0usize;
-    let mut outbox = Outbox::default();
+    let mut pending = Waiting::default();
+    let mut outbox = Outbox::new(in_band_ids);
     let mut line = Vec::with_capacity(4096);
     let close = shared.close_requested.notified();
     tokio::pin!(close);
     tracing::debug!("QMP connection up");
     let cause = loop {
-        let room = pending_in_band + outbox.in_band < max_in_flight;
+        let room = pending.in_band.len() + outbox.in_band < max_in_flight;
         let writing = !outbox.is_empty();
         // Not `biased`: under a flood of events the read branch is always
         // ready, and a fixed order would starve writing and new calls.
@@ -92,7 +162,7 @@ pub(crate) async fn run(parts: Parts) {
                 // that writing gets its turn during a flood of events).
                 let mut r = Ok(());
                 for turn in 1..=DRAIN {
-                    r = dispatch(&line, &shared, &mut pending, &mut pending_in_band, &mut outbox.ids);
+                    r = dispatch(&line, &shared, &mut pending, &mut outbox.ids);
                     line.clear();
                     if r.is_err() || turn == DRAIN {
                         break;
@@ -117,11 +187,7 @@ pub(crate) async fn run(parts: Parts) {
                         for s in started {
                             tracing::debug!(id = s.id, command = %s.name, "command sent");
                             shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-                            let p = Pending { name: s.name, reply: s.reply, sent: now, oob: s.oob };
-                            if !p.oob {
-                                pending_in_band += 1;
-                            }
-                            pending.insert(s.id, p);
+                            pending.started(s, now);
                         }
                     }
                     Err(error) => break Disconnect::Io { op: "writing", error: error.into() },
@@ -147,7 +213,7 @@ pub(crate) async fn run(parts: Parts) {
 fn end(
     cause: Disconnect,
     shared: &Shared,
-    pending: HashMap<u64, Pending>,
+    pending: Waiting,
     outbox: Outbox,
     in_band: &mut mpsc::Receiver<Request>,
     oob: &mut mpsc::Receiver<Request>,
@@ -160,7 +226,7 @@ fn end(
     }
     shared.finish(cause.clone());
     shared.hub.close();
-    for (_, p) in pending {
+    for p in pending.drain() {
         let _ = p.reply.send(Err(Error::Closed(cause.clone())));
     }
     outbox.fail_all(|| Error::Closed(cause.clone()));
@@ -176,8 +242,7 @@ fn end(
 fn dispatch(
     line: &[u8],
     shared: &Shared,
-    pending: &mut HashMap<u64, Pending>,
-    pending_in_band: &mut usize,
+    pending: &mut Waiting,
     ids: &mut Ids,
 ) -> Result<(), Disconnect> {
     let mut msg: Incoming<'_> = serde_json::from_slice(line).map_err(|e| {
@@ -215,36 +280,30 @@ fn dispatch(
             wire::excerpt(line)
         )));
     };
-    let Some(raw_id) = msg.id else {
-        // Every command this client sends has an id: an error without one
-        // is QEMU's JSON parser failing on what it read, and nothing
-        // tells which call it belongs to or what QEMU will make of the
-        // rest of the stream.
+    // An id of `null` is no id: this client never sends one.
+    let raw_id = msg.id.map(RawValue::get).filter(|id| *id != "null");
+    let found = pending.take(raw_id).map_err(|()| {
+        // A reply without an id while the oldest in-band call has one (or
+        // there is none): nothing tells which call it belongs to.
         let what = match &reply {
             Err((class, desc)) => format!("{class}: {desc}"),
-            Ok(_) => "a reply without an id".to_string(),
+            Ok(_) => "a reply".to_string(),
         };
-        return Err(Disconnect::Protocol(format!(
-            "QEMU could not parse a command it read ({what})"
-        )));
-    };
-    let found = raw_id
-        .get()
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| pending.remove(&id).map(|p| (id, p)));
+        Disconnect::Protocol(format!(
+            "QEMU sent a reply without an id that no call waits for ({what})"
+        ))
+    })?;
     let Some((id, p)) = found else {
         shared
             .counters
             .stray_replies
             .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(id = raw_id.get(), "reply matches no call");
+        tracing::warn!(id = raw_id, "reply matches no call");
         return Ok(());
     };
-    if !p.oob {
-        *pending_in_band -= 1;
+    if let Some(id) = id {
+        ids.give_back(id);
     }
-    ids.give_back(id);
     shared.counters.replies.fetch_add(1, Ordering::Relaxed);
     let took = p.sent.elapsed();
     let reply = wire::reply_result(&p.name, reply);

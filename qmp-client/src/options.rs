@@ -22,6 +22,16 @@ pub struct Options {
     /// it is full, which would hold back `exec-oob` commands. 7 keeps it
     /// from filling.
     pub max_in_flight: usize,
+    /// Send an `id` with in-band commands too. Off by default: QMP
+    /// answers in-band commands in the order they were sent, so the client
+    /// matches their replies by order and gives ids only to `exec-oob`
+    /// commands (which may overtake them). QEMU reads a command a byte at
+    /// a time, at the cost of several system calls per byte, so the 7
+    /// bytes of `,"id":0` are a fifth of a short command's cost to QEMU's
+    /// monitor: without them one monitor answers about 20% more commands
+    /// per second (BENCHMARKS.md). Turn it on for a peer that routes
+    /// replies by id.
+    pub in_band_ids: bool,
     /// Calls that may wait for their turn to be written (per kind:
     /// in-band and out-of-band). Past that, calls wait for room before
     /// they are queued (back-pressure).
@@ -86,6 +96,7 @@ impl Default for Options {
             call_timeout: None,
             oob: true,
             max_in_flight: 7,
+            in_band_ids: false,
             queue: 64,
             history: 1024,
             history_bytes: 16 << 20,

@@ -1,6 +1,7 @@
 //! The outbox: commands accepted from the client handles and not yet
-//! fully written, with their ids, out-of-band ones ahead of in-band ones
-//! not started, written with `writev` (or `sendmsg` with file
+//! fully written, with their ids (out-of-band ones always; in-band ones
+//! only when [`crate::Options::in_band_ids`] asks), out-of-band ones
+//! ahead of in-band ones not started, written with `writev` (or `sendmsg` with file
 //! descriptors); an entry whose caller is gone before its first byte is
 //! written is dropped, never sent.
 
@@ -45,7 +46,9 @@ struct Entry {
 
 /// What becomes a pending call once the first byte is written.
 pub(crate) struct Started {
-    pub(crate) id: u64,
+    /// The command's `id` on the wire; `None` for an in-band command sent
+    /// without one (its reply is matched by order).
+    pub(crate) id: Option<u64>,
     pub(crate) name: Box<str>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) oob: bool,
@@ -76,15 +79,26 @@ impl Ids {
 }
 
 /// Commands accepted from the channels and not yet fully written.
-#[derive(Default)]
 pub(crate) struct Outbox {
     entries: VecDeque<Entry>,
     /// In-band entries among them.
     pub(crate) in_band: usize,
     pub(crate) ids: Ids,
+    /// Whether in-band commands carry an `id` too.
+    in_band_ids: bool,
 }
 
 impl Outbox {
+    /// An empty outbox; `in_band_ids`: see [`crate::Options::in_band_ids`].
+    pub(crate) fn new(in_band_ids: bool) -> Outbox {
+        Outbox {
+            entries: VecDeque::new(),
+            in_band: 0,
+            ids: Ids::default(),
+            in_band_ids,
+        }
+    }
+
     /// Whether anything waits to be written.
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -108,14 +122,20 @@ impl Outbox {
         }
     }
 
-    /// Queues a command, with an id of its own.
+    /// Queues a command, with an id of its own if it needs one.
     fn push(&mut self, r: Request) {
         if !r.oob {
             self.in_band += 1;
         }
-        let id = self.ids.take();
         let mut bytes = r.bytes;
-        wire::finish_command(&mut bytes, id);
+        let id = if r.oob || self.in_band_ids {
+            let id = self.ids.take();
+            wire::finish_command(&mut bytes, id);
+            Some(id)
+        } else {
+            wire::finish_command_without_id(&mut bytes);
+            None
+        };
         let entry = Entry {
             bytes,
             offset: 0,
@@ -149,7 +169,9 @@ impl Outbox {
         self.entries.retain(|e| {
             let gone = match &e.started {
                 Some(s) if e.offset == 0 && s.reply.is_closed() => {
-                    ids.give_back(s.id);
+                    if let Some(id) = s.id {
+                        ids.give_back(id);
+                    }
                     true
                 }
                 _ => false,

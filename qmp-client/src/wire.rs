@@ -280,14 +280,34 @@ pub(crate) fn finish_command(bytes: &mut Vec<u8>, id: u64) {
     bytes.extend_from_slice(b"}\n");
 }
 
-/// [`encode_command`], refused with [`Error::Unsendable`] when the result
-/// is over QEMU's JSON parser limits (see [`check_parser_limits`]).
+/// `}\n`: the end of an in-band command from [`encode_command`] sent
+/// without an `id`. QMP answers in-band commands in the order they were
+/// sent (out-of-band ones may overtake them, and always carry an id), so
+/// the reply is matched by order; every command sent is within QEMU's
+/// parser limits ([`check_parser_limits`]), so each gets exactly one
+/// reply, a parse error included.
+pub(crate) fn finish_command_without_id(bytes: &mut Vec<u8>) {
+    bytes.extend_from_slice(b"}\n");
+}
+
+/// [`encode_command`], refused with [`Error::Unsendable`] when QEMU's
+/// JSON parser would refuse the result (see [`check_parser_limits`]; for
+/// `exec-oob`, also a key repeated in an object: [`duplicate_key`]).
+/// Every command sent therefore parses, and gets exactly one reply.
 pub(crate) fn encode_checked(verb: &str, name: &str, args: &RawValue) -> Result<Vec<u8>> {
     let bytes = encode_command(verb, name, args);
-    check_parser_limits(&bytes).map_err(|reason| Error::Unsendable {
+    let unsendable = |reason| Error::Unsendable {
         command: name.to_string(),
         reason,
-    })?;
+    };
+    check_parser_limits(&bytes).map_err(unsendable)?;
+    if verb == "exec-oob"
+        && let Some(key) = duplicate_key(args.get().as_bytes())
+    {
+        return Err(unsendable(format!(
+            "its arguments hold the key {key:?} twice in one object, which QEMU's JSON parser refuses"
+        )));
+    }
     Ok(bytes)
 }
 
@@ -308,7 +328,7 @@ pub(crate) fn check_parser_limits(bytes: &[u8]) -> std::result::Result<(), Strin
     let mut in_string = false;
     let mut escaped = false;
     let mut in_scalar = false;
-    for &b in bytes {
+    for (i, &b) in bytes.iter().enumerate() {
         if in_string {
             if escaped {
                 escaped = false;
@@ -316,6 +336,12 @@ pub(crate) fn check_parser_limits(bytes: &[u8]) -> std::result::Result<(), Strin
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
+            } else if b >= 0xEF
+                && let Some(c) = noncharacter_at(&bytes[i..])
+            {
+                return Err(format!(
+                    "a string in it holds U+{c:04X}, a Unicode noncharacter, which QEMU's JSON parser refuses"
+                ));
             }
             continue;
         }
@@ -360,6 +386,85 @@ pub(crate) fn check_parser_limits(bytes: &[u8]) -> std::result::Result<(), Strin
         ));
     }
     Ok(())
+}
+
+/// The Unicode noncharacter (U+FDD0..=U+FDEF, or U+xFFFE / U+xFFFF in any
+/// plane) whose UTF-8 encoding starts `bytes`, if one does. QEMU refuses
+/// them in strings ("invalid UTF-8 sequence in string").
+fn noncharacter_at(bytes: &[u8]) -> Option<u32> {
+    match *bytes {
+        [0xEF, 0xB7, b2, ..] if (0x90..=0xAF).contains(&b2) => Some(0xFDC0 | u32::from(b2 & 0x3F)),
+        [0xEF, 0xBF, b2 @ (0xBE | 0xBF), ..] => Some(0xFFC0 | u32::from(b2 & 0x3F)),
+        [b0 @ 0xF0..=0xF4, b1, 0xBF, b3 @ (0xBE | 0xBF), ..] if b1 & 0x0F == 0x0F => {
+            let plane = (u32::from(b0 & 0x07) << 2) | u32::from((b1 >> 4) & 0x03);
+            Some((plane << 16) | 0xFFC0 | u32::from(b3 & 0x3F))
+        }
+        _ => None,
+    }
+}
+
+/// The first object key that appears twice in one object of `json`, if
+/// any. QEMU's parser refuses such a message with an error that carries
+/// no `id`, queued with the in-band replies: checked for `exec-oob`
+/// commands, whose replies are otherwise matched by id alone.
+pub(crate) fn duplicate_key(json: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+    struct Check;
+    impl<'de> DeserializeSeed<'de> for Check {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Check {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+            while a.next_element_seed(Check)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> std::result::Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(k) = a.next_key::<std::borrow::Cow<'de, str>>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(serde::de::Error::custom(format_args!("{k}")));
+                }
+                a.next_value_seed(Check)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    match Check.deserialize(&mut de) {
+        Ok(()) => None,
+        Err(e) if e.is_data() => {
+            let text = e.to_string();
+            Some(text.split(" at line ").next().unwrap_or(&text).to_string())
+        }
+        // Not JSON at all: QEMU says so, as for any command.
+        Err(_) => None,
+    }
 }
 
 /// Decodes `raw` as `T`, naming the bad member's path on failure (found
@@ -575,6 +680,65 @@ mod tests {
             read_message(&mut r, &mut line, 100).await,
             Err(ReadError::Eof)
         ));
+    }
+
+    #[test]
+    fn noncharacters_are_refused_like_qemu_does() {
+        let check = |c: char| check_parser_limits(format!("{{\"a\":\"x{c}y\"}}").as_bytes());
+        for c in [
+            '\u{FDD0}',
+            '\u{FDEF}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{1FFFE}',
+            '\u{2FFFF}',
+            '\u{10FFFE}',
+            '\u{10FFFF}',
+        ] {
+            let e = check(c).expect_err("a noncharacter");
+            assert!(e.contains(&format!("U+{:04X}", u32::from(c))), "{e}");
+        }
+        for c in [
+            '\u{FDCF}',
+            '\u{FDF0}',
+            '\u{FFFD}',
+            '\u{1FFFD}',
+            '\u{10000}',
+            'é',
+            '\u{F0000}',
+        ] {
+            assert!(check(c).is_ok(), "{c:?}");
+        }
+        // Outside strings (impossible in JSON) nothing is looked at.
+        assert!(check_parser_limits("{}".as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_at_any_depth() {
+        assert_eq!(duplicate_key(br#"{"a":1,"b":2}"#), None);
+        assert_eq!(
+            duplicate_key(br#"{"a":{"a":1},"b":[{"a":1},{"a":2}]}"#),
+            None
+        );
+        assert_eq!(duplicate_key(br#"{"a":1,"a":2}"#).as_deref(), Some("a"));
+        assert_eq!(
+            duplicate_key(br#"{"x":[{"k":1,"k":null}]}"#).as_deref(),
+            Some("k")
+        );
+        assert_eq!(
+            duplicate_key(br#"{"\u0061":1,"a":2}"#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(duplicate_key(b"not json"), None);
+    }
+
+    #[test]
+    fn exec_oob_with_a_repeated_key_is_refused() {
+        let args = RawValue::from_string(r#"{"uri":"a","uri":"b"}"#.into()).expect("raw");
+        let e = encode_checked("exec-oob", "migrate-recover", &args).expect_err("refused");
+        assert!(e.to_string().contains("\"uri\" twice"), "{e}");
+        // In band, QEMU's parse error comes back in order, as the call's.
+        assert!(encode_checked("execute", "migrate-recover", &args).is_ok());
     }
 
     #[test]

@@ -91,8 +91,8 @@ async fn tracing_tells_what_happened() {
     let text = String::from_utf8_lossy(&buf.0.lock().expect("log")).into_owned();
     for want in [
         "QMP capabilities negotiated version=10.0.2 oob=true",
-        "command sent id=0 command=query-status",
-        "reply received id=0 command=query-status ok=true",
+        "command sent command=query-status",
+        "reply received command=query-status ok=true",
         "event event=STOP",
         "WARN",
         "event=DEVICE_DELETED",

@@ -305,19 +305,67 @@ async fn any_stream_works() {
     tokio::join!(server, client);
 }
 
+/// In-band commands go without an id and QMP answers them in order: an
+/// error without an id (QEMU failing to parse what it read) is the oldest
+/// in-band call's, and the connection goes on.
 #[tokio::test]
-async fn an_error_without_id_ends_the_connection_with_its_text() {
+async fn an_error_without_id_answers_the_oldest_in_band_call() {
     let fake = Fake::new();
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
-        read_cmd(&mut r).await.expect("a command");
+        let first = read_cmd(&mut r).await.expect("a command");
+        let second = read_cmd(&mut r).await.expect("a command");
+        assert!(first.get("id").is_none() && second.get("id").is_none());
+        w.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, duplicate key\"}}\n")
+            .await
+            .expect("write");
+        send(
+            &mut w,
+            &serde_json::json!({"return": {"running": true, "status": "running"}}),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let client = async {
+        let c = fake.connect().await;
+        let (a, b) = tokio::join!(bounded(c.execute(QueryStatus::new())), async {
+            // Written after the first.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            bounded(c.execute(QueryStatus::new())).await
+        });
+        let e = a.expect_err("QEMU's parse error");
+        assert!(
+            matches!(&e, qmp_client::Error::Qmp { desc, .. } if desc.contains("duplicate key")),
+            "{e}"
+        );
+        assert!(b.expect("the second call's reply").running);
+        assert!(!c.is_closed());
+    };
+    tokio::join!(server, client);
+}
+
+/// With `Options::in_band_ids`, every command has an id: an error without
+/// one cannot be matched with any call, and ends the connection with its
+/// text.
+#[tokio::test]
+async fn an_error_without_id_ends_the_connection_when_commands_have_ids() {
+    let fake = Fake::new();
+    let server = async {
+        let (mut r, mut w) = fake.accept(true).await;
+        let cmd = read_cmd(&mut r).await.expect("a command");
+        assert_eq!(cmd["id"], 0, "{cmd}");
         w.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, too deeply nested\"}}\n")
             .await
             .expect("write");
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     let client = async {
-        let c = fake.connect().await;
+        let c = fake
+            .connect_with(Options {
+                in_band_ids: true,
+                ..opts()
+            })
+            .await;
         let e = bounded(c.execute(QueryStatus::new()))
             .await
             .expect_err("no reply can come");

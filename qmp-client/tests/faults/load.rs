@@ -131,7 +131,7 @@ async fn disconnect_fails_every_pending_call_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
     let fake = Fake::new();
-    let (tx_ids, rx_ids) = tokio::sync::oneshot::channel::<Vec<u64>>();
+    let (tx_ids, rx_ids) = tokio::sync::oneshot::channel::<Vec<String>>();
     let resume = std::sync::Arc::new(tokio::sync::Notify::new());
     let fake_ref = &fake;
     let server = {
@@ -144,9 +144,10 @@ async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
             while let Ok(Some(cmd)) =
                 tokio::time::timeout(Duration::from_millis(500), read_cmd(&mut r)).await
             {
-                let id = cmd["id"].as_u64().expect("numeric id");
-                ids.push(id);
-                let reply = serde_json::json!({"return": {"qemu": {"major": 10, "minor": 0, "micro": 2}, "package": ""}, "id": id});
+                // In-band commands go without an id (replies by order).
+                assert!(cmd.get("id").is_none(), "{cmd}");
+                ids.push(cmd["execute"].to_string());
+                let reply = serde_json::json!({"return": {"qemu": {"major": 10, "minor": 0, "micro": 2}, "package": ""}});
                 if w.write_all(format!("{reply}\n").as_bytes()).await.is_err() {
                     break;
                 }

@@ -406,6 +406,19 @@ async fn parser_limits() {
     assert_eq!((st.stray_replies, st.sent), (0, 1), "{st:?}");
     assert!(!c.is_closed());
     c.execute(QueryVersion::new()).await.expect("still fine");
+    // A noncharacter, which QEMU's parser refuses: refused before sending.
+    let e = c
+        .human("info \u{FFFE}")
+        .await
+        .expect_err("refused before sending");
+    assert!(
+        matches!(e, Error::Unsendable { .. }) && e.to_string().contains("U+FFFE"),
+        "{e}"
+    );
+    // Not even sent: the connection is as it was.
+    c.execute(QueryVersion::new()).await.expect("still fine");
+    assert_eq!(c.stats().stray_replies, 0);
+    assert!(!c.is_closed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
