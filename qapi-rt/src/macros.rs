@@ -159,7 +159,7 @@ macro_rules! qapi_builder {
         impl $name {
             #[doc = $doc]
             #[allow(clippy::new_without_default, reason = "some have required members")]
-            pub fn new($( $param: impl ::std::convert::Into<$pty> ),*) -> Self {
+            pub fn new($( $param: $crate::__qapi_param!($pwrap, $pty) ),*) -> Self {
                 Self {
                     $( $param: $crate::__qapi_wrap!($pwrap, $param), )*
                     $( $ifield: $iexpr, )*
@@ -170,7 +170,7 @@ macro_rules! qapi_builder {
                 #[doc = ::std::concat!(" Sets `", $owire, "`.")]
                 #[must_use]
                 $(#[$attr])*
-                pub fn $setter(mut self, $ofield: impl ::std::convert::Into<$oty>) -> Self {
+                pub fn $setter(mut self, $ofield: $crate::__qapi_param!($owrap, $oty)) -> Self {
                     self.$ofield = ::std::option::Option::Some($crate::__qapi_wrap!($owrap, $ofield));
                     self
                 }
@@ -697,11 +697,29 @@ macro_rules! __qapi_flag {
     };
 }
 
+/// A constructor's or setter's parameter type: `impl Into<T>`, or `T`
+/// itself for an integer (`plain`), so that a literal such as `1 << 20`
+/// takes the member's type (an `impl Into<u64>` parameter would make it
+/// an `i32`, which does not convert).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_param {
+    (plain, $t:ty) => {
+        $t
+    };
+    ($wrap:ident, $t:ty) => {
+        impl ::std::convert::Into<$t>
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __qapi_wrap {
     (into, $e:expr) => {
         ::std::convert::Into::into($e)
+    };
+    (plain, $e:expr) => {
+        $e
     };
     (boxed, $e:expr) => {
         ::std::boxed::Box::new(::std::convert::Into::into($e))

@@ -15,6 +15,15 @@ pub enum CliError {
         /// QEMU's description.
         desc: String,
     },
+    /// A human monitor (HMP) command line failed; its output was HMP's
+    /// error text (exit code 1).
+    #[error("HMP `{command_line}`: {message}")]
+    Hmp {
+        /// The command line sent.
+        command_line: String,
+        /// HMP's output.
+        message: String,
+    },
     /// A command name the bindings don't know (exit code 2).
     #[error("unknown command '{name}'{}", did_you_mean(.suggestions))]
     UnknownCommand {
@@ -77,7 +86,10 @@ impl CliError {
     /// input (nothing sent), 3 no connection, 4 anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Qmp { .. } | CliError::Nonconforming(_) | CliError::JobFailed(_) => 1,
+            CliError::Qmp { .. }
+            | CliError::Hmp { .. }
+            | CliError::Nonconforming(_)
+            | CliError::JobFailed(_) => 1,
             CliError::UnknownCommand { .. }
             | CliError::BadArguments { .. }
             | CliError::Usage(_) => 2,
@@ -99,6 +111,13 @@ impl From<qmp_client::Error> for CliError {
                 command,
                 class: class.to_string(),
                 desc,
+            },
+            E::Hmp {
+                command_line,
+                message,
+            } => CliError::Hmp {
+                command_line,
+                message,
             },
             E::Unavailable(u) => CliError::Usage(u.to_string()),
             // No reply in time: QEMU is stuck or gone, as far as the

@@ -435,8 +435,26 @@ impl Client {
         wire::decode(name, &raw)
     }
 
-    /// Runs a human monitor (HMP) command line; returns its output.
+    /// Runs a human monitor (HMP) command line; returns its output, or
+    /// [`Error::Hmp`] when the output is one of HMP's error forms
+    /// (`Error: ...`, `unknown command: ...`, a usage message). HMP has
+    /// no error channel of its own: a few commands print an error
+    /// without those forms (QEMU 10's `drive_del` of an unknown drive
+    /// prints `Device 'x' not found`), which comes back as `Ok`.
     pub async fn human(&self, command_line: &str) -> Result<String> {
+        let out = self.human_output(command_line).await?;
+        match wire::hmp_error(&out) {
+            Some(message) => Err(Error::Hmp {
+                command_line: command_line.to_string(),
+                message,
+            }),
+            None => Ok(out),
+        }
+    }
+
+    /// Runs a human monitor (HMP) command line; returns its output as
+    /// QEMU wrote it, an error message included.
+    pub async fn human_output(&self, command_line: &str) -> Result<String> {
         self.execute(qmp_types::HumanMonitorCommand::new(command_line))
             .await
     }

@@ -93,6 +93,18 @@ pub enum Error {
         /// QEMU's human-readable description.
         desc: String,
     },
+    /// A human monitor (HMP) command line failed: its output was one of
+    /// HMP's error forms (`Error: ...`, `unknown command: ...`, or a usage
+    /// message ending in `Try "help ..." for more information`). QMP
+    /// itself answered with success; [`crate::Client::human_output`]
+    /// returns the text whatever it says.
+    #[error("HMP `{command_line}`: {message}")]
+    Hmp {
+        /// The command line sent.
+        command_line: String,
+        /// HMP's output, without the trailing line break.
+        message: String,
+    },
     /// The socket could not be reached (no such path, refused, dial
     /// timeout): QEMU is probably not running there.
     #[error("can't connect to {address}: {source}")]

@@ -15,8 +15,8 @@
 //!
 //! The socket is polled (1 ms, doubling to 20 ms) until it accepts a
 //! connection and QEMU's main loop answers on it, with a deadline; that
-//! probe is then closed, so the socket is free for any client. QEMU's stderr is kept (the last 64
-//! KiB) and is part of the error when QEMU exits before its socket is up.
+//! probe is then closed, so the socket is free for any client. QEMU's stderr and stdout are kept (the last 64
+//! KiB of each); stderr is part of the error when QEMU exits before its socket is up.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -37,8 +37,8 @@ const PROBE_WAIT: Duration = Duration::from_secs(5);
 /// the end.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 
-/// How much of QEMU's stderr is kept.
-const STDERR_KEEP: usize = 64 << 10;
+/// How much of QEMU's stderr (and of its stdout) is kept.
+const OUTPUT_KEEP: usize = 64 << 10;
 
 pub use crate::error::LaunchError;
 
@@ -268,7 +268,7 @@ impl Launcher {
         cmd.args(&self.args)
             .current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let program = self.program.display().to_string();
         let mut child = cmd.spawn().map_err(|source| {
@@ -282,29 +282,23 @@ impl Launcher {
             }
         })?;
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        let reader = child.stderr.take().map(|mut pipe| {
-            let keep = stderr.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
-                    k.extend_from_slice(&buf[..n]);
-                    if k.len() > STDERR_KEEP {
-                        let cut = k.len() - STDERR_KEEP;
-                        k.drain(..cut);
-                    }
-                }
-            })
-        });
+        let reader = child
+            .stderr
+            .take()
+            .map(|pipe| keep_tail(pipe, stderr.clone()));
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        // Its reader ends with the pipe; nothing waits for it.
+        let _ = child
+            .stdout
+            .take()
+            .map(|pipe| keep_tail(pipe, stdout.clone()));
         let mut qemu = Qemu {
             child,
             socket,
             program,
             stderr,
             stderr_reader: reader,
+            stdout,
             dir,
             group_killed: false,
         };
@@ -389,6 +383,7 @@ pub struct Qemu {
     program: String,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_reader: Option<std::thread::JoinHandle<()>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
     /// Whether its process group was sent SIGKILL already.
     group_killed: bool,
     dir: tempfile::TempDir,
@@ -414,6 +409,13 @@ impl Qemu {
     /// What QEMU printed on stderr so far (the last 64 KiB).
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// What QEMU printed on stdout so far (the last 64 KiB): output some
+    /// HMP commands write there instead of answering (`qemu-io`'s, for
+    /// one), and anything a `-serial stdio` or `-monitor stdio` prints.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
     }
 
     /// Whether QEMU has exited, and how.
@@ -484,6 +486,28 @@ impl Qemu {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
+}
+
+/// A thread that reads `pipe` to its end, keeping the last
+/// [`OUTPUT_KEEP`] bytes in `keep`.
+fn keep_tail(
+    mut pipe: impl Read + Send + 'static,
+    keep: Arc<Mutex<Vec<u8>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut k = keep.lock().unwrap_or_else(|e| e.into_inner());
+            k.extend_from_slice(&buf[..n]);
+            if k.len() > OUTPUT_KEEP {
+                let cut = k.len() - OUTPUT_KEEP;
+                k.drain(..cut);
+            }
+        }
+    })
 }
 
 impl Drop for Qemu {

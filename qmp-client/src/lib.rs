@@ -61,8 +61,9 @@
 
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
-// Layers, bottom first: error, options, wire, transport, history, state,
-// outbox, connection, transaction, client, events, waits, agent, launch.
+// Layers, bottom first: error, options, limits, wire, transport, history,
+// state, outbox, connection, transaction, client, events, waits, agent,
+// launch.
 pub mod agent;
 mod client;
 mod connection;
@@ -71,6 +72,7 @@ mod events;
 mod history;
 #[cfg(feature = "launch")]
 pub mod launch;
+mod limits;
 mod options;
 mod outbox;
 mod state;

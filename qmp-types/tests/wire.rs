@@ -337,3 +337,20 @@ fn enums_parse_and_borrow_as_str() {
     }
     assert_eq!(takes_str(JobStatus::Concluded), "concluded".len());
 }
+
+/// Integer members take their own type in `new` and the setters, so a
+/// plain literal (an `i32` under `impl Into<u64>`) compiles.
+#[test]
+fn integer_members_take_plain_literals() {
+    let p = MigrateSetParameters::new()
+        .with_max_bandwidth(1 << 20)
+        .with_downtime_limit(300);
+    let v = serde_json::to_value(&p).expect("encodes");
+    assert_eq!(v["max-bandwidth"], json!(1_048_576));
+    assert_eq!(v["downtime-limit"], json!(300));
+    let s = BlockJobSetSpeed::new("job0", 32 << 20);
+    assert_eq!(
+        serde_json::to_value(&s).expect("encodes"),
+        json!({"device": "job0", "speed": 33_554_432})
+    );
+}

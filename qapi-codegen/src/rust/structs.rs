@@ -176,7 +176,13 @@ impl<'s> Gen<'_, 's> {
         extra_params: &[TokenStream],
     ) -> TokenStream {
         let rt = &self.rt;
-        let wrap = |f: &Field| if f.boxed { quote!(boxed) } else { quote!(into) };
+        // An integer member takes its type itself, so that a literal
+        // (`with_speed(1 << 20)`) gets that type instead of `i32`.
+        let wrap = |f: &Field| match f.ty.to_string().as_str() {
+            _ if f.boxed => quote!(boxed),
+            "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" => quote!(plain),
+            _ => quote!(into),
+        };
         let mut params = Vec::new();
         let mut setters = Vec::new();
         for f in fields {

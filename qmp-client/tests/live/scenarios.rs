@@ -161,13 +161,54 @@ async fn human_monitor_commands() {
         c.human("info status").await.expect("hmp"),
         "VM status: running\r\n"
     );
-    // HMP errors are text.
+    // HMP's errors are errors, with QEMU's text; `human_output` keeps it
+    // as text.
+    for (line, text) in [
+        ("no-such-hmp-cmd", "unknown command: 'no-such-hmp-cmd'"),
+        ("device_del nosuch", "Error: Device 'nosuch' not found"),
+        (
+            "block_set_io_throttle",
+            "Try \"help block_set_io_throttle\"",
+        ),
+    ] {
+        match c.human(line).await {
+            Err(Error::Hmp {
+                command_line,
+                message,
+            }) => {
+                assert_eq!(command_line, line);
+                assert!(message.contains(text), "{message}");
+            }
+            other => panic!("{line}: {other:?}"),
+        }
+    }
     assert!(
-        c.human("no-such-hmp-cmd")
+        c.human_output("no-such-hmp-cmd")
             .await
             .expect("hmp")
             .contains("unknown command")
     );
+}
+
+/// HMP's `qemu-io` answers nothing over QMP and prints on QEMU's
+/// stdout, which the launcher keeps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_stdout_is_kept() {
+    let qemu = system(&["-blockdev", "null-co,node-name=n0,size=1048576"]).await;
+    let c = connect(&qemu, Options::default()).await;
+    assert_eq!(
+        c.human(r#"qemu-io n0 "read 0 512""#).await.expect("hmp"),
+        ""
+    );
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !qemu.stdout().contains("read 512/512 bytes at offset 0") {
+        assert!(
+            std::time::Instant::now() < until,
+            "stdout: {:?}",
+            qemu.stdout()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

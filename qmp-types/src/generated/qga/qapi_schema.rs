@@ -40,7 +40,7 @@ pub struct GuestSyncDelimited {
 }
 ::qapi_rt::qapi_struct!(GuestSyncDelimited { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestSyncDelimited new { id : i64 => into, } init { extra =
+    GuestSyncDelimited new { id : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -89,7 +89,7 @@ pub struct GuestSync {
 }
 ::qapi_rt::qapi_struct!(GuestSync { 0 req id "id", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestSync new { id : i64 => into, } init { extra =
+    GuestSync new { id : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -169,7 +169,7 @@ pub struct GuestSetTime {
 ::qapi_rt::qapi_struct!(GuestSetTime { 0 opt time "time", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestSetTime new {} init { extra = ::std::default::Default::default(), } set {
-    with_time time "time" : i64 => into, }
+    with_time time "time" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestSetTime, "guest-set-time", (), ::qapi_rt::Qga, { arg_type :
@@ -320,7 +320,7 @@ pub struct GuestFileClose {
 }
 ::qapi_rt::qapi_struct!(GuestFileClose { 0 req handle "handle", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestFileClose new { handle : i64 => into, } init { extra =
+    GuestFileClose new { handle : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -350,8 +350,8 @@ pub struct GuestFileRead {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileRead new { count : i64 => into, buf_b64 : ::std::string::String => into, eof
-    : bool => into, } init { extra = ::std::default::Default::default(), } set {}
+    GuestFileRead new { count : i64 => plain, buf_b64 : ::std::string::String => into,
+    eof : bool => into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-file-read")]
 /// Read from an open file in the guest.  Data will be base64-encoded.
@@ -375,8 +375,9 @@ pub struct GuestFileReadCommand {
     GuestFileReadCommand { 0 req handle "handle", 1 opt count "count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileReadCommand new { handle : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_count count "count" : i64 => into, }
+    GuestFileReadCommand new { handle : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { with_count count "count" : i64 => plain,
+    }
 );
 ::qapi_rt::qapi_command!(
     GuestFileReadCommand, "guest-file-read", GuestFileRead, ::qapi_rt::Qga, { arg_type :
@@ -402,7 +403,7 @@ pub struct GuestFileWrite {
     GuestFileWrite { 0 req count "count", 1 req eof "eof", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileWrite new { count : i64 => into, eof : bool => into, } init { extra =
+    GuestFileWrite new { count : i64 => plain, eof : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-file-write")]
@@ -428,9 +429,9 @@ pub struct GuestFileWriteCommand {
     "count", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileWriteCommand new { handle : i64 => into, buf_b64 : ::std::string::String =>
+    GuestFileWriteCommand new { handle : i64 => plain, buf_b64 : ::std::string::String =>
     into, } init { extra = ::std::default::Default::default(), } set { with_count count
-    "count" : i64 => into, }
+    "count" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileWriteCommand, "guest-file-write", GuestFileWrite, ::qapi_rt::Qga, { arg_type
@@ -455,7 +456,7 @@ pub struct GuestFileSeek {
     GuestFileSeek { 0 req position "position", 1 req eof "eof", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileSeek new { position : i64 => into, eof : bool => into, } init { extra =
+    GuestFileSeek new { position : i64 => plain, eof : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Symbolic names for use in `guest-file-seek`
@@ -564,7 +565,7 @@ pub struct GuestFileSeekCommand {
     "whence", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestFileSeekCommand new { handle : i64 => into, offset : i64 => into, whence :
+    GuestFileSeekCommand new { handle : i64 => plain, offset : i64 => plain, whence :
     GuestFileWhence => into, } init { extra = ::std::default::Default::default(), } set
     {}
 );
@@ -604,7 +605,7 @@ pub struct GuestFileFlush {
 }
 ::qapi_rt::qapi_struct!(GuestFileFlush { 0 req handle "handle", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestFileFlush new { handle : i64 => into, } init { extra =
+    GuestFileFlush new { handle : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -786,7 +787,7 @@ pub struct GuestFilesystemTrimResult {
 ::qapi_rt::qapi_builder!(
     GuestFilesystemTrimResult new { path : ::std::string::String => into, } init { extra
     = ::std::default::Default::default(), } set { with_trimmed trimmed "trimmed" : i64 =>
-    into, with_minimum minimum "minimum" : i64 => into, with_error error "error" :
+    plain, with_minimum minimum "minimum" : i64 => plain, with_error error "error" :
     ::std::string::String => into, }
 );
 /// Since: 2.4
@@ -837,7 +838,7 @@ pub struct GuestFstrim {
 ::qapi_rt::qapi_struct!(GuestFstrim { 0 opt minimum "minimum", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestFstrim new {} init { extra = ::std::default::Default::default(), } set {
-    with_minimum minimum "minimum" : i64 => into, }
+    with_minimum minimum "minimum" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, ::qapi_rt::Qga, { arg_type
@@ -1025,7 +1026,7 @@ pub struct GuestIpAddress {
 );
 ::qapi_rt::qapi_builder!(
     GuestIpAddress new { ip_address : ::std::string::String => into, ip_address_type :
-    GuestIpAddressType => into, prefix : i64 => into, } init { extra =
+    GuestIpAddressType => into, prefix : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Since: 2.11
@@ -1061,10 +1062,10 @@ pub struct GuestNetworkInterfaceStat {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestNetworkInterfaceStat new { rx_bytes : u64 => into, rx_packets : u64 => into,
-    rx_errs : u64 => into, rx_dropped : u64 => into, tx_bytes : u64 => into, tx_packets :
-    u64 => into, tx_errs : u64 => into, tx_dropped : u64 => into, } init { extra =
-    ::std::default::Default::default(), } set {}
+    GuestNetworkInterfaceStat new { rx_bytes : u64 => plain, rx_packets : u64 => plain,
+    rx_errs : u64 => plain, rx_dropped : u64 => plain, tx_bytes : u64 => plain,
+    tx_packets : u64 => plain, tx_errs : u64 => plain, tx_dropped : u64 => plain, } init
+    { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 1.1
 ///
@@ -1143,8 +1144,8 @@ pub struct GuestLogicalProcessor {
     can_offline "can-offline", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestLogicalProcessor new { logical_id : i64 => into, online : bool => into, } init {
-    extra = ::std::default::Default::default(), } set { with_can_offline can_offline
+    GuestLogicalProcessor new { logical_id : i64 => plain, online : bool => into, } init
+    { extra = ::std::default::Default::default(), } set { with_can_offline can_offline
     "can-offline" : bool => into, }
 );
 #[doc(alias = "guest-get-vcpus")]
@@ -1315,8 +1316,9 @@ pub struct GuestPCIAddress {
     function "function", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestPCIAddress new { domain : i64 => into, bus : i64 => into, slot : i64 => into,
-    function : i64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    GuestPCIAddress new { domain : i64 => plain, bus : i64 => plain, slot : i64 => plain,
+    function : i64 => plain, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// Since: 6.0
 ///
@@ -1341,8 +1343,9 @@ pub struct GuestCCWAddress {
     req devno "devno", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestCCWAddress new { cssid : i64 => into, ssid : i64 => into, subchno : i64 => into,
-    devno : i64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    GuestCCWAddress new { cssid : i64 => plain, ssid : i64 => plain, subchno : i64 =>
+    plain, devno : i64 => plain, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// Since: 2.2
 ///
@@ -1378,10 +1381,11 @@ pub struct GuestDiskAddress {
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskAddress new { pci_controller : GuestPCIAddress => into, bus_type :
-    GuestDiskBusType => into, bus : i64 => into, target : i64 => into, unit : i64 =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_serial serial
-    "serial" : ::std::string::String => into, with_dev dev "dev" : ::std::string::String
-    => into, with_ccw_address ccw_address "ccw-address" : GuestCCWAddress => into, }
+    GuestDiskBusType => into, bus : i64 => plain, target : i64 => plain, unit : i64 =>
+    plain, } init { extra = ::std::default::Default::default(), } set { with_serial
+    serial "serial" : ::std::string::String => into, with_dev dev "dev" :
+    ::std::string::String => into, with_ccw_address ccw_address "ccw-address" :
+    GuestCCWAddress => into, }
 );
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)>
@@ -1470,18 +1474,18 @@ pub struct GuestNVMeSmart {
     "number-of-error-log-entries-hi", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestNVMeSmart new { critical_warning : i64 => into, temperature : i64 => into,
-    available_spare : i64 => into, available_spare_threshold : i64 => into,
-    percentage_used : i64 => into, data_units_read_lo : u64 => into, data_units_read_hi :
-    u64 => into, data_units_written_lo : u64 => into, data_units_written_hi : u64 =>
-    into, host_read_commands_lo : u64 => into, host_read_commands_hi : u64 => into,
-    host_write_commands_lo : u64 => into, host_write_commands_hi : u64 => into,
-    controller_busy_time_lo : u64 => into, controller_busy_time_hi : u64 => into,
-    power_cycles_lo : u64 => into, power_cycles_hi : u64 => into, power_on_hours_lo : u64
-    => into, power_on_hours_hi : u64 => into, unsafe_shutdowns_lo : u64 => into,
-    unsafe_shutdowns_hi : u64 => into, media_errors_lo : u64 => into, media_errors_hi :
-    u64 => into, number_of_error_log_entries_lo : u64 => into,
-    number_of_error_log_entries_hi : u64 => into, } init { extra =
+    GuestNVMeSmart new { critical_warning : i64 => plain, temperature : i64 => plain,
+    available_spare : i64 => plain, available_spare_threshold : i64 => plain,
+    percentage_used : i64 => plain, data_units_read_lo : u64 => plain, data_units_read_hi
+    : u64 => plain, data_units_written_lo : u64 => plain, data_units_written_hi : u64 =>
+    plain, host_read_commands_lo : u64 => plain, host_read_commands_hi : u64 => plain,
+    host_write_commands_lo : u64 => plain, host_write_commands_hi : u64 => plain,
+    controller_busy_time_lo : u64 => plain, controller_busy_time_hi : u64 => plain,
+    power_cycles_lo : u64 => plain, power_cycles_hi : u64 => plain, power_on_hours_lo :
+    u64 => plain, power_on_hours_hi : u64 => plain, unsafe_shutdowns_lo : u64 => plain,
+    unsafe_shutdowns_hi : u64 => plain, media_errors_lo : u64 => plain, media_errors_hi :
+    u64 => plain, number_of_error_log_entries_lo : u64 => plain,
+    number_of_error_log_entries_hi : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Disk type related smart information.
@@ -1667,9 +1671,9 @@ pub struct GuestFilesystemInfo {
     ::std::string::String => into, r#type : ::std::string::String => into, disk :
     ::std::vec::Vec < GuestDiskAddress > => into, } init { extra =
     ::std::default::Default::default(), } set { with_used_bytes used_bytes "used-bytes" :
-    u64 => into, with_total_bytes total_bytes "total-bytes" : u64 => into,
+    u64 => plain, with_total_bytes total_bytes "total-bytes" : u64 => plain,
     with_total_bytes_privileged total_bytes_privileged "total-bytes-privileged" : u64 =>
-    into, }
+    plain, }
 );
 #[doc(alias = "guest-get-fsinfo")]
 /// # Returns
@@ -1784,7 +1788,7 @@ pub struct GuestMemoryBlock {
     can_offline "can-offline", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestMemoryBlock new { phys_index : u64 => into, online : bool => into, } init {
+    GuestMemoryBlock new { phys_index : u64 => plain, online : bool => into, } init {
     extra = ::std::default::Default::default(), } set { with_can_offline can_offline
     "can-offline" : bool => into, }
 );
@@ -1872,10 +1876,10 @@ pub struct GuestMemoryBlockResponse {
     2 opt error_code "error-code", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestMemoryBlockResponse new { phys_index : u64 => into, response :
+    GuestMemoryBlockResponse new { phys_index : u64 => plain, response :
     GuestMemoryBlockResponseType => into, } init { extra =
     ::std::default::Default::default(), } set { with_error_code error_code "error-code" :
-    i64 => into, }
+    i64 => plain, }
 );
 #[doc(alias = "guest-set-memory-blocks")]
 /// Attempt to reconfigure (currently: enable/disable) state of memory
@@ -1939,7 +1943,7 @@ pub struct GuestMemoryBlockInfo {
 }
 ::qapi_rt::qapi_struct!(GuestMemoryBlockInfo { 0 req size "size", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestMemoryBlockInfo new { size : u64 => into, } init { extra =
+    GuestMemoryBlockInfo new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-memory-block-info")]
@@ -2002,8 +2006,8 @@ pub struct GuestExecStatus {
 ::qapi_rt::qapi_builder!(
     GuestExecStatus new { exited : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_exitcode exitcode "exitcode" : i64
-    => into, with_signal signal "signal" : i64 => into, with_out_data out_data "out-data"
-    : ::std::string::String => into, with_err_data err_data "err-data" :
+    => plain, with_signal signal "signal" : i64 => plain, with_out_data out_data
+    "out-data" : ::std::string::String => into, with_err_data err_data "err-data" :
     ::std::string::String => into, with_out_truncated out_truncated "out-truncated" :
     bool => into, with_err_truncated err_truncated "err-truncated" : bool => into, }
 );
@@ -2024,7 +2028,7 @@ pub struct GuestExecStatusCommand {
 }
 ::qapi_rt::qapi_struct!(GuestExecStatusCommand { 0 req pid "pid", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestExecStatusCommand new { pid : i64 => into, } init { extra =
+    GuestExecStatusCommand new { pid : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -2044,7 +2048,7 @@ pub struct GuestExec {
 }
 ::qapi_rt::qapi_struct!(GuestExec { 0 req pid "pid", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestExec new { pid : i64 => into, } init { extra =
+    GuestExec new { pid : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// An enumeration of `guest-exec` capture modes.
@@ -2307,7 +2311,7 @@ pub struct GuestTimezone {
     GuestTimezone { 0 opt zone "zone", 1 req offset "offset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestTimezone new { offset : i64 => into, } init { extra =
+    GuestTimezone new { offset : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_zone zone "zone" :
     ::std::string::String => into, }
 );
@@ -2447,7 +2451,7 @@ pub struct GuestDeviceIdPCI {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestDeviceIdPCI new { vendor_id : u16 => into, device_id : u16 => into, } init {
+    GuestDeviceIdPCI new { vendor_id : u16 => plain, device_id : u16 => plain, } init {
     extra = ::std::default::Default::default(), } set {}
 );
 /// Id of the device
@@ -2511,7 +2515,7 @@ pub struct GuestDeviceInfo {
 ::qapi_rt::qapi_builder!(
     GuestDeviceInfo new { driver_name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_driver_date driver_date
-    "driver-date" : i64 => into, with_driver_version driver_version "driver-version" :
+    "driver-date" : i64 => plain, with_driver_version driver_version "driver-version" :
     ::std::string::String => into, with_id id "id" : GuestDeviceId => into, }
 );
 #[doc(alias = "guest-get-devices")]
@@ -2700,19 +2704,19 @@ pub struct GuestDiskStats {
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskStats new {} init { extra = ::std::default::Default::default(), } set {
-    with_read_sectors read_sectors "read-sectors" : u64 => into, with_read_ios read_ios
-    "read-ios" : u64 => into, with_read_merges read_merges "read-merges" : u64 => into,
-    with_write_sectors write_sectors "write-sectors" : u64 => into, with_write_ios
-    write_ios "write-ios" : u64 => into, with_write_merges write_merges "write-merges" :
-    u64 => into, with_discard_sectors discard_sectors "discard-sectors" : u64 => into,
-    with_discard_ios discard_ios "discard-ios" : u64 => into, with_discard_merges
-    discard_merges "discard-merges" : u64 => into, with_flush_ios flush_ios "flush-ios" :
-    u64 => into, with_read_ticks read_ticks "read-ticks" : u64 => into, with_write_ticks
-    write_ticks "write-ticks" : u64 => into, with_discard_ticks discard_ticks
-    "discard-ticks" : u64 => into, with_flush_ticks flush_ticks "flush-ticks" : u64 =>
-    into, with_ios_pgr ios_pgr "ios-pgr" : u64 => into, with_total_ticks total_ticks
-    "total-ticks" : u64 => into, with_weight_ticks weight_ticks "weight-ticks" : u64 =>
-    into, }
+    with_read_sectors read_sectors "read-sectors" : u64 => plain, with_read_ios read_ios
+    "read-ios" : u64 => plain, with_read_merges read_merges "read-merges" : u64 => plain,
+    with_write_sectors write_sectors "write-sectors" : u64 => plain, with_write_ios
+    write_ios "write-ios" : u64 => plain, with_write_merges write_merges "write-merges" :
+    u64 => plain, with_discard_sectors discard_sectors "discard-sectors" : u64 => plain,
+    with_discard_ios discard_ios "discard-ios" : u64 => plain, with_discard_merges
+    discard_merges "discard-merges" : u64 => plain, with_flush_ios flush_ios "flush-ios"
+    : u64 => plain, with_read_ticks read_ticks "read-ticks" : u64 => plain,
+    with_write_ticks write_ticks "write-ticks" : u64 => plain, with_discard_ticks
+    discard_ticks "discard-ticks" : u64 => plain, with_flush_ticks flush_ticks
+    "flush-ticks" : u64 => plain, with_ios_pgr ios_pgr "ios-pgr" : u64 => plain,
+    with_total_ticks total_ticks "total-ticks" : u64 => plain, with_weight_ticks
+    weight_ticks "weight-ticks" : u64 => plain, }
 );
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2735,8 +2739,8 @@ pub struct GuestDiskStatsInfo {
     req stats "stats", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestDiskStatsInfo new { name : ::std::string::String => into, major : u64 => into,
-    minor : u64 => into, stats : GuestDiskStats => into, } init { extra =
+    GuestDiskStatsInfo new { name : ::std::string::String => into, major : u64 => plain,
+    minor : u64 => plain, stats : GuestDiskStats => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-diskstats")]
@@ -2822,12 +2826,12 @@ pub struct GuestLinuxCpuStats {
     "guestnice", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestLinuxCpuStats new { cpu : i64 => into, user : u64 => into, nice : u64 => into,
-    system : u64 => into, idle : u64 => into, } init { extra =
+    GuestLinuxCpuStats new { cpu : i64 => plain, user : u64 => plain, nice : u64 =>
+    plain, system : u64 => plain, idle : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_iowait iowait "iowait" : u64 =>
-    into, with_irq irq "irq" : u64 => into, with_softirq softirq "softirq" : u64 => into,
-    with_steal steal "steal" : u64 => into, with_guest guest "guest" : u64 => into,
-    with_guestnice guestnice "guestnice" : u64 => into, }
+    plain, with_irq irq "irq" : u64 => plain, with_softirq softirq "softirq" : u64 =>
+    plain, with_steal steal "steal" : u64 => plain, with_guest guest "guest" : u64 =>
+    plain, with_guestnice guestnice "guestnice" : u64 => plain, }
 );
 /// Get statistics of each CPU in millisecond.
 ///
@@ -3049,12 +3053,12 @@ pub struct GuestNetworkRoute {
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkRoute new { iface : ::std::string::String => into, destination :
-    ::std::string::String => into, metric : i64 => into, version : i64 => into, } init {
-    extra = ::std::default::Default::default(), } set { with_gateway gateway "gateway" :
-    ::std::string::String => into, with_mask mask "mask" : ::std::string::String => into,
-    with_irtt irtt "irtt" : i64 => into, with_flags flags "flags" : u64 => into,
-    with_refcnt refcnt "refcnt" : i64 => into, with_use r#use "use" : i64 => into,
-    with_window window "window" : i64 => into, with_mtu mtu "mtu" : i64 => into,
+    ::std::string::String => into, metric : i64 => plain, version : i64 => plain, } init
+    { extra = ::std::default::Default::default(), } set { with_gateway gateway "gateway"
+    : ::std::string::String => into, with_mask mask "mask" : ::std::string::String =>
+    into, with_irtt irtt "irtt" : i64 => plain, with_flags flags "flags" : u64 => plain,
+    with_refcnt refcnt "refcnt" : i64 => plain, with_use r#use "use" : i64 => plain,
+    with_window window "window" : i64 => plain, with_mtu mtu "mtu" : i64 => plain,
     with_desprefixlen desprefixlen "desprefixlen" : ::std::string::String => into,
     with_source source "source" : ::std::string::String => into, with_srcprefixlen
     srcprefixlen "srcprefixlen" : ::std::string::String => into, with_nexthop nexthop

@@ -59,12 +59,12 @@ pub struct AcpiTableOptions {
 );
 ::qapi_rt::qapi_builder!(
     AcpiTableOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_sig sig "sig" : ::std::string::String => into, with_rev rev "rev" : u8 => into,
+    with_sig sig "sig" : ::std::string::String => into, with_rev rev "rev" : u8 => plain,
     with_oem_id oem_id "oem_id" : ::std::string::String => into, with_oem_table_id
     oem_table_id "oem_table_id" : ::std::string::String => into, with_oem_rev oem_rev
-    "oem_rev" : u32 => into, with_asl_compiler_id asl_compiler_id "asl_compiler_id" :
+    "oem_rev" : u32 => plain, with_asl_compiler_id asl_compiler_id "asl_compiler_id" :
     ::std::string::String => into, with_asl_compiler_rev asl_compiler_rev
-    "asl_compiler_rev" : u32 => into, with_file file "file" : ::std::string::String =>
+    "asl_compiler_rev" : u32 => plain, with_file file "file" : ::std::string::String =>
     into, with_data data "data" : ::std::string::String => into, }
 );
 /// The QAPI enum `ACPISlotType`.
@@ -108,7 +108,7 @@ pub struct ACPIOSTInfo {
 );
 ::qapi_rt::qapi_builder!(
     ACPIOSTInfo new { slot : ::std::string::String => into, slot_type : ACPISlotType =>
-    into, source : i64 => into, status : i64 => into, } init { extra =
+    into, source : i64 => plain, status : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_device device "device" :
     ::std::string::String => into, }
 );

@@ -43,9 +43,10 @@ pub struct AudiodevPerDirectionOptions {
     AudiodevPerDirectionOptions new {} init { extra = ::std::default::Default::default(),
     } set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
     with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
-    frequency "frequency" : u32 => into, with_channels channels "channels" : u32 => into,
-    with_voices voices "voices" : u32 => into, with_format format "format" : AudioFormat
-    => into, with_buffer_length buffer_length "buffer-length" : u32 => into, }
+    frequency "frequency" : u32 => plain, with_channels channels "channels" : u32 =>
+    plain, with_voices voices "voices" : u32 => plain, with_format format "format" :
+    AudioFormat => into, with_buffer_length buffer_length "buffer-length" : u32 => plain,
+    }
 );
 /// Generic driver-specific options.
 ///
@@ -101,8 +102,8 @@ pub struct AudiodevDBusOptions {
 ::qapi_rt::qapi_builder!(
     AudiodevDBusOptions new {} init { extra = ::std::default::Default::default(), } set {
     with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_nsamples nsamples "nsamples" : u32 => into,
-    }
+    AudiodevPerDirectionOptions => into, with_nsamples nsamples "nsamples" : u32 =>
+    plain, }
 );
 /// Options of the ALSA backend that are used for both playback and
 /// recording.
@@ -154,11 +155,11 @@ pub struct AudiodevAlsaPerDirectionOptions {
     AudiodevAlsaPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_dev dev "dev" : ::std::string::String => into,
-    with_period_length period_length "period-length" : u32 => into, with_try_poll
+    "buffer-length" : u32 => plain, with_dev dev "dev" : ::std::string::String => into,
+    with_period_length period_length "period-length" : u32 => plain, with_try_poll
     try_poll "try-poll" : bool => into, }
 );
 /// Options of the ALSA audio backend.
@@ -185,7 +186,7 @@ pub struct AudiodevAlsaOptions {
     AudiodevAlsaOptions new {} init { extra = ::std::default::Default::default(), } set {
     with_in r#in "in" : AudiodevAlsaPerDirectionOptions => into, with_out out "out" :
     AudiodevAlsaPerDirectionOptions => into, with_threshold threshold "threshold" : u32
-    => into, }
+    => plain, }
 );
 /// Options of the sndio audio backend.
 ///
@@ -213,7 +214,7 @@ pub struct AudiodevSndioOptions {
     AudiodevSndioOptions new {} init { extra = ::std::default::Default::default(), } set
     { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
     AudiodevPerDirectionOptions => into, with_dev dev "dev" : ::std::string::String =>
-    into, with_latency latency "latency" : u32 => into, }
+    into, with_latency latency "latency" : u32 => plain, }
 );
 /// Options of the Core Audio backend that are used for both playback
 /// and recording.
@@ -259,11 +260,11 @@ pub struct AudiodevCoreaudioPerDirectionOptions {
     AudiodevCoreaudioPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_buffer_count buffer_count "buffer-count" : u32 =>
-    into, }
+    "buffer-length" : u32 => plain, with_buffer_count buffer_count "buffer-count" : u32
+    => plain, }
 );
 /// Options of the coreaudio audio backend.
 ///
@@ -311,7 +312,7 @@ pub struct AudiodevDsoundOptions {
 ::qapi_rt::qapi_builder!(
     AudiodevDsoundOptions new {} init { extra = ::std::default::Default::default(), } set
     { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_latency latency "latency" : u32 => into, }
+    AudiodevPerDirectionOptions => into, with_latency latency "latency" : u32 => plain, }
 );
 /// Options of the JACK backend that are used for both playback and
 /// recording.
@@ -374,10 +375,10 @@ pub struct AudiodevJackPerDirectionOptions {
     AudiodevJackPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_server_name server_name "server-name" :
+    "buffer-length" : u32 => plain, with_server_name server_name "server-name" :
     ::std::string::String => into, with_client_name client_name "client-name" :
     ::std::string::String => into, with_connect_ports connect_ports "connect-ports" :
     ::std::string::String => into, with_start_server start_server "start-server" : bool
@@ -455,11 +456,11 @@ pub struct AudiodevOssPerDirectionOptions {
     AudiodevOssPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_dev dev "dev" : ::std::string::String => into,
-    with_buffer_count buffer_count "buffer-count" : u32 => into, with_try_poll try_poll
+    "buffer-length" : u32 => plain, with_dev dev "dev" : ::std::string::String => into,
+    with_buffer_count buffer_count "buffer-count" : u32 => plain, with_try_poll try_poll
     "try-poll" : bool => into, }
 );
 /// Options of the OSS audio backend.
@@ -496,7 +497,7 @@ pub struct AudiodevOssOptions {
     with_in r#in "in" : AudiodevOssPerDirectionOptions => into, with_out out "out" :
     AudiodevOssPerDirectionOptions => into, with_try_mmap try_mmap "try-mmap" : bool =>
     into, with_exclusive exclusive "exclusive" : bool => into, with_dsp_policy dsp_policy
-    "dsp-policy" : u32 => into, }
+    "dsp-policy" : u32 => plain, }
 );
 /// Options of the Pulseaudio backend that are used for both playback
 /// and recording.
@@ -551,12 +552,12 @@ pub struct AudiodevPaPerDirectionOptions {
     AudiodevPaPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_name name "name" : ::std::string::String => into,
-    with_stream_name stream_name "stream-name" : ::std::string::String => into,
-    with_latency latency "latency" : u32 => into, }
+    "buffer-length" : u32 => plain, with_name name "name" : ::std::string::String =>
+    into, with_stream_name stream_name "stream-name" : ::std::string::String => into,
+    with_latency latency "latency" : u32 => plain, }
 );
 /// Options of the PulseAudio audio backend.
 ///
@@ -645,12 +646,12 @@ pub struct AudiodevPipewirePerDirectionOptions {
     AudiodevPipewirePerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_name name "name" : ::std::string::String => into,
-    with_stream_name stream_name "stream-name" : ::std::string::String => into,
-    with_latency latency "latency" : u32 => into, }
+    "buffer-length" : u32 => plain, with_name name "name" : ::std::string::String =>
+    into, with_stream_name stream_name "stream-name" : ::std::string::String => into,
+    with_latency latency "latency" : u32 => plain, }
 );
 /// Options of the PipeWire audio backend.
 ///
@@ -724,11 +725,11 @@ pub struct AudiodevSdlPerDirectionOptions {
     AudiodevSdlPerDirectionOptions new {} init { extra =
     ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
     "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => into, with_channels
-    channels "channels" : u32 => into, with_voices voices "voices" : u32 => into,
+    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
+    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
     with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => into, with_buffer_count buffer_count "buffer-count" : u32 =>
-    into, }
+    "buffer-length" : u32 => plain, with_buffer_count buffer_count "buffer-count" : u32
+    => plain, }
 );
 /// Options of the SDL audio backend.
 ///
@@ -890,7 +891,7 @@ pub struct Audiodev {
 );
 ::qapi_rt::qapi_builder!(
     Audiodev new { id : ::std::string::String => into, branch : AudiodevBranch => into, }
-    init {} set { with_timer_period timer_period "timer-period" : u32 => into, }
+    init {} set { with_timer_period timer_period "timer-period" : u32 => plain, }
 );
 /// The branches of [`Audiodev`], by `driver`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

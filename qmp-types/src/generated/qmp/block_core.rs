@@ -38,10 +38,10 @@ pub struct SnapshotInfo {
 );
 ::qapi_rt::qapi_builder!(
     SnapshotInfo new { id : ::std::string::String => into, name : ::std::string::String
-    => into, vm_state_size : i64 => into, date_sec : i64 => into, date_nsec : i64 =>
-    into, vm_clock_sec : i64 => into, vm_clock_nsec : i64 => into, } init { extra =
+    => into, vm_state_size : i64 => plain, date_sec : i64 => plain, date_nsec : i64 =>
+    plain, vm_clock_sec : i64 => plain, vm_clock_nsec : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_icount icount "icount" : i64 =>
-    into, }
+    plain, }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -141,7 +141,7 @@ pub struct ImageInfoSpecificQCow2 {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2 new { compat : ::std::string::String => into, refcount_bits :
-    i64 => into, compression_type : Qcow2CompressionType => into, } init { extra =
+    i64 => plain, compression_type : Qcow2CompressionType => into, } init { extra =
     ::std::default::Default::default(), } set { with_data_file data_file "data-file" :
     ::std::string::String => into, with_data_file_raw data_file_raw "data-file-raw" :
     bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into,
@@ -172,7 +172,7 @@ pub struct ImageInfoSpecificVmdk {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificVmdk new { create_type : ::std::string::String => into, cid : i64 =>
-    into, parent_cid : i64 => into, extents : ::std::vec::Vec < ImageInfo > => into, }
+    plain, parent_cid : i64 => plain, extents : ::std::vec::Vec < ImageInfo > => into, }
     init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information about a VMDK extent file
@@ -214,10 +214,10 @@ pub struct VmdkExtentInfo {
 );
 ::qapi_rt::qapi_builder!(
     VmdkExtentInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_cluster_size cluster_size
-    "cluster-size" : i64 => into, with_compressed compressed "compressed" : bool => into,
-    }
+    "cluster-size" : i64 => plain, with_compressed compressed "compressed" : bool =>
+    into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -264,7 +264,7 @@ pub struct ImageInfoSpecificFile {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificFile new {} init { extra = ::std::default::Default::default(), } set
-    { with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => into, }
+    { with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => plain, }
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -541,16 +541,16 @@ pub struct BlockLimitsInfo {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockLimitsInfo new { request_alignment : u32 => into, max_iov : i64 => into,
-    min_mem_alignment : u64 => into, opt_mem_alignment : u64 => into, } init { extra =
+    BlockLimitsInfo new { request_alignment : u32 => plain, max_iov : i64 => plain,
+    min_mem_alignment : u64 => plain, opt_mem_alignment : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_max_discard max_discard
-    "max-discard" : u64 => into, with_discard_alignment discard_alignment
-    "discard-alignment" : u32 => into, with_max_write_zeroes max_write_zeroes
-    "max-write-zeroes" : u64 => into, with_write_zeroes_alignment write_zeroes_alignment
-    "write-zeroes-alignment" : u32 => into, with_opt_transfer opt_transfer "opt-transfer"
-    : u32 => into, with_max_transfer max_transfer "max-transfer" : u32 => into,
-    with_max_hw_transfer max_hw_transfer "max-hw-transfer" : u32 => into, with_max_hw_iov
-    max_hw_iov "max-hw-iov" : i64 => into, }
+    "max-discard" : u64 => plain, with_discard_alignment discard_alignment
+    "discard-alignment" : u32 => plain, with_max_write_zeroes max_write_zeroes
+    "max-write-zeroes" : u64 => plain, with_write_zeroes_alignment write_zeroes_alignment
+    "write-zeroes-alignment" : u32 => plain, with_opt_transfer opt_transfer
+    "opt-transfer" : u32 => plain, with_max_transfer max_transfer "max-transfer" : u32 =>
+    plain, with_max_hw_transfer max_hw_transfer "max-hw-transfer" : u32 => plain,
+    with_max_hw_iov max_hw_iov "max-hw-iov" : i64 => plain, }
 );
 /// Information about a QEMU image file
 ///
@@ -606,18 +606,18 @@ pub struct BlockNodeInfo {
 );
 ::qapi_rt::qapi_builder!(
     BlockNodeInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
-    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
-    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
-    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
-    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
-    ::std::string::String => into, with_backing_filename_format backing_filename_format
-    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
-    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
-    BlockLimitsInfo => into, with_format_specific format_specific "format-specific" :
-    ImageInfoSpecific => into, }
+    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
+    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
+    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
+    => into, with_backing_filename backing_filename "backing-filename" :
+    ::std::string::String => into, with_full_backing_filename full_backing_filename
+    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
+    backing_filename_format "backing-filename-format" : ::std::string::String => into,
+    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
+    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file, and potentially its backing
 /// image
@@ -674,19 +674,19 @@ pub struct ImageInfo {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, } init { extra =
+    ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => into,
-    with_cluster_size cluster_size "cluster-size" : i64 => into, with_encrypted encrypted
-    "encrypted" : bool => into, with_compressed compressed "compressed" : bool => into,
-    with_backing_filename backing_filename "backing-filename" : ::std::string::String =>
-    into, with_full_backing_filename full_backing_filename "full-backing-filename" :
-    ::std::string::String => into, with_backing_filename_format backing_filename_format
-    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
-    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
-    BlockLimitsInfo => into, with_format_specific format_specific "format-specific" :
-    ImageInfoSpecific => into, with_backing_image backing_image "backing-image" :
-    ImageInfo => boxed, }
+    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
+    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
+    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
+    => into, with_backing_filename backing_filename "backing-filename" :
+    ::std::string::String => into, with_full_backing_filename full_backing_filename
+    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
+    backing_filename_format "backing-filename-format" : ::std::string::String => into,
+    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
+    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, with_backing_image
+    backing_image "backing-image" : ImageInfo => boxed, }
 );
 /// Information about all nodes in the block graph starting at some
 /// node, annotated with information about that node in relation to its
@@ -778,19 +778,19 @@ pub struct BlockGraphInfo {
 );
 ::qapi_rt::qapi_builder!(
     BlockGraphInfo new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, virtual_size : i64 => into, children : ::std::vec::Vec
-    < BlockChildInfo > => into, } init { extra = ::std::default::Default::default(), }
-    set { with_dirty_flag dirty_flag "dirty-flag" : bool => into, with_actual_size
-    actual_size "actual-size" : i64 => into, with_cluster_size cluster_size
-    "cluster-size" : i64 => into, with_encrypted encrypted "encrypted" : bool => into,
-    with_compressed compressed "compressed" : bool => into, with_backing_filename
-    backing_filename "backing-filename" : ::std::string::String => into,
-    with_full_backing_filename full_backing_filename "full-backing-filename" :
-    ::std::string::String => into, with_backing_filename_format backing_filename_format
-    "backing-filename-format" : ::std::string::String => into, with_snapshots snapshots
-    "snapshots" : ::std::vec::Vec < SnapshotInfo > => into, with_limits limits "limits" :
-    BlockLimitsInfo => into, with_format_specific format_specific "format-specific" :
-    ImageInfoSpecific => into, }
+    ::std::string::String => into, virtual_size : i64 => plain, children :
+    ::std::vec::Vec < BlockChildInfo > => into, } init { extra =
+    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
+    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
+    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
+    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
+    => into, with_backing_filename backing_filename "backing-filename" :
+    ::std::string::String => into, with_full_backing_filename full_backing_filename
+    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
+    backing_filename_format "backing-filename-format" : ::std::string::String => into,
+    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
+    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    format_specific "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file check
 ///
@@ -843,16 +843,16 @@ pub struct ImageCheck {
 );
 ::qapi_rt::qapi_builder!(
     ImageCheck new { filename : ::std::string::String => into, format :
-    ::std::string::String => into, check_errors : i64 => into, } init { extra =
+    ::std::string::String => into, check_errors : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_image_end_offset image_end_offset
-    "image-end-offset" : i64 => into, with_corruptions corruptions "corruptions" : i64 =>
-    into, with_leaks leaks "leaks" : i64 => into, with_corruptions_fixed
-    corruptions_fixed "corruptions-fixed" : i64 => into, with_leaks_fixed leaks_fixed
-    "leaks-fixed" : i64 => into, with_total_clusters total_clusters "total-clusters" :
-    i64 => into, with_allocated_clusters allocated_clusters "allocated-clusters" : i64 =>
-    into, with_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 =>
-    into, with_compressed_clusters compressed_clusters "compressed-clusters" : i64 =>
-    into, }
+    "image-end-offset" : i64 => plain, with_corruptions corruptions "corruptions" : i64
+    => plain, with_leaks leaks "leaks" : i64 => plain, with_corruptions_fixed
+    corruptions_fixed "corruptions-fixed" : i64 => plain, with_leaks_fixed leaks_fixed
+    "leaks-fixed" : i64 => plain, with_total_clusters total_clusters "total-clusters" :
+    i64 => plain, with_allocated_clusters allocated_clusters "allocated-clusters" : i64
+    => plain, with_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 =>
+    plain, with_compressed_clusters compressed_clusters "compressed-clusters" : i64 =>
+    plain, }
 );
 /// Mapping information from a virtual block range to a host file range
 ///
@@ -899,10 +899,10 @@ pub struct MapEntry {
     7 opt offset "offset", 8 opt filename "filename", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MapEntry new { start : i64 => into, length : i64 => into, data : bool => into, zero :
-    bool => into, depth : i64 => into, present : bool => into, } init { extra =
+    MapEntry new { start : i64 => plain, length : i64 => plain, data : bool => into, zero
+    : bool => into, depth : i64 => plain, present : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_compressed compressed "compressed" :
-    bool => into, with_offset offset "offset" : i64 => into, with_filename filename
+    bool => into, with_offset offset "offset" : i64 => plain, with_filename filename
     "filename" : ::std::string::String => into, }
 );
 /// Cache mode information for a block device
@@ -1079,26 +1079,26 @@ pub struct BlockDeviceInfo {
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceInfo new { file : ::std::string::String => into, ro : bool => into, drv :
-    ::std::string::String => into, backing_file_depth : i64 => into, encrypted : bool =>
-    into, detect_zeroes : BlockdevDetectZeroesOptions => into, bps : i64 => into, bps_rd
-    : i64 => into, bps_wr : i64 => into, iops : i64 => into, iops_rd : i64 => into,
-    iops_wr : i64 => into, image : ImageInfo => into, cache : BlockdevCacheInfo => into,
-    write_threshold : i64 => into, } init { extra = ::std::default::Default::default(), }
-    set { with_node_name node_name "node-name" : ::std::string::String => into,
+    ::std::string::String => into, backing_file_depth : i64 => plain, encrypted : bool =>
+    into, detect_zeroes : BlockdevDetectZeroesOptions => into, bps : i64 => plain, bps_rd
+    : i64 => plain, bps_wr : i64 => plain, iops : i64 => plain, iops_rd : i64 => plain,
+    iops_wr : i64 => plain, image : ImageInfo => into, cache : BlockdevCacheInfo => into,
+    write_threshold : i64 => plain, } init { extra = ::std::default::Default::default(),
+    } set { with_node_name node_name "node-name" : ::std::string::String => into,
     with_backing_file backing_file "backing_file" : ::std::string::String => into,
     with_children children "children" : ::std::vec::Vec < BlockdevChild > => into,
     with_active active "active" : bool => into, with_bps_max bps_max "bps_max" : i64 =>
-    into, with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => into, with_bps_wr_max
-    bps_wr_max "bps_wr_max" : i64 => into, with_iops_max iops_max "iops_max" : i64 =>
-    into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => into, with_iops_wr_max
-    iops_wr_max "iops_wr_max" : i64 => into, with_bps_max_length bps_max_length
-    "bps_max_length" : i64 => into, with_bps_rd_max_length bps_rd_max_length
-    "bps_rd_max_length" : i64 => into, with_bps_wr_max_length bps_wr_max_length
-    "bps_wr_max_length" : i64 => into, with_iops_max_length iops_max_length
-    "iops_max_length" : i64 => into, with_iops_rd_max_length iops_rd_max_length
-    "iops_rd_max_length" : i64 => into, with_iops_wr_max_length iops_wr_max_length
-    "iops_wr_max_length" : i64 => into, with_iops_size iops_size "iops_size" : i64 =>
-    into, with_group group "group" : ::std::string::String => into, with_dirty_bitmaps
+    plain, with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => plain, with_bps_wr_max
+    bps_wr_max "bps_wr_max" : i64 => plain, with_iops_max iops_max "iops_max" : i64 =>
+    plain, with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => plain, with_iops_wr_max
+    iops_wr_max "iops_wr_max" : i64 => plain, with_bps_max_length bps_max_length
+    "bps_max_length" : i64 => plain, with_bps_rd_max_length bps_rd_max_length
+    "bps_rd_max_length" : i64 => plain, with_bps_wr_max_length bps_wr_max_length
+    "bps_wr_max_length" : i64 => plain, with_iops_max_length iops_max_length
+    "iops_max_length" : i64 => plain, with_iops_rd_max_length iops_rd_max_length
+    "iops_rd_max_length" : i64 => plain, with_iops_wr_max_length iops_wr_max_length
+    "iops_wr_max_length" : i64 => plain, with_iops_size iops_size "iops_size" : i64 =>
+    plain, with_group group "group" : ::std::string::String => into, with_dirty_bitmaps
     dirty_bitmaps "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo > => into, }
 );
 /// An enumeration of block device I/O status.
@@ -1158,8 +1158,8 @@ pub struct BlockDirtyInfo {
     "persistent", 6 opt inconsistent "inconsistent", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockDirtyInfo new { count : i64 => into, granularity : u32 => into, recording : bool
-    => into, busy : bool => into, persistent : bool => into, } init { extra =
+    BlockDirtyInfo new { count : i64 => plain, granularity : u32 => plain, recording :
+    bool => into, busy : bool => into, persistent : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_name name "name" :
     ::std::string::String => into, with_inconsistent inconsistent "inconsistent" : bool
     => into, }
@@ -1206,7 +1206,7 @@ pub struct Qcow2BitmapInfo {
 );
 ::qapi_rt::qapi_builder!(
     Qcow2BitmapInfo new { name : ::std::string::String => into, granularity : u32 =>
-    into, flags : ::std::vec::Vec < Qcow2BitmapInfoFlags > => into, } init { extra =
+    plain, flags : ::std::vec::Vec < Qcow2BitmapInfoFlags > => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Block latency histogram.
@@ -1335,9 +1335,9 @@ pub struct BlockMeasureInfo {
     "fully-allocated", 2 opt bitmaps "bitmaps", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockMeasureInfo new { required : i64 => into, fully_allocated : i64 => into, } init
-    { extra = ::std::default::Default::default(), } set { with_bitmaps bitmaps "bitmaps"
-    : i64 => into, }
+    BlockMeasureInfo new { required : i64 => plain, fully_allocated : i64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_bitmaps bitmaps
+    "bitmaps" : i64 => plain, }
 );
 #[doc(alias = "query-block")]
 /// Get a list of `BlockInfo` for all virtual block devices.
@@ -1530,17 +1530,17 @@ pub struct BlockDeviceTimedStats {
     "avg_zone_append_queue_depth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockDeviceTimedStats new { interval_length : i64 => into, min_rd_latency_ns : i64 =>
-    into, max_rd_latency_ns : i64 => into, avg_rd_latency_ns : i64 => into,
-    min_wr_latency_ns : i64 => into, max_wr_latency_ns : i64 => into, avg_wr_latency_ns :
-    i64 => into, min_flush_latency_ns : i64 => into, max_flush_latency_ns : i64 => into,
-    avg_flush_latency_ns : i64 => into, avg_rd_queue_depth : f64 => into,
+    BlockDeviceTimedStats new { interval_length : i64 => plain, min_rd_latency_ns : i64
+    => plain, max_rd_latency_ns : i64 => plain, avg_rd_latency_ns : i64 => plain,
+    min_wr_latency_ns : i64 => plain, max_wr_latency_ns : i64 => plain, avg_wr_latency_ns
+    : i64 => plain, min_flush_latency_ns : i64 => plain, max_flush_latency_ns : i64 =>
+    plain, avg_flush_latency_ns : i64 => plain, avg_rd_queue_depth : f64 => into,
     avg_wr_queue_depth : f64 => into, } init { extra =
     ::std::default::Default::default(), } set { with_min_zone_append_latency_ns
-    min_zone_append_latency_ns "min_zone_append_latency_ns" : i64 => into,
+    min_zone_append_latency_ns "min_zone_append_latency_ns" : i64 => plain,
     with_max_zone_append_latency_ns max_zone_append_latency_ns
-    "max_zone_append_latency_ns" : i64 => into, with_avg_zone_append_latency_ns
-    avg_zone_append_latency_ns "avg_zone_append_latency_ns" : i64 => into,
+    "max_zone_append_latency_ns" : i64 => plain, with_avg_zone_append_latency_ns
+    avg_zone_append_latency_ns "avg_zone_append_latency_ns" : i64 => plain,
     with_avg_zone_append_queue_depth avg_zone_append_queue_depth
     "avg_zone_append_queue_depth" : f64 => into, }
 );
@@ -1703,33 +1703,34 @@ pub struct BlockDeviceStats {
     "flush_latency_histogram", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockDeviceStats new { rd_bytes : i64 => into, wr_bytes : i64 => into, unmap_bytes :
-    i64 => into, rd_operations : i64 => into, wr_operations : i64 => into,
-    flush_operations : i64 => into, unmap_operations : i64 => into, rd_total_time_ns :
-    i64 => into, wr_total_time_ns : i64 => into, flush_total_time_ns : i64 => into,
-    unmap_total_time_ns : i64 => into, wr_highest_offset : i64 => into, rd_merged : i64
-    => into, wr_merged : i64 => into, unmap_merged : i64 => into, failed_rd_operations :
-    i64 => into, failed_wr_operations : i64 => into, failed_flush_operations : i64 =>
-    into, failed_unmap_operations : i64 => into, invalid_rd_operations : i64 => into,
-    invalid_wr_operations : i64 => into, invalid_flush_operations : i64 => into,
-    invalid_unmap_operations : i64 => into, account_invalid : bool => into,
+    BlockDeviceStats new { rd_bytes : i64 => plain, wr_bytes : i64 => plain, unmap_bytes
+    : i64 => plain, rd_operations : i64 => plain, wr_operations : i64 => plain,
+    flush_operations : i64 => plain, unmap_operations : i64 => plain, rd_total_time_ns :
+    i64 => plain, wr_total_time_ns : i64 => plain, flush_total_time_ns : i64 => plain,
+    unmap_total_time_ns : i64 => plain, wr_highest_offset : i64 => plain, rd_merged : i64
+    => plain, wr_merged : i64 => plain, unmap_merged : i64 => plain, failed_rd_operations
+    : i64 => plain, failed_wr_operations : i64 => plain, failed_flush_operations : i64 =>
+    plain, failed_unmap_operations : i64 => plain, invalid_rd_operations : i64 => plain,
+    invalid_wr_operations : i64 => plain, invalid_flush_operations : i64 => plain,
+    invalid_unmap_operations : i64 => plain, account_invalid : bool => into,
     account_failed : bool => into, timed_stats : ::std::vec::Vec < BlockDeviceTimedStats
     > => into, } init { extra = ::std::default::Default::default(), } set {
-    with_zone_append_bytes zone_append_bytes "zone_append_bytes" : i64 => into,
+    with_zone_append_bytes zone_append_bytes "zone_append_bytes" : i64 => plain,
     with_zone_append_operations zone_append_operations "zone_append_operations" : i64 =>
-    into, with_zone_append_total_time_ns zone_append_total_time_ns
-    "zone_append_total_time_ns" : i64 => into, with_zone_append_merged zone_append_merged
-    "zone_append_merged" : i64 => into, with_idle_time_ns idle_time_ns "idle_time_ns" :
-    i64 => into, with_failed_zone_append_operations failed_zone_append_operations
-    "failed_zone_append_operations" : i64 => into, with_invalid_zone_append_operations
-    invalid_zone_append_operations "invalid_zone_append_operations" : i64 => into,
-    with_rd_latency_histogram rd_latency_histogram "rd_latency_histogram" :
-    BlockLatencyHistogramInfo => into, with_wr_latency_histogram wr_latency_histogram
-    "wr_latency_histogram" : BlockLatencyHistogramInfo => into,
-    with_zone_append_latency_histogram zone_append_latency_histogram
-    "zone_append_latency_histogram" : BlockLatencyHistogramInfo => into,
-    with_flush_latency_histogram flush_latency_histogram "flush_latency_histogram" :
-    BlockLatencyHistogramInfo => into, }
+    plain, with_zone_append_total_time_ns zone_append_total_time_ns
+    "zone_append_total_time_ns" : i64 => plain, with_zone_append_merged
+    zone_append_merged "zone_append_merged" : i64 => plain, with_idle_time_ns
+    idle_time_ns "idle_time_ns" : i64 => plain, with_failed_zone_append_operations
+    failed_zone_append_operations "failed_zone_append_operations" : i64 => plain,
+    with_invalid_zone_append_operations invalid_zone_append_operations
+    "invalid_zone_append_operations" : i64 => plain, with_rd_latency_histogram
+    rd_latency_histogram "rd_latency_histogram" : BlockLatencyHistogramInfo => into,
+    with_wr_latency_histogram wr_latency_histogram "wr_latency_histogram" :
+    BlockLatencyHistogramInfo => into, with_zone_append_latency_histogram
+    zone_append_latency_histogram "zone_append_latency_histogram" :
+    BlockLatencyHistogramInfo => into, with_flush_latency_histogram
+    flush_latency_histogram "flush_latency_histogram" : BlockLatencyHistogramInfo =>
+    into, }
 );
 /// File driver statistics
 ///
@@ -1754,8 +1755,8 @@ pub struct BlockStatsSpecificFile {
     "discard-nb-failed", 2 req discard_bytes_ok "discard-bytes-ok", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockStatsSpecificFile new { discard_nb_ok : u64 => into, discard_nb_failed : u64 =>
-    into, discard_bytes_ok : u64 => into, } init { extra =
+    BlockStatsSpecificFile new { discard_nb_ok : u64 => plain, discard_nb_failed : u64 =>
+    plain, discard_bytes_ok : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// NVMe driver statistics
@@ -1782,8 +1783,8 @@ pub struct BlockStatsSpecificNvme {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockStatsSpecificNvme new { completion_errors : u64 => into, aligned_accesses : u64
-    => into, unaligned_accesses : u64 => into, } init { extra =
+    BlockStatsSpecificNvme new { completion_errors : u64 => plain, aligned_accesses : u64
+    => plain, unaligned_accesses : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Block driver specific statistics
@@ -2312,8 +2313,8 @@ pub struct BlockJobInfo {
     req auto_dismiss "auto-dismiss", 11 opt error "error", } flatten branch
 );
 ::qapi_rt::qapi_builder!(
-    BlockJobInfo new { device : ::std::string::String => into, len : i64 => into, offset
-    : i64 => into, busy : bool => into, paused : bool => into, speed : i64 => into,
+    BlockJobInfo new { device : ::std::string::String => into, len : i64 => plain, offset
+    : i64 => plain, busy : bool => into, paused : bool => into, speed : i64 => plain,
     io_status : BlockDeviceIoStatus => into, ready : bool => into, status : JobStatus =>
     into, auto_finalize : bool => into, auto_dismiss : bool => into, branch :
     BlockJobInfoBranch => into, } init {} set { with_error error "error" :
@@ -2431,7 +2432,7 @@ pub struct BlockResize {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockResize new { size : i64 => into, } init { extra =
+    BlockResize new { size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_device device "device" :
     ::std::string::String => into, with_node_name node_name "node-name" :
     ::std::string::String => into, }
@@ -2624,8 +2625,8 @@ pub struct BackupPerf {
 ::qapi_rt::qapi_builder!(
     BackupPerf new {} init { extra = ::std::default::Default::default(), } set {
     with_use_copy_range use_copy_range "use-copy-range" : bool => into, with_max_workers
-    max_workers "max-workers" : i64 => into, with_max_chunk max_chunk "max-chunk" : i64
-    => into, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
+    max_workers "max-workers" : i64 => plain, with_max_chunk max_chunk "max-chunk" : i64
+    => plain, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => plain, }
 );
 /// > **Note:** `on-source-error` and `on-target-error` only affect
 /// > background I/O.  If an error occurs during a guest write request,
@@ -2715,7 +2716,7 @@ pub struct BackupCommon {
 ::qapi_rt::qapi_builder!(
     BackupCommon new { device : ::std::string::String => into, sync : MirrorSyncMode =>
     into, } init { extra = ::std::default::Default::default(), } set { with_job_id job_id
-    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => into,
+    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => plain,
     with_bitmap bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode
     bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress"
     : bool => into, with_on_source_error on_source_error "on-source-error" :
@@ -2849,7 +2850,7 @@ pub struct DriveBackup {
     DriveBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
     into, target : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    ::std::string::String => into, with_speed speed "speed" : i64 => plain, with_bitmap
     bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
     "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
     into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
@@ -2989,7 +2990,7 @@ pub struct BlockdevBackup {
     BlockdevBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
     into, target : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => into, with_bitmap
+    ::std::string::String => into, with_speed speed "speed" : i64 => plain, with_bitmap
     bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
     "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
     into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
@@ -3222,7 +3223,7 @@ pub struct BlockCommit {
     with_top top "top" : ::std::string::String => into, with_backing_file backing_file
     "backing-file" : ::std::string::String => into, with_backing_mask_protocol
     backing_mask_protocol "backing-mask-protocol" : bool => into, with_speed speed
-    "speed" : i64 => into, with_on_error on_error "on-error" : BlockdevOnError => into,
+    "speed" : i64 => plain, with_on_error on_error "on-error" : BlockdevOnError => into,
     with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
     into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
     with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
@@ -3362,7 +3363,7 @@ pub struct XDbgBlockGraphNode {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    XDbgBlockGraphNode new { id : u64 => into, r#type : XDbgBlockGraphNodeType => into,
+    XDbgBlockGraphNode new { id : u64 => plain, r#type : XDbgBlockGraphNodeType => into,
     name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
@@ -3427,7 +3428,7 @@ pub struct XDbgBlockGraphEdge {
     req perm "perm", 4 req shared_perm "shared-perm", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    XDbgBlockGraphEdge new { parent : u64 => into, child : u64 => into, name :
+    XDbgBlockGraphEdge new { parent : u64 => plain, child : u64 => plain, name :
     ::std::string::String => into, perm : ::std::vec::Vec < BlockPermission > => into,
     shared_perm : ::std::vec::Vec < BlockPermission > => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -3600,9 +3601,9 @@ pub struct DriveMirror {
     ::std::string::String => into, with_format format "format" : ::std::string::String =>
     into, with_node_name node_name "node-name" : ::std::string::String => into,
     with_replaces replaces "replaces" : ::std::string::String => into, with_mode mode
-    "mode" : NewImageMode => into, with_speed speed "speed" : i64 => into,
-    with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
-    "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
+    "mode" : NewImageMode => into, with_speed speed "speed" : i64 => plain,
+    with_granularity granularity "granularity" : u32 => plain, with_buf_size buf_size
+    "buf-size" : i64 => plain, with_on_source_error on_source_error "on-source-error" :
     BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
     BlockdevOnError => into, with_unmap unmap "unmap" : bool => into, with_copy_mode
     copy_mode "copy-mode" : MirrorCopyMode => into, with_auto_finalize auto_finalize
@@ -3698,7 +3699,7 @@ pub struct BlockDirtyBitmapAdd {
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapAdd new { node : ::std::string::String => into, name :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_granularity granularity "granularity" : u32 => into, with_persistent
+    set { with_granularity granularity "granularity" : u32 => plain, with_persistent
     persistent "persistent" : bool => into, with_disabled disabled "disabled" : bool =>
     into, }
 );
@@ -4162,9 +4163,9 @@ pub struct BlockdevMirror {
     ::std::string::String => into, sync : MirrorSyncMode => into, } init { extra =
     ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
     ::std::string::String => into, with_replaces replaces "replaces" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => into,
-    with_granularity granularity "granularity" : u32 => into, with_buf_size buf_size
-    "buf-size" : i64 => into, with_on_source_error on_source_error "on-source-error" :
+    ::std::string::String => into, with_speed speed "speed" : i64 => plain,
+    with_granularity granularity "granularity" : u32 => plain, with_buf_size buf_size
+    "buf-size" : i64 => plain, with_on_source_error on_source_error "on-source-error" :
     BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
     BlockdevOnError => into, with_filter_node_name filter_node_name "filter-node-name" :
     ::std::string::String => into, with_copy_mode copy_mode "copy-mode" : MirrorCopyMode
@@ -4280,22 +4281,22 @@ pub struct BlockIOThrottle {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockIOThrottle new { bps : i64 => into, bps_rd : i64 => into, bps_wr : i64 => into,
-    iops : i64 => into, iops_rd : i64 => into, iops_wr : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { #[deprecated(note =
+    BlockIOThrottle new { bps : i64 => plain, bps_rd : i64 => plain, bps_wr : i64 =>
+    plain, iops : i64 => plain, iops_rd : i64 => plain, iops_wr : i64 => plain, } init {
+    extra = ::std::default::Default::default(), } set { #[deprecated(note =
     "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
     ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_bps_max bps_max "bps_max" : i64 => into, with_bps_rd_max bps_rd_max "bps_rd_max"
-    : i64 => into, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => into, with_iops_max
-    iops_max "iops_max" : i64 => into, with_iops_rd_max iops_rd_max "iops_rd_max" : i64
-    => into, with_iops_wr_max iops_wr_max "iops_wr_max" : i64 => into,
-    with_bps_max_length bps_max_length "bps_max_length" : i64 => into,
-    with_bps_rd_max_length bps_rd_max_length "bps_rd_max_length" : i64 => into,
-    with_bps_wr_max_length bps_wr_max_length "bps_wr_max_length" : i64 => into,
-    with_iops_max_length iops_max_length "iops_max_length" : i64 => into,
-    with_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => into,
-    with_iops_wr_max_length iops_wr_max_length "iops_wr_max_length" : i64 => into,
-    with_iops_size iops_size "iops_size" : i64 => into, with_group group "group" :
+    with_bps_max bps_max "bps_max" : i64 => plain, with_bps_rd_max bps_rd_max
+    "bps_rd_max" : i64 => plain, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => plain,
+    with_iops_max iops_max "iops_max" : i64 => plain, with_iops_rd_max iops_rd_max
+    "iops_rd_max" : i64 => plain, with_iops_wr_max iops_wr_max "iops_wr_max" : i64 =>
+    plain, with_bps_max_length bps_max_length "bps_max_length" : i64 => plain,
+    with_bps_rd_max_length bps_rd_max_length "bps_rd_max_length" : i64 => plain,
+    with_bps_wr_max_length bps_wr_max_length "bps_wr_max_length" : i64 => plain,
+    with_iops_max_length iops_max_length "iops_max_length" : i64 => plain,
+    with_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => plain,
+    with_iops_wr_max_length iops_wr_max_length "iops_wr_max_length" : i64 => plain,
+    with_iops_size iops_size "iops_size" : i64 => plain, with_group group "group" :
     ::std::string::String => into, }
 );
 /// Limit parameters for throttling.  Since some limit combinations are
@@ -4372,22 +4373,23 @@ pub struct ThrottleLimits {
 );
 ::qapi_rt::qapi_builder!(
     ThrottleLimits new {} init { extra = ::std::default::Default::default(), } set {
-    with_iops_total iops_total "iops-total" : i64 => into, with_iops_total_max
-    iops_total_max "iops-total-max" : i64 => into, with_iops_total_max_length
-    iops_total_max_length "iops-total-max-length" : i64 => into, with_iops_read iops_read
-    "iops-read" : i64 => into, with_iops_read_max iops_read_max "iops-read-max" : i64 =>
-    into, with_iops_read_max_length iops_read_max_length "iops-read-max-length" : i64 =>
-    into, with_iops_write iops_write "iops-write" : i64 => into, with_iops_write_max
-    iops_write_max "iops-write-max" : i64 => into, with_iops_write_max_length
-    iops_write_max_length "iops-write-max-length" : i64 => into, with_bps_total bps_total
-    "bps-total" : i64 => into, with_bps_total_max bps_total_max "bps-total-max" : i64 =>
-    into, with_bps_total_max_length bps_total_max_length "bps-total-max-length" : i64 =>
-    into, with_bps_read bps_read "bps-read" : i64 => into, with_bps_read_max bps_read_max
-    "bps-read-max" : i64 => into, with_bps_read_max_length bps_read_max_length
-    "bps-read-max-length" : i64 => into, with_bps_write bps_write "bps-write" : i64 =>
-    into, with_bps_write_max bps_write_max "bps-write-max" : i64 => into,
-    with_bps_write_max_length bps_write_max_length "bps-write-max-length" : i64 => into,
-    with_iops_size iops_size "iops-size" : i64 => into, }
+    with_iops_total iops_total "iops-total" : i64 => plain, with_iops_total_max
+    iops_total_max "iops-total-max" : i64 => plain, with_iops_total_max_length
+    iops_total_max_length "iops-total-max-length" : i64 => plain, with_iops_read
+    iops_read "iops-read" : i64 => plain, with_iops_read_max iops_read_max
+    "iops-read-max" : i64 => plain, with_iops_read_max_length iops_read_max_length
+    "iops-read-max-length" : i64 => plain, with_iops_write iops_write "iops-write" : i64
+    => plain, with_iops_write_max iops_write_max "iops-write-max" : i64 => plain,
+    with_iops_write_max_length iops_write_max_length "iops-write-max-length" : i64 =>
+    plain, with_bps_total bps_total "bps-total" : i64 => plain, with_bps_total_max
+    bps_total_max "bps-total-max" : i64 => plain, with_bps_total_max_length
+    bps_total_max_length "bps-total-max-length" : i64 => plain, with_bps_read bps_read
+    "bps-read" : i64 => plain, with_bps_read_max bps_read_max "bps-read-max" : i64 =>
+    plain, with_bps_read_max_length bps_read_max_length "bps-read-max-length" : i64 =>
+    plain, with_bps_write bps_write "bps-write" : i64 => plain, with_bps_write_max
+    bps_write_max "bps-write-max" : i64 => plain, with_bps_write_max_length
+    bps_write_max_length "bps-write-max-length" : i64 => plain, with_iops_size iops_size
+    "iops-size" : i64 => plain, }
 );
 /// Properties for throttle-group objects.
 ///
@@ -4456,24 +4458,24 @@ pub struct ThrottleGroupProperties {
 ::qapi_rt::qapi_builder!(
     ThrottleGroupProperties new {} init { extra = ::std::default::Default::default(), }
     set { with_limits limits "limits" : ThrottleLimits => into, with_x_iops_total
-    x_iops_total "x-iops-total" : i64 => into, with_x_iops_total_max x_iops_total_max
-    "x-iops-total-max" : i64 => into, with_x_iops_total_max_length
-    x_iops_total_max_length "x-iops-total-max-length" : i64 => into, with_x_iops_read
-    x_iops_read "x-iops-read" : i64 => into, with_x_iops_read_max x_iops_read_max
-    "x-iops-read-max" : i64 => into, with_x_iops_read_max_length x_iops_read_max_length
-    "x-iops-read-max-length" : i64 => into, with_x_iops_write x_iops_write "x-iops-write"
-    : i64 => into, with_x_iops_write_max x_iops_write_max "x-iops-write-max" : i64 =>
-    into, with_x_iops_write_max_length x_iops_write_max_length "x-iops-write-max-length"
-    : i64 => into, with_x_bps_total x_bps_total "x-bps-total" : i64 => into,
-    with_x_bps_total_max x_bps_total_max "x-bps-total-max" : i64 => into,
-    with_x_bps_total_max_length x_bps_total_max_length "x-bps-total-max-length" : i64 =>
-    into, with_x_bps_read x_bps_read "x-bps-read" : i64 => into, with_x_bps_read_max
-    x_bps_read_max "x-bps-read-max" : i64 => into, with_x_bps_read_max_length
-    x_bps_read_max_length "x-bps-read-max-length" : i64 => into, with_x_bps_write
-    x_bps_write "x-bps-write" : i64 => into, with_x_bps_write_max x_bps_write_max
-    "x-bps-write-max" : i64 => into, with_x_bps_write_max_length x_bps_write_max_length
-    "x-bps-write-max-length" : i64 => into, with_x_iops_size x_iops_size "x-iops-size" :
-    i64 => into, }
+    x_iops_total "x-iops-total" : i64 => plain, with_x_iops_total_max x_iops_total_max
+    "x-iops-total-max" : i64 => plain, with_x_iops_total_max_length
+    x_iops_total_max_length "x-iops-total-max-length" : i64 => plain, with_x_iops_read
+    x_iops_read "x-iops-read" : i64 => plain, with_x_iops_read_max x_iops_read_max
+    "x-iops-read-max" : i64 => plain, with_x_iops_read_max_length x_iops_read_max_length
+    "x-iops-read-max-length" : i64 => plain, with_x_iops_write x_iops_write
+    "x-iops-write" : i64 => plain, with_x_iops_write_max x_iops_write_max
+    "x-iops-write-max" : i64 => plain, with_x_iops_write_max_length
+    x_iops_write_max_length "x-iops-write-max-length" : i64 => plain, with_x_bps_total
+    x_bps_total "x-bps-total" : i64 => plain, with_x_bps_total_max x_bps_total_max
+    "x-bps-total-max" : i64 => plain, with_x_bps_total_max_length x_bps_total_max_length
+    "x-bps-total-max-length" : i64 => plain, with_x_bps_read x_bps_read "x-bps-read" :
+    i64 => plain, with_x_bps_read_max x_bps_read_max "x-bps-read-max" : i64 => plain,
+    with_x_bps_read_max_length x_bps_read_max_length "x-bps-read-max-length" : i64 =>
+    plain, with_x_bps_write x_bps_write "x-bps-write" : i64 => plain,
+    with_x_bps_write_max x_bps_write_max "x-bps-write-max" : i64 => plain,
+    with_x_bps_write_max_length x_bps_write_max_length "x-bps-write-max-length" : i64 =>
+    plain, with_x_iops_size x_iops_size "x-iops-size" : i64 => plain, }
 );
 #[doc(alias = "block-stream")]
 /// Copy data from a backing file into a block device.
@@ -4601,7 +4603,7 @@ pub struct BlockStream {
     with_backing_file backing_file "backing-file" : ::std::string::String => into,
     with_backing_mask_protocol backing_mask_protocol "backing-mask-protocol" : bool =>
     into, with_bottom bottom "bottom" : ::std::string::String => into, with_speed speed
-    "speed" : i64 => into, with_on_error on_error "on-error" : BlockdevOnError => into,
+    "speed" : i64 => plain, with_on_error on_error "on-error" : BlockdevOnError => into,
     with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
     into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
     with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
@@ -4642,8 +4644,8 @@ pub struct BlockJobSetSpeed {
     BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockJobSetSpeed new { device : ::std::string::String => into, speed : i64 => into, }
-    init { extra = ::std::default::Default::default(), } set {}
+    BlockJobSetSpeed new { device : ::std::string::String => into, speed : i64 => plain,
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockJobSetSpeed, "block-job-set-speed", (), { arg_type :
@@ -5305,7 +5307,7 @@ pub struct BlockdevOptionsFile {
     ::std::default::Default::default(), } set { with_pr_manager pr_manager "pr-manager" :
     ::std::string::String => into, with_locking locking "locking" : OnOffAuto => into,
     with_aio aio "aio" : BlockdevAioOptions => into, with_aio_max_batch aio_max_batch
-    "aio-max-batch" : i64 => into, with_drop_cache drop_cache "drop-cache" : bool =>
+    "aio-max-batch" : i64 => plain, with_drop_cache drop_cache "drop-cache" : bool =>
     into, with_x_check_cache_dropped x_check_cache_dropped "x-check-cache-dropped" : bool
     => into, }
 );
@@ -5335,8 +5337,8 @@ pub struct BlockdevOptionsNull {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNull new {} init { extra = ::std::default::Default::default(), } set {
-    with_size size "size" : i64 => into, with_latency_ns latency_ns "latency-ns" : u64 =>
-    into, with_read_zeroes read_zeroes "read-zeroes" : bool => into, }
+    with_size size "size" : i64 => plain, with_latency_ns latency_ns "latency-ns" : u64
+    => plain, with_read_zeroes read_zeroes "read-zeroes" : bool => into, }
 );
 /// Driver specific block device options for the NVMe backend.
 ///
@@ -5362,7 +5364,7 @@ pub struct BlockdevOptionsNVMe {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNVMe new { device : ::std::string::String => into, namespace : i64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific block device options for the vvfat protocol.
 ///
@@ -5395,7 +5397,7 @@ pub struct BlockdevOptionsVVFAT {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVVFAT new { dir : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_fat_type fat_type "fat-type" : i64
-    => into, with_floppy floppy "floppy" : bool => into, with_label label "label" :
+    => plain, with_floppy floppy "floppy" : bool => into, with_label label "label" :
     ::std::string::String => into, with_rw rw "rw" : bool => into, }
 );
 /// Driver specific block device options for image format that have no
@@ -5767,8 +5769,8 @@ pub struct BlockdevOptionsPreallocate {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsPreallocate new { file : BlockdevRef => boxed, } init { extra =
     ::std::default::Default::default(), } set { with_prealloc_align prealloc_align
-    "prealloc-align" : i64 => into, with_prealloc_size prealloc_size "prealloc-size" :
-    i64 => into, }
+    "prealloc-align" : i64 => plain, with_prealloc_size prealloc_size "prealloc-size" :
+    i64 => plain, }
 );
 /// Driver specific block device options for qcow2.
 ///
@@ -5865,11 +5867,11 @@ pub struct BlockdevOptionsQcow2 {
     "pass-discard-snapshot" : bool => into, with_pass_discard_other pass_discard_other
     "pass-discard-other" : bool => into, with_discard_no_unref discard_no_unref
     "discard-no-unref" : bool => into, with_overlap_check overlap_check "overlap-check" :
-    Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size" : i64 => into,
-    with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => into,
-    with_l2_cache_entry_size l2_cache_entry_size "l2-cache-entry-size" : i64 => into,
-    with_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => into,
-    with_cache_clean_interval cache_clean_interval "cache-clean-interval" : i64 => into,
+    Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size" : i64 => plain,
+    with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => plain,
+    with_l2_cache_entry_size l2_cache_entry_size "l2-cache-entry-size" : i64 => plain,
+    with_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => plain,
+    with_cache_clean_interval cache_clean_interval "cache-clean-interval" : i64 => plain,
     with_encrypt encrypt "encrypt" : BlockdevQcow2Encryption => into, with_data_file
     data_file "data-file" : BlockdevRef => boxed, }
 );
@@ -6188,9 +6190,9 @@ pub struct BlkdebugInjectErrorOptions {
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugInjectErrorOptions new { event : BlkdebugEvent => into, } init { extra =
-    ::std::default::Default::default(), } set { with_state state "state" : i64 => into,
+    ::std::default::Default::default(), } set { with_state state "state" : i64 => plain,
     with_iotype iotype "iotype" : BlkdebugIOType => into, with_errno errno "errno" : i64
-    => into, with_sector sector "sector" : i64 => into, with_once once "once" : bool =>
+    => plain, with_sector sector "sector" : i64 => plain, with_once once "once" : bool =>
     into, with_immediately immediately "immediately" : bool => into, }
 );
 /// Describes a single state-change event for blkdebug.
@@ -6216,9 +6218,9 @@ pub struct BlkdebugSetStateOptions {
     "new_state", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlkdebugSetStateOptions new { event : BlkdebugEvent => into, new_state : i64 => into,
-    } init { extra = ::std::default::Default::default(), } set { with_state state "state"
-    : i64 => into, }
+    BlkdebugSetStateOptions new { event : BlkdebugEvent => into, new_state : i64 =>
+    plain, } init { extra = ::std::default::Default::default(), } set { with_state state
+    "state" : i64 => plain, }
 );
 /// Driver specific block device options for blkdebug.
 ///
@@ -6285,11 +6287,11 @@ pub struct BlockdevOptionsBlkdebug {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkdebug new { image : BlockdevRef => boxed, } init { extra =
     ::std::default::Default::default(), } set { with_config config "config" :
-    ::std::string::String => into, with_align align "align" : i64 => into,
-    with_max_transfer max_transfer "max-transfer" : i32 => into, with_opt_write_zero
-    opt_write_zero "opt-write-zero" : i32 => into, with_max_write_zero max_write_zero
-    "max-write-zero" : i32 => into, with_opt_discard opt_discard "opt-discard" : i32 =>
-    into, with_max_discard max_discard "max-discard" : i32 => into, with_inject_error
+    ::std::string::String => into, with_align align "align" : i64 => plain,
+    with_max_transfer max_transfer "max-transfer" : i32 => plain, with_opt_write_zero
+    opt_write_zero "opt-write-zero" : i32 => plain, with_max_write_zero max_write_zero
+    "max-write-zero" : i32 => plain, with_opt_discard opt_discard "opt-discard" : i32 =>
+    plain, with_max_discard max_discard "max-discard" : i32 => plain, with_inject_error
     inject_error "inject-error" : ::std::vec::Vec < BlkdebugInjectErrorOptions > => into,
     with_set_state set_state "set-state" : ::std::vec::Vec < BlkdebugSetStateOptions > =>
     into, with_take_child_perms take_child_perms "take-child-perms" : ::std::vec::Vec <
@@ -6327,9 +6329,10 @@ pub struct BlockdevOptionsBlklogwrites {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlklogwrites new { file : BlockdevRef => boxed, log : BlockdevRef =>
     boxed, } init { extra = ::std::default::Default::default(), } set {
-    with_log_sector_size log_sector_size "log-sector-size" : u32 => into, with_log_append
-    log_append "log-append" : bool => into, with_log_super_update_interval
-    log_super_update_interval "log-super-update-interval" : u64 => into, }
+    with_log_sector_size log_sector_size "log-sector-size" : u32 => plain,
+    with_log_append log_append "log-append" : bool => into,
+    with_log_super_update_interval log_super_update_interval "log-super-update-interval"
+    : u64 => plain, }
 );
 /// Driver specific block device options for blkverify.
 ///
@@ -6414,7 +6417,7 @@ pub struct BlockdevOptionsQuorum {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQuorum new { children : ::std::vec::Vec < BlockdevRef > => into,
-    vote_threshold : i64 => into, } init { extra = ::std::default::Default::default(), }
+    vote_threshold : i64 => plain, } init { extra = ::std::default::Default::default(), }
     set { with_blkverify blkverify "blkverify" : bool => into, with_rewrite_corrupted
     rewrite_corrupted "rewrite-corrupted" : bool => into, with_read_pattern read_pattern
     "read-pattern" : QuorumReadPattern => into, }
@@ -6447,7 +6450,7 @@ pub struct BlockdevOptionsGluster {
     BlockdevOptionsGluster new { volume : ::std::string::String => into, path :
     ::std::string::String => into, server : ::std::vec::Vec < SocketAddress > => into, }
     init { extra = ::std::default::Default::default(), } set { with_debug debug "debug" :
-    i64 => into, with_logfile logfile "logfile" : ::std::string::String => into, }
+    i64 => plain, with_logfile logfile "logfile" : ::std::string::String => into, }
 );
 /// Driver specific block device options for the io_uring backend.
 ///
@@ -6638,12 +6641,12 @@ pub struct BlockdevOptionsIscsi {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsIscsi new { transport : IscsiTransport => into, portal :
     ::std::string::String => into, target : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_lun lun "lun" : i64 => into,
+    = ::std::default::Default::default(), } set { with_lun lun "lun" : i64 => plain,
     with_user user "user" : ::std::string::String => into, with_password_secret
     password_secret "password-secret" : ::std::string::String => into,
     with_initiator_name initiator_name "initiator-name" : ::std::string::String => into,
     with_header_digest header_digest "header-digest" : IscsiHeaderDigest => into,
-    with_timeout timeout "timeout" : i64 => into, }
+    with_timeout timeout "timeout" : i64 => plain, }
 );
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -7152,10 +7155,10 @@ pub struct BlockdevOptionsNfs {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNfs new { server : NFSServer => into, path : ::std::string::String =>
     into, } init { extra = ::std::default::Default::default(), } set { with_user user
-    "user" : i64 => into, with_group group "group" : i64 => into, with_tcp_syn_count
-    tcp_syn_count "tcp-syn-count" : i64 => into, with_readahead_size readahead_size
-    "readahead-size" : i64 => into, with_page_cache_size page_cache_size
-    "page-cache-size" : i64 => into, with_debug debug "debug" : i64 => into, }
+    "user" : i64 => plain, with_group group "group" : i64 => plain, with_tcp_syn_count
+    tcp_syn_count "tcp-syn-count" : i64 => plain, with_readahead_size readahead_size
+    "readahead-size" : i64 => plain, with_page_cache_size page_cache_size
+    "page-cache-size" : i64 => plain, with_debug debug "debug" : i64 => plain, }
 );
 /// Driver specific block device options shared by all protocols
 /// supported by the curl backend.
@@ -7195,7 +7198,7 @@ pub struct BlockdevOptionsCurlBase {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlBase new { url : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
     "username" : ::std::string::String => into, with_password_secret password_secret
     "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
     "proxy-username" : ::std::string::String => into, with_proxy_password_secret
@@ -7246,7 +7249,7 @@ pub struct BlockdevOptionsCurlHttp {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttp new { url : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
     "username" : ::std::string::String => into, with_password_secret password_secret
     "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
     "proxy-username" : ::std::string::String => into, with_proxy_password_secret
@@ -7303,7 +7306,7 @@ pub struct BlockdevOptionsCurlHttps {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttps new { url : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
     "username" : ::std::string::String => into, with_password_secret password_secret
     "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
     "proxy-username" : ::std::string::String => into, with_proxy_password_secret
@@ -7350,7 +7353,7 @@ pub struct BlockdevOptionsCurlFtp {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtp new { url : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
     "username" : ::std::string::String => into, with_password_secret password_secret
     "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
     "proxy-username" : ::std::string::String => into, with_proxy_password_secret
@@ -7397,7 +7400,7 @@ pub struct BlockdevOptionsCurlFtps {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtps new { url : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => into, with_timeout timeout "timeout" : i64 => into, with_username username
+    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
     "username" : ::std::string::String => into, with_password_secret password_secret
     "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
     "proxy-username" : ::std::string::String => into, with_proxy_password_secret
@@ -7458,7 +7461,7 @@ pub struct BlockdevOptionsNbd {
     ::std::string::String => into, with_tls_hostname tls_hostname "tls-hostname" :
     ::std::string::String => into, with_x_dirty_bitmap x_dirty_bitmap "x-dirty-bitmap" :
     ::std::string::String => into, with_reconnect_delay reconnect_delay "reconnect-delay"
-    : u32 => into, with_open_timeout open_timeout "open-timeout" : u32 => into, }
+    : u32 => plain, with_open_timeout open_timeout "open-timeout" : u32 => plain, }
 );
 /// Driver specific block device options for the raw driver.
 ///
@@ -7483,7 +7486,7 @@ pub struct BlockdevOptionsRaw {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRaw new { file : BlockdevRef => boxed, } init { extra =
     ::std::default::Default::default(), } set { with_offset offset "offset" : i64 =>
-    into, with_size size "size" : i64 => into, }
+    plain, with_size size "size" : i64 => plain, }
 );
 /// Driver specific block device options for the throttle driver
 ///
@@ -7610,8 +7613,8 @@ pub struct BlockdevOptionsCbw {
     BlockdevOptionsCbw new { file : BlockdevRef => boxed, target : BlockdevRef => boxed,
     } init { extra = ::std::default::Default::default(), } set { with_bitmap bitmap
     "bitmap" : BlockDirtyBitmap => into, with_on_cbw_error on_cbw_error "on-cbw-error" :
-    OnCbwError => into, with_cbw_timeout cbw_timeout "cbw-timeout" : u32 => into,
-    with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => into, }
+    OnCbwError => into, with_cbw_timeout cbw_timeout "cbw-timeout" : u32 => plain,
+    with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => plain, }
 );
 /// Options for creating a block device.  Many options are available for
 /// all block devices, independent of the block driver:
@@ -9258,10 +9261,10 @@ pub struct BlockdevCreateOptionsFile {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsFile new { filename : ::std::string::String => into, size : u64
-    => into, } init { extra = ::std::default::Default::default(), } set {
+    => plain, } init { extra = ::std::default::Default::default(), } set {
     with_preallocation preallocation "preallocation" : PreallocMode => into, with_nocow
     nocow "nocow" : bool => into, with_extent_size_hint extent_size_hint
-    "extent-size-hint" : u64 => into, }
+    "extent-size-hint" : u64 => plain, }
 );
 /// Driver specific image creation options for gluster.
 ///
@@ -9287,7 +9290,7 @@ pub struct BlockdevCreateOptionsGluster {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsGluster new { location : BlockdevOptionsGluster => into, size :
-    u64 => into, } init { extra = ::std::default::Default::default(), } set {
+    u64 => plain, } init { extra = ::std::default::Default::default(), } set {
     with_preallocation preallocation "preallocation" : PreallocMode => into, }
 );
 /// Driver specific image creation options for LUKS.
@@ -9342,14 +9345,14 @@ pub struct BlockdevCreateOptionsLUKS {
     preallocation "preallocation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsLUKS new { size : u64 => into, } init { extra =
+    BlockdevCreateOptionsLUKS new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
     ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
     QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
     QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
     into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
     with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
-    "iter-time" : i64 => into, with_file file "file" : BlockdevRef => into, with_header
+    "iter-time" : i64 => plain, with_file file "file" : BlockdevRef => into, with_header
     header "header" : BlockdevRef => into, with_preallocation preallocation
     "preallocation" : PreallocMode => into, }
 );
@@ -9373,7 +9376,7 @@ pub struct BlockdevCreateOptionsNfs {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsNfs new { location : BlockdevOptionsNfs => into, size : u64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific image creation options for parallels.
 ///
@@ -9396,9 +9399,9 @@ pub struct BlockdevCreateOptionsParallels {
     cluster_size "cluster-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsParallels new { file : BlockdevRef => into, size : u64 => into,
+    BlockdevCreateOptionsParallels new { file : BlockdevRef => into, size : u64 => plain,
     } init { extra = ::std::default::Default::default(), } set { with_cluster_size
-    cluster_size "cluster-size" : u64 => into, }
+    cluster_size "cluster-size" : u64 => plain, }
 );
 /// Driver specific image creation options for qcow.
 ///
@@ -9424,7 +9427,7 @@ pub struct BlockdevCreateOptionsQcow {
     "backing-file", 3 opt encrypt "encrypt", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsQcow new { file : BlockdevRef => into, size : u64 => into, }
+    BlockdevCreateOptionsQcow new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_backing_file
     backing_file "backing-file" : ::std::string::String => into, with_encrypt encrypt
     "encrypt" : QCryptoBlockCreateOptions => into, }
@@ -9517,7 +9520,7 @@ pub struct BlockdevCreateOptionsQcow2 {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsQcow2 new { file : BlockdevRef => into, size : u64 => into, }
+    BlockdevCreateOptionsQcow2 new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_data_file data_file
     "data-file" : BlockdevRef => into, with_data_file_raw data_file_raw "data-file-raw" :
     bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into, with_version
@@ -9525,10 +9528,11 @@ pub struct BlockdevCreateOptionsQcow2 {
     "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
     "backing-fmt" : BlockdevDriver => into, with_encrypt encrypt "encrypt" :
     QCryptoBlockCreateOptions => into, with_cluster_size cluster_size "cluster-size" :
-    u64 => into, with_preallocation preallocation "preallocation" : PreallocMode => into,
-    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into,
-    with_refcount_bits refcount_bits "refcount-bits" : i64 => into, with_compression_type
-    compression_type "compression-type" : Qcow2CompressionType => into, }
+    u64 => plain, with_preallocation preallocation "preallocation" : PreallocMode =>
+    into, with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into,
+    with_refcount_bits refcount_bits "refcount-bits" : i64 => plain,
+    with_compression_type compression_type "compression-type" : Qcow2CompressionType =>
+    into, }
 );
 /// Driver specific image creation options for qed.
 ///
@@ -9559,11 +9563,12 @@ pub struct BlockdevCreateOptionsQed {
     opt table_size "table-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsQed new { file : BlockdevRef => into, size : u64 => into, } init
-    { extra = ::std::default::Default::default(), } set { with_backing_file backing_file
-    "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
-    "backing-fmt" : BlockdevDriver => into, with_cluster_size cluster_size "cluster-size"
-    : u64 => into, with_table_size table_size "table-size" : i64 => into, }
+    BlockdevCreateOptionsQed new { file : BlockdevRef => into, size : u64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_backing_file
+    backing_file "backing-file" : ::std::string::String => into, with_backing_fmt
+    backing_fmt "backing-fmt" : BlockdevDriver => into, with_cluster_size cluster_size
+    "cluster-size" : u64 => plain, with_table_size table_size "table-size" : i64 =>
+    plain, }
 );
 /// Driver specific image creation options for rbd/Ceph.
 ///
@@ -9590,8 +9595,8 @@ pub struct BlockdevCreateOptionsRbd {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsRbd new { location : BlockdevOptionsRbd => into, size : u64 =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_cluster_size
-    cluster_size "cluster-size" : u64 => into, with_encrypt encrypt "encrypt" :
+    plain, } init { extra = ::std::default::Default::default(), } set { with_cluster_size
+    cluster_size "cluster-size" : u64 => plain, with_encrypt encrypt "encrypt" :
     RbdEncryptionCreateOptions => into, }
 );
 /// Subformat options for VMDK images
@@ -9692,7 +9697,7 @@ pub struct BlockdevCreateOptionsVmdk {
     "toolsversion", 8 opt zeroed_grain "zeroed-grain", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsVmdk new { file : BlockdevRef => into, size : u64 => into, }
+    BlockdevCreateOptionsVmdk new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_extents extents
     "extents" : ::std::vec::Vec < BlockdevRef > => into, with_subformat subformat
     "subformat" : BlockdevVmdkSubformat => into, with_backing_file backing_file
@@ -9722,7 +9727,7 @@ pub struct BlockdevCreateOptionsSsh {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsSsh new { location : BlockdevOptionsSsh => into, size : u64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Driver specific image creation options for VDI.
 ///
@@ -9746,8 +9751,8 @@ pub struct BlockdevCreateOptionsVdi {
     "preallocation", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsVdi new { file : BlockdevRef => into, size : u64 => into, } init
-    { extra = ::std::default::Default::default(), } set { with_preallocation
+    BlockdevCreateOptionsVdi new { file : BlockdevRef => into, size : u64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_preallocation
     preallocation "preallocation" : PreallocMode => into, }
 );
 /// Since: 2.12
@@ -9796,9 +9801,9 @@ pub struct BlockdevCreateOptionsVhdx {
     block_state_zero "block-state-zero", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsVhdx new { file : BlockdevRef => into, size : u64 => into, }
+    BlockdevCreateOptionsVhdx new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_log_size log_size
-    "log-size" : u64 => into, with_block_size block_size "block-size" : u64 => into,
+    "log-size" : u64 => plain, with_block_size block_size "block-size" : u64 => plain,
     with_subformat subformat "subformat" : BlockdevVhdxSubformat => into,
     with_block_state_zero block_state_zero "block-state-zero" : bool => into, }
 );
@@ -9840,8 +9845,8 @@ pub struct BlockdevCreateOptionsVpc {
     "subformat", 3 opt force_size "force-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    BlockdevCreateOptionsVpc new { file : BlockdevRef => into, size : u64 => into, } init
-    { extra = ::std::default::Default::default(), } set { with_subformat subformat
+    BlockdevCreateOptionsVpc new { file : BlockdevRef => into, size : u64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_subformat subformat
     "subformat" : BlockdevVpcSubformat => into, with_force_size force_size "force-size" :
     bool => into, }
 );
@@ -10194,8 +10199,8 @@ pub struct BlockdevAmendOptionsLUKS {
     BlockdevAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, } init {
     extra = ::std::default::Default::default(), } set { with_new_secret new_secret
     "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
-    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
-    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => plain,
+    with_iter_time iter_time "iter-time" : i64 => plain, with_secret secret "secret" :
     ::std::string::String => into, }
 );
 /// Driver specific image amend options for qcow2.  For now, only
@@ -10514,8 +10519,8 @@ pub struct BlockImageCorrupted {
     BlockImageCorrupted new { device : ::std::string::String => into, msg :
     ::std::string::String => into, fatal : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_node_name node_name "node-name" :
-    ::std::string::String => into, with_offset offset "offset" : i64 => into, with_size
-    size "size" : i64 => into, }
+    ::std::string::String => into, with_offset offset "offset" : i64 => plain, with_size
+    size "size" : i64 => plain, }
 );
 ::qapi_rt::qapi_event!(
     BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED", { versions : ["7.2.0", "10.0.2",
@@ -10637,8 +10642,8 @@ pub struct BlockJobCompleted {
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCompleted new { r#type : JobType => into, device : ::std::string::String =>
-    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_error error "error" :
+    into, len : i64 => plain, offset : i64 => plain, speed : i64 => plain, } init { extra
+    = ::std::default::Default::default(), } set { with_error error "error" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
@@ -10684,8 +10689,8 @@ pub struct BlockJobCancelled {
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCancelled new { r#type : JobType => into, device : ::std::string::String =>
-    into, len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set {}
+    into, len : i64 => plain, offset : i64 => plain, speed : i64 => plain, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
     BlockJobCancelled, "BLOCK_JOB_CANCELLED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -10773,7 +10778,7 @@ pub struct BlockJobReady {
 );
 ::qapi_rt::qapi_builder!(
     BlockJobReady new { r#type : JobType => into, device : ::std::string::String => into,
-    len : i64 => into, offset : i64 => into, speed : i64 => into, } init { extra =
+    len : i64 => plain, offset : i64 => plain, speed : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
@@ -10871,7 +10876,7 @@ pub struct BlockWriteThreshold {
 );
 ::qapi_rt::qapi_builder!(
     BlockWriteThreshold new { node_name : ::std::string::String => into, amount_exceeded
-    : u64 => into, write_threshold : u64 => into, } init { extra =
+    : u64 => plain, write_threshold : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
@@ -10916,8 +10921,8 @@ pub struct BlockSetWriteThreshold {
 );
 ::qapi_rt::qapi_builder!(
     BlockSetWriteThreshold new { node_name : ::std::string::String => into,
-    write_threshold : u64 => into, } init { extra = ::std::default::Default::default(), }
-    set {}
+    write_threshold : u64 => plain, } init { extra = ::std::default::Default::default(),
+    } set {}
 );
 ::qapi_rt::qapi_command!(
     BlockSetWriteThreshold, "block-set-write-threshold", (), { arg_type :
@@ -11105,7 +11110,7 @@ pub struct QuorumFailure {
 );
 ::qapi_rt::qapi_builder!(
     QuorumFailure new { reference : ::std::string::String => into, sector_num : i64 =>
-    into, sectors_count : i64 => into, } init { extra =
+    plain, sectors_count : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
@@ -11164,9 +11169,9 @@ pub struct QuorumReportBad {
 );
 ::qapi_rt::qapi_builder!(
     QuorumReportBad new { r#type : QuorumOpType => into, node_name :
-    ::std::string::String => into, sector_num : i64 => into, sectors_count : i64 => into,
-    } init { extra = ::std::default::Default::default(), } set { with_error error "error"
-    : ::std::string::String => into, }
+    ::std::string::String => into, sector_num : i64 => plain, sectors_count : i64 =>
+    plain, } init { extra = ::std::default::Default::default(), } set { with_error error
+    "error" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     QuorumReportBad, "QUORUM_REPORT_BAD", { versions : ["7.2.0", "10.0.2", "10.2.2"],

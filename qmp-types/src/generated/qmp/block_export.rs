@@ -36,9 +36,9 @@ pub struct NbdServerOptionsBase {
 ::qapi_rt::qapi_builder!(
     NbdServerOptionsBase new {} init { extra = ::std::default::Default::default(), } set
     { with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
-    into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    plain, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
     with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_connections max_connections "max-connections" : u32 => into, }
+    with_max_connections max_connections "max-connections" : u32 => plain, }
 );
 /// Keep this type consistent with the `NbdServerOptionsLegacy` type.
 /// The only intended difference is using `SocketAddress` instead of
@@ -79,10 +79,10 @@ pub struct NbdServerOptions {
 ::qapi_rt::qapi_builder!(
     NbdServerOptions new { addr : SocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
-    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
-    ::std::string::String => into, with_max_connections max_connections "max-connections"
-    : u32 => into, }
+    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
+    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
+    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
+    "max-connections" : u32 => plain, }
 );
 /// Keep this type consistent with the `NbdServerOptions` type.  The
 /// only intended difference is using `SocketAddressLegacy` instead of
@@ -123,10 +123,10 @@ pub struct NbdServerOptionsLegacy {
 ::qapi_rt::qapi_builder!(
     NbdServerOptionsLegacy new { addr : SocketAddressLegacy => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
-    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
-    ::std::string::String => into, with_max_connections max_connections "max-connections"
-    : u32 => into, }
+    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
+    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
+    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
+    "max-connections" : u32 => plain, }
 );
 #[doc(alias = "nbd-server-start")]
 /// Start an NBD server listening on the given host and port.  Block
@@ -175,10 +175,10 @@ pub struct NbdServerStart {
 ::qapi_rt::qapi_builder!(
     NbdServerStart new { addr : SocketAddressLegacy => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => into, with_tls_creds tls_creds
-    "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz "tls-authz" :
-    ::std::string::String => into, with_max_connections max_connections "max-connections"
-    : u32 => into, }
+    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
+    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
+    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
+    "max-connections" : u32 => plain, }
 );
 #[allow(deprecated, reason = "every member is carried over")]
 impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
@@ -303,8 +303,8 @@ pub struct BlockExportOptionsVhostUserBlk {
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVhostUserBlk new { addr : SocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set { with_logical_block_size
-    logical_block_size "logical-block-size" : u64 => into, with_num_queues num_queues
-    "num-queues" : u16 => into, }
+    logical_block_size "logical-block-size" : u64 => plain, with_num_queues num_queues
+    "num-queues" : u16 => plain, }
 );
 /// Possible allow_other modes for FUSE exports.
 ///
@@ -393,8 +393,8 @@ pub struct BlockExportOptionsVduseBlk {
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVduseBlk new { name : ::std::string::String => into, } init { extra
     = ::std::default::Default::default(), } set { with_num_queues num_queues "num-queues"
-    : u16 => into, with_queue_size queue_size "queue-size" : u16 => into,
-    with_logical_block_size logical_block_size "logical-block-size" : u64 => into,
+    : u16 => plain, with_queue_size queue_size "queue-size" : u16 => plain,
+    with_logical_block_size logical_block_size "logical-block-size" : u64 => plain,
     with_serial serial "serial" : ::std::string::String => into, }
 );
 /// An NBD block export, per legacy `nbd-server-add` command.

@@ -253,7 +253,7 @@ pub struct RingbufRead {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RingbufRead new { device : ::std::string::String => into, size : i64 => into, } init
+    RingbufRead new { device : ::std::string::String => into, size : i64 => plain, } init
     { extra = ::std::default::Default::default(), } set { with_format format "format" :
     DataFormat => into, }
 );
@@ -421,9 +421,9 @@ pub struct ChardevSocket {
     bool => into, with_wait wait "wait" : bool => into, with_nodelay nodelay "nodelay" :
     bool => into, with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270"
     : bool => into, with_websocket websocket "websocket" : bool => into,
-    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note =
+    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => plain, #[deprecated(note =
     "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
-    with_reconnect reconnect "reconnect" : i64 => into, }
+    with_reconnect reconnect "reconnect" : i64 => plain, }
 );
 /// Configuration info for datagram socket chardevs.
 ///
@@ -656,9 +656,9 @@ pub struct ChardevVC {
 ::qapi_rt::qapi_builder!(
     ChardevVC new {} init { extra = ::std::default::Default::default(), } set {
     with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_width width "width" : i64 => into,
-    with_height height "height" : i64 => into, with_cols cols "cols" : i64 => into,
-    with_rows rows "rows" : i64 => into, }
+    logappend "logappend" : bool => into, with_width width "width" : i64 => plain,
+    with_height height "height" : i64 => plain, with_cols cols "cols" : i64 => plain,
+    with_rows rows "rows" : i64 => plain, }
 );
 /// Configuration info for ring buffer chardevs.
 ///
@@ -684,7 +684,7 @@ pub struct ChardevRingbuf {
 ::qapi_rt::qapi_builder!(
     ChardevRingbuf new {} init { extra = ::std::default::Default::default(), } set {
     with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_size size "size" : i64 => into, }
+    logappend "logappend" : bool => into, with_size size "size" : i64 => plain, }
 );
 /// Configuration info for QEMU vdagent implementation.
 ///

@@ -78,8 +78,8 @@ pub struct VersionTriple {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VersionTriple new { major : i64 => into, minor : i64 => into, micro : i64 => into, }
-    init { extra = ::std::default::Default::default(), } set {}
+    VersionTriple new { major : i64 => plain, minor : i64 => plain, micro : i64 => plain,
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 /// A description of QEMU's version.
 ///

@@ -277,7 +277,7 @@ pub struct QCryptoBlockCreateOptionsLUKS {
     QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
     into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
     with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
-    "iter-time" : i64 => into, }
+    "iter-time" : i64 => plain, }
 );
 /// The options that are available for all encryption formats when
 /// opening an existing volume
@@ -416,9 +416,9 @@ pub struct QCryptoBlockInfoLUKSSlot {
     "stripes", 3 req key_offset "key-offset", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    QCryptoBlockInfoLUKSSlot new { active : bool => into, key_offset : i64 => into, }
+    QCryptoBlockInfoLUKSSlot new { active : bool => into, key_offset : i64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_iters iters "iters" :
-    i64 => into, with_stripes stripes "stripes" : i64 => into, }
+    i64 => plain, with_stripes stripes "stripes" : i64 => plain, }
 );
 /// Information about the LUKS block encryption options
 ///
@@ -462,8 +462,8 @@ pub struct QCryptoBlockInfoLUKS {
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKS new { cipher_alg : QCryptoCipherAlgo => into, cipher_mode :
     QCryptoCipherMode => into, ivgen_alg : QCryptoIVGenAlgo => into, hash_alg :
-    QCryptoHashAlgo => into, payload_offset : i64 => into, master_key_iters : i64 =>
-    into, uuid : ::std::string::String => into, slots : ::std::vec::Vec <
+    QCryptoHashAlgo => into, payload_offset : i64 => plain, master_key_iters : i64 =>
+    plain, uuid : ::std::string::String => into, slots : ::std::vec::Vec <
     QCryptoBlockInfoLUKSSlot > => into, } init { extra =
     ::std::default::Default::default(), } set { with_ivgen_hash_alg ivgen_hash_alg
     "ivgen-hash-alg" : QCryptoHashAlgo => into, with_detached_header detached_header
@@ -571,8 +571,8 @@ pub struct QCryptoBlockAmendOptionsLUKS {
     QCryptoBlockAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, }
     init { extra = ::std::default::Default::default(), } set { with_new_secret new_secret
     "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
-    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => into,
-    with_iter_time iter_time "iter-time" : i64 => into, with_secret secret "secret" :
+    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => plain,
+    with_iter_time iter_time "iter-time" : i64 => plain, with_secret secret "secret" :
     ::std::string::String => into, }
 );
 /// The options that are available for all encryption formats when
@@ -754,7 +754,7 @@ pub struct SecretKeyringProperties {
     3 opt loaded "loaded", 4 req serial "serial", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SecretKeyringProperties new { serial : i32 => into, } init { extra =
+    SecretKeyringProperties new { serial : i32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_format format "format" :
     QCryptoSecretFormat => into, with_keyid keyid "keyid" : ::std::string::String =>
     into, with_iv iv "iv" : ::std::string::String => into, #[deprecated(note =

@@ -110,7 +110,7 @@ pub struct QCryptodevBackendClient {
     QCryptodevBackendClient { 0 req queue "queue", 1 req r#type "type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    QCryptodevBackendClient new { queue : u32 => into, r#type : QCryptodevBackendType =>
+    QCryptodevBackendClient new { queue : u32 => plain, r#type : QCryptodevBackendType =>
     into, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information about a crypto device.

@@ -114,11 +114,12 @@ pub struct CxlInjectGeneralMediaEvent {
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectGeneralMediaEvent new { path : ::std::string::String => into, log :
-    CxlEventLog => into, flags : u8 => into, dpa : u64 => into, descriptor : u8 => into,
-    r#type : u8 => into, transaction_type : u8 => into, } init { extra =
+    CxlEventLog => into, flags : u8 => plain, dpa : u64 => plain, descriptor : u8 =>
+    plain, r#type : u8 => plain, transaction_type : u8 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
-    into, with_rank rank "rank" : u8 => into, with_device device "device" : u32 => into,
-    with_component_id component_id "component-id" : ::std::string::String => into, }
+    plain, with_rank rank "rank" : u8 => plain, with_device device "device" : u32 =>
+    plain, with_component_id component_id "component-id" : ::std::string::String => into,
+    }
 );
 /// The required arguments of [`CxlInjectGeneralMediaEvent`] by name, for a struct literal: `CxlInjectGeneralMediaEvent::from(CxlInjectGeneralMediaEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -255,14 +256,14 @@ pub struct CxlInjectDramEvent {
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectDramEvent new { path : ::std::string::String => into, log : CxlEventLog =>
-    into, flags : u8 => into, dpa : u64 => into, descriptor : u8 => into, r#type : u8 =>
-    into, transaction_type : u8 => into, } init { extra =
+    into, flags : u8 => plain, dpa : u64 => plain, descriptor : u8 => plain, r#type : u8
+    => plain, transaction_type : u8 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
-    into, with_rank rank "rank" : u8 => into, with_nibble_mask nibble_mask "nibble-mask"
-    : u32 => into, with_bank_group bank_group "bank-group" : u8 => into, with_bank bank
-    "bank" : u8 => into, with_row row "row" : u32 => into, with_column column "column" :
-    u16 => into, with_correction_mask correction_mask "correction-mask" : ::std::vec::Vec
-    < u64 > => into, }
+    plain, with_rank rank "rank" : u8 => plain, with_nibble_mask nibble_mask
+    "nibble-mask" : u32 => plain, with_bank_group bank_group "bank-group" : u8 => plain,
+    with_bank bank "bank" : u8 => plain, with_row row "row" : u32 => plain, with_column
+    column "column" : u16 => plain, with_correction_mask correction_mask
+    "correction-mask" : ::std::vec::Vec < u64 > => into, }
 );
 /// The required arguments of [`CxlInjectDramEvent`] by name, for a struct literal: `CxlInjectDramEvent::from(CxlInjectDramEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -384,11 +385,11 @@ pub struct CxlInjectMemoryModuleEvent {
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectMemoryModuleEvent new { path : ::std::string::String => into, log :
-    CxlEventLog => into, flags : u8 => into, r#type : u8 => into, health_status : u8 =>
-    into, media_status : u8 => into, additional_status : u8 => into, life_used : u8 =>
-    into, temperature : i16 => into, dirty_shutdown_count : u32 => into,
-    corrected_volatile_error_count : u32 => into, corrected_persistent_error_count : u32
-    => into, } init { extra = ::std::default::Default::default(), } set {}
+    CxlEventLog => into, flags : u8 => plain, r#type : u8 => plain, health_status : u8 =>
+    plain, media_status : u8 => plain, additional_status : u8 => plain, life_used : u8 =>
+    plain, temperature : i16 => plain, dirty_shutdown_count : u32 => plain,
+    corrected_volatile_error_count : u32 => plain, corrected_persistent_error_count : u32
+    => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`CxlInjectMemoryModuleEvent`] by name, for a struct literal: `CxlInjectMemoryModuleEvent::from(CxlInjectMemoryModuleEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -478,8 +479,8 @@ pub struct CxlInjectPoison {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CxlInjectPoison new { path : ::std::string::String => into, start : u64 => into,
-    length : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    CxlInjectPoison new { path : ::std::string::String => into, start : u64 => plain,
+    length : u64 => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// The required arguments of [`CxlInjectPoison`] by name, for a struct literal: `CxlInjectPoison::from(CxlInjectPoisonArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -768,7 +769,7 @@ pub struct CxlDynamicCapacityExtent {
     CxlDynamicCapacityExtent { 0 req offset "offset", 1 req len "len", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CxlDynamicCapacityExtent new { offset : u64 => into, len : u64 => into, } init {
+    CxlDynamicCapacityExtent new { offset : u64 => plain, len : u64 => plain, } init {
     extra = ::std::default::Default::default(), } set {}
 );
 /// The policy to use for selecting which extents comprise the added
@@ -880,7 +881,7 @@ pub struct CxlAddDynamicCapacity {
 );
 ::qapi_rt::qapi_builder!(
     CxlAddDynamicCapacity new { path : ::std::string::String => into, host_id : u16 =>
-    into, selection_policy : CxlExtentSelectionPolicy => into, region : u8 => into,
+    plain, selection_policy : CxlExtentSelectionPolicy => into, region : u8 => plain,
     extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
     ::std::default::Default::default(), } set { with_tag tag "tag" :
     ::std::string::String => into, }
@@ -993,7 +994,7 @@ pub struct CxlReleaseDynamicCapacity {
 );
 ::qapi_rt::qapi_builder!(
     CxlReleaseDynamicCapacity new { path : ::std::string::String => into, host_id : u16
-    => into, removal_policy : CxlExtentRemovalPolicy => into, region : u8 => into,
+    => plain, removal_policy : CxlExtentRemovalPolicy => into, region : u8 => plain,
     extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
     ::std::default::Default::default(), } set { with_forced_removal forced_removal
     "forced-removal" : bool => into, with_sanitize_on_release sanitize_on_release

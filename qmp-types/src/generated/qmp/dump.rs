@@ -115,8 +115,8 @@ pub struct DumpGuestMemory {
 ::qapi_rt::qapi_builder!(
     DumpGuestMemory new { paging : bool => into, protocol : ::std::string::String =>
     into, } init { extra = ::std::default::Default::default(), } set { with_detach detach
-    "detach" : bool => into, with_begin begin "begin" : i64 => into, with_length length
-    "length" : i64 => into, with_format format "format" : DumpGuestMemoryFormat => into,
+    "detach" : bool => into, with_begin begin "begin" : i64 => plain, with_length length
+    "length" : i64 => plain, with_format format "format" : DumpGuestMemoryFormat => into,
     }
 );
 ::qapi_rt::qapi_command!(
@@ -166,8 +166,8 @@ pub struct DumpQueryResult {
     "total", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DumpQueryResult new { status : DumpStatus => into, completed : i64 => into, total :
-    i64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    DumpQueryResult new { status : DumpStatus => into, completed : i64 => plain, total :
+    i64 => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-dump")]
 /// Query latest dump status.

@@ -182,8 +182,8 @@ pub struct CpuInfoFast {
     "qom-path", 3 req thread_id "thread-id", 4 opt props "props", } flatten branch
 );
 ::qapi_rt::qapi_builder!(
-    CpuInfoFast new { cpu_index : i64 => into, qom_path : ::std::string::String => into,
-    thread_id : i64 => into, branch : CpuInfoFastBranch => into, } init {} set {
+    CpuInfoFast new { cpu_index : i64 => plain, qom_path : ::std::string::String => into,
+    thread_id : i64 => plain, branch : CpuInfoFastBranch => into, } init {} set {
     with_qom_type qom_type "qom-type" : ::std::string::String => into, with_props props
     "props" : CpuInstanceProperties => into, }
 );
@@ -427,7 +427,7 @@ pub struct MachineInfo {
     acpi "acpi", 10 opt compat_props "compat-props", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MachineInfo new { name : ::std::string::String => into, cpu_max : i64 => into,
+    MachineInfo new { name : ::std::string::String => into, cpu_max : i64 => plain,
     hotpluggable_cpus : bool => into, numa_mem_supported : bool => into, deprecated :
     bool => into, } init { extra = ::std::default::Default::default(), } set { with_alias
     alias "alias" : ::std::string::String => into, with_is_default is_default
@@ -944,9 +944,9 @@ pub struct NumaNodeOptions {
 );
 ::qapi_rt::qapi_builder!(
     NumaNodeOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_nodeid nodeid "nodeid" : u16 => into, with_cpus cpus "cpus" : ::std::vec::Vec <
-    u16 > => into, with_mem mem "mem" : u64 => into, with_memdev memdev "memdev" :
-    ::std::string::String => into, with_initiator initiator "initiator" : u16 => into, }
+    with_nodeid nodeid "nodeid" : u16 => plain, with_cpus cpus "cpus" : ::std::vec::Vec <
+    u16 > => into, with_mem mem "mem" : u64 => plain, with_memdev memdev "memdev" :
+    ::std::string::String => into, with_initiator initiator "initiator" : u16 => plain, }
 );
 /// Set the distance between 2 NUMA nodes.
 ///
@@ -970,8 +970,8 @@ pub struct NumaDistOptions {
     NumaDistOptions { 0 req src "src", 1 req dst "dst", 2 req val "val", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NumaDistOptions new { src : u16 => into, dst : u16 => into, val : u8 => into, } init
-    { extra = ::std::default::Default::default(), } set {}
+    NumaDistOptions new { src : u16 => plain, dst : u16 => plain, val : u8 => plain, }
+    init { extra = ::std::default::Default::default(), } set {}
 );
 /// Create a CXL Fixed Memory Window
 ///
@@ -998,10 +998,10 @@ pub struct CXLFixedMemoryWindowOptions {
     "interleave-granularity", 2 req targets "targets", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CXLFixedMemoryWindowOptions new { size : u64 => into, targets : ::std::vec::Vec <
+    CXLFixedMemoryWindowOptions new { size : u64 => plain, targets : ::std::vec::Vec <
     ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
     } set { with_interleave_granularity interleave_granularity "interleave-granularity" :
-    u64 => into, }
+    u64 => plain, }
 );
 /// List of CXL Fixed Memory Windows.
 ///
@@ -1076,10 +1076,10 @@ pub struct X86CPUFeatureWordInfo {
     features "features", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    X86CPUFeatureWordInfo new { cpuid_input_eax : i64 => into, cpuid_register :
-    X86CPURegister32 => into, features : i64 => into, } init { extra =
+    X86CPUFeatureWordInfo new { cpuid_input_eax : i64 => plain, cpuid_register :
+    X86CPURegister32 => into, features : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_cpuid_input_ecx cpuid_input_ecx
-    "cpuid-input-ecx" : i64 => into, }
+    "cpuid-input-ecx" : i64 => plain, }
 );
 /// Not used by QMP; hack to let us use X86CPUFeatureWordInfoList
 /// internally
@@ -1149,12 +1149,12 @@ pub struct NumaCpuOptions {
 );
 ::qapi_rt::qapi_builder!(
     NumaCpuOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id "drawer-id" :
-    i64 => into, with_book_id book_id "book-id" : i64 => into, with_socket_id socket_id
-    "socket-id" : i64 => into, with_die_id die_id "die-id" : i64 => into, with_cluster_id
-    cluster_id "cluster-id" : i64 => into, with_module_id module_id "module-id" : i64 =>
-    into, with_core_id core_id "core-id" : i64 => into, with_thread_id thread_id
-    "thread-id" : i64 => into, }
+    with_node_id node_id "node-id" : i64 => plain, with_drawer_id drawer_id "drawer-id" :
+    i64 => plain, with_book_id book_id "book-id" : i64 => plain, with_socket_id socket_id
+    "socket-id" : i64 => plain, with_die_id die_id "die-id" : i64 => plain,
+    with_cluster_id cluster_id "cluster-id" : i64 => plain, with_module_id module_id
+    "module-id" : i64 => plain, with_core_id core_id "core-id" : i64 => plain,
+    with_thread_id thread_id "thread-id" : i64 => plain, }
 );
 /// The memory hierarchy in the System Locality Latency and Bandwidth
 /// Information Structure of HMAT (Heterogeneous Memory Attribute Table)
@@ -1249,10 +1249,10 @@ pub struct NumaHmatLBOptions {
     bandwidth "bandwidth", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NumaHmatLBOptions new { initiator : u16 => into, target : u16 => into, hierarchy :
+    NumaHmatLBOptions new { initiator : u16 => plain, target : u16 => plain, hierarchy :
     HmatLBMemoryHierarchy => into, data_type : HmatLBDataType => into, } init { extra =
     ::std::default::Default::default(), } set { with_latency latency "latency" : u64 =>
-    into, with_bandwidth bandwidth "bandwidth" : u64 => into, }
+    plain, with_bandwidth bandwidth "bandwidth" : u64 => plain, }
 );
 /// Cache associativity in the Memory Side Cache Information Structure
 /// of HMAT
@@ -1335,9 +1335,9 @@ pub struct NumaHmatCacheOptions {
     "line", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NumaHmatCacheOptions new { node_id : u32 => into, size : u64 => into, level : u8 =>
-    into, associativity : HmatCacheAssociativity => into, policy : HmatCacheWritePolicy
-    => into, line : u16 => into, } init { extra = ::std::default::Default::default(), }
+    NumaHmatCacheOptions new { node_id : u32 => plain, size : u64 => plain, level : u8 =>
+    plain, associativity : HmatCacheAssociativity => into, policy : HmatCacheWritePolicy
+    => into, line : u16 => plain, } init { extra = ::std::default::Default::default(), }
     set {}
 );
 #[doc(alias = "memsave")]
@@ -1377,9 +1377,9 @@ pub struct Memsave {
     cpu_index "cpu-index", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Memsave new { val : u64 => into, size : u64 => into, filename : ::std::string::String
-    => into, } init { extra = ::std::default::Default::default(), } set { with_cpu_index
-    cpu_index "cpu-index" : i64 => into, }
+    Memsave new { val : u64 => plain, size : u64 => plain, filename :
+    ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
+    set { with_cpu_index cpu_index "cpu-index" : i64 => plain, }
 );
 /// The required arguments of [`Memsave`] by name, for a struct literal: `Memsave::from(MemsaveArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1435,7 +1435,7 @@ pub struct Pmemsave {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    Pmemsave new { val : u64 => into, size : u64 => into, filename :
+    Pmemsave new { val : u64 => plain, size : u64 => plain, filename :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
     set {}
 );
@@ -1497,7 +1497,7 @@ pub struct Memdev {
     host_nodes "host-nodes", 8 req policy "policy", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Memdev new { size : u64 => into, merge : bool => into, dump : bool => into, prealloc
+    Memdev new { size : u64 => plain, merge : bool => into, dump : bool => into, prealloc
     : bool => into, share : bool => into, host_nodes : ::std::vec::Vec < u16 > => into,
     policy : HostMemPolicy => into, } init { extra = ::std::default::Default::default(),
     } set { with_id id "id" : ::std::string::String => into, with_reserve reserve
@@ -1606,12 +1606,12 @@ pub struct CpuInstanceProperties {
 );
 ::qapi_rt::qapi_builder!(
     CpuInstanceProperties new {} init { extra = ::std::default::Default::default(), } set
-    { with_node_id node_id "node-id" : i64 => into, with_drawer_id drawer_id "drawer-id"
-    : i64 => into, with_book_id book_id "book-id" : i64 => into, with_socket_id socket_id
-    "socket-id" : i64 => into, with_die_id die_id "die-id" : i64 => into, with_cluster_id
-    cluster_id "cluster-id" : i64 => into, with_module_id module_id "module-id" : i64 =>
-    into, with_core_id core_id "core-id" : i64 => into, with_thread_id thread_id
-    "thread-id" : i64 => into, }
+    { with_node_id node_id "node-id" : i64 => plain, with_drawer_id drawer_id "drawer-id"
+    : i64 => plain, with_book_id book_id "book-id" : i64 => plain, with_socket_id
+    socket_id "socket-id" : i64 => plain, with_die_id die_id "die-id" : i64 => plain,
+    with_cluster_id cluster_id "cluster-id" : i64 => plain, with_module_id module_id
+    "module-id" : i64 => plain, with_core_id core_id "core-id" : i64 => plain,
+    with_thread_id thread_id "thread-id" : i64 => plain, }
 );
 /// > **Note:** Management should be prepared to pass through additional
 /// > properties with `device_add`.
@@ -1641,7 +1641,7 @@ pub struct HotpluggableCPU {
 );
 ::qapi_rt::qapi_builder!(
     HotpluggableCPU new { r#type : ::std::string::String => into, vcpus_count : i64 =>
-    into, props : CpuInstanceProperties => into, } init { extra =
+    plain, props : CpuInstanceProperties => into, } init { extra =
     ::std::default::Default::default(), } set { with_qom_path qom_path "qom-path" :
     ::std::string::String => into, }
 );
@@ -1789,7 +1789,7 @@ pub struct Balloon {
 }
 ::qapi_rt::qapi_struct!(Balloon { 0 req value "value", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Balloon new { value : i64 => into, } init { extra =
+    Balloon new { value : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -1811,7 +1811,7 @@ pub struct BalloonInfo {
 }
 ::qapi_rt::qapi_struct!(BalloonInfo { 0 req actual "actual", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BalloonInfo new { actual : i64 => into, } init { extra =
+    BalloonInfo new { actual : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-balloon")]
@@ -1877,7 +1877,7 @@ pub struct BalloonChange {
 }
 ::qapi_rt::qapi_struct!(BalloonChange { 0 req actual "actual", } extra extra);
 ::qapi_rt::qapi_builder!(
-    BalloonChange new { actual : i64 => into, } init { extra =
+    BalloonChange new { actual : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
@@ -1912,8 +1912,8 @@ pub struct HvBalloonInfo {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    HvBalloonInfo new { committed : u64 => into, available : u64 => into, } init { extra
-    = ::std::default::Default::default(), } set {}
+    HvBalloonInfo new { committed : u64 => plain, available : u64 => plain, } init {
+    extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-hv-balloon-status-report")]
 /// Return the hv-balloon driver data contained in the last received
@@ -2013,9 +2013,9 @@ pub struct MemoryInfo {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryInfo new { base_memory : u64 => into, } init { extra =
+    MemoryInfo new { base_memory : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_plugged_memory plugged_memory
-    "plugged-memory" : u64 => into, }
+    "plugged-memory" : u64 => plain, }
 );
 #[doc(alias = "query-memory-size-summary")]
 /// Return the amount of initially allocated and present hotpluggable
@@ -2082,8 +2082,8 @@ pub struct PCDIMMDeviceInfo {
     req hotpluggable "hotpluggable", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PCDIMMDeviceInfo new { addr : i64 => into, size : i64 => into, slot : i64 => into,
-    node : i64 => into, memdev : ::std::string::String => into, hotplugged : bool =>
+    PCDIMMDeviceInfo new { addr : i64 => plain, size : i64 => plain, slot : i64 => plain,
+    node : i64 => plain, memdev : ::std::string::String => into, hotplugged : bool =>
     into, hotpluggable : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
     => into, }
@@ -2111,7 +2111,7 @@ pub struct VirtioPMEMDeviceInfo {
     req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioPMEMDeviceInfo new { memaddr : u64 => into, size : u64 => into, memdev :
+    VirtioPMEMDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, memdev :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
     set { with_id id "id" : ::std::string::String => into, }
 );
@@ -2147,9 +2147,9 @@ pub struct VirtioMEMDeviceInfo {
     "block-size", 6 req node "node", 7 req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioMEMDeviceInfo new { memaddr : u64 => into, requested_size : u64 => into, size :
-    u64 => into, max_size : u64 => into, block_size : u64 => into, node : i64 => into,
-    memdev : ::std::string::String => into, } init { extra =
+    VirtioMEMDeviceInfo new { memaddr : u64 => plain, requested_size : u64 => plain, size
+    : u64 => plain, max_size : u64 => plain, block_size : u64 => plain, node : i64 =>
+    plain, memdev : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
     => into, }
 );
@@ -2178,8 +2178,8 @@ pub struct SgxEPCDeviceInfo {
     node "node", 4 req memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SgxEPCDeviceInfo new { memaddr : u64 => into, size : u64 => into, node : i64 => into,
-    memdev : ::std::string::String => into, } init { extra =
+    SgxEPCDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, node : i64 =>
+    plain, memdev : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
     => into, }
 );
@@ -2216,9 +2216,9 @@ pub struct HvBalloonDeviceInfo {
     "max-size", 3 opt memdev "memdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    HvBalloonDeviceInfo new { max_size : u64 => into, } init { extra =
+    HvBalloonDeviceInfo new { max_size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, with_memaddr memaddr "memaddr" : u64 => into, with_memdev memdev "memdev" :
+    => into, with_memaddr memaddr "memaddr" : u64 => plain, with_memdev memdev "memdev" :
     ::std::string::String => into, }
 );
 /// Since: 2.1
@@ -2429,7 +2429,7 @@ pub struct SgxEPC {
     SgxEPC { 0 req memdev "memdev", 1 req node "node", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SgxEPC new { memdev : ::std::string::String => into, node : i64 => into, } init {
+    SgxEPC new { memdev : ::std::string::String => into, node : i64 => plain, } init {
     extra = ::std::default::Default::default(), } set {}
 );
 /// SGX properties of machine types.
@@ -2520,7 +2520,7 @@ pub struct MemoryDeviceSizeChange {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryDeviceSizeChange new { size : u64 => into, qom_path : ::std::string::String =>
+    MemoryDeviceSizeChange new { size : u64 => plain, qom_path : ::std::string::String =>
     into, } init { extra = ::std::default::Default::default(), } set { with_id id "id" :
     ::std::string::String => into, }
 );
@@ -2564,8 +2564,8 @@ pub struct BootConfiguration {
     with_order order "order" : ::std::string::String => into, with_once once "once" :
     ::std::string::String => into, with_menu menu "menu" : bool => into, with_splash
     splash "splash" : ::std::string::String => into, with_splash_time splash_time
-    "splash-time" : i64 => into, with_reboot_timeout reboot_timeout "reboot-timeout" :
-    i64 => into, with_strict strict "strict" : bool => into, }
+    "splash-time" : i64 => plain, with_reboot_timeout reboot_timeout "reboot-timeout" :
+    i64 => plain, with_strict strict "strict" : bool => into, }
 );
 /// Schema for CPU topology configuration.  A missing value lets QEMU
 /// figure out a suitable value based on the ones that are provided.
@@ -2625,12 +2625,12 @@ pub struct SMPConfiguration {
 );
 ::qapi_rt::qapi_builder!(
     SMPConfiguration new {} init { extra = ::std::default::Default::default(), } set {
-    with_cpus cpus "cpus" : i64 => into, with_drawers drawers "drawers" : i64 => into,
-    with_books books "books" : i64 => into, with_sockets sockets "sockets" : i64 => into,
-    with_dies dies "dies" : i64 => into, with_clusters clusters "clusters" : i64 => into,
-    with_modules modules "modules" : i64 => into, with_cores cores "cores" : i64 => into,
-    with_threads threads "threads" : i64 => into, with_maxcpus maxcpus "maxcpus" : i64 =>
-    into, }
+    with_cpus cpus "cpus" : i64 => plain, with_drawers drawers "drawers" : i64 => plain,
+    with_books books "books" : i64 => plain, with_sockets sockets "sockets" : i64 =>
+    plain, with_dies dies "dies" : i64 => plain, with_clusters clusters "clusters" : i64
+    => plain, with_modules modules "modules" : i64 => plain, with_cores cores "cores" :
+    i64 => plain, with_threads threads "threads" : i64 => plain, with_maxcpus maxcpus
+    "maxcpus" : i64 => plain, }
 );
 #[doc(alias = "x-query-irq")]
 /// Query interrupt statistics
@@ -2824,8 +2824,8 @@ pub struct MemorySizeConfiguration {
 );
 ::qapi_rt::qapi_builder!(
     MemorySizeConfiguration new {} init { extra = ::std::default::Default::default(), }
-    set { with_size size "size" : u64 => into, with_max_size max_size "max-size" : u64 =>
-    into, with_slots slots "slots" : u64 => into, }
+    set { with_size size "size" : u64 => plain, with_max_size max_size "max-size" : u64
+    => plain, with_slots slots "slots" : u64 => plain, }
 );
 #[doc(alias = "dumpdtb")]
 /// Save the FDT in dtb format.
@@ -2937,7 +2937,7 @@ pub struct QueryFirmwareLog {
 ::qapi_rt::qapi_struct!(QueryFirmwareLog { 0 opt max_size "max-size", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryFirmwareLog new {} init { extra = ::std::default::Default::default(), } set {
-    with_max_size max_size "max-size" : u64 => into, }
+    with_max_size max_size "max-size" : u64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryFirmwareLog, "query-firmware-log", FirmwareLog, { arg_type :

@@ -73,10 +73,10 @@ pub struct SetCpuTopology {
     dedicated "dedicated", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SetCpuTopology new { core_id : u16 => into, } init { extra =
+    SetCpuTopology new { core_id : u16 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_socket_id socket_id "socket-id" :
-    u16 => into, with_book_id book_id "book-id" : u16 => into, with_drawer_id drawer_id
-    "drawer-id" : u16 => into, with_entitlement entitlement "entitlement" :
+    u16 => plain, with_book_id book_id "book-id" : u16 => plain, with_drawer_id drawer_id
+    "drawer-id" : u16 => plain, with_entitlement entitlement "entitlement" :
     S390CpuEntitlement => into, with_dedicated dedicated "dedicated" : bool => into, }
 );
 ::qapi_rt::qapi_command!(

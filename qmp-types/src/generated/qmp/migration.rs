@@ -76,15 +76,16 @@ pub struct MigrationStats {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MigrationStats new { transferred : i64 => into, remaining : i64 => into, total : i64
-    => into, duplicate : i64 => into, normal : i64 => into, normal_bytes : i64 => into,
-    dirty_pages_rate : i64 => into, mbps : f64 => into, dirty_sync_count : i64 => into,
-    postcopy_requests : i64 => into, page_size : i64 => into, multifd_bytes : u64 =>
-    into, pages_per_second : u64 => into, precopy_bytes : u64 => into, downtime_bytes :
-    u64 => into, postcopy_bytes : u64 => into, dirty_sync_missed_zero_copy : u64 => into,
-    } init { extra = ::std::default::Default::default(), } set { #[deprecated(note =
+    MigrationStats new { transferred : i64 => plain, remaining : i64 => plain, total :
+    i64 => plain, duplicate : i64 => plain, normal : i64 => plain, normal_bytes : i64 =>
+    plain, dirty_pages_rate : i64 => plain, mbps : f64 => into, dirty_sync_count : i64 =>
+    plain, postcopy_requests : i64 => plain, page_size : i64 => plain, multifd_bytes :
+    u64 => plain, pages_per_second : u64 => plain, precopy_bytes : u64 => plain,
+    downtime_bytes : u64 => plain, postcopy_bytes : u64 => plain,
+    dirty_sync_missed_zero_copy : u64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_skipped skipped "skipped" : i64 => into, }
+    with_skipped skipped "skipped" : i64 => plain, }
 );
 /// Detailed XBZRLE migration cache statistics
 ///
@@ -116,10 +117,10 @@ pub struct XBZRLECacheStats {
     req encoding_rate "encoding-rate", 6 req overflow "overflow", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    XBZRLECacheStats new { cache_size : u64 => into, bytes : i64 => into, pages : i64 =>
-    into, cache_miss : i64 => into, cache_miss_rate : f64 => into, encoding_rate : f64 =>
-    into, overflow : i64 => into, } init { extra = ::std::default::Default::default(), }
-    set {}
+    XBZRLECacheStats new { cache_size : u64 => plain, bytes : i64 => plain, pages : i64
+    => plain, cache_miss : i64 => plain, cache_miss_rate : f64 => into, encoding_rate :
+    f64 => into, overflow : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Detailed migration compression statistics
 ///
@@ -148,9 +149,9 @@ pub struct CompressionStats {
     "compression-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CompressionStats new { pages : i64 => into, busy : i64 => into, busy_rate : f64 =>
-    into, compressed_size : i64 => into, compression_rate : f64 => into, } init { extra =
-    ::std::default::Default::default(), } set {}
+    CompressionStats new { pages : i64 => plain, busy : i64 => plain, busy_rate : f64 =>
+    into, compressed_size : i64 => plain, compression_rate : f64 => into, } init { extra
+    = ::std::default::Default::default(), } set {}
 );
 /// An enumeration of migration status.
 ///
@@ -235,7 +236,7 @@ pub struct VfioStats {
 }
 ::qapi_rt::qapi_struct!(VfioStats { 0 req transferred "transferred", } extra extra);
 ::qapi_rt::qapi_builder!(
-    VfioStats new { transferred : i64 => into, } init { extra =
+    VfioStats new { transferred : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information about current migration process.
@@ -400,24 +401,24 @@ pub struct MigrationInfo {
     with_status status "status" : MigrationStatus => into, with_ram ram "ram" :
     MigrationStats => into, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
     xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into, with_total_time total_time
-    "total-time" : i64 => into, with_expected_downtime expected_downtime
-    "expected-downtime" : i64 => into, with_downtime downtime "downtime" : i64 => into,
-    with_setup_time setup_time "setup-time" : i64 => into, with_cpu_throttle_percentage
-    cpu_throttle_percentage "cpu-throttle-percentage" : i64 => into, with_error_desc
+    "total-time" : i64 => plain, with_expected_downtime expected_downtime
+    "expected-downtime" : i64 => plain, with_downtime downtime "downtime" : i64 => plain,
+    with_setup_time setup_time "setup-time" : i64 => plain, with_cpu_throttle_percentage
+    cpu_throttle_percentage "cpu-throttle-percentage" : i64 => plain, with_error_desc
     error_desc "error-desc" : ::std::string::String => into, with_blocked_reasons
     blocked_reasons "blocked-reasons" : ::std::vec::Vec < ::std::string::String > =>
-    into, with_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => into,
+    into, with_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => plain,
     with_postcopy_vcpu_blocktime postcopy_vcpu_blocktime "postcopy-vcpu-blocktime" :
     ::std::vec::Vec < u32 > => into, with_postcopy_latency postcopy_latency
-    "postcopy-latency" : u64 => into, with_postcopy_latency_dist postcopy_latency_dist
+    "postcopy-latency" : u64 => plain, with_postcopy_latency_dist postcopy_latency_dist
     "postcopy-latency-dist" : ::std::vec::Vec < u64 > => into, with_postcopy_vcpu_latency
     postcopy_vcpu_latency "postcopy-vcpu-latency" : ::std::vec::Vec < u64 > => into,
     with_postcopy_non_vcpu_latency postcopy_non_vcpu_latency "postcopy-non-vcpu-latency"
-    : u64 => into, with_socket_address socket_address "socket-address" : ::std::vec::Vec
+    : u64 => plain, with_socket_address socket_address "socket-address" : ::std::vec::Vec
     < SocketAddress > => into, with_dirty_limit_throttle_time_per_round
     dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64 =>
-    into, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
-    "dirty-limit-ring-full-time" : u64 => into, #[deprecated(note =
+    plain, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
+    "dirty-limit-ring-full-time" : u64 => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_disk disk "disk" : MigrationStats => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
@@ -1557,47 +1558,49 @@ pub struct MigrateSetParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
-    { with_announce_initial announce_initial "announce-initial" : u64 => into,
-    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
-    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
-    "announce-step" : u64 => into, with_throttle_trigger_threshold
-    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
-    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    { with_announce_initial announce_initial "announce-initial" : u64 => plain,
+    with_announce_max announce_max "announce-max" : u64 => plain, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => plain, with_announce_step announce_step
+    "announce-step" : u64 => plain, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => plain,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
     with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
-    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
-    => into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into, with_tls_hostname
-    tls_hostname "tls-hostname" : StrOrNull => into, with_tls_authz tls_authz "tls-authz"
-    : StrOrNull => into, with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
-    with_avail_switchover_bandwidth avail_switchover_bandwidth
-    "avail-switchover-bandwidth" : u64 => into, with_downtime_limit downtime_limit
-    "downtime-limit" : u64 => into, with_x_checkpoint_delay x_checkpoint_delay
-    "x-checkpoint-delay" : u32 => into, with_multifd_channels multifd_channels
-    "multifd-channels" : u8 => into, with_xbzrle_cache_size xbzrle_cache_size
-    "xbzrle-cache-size" : u64 => into, with_max_postcopy_bandwidth max_postcopy_bandwidth
-    "max-postcopy-bandwidth" : u64 => into, with_max_cpu_throttle max_cpu_throttle
-    "max-cpu-throttle" : u8 => into, with_multifd_compression multifd_compression
-    "multifd-compression" : MultiFDCompression => into, with_multifd_zlib_level
-    multifd_zlib_level "multifd-zlib-level" : u8 => into, with_multifd_qatzip_level
-    multifd_qatzip_level "multifd-qatzip-level" : u8 => into, with_multifd_zstd_level
-    multifd_zstd_level "multifd-zstd-level" : u8 => into, with_block_bitmap_mapping
-    block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
-    BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
-    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => into,
-    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => into, with_mode
-    mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
-    "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
-    "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command "cpr-exec-command"
-    : ::std::vec::Vec < ::std::string::String > => into, #[deprecated(note =
+    plain, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" :
+    bool => into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into,
+    with_tls_hostname tls_hostname "tls-hostname" : StrOrNull => into, with_tls_authz
+    tls_authz "tls-authz" : StrOrNull => into, with_max_bandwidth max_bandwidth
+    "max-bandwidth" : u64 => plain, with_avail_switchover_bandwidth
+    avail_switchover_bandwidth "avail-switchover-bandwidth" : u64 => plain,
+    with_downtime_limit downtime_limit "downtime-limit" : u64 => plain,
+    with_x_checkpoint_delay x_checkpoint_delay "x-checkpoint-delay" : u32 => plain,
+    with_multifd_channels multifd_channels "multifd-channels" : u8 => plain,
+    with_xbzrle_cache_size xbzrle_cache_size "xbzrle-cache-size" : u64 => plain,
+    with_max_postcopy_bandwidth max_postcopy_bandwidth "max-postcopy-bandwidth" : u64 =>
+    plain, with_max_cpu_throttle max_cpu_throttle "max-cpu-throttle" : u8 => plain,
+    with_multifd_compression multifd_compression "multifd-compression" :
+    MultiFDCompression => into, with_multifd_zlib_level multifd_zlib_level
+    "multifd-zlib-level" : u8 => plain, with_multifd_qatzip_level multifd_qatzip_level
+    "multifd-qatzip-level" : u8 => plain, with_multifd_zstd_level multifd_zstd_level
+    "multifd-zstd-level" : u8 => plain, with_block_bitmap_mapping block_bitmap_mapping
+    "block-bitmap-mapping" : ::std::vec::Vec < BitmapMigrationNodeAlias > => into,
+    with_x_vcpu_dirty_limit_period x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period"
+    : u64 => plain, with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 =>
+    plain, with_mode mode "mode" : MigMode => into, with_zero_page_detection
+    zero_page_detection "zero-page-detection" : ZeroPageDetection => into, with_direct_io
+    direct_io "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command
+    "cpr-exec-command" : ::std::vec::Vec < ::std::string::String > => into,
+    #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_level compress_level "compress-level" : u8 => into, #[deprecated(note =
+    with_compress_level compress_level "compress-level" : u8 => plain, #[deprecated(note
+    =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_threads compress_threads "compress-threads" : u8 => into,
+    with_compress_threads compress_threads "compress-threads" : u8 => plain,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_decompress_threads decompress_threads "decompress-threads" : u8 => into,
+    with_decompress_threads decompress_threads "decompress-threads" : u8 => plain,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_block_incremental block_incremental "block-incremental" : bool => into, }
@@ -1865,48 +1868,49 @@ pub struct MigrationParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
-    with_announce_initial announce_initial "announce-initial" : u64 => into,
-    with_announce_max announce_max "announce-max" : u64 => into, with_announce_rounds
-    announce_rounds "announce-rounds" : u64 => into, with_announce_step announce_step
-    "announce-step" : u64 => into, with_throttle_trigger_threshold
-    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => into,
-    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => into,
+    with_announce_initial announce_initial "announce-initial" : u64 => plain,
+    with_announce_max announce_max "announce-max" : u64 => plain, with_announce_rounds
+    announce_rounds "announce-rounds" : u64 => plain, with_announce_step announce_step
+    "announce-step" : u64 => plain, with_throttle_trigger_threshold
+    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => plain,
+    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
     with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
-    into, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool
-    => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
+    plain, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" :
+    bool => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
     with_tls_hostname tls_hostname "tls-hostname" : ::std::string::String => into,
     with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => into,
+    with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => plain,
     with_avail_switchover_bandwidth avail_switchover_bandwidth
-    "avail-switchover-bandwidth" : u64 => into, with_downtime_limit downtime_limit
-    "downtime-limit" : u64 => into, with_x_checkpoint_delay x_checkpoint_delay
-    "x-checkpoint-delay" : u32 => into, with_multifd_channels multifd_channels
-    "multifd-channels" : u8 => into, with_xbzrle_cache_size xbzrle_cache_size
-    "xbzrle-cache-size" : u64 => into, with_max_postcopy_bandwidth max_postcopy_bandwidth
-    "max-postcopy-bandwidth" : u64 => into, with_max_cpu_throttle max_cpu_throttle
-    "max-cpu-throttle" : u8 => into, with_multifd_compression multifd_compression
-    "multifd-compression" : MultiFDCompression => into, with_multifd_zlib_level
-    multifd_zlib_level "multifd-zlib-level" : u8 => into, with_multifd_qatzip_level
-    multifd_qatzip_level "multifd-qatzip-level" : u8 => into, with_multifd_zstd_level
-    multifd_zstd_level "multifd-zstd-level" : u8 => into, with_block_bitmap_mapping
-    block_bitmap_mapping "block-bitmap-mapping" : ::std::vec::Vec <
-    BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
-    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => into,
-    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => into, with_mode
+    "avail-switchover-bandwidth" : u64 => plain, with_downtime_limit downtime_limit
+    "downtime-limit" : u64 => plain, with_x_checkpoint_delay x_checkpoint_delay
+    "x-checkpoint-delay" : u32 => plain, with_multifd_channels multifd_channels
+    "multifd-channels" : u8 => plain, with_xbzrle_cache_size xbzrle_cache_size
+    "xbzrle-cache-size" : u64 => plain, with_max_postcopy_bandwidth
+    max_postcopy_bandwidth "max-postcopy-bandwidth" : u64 => plain, with_max_cpu_throttle
+    max_cpu_throttle "max-cpu-throttle" : u8 => plain, with_multifd_compression
+    multifd_compression "multifd-compression" : MultiFDCompression => into,
+    with_multifd_zlib_level multifd_zlib_level "multifd-zlib-level" : u8 => plain,
+    with_multifd_qatzip_level multifd_qatzip_level "multifd-qatzip-level" : u8 => plain,
+    with_multifd_zstd_level multifd_zstd_level "multifd-zstd-level" : u8 => plain,
+    with_block_bitmap_mapping block_bitmap_mapping "block-bitmap-mapping" :
+    ::std::vec::Vec < BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
+    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => plain,
+    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => plain, with_mode
     mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
     "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
     "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command "cpr-exec-command"
     : ::std::vec::Vec < ::std::string::String > => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_level compress_level "compress-level" : u8 => into, #[deprecated(note =
+    with_compress_level compress_level "compress-level" : u8 => plain, #[deprecated(note
+    =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_threads compress_threads "compress-threads" : u8 => into,
+    with_compress_threads compress_threads "compress-threads" : u8 => plain,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_decompress_threads decompress_threads "decompress-threads" : u8 => into,
+    with_decompress_threads decompress_threads "decompress-threads" : u8 => plain,
     #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_block_incremental block_incremental "block-incremental" : bool => into, }
@@ -2026,7 +2030,7 @@ pub struct MigrationPass {
 }
 ::qapi_rt::qapi_struct!(MigrationPass { 0 req pass "pass", } extra extra);
 ::qapi_rt::qapi_builder!(
-    MigrationPass new { pass : i64 => into, } init { extra =
+    MigrationPass new { pass : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(
@@ -2315,7 +2319,7 @@ pub struct FileMigrationArgs {
 );
 ::qapi_rt::qapi_builder!(
     FileMigrationArgs new { filename : ::std::string::String => into, offset : u64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 8.2
 ///
@@ -3086,7 +3090,7 @@ pub struct DirtyRateVcpu {
     DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DirtyRateVcpu new { id : i64 => into, dirty_rate : i64 => into, } init { extra =
+    DirtyRateVcpu new { id : i64 => plain, dirty_rate : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Dirty page rate measurement status.
@@ -3190,10 +3194,10 @@ pub struct DirtyRateInfo {
     vcpu_dirty_rate "vcpu-dirty-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DirtyRateInfo new { status : DirtyRateStatus => into, start_time : i64 => into,
-    calc_time : i64 => into, sample_pages : u64 => into, mode : DirtyRateMeasureMode =>
+    DirtyRateInfo new { status : DirtyRateStatus => into, start_time : i64 => plain,
+    calc_time : i64 => plain, sample_pages : u64 => plain, mode : DirtyRateMeasureMode =>
     into, } init { extra = ::std::default::Default::default(), } set { with_dirty_rate
-    dirty_rate "dirty-rate" : i64 => into, with_calc_time_unit calc_time_unit
+    dirty_rate "dirty-rate" : i64 => plain, with_calc_time_unit calc_time_unit
     "calc-time-unit" : TimeUnit => into, with_vcpu_dirty_rate vcpu_dirty_rate
     "vcpu-dirty-rate" : ::std::vec::Vec < DirtyRateVcpu > => into, }
 );
@@ -3280,10 +3284,10 @@ pub struct CalcDirtyRate {
     opt sample_pages "sample-pages", 3 opt mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    CalcDirtyRate new { calc_time : i64 => into, } init { extra =
+    CalcDirtyRate new { calc_time : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_calc_time_unit calc_time_unit
     "calc-time-unit" : TimeUnit => into, with_sample_pages sample_pages "sample-pages" :
-    i64 => into, with_mode mode "mode" : DirtyRateMeasureMode => into, }
+    i64 => plain, with_mode mode "mode" : DirtyRateMeasureMode => into, }
 );
 ::qapi_rt::qapi_command!(
     CalcDirtyRate, "calc-dirty-rate", (), { arg_type : "q_obj_calc-dirty-rate-arg", since
@@ -3357,8 +3361,9 @@ pub struct DirtyLimitInfo {
     current_rate "current-rate", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    DirtyLimitInfo new { cpu_index : i64 => into, limit_rate : u64 => into, current_rate
-    : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    DirtyLimitInfo new { cpu_index : i64 => plain, limit_rate : u64 => plain,
+    current_rate : u64 => plain, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 #[doc(alias = "set-vcpu-dirty-limit")]
 /// Set the upper limit of dirty page rate for virtual CPUs.
@@ -3393,9 +3398,9 @@ pub struct SetVcpuDirtyLimit {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SetVcpuDirtyLimit new { dirty_rate : u64 => into, } init { extra =
+    SetVcpuDirtyLimit new { dirty_rate : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_cpu_index cpu_index "cpu-index" :
-    i64 => into, }
+    i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { arg_type :
@@ -3432,7 +3437,7 @@ pub struct CancelVcpuDirtyLimit {
 );
 ::qapi_rt::qapi_builder!(
     CancelVcpuDirtyLimit new {} init { extra = ::std::default::Default::default(), } set
-    { with_cpu_index cpu_index "cpu-index" : i64 => into, }
+    { with_cpu_index cpu_index "cpu-index" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { arg_type :
@@ -3493,7 +3498,7 @@ pub struct MigrationThreadInfo {
 );
 ::qapi_rt::qapi_builder!(
     MigrationThreadInfo new { name : ::std::string::String => into, thread_id : i64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-migrationthreads")]
 #[deprecated(note = "This command is deprecated with no replacement yet.")]

@@ -138,9 +138,9 @@ pub struct IOThreadInfo {
     aio_max_batch "aio-max-batch", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    IOThreadInfo new { id : ::std::string::String => into, thread_id : i64 => into,
-    poll_max_ns : i64 => into, poll_grow : i64 => into, poll_shrink : i64 => into,
-    aio_max_batch : i64 => into, } init { extra = ::std::default::Default::default(), }
+    IOThreadInfo new { id : ::std::string::String => into, thread_id : i64 => plain,
+    poll_max_ns : i64 => plain, poll_grow : i64 => plain, poll_shrink : i64 => plain,
+    aio_max_batch : i64 => plain, } init { extra = ::std::default::Default::default(), }
     set {}
 );
 #[doc(alias = "query-iothreads")]
@@ -338,7 +338,7 @@ pub struct HumanMonitorCommand {
 ::qapi_rt::qapi_builder!(
     HumanMonitorCommand new { command_line : ::std::string::String => into, } init {
     extra = ::std::default::Default::default(), } set { with_cpu_index cpu_index
-    "cpu-index" : i64 => into, }
+    "cpu-index" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     HumanMonitorCommand, "human-monitor-command", ::std::string::String, { arg_type :
@@ -496,7 +496,7 @@ pub struct AddfdInfo {
     AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AddfdInfo new { fdset_id : i64 => into, fd : i64 => into, } init { extra =
+    AddfdInfo new { fdset_id : i64 => plain, fd : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "add-fd")]
@@ -536,7 +536,7 @@ pub struct AddFd {
 );
 ::qapi_rt::qapi_builder!(
     AddFd new {} init { extra = ::std::default::Default::default(), } set { with_fdset_id
-    fdset_id "fdset-id" : i64 => into, with_opaque opaque "opaque" :
+    fdset_id "fdset-id" : i64 => plain, with_opaque opaque "opaque" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -578,8 +578,8 @@ pub struct RemoveFd {
     RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RemoveFd new { fdset_id : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_fd fd "fd" : i64 => into, }
+    RemoveFd new { fdset_id : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { with_fd fd "fd" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     RemoveFd, "remove-fd", (), { arg_type : "q_obj_remove-fd-arg", since : "1.2",
@@ -603,7 +603,7 @@ pub struct FdsetFdInfo {
     FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    FdsetFdInfo new { fd : i64 => into, } init { extra =
+    FdsetFdInfo new { fd : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_opaque opaque "opaque" :
     ::std::string::String => into, }
 );
@@ -625,7 +625,7 @@ pub struct FdsetInfo {
     FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    FdsetInfo new { fdset_id : i64 => into, fds : ::std::vec::Vec < FdsetFdInfo > =>
+    FdsetInfo new { fdset_id : i64 => plain, fds : ::std::vec::Vec < FdsetFdInfo > =>
     into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-fdsets")]
@@ -844,7 +844,7 @@ pub struct RtcChange {
     RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RtcChange new { offset : i64 => into, qom_path : ::std::string::String => into, }
+    RtcChange new { offset : i64 => plain, qom_path : ::std::string::String => into, }
     init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(

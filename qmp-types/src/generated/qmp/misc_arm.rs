@@ -28,7 +28,7 @@ pub struct GICCapability {
     "kernel", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GICCapability new { version : i64 => into, emulated : bool => into, kernel : bool =>
+    GICCapability new { version : i64 => plain, emulated : bool => into, kernel : bool =>
     into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-gic-capabilities")]

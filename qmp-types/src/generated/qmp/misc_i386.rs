@@ -106,7 +106,7 @@ pub struct SevGuestInfo {
     SevGuestInfo { 0 req policy "policy", 1 req handle "handle", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SevGuestInfo new { policy : u32 => into, handle : u32 => into, } init { extra =
+    SevGuestInfo new { policy : u32 => plain, handle : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information specific to SEV-SNP guests.
@@ -127,7 +127,7 @@ pub struct SevSnpGuestInfo {
 }
 ::qapi_rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy", } extra extra);
 ::qapi_rt::qapi_builder!(
-    SevSnpGuestInfo new { snp_policy : u64 => into, } init { extra =
+    SevSnpGuestInfo new { snp_policy : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information about Secure Encrypted Virtualization (SEV) support
@@ -154,9 +154,9 @@ pub struct SevInfo {
     "api-minor", 3 req build_id "build-id", 4 req state "state", } flatten branch
 );
 ::qapi_rt::qapi_builder!(
-    SevInfo new { enabled : bool => into, api_major : u8 => into, api_minor : u8 => into,
-    build_id : u8 => into, state : SevState => into, branch : SevInfoBranch => into, }
-    init {} set {}
+    SevInfo new { enabled : bool => into, api_major : u8 => plain, api_minor : u8 =>
+    plain, build_id : u8 => plain, state : SevState => into, branch : SevInfoBranch =>
+    into, } init {} set {}
 );
 /// The branches of [`SevInfo`], by `sev-type`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -326,7 +326,7 @@ pub struct SevCapability {
 ::qapi_rt::qapi_builder!(
     SevCapability new { pdh : ::std::string::String => into, cert_chain :
     ::std::string::String => into, cpu0_id : ::std::string::String => into, cbitpos : i64
-    => into, reduced_phys_bits : i64 => into, } init { extra =
+    => plain, reduced_phys_bits : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-sev-capabilities")]
@@ -398,7 +398,7 @@ pub struct SevInjectLaunchSecret {
 ::qapi_rt::qapi_builder!(
     SevInjectLaunchSecret new { packet_header : ::std::string::String => into, secret :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_gpa gpa "gpa" : u64 => into, }
+    set { with_gpa gpa "gpa" : u64 => plain, }
 );
 /// The required arguments of [`SevInjectLaunchSecret`] by name, for a struct literal: `SevInjectLaunchSecret::from(SevInjectLaunchSecretArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -499,7 +499,7 @@ pub struct SgxEpcSection {
     SgxEpcSection { 0 req node "node", 1 req size "size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SgxEpcSection new { node : i64 => into, size : u64 => into, } init { extra =
+    SgxEpcSection new { node : i64 => plain, size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information about intel Safe Guard eXtension (SGX) support
@@ -541,7 +541,7 @@ pub struct SgxInfo {
     bool => into, sections : ::std::vec::Vec < SgxEpcSection > => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "Member `section-size` is deprecated. Use `sections` instead.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_section_size section_size "section-size" : u64 => into, }
+    with_section_size section_size "section-size" : u64 => plain, }
 );
 #[doc(alias = "query-sgx")]
 /// Return information about configured SGX capabilities of guest
@@ -688,8 +688,8 @@ pub struct EvtchnInfo {
     masked "masked", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    EvtchnInfo new { port : u16 => into, vcpu : u32 => into, r#type : EvtchnPortType =>
-    into, remote_domain : ::std::string::String => into, target : u16 => into, pending :
+    EvtchnInfo new { port : u16 => plain, vcpu : u32 => plain, r#type : EvtchnPortType =>
+    into, remote_domain : ::std::string::String => into, target : u16 => plain, pending :
     bool => into, masked : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
@@ -771,7 +771,7 @@ pub struct XenEventInject {
 }
 ::qapi_rt::qapi_struct!(XenEventInject { 0 req port "port", } extra extra);
 ::qapi_rt::qapi_builder!(
-    XenEventInject new { port : u32 => into, } init { extra =
+    XenEventInject new { port : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(

@@ -141,7 +141,7 @@ pub struct NetLegacyNicOptions {
     with_netdev netdev "netdev" : ::std::string::String => into, with_macaddr macaddr
     "macaddr" : ::std::string::String => into, with_model model "model" :
     ::std::string::String => into, with_addr addr "addr" : ::std::string::String => into,
-    with_vectors vectors "vectors" : u32 => into, }
+    with_vectors vectors "vectors" : u32 => plain, }
 );
 #[doc(alias = "String")]
 /// A fat type wrapping 'str', to be embedded in lists.
@@ -331,7 +331,7 @@ pub struct NetDevPasstOptions {
     NetDevPasstOptions new {} init { extra = ::std::default::Default::default(), } set {
     with_path path "path" : ::std::string::String => into, with_quiet quiet "quiet" :
     bool => into, with_vhost_user vhost_user "vhost-user" : bool => into, with_mtu mtu
-    "mtu" : i64 => into, with_address address "address" : ::std::string::String => into,
+    "mtu" : i64 => plain, with_address address "address" : ::std::string::String => into,
     with_netmask netmask "netmask" : ::std::string::String => into, with_mac mac "mac" :
     ::std::string::String => into, with_gateway gateway "gateway" : ::std::string::String
     => into, with_interface interface "interface" : ::std::string::String => into,
@@ -444,7 +444,7 @@ pub struct NetdevUserOptions {
     < QapiString > => into, with_domainname domainname "domainname" :
     ::std::string::String => into, with_ipv6_prefix ipv6_prefix "ipv6-prefix" :
     ::std::string::String => into, with_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" :
-    i64 => into, with_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into,
+    i64 => plain, with_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into,
     with_ipv6_dns ipv6_dns "ipv6-dns" : ::std::string::String => into, with_smb smb "smb"
     : ::std::string::String => into, with_smbserver smbserver "smbserver" :
     ::std::string::String => into, with_hostfwd hostfwd "hostfwd" : ::std::vec::Vec <
@@ -509,12 +509,12 @@ pub struct NetdevTapOptions {
     with_script script "script" : ::std::string::String => into, with_downscript
     downscript "downscript" : ::std::string::String => into, with_br br "br" :
     ::std::string::String => into, with_helper helper "helper" : ::std::string::String =>
-    into, with_sndbuf sndbuf "sndbuf" : u64 => into, with_vnet_hdr vnet_hdr "vnet_hdr" :
+    into, with_sndbuf sndbuf "sndbuf" : u64 => plain, with_vnet_hdr vnet_hdr "vnet_hdr" :
     bool => into, with_vhost vhost "vhost" : bool => into, with_vhostfd vhostfd "vhostfd"
     : ::std::string::String => into, with_vhostfds vhostfds "vhostfds" :
     ::std::string::String => into, with_vhostforce vhostforce "vhostforce" : bool =>
-    into, with_queues queues "queues" : u32 => into, with_poll_us poll_us "poll-us" : u32
-    => into, }
+    into, with_queues queues "queues" : u32 => plain, with_poll_us poll_us "poll-us" :
+    u32 => plain, }
 );
 /// Socket netdevs are used to establish a network connection to another
 /// QEMU virtual machine via a TCP socket.
@@ -601,15 +601,15 @@ pub struct NetdevL2TPv3Options {
 );
 ::qapi_rt::qapi_builder!(
     NetdevL2TPv3Options new { src : ::std::string::String => into, dst :
-    ::std::string::String => into, txsession : u32 => into, } init { extra =
+    ::std::string::String => into, txsession : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_srcport srcport "srcport" :
     ::std::string::String => into, with_dstport dstport "dstport" : ::std::string::String
     => into, with_ipv6 ipv6 "ipv6" : bool => into, with_udp udp "udp" : bool => into,
     with_cookie64 cookie64 "cookie64" : bool => into, with_counter counter "counter" :
     bool => into, with_pincounter pincounter "pincounter" : bool => into, with_txcookie
-    txcookie "txcookie" : u64 => into, with_rxcookie rxcookie "rxcookie" : u64 => into,
-    with_rxsession rxsession "rxsession" : u32 => into, with_offset offset "offset" : u32
-    => into, }
+    txcookie "txcookie" : u64 => plain, with_rxcookie rxcookie "rxcookie" : u64 => plain,
+    with_rxsession rxsession "rxsession" : u32 => plain, with_offset offset "offset" :
+    u32 => plain, }
 );
 /// Connect to a vde switch running on the host.
 ///
@@ -636,8 +636,8 @@ pub struct NetdevVdeOptions {
 ::qapi_rt::qapi_builder!(
     NetdevVdeOptions new {} init { extra = ::std::default::Default::default(), } set {
     with_sock sock "sock" : ::std::string::String => into, with_port port "port" : u16 =>
-    into, with_group group "group" : ::std::string::String => into, with_mode mode "mode"
-    : u16 => into, }
+    plain, with_group group "group" : ::std::string::String => into, with_mode mode
+    "mode" : u16 => plain, }
 );
 /// Connect a host TAP network interface to a host bridge device.
 ///
@@ -680,7 +680,7 @@ pub struct NetdevHubPortOptions {
     NetdevHubPortOptions { 0 req hubid "hubid", 1 opt netdev "netdev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    NetdevHubPortOptions new { hubid : i32 => into, } init { extra =
+    NetdevHubPortOptions new { hubid : i32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_netdev netdev "netdev" :
     ::std::string::String => into, }
 );
@@ -809,11 +809,11 @@ pub struct NetdevAFXDPOptions {
     NetdevAFXDPOptions new { ifname : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_mode mode "mode" : AFXDPMode =>
     into, with_force_copy force_copy "force-copy" : bool => into, with_queues queues
-    "queues" : i64 => into, with_start_queue start_queue "start-queue" : i64 => into,
+    "queues" : i64 => plain, with_start_queue start_queue "start-queue" : i64 => plain,
     with_inhibit inhibit "inhibit" : bool => into, with_sock_fds sock_fds "sock-fds" :
     ::std::string::String => into, with_map_path map_path "map-path" :
     ::std::string::String => into, with_map_start_index map_start_index "map-start-index"
-    : i32 => into, }
+    : i32 => plain, }
 );
 /// Vhost-user network backend
 ///
@@ -839,7 +839,7 @@ pub struct NetdevVhostUserOptions {
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserOptions new { chardev : ::std::string::String => into, } init { extra
     = ::std::default::Default::default(), } set { with_vhostforce vhostforce "vhostforce"
-    : bool => into, with_queues queues "queues" : i64 => into, }
+    : bool => into, with_queues queues "queues" : i64 => plain, }
 );
 /// Vhost-vdpa network backend
 ///
@@ -874,7 +874,7 @@ pub struct NetdevVhostVDPAOptions {
     NetdevVhostVDPAOptions new {} init { extra = ::std::default::Default::default(), }
     set { with_vhostdev vhostdev "vhostdev" : ::std::string::String => into, with_vhostfd
     vhostfd "vhostfd" : ::std::string::String => into, with_queues queues "queues" : i64
-    => into, with_x_svq x_svq "x-svq" : bool => into, }
+    => plain, with_x_svq x_svq "x-svq" : bool => into, }
 );
 /// vmnet (host mode) network backend.
 ///
@@ -1054,10 +1054,10 @@ pub struct NetdevStreamOptions {
 ::qapi_rt::qapi_builder!(
     NetdevStreamOptions new { addr : SocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set { with_server server "server" : bool =>
-    into, with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => into, #[deprecated(note
+    into, with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => plain, #[deprecated(note
     =
     "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
-    with_reconnect reconnect "reconnect" : i64 => into, }
+    with_reconnect reconnect "reconnect" : i64 => plain, }
 );
 /// Configuration info for datagram socket netdev.
 ///
@@ -1628,10 +1628,10 @@ pub struct AnnounceParameters {
     3 req step "step", 4 opt interfaces "interfaces", 5 opt id "id", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    AnnounceParameters new { initial : i64 => into, max : i64 => into, rounds : i64 =>
-    into, step : i64 => into, } init { extra = ::std::default::Default::default(), } set
-    { with_interfaces interfaces "interfaces" : ::std::vec::Vec < ::std::string::String >
-    => into, with_id id "id" : ::std::string::String => into, }
+    AnnounceParameters new { initial : i64 => plain, max : i64 => plain, rounds : i64 =>
+    plain, step : i64 => plain, } init { extra = ::std::default::Default::default(), }
+    set { with_interfaces interfaces "interfaces" : ::std::vec::Vec <
+    ::std::string::String > => into, with_id id "id" : ::std::string::String => into, }
 );
 #[doc(alias = "announce-self")]
 /// Trigger generation of broadcast RARP frames to update network

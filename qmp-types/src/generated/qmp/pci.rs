@@ -19,7 +19,7 @@ pub struct PciMemoryRange {
     PciMemoryRange { 0 req base "base", 1 req limit "limit", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciMemoryRange new { base : i64 => into, limit : i64 => into, } init { extra =
+    PciMemoryRange new { base : i64 => plain, limit : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information about a PCI device I/O region.
@@ -51,8 +51,8 @@ pub struct PciMemoryRegion {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    PciMemoryRegion new { bar : i64 => into, r#type : ::std::string::String => into,
-    address : i64 => into, size : i64 => into, } init { extra =
+    PciMemoryRegion new { bar : i64 => plain, r#type : ::std::string::String => into,
+    address : i64 => plain, size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_prefetch prefetch "prefetch" : bool
     => into, with_mem_type_64 mem_type_64 "mem_type_64" : bool => into, }
 );
@@ -88,8 +88,8 @@ pub struct PciBusInfo {
     prefetchable_range "prefetchable_range", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciBusInfo new { number : i64 => into, secondary : i64 => into, subordinate : i64 =>
-    into, io_range : PciMemoryRange => into, memory_range : PciMemoryRange => into,
+    PciBusInfo new { number : i64 => plain, secondary : i64 => plain, subordinate : i64
+    => plain, io_range : PciMemoryRange => into, memory_range : PciMemoryRange => into,
     prefetchable_range : PciMemoryRange => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
@@ -134,7 +134,7 @@ pub struct PciDeviceClass {
     PciDeviceClass { 0 opt desc "desc", 1 req class "class", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciDeviceClass new { class : i64 => into, } init { extra =
+    PciDeviceClass new { class : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_desc desc "desc" :
     ::std::string::String => into, }
 );
@@ -161,10 +161,10 @@ pub struct PciDeviceId {
     "subsystem", 3 opt subsystem_vendor "subsystem-vendor", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciDeviceId new { device : i64 => into, vendor : i64 => into, } init { extra =
+    PciDeviceId new { device : i64 => plain, vendor : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_subsystem subsystem "subsystem" :
-    i64 => into, with_subsystem_vendor subsystem_vendor "subsystem-vendor" : i64 => into,
-    }
+    i64 => plain, with_subsystem_vendor subsystem_vendor "subsystem-vendor" : i64 =>
+    plain, }
 );
 /// Information about a PCI device
 ///
@@ -203,12 +203,12 @@ pub struct PciDeviceInfo {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciDeviceInfo new { bus : i64 => into, slot : i64 => into, function : i64 => into,
-    class_info : PciDeviceClass => into, id : PciDeviceId => into, irq_pin : i64 => into,
-    qdev_id : ::std::string::String => into, regions : ::std::vec::Vec < PciMemoryRegion
-    > => into, } init { extra = ::std::default::Default::default(), } set { with_irq irq
-    "irq" : i64 => into, with_pci_bridge pci_bridge "pci_bridge" : PciBridgeInfo => into,
-    }
+    PciDeviceInfo new { bus : i64 => plain, slot : i64 => plain, function : i64 => plain,
+    class_info : PciDeviceClass => into, id : PciDeviceId => into, irq_pin : i64 =>
+    plain, qdev_id : ::std::string::String => into, regions : ::std::vec::Vec <
+    PciMemoryRegion > => into, } init { extra = ::std::default::Default::default(), } set
+    { with_irq irq "irq" : i64 => plain, with_pci_bridge pci_bridge "pci_bridge" :
+    PciBridgeInfo => into, }
 );
 /// Information about a PCI bus
 ///
@@ -228,8 +228,8 @@ pub struct PciInfo {
     PciInfo { 0 req bus "bus", 1 req devices "devices", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    PciInfo new { bus : i64 => into, devices : ::std::vec::Vec < PciDeviceInfo > => into,
-    } init { extra = ::std::default::Default::default(), } set {}
+    PciInfo new { bus : i64 => plain, devices : ::std::vec::Vec < PciDeviceInfo > =>
+    into, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-pci")]
 /// Return information about the PCI bus topology of the guest.

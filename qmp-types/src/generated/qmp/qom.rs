@@ -477,9 +477,9 @@ pub struct ColoCompareProperties {
     : ::std::string::String => into, outdev : ::std::string::String => into, iothread :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
     set { with_notify_dev notify_dev "notify_dev" : ::std::string::String => into,
-    with_compare_timeout compare_timeout "compare_timeout" : u64 => into,
-    with_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => into,
-    with_max_queue_size max_queue_size "max_queue_size" : u32 => into,
+    with_compare_timeout compare_timeout "compare_timeout" : u64 => plain,
+    with_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => plain,
+    with_max_queue_size max_queue_size "max_queue_size" : u32 => plain,
     with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for cryptodev-backend and cryptodev-backend-builtin
@@ -511,9 +511,9 @@ pub struct CryptodevBackendProperties {
 );
 ::qapi_rt::qapi_builder!(
     CryptodevBackendProperties new {} init { extra = ::std::default::Default::default(),
-    } set { with_queues queues "queues" : u32 => into, with_throttle_bps throttle_bps
-    "throttle-bps" : u64 => into, with_throttle_ops throttle_ops "throttle-ops" : u64 =>
-    into, }
+    } set { with_queues queues "queues" : u32 => plain, with_throttle_bps throttle_bps
+    "throttle-bps" : u64 => plain, with_throttle_ops throttle_ops "throttle-ops" : u64 =>
+    plain, }
 );
 /// Properties for cryptodev-vhost-user objects.
 ///
@@ -550,8 +550,8 @@ pub struct CryptodevVhostUserProperties {
 ::qapi_rt::qapi_builder!(
     CryptodevVhostUserProperties new { chardev : ::std::string::String => into, } init {
     extra = ::std::default::Default::default(), } set { with_queues queues "queues" : u32
-    => into, with_throttle_bps throttle_bps "throttle-bps" : u64 => into,
-    with_throttle_ops throttle_ops "throttle-ops" : u64 => into, }
+    => plain, with_throttle_bps throttle_bps "throttle-bps" : u64 => plain,
+    with_throttle_ops throttle_ops "throttle-ops" : u64 => plain, }
 );
 /// Properties for dbus-vmstate objects.
 ///
@@ -672,7 +672,7 @@ pub struct FilterBufferProperties {
 );
 ::qapi_rt::qapi_builder!(
     FilterBufferProperties new { netdev : ::std::string::String => into, interval : u32
-    => into, } init { extra = ::std::default::Default::default(), } set { with_queue
+    => plain, } init { extra = ::std::default::Default::default(), } set { with_queue
     queue "queue" : NetFilterDirection => into, with_status status "status" :
     ::std::string::String => into, with_position position "position" :
     ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
@@ -723,7 +723,7 @@ pub struct FilterDumpProperties {
     set { with_queue queue "queue" : NetFilterDirection => into, with_status status
     "status" : ::std::string::String => into, with_position position "position" :
     ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    with_maxlen maxlen "maxlen" : u32 => into, }
+    with_maxlen maxlen "maxlen" : u32 => plain, }
 );
 /// Properties for filter-mirror objects.
 ///
@@ -972,9 +972,9 @@ pub struct EventLoopBaseProperties {
 );
 ::qapi_rt::qapi_builder!(
     EventLoopBaseProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into,
-    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => into,
-    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => into, }
+    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain,
+    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => plain,
+    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => plain, }
 );
 /// Properties for iothread objects.
 ///
@@ -1018,11 +1018,11 @@ pub struct IothreadProperties {
 );
 ::qapi_rt::qapi_builder!(
     IothreadProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_thread_pool_min
-    thread_pool_min "thread-pool-min" : i64 => into, with_thread_pool_max thread_pool_max
-    "thread-pool-max" : i64 => into, with_poll_max_ns poll_max_ns "poll-max-ns" : i64 =>
-    into, with_poll_grow poll_grow "poll-grow" : i64 => into, with_poll_shrink
-    poll_shrink "poll-shrink" : i64 => into, }
+    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain, with_thread_pool_min
+    thread_pool_min "thread-pool-min" : i64 => plain, with_thread_pool_max
+    thread_pool_max "thread-pool-max" : i64 => plain, with_poll_max_ns poll_max_ns
+    "poll-max-ns" : i64 => plain, with_poll_grow poll_grow "poll-grow" : i64 => plain,
+    with_poll_shrink poll_shrink "poll-shrink" : i64 => plain, }
 );
 /// Properties for the main-loop object.
 ///
@@ -1050,9 +1050,9 @@ pub struct MainLoopProperties {
 );
 ::qapi_rt::qapi_builder!(
     MainLoopProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => into, with_thread_pool_min
-    thread_pool_min "thread-pool-min" : i64 => into, with_thread_pool_max thread_pool_max
-    "thread-pool-max" : i64 => into, }
+    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain, with_thread_pool_min
+    thread_pool_min "thread-pool-min" : i64 => plain, with_thread_pool_max
+    thread_pool_max "thread-pool-max" : i64 => plain, }
 );
 /// Properties for objects of classes derived from memory-backend.
 ///
@@ -1112,12 +1112,12 @@ pub struct MemoryBackendProperties {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendProperties new { size : u64 => into, } init { extra =
+    MemoryBackendProperties new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
     with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
     merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
     with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
-    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
     prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
     "share" : bool => into, with_reserve reserve "reserve" : bool => into,
     with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
@@ -1227,18 +1227,18 @@ pub struct MemoryBackendFileProperties {
     "rom", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendFileProperties new { size : u64 => into, mem_path :
+    MemoryBackendFileProperties new { size : u64 => plain, mem_path :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
     set { with_dump dump "dump" : bool => into, with_host_nodes host_nodes "host-nodes" :
     ::std::vec::Vec < u16 > => into, with_merge merge "merge" : bool => into, with_policy
     policy "policy" : HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool =>
-    into, with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => into,
+    into, with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => plain,
     with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
     into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
     => into, with_x_use_canonical_path_for_ramblock_id
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, with_align align "align" : u64 => into, with_offset offset "offset" : u64 =>
-    into, with_discard_data discard_data "discard-data" : bool => into, with_pmem pmem
+    into, with_align align "align" : u64 => plain, with_offset offset "offset" : u64 =>
+    plain, with_discard_data discard_data "discard-data" : bool => into, with_pmem pmem
     "pmem" : bool => into, with_readonly readonly "readonly" : bool => into, with_rom rom
     "rom" : OnOffAuto => into, }
 );
@@ -1308,17 +1308,17 @@ pub struct MemoryBackendMemfdProperties {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendMemfdProperties new { size : u64 => into, } init { extra =
+    MemoryBackendMemfdProperties new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
     with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
     merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
     with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
-    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
     prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
     "share" : bool => into, with_reserve reserve "reserve" : bool => into,
     with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
     "x-use-canonical-path-for-ramblock-id" : bool => into, with_hugetlb hugetlb "hugetlb"
-    : bool => into, with_hugetlbsize hugetlbsize "hugetlbsize" : u64 => into, with_seal
+    : bool => into, with_hugetlbsize hugetlbsize "hugetlbsize" : u64 => plain, with_seal
     seal "seal" : bool => into, }
 );
 /// Properties for memory-backend-shm objects.
@@ -1380,12 +1380,12 @@ pub struct MemoryBackendShmProperties {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendShmProperties new { size : u64 => into, } init { extra =
+    MemoryBackendShmProperties new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
     with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
     merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
     with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
-    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
     prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
     "share" : bool => into, with_reserve reserve "reserve" : bool => into,
     with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
@@ -1449,12 +1449,12 @@ pub struct MemoryBackendEpcProperties {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    MemoryBackendEpcProperties new { size : u64 => into, } init { extra =
+    MemoryBackendEpcProperties new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
     with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
     merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
     with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
-    prealloc_threads "prealloc-threads" : u32 => into, with_prealloc_context
+    prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
     prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
     "share" : bool => into, with_reserve reserve "reserve" : bool => into,
     with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
@@ -1599,7 +1599,7 @@ pub struct AcpiGenericInitiatorProperties {
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericInitiatorProperties new { pci_dev : ::std::string::String => into, node :
-    u32 => into, } init { extra = ::std::default::Default::default(), } set {}
+    u32 => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Properties for acpi-generic-port objects.
 ///
@@ -1650,7 +1650,7 @@ pub struct AcpiGenericPortProperties {
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericPortProperties new { pci_bus : ::std::string::String => into, node : u32
-    => into, } init { extra = ::std::default::Default::default(), } set {}
+    => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Properties for objects of classes derived from rng.
 ///
@@ -1798,9 +1798,9 @@ pub struct SevCommonProperties {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    SevCommonProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    SevCommonProperties new { reduced_phys_bits : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
     with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, }
 );
 /// Properties for sev-guest objects.
@@ -1852,13 +1852,13 @@ pub struct SevGuestProperties {
     "policy", 7 opt handle "handle", 8 opt legacy_vm_type "legacy-vm-type", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SevGuestProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    SevGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
     with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_dh_cert_file
     dh_cert_file "dh-cert-file" : ::std::string::String => into, with_session_file
     session_file "session-file" : ::std::string::String => into, with_policy policy
-    "policy" : u32 => into, with_handle handle "handle" : u32 => into,
+    "policy" : u32 => plain, with_handle handle "handle" : u32 => plain,
     with_legacy_vm_type legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
 );
 /// Properties for sev-snp-guest objects.  Most of these are direct
@@ -1945,11 +1945,11 @@ pub struct SevSnpGuestProperties {
     "vcek-disabled", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    SevSnpGuestProperties new { reduced_phys_bits : u32 => into, } init { extra =
+    SevSnpGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => into,
+    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
     with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_policy policy
-    "policy" : u64 => into, with_guest_visible_workarounds guest_visible_workarounds
+    "policy" : u64 => plain, with_guest_visible_workarounds guest_visible_workarounds
     "guest-visible-workarounds" : ::std::string::String => into, with_id_block id_block
     "id-block" : ::std::string::String => into, with_id_auth id_auth "id-auth" :
     ::std::string::String => into, with_author_key_enabled author_key_enabled
@@ -2013,7 +2013,7 @@ pub struct TdxGuestProperties {
 );
 ::qapi_rt::qapi_builder!(
     TdxGuestProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_attributes attributes "attributes" : u64 => into, with_sept_ve_disable
+    with_attributes attributes "attributes" : u64 => plain, with_sept_ve_disable
     sept_ve_disable "sept-ve-disable" : bool => into, with_mrconfigid mrconfigid
     "mrconfigid" : ::std::string::String => into, with_mrowner mrowner "mrowner" :
     ::std::string::String => into, with_mrownerconfig mrownerconfig "mrownerconfig" :

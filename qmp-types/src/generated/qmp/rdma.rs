@@ -49,7 +49,7 @@ pub struct RdmaGidStatusChanged {
 );
 ::qapi_rt::qapi_builder!(
     RdmaGidStatusChanged new { netdev : ::std::string::String => into, gid_status : bool
-    => into, subnet_prefix : u64 => into, interface_id : u64 => into, } init { extra =
+    => into, subnet_prefix : u64 => plain, interface_id : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_event!(

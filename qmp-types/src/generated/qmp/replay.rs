@@ -42,7 +42,7 @@ pub struct ReplayInfo {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    ReplayInfo new { mode : ReplayMode => into, icount : i64 => into, } init { extra =
+    ReplayInfo new { mode : ReplayMode => into, icount : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_filename filename "filename" :
     ::std::string::String => into, }
 );
@@ -105,7 +105,7 @@ pub struct ReplayBreak {
 }
 ::qapi_rt::qapi_struct!(ReplayBreak { 0 req icount "icount", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ReplayBreak new { icount : i64 => into, } init { extra =
+    ReplayBreak new { icount : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -166,7 +166,7 @@ pub struct ReplaySeek {
 }
 ::qapi_rt::qapi_struct!(ReplaySeek { 0 req icount "icount", } extra extra);
 ::qapi_rt::qapi_builder!(
-    ReplaySeek new { icount : i64 => into, } init { extra =
+    ReplaySeek new { icount : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(

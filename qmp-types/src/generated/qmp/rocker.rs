@@ -21,8 +21,8 @@ pub struct RockerSwitch {
     RockerSwitch { 0 req name "name", 1 req id "id", 2 req ports "ports", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerSwitch new { name : ::std::string::String => into, id : u64 => into, ports :
-    u32 => into, } init { extra = ::std::default::Default::default(), } set {}
+    RockerSwitch new { name : ::std::string::String => into, id : u64 => plain, ports :
+    u32 => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-rocker")]
 /// Return rocker switch information.
@@ -111,7 +111,7 @@ pub struct RockerPort {
 );
 ::qapi_rt::qapi_builder!(
     RockerPort new { name : ::std::string::String => into, enabled : bool => into,
-    link_up : bool => into, speed : u32 => into, duplex : RockerPortDuplex => into,
+    link_up : bool => into, speed : u32 => plain, duplex : RockerPortDuplex => into,
     autoneg : RockerPortAutoneg => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
@@ -191,13 +191,13 @@ pub struct RockerOfDpaFlowKey {
     "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaFlowKey new { priority : u32 => into, tbl_id : u32 => into, } init { extra
-    = ::std::default::Default::default(), } set { with_in_pport in_pport "in-pport" : u32
-    => into, with_tunnel_id tunnel_id "tunnel-id" : u32 => into, with_vlan_id vlan_id
-    "vlan-id" : u16 => into, with_eth_type eth_type "eth-type" : u16 => into,
+    RockerOfDpaFlowKey new { priority : u32 => plain, tbl_id : u32 => plain, } init {
+    extra = ::std::default::Default::default(), } set { with_in_pport in_pport "in-pport"
+    : u32 => plain, with_tunnel_id tunnel_id "tunnel-id" : u32 => plain, with_vlan_id
+    vlan_id "vlan-id" : u16 => plain, with_eth_type eth_type "eth-type" : u16 => plain,
     with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
     "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
-    into, with_ip_tos ip_tos "ip-tos" : u8 => into, with_ip_dst ip_dst "ip-dst" :
+    plain, with_ip_tos ip_tos "ip-tos" : u8 => plain, with_ip_dst ip_dst "ip-dst" :
     ::std::string::String => into, }
 );
 /// Rocker switch OF-DPA flow mask
@@ -234,11 +234,11 @@ pub struct RockerOfDpaFlowMask {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowMask new {} init { extra = ::std::default::Default::default(), } set {
-    with_in_pport in_pport "in-pport" : u32 => into, with_tunnel_id tunnel_id "tunnel-id"
-    : u32 => into, with_vlan_id vlan_id "vlan-id" : u16 => into, with_eth_src eth_src
-    "eth-src" : ::std::string::String => into, with_eth_dst eth_dst "eth-dst" :
-    ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 => into,
-    with_ip_tos ip_tos "ip-tos" : u8 => into, }
+    with_in_pport in_pport "in-pport" : u32 => plain, with_tunnel_id tunnel_id
+    "tunnel-id" : u32 => plain, with_vlan_id vlan_id "vlan-id" : u16 => plain,
+    with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
+    "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
+    plain, with_ip_tos ip_tos "ip-tos" : u8 => plain, }
 );
 /// Rocker switch OF-DPA flow action
 ///
@@ -272,10 +272,10 @@ pub struct RockerOfDpaFlowAction {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowAction new {} init { extra = ::std::default::Default::default(), } set
-    { with_goto_tbl goto_tbl "goto-tbl" : u32 => into, with_group_id group_id "group-id"
-    : u32 => into, with_tunnel_lport tunnel_lport "tunnel-lport" : u32 => into,
-    with_vlan_id vlan_id "vlan-id" : u16 => into, with_new_vlan_id new_vlan_id
-    "new-vlan-id" : u16 => into, with_out_pport out_pport "out-pport" : u32 => into, }
+    { with_goto_tbl goto_tbl "goto-tbl" : u32 => plain, with_group_id group_id "group-id"
+    : u32 => plain, with_tunnel_lport tunnel_lport "tunnel-lport" : u32 => plain,
+    with_vlan_id vlan_id "vlan-id" : u16 => plain, with_new_vlan_id new_vlan_id
+    "new-vlan-id" : u16 => plain, with_out_pport out_pport "out-pport" : u32 => plain, }
 );
 /// Rocker switch OF-DPA flow
 ///
@@ -302,7 +302,7 @@ pub struct RockerOfDpaFlow {
     mask "mask", 4 req action "action", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaFlow new { cookie : u64 => into, hits : u64 => into, key :
+    RockerOfDpaFlow new { cookie : u64 => plain, hits : u64 => plain, key :
     RockerOfDpaFlowKey => into, mask : RockerOfDpaFlowMask => into, action :
     RockerOfDpaFlowAction => into, } init { extra = ::std::default::Default::default(), }
     set {}
@@ -348,7 +348,7 @@ pub struct QueryRockerOfDpaFlows {
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaFlows new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_tbl_id tbl_id "tbl-id" : u32 =>
-    into, }
+    plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
@@ -402,15 +402,15 @@ pub struct RockerOfDpaGroup {
     "set-eth-dst", 12 opt ttl_check "ttl-check", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    RockerOfDpaGroup new { id : u32 => into, r#type : u8 => into, } init { extra =
+    RockerOfDpaGroup new { id : u32 => plain, r#type : u8 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_vlan_id vlan_id "vlan-id" : u16 =>
-    into, with_pport pport "pport" : u32 => into, with_index index "index" : u32 => into,
-    with_out_pport out_pport "out-pport" : u32 => into, with_group_id group_id "group-id"
-    : u32 => into, with_set_vlan_id set_vlan_id "set-vlan-id" : u16 => into,
-    with_pop_vlan pop_vlan "pop-vlan" : u8 => into, with_group_ids group_ids "group-ids"
+    plain, with_pport pport "pport" : u32 => plain, with_index index "index" : u32 =>
+    plain, with_out_pport out_pport "out-pport" : u32 => plain, with_group_id group_id
+    "group-id" : u32 => plain, with_set_vlan_id set_vlan_id "set-vlan-id" : u16 => plain,
+    with_pop_vlan pop_vlan "pop-vlan" : u8 => plain, with_group_ids group_ids "group-ids"
     : ::std::vec::Vec < u32 > => into, with_set_eth_src set_eth_src "set-eth-src" :
     ::std::string::String => into, with_set_eth_dst set_eth_dst "set-eth-dst" :
-    ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => into, }
+    ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => plain, }
 );
 #[doc(alias = "query-rocker-of-dpa-groups")]
 /// Return rocker OF-DPA group information.
@@ -457,7 +457,7 @@ pub struct QueryRockerOfDpaGroups {
 );
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaGroups new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_type r#type "type" : u8 => into, }
+    ::std::default::Default::default(), } set { with_type r#type "type" : u8 => plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <

@@ -822,8 +822,8 @@ pub struct GuestPanicInformationHyperV {
     "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestPanicInformationHyperV new { arg1 : u64 => into, arg2 : u64 => into, arg3 : u64
-    => into, arg4 : u64 => into, arg5 : u64 => into, } init { extra =
+    GuestPanicInformationHyperV new { arg1 : u64 => plain, arg2 : u64 => plain, arg3 :
+    u64 => plain, arg4 : u64 => plain, arg5 : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Reason why the CPU is in a crashed state.
@@ -875,8 +875,8 @@ pub struct GuestPanicInformationS390 {
     psw_addr "psw-addr", 3 req reason "reason", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestPanicInformationS390 new { core : u32 => into, psw_mask : u64 => into, psw_addr
-    : u64 => into, reason : S390CrashReason => into, } init { extra =
+    GuestPanicInformationS390 new { core : u32 => plain, psw_mask : u64 => plain,
+    psw_addr : u64 => plain, reason : S390CrashReason => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// TDX Guest panic information specific to TDX, as specified in the
@@ -913,9 +913,9 @@ pub struct GuestPanicInformationTdx {
     opt gpa "gpa", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    GuestPanicInformationTdx new { error_code : u32 => into, message :
+    GuestPanicInformationTdx new { error_code : u32 => plain, message :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_gpa gpa "gpa" : u64 => into, }
+    set { with_gpa gpa "gpa" : u64 => plain, }
 );
 #[doc(alias = "MEMORY_FAILURE")]
 /// Emitted when a memory failure occurs on host side.

@@ -119,12 +119,12 @@ pub struct InetSocketAddress {
 ::qapi_rt::qapi_builder!(
     InetSocketAddress new { host : ::std::string::String => into, port :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_numeric numeric "numeric" : bool => into, with_to to "to" : u16 => into,
+    set { with_numeric numeric "numeric" : bool => into, with_to to "to" : u16 => plain,
     with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6 "ipv6" : bool => into,
     with_keep_alive keep_alive "keep-alive" : bool => into, with_keep_alive_count
-    keep_alive_count "keep-alive-count" : u32 => into, with_keep_alive_idle
-    keep_alive_idle "keep-alive-idle" : u32 => into, with_keep_alive_interval
-    keep_alive_interval "keep-alive-interval" : u32 => into, with_mptcp mptcp "mptcp" :
+    keep_alive_count "keep-alive-count" : u32 => plain, with_keep_alive_idle
+    keep_alive_idle "keep-alive-idle" : u32 => plain, with_keep_alive_interval
+    keep_alive_interval "keep-alive-interval" : u32 => plain, with_mptcp mptcp "mptcp" :
     bool => into, }
 );
 /// Captures a socket address in the local ("Unix socket") namespace.

@@ -383,9 +383,9 @@ pub struct StatsSchemaValue {
 );
 ::qapi_rt::qapi_builder!(
     StatsSchemaValue new { name : ::std::string::String => into, r#type : StatsType =>
-    into, exponent : i16 => into, } init { extra = ::std::default::Default::default(), }
-    set { with_unit unit "unit" : StatsUnit => into, with_base base "base" : i8 => into,
-    with_bucket_size bucket_size "bucket-size" : u32 => into, }
+    into, exponent : i16 => plain, } init { extra = ::std::default::Default::default(), }
+    set { with_unit unit "unit" : StatsUnit => into, with_base base "base" : i8 => plain,
+    with_bucket_size bucket_size "bucket-size" : u32 => plain, }
 );
 /// Schema for all available statistics for a provider and target.
 ///

@@ -92,7 +92,7 @@ pub struct TraceEventGetState {
     TraceEventGetState new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_vcpu vcpu "vcpu" : i64 => into, }
+    with_vcpu vcpu "vcpu" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     TraceEventGetState, "trace-event-get-state", ::std::vec::Vec < TraceEventInfo >, {
@@ -140,7 +140,7 @@ pub struct TraceEventSetState {
     } init { extra = ::std::default::Default::default(), } set { with_ignore_unavailable
     ignore_unavailable "ignore-unavailable" : bool => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_vcpu vcpu "vcpu" : i64 => into, }
+    with_vcpu vcpu "vcpu" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     TraceEventSetState, "trace-event-set-state", (), { arg_type :

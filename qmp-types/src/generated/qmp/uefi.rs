@@ -53,7 +53,7 @@ pub struct UefiVariable {
 );
 ::qapi_rt::qapi_builder!(
     UefiVariable new { guid : ::std::string::String => into, name : ::std::string::String
-    => into, attr : i64 => into, data : ::std::string::String => into, } init { extra =
+    => into, attr : i64 => plain, data : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_time time "time" :
     ::std::string::String => into, with_digest digest "digest" : ::std::string::String =>
     into, }
@@ -80,6 +80,6 @@ pub struct UefiVarStore {
     UefiVarStore { 0 req version "version", 1 req variables "variables", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    UefiVarStore new { version : i64 => into, variables : ::std::vec::Vec < UefiVariable
+    UefiVarStore new { version : i64 => plain, variables : ::std::vec::Vec < UefiVariable
     > => into, } init { extra = ::std::default::Default::default(), } set {}
 );

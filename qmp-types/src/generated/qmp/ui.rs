@@ -325,7 +325,7 @@ pub struct Screendump {
 ::qapi_rt::qapi_builder!(
     Screendump new { filename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_head head "head" : i64 => into, with_format
+    ::std::string::String => into, with_head head "head" : i64 => plain, with_format
     format "format" : ImageFormat => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -427,8 +427,8 @@ pub struct SpiceChannel {
 );
 ::qapi_rt::qapi_builder!(
     SpiceChannel new { host : ::std::string::String => into, port : ::std::string::String
-    => into, family : NetworkAddressFamily => into, connection_id : i64 => into,
-    channel_type : i64 => into, channel_id : i64 => into, tls : bool => into, } init {
+    => into, family : NetworkAddressFamily => into, connection_id : i64 => plain,
+    channel_type : i64 => plain, channel_id : i64 => plain, tls : bool => into, } init {
     extra = ::std::default::Default::default(), } set {}
 );
 /// An enumeration of Spice mouse states.
@@ -502,8 +502,8 @@ pub struct SpiceInfo {
     SpiceInfo new { enabled : bool => into, migrated : bool => into, mouse_mode :
     SpiceQueryMouseMode => into, } init { extra = ::std::default::Default::default(), }
     set { with_host host "host" : ::std::string::String => into, with_port port "port" :
-    i64 => into, with_tls_port tls_port "tls-port" : i64 => into, with_auth auth "auth" :
-    ::std::string::String => into, with_compiled_version compiled_version
+    i64 => plain, with_tls_port tls_port "tls-port" : i64 => plain, with_auth auth "auth"
+    : ::std::string::String => into, with_compiled_version compiled_version
     "compiled-version" : ::std::string::String => into, with_channels channels "channels"
     : ::std::vec::Vec < SpiceChannel > => into, }
 );
@@ -1271,7 +1271,7 @@ pub struct MouseInfo {
     absolute "absolute", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    MouseInfo new { name : ::std::string::String => into, index : i64 => into, current :
+    MouseInfo new { name : ::std::string::String => into, index : i64 => plain, current :
     bool => into, absolute : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
@@ -1744,7 +1744,7 @@ pub struct IntWrapper {
 }
 ::qapi_rt::qapi_struct!(IntWrapper { 0 req data "data", } extra extra);
 ::qapi_rt::qapi_builder!(
-    IntWrapper new { data : i64 => into, } init { extra =
+    IntWrapper new { data : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Since: 1.3
@@ -1848,7 +1848,7 @@ pub struct SendKey {
 ::qapi_rt::qapi_builder!(
     SendKey new { keys : ::std::vec::Vec < KeyValue > => into, } init { extra =
     ::std::default::Default::default(), } set { with_hold_time hold_time "hold-time" :
-    i64 => into, }
+    i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     SendKey, "send-key", (), { arg_type : "q_obj_send-key-arg", since : "1.3", versions :
@@ -2003,7 +2003,7 @@ pub struct InputMoveEvent {
     InputMoveEvent { 0 req axis "axis", 1 req value "value", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    InputMoveEvent new { axis : InputAxis => into, value : i64 => into, } init { extra =
+    InputMoveEvent new { axis : InputAxis => into, value : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// MultiTouch input event.
@@ -2044,8 +2044,8 @@ pub struct InputMultiTouchEvent {
     "tracking-id", 3 req axis "axis", 4 req value "value", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    InputMultiTouchEvent new { r#type : InputMultiTouchType => into, slot : i64 => into,
-    tracking_id : i64 => into, axis : InputAxis => into, value : i64 => into, } init {
+    InputMultiTouchEvent new { r#type : InputMultiTouchType => into, slot : i64 => plain,
+    tracking_id : i64 => plain, axis : InputAxis => into, value : i64 => plain, } init {
     extra = ::std::default::Default::default(), } set {}
 );
 /// Since: 2.0
@@ -2288,7 +2288,7 @@ pub struct InputSendEvent {
 ::qapi_rt::qapi_builder!(
     InputSendEvent new { events : ::std::vec::Vec < InputEvent > => into, } init { extra
     = ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_head head "head" : i64 => into, }
+    ::std::string::String => into, with_head head "head" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     InputSendEvent, "input-send-event", (), { arg_type : "q_obj_input-send-event-arg",
@@ -3039,9 +3039,9 @@ pub struct ClientMigrateInfo {
 ::qapi_rt::qapi_builder!(
     ClientMigrateInfo new { protocol : ::std::string::String => into, hostname :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_port port "port" : i64 => into, with_tls_port tls_port "tls-port" : i64 =>
-    into, with_cert_subject cert_subject "cert-subject" : ::std::string::String => into,
-    }
+    set { with_port port "port" : i64 => plain, with_tls_port tls_port "tls-port" : i64
+    => plain, with_cert_subject cert_subject "cert-subject" : ::std::string::String =>
+    into, }
 );
 /// The required arguments of [`ClientMigrateInfo`] by name, for a struct literal: `ClientMigrateInfo::from(ClientMigrateInfoArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]

@@ -120,12 +120,13 @@ pub struct VhostStatus {
     req log_size "log-size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VhostStatus new { n_mem_sections : i64 => into, n_tmp_sections : i64 => into, nvqs :
-    u32 => into, vq_index : i64 => into, features : VirtioDeviceFeatures => into,
+    VhostStatus new { n_mem_sections : i64 => plain, n_tmp_sections : i64 => plain, nvqs
+    : u32 => plain, vq_index : i64 => plain, features : VirtioDeviceFeatures => into,
     acked_features : VirtioDeviceFeatures => into, backend_features :
     VirtioDeviceFeatures => into, protocol_features : VhostDeviceProtocols => into,
-    max_queues : u64 => into, backend_cap : u64 => into, log_enabled : bool => into,
-    log_size : u64 => into, } init { extra = ::std::default::Default::default(), } set {}
+    max_queues : u64 => plain, backend_cap : u64 => plain, log_enabled : bool => into,
+    log_size : u64 => plain, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// Full status of the virtio device with most VirtIODevice members.
 /// Also includes the full status of the corresponding vhost device if
@@ -196,11 +197,11 @@ pub struct VirtioStatus {
     "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioStatus new { name : ::std::string::String => into, device_id : u16 => into,
+    VirtioStatus new { name : ::std::string::String => into, device_id : u16 => plain,
     vhost_started : bool => into, device_endian : ::std::string::String => into,
     guest_features : VirtioDeviceFeatures => into, host_features : VirtioDeviceFeatures
-    => into, backend_features : VirtioDeviceFeatures => into, num_vqs : i64 => into,
-    status : VirtioDeviceStatus => into, isr : u8 => into, queue_sel : u16 => into,
+    => into, backend_features : VirtioDeviceFeatures => into, num_vqs : i64 => plain,
+    status : VirtioDeviceStatus => into, isr : u8 => plain, queue_sel : u16 => plain,
     vm_running : bool => into, broken : bool => into, disabled : bool => into,
     use_started : bool => into, started : bool => into, start_on_kick : bool => into,
     disable_legacy_check : bool => into, bus_name : ::std::string::String => into,
@@ -497,7 +498,7 @@ pub struct VirtioDeviceStatus {
 ::qapi_rt::qapi_builder!(
     VirtioDeviceStatus new { statuses : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set {
-    with_unknown_statuses unknown_statuses "unknown-statuses" : u8 => into, }
+    with_unknown_statuses unknown_statuses "unknown-statuses" : u8 => plain, }
 );
 /// A structure defined to list the vhost user protocol features of a
 /// Vhost User device
@@ -523,7 +524,7 @@ pub struct VhostDeviceProtocols {
 ::qapi_rt::qapi_builder!(
     VhostDeviceProtocols new { protocols : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set {
-    with_unknown_protocols unknown_protocols "unknown-protocols" : u64 => into, }
+    with_unknown_protocols unknown_protocols "unknown-protocols" : u64 => plain, }
 );
 /// The common fields that apply to most Virtio devices.  Some devices
 /// may not have their own device-specific features (e.g. virtio-rng).
@@ -558,9 +559,9 @@ pub struct VirtioDeviceFeatures {
     VirtioDeviceFeatures new { transports : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set { with_dev_features
     dev_features "dev-features" : ::std::vec::Vec < ::std::string::String > => into,
-    with_unknown_dev_features unknown_dev_features "unknown-dev-features" : u64 => into,
+    with_unknown_dev_features unknown_dev_features "unknown-dev-features" : u64 => plain,
     with_unknown_dev_features2 unknown_dev_features2 "unknown-dev-features2" : u64 =>
-    into, }
+    plain, }
 );
 /// Information of a VirtIODevice VirtQueue, including most members of
 /// the VirtQueue data structure.
@@ -613,13 +614,13 @@ pub struct VirtQueueStatus {
 );
 ::qapi_rt::qapi_builder!(
     VirtQueueStatus new { name : ::std::string::String => into, queue_index : u16 =>
-    into, inuse : u32 => into, vring_num : u32 => into, vring_num_default : u32 => into,
-    vring_align : u32 => into, vring_desc : u64 => into, vring_avail : u64 => into,
-    vring_used : u64 => into, used_idx : u16 => into, signalled_used : u16 => into,
-    signalled_used_valid : bool => into, } init { extra =
+    plain, inuse : u32 => plain, vring_num : u32 => plain, vring_num_default : u32 =>
+    plain, vring_align : u32 => plain, vring_desc : u64 => plain, vring_avail : u64 =>
+    plain, vring_used : u64 => plain, used_idx : u16 => plain, signalled_used : u16 =>
+    plain, signalled_used_valid : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_last_avail_idx last_avail_idx
-    "last-avail-idx" : u16 => into, with_shadow_avail_idx shadow_avail_idx
-    "shadow-avail-idx" : u16 => into, }
+    "last-avail-idx" : u16 => plain, with_shadow_avail_idx shadow_avail_idx
+    "shadow-avail-idx" : u16 => plain, }
 );
 #[doc(alias = "x-query-virtio-queue-status")]
 /// Return the status of a given VirtIODevice's VirtQueue
@@ -712,7 +713,7 @@ pub struct XQueryVirtioQueueStatus {
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueStatus new { path : ::std::string::String => into, queue : u16 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { arg_type :
@@ -766,11 +767,11 @@ pub struct VirtVhostQueueStatus {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtVhostQueueStatus new { name : ::std::string::String => into, kick : i64 => into,
-    call : i64 => into, desc : u64 => into, avail : u64 => into, used : u64 => into, num
-    : i64 => into, desc_phys : u64 => into, desc_size : u32 => into, avail_phys : u64 =>
-    into, avail_size : u32 => into, used_phys : u64 => into, used_size : u32 => into, }
-    init { extra = ::std::default::Default::default(), } set {}
+    VirtVhostQueueStatus new { name : ::std::string::String => into, kick : i64 => plain,
+    call : i64 => plain, desc : u64 => plain, avail : u64 => plain, used : u64 => plain,
+    num : i64 => plain, desc_phys : u64 => plain, desc_size : u32 => plain, avail_phys :
+    u64 => plain, avail_size : u32 => plain, used_phys : u64 => plain, used_size : u32 =>
+    plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "x-query-virtio-vhost-queue-status")]
 /// Return information of a given vhost device's vhost_virtqueue
@@ -849,7 +850,7 @@ pub struct XQueryVirtioVhostQueueStatus {
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioVhostQueueStatus new { path : ::std::string::String => into, queue : u16
-    => into, } init { extra = ::std::default::Default::default(), } set {}
+    => plain, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioVhostQueueStatus, "x-query-virtio-vhost-queue-status",
@@ -878,9 +879,9 @@ pub struct VirtioRingDesc {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioRingDesc new { addr : u64 => into, len : u32 => into, flags : ::std::vec::Vec <
-    ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
-    } set {}
+    VirtioRingDesc new { addr : u64 => plain, len : u32 => plain, flags : ::std::vec::Vec
+    < ::std::string::String > => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 /// Information regarding the avail vring (a.k.a. driver area)
 ///
@@ -903,8 +904,8 @@ pub struct VirtioRingAvail {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioRingAvail new { flags : u16 => into, idx : u16 => into, ring : u16 => into, }
-    init { extra = ::std::default::Default::default(), } set {}
+    VirtioRingAvail new { flags : u16 => plain, idx : u16 => plain, ring : u16 => plain,
+    } init { extra = ::std::default::Default::default(), } set {}
 );
 /// Information regarding the used vring (a.k.a. device area)
 ///
@@ -924,7 +925,7 @@ pub struct VirtioRingUsed {
     VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioRingUsed new { flags : u16 => into, idx : u16 => into, } init { extra =
+    VirtioRingUsed new { flags : u16 => plain, idx : u16 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Information regarding a VirtQueue's VirtQueueElement including
@@ -953,7 +954,7 @@ pub struct VirtioQueueElement {
     req avail "avail", 4 req used "used", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    VirtioQueueElement new { name : ::std::string::String => into, index : u32 => into,
+    VirtioQueueElement new { name : ::std::string::String => into, index : u32 => plain,
     descs : ::std::vec::Vec < VirtioRingDesc > => into, avail : VirtioRingAvail => into,
     used : VirtioRingUsed => into, } init { extra = ::std::default::Default::default(), }
     set {}
@@ -1076,8 +1077,8 @@ pub struct XQueryVirtioQueueElement {
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueElement new { path : ::std::string::String => into, queue : u16 =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_index index
-    "index" : u16 => into, }
+    plain, } init { extra = ::std::default::Default::default(), } set { with_index index
+    "index" : u16 => plain, }
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {

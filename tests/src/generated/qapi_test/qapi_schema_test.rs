@@ -20,7 +20,7 @@ pub struct TestStruct {
     } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestStruct new { integer : i64 => into, boolean : bool => into, string :
+    TestStruct new { integer : i64 => plain, boolean : bool => into, string :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
     set {}
 );
@@ -163,7 +163,7 @@ pub struct UserDefOne {
     extra extra
 );
 ::qapi_rt::qapi_builder!(
-    UserDefOne new { integer : i64 => into, string : ::std::string::String => into, }
+    UserDefOne new { integer : i64 => plain, string : ::std::string::String => into, }
     init { extra = ::std::default::Default::default(), } set { with_enum1 enum1 "enum1" :
     EnumOne => into, }
 );
@@ -199,7 +199,7 @@ pub struct UserDefZero {
 }
 ::qapi_rt::qapi_struct!(UserDefZero { 0 req integer "integer", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UserDefZero new { integer : i64 => into, } init { extra =
+    UserDefZero new { integer : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `UserDefTwoDictDict`.
@@ -318,7 +318,7 @@ pub struct UserDefA {
 );
 ::qapi_rt::qapi_builder!(
     UserDefA new { boolean : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_a_b a_b "a_b" : i64 => into, }
+    ::std::default::Default::default(), } set { with_a_b a_b "a_b" : i64 => plain, }
 );
 /// The QAPI struct `UserDefB`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -334,7 +334,7 @@ pub struct UserDefB {
 }
 ::qapi_rt::qapi_struct!(UserDefB { 0 req intb "intb", 1 opt a_b "a-b", } extra extra);
 ::qapi_rt::qapi_builder!(
-    UserDefB new { intb : i64 => into, } init { extra =
+    UserDefB new { intb : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_a_b a_b "a-b" : bool => into, }
 );
 /// The QAPI union `UserDefFlatUnion`.
@@ -352,8 +352,8 @@ pub struct UserDefFlatUnion {
     UserDefFlatUnion { 0 req integer "integer", 1 req string "string", } flatten branch
 );
 ::qapi_rt::qapi_builder!(
-    UserDefFlatUnion new { integer : i64 => into, string : ::std::string::String => into,
-    branch : UserDefFlatUnionBranch => into, } init {} set {}
+    UserDefFlatUnion new { integer : i64 => plain, string : ::std::string::String =>
+    into, branch : UserDefFlatUnionBranch => into, } init {} set {}
 );
 /// The branches of [`UserDefFlatUnion`], by `enum1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -423,9 +423,9 @@ pub struct UserDefUnionBase {
     "enum1", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    UserDefUnionBase new { integer : i64 => into, string : ::std::string::String => into,
-    enum1 : EnumOne => into, } init { extra = ::std::default::Default::default(), } set
-    {}
+    UserDefUnionBase new { integer : i64 => plain, string : ::std::string::String =>
+    into, enum1 : EnumOne => into, } init { extra = ::std::default::Default::default(), }
+    set {}
 );
 /// The QAPI union `UserDefFlatUnion2`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -444,7 +444,7 @@ pub struct UserDefFlatUnion2 {
 ::qapi_rt::qapi_builder!(
     UserDefFlatUnion2 new { string : ::std::string::String => into, branch :
     UserDefFlatUnion2Branch => into, } init {} set { with_integer integer "integer" : i64
-    => into, }
+    => plain, }
 );
 /// The branches of [`UserDefFlatUnion2`], by `enum1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -647,7 +647,7 @@ pub struct TestUnionTypeA1 {
     TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestUnionTypeA1 new { integer : i64 => into, name : ::std::string::String => into, }
+    TestUnionTypeA1 new { integer : i64 => plain, name : ::std::string::String => into, }
     init { extra = ::std::default::Default::default(), } set {}
 );
 /// The QAPI struct `TestUnionTypeA2`.
@@ -666,7 +666,7 @@ pub struct TestUnionTypeA2 {
     TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestUnionTypeA2 new { integer : i64 => into, size : i64 => into, } init { extra =
+    TestUnionTypeA2 new { integer : i64 => plain, size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// The QAPI union `TestUnionTypeA`.
@@ -731,7 +731,7 @@ pub struct TestUnionTypeB {
     TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestUnionTypeB new { integer : i64 => into, onoff : bool => into, } init { extra =
+    TestUnionTypeB new { integer : i64 => plain, onoff : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// The QAPI union `TestUnionInUnion`.
@@ -1302,8 +1302,8 @@ pub struct GuestGetTime {
 }
 ::qapi_rt::qapi_struct!(GuestGetTime { 0 req a "a", 1 opt b "b", } extra extra);
 ::qapi_rt::qapi_builder!(
-    GuestGetTime new { a : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_b b "b" : i64 => into, }
+    GuestGetTime new { a : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { with_b b "b" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestGetTime, "guest-get-time", i64, { arg_type : "q_obj_guest-get-time-arg", }
@@ -1427,7 +1427,7 @@ pub struct UserDefOptions {
     UserDefOptions new {} init { extra = ::std::default::Default::default(), } set {
     with_i64 i64 "i64" : ::std::vec::Vec < i64 > => into, with_u64 u64 "u64" :
     ::std::vec::Vec < u64 > => into, with_u16 u16 "u16" : ::std::vec::Vec < u16 > =>
-    into, with_i64x i64x "i64x" : i64 => into, with_u64x u64x "u64x" : u64 => into, }
+    into, with_i64x i64x "i64x" : i64 => plain, with_u64x u64x "u64x" : u64 => plain, }
 );
 /// The QAPI struct `EventStructOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1498,7 +1498,7 @@ pub struct EventC {
 ::qapi_rt::qapi_struct!(EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", } extra extra);
 ::qapi_rt::qapi_builder!(
     EventC new { c : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_a a "a" : i64 => into, with_b b "b"
+    ::std::default::Default::default(), } set { with_a a "a" : i64 => plain, with_b b "b"
     : UserDefOne => into, }
 );
 ::qapi_rt::qapi_event!(EventC, "EVENT_C", {});
@@ -1634,7 +1634,7 @@ pub struct OrgQemuXStruct {
 ::qapi_rt::qapi_builder!(
     OrgQemuXStruct new { org_qemu_x_member1 : OrgQemuXEnum => into, org_qemu_x_member2 :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_wchar_t wchar_t "wchar-t" : i64 => into, }
+    set { with_wchar_t wchar_t "wchar-t" : i64 => plain, }
 );
 #[doc(alias = "__org.qemu_x-Alt1")]
 /// The QAPI alternate `__org.qemu_x-Alt1`.
@@ -1860,8 +1860,8 @@ pub struct TestIfStruct {
     TestIfStruct { 0 req foo "foo", 1 opt bar "bar", 2 opt baz "baz", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    TestIfStruct new { foo : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_bar bar "bar" : i64 => into,
+    TestIfStruct new { foo : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { with_bar bar "bar" : i64 => plain,
     with_baz baz "baz" : ::std::string::String => into, }
 );
 /// Only available if `TEST_IF_UNION`.
@@ -2116,7 +2116,7 @@ pub struct FeatureStruct0 {
 }
 ::qapi_rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FeatureStruct0 new { foo : i64 => into, } init { extra =
+    FeatureStruct0 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2132,7 +2132,7 @@ pub struct FeatureStruct1 {
 }
 ::qapi_rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FeatureStruct1 new { foo : i64 => into, } init { extra =
+    FeatureStruct1 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2147,7 +2147,7 @@ pub struct FeatureStruct2 {
 }
 ::qapi_rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FeatureStruct2 new { foo : i64 => into, } init { extra =
+    FeatureStruct2 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2163,7 +2163,7 @@ pub struct FeatureStruct3 {
 }
 ::qapi_rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    FeatureStruct3 new { foo : i64 => into, } init { extra =
+    FeatureStruct3 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `namespace-test`.
@@ -2183,7 +2183,7 @@ pub struct FeatureStruct4 {
     FeatureStruct4 { 0 req namespace_test "namespace-test", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    FeatureStruct4 new { namespace_test : i64 => into, } init { extra =
+    FeatureStruct4 new { namespace_test : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2198,7 +2198,7 @@ pub struct CondFeatureStruct1 {
 }
 ::qapi_rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CondFeatureStruct1 new { foo : i64 => into, } init { extra =
+    CondFeatureStruct1 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2214,7 +2214,7 @@ pub struct CondFeatureStruct2 {
 }
 ::qapi_rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CondFeatureStruct2 new { foo : i64 => into, } init { extra =
+    CondFeatureStruct2 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2229,7 +2229,7 @@ pub struct CondFeatureStruct3 {
 }
 ::qapi_rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CondFeatureStruct3 new { foo : i64 => into, } init { extra =
+    CondFeatureStruct3 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.
@@ -2244,7 +2244,7 @@ pub struct CondFeatureStruct4 {
 }
 ::qapi_rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", } extra extra);
 ::qapi_rt::qapi_builder!(
-    CondFeatureStruct4 new { foo : i64 => into, } init { extra =
+    CondFeatureStruct4 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Feature `feature1`.

@@ -44,7 +44,7 @@ pub struct Disk {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    Disk new { id : ::std::string::String => into, size : i64 => into, } init { extra =
+    Disk new { id : ::std::string::String => into, size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_label label "label" :
     ::std::string::String => into, with_ro ro "ro" : bool => into, }
 );

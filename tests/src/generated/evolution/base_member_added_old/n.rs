@@ -30,7 +30,7 @@ pub struct Disk {
 }
 ::qapi_rt::qapi_struct!(Disk { 0 req id "id", 1 req size "size", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Disk new { id : ::std::string::String => into, size : i64 => into, } init { extra =
+    Disk new { id : ::std::string::String => into, size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "add-disk")]

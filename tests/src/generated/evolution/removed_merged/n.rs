@@ -17,7 +17,7 @@ pub struct OldCommand {
 }
 ::qapi_rt::qapi_struct!(OldCommand { 0 req x "x", } extra extra);
 ::qapi_rt::qapi_builder!(
-    OldCommand new { x : i64 => into, } init { extra =
+    OldCommand new { x : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -40,7 +40,7 @@ pub struct OldEvent {
 }
 ::qapi_rt::qapi_struct!(OldEvent { 0 req y "y", } extra extra);
 ::qapi_rt::qapi_builder!(
-    OldEvent new { y : i64 => into, } init { extra = ::std::default::Default::default(),
+    OldEvent new { y : i64 => plain, } init { extra = ::std::default::Default::default(),
     } set {}
 );
 ::qapi_rt::qapi_event!(OldEvent, "OLD_EVENT", { versions : ["1.0.0"], });

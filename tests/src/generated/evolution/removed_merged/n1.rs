@@ -40,11 +40,11 @@ pub struct Settings {
     Settings { 0 req kept "kept", 1 opt mode "mode", 2 opt gone "gone", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Settings new { kept : i64 => into, } init { extra =
+    Settings new { kept : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_mode mode "mode" : Mode => into,
     #[deprecated(note =
     "removed in QEMU 2.0.0 (last in 1.0.0): a client refuses it for QEMU 2.0.0 and later")]
-    with_gone gone "gone" : i64 => into, }
+    with_gone gone "gone" : i64 => plain, }
 );
 #[doc(alias = "apply")]
 /// The QAPI command `apply`.

@@ -32,8 +32,8 @@ pub struct Settings {
     Settings { 0 req kept "kept", 1 opt gone "gone", 2 opt mode "mode", } extra extra
 );
 ::qapi_rt::qapi_builder!(
-    Settings new { kept : i64 => into, } init { extra =
-    ::std::default::Default::default(), } set { with_gone gone "gone" : i64 => into,
+    Settings new { kept : i64 => plain, } init { extra =
+    ::std::default::Default::default(), } set { with_gone gone "gone" : i64 => plain,
     with_mode mode "mode" : Mode => into, }
 );
 #[doc(alias = "apply")]
@@ -69,7 +69,7 @@ pub struct OldCommand {
 }
 ::qapi_rt::qapi_struct!(OldCommand { 0 req x "x", } extra extra);
 ::qapi_rt::qapi_builder!(
-    OldCommand new { x : i64 => into, } init { extra =
+    OldCommand new { x : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
@@ -89,7 +89,7 @@ pub struct OldEvent {
 }
 ::qapi_rt::qapi_struct!(OldEvent { 0 req y "y", } extra extra);
 ::qapi_rt::qapi_builder!(
-    OldEvent new { y : i64 => into, } init { extra = ::std::default::Default::default(),
+    OldEvent new { y : i64 => plain, } init { extra = ::std::default::Default::default(),
     } set {}
 );
 ::qapi_rt::qapi_event!(OldEvent, "OLD_EVENT", { versions : ["1.0.0"], });

@@ -45,7 +45,7 @@ pub struct InfoY {
 }
 ::qapi_rt::qapi_struct!(InfoY { 0 req c "c", } extra extra);
 ::qapi_rt::qapi_builder!(
-    InfoY new { c : i64 => into, } init { extra = ::std::default::Default::default(), }
+    InfoY new { c : i64 => plain, } init { extra = ::std::default::Default::default(), }
     set {}
 );
 /// The QAPI union `Info`.
@@ -59,7 +59,7 @@ pub struct Info {
 }
 ::qapi_rt::qapi_struct!(Info { 0 req a "a", } flatten branch);
 ::qapi_rt::qapi_builder!(
-    Info new { a : i64 => into, branch : InfoBranch => into, } init {} set {}
+    Info new { a : i64 => plain, branch : InfoBranch => into, } init {} set {}
 );
 /// The branches of [`Info`], by `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

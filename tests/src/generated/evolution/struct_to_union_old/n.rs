@@ -15,7 +15,7 @@ pub struct Info {
 }
 ::qapi_rt::qapi_struct!(Info { 0 req a "a", 1 req b "b", } extra extra);
 ::qapi_rt::qapi_builder!(
-    Info new { a : i64 => into, b : ::std::string::String => into, } init { extra =
+    Info new { a : i64 => plain, b : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "query-info")]

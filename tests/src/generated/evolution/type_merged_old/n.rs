@@ -78,7 +78,7 @@ pub struct MigrateSetParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
-    { with_downtime_limit downtime_limit "downtime-limit" : u64 => into, with_tls_creds
+    { with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
     tls_creds "tls-creds" : StrOrNull => into, }
 );
 /// The QAPI struct `MigrationParameters`.
@@ -99,7 +99,7 @@ pub struct MigrationParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
-    with_downtime_limit downtime_limit "downtime-limit" : u64 => into, with_tls_creds
+    with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
     tls_creds "tls-creds" : ::std::string::String => into, }
 );
 #[doc(alias = "migrate-set-parameters")]
