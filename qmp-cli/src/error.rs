@@ -119,6 +119,9 @@ impl From<qmp_client::Error> for CliError {
                 command_line,
                 message,
             },
+            e @ (E::JobFailed { .. } | E::JobCancelled { .. }) => {
+                CliError::JobFailed(e.to_string())
+            }
             E::Unavailable(u) => CliError::Usage(u.to_string()),
             // No reply in time: QEMU is stuck or gone, as far as the
             // caller can tell (exit code 3).

@@ -93,6 +93,22 @@ pub enum Error {
         /// QEMU's human-readable description.
         desc: String,
     },
+    /// A job QEMU ran failed ([`crate::Job`]'s waits): QEMU's text, from
+    /// `BLOCK_JOB_COMPLETED`'s `error` or `query-jobs`.
+    #[error("job {id} failed: {error}")]
+    JobFailed {
+        /// The job's id.
+        id: String,
+        /// Why, in QEMU's words.
+        error: String,
+    },
+    /// A job QEMU ran was cancelled before it finished
+    /// (`BLOCK_JOB_CANCELLED`).
+    #[error("job {id} was cancelled")]
+    JobCancelled {
+        /// The job's id.
+        id: String,
+    },
     /// A human monitor (HMP) command line failed: its output was one of
     /// HMP's error forms (`Error: ...`, `unknown command: ...`, or a usage
     /// message ending in `Try "help ..." for more information`). QMP

@@ -115,47 +115,63 @@ impl EventStream {
 }
 
 /// Waits for the first event of type `E` admitted by `since` and matching
-/// `pred`: the history first, then live events. The subscription is made
-/// before the history is read, so nothing falls in between. An `E` that
-/// did not decode ends the wait with `Err(EventDecode)`.
+/// `pred`: the history first, then live events (see [`wait_for_record`]).
+/// An `E` that did not decode ends the wait with `Err(EventDecode)`.
 pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
     shared: &Shared,
     since: Since,
     pred: &(dyn Fn(&E) -> bool + Sync),
 ) -> Result<(Timestamp, E)> {
-    let from_history = || -> Result<Option<(Timestamp, E)>> {
-        let mut check = |r: &EventRecord| match r.typed::<E>() {
-            Ok(Some(e)) => pred(e),
-            Ok(None) => false,
-            Err(_) => true,
-        };
-        match shared.hub.find(since, &mut check).into_iter().next() {
-            Some(r) => Ok(r.typed::<E>()?.map(|e| (r.timestamp, e.clone()))),
-            None => Ok(None),
-        }
+    let check = |r: &EventRecord| match r.typed::<E>() {
+        Ok(Some(e)) => pred(e),
+        Ok(None) => false,
+        Err(_) => true,
+    };
+    let r = wait_for_record(shared, since, &check).await?;
+    match r.typed::<E>()? {
+        Some(e) => Ok((r.timestamp, e.clone())),
+        // `check` admits only an `E` or one that did not decode.
+        None => Err(Error::EventDecode {
+            event: E::NAME.to_string(),
+            error: "not this event".into(),
+        }),
+    }
+}
+
+/// Waits for the first event admitted by `since` for which `pred` holds:
+/// the history first, then live events. The subscription is made before
+/// the history is read, so nothing falls in between; a subscriber that
+/// falls behind looks in the history again. The end of the connection
+/// ends the wait with [`Error::Closed`] (after a last look at the
+/// history).
+pub(crate) async fn wait_for_record(
+    shared: &Shared,
+    since: Since,
+    pred: &(dyn Fn(&EventRecord) -> bool + Sync),
+) -> Result<Arc<EventRecord>> {
+    let from_history = || {
+        let mut check = |r: &EventRecord| pred(r);
+        shared.hub.find(since, &mut check).into_iter().next()
     };
     let Some(rx) = shared.hub.subscribe() else {
         // Ended already: what the history has, or why it ended.
-        return from_history()?.ok_or_else(|| shared.closed_error());
+        return from_history().ok_or_else(|| shared.closed_error());
     };
     loop {
-        if let Some(found) = from_history()? {
+        if let Some(found) = from_history() {
             return Ok(found);
         }
         loop {
             match rx.recv().await {
                 Ok(r) => {
-                    if since.admits(&r)
-                        && let Some(e) = r.typed::<E>()?
-                        && pred(e)
-                    {
-                        return Ok((r.timestamp, e.clone()));
+                    if since.admits(&r) && pred(&r) {
+                        return Ok(r);
                     }
                 }
                 // Fell behind: look in the history again.
                 Err(Missed::Lagged(_)) => break,
                 Err(Missed::Closed) => {
-                    return from_history()?.ok_or_else(|| shared.closed_error());
+                    return from_history().ok_or_else(|| shared.closed_error());
                 }
             }
         }

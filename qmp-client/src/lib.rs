@@ -62,14 +62,15 @@
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, options, limits, wire, transport, history,
-// state, outbox, connection, transaction, client, events, waits, agent,
-// launch.
+// state, outbox, connection, transaction, client, events, waits, jobs,
+// agent, launch.
 pub mod agent;
 mod client;
 mod connection;
 mod error;
 mod events;
 mod history;
+mod jobs;
 #[cfg(feature = "launch")]
 pub mod launch;
 mod limits;
@@ -85,6 +86,7 @@ pub use client::{Client, Stats};
 pub use error::{Disconnect, Error, ErrorClass, Result};
 pub use events::EventStream;
 pub use history::{EventRecord, Since};
+pub use jobs::{Job, JobProgress, JobUpdate, JobWatch};
 pub use options::{Options, UnknownMembers};
 pub use state::UnknownRecord;
 pub use transaction::TransactionBuilder;

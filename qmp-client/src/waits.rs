@@ -182,7 +182,10 @@ impl Client {
     }
 
     /// Waits for `BLOCK_JOB_COMPLETED` of block job `job_id` (the event
-    /// names it `device`, for historical reasons).
+    /// names it `device`, for historical reasons). The event also ends a
+    /// job that failed: `Ok` here says it ended, its `error` whether it
+    /// failed. [`crate::Job::wait`] turns that into an error, and sees
+    /// `BLOCK_JOB_CANCELLED` too.
     pub async fn wait_block_job_completed(
         &self,
         job_id: &str,

@@ -10,6 +10,7 @@
 //! xtask test`), with the same bindings; so does the version check.
 
 mod connection;
+mod jobs;
 mod scenarios;
 
 use std::process::Command as Process;
@@ -48,6 +49,21 @@ async fn system_of(which: Which, extra: &[&str]) -> Qemu {
         .start()
         .await
         .expect("start qemu-system-x86_64")
+}
+
+/// Writes 4 MiB of 0xaa at the start of qcow2 image `path`.
+fn write_data(path: &std::path::Path) {
+    let st = Process::new("qemu-io")
+        .args([
+            "-f",
+            "qcow2",
+            "-c",
+            "write -P 0xaa 0 4M",
+            &path.to_string_lossy(),
+        ])
+        .output()
+        .expect("qemu-io runs");
+    assert!(st.status.success(), "qemu-io: {st:?}");
 }
 
 fn qemu_img(args: &[&str]) {

@@ -266,16 +266,7 @@ async fn block_job_scenario(which: Which) {
     let (src, tgt) = (dir.join("src.qcow2"), dir.join("tgt.qcow2"));
     qemu_img(&["create", "-q", "-f", "qcow2", &src.to_string_lossy(), "16M"]);
     qemu_img(&["create", "-q", "-f", "qcow2", &tgt.to_string_lossy(), "16M"]);
-    Process::new("qemu-io")
-        .args([
-            "-f",
-            "qcow2",
-            "-c",
-            "write -P 0xaa 0 4M",
-            &src.to_string_lossy(),
-        ])
-        .output()
-        .expect("qemu-io");
+    write_data(&src);
     c.execute(qcow2_node("src", &src)).await.expect("add src");
     let etgt = serde_json::json!({"driver": "qcow2", "node-name": "etgt",
         "file": {"driver": "blkdebug", "node-name": "dbg",

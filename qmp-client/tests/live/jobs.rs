@@ -1,0 +1,220 @@
+//! `Job` handles on a real qemu-storage-daemon: a backup that succeeds
+//! (ending before its command's reply), one that fails on an I/O error
+//! (QEMU's text), a mirror waited to `ready` then completed, a cancel, a
+//! job with `auto-finalize`/`auto-dismiss` off, `blockdev-create` (a job
+//! that waits for `job-dismiss`, its failure read from `query-jobs`), and
+//! QEMU dying under a running job.
+
+use super::*;
+use qmp_client::JobUpdate;
+use serde_json::json;
+
+/// A daemon with a 16 MiB qcow2 source `src` (4 MiB written) and an
+/// empty qcow2 target `tgt`.
+async fn daemon_with_images() -> (Qemu, Client) {
+    let qsd = storage_daemon().await;
+    let dir = qsd.dir().to_path_buf();
+    let (src, tgt) = (dir.join("src.qcow2"), dir.join("tgt.qcow2"));
+    for f in [&src, &tgt] {
+        qemu_img(&["create", "-q", "-f", "qcow2", &f.to_string_lossy(), "16M"]);
+    }
+    write_data(&src);
+    let c = connect(&qsd, Options::default()).await;
+    c.execute(qcow2_node("src", &src)).await.expect("add src");
+    c.execute(qcow2_node("tgt", &tgt)).await.expect("add tgt");
+    (qsd, c)
+}
+
+/// A full backup of `src` to `tgt` as job `id`, at `speed` bytes/s.
+async fn backup(c: &Client, id: &str, speed: i64) -> qmp_client::Job {
+    c.start_job(
+        BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt")
+            .with_job_id(id)
+            .with_speed(speed),
+    )
+    .await
+    .expect("backup starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_succeed_fail_and_are_cancelled() {
+    let (qsd, c) = daemon_with_images().await;
+    // Success; the job ends before or around the reply.
+    let job = c
+        .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt").with_job_id("b0"))
+        .await
+        .expect("backup starts");
+    assert_eq!(job.id(), "b0");
+    job.wait(T).await.expect("backup succeeds");
+    assert_eq!(
+        job.progress().await.expect("query-jobs"),
+        None,
+        "auto-dismissed"
+    );
+    // A block job without a job-id is named by its device's block
+    // backend, which a node added with blockdev-add lacks: QEMU says so.
+    match c
+        .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt"))
+        .await
+    {
+        Err(Error::Qmp { desc, .. }) => assert!(desc.contains("Invalid job ID"), "{desc}"),
+        other => panic!("{:?}", other.map(|j| j.id().to_string())),
+    }
+
+    // An I/O error on the target: the wait fails with QEMU's text.
+    let etgt = qsd.dir().join("etgt.qcow2");
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        &etgt.to_string_lossy(),
+        "16M",
+    ]);
+    let opts = json!({"driver": "qcow2", "node-name": "etgt",
+        "file": {"driver": "blkdebug", "inject-error": [{"event": "write_aio", "errno": 5}],
+                 "image": {"driver": "file", "filename": etgt.to_string_lossy()}}});
+    c.execute(BlockdevAdd(serde_json::from_value(opts).expect("options")))
+        .await
+        .expect("add etgt");
+    let job = c
+        .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "etgt").with_job_id("bad"))
+        .await
+        .expect("backup starts");
+    match job.wait(T).await {
+        Err(Error::JobFailed { id, error }) => {
+            assert_eq!(id, "bad");
+            assert!(error.contains("Input/output error"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Cancelled while running (slowed to 64 KiB/s).
+    let job = backup(&c, "slow", 64 << 10).await;
+    let p = job.progress().await.expect("query-jobs").expect("running");
+    assert_eq!(p.total, 16 << 20, "{p:?}");
+    job.cancel().await.expect("cancel");
+    assert!(
+        matches!(job.wait(T).await, Err(Error::JobCancelled { ref id }) if id == "slow"),
+        "cancelled"
+    );
+
+    // Mirror: ready, then complete.
+    let job = c
+        .start_job(BlockdevMirror::new("src", "tgt", MirrorSyncMode::Full).with_job_id("m0"))
+        .await
+        .expect("mirror starts");
+    job.wait_ready(T).await.expect("ready");
+    job.complete().await.expect("complete");
+    job.wait(T).await.expect("mirror ends well");
+
+    // auto-finalize and auto-dismiss off: pending, finalize, concluded
+    // (still listed), dismiss.
+    let job = c
+        .start_job(
+            BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt")
+                .with_job_id("manual")
+                .with_auto_finalize(false)
+                .with_auto_dismiss(false),
+        )
+        .await
+        .expect("backup starts");
+    job.wait_status(JobStatus::Pending, T)
+        .await
+        .expect("pending");
+    job.finalize().await.expect("finalize");
+    job.wait(T).await.expect("concluded well");
+    let p = job.progress().await.expect("query-jobs").expect("kept");
+    assert_eq!(p.status, JobStatus::Concluded);
+    job.dismiss().await.expect("dismiss");
+    assert_eq!(job.progress().await.expect("query-jobs"), None);
+
+    // A job attached by id sees what the history holds.
+    c.attach_job("b0").wait(T).await.expect("b0 ended well");
+    assert!(matches!(
+        c.attach_job("bad").wait(T).await,
+        Err(Error::JobFailed { .. })
+    ));
+
+    // A command that names no job is refused before sending.
+    assert!(matches!(
+        c.start_job(QueryStatus::new()).await,
+        Err(Error::Encode { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blockdev_create_jobs_report_through_query_jobs() {
+    let qsd = storage_daemon().await;
+    let c = connect(&qsd, Options::default()).await;
+    let create = |id: &str, path: String| {
+        let opts = json!({"driver": "file", "filename": path, "size": 0});
+        BlockdevCreate::new(
+            id,
+            serde_json::from_value::<BlockdevCreateOptions>(opts).expect("options"),
+        )
+    };
+    let ok = qsd.dir().join("new.img").to_string_lossy().into_owned();
+    let job = c
+        .start_job(create("c0", ok.clone()))
+        .await
+        .expect("create starts");
+    job.wait(T).await.expect("created");
+    job.dismiss().await.expect("dismiss");
+    assert!(std::path::Path::new(&ok).exists());
+    let bad = qsd
+        .dir()
+        .join("no/such/dir/x.img")
+        .to_string_lossy()
+        .into_owned();
+    let job = c.start_job(create("c1", bad)).await.expect("create starts");
+    match job.wait(T).await {
+        Err(Error::JobFailed { id, error }) => {
+            assert_eq!(id, "c1");
+            assert!(error.contains("No such file or directory"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    job.dismiss().await.expect("dismiss");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_job_reports_progress_then_its_end() {
+    let (_qsd, c) = daemon_with_images().await;
+    let job = backup(&c, "w", 16 << 20).await;
+    let mut watch = job.watch(Duration::from_millis(20));
+    let (mut last, mut updates, mut ended) = (0, 0, None);
+    while let Some(u) = tokio::time::timeout(T, watch.next())
+        .await
+        .expect("an update")
+    {
+        match u.expect("update") {
+            JobUpdate::Progress(p) => {
+                assert!(p.current >= last && p.current <= p.total, "{p:?}");
+                last = p.current;
+                updates += 1;
+            }
+            JobUpdate::Ended(o) => ended = Some(o),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(updates >= 1, "no progress seen");
+    assert!(matches!(ended, Some(Ok(()))), "{ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_wait_ends_when_qemu_dies() {
+    let (qsd, c) = daemon_with_images().await;
+    let job = backup(&c, "slow", 64 << 10).await;
+    let wait = tokio::spawn({
+        let job = job.clone();
+        async move { job.wait(Duration::from_secs(60)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    qsd.shutdown().expect("kill");
+    let r = tokio::time::timeout(T, wait)
+        .await
+        .expect("wait ends")
+        .expect("task");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+}
