@@ -109,6 +109,16 @@ pub enum Error {
         /// The job's id.
         id: String,
     },
+    /// A migration failed ([`crate::Migration`]'s waits): QEMU's
+    /// `error-desc`, or why the migration could not be followed.
+    #[error("migration failed: {error}")]
+    MigrationFailed {
+        /// Why, in QEMU's words.
+        error: String,
+    },
+    /// A migration was cancelled (`migrate_cancel`).
+    #[error("migration was cancelled")]
+    MigrationCancelled,
     /// A human monitor (HMP) command line failed: its output was one of
     /// HMP's error forms (`Error: ...`, `unknown command: ...`, or a usage
     /// message ending in `Try "help ..." for more information`). QMP

@@ -63,7 +63,7 @@
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, options, limits, wire, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
-// agent, launch.
+// migration, agent, launch.
 pub mod agent;
 mod client;
 mod connection;
@@ -74,6 +74,7 @@ mod jobs;
 #[cfg(feature = "launch")]
 pub mod launch;
 mod limits;
+mod migration;
 mod options;
 mod outbox;
 mod state;
@@ -87,6 +88,7 @@ pub use error::{Disconnect, Error, ErrorClass, Result};
 pub use events::EventStream;
 pub use history::{EventRecord, Since};
 pub use jobs::{Job, JobProgress, JobUpdate, JobWatch};
+pub use migration::{Migration, MigrationProgress};
 pub use options::{Options, UnknownMembers};
 pub use state::UnknownRecord;
 pub use transaction::TransactionBuilder;

@@ -11,6 +11,7 @@
 
 mod connection;
 mod jobs;
+mod migration;
 mod scenarios;
 
 use std::process::Command as Process;
