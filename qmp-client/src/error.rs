@@ -109,6 +109,18 @@ pub enum Error {
         /// The job's id.
         id: String,
     },
+    /// A dirty bitmap can't serve a backup (missing, `busy`, or
+    /// `inconsistent` after QEMU did not close its image cleanly); the
+    /// problem says what to do.
+    #[error("bitmap {name} of node {node} is {problem}")]
+    Bitmap {
+        /// The node.
+        node: String,
+        /// The bitmap.
+        name: String,
+        /// What is wrong with it, and what to do.
+        problem: String,
+    },
     /// A migration failed ([`crate::Migration`]'s waits): QEMU's
     /// `error-desc`, or why the migration could not be followed.
     #[error("migration failed: {error}")]

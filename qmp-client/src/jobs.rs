@@ -112,11 +112,22 @@ impl Client {
                 ),
             })?
             .to_string();
+        self.start_job_with(&id, async { self.execute(cmd).await.map(drop) })
+            .await
+    }
+
+    /// A job named `id` that `start` starts (a transaction with a
+    /// backup action, say): the event cursor is taken before `start`
+    /// runs, so the handle sees the job whole.
+    pub async fn start_job_with<F>(&self, id: &str, start: F) -> Result<Job>
+    where
+        F: std::future::Future<Output = Result<()>>,
+    {
         let since = self.event_cursor();
-        self.execute(cmd).await?;
+        start.await?;
         Ok(Job {
             client: self.clone(),
-            id,
+            id: id.to_string(),
             since,
         })
     }

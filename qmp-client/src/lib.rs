@@ -63,8 +63,9 @@
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, options, limits, wire, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
-// migration, agent, launch.
+// backup, migration, agent, launch.
 pub mod agent;
+mod backup;
 mod client;
 mod connection;
 mod error;
@@ -83,6 +84,7 @@ mod transport;
 mod waits;
 mod wire;
 
+pub use backup::Bitmap;
 pub use client::{Client, Stats};
 pub use error::{Disconnect, Error, ErrorClass, Result};
 pub use events::EventStream;

@@ -9,6 +9,7 @@
 //! Debian 12's QEMU 7.2 too (unpacked into `target/qemu-7.2` by `cargo
 //! xtask test`), with the same bindings; so does the version check.
 
+mod backup;
 mod connection;
 mod jobs;
 mod migration;
