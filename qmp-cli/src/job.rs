@@ -1,14 +1,18 @@
 //! `qmp job watch`: progress bars for QEMU's jobs (block jobs: backup,
 //! mirror, stream, commit; blockdev-create, ...) from `query-jobs` and the
-//! job events, until each job concludes.
+//! job events, until each job concludes; `qmp job run`: a job started and
+//! followed to its end (subscribed before the command is sent, so a job
+//! that ends at once is seen too).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use qmp_client::Client;
+use qmp_client::{Client, JobUpdate};
 use qmp_types::{AnyEvent, JobInfo, JobStatus, QueryJobs};
 
+use crate::connect::Target;
+use crate::dispatch;
 use crate::error::{CliError, Result};
 
 /// Which jobs to watch.
@@ -161,5 +165,90 @@ pub async fn watch(client: &Client, a: &WatchArgs) -> Result<()> {
         Ok(())
     } else {
         Err(CliError::JobFailed(failed.join(", ")))
+    }
+}
+
+/// A job to start and follow.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The command that starts the job (`blockdev-backup`,
+    /// `blockdev-mirror`, `block-stream`, `block-commit`,
+    /// `blockdev-create`, ...).
+    pub name: String,
+    /// Its arguments, as for `qmp exec`; `job-id` (or a block job's
+    /// `device`) names the job.
+    #[arg(allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// How often to ask `query-jobs` for progress, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub interval: u64,
+}
+
+/// The job's id in a command's checked arguments.
+pub fn job_id(name: &str, wire: &serde_json::Value) -> Result<String> {
+    ["job-id", "device"]
+        .iter()
+        .find_map(|k| wire.get(*k).and_then(serde_json::Value::as_str))
+        .map(str::to_string)
+        .ok_or_else(|| CliError::Usage(format!("{name}: name the job (job-id=NAME)")))
+}
+
+/// Starts the job and follows it: a progress bar on stderr (a spinner
+/// until QEMU knows the job's size), then one outcome line on stdout.
+/// A job that failed or was cancelled makes the exit code 1.
+pub async fn run(target: &Target, a: &RunArgs) -> Result<()> {
+    // Bad input is refused before connecting (or starting QEMU).
+    let checked = dispatch::check(&a.name, &a.args)?;
+    let id = job_id(&a.name, &checked.wire)?;
+    let session = target.connect_keeping_ctrl_c().await?;
+    let client = &session.client;
+    let job = client
+        .start_job_with(&id, async { checked.execute(client, None).await.map(drop) })
+        .await?;
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(id.clone());
+    bar.set_message("started");
+    let mut watch = job.watch(Duration::from_millis(a.interval.max(10)));
+    let outcome = loop {
+        tokio::select! {
+            u = watch.next() => match u {
+                Some(Ok(JobUpdate::Progress(p))) => {
+                    if p.total > 0 && bar.length().is_none() {
+                        bar.set_style(style());
+                    }
+                    if p.total > 0 {
+                        bar.set_length(p.total);
+                        bar.set_position(p.current);
+                    }
+                    bar.set_message(p.status.to_string());
+                }
+                Some(Ok(JobUpdate::Ended(o))) => break o,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    bar.abandon();
+                    return Err(e.into());
+                }
+                None => break Ok(()),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                bar.abandon();
+                return Err(CliError::Usage(format!("interrupted; job {id} goes on in QEMU")));
+            }
+        }
+    };
+    bar.finish_and_clear();
+    match outcome {
+        Ok(()) => {
+            println!("job {id}: concluded successfully");
+            Ok(())
+        }
+        Err(e) => {
+            println!("job {id}: {e}");
+            Err(e.into())
+        }
     }
 }

@@ -32,6 +32,7 @@ Examples:
   qmp -s vm.qmp exec device_del '{\"id\": \"net0\"}'
   qmp -s vm.qmp events --follow --filter JOB_STATUS_CHANGE
   qmp -s vm.qmp job watch backup0
+  qmp -s vm.qmp job run blockdev-backup job-id=b0 device=src target=dst sync=full
   qmp --spawn shell
   qmp --spawn=qemu-system-x86_64 exec query-machines
 
@@ -90,6 +91,10 @@ enum JobCmd {
     /// final status and error; exit code 1 when a job failed or was
     /// cancelled.
     Watch(job::WatchArgs),
+    /// Start a job and follow it to its end (`qmp job run blockdev-backup
+    /// job-id=b0 device=src target=dst sync=full`): a progress bar, then
+    /// its outcome; exit code 1 when it failed or was cancelled.
+    Run(job::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> Result<()> {
                 let s = cli.target.connect_keeping_ctrl_c().await?;
                 job::watch(&s.client, a).await
             }
+            Cmd::Job(JobCmd::Run(a)) => job::run(&cli.target, a).await,
             Cmd::Conform {
                 dir,
                 storage_daemon,

@@ -118,10 +118,11 @@ impl Client {
 
     /// A job named `id` that `start` starts (a transaction with a
     /// backup action, say): the event cursor is taken before `start`
-    /// runs, so the handle sees the job whole.
-    pub async fn start_job_with<F>(&self, id: &str, start: F) -> Result<Job>
+    /// runs, so the handle sees the job whole. `start`'s error is
+    /// returned as it is.
+    pub async fn start_job_with<F, E>(&self, id: &str, start: F) -> std::result::Result<Job, E>
     where
-        F: std::future::Future<Output = Result<()>>,
+        F: std::future::Future<Output = std::result::Result<(), E>>,
     {
         let since = self.event_cursor();
         start.await?;

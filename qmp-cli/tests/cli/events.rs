@@ -148,22 +148,27 @@ fn events_are_json_lines_with_timestamps() {
     assert!(err.contains("no matching event within"), "{err}");
 }
 
-/// Two throttled null nodes and a backup between them: a job that runs a
-/// few seconds.
-fn slow_backup(s: &Path, id: &str, speed: &str) {
-    for n in ["src", "dst"] {
+/// 64 MiB `null-co` nodes with these names.
+fn null_nodes(s: &Path, names: &[&str]) {
+    for n in names {
         let (code, _, err) = run(
             s,
             &[
                 "exec",
                 "blockdev-add",
                 "driver=null-co",
-                &format!("node-name={id}-{n}"),
+                &format!("node-name={n}"),
                 "size=67108864",
             ],
         );
         assert_eq!(code, 0, "{err}");
     }
+}
+
+/// Two throttled null nodes and a backup between them: a job that runs a
+/// few seconds.
+fn slow_backup(s: &Path, id: &str, speed: &str) {
+    null_nodes(s, &[&format!("{id}-src"), &format!("{id}-dst")]);
     let (code, _, err) = run(
         s,
         &[
@@ -220,4 +225,47 @@ fn job_watch_follows_a_backup_to_its_end() {
         );
         assert!(err.contains("job failed or was cancelled: bc"), "{err}");
     }
+}
+
+#[test]
+fn job_run_starts_a_job_and_follows_it() {
+    let q = start(Which::Installed, Flavor::StorageDaemon);
+    let s = q.socket();
+    null_nodes(s, &["src", "dst"]);
+    let (code, out, err) = run(
+        s,
+        &[
+            "job",
+            "run",
+            "blockdev-backup",
+            "job-id=r0",
+            "device=src",
+            "target=dst",
+            "sync=full",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "job r0: concluded successfully");
+    // A job that fails: exit 1, QEMU's text.
+    let (code, out, err) = run(
+        s,
+        &[
+            "job",
+            "run",
+            "blockdev-create",
+            "job-id=c1",
+            "options.driver=file",
+            "options.filename=/nonexistent/dir/x.img",
+            "options.size=0",
+        ],
+    );
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(
+        out.contains("job c1: job c1 failed:") && out.contains("No such file or directory"),
+        "{out}"
+    );
+    // A command that names no job: exit 2, nothing sent.
+    let (code, _, err) = run(s, &["job", "run", "query-status"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("name the job"), "{err}");
 }
