@@ -67,6 +67,10 @@ pub enum CliError {
     /// `qmp job watch`: these jobs failed or were cancelled (exit code 1).
     #[error("job failed or was cancelled: {0}")]
     JobFailed(String),
+    /// A job or a migration the command followed failed or was
+    /// cancelled: QEMU's text (exit code 1).
+    #[error("{0}")]
+    Failed(qmp_client::Error),
     /// `qmp conform` found differences the bindings don't explain (exit
     /// code 1).
     #[error("{0}")]
@@ -89,7 +93,8 @@ impl CliError {
             CliError::Qmp { .. }
             | CliError::Hmp { .. }
             | CliError::Nonconforming(_)
-            | CliError::JobFailed(_) => 1,
+            | CliError::JobFailed(_)
+            | CliError::Failed(_) => 1,
             CliError::UnknownCommand { .. }
             | CliError::BadArguments { .. }
             | CliError::Usage(_) => 2,
@@ -119,9 +124,10 @@ impl From<qmp_client::Error> for CliError {
                 command_line,
                 message,
             },
-            e @ (E::JobFailed { .. } | E::JobCancelled { .. }) => {
-                CliError::JobFailed(e.to_string())
-            }
+            e @ (E::JobFailed { .. }
+            | E::JobCancelled { .. }
+            | E::MigrationFailed { .. }
+            | E::MigrationCancelled) => CliError::Failed(e),
             E::Unavailable(u) => CliError::Usage(u.to_string()),
             // No reply in time: QEMU is stuck or gone, as far as the
             // caller can tell (exit code 3).

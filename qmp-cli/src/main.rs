@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod exec;
 mod job;
+mod migrate;
 mod nav;
 mod schema;
 mod shell;
@@ -69,6 +70,11 @@ enum Cmd {
     /// Follow QEMU's jobs.
     #[command(subcommand)]
     Job(JobCmd),
+    /// Start a live migration and follow it to its end (`qmp -s src.qmp
+    /// migrate unix:/tmp/mig.sock`; on the destination, started with
+    /// `-incoming defer`, `migrate --incoming URI` first); exit code 1
+    /// when it failed or was cancelled.
+    Migrate(migrate::MigrateArgs),
     /// Compare QAPI schemas.
     #[command(subcommand)]
     Schema(SchemaCmd),
@@ -152,6 +158,7 @@ fn run(cli: Cli) -> Result<()> {
                 job::watch(&s.client, a).await
             }
             Cmd::Job(JobCmd::Run(a)) => job::run(&cli.target, a).await,
+            Cmd::Migrate(a) => migrate::run(&cli.target, a).await,
             Cmd::Conform {
                 dir,
                 storage_daemon,

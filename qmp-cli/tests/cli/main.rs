@@ -6,6 +6,7 @@
 mod connect;
 mod events;
 mod exec;
+mod migrate;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
