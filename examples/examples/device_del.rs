@@ -1,6 +1,8 @@
 //! Remove a device and wait for DEVICE_DELETED.
-//! Without a guest only USB devices unplug at once, so the private QEMU
-//! this starts has a USB tablet.
+//! Without a guest, QEMU removes USB devices itself, and PCIe devices
+//! on native PCIe hotplug (a `q35` machine's root ports); ACPI PCI
+//! hotplug (a `pc` machine's PCI bus) waits for the guest, which never
+//! answers. So the private QEMU this starts has a USB tablet.
 //!
 //! `cargo run -p qmp-examples --example device_del [SOCKET DEVICE-ID]`
 

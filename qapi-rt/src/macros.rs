@@ -179,6 +179,32 @@ macro_rules! qapi_builder {
     };
 }
 
+/// `with_property(name, value)` for a command with free-form arguments
+/// (`device_add`: the device's properties), kept in its map `$field`.
+///
+/// ```text
+/// qapi_properties!(DeviceAdd, properties);
+/// ```
+#[macro_export]
+macro_rules! qapi_properties {
+    ($name:ident, $field:ident) => {
+        impl $name {
+            /// Adds a free-form argument (a device's property:
+            /// `with_property("drive", "disk0")`), replacing one of the
+            /// same name.
+            #[must_use]
+            pub fn with_property(
+                mut self,
+                name: impl ::std::convert::Into<::std::string::String>,
+                value: impl ::std::convert::Into<$crate::__private::serde_json::Value>,
+            ) -> Self {
+                self.$field.insert(name.into(), value.into());
+                self
+            }
+        }
+    };
+}
+
 /// `as_str`, `from_wire`, `Display`, `AsRef<str>`, `FromStr` (never failing), `Serialize` and `Deserialize` for a
 /// generated enum, whose last variant is `Unknown(String)`.
 ///

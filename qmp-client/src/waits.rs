@@ -97,6 +97,18 @@ impl Client {
         .map(|(_, e)| e)
     }
 
+    /// Unplugs device `id` (qdev id or QOM path): `device_del`, then its
+    /// `DEVICE_DELETED`, with the cursor taken before sending (QEMU may
+    /// send the event before the reply). Without a guest to answer, only
+    /// devices QEMU removes itself go: USB devices, and PCIe devices on
+    /// native PCIe hotplug; ACPI PCI hotplug (a `pc` machine's PCI bus)
+    /// waits for the guest, so the wait ends with [`Error::Timeout`].
+    pub async fn unplug(&self, id: &str, timeout: Duration) -> Result<qmp_types::DeviceDeleted> {
+        let since = self.event_cursor();
+        self.execute(qmp_types::DeviceDel::new(id)).await?;
+        self.wait_device_deleted(id, since, timeout).await
+    }
+
     /// Waits for `JOB_STATUS_CHANGE` of job `job_id` to `status`.
     pub async fn wait_job_status_change(
         &self,

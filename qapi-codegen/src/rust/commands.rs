@@ -68,6 +68,13 @@ impl<'s> Gen<'_, 's> {
                     )
                 });
                 let st = self.emit_struct(name, &doc, &fields, flatten, true);
+                let rt = &self.rt;
+                let ty = ident(name);
+                let st = if free_form {
+                    quote!(#st #rt::qapi_properties!(#ty, properties);)
+                } else {
+                    st
+                };
                 let named = if matches!(self.schema.entities[id].kind, EntityKind::Command(_)) {
                     self.named_args(name, &fields)
                 } else {

@@ -44,8 +44,19 @@ async fn device_del_scenario(which: Which) {
     c.wait_device_deleted("tab1", since, T)
         .await
         .expect("DEVICE_DELETED tab1");
+    // The helpers: a property by name, and device_del with its event.
+    c.execute(
+        DeviceAdd::new("usb-tablet")
+            .with_id("tab2")
+            .with_bus("xhci.0")
+            .with_property("serial", "8"),
+    )
+    .await
+    .expect("device_add");
+    let e = c.unplug("tab2", T).await.expect("unplugged");
+    assert_eq!(e.device.as_deref(), Some("tab2"));
     // The history answers later questions too.
-    assert_eq!(c.find_events::<DeviceDeleted>(Since::Cursor(0)).len(), 2);
+    assert_eq!(c.find_events::<DeviceDeleted>(Since::Cursor(0)).len(), 3);
     let err = c
         .execute(DeviceDel::new("nope"))
         .await

@@ -91,6 +91,7 @@ pub struct DeviceAdd {
     ::qapi_rt::__private::serde_json::Map::new(), } set { with_bus bus "bus" :
     ::std::string::String => into, with_id id "id" : ::std::string::String => into, }
 );
+::qapi_rt::qapi_properties!(DeviceAdd, properties);
 ::qapi_rt::qapi_command!(
     DeviceAdd, "device_add", (), { arg_type : "q_obj_device_add-arg", since : "0.13",
     features : ["json-cli", "json-cli-hotplug"], versions : ["7.2.0", "10.0.2",
