@@ -44,12 +44,32 @@ fn style() -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+/// A job whose size QEMU doesn't know yet: a spinner, not a bar that
+/// looks full at 0 B of 0 B.
+pub fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// Shows `current` of `total` on `bar`: a bar once `total` is known.
+pub fn show_progress(bar: &ProgressBar, current: u64, total: u64) {
+    if total == 0 {
+        return;
+    }
+    if bar.length().is_none_or(|l| l == 0) {
+        bar.set_style(style());
+    }
+    bar.set_length(total);
+    bar.set_position(current);
+}
+
 impl Watched {
     fn update(&mut self, info: &JobInfo) {
-        self.bar
-            .set_length(u64::try_from(info.total_progress).unwrap_or(0));
-        self.bar
-            .set_position(u64::try_from(info.current_progress).unwrap_or(0));
+        show_progress(
+            &self.bar,
+            u64::try_from(info.current_progress).unwrap_or(0),
+            u64::try_from(info.total_progress).unwrap_or(0),
+        );
         self.set_status(info.status.clone());
         if info.error.is_some() {
             self.error.clone_from(&info.error);
@@ -92,7 +112,7 @@ pub async fn watch(client: &Client, a: &WatchArgs) -> Result<()> {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
     let mut watched: BTreeMap<String, Watched> = BTreeMap::new();
     for j in chosen {
-        let bar = multi.add(ProgressBar::new(0).with_style(style()));
+        let bar = multi.add(ProgressBar::no_length().with_style(spinner_style()));
         bar.set_prefix(j.id.clone());
         let mut w = Watched {
             bar,
@@ -206,10 +226,7 @@ pub async fn run(target: &Target, a: &RunArgs) -> Result<()> {
         .start_job_with(&id, async { checked.execute(client, None).await.map(drop) })
         .await?;
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    bar.set_style(spinner_style());
     bar.set_prefix(id.clone());
     bar.set_message("started");
     let mut watch = job.watch(Duration::from_millis(a.interval.max(10)));
@@ -217,13 +234,7 @@ pub async fn run(target: &Target, a: &RunArgs) -> Result<()> {
         tokio::select! {
             u = watch.next() => match u {
                 Some(Ok(JobUpdate::Progress(p))) => {
-                    if p.total > 0 && bar.length().is_none() {
-                        bar.set_style(style());
-                    }
-                    if p.total > 0 {
-                        bar.set_length(p.total);
-                        bar.set_position(p.current);
-                    }
+                    show_progress(&bar, p.current, p.total);
                     bar.set_message(p.status.to_string());
                 }
                 Some(Ok(JobUpdate::Ended(o))) => break o,

@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use qmp_types::{Migrate, MigrateIncoming};
 
 use crate::connect::Target;
 use crate::error::{CliError, Result};
+use crate::job::{show_progress, spinner_style};
 
 /// A migration to start and follow.
 #[derive(Debug, Clone, clap::Args)]
@@ -46,10 +47,7 @@ pub async fn run(target: &Target, a: &MigrateArgs) -> Result<()> {
             .await?
     };
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(10));
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
+    bar.set_style(spinner_style());
     bar.set_prefix("migration");
     let wait = m.wait(Duration::from_secs(a.timeout.max(1)));
     tokio::pin!(wait);
@@ -59,19 +57,7 @@ pub async fn run(target: &Target, a: &MigrateArgs) -> Result<()> {
             r = &mut wait => break r,
             _ = tick.tick(), if !a.incoming => {
                 let p = m.progress().await?;
-                if p.total > 0 && bar.length().is_none() {
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix:>12} [{bar:30}] {bytes:>10}/{total_bytes:<10} {msg}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
-                }
-                if p.total > 0 {
-                    bar.set_length(p.total);
-                    bar.set_position(p.total.saturating_sub(p.remaining));
-                }
+                show_progress(&bar, p.total.saturating_sub(p.remaining), p.total);
                 let status = p.status.map(|s| s.to_string()).unwrap_or_default();
                 bar.set_message(format!("{status} {:.0} Mbit/s", p.mbps));
             }
