@@ -121,8 +121,24 @@ pub struct RawQmp {
 }
 
 impl RawQmp {
-    /// Connects, reads the greeting, sends `qmp_capabilities`.
+    /// Connects, reads the greeting, sends `qmp_capabilities`. A
+    /// connection closed before its greeting is dialled again (up to three
+    /// times, as the client does: QEMU 10.0.2's storage daemon sometimes
+    /// closes a connection that follows another's at once).
     pub fn connect(socket: &Path) -> std::io::Result<(RawQmp, serde_json::Value)> {
+        let mut tries = 0;
+        loop {
+            match Self::connect_once(socket) {
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && tries < 3 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20 << tries));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn connect_once(socket: &Path) -> std::io::Result<(RawQmp, serde_json::Value)> {
         let stream = UnixStream::connect(socket)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         let writer = stream.try_clone()?;
