@@ -206,9 +206,7 @@ pub struct RunArgs {
 
 /// The job's id in a command's checked arguments.
 pub fn job_id(name: &str, wire: &serde_json::Value) -> Result<String> {
-    ["job-id", "device"]
-        .iter()
-        .find_map(|k| wire.get(*k).and_then(serde_json::Value::as_str))
+    qmp_client::Job::id_in(wire)
         .map(str::to_string)
         .ok_or_else(|| CliError::Usage(format!("{name}: name the job (job-id=NAME)")))
 }

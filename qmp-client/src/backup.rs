@@ -95,11 +95,7 @@ impl Client {
     ) -> Result<Job> {
         if let Some(old) = self.bitmap(node, bitmap).await? {
             if old.busy {
-                return Err(bitmap_error(
-                    node,
-                    bitmap,
-                    "busy: another operation holds it",
-                ));
+                return Err(bitmap_error(node, bitmap, BUSY));
             }
             // Not in the transaction: QEMU checks its `add` against the
             // bitmaps as they are before any action runs.
@@ -144,11 +140,7 @@ impl Client {
                 ));
             }
             Some(b) if b.busy => {
-                return Err(bitmap_error(
-                    node,
-                    bitmap,
-                    "busy: another operation holds it",
-                ));
+                return Err(bitmap_error(node, bitmap, BUSY));
             }
             Some(_) => {}
         }
@@ -160,6 +152,9 @@ impl Client {
         .await
     }
 }
+
+/// What [`Error::Bitmap`] says of a bitmap a backup holds.
+const BUSY: &str = "busy: another operation holds it";
 
 fn bitmap_error(node: &str, name: &str, problem: &str) -> Error {
     Error::Bitmap {

@@ -19,7 +19,6 @@ use qmp_types::{
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::events;
 use crate::history::{EventRecord, Since};
 
 /// A job QEMU runs, by its id. Made by [`Client::start_job`] (which
@@ -102,9 +101,7 @@ impl Client {
             command: C::NAME.to_string(),
             source,
         })?;
-        let id = ["job-id", "device"]
-            .iter()
-            .find_map(|k| args.get(*k).and_then(|v| v.as_str()))
+        let id = Job::id_in(&args)
             .ok_or_else(|| Error::Encode {
                 command: C::NAME.to_string(),
                 source: serde::ser::Error::custom(
@@ -145,13 +142,37 @@ impl Client {
     }
 }
 
-/// What one of a job's events says.
-enum Step {
+/// Where a reader of a job's events is, and what they said of its
+/// outcome so far.
+struct Reader {
+    since: Since,
+    /// From `BLOCK_JOB_COMPLETED` or `BLOCK_JOB_CANCELLED`.
+    outcome: Option<std::result::Result<(), Error>>,
+    /// The job went through `aborting`.
+    aborted: bool,
+}
+
+/// What a job did next, as [`Job::advance`] reads it.
+enum Seen {
+    /// A status change other than the end.
     Status(JobStatus),
-    Outcome(std::result::Result<(), Error>),
+    /// `concluded` or `null`: the job ended (its outcome from
+    /// [`Job::outcome`]).
+    Ended(JobStatus),
+    /// No event within the period: the [`Error::Timeout`] saying so.
+    Quiet(Error),
 }
 
 impl Job {
+    /// The id of the job a command with arguments `args` starts: its
+    /// `job-id`, or (a block job started without one) its `device`, as
+    /// QEMU names it.
+    pub fn id_in(args: &serde_json::Value) -> Option<&str> {
+        ["job-id", "device"]
+            .iter()
+            .find_map(|k| args.get(*k).and_then(serde_json::Value::as_str))
+    }
+
     /// The job's id.
     pub fn id(&self) -> &str {
         &self.id
@@ -168,37 +189,69 @@ impl Job {
         Ok(jobs.into_iter().find(|j| j.id == self.id))
     }
 
-    /// The job's next event after `since`: a status change, or a block
-    /// job's outcome.
-    async fn next(&self, since: Since, timeout: Duration) -> Result<(u64, Step)> {
+    fn reader(&self) -> Reader {
+        Reader {
+            since: self.since,
+            outcome: None,
+            aborted: false,
+        }
+    }
+
+    /// Reads the job's events after `r`'s cursor up to its next status
+    /// change (a block job's outcome is noted on the way), or `period`
+    /// without one.
+    async fn advance(&self, r: &mut Reader, period: Duration) -> Result<Seen> {
         let id = self.id.as_str();
         let mine = |r: &EventRecord| {
             matches!(r.typed::<JobStatusChange>(), Ok(Some(e)) if e.id == id)
                 || matches!(r.typed::<BlockJobCompleted>(), Ok(Some(e)) if e.device == id)
                 || matches!(r.typed::<BlockJobCancelled>(), Ok(Some(e)) if e.device == id)
         };
-        let r = tokio::time::timeout(
-            timeout,
-            events::wait_for_record(self.client.shared(), since, &mine),
-        )
-        .await
-        .map_err(|_| Error::Timeout {
-            what: format!("job {id}"),
-            after: timeout,
-        })??;
-        let step = if let Ok(Some(e)) = r.typed::<JobStatusChange>() {
-            Step::Status(e.status.clone())
-        } else if let Ok(Some(e)) = r.typed::<BlockJobCompleted>() {
-            Step::Outcome(match &e.error {
-                Some(error) => Err(self.failed(error)),
-                None => Ok(()),
-            })
-        } else {
-            Step::Outcome(Err(Error::JobCancelled {
-                id: self.id.clone(),
-            }))
-        };
-        Ok((r.seq, step))
+        loop {
+            let rec = match self
+                .client
+                .wait_for_record(r.since, period, || format!("job {id}"), &mine)
+                .await
+            {
+                Err(e @ Error::Timeout { .. }) => return Ok(Seen::Quiet(e)),
+                other => other?,
+            };
+            r.since = Since::Cursor(rec.seq + 1);
+            if let Ok(Some(e)) = rec.typed::<JobStatusChange>() {
+                return Ok(match e.status {
+                    JobStatus::Concluded | JobStatus::Null => Seen::Ended(e.status.clone()),
+                    JobStatus::Aborting => {
+                        r.aborted = true;
+                        Seen::Status(JobStatus::Aborting)
+                    }
+                    _ => Seen::Status(e.status.clone()),
+                });
+            }
+            r.outcome = Some(match rec.typed::<BlockJobCompleted>() {
+                Ok(Some(BlockJobCompleted {
+                    error: Some(error), ..
+                })) => Err(self.failed(error)),
+                Ok(Some(_)) => Ok(()),
+                _ => Err(Error::JobCancelled {
+                    id: self.id.clone(),
+                }),
+            });
+        }
+    }
+
+    /// The outcome of a job that ended: what its block job event said,
+    /// or else `query-jobs`'s `error` while QEMU still has it.
+    async fn outcome(&self, r: &mut Reader) -> Result<std::result::Result<(), Error>> {
+        if let Some(o) = r.outcome.take() {
+            return Ok(o);
+        }
+        Ok(match self.info().await? {
+            Some(JobInfo {
+                error: Some(error), ..
+            }) => Err(self.failed(&error)),
+            _ if r.aborted => Err(self.failed("it was aborted")),
+            _ => Ok(()),
+        })
     }
 
     fn failed(&self, error: &str) -> Error {
@@ -232,50 +285,21 @@ impl Job {
     }
 
     async fn run_until(&self, want: Option<JobStatus>, timeout: Duration) -> Result<()> {
-        let mut since = self.since;
-        let mut outcome = None;
-        let mut aborted = false;
+        let mut r = self.reader();
         loop {
-            let (seq, step) = self.next(since, timeout).await?;
-            since = Since::Cursor(seq + 1);
-            let status = match step {
-                Step::Outcome(o) => {
-                    outcome = Some(o);
-                    continue;
-                }
-                Step::Status(s) => s,
-            };
-            if want.as_ref() == Some(&status) {
-                return Ok(());
-            }
-            match status {
-                JobStatus::Aborting => aborted = true,
-                JobStatus::Concluded | JobStatus::Null => {
-                    let ended = match outcome {
-                        Some(o) => o,
-                        None => self.concluded_outcome(aborted).await?,
-                    };
-                    return match (ended, want) {
+            match self.advance(&mut r, timeout).await? {
+                Seen::Quiet(e) => return Err(e),
+                Seen::Status(s) | Seen::Ended(s) if want.as_ref() == Some(&s) => return Ok(()),
+                Seen::Status(_) => {}
+                Seen::Ended(_) => {
+                    return match (self.outcome(&mut r).await?, want) {
                         (Ok(()), Some(w)) => Err(self
                             .failed(&format!("it ended without reaching status {}", w.as_str()))),
                         (ended, _) => ended,
                     };
                 }
-                _ => {}
             }
         }
-    }
-
-    /// The outcome of a concluded job that sent no block job event:
-    /// `query-jobs`'s `error` while QEMU still has it.
-    async fn concluded_outcome(&self, aborted: bool) -> Result<std::result::Result<(), Error>> {
-        Ok(match self.info().await? {
-            Some(JobInfo {
-                error: Some(error), ..
-            }) => Err(self.failed(&error)),
-            _ if aborted => Err(self.failed("it was aborted")),
-            _ => Ok(()),
-        })
     }
 
     /// Follows the job: each of its status changes, and every `every`
@@ -284,10 +308,8 @@ impl Job {
     pub fn watch(&self, every: Duration) -> JobWatch {
         JobWatch {
             job: self.clone(),
-            since: self.since,
+            reader: self.reader(),
             every,
-            outcome: None,
-            aborted: false,
             ended: false,
         }
     }
@@ -348,10 +370,8 @@ pub enum JobUpdate {
 /// [`Job::watch`]).
 pub struct JobWatch {
     job: Job,
-    since: Since,
+    reader: Reader,
     every: Duration,
-    outcome: Option<std::result::Result<(), Error>>,
-    aborted: bool,
     ended: bool,
 }
 
@@ -372,34 +392,18 @@ impl JobWatch {
 
     async fn step(&mut self) -> Result<JobUpdate> {
         loop {
-            match self.job.next(self.since, self.every).await {
-                Err(Error::Timeout { .. }) => {
+            match self.job.advance(&mut self.reader, self.every).await? {
+                Seen::Ended(_) => {
+                    return Ok(JobUpdate::Ended(self.job.outcome(&mut self.reader).await?));
+                }
+                seen => {
                     if let Some(p) = self.job.progress().await? {
                         return Ok(JobUpdate::Progress(p));
                     }
                     // Gone without an event this connection saw: what
                     // the history and QEMU say.
-                    let o = self.job.concluded_outcome(self.aborted).await?;
-                    return Ok(JobUpdate::Ended(o));
-                }
-                Err(e) => return Err(e),
-                Ok((seq, step)) => {
-                    self.since = Since::Cursor(seq + 1);
-                    match step {
-                        Step::Outcome(o) => self.outcome = Some(o),
-                        Step::Status(JobStatus::Aborting) => self.aborted = true,
-                        Step::Status(JobStatus::Concluded | JobStatus::Null) => {
-                            let o = match self.outcome.take() {
-                                Some(o) => o,
-                                None => self.job.concluded_outcome(self.aborted).await?,
-                            };
-                            return Ok(JobUpdate::Ended(o));
-                        }
-                        Step::Status(_) => {
-                            if let Some(p) = self.job.progress().await? {
-                                return Ok(JobUpdate::Progress(p));
-                            }
-                        }
+                    if let Seen::Quiet(_) = seen {
+                        return Ok(JobUpdate::Ended(self.job.outcome(&mut self.reader).await?));
                     }
                 }
             }

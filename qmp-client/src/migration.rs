@@ -19,7 +19,6 @@ use qmp_types::{
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::events;
 use crate::history::{EventRecord, Since};
 
 /// A migration started through [`Client::start_migration`] (outgoing) or
@@ -155,15 +154,10 @@ impl Migration {
         let mut since = self.since;
         loop {
             let mine = |r: &EventRecord| matches!(r.typed::<MigrationEvent>(), Ok(Some(_)));
-            let r = tokio::time::timeout(
-                timeout,
-                events::wait_for_record(self.client.shared(), since, &mine),
-            )
-            .await
-            .map_err(|_| Error::Timeout {
-                what: "a MIGRATION event".into(),
-                after: timeout,
-            })??;
+            let r = self
+                .client
+                .wait_for_record(since, timeout, || "a MIGRATION event".into(), &mine)
+                .await?;
             since = Since::Cursor(r.seq + 1);
             let Ok(Some(e)) = r.typed::<MigrationEvent>() else {
                 continue;

@@ -69,6 +69,24 @@ impl Client {
             })?
     }
 
+    /// The first event admitted by `since` for which `pred` holds (the
+    /// history first, then live events), or [`Error::Timeout`] naming
+    /// `what` after `timeout`.
+    pub(crate) async fn wait_for_record(
+        &self,
+        since: Since,
+        timeout: Duration,
+        what: impl FnOnce() -> String,
+        pred: &(dyn Fn(&EventRecord) -> bool + Sync),
+    ) -> Result<Arc<EventRecord>> {
+        tokio::time::timeout(timeout, events::wait_for_record(self.shared(), since, pred))
+            .await
+            .map_err(|_| Error::Timeout {
+                what: what(),
+                after: timeout,
+            })?
+    }
+
     /// Events of type `E` admitted by `since`: all of them in the
     /// history, or else the first to arrive.
     pub async fn get_events<E: Event<Any = AnyEvent> + Clone>(
