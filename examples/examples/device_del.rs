@@ -1,6 +1,7 @@
 //! Remove a device and wait for DEVICE_DELETED.
 //! Without a guest, QEMU removes USB devices itself, and PCIe devices
-//! on native PCIe hotplug (a `q35` machine's root ports); ACPI PCI
+//! on native PCIe hotplug (a `q35` machine's root ports with
+//! `-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off`); ACPI PCI
 //! hotplug (a `pc` machine's PCI bus) waits for the guest, which never
 //! answers. So the private QEMU this starts has a USB tablet.
 //!

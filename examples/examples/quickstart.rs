@@ -12,11 +12,8 @@ use qmp_client::{Client, Options};
 use qmp_types::*;
 
 fn null_node(name: &str, size: i64) -> BlockdevAdd {
-    BlockdevAdd(
-        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
-            BlockdevOptionsNull::new().with_size(size),
-        ))
-        .with_node_name(name),
+    BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(size)).with_node_name(name),
     )
 }
 

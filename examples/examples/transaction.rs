@@ -11,9 +11,8 @@ use qmp_types::*;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let q = Launcher::storage_daemon().start().await?;
     let mon = q.connect(Options::default()).await?;
-    mon.execute(BlockdevAdd(
-        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(BlockdevOptionsNull::new()))
-            .with_node_name("disk"),
+    mon.execute(BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new()).with_node_name("disk"),
     ))
     .await?;
     mon.transaction(

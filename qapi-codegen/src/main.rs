@@ -113,6 +113,7 @@ fn main() -> ExitCode {
                 schema_label: format!("`{path}`"),
                 regen_command: format!("qapi-gen generate {path} --out {}", out.display()),
                 protocol,
+                notes: Vec::new(),
             };
             let files = match qapi_gen::rust::generate(&schema, &opts) {
                 Ok(f) => f,

@@ -55,6 +55,10 @@
 //!   before sending ([`Error::Unavailable`], [`Options::check_versions`]);
 //!   members a newer QEMU sends that the bindings don't know are kept and
 //!   reported ([`Options::unknown_members`], [`Client::unknown_members`]).
+//! - Workflows: hot-plug, block jobs ([`Client::start_job`], [`Job`]),
+//!   incremental backup ([`Client::start_full_backup`]), live migration
+//!   ([`Client::start_migration`]) and HMP, each in one place:
+//!   [`workflows`].
 //! - Errors: one [`Error`] enum; QEMU's own errors are [`Error::Qmp`] with
 //!   their [`ErrorClass`]; a connection that ended is [`Error::Closed`]
 //!   with the cause.
@@ -83,6 +87,9 @@ mod transaction;
 mod transport;
 mod waits;
 mod wire;
+
+#[doc = include_str!("../docs/workflows.md")]
+pub mod workflows {}
 
 pub use backup::Bitmap;
 pub use client::{Client, Stats};

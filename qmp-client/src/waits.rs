@@ -119,8 +119,11 @@ impl Client {
     /// `DEVICE_DELETED`, with the cursor taken before sending (QEMU may
     /// send the event before the reply). Without a guest to answer, only
     /// devices QEMU removes itself go: USB devices, and PCIe devices on
-    /// native PCIe hotplug; ACPI PCI hotplug (a `pc` machine's PCI bus)
-    /// waits for the guest, so the wait ends with [`Error::Timeout`].
+    /// native PCIe hotplug (`q35` with `-global
+    /// ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off`); ACPI PCI
+    /// hotplug (a `pc` machine's PCI bus, and `q35`'s root ports by
+    /// default) waits for the guest, so the wait ends with
+    /// [`Error::Timeout`].
     pub async fn unplug(&self, id: &str, timeout: Duration) -> Result<qmp_types::DeviceDeleted> {
         let since = self.event_cursor();
         self.execute(qmp_types::DeviceDel::new(id)).await?;

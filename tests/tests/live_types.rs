@@ -125,11 +125,9 @@ fn storage_daemon_queries(which: Which) {
         (Some(which.series().0), Some(which.series().1))
     );
     // Something to report on: a node, a bitmap, an export.
-    let add = BlockdevAdd(
-        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
-            BlockdevOptionsNull::new().with_size(1i64 << 20),
-        ))
-        .with_node_name("null0"),
+    let add = BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(1i64 << 20))
+            .with_node_name("null0"),
     );
     let r = q
         .execute(
@@ -228,11 +226,9 @@ fn typed_commands_against_the_storage_daemon() {
         (version.qemu.major, version.qemu.minor, version.qemu.micro),
         (10, 0, 2)
     );
-    let add = BlockdevAdd(
-        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
-            BlockdevOptionsNull::new().with_size(1i64 << 20),
-        ))
-        .with_node_name("n0"),
+    let add = BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(1i64 << 20))
+            .with_node_name("n0"),
     );
     typed(&mut q, &add).expect("blockdev-add");
     let nodes = typed(&mut q, &QueryNamedBlockNodes::new().with_flat(true))

@@ -25,6 +25,41 @@ fn err(e: qapi_gen::Error) -> String {
     e.to_string()
 }
 
+/// What this project adds to the docs of some QEMU definitions: how
+/// QEMU behaves, seen on real QEMU, where its schema doc is silent.
+fn notes() -> Vec<(String, String)> {
+    [
+        (
+            "MIGRATION",
+            "QEMU sends this event only while the migration capability `events` is set \
+             (`migrate-set-capabilities`); without it, a wait for it times out. \
+             `qmp_client::Client::start_migration` and `start_incoming` set it for you.",
+        ),
+        (
+            "MIGRATION_PASS",
+            "Like `MIGRATION`, sent only while the migration capability `events` is set.",
+        ),
+        (
+            "BlockInfo",
+            "`qdev` is the device's QOM path (under `/machine/peripheral/ID/` for a device \
+             given an `id`), not the `id` itself: match on the path, or on `device` (the \
+             block backend's name) where there is one.",
+        ),
+        (
+            "device_del",
+            "Returning `{}` means the unplug was requested; `DEVICE_DELETED` says it is \
+             done. Without a guest, QEMU removes USB devices itself, and devices on a \
+             PCIe root port with native hotplug (`q35` with `-global \
+             ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off`); a PCI device on ACPI \
+             hotplug (the `pc` machine's `pci.0`, and `q35`'s root ports by default since \
+             QEMU 6.1) waits for the guest and, without one, is never removed.",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
 /// Everything `regen` writes, and the API check.
 pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), String> {
     let manifest = Manifest::load(root.join("schema")).map_err(err)?;
@@ -41,12 +76,14 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
         schema_label: format!("the QMP schemas of QEMU {list} (`schema/manifest.txt`)"),
         regen_command: REGEN.into(),
         protocol: Protocol::Qmp,
+        notes: notes(),
     };
     let qga_opts = Options {
         runtime: "::qapi_rt".into(),
         schema_label: format!("the guest agent schemas of QEMU {list} (`schema/manifest.txt`)"),
         regen_command: REGEN.into(),
         protocol: Protocol::Qga,
+        notes: notes(),
     };
     let qapi = Schema::merge(qmp_each.clone()).map_err(err)?;
     let types = generate(&qapi, &qmp_opts).map_err(err)?;
@@ -95,6 +132,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
             schema_label: "QEMU's `tests/qapi-schema/qapi-schema-test.json`".into(),
             regen_command: REGEN.into(),
             protocol: Protocol::Qmp,
+            notes: Vec::new(),
         },
     )
     .map_err(err)?;

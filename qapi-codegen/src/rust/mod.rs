@@ -69,6 +69,11 @@ pub struct Options {
     /// Whose commands these are: QEMU's monitor or the guest agent (the
     /// generated commands' `Command::Protocol`).
     pub protocol: Protocol,
+    /// Paragraphs added to a definition's doc, by its QAPI name (a
+    /// command, event or type): what using it takes that its schema doc
+    /// does not say (`MIGRATION` comes only with the `events` migration
+    /// capability).
+    pub notes: Vec<(String, String)>,
 }
 
 /// The protocol a schema's commands belong to.
@@ -89,6 +94,7 @@ impl Default for Options {
             schema_label: "the QAPI schema".into(),
             regen_command: "qapi-gen generate".into(),
             protocol: Protocol::Qmp,
+            notes: Vec::new(),
         }
     }
 }
@@ -104,7 +110,8 @@ pub struct GeneratedFile {
 
 /// Generates Rust for `schema`: `mod.rs` and one file per module.
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
-    let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    let mut plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    plan.notes = opts.notes.iter().cloned().collect();
     Gen::new(&plan).files(opts)
 }
 
@@ -113,7 +120,8 @@ pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedF
 /// reads it from the files, `tables.rs` aside): for the API check, which
 /// needs the API of several schemas quickly.
 pub fn generate_api(schema: &Schema, opts: &Options) -> crate::Result<api::Api> {
-    let plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    let mut plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
+    plan.notes = opts.notes.iter().cloned().collect();
     let modules = Gen::new(&plan).module_file_names();
     api::Api::read_in_parallel(|t, threads, api| {
         let g = Gen::new(&plan);
@@ -189,6 +197,8 @@ struct Plan<'s> {
     /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
     /// and `Hash` for them.
     floaty: HashSet<EntityId>,
+    /// [`Options::notes`], by QAPI name.
+    notes: HashMap<String, String>,
 }
 
 impl<'s> Plan<'s> {
@@ -207,6 +217,7 @@ impl<'s> Plan<'s> {
             boxed: HashSet::new(),
             protocol,
             floaty: HashSet::new(),
+            notes: HashMap::new(),
         };
         p.floaty = p.find_floaty();
         p.assign_names();
@@ -422,6 +433,10 @@ impl<'p, 's> Gen<'p, 's> {
             .as_ref()
             .map(|c| format!("Only available if `{}`.", crate::schema::condition_text(c)));
         append_notes(&mut out, cond, &e.features, self.doc_of(id));
+        if let Some(note) = self.notes.get(&e.name) {
+            out.push(String::new());
+            out.push(note.clone());
+        }
         self.push_availability(&mut out, self.entity_versions(id));
         out
     }

@@ -317,6 +317,7 @@ impl<'s> Gen<'_, 's> {
                 dep = self.deprecated_attr(cid);
             }
         }
+        doc.extend(self.shared_branch_note(id));
         let fields = self.object_fields(id, None);
         let st = self.emit_struct(&self.names[&id], &doc, &fields, None, true);
         let named = match command {

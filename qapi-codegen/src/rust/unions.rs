@@ -257,12 +257,7 @@ impl<'s> Gen<'_, 's> {
         else {
             return quote!();
         };
-        let with_data: Vec<(proc_macro2::Ident, EntityId, bool, String)> = b
-            .variants
-            .iter()
-            .filter(|m| self.branch_has_data(m.ty))
-            .map(|m| (ident("unused"), m.ty, false, m.name.clone()))
-            .collect();
+        let with_data = self.data_branches(b);
         let ctors = self
             .branch_constructors(&with_data)
             .into_iter()
@@ -277,6 +272,19 @@ impl<'s> Gen<'_, 's> {
                 }
             });
         quote!(#(#ctors)*)
+    }
+
+    /// The branches of `b` that hold members, as [`Self::branch_constructors`]
+    /// takes them (variant unused, not boxed, case).
+    fn data_branches(
+        &self,
+        b: &crate::schema::Branches,
+    ) -> Vec<(proc_macro2::Ident, EntityId, bool, String)> {
+        b.variants
+            .iter()
+            .filter(|m| self.branch_has_data(m.ty))
+            .map(|m| (ident("unused"), m.ty, false, m.name.clone()))
+            .collect()
     }
 
     /// Whether a branch of type `t` holds members (else it is a unit
@@ -308,6 +316,43 @@ impl<'s> Gen<'_, 's> {
             .copied()
             .filter(|t| with_data.iter().filter(|u| *u == t).count() == 1)
             .collect()
+    }
+
+    /// Doc lines for struct `id` where several branches of one union share
+    /// it, so that no `From` converts it into that union: which branches,
+    /// and the constructor that builds each (`BlockdevOptions::file(..)`).
+    pub(super) fn shared_branch_note(&self, id: EntityId) -> Vec<String> {
+        let mut doc = Vec::new();
+        for (uid, u) in self.schema.iter() {
+            let Some(b) = u.as_object().and_then(|o| o.branches.as_ref()) else {
+                continue;
+            };
+            if !self.names.contains_key(&uid)
+                || b.variants.iter().filter(|m| m.ty == id).count() < 2
+            {
+                continue;
+            }
+            let with_data = self.data_branches(b);
+            let owner = if self.union_is_enum(uid) || !self.union_converts_from_branches(uid) {
+                self.branch_names.get(&uid).unwrap_or(&self.names[&uid])
+            } else {
+                &self.names[&uid]
+            };
+            let ctors: Vec<String> = self
+                .branch_constructors(&with_data)
+                .into_iter()
+                .filter(|(_, _, t, _, _)| *t == id)
+                .map(|(f, _, _, _, case)| format!("`{owner}::{f}(..)` (`{case}`)"))
+                .collect();
+            doc.push(String::new());
+            doc.push(format!(
+                "Several branches of [`{}`] take this type, so it does not convert `From` into it \
+                 (nor into what takes one, such as an alternate): pick the branch with {}.",
+                self.names[&uid],
+                ctors.join(", ")
+            ));
+        }
+        doc
     }
 
     /// Whether a value of union `id` can be made `From` a struct of one of

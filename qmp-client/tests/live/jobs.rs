@@ -2,8 +2,9 @@
 //! (ending before its command's reply), one that fails on an I/O error
 //! (QEMU's text), a mirror waited to `ready` then completed, a cancel, a
 //! job with `auto-finalize`/`auto-dismiss` off, `blockdev-create` (a job
-//! that waits for `job-dismiss`, its failure read from `query-jobs`), and
-//! QEMU dying under a running job.
+//! that waits for `job-dismiss`, its failure read from `query-jobs`),
+//! QEMU dying under a running job, and the `job-*` jobs of qemu-system:
+//! snapshot save, load and delete, and amend.
 
 use super::*;
 use qmp_client::JobUpdate;
@@ -217,4 +218,109 @@ async fn a_job_wait_ends_when_qemu_dies() {
         .expect("wait ends")
         .expect("task");
     assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+}
+
+/// The `job-*` jobs of qemu-system: `snapshot-save`, `-load` and
+/// `-delete` through `start_job`, each waited to its end, the snapshot
+/// seen in the image between; and one that fails (an unknown tag), with
+/// QEMU's text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_jobs_save_load_and_delete() {
+    let dir = tests::TempDir::new("snapjobs").expect("dir");
+    let img = dir.path().join("disk.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", &img.to_string_lossy(), "16M"]);
+    let qemu = system(&[]).await;
+    let c = connect(&qemu, Options::default()).await;
+    c.execute(qcow2_node("disk0", &img))
+        .await
+        .expect("blockdev-add");
+    let disks = || vec!["disk0".to_string()];
+    let snapshots = || async {
+        let nodes = c.execute(QueryNamedBlockNodes::new()).await.expect("nodes");
+        let disk = nodes
+            .into_iter()
+            .find(|n| n.node_name.as_deref() == Some("disk0"))
+            .expect("disk0");
+        disk.image
+            .snapshots
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+    };
+    c.start_job(SnapshotSave::new("save0", "t1", "disk0", disks()))
+        .await
+        .expect("snapshot-save")
+        .wait(T)
+        .await
+        .expect("saved");
+    assert_eq!(snapshots().await, ["t1"]);
+    c.start_job(SnapshotLoad::new("load0", "t1", "disk0", disks()))
+        .await
+        .expect("snapshot-load")
+        .wait(T)
+        .await
+        .expect("loaded");
+    let err = c
+        .start_job(SnapshotLoad::new("load1", "nope", "disk0", disks()))
+        .await
+        .expect("snapshot-load started")
+        .wait(T)
+        .await
+        .expect_err("no such snapshot");
+    match &err {
+        qmp_client::Error::JobFailed { error, .. } => {
+            assert!(error.contains("nope"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    c.start_job(SnapshotDelete::new("del0", "t1", disks()))
+        .await
+        .expect("snapshot-delete")
+        .wait(T)
+        .await
+        .expect("deleted");
+    assert!(snapshots().await.is_empty());
+}
+
+/// `x-blockdev-amend` is a job too: a qcow2 amend that changes nothing
+/// succeeds; one that asks an unencrypted image for new keys fails in
+/// the job, with QEMU's text. QEMU leaves both `concluded` (amend jobs
+/// are not auto-dismissed) until `dismiss`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amend_jobs_succeed_and_fail() {
+    let (_qsd, c) = daemon_with_images().await;
+    let ok = c
+        .start_job(XBlockdevAmend::new(
+            "amend0",
+            "src",
+            BlockdevAmendOptions::qcow2(BlockdevAmendOptionsQcow2::new()),
+        ))
+        .await
+        .expect("x-blockdev-amend");
+    ok.wait(T).await.expect("amended");
+    let keys = QCryptoBlockAmendOptions::luks(QCryptoBlockAmendOptionsLUKS::new(
+        QCryptoBlockLUKSKeyslotState::Inactive,
+    ));
+    let bad = c
+        .start_job(XBlockdevAmend::new(
+            "amend1",
+            "src",
+            BlockdevAmendOptions::qcow2(BlockdevAmendOptionsQcow2::new().with_encrypt(keys)),
+        ))
+        .await
+        .expect("x-blockdev-amend started");
+    match bad.wait(T).await.expect_err("not encrypted") {
+        qmp_client::Error::JobFailed { id, error } => {
+            assert_eq!(id, "amend1");
+            assert_eq!(error, "image is not encrypted, can't amend");
+        }
+        other => panic!("{other:?}"),
+    }
+    let jobs = c.execute(QueryJobs::new()).await.expect("jobs");
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    ok.dismiss().await.expect("dismissed");
+    bad.dismiss().await.expect("dismissed");
+    let jobs = c.execute(QueryJobs::new()).await.expect("jobs");
+    assert!(jobs.is_empty(), "{jobs:?}");
 }

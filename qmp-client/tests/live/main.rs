@@ -77,11 +77,9 @@ fn qemu_img(args: &[&str]) {
 }
 
 fn null_node(name: &str) -> BlockdevAdd {
-    BlockdevAdd(
-        BlockdevOptions::new(BlockdevOptionsBranch::NullCo(
-            BlockdevOptionsNull::new().with_size(1i64 << 20),
-        ))
-        .with_node_name(name),
+    BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(1i64 << 20))
+            .with_node_name(name),
     )
 }
 

@@ -2,7 +2,7 @@
 //! `qemu-system-x86_64`, the destination started with `-incoming defer`):
 //! 10.0.2 to 10.0.2, 7.2 to 10.0.2 (both on machine type
 //! `pc-i440fx-7.2`), a destination killed mid-way (the source's wait fails
-//! with QEMU's text), and a cancel.
+//! with QEMU's text), a cancel, and a switch to postcopy.
 
 use super::*;
 
@@ -25,9 +25,14 @@ fn uri(q: &Qemu) -> String {
     format!("unix:{}", q.dir().join("migration.sock").display())
 }
 
-async fn migrate(src: Which, dst: Which, machine: Option<&str>) {
-    let (_s, sc, d, dc) = pair(src, dst, machine).await;
-    let uri = uri(&d);
+/// `migrate-incoming` on the destination `d`, then `migrate` on the
+/// source: (incoming, outgoing).
+async fn start(
+    sc: &Client,
+    d: &Qemu,
+    dc: &Client,
+) -> (qmp_client::Migration, qmp_client::Migration) {
+    let uri = uri(d);
     let incoming = dc
         .start_incoming(MigrateIncoming::new().with_uri(uri.as_str()))
         .await
@@ -36,6 +41,12 @@ async fn migrate(src: Which, dst: Which, machine: Option<&str>) {
         .start_migration(Migrate::new().with_uri(uri.as_str()))
         .await
         .expect("migrate");
+    (incoming, outgoing)
+}
+
+async fn migrate(src: Which, dst: Which, machine: Option<&str>) {
+    let (_s, sc, d, dc) = pair(src, dst, machine).await;
+    let (incoming, outgoing) = start(&sc, &d, &dc).await;
     outgoing.wait(T).await.expect("source completes");
     incoming.wait(T).await.expect("destination completes");
     let p = outgoing.progress().await.expect("query-migrate");
@@ -69,14 +80,7 @@ async fn slow_migration() -> (Qemu, Client, Qemu, Client, qmp_client::Migration)
     sc.execute(MigrateSetParameters::new().with_max_bandwidth(1 << 20))
         .await
         .expect("max-bandwidth");
-    let uri = uri(&d);
-    dc.start_incoming(MigrateIncoming::new().with_uri(uri.as_str()))
-        .await
-        .expect("migrate-incoming");
-    let m = sc
-        .start_migration(Migrate::new().with_uri(uri.as_str()))
-        .await
-        .expect("migrate");
+    let (_, m) = start(&sc, &d, &dc).await;
     m.wait_status(MigrationStatus::Active, T)
         .await
         .expect("active");
@@ -113,4 +117,38 @@ async fn a_cancelled_migration_says_so() {
             .expect("status")
             .running
     );
+}
+
+/// A slow precopy switched to postcopy (`postcopy-ram` on both sides):
+/// `postcopy-active` on the way, then `completed` on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_switched_to_postcopy_completes() {
+    let (_s, sc, d, dc) = pair(Which::Installed, Which::Installed, None).await;
+    let postcopy = || {
+        MigrateSetCapabilities::new(vec![MigrationCapabilityStatus::new(
+            MigrationCapability::PostcopyRam,
+            true,
+        )])
+    };
+    sc.execute(postcopy()).await.expect("postcopy-ram, source");
+    dc.execute(postcopy())
+        .await
+        .expect("postcopy-ram, destination");
+    sc.execute(MigrateSetParameters::new().with_max_bandwidth(1 << 20))
+        .await
+        .expect("max-bandwidth");
+    let (incoming, m) = start(&sc, &d, &dc).await;
+    m.wait_status(MigrationStatus::Active, T)
+        .await
+        .expect("active");
+    m.start_postcopy().await.expect("migrate-start-postcopy");
+    m.wait(T).await.expect("completed through postcopy");
+    // The event history saw postcopy-active on the way.
+    let seen: Vec<MigrationStatus> = sc
+        .find_events::<qmp_types::events::Migration>(Since::Cursor(0))
+        .into_iter()
+        .map(|(_, e)| e.status)
+        .collect();
+    assert!(seen.contains(&MigrationStatus::PostcopyActive), "{seen:?}");
+    incoming.wait(T).await.expect("destination completed");
 }

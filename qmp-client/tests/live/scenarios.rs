@@ -64,6 +64,45 @@ async fn device_del_scenario(which: Which) {
     assert_eq!(err.class(), Some(&ErrorClass::DeviceNotFound));
 }
 
+/// The workflows page's hot-plug, as written there: a qcow2 node, a
+/// virtio-blk device on a q35 root port, `query-block`'s QOM path, and
+/// an unplug that completes without a guest (native PCIe hotplug).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_hot_plug_and_unplug_on_native_pcie() {
+    let dir = tests::TempDir::new("hotplug").expect("dir");
+    let img = dir.path().join("data.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", &img.to_string_lossy(), "16M"]);
+    let qemu = system(&[
+        "-machine",
+        "q35",
+        "-global",
+        "ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off",
+        "-device",
+        "pcie-root-port,id=rp1",
+    ])
+    .await;
+    let c = connect(&qemu, Options::default()).await;
+    c.execute(qcow2_node("data0", &img))
+        .await
+        .expect("blockdev-add");
+    c.execute(
+        DeviceAdd::new("virtio-blk-pci")
+            .with_id("vd0")
+            .with_property("drive", "data0")
+            .with_property("bus", "rp1"),
+    )
+    .await
+    .expect("device_add");
+    let blocks = c.execute(QueryBlock::new()).await.expect("query-block");
+    let qdev: Vec<_> = blocks.iter().filter_map(|b| b.qdev.as_deref()).collect();
+    assert_eq!(qdev, ["/machine/peripheral/vd0/virtio-backend"]);
+    let e = c.unplug("vd0", T).await.expect("DEVICE_DELETED vd0");
+    assert_eq!(e.path, "/machine/peripheral/vd0");
+    c.execute(BlockdevDel::new("data0"))
+        .await
+        .expect("node freed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
     tray_scenario(Which::Installed).await;

@@ -51,6 +51,8 @@ pub struct AudiodevPerDirectionOptions {
 /// Generic driver-specific options.
 ///
 /// Since: 4.0
+///
+/// Several branches of [`Audiodev`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `AudiodevBranch::none(..)` (`none`), `AudiodevBranch::spice(..)` (`spice`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct AudiodevGenericOptions {

@@ -1252,6 +1252,8 @@ pub struct BlockLatencyHistogramInfo {
 /// and the backing device associated with it.
 ///
 /// Since: 0.14
+///
+/// `qdev` is the device's QOM path (under `/machine/peripheral/ID/` for a device given an `id`), not the `id` itself: match on the path, or on `device` (the block backend's name) where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockInfo {
@@ -1735,6 +1737,8 @@ pub struct BlockDeviceStats {
 /// File driver statistics
 ///
 /// Since: 4.2
+///
+/// Several branches of [`BlockStatsSpecific`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `BlockStatsSpecific::file(..)` (`file`), `BlockStatsSpecific::host_device(..)` (`host_device`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockStatsSpecificFile {
@@ -5257,6 +5261,8 @@ pub enum BlockdevDriver {
 /// Since: 2.9
 ///
 /// Feature `dynamic-auto-read-only`: If present, enabled auto-read-only means that the driver will open the image read-only at first, dynamically reopen the image file read-write when the first writer is attached to the node and reopen read-only when the last writer is detached.  This allows giving QEMU write permissions only on demand when an operation actually needs write access.
+///
+/// Several branches of [`BlockdevOptions`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `BlockdevOptions::file(..)` (`file`), `BlockdevOptions::host_cdrom(..)` (`host_cdrom`), `BlockdevOptions::host_device(..)` (`host_device`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsFile {
@@ -5314,6 +5320,8 @@ pub struct BlockdevOptionsFile {
 /// Driver specific block device options for the null backend.
 ///
 /// Since: 2.9
+///
+/// Several branches of [`BlockdevOptions`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `BlockdevOptions::null_aio(..)` (`null-aio`), `BlockdevOptions::null_co(..)` (`null-co`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct BlockdevOptionsNull {
@@ -5404,6 +5412,8 @@ pub struct BlockdevOptionsVVFAT {
 /// option besides their data source.
 ///
 /// Since: 2.9
+///
+/// Several branches of [`BlockdevOptions`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `BlockdevOptions::bochs(..)` (`bochs`), `BlockdevOptions::cloop(..)` (`cloop`), `BlockdevOptions::compress(..)` (`compress`), `BlockdevOptions::dmg(..)` (`dmg`), `BlockdevOptions::parallels(..)` (`parallels`), `BlockdevOptions::snapshot_access(..)` (`snapshot-access`), `BlockdevOptions::vdi(..)` (`vdi`), `BlockdevOptions::vhdx(..)` (`vhdx`), `BlockdevOptions::vpc(..)` (`vpc`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericFormat {
@@ -5451,6 +5461,8 @@ pub struct BlockdevOptionsLUKS {
 /// option besides their data source and an optional backing file.
 ///
 /// Since: 2.9
+///
+/// Several branches of [`BlockdevOptions`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `BlockdevOptions::qed(..)` (`qed`), `BlockdevOptions::vmdk(..)` (`vmdk`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockdevOptionsGenericCOWFormat {

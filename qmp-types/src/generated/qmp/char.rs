@@ -846,6 +846,8 @@ pub struct ChardevFileWrapper {
     ::std::default::Default::default(), } set {}
 );
 /// Since: 1.4
+///
+/// Several branches of [`ChardevBackend`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `ChardevBackend::parallel(..)` (`parallel`), `ChardevBackend::pipe(..)` (`pipe`), `ChardevBackend::serial(..)` (`serial`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevHostdevWrapper {
@@ -891,6 +893,8 @@ pub struct ChardevUdpWrapper {
     ::std::default::Default::default(), } set {}
 );
 /// Since: 2.6
+///
+/// Several branches of [`ChardevBackend`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `ChardevBackend::braille(..)` (`braille`), `ChardevBackend::console(..)` (`console`), `ChardevBackend::msmouse(..)` (`msmouse`), `ChardevBackend::null(..)` (`null`), `ChardevBackend::testdev(..)` (`testdev`), `ChardevBackend::wctablet(..)` (`wctablet`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevCommonWrapper {
@@ -1038,6 +1042,8 @@ pub struct ChardevVCWrapper {
     ::std::default::Default::default(), } set {}
 );
 /// Since: 1.5
+///
+/// Several branches of [`ChardevBackend`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `ChardevBackend::memory(..)` (`memory`), `ChardevBackend::ringbuf(..)` (`ringbuf`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ChardevRingbufWrapper {

@@ -2248,6 +2248,8 @@ pub enum MemoryDeviceInfoKind {
     VirtioMem = "virtio-mem", SgxEpc = "sgx-epc", HvBalloon = "hv-balloon", }
 );
 /// Since: 2.1
+///
+/// Several branches of [`MemoryDeviceInfo`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `MemoryDeviceInfo::dimm(..)` (`dimm`), `MemoryDeviceInfo::nvdimm(..)` (`nvdimm`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PCDIMMDeviceInfoWrapper {

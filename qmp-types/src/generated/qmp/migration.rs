@@ -1990,6 +1990,8 @@ pub struct MigrateStartPostcopy {
 /// ```
 ///
 /// Since: 2.4
+///
+/// QEMU sends this event only while the migration capability `events` is set (`migrate-set-capabilities`); without it, a wait for it times out. `qmp_client::Client::start_migration` and `start_incoming` set it for you.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Migration {
@@ -2019,6 +2021,8 @@ pub struct Migration {
 /// ```
 ///
 /// Since: 2.6
+///
+/// Like `MIGRATION`, sent only while the migration capability `events` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationPass {

@@ -130,6 +130,8 @@ pub struct DeviceAdd {
 /// ```
 ///
 /// Since: 0.14
+///
+/// Returning `{}` means the unplug was requested; `DEVICE_DELETED` says it is done. Without a guest, QEMU removes USB devices itself, and devices on a PCIe root port with native hotplug (`q35` with `-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off`); a PCI device on ACPI hotplug (the `pc` machine's `pci.0`, and `q35`'s root ports by default since QEMU 6.1) waits for the guest and, without one, is never removed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeviceDel {

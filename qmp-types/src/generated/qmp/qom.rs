@@ -486,6 +486,8 @@ pub struct ColoCompareProperties {
 /// objects.
 ///
 /// Since: 2.8
+///
+/// Several branches of [`ObjectOptions`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `ObjectOptionsBranch::cryptodev_backend(..)` (`cryptodev-backend`), `ObjectOptionsBranch::cryptodev_backend_builtin(..)` (`cryptodev-backend-builtin`), `ObjectOptionsBranch::cryptodev_backend_lkcf(..)` (`cryptodev-backend-lkcf`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct CryptodevBackendProperties {

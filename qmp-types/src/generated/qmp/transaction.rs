@@ -114,6 +114,8 @@ pub struct BlockDirtyBitmapAddWrapper {
     ::std::default::Default::default(), } set {}
 );
 /// Since: 2.5
+///
+/// Several branches of [`TransactionAction`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `TransactionAction::block_dirty_bitmap_clear(..)` (`block-dirty-bitmap-clear`), `TransactionAction::block_dirty_bitmap_disable(..)` (`block-dirty-bitmap-disable`), `TransactionAction::block_dirty_bitmap_enable(..)` (`block-dirty-bitmap-enable`), `TransactionAction::block_dirty_bitmap_remove(..)` (`block-dirty-bitmap-remove`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDirtyBitmapWrapper {

@@ -2102,6 +2102,8 @@ pub struct InputBtnEventWrapper {
     ::std::default::Default::default(), } set {}
 );
 /// Since: 2.0
+///
+/// Several branches of [`InputEvent`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `InputEvent::abs(..)` (`abs`), `InputEvent::rel(..)` (`rel`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct InputMoveEventWrapper {

@@ -321,6 +321,8 @@ pub struct UserDefA {
     ::std::default::Default::default(), } set { with_a_b a_b "a_b" : i64 => plain, }
 );
 /// The QAPI struct `UserDefB`.
+///
+/// Several branches of [`UserDefFlatUnion`] take this type, so it does not convert `From` into it (nor into what takes one, such as an alternate): pick the branch with `UserDefFlatUnionBranch::value2(..)` (`value2`), `UserDefFlatUnionBranch::value3(..)` (`value3`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct UserDefB {
