@@ -102,6 +102,14 @@ pub fn check_available(
     all: &[&str],
     connected: QemuVersion,
 ) -> Result<(), Unavailable> {
+    // The common case first, without allocating: a covered series whose
+    // schema has the item.
+    if have
+        .iter()
+        .any(|h| QemuVersion::parse(h).is_some_and(|h| h.series() == connected.series()))
+    {
+        return Ok(());
+    }
     let parse_all: Option<Vec<QemuVersion>> = all.iter().map(|l| QemuVersion::parse(l)).collect();
     let (Some(all_v), false) = (parse_all, have.is_empty()) else {
         return Ok(());

@@ -42,6 +42,11 @@ pub struct Target {
     /// Seconds to wait for the connection and the QMP greeting.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, global = true)]
     pub connect_timeout: f64,
+    /// Record the session to FILE: every message sent and received, as
+    /// JSON lines (`{"t":..,"dir":"send"|"recv","msg":{..}}`), which
+    /// `qmp_client::testing::MockQemu::replay` plays back in tests.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// A connection, and the private QEMU behind it when `--spawn` started
@@ -126,6 +131,7 @@ impl Target {
             .map_err(|_| CliError::Usage("--connect-timeout must be a positive number".into()))?;
         let opts = Options {
             connect_timeout: timeout,
+            record: self.record.clone(),
             ..Options::default()
         };
         let busy = |e: qmp_client::Error| {

@@ -165,6 +165,10 @@ impl Client {
     }
 
     async fn handshake(reader: Reader, mut writer: Writer, opts: Options) -> Result<Client> {
+        let reader = match &opts.record {
+            Some(path) => transport::record(reader, &mut writer, path)?,
+            None => reader,
+        };
         let deadline = opts.connect_timeout;
         let mut reader = BufReader::with_capacity(16 << 10, reader);
         let work = async {
@@ -227,7 +231,7 @@ impl Client {
         let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
         let (alive_tx, alive_rx) = oneshot::channel();
-        let unix = matches!(writer, Writer::Unix(_));
+        let unix = writer.is_unix();
         tokio::spawn(connection::run(Parts {
             reader,
             writer,

@@ -45,7 +45,9 @@ use crate::wire::{self, Incoming};
 struct Pending {
     name: Box<str>,
     reply: oneshot::Sender<Reply>,
-    sent: Instant,
+    /// When it was written, for the `debug` log of the time it took
+    /// (read only when that level is enabled).
+    sent: Option<Instant>,
 }
 
 /// Calls written and not yet answered.
@@ -63,7 +65,7 @@ impl Waiting {
         self.in_band.len() + self.oob.len()
     }
 
-    fn started(&mut self, s: Started, now: Instant) {
+    fn started(&mut self, s: Started, now: Option<Instant>) {
         let p = Pending {
             name: s.name,
             reply: s.reply,
@@ -183,7 +185,8 @@ pub(crate) async fn run(parts: Parts) {
             r = std::future::poll_fn(|cx| outbox.poll_write(cx, &mut writer, &shared.counters)), if writing => {
                 match r {
                     Ok(started) => {
-                        let now = Instant::now();
+                        // The clock only for the `debug` log.
+                        let now = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
                         for s in started {
                             tracing::debug!(id = s.id, command = %s.name, "command sent");
                             shared.counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -305,7 +308,7 @@ fn dispatch(
         ids.give_back(id);
     }
     shared.counters.replies.fetch_add(1, Ordering::Relaxed);
-    let took = p.sent.elapsed();
+    let took = p.sent.map(|t| t.elapsed());
     let reply = wire::reply_result(&p.name, reply);
     tracing::debug!(id, command = %p.name, ok = reply.is_ok(), ?took, "reply received");
     if p.reply.send(reply).is_err() {

@@ -93,6 +93,22 @@ pub enum Error {
         /// QEMU's human-readable description.
         desc: String,
     },
+    /// The session recording ([`crate::Options::record`]) could not be
+    /// created.
+    #[error("can't create the session recording {}: {source}", path.display())]
+    Record {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The test double (`testing::MockQemu`, `MockAgent`) was set up with
+    /// something it cannot use (a QEMU version it does not cover, a
+    /// recording it cannot read: the file and line), or saw the code
+    /// under test depart from its script (the list of what went wrong).
+    #[error("{0}")]
+    Mock(String),
     /// A job QEMU ran failed ([`crate::Job`]'s waits): QEMU's text, from
     /// `BLOCK_JOB_COMPLETED`'s `error` or `query-jobs`.
     #[error("job {id} failed: {error}")]

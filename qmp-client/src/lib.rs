@@ -34,7 +34,9 @@
 //! [`qmp_types::qga`].
 //!
 //! Features: `launch` (default) adds [`launch`], which starts a private
-//! QEMU (or guest agent) on a socket of its own.
+//! QEMU (or guest agent) on a socket of its own; `testing` adds
+//! `testing`, a QEMU for unit tests (`MockQemu`, `MockAgent`, recorded
+//! sessions played back).
 //!
 //! # Start here
 //!
@@ -65,9 +67,9 @@
 
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
-// Layers, bottom first: error, options, limits, wire, transport, history,
+// Layers, bottom first: error, options, limits, wire, record, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
-// backup, migration, agent, launch.
+// backup, migration, agent, launch, testing.
 pub mod agent;
 mod backup;
 mod client;
@@ -82,7 +84,10 @@ mod limits;
 mod migration;
 mod options;
 mod outbox;
+mod record;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod transaction;
 mod transport;
 mod waits;

@@ -59,6 +59,11 @@ pub struct Options {
     /// What to do with reply and event members the bindings don't know
     /// (a QEMU newer than they cover). Default: [`UnknownMembers::Report`].
     pub unknown_members: UnknownMembers,
+    /// Record the session to this file (created or truncated when
+    /// connecting): every message sent and received, one JSON line each
+    /// (`{"t": seconds, "dir": "send"|"recv", "msg": {..}}`), which
+    /// `testing::MockQemu::replay` plays back. Off (`None`) by default.
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// What a client does with members of replies and events that the
@@ -105,6 +110,7 @@ impl Default for Options {
             max_message: 64 << 20,
             check_versions: true,
             unknown_members: UnknownMembers::Report,
+            record: None,
         }
     }
 }

@@ -5,12 +5,14 @@
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Result};
+use crate::record::{Dir, Tap};
 
 /// The read half, as the connection task reads it.
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -39,21 +41,47 @@ pub(crate) async fn dial<T>(
         .map_err(failed)
 }
 
-/// The write half: a Unix socket (which can pass fds) or any stream.
-pub(crate) enum Writer {
+/// The write half: a Unix socket (which can pass fds) or any stream,
+/// and the recording what is written goes to, if any.
+pub(crate) struct Writer {
+    half: Half,
+    tap: Option<Arc<Tap>>,
+}
+
+enum Half {
     Unix(tokio::net::unix::OwnedWriteHalf),
     Other(Box<dyn AsyncWrite + Send + Unpin>),
 }
 
 impl Writer {
-    pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match self {
-            Writer::Unix(u) => u.write_all(bytes).await,
-            Writer::Other(o) => {
-                o.write_all(bytes).await?;
-                o.flush().await
+    /// Whether file descriptors can pass (a Unix socket).
+    pub(crate) fn is_unix(&self) -> bool {
+        matches!(self.half, Half::Unix(_))
+    }
+
+    fn sent(&self, bufs: &[IoSlice<'_>], mut n: usize) {
+        if let Some(tap) = &self.tap {
+            for b in bufs {
+                let k = n.min(b.len());
+                tap.bytes(Dir::Send, &b[..k]);
+                n -= k;
+                if n == 0 {
+                    break;
+                }
             }
         }
+    }
+
+    pub(crate) async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.half {
+            Half::Unix(u) => u.write_all(bytes).await?,
+            Half::Other(o) => {
+                o.write_all(bytes).await?;
+                o.flush().await?;
+            }
+        }
+        self.sent(&[IoSlice::new(bytes)], bytes.len());
+        Ok(())
     }
 
     pub(crate) fn poll_write_vectored(
@@ -61,9 +89,21 @@ impl Writer {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self {
-            Writer::Unix(u) => Pin::new(u).poll_write_vectored(cx, bufs),
-            Writer::Other(o) => match Pin::new(&mut **o).poll_write_vectored(cx, bufs) {
+        let r = self.poll_write_vectored_untapped(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            self.sent(bufs, n);
+        }
+        r
+    }
+
+    fn poll_write_vectored_untapped(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match &mut self.half {
+            Half::Unix(u) => Pin::new(u).poll_write_vectored(cx, bufs),
+            Half::Other(o) => match Pin::new(&mut **o).poll_write_vectored(cx, bufs) {
                 Poll::Ready(Ok(n)) => {
                     // A buffered writer must not sit on a command.
                     match Pin::new(&mut **o).poll_flush(cx) {
@@ -77,9 +117,9 @@ impl Writer {
     }
 
     pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self {
-            Writer::Unix(_) => Poll::Ready(Ok(())),
-            Writer::Other(o) => Pin::new(&mut **o).poll_flush(cx),
+        match &mut self.half {
+            Half::Unix(_) => Poll::Ready(Ok(())),
+            Half::Other(o) => Pin::new(&mut **o).poll_flush(cx),
         }
     }
 
@@ -91,7 +131,20 @@ impl Writer {
         bytes: &[u8],
         fds: &[OwnedFd],
     ) -> Poll<std::io::Result<usize>> {
-        let Writer::Unix(u) = self else {
+        let r = self.poll_send_fds_untapped(cx, bytes, fds);
+        if let Poll::Ready(Ok(n)) = r {
+            self.sent(&[IoSlice::new(bytes)], n);
+        }
+        r
+    }
+
+    fn poll_send_fds_untapped(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+        fds: &[OwnedFd],
+    ) -> Poll<std::io::Result<usize>> {
+        let Half::Unix(u) = &self.half else {
             return Poll::Ready(Err(std::io::Error::other("fd passing needs a Unix socket")));
         };
         let stream: &tokio::net::UnixStream = u.as_ref();
@@ -123,9 +176,9 @@ impl Writer {
     }
 
     pub(crate) async fn shutdown(&mut self) {
-        let r = match self {
-            Writer::Unix(u) => tokio::time::timeout(SHUTDOWN_GRACE, u.shutdown()).await,
-            Writer::Other(o) => tokio::time::timeout(SHUTDOWN_GRACE, o.shutdown()).await,
+        let r = match &mut self.half {
+            Half::Unix(u) => tokio::time::timeout(SHUTDOWN_GRACE, u.shutdown()).await,
+            Half::Other(o) => tokio::time::timeout(SHUTDOWN_GRACE, o.shutdown()).await,
         };
         if let Ok(Err(e)) = r {
             tracing::trace!(error = %e, "socket shutdown failed");
@@ -136,7 +189,13 @@ impl Writer {
 /// A connected Unix stream's halves (fds can be passed).
 pub(crate) fn unix(stream: tokio::net::UnixStream) -> (Reader, Writer) {
     let (r, w) = stream.into_split();
-    (Box::new(r), Writer::Unix(w))
+    (
+        Box::new(r),
+        Writer {
+            half: Half::Unix(w),
+            tap: None,
+        },
+    )
 }
 
 /// Any byte stream's halves (no fd passing).
@@ -145,5 +204,46 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (r, w) = tokio::io::split(stream);
-    (Box::new(r), Writer::Other(Box::new(w)))
+    (
+        Box::new(r),
+        Writer {
+            half: Half::Other(Box::new(w)),
+            tap: None,
+        },
+    )
+}
+
+/// Records both halves of a connection at `path` ([`crate::Options::record`]).
+pub(crate) fn record(
+    reader: Reader,
+    writer: &mut Writer,
+    path: &std::path::Path,
+) -> Result<Reader> {
+    let tap = Tap::create(path).map_err(|source| Error::Record {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    writer.tap = Some(tap.clone());
+    Ok(Box::new(TapReader { inner: reader, tap }))
+}
+
+/// A read half whose bytes also go to a recording.
+struct TapReader {
+    inner: Reader,
+    tap: Arc<Tap>,
+}
+
+impl AsyncRead for TapReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            self.tap.bytes(Dir::Recv, &buf.filled()[before..]);
+        }
+        r
+    }
 }

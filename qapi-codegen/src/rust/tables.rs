@@ -71,7 +71,13 @@ impl<'s> Gen<'_, 's> {
     /// (`BLOCKDEV_OPTIONS`, `Q_OBJ_DEVICE_DEL_ARG`), so an edit elsewhere
     /// in the schema renames none of them.
     fn member_consts(&self) -> Vec<(EntityId, proc_macro2::Ident)> {
-        let mut scope = Scope::with_reserved(&["COMMAND_ARGS", "COMMAND_DOCS", "TYPES"]);
+        let mut scope = Scope::with_reserved(&[
+            "COMMAND_ARGS",
+            "COMMAND_DOCS",
+            "TYPES",
+            "PRESENCE",
+            "OPEN_COMMANDS",
+        ]);
         self.schema
             .iter()
             .filter(|(_, e)| e.as_object().is_some())
@@ -79,7 +85,7 @@ impl<'s> Gen<'_, 's> {
             .collect()
     }
 
-    /// `tables.rs`: `COMMAND_ARGS`, `COMMAND_DOCS` and `TYPES`.
+    /// `tables.rs`: `COMMAND_ARGS`, `COMMAND_DOCS`, `TYPES` and `PRESENCE`.
     pub(super) fn emit_tables(&self) -> TokenStream {
         let rt = &self.rt;
         let consts = self.member_consts();
@@ -114,6 +120,13 @@ impl<'s> Gen<'_, 's> {
             let name = &e.name;
             Some(quote!((#name, #info)))
         });
+        let open = commands()
+            .filter(|(_, _, c)| !c.generate)
+            .map(|(_, e, _)| e.name.as_str());
+        let presence = self
+            .presence_entries()
+            .into_iter()
+            .map(|(key, versions)| quote!((#key, &[#(#versions),*])));
         quote! {
             #(#member_consts)*
 
@@ -134,6 +147,39 @@ impl<'s> Gen<'_, 's> {
             /// are not listed. For completion and help of nested
             /// arguments and values in tools.
             pub static TYPES: &[(&str, #rt::TypeInfo)] = &[#(#types),*];
+
+            /// What only some of the QEMU versions covered have, sorted by
+            /// key: a type, command or event (`name`), a member
+            /// (`Type.member`), an enum value (`Enum=value`) or a branch
+            /// (`Union|value`), by their newest names, and the versions
+            /// that have it. Everything not listed is in every version
+            /// that has its owner. For tools that check a message against
+            /// one version's schema (`qmp_client::testing`).
+            pub static PRESENCE: &[(&str, &[&str])] = &[#(#presence),*];
+
+            /// Commands QEMU does not check against their schema
+            /// (`'gen': false`, as `device_add`): beside their declared
+            /// arguments they take any others (a device's properties).
+            pub static OPEN_COMMANDS: &[&str] = &[#(#open),*];
         }
+    }
+
+    /// [`emit_tables`]'s `PRESENCE`: each key some versions lack, sorted,
+    /// with the versions that have it.
+    fn presence_entries(&self) -> Vec<(String, Vec<String>)> {
+        let Some(v) = &self.schema.versioning else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, Vec<String>)> = v
+            .presence
+            .iter()
+            .filter(|(_, set)| **set & v.all() != v.all())
+            .map(|(k, set)| {
+                let names = v.names(*set).into_iter().map(str::to_string).collect();
+                (k.to_string(), names)
+            })
+            .collect();
+        out.sort();
+        out
     }
 }

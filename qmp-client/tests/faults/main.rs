@@ -1,9 +1,13 @@
-//! Faults QEMU won't produce, from a scripted fake server: no greeting, a
-//! bad greeting, garbled JSON, a message cut mid-line, a reply with an
-//! unknown id, a 10 MB message, an event flood, a disconnect with calls
+//! Faults QEMU won't produce, from a scripted fake server where the test
+//! double (`qmp_client::testing::MockQemu`, `tests/mock/`) cannot make
+//! them: no greeting, a bad greeting, a 10 MB
+//! message, an event flood with precise timing, a disconnect with calls
 //! pending, a reply that doesn't decode, error classes QEMU here can't
-//! send. Each must end in a clear error or correct handling: no panic, no
-//! hang, no call left waiting.
+//! send. (Garbled JSON, a message cut mid-line, replies with unknown ids,
+//! QEMU dying mid-call and a peer that stops reading are the double's
+//! faults: `tests/mock/faults.rs`.)
+//! Each must end in a clear error or correct handling: no panic, no hang,
+//! no call left waiting.
 
 mod decoding;
 mod framing;

@@ -2438,3 +2438,50 @@ pub static TYPES: &[(&str, ::qapi_rt::TypeInfo)] = &[
         },
     ),
 ];
+/// What only some of the QEMU versions covered have, sorted by
+/// key: a type, command or event (`name`), a member
+/// (`Type.member`), an enum value (`Enum=value`) or a branch
+/// (`Union|value`), by their newest names, and the versions
+/// that have it. Everything not listed is in every version
+/// that has its owner. For tools that check a message against
+/// one version's schema (`qmp_client::testing`).
+pub static PRESENCE: &[(&str, &[&str])] = &[
+    ("GuestExecCaptureOutput", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode=merged", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode=none", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode=separated", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode=stderr", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutputMode=stdout", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutput|flag", &["10.0.2", "10.2.2"]),
+    ("GuestExecCaptureOutput|mode", &["10.0.2", "10.2.2"]),
+    ("GuestFilesystemInfo.total-bytes-privileged", &["10.0.2", "10.2.2"]),
+    ("GuestLoadAverage", &["10.0.2", "10.2.2"]),
+    ("GuestLoadAverage.load15m", &["10.0.2", "10.2.2"]),
+    ("GuestLoadAverage.load1m", &["10.0.2", "10.2.2"]),
+    ("GuestLoadAverage.load5m", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.desprefixlen", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.destination", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.flags", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.gateway", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.iface", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.irtt", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.mask", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.metric", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.mtu", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.nexthop", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.refcnt", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.source", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.srcprefixlen", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.use", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.version", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRoute.window", &["10.0.2", "10.2.2"]),
+    ("GuestNetworkRouteList", &["10.0.2", "10.2.2"]),
+    ("guest-get-load", &["10.0.2", "10.2.2"]),
+    ("guest-network-get-route", &["10.0.2", "10.2.2"]),
+];
+/// Commands QEMU does not check against their schema
+/// (`'gen': false`, as `device_add`): beside their declared
+/// arguments they take any others (a device's properties).
+pub static OPEN_COMMANDS: &[&str] = &[];

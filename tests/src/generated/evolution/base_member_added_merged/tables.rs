@@ -191,3 +191,18 @@ pub static TYPES: &[(&str, ::qapi_rt::TypeInfo)] = &[
         },
     ),
 ];
+/// What only some of the QEMU versions covered have, sorted by
+/// key: a type, command or event (`name`), a member
+/// (`Type.member`), an enum value (`Enum=value`) or a branch
+/// (`Union|value`), by their newest names, and the versions
+/// that have it. Everything not listed is in every version
+/// that has its owner. For tools that check a message against
+/// one version's schema (`qmp_client::testing`).
+pub static PRESENCE: &[(&str, &[&str])] = &[
+    ("Base.label", &["2.0.0"]),
+    ("Base.ro", &["2.0.0"]),
+];
+/// Commands QEMU does not check against their schema
+/// (`'gen': false`, as `device_add`): beside their declared
+/// arguments they take any others (a device's properties).
+pub static OPEN_COMMANDS: &[&str] = &[];

@@ -1,0 +1,50 @@
+//! `qmp --record FILE`: a session with real QEMU written as JSON lines,
+//! then played back by `qmp_client::testing::MockQemu` to the same `qmp`
+//! command, which cannot tell the difference.
+
+use super::*;
+use qmp_client::testing::MockQemu;
+
+#[test]
+fn a_recorded_session_replays_to_the_same_command() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let dir = TempDir::new("qmp-record").expect("temp dir");
+    let file = dir.path().join("session.jsonl");
+    let f = file.to_str().expect("utf-8 path");
+    let (code, live, err) = run(qemu.socket(), &["--record", f, "exec", "query-version"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = std::fs::read_to_string(&file)
+        .expect("the recording")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines[0]["dir"], "recv");
+    assert!(lines[0]["msg"]["QMP"].is_object(), "{:?}", lines[0]);
+    let sent: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["dir"] == "send")
+        .map(|l| &l["msg"]["execute"])
+        .collect();
+    assert_eq!(sent, [&json!("qmp_capabilities"), &json!("query-version")]);
+    assert!(lines.iter().all(|l| l["t"].as_f64().is_some()));
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = MockQemu::replay(&file).expect("reads the recording");
+    let path = rt.block_on(mock.listen_unix()).expect("listens");
+    let (code, replayed, err) = run(&path, &["exec", "query-version"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(replayed, live);
+    mock.verify().expect("played to its end");
+    // A recording that cannot be created: a clear error, nothing sent.
+    let (code, _, err) = run(
+        qemu.socket(),
+        &[
+            "--record",
+            "/nonexistent/dir/x.jsonl",
+            "exec",
+            "query-version",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("can't create the session recording"), "{err}");
+}
