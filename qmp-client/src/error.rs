@@ -109,6 +109,13 @@ pub enum Error {
     /// under test depart from its script (the list of what went wrong).
     #[error("{0}")]
     Mock(String),
+    /// A [`crate::blocking`] call was made from inside an async runtime,
+    /// whose thread it would block: use the async [`crate::Client`]
+    /// there.
+    #[error(
+        "the blocking client was called from inside an async runtime; use qmp_client::Client there"
+    )]
+    BlockingInAsync,
     /// A job QEMU ran failed ([`crate::Job`]'s waits): QEMU's text, from
     /// `BLOCK_JOB_COMPLETED`'s `error` or `query-jobs`.
     #[error("job {id} failed: {error}")]

@@ -31,7 +31,8 @@
 //! reply that doesn't decode at `warn`.
 //!
 //! [`agent`] speaks to QEMU's guest agent, with the types of
-//! [`qmp_types::qga`].
+//! [`qmp_types::qga`]. [`blocking`] is the same client for programs
+//! without an async runtime.
 //!
 //! Features: `launch` (default) adds [`launch`], which starts a private
 //! QEMU (or guest agent) on a socket of its own; `testing` adds
@@ -69,9 +70,10 @@
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, options, limits, wire, record, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
-// backup, migration, agent, launch, testing.
+// backup, migration, supervisor, agent, launch, blocking, testing.
 pub mod agent;
 mod backup;
+pub mod blocking;
 mod client;
 mod connection;
 mod error;
@@ -86,6 +88,7 @@ mod options;
 mod outbox;
 mod record;
 mod state;
+mod supervisor;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod transaction;
@@ -105,5 +108,6 @@ pub use jobs::{Job, JobProgress, JobUpdate, JobWatch};
 pub use migration::{Migration, MigrationProgress};
 pub use options::{Options, UnknownMembers};
 pub use state::UnknownRecord;
+pub use supervisor::{Backoff, Supervised, SupervisedEvents, Supervisor};
 pub use transaction::TransactionBuilder;
 pub use wire::{Greeting, parse_event};

@@ -1,0 +1,106 @@
+//! `qmp_client::blocking` on real QEMU 10.0.2 and qemu-ga, from plain
+//! threads without an async runtime: typed calls, errors, events as an
+//! iterator (ending after the connection's end), waits, a job through
+//! `block_on`, and refusal inside an async runtime.
+
+use std::time::Duration;
+
+use qmp_client::agent::AgentOptions;
+use qmp_client::blocking::{Client, GuestAgent};
+use qmp_client::launch::Launcher;
+use qmp_client::{Error, ErrorClass, Options};
+use qmp_types::*;
+
+const T: Duration = Duration::from_secs(10);
+
+fn null_node(name: &str) -> BlockdevAdd {
+    BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(1i64 << 20))
+            .with_node_name(name),
+    )
+}
+
+#[test]
+fn typed_calls_events_and_jobs_without_a_runtime() {
+    let qsd = Launcher::storage_daemon()
+        .start_blocking()
+        .expect("qemu-storage-daemon");
+    let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
+    assert_eq!(qmp.qemu_version().to_string(), "10.0.2");
+    let v = qmp.execute(QueryVersion::new()).expect("query-version");
+    assert_eq!(v.qemu.major, 10);
+    let err = qmp.execute(BlockdevDel::new("nope")).expect_err("no node");
+    assert_eq!(err.class(), Some(&ErrorClass::GenericError));
+    qmp.execute(null_node("src")).expect("src");
+    qmp.execute(null_node("dst")).expect("dst");
+
+    // Events as an iterator, from another thread meanwhile.
+    let mut events = qmp.events();
+    let since = qmp.event_cursor();
+    qmp.execute(BlockdevBackup::new("src", MirrorSyncMode::Full, "dst").with_job_id("b1"))
+        .expect("backup");
+    let first = events.next().expect("an event").expect("not an error");
+    assert_eq!(first.event.name(), "JOB_STATUS_CHANGE");
+    let (_, done) = qmp
+        .wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == "b1")
+        .expect("completed");
+    assert!(done.error.is_none());
+
+    // Any async helper through block_on: a job handle and its wait.
+    qmp.block_on(|c| async move {
+        c.start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "dst").with_job_id("b2"))
+            .await?
+            .wait(T)
+            .await
+    })
+    .expect("job b2");
+
+    // Clones share the connection; a second thread calls at once.
+    let other = qmp.clone();
+    let t = std::thread::spawn(move || other.execute(QueryNamedBlockNodes::new()).map(|n| n.len()));
+    assert_eq!(t.join().expect("thread").expect("nodes"), 2);
+    // What is left of the jobs' events, or a timeout: never a hang.
+    let next = events.next_timeout(Duration::from_millis(1));
+    assert!(
+        matches!(next, Ok(_) | Err(Error::Timeout { .. })),
+        "{next:?}"
+    );
+
+    // The end: pending iterators learn it once, then stop.
+    qmp.close();
+    let mut rest = events.by_ref().skip_while(|e| e.is_ok());
+    assert!(matches!(rest.next(), Some(Err(Error::Closed(_)))));
+    assert!(events.next().is_none());
+    assert!(qmp.execute(QueryVersion::new()).is_err());
+}
+
+#[test]
+fn inside_an_async_runtime_it_refuses_instead_of_blocking_it() {
+    let qsd = Launcher::storage_daemon()
+        .start_blocking()
+        .expect("qemu-storage-daemon");
+    let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let r = rt.block_on(async { qmp.execute(QueryVersion::new()) });
+    assert!(matches!(r, Err(Error::BlockingInAsync)), "{r:?}");
+    // Dropping it there is fine too.
+    rt.block_on(async move { drop(qmp) });
+}
+
+#[test]
+fn the_guest_agent_without_a_runtime() {
+    let qga = Launcher::guest_agent()
+        .start_blocking()
+        .expect("qemu-ga (package qemu-guest-agent)");
+    let ga = GuestAgent::connect_unix(qga.socket(), AgentOptions::default()).expect("connect");
+    ga.execute(qmp_types::qga::GuestPing::new()).expect("ping");
+    let info = ga.execute(qmp_types::qga::GuestInfo::new()).expect("info");
+    assert_eq!(info.version, "10.0.2");
+    let host = ga
+        .block_on(|a| async move { a.execute(qmp_types::qga::GuestGetHostName::new()).await })
+        .expect("host name");
+    assert!(!host.host_name.is_empty());
+}

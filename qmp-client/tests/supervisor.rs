@@ -1,0 +1,157 @@
+//! `Supervisor` across a real QEMU restart: qemu-storage-daemon 10.0.2
+//! on a socket path of the test's own, killed (a call pending in it ends
+//! with `Closed`), started again on the same path; subscribers see the
+//! loss and the reconnection with its gap, then events again.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use qmp_client::{Backoff, Error, Options, Supervised, SupervisedEvents, Supervisor};
+use qmp_types::*;
+
+const T: Duration = Duration::from_secs(10);
+
+/// A daemon started by the test, killed (by its PID) when dropped.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn daemon(socket: &Path) -> Daemon {
+    let program =
+        std::env::var("QMP_QEMU_STORAGE_DAEMON").unwrap_or_else(|_| "qemu-storage-daemon".into());
+    let child = Command::new(program)
+        .args([
+            "--chardev",
+            &format!("socket,id=m,path={},server=on,wait=off", socket.display()),
+            "--monitor",
+            "chardev=m",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("qemu-storage-daemon runs");
+    let child = Daemon(child);
+    let deadline = std::time::Instant::now() + T;
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+fn null_node(name: &str) -> BlockdevAdd {
+    BlockdevAdd::new(
+        BlockdevOptions::null_co(BlockdevOptionsNull::new().with_size(1i64 << 20))
+            .with_node_name(name),
+    )
+}
+
+/// Runs a backup; its events follow.
+async fn job(sup: &Supervisor, id: &str) {
+    sup.execute(null_node(&format!("{id}-a"))).await.expect("a");
+    sup.execute(null_node(&format!("{id}-b"))).await.expect("b");
+    let (a, b) = (format!("{id}-a"), format!("{id}-b"));
+    sup.execute(BlockdevBackup::new(a, MirrorSyncMode::Full, b).with_job_id(id))
+        .await
+        .expect("backup");
+}
+
+/// The next item that is not an event.
+async fn next_change(events: &mut SupervisedEvents) -> Supervised {
+    loop {
+        match tokio::time::timeout(T, events.next())
+            .await
+            .expect("bounded")
+        {
+            Some(Supervised::Event(_)) => continue,
+            Some(other) => return other,
+            None => panic!("the supervisor stopped"),
+        }
+    }
+}
+
+async fn next_event(events: &mut SupervisedEvents) -> String {
+    match tokio::time::timeout(T, events.next())
+        .await
+        .expect("bounded")
+    {
+        Some(Supervised::Event(e)) => e.event.name().to_string(),
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_across_a_qemu_restart_on_the_same_path() {
+    let dir = tests::TempDir::new("supervisor").expect("dir");
+    let socket = dir.path().join("qmp.sock");
+    let qemu = daemon(&socket);
+    let backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+    };
+    let sup = Supervisor::connect_unix(&socket, Options::default(), backoff)
+        .await
+        .expect("first dial");
+    let mut events = sup.events();
+    job(&sup, "j1").await;
+    assert_eq!(next_event(&mut events).await, "JOB_STATUS_CHANGE");
+
+    // A call pending when QEMU dies: stopped first, so it can't answer.
+    let pid = nix::unistd::Pid::from_raw(qemu.0.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("stop");
+    let client = sup.client().expect("connected");
+    let pending = tokio::spawn(async move { client.execute(QueryVersion::new()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(qemu);
+    let r = tokio::time::timeout(T, pending)
+        .await
+        .expect("bounded")
+        .expect("task");
+    assert!(matches!(r, Err(Error::Closed(_))), "{r:?}");
+    assert!(matches!(
+        next_change(&mut events).await,
+        Supervised::Disconnected(_)
+    ));
+    // Down: calls fail at once, no retry.
+    let down = sup.execute(QueryVersion::new()).await;
+    assert!(matches!(down, Err(Error::Closed(_))), "{down:?}");
+
+    // Back, on the same path, after a while.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _qemu = daemon(&socket);
+    match next_change(&mut events).await {
+        Supervised::Reconnected {
+            gap,
+            attempts,
+            greeting,
+        } => {
+            assert!(gap >= Duration::from_millis(300), "{gap:?}");
+            assert!(attempts >= 2, "{attempts}");
+            assert_eq!(greeting.version.qemu.major, 10);
+        }
+        other => panic!("{other:?}"),
+    }
+    sup.connected(T).await.expect("connected");
+    let v = sup
+        .execute(QueryVersion::new())
+        .await
+        .expect("after the restart");
+    assert_eq!(v.qemu.major, 10);
+    job(&sup, "j2").await;
+    assert_eq!(next_event(&mut events).await, "JOB_STATUS_CHANGE");
+
+    sup.close();
+    let end = tokio::time::timeout(T, async { while events.next().await.is_some() {} }).await;
+    assert!(end.is_ok(), "the subscription ends after close");
+    assert!(
+        sup.events().next().await.is_none(),
+        "and a new one is ended"
+    );
+}
