@@ -51,7 +51,7 @@ pub enum CliError {
     /// QEMU accepted the connection but sent no greeting in time: another
     /// client probably holds the monitor (exit code 3).
     #[error(
-        "{0}; is another client connected? A QMP socket serves one client at a time (give QEMU another -qmp socket)"
+        "{0}; is another client connected? A QMP socket serves one client at a time (give QEMU another -qmp socket, or share this one with `qmp proxy`)"
     )]
     Busy(qmp_client::Error),
     /// Starting a private QEMU (`--spawn`) failed (exit code 3).

@@ -11,6 +11,7 @@ mod exec;
 mod job;
 mod migrate;
 mod nav;
+mod proxy;
 mod schema;
 mod shell;
 
@@ -75,6 +76,12 @@ enum Cmd {
     /// `-incoming defer`, `migrate --incoming URI` first); exit code 1
     /// when it failed or was cancelled.
     Migrate(migrate::MigrateArgs),
+    /// Share QEMU's monitor: serve any number of clients on a socket of
+    /// the proxy's own (`qmp -s vm.qmp proxy --listen shared.qmp`), each
+    /// with its own greeting, its replies and every event; read-only mode
+    /// and a log of who sent what by option. Exit code 3 when QEMU goes
+    /// (unless `--wait`).
+    Proxy(proxy::ProxyArgs),
     /// Compare QAPI schemas.
     #[command(subcommand)]
     Schema(SchemaCmd),
@@ -159,6 +166,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Cmd::Job(JobCmd::Run(a)) => job::run(&cli.target, a).await,
             Cmd::Migrate(a) => migrate::run(&cli.target, a).await,
+            Cmd::Proxy(a) => proxy::run(&cli.target, a).await,
             Cmd::Conform {
                 dir,
                 storage_daemon,

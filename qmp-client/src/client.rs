@@ -439,6 +439,19 @@ impl Client {
         wire::decode(name, &raw)
     }
 
+    /// Executes a command by name (in band, or out of band with `oob`)
+    /// with its arguments as JSON text; the raw `return` value (for the
+    /// proxy, which passes messages through).
+    pub(crate) async fn execute_json(
+        &self,
+        name: &str,
+        oob: bool,
+        args: &RawValue,
+    ) -> Result<Box<RawValue>> {
+        self.call(name, oob, args, Vec::new(), self.inner.opts.call_timeout)
+            .await
+    }
+
     /// Runs a human monitor (HMP) command line; returns its output, or
     /// [`Error::Hmp`] when the output is one of HMP's error forms
     /// (`Error: ...`, `unknown command: ...`, a usage message). HMP has

@@ -70,7 +70,8 @@
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, options, limits, wire, record, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
-// backup, migration, supervisor, agent, launch, blocking, testing.
+// backup, migration, supervisor, proxy, agent, launch, blocking,
+// testing.
 pub mod agent;
 mod backup;
 pub mod blocking;
@@ -86,6 +87,7 @@ mod limits;
 mod migration;
 mod options;
 mod outbox;
+pub mod proxy;
 mod record;
 mod state;
 mod supervisor;

@@ -482,6 +482,77 @@ pub fn parse_event(line: &[u8]) -> Result<(Timestamp, AnyEvent)> {
     }
 }
 
+/// Splits what a QMP client writes into messages as QEMU's streaming
+/// JSON parser does: a message ends where its outermost object (or array)
+/// closes, newline or not (QEMU's Python library sends none); anything
+/// else at the top level ends at a newline. For the peers this crate
+/// plays (the proxy, the test double).
+#[derive(Debug, Default)]
+pub(crate) struct JsonSplitter {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already scanned.
+    scanned: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonSplitter {
+    /// Adds bytes read.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes held that are not a whole message yet.
+    pub(crate) fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole message, if there is one.
+    pub(crate) fn next_message(&mut self) -> Option<Vec<u8>> {
+        while self.scanned < self.buf.len() {
+            let b = self.buf[self.scanned];
+            self.scanned += 1;
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return Some(self.take());
+                    }
+                }
+                b'\n' if self.depth == 0 => {
+                    let msg = self.take();
+                    if !msg.iter().all(u8::is_ascii_whitespace) {
+                        return Some(msg);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn take(&mut self) -> Vec<u8> {
+        let rest = self.buf.split_off(self.scanned);
+        self.scanned = 0;
+        self.in_string = false;
+        self.escaped = false;
+        std::mem::replace(&mut self.buf, rest)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,5 +639,29 @@ mod tests {
         let odd = whole("execute", "a\"b", &args, 1);
         let v: serde_json::Value = serde_json::from_slice(&odd).expect("valid JSON");
         assert_eq!(v["execute"], "a\"b");
+    }
+
+    #[test]
+    fn the_splitter_ends_messages_where_qemu_does() {
+        let mut sp = JsonSplitter::default();
+        sp.push(b"{\"execute\": \"a\", \"arguments\": {\"s\": \"}{\\\"\"}}{\"execute\"");
+        let first = sp.next_message().expect("first, without a newline");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&first).expect("json")["arguments"]["s"],
+            "}{\""
+        );
+        assert!(sp.next_message().is_none());
+        sp.push(b": \"b\"}\n  \ngarbage\n[1, 2]");
+        let second = sp.next_message().expect("second");
+        assert!(second.ends_with(b"\"b\"}"));
+        assert_eq!(
+            sp.next_message().as_deref().map(<[u8]>::trim_ascii),
+            Some(&b"garbage"[..])
+        );
+        assert_eq!(
+            sp.next_message().as_deref().map(<[u8]>::trim_ascii),
+            Some(&b"[1, 2]"[..])
+        );
+        assert_eq!(sp.pending(), 0);
     }
 }

@@ -16,6 +16,10 @@
 //! `dpkg -x` into `target/qemu-7.2/` ([`QEMU72_DIR`]) once; the live tests
 //! run `qemu-system-x86_64` and `qemu-storage-daemon` from there (with
 //! `-L target/qemu-7.2/usr/share/qemu -L /usr/share/seabios`).
+//!
+//! QEMU's Python client, qemu.qmp (the proxy's tests connect it beside
+//! this project's client), is installed with `python3 -m pip` when
+//! `python3` can't import it.
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -295,11 +299,38 @@ pub fn ensure() -> Result<(), String> {
     Ok(())
 }
 
+/// Installs qemu.qmp with pip when `python3` can't import it.
+fn ensure_qemu_qmp() -> Result<(), String> {
+    let has = || {
+        Command::new("python3")
+            .args(["-c", "import qemu.qmp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if has() {
+        return Ok(());
+    }
+    eprintln!("xtask test: qemu.qmp (QEMU's Python client) is missing; installing it with pip");
+    let st = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "qemu.qmp"])
+        .status()
+        .map_err(|e| format!("can't run python3 -m pip: {e}"))?;
+    if !st.success() || !has() {
+        return Err(format!(
+            "`python3 -m pip install qemu.qmp` failed ({st}); the proxy's tests need it"
+        ));
+    }
+    Ok(())
+}
+
 /// `cargo xtask test [ARGS...]`: set-up, then `cargo test --workspace
 /// --locked ARGS...`.
 pub fn test(args: &[String], root: &Path) -> Result<ExitCode, String> {
     ensure()?;
     ensure_qemu72(root)?;
+    ensure_qemu_qmp()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)

@@ -7,6 +7,7 @@ mod connect;
 mod events;
 mod exec;
 mod migrate;
+mod proxy;
 mod record;
 
 use std::io::{BufRead, BufReader};

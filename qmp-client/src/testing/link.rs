@@ -42,8 +42,8 @@ struct LinkState {
     /// Bytes for the client, from `read` on.
     to_client: Vec<u8>,
     read: usize,
-    /// An unfinished line from the client.
-    from_client: Vec<u8>,
+    /// What the client wrote, split into messages as QEMU splits it.
+    from_client: crate::wire::JsonSplitter,
     /// The double ends the connection once `to_client` is read.
     eof: bool,
     /// The client has gone.
@@ -209,10 +209,8 @@ impl AsyncWrite for MockStream {
             st.writer = Some(cx.waker().clone());
             return Poll::Pending;
         }
-        st.from_client.extend_from_slice(buf);
-        while let Some(nl) = st.from_client.iter().position(|&b| b == b'\n') {
-            let rest = st.from_client.split_off(nl + 1);
-            let msg = std::mem::replace(&mut st.from_client, rest);
+        st.from_client.push(buf);
+        while let Some(msg) = st.from_client.next_message() {
             let was = st.session.negotiated;
             let outs = handle(&self.shared, &mut st.session, &msg);
             st.push(outs);
@@ -224,7 +222,7 @@ impl AsyncWrite for MockStream {
             }
             if st.deaf || st.eof {
                 // QEMU reads no further: the rest stays unread.
-                st.from_client.clear();
+                st.from_client = crate::wire::JsonSplitter::default();
                 break;
             }
         }

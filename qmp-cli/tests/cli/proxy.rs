@@ -1,0 +1,122 @@
+//! `qmp proxy`: two `qmp` runs at once through one monitor, the log of
+//! who sent what, read-only mode, and the proxy's end when QEMU goes
+//! (exit code 3, its socket removed).
+
+use super::*;
+
+/// `qmp -s SOCKET proxy --listen PATH ARGS`, running; waits for PATH.
+fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
+    let mut all = vec![
+        "--socket".to_string(),
+        socket.display().to_string(),
+        "proxy".into(),
+        "--listen".into(),
+        listen.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let child = Command::new(QMP)
+        .args(&all)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp proxy runs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listen.exists() {
+        assert!(Instant::now() < deadline, "the proxy never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
+#[test]
+fn two_runs_at_once_through_the_proxy_then_qemu_goes() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let dir = TempDir::new("qmp-proxy").expect("temp dir");
+    let listen = dir.path().join("shared.qmp");
+    let log = dir.path().join("who.jsonl");
+    let mut p = proxy(
+        qemu.socket(),
+        &listen,
+        &["--log", log.to_str().expect("utf-8")],
+    );
+    // Two at once: one follows events while the other sends commands.
+    let mut follower = Command::new(QMP)
+        .args([
+            "--socket",
+            listen.to_str().expect("utf-8"),
+            "events",
+            "--filter",
+            "JOB_STATUS_CHANGE",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp events runs");
+    std::thread::sleep(Duration::from_millis(300));
+    for node in ["src", "dst"] {
+        let args = [
+            "exec",
+            "blockdev-add",
+            "driver=null-co",
+            &format!("node-name={node}"),
+            "size=1048576",
+        ];
+        let (code, _, err) = run(&listen, &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = run(
+        &listen,
+        &[
+            "exec",
+            "blockdev-backup",
+            "job-id=bk",
+            "device=src",
+            "target=dst",
+            "sync=full",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let st = wait_bounded(&mut follower, Duration::from_secs(10), "qmp events");
+    assert!(st.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut follower.stdout.take().expect("stdout"), &mut out)
+        .expect("read");
+    let ev: Value = serde_json::from_str(out.trim()).expect("one event line");
+    assert_eq!(ev["event"], "JOB_STATUS_CHANGE");
+    assert_eq!(ev["data"]["id"], "bk");
+    // The log: who sent what.
+    let entries: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let commands: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e["command"].as_str())
+        .collect();
+    assert!(commands.contains(&"blockdev-backup"), "{commands:?}");
+    assert!(entries.iter().all(|e| e["pid"].is_u64()));
+    // QEMU goes: the proxy says so and exits 3, its socket removed.
+    drop(qemu);
+    let st = wait_bounded(&mut p, Duration::from_secs(10), "qmp proxy");
+    assert_eq!(st.code(), Some(3));
+    assert!(!listen.exists());
+}
+
+#[test]
+fn read_only_lets_queries_through_and_refuses_the_rest() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let dir = TempDir::new("qmp-proxy-ro").expect("temp dir");
+    let listen = dir.path().join("ro.qmp");
+    let mut p = proxy(qemu.socket(), &listen, &["--read-only"]);
+    let v = json_out(&listen, &["exec", "query-version"]);
+    assert_eq!(v["qemu"]["major"], 10);
+    let (code, _, err) = run(
+        &listen,
+        &["exec", "blockdev-add", "driver=null-co", "node-name=n0"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not allowed (read-only"), "{err}");
+    let _ = p.kill();
+    let _ = p.wait();
+}
