@@ -3,48 +3,12 @@
 //! with `Closed`), started again on the same path; subscribers see the
 //! loss and the reconnection with its gap, then events again.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use qmp_client::{Backoff, Error, Options, Supervised, SupervisedEvents, Supervisor};
 use qmp_types::*;
 
 const T: Duration = Duration::from_secs(10);
-
-/// A daemon started by the test, killed (by its PID) when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn daemon(socket: &Path) -> Daemon {
-    let program =
-        std::env::var("QMP_QEMU_STORAGE_DAEMON").unwrap_or_else(|_| "qemu-storage-daemon".into());
-    let child = Command::new(program)
-        .args([
-            "--chardev",
-            &format!("socket,id=m,path={},server=on,wait=off", socket.display()),
-            "--monitor",
-            "chardev=m",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu-storage-daemon runs");
-    let child = Daemon(child);
-    let deadline = std::time::Instant::now() + T;
-    while std::os::unix::net::UnixStream::connect(socket).is_err() {
-        assert!(std::time::Instant::now() < deadline, "no socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child
-}
 
 fn null_node(name: &str) -> BlockdevAdd {
     BlockdevAdd::new(
@@ -91,7 +55,7 @@ async fn next_event(events: &mut SupervisedEvents) -> String {
 async fn reconnects_across_a_qemu_restart_on_the_same_path() {
     let dir = tests::TempDir::new("supervisor").expect("dir");
     let socket = dir.path().join("qmp.sock");
-    let qemu = daemon(&socket);
+    let qemu = tests::Daemon::on(&socket);
     let backoff = Backoff {
         initial: Duration::from_millis(20),
         max: Duration::from_millis(200),
@@ -104,7 +68,7 @@ async fn reconnects_across_a_qemu_restart_on_the_same_path() {
     assert_eq!(next_event(&mut events).await, "JOB_STATUS_CHANGE");
 
     // A call pending when QEMU dies: stopped first, so it can't answer.
-    let pid = nix::unistd::Pid::from_raw(qemu.0.id() as i32);
+    let pid = nix::unistd::Pid::from_raw(qemu.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("stop");
     let client = sup.client().expect("connected");
     let pending = tokio::spawn(async move { client.execute(QueryVersion::new()).await });
@@ -125,7 +89,7 @@ async fn reconnects_across_a_qemu_restart_on_the_same_path() {
 
     // Back, on the same path, after a while.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _qemu = daemon(&socket);
+    let _qemu = tests::Daemon::on(&socket);
     match next_change(&mut events).await {
         Supervised::Reconnected {
             gap,

@@ -77,6 +77,61 @@ pub fn launcher(which: Which, flavor: qmp_client::launch::Flavor) -> qmp_client:
     }
 }
 
+/// A qemu-storage-daemon a test started with arguments of its own (on a
+/// socket path it chose, with many monitors, ...), killed by its PID when
+/// dropped. The program: `QMP_QEMU_STORAGE_DAEMON`, else `PATH`'s.
+pub struct Daemon(std::process::Child);
+
+impl Daemon {
+    /// Starts the daemon with `args`, its output discarded, and waits
+    /// (at most 30 s) for the file `ready` (its last socket) to appear.
+    pub fn start(args: &[String], ready: &Path) -> Daemon {
+        let program = std::env::var("QMP_QEMU_STORAGE_DAEMON")
+            .unwrap_or_else(|_| "qemu-storage-daemon".into());
+        let child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("qemu-storage-daemon runs");
+        let d = Daemon(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never appeared",
+                ready.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        d
+    }
+
+    /// The daemon with one QMP monitor on `socket`.
+    pub fn on(socket: &Path) -> Daemon {
+        let args = [
+            "--chardev".to_string(),
+            format!("socket,id=m,path={},server=on,wait=off", socket.display()),
+            "--monitor".to_string(),
+            "chardev=m".to_string(),
+        ];
+        Daemon::start(&args, socket)
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A private temporary directory, removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

@@ -120,3 +120,37 @@ fn read_only_lets_queries_through_and_refuses_the_rest() {
     let _ = p.kill();
     let _ = p.wait();
 }
+
+#[test]
+fn with_wait_the_proxy_outlives_a_qemu_restart() {
+    let dir = TempDir::new("qmp-proxy-wait").expect("temp dir");
+    let socket = dir.path().join("qemu.qmp");
+    let listen = dir.path().join("shared.qmp");
+    let first = tests::Daemon::on(&socket);
+    let mut p = proxy(&socket, &listen, &["--wait"]);
+    assert_eq!(
+        json_out(&listen, &["exec", "query-version"])["qemu"]["major"],
+        10
+    );
+    drop(first);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(p.try_wait().expect("wait").is_none(), "the proxy waits");
+    let _second = tests::Daemon::on(&socket);
+    // The proxy dials again within a second or so; until then a client
+    // gets no greeting.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (code, out, _) = run(
+            &listen,
+            &["--connect-timeout", "1", "exec", "query-version"],
+        );
+        if code == 0 {
+            assert!(out.contains("\"major\": 10"), "{out}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = p.kill();
+    let _ = p.wait();
+}
