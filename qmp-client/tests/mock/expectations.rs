@@ -126,3 +126,23 @@ async fn a_socket_path_serves_code_that_connects_by_path() {
     assert_eq!(mock.calls().len(), 2);
     mock.verify().expect("met");
 }
+
+#[tokio::test]
+async fn without_oob_and_events_queued_before_the_connection() {
+    let mock = MockQemu::with_version("10.0.2")
+        .expect("covered")
+        .without_oob();
+    // Sent once the client has negotiated, as QEMU sends no event before.
+    mock.emit(StopEvent::new());
+    mock.expect::<Cont>();
+    let c = client(&mock).await;
+    assert!(!c.greeting().oob);
+    assert!(c.greeting().capabilities.is_empty());
+    let err = c.execute_oob(Cont::new()).await.expect_err("no OOB");
+    assert!(matches!(err, Error::OobNotAvailable { .. }), "{err:?}");
+    bounded(c.wait_for::<StopEvent, _>(Since::Cursor(0), BOUND, |_| true))
+        .await
+        .expect("the queued event");
+    c.execute(Cont::new()).await.expect("in band");
+    mock.verify().expect("met");
+}
