@@ -22,9 +22,7 @@ fn null_node(name: &str) -> BlockdevAdd {
 
 #[test]
 fn typed_calls_events_and_jobs_without_a_runtime() {
-    let qsd = Launcher::storage_daemon()
-        .start_blocking()
-        .expect("qemu-storage-daemon");
+    let qsd = tests::start_blocking(Launcher::storage_daemon());
     let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
     assert_eq!(qmp.qemu_version().to_string(), "10.0.2");
     let v = qmp.execute(QueryVersion::new()).expect("query-version");
@@ -76,9 +74,7 @@ fn typed_calls_events_and_jobs_without_a_runtime() {
 
 #[test]
 fn inside_an_async_runtime_it_refuses_instead_of_blocking_it() {
-    let qsd = Launcher::storage_daemon()
-        .start_blocking()
-        .expect("qemu-storage-daemon");
+    let qsd = tests::start_blocking(Launcher::storage_daemon());
     let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,9 +88,7 @@ fn inside_an_async_runtime_it_refuses_instead_of_blocking_it() {
 
 #[test]
 fn the_guest_agent_without_a_runtime() {
-    let qga = Launcher::guest_agent()
-        .start_blocking()
-        .expect("qemu-ga (package qemu-guest-agent)");
+    let qga = tests::start_blocking(Launcher::guest_agent());
     let ga = GuestAgent::connect_unix(qga.socket(), AgentOptions::default()).expect("connect");
     ga.execute(qmp_types::qga::GuestPing::new()).expect("ping");
     let info = ga.execute(qmp_types::qga::GuestInfo::new()).expect("info");

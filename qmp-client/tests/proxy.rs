@@ -26,7 +26,7 @@ struct Setup {
 }
 
 async fn setup(opts: ProxyOptions) -> Setup {
-    let qemu = Launcher::storage_daemon().start().await.expect("qsd");
+    let qemu = tests::start(Launcher::storage_daemon()).await;
     let dir = tests::TempDir::new("proxy").expect("dir");
     let path = dir.path().join("proxy.sock");
     let proxy = Arc::new(Proxy::bind(&path, opts).expect("bind"));
@@ -335,11 +335,7 @@ async fn a_malformed_line_is_answered_and_the_session_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_oob_stays_out_of_band() {
-    let qemu = Launcher::system_x86_64()
-        .guestless()
-        .start()
-        .await
-        .expect("qemu-system-x86_64");
+    let qemu = tests::start(Launcher::system_x86_64().guestless()).await;
     let dir = tests::TempDir::new("proxy-oob").expect("dir");
     let path = dir.path().join("proxy.sock");
     let proxy = Arc::new(Proxy::bind(&path, ProxyOptions::default()).expect("bind"));

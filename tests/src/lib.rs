@@ -77,6 +77,40 @@ pub fn launcher(which: Which, flavor: qmp_client::launch::Flavor) -> qmp_client:
     }
 }
 
+/// The QEMU `r` started, or `None` (said why) when it is worth one more
+/// try: it exited or stayed silent while starting, which happens rarely
+/// with many QEMUs starting at once on two cores (a daemon killed before
+/// its socket appeared, a socket that never greeted).
+fn first_try(
+    r: Result<qmp_client::launch::Qemu, qmp_client::launch::LaunchError>,
+) -> Option<qmp_client::launch::Qemu> {
+    use qmp_client::launch::LaunchError;
+    match r {
+        Ok(q) => Some(q),
+        Err(e @ (LaunchError::Exited { .. } | LaunchError::Timeout { .. })) => {
+            eprintln!("QEMU did not start ({e}); trying once more");
+            None
+        }
+        Err(e) => panic!("QEMU starts: {e}"),
+    }
+}
+
+/// Starts `l`'s QEMU, once more if the first did not come up.
+pub async fn start(l: qmp_client::launch::Launcher) -> qmp_client::launch::Qemu {
+    match first_try(l.clone().start().await) {
+        Some(q) => q,
+        None => l.start().await.expect("QEMU starts"),
+    }
+}
+
+/// [`start`] without a runtime.
+pub fn start_blocking(l: qmp_client::launch::Launcher) -> qmp_client::launch::Qemu {
+    match first_try(l.clone().start_blocking()) {
+        Some(q) => q,
+        None => l.start_blocking().expect("QEMU starts"),
+    }
+}
+
 /// A qemu-storage-daemon a test started with arguments of its own (on a
 /// socket path it chose, with many monitors, ...), killed by its PID when
 /// dropped. The program: `QMP_QEMU_STORAGE_DAEMON`, else `PATH`'s.

@@ -61,21 +61,7 @@ fn start(which: Which, flavor: Flavor) -> Qemu {
     } else {
         l
     };
-    start_retrying(&l)
-}
-
-/// Starts QEMU; once more if it crashed while starting (seen once in
-/// many runs: qemu-storage-daemon killed by SIGSEGV before its socket
-/// appeared, with ten tests starting QEMUs at once), saying so.
-fn start_retrying(l: &qmp_client::launch::Launcher) -> Qemu {
-    match l.clone().start_blocking() {
-        Ok(q) => q,
-        Err(e @ qmp_client::launch::LaunchError::Exited { .. }) => {
-            eprintln!("QEMU did not start ({e}); trying once more");
-            l.clone().start_blocking().expect("QEMU starts")
-        }
-        Err(e) => panic!("QEMU starts: {e}"),
-    }
+    tests::start_blocking(l)
 }
 
 /// QEMU with a second monitor socket (`second`): a QMP socket serves one
@@ -104,7 +90,7 @@ fn start_two(which: Which, flavor: Flavor) -> Two {
         ]),
     };
     Two {
-        qemu: start_retrying(&l),
+        qemu: tests::start_blocking(l),
         second,
         _dir: dir,
     }

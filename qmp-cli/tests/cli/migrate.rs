@@ -12,7 +12,7 @@ fn qmp_migrate_moves_a_machine_and_reports_failure() {
         .start_timeout(Duration::from_secs(60))
         .guestless()
         .args(["-incoming", "defer"]);
-    let dst = start_retrying(&l);
+    let dst = tests::start_blocking(l);
     let uri = format!("unix:{}", dst.dir().join("mig.sock").display());
     let incoming = {
         let (sock, uri) = (dst.socket().to_path_buf(), uri.clone());

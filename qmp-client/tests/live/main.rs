@@ -34,10 +34,7 @@ async fn storage_daemon() -> Qemu {
 }
 
 async fn storage_daemon_of(which: Which) -> Qemu {
-    launcher(which, Flavor::StorageDaemon)
-        .start()
-        .await
-        .expect("start qemu-storage-daemon")
+    tests::start(launcher(which, Flavor::StorageDaemon)).await
 }
 
 async fn system(extra: &[&str]) -> Qemu {
@@ -45,12 +42,7 @@ async fn system(extra: &[&str]) -> Qemu {
 }
 
 async fn system_of(which: Which, extra: &[&str]) -> Qemu {
-    launcher(which, Flavor::System)
-        .guestless()
-        .args(extra)
-        .start()
-        .await
-        .expect("start qemu-system-x86_64")
+    tests::start(launcher(which, Flavor::System).guestless().args(extra)).await
 }
 
 /// Writes 4 MiB of 0xaa at the start of qcow2 image `path`.

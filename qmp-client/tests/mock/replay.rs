@@ -67,10 +67,7 @@ async fn session(c: &Client) -> Seen {
 async fn record_then_replay(which: Which) {
     let dir = tests::TempDir::new("record").expect("dir");
     let file = dir.path().join("session.jsonl");
-    let qsd = launcher(which, Flavor::StorageDaemon)
-        .start()
-        .await
-        .expect("qemu-storage-daemon");
+    let qsd = tests::start(launcher(which, Flavor::StorageDaemon)).await;
     let opts = Options {
         record: Some(file.clone()),
         ..Options::default()
