@@ -68,7 +68,7 @@
 
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
-// Layers, bottom first: error, options, limits, wire, record, transport, history,
+// Layers, bottom first: error, options, limits, wire, peer, record, transport, history,
 // state, outbox, connection, transaction, client, events, waits, jobs,
 // backup, migration, supervisor, proxy, agent, launch, blocking,
 // testing.
@@ -87,6 +87,7 @@ mod limits;
 mod migration;
 mod options;
 mod outbox;
+mod peer;
 pub mod proxy;
 mod record;
 mod state;

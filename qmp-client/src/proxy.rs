@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -27,6 +26,7 @@ use tokio::task::AbortHandle;
 use crate::client::Client;
 use crate::error::{Disconnect, Error, Result};
 use crate::history::EventRecord;
+use crate::peer::{Request, Session, error_reply, line, request, return_reply};
 use crate::wire::JsonSplitter;
 
 /// What the proxy lets clients do, and what it keeps.
@@ -145,7 +145,7 @@ impl Proxy {
                 c = self.listener.accept() => match c {
                     Ok((stream, _)) => {
                         let n = self.next_client.fetch_add(1, Ordering::Relaxed);
-                        let session = Session {
+                        let session = ClientSession {
                             n,
                             qemu: qemu.clone(),
                             registry: registry.clone(),
@@ -218,32 +218,8 @@ fn event_line(r: &EventRecord) -> Vec<u8> {
     line(&Value::Object(o))
 }
 
-fn line(v: &Value) -> Vec<u8> {
-    let mut b = serde_json::to_vec(v).unwrap_or_default();
-    b.push(b'\n');
-    b
-}
-
-fn reply(key: &str, body: &str, id: Option<&Value>) -> Vec<u8> {
-    let mut b = format!("{{\"{key}\": {body}");
-    if let Some(id) = id {
-        b.push_str(", \"id\": ");
-        b.push_str(&id.to_string());
-    }
-    b.push_str("}\n");
-    b.into_bytes()
-}
-
-fn error_reply(class: &str, desc: &str, id: Option<&Value>) -> Vec<u8> {
-    reply(
-        "error",
-        &json!({"class": class, "desc": desc}).to_string(),
-        id,
-    )
-}
-
 /// One client's connection.
-struct Session {
+struct ClientSession {
     n: u64,
     qemu: Client,
     registry: Registry,
@@ -252,49 +228,7 @@ struct Session {
     start: Instant,
 }
 
-/// A command from a client, taken apart.
-struct Request {
-    name: String,
-    args: Box<RawValue>,
-    id: Option<Value>,
-    oob: bool,
-}
-
-fn request(text: &[u8]) -> std::result::Result<Request, (String, Option<Value>)> {
-    let v: Value =
-        serde_json::from_slice(text).map_err(|e| (format!("JSON parse error, {e}"), None))?;
-    let Value::Object(mut o) = v else {
-        return Err(("QMP input must be a JSON object".into(), None));
-    };
-    let id = o.remove("id");
-    let fail = |m: String| Err((m, id.clone()));
-    if let Some(k) = o
-        .keys()
-        .find(|k| !["execute", "exec-oob", "arguments", "control"].contains(&k.as_str()))
-    {
-        return fail(format!("QMP input member '{k}' is unexpected"));
-    }
-    let (name, oob) = match (o.remove("execute"), o.remove("exec-oob")) {
-        (Some(Value::String(n)), None) => (n, false),
-        (None, Some(Value::String(n))) => (n, true),
-        (None, None) => return fail("QMP input lacks member 'execute'".into()),
-        _ => return fail("QMP input member 'execute' must be a string".into()),
-    };
-    let args = match o.remove("arguments") {
-        None => Value::Object(Map::new()),
-        Some(a @ Value::Object(_)) => a,
-        Some(_) => return fail("QMP input member 'arguments' must be an object".into()),
-    };
-    let args = serde_json::value::to_raw_value(&args).map_err(|e| (e.to_string(), id.clone()))?;
-    Ok(Request {
-        name,
-        args,
-        id,
-        oob,
-    })
-}
-
-impl Session {
+impl ClientSession {
     async fn run(self, stream: UnixStream) {
         let cred = stream.peer_cred().ok();
         let (r, mut w) = stream.into_split();
@@ -317,8 +251,7 @@ impl Session {
         let mut reader = r;
         let mut splitter = JsonSplitter::default();
         let mut chunk = vec![0u8; 16 << 10];
-        let mut negotiated = false;
-        let mut oob = false;
+        let mut session = Session::default();
         loop {
             let Some(buf) = splitter.next_message() else {
                 if splitter.pending() > self.opts.max_message {
@@ -337,51 +270,35 @@ impl Session {
                 }
                 continue;
             };
-            let req = match request(&buf) {
+            let req = match request(&buf, false) {
                 Ok(r) => r,
                 Err((desc, id)) => {
                     let _ = tx
-                        .send(error_reply("GenericError", &desc, id.as_ref()))
+                        .send(error_reply("GenericError", &desc, id.as_deref()))
                         .await;
                     continue;
                 }
             };
-            let id = req.id.as_ref();
-            if !negotiated {
-                let out = if req.name != "qmp_capabilities" {
-                    error_reply(
-                        "CommandNotFound",
-                        "Expecting capabilities negotiation with 'qmp_capabilities'",
-                        id,
-                    )
-                } else {
-                    let args: Value = serde_json::from_str(req.args.get()).unwrap_or(Value::Null);
-                    let wants_oob = args["enable"]
-                        .as_array()
-                        .is_some_and(|c| c.iter().any(|c| c == "oob"));
-                    if wants_oob && !qemu_oob {
-                        error_reply("GenericError", "Capability 'oob' not available", id)
-                    } else {
-                        negotiated = true;
-                        oob = wants_oob;
+            let id = req.id.as_deref();
+            // Negotiation and the exec-oob rules, as QEMU answers them.
+            let was = session.negotiated;
+            let out = match session.gate(&req, qemu_oob) {
+                Some(out) => {
+                    if was {
+                        self.note(&req, cred.as_ref(), true);
+                    } else if session.negotiated {
                         self.register(&tx, &writer);
-                        reply("return", "{}", id)
                     }
-                };
-                if tx.send(out).await.is_err() {
-                    break;
+                    Some(out)
                 }
-                continue;
-            }
-            let refused = self.refusal(&req, oob);
-            self.note(&req, cred.as_ref(), refused.is_some());
-            if let Some(desc) = refused {
-                let class = if req.name == "qmp_capabilities" {
-                    "CommandNotFound"
-                } else {
-                    "GenericError"
-                };
-                if tx.send(error_reply(class, &desc, id)).await.is_err() {
+                None => {
+                    let refused = self.refusal(&req);
+                    self.note(&req, cred.as_ref(), refused.is_some());
+                    refused.map(|desc| error_reply("GenericError", &desc, id))
+                }
+            };
+            if let Some(out) = out {
+                if tx.send(out).await.is_err() {
                     break;
                 }
                 continue;
@@ -428,17 +345,8 @@ impl Session {
             );
     }
 
-    /// Why the proxy refuses `req`, if it does.
-    fn refusal(&self, req: &Request, oob: bool) -> Option<String> {
-        if req.name == "qmp_capabilities" {
-            return Some("Capabilities negotiation is already complete, command ignored".into());
-        }
-        if req.oob && !oob {
-            return Some(
-                "Please enable out-of-band first for the session during capabilities negotiation"
-                    .into(),
-            );
-        }
+    /// Why the proxy refuses `req` (read-only mode), if it does.
+    fn refusal(&self, req: &Request) -> Option<String> {
         if self.opts.read_only
             && !req.name.starts_with("query-")
             && !self.opts.allow.contains(&req.name)
@@ -453,7 +361,7 @@ impl Session {
 
     fn note(&self, req: &Request, cred: Option<&tokio::net::unix::UCred>, refused: bool) {
         let Some(log) = &self.log else { return };
-        let args: Value = serde_json::from_str(req.args.get()).unwrap_or(Value::Null);
+        let args = Value::Object(req.args.clone().unwrap_or_default());
         let entry = json!({
             "t": (self.start.elapsed().as_secs_f64() * 1e6).round() / 1e6,
             "client": self.n,
@@ -474,9 +382,14 @@ impl Session {
 /// QEMU's answer to `req`, as a line for the client; `None` when QEMU
 /// has gone.
 async fn answer(qemu: &Client, req: &Request) -> Option<Vec<u8>> {
-    let id = req.id.as_ref();
-    match qemu.execute_json(&req.name, req.oob, &req.args).await {
-        Ok(raw) => Some(reply("return", raw.get(), id)),
+    let id = req.id.as_deref();
+    let args = Value::Object(req.args.clone().unwrap_or_default());
+    let args = match serde_json::value::to_raw_value(&args) {
+        Ok(a) => a,
+        Err(e) => return Some(error_reply("GenericError", &format!("qmp proxy: {e}"), id)),
+    };
+    match qemu.execute_json(&req.name, req.oob, &args).await {
+        Ok(raw) => Some(return_reply(raw.get(), id)),
         Err(Error::Qmp { class, desc, .. }) => Some(error_reply(class.as_str(), &desc, id)),
         Err(Error::Closed(_)) => None,
         Err(e) => Some(error_reply("GenericError", &format!("qmp proxy: {e}"), id)),

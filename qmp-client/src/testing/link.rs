@@ -14,7 +14,8 @@ use std::task::{Context, Poll, Waker};
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::server::{Out, Session, Shared, handle, line, stamped};
+use super::server::{Out, Shared, handle, stamped};
+use crate::peer::{Session, line};
 
 /// What the test asks of the connection, between commands.
 #[derive(Debug)]

@@ -64,7 +64,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qmp_types::rt::{Command, Event, Protocol, Qga, Qmp};
+use qmp_types::rt::{Command, Event, Protocol, QemuVersion, Qga, Qmp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -157,24 +157,21 @@ pub struct Mock<P: MockProtocol> {
 /// The version label of `tables` that `wanted` names (`10.0.2`, or just
 /// `10.0`).
 fn find_version(versions: &'static [&'static str], wanted: &str) -> Option<&'static str> {
-    let series = |v: &str| v.split('.').take(2).collect::<Vec<_>>().join(".");
+    let series = |v: &str| QemuVersion::parse(v).map(|v| v.series());
     versions
         .iter()
         .find(|v| **v == wanted)
-        .or_else(|| versions.iter().find(|v| series(v) == series(wanted)))
+        .or_else(|| {
+            let want = series(wanted)?;
+            versions.iter().find(|v| series(v) == Some(want))
+        })
         .copied()
 }
 
 fn qmp_greeting(version: &str, oob: bool) -> Value {
-    let n = |i: usize| {
-        version
-            .split('.')
-            .nth(i)
-            .and_then(|x| x.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let v = QemuVersion::parse(version).unwrap_or(QemuVersion::new(0, 0, 0));
     let caps: Vec<&str> = if oob { vec!["oob"] } else { Vec::new() };
-    json!({"QMP": {"version": {"qemu": {"major": n(0), "minor": n(1), "micro": n(2)}, "package": ""}, "capabilities": caps}})
+    json!({"QMP": {"version": {"qemu": {"major": v.major, "minor": v.minor, "micro": v.micro}, "package": ""}, "capabilities": caps}})
 }
 
 /// An event message (stamped when sent).

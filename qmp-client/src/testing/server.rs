@@ -5,16 +5,16 @@
 //! carries out.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::replay::Msg;
 use super::schema::{Tables, check_command};
 use super::script::{Call, Outcome, Plan, State, args_value};
+use crate::peer::{Request, Session, error_reply, line, request, return_reply};
 
 /// What every connection of one double shares.
 pub(crate) struct Shared {
@@ -42,21 +42,6 @@ pub(crate) enum Out {
     Close,
 }
 
-/// Per-connection protocol state.
-#[derive(Debug, Default)]
-pub(crate) struct Session {
-    /// Capabilities negotiated (the guest agent has none: always).
-    pub(crate) negotiated: bool,
-    /// Out-of-band execution negotiated.
-    pub(crate) oob: bool,
-}
-
-pub(crate) fn line(v: &Value) -> Vec<u8> {
-    let mut b = serde_json::to_vec(v).unwrap_or_default();
-    b.push(b'\n');
-    b
-}
-
 /// An event with the time it is written, as QEMU stamps it.
 pub(crate) fn stamped(mut event: Value) -> Vec<u8> {
     let now = std::time::SystemTime::now()
@@ -69,93 +54,6 @@ pub(crate) fn stamped(mut event: Value) -> Vec<u8> {
         );
     }
     line(&event)
-}
-
-/// A reply line: `{"KEY": body, "id": id}` (the id as the command had
-/// it, byte for byte).
-fn reply(key: &str, body: &str, id: Option<&RawValue>) -> Vec<u8> {
-    let mut b = Vec::with_capacity(body.len() + 32);
-    b.extend_from_slice(b"{\"");
-    b.extend_from_slice(key.as_bytes());
-    b.extend_from_slice(b"\": ");
-    b.extend_from_slice(body.as_bytes());
-    if let Some(id) = id {
-        b.extend_from_slice(b", \"id\": ");
-        b.extend_from_slice(id.get().as_bytes());
-    }
-    b.extend_from_slice(b"}\n");
-    b
-}
-
-fn error_reply(class: &str, desc: &str, id: Option<&RawValue>) -> Vec<u8> {
-    reply(
-        "error",
-        &json!({"class": class, "desc": desc}).to_string(),
-        id,
-    )
-}
-
-fn return_reply(json_text: &str, id: Option<&RawValue>) -> Vec<u8> {
-    reply("return", json_text, id)
-}
-
-/// A command as QEMU's dispatcher takes it apart.
-struct Request {
-    name: String,
-    args: Option<Map<String, Value>>,
-    id: Option<Box<RawValue>>,
-    oob: bool,
-}
-
-/// A message's parts; values are parsed only where needed.
-type Envelope<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
-
-/// Checks the message's envelope, in QEMU's words.
-fn request(text: &[u8], agent: bool) -> Result<Request, (String, Option<Box<RawValue>>)> {
-    let mut o: Envelope<'_> = match serde_json::from_slice(text) {
-        Ok(o) => o,
-        Err(_) => {
-            // Not JSON, or not an object: say which.
-            return Err(match serde_json::from_slice::<Value>(text) {
-                Ok(_) => ("QMP input must be a JSON object".into(), None),
-                Err(e) => (format!("JSON parse error, {e}"), None),
-            });
-        }
-    };
-    let id = o.remove("id").map(ToOwned::to_owned);
-    let fail = |m: String| Err((m, id.clone()));
-    for k in o.keys() {
-        if !["execute", "exec-oob", "arguments", "control"].contains(&k.as_ref())
-            || (agent && k == "exec-oob")
-        {
-            return fail(format!("QMP input member '{k}' is unexpected"));
-        }
-    }
-    let (name, oob) = match (o.remove("execute"), o.remove("exec-oob")) {
-        (Some(_), Some(_)) => {
-            return fail("QMP input must have exactly one of 'execute' and 'exec-oob'".into());
-        }
-        (Some(n), None) => (n, false),
-        (None, Some(n)) => (n, true),
-        (None, None) => return fail("QMP input lacks member 'execute'".into()),
-    };
-    let Ok(name) = serde_json::from_str::<String>(name.get()) else {
-        let member = if oob { "exec-oob" } else { "execute" };
-        return fail(format!("QMP input member '{member}' must be a string"));
-    };
-    let args = match o.remove("arguments") {
-        None => None,
-        Some(a) => match serde_json::from_str::<Map<String, Value>>(a.get()) {
-            Ok(a) => Some(a),
-            Err(_) => return fail("QMP input member 'arguments' must be an object".into()),
-        },
-    };
-    Ok(Request {
-        name,
-        args,
-        id,
-        oob,
-    })
 }
 
 /// The answer to one line from the client.
@@ -243,7 +141,6 @@ fn checked(
 /// synchronisation: answered here, never by the script.
 fn protocol(shared: &Shared, s: &mut Session, req: &Request) -> Option<Vec<Out>> {
     let id = req.id.as_deref();
-    let err = |class: &str, desc: &str| Some(vec![Out::Write(error_reply(class, desc, id))]);
     if shared.agent {
         let sync_id = || {
             req.args
@@ -262,55 +159,12 @@ fn protocol(shared: &Shared, s: &mut Session, req: &Request) -> Option<Vec<Out>>
             _ => None,
         };
     }
-    if !s.negotiated {
-        if req.name != "qmp_capabilities" {
-            return err(
-                "CommandNotFound",
-                "Expecting capabilities negotiation with 'qmp_capabilities'",
-            );
-        }
-        let offered = shared.greeting.as_ref().is_some_and(|g| {
-            g["QMP"]["capabilities"]
-                .as_array()
-                .is_some_and(|c| c.iter().any(|c| c == "oob"))
-        });
-        let enable = req.args.as_ref().and_then(|a| a.get("enable"));
-        let mut oob = false;
-        for cap in enable.and_then(Value::as_array).into_iter().flatten() {
-            match cap.as_str() {
-                Some("oob") if offered => oob = true,
-                Some("oob") => return err("GenericError", "Capability 'oob' not available"),
-                Some(other) => {
-                    return err(
-                        "GenericError",
-                        &format!("Parameter 'null' does not accept value '{other}'"),
-                    );
-                }
-                None => {
-                    return err(
-                        "GenericError",
-                        "Invalid parameter type for 'null', expected: string",
-                    );
-                }
-            }
-        }
-        s.negotiated = true;
-        s.oob = oob;
-        return Some(vec![Out::Write(return_reply("{}", id))]);
-    }
-    if req.name == "qmp_capabilities" {
-        return err(
-            "CommandNotFound",
-            "Capabilities negotiation is already complete, command ignored",
-        );
-    }
-    if req.oob && !s.oob {
-        return err(
-            "GenericError",
-            "Please enable out-of-band first for the session during capabilities negotiation",
-        );
-    }
-    None
+    let offered = shared.greeting.as_ref().is_some_and(|g| {
+        g["QMP"]["capabilities"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "oob"))
+    });
+    s.gate(req, offered).map(|reply| vec![Out::Write(reply)])
 }
 
 /// A command answered from a recording.
