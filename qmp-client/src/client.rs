@@ -1,6 +1,7 @@
 //! The public [`Client`]: connecting (greeting and capabilities), typed
 //! calls, and the handle's share of the connection.
 
+use std::borrow::Cow;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
@@ -65,6 +66,10 @@ struct Inner {
     _alive: oneshot::Sender<()>,
     shared: Arc<Shared>,
     greeting: Greeting,
+    /// The label in [`qmp_types::VERSIONS`] of the connected QEMU's
+    /// series, if the bindings cover it: a command whose schema list has
+    /// it is available without more ado (checked for every command).
+    covered_label: Option<&'static str>,
     opts: Options,
     unix: bool,
 }
@@ -243,6 +248,11 @@ impl Client {
             max_in_flight: opts.max_in_flight.max(1),
             in_band_ids: opts.in_band_ids,
         }));
+        let q = &greeting.version.qemu;
+        let covered_label = qmp_types::VERSIONS.iter().copied().find(|label| {
+            qmp_types::rt::QemuVersion::parse(label)
+                .is_some_and(|v| (i64::from(v.major), i64::from(v.minor)) == (q.major, q.minor))
+        });
         Ok(Client {
             inner: Arc::new(Inner {
                 in_band: in_band_tx,
@@ -250,6 +260,7 @@ impl Client {
                 _alive: alive_tx,
                 shared,
                 greeting,
+                covered_label,
                 opts,
                 unix,
             }),
@@ -326,6 +337,11 @@ impl Client {
     pub fn check_available<C: Command<Protocol = Qmp>>(
         &self,
     ) -> std::result::Result<(), qmp_types::rt::Unavailable> {
+        if let Some(label) = self.inner.covered_label
+            && C::META.versions.contains(&label)
+        {
+            return Ok(());
+        }
         qmp_types::rt::check_available(
             || format!("command `{}`", C::NAME),
             C::META.versions,
@@ -434,7 +450,13 @@ impl Client {
             source,
         })?;
         let raw = self
-            .call(name, false, &args, Vec::new(), self.inner.opts.call_timeout)
+            .call(
+                Cow::Owned(name.to_string()),
+                false,
+                &args,
+                Vec::new(),
+                self.inner.opts.call_timeout,
+            )
             .await?;
         wire::decode(name, &raw)
     }
@@ -448,8 +470,14 @@ impl Client {
         oob: bool,
         args: &RawValue,
     ) -> Result<Box<RawValue>> {
-        self.call(name, oob, args, Vec::new(), self.inner.opts.call_timeout)
-            .await
+        self.call(
+            Cow::Owned(name.to_string()),
+            oob,
+            args,
+            Vec::new(),
+            self.inner.opts.call_timeout,
+        )
+        .await
     }
 
     /// Runs a human monitor (HMP) command line; returns its output, or
@@ -502,7 +530,9 @@ impl Client {
         if self.inner.opts.check_versions {
             self.check_versions::<C>(&args)?;
         }
-        let raw = self.call(C::NAME, oob, &args, fds, timeout).await?;
+        let raw = self
+            .call(Cow::Borrowed(C::NAME), oob, &args, fds, timeout)
+            .await?;
         let decode = || wire::decode_reply::<C::Returns>(C::NAME, &raw);
         let (reply, found) = wire::decode_by_policy(self.inner.opts.unknown_members, decode);
         let reply = reply.inspect_err(|e| {
@@ -524,7 +554,7 @@ impl Client {
 
     async fn call(
         &self,
-        name: &str,
+        name: Cow<'static, str>,
         oob: bool,
         args: &RawValue,
         fds: Vec<OwnedFd>,
@@ -535,10 +565,10 @@ impl Client {
             return Err(shared.closed_error());
         }
         let verb = if oob { "exec-oob" } else { "execute" };
-        let bytes = wire::encode_checked(verb, name, args)?;
+        let bytes = wire::encode_checked(verb, &name, args)?;
         let (tx, rx) = oneshot::channel();
         let req = Request {
-            name: name.into(),
+            name: name.clone(),
             bytes,
             fds,
             oob,
@@ -556,7 +586,12 @@ impl Client {
         };
         let work = async {
             let slot = &mut slot;
-            let handed = chan.send(req).await;
+            // Room at once in the common case, without the wait's future.
+            let handed = match chan.try_send(req) {
+                Ok(()) => Ok(()),
+                Err(mpsc::error::TrySendError::Full(req)) => chan.send(req).await,
+                Err(mpsc::error::TrySendError::Closed(req)) => Err(mpsc::error::SendError(req)),
+            };
             // Queued, or refused because the connection ended: either way
             // not a call that gave up waiting for room.
             slot.queued = true;

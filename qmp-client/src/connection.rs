@@ -2,9 +2,10 @@
 //! pending calls and the end of the connection.
 //!
 //! Calls reach the task over two bounded channels (in-band and
-//! out-of-band). The task `select!`s over incoming bytes, queued
-//! commands, writability, [`crate::Client::close`] and the drop of the
-//! last client handle. A command is written only while its caller still
+//! out-of-band). The task is one poll function (as tokio-postgres's
+//! connection is): each turn it takes queued calls, writes, and reads
+//! what came, a bounded amount of each, until none has work; it watches
+//! [`crate::Client::close`] and the drop of the last client handle. A command is written only while its caller still
 //! waits: one whose caller timed out or dropped its future before its
 //! first byte reached the socket is discarded, never sent later. At most
 //! [`crate::Options::max_in_flight`] in-band commands are written and not
@@ -25,9 +26,13 @@
 //! queued call with it, wakes every waiter and event stream, shuts the
 //! socket down and drops it. Nothing of the connection outlives it.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use serde_json::value::RawValue;
@@ -43,7 +48,7 @@ use crate::wire::{self, Incoming};
 
 /// A call whose command was written, awaiting its reply.
 struct Pending {
-    name: Box<str>,
+    name: Cow<'static, str>,
     reply: oneshot::Sender<Reply>,
     /// When it was written, for the `debug` log of the time it took
     /// (read only when that level is enabled).
@@ -109,9 +114,13 @@ impl Waiting {
     }
 }
 
-/// Messages handled per turn of the read branch, at most, when more are
-/// already buffered.
+/// Work done per source in one turn, at most: messages read, calls
+/// accepted from each channel.
 const DRAIN: usize = 64;
+
+/// Turns of [`Conn::poll`] with work done before the task yields to the
+/// runtime (a flood of events never holds the thread).
+const TURNS: usize = 16;
 
 /// Everything the task needs, handed over by the handshake.
 pub(crate) struct Parts {
@@ -132,84 +141,185 @@ pub(crate) struct Parts {
 /// waiter has been told why.
 pub(crate) async fn run(parts: Parts) {
     let Parts {
-        mut reader,
+        reader,
         mut writer,
         mut in_band,
         mut oob,
-        mut handles_gone,
+        handles_gone,
         shared,
         max_message,
         max_in_flight,
         in_band_ids,
     } = parts;
-    let mut pending = Waiting::default();
-    let mut outbox = Outbox::new(in_band_ids);
-    let mut line = Vec::with_capacity(4096);
     let close = shared.close_requested.notified();
     tokio::pin!(close);
-    tracing::debug!("QMP connection up");
-    let cause = loop {
-        let room = pending.in_band.len() + outbox.in_band < max_in_flight;
-        let writing = !outbox.is_empty();
-        // Not `biased`: under a flood of events the read branch is always
-        // ready, and a fixed order would starve writing and new calls.
-        tokio::select! {
-            () = &mut close => break Disconnect::ClosedByClient,
-            _ = &mut handles_gone => break Disconnect::HandlesDropped,
-            r = wire::read_message(&mut reader, &mut line, max_message) => {
-                if let Err(e) = r {
-                    break Disconnect::from(e);
-                }
-                // This message, then those already buffered (a few, so
-                // that writing gets its turn during a flood of events).
-                let mut r = Ok(());
-                for turn in 1..=DRAIN {
-                    r = dispatch(&line, &shared, &mut pending, &mut outbox.ids);
-                    line.clear();
-                    if r.is_err() || turn == DRAIN {
-                        break;
-                    }
-                    match wire::buffered_message(&mut reader, &mut line, max_message) {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(e) => {
-                            r = Err(Disconnect::from(e));
-                            break;
-                        }
-                    }
-                }
-                if let Err(cause) = r {
-                    break cause;
-                }
-            }
-            r = std::future::poll_fn(|cx| outbox.poll_write(cx, &mut writer, &shared.counters)), if writing => {
-                match r {
-                    Ok(started) => {
-                        // The clock only for the `debug` log.
-                        let now = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
-                        for s in started {
-                            tracing::debug!(id = s.id, command = %s.name, "command sent");
-                            shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-                            pending.started(s, now);
-                        }
-                    }
-                    Err(error) => break Disconnect::Io { op: "writing", error: error.into() },
-                }
-            }
-            r = oob.recv() => match r {
-                Some(req) => outbox.accept(req, &shared.counters),
-                None => break Disconnect::HandlesDropped,
-            },
-            r = in_band.recv(), if room => match r {
-                Some(req) => outbox.accept(req, &shared.counters),
-                None => break Disconnect::HandlesDropped,
-            },
-        }
+    let mut conn = Conn {
+        reader,
+        line: Vec::with_capacity(4096),
+        pending: Waiting::default(),
+        outbox: Outbox::new(in_band_ids),
+        started: Vec::new(),
+        handles_gone,
+        shared: &shared,
+        max_message,
+        max_in_flight,
     };
+    tracing::debug!("QMP connection up");
+    let cause = std::future::poll_fn(|cx| {
+        if close.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Disconnect::ClosedByClient);
+        }
+        conn.poll(cx, &mut writer, &mut in_band, &mut oob)
+    })
+    .await;
+    let Conn {
+        reader,
+        pending,
+        outbox,
+        ..
+    } = conn;
     end(cause, &shared, pending, outbox, &mut in_band, &mut oob);
     writer.shutdown().await;
     drop(writer);
     drop(reader);
+}
+
+/// The task's state between polls.
+struct Conn<'a> {
+    reader: BufReader<Reader>,
+    /// The message being read.
+    line: Vec<u8>,
+    pending: Waiting,
+    outbox: Outbox,
+    /// Calls whose first byte a write just sent (kept for its room).
+    started: Vec<Started>,
+    handles_gone: oneshot::Receiver<()>,
+    shared: &'a Shared,
+    max_message: usize,
+    max_in_flight: usize,
+}
+
+impl Conn<'_> {
+    /// One poll of the task: turns of accepting calls, writing and
+    /// reading, each source a bounded amount per turn (a flood of events
+    /// never starves writing or new calls, nor the other way round),
+    /// until none has work (every one has registered the waker) or
+    /// [`TURNS`] turns have passed (the task asks to be polled again).
+    /// `Ready` with why the connection ends.
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        writer: &mut Writer,
+        in_band: &mut mpsc::Receiver<Request>,
+        oob: &mut mpsc::Receiver<Request>,
+    ) -> Poll<Disconnect> {
+        if Pin::new(&mut self.handles_gone).poll(cx).is_ready() {
+            return Poll::Ready(Disconnect::HandlesDropped);
+        }
+        // A source that answered `Pending` has the waker and is not asked
+        // again in this poll (nothing on this thread can fill it
+        // meanwhile; another thread that does wakes the task). The reader
+        // is asked again after a write: an in-process peer answers at
+        // once.
+        let (mut oob_idle, mut in_band_idle, mut read_idle) = (false, false, false);
+        for _ in 0..TURNS {
+            let mut worked = false;
+            // Calls: out-of-band ones first; in-band ones while fewer
+            // than `max_in_flight` are written and unanswered.
+            match self.take_calls(cx, oob, &mut oob_idle, false) {
+                Ok(took) => worked |= took,
+                Err(cause) => return Poll::Ready(cause),
+            }
+            match self.take_calls(cx, in_band, &mut in_band_idle, true) {
+                Ok(took) => worked |= took,
+                Err(cause) => return Poll::Ready(cause),
+            }
+            if !self.outbox.is_empty() {
+                let started = &mut self.started;
+                match self
+                    .outbox
+                    .poll_write(cx, writer, &self.shared.counters, started)
+                {
+                    Poll::Ready(Ok(())) => {
+                        // The clock only for the `debug` log.
+                        let now = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+                        for s in started.drain(..) {
+                            tracing::debug!(id = s.id, command = %s.name, "command sent");
+                            self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
+                            self.pending.started(s, now);
+                        }
+                        worked = true;
+                        read_idle = false;
+                    }
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(Disconnect::Io {
+                            op: "writing",
+                            error: error.into(),
+                        });
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            for _ in 0..DRAIN {
+                if read_idle {
+                    break;
+                }
+                match wire::poll_message(&mut self.reader, cx, &mut self.line, self.max_message) {
+                    Poll::Ready(Ok(())) => {
+                        let r = dispatch(
+                            &self.line,
+                            self.shared,
+                            &mut self.pending,
+                            &mut self.outbox.ids,
+                        );
+                        self.line.clear();
+                        if let Err(cause) = r {
+                            return Poll::Ready(cause);
+                        }
+                        worked = true;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Disconnect::from(e)),
+                    Poll::Pending => read_idle = true,
+                }
+            }
+            if !worked {
+                return Poll::Pending;
+            }
+        }
+        // Work is left: let the runtime run others first.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Takes up to [`DRAIN`] calls from `rx` into the outbox (in-band
+    /// ones, `bounded`, only while fewer than `max_in_flight` are written
+    /// and unanswered); whether it took any. `Err` when every handle is
+    /// gone.
+    fn take_calls(
+        &mut self,
+        cx: &mut Context<'_>,
+        rx: &mut mpsc::Receiver<Request>,
+        idle: &mut bool,
+        bounded: bool,
+    ) -> Result<bool, Disconnect> {
+        let mut took = false;
+        for _ in 0..DRAIN {
+            if *idle
+                || bounded && self.pending.in_band.len() + self.outbox.in_band >= self.max_in_flight
+            {
+                break;
+            }
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(req)) => {
+                    self.outbox.accept(req, &self.shared.counters);
+                    took = true;
+                }
+                Poll::Ready(None) => return Err(Disconnect::HandlesDropped),
+                Poll::Pending => *idle = true,
+            }
+        }
+        Ok(took)
+    }
 }
 
 /// Tells everyone why the connection ended.

@@ -5,6 +5,7 @@
 //! descriptors); an entry whose caller is gone before its first byte is
 //! written is dropped, never sent.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::os::fd::OwnedFd;
@@ -24,7 +25,7 @@ pub(crate) type Reply = Result<Box<RawValue>, Error>;
 
 /// A command on its way to QEMU.
 pub(crate) struct Request {
-    pub(crate) name: Box<str>,
+    pub(crate) name: Cow<'static, str>,
     /// The command without its `id` and closing brace (see
     /// [`wire::encode_command`]); the task adds them.
     pub(crate) bytes: Vec<u8>,
@@ -49,7 +50,7 @@ pub(crate) struct Started {
     /// The command's `id` on the wire; `None` for an in-band command sent
     /// without one (its reply is matched by order).
     pub(crate) id: Option<u64>,
-    pub(crate) name: Box<str>,
+    pub(crate) name: Cow<'static, str>,
     pub(crate) reply: oneshot::Sender<Reply>,
     pub(crate) oob: bool,
 }
@@ -188,20 +189,18 @@ impl Outbox {
     }
 
     /// One write (a `writev`, or a `sendmsg` for an entry with fds) of
-    /// what is queued; returns the calls that started with it.
+    /// what is queued; the calls that started with it are added to
+    /// `started`.
     pub(crate) fn poll_write(
         &mut self,
         cx: &mut Context<'_>,
         w: &mut Writer,
         counters: &Counters,
-    ) -> Poll<std::io::Result<Vec<Started>>> {
+        started: &mut Vec<Started>,
+    ) -> Poll<std::io::Result<()>> {
         self.prune(counters);
         let Some(front) = self.entries.front() else {
-            return match w.poll_flush(cx) {
-                Poll::Ready(Ok(())) => Poll::Ready(Ok(Vec::new())),
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            };
+            return w.poll_flush(cx);
         };
         let n = if front.offset == 0 && !front.fds.is_empty() {
             match w.poll_send_fds(cx, &front.bytes, &front.fds) {
@@ -210,14 +209,16 @@ impl Outbox {
                 Poll::Pending => return Poll::Pending,
             }
         } else {
-            let mut slices = Vec::with_capacity(self.entries.len().min(64));
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
             for (i, e) in self.entries.iter().enumerate() {
-                if i > 0 && !e.fds.is_empty() || slices.len() == 64 {
+                if i > 0 && !e.fds.is_empty() || n == MAX_SLICES {
                     break;
                 }
-                slices.push(IoSlice::new(&e.bytes[e.offset..]));
+                slices[n] = IoSlice::new(&e.bytes[e.offset..]);
+                n += 1;
             }
-            match w.poll_write_vectored(cx, &slices) {
+            match w.poll_write_vectored(cx, &slices[..n]) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
                 }
@@ -227,7 +228,6 @@ impl Outbox {
             }
         };
         let mut left = n;
-        let mut started = Vec::new();
         while left > 0 {
             let Some(e) = self.entries.front_mut() else {
                 break;
@@ -249,6 +249,9 @@ impl Outbox {
                 self.in_band -= 1;
             }
         }
-        Poll::Ready(Ok(started))
+        Poll::Ready(Ok(()))
     }
 }
+
+/// Commands written with one `writev`, at most.
+const MAX_SLICES: usize = 64;

@@ -4,7 +4,6 @@
 //! `exec-oob` rules, and replies encoded; every refusal in QEMU's words.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -56,8 +55,77 @@ pub(crate) struct Request {
     pub(crate) oob: bool,
 }
 
-/// A message's parts; values are parsed only where needed.
-type Envelope<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+/// A message's parts; values are parsed only where needed. A repeated
+/// key keeps its last value.
+#[derive(Default)]
+struct Envelope<'a> {
+    execute: Option<&'a RawValue>,
+    exec_oob: Option<&'a RawValue>,
+    arguments: Option<&'a RawValue>,
+    id: Option<&'a RawValue>,
+    /// The first key, in sorted order, QMP does not know (`control` is
+    /// known and ignored, as QEMU ignores it).
+    unexpected: Option<Cow<'a, str>>,
+}
+
+/// A key borrowed from the message when it has no escapes (serde's own
+/// `Cow` always copies).
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Cow<'de, str>, E> {
+                Ok(Cow::Owned(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Envelope<'de>, A::Error> {
+                let mut e = Envelope::default();
+                while let Some(key) = map.next_key_seed(Key)? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match key.as_ref() {
+                        "execute" => e.execute = Some(value),
+                        "exec-oob" => e.exec_oob = Some(value),
+                        "arguments" => e.arguments = Some(value),
+                        "id" => e.id = Some(value),
+                        "control" => {}
+                        _ => {
+                            if e.unexpected.as_ref().is_none_or(|u| key < *u) {
+                                e.unexpected = Some(key);
+                            }
+                        }
+                    }
+                }
+                Ok(e)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
 
 /// Takes a client's message apart, checking its envelope as QEMU does
 /// (for the guest agent, `exec-oob` is unexpected); what is wrong, in
@@ -66,7 +134,7 @@ pub(crate) fn request(
     text: &[u8],
     agent: bool,
 ) -> Result<Request, (String, Option<Box<RawValue>>)> {
-    let mut o: Envelope<'_> = match serde_json::from_slice(text) {
+    let o: Envelope<'_> = match serde_json::from_slice(text) {
         Ok(o) => o,
         Err(_) => {
             // Not JSON, or not an object: say which.
@@ -76,16 +144,19 @@ pub(crate) fn request(
             });
         }
     };
-    let id = o.remove("id").map(ToOwned::to_owned);
+    let id = o.id.map(ToOwned::to_owned);
     let fail = |m: String| Err((m, id.clone()));
-    for k in o.keys() {
-        if !["execute", "exec-oob", "arguments", "control"].contains(&k.as_ref())
-            || (agent && k == "exec-oob")
-        {
-            return fail(format!("QMP input member '{k}' is unexpected"));
-        }
+    // Of several, the first in sorted order (a stable choice; QEMU names
+    // whichever its hash table yields first).
+    let unexpected = match (&o.unexpected, agent && o.exec_oob.is_some()) {
+        (Some(k), true) if k.as_ref() < "exec-oob" => Some(k.as_ref()),
+        (_, true) => Some("exec-oob"),
+        (k, false) => k.as_deref(),
+    };
+    if let Some(k) = unexpected {
+        return fail(format!("QMP input member '{k}' is unexpected"));
     }
-    let (name, oob) = match (o.remove("execute"), o.remove("exec-oob")) {
+    let (name, oob) = match (o.execute, o.exec_oob) {
         (Some(_), Some(_)) => {
             return fail("QMP input must have exactly one of 'execute' and 'exec-oob'".into());
         }
@@ -93,11 +164,22 @@ pub(crate) fn request(
         (None, Some(n)) => (n, true),
         (None, None) => return fail("QMP input lacks member 'execute'".into()),
     };
-    let Ok(name) = serde_json::from_str::<String>(name.get()) else {
+    // A name without escapes, as every client writes it, is taken as it
+    // is; anything else goes through the JSON parser.
+    let plain = name
+        .get()
+        .strip_prefix('"')
+        .and_then(|n| n.strip_suffix('"'))
+        .filter(|n| !n.contains(['\\', '"']));
+    let parsed = match plain {
+        Some(n) => Ok(n.to_string()),
+        None => serde_json::from_str::<String>(name.get()),
+    };
+    let Ok(name) = parsed else {
         let member = if oob { "exec-oob" } else { "execute" };
         return fail(format!("QMP input member '{member}' must be a string"));
     };
-    let args = match o.remove("arguments") {
+    let args = match o.arguments {
         None => None,
         Some(a) => match serde_json::from_str::<Map<String, Value>>(a.get()) {
             Ok(a) => Some(a),

@@ -270,7 +270,7 @@ impl ClientSession {
                 }
                 continue;
             };
-            let req = match request(&buf, false) {
+            let req = match request(buf, false) {
                 Ok(r) => r,
                 Err((desc, id)) => {
                     let _ = tx

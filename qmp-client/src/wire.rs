@@ -4,11 +4,13 @@
 //! into their types.
 
 use std::borrow::Cow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use qmp_types::{AnyEvent, Timestamp, VersionInfo};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 
 use crate::error::{Disconnect, Error, ErrorClass, Result};
 use crate::limits::{check_parser_limits, duplicate_key};
@@ -126,13 +128,30 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     line: &mut Vec<u8>,
     max: usize,
 ) -> std::result::Result<(), ReadError> {
+    std::future::poll_fn(|cx| poll_message(r, cx, line, max)).await
+}
+
+/// [`read_message`] as a poll: `Ready` with a whole message in `line`
+/// (or why none will come), `Pending` (waker registered) when the
+/// message is not all there yet; what was read stays in `line` and the
+/// buffer. Takes what is buffered before reading the socket.
+pub(crate) fn poll_message<R: AsyncRead + Unpin>(
+    r: &mut BufReader<R>,
+    cx: &mut Context<'_>,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> Poll<std::result::Result<(), ReadError>> {
     loop {
-        let buf = r.fill_buf().await.map_err(ReadError::Io)?;
+        let buf = match Pin::new(&mut *r).poll_fill_buf(cx) {
+            Poll::Ready(Ok(buf)) => buf,
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(ReadError::Io(e))),
+            Poll::Pending => return Poll::Pending,
+        };
         if buf.is_empty() {
             if line.iter().all(u8::is_ascii_whitespace) {
-                return Err(ReadError::Eof);
+                return Poll::Ready(Err(ReadError::Eof));
             }
-            return Err(ReadError::Truncated(line.len()));
+            return Poll::Ready(Err(ReadError::Truncated(line.len())));
         }
         match memchr_nl(buf) {
             Some(i) => {
@@ -143,9 +162,9 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
                     continue;
                 }
                 if line.len() > max {
-                    return Err(ReadError::TooLarge(max));
+                    return Poll::Ready(Err(ReadError::TooLarge(max)));
                 }
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
             None => {
                 let n = buf.len();
@@ -154,34 +173,8 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
             }
         }
         if line.len() > max {
-            return Err(ReadError::TooLarge(max));
+            return Poll::Ready(Err(ReadError::TooLarge(max)));
         }
-    }
-}
-
-/// The next message if it is already whole in `r`'s buffer (no I/O):
-/// `Ok(true)` with it in `line`; `Ok(false)` when there is none (what is
-/// there is left for [`read_message`]). `line` must be empty.
-pub(crate) fn buffered_message<R: AsyncRead + Unpin>(
-    r: &mut BufReader<R>,
-    line: &mut Vec<u8>,
-    max: usize,
-) -> std::result::Result<bool, ReadError> {
-    loop {
-        let buf = r.buffer();
-        let Some(i) = memchr_nl(buf) else {
-            return Ok(false);
-        };
-        if i > max {
-            return Err(ReadError::TooLarge(max));
-        }
-        line.extend_from_slice(&buf[..i]);
-        r.consume(i + 1);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            line.clear();
-            continue;
-        }
-        return Ok(true);
     }
 }
 
@@ -490,6 +483,9 @@ pub fn parse_event(line: &[u8]) -> Result<(Timestamp, AnyEvent)> {
 #[derive(Debug, Default)]
 pub(crate) struct JsonSplitter {
     buf: Vec<u8>,
+    /// Where the next message starts in `buf` (what comes before was
+    /// handed out, and is dropped on the next push).
+    start: usize,
     /// Bytes of `buf` already scanned.
     scanned: usize,
     depth: usize,
@@ -500,16 +496,22 @@ pub(crate) struct JsonSplitter {
 impl JsonSplitter {
     /// Adds bytes read.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.scanned -= self.start;
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held that are not a whole message yet.
     pub(crate) fn pending(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
-    /// The next whole message, if there is one.
-    pub(crate) fn next_message(&mut self) -> Option<Vec<u8>> {
+    /// The next whole message, if there is one (valid until the next
+    /// call; no copy is made).
+    pub(crate) fn next_message(&mut self) -> Option<&[u8]> {
         while self.scanned < self.buf.len() {
             let b = self.buf[self.scanned];
             self.scanned += 1;
@@ -529,13 +531,17 @@ impl JsonSplitter {
                 b'}' | b']' if self.depth > 0 => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        return Some(self.take());
+                        let at = self.take();
+                        return Some(&self.buf[at..self.scanned]);
                     }
                 }
                 b'\n' if self.depth == 0 => {
-                    let msg = self.take();
-                    if !msg.iter().all(u8::is_ascii_whitespace) {
-                        return Some(msg);
+                    let at = self.take();
+                    if !self.buf[at..self.scanned]
+                        .iter()
+                        .all(u8::is_ascii_whitespace)
+                    {
+                        return Some(&self.buf[at..self.scanned]);
                     }
                 }
                 _ => {}
@@ -544,12 +550,11 @@ impl JsonSplitter {
         None
     }
 
-    fn take(&mut self) -> Vec<u8> {
-        let rest = self.buf.split_off(self.scanned);
-        self.scanned = 0;
+    /// Ends the message at `scanned`; where it starts.
+    fn take(&mut self) -> usize {
         self.in_string = false;
         self.escaped = false;
-        std::mem::replace(&mut self.buf, rest)
+        std::mem::replace(&mut self.start, self.scanned)
     }
 }
 
@@ -558,7 +563,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn buffered_messages_come_whole_and_leave_the_rest() {
+    async fn messages_come_whole_and_a_partial_one_waits() {
         let input: &[u8] = b"{\"a\":1}\n\n{\"b\":2}\n{\"c\":";
         let (mut tx, rx) = tokio::io::duplex(64);
         tokio::io::AsyncWriteExt::write_all(&mut tx, input)
@@ -569,16 +574,19 @@ mod tests {
         read_message(&mut r, &mut line, 100).await.expect("first");
         assert_eq!(line, b"{\"a\":1}");
         line.clear();
-        assert!(buffered_message(&mut r, &mut line, 100).expect("ok"));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let polled = poll_message(&mut r, &mut cx, &mut line, 100);
+        assert!(matches!(polled, Poll::Ready(Ok(()))), "{polled:?}");
         assert_eq!(line, b"{\"b\":2}");
         line.clear();
-        assert!(!buffered_message(&mut r, &mut line, 100).expect("ok"));
-        assert!(line.is_empty(), "a partial message stays in the buffer");
+        let polled = poll_message(&mut r, &mut cx, &mut line, 100);
+        assert!(polled.is_pending(), "{polled:?}");
+        assert_eq!(line, b"{\"c\":", "a partial message waits in `line`");
         tokio::io::AsyncWriteExt::write_all(&mut tx, b"3}\n")
             .await
             .expect("write");
         read_message(&mut r, &mut line, 100).await.expect("last");
-        assert_eq!(line, b"{\"c\":3}");
+        assert_eq!(line, b"{\"c\":3}", "the rest completes it");
         line.clear();
         drop(tx);
         assert!(matches!(
@@ -647,7 +655,7 @@ mod tests {
         sp.push(b"{\"execute\": \"a\", \"arguments\": {\"s\": \"}{\\\"\"}}{\"execute\"");
         let first = sp.next_message().expect("first, without a newline");
         assert_eq!(
-            serde_json::from_slice::<serde_json::Value>(&first).expect("json")["arguments"]["s"],
+            serde_json::from_slice::<serde_json::Value>(first).expect("json")["arguments"]["s"],
             "}{\""
         );
         assert!(sp.next_message().is_none());
@@ -655,11 +663,11 @@ mod tests {
         let second = sp.next_message().expect("second");
         assert!(second.ends_with(b"\"b\"}"));
         assert_eq!(
-            sp.next_message().as_deref().map(<[u8]>::trim_ascii),
+            sp.next_message().map(<[u8]>::trim_ascii),
             Some(&b"garbage"[..])
         );
         assert_eq!(
-            sp.next_message().as_deref().map(<[u8]>::trim_ascii),
+            sp.next_message().map(<[u8]>::trim_ascii),
             Some(&b"[1, 2]"[..])
         );
         assert_eq!(sp.pending(), 0);

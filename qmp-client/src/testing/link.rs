@@ -11,17 +11,17 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::server::{Out, Shared, handle, stamped};
-use crate::peer::{Session, line};
+use super::script::{EventText, stamped};
+use super::server::{Out, Shared, handle};
+use crate::peer::Session;
 
 /// What the test asks of the connection, between commands.
 #[derive(Debug)]
 pub(crate) enum Action {
     /// An event (stamped when written).
-    Event(Value),
+    Event(EventText),
     /// Bytes as they are.
     Raw(Vec<u8>),
     /// Half of a message, then the end of the connection.
@@ -58,6 +58,8 @@ struct LinkState {
     deaf: bool,
     reader: Option<Waker>,
     writer: Option<Waker>,
+    /// The steps of one answer (kept for its room).
+    outs: Vec<Out>,
 }
 
 impl LinkState {
@@ -101,7 +103,7 @@ impl LinkState {
             return;
         }
         match a {
-            Action::Event(e) => self.push([Out::Write(stamped(e))]),
+            Action::Event(e) => self.push([Out::Write(stamped(&e))]),
             Action::Raw(b) => self.push([Out::Write(b)]),
             Action::Cut => self.push([
                 Out::Write(br#"{"event": "SHUTDOWN", "data": {"gue"#.to_vec()),
@@ -109,6 +111,33 @@ impl LinkState {
             ]),
             Action::Close => self.push([Out::Close]),
             Action::StopReading => self.deaf = true,
+        }
+    }
+
+    /// Answers what the client wrote, message by message, as QEMU reads
+    /// it (called when the client reads: answers are made as they are
+    /// asked for, with no wake-up in between).
+    fn answer(&mut self, shared: &Shared) {
+        if self.deaf || self.eof {
+            return;
+        }
+        while let Some(msg) = self.from_client.next_message() {
+            let was = self.session.negotiated;
+            let mut outs = std::mem::take(&mut self.outs);
+            handle(shared, &mut self.session, msg, &mut outs);
+            self.push(outs.drain(..));
+            self.outs = outs;
+            if !was && self.session.negotiated {
+                let queued = std::mem::take(&mut self.queued);
+                for a in queued {
+                    self.apply(a);
+                }
+            }
+            if self.deaf || self.eof {
+                // QEMU reads no further: the rest stays unread.
+                self.from_client = crate::wire::JsonSplitter::default();
+                break;
+            }
         }
     }
 }
@@ -132,8 +161,9 @@ impl Link {
 }
 
 /// A connection to a test double, the client's end (from
-/// [`super::Mock::stream`]): bytes written to it are answered at once;
-/// the answers, and the events the test sends, are read from it.
+/// [`super::Mock::stream`]): bytes written to it are answered when the
+/// client next reads (with no task or wake-up in between); the answers,
+/// and the events the test sends, are read from it.
 pub struct MockStream {
     link: Arc<Link>,
     shared: Arc<Shared>,
@@ -151,7 +181,7 @@ impl MockStream {
             ..LinkState::default()
         };
         if let Some(g) = &shared.greeting {
-            st.to_client = line(g);
+            st.to_client.clone_from(g);
         }
         for a in queued {
             st.apply(a);
@@ -176,6 +206,11 @@ impl AsyncRead for MockStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let mut st = self.link.lock();
+        // This read supersedes the waker of an earlier one: answers made
+        // now are taken now.
+        st.reader = None;
+        // Answers first: a delay they start is polled (and armed) below.
+        st.answer(&self.shared);
         st.poll_timer(cx);
         let st = &mut *st;
         if st.read < st.to_client.len() {
@@ -210,23 +245,8 @@ impl AsyncWrite for MockStream {
             st.writer = Some(cx.waker().clone());
             return Poll::Pending;
         }
+        // Answered when the client reads ([`LinkState::answer`]).
         st.from_client.push(buf);
-        while let Some(msg) = st.from_client.next_message() {
-            let was = st.session.negotiated;
-            let outs = handle(&self.shared, &mut st.session, &msg);
-            st.push(outs);
-            if !was && st.session.negotiated {
-                let queued = std::mem::take(&mut st.queued);
-                for a in queued {
-                    st.apply(a);
-                }
-            }
-            if st.deaf || st.eof {
-                // QEMU reads no further: the rest stays unread.
-                st.from_client = crate::wire::JsonSplitter::default();
-                break;
-            }
-        }
         Poll::Ready(Ok(buf.len()))
     }
 

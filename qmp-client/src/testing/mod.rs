@@ -74,7 +74,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorClass, Result};
 use crate::options::Options;
 use link::{Action, Link};
-use script::{Expectation, Outcome, Plan, State};
+use script::{EventText, Expectation, Outcome, Plan, State};
 use server::Shared;
 
 pub use link::MockStream;
@@ -175,16 +175,13 @@ fn qmp_greeting(version: &str, oob: bool) -> Value {
 }
 
 /// An event message (stamped when sent).
-fn event_value<E: Event + Serialize>(e: &E) -> Value {
-    let mut o = serde_json::Map::new();
-    o.insert("event".into(), Value::from(E::NAME));
-    match serde_json::to_value(e) {
-        Ok(Value::Null) | Err(_) => {}
-        Ok(data) => {
-            o.insert("data".into(), data);
-        }
-    }
-    Value::Object(o)
+fn event_text<E: Event + Serialize>(e: &E) -> EventText {
+    // Data that don't encode (a map with non-string keys) go as none.
+    let data = serde_json::to_string(e).unwrap_or_default();
+    EventText::of(
+        E::NAME,
+        Some(data.as_str()).filter(|d| !d.is_empty() && *d != "null"),
+    )
 }
 
 impl<P: MockProtocol> Mock<P> {
@@ -194,12 +191,18 @@ impl<P: MockProtocol> Mock<P> {
         } else {
             schema::Tables::qmp()
         };
+        let oob_offered = greeting.as_ref().is_some_and(|g| {
+            g["QMP"]["capabilities"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c == "oob"))
+        });
         Mock {
             shared: Arc::new(Shared {
                 state: Mutex::new(state),
                 tables,
                 version,
-                greeting,
+                greeting: greeting.as_ref().map(crate::peer::line),
+                oob_offered,
                 agent: P::AGENT,
             }),
             router: Arc::new(Mutex::new(Router::default())),
@@ -319,7 +322,7 @@ impl<P: MockProtocol> Mock<P> {
     /// Sends event `e` now (once a connection has negotiated; queued
     /// until then).
     pub fn emit<E: Event + Serialize>(&self, e: E) {
-        self.act(Action::Event(event_value(&e)));
+        self.act(Action::Event(event_text(&e)));
     }
 
     /// Sends each of `events`, in order, at once.
@@ -332,7 +335,7 @@ impl<P: MockProtocol> Mock<P> {
     /// Sends an event by name, with `data` as given (a newer QEMU's event,
     /// or data the bindings would not build).
     pub fn emit_json(&self, name: &str, data: Value) {
-        self.act(Action::Event(json!({"event": name, "data": data})));
+        self.act(Action::Event(EventText::of(name, Some(&data.to_string()))));
     }
 
     /// Sends `bytes` as they are (garbage, a partial line, ...).
@@ -585,13 +588,13 @@ where
 
     /// Sends event `ev` after the answer.
     pub fn then_emit<E: Event + Serialize>(self, ev: E) -> Self {
-        let v = event_value(&ev);
+        let v = event_text(&ev);
         self.edit(|e| e.plan.after.push(v))
     }
 
     /// Sends event `ev` before the answer (QEMU often does).
     pub fn emit_before<E: Event + Serialize>(self, ev: E) -> Self {
-        let v = event_value(&ev);
+        let v = event_text(&ev);
         self.edit(|e| e.plan.before.push(v))
     }
 

@@ -12,12 +12,25 @@ use std::sync::OnceLock;
 use qmp_types::rt::{CommandMeta, TypeInfo};
 use serde_json::{Map, Value};
 
+type PresenceList = Vec<(&'static str, &'static [&'static str])>;
+
+/// The index of a `PRESENCE` key's kind, by its separator.
+fn kind(sep: u8) -> usize {
+    match sep {
+        b'.' => 0,
+        b'=' => 1,
+        _ => 2,
+    }
+}
+
 /// One protocol's tables, indexed once.
 pub(crate) struct Tables {
     pub(crate) versions: &'static [&'static str],
     commands: HashMap<&'static str, &'static CommandMeta>,
     types: HashMap<&'static str, &'static TypeInfo>,
-    presence: &'static [(&'static str, &'static [&'static str])],
+    /// `PRESENCE` by owner, then by kind ([`kind`]): `Type` → `.` →
+    /// `[(member, versions)]`.
+    presence_by_owner: HashMap<&'static str, [PresenceList; 3]>,
     /// Commands that take any arguments beside their declared ones.
     open: &'static [&'static str],
 }
@@ -30,11 +43,19 @@ impl Tables {
         presence: &'static [(&'static str, &'static [&'static str])],
         open: &'static [&'static str],
     ) -> Tables {
+        let mut presence_by_owner: HashMap<_, [PresenceList; 3]> = HashMap::new();
+        for (key, versions) in presence {
+            // A type of its own (`Accelerator`) is looked up by name.
+            if let Some(at) = key.find(['.', '=', '|']) {
+                presence_by_owner.entry(&key[..at]).or_default()[kind(key.as_bytes()[at])]
+                    .push((&key[at + 1..], versions));
+            }
+        }
         Tables {
             versions,
             commands: commands.iter().map(|c| (c.name, c)).collect(),
             types: types.iter().map(|(n, t)| (*n, t)).collect(),
-            presence,
+            presence_by_owner,
             open,
         }
     }
@@ -73,13 +94,34 @@ impl Tables {
         (c.versions.is_empty() || c.versions.contains(&version)).then_some(c)
     }
 
-    /// Whether `version` has `key` (`Type.member`, `Enum=value`,
-    /// `Union|branch`): everything `PRESENCE` does not list is in every
-    /// version.
-    fn has(&self, key: &str, version: &str) -> bool {
-        match self.presence.binary_search_by(|(k, _)| (*k).cmp(key)) {
-            Ok(i) => self.presence[i].1.contains(&version),
-            Err(_) => true,
+    /// Whether `version` has `owner`, `sep`, `item` (`Type.member`,
+    /// `Enum=value`, `Union|branch`): everything `PRESENCE` does not list
+    /// is in every version.
+    fn has(&self, owner: &str, sep: u8, item: &str, version: &str) -> bool {
+        Presence::of(self, owner, sep).has(item, version)
+    }
+}
+
+/// What `PRESENCE` lists of one owner and kind (`Type.`, `Enum=`,
+/// `Union|`), looked up once per object checked: most owners have
+/// nothing listed.
+#[derive(Clone, Copy)]
+struct Presence<'t>(&'t [(&'static str, &'static [&'static str])]);
+
+impl<'t> Presence<'t> {
+    fn of(tables: &'t Tables, owner: &str, sep: u8) -> Presence<'t> {
+        Presence(
+            tables
+                .presence_by_owner
+                .get(owner)
+                .map_or(&[], |lists| lists[kind(sep)].as_slice()),
+        )
+    }
+
+    fn has(self, item: &str, version: &str) -> bool {
+        match self.0.iter().find(|(i, _)| *i == item) {
+            Some((_, versions)) => versions.contains(&version),
+            None => true,
         }
     }
 }
@@ -121,7 +163,9 @@ pub(crate) fn check_command(
         open: tables.open.contains(&name),
     };
     match meta.arg_type {
-        Some(ty) => walk.object(ty, args, "").map_err(Refusal::generic)?,
+        Some(ty) => walk
+            .object(ty, args, &Path::Root)
+            .map_err(Refusal::generic)?,
         None => {
             if let Some(k) = args.keys().next() {
                 return Err(Refusal::generic(format!("Parameter '{k}' is unexpected")));
@@ -138,15 +182,33 @@ struct Walk<'t> {
     open: bool,
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
+/// Where a value is, as QEMU names it in errors (`a.b[2].c`); written
+/// out only for an error.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Member(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn is_root(&self) -> bool {
+        matches!(self, Path::Root)
     }
 }
 
-fn wrong_type(path: &str, expected: &str) -> String {
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Member(Path::Root, name) => f.write_str(name),
+            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+fn wrong_type(path: &Path<'_>, expected: &str) -> String {
     format!("Invalid parameter type for '{path}', expected: {expected}")
 }
 
@@ -198,7 +260,7 @@ fn is_kind(v: &Value, kind: &str) -> bool {
 
 impl Walk<'_> {
     /// An object of type `ty` (a struct or union).
-    fn object(&self, ty: &str, map: &Map<String, Value>, path: &str) -> Result<(), String> {
+    fn object(&self, ty: &str, map: &Map<String, Value>, path: &Path<'_>) -> Result<(), String> {
         let Some(TypeInfo::Object {
             members,
             tag,
@@ -212,16 +274,19 @@ impl Walk<'_> {
         if let Some(tag) = tag
             && let Some(value) = map.get(*tag).and_then(Value::as_str)
             && let Some((_, bty)) = branches.iter().find(|(v, _)| *v == value)
-            && self.tables.has(&format!("{ty}|{value}"), self.version)
+            && self.tables.has(ty, b'|', value, self.version)
             && let Some(TypeInfo::Object { members, .. }) = self.tables.types.get(bty).copied()
         {
             self.members(bty, members, map, path, &mut known)?;
         }
-        if self.open && path.is_empty() {
+        if self.open && path.is_root() {
             return Ok(());
         }
         match map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(format!("Parameter '{}' is unexpected", join(path, k))),
+            Some(k) => Err(format!(
+                "Parameter '{}' is unexpected",
+                Path::Member(path, k)
+            )),
             None => Ok(()),
         }
     }
@@ -233,18 +298,16 @@ impl Walk<'_> {
         owner: &str,
         members: &'m [qmp_types::rt::MemberInfo],
         map: &Map<String, Value>,
-        path: &str,
+        path: &Path<'_>,
         known: &mut Vec<&'m str>,
     ) -> Result<(), String> {
+        let presence = Presence::of(self.tables, owner, b'.');
         for m in members {
-            if !self
-                .tables
-                .has(&format!("{owner}.{}", m.name), self.version)
-            {
+            if !presence.has(m.name, self.version) {
                 continue;
             }
             known.push(m.name);
-            let p = join(path, m.name);
+            let p = Path::Member(path, m.name);
             match map.get(m.name) {
                 Some(v) => self.value(m.type_name, v, &p)?,
                 None if !m.optional => return Err(format!("Parameter '{p}' is missing")),
@@ -255,7 +318,7 @@ impl Walk<'_> {
     }
 
     /// A value of QAPI type `ty` at `path`.
-    fn value(&self, ty: &str, v: &Value, path: &str) -> Result<(), String> {
+    fn value(&self, ty: &str, v: &Value, path: &Path<'_>) -> Result<(), String> {
         if let Some((lo, hi, cname)) = int_range(ty) {
             let n = v
                 .as_i64()
@@ -284,7 +347,7 @@ impl Walk<'_> {
                 let Some(s) = v.as_str() else {
                     return Err(wrong_type(path, "string"));
                 };
-                if values.contains(&s) && self.tables.has(&format!("{ty}={s}"), self.version) {
+                if values.contains(&s) && self.tables.has(ty, b'=', s, self.version) {
                     Ok(())
                 } else {
                     Err(format!("Parameter '{path}' does not accept value '{s}'"))
@@ -298,12 +361,12 @@ impl Walk<'_> {
                 Some(items) => items
                     .iter()
                     .enumerate()
-                    .try_for_each(|(i, item)| self.value(element, item, &format!("{path}[{i}]"))),
+                    .try_for_each(|(i, item)| self.value(element, item, &Path::Index(path, i))),
                 None => Err(wrong_type(path, "array")),
             },
             Some(TypeInfo::Alternate { branches }) => {
                 let pick = branches.iter().find(|b| {
-                    self.tables.has(&format!("{ty}|{b}"), self.version)
+                    self.tables.has(ty, b'|', b, self.version)
                         && match json_kind(self.tables, b) {
                             None => true,
                             // A number branch takes integers too.
@@ -331,6 +394,44 @@ mod tests {
         check_command(Tables::qmp(), version, name, args.as_object())
             .map(|_| ())
             .map_err(|r| format!("{}: {}", r.class, r.desc))
+    }
+
+    #[test]
+    fn presence_by_owner_answers_as_the_table() {
+        let t = Tables::qmp();
+        let presence = qmp_types::PRESENCE;
+        let by_text =
+            |key: &str, version: &str| match presence.binary_search_by(|(k, _)| (*k).cmp(key)) {
+                Ok(i) => presence[i].1.contains(&version),
+                Err(_) => true,
+            };
+        let mut absent = 0;
+        for (key, _) in presence {
+            // A type of its own (`Accelerator`) is looked up by name.
+            let Some(at) = key.find(['.', '=', '|']) else {
+                continue;
+            };
+            let (owner, sep, item) = (&key[..at], key.as_bytes()[at], &key[at + 1..]);
+            for version in t.versions {
+                let found = t.has(owner, sep, item, version);
+                assert_eq!(found, by_text(key, version), "{key} in {version}");
+                absent += usize::from(!found);
+                // Near misses: the same answer as the key written out.
+                for (o, i) in [
+                    (owner, &format!("{item}x")[..]),
+                    (&format!("{owner}x")[..], item),
+                    (owner, &item[..item.len() - 1]),
+                    (&owner[..owner.len() - 1], item),
+                ] {
+                    let text = format!("{o}{}{i}", sep as char);
+                    assert_eq!(t.has(o, sep, i, version), by_text(&text, version), "{text}");
+                }
+            }
+        }
+        assert!(
+            absent > 100,
+            "the tables list what some versions lack: {absent}"
+        );
     }
 
     #[test]

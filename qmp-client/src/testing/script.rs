@@ -10,6 +10,44 @@ use serde_json::{Map, Value};
 
 use super::replay::Replay;
 
+/// An event message without its time, encoded once (when the test
+/// names it): a JSON object, `{"event": ..}` or `{"event": .., "data": ..}`.
+#[derive(Debug, Clone)]
+pub(crate) struct EventText(std::sync::Arc<str>);
+
+impl EventText {
+    /// Event `name` with `data` (JSON text), if any.
+    pub(crate) fn of(name: &str, data: Option<&str>) -> EventText {
+        let name = Value::from(name);
+        EventText(
+            match data {
+                Some(data) => format!("{{\"event\": {name}, \"data\": {data}}}"),
+                None => format!("{{\"event\": {name}}}"),
+            }
+            .into(),
+        )
+    }
+}
+
+/// An event with the time it is written, first, as QEMU stamps it.
+pub(crate) fn stamped(event: &EventText) -> Vec<u8> {
+    use std::io::Write;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // `{"event": ..}` without its opening brace.
+    let rest = event.0.strip_prefix('{').unwrap_or(&event.0);
+    let mut b = Vec::with_capacity(event.0.len() + 64);
+    // Writing into a Vec does not fail.
+    let _ = writeln!(
+        b,
+        "{{\"timestamp\": {{\"seconds\": {}, \"microseconds\": {}}}, {rest}",
+        now.as_secs(),
+        now.subsec_micros()
+    );
+    b
+}
+
 /// How the double answers a command.
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
@@ -32,10 +70,10 @@ pub(crate) enum Outcome {
 /// answer, events after.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
-    pub(crate) before: Vec<Value>,
+    pub(crate) before: Vec<EventText>,
     pub(crate) delay: Duration,
     pub(crate) outcome: Outcome,
-    pub(crate) after: Vec<Value>,
+    pub(crate) after: Vec<EventText>,
 }
 
 impl Outcome {

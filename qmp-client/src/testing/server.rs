@@ -8,12 +8,12 @@ use std::borrow::Cow;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
 use super::replay::Msg;
 use super::schema::{Tables, check_command};
-use super::script::{Call, Outcome, Plan, State, args_value};
+use super::script::{Call, Outcome, Plan, State, args_value, stamped};
 use crate::peer::{Request, Session, error_reply, line, request, return_reply};
 
 /// What every connection of one double shares.
@@ -23,8 +23,10 @@ pub(crate) struct Shared {
     /// The version the schema checks use; `None`: no checks (a
     /// recording of a QEMU the bindings don't cover).
     pub(crate) version: Option<&'static str>,
-    /// The greeting (QMP only).
-    pub(crate) greeting: Option<Value>,
+    /// The greeting's line (QMP only).
+    pub(crate) greeting: Option<Vec<u8>>,
+    /// The greeting offers OOB.
+    pub(crate) oob_offered: bool,
     pub(crate) agent: bool,
 }
 
@@ -42,22 +44,37 @@ pub(crate) enum Out {
     Close,
 }
 
-/// An event with the time it is written, as QEMU stamps it.
-pub(crate) fn stamped(mut event: Value) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    if let Some(o) = event.as_object_mut() {
-        o.insert(
-            "timestamp".into(),
-            json!({"seconds": now.as_secs(), "microseconds": now.subsec_micros()}),
-        );
+/// The answer to one line from the client, added to `out`.
+pub(crate) fn handle(shared: &Shared, s: &mut Session, raw: &[u8], out: &mut Vec<Out>) {
+    match answer(shared, s, raw) {
+        Answer::Plan {
+            plan,
+            id,
+            silent_success,
+        } => outs_of(plan, id.as_deref(), silent_success, out),
+        Answer::Steps(steps) => out.extend(steps),
     }
-    line(&event)
 }
 
-/// The answer to one line from the client.
-pub(crate) fn handle(shared: &Shared, s: &mut Session, raw: &[u8]) -> Vec<Out> {
+/// What [`handle`] does: a plan of the script (the common case, its
+/// steps written straight into the connection's list), or steps made
+/// here.
+enum Answer {
+    Plan {
+        plan: Plan,
+        id: Option<Box<RawValue>>,
+        silent_success: bool,
+    },
+    Steps(Vec<Out>),
+}
+
+impl From<Vec<Out>> for Answer {
+    fn from(steps: Vec<Out>) -> Answer {
+        Answer::Steps(steps)
+    }
+}
+
+fn answer(shared: &Shared, s: &mut Session, raw: &[u8]) -> Answer {
     // The guest agent's client may send 0xFF bytes to reset the parser.
     let text: Cow<'_, [u8]> = if shared.agent && raw.contains(&0xff) {
         raw.iter().copied().filter(|&b| b != 0xff).collect()
@@ -65,7 +82,7 @@ pub(crate) fn handle(shared: &Shared, s: &mut Session, raw: &[u8]) -> Vec<Out> {
         Cow::Borrowed(raw)
     };
     if text.iter().all(u8::is_ascii_whitespace) {
-        return Vec::new();
+        return Vec::new().into();
     }
     let req = match request(&text, shared.agent) {
         Ok(r) => r,
@@ -74,41 +91,46 @@ pub(crate) fn handle(shared: &Shared, s: &mut Session, raw: &[u8]) -> Vec<Out> {
                 "GenericError",
                 &desc,
                 id.as_deref(),
-            ))];
+            ))]
+            .into();
         }
     };
     let mut state = shared.lock();
     if state.replay.is_some() {
-        return replayed(shared, &mut state, s, &req);
+        return replayed(shared, &mut state, s, &req).into();
     }
     if let Some(outs) = protocol(shared, s, &req) {
-        return outs;
+        return outs.into();
     }
     let id = req.id.as_deref();
     if let Some(n) = state.die_after.as_mut() {
         if *n == 0 {
-            return vec![Out::Close];
+            return vec![Out::Close].into();
         }
         *n -= 1;
     }
-    let args = args_value(req.args.as_ref());
     let meta = match checked(shared, &mut state, &req) {
         Ok(meta) => meta,
-        Err(reply) => return vec![Out::Write(reply)],
+        Err(reply) => return vec![Out::Write(reply)].into(),
     };
     if req.oob && !meta.is_some_and(|m| m.allow_oob) {
         let desc = format!("The command {} does not support OOB", req.name);
-        return vec![Out::Write(error_reply("GenericError", &desc, id))];
+        return vec![Out::Write(error_reply("GenericError", &desc, id))].into();
     }
+    let args = Value::Object(req.args.unwrap_or_default());
+    let plan = state.plan(&req.name, &args);
     state.calls.push(Call {
-        name: req.name.clone(),
-        args: args.clone(),
+        name: req.name,
+        args,
         oob: req.oob,
     });
-    let plan = state.plan(&req.name, &args);
     let silent_success = meta.is_some_and(|m| !m.success_response);
     drop(state);
-    outs_of(plan, id, silent_success)
+    Answer::Plan {
+        plan,
+        id: req.id,
+        silent_success,
+    }
 }
 
 /// The schema check: the command's meta (`None` when the double checks
@@ -159,12 +181,8 @@ fn protocol(shared: &Shared, s: &mut Session, req: &Request) -> Option<Vec<Out>>
             _ => None,
         };
     }
-    let offered = shared.greeting.as_ref().is_some_and(|g| {
-        g["QMP"]["capabilities"]
-            .as_array()
-            .is_some_and(|c| c.iter().any(|c| c == "oob"))
-    });
-    s.gate(req, offered).map(|reply| vec![Out::Write(reply)])
+    s.gate(req, shared.oob_offered)
+        .map(|reply| vec![Out::Write(reply)])
 }
 
 /// A command answered from a recording.
@@ -210,12 +228,8 @@ fn replayed(shared: &Shared, state: &mut State, s: &mut Session, req: &Request) 
 
 /// The steps of a plan: events before, the wait, the answer, events
 /// after.
-fn outs_of(plan: Plan, id: Option<&RawValue>, silent_success: bool) -> Vec<Out> {
-    let mut outs: Vec<Out> = plan
-        .before
-        .into_iter()
-        .map(|e| Out::Write(stamped(e)))
-        .collect();
+fn outs_of(plan: Plan, id: Option<&RawValue>, silent_success: bool, outs: &mut Vec<Out>) {
+    outs.extend(plan.before.iter().map(|e| Out::Write(stamped(e))));
     if !plan.delay.is_zero() {
         outs.push(Out::Sleep(plan.delay));
     }
@@ -227,15 +241,14 @@ fn outs_of(plan: Plan, id: Option<&RawValue>, silent_success: bool) -> Vec<Out> 
         Outcome::Raw(b) => outs.push(Out::Write(b)),
         Outcome::Close => {
             outs.push(Out::Close);
-            return outs;
+            return;
         }
         Outcome::CutReply => {
             let full = return_reply("{}", id);
             outs.push(Out::Write(full[..full.len() / 2].to_vec()));
             outs.push(Out::Close);
-            return outs;
+            return;
         }
     }
-    outs.extend(plan.after.into_iter().map(|e| Out::Write(stamped(e))));
-    outs
+    outs.extend(plan.after.iter().map(|e| Out::Write(stamped(e))));
 }
