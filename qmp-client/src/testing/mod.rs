@@ -644,8 +644,13 @@ where
         self.edit(|e| e.plan.outcome = Outcome::Raw(b))
     }
 
-    /// Sends half of the answer, then closes the connection.
+    /// Sends the first half of the answer set so far (its
+    /// [`Expect::reply`] or [`Expect::fail`]; `{"return": {}}` by
+    /// default), then closes the connection.
     pub fn cut_reply(self) -> Self {
-        self.edit(|e| e.plan.outcome = Outcome::CutReply)
+        self.edit(|e| {
+            let answer = std::mem::replace(&mut e.plan.outcome, Outcome::Silence);
+            e.plan.outcome = Outcome::CutReply(Box::new(answer));
+        })
     }
 }

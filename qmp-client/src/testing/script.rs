@@ -60,8 +60,9 @@ pub(crate) enum Outcome {
     Silence,
     /// No answer; the connection closes (QEMU died mid-call).
     Close,
-    /// The first half of the answer, then the connection closes.
-    CutReply,
+    /// The first half of the answer the expectation had (its return or
+    /// error), then the connection closes.
+    CutReply(Box<Outcome>),
     /// These bytes instead of an answer (garbage, a broken reply).
     Raw(Vec<u8>),
 }

@@ -243,8 +243,12 @@ fn outs_of(plan: Plan, id: Option<&RawValue>, silent_success: bool, outs: &mut V
             outs.push(Out::Close);
             return;
         }
-        Outcome::CutReply => {
-            let full = return_reply("{}", id);
+        Outcome::CutReply(answer) => {
+            let full = match *answer {
+                Outcome::Return(v) => return_reply(&v, id),
+                Outcome::Error { class, desc } => error_reply(&class, &desc, id),
+                _ => return_reply("{}", id),
+            };
             outs.push(Out::Write(full[..full.len() / 2].to_vec()));
             outs.push(Out::Close);
             return;

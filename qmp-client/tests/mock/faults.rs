@@ -35,6 +35,19 @@ async fn a_reply_cut_mid_line_then_eof() {
         .expect_err("cut");
     assert!(e.to_string().contains("middle of a message"), "{e}");
     mock.verify().expect("met");
+
+    // Half of the scripted answer: a long one is cut long.
+    let mock = MockQemu::new();
+    mock.expect::<QueryName>()
+        .reply(NameInfo::new().with_name("v".repeat(1000)))
+        .cut_reply();
+    let c = client(&mock).await;
+    let e = bounded(c.execute(QueryName::new())).await.expect_err("cut");
+    let Error::Closed(Disconnect::Truncated { bytes }) = e else {
+        panic!("{e:?}");
+    };
+    assert!((500..520).contains(&bytes), "half of the reply: {bytes}");
+    mock.verify().expect("met");
 }
 
 #[tokio::test]
