@@ -248,10 +248,9 @@ impl Client {
             max_in_flight: opts.max_in_flight.max(1),
             in_band_ids: opts.in_band_ids,
         }));
-        let q = &greeting.version.qemu;
+        let series = version_of(&greeting).series();
         let covered_label = qmp_types::VERSIONS.iter().copied().find(|label| {
-            qmp_types::rt::QemuVersion::parse(label)
-                .is_some_and(|v| (i64::from(v.major), i64::from(v.minor)) == (q.major, q.minor))
+            qmp_types::rt::QemuVersion::parse(label).is_some_and(|v| v.series() == series)
         });
         Ok(Client {
             inner: Arc::new(Inner {
@@ -327,9 +326,7 @@ impl Client {
     /// version numbers don't fit a `u32` is refused when connecting, as a
     /// protocol error, so this is always QEMU's own).
     pub fn qemu_version(&self) -> qmp_types::rt::QemuVersion {
-        let q = &self.inner.greeting.version.qemu;
-        let n = |x: i64| u32::try_from(x).unwrap_or(0);
-        qmp_types::rt::QemuVersion::new(n(q.major), n(q.minor), n(q.micro))
+        version_of(&self.inner.greeting)
     }
 
     /// Whether the connected QEMU has command `C`, by the schemas the
@@ -612,6 +609,14 @@ impl Client {
             None => work.await,
         }
     }
+}
+
+/// QEMU's version as its greeting gives it (numbers out of `u32`'s range
+/// were refused with the greeting).
+fn version_of(greeting: &Greeting) -> qmp_types::rt::QemuVersion {
+    let q = &greeting.version.qemu;
+    let n = |x: i64| u32::try_from(x).unwrap_or(0);
+    qmp_types::rt::QemuVersion::new(n(q.major), n(q.minor), n(q.micro))
 }
 
 /// The caller's end of a call's reply channel. A reply that arrives as

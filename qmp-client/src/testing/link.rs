@@ -162,17 +162,26 @@ impl Link {
 
 /// A connection to a test double, the client's end (from
 /// [`super::Mock::stream`]): bytes written to it are answered when the
-/// client next reads (with no task or wake-up in between); the answers,
-/// and the events the test sends, are read from it.
+/// client next reads (a write wakes a reader waiting on it); the
+/// answers, and the events the test sends, are read from it.
 pub struct MockStream {
     link: Arc<Link>,
     shared: Arc<Shared>,
+    /// The task that writes always reads next, in the same poll (this
+    /// crate's connection task does): a write by the waiting reader's own
+    /// task doesn't wake it, which spares that task a second poll per
+    /// command. Off for streams handed to a test.
+    reads_after_write: bool,
 }
 
 impl MockStream {
     /// A new connection: the greeting is waiting to be read; `queued`
     /// are actions the test asked for before it.
-    pub(crate) fn open(shared: Arc<Shared>, queued: Vec<Action>) -> (MockStream, Arc<Link>) {
+    pub(crate) fn open(
+        shared: Arc<Shared>,
+        queued: Vec<Action>,
+        reads_after_write: bool,
+    ) -> (MockStream, Arc<Link>) {
         let mut st = LinkState {
             session: Session {
                 negotiated: shared.agent,
@@ -193,6 +202,7 @@ impl MockStream {
             MockStream {
                 link: link.clone(),
                 shared,
+                reads_after_write,
             },
             link,
         )
@@ -247,6 +257,12 @@ impl AsyncWrite for MockStream {
         }
         // Answered when the client reads ([`LinkState::answer`]).
         st.from_client.push(buf);
+        if let Some(w) = st
+            .reader
+            .take_if(|w| !(self.reads_after_write && w.will_wake(cx.waker())))
+        {
+            w.wake();
+        }
         Poll::Ready(Ok(buf.len()))
     }
 

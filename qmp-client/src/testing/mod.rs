@@ -390,7 +390,7 @@ impl<P: MockProtocol> Mock<P> {
     /// the greeting (QMP), and the connections before it no longer get
     /// the test's actions.
     pub fn stream(&self) -> MockStream {
-        open(&self.shared, &self.router)
+        open(&self.shared, &self.router, false)
     }
 
     /// Listens on a Unix socket in a private temporary directory, so that
@@ -412,7 +412,7 @@ impl<P: MockProtocol> Mock<P> {
         // One connection at a time, as QEMU's monitor serves them.
         let accept = tokio::spawn(async move {
             while let Ok((mut s, _)) = listener.accept().await {
-                let mut link = open(&shared, &router);
+                let mut link = open(&shared, &router, false);
                 let _ = tokio::io::copy_bidirectional(&mut s, &mut link).await;
             }
         });
@@ -442,7 +442,8 @@ impl MockQemu {
 
     /// A client connected in-process.
     pub async fn connect(&self, opts: Options) -> Result<Client> {
-        Client::from_stream(self.stream(), opts).await
+        // The client's connection task reads after each write.
+        Client::from_stream(open(&self.shared, &self.router, true), opts).await
     }
 
     /// A double that plays back the recording at `path`: this client's
@@ -493,10 +494,11 @@ impl MockAgent {
 
 /// A new connection: the test's queued actions go to it, and from now
 /// on its later ones.
-fn open(shared: &Arc<Shared>, router: &Mutex<Router>) -> MockStream {
+/// `reads_after_write`: see [`MockStream`].
+fn open(shared: &Arc<Shared>, router: &Mutex<Router>, reads_after_write: bool) -> MockStream {
     let mut r = router.lock().unwrap_or_else(|p| p.into_inner());
     let queued = std::mem::take(&mut r.queued);
-    let (stream, link) = MockStream::open(shared.clone(), queued);
+    let (stream, link) = MockStream::open(shared.clone(), queued, reads_after_write);
     r.current = Some(link);
     stream
 }

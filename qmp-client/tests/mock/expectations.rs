@@ -146,3 +146,46 @@ async fn without_oob_and_events_queued_before_the_connection() {
     c.execute(Cont::new()).await.expect("in band");
     mock.verify().expect("met");
 }
+
+/// The raw stream ([`MockQemu::stream`]) read by one task and written by
+/// another, or by two futures joined in one task: each write wakes the
+/// reader, which finds the answer.
+#[tokio::test]
+async fn a_raw_stream_read_apart_from_its_writer_gets_answers() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    async fn lines_until_return(r: impl tokio::io::AsyncRead + Unpin) -> Vec<String> {
+        let mut lines = BufReader::new(r).lines();
+        let mut seen = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            let done = l.contains("\"return\"");
+            seen.push(l);
+            if done {
+                break;
+            }
+        }
+        seen
+    }
+    let negotiate = b"{\"execute\": \"qmp_capabilities\"}\n";
+
+    // Another task reads.
+    let mock = MockQemu::new();
+    let (r, mut w) = tokio::io::split(mock.stream());
+    let reader = tokio::spawn(lines_until_return(r));
+    tokio::task::yield_now().await;
+    w.write_all(negotiate).await.expect("write");
+    let seen = bounded(reader).await.expect("reader");
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].contains("\"QMP\""), "{seen:?}");
+
+    // The same task, reading and writing side by side.
+    let mock = MockQemu::new();
+    let (r, mut w) = tokio::io::split(mock.stream());
+    let write = async {
+        tokio::task::yield_now().await;
+        w.write_all(negotiate).await.expect("write");
+    };
+    let (seen, ()) = bounded(async { tokio::join!(lines_until_return(r), write) }).await;
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    mock.verify().expect("met");
+}
