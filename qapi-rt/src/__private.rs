@@ -4,14 +4,19 @@
 //! keys. Not part of the documented API: they may change with the
 //! generator, which always comes with a matching runtime.
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, Visitor};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::unknown::{UnknownMember, record};
+
+mod keys;
+mod member;
 pub use crate::unknown::{collecting, lenient, record_unknown};
+pub use keys::{Field, FieldSeed};
+pub use member::{DecodeStruct, Decoding, Writer, anyopt, deserialize_struct, opt, req};
 
 // Generated code reaches serde through the runtime, so a crate of
 // generated bindings depends on this crate alone.
@@ -234,64 +239,6 @@ pub fn unexpected_alternate(v: &Value, expected: &str) -> serde_json::Error {
     de::Error::custom(format_args!("expected {expected}, got {kind}"))
 }
 
-/// A struct member's key, as [`FieldSeed`] reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
-    /// The member at this index of the struct's members (as
-    /// [`FieldSeed::find`] numbers them).
-    Known(usize),
-    /// Another key: kept when [`FieldSeed::keep_unknown`], else empty.
-    Unknown(String),
-}
-
-/// Reads an object key and finds it among a struct's member names,
-/// without allocating for a known one.
-///
-/// `find` is a `match` on the names that each struct's decoder
-/// generates: the compiler turns it into comparisons with constants,
-/// several times faster than comparing with a table of names (QEMU
-/// writes an object's members in its hash table's order, not the
-/// schema's, so no guess of the next key holds).
-#[derive(Debug, Clone, Copy)]
-pub struct FieldSeed<F> {
-    /// The index of the member with this wire name.
-    pub find: F,
-    /// Whether an unknown key's text is wanted (a flattened member).
-    pub keep_unknown: bool,
-}
-
-impl<'de, F: Fn(&str) -> Option<usize>> DeserializeSeed<'de> for FieldSeed<F> {
-    type Value = Field;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Field, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<F: Fn(&str) -> Option<usize>> Visitor<'_> for FieldSeed<F> {
-    type Value = Field;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a member name")
-    }
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-        Ok(self.field_at((self.find)(key), || key.to_string()))
-    }
-    fn visit_string<E: de::Error>(self, key: String) -> Result<Field, E> {
-        let known = (self.find)(&key);
-        Ok(self.field_at(known, || key))
-    }
-}
-
-impl<F> FieldSeed<F> {
-    /// The key as a [`Field`]: its index, or (only if wanted) its text.
-    fn field_at(&self, known: Option<usize>, owned: impl FnOnce() -> String) -> Field {
-        match known {
-            Some(i) => Field::Known(i),
-            None if self.keep_unknown || collecting() => Field::Unknown(owned()),
-            None => Field::Unknown(String::new()),
-        }
-    }
-}
-
 /// Skips the value of a member a generated struct does not know (or,
 /// while a caller collects them, records it: see
 /// [`collect_unknown_members`](crate::collect_unknown_members)). One function instead of code in every
@@ -307,6 +254,22 @@ pub fn skip_member<'de, A: de::MapAccess<'de>>(
             record_unknown(type_name, key, value);
         }
         _ => {
+            map.next_value::<de::IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the value of a member a struct with a flattened member does not
+/// know for that member (and skips a repeated known one).
+pub fn keep_flat<'de, A: de::MapAccess<'de>>(
+    map: &mut A,
+    field: Field,
+    flat: &mut Flat,
+) -> Result<(), A::Error> {
+    match field {
+        Field::Unknown(key) => flat.push(key, map.next_value()?),
+        Field::Known(_) => {
             map.next_value::<de::IgnoredAny>()?;
         }
     }
@@ -414,14 +377,6 @@ pub fn record_unknown_all(type_name: &'static str, members: &Flat) {
     }
 }
 
-/// Moves the values [`opt_member`] set aside into where the struct keeps
-/// them.
-pub fn keep_all(kept: &mut Vec<(&'static str, Value)>, into: &mut dyn Keep) {
-    for (k, v) in kept.drain(..) {
-        into.keep(k.to_string(), v);
-    }
-}
-
 /// Keeps the value of a member a generated struct does not know in its
 /// [`Extra`](crate::Extra) (and records it while a caller collects).
 pub fn keep_member<'de, A: de::MapAccess<'de>>(
@@ -440,26 +395,6 @@ pub fn keep_member<'de, A: de::MapAccess<'de>>(
         }
         Field::Known(_) => {
             map.next_value::<de::IgnoredAny>()?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes the kept members of a struct, but those that a member now set
-/// holds (`set`, parallel to `names`).
-pub fn serialize_extra<M: SerializeMap>(
-    map: &mut M,
-    extra: &crate::Extra,
-    names: &[&str],
-    set: &[bool],
-) -> Result<(), M::Error> {
-    for (k, v) in extra.iter() {
-        let held = names
-            .iter()
-            .position(|n| n == k)
-            .is_some_and(|i| set.get(i).copied().unwrap_or(false));
-        if !held {
-            map.serialize_entry(k, v)?;
         }
     }
     Ok(())

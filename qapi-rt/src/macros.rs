@@ -20,14 +20,22 @@
 ///     1 opt other "other",         // optional member (an Option); a null
 ///                                  // (its type takes none) is kept, as below
 ///     2 anyopt any "any",          // optional member whose type takes null
-/// } flatten rest);                 // optional: one member holding the other
+/// } flatten rest                   // optional: one member holding the other
 ///                                  // keys (a union's branch, or a map)
+///   required 1);                   // optional: the required members (a bit per
+///                                  // index), for the error naming one
 /// // or, instead of `flatten`: `extra extra`, the `Extra` field that keeps
 /// // unknown keys (and values the members' types cannot hold)
 /// ```
 ///
 /// Member indices are positions in the list, from 0. The members' types
 /// are those of the struct's fields (inferred, so not repeated here).
+///
+/// What is done per member is a call of a function of the kind's module
+/// (`__private::req`, `opt`, `anyopt`), and the decoder has one `?` for
+/// all its members: the compiler's borrow and type checking grow with the
+/// branches and exits per member, and the generated crate has thousands
+/// of members.
 #[macro_export]
 macro_rules! qapi_struct {
     (
@@ -36,6 +44,7 @@ macro_rules! qapi_struct {
         }
         $( flatten $flat:ident )?
         $( extra $extra:ident )?
+        $( required $required:literal )?
     ) => {
         #[allow(deprecated, reason = "deprecated members are still on the wire")]
         impl $crate::__private::serde::Serialize for $name {
@@ -43,14 +52,15 @@ macro_rules! qapi_struct {
                 &self,
                 serializer: __S,
             ) -> ::std::result::Result<__S::Ok, __S::Error> {
-                use $crate::__private::serde::ser::SerializeMap as _;
+                // Each write after a failed one does nothing; `end` gives
+                // the first error.
                 #[allow(unused_mut, reason = "a struct without members writes no entry")]
-                let mut map = serializer.serialize_map(::std::option::Option::None)?;
-                $( $crate::__qapi_ser_field!(map, $kind, $wire, &self.$field); )*
-                $( $crate::__private::serialize_flat(&mut map, &self.$flat)?; )?
-                $crate::__qapi_ser_extra!(
-                    map, self, $($extra)? ; [$($wire),*] ; [$($kind $field),*]
-                );
+                let mut map = $crate::__private::Writer::new(serializer)?;
+                #[allow(unused_variables, reason = "read by a struct with `extra` only")]
+                let names: &[&'static str] = &[$($wire),*];
+                $( $crate::__private::$kind::ser(&mut map, $idx, $wire, &self.$field); )*
+                $( map.flat(&self.$flat); )?
+                $( map.extra(&self.$extra, names); )?
                 map.end()
             }
         }
@@ -59,55 +69,54 @@ macro_rules! qapi_struct {
             fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
                 deserializer: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                struct Visitor;
-                impl<'de> $crate::__private::serde::de::Visitor<'de> for Visitor {
-                    type Value = $name;
-                    fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                        f.write_str(::std::concat!("an object (", ::std::stringify!($name), ")"))
-                    }
-                    fn visit_map<__A: $crate::__private::serde::de::MapAccess<'de>>(
-                        self,
-                        mut map: __A,
-                    ) -> ::std::result::Result<$name, __A::Error> {
-                        $( let mut $field = ::std::option::Option::None; )*
-                        $( let mut $flat = $crate::__private::Flat::default(); )?
-                        $( let mut $extra = $crate::Extra::default(); )?
-                        // Values of optional members their types cannot hold.
-                        #[allow(unused_mut, reason = "a struct without optional members")]
-                        let mut __kept = ::std::vec::Vec::new();
-                        #[allow(unused_variables, reason = "a struct without optional members")]
-                        let __lenient = $crate::__private::lenient();
-                        let seed = $crate::__private::FieldSeed {
-                            find: |key: &str| match key {
-                                $( $wire => ::std::option::Option::Some($idx), )*
-                                _ => ::std::option::Option::None,
-                            },
-                            keep_unknown: $crate::__qapi_flag!($($flat)? $($extra)?),
-                        };
-                        while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
-                            match key {
-                                $( $crate::__private::Field::Known($idx) => {
-                                    $crate::__qapi_de_field!(
-                                        map, $kind, $field, $wire, $name, __lenient, __kept
-                                    );
-                                } )*
-                                other => {
-                                    $crate::__qapi_de_other!(
-                                        map, $name, other $(, flat $flat)? $(, extra $extra)?
-                                    );
-                                }
-                            }
-                        }
-                        $( $crate::__private::keep_all(&mut __kept, &mut $flat); )?
-                        $( $crate::__private::keep_all(&mut __kept, &mut $extra); )?
-                        ::std::result::Result::Ok($name {
-                            $( $field: $crate::__qapi_de_finish!($kind, $field, $wire, __A), )*
-                            $( $flat: $crate::__private::from_flat::<_, __A::Error>($flat)?, )?
-                            $( $extra, )?
-                        })
-                    }
+                $crate::__private::deserialize_struct(deserializer)
+            }
+        }
+        #[allow(deprecated, reason = "deprecated members are still on the wire")]
+        impl $crate::__private::DecodeStruct for $name {
+            fn decode<'de, __A: $crate::__private::serde::de::MapAccess<'de>>(
+                mut map: __A,
+            ) -> ::std::result::Result<$name, __A::Error> {
+                let names: &[&'static str] = &[$($wire),*];
+                $( let mut $field = ::std::option::Option::None; )*
+                $( let mut $flat = $crate::__private::Flat::default(); )?
+                $( let mut $extra = $crate::Extra::default(); )?
+                #[allow(unused_mut, reason = "a struct without optional members")]
+                let mut state = $crate::__private::Decoding::new(::std::stringify!($name));
+                let seed = $crate::__private::FieldSeed {
+                    find: |key: &str| match key {
+                        $( $wire => ::std::option::Option::Some($idx), )*
+                        _ => ::std::option::Option::None,
+                    },
+                    keep_unknown: $crate::__qapi_flag!($($flat)? $($extra)?),
+                };
+                // One `?` for all members: each arm gives the member's
+                // result (an early return per member would be as many
+                // exits for the compiler to check).
+                while let ::std::option::Option::Some(key) = map.next_key_seed(seed)? {
+                    match key {
+                        $( $crate::__private::Field::Known($idx) => {
+                            $crate::__private::$kind::de(&mut map, &mut state, $idx, $wire, &mut $field)
+                        } )*
+                        other => $crate::__qapi_de_other!(map, state, other $(, flat $flat)? $(, extra $extra)?),
+                    }?;
                 }
-                deserializer.deserialize_map(Visitor)
+                $( state.keep_into(&mut $flat); )?
+                $( state.keep_into(&mut $extra); )?
+                // Every required member came (an optional one is always
+                // `Some` here: its value, or `None`).
+                #[allow(irrefutable_let_patterns, reason = "a struct without members")]
+                if let ($( ::std::option::Option::Some($field), )*) =
+                    ($( $crate::__private::$kind::present($field), )*)
+                {
+                    ::std::result::Result::Ok($name {
+                        $( $field, )*
+                        $( $flat: $crate::__private::from_flat::<_, __A::Error>($flat)?, )?
+                        $( $extra, )?
+                    })
+                } else {
+                    ::std::result::Result::Err(state.missing(names, 0 $( | $required )?))
+                }
             }
         }
     };
@@ -618,97 +627,15 @@ macro_rules! qapi_any_event {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __qapi_ser_field {
-    ($map:ident, req, $wire:literal, $value:expr) => {
-        $map.serialize_entry($wire, $value)?
-    };
-    ($map:ident, $opt:ident, $wire:literal, $value:expr) => {
-        if let ::std::option::Option::Some(v) = $value {
-            $map.serialize_entry($wire, v)?;
-        }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __qapi_de_field {
-    ($map:ident, opt, $field:ident, $wire:literal, $name:ident, $lenient:ident, $kept:ident) => {
-        $field = $crate::__private::opt_member(
-            &mut $map,
-            ::std::stringify!($name),
-            $wire,
-            $lenient,
-            &mut $kept,
-        )?
-    };
-    ($map:ident, $kind:ident, $field:ident, $wire:literal, $name:ident, $lenient:ident, $kept:ident) => {
-        $field = ::std::option::Option::Some($map.next_value()?)
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __qapi_ser_extra {
-    ($map:ident, $this:expr, ; [$($wire:literal),*] ; [$($kind:ident $field:ident),*]) => {};
-    ($map:ident, $this:expr, $extra:ident ; [$($wire:literal),*] ; [$($kind:ident $field:ident),*]) => {
-        if !$this.$extra.is_empty() {
-            $crate::__private::serialize_extra(
-                &mut $map,
-                &$this.$extra,
-                &[$($wire),*],
-                &[$( $crate::__qapi_is_set!($kind, &$this.$field) ),*],
-            )?;
-        }
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __qapi_is_set {
-    (req, $value:expr) => {
-        true
-    };
-    ($kind:ident, $value:expr) => {
-        $value.is_some()
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __qapi_de_finish {
-    (req, $field:ident, $wire:literal, $a:ident) => {
-        match $field {
-            ::std::option::Option::Some(v) => v,
-            ::std::option::Option::None => {
-                return ::std::result::Result::Err(
-                    <$a::Error as $crate::__private::serde::de::Error>::missing_field($wire),
-                );
-            }
-        }
-    };
-    ($kind:ident, $field:ident, $wire:literal, $a:ident) => {
-        $field
-    };
-}
-
-#[doc(hidden)]
-#[macro_export]
 macro_rules! __qapi_de_other {
-    ($map:ident, $name:ident, $other:ident) => {
-        $crate::__private::skip_member(&mut $map, ::std::stringify!($name), $other)?
+    ($map:ident, $state:ident, $other:ident) => {
+        $crate::__private::skip_member(&mut $map, $state.type_name(), $other)
     };
-    ($map:ident, $name:ident, $other:ident, extra $extra:ident) => {
-        $crate::__private::keep_member(&mut $map, ::std::stringify!($name), $other, &mut $extra)?
+    ($map:ident, $state:ident, $other:ident, extra $extra:ident) => {
+        $crate::__private::keep_member(&mut $map, $state.type_name(), $other, &mut $extra)
     };
-    ($map:ident, $name:ident, $other:ident, flat $flat:ident) => {
-        match $other {
-            $crate::__private::Field::Unknown(key) => {
-                $flat.push(key, $map.next_value()?);
-            }
-            $crate::__private::Field::Known(_) => {
-                $map.next_value::<$crate::__private::serde::de::IgnoredAny>()?;
-            }
-        }
+    ($map:ident, $state:ident, $other:ident, flat $flat:ident) => {
+        $crate::__private::keep_flat(&mut $map, $other, &mut $flat)
     };
 }
 

@@ -160,8 +160,19 @@ impl<'s> Gen<'_, 's> {
         });
         let flat = flat.map(|f| quote!(flatten #f));
         let extra = extra.map(|e| quote!(extra #e));
+        // The required members, a bit per index: the decoder names the
+        // first one missing.
+        let required = fields
+            .iter()
+            .enumerate()
+            .filter(|(i, f)| !f.optional && *i < 64)
+            .fold(0u64, |mask, (i, _)| mask | 1 << i);
+        let required = (required != 0).then(|| {
+            let mask = proc_macro2::Literal::u64_unsuffixed(required);
+            quote!(required #mask)
+        });
         quote! {
-            #rt::qapi_struct!(#name { #(#members)* } #flat #extra);
+            #rt::qapi_struct!(#name { #(#members)* } #flat #extra #required);
         }
     }
 

@@ -38,7 +38,7 @@ pub struct GuestSyncDelimited {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSyncDelimited { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(GuestSyncDelimited { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuestSyncDelimited new { id : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -87,7 +87,7 @@ pub struct GuestSync {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSync { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(GuestSync { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuestSync new { id : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -195,7 +195,7 @@ pub struct GuestAgentCommandInfo {
 }
 ::qapi_rt::qapi_struct!(
     GuestAgentCommandInfo { 0 req name "name", 1 req enabled "enabled", 2 req
-    success_response "success-response", } extra extra
+    success_response "success-response", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestAgentCommandInfo new { name : ::std::string::String => into, enabled : bool =>
@@ -218,7 +218,7 @@ pub struct GuestAgentInfo {
 }
 ::qapi_rt::qapi_struct!(
     GuestAgentInfo { 0 req version "version", 1 req supported_commands
-    "supported_commands", } extra extra
+    "supported_commands", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestAgentInfo new { version : ::std::string::String => into, supported_commands :
@@ -293,7 +293,7 @@ pub struct GuestFileOpen {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestFileOpen { 0 req path "path", 1 opt mode "mode", } extra extra
+    GuestFileOpen { 0 req path "path", 1 opt mode "mode", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestFileOpen new { path : ::std::string::String => into, } init { extra =
@@ -318,7 +318,9 @@ pub struct GuestFileClose {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileClose { 0 req handle "handle", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestFileClose { 0 req handle "handle", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestFileClose new { handle : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -347,7 +349,7 @@ pub struct GuestFileRead {
 }
 ::qapi_rt::qapi_struct!(
     GuestFileRead { 0 req count "count", 1 req buf_b64 "buf-b64", 2 req eof "eof", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestFileRead new { count : i64 => plain, buf_b64 : ::std::string::String => into,
@@ -373,6 +375,7 @@ pub struct GuestFileReadCommand {
 }
 ::qapi_rt::qapi_struct!(
     GuestFileReadCommand { 0 req handle "handle", 1 opt count "count", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestFileReadCommand new { handle : i64 => plain, } init { extra =
@@ -400,7 +403,7 @@ pub struct GuestFileWrite {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestFileWrite { 0 req count "count", 1 req eof "eof", } extra extra
+    GuestFileWrite { 0 req count "count", 1 req eof "eof", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestFileWrite new { count : i64 => plain, eof : bool => into, } init { extra =
@@ -426,7 +429,7 @@ pub struct GuestFileWriteCommand {
 }
 ::qapi_rt::qapi_struct!(
     GuestFileWriteCommand { 0 req handle "handle", 1 req buf_b64 "buf-b64", 2 opt count
-    "count", } extra extra
+    "count", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestFileWriteCommand new { handle : i64 => plain, buf_b64 : ::std::string::String =>
@@ -453,7 +456,7 @@ pub struct GuestFileSeek {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestFileSeek { 0 req position "position", 1 req eof "eof", } extra extra
+    GuestFileSeek { 0 req position "position", 1 req eof "eof", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestFileSeek new { position : i64 => plain, eof : bool => into, } init { extra =
@@ -562,7 +565,7 @@ pub struct GuestFileSeekCommand {
 }
 ::qapi_rt::qapi_struct!(
     GuestFileSeekCommand { 0 req handle "handle", 1 req offset "offset", 2 req whence
-    "whence", } extra extra
+    "whence", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestFileSeekCommand new { handle : i64 => plain, offset : i64 => plain, whence :
@@ -603,7 +606,9 @@ pub struct GuestFileFlush {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestFileFlush { 0 req handle "handle", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestFileFlush { 0 req handle "handle", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestFileFlush new { handle : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -782,7 +787,7 @@ pub struct GuestFilesystemTrimResult {
 }
 ::qapi_rt::qapi_struct!(
     GuestFilesystemTrimResult { 0 req path "path", 1 opt trimmed "trimmed", 2 opt minimum
-    "minimum", 3 opt error "error", } extra extra
+    "minimum", 3 opt error "error", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestFilesystemTrimResult new { path : ::std::string::String => into, } init { extra
@@ -804,7 +809,7 @@ pub struct GuestFilesystemTrimResponse {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestFilesystemTrimResponse { 0 req paths "paths", } extra extra
+    GuestFilesystemTrimResponse { 0 req paths "paths", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestFilesystemTrimResponse new { paths : ::std::vec::Vec < GuestFilesystemTrimResult
@@ -1022,7 +1027,7 @@ pub struct GuestIpAddress {
 }
 ::qapi_rt::qapi_struct!(
     GuestIpAddress { 0 req ip_address "ip-address", 1 req ip_address_type
-    "ip-address-type", 2 req prefix "prefix", } extra extra
+    "ip-address-type", 2 req prefix "prefix", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestIpAddress new { ip_address : ::std::string::String => into, ip_address_type :
@@ -1059,7 +1064,7 @@ pub struct GuestNetworkInterfaceStat {
     GuestNetworkInterfaceStat { 0 req rx_bytes "rx-bytes", 1 req rx_packets "rx-packets",
     2 req rx_errs "rx-errs", 3 req rx_dropped "rx-dropped", 4 req tx_bytes "tx-bytes", 5
     req tx_packets "tx-packets", 6 req tx_errs "tx-errs", 7 req tx_dropped "tx-dropped",
-    } extra extra
+    } extra extra required 255
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkInterfaceStat new { rx_bytes : u64 => plain, rx_packets : u64 => plain,
@@ -1089,6 +1094,7 @@ pub struct GuestNetworkInterface {
 ::qapi_rt::qapi_struct!(
     GuestNetworkInterface { 0 req name "name", 1 opt hardware_address "hardware-address",
     2 opt ip_addresses "ip-addresses", 3 opt statistics "statistics", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkInterface new { name : ::std::string::String => into, } init { extra =
@@ -1141,7 +1147,7 @@ pub struct GuestLogicalProcessor {
 }
 ::qapi_rt::qapi_struct!(
     GuestLogicalProcessor { 0 req logical_id "logical-id", 1 req online "online", 2 opt
-    can_offline "can-offline", } extra extra
+    can_offline "can-offline", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestLogicalProcessor new { logical_id : i64 => plain, online : bool => into, } init
@@ -1224,7 +1230,7 @@ pub struct GuestSetVcpus {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSetVcpus { 0 req vcpus "vcpus", } extra extra);
+::qapi_rt::qapi_struct!(GuestSetVcpus { 0 req vcpus "vcpus", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuestSetVcpus new { vcpus : ::std::vec::Vec < GuestLogicalProcessor > => into, } init
     { extra = ::std::default::Default::default(), } set {}
@@ -1313,7 +1319,7 @@ pub struct GuestPCIAddress {
 }
 ::qapi_rt::qapi_struct!(
     GuestPCIAddress { 0 req domain "domain", 1 req bus "bus", 2 req slot "slot", 3 req
-    function "function", } extra extra
+    function "function", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     GuestPCIAddress new { domain : i64 => plain, bus : i64 => plain, slot : i64 => plain,
@@ -1340,7 +1346,7 @@ pub struct GuestCCWAddress {
 }
 ::qapi_rt::qapi_struct!(
     GuestCCWAddress { 0 req cssid "cssid", 1 req ssid "ssid", 2 req subchno "subchno", 3
-    req devno "devno", } extra extra
+    req devno "devno", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     GuestCCWAddress new { cssid : i64 => plain, ssid : i64 => plain, subchno : i64 =>
@@ -1377,7 +1383,7 @@ pub struct GuestDiskAddress {
 ::qapi_rt::qapi_struct!(
     GuestDiskAddress { 0 req pci_controller "pci-controller", 1 req bus_type "bus-type",
     2 req bus "bus", 3 req target "target", 4 req unit "unit", 5 opt serial "serial", 6
-    opt dev "dev", 7 opt ccw_address "ccw-address", } extra extra
+    opt dev "dev", 7 opt ccw_address "ccw-address", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskAddress new { pci_controller : GuestPCIAddress => into, bus_type :
@@ -1471,7 +1477,7 @@ pub struct GuestNVMeSmart {
     unsafe_shutdowns_hi "unsafe-shutdowns-hi", 21 req media_errors_lo "media-errors-lo",
     22 req media_errors_hi "media-errors-hi", 23 req number_of_error_log_entries_lo
     "number-of-error-log-entries-lo", 24 req number_of_error_log_entries_hi
-    "number-of-error-log-entries-hi", } extra extra
+    "number-of-error-log-entries-hi", } extra extra required 33554431
 );
 ::qapi_rt::qapi_builder!(
     GuestNVMeSmart new { critical_warning : i64 => plain, temperature : i64 => plain,
@@ -1596,7 +1602,7 @@ pub struct GuestDiskInfo {
 ::qapi_rt::qapi_struct!(
     GuestDiskInfo { 0 req name "name", 1 req partition "partition", 2 opt dependencies
     "dependencies", 3 opt address "address", 4 opt alias "alias", 5 opt smart "smart", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskInfo new { name : ::std::string::String => into, partition : bool => into, }
@@ -1665,6 +1671,7 @@ pub struct GuestFilesystemInfo {
     GuestFilesystemInfo { 0 req name "name", 1 req mountpoint "mountpoint", 2 req r#type
     "type", 3 opt used_bytes "used-bytes", 4 opt total_bytes "total-bytes", 5 opt
     total_bytes_privileged "total-bytes-privileged", 6 req disk "disk", } extra extra
+    required 71
 );
 ::qapi_rt::qapi_builder!(
     GuestFilesystemInfo new { name : ::std::string::String => into, mountpoint :
@@ -1734,7 +1741,7 @@ pub struct GuestSetUserPassword {
 }
 ::qapi_rt::qapi_struct!(
     GuestSetUserPassword { 0 req username "username", 1 req password "password", 2 req
-    crypted "crypted", } extra extra
+    crypted "crypted", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestSetUserPassword new { username : ::std::string::String => into, password :
@@ -1785,7 +1792,7 @@ pub struct GuestMemoryBlock {
 }
 ::qapi_rt::qapi_struct!(
     GuestMemoryBlock { 0 req phys_index "phys-index", 1 req online "online", 2 opt
-    can_offline "can-offline", } extra extra
+    can_offline "can-offline", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlock new { phys_index : u64 => plain, online : bool => into, } init {
@@ -1873,7 +1880,7 @@ pub struct GuestMemoryBlockResponse {
 }
 ::qapi_rt::qapi_struct!(
     GuestMemoryBlockResponse { 0 req phys_index "phys-index", 1 req response "response",
-    2 opt error_code "error-code", } extra extra
+    2 opt error_code "error-code", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlockResponse new { phys_index : u64 => plain, response :
@@ -1916,7 +1923,9 @@ pub struct GuestSetMemoryBlocks {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSetMemoryBlocks { 0 req mem_blks "mem-blks", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestSetMemoryBlocks { 0 req mem_blks "mem-blks", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestSetMemoryBlocks new { mem_blks : ::std::vec::Vec < GuestMemoryBlock > => into, }
     init { extra = ::std::default::Default::default(), } set {}
@@ -1941,7 +1950,9 @@ pub struct GuestMemoryBlockInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestMemoryBlockInfo { 0 req size "size", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestMemoryBlockInfo { 0 req size "size", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlockInfo new { size : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2001,7 +2012,7 @@ pub struct GuestExecStatus {
 ::qapi_rt::qapi_struct!(
     GuestExecStatus { 0 req exited "exited", 1 opt exitcode "exitcode", 2 opt signal
     "signal", 3 opt out_data "out-data", 4 opt err_data "err-data", 5 opt out_truncated
-    "out-truncated", 6 opt err_truncated "err-truncated", } extra extra
+    "out-truncated", 6 opt err_truncated "err-truncated", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestExecStatus new { exited : bool => into, } init { extra =
@@ -2026,7 +2037,9 @@ pub struct GuestExecStatusCommand {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestExecStatusCommand { 0 req pid "pid", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestExecStatusCommand { 0 req pid "pid", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestExecStatusCommand new { pid : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2046,7 +2059,7 @@ pub struct GuestExec {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestExec { 0 req pid "pid", } extra extra);
+::qapi_rt::qapi_struct!(GuestExec { 0 req pid "pid", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuestExec new { pid : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2184,6 +2197,7 @@ pub struct GuestExecCommand {
 ::qapi_rt::qapi_struct!(
     GuestExecCommand { 0 req path "path", 1 opt arg "arg", 2 opt env "env", 3 opt
     input_data "input-data", 4 opt capture_output "capture-output", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestExecCommand new { path : ::std::string::String => into, } init { extra =
@@ -2207,7 +2221,9 @@ pub struct GuestHostName {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestHostName { 0 req host_name "host-name", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestHostName { 0 req host_name "host-name", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestHostName new { host_name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2260,7 +2276,7 @@ pub struct GuestUser {
 }
 ::qapi_rt::qapi_struct!(
     GuestUser { 0 req user "user", 1 req login_time "login-time", 2 opt domain "domain",
-    } extra extra
+    } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestUser new { user : ::std::string::String => into, login_time : f64 => into, }
@@ -2308,7 +2324,7 @@ pub struct GuestTimezone {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestTimezone { 0 opt zone "zone", 1 req offset "offset", } extra extra
+    GuestTimezone { 0 opt zone "zone", 1 req offset "offset", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     GuestTimezone new { offset : i64 => plain, } init { extra =
@@ -2448,7 +2464,7 @@ pub struct GuestDeviceIdPCI {
 }
 ::qapi_rt::qapi_struct!(
     GuestDeviceIdPCI { 0 req vendor_id "vendor-id", 1 req device_id "device-id", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestDeviceIdPCI new { vendor_id : u16 => plain, device_id : u16 => plain, } init {
@@ -2510,7 +2526,7 @@ pub struct GuestDeviceInfo {
 }
 ::qapi_rt::qapi_struct!(
     GuestDeviceInfo { 0 req driver_name "driver-name", 1 opt driver_date "driver-date", 2
-    opt driver_version "driver-version", 3 opt id "id", } extra extra
+    opt driver_version "driver-version", 3 opt id "id", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestDeviceInfo new { driver_name : ::std::string::String => into, } init { extra =
@@ -2550,7 +2566,9 @@ pub struct GuestAuthorizedKeys {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestAuthorizedKeys { 0 req keys "keys", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestAuthorizedKeys { 0 req keys "keys", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestAuthorizedKeys new { keys : ::std::vec::Vec < ::std::string::String > => into, }
     init { extra = ::std::default::Default::default(), } set {}
@@ -2570,7 +2588,7 @@ pub struct GuestSshGetAuthorizedKeys {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestSshGetAuthorizedKeys { 0 req username "username", } extra extra
+    GuestSshGetAuthorizedKeys { 0 req username "username", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestSshGetAuthorizedKeys new { username : ::std::string::String => into, } init {
@@ -2602,7 +2620,7 @@ pub struct GuestSshAddAuthorizedKeys {
 }
 ::qapi_rt::qapi_struct!(
     GuestSshAddAuthorizedKeys { 0 req username "username", 1 req keys "keys", 2 opt reset
-    "reset", } extra extra
+    "reset", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestSshAddAuthorizedKeys new { username : ::std::string::String => into, keys :
@@ -2635,7 +2653,7 @@ pub struct GuestSshRemoveAuthorizedKeys {
 }
 ::qapi_rt::qapi_struct!(
     GuestSshRemoveAuthorizedKeys { 0 req username "username", 1 req keys "keys", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestSshRemoveAuthorizedKeys new { username : ::std::string::String => into, keys :
@@ -2736,7 +2754,7 @@ pub struct GuestDiskStatsInfo {
 }
 ::qapi_rt::qapi_struct!(
     GuestDiskStatsInfo { 0 req name "name", 1 req major "major", 2 req minor "minor", 3
-    req stats "stats", } extra extra
+    req stats "stats", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskStatsInfo new { name : ::std::string::String => into, major : u64 => plain,
@@ -2823,7 +2841,7 @@ pub struct GuestLinuxCpuStats {
     GuestLinuxCpuStats { 0 req cpu "cpu", 1 req user "user", 2 req nice "nice", 3 req
     system "system", 4 req idle "idle", 5 opt iowait "iowait", 6 opt irq "irq", 7 opt
     softirq "softirq", 8 opt steal "steal", 9 opt guest "guest", 10 opt guestnice
-    "guestnice", } extra extra
+    "guestnice", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     GuestLinuxCpuStats new { cpu : i64 => plain, user : u64 => plain, nice : u64 =>
@@ -2923,7 +2941,7 @@ pub struct GuestLoadAverage {
 }
 ::qapi_rt::qapi_struct!(
     GuestLoadAverage { 0 req load1m "load1m", 1 req load5m "load5m", 2 req load15m
-    "load15m", } extra extra
+    "load15m", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GuestLoadAverage new { load1m : f64 => into, load5m : f64 => into, load15m : f64 =>
@@ -3049,7 +3067,7 @@ pub struct GuestNetworkRoute {
     flags "flags", 7 opt refcnt "refcnt", 8 opt r#use "use", 9 opt window "window", 10
     opt mtu "mtu", 11 opt desprefixlen "desprefixlen", 12 opt source "source", 13 opt
     srcprefixlen "srcprefixlen", 14 opt nexthop "nexthop", 15 req version "version", }
-    extra extra
+    extra extra required 32775
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkRoute new { iface : ::std::string::String => into, destination :

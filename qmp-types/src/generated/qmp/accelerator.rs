@@ -16,7 +16,7 @@ pub struct KvmInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    KvmInfo { 0 req enabled "enabled", 1 req present "present", } extra extra
+    KvmInfo { 0 req enabled "enabled", 1 req present "present", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     KvmInfo new { enabled : bool => into, present : bool => into, } init { extra =
@@ -146,6 +146,7 @@ pub struct AcceleratorInfo {
 }
 ::qapi_rt::qapi_struct!(
     AcceleratorInfo { 0 req enabled "enabled", 1 req present "present", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     AcceleratorInfo new { enabled : Accelerator => into, present : ::std::vec::Vec <

@@ -104,7 +104,7 @@ pub struct ACPIOSTInfo {
 }
 ::qapi_rt::qapi_struct!(
     ACPIOSTInfo { 0 opt device "device", 1 req slot "slot", 2 req slot_type "slot-type",
-    3 req source "source", 4 req status "status", } extra extra
+    3 req source "source", 4 req status "status", } extra extra required 30
 );
 ::qapi_rt::qapi_builder!(
     ACPIOSTInfo new { slot : ::std::string::String => into, slot_type : ACPISlotType =>
@@ -166,7 +166,7 @@ pub struct AcpiDeviceOst {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AcpiDeviceOst { 0 req info "info", } extra extra);
+::qapi_rt::qapi_struct!(AcpiDeviceOst { 0 req info "info", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     AcpiDeviceOst new { info : ACPIOSTInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -23,7 +23,7 @@ pub struct InjectGhesV2Error {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InjectGhesV2Error { 0 req cper "cper", } extra extra);
+::qapi_rt::qapi_struct!(InjectGhesV2Error { 0 req cper "cper", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     InjectGhesV2Error new { cper : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}

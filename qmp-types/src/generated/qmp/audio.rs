@@ -890,6 +890,7 @@ pub struct Audiodev {
 }
 ::qapi_rt::qapi_struct!(
     Audiodev { 0 req id "id", 1 opt timer_period "timer-period", } flatten branch
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     Audiodev new { id : ::std::string::String => into, branch : AudiodevBranch => into, }

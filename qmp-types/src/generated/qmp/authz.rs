@@ -49,7 +49,7 @@ pub struct QAuthZListRule {
 }
 ::qapi_rt::qapi_struct!(
     QAuthZListRule { 0 req r#match "match", 1 req policy "policy", 2 opt format "format",
-    } extra extra
+    } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     QAuthZListRule new { r#match : ::std::string::String => into, policy :
@@ -100,7 +100,7 @@ pub struct AuthZListFileProperties {
 }
 ::qapi_rt::qapi_struct!(
     AuthZListFileProperties { 0 req filename "filename", 1 opt refresh "refresh", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     AuthZListFileProperties new { filename : ::std::string::String => into, } init {
@@ -119,7 +119,9 @@ pub struct AuthZPAMProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AuthZPAMProperties { 0 req service "service", } extra extra);
+::qapi_rt::qapi_struct!(
+    AuthZPAMProperties { 0 req service "service", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     AuthZPAMProperties new { service : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -140,7 +142,7 @@ pub struct AuthZSimpleProperties {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AuthZSimpleProperties { 0 req identity "identity", } extra extra
+    AuthZSimpleProperties { 0 req identity "identity", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     AuthZSimpleProperties new { identity : ::std::string::String => into, } init { extra

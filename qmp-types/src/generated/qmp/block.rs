@@ -79,7 +79,7 @@ pub struct PRManagerInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PRManagerInfo { 0 req id "id", 1 req connected "connected", } extra extra
+    PRManagerInfo { 0 req id "id", 1 req connected "connected", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     PRManagerInfo new { id : ::std::string::String => into, connected : bool => into, }
@@ -322,7 +322,7 @@ pub struct BlockdevRemoveMedium {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(BlockdevRemoveMedium { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BlockdevRemoveMedium new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -369,6 +369,7 @@ pub struct BlockdevInsertMedium {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevInsertMedium { 0 req id "id", 1 req node_name "node-name", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevInsertMedium new { id : ::std::string::String => into, node_name :
@@ -487,7 +488,7 @@ pub struct BlockdevChangeMedium {
 ::qapi_rt::qapi_struct!(
     BlockdevChangeMedium { 0 opt device "device", 1 opt id "id", 2 req filename
     "filename", 3 opt format "format", 4 opt force "force", 5 opt read_only_mode
-    "read-only-mode", } extra extra
+    "read-only-mode", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     BlockdevChangeMedium new { filename : ::std::string::String => into, } init { extra =
@@ -537,7 +538,7 @@ pub struct DeviceTrayMoved {
 }
 ::qapi_rt::qapi_struct!(
     DeviceTrayMoved { 0 req device "device", 1 req id "id", 2 req tray_open "tray-open",
-    } extra extra
+    } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     DeviceTrayMoved new { device : ::std::string::String => into, id :
@@ -576,6 +577,7 @@ pub struct PrManagerStatusChanged {
 }
 ::qapi_rt::qapi_struct!(
     PrManagerStatusChanged { 0 req id "id", 1 req connected "connected", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     PrManagerStatusChanged new { id : ::std::string::String => into, connected : bool =>
@@ -777,7 +779,7 @@ pub struct BlockLatencyHistogramSet {
     BlockLatencyHistogramSet { 0 req id "id", 1 opt boundaries "boundaries", 2 opt
     boundaries_read "boundaries-read", 3 opt boundaries_write "boundaries-write", 4 opt
     boundaries_zap "boundaries-zap", 5 opt boundaries_flush "boundaries-flush", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockLatencyHistogramSet new { id : ::std::string::String => into, } init { extra =

@@ -34,7 +34,7 @@ pub struct SnapshotInfo {
     SnapshotInfo { 0 req id "id", 1 req name "name", 2 req vm_state_size "vm-state-size",
     3 req date_sec "date-sec", 4 req date_nsec "date-nsec", 5 req vm_clock_sec
     "vm-clock-sec", 6 req vm_clock_nsec "vm-clock-nsec", 7 opt icount "icount", } extra
-    extra
+    extra required 127
 );
 ::qapi_rt::qapi_builder!(
     SnapshotInfo new { id : ::std::string::String => into, name : ::std::string::String
@@ -54,7 +54,8 @@ pub struct ImageInfoSpecificQCow2EncryptionBase {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ImageInfoSpecificQCow2EncryptionBase { 0 req format "format", } extra extra
+    ImageInfoSpecificQCow2EncryptionBase { 0 req format "format", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2EncryptionBase new { format : BlockdevQcow2EncryptionFormat =>
@@ -137,7 +138,7 @@ pub struct ImageInfoSpecificQCow2 {
     data_file_raw "data-file-raw", 3 opt extended_l2 "extended-l2", 4 opt lazy_refcounts
     "lazy-refcounts", 5 opt corrupt "corrupt", 6 req refcount_bits "refcount-bits", 7 opt
     encrypt "encrypt", 8 opt bitmaps "bitmaps", 9 req compression_type
-    "compression-type", } extra extra
+    "compression-type", } extra extra required 577
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2 new { compat : ::std::string::String => into, refcount_bits :
@@ -168,7 +169,7 @@ pub struct ImageInfoSpecificVmdk {
 }
 ::qapi_rt::qapi_struct!(
     ImageInfoSpecificVmdk { 0 req create_type "create-type", 1 req cid "cid", 2 req
-    parent_cid "parent-cid", 3 req extents "extents", } extra extra
+    parent_cid "parent-cid", 3 req extents "extents", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificVmdk new { create_type : ::std::string::String => into, cid : i64 =>
@@ -210,7 +211,7 @@ pub struct VmdkExtentInfo {
 ::qapi_rt::qapi_struct!(
     VmdkExtentInfo { 0 req filename "filename", 1 req format "format", 2 req virtual_size
     "virtual-size", 3 opt cluster_size "cluster-size", 4 opt compressed "compressed", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     VmdkExtentInfo new { filename : ::std::string::String => into, format :
@@ -301,7 +302,7 @@ pub struct ImageInfoSpecificQCow2Wrapper {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ImageInfoSpecificQCow2Wrapper { 0 req data "data", } extra extra
+    ImageInfoSpecificQCow2Wrapper { 0 req data "data", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2Wrapper new { data : ImageInfoSpecificQCow2 => into, } init {
@@ -317,7 +318,9 @@ pub struct ImageInfoSpecificVmdkWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificVmdkWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificVmdkWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificVmdkWrapper new { data : ImageInfoSpecificVmdk => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -332,7 +335,9 @@ pub struct ImageInfoSpecificLUKSWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificLUKSWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificLUKSWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificLUKSWrapper new { data : QCryptoBlockInfoLUKS => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -347,7 +352,9 @@ pub struct ImageInfoSpecificRbdWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificRbdWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificRbdWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificRbdWrapper new { data : ImageInfoSpecificRbd => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -366,7 +373,9 @@ pub struct ImageInfoSpecificFileWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ImageInfoSpecificFileWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ImageInfoSpecificFileWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificFileWrapper new { data : ImageInfoSpecificFile => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -538,7 +547,7 @@ pub struct BlockLimitsInfo {
     opt_transfer "opt-transfer", 6 opt max_transfer "max-transfer", 7 opt max_hw_transfer
     "max-hw-transfer", 8 req max_iov "max-iov", 9 opt max_hw_iov "max-hw-iov", 10 req
     min_mem_alignment "min-mem-alignment", 11 req opt_mem_alignment "opt-mem-alignment",
-    } extra extra
+    } extra extra required 3329
 );
 ::qapi_rt::qapi_builder!(
     BlockLimitsInfo new { request_alignment : u32 => plain, max_iov : i64 => plain,
@@ -602,7 +611,7 @@ pub struct BlockNodeInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", } extra extra
+    "format-specific", } extra extra required 19
 );
 ::qapi_rt::qapi_builder!(
     BlockNodeInfo new { filename : ::std::string::String => into, format :
@@ -670,7 +679,7 @@ pub struct ImageInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", 14 opt backing_image "backing-image", } extra extra
+    "format-specific", 14 opt backing_image "backing-image", } extra extra required 19
 );
 ::qapi_rt::qapi_builder!(
     ImageInfo new { filename : ::std::string::String => into, format :
@@ -712,7 +721,7 @@ pub struct BlockChildInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockChildInfo { 0 req name "name", 1 req info "info", } extra extra
+    BlockChildInfo { 0 req name "name", 1 req info "info", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockChildInfo new { name : ::std::string::String => into, info : BlockGraphInfo =>
@@ -774,7 +783,7 @@ pub struct BlockGraphInfo {
     "compressed", 8 opt backing_filename "backing-filename", 9 opt full_backing_filename
     "full-backing-filename", 10 opt backing_filename_format "backing-filename-format", 11
     opt snapshots "snapshots", 12 opt limits "limits", 13 opt format_specific
-    "format-specific", 14 req children "children", } extra extra
+    "format-specific", 14 req children "children", } extra extra required 16403
 );
 ::qapi_rt::qapi_builder!(
     BlockGraphInfo new { filename : ::std::string::String => into, format :
@@ -839,7 +848,7 @@ pub struct ImageCheck {
     opt leaks_fixed "leaks-fixed", 8 opt total_clusters "total-clusters", 9 opt
     allocated_clusters "allocated-clusters", 10 opt fragmented_clusters
     "fragmented-clusters", 11 opt compressed_clusters "compressed-clusters", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     ImageCheck new { filename : ::std::string::String => into, format :
@@ -896,7 +905,7 @@ pub struct MapEntry {
 ::qapi_rt::qapi_struct!(
     MapEntry { 0 req start "start", 1 req length "length", 2 req data "data", 3 req zero
     "zero", 4 opt compressed "compressed", 5 req depth "depth", 6 req present "present",
-    7 opt offset "offset", 8 opt filename "filename", } extra extra
+    7 opt offset "offset", 8 opt filename "filename", } extra extra required 111
 );
 ::qapi_rt::qapi_builder!(
     MapEntry new { start : i64 => plain, length : i64 => plain, data : bool => into, zero
@@ -923,7 +932,7 @@ pub struct BlockdevCacheInfo {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCacheInfo { 0 req writeback "writeback", 1 req direct "direct", 2 req
-    no_flush "no-flush", } extra extra
+    no_flush "no-flush", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCacheInfo new { writeback : bool => into, direct : bool => into, no_flush :
@@ -949,6 +958,7 @@ pub struct BlockdevChild {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevChild { 0 req child "child", 1 req node_name "node-name", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevChild new { child : ::std::string::String => into, node_name :
@@ -1075,7 +1085,7 @@ pub struct BlockDeviceInfo {
     27 opt iops_rd_max_length "iops_rd_max_length", 28 opt iops_wr_max_length
     "iops_wr_max_length", 29 opt iops_size "iops_size", 30 opt group "group", 31 req
     cache "cache", 32 req write_threshold "write_threshold", 33 opt dirty_bitmaps
-    "dirty-bitmaps", } extra extra
+    "dirty-bitmaps", } extra extra required 6442581805
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceInfo new { file : ::std::string::String => into, ro : bool => into, drv :
@@ -1155,7 +1165,7 @@ pub struct BlockDirtyInfo {
 ::qapi_rt::qapi_struct!(
     BlockDirtyInfo { 0 opt name "name", 1 req count "count", 2 req granularity
     "granularity", 3 req recording "recording", 4 req busy "busy", 5 req persistent
-    "persistent", 6 opt inconsistent "inconsistent", } extra extra
+    "persistent", 6 opt inconsistent "inconsistent", } extra extra required 62
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyInfo new { count : i64 => plain, granularity : u32 => plain, recording :
@@ -1202,7 +1212,7 @@ pub struct Qcow2BitmapInfo {
 }
 ::qapi_rt::qapi_struct!(
     Qcow2BitmapInfo { 0 req name "name", 1 req granularity "granularity", 2 req flags
-    "flags", } extra extra
+    "flags", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     Qcow2BitmapInfo new { name : ::std::string::String => into, granularity : u32 =>
@@ -1241,7 +1251,7 @@ pub struct BlockLatencyHistogramInfo {
 }
 ::qapi_rt::qapi_struct!(
     BlockLatencyHistogramInfo { 0 req boundaries "boundaries", 1 req bins "bins", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockLatencyHistogramInfo new { boundaries : ::std::vec::Vec < u64 > => into, bins :
@@ -1288,7 +1298,7 @@ pub struct BlockInfo {
 ::qapi_rt::qapi_struct!(
     BlockInfo { 0 req device "device", 1 opt qdev "qdev", 2 req r#type "type", 3 req
     removable "removable", 4 req locked "locked", 5 opt inserted "inserted", 6 opt
-    tray_open "tray_open", 7 opt io_status "io-status", } extra extra
+    tray_open "tray_open", 7 opt io_status "io-status", } extra extra required 29
 );
 ::qapi_rt::qapi_builder!(
     BlockInfo new { device : ::std::string::String => into, r#type :
@@ -1334,7 +1344,7 @@ pub struct BlockMeasureInfo {
 }
 ::qapi_rt::qapi_struct!(
     BlockMeasureInfo { 0 req required "required", 1 req fully_allocated
-    "fully-allocated", 2 opt bitmaps "bitmaps", } extra extra
+    "fully-allocated", 2 opt bitmaps "bitmaps", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockMeasureInfo new { required : i64 => plain, fully_allocated : i64 => plain, }
@@ -1529,7 +1539,7 @@ pub struct BlockDeviceTimedStats {
     req max_flush_latency_ns "max_flush_latency_ns", 12 req avg_flush_latency_ns
     "avg_flush_latency_ns", 13 req avg_rd_queue_depth "avg_rd_queue_depth", 14 req
     avg_wr_queue_depth "avg_wr_queue_depth", 15 opt avg_zone_append_queue_depth
-    "avg_zone_append_queue_depth", } extra extra
+    "avg_zone_append_queue_depth", } extra extra required 31871
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceTimedStats new { interval_length : i64 => plain, min_rd_latency_ns : i64
@@ -1702,7 +1712,7 @@ pub struct BlockDeviceStats {
     rd_latency_histogram "rd_latency_histogram", 34 opt wr_latency_histogram
     "wr_latency_histogram", 35 opt zone_append_latency_histogram
     "zone_append_latency_histogram", 36 opt flush_latency_histogram
-    "flush_latency_histogram", } extra extra
+    "flush_latency_histogram", } extra extra required 8450865083
 );
 ::qapi_rt::qapi_builder!(
     BlockDeviceStats new { rd_bytes : i64 => plain, wr_bytes : i64 => plain, unmap_bytes
@@ -1757,6 +1767,7 @@ pub struct BlockStatsSpecificFile {
 ::qapi_rt::qapi_struct!(
     BlockStatsSpecificFile { 0 req discard_nb_ok "discard-nb-ok", 1 req discard_nb_failed
     "discard-nb-failed", 2 req discard_bytes_ok "discard-bytes-ok", } extra extra
+    required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockStatsSpecificFile new { discard_nb_ok : u64 => plain, discard_nb_failed : u64 =>
@@ -1784,7 +1795,7 @@ pub struct BlockStatsSpecificNvme {
 ::qapi_rt::qapi_struct!(
     BlockStatsSpecificNvme { 0 req completion_errors "completion-errors", 1 req
     aligned_accesses "aligned-accesses", 2 req unaligned_accesses "unaligned-accesses", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockStatsSpecificNvme new { completion_errors : u64 => plain, aligned_accesses : u64
@@ -1989,7 +2000,7 @@ pub struct BlockStats {
 ::qapi_rt::qapi_struct!(
     BlockStats { 0 opt device "device", 1 opt qdev "qdev", 2 opt node_name "node-name", 3
     req stats "stats", 4 opt driver_specific "driver-specific", 5 opt parent "parent", 6
-    opt backing "backing", } extra extra
+    opt backing "backing", } extra extra required 8
 );
 ::qapi_rt::qapi_builder!(
     BlockStats new { stats : BlockDeviceStats => into, } init { extra =
@@ -2261,7 +2272,8 @@ pub struct BlockJobInfoMirror {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobInfoMirror { 0 req actively_synced "actively-synced", } extra extra
+    BlockJobInfoMirror { 0 req actively_synced "actively-synced", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     BlockJobInfoMirror new { actively_synced : bool => into, } init { extra =
@@ -2314,7 +2326,7 @@ pub struct BlockJobInfo {
     BlockJobInfo { 0 req device "device", 1 req len "len", 2 req offset "offset", 3 req
     busy "busy", 4 req paused "paused", 5 req speed "speed", 6 req io_status "io-status",
     7 req ready "ready", 8 req status "status", 9 req auto_finalize "auto-finalize", 10
-    req auto_dismiss "auto-dismiss", 11 opt error "error", } flatten branch
+    req auto_dismiss "auto-dismiss", 11 opt error "error", } flatten branch required 2047
 );
 ::qapi_rt::qapi_builder!(
     BlockJobInfo new { device : ::std::string::String => into, len : i64 => plain, offset
@@ -2433,7 +2445,7 @@ pub struct BlockResize {
 }
 ::qapi_rt::qapi_struct!(
     BlockResize { 0 opt device "device", 1 opt node_name "node-name", 2 req size "size",
-    } extra extra
+    } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     BlockResize new { size : i64 => plain, } init { extra =
@@ -2514,7 +2526,7 @@ pub struct BlockdevSnapshotSync {
 ::qapi_rt::qapi_struct!(
     BlockdevSnapshotSync { 0 opt device "device", 1 opt node_name "node-name", 2 req
     snapshot_file "snapshot-file", 3 opt snapshot_node_name "snapshot-node-name", 4 opt
-    format "format", 5 opt mode "mode", } extra extra
+    format "format", 5 opt mode "mode", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotSync new { snapshot_file : ::std::string::String => into, } init {
@@ -2571,7 +2583,8 @@ pub struct BlockdevSnapshot {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevSnapshot { 0 req node "node", 1 req overlay "overlay", } extra extra
+    BlockdevSnapshot { 0 req node "node", 1 req overlay "overlay", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshot new { node : ::std::string::String => into, overlay :
@@ -2715,7 +2728,7 @@ pub struct BackupCommon {
     "on-target-error", 9 opt on_cbw_error "on-cbw-error", 10 opt auto_finalize
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf", }
-    extra extra
+    extra extra required 6
 );
 ::qapi_rt::qapi_builder!(
     BackupCommon new { device : ::std::string::String => into, sync : MirrorSyncMode =>
@@ -2849,6 +2862,7 @@ pub struct DriveBackup {
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf",
     15 req target "target", 16 opt format "format", 17 opt mode "mode", } extra extra
+    required 32774
 );
 ::qapi_rt::qapi_builder!(
     DriveBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
@@ -2988,7 +3002,7 @@ pub struct BlockdevBackup {
     "on-target-error", 9 opt on_cbw_error "on-cbw-error", 10 opt auto_finalize
     "auto-finalize", 11 opt auto_dismiss "auto-dismiss", 12 opt filter_node_name
     "filter-node-name", 13 opt discard_source "discard-source", 14 opt x_perf "x-perf",
-    15 req target "target", } extra extra
+    15 req target "target", } extra extra required 32774
 );
 ::qapi_rt::qapi_builder!(
     BlockdevBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
@@ -3067,7 +3081,7 @@ pub struct ChangeBackingFile {
 }
 ::qapi_rt::qapi_struct!(
     ChangeBackingFile { 0 req device "device", 1 req image_node_name "image-node-name", 2
-    req backing_file "backing-file", } extra extra
+    req backing_file "backing-file", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     ChangeBackingFile new { device : ::std::string::String => into, image_node_name :
@@ -3213,7 +3227,7 @@ pub struct BlockCommit {
     backing_file "backing-file", 7 opt backing_mask_protocol "backing-mask-protocol", 8
     opt speed "speed", 9 opt on_error "on-error", 10 opt filter_node_name
     "filter-node-name", 11 opt auto_finalize "auto-finalize", 12 opt auto_dismiss
-    "auto-dismiss", } extra extra
+    "auto-dismiss", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     BlockCommit new { device : ::std::string::String => into, } init { extra =
@@ -3364,7 +3378,7 @@ pub struct XDbgBlockGraphNode {
 }
 ::qapi_rt::qapi_struct!(
     XDbgBlockGraphNode { 0 req id "id", 1 req r#type "type", 2 req name "name", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraphNode new { id : u64 => plain, r#type : XDbgBlockGraphNodeType => into,
@@ -3429,7 +3443,7 @@ pub struct XDbgBlockGraphEdge {
 }
 ::qapi_rt::qapi_struct!(
     XDbgBlockGraphEdge { 0 req parent "parent", 1 req child "child", 2 req name "name", 3
-    req perm "perm", 4 req shared_perm "shared-perm", } extra extra
+    req perm "perm", 4 req shared_perm "shared-perm", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraphEdge new { parent : u64 => plain, child : u64 => plain, name :
@@ -3452,7 +3466,7 @@ pub struct XDbgBlockGraph {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    XDbgBlockGraph { 0 req nodes "nodes", 1 req edges "edges", } extra extra
+    XDbgBlockGraph { 0 req nodes "nodes", 1 req edges "edges", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     XDbgBlockGraph new { nodes : ::std::vec::Vec < XDbgBlockGraphNode > => into, edges :
@@ -3596,7 +3610,7 @@ pub struct DriveMirror {
     10 opt buf_size "buf-size", 11 opt on_source_error "on-source-error", 12 opt
     on_target_error "on-target-error", 13 opt unmap "unmap", 14 opt copy_mode
     "copy-mode", 15 opt auto_finalize "auto-finalize", 16 opt auto_dismiss
-    "auto-dismiss", } extra extra
+    "auto-dismiss", } extra extra required 70
 );
 ::qapi_rt::qapi_builder!(
     DriveMirror new { device : ::std::string::String => into, target :
@@ -3643,7 +3657,7 @@ pub struct BlockDirtyBitmap {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockDirtyBitmap { 0 req node "node", 1 req name "name", } extra extra
+    BlockDirtyBitmap { 0 req node "node", 1 req name "name", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmap new { node : ::std::string::String => into, name :
@@ -3698,7 +3712,7 @@ pub struct BlockDirtyBitmapAdd {
 ::qapi_rt::qapi_struct!(
     BlockDirtyBitmapAdd { 0 req node "node", 1 req name "name", 2 opt granularity
     "granularity", 3 opt persistent "persistent", 4 opt disabled "disabled", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapAdd new { node : ::std::string::String => into, name :
@@ -3835,7 +3849,7 @@ pub struct BlockDirtyBitmapMerge {
 }
 ::qapi_rt::qapi_struct!(
     BlockDirtyBitmapMerge { 0 req node "node", 1 req target "target", 2 req bitmaps
-    "bitmaps", } extra extra
+    "bitmaps", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapMerge new { node : ::std::string::String => into, target :
@@ -4035,7 +4049,9 @@ pub struct BlockDirtyBitmapSha256 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapSha256 { 0 req sha256 "sha256", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockDirtyBitmapSha256 { 0 req sha256 "sha256", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapSha256 new { sha256 : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4160,7 +4176,7 @@ pub struct BlockdevMirror {
     "granularity", 7 opt buf_size "buf-size", 8 opt on_source_error "on-source-error", 9
     opt on_target_error "on-target-error", 10 opt filter_node_name "filter-node-name", 11
     opt copy_mode "copy-mode", 12 opt auto_finalize "auto-finalize", 13 opt auto_dismiss
-    "auto-dismiss", 14 opt target_is_zero "target-is-zero", } extra extra
+    "auto-dismiss", 14 opt target_is_zero "target-is-zero", } extra extra required 22
 );
 ::qapi_rt::qapi_builder!(
     BlockdevMirror new { device : ::std::string::String => into, target :
@@ -4282,7 +4298,7 @@ pub struct BlockIOThrottle {
     bps_wr_max_length "bps_wr_max_length", 17 opt iops_max_length "iops_max_length", 18
     opt iops_rd_max_length "iops_rd_max_length", 19 opt iops_wr_max_length
     "iops_wr_max_length", 20 opt iops_size "iops_size", 21 opt group "group", } extra
-    extra
+    extra required 252
 );
 ::qapi_rt::qapi_builder!(
     BlockIOThrottle new { bps : i64 => plain, bps_rd : i64 => plain, bps_wr : i64 =>
@@ -4597,7 +4613,7 @@ pub struct BlockStream {
     base_node "base-node", 4 opt backing_file "backing-file", 5 opt backing_mask_protocol
     "backing-mask-protocol", 6 opt bottom "bottom", 7 opt speed "speed", 8 opt on_error
     "on-error", 9 opt filter_node_name "filter-node-name", 10 opt auto_finalize
-    "auto-finalize", 11 opt auto_dismiss "auto-dismiss", } extra extra
+    "auto-finalize", 11 opt auto_dismiss "auto-dismiss", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     BlockStream new { device : ::std::string::String => into, } init { extra =
@@ -4645,7 +4661,8 @@ pub struct BlockJobSetSpeed {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", } extra extra
+    BlockJobSetSpeed { 0 req device "device", 1 req speed "speed", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     BlockJobSetSpeed new { device : ::std::string::String => into, speed : i64 => plain,
@@ -4702,7 +4719,7 @@ pub struct BlockJobCancel {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobCancel { 0 req device "device", 1 opt force "force", } extra extra
+    BlockJobCancel { 0 req device "device", 1 opt force "force", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCancel new { device : ::std::string::String => into, } init { extra =
@@ -4745,7 +4762,7 @@ pub struct BlockJobPause {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobPause { 0 req device "device", } extra extra);
+::qapi_rt::qapi_struct!(BlockJobPause { 0 req device "device", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BlockJobPause new { device : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4783,7 +4800,9 @@ pub struct BlockJobResume {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobResume { 0 req device "device", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockJobResume { 0 req device "device", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockJobResume new { device : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4832,7 +4851,9 @@ pub struct BlockJobComplete {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobComplete { 0 req device "device", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockJobComplete { 0 req device "device", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockJobComplete new { device : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4869,7 +4890,7 @@ pub struct BlockJobDismiss {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobDismiss { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(BlockJobDismiss { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BlockJobDismiss new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4905,7 +4926,7 @@ pub struct BlockJobFinalize {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockJobFinalize { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(BlockJobFinalize { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BlockJobFinalize new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -4931,7 +4952,7 @@ pub struct BlockJobChangeOptionsMirror {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode", } extra extra
+    BlockJobChangeOptionsMirror { 0 req copy_mode "copy-mode", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockJobChangeOptionsMirror new { copy_mode : MirrorCopyMode => into, } init { extra
@@ -4952,7 +4973,9 @@ pub struct BlockJobChangeOptions {
     /// The branch, chosen by `type`.
     pub branch: BlockJobChangeOptionsBranch,
 }
-::qapi_rt::qapi_struct!(BlockJobChangeOptions { 0 req id "id", } flatten branch);
+::qapi_rt::qapi_struct!(
+    BlockJobChangeOptions { 0 req id "id", } flatten branch required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockJobChangeOptions new { id : ::std::string::String => into, branch :
     BlockJobChangeOptionsBranch => into, } init {} set {}
@@ -5306,7 +5329,7 @@ pub struct BlockdevOptionsFile {
     BlockdevOptionsFile { 0 req filename "filename", 1 opt pr_manager "pr-manager", 2 opt
     locking "locking", 3 opt aio "aio", 4 opt aio_max_batch "aio-max-batch", 5 opt
     drop_cache "drop-cache", 6 opt x_check_cache_dropped "x-check-cache-dropped", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsFile new { filename : ::std::string::String => into, } init { extra =
@@ -5368,7 +5391,7 @@ pub struct BlockdevOptionsNVMe {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsNVMe { 0 req device "device", 1 req namespace "namespace", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNVMe new { device : ::std::string::String => into, namespace : i64 =>
@@ -5400,7 +5423,7 @@ pub struct BlockdevOptionsVVFAT {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsVVFAT { 0 req dir "dir", 1 opt fat_type "fat-type", 2 opt floppy
-    "floppy", 3 opt label "label", 4 opt rw "rw", } extra extra
+    "floppy", 3 opt label "label", 4 opt rw "rw", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVVFAT new { dir : ::std::string::String => into, } init { extra =
@@ -5423,7 +5446,9 @@ pub struct BlockdevOptionsGenericFormat {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsGenericFormat { 0 req file "file", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsGenericFormat { 0 req file "file", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGenericFormat new { file : BlockdevRef => boxed, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -5450,7 +5475,7 @@ pub struct BlockdevOptionsLUKS {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsLUKS { 0 req file "file", 1 opt key_secret "key-secret", 2 opt header
-    "header", } extra extra
+    "header", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsLUKS new { file : BlockdevRef => boxed, } init { extra =
@@ -5478,7 +5503,7 @@ pub struct BlockdevOptionsGenericCOWFormat {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsGenericCOWFormat { 0 req file "file", 1 anyopt backing "backing", }
-    extra extra
+    extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGenericCOWFormat new { file : BlockdevRef => boxed, } init { extra =
@@ -5690,7 +5715,7 @@ pub struct BlockdevOptionsQcow {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsQcow { 0 req file "file", 1 anyopt backing "backing", 2 opt encrypt
-    "encrypt", } extra extra
+    "encrypt", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQcow new { file : BlockdevRef => boxed, } init { extra =
@@ -5776,7 +5801,7 @@ pub struct BlockdevOptionsPreallocate {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsPreallocate { 0 req file "file", 1 opt prealloc_align
-    "prealloc-align", 2 opt prealloc_size "prealloc-size", } extra extra
+    "prealloc-align", 2 opt prealloc_size "prealloc-size", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsPreallocate new { file : BlockdevRef => boxed, } init { extra =
@@ -5868,7 +5893,7 @@ pub struct BlockdevOptionsQcow2 {
     "overlap-check", 8 opt cache_size "cache-size", 9 opt l2_cache_size "l2-cache-size",
     10 opt l2_cache_entry_size "l2-cache-entry-size", 11 opt refcount_cache_size
     "refcount-cache-size", 12 opt cache_clean_interval "cache-clean-interval", 13 opt
-    encrypt "encrypt", 14 opt data_file "data-file", } extra extra
+    encrypt "encrypt", 14 opt data_file "data-file", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQcow2 new { file : BlockdevRef => boxed, } init { extra =
@@ -5934,7 +5959,7 @@ pub struct SshHostKeyHash {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SshHostKeyHash { 0 req r#type "type", 1 req hash "hash", } extra extra
+    SshHostKeyHash { 0 req r#type "type", 1 req hash "hash", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SshHostKeyHash new { r#type : SshHostKeyCheckHashType => into, hash :
@@ -5999,7 +6024,7 @@ pub struct BlockdevOptionsSsh {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsSsh { 0 req server "server", 1 req path "path", 2 opt user "user", 3
-    opt host_key_check "host-key-check", } extra extra
+    opt host_key_check "host-key-check", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsSsh new { server : InetSocketAddress => into, path :
@@ -6198,7 +6223,7 @@ pub struct BlkdebugInjectErrorOptions {
 ::qapi_rt::qapi_struct!(
     BlkdebugInjectErrorOptions { 0 req event "event", 1 opt state "state", 2 opt iotype
     "iotype", 3 opt errno "errno", 4 opt sector "sector", 5 opt once "once", 6 opt
-    immediately "immediately", } extra extra
+    immediately "immediately", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugInjectErrorOptions new { event : BlkdebugEvent => into, } init { extra =
@@ -6227,7 +6252,7 @@ pub struct BlkdebugSetStateOptions {
 }
 ::qapi_rt::qapi_struct!(
     BlkdebugSetStateOptions { 0 req event "event", 1 opt state "state", 2 req new_state
-    "new_state", } extra extra
+    "new_state", } extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugSetStateOptions new { event : BlkdebugEvent => into, new_state : i64 =>
@@ -6294,7 +6319,7 @@ pub struct BlockdevOptionsBlkdebug {
     opt max_write_zero "max-write-zero", 6 opt opt_discard "opt-discard", 7 opt
     max_discard "max-discard", 8 opt inject_error "inject-error", 9 opt set_state
     "set-state", 10 opt take_child_perms "take-child-perms", 11 opt unshare_child_perms
-    "unshare-child-perms", } extra extra
+    "unshare-child-perms", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkdebug new { image : BlockdevRef => boxed, } init { extra =
@@ -6336,7 +6361,7 @@ pub struct BlockdevOptionsBlklogwrites {
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsBlklogwrites { 0 req file "file", 1 req log "log", 2 opt
     log_sector_size "log-sector-size", 3 opt log_append "log-append", 4 opt
-    log_super_update_interval "log-super-update-interval", } extra extra
+    log_super_update_interval "log-super-update-interval", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlklogwrites new { file : BlockdevRef => boxed, log : BlockdevRef =>
@@ -6361,7 +6386,8 @@ pub struct BlockdevOptionsBlkverify {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsBlkverify { 0 req test "test", 1 req raw "raw", } extra extra
+    BlockdevOptionsBlkverify { 0 req test "test", 1 req raw "raw", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkverify new { test : BlockdevRef => boxed, raw : BlockdevRef =>
@@ -6379,7 +6405,9 @@ pub struct BlockdevOptionsBlkreplay {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsBlkreplay { 0 req image "image", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsBlkreplay { 0 req image "image", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkreplay new { image : BlockdevRef => boxed, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -6425,7 +6453,7 @@ pub struct BlockdevOptionsQuorum {
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsQuorum { 0 opt blkverify "blkverify", 1 req children "children", 2 req
     vote_threshold "vote-threshold", 3 opt rewrite_corrupted "rewrite-corrupted", 4 opt
-    read_pattern "read-pattern", } extra extra
+    read_pattern "read-pattern", } extra extra required 6
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQuorum new { children : ::std::vec::Vec < BlockdevRef > => into,
@@ -6456,7 +6484,7 @@ pub struct BlockdevOptionsGluster {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsGluster { 0 req volume "volume", 1 req path "path", 2 req server
-    "server", 3 opt debug "debug", 4 opt logfile "logfile", } extra extra
+    "server", 3 opt debug "debug", 4 opt logfile "logfile", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGluster new { volume : ::std::string::String => into, path :
@@ -6479,7 +6507,7 @@ pub struct BlockdevOptionsIoUring {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsIoUring { 0 req filename "filename", } extra extra
+    BlockdevOptionsIoUring { 0 req filename "filename", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsIoUring new { filename : ::std::string::String => into, } init { extra
@@ -6500,7 +6528,9 @@ pub struct BlockdevOptionsNvmeIoUring {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevOptionsNvmeIoUring { 0 req path "path", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevOptionsNvmeIoUring { 0 req path "path", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNvmeIoUring new { path : ::std::string::String => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -6522,7 +6552,7 @@ pub struct BlockdevOptionsVirtioBlkVfioPci {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVfioPci { 0 req path "path", } extra extra
+    BlockdevOptionsVirtioBlkVfioPci { 0 req path "path", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVfioPci new { path : ::std::string::String => into, } init {
@@ -6544,7 +6574,7 @@ pub struct BlockdevOptionsVirtioBlkVhostUser {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVhostUser { 0 req path "path", } extra extra
+    BlockdevOptionsVirtioBlkVhostUser { 0 req path "path", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostUser new { path : ::std::string::String => into, } init
@@ -6567,7 +6597,7 @@ pub struct BlockdevOptionsVirtioBlkVhostVdpa {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path", } extra extra
+    BlockdevOptionsVirtioBlkVhostVdpa { 0 req path "path", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVirtioBlkVhostVdpa new { path : ::std::string::String => into, } init
@@ -6648,7 +6678,7 @@ pub struct BlockdevOptionsIscsi {
     BlockdevOptionsIscsi { 0 req transport "transport", 1 req portal "portal", 2 req
     target "target", 3 opt lun "lun", 4 opt user "user", 5 opt password_secret
     "password-secret", 6 opt initiator_name "initiator-name", 7 opt header_digest
-    "header-digest", 8 opt timeout "timeout", } extra extra
+    "header-digest", 8 opt timeout "timeout", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsIscsi new { transport : IscsiTransport => into, portal :
@@ -6704,7 +6734,8 @@ pub struct RbdEncryptionOptionsLUKSBase {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret", } extra extra
+    RbdEncryptionOptionsLUKSBase { 0 req key_secret "key-secret", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKSBase new { key_secret : ::std::string::String => into, } init
@@ -6725,7 +6756,7 @@ pub struct RbdEncryptionCreateOptionsLUKSBase {
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKSBase { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", } extra extra
+    "cipher-alg", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKSBase new { key_secret : ::std::string::String => into,
@@ -6744,7 +6775,7 @@ pub struct RbdEncryptionOptionsLUKS {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret", } extra extra
+    RbdEncryptionOptionsLUKS { 0 req key_secret "key-secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKS new { key_secret : ::std::string::String => into, } init {
@@ -6762,7 +6793,7 @@ pub struct RbdEncryptionOptionsLUKS2 {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret", } extra extra
+    RbdEncryptionOptionsLUKS2 { 0 req key_secret "key-secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKS2 new { key_secret : ::std::string::String => into, } init {
@@ -6782,7 +6813,7 @@ pub struct RbdEncryptionOptionsLUKSAny {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret", } extra extra
+    RbdEncryptionOptionsLUKSAny { 0 req key_secret "key-secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptionsLUKSAny new { key_secret : ::std::string::String => into, } init
@@ -6803,7 +6834,7 @@ pub struct RbdEncryptionCreateOptionsLUKS {
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKS { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", } extra extra
+    "cipher-alg", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS new { key_secret : ::std::string::String => into, }
@@ -6825,7 +6856,7 @@ pub struct RbdEncryptionCreateOptionsLUKS2 {
 }
 ::qapi_rt::qapi_struct!(
     RbdEncryptionCreateOptionsLUKS2 { 0 req key_secret "key-secret", 1 opt cipher_alg
-    "cipher-alg", } extra extra
+    "cipher-alg", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS2 new { key_secret : ::std::string::String => into, }
@@ -7031,7 +7062,7 @@ pub struct BlockdevOptionsRbd {
     BlockdevOptionsRbd { 0 req pool "pool", 1 opt namespace "namespace", 2 req image
     "image", 3 opt conf "conf", 4 opt snapshot "snapshot", 5 opt encrypt "encrypt", 6 opt
     user "user", 7 opt auth_client_required "auth-client-required", 8 opt key_secret
-    "key-secret", 9 opt server "server", } extra extra
+    "key-secret", 9 opt server "server", } extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRbd new { pool : ::std::string::String => into, image :
@@ -7086,7 +7117,7 @@ pub struct BlockdevOptionsReplication {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsReplication { 0 req file "file", 1 req mode "mode", 2 opt top_id
-    "top-id", } extra extra
+    "top-id", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsReplication new { file : BlockdevRef => boxed, mode : ReplicationMode
@@ -7121,7 +7152,7 @@ pub struct NFSServer {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NFSServer { 0 req r#type "type", 1 req host "host", } extra extra
+    NFSServer { 0 req r#type "type", 1 req host "host", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     NFSServer new { r#type : NFSTransport => into, host : ::std::string::String => into,
@@ -7162,7 +7193,7 @@ pub struct BlockdevOptionsNfs {
     BlockdevOptionsNfs { 0 req server "server", 1 req path "path", 2 opt user "user", 3
     opt group "group", 4 opt tcp_syn_count "tcp-syn-count", 5 opt readahead_size
     "readahead-size", 6 opt page_cache_size "page-cache-size", 7 opt debug "debug", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNfs new { server : NFSServer => into, path : ::std::string::String =>
@@ -7205,7 +7236,7 @@ pub struct BlockdevOptionsCurlBase {
     BlockdevOptionsCurlBase { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    } extra extra
+    } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlBase new { url : ::std::string::String => into, } init { extra =
@@ -7256,7 +7287,7 @@ pub struct BlockdevOptionsCurlHttp {
     BlockdevOptionsCurlHttp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    7 opt cookie "cookie", 8 opt cookie_secret "cookie-secret", } extra extra
+    7 opt cookie "cookie", 8 opt cookie_secret "cookie-secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttp new { url : ::std::string::String => into, } init { extra =
@@ -7313,7 +7344,7 @@ pub struct BlockdevOptionsCurlHttps {
     timeout "timeout", 3 opt username "username", 4 opt password_secret
     "password-secret", 5 opt proxy_username "proxy-username", 6 opt proxy_password_secret
     "proxy-password-secret", 7 opt cookie "cookie", 8 opt sslverify "sslverify", 9 opt
-    cookie_secret "cookie-secret", } extra extra
+    cookie_secret "cookie-secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttps new { url : ::std::string::String => into, } init { extra =
@@ -7360,7 +7391,7 @@ pub struct BlockdevOptionsCurlFtp {
     BlockdevOptionsCurlFtp { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    } extra extra
+    } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtp new { url : ::std::string::String => into, } init { extra =
@@ -7407,7 +7438,7 @@ pub struct BlockdevOptionsCurlFtps {
     BlockdevOptionsCurlFtps { 0 req url "url", 1 opt readahead "readahead", 2 opt timeout
     "timeout", 3 opt username "username", 4 opt password_secret "password-secret", 5 opt
     proxy_username "proxy-username", 6 opt proxy_password_secret "proxy-password-secret",
-    7 opt sslverify "sslverify", } extra extra
+    7 opt sslverify "sslverify", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtps new { url : ::std::string::String => into, } init { extra =
@@ -7464,7 +7495,7 @@ pub struct BlockdevOptionsNbd {
     BlockdevOptionsNbd { 0 req server "server", 1 opt export "export", 2 opt tls_creds
     "tls-creds", 3 opt tls_hostname "tls-hostname", 4 opt x_dirty_bitmap
     "x-dirty-bitmap", 5 opt reconnect_delay "reconnect-delay", 6 opt open_timeout
-    "open-timeout", } extra extra
+    "open-timeout", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNbd new { server : SocketAddress => into, } init { extra =
@@ -7493,7 +7524,7 @@ pub struct BlockdevOptionsRaw {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsRaw { 0 req file "file", 1 opt offset "offset", 2 opt size "size", }
-    extra extra
+    extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRaw new { file : BlockdevRef => boxed, } init { extra =
@@ -7517,7 +7548,7 @@ pub struct BlockdevOptionsThrottle {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsThrottle { 0 req throttle_group "throttle-group", 1 req file "file", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsThrottle new { throttle_group : ::std::string::String => into, file :
@@ -7542,7 +7573,8 @@ pub struct BlockdevOptionsCor {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevOptionsCor { 0 req file "file", 1 opt bottom "bottom", } extra extra
+    BlockdevOptionsCor { 0 req file "file", 1 opt bottom "bottom", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCor new { file : BlockdevRef => boxed, } init { extra =
@@ -7619,7 +7651,7 @@ pub struct BlockdevOptionsCbw {
 ::qapi_rt::qapi_struct!(
     BlockdevOptionsCbw { 0 req file "file", 1 req target "target", 2 opt bitmap "bitmap",
     3 opt on_cbw_error "on-cbw-error", 4 opt cbw_timeout "cbw-timeout", 5 opt
-    min_cluster_size "min-cluster-size", } extra extra
+    min_cluster_size "min-cluster-size", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCbw new { file : BlockdevRef => boxed, target : BlockdevRef => boxed,
@@ -9136,7 +9168,9 @@ pub struct BlockdevReopen {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevReopen { 0 req options "options", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevReopen { 0 req options "options", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevReopen new { options : ::std::vec::Vec < BlockdevOptions > => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -9181,7 +9215,9 @@ pub struct BlockdevDel {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevDel { 0 req node_name "node-name", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevDel { 0 req node_name "node-name", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevDel new { node_name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -9232,6 +9268,7 @@ pub struct BlockdevSetActive {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevSetActive { 0 opt node_name "node-name", 1 req active "active", } extra extra
+    required 2
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSetActive new { active : bool => into, } init { extra =
@@ -9269,7 +9306,7 @@ pub struct BlockdevCreateOptionsFile {
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsFile { 0 req filename "filename", 1 req size "size", 2 opt
     preallocation "preallocation", 3 opt nocow "nocow", 4 opt extent_size_hint
-    "extent-size-hint", } extra extra
+    "extent-size-hint", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsFile new { filename : ::std::string::String => into, size : u64
@@ -9298,7 +9335,7 @@ pub struct BlockdevCreateOptionsGluster {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsGluster { 0 req location "location", 1 req size "size", 2 opt
-    preallocation "preallocation", } extra extra
+    preallocation "preallocation", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsGluster new { location : BlockdevOptionsGluster => into, size :
@@ -9354,7 +9391,7 @@ pub struct BlockdevCreateOptionsLUKS {
     "cipher-alg", 2 opt cipher_mode "cipher-mode", 3 opt ivgen_alg "ivgen-alg", 4 opt
     ivgen_hash_alg "ivgen-hash-alg", 5 opt hash_alg "hash-alg", 6 opt iter_time
     "iter-time", 7 opt file "file", 8 opt header "header", 9 req size "size", 10 opt
-    preallocation "preallocation", } extra extra
+    preallocation "preallocation", } extra extra required 512
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsLUKS new { size : u64 => plain, } init { extra =
@@ -9384,7 +9421,7 @@ pub struct BlockdevCreateOptionsNfs {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsNfs { 0 req location "location", 1 req size "size", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsNfs new { location : BlockdevOptionsNfs => into, size : u64 =>
@@ -9408,7 +9445,7 @@ pub struct BlockdevCreateOptionsParallels {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsParallels { 0 req file "file", 1 req size "size", 2 opt
-    cluster_size "cluster-size", } extra extra
+    cluster_size "cluster-size", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsParallels new { file : BlockdevRef => into, size : u64 => plain,
@@ -9436,7 +9473,7 @@ pub struct BlockdevCreateOptionsQcow {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsQcow { 0 req file "file", 1 req size "size", 2 opt backing_file
-    "backing-file", 3 opt encrypt "encrypt", } extra extra
+    "backing-file", 3 opt encrypt "encrypt", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9529,7 +9566,7 @@ pub struct BlockdevCreateOptionsQcow2 {
     "backing-fmt", 8 opt encrypt "encrypt", 9 opt cluster_size "cluster-size", 10 opt
     preallocation "preallocation", 11 opt lazy_refcounts "lazy-refcounts", 12 opt
     refcount_bits "refcount-bits", 13 opt compression_type "compression-type", } extra
-    extra
+    extra required 17
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow2 new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9572,7 +9609,7 @@ pub struct BlockdevCreateOptionsQed {
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsQed { 0 req file "file", 1 req size "size", 2 opt backing_file
     "backing-file", 3 opt backing_fmt "backing-fmt", 4 opt cluster_size "cluster-size", 5
-    opt table_size "table-size", } extra extra
+    opt table_size "table-size", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQed new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9603,7 +9640,7 @@ pub struct BlockdevCreateOptionsRbd {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsRbd { 0 req location "location", 1 req size "size", 2 opt
-    cluster_size "cluster-size", 3 opt encrypt "encrypt", } extra extra
+    cluster_size "cluster-size", 3 opt encrypt "encrypt", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsRbd new { location : BlockdevOptionsRbd => into, size : u64 =>
@@ -9706,7 +9743,7 @@ pub struct BlockdevCreateOptionsVmdk {
     BlockdevCreateOptionsVmdk { 0 req file "file", 1 req size "size", 2 opt extents
     "extents", 3 opt subformat "subformat", 4 opt backing_file "backing-file", 5 opt
     adapter_type "adapter-type", 6 opt hwversion "hwversion", 7 opt toolsversion
-    "toolsversion", 8 opt zeroed_grain "zeroed-grain", } extra extra
+    "toolsversion", 8 opt zeroed_grain "zeroed-grain", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVmdk new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9735,7 +9772,7 @@ pub struct BlockdevCreateOptionsSsh {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsSsh { 0 req location "location", 1 req size "size", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsSsh new { location : BlockdevOptionsSsh => into, size : u64 =>
@@ -9760,7 +9797,7 @@ pub struct BlockdevCreateOptionsVdi {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVdi { 0 req file "file", 1 req size "size", 2 opt preallocation
-    "preallocation", } extra extra
+    "preallocation", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVdi new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9810,7 +9847,7 @@ pub struct BlockdevCreateOptionsVhdx {
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVhdx { 0 req file "file", 1 req size "size", 2 opt log_size
     "log-size", 3 opt block_size "block-size", 4 opt subformat "subformat", 5 opt
-    block_state_zero "block-state-zero", } extra extra
+    block_state_zero "block-state-zero", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVhdx new { file : BlockdevRef => into, size : u64 => plain, }
@@ -9854,7 +9891,7 @@ pub struct BlockdevCreateOptionsVpc {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreateOptionsVpc { 0 req file "file", 1 req size "size", 2 opt subformat
-    "subformat", 3 opt force_size "force-size", } extra extra
+    "subformat", 3 opt force_size "force-size", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVpc new { file : BlockdevRef => into, size : u64 => plain, }
@@ -10156,6 +10193,7 @@ pub struct BlockdevCreate {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevCreate { 0 req job_id "job-id", 1 req options "options", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreate new { job_id : ::std::string::String => into, options :
@@ -10205,7 +10243,7 @@ pub struct BlockdevAmendOptionsLUKS {
 ::qapi_rt::qapi_struct!(
     BlockdevAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2 opt
     old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5 opt
-    secret "secret", } extra extra
+    secret "secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, } init {
@@ -10429,7 +10467,7 @@ pub struct XBlockdevAmend {
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevAmend { 0 req job_id "job-id", 1 req node_name "node-name", 2 req options
-    "options", 3 opt force "force", } extra extra
+    "options", 3 opt force "force", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevAmend new { job_id : ::std::string::String => into, node_name :
@@ -10526,6 +10564,7 @@ pub struct BlockImageCorrupted {
 ::qapi_rt::qapi_struct!(
     BlockImageCorrupted { 0 req device "device", 1 opt node_name "node-name", 2 req msg
     "msg", 3 opt offset "offset", 4 opt size "size", 5 req fatal "fatal", } extra extra
+    required 37
 );
 ::qapi_rt::qapi_builder!(
     BlockImageCorrupted new { device : ::std::string::String => into, msg :
@@ -10596,7 +10635,7 @@ pub struct BlockIoError {
 ::qapi_rt::qapi_struct!(
     BlockIoError { 0 opt qom_path "qom-path", 1 req device "device", 2 opt node_name
     "node-name", 3 req operation "operation", 4 req action "action", 5 opt nospace
-    "nospace", 6 req reason "reason", } extra extra
+    "nospace", 6 req reason "reason", } extra extra required 90
 );
 ::qapi_rt::qapi_builder!(
     BlockIoError new { device : ::std::string::String => into, operation :
@@ -10650,7 +10689,8 @@ pub struct BlockJobCompleted {
 }
 ::qapi_rt::qapi_struct!(
     BlockJobCompleted { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
-    req offset "offset", 4 req speed "speed", 5 opt error "error", } extra extra
+    req offset "offset", 4 req speed "speed", 5 opt error "error", } extra extra required
+    31
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCompleted new { r#type : JobType => into, device : ::std::string::String =>
@@ -10697,7 +10737,7 @@ pub struct BlockJobCancelled {
 }
 ::qapi_rt::qapi_struct!(
     BlockJobCancelled { 0 req r#type "type", 1 req device "device", 2 req len "len", 3
-    req offset "offset", 4 req speed "speed", } extra extra
+    req offset "offset", 4 req speed "speed", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCancelled new { r#type : JobType => into, device : ::std::string::String =>
@@ -10738,7 +10778,7 @@ pub struct BlockJobError {
 }
 ::qapi_rt::qapi_struct!(
     BlockJobError { 0 req device "device", 1 req operation "operation", 2 req action
-    "action", } extra extra
+    "action", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockJobError new { device : ::std::string::String => into, operation :
@@ -10786,7 +10826,7 @@ pub struct BlockJobReady {
 }
 ::qapi_rt::qapi_struct!(
     BlockJobReady { 0 req r#type "type", 1 req device "device", 2 req len "len", 3 req
-    offset "offset", 4 req speed "speed", } extra extra
+    offset "offset", 4 req speed "speed", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     BlockJobReady new { r#type : JobType => into, device : ::std::string::String => into,
@@ -10824,7 +10864,7 @@ pub struct BlockJobPending {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockJobPending { 0 req r#type "type", 1 req id "id", } extra extra
+    BlockJobPending { 0 req r#type "type", 1 req id "id", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockJobPending new { r#type : JobType => into, id : ::std::string::String => into, }
@@ -10884,7 +10924,7 @@ pub struct BlockWriteThreshold {
 }
 ::qapi_rt::qapi_struct!(
     BlockWriteThreshold { 0 req node_name "node-name", 1 req amount_exceeded
-    "amount-exceeded", 2 req write_threshold "write-threshold", } extra extra
+    "amount-exceeded", 2 req write_threshold "write-threshold", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BlockWriteThreshold new { node_name : ::std::string::String => into, amount_exceeded
@@ -10929,7 +10969,7 @@ pub struct BlockSetWriteThreshold {
 }
 ::qapi_rt::qapi_struct!(
     BlockSetWriteThreshold { 0 req node_name "node-name", 1 req write_threshold
-    "write-threshold", } extra extra
+    "write-threshold", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockSetWriteThreshold new { node_name : ::std::string::String => into,
@@ -11003,7 +11043,7 @@ pub struct XBlockdevChange {
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevChange { 0 req parent "parent", 1 opt child "child", 2 opt node "node", }
-    extra extra
+    extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevChange new { parent : ::std::string::String => into, } init { extra =
@@ -11060,7 +11100,7 @@ pub struct XBlockdevSetIothread {
 }
 ::qapi_rt::qapi_struct!(
     XBlockdevSetIothread { 0 req node_name "node-name", 1 req iothread "iothread", 2 opt
-    force "force", } extra extra
+    force "force", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevSetIothread new { node_name : ::std::string::String => into, iothread :
@@ -11118,7 +11158,7 @@ pub struct QuorumFailure {
 }
 ::qapi_rt::qapi_struct!(
     QuorumFailure { 0 req reference "reference", 1 req sector_num "sector-num", 2 req
-    sectors_count "sectors-count", } extra extra
+    sectors_count "sectors-count", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     QuorumFailure new { reference : ::std::string::String => into, sector_num : i64 =>
@@ -11177,7 +11217,7 @@ pub struct QuorumReportBad {
 ::qapi_rt::qapi_struct!(
     QuorumReportBad { 0 req r#type "type", 1 opt error "error", 2 req node_name
     "node-name", 3 req sector_num "sector-num", 4 req sectors_count "sectors-count", }
-    extra extra
+    extra extra required 29
 );
 ::qapi_rt::qapi_builder!(
     QuorumReportBad new { r#type : QuorumOpType => into, node_name :
@@ -11204,6 +11244,7 @@ pub struct BlockdevSnapshotInternal {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevSnapshotInternal { 0 req device "device", 1 req name "name", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotInternal new { device : ::std::string::String => into, name :
@@ -11309,7 +11350,7 @@ pub struct BlockdevSnapshotDeleteInternalSync {
 }
 ::qapi_rt::qapi_struct!(
     BlockdevSnapshotDeleteInternalSync { 0 req device "device", 1 opt id "id", 2 opt name
-    "name", } extra extra
+    "name", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotDeleteInternalSync new { device : ::std::string::String => into, }
@@ -11338,7 +11379,7 @@ pub struct DummyBlockCoreForceArrays {
 }
 ::qapi_rt::qapi_struct!(
     DummyBlockCoreForceArrays { 0 req unused_block_graph_info "unused-block-graph-info",
-    } extra extra
+    } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     DummyBlockCoreForceArrays new { unused_block_graph_info : ::std::vec::Vec <

@@ -74,7 +74,7 @@ pub struct NbdServerOptions {
 ::qapi_rt::qapi_struct!(
     NbdServerOptions { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
     tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
-    "max-connections", 4 req addr "addr", } extra extra
+    "max-connections", 4 req addr "addr", } extra extra required 16
 );
 ::qapi_rt::qapi_builder!(
     NbdServerOptions new { addr : SocketAddress => into, } init { extra =
@@ -118,7 +118,7 @@ pub struct NbdServerOptionsLegacy {
 ::qapi_rt::qapi_struct!(
     NbdServerOptionsLegacy { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt
     tls_creds "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections
-    "max-connections", 4 req addr "addr", } extra extra
+    "max-connections", 4 req addr "addr", } extra extra required 16
 );
 ::qapi_rt::qapi_builder!(
     NbdServerOptionsLegacy new { addr : SocketAddressLegacy => into, } init { extra =
@@ -170,7 +170,7 @@ pub struct NbdServerStart {
 ::qapi_rt::qapi_struct!(
     NbdServerStart { 0 opt handshake_max_seconds "handshake-max-seconds", 1 opt tls_creds
     "tls-creds", 2 opt tls_authz "tls-authz", 3 opt max_connections "max-connections", 4
-    req addr "addr", } extra extra
+    req addr "addr", } extra extra required 16
 );
 ::qapi_rt::qapi_builder!(
     NbdServerStart new { addr : SocketAddressLegacy => into, } init { extra =
@@ -298,7 +298,7 @@ pub struct BlockExportOptionsVhostUserBlk {
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsVhostUserBlk { 0 req addr "addr", 1 opt logical_block_size
-    "logical-block-size", 2 opt num_queues "num-queues", } extra extra
+    "logical-block-size", 2 opt num_queues "num-queues", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVhostUserBlk new { addr : SocketAddress => into, } init { extra =
@@ -355,7 +355,7 @@ pub struct BlockExportOptionsFuse {
 }
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsFuse { 0 req mountpoint "mountpoint", 1 opt growable "growable", 2
-    opt allow_other "allow-other", } extra extra
+    opt allow_other "allow-other", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsFuse new { mountpoint : ::std::string::String => into, } init {
@@ -388,7 +388,7 @@ pub struct BlockExportOptionsVduseBlk {
 ::qapi_rt::qapi_struct!(
     BlockExportOptionsVduseBlk { 0 req name "name", 1 opt num_queues "num-queues", 2 opt
     queue_size "queue-size", 3 opt logical_block_size "logical-block-size", 4 opt serial
-    "serial", } extra extra
+    "serial", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVduseBlk new { name : ::std::string::String => into, } init { extra
@@ -426,6 +426,7 @@ pub struct NbdServerAddOptions {
 ::qapi_rt::qapi_struct!(
     NbdServerAddOptions { 0 opt name "name", 1 opt description "description", 2 req
     device "device", 3 opt writable "writable", 4 opt bitmap "bitmap", } extra extra
+    required 4
 );
 ::qapi_rt::qapi_builder!(
     NbdServerAddOptions new { device : ::std::string::String => into, } init { extra =
@@ -522,7 +523,7 @@ pub struct NbdServerRemove {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NbdServerRemove { 0 req name "name", 1 opt mode "mode", } extra extra
+    NbdServerRemove { 0 req name "name", 1 opt mode "mode", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NbdServerRemove new { name : ::std::string::String => into, } init { extra =
@@ -629,6 +630,7 @@ pub struct BlockExportOptions {
     BlockExportOptions { 0 req id "id", 1 opt fixed_iothread "fixed-iothread", 2 opt
     iothread "iothread", 3 req node_name "node-name", 4 opt writable "writable", 5 opt
     writethrough "writethrough", 6 opt allow_inactive "allow-inactive", } flatten branch
+    required 9
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptions new { id : ::std::string::String => into, node_name :
@@ -763,7 +765,7 @@ pub struct BlockExportDel {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockExportDel { 0 req id "id", 1 opt mode "mode", } extra extra
+    BlockExportDel { 0 req id "id", 1 opt mode "mode", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockExportDel new { id : ::std::string::String => into, } init { extra =
@@ -787,7 +789,7 @@ pub struct BlockExportDeleted {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockExportDeleted { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(BlockExportDeleted { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BlockExportDeleted new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -818,7 +820,7 @@ pub struct BlockExportInfo {
 }
 ::qapi_rt::qapi_struct!(
     BlockExportInfo { 0 req id "id", 1 req r#type "type", 2 req node_name "node-name", 3
-    req shutting_down "shutting-down", } extra extra
+    req shutting_down "shutting-down", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     BlockExportInfo new { id : ::std::string::String => into, r#type : BlockExportType =>

@@ -24,7 +24,7 @@ pub struct ChardevInfo {
 }
 ::qapi_rt::qapi_struct!(
     ChardevInfo { 0 req label "label", 1 req filename "filename", 2 req frontend_open
-    "frontend-open", } extra extra
+    "frontend-open", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     ChardevInfo new { label : ::std::string::String => into, filename :
@@ -87,7 +87,9 @@ pub struct ChardevBackendInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevBackendInfo { 0 req name "name", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevBackendInfo { 0 req name "name", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevBackendInfo new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -184,7 +186,7 @@ pub struct RingbufWrite {
 }
 ::qapi_rt::qapi_struct!(
     RingbufWrite { 0 req device "device", 1 req data "data", 2 opt format "format", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     RingbufWrite new { device : ::std::string::String => into, data :
@@ -250,7 +252,7 @@ pub struct RingbufRead {
 }
 ::qapi_rt::qapi_struct!(
     RingbufRead { 0 req device "device", 1 req size "size", 2 opt format "format", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     RingbufRead new { device : ::std::string::String => into, size : i64 => plain, } init
@@ -308,7 +310,7 @@ pub struct ChardevFile {
 }
 ::qapi_rt::qapi_struct!(
     ChardevFile { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 opt r#in "in",
-    3 req out "out", 4 opt append "append", } extra extra
+    3 req out "out", 4 opt append "append", } extra extra required 8
 );
 ::qapi_rt::qapi_builder!(
     ChardevFile new { out : ::std::string::String => into, } init { extra =
@@ -337,7 +339,7 @@ pub struct ChardevHostdev {
 }
 ::qapi_rt::qapi_struct!(
     ChardevHostdev { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req device
-    "device", } extra extra
+    "device", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevHostdev new { device : ::std::string::String => into, } init { extra =
@@ -410,7 +412,7 @@ pub struct ChardevSocket {
     "addr", 3 opt tls_creds "tls-creds", 4 opt tls_authz "tls-authz", 5 opt server
     "server", 6 opt wait "wait", 7 opt nodelay "nodelay", 8 opt telnet "telnet", 9 opt
     tn3270 "tn3270", 10 opt websocket "websocket", 11 opt reconnect_ms "reconnect-ms", 12
-    opt reconnect "reconnect", } extra extra
+    opt reconnect "reconnect", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevSocket new { addr : SocketAddressLegacy => into, } init { extra =
@@ -446,7 +448,7 @@ pub struct ChardevUdp {
 }
 ::qapi_rt::qapi_struct!(
     ChardevUdp { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req remote
-    "remote", 3 opt local "local", } extra extra
+    "remote", 3 opt local "local", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevUdp new { remote : SocketAddressLegacy => into, } init { extra =
@@ -473,7 +475,7 @@ pub struct ChardevMux {
 }
 ::qapi_rt::qapi_struct!(
     ChardevMux { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardev
-    "chardev", } extra extra
+    "chardev", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevMux new { chardev : ::std::string::String => into, } init { extra =
@@ -503,7 +505,7 @@ pub struct ChardevHub {
 }
 ::qapi_rt::qapi_struct!(
     ChardevHub { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req chardevs
-    "chardevs", } extra extra
+    "chardevs", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevHub new { chardevs : ::std::vec::Vec < ::std::string::String > => into, } init
@@ -559,7 +561,7 @@ pub struct ChardevSpiceChannel {
 }
 ::qapi_rt::qapi_struct!(
     ChardevSpiceChannel { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req
-    r#type "type", } extra extra
+    r#type "type", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevSpiceChannel new { r#type : ::std::string::String => into, } init { extra =
@@ -587,7 +589,7 @@ pub struct ChardevSpicePort {
 }
 ::qapi_rt::qapi_struct!(
     ChardevSpicePort { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req fqdn
-    "fqdn", } extra extra
+    "fqdn", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevSpicePort new { fqdn : ::std::string::String => into, } init { extra =
@@ -615,7 +617,7 @@ pub struct ChardevDBus {
 }
 ::qapi_rt::qapi_struct!(
     ChardevDBus { 0 opt logfile "logfile", 1 opt logappend "logappend", 2 req name
-    "name", } extra extra
+    "name", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     ChardevDBus new { name : ::std::string::String => into, } init { extra =
@@ -840,7 +842,9 @@ pub struct ChardevFileWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevFileWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevFileWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevFileWrapper new { data : ChardevFile => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -857,7 +861,9 @@ pub struct ChardevHostdevWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevHostdevWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevHostdevWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevHostdevWrapper new { data : ChardevHostdev => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -872,7 +878,9 @@ pub struct ChardevSocketWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSocketWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevSocketWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevSocketWrapper new { data : ChardevSocket => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -887,7 +895,7 @@ pub struct ChardevUdpWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(ChardevUdpWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevUdpWrapper new { data : ChardevUdp => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -904,7 +912,9 @@ pub struct ChardevCommonWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevCommonWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevCommonWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevCommonWrapper new { data : ChardevCommon => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -919,7 +929,7 @@ pub struct ChardevMuxWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(ChardevMuxWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevMuxWrapper new { data : ChardevMux => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -938,7 +948,7 @@ pub struct ChardevHubWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevHubWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(ChardevHubWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevHubWrapper new { data : ChardevHub => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -953,7 +963,9 @@ pub struct ChardevStdioWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevStdioWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevStdioWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevStdioWrapper new { data : ChardevStdio => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -970,7 +982,9 @@ pub struct ChardevSpiceChannelWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSpiceChannelWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevSpiceChannelWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevSpiceChannelWrapper new { data : ChardevSpiceChannel => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -987,7 +1001,9 @@ pub struct ChardevSpicePortWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSpicePortWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevSpicePortWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevSpicePortWrapper new { data : ChardevSpicePort => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1004,7 +1020,9 @@ pub struct ChardevQemuVDAgentWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevQemuVDAgentWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevQemuVDAgentWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevQemuVDAgentWrapper new { data : ChardevQemuVDAgent => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1021,7 +1039,9 @@ pub struct ChardevDBusWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevDBusWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevDBusWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevDBusWrapper new { data : ChardevDBus => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1036,7 +1056,7 @@ pub struct ChardevVCWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevVCWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(ChardevVCWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevVCWrapper new { data : ChardevVC => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1053,7 +1073,9 @@ pub struct ChardevRingbufWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevRingbufWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChardevRingbufWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChardevRingbufWrapper new { data : ChardevRingbuf => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1072,7 +1094,7 @@ pub struct ChardevPtyWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(ChardevPtyWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevPtyWrapper new { data : ChardevPty => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1383,7 +1405,7 @@ pub struct ChardevAdd {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ChardevAdd { 0 req id "id", 1 req backend "backend", } extra extra
+    ChardevAdd { 0 req id "id", 1 req backend "backend", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     ChardevAdd new { id : ::std::string::String => into, backend : ChardevBackend =>
@@ -1437,7 +1459,7 @@ pub struct ChardevChange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ChardevChange { 0 req id "id", 1 req backend "backend", } extra extra
+    ChardevChange { 0 req id "id", 1 req backend "backend", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     ChardevChange new { id : ::std::string::String => into, backend : ChardevBackend =>
@@ -1468,7 +1490,7 @@ pub struct ChardevRemove {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevRemove { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(ChardevRemove { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevRemove new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1497,7 +1519,7 @@ pub struct ChardevSendBreak {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChardevSendBreak { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(ChardevSendBreak { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ChardevSendBreak new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1533,7 +1555,7 @@ pub struct VserportChange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VserportChange { 0 req id "id", 1 req open "open", } extra extra
+    VserportChange { 0 req id "id", 1 req open "open", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VserportChange new { id : ::std::string::String => into, open : bool => into, } init

@@ -285,6 +285,7 @@ pub struct HumanReadableText {
 }
 ::qapi_rt::qapi_struct!(
     HumanReadableText { 0 req human_readable_text "human-readable-text", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     HumanReadableText new { human_readable_text : ::std::string::String => into, } init {

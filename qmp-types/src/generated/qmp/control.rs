@@ -75,7 +75,7 @@ pub struct VersionTriple {
 }
 ::qapi_rt::qapi_struct!(
     VersionTriple { 0 req major "major", 1 req minor "minor", 2 req micro "micro", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     VersionTriple new { major : i64 => plain, minor : i64 => plain, micro : i64 => plain,
@@ -103,7 +103,7 @@ pub struct VersionInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VersionInfo { 0 req qemu "qemu", 1 req package "package", } extra extra
+    VersionInfo { 0 req qemu "qemu", 1 req package "package", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VersionInfo new { qemu : VersionTriple => into, package : ::std::string::String =>
@@ -160,7 +160,7 @@ pub struct CommandInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CommandInfo { 0 req name "name", } extra extra);
+::qapi_rt::qapi_struct!(CommandInfo { 0 req name "name", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     CommandInfo new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -272,7 +272,7 @@ pub struct MonitorOptions {
 }
 ::qapi_rt::qapi_struct!(
     MonitorOptions { 0 opt id "id", 1 opt mode "mode", 2 opt pretty "pretty", 3 req
-    chardev "chardev", } extra extra
+    chardev "chardev", } extra extra required 8
 );
 ::qapi_rt::qapi_builder!(
     MonitorOptions new { chardev : ::std::string::String => into, } init { extra =

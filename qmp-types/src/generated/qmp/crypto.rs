@@ -184,7 +184,9 @@ pub struct QCryptoBlockOptionsBase {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockOptionsBase { 0 req format "format", } extra extra);
+::qapi_rt::qapi_struct!(
+    QCryptoBlockOptionsBase { 0 req format "format", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     QCryptoBlockOptionsBase new { format : QCryptoBlockFormat => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -388,7 +390,9 @@ pub struct QCryptoBlockInfoBase {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QCryptoBlockInfoBase { 0 req format "format", } extra extra);
+::qapi_rt::qapi_struct!(
+    QCryptoBlockInfoBase { 0 req format "format", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoBase new { format : QCryptoBlockFormat => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -413,7 +417,7 @@ pub struct QCryptoBlockInfoLUKSSlot {
 }
 ::qapi_rt::qapi_struct!(
     QCryptoBlockInfoLUKSSlot { 0 req active "active", 1 opt iters "iters", 2 opt stripes
-    "stripes", 3 req key_offset "key-offset", } extra extra
+    "stripes", 3 req key_offset "key-offset", } extra extra required 9
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKSSlot new { active : bool => into, key_offset : i64 => plain, }
@@ -457,7 +461,7 @@ pub struct QCryptoBlockInfoLUKS {
     "cipher-mode", 2 req ivgen_alg "ivgen-alg", 3 opt ivgen_hash_alg "ivgen-hash-alg", 4
     req hash_alg "hash-alg", 5 opt detached_header "detached-header", 6 req
     payload_offset "payload-offset", 7 req master_key_iters "master-key-iters", 8 req
-    uuid "uuid", 9 req slots "slots", } extra extra
+    uuid "uuid", 9 req slots "slots", } extra extra required 983
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKS new { cipher_alg : QCryptoCipherAlgo => into, cipher_mode :
@@ -565,7 +569,7 @@ pub struct QCryptoBlockAmendOptionsLUKS {
 ::qapi_rt::qapi_struct!(
     QCryptoBlockAmendOptionsLUKS { 0 req state "state", 1 opt new_secret "new-secret", 2
     opt old_secret "old-secret", 3 opt keyslot "keyslot", 4 opt iter_time "iter-time", 5
-    opt secret "secret", } extra extra
+    opt secret "secret", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, }
@@ -751,7 +755,7 @@ pub struct SecretKeyringProperties {
 }
 ::qapi_rt::qapi_struct!(
     SecretKeyringProperties { 0 opt format "format", 1 opt keyid "keyid", 2 opt iv "iv",
-    3 opt loaded "loaded", 4 req serial "serial", } extra extra
+    3 opt loaded "loaded", 4 req serial "serial", } extra extra required 16
 );
 ::qapi_rt::qapi_builder!(
     SecretKeyringProperties new { serial : i32 => plain, } init { extra =
@@ -1015,7 +1019,7 @@ pub struct QCryptoAkCipherOptionsRSA {
 }
 ::qapi_rt::qapi_struct!(
     QCryptoAkCipherOptionsRSA { 0 req hash_alg "hash-alg", 1 req padding_alg
-    "padding-alg", } extra extra
+    "padding-alg", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     QCryptoAkCipherOptionsRSA new { hash_alg : QCryptoHashAlgo => into, padding_alg :

@@ -108,6 +108,7 @@ pub struct QCryptodevBackendClient {
 }
 ::qapi_rt::qapi_struct!(
     QCryptodevBackendClient { 0 req queue "queue", 1 req r#type "type", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     QCryptodevBackendClient new { queue : u32 => plain, r#type : QCryptodevBackendType =>
@@ -139,7 +140,7 @@ pub struct QCryptodevInfo {
 }
 ::qapi_rt::qapi_struct!(
     QCryptodevInfo { 0 req id "id", 1 req service "service", 2 req client "client", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     QCryptodevInfo new { id : ::std::string::String => into, service : ::std::vec::Vec <

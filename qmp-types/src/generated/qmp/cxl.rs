@@ -110,7 +110,7 @@ pub struct CxlInjectGeneralMediaEvent {
     CxlInjectGeneralMediaEvent { 0 req path "path", 1 req log "log", 2 req flags "flags",
     3 req dpa "dpa", 4 req descriptor "descriptor", 5 req r#type "type", 6 req
     transaction_type "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9
-    opt device "device", 10 opt component_id "component-id", } extra extra
+    opt device "device", 10 opt component_id "component-id", } extra extra required 127
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectGeneralMediaEvent new { path : ::std::string::String => into, log :
@@ -253,6 +253,7 @@ pub struct CxlInjectDramEvent {
     "transaction-type", 7 opt channel "channel", 8 opt rank "rank", 9 opt nibble_mask
     "nibble-mask", 10 opt bank_group "bank-group", 11 opt bank "bank", 12 opt row "row",
     13 opt column "column", 14 opt correction_mask "correction-mask", } extra extra
+    required 127
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectDramEvent new { path : ::std::string::String => into, log : CxlEventLog =>
@@ -381,7 +382,7 @@ pub struct CxlInjectMemoryModuleEvent {
     "life-used", 8 req temperature "temperature", 9 req dirty_shutdown_count
     "dirty-shutdown-count", 10 req corrected_volatile_error_count
     "corrected-volatile-error-count", 11 req corrected_persistent_error_count
-    "corrected-persistent-error-count", } extra extra
+    "corrected-persistent-error-count", } extra extra required 4095
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectMemoryModuleEvent new { path : ::std::string::String => into, log :
@@ -476,7 +477,7 @@ pub struct CxlInjectPoison {
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectPoison { 0 req path "path", 1 req start "start", 2 req length "length", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectPoison new { path : ::std::string::String => into, start : u64 => plain,
@@ -614,6 +615,7 @@ pub struct CXLUncorErrorRecord {
 }
 ::qapi_rt::qapi_struct!(
     CXLUncorErrorRecord { 0 req r#type "type", 1 req header "header", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     CXLUncorErrorRecord new { r#type : CxlUncorErrorType => into, header :
@@ -644,7 +646,7 @@ pub struct CxlInjectUncorrectableErrors {
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectUncorrectableErrors { 0 req path "path", 1 req errors "errors", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectUncorrectableErrors new { path : ::std::string::String => into, errors :
@@ -731,6 +733,7 @@ pub struct CxlInjectCorrectableError {
 }
 ::qapi_rt::qapi_struct!(
     CxlInjectCorrectableError { 0 req path "path", 1 req r#type "type", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     CxlInjectCorrectableError new { path : ::std::string::String => into, r#type :
@@ -767,6 +770,7 @@ pub struct CxlDynamicCapacityExtent {
 }
 ::qapi_rt::qapi_struct!(
     CxlDynamicCapacityExtent { 0 req offset "offset", 1 req len "len", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     CxlDynamicCapacityExtent new { offset : u64 => plain, len : u64 => plain, } init {
@@ -877,7 +881,7 @@ pub struct CxlAddDynamicCapacity {
 ::qapi_rt::qapi_struct!(
     CxlAddDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
     selection_policy "selection-policy", 3 req region "region", 4 opt tag "tag", 5 req
-    extents "extents", } extra extra
+    extents "extents", } extra extra required 47
 );
 ::qapi_rt::qapi_builder!(
     CxlAddDynamicCapacity new { path : ::std::string::String => into, host_id : u16 =>
@@ -990,7 +994,7 @@ pub struct CxlReleaseDynamicCapacity {
     CxlReleaseDynamicCapacity { 0 req path "path", 1 req host_id "host-id", 2 req
     removal_policy "removal-policy", 3 opt forced_removal "forced-removal", 4 opt
     sanitize_on_release "sanitize-on-release", 5 req region "region", 6 opt tag "tag", 7
-    req extents "extents", } extra extra
+    req extents "extents", } extra extra required 167
 );
 ::qapi_rt::qapi_builder!(
     CxlReleaseDynamicCapacity new { path : ::std::string::String => into, host_id : u16

@@ -110,7 +110,7 @@ pub struct DumpGuestMemory {
 ::qapi_rt::qapi_struct!(
     DumpGuestMemory { 0 req paging "paging", 1 req protocol "protocol", 2 opt detach
     "detach", 3 opt begin "begin", 4 opt length "length", 5 opt format "format", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     DumpGuestMemory new { paging : bool => into, protocol : ::std::string::String =>
@@ -163,7 +163,7 @@ pub struct DumpQueryResult {
 }
 ::qapi_rt::qapi_struct!(
     DumpQueryResult { 0 req status "status", 1 req completed "completed", 2 req total
-    "total", } extra extra
+    "total", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     DumpQueryResult new { status : DumpStatus => into, completed : i64 => plain, total :
@@ -227,7 +227,7 @@ pub struct DumpCompleted {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DumpCompleted { 0 req result "result", 1 opt error "error", } extra extra
+    DumpCompleted { 0 req result "result", 1 opt error "error", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     DumpCompleted new { result : DumpQueryResult => into, } init { extra =
@@ -249,7 +249,7 @@ pub struct DumpGuestMemoryCapability {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DumpGuestMemoryCapability { 0 req formats "formats", } extra extra
+    DumpGuestMemoryCapability { 0 req formats "formats", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     DumpGuestMemoryCapability new { formats : ::std::vec::Vec < DumpGuestMemoryFormat >

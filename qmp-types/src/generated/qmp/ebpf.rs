@@ -19,7 +19,7 @@ pub struct EbpfObject {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(EbpfObject { 0 req object "object", } extra extra);
+::qapi_rt::qapi_struct!(EbpfObject { 0 req object "object", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     EbpfObject new { object : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -71,7 +71,7 @@ pub struct RequestEbpf {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(RequestEbpf { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(RequestEbpf { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     RequestEbpf new { id : EbpfProgramID => into, } init { extra =
     ::std::default::Default::default(), } set {}

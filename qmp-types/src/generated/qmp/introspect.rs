@@ -97,7 +97,8 @@ pub struct SchemaInfo {
     pub branch: SchemaInfoBranch,
 }
 ::qapi_rt::qapi_struct!(
-    SchemaInfo { 0 req name "name", 1 opt features "features", } flatten branch
+    SchemaInfo { 0 req name "name", 1 opt features "features", } flatten branch required
+    1
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfo new { name : ::std::string::String => into, branch : SchemaInfoBranch =>
@@ -218,7 +219,9 @@ pub struct SchemaInfoBuiltin {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoBuiltin { 0 req json_type "json-type", } extra extra);
+::qapi_rt::qapi_struct!(
+    SchemaInfoBuiltin { 0 req json_type "json-type", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SchemaInfoBuiltin new { json_type : JSONType => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -279,6 +282,7 @@ pub struct SchemaInfoEnum {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoEnum { 0 req members "members", 1 req values "values", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoEnum new { members : ::std::vec::Vec < SchemaInfoEnumMember > => into,
@@ -302,6 +306,7 @@ pub struct SchemaInfoEnumMember {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoEnumMember { 0 req name "name", 1 opt features "features", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoEnumMember new { name : ::std::string::String => into, } init { extra =
@@ -323,7 +328,7 @@ pub struct SchemaInfoArray {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SchemaInfoArray { 0 req element_type "element-type", } extra extra
+    SchemaInfoArray { 0 req element_type "element-type", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoArray new { element_type : ::std::string::String => into, } init { extra =
@@ -354,7 +359,7 @@ pub struct SchemaInfoObject {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoObject { 0 req members "members", 1 opt tag "tag", 2 opt variants
-    "variants", } extra extra
+    "variants", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObject new { members : ::std::vec::Vec < SchemaInfoObjectMember > => into,
@@ -387,7 +392,7 @@ pub struct SchemaInfoObjectMember {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoObjectMember { 0 req name "name", 1 req r#type "type", 2 anyopt default
-    "default", 3 opt features "features", } extra extra
+    "default", 3 opt features "features", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObjectMember new { name : ::std::string::String => into, r#type :
@@ -413,6 +418,7 @@ pub struct SchemaInfoObjectVariant {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoObjectVariant { 0 req case "case", 1 req r#type "type", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObjectVariant new { case : ::std::string::String => into, r#type :
@@ -435,7 +441,9 @@ pub struct SchemaInfoAlternate {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoAlternate { 0 req members "members", } extra extra);
+::qapi_rt::qapi_struct!(
+    SchemaInfoAlternate { 0 req members "members", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SchemaInfoAlternate new { members : ::std::vec::Vec < SchemaInfoAlternateMember > =>
     into, } init { extra = ::std::default::Default::default(), } set {}
@@ -452,7 +460,9 @@ pub struct SchemaInfoAlternateMember {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoAlternateMember { 0 req r#type "type", } extra extra);
+::qapi_rt::qapi_struct!(
+    SchemaInfoAlternateMember { 0 req r#type "type", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SchemaInfoAlternateMember new { r#type : ::std::string::String => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -482,7 +492,7 @@ pub struct SchemaInfoCommand {
 }
 ::qapi_rt::qapi_struct!(
     SchemaInfoCommand { 0 req arg_type "arg-type", 1 req ret_type "ret-type", 2 opt
-    allow_oob "allow-oob", } extra extra
+    allow_oob "allow-oob", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoCommand new { arg_type : ::std::string::String => into, ret_type :
@@ -502,7 +512,9 @@ pub struct SchemaInfoEvent {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SchemaInfoEvent { 0 req arg_type "arg-type", } extra extra);
+::qapi_rt::qapi_struct!(
+    SchemaInfoEvent { 0 req arg_type "arg-type", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SchemaInfoEvent new { arg_type : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}

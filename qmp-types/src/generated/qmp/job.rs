@@ -139,7 +139,7 @@ pub struct JobStatusChange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    JobStatusChange { 0 req id "id", 1 req status "status", } extra extra
+    JobStatusChange { 0 req id "id", 1 req status "status", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     JobStatusChange new { id : ::std::string::String => into, status : JobStatus => into,
@@ -171,7 +171,7 @@ pub struct JobPause {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobPause { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobPause { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobPause new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -199,7 +199,7 @@ pub struct JobResume {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobResume { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobResume { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobResume new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -229,7 +229,7 @@ pub struct JobCancel {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobCancel { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobCancel { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobCancel new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -267,7 +267,7 @@ pub struct JobComplete {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobComplete { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobComplete { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobComplete new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -300,7 +300,7 @@ pub struct JobDismiss {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobDismiss { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobDismiss { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobDismiss new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -333,7 +333,7 @@ pub struct JobFinalize {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(JobFinalize { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(JobFinalize { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     JobFinalize new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -378,7 +378,7 @@ pub struct JobInfo {
 ::qapi_rt::qapi_struct!(
     JobInfo { 0 req id "id", 1 req r#type "type", 2 req status "status", 3 req
     current_progress "current-progress", 4 req total_progress "total-progress", 5 opt
-    error "error", } extra extra
+    error "error", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     JobInfo new { id : ::std::string::String => into, r#type : JobType => into, status :

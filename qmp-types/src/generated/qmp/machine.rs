@@ -148,7 +148,7 @@ pub struct CpuInfoS390 {
 }
 ::qapi_rt::qapi_struct!(
     CpuInfoS390 { 0 req cpu_state "cpu-state", 1 opt dedicated "dedicated", 2 opt
-    entitlement "entitlement", } extra extra
+    entitlement "entitlement", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CpuInfoS390 new { cpu_state : S390CpuState => into, } init { extra =
@@ -180,6 +180,7 @@ pub struct CpuInfoFast {
 ::qapi_rt::qapi_struct!(
     CpuInfoFast { 0 req cpu_index "cpu-index", 1 opt qom_type "qom-type", 2 req qom_path
     "qom-path", 3 req thread_id "thread-id", 4 opt props "props", } flatten branch
+    required 13
 );
 ::qapi_rt::qapi_builder!(
     CpuInfoFast new { cpu_index : i64 => plain, qom_path : ::std::string::String => into,
@@ -366,7 +367,7 @@ pub struct CompatProperty {
 }
 ::qapi_rt::qapi_struct!(
     CompatProperty { 0 req qom_type "qom-type", 1 req property "property", 2 req value
-    "value", } extra extra
+    "value", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     CompatProperty new { qom_type : ::std::string::String => into, property :
@@ -424,7 +425,7 @@ pub struct MachineInfo {
     3 req cpu_max "cpu-max", 4 req hotpluggable_cpus "hotpluggable-cpus", 5 req
     numa_mem_supported "numa-mem-supported", 6 req deprecated "deprecated", 7 opt
     default_cpu_type "default-cpu-type", 8 opt default_ram_id "default-ram-id", 9 opt
-    acpi "acpi", 10 opt compat_props "compat-props", } extra extra
+    acpi "acpi", 10 opt compat_props "compat-props", } extra extra required 121
 );
 ::qapi_rt::qapi_builder!(
     MachineInfo new { name : ::std::string::String => into, cpu_max : i64 => plain,
@@ -507,7 +508,7 @@ pub struct CurrentMachineParams {
 }
 ::qapi_rt::qapi_struct!(
     CurrentMachineParams { 0 req wakeup_suspend_support "wakeup-suspend-support", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CurrentMachineParams new { wakeup_suspend_support : bool => into, } init { extra =
@@ -545,7 +546,7 @@ pub struct QemuTargetInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QemuTargetInfo { 0 req arch "arch", } extra extra);
+::qapi_rt::qapi_struct!(QemuTargetInfo { 0 req arch "arch", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QemuTargetInfo new { arch : SysEmuTarget => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -584,7 +585,7 @@ pub struct UuidInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UuidInfo { 0 req uuid "UUID", } extra extra);
+::qapi_rt::qapi_struct!(UuidInfo { 0 req uuid "UUID", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     UuidInfo new { uuid : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -627,7 +628,7 @@ pub struct GuidInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuidInfo { 0 req guid "guid", } extra extra);
+::qapi_rt::qapi_struct!(GuidInfo { 0 req guid "guid", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuidInfo new { guid : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -968,6 +969,7 @@ pub struct NumaDistOptions {
 }
 ::qapi_rt::qapi_struct!(
     NumaDistOptions { 0 req src "src", 1 req dst "dst", 2 req val "val", } extra extra
+    required 7
 );
 ::qapi_rt::qapi_builder!(
     NumaDistOptions new { src : u16 => plain, dst : u16 => plain, val : u8 => plain, }
@@ -995,7 +997,7 @@ pub struct CXLFixedMemoryWindowOptions {
 }
 ::qapi_rt::qapi_struct!(
     CXLFixedMemoryWindowOptions { 0 req size "size", 1 opt interleave_granularity
-    "interleave-granularity", 2 req targets "targets", } extra extra
+    "interleave-granularity", 2 req targets "targets", } extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     CXLFixedMemoryWindowOptions new { size : u64 => plain, targets : ::std::vec::Vec <
@@ -1015,7 +1017,9 @@ pub struct CXLFMWProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CXLFMWProperties { 0 req cxl_fmw "cxl-fmw", } extra extra);
+::qapi_rt::qapi_struct!(
+    CXLFMWProperties { 0 req cxl_fmw "cxl-fmw", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     CXLFMWProperties new { cxl_fmw : ::std::vec::Vec < CXLFixedMemoryWindowOptions > =>
     into, } init { extra = ::std::default::Default::default(), } set {}
@@ -1073,7 +1077,7 @@ pub struct X86CPUFeatureWordInfo {
 ::qapi_rt::qapi_struct!(
     X86CPUFeatureWordInfo { 0 req cpuid_input_eax "cpuid-input-eax", 1 opt
     cpuid_input_ecx "cpuid-input-ecx", 2 req cpuid_register "cpuid-register", 3 req
-    features "features", } extra extra
+    features "features", } extra extra required 13
 );
 ::qapi_rt::qapi_builder!(
     X86CPUFeatureWordInfo new { cpuid_input_eax : i64 => plain, cpuid_register :
@@ -1094,7 +1098,9 @@ pub struct DummyForceArrays {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DummyForceArrays { 0 req unused "unused", } extra extra);
+::qapi_rt::qapi_struct!(
+    DummyForceArrays { 0 req unused "unused", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     DummyForceArrays new { unused : ::std::vec::Vec < X86CPUFeatureWordInfo > => into, }
     init { extra = ::std::default::Default::default(), } set {}
@@ -1246,7 +1252,7 @@ pub struct NumaHmatLBOptions {
 ::qapi_rt::qapi_struct!(
     NumaHmatLBOptions { 0 req initiator "initiator", 1 req target "target", 2 req
     hierarchy "hierarchy", 3 req data_type "data-type", 4 opt latency "latency", 5 opt
-    bandwidth "bandwidth", } extra extra
+    bandwidth "bandwidth", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     NumaHmatLBOptions new { initiator : u16 => plain, target : u16 => plain, hierarchy :
@@ -1332,7 +1338,7 @@ pub struct NumaHmatCacheOptions {
 ::qapi_rt::qapi_struct!(
     NumaHmatCacheOptions { 0 req node_id "node-id", 1 req size "size", 2 req level
     "level", 3 req associativity "associativity", 4 req policy "policy", 5 req line
-    "line", } extra extra
+    "line", } extra extra required 63
 );
 ::qapi_rt::qapi_builder!(
     NumaHmatCacheOptions new { node_id : u32 => plain, size : u64 => plain, level : u8 =>
@@ -1374,7 +1380,7 @@ pub struct Memsave {
 }
 ::qapi_rt::qapi_struct!(
     Memsave { 0 req val "val", 1 req size "size", 2 req filename "filename", 3 opt
-    cpu_index "cpu-index", } extra extra
+    cpu_index "cpu-index", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     Memsave new { val : u64 => plain, size : u64 => plain, filename :
@@ -1432,7 +1438,7 @@ pub struct Pmemsave {
 }
 ::qapi_rt::qapi_struct!(
     Pmemsave { 0 req val "val", 1 req size "size", 2 req filename "filename", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     Pmemsave new { val : u64 => plain, size : u64 => plain, filename :
@@ -1494,7 +1500,7 @@ pub struct Memdev {
 ::qapi_rt::qapi_struct!(
     Memdev { 0 opt id "id", 1 req size "size", 2 req merge "merge", 3 req dump "dump", 4
     req prealloc "prealloc", 5 req share "share", 6 opt reserve "reserve", 7 req
-    host_nodes "host-nodes", 8 req policy "policy", } extra extra
+    host_nodes "host-nodes", 8 req policy "policy", } extra extra required 446
 );
 ::qapi_rt::qapi_builder!(
     Memdev new { size : u64 => plain, merge : bool => into, dump : bool => into, prealloc
@@ -1637,7 +1643,7 @@ pub struct HotpluggableCPU {
 }
 ::qapi_rt::qapi_struct!(
     HotpluggableCPU { 0 req r#type "type", 1 req vcpus_count "vcpus-count", 2 req props
-    "props", 3 opt qom_path "qom-path", } extra extra
+    "props", 3 opt qom_path "qom-path", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     HotpluggableCPU new { r#type : ::std::string::String => into, vcpus_count : i64 =>
@@ -1787,7 +1793,7 @@ pub struct Balloon {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Balloon { 0 req value "value", } extra extra);
+::qapi_rt::qapi_struct!(Balloon { 0 req value "value", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Balloon new { value : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1809,7 +1815,7 @@ pub struct BalloonInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BalloonInfo { 0 req actual "actual", } extra extra);
+::qapi_rt::qapi_struct!(BalloonInfo { 0 req actual "actual", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BalloonInfo new { actual : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1875,7 +1881,7 @@ pub struct BalloonChange {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BalloonChange { 0 req actual "actual", } extra extra);
+::qapi_rt::qapi_struct!(BalloonChange { 0 req actual "actual", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     BalloonChange new { actual : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1909,7 +1915,7 @@ pub struct HvBalloonInfo {
 }
 ::qapi_rt::qapi_struct!(
     HvBalloonInfo { 0 req committed "committed", 1 req available "available", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     HvBalloonInfo new { committed : u64 => plain, available : u64 => plain, } init {
@@ -2010,7 +2016,7 @@ pub struct MemoryInfo {
 }
 ::qapi_rt::qapi_struct!(
     MemoryInfo { 0 req base_memory "base-memory", 1 opt plugged_memory "plugged-memory",
-    } extra extra
+    } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     MemoryInfo new { base_memory : u64 => plain, } init { extra =
@@ -2079,7 +2085,7 @@ pub struct PCDIMMDeviceInfo {
 ::qapi_rt::qapi_struct!(
     PCDIMMDeviceInfo { 0 opt id "id", 1 req addr "addr", 2 req size "size", 3 req slot
     "slot", 4 req node "node", 5 req memdev "memdev", 6 req hotplugged "hotplugged", 7
-    req hotpluggable "hotpluggable", } extra extra
+    req hotpluggable "hotpluggable", } extra extra required 254
 );
 ::qapi_rt::qapi_builder!(
     PCDIMMDeviceInfo new { addr : i64 => plain, size : i64 => plain, slot : i64 => plain,
@@ -2108,7 +2114,7 @@ pub struct VirtioPMEMDeviceInfo {
 }
 ::qapi_rt::qapi_struct!(
     VirtioPMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3
-    req memdev "memdev", } extra extra
+    req memdev "memdev", } extra extra required 14
 );
 ::qapi_rt::qapi_builder!(
     VirtioPMEMDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, memdev :
@@ -2144,7 +2150,7 @@ pub struct VirtioMEMDeviceInfo {
 ::qapi_rt::qapi_struct!(
     VirtioMEMDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req requested_size
     "requested-size", 3 req size "size", 4 req max_size "max-size", 5 req block_size
-    "block-size", 6 req node "node", 7 req memdev "memdev", } extra extra
+    "block-size", 6 req node "node", 7 req memdev "memdev", } extra extra required 254
 );
 ::qapi_rt::qapi_builder!(
     VirtioMEMDeviceInfo new { memaddr : u64 => plain, requested_size : u64 => plain, size
@@ -2175,7 +2181,7 @@ pub struct SgxEPCDeviceInfo {
 }
 ::qapi_rt::qapi_struct!(
     SgxEPCDeviceInfo { 0 opt id "id", 1 req memaddr "memaddr", 2 req size "size", 3 req
-    node "node", 4 req memdev "memdev", } extra extra
+    node "node", 4 req memdev "memdev", } extra extra required 30
 );
 ::qapi_rt::qapi_builder!(
     SgxEPCDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, node : i64 =>
@@ -2213,7 +2219,7 @@ pub struct HvBalloonDeviceInfo {
 }
 ::qapi_rt::qapi_struct!(
     HvBalloonDeviceInfo { 0 opt id "id", 1 opt memaddr "memaddr", 2 req max_size
-    "max-size", 3 opt memdev "memdev", } extra extra
+    "max-size", 3 opt memdev "memdev", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     HvBalloonDeviceInfo new { max_size : u64 => plain, } init { extra =
@@ -2259,7 +2265,9 @@ pub struct PCDIMMDeviceInfoWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PCDIMMDeviceInfoWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    PCDIMMDeviceInfoWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     PCDIMMDeviceInfoWrapper new { data : PCDIMMDeviceInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2274,7 +2282,9 @@ pub struct VirtioPMEMDeviceInfoWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioPMEMDeviceInfoWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    VirtioPMEMDeviceInfoWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     VirtioPMEMDeviceInfoWrapper new { data : VirtioPMEMDeviceInfo => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -2289,7 +2299,9 @@ pub struct VirtioMEMDeviceInfoWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtioMEMDeviceInfoWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    VirtioMEMDeviceInfoWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     VirtioMEMDeviceInfoWrapper new { data : VirtioMEMDeviceInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2304,7 +2316,9 @@ pub struct SgxEPCDeviceInfoWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEPCDeviceInfoWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    SgxEPCDeviceInfoWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SgxEPCDeviceInfoWrapper new { data : SgxEPCDeviceInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2323,7 +2337,9 @@ pub struct HvBalloonDeviceInfoWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(HvBalloonDeviceInfoWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    HvBalloonDeviceInfoWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     HvBalloonDeviceInfoWrapper new { data : HvBalloonDeviceInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2428,7 +2444,7 @@ pub struct SgxEPC {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SgxEPC { 0 req memdev "memdev", 1 req node "node", } extra extra
+    SgxEPC { 0 req memdev "memdev", 1 req node "node", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SgxEPC new { memdev : ::std::string::String => into, node : i64 => plain, } init {
@@ -2446,7 +2462,9 @@ pub struct SgxEPCProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SgxEPCProperties { 0 req sgx_epc "sgx-epc", } extra extra);
+::qapi_rt::qapi_struct!(
+    SgxEPCProperties { 0 req sgx_epc "sgx-epc", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SgxEPCProperties new { sgx_epc : ::std::vec::Vec < SgxEPC > => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2519,7 +2537,7 @@ pub struct MemoryDeviceSizeChange {
 }
 ::qapi_rt::qapi_struct!(
     MemoryDeviceSizeChange { 0 opt id "id", 1 req size "size", 2 req qom_path "qom-path",
-    } extra extra
+    } extra extra required 6
 );
 ::qapi_rt::qapi_builder!(
     MemoryDeviceSizeChange new { size : u64 => plain, qom_path : ::std::string::String =>
@@ -2852,7 +2870,7 @@ pub struct Dumpdtb {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Dumpdtb { 0 req filename "filename", } extra extra);
+::qapi_rt::qapi_struct!(Dumpdtb { 0 req filename "filename", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Dumpdtb new { filename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2910,7 +2928,7 @@ pub struct FirmwareLog {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    FirmwareLog { 0 opt version "version", 1 req log "log", } extra extra
+    FirmwareLog { 0 opt version "version", 1 req log "log", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     FirmwareLog new { log : ::std::string::String => into, } init { extra =
@@ -2966,7 +2984,7 @@ pub struct DumpSkeys {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DumpSkeys { 0 req filename "filename", } extra extra);
+::qapi_rt::qapi_struct!(DumpSkeys { 0 req filename "filename", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     DumpSkeys new { filename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2996,7 +3014,7 @@ pub struct CpuModelInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CpuModelInfo { 0 req name "name", 1 anyopt props "props", } extra extra
+    CpuModelInfo { 0 req name "name", 1 anyopt props "props", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CpuModelInfo new { name : ::std::string::String => into, } init { extra =
@@ -3078,7 +3096,9 @@ pub struct CpuModelBaselineInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CpuModelBaselineInfo { 0 req model "model", } extra extra);
+::qapi_rt::qapi_struct!(
+    CpuModelBaselineInfo { 0 req model "model", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     CpuModelBaselineInfo new { model : CpuModelInfo => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -3107,7 +3127,7 @@ pub struct CpuModelCompareInfo {
 }
 ::qapi_rt::qapi_struct!(
     CpuModelCompareInfo { 0 req result "result", 1 req responsible_properties
-    "responsible-properties", } extra extra
+    "responsible-properties", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     CpuModelCompareInfo new { result : CpuModelCompareResult => into,
@@ -3175,6 +3195,7 @@ pub struct QueryCpuModelComparison {
 }
 ::qapi_rt::qapi_struct!(
     QueryCpuModelComparison { 0 req modela "modela", 1 req modelb "modelb", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelComparison new { modela : CpuModelInfo => into, modelb : CpuModelInfo =>
@@ -3256,6 +3277,7 @@ pub struct QueryCpuModelBaseline {
 }
 ::qapi_rt::qapi_struct!(
     QueryCpuModelBaseline { 0 req modela "modela", 1 req modelb "modelb", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelBaseline new { modela : CpuModelInfo => into, modelb : CpuModelInfo =>
@@ -3303,7 +3325,7 @@ pub struct CpuModelExpansionInfo {
 }
 ::qapi_rt::qapi_struct!(
     CpuModelExpansionInfo { 0 req model "model", 1 opt deprecated_props
-    "deprecated-props", } extra extra
+    "deprecated-props", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CpuModelExpansionInfo new { model : CpuModelInfo => into, } init { extra =
@@ -3364,6 +3386,7 @@ pub struct QueryCpuModelExpansion {
 }
 ::qapi_rt::qapi_struct!(
     QueryCpuModelExpansion { 0 req r#type "type", 1 req model "model", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     QueryCpuModelExpansion new { r#type : CpuModelExpansionType => into, model :
@@ -3436,6 +3459,7 @@ pub struct CpuDefinitionInfo {
     CpuDefinitionInfo { 0 req name "name", 1 opt migration_safe "migration-safe", 2 req
     r#static "static", 3 opt unavailable_features "unavailable-features", 4 req typename
     "typename", 5 opt alias_of "alias-of", 6 req deprecated "deprecated", } extra extra
+    required 85
 );
 ::qapi_rt::qapi_builder!(
     CpuDefinitionInfo new { name : ::std::string::String => into, r#static : bool =>
@@ -3532,7 +3556,7 @@ pub struct MemUnplugError {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    MemUnplugError { 0 req device "device", 1 req msg "msg", } extra extra
+    MemUnplugError { 0 req device "device", 1 req msg "msg", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     MemUnplugError new { device : ::std::string::String => into, msg :

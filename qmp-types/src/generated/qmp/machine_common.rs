@@ -156,6 +156,7 @@ pub struct SmpCacheProperties {
 }
 ::qapi_rt::qapi_struct!(
     SmpCacheProperties { 0 req cache "cache", 1 req topology "topology", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     SmpCacheProperties new { cache : CacheLevelAndType => into, topology :
@@ -179,7 +180,7 @@ pub struct SmpCachePropertiesWrapper {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SmpCachePropertiesWrapper { 0 req caches "caches", } extra extra
+    SmpCachePropertiesWrapper { 0 req caches "caches", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SmpCachePropertiesWrapper new { caches : ::std::vec::Vec < SmpCacheProperties > =>

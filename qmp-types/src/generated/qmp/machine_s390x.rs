@@ -70,7 +70,7 @@ pub struct SetCpuTopology {
 ::qapi_rt::qapi_struct!(
     SetCpuTopology { 0 req core_id "core-id", 1 opt socket_id "socket-id", 2 opt book_id
     "book-id", 3 opt drawer_id "drawer-id", 4 opt entitlement "entitlement", 5 opt
-    dedicated "dedicated", } extra extra
+    dedicated "dedicated", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SetCpuTopology new { core_id : u16 => plain, } init { extra =
@@ -123,7 +123,7 @@ pub struct CpuPolarizationChange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CpuPolarizationChange { 0 req polarization "polarization", } extra extra
+    CpuPolarizationChange { 0 req polarization "polarization", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CpuPolarizationChange new { polarization : S390CpuPolarization => into, } init {
@@ -150,7 +150,7 @@ pub struct CpuPolarizationInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    CpuPolarizationInfo { 0 req polarization "polarization", } extra extra
+    CpuPolarizationInfo { 0 req polarization "polarization", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CpuPolarizationInfo new { polarization : S390CpuPolarization => into, } init { extra

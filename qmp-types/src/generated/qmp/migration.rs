@@ -73,7 +73,7 @@ pub struct MigrationStats {
     pages_per_second "pages-per-second", 13 req precopy_bytes "precopy-bytes", 14 req
     downtime_bytes "downtime-bytes", 15 req postcopy_bytes "postcopy-bytes", 16 req
     dirty_sync_missed_zero_copy "dirty-sync-missed-zero-copy", 17 opt skipped "skipped",
-    } extra extra
+    } extra extra required 131071
 );
 ::qapi_rt::qapi_builder!(
     MigrationStats new { transferred : i64 => plain, remaining : i64 => plain, total :
@@ -114,7 +114,8 @@ pub struct XBZRLECacheStats {
 ::qapi_rt::qapi_struct!(
     XBZRLECacheStats { 0 req cache_size "cache-size", 1 req bytes "bytes", 2 req pages
     "pages", 3 req cache_miss "cache-miss", 4 req cache_miss_rate "cache-miss-rate", 5
-    req encoding_rate "encoding-rate", 6 req overflow "overflow", } extra extra
+    req encoding_rate "encoding-rate", 6 req overflow "overflow", } extra extra required
+    127
 );
 ::qapi_rt::qapi_builder!(
     XBZRLECacheStats new { cache_size : u64 => plain, bytes : i64 => plain, pages : i64
@@ -146,7 +147,7 @@ pub struct CompressionStats {
 ::qapi_rt::qapi_struct!(
     CompressionStats { 0 req pages "pages", 1 req busy "busy", 2 req busy_rate
     "busy-rate", 3 req compressed_size "compressed-size", 4 req compression_rate
-    "compression-rate", } extra extra
+    "compression-rate", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     CompressionStats new { pages : i64 => plain, busy : i64 => plain, busy_rate : f64 =>
@@ -234,7 +235,9 @@ pub struct VfioStats {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VfioStats { 0 req transferred "transferred", } extra extra);
+::qapi_rt::qapi_struct!(
+    VfioStats { 0 req transferred "transferred", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     VfioStats new { transferred : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -703,7 +706,7 @@ pub struct MigrationCapabilityStatus {
 }
 ::qapi_rt::qapi_struct!(
     MigrationCapabilityStatus { 0 req capability "capability", 1 req state "state", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     MigrationCapabilityStatus new { capability : MigrationCapability => into, state :
@@ -731,7 +734,7 @@ pub struct MigrateSetCapabilities {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    MigrateSetCapabilities { 0 req capabilities "capabilities", } extra extra
+    MigrateSetCapabilities { 0 req capabilities "capabilities", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetCapabilities new { capabilities : ::std::vec::Vec <
@@ -999,7 +1002,7 @@ pub struct BitmapMigrationBitmapAlias {
 }
 ::qapi_rt::qapi_struct!(
     BitmapMigrationBitmapAlias { 0 req name "name", 1 req alias "alias", 2 opt transform
-    "transform", } extra extra
+    "transform", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     BitmapMigrationBitmapAlias new { name : ::std::string::String => into, alias :
@@ -1027,7 +1030,7 @@ pub struct BitmapMigrationNodeAlias {
 }
 ::qapi_rt::qapi_struct!(
     BitmapMigrationNodeAlias { 0 req node_name "node-name", 1 req alias "alias", 2 req
-    bitmaps "bitmaps", } extra extra
+    bitmaps "bitmaps", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     BitmapMigrationNodeAlias new { node_name : ::std::string::String => into, alias :
@@ -2001,7 +2004,7 @@ pub struct Migration {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Migration { 0 req status "status", } extra extra);
+::qapi_rt::qapi_struct!(Migration { 0 req status "status", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Migration new { status : MigrationStatus => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2032,7 +2035,7 @@ pub struct MigrationPass {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrationPass { 0 req pass "pass", } extra extra);
+::qapi_rt::qapi_struct!(MigrationPass { 0 req pass "pass", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     MigrationPass new { pass : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2140,7 +2143,7 @@ pub struct ColoExit {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ColoExit { 0 req mode "mode", 1 req reason "reason", } extra extra
+    ColoExit { 0 req mode "mode", 1 req reason "reason", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     ColoExit new { mode : COLOMode => into, reason : COLOExitReason => into, } init {
@@ -2259,7 +2262,7 @@ pub struct MigrateContinue {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrateContinue { 0 req state "state", } extra extra);
+::qapi_rt::qapi_struct!(MigrateContinue { 0 req state "state", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     MigrateContinue new { state : MigrationStatus => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2320,6 +2323,7 @@ pub struct FileMigrationArgs {
 }
 ::qapi_rt::qapi_struct!(
     FileMigrationArgs { 0 req filename "filename", 1 req offset "offset", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     FileMigrationArgs new { filename : ::std::string::String => into, offset : u64 =>
@@ -2339,7 +2343,9 @@ pub struct MigrationExecCommand {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrationExecCommand { 0 req args "args", } extra extra);
+::qapi_rt::qapi_struct!(
+    MigrationExecCommand { 0 req args "args", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     MigrationExecCommand new { args : ::std::vec::Vec < ::std::string::String > => into,
     } init { extra = ::std::default::Default::default(), } set {}
@@ -2459,7 +2465,7 @@ pub struct MigrationChannel {
 }
 ::qapi_rt::qapi_struct!(
     MigrationChannel { 0 req channel_type "channel-type", 1 req addr "addr", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     MigrationChannel new { channel_type : MigrationChannelType => into, addr :
@@ -2707,6 +2713,7 @@ pub struct XenSaveDevicesState {
 }
 ::qapi_rt::qapi_struct!(
     XenSaveDevicesState { 0 req filename "filename", 1 opt live "live", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     XenSaveDevicesState new { filename : ::std::string::String => into, } init { extra =
@@ -2738,7 +2745,9 @@ pub struct XenSetGlobalDirtyLog {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenSetGlobalDirtyLog { 0 req enable "enable", } extra extra);
+::qapi_rt::qapi_struct!(
+    XenSetGlobalDirtyLog { 0 req enable "enable", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     XenSetGlobalDirtyLog new { enable : bool => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2772,7 +2781,9 @@ pub struct XenLoadDevicesState {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenLoadDevicesState { 0 req filename "filename", } extra extra);
+::qapi_rt::qapi_struct!(
+    XenLoadDevicesState { 0 req filename "filename", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     XenLoadDevicesState new { filename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2812,7 +2823,7 @@ pub struct XenSetReplication {
 }
 ::qapi_rt::qapi_struct!(
     XenSetReplication { 0 req enable "enable", 1 req primary "primary", 2 opt failover
-    "failover", } extra extra
+    "failover", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     XenSetReplication new { enable : bool => into, primary : bool => into, } init { extra
@@ -2856,7 +2867,7 @@ pub struct ReplicationStatus {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ReplicationStatus { 0 req error "error", 1 opt desc "desc", } extra extra
+    ReplicationStatus { 0 req error "error", 1 opt desc "desc", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     ReplicationStatus new { error : bool => into, } init { extra =
@@ -2949,7 +2960,7 @@ pub struct COLOStatus {
 }
 ::qapi_rt::qapi_struct!(
     COLOStatus { 0 req mode "mode", 1 req last_mode "last-mode", 2 req reason "reason", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     COLOStatus new { mode : COLOMode => into, last_mode : COLOMode => into, reason :
@@ -3008,7 +3019,7 @@ pub struct MigrateRecover {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(MigrateRecover { 0 req uri "uri", } extra extra);
+::qapi_rt::qapi_struct!(MigrateRecover { 0 req uri "uri", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     MigrateRecover new { uri : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -3067,7 +3078,9 @@ pub struct UnplugPrimary {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UnplugPrimary { 0 req device_id "device-id", } extra extra);
+::qapi_rt::qapi_struct!(
+    UnplugPrimary { 0 req device_id "device-id", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     UnplugPrimary new { device_id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -3091,7 +3104,8 @@ pub struct DirtyRateVcpu {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", } extra extra
+    DirtyRateVcpu { 0 req id "id", 1 req dirty_rate "dirty-rate", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     DirtyRateVcpu new { id : i64 => plain, dirty_rate : i64 => plain, } init { extra =
@@ -3195,7 +3209,7 @@ pub struct DirtyRateInfo {
     DirtyRateInfo { 0 opt dirty_rate "dirty-rate", 1 req status "status", 2 req
     start_time "start-time", 3 req calc_time "calc-time", 4 opt calc_time_unit
     "calc-time-unit", 5 req sample_pages "sample-pages", 6 req mode "mode", 7 opt
-    vcpu_dirty_rate "vcpu-dirty-rate", } extra extra
+    vcpu_dirty_rate "vcpu-dirty-rate", } extra extra required 110
 );
 ::qapi_rt::qapi_builder!(
     DirtyRateInfo new { status : DirtyRateStatus => into, start_time : i64 => plain,
@@ -3285,7 +3299,7 @@ pub struct CalcDirtyRate {
 }
 ::qapi_rt::qapi_struct!(
     CalcDirtyRate { 0 req calc_time "calc-time", 1 opt calc_time_unit "calc-time-unit", 2
-    opt sample_pages "sample-pages", 3 opt mode "mode", } extra extra
+    opt sample_pages "sample-pages", 3 opt mode "mode", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     CalcDirtyRate new { calc_time : i64 => plain, } init { extra =
@@ -3362,7 +3376,7 @@ pub struct DirtyLimitInfo {
 }
 ::qapi_rt::qapi_struct!(
     DirtyLimitInfo { 0 req cpu_index "cpu-index", 1 req limit_rate "limit-rate", 2 req
-    current_rate "current-rate", } extra extra
+    current_rate "current-rate", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     DirtyLimitInfo new { cpu_index : i64 => plain, limit_rate : u64 => plain,
@@ -3399,7 +3413,7 @@ pub struct SetVcpuDirtyLimit {
 }
 ::qapi_rt::qapi_struct!(
     SetVcpuDirtyLimit { 0 opt cpu_index "cpu-index", 1 req dirty_rate "dirty-rate", }
-    extra extra
+    extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     SetVcpuDirtyLimit new { dirty_rate : u64 => plain, } init { extra =
@@ -3499,6 +3513,7 @@ pub struct MigrationThreadInfo {
 }
 ::qapi_rt::qapi_struct!(
     MigrationThreadInfo { 0 req name "name", 1 req thread_id "thread-id", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     MigrationThreadInfo new { name : ::std::string::String => into, thread_id : i64 =>
@@ -3604,7 +3619,7 @@ pub struct SnapshotSave {
 }
 ::qapi_rt::qapi_struct!(
     SnapshotSave { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
-    devices "devices", } extra extra
+    devices "devices", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     SnapshotSave new { job_id : ::std::string::String => into, tag :
@@ -3706,7 +3721,7 @@ pub struct SnapshotLoad {
 }
 ::qapi_rt::qapi_struct!(
     SnapshotLoad { 0 req job_id "job-id", 1 req tag "tag", 2 req vmstate "vmstate", 3 req
-    devices "devices", } extra extra
+    devices "devices", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     SnapshotLoad new { job_id : ::std::string::String => into, tag :
@@ -3794,7 +3809,7 @@ pub struct SnapshotDelete {
 }
 ::qapi_rt::qapi_struct!(
     SnapshotDelete { 0 req job_id "job-id", 1 req tag "tag", 2 req devices "devices", }
-    extra extra
+    extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     SnapshotDelete new { job_id : ::std::string::String => into, tag :

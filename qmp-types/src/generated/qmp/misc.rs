@@ -37,7 +37,7 @@ pub struct AddClient {
 }
 ::qapi_rt::qapi_struct!(
     AddClient { 0 req protocol "protocol", 1 req fdname "fdname", 2 opt skipauth
-    "skipauth", 3 opt tls "tls", } extra extra
+    "skipauth", 3 opt tls "tls", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     AddClient new { protocol : ::std::string::String => into, fdname :
@@ -135,7 +135,7 @@ pub struct IOThreadInfo {
 ::qapi_rt::qapi_struct!(
     IOThreadInfo { 0 req id "id", 1 req thread_id "thread-id", 2 req poll_max_ns
     "poll-max-ns", 3 req poll_grow "poll-grow", 4 req poll_shrink "poll-shrink", 5 req
-    aio_max_batch "aio-max-batch", } extra extra
+    aio_max_batch "aio-max-batch", } extra extra required 63
 );
 ::qapi_rt::qapi_builder!(
     IOThreadInfo new { id : ::std::string::String => into, thread_id : i64 => plain,
@@ -333,7 +333,7 @@ pub struct HumanMonitorCommand {
 }
 ::qapi_rt::qapi_struct!(
     HumanMonitorCommand { 0 req command_line "command-line", 1 opt cpu_index "cpu-index",
-    } extra extra
+    } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     HumanMonitorCommand new { command_line : ::std::string::String => into, } init {
@@ -373,7 +373,7 @@ pub struct Getfd {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Getfd { 0 req fdname "fdname", } extra extra);
+::qapi_rt::qapi_struct!(Getfd { 0 req fdname "fdname", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Getfd new { fdname : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -423,7 +423,7 @@ pub struct GetWin32Socket {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GetWin32Socket { 0 req info "info", 1 req fdname "fdname", } extra extra
+    GetWin32Socket { 0 req info "info", 1 req fdname "fdname", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GetWin32Socket new { info : ::std::string::String => into, fdname :
@@ -468,7 +468,7 @@ pub struct Closefd {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Closefd { 0 req fdname "fdname", } extra extra);
+::qapi_rt::qapi_struct!(Closefd { 0 req fdname "fdname", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Closefd new { fdname : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -493,7 +493,7 @@ pub struct AddfdInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", } extra extra
+    AddfdInfo { 0 req fdset_id "fdset-id", 1 req fd "fd", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     AddfdInfo new { fdset_id : i64 => plain, fd : i64 => plain, } init { extra =
@@ -575,7 +575,7 @@ pub struct RemoveFd {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", } extra extra
+    RemoveFd { 0 req fdset_id "fdset-id", 1 opt fd "fd", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     RemoveFd new { fdset_id : i64 => plain, } init { extra =
@@ -600,7 +600,7 @@ pub struct FdsetFdInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", } extra extra
+    FdsetFdInfo { 0 req fd "fd", 1 opt opaque "opaque", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     FdsetFdInfo new { fd : i64 => plain, } init { extra =
@@ -622,7 +622,7 @@ pub struct FdsetInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", } extra extra
+    FdsetInfo { 0 req fdset_id "fdset-id", 1 req fds "fds", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     FdsetInfo new { fdset_id : i64 => plain, fds : ::std::vec::Vec < FdsetFdInfo > =>
@@ -725,7 +725,7 @@ pub struct CommandLineParameterInfo {
 }
 ::qapi_rt::qapi_struct!(
     CommandLineParameterInfo { 0 req name "name", 1 req r#type "type", 2 opt help "help",
-    3 opt default "default", } extra extra
+    3 opt default "default", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     CommandLineParameterInfo new { name : ::std::string::String => into, r#type :
@@ -751,7 +751,7 @@ pub struct CommandLineOptionInfo {
 }
 ::qapi_rt::qapi_struct!(
     CommandLineOptionInfo { 0 req option "option", 1 req parameters "parameters", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     CommandLineOptionInfo new { option : ::std::string::String => into, parameters :
@@ -841,7 +841,8 @@ pub struct RtcChange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", } extra extra
+    RtcChange { 0 req offset "offset", 1 req qom_path "qom-path", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     RtcChange new { offset : i64 => plain, qom_path : ::std::string::String => into, }
@@ -886,7 +887,7 @@ pub struct VfuClientHangup {
 }
 ::qapi_rt::qapi_struct!(
     VfuClientHangup { 0 req vfu_id "vfu-id", 1 req vfu_qom_path "vfu-qom-path", 2 req
-    dev_id "dev-id", 3 req dev_qom_path "dev-qom-path", } extra extra
+    dev_id "dev-id", 3 req dev_qom_path "dev-qom-path", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     VfuClientHangup new { vfu_id : ::std::string::String => into, vfu_qom_path :

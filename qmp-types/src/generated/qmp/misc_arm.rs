@@ -25,7 +25,7 @@ pub struct GICCapability {
 }
 ::qapi_rt::qapi_struct!(
     GICCapability { 0 req version "version", 1 req emulated "emulated", 2 req kernel
-    "kernel", } extra extra
+    "kernel", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     GICCapability new { version : i64 => plain, emulated : bool => into, kernel : bool =>

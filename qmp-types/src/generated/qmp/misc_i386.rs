@@ -103,7 +103,7 @@ pub struct SevGuestInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SevGuestInfo { 0 req policy "policy", 1 req handle "handle", } extra extra
+    SevGuestInfo { 0 req policy "policy", 1 req handle "handle", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SevGuestInfo new { policy : u32 => plain, handle : u32 => plain, } init { extra =
@@ -125,7 +125,9 @@ pub struct SevSnpGuestInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevSnpGuestInfo { 0 req snp_policy "snp-policy", } extra extra);
+::qapi_rt::qapi_struct!(
+    SevSnpGuestInfo { 0 req snp_policy "snp-policy", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SevSnpGuestInfo new { snp_policy : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -152,6 +154,7 @@ pub struct SevInfo {
 ::qapi_rt::qapi_struct!(
     SevInfo { 0 req enabled "enabled", 1 req api_major "api-major", 2 req api_minor
     "api-minor", 3 req build_id "build-id", 4 req state "state", } flatten branch
+    required 31
 );
 ::qapi_rt::qapi_builder!(
     SevInfo new { enabled : bool => into, api_major : u8 => plain, api_minor : u8 =>
@@ -250,7 +253,9 @@ pub struct SevLaunchMeasureInfo {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevLaunchMeasureInfo { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    SevLaunchMeasureInfo { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SevLaunchMeasureInfo new { data : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -321,7 +326,7 @@ pub struct SevCapability {
 ::qapi_rt::qapi_struct!(
     SevCapability { 0 req pdh "pdh", 1 req cert_chain "cert-chain", 2 req cpu0_id
     "cpu0-id", 3 req cbitpos "cbitpos", 4 req reduced_phys_bits "reduced-phys-bits", }
-    extra extra
+    extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     SevCapability new { pdh : ::std::string::String => into, cert_chain :
@@ -393,7 +398,7 @@ pub struct SevInjectLaunchSecret {
 }
 ::qapi_rt::qapi_struct!(
     SevInjectLaunchSecret { 0 req packet_header "packet-header", 1 req secret "secret", 2
-    opt gpa "gpa", } extra extra
+    opt gpa "gpa", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SevInjectLaunchSecret new { packet_header : ::std::string::String => into, secret :
@@ -432,7 +437,9 @@ pub struct SevAttestationReport {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SevAttestationReport { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    SevAttestationReport { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SevAttestationReport new { data : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -470,7 +477,7 @@ pub struct QuerySevAttestationReport {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QuerySevAttestationReport { 0 req mnonce "mnonce", } extra extra
+    QuerySevAttestationReport { 0 req mnonce "mnonce", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     QuerySevAttestationReport new { mnonce : ::std::string::String => into, } init {
@@ -496,7 +503,7 @@ pub struct SgxEpcSection {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SgxEpcSection { 0 req node "node", 1 req size "size", } extra extra
+    SgxEpcSection { 0 req node "node", 1 req size "size", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     SgxEpcSection new { node : i64 => plain, size : u64 => plain, } init { extra =
@@ -534,7 +541,7 @@ pub struct SgxInfo {
 }
 ::qapi_rt::qapi_struct!(
     SgxInfo { 0 req sgx "sgx", 1 req sgx1 "sgx1", 2 req sgx2 "sgx2", 3 req flc "flc", 4
-    req sections "sections", 5 opt section_size "section-size", } extra extra
+    req sections "sections", 5 opt section_size "section-size", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     SgxInfo new { sgx : bool => into, sgx1 : bool => into, sgx2 : bool => into, flc :
@@ -685,7 +692,7 @@ pub struct EvtchnInfo {
 ::qapi_rt::qapi_struct!(
     EvtchnInfo { 0 req port "port", 1 req vcpu "vcpu", 2 req r#type "type", 3 req
     remote_domain "remote-domain", 4 req target "target", 5 req pending "pending", 6 req
-    masked "masked", } extra extra
+    masked "masked", } extra extra required 127
 );
 ::qapi_rt::qapi_builder!(
     EvtchnInfo new { port : u16 => plain, vcpu : u32 => plain, r#type : EvtchnPortType =>
@@ -769,7 +776,7 @@ pub struct XenEventInject {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XenEventInject { 0 req port "port", } extra extra);
+::qapi_rt::qapi_struct!(XenEventInject { 0 req port "port", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     XenEventInject new { port : u32 => plain, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -32,7 +32,9 @@ pub struct SetLink {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SetLink { 0 req name "name", 1 req up "up", } extra extra);
+::qapi_rt::qapi_struct!(
+    SetLink { 0 req name "name", 1 req up "up", } extra extra required 3
+);
 ::qapi_rt::qapi_builder!(
     SetLink new { name : ::std::string::String => into, up : bool => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -103,7 +105,7 @@ pub struct NetdevDel {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(NetdevDel { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(NetdevDel { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     NetdevDel new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -156,7 +158,7 @@ pub struct QapiString {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QapiString { 0 req str "str", } extra extra);
+::qapi_rt::qapi_struct!(QapiString { 0 req str "str", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QapiString new { str : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -597,7 +599,7 @@ pub struct NetdevL2TPv3Options {
     opt dstport "dstport", 4 opt ipv6 "ipv6", 5 opt udp "udp", 6 opt cookie64 "cookie64",
     7 opt counter "counter", 8 opt pincounter "pincounter", 9 opt txcookie "txcookie", 10
     opt rxcookie "rxcookie", 11 req txsession "txsession", 12 opt rxsession "rxsession",
-    13 opt offset "offset", } extra extra
+    13 opt offset "offset", } extra extra required 2051
 );
 ::qapi_rt::qapi_builder!(
     NetdevL2TPv3Options new { src : ::std::string::String => into, dst :
@@ -678,6 +680,7 @@ pub struct NetdevHubPortOptions {
 }
 ::qapi_rt::qapi_struct!(
     NetdevHubPortOptions { 0 req hubid "hubid", 1 opt netdev "netdev", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevHubPortOptions new { hubid : i32 => plain, } init { extra =
@@ -705,6 +708,7 @@ pub struct NetdevNetmapOptions {
 }
 ::qapi_rt::qapi_struct!(
     NetdevNetmapOptions { 0 req ifname "ifname", 1 opt devname "devname", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevNetmapOptions new { ifname : ::std::string::String => into, } init { extra =
@@ -803,7 +807,7 @@ pub struct NetdevAFXDPOptions {
     NetdevAFXDPOptions { 0 req ifname "ifname", 1 opt mode "mode", 2 opt force_copy
     "force-copy", 3 opt queues "queues", 4 opt start_queue "start-queue", 5 opt inhibit
     "inhibit", 6 opt sock_fds "sock-fds", 7 opt map_path "map-path", 8 opt
-    map_start_index "map-start-index", } extra extra
+    map_start_index "map-start-index", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevAFXDPOptions new { ifname : ::std::string::String => into, } init { extra =
@@ -834,7 +838,7 @@ pub struct NetdevVhostUserOptions {
 }
 ::qapi_rt::qapi_struct!(
     NetdevVhostUserOptions { 0 req chardev "chardev", 1 opt vhostforce "vhostforce", 2
-    opt queues "queues", } extra extra
+    opt queues "queues", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserOptions new { chardev : ::std::string::String => into, } init { extra
@@ -1005,7 +1009,7 @@ pub struct NetdevVmnetBridgedOptions {
 }
 ::qapi_rt::qapi_struct!(
     NetdevVmnetBridgedOptions { 0 req ifname "ifname", 1 opt isolated "isolated", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevVmnetBridgedOptions new { ifname : ::std::string::String => into, } init {
@@ -1049,7 +1053,7 @@ pub struct NetdevStreamOptions {
 }
 ::qapi_rt::qapi_struct!(
     NetdevStreamOptions { 0 req addr "addr", 1 opt server "server", 2 opt reconnect_ms
-    "reconnect-ms", 3 opt reconnect "reconnect", } extra extra
+    "reconnect-ms", 3 opt reconnect "reconnect", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevStreamOptions new { addr : SocketAddress => into, } init { extra =
@@ -1182,7 +1186,7 @@ pub struct Netdev {
     /// The branch, chosen by `type`.
     pub branch: NetdevBranch,
 }
-::qapi_rt::qapi_struct!(Netdev { 0 req id "id", } flatten branch);
+::qapi_rt::qapi_struct!(Netdev { 0 req id "id", } flatten branch required 1);
 ::qapi_rt::qapi_builder!(
     Netdev new { id : ::std::string::String => into, branch : NetdevBranch => into, }
     init {} set {}
@@ -1484,7 +1488,7 @@ pub struct RxFilterInfo {
     "broadcast-allowed", 6 req multicast_overflow "multicast-overflow", 7 req
     unicast_overflow "unicast-overflow", 8 req main_mac "main-mac", 9 req vlan_table
     "vlan-table", 10 req unicast_table "unicast-table", 11 req multicast_table
-    "multicast-table", } extra extra
+    "multicast-table", } extra extra required 4095
 );
 ::qapi_rt::qapi_builder!(
     RxFilterInfo new { name : ::std::string::String => into, promiscuous : bool => into,
@@ -1586,7 +1590,7 @@ pub struct NicRxFilterChanged {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NicRxFilterChanged { 0 opt name "name", 1 req path "path", } extra extra
+    NicRxFilterChanged { 0 opt name "name", 1 req path "path", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     NicRxFilterChanged new { path : ::std::string::String => into, } init { extra =
@@ -1626,6 +1630,7 @@ pub struct AnnounceParameters {
 ::qapi_rt::qapi_struct!(
     AnnounceParameters { 0 req initial "initial", 1 req max "max", 2 req rounds "rounds",
     3 req step "step", 4 opt interfaces "interfaces", 5 opt id "id", } extra extra
+    required 15
 );
 ::qapi_rt::qapi_builder!(
     AnnounceParameters new { initial : i64 => plain, max : i64 => plain, rounds : i64 =>
@@ -1696,7 +1701,9 @@ pub struct FailoverNegotiated {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FailoverNegotiated { 0 req device_id "device-id", } extra extra);
+::qapi_rt::qapi_struct!(
+    FailoverNegotiated { 0 req device_id "device-id", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     FailoverNegotiated new { device_id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1740,6 +1747,7 @@ pub struct NetdevStreamConnected {
 }
 ::qapi_rt::qapi_struct!(
     NetdevStreamConnected { 0 req netdev_id "netdev-id", 1 req addr "addr", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     NetdevStreamConnected new { netdev_id : ::std::string::String => into, addr :
@@ -1771,7 +1779,7 @@ pub struct NetdevStreamDisconnected {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevStreamDisconnected { 0 req netdev_id "netdev-id", } extra extra
+    NetdevStreamDisconnected { 0 req netdev_id "netdev-id", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevStreamDisconnected new { netdev_id : ::std::string::String => into, } init {
@@ -1812,7 +1820,7 @@ pub struct NetdevVhostUserConnected {
 }
 ::qapi_rt::qapi_struct!(
     NetdevVhostUserConnected { 0 req netdev_id "netdev-id", 1 req chardev_id
-    "chardev-id", } extra extra
+    "chardev-id", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserConnected new { netdev_id : ::std::string::String => into, chardev_id
@@ -1849,7 +1857,7 @@ pub struct NetdevVhostUserDisconnected {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id", } extra extra
+    NetdevVhostUserDisconnected { 0 req netdev_id "netdev-id", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserDisconnected new { netdev_id : ::std::string::String => into, } init {

@@ -16,7 +16,7 @@ pub struct PciMemoryRange {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PciMemoryRange { 0 req base "base", 1 req limit "limit", } extra extra
+    PciMemoryRange { 0 req base "base", 1 req limit "limit", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     PciMemoryRange new { base : i64 => plain, limit : i64 => plain, } init { extra =
@@ -48,7 +48,7 @@ pub struct PciMemoryRegion {
 ::qapi_rt::qapi_struct!(
     PciMemoryRegion { 0 req bar "bar", 1 req r#type "type", 2 req address "address", 3
     req size "size", 4 opt prefetch "prefetch", 5 opt mem_type_64 "mem_type_64", } extra
-    extra
+    extra required 15
 );
 ::qapi_rt::qapi_builder!(
     PciMemoryRegion new { bar : i64 => plain, r#type : ::std::string::String => into,
@@ -85,7 +85,7 @@ pub struct PciBusInfo {
 ::qapi_rt::qapi_struct!(
     PciBusInfo { 0 req number "number", 1 req secondary "secondary", 2 req subordinate
     "subordinate", 3 req io_range "io_range", 4 req memory_range "memory_range", 5 req
-    prefetchable_range "prefetchable_range", } extra extra
+    prefetchable_range "prefetchable_range", } extra extra required 63
 );
 ::qapi_rt::qapi_builder!(
     PciBusInfo new { number : i64 => plain, secondary : i64 => plain, subordinate : i64
@@ -108,7 +108,7 @@ pub struct PciBridgeInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PciBridgeInfo { 0 req bus "bus", 1 opt devices "devices", } extra extra
+    PciBridgeInfo { 0 req bus "bus", 1 opt devices "devices", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     PciBridgeInfo new { bus : PciBusInfo => into, } init { extra =
@@ -131,7 +131,7 @@ pub struct PciDeviceClass {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PciDeviceClass { 0 opt desc "desc", 1 req class "class", } extra extra
+    PciDeviceClass { 0 opt desc "desc", 1 req class "class", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceClass new { class : i64 => plain, } init { extra =
@@ -158,7 +158,7 @@ pub struct PciDeviceId {
 }
 ::qapi_rt::qapi_struct!(
     PciDeviceId { 0 req device "device", 1 req vendor "vendor", 2 opt subsystem
-    "subsystem", 3 opt subsystem_vendor "subsystem-vendor", } extra extra
+    "subsystem", 3 opt subsystem_vendor "subsystem-vendor", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceId new { device : i64 => plain, vendor : i64 => plain, } init { extra =
@@ -200,7 +200,7 @@ pub struct PciDeviceInfo {
     PciDeviceInfo { 0 req bus "bus", 1 req slot "slot", 2 req function "function", 3 req
     class_info "class_info", 4 req id "id", 5 opt irq "irq", 6 req irq_pin "irq_pin", 7
     req qdev_id "qdev_id", 8 opt pci_bridge "pci_bridge", 9 req regions "regions", }
-    extra extra
+    extra extra required 735
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceInfo new { bus : i64 => plain, slot : i64 => plain, function : i64 => plain,
@@ -225,7 +225,7 @@ pub struct PciInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    PciInfo { 0 req bus "bus", 1 req devices "devices", } extra extra
+    PciInfo { 0 req bus "bus", 1 req devices "devices", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     PciInfo new { bus : i64 => plain, devices : ::std::vec::Vec < PciDeviceInfo > =>

@@ -22,7 +22,9 @@ pub struct DeviceListProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceListProperties { 0 req typename "typename", } extra extra);
+::qapi_rt::qapi_struct!(
+    DeviceListProperties { 0 req typename "typename", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     DeviceListProperties new { typename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -84,7 +86,7 @@ pub struct DeviceAdd {
 }
 ::qapi_rt::qapi_struct!(
     DeviceAdd { 0 req driver "driver", 1 opt bus "bus", 2 opt id "id", } flatten
-    properties
+    properties required 1
 );
 ::qapi_rt::qapi_builder!(
     DeviceAdd new { driver : ::std::string::String => into, } init { properties =
@@ -141,7 +143,7 @@ pub struct DeviceDel {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceDel { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(DeviceDel { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     DeviceDel new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -178,7 +180,7 @@ pub struct DeviceDeleted {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    DeviceDeleted { 0 opt device "device", 1 req path "path", } extra extra
+    DeviceDeleted { 0 opt device "device", 1 req path "path", } extra extra required 2
 );
 ::qapi_rt::qapi_builder!(
     DeviceDeleted new { path : ::std::string::String => into, } init { extra =
@@ -216,6 +218,7 @@ pub struct DeviceUnplugGuestError {
 }
 ::qapi_rt::qapi_struct!(
     DeviceUnplugGuestError { 0 opt device "device", 1 req path "path", } extra extra
+    required 2
 );
 ::qapi_rt::qapi_builder!(
     DeviceUnplugGuestError new { path : ::std::string::String => into, } init { extra =
@@ -252,7 +255,7 @@ pub struct DeviceSyncConfig {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DeviceSyncConfig { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(DeviceSyncConfig { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     DeviceSyncConfig new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}

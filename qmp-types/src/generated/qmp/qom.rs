@@ -32,7 +32,7 @@ pub struct ObjectPropertyInfo {
 }
 ::qapi_rt::qapi_struct!(
     ObjectPropertyInfo { 0 req name "name", 1 req r#type "type", 2 opt description
-    "description", 3 anyopt default_value "default-value", } extra extra
+    "description", 3 anyopt default_value "default-value", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     ObjectPropertyInfo new { name : ::std::string::String => into, r#type :
@@ -67,7 +67,7 @@ pub struct ObjectPropertyValue {
 }
 ::qapi_rt::qapi_struct!(
     ObjectPropertyValue { 0 req name "name", 1 req r#type "type", 2 anyopt value "value",
-    } extra extra
+    } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     ObjectPropertyValue new { name : ::std::string::String => into, r#type :
@@ -89,7 +89,7 @@ pub struct ObjectPropertiesValues {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    ObjectPropertiesValues { 0 req properties "properties", } extra extra
+    ObjectPropertiesValues { 0 req properties "properties", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     ObjectPropertiesValues new { properties : ::std::vec::Vec < ObjectPropertyValue > =>
@@ -124,7 +124,7 @@ pub struct QomList {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomList { 0 req path "path", } extra extra);
+::qapi_rt::qapi_struct!(QomList { 0 req path "path", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QomList new { path : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -190,7 +190,7 @@ pub struct QomGet {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QomGet { 0 req path "path", 1 req property "property", } extra extra
+    QomGet { 0 req path "path", 1 req property "property", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     QomGet new { path : ::std::string::String => into, property : ::std::string::String
@@ -243,7 +243,7 @@ pub struct QomListGet {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomListGet { 0 req paths "paths", } extra extra);
+::qapi_rt::qapi_struct!(QomListGet { 0 req paths "paths", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QomListGet new { paths : ::std::vec::Vec < ::std::string::String > => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -282,7 +282,7 @@ pub struct QomSet {
 }
 ::qapi_rt::qapi_struct!(
     QomSet { 0 req path "path", 1 req property "property", 2 req value "value", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     QomSet new { path : ::std::string::String => into, property : ::std::string::String
@@ -328,7 +328,7 @@ pub struct ObjectTypeInfo {
 }
 ::qapi_rt::qapi_struct!(
     ObjectTypeInfo { 0 req name "name", 1 opt r#abstract "abstract", 2 opt parent
-    "parent", } extra extra
+    "parent", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     ObjectTypeInfo new { name : ::std::string::String => into, } init { extra =
@@ -390,7 +390,9 @@ pub struct QomListProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QomListProperties { 0 req typename "typename", } extra extra);
+::qapi_rt::qapi_struct!(
+    QomListProperties { 0 req typename "typename", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     QomListProperties new { typename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -419,6 +421,7 @@ pub struct CanHostSocketcanProperties {
 }
 ::qapi_rt::qapi_struct!(
     CanHostSocketcanProperties { 0 req r#if "if", 1 req canbus "canbus", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     CanHostSocketcanProperties new { r#if : ::std::string::String => into, canbus :
@@ -470,7 +473,7 @@ pub struct ColoCompareProperties {
     "secondary_in", 2 req outdev "outdev", 3 req iothread "iothread", 4 opt notify_dev
     "notify_dev", 5 opt compare_timeout "compare_timeout", 6 opt expired_scan_cycle
     "expired_scan_cycle", 7 opt max_queue_size "max_queue_size", 8 opt vnet_hdr_support
-    "vnet_hdr_support", } extra extra
+    "vnet_hdr_support", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     ColoCompareProperties new { primary_in : ::std::string::String => into, secondary_in
@@ -547,7 +550,7 @@ pub struct CryptodevVhostUserProperties {
 ::qapi_rt::qapi_struct!(
     CryptodevVhostUserProperties { 0 opt queues "queues", 1 opt throttle_bps
     "throttle-bps", 2 opt throttle_ops "throttle-ops", 3 req chardev "chardev", } extra
-    extra
+    extra required 8
 );
 ::qapi_rt::qapi_builder!(
     CryptodevVhostUserProperties new { chardev : ::std::string::String => into, } init {
@@ -572,6 +575,7 @@ pub struct DBusVMStateProperties {
 }
 ::qapi_rt::qapi_struct!(
     DBusVMStateProperties { 0 req addr "addr", 1 opt id_list "id-list", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     DBusVMStateProperties new { addr : ::std::string::String => into, } init { extra =
@@ -625,7 +629,7 @@ pub struct NetfilterProperties {
 }
 ::qapi_rt::qapi_struct!(
     NetfilterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
-    "status", 3 opt position "position", 4 opt insert "insert", } extra extra
+    "status", 3 opt position "position", 4 opt insert "insert", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     NetfilterProperties new { netdev : ::std::string::String => into, } init { extra =
@@ -670,7 +674,7 @@ pub struct FilterBufferProperties {
 ::qapi_rt::qapi_struct!(
     FilterBufferProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req interval
-    "interval", } extra extra
+    "interval", } extra extra required 33
 );
 ::qapi_rt::qapi_builder!(
     FilterBufferProperties new { netdev : ::std::string::String => into, interval : u32
@@ -717,7 +721,7 @@ pub struct FilterDumpProperties {
 ::qapi_rt::qapi_struct!(
     FilterDumpProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req file "file", 6 opt
-    maxlen "maxlen", } extra extra
+    maxlen "maxlen", } extra extra required 33
 );
 ::qapi_rt::qapi_builder!(
     FilterDumpProperties new { netdev : ::std::string::String => into, file :
@@ -765,7 +769,7 @@ pub struct FilterMirrorProperties {
 ::qapi_rt::qapi_struct!(
     FilterMirrorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 req outdev "outdev", 6
-    opt vnet_hdr_support "vnet_hdr_support", } extra extra
+    opt vnet_hdr_support "vnet_hdr_support", } extra extra required 33
 );
 ::qapi_rt::qapi_builder!(
     FilterMirrorProperties new { netdev : ::std::string::String => into, outdev :
@@ -820,6 +824,7 @@ pub struct FilterRedirectorProperties {
     FilterRedirectorProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 opt indev "indev", 6
     opt outdev "outdev", 7 opt vnet_hdr_support "vnet_hdr_support", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     FilterRedirectorProperties new { netdev : ::std::string::String => into, } init {
@@ -865,7 +870,7 @@ pub struct FilterRewriterProperties {
 ::qapi_rt::qapi_struct!(
     FilterRewriterProperties { 0 req netdev "netdev", 1 opt queue "queue", 2 opt status
     "status", 3 opt position "position", 4 opt insert "insert", 5 opt vnet_hdr_support
-    "vnet_hdr_support", } extra extra
+    "vnet_hdr_support", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     FilterRewriterProperties new { netdev : ::std::string::String => into, } init { extra
@@ -905,7 +910,7 @@ pub struct InputBarrierProperties {
 ::qapi_rt::qapi_struct!(
     InputBarrierProperties { 0 req name "name", 1 opt server "server", 2 opt port "port",
     3 opt x_origin "x-origin", 4 opt y_origin "y-origin", 5 opt width "width", 6 opt
-    height "height", } extra extra
+    height "height", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     InputBarrierProperties new { name : ::std::string::String => into, } init { extra =
@@ -940,7 +945,7 @@ pub struct InputLinuxProperties {
 }
 ::qapi_rt::qapi_struct!(
     InputLinuxProperties { 0 req evdev "evdev", 1 opt grab_all "grab_all", 2 opt repeat
-    "repeat", 3 opt grab_toggle "grab-toggle", } extra extra
+    "repeat", 3 opt grab_toggle "grab-toggle", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     InputLinuxProperties new { evdev : ::std::string::String => into, } init { extra =
@@ -1111,7 +1116,7 @@ pub struct MemoryBackendProperties {
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
-    extra
+    extra required 512
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendProperties new { size : u64 => plain, } init { extra =
@@ -1226,7 +1231,7 @@ pub struct MemoryBackendFileProperties {
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
     align "align", 12 opt offset "offset", 13 opt discard_data "discard-data", 14 req
     mem_path "mem-path", 15 opt pmem "pmem", 16 opt readonly "readonly", 17 opt rom
-    "rom", } extra extra
+    "rom", } extra extra required 16896
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendFileProperties new { size : u64 => plain, mem_path :
@@ -1307,7 +1312,7 @@ pub struct MemoryBackendMemfdProperties {
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", 11 opt
     hugetlb "hugetlb", 12 opt hugetlbsize "hugetlbsize", 13 opt seal "seal", } extra
-    extra
+    extra required 512
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendMemfdProperties new { size : u64 => plain, } init { extra =
@@ -1379,7 +1384,7 @@ pub struct MemoryBackendShmProperties {
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
-    extra
+    extra required 512
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendShmProperties new { size : u64 => plain, } init { extra =
@@ -1448,7 +1453,7 @@ pub struct MemoryBackendEpcProperties {
     prealloc_threads "prealloc-threads", 6 opt prealloc_context "prealloc-context", 7 opt
     share "share", 8 opt reserve "reserve", 9 req size "size", 10 opt
     x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id", } extra
-    extra
+    extra required 512
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendEpcProperties new { size : u64 => plain, } init { extra =
@@ -1477,7 +1482,9 @@ pub struct PrManagerHelperProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(PrManagerHelperProperties { 0 req path "path", } extra extra);
+::qapi_rt::qapi_struct!(
+    PrManagerHelperProperties { 0 req path "path", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     PrManagerHelperProperties new { path : ::std::string::String => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -1497,7 +1504,7 @@ pub struct QtestProperties {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    QtestProperties { 0 req chardev "chardev", 1 opt log "log", } extra extra
+    QtestProperties { 0 req chardev "chardev", 1 opt log "log", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     QtestProperties new { chardev : ::std::string::String => into, } init { extra =
@@ -1520,7 +1527,7 @@ pub struct RemoteObjectProperties {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    RemoteObjectProperties { 0 req fd "fd", 1 req devid "devid", } extra extra
+    RemoteObjectProperties { 0 req fd "fd", 1 req devid "devid", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     RemoteObjectProperties new { fd : ::std::string::String => into, devid :
@@ -1543,7 +1550,7 @@ pub struct VfioUserServerProperties {
 }
 ::qapi_rt::qapi_struct!(
     VfioUserServerProperties { 0 req socket "socket", 1 req device "device", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VfioUserServerProperties new { socket : SocketAddress => into, device :
@@ -1597,7 +1604,7 @@ pub struct AcpiGenericInitiatorProperties {
 }
 ::qapi_rt::qapi_struct!(
     AcpiGenericInitiatorProperties { 0 req pci_dev "pci-dev", 1 req node "node", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericInitiatorProperties new { pci_dev : ::std::string::String => into, node :
@@ -1649,6 +1656,7 @@ pub struct AcpiGenericPortProperties {
 }
 ::qapi_rt::qapi_struct!(
     AcpiGenericPortProperties { 0 req pci_bus "pci-bus", 1 req node "node", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     AcpiGenericPortProperties new { pci_bus : ::std::string::String => into, node : u32
@@ -1706,6 +1714,7 @@ pub struct RngEgdProperties {
 }
 ::qapi_rt::qapi_struct!(
     RngEgdProperties { 0 opt opened "opened", 1 req chardev "chardev", } extra extra
+    required 2
 );
 ::qapi_rt::qapi_builder!(
     RngEgdProperties new { chardev : ::std::string::String => into, } init { extra =
@@ -1766,7 +1775,7 @@ pub struct IgvmCfgProperties {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(IgvmCfgProperties { 0 req file "file", } extra extra);
+::qapi_rt::qapi_struct!(IgvmCfgProperties { 0 req file "file", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     IgvmCfgProperties new { file : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1797,7 +1806,7 @@ pub struct SevCommonProperties {
 ::qapi_rt::qapi_struct!(
     SevCommonProperties { 0 opt sev_device "sev-device", 1 opt cbitpos "cbitpos", 2 req
     reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", } extra
-    extra
+    extra required 4
 );
 ::qapi_rt::qapi_builder!(
     SevCommonProperties new { reduced_phys_bits : u32 => plain, } init { extra =
@@ -1852,6 +1861,7 @@ pub struct SevGuestProperties {
     reduced_phys_bits "reduced-phys-bits", 3 opt kernel_hashes "kernel-hashes", 4 opt
     dh_cert_file "dh-cert-file", 5 opt session_file "session-file", 6 opt policy
     "policy", 7 opt handle "handle", 8 opt legacy_vm_type "legacy-vm-type", } extra extra
+    required 4
 );
 ::qapi_rt::qapi_builder!(
     SevGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
@@ -1944,7 +1954,7 @@ pub struct SevSnpGuestProperties {
     policy "policy", 5 opt guest_visible_workarounds "guest-visible-workarounds", 6 opt
     id_block "id-block", 7 opt id_auth "id-auth", 8 opt author_key_enabled
     "author-key-enabled", 9 opt host_data "host-data", 10 opt vcek_disabled
-    "vcek-disabled", } extra extra
+    "vcek-disabled", } extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     SevSnpGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
@@ -2231,7 +2241,7 @@ pub struct ObjectOptions {
     /// The branch, chosen by `qom-type`.
     pub branch: ObjectOptionsBranch,
 }
-::qapi_rt::qapi_struct!(ObjectOptions { 0 req id "id", } flatten branch);
+::qapi_rt::qapi_struct!(ObjectOptions { 0 req id "id", } flatten branch required 1);
 ::qapi_rt::qapi_builder!(
     ObjectOptions new { id : ::std::string::String => into, branch : ObjectOptionsBranch
     => into, } init {} set {}
@@ -2922,7 +2932,7 @@ pub struct ObjectDel {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ObjectDel { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(ObjectDel { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ObjectDel new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}

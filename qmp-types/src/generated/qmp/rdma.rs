@@ -46,6 +46,7 @@ pub struct RdmaGidStatusChanged {
 ::qapi_rt::qapi_struct!(
     RdmaGidStatusChanged { 0 req netdev "netdev", 1 req gid_status "gid-status", 2 req
     subnet_prefix "subnet-prefix", 3 req interface_id "interface-id", } extra extra
+    required 15
 );
 ::qapi_rt::qapi_builder!(
     RdmaGidStatusChanged new { netdev : ::std::string::String => into, gid_status : bool

@@ -39,7 +39,7 @@ pub struct ReplayInfo {
 }
 ::qapi_rt::qapi_struct!(
     ReplayInfo { 0 req mode "mode", 1 opt filename "filename", 2 req icount "icount", }
-    extra extra
+    extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     ReplayInfo new { mode : ReplayMode => into, icount : i64 => plain, } init { extra =
@@ -103,7 +103,7 @@ pub struct ReplayBreak {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ReplayBreak { 0 req icount "icount", } extra extra);
+::qapi_rt::qapi_struct!(ReplayBreak { 0 req icount "icount", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ReplayBreak new { icount : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -164,7 +164,7 @@ pub struct ReplaySeek {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ReplaySeek { 0 req icount "icount", } extra extra);
+::qapi_rt::qapi_struct!(ReplaySeek { 0 req icount "icount", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     ReplaySeek new { icount : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}

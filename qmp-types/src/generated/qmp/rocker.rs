@@ -19,6 +19,7 @@ pub struct RockerSwitch {
 }
 ::qapi_rt::qapi_struct!(
     RockerSwitch { 0 req name "name", 1 req id "id", 2 req ports "ports", } extra extra
+    required 7
 );
 ::qapi_rt::qapi_builder!(
     RockerSwitch new { name : ::std::string::String => into, id : u64 => plain, ports :
@@ -44,7 +45,7 @@ pub struct QueryRocker {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryRocker { 0 req name "name", } extra extra);
+::qapi_rt::qapi_struct!(QueryRocker { 0 req name "name", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QueryRocker new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -108,6 +109,7 @@ pub struct RockerPort {
 ::qapi_rt::qapi_struct!(
     RockerPort { 0 req name "name", 1 req enabled "enabled", 2 req link_up "link-up", 3
     req speed "speed", 4 req duplex "duplex", 5 req autoneg "autoneg", } extra extra
+    required 63
 );
 ::qapi_rt::qapi_builder!(
     RockerPort new { name : ::std::string::String => into, enabled : bool => into,
@@ -139,7 +141,7 @@ pub struct QueryRockerPorts {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QueryRockerPorts { 0 req name "name", } extra extra);
+::qapi_rt::qapi_struct!(QueryRockerPorts { 0 req name "name", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QueryRockerPorts new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -188,7 +190,7 @@ pub struct RockerOfDpaFlowKey {
     RockerOfDpaFlowKey { 0 req priority "priority", 1 req tbl_id "tbl-id", 2 opt in_pport
     "in-pport", 3 opt tunnel_id "tunnel-id", 4 opt vlan_id "vlan-id", 5 opt eth_type
     "eth-type", 6 opt eth_src "eth-src", 7 opt eth_dst "eth-dst", 8 opt ip_proto
-    "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", } extra extra
+    "ip-proto", 9 opt ip_tos "ip-tos", 10 opt ip_dst "ip-dst", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowKey new { priority : u32 => plain, tbl_id : u32 => plain, } init {
@@ -299,7 +301,7 @@ pub struct RockerOfDpaFlow {
 }
 ::qapi_rt::qapi_struct!(
     RockerOfDpaFlow { 0 req cookie "cookie", 1 req hits "hits", 2 req key "key", 3 req
-    mask "mask", 4 req action "action", } extra extra
+    mask "mask", 4 req action "action", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlow new { cookie : u64 => plain, hits : u64 => plain, key :
@@ -344,6 +346,7 @@ pub struct QueryRockerOfDpaFlows {
 }
 ::qapi_rt::qapi_struct!(
     QueryRockerOfDpaFlows { 0 req name "name", 1 opt tbl_id "tbl-id", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaFlows new { name : ::std::string::String => into, } init { extra =
@@ -399,7 +402,7 @@ pub struct RockerOfDpaGroup {
     pport "pport", 4 opt index "index", 5 opt out_pport "out-pport", 6 opt group_id
     "group-id", 7 opt set_vlan_id "set-vlan-id", 8 opt pop_vlan "pop-vlan", 9 opt
     group_ids "group-ids", 10 opt set_eth_src "set-eth-src", 11 opt set_eth_dst
-    "set-eth-dst", 12 opt ttl_check "ttl-check", } extra extra
+    "set-eth-dst", 12 opt ttl_check "ttl-check", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaGroup new { id : u32 => plain, r#type : u8 => plain, } init { extra =
@@ -454,6 +457,7 @@ pub struct QueryRockerOfDpaGroups {
 }
 ::qapi_rt::qapi_struct!(
     QueryRockerOfDpaGroups { 0 req name "name", 1 opt r#type "type", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaGroups new { name : ::std::string::String => into, } init { extra =

@@ -126,7 +126,7 @@ pub struct StatusInfo {
 }
 ::qapi_rt::qapi_struct!(
     StatusInfo { 0 req running "running", 1 req status "status", 2 opt singlestep
-    "singlestep", } extra extra
+    "singlestep", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     StatusInfo new { running : bool => into, status : RunState => into, } init { extra =
@@ -194,7 +194,7 @@ pub struct Shutdown {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Shutdown { 0 req guest "guest", 1 req reason "reason", } extra extra
+    Shutdown { 0 req guest "guest", 1 req reason "reason", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     Shutdown new { guest : bool => into, reason : ShutdownCause => into, } init { extra =
@@ -256,7 +256,7 @@ pub struct Reset {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Reset { 0 req guest "guest", 1 req reason "reason", } extra extra
+    Reset { 0 req guest "guest", 1 req reason "reason", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     Reset new { guest : bool => into, reason : ShutdownCause => into, } init { extra =
@@ -425,7 +425,7 @@ pub struct Watchdog {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Watchdog { 0 req action "action", } extra extra);
+::qapi_rt::qapi_struct!(Watchdog { 0 req action "action", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Watchdog new { action : WatchdogAction => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -538,7 +538,9 @@ pub struct WatchdogSetAction {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(WatchdogSetAction { 0 req action "action", } extra extra);
+::qapi_rt::qapi_struct!(
+    WatchdogSetAction { 0 req action "action", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     WatchdogSetAction new { action : WatchdogAction => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -618,7 +620,7 @@ pub struct GuestPanicked {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestPanicked { 0 req action "action", 1 opt info "info", } extra extra
+    GuestPanicked { 0 req action "action", 1 opt info "info", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicked new { action : GuestPanicAction => into, } init { extra =
@@ -653,7 +655,7 @@ pub struct GuestCrashloaded {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    GuestCrashloaded { 0 req action "action", 1 opt info "info", } extra extra
+    GuestCrashloaded { 0 req action "action", 1 opt info "info", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     GuestCrashloaded new { action : GuestPanicAction => into, } init { extra =
@@ -819,7 +821,7 @@ pub struct GuestPanicInformationHyperV {
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationHyperV { 0 req arg1 "arg1", 1 req arg2 "arg2", 2 req arg3
-    "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", } extra extra
+    "arg3", 3 req arg4 "arg4", 4 req arg5 "arg5", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationHyperV new { arg1 : u64 => plain, arg2 : u64 => plain, arg3 :
@@ -872,7 +874,7 @@ pub struct GuestPanicInformationS390 {
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationS390 { 0 req core "core", 1 req psw_mask "psw-mask", 2 req
-    psw_addr "psw-addr", 3 req reason "reason", } extra extra
+    psw_addr "psw-addr", 3 req reason "reason", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationS390 new { core : u32 => plain, psw_mask : u64 => plain,
@@ -910,7 +912,7 @@ pub struct GuestPanicInformationTdx {
 }
 ::qapi_rt::qapi_struct!(
     GuestPanicInformationTdx { 0 req error_code "error-code", 1 req message "message", 2
-    opt gpa "gpa", } extra extra
+    opt gpa "gpa", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationTdx new { error_code : u32 => plain, message :
@@ -947,7 +949,7 @@ pub struct MemoryFailure {
 }
 ::qapi_rt::qapi_struct!(
     MemoryFailure { 0 req recipient "recipient", 1 req action "action", 2 req flags
-    "flags", } extra extra
+    "flags", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     MemoryFailure new { recipient : MemoryFailureRecipient => into, action :
@@ -1023,7 +1025,7 @@ pub struct MemoryFailureFlags {
 }
 ::qapi_rt::qapi_struct!(
     MemoryFailureFlags { 0 req action_required "action-required", 1 req recursive
-    "recursive", } extra extra
+    "recursive", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     MemoryFailureFlags new { action_required : bool => into, recursive : bool => into, }

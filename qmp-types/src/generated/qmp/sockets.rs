@@ -38,7 +38,8 @@ pub struct InetSocketAddressBase {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    InetSocketAddressBase { 0 req host "host", 1 req port "port", } extra extra
+    InetSocketAddressBase { 0 req host "host", 1 req port "port", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     InetSocketAddressBase new { host : ::std::string::String => into, port :
@@ -115,6 +116,7 @@ pub struct InetSocketAddress {
     opt to "to", 4 opt ipv4 "ipv4", 5 opt ipv6 "ipv6", 6 opt keep_alive "keep-alive", 7
     opt keep_alive_count "keep-alive-count", 8 opt keep_alive_idle "keep-alive-idle", 9
     opt keep_alive_interval "keep-alive-interval", 10 opt mptcp "mptcp", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     InetSocketAddress new { host : ::std::string::String => into, port :
@@ -153,7 +155,7 @@ pub struct UnixSocketAddress {
 }
 ::qapi_rt::qapi_struct!(
     UnixSocketAddress { 0 req path "path", 1 opt r#abstract "abstract", 2 opt tight
-    "tight", } extra extra
+    "tight", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     UnixSocketAddress new { path : ::std::string::String => into, } init { extra =
@@ -178,7 +180,7 @@ pub struct VsockSocketAddress {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VsockSocketAddress { 0 req cid "cid", 1 req port "port", } extra extra
+    VsockSocketAddress { 0 req cid "cid", 1 req port "port", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VsockSocketAddress new { cid : ::std::string::String => into, port :
@@ -205,7 +207,7 @@ pub struct FdSocketAddress {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdSocketAddress { 0 req str "str", } extra extra);
+::qapi_rt::qapi_struct!(FdSocketAddress { 0 req str "str", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FdSocketAddress new { str : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -220,7 +222,9 @@ pub struct InetSocketAddressWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InetSocketAddressWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    InetSocketAddressWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     InetSocketAddressWrapper new { data : InetSocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -235,7 +239,9 @@ pub struct UnixSocketAddressWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UnixSocketAddressWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    UnixSocketAddressWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     UnixSocketAddressWrapper new { data : UnixSocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -250,7 +256,9 @@ pub struct VsockSocketAddressWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VsockSocketAddressWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    VsockSocketAddressWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     VsockSocketAddressWrapper new { data : VsockSocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -265,7 +273,9 @@ pub struct FdSocketAddressWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FdSocketAddressWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    FdSocketAddressWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     FdSocketAddressWrapper new { data : FdSocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -103,7 +103,8 @@ pub struct StatsRequest {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    StatsRequest { 0 req provider "provider", 1 opt names "names", } extra extra
+    StatsRequest { 0 req provider "provider", 1 opt names "names", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     StatsRequest new { provider : StatsProvider => into, } init { extra =
@@ -284,7 +285,9 @@ pub struct Stats {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Stats { 0 req name "name", 1 req value "value", } extra extra);
+::qapi_rt::qapi_struct!(
+    Stats { 0 req name "name", 1 req value "value", } extra extra required 3
+);
 ::qapi_rt::qapi_builder!(
     Stats new { name : ::std::string::String => into, value : StatsValue => into, } init
     { extra = ::std::default::Default::default(), } set {}
@@ -306,7 +309,7 @@ pub struct StatsResult {
 }
 ::qapi_rt::qapi_struct!(
     StatsResult { 0 req provider "provider", 1 opt qom_path "qom-path", 2 req stats
-    "stats", } extra extra
+    "stats", } extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     StatsResult new { provider : StatsProvider => into, stats : ::std::vec::Vec < Stats >
@@ -379,7 +382,7 @@ pub struct StatsSchemaValue {
 ::qapi_rt::qapi_struct!(
     StatsSchemaValue { 0 req name "name", 1 req r#type "type", 2 opt unit "unit", 3 opt
     base "base", 4 req exponent "exponent", 5 opt bucket_size "bucket-size", } extra
-    extra
+    extra required 19
 );
 ::qapi_rt::qapi_builder!(
     StatsSchemaValue new { name : ::std::string::String => into, r#type : StatsType =>
@@ -406,7 +409,7 @@ pub struct StatsSchema {
 }
 ::qapi_rt::qapi_struct!(
     StatsSchema { 0 req provider "provider", 1 req target "target", 2 req stats "stats",
-    } extra extra
+    } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     StatsSchema new { provider : StatsProvider => into, target : StatsTarget => into,

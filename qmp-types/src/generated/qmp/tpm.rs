@@ -135,7 +135,9 @@ pub struct TPMEmulatorOptions {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMEmulatorOptions { 0 req chardev "chardev", } extra extra);
+::qapi_rt::qapi_struct!(
+    TPMEmulatorOptions { 0 req chardev "chardev", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     TPMEmulatorOptions new { chardev : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -152,7 +154,9 @@ pub struct TPMPassthroughOptionsWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMPassthroughOptionsWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    TPMPassthroughOptionsWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     TPMPassthroughOptionsWrapper new { data : TPMPassthroughOptions => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -169,7 +173,9 @@ pub struct TPMEmulatorOptionsWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(TPMEmulatorOptionsWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    TPMEmulatorOptionsWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     TPMEmulatorOptionsWrapper new { data : TPMEmulatorOptions => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -247,6 +253,7 @@ pub struct TPMInfo {
 }
 ::qapi_rt::qapi_struct!(
     TPMInfo { 0 req id "id", 1 req model "model", 2 req options "options", } extra extra
+    required 7
 );
 ::qapi_rt::qapi_builder!(
     TPMInfo new { id : ::std::string::String => into, model : TpmModel => into, options :

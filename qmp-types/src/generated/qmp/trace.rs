@@ -44,7 +44,7 @@ pub struct TraceEventInfo {
 }
 ::qapi_rt::qapi_struct!(
     TraceEventInfo { 0 req name "name", 1 req state "state", 2 opt vcpu "vcpu", } extra
-    extra
+    extra required 3
 );
 ::qapi_rt::qapi_builder!(
     TraceEventInfo new { name : ::std::string::String => into, state : TraceEventState =>
@@ -86,7 +86,7 @@ pub struct TraceEventGetState {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TraceEventGetState { 0 req name "name", 1 opt vcpu "vcpu", } extra extra
+    TraceEventGetState { 0 req name "name", 1 opt vcpu "vcpu", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     TraceEventGetState new { name : ::std::string::String => into, } init { extra =
@@ -133,7 +133,7 @@ pub struct TraceEventSetState {
 }
 ::qapi_rt::qapi_struct!(
     TraceEventSetState { 0 req name "name", 1 req enable "enable", 2 opt
-    ignore_unavailable "ignore-unavailable", 3 opt vcpu "vcpu", } extra extra
+    ignore_unavailable "ignore-unavailable", 3 opt vcpu "vcpu", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     TraceEventSetState new { name : ::std::string::String => into, enable : bool => into,

@@ -93,7 +93,7 @@ pub struct AbortWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(AbortWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(AbortWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     AbortWrapper new { data : Abort => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -108,7 +108,9 @@ pub struct BlockDirtyBitmapAddWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapAddWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockDirtyBitmapAddWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapAddWrapper new { data : BlockDirtyBitmapAdd => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -125,7 +127,9 @@ pub struct BlockDirtyBitmapWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockDirtyBitmapWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapWrapper new { data : BlockDirtyBitmap => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -140,7 +144,9 @@ pub struct BlockDirtyBitmapMergeWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockDirtyBitmapMergeWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockDirtyBitmapMergeWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapMergeWrapper new { data : BlockDirtyBitmapMerge => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -155,7 +161,9 @@ pub struct BlockdevBackupWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevBackupWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevBackupWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevBackupWrapper new { data : BlockdevBackup => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -170,7 +178,9 @@ pub struct BlockdevSnapshotWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevSnapshotWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevSnapshotWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotWrapper new { data : BlockdevSnapshot => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -186,7 +196,7 @@ pub struct BlockdevSnapshotInternalWrapper {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    BlockdevSnapshotInternalWrapper { 0 req data "data", } extra extra
+    BlockdevSnapshotInternalWrapper { 0 req data "data", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotInternalWrapper new { data : BlockdevSnapshotInternal => into, } init
@@ -202,7 +212,9 @@ pub struct BlockdevSnapshotSyncWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(BlockdevSnapshotSyncWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    BlockdevSnapshotSyncWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotSyncWrapper new { data : BlockdevSnapshotSync => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -217,7 +229,9 @@ pub struct DriveBackupWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(DriveBackupWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    DriveBackupWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     DriveBackupWrapper new { data : DriveBackup => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -485,6 +499,7 @@ pub struct Transaction {
 }
 ::qapi_rt::qapi_struct!(
     Transaction { 0 req actions "actions", 1 opt properties "properties", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     Transaction new { actions : ::std::vec::Vec < TransactionAction > => into, } init {

@@ -49,7 +49,7 @@ pub struct UefiVariable {
 }
 ::qapi_rt::qapi_struct!(
     UefiVariable { 0 req guid "guid", 1 req name "name", 2 req attr "attr", 3 req data
-    "data", 4 opt time "time", 5 opt digest "digest", } extra extra
+    "data", 4 opt time "time", 5 opt digest "digest", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     UefiVariable new { guid : ::std::string::String => into, name : ::std::string::String
@@ -78,6 +78,7 @@ pub struct UefiVarStore {
 }
 ::qapi_rt::qapi_struct!(
     UefiVarStore { 0 req version "version", 1 req variables "variables", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     UefiVarStore new { version : i64 => plain, variables : ::std::vec::Vec < UefiVariable

@@ -53,7 +53,7 @@ pub struct SetPasswordOptions {
 }
 ::qapi_rt::qapi_struct!(
     SetPasswordOptions { 0 req password "password", 1 opt connected "connected", }
-    flatten branch
+    flatten branch required 1
 );
 ::qapi_rt::qapi_builder!(
     SetPasswordOptions new { password : ::std::string::String => into, branch :
@@ -171,7 +171,9 @@ pub struct ExpirePasswordOptions {
     /// The branch, chosen by `protocol`.
     pub branch: ExpirePasswordOptionsBranch,
 }
-::qapi_rt::qapi_struct!(ExpirePasswordOptions { 0 req time "time", } flatten branch);
+::qapi_rt::qapi_struct!(
+    ExpirePasswordOptions { 0 req time "time", } flatten branch required 1
+);
 ::qapi_rt::qapi_builder!(
     ExpirePasswordOptions new { time : ::std::string::String => into, branch :
     ExpirePasswordOptionsBranch => into, } init {} set {}
@@ -320,7 +322,7 @@ pub struct Screendump {
 }
 ::qapi_rt::qapi_struct!(
     Screendump { 0 req filename "filename", 1 opt device "device", 2 opt head "head", 3
-    opt format "format", } extra extra
+    opt format "format", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     Screendump new { filename : ::std::string::String => into, } init { extra =
@@ -352,7 +354,7 @@ pub struct SpiceBasicInfo {
 }
 ::qapi_rt::qapi_struct!(
     SpiceBasicInfo { 0 req host "host", 1 req port "port", 2 req family "family", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     SpiceBasicInfo new { host : ::std::string::String => into, port :
@@ -381,7 +383,7 @@ pub struct SpiceServerInfo {
 }
 ::qapi_rt::qapi_struct!(
     SpiceServerInfo { 0 req host "host", 1 req port "port", 2 req family "family", 3 opt
-    auth "auth", } extra extra
+    auth "auth", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     SpiceServerInfo new { host : ::std::string::String => into, port :
@@ -423,7 +425,7 @@ pub struct SpiceChannel {
 ::qapi_rt::qapi_struct!(
     SpiceChannel { 0 req host "host", 1 req port "port", 2 req family "family", 3 req
     connection_id "connection-id", 4 req channel_type "channel-type", 5 req channel_id
-    "channel-id", 6 req tls "tls", } extra extra
+    "channel-id", 6 req tls "tls", } extra extra required 127
 );
 ::qapi_rt::qapi_builder!(
     SpiceChannel new { host : ::std::string::String => into, port : ::std::string::String
@@ -496,7 +498,7 @@ pub struct SpiceInfo {
     SpiceInfo { 0 req enabled "enabled", 1 req migrated "migrated", 2 opt host "host", 3
     opt port "port", 4 opt tls_port "tls-port", 5 opt auth "auth", 6 opt compiled_version
     "compiled-version", 7 req mouse_mode "mouse-mode", 8 opt channels "channels", } extra
-    extra
+    extra required 131
 );
 ::qapi_rt::qapi_builder!(
     SpiceInfo new { enabled : bool => into, migrated : bool => into, mouse_mode :
@@ -594,7 +596,8 @@ pub struct SpiceConnected {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SpiceConnected { 0 req server "server", 1 req client "client", } extra extra
+    SpiceConnected { 0 req server "server", 1 req client "client", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     SpiceConnected new { server : SpiceBasicInfo => into, client : SpiceBasicInfo =>
@@ -637,6 +640,7 @@ pub struct SpiceInitialized {
 }
 ::qapi_rt::qapi_struct!(
     SpiceInitialized { 0 req server "server", 1 req client "client", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     SpiceInitialized new { server : SpiceServerInfo => into, client : SpiceChannel =>
@@ -676,6 +680,7 @@ pub struct SpiceDisconnected {
 }
 ::qapi_rt::qapi_struct!(
     SpiceDisconnected { 0 req server "server", 1 req client "client", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     SpiceDisconnected new { server : SpiceBasicInfo => into, client : SpiceBasicInfo =>
@@ -738,7 +743,7 @@ pub struct VncBasicInfo {
 }
 ::qapi_rt::qapi_struct!(
     VncBasicInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
-    req websocket "websocket", } extra extra
+    req websocket "websocket", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     VncBasicInfo new { host : ::std::string::String => into, service :
@@ -772,7 +777,7 @@ pub struct VncServerInfo {
 }
 ::qapi_rt::qapi_struct!(
     VncServerInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
-    req websocket "websocket", 4 opt auth "auth", } extra extra
+    req websocket "websocket", 4 opt auth "auth", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     VncServerInfo new { host : ::std::string::String => into, service :
@@ -811,7 +816,7 @@ pub struct VncClientInfo {
 ::qapi_rt::qapi_struct!(
     VncClientInfo { 0 req host "host", 1 req service "service", 2 req family "family", 3
     req websocket "websocket", 4 opt x509_dname "x509_dname", 5 opt sasl_username
-    "sasl_username", } extra extra
+    "sasl_username", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     VncClientInfo new { host : ::std::string::String => into, service :
@@ -871,7 +876,8 @@ pub struct VncInfo {
 }
 ::qapi_rt::qapi_struct!(
     VncInfo { 0 req enabled "enabled", 1 opt host "host", 2 opt family "family", 3 opt
-    service "service", 4 opt auth "auth", 5 opt clients "clients", } extra extra
+    service "service", 4 opt auth "auth", 5 opt clients "clients", } extra extra required
+    1
 );
 ::qapi_rt::qapi_builder!(
     VncInfo new { enabled : bool => into, } init { extra =
@@ -980,7 +986,7 @@ pub struct VncServerInfo2 {
 ::qapi_rt::qapi_struct!(
     VncServerInfo2 { 0 req host "host", 1 req service "service", 2 req family "family", 3
     req websocket "websocket", 4 req auth "auth", 5 opt vencrypt "vencrypt", } extra
-    extra
+    extra required 31
 );
 ::qapi_rt::qapi_builder!(
     VncServerInfo2 new { host : ::std::string::String => into, service :
@@ -1021,7 +1027,7 @@ pub struct VncInfo2 {
 }
 ::qapi_rt::qapi_struct!(
     VncInfo2 { 0 req id "id", 1 req server "server", 2 req clients "clients", 3 req auth
-    "auth", 4 opt vencrypt "vencrypt", 5 opt display "display", } extra extra
+    "auth", 4 opt vencrypt "vencrypt", 5 opt display "display", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     VncInfo2 new { id : ::std::string::String => into, server : ::std::vec::Vec <
@@ -1113,7 +1119,9 @@ pub struct ChangeVncPassword {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(ChangeVncPassword { 0 req password "password", } extra extra);
+::qapi_rt::qapi_struct!(
+    ChangeVncPassword { 0 req password "password", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     ChangeVncPassword new { password : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1156,7 +1164,7 @@ pub struct VncConnected {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VncConnected { 0 req server "server", 1 req client "client", } extra extra
+    VncConnected { 0 req server "server", 1 req client "client", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VncConnected new { server : VncServerInfo => into, client : VncBasicInfo => into, }
@@ -1197,7 +1205,8 @@ pub struct VncInitialized {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VncInitialized { 0 req server "server", 1 req client "client", } extra extra
+    VncInitialized { 0 req server "server", 1 req client "client", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     VncInitialized new { server : VncServerInfo => into, client : VncClientInfo => into,
@@ -1238,6 +1247,7 @@ pub struct VncDisconnected {
 }
 ::qapi_rt::qapi_struct!(
     VncDisconnected { 0 req server "server", 1 req client "client", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     VncDisconnected new { server : VncServerInfo => into, client : VncClientInfo => into,
@@ -1268,7 +1278,7 @@ pub struct MouseInfo {
 }
 ::qapi_rt::qapi_struct!(
     MouseInfo { 0 req name "name", 1 req index "index", 2 req current "current", 3 req
-    absolute "absolute", } extra extra
+    absolute "absolute", } extra extra required 15
 );
 ::qapi_rt::qapi_builder!(
     MouseInfo new { name : ::std::string::String => into, index : i64 => plain, current :
@@ -1742,7 +1752,7 @@ pub struct IntWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(IntWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(IntWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     IntWrapper new { data : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1757,7 +1767,7 @@ pub struct QKeyCodeWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(QKeyCodeWrapper { 0 req data "data", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     QKeyCodeWrapper new { data : QKeyCode => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1843,7 +1853,7 @@ pub struct SendKey {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    SendKey { 0 req keys "keys", 1 opt hold_time "hold-time", } extra extra
+    SendKey { 0 req keys "keys", 1 opt hold_time "hold-time", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SendKey new { keys : ::std::vec::Vec < KeyValue > => into, } init { extra =
@@ -1957,7 +1967,7 @@ pub struct InputKeyEvent {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    InputKeyEvent { 0 req key "key", 1 req down "down", } extra extra
+    InputKeyEvent { 0 req key "key", 1 req down "down", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     InputKeyEvent new { key : KeyValue => into, down : bool => into, } init { extra =
@@ -1978,7 +1988,7 @@ pub struct InputBtnEvent {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    InputBtnEvent { 0 req button "button", 1 req down "down", } extra extra
+    InputBtnEvent { 0 req button "button", 1 req down "down", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     InputBtnEvent new { button : InputButton => into, down : bool => into, } init { extra
@@ -2000,7 +2010,7 @@ pub struct InputMoveEvent {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    InputMoveEvent { 0 req axis "axis", 1 req value "value", } extra extra
+    InputMoveEvent { 0 req axis "axis", 1 req value "value", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     InputMoveEvent new { axis : InputAxis => into, value : i64 => plain, } init { extra =
@@ -2041,7 +2051,7 @@ pub struct InputMultiTouchEvent {
 }
 ::qapi_rt::qapi_struct!(
     InputMultiTouchEvent { 0 req r#type "type", 1 req slot "slot", 2 req tracking_id
-    "tracking-id", 3 req axis "axis", 4 req value "value", } extra extra
+    "tracking-id", 3 req axis "axis", 4 req value "value", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     InputMultiTouchEvent new { r#type : InputMultiTouchType => into, slot : i64 => plain,
@@ -2081,7 +2091,9 @@ pub struct InputKeyEventWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputKeyEventWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    InputKeyEventWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     InputKeyEventWrapper new { data : InputKeyEvent => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2096,7 +2108,9 @@ pub struct InputBtnEventWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputBtnEventWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    InputBtnEventWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     InputBtnEventWrapper new { data : InputBtnEvent => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2113,7 +2127,9 @@ pub struct InputMoveEventWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputMoveEventWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    InputMoveEventWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     InputMoveEventWrapper new { data : InputMoveEvent => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2132,7 +2148,9 @@ pub struct InputMultiTouchEventWrapper {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InputMultiTouchEventWrapper { 0 req data "data", } extra extra);
+::qapi_rt::qapi_struct!(
+    InputMultiTouchEventWrapper { 0 req data "data", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     InputMultiTouchEventWrapper new { data : InputMultiTouchEvent => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -2285,7 +2303,7 @@ pub struct InputSendEvent {
 }
 ::qapi_rt::qapi_struct!(
     InputSendEvent { 0 opt device "device", 1 opt head "head", 2 req events "events", }
-    extra extra
+    extra extra required 4
 );
 ::qapi_rt::qapi_builder!(
     InputSendEvent new { events : ::std::vec::Vec < InputEvent > => into, } init { extra
@@ -3037,6 +3055,7 @@ pub struct ClientMigrateInfo {
 ::qapi_rt::qapi_struct!(
     ClientMigrateInfo { 0 req protocol "protocol", 1 req hostname "hostname", 2 opt port
     "port", 3 opt tls_port "tls-port", 4 opt cert_subject "cert-subject", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     ClientMigrateInfo new { protocol : ::std::string::String => into, hostname :

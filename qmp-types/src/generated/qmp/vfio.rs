@@ -89,7 +89,7 @@ pub struct VfioMigration {
 }
 ::qapi_rt::qapi_struct!(
     VfioMigration { 0 req device_id "device-id", 1 req qom_path "qom-path", 2 req
-    device_state "device-state", } extra extra
+    device_state "device-state", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     VfioMigration new { device_id : ::std::string::String => into, qom_path :

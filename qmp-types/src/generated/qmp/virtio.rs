@@ -16,7 +16,7 @@ pub struct VirtioInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VirtioInfo { 0 req path "path", 1 req name "name", } extra extra
+    VirtioInfo { 0 req path "path", 1 req name "name", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VirtioInfo new { path : ::std::string::String => into, name : ::std::string::String
@@ -117,7 +117,7 @@ pub struct VhostStatus {
     "features", 5 req acked_features "acked-features", 6 req backend_features
     "backend-features", 7 req protocol_features "protocol-features", 8 req max_queues
     "max-queues", 9 req backend_cap "backend-cap", 10 req log_enabled "log-enabled", 11
-    req log_size "log-size", } extra extra
+    req log_size "log-size", } extra extra required 4095
 );
 ::qapi_rt::qapi_builder!(
     VhostStatus new { n_mem_sections : i64 => plain, n_tmp_sections : i64 => plain, nvqs
@@ -194,7 +194,8 @@ pub struct VirtioStatus {
     13 req disabled "disabled", 14 req use_started "use-started", 15 req started
     "started", 16 req start_on_kick "start-on-kick", 17 req disable_legacy_check
     "disable-legacy-check", 18 req bus_name "bus-name", 19 req use_guest_notifier_mask
-    "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", } extra extra
+    "use-guest-notifier-mask", 20 opt vhost_dev "vhost-dev", } extra extra required
+    1048575
 );
 ::qapi_rt::qapi_builder!(
     VirtioStatus new { name : ::std::string::String => into, device_id : u16 => plain,
@@ -464,7 +465,9 @@ pub struct XQueryVirtioStatus {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(XQueryVirtioStatus { 0 req path "path", } extra extra);
+::qapi_rt::qapi_struct!(
+    XQueryVirtioStatus { 0 req path "path", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     XQueryVirtioStatus new { path : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -493,7 +496,7 @@ pub struct VirtioDeviceStatus {
 }
 ::qapi_rt::qapi_struct!(
     VirtioDeviceStatus { 0 req statuses "statuses", 1 opt unknown_statuses
-    "unknown-statuses", } extra extra
+    "unknown-statuses", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     VirtioDeviceStatus new { statuses : ::std::vec::Vec < ::std::string::String > =>
@@ -519,7 +522,7 @@ pub struct VhostDeviceProtocols {
 }
 ::qapi_rt::qapi_struct!(
     VhostDeviceProtocols { 0 req protocols "protocols", 1 opt unknown_protocols
-    "unknown-protocols", } extra extra
+    "unknown-protocols", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     VhostDeviceProtocols new { protocols : ::std::vec::Vec < ::std::string::String > =>
@@ -553,7 +556,7 @@ pub struct VirtioDeviceFeatures {
 ::qapi_rt::qapi_struct!(
     VirtioDeviceFeatures { 0 req transports "transports", 1 opt dev_features
     "dev-features", 2 opt unknown_dev_features "unknown-dev-features", 3 opt
-    unknown_dev_features2 "unknown-dev-features2", } extra extra
+    unknown_dev_features2 "unknown-dev-features2", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     VirtioDeviceFeatures new { transports : ::std::vec::Vec < ::std::string::String > =>
@@ -610,7 +613,7 @@ pub struct VirtQueueStatus {
     "vring-avail", 8 req vring_used "vring-used", 9 opt last_avail_idx "last-avail-idx",
     10 opt shadow_avail_idx "shadow-avail-idx", 11 req used_idx "used-idx", 12 req
     signalled_used "signalled-used", 13 req signalled_used_valid "signalled-used-valid",
-    } extra extra
+    } extra extra required 14847
 );
 ::qapi_rt::qapi_builder!(
     VirtQueueStatus new { name : ::std::string::String => into, queue_index : u16 =>
@@ -710,6 +713,7 @@ pub struct XQueryVirtioQueueStatus {
 }
 ::qapi_rt::qapi_struct!(
     XQueryVirtioQueueStatus { 0 req path "path", 1 req queue "queue", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueStatus new { path : ::std::string::String => into, queue : u16 =>
@@ -764,7 +768,7 @@ pub struct VirtVhostQueueStatus {
     desc "desc", 4 req avail "avail", 5 req used "used", 6 req num "num", 7 req desc_phys
     "desc-phys", 8 req desc_size "desc-size", 9 req avail_phys "avail-phys", 10 req
     avail_size "avail-size", 11 req used_phys "used-phys", 12 req used_size "used-size",
-    } extra extra
+    } extra extra required 8191
 );
 ::qapi_rt::qapi_builder!(
     VirtVhostQueueStatus new { name : ::std::string::String => into, kick : i64 => plain,
@@ -847,6 +851,7 @@ pub struct XQueryVirtioVhostQueueStatus {
 }
 ::qapi_rt::qapi_struct!(
     XQueryVirtioVhostQueueStatus { 0 req path "path", 1 req queue "queue", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioVhostQueueStatus new { path : ::std::string::String => into, queue : u16
@@ -876,7 +881,7 @@ pub struct VirtioRingDesc {
 }
 ::qapi_rt::qapi_struct!(
     VirtioRingDesc { 0 req addr "addr", 1 req len "len", 2 req flags "flags", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     VirtioRingDesc new { addr : u64 => plain, len : u32 => plain, flags : ::std::vec::Vec
@@ -901,7 +906,7 @@ pub struct VirtioRingAvail {
 }
 ::qapi_rt::qapi_struct!(
     VirtioRingAvail { 0 req flags "flags", 1 req idx "idx", 2 req ring "ring", } extra
-    extra
+    extra required 7
 );
 ::qapi_rt::qapi_builder!(
     VirtioRingAvail new { flags : u16 => plain, idx : u16 => plain, ring : u16 => plain,
@@ -922,7 +927,7 @@ pub struct VirtioRingUsed {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", } extra extra
+    VirtioRingUsed { 0 req flags "flags", 1 req idx "idx", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     VirtioRingUsed new { flags : u16 => plain, idx : u16 => plain, } init { extra =
@@ -951,7 +956,7 @@ pub struct VirtioQueueElement {
 }
 ::qapi_rt::qapi_struct!(
     VirtioQueueElement { 0 req name "name", 1 req index "index", 2 req descs "descs", 3
-    req avail "avail", 4 req used "used", } extra extra
+    req avail "avail", 4 req used "used", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
     VirtioQueueElement new { name : ::std::string::String => into, index : u32 => plain,
@@ -1073,7 +1078,7 @@ pub struct XQueryVirtioQueueElement {
 }
 ::qapi_rt::qapi_struct!(
     XQueryVirtioQueueElement { 0 req path "path", 1 req queue "queue", 2 opt index
-    "index", } extra extra
+    "index", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueElement new { path : ::std::string::String => into, queue : u16 =>
@@ -1111,6 +1116,7 @@ pub struct IOThreadVirtQueueMapping {
 }
 ::qapi_rt::qapi_struct!(
     IOThreadVirtQueueMapping { 0 req iothread "iothread", 1 opt vqs "vqs", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     IOThreadVirtQueueMapping new { iothread : ::std::string::String => into, } init {
@@ -1133,7 +1139,7 @@ pub struct VirtIOGPUOutput {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(VirtIOGPUOutput { 0 req name "name", } extra extra);
+::qapi_rt::qapi_struct!(VirtIOGPUOutput { 0 req name "name", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     VirtIOGPUOutput new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1160,7 +1166,7 @@ pub struct DummyVirtioForceArrays {
 ::qapi_rt::qapi_struct!(
     DummyVirtioForceArrays { 0 req unused_iothread_vq_mapping
     "unused-iothread-vq-mapping", 1 opt unused_virtio_gpu_output
-    "unused-virtio-gpu-output", } extra extra
+    "unused-virtio-gpu-output", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     DummyVirtioForceArrays new { unused_iothread_vq_mapping : ::std::vec::Vec <

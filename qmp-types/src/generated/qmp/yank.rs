@@ -36,7 +36,7 @@ pub struct YankInstanceBlockNode {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    YankInstanceBlockNode { 0 req node_name "node-name", } extra extra
+    YankInstanceBlockNode { 0 req node_name "node-name", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     YankInstanceBlockNode new { node_name : ::std::string::String => into, } init { extra
@@ -55,7 +55,7 @@ pub struct YankInstanceChardev {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(YankInstanceChardev { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(YankInstanceChardev { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     YankInstanceChardev new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -151,7 +151,7 @@ pub struct Yank {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Yank { 0 req instances "instances", } extra extra);
+::qapi_rt::qapi_struct!(Yank { 0 req instances "instances", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Yank new { instances : ::std::vec::Vec < YankInstance > => into, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -17,7 +17,7 @@ pub struct TestStruct {
 }
 ::qapi_rt::qapi_struct!(
     TestStruct { 0 req integer "integer", 1 req boolean "boolean", 2 req string "string",
-    } extra extra
+    } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     TestStruct new { integer : i64 => plain, boolean : bool => into, string :
@@ -42,7 +42,7 @@ pub struct NestedEnumsOne {
 }
 ::qapi_rt::qapi_struct!(
     NestedEnumsOne { 0 req enum1 "enum1", 1 opt enum2 "enum2", 2 req enum3 "enum3", 3 opt
-    enum4 "enum4", } extra extra
+    enum4 "enum4", } extra extra required 5
 );
 ::qapi_rt::qapi_builder!(
     NestedEnumsOne new { enum1 : EnumOne => into, enum3 : EnumOne => into, } init { extra
@@ -160,7 +160,7 @@ pub struct UserDefOne {
 }
 ::qapi_rt::qapi_struct!(
     UserDefOne { 0 req integer "integer", 1 req string "string", 2 opt enum1 "enum1", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefOne new { integer : i64 => plain, string : ::std::string::String => into, }
@@ -197,7 +197,7 @@ pub struct UserDefZero {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefZero { 0 req integer "integer", } extra extra);
+::qapi_rt::qapi_struct!(UserDefZero { 0 req integer "integer", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     UserDefZero new { integer : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -216,6 +216,7 @@ pub struct UserDefTwoDictDict {
 }
 ::qapi_rt::qapi_struct!(
     UserDefTwoDictDict { 0 req userdef "userdef", 1 req string "string", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefTwoDictDict new { userdef : UserDefOne => into, string : ::std::string::String
@@ -237,7 +238,7 @@ pub struct UserDefTwoDict {
 }
 ::qapi_rt::qapi_struct!(
     UserDefTwoDict { 0 req string1 "string1", 1 req dict2 "dict2", 2 opt dict3 "dict3", }
-    extra extra
+    extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefTwoDict new { string1 : ::std::string::String => into, dict2 :
@@ -257,7 +258,7 @@ pub struct UserDefTwo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UserDefTwo { 0 req string0 "string0", 1 req dict1 "dict1", } extra extra
+    UserDefTwo { 0 req string0 "string0", 1 req dict1 "dict1", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefTwo new { string0 : ::std::string::String => into, dict1 : UserDefTwoDict =>
@@ -273,7 +274,9 @@ pub struct UserDefThree {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefThree { 0 req string0 "string0", } extra extra);
+::qapi_rt::qapi_struct!(
+    UserDefThree { 0 req string0 "string0", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     UserDefThree new { string0 : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -294,7 +297,7 @@ pub struct ForceArrays {
 }
 ::qapi_rt::qapi_struct!(
     ForceArrays { 0 req unused1 "unused1", 1 req unused2 "unused2", 2 req unused3
-    "unused3", } extra extra
+    "unused3", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     ForceArrays new { unused1 : ::std::vec::Vec < UserDefOne > => into, unused2 :
@@ -314,7 +317,7 @@ pub struct UserDefA {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UserDefA { 0 req boolean "boolean", 1 opt a_b "a_b", } extra extra
+    UserDefA { 0 req boolean "boolean", 1 opt a_b "a_b", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     UserDefA new { boolean : bool => into, } init { extra =
@@ -334,7 +337,9 @@ pub struct UserDefB {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefB { 0 req intb "intb", 1 opt a_b "a-b", } extra extra);
+::qapi_rt::qapi_struct!(
+    UserDefB { 0 req intb "intb", 1 opt a_b "a-b", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     UserDefB new { intb : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_a_b a_b "a-b" : bool => into, }
@@ -352,6 +357,7 @@ pub struct UserDefFlatUnion {
 }
 ::qapi_rt::qapi_struct!(
     UserDefFlatUnion { 0 req integer "integer", 1 req string "string", } flatten branch
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefFlatUnion new { integer : i64 => plain, string : ::std::string::String =>
@@ -422,7 +428,7 @@ pub struct UserDefUnionBase {
 }
 ::qapi_rt::qapi_struct!(
     UserDefUnionBase { 0 req integer "integer", 1 req string "string", 2 req enum1
-    "enum1", } extra extra
+    "enum1", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
     UserDefUnionBase new { integer : i64 => plain, string : ::std::string::String =>
@@ -442,6 +448,7 @@ pub struct UserDefFlatUnion2 {
 }
 ::qapi_rt::qapi_struct!(
     UserDefFlatUnion2 { 0 opt integer "integer", 1 req string "string", } flatten branch
+    required 2
 );
 ::qapi_rt::qapi_builder!(
     UserDefFlatUnion2 new { string : ::std::string::String => into, branch :
@@ -504,7 +511,7 @@ pub struct WrapAlternate {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(WrapAlternate { 0 req alt "alt", } extra extra);
+::qapi_rt::qapi_struct!(WrapAlternate { 0 req alt "alt", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     WrapAlternate new { alt : UserDefAlternate => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -600,7 +607,7 @@ pub struct UserDefC {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UserDefC { 0 req string1 "string1", 1 req string2 "string2", } extra extra
+    UserDefC { 0 req string1 "string1", 1 req string2 "string2", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     UserDefC new { string1 : ::std::string::String => into, string2 :
@@ -646,7 +653,8 @@ pub struct TestUnionTypeA1 {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", } extra extra
+    TestUnionTypeA1 { 0 req integer "integer", 1 req name "name", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     TestUnionTypeA1 new { integer : i64 => plain, name : ::std::string::String => into, }
@@ -665,7 +673,8 @@ pub struct TestUnionTypeA2 {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", } extra extra
+    TestUnionTypeA2 { 0 req integer "integer", 1 req size "size", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     TestUnionTypeA2 new { integer : i64 => plain, size : i64 => plain, } init { extra =
@@ -730,7 +739,8 @@ pub struct TestUnionTypeB {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", } extra extra
+    TestUnionTypeB { 0 req integer "integer", 1 req onoff "onoff", } extra extra required
+    3
 );
 ::qapi_rt::qapi_builder!(
     TestUnionTypeB new { integer : i64 => plain, onoff : bool => into, } init { extra =
@@ -1188,7 +1198,7 @@ pub struct ArrayStruct {
     ArrayStruct { 0 req integer "integer", 1 req s8 "s8", 2 req s16 "s16", 3 req s32
     "s32", 4 req s64 "s64", 5 req u8 "u8", 6 req u16 "u16", 7 req u32 "u32", 8 req u64
     "u64", 9 req number "number", 10 req boolean "boolean", 11 req string "string", 12
-    opt sz "sz", 13 opt any "any", 14 opt user "user", } extra extra
+    opt sz "sz", 13 opt any "any", 14 opt user "user", } extra extra required 4095
 );
 ::qapi_rt::qapi_builder!(
     ArrayStruct new { integer : ::std::vec::Vec < i64 > => into, s8 : ::std::vec::Vec <
@@ -1227,7 +1237,7 @@ pub struct UserDefCmd1 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a", } extra extra);
+::qapi_rt::qapi_struct!(UserDefCmd1 { 0 req ud1a "ud1a", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     UserDefCmd1 new { ud1a : UserDefOne => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -1249,7 +1259,7 @@ pub struct UserDefCmd2 {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    UserDefCmd2 { 0 req ud1a "ud1a", 1 opt ud1b "ud1b", } extra extra
+    UserDefCmd2 { 0 req ud1a "ud1a", 1 opt ud1b "ud1b", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     UserDefCmd2 new { ud1a : UserDefOne => into, } init { extra =
@@ -1302,7 +1312,9 @@ pub struct GuestGetTime {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestGetTime { 0 req a "a", 1 opt b "b", } extra extra);
+::qapi_rt::qapi_struct!(
+    GuestGetTime { 0 req a "a", 1 opt b "b", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     GuestGetTime new { a : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set { with_b b "b" : i64 => plain, }
@@ -1321,7 +1333,7 @@ pub struct GuestSync {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(GuestSync { 0 req arg "arg", } extra extra);
+::qapi_rt::qapi_struct!(GuestSync { 0 req arg "arg", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     GuestSync new { arg : ::qapi_rt::__private::serde_json::Value => into, } init { extra
     = ::std::default::Default::default(), } set {}
@@ -1447,7 +1459,7 @@ pub struct EventStructOne {
 }
 ::qapi_rt::qapi_struct!(
     EventStructOne { 0 req struct1 "struct1", 1 req string "string", 2 opt enum2 "enum2",
-    } extra extra
+    } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     EventStructOne new { struct1 : UserDefOne => into, string : ::std::string::String =>
@@ -1497,7 +1509,9 @@ pub struct EventC {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", } extra extra);
+::qapi_rt::qapi_struct!(
+    EventC { 0 opt a "a", 1 opt b "b", 2 req c "c", } extra extra required 4
+);
 ::qapi_rt::qapi_builder!(
     EventC new { c : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_a a "a" : i64 => plain, with_b b "b"
@@ -1523,6 +1537,7 @@ pub struct EventD {
 }
 ::qapi_rt::qapi_struct!(
     EventD { 0 req a "a", 1 req b "b", 2 opt c "c", 3 opt enum3 "enum3", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     EventD new { a : EventStructOne => into, b : ::std::string::String => into, } init {
@@ -1609,6 +1624,7 @@ pub struct OrgQemuXBase {
 }
 ::qapi_rt::qapi_struct!(
     OrgQemuXBase { 0 req org_qemu_x_member1 "__org.qemu_x-member1", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     OrgQemuXBase new { org_qemu_x_member1 : OrgQemuXEnum => into, } init { extra =
@@ -1632,6 +1648,7 @@ pub struct OrgQemuXStruct {
 ::qapi_rt::qapi_struct!(
     OrgQemuXStruct { 0 req org_qemu_x_member1 "__org.qemu_x-member1", 1 req
     org_qemu_x_member2 "__org.qemu_x-member2", 2 opt wchar_t "wchar-t", } extra extra
+    required 3
 );
 ::qapi_rt::qapi_builder!(
     OrgQemuXStruct new { org_qemu_x_member1 : OrgQemuXEnum => into, org_qemu_x_member2 :
@@ -1705,7 +1722,7 @@ pub struct OrgQemuXStruct2 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(OrgQemuXStruct2 { 0 req array "array", } extra extra);
+::qapi_rt::qapi_struct!(OrgQemuXStruct2 { 0 req array "array", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     OrgQemuXStruct2 new { array : ::std::vec::Vec < OrgQemuXUnion > => into, } init {
     extra = ::std::default::Default::default(), } set {}
@@ -1834,6 +1851,7 @@ pub struct OrgQemuXCommand {
 }
 ::qapi_rt::qapi_struct!(
     OrgQemuXCommand { 0 req a "a", 1 req b "b", 2 req c "c", 3 req d "d", } extra extra
+    required 15
 );
 ::qapi_rt::qapi_builder!(
     OrgQemuXCommand new { a : ::std::vec::Vec < OrgQemuXEnum > => into, b :
@@ -1860,6 +1878,7 @@ pub struct TestIfStruct {
 }
 ::qapi_rt::qapi_struct!(
     TestIfStruct { 0 req foo "foo", 1 opt bar "bar", 2 opt baz "baz", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     TestIfStruct new { foo : i64 => plain, } init { extra =
@@ -1938,7 +1957,7 @@ pub struct TestIfUnionCmd {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg", } extra extra
+    TestIfUnionCmd { 0 req union_cmd_arg "union-cmd-arg", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     TestIfUnionCmd new { union_cmd_arg : TestIfUnion => into, } init { extra =
@@ -2021,7 +2040,7 @@ pub struct TestIfAlternateCmd {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg", } extra extra
+    TestIfAlternateCmd { 0 req alt_cmd_arg "alt-cmd-arg", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     TestIfAlternateCmd new { alt_cmd_arg : TestIfAlternate => into, } init { extra =
@@ -2116,7 +2135,7 @@ pub struct FeatureStruct0 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(FeatureStruct0 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FeatureStruct0 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2132,7 +2151,7 @@ pub struct FeatureStruct1 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(FeatureStruct1 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FeatureStruct1 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2147,7 +2166,7 @@ pub struct FeatureStruct2 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(FeatureStruct2 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FeatureStruct2 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2163,7 +2182,7 @@ pub struct FeatureStruct3 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(FeatureStruct3 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FeatureStruct3 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2182,7 +2201,7 @@ pub struct FeatureStruct4 {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    FeatureStruct4 { 0 req namespace_test "namespace-test", } extra extra
+    FeatureStruct4 { 0 req namespace_test "namespace-test", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     FeatureStruct4 new { namespace_test : i64 => plain, } init { extra =
@@ -2198,7 +2217,7 @@ pub struct CondFeatureStruct1 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(CondFeatureStruct1 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     CondFeatureStruct1 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2214,7 +2233,7 @@ pub struct CondFeatureStruct2 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(CondFeatureStruct2 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     CondFeatureStruct2 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2229,7 +2248,7 @@ pub struct CondFeatureStruct3 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(CondFeatureStruct3 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     CondFeatureStruct3 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -2244,7 +2263,7 @@ pub struct CondFeatureStruct4 {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", } extra extra);
+::qapi_rt::qapi_struct!(CondFeatureStruct4 { 0 req foo "foo", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     CondFeatureStruct4 new { foo : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -11,7 +11,7 @@ pub struct SecondArrayRef {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SecondArrayRef { 0 req s "s", } extra extra);
+::qapi_rt::qapi_struct!(SecondArrayRef { 0 req s "s", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     SecondArrayRef new { s : ::std::vec::Vec < Status > => into, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -16,7 +16,7 @@ pub struct Base {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    Base { 0 req id "id", 1 opt label "label", 2 opt ro "ro", } extra extra
+    Base { 0 req id "id", 1 opt label "label", 2 opt ro "ro", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     Base new { id : ::std::string::String => into, } init { extra =
@@ -41,7 +41,7 @@ pub struct Disk {
 }
 ::qapi_rt::qapi_struct!(
     Disk { 0 req id "id", 1 opt label "label", 2 opt ro "ro", 3 req size "size", } extra
-    extra
+    extra required 9
 );
 ::qapi_rt::qapi_builder!(
     Disk new { id : ::std::string::String => into, size : i64 => plain, } init { extra =

@@ -11,7 +11,7 @@ pub struct Base {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Base { 0 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(Base { 0 req id "id", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     Base new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -28,7 +28,9 @@ pub struct Disk {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Disk { 0 req id "id", 1 req size "size", } extra extra);
+::qapi_rt::qapi_struct!(
+    Disk { 0 req id "id", 1 req size "size", } extra extra required 3
+);
 ::qapi_rt::qapi_builder!(
     Disk new { id : ::std::string::String => into, size : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}

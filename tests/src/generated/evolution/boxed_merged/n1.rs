@@ -17,7 +17,7 @@ pub struct SnapshotOptions {
 }
 ::qapi_rt::qapi_struct!(
     SnapshotOptions { 0 req node "node", 1 opt name "name", 2 opt vmstate "vmstate", }
-    extra extra
+    extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     SnapshotOptions new { node : ::std::string::String => into, } init { extra =
@@ -41,7 +41,7 @@ pub struct Snapshot {
 }
 ::qapi_rt::qapi_struct!(
     Snapshot { 0 req node "node", 1 opt name "name", 2 opt vmstate "vmstate", } extra
-    extra
+    extra required 1
 );
 ::qapi_rt::qapi_builder!(
     Snapshot new { node : ::std::string::String => into, } init { extra =

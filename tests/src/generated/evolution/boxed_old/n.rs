@@ -14,7 +14,9 @@ pub struct Snapshot {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Snapshot { 0 req node "node", 1 opt name "name", } extra extra);
+::qapi_rt::qapi_struct!(
+    Snapshot { 0 req node "node", 1 opt name "name", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     Snapshot new { node : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_name name "name" :

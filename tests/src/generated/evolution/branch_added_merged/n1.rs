@@ -26,7 +26,7 @@ pub struct FileOpts {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(FileOpts { 0 req path "path", } extra extra);
+::qapi_rt::qapi_struct!(FileOpts { 0 req path "path", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     FileOpts new { path : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -41,7 +41,7 @@ pub struct SocketOpts {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SocketOpts { 0 req addr "addr", } extra extra);
+::qapi_rt::qapi_struct!(SocketOpts { 0 req addr "addr", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     SocketOpts new { addr : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -105,7 +105,7 @@ pub struct AddBackend {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    AddBackend { 0 req id "id", 1 req backend "backend", } extra extra
+    AddBackend { 0 req id "id", 1 req backend "backend", } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
     AddBackend new { id : ::std::string::String => into, backend : Backend => into, }

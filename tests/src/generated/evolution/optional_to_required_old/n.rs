@@ -14,7 +14,9 @@ pub struct Resize {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Resize { 0 req node "node", 1 opt size "size", } extra extra);
+::qapi_rt::qapi_struct!(
+    Resize { 0 req node "node", 1 opt size "size", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     Resize new { node : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_size size "size" : i64 => plain, }

@@ -15,7 +15,7 @@ pub struct OldCommand {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(OldCommand { 0 req x "x", } extra extra);
+::qapi_rt::qapi_struct!(OldCommand { 0 req x "x", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     OldCommand new { x : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -38,7 +38,7 @@ pub struct OldEvent {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(OldEvent { 0 req y "y", } extra extra);
+::qapi_rt::qapi_struct!(OldEvent { 0 req y "y", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     OldEvent new { y : i64 => plain, } init { extra = ::std::default::Default::default(),
     } set {}

@@ -38,6 +38,7 @@ pub struct Settings {
 }
 ::qapi_rt::qapi_struct!(
     Settings { 0 req kept "kept", 1 opt mode "mode", 2 opt gone "gone", } extra extra
+    required 1
 );
 ::qapi_rt::qapi_builder!(
     Settings new { kept : i64 => plain, } init { extra =

@@ -14,7 +14,9 @@ pub struct Start {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Start { 0 req uri "uri", 1 opt paused "paused", } extra extra);
+::qapi_rt::qapi_struct!(
+    Start { 0 req uri "uri", 1 opt paused "paused", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     Start new { uri : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_paused paused "paused" : bool =>

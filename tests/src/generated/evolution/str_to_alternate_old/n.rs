@@ -13,7 +13,9 @@ pub struct Opts {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Opts { 0 opt name "name", 1 req id "id", } extra extra);
+::qapi_rt::qapi_struct!(
+    Opts { 0 opt name "name", 1 req id "id", } extra extra required 2
+);
 ::qapi_rt::qapi_builder!(
     Opts new { id : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_name name "name" :
@@ -32,7 +34,9 @@ pub struct SetName {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SetName { 0 req name "name", 1 opt opts "opts", } extra extra);
+::qapi_rt::qapi_struct!(
+    SetName { 0 req name "name", 1 opt opts "opts", } extra extra required 1
+);
 ::qapi_rt::qapi_builder!(
     SetName new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { with_opts opts "opts" : Opts => into, }

@@ -28,7 +28,7 @@ pub struct InfoX {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InfoX { 0 req b "b", } extra extra);
+::qapi_rt::qapi_struct!(InfoX { 0 req b "b", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     InfoX new { b : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}
@@ -43,7 +43,7 @@ pub struct InfoY {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(InfoY { 0 req c "c", } extra extra);
+::qapi_rt::qapi_struct!(InfoY { 0 req c "c", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     InfoY new { c : i64 => plain, } init { extra = ::std::default::Default::default(), }
     set {}
@@ -57,7 +57,7 @@ pub struct Info {
     /// The branch, chosen by `kind`.
     pub branch: InfoBranch,
 }
-::qapi_rt::qapi_struct!(Info { 0 req a "a", } flatten branch);
+::qapi_rt::qapi_struct!(Info { 0 req a "a", } flatten branch required 1);
 ::qapi_rt::qapi_builder!(
     Info new { a : i64 => plain, branch : InfoBranch => into, } init {} set {}
 );

@@ -13,7 +13,7 @@ pub struct Info {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(Info { 0 req a "a", 1 req b "b", } extra extra);
+::qapi_rt::qapi_struct!(Info { 0 req a "a", 1 req b "b", } extra extra required 3);
 ::qapi_rt::qapi_builder!(
     Info new { a : i64 => plain, b : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set {}

@@ -27,7 +27,7 @@ pub struct TargetInfo {
     pub extra: ::qapi_rt::Extra,
 }
 ::qapi_rt::qapi_struct!(
-    TargetInfo { 0 req arch "arch", 1 opt hash "hash", } extra extra
+    TargetInfo { 0 req arch "arch", 1 opt hash "hash", } extra extra required 1
 );
 ::qapi_rt::qapi_builder!(
     TargetInfo new { arch : ::std::string::String => into, } init { extra =
@@ -61,7 +61,7 @@ pub struct SetHash {
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
 }
-::qapi_rt::qapi_struct!(SetHash { 0 req alg "alg", } extra extra);
+::qapi_rt::qapi_struct!(SetHash { 0 req alg "alg", } extra extra required 1);
 ::qapi_rt::qapi_builder!(
     SetHash new { alg : QCryptoHashAlgorithm => into, } init { extra =
     ::std::default::Default::default(), } set {}
