@@ -73,7 +73,11 @@ impl Decoding {
 #[derive(Debug)]
 pub struct Writer<M: SerializeMap> {
     map: M,
+    /// A bit per member written, of the first 64.
     written: u64,
+    /// The names of members written past the 64th (none has so many in
+    /// QEMU's schemas; nothing is allocated until one does).
+    written_more: Vec<&'static str>,
     error: Option<M::Error>,
 }
 
@@ -84,6 +88,7 @@ impl<M: SerializeMap> Writer<M> {
         Ok(Writer {
             map: serializer.serialize_map(None)?,
             written: 0,
+            written_more: Vec::new(),
             error: None,
         })
     }
@@ -100,7 +105,10 @@ impl<M: SerializeMap> Writer<M> {
     #[inline]
     fn member<T: Serialize + ?Sized>(&mut self, index: u32, wire: &'static str, value: &T) {
         if self.error.is_none() {
-            self.written |= 1u64.checked_shl(index).unwrap_or(0);
+            match 1u64.checked_shl(index) {
+                Some(bit) => self.written |= bit,
+                None => self.written_more.push(wire),
+            }
             let result = self.map.serialize_entry(wire, value);
             self.check(result);
         }
@@ -116,7 +124,7 @@ impl<M: SerializeMap> Writer<M> {
     }
 
     /// Writes the kept members (`extra`), but those a member written
-    /// holds. A member past the 64th is taken as written.
+    /// holds.
     #[inline]
     pub fn extra(&mut self, extra: &crate::Extra, names: &[&str]) {
         if extra.is_empty() || self.error.is_some() {
@@ -124,10 +132,10 @@ impl<M: SerializeMap> Writer<M> {
         }
         for (k, v) in extra.iter() {
             let held = names.iter().position(|n| n == k).is_some_and(|i| {
-                u32::try_from(i)
-                    .ok()
-                    .and_then(|i| 1u64.checked_shl(i))
-                    .is_none_or(|bit| self.written & bit != 0)
+                match u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i)) {
+                    Some(bit) => self.written & bit != 0,
+                    None => self.written_more.contains(&k.as_str()),
+                }
             });
             if !held {
                 let result = self.map.serialize_entry(k, v);
@@ -328,6 +336,31 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out.got),
             r#"{"a":1,"b":"two","c":[3],"new":4,"none":null}"#
+        );
+    }
+
+    #[test]
+    fn members_past_the_64th_are_told_apart_too() {
+        let names: Vec<&'static str> = (0..70)
+            .map(|i| &*Box::leak(format!("m{i}").into_boxed_str()))
+            .collect();
+        let mut extra = crate::Extra::default();
+        extra.insert("m66".into(), "kept".into());
+        extra.insert("m67".into(), "kept".into());
+        let mut out = Full {
+            room: 1000,
+            got: Vec::new(),
+        };
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let mut w = Writer::new(&mut ser).expect("starts");
+        // m66 is written (the member wins over the kept value); m67 is
+        // not (its kept value is written).
+        req::ser(&mut w, 66, names[66], &1);
+        w.extra(&extra, &names);
+        w.end().expect("ends");
+        assert_eq!(
+            String::from_utf8_lossy(&out.got),
+            r#"{"m66":1,"m67":"kept"}"#
         );
     }
 
