@@ -114,6 +114,15 @@ impl<M: SerializeMap> Writer<M> {
         }
     }
 
+    /// Whether member `index`, named `name`, was written (as `member`
+    /// marked it).
+    fn wrote(&self, index: usize, name: &str) -> bool {
+        match u32::try_from(index).ok().and_then(|i| 1u64.checked_shl(i)) {
+            Some(bit) => self.written & bit != 0,
+            None => self.written_more.contains(&name),
+        }
+    }
+
     /// Writes a flattened member's entries.
     #[inline]
     pub fn flat<T: Serialize>(&mut self, value: &T) {
@@ -131,12 +140,10 @@ impl<M: SerializeMap> Writer<M> {
             return;
         }
         for (k, v) in extra.iter() {
-            let held = names.iter().position(|n| n == k).is_some_and(|i| {
-                match u32::try_from(i).ok().and_then(|i| 1u64.checked_shl(i)) {
-                    Some(bit) => self.written & bit != 0,
-                    None => self.written_more.contains(&k.as_str()),
-                }
-            });
+            let held = names
+                .iter()
+                .position(|n| n == k)
+                .is_some_and(|i| self.wrote(i, k));
             if !held {
                 let result = self.map.serialize_entry(k, v);
                 self.check(result);
@@ -236,22 +243,12 @@ pub mod opt {
 }
 
 /// An optional member whose type takes `null` (`any`): a `null` is its
-/// value.
+/// value, so it is read as a required one is (the bit `req::de` sets
+/// for it is never asked: only required members are in the mask) and
+/// written as an optional one.
 pub mod anyopt {
     pub use super::opt::{present, ser};
-
-    /// Reads the member's value into `slot`.
-    #[inline]
-    pub fn de<'de, A: super::MapAccess<'de>, T: super::Deserialize<'de>>(
-        map: &mut A,
-        _: &mut super::Decoding,
-        _: u32,
-        _: &'static str,
-        slot: &mut Option<T>,
-    ) -> Result<(), A::Error> {
-        *slot = Some(map.next_value()?);
-        Ok(())
-    }
+    pub use super::req::de;
 }
 
 /// A generated struct's decoder from a JSON object's members (what
