@@ -156,3 +156,27 @@ fn errors_carry_their_location() {
         "s.json: In struct 'Foo':\ns.json:1: member 'a' uses unknown type 'Nope'"
     );
 }
+
+#[test]
+fn long_member_chains_generate_without_a_stack_overflow() {
+    // Each struct holds the previous one as an optional member: sizing
+    // them for boxing (boxing.rs) walks the chain.
+    let mut text = String::from("{ 'struct': 'Mx0', 'data': { 'a': 'int' } }\n");
+    for i in 1..5000 {
+        text.push_str(&format!(
+            "{{ 'struct': 'Mx{i}', 'data': {{ '*inner': 'Mx{}', 'b{i}': 'int' }} }}\n",
+            i - 1
+        ));
+    }
+    let lines: Vec<&str> = text.lines().rev().collect();
+    let schema = load(lines.join("\n").as_bytes()).expect("a valid schema");
+    let files =
+        qapi_gen::rust::generate(&schema, &qapi_gen::rust::Options::default()).expect("generates");
+    let all: String = files.iter().map(|f| f.contents.as_str()).collect();
+    // A link grows by 16 bytes per level until it is large enough to be
+    // boxed, then starts small again: every eighth or so is boxed.
+    let boxed = all
+        .matches("::std::option::Option<::std::boxed::Box<Mx")
+        .count();
+    assert!((400..1000).contains(&boxed), "{boxed} of 4999 links boxed");
+}

@@ -475,6 +475,7 @@ macro_rules! qapi_event {
         $( unstable: $uns:literal, )?
         $( since: $since:literal, )?
         $( condition: $cond:literal, )?
+        $( boxed: $boxed:tt, )?
     }) => {
         #[allow(deprecated, reason = "deprecated events still arrive")]
         impl $crate::Event for $ty {
@@ -490,7 +491,9 @@ macro_rules! qapi_event {
             };
             fn from_any(event: super::AnyEvent) -> ::std::option::Option<Self> {
                 match event {
-                    super::AnyEvent::$ty(x) => ::std::option::Option::Some(x),
+                    super::AnyEvent::$ty(x) => {
+                        ::std::option::Option::Some($crate::__qapi_event_box!(unbox x $(, $boxed)?))
+                    }
                     _ => ::std::option::Option::None,
                 }
             }
@@ -503,10 +506,24 @@ macro_rules! qapi_event {
         }
         impl ::std::convert::From<$ty> for super::AnyEvent {
             fn from(x: $ty) -> Self {
-                super::AnyEvent::$ty(x)
+                super::AnyEvent::$ty($crate::__qapi_event_box!(box x $(, $boxed)?))
             }
         }
     };
+}
+
+/// An `AnyEvent` variant's payload (`ty`), or its value into (`box`) or
+/// out of (`unbox`) it: boxed for an event the generator marks `boxed`
+/// (a large one, so that the enum stays small).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __qapi_event_box {
+    (ty $t:ty) => { $t };
+    (ty $t:ty, true) => { ::std::boxed::Box<$t> };
+    (box $x:expr) => { $x };
+    (box $x:expr, true) => { ::std::boxed::Box::new($x) };
+    (unbox $x:expr) => { $x };
+    (unbox $x:expr, true) => { *$x };
 }
 
 /// `Some(value)`, or `None` when there is none.
@@ -538,13 +555,17 @@ macro_rules! __qapi_or {
 /// methods, and `EVENTS`, every event's metadata in schema order.
 ///
 /// ```text
-/// qapi_any_event! { (Shutdown, "SHUTDOWN"), (StopEvent, "STOP"), }
+/// qapi_any_event! { (Shutdown, "SHUTDOWN"), (StopEvent, "STOP"),
+///     (VncInitialized, "VNC_INITIALIZED", true), }
 /// ```
 ///
+/// `true`: the variant holds the event boxed (the generator boxes large
+/// events, as it does large union branches, so that the enum stays
+/// small); [`qapi_event!`] is then told `boxed: true` too.
 /// Each type must implement `Event` (see [`qapi_event!`]).
 #[macro_export]
 macro_rules! qapi_any_event {
-    ( $( ($ty:ident, $wire:literal) ),* $(,)? ) => {
+    ( $( ($ty:ident, $wire:literal $(, $boxed:tt)?) ),* $(,)? ) => {
         /// Any event of the schema, or one it doesn't know.
         #[derive(Debug, Clone, PartialEq)]
         #[non_exhaustive]
@@ -552,7 +573,7 @@ macro_rules! qapi_any_event {
         pub enum AnyEvent {
             $(
                 #[doc = ::std::concat!(" `", $wire, "`")]
-                $ty($ty),
+                $ty($crate::__qapi_event_box!(ty $ty $(, $boxed)?)),
             )*
             /// An event whose name this version of the bindings doesn't
             /// know.

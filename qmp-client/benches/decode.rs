@@ -240,16 +240,28 @@ fn main() {
         g.finish();
     }
     // Ratios from interleaved rounds: each round times every way once
-    // (a few runs each), so machine drift hits them alike.
+    // (a few milliseconds of runs each), so machine drift hits them
+    // alike; each round starts with another way, so none always runs
+    // after the same one (a way timed right after `Value` met the
+    // allocator and caches as `Value` left them: in 125-µs timings that
+    // cost the way after it a few percent).
     const ROUNDS: usize = 15;
     println!(
         "\nratios to Value (medians of {ROUNDS} interleaved rounds' ratios), bytes allocated per decode:"
     );
     for (payload, ways) in &all {
-        let reps = if payload.starts_with("10,000") { 1 } else { 5 };
+        // About 2 ms or more per timing: the block-node reply decodes in
+        // 25 µs, the schema in 2 ms, the event flood in 5 ms.
+        let reps = match *payload {
+            p if p.starts_with("10,000") => 1,
+            p if p.starts_with("query-qmp-schema") => 2,
+            _ => 80,
+        };
         let mut times: Vec<Vec<f64>> = vec![Vec::new(); ways.len()];
-        for _ in 0..ROUNDS {
-            for (i, w) in ways.iter().enumerate() {
+        for round in 0..ROUNDS {
+            for j in 0..ways.len() {
+                let i = (round + j) % ways.len();
+                let w = &ways[i];
                 let t = Instant::now();
                 for _ in 0..reps {
                     (w.run)();

@@ -351,7 +351,7 @@ impl<'s> Gen<'_, 's> {
             let wrapper = self.type_ident(v.ty);
             let data_field = ident(&field(&data_m.name));
             let variant = ident(&variant_of[&v.name]);
-            let boxed = self.boxed.contains(&(ta, v.ty));
+            let boxed = self.is_boxed(ta, v.ty, true);
             let wrap = |inner: TokenStream| {
                 let w = quote!(#wrapper::new(#inner));
                 let w = if boxed {

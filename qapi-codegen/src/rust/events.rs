@@ -13,10 +13,15 @@ impl<'s> Gen<'_, 's> {
         let wire = &e.name;
         let versions = self.meta_versions(id);
         let flags = self.meta_flags(id);
+        let boxed = if self.large_events.contains(&id) {
+            quote!(boxed: true,)
+        } else {
+            quote!()
+        };
         let rt = &self.rt;
         quote! {
             #args
-            #rt::qapi_event!(#ty, #wire, { #versions #flags });
+            #rt::qapi_event!(#ty, #wire, { #versions #flags #boxed });
         }
     }
 
@@ -27,7 +32,11 @@ impl<'s> Gen<'_, 's> {
             }
             let v = self.type_ident(id);
             let wire = &e.name;
-            Some(quote!((#v, #wire)))
+            if self.large_events.contains(&id) {
+                Some(quote!((#v, #wire, true)))
+            } else {
+                Some(quote!((#v, #wire)))
+            }
         });
         let rt = &self.rt;
         quote! {

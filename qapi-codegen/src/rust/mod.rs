@@ -190,8 +190,17 @@ struct Plan<'s> {
     names: HashMap<EntityId, String>,
     /// Name of the branch enum of unions that have base members.
     branch_names: HashMap<EntityId, String>,
-    /// Member edges (owner, target) that must be boxed (recursion).
+    /// Member and branch edges (owner, target) boxed because they are on
+    /// a cycle of by-value types.
     boxed: HashSet<(EntityId, EntityId)>,
+    /// Edges (owner, target) whose optional members and branches are
+    /// boxed because the target is large (`boxing.rs`); required members
+    /// of that type stay inline. Ask [`Plan::is_boxed`].
+    large: HashSet<(EntityId, EntityId)>,
+    /// Events that `AnyEvent` holds boxed: those whose data is large.
+    large_events: HashSet<EntityId>,
+    /// How deep `boxing.rs`'s sizing walk is (bounded).
+    layout_depth: usize,
     /// Whose commands these are.
     protocol: Protocol,
     /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
@@ -215,6 +224,9 @@ impl<'s> Plan<'s> {
             names: HashMap::new(),
             branch_names: HashMap::new(),
             boxed: HashSet::new(),
+            large: HashSet::new(),
+            large_events: HashSet::new(),
+            layout_depth: 0,
             protocol,
             floaty: HashSet::new(),
             notes: HashMap::new(),
@@ -222,6 +234,7 @@ impl<'s> Plan<'s> {
         p.floaty = p.find_floaty();
         p.assign_names();
         p.find_recursion();
+        p.find_large();
         Ok(p)
     }
 

@@ -24,7 +24,7 @@ pub(super) struct Field {
 }
 
 impl Field {
-    /// The member's type as stored (boxed where recursion needs it),
+    /// The member's type as stored (boxed where recursion or size asks),
     /// without the `Option` of an optional member.
     pub(super) fn value_type(&self) -> TokenStream {
         let ty = &self.ty;
@@ -33,6 +33,14 @@ impl Field {
         } else {
             ty.clone()
         }
+    }
+}
+
+impl Plan<'_> {
+    /// Whether member `m` is optional in Rust: optional in the schema, or
+    /// under an `if` (QEMU built without it does not send it).
+    pub(super) fn member_optional(m: &Member) -> bool {
+        m.optional || m.ifcond.is_some()
     }
 }
 
@@ -76,13 +84,13 @@ impl<'s> Gen<'_, 's> {
             if doc.is_empty() {
                 doc.push(format!("`{}`", m.name));
             }
-            let boxed = self.boxed.contains(&(id, m.ty));
+            let optional = Plan::member_optional(m);
             out.push(Field {
                 ident: scope.unique(field(&m.name)),
                 wire: m.name.clone(),
                 ty: self.rust_type(m.ty),
-                optional: Self::member_optional(m),
-                boxed,
+                optional,
+                boxed: self.is_boxed(id, m.ty, optional),
                 doc,
                 deprecated,
                 any: self.takes_null(m.ty),
@@ -103,12 +111,6 @@ impl<'s> Gen<'_, 's> {
                 .any(|v| self.schema.entities[v.ty].name == "null"),
             _ => false,
         }
-    }
-
-    /// Whether member `m` is optional in Rust: optional in the schema, or
-    /// under an `if` (QEMU built without it does not send it).
-    pub(super) fn member_optional(m: &Member) -> bool {
-        m.optional || m.ifcond.is_some()
     }
 
     /// The doc of the command, event or union that implicit type `id` was

@@ -54,7 +54,7 @@ impl<'s> Gen<'_, 's> {
             match branch {
                 Some(m) if has_data => {
                     let mut ty = self.rust_type(m.ty);
-                    let boxed = self.boxed.contains(&(id, m.ty));
+                    let boxed = self.is_boxed(id, m.ty, true);
                     if boxed {
                         ty = quote!(::std::boxed::Box<#ty>);
                     }
@@ -370,6 +370,6 @@ impl<'s> Gen<'_, 's> {
                 .iter()
                 .map(|&r| self.schema.member(r))
                 .filter(|m| m.name != b.tag_name)
-                .all(Self::member_optional)
+                .all(Plan::member_optional)
     }
 }

@@ -45,7 +45,16 @@ impl Decoding {
     }
 
     /// Moves the values set aside into where the struct keeps them.
+    #[inline]
     pub fn keep_into(&mut self, into: &mut dyn super::Keep) {
+        // Nearly always nothing: no call, no `Drain`.
+        if !self.kept.is_empty() {
+            self.move_kept(into);
+        }
+    }
+
+    #[cold]
+    fn move_kept(&mut self, into: &mut dyn super::Keep) {
         for (k, v) in self.kept.drain(..) {
             into.keep(k.to_string(), v);
         }

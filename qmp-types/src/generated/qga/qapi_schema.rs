@@ -1541,7 +1541,7 @@ pub enum GuestDiskSmart {
     /// `type` = `file-backed-virtual`.
     FileBackedVirtual,
     /// `type` = `nvme`.
-    Nvme(GuestNVMeSmart),
+    Nvme(::std::boxed::Box<GuestNVMeSmart>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -1564,14 +1564,14 @@ pub enum GuestDiskSmart {
 );
 impl ::std::convert::From<GuestNVMeSmart> for GuestDiskSmart {
     fn from(x: GuestNVMeSmart) -> Self {
-        Self::Nvme(x)
+        Self::Nvme(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl GuestDiskSmart {
     /// The branch `type` = `nvme`.
     pub fn nvme(x: impl ::std::convert::Into<GuestNVMeSmart>) -> Self {
-        Self::Nvme(x.into())
+        Self::Nvme(::std::boxed::Box::new(x.into()))
     }
 }
 /// Since: 5.2
@@ -1589,7 +1589,7 @@ pub struct GuestDiskInfo {
     /// will contain the disk where the volume is placed.  (Linux)
     pub dependencies: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
     /// disk address information (only for non-virtual devices)
-    pub address: ::std::option::Option<GuestDiskAddress>,
+    pub address: ::std::option::Option<::std::boxed::Box<GuestDiskAddress>>,
     /// optional alias assigned to the disk, on Linux this is a name
     /// assigned by device mapper
     pub alias: ::std::option::Option<::std::string::String>,
@@ -1608,8 +1608,8 @@ pub struct GuestDiskInfo {
     GuestDiskInfo new { name : ::std::string::String => into, partition : bool => into, }
     init { extra = ::std::default::Default::default(), } set { with_dependencies
     dependencies "dependencies" : ::std::vec::Vec < ::std::string::String > => into,
-    with_address address "address" : GuestDiskAddress => into, with_alias alias "alias" :
-    ::std::string::String => into, with_smart smart "smart" : GuestDiskSmart => into, }
+    with_address address "address" : GuestDiskAddress => boxed, with_alias alias "alias"
+    : ::std::string::String => into, with_smart smart "smart" : GuestDiskSmart => into, }
 );
 #[doc(alias = "guest-get-disks")]
 /// # Returns
@@ -2860,7 +2860,7 @@ pub struct GuestLinuxCpuStats {
 #[non_exhaustive]
 pub enum GuestCpuStats {
     /// `type` = `linux`.
-    Linux(GuestLinuxCpuStats),
+    Linux(::std::boxed::Box<GuestLinuxCpuStats>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -2877,14 +2877,14 @@ pub enum GuestCpuStats {
 ::qapi_rt::qapi_union!(GuestCpuStats, "type", data { Linux = "linux", } unit {});
 impl ::std::convert::From<GuestLinuxCpuStats> for GuestCpuStats {
     fn from(x: GuestLinuxCpuStats) -> Self {
-        Self::Linux(x)
+        Self::Linux(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl GuestCpuStats {
     /// The branch `type` = `linux`.
     pub fn linux(x: impl ::std::convert::Into<GuestLinuxCpuStats>) -> Self {
-        Self::Linux(x.into())
+        Self::Linux(::std::boxed::Box::new(x.into()))
     }
 }
 #[doc(alias = "guest-get-cpustats")]

@@ -393,9 +393,9 @@ pub struct AudiodevJackPerDirectionOptions {
 #[non_exhaustive]
 pub struct AudiodevJackOptions {
     /// options of the capture stream
-    pub r#in: ::std::option::Option<AudiodevJackPerDirectionOptions>,
+    pub r#in: ::std::option::Option<::std::boxed::Box<AudiodevJackPerDirectionOptions>>,
     /// options of the playback stream
-    pub out: ::std::option::Option<AudiodevJackPerDirectionOptions>,
+    pub out: ::std::option::Option<::std::boxed::Box<AudiodevJackPerDirectionOptions>>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -405,8 +405,8 @@ pub struct AudiodevJackOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevJackOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevJackPerDirectionOptions => into, with_out out "out" :
-    AudiodevJackPerDirectionOptions => into, }
+    with_in r#in "in" : AudiodevJackPerDirectionOptions => boxed, with_out out "out" :
+    AudiodevJackPerDirectionOptions => boxed, }
 );
 /// Options of the OSS backend that are used for both playback and
 /// recording.
@@ -568,9 +568,9 @@ pub struct AudiodevPaPerDirectionOptions {
 #[non_exhaustive]
 pub struct AudiodevPaOptions {
     /// options of the capture stream
-    pub r#in: ::std::option::Option<AudiodevPaPerDirectionOptions>,
+    pub r#in: ::std::option::Option<::std::boxed::Box<AudiodevPaPerDirectionOptions>>,
     /// options of the playback stream
-    pub out: ::std::option::Option<AudiodevPaPerDirectionOptions>,
+    pub out: ::std::option::Option<::std::boxed::Box<AudiodevPaPerDirectionOptions>>,
     /// PulseAudio server address (default: let PulseAudio choose)
     pub server: ::std::option::Option<::std::string::String>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
@@ -583,8 +583,8 @@ pub struct AudiodevPaOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPaOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevPaPerDirectionOptions => into, with_out out "out" :
-    AudiodevPaPerDirectionOptions => into, with_server server "server" :
+    with_in r#in "in" : AudiodevPaPerDirectionOptions => boxed, with_out out "out" :
+    AudiodevPaPerDirectionOptions => boxed, with_server server "server" :
     ::std::string::String => into, }
 );
 /// Options of the PipeWire backend that are used for both playback and
@@ -666,11 +666,15 @@ pub struct AudiodevPipewireOptions {
     /// options of the capture stream
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub r#in: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
+    pub r#in: ::std::option::Option<
+        ::std::boxed::Box<AudiodevPipewirePerDirectionOptions>,
+    >,
     /// options of the playback stream
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub out: ::std::option::Option<AudiodevPipewirePerDirectionOptions>,
+    pub out: ::std::option::Option<
+        ::std::boxed::Box<AudiodevPipewirePerDirectionOptions>,
+    >,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -680,8 +684,8 @@ pub struct AudiodevPipewireOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPipewireOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => into, with_out out
-    "out" : AudiodevPipewirePerDirectionOptions => into, }
+    set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => boxed, with_out out
+    "out" : AudiodevPipewirePerDirectionOptions => boxed, }
 );
 /// Options of the SDL audio backend that are used for both playback and
 /// recording.
@@ -901,23 +905,23 @@ pub struct Audiodev {
 #[non_exhaustive]
 pub enum AudiodevBranch {
     /// `driver` = `none`.
-    None(AudiodevGenericOptions),
+    None(::std::boxed::Box<AudiodevGenericOptions>),
     /// `driver` = `alsa`.
     ///
     /// Only if `CONFIG_AUDIO_ALSA`.
-    Alsa(AudiodevAlsaOptions),
+    Alsa(::std::boxed::Box<AudiodevAlsaOptions>),
     /// `driver` = `coreaudio`.
     ///
     /// Only if `CONFIG_AUDIO_COREAUDIO`.
-    Coreaudio(AudiodevCoreaudioOptions),
+    Coreaudio(::std::boxed::Box<AudiodevCoreaudioOptions>),
     /// `driver` = `dbus`.
     ///
     /// Only if `CONFIG_DBUS_DISPLAY`.
-    Dbus(AudiodevDBusOptions),
+    Dbus(::std::boxed::Box<AudiodevDBusOptions>),
     /// `driver` = `dsound`.
     ///
     /// Only if `CONFIG_AUDIO_DSOUND`.
-    Dsound(AudiodevDsoundOptions),
+    Dsound(::std::boxed::Box<AudiodevDsoundOptions>),
     /// `driver` = `jack`.
     ///
     /// Only if `CONFIG_AUDIO_JACK`.
@@ -925,7 +929,7 @@ pub enum AudiodevBranch {
     /// `driver` = `oss`.
     ///
     /// Only if `CONFIG_AUDIO_OSS`.
-    Oss(AudiodevOssOptions),
+    Oss(::std::boxed::Box<AudiodevOssOptions>),
     /// `driver` = `pa`.
     ///
     /// Only if `CONFIG_AUDIO_PA`.
@@ -937,17 +941,17 @@ pub enum AudiodevBranch {
     /// `driver` = `sdl`.
     ///
     /// Only if `CONFIG_AUDIO_SDL`.
-    Sdl(AudiodevSdlOptions),
+    Sdl(::std::boxed::Box<AudiodevSdlOptions>),
     /// `driver` = `sndio`.
     ///
     /// Only if `CONFIG_AUDIO_SNDIO`.
-    Sndio(AudiodevSndioOptions),
+    Sndio(::std::boxed::Box<AudiodevSndioOptions>),
     /// `driver` = `spice`.
     ///
     /// Only if `CONFIG_SPICE`.
-    Spice(AudiodevGenericOptions),
+    Spice(::std::boxed::Box<AudiodevGenericOptions>),
     /// `driver` = `wav`.
-    Wav(AudiodevWavOptions),
+    Wav(::std::boxed::Box<AudiodevWavOptions>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -969,22 +973,22 @@ pub enum AudiodevBranch {
 );
 impl ::std::convert::From<AudiodevAlsaOptions> for AudiodevBranch {
     fn from(x: AudiodevAlsaOptions) -> Self {
-        Self::Alsa(x)
+        Self::Alsa(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevCoreaudioOptions> for AudiodevBranch {
     fn from(x: AudiodevCoreaudioOptions) -> Self {
-        Self::Coreaudio(x)
+        Self::Coreaudio(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevDBusOptions> for AudiodevBranch {
     fn from(x: AudiodevDBusOptions) -> Self {
-        Self::Dbus(x)
+        Self::Dbus(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevDsoundOptions> for AudiodevBranch {
     fn from(x: AudiodevDsoundOptions) -> Self {
-        Self::Dsound(x)
+        Self::Dsound(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevJackOptions> for AudiodevBranch {
@@ -994,7 +998,7 @@ impl ::std::convert::From<AudiodevJackOptions> for AudiodevBranch {
 }
 impl ::std::convert::From<AudiodevOssOptions> for AudiodevBranch {
     fn from(x: AudiodevOssOptions) -> Self {
-        Self::Oss(x)
+        Self::Oss(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevPaOptions> for AudiodevBranch {
@@ -1009,36 +1013,36 @@ impl ::std::convert::From<AudiodevPipewireOptions> for AudiodevBranch {
 }
 impl ::std::convert::From<AudiodevSdlOptions> for AudiodevBranch {
     fn from(x: AudiodevSdlOptions) -> Self {
-        Self::Sdl(x)
+        Self::Sdl(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevSndioOptions> for AudiodevBranch {
     fn from(x: AudiodevSndioOptions) -> Self {
-        Self::Sndio(x)
+        Self::Sndio(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<AudiodevWavOptions> for AudiodevBranch {
     fn from(x: AudiodevWavOptions) -> Self {
-        Self::Wav(x)
+        Self::Wav(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl AudiodevBranch {
     /// The branch `driver` = `alsa`.
     pub fn alsa(x: impl ::std::convert::Into<AudiodevAlsaOptions>) -> Self {
-        Self::Alsa(x.into())
+        Self::Alsa(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `coreaudio`.
     pub fn coreaudio(x: impl ::std::convert::Into<AudiodevCoreaudioOptions>) -> Self {
-        Self::Coreaudio(x.into())
+        Self::Coreaudio(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `dbus`.
     pub fn dbus(x: impl ::std::convert::Into<AudiodevDBusOptions>) -> Self {
-        Self::Dbus(x.into())
+        Self::Dbus(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `dsound`.
     pub fn dsound(x: impl ::std::convert::Into<AudiodevDsoundOptions>) -> Self {
-        Self::Dsound(x.into())
+        Self::Dsound(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `jack`.
     pub fn jack(x: impl ::std::convert::Into<AudiodevJackOptions>) -> Self {
@@ -1046,11 +1050,11 @@ impl AudiodevBranch {
     }
     /// The branch `driver` = `none`.
     pub fn none(x: impl ::std::convert::Into<AudiodevGenericOptions>) -> Self {
-        Self::None(x.into())
+        Self::None(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `oss`.
     pub fn oss(x: impl ::std::convert::Into<AudiodevOssOptions>) -> Self {
-        Self::Oss(x.into())
+        Self::Oss(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `pa`.
     pub fn pa(x: impl ::std::convert::Into<AudiodevPaOptions>) -> Self {
@@ -1062,19 +1066,19 @@ impl AudiodevBranch {
     }
     /// The branch `driver` = `sdl`.
     pub fn sdl(x: impl ::std::convert::Into<AudiodevSdlOptions>) -> Self {
-        Self::Sdl(x.into())
+        Self::Sdl(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `sndio`.
     pub fn sndio(x: impl ::std::convert::Into<AudiodevSndioOptions>) -> Self {
-        Self::Sndio(x.into())
+        Self::Sndio(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `spice`.
     pub fn spice(x: impl ::std::convert::Into<AudiodevGenericOptions>) -> Self {
-        Self::Spice(x.into())
+        Self::Spice(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `wav`.
     pub fn wav(x: impl ::std::convert::Into<AudiodevWavOptions>) -> Self {
-        Self::Wav(x.into())
+        Self::Wav(::std::boxed::Box::new(x.into()))
     }
 }
 #[doc(alias = "query-audiodevs")]

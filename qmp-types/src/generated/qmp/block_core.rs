@@ -68,7 +68,7 @@ pub enum ImageInfoSpecificQCow2Encryption {
     /// `format` = `aes`.
     Aes,
     /// `format` = `luks`.
-    Luks(QCryptoBlockInfoLUKS),
+    Luks(::std::boxed::Box<QCryptoBlockInfoLUKS>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -88,14 +88,14 @@ pub enum ImageInfoSpecificQCow2Encryption {
 );
 impl ::std::convert::From<QCryptoBlockInfoLUKS> for ImageInfoSpecificQCow2Encryption {
     fn from(x: QCryptoBlockInfoLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl ImageInfoSpecificQCow2Encryption {
     /// The branch `format` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<QCryptoBlockInfoLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
 }
 /// Since: 1.7
@@ -388,11 +388,11 @@ pub struct ImageInfoSpecificFileWrapper {
 #[non_exhaustive]
 pub enum ImageInfoSpecific {
     /// `type` = `qcow2`.
-    Qcow2(ImageInfoSpecificQCow2Wrapper),
+    Qcow2(::std::boxed::Box<ImageInfoSpecificQCow2Wrapper>),
     /// `type` = `vmdk`.
     Vmdk(ImageInfoSpecificVmdkWrapper),
     /// `type` = `luks`.
-    Luks(ImageInfoSpecificLUKSWrapper),
+    Luks(::std::boxed::Box<ImageInfoSpecificLUKSWrapper>),
     /// `type` = `rbd`.
     Rbd(ImageInfoSpecificRbdWrapper),
     /// `type` = `file`.
@@ -416,7 +416,7 @@ pub enum ImageInfoSpecific {
 );
 impl ::std::convert::From<ImageInfoSpecificQCow2Wrapper> for ImageInfoSpecific {
     fn from(x: ImageInfoSpecificQCow2Wrapper) -> Self {
-        Self::Qcow2(x)
+        Self::Qcow2(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ImageInfoSpecificVmdkWrapper> for ImageInfoSpecific {
@@ -426,7 +426,7 @@ impl ::std::convert::From<ImageInfoSpecificVmdkWrapper> for ImageInfoSpecific {
 }
 impl ::std::convert::From<ImageInfoSpecificLUKSWrapper> for ImageInfoSpecific {
     fn from(x: ImageInfoSpecificLUKSWrapper) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ImageInfoSpecificRbdWrapper> for ImageInfoSpecific {
@@ -447,11 +447,11 @@ impl ImageInfoSpecific {
     }
     /// The branch `type` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<ImageInfoSpecificLUKSWrapper>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `qcow2`.
     pub fn qcow2(x: impl ::std::convert::Into<ImageInfoSpecificQCow2Wrapper>) -> Self {
-        Self::Qcow2(x.into())
+        Self::Qcow2(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `rbd`.
     pub fn rbd(x: impl ::std::convert::Into<ImageInfoSpecificRbdWrapper>) -> Self {
@@ -596,7 +596,7 @@ pub struct BlockNodeInfo {
     /// block limits that are used for I/O on the node (Since 10.2)
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub limits: ::std::option::Option<BlockLimitsInfo>,
+    pub limits: ::std::option::Option<::std::boxed::Box<BlockLimitsInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
@@ -625,7 +625,7 @@ pub struct BlockNodeInfo {
     "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
     backing_filename_format "backing-filename-format" : ::std::string::String => into,
     with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
     format_specific "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file, and potentially its backing
@@ -662,7 +662,7 @@ pub struct ImageInfo {
     /// block limits that are used for I/O on the node (Since 10.2)
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub limits: ::std::option::Option<BlockLimitsInfo>,
+    pub limits: ::std::option::Option<::std::boxed::Box<BlockLimitsInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
@@ -693,7 +693,7 @@ pub struct ImageInfo {
     "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
     backing_filename_format "backing-filename-format" : ::std::string::String => into,
     with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
     format_specific "format-specific" : ImageInfoSpecific => into, with_backing_image
     backing_image "backing-image" : ImageInfo => boxed, }
 );
@@ -764,7 +764,7 @@ pub struct BlockGraphInfo {
     /// block limits that are used for I/O on the node (Since 10.2)
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub limits: ::std::option::Option<BlockLimitsInfo>,
+    pub limits: ::std::option::Option<::std::boxed::Box<BlockLimitsInfo>>,
     /// structure supplying additional format-specific
     /// information (since 1.7)
     pub format_specific: ::std::option::Option<ImageInfoSpecific>,
@@ -798,7 +798,7 @@ pub struct BlockGraphInfo {
     "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
     backing_filename_format "backing-filename-format" : ::std::string::String => into,
     with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => into, with_format_specific
+    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
     format_specific "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file check
@@ -1282,7 +1282,7 @@ pub struct BlockInfo {
     pub locked: bool,
     /// `BlockDeviceInfo` describing the device if media is
     /// present
-    pub inserted: ::std::option::Option<BlockDeviceInfo>,
+    pub inserted: ::std::option::Option<::std::boxed::Box<BlockDeviceInfo>>,
     /// True if the device's tray is open (only present if it
     /// has a tray)
     pub tray_open: ::std::option::Option<bool>,
@@ -1305,7 +1305,7 @@ pub struct BlockInfo {
     ::std::string::String => into, removable : bool => into, locked : bool => into, }
     init { extra = ::std::default::Default::default(), } set { with_qdev qdev "qdev" :
     ::std::string::String => into, with_inserted inserted "inserted" : BlockDeviceInfo =>
-    into, with_tray_open tray_open "tray_open" : bool => into, with_io_status io_status
+    boxed, with_tray_open tray_open "tray_open" : bool => into, with_io_status io_status
     "io-status" : BlockDeviceIoStatus => into, }
 );
 /// Image file size calculation information.  This structure describes
@@ -4418,7 +4418,7 @@ pub struct ThrottleLimits {
 #[non_exhaustive]
 pub struct ThrottleGroupProperties {
     /// limits to apply for this throttle group
-    pub limits: ::std::option::Option<ThrottleLimits>,
+    pub limits: ::std::option::Option<::std::boxed::Box<ThrottleLimits>>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
     pub x_iops_total: ::std::option::Option<i64>,
     /// **Unstable**: All members starting with x- are aliases for the same key without x- in the `limits` object.  This is not a stable interface and may be removed or changed incompatibly in the future.  Use `limits` for a supported stable interface.
@@ -4477,7 +4477,7 @@ pub struct ThrottleGroupProperties {
 );
 ::qapi_rt::qapi_builder!(
     ThrottleGroupProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_limits limits "limits" : ThrottleLimits => into, with_x_iops_total
+    set { with_limits limits "limits" : ThrottleLimits => boxed, with_x_iops_total
     x_iops_total "x-iops-total" : i64 => plain, with_x_iops_total_max x_iops_total_max
     "x-iops-total-max" : i64 => plain, with_x_iops_total_max_length
     x_iops_total_max_length "x-iops-total-max-length" : i64 => plain, with_x_iops_read
@@ -7747,39 +7747,39 @@ pub enum BlockdevOptionsBranch {
     /// `driver` = `dmg`.
     Dmg(::std::boxed::Box<BlockdevOptionsGenericFormat>),
     /// `driver` = `file`.
-    File(BlockdevOptionsFile),
+    File(::std::boxed::Box<BlockdevOptionsFile>),
     /// `driver` = `snapshot-access`.
     SnapshotAccess(::std::boxed::Box<BlockdevOptionsGenericFormat>),
     /// `driver` = `ftp`.
-    Ftp(BlockdevOptionsCurlFtp),
+    Ftp(::std::boxed::Box<BlockdevOptionsCurlFtp>),
     /// `driver` = `ftps`.
-    Ftps(BlockdevOptionsCurlFtps),
+    Ftps(::std::boxed::Box<BlockdevOptionsCurlFtps>),
     /// `driver` = `gluster`.
     Gluster(BlockdevOptionsGluster),
     /// `driver` = `host_cdrom`.
     ///
     /// Only if `HAVE_HOST_BLOCK_DEVICE`.
-    HostCdrom(BlockdevOptionsFile),
+    HostCdrom(::std::boxed::Box<BlockdevOptionsFile>),
     /// `driver` = `host_device`.
     ///
     /// Only if `HAVE_HOST_BLOCK_DEVICE`.
-    HostDevice(BlockdevOptionsFile),
+    HostDevice(::std::boxed::Box<BlockdevOptionsFile>),
     /// `driver` = `http`.
-    Http(BlockdevOptionsCurlHttp),
+    Http(::std::boxed::Box<BlockdevOptionsCurlHttp>),
     /// `driver` = `https`.
-    Https(BlockdevOptionsCurlHttps),
+    Https(::std::boxed::Box<BlockdevOptionsCurlHttps>),
     /// `driver` = `io_uring`.
     ///
     /// Only if `CONFIG_BLKIO`.
     IoUring(BlockdevOptionsIoUring),
     /// `driver` = `iscsi`.
-    Iscsi(BlockdevOptionsIscsi),
+    Iscsi(::std::boxed::Box<BlockdevOptionsIscsi>),
     /// `driver` = `luks`.
     Luks(::std::boxed::Box<BlockdevOptionsLUKS>),
     /// `driver` = `nbd`.
-    Nbd(BlockdevOptionsNbd),
+    Nbd(::std::boxed::Box<BlockdevOptionsNbd>),
     /// `driver` = `nfs`.
-    Nfs(BlockdevOptionsNfs),
+    Nfs(::std::boxed::Box<BlockdevOptionsNfs>),
     /// `driver` = `null-aio`.
     NullAio(BlockdevOptionsNull),
     /// `driver` = `null-co`.
@@ -7805,13 +7805,13 @@ pub enum BlockdevOptionsBranch {
     /// `driver` = `raw`.
     Raw(::std::boxed::Box<BlockdevOptionsRaw>),
     /// `driver` = `rbd`.
-    Rbd(BlockdevOptionsRbd),
+    Rbd(::std::boxed::Box<BlockdevOptionsRbd>),
     /// `driver` = `replication`.
     ///
     /// Only if `CONFIG_REPLICATION`.
     Replication(::std::boxed::Box<BlockdevOptionsReplication>),
     /// `driver` = `ssh`.
-    Ssh(BlockdevOptionsSsh),
+    Ssh(::std::boxed::Box<BlockdevOptionsSsh>),
     /// `driver` = `throttle`.
     Throttle(::std::boxed::Box<BlockdevOptionsThrottle>),
     /// `driver` = `vdi`.
@@ -7897,12 +7897,12 @@ impl ::std::convert::From<BlockdevOptionsCor> for BlockdevOptionsBranch {
 }
 impl ::std::convert::From<BlockdevOptionsCurlFtp> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsCurlFtp) -> Self {
-        Self::Ftp(x)
+        Self::Ftp(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsCurlFtps> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsCurlFtps) -> Self {
-        Self::Ftps(x)
+        Self::Ftps(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevOptionsBranch {
@@ -7912,12 +7912,12 @@ impl ::std::convert::From<BlockdevOptionsGluster> for BlockdevOptionsBranch {
 }
 impl ::std::convert::From<BlockdevOptionsCurlHttp> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsCurlHttp) -> Self {
-        Self::Http(x)
+        Self::Http(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsCurlHttps> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsCurlHttps) -> Self {
-        Self::Https(x)
+        Self::Https(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevOptionsBranch {
@@ -7927,7 +7927,7 @@ impl ::std::convert::From<BlockdevOptionsIoUring> for BlockdevOptionsBranch {
 }
 impl ::std::convert::From<BlockdevOptionsIscsi> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsIscsi) -> Self {
-        Self::Iscsi(x)
+        Self::Iscsi(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevOptionsBranch {
@@ -7937,12 +7937,12 @@ impl ::std::convert::From<BlockdevOptionsLUKS> for BlockdevOptionsBranch {
 }
 impl ::std::convert::From<BlockdevOptionsNbd> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsNbd) -> Self {
-        Self::Nbd(x)
+        Self::Nbd(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsNfs> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsNfs) -> Self {
-        Self::Nfs(x)
+        Self::Nfs(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsNVMe> for BlockdevOptionsBranch {
@@ -7982,7 +7982,7 @@ impl ::std::convert::From<BlockdevOptionsRaw> for BlockdevOptionsBranch {
 }
 impl ::std::convert::From<BlockdevOptionsRbd> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsRbd) -> Self {
-        Self::Rbd(x)
+        Self::Rbd(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevOptionsBranch {
@@ -7992,7 +7992,7 @@ impl ::std::convert::From<BlockdevOptionsReplication> for BlockdevOptionsBranch 
 }
 impl ::std::convert::From<BlockdevOptionsSsh> for BlockdevOptionsBranch {
     fn from(x: BlockdevOptionsSsh) -> Self {
-        Self::Ssh(x)
+        Self::Ssh(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevOptionsThrottle> for BlockdevOptionsBranch {
@@ -8066,15 +8066,15 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `file`.
     pub fn file(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
-        Self::File(x.into())
+        Self::File(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `ftp`.
     pub fn ftp(x: impl ::std::convert::Into<BlockdevOptionsCurlFtp>) -> Self {
-        Self::Ftp(x.into())
+        Self::Ftp(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `ftps`.
     pub fn ftps(x: impl ::std::convert::Into<BlockdevOptionsCurlFtps>) -> Self {
-        Self::Ftps(x.into())
+        Self::Ftps(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `gluster`.
     pub fn gluster(x: impl ::std::convert::Into<BlockdevOptionsGluster>) -> Self {
@@ -8082,19 +8082,19 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `host_cdrom`.
     pub fn host_cdrom(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
-        Self::HostCdrom(x.into())
+        Self::HostCdrom(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `host_device`.
     pub fn host_device(x: impl ::std::convert::Into<BlockdevOptionsFile>) -> Self {
-        Self::HostDevice(x.into())
+        Self::HostDevice(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `http`.
     pub fn http(x: impl ::std::convert::Into<BlockdevOptionsCurlHttp>) -> Self {
-        Self::Http(x.into())
+        Self::Http(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `https`.
     pub fn https(x: impl ::std::convert::Into<BlockdevOptionsCurlHttps>) -> Self {
-        Self::Https(x.into())
+        Self::Https(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `io_uring`.
     pub fn io_uring(x: impl ::std::convert::Into<BlockdevOptionsIoUring>) -> Self {
@@ -8102,7 +8102,7 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `iscsi`.
     pub fn iscsi(x: impl ::std::convert::Into<BlockdevOptionsIscsi>) -> Self {
-        Self::Iscsi(x.into())
+        Self::Iscsi(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<BlockdevOptionsLUKS>) -> Self {
@@ -8110,11 +8110,11 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `nbd`.
     pub fn nbd(x: impl ::std::convert::Into<BlockdevOptionsNbd>) -> Self {
-        Self::Nbd(x.into())
+        Self::Nbd(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `nfs`.
     pub fn nfs(x: impl ::std::convert::Into<BlockdevOptionsNfs>) -> Self {
-        Self::Nfs(x.into())
+        Self::Nfs(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `null-aio`.
     pub fn null_aio(x: impl ::std::convert::Into<BlockdevOptionsNull>) -> Self {
@@ -8168,7 +8168,7 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `rbd`.
     pub fn rbd(x: impl ::std::convert::Into<BlockdevOptionsRbd>) -> Self {
-        Self::Rbd(x.into())
+        Self::Rbd(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `replication`.
     pub fn replication(
@@ -8184,7 +8184,7 @@ impl BlockdevOptionsBranch {
     }
     /// The branch `driver` = `ssh`.
     pub fn ssh(x: impl ::std::convert::Into<BlockdevOptionsSsh>) -> Self {
-        Self::Ssh(x.into())
+        Self::Ssh(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `throttle`.
     pub fn throttle(x: impl ::std::convert::Into<BlockdevOptionsThrottle>) -> Self {
@@ -9934,7 +9934,7 @@ pub enum BlockdevCreateOptions {
     /// `driver` = `ftps`.
     Ftps,
     /// `driver` = `gluster`.
-    Gluster(BlockdevCreateOptionsGluster),
+    Gluster(::std::boxed::Box<BlockdevCreateOptionsGluster>),
     /// `driver` = `host_cdrom`.
     ///
     /// Only if `HAVE_HOST_BLOCK_DEVICE`.
@@ -9954,11 +9954,11 @@ pub enum BlockdevCreateOptions {
     /// `driver` = `iscsi`.
     Iscsi,
     /// `driver` = `luks`.
-    Luks(BlockdevCreateOptionsLUKS),
+    Luks(::std::boxed::Box<BlockdevCreateOptionsLUKS>),
     /// `driver` = `nbd`.
     Nbd,
     /// `driver` = `nfs`.
-    Nfs(BlockdevCreateOptionsNfs),
+    Nfs(::std::boxed::Box<BlockdevCreateOptionsNfs>),
     /// `driver` = `null-aio`.
     NullAio,
     /// `driver` = `null-co`.
@@ -9976,7 +9976,7 @@ pub enum BlockdevCreateOptions {
     /// `driver` = `qcow`.
     Qcow(BlockdevCreateOptionsQcow),
     /// `driver` = `qcow2`.
-    Qcow2(BlockdevCreateOptionsQcow2),
+    Qcow2(::std::boxed::Box<BlockdevCreateOptionsQcow2>),
     /// `driver` = `qed`.
     Qed(BlockdevCreateOptionsQed),
     /// `driver` = `quorum`.
@@ -9984,13 +9984,13 @@ pub enum BlockdevCreateOptions {
     /// `driver` = `raw`.
     Raw,
     /// `driver` = `rbd`.
-    Rbd(BlockdevCreateOptionsRbd),
+    Rbd(::std::boxed::Box<BlockdevCreateOptionsRbd>),
     /// `driver` = `replication`.
     ///
     /// Only if `CONFIG_REPLICATION`.
     Replication,
     /// `driver` = `ssh`.
-    Ssh(BlockdevCreateOptionsSsh),
+    Ssh(::std::boxed::Box<BlockdevCreateOptionsSsh>),
     /// `driver` = `throttle`.
     Throttle,
     /// `driver` = `vdi`.
@@ -10010,7 +10010,7 @@ pub enum BlockdevCreateOptions {
     /// Only if `CONFIG_BLKIO`.
     VirtioBlkVhostVdpa,
     /// `driver` = `vmdk`.
-    Vmdk(BlockdevCreateOptionsVmdk),
+    Vmdk(::std::boxed::Box<BlockdevCreateOptionsVmdk>),
     /// `driver` = `vpc`.
     Vpc(BlockdevCreateOptionsVpc),
     /// `driver` = `vvfat`.
@@ -10051,17 +10051,17 @@ impl ::std::convert::From<BlockdevCreateOptionsFile> for BlockdevCreateOptions {
 }
 impl ::std::convert::From<BlockdevCreateOptionsGluster> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsGluster) -> Self {
-        Self::Gluster(x)
+        Self::Gluster(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsLUKS> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsNfs> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsNfs) -> Self {
-        Self::Nfs(x)
+        Self::Nfs(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsParallels> for BlockdevCreateOptions {
@@ -10076,7 +10076,7 @@ impl ::std::convert::From<BlockdevCreateOptionsQcow> for BlockdevCreateOptions {
 }
 impl ::std::convert::From<BlockdevCreateOptionsQcow2> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsQcow2) -> Self {
-        Self::Qcow2(x)
+        Self::Qcow2(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsQed> for BlockdevCreateOptions {
@@ -10086,12 +10086,12 @@ impl ::std::convert::From<BlockdevCreateOptionsQed> for BlockdevCreateOptions {
 }
 impl ::std::convert::From<BlockdevCreateOptionsRbd> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsRbd) -> Self {
-        Self::Rbd(x)
+        Self::Rbd(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsSsh> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsSsh) -> Self {
-        Self::Ssh(x)
+        Self::Ssh(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsVdi> for BlockdevCreateOptions {
@@ -10106,7 +10106,7 @@ impl ::std::convert::From<BlockdevCreateOptionsVhdx> for BlockdevCreateOptions {
 }
 impl ::std::convert::From<BlockdevCreateOptionsVmdk> for BlockdevCreateOptions {
     fn from(x: BlockdevCreateOptionsVmdk) -> Self {
-        Self::Vmdk(x)
+        Self::Vmdk(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevCreateOptionsVpc> for BlockdevCreateOptions {
@@ -10122,15 +10122,15 @@ impl BlockdevCreateOptions {
     }
     /// The branch `driver` = `gluster`.
     pub fn gluster(x: impl ::std::convert::Into<BlockdevCreateOptionsGluster>) -> Self {
-        Self::Gluster(x.into())
+        Self::Gluster(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<BlockdevCreateOptionsLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `nfs`.
     pub fn nfs(x: impl ::std::convert::Into<BlockdevCreateOptionsNfs>) -> Self {
-        Self::Nfs(x.into())
+        Self::Nfs(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `parallels`.
     pub fn parallels(
@@ -10144,7 +10144,7 @@ impl BlockdevCreateOptions {
     }
     /// The branch `driver` = `qcow2`.
     pub fn qcow2(x: impl ::std::convert::Into<BlockdevCreateOptionsQcow2>) -> Self {
-        Self::Qcow2(x.into())
+        Self::Qcow2(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `qed`.
     pub fn qed(x: impl ::std::convert::Into<BlockdevCreateOptionsQed>) -> Self {
@@ -10152,11 +10152,11 @@ impl BlockdevCreateOptions {
     }
     /// The branch `driver` = `rbd`.
     pub fn rbd(x: impl ::std::convert::Into<BlockdevCreateOptionsRbd>) -> Self {
-        Self::Rbd(x.into())
+        Self::Rbd(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `ssh`.
     pub fn ssh(x: impl ::std::convert::Into<BlockdevCreateOptionsSsh>) -> Self {
-        Self::Ssh(x.into())
+        Self::Ssh(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `vdi`.
     pub fn vdi(x: impl ::std::convert::Into<BlockdevCreateOptionsVdi>) -> Self {
@@ -10168,7 +10168,7 @@ impl BlockdevCreateOptions {
     }
     /// The branch `driver` = `vmdk`.
     pub fn vmdk(x: impl ::std::convert::Into<BlockdevCreateOptionsVmdk>) -> Self {
-        Self::Vmdk(x.into())
+        Self::Vmdk(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `vpc`.
     pub fn vpc(x: impl ::std::convert::Into<BlockdevCreateOptionsVpc>) -> Self {
@@ -10328,7 +10328,7 @@ pub enum BlockdevAmendOptions {
     /// `driver` = `iscsi`.
     Iscsi,
     /// `driver` = `luks`.
-    Luks(BlockdevAmendOptionsLUKS),
+    Luks(::std::boxed::Box<BlockdevAmendOptionsLUKS>),
     /// `driver` = `nbd`.
     Nbd,
     /// `driver` = `nfs`.
@@ -10420,7 +10420,7 @@ pub enum BlockdevAmendOptions {
 );
 impl ::std::convert::From<BlockdevAmendOptionsLUKS> for BlockdevAmendOptions {
     fn from(x: BlockdevAmendOptionsLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevAmendOptionsQcow2> for BlockdevAmendOptions {
@@ -10432,7 +10432,7 @@ impl ::std::convert::From<BlockdevAmendOptionsQcow2> for BlockdevAmendOptions {
 impl BlockdevAmendOptions {
     /// The branch `driver` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<BlockdevAmendOptionsLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
     /// The branch `driver` = `qcow2`.
     pub fn qcow2(x: impl ::std::convert::Into<BlockdevAmendOptionsQcow2>) -> Self {
@@ -10647,7 +10647,7 @@ pub struct BlockIoError {
 );
 ::qapi_rt::qapi_event!(
     BlockIoError, "BLOCK_IO_ERROR", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
-    "0.13", }
+    "0.13", boxed : true, }
 );
 #[doc(alias = "BLOCK_JOB_COMPLETED")]
 /// Emitted when a block job has completed

@@ -649,7 +649,7 @@ pub enum BlockExportOptionsBranch {
     /// `type` = `vhost-user-blk`.
     ///
     /// Only if `CONFIG_VHOST_USER_BLK_SERVER`.
-    VhostUserBlk(BlockExportOptionsVhostUserBlk),
+    VhostUserBlk(::std::boxed::Box<BlockExportOptionsVhostUserBlk>),
     /// `type` = `fuse`.
     ///
     /// Only if `CONFIG_FUSE`.
@@ -682,7 +682,7 @@ impl ::std::convert::From<BlockExportOptionsNbd> for BlockExportOptionsBranch {
 }
 impl ::std::convert::From<BlockExportOptionsVhostUserBlk> for BlockExportOptionsBranch {
     fn from(x: BlockExportOptionsVhostUserBlk) -> Self {
-        Self::VhostUserBlk(x)
+        Self::VhostUserBlk(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockExportOptionsFuse> for BlockExportOptionsBranch {
@@ -713,7 +713,7 @@ impl BlockExportOptionsBranch {
     pub fn vhost_user_blk(
         x: impl ::std::convert::Into<BlockExportOptionsVhostUserBlk>,
     ) -> Self {
-        Self::VhostUserBlk(x.into())
+        Self::VhostUserBlk(::std::boxed::Box::new(x.into()))
     }
 }
 #[doc(alias = "block-export-add")]

@@ -1118,9 +1118,9 @@ pub enum ChardevBackend {
     /// `type` = `pipe`.
     Pipe(ChardevHostdevWrapper),
     /// `type` = `socket`.
-    Socket(ChardevSocketWrapper),
+    Socket(::std::boxed::Box<ChardevSocketWrapper>),
     /// `type` = `udp`.
-    Udp(ChardevUdpWrapper),
+    Udp(::std::boxed::Box<ChardevUdpWrapper>),
     /// `type` = `pty`.
     Pty(ChardevPtyWrapper),
     /// `type` = `null`.
@@ -1195,12 +1195,12 @@ impl ::std::convert::From<ChardevFileWrapper> for ChardevBackend {
 }
 impl ::std::convert::From<ChardevSocketWrapper> for ChardevBackend {
     fn from(x: ChardevSocketWrapper) -> Self {
-        Self::Socket(x)
+        Self::Socket(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ChardevUdpWrapper> for ChardevBackend {
     fn from(x: ChardevUdpWrapper) -> Self {
-        Self::Udp(x)
+        Self::Udp(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ChardevPtyWrapper> for ChardevBackend {
@@ -1314,7 +1314,7 @@ impl ChardevBackend {
     }
     /// The branch `type` = `socket`.
     pub fn socket(x: impl ::std::convert::Into<ChardevSocketWrapper>) -> Self {
-        Self::Socket(x.into())
+        Self::Socket(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `spiceport`.
     pub fn spiceport(x: impl ::std::convert::Into<ChardevSpicePortWrapper>) -> Self {
@@ -1334,7 +1334,7 @@ impl ChardevBackend {
     }
     /// The branch `type` = `udp`.
     pub fn udp(x: impl ::std::convert::Into<ChardevUdpWrapper>) -> Self {
-        Self::Udp(x.into())
+        Self::Udp(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `vc`.
     pub fn vc(x: impl ::std::convert::Into<ChardevVCWrapper>) -> Self {

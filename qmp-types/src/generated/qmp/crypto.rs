@@ -339,7 +339,7 @@ pub enum QCryptoBlockCreateOptions {
     /// `format` = `qcow`.
     Qcow(QCryptoBlockOptionsQCow),
     /// `format` = `luks`.
-    Luks(QCryptoBlockCreateOptionsLUKS),
+    Luks(::std::boxed::Box<QCryptoBlockCreateOptionsLUKS>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -363,14 +363,14 @@ impl ::std::convert::From<QCryptoBlockOptionsQCow> for QCryptoBlockCreateOptions
 }
 impl ::std::convert::From<QCryptoBlockCreateOptionsLUKS> for QCryptoBlockCreateOptions {
     fn from(x: QCryptoBlockCreateOptionsLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl QCryptoBlockCreateOptions {
     /// The branch `format` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<QCryptoBlockCreateOptionsLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
     /// The branch `format` = `qcow`.
     pub fn qcow(x: impl ::std::convert::Into<QCryptoBlockOptionsQCow>) -> Self {
@@ -482,7 +482,7 @@ pub enum QCryptoBlockInfo {
     /// `format` = `qcow`.
     Qcow,
     /// `format` = `luks`.
-    Luks(QCryptoBlockInfoLUKS),
+    Luks(::std::boxed::Box<QCryptoBlockInfoLUKS>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -501,14 +501,14 @@ pub enum QCryptoBlockInfo {
 );
 impl ::std::convert::From<QCryptoBlockInfoLUKS> for QCryptoBlockInfo {
     fn from(x: QCryptoBlockInfoLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl QCryptoBlockInfo {
     /// The branch `format` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<QCryptoBlockInfoLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
 }
 /// Defines state of keyslots that are affected by the update
@@ -589,7 +589,7 @@ pub enum QCryptoBlockAmendOptions {
     /// `format` = `qcow`.
     Qcow,
     /// `format` = `luks`.
-    Luks(QCryptoBlockAmendOptionsLUKS),
+    Luks(::std::boxed::Box<QCryptoBlockAmendOptionsLUKS>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -608,14 +608,14 @@ pub enum QCryptoBlockAmendOptions {
 );
 impl ::std::convert::From<QCryptoBlockAmendOptionsLUKS> for QCryptoBlockAmendOptions {
     fn from(x: QCryptoBlockAmendOptionsLUKS) -> Self {
-        Self::Luks(x)
+        Self::Luks(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
 impl QCryptoBlockAmendOptions {
     /// The branch `format` = `luks`.
     pub fn luks(x: impl ::std::convert::Into<QCryptoBlockAmendOptionsLUKS>) -> Self {
-        Self::Luks(x.into())
+        Self::Luks(::std::boxed::Box::new(x.into()))
     }
 }
 /// Properties for objects of classes derived from secret-common.

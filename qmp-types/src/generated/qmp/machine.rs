@@ -173,7 +173,7 @@ pub struct CpuInfoFast {
     /// ID of the underlying host thread
     pub thread_id: i64,
     /// properties associated with a virtual CPU, e.g. the socket id
-    pub props: ::std::option::Option<CpuInstanceProperties>,
+    pub props: ::std::option::Option<::std::boxed::Box<CpuInstanceProperties>>,
     /// The branch, chosen by `target`.
     pub branch: CpuInfoFastBranch,
 }
@@ -186,7 +186,7 @@ pub struct CpuInfoFast {
     CpuInfoFast new { cpu_index : i64 => plain, qom_path : ::std::string::String => into,
     thread_id : i64 => plain, branch : CpuInfoFastBranch => into, } init {} set {
     with_qom_type qom_type "qom-type" : ::std::string::String => into, with_props props
-    "props" : CpuInstanceProperties => into, }
+    "props" : CpuInstanceProperties => boxed, }
 );
 /// The branches of [`CpuInfoFast`], by `target`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -841,7 +841,7 @@ pub enum NumaOptions {
     /// `type` = `dist`.
     Dist(NumaDistOptions),
     /// `type` = `cpu`.
-    Cpu(NumaCpuOptions),
+    Cpu(::std::boxed::Box<NumaCpuOptions>),
     /// `type` = `hmat-lb`.
     HmatLb(NumaHmatLBOptions),
     /// `type` = `hmat-cache`.
@@ -875,7 +875,7 @@ impl ::std::convert::From<NumaDistOptions> for NumaOptions {
 }
 impl ::std::convert::From<NumaCpuOptions> for NumaOptions {
     fn from(x: NumaCpuOptions) -> Self {
-        Self::Cpu(x)
+        Self::Cpu(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NumaHmatLBOptions> for NumaOptions {
@@ -892,7 +892,7 @@ impl ::std::convert::From<NumaHmatCacheOptions> for NumaOptions {
 impl NumaOptions {
     /// The branch `type` = `cpu`.
     pub fn cpu(x: impl ::std::convert::Into<NumaCpuOptions>) -> Self {
-        Self::Cpu(x.into())
+        Self::Cpu(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `dist`.
     pub fn dist(x: impl ::std::convert::Into<NumaDistOptions>) -> Self {

@@ -254,7 +254,7 @@ pub struct MigrationInfo {
     pub status: ::std::option::Option<MigrationStatus>,
     /// `MigrationStats` containing detailed migration status, only
     /// returned if status is 'active' or 'completed'(since 1.2)
-    pub ram: ::std::option::Option<MigrationStats>,
+    pub ram: ::std::option::Option<::std::boxed::Box<MigrationStats>>,
     /// `VfioStats` containing detailed VFIO devices migration
     /// statistics, only returned if VFIO device is present, migration
     /// is supported by all VFIO devices and status is 'active' or
@@ -371,7 +371,7 @@ pub struct MigrationInfo {
     #[deprecated(
         note = "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later"
     )]
-    pub disk: ::std::option::Option<MigrationStats>,
+    pub disk: ::std::option::Option<::std::boxed::Box<MigrationStats>>,
     /// migration compression statistics, only returned if compression
     /// feature is on and status is 'active' or 'completed' (Since 3.1)
     ///
@@ -402,7 +402,7 @@ pub struct MigrationInfo {
 ::qapi_rt::qapi_builder!(
     MigrationInfo new {} init { extra = ::std::default::Default::default(), } set {
     with_status status "status" : MigrationStatus => into, with_ram ram "ram" :
-    MigrationStats => into, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
+    MigrationStats => boxed, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
     xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into, with_total_time total_time
     "total-time" : i64 => plain, with_expected_downtime expected_downtime
     "expected-downtime" : i64 => plain, with_downtime downtime "downtime" : i64 => plain,
@@ -423,7 +423,7 @@ pub struct MigrationInfo {
     plain, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
     "dirty-limit-ring-full-time" : u64 => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_disk disk "disk" : MigrationStats => into, #[deprecated(note =
+    with_disk disk "disk" : MigrationStats => boxed, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
     with_compression compression "compression" : CompressionStats => into, }
 );

@@ -474,8 +474,8 @@ pub use ::qapi_rt::{Event, EventMeta};
     (Wakeup, "WAKEUP"), (Watchdog, "WATCHDOG"), (GuestPanicked, "GUEST_PANICKED"),
     (GuestCrashloaded, "GUEST_CRASHLOADED"), (GuestPvshutdown, "GUEST_PVSHUTDOWN"),
     (MemoryFailure, "MEMORY_FAILURE"), (JobStatusChange, "JOB_STATUS_CHANGE"),
-    (BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED"), (BlockIoError, "BLOCK_IO_ERROR"),
-    (BlockJobCompleted, "BLOCK_JOB_COMPLETED"), (BlockJobCancelled,
+    (BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED"), (BlockIoError, "BLOCK_IO_ERROR",
+    true), (BlockJobCompleted, "BLOCK_JOB_COMPLETED"), (BlockJobCancelled,
     "BLOCK_JOB_CANCELLED"), (BlockJobError, "BLOCK_JOB_ERROR"), (BlockJobReady,
     "BLOCK_JOB_READY"), (BlockJobPending, "BLOCK_JOB_PENDING"), (BlockWriteThreshold,
     "BLOCK_WRITE_THRESHOLD"), (QuorumFailure, "QUORUM_FAILURE"), (QuorumReportBad,
@@ -484,15 +484,16 @@ pub use ::qapi_rt::{Event, EventMeta};
     "BLOCK_EXPORT_DELETED"), (VserportChange, "VSERPORT_CHANGE"), (DumpCompleted,
     "DUMP_COMPLETED"), (NicRxFilterChanged, "NIC_RX_FILTER_CHANGED"),
     (FailoverNegotiated, "FAILOVER_NEGOTIATED"), (NetdevStreamConnected,
-    "NETDEV_STREAM_CONNECTED"), (NetdevStreamDisconnected, "NETDEV_STREAM_DISCONNECTED"),
-    (NetdevVhostUserConnected, "NETDEV_VHOST_USER_CONNECTED"),
-    (NetdevVhostUserDisconnected, "NETDEV_VHOST_USER_DISCONNECTED"), (SpiceConnected,
-    "SPICE_CONNECTED"), (SpiceInitialized, "SPICE_INITIALIZED"), (SpiceDisconnected,
-    "SPICE_DISCONNECTED"), (SpiceMigrateCompleted, "SPICE_MIGRATE_COMPLETED"),
-    (VncConnected, "VNC_CONNECTED"), (VncInitialized, "VNC_INITIALIZED"),
-    (VncDisconnected, "VNC_DISCONNECTED"), (Migration, "MIGRATION"), (MigrationPass,
-    "MIGRATION_PASS"), (ColoExit, "COLO_EXIT"), (UnplugPrimary, "UNPLUG_PRIMARY"),
-    (DeviceDeleted, "DEVICE_DELETED"), (DeviceUnplugGuestError,
+    "NETDEV_STREAM_CONNECTED", true), (NetdevStreamDisconnected,
+    "NETDEV_STREAM_DISCONNECTED"), (NetdevVhostUserConnected,
+    "NETDEV_VHOST_USER_CONNECTED"), (NetdevVhostUserDisconnected,
+    "NETDEV_VHOST_USER_DISCONNECTED"), (SpiceConnected, "SPICE_CONNECTED", true),
+    (SpiceInitialized, "SPICE_INITIALIZED", true), (SpiceDisconnected,
+    "SPICE_DISCONNECTED", true), (SpiceMigrateCompleted, "SPICE_MIGRATE_COMPLETED"),
+    (VncConnected, "VNC_CONNECTED", true), (VncInitialized, "VNC_INITIALIZED", true),
+    (VncDisconnected, "VNC_DISCONNECTED", true), (Migration, "MIGRATION"),
+    (MigrationPass, "MIGRATION_PASS"), (ColoExit, "COLO_EXIT"), (UnplugPrimary,
+    "UNPLUG_PRIMARY"), (DeviceDeleted, "DEVICE_DELETED"), (DeviceUnplugGuestError,
     "DEVICE_UNPLUG_GUEST_ERROR"), (BalloonChange, "BALLOON_CHANGE"),
     (HvBalloonStatusReport, "HV_BALLOON_STATUS_REPORT"), (MemoryDeviceSizeChange,
     "MEMORY_DEVICE_SIZE_CHANGE"), (CpuPolarizationChange, "CPU_POLARIZATION_CHANGE"),
@@ -563,7 +564,9 @@ impl IntoTransactionAction for BlockDirtyBitmapMerge {
 /// The `blockdev-backup` action.
 impl IntoTransactionAction for BlockdevBackup {
     fn into_action(self) -> TransactionAction {
-        TransactionAction::BlockdevBackup(BlockdevBackupWrapper::new(self))
+        TransactionAction::BlockdevBackup(
+            ::std::boxed::Box::new(BlockdevBackupWrapper::new(self)),
+        )
     }
 }
 /// The `blockdev-snapshot` action.
@@ -583,13 +586,17 @@ impl IntoTransactionAction for BlockdevSnapshotInternalSync {
 /// The `blockdev-snapshot-sync` action.
 impl IntoTransactionAction for BlockdevSnapshotSync {
     fn into_action(self) -> TransactionAction {
-        TransactionAction::BlockdevSnapshotSync(BlockdevSnapshotSyncWrapper::new(self))
+        TransactionAction::BlockdevSnapshotSync(
+            ::std::boxed::Box::new(BlockdevSnapshotSyncWrapper::new(self)),
+        )
     }
 }
 /// The `drive-backup` action.
 impl IntoTransactionAction for DriveBackup {
     fn into_action(self) -> TransactionAction {
-        TransactionAction::DriveBackup(DriveBackupWrapper::new(self))
+        TransactionAction::DriveBackup(
+            ::std::boxed::Box::new(DriveBackupWrapper::new(self)),
+        )
     }
 }
 /// Every command of the schema, in schema order.

@@ -1200,17 +1200,17 @@ pub enum NetdevBranch {
     /// `type` = `nic`.
     Nic(NetLegacyNicOptions),
     /// `type` = `user`.
-    User(NetdevUserOptions),
+    User(::std::boxed::Box<NetdevUserOptions>),
     /// `type` = `tap`.
-    Tap(NetdevTapOptions),
+    Tap(::std::boxed::Box<NetdevTapOptions>),
     /// `type` = `l2tpv3`.
-    L2tpv3(NetdevL2TPv3Options),
+    L2tpv3(::std::boxed::Box<NetdevL2TPv3Options>),
     /// `type` = `socket`.
-    Socket(NetdevSocketOptions),
+    Socket(::std::boxed::Box<NetdevSocketOptions>),
     /// `type` = `stream`.
-    Stream(NetdevStreamOptions),
+    Stream(::std::boxed::Box<NetdevStreamOptions>),
     /// `type` = `dgram`.
-    Dgram(NetdevDgramOptions),
+    Dgram(::std::boxed::Box<NetdevDgramOptions>),
     /// `type` = `vde`.
     Vde(NetdevVdeOptions),
     /// `type` = `bridge`.
@@ -1226,11 +1226,11 @@ pub enum NetdevBranch {
     /// `type` = `passt`.
     ///
     /// Only if `CONFIG_PASST`.
-    Passt(NetDevPasstOptions),
+    Passt(::std::boxed::Box<NetDevPasstOptions>),
     /// `type` = `af-xdp`.
     ///
     /// Only if `CONFIG_AF_XDP`.
-    AfXdp(NetdevAFXDPOptions),
+    AfXdp(::std::boxed::Box<NetdevAFXDPOptions>),
     /// `type` = `vmnet-host`.
     ///
     /// Only if `CONFIG_VMNET`.
@@ -1271,32 +1271,32 @@ impl ::std::convert::From<NetLegacyNicOptions> for NetdevBranch {
 }
 impl ::std::convert::From<NetdevUserOptions> for NetdevBranch {
     fn from(x: NetdevUserOptions) -> Self {
-        Self::User(x)
+        Self::User(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevTapOptions> for NetdevBranch {
     fn from(x: NetdevTapOptions) -> Self {
-        Self::Tap(x)
+        Self::Tap(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevL2TPv3Options> for NetdevBranch {
     fn from(x: NetdevL2TPv3Options) -> Self {
-        Self::L2tpv3(x)
+        Self::L2tpv3(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevSocketOptions> for NetdevBranch {
     fn from(x: NetdevSocketOptions) -> Self {
-        Self::Socket(x)
+        Self::Socket(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevStreamOptions> for NetdevBranch {
     fn from(x: NetdevStreamOptions) -> Self {
-        Self::Stream(x)
+        Self::Stream(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevDgramOptions> for NetdevBranch {
     fn from(x: NetdevDgramOptions) -> Self {
-        Self::Dgram(x)
+        Self::Dgram(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevVdeOptions> for NetdevBranch {
@@ -1331,12 +1331,12 @@ impl ::std::convert::From<NetdevVhostVDPAOptions> for NetdevBranch {
 }
 impl ::std::convert::From<NetDevPasstOptions> for NetdevBranch {
     fn from(x: NetDevPasstOptions) -> Self {
-        Self::Passt(x)
+        Self::Passt(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevAFXDPOptions> for NetdevBranch {
     fn from(x: NetdevAFXDPOptions) -> Self {
-        Self::AfXdp(x)
+        Self::AfXdp(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetdevVmnetHostOptions> for NetdevBranch {
@@ -1358,7 +1358,7 @@ impl ::std::convert::From<NetdevVmnetBridgedOptions> for NetdevBranch {
 impl NetdevBranch {
     /// The branch `type` = `af-xdp`.
     pub fn af_xdp(x: impl ::std::convert::Into<NetdevAFXDPOptions>) -> Self {
-        Self::AfXdp(x.into())
+        Self::AfXdp(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `bridge`.
     pub fn bridge(x: impl ::std::convert::Into<NetdevBridgeOptions>) -> Self {
@@ -1366,7 +1366,7 @@ impl NetdevBranch {
     }
     /// The branch `type` = `dgram`.
     pub fn dgram(x: impl ::std::convert::Into<NetdevDgramOptions>) -> Self {
-        Self::Dgram(x.into())
+        Self::Dgram(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `hubport`.
     pub fn hubport(x: impl ::std::convert::Into<NetdevHubPortOptions>) -> Self {
@@ -1374,7 +1374,7 @@ impl NetdevBranch {
     }
     /// The branch `type` = `l2tpv3`.
     pub fn l2tpv3(x: impl ::std::convert::Into<NetdevL2TPv3Options>) -> Self {
-        Self::L2tpv3(x.into())
+        Self::L2tpv3(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `netmap`.
     pub fn netmap(x: impl ::std::convert::Into<NetdevNetmapOptions>) -> Self {
@@ -1386,23 +1386,23 @@ impl NetdevBranch {
     }
     /// The branch `type` = `passt`.
     pub fn passt(x: impl ::std::convert::Into<NetDevPasstOptions>) -> Self {
-        Self::Passt(x.into())
+        Self::Passt(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `socket`.
     pub fn socket(x: impl ::std::convert::Into<NetdevSocketOptions>) -> Self {
-        Self::Socket(x.into())
+        Self::Socket(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `stream`.
     pub fn stream(x: impl ::std::convert::Into<NetdevStreamOptions>) -> Self {
-        Self::Stream(x.into())
+        Self::Stream(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `tap`.
     pub fn tap(x: impl ::std::convert::Into<NetdevTapOptions>) -> Self {
-        Self::Tap(x.into())
+        Self::Tap(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `user`.
     pub fn user(x: impl ::std::convert::Into<NetdevUserOptions>) -> Self {
-        Self::User(x.into())
+        Self::User(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `vde`.
     pub fn vde(x: impl ::std::convert::Into<NetdevVdeOptions>) -> Self {
@@ -1755,7 +1755,7 @@ pub struct NetdevStreamConnected {
 );
 ::qapi_rt::qapi_event!(
     NetdevStreamConnected, "NETDEV_STREAM_CONNECTED", { versions : ["7.2.0", "10.0.2",
-    "10.2.2"], since : "7.2", }
+    "10.2.2"], since : "7.2", boxed : true, }
 );
 #[doc(alias = "NETDEV_STREAM_DISCONNECTED")]
 /// Emitted when the netdev stream backend is disconnected

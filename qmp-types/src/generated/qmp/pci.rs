@@ -189,7 +189,7 @@ pub struct PciDeviceInfo {
     /// the device name of the PCI device
     pub qdev_id: ::std::string::String,
     /// if the device is a PCI bridge, the bridge information
-    pub pci_bridge: ::std::option::Option<PciBridgeInfo>,
+    pub pci_bridge: ::std::option::Option<::std::boxed::Box<PciBridgeInfo>>,
     /// a list of the PCI I/O regions associated with the device
     pub regions: ::std::vec::Vec<PciMemoryRegion>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
@@ -208,7 +208,7 @@ pub struct PciDeviceInfo {
     plain, qdev_id : ::std::string::String => into, regions : ::std::vec::Vec <
     PciMemoryRegion > => into, } init { extra = ::std::default::Default::default(), } set
     { with_irq irq "irq" : i64 => plain, with_pci_bridge pci_bridge "pci_bridge" :
-    PciBridgeInfo => into, }
+    PciBridgeInfo => boxed, }
 );
 /// Information about a PCI bus
 ///

@@ -2269,7 +2269,7 @@ pub enum ObjectOptionsBranch {
     /// Only if `CONFIG_LINUX`.
     CanHostSocketcan(CanHostSocketcanProperties),
     /// `qom-type` = `colo-compare`.
-    ColoCompare(ColoCompareProperties),
+    ColoCompare(::std::boxed::Box<ColoCompareProperties>),
     /// `qom-type` = `cryptodev-backend`.
     CryptodevBackend(CryptodevBackendProperties),
     /// `qom-type` = `cryptodev-backend-builtin`.
@@ -2283,23 +2283,23 @@ pub enum ObjectOptionsBranch {
     /// `qom-type` = `dbus-vmstate`.
     DbusVmstate(DBusVMStateProperties),
     /// `qom-type` = `filter-buffer`.
-    FilterBuffer(FilterBufferProperties),
+    FilterBuffer(::std::boxed::Box<FilterBufferProperties>),
     /// `qom-type` = `filter-dump`.
-    FilterDump(FilterDumpProperties),
+    FilterDump(::std::boxed::Box<FilterDumpProperties>),
     /// `qom-type` = `filter-mirror`.
-    FilterMirror(FilterMirrorProperties),
+    FilterMirror(::std::boxed::Box<FilterMirrorProperties>),
     /// `qom-type` = `filter-redirector`.
-    FilterRedirector(FilterRedirectorProperties),
+    FilterRedirector(::std::boxed::Box<FilterRedirectorProperties>),
     /// `qom-type` = `filter-replay`.
-    FilterReplay(NetfilterProperties),
+    FilterReplay(::std::boxed::Box<NetfilterProperties>),
     /// `qom-type` = `filter-rewriter`.
-    FilterRewriter(FilterRewriterProperties),
+    FilterRewriter(::std::boxed::Box<FilterRewriterProperties>),
     /// `qom-type` = `igvm-cfg`.
     ///
     /// Only if `CONFIG_IGVM`.
     IgvmCfg(IgvmCfgProperties),
     /// `qom-type` = `input-barrier`.
-    InputBarrier(InputBarrierProperties),
+    InputBarrier(::std::boxed::Box<InputBarrierProperties>),
     /// `qom-type` = `input-linux`.
     ///
     /// Only if `CONFIG_LINUX`.
@@ -2315,7 +2315,7 @@ pub enum ObjectOptionsBranch {
     /// Only if `CONFIG_LINUX`.
     MemoryBackendEpc(MemoryBackendEpcProperties),
     /// `qom-type` = `memory-backend-file`.
-    MemoryBackendFile(MemoryBackendFileProperties),
+    MemoryBackendFile(::std::boxed::Box<MemoryBackendFileProperties>),
     /// `qom-type` = `memory-backend-memfd`.
     ///
     /// Only if `CONFIG_LINUX`.
@@ -2343,23 +2343,23 @@ pub enum ObjectOptionsBranch {
     /// Only if `CONFIG_POSIX`.
     RngRandom(RngRandomProperties),
     /// `qom-type` = `secret`.
-    Secret(SecretProperties),
+    Secret(::std::boxed::Box<SecretProperties>),
     /// `qom-type` = `secret_keyring`.
     ///
     /// Only if `CONFIG_SECRET_KEYRING`.
     SecretKeyring(SecretKeyringProperties),
     /// `qom-type` = `sev-guest`.
-    SevGuest(SevGuestProperties),
+    SevGuest(::std::boxed::Box<SevGuestProperties>),
     /// `qom-type` = `sev-snp-guest`.
-    SevSnpGuest(SevSnpGuestProperties),
+    SevSnpGuest(::std::boxed::Box<SevSnpGuestProperties>),
     /// `qom-type` = `thread-context`.
     ThreadContext(ThreadContextProperties),
     /// `qom-type` = `s390-pv-guest`.
     S390PvGuest,
     /// `qom-type` = `tdx-guest`.
-    TdxGuest(TdxGuestProperties),
+    TdxGuest(::std::boxed::Box<TdxGuestProperties>),
     /// `qom-type` = `throttle-group`.
-    ThrottleGroup(ThrottleGroupProperties),
+    ThrottleGroup(::std::boxed::Box<ThrottleGroupProperties>),
     /// `qom-type` = `tls-creds-anon`.
     TlsCredsAnon(TlsCredsAnonProperties),
     /// `qom-type` = `tls-creds-psk`.
@@ -2371,7 +2371,7 @@ pub enum ObjectOptionsBranch {
     /// `qom-type` = `x-remote-object`.
     XRemoteObject(RemoteObjectProperties),
     /// `qom-type` = `x-vfio-user-server`.
-    XVfioUserServer(VfioUserServerProperties),
+    XVfioUserServer(::std::boxed::Box<VfioUserServerProperties>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -2447,7 +2447,7 @@ impl ::std::convert::From<CanHostSocketcanProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<ColoCompareProperties> for ObjectOptionsBranch {
     fn from(x: ColoCompareProperties) -> Self {
-        Self::ColoCompare(x)
+        Self::ColoCompare(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<CryptodevVhostUserProperties> for ObjectOptionsBranch {
@@ -2462,32 +2462,32 @@ impl ::std::convert::From<DBusVMStateProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<FilterBufferProperties> for ObjectOptionsBranch {
     fn from(x: FilterBufferProperties) -> Self {
-        Self::FilterBuffer(x)
+        Self::FilterBuffer(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<FilterDumpProperties> for ObjectOptionsBranch {
     fn from(x: FilterDumpProperties) -> Self {
-        Self::FilterDump(x)
+        Self::FilterDump(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<FilterMirrorProperties> for ObjectOptionsBranch {
     fn from(x: FilterMirrorProperties) -> Self {
-        Self::FilterMirror(x)
+        Self::FilterMirror(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<FilterRedirectorProperties> for ObjectOptionsBranch {
     fn from(x: FilterRedirectorProperties) -> Self {
-        Self::FilterRedirector(x)
+        Self::FilterRedirector(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<NetfilterProperties> for ObjectOptionsBranch {
     fn from(x: NetfilterProperties) -> Self {
-        Self::FilterReplay(x)
+        Self::FilterReplay(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<FilterRewriterProperties> for ObjectOptionsBranch {
     fn from(x: FilterRewriterProperties) -> Self {
-        Self::FilterRewriter(x)
+        Self::FilterRewriter(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<IgvmCfgProperties> for ObjectOptionsBranch {
@@ -2497,7 +2497,7 @@ impl ::std::convert::From<IgvmCfgProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<InputBarrierProperties> for ObjectOptionsBranch {
     fn from(x: InputBarrierProperties) -> Self {
-        Self::InputBarrier(x)
+        Self::InputBarrier(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<InputLinuxProperties> for ObjectOptionsBranch {
@@ -2527,7 +2527,7 @@ impl ::std::convert::From<MemoryBackendEpcProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<MemoryBackendFileProperties> for ObjectOptionsBranch {
     fn from(x: MemoryBackendFileProperties) -> Self {
-        Self::MemoryBackendFile(x)
+        Self::MemoryBackendFile(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<MemoryBackendMemfdProperties> for ObjectOptionsBranch {
@@ -2572,7 +2572,7 @@ impl ::std::convert::From<RngRandomProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<SecretProperties> for ObjectOptionsBranch {
     fn from(x: SecretProperties) -> Self {
-        Self::Secret(x)
+        Self::Secret(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<SecretKeyringProperties> for ObjectOptionsBranch {
@@ -2582,12 +2582,12 @@ impl ::std::convert::From<SecretKeyringProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<SevGuestProperties> for ObjectOptionsBranch {
     fn from(x: SevGuestProperties) -> Self {
-        Self::SevGuest(x)
+        Self::SevGuest(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<SevSnpGuestProperties> for ObjectOptionsBranch {
     fn from(x: SevSnpGuestProperties) -> Self {
-        Self::SevSnpGuest(x)
+        Self::SevSnpGuest(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ThreadContextProperties> for ObjectOptionsBranch {
@@ -2597,12 +2597,12 @@ impl ::std::convert::From<ThreadContextProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<TdxGuestProperties> for ObjectOptionsBranch {
     fn from(x: TdxGuestProperties) -> Self {
-        Self::TdxGuest(x)
+        Self::TdxGuest(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<ThrottleGroupProperties> for ObjectOptionsBranch {
     fn from(x: ThrottleGroupProperties) -> Self {
-        Self::ThrottleGroup(x)
+        Self::ThrottleGroup(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<TlsCredsAnonProperties> for ObjectOptionsBranch {
@@ -2632,7 +2632,7 @@ impl ::std::convert::From<RemoteObjectProperties> for ObjectOptionsBranch {
 }
 impl ::std::convert::From<VfioUserServerProperties> for ObjectOptionsBranch {
     fn from(x: VfioUserServerProperties) -> Self {
-        Self::XVfioUserServer(x)
+        Self::XVfioUserServer(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
@@ -2675,7 +2675,7 @@ impl ObjectOptionsBranch {
     }
     /// The branch `qom-type` = `colo-compare`.
     pub fn colo_compare(x: impl ::std::convert::Into<ColoCompareProperties>) -> Self {
-        Self::ColoCompare(x.into())
+        Self::ColoCompare(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `cryptodev-backend`.
     pub fn cryptodev_backend(
@@ -2707,31 +2707,31 @@ impl ObjectOptionsBranch {
     }
     /// The branch `qom-type` = `filter-buffer`.
     pub fn filter_buffer(x: impl ::std::convert::Into<FilterBufferProperties>) -> Self {
-        Self::FilterBuffer(x.into())
+        Self::FilterBuffer(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `filter-dump`.
     pub fn filter_dump(x: impl ::std::convert::Into<FilterDumpProperties>) -> Self {
-        Self::FilterDump(x.into())
+        Self::FilterDump(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `filter-mirror`.
     pub fn filter_mirror(x: impl ::std::convert::Into<FilterMirrorProperties>) -> Self {
-        Self::FilterMirror(x.into())
+        Self::FilterMirror(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `filter-redirector`.
     pub fn filter_redirector(
         x: impl ::std::convert::Into<FilterRedirectorProperties>,
     ) -> Self {
-        Self::FilterRedirector(x.into())
+        Self::FilterRedirector(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `filter-replay`.
     pub fn filter_replay(x: impl ::std::convert::Into<NetfilterProperties>) -> Self {
-        Self::FilterReplay(x.into())
+        Self::FilterReplay(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `filter-rewriter`.
     pub fn filter_rewriter(
         x: impl ::std::convert::Into<FilterRewriterProperties>,
     ) -> Self {
-        Self::FilterRewriter(x.into())
+        Self::FilterRewriter(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `igvm-cfg`.
     pub fn igvm_cfg(x: impl ::std::convert::Into<IgvmCfgProperties>) -> Self {
@@ -2739,7 +2739,7 @@ impl ObjectOptionsBranch {
     }
     /// The branch `qom-type` = `input-barrier`.
     pub fn input_barrier(x: impl ::std::convert::Into<InputBarrierProperties>) -> Self {
-        Self::InputBarrier(x.into())
+        Self::InputBarrier(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `input-linux`.
     pub fn input_linux(x: impl ::std::convert::Into<InputLinuxProperties>) -> Self {
@@ -2767,7 +2767,7 @@ impl ObjectOptionsBranch {
     pub fn memory_backend_file(
         x: impl ::std::convert::Into<MemoryBackendFileProperties>,
     ) -> Self {
-        Self::MemoryBackendFile(x.into())
+        Self::MemoryBackendFile(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `memory-backend-memfd`.
     pub fn memory_backend_memfd(
@@ -2811,7 +2811,7 @@ impl ObjectOptionsBranch {
     }
     /// The branch `qom-type` = `secret`.
     pub fn secret(x: impl ::std::convert::Into<SecretProperties>) -> Self {
-        Self::Secret(x.into())
+        Self::Secret(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `secret_keyring`.
     pub fn secret_keyring(
@@ -2821,15 +2821,15 @@ impl ObjectOptionsBranch {
     }
     /// The branch `qom-type` = `sev-guest`.
     pub fn sev_guest(x: impl ::std::convert::Into<SevGuestProperties>) -> Self {
-        Self::SevGuest(x.into())
+        Self::SevGuest(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `sev-snp-guest`.
     pub fn sev_snp_guest(x: impl ::std::convert::Into<SevSnpGuestProperties>) -> Self {
-        Self::SevSnpGuest(x.into())
+        Self::SevSnpGuest(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `tdx-guest`.
     pub fn tdx_guest(x: impl ::std::convert::Into<TdxGuestProperties>) -> Self {
-        Self::TdxGuest(x.into())
+        Self::TdxGuest(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `thread-context`.
     pub fn thread_context(
@@ -2841,7 +2841,7 @@ impl ObjectOptionsBranch {
     pub fn throttle_group(
         x: impl ::std::convert::Into<ThrottleGroupProperties>,
     ) -> Self {
-        Self::ThrottleGroup(x.into())
+        Self::ThrottleGroup(::std::boxed::Box::new(x.into()))
     }
     /// The branch `qom-type` = `tls-cipher-suites`.
     pub fn tls_cipher_suites(x: impl ::std::convert::Into<TlsCredsProperties>) -> Self {
@@ -2869,7 +2869,7 @@ impl ObjectOptionsBranch {
     pub fn x_vfio_user_server(
         x: impl ::std::convert::Into<VfioUserServerProperties>,
     ) -> Self {
-        Self::XVfioUserServer(x.into())
+        Self::XVfioUserServer(::std::boxed::Box::new(x.into()))
     }
 }
 #[doc(alias = "object-add")]

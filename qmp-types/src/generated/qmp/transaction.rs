@@ -258,15 +258,15 @@ pub enum TransactionAction {
     /// `type` = `block-dirty-bitmap-merge`.
     BlockDirtyBitmapMerge(BlockDirtyBitmapMergeWrapper),
     /// `type` = `blockdev-backup`.
-    BlockdevBackup(BlockdevBackupWrapper),
+    BlockdevBackup(::std::boxed::Box<BlockdevBackupWrapper>),
     /// `type` = `blockdev-snapshot`.
     BlockdevSnapshot(BlockdevSnapshotWrapper),
     /// `type` = `blockdev-snapshot-internal-sync`.
     BlockdevSnapshotInternalSync(BlockdevSnapshotInternalWrapper),
     /// `type` = `blockdev-snapshot-sync`.
-    BlockdevSnapshotSync(BlockdevSnapshotSyncWrapper),
+    BlockdevSnapshotSync(::std::boxed::Box<BlockdevSnapshotSyncWrapper>),
     /// `type` = `drive-backup`.
-    DriveBackup(DriveBackupWrapper),
+    DriveBackup(::std::boxed::Box<DriveBackupWrapper>),
     /// A branch this version of the bindings doesn't know (sent by
     /// a newer QEMU), or one without members that came with some:
     /// the discriminator's value and the other members.
@@ -308,7 +308,7 @@ impl ::std::convert::From<BlockDirtyBitmapMergeWrapper> for TransactionAction {
 }
 impl ::std::convert::From<BlockdevBackupWrapper> for TransactionAction {
     fn from(x: BlockdevBackupWrapper) -> Self {
-        Self::BlockdevBackup(x)
+        Self::BlockdevBackup(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<BlockdevSnapshotWrapper> for TransactionAction {
@@ -323,12 +323,12 @@ impl ::std::convert::From<BlockdevSnapshotInternalWrapper> for TransactionAction
 }
 impl ::std::convert::From<BlockdevSnapshotSyncWrapper> for TransactionAction {
     fn from(x: BlockdevSnapshotSyncWrapper) -> Self {
-        Self::BlockdevSnapshotSync(x)
+        Self::BlockdevSnapshotSync(::std::boxed::Box::new(x))
     }
 }
 impl ::std::convert::From<DriveBackupWrapper> for TransactionAction {
     fn from(x: DriveBackupWrapper) -> Self {
-        Self::DriveBackup(x)
+        Self::DriveBackup(::std::boxed::Box::new(x))
     }
 }
 #[allow(deprecated, reason = "deprecated branches can be built too")]
@@ -375,7 +375,7 @@ impl TransactionAction {
     }
     /// The branch `type` = `blockdev-backup`.
     pub fn blockdev_backup(x: impl ::std::convert::Into<BlockdevBackupWrapper>) -> Self {
-        Self::BlockdevBackup(x.into())
+        Self::BlockdevBackup(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `blockdev-snapshot`.
     pub fn blockdev_snapshot(
@@ -393,11 +393,11 @@ impl TransactionAction {
     pub fn blockdev_snapshot_sync(
         x: impl ::std::convert::Into<BlockdevSnapshotSyncWrapper>,
     ) -> Self {
-        Self::BlockdevSnapshotSync(x.into())
+        Self::BlockdevSnapshotSync(::std::boxed::Box::new(x.into()))
     }
     /// The branch `type` = `drive-backup`.
     pub fn drive_backup(x: impl ::std::convert::Into<DriveBackupWrapper>) -> Self {
-        Self::DriveBackup(x.into())
+        Self::DriveBackup(::std::boxed::Box::new(x.into()))
     }
 }
 /// Optional arguments to modify the behavior of a Transaction.

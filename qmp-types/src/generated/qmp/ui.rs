@@ -605,7 +605,7 @@ pub struct SpiceConnected {
 );
 ::qapi_rt::qapi_event!(
     SpiceConnected, "SPICE_CONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since
-    : "0.14", condition : "CONFIG_SPICE", }
+    : "0.14", condition : "CONFIG_SPICE", boxed : true, }
 );
 #[doc(alias = "SPICE_INITIALIZED")]
 /// Emitted after initial handshake and authentication takes place (if
@@ -648,7 +648,7 @@ pub struct SpiceInitialized {
 );
 ::qapi_rt::qapi_event!(
     SpiceInitialized, "SPICE_INITIALIZED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
-    since : "0.14", condition : "CONFIG_SPICE", }
+    since : "0.14", condition : "CONFIG_SPICE", boxed : true, }
 );
 #[doc(alias = "SPICE_DISCONNECTED")]
 /// Emitted when the SPICE connection is closed
@@ -688,7 +688,7 @@ pub struct SpiceDisconnected {
 );
 ::qapi_rt::qapi_event!(
     SpiceDisconnected, "SPICE_DISCONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
-    since : "0.14", condition : "CONFIG_SPICE", }
+    since : "0.14", condition : "CONFIG_SPICE", boxed : true, }
 );
 #[doc(alias = "SPICE_MIGRATE_COMPLETED")]
 /// Emitted when SPICE migration has completed
@@ -1172,7 +1172,7 @@ pub struct VncConnected {
 );
 ::qapi_rt::qapi_event!(
     VncConnected, "VNC_CONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
-    "0.13", condition : "CONFIG_VNC", }
+    "0.13", condition : "CONFIG_VNC", boxed : true, }
 );
 #[doc(alias = "VNC_INITIALIZED")]
 /// Emitted after authentication takes place (if any) and the VNC
@@ -1214,7 +1214,7 @@ pub struct VncInitialized {
 );
 ::qapi_rt::qapi_event!(
     VncInitialized, "VNC_INITIALIZED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since
-    : "0.13", condition : "CONFIG_VNC", }
+    : "0.13", condition : "CONFIG_VNC", boxed : true, }
 );
 #[doc(alias = "VNC_DISCONNECTED")]
 /// Emitted when the connection is closed
@@ -1255,7 +1255,7 @@ pub struct VncDisconnected {
 );
 ::qapi_rt::qapi_event!(
     VncDisconnected, "VNC_DISCONNECTED", { versions : ["7.2.0", "10.0.2", "10.2.2"],
-    since : "0.13", condition : "CONFIG_VNC", }
+    since : "0.13", condition : "CONFIG_VNC", boxed : true, }
 );
 /// Information about a mouse device.
 ///

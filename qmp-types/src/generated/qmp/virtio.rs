@@ -180,7 +180,7 @@ pub struct VirtioStatus {
     /// Corresponding vhost device info for a given
     /// VirtIODevice.  Present if the given VirtIODevice has an active
     /// vhost device.
-    pub vhost_dev: ::std::option::Option<VhostStatus>,
+    pub vhost_dev: ::std::option::Option<::std::boxed::Box<VhostStatus>>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -208,7 +208,7 @@ pub struct VirtioStatus {
     disable_legacy_check : bool => into, bus_name : ::std::string::String => into,
     use_guest_notifier_mask : bool => into, } init { extra =
     ::std::default::Default::default(), } set { with_vhost_dev vhost_dev "vhost-dev" :
-    VhostStatus => into, }
+    VhostStatus => boxed, }
 );
 #[doc(alias = "x-query-virtio-status")]
 /// Poll for a comprehensive status of a given virtio device

@@ -73,8 +73,8 @@ pub mod events {
 }
 pub use ::qapi_rt::{Event, EventMeta};
 ::qapi_rt::qapi_any_event! {
-    (EventA, "EVENT_A"), (EventB, "EVENT_B"), (EventC, "EVENT_C"), (EventD, "EVENT_D"),
-    (EventE, "EVENT_E"), (EventF, "EVENT_F"), (EventG, "EVENT_G"), (OrgQemuXEvent,
+    (EventA, "EVENT_A"), (EventB, "EVENT_B"), (EventC, "EVENT_C"), (EventD, "EVENT_D",
+    true), (EventE, "EVENT_E"), (EventF, "EVENT_F"), (EventG, "EVENT_G"), (OrgQemuXEvent,
     "__ORG.QEMU_X-EVENT"), (TestIfEvent, "TEST_IF_EVENT"), (TestIfEvent2,
     "TEST_IF_EVENT2"), (TestEventFeatures0, "TEST_EVENT_FEATURES0"), (TestEventFeatures1,
     "TEST_EVENT_FEATURES1"), (TestEventFeatures2, "TEST_EVENT_FEATURES2")

@@ -1544,7 +1544,7 @@ pub struct EventD {
     extra = ::std::default::Default::default(), } set { with_c c "c" :
     ::std::string::String => into, with_enum3 enum3 "enum3" : EnumOne => into, }
 );
-::qapi_rt::qapi_event!(EventD, "EVENT_D", {});
+::qapi_rt::qapi_event!(EventD, "EVENT_D", { boxed : true, });
 #[doc(alias = "EVENT_E")]
 /// The QAPI event `EVENT_E`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
