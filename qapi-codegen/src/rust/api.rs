@@ -6,10 +6,11 @@
 //! code (made by whatever generator was current then) and fresh code are
 //! read by the same rules, and so that every item an emitter writes is
 //! seen, including hand-spelled impls. The runtime's macros hide the
-//! constructors and setters (`qapi_builder!`) and the `Command` and
-//! `Event` impls (`qapi_command!`, `qapi_event!`); their input is read
-//! here. One item is one line: a key (`MigrateSetParameters::with_tls_creds`)
-//! and its signature (`(StrOrNull)`).
+//! constructors and setters (`qapi_builder!`), the `Command` and
+//! `Event` impls (`qapi_command!`, `qapi_event!`) and `AnyEvent`'s
+//! variants (`qapi_any_event!`); their input is read here. One item is
+//! one line: a key (`MigrateSetParameters::with_tls_creds`) and its
+//! signature (`(StrOrNull)`).
 
 use std::collections::BTreeMap;
 
@@ -388,6 +389,20 @@ impl Api {
                     self.put(format!("impl {what} for {name}"), sig, dep);
                 }
             }
+            "qapi_any_event" => {
+                if let Ok(events) = (|s: ParseStream| parse_any_event(s)).parse2(tokens) {
+                    // The variants are never `#[deprecated]` (a
+                    // deprecated event still arrives); its type is.
+                    for (name, boxed) in events {
+                        let sig = if boxed {
+                            format!("(Box<{name}>)")
+                        } else {
+                            format!("({name})")
+                        };
+                        self.put(format!("AnyEvent::{name}"), sig, false);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -676,6 +691,26 @@ fn parse_command(input: ParseStream<'_>) -> syn::Result<(String, String, Option<
     Ok((name.to_string(), wire.value(), reply))
 }
 
+/// `(Ty, "WIRE"), (Big, "BIG", true), ...`: each event's type, and
+/// whether `AnyEvent` holds it boxed.
+fn parse_any_event(input: ParseStream<'_>) -> syn::Result<Vec<(String, bool)>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let entry;
+        syn::parenthesized!(entry in input);
+        let name: syn::Ident = entry.parse()?;
+        entry.parse::<Token![,]>()?;
+        let _: syn::LitStr = entry.parse()?;
+        let boxed =
+            entry.parse::<Option<Token![,]>>()?.is_some() && entry.parse::<syn::LitBool>()?.value;
+        out.push((name.to_string(), boxed));
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -727,5 +762,19 @@ mod tests {
         assert_eq!(kind("E::C"), Some(ChangeKind::Added));
         assert_eq!(kind("C"), Some(ChangeKind::Broken));
         assert_eq!(kind("impl Command for C"), Some(ChangeKind::Broken));
+    }
+
+    #[test]
+    fn an_event_boxed_in_any_event_is_a_break() {
+        let old = api("::qapi_rt::qapi_any_event! { (Small, \"SMALL\"), (Big, \"BIG\") }");
+        let new = api(
+            "::qapi_rt::qapi_any_event! { (Small, \"SMALL\"), (Big, \"BIG\", true), (New, \"NEW\"), }",
+        );
+        assert_eq!(new.items["AnyEvent::Big"].sig, "(Box<Big>)");
+        let ch = Api::changes(&old, &new);
+        let kind = |k: &str| ch.iter().find(|c| c.key == k).map(|c| c.kind);
+        assert_eq!(kind("AnyEvent::Big"), Some(ChangeKind::Broken));
+        assert_eq!(kind("AnyEvent::New"), Some(ChangeKind::Added));
+        assert_eq!(kind("AnyEvent::Small"), None);
     }
 }
