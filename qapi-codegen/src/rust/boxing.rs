@@ -4,8 +4,8 @@
 
 use super::*;
 
-/// Inline size, in estimated bytes, from which a union's branch or an
-/// optional member is boxed. An enum is as large as its largest branch and
+/// Inline size, in estimated bytes, from which a union's branch, an
+/// optional member or an event in `AnyEvent` is boxed. An enum is as large as its largest branch and
 /// a struct holds its optional members' room when they are absent, and
 /// every move of a decoded value (a `Vec` growing, a return) copies all
 /// of it: `ImageInfo` held a 320-byte qcow2 branch inline for images that
@@ -19,8 +19,8 @@ const MAX_LAYOUT_DEPTH: usize = 256;
 /// A type's estimated layout: size and alignment in bytes, and whether
 /// it has a niche (so that an `Option` of it takes no more room).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Layout {
-    pub(super) size: usize,
+struct Layout {
+    size: usize,
     align: usize,
     niche: bool,
 }
@@ -131,13 +131,13 @@ impl<'s> Plan<'s> {
         }
     }
 
-    /// Boxes the branches and optional members whose type's estimated
-    /// size is above [`LARGE`] (after [`Plan::find_recursion`], whose
+    /// Boxes the branches, optional members and events whose type's
+    /// estimated size is [`LARGE`] or more (after [`Plan::find_recursion`], whose
     /// boxes break the cycles the estimate would otherwise follow).
     pub(super) fn find_large(&mut self) {
         let mut sizes = HashMap::new();
         for id in 0..self.schema.entities.len() {
-            self.layout(id, &mut sizes);
+            self.layout(id, &mut sizes, 0);
         }
         // `AnyEvent` is an enum over every event: its large ones boxed.
         for (id, e) in self.schema.iter() {
@@ -153,8 +153,14 @@ impl<'s> Plan<'s> {
     }
 
     /// The estimated layout of type `id` as generated, boxing its large
-    /// edges on the way; `memo` holds the types done.
-    pub(super) fn layout(&mut self, id: EntityId, memo: &mut HashMap<EntityId, Layout>) -> Layout {
+    /// edges on the way; `memo` holds the types done, `depth` how many
+    /// types the walk is inside.
+    fn layout(
+        &mut self,
+        id: EntityId,
+        memo: &mut HashMap<EntityId, Layout>,
+        depth: usize,
+    ) -> Layout {
         if let Some(&l) = memo.get(&id) {
             return l;
         }
@@ -162,16 +168,18 @@ impl<'s> Plan<'s> {
         // piecewise: its deepest types are estimated as a box here, and
         // sized on their own by `find_large`'s loop, without a stack
         // overflow.
-        if self.layout_depth >= MAX_LAYOUT_DEPTH {
+        if depth >= MAX_LAYOUT_DEPTH {
             return Layout::BOX;
         }
-        self.layout_depth += 1;
-        let l = self.layout_uncached(id, memo);
-        self.layout_depth -= 1;
-        l
+        self.layout_uncached(id, memo, depth)
     }
 
-    fn layout_uncached(&mut self, id: EntityId, memo: &mut HashMap<EntityId, Layout>) -> Layout {
+    fn layout_uncached(
+        &mut self,
+        id: EntityId,
+        memo: &mut HashMap<EntityId, Layout>,
+        depth: usize,
+    ) -> Layout {
         // A cycle not broken by a box (impossible after find_recursion):
         // count it as a box so that the walk ends.
         memo.insert(id, Layout::BOX);
@@ -206,14 +214,14 @@ impl<'s> Plan<'s> {
                         continue;
                     }
                     let optional = Self::member_optional(m);
-                    let l = self.edge(id, m.ty, optional, memo);
+                    let l = self.edge(id, m.ty, optional, memo, depth);
                     fields.push(if optional { l.optional() } else { l });
                 }
                 if let Some(b) = &o.branches {
                     // `Unknown { tag, members }`, and the branches.
                     let mut payloads = vec![Layout::new(48, 8, true)];
                     for v in &b.variants {
-                        payloads.push(self.edge(id, v.ty, true, memo));
+                        payloads.push(self.edge(id, v.ty, true, memo, depth));
                     }
                     fields.push(Layout::variants(payloads));
                 }
@@ -224,7 +232,7 @@ impl<'s> Plan<'s> {
                 // always there.
                 let payloads: Vec<Layout> = variants
                     .iter()
-                    .map(|v| self.edge(id, v.ty, false, memo))
+                    .map(|v| self.edge(id, v.ty, false, memo, depth))
                     .collect();
                 Layout::variants(payloads)
             }
@@ -243,11 +251,12 @@ impl<'s> Plan<'s> {
         ty: EntityId,
         optional: bool,
         memo: &mut HashMap<EntityId, Layout>,
+        depth: usize,
     ) -> Layout {
         if self.boxed.contains(&(owner, ty)) {
             return Layout::BOX;
         }
-        let l = self.layout(ty, memo);
+        let l = self.layout(ty, memo, depth + 1);
         let boxable = matches!(
             self.schema.entities[ty].kind,
             EntityKind::Object(_) | EntityKind::Alternate { .. }

@@ -199,8 +199,6 @@ struct Plan<'s> {
     large: HashSet<(EntityId, EntityId)>,
     /// Events that `AnyEvent` holds boxed: those whose data is large.
     large_events: HashSet<EntityId>,
-    /// How deep `boxing.rs`'s sizing walk is (bounded).
-    layout_depth: usize,
     /// Whose commands these are.
     protocol: Protocol,
     /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
@@ -226,7 +224,6 @@ impl<'s> Plan<'s> {
             boxed: HashSet::new(),
             large: HashSet::new(),
             large_events: HashSet::new(),
-            layout_depth: 0,
             protocol,
             floaty: HashSet::new(),
             notes: HashMap::new(),
