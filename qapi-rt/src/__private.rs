@@ -10,7 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::unknown::{UnknownMember, record};
+use crate::unknown::{UnknownKind, UnknownMember, record};
 
 mod keys;
 mod member;
@@ -34,20 +34,44 @@ pub fn deserialize_enum<'de, D, T>(
 where
     D: Deserializer<'de>,
 {
-    struct V<T>(fn(&str) -> T, &'static [&'static str]);
+    deserialize_enum_named(d, from_wire, values, "")
+}
+
+/// [`deserialize_enum`] that, while a caller collects unknown members,
+/// records a value the enum `type_name` does not know.
+pub fn deserialize_enum_named<'de, D, T>(
+    d: D,
+    from_wire: fn(&str) -> T,
+    values: &'static [&'static str],
+    type_name: &'static str,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T>(fn(&str) -> T, &'static [&'static str], &'static str);
     impl<T> Visitor<'_> for V<T> {
         type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a string (an enum value)")
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            let v = (self.0)(s);
+            // Most values are known: the scan runs only while collecting.
+            if !self.2.is_empty() && collecting() && !self.1.contains(&s) {
+                record(UnknownMember::new(
+                    self.2,
+                    s.to_string(),
+                    Value::String(s.to_string()),
+                    UnknownKind::EnumValue,
+                ));
+            }
             if crate::unknown::strict() && !self.1.contains(&s) {
                 return Err(E::unknown_variant(s, self.1));
             }
-            Ok((self.0)(s))
+            Ok(v)
         }
     }
-    d.deserialize_str(V(from_wire, values))
+    d.deserialize_str(V(from_wire, values, type_name))
 }
 
 /// A JSON object's members.
@@ -334,10 +358,13 @@ pub fn opt_member<'de, A: de::MapAccess<'de>, T: DeserializeOwned>(
     let mismatch = |keep: &mut Vec<(&'static str, Value)>, value: Value, why: String| {
         if collecting() {
             record(UnknownMember {
-                type_name,
-                key: wire.to_string(),
-                value: value.clone(),
                 mismatch: Some(why),
+                ..UnknownMember::new(
+                    type_name,
+                    wire.to_string(),
+                    value.clone(),
+                    UnknownKind::Member,
+                )
             });
         }
         keep.push((wire, value));
@@ -374,6 +401,31 @@ pub fn record_unknown_all(type_name: &'static str, members: &Flat) {
             let v = serde_json::from_str(v.get()).unwrap_or(Value::Null);
             record_unknown(type_name, k.clone(), v);
         }
+    }
+}
+
+/// Records a union's branch the bindings don't know (its discriminator
+/// value, its members as the value) while a caller collects.
+pub fn record_unknown_branch(type_name: &'static str, tag: &str, members: &Flat) {
+    if collecting() {
+        let value = Value::Object(
+            members
+                .0
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        serde_json::from_str(v.get()).unwrap_or(Value::Null),
+                    )
+                })
+                .collect(),
+        );
+        record(UnknownMember::new(
+            type_name,
+            tag.to_string(),
+            value,
+            UnknownKind::Branch,
+        ));
     }
 }
 

@@ -34,7 +34,9 @@ mod versions;
 pub mod __private;
 
 pub use extra::Extra;
-pub use unknown::{UnknownMember, collect_unknown_members, decode_leniently, strict_enum_values};
+pub use unknown::{
+    UnknownKind, UnknownMember, collect_unknown_members, decode_leniently, strict_enum_values,
+};
 
 pub use versions::{QemuVersion, Unavailable, check_available};
 

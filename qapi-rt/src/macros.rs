@@ -269,7 +269,7 @@ macro_rules! qapi_enum {
             fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                $crate::__private::deserialize_enum(d, Self::from_wire, &[$($wire),*])
+                $crate::__private::deserialize_enum_named(d, Self::from_wire, &[$($wire),*], ::std::stringify!($name))
             }
         }
     };
@@ -394,7 +394,10 @@ macro_rules! __qapi_union_pick {
                 $crate::__private::record_unknown_all(::std::stringify!($name), &$members);
                 ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members.into_map() })
             } )*
-            _ => ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members.into_map() }),
+            _ => {
+                $crate::__private::record_unknown_branch(::std::stringify!($name), &$tagv, &$members);
+                ::std::result::Result::Ok(Self::Unknown { tag: $tagv, members: $members.into_map() })
+            }
         }
     }};
 }

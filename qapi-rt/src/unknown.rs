@@ -16,12 +16,17 @@ use serde_json::Value;
 
 /// A member a decoded object had that its type does not know, or whose
 /// value its type cannot hold (kept in the object's
-/// [`Extra`](crate::Extra) either way).
+/// [`Extra`](crate::Extra) either way); or an enum value or a union
+/// branch the bindings don't know (kept as the type's `Unknown`), as
+/// [`UnknownMember::kind`] says.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownMember {
-    /// The Rust type that was decoded (`MachineInfo`).
+    /// The Rust type that was decoded (`MachineInfo`; the enum, or the
+    /// union's branch enum).
     pub type_name: &'static str,
-    /// The member's key.
+    /// The member's key (the enum value, the branch's discriminator
+    /// value).
     pub key: String,
     /// Its value.
     pub value: Value,
@@ -30,11 +35,48 @@ pub struct UnknownMember {
     /// where a string was, or another JSON type under
     /// [`decode_leniently`]); the decoder's message.
     pub mismatch: Option<String>,
+    /// A member, an enum value or a union branch.
+    pub kind: UnknownKind,
+}
+
+/// What an [`UnknownMember`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownKind {
+    /// A member of an object (its key).
+    Member,
+    /// A value of an enum.
+    EnumValue,
+    /// A branch of a union (its discriminator value; its members are the
+    /// value).
+    Branch,
+}
+
+impl UnknownMember {
+    /// An unknown member, enum value or branch.
+    pub fn new(
+        type_name: &'static str,
+        key: String,
+        value: Value,
+        kind: UnknownKind,
+    ) -> UnknownMember {
+        UnknownMember {
+            type_name,
+            key,
+            value,
+            mismatch: None,
+            kind,
+        }
+    }
 }
 
 impl std::fmt::Display for UnknownMember {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "`{}` in {}", self.key, self.type_name)?;
+        match self.kind {
+            UnknownKind::Member => write!(f, "`{}` in {}", self.key, self.type_name)?,
+            UnknownKind::EnumValue => write!(f, "value `{}` of {}", self.key, self.type_name)?,
+            UnknownKind::Branch => write!(f, "branch `{}` of {}", self.key, self.type_name)?,
+        }
         if let Some(m) = &self.mismatch {
             write!(f, " (does not fit its type: {m})")?;
         }
@@ -132,12 +174,12 @@ pub fn collecting() -> bool {
 /// Records an unknown member (generated decoders call this while
 /// [`collecting`]).
 pub fn record_unknown(type_name: &'static str, key: String, value: Value) {
-    record(UnknownMember {
+    record(UnknownMember::new(
         type_name,
         key,
         value,
-        mismatch: None,
-    });
+        UnknownKind::Member,
+    ));
 }
 
 /// Records an unknown member or a mismatched one.

@@ -72,6 +72,9 @@ struct Inner {
     covered_label: Option<&'static str>,
     opts: Options,
     unix: bool,
+    /// The connected QEMU's own schema, once asked for (see
+    /// [`Options::schema`]).
+    schema: crate::schema_slot::SchemaSlot,
 }
 
 /// A QMP connection, cheap to clone and share between tasks.
@@ -237,6 +240,11 @@ impl Client {
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
         let (alive_tx, alive_rx) = oneshot::channel();
         let unix = writer.is_unix();
+        let schema =
+            crate::schema_slot::SchemaSlot::new(&opts.schema, writer.peer_pid(), &greeting);
+        if let crate::options::SchemaPolicy::Given(s) = &opts.schema {
+            let _ = shared.schema.set(s.clone());
+        }
         tokio::spawn(connection::run(Parts {
             reader,
             writer,
@@ -262,6 +270,7 @@ impl Client {
                 covered_label,
                 opts,
                 unix,
+                schema,
             }),
         })
     }
@@ -346,6 +355,75 @@ impl Client {
             qmp_types::VERSIONS,
             self.qemu_version(),
         )
+    }
+
+    /// The connected QEMU's schema: fetched (or shared with another
+    /// connection to the same build) on the first need, then kept; `Err`
+    /// says why there is none (see [`Options::schema`]).
+    pub(crate) async fn settled_schema(
+        &self,
+    ) -> std::result::Result<Arc<crate::introspect::Introspection>, String> {
+        let slot = &self.inner.schema;
+        let settled = slot.settled.get_or_init(|| async {
+            let Some(cell) = &slot.cell else {
+                return Err("Options::schema is Off".to_string());
+            };
+            let got = cell.get_or_try_init(|| self.fetch_schema()).await;
+            got.cloned()
+                .inspect(|s| {
+                    let _ = self.inner.shared.schema.set(s.clone());
+                })
+                .inspect_err(|e| {
+                tracing::warn!(error = %e, "the connected QEMU's schema could not be fetched; the checks use the bindings' version tables");
+            })
+        });
+        settled.await.clone()
+    }
+
+    /// The schema if it is, or can be, known.
+    async fn schema_if_known(&self) -> Option<Arc<crate::introspect::Introspection>> {
+        self.settled_schema().await.ok()
+    }
+
+    /// `query-qmp-schema`, indexed.
+    async fn fetch_schema(
+        &self,
+    ) -> std::result::Result<Arc<crate::introspect::Introspection>, String> {
+        let args =
+            serde_json::value::to_raw_value(&serde_json::Map::new()).map_err(|e| e.to_string())?;
+        let name = "query-qmp-schema";
+        let raw = self
+            .call(
+                Cow::Borrowed(name),
+                false,
+                &args,
+                Vec::new(),
+                self.inner.opts.call_timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let reply = wire::decode_reply::<Vec<qmp_types::SchemaInfo>>(name, &raw)
+            .map_err(|e| e.to_string())?;
+        let label = self.inner.schema.label.clone();
+        Ok(Arc::new(crate::introspect::Introspection::from_reply(
+            reply, label,
+        )))
+    }
+
+    /// What identifies the connected QEMU's build (see
+    /// [`Client::binary_id`]).
+    pub(crate) fn binary_key(&self) -> Option<&crate::introspect::cache::BinaryKey> {
+        self.inner.schema.key.as_ref()
+    }
+
+    /// Sets the schema this connection checks against (a cached copy),
+    /// unless one is already settled; whether it was taken.
+    pub(crate) fn settle_schema(&self, schema: Arc<crate::introspect::Introspection>) -> bool {
+        let taken = self.inner.schema.settled.set(Ok(schema.clone())).is_ok();
+        if taken {
+            let _ = self.inner.shared.schema.set(schema);
+        }
+        taken
     }
 
     /// Refuses a command or argument the connected QEMU lacks.
@@ -525,7 +603,10 @@ impl Client {
             source,
         })?;
         if self.inner.opts.check_versions {
-            self.check_versions::<C>(&args)?;
+            match self.schema_if_known().await {
+                Some(schema) => crate::schema_slot::check(&schema, C::NAME, &args)?,
+                None => self.check_versions::<C>(&args)?,
+            }
         }
         let raw = self
             .call(Cow::Borrowed(C::NAME), oob, &args, fds, timeout)

@@ -238,6 +238,23 @@ pub enum Error {
     /// `Options::check_versions`.
     #[error("not sent: {0}")]
     Unavailable(qmp_types::rt::Unavailable),
+    /// The connected QEMU's own schema (its `query-qmp-schema`) has no
+    /// such command, or would refuse its arguments; it was not sent.
+    /// Turn the check off with `Options::check_versions`.
+    #[error("not sent: {qemu} (connected) {what}")]
+    NotInSchema {
+        /// The connected QEMU (`QEMU 11.1.3`).
+        qemu: String,
+        /// The command.
+        command: String,
+        /// What it lacks or refuses (`has no command `x``, `has no
+        /// argument `detach` of `migrate``, or QEMU's own words).
+        what: String,
+    },
+    /// The connected QEMU's schema is not known: `Options::schema` is
+    /// `Off`, or fetching it failed (the reason).
+    #[error("the connected QEMU's schema is not known: {0}")]
+    NoSchema(String),
     /// The reply had members the bindings don't know, and
     /// `Options::unknown_members` is `Deny`.
     #[error("{command}: {detail}")]

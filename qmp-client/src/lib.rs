@@ -68,18 +68,21 @@
 
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
-// Layers, bottom first: error, options, limits, wire, peer, record, transport, history,
-// state, outbox, connection, transaction, client, events, waits, jobs,
+// Layers, bottom first: error, check, introspect, options, limits, wire, peer, record, transport, history,
+// state, outbox, connection, transaction, schema_slot, client, capabilities, events, waits, jobs,
 // backup, migration, supervisor, proxy, agent, launch, blocking,
 // testing.
 pub mod agent;
 mod backup;
 pub mod blocking;
+mod capabilities;
+mod check;
 mod client;
 mod connection;
 mod error;
 mod events;
 mod history;
+pub mod introspect;
 mod jobs;
 #[cfg(feature = "launch")]
 pub mod launch;
@@ -90,6 +93,7 @@ mod outbox;
 mod peer;
 pub mod proxy;
 mod record;
+mod schema_slot;
 mod state;
 mod supervisor;
 #[cfg(feature = "testing")]
@@ -109,7 +113,7 @@ pub use events::EventStream;
 pub use history::{EventRecord, Since};
 pub use jobs::{Job, JobProgress, JobUpdate, JobWatch};
 pub use migration::{Migration, MigrationProgress};
-pub use options::{Options, UnknownMembers};
+pub use options::{Options, SchemaPolicy, UnknownMembers};
 pub use state::UnknownRecord;
 pub use supervisor::{Backoff, Supervised, SupervisedEvents, Supervisor};
 pub use transaction::TransactionBuilder;

@@ -51,11 +51,16 @@ pub struct Options {
     pub subscriber_bytes: usize,
     /// Largest message accepted from QEMU, in bytes.
     pub max_message: usize,
-    /// Refuse, before sending, a typed command (or an argument given)
-    /// that the connected QEMU lacks by the schemas the bindings cover
+    /// Refuse, before sending, a typed command (or an argument given, at
+    /// any depth) that the connected QEMU lacks: by its own schema when
+    /// it is known ([`Options::schema`]; [`crate::Error::NotInSchema`]),
+    /// else by the schemas the bindings cover
     /// ([`crate::Error::Unavailable`]; see `qmp_types::versions`). On by
     /// default.
     pub check_versions: bool,
+    /// Where the connected QEMU's own schema comes from (default:
+    /// [`SchemaPolicy::Fetch`]).
+    pub schema: SchemaPolicy,
     /// What to do with reply and event members the bindings don't know
     /// (a QEMU newer than they cover). Default: [`UnknownMembers::Report`].
     pub unknown_members: UnknownMembers,
@@ -94,6 +99,29 @@ pub enum UnknownMembers {
     Deny,
 }
 
+/// Where a client learns what the connected QEMU has: its own
+/// `query-qmp-schema`, which a build with backported features or a QEMU
+/// newer than the bindings answers truly, where a version number does
+/// not. See [`crate::introspect`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum SchemaPolicy {
+    /// Fetched before the first decision that needs it (the first typed
+    /// call's check, [`crate::Client::schema`], [`crate::Client::probe`]),
+    /// not while connecting, so a connect costs what it did. Once per
+    /// QEMU build per process: connections to QEMU processes of one
+    /// executable share one fetch (see [`crate::Client::binary_id`]). If
+    /// the fetch fails, the checks use the bindings' version tables.
+    #[default]
+    Fetch,
+    /// This schema (a cached copy, or one a test made): nothing is
+    /// fetched.
+    Given(std::sync::Arc<crate::introspect::Introspection>),
+    /// Never fetched: the checks use the bindings' version tables alone,
+    /// and capability questions fail ([`crate::Error::NoSchema`]).
+    Off,
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -109,6 +137,7 @@ impl Default for Options {
             subscriber_bytes: 16 << 20,
             max_message: 64 << 20,
             check_versions: true,
+            schema: SchemaPolicy::Fetch,
             unknown_members: UnknownMembers::Report,
             record: None,
         }

@@ -8,15 +8,25 @@ use tokio::sync::{Notify, watch};
 
 use crate::error::{Disconnect, Error};
 use crate::history::Hub;
+use crate::introspect::Introspection;
 use crate::options::UnknownMembers;
 
-/// An unknown member and where it came from.
+/// A member, enum value or branch the bindings don't know, where it came
+/// from, and whether the connected QEMU declares it.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownRecord {
     /// The command whose reply, or the event whose data, had it.
     pub source: String,
-    /// The member, its value and the type it was in.
+    /// The member (or value, or branch), its value and the type it was
+    /// in.
     pub member: qmp_types::rt::UnknownMember,
+    /// Whether the connected QEMU's own schema has it where it came
+    /// from: `Some(true)`, a QEMU newer than the bindings;
+    /// `Some(false)`, a QEMU that sends what it does not declare (a bug,
+    /// or a corrupt message); `None`, the schema is not known (see
+    /// `Options::schema`).
+    pub in_schema: Option<bool>,
 }
 
 /// Counters of a connection (see [`crate::Client::stats`]).
@@ -46,6 +56,8 @@ pub(crate) struct Shared {
     pub(crate) unknown_policy: UnknownMembers,
     /// The latest unknown members met (at most [`KEPT_UNKNOWN`]).
     pub(crate) unknown: std::sync::Mutex<std::collections::VecDeque<UnknownRecord>>,
+    /// The connected QEMU's schema, once a handle settled on it.
+    pub(crate) schema: std::sync::OnceLock<std::sync::Arc<Introspection>>,
 }
 
 /// Unknown members kept for [`crate::Client::unknown_members`], at most.
@@ -61,6 +73,7 @@ impl Shared {
             counters: Counters::default(),
             unknown_policy,
             unknown: std::sync::Mutex::default(),
+            schema: std::sync::OnceLock::new(),
         }
     }
 
@@ -77,15 +90,28 @@ impl Shared {
         if self.unknown_policy == UnknownMembers::Deny {
             return;
         }
+        let schema = self.schema.get();
         let mut kept = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
         for member in found {
-            tracing::warn!(%source, member = %member.key, r#type = member.type_name, "member unknown to the bindings (a QEMU newer than they cover?)");
+            let in_schema = schema.map(|s| s.reaches(source, member.kind, &member.key));
+            match in_schema {
+                Some(true) => {
+                    tracing::warn!(%source, %member, "unknown to the bindings; the connected QEMU declares it (newer than the bindings)")
+                }
+                Some(false) => {
+                    tracing::warn!(%source, %member, "unknown to the bindings, and the connected QEMU's schema does not declare it there (a QEMU bug or a corrupt message)")
+                }
+                None => {
+                    tracing::warn!(%source, %member, "unknown to the bindings (a QEMU newer than they cover?)")
+                }
+            }
             if kept.len() == KEPT_UNKNOWN {
                 kept.pop_front();
             }
             kept.push_back(UnknownRecord {
                 source: source.to_string(),
                 member,
+                in_schema,
             });
         }
     }

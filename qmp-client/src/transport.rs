@@ -46,6 +46,8 @@ pub(crate) async fn dial<T>(
 pub(crate) struct Writer {
     half: Half,
     tap: Option<Arc<Tap>>,
+    /// The process on the other end of a Unix socket (`SO_PEERCRED`).
+    peer_pid: Option<i32>,
 }
 
 enum Half {
@@ -57,6 +59,12 @@ impl Writer {
     /// Whether file descriptors can pass (a Unix socket).
     pub(crate) fn is_unix(&self) -> bool {
         matches!(self.half, Half::Unix(_))
+    }
+
+    /// The process on the other end, for a Unix socket whose peer the
+    /// kernel names.
+    pub(crate) fn peer_pid(&self) -> Option<i32> {
+        self.peer_pid
     }
 
     fn sent(&self, bufs: &[IoSlice<'_>], mut n: usize) {
@@ -188,12 +196,14 @@ impl Writer {
 
 /// A connected Unix stream's halves (fds can be passed).
 pub(crate) fn unix(stream: tokio::net::UnixStream) -> (Reader, Writer) {
+    let peer_pid = stream.peer_cred().ok().and_then(|c| c.pid());
     let (r, w) = stream.into_split();
     (
         Box::new(r),
         Writer {
             half: Half::Unix(w),
             tap: None,
+            peer_pid,
         },
     )
 }
@@ -209,6 +219,7 @@ where
         Writer {
             half: Half::Other(Box::new(w)),
             tap: None,
+            peer_pid: None,
         },
     )
 }

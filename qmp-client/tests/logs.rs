@@ -73,9 +73,12 @@ async fn tracing_tells_what_happened() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let client = async move {
-        let c = Client::from_unix_stream(a, Options::default())
-            .await
-            .expect("handshake");
+        // The fake answers two commands: no schema fetch before them.
+        let opts = Options {
+            schema: qmp_client::SchemaPolicy::Off,
+            ..Options::default()
+        };
+        let c = Client::from_unix_stream(a, opts).await.expect("handshake");
         tokio::time::timeout(Duration::from_secs(5), c.execute(QueryStatus::new()))
             .await
             .expect("bounded")

@@ -38,19 +38,36 @@ pub enum Which {
     /// Debian 12's 7.2, unpacked into `target/qemu-7.2` by `cargo xtask
     /// test`.
     Qemu72,
+    /// Debian 13's 11.1.3 (trixie-backports), newer than the bindings,
+    /// run in the Debian 13 root `cargo xtask test` makes in
+    /// `target/debian13`, through its wrappers in `target/qemu-11.1/bin`.
+    Qemu111,
 }
 
 impl Which {
-    /// Both, installed first.
-    pub const ALL: [Which; 2] = [Which::Installed, Which::Qemu72];
+    /// Every QEMU the live tests run, installed first.
+    pub const ALL: [Which; 3] = [Which::Installed, Which::Qemu72, Which::Qemu111];
 
     /// The release series (major, minor) it is.
     pub fn series(self) -> (i64, i64) {
         match self {
             Which::Installed => (10, 0),
             Which::Qemu72 => (7, 2),
+            Which::Qemu111 => (11, 1),
         }
     }
+}
+
+/// Where `cargo xtask test` writes QEMU 11.1.3's wrappers (panics, saying
+/// how to get them, when they are not there).
+pub fn qemu111_bin() -> PathBuf {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-11.1/bin");
+    assert!(
+        bin.join("qemu-system-x86_64").exists(),
+        "QEMU 11.1.3 is not set up in {}: run `cargo xtask test` (README's test command), which makes it",
+        bin.display()
+    );
+    bin
 }
 
 /// Where `cargo xtask test` unpacks QEMU 7.2 (panics, saying how to get
@@ -74,6 +91,15 @@ pub fn launcher(which: Which, flavor: qmp_client::launch::Flavor) -> qmp_client:
         (Which::Installed, Flavor::GuestAgent) => Launcher::guest_agent(),
         (Which::Installed, _) => Launcher::system_x86_64(),
         (Which::Qemu72, f) => Launcher::unpacked(qemu72_root(), f),
+        (Which::Qemu111, Flavor::StorageDaemon) => Launcher::new(
+            qemu111_bin().join("qemu-storage-daemon"),
+            Flavor::StorageDaemon,
+        ),
+        // The Debian 13 root has no guest agent: the host's serves.
+        (Which::Qemu111, Flavor::GuestAgent) => Launcher::guest_agent(),
+        (Which::Qemu111, f) => {
+            Launcher::new(qemu111_bin().join("qemu-system-x86_64"), f).args(["-display", "none"])
+        }
     }
 }
 

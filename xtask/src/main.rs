@@ -11,6 +11,7 @@ mod codegen;
 mod evolution;
 mod layers;
 mod output;
+mod qemu111;
 mod setup;
 mod tidy;
 mod versions;

@@ -17,6 +17,8 @@
 //! run `qemu-system-x86_64` and `qemu-storage-daemon` from there (with
 //! `-L target/qemu-7.2/usr/share/qemu -L /usr/share/seabios`).
 //!
+//! QEMU 11.1.3 runs from a Debian 13 root (see [`crate::qemu111`]).
+//!
 //! QEMU's Python client, qemu.qmp (the proxy's tests connect it beside
 //! this project's client), is installed with `python3 -m pip` when
 //! `python3` can't import it.
@@ -207,6 +209,13 @@ fn plan() -> Result<Vec<Step>, String> {
             script: format!("apt-get update -qq && {apt_install} qemu-utils"),
         });
     }
+    let debootstrap = Command::new("debootstrap").arg("--version").output();
+    if !debootstrap.is_ok_and(|o| o.status.success()) {
+        steps.push(Step {
+            why: "debootstrap is missing (QEMU 11.1.3 runs in a Debian 13 root it makes)".into(),
+            script: format!("apt-get update -qq && {apt_install} debootstrap"),
+        });
+    }
     let tmux = Command::new("tmux").arg("-V").output();
     if !tmux.is_ok_and(|o| o.status.success()) {
         steps.push(Step {
@@ -330,6 +339,11 @@ fn ensure_qemu_qmp() -> Result<(), String> {
 pub fn test(args: &[String], root: &Path) -> Result<ExitCode, String> {
     ensure()?;
     ensure_qemu72(root)?;
+    let sources = std::fs::read_to_string(DEBIAN_SOURCES)
+        .map_err(|e| format!("can't read {DEBIAN_SOURCES} to find the Debian mirror: {e}"))?;
+    let (mirror, keyring) = bookworm_mirror(&sources)
+        .ok_or_else(|| format!("{DEBIAN_SOURCES} names no mirror for the bookworm suite"))?;
+    crate::qemu111::ensure(root, &mirror, keyring.as_deref(), is_root())?;
     ensure_qemu_qmp()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)

@@ -53,6 +53,7 @@
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
+mod introspection;
 mod link;
 mod replay;
 mod schema;
@@ -72,7 +73,7 @@ use serde_json::{Value, json};
 use crate::agent::{AgentOptions, GuestAgent};
 use crate::client::Client;
 use crate::error::{Error, ErrorClass, Result};
-use crate::options::Options;
+use crate::options::{Options, SchemaPolicy};
 use link::{Action, Link};
 use script::{EventText, Expectation, Outcome, Plan, State};
 use server::Shared;
@@ -202,6 +203,7 @@ impl<P: MockProtocol> Mock<P> {
                 tables,
                 version,
                 greeting: greeting.as_ref().map(crate::peer::line),
+                intro: None,
                 oob_offered,
                 agent: P::AGENT,
             }),
@@ -441,7 +443,16 @@ impl MockQemu {
     }
 
     /// A client connected in-process.
-    pub async fn connect(&self, opts: Options) -> Result<Client> {
+    pub async fn connect(&self, mut opts: Options) -> Result<Client> {
+        // The schema goes to the client at once instead of over the
+        // connection: with an introspection, that one; without, the
+        // version tables, which decide as the double does.
+        if matches!(opts.schema, SchemaPolicy::Fetch) {
+            opts.schema = match &self.shared.intro {
+                Some(i) => SchemaPolicy::Given(i.index.clone()),
+                None => SchemaPolicy::Off,
+            };
+        }
         // The client's connection task reads after each write.
         Client::from_stream(open(&self.shared, &self.router, true), opts).await
     }
@@ -453,8 +464,13 @@ impl MockQemu {
     /// QEMU answered then, events included. A departure is answered with
     /// an error and noted with the file and line
     /// ([`Mock::verify`]), as are commands the code never sent. Commands
-    /// are checked against the schema of the recorded QEMU's version
-    /// (same major.minor) when the bindings cover it.
+    /// are checked against the recorded QEMU's own schema when the
+    /// recording holds its `query-qmp-schema` reply (libvirt's files do;
+    /// so do this client's, which fetch it before the first typed call),
+    /// else against the schema of its version (same major.minor) when
+    /// the bindings cover it. The recorded `query-qmp-schema` exchanges
+    /// are not part of the sequence: the double answers that command
+    /// itself, whenever it comes.
     pub fn replay(path: impl AsRef<Path>) -> Result<MockQemu> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -466,7 +482,8 @@ impl MockQemu {
     /// [`MockQemu::replay`] of a recording in memory, named `name` in
     /// messages.
     pub fn replay_str(name: &str, text: &str) -> Result<MockQemu> {
-        let r = replay::Replay::parse(name, text)?;
+        let mut r = replay::Replay::parse(name, text)?;
+        let schema = r.take_schema();
         let recorded = r.version();
         let version = recorded.and_then(|(a, b, c)| {
             find_version(schema::Tables::qmp().versions, &format!("{a}.{b}.{c}"))
@@ -481,7 +498,15 @@ impl MockQemu {
             replay: Some(r),
             ..State::default()
         };
-        Ok(MockQemu::build(version, Some(greeting), st))
+        let mut mock = MockQemu::build(version, Some(greeting), st);
+        if let Some(list) = schema {
+            let (a, b, c) = recorded.unwrap_or_default();
+            mock.set_introspection(introspection::Intro::of(
+                list,
+                &format!("QEMU {a}.{b}.{c}"),
+            )?);
+        }
+        Ok(mock)
     }
 }
 

@@ -52,6 +52,29 @@ fn command_of(v: &Value) -> Option<(String, Value)> {
     Some((name.to_string(), args))
 }
 
+/// Whether `v` is a `query-qmp-schema` reply's `return` value.
+pub(crate) fn is_schema(v: &Value) -> bool {
+    v.as_array()
+        .and_then(|a| a.first())
+        .is_some_and(|e| e.get("meta-type").is_some() && e.get("name").is_some())
+}
+
+/// The `return` value of the first `query-qmp-schema` reply in `text`: a
+/// JSON array or reply, a libvirt `.replies` file, or a recording.
+pub(crate) fn find_reply(text: &str) -> Option<Value> {
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    for v in stream {
+        let Ok(v) = v else {
+            return None;
+        };
+        let candidates = [Some(&v), v.get("return"), v.pointer("/msg/return")];
+        if let Some(found) = candidates.into_iter().flatten().find(|c| is_schema(c)) {
+            return Some(found.clone());
+        }
+    }
+    None
+}
+
 impl Replay {
     /// Reads `text` (from `file`), in either format.
     pub(crate) fn parse(file: &str, text: &str) -> Result<Replay> {
@@ -151,6 +174,43 @@ impl Replay {
                 }
             }
         }
+    }
+
+    /// Takes the recorded `query-qmp-schema` exchanges out of the
+    /// sequence (the double answers that command itself, from the first
+    /// reply, which this returns); whatever else came during them
+    /// (events, other replies) goes with the command before, in order.
+    pub(crate) fn take_schema(&mut self) -> Option<Value> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.steps.len() {
+            if self.steps[i].name != "query-qmp-schema" {
+                i += 1;
+                continue;
+            }
+            let step = self.steps.remove(i);
+            let mut rest = Vec::new();
+            for m in step.recvs {
+                match &m {
+                    Msg::Json(v) if v.get("return").is_some_and(is_schema) => {
+                        if found.is_none() {
+                            found = v.get("return").cloned();
+                        }
+                    }
+                    _ => rest.push(m),
+                }
+            }
+            match (i.checked_sub(1), self.steps.get_mut(i)) {
+                (Some(prev), _) => self.steps[prev].recvs.extend(rest),
+                // None before it: they come with the next command.
+                (None, Some(next)) => {
+                    rest.append(&mut next.recvs);
+                    next.recvs = rest;
+                }
+                (None, None) => {}
+            }
+        }
+        found
     }
 
     /// The QEMU version the recording names: its greeting's, else a
@@ -313,5 +373,24 @@ mod tests {
                 .is_some_and(|e| e.to_string().starts_with("x.jsonl:1: `dir`")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn finds_the_reply_in_each_form() {
+        let list = serde_json::json!([{"name": "query-status", "meta-type": "command", "arg-type": "0", "ret-type": "1"}]);
+        let array = list.to_string();
+        let reply = serde_json::json!({"return": list, "id": "libvirt-3"}).to_string();
+        let libvirt =
+            format!("{{\"execute\": \"query-qmp-schema\", \"id\": \"libvirt-3\"}}\n\n{reply}\n");
+        let ours = format!(
+            "{}\n{}\n",
+            serde_json::json!({"t": 0.1, "dir": "send", "msg": {"execute": "query-qmp-schema"}}),
+            serde_json::json!({"t": 0.2, "dir": "recv", "msg": {"return": list}})
+        );
+        for text in [&array, &reply, &libvirt, &ours] {
+            assert_eq!(find_reply(text).as_ref(), Some(&list), "{text}");
+        }
+        assert_eq!(find_reply("{\"return\": []}"), None);
+        assert_eq!(find_reply("not json"), None);
     }
 }

@@ -1,8 +1,7 @@
 //! A command checked against one QEMU version's schema, as that QEMU's
 //! QMP input visitor would check it, with its words: an unknown command,
-//! a member missing, unexpected (unknown, or one this version lacks), of
-//! the wrong JSON type, an integer out of range, an enum value this
-//! version does not accept. Built on the bindings' tables: `TYPES` (every
+//! or what [`crate::check`] finds in its arguments (a member this version
+//! lacks is unexpected). Built on the bindings' tables: `TYPES` (every
 //! type's shape), `COMMANDS` (each command's versions) and `PRESENCE`
 //! (what only some versions have).
 
@@ -11,6 +10,8 @@ use std::sync::OnceLock;
 
 use qmp_types::rt::{CommandMeta, TypeInfo};
 use serde_json::{Map, Value};
+
+use crate::check::{Member, Refusal as CheckRefusal, Shape, Shapes, builtin, check_args};
 
 type PresenceList = Vec<(&'static str, &'static [&'static str])>;
 
@@ -133,15 +134,6 @@ pub(crate) struct Refusal {
     pub(crate) desc: String,
 }
 
-impl Refusal {
-    fn generic(desc: String) -> Refusal {
-        Refusal {
-            class: "GenericError",
-            desc,
-        }
-    }
-}
-
 /// Checks command `name` with `args` against `version`'s schema.
 pub(crate) fn check_command(
     tables: &Tables,
@@ -156,231 +148,99 @@ pub(crate) fn check_command(
         });
     };
     let empty = Map::new();
-    let args = args.unwrap_or(&empty);
-    let walk = Walk {
-        tables,
-        version,
-        open: tables.open.contains(&name),
-    };
-    match meta.arg_type {
-        Some(ty) => walk
-            .object(ty, args, &Path::Root)
-            .map_err(Refusal::generic)?,
-        None => {
-            if let Some(k) = args.keys().next() {
-                return Err(Refusal::generic(format!("Parameter '{k}' is unexpected")));
-            }
-        }
-    }
+    let shapes = AtVersion { tables, version };
+    check_args(
+        &shapes,
+        meta.arg_type,
+        tables.open.contains(&name),
+        args.unwrap_or(&empty),
+    )
+    .map_err(|r| Refusal {
+        class: "GenericError",
+        desc: r.to_string(),
+    })?;
     Ok(meta)
 }
 
-struct Walk<'t> {
+/// The tables as one version has them.
+struct AtVersion<'t> {
     tables: &'t Tables,
     version: &'t str,
-    /// The command takes undeclared arguments (at the top level).
-    open: bool,
 }
 
-/// Where a value is, as QEMU names it in errors (`a.b[2].c`); written
-/// out only for an error.
-#[derive(Clone, Copy)]
-enum Path<'a> {
-    Root,
-    Member(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl Path<'_> {
-    fn is_root(&self) -> bool {
-        matches!(self, Path::Root)
+impl AtVersion<'_> {
+    fn info(&self, ty: &str) -> Option<TypeInfo> {
+        self.tables.types.get(ty).copied().copied()
     }
 }
 
-impl std::fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Path::Root => Ok(()),
-            Path::Member(Path::Root, name) => f.write_str(name),
-            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
-            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+impl Shapes for AtVersion<'_> {
+    fn shape(&self, ty: &str) -> Shape<'_> {
+        if let Some(s) = builtin(ty) {
+            return s;
+        }
+        match self.info(ty) {
+            Some(TypeInfo::Enum { .. }) => Shape::Enum,
+            Some(TypeInfo::Object { .. }) => Shape::Object,
+            Some(TypeInfo::Array { element }) => Shape::Array(element),
+            Some(TypeInfo::Alternate { .. }) => Shape::Alternate,
+            // A type the tables don't describe: nothing to check.
+            _ => Shape::Any,
         }
     }
-}
 
-fn wrong_type(path: &Path<'_>, expected: &str) -> String {
-    format!("Invalid parameter type for '{path}', expected: {expected}")
-}
-
-/// What JSON type a value of QAPI type `ty` has (`None`: any).
-fn json_kind(tables: &Tables, ty: &str) -> Option<&'static str> {
-    Some(match ty {
-        "str" => "string",
-        "number" => "number",
-        "bool" => "boolean",
-        "null" => "null",
-        "any" => return None,
-        t if int_range(t).is_some() => "integer",
-        t => match tables.types.get(t) {
-            Some(TypeInfo::Enum { .. }) => "string",
-            Some(TypeInfo::Object { .. }) => "object",
-            Some(TypeInfo::Array { .. }) => "array",
-            _ => return None,
-        },
-    })
-}
-
-/// The range of QAPI integer type `ty`, and its C name for errors.
-fn int_range(ty: &str) -> Option<(i128, i128, &'static str)> {
-    Some(match ty {
-        "int" | "int64" => (i64::MIN.into(), i64::MAX.into(), "int64_t"),
-        "int8" => (i8::MIN.into(), i8::MAX.into(), "int8_t"),
-        "int16" => (i16::MIN.into(), i16::MAX.into(), "int16_t"),
-        "int32" => (i32::MIN.into(), i32::MAX.into(), "int32_t"),
-        "uint8" => (0, u8::MAX.into(), "uint8_t"),
-        "uint16" => (0, u16::MAX.into(), "uint16_t"),
-        "uint32" => (0, u32::MAX.into(), "uint32_t"),
-        "uint64" | "size" => (0, u64::MAX.into(), "uint64_t"),
-        _ => return None,
-    })
-}
-
-fn is_kind(v: &Value, kind: &str) -> bool {
-    match kind {
-        "string" => v.is_string(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64(),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        _ => true,
+    fn enum_has(&self, ty: &str, value: &str) -> bool {
+        matches!(self.info(ty), Some(TypeInfo::Enum { values }) if values.contains(&value))
+            && self.tables.has(ty, b'=', value, self.version)
     }
-}
 
-impl Walk<'_> {
-    /// An object of type `ty` (a struct or union).
-    fn object(&self, ty: &str, map: &Map<String, Value>, path: &Path<'_>) -> Result<(), String> {
-        let Some(TypeInfo::Object {
-            members,
-            tag,
-            branches,
-        }) = self.tables.types.get(ty).copied()
-        else {
+    fn members<'s>(
+        &'s self,
+        ty: &str,
+        each: &mut dyn FnMut(Member<'s>) -> Result<(), CheckRefusal>,
+    ) -> Result<(), CheckRefusal> {
+        let Some(TypeInfo::Object { members, .. }) = self.info(ty) else {
             return Ok(());
         };
-        let mut known: Vec<&str> = Vec::new();
-        self.members(ty, members, map, path, &mut known)?;
-        if let Some(tag) = tag
-            && let Some(value) = map.get(*tag).and_then(Value::as_str)
-            && let Some((_, bty)) = branches.iter().find(|(v, _)| *v == value)
-            && self.tables.has(ty, b'|', value, self.version)
-            && let Some(TypeInfo::Object { members, .. }) = self.tables.types.get(bty).copied()
-        {
-            self.members(bty, members, map, path, &mut known)?;
-        }
-        if self.open && path.is_root() {
-            return Ok(());
-        }
-        match map.keys().find(|k| !known.contains(&k.as_str())) {
-            Some(k) => Err(format!(
-                "Parameter '{}' is unexpected",
-                Path::Member(path, k)
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// The members `owner` declares, in schema order (QEMU's order of
-    /// checks): those of another version are left for "unexpected".
-    fn members<'m>(
-        &self,
-        owner: &str,
-        members: &'m [qmp_types::rt::MemberInfo],
-        map: &Map<String, Value>,
-        path: &Path<'_>,
-        known: &mut Vec<&'m str>,
-    ) -> Result<(), String> {
-        let presence = Presence::of(self.tables, owner, b'.');
+        // Those of another version are left for "unexpected".
+        let presence = Presence::of(self.tables, ty, b'.');
         for m in members {
-            if !presence.has(m.name, self.version) {
-                continue;
-            }
-            known.push(m.name);
-            let p = Path::Member(path, m.name);
-            match map.get(m.name) {
-                Some(v) => self.value(m.type_name, v, &p)?,
-                None if !m.optional => return Err(format!("Parameter '{p}' is missing")),
-                None => {}
+            if presence.has(m.name, self.version) {
+                each(Member {
+                    name: m.name,
+                    ty: m.type_name,
+                    optional: m.optional,
+                })?;
             }
         }
         Ok(())
     }
 
-    /// A value of QAPI type `ty` at `path`.
-    fn value(&self, ty: &str, v: &Value, path: &Path<'_>) -> Result<(), String> {
-        if let Some((lo, hi, cname)) = int_range(ty) {
-            let n = v
-                .as_i64()
-                .map(i128::from)
-                .or_else(|| v.as_u64().map(i128::from));
-            return match n {
-                None => Err(wrong_type(path, "integer")),
-                Some(n) if n < lo || n > hi => Err(format!("Parameter '{path}' expects {cname}")),
-                Some(_) => Ok(()),
-            };
+    fn tag(&self, ty: &str) -> Option<&str> {
+        match self.info(ty) {
+            Some(TypeInfo::Object { tag, .. }) => tag,
+            _ => None,
         }
-        match ty {
-            "any" => return Ok(()),
-            "str" | "number" | "bool" | "null" => {
-                let kind = json_kind(self.tables, ty).unwrap_or("any");
-                return if is_kind(v, kind) {
-                    Ok(())
-                } else {
-                    Err(wrong_type(path, kind))
-                };
-            }
-            _ => {}
-        }
-        match self.tables.types.get(ty).copied() {
-            Some(TypeInfo::Enum { values }) => {
-                let Some(s) = v.as_str() else {
-                    return Err(wrong_type(path, "string"));
-                };
-                if values.contains(&s) && self.tables.has(ty, b'=', s, self.version) {
-                    Ok(())
-                } else {
-                    Err(format!("Parameter '{path}' does not accept value '{s}'"))
-                }
-            }
-            Some(TypeInfo::Object { .. }) => match v.as_object() {
-                Some(map) => self.object(ty, map, path),
-                None => Err(wrong_type(path, "object")),
-            },
-            Some(TypeInfo::Array { element }) => match v.as_array() {
-                Some(items) => items
-                    .iter()
-                    .enumerate()
-                    .try_for_each(|(i, item)| self.value(element, item, &Path::Index(path, i))),
-                None => Err(wrong_type(path, "array")),
-            },
-            Some(TypeInfo::Alternate { branches }) => {
-                let pick = branches.iter().find(|b| {
-                    self.tables.has(ty, b'|', b, self.version)
-                        && match json_kind(self.tables, b) {
-                            None => true,
-                            // A number branch takes integers too.
-                            Some("number") => v.is_number(),
-                            Some(kind) => is_kind(v, kind),
-                        }
-                });
-                match pick {
-                    Some(b) => self.value(b, v, path),
-                    None => Err(wrong_type(path, ty)),
-                }
-            }
-            // A type the tables don't describe: nothing to check.
-            _ => Ok(()),
+    }
+
+    fn branch(&self, ty: &str, value: &str) -> Option<&str> {
+        let Some(TypeInfo::Object { branches, .. }) = self.info(ty) else {
+            return None;
+        };
+        let (_, bty) = branches.iter().find(|(v, _)| *v == value)?;
+        self.tables
+            .has(ty, b'|', value, self.version)
+            .then_some(*bty)
+    }
+
+    fn alternatives(&self, ty: &str) -> Vec<&str> {
+        match self.info(ty) {
+            Some(TypeInfo::Alternate { branches }) => branches
+                .iter()
+                .copied()
+                .filter(|b| self.tables.has(ty, b'|', b, self.version))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 }

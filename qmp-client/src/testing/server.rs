@@ -11,8 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::introspection::Intro;
 use super::replay::Msg;
-use super::schema::{Tables, check_command};
+use super::schema::{Refusal, Tables, check_command};
 use super::script::{Call, Outcome, Plan, State, args_value, stamped};
 use crate::peer::{Request, Session, error_reply, line, request, return_reply};
 
@@ -21,8 +22,12 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) tables: &'static Tables,
     /// The version the schema checks use; `None`: no checks (a
-    /// recording of a QEMU the bindings don't cover).
+    /// recording of a QEMU the bindings don't cover), unless `intro`.
     pub(crate) version: Option<&'static str>,
+    /// The QEMU's own introspection, when the double was given one: its
+    /// checks use it instead of the tables, and it answers
+    /// `query-qmp-schema`.
+    pub(crate) intro: Option<Intro>,
     /// The greeting's line (QMP only).
     pub(crate) greeting: Option<Vec<u8>>,
     /// The greeting offers OOB.
@@ -95,6 +100,9 @@ fn answer(shared: &Shared, s: &mut Session, raw: &[u8]) -> Answer {
             .into();
         }
     };
+    if !shared.agent && s.negotiated && req.name == "query-qmp-schema" {
+        return schema_reply(shared, &req).into();
+    }
     let mut state = shared.lock();
     if state.replay.is_some() {
         return replayed(shared, &mut state, s, &req).into();
@@ -113,7 +121,11 @@ fn answer(shared: &Shared, s: &mut Session, raw: &[u8]) -> Answer {
         Ok(meta) => meta,
         Err(reply) => return vec![Out::Write(reply)].into(),
     };
-    if req.oob && !meta.is_some_and(|m| m.allow_oob) {
+    let allow_oob = match &shared.intro {
+        Some(i) => i.index.allows_oob(&req.name),
+        None => meta.is_some_and(|m| m.allow_oob),
+    };
+    if req.oob && !allow_oob {
         let desc = format!("The command {} does not support OOB", req.name);
         return vec![Out::Write(error_reply("GenericError", &desc, id))].into();
     }
@@ -141,22 +153,93 @@ fn checked(
     state: &mut State,
     req: &Request,
 ) -> Result<Option<&'static qmp_types::rt::CommandMeta>, Vec<u8>> {
-    let Some(version) = shared.version else {
-        return Ok(None);
+    let (verdict, who) = match (&shared.intro, shared.version) {
+        (Some(intro), _) => (
+            by_introspection(intro, req),
+            intro.index.label().to_string(),
+        ),
+        (None, Some(version)) => (
+            check_command(shared.tables, version, &req.name, req.args.as_ref()),
+            format!("QEMU {version}"),
+        ),
+        (None, None) => return Ok(None),
     };
-    match check_command(shared.tables, version, &req.name, req.args.as_ref()) {
+    match verdict {
         Ok(meta) => Ok(Some(meta)),
         Err(refusal) => {
             if !state.allow_invalid {
                 let args = args_value(req.args.as_ref());
                 state.failures.push(format!(
-                    "{} {args}: QEMU {version} refuses it: {}: {}",
+                    "{} {args}: {who} refuses it: {}: {}",
                     req.name, refusal.class, refusal.desc
                 ));
             }
             Err(error_reply(refusal.class, &refusal.desc, req.id.as_deref()))
         }
     }
+}
+
+/// A command checked against the double's introspection; the bindings'
+/// metadata of it (for `success-response`), when they know it.
+fn by_introspection(
+    intro: &Intro,
+    req: &Request,
+) -> Result<&'static qmp_types::rt::CommandMeta, Refusal> {
+    let empty = serde_json::Map::new();
+    match intro
+        .index
+        .check_command(&req.name, req.args.as_ref().unwrap_or(&empty))
+    {
+        Ok(()) => Ok(qmp_types::COMMANDS
+            .iter()
+            .find(|c| c.name == req.name)
+            .unwrap_or(&OPEN_META)),
+        Err(None) => Err(Refusal {
+            class: "CommandNotFound",
+            desc: format!("The command {} has not been found", req.name),
+        }),
+        Err(Some(desc)) => Err(Refusal {
+            class: "GenericError",
+            desc,
+        }),
+    }
+}
+
+/// What the double assumes of a command its introspection has and the
+/// bindings don't: it answers.
+static OPEN_META: qmp_types::rt::CommandMeta = qmp_types::rt::CommandMeta {
+    name: "",
+    arg_type: None,
+    allow_oob: false,
+    allow_preconfig: false,
+    success_response: true,
+    deprecated: false,
+    unstable: false,
+    since: None,
+    condition: None,
+    features: &[],
+    versions: &[],
+    partial_args: &[],
+};
+
+/// `query-qmp-schema`: the double answers it itself, never the script
+/// (the client fetches it on its own, before the code's first command):
+/// from its introspection, or, for a double of a covered version, with
+/// an error that sends the client to its version tables, which decide as
+/// the double's own checks do (a recording without the reply, whose
+/// `query-qmp-schema` exchanges are taken out of the sequence anyway,
+/// gets the error too).
+fn schema_reply(shared: &Shared, req: &Request) -> Vec<Out> {
+    let id = req.id.as_deref();
+    let reply = match &shared.intro {
+        Some(intro) => return_reply(&intro.reply, id),
+        None => error_reply(
+            "GenericError",
+            "MockQemu: no introspection for this QEMU (MockQemu::with_introspection gives one); the bindings' tables decide",
+            id,
+        ),
+    };
+    vec![Out::Write(reply)]
 }
 
 /// Capabilities negotiation, `exec-oob` rules, and the guest agent's

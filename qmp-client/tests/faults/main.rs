@@ -15,7 +15,7 @@ mod load;
 
 use std::time::Duration;
 
-use qmp_client::{Client, Disconnect, Error, Options};
+use qmp_client::{Client, Disconnect, Error, Options, SchemaPolicy};
 use qmp_types::{AnyEvent, DeviceDeleted, QueryStatus, QueryVersion, StopEvent};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -46,8 +46,13 @@ impl Fake {
         self.connect_with(opts()).await
     }
 
-    /// The same with other options.
+    /// The same with other options (the schema never fetched: see
+    /// [`opts`]).
     async fn connect_with(&self, opts: Options) -> Client {
+        let opts = Options {
+            schema: SchemaPolicy::Off,
+            ..opts
+        };
         Client::connect_unix(&self.path, opts)
             .await
             .expect("connect")
@@ -96,9 +101,13 @@ async fn read_cmd(r: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<
     serde_json::from_str(&line).ok()
 }
 
+/// The fakes answer only what each test scripts: the client's fetch of
+/// `query-qmp-schema` would be a command they don't expect, so it is off
+/// (the version tables decide).
 fn opts() -> Options {
     Options {
         connect_timeout: Duration::from_millis(500),
+        schema: SchemaPolicy::Off,
         ..Options::default()
     }
 }

@@ -408,7 +408,7 @@ async fn parser_limits() {
     c.execute(QueryVersion::new()).await.expect("still fine");
     // A noncharacter, which QEMU's parser refuses: refused before sending.
     let e = c
-        .human("info \u{FFFE}")
+        .execute(BlockJobCancel::new("job\u{FFFE}"))
         .await
         .expect_err("refused before sending");
     assert!(
@@ -593,9 +593,48 @@ async fn file_descriptors_ride_with_commands() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent() {
+async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_its_schema() {
     let qemu = system_of(Which::Qemu72, &["-S"]).await;
     let c = connect(&qemu, Options::default()).await;
+    let e = c.execute(QueryCryptodev::new()).await.expect_err("refused");
+    assert!(
+        matches!(&e, Error::NotInSchema { qemu, command, .. } if qemu.starts_with("QEMU 7.2.") && command == "query-cryptodev"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with("not sent: QEMU 7.2.")
+            && e.to_string()
+                .ends_with("(connected) has no command `query-cryptodev`"),
+        "{e}"
+    );
+    let e = c
+        .execute(QueryMachines::new().with_compat_props(true))
+        .await
+        .expect_err("refused");
+    assert!(
+        e.to_string()
+            .ends_with("has no argument `compat-props` of `query-machines`"),
+        "{e}"
+    );
+    c.execute(QueryMachines::new())
+        .await
+        .expect("query-machines");
+    // The schema's fetch and query-machines: the refused calls were never
+    // written.
+    assert_eq!(c.stats().sent, 2);
+    assert!(c.has::<QueryStatus>().await);
+    assert!(!c.has::<QueryCryptodev>().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_version_tables() {
+    let qemu = system_of(Which::Qemu72, &["-S"]).await;
+    // Without its schema the version tables decide.
+    let tables = || Options {
+        schema: qmp_client::SchemaPolicy::Off,
+        ..Options::default()
+    };
+    let c = connect(&qemu, tables()).await;
     assert_eq!(c.qemu_version().series(), (7, 2));
     // query-cryptodev came in 8.0.
     let e = c.execute(QueryCryptodev::new()).await.expect_err("refused");

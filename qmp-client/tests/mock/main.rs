@@ -7,6 +7,7 @@
 mod agent;
 mod expectations;
 mod faults;
+mod introspection;
 mod replay;
 mod schema;
 
