@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use qmp_client::Client;
+use qmp_client::introspect::{Introspection, Refusal};
 use qmp_types::rt::{
     Command, CommandVisitor, MemberInfo, Qmp, collect_unknown_members, path::full_path_message,
     strict_enum_values,
@@ -153,5 +154,82 @@ pub fn check(name: &str, words: &[String]) -> Result<Checked> {
             Err(bad(e.to_string()))
         }
         None => Err(unknown_command(name)),
+    }
+}
+
+/// What the bindings refused (`offline`, from [`check`]) checked again
+/// against the connected QEMU's own schema, which may have it (a newer
+/// QEMU's command or argument): the arguments to send, each `key=value`
+/// typed as that schema wants. Refused there too, the error is the
+/// bindings' (it names close names) unless only the connected QEMU knows
+/// the command.
+pub fn recheck(
+    schema: &Introspection,
+    name: &str,
+    words: &[String],
+    offline: CliError,
+) -> Result<Value> {
+    check_connected(schema, name, words).map_err(|e| match command_args(name) {
+        Some(_) => offline,
+        None => e,
+    })
+}
+
+/// Checks `words` as arguments of `name` against the connected QEMU's own
+/// schema alone.
+fn check_connected(schema: &Introspection, name: &str, words: &[String]) -> Result<Value> {
+    let bad = |message: String| CliError::BadArguments {
+        command: name.to_string(),
+        message,
+    };
+    if !schema.has_command(name) {
+        let names: Vec<&str> = schema.commands().collect();
+        return Err(CliError::UnknownCommand {
+            name: name.to_string(),
+            suggestions: args::suggest(name, names),
+        });
+    }
+    let typed = args::parse(words).map_err(bad)?;
+    let empty = serde_json::Map::new();
+    let decode = |v: &Value| match schema.check_command(name, v.as_object().unwrap_or(&empty)) {
+        Ok(()) => Ok(v.clone()),
+        Err(None) => Err(DecodeError {
+            path: ".".into(),
+            message: "no such command".into(),
+            unknown: None,
+            also: None,
+        }),
+        Err(Some(r)) => Err(match r {
+            Refusal::WrongType(path, expected) => DecodeError {
+                path,
+                message: format!("invalid type, expected {}", article(&expected)),
+                unknown: None,
+                also: None,
+            },
+            Refusal::Unexpected(ref path) => DecodeError {
+                unknown: path.rsplit('.').next().map(String::from),
+                path: ".".into(),
+                message: r.to_string(),
+                also: None,
+            },
+            other => DecodeError {
+                path: ".".into(),
+                message: other.to_string(),
+                unknown: None,
+                also: None,
+            },
+        }),
+    };
+    typed
+        .settle(decode)
+        .map_err(|e| bad(format!("{e} ({}, by its own schema)", schema.label())))
+}
+
+/// `a boolean`, `an integer`: as serde's messages say it (the retyping
+/// of `key=value` words looks for "expected a boolean").
+fn article(kind: &str) -> String {
+    match kind.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {kind}"),
+        _ => format!("a {kind}"),
     }
 }

@@ -129,6 +129,7 @@ impl From<qmp_client::Error> for CliError {
             | E::MigrationFailed { .. }
             | E::MigrationCancelled) => CliError::Failed(e),
             E::Unavailable(u) => CliError::Usage(u.to_string()),
+            e @ E::NotInSchema { .. } => CliError::Usage(e.to_string()),
             // No reply in time: QEMU is stuck or gone, as far as the
             // caller can tell (exit code 3).
             e @ E::Timeout { .. } => CliError::Connection(e),

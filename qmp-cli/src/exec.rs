@@ -1,4 +1,6 @@
-//! `qmp exec`: one command, checked against the schema, its reply printed.
+//! `qmp exec`: one command, checked against the bindings' schema and the
+//! connected QEMU's own (which decides what the bindings don't know), its
+//! reply printed.
 
 use std::time::Duration;
 
@@ -80,13 +82,46 @@ pub async fn run(target: &Target, a: &ExecArgs) -> Result<()> {
         println!("{}", format_reply(&reply, a.raw));
         return Ok(());
     }
-    let checked = dispatch::check(&a.name, &a.args)?;
+    let offline = dispatch::check(&a.name, &a.args);
     if a.dry_run {
+        let checked = offline?;
         let cmd = json!({"execute": a.name, "arguments": checked.wire});
         println!("{}", format_reply(&cmd, a.raw));
         return Ok(());
     }
+    let checked = match offline {
+        Ok(checked) => checked,
+        // What the bindings don't know the connected QEMU may have (a
+        // newer QEMU's command or argument): its own schema decides. If
+        // there is no QEMU to ask, the bindings' answer stands.
+        Err(e @ (CliError::UnknownCommand { .. } | CliError::BadArguments { .. })) => {
+            let Ok(session) = target.connect().await else {
+                return Err(e);
+            };
+            let Some(schema) = crate::known::schema(&session.client).await else {
+                return Err(e);
+            };
+            let args = dispatch::recheck(&schema, &a.name, &a.args, e)?;
+            let call = session.client.execute_raw(&a.name, args);
+            let reply = match timeout {
+                Some(t) => tokio::time::timeout(t, call).await.map_err(|_| {
+                    CliError::from(qmp_client::Error::Timeout {
+                        what: format!("the reply to {}", a.name),
+                        after: t,
+                    })
+                })??,
+                None => call.await?,
+            };
+            println!("{}", format_reply(&reply, a.raw));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let session = target.connect().await?;
+    // The connected QEMU's schema (cached on disk per QEMU build) checks
+    // what the bindings accepted: a command or argument it lacks is
+    // refused, and nothing is sent.
+    crate::known::schema(&session.client).await;
     let reply = checked.execute(&session.client, timeout).await?;
     println!("{}", format_reply(&reply, a.raw));
     Ok(())

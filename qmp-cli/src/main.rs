@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod exec;
 mod job;
+mod known;
 mod migrate;
 mod nav;
 mod proxy;
@@ -146,6 +147,11 @@ fn run(cli: Cli) -> Result<()> {
         // runtime's own.
         let rt = runtime(true)?;
         let session = rt.block_on(cli.target.connect())?;
+        // Completion and help follow the connected QEMU's own schema
+        // (cached on disk per QEMU build).
+        if let Some(schema) = rt.block_on(known::schema(&session.client)) {
+            nav::use_connected(&schema);
+        }
         let client = Arc::new(session.client);
         let r = shell::run(&rt, client, a);
         drop(session.spawned);

@@ -149,16 +149,11 @@ impl SchemaHelper {
             (start, v)
         };
         match words.as_slice() {
-            [] => names(
-                &mut BUILTINS
-                    .iter()
-                    .map(|(b, _)| *b)
-                    .chain(dispatch::command_names()),
-            ),
-            ["exec"] => names(&mut dispatch::command_names()),
+            [] => names(&mut BUILTINS.iter().map(|(b, _)| *b).chain(nav::command_names())),
+            ["exec"] => names(&mut nav::command_names()),
             // Commands, and named types (not implicit ones).
             ["help"] => names(
-                &mut dispatch::command_names().chain(
+                &mut nav::command_names().chain(
                     qmp_types::TYPES
                         .iter()
                         .map(|(n, _)| *n)
@@ -218,7 +213,7 @@ impl SchemaHelper {
                 display: format!(
                     "{}={}{}",
                     a.name,
-                    a.type_name,
+                    nav::shown(a.type_name),
                     if a.optional { "?" } else { "" }
                 ),
                 replacement: format!(
@@ -267,7 +262,7 @@ impl Hinter for SchemaHelper {
             .into_iter()
             .filter(|a| !a.optional)
             .filter(|a| typed.as_ref().and_then(|t| t.get(a.name)).is_none())
-            .map(|a| format!("{}=<{}>", a.name, a.type_name))
+            .map(|a| format!("{}=<{}>", a.name, nav::shown(a.type_name)))
             .collect();
         (!missing.is_empty()).then(|| missing.join(" "))
     }
@@ -285,7 +280,9 @@ impl Helper for SchemaHelper {}
 /// `help NAME`: the schema's documentation and the command's arguments.
 pub fn help_text(name: &str) -> Result<String> {
     let Some(args) = dispatch::command_args(name) else {
-        return type_help(name).ok_or_else(|| dispatch::unknown_command(name));
+        return type_help(name)
+            .or_else(|| connected_help(name))
+            .ok_or_else(|| dispatch::unknown_command(name));
     };
     let mut out = format!("{name}\n\n");
     if let Some(doc) = dispatch::command_doc(name) {
@@ -298,7 +295,7 @@ pub fn help_text(name: &str) -> Result<String> {
         out.push_str("Arguments:\n");
         push_members(&mut out, args.iter());
     }
-    if let Some(ty) = nav::arg_type(name) {
+    if let Some(ty) = nav::bound_arg_type(name) {
         push_branches(&mut out, ty);
     }
     Ok(out)
@@ -325,7 +322,7 @@ fn push_branches(out: &mut String, ty: &str) {
         tag: Some(tag),
         branches,
         ..
-    }) = nav::type_info(ty)
+    }) = nav::bound_type_info(ty)
         && !branches.is_empty()
     {
         out.push_str(&format!(
@@ -337,10 +334,34 @@ fn push_branches(out: &mut String, ty: &str) {
     }
 }
 
+/// `help NAME` of a command only the connected QEMU has: its arguments
+/// by its schema (which has no documentation).
+fn connected_help(name: &str) -> Option<String> {
+    if !nav::command_names().any(|n| n == name) {
+        return None;
+    }
+    let mut out = format!("{name}\n\n(not in the bindings: the connected QEMU's schema)\n\n");
+    match nav::arg_type(name) {
+        None => out.push_str("Arguments: none\n"),
+        Some(ty) => {
+            out.push_str("Arguments:\n");
+            for a in nav::object_members(ty, None) {
+                out.push_str(&format!(
+                    "  {}: {}{}\n",
+                    a.name,
+                    nav::shown(a.type_name),
+                    if a.optional { " (optional)" } else { "" }
+                ));
+            }
+        }
+    }
+    Some(out)
+}
+
 /// `help TYPE`: a type's members, values or branches.
 fn type_help(name: &str) -> Option<String> {
     let mut out = format!("{name}\n\n");
-    match nav::type_info(name)? {
+    match nav::bound_type_info(name)? {
         TypeInfo::Object { members, .. } => {
             out.push_str("Members:\n");
             push_members(&mut out, members.iter());
@@ -401,9 +422,10 @@ async fn run_line(client: &Client, line: &str) -> Result<Line> {
         })),
         "commands" => {
             let filter = rest.first().map_or("", String::as_str);
-            let names: Vec<&str> = dispatch::command_names()
+            let mut names: Vec<&str> = nav::command_names()
                 .filter(|n| n.contains(filter))
                 .collect();
+            names.sort_unstable();
             Ok(Line::Print(names.join("\n")))
         }
         "hmp" => {
@@ -420,7 +442,19 @@ async fn run_line(client: &Client, line: &str) -> Result<Line> {
 }
 
 async fn command(client: &Client, name: &str, args: &[String]) -> Result<Line> {
-    let reply = dispatch::check(name, args)?.execute(client, None).await?;
+    let reply = match dispatch::check(name, args) {
+        Ok(checked) => checked.execute(client, None).await?,
+        // What the bindings don't know, the connected QEMU's schema may
+        // have (a newer QEMU's command or argument).
+        Err(e @ (CliError::UnknownCommand { .. } | CliError::BadArguments { .. })) => {
+            let Ok(schema) = client.schema().await else {
+                return Err(e);
+            };
+            let args = dispatch::recheck(&schema, name, args, e)?;
+            client.execute_raw(name, args).await?
+        }
+        Err(e) => return Err(e),
+    };
     Ok(Line::Print(format_reply(&reply, false)))
 }
 

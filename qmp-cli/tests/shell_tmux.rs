@@ -74,8 +74,10 @@ fn start_shell(dir: &Path, socket: &Path) -> Tmux {
     let t = Tmux {
         socket: dir.join("tmux.sock"),
     };
+    // The schema cache in the test's directory, never the user's.
     let line = format!(
-        "{QMP} --socket {} shell --history {}; echo EXITED rc=$?; sleep 60",
+        "QMP_CACHE_DIR={} {QMP} --socket {} shell --history {}; echo EXITED rc=$?; sleep 60",
+        dir.join("cache").display(),
         socket.display(),
         dir.join("history").display()
     );
@@ -179,13 +181,42 @@ fn shell_completes_shows_events_and_quits() {
     assert!(c.is_ok(), "QEMU still serves QMP after the shell left");
 }
 
+/// QEMU 11.1.3, newer than the bindings: completion follows its own
+/// schema (an argument only 11.1 has), and the shell sends it.
+#[test]
+fn shell_completes_what_a_newer_qemu_added() {
+    let dir = TempDir::new("qmp-shell-11").expect("temp dir");
+    let q = launcher(Which::Qemu111, Flavor::System)
+        .guestless()
+        .start_timeout(Duration::from_secs(60))
+        .start_blocking()
+        .expect("QEMU starts");
+    let t = start_shell(dir.path(), q.socket());
+    t.wait_for("Connected to QEMU 11.1.3");
+    t.keys(&["object-add qom-type=iothread id=io1 poll-w", "Tab"]);
+    t.wait_for("poll-weight=");
+    t.keys(&["3", "Enter"]);
+    t.wait_for("{}");
+    t.keys(&["query-iothreads", "Enter"]);
+    t.wait_for("\"id\": \"io1\"");
+    // Its schema was cached for the next run.
+    let cached = std::fs::read_dir(dir.path().join("cache"))
+        .expect("cache dir")
+        .count();
+    assert_eq!(cached, 1);
+    t.keys(&["quit", "Enter"]);
+    t.wait_for("EXITED rc=0");
+}
+
 #[test]
 fn shell_reads_commands_from_a_pipe() {
     let q = launcher(Which::Installed, Flavor::StorageDaemon)
         .start_timeout(Duration::from_secs(60))
         .start_blocking()
         .expect("QEMU starts");
+    let cache = TempDir::new("qmp-shell-cache").expect("temp dir");
     let mut child = Command::new(QMP)
+        .env("QMP_CACHE_DIR", cache.path())
         .arg("--socket")
         .arg(q.socket())
         .args(["shell", "--no-events", "--history", "/dev/null"])

@@ -55,18 +55,24 @@ pub(crate) trait Shapes {
     fn alternatives(&self, ty: &str) -> Vec<&str>;
 }
 
-/// Why QEMU refuses a value, in its words (`Display`).
+/// Why QEMU would refuse a command's arguments, in its words
+/// (`Display`); each names the member's path as QEMU does (`file.aio`,
+/// `devices[0].id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Refusal {
-    /// `Parameter 'a.b' is missing`.
+#[non_exhaustive]
+pub enum Refusal {
+    /// A required member is missing: `Parameter 'a.b' is missing`.
     Missing(String),
-    /// `Parameter 'a.b' is unexpected`.
+    /// A member the type does not have: `Parameter 'a.b' is unexpected`.
     Unexpected(String),
+    /// A value of the wrong JSON type (path, the type expected):
     /// `Invalid parameter type for 'a', expected: string`.
     WrongType(String, String),
+    /// An integer out of its type's range (path, the C type):
     /// `Parameter 'a' expects uint8_t`.
     OutOfRange(String, &'static str),
-    /// `Parameter 'a' does not accept value 'x'`.
+    /// An enum value the type does not have (path, value): `Parameter
+    /// 'a' does not accept value 'x'`.
     BadValue(String, String),
 }
 

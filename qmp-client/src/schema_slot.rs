@@ -76,12 +76,12 @@ pub(crate) fn check(schema: &Introspection, name: &str, args: &RawValue) -> Resu
             &parsed
         }
     };
-    match schema.refusal(name, map) {
-        None => Err(refuse(format!("has no command `{name}`"))),
-        Some(Ok(())) => Ok(()),
-        Some(Err(Refusal::Unexpected(path))) => {
+    match schema.check_command(name, map) {
+        Err(None) => Err(refuse(format!("has no command `{name}`"))),
+        Ok(()) => Ok(()),
+        Err(Some(Refusal::Unexpected(path))) => {
             Err(refuse(format!("has no argument `{path}` of `{name}`")))
         }
-        Some(Err(r)) => Err(refuse(format!("would refuse `{name}`: {r}"))),
+        Err(Some(r)) => Err(refuse(format!("would refuse `{name}`: {r}"))),
     }
 }

@@ -32,7 +32,7 @@ fn spawn_cleans_up_on_sigterm_sighup_and_sigint() {
         (follow, Signal::SIGHUP),
         (stuck, Signal::SIGINT),
     ] {
-        let mut qmp = Command::new(QMP)
+        let mut qmp = qmp()
             .args(args)
             .env_remove("QMP_SOCKET")
             .stdout(Stdio::null())

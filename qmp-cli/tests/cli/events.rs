@@ -11,7 +11,7 @@ fn events_follow_tells_a_quit_from_a_kill() {
     for kill in [false, true] {
         let two = start_two(Which::Installed, Flavor::System);
         let q = &two.qemu;
-        let mut follow = Command::new(QMP)
+        let mut follow = qmp()
             .arg("--socket")
             .arg(&two.second)
             .args(["events", "--follow"])
@@ -55,7 +55,7 @@ fn events_follow_tells_a_quit_from_a_kill() {
 fn events_are_json_lines_with_timestamps() {
     let two = start_two(Which::Installed, Flavor::System);
     let q = &two.qemu;
-    let mut follow = Command::new(QMP)
+    let mut follow = qmp()
         .arg("--socket")
         .arg(&two.second)
         .args(["events", "--follow", "--filter", "STOP,RESUME"])
@@ -114,7 +114,7 @@ fn events_are_json_lines_with_timestamps() {
     assert_eq!(events[at + 1]["event"], json!("RESUME"), "{got:?}");
 
     // Without --follow: the next matching event, then exit 0.
-    let mut one = Command::new(QMP)
+    let mut one = qmp()
         .arg("--socket")
         .arg(&two.second)
         .args(["events", "--filter", "STOP", "--timeout", "20"])

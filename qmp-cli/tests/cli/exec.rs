@@ -235,7 +235,7 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
     let q = start(Which::Installed, Flavor::StorageDaemon);
     let fifo = dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
-    let mut child = Command::new(QMP)
+    let mut child = qmp()
         .arg("--socket")
         .arg(q.socket())
         .args([
@@ -299,4 +299,93 @@ fn exec_gives_up_after_its_timeout() {
     assert!(help.contains("[default: 30]"), "{help}");
     let (code, _, err) = run(q.socket(), &["exec", "--timeout", "-1", "query-version"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// QEMU 11.1.3, newer than the bindings: `exec` checks and types by its
+/// own schema, cached on disk per QEMU build.
+#[test]
+fn exec_follows_the_connected_qemus_own_schema() {
+    let q = start(Which::Qemu111, Flavor::System);
+    let cache = TempDir::new("qmp-cache").expect("temp dir");
+    let run = |args: &[&str]| {
+        let socket = q.socket().display().to_string();
+        let o = qmp()
+            .env("QMP_CACHE_DIR", cache.path())
+            .args(["--socket", socket.as_str()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("qmp runs");
+        (
+            o.status.code().unwrap_or(-1),
+            text(&o.stdout),
+            text(&o.stderr),
+        )
+    };
+    // An argument only 11.1 has, typed by its schema (`3` a number).
+    let (code, out, err) = run(&[
+        "exec",
+        "object-add",
+        "qom-type=iothread",
+        "id=io1",
+        "poll-weight=3",
+    ]);
+    assert_eq!((code, out.trim()), (0, "{}"), "{err}");
+    let files: Vec<_> = std::fs::read_dir(cache.path()).expect("cached").collect();
+    assert_eq!(files.len(), 1, "one file for this QEMU build");
+    // What 11.1 removed: refused, nothing sent (exit 2), naming 11.1.3.
+    let (code, _, err) = run(&["exec", "query-migrationthreads"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("QEMU 11.1.3 (connected) has no command `query-migrationthreads`"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["exec", "migrate", "uri=unix:/nonexistent", "detach=true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("has no argument `detach` of `migrate`"),
+        "{err}"
+    );
+    // A misspelling is still refused with the bindings' words.
+    let (code, _, err) = run(&[
+        "exec",
+        "object-add",
+        "qom-type=iothread",
+        "id=io2",
+        "poll-weigh=3",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    // The cached file is what decides: 10.0.2's schema planted under this
+    // build's key refuses 11.1's argument; a corrupt one is fetched again.
+    let file = std::fs::read_dir(cache.path())
+        .expect("cache")
+        .next()
+        .expect("a file")
+        .expect("entry")
+        .path();
+    let old = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../qmp-client/tests/fixtures/introspection/system-10.0.2.json"
+    );
+    std::fs::copy(old, &file).expect("plant");
+    let (code, _, err) = run(&[
+        "exec",
+        "object-add",
+        "qom-type=iothread",
+        "id=io3",
+        "poll-weight=3",
+    ]);
+    assert_eq!(code, 2, "the cache was read: {err}");
+    std::fs::write(&file, b"{not json").expect("corrupt");
+    let (code, _, err) = run(&[
+        "exec",
+        "object-add",
+        "qom-type=iothread",
+        "id=io4",
+        "poll-weight=3",
+    ]);
+    assert_eq!(code, 0, "a corrupt cache is ignored: {err}");
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).expect("rewritten")).expect("JSON again");
+    assert!(again.as_array().is_some_and(|a| a.len() > 1000));
 }

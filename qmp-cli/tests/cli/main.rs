@@ -21,6 +21,18 @@ use tests::{TempDir, Which, launcher};
 
 const QMP: &str = env!("CARGO_BIN_EXE_qmp");
 
+/// Where the tests' `qmp` caches QEMU schemas: never the user's own
+/// cache (`QMP_CACHE_DIR`; a test that counts what is sent gives its
+/// own, empty).
+const CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/qmp-cache");
+
+/// `qmp`, with the tests' schema cache.
+fn qmp() -> Command {
+    let mut c = Command::new(QMP);
+    c.env("QMP_CACHE_DIR", CACHE);
+    c
+}
+
 /// The lines `out` prints, as they come, through a channel (read on a
 /// thread of their own, so a test can wait for them with a bound).
 fn line_channel(
@@ -103,7 +115,7 @@ fn text(b: &[u8]) -> String {
 /// `qmp ARGS` (without QMP_SOCKET from the environment): exit code,
 /// stdout, stderr; no run may panic.
 fn run_bare(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(QMP)
+    let o = qmp()
         .args(args)
         .env_remove("QMP_SOCKET")
         .stdin(Stdio::null())

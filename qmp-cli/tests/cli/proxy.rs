@@ -14,7 +14,7 @@ fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
         listen.display().to_string(),
     ];
     all.extend(args.iter().map(|a| a.to_string()));
-    let child = Command::new(QMP)
+    let child = qmp()
         .args(&all)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -40,7 +40,7 @@ fn two_runs_at_once_through_the_proxy_then_qemu_goes() {
         &["--log", log.to_str().expect("utf-8")],
     );
     // Two at once: one follows events while the other sends commands.
-    let mut follower = Command::new(QMP)
+    let mut follower = qmp()
         .args([
             "--socket",
             listen.to_str().expect("utf-8"),

@@ -11,7 +11,27 @@ fn a_recorded_session_replays_to_the_same_command() {
     let dir = TempDir::new("qmp-record").expect("temp dir");
     let file = dir.path().join("session.jsonl");
     let f = file.to_str().expect("utf-8 path");
-    let (code, live, err) = run(qemu.socket(), &["--record", f, "exec", "query-version"]);
+    // A cache of its own, empty: the schema is fetched (and recorded).
+    let cache = dir.path().join("cache");
+    let socket = qemu.socket().display().to_string();
+    let o = qmp()
+        .env("QMP_CACHE_DIR", &cache)
+        .args([
+            "--socket",
+            socket.as_str(),
+            "--record",
+            f,
+            "exec",
+            "query-version",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("qmp runs");
+    let (code, live, err) = (
+        o.status.code().unwrap_or(-1),
+        text(&o.stdout),
+        text(&o.stderr),
+    );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<Value> = std::fs::read_to_string(&file)
         .expect("the recording")
@@ -25,12 +45,20 @@ fn a_recorded_session_replays_to_the_same_command() {
         .filter(|l| l["dir"] == "send")
         .map(|l| &l["msg"]["execute"])
         .collect();
-    assert_eq!(sent, [&json!("qmp_capabilities"), &json!("query-version")]);
+    assert_eq!(
+        sent,
+        [
+            &json!("qmp_capabilities"),
+            &json!("query-qmp-schema"),
+            &json!("query-version")
+        ]
+    );
     assert!(lines.iter().all(|l| l["t"].as_f64().is_some()));
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let mock = MockQemu::replay(&file).expect("reads the recording");
     let path = rt.block_on(mock.listen_unix()).expect("listens");
+    // The double answers the schema's fetch from the recording itself.
     let (code, replayed, err) = run(&path, &["exec", "query-version"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(replayed, live);

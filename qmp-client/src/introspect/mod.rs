@@ -17,8 +17,9 @@ use std::collections::HashMap;
 use qmp_types::{JSONType, SchemaInfo, SchemaInfoBranch};
 use serde_json::{Map, Value};
 
-use crate::check::{self, Member, Refusal, Shape, Shapes};
+use crate::check::{self, Member, Shape, Shapes};
 
+pub use crate::check::Refusal;
 pub use probe::{Probe, ProbeError};
 
 /// A type of the introspected schema.
@@ -38,6 +39,31 @@ enum Ty {
     },
     /// An alternate: its branch types.
     Alternate(Vec<String>),
+}
+
+/// A type of an [`Introspection`], as [`Introspection::type_view`] shows
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TypeView<'a> {
+    /// A built-in: its JSON type (`string`, `int`, `number`, `boolean`,
+    /// `null`, `value`).
+    Builtin(&'a str),
+    /// An enum's values.
+    Enum(Vec<&'a str>),
+    /// An array of this element type.
+    Array(&'a str),
+    /// A struct or union.
+    Object {
+        /// Its members: name, type, optional.
+        members: Vec<(&'a str, &'a str, bool)>,
+        /// A union's discriminator.
+        tag: Option<&'a str>,
+        /// A union's branches: discriminator value and type.
+        branches: Vec<(&'a str, &'a str)>,
+    },
+    /// An alternate's branch types.
+    Alternate(Vec<&'a str>),
 }
 
 /// A member of an object type.
@@ -261,34 +287,53 @@ impl Introspection {
     }
 
     /// Checks command `name` with `args` as this QEMU's input visitor
-    /// would: `Err` says why it would refuse it, in its words, with the
-    /// command unknown as `None`.
+    /// would: `Err` says why it would refuse it (its words are the
+    /// refusal's `Display`), `Err(None)` when it has no such command.
     pub fn check_command(
         &self,
         name: &str,
         args: &Map<String, Value>,
-    ) -> Result<(), Option<String>> {
+    ) -> Result<(), Option<Refusal>> {
         let Some(entry) = self.commands.get(name) else {
             return Err(None);
         };
-        let arg_type = self.arg_type_of(entry);
-        check::check_args(self, arg_type, is_open(name), args).map_err(|r| Some(r.to_string()))
+        check::check_args(self, self.arg_type_of(entry), is_open(name), args).map_err(Some)
     }
 
-    /// The refusal itself (for the client's error, which names an
-    /// unexpected member plainly).
-    pub(crate) fn refusal(
-        &self,
-        name: &str,
-        args: &Map<String, Value>,
-    ) -> Option<Result<(), Refusal>> {
-        let entry = self.commands.get(name)?;
-        Some(check::check_args(
-            self,
-            self.arg_type_of(entry),
-            is_open(name),
-            args,
-        ))
+    /// Command `name`'s argument type (`None`: no such command, or it
+    /// takes no arguments), for [`Introspection::type_view`].
+    pub fn arg_type(&self, name: &str) -> Option<&str> {
+        self.arg_type_of(self.commands.get(name)?)
+    }
+
+    /// Every type's name (QEMU's opaque names; built-ins by their own).
+    pub fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+
+    /// What type `name` is, for tools that walk it (completion).
+    pub fn type_view(&self, name: &str) -> Option<TypeView<'_>> {
+        Some(match self.ty(name)? {
+            Ty::Builtin(j) => TypeView::Builtin(j.as_str()),
+            Ty::Enum(values) => TypeView::Enum(values.iter().map(|(v, _)| v.as_str()).collect()),
+            Ty::Array(e) => TypeView::Array(e),
+            Ty::Object {
+                members,
+                tag,
+                variants,
+            } => TypeView::Object {
+                members: members
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.ty.as_str(), m.optional))
+                    .collect(),
+                tag: tag.as_deref(),
+                branches: variants
+                    .iter()
+                    .map(|(c, t)| (c.as_str(), t.as_str()))
+                    .collect(),
+            },
+            Ty::Alternate(b) => TypeView::Alternate(b.iter().map(String::as_str).collect()),
+        })
     }
 
     /// A command's argument type, `None` when it takes none (QEMU reports

@@ -198,9 +198,9 @@ fn by_introspection(
             class: "CommandNotFound",
             desc: format!("The command {} has not been found", req.name),
         }),
-        Err(Some(desc)) => Err(Refusal {
+        Err(Some(r)) => Err(Refusal {
             class: "GenericError",
-            desc,
+            desc: r.to_string(),
         }),
     }
 }

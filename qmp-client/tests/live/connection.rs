@@ -686,3 +686,61 @@ async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_version
         .expect_err("unknown");
     assert_eq!(e.class(), Some(&ErrorClass::CommandNotFound));
 }
+
+/// QEMU 11.1.3, newer than the bindings: what it removed is refused
+/// before sending, naming it; what it added goes through; its schema is
+/// fetched once per binary for every connection of this process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(deprecated, reason = "what 11.1 removed is deprecated in the bindings")]
+async fn qemu_11_1_is_checked_by_its_own_schema() {
+    let (q1, q2) = (
+        system_of(Which::Qemu111, &["-S"]).await,
+        system_of(Which::Qemu111, &["-S"]).await,
+    );
+    let c = connect(&q1, Options::default()).await;
+    assert_eq!(c.qemu_version().to_string(), "11.1.3");
+    let e = c
+        .execute(QueryMigrationthreads::new())
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        e.to_string(),
+        "not sent: QEMU 11.1.3 (connected) has no command `query-migrationthreads`"
+    );
+    let e = c
+        .execute(
+            Migrate::new()
+                .with_uri("unix:/nonexistent")
+                .with_detach(true),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        e.to_string(),
+        "not sent: QEMU 11.1.3 (connected) has no argument `detach` of `migrate`"
+    );
+    let poll = qmp_client::introspect::Probe::args::<ObjectAdd>()
+        .branch("iothread")
+        .member("poll-weight");
+    assert!(c.probe(&poll).await.expect("schema"));
+    // An argument only 11.1 has: sent, and QEMU takes it.
+    c.execute_raw(
+        "object-add",
+        serde_json::json!({"qom-type": "iothread", "id": "io1", "poll-weight": 3}),
+    )
+    .await
+    .expect("11.1 takes poll-weight");
+    // The same binary in another process: the schema is not fetched again.
+    assert!(c.binary_id().is_some());
+    let c2 = connect(&q2, Options::default()).await;
+    assert_eq!(c2.binary_id(), c.binary_id());
+    c2.execute(QueryStatus::new()).await.expect("status");
+    assert_eq!(c2.stats().sent, 1, "no second fetch for the same binary");
+    // Another binary (10.0.2's daemon) has another id and its own schema.
+    let qsd = storage_daemon().await;
+    let c3 = connect(&qsd, Options::default()).await;
+    assert_ne!(c3.binary_id(), c.binary_id());
+    let own = c3.schema().await.expect("its own");
+    assert_eq!(own.label(), "QEMU 10.0.2");
+    assert!(own.has_command("query-named-block-nodes") && !own.has_command("query-machines"));
+}

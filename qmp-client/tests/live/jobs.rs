@@ -1,4 +1,5 @@
-//! `Job` handles on a real qemu-storage-daemon: a backup that succeeds
+//! `Job` handles on a real qemu-storage-daemon (10.0.2; 11.1.3 for the
+//! first two scenarios): a backup that succeeds
 //! (ending before its command's reply), one that fails on an I/O error
 //! (QEMU's text), a mirror waited to `ready` then completed, a cancel, a
 //! job with `auto-finalize`/`auto-dismiss` off, `blockdev-create` (a job
@@ -13,7 +14,12 @@ use serde_json::json;
 /// A daemon with a 16 MiB qcow2 source `src` (4 MiB written) and an
 /// empty qcow2 target `tgt`.
 async fn daemon_with_images() -> (Qemu, Client) {
-    let qsd = storage_daemon().await;
+    daemon_with_images_of(Which::Installed).await
+}
+
+/// [`daemon_with_images`] of QEMU `which`.
+async fn daemon_with_images_of(which: Which) -> (Qemu, Client) {
+    let qsd = storage_daemon_of(which).await;
     let dir = qsd.dir().to_path_buf();
     let (src, tgt) = (dir.join("src.qcow2"), dir.join("tgt.qcow2"));
     for f in [&src, &tgt] {
@@ -39,7 +45,16 @@ async fn backup(c: &Client, id: &str, speed: i64) -> qmp_client::Job {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_succeed_fail_and_are_cancelled() {
-    let (qsd, c) = daemon_with_images().await;
+    jobs_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_succeed_fail_and_are_cancelled_on_qemu_11_1() {
+    jobs_scenario(Which::Qemu111).await;
+}
+
+async fn jobs_scenario(which: Which) {
+    let (qsd, c) = daemon_with_images_of(which).await;
     // Success; the job ends before or around the reply.
     let job = c
         .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "tgt").with_job_id("b0"))
@@ -146,7 +161,16 @@ async fn jobs_succeed_fail_and_are_cancelled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blockdev_create_jobs_report_through_query_jobs() {
-    let qsd = storage_daemon().await;
+    blockdev_create_scenario(Which::Installed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blockdev_create_jobs_report_through_query_jobs_on_qemu_11_1() {
+    blockdev_create_scenario(Which::Qemu111).await;
+}
+
+async fn blockdev_create_scenario(which: Which) {
+    let qsd = storage_daemon_of(which).await;
     let c = connect(&qsd, Options::default()).await;
     let create = |id: &str, path: String| {
         let opts = json!({"driver": "file", "filename": path, "size": 0});

@@ -74,6 +74,16 @@ async fn migration_from_qemu_7_2_to_10_0() {
     migrate(Which::Qemu72, Which::Installed, Some("pc-i440fx-7.2")).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_between_two_qemu_11_1() {
+    migrate(Which::Qemu111, Which::Qemu111, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_from_qemu_10_0_to_11_1() {
+    migrate(Which::Installed, Which::Qemu111, Some("pc-i440fx-10.0")).await;
+}
+
 /// A migration slowed to 1 MiB/s (128 MiB of RAM: two minutes), active.
 async fn slow_migration() -> (Qemu, Client, Qemu, Client, qmp_client::Migration) {
     let (s, sc, d, dc) = pair(Which::Installed, Which::Installed, None).await;

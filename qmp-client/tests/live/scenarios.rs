@@ -1,4 +1,5 @@
-//! The cookbook's scenarios against real QEMU 10.0.2 and 7.2: device
+//! The cookbook's scenarios against real QEMU 10.0.2, 7.2 and 11.1.3 (newer
+//! than the bindings): device
 //! removal, the tray, run states, HMP, block jobs and transactions, each
 //! with its events.
 
@@ -12,6 +13,11 @@ async fn device_del_then_device_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_del_then_device_deleted_on_qemu_7_2() {
     device_del_scenario(Which::Qemu72).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_del_then_device_deleted_on_qemu_11_1() {
+    device_del_scenario(Which::Qemu111).await;
 }
 
 async fn device_del_scenario(which: Which) {
@@ -111,6 +117,11 @@ async fn tray_events_arrive_before_the_reply_and_are_not_missed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tray_events_arrive_before_the_reply_and_are_not_missed_on_qemu_7_2() {
     tray_scenario(Which::Qemu72).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tray_events_arrive_before_the_reply_and_are_not_missed_on_qemu_11_1() {
+    tray_scenario(Which::Qemu111).await;
 }
 
 async fn tray_scenario(which: Which) {
@@ -271,6 +282,11 @@ async fn block_jobs_and_their_events_on_qemu_7_2() {
     block_job_scenario(Which::Qemu72).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_jobs_and_their_events_on_qemu_11_1() {
+    block_job_scenario(Which::Qemu111).await;
+}
+
 async fn block_job_scenario(which: Which) {
     let qsd = storage_daemon_of(which).await;
     let dir = qsd.dir().to_path_buf();
@@ -355,6 +371,11 @@ async fn transactions_commit_and_roll_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_commit_and_roll_back_on_qemu_7_2() {
     transaction_scenario(Which::Qemu72).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_commit_and_roll_back_on_qemu_11_1() {
+    transaction_scenario(Which::Qemu111).await;
 }
 
 async fn transaction_scenario(which: Which) {
