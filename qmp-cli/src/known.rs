@@ -33,8 +33,18 @@ pub fn cache_dir() -> Option<PathBuf> {
 
 /// The connected QEMU's schema: read from the cache, or fetched (and
 /// cached); given to `client`, so its own checks use it too. `None` when
-/// it can't be had (the QEMU refused `query-qmp-schema`).
+/// it can't be had (the QEMU refused `query-qmp-schema`). It lives until
+/// the process exits (`qmp` is short-lived; freeing its many small
+/// allocations at exit cost about a tenth of an `exec`).
 pub async fn schema(client: &Client) -> Option<Arc<Introspection>> {
+    let s = fetch_or_read(client).await;
+    if let Some(s) = &s {
+        std::mem::forget(s.clone());
+    }
+    s
+}
+
+async fn fetch_or_read(client: &Client) -> Option<Arc<Introspection>> {
     let label = {
         let q = &client.greeting().version.qemu;
         format!("QEMU {}.{}.{}", q.major, q.minor, q.micro)

@@ -53,11 +53,17 @@
 //!   `futures_core::Stream`); [`Client::wait_for`] and the `wait_*`
 //!   helpers wait for one, history first, so an event QEMU sent before
 //!   the reply is never missed; [`Client::history`] looks back.
-//! - Versions: the greeting tells which QEMU this is
-//!   ([`Client::qemu_version`]); a command or argument it lacks is refused
-//!   before sending ([`Error::Unavailable`], [`Options::check_versions`]);
-//!   members a newer QEMU sends that the bindings don't know are kept and
-//!   reported ([`Options::unknown_members`], [`Client::unknown_members`]).
+//! - What the QEMU has: its own schema decides ([`introspect`]: fetched
+//!   before the first typed call, once per QEMU build per process;
+//!   [`Options::schema`]); a command or argument it lacks is refused
+//!   before sending ([`Error::NotInSchema`], [`Options::check_versions`]);
+//!   [`Client::has`], [`Client::probe`] answer capability questions
+//!   (libvirt's query strings, typed). Without the schema the greeting's
+//!   version and the bindings' tables decide ([`Client::qemu_version`],
+//!   [`Error::Unavailable`]). Members, enum values and branches a newer
+//!   QEMU sends that the bindings don't know are kept and reported, with
+//!   whether that QEMU declares them ([`Options::unknown_members`],
+//!   [`Client::unknown_members`]).
 //! - Workflows: hot-plug, block jobs ([`Client::start_job`], [`Job`]),
 //!   incremental backup ([`Client::start_full_backup`]), live migration
 //!   ([`Client::start_migration`]) and HMP, each in one place:

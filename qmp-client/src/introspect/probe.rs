@@ -43,6 +43,20 @@ use super::{Introspection, Ty};
 ///
 /// Ask a connected QEMU with [`crate::Client::probe`] (or
 /// [`Introspection::probe`]).
+///
+/// libvirt's capability strings (`virQEMUCapsQMPSchemaQueries`) and
+/// their typed equivalents; a unit test checks each path against the
+/// bindings and asks real QEMU 10.0.2's and 11.1.3's introspections:
+///
+/// | libvirt | typed |
+/// |---|---|
+/// | `blockdev-add/arg-type/+file/aio/^io_uring` | `Probe::args::<BlockdevAdd>().branch("file").member("aio").value("io_uring")` |
+/// | `screendump/arg-type/format/^png` | `Probe::args::<Screendump>().member("format").value("png")` |
+/// | `chardev-add/arg-type/backend/+socket/data/reconnect-ms` | `Probe::args::<ChardevAdd>().member("backend").branch("socket").member("data").member("reconnect-ms")` |
+/// | `set-action/arg-type/panic/^shutdown` | `Probe::args::<SetAction>().member("panic").value("shutdown")` |
+/// | `query-display-options/ret-type/+egl-headless/rendernode` | `Probe::returns::<QueryDisplayOptions>().branch("egl-headless").member("rendernode")` |
+/// | `device_add/$json-cli-hotplug` | `Probe::command::<DeviceAdd>().feature("json-cli-hotplug")` |
+/// | `object-add/arg-type/+iothread/poll-weight` (11.1) | `Probe::args::<ObjectAdd>().branch("iothread").member("poll-weight")` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     start: String,
@@ -389,6 +403,79 @@ fn walk(schema: &Introspection, at: At<'_>, steps: &[Step], depth: usize) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qmp_types::*;
+
+    /// The doc's table: libvirt's strings, built typed, found in the
+    /// bindings, and answered by real QEMUs' introspections.
+    #[test]
+    fn libvirt_s_queries_typed() {
+        let probes = [
+            (
+                Probe::args::<BlockdevAdd>().branch("file").member("aio").value("io_uring"),
+                "blockdev-add/arg-type/+file/aio/^io_uring",
+                [true, true],
+            ),
+            (
+                Probe::args::<Screendump>().member("format").value("png"),
+                "screendump/arg-type/format/^png",
+                [true, true],
+            ),
+            (
+                Probe::args::<ChardevAdd>()
+                    .member("backend")
+                    .branch("socket")
+                    .member("data")
+                    .member("reconnect-ms"),
+                "chardev-add/arg-type/backend/+socket/data/reconnect-ms",
+                [true, true],
+            ),
+            (
+                Probe::args::<SetAction>().member("panic").value("shutdown"),
+                "set-action/arg-type/panic/^shutdown",
+                [true, true],
+            ),
+            (
+                Probe::returns::<QueryDisplayOptions>().branch("egl-headless").member("rendernode"),
+                "query-display-options/ret-type/+egl-headless/rendernode",
+                [true, true],
+            ),
+            (
+                Probe::command::<DeviceAdd>().feature("json-cli-hotplug"),
+                "device_add/$json-cli-hotplug",
+                [true, true],
+            ),
+            (
+                Probe::args::<ObjectAdd>().branch("iothread").member("poll-weight"),
+                "object-add/arg-type/+iothread/poll-weight",
+                [false, true],
+            ),
+        ];
+        let schema = |f: &str| {
+            let path = format!("{}/tests/fixtures/introspection/{f}", env!("CARGO_MANIFEST_DIR"));
+            Introspection::from_json(&std::fs::read(path).expect("fixture"), f).expect("schema")
+        };
+        let qemus = [schema("system-10.0.2.json"), schema("system-11.1.3.json")];
+        for (p, text, has) in probes {
+            assert_eq!(p.to_string(), text);
+            let bound = p.in_bindings();
+            // 11.1's own addition is not in the bindings.
+            assert_eq!(bound.is_ok(), has[0], "{text}: {bound:?}");
+            for (q, want) in qemus.iter().zip(has) {
+                assert_eq!(q.probe(&p), want, "{text} in {}", q.label());
+                assert_eq!(q.query(text), Ok(want), "{text} in {}", q.label());
+            }
+        }
+        // Wrong turns answer `false`, not an error.
+        let q = &qemus[0];
+        assert_eq!(q.query("blockdev-add/arg-type/+file/aio/^no-such"), Ok(false));
+        assert_eq!(q.query("no-such-command"), Ok(false));
+        assert_eq!(q.query("query-status/ret-type/status/^running"), Ok(true));
+        assert_eq!(q.query("query-status/arg-type/x"), Ok(false));
+        assert_eq!(q.query("nbd-server-start/arg-type/*tls-creds"), Ok(true));
+        assert_eq!(q.query("nbd-server-start/arg-type/*addr"), Ok(false), "required");
+        assert_eq!(q.query("query-cpus-fast/$deprecated"), Ok(false));
+        assert!(q.query("").is_err());
+    }
 
     #[test]
     fn parse_and_display_round_trip() {
