@@ -167,7 +167,9 @@ fn main() {
     }
     let (qm, fm, cm) = (median(q), median(f), median(c));
     println!("\nmedians of {ROUNDS} rounds ({RUNS} runs each; qmp-shell 5 runs each):");
-    println!("  qmp exec query-status (start to exit, schema cache warm): {qm:.2} ms (goal: <= 5 ms)");
+    println!(
+        "  qmp exec query-status (start to exit, schema cache warm): {qm:.2} ms (goal: <= 5 ms)"
+    );
     println!("  the same, cache cold (query-qmp-schema fetched, written): {cm:.2} ms");
     println!("  spawn floor (/bin/true):               {fm:.2} ms");
     if !p.is_empty() {

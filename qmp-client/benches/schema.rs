@@ -64,11 +64,13 @@ fn raw_fetch(path: &Path) -> (Duration, usize) {
     let mut r = BufReader::new(s);
     let mut line = String::new();
     r.read_line(&mut line).expect("greeting");
-    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").expect("write");
+    w.write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .expect("write");
     line.clear();
     r.read_line(&mut line).expect("caps");
     let t = Instant::now();
-    w.write_all(b"{\"execute\":\"query-qmp-schema\"}\n").expect("write");
+    w.write_all(b"{\"execute\":\"query-qmp-schema\"}\n")
+        .expect("write");
     line.clear();
     r.read_line(&mut line).expect("schema");
     (t.elapsed(), line.len())
@@ -93,10 +95,14 @@ async fn first_call(path: &Path, how: How, disk: &[u8]) -> (Duration, Duration) 
         // No peer to key a shared copy by: fetched for this connection.
         How::Fetch => {
             let s = tokio::net::UnixStream::connect(path).await.expect("dial");
-            Client::from_stream(s, Options::default()).await.expect("connect")
+            Client::from_stream(s, Options::default())
+                .await
+                .expect("connect")
         }
         How::Disk => {
-            let c = Client::connect_unix(path, Options::default()).await.expect("connect");
+            let c = Client::connect_unix(path, Options::default())
+                .await
+                .expect("connect");
             let label = "QEMU 10.0.2";
             let s = Introspection::from_json(disk, label).expect("cached schema");
             c.use_schema(Arc::new(s));
@@ -188,8 +194,13 @@ fn main() {
         parse.push(ms(t.elapsed()) / RUNS as f64);
         eprintln!("round {} done", round + 1);
     }
-    println!("QEMU 10.0.2 qemu-system-x86_64, {ROUNDS} rounds x {RUNS} runs, medians of the rounds' medians:");
-    println!("{:<46} {:>12} {:>22}", "", "connect ms", "connect + 1st call ms");
+    println!(
+        "QEMU 10.0.2 qemu-system-x86_64, {ROUNDS} rounds x {RUNS} runs, medians of the rounds' medians:"
+    );
+    println!(
+        "{:<46} {:>12} {:>22}",
+        "", "connect ms", "connect + 1st call ms"
+    );
     for i in 0..4 {
         println!(
             "{:<46} {:>12.3} {:>22.3}",
@@ -219,7 +230,10 @@ fn main() {
     for i in 0..n {
         let p = dir.path().join(format!("m{i}.sock"));
         args.push("--chardev".into());
-        args.push(format!("socket,id=m{i},path={},server=on,wait=off", p.display()));
+        args.push(format!(
+            "socket,id=m{i},path={},server=on,wait=off",
+            p.display()
+        ));
         args.push("--monitor".into());
         args.push(format!("chardev=m{i}"));
         sockets.push(p);
@@ -229,10 +243,16 @@ fn main() {
     let sent = rt.block_on(async {
         let mut clients = Vec::new();
         for s in &sockets {
-            clients.push(Client::connect_unix(s, Options::default()).await.expect("connect"));
+            clients.push(
+                Client::connect_unix(s, Options::default())
+                    .await
+                    .expect("connect"),
+            );
         }
         let t = Instant::now();
-        let calls = clients.iter().map(|c| c.execute(qmp_types::QueryVersion::new()));
+        let calls = clients
+            .iter()
+            .map(|c| c.execute(qmp_types::QueryVersion::new()));
         for r in futures_join(calls).await {
             r.expect("query-version");
         }

@@ -475,7 +475,10 @@ mod tests {
     #[test]
     fn from_json_indexes_as_from_reply() {
         for f in ["system-10.0.2.json", "system-11.1.3.json"] {
-            let path = format!("{}/tests/fixtures/introspection/{f}", env!("CARGO_MANIFEST_DIR"));
+            let path = format!(
+                "{}/tests/fixtures/introspection/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            );
             let text = std::fs::read(&path).expect("fixture");
             let fast = Introspection::from_json(&text, "x").expect("fast");
             let typed: Vec<SchemaInfo> = serde_json::from_slice(&text).expect("typed");

@@ -411,7 +411,10 @@ mod tests {
     fn libvirt_s_queries_typed() {
         let probes = [
             (
-                Probe::args::<BlockdevAdd>().branch("file").member("aio").value("io_uring"),
+                Probe::args::<BlockdevAdd>()
+                    .branch("file")
+                    .member("aio")
+                    .value("io_uring"),
                 "blockdev-add/arg-type/+file/aio/^io_uring",
                 [true, true],
             ),
@@ -435,7 +438,9 @@ mod tests {
                 [true, true],
             ),
             (
-                Probe::returns::<QueryDisplayOptions>().branch("egl-headless").member("rendernode"),
+                Probe::returns::<QueryDisplayOptions>()
+                    .branch("egl-headless")
+                    .member("rendernode"),
                 "query-display-options/ret-type/+egl-headless/rendernode",
                 [true, true],
             ),
@@ -445,13 +450,18 @@ mod tests {
                 [true, true],
             ),
             (
-                Probe::args::<ObjectAdd>().branch("iothread").member("poll-weight"),
+                Probe::args::<ObjectAdd>()
+                    .branch("iothread")
+                    .member("poll-weight"),
                 "object-add/arg-type/+iothread/poll-weight",
                 [false, true],
             ),
         ];
         let schema = |f: &str| {
-            let path = format!("{}/tests/fixtures/introspection/{f}", env!("CARGO_MANIFEST_DIR"));
+            let path = format!(
+                "{}/tests/fixtures/introspection/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            );
             Introspection::from_json(&std::fs::read(path).expect("fixture"), f).expect("schema")
         };
         let qemus = [schema("system-10.0.2.json"), schema("system-11.1.3.json")];
@@ -467,12 +477,19 @@ mod tests {
         }
         // Wrong turns answer `false`, not an error.
         let q = &qemus[0];
-        assert_eq!(q.query("blockdev-add/arg-type/+file/aio/^no-such"), Ok(false));
+        assert_eq!(
+            q.query("blockdev-add/arg-type/+file/aio/^no-such"),
+            Ok(false)
+        );
         assert_eq!(q.query("no-such-command"), Ok(false));
         assert_eq!(q.query("query-status/ret-type/status/^running"), Ok(true));
         assert_eq!(q.query("query-status/arg-type/x"), Ok(false));
         assert_eq!(q.query("nbd-server-start/arg-type/*tls-creds"), Ok(true));
-        assert_eq!(q.query("nbd-server-start/arg-type/*addr"), Ok(false), "required");
+        assert_eq!(
+            q.query("nbd-server-start/arg-type/*addr"),
+            Ok(false),
+            "required"
+        );
         assert_eq!(q.query("query-cpus-fast/$deprecated"), Ok(false));
         assert!(q.query("").is_err());
     }

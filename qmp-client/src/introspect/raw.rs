@@ -121,9 +121,12 @@ pub(super) fn index(list: Vec<RawInfo<'_>>) -> Index {
                 i.json_type.as_deref().unwrap_or("value"),
             )),
             // QEMU before 6.2 sends `values` alone.
-            "enum" if i.members.is_empty() => {
-                Ty::Enum(i.values.into_iter().map(|v| (v.into_owned(), Vec::new())).collect())
-            }
+            "enum" if i.members.is_empty() => Ty::Enum(
+                i.values
+                    .into_iter()
+                    .map(|v| (v.into_owned(), Vec::new()))
+                    .collect(),
+            ),
             "enum" => Ty::Enum(
                 i.members
                     .into_iter()

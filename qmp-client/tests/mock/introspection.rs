@@ -280,5 +280,24 @@ async fn what_the_bindings_do_not_know_is_reported_with_whether_qemu_declares_it
         .await
         .expect("event");
     assert_eq!(find("failing", "MIGRATION").in_schema, Some(true));
+    // A union's branch: 11.1's new target, and one nobody declares.
+    mock.expect::<QueryCpusFast>().reply_json(json!([
+        {"cpu-index": 0, "qom-path": "/machine/cpu0", "thread-id": 1, "target": "hexagon"},
+        {"cpu-index": 1, "qom-path": "/machine/cpu1", "thread-id": 2, "target": "hexagonn"}
+    ]));
+    let cpus = c.execute(QueryCpusFast::new()).await.expect("kept");
+    assert_eq!(cpus.len(), 2);
+    let seen = c.unknown_members();
+    let branch = |key: &str| {
+        seen.iter()
+            .find(|r| r.member.key == key && r.source == "query-cpus-fast")
+            .unwrap_or_else(|| panic!("{key} in {seen:?}"))
+    };
+    assert_eq!(
+        branch("hexagon").member.kind,
+        qmp_types::rt::UnknownKind::Branch
+    );
+    assert_eq!(branch("hexagon").in_schema, Some(true));
+    assert_eq!(branch("hexagonn").in_schema, Some(false));
     mock.verify().expect("as scripted");
 }
