@@ -34,44 +34,78 @@ pub fn deserialize_enum<'de, D, T>(
 where
     D: Deserializer<'de>,
 {
-    deserialize_enum_named(d, from_wire, values, "")
+    enum_visit(d, from_wire, None, values, "")
 }
 
 /// [`deserialize_enum`] that, while a caller collects unknown members,
-/// records a value the enum `type_name` does not know.
+/// records a value the enum `type_name` does not know (`unknown` tells
+/// the enum's `Unknown` variant: a test of the discriminant, so known
+/// values cost nothing more).
 pub fn deserialize_enum_named<'de, D, T>(
     d: D,
     from_wire: fn(&str) -> T,
+    unknown: fn(&T) -> bool,
     values: &'static [&'static str],
     type_name: &'static str,
 ) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
 {
-    struct V<T>(fn(&str) -> T, &'static [&'static str], &'static str);
+    enum_visit(d, from_wire, Some(unknown), values, type_name)
+}
+
+/// Both: `unknown` `None` tells unknown values by `values`.
+fn enum_visit<'de, D, T>(
+    d: D,
+    from_wire: fn(&str) -> T,
+    unknown: Option<fn(&T) -> bool>,
+    values: &'static [&'static str],
+    type_name: &'static str,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct V<T> {
+        from_wire: fn(&str) -> T,
+        unknown: Option<fn(&T) -> bool>,
+        values: &'static [&'static str],
+        type_name: &'static str,
+    }
     impl<T> Visitor<'_> for V<T> {
         type Value = T;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a string (an enum value)")
         }
         fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
-            let v = (self.0)(s);
-            // Most values are known: the scan runs only while collecting.
-            if !self.2.is_empty() && collecting() && !self.1.contains(&s) {
+            let v = (self.from_wire)(s);
+            let unknown = match self.unknown {
+                Some(f) => f(&v),
+                None => !self.values.contains(&s),
+            };
+            if !unknown {
+                return Ok(v);
+            }
+            if crate::unknown::strict() {
+                return Err(E::unknown_variant(s, self.values));
+            }
+            if !self.type_name.is_empty() && collecting() {
+                let value = Value::String(s.to_string());
                 record(UnknownMember::new(
-                    self.2,
+                    self.type_name,
                     s.to_string(),
-                    Value::String(s.to_string()),
+                    value,
                     UnknownKind::EnumValue,
                 ));
-            }
-            if crate::unknown::strict() && !self.1.contains(&s) {
-                return Err(E::unknown_variant(s, self.1));
             }
             Ok(v)
         }
     }
-    d.deserialize_str(V(from_wire, values, type_name))
+    d.deserialize_str(V {
+        from_wire,
+        unknown,
+        values,
+        type_name,
+    })
 }
 
 /// A JSON object's members.

@@ -269,7 +269,13 @@ macro_rules! qapi_enum {
             fn deserialize<__D: $crate::__private::serde::Deserializer<'de>>(
                 d: __D,
             ) -> ::std::result::Result<Self, __D::Error> {
-                $crate::__private::deserialize_enum_named(d, Self::from_wire, &[$($wire),*], ::std::stringify!($name))
+                $crate::__private::deserialize_enum_named(
+                    d,
+                    Self::from_wire,
+                    |v| ::std::matches!(v, Self::Unknown(_)),
+                    &[$($wire),*],
+                    ::std::stringify!($name),
+                )
             }
         }
     };

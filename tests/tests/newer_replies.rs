@@ -51,13 +51,26 @@ fn new_branches_enum_values_and_events_are_kept() {
     // `branch_added`: a union branch the bindings don't know.
     let reply = json!({"cpu-index": 0, "qom-path": "/p", "thread-id": 7,
         "target": "riscv128", "props": {}, "hart": 3});
-    let (out, _) = round_trip::<CpuInfoFast>(&reply);
+    let (out, found) = round_trip::<CpuInfoFast>(&reply);
     assert_eq!(out, Ok(reply));
-    // An enum value the bindings don't know.
+    // Reported as a branch, with its members as the value.
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].kind, qmp_types::rt::UnknownKind::Branch);
+    assert_eq!(found[0].key, "riscv128");
+    assert_eq!(found[0].value, json!({"hart": 3}));
+    // An enum value the bindings don't know: kept, and reported as one.
     let reply = json!({"running": false, "status": "hibernating"});
     let (out, found) = round_trip::<StatusInfo>(&reply);
     assert_eq!(out, Ok(reply.clone()));
-    assert!(found.is_empty());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].kind, found[0].type_name, found[0].key.as_str()),
+        (
+            qmp_types::rt::UnknownKind::EnumValue,
+            "RunState",
+            "hibernating"
+        )
+    );
     let s: StatusInfo = serde_json::from_value(reply).expect("decodes");
     assert_eq!(s.status, RunState::Unknown("hibernating".into()));
     // An event the bindings don't know, and a known one with a new member.
