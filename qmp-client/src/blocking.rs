@@ -146,6 +146,22 @@ impl Client {
         self.rt.block_on(self.inner.execute(cmd))?
     }
 
+    /// The connected QEMU's own schema ([`crate::Client::schema`]).
+    pub fn schema(&self) -> Result<Arc<crate::introspect::Introspection>> {
+        self.rt.block_on(self.inner.schema())?
+    }
+
+    /// Whether the connected QEMU has command `C` ([`crate::Client::has`]).
+    pub fn has<C: Command<Protocol = Qmp>>(&self) -> Result<bool> {
+        self.rt.block_on(self.inner.has::<C>())
+    }
+
+    /// Whether the connected QEMU has what `probe` asks
+    /// ([`crate::Client::probe`]).
+    pub fn probe(&self, probe: &crate::introspect::Probe) -> Result<bool> {
+        self.rt.block_on(self.inner.probe(probe))?
+    }
+
     /// [`Client::execute`] with its own timeout.
     pub fn execute_timeout<C: Command<Protocol = Qmp>>(
         &self,

@@ -53,6 +53,18 @@ fn typed_calls_events_and_jobs_without_a_runtime() {
     })
     .expect("job b2");
 
+    // The connected QEMU's own schema, without a runtime.
+    assert!(qmp.has::<QueryNamedBlockNodes>().expect("schema"));
+    assert!(
+        !qmp.has::<QueryMachines>().expect("schema"),
+        "the daemon has no machine"
+    );
+    let zeroes = qmp_client::introspect::Probe::args::<BlockdevAdd>()
+        .member("detect-zeroes")
+        .value("unmap");
+    assert!(qmp.probe(&zeroes).expect("schema"));
+    assert_eq!(qmp.schema().expect("schema").label(), "QEMU 10.0.2");
+
     // Clones share the connection; a second thread calls at once.
     let other = qmp.clone();
     let t = std::thread::spawn(move || other.execute(QueryNamedBlockNodes::new()).map(|n| n.len()));
