@@ -172,8 +172,16 @@ async fn this_client_and_qemu_qmp_at_once() {
         .await
         .expect("bounded")
         .expect("task");
+    // A killed QEMU's socket ends with EOF, or with a reset when bytes
+    // were still unread in QEMU's receive buffer (the newline after a
+    // command's last `}`, which QEMU's parser does not wait for): seen
+    // both ways on this machine, both mean QEMU went away.
+    let reset = |c: &qmp_client::Disconnect| {
+        matches!(c, qmp_client::Disconnect::Io { error, .. }
+            if error.kind() == std::io::ErrorKind::ConnectionReset)
+    };
     assert!(
-        matches!(cause, qmp_client::Disconnect::PeerClosed),
+        matches!(cause, qmp_client::Disconnect::PeerClosed) || reset(&cause),
         "{cause:?}"
     );
     // Every client is told.
