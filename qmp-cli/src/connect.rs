@@ -62,6 +62,21 @@ pub struct Session {
 /// signal watcher can reach it (whichever comes first stops it).
 static SPAWNED: Mutex<Option<Qemu>> = Mutex::new(None);
 
+/// Files a signal that ends the run removes first (`qmp proxy`'s socket).
+static REMOVE_ON_SIGNAL: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// Whether the signal watcher is installed (once per run).
+static WATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Removes `path` if a signal (SIGTERM, SIGHUP, SIGINT) ends the run, as
+/// the end of the run does: `qmp proxy` leaves no socket behind.
+pub fn remove_on_signal(path: std::path::PathBuf) -> Result<()> {
+    REMOVE_ON_SIGNAL
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(path);
+    watch_signals(true)
+}
 /// Stops the QEMU `--spawn` started (kills it, removes its directory)
 /// when dropped.
 pub struct Spawned(());
@@ -85,6 +100,9 @@ fn stop_spawned() {
 /// installed before it returns.
 fn watch_signals(ctrl_c: bool) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    if WATCHING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
     let install =
         |k: SignalKind| signal(k).map_err(|e| CliError::Io(format!("can't watch signals: {e}")));
     let mut term = install(SignalKind::terminate())?;
@@ -106,8 +124,18 @@ fn watch_signals(ctrl_c: bool) -> Result<()> {
             _ = hup.recv() => (1, "SIGHUP"),
             _ = interrupt => (2, "SIGINT"),
         };
+        let files =
+            std::mem::take(&mut *REMOVE_ON_SIGNAL.lock().unwrap_or_else(|e| e.into_inner()));
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        let spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner()).is_some();
         stop_spawned();
-        eprintln!("qmp: {name}; the QEMU this run started is stopped");
+        if spawned {
+            eprintln!("qmp: {name}; the QEMU this run started is stopped");
+        } else {
+            eprintln!("qmp: {name}");
+        }
         std::process::exit(128 + n);
     });
     Ok(())

@@ -12,7 +12,8 @@ use crate::error::{CliError, Result};
 /// How the proxy serves.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProxyArgs {
-    /// The socket clients connect to (created; it must not exist).
+    /// The socket clients connect to (created; a socket nobody listens on
+    /// any more, left by a proxy that was killed, is replaced).
     #[arg(long, value_name = "PATH")]
     pub listen: PathBuf,
     /// Let through only queries (`query-*`) and the `--allow`ed commands.
@@ -39,6 +40,8 @@ pub async fn run(target: &Target, a: &ProxyArgs) -> Result<()> {
     opts.log = a.log.clone();
     let proxy = Proxy::bind(&a.listen, opts)?;
     let _cleanup = RemoveOnDrop(a.listen.clone());
+    // Killed by a signal, the socket goes too.
+    crate::connect::remove_on_signal(a.listen.clone())?;
     let mut session = target.connect().await?;
     eprintln!("qmp: proxy listening on {}", a.listen.display());
     loop {

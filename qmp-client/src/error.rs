@@ -176,6 +176,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A socket to serve on could not be made (the proxy's): the path's
+    /// folder is missing, or another process serves it.
+    #[error("can't listen on {}: {source}", path.display())]
+    Listen {
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Reading or writing failed before the connection was up (during the
     /// greeting and capabilities negotiation).
     #[error("QMP handshake I/O failed: {0}")]

@@ -95,10 +95,7 @@ impl Proxy {
     /// Listens at `path` (which must not exist).
     pub fn bind(path: impl Into<PathBuf>, opts: ProxyOptions) -> Result<Proxy> {
         let path = path.into();
-        let listener = UnixListener::bind(&path).map_err(|source| Error::Connect {
-            address: path.display().to_string(),
-            source,
-        })?;
+        let listener = listen(&path)?;
         let log = match &opts.log {
             Some(p) => Some(Arc::new(Mutex::new(std::fs::File::create(p).map_err(
                 |source| Error::Record {
@@ -393,5 +390,40 @@ async fn answer(qemu: &Client, req: &Request) -> Option<Vec<u8>> {
         Err(Error::Qmp { class, desc, .. }) => Some(error_reply(class.as_str(), &desc, id)),
         Err(Error::Closed(_)) => None,
         Err(e) => Some(error_reply("GenericError", &format!("qmp proxy: {e}"), id)),
+    }
+}
+
+/// Listens on `path`. A socket there that nobody listens on any more (a
+/// proxy killed before it could remove it: connecting is refused) is
+/// replaced; one that is served, or any other file, is not touched.
+fn listen(path: &Path) -> Result<UnixListener> {
+    let failed = |source: std::io::Error| Error::Listen {
+        path: path.to_path_buf(),
+        source,
+    };
+    match UnixListener::bind(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            use std::os::unix::fs::FileTypeExt;
+            let is_socket =
+                std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+            let refused = std::os::unix::net::UnixStream::connect(path)
+                .is_err_and(|c| c.kind() == std::io::ErrorKind::ConnectionRefused);
+            if !(is_socket && refused) {
+                return Err(failed(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}: something is there, and {}",
+                        if is_socket {
+                            "it is served (another proxy?)"
+                        } else {
+                            "it is not a socket"
+                        }
+                    ),
+                )));
+            }
+            std::fs::remove_file(path).map_err(failed)?;
+            UnixListener::bind(path).map_err(failed)
+        }
+        r => r.map_err(failed),
     }
 }

@@ -415,3 +415,34 @@ async fn in_front_of_qemu_11_1() {
     let e = c.execute(null_node("n0")).await.expect_err("refused");
     assert!(e.to_string().contains("not allowed (read-only"), "{e}");
 }
+
+/// A socket left by a proxy that was killed is replaced; one that is
+/// served, or a file that is not a socket, is refused as a listen error.
+#[test]
+fn a_stale_socket_is_replaced_and_a_served_one_refused() {
+    let dir = tests::TempDir::new("proxy-stale").expect("dir");
+    let path = dir.path().join("p.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    assert!(path.exists(), "the socket file stays behind");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let _g = rt.enter();
+    let p = Proxy::bind(&path, ProxyOptions::default()).expect("replaces the stale socket");
+    // Now served: a second proxy there is refused, saying so.
+    match Proxy::bind(&path, ProxyOptions::default()) {
+        Err(e @ Error::Listen { .. }) => assert!(e.to_string().contains("served"), "{e}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("two proxies on one socket"),
+    }
+    drop(p);
+    let file = dir.path().join("not-a-socket");
+    std::fs::write(&file, b"x").expect("file");
+    match Proxy::bind(&file, ProxyOptions::default()) {
+        Err(e @ Error::Listen { .. }) => assert!(e.to_string().contains("not a socket"), "{e}"),
+        Err(other) => panic!("{other}"),
+        Ok(_) => panic!("a file replaced"),
+    }
+    assert_eq!(std::fs::read(&file).expect("untouched"), b"x");
+}

@@ -154,3 +154,52 @@ fn with_wait_the_proxy_outlives_a_qemu_restart() {
     let _ = p.kill();
     let _ = p.wait();
 }
+
+/// Stopped by a signal, `qmp proxy` removes its socket; a socket left by
+/// a proxy killed outright does not stop the next one.
+#[test]
+fn a_signal_removes_the_socket_and_a_stale_one_is_replaced() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let dir = TempDir::new("qmp-proxy-sig").expect("temp dir");
+    let listen = dir.path().join("p.qmp");
+    // Started, and saying it listens (its signal handling is set up by
+    // then): the socket file alone may be a stale one.
+    let ready = |p: &mut std::process::Child| {
+        let lines = line_channel(p.stderr.take().expect("stderr"));
+        loop {
+            let l = lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the proxy says it listens")
+                .expect("a line");
+            if l.contains("proxy listening on") {
+                break;
+            }
+        }
+    };
+    for (signal, code) in [
+        (nix::sys::signal::Signal::SIGTERM, 143),
+        (nix::sys::signal::Signal::SIGHUP, 129),
+        (nix::sys::signal::Signal::SIGINT, 130),
+    ] {
+        let mut p = proxy(qemu.socket(), &listen, &[]);
+        ready(&mut p);
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(p.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("signal");
+        let st = wait_bounded(&mut p, Duration::from_secs(10), "qmp proxy");
+        assert_eq!(st.code(), Some(code), "{signal}");
+        assert!(!listen.exists(), "{signal}: the socket is removed");
+    }
+    // SIGKILL leaves it; the next proxy replaces it.
+    let mut p = proxy(qemu.socket(), &listen, &[]);
+    ready(&mut p);
+    p.kill().expect("kill");
+    let _ = p.wait();
+    assert!(listen.exists(), "a killed proxy leaves its socket");
+    let mut p = proxy(qemu.socket(), &listen, &[]);
+    ready(&mut p);
+    let (code, out, err) = run(&listen, &["exec", "--raw", "query-version"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"qemu\""), "{out}");
+    p.kill().expect("kill");
+    let _ = p.wait();
+}
