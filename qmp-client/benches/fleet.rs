@@ -35,27 +35,13 @@ fn rss_kib() -> u64 {
 }
 
 fn daemon(dir: &Path, n: usize) -> (tests::Daemon, Vec<PathBuf>) {
-    let mut args: Vec<String> = vec![
+    let args: Vec<String> = vec![
         "--blockdev".into(),
         "driver=null-co,node-name=a,size=1048576".into(),
         "--blockdev".into(),
         "driver=null-co,node-name=b,size=1048576".into(),
     ];
-    let mut sockets = Vec::new();
-    for i in 0..n {
-        let p = dir.join(format!("m{i}.sock"));
-        args.push("--chardev".into());
-        args.push(format!(
-            "socket,id=m{i},path={},server=on,wait=off",
-            p.display()
-        ));
-        args.push("--monitor".into());
-        args.push(format!("chardev=m{i}"));
-        sockets.push(p);
-    }
-    let last = sockets.last().expect("n > 0").clone();
-    let d = tests::Daemon::start(&args, &last);
-    (d, sockets)
+    tests::Daemon::with_monitors(dir, n, &args)
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {

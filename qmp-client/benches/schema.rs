@@ -225,21 +225,7 @@ fn main() {
     // A fleet of one binary: how many fetches.
     let dir = tests::TempDir::new("schema-fleet").expect("dir");
     let n = 100;
-    let mut args: Vec<String> = Vec::new();
-    let mut sockets = Vec::new();
-    for i in 0..n {
-        let p = dir.path().join(format!("m{i}.sock"));
-        args.push("--chardev".into());
-        args.push(format!(
-            "socket,id=m{i},path={},server=on,wait=off",
-            p.display()
-        ));
-        args.push("--monitor".into());
-        args.push(format!("chardev=m{i}"));
-        sockets.push(p);
-    }
-    let last = sockets.last().expect("n > 0").clone();
-    let _d = tests::Daemon::start(&args, &last);
+    let (_d, sockets) = tests::Daemon::with_monitors(dir.path(), n, &[]);
     let sent = rt.block_on(async {
         let mut clients = Vec::new();
         for s in &sockets {
@@ -250,11 +236,16 @@ fn main() {
             );
         }
         let t = Instant::now();
-        let calls = clients
+        // One task each, as the fleet bench does: all calls at once.
+        let calls: Vec<_> = clients
             .iter()
-            .map(|c| c.execute(qmp_types::QueryVersion::new()));
-        for r in futures_join(calls).await {
-            r.expect("query-version");
+            .map(|c| {
+                let c = c.clone();
+                tokio::spawn(async move { c.execute(qmp_types::QueryVersion::new()).await })
+            })
+            .collect();
+        for call in calls {
+            call.await.expect("task").expect("query-version");
         }
         let took = t.elapsed();
         let sent: u64 = clients.iter().map(|c| c.stats().sent).sum();
@@ -266,31 +257,4 @@ fn main() {
         sent.0 - n as u64,
         ms(sent.1)
     );
-}
-
-/// Awaits every future, concurrently, on this task.
-async fn futures_join<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in fs {
-        set.push(Box::pin(f));
-    }
-    let mut out: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in set.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }

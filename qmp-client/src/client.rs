@@ -242,6 +242,8 @@ impl Client {
         let unix = writer.is_unix();
         let schema =
             crate::schema_slot::SchemaSlot::new(&opts.schema, writer.peer_pid(), &greeting);
+        // Before the connection task starts: the first events it reads
+        // are judged by the given schema too.
         if let crate::options::SchemaPolicy::Given(s) = &opts.schema {
             let _ = shared.schema.set(s.clone());
         }
@@ -402,12 +404,10 @@ impl Client {
             )
             .await
             .map_err(|e| e.to_string())?;
-        let reply = wire::decode_reply::<Vec<qmp_types::SchemaInfo>>(name, &raw)
-            .map_err(|e| e.to_string())?;
         let label = self.inner.schema.label.clone();
-        Ok(Arc::new(crate::introspect::Introspection::from_reply(
-            reply, label,
-        )))
+        crate::introspect::Introspection::from_json(raw.get().as_bytes(), label)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
     }
 
     /// What identifies the connected QEMU's build (see

@@ -58,28 +58,35 @@ impl Which {
     }
 }
 
-/// Where `cargo xtask test` writes QEMU 11.1.3's wrappers (panics, saying
-/// how to get them, when they are not there).
-pub fn qemu111_bin() -> PathBuf {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-11.1/bin");
+/// The folder `cargo xtask test` prepares at `dir` (below the workspace
+/// root), once `program` is there in it; panics, saying how to get it,
+/// when it is not (`what`: "unpacks QEMU 7.2").
+fn prepared(dir: &str, program: &str, what: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
     assert!(
-        bin.join("qemu-system-x86_64").exists(),
-        "QEMU 11.1.3 is not set up in {}: run `cargo xtask test` (README's test command), which makes it",
-        bin.display()
-    );
-    bin
-}
-
-/// Where `cargo xtask test` unpacks QEMU 7.2 (panics, saying how to get
-/// it, when it is not there).
-pub fn qemu72_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/qemu-7.2");
-    assert!(
-        root.join("usr/bin/qemu-system-x86_64").exists(),
-        "QEMU 7.2 is not unpacked in {}: run `cargo xtask test` (README's test command), which fetches it",
-        root.display()
+        root.join(program).exists(),
+        "{} is missing: run `cargo xtask test` (README's test command), which {what}",
+        root.join(program).display()
     );
     root
+}
+
+/// Where `cargo xtask test` writes QEMU 11.1.3's wrappers.
+pub fn qemu111_bin() -> PathBuf {
+    prepared(
+        "target/qemu-11.1/bin",
+        "qemu-system-x86_64",
+        "makes QEMU 11.1.3's Debian 13 root and wrappers",
+    )
+}
+
+/// Where `cargo xtask test` unpacks QEMU 7.2.
+pub fn qemu72_root() -> PathBuf {
+    prepared(
+        "target/qemu-7.2",
+        "usr/bin/qemu-system-x86_64",
+        "unpacks QEMU 7.2",
+    )
 }
 
 /// A launcher for `which` QEMU's `flavor` binary
@@ -166,6 +173,26 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(10));
         }
         d
+    }
+
+    /// The daemon with `n` QMP monitors (`m0.sock`, `m1.sock`, ... in
+    /// `dir`) after `args`; their paths.
+    pub fn with_monitors(dir: &Path, n: usize, args: &[String]) -> (Daemon, Vec<PathBuf>) {
+        let mut args = args.to_vec();
+        let mut sockets = Vec::new();
+        for i in 0..n {
+            let p = dir.join(format!("m{i}.sock"));
+            args.push("--chardev".into());
+            args.push(format!(
+                "socket,id=m{i},path={},server=on,wait=off",
+                p.display()
+            ));
+            args.push("--monitor".into());
+            args.push(format!("chardev=m{i}"));
+            sockets.push(p);
+        }
+        let last = sockets.last().expect("n > 0").clone();
+        (Daemon::start(&args, &last), sockets)
     }
 
     /// The daemon with one QMP monitor on `socket`.

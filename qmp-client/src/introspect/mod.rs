@@ -284,7 +284,7 @@ impl Introspection {
 
     /// Whether the QEMU has what `probe` asks for.
     pub fn probe(&self, probe: &Probe) -> bool {
-        self.query(&probe.to_string()).unwrap_or(false)
+        probe::answer(self, probe)
     }
 
     /// Checks command `name` with `args` as this QEMU's input visitor

@@ -331,23 +331,27 @@ enum At<'s> {
 
 /// Answers `query` (libvirt's syntax) from `schema`.
 pub(super) fn run(schema: &Introspection, query: &str) -> Result<bool, ProbeError> {
-    let p = Probe::parse(query)?;
+    Ok(answer(schema, &Probe::parse(query)?))
+}
+
+/// Whether `schema` has what `p` asks.
+pub(super) fn answer(schema: &Introspection, p: &Probe) -> bool {
     let Some(entry) = schema
         .commands
         .get(&p.start)
         .or_else(|| schema.events.get(&p.start))
     else {
-        return Ok(false);
+        return false;
     };
     let at = match p.part {
         Some("arg-type") => At::Type(&entry.arg_type),
         Some(_) => match &entry.ret_type {
             Some(t) => At::Type(t),
-            None => return Ok(false),
+            None => return false,
         },
         None => At::Entry(entry),
     };
-    Ok(walk(schema, at, &p.steps, 0))
+    walk(schema, at, &p.steps, 0)
 }
 
 /// Whether `steps` lead somewhere from `at` (libvirt's traversal).

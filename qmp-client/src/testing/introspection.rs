@@ -29,8 +29,8 @@ impl Intro {
     /// From a `query-qmp-schema` reply's `return` value.
     pub(crate) fn of(list: Value, label: &str) -> Result<Intro> {
         let reply: Arc<str> = list.to_string().into();
-        let index =
-            Introspection::from_value(list, label).map_err(|e| Error::Mock(e.to_string()))?;
+        let index = Introspection::from_json(reply.as_bytes(), label)
+            .map_err(|e| Error::Mock(e.to_string()))?;
         Ok(Intro {
             index: Arc::new(index),
             reply,
