@@ -8,6 +8,7 @@ mod events;
 mod exec;
 mod migrate;
 mod proxy;
+mod proxy_budgets;
 mod record;
 
 use std::io::{BufRead, BufReader};
