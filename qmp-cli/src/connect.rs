@@ -47,6 +47,10 @@ pub struct Target {
     /// `qmp_client::testing::MockQemu::replay` plays back in tests.
     #[arg(long, global = true, value_name = "FILE")]
     pub record: Option<std::path::PathBuf>,
+    /// The most the recording may hold, in bytes; past it recording
+    /// stops (with a last line, and a warning at the end of the run).
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub record_limit: u64,
 }
 
 /// A connection, and the private QEMU behind it when `--spawn` started
@@ -148,6 +152,16 @@ impl Target {
         self.connect_watching(true).await
     }
 
+    /// Keeps `client` to check its recording at the end of the run.
+    fn recorded(&self, client: &Client) {
+        if self.record.is_some() {
+            RECORDED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(client.clone());
+        }
+    }
+
     /// [`Target::connect`] for a command that ends normally on Ctrl-C
     /// (its own handler then drops the session, which stops QEMU).
     pub async fn connect_keeping_ctrl_c(&self) -> Result<Session> {
@@ -160,6 +174,7 @@ impl Target {
         let opts = Options {
             connect_timeout: timeout,
             record: self.record.clone(),
+            record_limit: self.record_limit,
             ..Options::default()
         };
         let busy = |e: qmp_client::Error| {
@@ -171,6 +186,7 @@ impl Target {
         };
         if let Some(path) = &self.socket {
             let client = Client::connect_unix(path, opts).await.map_err(busy)?;
+            self.recorded(&client);
             return Ok(Session {
                 client,
                 spawned: None,
@@ -178,6 +194,7 @@ impl Target {
         }
         if let Some(addr) = &self.tcp {
             let client = Client::connect_tcp(addr, opts).await.map_err(busy)?;
+            self.recorded(&client);
             return Ok(Session {
                 client,
                 spawned: None,
@@ -197,8 +214,10 @@ impl Target {
             let connected = qemu.connect(opts).await;
             *SPAWNED.lock().unwrap_or_else(|e| e.into_inner()) = Some(qemu);
             let spawned = Spawned(());
+            let client = connected?;
+            self.recorded(&client);
             return Ok(Session {
-                client: connected?,
+                client,
                 spawned: Some(spawned),
             });
         }
@@ -206,6 +225,27 @@ impl Target {
             "where is QEMU? give --socket PATH (or set QMP_SOCKET), --tcp HOST:PORT, or --spawn to start one".into(),
         ))
     }
+}
+
+/// The connections this run records (`--record`), checked at its end.
+static RECORDED: Mutex<Vec<Client>> = Mutex::new(Vec::new());
+
+/// How the run's recordings went: a recording cut short by its limit is a
+/// warning on stderr; one that failed to write is the run's error
+/// (exit code 4), as nothing would say it otherwise.
+pub fn check_recordings() -> Result<()> {
+    let clients = std::mem::take(&mut *RECORDED.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut failed = None;
+    for c in clients {
+        match c.recording() {
+            Ok(()) => {}
+            Err(e @ qmp_client::Error::RecordFull { .. }) => {
+                eprintln!("qmp: warning: {e} (--record-limit)");
+            }
+            Err(e) => failed = Some(CliError::Io(e.to_string())),
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 /// The launcher for a `--spawn` command line.

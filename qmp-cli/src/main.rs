@@ -128,7 +128,17 @@ enum SchemaCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let r = run(cli);
+    let recordings = connect::check_recordings();
+    let r = match (r, recordings) {
+        (Err(e), Err(rec)) => {
+            eprintln!("qmp: {rec}");
+            Err(e)
+        }
+        (Ok(()), rec) => rec,
+        (e, Ok(())) => e,
+    };
+    match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("qmp: {e}");

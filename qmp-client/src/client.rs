@@ -173,9 +173,12 @@ impl Client {
     }
 
     async fn handshake(reader: Reader, mut writer: Writer, opts: Options) -> Result<Client> {
-        let reader = match &opts.record {
-            Some(path) => transport::record(reader, &mut writer, path)?,
-            None => reader,
+        let (reader, tap) = match &opts.record {
+            Some(path) => {
+                let (r, tap) = transport::record(reader, &mut writer, path, opts.record_limit)?;
+                (r, Some(tap))
+            }
+            None => (reader, None),
         };
         let deadline = opts.connect_timeout;
         let mut reader = BufReader::with_capacity(16 << 10, reader);
@@ -235,7 +238,12 @@ impl Client {
             opts.subscriber_buffer,
             opts.subscriber_bytes,
         );
-        let shared = Arc::new(Shared::new(hub, opts.unknown_members));
+        // A recording that could not take the greeting fails the connect:
+        // asked for, it would hold nothing.
+        if let Some(e) = tap.as_deref().and_then(recording_problem) {
+            return Err(e);
+        }
+        let shared = Arc::new(Shared::new(hub, opts.unknown_members, tap));
         let (in_band_tx, in_band_rx) = mpsc::channel(opts.queue.max(1));
         let (oob_tx, oob_rx) = mpsc::channel(opts.queue.max(1));
         let (alive_tx, alive_rx) = oneshot::channel();
@@ -318,6 +326,19 @@ impl Client {
             history_len,
             history_bytes,
             unknown_members: c.unknown_members.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How the session recording ([`crate::Options::record`]) is going:
+    /// `Ok` while every line is written (or nothing is recorded),
+    /// [`Error::Record`] once a write failed (a full disk),
+    /// [`Error::RecordFull`] once it reached
+    /// [`crate::Options::record_limit`]. Either way recording stopped
+    /// there and the session went on.
+    pub fn recording(&self) -> Result<()> {
+        match self.inner.shared.tap.as_deref().and_then(recording_problem) {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -739,4 +760,19 @@ impl Drop for ReplySlot<'_> {
                 .fetch_add(1, Ordering::Relaxed);
         }
     }
+}
+
+/// Why `tap` stopped recording, as an error.
+fn recording_problem(tap: &crate::record::Tap) -> Option<Error> {
+    use crate::record::Stopped;
+    Some(match tap.stopped()? {
+        Stopped::Failed(kind, msg) => Error::Record {
+            path: tap.path().to_path_buf(),
+            source: std::io::Error::new(kind, msg),
+        },
+        Stopped::Full(limit) => Error::RecordFull {
+            path: tap.path().to_path_buf(),
+            limit,
+        },
+    })
 }

@@ -94,14 +94,25 @@ pub enum Error {
         desc: String,
     },
     /// The session recording ([`crate::Options::record`]) could not be
-    /// created.
-    #[error("can't create the session recording {}: {source}", path.display())]
+    /// created or written (recording stopped there; the session goes
+    /// on, and [`crate::Client::recording`] says so).
+    #[error("can't record the session to {}: {source}", path.display())]
     Record {
         /// The file asked for.
         path: std::path::PathBuf,
         /// What the OS said.
         #[source]
         source: std::io::Error,
+    },
+    /// The session recording reached its limit
+    /// ([`crate::Options::record_limit`]) and stopped there, with a last
+    /// line saying so; the session goes on. Raise the limit to keep more.
+    #[error("the session recording {} stopped at its limit of {limit} bytes", path.display())]
+    RecordFull {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
     },
     /// The test double (`testing::MockQemu`, `MockAgent`) was set up with
     /// something it cannot use (a QEMU version it does not cover, a

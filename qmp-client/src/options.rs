@@ -69,6 +69,10 @@ pub struct Options {
     /// (`{"t": seconds, "dir": "send"|"recv", "msg": {..}}`), which
     /// `testing::MockQemu::replay` plays back. Off (`None`) by default.
     pub record: Option<std::path::PathBuf>,
+    /// The most a recording may hold, in bytes (default 64 MiB): an event
+    /// flood would fill a disk otherwise. Past it, recording stops with a
+    /// last line saying so (see [`crate::Client::recording`]).
+    pub record_limit: u64,
 }
 
 /// What a client does with members of replies and events that the
@@ -140,6 +144,7 @@ impl Default for Options {
             schema: SchemaPolicy::Fetch,
             unknown_members: UnknownMembers::Report,
             record: None,
+            record_limit: 64 << 20,
         }
     }
 }

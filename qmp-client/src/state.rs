@@ -10,6 +10,7 @@ use crate::error::{Disconnect, Error};
 use crate::history::Hub;
 use crate::introspect::Introspection;
 use crate::options::UnknownMembers;
+use crate::record::Tap;
 
 /// A member, enum value or branch the bindings don't know, where it came
 /// from, and whether the connected QEMU declares it.
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) unknown: std::sync::Mutex<std::collections::VecDeque<UnknownRecord>>,
     /// The connected QEMU's schema, once a handle settled on it.
     pub(crate) schema: std::sync::OnceLock<std::sync::Arc<Introspection>>,
+    /// The session recording, if one was asked for.
+    pub(crate) tap: Option<std::sync::Arc<Tap>>,
 }
 
 /// Unknown members kept for [`crate::Client::unknown_members`], at most.
@@ -65,7 +68,11 @@ pub(crate) const KEPT_UNKNOWN: usize = 256;
 
 impl Shared {
     /// The state of a new connection.
-    pub(crate) fn new(hub: Hub, unknown_policy: UnknownMembers) -> Shared {
+    pub(crate) fn new(
+        hub: Hub,
+        unknown_policy: UnknownMembers,
+        tap: Option<std::sync::Arc<Tap>>,
+    ) -> Shared {
         Shared {
             hub,
             end: watch::Sender::new(None),
@@ -74,6 +81,7 @@ impl Shared {
             unknown_policy,
             unknown: std::sync::Mutex::default(),
             schema: std::sync::OnceLock::new(),
+            tap,
         }
     }
 

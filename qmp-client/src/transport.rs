@@ -229,13 +229,20 @@ pub(crate) fn record(
     reader: Reader,
     writer: &mut Writer,
     path: &std::path::Path,
-) -> Result<Reader> {
-    let tap = Tap::create(path).map_err(|source| Error::Record {
+    limit: u64,
+) -> Result<(Reader, Arc<Tap>)> {
+    let tap = Tap::create(path, limit).map_err(|source| Error::Record {
         path: path.to_path_buf(),
         source,
     })?;
     writer.tap = Some(tap.clone());
-    Ok(Box::new(TapReader { inner: reader, tap }))
+    Ok((
+        Box::new(TapReader {
+            inner: reader,
+            tap: tap.clone(),
+        }),
+        tap,
+    ))
 }
 
 /// A read half whose bytes also go to a recording.

@@ -74,5 +74,40 @@ fn a_recorded_session_replays_to_the_same_command() {
         ],
     );
     assert_ne!(code, 0);
-    assert!(err.contains("can't create the session recording"), "{err}");
+    assert!(err.contains("can't record the session to"), "{err}");
+}
+
+/// A recording that can't be written is the run's error (exit 4, naming
+/// the file), never a silent exit 0; one cut short by `--record-limit`
+/// is a warning, its last line saying so.
+#[test]
+fn a_recording_that_fails_or_fills_is_said() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let (code, _, err) = run(
+        qemu.socket(),
+        &["--record", "/dev/full", "exec", "query-version"],
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("/dev/full") && err.contains("space"), "{err}");
+    let dir = TempDir::new("qmp-record-limit").expect("temp dir");
+    let file = dir.path().join("cut.jsonl");
+    let f = file.to_str().expect("utf-8");
+    let (code, out, err) = run(
+        qemu.socket(),
+        &[
+            "--record",
+            f,
+            "--record-limit",
+            "2000",
+            "exec",
+            "query-qmp-schema",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.len() > 2000);
+    assert!(err.contains("stopped at its limit of 2000 bytes"), "{err}");
+    let text = std::fs::read_to_string(&file).expect("the recording");
+    assert!(text.len() <= 2000, "{}", text.len());
+    let last: Value = serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["dir"], "note");
 }

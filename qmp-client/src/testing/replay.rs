@@ -138,7 +138,9 @@ impl Replay {
             let sent = match v.get("dir").and_then(Value::as_str) {
                 Some("send") => true,
                 Some("recv") => false,
-                _ => return Err(bad("`dir` must be \"send\" or \"recv\"")),
+                // A recording's last line when it reached its limit.
+                Some("note") => continue,
+                _ => return Err(bad("`dir` must be \"send\", \"recv\" or \"note\"")),
             };
             let msg = match (v.get("msg"), v.get("raw").and_then(Value::as_str)) {
                 (Some(m), _) => Msg::Json(m.clone()),

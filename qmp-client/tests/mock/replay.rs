@@ -160,3 +160,67 @@ async fn a_departure_from_the_recording_names_file_and_line() {
         "{problems}"
     );
 }
+
+/// A recording under an event flood stops at its limit with a last line
+/// saying so, the client says so too, and what was kept still replays.
+#[tokio::test]
+async fn a_recording_under_an_event_flood_stops_at_its_limit() {
+    let dir = tests::TempDir::new("record-limit").expect("dir");
+    let file = dir.path().join("flood.jsonl");
+    let mock = MockQemu::new();
+    let opts = Options {
+        record: Some(file.clone()),
+        record_limit: 64 << 10,
+        ..Options::default()
+    };
+    let c = mock.connect(opts).await.expect("connects");
+    let mut events = c.events();
+    mock.emit_burst(
+        (0..5000).map(|i| BlockJobReady::new(JobType::Backup, format!("j{i}"), 10, 10, 0)),
+    );
+    // Every event arrives (the session goes on past the limit).
+    let mut seen = 0;
+    while seen < 5000 {
+        match bounded(events.next()).await {
+            Ok(_) => seen += 1,
+            Err(Error::EventsLost(n)) => seen += n as usize,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let text = std::fs::read_to_string(&file).expect("recording");
+    assert!(text.len() <= 64 << 10, "{} bytes", text.len());
+    let last: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("json");
+    assert_eq!(last["dir"], "note", "{last}");
+    assert!(
+        matches!(c.recording(), Err(Error::RecordFull { limit, .. }) if limit == 64 << 10),
+        "{:?}",
+        c.recording()
+    );
+    let replayed = MockQemu::replay(&file).expect("what was kept replays");
+    let r = replayed
+        .connect(Options::default())
+        .await
+        .expect("connects");
+    bounded(r.events().next())
+        .await
+        .expect("the first event kept");
+    replayed.verify().expect("the whole recording played");
+}
+
+/// A recording that can't be written fails the connect: asked for, it
+/// would hold nothing.
+#[tokio::test]
+async fn a_recording_that_cannot_be_written_fails_the_connect() {
+    let mock = MockQemu::new();
+    let opts = Options {
+        record: Some("/dev/full".into()),
+        ..Options::default()
+    };
+    let e = mock
+        .connect(opts)
+        .await
+        .expect_err("no recording, no session");
+    assert!(matches!(e, Error::Record { .. }), "{e:?}");
+    assert!(e.to_string().contains("/dev/full"), "{e}");
+}
