@@ -17,6 +17,8 @@ pub struct EventsArgs {
     /// event (or `--count` events) and exits. QEMU closing the connection
     /// after its `SHUTDOWN` event (a `quit`, a guest power-off) is a
     /// normal end (exit 0); without one (QEMU killed or crashed), exit 3.
+    /// Events lost because this reader fell behind are a warning on
+    /// stderr; printing goes on.
     #[arg(short, long)]
     pub follow: bool,
     /// Only these events (wire names, `JOB_STATUS_CHANGE`; repeat the flag
@@ -121,7 +123,16 @@ pub async fn run(client: &Client, a: &EventsArgs) -> Result<()> {
     while limit.is_none_or(|n| printed < n) {
         let next = async {
             loop {
-                let r = stream.next().await?;
+                let r = match stream.next().await {
+                    // A gap is told, and the printing goes on.
+                    Err(qmp_client::Error::EventsLost(n)) => {
+                        eprintln!(
+                            "qmp: warning: {n} events were lost here (this reader fell behind)"
+                        );
+                        continue;
+                    }
+                    r => r?,
+                };
                 shut_down |= r.event.name() == "SHUTDOWN";
                 if a.filter.is_empty() || a.filter.iter().any(|f| f == r.event.name()) {
                     return Ok::<_, qmp_client::Error>(r);

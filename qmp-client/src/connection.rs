@@ -122,6 +122,12 @@ const DRAIN: usize = 64;
 /// runtime (a flood of events never holds the thread).
 const TURNS: usize = 16;
 
+/// Messages read in one poll, at most: a burst of events yields to the
+/// runtime every this many, far below a subscriber's default buffer
+/// (1,024), so a subscriber on the same thread reads between (a burst of
+/// 1,100 once filled a subscriber's queue in one poll).
+const READ_PER_POLL: usize = 128;
+
 /// Everything the task needs, handed over by the handshake.
 pub(crate) struct Parts {
     pub(crate) reader: BufReader<Reader>,
@@ -222,6 +228,7 @@ impl Conn<'_> {
         // is asked again after a write: an in-process peer answers at
         // once.
         let (mut oob_idle, mut in_band_idle, mut read_idle) = (false, false, false);
+        let mut read = 0;
         for _ in 0..TURNS {
             let mut worked = false;
             // Calls: out-of-band ones first; in-band ones while fewer
@@ -261,7 +268,7 @@ impl Conn<'_> {
                 }
             }
             for _ in 0..DRAIN {
-                if read_idle {
+                if read_idle || read == READ_PER_POLL {
                     break;
                 }
                 match wire::poll_message(&mut self.reader, cx, &mut self.line, self.max_message) {
@@ -277,6 +284,7 @@ impl Conn<'_> {
                             return Poll::Ready(cause);
                         }
                         worked = true;
+                        read += 1;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Disconnect::from(e)),
                     Poll::Pending => read_idle = true,
@@ -284,6 +292,9 @@ impl Conn<'_> {
             }
             if !worked {
                 return Poll::Pending;
+            }
+            if read == READ_PER_POLL {
+                break;
             }
         }
         // Work is left: let the runtime run others first.

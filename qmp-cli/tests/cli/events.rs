@@ -269,3 +269,52 @@ fn job_run_starts_a_job_and_follows_it() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("name the job"), "{err}");
 }
+
+/// Case 10 of issue 36: a burst of 1,100 events (more than a client's
+/// default subscriber buffer of 1,024) is printed whole by `events
+/// --follow`, which then ends with QEMU's SHUTDOWN (exit 0).
+#[test]
+fn events_follow_prints_a_burst_whole() {
+    use qmp_client::testing::MockQemu;
+    use qmp_types::{BlockJobReady, JobType, Shutdown, ShutdownCause, StopEvent};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let mock = MockQemu::new();
+    let path = rt.block_on(mock.listen_unix()).expect("listens");
+    let mut follow = qmp()
+        .arg("--socket")
+        .arg(&path)
+        .args(["events", "--follow"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp events runs");
+    let rx = line_channel(follow.stdout.take().expect("stdout"));
+    // Attached once a STOP is printed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the follower never printed");
+        mock.emit(StopEvent::new());
+        if rx.recv_timeout(Duration::from_millis(300)).is_ok() {
+            break;
+        }
+    }
+    mock.emit_burst(
+        (0..1100).map(|i| BlockJobReady::new(JobType::Backup, format!("j{i}"), 10, 10, 0)),
+    );
+    mock.emit(Shutdown::new(false, ShutdownCause::HostQmpQuit));
+    mock.close();
+    let mut ready = 0;
+    while let Ok(Ok(l)) = rx.recv_timeout(Duration::from_secs(30)) {
+        if l.contains("BLOCK_JOB_READY") {
+            ready += 1;
+        }
+    }
+    let st = wait_bounded(&mut follow, Duration::from_secs(20), "the follower");
+    let mut err = String::new();
+    if let Some(mut e) = follow.stderr.take() {
+        use std::io::Read;
+        e.read_to_string(&mut err).ok();
+    }
+    assert_eq!(ready, 1100, "{err}");
+    assert_eq!(st.code(), Some(0), "{err}");
+}
