@@ -126,6 +126,7 @@ impl From<qmp_client::Error> for CliError {
             },
             e @ (E::JobFailed { .. }
             | E::JobCancelled { .. }
+            | E::JobOutcomeUnknown { .. }
             | E::MigrationFailed { .. }
             | E::MigrationCancelled) => CliError::Failed(e),
             E::Unavailable(u) => CliError::Usage(u.to_string()),

@@ -143,6 +143,17 @@ pub enum Error {
         /// The job's id.
         id: String,
     },
+    /// A job's outcome can't be told: QEMU no longer has it (dismissed by
+    /// someone, or it never existed) and this connection saw neither an
+    /// event with its outcome nor its error in `query-jobs`. Never
+    /// counted as success.
+    #[error("job {id}: outcome unknown: {why}")]
+    JobOutcomeUnknown {
+        /// The job's id.
+        id: String,
+        /// What was (not) seen.
+        why: String,
+    },
     /// A dirty bitmap can't serve a backup (missing, `busy`, or
     /// `inconsistent` after QEMU did not close its image cleanly); the
     /// problem says what to do.

@@ -13,8 +13,9 @@
 use std::time::Duration;
 
 use qmp_types::{
-    BlockJobCancelled, BlockJobCompleted, Command, JobCancel, JobComplete, JobDismiss, JobFinalize,
-    JobInfo, JobPause, JobResume, JobStatus, JobStatusChange, Qmp, QueryJobs,
+    BlockErrorAction, BlockJobCancelled, BlockJobCompleted, BlockJobError, Command, JobCancel,
+    JobComplete, JobDismiss, JobFinalize, JobInfo, JobPause, JobResume, JobStatus, JobStatusChange,
+    Qmp, QueryBlockJobs, QueryJobs,
 };
 
 use crate::client::Client;
@@ -28,7 +29,11 @@ use crate::history::{EventRecord, Since};
 ///
 /// Its waits end with the job's outcome as QEMU tells it:
 /// [`Error::JobFailed`] with QEMU's text, [`Error::JobCancelled`], or
-/// [`Error::Closed`] when the connection (or QEMU) goes away.
+/// [`Error::Closed`] when the connection (or QEMU) goes away. A job gone
+/// without its outcome seen (dismissed by someone else, or an id QEMU
+/// never had) is [`Error::JobOutcomeUnknown`], never success. A wait
+/// that times out on a job paused by an I/O error (`on-target-error:
+/// stop` or `enospc`) says so, with the device's I/O status.
 ///
 /// ```no_run
 /// # async fn demo(qmp: qmp_client::Client) -> qmp_client::Result<()> {
@@ -142,14 +147,32 @@ impl Client {
     }
 }
 
-/// Where a reader of a job's events is, and what they said of its
-/// outcome so far.
+/// Where a reader of a job's events is, and what they (and `query-jobs`)
+/// said of it so far.
 struct Reader {
     since: Since,
     /// From `BLOCK_JOB_COMPLETED` or `BLOCK_JOB_CANCELLED`.
     outcome: Option<std::result::Result<(), Error>>,
     /// The job went through `aborting`.
     aborted: bool,
+    /// Any event of the job was read, or `query-jobs` listed it.
+    seen: bool,
+    /// The error `query-jobs` gave, kept in case the job is dismissed
+    /// before its end is read.
+    error: Option<String>,
+    /// The last `BLOCK_JOB_ERROR`: the operation and the action taken.
+    io_error: Option<(String, BlockErrorAction)>,
+    /// The last status read.
+    status: Option<JobStatus>,
+}
+
+/// Whether `rec` is about job `id`: its status, a block job's outcome
+/// or I/O error.
+fn mine(rec: &EventRecord, id: &str) -> bool {
+    matches!(rec.typed::<JobStatusChange>(), Ok(Some(e)) if e.id == id)
+        || matches!(rec.typed::<BlockJobCompleted>(), Ok(Some(e)) if e.device == id)
+        || matches!(rec.typed::<BlockJobCancelled>(), Ok(Some(e)) if e.device == id)
+        || matches!(rec.typed::<BlockJobError>(), Ok(Some(e)) if e.device == id)
 }
 
 /// What a job did next, as [`Job::advance`] reads it.
@@ -194,6 +217,71 @@ impl Job {
             since: self.since,
             outcome: None,
             aborted: false,
+            seen: false,
+            error: None,
+            io_error: None,
+            status: None,
+        }
+    }
+
+    /// `query-jobs`'s word on the job, noted in `r`.
+    async fn look(&self, r: &mut Reader) -> Result<Option<JobProgress>> {
+        let p = self.progress().await?;
+        if let Some(p) = &p {
+            r.seen = true;
+            r.status = Some(p.status.clone());
+            if p.error.is_some() {
+                r.error.clone_from(&p.error);
+            }
+        }
+        Ok(p)
+    }
+
+    /// A job QEMU does not list and no event has named: its outcome
+    /// can't be told.
+    async fn check_known(&self, r: &mut Reader) -> Result<()> {
+        let id = self.id.as_str();
+        let named = self.client.history(r.since).iter().any(|rec| mine(rec, id));
+        if named || self.look(r).await?.is_some() {
+            return Ok(());
+        }
+        Err(Error::JobOutcomeUnknown {
+            id: self.id.clone(),
+            why: "QEMU has no job by that id, and this connection saw none".into(),
+        })
+    }
+
+    /// The timeout `e` of a quiet job, naming why it is quiet when it is
+    /// paused by an I/O error.
+    async fn quiet(&self, r: &mut Reader, e: Error) -> Error {
+        let Error::Timeout { what, after } = e else {
+            return e;
+        };
+        let paused = matches!(r.status, Some(JobStatus::Paused | JobStatus::Standby))
+            || matches!(
+                self.look(r).await,
+                Ok(Some(JobProgress {
+                    status: JobStatus::Paused,
+                    ..
+                }))
+            );
+        let Some((op, action)) = r.io_error.clone().filter(|_| paused) else {
+            return Error::Timeout { what, after };
+        };
+        let io = match self.client.execute(QueryBlockJobs::new()).await {
+            Ok(jobs) => jobs
+                .into_iter()
+                .find(|j| j.device == self.id)
+                .map(|j| format!("; its I/O status is {}", j.io_status.as_str()))
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        Error::Timeout {
+            what: format!(
+                "{what}, paused by a {op} error (action {}{io}): resume it (job-resume) once the cause is fixed, or cancel it",
+                action.as_str()
+            ),
+            after,
         }
     }
 
@@ -202,22 +290,25 @@ impl Job {
     /// without one.
     async fn advance(&self, r: &mut Reader, period: Duration) -> Result<Seen> {
         let id = self.id.as_str();
-        let mine = |r: &EventRecord| {
-            matches!(r.typed::<JobStatusChange>(), Ok(Some(e)) if e.id == id)
-                || matches!(r.typed::<BlockJobCompleted>(), Ok(Some(e)) if e.device == id)
-                || matches!(r.typed::<BlockJobCancelled>(), Ok(Some(e)) if e.device == id)
-        };
         loop {
             let rec = match self
                 .client
-                .wait_for_record(r.since, period, || format!("job {id}"), &mine)
+                .wait_for_record(r.since, period, || format!("job {id}"), &|rec| {
+                    mine(rec, id)
+                })
                 .await
             {
                 Err(e @ Error::Timeout { .. }) => return Ok(Seen::Quiet(e)),
                 other => other?,
             };
             r.since = Since::Cursor(rec.seq + 1);
+            r.seen = true;
+            if let Ok(Some(e)) = rec.typed::<BlockJobError>() {
+                r.io_error = Some((e.operation.as_str().to_string(), e.action.clone()));
+                continue;
+            }
             if let Ok(Some(e)) = rec.typed::<JobStatusChange>() {
+                r.status = Some(e.status.clone());
                 return Ok(match e.status {
                     JobStatus::Concluded | JobStatus::Null => Seen::Ended(e.status.clone()),
                     JobStatus::Aborting => {
@@ -240,7 +331,9 @@ impl Job {
     }
 
     /// The outcome of a job that ended: what its block job event said,
-    /// or else `query-jobs`'s `error` while QEMU still has it.
+    /// or else `query-jobs`'s `error` while QEMU still has it (or as an
+    /// earlier look saw it). A job gone with neither is not a success:
+    /// [`Error::JobOutcomeUnknown`].
     async fn outcome(&self, r: &mut Reader) -> Result<std::result::Result<(), Error>> {
         if let Some(o) = r.outcome.take() {
             return Ok(o);
@@ -249,8 +342,19 @@ impl Job {
             Some(JobInfo {
                 error: Some(error), ..
             }) => Err(self.failed(&error)),
-            _ if r.aborted => Err(self.failed("it was aborted")),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None => match &r.error {
+                Some(error) => Err(self.failed(error)),
+                None if r.aborted => Err(self.failed("it was aborted")),
+                None => Err(Error::JobOutcomeUnknown {
+                    id: self.id.clone(),
+                    why: if r.seen {
+                        "QEMU no longer has it (dismissed) and its outcome was not seen".into()
+                    } else {
+                        "QEMU has no job by that id, and this connection saw none".into()
+                    },
+                }),
+            },
         })
     }
 
@@ -286,9 +390,10 @@ impl Job {
 
     async fn run_until(&self, want: Option<JobStatus>, timeout: Duration) -> Result<()> {
         let mut r = self.reader();
+        self.check_known(&mut r).await?;
         loop {
             match self.advance(&mut r, timeout).await? {
-                Seen::Quiet(e) => return Err(e),
+                Seen::Quiet(e) => return Err(self.quiet(&mut r, e).await),
                 Seen::Status(s) | Seen::Ended(s) if want.as_ref() == Some(&s) => return Ok(()),
                 Seen::Status(_) => {}
                 Seen::Ended(_) => {
@@ -311,6 +416,7 @@ impl Job {
             reader: self.reader(),
             every,
             ended: false,
+            checked: false,
         }
     }
 
@@ -373,6 +479,8 @@ pub struct JobWatch {
     reader: Reader,
     every: Duration,
     ended: bool,
+    /// Whether QEMU (or the history) was found to know the job.
+    checked: bool,
 }
 
 impl JobWatch {
@@ -391,13 +499,30 @@ impl JobWatch {
     }
 
     async fn step(&mut self) -> Result<JobUpdate> {
+        if !self.checked {
+            self.checked = true;
+            if let Err(e @ Error::JobOutcomeUnknown { .. }) =
+                self.job.check_known(&mut self.reader).await
+            {
+                return Ok(JobUpdate::Ended(Err(e)));
+            }
+            // Concluded before this connection saw its events: ended.
+            if self.reader.status == Some(JobStatus::Concluded) {
+                return Ok(JobUpdate::Ended(self.job.outcome(&mut self.reader).await?));
+            }
+        }
         loop {
             match self.job.advance(&mut self.reader, self.every).await? {
                 Seen::Ended(_) => {
                     return Ok(JobUpdate::Ended(self.job.outcome(&mut self.reader).await?));
                 }
                 seen => {
-                    if let Some(p) = self.job.progress().await? {
+                    if let Some(p) = self.job.look(&mut self.reader).await? {
+                        // Concluded before its events could be read (it
+                        // was when this connection came): ended.
+                        if p.status == JobStatus::Concluded {
+                            return Ok(JobUpdate::Ended(self.job.outcome(&mut self.reader).await?));
+                        }
                         return Ok(JobUpdate::Progress(p));
                     }
                     // Gone without an event this connection saw: what

@@ -5,7 +5,8 @@
 //! job with `auto-finalize`/`auto-dismiss` off, `blockdev-create` (a job
 //! that waits for `job-dismiss`, its failure read from `query-jobs`),
 //! QEMU dying under a running job, and the `job-*` jobs of qemu-system:
-//! snapshot save, load and delete, and amend.
+//! snapshot save, load and delete, and amend; a job gone without its
+//! outcome seen (never `Ok`), and a wait on a job paused by ENOSPC.
 
 use super::*;
 use qmp_client::JobUpdate;
@@ -347,4 +348,141 @@ async fn amend_jobs_succeed_and_fail() {
     bad.dismiss().await.expect("dismissed");
     let jobs = c.execute(QueryJobs::new()).await.expect("jobs");
     assert!(jobs.is_empty(), "{jobs:?}");
+}
+
+/// A blkdebug target under qcow2 whose writes fail with `errno`.
+async fn failing_target(c: &Client, qsd: &Qemu, name: &str, errno: i32) {
+    let file = qsd.dir().join(format!("{name}.qcow2"));
+    qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        &file.to_string_lossy(),
+        "16M",
+    ]);
+    let opts = json!({"driver": "qcow2", "node-name": name,
+        "file": {"driver": "blkdebug", "inject-error": [{"event": "write_aio", "errno": errno}],
+                 "image": {"driver": "file", "filename": file.to_string_lossy()}}});
+    c.execute(BlockdevAdd(serde_json::from_value(opts).expect("options")))
+        .await
+        .expect("add the failing target");
+}
+
+/// Issue 36, case 11: a job gone without its outcome seen is never
+/// `Ok`: an id QEMU never had, a job that failed and was dismissed before
+/// this connection, and one whose `query-jobs` error was seen before it
+/// was dismissed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_gone_without_its_outcome_is_never_ok() {
+    let qsd = storage_daemon().await;
+    let unknown = |r: &qmp_client::Result<()>| matches!(r, Err(Error::JobOutcomeUnknown { .. }));
+    let ended_unknown = |u: Option<qmp_client::Result<JobUpdate>>| {
+        matches!(
+            u,
+            Some(Ok(JobUpdate::Ended(Err(Error::JobOutcomeUnknown { .. }))))
+        )
+    };
+    // A job that fails (a path that can't be created) and is dismissed,
+    // all on a first connection.
+    let bad = qsd
+        .dir()
+        .join("no/such/dir/x.img")
+        .to_string_lossy()
+        .into_owned();
+    let create = |id: &str| {
+        let opts = json!({"driver": "file", "filename": bad, "size": 0});
+        BlockdevCreate::new(
+            id,
+            serde_json::from_value::<BlockdevCreateOptions>(opts).expect("options"),
+        )
+    };
+    {
+        let first = connect(&qsd, Options::default()).await;
+        let job = first
+            .start_job(create("gone"))
+            .await
+            .expect("create starts");
+        assert!(matches!(job.wait(T).await, Err(Error::JobFailed { .. })));
+        job.dismiss().await.expect("dismiss");
+        first.close();
+        let _ = first.closed().await;
+    }
+    let c = connect(&qsd, Options::default()).await;
+    let r = c.attach_job("never-was").wait(T).await;
+    assert!(unknown(&r), "{r:?}");
+    assert!(ended_unknown(
+        c.attach_job("never-was").watch(T).next().await
+    ));
+    let r = c.attach_job("gone").wait(T).await;
+    assert!(unknown(&r), "{r:?}");
+    assert!(ended_unknown(c.attach_job("gone").watch(T).next().await));
+    // Failed and concluded before this connection: a watch ends at once
+    // with its error; a wait that read the error from `query-jobs`
+    // keeps it when the job is dismissed meanwhile.
+    drop(c);
+    {
+        let first = connect(&qsd, Options::default()).await;
+        let job = first
+            .start_job(create("kept"))
+            .await
+            .expect("create starts");
+        assert!(matches!(job.wait(T).await, Err(Error::JobFailed { .. })));
+        first.close();
+        let _ = first.closed().await;
+    }
+    let c = connect(&qsd, Options::default()).await;
+    match c.attach_job("kept").watch(T).next().await {
+        Some(Ok(JobUpdate::Ended(Err(Error::JobFailed { error, .. })))) => {
+            assert!(error.contains("No such file or directory"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let before = c.stats().sent;
+    let wait = tokio::spawn({
+        let job = c.attach_job("kept");
+        async move { job.wait(T).await }
+    });
+    // Its look (`query-jobs`) is sent, so QEMU answers it before the
+    // dismiss.
+    while c.stats().sent == before {
+        tokio::task::yield_now().await;
+    }
+    c.execute(JobDismiss::new("kept")).await.expect("dismiss");
+    match wait.await.expect("task") {
+        Err(Error::JobFailed { error, .. }) => {
+            assert!(error.contains("No such file or directory"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 36, case 11: a backup paused by `on-target-error: enospc` on a
+/// full target: the wait's timeout says it is paused by a write error,
+/// with the I/O status `nospace`; cancelled, it ends cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_on_a_job_paused_by_enospc_says_why() {
+    let (qsd, c) = daemon_with_images().await;
+    failing_target(&c, &qsd, "full", 28).await;
+    let job = c
+        .start_job(
+            BlockdevBackup::new("src", MirrorSyncMode::Full, "full")
+                .with_job_id("nospc")
+                .with_on_target_error(BlockdevOnError::Enospc),
+        )
+        .await
+        .expect("backup starts");
+    let e = job
+        .wait(Duration::from_secs(2))
+        .await
+        .expect_err("it pauses");
+    let text = e.to_string();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(text.contains("paused by a write error"), "{text}");
+    assert!(text.contains("nospace"), "{text}");
+    c.execute(BlockJobCancel::new("nospc").with_force(true))
+        .await
+        .expect("cancel");
+    let r = job.wait(T).await;
+    assert!(matches!(r, Err(Error::JobCancelled { .. })), "{r:?}");
 }
