@@ -43,9 +43,10 @@ impl Tmux {
         self.cmd(&["capture-pane", "-p", "-t", "qmp", "-S", "-500"])
     }
 
-    /// Waits until the screen shows `what` (20 s at most).
+    /// Waits until the screen shows `what` (60 s at most: a loaded
+    /// machine is slow, and the wait ends as soon as it shows).
     fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let s = self.screen();
             if s.contains(what) {
@@ -57,6 +58,33 @@ impl Tmux {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Tmux {
+    /// Waits until the shell waits for input: the screen's last line is
+    /// an empty prompt. Keys sent before it would reach a terminal not
+    /// yet in the prompt's mode.
+    fn wait_prompt(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.cmd(&["capture-pane", "-p", "-t", "qmp"]);
+            let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            if last.trim_end() == "(QEMU)" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the shell never waited for input:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// At the prompt: types `line` and Enter.
+    fn line(&self, line: &str) {
+        self.wait_prompt();
+        self.keys(&[line, "Enter"]);
     }
 }
 
@@ -107,6 +135,7 @@ fn shell_completes_shows_events_and_quits() {
         .expect("QEMU starts");
     let t = start_shell(dir.path(), q.socket());
     t.wait_for("Connected to QEMU 10.0.2");
+    t.wait_prompt();
 
     // Tab twice lists the command's argument names with their types.
     t.keys(&["block-job-set-speed ", "Tab", "Tab"]);
@@ -125,6 +154,7 @@ fn shell_completes_shows_events_and_quits() {
         "Enter",
     ]);
     t.wait_for("Block job 'j0' not found");
+    t.wait_prompt();
     // An enum argument's values.
     t.keys(&["C-u", "blockdev-backup sync=", "Tab", "Tab"]);
     let s = t.wait_for("incremental");
@@ -139,10 +169,12 @@ fn shell_completes_shows_events_and_quits() {
         "Enter",
     ]);
     t.wait_for("Could not open '/nonexistent/x.img'");
+    t.wait_prompt();
     // Commands complete too.
     t.keys(&["C-u", "query-named-block-no", "Tab"]);
     t.wait_for("(QEMU) query-named-block-nodes");
     t.keys(&["C-u"]);
+    t.wait_prompt();
 
     // A block job; its events appear between prompts.
     for line in [
@@ -150,7 +182,7 @@ fn shell_completes_shows_events_and_quits() {
         "blockdev-add driver=null-co node-name=dst size=67108864",
         "blockdev-backup job-id=job0 device=src target=dst sync=full",
     ] {
-        t.keys(&[line, "Enter"]);
+        t.line(line);
     }
     t.wait_for("JOB_STATUS_CHANGE {\"id\":\"job0\",\"status\":\"concluded\"}");
     let s =
@@ -161,16 +193,21 @@ fn shell_completes_shows_events_and_quits() {
     );
 
     // Bad input is refused with the member's path, and the shell goes on.
+    t.wait_prompt();
     t.keys(&["block-job-set-speed device=job0 speed=fast", "Enter"]);
     t.wait_for("member `speed`: invalid type: string \"fast\", expected i64");
+    t.wait_prompt();
     t.keys(&["query-stauts", "Enter"]);
     t.wait_for("did you mean one of: query-stats, query-status");
+    t.wait_prompt();
 
     // help from the schema's docs; HMP passthrough.
     t.keys(&["help device_del", "Enter"]);
     t.wait_for("Remove a device from a guest");
+    t.wait_prompt();
     t.keys(&["hmp info version", "Enter"]);
     t.wait_for("10.0.2Debian");
+    t.wait_prompt();
 
     // `quit` leaves the shell cleanly; QEMU keeps running.
     t.keys(&["quit", "Enter"]);
@@ -193,12 +230,14 @@ fn shell_completes_what_a_newer_qemu_added() {
         .expect("QEMU starts");
     let t = start_shell(dir.path(), q.socket());
     t.wait_for("Connected to QEMU 11.1.3");
+    t.wait_prompt();
     t.keys(&["object-add qom-type=iothread id=io1 poll-w", "Tab"]);
     t.wait_for("poll-weight=");
     t.keys(&["3", "Enter"]);
     t.wait_for("{}");
-    t.keys(&["query-iothreads", "Enter"]);
+    t.line("query-iothreads");
     t.wait_for("\"id\": \"io1\"");
+    t.wait_prompt();
     // Its schema was cached for the next run.
     let cached = std::fs::read_dir(dir.path().join("cache"))
         .expect("cache dir")

@@ -197,13 +197,65 @@ async fn resync_after_garbage_and_after_a_call_that_gave_up() {
     ga.sync().await.expect("explicit sync");
 }
 
+/// A stream that tells, through `sent`, how many bytes were written
+/// through it: how a test knows a call reached the socket.
+struct Counted {
+    inner: tokio::net::UnixStream,
+    sent: tokio::sync::watch::Sender<usize>,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = r {
+            self.sent.send_modify(|s| *s += n);
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 #[tokio::test]
 async fn the_agent_killed_mid_command() {
     let qga = Launcher::guest_agent().start().await.expect("qemu-ga");
-    let ga = qga
-        .connect_agent(AgentOptions::default())
+    let (sent, mut written) = tokio::sync::watch::channel(0);
+    let stream = tokio::net::UnixStream::connect(qga.socket())
         .await
-        .expect("connect");
+        .expect("dial the agent");
+    let ga = GuestAgent::from_stream(
+        Counted {
+            inner: stream,
+            sent,
+        },
+        AgentOptions::default(),
+    )
+    .await
+    .expect("connect");
     // Stopped, the agent can't answer: the call is in flight when it is
     // killed.
     let pid = nix::unistd::Pid::from_raw(i32::try_from(qga.pid()).expect("pid"));
@@ -212,7 +264,12 @@ async fn the_agent_killed_mid_command() {
         let ga = ga.clone();
         tokio::spawn(async move { ga.execute(GuestInfo::new()).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Its bytes are in the agent's socket, so it is mid-command.
+    let synced = *written.borrow_and_update();
+    written
+        .wait_for(|n| *n > synced)
+        .await
+        .expect("the call is written");
     assert!(!call.is_finished(), "a stopped agent answered");
     let started = std::time::Instant::now();
     drop(qga);

@@ -70,7 +70,9 @@ async fn tracing_tells_what_happened() {
         w.write_all(format!("{reply}\n").as_bytes())
             .await
             .expect("reply");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Open until the client closes.
+        line.clear();
+        let _ = r.read_line(&mut line).await;
     };
     let client = async move {
         // The fake answers two commands: no schema fetch before them.

@@ -71,8 +71,16 @@ async fn reconnects_across_a_qemu_restart_on_the_same_path() {
     let pid = nix::unistd::Pid::from_raw(qemu.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("stop");
     let client = sup.client().expect("connected");
-    let pending = tokio::spawn(async move { client.execute(QueryVersion::new()).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = client.stats().sent;
+    let pending = tokio::spawn({
+        let client = client.clone();
+        async move { client.execute(QueryVersion::new()).await }
+    });
+    // Written to the socket: pending in QEMU when it dies.
+    while client.stats().sent == before {
+        tokio::task::yield_now().await;
+    }
+    drop(client);
     drop(qemu);
     let r = tokio::time::timeout(T, pending)
         .await
@@ -87,16 +95,29 @@ async fn reconnects_across_a_qemu_restart_on_the_same_path() {
     let down = sup.execute(QueryVersion::new()).await;
     assert!(matches!(down, Err(Error::Closed(_))), "{down:?}");
 
-    // Back, on the same path, after a while.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Back, on the same path, after a dial that failed: something on the
+    // path that greets wrongly takes one dial, then QEMU is there.
+    let down = std::time::Instant::now();
+    let _ = std::fs::remove_file(&socket);
+    let impostor = tokio::net::UnixListener::bind(&socket).expect("bind");
+    let (mut s, _) = tokio::time::timeout(T, impostor.accept())
+        .await
+        .expect("the supervisor dials")
+        .expect("accept");
+    tokio::io::AsyncWriteExt::write_all(&mut s, b"{\"not\": \"a greeting\"}\n")
+        .await
+        .expect("write");
+    drop((s, impostor));
+    let _ = std::fs::remove_file(&socket);
     let _qemu = tests::Daemon::on(&socket);
+    let outage = down.elapsed();
     match next_change(&mut events).await {
         Supervised::Reconnected {
             gap,
             attempts,
             greeting,
         } => {
-            assert!(gap >= Duration::from_millis(300), "{gap:?}");
+            assert!(gap >= outage, "{gap:?} < {outage:?}");
             assert!(attempts >= 2, "{attempts}");
             assert_eq!(greeting.version.qemu.major, 10);
         }

@@ -317,3 +317,26 @@ impl RawQmp {
         }
     }
 }
+
+/// Spawns `f` on the current runtime and returns once it has been polled
+/// once: a call it makes has been handed to its connection (queued, or
+/// written, in the order of these spawns), so a test knows the call is
+/// pending without sleeping.
+pub async fn spawn_polled<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut f = std::pin::pin!(f);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(f.as_mut().poll(cx))).await;
+        let _ = tx.send(());
+        match first {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => f.await,
+        }
+    });
+    let _ = rx.await;
+    task
+}

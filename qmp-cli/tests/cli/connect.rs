@@ -32,7 +32,10 @@ fn spawn_cleans_up_on_sigterm_sighup_and_sigint() {
         (follow, Signal::SIGHUP),
         (stuck, Signal::SIGINT),
     ] {
+        let record = dir.path().join(format!("{sig}.jsonl"));
         let mut qmp = qmp()
+            .arg("--record")
+            .arg(&record)
             .args(args)
             .env_remove("QMP_SOCKET")
             .stdout(Stdio::null())
@@ -50,8 +53,12 @@ fn spawn_cleans_up_on_sigterm_sighup_and_sigint() {
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no pid in {line:?}"));
         let socket = std::path::PathBuf::from(line.rsplit(" on ").next().expect("socket").trim());
-        // Connected (and, for exec, stuck in QEMU) before the signal.
-        std::thread::sleep(Duration::from_millis(700));
+        // Connected (and, for exec, its command sent) before the signal.
+        if sig == Signal::SIGINT {
+            wait_recorded(&record, "blockdev-add sent", sent("blockdev-add"));
+        } else {
+            wait_recorded(&record, "negotiated", negotiated);
+        }
         assert!(
             qmp.try_wait().expect("wait").is_none(),
             "{sig}: qmp ended early"

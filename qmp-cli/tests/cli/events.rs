@@ -113,24 +113,23 @@ fn events_are_json_lines_with_timestamps() {
     assert_eq!(first["data"], json!({}));
     assert_eq!(events[at + 1]["event"], json!("RESUME"), "{got:?}");
 
-    // Without --follow: the next matching event, then exit 0.
-    let mut one = qmp()
+    // Without --follow: the next matching event, then exit 0. Attached
+    // once negotiated (it subscribes before reading anything more).
+    let dir = TempDir::new("qmp-events-one").expect("temp dir");
+    let record = dir.path().join("one.jsonl");
+    let one = qmp()
         .arg("--socket")
         .arg(&two.second)
+        .arg("--record")
+        .arg(&record)
         .args(["events", "--filter", "STOP", "--timeout", "20"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("runs");
     let mut out = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        run(q.socket(), &["exec", "stop"]);
-        run(q.socket(), &["exec", "cont"]);
-        if one.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_recorded(&record, "negotiated", negotiated);
+    run(q.socket(), &["exec", "stop"]);
+    run(q.socket(), &["exec", "cont"]);
     let o = one.wait_with_output().expect("ends");
     out.push_str(&text(&o.stdout));
     assert_eq!(o.status.code(), Some(0));
@@ -208,16 +207,32 @@ fn job_watch_follows_a_backup_to_its_end() {
         assert!(err.contains("no job 'bk'"), "{err}");
         // A cancelled job: exit 1, its final status.
         slow_backup(s, "bc", "1048576");
-        let canceller = {
-            let s = two.second.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(700));
-                run(&s, &["exec", "block-job-cancel", "device=bc", "force=true"])
-            })
-        };
-        let (code, out, err) = run(s, &["job", "watch"]);
-        let (ccode, _, cerr) = canceller.join().expect("cancel thread");
+        // Cancelled once the watch has the job in view (its first
+        // `query-jobs` sent).
+        let dir = TempDir::new("qmp-job-watch").expect("temp dir");
+        let record = dir.path().join("watch.jsonl");
+        let watch = qmp()
+            .arg("--socket")
+            .arg(s)
+            .arg("--record")
+            .arg(&record)
+            .args(["job", "watch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("qmp job watch runs");
+        wait_recorded(&record, "query-jobs sent", sent("query-jobs"));
+        let (ccode, _, cerr) = run(
+            &two.second,
+            &["exec", "block-job-cancel", "device=bc", "force=true"],
+        );
         assert_eq!(ccode, 0, "{cerr}");
+        let o = watch.wait_with_output().expect("the watch ends");
+        let (code, out, err) = (
+            o.status.code().unwrap_or(-1),
+            text(&o.stdout),
+            text(&o.stderr),
+        );
         assert_eq!(code, 1, "{which:?}: {out} {err}");
         assert!(
             out.contains("job bc: ") && out.contains("cancelled"),

@@ -235,9 +235,12 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
     let q = start(Which::Installed, Flavor::StorageDaemon);
     let fifo = dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).expect("mkfifo");
+    let record = dir.path().join("mid.jsonl");
     let mut child = qmp()
         .arg("--socket")
         .arg(q.socket())
+        .arg("--record")
+        .arg(&record)
         .args([
             "exec",
             "blockdev-add",
@@ -250,10 +253,10 @@ fn unreachable_or_dying_qemu_is_a_clear_error() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("qmp runs");
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_recorded(&record, "blockdev-add sent", sent("blockdev-add"));
     assert!(
         child.try_wait().expect("wait").is_none(),
-        "QEMU is stuck in the open"
+        "no answer: QEMU is stuck in the open"
     );
     let started = Instant::now();
     nix::sys::signal::kill(

@@ -141,3 +141,35 @@ fn json_out(socket: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("qmp {args:?} printed no JSON ({e}): {out}"))
 }
+
+/// Waits until the session recording `file` (`qmp --record`) has a line
+/// `pred` accepts: how a test knows a `qmp` it started has reached a
+/// point (negotiated, sent a command) instead of sleeping.
+fn wait_recorded(file: &Path, what: &str, pred: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        // Whole lines only: the last may be half written.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        if whole
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|l| pred(&l))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never recorded: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A recording's line: the reply to `qmp_capabilities` (the client is
+/// connected; a `qmp events` subscribes before reading anything more).
+fn negotiated(l: &Value) -> bool {
+    l["dir"] == "recv" && l["msg"]["return"].is_object() && l["msg"].get("id").is_none()
+}
+
+/// A recording's line: command `name` sent.
+fn sent(name: &'static str) -> impl Fn(&Value) -> bool {
+    move |l| l["dir"] == "send" && l["msg"]["execute"] == name
+}

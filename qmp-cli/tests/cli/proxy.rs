@@ -4,8 +4,16 @@
 
 use super::*;
 
-/// `qmp -s SOCKET proxy --listen PATH ARGS`, running; waits for PATH.
-fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
+/// `qmp -s SOCKET proxy --listen PATH ARGS`, running and listening (it
+/// said so), with its stderr's later lines.
+fn proxy_lines(
+    socket: &Path,
+    listen: &Path,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<std::io::Result<String>>,
+) {
     let mut all = vec![
         "--socket".to_string(),
         socket.display().to_string(),
@@ -14,18 +22,35 @@ fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
         listen.display().to_string(),
     ];
     all.extend(args.iter().map(|a| a.to_string()));
-    let child = qmp()
+    let mut child = qmp()
         .args(&all)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("qmp proxy runs");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !listen.exists() {
-        assert!(Instant::now() < deadline, "the proxy never listened");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let lines = line_channel(child.stderr.take().expect("stderr"));
+    wait_line(&lines, "proxy listening on");
+    (child, lines)
+}
+
+/// [`proxy_lines`], its stderr read and dropped.
+fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
+    let (child, lines) = proxy_lines(socket, listen, args);
+    std::thread::spawn(move || for _ in lines {});
     child
+}
+
+/// Waits for a line of `lines` that contains `what`.
+pub(super) fn wait_line(lines: &std::sync::mpsc::Receiver<std::io::Result<String>>, what: &str) {
+    loop {
+        let l = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}"))
+            .expect("a line");
+        if l.contains(what) {
+            return;
+        }
+    }
 }
 
 #[test]
@@ -40,10 +65,13 @@ fn two_runs_at_once_through_the_proxy_then_qemu_goes() {
         &["--log", log.to_str().expect("utf-8")],
     );
     // Two at once: one follows events while the other sends commands.
+    let record = dir.path().join("follower.jsonl");
     let mut follower = qmp()
         .args([
             "--socket",
             listen.to_str().expect("utf-8"),
+            "--record",
+            record.to_str().expect("utf-8"),
             "events",
             "--filter",
             "JOB_STATUS_CHANGE",
@@ -52,7 +80,7 @@ fn two_runs_at_once_through_the_proxy_then_qemu_goes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("qmp events runs");
-    std::thread::sleep(Duration::from_millis(300));
+    wait_recorded(&record, "the follower negotiated", negotiated);
     for node in ["src", "dst"] {
         let args = [
             "exec",
@@ -127,30 +155,21 @@ fn with_wait_the_proxy_outlives_a_qemu_restart() {
     let socket = dir.path().join("qemu.qmp");
     let listen = dir.path().join("shared.qmp");
     let first = tests::Daemon::on(&socket);
-    let mut p = proxy(&socket, &listen, &["--wait"]);
+    let (mut p, lines) = proxy_lines(&socket, &listen, &["--wait"]);
     assert_eq!(
         json_out(&listen, &["exec", "query-version"])["qemu"]["major"],
         10
     );
     drop(first);
-    std::thread::sleep(Duration::from_millis(300));
+    // It saw QEMU go, and waits.
+    wait_line(&lines, "qmp: proxy: ");
     assert!(p.try_wait().expect("wait").is_none(), "the proxy waits");
     let _second = tests::Daemon::on(&socket);
-    // The proxy dials again within a second or so; until then a client
-    // gets no greeting.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (code, out, _) = run(
-            &listen,
-            &["--connect-timeout", "1", "exec", "query-version"],
-        );
-        if code == 0 {
-            assert!(out.contains("\"major\": 10"), "{out}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "never served again");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // It dials again (every second) and says so.
+    wait_line(&lines, "QEMU is back");
+    let (code, out, err) = run(&listen, &["exec", "query-version"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"major\": 10"), "{out}");
     let _ = p.kill();
     let _ = p.wait();
 }
@@ -162,27 +181,14 @@ fn a_signal_removes_the_socket_and_a_stale_one_is_replaced() {
     let qemu = start(Which::Installed, Flavor::StorageDaemon);
     let dir = TempDir::new("qmp-proxy-sig").expect("temp dir");
     let listen = dir.path().join("p.qmp");
-    // Started, and saying it listens (its signal handling is set up by
-    // then): the socket file alone may be a stale one.
-    let ready = |p: &mut std::process::Child| {
-        let lines = line_channel(p.stderr.take().expect("stderr"));
-        loop {
-            let l = lines
-                .recv_timeout(Duration::from_secs(10))
-                .expect("the proxy says it listens")
-                .expect("a line");
-            if l.contains("proxy listening on") {
-                break;
-            }
-        }
-    };
+    // `proxy` waits until it says it listens (its signal handling is set
+    // up by then): the socket file alone may be a stale one.
     for (signal, code) in [
         (nix::sys::signal::Signal::SIGTERM, 143),
         (nix::sys::signal::Signal::SIGHUP, 129),
         (nix::sys::signal::Signal::SIGINT, 130),
     ] {
         let mut p = proxy(qemu.socket(), &listen, &[]);
-        ready(&mut p);
         let pid = nix::unistd::Pid::from_raw(i32::try_from(p.id()).expect("pid"));
         nix::sys::signal::kill(pid, signal).expect("signal");
         let st = wait_bounded(&mut p, Duration::from_secs(10), "qmp proxy");
@@ -191,12 +197,10 @@ fn a_signal_removes_the_socket_and_a_stale_one_is_replaced() {
     }
     // SIGKILL leaves it; the next proxy replaces it.
     let mut p = proxy(qemu.socket(), &listen, &[]);
-    ready(&mut p);
     p.kill().expect("kill");
     let _ = p.wait();
     assert!(listen.exists(), "a killed proxy leaves its socket");
     let mut p = proxy(qemu.socket(), &listen, &[]);
-    ready(&mut p);
     let (code, out, err) = run(&listen, &["exec", "--raw", "query-version"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"qemu\""), "{out}");

@@ -34,15 +34,7 @@ fn proxy_sh(
         .spawn()
         .expect("qmp proxy runs");
     let lines = line_channel(child.stderr.take().expect("stderr"));
-    loop {
-        let l = lines
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the proxy says it listens")
-            .expect("a line");
-        if l.contains("proxy listening on") {
-            break;
-        }
-    }
+    super::proxy::wait_line(&lines, "proxy listening on");
     // Its later lines are read (and dropped), so it never blocks on them.
     std::thread::spawn(move || for _ in lines {});
     child

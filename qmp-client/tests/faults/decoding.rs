@@ -23,7 +23,7 @@ async fn reply_that_does_not_decode_names_the_bad_member() {
         w.write_all(format!("{good}\n").as_bytes())
             .await
             .expect("write");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
@@ -42,7 +42,7 @@ async fn reply_that_does_not_decode_names_the_bad_member() {
             .expect("the next call still works");
         assert_eq!(v.qemu.major, 10);
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }
 
 #[tokio::test]
@@ -59,7 +59,7 @@ async fn error_classes_qemu_here_cannot_send() {
             )
             .await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
@@ -77,7 +77,7 @@ async fn error_classes_qemu_here_cannot_send() {
             qmp_client::ErrorClass::Unknown("SomeFutureClass".into())
         );
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }
 
 #[tokio::test]
@@ -90,7 +90,7 @@ async fn a_known_event_with_bad_data_is_kept_and_fails_typed_waits() {
             .await
             .expect("event");
         send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
@@ -127,7 +127,7 @@ async fn a_known_event_with_bad_data_is_kept_and_fails_typed_waits() {
         assert_eq!(h[0].event.name(), "DEVICE_DELETED");
         assert_eq!(c.stats().malformed_events, 1);
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }
 
 /// A QEMU newer than the bindings: a reply and an event carry a member
@@ -332,7 +332,7 @@ async fn decode_errors_name_the_full_path_inside_union_branches() {
             {"name": "1", "meta-type": "enum", "values": 5, "members": []}
         ], "id": cmd["id"]});
         send(&mut w, &reply).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
@@ -347,5 +347,5 @@ async fn decode_errors_name_the_full_path_inside_union_branches() {
             other => panic!("{other}"),
         }
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }

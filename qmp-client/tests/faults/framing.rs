@@ -53,17 +53,20 @@ async fn a_connection_closed_before_the_greeting_is_dialled_again() {
 async fn no_greeting_times_out() {
     let fake = Fake::new();
     let server = async {
+        // Silent until the client has given up.
         let (s, _) = fake.listener.accept().await.expect("accept");
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        fake.until_finished().await;
         drop(s);
     };
-    let client = Client::connect_unix(&fake.path, opts());
-    let (r, ()) = tokio::join!(tokio::time::timeout(BOUND, client), server);
-    let e = r.expect("bounded").expect_err("no greeting");
-    assert!(
-        matches!(e, Error::Timeout { ref what, .. } if what == "the QMP greeting"),
-        "{e}"
-    );
+    let client = async {
+        let r = tokio::time::timeout(BOUND, Client::connect_unix(&fake.path, opts())).await;
+        let e = r.expect("bounded").expect_err("no greeting");
+        assert!(
+            matches!(e, Error::Timeout { ref what, .. } if what == "the QMP greeting"),
+            "{e}"
+        );
+    };
+    together(&fake, server, client).await;
 }
 
 #[tokio::test]
@@ -75,9 +78,16 @@ async fn bad_greeting_is_a_protocol_error() {
         w.write_all(b"{\"hello\": \"I am not QEMU\"}\n")
             .await
             .expect("write");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        fake.until_finished().await;
     };
-    let (r, ()) = tokio::join!(Client::connect_unix(&fake.path, opts()), server);
+    let (r, ()) = tokio::join!(
+        async {
+            let r = Client::connect_unix(&fake.path, opts()).await;
+            fake.finished.notify_one();
+            r
+        },
+        server
+    );
     let e = r.expect_err("bad greeting");
     assert!(
         matches!(e, Error::Protocol(ref m) if m.contains("bad greeting")),
@@ -86,7 +96,7 @@ async fn bad_greeting_is_a_protocol_error() {
 }
 
 /// Sends `greeting` (and a newline) to the next client, answers
-/// `qmp_capabilities`, and holds the connection a moment.
+/// `qmp_capabilities`.
 async fn greet_with(fake: &Fake, greeting: &[u8]) {
     let (s, _) = fake.listener.accept().await.expect("accept");
     let (r, mut w) = s.into_split();
@@ -98,7 +108,6 @@ async fn greet_with(fake: &Fake, greeting: &[u8]) {
     if read_cmd(&mut r).await.is_some() {
         let _ = w.write_all(b"{\"return\": {}}\n").await;
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 #[tokio::test]
@@ -167,7 +176,7 @@ async fn ten_megabyte_message_and_the_size_limit() {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
         send(&mut w, &serde_json::json!({"return": big, "id": cmd["id"]})).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
@@ -177,14 +186,14 @@ async fn ten_megabyte_message_and_the_size_limit() {
             .expect("10 MB reply");
         assert_eq!(v.as_str().map(str::len), Some(10 << 20));
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
     // Over the limit: a protocol error, not unbounded memory.
     let fake = Fake::new();
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
         read_cmd(&mut r).await.expect("a command");
         let _ = w.write_all(&vec![b'a'; 2 << 20]).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake
@@ -198,7 +207,7 @@ async fn ten_megabyte_message_and_the_size_limit() {
             .expect_err("too big");
         assert!(e.to_string().contains("message over 1048576 bytes"), "{e}");
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }
 
 #[tokio::test]
@@ -249,15 +258,21 @@ async fn an_error_without_id_answers_the_oldest_in_band_call() {
             &serde_json::json!({"return": {"running": true, "status": "running"}}),
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake.connect().await;
-        let (a, b) = tokio::join!(bounded(c.execute(QueryStatus::new())), async {
-            // Written after the first.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            bounded(c.execute(QueryStatus::new())).await
-        });
+        // The first handed to the connection (polled once) before the
+        // second: written in that order.
+        let first = c.execute(QueryStatus::new());
+        tokio::pin!(first);
+        let early =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(first.as_mut().poll(cx))).await;
+        let second = bounded(c.execute(QueryStatus::new()));
+        let (a, b) = match early {
+            std::task::Poll::Ready(a) => (a, second.await),
+            std::task::Poll::Pending => tokio::join!(bounded(first), second),
+        };
         let e = a.expect_err("QEMU's parse error");
         assert!(
             matches!(&e, qmp_client::Error::Qmp { desc, .. } if desc.contains("duplicate key")),
@@ -266,7 +281,7 @@ async fn an_error_without_id_answers_the_oldest_in_band_call() {
         assert!(b.expect("the second call's reply").running);
         assert!(!c.is_closed());
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }
 
 /// With `Options::in_band_ids`, every command has an id: an error without
@@ -282,7 +297,7 @@ async fn an_error_without_id_ends_the_connection_when_commands_have_ids() {
         w.write_all(b"{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error, too deeply nested\"}}\n")
             .await
             .expect("write");
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        fake.until_finished().await;
     };
     let client = async {
         let c = fake
@@ -301,5 +316,5 @@ async fn an_error_without_id_ends_the_connection_when_commands_have_ids() {
         assert!(e.to_string().contains("too deeply nested"), "{e}");
         assert!(c.is_closed());
     };
-    tokio::join!(server, client);
+    together(&fake, server, client).await;
 }

@@ -84,6 +84,7 @@ async fn event_flood_while_commands_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_fails_every_pending_call_at_once() {
     let fake = Fake::new();
+    let (handed_tx, handed_rx) = tokio::sync::oneshot::channel();
     let server = async {
         let (mut r, w) = fake.accept(true).await;
         // Seven are written (the in-flight window); three wait in the
@@ -91,18 +92,21 @@ async fn disconnect_fails_every_pending_call_at_once() {
         for _ in 0..7 {
             read_cmd(&mut r).await.expect("a command");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Every call handed to the connection.
+        handed_rx.await.expect("the calls are handed over");
         drop(w);
         drop(r);
     };
     let client = async {
         let c = fake.connect().await;
-        let calls: Vec<_> = (0..10)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.execute(QueryStatus::new()).await })
-            })
-            .collect();
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            let c = c.clone();
+            calls.push(
+                tests::spawn_polled(async move { c.execute(QueryStatus::new()).await }).await,
+            );
+        }
+        let _ = handed_tx.send(());
         // The first to learn of the end within BOUND; the others with
         // it, in one go (within 200 ms of the first, not each within
         // its own bound).
@@ -230,13 +234,15 @@ async fn big_events(w: &mut tokio::net::unix::OwnedWriteHalf) {
 #[tokio::test]
 async fn the_history_is_bounded_by_bytes() {
     let fake = Fake::new();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
         // 40 events of about 256 KiB each (10 MiB) against a 1 MiB bound.
         big_events(&mut w).await;
         send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Open until the client has looked.
+        let _ = done_rx.await;
     };
     let client = async {
         let c = fake
@@ -259,6 +265,7 @@ async fn the_history_is_bounded_by_bytes() {
             other => panic!("{other:?}"),
         };
         assert_eq!(last, 39);
+        let _ = done_tx.send(());
     };
     tokio::join!(server, client);
 }
@@ -270,6 +277,7 @@ async fn the_history_is_bounded_by_bytes() {
 #[tokio::test]
 async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
     let fake = Fake::new();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let server = async {
         let (mut r, mut w) = fake.accept(true).await;
         let cmd = read_cmd(&mut r).await.expect("a command");
@@ -279,7 +287,8 @@ async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
             "timestamp": {"seconds": 2, "microseconds": 0}});
         send(&mut w, &ev).await;
         send(&mut w, &serde_json::json!({"return": {}, "id": cmd["id"]})).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Open until the client has looked.
+        let _ = done_rx.await;
     };
     let client = async {
         let c = fake
@@ -318,6 +327,7 @@ async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
             big.size,
             big.wire_size
         );
+        let _ = done_tx.send(());
         c.close();
     };
     tokio::join!(server, client);
@@ -346,8 +356,7 @@ async fn close_and_drop_against_a_deaf_peer_leak_nothing_over_200_cycles() {
             }
         })
     };
-    // Warm up: the runtime's own tasks and the first accept.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The server task counts from its spawn.
     let tasks_before = metrics.num_alive_tasks();
     let big = "z".repeat(512 << 10);
     let mut kept = Vec::new();
@@ -360,9 +369,11 @@ async fn close_and_drop_against_a_deaf_peer_leak_nothing_over_200_cycles() {
         let stuck = {
             let c = c.clone();
             let big = big.clone();
-            tokio::spawn(async move { c.execute(qmp_types::HumanMonitorCommand::new(big)).await })
+            tests::spawn_polled(
+                async move { c.execute(qmp_types::HumanMonitorCommand::new(big)).await },
+            )
+            .await
         };
-        tokio::time::sleep(Duration::from_millis(2)).await;
         if i % 2 == 0 {
             // close(): the stuck call fails with the cause.
             c.close();

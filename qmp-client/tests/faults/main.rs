@@ -27,6 +27,8 @@ struct Fake {
     _dir: tests::TempDir,
     path: std::path::PathBuf,
     listener: UnixListener,
+    /// The test's client side has finished (see [`together`]).
+    finished: tokio::sync::Notify,
 }
 
 impl Fake {
@@ -38,7 +40,14 @@ impl Fake {
             _dir: dir,
             path,
             listener,
+            finished: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The server side holds its end of the connection open until the
+    /// client side has finished (never a timed wait).
+    async fn until_finished(&self) {
+        self.finished.notified().await;
     }
 
     /// A client connected to it (the test's server side must accept).
@@ -113,3 +122,13 @@ fn opts() -> Options {
 }
 
 const BOUND: Duration = Duration::from_secs(5);
+
+/// Runs a test's `server` and `client` sides together; the client's end
+/// releases a server waiting in [`Fake::until_finished`].
+async fn together(fake: &Fake, server: impl std::future::Future, client: impl std::future::Future) {
+    let client = async {
+        client.await;
+        fake.finished.notify_one();
+    };
+    tokio::join!(server, client);
+}

@@ -231,18 +231,20 @@ async fn the_end_reaches_every_waiter_within_a_second() {
             }
         });
         let (stalled, peer) = stall(&c, qemu.dir()).await;
-        let quit = (how == "quit").then(|| {
-            let c = c.clone();
-            tokio::spawn(async move { c.execute(Quit::new()).await })
-        });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let calls: Vec<_> = (0..10)
-            .map(|_| {
+        let quit = match how {
+            "quit" => {
                 let c = c.clone();
-                tokio::spawn(async move { c.execute(QueryStatus::new()).await })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
+                Some(tests::spawn_polled(async move { c.execute(Quit::new()).await }).await)
+            }
+            _ => None,
+        };
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            let c = c.clone();
+            calls.push(
+                tests::spawn_polled(async move { c.execute(QueryStatus::new()).await }).await,
+            );
+        }
         assert!(calls.iter().all(|t| !t.is_finished()), "{how}: not pending");
         let started = std::time::Instant::now();
         let mut qemu = Some(qemu);
@@ -464,13 +466,11 @@ async fn oob_overtakes_a_full_in_band_queue_with_64_callers() {
     // While QEMU's main loop is stalled by an in-band command, OOB still
     // answers at once.
     let (stalled, peer) = stall(&c, qemu.dir()).await;
-    let queued: Vec<_> = (0..20)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.execute(QueryStatus::new()).await })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut queued = Vec::new();
+    for _ in 0..20 {
+        let c = c.clone();
+        queued.push(tests::spawn_polled(async move { c.execute(QueryStatus::new()).await }).await);
+    }
     let y = tokio::time::timeout(Duration::from_secs(2), c.execute_oob(QueryYank::new()))
         .await
         .expect("OOB answered while 20 in-band calls wait behind a stall")

@@ -236,7 +236,11 @@ async fn a_job_wait_ends_when_qemu_dies() {
         let job = job.clone();
         async move { job.wait(Duration::from_secs(60)).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Running (and slow: 64 KiB/s) when QEMU dies; the wait, pending or
+    // not yet started, ends with the connection.
+    job.wait_status(JobStatus::Running, T)
+        .await
+        .expect("running");
     qsd.shutdown().expect("kill");
     let r = tokio::time::timeout(T, wait)
         .await

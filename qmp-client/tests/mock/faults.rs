@@ -87,9 +87,9 @@ async fn a_peer_that_stops_reading_leaves_calls_to_their_timeout() {
         .reply(StatusInfo::new(true, RunState::Running));
     let c = client(&mock).await;
     c.execute(QueryStatus::new()).await.expect("answered");
+    // Lands at once: the double's actions apply to its connection when
+    // made.
     mock.stop_reading();
-    // Let the action land before the next command.
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let e = c
         .execute_timeout(QueryStatus::new(), Duration::from_millis(200))
         .await
