@@ -67,6 +67,10 @@ pub enum CliError {
     /// `qmp job watch`: these jobs failed or were cancelled (exit code 1).
     #[error("job failed or was cancelled: {0}")]
     JobFailed(String),
+    /// `qmp job run`: the job failed or was cancelled, as its outcome line
+    /// on stdout says (exit code 1; nothing is added on stderr).
+    #[error("")]
+    JobOutcome,
     /// A job or a migration the command followed failed or was
     /// cancelled: QEMU's text (exit code 1).
     #[error("{0}")]
@@ -94,7 +98,8 @@ impl CliError {
             | CliError::Hmp { .. }
             | CliError::Nonconforming(_)
             | CliError::JobFailed(_)
-            | CliError::Failed(_) => 1,
+            | CliError::Failed(_)
+            | CliError::JobOutcome => 1,
             CliError::UnknownCommand { .. }
             | CliError::BadArguments { .. }
             | CliError::Usage(_) => 2,

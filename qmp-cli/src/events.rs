@@ -150,10 +150,8 @@ pub async fn run(client: &Client, a: &EventsArgs) -> Result<()> {
         };
         let r = match r {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) if a.follow && e.is_socket_closed() && shut_down => {
-                eprintln!("qmp: {e}");
-                return Ok(());
-            }
+            // The normal end: nothing to say.
+            Ok(Err(e)) if a.follow && e.is_socket_closed() && shut_down => return Ok(()),
             Ok(Err(e)) if e.is_socket_closed() => {
                 return Err(CliError::Connection(e));
             }

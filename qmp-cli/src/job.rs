@@ -135,24 +135,34 @@ pub async fn watch(client: &Client, a: &WatchArgs) -> Result<()> {
                             w.set_status(c.status.clone());
                         }
                     }
+                    // A block job's outcome: it has ended, whatever comes
+                    // next (QEMU shutting down may close before saying
+                    // `concluded`).
                     AnyEvent::BlockJobCompleted(c) => {
                         if let Some(w) = watched.get_mut(&c.device) {
                             w.bar.set_position(u64::try_from(c.offset).unwrap_or(0));
                             if c.error.is_some() {
                                 w.error.clone_from(&c.error);
                             }
+                            w.done = true;
                         }
                     }
                     AnyEvent::BlockJobCancelled(c) => {
                         if let Some(w) = watched.get_mut(&c.device) {
                             w.cancelled = true;
+                            w.done = true;
                         }
                     }
                     _ => {}
                 }
             }
             _ = tick.tick() => {
-                let now = client.execute(QueryJobs::new()).await?;
+                let now = match client.execute(QueryJobs::new()).await {
+                    Ok(now) => now,
+                    // Gone after every job's outcome came: said below.
+                    Err(e) if e.is_socket_closed() && watched.values().all(|w| w.done) => break,
+                    Err(e) => return Err(e.into()),
+                };
                 for (id, w) in watched.iter_mut() {
                     match now.iter().find(|j| &j.id == id) {
                         Some(j) => w.update(j),
@@ -256,8 +266,14 @@ pub async fn run(target: &Target, a: &RunArgs) -> Result<()> {
             Ok(())
         }
         Err(e) => {
-            println!("job {id}: {e}");
-            Err(e.into())
+            // One line, QEMU's words once: "job ID: failed: ...".
+            let how = match &e {
+                qmp_client::Error::JobFailed { error, .. } => format!("failed: {error}"),
+                qmp_client::Error::JobCancelled { .. } => "cancelled".to_string(),
+                other => format!("failed: {other}"),
+            };
+            println!("job {id}: {how}");
+            Err(CliError::JobOutcome)
         }
     }
 }

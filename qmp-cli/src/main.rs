@@ -141,7 +141,11 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("qmp: {e}");
+            // An error already told on stdout adds nothing here.
+            let text = e.to_string();
+            if !text.is_empty() {
+                eprintln!("qmp: {text}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -171,13 +171,23 @@ pub(crate) async fn run(parts: Parts) {
         max_in_flight,
     };
     tracing::debug!("QMP connection up");
-    let cause = std::future::poll_fn(|cx| {
-        if close.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Disconnect::ClosedByClient);
+    let cause = loop {
+        let turn = std::future::poll_fn(|cx| {
+            if close.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Turn::End(Disconnect::ClosedByClient));
+            }
+            conn.poll(cx, &mut writer, &mut in_band, &mut oob)
+        })
+        .await;
+        match turn {
+            Turn::End(cause) => break cause,
+            // Work is left: every other task runs first, a `block_on`
+            // future too (a runtime polls that one only between rounds of
+            // its tasks: a task that woke itself would be polled dozens
+            // of times in a row).
+            Turn::Yield => tokio::task::yield_now().await,
         }
-        conn.poll(cx, &mut writer, &mut in_band, &mut oob)
-    })
-    .await;
+    };
     let Conn {
         reader,
         pending,
@@ -188,6 +198,14 @@ pub(crate) async fn run(parts: Parts) {
     writer.shutdown().await;
     drop(writer);
     drop(reader);
+}
+
+/// How a poll of the connection ended.
+enum Turn {
+    /// The connection ended, for this reason.
+    End(Disconnect),
+    /// Work is left: yield to the runtime, then poll again.
+    Yield,
 }
 
 /// The task's state between polls.
@@ -210,17 +228,18 @@ impl Conn<'_> {
     /// reading, each source a bounded amount per turn (a flood of events
     /// never starves writing or new calls, nor the other way round),
     /// until none has work (every one has registered the waker) or
-    /// [`TURNS`] turns have passed (the task asks to be polled again).
-    /// `Ready` with why the connection ends.
+    /// [`TURNS`] turns have passed or [`READ_PER_POLL`] messages were
+    /// read ([`Turn::Yield`]: the task yields, then polls again);
+    /// [`Turn::End`] with why the connection ends.
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
         writer: &mut Writer,
         in_band: &mut mpsc::Receiver<Request>,
         oob: &mut mpsc::Receiver<Request>,
-    ) -> Poll<Disconnect> {
+    ) -> Poll<Turn> {
         if Pin::new(&mut self.handles_gone).poll(cx).is_ready() {
-            return Poll::Ready(Disconnect::HandlesDropped);
+            return Poll::Ready(Turn::End(Disconnect::HandlesDropped));
         }
         // A source that answered `Pending` has the waker and is not asked
         // again in this poll (nothing on this thread can fill it
@@ -235,11 +254,11 @@ impl Conn<'_> {
             // than `max_in_flight` are written and unanswered.
             match self.take_calls(cx, oob, &mut oob_idle, false) {
                 Ok(took) => worked |= took,
-                Err(cause) => return Poll::Ready(cause),
+                Err(cause) => return Poll::Ready(Turn::End(cause)),
             }
             match self.take_calls(cx, in_band, &mut in_band_idle, true) {
                 Ok(took) => worked |= took,
-                Err(cause) => return Poll::Ready(cause),
+                Err(cause) => return Poll::Ready(Turn::End(cause)),
             }
             if !self.outbox.is_empty() {
                 let started = &mut self.started;
@@ -259,10 +278,10 @@ impl Conn<'_> {
                         read_idle = false;
                     }
                     Poll::Ready(Err(error)) => {
-                        return Poll::Ready(Disconnect::Io {
+                        return Poll::Ready(Turn::End(Disconnect::Io {
                             op: "writing",
                             error: error.into(),
-                        });
+                        }));
                     }
                     Poll::Pending => {}
                 }
@@ -281,12 +300,12 @@ impl Conn<'_> {
                         );
                         self.line.clear();
                         if let Err(cause) = r {
-                            return Poll::Ready(cause);
+                            return Poll::Ready(Turn::End(cause));
                         }
                         worked = true;
                         read += 1;
                     }
-                    Poll::Ready(Err(e)) => return Poll::Ready(Disconnect::from(e)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Turn::End(Disconnect::from(e))),
                     Poll::Pending => read_idle = true,
                 }
             }
@@ -298,8 +317,7 @@ impl Conn<'_> {
             }
         }
         // Work is left: let the runtime run others first.
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        Poll::Ready(Turn::Yield)
     }
 
     /// Takes up to [`DRAIN`] calls from `rx` into the outbox (in-band

@@ -48,6 +48,10 @@ fn events_follow_tells_a_quit_from_a_kill() {
         }
         let want = if kill { 3 } else { 0 };
         assert_eq!(status.code(), Some(want), "kill={kill}: {err}");
+        // The normal end says nothing more.
+        if !kill {
+            assert!(err.trim().is_empty(), "{err}");
+        }
     }
 }
 
@@ -242,6 +246,40 @@ fn job_watch_follows_a_backup_to_its_end() {
     }
 }
 
+/// A job QEMU cancels as it shuts down (`quit`): `qmp job watch` reports
+/// it cancelled (exit 1), not a lost connection (exit 3), as
+/// `BLOCK_JOB_CANCELLED` came before the end.
+#[test]
+fn job_watch_reports_a_job_cancelled_by_quit() {
+    let two = start_two(Which::Installed, Flavor::StorageDaemon);
+    let s = two.qemu.socket();
+    slow_backup(s, "bq", "1048576");
+    let dir = TempDir::new("qmp-job-quit").expect("temp dir");
+    let record = dir.path().join("watch.jsonl");
+    let watch = qmp()
+        .arg("--socket")
+        .arg(s)
+        .arg("--record")
+        .arg(&record)
+        .args(["job", "watch", "bq"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp job watch runs");
+    wait_recorded(&record, "query-jobs sent", sent("query-jobs"));
+    let (code, _, err) = run(&two.second, &["exec", "quit"]);
+    assert_eq!(code, 0, "{err}");
+    let o = watch.wait_with_output().expect("the watch ends");
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    let recorded = std::fs::read_to_string(&record).unwrap_or_default();
+    assert!(recorded.contains("BLOCK_JOB_CANCELLED"), "{recorded}");
+    assert_eq!(o.status.code(), Some(1), "{out} {err}");
+    assert!(
+        out.contains("job bq: ") && out.contains("cancelled"),
+        "{out}"
+    );
+}
+
 #[test]
 fn job_run_starts_a_job_and_follows_it() {
     let q = start(Which::Installed, Flavor::StorageDaemon);
@@ -275,10 +313,13 @@ fn job_run_starts_a_job_and_follows_it() {
         ],
     );
     assert_eq!(code, 1, "{out} {err}");
+    // Said once: the outcome line, QEMU's text in it; nothing repeated
+    // on stderr.
     assert!(
-        out.contains("job c1: job c1 failed:") && out.contains("No such file or directory"),
+        out.starts_with("job c1: failed: ") && out.contains("No such file or directory"),
         "{out}"
     );
+    assert!(!err.contains("failed"), "{err}");
     // A command that names no job: exit 2, nothing sent.
     let (code, _, err) = run(s, &["job", "run", "query-status"]);
     assert_eq!(code, 2, "{err}");
