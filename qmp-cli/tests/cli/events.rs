@@ -168,6 +168,27 @@ fn null_nodes(s: &Path, names: &[&str]) {
     }
 }
 
+/// `qmp job watch ARGS` on `socket`, once it has the jobs in view (its
+/// first `query-jobs` sent; its session recorded in `watch.jsonl` of the
+/// directory returned).
+fn watching(socket: &Path, args: &[&str]) -> (std::process::Child, TempDir) {
+    let dir = TempDir::new("qmp-job-watch").expect("temp dir");
+    let record = dir.path().join("watch.jsonl");
+    let watch = qmp()
+        .arg("--socket")
+        .arg(socket)
+        .arg("--record")
+        .arg(&record)
+        .args(["job", "watch"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("qmp job watch runs");
+    wait_recorded(&record, "query-jobs sent", sent("query-jobs"));
+    (watch, dir)
+}
+
 /// Two throttled null nodes and a backup between them: a job that runs a
 /// few seconds.
 fn slow_backup(s: &Path, id: &str, speed: &str) {
@@ -213,19 +234,7 @@ fn job_watch_follows_a_backup_to_its_end() {
         slow_backup(s, "bc", "1048576");
         // Cancelled once the watch has the job in view (its first
         // `query-jobs` sent).
-        let dir = TempDir::new("qmp-job-watch").expect("temp dir");
-        let record = dir.path().join("watch.jsonl");
-        let watch = qmp()
-            .arg("--socket")
-            .arg(s)
-            .arg("--record")
-            .arg(&record)
-            .args(["job", "watch"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("qmp job watch runs");
-        wait_recorded(&record, "query-jobs sent", sent("query-jobs"));
+        let (watch, _dir) = watching(s, &[]);
         let (ccode, _, cerr) = run(
             &two.second,
             &["exec", "block-job-cancel", "device=bc", "force=true"],
@@ -254,19 +263,8 @@ fn job_watch_reports_a_job_cancelled_by_quit() {
     let two = start_two(Which::Installed, Flavor::StorageDaemon);
     let s = two.qemu.socket();
     slow_backup(s, "bq", "1048576");
-    let dir = TempDir::new("qmp-job-quit").expect("temp dir");
+    let (watch, dir) = watching(s, &["bq"]);
     let record = dir.path().join("watch.jsonl");
-    let watch = qmp()
-        .arg("--socket")
-        .arg(s)
-        .arg("--record")
-        .arg(&record)
-        .args(["job", "watch", "bq"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("qmp job watch runs");
-    wait_recorded(&record, "query-jobs sent", sent("query-jobs"));
     let (code, _, err) = run(&two.second, &["exec", "quit"]);
     assert_eq!(code, 0, "{err}");
     let o = watch.wait_with_output().expect("the watch ends");
