@@ -18,6 +18,19 @@ pub use crate::unknown::{collecting, lenient, record_unknown};
 pub use keys::{Field, FieldSeed};
 pub use member::{DecodeStruct, Decoding, Writer, anyopt, deserialize_struct, opt, req};
 
+/// The error of a generated enum's `FromStr` for `value`.
+pub fn parse_enum_error(
+    type_name: &'static str,
+    value: &str,
+    expected: &'static [&'static str],
+) -> crate::ParseEnumError {
+    crate::ParseEnumError {
+        type_name,
+        value: value.to_string(),
+        expected,
+    }
+}
+
 // Generated code reaches serde through the runtime, so a crate of
 // generated bindings depends on this crate alone.
 pub use serde;

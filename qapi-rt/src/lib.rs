@@ -26,6 +26,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 mod extra;
 mod macros;
+mod parse;
 pub mod path;
 mod unknown;
 mod versions;
@@ -34,6 +35,7 @@ mod versions;
 pub mod __private;
 
 pub use extra::Extra;
+pub use parse::ParseEnumError;
 pub use unknown::{
     UnknownKind, UnknownMember, collect_unknown_members, decode_leniently, strict_enum_values,
 };

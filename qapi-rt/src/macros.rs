@@ -214,8 +214,11 @@ macro_rules! qapi_properties {
     };
 }
 
-/// `as_str`, `from_wire`, `Display`, `AsRef<str>`, `FromStr` (never failing), `Serialize` and `Deserialize` for a
-/// generated enum, whose last variant is `Unknown(String)`.
+/// `as_str`, `from_wire` (any string: one no value names is kept as
+/// `Unknown`, as a newer QEMU's value is), `Display`, `AsRef<str>`,
+/// `FromStr` (a known value only, else [`ParseEnumError`](crate::ParseEnumError)),
+/// `Serialize` and `Deserialize` (as `from_wire`) for a generated enum,
+/// whose last variant is `Unknown(String)`.
 ///
 /// ```text
 /// qapi_enum!(Name { Variant = "wire", Other = "other" });
@@ -250,11 +253,17 @@ macro_rules! qapi_enum {
                 self.as_str()
             }
         }
-        /// Never fails: a string that names no value is kept as `Unknown`.
+        /// A value the bindings know; any other string is an error (a
+        /// caller's typo never reaches QEMU). `from_wire` keeps any string.
         impl ::std::str::FromStr for $name {
-            type Err = ::std::convert::Infallible;
-            fn from_str(s: &str) -> ::std::result::Result<Self, ::std::convert::Infallible> {
-                ::std::result::Result::Ok(Self::from_wire(s))
+            type Err = $crate::ParseEnumError;
+            fn from_str(s: &str) -> ::std::result::Result<Self, $crate::ParseEnumError> {
+                match Self::from_wire(s) {
+                    Self::Unknown(_) => ::std::result::Result::Err(
+                        $crate::__private::parse_enum_error(::std::stringify!($name), s, &[$($wire),*]),
+                    ),
+                    known => ::std::result::Result::Ok(known),
+                }
             }
         }
         impl $crate::__private::serde::Serialize for $name {

@@ -93,6 +93,30 @@ fn enums_keep_unknown_values() {
     assert!(serde_json::from_value::<RunState>(json!(3)).is_err());
 }
 
+/// A caller's string must name a known value (`FromStr`); the wire keeps
+/// any (`from_wire`, `Deserialize`).
+#[test]
+fn parsing_a_callers_string_fails_on_an_unknown_value() {
+    assert_eq!(
+        "io_uring".parse::<BlockdevAioOptions>(),
+        Ok(BlockdevAioOptions::IoUring)
+    );
+    let e = "bogus"
+        .parse::<BlockdevAioOptions>()
+        .expect_err("no such value");
+    assert_eq!(e.type_name, "BlockdevAioOptions");
+    assert_eq!(e.value, "bogus");
+    assert!(e.expected.contains(&"io_uring"));
+    assert_eq!(
+        e.to_string(),
+        "`bogus` is not a BlockdevAioOptions value; expected one of: threads, native, io_uring"
+    );
+    assert_eq!(
+        BlockdevAioOptions::from_wire("bogus"),
+        BlockdevAioOptions::Unknown("bogus".into())
+    );
+}
+
 #[test]
 fn unknown_members_are_ignored() {
     let v = json!({"running": false, "status": "prelaunch", "added-in-11.0": [1, 2]});
@@ -326,10 +350,11 @@ fn null_is_a_value_only_for_optional_any_members() {
 
 #[test]
 fn enums_parse_and_borrow_as_str() {
-    let s: RunState = "running".parse().expect("infallible");
+    let s: RunState = "running".parse().expect("a known value");
     assert_eq!(s, RunState::Running);
     assert_eq!(s.as_ref(), "running");
-    let odd: RunState = "from-a-later-qemu".parse().expect("infallible");
+    assert!("from-a-later-qemu".parse::<RunState>().is_err());
+    let odd = RunState::from_wire("from-a-later-qemu");
     assert_eq!(odd, RunState::Unknown("from-a-later-qemu".into()));
     assert_eq!(odd.as_ref(), "from-a-later-qemu");
     fn takes_str(s: impl AsRef<str>) -> usize {
