@@ -2,7 +2,7 @@
 //! calls, and the handle's share of the connection.
 
 use std::borrow::Cow;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -521,15 +521,35 @@ impl Client {
     }
 
     /// Executes a command passing file descriptors with it (SCM_RIGHTS),
-    /// for `getfd` and `add-fd`. Unix sockets only.
-    pub async fn execute_with_fds<C: Command<Protocol = Qmp>>(
+    /// for `getfd` and `add-fd`. Unix sockets only. The descriptors are
+    /// borrowed: anything [`AsFd`] (`&File`, `&UnixStream`, a
+    /// `BorrowedFd`, an `OwnedFd`) is duplicated for the call, and the
+    /// caller keeps its own.
+    ///
+    /// ```no_run
+    /// # async fn demo(qmp: qmp_client::Client) -> qmp_client::Result<()> {
+    /// use qmp_types::AddFd;
+    /// let disk = std::fs::File::open("/var/lib/vm/disk.img")?;
+    /// let set = qmp.execute_with_fds(AddFd::new(), [&disk]).await?;
+    /// // `disk` is still ours; QEMU holds its own copy in `set.fdset_id`.
+    /// # Ok(()) }
+    /// ```
+    pub async fn execute_with_fds<C, F>(
         &self,
         cmd: C,
-        fds: Vec<OwnedFd>,
-    ) -> Result<C::Returns> {
+        fds: impl IntoIterator<Item = F>,
+    ) -> Result<C::Returns>
+    where
+        C: Command<Protocol = Qmp>,
+        F: AsFd,
+    {
         if !self.inner.unix {
             return Err(Error::FdPassingUnsupported);
         }
+        let fds = fds
+            .into_iter()
+            .map(|f| f.as_fd().try_clone_to_owned())
+            .collect::<std::io::Result<Vec<OwnedFd>>>()?;
         self.execute_inner(&cmd, false, fds, self.inner.opts.call_timeout)
             .await
     }

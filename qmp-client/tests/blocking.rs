@@ -110,3 +110,44 @@ fn the_guest_agent_without_a_runtime() {
         .expect("host name");
     assert!(!host.host_name.is_empty());
 }
+
+/// What the async client has, the blocking one has as plain functions:
+/// job handles, migrations, borrowed descriptors (issue 38, 5).
+#[test]
+fn jobs_migrations_and_descriptors_without_a_runtime() {
+    let qsd = tests::start_blocking(Launcher::storage_daemon());
+    let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
+    qmp.execute(null_node("src")).expect("src");
+    qmp.execute(null_node("dst")).expect("dst");
+    let job = qmp
+        .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "dst").with_job_id("b3"))
+        .expect("backup starts");
+    assert_eq!(job.id(), "b3");
+    job.wait(T).expect("b3 succeeds");
+    assert!(matches!(
+        qmp.attach_job("never").wait(T),
+        Err(Error::JobOutcomeUnknown { .. })
+    ));
+
+    let vm = tests::start_blocking(
+        tests::launcher(tests::Which::Installed, qmp_client::launch::Flavor::System).guestless(),
+    );
+    let q = Client::connect_to(&vm, Options::default()).expect("connect");
+    let f = std::fs::File::open("/dev/null").expect("open");
+    let set = q
+        .execute_with_fds(AddFd::new().with_opaque("blocking"), [&f])
+        .expect("add-fd");
+    assert!(f.metadata().is_ok(), "the caller keeps its file");
+    let sets = q.execute(QueryFdsets::new()).expect("query-fdsets");
+    assert!(sets.iter().any(|s| s.fdset_id == set.fdset_id));
+    let out = vm.dir().join("state.bin");
+    let m = q
+        .start_migration(Migrate::new().with_uri(format!("file:{}", out.display()).as_str()))
+        .expect("migrate");
+    m.wait(T).expect("migration to a file completes");
+    assert_eq!(
+        m.progress().expect("query-migrate").status,
+        Some(MigrationStatus::Completed)
+    );
+    assert!(out.metadata().is_ok_and(|m| m.len() > 0));
+}

@@ -579,11 +579,13 @@ async fn file_descriptors_ride_with_commands() {
         .await
         .expect("getfd");
     c.execute(Closefd::new("myfd")).await.expect("closefd");
+    // Borrowed: the caller keeps its file.
     let f = std::fs::File::open("/dev/null").expect("open");
     let info = c
-        .execute_with_fds(AddFd::new().with_opaque("ro copy"), vec![f.into()])
+        .execute_with_fds(AddFd::new().with_opaque("ro copy"), [&f])
         .await
         .expect("add-fd");
+    assert!(f.metadata().is_ok(), "still ours");
     let sets = c.execute(QueryFdsets::new()).await.expect("query-fdsets");
     let set = sets
         .iter()

@@ -2,8 +2,9 @@
 //! harnesses, build scripts): [`Client`] and [`GuestAgent`] run the async
 //! client on a private runtime thread, as reqwest's blocking client does,
 //! and offer the same typed calls as plain functions; events arrive as
-//! an iterator ([`Events`]). Anything else the async API has runs through
-//! [`Client::block_on`].
+//! an iterator ([`Events`]); jobs and migrations have handles of their
+//! own ([`Job`], [`Migration`]). Anything else the async API has runs
+//! through [`Client::block_on`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,6 +32,10 @@
 //! Calling it from inside an async runtime is refused with
 //! [`Error::BlockingInAsync`] (blocking a runtime's thread would stall
 //! it): use the async [`crate::Client`] there.
+
+mod handles;
+
+pub use handles::{Job, Migration};
 
 use std::future::Future;
 use std::path::Path;
