@@ -3,7 +3,7 @@
 //! runtime, with the same calls as plain functions.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ use crate::migration::MigrationProgress;
 impl Client {
     /// Executes a command passing file descriptors with it (see
     /// [`crate::Client::execute_with_fds`]): borrowed, duplicated for the
-    /// call on the caller's thread.
+    /// call.
     pub fn execute_with_fds<C, F>(
         &self,
         cmd: C,
@@ -29,10 +29,6 @@ impl Client {
         C: Command<Protocol = Qmp>,
         F: AsFd,
     {
-        let fds = fds
-            .into_iter()
-            .map(|f| f.as_fd().try_clone_to_owned())
-            .collect::<std::io::Result<Vec<OwnedFd>>>()?;
         self.rt.block_on(self.inner.execute_with_fds(cmd, fds))?
     }
 
