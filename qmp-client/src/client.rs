@@ -108,13 +108,22 @@ impl Client {
     /// at once). Such a connection, closed before anything was said, is
     /// dialled again, at most three times (after 20, 40 and 80 ms); the
     /// same holds for [`Client::connect_tcp`].
+    ///
+    /// With [`Options::wait_for_socket`], a socket that does not exist yet
+    /// (or that nobody listens on yet) is dialled again until it answers,
+    /// within [`Options::connect_timeout`]: a VM manager can connect as
+    /// soon as it has started QEMU.
     pub async fn connect_unix(path: impl AsRef<Path>, opts: Options) -> Result<Client> {
         let path = path.as_ref();
         let shown = path.display().to_string();
         let timeout = opts.connect_timeout;
+        let wait = opts.wait_for_socket;
         Client::dial_and_greet(&shown, opts, || async {
-            let stream =
-                transport::dial(&shown, timeout, tokio::net::UnixStream::connect(path)).await?;
+            let stream = if wait {
+                transport::dial_appearing(path, timeout).await?
+            } else {
+                transport::dial(&shown, timeout, tokio::net::UnixStream::connect(path)).await?
+            };
             Ok(transport::unix(stream))
         })
         .await

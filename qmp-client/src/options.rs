@@ -9,6 +9,11 @@ pub struct Options {
     /// Deadline for connecting and for the greeting and capabilities
     /// negotiation.
     pub connect_timeout: Duration,
+    /// [`crate::Client::connect_unix`] waits, within `connect_timeout`,
+    /// for the socket to appear and be listened on (a QEMU just started
+    /// has not made it yet), instead of failing at once. Off by default:
+    /// a missing socket is then an immediate [`crate::Error::Connect`].
+    pub wait_for_socket: bool,
     /// Default per-call timeout (`None`: wait as long as it takes). It
     /// covers the wait for room in the queue too.
     pub call_timeout: Option<Duration>,
@@ -130,6 +135,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             connect_timeout: Duration::from_secs(10),
+            wait_for_socket: false,
             call_timeout: None,
             oob: true,
             max_in_flight: 7,

@@ -746,3 +746,48 @@ async fn qemu_11_1_is_checked_by_its_own_schema() {
     assert_eq!(own.label(), "QEMU 10.0.2");
     assert!(own.has_command("query-named-block-nodes") && !own.has_command("query-machines"));
 }
+
+/// Issue 38 (1): with `Options::wait_for_socket`, a connect made before
+/// QEMU has made its socket waits for it (within `connect_timeout`);
+/// without, a missing socket fails at once; a socket that never appears
+/// fails at the deadline, saying it waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_waits_for_a_socket_qemu_has_not_made_yet() {
+    let dir = tests::TempDir::new("wait-socket").expect("dir");
+    let socket = dir.path().join("late.qmp");
+    let e = Client::connect_unix(&socket, Options::default())
+        .await
+        .expect_err("no socket");
+    assert!(e.is_socket_not_available(), "{e}");
+    let waiting = Options {
+        wait_for_socket: true,
+        connect_timeout: Duration::from_secs(30),
+        ..Options::default()
+    };
+    let connecting = tests::spawn_polled({
+        let (socket, opts) = (socket.clone(), waiting.clone());
+        async move { Client::connect_unix(&socket, opts).await }
+    })
+    .await;
+    let _qemu = tests::Daemon::on(&socket);
+    let c = tokio::time::timeout(T * 3, connecting)
+        .await
+        .expect("bounded")
+        .expect("task")
+        .expect("connected once the socket appeared");
+    c.execute(QueryVersion::new()).await.expect("a call");
+    let never = dir.path().join("never.qmp");
+    let e = Client::connect_unix(
+        &never,
+        Options {
+            connect_timeout: Duration::from_millis(300),
+            ..waiting
+        },
+    )
+    .await
+    .expect_err("never appears");
+    assert!(
+        e.to_string().contains("waited 300ms for it to appear"),
+        "{e}"
+    );
+}
