@@ -62,7 +62,10 @@ fn a_large_optional_member_is_boxed_a_required_one_is_not() {
         "{out}"
     );
     // The setter takes the value and boxes it.
-    assert!(out.contains("with_maybemaybe\"maybe\":Big=>boxed"), "{out}");
+    assert!(
+        out.contains("with_maybemaybe_maybemaybe\"maybe\":Big=>boxed"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -122,13 +122,14 @@ macro_rules! qapi_struct {
     };
 }
 
-/// `new(required..)` and a `with_x` setter per optional member.
+/// `new(required..)` and, per optional member, a `with_x` setter (the
+/// value) and a `maybe_x` one (an `Option`: set or absent).
 ///
 /// ```text
 /// qapi_builder!(Name
 ///     new { field: Type => into, other: Type => boxed }
 ///     init { rest = $crate::__private::serde_json::Map::new() }
-///     set { with_opt opt "opt": Type => into }
+///     set { with_opt maybe_opt opt "opt": Type => into }
 /// );
 /// ```
 #[macro_export]
@@ -162,7 +163,7 @@ macro_rules! qapi_builder {
         @impl $name:ident
         ($doc:literal) { $( $param:ident : $pty:ty => $pwrap:ident ),* $(,)? }
         init { $( $ifield:ident = $iexpr:expr ),* $(,)? }
-        set { $( $(#[$attr:meta])* $setter:ident $ofield:ident $owire:literal : $oty:ty => $owrap:ident ),* $(,)? }
+        set { $( $(#[$attr:meta])* $setter:ident $maybe:ident $ofield:ident $owire:literal : $oty:ty => $owrap:ident ),* $(,)? }
     ) => {
         #[allow(deprecated, reason = "constructors set every member")]
         impl $name {
@@ -181,6 +182,13 @@ macro_rules! qapi_builder {
                 $(#[$attr])*
                 pub fn $setter(mut self, $ofield: $crate::__qapi_param!($owrap, $oty)) -> Self {
                     self.$ofield = ::std::option::Option::Some($crate::__qapi_wrap!($owrap, $ofield));
+                    self
+                }
+                #[doc = ::std::concat!(" Sets `", $owire, "` to a value, or leaves it absent (`None`): a caller's `Option` in the builder chain.")]
+                #[must_use]
+                $(#[$attr])*
+                pub fn $maybe(mut self, $ofield: ::std::option::Option<$crate::__qapi_param!($owrap, $oty)>) -> Self {
+                    self.$ofield = $ofield.map(|v| $crate::__qapi_wrap!($owrap, v));
                     self
                 }
             )*

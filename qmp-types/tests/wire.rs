@@ -478,3 +478,20 @@ fn a_large_event_is_boxed_in_any_event_and_reads_the_same() {
     assert_eq!(AnyEvent::from(deleted), any);
     assert_eq!(VncInitialized::from_any(any), None);
 }
+
+/// A caller's `Option` goes into the builder chain as it is: `maybe_x`
+/// sets the member or leaves it absent (issue 38, 2).
+#[test]
+fn maybe_setters_take_a_callers_option() {
+    let id: Option<&str> = Some("bk");
+    let speed: Option<i64> = None;
+    let b = BlockdevBackup::new("src", MirrorSyncMode::Full, "dst")
+        .maybe_job_id(id)
+        .maybe_speed(speed)
+        .maybe_on_target_error(Some(BlockdevOnError::Enospc));
+    assert_eq!(b.job_id.as_deref(), Some("bk"));
+    assert_eq!(b.speed, None);
+    assert_eq!(b.on_target_error, Some(BlockdevOnError::Enospc));
+    let cleared: Option<String> = None;
+    assert_eq!(b.maybe_job_id(cleared).job_id, None);
+}

@@ -633,7 +633,8 @@ fn use_names(tree: &syn::UseTree, out: &mut Vec<(String, String)>) {
 /// setter (name, type, deprecated).
 type Builder = (String, Vec<String>, Vec<(String, String, bool)>);
 
-/// `Name new { id: Ty => w, .. } init { .. } set { #[..]? setter id "wire": Ty => w, .. }`.
+/// `Name new { id: Ty => w, .. } init { .. } set { #[..]? setter maybe id "wire": Ty => w, .. }`
+/// (`maybe`, the setter that takes an `Option`, since it was added).
 fn parse_builder(input: ParseStream<'_>) -> syn::Result<Builder> {
     let name: syn::Ident = input.parse()?;
     let _new: syn::Ident = input.parse()?;
@@ -662,7 +663,10 @@ fn parse_builder(input: ParseStream<'_>) -> syn::Result<Builder> {
     while !set.is_empty() {
         let attrs = set.call(Attribute::parse_outer)?;
         let setter: syn::Ident = set.parse()?;
-        let _id: syn::Ident = set.parse()?;
+        let mut idents = vec![set.parse::<syn::Ident>()?];
+        while set.peek(syn::Ident) {
+            idents.push(set.parse()?);
+        }
         let _wire: syn::LitStr = set.parse()?;
         set.parse::<Token![:]>()?;
         let t: syn::Type = set.parse()?;
@@ -671,7 +675,13 @@ fn parse_builder(input: ParseStream<'_>) -> syn::Result<Builder> {
         if set.peek(Token![,]) {
             set.parse::<Token![,]>()?;
         }
-        setters.push((setter.to_string(), ty(&t), deprecated(&attrs)));
+        let d = deprecated(&attrs);
+        // `maybe_x` takes what `with_x` takes, in an `Option`: the same
+        // signature for what is compatible.
+        if let [maybe, _id] = idents.as_slice() {
+            setters.push((maybe.to_string(), ty(&t), d));
+        }
+        setters.push((setter.to_string(), ty(&t), d));
     }
     Ok((name.to_string(), new, setters))
 }

@@ -203,10 +203,12 @@ impl<'s> Gen<'_, 's> {
             let ty = &f.ty;
             let w = wrap(f);
             if f.optional {
-                let setter = format_ident!("with_{}", f.ident.trim_start_matches("r#"));
+                let bare = f.ident.trim_start_matches("r#");
+                let setter = format_ident!("with_{}", bare);
+                let maybe = format_ident!("maybe_{}", bare);
                 let wire = &f.wire;
                 let dep = &f.deprecated;
-                setters.push(quote!(#dep #setter #id #wire: #ty => #w,));
+                setters.push(quote!(#dep #setter #maybe #id #wire: #ty => #w,));
             } else {
                 params.push(quote!(#id: #ty => #w,));
             }

@@ -169,7 +169,7 @@ pub struct GuestSetTime {
 ::qapi_rt::qapi_struct!(GuestSetTime { 0 opt time "time", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestSetTime new {} init { extra = ::std::default::Default::default(), } set {
-    with_time time "time" : i64 => plain, }
+    with_time maybe_time time "time" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestSetTime, "guest-set-time", (), ::qapi_rt::Qga, { arg_type :
@@ -266,7 +266,7 @@ pub struct GuestShutdown {
 ::qapi_rt::qapi_struct!(GuestShutdown { 0 opt mode "mode", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestShutdown new {} init { extra = ::std::default::Default::default(), } set {
-    with_mode mode "mode" : ::std::string::String => into, }
+    with_mode maybe_mode mode "mode" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestShutdown, "guest-shutdown", (), ::qapi_rt::Qga, { arg_type :
@@ -297,7 +297,7 @@ pub struct GuestFileOpen {
 );
 ::qapi_rt::qapi_builder!(
     GuestFileOpen new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    ::std::default::Default::default(), } set { with_mode maybe_mode mode "mode" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -379,8 +379,8 @@ pub struct GuestFileReadCommand {
 );
 ::qapi_rt::qapi_builder!(
     GuestFileReadCommand new { handle : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_count count "count" : i64 => plain,
-    }
+    ::std::default::Default::default(), } set { with_count maybe_count count "count" :
+    i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileReadCommand, "guest-file-read", GuestFileRead, ::qapi_rt::Qga, { arg_type :
@@ -433,8 +433,8 @@ pub struct GuestFileWriteCommand {
 );
 ::qapi_rt::qapi_builder!(
     GuestFileWriteCommand new { handle : i64 => plain, buf_b64 : ::std::string::String =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_count count
-    "count" : i64 => plain, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_count
+    maybe_count count "count" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestFileWriteCommand, "guest-file-write", GuestFileWrite, ::qapi_rt::Qga, { arg_type
@@ -728,8 +728,8 @@ pub struct GuestFsfreezeFreezeList {
 );
 ::qapi_rt::qapi_builder!(
     GuestFsfreezeFreezeList new {} init { extra = ::std::default::Default::default(), }
-    set { with_mountpoints mountpoints "mountpoints" : ::std::vec::Vec <
-    ::std::string::String > => into, }
+    set { with_mountpoints maybe_mountpoints mountpoints "mountpoints" : ::std::vec::Vec
+    < ::std::string::String > => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestFsfreezeFreezeList, "guest-fsfreeze-freeze-list", i64, ::qapi_rt::Qga, {
@@ -791,9 +791,9 @@ pub struct GuestFilesystemTrimResult {
 );
 ::qapi_rt::qapi_builder!(
     GuestFilesystemTrimResult new { path : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_trimmed trimmed "trimmed" : i64 =>
-    plain, with_minimum minimum "minimum" : i64 => plain, with_error error "error" :
-    ::std::string::String => into, }
+    = ::std::default::Default::default(), } set { with_trimmed maybe_trimmed trimmed
+    "trimmed" : i64 => plain, with_minimum maybe_minimum minimum "minimum" : i64 =>
+    plain, with_error maybe_error error "error" : ::std::string::String => into, }
 );
 /// Since: 2.4
 ///
@@ -843,7 +843,7 @@ pub struct GuestFstrim {
 ::qapi_rt::qapi_struct!(GuestFstrim { 0 opt minimum "minimum", } extra extra);
 ::qapi_rt::qapi_builder!(
     GuestFstrim new {} init { extra = ::std::default::Default::default(), } set {
-    with_minimum minimum "minimum" : i64 => plain, }
+    with_minimum maybe_minimum minimum "minimum" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, ::qapi_rt::Qga, { arg_type
@@ -1098,9 +1098,10 @@ pub struct GuestNetworkInterface {
 );
 ::qapi_rt::qapi_builder!(
     GuestNetworkInterface new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_hardware_address hardware_address
-    "hardware-address" : ::std::string::String => into, with_ip_addresses ip_addresses
-    "ip-addresses" : ::std::vec::Vec < GuestIpAddress > => into, with_statistics
+    ::std::default::Default::default(), } set { with_hardware_address
+    maybe_hardware_address hardware_address "hardware-address" : ::std::string::String =>
+    into, with_ip_addresses maybe_ip_addresses ip_addresses "ip-addresses" :
+    ::std::vec::Vec < GuestIpAddress > => into, with_statistics maybe_statistics
     statistics "statistics" : GuestNetworkInterfaceStat => into, }
 );
 #[doc(alias = "guest-network-get-interfaces")]
@@ -1151,8 +1152,8 @@ pub struct GuestLogicalProcessor {
 );
 ::qapi_rt::qapi_builder!(
     GuestLogicalProcessor new { logical_id : i64 => plain, online : bool => into, } init
-    { extra = ::std::default::Default::default(), } set { with_can_offline can_offline
-    "can-offline" : bool => into, }
+    { extra = ::std::default::Default::default(), } set { with_can_offline
+    maybe_can_offline can_offline "can-offline" : bool => into, }
 );
 #[doc(alias = "guest-get-vcpus")]
 /// Retrieve the list of the guest's logical processors.
@@ -1389,9 +1390,9 @@ pub struct GuestDiskAddress {
     GuestDiskAddress new { pci_controller : GuestPCIAddress => into, bus_type :
     GuestDiskBusType => into, bus : i64 => plain, target : i64 => plain, unit : i64 =>
     plain, } init { extra = ::std::default::Default::default(), } set { with_serial
-    serial "serial" : ::std::string::String => into, with_dev dev "dev" :
-    ::std::string::String => into, with_ccw_address ccw_address "ccw-address" :
-    GuestCCWAddress => into, }
+    maybe_serial serial "serial" : ::std::string::String => into, with_dev maybe_dev dev
+    "dev" : ::std::string::String => into, with_ccw_address maybe_ccw_address ccw_address
+    "ccw-address" : GuestCCWAddress => into, }
 );
 /// NVMe smart information, based on NVMe specification, section
 /// \<SMART / Health Information (Log Identifier 02h)>
@@ -1607,9 +1608,11 @@ pub struct GuestDiskInfo {
 ::qapi_rt::qapi_builder!(
     GuestDiskInfo new { name : ::std::string::String => into, partition : bool => into, }
     init { extra = ::std::default::Default::default(), } set { with_dependencies
-    dependencies "dependencies" : ::std::vec::Vec < ::std::string::String > => into,
-    with_address address "address" : GuestDiskAddress => boxed, with_alias alias "alias"
-    : ::std::string::String => into, with_smart smart "smart" : GuestDiskSmart => into, }
+    maybe_dependencies dependencies "dependencies" : ::std::vec::Vec <
+    ::std::string::String > => into, with_address maybe_address address "address" :
+    GuestDiskAddress => boxed, with_alias maybe_alias alias "alias" :
+    ::std::string::String => into, with_smart maybe_smart smart "smart" : GuestDiskSmart
+    => into, }
 );
 #[doc(alias = "guest-get-disks")]
 /// # Returns
@@ -1677,9 +1680,10 @@ pub struct GuestFilesystemInfo {
     GuestFilesystemInfo new { name : ::std::string::String => into, mountpoint :
     ::std::string::String => into, r#type : ::std::string::String => into, disk :
     ::std::vec::Vec < GuestDiskAddress > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_used_bytes used_bytes "used-bytes" :
-    u64 => plain, with_total_bytes total_bytes "total-bytes" : u64 => plain,
-    with_total_bytes_privileged total_bytes_privileged "total-bytes-privileged" : u64 =>
+    ::std::default::Default::default(), } set { with_used_bytes maybe_used_bytes
+    used_bytes "used-bytes" : u64 => plain, with_total_bytes maybe_total_bytes
+    total_bytes "total-bytes" : u64 => plain, with_total_bytes_privileged
+    maybe_total_bytes_privileged total_bytes_privileged "total-bytes-privileged" : u64 =>
     plain, }
 );
 #[doc(alias = "guest-get-fsinfo")]
@@ -1796,8 +1800,8 @@ pub struct GuestMemoryBlock {
 );
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlock new { phys_index : u64 => plain, online : bool => into, } init {
-    extra = ::std::default::Default::default(), } set { with_can_offline can_offline
-    "can-offline" : bool => into, }
+    extra = ::std::default::Default::default(), } set { with_can_offline
+    maybe_can_offline can_offline "can-offline" : bool => into, }
 );
 #[doc(alias = "guest-get-memory-blocks")]
 /// Retrieve the list of the guest's memory blocks.
@@ -1885,8 +1889,8 @@ pub struct GuestMemoryBlockResponse {
 ::qapi_rt::qapi_builder!(
     GuestMemoryBlockResponse new { phys_index : u64 => plain, response :
     GuestMemoryBlockResponseType => into, } init { extra =
-    ::std::default::Default::default(), } set { with_error_code error_code "error-code" :
-    i64 => plain, }
+    ::std::default::Default::default(), } set { with_error_code maybe_error_code
+    error_code "error-code" : i64 => plain, }
 );
 #[doc(alias = "guest-set-memory-blocks")]
 /// Attempt to reconfigure (currently: enable/disable) state of memory
@@ -2016,11 +2020,13 @@ pub struct GuestExecStatus {
 );
 ::qapi_rt::qapi_builder!(
     GuestExecStatus new { exited : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_exitcode exitcode "exitcode" : i64
-    => plain, with_signal signal "signal" : i64 => plain, with_out_data out_data
-    "out-data" : ::std::string::String => into, with_err_data err_data "err-data" :
-    ::std::string::String => into, with_out_truncated out_truncated "out-truncated" :
-    bool => into, with_err_truncated err_truncated "err-truncated" : bool => into, }
+    ::std::default::Default::default(), } set { with_exitcode maybe_exitcode exitcode
+    "exitcode" : i64 => plain, with_signal maybe_signal signal "signal" : i64 => plain,
+    with_out_data maybe_out_data out_data "out-data" : ::std::string::String => into,
+    with_err_data maybe_err_data err_data "err-data" : ::std::string::String => into,
+    with_out_truncated maybe_out_truncated out_truncated "out-truncated" : bool => into,
+    with_err_truncated maybe_err_truncated err_truncated "err-truncated" : bool => into,
+    }
 );
 #[doc(alias = "guest-exec-status")]
 /// Check status of process associated with PID retrieved via
@@ -2201,11 +2207,12 @@ pub struct GuestExecCommand {
 );
 ::qapi_rt::qapi_builder!(
     GuestExecCommand new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_arg arg "arg" : ::std::vec::Vec <
-    ::std::string::String > => into, with_env env "env" : ::std::vec::Vec <
-    ::std::string::String > => into, with_input_data input_data "input-data" :
-    ::std::string::String => into, with_capture_output capture_output "capture-output" :
-    GuestExecCaptureOutput => into, }
+    ::std::default::Default::default(), } set { with_arg maybe_arg arg "arg" :
+    ::std::vec::Vec < ::std::string::String > => into, with_env maybe_env env "env" :
+    ::std::vec::Vec < ::std::string::String > => into, with_input_data maybe_input_data
+    input_data "input-data" : ::std::string::String => into, with_capture_output
+    maybe_capture_output capture_output "capture-output" : GuestExecCaptureOutput =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     GuestExecCommand, "guest-exec", GuestExec, ::qapi_rt::Qga, { arg_type :
@@ -2280,8 +2287,8 @@ pub struct GuestUser {
 );
 ::qapi_rt::qapi_builder!(
     GuestUser new { user : ::std::string::String => into, login_time : f64 => into, }
-    init { extra = ::std::default::Default::default(), } set { with_domain domain
-    "domain" : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_domain maybe_domain
+    domain "domain" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-users")]
 /// Retrieves a list of currently active users on the VM.
@@ -2328,7 +2335,7 @@ pub struct GuestTimezone {
 );
 ::qapi_rt::qapi_builder!(
     GuestTimezone new { offset : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_zone zone "zone" :
+    ::std::default::Default::default(), } set { with_zone maybe_zone zone "zone" :
     ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-timezone")]
@@ -2408,15 +2415,17 @@ pub struct GuestOSInfo {
 );
 ::qapi_rt::qapi_builder!(
     GuestOSInfo new {} init { extra = ::std::default::Default::default(), } set {
-    with_kernel_release kernel_release "kernel-release" : ::std::string::String => into,
-    with_kernel_version kernel_version "kernel-version" : ::std::string::String => into,
-    with_machine machine "machine" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, with_name name "name" : ::std::string::String => into,
-    with_pretty_name pretty_name "pretty-name" : ::std::string::String => into,
-    with_version version "version" : ::std::string::String => into, with_version_id
-    version_id "version-id" : ::std::string::String => into, with_variant variant
-    "variant" : ::std::string::String => into, with_variant_id variant_id "variant-id" :
-    ::std::string::String => into, }
+    with_kernel_release maybe_kernel_release kernel_release "kernel-release" :
+    ::std::string::String => into, with_kernel_version maybe_kernel_version
+    kernel_version "kernel-version" : ::std::string::String => into, with_machine
+    maybe_machine machine "machine" : ::std::string::String => into, with_id maybe_id id
+    "id" : ::std::string::String => into, with_name maybe_name name "name" :
+    ::std::string::String => into, with_pretty_name maybe_pretty_name pretty_name
+    "pretty-name" : ::std::string::String => into, with_version maybe_version version
+    "version" : ::std::string::String => into, with_version_id maybe_version_id
+    version_id "version-id" : ::std::string::String => into, with_variant maybe_variant
+    variant "variant" : ::std::string::String => into, with_variant_id maybe_variant_id
+    variant_id "variant-id" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-osinfo")]
 /// Retrieve guest operating system information
@@ -2530,9 +2539,10 @@ pub struct GuestDeviceInfo {
 );
 ::qapi_rt::qapi_builder!(
     GuestDeviceInfo new { driver_name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_driver_date driver_date
-    "driver-date" : i64 => plain, with_driver_version driver_version "driver-version" :
-    ::std::string::String => into, with_id id "id" : GuestDeviceId => into, }
+    ::std::default::Default::default(), } set { with_driver_date maybe_driver_date
+    driver_date "driver-date" : i64 => plain, with_driver_version maybe_driver_version
+    driver_version "driver-version" : ::std::string::String => into, with_id maybe_id id
+    "id" : GuestDeviceId => into, }
 );
 #[doc(alias = "guest-get-devices")]
 /// Retrieve information about device drivers in Windows guest
@@ -2625,8 +2635,8 @@ pub struct GuestSshAddAuthorizedKeys {
 ::qapi_rt::qapi_builder!(
     GuestSshAddAuthorizedKeys new { username : ::std::string::String => into, keys :
     ::std::vec::Vec < ::std::string::String > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_reset reset "reset" : bool => into,
-    }
+    ::std::default::Default::default(), } set { with_reset maybe_reset reset "reset" :
+    bool => into, }
 );
 ::qapi_rt::qapi_command!(
     GuestSshAddAuthorizedKeys, "guest-ssh-add-authorized-keys", (), ::qapi_rt::Qga, {
@@ -2722,19 +2732,23 @@ pub struct GuestDiskStats {
 );
 ::qapi_rt::qapi_builder!(
     GuestDiskStats new {} init { extra = ::std::default::Default::default(), } set {
-    with_read_sectors read_sectors "read-sectors" : u64 => plain, with_read_ios read_ios
-    "read-ios" : u64 => plain, with_read_merges read_merges "read-merges" : u64 => plain,
-    with_write_sectors write_sectors "write-sectors" : u64 => plain, with_write_ios
-    write_ios "write-ios" : u64 => plain, with_write_merges write_merges "write-merges" :
-    u64 => plain, with_discard_sectors discard_sectors "discard-sectors" : u64 => plain,
-    with_discard_ios discard_ios "discard-ios" : u64 => plain, with_discard_merges
-    discard_merges "discard-merges" : u64 => plain, with_flush_ios flush_ios "flush-ios"
-    : u64 => plain, with_read_ticks read_ticks "read-ticks" : u64 => plain,
-    with_write_ticks write_ticks "write-ticks" : u64 => plain, with_discard_ticks
-    discard_ticks "discard-ticks" : u64 => plain, with_flush_ticks flush_ticks
-    "flush-ticks" : u64 => plain, with_ios_pgr ios_pgr "ios-pgr" : u64 => plain,
-    with_total_ticks total_ticks "total-ticks" : u64 => plain, with_weight_ticks
-    weight_ticks "weight-ticks" : u64 => plain, }
+    with_read_sectors maybe_read_sectors read_sectors "read-sectors" : u64 => plain,
+    with_read_ios maybe_read_ios read_ios "read-ios" : u64 => plain, with_read_merges
+    maybe_read_merges read_merges "read-merges" : u64 => plain, with_write_sectors
+    maybe_write_sectors write_sectors "write-sectors" : u64 => plain, with_write_ios
+    maybe_write_ios write_ios "write-ios" : u64 => plain, with_write_merges
+    maybe_write_merges write_merges "write-merges" : u64 => plain, with_discard_sectors
+    maybe_discard_sectors discard_sectors "discard-sectors" : u64 => plain,
+    with_discard_ios maybe_discard_ios discard_ios "discard-ios" : u64 => plain,
+    with_discard_merges maybe_discard_merges discard_merges "discard-merges" : u64 =>
+    plain, with_flush_ios maybe_flush_ios flush_ios "flush-ios" : u64 => plain,
+    with_read_ticks maybe_read_ticks read_ticks "read-ticks" : u64 => plain,
+    with_write_ticks maybe_write_ticks write_ticks "write-ticks" : u64 => plain,
+    with_discard_ticks maybe_discard_ticks discard_ticks "discard-ticks" : u64 => plain,
+    with_flush_ticks maybe_flush_ticks flush_ticks "flush-ticks" : u64 => plain,
+    with_ios_pgr maybe_ios_pgr ios_pgr "ios-pgr" : u64 => plain, with_total_ticks
+    maybe_total_ticks total_ticks "total-ticks" : u64 => plain, with_weight_ticks
+    maybe_weight_ticks weight_ticks "weight-ticks" : u64 => plain, }
 );
 /// Only available if `CONFIG_LINUX`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2846,10 +2860,11 @@ pub struct GuestLinuxCpuStats {
 ::qapi_rt::qapi_builder!(
     GuestLinuxCpuStats new { cpu : i64 => plain, user : u64 => plain, nice : u64 =>
     plain, system : u64 => plain, idle : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_iowait iowait "iowait" : u64 =>
-    plain, with_irq irq "irq" : u64 => plain, with_softirq softirq "softirq" : u64 =>
-    plain, with_steal steal "steal" : u64 => plain, with_guest guest "guest" : u64 =>
-    plain, with_guestnice guestnice "guestnice" : u64 => plain, }
+    ::std::default::Default::default(), } set { with_iowait maybe_iowait iowait "iowait"
+    : u64 => plain, with_irq maybe_irq irq "irq" : u64 => plain, with_softirq
+    maybe_softirq softirq "softirq" : u64 => plain, with_steal maybe_steal steal "steal"
+    : u64 => plain, with_guest maybe_guest guest "guest" : u64 => plain, with_guestnice
+    maybe_guestnice guestnice "guestnice" : u64 => plain, }
 );
 /// Get statistics of each CPU in millisecond.
 ///
@@ -3072,14 +3087,16 @@ pub struct GuestNetworkRoute {
 ::qapi_rt::qapi_builder!(
     GuestNetworkRoute new { iface : ::std::string::String => into, destination :
     ::std::string::String => into, metric : i64 => plain, version : i64 => plain, } init
-    { extra = ::std::default::Default::default(), } set { with_gateway gateway "gateway"
-    : ::std::string::String => into, with_mask mask "mask" : ::std::string::String =>
-    into, with_irtt irtt "irtt" : i64 => plain, with_flags flags "flags" : u64 => plain,
-    with_refcnt refcnt "refcnt" : i64 => plain, with_use r#use "use" : i64 => plain,
-    with_window window "window" : i64 => plain, with_mtu mtu "mtu" : i64 => plain,
-    with_desprefixlen desprefixlen "desprefixlen" : ::std::string::String => into,
-    with_source source "source" : ::std::string::String => into, with_srcprefixlen
-    srcprefixlen "srcprefixlen" : ::std::string::String => into, with_nexthop nexthop
+    { extra = ::std::default::Default::default(), } set { with_gateway maybe_gateway
+    gateway "gateway" : ::std::string::String => into, with_mask maybe_mask mask "mask" :
+    ::std::string::String => into, with_irtt maybe_irtt irtt "irtt" : i64 => plain,
+    with_flags maybe_flags flags "flags" : u64 => plain, with_refcnt maybe_refcnt refcnt
+    "refcnt" : i64 => plain, with_use maybe_use r#use "use" : i64 => plain, with_window
+    maybe_window window "window" : i64 => plain, with_mtu maybe_mtu mtu "mtu" : i64 =>
+    plain, with_desprefixlen maybe_desprefixlen desprefixlen "desprefixlen" :
+    ::std::string::String => into, with_source maybe_source source "source" :
+    ::std::string::String => into, with_srcprefixlen maybe_srcprefixlen srcprefixlen
+    "srcprefixlen" : ::std::string::String => into, with_nexthop maybe_nexthop nexthop
     "nexthop" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-network-get-route")]

@@ -59,13 +59,15 @@ pub struct AcpiTableOptions {
 );
 ::qapi_rt::qapi_builder!(
     AcpiTableOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_sig sig "sig" : ::std::string::String => into, with_rev rev "rev" : u8 => plain,
-    with_oem_id oem_id "oem_id" : ::std::string::String => into, with_oem_table_id
-    oem_table_id "oem_table_id" : ::std::string::String => into, with_oem_rev oem_rev
-    "oem_rev" : u32 => plain, with_asl_compiler_id asl_compiler_id "asl_compiler_id" :
-    ::std::string::String => into, with_asl_compiler_rev asl_compiler_rev
-    "asl_compiler_rev" : u32 => plain, with_file file "file" : ::std::string::String =>
-    into, with_data data "data" : ::std::string::String => into, }
+    with_sig maybe_sig sig "sig" : ::std::string::String => into, with_rev maybe_rev rev
+    "rev" : u8 => plain, with_oem_id maybe_oem_id oem_id "oem_id" : ::std::string::String
+    => into, with_oem_table_id maybe_oem_table_id oem_table_id "oem_table_id" :
+    ::std::string::String => into, with_oem_rev maybe_oem_rev oem_rev "oem_rev" : u32 =>
+    plain, with_asl_compiler_id maybe_asl_compiler_id asl_compiler_id "asl_compiler_id" :
+    ::std::string::String => into, with_asl_compiler_rev maybe_asl_compiler_rev
+    asl_compiler_rev "asl_compiler_rev" : u32 => plain, with_file maybe_file file "file"
+    : ::std::string::String => into, with_data maybe_data data "data" :
+    ::std::string::String => into, }
 );
 /// The QAPI enum `ACPISlotType`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,8 +111,8 @@ pub struct ACPIOSTInfo {
 ::qapi_rt::qapi_builder!(
     ACPIOSTInfo new { slot : ::std::string::String => into, slot_type : ACPISlotType =>
     into, source : i64 => plain, status : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, }
 );
 #[doc(alias = "query-acpi-ospm-status")]
 /// Return a list of `ACPIOSTInfo` for devices that support status

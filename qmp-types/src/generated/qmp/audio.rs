@@ -41,12 +41,13 @@ pub struct AudiodevPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPerDirectionOptions new {} init { extra = ::std::default::Default::default(),
-    } set { with_mixing_engine mixing_engine "mixing-engine" : bool => into,
-    with_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
-    frequency "frequency" : u32 => plain, with_channels channels "channels" : u32 =>
-    plain, with_voices voices "voices" : u32 => plain, with_format format "format" :
-    AudioFormat => into, with_buffer_length buffer_length "buffer-length" : u32 => plain,
-    }
+    } set { with_mixing_engine maybe_mixing_engine mixing_engine "mixing-engine" : bool
+    => into, with_fixed_settings maybe_fixed_settings fixed_settings "fixed-settings" :
+    bool => into, with_frequency maybe_frequency frequency "frequency" : u32 => plain,
+    with_channels maybe_channels channels "channels" : u32 => plain, with_voices
+    maybe_voices voices "voices" : u32 => plain, with_format maybe_format format "format"
+    : AudioFormat => into, with_buffer_length maybe_buffer_length buffer_length
+    "buffer-length" : u32 => plain, }
 );
 /// Generic driver-specific options.
 ///
@@ -69,8 +70,8 @@ pub struct AudiodevGenericOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevGenericOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, }
+    set { with_in maybe_in r#in "in" : AudiodevPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevPerDirectionOptions => into, }
 );
 /// Options of the D-Bus audio backend.
 ///
@@ -103,9 +104,9 @@ pub struct AudiodevDBusOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevDBusOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_nsamples nsamples "nsamples" : u32 =>
-    plain, }
+    with_in maybe_in r#in "in" : AudiodevPerDirectionOptions => into, with_out maybe_out
+    out "out" : AudiodevPerDirectionOptions => into, with_nsamples maybe_nsamples
+    nsamples "nsamples" : u32 => plain, }
 );
 /// Options of the ALSA backend that are used for both playback and
 /// recording.
@@ -155,14 +156,16 @@ pub struct AudiodevAlsaPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevAlsaPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_dev dev "dev" : ::std::string::String => into,
-    with_period_length period_length "period-length" : u32 => plain, with_try_poll
-    try_poll "try-poll" : bool => into, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_dev maybe_dev dev "dev" : ::std::string::String => into, with_period_length
+    maybe_period_length period_length "period-length" : u32 => plain, with_try_poll
+    maybe_try_poll try_poll "try-poll" : bool => into, }
 );
 /// Options of the ALSA audio backend.
 ///
@@ -186,9 +189,9 @@ pub struct AudiodevAlsaOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevAlsaOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevAlsaPerDirectionOptions => into, with_out out "out" :
-    AudiodevAlsaPerDirectionOptions => into, with_threshold threshold "threshold" : u32
-    => plain, }
+    with_in maybe_in r#in "in" : AudiodevAlsaPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevAlsaPerDirectionOptions => into, with_threshold
+    maybe_threshold threshold "threshold" : u32 => plain, }
 );
 /// Options of the sndio audio backend.
 ///
@@ -214,9 +217,10 @@ pub struct AudiodevSndioOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevSndioOptions new {} init { extra = ::std::default::Default::default(), } set
-    { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_dev dev "dev" : ::std::string::String =>
-    into, with_latency latency "latency" : u32 => plain, }
+    { with_in maybe_in r#in "in" : AudiodevPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevPerDirectionOptions => into, with_dev maybe_dev dev
+    "dev" : ::std::string::String => into, with_latency maybe_latency latency "latency" :
+    u32 => plain, }
 );
 /// Options of the Core Audio backend that are used for both playback
 /// and recording.
@@ -260,13 +264,14 @@ pub struct AudiodevCoreaudioPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevCoreaudioPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_buffer_count buffer_count "buffer-count" : u32
-    => plain, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_buffer_count maybe_buffer_count buffer_count "buffer-count" : u32 => plain, }
 );
 /// Options of the coreaudio audio backend.
 ///
@@ -287,8 +292,8 @@ pub struct AudiodevCoreaudioOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevCoreaudioOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_in r#in "in" : AudiodevCoreaudioPerDirectionOptions => into, with_out out
-    "out" : AudiodevCoreaudioPerDirectionOptions => into, }
+    set { with_in maybe_in r#in "in" : AudiodevCoreaudioPerDirectionOptions => into,
+    with_out maybe_out out "out" : AudiodevCoreaudioPerDirectionOptions => into, }
 );
 /// Options of the DirectSound audio backend.
 ///
@@ -313,8 +318,9 @@ pub struct AudiodevDsoundOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevDsoundOptions new {} init { extra = ::std::default::Default::default(), } set
-    { with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_latency latency "latency" : u32 => plain, }
+    { with_in maybe_in r#in "in" : AudiodevPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevPerDirectionOptions => into, with_latency maybe_latency
+    latency "latency" : u32 => plain, }
 );
 /// Options of the JACK backend that are used for both playback and
 /// recording.
@@ -375,16 +381,19 @@ pub struct AudiodevJackPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevJackPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_server_name server_name "server-name" :
-    ::std::string::String => into, with_client_name client_name "client-name" :
-    ::std::string::String => into, with_connect_ports connect_ports "connect-ports" :
-    ::std::string::String => into, with_start_server start_server "start-server" : bool
-    => into, with_exact_name exact_name "exact-name" : bool => into, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_server_name maybe_server_name server_name "server-name" : ::std::string::String
+    => into, with_client_name maybe_client_name client_name "client-name" :
+    ::std::string::String => into, with_connect_ports maybe_connect_ports connect_ports
+    "connect-ports" : ::std::string::String => into, with_start_server maybe_start_server
+    start_server "start-server" : bool => into, with_exact_name maybe_exact_name
+    exact_name "exact-name" : bool => into, }
 );
 /// Options of the JACK audio backend.
 ///
@@ -405,8 +414,8 @@ pub struct AudiodevJackOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevJackOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevJackPerDirectionOptions => boxed, with_out out "out" :
-    AudiodevJackPerDirectionOptions => boxed, }
+    with_in maybe_in r#in "in" : AudiodevJackPerDirectionOptions => boxed, with_out
+    maybe_out out "out" : AudiodevJackPerDirectionOptions => boxed, }
 );
 /// Options of the OSS backend that are used for both playback and
 /// recording.
@@ -456,14 +465,16 @@ pub struct AudiodevOssPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevOssPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_dev dev "dev" : ::std::string::String => into,
-    with_buffer_count buffer_count "buffer-count" : u32 => plain, with_try_poll try_poll
-    "try-poll" : bool => into, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_dev maybe_dev dev "dev" : ::std::string::String => into, with_buffer_count
+    maybe_buffer_count buffer_count "buffer-count" : u32 => plain, with_try_poll
+    maybe_try_poll try_poll "try-poll" : bool => into, }
 );
 /// Options of the OSS audio backend.
 ///
@@ -496,9 +507,10 @@ pub struct AudiodevOssOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevOssOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevOssPerDirectionOptions => into, with_out out "out" :
-    AudiodevOssPerDirectionOptions => into, with_try_mmap try_mmap "try-mmap" : bool =>
-    into, with_exclusive exclusive "exclusive" : bool => into, with_dsp_policy dsp_policy
+    with_in maybe_in r#in "in" : AudiodevOssPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevOssPerDirectionOptions => into, with_try_mmap
+    maybe_try_mmap try_mmap "try-mmap" : bool => into, with_exclusive maybe_exclusive
+    exclusive "exclusive" : bool => into, with_dsp_policy maybe_dsp_policy dsp_policy
     "dsp-policy" : u32 => plain, }
 );
 /// Options of the Pulseaudio backend that are used for both playback
@@ -552,14 +564,16 @@ pub struct AudiodevPaPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPaPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_name name "name" : ::std::string::String =>
-    into, with_stream_name stream_name "stream-name" : ::std::string::String => into,
-    with_latency latency "latency" : u32 => plain, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_name maybe_name name "name" : ::std::string::String => into, with_stream_name
+    maybe_stream_name stream_name "stream-name" : ::std::string::String => into,
+    with_latency maybe_latency latency "latency" : u32 => plain, }
 );
 /// Options of the PulseAudio audio backend.
 ///
@@ -583,9 +597,9 @@ pub struct AudiodevPaOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPaOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevPaPerDirectionOptions => boxed, with_out out "out" :
-    AudiodevPaPerDirectionOptions => boxed, with_server server "server" :
-    ::std::string::String => into, }
+    with_in maybe_in r#in "in" : AudiodevPaPerDirectionOptions => boxed, with_out
+    maybe_out out "out" : AudiodevPaPerDirectionOptions => boxed, with_server
+    maybe_server server "server" : ::std::string::String => into, }
 );
 /// Options of the PipeWire backend that are used for both playback and
 /// recording.
@@ -646,14 +660,16 @@ pub struct AudiodevPipewirePerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPipewirePerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_name name "name" : ::std::string::String =>
-    into, with_stream_name stream_name "stream-name" : ::std::string::String => into,
-    with_latency latency "latency" : u32 => plain, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_name maybe_name name "name" : ::std::string::String => into, with_stream_name
+    maybe_stream_name stream_name "stream-name" : ::std::string::String => into,
+    with_latency maybe_latency latency "latency" : u32 => plain, }
 );
 /// Options of the PipeWire audio backend.
 ///
@@ -684,8 +700,8 @@ pub struct AudiodevPipewireOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevPipewireOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_in r#in "in" : AudiodevPipewirePerDirectionOptions => boxed, with_out out
-    "out" : AudiodevPipewirePerDirectionOptions => boxed, }
+    set { with_in maybe_in r#in "in" : AudiodevPipewirePerDirectionOptions => boxed,
+    with_out maybe_out out "out" : AudiodevPipewirePerDirectionOptions => boxed, }
 );
 /// Options of the SDL audio backend that are used for both playback and
 /// recording.
@@ -729,13 +745,14 @@ pub struct AudiodevSdlPerDirectionOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevSdlPerDirectionOptions new {} init { extra =
-    ::std::default::Default::default(), } set { with_mixing_engine mixing_engine
-    "mixing-engine" : bool => into, with_fixed_settings fixed_settings "fixed-settings" :
-    bool => into, with_frequency frequency "frequency" : u32 => plain, with_channels
-    channels "channels" : u32 => plain, with_voices voices "voices" : u32 => plain,
-    with_format format "format" : AudioFormat => into, with_buffer_length buffer_length
-    "buffer-length" : u32 => plain, with_buffer_count buffer_count "buffer-count" : u32
-    => plain, }
+    ::std::default::Default::default(), } set { with_mixing_engine maybe_mixing_engine
+    mixing_engine "mixing-engine" : bool => into, with_fixed_settings
+    maybe_fixed_settings fixed_settings "fixed-settings" : bool => into, with_frequency
+    maybe_frequency frequency "frequency" : u32 => plain, with_channels maybe_channels
+    channels "channels" : u32 => plain, with_voices maybe_voices voices "voices" : u32 =>
+    plain, with_format maybe_format format "format" : AudioFormat => into,
+    with_buffer_length maybe_buffer_length buffer_length "buffer-length" : u32 => plain,
+    with_buffer_count maybe_buffer_count buffer_count "buffer-count" : u32 => plain, }
 );
 /// Options of the SDL audio backend.
 ///
@@ -756,8 +773,8 @@ pub struct AudiodevSdlOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevSdlOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevSdlPerDirectionOptions => into, with_out out "out" :
-    AudiodevSdlPerDirectionOptions => into, }
+    with_in maybe_in r#in "in" : AudiodevSdlPerDirectionOptions => into, with_out
+    maybe_out out "out" : AudiodevSdlPerDirectionOptions => into, }
 );
 /// Options of the wav audio backend.
 ///
@@ -781,9 +798,9 @@ pub struct AudiodevWavOptions {
 );
 ::qapi_rt::qapi_builder!(
     AudiodevWavOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_in r#in "in" : AudiodevPerDirectionOptions => into, with_out out "out" :
-    AudiodevPerDirectionOptions => into, with_path path "path" : ::std::string::String =>
-    into, }
+    with_in maybe_in r#in "in" : AudiodevPerDirectionOptions => into, with_out maybe_out
+    out "out" : AudiodevPerDirectionOptions => into, with_path maybe_path path "path" :
+    ::std::string::String => into, }
 );
 /// An enumeration of possible audio formats.
 ///
@@ -898,7 +915,8 @@ pub struct Audiodev {
 );
 ::qapi_rt::qapi_builder!(
     Audiodev new { id : ::std::string::String => into, branch : AudiodevBranch => into, }
-    init {} set { with_timer_period timer_period "timer-period" : u32 => plain, }
+    init {} set { with_timer_period maybe_timer_period timer_period "timer-period" : u32
+    => plain, }
 );
 /// The branches of [`Audiodev`], by `driver`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -54,7 +54,7 @@ pub struct QAuthZListRule {
 ::qapi_rt::qapi_builder!(
     QAuthZListRule new { r#match : ::std::string::String => into, policy :
     QAuthZListPolicy => into, } init { extra = ::std::default::Default::default(), } set
-    { with_format format "format" : QAuthZListFormat => into, }
+    { with_format maybe_format format "format" : QAuthZListFormat => into, }
 );
 /// Properties for authz-list objects.
 ///
@@ -76,8 +76,8 @@ pub struct AuthZListProperties {
 );
 ::qapi_rt::qapi_builder!(
     AuthZListProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_policy policy "policy" : QAuthZListPolicy => into, with_rules rules "rules" :
-    ::std::vec::Vec < QAuthZListRule > => into, }
+    with_policy maybe_policy policy "policy" : QAuthZListPolicy => into, with_rules
+    maybe_rules rules "rules" : ::std::vec::Vec < QAuthZListRule > => into, }
 );
 /// Properties for authz-listfile objects.
 ///
@@ -104,8 +104,8 @@ pub struct AuthZListFileProperties {
 );
 ::qapi_rt::qapi_builder!(
     AuthZListFileProperties new { filename : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_refresh refresh "refresh" :
-    bool => into, }
+    extra = ::std::default::Default::default(), } set { with_refresh maybe_refresh
+    refresh "refresh" : bool => into, }
 );
 /// Properties for authz-pam objects.
 ///

@@ -150,8 +150,9 @@ pub struct Eject {
 ::qapi_rt::qapi_builder!(
     Eject new {} init { extra = ::std::default::Default::default(), } set {
     #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
-    device "device" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, with_force force "force" : bool => into, }
+    maybe_device device "device" : ::std::string::String => into, with_id maybe_id id
+    "id" : ::std::string::String => into, with_force maybe_force force "force" : bool =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     Eject, "eject", (), { arg_type : "q_obj_eject-arg", since : "0.14", versions :
@@ -217,8 +218,9 @@ pub struct BlockdevOpenTray {
 ::qapi_rt::qapi_builder!(
     BlockdevOpenTray new {} init { extra = ::std::default::Default::default(), } set {
     #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
-    device "device" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, with_force force "force" : bool => into, }
+    maybe_device device "device" : ::std::string::String => into, with_id maybe_id id
+    "id" : ::std::string::String => into, with_force maybe_force force "force" : bool =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevOpenTray, "blockdev-open-tray", (), { arg_type :
@@ -269,8 +271,8 @@ pub struct BlockdevCloseTray {
 ::qapi_rt::qapi_builder!(
     BlockdevCloseTray new {} init { extra = ::std::default::Default::default(), } set {
     #[deprecated(note = "Member `device` is deprecated. Use `id` instead.")] with_device
-    device "device" : ::std::string::String => into, with_id id "id" :
-    ::std::string::String => into, }
+    maybe_device device "device" : ::std::string::String => into, with_id maybe_id id
+    "id" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevCloseTray, "blockdev-close-tray", (), { arg_type :
@@ -493,10 +495,11 @@ pub struct BlockdevChangeMedium {
 ::qapi_rt::qapi_builder!(
     BlockdevChangeMedium new { filename : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
-    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_format format "format" : ::std::string::String => into, with_force force "force"
-    : bool => into, with_read_only_mode read_only_mode "read-only-mode" :
+    "Member `device` is deprecated. Use `id` instead.")] with_device maybe_device device
+    "device" : ::std::string::String => into, with_id maybe_id id "id" :
+    ::std::string::String => into, with_format maybe_format format "format" :
+    ::std::string::String => into, with_force maybe_force force "force" : bool => into,
+    with_read_only_mode maybe_read_only_mode read_only_mode "read-only-mode" :
     BlockdevChangeReadOnlyMode => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -783,13 +786,14 @@ pub struct BlockLatencyHistogramSet {
 );
 ::qapi_rt::qapi_builder!(
     BlockLatencyHistogramSet new { id : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_boundaries boundaries "boundaries" :
-    ::std::vec::Vec < u64 > => into, with_boundaries_read boundaries_read
-    "boundaries-read" : ::std::vec::Vec < u64 > => into, with_boundaries_write
-    boundaries_write "boundaries-write" : ::std::vec::Vec < u64 > => into,
-    with_boundaries_zap boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 > =>
-    into, with_boundaries_flush boundaries_flush "boundaries-flush" : ::std::vec::Vec <
-    u64 > => into, }
+    ::std::default::Default::default(), } set { with_boundaries maybe_boundaries
+    boundaries "boundaries" : ::std::vec::Vec < u64 > => into, with_boundaries_read
+    maybe_boundaries_read boundaries_read "boundaries-read" : ::std::vec::Vec < u64 > =>
+    into, with_boundaries_write maybe_boundaries_write boundaries_write
+    "boundaries-write" : ::std::vec::Vec < u64 > => into, with_boundaries_zap
+    maybe_boundaries_zap boundaries_zap "boundaries-zap" : ::std::vec::Vec < u64 > =>
+    into, with_boundaries_flush maybe_boundaries_flush boundaries_flush
+    "boundaries-flush" : ::std::vec::Vec < u64 > => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockLatencyHistogramSet, "block-latency-histogram-set", (), { arg_type :

@@ -40,8 +40,8 @@ pub struct SnapshotInfo {
     SnapshotInfo new { id : ::std::string::String => into, name : ::std::string::String
     => into, vm_state_size : i64 => plain, date_sec : i64 => plain, date_nsec : i64 =>
     plain, vm_clock_sec : i64 => plain, vm_clock_nsec : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_icount icount "icount" : i64 =>
-    plain, }
+    ::std::default::Default::default(), } set { with_icount maybe_icount icount "icount"
+    : i64 => plain, }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -143,13 +143,14 @@ pub struct ImageInfoSpecificQCow2 {
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificQCow2 new { compat : ::std::string::String => into, refcount_bits :
     i64 => plain, compression_type : Qcow2CompressionType => into, } init { extra =
-    ::std::default::Default::default(), } set { with_data_file data_file "data-file" :
-    ::std::string::String => into, with_data_file_raw data_file_raw "data-file-raw" :
-    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into,
-    with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into, with_corrupt
-    corrupt "corrupt" : bool => into, with_encrypt encrypt "encrypt" :
-    ImageInfoSpecificQCow2Encryption => into, with_bitmaps bitmaps "bitmaps" :
-    ::std::vec::Vec < Qcow2BitmapInfo > => into, }
+    ::std::default::Default::default(), } set { with_data_file maybe_data_file data_file
+    "data-file" : ::std::string::String => into, with_data_file_raw maybe_data_file_raw
+    data_file_raw "data-file-raw" : bool => into, with_extended_l2 maybe_extended_l2
+    extended_l2 "extended-l2" : bool => into, with_lazy_refcounts maybe_lazy_refcounts
+    lazy_refcounts "lazy-refcounts" : bool => into, with_corrupt maybe_corrupt corrupt
+    "corrupt" : bool => into, with_encrypt maybe_encrypt encrypt "encrypt" :
+    ImageInfoSpecificQCow2Encryption => into, with_bitmaps maybe_bitmaps bitmaps
+    "bitmaps" : ::std::vec::Vec < Qcow2BitmapInfo > => into, }
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -216,9 +217,9 @@ pub struct VmdkExtentInfo {
 ::qapi_rt::qapi_builder!(
     VmdkExtentInfo new { filename : ::std::string::String => into, format :
     ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_cluster_size cluster_size
-    "cluster-size" : i64 => plain, with_compressed compressed "compressed" : bool =>
-    into, }
+    ::std::default::Default::default(), } set { with_cluster_size maybe_cluster_size
+    cluster_size "cluster-size" : i64 => plain, with_compressed maybe_compressed
+    compressed "compressed" : bool => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -243,8 +244,8 @@ pub struct ImageInfoSpecificRbd {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificRbd new {} init { extra = ::std::default::Default::default(), } set
-    { with_encryption_format encryption_format "encryption-format" :
-    RbdImageEncryptionFormat => into, }
+    { with_encryption_format maybe_encryption_format encryption_format
+    "encryption-format" : RbdImageEncryptionFormat => into, }
 );
 /// Since: 8.0
 ///
@@ -265,7 +266,8 @@ pub struct ImageInfoSpecificFile {
 );
 ::qapi_rt::qapi_builder!(
     ImageInfoSpecificFile new {} init { extra = ::std::default::Default::default(), } set
-    { with_extent_size_hint extent_size_hint "extent-size-hint" : u64 => plain, }
+    { with_extent_size_hint maybe_extent_size_hint extent_size_hint "extent-size-hint" :
+    u64 => plain, }
 );
 /// Since: 1.7
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -552,14 +554,16 @@ pub struct BlockLimitsInfo {
 ::qapi_rt::qapi_builder!(
     BlockLimitsInfo new { request_alignment : u32 => plain, max_iov : i64 => plain,
     min_mem_alignment : u64 => plain, opt_mem_alignment : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_max_discard max_discard
-    "max-discard" : u64 => plain, with_discard_alignment discard_alignment
-    "discard-alignment" : u32 => plain, with_max_write_zeroes max_write_zeroes
-    "max-write-zeroes" : u64 => plain, with_write_zeroes_alignment write_zeroes_alignment
-    "write-zeroes-alignment" : u32 => plain, with_opt_transfer opt_transfer
-    "opt-transfer" : u32 => plain, with_max_transfer max_transfer "max-transfer" : u32 =>
-    plain, with_max_hw_transfer max_hw_transfer "max-hw-transfer" : u32 => plain,
-    with_max_hw_iov max_hw_iov "max-hw-iov" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_max_discard maybe_max_discard
+    max_discard "max-discard" : u64 => plain, with_discard_alignment
+    maybe_discard_alignment discard_alignment "discard-alignment" : u32 => plain,
+    with_max_write_zeroes maybe_max_write_zeroes max_write_zeroes "max-write-zeroes" :
+    u64 => plain, with_write_zeroes_alignment maybe_write_zeroes_alignment
+    write_zeroes_alignment "write-zeroes-alignment" : u32 => plain, with_opt_transfer
+    maybe_opt_transfer opt_transfer "opt-transfer" : u32 => plain, with_max_transfer
+    maybe_max_transfer max_transfer "max-transfer" : u32 => plain, with_max_hw_transfer
+    maybe_max_hw_transfer max_hw_transfer "max-hw-transfer" : u32 => plain,
+    with_max_hw_iov maybe_max_hw_iov max_hw_iov "max-hw-iov" : i64 => plain, }
 );
 /// Information about a QEMU image file
 ///
@@ -616,17 +620,20 @@ pub struct BlockNodeInfo {
 ::qapi_rt::qapi_builder!(
     BlockNodeInfo new { filename : ::std::string::String => into, format :
     ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
-    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
-    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
-    => into, with_backing_filename backing_filename "backing-filename" :
-    ::std::string::String => into, with_full_backing_filename full_backing_filename
-    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
-    backing_filename_format "backing-filename-format" : ::std::string::String => into,
-    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
-    format_specific "format-specific" : ImageInfoSpecific => into, }
+    ::std::default::Default::default(), } set { with_dirty_flag maybe_dirty_flag
+    dirty_flag "dirty-flag" : bool => into, with_actual_size maybe_actual_size
+    actual_size "actual-size" : i64 => plain, with_cluster_size maybe_cluster_size
+    cluster_size "cluster-size" : i64 => plain, with_encrypted maybe_encrypted encrypted
+    "encrypted" : bool => into, with_compressed maybe_compressed compressed "compressed"
+    : bool => into, with_backing_filename maybe_backing_filename backing_filename
+    "backing-filename" : ::std::string::String => into, with_full_backing_filename
+    maybe_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format
+    maybe_backing_filename_format backing_filename_format "backing-filename-format" :
+    ::std::string::String => into, with_snapshots maybe_snapshots snapshots "snapshots" :
+    ::std::vec::Vec < SnapshotInfo > => into, with_limits maybe_limits limits "limits" :
+    BlockLimitsInfo => boxed, with_format_specific maybe_format_specific format_specific
+    "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file, and potentially its backing
 /// image
@@ -684,17 +691,20 @@ pub struct ImageInfo {
 ::qapi_rt::qapi_builder!(
     ImageInfo new { filename : ::std::string::String => into, format :
     ::std::string::String => into, virtual_size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
-    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
-    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
-    => into, with_backing_filename backing_filename "backing-filename" :
-    ::std::string::String => into, with_full_backing_filename full_backing_filename
-    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
-    backing_filename_format "backing-filename-format" : ::std::string::String => into,
-    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
-    format_specific "format-specific" : ImageInfoSpecific => into, with_backing_image
+    ::std::default::Default::default(), } set { with_dirty_flag maybe_dirty_flag
+    dirty_flag "dirty-flag" : bool => into, with_actual_size maybe_actual_size
+    actual_size "actual-size" : i64 => plain, with_cluster_size maybe_cluster_size
+    cluster_size "cluster-size" : i64 => plain, with_encrypted maybe_encrypted encrypted
+    "encrypted" : bool => into, with_compressed maybe_compressed compressed "compressed"
+    : bool => into, with_backing_filename maybe_backing_filename backing_filename
+    "backing-filename" : ::std::string::String => into, with_full_backing_filename
+    maybe_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format
+    maybe_backing_filename_format backing_filename_format "backing-filename-format" :
+    ::std::string::String => into, with_snapshots maybe_snapshots snapshots "snapshots" :
+    ::std::vec::Vec < SnapshotInfo > => into, with_limits maybe_limits limits "limits" :
+    BlockLimitsInfo => boxed, with_format_specific maybe_format_specific format_specific
+    "format-specific" : ImageInfoSpecific => into, with_backing_image maybe_backing_image
     backing_image "backing-image" : ImageInfo => boxed, }
 );
 /// Information about all nodes in the block graph starting at some
@@ -789,17 +799,20 @@ pub struct BlockGraphInfo {
     BlockGraphInfo new { filename : ::std::string::String => into, format :
     ::std::string::String => into, virtual_size : i64 => plain, children :
     ::std::vec::Vec < BlockChildInfo > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_dirty_flag dirty_flag "dirty-flag" :
-    bool => into, with_actual_size actual_size "actual-size" : i64 => plain,
-    with_cluster_size cluster_size "cluster-size" : i64 => plain, with_encrypted
-    encrypted "encrypted" : bool => into, with_compressed compressed "compressed" : bool
-    => into, with_backing_filename backing_filename "backing-filename" :
-    ::std::string::String => into, with_full_backing_filename full_backing_filename
-    "full-backing-filename" : ::std::string::String => into, with_backing_filename_format
-    backing_filename_format "backing-filename-format" : ::std::string::String => into,
-    with_snapshots snapshots "snapshots" : ::std::vec::Vec < SnapshotInfo > => into,
-    with_limits limits "limits" : BlockLimitsInfo => boxed, with_format_specific
-    format_specific "format-specific" : ImageInfoSpecific => into, }
+    ::std::default::Default::default(), } set { with_dirty_flag maybe_dirty_flag
+    dirty_flag "dirty-flag" : bool => into, with_actual_size maybe_actual_size
+    actual_size "actual-size" : i64 => plain, with_cluster_size maybe_cluster_size
+    cluster_size "cluster-size" : i64 => plain, with_encrypted maybe_encrypted encrypted
+    "encrypted" : bool => into, with_compressed maybe_compressed compressed "compressed"
+    : bool => into, with_backing_filename maybe_backing_filename backing_filename
+    "backing-filename" : ::std::string::String => into, with_full_backing_filename
+    maybe_full_backing_filename full_backing_filename "full-backing-filename" :
+    ::std::string::String => into, with_backing_filename_format
+    maybe_backing_filename_format backing_filename_format "backing-filename-format" :
+    ::std::string::String => into, with_snapshots maybe_snapshots snapshots "snapshots" :
+    ::std::vec::Vec < SnapshotInfo > => into, with_limits maybe_limits limits "limits" :
+    BlockLimitsInfo => boxed, with_format_specific maybe_format_specific format_specific
+    "format-specific" : ImageInfoSpecific => into, }
 );
 /// Information about a QEMU image file check
 ///
@@ -853,15 +866,18 @@ pub struct ImageCheck {
 ::qapi_rt::qapi_builder!(
     ImageCheck new { filename : ::std::string::String => into, format :
     ::std::string::String => into, check_errors : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_image_end_offset image_end_offset
-    "image-end-offset" : i64 => plain, with_corruptions corruptions "corruptions" : i64
-    => plain, with_leaks leaks "leaks" : i64 => plain, with_corruptions_fixed
-    corruptions_fixed "corruptions-fixed" : i64 => plain, with_leaks_fixed leaks_fixed
-    "leaks-fixed" : i64 => plain, with_total_clusters total_clusters "total-clusters" :
-    i64 => plain, with_allocated_clusters allocated_clusters "allocated-clusters" : i64
-    => plain, with_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 =>
-    plain, with_compressed_clusters compressed_clusters "compressed-clusters" : i64 =>
-    plain, }
+    ::std::default::Default::default(), } set { with_image_end_offset
+    maybe_image_end_offset image_end_offset "image-end-offset" : i64 => plain,
+    with_corruptions maybe_corruptions corruptions "corruptions" : i64 => plain,
+    with_leaks maybe_leaks leaks "leaks" : i64 => plain, with_corruptions_fixed
+    maybe_corruptions_fixed corruptions_fixed "corruptions-fixed" : i64 => plain,
+    with_leaks_fixed maybe_leaks_fixed leaks_fixed "leaks-fixed" : i64 => plain,
+    with_total_clusters maybe_total_clusters total_clusters "total-clusters" : i64 =>
+    plain, with_allocated_clusters maybe_allocated_clusters allocated_clusters
+    "allocated-clusters" : i64 => plain, with_fragmented_clusters
+    maybe_fragmented_clusters fragmented_clusters "fragmented-clusters" : i64 => plain,
+    with_compressed_clusters maybe_compressed_clusters compressed_clusters
+    "compressed-clusters" : i64 => plain, }
 );
 /// Mapping information from a virtual block range to a host file range
 ///
@@ -910,9 +926,10 @@ pub struct MapEntry {
 ::qapi_rt::qapi_builder!(
     MapEntry new { start : i64 => plain, length : i64 => plain, data : bool => into, zero
     : bool => into, depth : i64 => plain, present : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_compressed compressed "compressed" :
-    bool => into, with_offset offset "offset" : i64 => plain, with_filename filename
-    "filename" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_compressed maybe_compressed
+    compressed "compressed" : bool => into, with_offset maybe_offset offset "offset" :
+    i64 => plain, with_filename maybe_filename filename "filename" :
+    ::std::string::String => into, }
 );
 /// Cache mode information for a block device
 ///
@@ -1094,22 +1111,27 @@ pub struct BlockDeviceInfo {
     : i64 => plain, bps_wr : i64 => plain, iops : i64 => plain, iops_rd : i64 => plain,
     iops_wr : i64 => plain, image : ImageInfo => into, cache : BlockdevCacheInfo => into,
     write_threshold : i64 => plain, } init { extra = ::std::default::Default::default(),
-    } set { with_node_name node_name "node-name" : ::std::string::String => into,
-    with_backing_file backing_file "backing_file" : ::std::string::String => into,
-    with_children children "children" : ::std::vec::Vec < BlockdevChild > => into,
-    with_active active "active" : bool => into, with_bps_max bps_max "bps_max" : i64 =>
-    plain, with_bps_rd_max bps_rd_max "bps_rd_max" : i64 => plain, with_bps_wr_max
-    bps_wr_max "bps_wr_max" : i64 => plain, with_iops_max iops_max "iops_max" : i64 =>
-    plain, with_iops_rd_max iops_rd_max "iops_rd_max" : i64 => plain, with_iops_wr_max
-    iops_wr_max "iops_wr_max" : i64 => plain, with_bps_max_length bps_max_length
-    "bps_max_length" : i64 => plain, with_bps_rd_max_length bps_rd_max_length
-    "bps_rd_max_length" : i64 => plain, with_bps_wr_max_length bps_wr_max_length
-    "bps_wr_max_length" : i64 => plain, with_iops_max_length iops_max_length
-    "iops_max_length" : i64 => plain, with_iops_rd_max_length iops_rd_max_length
-    "iops_rd_max_length" : i64 => plain, with_iops_wr_max_length iops_wr_max_length
-    "iops_wr_max_length" : i64 => plain, with_iops_size iops_size "iops_size" : i64 =>
-    plain, with_group group "group" : ::std::string::String => into, with_dirty_bitmaps
-    dirty_bitmaps "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo > => into, }
+    } set { with_node_name maybe_node_name node_name "node-name" : ::std::string::String
+    => into, with_backing_file maybe_backing_file backing_file "backing_file" :
+    ::std::string::String => into, with_children maybe_children children "children" :
+    ::std::vec::Vec < BlockdevChild > => into, with_active maybe_active active "active" :
+    bool => into, with_bps_max maybe_bps_max bps_max "bps_max" : i64 => plain,
+    with_bps_rd_max maybe_bps_rd_max bps_rd_max "bps_rd_max" : i64 => plain,
+    with_bps_wr_max maybe_bps_wr_max bps_wr_max "bps_wr_max" : i64 => plain,
+    with_iops_max maybe_iops_max iops_max "iops_max" : i64 => plain, with_iops_rd_max
+    maybe_iops_rd_max iops_rd_max "iops_rd_max" : i64 => plain, with_iops_wr_max
+    maybe_iops_wr_max iops_wr_max "iops_wr_max" : i64 => plain, with_bps_max_length
+    maybe_bps_max_length bps_max_length "bps_max_length" : i64 => plain,
+    with_bps_rd_max_length maybe_bps_rd_max_length bps_rd_max_length "bps_rd_max_length"
+    : i64 => plain, with_bps_wr_max_length maybe_bps_wr_max_length bps_wr_max_length
+    "bps_wr_max_length" : i64 => plain, with_iops_max_length maybe_iops_max_length
+    iops_max_length "iops_max_length" : i64 => plain, with_iops_rd_max_length
+    maybe_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => plain,
+    with_iops_wr_max_length maybe_iops_wr_max_length iops_wr_max_length
+    "iops_wr_max_length" : i64 => plain, with_iops_size maybe_iops_size iops_size
+    "iops_size" : i64 => plain, with_group maybe_group group "group" :
+    ::std::string::String => into, with_dirty_bitmaps maybe_dirty_bitmaps dirty_bitmaps
+    "dirty-bitmaps" : ::std::vec::Vec < BlockDirtyInfo > => into, }
 );
 /// An enumeration of block device I/O status.
 ///
@@ -1170,9 +1192,9 @@ pub struct BlockDirtyInfo {
 ::qapi_rt::qapi_builder!(
     BlockDirtyInfo new { count : i64 => plain, granularity : u32 => plain, recording :
     bool => into, busy : bool => into, persistent : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
-    ::std::string::String => into, with_inconsistent inconsistent "inconsistent" : bool
-    => into, }
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
+    ::std::string::String => into, with_inconsistent maybe_inconsistent inconsistent
+    "inconsistent" : bool => into, }
 );
 /// An enumeration of flags that a bitmap can report to the user.
 ///
@@ -1303,10 +1325,11 @@ pub struct BlockInfo {
 ::qapi_rt::qapi_builder!(
     BlockInfo new { device : ::std::string::String => into, r#type :
     ::std::string::String => into, removable : bool => into, locked : bool => into, }
-    init { extra = ::std::default::Default::default(), } set { with_qdev qdev "qdev" :
-    ::std::string::String => into, with_inserted inserted "inserted" : BlockDeviceInfo =>
-    boxed, with_tray_open tray_open "tray_open" : bool => into, with_io_status io_status
-    "io-status" : BlockDeviceIoStatus => into, }
+    init { extra = ::std::default::Default::default(), } set { with_qdev maybe_qdev qdev
+    "qdev" : ::std::string::String => into, with_inserted maybe_inserted inserted
+    "inserted" : BlockDeviceInfo => boxed, with_tray_open maybe_tray_open tray_open
+    "tray_open" : bool => into, with_io_status maybe_io_status io_status "io-status" :
+    BlockDeviceIoStatus => into, }
 );
 /// Image file size calculation information.  This structure describes
 /// the size requirements for creating a new image file.
@@ -1348,8 +1371,8 @@ pub struct BlockMeasureInfo {
 );
 ::qapi_rt::qapi_builder!(
     BlockMeasureInfo new { required : i64 => plain, fully_allocated : i64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_bitmaps bitmaps
-    "bitmaps" : i64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_bitmaps maybe_bitmaps
+    bitmaps "bitmaps" : i64 => plain, }
 );
 #[doc(alias = "query-block")]
 /// Get a list of `BlockInfo` for all virtual block devices.
@@ -1549,11 +1572,13 @@ pub struct BlockDeviceTimedStats {
     plain, avg_flush_latency_ns : i64 => plain, avg_rd_queue_depth : f64 => into,
     avg_wr_queue_depth : f64 => into, } init { extra =
     ::std::default::Default::default(), } set { with_min_zone_append_latency_ns
-    min_zone_append_latency_ns "min_zone_append_latency_ns" : i64 => plain,
-    with_max_zone_append_latency_ns max_zone_append_latency_ns
+    maybe_min_zone_append_latency_ns min_zone_append_latency_ns
+    "min_zone_append_latency_ns" : i64 => plain, with_max_zone_append_latency_ns
+    maybe_max_zone_append_latency_ns max_zone_append_latency_ns
     "max_zone_append_latency_ns" : i64 => plain, with_avg_zone_append_latency_ns
-    avg_zone_append_latency_ns "avg_zone_append_latency_ns" : i64 => plain,
-    with_avg_zone_append_queue_depth avg_zone_append_queue_depth
+    maybe_avg_zone_append_latency_ns avg_zone_append_latency_ns
+    "avg_zone_append_latency_ns" : i64 => plain, with_avg_zone_append_queue_depth
+    maybe_avg_zone_append_queue_depth avg_zone_append_queue_depth
     "avg_zone_append_queue_depth" : f64 => into, }
 );
 /// Statistics of a virtual block device or a block backing device.
@@ -1727,22 +1752,26 @@ pub struct BlockDeviceStats {
     invalid_unmap_operations : i64 => plain, account_invalid : bool => into,
     account_failed : bool => into, timed_stats : ::std::vec::Vec < BlockDeviceTimedStats
     > => into, } init { extra = ::std::default::Default::default(), } set {
-    with_zone_append_bytes zone_append_bytes "zone_append_bytes" : i64 => plain,
-    with_zone_append_operations zone_append_operations "zone_append_operations" : i64 =>
-    plain, with_zone_append_total_time_ns zone_append_total_time_ns
-    "zone_append_total_time_ns" : i64 => plain, with_zone_append_merged
-    zone_append_merged "zone_append_merged" : i64 => plain, with_idle_time_ns
+    with_zone_append_bytes maybe_zone_append_bytes zone_append_bytes "zone_append_bytes"
+    : i64 => plain, with_zone_append_operations maybe_zone_append_operations
+    zone_append_operations "zone_append_operations" : i64 => plain,
+    with_zone_append_total_time_ns maybe_zone_append_total_time_ns
+    zone_append_total_time_ns "zone_append_total_time_ns" : i64 => plain,
+    with_zone_append_merged maybe_zone_append_merged zone_append_merged
+    "zone_append_merged" : i64 => plain, with_idle_time_ns maybe_idle_time_ns
     idle_time_ns "idle_time_ns" : i64 => plain, with_failed_zone_append_operations
-    failed_zone_append_operations "failed_zone_append_operations" : i64 => plain,
-    with_invalid_zone_append_operations invalid_zone_append_operations
+    maybe_failed_zone_append_operations failed_zone_append_operations
+    "failed_zone_append_operations" : i64 => plain, with_invalid_zone_append_operations
+    maybe_invalid_zone_append_operations invalid_zone_append_operations
     "invalid_zone_append_operations" : i64 => plain, with_rd_latency_histogram
-    rd_latency_histogram "rd_latency_histogram" : BlockLatencyHistogramInfo => into,
-    with_wr_latency_histogram wr_latency_histogram "wr_latency_histogram" :
+    maybe_rd_latency_histogram rd_latency_histogram "rd_latency_histogram" :
+    BlockLatencyHistogramInfo => into, with_wr_latency_histogram
+    maybe_wr_latency_histogram wr_latency_histogram "wr_latency_histogram" :
     BlockLatencyHistogramInfo => into, with_zone_append_latency_histogram
-    zone_append_latency_histogram "zone_append_latency_histogram" :
-    BlockLatencyHistogramInfo => into, with_flush_latency_histogram
-    flush_latency_histogram "flush_latency_histogram" : BlockLatencyHistogramInfo =>
-    into, }
+    maybe_zone_append_latency_histogram zone_append_latency_histogram
+    "zone_append_latency_histogram" : BlockLatencyHistogramInfo => into,
+    with_flush_latency_histogram maybe_flush_latency_histogram flush_latency_histogram
+    "flush_latency_histogram" : BlockLatencyHistogramInfo => into, }
 );
 /// File driver statistics
 ///
@@ -2004,12 +2033,13 @@ pub struct BlockStats {
 );
 ::qapi_rt::qapi_builder!(
     BlockStats new { stats : BlockDeviceStats => into, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_qdev qdev "qdev" : ::std::string::String => into,
-    with_node_name node_name "node-name" : ::std::string::String => into,
-    with_driver_specific driver_specific "driver-specific" : BlockStatsSpecific => into,
-    with_parent parent "parent" : BlockStats => boxed, with_backing backing "backing" :
-    BlockStats => boxed, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, with_qdev maybe_qdev qdev "qdev" :
+    ::std::string::String => into, with_node_name maybe_node_name node_name "node-name" :
+    ::std::string::String => into, with_driver_specific maybe_driver_specific
+    driver_specific "driver-specific" : BlockStatsSpecific => into, with_parent
+    maybe_parent parent "parent" : BlockStats => boxed, with_backing maybe_backing
+    backing "backing" : BlockStats => boxed, }
 );
 #[doc(alias = "query-blockstats")]
 /// Query the `BlockStats` for all virtual block devices.
@@ -2143,7 +2173,7 @@ pub struct QueryBlockstats {
 );
 ::qapi_rt::qapi_builder!(
     QueryBlockstats new {} init { extra = ::std::default::Default::default(), } set {
-    with_query_nodes query_nodes "query-nodes" : bool => into, }
+    with_query_nodes maybe_query_nodes query_nodes "query-nodes" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { arg_type :
@@ -2333,7 +2363,7 @@ pub struct BlockJobInfo {
     : i64 => plain, busy : bool => into, paused : bool => into, speed : i64 => plain,
     io_status : BlockDeviceIoStatus => into, ready : bool => into, status : JobStatus =>
     into, auto_finalize : bool => into, auto_dismiss : bool => into, branch :
-    BlockJobInfoBranch => into, } init {} set { with_error error "error" :
+    BlockJobInfoBranch => into, } init {} set { with_error maybe_error error "error" :
     ::std::string::String => into, }
 );
 /// The branches of [`BlockJobInfo`], by `type`.
@@ -2449,9 +2479,9 @@ pub struct BlockResize {
 );
 ::qapi_rt::qapi_builder!(
     BlockResize new { size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_node_name node_name "node-name" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, with_node_name maybe_node_name node_name "node-name"
+    : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockResize, "block_resize", (), { arg_type : "q_obj_block_resize-arg",
@@ -2530,11 +2560,13 @@ pub struct BlockdevSnapshotSync {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotSync new { snapshot_file : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_node_name node_name "node-name" :
-    ::std::string::String => into, with_snapshot_node_name snapshot_node_name
-    "snapshot-node-name" : ::std::string::String => into, with_format format "format" :
-    ::std::string::String => into, with_mode mode "mode" : NewImageMode => into, }
+    extra = ::std::default::Default::default(), } set { with_device maybe_device device
+    "device" : ::std::string::String => into, with_node_name maybe_node_name node_name
+    "node-name" : ::std::string::String => into, with_snapshot_node_name
+    maybe_snapshot_node_name snapshot_node_name "snapshot-node-name" :
+    ::std::string::String => into, with_format maybe_format format "format" :
+    ::std::string::String => into, with_mode maybe_mode mode "mode" : NewImageMode =>
+    into, }
 );
 /// Since: 2.5
 ///
@@ -2641,9 +2673,11 @@ pub struct BackupPerf {
 );
 ::qapi_rt::qapi_builder!(
     BackupPerf new {} init { extra = ::std::default::Default::default(), } set {
-    with_use_copy_range use_copy_range "use-copy-range" : bool => into, with_max_workers
-    max_workers "max-workers" : i64 => plain, with_max_chunk max_chunk "max-chunk" : i64
-    => plain, with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => plain, }
+    with_use_copy_range maybe_use_copy_range use_copy_range "use-copy-range" : bool =>
+    into, with_max_workers maybe_max_workers max_workers "max-workers" : i64 => plain,
+    with_max_chunk maybe_max_chunk max_chunk "max-chunk" : i64 => plain,
+    with_min_cluster_size maybe_min_cluster_size min_cluster_size "min-cluster-size" :
+    u64 => plain, }
 );
 /// > **Note:** `on-source-error` and `on-target-error` only affect
 /// > background I/O.  If an error occurs during a guest write request,
@@ -2732,18 +2766,21 @@ pub struct BackupCommon {
 );
 ::qapi_rt::qapi_builder!(
     BackupCommon new { device : ::std::string::String => into, sync : MirrorSyncMode =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_job_id job_id
-    "job-id" : ::std::string::String => into, with_speed speed "speed" : i64 => plain,
-    with_bitmap bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode
-    bitmap_mode "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress"
-    : bool => into, with_on_source_error on_source_error "on-source-error" :
-    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
-    BlockdevOnError => into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError
-    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
-    filter_node_name "filter-node-name" : ::std::string::String => into,
-    with_discard_source discard_source "discard-source" : bool => into, with_x_perf
-    x_perf "x-perf" : BackupPerf => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_job_id
+    maybe_job_id job_id "job-id" : ::std::string::String => into, with_speed maybe_speed
+    speed "speed" : i64 => plain, with_bitmap maybe_bitmap bitmap "bitmap" :
+    ::std::string::String => into, with_bitmap_mode maybe_bitmap_mode bitmap_mode
+    "bitmap-mode" : BitmapSyncMode => into, with_compress maybe_compress compress
+    "compress" : bool => into, with_on_source_error maybe_on_source_error on_source_error
+    "on-source-error" : BlockdevOnError => into, with_on_target_error
+    maybe_on_target_error on_target_error "on-target-error" : BlockdevOnError => into,
+    with_on_cbw_error maybe_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError =>
+    into, with_auto_finalize maybe_auto_finalize auto_finalize "auto-finalize" : bool =>
+    into, with_auto_dismiss maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool =>
+    into, with_filter_node_name maybe_filter_node_name filter_node_name
+    "filter-node-name" : ::std::string::String => into, with_discard_source
+    maybe_discard_source discard_source "discard-source" : bool => into, with_x_perf
+    maybe_x_perf x_perf "x-perf" : BackupPerf => into, }
 );
 #[deprecated(note = "This command is deprecated. Use `blockdev-backup` instead.")]
 /// Since: 1.6
@@ -2867,19 +2904,22 @@ pub struct DriveBackup {
 ::qapi_rt::qapi_builder!(
     DriveBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
     into, target : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => plain, with_bitmap
-    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
-    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
-    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
-    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
-    into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into,
-    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
-    auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name filter_node_name
-    "filter-node-name" : ::std::string::String => into, with_discard_source
-    discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
-    BackupPerf => into, with_format format "format" : ::std::string::String => into,
-    with_mode mode "mode" : NewImageMode => into, }
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_speed maybe_speed speed "speed" : i64 => plain,
+    with_bitmap maybe_bitmap bitmap "bitmap" : ::std::string::String => into,
+    with_bitmap_mode maybe_bitmap_mode bitmap_mode "bitmap-mode" : BitmapSyncMode =>
+    into, with_compress maybe_compress compress "compress" : bool => into,
+    with_on_source_error maybe_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error maybe_on_target_error on_target_error
+    "on-target-error" : BlockdevOnError => into, with_on_cbw_error maybe_on_cbw_error
+    on_cbw_error "on-cbw-error" : OnCbwError => into, with_auto_finalize
+    maybe_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
+    maybe_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_discard_source maybe_discard_source discard_source "discard-source" : bool
+    => into, with_x_perf maybe_x_perf x_perf "x-perf" : BackupPerf => into, with_format
+    maybe_format format "format" : ::std::string::String => into, with_mode maybe_mode
+    mode "mode" : NewImageMode => into, }
 );
 /// The required arguments of [`DriveBackup`] by name, for a struct literal: `DriveBackup::from(DriveBackupArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3007,18 +3047,20 @@ pub struct BlockdevBackup {
 ::qapi_rt::qapi_builder!(
     BlockdevBackup new { device : ::std::string::String => into, sync : MirrorSyncMode =>
     into, target : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => plain, with_bitmap
-    bitmap "bitmap" : ::std::string::String => into, with_bitmap_mode bitmap_mode
-    "bitmap-mode" : BitmapSyncMode => into, with_compress compress "compress" : bool =>
-    into, with_on_source_error on_source_error "on-source-error" : BlockdevOnError =>
-    into, with_on_target_error on_target_error "on-target-error" : BlockdevOnError =>
-    into, with_on_cbw_error on_cbw_error "on-cbw-error" : OnCbwError => into,
-    with_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
-    auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name filter_node_name
-    "filter-node-name" : ::std::string::String => into, with_discard_source
-    discard_source "discard-source" : bool => into, with_x_perf x_perf "x-perf" :
-    BackupPerf => into, }
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_speed maybe_speed speed "speed" : i64 => plain,
+    with_bitmap maybe_bitmap bitmap "bitmap" : ::std::string::String => into,
+    with_bitmap_mode maybe_bitmap_mode bitmap_mode "bitmap-mode" : BitmapSyncMode =>
+    into, with_compress maybe_compress compress "compress" : bool => into,
+    with_on_source_error maybe_on_source_error on_source_error "on-source-error" :
+    BlockdevOnError => into, with_on_target_error maybe_on_target_error on_target_error
+    "on-target-error" : BlockdevOnError => into, with_on_cbw_error maybe_on_cbw_error
+    on_cbw_error "on-cbw-error" : OnCbwError => into, with_auto_finalize
+    maybe_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_filter_node_name
+    maybe_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_discard_source maybe_discard_source discard_source "discard-source" : bool
+    => into, with_x_perf maybe_x_perf x_perf "x-perf" : BackupPerf => into, }
 );
 /// The required arguments of [`BlockdevBackup`] by name, for a struct literal: `BlockdevBackup::from(BlockdevBackupArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3231,20 +3273,23 @@ pub struct BlockCommit {
 );
 ::qapi_rt::qapi_builder!(
     BlockCommit new { device : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_base_node base_node "base-node" :
-    ::std::string::String => into, #[deprecated(note =
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_base_node maybe_base_node base_node "base-node"
+    : ::std::string::String => into, #[deprecated(note =
     "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead.")]
-    with_base base "base" : ::std::string::String => into, with_top_node top_node
-    "top-node" : ::std::string::String => into, #[deprecated(note =
+    with_base maybe_base base "base" : ::std::string::String => into, with_top_node
+    maybe_top_node top_node "top-node" : ::std::string::String => into, #[deprecated(note
+    =
     "Members `base` and `top` are deprecated. Use `base-node` and `top-node` instead.")]
-    with_top top "top" : ::std::string::String => into, with_backing_file backing_file
-    "backing-file" : ::std::string::String => into, with_backing_mask_protocol
-    backing_mask_protocol "backing-mask-protocol" : bool => into, with_speed speed
-    "speed" : i64 => plain, with_on_error on_error "on-error" : BlockdevOnError => into,
-    with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
-    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
+    with_top maybe_top top "top" : ::std::string::String => into, with_backing_file
+    maybe_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_backing_mask_protocol maybe_backing_mask_protocol backing_mask_protocol
+    "backing-mask-protocol" : bool => into, with_speed maybe_speed speed "speed" : i64 =>
+    plain, with_on_error maybe_on_error on_error "on-error" : BlockdevOnError => into,
+    with_filter_node_name maybe_filter_node_name filter_node_name "filter-node-name" :
+    ::std::string::String => into, with_auto_finalize maybe_auto_finalize auto_finalize
+    "auto-finalize" : bool => into, with_auto_dismiss maybe_auto_dismiss auto_dismiss
+    "auto-dismiss" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockCommit, "block-commit", (), { arg_type : "q_obj_block-commit-arg",
@@ -3332,7 +3377,7 @@ pub struct QueryNamedBlockNodes {
 ::qapi_rt::qapi_struct!(QueryNamedBlockNodes { 0 opt flat "flat", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryNamedBlockNodes new {} init { extra = ::std::default::Default::default(), } set
-    { with_flat flat "flat" : bool => into, }
+    { with_flat maybe_flat flat "flat" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryNamedBlockNodes, "query-named-block-nodes", ::std::vec::Vec < BlockDeviceInfo >,
@@ -3615,18 +3660,20 @@ pub struct DriveMirror {
 ::qapi_rt::qapi_builder!(
     DriveMirror new { device : ::std::string::String => into, target :
     ::std::string::String => into, sync : MirrorSyncMode => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_format format "format" : ::std::string::String =>
-    into, with_node_name node_name "node-name" : ::std::string::String => into,
-    with_replaces replaces "replaces" : ::std::string::String => into, with_mode mode
-    "mode" : NewImageMode => into, with_speed speed "speed" : i64 => plain,
-    with_granularity granularity "granularity" : u32 => plain, with_buf_size buf_size
-    "buf-size" : i64 => plain, with_on_source_error on_source_error "on-source-error" :
-    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
-    BlockdevOnError => into, with_unmap unmap "unmap" : bool => into, with_copy_mode
-    copy_mode "copy-mode" : MirrorCopyMode => into, with_auto_finalize auto_finalize
-    "auto-finalize" : bool => into, with_auto_dismiss auto_dismiss "auto-dismiss" : bool
-    => into, }
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_format maybe_format format "format" :
+    ::std::string::String => into, with_node_name maybe_node_name node_name "node-name" :
+    ::std::string::String => into, with_replaces maybe_replaces replaces "replaces" :
+    ::std::string::String => into, with_mode maybe_mode mode "mode" : NewImageMode =>
+    into, with_speed maybe_speed speed "speed" : i64 => plain, with_granularity
+    maybe_granularity granularity "granularity" : u32 => plain, with_buf_size
+    maybe_buf_size buf_size "buf-size" : i64 => plain, with_on_source_error
+    maybe_on_source_error on_source_error "on-source-error" : BlockdevOnError => into,
+    with_on_target_error maybe_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_unmap maybe_unmap unmap "unmap" : bool => into,
+    with_copy_mode maybe_copy_mode copy_mode "copy-mode" : MirrorCopyMode => into,
+    with_auto_finalize maybe_auto_finalize auto_finalize "auto-finalize" : bool => into,
+    with_auto_dismiss maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
 );
 /// The required arguments of [`DriveMirror`] by name, for a struct literal: `DriveMirror::from(DriveMirrorArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -3717,9 +3764,9 @@ pub struct BlockDirtyBitmapAdd {
 ::qapi_rt::qapi_builder!(
     BlockDirtyBitmapAdd new { node : ::std::string::String => into, name :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_granularity granularity "granularity" : u32 => plain, with_persistent
-    persistent "persistent" : bool => into, with_disabled disabled "disabled" : bool =>
-    into, }
+    set { with_granularity maybe_granularity granularity "granularity" : u32 => plain,
+    with_persistent maybe_persistent persistent "persistent" : bool => into,
+    with_disabled maybe_disabled disabled "disabled" : bool => into, }
 );
 /// The required arguments of [`BlockDirtyBitmapAdd`] by name, for a struct literal: `BlockDirtyBitmapAdd::from(BlockDirtyBitmapAddArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4181,17 +4228,19 @@ pub struct BlockdevMirror {
 ::qapi_rt::qapi_builder!(
     BlockdevMirror new { device : ::std::string::String => into, target :
     ::std::string::String => into, sync : MirrorSyncMode => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_replaces replaces "replaces" :
-    ::std::string::String => into, with_speed speed "speed" : i64 => plain,
-    with_granularity granularity "granularity" : u32 => plain, with_buf_size buf_size
-    "buf-size" : i64 => plain, with_on_source_error on_source_error "on-source-error" :
-    BlockdevOnError => into, with_on_target_error on_target_error "on-target-error" :
-    BlockdevOnError => into, with_filter_node_name filter_node_name "filter-node-name" :
-    ::std::string::String => into, with_copy_mode copy_mode "copy-mode" : MirrorCopyMode
-    => into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_target_is_zero
-    target_is_zero "target-is-zero" : bool => into, }
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_replaces maybe_replaces replaces "replaces" :
+    ::std::string::String => into, with_speed maybe_speed speed "speed" : i64 => plain,
+    with_granularity maybe_granularity granularity "granularity" : u32 => plain,
+    with_buf_size maybe_buf_size buf_size "buf-size" : i64 => plain, with_on_source_error
+    maybe_on_source_error on_source_error "on-source-error" : BlockdevOnError => into,
+    with_on_target_error maybe_on_target_error on_target_error "on-target-error" :
+    BlockdevOnError => into, with_filter_node_name maybe_filter_node_name
+    filter_node_name "filter-node-name" : ::std::string::String => into, with_copy_mode
+    maybe_copy_mode copy_mode "copy-mode" : MirrorCopyMode => into, with_auto_finalize
+    maybe_auto_finalize auto_finalize "auto-finalize" : bool => into, with_auto_dismiss
+    maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, with_target_is_zero
+    maybe_target_is_zero target_is_zero "target-is-zero" : bool => into, }
 );
 /// The required arguments of [`BlockdevMirror`] by name, for a struct literal: `BlockdevMirror::from(BlockdevMirrorArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -4304,19 +4353,23 @@ pub struct BlockIOThrottle {
     BlockIOThrottle new { bps : i64 => plain, bps_rd : i64 => plain, bps_wr : i64 =>
     plain, iops : i64 => plain, iops_rd : i64 => plain, iops_wr : i64 => plain, } init {
     extra = ::std::default::Default::default(), } set { #[deprecated(note =
-    "Member `device` is deprecated. Use `id` instead.")] with_device device "device" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into,
-    with_bps_max bps_max "bps_max" : i64 => plain, with_bps_rd_max bps_rd_max
-    "bps_rd_max" : i64 => plain, with_bps_wr_max bps_wr_max "bps_wr_max" : i64 => plain,
-    with_iops_max iops_max "iops_max" : i64 => plain, with_iops_rd_max iops_rd_max
-    "iops_rd_max" : i64 => plain, with_iops_wr_max iops_wr_max "iops_wr_max" : i64 =>
-    plain, with_bps_max_length bps_max_length "bps_max_length" : i64 => plain,
-    with_bps_rd_max_length bps_rd_max_length "bps_rd_max_length" : i64 => plain,
-    with_bps_wr_max_length bps_wr_max_length "bps_wr_max_length" : i64 => plain,
-    with_iops_max_length iops_max_length "iops_max_length" : i64 => plain,
-    with_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => plain,
-    with_iops_wr_max_length iops_wr_max_length "iops_wr_max_length" : i64 => plain,
-    with_iops_size iops_size "iops_size" : i64 => plain, with_group group "group" :
+    "Member `device` is deprecated. Use `id` instead.")] with_device maybe_device device
+    "device" : ::std::string::String => into, with_id maybe_id id "id" :
+    ::std::string::String => into, with_bps_max maybe_bps_max bps_max "bps_max" : i64 =>
+    plain, with_bps_rd_max maybe_bps_rd_max bps_rd_max "bps_rd_max" : i64 => plain,
+    with_bps_wr_max maybe_bps_wr_max bps_wr_max "bps_wr_max" : i64 => plain,
+    with_iops_max maybe_iops_max iops_max "iops_max" : i64 => plain, with_iops_rd_max
+    maybe_iops_rd_max iops_rd_max "iops_rd_max" : i64 => plain, with_iops_wr_max
+    maybe_iops_wr_max iops_wr_max "iops_wr_max" : i64 => plain, with_bps_max_length
+    maybe_bps_max_length bps_max_length "bps_max_length" : i64 => plain,
+    with_bps_rd_max_length maybe_bps_rd_max_length bps_rd_max_length "bps_rd_max_length"
+    : i64 => plain, with_bps_wr_max_length maybe_bps_wr_max_length bps_wr_max_length
+    "bps_wr_max_length" : i64 => plain, with_iops_max_length maybe_iops_max_length
+    iops_max_length "iops_max_length" : i64 => plain, with_iops_rd_max_length
+    maybe_iops_rd_max_length iops_rd_max_length "iops_rd_max_length" : i64 => plain,
+    with_iops_wr_max_length maybe_iops_wr_max_length iops_wr_max_length
+    "iops_wr_max_length" : i64 => plain, with_iops_size maybe_iops_size iops_size
+    "iops_size" : i64 => plain, with_group maybe_group group "group" :
     ::std::string::String => into, }
 );
 /// Limit parameters for throttling.  Since some limit combinations are
@@ -4393,23 +4446,28 @@ pub struct ThrottleLimits {
 );
 ::qapi_rt::qapi_builder!(
     ThrottleLimits new {} init { extra = ::std::default::Default::default(), } set {
-    with_iops_total iops_total "iops-total" : i64 => plain, with_iops_total_max
-    iops_total_max "iops-total-max" : i64 => plain, with_iops_total_max_length
-    iops_total_max_length "iops-total-max-length" : i64 => plain, with_iops_read
-    iops_read "iops-read" : i64 => plain, with_iops_read_max iops_read_max
-    "iops-read-max" : i64 => plain, with_iops_read_max_length iops_read_max_length
-    "iops-read-max-length" : i64 => plain, with_iops_write iops_write "iops-write" : i64
-    => plain, with_iops_write_max iops_write_max "iops-write-max" : i64 => plain,
-    with_iops_write_max_length iops_write_max_length "iops-write-max-length" : i64 =>
-    plain, with_bps_total bps_total "bps-total" : i64 => plain, with_bps_total_max
-    bps_total_max "bps-total-max" : i64 => plain, with_bps_total_max_length
-    bps_total_max_length "bps-total-max-length" : i64 => plain, with_bps_read bps_read
-    "bps-read" : i64 => plain, with_bps_read_max bps_read_max "bps-read-max" : i64 =>
-    plain, with_bps_read_max_length bps_read_max_length "bps-read-max-length" : i64 =>
-    plain, with_bps_write bps_write "bps-write" : i64 => plain, with_bps_write_max
-    bps_write_max "bps-write-max" : i64 => plain, with_bps_write_max_length
-    bps_write_max_length "bps-write-max-length" : i64 => plain, with_iops_size iops_size
-    "iops-size" : i64 => plain, }
+    with_iops_total maybe_iops_total iops_total "iops-total" : i64 => plain,
+    with_iops_total_max maybe_iops_total_max iops_total_max "iops-total-max" : i64 =>
+    plain, with_iops_total_max_length maybe_iops_total_max_length iops_total_max_length
+    "iops-total-max-length" : i64 => plain, with_iops_read maybe_iops_read iops_read
+    "iops-read" : i64 => plain, with_iops_read_max maybe_iops_read_max iops_read_max
+    "iops-read-max" : i64 => plain, with_iops_read_max_length maybe_iops_read_max_length
+    iops_read_max_length "iops-read-max-length" : i64 => plain, with_iops_write
+    maybe_iops_write iops_write "iops-write" : i64 => plain, with_iops_write_max
+    maybe_iops_write_max iops_write_max "iops-write-max" : i64 => plain,
+    with_iops_write_max_length maybe_iops_write_max_length iops_write_max_length
+    "iops-write-max-length" : i64 => plain, with_bps_total maybe_bps_total bps_total
+    "bps-total" : i64 => plain, with_bps_total_max maybe_bps_total_max bps_total_max
+    "bps-total-max" : i64 => plain, with_bps_total_max_length maybe_bps_total_max_length
+    bps_total_max_length "bps-total-max-length" : i64 => plain, with_bps_read
+    maybe_bps_read bps_read "bps-read" : i64 => plain, with_bps_read_max
+    maybe_bps_read_max bps_read_max "bps-read-max" : i64 => plain,
+    with_bps_read_max_length maybe_bps_read_max_length bps_read_max_length
+    "bps-read-max-length" : i64 => plain, with_bps_write maybe_bps_write bps_write
+    "bps-write" : i64 => plain, with_bps_write_max maybe_bps_write_max bps_write_max
+    "bps-write-max" : i64 => plain, with_bps_write_max_length maybe_bps_write_max_length
+    bps_write_max_length "bps-write-max-length" : i64 => plain, with_iops_size
+    maybe_iops_size iops_size "iops-size" : i64 => plain, }
 );
 /// Properties for throttle-group objects.
 ///
@@ -4477,25 +4535,30 @@ pub struct ThrottleGroupProperties {
 );
 ::qapi_rt::qapi_builder!(
     ThrottleGroupProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_limits limits "limits" : ThrottleLimits => boxed, with_x_iops_total
-    x_iops_total "x-iops-total" : i64 => plain, with_x_iops_total_max x_iops_total_max
-    "x-iops-total-max" : i64 => plain, with_x_iops_total_max_length
+    set { with_limits maybe_limits limits "limits" : ThrottleLimits => boxed,
+    with_x_iops_total maybe_x_iops_total x_iops_total "x-iops-total" : i64 => plain,
+    with_x_iops_total_max maybe_x_iops_total_max x_iops_total_max "x-iops-total-max" :
+    i64 => plain, with_x_iops_total_max_length maybe_x_iops_total_max_length
     x_iops_total_max_length "x-iops-total-max-length" : i64 => plain, with_x_iops_read
-    x_iops_read "x-iops-read" : i64 => plain, with_x_iops_read_max x_iops_read_max
-    "x-iops-read-max" : i64 => plain, with_x_iops_read_max_length x_iops_read_max_length
-    "x-iops-read-max-length" : i64 => plain, with_x_iops_write x_iops_write
-    "x-iops-write" : i64 => plain, with_x_iops_write_max x_iops_write_max
-    "x-iops-write-max" : i64 => plain, with_x_iops_write_max_length
-    x_iops_write_max_length "x-iops-write-max-length" : i64 => plain, with_x_bps_total
-    x_bps_total "x-bps-total" : i64 => plain, with_x_bps_total_max x_bps_total_max
-    "x-bps-total-max" : i64 => plain, with_x_bps_total_max_length x_bps_total_max_length
-    "x-bps-total-max-length" : i64 => plain, with_x_bps_read x_bps_read "x-bps-read" :
-    i64 => plain, with_x_bps_read_max x_bps_read_max "x-bps-read-max" : i64 => plain,
-    with_x_bps_read_max_length x_bps_read_max_length "x-bps-read-max-length" : i64 =>
-    plain, with_x_bps_write x_bps_write "x-bps-write" : i64 => plain,
-    with_x_bps_write_max x_bps_write_max "x-bps-write-max" : i64 => plain,
-    with_x_bps_write_max_length x_bps_write_max_length "x-bps-write-max-length" : i64 =>
-    plain, with_x_iops_size x_iops_size "x-iops-size" : i64 => plain, }
+    maybe_x_iops_read x_iops_read "x-iops-read" : i64 => plain, with_x_iops_read_max
+    maybe_x_iops_read_max x_iops_read_max "x-iops-read-max" : i64 => plain,
+    with_x_iops_read_max_length maybe_x_iops_read_max_length x_iops_read_max_length
+    "x-iops-read-max-length" : i64 => plain, with_x_iops_write maybe_x_iops_write
+    x_iops_write "x-iops-write" : i64 => plain, with_x_iops_write_max
+    maybe_x_iops_write_max x_iops_write_max "x-iops-write-max" : i64 => plain,
+    with_x_iops_write_max_length maybe_x_iops_write_max_length x_iops_write_max_length
+    "x-iops-write-max-length" : i64 => plain, with_x_bps_total maybe_x_bps_total
+    x_bps_total "x-bps-total" : i64 => plain, with_x_bps_total_max maybe_x_bps_total_max
+    x_bps_total_max "x-bps-total-max" : i64 => plain, with_x_bps_total_max_length
+    maybe_x_bps_total_max_length x_bps_total_max_length "x-bps-total-max-length" : i64 =>
+    plain, with_x_bps_read maybe_x_bps_read x_bps_read "x-bps-read" : i64 => plain,
+    with_x_bps_read_max maybe_x_bps_read_max x_bps_read_max "x-bps-read-max" : i64 =>
+    plain, with_x_bps_read_max_length maybe_x_bps_read_max_length x_bps_read_max_length
+    "x-bps-read-max-length" : i64 => plain, with_x_bps_write maybe_x_bps_write
+    x_bps_write "x-bps-write" : i64 => plain, with_x_bps_write_max maybe_x_bps_write_max
+    x_bps_write_max "x-bps-write-max" : i64 => plain, with_x_bps_write_max_length
+    maybe_x_bps_write_max_length x_bps_write_max_length "x-bps-write-max-length" : i64 =>
+    plain, with_x_iops_size maybe_x_iops_size x_iops_size "x-iops-size" : i64 => plain, }
 );
 #[doc(alias = "block-stream")]
 /// Copy data from a backing file into a block device.
@@ -4617,16 +4680,19 @@ pub struct BlockStream {
 );
 ::qapi_rt::qapi_builder!(
     BlockStream new { device : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_job_id job_id "job-id" :
-    ::std::string::String => into, with_base base "base" : ::std::string::String => into,
-    with_base_node base_node "base-node" : ::std::string::String => into,
-    with_backing_file backing_file "backing-file" : ::std::string::String => into,
-    with_backing_mask_protocol backing_mask_protocol "backing-mask-protocol" : bool =>
-    into, with_bottom bottom "bottom" : ::std::string::String => into, with_speed speed
-    "speed" : i64 => plain, with_on_error on_error "on-error" : BlockdevOnError => into,
-    with_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
-    into, with_auto_finalize auto_finalize "auto-finalize" : bool => into,
-    with_auto_dismiss auto_dismiss "auto-dismiss" : bool => into, }
+    ::std::default::Default::default(), } set { with_job_id maybe_job_id job_id "job-id"
+    : ::std::string::String => into, with_base maybe_base base "base" :
+    ::std::string::String => into, with_base_node maybe_base_node base_node "base-node" :
+    ::std::string::String => into, with_backing_file maybe_backing_file backing_file
+    "backing-file" : ::std::string::String => into, with_backing_mask_protocol
+    maybe_backing_mask_protocol backing_mask_protocol "backing-mask-protocol" : bool =>
+    into, with_bottom maybe_bottom bottom "bottom" : ::std::string::String => into,
+    with_speed maybe_speed speed "speed" : i64 => plain, with_on_error maybe_on_error
+    on_error "on-error" : BlockdevOnError => into, with_filter_node_name
+    maybe_filter_node_name filter_node_name "filter-node-name" : ::std::string::String =>
+    into, with_auto_finalize maybe_auto_finalize auto_finalize "auto-finalize" : bool =>
+    into, with_auto_dismiss maybe_auto_dismiss auto_dismiss "auto-dismiss" : bool =>
+    into, }
 );
 ::qapi_rt::qapi_command!(
     BlockStream, "block-stream", (), { arg_type : "q_obj_block-stream-arg",
@@ -4723,8 +4789,8 @@ pub struct BlockJobCancel {
 );
 ::qapi_rt::qapi_builder!(
     BlockJobCancel new { device : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_force force "force" : bool => into,
-    }
+    ::std::default::Default::default(), } set { with_force maybe_force force "force" :
+    bool => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockJobCancel, "block-job-cancel", (), { arg_type : "q_obj_block-job-cancel-arg",
@@ -5138,8 +5204,8 @@ pub struct BlockdevCacheOptions {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCacheOptions new {} init { extra = ::std::default::Default::default(), } set
-    { with_direct direct "direct" : bool => into, with_no_flush no_flush "no-flush" :
-    bool => into, }
+    { with_direct maybe_direct direct "direct" : bool => into, with_no_flush
+    maybe_no_flush no_flush "no-flush" : bool => into, }
 );
 /// Drivers that are supported in block device operations.
 ///
@@ -5333,12 +5399,13 @@ pub struct BlockdevOptionsFile {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsFile new { filename : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_pr_manager pr_manager "pr-manager" :
-    ::std::string::String => into, with_locking locking "locking" : OnOffAuto => into,
-    with_aio aio "aio" : BlockdevAioOptions => into, with_aio_max_batch aio_max_batch
-    "aio-max-batch" : i64 => plain, with_drop_cache drop_cache "drop-cache" : bool =>
-    into, with_x_check_cache_dropped x_check_cache_dropped "x-check-cache-dropped" : bool
-    => into, }
+    ::std::default::Default::default(), } set { with_pr_manager maybe_pr_manager
+    pr_manager "pr-manager" : ::std::string::String => into, with_locking maybe_locking
+    locking "locking" : OnOffAuto => into, with_aio maybe_aio aio "aio" :
+    BlockdevAioOptions => into, with_aio_max_batch maybe_aio_max_batch aio_max_batch
+    "aio-max-batch" : i64 => plain, with_drop_cache maybe_drop_cache drop_cache
+    "drop-cache" : bool => into, with_x_check_cache_dropped maybe_x_check_cache_dropped
+    x_check_cache_dropped "x-check-cache-dropped" : bool => into, }
 );
 /// Driver specific block device options for the null backend.
 ///
@@ -5368,8 +5435,9 @@ pub struct BlockdevOptionsNull {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNull new {} init { extra = ::std::default::Default::default(), } set {
-    with_size size "size" : i64 => plain, with_latency_ns latency_ns "latency-ns" : u64
-    => plain, with_read_zeroes read_zeroes "read-zeroes" : bool => into, }
+    with_size maybe_size size "size" : i64 => plain, with_latency_ns maybe_latency_ns
+    latency_ns "latency-ns" : u64 => plain, with_read_zeroes maybe_read_zeroes
+    read_zeroes "read-zeroes" : bool => into, }
 );
 /// Driver specific block device options for the NVMe backend.
 ///
@@ -5427,9 +5495,10 @@ pub struct BlockdevOptionsVVFAT {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsVVFAT new { dir : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_fat_type fat_type "fat-type" : i64
-    => plain, with_floppy floppy "floppy" : bool => into, with_label label "label" :
-    ::std::string::String => into, with_rw rw "rw" : bool => into, }
+    ::std::default::Default::default(), } set { with_fat_type maybe_fat_type fat_type
+    "fat-type" : i64 => plain, with_floppy maybe_floppy floppy "floppy" : bool => into,
+    with_label maybe_label label "label" : ::std::string::String => into, with_rw
+    maybe_rw rw "rw" : bool => into, }
 );
 /// Driver specific block device options for image format that have no
 /// option besides their data source.
@@ -5479,8 +5548,9 @@ pub struct BlockdevOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsLUKS new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
-    ::std::string::String => into, with_header header "header" : BlockdevRef => boxed, }
+    ::std::default::Default::default(), } set { with_key_secret maybe_key_secret
+    key_secret "key-secret" : ::std::string::String => into, with_header maybe_header
+    header "header" : BlockdevRef => boxed, }
 );
 /// Driver specific block device options for image format that have no
 /// option besides their data source and an optional backing file.
@@ -5507,8 +5577,8 @@ pub struct BlockdevOptionsGenericCOWFormat {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGenericCOWFormat new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_backing backing "backing" :
-    BlockdevRefOrNull => boxed, }
+    ::std::default::Default::default(), } set { with_backing maybe_backing backing
+    "backing" : BlockdevRefOrNull => boxed, }
 );
 /// General overlap check modes.
 ///
@@ -5578,15 +5648,17 @@ pub struct Qcow2OverlapCheckFlags {
 );
 ::qapi_rt::qapi_builder!(
     Qcow2OverlapCheckFlags new {} init { extra = ::std::default::Default::default(), }
-    set { with_template template "template" : Qcow2OverlapCheckMode => into,
-    with_main_header main_header "main-header" : bool => into, with_active_l1 active_l1
-    "active-l1" : bool => into, with_active_l2 active_l2 "active-l2" : bool => into,
-    with_refcount_table refcount_table "refcount-table" : bool => into,
-    with_refcount_block refcount_block "refcount-block" : bool => into,
-    with_snapshot_table snapshot_table "snapshot-table" : bool => into, with_inactive_l1
-    inactive_l1 "inactive-l1" : bool => into, with_inactive_l2 inactive_l2 "inactive-l2"
-    : bool => into, with_bitmap_directory bitmap_directory "bitmap-directory" : bool =>
-    into, }
+    set { with_template maybe_template template "template" : Qcow2OverlapCheckMode =>
+    into, with_main_header maybe_main_header main_header "main-header" : bool => into,
+    with_active_l1 maybe_active_l1 active_l1 "active-l1" : bool => into, with_active_l2
+    maybe_active_l2 active_l2 "active-l2" : bool => into, with_refcount_table
+    maybe_refcount_table refcount_table "refcount-table" : bool => into,
+    with_refcount_block maybe_refcount_block refcount_block "refcount-block" : bool =>
+    into, with_snapshot_table maybe_snapshot_table snapshot_table "snapshot-table" : bool
+    => into, with_inactive_l1 maybe_inactive_l1 inactive_l1 "inactive-l1" : bool => into,
+    with_inactive_l2 maybe_inactive_l2 inactive_l2 "inactive-l2" : bool => into,
+    with_bitmap_directory maybe_bitmap_directory bitmap_directory "bitmap-directory" :
+    bool => into, }
 );
 /// Specifies which metadata structures should be guarded against
 /// unintended overwriting.
@@ -5719,9 +5791,9 @@ pub struct BlockdevOptionsQcow {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQcow new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_backing backing "backing" :
-    BlockdevRefOrNull => boxed, with_encrypt encrypt "encrypt" : BlockdevQcowEncryption
-    => into, }
+    ::std::default::Default::default(), } set { with_backing maybe_backing backing
+    "backing" : BlockdevRefOrNull => boxed, with_encrypt maybe_encrypt encrypt "encrypt"
+    : BlockdevQcowEncryption => into, }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5805,9 +5877,9 @@ pub struct BlockdevOptionsPreallocate {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsPreallocate new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_prealloc_align prealloc_align
-    "prealloc-align" : i64 => plain, with_prealloc_size prealloc_size "prealloc-size" :
-    i64 => plain, }
+    ::std::default::Default::default(), } set { with_prealloc_align maybe_prealloc_align
+    prealloc_align "prealloc-align" : i64 => plain, with_prealloc_size
+    maybe_prealloc_size prealloc_size "prealloc-size" : i64 => plain, }
 );
 /// Driver specific block device options for qcow2.
 ///
@@ -5897,20 +5969,24 @@ pub struct BlockdevOptionsQcow2 {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQcow2 new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_backing backing "backing" :
-    BlockdevRefOrNull => boxed, with_lazy_refcounts lazy_refcounts "lazy-refcounts" :
-    bool => into, with_pass_discard_request pass_discard_request "pass-discard-request" :
-    bool => into, with_pass_discard_snapshot pass_discard_snapshot
-    "pass-discard-snapshot" : bool => into, with_pass_discard_other pass_discard_other
-    "pass-discard-other" : bool => into, with_discard_no_unref discard_no_unref
-    "discard-no-unref" : bool => into, with_overlap_check overlap_check "overlap-check" :
-    Qcow2OverlapChecks => into, with_cache_size cache_size "cache-size" : i64 => plain,
-    with_l2_cache_size l2_cache_size "l2-cache-size" : i64 => plain,
-    with_l2_cache_entry_size l2_cache_entry_size "l2-cache-entry-size" : i64 => plain,
-    with_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => plain,
-    with_cache_clean_interval cache_clean_interval "cache-clean-interval" : i64 => plain,
-    with_encrypt encrypt "encrypt" : BlockdevQcow2Encryption => into, with_data_file
-    data_file "data-file" : BlockdevRef => boxed, }
+    ::std::default::Default::default(), } set { with_backing maybe_backing backing
+    "backing" : BlockdevRefOrNull => boxed, with_lazy_refcounts maybe_lazy_refcounts
+    lazy_refcounts "lazy-refcounts" : bool => into, with_pass_discard_request
+    maybe_pass_discard_request pass_discard_request "pass-discard-request" : bool =>
+    into, with_pass_discard_snapshot maybe_pass_discard_snapshot pass_discard_snapshot
+    "pass-discard-snapshot" : bool => into, with_pass_discard_other
+    maybe_pass_discard_other pass_discard_other "pass-discard-other" : bool => into,
+    with_discard_no_unref maybe_discard_no_unref discard_no_unref "discard-no-unref" :
+    bool => into, with_overlap_check maybe_overlap_check overlap_check "overlap-check" :
+    Qcow2OverlapChecks => into, with_cache_size maybe_cache_size cache_size "cache-size"
+    : i64 => plain, with_l2_cache_size maybe_l2_cache_size l2_cache_size "l2-cache-size"
+    : i64 => plain, with_l2_cache_entry_size maybe_l2_cache_entry_size
+    l2_cache_entry_size "l2-cache-entry-size" : i64 => plain, with_refcount_cache_size
+    maybe_refcount_cache_size refcount_cache_size "refcount-cache-size" : i64 => plain,
+    with_cache_clean_interval maybe_cache_clean_interval cache_clean_interval
+    "cache-clean-interval" : i64 => plain, with_encrypt maybe_encrypt encrypt "encrypt" :
+    BlockdevQcow2Encryption => into, with_data_file maybe_data_file data_file "data-file"
+    : BlockdevRef => boxed, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6029,8 +6105,9 @@ pub struct BlockdevOptionsSsh {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsSsh new { server : InetSocketAddress => into, path :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_user user "user" : ::std::string::String => into, with_host_key_check
-    host_key_check "host-key-check" : SshHostKeyCheck => into, }
+    set { with_user maybe_user user "user" : ::std::string::String => into,
+    with_host_key_check maybe_host_key_check host_key_check "host-key-check" :
+    SshHostKeyCheck => into, }
 );
 /// Trigger events supported by blkdebug.
 ///
@@ -6227,10 +6304,11 @@ pub struct BlkdebugInjectErrorOptions {
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugInjectErrorOptions new { event : BlkdebugEvent => into, } init { extra =
-    ::std::default::Default::default(), } set { with_state state "state" : i64 => plain,
-    with_iotype iotype "iotype" : BlkdebugIOType => into, with_errno errno "errno" : i64
-    => plain, with_sector sector "sector" : i64 => plain, with_once once "once" : bool =>
-    into, with_immediately immediately "immediately" : bool => into, }
+    ::std::default::Default::default(), } set { with_state maybe_state state "state" :
+    i64 => plain, with_iotype maybe_iotype iotype "iotype" : BlkdebugIOType => into,
+    with_errno maybe_errno errno "errno" : i64 => plain, with_sector maybe_sector sector
+    "sector" : i64 => plain, with_once maybe_once once "once" : bool => into,
+    with_immediately maybe_immediately immediately "immediately" : bool => into, }
 );
 /// Describes a single state-change event for blkdebug.
 ///
@@ -6256,8 +6334,8 @@ pub struct BlkdebugSetStateOptions {
 );
 ::qapi_rt::qapi_builder!(
     BlkdebugSetStateOptions new { event : BlkdebugEvent => into, new_state : i64 =>
-    plain, } init { extra = ::std::default::Default::default(), } set { with_state state
-    "state" : i64 => plain, }
+    plain, } init { extra = ::std::default::Default::default(), } set { with_state
+    maybe_state state "state" : i64 => plain, }
 );
 /// Driver specific block device options for blkdebug.
 ///
@@ -6323,17 +6401,20 @@ pub struct BlockdevOptionsBlkdebug {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlkdebug new { image : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_config config "config" :
-    ::std::string::String => into, with_align align "align" : i64 => plain,
-    with_max_transfer max_transfer "max-transfer" : i32 => plain, with_opt_write_zero
-    opt_write_zero "opt-write-zero" : i32 => plain, with_max_write_zero max_write_zero
-    "max-write-zero" : i32 => plain, with_opt_discard opt_discard "opt-discard" : i32 =>
-    plain, with_max_discard max_discard "max-discard" : i32 => plain, with_inject_error
-    inject_error "inject-error" : ::std::vec::Vec < BlkdebugInjectErrorOptions > => into,
-    with_set_state set_state "set-state" : ::std::vec::Vec < BlkdebugSetStateOptions > =>
-    into, with_take_child_perms take_child_perms "take-child-perms" : ::std::vec::Vec <
-    BlockPermission > => into, with_unshare_child_perms unshare_child_perms
-    "unshare-child-perms" : ::std::vec::Vec < BlockPermission > => into, }
+    ::std::default::Default::default(), } set { with_config maybe_config config "config"
+    : ::std::string::String => into, with_align maybe_align align "align" : i64 => plain,
+    with_max_transfer maybe_max_transfer max_transfer "max-transfer" : i32 => plain,
+    with_opt_write_zero maybe_opt_write_zero opt_write_zero "opt-write-zero" : i32 =>
+    plain, with_max_write_zero maybe_max_write_zero max_write_zero "max-write-zero" : i32
+    => plain, with_opt_discard maybe_opt_discard opt_discard "opt-discard" : i32 =>
+    plain, with_max_discard maybe_max_discard max_discard "max-discard" : i32 => plain,
+    with_inject_error maybe_inject_error inject_error "inject-error" : ::std::vec::Vec <
+    BlkdebugInjectErrorOptions > => into, with_set_state maybe_set_state set_state
+    "set-state" : ::std::vec::Vec < BlkdebugSetStateOptions > => into,
+    with_take_child_perms maybe_take_child_perms take_child_perms "take-child-perms" :
+    ::std::vec::Vec < BlockPermission > => into, with_unshare_child_perms
+    maybe_unshare_child_perms unshare_child_perms "unshare-child-perms" : ::std::vec::Vec
+    < BlockPermission > => into, }
 );
 /// Driver specific block device options for blklogwrites.
 ///
@@ -6366,10 +6447,10 @@ pub struct BlockdevOptionsBlklogwrites {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsBlklogwrites new { file : BlockdevRef => boxed, log : BlockdevRef =>
     boxed, } init { extra = ::std::default::Default::default(), } set {
-    with_log_sector_size log_sector_size "log-sector-size" : u32 => plain,
-    with_log_append log_append "log-append" : bool => into,
-    with_log_super_update_interval log_super_update_interval "log-super-update-interval"
-    : u64 => plain, }
+    with_log_sector_size maybe_log_sector_size log_sector_size "log-sector-size" : u32 =>
+    plain, with_log_append maybe_log_append log_append "log-append" : bool => into,
+    with_log_super_update_interval maybe_log_super_update_interval
+    log_super_update_interval "log-super-update-interval" : u64 => plain, }
 );
 /// Driver specific block device options for blkverify.
 ///
@@ -6458,9 +6539,10 @@ pub struct BlockdevOptionsQuorum {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsQuorum new { children : ::std::vec::Vec < BlockdevRef > => into,
     vote_threshold : i64 => plain, } init { extra = ::std::default::Default::default(), }
-    set { with_blkverify blkverify "blkverify" : bool => into, with_rewrite_corrupted
-    rewrite_corrupted "rewrite-corrupted" : bool => into, with_read_pattern read_pattern
-    "read-pattern" : QuorumReadPattern => into, }
+    set { with_blkverify maybe_blkverify blkverify "blkverify" : bool => into,
+    with_rewrite_corrupted maybe_rewrite_corrupted rewrite_corrupted "rewrite-corrupted"
+    : bool => into, with_read_pattern maybe_read_pattern read_pattern "read-pattern" :
+    QuorumReadPattern => into, }
 );
 /// Driver specific block device options for Gluster
 ///
@@ -6489,8 +6571,9 @@ pub struct BlockdevOptionsGluster {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsGluster new { volume : ::std::string::String => into, path :
     ::std::string::String => into, server : ::std::vec::Vec < SocketAddress > => into, }
-    init { extra = ::std::default::Default::default(), } set { with_debug debug "debug" :
-    i64 => plain, with_logfile logfile "logfile" : ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_debug maybe_debug
+    debug "debug" : i64 => plain, with_logfile maybe_logfile logfile "logfile" :
+    ::std::string::String => into, }
 );
 /// Driver specific block device options for the io_uring backend.
 ///
@@ -6683,12 +6766,13 @@ pub struct BlockdevOptionsIscsi {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsIscsi new { transport : IscsiTransport => into, portal :
     ::std::string::String => into, target : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_lun lun "lun" : i64 => plain,
-    with_user user "user" : ::std::string::String => into, with_password_secret
-    password_secret "password-secret" : ::std::string::String => into,
-    with_initiator_name initiator_name "initiator-name" : ::std::string::String => into,
-    with_header_digest header_digest "header-digest" : IscsiHeaderDigest => into,
-    with_timeout timeout "timeout" : i64 => plain, }
+    = ::std::default::Default::default(), } set { with_lun maybe_lun lun "lun" : i64 =>
+    plain, with_user maybe_user user "user" : ::std::string::String => into,
+    with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_initiator_name maybe_initiator_name
+    initiator_name "initiator-name" : ::std::string::String => into, with_header_digest
+    maybe_header_digest header_digest "header-digest" : IscsiHeaderDigest => into,
+    with_timeout maybe_timeout timeout "timeout" : i64 => plain, }
 );
 /// Since: 3.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6761,7 +6845,7 @@ pub struct RbdEncryptionCreateOptionsLUKSBase {
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKSBase new { key_secret : ::std::string::String => into,
     } init { extra = ::std::default::Default::default(), } set { with_cipher_alg
-    cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
+    maybe_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6838,8 +6922,8 @@ pub struct RbdEncryptionCreateOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS new { key_secret : ::std::string::String => into, }
-    init { extra = ::std::default::Default::default(), } set { with_cipher_alg cipher_alg
-    "cipher-alg" : QCryptoCipherAlgo => into, }
+    init { extra = ::std::default::Default::default(), } set { with_cipher_alg
+    maybe_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6860,8 +6944,8 @@ pub struct RbdEncryptionCreateOptionsLUKS2 {
 );
 ::qapi_rt::qapi_builder!(
     RbdEncryptionCreateOptionsLUKS2 new { key_secret : ::std::string::String => into, }
-    init { extra = ::std::default::Default::default(), } set { with_cipher_alg cipher_alg
-    "cipher-alg" : QCryptoCipherAlgo => into, }
+    init { extra = ::std::default::Default::default(), } set { with_cipher_alg
+    maybe_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into, }
 );
 /// Since: 6.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -6880,7 +6964,7 @@ pub struct RbdEncryptionOptions {
 ::qapi_rt::qapi_struct!(RbdEncryptionOptions { 0 opt parent "parent", } flatten branch);
 ::qapi_rt::qapi_builder!(
     RbdEncryptionOptions new { branch : RbdEncryptionOptionsBranch => into, } init {} set
-    { with_parent parent "parent" : RbdEncryptionOptions => boxed, }
+    { with_parent maybe_parent parent "parent" : RbdEncryptionOptions => boxed, }
 );
 /// The branches of [`RbdEncryptionOptions`], by `format`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -7067,14 +7151,15 @@ pub struct BlockdevOptionsRbd {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRbd new { pool : ::std::string::String => into, image :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_namespace namespace "namespace" : ::std::string::String => into, with_conf
-    conf "conf" : ::std::string::String => into, with_snapshot snapshot "snapshot" :
-    ::std::string::String => into, with_encrypt encrypt "encrypt" : RbdEncryptionOptions
-    => into, with_user user "user" : ::std::string::String => into,
-    with_auth_client_required auth_client_required "auth-client-required" :
-    ::std::vec::Vec < RbdAuthMode > => into, with_key_secret key_secret "key-secret" :
-    ::std::string::String => into, with_server server "server" : ::std::vec::Vec <
-    InetSocketAddressBase > => into, }
+    set { with_namespace maybe_namespace namespace "namespace" : ::std::string::String =>
+    into, with_conf maybe_conf conf "conf" : ::std::string::String => into, with_snapshot
+    maybe_snapshot snapshot "snapshot" : ::std::string::String => into, with_encrypt
+    maybe_encrypt encrypt "encrypt" : RbdEncryptionOptions => into, with_user maybe_user
+    user "user" : ::std::string::String => into, with_auth_client_required
+    maybe_auth_client_required auth_client_required "auth-client-required" :
+    ::std::vec::Vec < RbdAuthMode > => into, with_key_secret maybe_key_secret key_secret
+    "key-secret" : ::std::string::String => into, with_server maybe_server server
+    "server" : ::std::vec::Vec < InetSocketAddressBase > => into, }
 );
 /// An enumeration of replication modes.
 ///
@@ -7122,7 +7207,7 @@ pub struct BlockdevOptionsReplication {
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsReplication new { file : BlockdevRef => boxed, mode : ReplicationMode
     => into, } init { extra = ::std::default::Default::default(), } set { with_top_id
-    top_id "top-id" : ::std::string::String => into, }
+    maybe_top_id top_id "top-id" : ::std::string::String => into, }
 );
 /// An enumeration of NFS transport types
 ///
@@ -7197,11 +7282,13 @@ pub struct BlockdevOptionsNfs {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNfs new { server : NFSServer => into, path : ::std::string::String =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_user user
-    "user" : i64 => plain, with_group group "group" : i64 => plain, with_tcp_syn_count
-    tcp_syn_count "tcp-syn-count" : i64 => plain, with_readahead_size readahead_size
-    "readahead-size" : i64 => plain, with_page_cache_size page_cache_size
-    "page-cache-size" : i64 => plain, with_debug debug "debug" : i64 => plain, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_user
+    maybe_user user "user" : i64 => plain, with_group maybe_group group "group" : i64 =>
+    plain, with_tcp_syn_count maybe_tcp_syn_count tcp_syn_count "tcp-syn-count" : i64 =>
+    plain, with_readahead_size maybe_readahead_size readahead_size "readahead-size" : i64
+    => plain, with_page_cache_size maybe_page_cache_size page_cache_size
+    "page-cache-size" : i64 => plain, with_debug maybe_debug debug "debug" : i64 =>
+    plain, }
 );
 /// Driver specific block device options shared by all protocols
 /// supported by the curl backend.
@@ -7240,12 +7327,14 @@ pub struct BlockdevOptionsCurlBase {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlBase new { url : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
-    "username" : ::std::string::String => into, with_password_secret password_secret
-    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
-    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
-    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_readahead maybe_readahead readahead
+    "readahead" : i64 => plain, with_timeout maybe_timeout timeout "timeout" : i64 =>
+    plain, with_username maybe_username username "username" : ::std::string::String =>
+    into, with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_proxy_username maybe_proxy_username
+    proxy_username "proxy-username" : ::std::string::String => into,
+    with_proxy_password_secret maybe_proxy_password_secret proxy_password_secret
+    "proxy-password-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTP connections over the
 /// curl backend.  URLs must start with "<http://">.
@@ -7291,14 +7380,16 @@ pub struct BlockdevOptionsCurlHttp {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttp new { url : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
-    "username" : ::std::string::String => into, with_password_secret password_secret
-    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
-    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
-    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
-    with_cookie cookie "cookie" : ::std::string::String => into, with_cookie_secret
-    cookie_secret "cookie-secret" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_readahead maybe_readahead readahead
+    "readahead" : i64 => plain, with_timeout maybe_timeout timeout "timeout" : i64 =>
+    plain, with_username maybe_username username "username" : ::std::string::String =>
+    into, with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_proxy_username maybe_proxy_username
+    proxy_username "proxy-username" : ::std::string::String => into,
+    with_proxy_password_secret maybe_proxy_password_secret proxy_password_secret
+    "proxy-password-secret" : ::std::string::String => into, with_cookie maybe_cookie
+    cookie "cookie" : ::std::string::String => into, with_cookie_secret
+    maybe_cookie_secret cookie_secret "cookie-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for HTTPS connections over the
 /// curl backend.  URLs must start with "<https://">.
@@ -7348,15 +7439,17 @@ pub struct BlockdevOptionsCurlHttps {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlHttps new { url : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
-    "username" : ::std::string::String => into, with_password_secret password_secret
-    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
-    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
-    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
-    with_cookie cookie "cookie" : ::std::string::String => into, with_sslverify sslverify
-    "sslverify" : bool => into, with_cookie_secret cookie_secret "cookie-secret" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_readahead maybe_readahead readahead
+    "readahead" : i64 => plain, with_timeout maybe_timeout timeout "timeout" : i64 =>
+    plain, with_username maybe_username username "username" : ::std::string::String =>
+    into, with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_proxy_username maybe_proxy_username
+    proxy_username "proxy-username" : ::std::string::String => into,
+    with_proxy_password_secret maybe_proxy_password_secret proxy_password_secret
+    "proxy-password-secret" : ::std::string::String => into, with_cookie maybe_cookie
+    cookie "cookie" : ::std::string::String => into, with_sslverify maybe_sslverify
+    sslverify "sslverify" : bool => into, with_cookie_secret maybe_cookie_secret
+    cookie_secret "cookie-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for FTP connections over the
 /// curl backend.  URLs must start with "ftp://".
@@ -7395,12 +7488,14 @@ pub struct BlockdevOptionsCurlFtp {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtp new { url : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
-    "username" : ::std::string::String => into, with_password_secret password_secret
-    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
-    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
-    proxy_password_secret "proxy-password-secret" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_readahead maybe_readahead readahead
+    "readahead" : i64 => plain, with_timeout maybe_timeout timeout "timeout" : i64 =>
+    plain, with_username maybe_username username "username" : ::std::string::String =>
+    into, with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_proxy_username maybe_proxy_username
+    proxy_username "proxy-username" : ::std::string::String => into,
+    with_proxy_password_secret maybe_proxy_password_secret proxy_password_secret
+    "proxy-password-secret" : ::std::string::String => into, }
 );
 /// Driver specific block device options for FTPS connections over the
 /// curl backend.  URLs must start with "ftps://".
@@ -7442,13 +7537,15 @@ pub struct BlockdevOptionsCurlFtps {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCurlFtps new { url : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_readahead readahead "readahead" :
-    i64 => plain, with_timeout timeout "timeout" : i64 => plain, with_username username
-    "username" : ::std::string::String => into, with_password_secret password_secret
-    "password-secret" : ::std::string::String => into, with_proxy_username proxy_username
-    "proxy-username" : ::std::string::String => into, with_proxy_password_secret
-    proxy_password_secret "proxy-password-secret" : ::std::string::String => into,
-    with_sslverify sslverify "sslverify" : bool => into, }
+    ::std::default::Default::default(), } set { with_readahead maybe_readahead readahead
+    "readahead" : i64 => plain, with_timeout maybe_timeout timeout "timeout" : i64 =>
+    plain, with_username maybe_username username "username" : ::std::string::String =>
+    into, with_password_secret maybe_password_secret password_secret "password-secret" :
+    ::std::string::String => into, with_proxy_username maybe_proxy_username
+    proxy_username "proxy-username" : ::std::string::String => into,
+    with_proxy_password_secret maybe_proxy_password_secret proxy_password_secret
+    "proxy-password-secret" : ::std::string::String => into, with_sslverify
+    maybe_sslverify sslverify "sslverify" : bool => into, }
 );
 /// Driver specific block device options for NBD.
 ///
@@ -7499,12 +7596,14 @@ pub struct BlockdevOptionsNbd {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsNbd new { server : SocketAddress => into, } init { extra =
-    ::std::default::Default::default(), } set { with_export export "export" :
-    ::std::string::String => into, with_tls_creds tls_creds "tls-creds" :
-    ::std::string::String => into, with_tls_hostname tls_hostname "tls-hostname" :
-    ::std::string::String => into, with_x_dirty_bitmap x_dirty_bitmap "x-dirty-bitmap" :
-    ::std::string::String => into, with_reconnect_delay reconnect_delay "reconnect-delay"
-    : u32 => plain, with_open_timeout open_timeout "open-timeout" : u32 => plain, }
+    ::std::default::Default::default(), } set { with_export maybe_export export "export"
+    : ::std::string::String => into, with_tls_creds maybe_tls_creds tls_creds "tls-creds"
+    : ::std::string::String => into, with_tls_hostname maybe_tls_hostname tls_hostname
+    "tls-hostname" : ::std::string::String => into, with_x_dirty_bitmap
+    maybe_x_dirty_bitmap x_dirty_bitmap "x-dirty-bitmap" : ::std::string::String => into,
+    with_reconnect_delay maybe_reconnect_delay reconnect_delay "reconnect-delay" : u32 =>
+    plain, with_open_timeout maybe_open_timeout open_timeout "open-timeout" : u32 =>
+    plain, }
 );
 /// Driver specific block device options for the raw driver.
 ///
@@ -7528,8 +7627,8 @@ pub struct BlockdevOptionsRaw {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsRaw new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_offset offset "offset" : i64 =>
-    plain, with_size size "size" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_offset maybe_offset offset "offset"
+    : i64 => plain, with_size maybe_size size "size" : i64 => plain, }
 );
 /// Driver specific block device options for the throttle driver
 ///
@@ -7578,8 +7677,8 @@ pub struct BlockdevOptionsCor {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCor new { file : BlockdevRef => boxed, } init { extra =
-    ::std::default::Default::default(), } set { with_bottom bottom "bottom" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_bottom maybe_bottom bottom "bottom"
+    : ::std::string::String => into, }
 );
 /// An enumeration of possible behaviors for copy-before-write operation
 /// failures.
@@ -7655,10 +7754,11 @@ pub struct BlockdevOptionsCbw {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptionsCbw new { file : BlockdevRef => boxed, target : BlockdevRef => boxed,
-    } init { extra = ::std::default::Default::default(), } set { with_bitmap bitmap
-    "bitmap" : BlockDirtyBitmap => into, with_on_cbw_error on_cbw_error "on-cbw-error" :
-    OnCbwError => into, with_cbw_timeout cbw_timeout "cbw-timeout" : u32 => plain,
-    with_min_cluster_size min_cluster_size "min-cluster-size" : u64 => plain, }
+    } init { extra = ::std::default::Default::default(), } set { with_bitmap maybe_bitmap
+    bitmap "bitmap" : BlockDirtyBitmap => into, with_on_cbw_error maybe_on_cbw_error
+    on_cbw_error "on-cbw-error" : OnCbwError => into, with_cbw_timeout maybe_cbw_timeout
+    cbw_timeout "cbw-timeout" : u32 => plain, with_min_cluster_size
+    maybe_min_cluster_size min_cluster_size "min-cluster-size" : u64 => plain, }
 );
 /// Options for creating a block device.  Many options are available for
 /// all block devices, independent of the block driver:
@@ -7714,13 +7814,14 @@ pub struct BlockdevOptions {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevOptions new { branch : BlockdevOptionsBranch => into, } init {} set {
-    with_node_name node_name "node-name" : ::std::string::String => into, with_discard
-    discard "discard" : BlockdevDiscardOptions => into, with_cache cache "cache" :
-    BlockdevCacheOptions => into, with_active active "active" : bool => into,
-    with_read_only read_only "read-only" : bool => into, with_auto_read_only
-    auto_read_only "auto-read-only" : bool => into, with_force_share force_share
-    "force-share" : bool => into, with_detect_zeroes detect_zeroes "detect-zeroes" :
-    BlockdevDetectZeroesOptions => into, }
+    with_node_name maybe_node_name node_name "node-name" : ::std::string::String => into,
+    with_discard maybe_discard discard "discard" : BlockdevDiscardOptions => into,
+    with_cache maybe_cache cache "cache" : BlockdevCacheOptions => into, with_active
+    maybe_active active "active" : bool => into, with_read_only maybe_read_only read_only
+    "read-only" : bool => into, with_auto_read_only maybe_auto_read_only auto_read_only
+    "auto-read-only" : bool => into, with_force_share maybe_force_share force_share
+    "force-share" : bool => into, with_detect_zeroes maybe_detect_zeroes detect_zeroes
+    "detect-zeroes" : BlockdevDetectZeroesOptions => into, }
 );
 /// The branches of [`BlockdevOptions`], by `driver`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -9272,8 +9373,8 @@ pub struct BlockdevSetActive {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSetActive new { active : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_node_name node_name "node-name" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_node_name maybe_node_name node_name
+    "node-name" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevSetActive, "blockdev-set-active", (), { arg_type :
@@ -9311,9 +9412,9 @@ pub struct BlockdevCreateOptionsFile {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsFile new { filename : ::std::string::String => into, size : u64
     => plain, } init { extra = ::std::default::Default::default(), } set {
-    with_preallocation preallocation "preallocation" : PreallocMode => into, with_nocow
-    nocow "nocow" : bool => into, with_extent_size_hint extent_size_hint
-    "extent-size-hint" : u64 => plain, }
+    with_preallocation maybe_preallocation preallocation "preallocation" : PreallocMode
+    => into, with_nocow maybe_nocow nocow "nocow" : bool => into, with_extent_size_hint
+    maybe_extent_size_hint extent_size_hint "extent-size-hint" : u64 => plain, }
 );
 /// Driver specific image creation options for gluster.
 ///
@@ -9340,7 +9441,8 @@ pub struct BlockdevCreateOptionsGluster {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsGluster new { location : BlockdevOptionsGluster => into, size :
     u64 => plain, } init { extra = ::std::default::Default::default(), } set {
-    with_preallocation preallocation "preallocation" : PreallocMode => into, }
+    with_preallocation maybe_preallocation preallocation "preallocation" : PreallocMode
+    => into, }
 );
 /// Driver specific image creation options for LUKS.
 ///
@@ -9395,15 +9497,17 @@ pub struct BlockdevCreateOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsLUKS new { size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
-    ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
-    QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
-    QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
-    into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
-    with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
-    "iter-time" : i64 => plain, with_file file "file" : BlockdevRef => into, with_header
-    header "header" : BlockdevRef => into, with_preallocation preallocation
-    "preallocation" : PreallocMode => into, }
+    ::std::default::Default::default(), } set { with_key_secret maybe_key_secret
+    key_secret "key-secret" : ::std::string::String => into, with_cipher_alg
+    maybe_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into,
+    with_cipher_mode maybe_cipher_mode cipher_mode "cipher-mode" : QCryptoCipherMode =>
+    into, with_ivgen_alg maybe_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
+    into, with_ivgen_hash_alg maybe_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" :
+    QCryptoHashAlgo => into, with_hash_alg maybe_hash_alg hash_alg "hash-alg" :
+    QCryptoHashAlgo => into, with_iter_time maybe_iter_time iter_time "iter-time" : i64
+    => plain, with_file maybe_file file "file" : BlockdevRef => into, with_header
+    maybe_header header "header" : BlockdevRef => into, with_preallocation
+    maybe_preallocation preallocation "preallocation" : PreallocMode => into, }
 );
 /// Driver specific image creation options for NFS.
 ///
@@ -9450,7 +9554,7 @@ pub struct BlockdevCreateOptionsParallels {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsParallels new { file : BlockdevRef => into, size : u64 => plain,
     } init { extra = ::std::default::Default::default(), } set { with_cluster_size
-    cluster_size "cluster-size" : u64 => plain, }
+    maybe_cluster_size cluster_size "cluster-size" : u64 => plain, }
 );
 /// Driver specific image creation options for qcow.
 ///
@@ -9478,8 +9582,8 @@ pub struct BlockdevCreateOptionsQcow {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_backing_file
-    backing_file "backing-file" : ::std::string::String => into, with_encrypt encrypt
-    "encrypt" : QCryptoBlockCreateOptions => into, }
+    maybe_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_encrypt maybe_encrypt encrypt "encrypt" : QCryptoBlockCreateOptions => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9570,18 +9674,20 @@ pub struct BlockdevCreateOptionsQcow2 {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQcow2 new { file : BlockdevRef => into, size : u64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_data_file data_file
-    "data-file" : BlockdevRef => into, with_data_file_raw data_file_raw "data-file-raw" :
-    bool => into, with_extended_l2 extended_l2 "extended-l2" : bool => into, with_version
-    version "version" : BlockdevQcow2Version => into, with_backing_file backing_file
-    "backing-file" : ::std::string::String => into, with_backing_fmt backing_fmt
-    "backing-fmt" : BlockdevDriver => into, with_encrypt encrypt "encrypt" :
-    QCryptoBlockCreateOptions => into, with_cluster_size cluster_size "cluster-size" :
-    u64 => plain, with_preallocation preallocation "preallocation" : PreallocMode =>
-    into, with_lazy_refcounts lazy_refcounts "lazy-refcounts" : bool => into,
-    with_refcount_bits refcount_bits "refcount-bits" : i64 => plain,
-    with_compression_type compression_type "compression-type" : Qcow2CompressionType =>
-    into, }
+    init { extra = ::std::default::Default::default(), } set { with_data_file
+    maybe_data_file data_file "data-file" : BlockdevRef => into, with_data_file_raw
+    maybe_data_file_raw data_file_raw "data-file-raw" : bool => into, with_extended_l2
+    maybe_extended_l2 extended_l2 "extended-l2" : bool => into, with_version
+    maybe_version version "version" : BlockdevQcow2Version => into, with_backing_file
+    maybe_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_backing_fmt maybe_backing_fmt backing_fmt "backing-fmt" : BlockdevDriver =>
+    into, with_encrypt maybe_encrypt encrypt "encrypt" : QCryptoBlockCreateOptions =>
+    into, with_cluster_size maybe_cluster_size cluster_size "cluster-size" : u64 =>
+    plain, with_preallocation maybe_preallocation preallocation "preallocation" :
+    PreallocMode => into, with_lazy_refcounts maybe_lazy_refcounts lazy_refcounts
+    "lazy-refcounts" : bool => into, with_refcount_bits maybe_refcount_bits refcount_bits
+    "refcount-bits" : i64 => plain, with_compression_type maybe_compression_type
+    compression_type "compression-type" : Qcow2CompressionType => into, }
 );
 /// Driver specific image creation options for qed.
 ///
@@ -9614,10 +9720,10 @@ pub struct BlockdevCreateOptionsQed {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsQed new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_backing_file
-    backing_file "backing-file" : ::std::string::String => into, with_backing_fmt
-    backing_fmt "backing-fmt" : BlockdevDriver => into, with_cluster_size cluster_size
-    "cluster-size" : u64 => plain, with_table_size table_size "table-size" : i64 =>
-    plain, }
+    maybe_backing_file backing_file "backing-file" : ::std::string::String => into,
+    with_backing_fmt maybe_backing_fmt backing_fmt "backing-fmt" : BlockdevDriver =>
+    into, with_cluster_size maybe_cluster_size cluster_size "cluster-size" : u64 =>
+    plain, with_table_size maybe_table_size table_size "table-size" : i64 => plain, }
 );
 /// Driver specific image creation options for rbd/Ceph.
 ///
@@ -9645,8 +9751,8 @@ pub struct BlockdevCreateOptionsRbd {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsRbd new { location : BlockdevOptionsRbd => into, size : u64 =>
     plain, } init { extra = ::std::default::Default::default(), } set { with_cluster_size
-    cluster_size "cluster-size" : u64 => plain, with_encrypt encrypt "encrypt" :
-    RbdEncryptionCreateOptions => into, }
+    maybe_cluster_size cluster_size "cluster-size" : u64 => plain, with_encrypt
+    maybe_encrypt encrypt "encrypt" : RbdEncryptionCreateOptions => into, }
 );
 /// Subformat options for VMDK images
 ///
@@ -9747,14 +9853,15 @@ pub struct BlockdevCreateOptionsVmdk {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVmdk new { file : BlockdevRef => into, size : u64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_extents extents
-    "extents" : ::std::vec::Vec < BlockdevRef > => into, with_subformat subformat
-    "subformat" : BlockdevVmdkSubformat => into, with_backing_file backing_file
-    "backing-file" : ::std::string::String => into, with_adapter_type adapter_type
-    "adapter-type" : BlockdevVmdkAdapterType => into, with_hwversion hwversion
-    "hwversion" : ::std::string::String => into, with_toolsversion toolsversion
-    "toolsversion" : ::std::string::String => into, with_zeroed_grain zeroed_grain
-    "zeroed-grain" : bool => into, }
+    init { extra = ::std::default::Default::default(), } set { with_extents maybe_extents
+    extents "extents" : ::std::vec::Vec < BlockdevRef > => into, with_subformat
+    maybe_subformat subformat "subformat" : BlockdevVmdkSubformat => into,
+    with_backing_file maybe_backing_file backing_file "backing-file" :
+    ::std::string::String => into, with_adapter_type maybe_adapter_type adapter_type
+    "adapter-type" : BlockdevVmdkAdapterType => into, with_hwversion maybe_hwversion
+    hwversion "hwversion" : ::std::string::String => into, with_toolsversion
+    maybe_toolsversion toolsversion "toolsversion" : ::std::string::String => into,
+    with_zeroed_grain maybe_zeroed_grain zeroed_grain "zeroed-grain" : bool => into, }
 );
 /// Driver specific image creation options for SSH.
 ///
@@ -9802,7 +9909,7 @@ pub struct BlockdevCreateOptionsVdi {
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVdi new { file : BlockdevRef => into, size : u64 => plain, }
     init { extra = ::std::default::Default::default(), } set { with_preallocation
-    preallocation "preallocation" : PreallocMode => into, }
+    maybe_preallocation preallocation "preallocation" : PreallocMode => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9851,10 +9958,11 @@ pub struct BlockdevCreateOptionsVhdx {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVhdx new { file : BlockdevRef => into, size : u64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_log_size log_size
-    "log-size" : u64 => plain, with_block_size block_size "block-size" : u64 => plain,
-    with_subformat subformat "subformat" : BlockdevVhdxSubformat => into,
-    with_block_state_zero block_state_zero "block-state-zero" : bool => into, }
+    init { extra = ::std::default::Default::default(), } set { with_log_size
+    maybe_log_size log_size "log-size" : u64 => plain, with_block_size maybe_block_size
+    block_size "block-size" : u64 => plain, with_subformat maybe_subformat subformat
+    "subformat" : BlockdevVhdxSubformat => into, with_block_state_zero
+    maybe_block_state_zero block_state_zero "block-state-zero" : bool => into, }
 );
 /// Since: 2.12
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9895,9 +10003,9 @@ pub struct BlockdevCreateOptionsVpc {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevCreateOptionsVpc new { file : BlockdevRef => into, size : u64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_subformat subformat
-    "subformat" : BlockdevVpcSubformat => into, with_force_size force_size "force-size" :
-    bool => into, }
+    init { extra = ::std::default::Default::default(), } set { with_subformat
+    maybe_subformat subformat "subformat" : BlockdevVpcSubformat => into, with_force_size
+    maybe_force_size force_size "force-size" : bool => into, }
 );
 /// Options for creating an image format on a given node.
 ///
@@ -10247,11 +10355,12 @@ pub struct BlockdevAmendOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, } init {
-    extra = ::std::default::Default::default(), } set { with_new_secret new_secret
-    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
-    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => plain,
-    with_iter_time iter_time "iter-time" : i64 => plain, with_secret secret "secret" :
-    ::std::string::String => into, }
+    extra = ::std::default::Default::default(), } set { with_new_secret maybe_new_secret
+    new_secret "new-secret" : ::std::string::String => into, with_old_secret
+    maybe_old_secret old_secret "old-secret" : ::std::string::String => into,
+    with_keyslot maybe_keyslot keyslot "keyslot" : i64 => plain, with_iter_time
+    maybe_iter_time iter_time "iter-time" : i64 => plain, with_secret maybe_secret secret
+    "secret" : ::std::string::String => into, }
 );
 /// Driver specific image amend options for qcow2.  For now, only
 /// encryption options can be amended
@@ -10271,7 +10380,8 @@ pub struct BlockdevAmendOptionsQcow2 {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevAmendOptionsQcow2 new {} init { extra = ::std::default::Default::default(), }
-    set { with_encrypt encrypt "encrypt" : QCryptoBlockAmendOptions => into, }
+    set { with_encrypt maybe_encrypt encrypt "encrypt" : QCryptoBlockAmendOptions =>
+    into, }
 );
 /// Options for amending an image format
 ///
@@ -10472,8 +10582,8 @@ pub struct XBlockdevAmend {
 ::qapi_rt::qapi_builder!(
     XBlockdevAmend new { job_id : ::std::string::String => into, node_name :
     ::std::string::String => into, options : BlockdevAmendOptions => into, } init { extra
-    = ::std::default::Default::default(), } set { with_force force "force" : bool =>
-    into, }
+    = ::std::default::Default::default(), } set { with_force maybe_force force "force" :
+    bool => into, }
 );
 /// The required arguments of [`XBlockdevAmend`] by name, for a struct literal: `XBlockdevAmend::from(XBlockdevAmendArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -10569,9 +10679,9 @@ pub struct BlockImageCorrupted {
 ::qapi_rt::qapi_builder!(
     BlockImageCorrupted new { device : ::std::string::String => into, msg :
     ::std::string::String => into, fatal : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_node_name node_name "node-name" :
-    ::std::string::String => into, with_offset offset "offset" : i64 => plain, with_size
-    size "size" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_node_name maybe_node_name node_name
+    "node-name" : ::std::string::String => into, with_offset maybe_offset offset "offset"
+    : i64 => plain, with_size maybe_size size "size" : i64 => plain, }
 );
 ::qapi_rt::qapi_event!(
     BlockImageCorrupted, "BLOCK_IMAGE_CORRUPTED", { versions : ["7.2.0", "10.0.2",
@@ -10641,9 +10751,9 @@ pub struct BlockIoError {
     BlockIoError new { device : ::std::string::String => into, operation :
     IoOperationType => into, action : BlockErrorAction => into, reason :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_qom_path qom_path "qom-path" : ::std::string::String => into,
-    with_node_name node_name "node-name" : ::std::string::String => into, with_nospace
-    nospace "nospace" : bool => into, }
+    set { with_qom_path maybe_qom_path qom_path "qom-path" : ::std::string::String =>
+    into, with_node_name maybe_node_name node_name "node-name" : ::std::string::String =>
+    into, with_nospace maybe_nospace nospace "nospace" : bool => into, }
 );
 ::qapi_rt::qapi_event!(
     BlockIoError, "BLOCK_IO_ERROR", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -10695,7 +10805,7 @@ pub struct BlockJobCompleted {
 ::qapi_rt::qapi_builder!(
     BlockJobCompleted new { r#type : JobType => into, device : ::std::string::String =>
     into, len : i64 => plain, offset : i64 => plain, speed : i64 => plain, } init { extra
-    = ::std::default::Default::default(), } set { with_error error "error" :
+    = ::std::default::Default::default(), } set { with_error maybe_error error "error" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
@@ -11047,9 +11157,9 @@ pub struct XBlockdevChange {
 );
 ::qapi_rt::qapi_builder!(
     XBlockdevChange new { parent : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_child child "child" :
-    ::std::string::String => into, with_node node "node" : ::std::string::String => into,
-    }
+    ::std::default::Default::default(), } set { with_child maybe_child child "child" :
+    ::std::string::String => into, with_node maybe_node node "node" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     XBlockdevChange, "x-blockdev-change", (), { arg_type : "q_obj_x-blockdev-change-arg",
@@ -11105,7 +11215,7 @@ pub struct XBlockdevSetIothread {
 ::qapi_rt::qapi_builder!(
     XBlockdevSetIothread new { node_name : ::std::string::String => into, iothread :
     StrOrNull => into, } init { extra = ::std::default::Default::default(), } set {
-    with_force force "force" : bool => into, }
+    with_force maybe_force force "force" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     XBlockdevSetIothread, "x-blockdev-set-iothread", (), { arg_type :
@@ -11222,8 +11332,8 @@ pub struct QuorumReportBad {
 ::qapi_rt::qapi_builder!(
     QuorumReportBad new { r#type : QuorumOpType => into, node_name :
     ::std::string::String => into, sector_num : i64 => plain, sectors_count : i64 =>
-    plain, } init { extra = ::std::default::Default::default(), } set { with_error error
-    "error" : ::std::string::String => into, }
+    plain, } init { extra = ::std::default::Default::default(), } set { with_error
+    maybe_error error "error" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     QuorumReportBad, "QUORUM_REPORT_BAD", { versions : ["7.2.0", "10.0.2", "10.2.2"],
@@ -11354,9 +11464,9 @@ pub struct BlockdevSnapshotDeleteInternalSync {
 );
 ::qapi_rt::qapi_builder!(
     BlockdevSnapshotDeleteInternalSync new { device : ::std::string::String => into, }
-    init { extra = ::std::default::Default::default(), } set { with_id id "id" :
-    ::std::string::String => into, with_name name "name" : ::std::string::String => into,
-    }
+    init { extra = ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, with_name maybe_name name "name" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     BlockdevSnapshotDeleteInternalSync, "blockdev-snapshot-delete-internal-sync",

@@ -35,10 +35,11 @@ pub struct NbdServerOptionsBase {
 );
 ::qapi_rt::qapi_builder!(
     NbdServerOptionsBase new {} init { extra = ::std::default::Default::default(), } set
-    { with_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
-    plain, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
-    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_connections max_connections "max-connections" : u32 => plain, }
+    { with_handshake_max_seconds maybe_handshake_max_seconds handshake_max_seconds
+    "handshake-max-seconds" : u32 => plain, with_tls_creds maybe_tls_creds tls_creds
+    "tls-creds" : ::std::string::String => into, with_tls_authz maybe_tls_authz tls_authz
+    "tls-authz" : ::std::string::String => into, with_max_connections
+    maybe_max_connections max_connections "max-connections" : u32 => plain, }
 );
 /// Keep this type consistent with the `NbdServerOptionsLegacy` type.
 /// The only intended difference is using `SocketAddress` instead of
@@ -79,10 +80,11 @@ pub struct NbdServerOptions {
 ::qapi_rt::qapi_builder!(
     NbdServerOptions new { addr : SocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
-    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
-    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
-    "max-connections" : u32 => plain, }
+    maybe_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : ::std::string::String
+    => into, with_tls_authz maybe_tls_authz tls_authz "tls-authz" : ::std::string::String
+    => into, with_max_connections maybe_max_connections max_connections "max-connections"
+    : u32 => plain, }
 );
 /// Keep this type consistent with the `NbdServerOptions` type.  The
 /// only intended difference is using `SocketAddressLegacy` instead of
@@ -123,10 +125,11 @@ pub struct NbdServerOptionsLegacy {
 ::qapi_rt::qapi_builder!(
     NbdServerOptionsLegacy new { addr : SocketAddressLegacy => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
-    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
-    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
-    "max-connections" : u32 => plain, }
+    maybe_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : ::std::string::String
+    => into, with_tls_authz maybe_tls_authz tls_authz "tls-authz" : ::std::string::String
+    => into, with_max_connections maybe_max_connections max_connections "max-connections"
+    : u32 => plain, }
 );
 #[doc(alias = "nbd-server-start")]
 /// Start an NBD server listening on the given host and port.  Block
@@ -175,10 +178,11 @@ pub struct NbdServerStart {
 ::qapi_rt::qapi_builder!(
     NbdServerStart new { addr : SocketAddressLegacy => into, } init { extra =
     ::std::default::Default::default(), } set { with_handshake_max_seconds
-    handshake_max_seconds "handshake-max-seconds" : u32 => plain, with_tls_creds
-    tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz tls_authz
-    "tls-authz" : ::std::string::String => into, with_max_connections max_connections
-    "max-connections" : u32 => plain, }
+    maybe_handshake_max_seconds handshake_max_seconds "handshake-max-seconds" : u32 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : ::std::string::String
+    => into, with_tls_authz maybe_tls_authz tls_authz "tls-authz" : ::std::string::String
+    => into, with_max_connections maybe_max_connections max_connections "max-connections"
+    : u32 => plain, }
 );
 #[allow(deprecated, reason = "every member is carried over")]
 impl ::std::convert::From<NbdServerOptionsLegacy> for NbdServerStart {
@@ -234,8 +238,9 @@ pub struct BlockExportOptionsNbdBase {
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsNbdBase new {} init { extra = ::std::default::Default::default(), }
-    set { with_name name "name" : ::std::string::String => into, with_description
-    description "description" : ::std::string::String => into, }
+    set { with_name maybe_name name "name" : ::std::string::String => into,
+    with_description maybe_description description "description" : ::std::string::String
+    => into, }
 );
 /// An NBD block export (distinct options used in the NBD branch of
 /// `block-export-add`).
@@ -271,9 +276,10 @@ pub struct BlockExportOptionsNbd {
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsNbd new {} init { extra = ::std::default::Default::default(), } set
-    { with_name name "name" : ::std::string::String => into, with_description description
-    "description" : ::std::string::String => into, with_bitmaps bitmaps "bitmaps" :
-    ::std::vec::Vec < BlockDirtyBitmapOrStr > => into, with_allocation_depth
+    { with_name maybe_name name "name" : ::std::string::String => into, with_description
+    maybe_description description "description" : ::std::string::String => into,
+    with_bitmaps maybe_bitmaps bitmaps "bitmaps" : ::std::vec::Vec <
+    BlockDirtyBitmapOrStr > => into, with_allocation_depth maybe_allocation_depth
     allocation_depth "allocation-depth" : bool => into, }
 );
 /// A vhost-user-blk block export.
@@ -303,8 +309,8 @@ pub struct BlockExportOptionsVhostUserBlk {
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVhostUserBlk new { addr : SocketAddress => into, } init { extra =
     ::std::default::Default::default(), } set { with_logical_block_size
-    logical_block_size "logical-block-size" : u64 => plain, with_num_queues num_queues
-    "num-queues" : u16 => plain, }
+    maybe_logical_block_size logical_block_size "logical-block-size" : u64 => plain,
+    with_num_queues maybe_num_queues num_queues "num-queues" : u16 => plain, }
 );
 /// Possible allow_other modes for FUSE exports.
 ///
@@ -359,9 +365,9 @@ pub struct BlockExportOptionsFuse {
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsFuse new { mountpoint : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_growable growable "growable"
-    : bool => into, with_allow_other allow_other "allow-other" : FuseExportAllowOther =>
-    into, }
+    extra = ::std::default::Default::default(), } set { with_growable maybe_growable
+    growable "growable" : bool => into, with_allow_other maybe_allow_other allow_other
+    "allow-other" : FuseExportAllowOther => into, }
 );
 /// A vduse-blk block export.
 ///
@@ -392,10 +398,11 @@ pub struct BlockExportOptionsVduseBlk {
 );
 ::qapi_rt::qapi_builder!(
     BlockExportOptionsVduseBlk new { name : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_num_queues num_queues "num-queues"
-    : u16 => plain, with_queue_size queue_size "queue-size" : u16 => plain,
-    with_logical_block_size logical_block_size "logical-block-size" : u64 => plain,
-    with_serial serial "serial" : ::std::string::String => into, }
+    = ::std::default::Default::default(), } set { with_num_queues maybe_num_queues
+    num_queues "num-queues" : u16 => plain, with_queue_size maybe_queue_size queue_size
+    "queue-size" : u16 => plain, with_logical_block_size maybe_logical_block_size
+    logical_block_size "logical-block-size" : u64 => plain, with_serial maybe_serial
+    serial "serial" : ::std::string::String => into, }
 );
 /// An NBD block export, per legacy `nbd-server-add` command.
 ///
@@ -430,10 +437,11 @@ pub struct NbdServerAddOptions {
 );
 ::qapi_rt::qapi_builder!(
     NbdServerAddOptions new { device : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
-    ::std::string::String => into, with_description description "description" :
-    ::std::string::String => into, with_writable writable "writable" : bool => into,
-    with_bitmap bitmap "bitmap" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
+    ::std::string::String => into, with_description maybe_description description
+    "description" : ::std::string::String => into, with_writable maybe_writable writable
+    "writable" : bool => into, with_bitmap maybe_bitmap bitmap "bitmap" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "nbd-server-add")]
 /// Export a block node to QEMU's embedded NBD server.
@@ -527,7 +535,7 @@ pub struct NbdServerRemove {
 );
 ::qapi_rt::qapi_builder!(
     NbdServerRemove new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    ::std::default::Default::default(), } set { with_mode maybe_mode mode "mode" :
     BlockExportRemoveMode => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -635,10 +643,12 @@ pub struct BlockExportOptions {
 ::qapi_rt::qapi_builder!(
     BlockExportOptions new { id : ::std::string::String => into, node_name :
     ::std::string::String => into, branch : BlockExportOptionsBranch => into, } init {}
-    set { with_fixed_iothread fixed_iothread "fixed-iothread" : bool => into,
-    with_iothread iothread "iothread" : ::std::string::String => into, with_writable
-    writable "writable" : bool => into, with_writethrough writethrough "writethrough" :
-    bool => into, with_allow_inactive allow_inactive "allow-inactive" : bool => into, }
+    set { with_fixed_iothread maybe_fixed_iothread fixed_iothread "fixed-iothread" : bool
+    => into, with_iothread maybe_iothread iothread "iothread" : ::std::string::String =>
+    into, with_writable maybe_writable writable "writable" : bool => into,
+    with_writethrough maybe_writethrough writethrough "writethrough" : bool => into,
+    with_allow_inactive maybe_allow_inactive allow_inactive "allow-inactive" : bool =>
+    into, }
 );
 /// The branches of [`BlockExportOptions`], by `type`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -769,7 +779,7 @@ pub struct BlockExportDel {
 );
 ::qapi_rt::qapi_builder!(
     BlockExportDel new { id : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_mode mode "mode" :
+    ::std::default::Default::default(), } set { with_mode maybe_mode mode "mode" :
     BlockExportRemoveMode => into, }
 );
 ::qapi_rt::qapi_command!(

@@ -191,7 +191,7 @@ pub struct RingbufWrite {
 ::qapi_rt::qapi_builder!(
     RingbufWrite new { device : ::std::string::String => into, data :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_format format "format" : DataFormat => into, }
+    set { with_format maybe_format format "format" : DataFormat => into, }
 );
 /// The required arguments of [`RingbufWrite`] by name, for a struct literal: `RingbufWrite::from(RingbufWriteArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,8 +256,8 @@ pub struct RingbufRead {
 );
 ::qapi_rt::qapi_builder!(
     RingbufRead new { device : ::std::string::String => into, size : i64 => plain, } init
-    { extra = ::std::default::Default::default(), } set { with_format format "format" :
-    DataFormat => into, }
+    { extra = ::std::default::Default::default(), } set { with_format maybe_format format
+    "format" : DataFormat => into, }
 );
 ::qapi_rt::qapi_command!(
     RingbufRead, "ringbuf-read", ::std::string::String, { arg_type :
@@ -283,8 +283,8 @@ pub struct ChardevCommon {
 );
 ::qapi_rt::qapi_builder!(
     ChardevCommon new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, }
 );
 /// Configuration info for file chardevs.
 ///
@@ -314,10 +314,10 @@ pub struct ChardevFile {
 );
 ::qapi_rt::qapi_builder!(
     ChardevFile new { out : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_in r#in "in" : ::std::string::String => into, with_append append "append" : bool
-    => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, with_in maybe_in r#in "in" : ::std::string::String =>
+    into, with_append maybe_append append "append" : bool => into, }
 );
 /// Configuration info for device and pipe chardevs.
 ///
@@ -343,8 +343,9 @@ pub struct ChardevHostdev {
 );
 ::qapi_rt::qapi_builder!(
     ChardevHostdev new { device : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, }
 );
 /// Configuration info for (stream) socket chardevs.
 ///
@@ -416,16 +417,18 @@ pub struct ChardevSocket {
 );
 ::qapi_rt::qapi_builder!(
     ChardevSocket new { addr : SocketAddressLegacy => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_tls_creds tls_creds "tls-creds" : ::std::string::String => into, with_tls_authz
-    tls_authz "tls-authz" : ::std::string::String => into, with_server server "server" :
-    bool => into, with_wait wait "wait" : bool => into, with_nodelay nodelay "nodelay" :
-    bool => into, with_telnet telnet "telnet" : bool => into, with_tn3270 tn3270 "tn3270"
-    : bool => into, with_websocket websocket "websocket" : bool => into,
-    with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => plain, #[deprecated(note =
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, with_tls_creds maybe_tls_creds tls_creds "tls-creds" :
+    ::std::string::String => into, with_tls_authz maybe_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_server maybe_server server "server" : bool =>
+    into, with_wait maybe_wait wait "wait" : bool => into, with_nodelay maybe_nodelay
+    nodelay "nodelay" : bool => into, with_telnet maybe_telnet telnet "telnet" : bool =>
+    into, with_tn3270 maybe_tn3270 tn3270 "tn3270" : bool => into, with_websocket
+    maybe_websocket websocket "websocket" : bool => into, with_reconnect_ms
+    maybe_reconnect_ms reconnect_ms "reconnect-ms" : i64 => plain, #[deprecated(note =
     "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
-    with_reconnect reconnect "reconnect" : i64 => plain, }
+    with_reconnect maybe_reconnect reconnect "reconnect" : i64 => plain, }
 );
 /// Configuration info for datagram socket chardevs.
 ///
@@ -452,9 +455,10 @@ pub struct ChardevUdp {
 );
 ::qapi_rt::qapi_builder!(
     ChardevUdp new { remote : SocketAddressLegacy => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    with_local local "local" : SocketAddressLegacy => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, with_local maybe_local local "local" :
+    SocketAddressLegacy => into, }
 );
 /// Configuration info for mux chardevs.
 ///
@@ -479,8 +483,9 @@ pub struct ChardevMux {
 );
 ::qapi_rt::qapi_builder!(
     ChardevMux new { chardev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, }
 );
 /// Configuration info for hub chardevs.
 ///
@@ -509,9 +514,9 @@ pub struct ChardevHub {
 );
 ::qapi_rt::qapi_builder!(
     ChardevHub new { chardevs : ::std::vec::Vec < ::std::string::String > => into, } init
-    { extra = ::std::default::Default::default(), } set { with_logfile logfile "logfile"
-    : ::std::string::String => into, with_logappend logappend "logappend" : bool => into,
-    }
+    { extra = ::std::default::Default::default(), } set { with_logfile maybe_logfile
+    logfile "logfile" : ::std::string::String => into, with_logappend maybe_logappend
+    logappend "logappend" : bool => into, }
 );
 /// Configuration info for stdio chardevs.
 ///
@@ -537,8 +542,9 @@ pub struct ChardevStdio {
 );
 ::qapi_rt::qapi_builder!(
     ChardevStdio new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_signal signal "signal" : bool => into, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, with_signal
+    maybe_signal signal "signal" : bool => into, }
 );
 /// Configuration info for spice vm channel chardevs.
 ///
@@ -565,8 +571,9 @@ pub struct ChardevSpiceChannel {
 );
 ::qapi_rt::qapi_builder!(
     ChardevSpiceChannel new { r#type : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, }
 );
 /// Configuration info for spice port chardevs.
 ///
@@ -593,8 +600,9 @@ pub struct ChardevSpicePort {
 );
 ::qapi_rt::qapi_builder!(
     ChardevSpicePort new { fqdn : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, }
 );
 /// Configuration info for DBus chardevs.
 ///
@@ -621,8 +629,9 @@ pub struct ChardevDBus {
 );
 ::qapi_rt::qapi_builder!(
     ChardevDBus new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_logfile logfile "logfile" :
-    ::std::string::String => into, with_logappend logappend "logappend" : bool => into, }
+    ::std::default::Default::default(), } set { with_logfile maybe_logfile logfile
+    "logfile" : ::std::string::String => into, with_logappend maybe_logappend logappend
+    "logappend" : bool => into, }
 );
 /// Configuration info for virtual console chardevs.
 ///
@@ -657,10 +666,11 @@ pub struct ChardevVC {
 );
 ::qapi_rt::qapi_builder!(
     ChardevVC new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_width width "width" : i64 => plain,
-    with_height height "height" : i64 => plain, with_cols cols "cols" : i64 => plain,
-    with_rows rows "rows" : i64 => plain, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, with_width
+    maybe_width width "width" : i64 => plain, with_height maybe_height height "height" :
+    i64 => plain, with_cols maybe_cols cols "cols" : i64 => plain, with_rows maybe_rows
+    rows "rows" : i64 => plain, }
 );
 /// Configuration info for ring buffer chardevs.
 ///
@@ -685,8 +695,9 @@ pub struct ChardevRingbuf {
 );
 ::qapi_rt::qapi_builder!(
     ChardevRingbuf new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_size size "size" : i64 => plain, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, with_size
+    maybe_size size "size" : i64 => plain, }
 );
 /// Configuration info for QEMU vdagent implementation.
 ///
@@ -715,9 +726,10 @@ pub struct ChardevQemuVDAgent {
 );
 ::qapi_rt::qapi_builder!(
     ChardevQemuVDAgent new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_mouse mouse "mouse" : bool => into,
-    with_clipboard clipboard "clipboard" : bool => into, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, with_mouse
+    maybe_mouse mouse "mouse" : bool => into, with_clipboard maybe_clipboard clipboard
+    "clipboard" : bool => into, }
 );
 /// Configuration info for pty implementation.
 ///
@@ -747,9 +759,9 @@ pub struct ChardevPty {
 );
 ::qapi_rt::qapi_builder!(
     ChardevPty new {} init { extra = ::std::default::Default::default(), } set {
-    with_logfile logfile "logfile" : ::std::string::String => into, with_logappend
-    logappend "logappend" : bool => into, with_path path "path" : ::std::string::String
-    => into, }
+    with_logfile maybe_logfile logfile "logfile" : ::std::string::String => into,
+    with_logappend maybe_logappend logappend "logappend" : bool => into, with_path
+    maybe_path path "path" : ::std::string::String => into, }
 );
 /// Since: 1.4
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1361,7 +1373,7 @@ pub struct ChardevReturn {
 ::qapi_rt::qapi_struct!(ChardevReturn { 0 opt pty "pty", } extra extra);
 ::qapi_rt::qapi_builder!(
     ChardevReturn new {} init { extra = ::std::default::Default::default(), } set {
-    with_pty pty "pty" : ::std::string::String => into, }
+    with_pty maybe_pty pty "pty" : ::std::string::String => into, }
 );
 #[doc(alias = "chardev-add")]
 /// Add a character device backend

@@ -72,9 +72,10 @@ pub struct CompatPolicy {
 );
 ::qapi_rt::qapi_builder!(
     CompatPolicy new {} init { extra = ::std::default::Default::default(), } set {
-    with_deprecated_input deprecated_input "deprecated-input" : CompatPolicyInput =>
-    into, with_deprecated_output deprecated_output "deprecated-output" :
-    CompatPolicyOutput => into, with_unstable_input unstable_input "unstable-input" :
-    CompatPolicyInput => into, with_unstable_output unstable_output "unstable-output" :
-    CompatPolicyOutput => into, }
+    with_deprecated_input maybe_deprecated_input deprecated_input "deprecated-input" :
+    CompatPolicyInput => into, with_deprecated_output maybe_deprecated_output
+    deprecated_output "deprecated-output" : CompatPolicyOutput => into,
+    with_unstable_input maybe_unstable_input unstable_input "unstable-input" :
+    CompatPolicyInput => into, with_unstable_output maybe_unstable_output unstable_output
+    "unstable-output" : CompatPolicyOutput => into, }
 );

@@ -36,7 +36,8 @@ pub struct QmpCapabilities {
 ::qapi_rt::qapi_struct!(QmpCapabilities { 0 opt enable "enable", } extra extra);
 ::qapi_rt::qapi_builder!(
     QmpCapabilities new {} init { extra = ::std::default::Default::default(), } set {
-    with_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into, }
+    with_enable maybe_enable enable "enable" : ::std::vec::Vec < QMPCapability > => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     QmpCapabilities, "qmp_capabilities", (), { arg_type : "q_obj_qmp_capabilities-arg",
@@ -276,7 +277,7 @@ pub struct MonitorOptions {
 );
 ::qapi_rt::qapi_builder!(
     MonitorOptions new { chardev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, with_mode mode "mode" : MonitorMode => into, with_pretty pretty "pretty" :
-    bool => into, }
+    ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, with_mode maybe_mode mode "mode" : MonitorMode =>
+    into, with_pretty maybe_pretty pretty "pretty" : bool => into, }
 );

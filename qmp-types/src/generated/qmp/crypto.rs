@@ -210,7 +210,8 @@ pub struct QCryptoBlockOptionsQCow {
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockOptionsQCow new {} init { extra = ::std::default::Default::default(), }
-    set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
+    set { with_key_secret maybe_key_secret key_secret "key-secret" :
+    ::std::string::String => into, }
 );
 /// The options that apply to LUKS encryption format
 ///
@@ -231,7 +232,8 @@ pub struct QCryptoBlockOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockOptionsLUKS new {} init { extra = ::std::default::Default::default(), }
-    set { with_key_secret key_secret "key-secret" : ::std::string::String => into, }
+    set { with_key_secret maybe_key_secret key_secret "key-secret" :
+    ::std::string::String => into, }
 );
 /// The options that apply to LUKS encryption format initialization
 ///
@@ -273,13 +275,15 @@ pub struct QCryptoBlockCreateOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockCreateOptionsLUKS new {} init { extra =
-    ::std::default::Default::default(), } set { with_key_secret key_secret "key-secret" :
-    ::std::string::String => into, with_cipher_alg cipher_alg "cipher-alg" :
-    QCryptoCipherAlgo => into, with_cipher_mode cipher_mode "cipher-mode" :
-    QCryptoCipherMode => into, with_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
-    into, with_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into,
-    with_hash_alg hash_alg "hash-alg" : QCryptoHashAlgo => into, with_iter_time iter_time
-    "iter-time" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_key_secret maybe_key_secret
+    key_secret "key-secret" : ::std::string::String => into, with_cipher_alg
+    maybe_cipher_alg cipher_alg "cipher-alg" : QCryptoCipherAlgo => into,
+    with_cipher_mode maybe_cipher_mode cipher_mode "cipher-mode" : QCryptoCipherMode =>
+    into, with_ivgen_alg maybe_ivgen_alg ivgen_alg "ivgen-alg" : QCryptoIVGenAlgo =>
+    into, with_ivgen_hash_alg maybe_ivgen_hash_alg ivgen_hash_alg "ivgen-hash-alg" :
+    QCryptoHashAlgo => into, with_hash_alg maybe_hash_alg hash_alg "hash-alg" :
+    QCryptoHashAlgo => into, with_iter_time maybe_iter_time iter_time "iter-time" : i64
+    => plain, }
 );
 /// The options that are available for all encryption formats when
 /// opening an existing volume
@@ -421,8 +425,9 @@ pub struct QCryptoBlockInfoLUKSSlot {
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockInfoLUKSSlot new { active : bool => into, key_offset : i64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_iters iters "iters" :
-    i64 => plain, with_stripes stripes "stripes" : i64 => plain, }
+    init { extra = ::std::default::Default::default(), } set { with_iters maybe_iters
+    iters "iters" : i64 => plain, with_stripes maybe_stripes stripes "stripes" : i64 =>
+    plain, }
 );
 /// Information about the LUKS block encryption options
 ///
@@ -469,9 +474,9 @@ pub struct QCryptoBlockInfoLUKS {
     QCryptoHashAlgo => into, payload_offset : i64 => plain, master_key_iters : i64 =>
     plain, uuid : ::std::string::String => into, slots : ::std::vec::Vec <
     QCryptoBlockInfoLUKSSlot > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_ivgen_hash_alg ivgen_hash_alg
-    "ivgen-hash-alg" : QCryptoHashAlgo => into, with_detached_header detached_header
-    "detached-header" : bool => into, }
+    ::std::default::Default::default(), } set { with_ivgen_hash_alg maybe_ivgen_hash_alg
+    ivgen_hash_alg "ivgen-hash-alg" : QCryptoHashAlgo => into, with_detached_header
+    maybe_detached_header detached_header "detached-header" : bool => into, }
 );
 /// Information about the block encryption options
 ///
@@ -573,11 +578,12 @@ pub struct QCryptoBlockAmendOptionsLUKS {
 );
 ::qapi_rt::qapi_builder!(
     QCryptoBlockAmendOptionsLUKS new { state : QCryptoBlockLUKSKeyslotState => into, }
-    init { extra = ::std::default::Default::default(), } set { with_new_secret new_secret
-    "new-secret" : ::std::string::String => into, with_old_secret old_secret "old-secret"
-    : ::std::string::String => into, with_keyslot keyslot "keyslot" : i64 => plain,
-    with_iter_time iter_time "iter-time" : i64 => plain, with_secret secret "secret" :
-    ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_new_secret
+    maybe_new_secret new_secret "new-secret" : ::std::string::String => into,
+    with_old_secret maybe_old_secret old_secret "old-secret" : ::std::string::String =>
+    into, with_keyslot maybe_keyslot keyslot "keyslot" : i64 => plain, with_iter_time
+    maybe_iter_time iter_time "iter-time" : i64 => plain, with_secret maybe_secret secret
+    "secret" : ::std::string::String => into, }
 );
 /// The options that are available for all encryption formats when
 /// amending encryption settings
@@ -657,11 +663,11 @@ pub struct SecretCommonProperties {
 );
 ::qapi_rt::qapi_builder!(
     SecretCommonProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid
-    "keyid" : ::std::string::String => into, with_iv iv "iv" : ::std::string::String =>
-    into, #[deprecated(note =
+    set { with_format maybe_format format "format" : QCryptoSecretFormat => into,
+    with_keyid maybe_keyid keyid "keyid" : ::std::string::String => into, with_iv
+    maybe_iv iv "iv" : ::std::string::String => into, #[deprecated(note =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for secret objects.
 ///
@@ -708,13 +714,13 @@ pub struct SecretProperties {
 );
 ::qapi_rt::qapi_builder!(
     SecretProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_format format "format" : QCryptoSecretFormat => into, with_keyid keyid "keyid" :
-    ::std::string::String => into, with_iv iv "iv" : ::std::string::String => into,
-    #[deprecated(note =
+    with_format maybe_format format "format" : QCryptoSecretFormat => into, with_keyid
+    maybe_keyid keyid "keyid" : ::std::string::String => into, with_iv maybe_iv iv "iv" :
+    ::std::string::String => into, #[deprecated(note =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, with_data data "data" :
-    ::std::string::String => into, with_file file "file" : ::std::string::String => into,
-    }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, with_data maybe_data data
+    "data" : ::std::string::String => into, with_file maybe_file file "file" :
+    ::std::string::String => into, }
 );
 /// Properties for secret_keyring objects.
 ///
@@ -759,11 +765,12 @@ pub struct SecretKeyringProperties {
 );
 ::qapi_rt::qapi_builder!(
     SecretKeyringProperties new { serial : i32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_format format "format" :
-    QCryptoSecretFormat => into, with_keyid keyid "keyid" : ::std::string::String =>
-    into, with_iv iv "iv" : ::std::string::String => into, #[deprecated(note =
+    ::std::default::Default::default(), } set { with_format maybe_format format "format"
+    : QCryptoSecretFormat => into, with_keyid maybe_keyid keyid "keyid" :
+    ::std::string::String => into, with_iv maybe_iv iv "iv" : ::std::string::String =>
+    into, #[deprecated(note =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for objects of classes derived from tls-creds.
 ///
@@ -794,10 +801,10 @@ pub struct TlsCredsProperties {
 );
 ::qapi_rt::qapi_builder!(
     TlsCredsProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
-    ::std::string::String => into, with_endpoint endpoint "endpoint" :
-    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
-    ::std::string::String => into, }
+    with_verify_peer maybe_verify_peer verify_peer "verify-peer" : bool => into, with_dir
+    maybe_dir dir "dir" : ::std::string::String => into, with_endpoint maybe_endpoint
+    endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority maybe_priority
+    priority "priority" : ::std::string::String => into, }
 );
 /// Properties for tls-creds-anon objects.
 ///
@@ -839,12 +846,13 @@ pub struct TlsCredsAnonProperties {
 );
 ::qapi_rt::qapi_builder!(
     TlsCredsAnonProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
-    ::std::string::String => into, with_endpoint endpoint "endpoint" :
-    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
-    ::std::string::String => into, #[deprecated(note =
+    set { with_verify_peer maybe_verify_peer verify_peer "verify-peer" : bool => into,
+    with_dir maybe_dir dir "dir" : ::std::string::String => into, with_endpoint
+    maybe_endpoint endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority
+    maybe_priority priority "priority" : ::std::string::String => into, #[deprecated(note
+    =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-psk objects.
 ///
@@ -891,13 +899,14 @@ pub struct TlsCredsPskProperties {
 );
 ::qapi_rt::qapi_builder!(
     TlsCredsPskProperties new {} init { extra = ::std::default::Default::default(), } set
-    { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
-    ::std::string::String => into, with_endpoint endpoint "endpoint" :
-    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
-    ::std::string::String => into, with_username username "username" :
-    ::std::string::String => into, #[deprecated(note =
+    { with_verify_peer maybe_verify_peer verify_peer "verify-peer" : bool => into,
+    with_dir maybe_dir dir "dir" : ::std::string::String => into, with_endpoint
+    maybe_endpoint endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority
+    maybe_priority priority "priority" : ::std::string::String => into, with_username
+    maybe_username username "username" : ::std::string::String => into, #[deprecated(note
+    =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, }
 );
 /// Properties for tls-creds-x509 objects.
 ///
@@ -949,14 +958,15 @@ pub struct TlsCredsX509Properties {
 );
 ::qapi_rt::qapi_builder!(
     TlsCredsX509Properties new {} init { extra = ::std::default::Default::default(), }
-    set { with_verify_peer verify_peer "verify-peer" : bool => into, with_dir dir "dir" :
-    ::std::string::String => into, with_endpoint endpoint "endpoint" :
-    QCryptoTLSCredsEndpoint => into, with_priority priority "priority" :
-    ::std::string::String => into, with_sanity_check sanity_check "sanity-check" : bool
-    => into, with_passwordid passwordid "passwordid" : ::std::string::String => into,
+    set { with_verify_peer maybe_verify_peer verify_peer "verify-peer" : bool => into,
+    with_dir maybe_dir dir "dir" : ::std::string::String => into, with_endpoint
+    maybe_endpoint endpoint "endpoint" : QCryptoTLSCredsEndpoint => into, with_priority
+    maybe_priority priority "priority" : ::std::string::String => into, with_sanity_check
+    maybe_sanity_check sanity_check "sanity-check" : bool => into, with_passwordid
+    maybe_passwordid passwordid "passwordid" : ::std::string::String => into,
     #[deprecated(note =
     "Member `loaded` is deprecated. Setting true doesn't make sense, and false is already the default.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_loaded loaded "loaded" : bool => into, }
+    with_loaded maybe_loaded loaded "loaded" : bool => into, }
 );
 /// The supported algorithms for asymmetric encryption ciphers
 ///

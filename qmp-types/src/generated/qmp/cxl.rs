@@ -116,10 +116,10 @@ pub struct CxlInjectGeneralMediaEvent {
     CxlInjectGeneralMediaEvent new { path : ::std::string::String => into, log :
     CxlEventLog => into, flags : u8 => plain, dpa : u64 => plain, descriptor : u8 =>
     plain, r#type : u8 => plain, transaction_type : u8 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
-    plain, with_rank rank "rank" : u8 => plain, with_device device "device" : u32 =>
-    plain, with_component_id component_id "component-id" : ::std::string::String => into,
-    }
+    ::std::default::Default::default(), } set { with_channel maybe_channel channel
+    "channel" : u8 => plain, with_rank maybe_rank rank "rank" : u8 => plain, with_device
+    maybe_device device "device" : u32 => plain, with_component_id maybe_component_id
+    component_id "component-id" : ::std::string::String => into, }
 );
 /// The required arguments of [`CxlInjectGeneralMediaEvent`] by name, for a struct literal: `CxlInjectGeneralMediaEvent::from(CxlInjectGeneralMediaEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,12 +259,14 @@ pub struct CxlInjectDramEvent {
     CxlInjectDramEvent new { path : ::std::string::String => into, log : CxlEventLog =>
     into, flags : u8 => plain, dpa : u64 => plain, descriptor : u8 => plain, r#type : u8
     => plain, transaction_type : u8 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_channel channel "channel" : u8 =>
-    plain, with_rank rank "rank" : u8 => plain, with_nibble_mask nibble_mask
-    "nibble-mask" : u32 => plain, with_bank_group bank_group "bank-group" : u8 => plain,
-    with_bank bank "bank" : u8 => plain, with_row row "row" : u32 => plain, with_column
-    column "column" : u16 => plain, with_correction_mask correction_mask
-    "correction-mask" : ::std::vec::Vec < u64 > => into, }
+    ::std::default::Default::default(), } set { with_channel maybe_channel channel
+    "channel" : u8 => plain, with_rank maybe_rank rank "rank" : u8 => plain,
+    with_nibble_mask maybe_nibble_mask nibble_mask "nibble-mask" : u32 => plain,
+    with_bank_group maybe_bank_group bank_group "bank-group" : u8 => plain, with_bank
+    maybe_bank bank "bank" : u8 => plain, with_row maybe_row row "row" : u32 => plain,
+    with_column maybe_column column "column" : u16 => plain, with_correction_mask
+    maybe_correction_mask correction_mask "correction-mask" : ::std::vec::Vec < u64 > =>
+    into, }
 );
 /// The required arguments of [`CxlInjectDramEvent`] by name, for a struct literal: `CxlInjectDramEvent::from(CxlInjectDramEventArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -887,7 +889,7 @@ pub struct CxlAddDynamicCapacity {
     CxlAddDynamicCapacity new { path : ::std::string::String => into, host_id : u16 =>
     plain, selection_policy : CxlExtentSelectionPolicy => into, region : u8 => plain,
     extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_tag tag "tag" :
+    ::std::default::Default::default(), } set { with_tag maybe_tag tag "tag" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
@@ -1000,10 +1002,10 @@ pub struct CxlReleaseDynamicCapacity {
     CxlReleaseDynamicCapacity new { path : ::std::string::String => into, host_id : u16
     => plain, removal_policy : CxlExtentRemovalPolicy => into, region : u8 => plain,
     extents : ::std::vec::Vec < CxlDynamicCapacityExtent > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_forced_removal forced_removal
-    "forced-removal" : bool => into, with_sanitize_on_release sanitize_on_release
-    "sanitize-on-release" : bool => into, with_tag tag "tag" : ::std::string::String =>
-    into, }
+    ::std::default::Default::default(), } set { with_forced_removal maybe_forced_removal
+    forced_removal "forced-removal" : bool => into, with_sanitize_on_release
+    maybe_sanitize_on_release sanitize_on_release "sanitize-on-release" : bool => into,
+    with_tag maybe_tag tag "tag" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     CxlReleaseDynamicCapacity, "cxl-release-dynamic-capacity", (), { arg_type :

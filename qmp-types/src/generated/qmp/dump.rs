@@ -114,10 +114,10 @@ pub struct DumpGuestMemory {
 );
 ::qapi_rt::qapi_builder!(
     DumpGuestMemory new { paging : bool => into, protocol : ::std::string::String =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_detach detach
-    "detach" : bool => into, with_begin begin "begin" : i64 => plain, with_length length
-    "length" : i64 => plain, with_format format "format" : DumpGuestMemoryFormat => into,
-    }
+    into, } init { extra = ::std::default::Default::default(), } set { with_detach
+    maybe_detach detach "detach" : bool => into, with_begin maybe_begin begin "begin" :
+    i64 => plain, with_length maybe_length length "length" : i64 => plain, with_format
+    maybe_format format "format" : DumpGuestMemoryFormat => into, }
 );
 ::qapi_rt::qapi_command!(
     DumpGuestMemory, "dump-guest-memory", (), { arg_type : "q_obj_dump-guest-memory-arg",
@@ -231,7 +231,7 @@ pub struct DumpCompleted {
 );
 ::qapi_rt::qapi_builder!(
     DumpCompleted new { result : DumpQueryResult => into, } init { extra =
-    ::std::default::Default::default(), } set { with_error error "error" :
+    ::std::default::Default::default(), } set { with_error maybe_error error "error" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(

@@ -102,8 +102,8 @@ pub struct SchemaInfo {
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfo new { name : ::std::string::String => into, branch : SchemaInfoBranch =>
-    into, } init {} set { with_features features "features" : ::std::vec::Vec <
-    ::std::string::String > => into, }
+    into, } init {} set { with_features maybe_features features "features" :
+    ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// The branches of [`SchemaInfo`], by `meta-type`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -310,8 +310,8 @@ pub struct SchemaInfoEnumMember {
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoEnumMember new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_features features "features" :
-    ::std::vec::Vec < ::std::string::String > => into, }
+    ::std::default::Default::default(), } set { with_features maybe_features features
+    "features" : ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// Additional `SchemaInfo` members for meta-type 'array'.
 ///
@@ -363,9 +363,9 @@ pub struct SchemaInfoObject {
 );
 ::qapi_rt::qapi_builder!(
     SchemaInfoObject new { members : ::std::vec::Vec < SchemaInfoObjectMember > => into,
-    } init { extra = ::std::default::Default::default(), } set { with_tag tag "tag" :
-    ::std::string::String => into, with_variants variants "variants" : ::std::vec::Vec <
-    SchemaInfoObjectVariant > => into, }
+    } init { extra = ::std::default::Default::default(), } set { with_tag maybe_tag tag
+    "tag" : ::std::string::String => into, with_variants maybe_variants variants
+    "variants" : ::std::vec::Vec < SchemaInfoObjectVariant > => into, }
 );
 /// An object member.
 ///
@@ -397,9 +397,9 @@ pub struct SchemaInfoObjectMember {
 ::qapi_rt::qapi_builder!(
     SchemaInfoObjectMember new { name : ::std::string::String => into, r#type :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_default default "default" : ::qapi_rt::__private::serde_json::Value =>
-    into, with_features features "features" : ::std::vec::Vec < ::std::string::String >
-    => into, }
+    set { with_default maybe_default default "default" :
+    ::qapi_rt::__private::serde_json::Value => into, with_features maybe_features
+    features "features" : ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// The variant members for a value of the type tag.
 ///
@@ -497,7 +497,7 @@ pub struct SchemaInfoCommand {
 ::qapi_rt::qapi_builder!(
     SchemaInfoCommand new { arg_type : ::std::string::String => into, ret_type :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_allow_oob allow_oob "allow-oob" : bool => into, }
+    set { with_allow_oob maybe_allow_oob allow_oob "allow-oob" : bool => into, }
 );
 /// Additional `SchemaInfo` members for meta-type 'event'.
 ///

@@ -383,8 +383,8 @@ pub struct JobInfo {
 ::qapi_rt::qapi_builder!(
     JobInfo new { id : ::std::string::String => into, r#type : JobType => into, status :
     JobStatus => into, current_progress : i64 => plain, total_progress : i64 => plain, }
-    init { extra = ::std::default::Default::default(), } set { with_error error "error" :
-    ::std::string::String => into, }
+    init { extra = ::std::default::Default::default(), } set { with_error maybe_error
+    error "error" : ::std::string::String => into, }
 );
 #[doc(alias = "query-jobs")]
 /// Return information about jobs.

@@ -152,9 +152,9 @@ pub struct CpuInfoS390 {
 );
 ::qapi_rt::qapi_builder!(
     CpuInfoS390 new { cpu_state : S390CpuState => into, } init { extra =
-    ::std::default::Default::default(), } set { with_dedicated dedicated "dedicated" :
-    bool => into, with_entitlement entitlement "entitlement" : S390CpuEntitlement =>
-    into, }
+    ::std::default::Default::default(), } set { with_dedicated maybe_dedicated dedicated
+    "dedicated" : bool => into, with_entitlement maybe_entitlement entitlement
+    "entitlement" : S390CpuEntitlement => into, }
 );
 /// Information about a virtual CPU
 ///
@@ -185,8 +185,8 @@ pub struct CpuInfoFast {
 ::qapi_rt::qapi_builder!(
     CpuInfoFast new { cpu_index : i64 => plain, qom_path : ::std::string::String => into,
     thread_id : i64 => plain, branch : CpuInfoFastBranch => into, } init {} set {
-    with_qom_type qom_type "qom-type" : ::std::string::String => into, with_props props
-    "props" : CpuInstanceProperties => boxed, }
+    with_qom_type maybe_qom_type qom_type "qom-type" : ::std::string::String => into,
+    with_props maybe_props props "props" : CpuInstanceProperties => boxed, }
 );
 /// The branches of [`CpuInfoFast`], by `target`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -431,12 +431,13 @@ pub struct MachineInfo {
     MachineInfo new { name : ::std::string::String => into, cpu_max : i64 => plain,
     hotpluggable_cpus : bool => into, numa_mem_supported : bool => into, deprecated :
     bool => into, } init { extra = ::std::default::Default::default(), } set { with_alias
-    alias "alias" : ::std::string::String => into, with_is_default is_default
-    "is-default" : bool => into, with_default_cpu_type default_cpu_type
-    "default-cpu-type" : ::std::string::String => into, with_default_ram_id
-    default_ram_id "default-ram-id" : ::std::string::String => into, with_acpi acpi
-    "acpi" : bool => into, with_compat_props compat_props "compat-props" :
-    ::std::vec::Vec < CompatProperty > => into, }
+    maybe_alias alias "alias" : ::std::string::String => into, with_is_default
+    maybe_is_default is_default "is-default" : bool => into, with_default_cpu_type
+    maybe_default_cpu_type default_cpu_type "default-cpu-type" : ::std::string::String =>
+    into, with_default_ram_id maybe_default_ram_id default_ram_id "default-ram-id" :
+    ::std::string::String => into, with_acpi maybe_acpi acpi "acpi" : bool => into,
+    with_compat_props maybe_compat_props compat_props "compat-props" : ::std::vec::Vec <
+    CompatProperty > => into, }
 );
 #[doc(alias = "query-machines")]
 /// Return a list of supported machines
@@ -486,7 +487,7 @@ pub struct QueryMachines {
 );
 ::qapi_rt::qapi_builder!(
     QueryMachines new {} init { extra = ::std::default::Default::default(), } set {
-    with_compat_props compat_props "compat-props" : bool => into, }
+    with_compat_props maybe_compat_props compat_props "compat-props" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { arg_type :
@@ -945,9 +946,10 @@ pub struct NumaNodeOptions {
 );
 ::qapi_rt::qapi_builder!(
     NumaNodeOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_nodeid nodeid "nodeid" : u16 => plain, with_cpus cpus "cpus" : ::std::vec::Vec <
-    u16 > => into, with_mem mem "mem" : u64 => plain, with_memdev memdev "memdev" :
-    ::std::string::String => into, with_initiator initiator "initiator" : u16 => plain, }
+    with_nodeid maybe_nodeid nodeid "nodeid" : u16 => plain, with_cpus maybe_cpus cpus
+    "cpus" : ::std::vec::Vec < u16 > => into, with_mem maybe_mem mem "mem" : u64 =>
+    plain, with_memdev maybe_memdev memdev "memdev" : ::std::string::String => into,
+    with_initiator maybe_initiator initiator "initiator" : u16 => plain, }
 );
 /// Set the distance between 2 NUMA nodes.
 ///
@@ -1002,8 +1004,8 @@ pub struct CXLFixedMemoryWindowOptions {
 ::qapi_rt::qapi_builder!(
     CXLFixedMemoryWindowOptions new { size : u64 => plain, targets : ::std::vec::Vec <
     ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
-    } set { with_interleave_granularity interleave_granularity "interleave-granularity" :
-    u64 => plain, }
+    } set { with_interleave_granularity maybe_interleave_granularity
+    interleave_granularity "interleave-granularity" : u64 => plain, }
 );
 /// List of CXL Fixed Memory Windows.
 ///
@@ -1082,8 +1084,8 @@ pub struct X86CPUFeatureWordInfo {
 ::qapi_rt::qapi_builder!(
     X86CPUFeatureWordInfo new { cpuid_input_eax : i64 => plain, cpuid_register :
     X86CPURegister32 => into, features : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_cpuid_input_ecx cpuid_input_ecx
-    "cpuid-input-ecx" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_cpuid_input_ecx
+    maybe_cpuid_input_ecx cpuid_input_ecx "cpuid-input-ecx" : i64 => plain, }
 );
 /// Not used by QMP; hack to let us use X86CPUFeatureWordInfoList
 /// internally
@@ -1155,12 +1157,14 @@ pub struct NumaCpuOptions {
 );
 ::qapi_rt::qapi_builder!(
     NumaCpuOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_node_id node_id "node-id" : i64 => plain, with_drawer_id drawer_id "drawer-id" :
-    i64 => plain, with_book_id book_id "book-id" : i64 => plain, with_socket_id socket_id
-    "socket-id" : i64 => plain, with_die_id die_id "die-id" : i64 => plain,
-    with_cluster_id cluster_id "cluster-id" : i64 => plain, with_module_id module_id
-    "module-id" : i64 => plain, with_core_id core_id "core-id" : i64 => plain,
-    with_thread_id thread_id "thread-id" : i64 => plain, }
+    with_node_id maybe_node_id node_id "node-id" : i64 => plain, with_drawer_id
+    maybe_drawer_id drawer_id "drawer-id" : i64 => plain, with_book_id maybe_book_id
+    book_id "book-id" : i64 => plain, with_socket_id maybe_socket_id socket_id
+    "socket-id" : i64 => plain, with_die_id maybe_die_id die_id "die-id" : i64 => plain,
+    with_cluster_id maybe_cluster_id cluster_id "cluster-id" : i64 => plain,
+    with_module_id maybe_module_id module_id "module-id" : i64 => plain, with_core_id
+    maybe_core_id core_id "core-id" : i64 => plain, with_thread_id maybe_thread_id
+    thread_id "thread-id" : i64 => plain, }
 );
 /// The memory hierarchy in the System Locality Latency and Bandwidth
 /// Information Structure of HMAT (Heterogeneous Memory Attribute Table)
@@ -1257,8 +1261,9 @@ pub struct NumaHmatLBOptions {
 ::qapi_rt::qapi_builder!(
     NumaHmatLBOptions new { initiator : u16 => plain, target : u16 => plain, hierarchy :
     HmatLBMemoryHierarchy => into, data_type : HmatLBDataType => into, } init { extra =
-    ::std::default::Default::default(), } set { with_latency latency "latency" : u64 =>
-    plain, with_bandwidth bandwidth "bandwidth" : u64 => plain, }
+    ::std::default::Default::default(), } set { with_latency maybe_latency latency
+    "latency" : u64 => plain, with_bandwidth maybe_bandwidth bandwidth "bandwidth" : u64
+    => plain, }
 );
 /// Cache associativity in the Memory Side Cache Information Structure
 /// of HMAT
@@ -1385,7 +1390,7 @@ pub struct Memsave {
 ::qapi_rt::qapi_builder!(
     Memsave new { val : u64 => plain, size : u64 => plain, filename :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_cpu_index cpu_index "cpu-index" : i64 => plain, }
+    set { with_cpu_index maybe_cpu_index cpu_index "cpu-index" : i64 => plain, }
 );
 /// The required arguments of [`Memsave`] by name, for a struct literal: `Memsave::from(MemsaveArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -1506,8 +1511,8 @@ pub struct Memdev {
     Memdev new { size : u64 => plain, merge : bool => into, dump : bool => into, prealloc
     : bool => into, share : bool => into, host_nodes : ::std::vec::Vec < u16 > => into,
     policy : HostMemPolicy => into, } init { extra = ::std::default::Default::default(),
-    } set { with_id id "id" : ::std::string::String => into, with_reserve reserve
-    "reserve" : bool => into, }
+    } set { with_id maybe_id id "id" : ::std::string::String => into, with_reserve
+    maybe_reserve reserve "reserve" : bool => into, }
 );
 #[doc(alias = "query-memdev")]
 /// Return information for all memory backends.
@@ -1612,12 +1617,14 @@ pub struct CpuInstanceProperties {
 );
 ::qapi_rt::qapi_builder!(
     CpuInstanceProperties new {} init { extra = ::std::default::Default::default(), } set
-    { with_node_id node_id "node-id" : i64 => plain, with_drawer_id drawer_id "drawer-id"
-    : i64 => plain, with_book_id book_id "book-id" : i64 => plain, with_socket_id
-    socket_id "socket-id" : i64 => plain, with_die_id die_id "die-id" : i64 => plain,
-    with_cluster_id cluster_id "cluster-id" : i64 => plain, with_module_id module_id
-    "module-id" : i64 => plain, with_core_id core_id "core-id" : i64 => plain,
-    with_thread_id thread_id "thread-id" : i64 => plain, }
+    { with_node_id maybe_node_id node_id "node-id" : i64 => plain, with_drawer_id
+    maybe_drawer_id drawer_id "drawer-id" : i64 => plain, with_book_id maybe_book_id
+    book_id "book-id" : i64 => plain, with_socket_id maybe_socket_id socket_id
+    "socket-id" : i64 => plain, with_die_id maybe_die_id die_id "die-id" : i64 => plain,
+    with_cluster_id maybe_cluster_id cluster_id "cluster-id" : i64 => plain,
+    with_module_id maybe_module_id module_id "module-id" : i64 => plain, with_core_id
+    maybe_core_id core_id "core-id" : i64 => plain, with_thread_id maybe_thread_id
+    thread_id "thread-id" : i64 => plain, }
 );
 /// > **Note:** Management should be prepared to pass through additional
 /// > properties with `device_add`.
@@ -1648,8 +1655,8 @@ pub struct HotpluggableCPU {
 ::qapi_rt::qapi_builder!(
     HotpluggableCPU new { r#type : ::std::string::String => into, vcpus_count : i64 =>
     plain, props : CpuInstanceProperties => into, } init { extra =
-    ::std::default::Default::default(), } set { with_qom_path qom_path "qom-path" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_qom_path maybe_qom_path qom_path
+    "qom-path" : ::std::string::String => into, }
 );
 #[doc(alias = "query-hotpluggable-cpus")]
 /// # TODO
@@ -2020,8 +2027,8 @@ pub struct MemoryInfo {
 );
 ::qapi_rt::qapi_builder!(
     MemoryInfo new { base_memory : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_plugged_memory plugged_memory
-    "plugged-memory" : u64 => plain, }
+    ::std::default::Default::default(), } set { with_plugged_memory maybe_plugged_memory
+    plugged_memory "plugged-memory" : u64 => plain, }
 );
 #[doc(alias = "query-memory-size-summary")]
 /// Return the amount of initially allocated and present hotpluggable
@@ -2091,8 +2098,8 @@ pub struct PCDIMMDeviceInfo {
     PCDIMMDeviceInfo new { addr : i64 => plain, size : i64 => plain, slot : i64 => plain,
     node : i64 => plain, memdev : ::std::string::String => into, hotplugged : bool =>
     into, hotpluggable : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, }
+    ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, }
 );
 /// VirtioPMEM state information
 ///
@@ -2119,7 +2126,7 @@ pub struct VirtioPMEMDeviceInfo {
 ::qapi_rt::qapi_builder!(
     VirtioPMEMDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, memdev :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_id id "id" : ::std::string::String => into, }
+    set { with_id maybe_id id "id" : ::std::string::String => into, }
 );
 /// VirtioMEMDevice state information
 ///
@@ -2156,8 +2163,8 @@ pub struct VirtioMEMDeviceInfo {
     VirtioMEMDeviceInfo new { memaddr : u64 => plain, requested_size : u64 => plain, size
     : u64 => plain, max_size : u64 => plain, block_size : u64 => plain, node : i64 =>
     plain, memdev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, }
+    ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, }
 );
 /// Sgx EPC state information
 ///
@@ -2186,8 +2193,8 @@ pub struct SgxEPCDeviceInfo {
 ::qapi_rt::qapi_builder!(
     SgxEPCDeviceInfo new { memaddr : u64 => plain, size : u64 => plain, node : i64 =>
     plain, memdev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, }
+    ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, }
 );
 /// hv-balloon provided memory state information
 ///
@@ -2223,9 +2230,9 @@ pub struct HvBalloonDeviceInfo {
 );
 ::qapi_rt::qapi_builder!(
     HvBalloonDeviceInfo new { max_size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_id id "id" : ::std::string::String
-    => into, with_memaddr memaddr "memaddr" : u64 => plain, with_memdev memdev "memdev" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_id maybe_id id "id" :
+    ::std::string::String => into, with_memaddr maybe_memaddr memaddr "memaddr" : u64 =>
+    plain, with_memdev maybe_memdev memdev "memdev" : ::std::string::String => into, }
 );
 /// Since: 2.1
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2541,8 +2548,8 @@ pub struct MemoryDeviceSizeChange {
 );
 ::qapi_rt::qapi_builder!(
     MemoryDeviceSizeChange new { size : u64 => plain, qom_path : ::std::string::String =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_id id "id" :
-    ::std::string::String => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_id maybe_id
+    id "id" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     MemoryDeviceSizeChange, "MEMORY_DEVICE_SIZE_CHANGE", { versions : ["7.2.0", "10.0.2",
@@ -2581,11 +2588,13 @@ pub struct BootConfiguration {
 );
 ::qapi_rt::qapi_builder!(
     BootConfiguration new {} init { extra = ::std::default::Default::default(), } set {
-    with_order order "order" : ::std::string::String => into, with_once once "once" :
-    ::std::string::String => into, with_menu menu "menu" : bool => into, with_splash
-    splash "splash" : ::std::string::String => into, with_splash_time splash_time
-    "splash-time" : i64 => plain, with_reboot_timeout reboot_timeout "reboot-timeout" :
-    i64 => plain, with_strict strict "strict" : bool => into, }
+    with_order maybe_order order "order" : ::std::string::String => into, with_once
+    maybe_once once "once" : ::std::string::String => into, with_menu maybe_menu menu
+    "menu" : bool => into, with_splash maybe_splash splash "splash" :
+    ::std::string::String => into, with_splash_time maybe_splash_time splash_time
+    "splash-time" : i64 => plain, with_reboot_timeout maybe_reboot_timeout reboot_timeout
+    "reboot-timeout" : i64 => plain, with_strict maybe_strict strict "strict" : bool =>
+    into, }
 );
 /// Schema for CPU topology configuration.  A missing value lets QEMU
 /// figure out a suitable value based on the ones that are provided.
@@ -2645,12 +2654,14 @@ pub struct SMPConfiguration {
 );
 ::qapi_rt::qapi_builder!(
     SMPConfiguration new {} init { extra = ::std::default::Default::default(), } set {
-    with_cpus cpus "cpus" : i64 => plain, with_drawers drawers "drawers" : i64 => plain,
-    with_books books "books" : i64 => plain, with_sockets sockets "sockets" : i64 =>
-    plain, with_dies dies "dies" : i64 => plain, with_clusters clusters "clusters" : i64
-    => plain, with_modules modules "modules" : i64 => plain, with_cores cores "cores" :
-    i64 => plain, with_threads threads "threads" : i64 => plain, with_maxcpus maxcpus
-    "maxcpus" : i64 => plain, }
+    with_cpus maybe_cpus cpus "cpus" : i64 => plain, with_drawers maybe_drawers drawers
+    "drawers" : i64 => plain, with_books maybe_books books "books" : i64 => plain,
+    with_sockets maybe_sockets sockets "sockets" : i64 => plain, with_dies maybe_dies
+    dies "dies" : i64 => plain, with_clusters maybe_clusters clusters "clusters" : i64 =>
+    plain, with_modules maybe_modules modules "modules" : i64 => plain, with_cores
+    maybe_cores cores "cores" : i64 => plain, with_threads maybe_threads threads
+    "threads" : i64 => plain, with_maxcpus maybe_maxcpus maxcpus "maxcpus" : i64 =>
+    plain, }
 );
 #[doc(alias = "x-query-irq")]
 /// Query interrupt statistics
@@ -2844,8 +2855,9 @@ pub struct MemorySizeConfiguration {
 );
 ::qapi_rt::qapi_builder!(
     MemorySizeConfiguration new {} init { extra = ::std::default::Default::default(), }
-    set { with_size size "size" : u64 => plain, with_max_size max_size "max-size" : u64
-    => plain, with_slots slots "slots" : u64 => plain, }
+    set { with_size maybe_size size "size" : u64 => plain, with_max_size maybe_max_size
+    max_size "max-size" : u64 => plain, with_slots maybe_slots slots "slots" : u64 =>
+    plain, }
 );
 #[doc(alias = "dumpdtb")]
 /// Save the FDT in dtb format.
@@ -2932,8 +2944,8 @@ pub struct FirmwareLog {
 );
 ::qapi_rt::qapi_builder!(
     FirmwareLog new { log : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_version version "version" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_version maybe_version version
+    "version" : ::std::string::String => into, }
 );
 #[doc(alias = "query-firmware-log")]
 /// Find firmware memory log buffer in guest memory, return content.
@@ -2957,7 +2969,7 @@ pub struct QueryFirmwareLog {
 ::qapi_rt::qapi_struct!(QueryFirmwareLog { 0 opt max_size "max-size", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryFirmwareLog new {} init { extra = ::std::default::Default::default(), } set {
-    with_max_size max_size "max-size" : u64 => plain, }
+    with_max_size maybe_max_size max_size "max-size" : u64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryFirmwareLog, "query-firmware-log", FirmwareLog, { arg_type :
@@ -3018,7 +3030,7 @@ pub struct CpuModelInfo {
 );
 ::qapi_rt::qapi_builder!(
     CpuModelInfo new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_props props "props" :
+    ::std::default::Default::default(), } set { with_props maybe_props props "props" :
     ::qapi_rt::__private::serde_json::Value => into, }
 );
 /// An enumeration of CPU model expansion types.
@@ -3329,8 +3341,9 @@ pub struct CpuModelExpansionInfo {
 );
 ::qapi_rt::qapi_builder!(
     CpuModelExpansionInfo new { model : CpuModelInfo => into, } init { extra =
-    ::std::default::Default::default(), } set { with_deprecated_props deprecated_props
-    "deprecated-props" : ::std::vec::Vec < ::std::string::String > => into, }
+    ::std::default::Default::default(), } set { with_deprecated_props
+    maybe_deprecated_props deprecated_props "deprecated-props" : ::std::vec::Vec <
+    ::std::string::String > => into, }
 );
 #[doc(alias = "query-cpu-model-expansion")]
 /// Expands a given CPU model, `model`, (or a combination of CPU model +
@@ -3465,9 +3478,10 @@ pub struct CpuDefinitionInfo {
     CpuDefinitionInfo new { name : ::std::string::String => into, r#static : bool =>
     into, typename : ::std::string::String => into, deprecated : bool => into, } init {
     extra = ::std::default::Default::default(), } set { with_migration_safe
-    migration_safe "migration-safe" : bool => into, with_unavailable_features
-    unavailable_features "unavailable-features" : ::std::vec::Vec < ::std::string::String
-    > => into, with_alias_of alias_of "alias-of" : ::std::string::String => into, }
+    maybe_migration_safe migration_safe "migration-safe" : bool => into,
+    with_unavailable_features maybe_unavailable_features unavailable_features
+    "unavailable-features" : ::std::vec::Vec < ::std::string::String > => into,
+    with_alias_of maybe_alias_of alias_of "alias-of" : ::std::string::String => into, }
 );
 #[doc(alias = "query-cpu-definitions")]
 /// Return a list of supported virtual CPU definitions

@@ -74,10 +74,11 @@ pub struct SetCpuTopology {
 );
 ::qapi_rt::qapi_builder!(
     SetCpuTopology new { core_id : u16 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_socket_id socket_id "socket-id" :
-    u16 => plain, with_book_id book_id "book-id" : u16 => plain, with_drawer_id drawer_id
-    "drawer-id" : u16 => plain, with_entitlement entitlement "entitlement" :
-    S390CpuEntitlement => into, with_dedicated dedicated "dedicated" : bool => into, }
+    ::std::default::Default::default(), } set { with_socket_id maybe_socket_id socket_id
+    "socket-id" : u16 => plain, with_book_id maybe_book_id book_id "book-id" : u16 =>
+    plain, with_drawer_id maybe_drawer_id drawer_id "drawer-id" : u16 => plain,
+    with_entitlement maybe_entitlement entitlement "entitlement" : S390CpuEntitlement =>
+    into, with_dedicated maybe_dedicated dedicated "dedicated" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     SetCpuTopology, "set-cpu-topology", (), { arg_type : "q_obj_set-cpu-topology-arg",

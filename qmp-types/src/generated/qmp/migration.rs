@@ -85,7 +85,7 @@ pub struct MigrationStats {
     dirty_sync_missed_zero_copy : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_skipped skipped "skipped" : i64 => plain, }
+    with_skipped maybe_skipped skipped "skipped" : i64 => plain, }
 );
 /// Detailed XBZRLE migration cache statistics
 ///
@@ -401,31 +401,39 @@ pub struct MigrationInfo {
 );
 ::qapi_rt::qapi_builder!(
     MigrationInfo new {} init { extra = ::std::default::Default::default(), } set {
-    with_status status "status" : MigrationStatus => into, with_ram ram "ram" :
-    MigrationStats => boxed, with_vfio vfio "vfio" : VfioStats => into, with_xbzrle_cache
-    xbzrle_cache "xbzrle-cache" : XBZRLECacheStats => into, with_total_time total_time
-    "total-time" : i64 => plain, with_expected_downtime expected_downtime
-    "expected-downtime" : i64 => plain, with_downtime downtime "downtime" : i64 => plain,
-    with_setup_time setup_time "setup-time" : i64 => plain, with_cpu_throttle_percentage
+    with_status maybe_status status "status" : MigrationStatus => into, with_ram
+    maybe_ram ram "ram" : MigrationStats => boxed, with_vfio maybe_vfio vfio "vfio" :
+    VfioStats => into, with_xbzrle_cache maybe_xbzrle_cache xbzrle_cache "xbzrle-cache" :
+    XBZRLECacheStats => into, with_total_time maybe_total_time total_time "total-time" :
+    i64 => plain, with_expected_downtime maybe_expected_downtime expected_downtime
+    "expected-downtime" : i64 => plain, with_downtime maybe_downtime downtime "downtime"
+    : i64 => plain, with_setup_time maybe_setup_time setup_time "setup-time" : i64 =>
+    plain, with_cpu_throttle_percentage maybe_cpu_throttle_percentage
     cpu_throttle_percentage "cpu-throttle-percentage" : i64 => plain, with_error_desc
-    error_desc "error-desc" : ::std::string::String => into, with_blocked_reasons
-    blocked_reasons "blocked-reasons" : ::std::vec::Vec < ::std::string::String > =>
-    into, with_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => plain,
-    with_postcopy_vcpu_blocktime postcopy_vcpu_blocktime "postcopy-vcpu-blocktime" :
-    ::std::vec::Vec < u32 > => into, with_postcopy_latency postcopy_latency
-    "postcopy-latency" : u64 => plain, with_postcopy_latency_dist postcopy_latency_dist
+    maybe_error_desc error_desc "error-desc" : ::std::string::String => into,
+    with_blocked_reasons maybe_blocked_reasons blocked_reasons "blocked-reasons" :
+    ::std::vec::Vec < ::std::string::String > => into, with_postcopy_blocktime
+    maybe_postcopy_blocktime postcopy_blocktime "postcopy-blocktime" : u32 => plain,
+    with_postcopy_vcpu_blocktime maybe_postcopy_vcpu_blocktime postcopy_vcpu_blocktime
+    "postcopy-vcpu-blocktime" : ::std::vec::Vec < u32 > => into, with_postcopy_latency
+    maybe_postcopy_latency postcopy_latency "postcopy-latency" : u64 => plain,
+    with_postcopy_latency_dist maybe_postcopy_latency_dist postcopy_latency_dist
     "postcopy-latency-dist" : ::std::vec::Vec < u64 > => into, with_postcopy_vcpu_latency
-    postcopy_vcpu_latency "postcopy-vcpu-latency" : ::std::vec::Vec < u64 > => into,
-    with_postcopy_non_vcpu_latency postcopy_non_vcpu_latency "postcopy-non-vcpu-latency"
-    : u64 => plain, with_socket_address socket_address "socket-address" : ::std::vec::Vec
-    < SocketAddress > => into, with_dirty_limit_throttle_time_per_round
+    maybe_postcopy_vcpu_latency postcopy_vcpu_latency "postcopy-vcpu-latency" :
+    ::std::vec::Vec < u64 > => into, with_postcopy_non_vcpu_latency
+    maybe_postcopy_non_vcpu_latency postcopy_non_vcpu_latency "postcopy-non-vcpu-latency"
+    : u64 => plain, with_socket_address maybe_socket_address socket_address
+    "socket-address" : ::std::vec::Vec < SocketAddress > => into,
+    with_dirty_limit_throttle_time_per_round maybe_dirty_limit_throttle_time_per_round
     dirty_limit_throttle_time_per_round "dirty-limit-throttle-time-per-round" : u64 =>
-    plain, with_dirty_limit_ring_full_time dirty_limit_ring_full_time
-    "dirty-limit-ring-full-time" : u64 => plain, #[deprecated(note =
+    plain, with_dirty_limit_ring_full_time maybe_dirty_limit_ring_full_time
+    dirty_limit_ring_full_time "dirty-limit-ring-full-time" : u64 => plain,
+    #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_disk disk "disk" : MigrationStats => boxed, #[deprecated(note =
+    with_disk maybe_disk disk "disk" : MigrationStats => boxed, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compression compression "compression" : CompressionStats => into, }
+    with_compression maybe_compression compression "compression" : CompressionStats =>
+    into, }
 );
 #[doc(alias = "query-migrate")]
 /// Return information about current migration process.  If migration is
@@ -981,8 +989,8 @@ pub struct BitmapMigrationBitmapAliasTransform {
 );
 ::qapi_rt::qapi_builder!(
     BitmapMigrationBitmapAliasTransform new {} init { extra =
-    ::std::default::Default::default(), } set { with_persistent persistent "persistent" :
-    bool => into, }
+    ::std::default::Default::default(), } set { with_persistent maybe_persistent
+    persistent "persistent" : bool => into, }
 );
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1007,8 +1015,8 @@ pub struct BitmapMigrationBitmapAlias {
 ::qapi_rt::qapi_builder!(
     BitmapMigrationBitmapAlias new { name : ::std::string::String => into, alias :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_transform transform "transform" : BitmapMigrationBitmapAliasTransform =>
-    into, }
+    set { with_transform maybe_transform transform "transform" :
+    BitmapMigrationBitmapAliasTransform => into, }
 );
 /// Maps a block node name and the bitmaps it has to aliases for dirty
 /// bitmap migration.
@@ -1561,52 +1569,62 @@ pub struct MigrateSetParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
-    { with_announce_initial announce_initial "announce-initial" : u64 => plain,
-    with_announce_max announce_max "announce-max" : u64 => plain, with_announce_rounds
-    announce_rounds "announce-rounds" : u64 => plain, with_announce_step announce_step
-    "announce-step" : u64 => plain, with_throttle_trigger_threshold
-    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => plain,
-    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
-    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
-    plain, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" :
-    bool => into, with_tls_creds tls_creds "tls-creds" : StrOrNull => into,
-    with_tls_hostname tls_hostname "tls-hostname" : StrOrNull => into, with_tls_authz
-    tls_authz "tls-authz" : StrOrNull => into, with_max_bandwidth max_bandwidth
-    "max-bandwidth" : u64 => plain, with_avail_switchover_bandwidth
+    { with_announce_initial maybe_announce_initial announce_initial "announce-initial" :
+    u64 => plain, with_announce_max maybe_announce_max announce_max "announce-max" : u64
+    => plain, with_announce_rounds maybe_announce_rounds announce_rounds
+    "announce-rounds" : u64 => plain, with_announce_step maybe_announce_step
+    announce_step "announce-step" : u64 => plain, with_throttle_trigger_threshold
+    maybe_throttle_trigger_threshold throttle_trigger_threshold
+    "throttle-trigger-threshold" : u8 => plain, with_cpu_throttle_initial
+    maybe_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
+    with_cpu_throttle_increment maybe_cpu_throttle_increment cpu_throttle_increment
+    "cpu-throttle-increment" : u8 => plain, with_cpu_throttle_tailslow
+    maybe_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool =>
+    into, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : StrOrNull => into,
+    with_tls_hostname maybe_tls_hostname tls_hostname "tls-hostname" : StrOrNull => into,
+    with_tls_authz maybe_tls_authz tls_authz "tls-authz" : StrOrNull => into,
+    with_max_bandwidth maybe_max_bandwidth max_bandwidth "max-bandwidth" : u64 => plain,
+    with_avail_switchover_bandwidth maybe_avail_switchover_bandwidth
     avail_switchover_bandwidth "avail-switchover-bandwidth" : u64 => plain,
-    with_downtime_limit downtime_limit "downtime-limit" : u64 => plain,
-    with_x_checkpoint_delay x_checkpoint_delay "x-checkpoint-delay" : u32 => plain,
-    with_multifd_channels multifd_channels "multifd-channels" : u8 => plain,
-    with_xbzrle_cache_size xbzrle_cache_size "xbzrle-cache-size" : u64 => plain,
-    with_max_postcopy_bandwidth max_postcopy_bandwidth "max-postcopy-bandwidth" : u64 =>
-    plain, with_max_cpu_throttle max_cpu_throttle "max-cpu-throttle" : u8 => plain,
-    with_multifd_compression multifd_compression "multifd-compression" :
-    MultiFDCompression => into, with_multifd_zlib_level multifd_zlib_level
-    "multifd-zlib-level" : u8 => plain, with_multifd_qatzip_level multifd_qatzip_level
-    "multifd-qatzip-level" : u8 => plain, with_multifd_zstd_level multifd_zstd_level
-    "multifd-zstd-level" : u8 => plain, with_block_bitmap_mapping block_bitmap_mapping
-    "block-bitmap-mapping" : ::std::vec::Vec < BitmapMigrationNodeAlias > => into,
-    with_x_vcpu_dirty_limit_period x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period"
-    : u64 => plain, with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 =>
-    plain, with_mode mode "mode" : MigMode => into, with_zero_page_detection
-    zero_page_detection "zero-page-detection" : ZeroPageDetection => into, with_direct_io
-    direct_io "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command
-    "cpr-exec-command" : ::std::vec::Vec < ::std::string::String > => into,
-    #[deprecated(note =
+    with_downtime_limit maybe_downtime_limit downtime_limit "downtime-limit" : u64 =>
+    plain, with_x_checkpoint_delay maybe_x_checkpoint_delay x_checkpoint_delay
+    "x-checkpoint-delay" : u32 => plain, with_multifd_channels maybe_multifd_channels
+    multifd_channels "multifd-channels" : u8 => plain, with_xbzrle_cache_size
+    maybe_xbzrle_cache_size xbzrle_cache_size "xbzrle-cache-size" : u64 => plain,
+    with_max_postcopy_bandwidth maybe_max_postcopy_bandwidth max_postcopy_bandwidth
+    "max-postcopy-bandwidth" : u64 => plain, with_max_cpu_throttle maybe_max_cpu_throttle
+    max_cpu_throttle "max-cpu-throttle" : u8 => plain, with_multifd_compression
+    maybe_multifd_compression multifd_compression "multifd-compression" :
+    MultiFDCompression => into, with_multifd_zlib_level maybe_multifd_zlib_level
+    multifd_zlib_level "multifd-zlib-level" : u8 => plain, with_multifd_qatzip_level
+    maybe_multifd_qatzip_level multifd_qatzip_level "multifd-qatzip-level" : u8 => plain,
+    with_multifd_zstd_level maybe_multifd_zstd_level multifd_zstd_level
+    "multifd-zstd-level" : u8 => plain, with_block_bitmap_mapping
+    maybe_block_bitmap_mapping block_bitmap_mapping "block-bitmap-mapping" :
+    ::std::vec::Vec < BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
+    maybe_x_vcpu_dirty_limit_period x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period"
+    : u64 => plain, with_vcpu_dirty_limit maybe_vcpu_dirty_limit vcpu_dirty_limit
+    "vcpu-dirty-limit" : u64 => plain, with_mode maybe_mode mode "mode" : MigMode =>
+    into, with_zero_page_detection maybe_zero_page_detection zero_page_detection
+    "zero-page-detection" : ZeroPageDetection => into, with_direct_io maybe_direct_io
+    direct_io "direct-io" : bool => into, with_cpr_exec_command maybe_cpr_exec_command
+    cpr_exec_command "cpr-exec-command" : ::std::vec::Vec < ::std::string::String > =>
+    into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_level compress_level "compress-level" : u8 => plain, #[deprecated(note
-    =
+    with_compress_level maybe_compress_level compress_level "compress-level" : u8 =>
+    plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_threads compress_threads "compress-threads" : u8 => plain,
-    #[deprecated(note =
+    with_compress_threads maybe_compress_threads compress_threads "compress-threads" : u8
+    => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
-    #[deprecated(note =
+    with_compress_wait_thread maybe_compress_wait_thread compress_wait_thread
+    "compress-wait-thread" : bool => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_decompress_threads decompress_threads "decompress-threads" : u8 => plain,
-    #[deprecated(note =
+    with_decompress_threads maybe_decompress_threads decompress_threads
+    "decompress-threads" : u8 => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_block_incremental block_incremental "block-incremental" : bool => into, }
+    with_block_incremental maybe_block_incremental block_incremental "block-incremental"
+    : bool => into, }
 );
 #[doc(alias = "migrate-set-parameters")]
 ::qapi_rt::qapi_command!(
@@ -1871,52 +1889,63 @@ pub struct MigrationParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
-    with_announce_initial announce_initial "announce-initial" : u64 => plain,
-    with_announce_max announce_max "announce-max" : u64 => plain, with_announce_rounds
-    announce_rounds "announce-rounds" : u64 => plain, with_announce_step announce_step
-    "announce-step" : u64 => plain, with_throttle_trigger_threshold
-    throttle_trigger_threshold "throttle-trigger-threshold" : u8 => plain,
-    with_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
-    with_cpu_throttle_increment cpu_throttle_increment "cpu-throttle-increment" : u8 =>
-    plain, with_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" :
-    bool => into, with_tls_creds tls_creds "tls-creds" : ::std::string::String => into,
-    with_tls_hostname tls_hostname "tls-hostname" : ::std::string::String => into,
-    with_tls_authz tls_authz "tls-authz" : ::std::string::String => into,
-    with_max_bandwidth max_bandwidth "max-bandwidth" : u64 => plain,
-    with_avail_switchover_bandwidth avail_switchover_bandwidth
-    "avail-switchover-bandwidth" : u64 => plain, with_downtime_limit downtime_limit
-    "downtime-limit" : u64 => plain, with_x_checkpoint_delay x_checkpoint_delay
-    "x-checkpoint-delay" : u32 => plain, with_multifd_channels multifd_channels
-    "multifd-channels" : u8 => plain, with_xbzrle_cache_size xbzrle_cache_size
+    with_announce_initial maybe_announce_initial announce_initial "announce-initial" :
+    u64 => plain, with_announce_max maybe_announce_max announce_max "announce-max" : u64
+    => plain, with_announce_rounds maybe_announce_rounds announce_rounds
+    "announce-rounds" : u64 => plain, with_announce_step maybe_announce_step
+    announce_step "announce-step" : u64 => plain, with_throttle_trigger_threshold
+    maybe_throttle_trigger_threshold throttle_trigger_threshold
+    "throttle-trigger-threshold" : u8 => plain, with_cpu_throttle_initial
+    maybe_cpu_throttle_initial cpu_throttle_initial "cpu-throttle-initial" : u8 => plain,
+    with_cpu_throttle_increment maybe_cpu_throttle_increment cpu_throttle_increment
+    "cpu-throttle-increment" : u8 => plain, with_cpu_throttle_tailslow
+    maybe_cpu_throttle_tailslow cpu_throttle_tailslow "cpu-throttle-tailslow" : bool =>
+    into, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : ::std::string::String =>
+    into, with_tls_hostname maybe_tls_hostname tls_hostname "tls-hostname" :
+    ::std::string::String => into, with_tls_authz maybe_tls_authz tls_authz "tls-authz" :
+    ::std::string::String => into, with_max_bandwidth maybe_max_bandwidth max_bandwidth
+    "max-bandwidth" : u64 => plain, with_avail_switchover_bandwidth
+    maybe_avail_switchover_bandwidth avail_switchover_bandwidth
+    "avail-switchover-bandwidth" : u64 => plain, with_downtime_limit maybe_downtime_limit
+    downtime_limit "downtime-limit" : u64 => plain, with_x_checkpoint_delay
+    maybe_x_checkpoint_delay x_checkpoint_delay "x-checkpoint-delay" : u32 => plain,
+    with_multifd_channels maybe_multifd_channels multifd_channels "multifd-channels" : u8
+    => plain, with_xbzrle_cache_size maybe_xbzrle_cache_size xbzrle_cache_size
     "xbzrle-cache-size" : u64 => plain, with_max_postcopy_bandwidth
-    max_postcopy_bandwidth "max-postcopy-bandwidth" : u64 => plain, with_max_cpu_throttle
-    max_cpu_throttle "max-cpu-throttle" : u8 => plain, with_multifd_compression
+    maybe_max_postcopy_bandwidth max_postcopy_bandwidth "max-postcopy-bandwidth" : u64 =>
+    plain, with_max_cpu_throttle maybe_max_cpu_throttle max_cpu_throttle
+    "max-cpu-throttle" : u8 => plain, with_multifd_compression maybe_multifd_compression
     multifd_compression "multifd-compression" : MultiFDCompression => into,
-    with_multifd_zlib_level multifd_zlib_level "multifd-zlib-level" : u8 => plain,
-    with_multifd_qatzip_level multifd_qatzip_level "multifd-qatzip-level" : u8 => plain,
-    with_multifd_zstd_level multifd_zstd_level "multifd-zstd-level" : u8 => plain,
-    with_block_bitmap_mapping block_bitmap_mapping "block-bitmap-mapping" :
+    with_multifd_zlib_level maybe_multifd_zlib_level multifd_zlib_level
+    "multifd-zlib-level" : u8 => plain, with_multifd_qatzip_level
+    maybe_multifd_qatzip_level multifd_qatzip_level "multifd-qatzip-level" : u8 => plain,
+    with_multifd_zstd_level maybe_multifd_zstd_level multifd_zstd_level
+    "multifd-zstd-level" : u8 => plain, with_block_bitmap_mapping
+    maybe_block_bitmap_mapping block_bitmap_mapping "block-bitmap-mapping" :
     ::std::vec::Vec < BitmapMigrationNodeAlias > => into, with_x_vcpu_dirty_limit_period
-    x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period" : u64 => plain,
-    with_vcpu_dirty_limit vcpu_dirty_limit "vcpu-dirty-limit" : u64 => plain, with_mode
-    mode "mode" : MigMode => into, with_zero_page_detection zero_page_detection
-    "zero-page-detection" : ZeroPageDetection => into, with_direct_io direct_io
-    "direct-io" : bool => into, with_cpr_exec_command cpr_exec_command "cpr-exec-command"
-    : ::std::vec::Vec < ::std::string::String > => into, #[deprecated(note =
+    maybe_x_vcpu_dirty_limit_period x_vcpu_dirty_limit_period "x-vcpu-dirty-limit-period"
+    : u64 => plain, with_vcpu_dirty_limit maybe_vcpu_dirty_limit vcpu_dirty_limit
+    "vcpu-dirty-limit" : u64 => plain, with_mode maybe_mode mode "mode" : MigMode =>
+    into, with_zero_page_detection maybe_zero_page_detection zero_page_detection
+    "zero-page-detection" : ZeroPageDetection => into, with_direct_io maybe_direct_io
+    direct_io "direct-io" : bool => into, with_cpr_exec_command maybe_cpr_exec_command
+    cpr_exec_command "cpr-exec-command" : ::std::vec::Vec < ::std::string::String > =>
+    into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_level compress_level "compress-level" : u8 => plain, #[deprecated(note
-    =
+    with_compress_level maybe_compress_level compress_level "compress-level" : u8 =>
+    plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_threads compress_threads "compress-threads" : u8 => plain,
-    #[deprecated(note =
+    with_compress_threads maybe_compress_threads compress_threads "compress-threads" : u8
+    => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_compress_wait_thread compress_wait_thread "compress-wait-thread" : bool => into,
-    #[deprecated(note =
+    with_compress_wait_thread maybe_compress_wait_thread compress_wait_thread
+    "compress-wait-thread" : bool => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_decompress_threads decompress_threads "decompress-threads" : u8 => plain,
-    #[deprecated(note =
+    with_decompress_threads maybe_decompress_threads decompress_threads
+    "decompress-threads" : u8 => plain, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_block_incremental block_incremental "block-incremental" : bool => into, }
+    with_block_incremental maybe_block_incremental block_incremental "block-incremental"
+    : bool => into, }
 );
 #[doc(alias = "query-migrate-parameters")]
 /// Return information about the current migration parameters
@@ -2578,14 +2607,15 @@ pub struct Migrate {
 );
 ::qapi_rt::qapi_builder!(
     Migrate new {} init { extra = ::std::default::Default::default(), } set { with_uri
-    uri "uri" : ::std::string::String => into, with_channels channels "channels" :
-    ::std::vec::Vec < MigrationChannel > => into, #[deprecated(note =
-    "Argument `detach` is deprecated.")] with_detach detach "detach" : bool => into,
-    with_resume resume "resume" : bool => into, #[deprecated(note =
+    maybe_uri uri "uri" : ::std::string::String => into, with_channels maybe_channels
+    channels "channels" : ::std::vec::Vec < MigrationChannel > => into, #[deprecated(note
+    = "Argument `detach` is deprecated.")] with_detach maybe_detach detach "detach" :
+    bool => into, with_resume maybe_resume resume "resume" : bool => into,
+    #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_blk blk "blk" : bool => into, #[deprecated(note =
+    with_blk maybe_blk blk "blk" : bool => into, #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_inc inc "inc" : bool => into, }
+    with_inc maybe_inc inc "inc" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     Migrate, "migrate", (), { arg_type : "q_obj_migrate-arg", since : "0.14", versions :
@@ -2675,9 +2705,10 @@ pub struct MigrateIncoming {
 );
 ::qapi_rt::qapi_builder!(
     MigrateIncoming new {} init { extra = ::std::default::Default::default(), } set {
-    with_uri uri "uri" : ::std::string::String => into, with_channels channels "channels"
-    : ::std::vec::Vec < MigrationChannel > => into, with_exit_on_error exit_on_error
-    "exit-on-error" : bool => into, }
+    with_uri maybe_uri uri "uri" : ::std::string::String => into, with_channels
+    maybe_channels channels "channels" : ::std::vec::Vec < MigrationChannel > => into,
+    with_exit_on_error maybe_exit_on_error exit_on_error "exit-on-error" : bool => into,
+    }
 );
 ::qapi_rt::qapi_command!(
     MigrateIncoming, "migrate-incoming", (), { arg_type : "q_obj_migrate-incoming-arg",
@@ -2717,7 +2748,8 @@ pub struct XenSaveDevicesState {
 );
 ::qapi_rt::qapi_builder!(
     XenSaveDevicesState new { filename : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_live live "live" : bool => into, }
+    ::std::default::Default::default(), } set { with_live maybe_live live "live" : bool
+    => into, }
 );
 ::qapi_rt::qapi_command!(
     XenSaveDevicesState, "xen-save-devices-state", (), { arg_type :
@@ -2827,8 +2859,8 @@ pub struct XenSetReplication {
 );
 ::qapi_rt::qapi_builder!(
     XenSetReplication new { enable : bool => into, primary : bool => into, } init { extra
-    = ::std::default::Default::default(), } set { with_failover failover "failover" :
-    bool => into, }
+    = ::std::default::Default::default(), } set { with_failover maybe_failover failover
+    "failover" : bool => into, }
 );
 /// The required arguments of [`XenSetReplication`] by name, for a struct literal: `XenSetReplication::from(XenSetReplicationArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2871,7 +2903,7 @@ pub struct ReplicationStatus {
 );
 ::qapi_rt::qapi_builder!(
     ReplicationStatus new { error : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_desc desc "desc" :
+    ::std::default::Default::default(), } set { with_desc maybe_desc desc "desc" :
     ::std::string::String => into, }
 );
 #[doc(alias = "query-xen-replication-status")]
@@ -3215,9 +3247,10 @@ pub struct DirtyRateInfo {
     DirtyRateInfo new { status : DirtyRateStatus => into, start_time : i64 => plain,
     calc_time : i64 => plain, sample_pages : u64 => plain, mode : DirtyRateMeasureMode =>
     into, } init { extra = ::std::default::Default::default(), } set { with_dirty_rate
-    dirty_rate "dirty-rate" : i64 => plain, with_calc_time_unit calc_time_unit
-    "calc-time-unit" : TimeUnit => into, with_vcpu_dirty_rate vcpu_dirty_rate
-    "vcpu-dirty-rate" : ::std::vec::Vec < DirtyRateVcpu > => into, }
+    maybe_dirty_rate dirty_rate "dirty-rate" : i64 => plain, with_calc_time_unit
+    maybe_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into,
+    with_vcpu_dirty_rate maybe_vcpu_dirty_rate vcpu_dirty_rate "vcpu-dirty-rate" :
+    ::std::vec::Vec < DirtyRateVcpu > => into, }
 );
 #[doc(alias = "calc-dirty-rate")]
 /// Start measuring dirty page rate of the VM.  Results can be retrieved
@@ -3303,9 +3336,10 @@ pub struct CalcDirtyRate {
 );
 ::qapi_rt::qapi_builder!(
     CalcDirtyRate new { calc_time : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_calc_time_unit calc_time_unit
-    "calc-time-unit" : TimeUnit => into, with_sample_pages sample_pages "sample-pages" :
-    i64 => plain, with_mode mode "mode" : DirtyRateMeasureMode => into, }
+    ::std::default::Default::default(), } set { with_calc_time_unit maybe_calc_time_unit
+    calc_time_unit "calc-time-unit" : TimeUnit => into, with_sample_pages
+    maybe_sample_pages sample_pages "sample-pages" : i64 => plain, with_mode maybe_mode
+    mode "mode" : DirtyRateMeasureMode => into, }
 );
 ::qapi_rt::qapi_command!(
     CalcDirtyRate, "calc-dirty-rate", (), { arg_type : "q_obj_calc-dirty-rate-arg", since
@@ -3350,7 +3384,8 @@ pub struct QueryDirtyRate {
 );
 ::qapi_rt::qapi_builder!(
     QueryDirtyRate new {} init { extra = ::std::default::Default::default(), } set {
-    with_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit => into, }
+    with_calc_time_unit maybe_calc_time_unit calc_time_unit "calc-time-unit" : TimeUnit
+    => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { arg_type :
@@ -3417,8 +3452,8 @@ pub struct SetVcpuDirtyLimit {
 );
 ::qapi_rt::qapi_builder!(
     SetVcpuDirtyLimit new { dirty_rate : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_cpu_index cpu_index "cpu-index" :
-    i64 => plain, }
+    ::std::default::Default::default(), } set { with_cpu_index maybe_cpu_index cpu_index
+    "cpu-index" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     SetVcpuDirtyLimit, "set-vcpu-dirty-limit", (), { arg_type :
@@ -3455,7 +3490,7 @@ pub struct CancelVcpuDirtyLimit {
 );
 ::qapi_rt::qapi_builder!(
     CancelVcpuDirtyLimit new {} init { extra = ::std::default::Default::default(), } set
-    { with_cpu_index cpu_index "cpu-index" : i64 => plain, }
+    { with_cpu_index maybe_cpu_index cpu_index "cpu-index" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     CancelVcpuDirtyLimit, "cancel-vcpu-dirty-limit", (), { arg_type :

@@ -42,8 +42,8 @@ pub struct AddClient {
 ::qapi_rt::qapi_builder!(
     AddClient new { protocol : ::std::string::String => into, fdname :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_skipauth skipauth "skipauth" : bool => into, with_tls tls "tls" : bool =>
-    into, }
+    set { with_skipauth maybe_skipauth skipauth "skipauth" : bool => into, with_tls
+    maybe_tls tls "tls" : bool => into, }
 );
 /// The required arguments of [`AddClient`] by name, for a struct literal: `AddClient::from(AddClientArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ pub struct NameInfo {
 ::qapi_rt::qapi_struct!(NameInfo { 0 opt name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
     NameInfo new {} init { extra = ::std::default::Default::default(), } set { with_name
-    name "name" : ::std::string::String => into, }
+    maybe_name name "name" : ::std::string::String => into, }
 );
 #[doc(alias = "query-name")]
 /// Return the name information of a guest.
@@ -337,8 +337,8 @@ pub struct HumanMonitorCommand {
 );
 ::qapi_rt::qapi_builder!(
     HumanMonitorCommand new { command_line : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_cpu_index cpu_index
-    "cpu-index" : i64 => plain, }
+    extra = ::std::default::Default::default(), } set { with_cpu_index maybe_cpu_index
+    cpu_index "cpu-index" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     HumanMonitorCommand, "human-monitor-command", ::std::string::String, { arg_type :
@@ -536,8 +536,8 @@ pub struct AddFd {
 );
 ::qapi_rt::qapi_builder!(
     AddFd new {} init { extra = ::std::default::Default::default(), } set { with_fdset_id
-    fdset_id "fdset-id" : i64 => plain, with_opaque opaque "opaque" :
-    ::std::string::String => into, }
+    maybe_fdset_id fdset_id "fdset-id" : i64 => plain, with_opaque maybe_opaque opaque
+    "opaque" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     AddFd, "add-fd", AddfdInfo, { arg_type : "q_obj_add-fd-arg", since : "1.2", versions
@@ -579,7 +579,8 @@ pub struct RemoveFd {
 );
 ::qapi_rt::qapi_builder!(
     RemoveFd new { fdset_id : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_fd fd "fd" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_fd maybe_fd fd "fd" : i64 => plain,
+    }
 );
 ::qapi_rt::qapi_command!(
     RemoveFd, "remove-fd", (), { arg_type : "q_obj_remove-fd-arg", since : "1.2",
@@ -604,8 +605,8 @@ pub struct FdsetFdInfo {
 );
 ::qapi_rt::qapi_builder!(
     FdsetFdInfo new { fd : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_opaque opaque "opaque" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_opaque maybe_opaque opaque "opaque"
+    : ::std::string::String => into, }
 );
 /// Information about an fd set.
 ///
@@ -730,9 +731,9 @@ pub struct CommandLineParameterInfo {
 ::qapi_rt::qapi_builder!(
     CommandLineParameterInfo new { name : ::std::string::String => into, r#type :
     CommandLineParameterType => into, } init { extra =
-    ::std::default::Default::default(), } set { with_help help "help" :
-    ::std::string::String => into, with_default default "default" : ::std::string::String
-    => into, }
+    ::std::default::Default::default(), } set { with_help maybe_help help "help" :
+    ::std::string::String => into, with_default maybe_default default "default" :
+    ::std::string::String => into, }
 );
 /// Details about a command line option, including its list of parameter
 /// details
@@ -805,7 +806,7 @@ pub struct QueryCommandLineOptions {
 ::qapi_rt::qapi_struct!(QueryCommandLineOptions { 0 opt option "option", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryCommandLineOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_option option "option" : ::std::string::String => into, }
+    set { with_option maybe_option option "option" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryCommandLineOptions, "query-command-line-options", ::std::vec::Vec <

@@ -403,7 +403,7 @@ pub struct SevInjectLaunchSecret {
 ::qapi_rt::qapi_builder!(
     SevInjectLaunchSecret new { packet_header : ::std::string::String => into, secret :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_gpa gpa "gpa" : u64 => plain, }
+    set { with_gpa maybe_gpa gpa "gpa" : u64 => plain, }
 );
 /// The required arguments of [`SevInjectLaunchSecret`] by name, for a struct literal: `SevInjectLaunchSecret::from(SevInjectLaunchSecretArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]
@@ -548,7 +548,7 @@ pub struct SgxInfo {
     bool => into, sections : ::std::vec::Vec < SgxEpcSection > => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "Member `section-size` is deprecated. Use `sections` instead.; removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_section_size section_size "section-size" : u64 => plain, }
+    with_section_size maybe_section_size section_size "section-size" : u64 => plain, }
 );
 #[doc(alias = "query-sgx")]
 /// Return information about configured SGX capabilities of guest

@@ -140,10 +140,11 @@ pub struct NetLegacyNicOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetLegacyNicOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_netdev netdev "netdev" : ::std::string::String => into, with_macaddr macaddr
-    "macaddr" : ::std::string::String => into, with_model model "model" :
-    ::std::string::String => into, with_addr addr "addr" : ::std::string::String => into,
-    with_vectors vectors "vectors" : u32 => plain, }
+    with_netdev maybe_netdev netdev "netdev" : ::std::string::String => into,
+    with_macaddr maybe_macaddr macaddr "macaddr" : ::std::string::String => into,
+    with_model maybe_model model "model" : ::std::string::String => into, with_addr
+    maybe_addr addr "addr" : ::std::string::String => into, with_vectors maybe_vectors
+    vectors "vectors" : u32 => plain, }
 );
 #[doc(alias = "String")]
 /// A fat type wrapping 'str', to be embedded in lists.
@@ -331,31 +332,36 @@ pub struct NetDevPasstOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetDevPasstOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_path path "path" : ::std::string::String => into, with_quiet quiet "quiet" :
-    bool => into, with_vhost_user vhost_user "vhost-user" : bool => into, with_mtu mtu
-    "mtu" : i64 => plain, with_address address "address" : ::std::string::String => into,
-    with_netmask netmask "netmask" : ::std::string::String => into, with_mac mac "mac" :
-    ::std::string::String => into, with_gateway gateway "gateway" : ::std::string::String
-    => into, with_interface interface "interface" : ::std::string::String => into,
-    with_outbound outbound "outbound" : ::std::string::String => into, with_outbound_if4
-    outbound_if4 "outbound-if4" : ::std::string::String => into, with_outbound_if6
-    outbound_if6 "outbound-if6" : ::std::string::String => into, with_dns dns "dns" :
-    ::std::string::String => into, with_search search "search" : ::std::vec::Vec <
-    QapiString > => into, with_fqdn fqdn "fqdn" : ::std::string::String => into,
-    with_dhcp_dns dhcp_dns "dhcp-dns" : bool => into, with_dhcp_search dhcp_search
-    "dhcp-search" : bool => into, with_map_host_loopback map_host_loopback
-    "map-host-loopback" : ::std::string::String => into, with_map_guest_addr
-    map_guest_addr "map-guest-addr" : ::std::string::String => into, with_dns_forward
-    dns_forward "dns-forward" : ::std::string::String => into, with_dns_host dns_host
-    "dns-host" : ::std::string::String => into, with_tcp tcp "tcp" : bool => into,
-    with_udp udp "udp" : bool => into, with_icmp icmp "icmp" : bool => into, with_dhcp
-    dhcp "dhcp" : bool => into, with_ndp ndp "ndp" : bool => into, with_dhcpv6 dhcpv6
-    "dhcpv6" : bool => into, with_ra ra "ra" : bool => into, with_freebind freebind
-    "freebind" : bool => into, with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6
-    "ipv6" : bool => into, with_tcp_ports tcp_ports "tcp-ports" : ::std::vec::Vec <
-    QapiString > => into, with_udp_ports udp_ports "udp-ports" : ::std::vec::Vec <
-    QapiString > => into, with_param param "param" : ::std::vec::Vec < QapiString > =>
-    into, }
+    with_path maybe_path path "path" : ::std::string::String => into, with_quiet
+    maybe_quiet quiet "quiet" : bool => into, with_vhost_user maybe_vhost_user vhost_user
+    "vhost-user" : bool => into, with_mtu maybe_mtu mtu "mtu" : i64 => plain,
+    with_address maybe_address address "address" : ::std::string::String => into,
+    with_netmask maybe_netmask netmask "netmask" : ::std::string::String => into,
+    with_mac maybe_mac mac "mac" : ::std::string::String => into, with_gateway
+    maybe_gateway gateway "gateway" : ::std::string::String => into, with_interface
+    maybe_interface interface "interface" : ::std::string::String => into, with_outbound
+    maybe_outbound outbound "outbound" : ::std::string::String => into, with_outbound_if4
+    maybe_outbound_if4 outbound_if4 "outbound-if4" : ::std::string::String => into,
+    with_outbound_if6 maybe_outbound_if6 outbound_if6 "outbound-if6" :
+    ::std::string::String => into, with_dns maybe_dns dns "dns" : ::std::string::String
+    => into, with_search maybe_search search "search" : ::std::vec::Vec < QapiString > =>
+    into, with_fqdn maybe_fqdn fqdn "fqdn" : ::std::string::String => into, with_dhcp_dns
+    maybe_dhcp_dns dhcp_dns "dhcp-dns" : bool => into, with_dhcp_search maybe_dhcp_search
+    dhcp_search "dhcp-search" : bool => into, with_map_host_loopback
+    maybe_map_host_loopback map_host_loopback "map-host-loopback" : ::std::string::String
+    => into, with_map_guest_addr maybe_map_guest_addr map_guest_addr "map-guest-addr" :
+    ::std::string::String => into, with_dns_forward maybe_dns_forward dns_forward
+    "dns-forward" : ::std::string::String => into, with_dns_host maybe_dns_host dns_host
+    "dns-host" : ::std::string::String => into, with_tcp maybe_tcp tcp "tcp" : bool =>
+    into, with_udp maybe_udp udp "udp" : bool => into, with_icmp maybe_icmp icmp "icmp" :
+    bool => into, with_dhcp maybe_dhcp dhcp "dhcp" : bool => into, with_ndp maybe_ndp ndp
+    "ndp" : bool => into, with_dhcpv6 maybe_dhcpv6 dhcpv6 "dhcpv6" : bool => into,
+    with_ra maybe_ra ra "ra" : bool => into, with_freebind maybe_freebind freebind
+    "freebind" : bool => into, with_ipv4 maybe_ipv4 ipv4 "ipv4" : bool => into, with_ipv6
+    maybe_ipv6 ipv6 "ipv6" : bool => into, with_tcp_ports maybe_tcp_ports tcp_ports
+    "tcp-ports" : ::std::vec::Vec < QapiString > => into, with_udp_ports maybe_udp_ports
+    udp_ports "udp-ports" : ::std::vec::Vec < QapiString > => into, with_param
+    maybe_param param "param" : ::std::vec::Vec < QapiString > => into, }
 );
 /// Use the user mode network stack which requires no administrator
 /// privilege to run.
@@ -435,23 +441,27 @@ pub struct NetdevUserOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevUserOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_hostname hostname "hostname" : ::std::string::String => into, with_restrict
-    restrict "restrict" : bool => into, with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6
-    ipv6 "ipv6" : bool => into, with_ip ip "ip" : ::std::string::String => into, with_net
-    net "net" : ::std::string::String => into, with_host host "host" :
-    ::std::string::String => into, with_tftp tftp "tftp" : ::std::string::String => into,
-    with_bootfile bootfile "bootfile" : ::std::string::String => into, with_dhcpstart
-    dhcpstart "dhcpstart" : ::std::string::String => into, with_dns dns "dns" :
-    ::std::string::String => into, with_dnssearch dnssearch "dnssearch" : ::std::vec::Vec
-    < QapiString > => into, with_domainname domainname "domainname" :
-    ::std::string::String => into, with_ipv6_prefix ipv6_prefix "ipv6-prefix" :
-    ::std::string::String => into, with_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" :
-    i64 => plain, with_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into,
-    with_ipv6_dns ipv6_dns "ipv6-dns" : ::std::string::String => into, with_smb smb "smb"
-    : ::std::string::String => into, with_smbserver smbserver "smbserver" :
-    ::std::string::String => into, with_hostfwd hostfwd "hostfwd" : ::std::vec::Vec <
-    QapiString > => into, with_guestfwd guestfwd "guestfwd" : ::std::vec::Vec <
-    QapiString > => into, with_tftp_server_name tftp_server_name "tftp-server-name" :
+    with_hostname maybe_hostname hostname "hostname" : ::std::string::String => into,
+    with_restrict maybe_restrict restrict "restrict" : bool => into, with_ipv4 maybe_ipv4
+    ipv4 "ipv4" : bool => into, with_ipv6 maybe_ipv6 ipv6 "ipv6" : bool => into, with_ip
+    maybe_ip ip "ip" : ::std::string::String => into, with_net maybe_net net "net" :
+    ::std::string::String => into, with_host maybe_host host "host" :
+    ::std::string::String => into, with_tftp maybe_tftp tftp "tftp" :
+    ::std::string::String => into, with_bootfile maybe_bootfile bootfile "bootfile" :
+    ::std::string::String => into, with_dhcpstart maybe_dhcpstart dhcpstart "dhcpstart" :
+    ::std::string::String => into, with_dns maybe_dns dns "dns" : ::std::string::String
+    => into, with_dnssearch maybe_dnssearch dnssearch "dnssearch" : ::std::vec::Vec <
+    QapiString > => into, with_domainname maybe_domainname domainname "domainname" :
+    ::std::string::String => into, with_ipv6_prefix maybe_ipv6_prefix ipv6_prefix
+    "ipv6-prefix" : ::std::string::String => into, with_ipv6_prefixlen
+    maybe_ipv6_prefixlen ipv6_prefixlen "ipv6-prefixlen" : i64 => plain, with_ipv6_host
+    maybe_ipv6_host ipv6_host "ipv6-host" : ::std::string::String => into, with_ipv6_dns
+    maybe_ipv6_dns ipv6_dns "ipv6-dns" : ::std::string::String => into, with_smb
+    maybe_smb smb "smb" : ::std::string::String => into, with_smbserver maybe_smbserver
+    smbserver "smbserver" : ::std::string::String => into, with_hostfwd maybe_hostfwd
+    hostfwd "hostfwd" : ::std::vec::Vec < QapiString > => into, with_guestfwd
+    maybe_guestfwd guestfwd "guestfwd" : ::std::vec::Vec < QapiString > => into,
+    with_tftp_server_name maybe_tftp_server_name tftp_server_name "tftp-server-name" :
     ::std::string::String => into, }
 );
 /// Used to configure a host TAP network interface backend.
@@ -506,17 +516,19 @@ pub struct NetdevTapOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevTapOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_ifname ifname "ifname" : ::std::string::String => into, with_fd fd "fd" :
-    ::std::string::String => into, with_fds fds "fds" : ::std::string::String => into,
-    with_script script "script" : ::std::string::String => into, with_downscript
-    downscript "downscript" : ::std::string::String => into, with_br br "br" :
-    ::std::string::String => into, with_helper helper "helper" : ::std::string::String =>
-    into, with_sndbuf sndbuf "sndbuf" : u64 => plain, with_vnet_hdr vnet_hdr "vnet_hdr" :
-    bool => into, with_vhost vhost "vhost" : bool => into, with_vhostfd vhostfd "vhostfd"
-    : ::std::string::String => into, with_vhostfds vhostfds "vhostfds" :
-    ::std::string::String => into, with_vhostforce vhostforce "vhostforce" : bool =>
-    into, with_queues queues "queues" : u32 => plain, with_poll_us poll_us "poll-us" :
-    u32 => plain, }
+    with_ifname maybe_ifname ifname "ifname" : ::std::string::String => into, with_fd
+    maybe_fd fd "fd" : ::std::string::String => into, with_fds maybe_fds fds "fds" :
+    ::std::string::String => into, with_script maybe_script script "script" :
+    ::std::string::String => into, with_downscript maybe_downscript downscript
+    "downscript" : ::std::string::String => into, with_br maybe_br br "br" :
+    ::std::string::String => into, with_helper maybe_helper helper "helper" :
+    ::std::string::String => into, with_sndbuf maybe_sndbuf sndbuf "sndbuf" : u64 =>
+    plain, with_vnet_hdr maybe_vnet_hdr vnet_hdr "vnet_hdr" : bool => into, with_vhost
+    maybe_vhost vhost "vhost" : bool => into, with_vhostfd maybe_vhostfd vhostfd
+    "vhostfd" : ::std::string::String => into, with_vhostfds maybe_vhostfds vhostfds
+    "vhostfds" : ::std::string::String => into, with_vhostforce maybe_vhostforce
+    vhostforce "vhostforce" : bool => into, with_queues maybe_queues queues "queues" :
+    u32 => plain, with_poll_us maybe_poll_us poll_us "poll-us" : u32 => plain, }
 );
 /// Socket netdevs are used to establish a network connection to another
 /// QEMU virtual machine via a TCP socket.
@@ -547,11 +559,12 @@ pub struct NetdevSocketOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevSocketOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_fd fd "fd" : ::std::string::String => into, with_listen listen "listen" :
-    ::std::string::String => into, with_connect connect "connect" : ::std::string::String
-    => into, with_mcast mcast "mcast" : ::std::string::String => into, with_localaddr
-    localaddr "localaddr" : ::std::string::String => into, with_udp udp "udp" :
-    ::std::string::String => into, }
+    with_fd maybe_fd fd "fd" : ::std::string::String => into, with_listen maybe_listen
+    listen "listen" : ::std::string::String => into, with_connect maybe_connect connect
+    "connect" : ::std::string::String => into, with_mcast maybe_mcast mcast "mcast" :
+    ::std::string::String => into, with_localaddr maybe_localaddr localaddr "localaddr" :
+    ::std::string::String => into, with_udp maybe_udp udp "udp" : ::std::string::String
+    => into, }
 );
 /// Configure an Ethernet over L2TPv3 tunnel.
 ///
@@ -604,14 +617,16 @@ pub struct NetdevL2TPv3Options {
 ::qapi_rt::qapi_builder!(
     NetdevL2TPv3Options new { src : ::std::string::String => into, dst :
     ::std::string::String => into, txsession : u32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_srcport srcport "srcport" :
-    ::std::string::String => into, with_dstport dstport "dstport" : ::std::string::String
-    => into, with_ipv6 ipv6 "ipv6" : bool => into, with_udp udp "udp" : bool => into,
-    with_cookie64 cookie64 "cookie64" : bool => into, with_counter counter "counter" :
-    bool => into, with_pincounter pincounter "pincounter" : bool => into, with_txcookie
-    txcookie "txcookie" : u64 => plain, with_rxcookie rxcookie "rxcookie" : u64 => plain,
-    with_rxsession rxsession "rxsession" : u32 => plain, with_offset offset "offset" :
-    u32 => plain, }
+    ::std::default::Default::default(), } set { with_srcport maybe_srcport srcport
+    "srcport" : ::std::string::String => into, with_dstport maybe_dstport dstport
+    "dstport" : ::std::string::String => into, with_ipv6 maybe_ipv6 ipv6 "ipv6" : bool =>
+    into, with_udp maybe_udp udp "udp" : bool => into, with_cookie64 maybe_cookie64
+    cookie64 "cookie64" : bool => into, with_counter maybe_counter counter "counter" :
+    bool => into, with_pincounter maybe_pincounter pincounter "pincounter" : bool =>
+    into, with_txcookie maybe_txcookie txcookie "txcookie" : u64 => plain, with_rxcookie
+    maybe_rxcookie rxcookie "rxcookie" : u64 => plain, with_rxsession maybe_rxsession
+    rxsession "rxsession" : u32 => plain, with_offset maybe_offset offset "offset" : u32
+    => plain, }
 );
 /// Connect to a vde switch running on the host.
 ///
@@ -637,9 +652,9 @@ pub struct NetdevVdeOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVdeOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_sock sock "sock" : ::std::string::String => into, with_port port "port" : u16 =>
-    plain, with_group group "group" : ::std::string::String => into, with_mode mode
-    "mode" : u16 => plain, }
+    with_sock maybe_sock sock "sock" : ::std::string::String => into, with_port
+    maybe_port port "port" : u16 => plain, with_group maybe_group group "group" :
+    ::std::string::String => into, with_mode maybe_mode mode "mode" : u16 => plain, }
 );
 /// Connect a host TAP network interface to a host bridge device.
 ///
@@ -660,8 +675,8 @@ pub struct NetdevBridgeOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevBridgeOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_br br "br" : ::std::string::String => into, with_helper helper "helper" :
-    ::std::string::String => into, }
+    with_br maybe_br br "br" : ::std::string::String => into, with_helper maybe_helper
+    helper "helper" : ::std::string::String => into, }
 );
 /// Connect two or more net clients through a software hub.
 ///
@@ -684,8 +699,8 @@ pub struct NetdevHubPortOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevHubPortOptions new { hubid : i32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_netdev netdev "netdev" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_netdev maybe_netdev netdev "netdev"
+    : ::std::string::String => into, }
 );
 /// Connect a client to a netmap-enabled NIC or to a VALE switch port
 ///
@@ -712,8 +727,8 @@ pub struct NetdevNetmapOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevNetmapOptions new { ifname : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_devname devname "devname" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_devname maybe_devname devname
+    "devname" : ::std::string::String => into, }
 );
 /// Attach mode for a default XDP program
 ///
@@ -811,13 +826,14 @@ pub struct NetdevAFXDPOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevAFXDPOptions new { ifname : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_mode mode "mode" : AFXDPMode =>
-    into, with_force_copy force_copy "force-copy" : bool => into, with_queues queues
-    "queues" : i64 => plain, with_start_queue start_queue "start-queue" : i64 => plain,
-    with_inhibit inhibit "inhibit" : bool => into, with_sock_fds sock_fds "sock-fds" :
-    ::std::string::String => into, with_map_path map_path "map-path" :
-    ::std::string::String => into, with_map_start_index map_start_index "map-start-index"
-    : i32 => plain, }
+    ::std::default::Default::default(), } set { with_mode maybe_mode mode "mode" :
+    AFXDPMode => into, with_force_copy maybe_force_copy force_copy "force-copy" : bool =>
+    into, with_queues maybe_queues queues "queues" : i64 => plain, with_start_queue
+    maybe_start_queue start_queue "start-queue" : i64 => plain, with_inhibit
+    maybe_inhibit inhibit "inhibit" : bool => into, with_sock_fds maybe_sock_fds sock_fds
+    "sock-fds" : ::std::string::String => into, with_map_path maybe_map_path map_path
+    "map-path" : ::std::string::String => into, with_map_start_index
+    maybe_map_start_index map_start_index "map-start-index" : i32 => plain, }
 );
 /// Vhost-user network backend
 ///
@@ -842,8 +858,9 @@ pub struct NetdevVhostUserOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostUserOptions new { chardev : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_vhostforce vhostforce "vhostforce"
-    : bool => into, with_queues queues "queues" : i64 => plain, }
+    = ::std::default::Default::default(), } set { with_vhostforce maybe_vhostforce
+    vhostforce "vhostforce" : bool => into, with_queues maybe_queues queues "queues" :
+    i64 => plain, }
 );
 /// Vhost-vdpa network backend
 ///
@@ -876,9 +893,10 @@ pub struct NetdevVhostVDPAOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVhostVDPAOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_vhostdev vhostdev "vhostdev" : ::std::string::String => into, with_vhostfd
-    vhostfd "vhostfd" : ::std::string::String => into, with_queues queues "queues" : i64
-    => plain, with_x_svq x_svq "x-svq" : bool => into, }
+    set { with_vhostdev maybe_vhostdev vhostdev "vhostdev" : ::std::string::String =>
+    into, with_vhostfd maybe_vhostfd vhostfd "vhostfd" : ::std::string::String => into,
+    with_queues maybe_queues queues "queues" : i64 => plain, with_x_svq maybe_x_svq x_svq
+    "x-svq" : bool => into, }
 );
 /// vmnet (host mode) network backend.
 ///
@@ -926,11 +944,12 @@ pub struct NetdevVmnetHostOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVmnetHostOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_start_address start_address "start-address" : ::std::string::String =>
-    into, with_end_address end_address "end-address" : ::std::string::String => into,
-    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
-    with_isolated isolated "isolated" : bool => into, with_net_uuid net_uuid "net-uuid" :
-    ::std::string::String => into, }
+    set { with_start_address maybe_start_address start_address "start-address" :
+    ::std::string::String => into, with_end_address maybe_end_address end_address
+    "end-address" : ::std::string::String => into, with_subnet_mask maybe_subnet_mask
+    subnet_mask "subnet-mask" : ::std::string::String => into, with_isolated
+    maybe_isolated isolated "isolated" : bool => into, with_net_uuid maybe_net_uuid
+    net_uuid "net-uuid" : ::std::string::String => into, }
 );
 /// vmnet (shared mode) network backend.
 ///
@@ -980,11 +999,12 @@ pub struct NetdevVmnetSharedOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVmnetSharedOptions new {} init { extra = ::std::default::Default::default(), }
-    set { with_start_address start_address "start-address" : ::std::string::String =>
-    into, with_end_address end_address "end-address" : ::std::string::String => into,
-    with_subnet_mask subnet_mask "subnet-mask" : ::std::string::String => into,
-    with_isolated isolated "isolated" : bool => into, with_nat66_prefix nat66_prefix
-    "nat66-prefix" : ::std::string::String => into, }
+    set { with_start_address maybe_start_address start_address "start-address" :
+    ::std::string::String => into, with_end_address maybe_end_address end_address
+    "end-address" : ::std::string::String => into, with_subnet_mask maybe_subnet_mask
+    subnet_mask "subnet-mask" : ::std::string::String => into, with_isolated
+    maybe_isolated isolated "isolated" : bool => into, with_nat66_prefix
+    maybe_nat66_prefix nat66_prefix "nat66-prefix" : ::std::string::String => into, }
 );
 /// vmnet (bridged mode) network backend.
 ///
@@ -1013,8 +1033,8 @@ pub struct NetdevVmnetBridgedOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevVmnetBridgedOptions new { ifname : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_isolated isolated "isolated"
-    : bool => into, }
+    extra = ::std::default::Default::default(), } set { with_isolated maybe_isolated
+    isolated "isolated" : bool => into, }
 );
 /// Configuration info for stream socket netdev
 ///
@@ -1057,11 +1077,11 @@ pub struct NetdevStreamOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevStreamOptions new { addr : SocketAddress => into, } init { extra =
-    ::std::default::Default::default(), } set { with_server server "server" : bool =>
-    into, with_reconnect_ms reconnect_ms "reconnect-ms" : i64 => plain, #[deprecated(note
-    =
+    ::std::default::Default::default(), } set { with_server maybe_server server "server"
+    : bool => into, with_reconnect_ms maybe_reconnect_ms reconnect_ms "reconnect-ms" :
+    i64 => plain, #[deprecated(note =
     "Member `reconnect` is deprecated. Use `reconnect-ms` instead.; removed in QEMU 10.2.2 (last in 10.0.2): a client refuses it for QEMU 10.2.2 and later")]
-    with_reconnect reconnect "reconnect" : i64 => plain, }
+    with_reconnect maybe_reconnect reconnect "reconnect" : i64 => plain, }
 );
 /// Configuration info for datagram socket netdev.
 ///
@@ -1103,8 +1123,8 @@ pub struct NetdevDgramOptions {
 );
 ::qapi_rt::qapi_builder!(
     NetdevDgramOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_local local "local" : SocketAddress => into, with_remote remote "remote" :
-    SocketAddress => into, }
+    with_local maybe_local local "local" : SocketAddress => into, with_remote
+    maybe_remote remote "remote" : SocketAddress => into, }
 );
 /// Available netdev drivers.
 ///
@@ -1557,7 +1577,7 @@ pub struct QueryRxFilter {
 ::qapi_rt::qapi_struct!(QueryRxFilter { 0 opt name "name", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryRxFilter new {} init { extra = ::std::default::Default::default(), } set {
-    with_name name "name" : ::std::string::String => into, }
+    with_name maybe_name name "name" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { arg_type :
@@ -1594,7 +1614,7 @@ pub struct NicRxFilterChanged {
 );
 ::qapi_rt::qapi_builder!(
     NicRxFilterChanged new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
@@ -1635,8 +1655,9 @@ pub struct AnnounceParameters {
 ::qapi_rt::qapi_builder!(
     AnnounceParameters new { initial : i64 => plain, max : i64 => plain, rounds : i64 =>
     plain, step : i64 => plain, } init { extra = ::std::default::Default::default(), }
-    set { with_interfaces interfaces "interfaces" : ::std::vec::Vec <
-    ::std::string::String > => into, with_id id "id" : ::std::string::String => into, }
+    set { with_interfaces maybe_interfaces interfaces "interfaces" : ::std::vec::Vec <
+    ::std::string::String > => into, with_id maybe_id id "id" : ::std::string::String =>
+    into, }
 );
 #[doc(alias = "announce-self")]
 /// Trigger generation of broadcast RARP frames to update network

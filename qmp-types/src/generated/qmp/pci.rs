@@ -53,8 +53,9 @@ pub struct PciMemoryRegion {
 ::qapi_rt::qapi_builder!(
     PciMemoryRegion new { bar : i64 => plain, r#type : ::std::string::String => into,
     address : i64 => plain, size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_prefetch prefetch "prefetch" : bool
-    => into, with_mem_type_64 mem_type_64 "mem_type_64" : bool => into, }
+    ::std::default::Default::default(), } set { with_prefetch maybe_prefetch prefetch
+    "prefetch" : bool => into, with_mem_type_64 maybe_mem_type_64 mem_type_64
+    "mem_type_64" : bool => into, }
 );
 /// Information about a bus of a PCI Bridge device
 ///
@@ -112,8 +113,8 @@ pub struct PciBridgeInfo {
 );
 ::qapi_rt::qapi_builder!(
     PciBridgeInfo new { bus : PciBusInfo => into, } init { extra =
-    ::std::default::Default::default(), } set { with_devices devices "devices" :
-    ::std::vec::Vec < PciDeviceInfo > => into, }
+    ::std::default::Default::default(), } set { with_devices maybe_devices devices
+    "devices" : ::std::vec::Vec < PciDeviceInfo > => into, }
 );
 /// Information about the Class of a PCI device
 ///
@@ -135,7 +136,7 @@ pub struct PciDeviceClass {
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceClass new { class : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_desc desc "desc" :
+    ::std::default::Default::default(), } set { with_desc maybe_desc desc "desc" :
     ::std::string::String => into, }
 );
 /// Information about the Id of a PCI device
@@ -162,9 +163,9 @@ pub struct PciDeviceId {
 );
 ::qapi_rt::qapi_builder!(
     PciDeviceId new { device : i64 => plain, vendor : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_subsystem subsystem "subsystem" :
-    i64 => plain, with_subsystem_vendor subsystem_vendor "subsystem-vendor" : i64 =>
-    plain, }
+    ::std::default::Default::default(), } set { with_subsystem maybe_subsystem subsystem
+    "subsystem" : i64 => plain, with_subsystem_vendor maybe_subsystem_vendor
+    subsystem_vendor "subsystem-vendor" : i64 => plain, }
 );
 /// Information about a PCI device
 ///
@@ -207,8 +208,8 @@ pub struct PciDeviceInfo {
     class_info : PciDeviceClass => into, id : PciDeviceId => into, irq_pin : i64 =>
     plain, qdev_id : ::std::string::String => into, regions : ::std::vec::Vec <
     PciMemoryRegion > => into, } init { extra = ::std::default::Default::default(), } set
-    { with_irq irq "irq" : i64 => plain, with_pci_bridge pci_bridge "pci_bridge" :
-    PciBridgeInfo => boxed, }
+    { with_irq maybe_irq irq "irq" : i64 => plain, with_pci_bridge maybe_pci_bridge
+    pci_bridge "pci_bridge" : PciBridgeInfo => boxed, }
 );
 /// Information about a PCI bus
 ///

@@ -90,8 +90,9 @@ pub struct DeviceAdd {
 );
 ::qapi_rt::qapi_builder!(
     DeviceAdd new { driver : ::std::string::String => into, } init { properties =
-    ::qapi_rt::__private::serde_json::Map::new(), } set { with_bus bus "bus" :
-    ::std::string::String => into, with_id id "id" : ::std::string::String => into, }
+    ::qapi_rt::__private::serde_json::Map::new(), } set { with_bus maybe_bus bus "bus" :
+    ::std::string::String => into, with_id maybe_id id "id" : ::std::string::String =>
+    into, }
 );
 ::qapi_rt::qapi_properties!(DeviceAdd, properties);
 ::qapi_rt::qapi_command!(
@@ -184,8 +185,8 @@ pub struct DeviceDeleted {
 );
 ::qapi_rt::qapi_builder!(
     DeviceDeleted new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     DeviceDeleted, "DEVICE_DELETED", { versions : ["7.2.0", "10.0.2", "10.2.2"], since :
@@ -222,8 +223,8 @@ pub struct DeviceUnplugGuestError {
 );
 ::qapi_rt::qapi_builder!(
     DeviceUnplugGuestError new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_event!(
     DeviceUnplugGuestError, "DEVICE_UNPLUG_GUEST_ERROR", { versions : ["7.2.0", "10.0.2",

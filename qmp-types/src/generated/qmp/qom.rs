@@ -37,9 +37,9 @@ pub struct ObjectPropertyInfo {
 ::qapi_rt::qapi_builder!(
     ObjectPropertyInfo new { name : ::std::string::String => into, r#type :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_description description "description" : ::std::string::String => into,
-    with_default_value default_value "default-value" :
-    ::qapi_rt::__private::serde_json::Value => into, }
+    set { with_description maybe_description description "description" :
+    ::std::string::String => into, with_default_value maybe_default_value default_value
+    "default-value" : ::qapi_rt::__private::serde_json::Value => into, }
 );
 /// Since 10.1
 ///
@@ -72,7 +72,8 @@ pub struct ObjectPropertyValue {
 ::qapi_rt::qapi_builder!(
     ObjectPropertyValue new { name : ::std::string::String => into, r#type :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_value value "value" : ::qapi_rt::__private::serde_json::Value => into, }
+    set { with_value maybe_value value "value" : ::qapi_rt::__private::serde_json::Value
+    => into, }
 );
 /// Since 10.1
 ///
@@ -332,8 +333,9 @@ pub struct ObjectTypeInfo {
 );
 ::qapi_rt::qapi_builder!(
     ObjectTypeInfo new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_abstract r#abstract "abstract" :
-    bool => into, with_parent parent "parent" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_abstract maybe_abstract r#abstract
+    "abstract" : bool => into, with_parent maybe_parent parent "parent" :
+    ::std::string::String => into, }
 );
 #[doc(alias = "qom-list-types")]
 /// Return a list of types given search parameters.
@@ -361,8 +363,8 @@ pub struct QomListTypes {
 );
 ::qapi_rt::qapi_builder!(
     QomListTypes new {} init { extra = ::std::default::Default::default(), } set {
-    with_implements implements "implements" : ::std::string::String => into,
-    with_abstract r#abstract "abstract" : bool => into, }
+    with_implements maybe_implements implements "implements" : ::std::string::String =>
+    into, with_abstract maybe_abstract r#abstract "abstract" : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { arg_type :
@@ -479,11 +481,13 @@ pub struct ColoCompareProperties {
     ColoCompareProperties new { primary_in : ::std::string::String => into, secondary_in
     : ::std::string::String => into, outdev : ::std::string::String => into, iothread :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_notify_dev notify_dev "notify_dev" : ::std::string::String => into,
-    with_compare_timeout compare_timeout "compare_timeout" : u64 => plain,
-    with_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => plain,
-    with_max_queue_size max_queue_size "max_queue_size" : u32 => plain,
-    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+    set { with_notify_dev maybe_notify_dev notify_dev "notify_dev" :
+    ::std::string::String => into, with_compare_timeout maybe_compare_timeout
+    compare_timeout "compare_timeout" : u64 => plain, with_expired_scan_cycle
+    maybe_expired_scan_cycle expired_scan_cycle "expired_scan_cycle" : u32 => plain,
+    with_max_queue_size maybe_max_queue_size max_queue_size "max_queue_size" : u32 =>
+    plain, with_vnet_hdr_support maybe_vnet_hdr_support vnet_hdr_support
+    "vnet_hdr_support" : bool => into, }
 );
 /// Properties for cryptodev-backend and cryptodev-backend-builtin
 /// objects.
@@ -516,9 +520,9 @@ pub struct CryptodevBackendProperties {
 );
 ::qapi_rt::qapi_builder!(
     CryptodevBackendProperties new {} init { extra = ::std::default::Default::default(),
-    } set { with_queues queues "queues" : u32 => plain, with_throttle_bps throttle_bps
-    "throttle-bps" : u64 => plain, with_throttle_ops throttle_ops "throttle-ops" : u64 =>
-    plain, }
+    } set { with_queues maybe_queues queues "queues" : u32 => plain, with_throttle_bps
+    maybe_throttle_bps throttle_bps "throttle-bps" : u64 => plain, with_throttle_ops
+    maybe_throttle_ops throttle_ops "throttle-ops" : u64 => plain, }
 );
 /// Properties for cryptodev-vhost-user objects.
 ///
@@ -554,9 +558,10 @@ pub struct CryptodevVhostUserProperties {
 );
 ::qapi_rt::qapi_builder!(
     CryptodevVhostUserProperties new { chardev : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_queues queues "queues" : u32
-    => plain, with_throttle_bps throttle_bps "throttle-bps" : u64 => plain,
-    with_throttle_ops throttle_ops "throttle-ops" : u64 => plain, }
+    extra = ::std::default::Default::default(), } set { with_queues maybe_queues queues
+    "queues" : u32 => plain, with_throttle_bps maybe_throttle_bps throttle_bps
+    "throttle-bps" : u64 => plain, with_throttle_ops maybe_throttle_ops throttle_ops
+    "throttle-ops" : u64 => plain, }
 );
 /// Properties for dbus-vmstate objects.
 ///
@@ -579,8 +584,8 @@ pub struct DBusVMStateProperties {
 );
 ::qapi_rt::qapi_builder!(
     DBusVMStateProperties new { addr : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_id_list id_list "id-list" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_id_list maybe_id_list id_list
+    "id-list" : ::std::string::String => into, }
 );
 /// Indicates where to insert a netfilter relative to a given other
 /// filter.
@@ -633,10 +638,11 @@ pub struct NetfilterProperties {
 );
 ::qapi_rt::qapi_builder!(
     NetfilterProperties new { netdev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_queue queue "queue" :
-    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
-    into, with_position position "position" : ::std::string::String => into, with_insert
-    insert "insert" : NetfilterInsert => into, }
+    ::std::default::Default::default(), } set { with_queue maybe_queue queue "queue" :
+    NetFilterDirection => into, with_status maybe_status status "status" :
+    ::std::string::String => into, with_position maybe_position position "position" :
+    ::std::string::String => into, with_insert maybe_insert insert "insert" :
+    NetfilterInsert => into, }
 );
 /// Properties for filter-buffer objects.
 ///
@@ -679,10 +685,10 @@ pub struct FilterBufferProperties {
 ::qapi_rt::qapi_builder!(
     FilterBufferProperties new { netdev : ::std::string::String => into, interval : u32
     => plain, } init { extra = ::std::default::Default::default(), } set { with_queue
-    queue "queue" : NetFilterDirection => into, with_status status "status" :
-    ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    }
+    maybe_queue queue "queue" : NetFilterDirection => into, with_status maybe_status
+    status "status" : ::std::string::String => into, with_position maybe_position
+    position "position" : ::std::string::String => into, with_insert maybe_insert insert
+    "insert" : NetfilterInsert => into, }
 );
 /// Properties for filter-dump objects.
 ///
@@ -726,10 +732,11 @@ pub struct FilterDumpProperties {
 ::qapi_rt::qapi_builder!(
     FilterDumpProperties new { netdev : ::std::string::String => into, file :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_queue queue "queue" : NetFilterDirection => into, with_status status
-    "status" : ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    with_maxlen maxlen "maxlen" : u32 => plain, }
+    set { with_queue maybe_queue queue "queue" : NetFilterDirection => into, with_status
+    maybe_status status "status" : ::std::string::String => into, with_position
+    maybe_position position "position" : ::std::string::String => into, with_insert
+    maybe_insert insert "insert" : NetfilterInsert => into, with_maxlen maybe_maxlen
+    maxlen "maxlen" : u32 => plain, }
 );
 /// Properties for filter-mirror objects.
 ///
@@ -774,10 +781,11 @@ pub struct FilterMirrorProperties {
 ::qapi_rt::qapi_builder!(
     FilterMirrorProperties new { netdev : ::std::string::String => into, outdev :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_queue queue "queue" : NetFilterDirection => into, with_status status
-    "status" : ::std::string::String => into, with_position position "position" :
-    ::std::string::String => into, with_insert insert "insert" : NetfilterInsert => into,
-    with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+    set { with_queue maybe_queue queue "queue" : NetFilterDirection => into, with_status
+    maybe_status status "status" : ::std::string::String => into, with_position
+    maybe_position position "position" : ::std::string::String => into, with_insert
+    maybe_insert insert "insert" : NetfilterInsert => into, with_vnet_hdr_support
+    maybe_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for filter-redirector objects.
 ///
@@ -828,12 +836,14 @@ pub struct FilterRedirectorProperties {
 );
 ::qapi_rt::qapi_builder!(
     FilterRedirectorProperties new { netdev : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_queue queue "queue" :
-    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
-    into, with_position position "position" : ::std::string::String => into, with_insert
-    insert "insert" : NetfilterInsert => into, with_indev indev "indev" :
-    ::std::string::String => into, with_outdev outdev "outdev" : ::std::string::String =>
-    into, with_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" : bool => into, }
+    extra = ::std::default::Default::default(), } set { with_queue maybe_queue queue
+    "queue" : NetFilterDirection => into, with_status maybe_status status "status" :
+    ::std::string::String => into, with_position maybe_position position "position" :
+    ::std::string::String => into, with_insert maybe_insert insert "insert" :
+    NetfilterInsert => into, with_indev maybe_indev indev "indev" : ::std::string::String
+    => into, with_outdev maybe_outdev outdev "outdev" : ::std::string::String => into,
+    with_vnet_hdr_support maybe_vnet_hdr_support vnet_hdr_support "vnet_hdr_support" :
+    bool => into, }
 );
 /// Properties for filter-rewriter objects.
 ///
@@ -874,11 +884,12 @@ pub struct FilterRewriterProperties {
 );
 ::qapi_rt::qapi_builder!(
     FilterRewriterProperties new { netdev : ::std::string::String => into, } init { extra
-    = ::std::default::Default::default(), } set { with_queue queue "queue" :
-    NetFilterDirection => into, with_status status "status" : ::std::string::String =>
-    into, with_position position "position" : ::std::string::String => into, with_insert
-    insert "insert" : NetfilterInsert => into, with_vnet_hdr_support vnet_hdr_support
-    "vnet_hdr_support" : bool => into, }
+    = ::std::default::Default::default(), } set { with_queue maybe_queue queue "queue" :
+    NetFilterDirection => into, with_status maybe_status status "status" :
+    ::std::string::String => into, with_position maybe_position position "position" :
+    ::std::string::String => into, with_insert maybe_insert insert "insert" :
+    NetfilterInsert => into, with_vnet_hdr_support maybe_vnet_hdr_support
+    vnet_hdr_support "vnet_hdr_support" : bool => into, }
 );
 /// Properties for input-barrier objects.
 ///
@@ -914,12 +925,13 @@ pub struct InputBarrierProperties {
 );
 ::qapi_rt::qapi_builder!(
     InputBarrierProperties new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_server server "server" :
-    ::std::string::String => into, with_port port "port" : ::std::string::String => into,
-    with_x_origin x_origin "x-origin" : ::std::string::String => into, with_y_origin
-    y_origin "y-origin" : ::std::string::String => into, with_width width "width" :
-    ::std::string::String => into, with_height height "height" : ::std::string::String =>
-    into, }
+    ::std::default::Default::default(), } set { with_server maybe_server server "server"
+    : ::std::string::String => into, with_port maybe_port port "port" :
+    ::std::string::String => into, with_x_origin maybe_x_origin x_origin "x-origin" :
+    ::std::string::String => into, with_y_origin maybe_y_origin y_origin "y-origin" :
+    ::std::string::String => into, with_width maybe_width width "width" :
+    ::std::string::String => into, with_height maybe_height height "height" :
+    ::std::string::String => into, }
 );
 /// Properties for input-linux objects.
 ///
@@ -949,9 +961,10 @@ pub struct InputLinuxProperties {
 );
 ::qapi_rt::qapi_builder!(
     InputLinuxProperties new { evdev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_grab_all grab_all "grab_all" : bool
-    => into, with_repeat repeat "repeat" : bool => into, with_grab_toggle grab_toggle
-    "grab-toggle" : GrabToggleKeys => into, }
+    ::std::default::Default::default(), } set { with_grab_all maybe_grab_all grab_all
+    "grab_all" : bool => into, with_repeat maybe_repeat repeat "repeat" : bool => into,
+    with_grab_toggle maybe_grab_toggle grab_toggle "grab-toggle" : GrabToggleKeys =>
+    into, }
 );
 /// Common properties for event loops
 ///
@@ -979,9 +992,10 @@ pub struct EventLoopBaseProperties {
 );
 ::qapi_rt::qapi_builder!(
     EventLoopBaseProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain,
-    with_thread_pool_min thread_pool_min "thread-pool-min" : i64 => plain,
-    with_thread_pool_max thread_pool_max "thread-pool-max" : i64 => plain, }
+    set { with_aio_max_batch maybe_aio_max_batch aio_max_batch "aio-max-batch" : i64 =>
+    plain, with_thread_pool_min maybe_thread_pool_min thread_pool_min "thread-pool-min" :
+    i64 => plain, with_thread_pool_max maybe_thread_pool_max thread_pool_max
+    "thread-pool-max" : i64 => plain, }
 );
 /// Properties for iothread objects.
 ///
@@ -1025,11 +1039,12 @@ pub struct IothreadProperties {
 );
 ::qapi_rt::qapi_builder!(
     IothreadProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain, with_thread_pool_min
-    thread_pool_min "thread-pool-min" : i64 => plain, with_thread_pool_max
-    thread_pool_max "thread-pool-max" : i64 => plain, with_poll_max_ns poll_max_ns
-    "poll-max-ns" : i64 => plain, with_poll_grow poll_grow "poll-grow" : i64 => plain,
-    with_poll_shrink poll_shrink "poll-shrink" : i64 => plain, }
+    with_aio_max_batch maybe_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain,
+    with_thread_pool_min maybe_thread_pool_min thread_pool_min "thread-pool-min" : i64 =>
+    plain, with_thread_pool_max maybe_thread_pool_max thread_pool_max "thread-pool-max" :
+    i64 => plain, with_poll_max_ns maybe_poll_max_ns poll_max_ns "poll-max-ns" : i64 =>
+    plain, with_poll_grow maybe_poll_grow poll_grow "poll-grow" : i64 => plain,
+    with_poll_shrink maybe_poll_shrink poll_shrink "poll-shrink" : i64 => plain, }
 );
 /// Properties for the main-loop object.
 ///
@@ -1057,9 +1072,10 @@ pub struct MainLoopProperties {
 );
 ::qapi_rt::qapi_builder!(
     MainLoopProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain, with_thread_pool_min
-    thread_pool_min "thread-pool-min" : i64 => plain, with_thread_pool_max
-    thread_pool_max "thread-pool-max" : i64 => plain, }
+    with_aio_max_batch maybe_aio_max_batch aio_max_batch "aio-max-batch" : i64 => plain,
+    with_thread_pool_min maybe_thread_pool_min thread_pool_min "thread-pool-min" : i64 =>
+    plain, with_thread_pool_max maybe_thread_pool_max thread_pool_max "thread-pool-max" :
+    i64 => plain, }
 );
 /// Properties for objects of classes derived from memory-backend.
 ///
@@ -1120,14 +1136,16 @@ pub struct MemoryBackendProperties {
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendProperties new { size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
-    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
-    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
-    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    ::std::default::Default::default(), } set { with_dump maybe_dump dump "dump" : bool
+    => into, with_host_nodes maybe_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
+    u16 > => into, with_merge maybe_merge merge "merge" : bool => into, with_policy
+    maybe_policy policy "policy" : HostMemPolicy => into, with_prealloc maybe_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads maybe_prealloc_threads
     prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
-    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
-    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
-    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    maybe_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share maybe_share share "share" : bool => into, with_reserve maybe_reserve
+    reserve "reserve" : bool => into, with_x_use_canonical_path_for_ramblock_id
+    maybe_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
     "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for memory-backend-file objects.
@@ -1236,18 +1254,22 @@ pub struct MemoryBackendFileProperties {
 ::qapi_rt::qapi_builder!(
     MemoryBackendFileProperties new { size : u64 => plain, mem_path :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_dump dump "dump" : bool => into, with_host_nodes host_nodes "host-nodes" :
-    ::std::vec::Vec < u16 > => into, with_merge merge "merge" : bool => into, with_policy
-    policy "policy" : HostMemPolicy => into, with_prealloc prealloc "prealloc" : bool =>
-    into, with_prealloc_threads prealloc_threads "prealloc-threads" : u32 => plain,
-    with_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
-    into, with_share share "share" : bool => into, with_reserve reserve "reserve" : bool
-    => into, with_x_use_canonical_path_for_ramblock_id
-    x_use_canonical_path_for_ramblock_id "x-use-canonical-path-for-ramblock-id" : bool =>
-    into, with_align align "align" : u64 => plain, with_offset offset "offset" : u64 =>
-    plain, with_discard_data discard_data "discard-data" : bool => into, with_pmem pmem
-    "pmem" : bool => into, with_readonly readonly "readonly" : bool => into, with_rom rom
-    "rom" : OnOffAuto => into, }
+    set { with_dump maybe_dump dump "dump" : bool => into, with_host_nodes
+    maybe_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into,
+    with_merge maybe_merge merge "merge" : bool => into, with_policy maybe_policy policy
+    "policy" : HostMemPolicy => into, with_prealloc maybe_prealloc prealloc "prealloc" :
+    bool => into, with_prealloc_threads maybe_prealloc_threads prealloc_threads
+    "prealloc-threads" : u32 => plain, with_prealloc_context maybe_prealloc_context
+    prealloc_context "prealloc-context" : ::std::string::String => into, with_share
+    maybe_share share "share" : bool => into, with_reserve maybe_reserve reserve
+    "reserve" : bool => into, with_x_use_canonical_path_for_ramblock_id
+    maybe_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, with_align maybe_align align
+    "align" : u64 => plain, with_offset maybe_offset offset "offset" : u64 => plain,
+    with_discard_data maybe_discard_data discard_data "discard-data" : bool => into,
+    with_pmem maybe_pmem pmem "pmem" : bool => into, with_readonly maybe_readonly
+    readonly "readonly" : bool => into, with_rom maybe_rom rom "rom" : OnOffAuto => into,
+    }
 );
 /// Properties for memory-backend-memfd objects.
 ///
@@ -1316,17 +1338,19 @@ pub struct MemoryBackendMemfdProperties {
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendMemfdProperties new { size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
-    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
-    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
-    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    ::std::default::Default::default(), } set { with_dump maybe_dump dump "dump" : bool
+    => into, with_host_nodes maybe_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
+    u16 > => into, with_merge maybe_merge merge "merge" : bool => into, with_policy
+    maybe_policy policy "policy" : HostMemPolicy => into, with_prealloc maybe_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads maybe_prealloc_threads
     prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
-    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
-    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
-    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
-    "x-use-canonical-path-for-ramblock-id" : bool => into, with_hugetlb hugetlb "hugetlb"
-    : bool => into, with_hugetlbsize hugetlbsize "hugetlbsize" : u64 => plain, with_seal
-    seal "seal" : bool => into, }
+    maybe_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share maybe_share share "share" : bool => into, with_reserve maybe_reserve
+    reserve "reserve" : bool => into, with_x_use_canonical_path_for_ramblock_id
+    maybe_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    "x-use-canonical-path-for-ramblock-id" : bool => into, with_hugetlb maybe_hugetlb
+    hugetlb "hugetlb" : bool => into, with_hugetlbsize maybe_hugetlbsize hugetlbsize
+    "hugetlbsize" : u64 => plain, with_seal maybe_seal seal "seal" : bool => into, }
 );
 /// Properties for memory-backend-shm objects.
 ///
@@ -1388,14 +1412,16 @@ pub struct MemoryBackendShmProperties {
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendShmProperties new { size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
-    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
-    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
-    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    ::std::default::Default::default(), } set { with_dump maybe_dump dump "dump" : bool
+    => into, with_host_nodes maybe_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
+    u16 > => into, with_merge maybe_merge merge "merge" : bool => into, with_policy
+    maybe_policy policy "policy" : HostMemPolicy => into, with_prealloc maybe_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads maybe_prealloc_threads
     prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
-    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
-    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
-    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    maybe_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share maybe_share share "share" : bool => into, with_reserve maybe_reserve
+    reserve "reserve" : bool => into, with_x_use_canonical_path_for_ramblock_id
+    maybe_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
     "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for memory-backend-epc objects.
@@ -1457,14 +1483,16 @@ pub struct MemoryBackendEpcProperties {
 );
 ::qapi_rt::qapi_builder!(
     MemoryBackendEpcProperties new { size : u64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_dump dump "dump" : bool => into,
-    with_host_nodes host_nodes "host-nodes" : ::std::vec::Vec < u16 > => into, with_merge
-    merge "merge" : bool => into, with_policy policy "policy" : HostMemPolicy => into,
-    with_prealloc prealloc "prealloc" : bool => into, with_prealloc_threads
+    ::std::default::Default::default(), } set { with_dump maybe_dump dump "dump" : bool
+    => into, with_host_nodes maybe_host_nodes host_nodes "host-nodes" : ::std::vec::Vec <
+    u16 > => into, with_merge maybe_merge merge "merge" : bool => into, with_policy
+    maybe_policy policy "policy" : HostMemPolicy => into, with_prealloc maybe_prealloc
+    prealloc "prealloc" : bool => into, with_prealloc_threads maybe_prealloc_threads
     prealloc_threads "prealloc-threads" : u32 => plain, with_prealloc_context
-    prealloc_context "prealloc-context" : ::std::string::String => into, with_share share
-    "share" : bool => into, with_reserve reserve "reserve" : bool => into,
-    with_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
+    maybe_prealloc_context prealloc_context "prealloc-context" : ::std::string::String =>
+    into, with_share maybe_share share "share" : bool => into, with_reserve maybe_reserve
+    reserve "reserve" : bool => into, with_x_use_canonical_path_for_ramblock_id
+    maybe_x_use_canonical_path_for_ramblock_id x_use_canonical_path_for_ramblock_id
     "x-use-canonical-path-for-ramblock-id" : bool => into, }
 );
 /// Properties for pr-manager-helper objects.
@@ -1508,7 +1536,7 @@ pub struct QtestProperties {
 );
 ::qapi_rt::qapi_builder!(
     QtestProperties new { chardev : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_log log "log" :
+    ::std::default::Default::default(), } set { with_log maybe_log log "log" :
     ::std::string::String => into, }
 );
 /// Properties for x-remote-object objects.
@@ -1580,7 +1608,7 @@ pub struct IOMMUFDProperties {
 ::qapi_rt::qapi_struct!(IOMMUFDProperties { 0 opt fd "fd", } extra extra);
 ::qapi_rt::qapi_builder!(
     IOMMUFDProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_fd fd "fd" : ::std::string::String => into, }
+    with_fd maybe_fd fd "fd" : ::std::string::String => into, }
 );
 /// Properties for acpi-generic-initiator objects.
 ///
@@ -1687,7 +1715,7 @@ pub struct RngProperties {
     RngProperties new {} init { extra = ::std::default::Default::default(), } set {
     #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
-    with_opened opened "opened" : bool => into, }
+    with_opened maybe_opened opened "opened" : bool => into, }
 );
 /// Properties for rng-egd objects.
 ///
@@ -1720,7 +1748,7 @@ pub struct RngEgdProperties {
     RngEgdProperties new { chardev : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
-    with_opened opened "opened" : bool => into, }
+    with_opened maybe_opened opened "opened" : bool => into, }
 );
 /// Properties for rng-random objects.
 ///
@@ -1754,8 +1782,8 @@ pub struct RngRandomProperties {
     RngRandomProperties new {} init { extra = ::std::default::Default::default(), } set {
     #[deprecated(note =
     "Member `opened` is deprecated. Setting true doesn't make sense, and false is already the default.")]
-    with_opened opened "opened" : bool => into, with_filename filename "filename" :
-    ::std::string::String => into, }
+    with_opened maybe_opened opened "opened" : bool => into, with_filename maybe_filename
+    filename "filename" : ::std::string::String => into, }
 );
 /// Properties common to objects that handle IGVM files.
 ///
@@ -1810,9 +1838,10 @@ pub struct SevCommonProperties {
 );
 ::qapi_rt::qapi_builder!(
     SevCommonProperties new { reduced_phys_bits : u32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
-    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, }
+    ::std::default::Default::default(), } set { with_sev_device maybe_sev_device
+    sev_device "sev-device" : ::std::string::String => into, with_cbitpos maybe_cbitpos
+    cbitpos "cbitpos" : u32 => plain, with_kernel_hashes maybe_kernel_hashes
+    kernel_hashes "kernel-hashes" : bool => into, }
 );
 /// Properties for sev-guest objects.
 ///
@@ -1865,13 +1894,15 @@ pub struct SevGuestProperties {
 );
 ::qapi_rt::qapi_builder!(
     SevGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
-    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_dh_cert_file
+    ::std::default::Default::default(), } set { with_sev_device maybe_sev_device
+    sev_device "sev-device" : ::std::string::String => into, with_cbitpos maybe_cbitpos
+    cbitpos "cbitpos" : u32 => plain, with_kernel_hashes maybe_kernel_hashes
+    kernel_hashes "kernel-hashes" : bool => into, with_dh_cert_file maybe_dh_cert_file
     dh_cert_file "dh-cert-file" : ::std::string::String => into, with_session_file
-    session_file "session-file" : ::std::string::String => into, with_policy policy
-    "policy" : u32 => plain, with_handle handle "handle" : u32 => plain,
-    with_legacy_vm_type legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
+    maybe_session_file session_file "session-file" : ::std::string::String => into,
+    with_policy maybe_policy policy "policy" : u32 => plain, with_handle maybe_handle
+    handle "handle" : u32 => plain, with_legacy_vm_type maybe_legacy_vm_type
+    legacy_vm_type "legacy-vm-type" : OnOffAuto => into, }
 );
 /// Properties for sev-snp-guest objects.  Most of these are direct
 /// arguments for the KVM_SNP_* interfaces documented in the Linux
@@ -1958,16 +1989,19 @@ pub struct SevSnpGuestProperties {
 );
 ::qapi_rt::qapi_builder!(
     SevSnpGuestProperties new { reduced_phys_bits : u32 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_sev_device sev_device "sev-device" :
-    ::std::string::String => into, with_cbitpos cbitpos "cbitpos" : u32 => plain,
-    with_kernel_hashes kernel_hashes "kernel-hashes" : bool => into, with_policy policy
-    "policy" : u64 => plain, with_guest_visible_workarounds guest_visible_workarounds
-    "guest-visible-workarounds" : ::std::string::String => into, with_id_block id_block
-    "id-block" : ::std::string::String => into, with_id_auth id_auth "id-auth" :
-    ::std::string::String => into, with_author_key_enabled author_key_enabled
-    "author-key-enabled" : bool => into, with_host_data host_data "host-data" :
-    ::std::string::String => into, with_vcek_disabled vcek_disabled "vcek-disabled" :
-    bool => into, }
+    ::std::default::Default::default(), } set { with_sev_device maybe_sev_device
+    sev_device "sev-device" : ::std::string::String => into, with_cbitpos maybe_cbitpos
+    cbitpos "cbitpos" : u32 => plain, with_kernel_hashes maybe_kernel_hashes
+    kernel_hashes "kernel-hashes" : bool => into, with_policy maybe_policy policy
+    "policy" : u64 => plain, with_guest_visible_workarounds
+    maybe_guest_visible_workarounds guest_visible_workarounds "guest-visible-workarounds"
+    : ::std::string::String => into, with_id_block maybe_id_block id_block "id-block" :
+    ::std::string::String => into, with_id_auth maybe_id_auth id_auth "id-auth" :
+    ::std::string::String => into, with_author_key_enabled maybe_author_key_enabled
+    author_key_enabled "author-key-enabled" : bool => into, with_host_data
+    maybe_host_data host_data "host-data" : ::std::string::String => into,
+    with_vcek_disabled maybe_vcek_disabled vcek_disabled "vcek-disabled" : bool => into,
+    }
 );
 /// Properties for tdx-guest objects.
 ///
@@ -2025,12 +2059,14 @@ pub struct TdxGuestProperties {
 );
 ::qapi_rt::qapi_builder!(
     TdxGuestProperties new {} init { extra = ::std::default::Default::default(), } set {
-    with_attributes attributes "attributes" : u64 => plain, with_sept_ve_disable
-    sept_ve_disable "sept-ve-disable" : bool => into, with_mrconfigid mrconfigid
-    "mrconfigid" : ::std::string::String => into, with_mrowner mrowner "mrowner" :
-    ::std::string::String => into, with_mrownerconfig mrownerconfig "mrownerconfig" :
-    ::std::string::String => into, with_quote_generation_socket quote_generation_socket
-    "quote-generation-socket" : SocketAddress => into, }
+    with_attributes maybe_attributes attributes "attributes" : u64 => plain,
+    with_sept_ve_disable maybe_sept_ve_disable sept_ve_disable "sept-ve-disable" : bool
+    => into, with_mrconfigid maybe_mrconfigid mrconfigid "mrconfigid" :
+    ::std::string::String => into, with_mrowner maybe_mrowner mrowner "mrowner" :
+    ::std::string::String => into, with_mrownerconfig maybe_mrownerconfig mrownerconfig
+    "mrownerconfig" : ::std::string::String => into, with_quote_generation_socket
+    maybe_quote_generation_socket quote_generation_socket "quote-generation-socket" :
+    SocketAddress => into, }
 );
 /// Properties for thread context objects.
 ///
@@ -2058,9 +2094,9 @@ pub struct ThreadContextProperties {
 );
 ::qapi_rt::qapi_builder!(
     ThreadContextProperties new {} init { extra = ::std::default::Default::default(), }
-    set { with_cpu_affinity cpu_affinity "cpu-affinity" : ::std::vec::Vec < u16 > =>
-    into, with_node_affinity node_affinity "node-affinity" : ::std::vec::Vec < u16 > =>
-    into, }
+    set { with_cpu_affinity maybe_cpu_affinity cpu_affinity "cpu-affinity" :
+    ::std::vec::Vec < u16 > => into, with_node_affinity maybe_node_affinity node_affinity
+    "node-affinity" : ::std::vec::Vec < u16 > => into, }
 );
 /// Since: 6.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -43,8 +43,8 @@ pub struct ReplayInfo {
 );
 ::qapi_rt::qapi_builder!(
     ReplayInfo new { mode : ReplayMode => into, icount : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_filename filename "filename" :
-    ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_filename maybe_filename filename
+    "filename" : ::std::string::String => into, }
 );
 #[doc(alias = "query-replay")]
 /// Retrieve the record/replay information.  It includes current

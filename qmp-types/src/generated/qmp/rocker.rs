@@ -194,12 +194,14 @@ pub struct RockerOfDpaFlowKey {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowKey new { priority : u32 => plain, tbl_id : u32 => plain, } init {
-    extra = ::std::default::Default::default(), } set { with_in_pport in_pport "in-pport"
-    : u32 => plain, with_tunnel_id tunnel_id "tunnel-id" : u32 => plain, with_vlan_id
-    vlan_id "vlan-id" : u16 => plain, with_eth_type eth_type "eth-type" : u16 => plain,
-    with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
-    "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
-    plain, with_ip_tos ip_tos "ip-tos" : u8 => plain, with_ip_dst ip_dst "ip-dst" :
+    extra = ::std::default::Default::default(), } set { with_in_pport maybe_in_pport
+    in_pport "in-pport" : u32 => plain, with_tunnel_id maybe_tunnel_id tunnel_id
+    "tunnel-id" : u32 => plain, with_vlan_id maybe_vlan_id vlan_id "vlan-id" : u16 =>
+    plain, with_eth_type maybe_eth_type eth_type "eth-type" : u16 => plain, with_eth_src
+    maybe_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst
+    maybe_eth_dst eth_dst "eth-dst" : ::std::string::String => into, with_ip_proto
+    maybe_ip_proto ip_proto "ip-proto" : u8 => plain, with_ip_tos maybe_ip_tos ip_tos
+    "ip-tos" : u8 => plain, with_ip_dst maybe_ip_dst ip_dst "ip-dst" :
     ::std::string::String => into, }
 );
 /// Rocker switch OF-DPA flow mask
@@ -236,11 +238,12 @@ pub struct RockerOfDpaFlowMask {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowMask new {} init { extra = ::std::default::Default::default(), } set {
-    with_in_pport in_pport "in-pport" : u32 => plain, with_tunnel_id tunnel_id
-    "tunnel-id" : u32 => plain, with_vlan_id vlan_id "vlan-id" : u16 => plain,
-    with_eth_src eth_src "eth-src" : ::std::string::String => into, with_eth_dst eth_dst
-    "eth-dst" : ::std::string::String => into, with_ip_proto ip_proto "ip-proto" : u8 =>
-    plain, with_ip_tos ip_tos "ip-tos" : u8 => plain, }
+    with_in_pport maybe_in_pport in_pport "in-pport" : u32 => plain, with_tunnel_id
+    maybe_tunnel_id tunnel_id "tunnel-id" : u32 => plain, with_vlan_id maybe_vlan_id
+    vlan_id "vlan-id" : u16 => plain, with_eth_src maybe_eth_src eth_src "eth-src" :
+    ::std::string::String => into, with_eth_dst maybe_eth_dst eth_dst "eth-dst" :
+    ::std::string::String => into, with_ip_proto maybe_ip_proto ip_proto "ip-proto" : u8
+    => plain, with_ip_tos maybe_ip_tos ip_tos "ip-tos" : u8 => plain, }
 );
 /// Rocker switch OF-DPA flow action
 ///
@@ -274,10 +277,12 @@ pub struct RockerOfDpaFlowAction {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaFlowAction new {} init { extra = ::std::default::Default::default(), } set
-    { with_goto_tbl goto_tbl "goto-tbl" : u32 => plain, with_group_id group_id "group-id"
-    : u32 => plain, with_tunnel_lport tunnel_lport "tunnel-lport" : u32 => plain,
-    with_vlan_id vlan_id "vlan-id" : u16 => plain, with_new_vlan_id new_vlan_id
-    "new-vlan-id" : u16 => plain, with_out_pport out_pport "out-pport" : u32 => plain, }
+    { with_goto_tbl maybe_goto_tbl goto_tbl "goto-tbl" : u32 => plain, with_group_id
+    maybe_group_id group_id "group-id" : u32 => plain, with_tunnel_lport
+    maybe_tunnel_lport tunnel_lport "tunnel-lport" : u32 => plain, with_vlan_id
+    maybe_vlan_id vlan_id "vlan-id" : u16 => plain, with_new_vlan_id maybe_new_vlan_id
+    new_vlan_id "new-vlan-id" : u16 => plain, with_out_pport maybe_out_pport out_pport
+    "out-pport" : u32 => plain, }
 );
 /// Rocker switch OF-DPA flow
 ///
@@ -350,8 +355,8 @@ pub struct QueryRockerOfDpaFlows {
 );
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaFlows new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_tbl_id tbl_id "tbl-id" : u32 =>
-    plain, }
+    ::std::default::Default::default(), } set { with_tbl_id maybe_tbl_id tbl_id "tbl-id"
+    : u32 => plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
@@ -406,14 +411,17 @@ pub struct RockerOfDpaGroup {
 );
 ::qapi_rt::qapi_builder!(
     RockerOfDpaGroup new { id : u32 => plain, r#type : u8 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_vlan_id vlan_id "vlan-id" : u16 =>
-    plain, with_pport pport "pport" : u32 => plain, with_index index "index" : u32 =>
-    plain, with_out_pport out_pport "out-pport" : u32 => plain, with_group_id group_id
-    "group-id" : u32 => plain, with_set_vlan_id set_vlan_id "set-vlan-id" : u16 => plain,
-    with_pop_vlan pop_vlan "pop-vlan" : u8 => plain, with_group_ids group_ids "group-ids"
-    : ::std::vec::Vec < u32 > => into, with_set_eth_src set_eth_src "set-eth-src" :
-    ::std::string::String => into, with_set_eth_dst set_eth_dst "set-eth-dst" :
-    ::std::string::String => into, with_ttl_check ttl_check "ttl-check" : u8 => plain, }
+    ::std::default::Default::default(), } set { with_vlan_id maybe_vlan_id vlan_id
+    "vlan-id" : u16 => plain, with_pport maybe_pport pport "pport" : u32 => plain,
+    with_index maybe_index index "index" : u32 => plain, with_out_pport maybe_out_pport
+    out_pport "out-pport" : u32 => plain, with_group_id maybe_group_id group_id
+    "group-id" : u32 => plain, with_set_vlan_id maybe_set_vlan_id set_vlan_id
+    "set-vlan-id" : u16 => plain, with_pop_vlan maybe_pop_vlan pop_vlan "pop-vlan" : u8
+    => plain, with_group_ids maybe_group_ids group_ids "group-ids" : ::std::vec::Vec <
+    u32 > => into, with_set_eth_src maybe_set_eth_src set_eth_src "set-eth-src" :
+    ::std::string::String => into, with_set_eth_dst maybe_set_eth_dst set_eth_dst
+    "set-eth-dst" : ::std::string::String => into, with_ttl_check maybe_ttl_check
+    ttl_check "ttl-check" : u8 => plain, }
 );
 #[doc(alias = "query-rocker-of-dpa-groups")]
 /// Return rocker OF-DPA group information.
@@ -461,7 +469,8 @@ pub struct QueryRockerOfDpaGroups {
 );
 ::qapi_rt::qapi_builder!(
     QueryRockerOfDpaGroups new { name : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_type r#type "type" : u8 => plain, }
+    ::std::default::Default::default(), } set { with_type maybe_type r#type "type" : u8
+    => plain, }
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <

@@ -132,7 +132,7 @@ pub struct StatusInfo {
     StatusInfo new { running : bool => into, status : RunState => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_singlestep singlestep "singlestep" : bool => into, }
+    with_singlestep maybe_singlestep singlestep "singlestep" : bool => into, }
 );
 #[doc(alias = "query-status")]
 /// Query the run status of the VM
@@ -588,9 +588,10 @@ pub struct SetAction {
 );
 ::qapi_rt::qapi_builder!(
     SetAction new {} init { extra = ::std::default::Default::default(), } set {
-    with_reboot reboot "reboot" : RebootAction => into, with_shutdown shutdown "shutdown"
-    : ShutdownAction => into, with_panic panic "panic" : PanicAction => into,
-    with_watchdog watchdog "watchdog" : WatchdogAction => into, }
+    with_reboot maybe_reboot reboot "reboot" : RebootAction => into, with_shutdown
+    maybe_shutdown shutdown "shutdown" : ShutdownAction => into, with_panic maybe_panic
+    panic "panic" : PanicAction => into, with_watchdog maybe_watchdog watchdog "watchdog"
+    : WatchdogAction => into, }
 );
 ::qapi_rt::qapi_command!(
     SetAction, "set-action", (), { arg_type : "q_obj_set-action-arg", allow_preconfig :
@@ -624,7 +625,7 @@ pub struct GuestPanicked {
 );
 ::qapi_rt::qapi_builder!(
     GuestPanicked new { action : GuestPanicAction => into, } init { extra =
-    ::std::default::Default::default(), } set { with_info info "info" :
+    ::std::default::Default::default(), } set { with_info maybe_info info "info" :
     GuestPanicInformation => into, }
 );
 ::qapi_rt::qapi_event!(
@@ -659,7 +660,7 @@ pub struct GuestCrashloaded {
 );
 ::qapi_rt::qapi_builder!(
     GuestCrashloaded new { action : GuestPanicAction => into, } init { extra =
-    ::std::default::Default::default(), } set { with_info info "info" :
+    ::std::default::Default::default(), } set { with_info maybe_info info "info" :
     GuestPanicInformation => into, }
 );
 ::qapi_rt::qapi_event!(
@@ -917,7 +918,7 @@ pub struct GuestPanicInformationTdx {
 ::qapi_rt::qapi_builder!(
     GuestPanicInformationTdx new { error_code : u32 => plain, message :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_gpa gpa "gpa" : u64 => plain, }
+    set { with_gpa maybe_gpa gpa "gpa" : u64 => plain, }
 );
 #[doc(alias = "MEMORY_FAILURE")]
 /// Emitted when a memory failure occurs on host side.

@@ -121,13 +121,15 @@ pub struct InetSocketAddress {
 ::qapi_rt::qapi_builder!(
     InetSocketAddress new { host : ::std::string::String => into, port :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_numeric numeric "numeric" : bool => into, with_to to "to" : u16 => plain,
-    with_ipv4 ipv4 "ipv4" : bool => into, with_ipv6 ipv6 "ipv6" : bool => into,
-    with_keep_alive keep_alive "keep-alive" : bool => into, with_keep_alive_count
+    set { with_numeric maybe_numeric numeric "numeric" : bool => into, with_to maybe_to
+    to "to" : u16 => plain, with_ipv4 maybe_ipv4 ipv4 "ipv4" : bool => into, with_ipv6
+    maybe_ipv6 ipv6 "ipv6" : bool => into, with_keep_alive maybe_keep_alive keep_alive
+    "keep-alive" : bool => into, with_keep_alive_count maybe_keep_alive_count
     keep_alive_count "keep-alive-count" : u32 => plain, with_keep_alive_idle
-    keep_alive_idle "keep-alive-idle" : u32 => plain, with_keep_alive_interval
-    keep_alive_interval "keep-alive-interval" : u32 => plain, with_mptcp mptcp "mptcp" :
-    bool => into, }
+    maybe_keep_alive_idle keep_alive_idle "keep-alive-idle" : u32 => plain,
+    with_keep_alive_interval maybe_keep_alive_interval keep_alive_interval
+    "keep-alive-interval" : u32 => plain, with_mptcp maybe_mptcp mptcp "mptcp" : bool =>
+    into, }
 );
 /// Captures a socket address in the local ("Unix socket") namespace.
 ///
@@ -159,8 +161,8 @@ pub struct UnixSocketAddress {
 );
 ::qapi_rt::qapi_builder!(
     UnixSocketAddress new { path : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_abstract r#abstract "abstract" :
-    bool => into, with_tight tight "tight" : bool => into, }
+    ::std::default::Default::default(), } set { with_abstract maybe_abstract r#abstract
+    "abstract" : bool => into, with_tight maybe_tight tight "tight" : bool => into, }
 );
 /// Captures a socket address in the vsock namespace.
 ///

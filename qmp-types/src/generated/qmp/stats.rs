@@ -108,7 +108,7 @@ pub struct StatsRequest {
 );
 ::qapi_rt::qapi_builder!(
     StatsRequest new { provider : StatsProvider => into, } init { extra =
-    ::std::default::Default::default(), } set { with_names names "names" :
+    ::std::default::Default::default(), } set { with_names maybe_names names "names" :
     ::std::vec::Vec < ::std::string::String > => into, }
 );
 /// Since: 7.1
@@ -124,7 +124,8 @@ pub struct StatsVCPUFilter {
 ::qapi_rt::qapi_struct!(StatsVCPUFilter { 0 opt vcpus "vcpus", } extra extra);
 ::qapi_rt::qapi_builder!(
     StatsVCPUFilter new {} init { extra = ::std::default::Default::default(), } set {
-    with_vcpus vcpus "vcpus" : ::std::vec::Vec < ::std::string::String > => into, }
+    with_vcpus maybe_vcpus vcpus "vcpus" : ::std::vec::Vec < ::std::string::String > =>
+    into, }
 );
 /// The arguments to the `query-stats` command; specifies a target for
 /// which to request statistics and optionally the required subset of
@@ -143,7 +144,7 @@ pub struct StatsFilter {
 ::qapi_rt::qapi_struct!(StatsFilter { 0 opt providers "providers", } flatten branch);
 ::qapi_rt::qapi_builder!(
     StatsFilter new { branch : StatsFilterBranch => into, } init {} set { with_providers
-    providers "providers" : ::std::vec::Vec < StatsRequest > => into, }
+    maybe_providers providers "providers" : ::std::vec::Vec < StatsRequest > => into, }
 );
 /// The branches of [`StatsFilter`], by `target`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -314,7 +315,7 @@ pub struct StatsResult {
 ::qapi_rt::qapi_builder!(
     StatsResult new { provider : StatsProvider => into, stats : ::std::vec::Vec < Stats >
     => into, } init { extra = ::std::default::Default::default(), } set { with_qom_path
-    qom_path "qom-path" : ::std::string::String => into, }
+    maybe_qom_path qom_path "qom-path" : ::std::string::String => into, }
 );
 #[doc(alias = "query-stats")]
 /// Return runtime-collected statistics for objects such as the VM or
@@ -387,8 +388,9 @@ pub struct StatsSchemaValue {
 ::qapi_rt::qapi_builder!(
     StatsSchemaValue new { name : ::std::string::String => into, r#type : StatsType =>
     into, exponent : i16 => plain, } init { extra = ::std::default::Default::default(), }
-    set { with_unit unit "unit" : StatsUnit => into, with_base base "base" : i8 => plain,
-    with_bucket_size bucket_size "bucket-size" : u32 => plain, }
+    set { with_unit maybe_unit unit "unit" : StatsUnit => into, with_base maybe_base base
+    "base" : i8 => plain, with_bucket_size maybe_bucket_size bucket_size "bucket-size" :
+    u32 => plain, }
 );
 /// Schema for all available statistics for a provider and target.
 ///
@@ -444,7 +446,7 @@ pub struct QueryStatsSchemas {
 ::qapi_rt::qapi_struct!(QueryStatsSchemas { 0 opt provider "provider", } extra extra);
 ::qapi_rt::qapi_builder!(
     QueryStatsSchemas new {} init { extra = ::std::default::Default::default(), } set {
-    with_provider provider "provider" : StatsProvider => into, }
+    with_provider maybe_provider provider "provider" : StatsProvider => into, }
 );
 ::qapi_rt::qapi_command!(
     QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, { arg_type

@@ -118,8 +118,8 @@ pub struct TPMPassthroughOptions {
 );
 ::qapi_rt::qapi_builder!(
     TPMPassthroughOptions new {} init { extra = ::std::default::Default::default(), } set
-    { with_path path "path" : ::std::string::String => into, with_cancel_path cancel_path
-    "cancel-path" : ::std::string::String => into, }
+    { with_path maybe_path path "path" : ::std::string::String => into, with_cancel_path
+    maybe_cancel_path cancel_path "cancel-path" : ::std::string::String => into, }
 );
 /// Information about the TPM emulator type
 ///

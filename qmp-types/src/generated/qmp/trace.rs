@@ -51,7 +51,7 @@ pub struct TraceEventInfo {
     into, } init { extra = ::std::default::Default::default(), } set { #[deprecated(note
     =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_vcpu vcpu "vcpu" : bool => into, }
+    with_vcpu maybe_vcpu vcpu "vcpu" : bool => into, }
 );
 #[doc(alias = "trace-event-get-state")]
 /// Query the state of events.
@@ -92,7 +92,7 @@ pub struct TraceEventGetState {
     TraceEventGetState new { name : ::std::string::String => into, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_vcpu vcpu "vcpu" : i64 => plain, }
+    with_vcpu maybe_vcpu vcpu "vcpu" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     TraceEventGetState, "trace-event-get-state", ::std::vec::Vec < TraceEventInfo >, {
@@ -138,9 +138,10 @@ pub struct TraceEventSetState {
 ::qapi_rt::qapi_builder!(
     TraceEventSetState new { name : ::std::string::String => into, enable : bool => into,
     } init { extra = ::std::default::Default::default(), } set { with_ignore_unavailable
-    ignore_unavailable "ignore-unavailable" : bool => into, #[deprecated(note =
+    maybe_ignore_unavailable ignore_unavailable "ignore-unavailable" : bool => into,
+    #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
-    with_vcpu vcpu "vcpu" : i64 => plain, }
+    with_vcpu maybe_vcpu vcpu "vcpu" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     TraceEventSetState, "trace-event-set-state", (), { arg_type :

@@ -419,8 +419,8 @@ pub struct TransactionProperties {
 );
 ::qapi_rt::qapi_builder!(
     TransactionProperties new {} init { extra = ::std::default::Default::default(), } set
-    { with_completion_mode completion_mode "completion-mode" : ActionCompletionMode =>
-    into, }
+    { with_completion_mode maybe_completion_mode completion_mode "completion-mode" :
+    ActionCompletionMode => into, }
 );
 #[doc(alias = "transaction")]
 /// Executes a number of transactionable QMP commands atomically.  If
@@ -503,8 +503,8 @@ pub struct Transaction {
 );
 ::qapi_rt::qapi_builder!(
     Transaction new { actions : ::std::vec::Vec < TransactionAction > => into, } init {
-    extra = ::std::default::Default::default(), } set { with_properties properties
-    "properties" : TransactionProperties => into, }
+    extra = ::std::default::Default::default(), } set { with_properties maybe_properties
+    properties "properties" : TransactionProperties => into, }
 );
 ::qapi_rt::qapi_command!(
     Transaction, "transaction", (), { arg_type : "q_obj_transaction-arg", since : "1.1",

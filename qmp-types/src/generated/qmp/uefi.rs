@@ -54,9 +54,9 @@ pub struct UefiVariable {
 ::qapi_rt::qapi_builder!(
     UefiVariable new { guid : ::std::string::String => into, name : ::std::string::String
     => into, attr : i64 => plain, data : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_time time "time" :
-    ::std::string::String => into, with_digest digest "digest" : ::std::string::String =>
-    into, }
+    ::std::default::Default::default(), } set { with_time maybe_time time "time" :
+    ::std::string::String => into, with_digest maybe_digest digest "digest" :
+    ::std::string::String => into, }
 );
 /// Since: 10.0
 ///

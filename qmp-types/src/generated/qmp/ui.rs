@@ -57,8 +57,8 @@ pub struct SetPasswordOptions {
 );
 ::qapi_rt::qapi_builder!(
     SetPasswordOptions new { password : ::std::string::String => into, branch :
-    SetPasswordOptionsBranch => into, } init {} set { with_connected connected
-    "connected" : SetPasswordAction => into, }
+    SetPasswordOptionsBranch => into, } init {} set { with_connected maybe_connected
+    connected "connected" : SetPasswordAction => into, }
 );
 /// The branches of [`SetPasswordOptions`], by `protocol`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -112,7 +112,7 @@ pub struct SetPasswordOptionsVnc {
 ::qapi_rt::qapi_struct!(SetPasswordOptionsVnc { 0 opt display "display", } extra extra);
 ::qapi_rt::qapi_builder!(
     SetPasswordOptionsVnc new {} init { extra = ::std::default::Default::default(), } set
-    { with_display display "display" : ::std::string::String => into, }
+    { with_display maybe_display display "display" : ::std::string::String => into, }
 );
 #[doc(alias = "set_password")]
 /// Set the password of a remote display server.
@@ -233,7 +233,7 @@ pub struct ExpirePasswordOptionsVnc {
 );
 ::qapi_rt::qapi_builder!(
     ExpirePasswordOptionsVnc new {} init { extra = ::std::default::Default::default(), }
-    set { with_display display "display" : ::std::string::String => into, }
+    set { with_display maybe_display display "display" : ::std::string::String => into, }
 );
 #[doc(alias = "expire_password")]
 /// Expire the password of a remote display server.
@@ -326,9 +326,9 @@ pub struct Screendump {
 );
 ::qapi_rt::qapi_builder!(
     Screendump new { filename : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_head head "head" : i64 => plain, with_format
-    format "format" : ImageFormat => into, }
+    ::std::default::Default::default(), } set { with_device maybe_device device "device"
+    : ::std::string::String => into, with_head maybe_head head "head" : i64 => plain,
+    with_format maybe_format format "format" : ImageFormat => into, }
 );
 ::qapi_rt::qapi_command!(
     Screendump, "screendump", (), { arg_type : "q_obj_screendump-arg", since : "0.14",
@@ -388,7 +388,7 @@ pub struct SpiceServerInfo {
 ::qapi_rt::qapi_builder!(
     SpiceServerInfo new { host : ::std::string::String => into, port :
     ::std::string::String => into, family : NetworkAddressFamily => into, } init { extra
-    = ::std::default::Default::default(), } set { with_auth auth "auth" :
+    = ::std::default::Default::default(), } set { with_auth maybe_auth auth "auth" :
     ::std::string::String => into, }
 );
 /// Information about a SPICE client channel.
@@ -503,11 +503,12 @@ pub struct SpiceInfo {
 ::qapi_rt::qapi_builder!(
     SpiceInfo new { enabled : bool => into, migrated : bool => into, mouse_mode :
     SpiceQueryMouseMode => into, } init { extra = ::std::default::Default::default(), }
-    set { with_host host "host" : ::std::string::String => into, with_port port "port" :
-    i64 => plain, with_tls_port tls_port "tls-port" : i64 => plain, with_auth auth "auth"
-    : ::std::string::String => into, with_compiled_version compiled_version
-    "compiled-version" : ::std::string::String => into, with_channels channels "channels"
-    : ::std::vec::Vec < SpiceChannel > => into, }
+    set { with_host maybe_host host "host" : ::std::string::String => into, with_port
+    maybe_port port "port" : i64 => plain, with_tls_port maybe_tls_port tls_port
+    "tls-port" : i64 => plain, with_auth maybe_auth auth "auth" : ::std::string::String
+    => into, with_compiled_version maybe_compiled_version compiled_version
+    "compiled-version" : ::std::string::String => into, with_channels maybe_channels
+    channels "channels" : ::std::vec::Vec < SpiceChannel > => into, }
 );
 #[doc(alias = "query-spice")]
 /// Return information about the current SPICE server
@@ -783,7 +784,7 @@ pub struct VncServerInfo {
     VncServerInfo new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
     bool => into, } init { extra = ::std::default::Default::default(), } set { with_auth
-    auth "auth" : ::std::string::String => into, }
+    maybe_auth auth "auth" : ::std::string::String => into, }
 );
 /// Information about a connected VNC client.
 ///
@@ -822,8 +823,9 @@ pub struct VncClientInfo {
     VncClientInfo new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
     bool => into, } init { extra = ::std::default::Default::default(), } set {
-    with_x509_dname x509_dname "x509_dname" : ::std::string::String => into,
-    with_sasl_username sasl_username "sasl_username" : ::std::string::String => into, }
+    with_x509_dname maybe_x509_dname x509_dname "x509_dname" : ::std::string::String =>
+    into, with_sasl_username maybe_sasl_username sasl_username "sasl_username" :
+    ::std::string::String => into, }
 );
 /// Information about the VNC session.
 ///
@@ -881,10 +883,11 @@ pub struct VncInfo {
 );
 ::qapi_rt::qapi_builder!(
     VncInfo new { enabled : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_host host "host" :
-    ::std::string::String => into, with_family family "family" : NetworkAddressFamily =>
-    into, with_service service "service" : ::std::string::String => into, with_auth auth
-    "auth" : ::std::string::String => into, with_clients clients "clients" :
+    ::std::default::Default::default(), } set { with_host maybe_host host "host" :
+    ::std::string::String => into, with_family maybe_family family "family" :
+    NetworkAddressFamily => into, with_service maybe_service service "service" :
+    ::std::string::String => into, with_auth maybe_auth auth "auth" :
+    ::std::string::String => into, with_clients maybe_clients clients "clients" :
     ::std::vec::Vec < VncClientInfo > => into, }
 );
 /// vnc primary authentication method.
@@ -992,8 +995,8 @@ pub struct VncServerInfo2 {
     VncServerInfo2 new { host : ::std::string::String => into, service :
     ::std::string::String => into, family : NetworkAddressFamily => into, websocket :
     bool => into, auth : VncPrimaryAuth => into, } init { extra =
-    ::std::default::Default::default(), } set { with_vencrypt vencrypt "vencrypt" :
-    VncVencryptSubAuth => into, }
+    ::std::default::Default::default(), } set { with_vencrypt maybe_vencrypt vencrypt
+    "vencrypt" : VncVencryptSubAuth => into, }
 );
 /// Information about a vnc server
 ///
@@ -1033,8 +1036,8 @@ pub struct VncInfo2 {
     VncInfo2 new { id : ::std::string::String => into, server : ::std::vec::Vec <
     VncServerInfo2 > => into, clients : ::std::vec::Vec < VncClientInfo > => into, auth :
     VncPrimaryAuth => into, } init { extra = ::std::default::Default::default(), } set {
-    with_vencrypt vencrypt "vencrypt" : VncVencryptSubAuth => into, with_display display
-    "display" : ::std::string::String => into, }
+    with_vencrypt maybe_vencrypt vencrypt "vencrypt" : VncVencryptSubAuth => into,
+    with_display maybe_display display "display" : ::std::string::String => into, }
 );
 #[doc(alias = "query-vnc")]
 /// Return information about the current VNC server
@@ -1857,8 +1860,8 @@ pub struct SendKey {
 );
 ::qapi_rt::qapi_builder!(
     SendKey new { keys : ::std::vec::Vec < KeyValue > => into, } init { extra =
-    ::std::default::Default::default(), } set { with_hold_time hold_time "hold-time" :
-    i64 => plain, }
+    ::std::default::Default::default(), } set { with_hold_time maybe_hold_time hold_time
+    "hold-time" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     SendKey, "send-key", (), { arg_type : "q_obj_send-key-arg", since : "1.3", versions :
@@ -2307,8 +2310,9 @@ pub struct InputSendEvent {
 );
 ::qapi_rt::qapi_builder!(
     InputSendEvent new { events : ::std::vec::Vec < InputEvent > => into, } init { extra
-    = ::std::default::Default::default(), } set { with_device device "device" :
-    ::std::string::String => into, with_head head "head" : i64 => plain, }
+    = ::std::default::Default::default(), } set { with_device maybe_device device
+    "device" : ::std::string::String => into, with_head maybe_head head "head" : i64 =>
+    plain, }
 );
 ::qapi_rt::qapi_command!(
     InputSendEvent, "input-send-event", (), { arg_type : "q_obj_input-send-event-arg",
@@ -2357,11 +2361,12 @@ pub struct DisplayGTK {
 );
 ::qapi_rt::qapi_builder!(
     DisplayGTK new {} init { extra = ::std::default::Default::default(), } set {
-    with_grab_on_hover grab_on_hover "grab-on-hover" : bool => into, with_zoom_to_fit
-    zoom_to_fit "zoom-to-fit" : bool => into, with_show_tabs show_tabs "show-tabs" : bool
-    => into, with_show_menubar show_menubar "show-menubar" : bool => into,
-    with_keep_aspect_ratio keep_aspect_ratio "keep-aspect-ratio" : bool => into,
-    with_scale scale "scale" : f64 => into, }
+    with_grab_on_hover maybe_grab_on_hover grab_on_hover "grab-on-hover" : bool => into,
+    with_zoom_to_fit maybe_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool => into,
+    with_show_tabs maybe_show_tabs show_tabs "show-tabs" : bool => into,
+    with_show_menubar maybe_show_menubar show_menubar "show-menubar" : bool => into,
+    with_keep_aspect_ratio maybe_keep_aspect_ratio keep_aspect_ratio "keep-aspect-ratio"
+    : bool => into, with_scale maybe_scale scale "scale" : f64 => into, }
 );
 /// EGL headless display options.
 ///
@@ -2381,7 +2386,8 @@ pub struct DisplayEGLHeadless {
 );
 ::qapi_rt::qapi_builder!(
     DisplayEGLHeadless new {} init { extra = ::std::default::Default::default(), } set {
-    with_rendernode rendernode "rendernode" : ::std::string::String => into, }
+    with_rendernode maybe_rendernode rendernode "rendernode" : ::std::string::String =>
+    into, }
 );
 /// DBus display options.
 ///
@@ -2409,9 +2415,10 @@ pub struct DisplayDBus {
 );
 ::qapi_rt::qapi_builder!(
     DisplayDBus new {} init { extra = ::std::default::Default::default(), } set {
-    with_rendernode rendernode "rendernode" : ::std::string::String => into, with_addr
-    addr "addr" : ::std::string::String => into, with_p2p p2p "p2p" : bool => into,
-    with_audiodev audiodev "audiodev" : ::std::string::String => into, }
+    with_rendernode maybe_rendernode rendernode "rendernode" : ::std::string::String =>
+    into, with_addr maybe_addr addr "addr" : ::std::string::String => into, with_p2p
+    maybe_p2p p2p "p2p" : bool => into, with_audiodev maybe_audiodev audiodev "audiodev"
+    : ::std::string::String => into, }
 );
 /// Display OpenGL mode.
 ///
@@ -2451,7 +2458,7 @@ pub struct DisplayCurses {
 ::qapi_rt::qapi_struct!(DisplayCurses { 0 opt charset "charset", } extra extra);
 ::qapi_rt::qapi_builder!(
     DisplayCurses new {} init { extra = ::std::default::Default::default(), } set {
-    with_charset charset "charset" : ::std::string::String => into, }
+    with_charset maybe_charset charset "charset" : ::std::string::String => into, }
 );
 /// Cocoa display options.
 ///
@@ -2494,11 +2501,12 @@ pub struct DisplayCocoa {
 );
 ::qapi_rt::qapi_builder!(
     DisplayCocoa new {} init { extra = ::std::default::Default::default(), } set {
-    with_left_command_key left_command_key "left-command-key" : bool => into,
-    with_full_grab full_grab "full-grab" : bool => into, with_swap_opt_cmd swap_opt_cmd
-    "swap-opt-cmd" : bool => into, with_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool =>
-    into, with_zoom_interpolation zoom_interpolation "zoom-interpolation" : bool => into,
-    }
+    with_left_command_key maybe_left_command_key left_command_key "left-command-key" :
+    bool => into, with_full_grab maybe_full_grab full_grab "full-grab" : bool => into,
+    with_swap_opt_cmd maybe_swap_opt_cmd swap_opt_cmd "swap-opt-cmd" : bool => into,
+    with_zoom_to_fit maybe_zoom_to_fit zoom_to_fit "zoom-to-fit" : bool => into,
+    with_zoom_interpolation maybe_zoom_interpolation zoom_interpolation
+    "zoom-interpolation" : bool => into, }
 );
 /// Set of modifier keys that need to be held for shortcut key actions.
 ///
@@ -2536,7 +2544,7 @@ pub struct DisplaySDL {
 ::qapi_rt::qapi_struct!(DisplaySDL { 0 opt grab_mod "grab-mod", } extra extra);
 ::qapi_rt::qapi_builder!(
     DisplaySDL new {} init { extra = ::std::default::Default::default(), } set {
-    with_grab_mod grab_mod "grab-mod" : HotKeyMod => into, }
+    with_grab_mod maybe_grab_mod grab_mod "grab-mod" : HotKeyMod => into, }
 );
 /// Display (user interface) type.
 ///
@@ -2623,9 +2631,10 @@ pub struct DisplayOptions {
 );
 ::qapi_rt::qapi_builder!(
     DisplayOptions new { branch : DisplayOptionsBranch => into, } init {} set {
-    with_full_screen full_screen "full-screen" : bool => into, with_window_close
-    window_close "window-close" : bool => into, with_show_cursor show_cursor
-    "show-cursor" : bool => into, with_gl gl "gl" : DisplayGLMode => into, }
+    with_full_screen maybe_full_screen full_screen "full-screen" : bool => into,
+    with_window_close maybe_window_close window_close "window-close" : bool => into,
+    with_show_cursor maybe_show_cursor show_cursor "show-cursor" : bool => into, with_gl
+    maybe_gl gl "gl" : DisplayGLMode => into, }
 );
 /// The branches of [`DisplayOptions`], by `type`.
 #[derive(Debug, Clone, PartialEq)]
@@ -2850,7 +2859,7 @@ pub struct DisplayReloadOptionsVNC {
 );
 ::qapi_rt::qapi_builder!(
     DisplayReloadOptionsVNC new {} init { extra = ::std::default::Default::default(), }
-    set { with_tls_certs tls_certs "tls-certs" : bool => into, }
+    set { with_tls_certs maybe_tls_certs tls_certs "tls-certs" : bool => into, }
 );
 /// Options of the display configuration reload.
 ///
@@ -2949,8 +2958,8 @@ pub struct DisplayUpdateOptionsVNC {
 );
 ::qapi_rt::qapi_builder!(
     DisplayUpdateOptionsVNC new {} init { extra = ::std::default::Default::default(), }
-    set { with_addresses addresses "addresses" : ::std::vec::Vec < SocketAddress > =>
-    into, }
+    set { with_addresses maybe_addresses addresses "addresses" : ::std::vec::Vec <
+    SocketAddress > => into, }
 );
 /// Options of the display configuration reload.
 ///
@@ -3060,9 +3069,9 @@ pub struct ClientMigrateInfo {
 ::qapi_rt::qapi_builder!(
     ClientMigrateInfo new { protocol : ::std::string::String => into, hostname :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_port port "port" : i64 => plain, with_tls_port tls_port "tls-port" : i64
-    => plain, with_cert_subject cert_subject "cert-subject" : ::std::string::String =>
-    into, }
+    set { with_port maybe_port port "port" : i64 => plain, with_tls_port maybe_tls_port
+    tls_port "tls-port" : i64 => plain, with_cert_subject maybe_cert_subject cert_subject
+    "cert-subject" : ::std::string::String => into, }
 );
 /// The required arguments of [`ClientMigrateInfo`] by name, for a struct literal: `ClientMigrateInfo::from(ClientMigrateInfoArgs { .. })`.
 #[derive(Debug, Clone, PartialEq)]

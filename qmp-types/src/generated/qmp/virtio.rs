@@ -207,8 +207,8 @@ pub struct VirtioStatus {
     use_started : bool => into, started : bool => into, start_on_kick : bool => into,
     disable_legacy_check : bool => into, bus_name : ::std::string::String => into,
     use_guest_notifier_mask : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_vhost_dev vhost_dev "vhost-dev" :
-    VhostStatus => boxed, }
+    ::std::default::Default::default(), } set { with_vhost_dev maybe_vhost_dev vhost_dev
+    "vhost-dev" : VhostStatus => boxed, }
 );
 #[doc(alias = "x-query-virtio-status")]
 /// Poll for a comprehensive status of a given virtio device
@@ -501,7 +501,8 @@ pub struct VirtioDeviceStatus {
 ::qapi_rt::qapi_builder!(
     VirtioDeviceStatus new { statuses : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set {
-    with_unknown_statuses unknown_statuses "unknown-statuses" : u8 => plain, }
+    with_unknown_statuses maybe_unknown_statuses unknown_statuses "unknown-statuses" : u8
+    => plain, }
 );
 /// A structure defined to list the vhost user protocol features of a
 /// Vhost User device
@@ -527,7 +528,8 @@ pub struct VhostDeviceProtocols {
 ::qapi_rt::qapi_builder!(
     VhostDeviceProtocols new { protocols : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set {
-    with_unknown_protocols unknown_protocols "unknown-protocols" : u64 => plain, }
+    with_unknown_protocols maybe_unknown_protocols unknown_protocols "unknown-protocols"
+    : u64 => plain, }
 );
 /// The common fields that apply to most Virtio devices.  Some devices
 /// may not have their own device-specific features (e.g. virtio-rng).
@@ -561,10 +563,11 @@ pub struct VirtioDeviceFeatures {
 ::qapi_rt::qapi_builder!(
     VirtioDeviceFeatures new { transports : ::std::vec::Vec < ::std::string::String > =>
     into, } init { extra = ::std::default::Default::default(), } set { with_dev_features
-    dev_features "dev-features" : ::std::vec::Vec < ::std::string::String > => into,
-    with_unknown_dev_features unknown_dev_features "unknown-dev-features" : u64 => plain,
-    with_unknown_dev_features2 unknown_dev_features2 "unknown-dev-features2" : u64 =>
-    plain, }
+    maybe_dev_features dev_features "dev-features" : ::std::vec::Vec <
+    ::std::string::String > => into, with_unknown_dev_features maybe_unknown_dev_features
+    unknown_dev_features "unknown-dev-features" : u64 => plain,
+    with_unknown_dev_features2 maybe_unknown_dev_features2 unknown_dev_features2
+    "unknown-dev-features2" : u64 => plain, }
 );
 /// Information of a VirtIODevice VirtQueue, including most members of
 /// the VirtQueue data structure.
@@ -621,9 +624,9 @@ pub struct VirtQueueStatus {
     plain, vring_align : u32 => plain, vring_desc : u64 => plain, vring_avail : u64 =>
     plain, vring_used : u64 => plain, used_idx : u16 => plain, signalled_used : u16 =>
     plain, signalled_used_valid : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_last_avail_idx last_avail_idx
-    "last-avail-idx" : u16 => plain, with_shadow_avail_idx shadow_avail_idx
-    "shadow-avail-idx" : u16 => plain, }
+    ::std::default::Default::default(), } set { with_last_avail_idx maybe_last_avail_idx
+    last_avail_idx "last-avail-idx" : u16 => plain, with_shadow_avail_idx
+    maybe_shadow_avail_idx shadow_avail_idx "shadow-avail-idx" : u16 => plain, }
 );
 #[doc(alias = "x-query-virtio-queue-status")]
 /// Return the status of a given VirtIODevice's VirtQueue
@@ -1082,8 +1085,8 @@ pub struct XQueryVirtioQueueElement {
 );
 ::qapi_rt::qapi_builder!(
     XQueryVirtioQueueElement new { path : ::std::string::String => into, queue : u16 =>
-    plain, } init { extra = ::std::default::Default::default(), } set { with_index index
-    "index" : u16 => plain, }
+    plain, } init { extra = ::std::default::Default::default(), } set { with_index
+    maybe_index index "index" : u16 => plain, }
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {
@@ -1120,7 +1123,7 @@ pub struct IOThreadVirtQueueMapping {
 );
 ::qapi_rt::qapi_builder!(
     IOThreadVirtQueueMapping new { iothread : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_vqs vqs "vqs" :
+    extra = ::std::default::Default::default(), } set { with_vqs maybe_vqs vqs "vqs" :
     ::std::vec::Vec < u16 > => into, }
 );
 /// Describes configuration of a VirtIO GPU output.
@@ -1172,8 +1175,8 @@ pub struct DummyVirtioForceArrays {
     DummyVirtioForceArrays new { unused_iothread_vq_mapping : ::std::vec::Vec <
     IOThreadVirtQueueMapping > => into, } init { extra =
     ::std::default::Default::default(), } set { with_unused_virtio_gpu_output
-    unused_virtio_gpu_output "unused-virtio-gpu-output" : ::std::vec::Vec <
-    VirtIOGPUOutput > => into, }
+    maybe_unused_virtio_gpu_output unused_virtio_gpu_output "unused-virtio-gpu-output" :
+    ::std::vec::Vec < VirtIOGPUOutput > => into, }
 );
 /// Since: 9.0
 ///

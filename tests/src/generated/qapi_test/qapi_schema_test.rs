@@ -46,8 +46,8 @@ pub struct NestedEnumsOne {
 );
 ::qapi_rt::qapi_builder!(
     NestedEnumsOne new { enum1 : EnumOne => into, enum3 : EnumOne => into, } init { extra
-    = ::std::default::Default::default(), } set { with_enum2 enum2 "enum2" : EnumOne =>
-    into, with_enum4 enum4 "enum4" : EnumOne => into, }
+    = ::std::default::Default::default(), } set { with_enum2 maybe_enum2 enum2 "enum2" :
+    EnumOne => into, with_enum4 maybe_enum4 enum4 "enum4" : EnumOne => into, }
 );
 /// The QAPI enum `MyEnum`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,8 +164,8 @@ pub struct UserDefOne {
 );
 ::qapi_rt::qapi_builder!(
     UserDefOne new { integer : i64 => plain, string : ::std::string::String => into, }
-    init { extra = ::std::default::Default::default(), } set { with_enum1 enum1 "enum1" :
-    EnumOne => into, }
+    init { extra = ::std::default::Default::default(), } set { with_enum1 maybe_enum1
+    enum1 "enum1" : EnumOne => into, }
 );
 /// The QAPI enum `EnumOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -243,7 +243,7 @@ pub struct UserDefTwoDict {
 ::qapi_rt::qapi_builder!(
     UserDefTwoDict new { string1 : ::std::string::String => into, dict2 :
     UserDefTwoDictDict => into, } init { extra = ::std::default::Default::default(), }
-    set { with_dict3 dict3 "dict3" : UserDefTwoDictDict => into, }
+    set { with_dict3 maybe_dict3 dict3 "dict3" : UserDefTwoDictDict => into, }
 );
 /// The QAPI struct `UserDefTwo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -321,7 +321,8 @@ pub struct UserDefA {
 );
 ::qapi_rt::qapi_builder!(
     UserDefA new { boolean : bool => into, } init { extra =
-    ::std::default::Default::default(), } set { with_a_b a_b "a_b" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_a_b maybe_a_b a_b "a_b" : i64 =>
+    plain, }
 );
 /// The QAPI struct `UserDefB`.
 ///
@@ -342,7 +343,8 @@ pub struct UserDefB {
 );
 ::qapi_rt::qapi_builder!(
     UserDefB new { intb : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_a_b a_b "a-b" : bool => into, }
+    ::std::default::Default::default(), } set { with_a_b maybe_a_b a_b "a-b" : bool =>
+    into, }
 );
 /// The QAPI union `UserDefFlatUnion`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -452,8 +454,8 @@ pub struct UserDefFlatUnion2 {
 );
 ::qapi_rt::qapi_builder!(
     UserDefFlatUnion2 new { string : ::std::string::String => into, branch :
-    UserDefFlatUnion2Branch => into, } init {} set { with_integer integer "integer" : i64
-    => plain, }
+    UserDefFlatUnion2Branch => into, } init {} set { with_integer maybe_integer integer
+    "integer" : i64 => plain, }
 );
 /// The branches of [`UserDefFlatUnion2`], by `enum1`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1207,10 +1209,10 @@ pub struct ArrayStruct {
     : ::std::vec::Vec < u16 > => into, u32 : ::std::vec::Vec < u32 > => into, u64 :
     ::std::vec::Vec < u64 > => into, number : ::std::vec::Vec < f64 > => into, boolean :
     ::std::vec::Vec < bool > => into, string : ::std::vec::Vec < ::std::string::String >
-    => into, } init { extra = ::std::default::Default::default(), } set { with_sz sz "sz"
-    : ::std::vec::Vec < u64 > => into, with_any any "any" : ::std::vec::Vec <
-    ::qapi_rt::__private::serde_json::Value > => into, with_user user "user" :
-    ::std::vec::Vec < Status > => into, }
+    => into, } init { extra = ::std::default::Default::default(), } set { with_sz
+    maybe_sz sz "sz" : ::std::vec::Vec < u64 > => into, with_any maybe_any any "any" :
+    ::std::vec::Vec < ::qapi_rt::__private::serde_json::Value > => into, with_user
+    maybe_user user "user" : ::std::vec::Vec < Status > => into, }
 );
 #[doc(alias = "user-def-cmd")]
 /// The QAPI command `user-def-cmd`.
@@ -1263,8 +1265,8 @@ pub struct UserDefCmd2 {
 );
 ::qapi_rt::qapi_builder!(
     UserDefCmd2 new { ud1a : UserDefOne => into, } init { extra =
-    ::std::default::Default::default(), } set { with_ud1b ud1b "ud1b" : UserDefOne =>
-    into, }
+    ::std::default::Default::default(), } set { with_ud1b maybe_ud1b ud1b "ud1b" :
+    UserDefOne => into, }
 );
 ::qapi_rt::qapi_command!(
     UserDefCmd2, "user-def-cmd2", UserDefTwo, { arg_type : "q_obj_user-def-cmd2-arg", }
@@ -1317,7 +1319,7 @@ pub struct GuestGetTime {
 );
 ::qapi_rt::qapi_builder!(
     GuestGetTime new { a : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_b b "b" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_b maybe_b b "b" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
     GuestGetTime, "guest-get-time", i64, { arg_type : "q_obj_guest-get-time-arg", }
@@ -1439,9 +1441,10 @@ pub struct UserDefOptions {
 );
 ::qapi_rt::qapi_builder!(
     UserDefOptions new {} init { extra = ::std::default::Default::default(), } set {
-    with_i64 i64 "i64" : ::std::vec::Vec < i64 > => into, with_u64 u64 "u64" :
-    ::std::vec::Vec < u64 > => into, with_u16 u16 "u16" : ::std::vec::Vec < u16 > =>
-    into, with_i64x i64x "i64x" : i64 => plain, with_u64x u64x "u64x" : u64 => plain, }
+    with_i64 maybe_i64 i64 "i64" : ::std::vec::Vec < i64 > => into, with_u64 maybe_u64
+    u64 "u64" : ::std::vec::Vec < u64 > => into, with_u16 maybe_u16 u16 "u16" :
+    ::std::vec::Vec < u16 > => into, with_i64x maybe_i64x i64x "i64x" : i64 => plain,
+    with_u64x maybe_u64x u64x "u64x" : u64 => plain, }
 );
 /// The QAPI struct `EventStructOne`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -1463,8 +1466,8 @@ pub struct EventStructOne {
 );
 ::qapi_rt::qapi_builder!(
     EventStructOne new { struct1 : UserDefOne => into, string : ::std::string::String =>
-    into, } init { extra = ::std::default::Default::default(), } set { with_enum2 enum2
-    "enum2" : EnumOne => into, }
+    into, } init { extra = ::std::default::Default::default(), } set { with_enum2
+    maybe_enum2 enum2 "enum2" : EnumOne => into, }
 );
 #[doc(alias = "EVENT_A")]
 /// The QAPI event `EVENT_A`.
@@ -1514,8 +1517,8 @@ pub struct EventC {
 );
 ::qapi_rt::qapi_builder!(
     EventC new { c : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_a a "a" : i64 => plain, with_b b "b"
-    : UserDefOne => into, }
+    ::std::default::Default::default(), } set { with_a maybe_a a "a" : i64 => plain,
+    with_b maybe_b b "b" : UserDefOne => into, }
 );
 ::qapi_rt::qapi_event!(EventC, "EVENT_C", {});
 #[doc(alias = "EVENT_D")]
@@ -1541,8 +1544,9 @@ pub struct EventD {
 );
 ::qapi_rt::qapi_builder!(
     EventD new { a : EventStructOne => into, b : ::std::string::String => into, } init {
-    extra = ::std::default::Default::default(), } set { with_c c "c" :
-    ::std::string::String => into, with_enum3 enum3 "enum3" : EnumOne => into, }
+    extra = ::std::default::Default::default(), } set { with_c maybe_c c "c" :
+    ::std::string::String => into, with_enum3 maybe_enum3 enum3 "enum3" : EnumOne =>
+    into, }
 );
 ::qapi_rt::qapi_event!(EventD, "EVENT_D", { boxed : true, });
 #[doc(alias = "EVENT_E")]
@@ -1653,7 +1657,7 @@ pub struct OrgQemuXStruct {
 ::qapi_rt::qapi_builder!(
     OrgQemuXStruct new { org_qemu_x_member1 : OrgQemuXEnum => into, org_qemu_x_member2 :
     ::std::string::String => into, } init { extra = ::std::default::Default::default(), }
-    set { with_wchar_t wchar_t "wchar-t" : i64 => plain, }
+    set { with_wchar_t maybe_wchar_t wchar_t "wchar-t" : i64 => plain, }
 );
 #[doc(alias = "__org.qemu_x-Alt1")]
 /// The QAPI alternate `__org.qemu_x-Alt1`.
@@ -1882,8 +1886,8 @@ pub struct TestIfStruct {
 );
 ::qapi_rt::qapi_builder!(
     TestIfStruct new { foo : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_bar bar "bar" : i64 => plain,
-    with_baz baz "baz" : ::std::string::String => into, }
+    ::std::default::Default::default(), } set { with_bar maybe_bar bar "bar" : i64 =>
+    plain, with_baz maybe_baz baz "baz" : ::std::string::String => into, }
 );
 /// Only available if `TEST_IF_UNION`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2404,12 +2408,13 @@ pub struct TestFeatures0 {
 );
 ::qapi_rt::qapi_builder!(
     TestFeatures0 new {} init { extra = ::std::default::Default::default(), } set {
-    with_fs0 fs0 "fs0" : FeatureStruct0 => into, with_fs1 fs1 "fs1" : FeatureStruct1 =>
-    into, with_fs2 fs2 "fs2" : FeatureStruct2 => into, with_fs3 fs3 "fs3" :
-    FeatureStruct3 => into, with_fs4 fs4 "fs4" : FeatureStruct4 => into, with_cfs1 cfs1
-    "cfs1" : CondFeatureStruct1 => into, with_cfs2 cfs2 "cfs2" : CondFeatureStruct2 =>
-    into, with_cfs3 cfs3 "cfs3" : CondFeatureStruct3 => into, with_cfs4 cfs4 "cfs4" :
-    CondFeatureStruct4 => into, }
+    with_fs0 maybe_fs0 fs0 "fs0" : FeatureStruct0 => into, with_fs1 maybe_fs1 fs1 "fs1" :
+    FeatureStruct1 => into, with_fs2 maybe_fs2 fs2 "fs2" : FeatureStruct2 => into,
+    with_fs3 maybe_fs3 fs3 "fs3" : FeatureStruct3 => into, with_fs4 maybe_fs4 fs4 "fs4" :
+    FeatureStruct4 => into, with_cfs1 maybe_cfs1 cfs1 "cfs1" : CondFeatureStruct1 =>
+    into, with_cfs2 maybe_cfs2 cfs2 "cfs2" : CondFeatureStruct2 => into, with_cfs3
+    maybe_cfs3 cfs3 "cfs3" : CondFeatureStruct3 => into, with_cfs4 maybe_cfs4 cfs4 "cfs4"
+    : CondFeatureStruct4 => into, }
 );
 ::qapi_rt::qapi_command!(
     TestFeatures0, "test-features0", FeatureStruct1, { arg_type :

@@ -20,8 +20,8 @@ pub struct Base {
 );
 ::qapi_rt::qapi_builder!(
     Base new { id : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_label label "label" :
-    ::std::string::String => into, with_ro ro "ro" : bool => into, }
+    ::std::default::Default::default(), } set { with_label maybe_label label "label" :
+    ::std::string::String => into, with_ro maybe_ro ro "ro" : bool => into, }
 );
 /// The QAPI struct `Disk`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -45,8 +45,8 @@ pub struct Disk {
 );
 ::qapi_rt::qapi_builder!(
     Disk new { id : ::std::string::String => into, size : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_label label "label" :
-    ::std::string::String => into, with_ro ro "ro" : bool => into, }
+    ::std::default::Default::default(), } set { with_label maybe_label label "label" :
+    ::std::string::String => into, with_ro maybe_ro ro "ro" : bool => into, }
 );
 #[doc(alias = "add-disk")]
 /// The QAPI command `add-disk`.

@@ -21,8 +21,9 @@ pub struct SnapshotOptions {
 );
 ::qapi_rt::qapi_builder!(
     SnapshotOptions new { node : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
-    ::std::string::String => into, with_vmstate vmstate "vmstate" : bool => into, }
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
+    ::std::string::String => into, with_vmstate maybe_vmstate vmstate "vmstate" : bool =>
+    into, }
 );
 #[doc(alias = "snapshot")]
 /// The QAPI command `snapshot`.
@@ -45,8 +46,9 @@ pub struct Snapshot {
 );
 ::qapi_rt::qapi_builder!(
     Snapshot new { node : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
-    ::std::string::String => into, with_vmstate vmstate "vmstate" : bool => into, }
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
+    ::std::string::String => into, with_vmstate maybe_vmstate vmstate "vmstate" : bool =>
+    into, }
 );
 #[allow(deprecated, reason = "every member is carried over")]
 impl ::std::convert::From<SnapshotOptions> for Snapshot {

@@ -19,7 +19,7 @@ pub struct Snapshot {
 );
 ::qapi_rt::qapi_builder!(
     Snapshot new { node : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" :
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
     ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(

@@ -19,7 +19,8 @@ pub struct Resize {
 );
 ::qapi_rt::qapi_builder!(
     Resize new { node : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_size size "size" : i64 => plain, }
+    ::std::default::Default::default(), } set { with_size maybe_size size "size" : i64 =>
+    plain, }
 );
 ::qapi_rt::qapi_command!(
     Resize, "resize", (), { arg_type : "q_obj_resize-arg", versions : ["1.0.0", "2.0.0"],

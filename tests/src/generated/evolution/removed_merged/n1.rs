@@ -42,10 +42,10 @@ pub struct Settings {
 );
 ::qapi_rt::qapi_builder!(
     Settings new { kept : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_mode mode "mode" : Mode => into,
-    #[deprecated(note =
+    ::std::default::Default::default(), } set { with_mode maybe_mode mode "mode" : Mode
+    => into, #[deprecated(note =
     "removed in QEMU 2.0.0 (last in 1.0.0): a client refuses it for QEMU 2.0.0 and later")]
-    with_gone gone "gone" : i64 => plain, }
+    with_gone maybe_gone gone "gone" : i64 => plain, }
 );
 #[doc(alias = "apply")]
 /// The QAPI command `apply`.

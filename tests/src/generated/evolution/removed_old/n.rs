@@ -34,8 +34,8 @@ pub struct Settings {
 );
 ::qapi_rt::qapi_builder!(
     Settings new { kept : i64 => plain, } init { extra =
-    ::std::default::Default::default(), } set { with_gone gone "gone" : i64 => plain,
-    with_mode mode "mode" : Mode => into, }
+    ::std::default::Default::default(), } set { with_gone maybe_gone gone "gone" : i64 =>
+    plain, with_mode maybe_mode mode "mode" : Mode => into, }
 );
 #[doc(alias = "apply")]
 /// The QAPI command `apply`.

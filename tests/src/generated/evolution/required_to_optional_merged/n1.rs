@@ -21,9 +21,10 @@ pub struct Start {
     extra
 );
 ::qapi_rt::qapi_builder!(
-    Start new {} init { extra = ::std::default::Default::default(), } set { with_uri uri
-    "uri" : ::std::string::String => into, with_paused paused "paused" : bool => into,
-    with_channel channel "channel" : ::std::string::String => into, }
+    Start new {} init { extra = ::std::default::Default::default(), } set { with_uri
+    maybe_uri uri "uri" : ::std::string::String => into, with_paused maybe_paused paused
+    "paused" : bool => into, with_channel maybe_channel channel "channel" :
+    ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
     Start, "start", (), { arg_type : "q_obj_start-arg", versions : ["1.0.0", "2.0.0"],

@@ -19,8 +19,8 @@ pub struct Start {
 );
 ::qapi_rt::qapi_builder!(
     Start new { uri : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_paused paused "paused" : bool =>
-    into, }
+    ::std::default::Default::default(), } set { with_paused maybe_paused paused "paused"
+    : bool => into, }
 );
 ::qapi_rt::qapi_command!(
     Start, "start", (), { arg_type : "q_obj_start-arg", versions : ["1.0.0"], }

@@ -77,8 +77,8 @@ pub struct Opts {
 );
 ::qapi_rt::qapi_builder!(
     Opts new { id : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_name name "name" : StrOrNull =>
-    into, }
+    ::std::default::Default::default(), } set { with_name maybe_name name "name" :
+    StrOrNull => into, }
 );
 #[doc(alias = "set-name")]
 /// The QAPI command `set-name`.
@@ -98,7 +98,8 @@ pub struct SetName {
 );
 ::qapi_rt::qapi_builder!(
     SetName new { name : StrOrNull => into, } init { extra =
-    ::std::default::Default::default(), } set { with_opts opts "opts" : Opts => into, }
+    ::std::default::Default::default(), } set { with_opts maybe_opts opts "opts" : Opts
+    => into, }
 );
 ::qapi_rt::qapi_command!(
     SetName, "set-name", (), { arg_type : "q_obj_set-name-arg", versions : ["1.0.0",

@@ -80,9 +80,10 @@ pub struct MigrationParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
-    with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
-    tls_creds "tls-creds" : StrOrNull => into, with_zero_page_detection
-    zero_page_detection "zero-page-detection" : bool => into, }
+    with_downtime_limit maybe_downtime_limit downtime_limit "downtime-limit" : u64 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : StrOrNull => into,
+    with_zero_page_detection maybe_zero_page_detection zero_page_detection
+    "zero-page-detection" : bool => into, }
 );
 #[doc(alias = "migrate-set-parameters")]
 /// The QAPI command `migrate-set-parameters`.
@@ -105,9 +106,10 @@ pub struct MigrateSetParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
-    { with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
-    tls_creds "tls-creds" : StrOrNull => into, with_zero_page_detection
-    zero_page_detection "zero-page-detection" : bool => into, }
+    { with_downtime_limit maybe_downtime_limit downtime_limit "downtime-limit" : u64 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : StrOrNull => into,
+    with_zero_page_detection maybe_zero_page_detection zero_page_detection
+    "zero-page-detection" : bool => into, }
 );
 #[allow(deprecated, reason = "every member is carried over")]
 impl ::std::convert::From<MigrationParameters> for MigrateSetParameters {

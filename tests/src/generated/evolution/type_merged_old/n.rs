@@ -78,8 +78,8 @@ pub struct MigrateSetParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrateSetParameters new {} init { extra = ::std::default::Default::default(), } set
-    { with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
-    tls_creds "tls-creds" : StrOrNull => into, }
+    { with_downtime_limit maybe_downtime_limit downtime_limit "downtime-limit" : u64 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : StrOrNull => into, }
 );
 /// The QAPI struct `MigrationParameters`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -99,8 +99,9 @@ pub struct MigrationParameters {
 );
 ::qapi_rt::qapi_builder!(
     MigrationParameters new {} init { extra = ::std::default::Default::default(), } set {
-    with_downtime_limit downtime_limit "downtime-limit" : u64 => plain, with_tls_creds
-    tls_creds "tls-creds" : ::std::string::String => into, }
+    with_downtime_limit maybe_downtime_limit downtime_limit "downtime-limit" : u64 =>
+    plain, with_tls_creds maybe_tls_creds tls_creds "tls-creds" : ::std::string::String
+    => into, }
 );
 #[doc(alias = "migrate-set-parameters")]
 ::qapi_rt::qapi_command!(

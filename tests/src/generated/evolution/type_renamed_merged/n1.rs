@@ -31,8 +31,8 @@ pub struct QemuTargetInfo {
 );
 ::qapi_rt::qapi_builder!(
     QemuTargetInfo new { arch : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_hash hash "hash" : QCryptoHashAlgo
-    => into, }
+    ::std::default::Default::default(), } set { with_hash maybe_hash hash "hash" :
+    QCryptoHashAlgo => into, }
 );
 #[doc(alias = "query-target")]
 /// The QAPI command `query-target`.

@@ -31,7 +31,7 @@ pub struct TargetInfo {
 );
 ::qapi_rt::qapi_builder!(
     TargetInfo new { arch : ::std::string::String => into, } init { extra =
-    ::std::default::Default::default(), } set { with_hash hash "hash" :
+    ::std::default::Default::default(), } set { with_hash maybe_hash hash "hash" :
     QCryptoHashAlgorithm => into, }
 );
 #[doc(alias = "query-target")]
