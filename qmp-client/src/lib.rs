@@ -17,7 +17,9 @@
 //! ```
 //!
 //! One task owns each connection; any number of [`Client`] handles
-//! (clones) send commands to it and are answered by `id`, pipelined.
+//! (clones) send commands to it, pipelined: in-band replies are matched
+//! by order (QMP answers in-band commands in the order sent; they carry
+//! no `id` unless [`Options::in_band_ids`]), `exec-oob` ones by `id`.
 //! Out-of-band execution is negotiated whenever QEMU offers it. Events go
 //! to a history bounded by count and bytes, and to every subscriber.
 //!
@@ -111,6 +113,12 @@ mod wire;
 
 #[doc = include_str!("../docs/workflows.md")]
 pub mod workflows {}
+
+/// `qmp_types`'s guide's examples, compiled as doctests here (`qmp-types`
+/// runs no doctests of its own: its generated docs quote QEMU's).
+#[cfg(doctest)]
+#[doc = include_str!("../../qmp-types/docs/guide.md")]
+pub struct TypesGuideDoctests;
 
 pub use backup::Bitmap;
 pub use client::{Client, Stats};
