@@ -55,6 +55,7 @@ pub mod conform;
 pub mod diff;
 pub mod dump;
 pub mod manifest;
+#[cfg(feature = "rust")]
 pub mod rust;
 
 pub use error::{Diagnostic, Error, Result};

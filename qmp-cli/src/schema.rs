@@ -45,7 +45,7 @@ pub fn diff(dir: &SchemaDir, old: &str, new: &str) -> Result<()> {
         if p.exists() {
             return Ok(s.to_string());
         }
-        if qapi_gen::manifest::parse_version(s).is_some() {
+        if qmp_types::rt::QemuVersion::parse(s).is_some() {
             let p = dir.resolve()?.join(s).join("qapi/qapi-schema.json");
             if p.exists() {
                 return Ok(p.display().to_string());
