@@ -171,12 +171,10 @@ impl Target {
     async fn connect_watching(&self, ctrl_c: bool) -> Result<Session> {
         let timeout = Duration::try_from_secs_f64(self.connect_timeout)
             .map_err(|_| CliError::Usage("--connect-timeout must be a positive number".into()))?;
-        let opts = Options {
-            connect_timeout: timeout,
-            record: self.record.clone(),
-            record_limit: self.record_limit,
-            ..Options::default()
-        };
+        let mut opts = Options::default()
+            .with_connect_timeout(timeout)
+            .with_record_limit(self.record_limit);
+        opts.record.clone_from(&self.record);
         let busy = |e: qmp_client::Error| {
             if e.is_timeout() {
                 CliError::Busy(e)

@@ -317,10 +317,7 @@ fn main() {
         let c = rt
             .block_on(Client::connect_unix(
                 &path,
-                Options {
-                    in_band_ids,
-                    ..Options::default()
-                },
+                Options::default().with_in_band_ids(in_band_ids),
             ))
             .expect("connect");
         assert!(c.greeting().oob, "OOB negotiated by default");

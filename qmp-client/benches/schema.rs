@@ -86,10 +86,7 @@ async fn first_call(path: &Path, how: How, disk: &[u8]) -> (Duration, Duration) 
                 How::Off => SchemaPolicy::Off,
                 _ => SchemaPolicy::Fetch,
             };
-            let opts = Options {
-                schema,
-                ..Options::default()
-            };
+            let opts = Options::default().with_schema(schema);
             Client::connect_unix(path, opts).await.expect("connect")
         }
         // No peer to key a shared copy by: fetched for this connection.

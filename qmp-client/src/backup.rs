@@ -20,6 +20,7 @@ use crate::transaction::TransactionBuilder;
 
 /// A dirty bitmap of a node, as `query-named-block-nodes` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Bitmap {
     /// Its name.
     pub name: String,

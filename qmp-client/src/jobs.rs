@@ -70,6 +70,7 @@ pub struct Job {
 
 /// A job's progress, from `query-jobs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JobProgress {
     /// Its state.
     pub status: JobStatus,

@@ -46,6 +46,7 @@ pub struct Migration {
 /// A migration's progress, from `query-migrate` (RAM figures; zero
 /// before QEMU reports them).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct MigrationProgress {
     /// Where it is; `None` before any migration.
     pub status: Option<MigrationStatus>,

@@ -3,8 +3,50 @@
 
 use std::time::Duration;
 
-/// Connection settings.
+/// Generates `with_x` setters, each consuming and returning the settings,
+/// for a settings struct whose fields are public but which is
+/// `#[non_exhaustive]` (a field added later breaks no one):
+/// `Options::default().with_connect_timeout(..)`. `some` sets an
+/// `Option` field to `Some`.
+macro_rules! setters {
+    ($t:ty { $( $kind:ident $setter:ident $field:ident : $ty:ty ),* $(,)? }) => {
+        impl $t {
+            $( $crate::options::setters!(@one $kind $setter $field : $ty); )*
+        }
+    };
+    (@one plain $setter:ident $field:ident : $ty:ty) => {
+        #[doc = ::std::concat!(" Sets [`", ::std::stringify!($field), "`](Self::", ::std::stringify!($field), ").")]
+        #[must_use]
+        pub fn $setter(mut self, value: $ty) -> Self {
+            self.$field = value;
+            self
+        }
+    };
+    (@one some $setter:ident $field:ident : $ty:ty) => {
+        #[doc = ::std::concat!(" Sets [`", ::std::stringify!($field), "`](Self::", ::std::stringify!($field), ").")]
+        #[must_use]
+        pub fn $setter(mut self, value: impl ::std::convert::Into<$ty>) -> Self {
+            self.$field = ::std::option::Option::Some(value.into());
+            self
+        }
+    };
+}
+pub(crate) use setters;
+
+/// Connection settings: `Options::default()` and its `with_x` setters
+/// (the fields are public to read and to assign; a field added later
+/// breaks no one, as the struct is `#[non_exhaustive]`).
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = qmp_client::Options::default()
+///     .with_connect_timeout(Duration::from_secs(30))
+///     .with_wait_for_socket(true)
+///     .with_call_timeout(Duration::from_secs(5));
+/// assert!(opts.wait_for_socket);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Deadline for connecting and for the greeting and capabilities
     /// negotiation.
@@ -130,6 +172,26 @@ pub enum SchemaPolicy {
     /// and capability questions fail ([`crate::Error::NoSchema`]).
     Off,
 }
+
+setters!(Options {
+    plain with_connect_timeout connect_timeout: Duration,
+    plain with_wait_for_socket wait_for_socket: bool,
+    some with_call_timeout call_timeout: Duration,
+    plain with_oob oob: bool,
+    plain with_max_in_flight max_in_flight: usize,
+    plain with_in_band_ids in_band_ids: bool,
+    plain with_queue queue: usize,
+    plain with_history history: usize,
+    plain with_history_bytes history_bytes: usize,
+    plain with_subscriber_buffer subscriber_buffer: usize,
+    plain with_subscriber_bytes subscriber_bytes: usize,
+    plain with_max_message max_message: usize,
+    plain with_check_versions check_versions: bool,
+    plain with_schema schema: SchemaPolicy,
+    plain with_unknown_members unknown_members: UnknownMembers,
+    some with_record record: std::path::PathBuf,
+    plain with_record_limit record_limit: u64,
+});
 
 impl Default for Options {
     fn default() -> Options {

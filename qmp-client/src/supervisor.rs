@@ -20,13 +20,21 @@ use crate::options::Options;
 use crate::wire::Greeting;
 
 /// How long to wait between dialling attempts: `initial`, doubled after
-/// each failure up to `max`.
+/// each failure up to `max` ([`Backoff::new`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// The first wait.
     pub initial: Duration,
     /// The longest wait.
     pub max: Duration,
+}
+
+impl Backoff {
+    /// Waits `initial` first, doubling after each failure up to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Backoff {
+        Backoff { initial, max }
+    }
 }
 
 impl Default for Backoff {

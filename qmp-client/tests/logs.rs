@@ -76,10 +76,7 @@ async fn tracing_tells_what_happened() {
     };
     let client = async move {
         // The fake answers two commands: no schema fetch before them.
-        let opts = Options {
-            schema: qmp_client::SchemaPolicy::Off,
-            ..Options::default()
-        };
+        let opts = Options::default().with_schema(qmp_client::SchemaPolicy::Off);
         let c = Client::from_unix_stream(a, opts).await.expect("handshake");
         tokio::time::timeout(Duration::from_secs(5), c.execute(QueryStatus::new()))
             .await

@@ -56,10 +56,7 @@ async fn reconnects_across_a_qemu_restart_on_the_same_path() {
     let dir = tests::TempDir::new("supervisor").expect("dir");
     let socket = dir.path().join("qmp.sock");
     let qemu = tests::Daemon::on(&socket);
-    let backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(200),
-    };
+    let backoff = Backoff::new(Duration::from_millis(20), Duration::from_millis(200));
     let sup = Supervisor::connect_unix(&socket, Options::default(), backoff)
         .await
         .expect("first dial");

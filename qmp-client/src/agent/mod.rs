@@ -51,8 +51,11 @@ use crate::error::{Disconnect, Error, Result};
 use crate::transport;
 use crate::wire::{self, Incoming};
 
-/// Guest agent connection settings.
+/// Guest agent connection settings: `AgentOptions::default()` and its
+/// `with_x` setters (`#[non_exhaustive]`: a field added later breaks no
+/// one).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AgentOptions {
     /// Deadline for connecting and for each synchronisation.
     pub connect_timeout: Duration,
@@ -67,6 +70,13 @@ pub struct AgentOptions {
     /// Largest message accepted from the agent, in bytes.
     pub max_message: usize,
 }
+
+crate::options::setters!(AgentOptions {
+    plain with_connect_timeout connect_timeout: Duration,
+    some with_call_timeout call_timeout: Duration,
+    plain with_refusal_window refusal_window: Duration,
+    plain with_max_message max_message: usize,
+});
 
 impl Default for AgentOptions {
     fn default() -> AgentOptions {

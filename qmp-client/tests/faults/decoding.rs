@@ -189,10 +189,7 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
     let fake = Fake::new();
     let client = async {
         let c = fake
-            .connect_with(Options {
-                unknown_members: UnknownMembers::Deny,
-                ..opts()
-            })
+            .connect_with(opts().with_unknown_members(UnknownMembers::Deny))
             .await;
         let since = c.event_cursor();
         let e = bounded(c.execute(QueryStatus::new()))
@@ -219,10 +216,7 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
     let fake = Fake::new();
     let client = async {
         let c = fake
-            .connect_with(Options {
-                unknown_members: UnknownMembers::Ignore,
-                ..opts()
-            })
+            .connect_with(opts().with_unknown_members(UnknownMembers::Ignore))
             .await;
         bounded(c.execute(QueryStatus::new()))
             .await
@@ -307,10 +301,7 @@ async fn members_a_newer_qemu_widened_are_kept_and_reported_not_fatal() {
     let fake = Fake::new();
     let client = async {
         let c = fake
-            .connect_with(Options {
-                unknown_members: qmp_client::UnknownMembers::Deny,
-                ..opts()
-            })
+            .connect_with(opts().with_unknown_members(qmp_client::UnknownMembers::Deny))
             .await;
         let e = bounded(c.execute(qmp_types::QueryMigrateParameters::new()))
             .await

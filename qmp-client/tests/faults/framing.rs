@@ -196,12 +196,7 @@ async fn ten_megabyte_message_and_the_size_limit() {
         fake.until_finished().await;
     };
     let client = async {
-        let c = fake
-            .connect_with(Options {
-                max_message: 1 << 20,
-                ..opts()
-            })
-            .await;
+        let c = fake.connect_with(opts().with_max_message(1 << 20)).await;
         let e = bounded(c.execute(QueryStatus::new()))
             .await
             .expect_err("too big");
@@ -300,12 +295,7 @@ async fn an_error_without_id_ends_the_connection_when_commands_have_ids() {
         fake.until_finished().await;
     };
     let client = async {
-        let c = fake
-            .connect_with(Options {
-                in_band_ids: true,
-                ..opts()
-            })
-            .await;
+        let c = fake.connect_with(opts().with_in_band_ids(true)).await;
         let e = bounded(c.execute(QueryStatus::new()))
             .await
             .expect_err("no reply can come");

@@ -160,12 +160,7 @@ async fn a_peer_that_stops_reading_gets_no_abandoned_command() {
         }
     };
     let client = async {
-        let c = fake
-            .connect_with(Options {
-                queue: 16,
-                ..opts()
-            })
-            .await;
+        let c = fake.connect_with(opts().with_queue(16)).await;
         // Large commands fill the socket buffers quickly.
         let big = "x".repeat(32 << 10);
         let mut gave_up = 0u64;
@@ -245,12 +240,7 @@ async fn the_history_is_bounded_by_bytes() {
         let _ = done_rx.await;
     };
     let client = async {
-        let c = fake
-            .connect_with(Options {
-                history_bytes: 1 << 20,
-                ..opts()
-            })
-            .await;
+        let c = fake.connect_with(opts().with_history_bytes(1 << 20)).await;
         bounded(c.execute_raw("x-flush", serde_json::json!({})))
             .await
             .expect("reply");
@@ -292,11 +282,11 @@ async fn an_idle_subscriber_is_bounded_by_bytes_and_sizes_reflect_memory() {
     };
     let client = async {
         let c = fake
-            .connect_with(Options {
-                subscriber_bytes: 1 << 20,
-                history_bytes: 64 << 20,
-                ..opts()
-            })
+            .connect_with(
+                opts()
+                    .with_subscriber_bytes(1 << 20)
+                    .with_history_bytes(64 << 20),
+            )
             .await;
         let mut idle = c.events();
         bounded(c.execute_raw("x-flush", serde_json::json!({})))

@@ -58,10 +58,7 @@ impl Fake {
     /// The same with other options (the schema never fetched: see
     /// [`opts`]).
     async fn connect_with(&self, opts: Options) -> Client {
-        let opts = Options {
-            schema: SchemaPolicy::Off,
-            ..opts
-        };
+        let opts = opts.with_schema(SchemaPolicy::Off);
         Client::connect_unix(&self.path, opts)
             .await
             .expect("connect")
@@ -114,11 +111,9 @@ async fn read_cmd(r: &mut BufReader<tokio::net::unix::OwnedReadHalf>) -> Option<
 /// `query-qmp-schema` would be a command they don't expect, so it is off
 /// (the version tables decide).
 fn opts() -> Options {
-    Options {
-        connect_timeout: Duration::from_millis(500),
-        schema: SchemaPolicy::Off,
-        ..Options::default()
-    }
+    Options::default()
+        .with_connect_timeout(Duration::from_millis(500))
+        .with_schema(SchemaPolicy::Off)
 }
 
 const BOUND: Duration = Duration::from_secs(5);

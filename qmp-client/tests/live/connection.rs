@@ -320,10 +320,7 @@ async fn from_stream_close_and_drop_leak_nothing_over_200_cycles() {
     let qsd = storage_daemon().await;
     let metrics = tokio::runtime::Handle::current().metrics();
     let tasks_before = metrics.num_alive_tasks();
-    let opts = Options {
-        connect_timeout: Duration::from_secs(2),
-        ..Options::default()
-    };
+    let opts = Options::default().with_connect_timeout(Duration::from_secs(2));
     for i in 0..200 {
         let s = tokio::net::UnixStream::connect(qsd.socket())
             .await
@@ -523,14 +520,7 @@ async fn error_classes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_band_execution() {
     let qemu = system(&[]).await;
-    let plain = connect(
-        &qemu,
-        Options {
-            oob: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    let plain = connect(&qemu, Options::default().with_oob(false)).await;
     assert!(!plain.greeting().oob);
     let e = plain
         .execute_oob(QueryYank::new())
@@ -632,10 +622,7 @@ async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_its_sch
 async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_version_tables() {
     let qemu = system_of(Which::Qemu72, &["-S"]).await;
     // Without its schema the version tables decide.
-    let tables = || Options {
-        schema: qmp_client::SchemaPolicy::Off,
-        ..Options::default()
-    };
+    let tables = || Options::default().with_schema(qmp_client::SchemaPolicy::Off);
     let c = connect(&qemu, tables()).await;
     assert_eq!(c.qemu_version().series(), (7, 2));
     // query-cryptodev came in 8.0.
@@ -674,14 +661,7 @@ async fn commands_and_arguments_the_connected_qemu_lacks_are_not_sent_by_version
     c.close();
     tokio::time::timeout(T, c.closed()).await.expect("closed");
     drop(c);
-    let c2 = connect(
-        &qemu,
-        Options {
-            check_versions: false,
-            ..Options::default()
-        },
-    )
-    .await;
+    let c2 = connect(&qemu, Options::default().with_check_versions(false)).await;
     let e = c2
         .execute(QueryCryptodev::new())
         .await
@@ -759,11 +739,9 @@ async fn a_connect_waits_for_a_socket_qemu_has_not_made_yet() {
         .await
         .expect_err("no socket");
     assert!(e.is_socket_not_available(), "{e}");
-    let waiting = Options {
-        wait_for_socket: true,
-        connect_timeout: Duration::from_secs(30),
-        ..Options::default()
-    };
+    let waiting = Options::default()
+        .with_wait_for_socket(true)
+        .with_connect_timeout(Duration::from_secs(30));
     let connecting = tests::spawn_polled({
         let (socket, opts) = (socket.clone(), waiting.clone());
         async move { Client::connect_unix(&socket, opts).await }
@@ -779,10 +757,7 @@ async fn a_connect_waits_for_a_socket_qemu_has_not_made_yet() {
     let never = dir.path().join("never.qmp");
     let e = Client::connect_unix(
         &never,
-        Options {
-            connect_timeout: Duration::from_millis(300),
-            ..waiting
-        },
+        waiting.with_connect_timeout(Duration::from_millis(300)),
     )
     .await
     .expect_err("never appears");

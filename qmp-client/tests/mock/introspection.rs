@@ -121,12 +121,10 @@ async fn a_backported_build_is_judged_by_its_schema_not_its_version() {
         .expect("a 9.1.0 with the argument takes it");
     backported.verify().expect("accepted");
     // By its version alone, the command (since 10.0) would be refused.
-    let tables_only = bounded(backported.connect(Options {
-        schema: SchemaPolicy::Off,
-        ..Options::default()
-    }))
-    .await
-    .expect("connects");
+    let tables_only =
+        bounded(backported.connect(Options::default().with_schema(SchemaPolicy::Off)))
+            .await
+            .expect("connects");
     let e = tables_only
         .execute(BlockdevSetActive::new(false))
         .await
@@ -155,12 +153,9 @@ async fn a_backported_build_is_judged_by_its_schema_not_its_version() {
     assert!(!c.probe(&probe).await.expect("schema"));
     assert!(probe.in_bindings().is_ok());
     plain.allow_invalid();
-    let unchecked = bounded(plain.connect(Options {
-        check_versions: false,
-        ..Options::default()
-    }))
-    .await
-    .expect("connects");
+    let unchecked = bounded(plain.connect(Options::default().with_check_versions(false)))
+        .await
+        .expect("connects");
     let e = unchecked
         .execute(with_handshake_limit())
         .await
@@ -183,10 +178,7 @@ async fn a_client_over_a_socket_fetches_the_schema_and_a_recording_keeps_it() {
     let rec = dir.path().join("session.jsonl");
     let c = bounded(Client::connect_unix(
         &path,
-        Options {
-            record: Some(rec.clone()),
-            ..Options::default()
-        },
+        Options::default().with_record(rec.clone()),
     ))
     .await
     .expect("connects");

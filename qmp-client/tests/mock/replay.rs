@@ -68,10 +68,7 @@ async fn record_then_replay(which: Which) {
     let dir = tests::TempDir::new("record").expect("dir");
     let file = dir.path().join("session.jsonl");
     let qsd = tests::start(launcher(which, Flavor::StorageDaemon)).await;
-    let opts = Options {
-        record: Some(file.clone()),
-        ..Options::default()
-    };
+    let opts = Options::default().with_record(file.clone());
     let live = {
         let c = qsd.connect(opts).await.expect("connect");
         let seen = session(&c).await;
@@ -168,11 +165,9 @@ async fn a_recording_under_an_event_flood_stops_at_its_limit() {
     let dir = tests::TempDir::new("record-limit").expect("dir");
     let file = dir.path().join("flood.jsonl");
     let mock = MockQemu::new();
-    let opts = Options {
-        record: Some(file.clone()),
-        record_limit: 64 << 10,
-        ..Options::default()
-    };
+    let opts = Options::default()
+        .with_record(file.clone())
+        .with_record_limit(64 << 10);
     let c = mock.connect(opts).await.expect("connects");
     let mut events = c.events();
     mock.emit_burst(
@@ -213,10 +208,7 @@ async fn a_recording_under_an_event_flood_stops_at_its_limit() {
 #[tokio::test]
 async fn a_recording_that_cannot_be_written_fails_the_connect() {
     let mock = MockQemu::new();
-    let opts = Options {
-        record: Some("/dev/full".into()),
-        ..Options::default()
-    };
+    let opts = Options::default().with_record("/dev/full");
     let e = mock
         .connect(opts)
         .await

@@ -82,10 +82,7 @@ async fn the_same_command_is_right_for_one_version_and_wrong_for_another() {
     // A command only newer versions have, sent to 7.2 (past the
     // client's own check, which would refuse it before sending).
     let older = MockQemu::with_version("7.2.0").expect("covered");
-    let opts = Options {
-        check_versions: false,
-        ..Options::default()
-    };
+    let opts = Options::default().with_check_versions(false);
     let c = bounded(older.connect(opts)).await.expect("connects");
     let newer_only = qmp_types::COMMANDS
         .iter()
