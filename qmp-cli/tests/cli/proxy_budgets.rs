@@ -238,6 +238,7 @@ fn exec_oob_floods_are_dropped_and_the_others_served() {
         assert!(n >= read, "{n} answers for {read} commands read");
     }
     let peak = peak_rss_kib(&t.p);
+    eprintln!("the proxy's peak RSS: {peak} KiB");
     assert!(peak < 150 << 10, "the proxy's peak RSS: {peak} KiB");
 }
 
@@ -316,6 +317,7 @@ fn clients_that_never_read_are_dropped_at_their_byte_budget() {
         let _ = w.join();
     }
     let peak = peak_rss_kib(&t.p);
+    eprintln!("the proxy's peak RSS: {peak} KiB");
     assert!(peak < 150 << 10, "the proxy's peak RSS: {peak} KiB");
 }
 
@@ -342,6 +344,7 @@ fn out_of_descriptors_every_client_is_greeted_or_told() {
         }
         held.push(s);
     }
+    eprintln!("nofile 64: {greeted} greeted, {told} told");
     assert_eq!(greeted + told, 100);
     assert!(greeted >= 30 && told >= 1, "{greeted} greeted, {told} told");
     drop(held);
