@@ -212,6 +212,10 @@ pub enum Error {
     /// greeting and capabilities negotiation).
     #[error("QMP handshake I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// A failure of the caller's own code, made with [`Error::caller`]:
+    /// not from QEMU nor from this crate. Its text is the caller's.
+    #[error("{0}")]
+    Caller(Box<dyn std::error::Error + Send + Sync>),
     /// The connection is closed; the cause says why. Every pending and
     /// later call, waiter and event stream of the connection fails with
     /// this.
@@ -328,6 +332,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failure of the code built on this crate (a VM manager's "no
+    /// such disk", a check of its own), carried in the crate's error
+    /// type: [`Error::Caller`], never taken for QEMU's words (as an
+    /// [`Error::Qmp`] made by hand would be).
+    ///
+    /// ```
+    /// let e = qmp_client::Error::caller("no node named drive9 in the VM's config");
+    /// assert!(e.class().is_none());
+    /// assert_eq!(e.to_string(), "no node named drive9 in the VM's config");
+    /// ```
+    pub fn caller(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+        Error::Caller(e.into())
+    }
+
     /// The connection is (now) closed: QEMU quit, the peer hung up, the
     /// client closed it.
     pub fn is_socket_closed(&self) -> bool {

@@ -69,6 +69,28 @@ impl EventStream {
         std::future::poll_fn(|cx| self.poll_event(cx)).await
     }
 
+    /// The next event if one comes before `deadline`, else `None`: "follow
+    /// until then" without a timer of one's own.
+    ///
+    /// ```no_run
+    /// # async fn demo(qmp: qmp_client::Client) -> qmp_client::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let mut events = qmp.events();
+    /// let until = Instant::now() + Duration::from_secs(5);
+    /// while let Some(event) = events.next_until(until).await {
+    ///     println!("{}", event?.event.name());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn next_until(
+        &mut self,
+        deadline: std::time::Instant,
+    ) -> Option<Result<Arc<EventRecord>>> {
+        tokio::time::timeout_at(deadline.into(), self.next())
+            .await
+            .ok()
+    }
+
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Result<Arc<EventRecord>>> {
         loop {
             match std::mem::replace(&mut self.state, State::Closed) {

@@ -119,11 +119,26 @@ fn jobs_migrations_and_descriptors_without_a_runtime() {
     let qmp = Client::connect_to(&qsd, Options::default()).expect("connect");
     qmp.execute(null_node("src")).expect("src");
     qmp.execute(null_node("dst")).expect("dst");
+    let mut events = qmp.events();
     let job = qmp
         .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "dst").with_job_id("b3"))
         .expect("backup starts");
     assert_eq!(job.id(), "b3");
     job.wait(T).expect("b3 succeeds");
+    // Events until a deadline, then the iterator ends (issue 37, 3).
+    let until = std::time::Instant::now() + Duration::from_millis(300);
+    let names: Vec<String> = events
+        .until(until)
+        .map(|e| e.expect("an event").event.name().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "BLOCK_JOB_COMPLETED"),
+        "{names:?}"
+    );
+    assert!(
+        std::time::Instant::now() >= until,
+        "it ended at its deadline"
+    );
     assert!(matches!(
         qmp.attach_job("never").wait(T),
         Err(Error::JobOutcomeUnknown { .. })

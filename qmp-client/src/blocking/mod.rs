@@ -279,6 +279,57 @@ impl Events {
     }
 }
 
+impl Events {
+    /// The events that come until `deadline`, as an iterator that then
+    /// ends: "follow for N seconds" without a loop of one's own. Lost
+    /// events and the connection's end come through as errors (the end
+    /// once, then the iterator ends).
+    ///
+    /// ```no_run
+    /// # fn demo(qmp: qmp_client::blocking::Client) -> qmp_client::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// let until = Instant::now() + Duration::from_secs(5);
+    /// for event in qmp.events().until(until) {
+    ///     println!("{}", event?.event.name());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn until(&mut self, deadline: std::time::Instant) -> Until<'_> {
+        Until {
+            events: self,
+            deadline,
+        }
+    }
+}
+
+/// The events of [`Events::until`]: those that come before its deadline.
+pub struct Until<'a> {
+    events: &'a mut Events,
+    deadline: std::time::Instant,
+}
+
+impl Iterator for Until<'_> {
+    type Item = Result<Arc<EventRecord>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.events.ended {
+            return None;
+        }
+        let left = self
+            .deadline
+            .checked_duration_since(std::time::Instant::now())?;
+        match self.events.next_timeout(left) {
+            Err(Error::Timeout { .. }) => None,
+            item => {
+                if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
+                    self.events.ended = true;
+                }
+                Some(item)
+            }
+        }
+    }
+}
+
 impl Iterator for Events {
     type Item = Result<Arc<EventRecord>>;
 

@@ -148,3 +148,18 @@ async fn replies_with_unknown_ids_are_counted_and_ignored() {
     assert_eq!(c.stats().stray_replies, 2);
     mock.verify().expect("met");
 }
+
+/// `next_until`: the next event if one comes before the deadline, else
+/// `None` (issue 37, 3).
+#[tokio::test]
+async fn next_until_gives_events_before_a_deadline_then_none() {
+    let mock = MockQemu::new();
+    let c = client(&mock).await;
+    let mut events = c.events();
+    mock.emit(StopEvent::new());
+    let soon = std::time::Instant::now() + Duration::from_secs(5);
+    let e = events.next_until(soon).await.expect("before the deadline");
+    assert_eq!(e.expect("an event").event.name(), "STOP");
+    let past = std::time::Instant::now() + Duration::from_millis(20);
+    assert!(events.next_until(past).await.is_none());
+}
