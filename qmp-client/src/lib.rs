@@ -1,5 +1,6 @@
 //! An async (tokio) QMP client over the typed commands and events of
-//! [`qmp_types`].
+//! [`qmp_types`]. Build both crates' docs together, so the links between
+//! them work: `cargo doc -p qmp-client -p qmp-types --open`.
 //!
 //! ```no_run
 //! # async fn demo() -> qmp_client::Result<()> {
@@ -27,7 +28,7 @@
 //! its command was written to the socket is never sent; once the command
 //! was written, QEMU runs it whether or not anyone waits for the reply.
 //!
-//! Logging goes through [`tracing`]: connection state at `debug` (and
+//! Logging goes through [`tracing`](https://docs.rs/tracing): connection state at `debug` (and
 //! `warn` for abnormal ends), each command sent and reply received (id,
 //! name, time taken) at `debug`, events at `trace`, and event data or a
 //! reply that doesn't decode at `warn`.
