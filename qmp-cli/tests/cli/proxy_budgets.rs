@@ -413,3 +413,50 @@ fn the_log_is_private_redacted_and_one_entry_per_line() {
         let _ = p.wait();
     }
 }
+
+/// A client that closes its end with replies unread and never reads them
+/// holds nothing past the drain: the proxy closes its socket (its
+/// descriptor count comes back).
+#[test]
+fn a_client_that_leaves_without_reading_is_closed_after_the_drain() {
+    let qemu = start(Which::Installed, Flavor::StorageDaemon);
+    let dir = TempDir::new("qmp-proxy-left").expect("temp dir");
+    let listen = dir.path().join("p.qmp");
+    // A budget large enough that the client is never over it: it only
+    // leaves.
+    let mut p = proxy_sh(
+        qemu.socket(),
+        &listen,
+        &[
+            "--drain",
+            "1",
+            "--client-bytes",
+            "1000000000",
+            "--log",
+            "/dev/null",
+        ],
+        None,
+    );
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", p.id()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = fds();
+    let c = Raw::connect(&listen, false);
+    let mut s = c.s.try_clone().expect("clone");
+    // More replies than the socket buffers hold.
+    for i in 0..300 {
+        s.write_all(format!("{{\"execute\":\"query-qmp-schema\",\"id\":{i}}}\n").as_bytes())
+            .expect("write");
+    }
+    s.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fds() > before {
+        assert!(Instant::now() < deadline, "the proxy kept the socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(c);
+    let _ = p.kill();
+    let _ = p.wait();
+}

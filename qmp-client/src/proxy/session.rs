@@ -152,6 +152,9 @@ impl ClientSession {
             End::Left => {
                 // Nobody to answer: what runs in QEMU finishes there.
                 oob.detach_all();
+                // What is queued gets the drain's grace, no more: a client
+                // that closed its end and never reads holds nothing.
+                queue.drop_for("the client closed its end".into());
                 queue.close(None);
             }
             End::Dropped(why) => {
