@@ -206,7 +206,10 @@ mod tests {
         );
         assert_eq!(
             keys(case("type_merged"), ChangeKind::Compatible),
-            ["MigrationParameters::with_tls_creds"]
+            [
+                "MigrationParameters::maybe_tls_creds",
+                "MigrationParameters::with_tls_creds"
+            ]
         );
         let removed = keys(case("removed"), ChangeKind::Deprecated);
         for k in [
