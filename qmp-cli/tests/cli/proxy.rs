@@ -5,11 +5,13 @@
 use super::*;
 
 /// `qmp -s SOCKET proxy --listen PATH ARGS`, running and listening (it
-/// said so), with its stderr's later lines.
+/// said so), with its stderr's later lines; with `nofile`, started
+/// through `sh` after `ulimit -n NOFILE`.
 fn proxy_lines(
     socket: &Path,
     listen: &Path,
     args: &[&str],
+    nofile: Option<u32>,
 ) -> (
     std::process::Child,
     std::sync::mpsc::Receiver<std::io::Result<String>>,
@@ -22,7 +24,18 @@ fn proxy_lines(
         listen.display().to_string(),
     ];
     all.extend(args.iter().map(|a| a.to_string()));
-    let mut child = qmp()
+    let mut cmd = match nofile {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(QMP)
+                .env("QMP_CACHE_DIR", CACHE);
+            c
+        }
+        None => qmp(),
+    };
+    let mut child = cmd
         .args(&all)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -33,15 +46,25 @@ fn proxy_lines(
     (child, lines)
 }
 
-/// [`proxy_lines`], its stderr read and dropped.
-fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
-    let (child, lines) = proxy_lines(socket, listen, args);
+/// [`proxy_lines`], its stderr read and dropped (so it never blocks on
+/// them).
+pub(super) fn proxy_limited(
+    socket: &Path,
+    listen: &Path,
+    args: &[&str],
+    nofile: Option<u32>,
+) -> std::process::Child {
+    let (child, lines) = proxy_lines(socket, listen, args, nofile);
     std::thread::spawn(move || for _ in lines {});
     child
 }
 
+fn proxy(socket: &Path, listen: &Path, args: &[&str]) -> std::process::Child {
+    proxy_limited(socket, listen, args, None)
+}
+
 /// Waits for a line of `lines` that contains `what`.
-pub(super) fn wait_line(lines: &std::sync::mpsc::Receiver<std::io::Result<String>>, what: &str) {
+fn wait_line(lines: &std::sync::mpsc::Receiver<std::io::Result<String>>, what: &str) {
     loop {
         let l = lines
             .recv_timeout(Duration::from_secs(30))
@@ -155,7 +178,7 @@ fn with_wait_the_proxy_outlives_a_qemu_restart() {
     let socket = dir.path().join("qemu.qmp");
     let listen = dir.path().join("shared.qmp");
     let first = tests::Daemon::on(&socket);
-    let (mut p, lines) = proxy_lines(&socket, &listen, &["--wait"]);
+    let (mut p, lines) = proxy_lines(&socket, &listen, &["--wait"], None);
     assert_eq!(
         json_out(&listen, &["exec", "query-version"])["qemu"]["major"],
         10

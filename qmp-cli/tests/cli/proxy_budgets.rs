@@ -8,37 +8,7 @@ use std::os::unix::net::UnixStream;
 
 use super::*;
 
-/// `qmp proxy` on QEMU's socket, started through `sh -c` (for a
-/// `ulimit` first, when given), ready once it says it listens.
-fn proxy_sh(
-    socket: &Path,
-    listen: &Path,
-    args: &[&str],
-    ulimit: Option<u32>,
-) -> std::process::Child {
-    let mut line = String::new();
-    if let Some(n) = ulimit {
-        line.push_str(&format!("ulimit -n {n} && "));
-    }
-    line.push_str("s=$1; l=$2; shift 2; exec \"$0\" --socket \"$s\" proxy --listen \"$l\" \"$@\"");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(line)
-        .arg(QMP)
-        .arg(socket)
-        .arg(listen)
-        .args(args)
-        .env("QMP_CACHE_DIR", CACHE)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("qmp proxy runs");
-    let lines = line_channel(child.stderr.take().expect("stderr"));
-    super::proxy::wait_line(&lines, "proxy listening on");
-    // Its later lines are read (and dropped), so it never blocks on them.
-    std::thread::spawn(move || for _ in lines {});
-    child
-}
+use super::proxy::proxy_limited;
 
 /// QEMU, and `qmp proxy` in front of it with a log (`--drain 60`: the
 /// tests read what a dropped client is owed after checking the others),
@@ -59,7 +29,7 @@ impl Setup {
         let log = dir.path().join("log.jsonl");
         let mut all = vec!["--log", log.to_str().expect("utf-8"), "--drain", "60"];
         all.extend_from_slice(args);
-        let p = proxy_sh(qemu.socket(), &listen, &all, ulimit);
+        let p = proxy_limited(qemu.socket(), &listen, &all, ulimit);
         Setup {
             _qemu: qemu,
             _dir: dir,
@@ -377,7 +347,7 @@ fn the_log_is_private_redacted_and_one_entry_per_line() {
         if keep {
             args.push("--log-secrets");
         }
-        let mut p = proxy_sh(qemu.socket(), &listen, &args, None);
+        let mut p = proxy_limited(qemu.socket(), &listen, &args, None);
         let mode = std::fs::metadata(&log).expect("log").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let mut c = Raw::connect(&listen, false);
@@ -424,7 +394,7 @@ fn a_client_that_leaves_without_reading_is_closed_after_the_drain() {
     let listen = dir.path().join("p.qmp");
     // A budget large enough that the client is never over it: it only
     // leaves.
-    let mut p = proxy_sh(
+    let mut p = proxy_limited(
         qemu.socket(),
         &listen,
         &[
