@@ -42,42 +42,38 @@ pub(crate) async fn dial<T>(
 }
 
 /// Dials the Unix socket at `path`, again and again while it does not
-/// exist or nobody listens on it (a QEMU starting), until `timeout`; then
-/// the last refusal, saying how long it was waited for.
+/// exist or nobody listens on it (a QEMU starting), within `timeout` (as
+/// [`dial`]); then the last refusal, saying how long it was waited for.
 pub(crate) async fn dial_appearing(
     path: &std::path::Path,
     timeout: Duration,
 ) -> Result<tokio::net::UnixStream> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let source = match tokio::time::timeout(left, tokio::net::UnixStream::connect(path)).await {
-            Ok(Ok(s)) => return Ok(s),
-            Ok(Err(e)) => e,
-            Err(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, "dial timed out"),
-        };
-        let again = matches!(
-            source.kind(),
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-        );
-        if !again || tokio::time::Instant::now() + pause >= deadline {
-            let source = if again {
-                std::io::Error::new(
-                    source.kind(),
-                    format!("{source} (waited {timeout:?} for it to appear)"),
-                )
-            } else {
-                source
+    let appeared = async {
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let e = match tokio::net::UnixStream::connect(path).await {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    e
+                }
+                other => return other,
             };
-            return Err(Error::Connect {
-                address: path.display().to_string(),
-                source,
-            });
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{e} (waited {timeout:?} for it to appear)"),
+                ));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
+    };
+    dial(&path.display().to_string(), timeout, appeared).await
 }
 
 /// The write half: a Unix socket (which can pass fds) or any stream,
