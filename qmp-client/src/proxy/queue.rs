@@ -123,11 +123,6 @@ impl Queue {
     }
 
     /// Drops the client for `why` (the first reason given stands).
-    pub(super) fn drop_for(&self, why: String) {
-        let mut s = self.lock();
-        self.start_drop(&mut s, why);
-    }
-
     fn start_drop(&self, s: &mut State, why: String) {
         if s.dropping.is_none() {
             s.dropping = Some(why);
@@ -163,6 +158,16 @@ impl Queue {
         s.closed = true;
         drop(s);
         self.ready.notify_one();
+    }
+
+    /// The session's end without a reason to give the client: what is
+    /// queued gets the drain's grace, no more (a client that never reads
+    /// holds nothing), and nothing more goes in.
+    pub(super) fn finish(&self, why: &str) {
+        let mut s = self.lock();
+        self.start_drop(&mut s, why.to_string());
+        drop(s);
+        self.close(None);
     }
 
     /// Whether the writer has ended (the client can't be written to).

@@ -48,8 +48,8 @@ impl ClientSession {
         let queue = Queue::new(o.client_buffer, o.client_bytes, o.drain);
         let writer = tokio::spawn(queue.clone().write_to(w));
         let _ends = CloseOnDrop(queue.clone());
-        let qemu_oob = self.qemu.greeting().oob;
         let g = self.qemu.greeting();
+        let qemu_oob = g.oob;
         let caps: Vec<&str> = if qemu_oob { vec!["oob"] } else { Vec::new() };
         queue.owed(line(
             &json!({"QMP": {"version": g.version, "capabilities": caps}}),
@@ -152,10 +152,7 @@ impl ClientSession {
             End::Left => {
                 // Nobody to answer: what runs in QEMU finishes there.
                 oob.detach_all();
-                // What is queued gets the drain's grace, no more: a client
-                // that closed its end and never reads holds nothing.
-                queue.drop_for("the client closed its end".into());
-                queue.close(None);
+                queue.finish("the client closed its end");
             }
             End::Dropped(why) => {
                 tracing::warn!(client = self.n, reason = %why, "proxy: client dropped");
@@ -235,9 +232,7 @@ struct CloseOnDrop(Arc<Queue>);
 
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
-        self.0
-            .drop_for("the proxy's connection to QEMU ended".into());
-        self.0.close(None);
+        self.0.finish("the proxy's connection to QEMU ended");
     }
 }
 
