@@ -187,7 +187,7 @@ impl Proxy {
         let mut clients = tokio::task::JoinSet::new();
         // A descriptor kept to be given up when the process has no other:
         // then a client waiting to be accepted can be told, not left.
-        let mut reserve = std::fs::File::open("/dev/null").ok();
+        let mut reserve = spare_descriptor();
         // Accepting paused (out of descriptors) until then, or until a
         // client leaves.
         let mut paused: Option<tokio::time::Instant> = None;
@@ -212,7 +212,7 @@ impl Proxy {
                     }
                     Err(e) if out_of_descriptors(&e) => {
                         let told = reserve.take().is_some() && self.turn_away().await;
-                        reserve = std::fs::File::open("/dev/null").ok();
+                        reserve = spare_descriptor();
                         if !told || reserve.is_none() {
                             tracing::warn!(error = %e, "proxy: out of file descriptors; accepting paused");
                             paused = Some(tokio::time::Instant::now() + Duration::from_millis(250));
@@ -225,7 +225,7 @@ impl Proxy {
                 },
                 () = resume, if paused.is_some() => {
                     paused = None;
-                    reserve = reserve.or_else(|| std::fs::File::open("/dev/null").ok());
+                    reserve = reserve.or_else(spare_descriptor);
                 }
                 cause = qemu.closed() => break match cause {
                     Error::Closed(d) => d,
@@ -233,7 +233,7 @@ impl Proxy {
                 },
                 Some(_) = clients.join_next(), if !clients.is_empty() => {
                     paused = None;
-                    reserve = reserve.or_else(|| std::fs::File::open("/dev/null").ok());
+                    reserve = reserve.or_else(spare_descriptor);
                 }
             }
         };
@@ -267,6 +267,11 @@ impl Proxy {
         }
         false
     }
+}
+
+/// A descriptor held in reserve (`/dev/null`), if one can be had.
+fn spare_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 /// EMFILE, ENFILE, or the kernel out of memory for a socket.
