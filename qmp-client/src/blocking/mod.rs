@@ -280,6 +280,14 @@ impl Events {
 }
 
 impl Events {
+    /// `item`, noting the connection's end (told once, then no more).
+    fn noting_end(&mut self, item: Result<Arc<EventRecord>>) -> Result<Arc<EventRecord>> {
+        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
+            self.ended = true;
+        }
+        item
+    }
+
     /// The events that come until `deadline`, as an iterator that then
     /// ends: "follow for N seconds" without a loop of one's own. Lost
     /// events and the connection's end come through as errors (the end
@@ -320,12 +328,7 @@ impl Iterator for Until<'_> {
             .checked_duration_since(std::time::Instant::now())?;
         match self.events.next_timeout(left) {
             Err(Error::Timeout { .. }) => None,
-            item => {
-                if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-                    self.events.ended = true;
-                }
-                Some(item)
-            }
+            item => Some(self.events.noting_end(item)),
         }
     }
 }
@@ -340,10 +343,7 @@ impl Iterator for Events {
             return None;
         }
         let item = self.rt.block_on(self.stream.next()).and_then(|r| r);
-        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-            self.ended = true;
-        }
-        Some(item)
+        Some(self.noting_end(item))
     }
 }
 
