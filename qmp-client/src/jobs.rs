@@ -246,10 +246,19 @@ impl Job {
         if named || self.look(r).await?.is_some() {
             return Ok(());
         }
-        Err(Error::JobOutcomeUnknown {
+        Err(self.unknown(r))
+    }
+
+    /// [`Error::JobOutcomeUnknown`], saying whether the job was seen.
+    fn unknown(&self, r: &Reader) -> Error {
+        Error::JobOutcomeUnknown {
             id: self.id.clone(),
-            why: "QEMU has no job by that id, and this connection saw none".into(),
-        })
+            why: if r.seen {
+                "QEMU no longer has it (dismissed) and its outcome was not seen".into()
+            } else {
+                "QEMU has no job by that id, and this connection saw none".into()
+            },
+        }
     }
 
     /// The timeout `e` of a quiet job, naming why it is quiet when it is
@@ -347,14 +356,7 @@ impl Job {
             None => match &r.error {
                 Some(error) => Err(self.failed(error)),
                 None if r.aborted => Err(self.failed("it was aborted")),
-                None => Err(Error::JobOutcomeUnknown {
-                    id: self.id.clone(),
-                    why: if r.seen {
-                        "QEMU no longer has it (dismissed) and its outcome was not seen".into()
-                    } else {
-                        "QEMU has no job by that id, and this connection saw none".into()
-                    },
-                }),
+                None => Err(self.unknown(r)),
             },
         })
     }
