@@ -90,12 +90,13 @@ impl Log {
         self.write(o);
     }
 
-    /// A message the proxy could not take as a command: its size, why,
-    /// and (only when secrets are kept: it may hold one) its first bytes.
-    pub(super) fn unparsable(&self, who: Who, text: &[u8], error: &str) {
+    /// A message the proxy could not take as a command: its size in
+    /// `bytes`, why, and (only when secrets are kept: it may hold one) the
+    /// first bytes of `text`, what of it the proxy holds.
+    pub(super) fn unparsable(&self, who: Who, text: &[u8], bytes: usize, error: &str) {
         let mut o = self.entry(who);
         o.insert("unparsable".into(), json!(error));
-        o.insert("bytes".into(), json!(text.len()));
+        o.insert("bytes".into(), json!(bytes));
         if self.keep_secrets {
             let head = &text[..text.len().min(256)];
             o.insert(

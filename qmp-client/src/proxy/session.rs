@@ -87,7 +87,7 @@ impl ClientSession {
                 Ok(r) => r,
                 Err((desc, id)) => {
                     if let Some(log) = &self.log {
-                        log.unparsable(who, msg, &desc);
+                        log.unparsable(who, msg, msg.len(), &desc);
                     }
                     queue.owed(error_reply("GenericError", &desc, id.as_deref()));
                     continue;
@@ -196,6 +196,7 @@ impl ClientSession {
             log.unparsable(
                 who,
                 b"",
+                bytes,
                 &format!("message too large: over {max} bytes ({bytes} read)"),
             );
         }
