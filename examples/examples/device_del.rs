@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use qmp_client::launch::Launcher;
 use qmp_client::{Client, Options};
-use qmp_types::DeviceDel;
+use qmp_types::{DeviceDel, DeviceDeleted};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,10 +36,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let since = mon.event_cursor();
     mon.execute(DeviceDel::new(id.clone())).await?;
     match mon
-        .wait_device_deleted(&id, since, Duration::from_secs(60))
+        .events_of::<DeviceDeleted>(since)
+        .matching(|e| e.device.as_deref() == Some(&id))
+        .wait(Duration::from_secs(60))
         .await
     {
-        Ok(e) => println!("{id} deleted: {e:?}"),
+        Ok((_, e)) => println!("{id} deleted: {e:?}"),
         Err(e) if e.is_timeout() => {
             return Err(format!("device_del of {id} did not complete within 60 s").into());
         }

@@ -63,8 +63,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             BlockdevBackup::new("qs-src", MirrorSyncMode::Full, "qs-dst").with_job_id("qs-job"),
         )
         .await?;
-    let done = client
-        .wait_job_status_change("qs-job", JobStatus::Null, since, Duration::from_secs(30))
+    let (_, done) = client
+        .events_of::<JobStatusChange>(since)
+        .matching(|e| e.id == "qs-job" && e.status == JobStatus::Null)
+        .wait(Duration::from_secs(30))
         .await?;
     println!("job {} finished", done.id);
     while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(50), events.next()).await {
@@ -79,7 +81,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             e.timestamp.microseconds
         );
     }
-    if let Some((_, c)) = client.find_block_job_completed("qs-job", since) {
+    if let Some((_, c)) = client
+        .events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "qs-job")
+        .found()
+        .pop()
+    {
         println!(
             "BLOCK_JOB_COMPLETED: {} of {} bytes, error: {:?}",
             c.offset, c.len, c.error

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let waiter = {
         let mon = mon.clone();
         tokio::spawn(async move {
-            mon.wait_for::<Shutdown, _>(since, Duration::from_secs(10), |_| true)
+            mon.events_of::<Shutdown>(since)
+                .wait(Duration::from_secs(10))
                 .await
         })
     };

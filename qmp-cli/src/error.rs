@@ -47,20 +47,20 @@ pub enum CliError {
     /// QEMU could not be reached, the connection broke, or no reply came
     /// in time (exit code 3).
     #[error("{0}")]
-    Connection(qmp_client::Error),
+    Connection(#[source] qmp_client::Error),
     /// QEMU accepted the connection but sent no greeting in time: another
     /// client probably holds the monitor (exit code 3).
     #[error(
         "{0}; is another client connected? A QMP socket serves one client at a time (give QEMU another -qmp socket, or share this one with `qmp proxy`)"
     )]
-    Busy(qmp_client::Error),
+    Busy(#[source] qmp_client::Error),
     /// Starting a private QEMU (`--spawn`) failed (exit code 3).
     #[error("can't start QEMU: {0}")]
     Spawn(#[from] qmp_client::launch::LaunchError),
     /// A reply or event that the bindings could not decode, or another
     /// client error (exit code 4).
     #[error("{0}")]
-    Client(qmp_client::Error),
+    Client(#[source] qmp_client::Error),
     /// Reading a file or the terminal failed (exit code 4).
     #[error("{0}")]
     Io(String),
@@ -74,7 +74,7 @@ pub enum CliError {
     /// A job or a migration the command followed failed or was
     /// cancelled: QEMU's text (exit code 1).
     #[error("{0}")]
-    Failed(qmp_client::Error),
+    Failed(#[source] qmp_client::Error),
     /// `qmp conform` found differences the bindings don't explain (exit
     /// code 1).
     #[error("{0}")]
@@ -90,6 +90,22 @@ fn did_you_mean(s: &[String]) -> String {
 }
 
 impl CliError {
+    /// The message, then each cause behind it that the message does not
+    /// already say (e.g. the OS's "Connection reset by peer" behind
+    /// "reading the socket failed"): the one line `qmp` prints.
+    pub fn message_with_causes(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let said = c.to_string();
+            if !text.contains(&said) {
+                text = format!("{text}: {said}");
+            }
+            cause = c.source();
+        }
+        text
+    }
+
     /// The process exit code: 1 QEMU refused (or `conform` differs), 2 bad
     /// input (nothing sent), 3 no connection, 4 anything else.
     pub fn exit_code(&self) -> u8 {
@@ -149,3 +165,28 @@ impl From<qmp_client::Error> for CliError {
 
 /// What the command line's functions return.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn the_printed_line_says_what_the_os_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let said = io.to_string();
+        let e = CliError::Connection(qmp_client::Error::Closed(qmp_client::Disconnect::Io {
+            op: "reading",
+            error: Arc::new(io),
+        }));
+        let line = e.message_with_causes();
+        assert!(
+            line.starts_with("QMP connection closed: reading the socket failed: "),
+            "{line}"
+        );
+        assert_eq!(line.matches(&said).count(), 1, "{line}");
+        // A cause the message already holds is not repeated.
+        let e = CliError::Usage("bad".into());
+        assert_eq!(e.message_with_causes(), "bad");
+    }
+}

@@ -142,7 +142,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // An error already told on stdout adds nothing here.
-            let text = e.to_string();
+            let text = e.message_with_causes();
             if !text.is_empty() {
                 eprintln!("qmp: {text}");
             }

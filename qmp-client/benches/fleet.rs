@@ -153,7 +153,7 @@ fn main() {
                 .await
                 .expect("backup");
             driver
-                .wait_for::<BlockJobCompleted, _>(since, Duration::from_secs(10), |e| e.device == id)
+                .events_of::<BlockJobCompleted>(since).matching(|e| e.device == id).wait(Duration::from_secs(10))
                 .await
                 .expect("job done");
             jobs += 1;

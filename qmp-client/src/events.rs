@@ -1,6 +1,6 @@
 //! Reading events: [`EventStream`] (every event from the moment it was
 //! made; a slow subscriber loses events, is told so, and never blocks
-//! anyone) and the typed wait behind `Client::wait_for` (history first,
+//! anyone) and the wait behind [`crate::EventsOf::wait`] (history first,
 //! then live events). When the connection ends, every stream drains what
 //! it has and then gets [`Error::Closed`] with the connection's cause.
 
@@ -126,6 +126,7 @@ impl EventStream {
 
     /// The next event of type `E`, skipping others (losses are reported).
     /// An `E` whose data did not decode gives `Err(EventDecode)`.
+    #[deprecated(note = "use `Client::events_of::<E>(client.event_cursor()).stream()`")]
     pub async fn next_of<E: Event<Any = AnyEvent> + Clone>(&mut self) -> Result<(Timestamp, E)> {
         loop {
             let r = self.next().await?;
@@ -133,30 +134,6 @@ impl EventStream {
                 return Ok((r.timestamp, e.clone()));
             }
         }
-    }
-}
-
-/// Waits for the first event of type `E` admitted by `since` and matching
-/// `pred`: the history first, then live events (see [`wait_for_record`]).
-/// An `E` that did not decode ends the wait with `Err(EventDecode)`.
-pub(crate) async fn wait_for<E: Event<Any = AnyEvent> + Clone>(
-    shared: &Shared,
-    since: Since,
-    pred: &(dyn Fn(&E) -> bool + Sync),
-) -> Result<(Timestamp, E)> {
-    let check = |r: &EventRecord| match r.typed::<E>() {
-        Ok(Some(e)) => pred(e),
-        Ok(None) => false,
-        Err(_) => true,
-    };
-    let r = wait_for_record(shared, since, &check).await?;
-    match r.typed::<E>()? {
-        Some(e) => Ok((r.timestamp, e.clone())),
-        // `check` admits only an `E` or one that did not decode.
-        None => Err(Error::EventDecode {
-            event: E::NAME.to_string(),
-            error: "not this event".into(),
-        }),
     }
 }
 

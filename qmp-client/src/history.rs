@@ -294,6 +294,19 @@ impl Hub {
             .collect()
     }
 
+    /// The records `f` selects, with the position of the oldest record the
+    /// history holds and the position the next event will have, read
+    /// together (nothing can arrive in between).
+    pub(crate) fn find_from(
+        &self,
+        f: &mut dyn FnMut(&EventRecord) -> bool,
+    ) -> (Vec<Arc<EventRecord>>, u64, u64) {
+        let h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        let found = h.records.iter().filter(|r| f(r)).cloned().collect();
+        let oldest = h.records.front().map_or(h.next_seq, |r| r.seq);
+        (found, oldest, h.next_seq)
+    }
+
     /// A new subscription; `None` once the connection has ended.
     pub(crate) fn subscribe(&self) -> Option<Subscription> {
         let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());

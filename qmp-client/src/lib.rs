@@ -5,7 +5,7 @@
 //! ```no_run
 //! # async fn demo() -> qmp_client::Result<()> {
 //! use qmp_client::{Client, Options};
-//! use qmp_types::{QueryStatus, DeviceDel};
+//! use qmp_types::{DeviceDel, DeviceDeleted, QueryStatus};
 //! use std::time::Duration;
 //!
 //! let client = Client::connect_unix("/run/qemu/vm.qmp", Options::default()).await?;
@@ -13,7 +13,11 @@
 //! println!("{:?}", status.status);
 //! let since = client.event_cursor();
 //! client.execute(DeviceDel::new("tab0")).await?;
-//! client.wait_device_deleted("tab0", since, Duration::from_secs(5)).await?;
+//! client
+//!     .events_of::<DeviceDeleted>(since)
+//!     .matching(|e| e.device.as_deref() == Some("tab0"))
+//!     .wait(Duration::from_secs(5))
+//!     .await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -52,10 +56,14 @@
 //!   their arguments map to QEMU's schema). [`Client::transaction`] takes
 //!   a [`TransactionBuilder`], which accepts only transaction actions.
 //!   [`Client::human`] runs an HMP command line.
-//! - Events: [`Client::events`] is an [`EventStream`] (also a
-//!   `futures_core::Stream`); [`Client::wait_for`] and the `wait_*`
-//!   helpers wait for one, history first, so an event QEMU sent before
-//!   the reply is never missed; [`Client::history`] looks back.
+//! - Events: [`Client::events_of`] selects events of one type from a
+//!   cursor ([`Client::event_cursor`], taken before the command), narrowed
+//!   by filters; then [`EventsOf::found`] looks in the history,
+//!   [`EventsOf::wait`] waits for one and [`EventsOf::stream`] follows
+//!   them, history first, so an event QEMU sent before the reply is never
+//!   missed. [`Client::events`] is every event from now on, an
+//!   [`EventStream`] (also a `futures_core::Stream`); [`Client::history`]
+//!   looks back at all of them.
 //! - What the QEMU has: its own schema decides ([`introspect`]: fetched
 //!   before the first typed call, once per QEMU build per process;
 //!   [`Options::schema`]); a command or argument it lacks is refused
@@ -78,7 +86,7 @@
 // Each module uses only those before it in this list (xtask's tidy test
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, check, introspect, options, limits, wire, peer, record, transport, history,
-// state, outbox, connection, transaction, schema_slot, client, capabilities, events, waits, jobs,
+// state, outbox, connection, transaction, schema_slot, client, capabilities, events, events_of, waits, jobs,
 // backup, migration, supervisor, proxy, agent, launch, blocking,
 // testing.
 pub mod agent;
@@ -90,6 +98,7 @@ mod client;
 mod connection;
 mod error;
 mod events;
+mod events_of;
 mod history;
 pub mod introspect;
 mod jobs;
@@ -125,6 +134,7 @@ pub use backup::Bitmap;
 pub use client::{Client, Stats};
 pub use error::{Disconnect, Error, ErrorClass, Result};
 pub use events::EventStream;
+pub use events_of::{EventsOf, TypedEvents};
 pub use history::{EventRecord, Since};
 pub use jobs::{Job, JobProgress, JobUpdate, JobWatch};
 pub use migration::{Migration, MigrationProgress};

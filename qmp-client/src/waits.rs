@@ -1,11 +1,11 @@
-//! Event helpers on [`Client`]: the history, subscriptions, and typed
-//! waits that can't miss an event QEMU sent before the reply to the
-//! command that caused it.
+//! Event helpers on [`Client`]: the cursor, the history, subscriptions,
+//! `unplug`, and the per-event waits that [`Client::events_of`] replaced
+//! (deprecated, kept as thin wrappers over it).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use qmp_types::{AnyEvent, Event, Timestamp};
+use qmp_types::{AnyEvent, DeviceDeleted, Event, Timestamp};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -25,20 +25,13 @@ impl Client {
         EventStream::new(self.shared().clone())
     }
 
-    /// Events of type `E` in the history admitted by `since`. Events of
-    /// that name whose data did not decode are left out (see
-    /// [`Client::history`] for every record).
+    /// Events of type `E` in the history admitted by `since`.
+    #[deprecated(note = "use `events_of::<E>(since).found()`")]
     pub fn find_events<E: Event<Any = AnyEvent> + Clone>(
         &self,
         since: Since,
     ) -> Vec<(Timestamp, E)> {
-        let mut f = |r: &EventRecord| E::from_any_ref(&r.event).is_some();
-        self.shared()
-            .hub
-            .find(since, &mut f)
-            .iter()
-            .filter_map(|r| E::from_any_ref(&r.event).map(|e| (r.timestamp, e.clone())))
-            .collect()
+        self.events_of::<E>(since).found()
     }
 
     /// Every event in the history admitted by `since`.
@@ -47,10 +40,8 @@ impl Client {
     }
 
     /// Waits for an event of type `E` admitted by `since` that matches
-    /// `pred`, looking at the history first (QEMU often sends an event
-    /// before the reply to the command that caused it). An `E` whose
-    /// data did not decode ends the wait with [`Error::EventDecode`];
-    /// the end of the connection with [`Error::Closed`].
+    /// `pred`, history first.
+    #[deprecated(note = "use `events_of::<E>(since).matching(pred).wait(timeout)`")]
     pub async fn wait_for<E, F>(
         &self,
         since: Since,
@@ -61,12 +52,11 @@ impl Client {
         E: Event<Any = AnyEvent> + Clone,
         F: Fn(&E) -> bool + Sync,
     {
-        tokio::time::timeout(timeout, events::wait_for::<E>(self.shared(), since, &pred))
+        let pred = &pred;
+        self.events_of::<E>(since)
+            .matching(move |e| pred(e))
+            .wait(timeout)
             .await
-            .map_err(|_| Error::Timeout {
-                what: format!("event {}", E::NAME),
-                after: timeout,
-            })?
     }
 
     /// The first event admitted by `since` for which `pred` holds (the
@@ -89,30 +79,43 @@ impl Client {
 
     /// Events of type `E` admitted by `since`: all of them in the
     /// history, or else the first to arrive.
+    #[deprecated(note = "use `events_of::<E>(since)`: `found()`, else `wait(timeout)`")]
     pub async fn get_events<E: Event<Any = AnyEvent> + Clone>(
         &self,
         since: Since,
         timeout: Duration,
     ) -> Result<Vec<(Timestamp, E)>> {
-        let found = self.find_events::<E>(since);
+        let events = self.events_of::<E>(since);
+        let found = events.found();
         if !found.is_empty() {
             return Ok(found);
         }
-        Ok(vec![self.wait_for::<E, _>(since, timeout, |_| true).await?])
+        Ok(vec![events.wait(timeout).await?])
     }
 
     /// Waits for `DEVICE_DELETED` of device `id` (qdev id or QOM path).
+    #[deprecated(note = "use `events_of::<DeviceDeleted>(since).matching(..).wait(timeout)`")]
     pub async fn wait_device_deleted(
         &self,
         id: &str,
         since: Since,
         timeout: Duration,
-    ) -> Result<qmp_types::DeviceDeleted> {
-        self.wait_for::<qmp_types::DeviceDeleted, _>(since, timeout, |e| {
-            e.device.as_deref() == Some(id) || e.path == id
-        })
-        .await
-        .map(|(_, e)| e)
+    ) -> Result<DeviceDeleted> {
+        self.device_deleted(id, since, timeout).await
+    }
+
+    /// `DEVICE_DELETED` of device `id` (qdev id or QOM path).
+    async fn device_deleted(
+        &self,
+        id: &str,
+        since: Since,
+        timeout: Duration,
+    ) -> Result<DeviceDeleted> {
+        self.events_of::<DeviceDeleted>(since)
+            .matching(|e| e.device.as_deref() == Some(id) || e.path == id)
+            .wait(timeout)
+            .await
+            .map(|(_, e)| e)
     }
 
     /// Unplugs device `id` (qdev id or QOM path): `device_del`, then its
@@ -123,14 +126,15 @@ impl Client {
     /// ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off`); ACPI PCI
     /// hotplug (a `pc` machine's PCI bus, and `q35`'s root ports by
     /// default) waits for the guest, so the wait ends with
-    /// [`Error::Timeout`].
-    pub async fn unplug(&self, id: &str, timeout: Duration) -> Result<qmp_types::DeviceDeleted> {
+    /// [`Error::Timeout`](crate::Error::Timeout).
+    pub async fn unplug(&self, id: &str, timeout: Duration) -> Result<DeviceDeleted> {
         let since = self.event_cursor();
         self.execute(qmp_types::DeviceDel::new(id)).await?;
-        self.wait_device_deleted(id, since, timeout).await
+        self.device_deleted(id, since, timeout).await
     }
 
     /// Waits for `JOB_STATUS_CHANGE` of job `job_id` to `status`.
+    #[deprecated(note = "use `events_of::<JobStatusChange>(since).matching(..).wait(timeout)`")]
     pub async fn wait_job_status_change(
         &self,
         job_id: &str,
@@ -138,16 +142,17 @@ impl Client {
         since: Since,
         timeout: Duration,
     ) -> Result<qmp_types::JobStatusChange> {
-        self.wait_for::<qmp_types::JobStatusChange, _>(since, timeout, |e| {
-            e.id == job_id && e.status == status
-        })
-        .await
-        .map(|(_, e)| e)
+        self.events_of::<qmp_types::JobStatusChange>(since)
+            .matching(|e| e.id == job_id && e.status == status)
+            .wait(timeout)
+            .await
+            .map(|(_, e)| e)
     }
 
     /// Waits for `DEVICE_TRAY_MOVED` of `device` (qdev id or block
     /// device name); `open`: `Some(true)` opened, `Some(false)` closed,
     /// `None` either.
+    #[deprecated(note = "use `events_of::<DeviceTrayMoved>(since).matching(..).wait(timeout)`")]
     pub async fn wait_device_tray_moved(
         &self,
         device: &str,
@@ -155,77 +160,94 @@ impl Client {
         since: Since,
         timeout: Duration,
     ) -> Result<qmp_types::DeviceTrayMoved> {
-        self.wait_for::<qmp_types::DeviceTrayMoved, _>(since, timeout, |e| {
-            (e.id == device || e.device == device) && open.is_none_or(|o| e.tray_open == o)
-        })
-        .await
-        .map(|(_, e)| e)
+        self.events_of::<qmp_types::DeviceTrayMoved>(since)
+            .matching(|e| {
+                (e.id == device || e.device == device) && open.is_none_or(|o| e.tray_open == o)
+            })
+            .wait(timeout)
+            .await
+            .map(|(_, e)| e)
     }
 
     /// Waits for the tray of `device` to open.
+    #[deprecated(note = "use `events_of::<DeviceTrayMoved>(since).matching(..).wait(timeout)`")]
     pub async fn wait_device_tray_opened(
         &self,
         device: &str,
         since: Since,
         timeout: Duration,
     ) -> Result<qmp_types::DeviceTrayMoved> {
+        #[allow(deprecated)]
         self.wait_device_tray_moved(device, Some(true), since, timeout)
             .await
     }
 
     /// Waits for the tray of `device` to close.
+    #[deprecated(note = "use `events_of::<DeviceTrayMoved>(since).matching(..).wait(timeout)`")]
     pub async fn wait_device_tray_closed(
         &self,
         device: &str,
         since: Since,
         timeout: Duration,
     ) -> Result<qmp_types::DeviceTrayMoved> {
+        #[allow(deprecated)]
         self.wait_device_tray_moved(device, Some(false), since, timeout)
             .await
     }
 
     /// Waits for `RESUME` (the machine runs again).
+    #[deprecated(note = "use `events_of::<Resume>(since).wait(timeout)`")]
     pub async fn wait_machine_resume(&self, since: Since, timeout: Duration) -> Result<Timestamp> {
-        self.wait_for::<qmp_types::Resume, _>(since, timeout, |_| true)
+        self.events_of::<qmp_types::Resume>(since)
+            .wait(timeout)
             .await
             .map(|(t, _)| t)
     }
 
     /// `BLOCK_JOB_COMPLETED` of block job `job_id` in the history, if
     /// any.
+    #[deprecated(note = "use `events_of::<BlockJobCompleted>(since).matching(..).found()`")]
     pub fn find_block_job_completed(
         &self,
         job_id: &str,
         since: Since,
     ) -> Option<(Timestamp, qmp_types::BlockJobCompleted)> {
-        self.find_events::<qmp_types::BlockJobCompleted>(since)
+        self.events_of::<qmp_types::BlockJobCompleted>(since)
+            .matching(|e| e.device == job_id)
+            .found()
             .into_iter()
-            .find(|(_, e)| e.device == job_id)
+            .next()
     }
 
     /// `BLOCK_JOB_ERROR` of block job `job_id` in the history, if any.
+    #[deprecated(note = "use `events_of::<BlockJobError>(since).matching(..).found()`")]
     pub fn find_block_job_error(
         &self,
         job_id: &str,
         since: Since,
     ) -> Option<(Timestamp, qmp_types::BlockJobError)> {
-        self.find_events::<qmp_types::BlockJobError>(since)
+        self.events_of::<qmp_types::BlockJobError>(since)
+            .matching(|e| e.device == job_id)
+            .found()
             .into_iter()
-            .find(|(_, e)| e.device == job_id)
+            .next()
     }
 
-    /// Waits for `BLOCK_JOB_COMPLETED` of block job `job_id` (the event
-    /// names it `device`, for historical reasons). The event also ends a
-    /// job that failed: `Ok` here says it ended, its `error` whether it
-    /// failed. [`crate::Job::wait`] turns that into an error, and sees
-    /// `BLOCK_JOB_CANCELLED` too.
+    /// Waits for `BLOCK_JOB_COMPLETED` of block job `job_id`. The event
+    /// also ends a job that failed: `Ok` here says it ended, its `error`
+    /// whether it failed.
+    #[deprecated(
+        note = "use `events_of::<BlockJobCompleted>(since).matching(..).wait(timeout)`, or a `Job`"
+    )]
     pub async fn wait_block_job_completed(
         &self,
         job_id: &str,
         since: Since,
         timeout: Duration,
     ) -> Result<qmp_types::BlockJobCompleted> {
-        self.wait_for::<qmp_types::BlockJobCompleted, _>(since, timeout, |e| e.device == job_id)
+        self.events_of::<qmp_types::BlockJobCompleted>(since)
+            .matching(|e| e.device == job_id)
+            .wait(timeout)
             .await
             .map(|(_, e)| e)
     }

@@ -40,7 +40,9 @@ fn typed_calls_events_and_jobs_without_a_runtime() {
     let first = events.next().expect("an event").expect("not an error");
     assert_eq!(first.event.name(), "JOB_STATUS_CHANGE");
     let (_, done) = qmp
-        .wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == "b1")
+        .events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "b1")
+        .wait(T)
         .expect("completed");
     assert!(done.error.is_none());
 

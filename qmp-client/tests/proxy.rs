@@ -126,7 +126,9 @@ async fn this_client_and_qemu_qmp_at_once() {
     let ev = next();
     assert_eq!(ev["event"], "JOB_STATUS_CHANGE");
     assert_eq!(ev["id"], "j1");
-    c.wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == "j1")
+    c.events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "j1")
+        .wait(T)
         .await
         .expect("this client saw the job end too");
     assert!(next()["jobs"].is_number());
@@ -269,7 +271,9 @@ async fn a_client_that_stops_reading_is_dropped_and_nobody_stalls() {
         c.execute(BlockdevBackup::new("a", MirrorSyncMode::Full, "b").with_job_id(&*id))
             .await
             .expect("backup");
-        c.wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == id)
+        c.events_of::<BlockJobCompleted>(since)
+            .matching(|e| e.device == id)
+            .wait(T)
             .await
             .expect("this client goes on");
         jobs += 1;
@@ -315,7 +319,9 @@ async fn a_hundred_clients() {
     let since = held[0].event_cursor();
     backup(&held[0], "j100").await;
     for c in &held {
-        c.wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == "j100")
+        c.events_of::<BlockJobCompleted>(since)
+            .matching(|e| e.device == "j100")
+            .wait(T)
             .await
             .expect("every client gets the event");
     }
@@ -392,7 +398,9 @@ async fn in_front_of_qemu_11_1() {
     assert_eq!(a.qemu_version().to_string(), "11.1.3");
     let since = b.event_cursor();
     backup(&a, "p11").await;
-    b.wait_for::<BlockJobCompleted, _>(since, T, |e| e.device == "p11")
+    b.events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "p11")
+        .wait(T)
         .await
         .expect("the other client saw the job end");
     // 11.1 dropped query-migrationthreads (a command the storage daemon

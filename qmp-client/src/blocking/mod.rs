@@ -33,8 +33,10 @@
 //! [`Error::BlockingInAsync`] (blocking a runtime's thread would stall
 //! it): use the async [`crate::Client`] there.
 
+mod events;
 mod handles;
 
+pub use events::{Events, EventsOf, TypedEvents, Until};
 pub use handles::{Job, Migration};
 
 use std::future::Future;
@@ -47,7 +49,6 @@ use qmp_types::{AnyEvent, DeviceDeleted, Event};
 
 use crate::agent::{AgentOptions, ExecOutput};
 use crate::error::{Error, Result};
-use crate::events::EventStream;
 use crate::history::{EventRecord, Since};
 use crate::options::Options;
 use crate::transaction::TransactionBuilder;
@@ -225,15 +226,28 @@ impl Client {
         self.inner.history(since)
     }
 
-    /// Waits for an event `E` that `pred` accepts, history first (see
-    /// [`crate::Client::wait_for`]).
+    /// The events of type `E` admitted by `since` (see
+    /// [`crate::Client::events_of`]): narrow them with
+    /// [`EventsOf::matching`], then look in the history, wait for one, or
+    /// follow them.
+    pub fn events_of<'a, E: Event<Any = AnyEvent> + Clone>(&self, since: Since) -> EventsOf<'a, E> {
+        EventsOf {
+            inner: self.inner.events_of(since),
+            rt: self.rt.clone(),
+        }
+    }
+
+    /// Waits for an event `E` that `pred` accepts, history first.
+    #[deprecated(note = "use `events_of::<E>(since).matching(pred).wait(timeout)`")]
     pub fn wait_for<E, F>(&self, since: Since, timeout: Duration, pred: F) -> Result<(Timestamp, E)>
     where
         E: Event<Any = AnyEvent> + Clone,
         F: Fn(&E) -> bool + Sync,
     {
-        self.rt
-            .block_on(self.inner.wait_for(since, timeout, pred))?
+        let pred = &pred;
+        self.events_of::<E>(since)
+            .matching(move |e| pred(e))
+            .wait(timeout)
     }
 
     /// `device_del`, then its `DEVICE_DELETED` (see
@@ -250,100 +264,6 @@ impl Client {
     /// Ends the connection; pending calls get [`Error::Closed`].
     pub fn close(&self) {
         self.inner.close();
-    }
-}
-
-/// Events as an iterator (from [`Client::events`]): `next` blocks until
-/// an event comes; it ends after the connection's end was reported.
-pub struct Events {
-    stream: EventStream,
-    rt: Arc<Runtime>,
-    /// The connection's end was reported.
-    ended: bool,
-}
-
-impl Events {
-    /// The next event, or [`Error::Timeout`] when none comes within
-    /// `timeout`.
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Arc<EventRecord>> {
-        // The timer is made inside: it needs the runtime.
-        let stream = &mut self.stream;
-        let next = async move { tokio::time::timeout(timeout, stream.next()).await };
-        match self.rt.block_on(next)? {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout {
-                what: "the next event".into(),
-                after: timeout,
-            }),
-        }
-    }
-}
-
-impl Events {
-    /// `item`, noting the connection's end (told once, then no more).
-    fn noting_end(&mut self, item: Result<Arc<EventRecord>>) -> Result<Arc<EventRecord>> {
-        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-            self.ended = true;
-        }
-        item
-    }
-
-    /// The events that come until `deadline`, as an iterator that then
-    /// ends: "follow for N seconds" without a loop of one's own. Lost
-    /// events and the connection's end come through as errors (the end
-    /// once, then the iterator ends).
-    ///
-    /// ```no_run
-    /// # fn demo(qmp: qmp_client::blocking::Client) -> qmp_client::Result<()> {
-    /// use std::time::{Duration, Instant};
-    /// let until = Instant::now() + Duration::from_secs(5);
-    /// for event in qmp.events().until(until) {
-    ///     println!("{}", event?.event.name());
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn until(&mut self, deadline: std::time::Instant) -> Until<'_> {
-        Until {
-            events: self,
-            deadline,
-        }
-    }
-}
-
-/// The events of [`Events::until`]: those that come before its deadline.
-pub struct Until<'a> {
-    events: &'a mut Events,
-    deadline: std::time::Instant,
-}
-
-impl Iterator for Until<'_> {
-    type Item = Result<Arc<EventRecord>>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.events.ended {
-            return None;
-        }
-        let left = self
-            .deadline
-            .checked_duration_since(std::time::Instant::now())?;
-        match self.events.next_timeout(left) {
-            Err(Error::Timeout { .. }) => None,
-            item => Some(self.events.noting_end(item)),
-        }
-    }
-}
-
-impl Iterator for Events {
-    type Item = Result<Arc<EventRecord>>;
-
-    /// The next event; the connection's end once (as an error), then
-    /// `None`.
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.ended {
-            return None;
-        }
-        let item = self.rt.block_on(self.stream.next()).and_then(|r| r);
-        Some(self.noting_end(item))
     }
 }
 

@@ -95,14 +95,18 @@ async fn a_known_event_with_bad_data_is_kept_and_fails_typed_waits() {
     let client = async {
         let c = fake.connect().await;
         let since = c.event_cursor();
-        let mut stream = c.events();
+        let mut stream = c.events_of::<DeviceDeleted>(c.event_cursor()).stream();
         bounded(c.execute(qmp_types::DeviceDel::new("tab0")))
             .await
             .expect("device_del");
         // The waiter doesn't time out: it is told.
-        let e = bounded(c.wait_device_deleted("tab0", since, Duration::from_secs(30)))
-            .await
-            .expect_err("malformed");
+        let e = bounded(
+            c.events_of::<DeviceDeleted>(since)
+                .matching(|e| e.device.as_deref() == Some("tab0"))
+                .wait(Duration::from_secs(30)),
+        )
+        .await
+        .expect_err("malformed");
         match &e {
             Error::EventDecode { event, error } => {
                 assert_eq!(event, "DEVICE_DELETED");
@@ -110,9 +114,7 @@ async fn a_known_event_with_bad_data_is_kept_and_fails_typed_waits() {
             }
             other => panic!("{other}"),
         }
-        let e = bounded(stream.next_of::<DeviceDeleted>())
-            .await
-            .expect_err("malformed");
+        let e = bounded(stream.next()).await.expect_err("malformed");
         assert!(matches!(e, Error::EventDecode { .. }), "{e}");
         // Kept with its name, raw data and the error.
         let h = c.history(since);
@@ -163,7 +165,7 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
             .await
             .expect("decodes");
         assert!(s.running);
-        bounded(c.wait_device_deleted("d0", since, BOUND))
+        bounded(c.events_of::<DeviceDeleted>(since).wait(BOUND))
             .await
             .expect("the event decodes too");
         let kept = c.unknown_members();
@@ -200,7 +202,7 @@ async fn members_a_newer_qemu_sends_are_reported_kept_or_denied() {
                 if command == "query-status" && detail.contains("`from-qemu-99` in StatusInfo")),
             "{e}"
         );
-        let e = bounded(c.wait_device_deleted("d0", since, BOUND))
+        let e = bounded(c.events_of::<DeviceDeleted>(since).wait(BOUND))
             .await
             .expect_err("malformed");
         assert!(matches!(e, Error::EventDecode { .. }), "{e}");

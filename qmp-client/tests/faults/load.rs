@@ -73,7 +73,8 @@ async fn event_flood_while_commands_run() {
             other => panic!("the slow subscriber must hear of its loss, got {other:?}"),
         }
         assert!(
-            !c.find_events::<StopEvent>(qmp_client::Since::Cursor(0))
+            !c.events_of::<StopEvent>(qmp_client::Since::Cursor(0))
+                .found()
                 .is_empty()
         );
         c.close();

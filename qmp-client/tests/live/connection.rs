@@ -219,7 +219,8 @@ async fn the_end_reaches_every_waiter_within_a_second() {
             let c = c.clone();
             let since = c.event_cursor();
             tokio::spawn(async move {
-                c.wait_for::<DeviceDeleted, _>(since, Duration::from_secs(60), |_| true)
+                c.events_of::<DeviceDeleted>(since)
+                    .wait(Duration::from_secs(60))
                     .await
             })
         };

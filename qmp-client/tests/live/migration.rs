@@ -155,7 +155,8 @@ async fn a_migration_switched_to_postcopy_completes() {
     m.wait(T).await.expect("completed through postcopy");
     // The event history saw postcopy-active on the way.
     let seen: Vec<MigrationStatus> = sc
-        .find_events::<qmp_types::events::Migration>(Since::Cursor(0))
+        .events_of::<qmp_types::events::Migration>(Since::Cursor(0))
+        .found()
         .into_iter()
         .map(|(_, e)| e.status)
         .collect();

@@ -34,8 +34,10 @@ async fn device_del_scenario(which: Which) {
     let c = connect(&qemu, Options::default()).await;
     let since = c.event_cursor();
     c.execute(DeviceDel::new("tab0")).await.expect("device_del");
-    let e = c
-        .wait_device_deleted("tab0", since, T)
+    let (_, e) = c
+        .events_of::<DeviceDeleted>(since)
+        .matching(|e| e.device.as_deref() == Some("tab0"))
+        .wait(T)
         .await
         .expect("DEVICE_DELETED");
     assert_eq!(e.path, "/machine/peripheral/tab0");
@@ -47,7 +49,9 @@ async fn device_del_scenario(which: Which) {
     c.execute(add).await.expect("device_add");
     let since = Since::now();
     c.execute(DeviceDel::new("tab1")).await.expect("device_del");
-    c.wait_device_deleted("tab1", since, T)
+    c.events_of::<DeviceDeleted>(since)
+        .matching(|e| e.device.as_deref() == Some("tab1"))
+        .wait(T)
         .await
         .expect("DEVICE_DELETED tab1");
     // The helpers: a property by name, and device_del with its event.
@@ -62,7 +66,10 @@ async fn device_del_scenario(which: Which) {
     let e = c.unplug("tab2", T).await.expect("unplugged");
     assert_eq!(e.device.as_deref(), Some("tab2"));
     // The history answers later questions too.
-    assert_eq!(c.find_events::<DeviceDeleted>(Since::Cursor(0)).len(), 3);
+    assert_eq!(
+        c.events_of::<DeviceDeleted>(Since::Cursor(0)).found().len(),
+        3
+    );
     let err = c
         .execute(DeviceDel::new("nope"))
         .await
@@ -150,8 +157,11 @@ async fn tray_scenario(which: Which) {
         .await
         .expect("open");
     // The event came before the reply; it is still found.
-    let e = c
-        .wait_device_tray_opened("cd0", since, T)
+    let tray = |open: bool| move |e: &DeviceTrayMoved| e.id == "cd0" && e.tray_open == open;
+    let (_, e) = c
+        .events_of::<DeviceTrayMoved>(since)
+        .matching(tray(true))
+        .wait(T)
         .await
         .expect("opened");
     assert!(e.tray_open);
@@ -160,18 +170,24 @@ async fn tray_scenario(which: Which) {
     c.execute(BlockdevCloseTray::new().with_id("cd0"))
         .await
         .expect("close");
-    c.wait_device_tray_closed("cd0", since, T)
+    c.events_of::<DeviceTrayMoved>(since)
+        .matching(tray(false))
+        .wait(T)
         .await
         .expect("closed");
     let since = c.event_cursor();
     c.execute(Eject::new().with_id("cd0")).await.expect("eject");
-    c.wait_device_tray_moved("cd0", None, since, T)
+    c.events_of::<DeviceTrayMoved>(since)
+        .matching(|e| e.id == "cd0")
+        .wait(T)
         .await
         .expect("moved");
     // Nothing more happens: waiting for another close times out.
     let since = c.event_cursor();
     let r = c
-        .wait_device_tray_closed("cd0", since, Duration::from_millis(300))
+        .events_of::<DeviceTrayMoved>(since)
+        .matching(tray(false))
+        .wait(Duration::from_millis(300))
         .await;
     assert!(r.expect_err("no event").is_timeout());
 }
@@ -186,18 +202,16 @@ async fn runstate_resume_stop_and_shutdown_on_quit() {
     );
     let since = c.event_cursor();
     c.execute(Cont::new()).await.expect("cont");
-    c.wait_machine_resume(since, T).await.expect("RESUME");
+    c.events_of::<Resume>(since).wait(T).await.expect("RESUME");
     let since = c.event_cursor();
     c.execute(Stop::new()).await.expect("stop");
-    c.wait_for::<StopEvent, _>(since, T, |_| true)
-        .await
-        .expect("STOP");
+    c.events_of::<StopEvent>(since).wait(T).await.expect("STOP");
     // Waiting for SHUTDOWN while `quit` runs (a guestless QEMU ignores
     // system_powerdown).
     let waiter = {
         let c = c.clone();
         let since = c.event_cursor();
-        tokio::spawn(async move { c.wait_for::<Shutdown, _>(since, T, |_| true).await })
+        tokio::spawn(async move { c.events_of::<Shutdown>(since).wait(T).await })
     };
     let r = c.execute(Quit::new()).await;
     assert!(
@@ -318,13 +332,18 @@ async fn block_job_scenario(which: Which) {
     c.execute(BlockStream::new("top").with_job_id("stream0"))
         .await
         .expect("block-stream");
-    let e = c
-        .wait_job_status_change("stream0", JobStatus::Concluded, since, T)
+    let (_, e) = c
+        .events_of::<JobStatusChange>(since)
+        .matching(|e| e.id == "stream0" && e.status == JobStatus::Concluded)
+        .wait(T)
         .await
         .expect("concluded");
     assert_eq!(e.id, "stream0");
     let (_, done) = c
-        .find_block_job_completed("stream0", since)
+        .events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "stream0")
+        .found()
+        .pop()
         .expect("BLOCK_JOB_COMPLETED in history");
     assert_eq!(done.r#type, JobType::Stream);
     assert!(done.error.is_none());
@@ -345,13 +364,18 @@ async fn block_job_scenario(which: Which) {
     c.execute(BlockdevBackup::new("src", MirrorSyncMode::Full, "etgt").with_job_id("ebackup"))
         .await
         .expect("backup");
-    let done = c
-        .wait_block_job_completed("ebackup", since, T)
+    let (_, done) = c
+        .events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "ebackup")
+        .wait(T)
         .await
         .expect("completed");
     assert_eq!(done.error.as_deref(), Some("Input/output error"));
     let (_, err) = c
-        .find_block_job_error("ebackup", since)
+        .events_of::<BlockJobError>(since)
+        .matching(|e| e.device == "ebackup")
+        .found()
+        .pop()
         .expect("BLOCK_JOB_ERROR in history");
     assert_eq!(err.action, BlockErrorAction::Report);
     assert_eq!(err.operation, IoOperationType::Write);

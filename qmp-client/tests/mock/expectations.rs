@@ -31,7 +31,7 @@ async fn typed_answers_errors_and_events_around_them() {
     assert!(err.to_string().contains("Device 'nope' not found"), "{err}");
     let since = Since::now();
     c.execute(Stop::new()).await.expect("stop");
-    bounded(c.wait_for::<StopEvent, _>(since, BOUND, |_| true))
+    bounded(c.events_of::<StopEvent>(since).wait(BOUND))
         .await
         .expect("STOP after the reply");
     mock.verify().expect("all met");
@@ -140,7 +140,7 @@ async fn without_oob_and_events_queued_before_the_connection() {
     assert!(c.greeting().capabilities.is_empty());
     let err = c.execute_oob(Cont::new()).await.expect_err("no OOB");
     assert!(matches!(err, Error::OobNotAvailable { .. }), "{err:?}");
-    bounded(c.wait_for::<StopEvent, _>(Since::Cursor(0), BOUND, |_| true))
+    bounded(c.events_of::<StopEvent>(Since::Cursor(0)).wait(BOUND))
         .await
         .expect("the queued event");
     c.execute(Cont::new()).await.expect("in band");

@@ -58,7 +58,10 @@ async fn qemu_dying_mid_call_ends_every_waiter_with_the_cause() {
     let c = client(&mock).await;
     c.execute(Stop::new()).await.expect("answered");
     let since = c.event_cursor();
-    let wait = c.wait_device_deleted("disk0", since, BOUND);
+    let deleted = c
+        .events_of::<qmp_types::DeviceDeleted>(since)
+        .matching(|e| e.device.as_deref() == Some("disk0"));
+    let wait = deleted.wait(BOUND);
     let (del, wait) = tokio::join!(c.execute(DeviceDel::new("disk0")), wait);
     assert!(
         matches!(del, Err(Error::Closed(Disconnect::PeerClosed))),

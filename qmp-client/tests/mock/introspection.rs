@@ -268,7 +268,8 @@ async fn what_the_bindings_do_not_know_is_reported_with_whether_qemu_declares_it
     );
     // The event's data too, once it has come.
     let since = qmp_client::Since::Cursor(0);
-    c.wait_for::<events::Migration, _>(since, super::BOUND, |_| true)
+    c.events_of::<events::Migration>(since)
+        .wait(super::BOUND)
         .await
         .expect("event");
     assert_eq!(find("failing", "MIGRATION").in_schema, Some(true));

@@ -53,7 +53,9 @@ async fn session(c: &Client) -> Seen {
         .await
         .expect("backup");
     let (_, done) = c
-        .wait_for::<BlockJobCompleted, _>(since, BOUND, |e| e.device == "bk")
+        .events_of::<BlockJobCompleted>(since)
+        .matching(|e| e.device == "bk")
+        .wait(BOUND)
         .await
         .expect("completed");
     Seen {
