@@ -114,6 +114,23 @@ fn main() -> ExitCode {
                 regen_command: format!("qapi-gen generate {path} --out {}", out.display()),
                 protocol,
                 notes: Vec::new(),
+                // The decisions of the last generation into this folder.
+                shapes: match std::fs::read_to_string(out.join(qapi_gen::rust::SHAPES_FILE)) {
+                    Ok(text) => match qapi_gen::rust::Shapes::parse(&text) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("qapi-gen: {}: {e}", out.display());
+                            return ExitCode::from(1);
+                        }
+                    },
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        qapi_gen::rust::Shapes::default()
+                    }
+                    Err(e) => {
+                        eprintln!("qapi-gen: can't read {}: {e}", out.display());
+                        return ExitCode::from(1);
+                    }
+                },
             };
             let files = match qapi_gen::rust::generate(&schema, &opts) {
                 Ok(f) => f,

@@ -1,7 +1,8 @@
 //! The runtime that Rust code generated from a QAPI schema builds on:
 //! the [`Command`] and [`Event`] traits with their metadata
 //! ([`CommandMeta`], [`EventMeta`]), the [`Protocol`] markers ([`Qmp`],
-//! [`Qga`]), QEMU's event [`Timestamp`], the schema as data for tools
+//! [`Qga`]), QEMU's event [`Timestamp`], QAPI's `number` ([`Number`]: a
+//! float that is `Eq` and `Hash`), the schema as data for tools
 //! ([`MemberInfo`], [`TypeInfo`], [`CommandVisitor`], [`EventVisitor`]),
 //! QEMU versions and whether a command exists in one ([`QemuVersion`],
 //! [`check_available`]), members a newer QEMU sends that the bindings
@@ -26,6 +27,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 mod extra;
 mod macros;
+mod number;
 mod parse;
 pub mod path;
 mod unknown;
@@ -35,6 +37,7 @@ mod versions;
 pub mod __private;
 
 pub use extra::Extra;
+pub use number::Number;
 pub use parse::ParseEnumError;
 pub use unknown::{
     UnknownKind, UnknownMember, collect_unknown_members, decode_leniently, strict_enum_values,

@@ -75,7 +75,7 @@ impl From<MigrationInfo> for MigrationProgress {
             transferred: ram.map_or(0, |r| n(r.transferred)),
             remaining: ram.map_or(0, |r| n(r.remaining)),
             total: ram.map_or(0, |r| n(r.total)),
-            mbps: ram.map_or(0.0, |r| r.mbps),
+            mbps: ram.map_or(0.0, |r| r.mbps.get()),
             dirty_pages_rate: ram.map_or(0, |r| n(r.dirty_pages_rate)),
             expected_downtime_ms: m.expected_downtime.map(n),
             error: m.error_desc,

@@ -180,3 +180,30 @@ case! {
     let snap = Snapshot::new("disk0").with_name("s1");
     vec![enc(&snap), json!(Snapshot::NAME)]
 }
+
+case! {
+    /// A union branch, an optional member and an event grown past the
+    /// size that boxes (their shapes kept by `shapes.txt`), and a `number`
+    /// added inside a struct (still `Eq` and `Hash`): code that matches
+    /// on the branch, reads the member by value, matches the event in
+    /// `AnyEvent` and puts the reply in a set compiles against both.
+    grew_large: grew_large_old, grew_large_merged,
+    let dev = Device::disk(DiskOpts::new("/a.img"));
+    let path = match &dev {
+        Device::Disk(d) => d.path.clone(),
+        _ => String::new(),
+    };
+    let info: Info = match serde_json::from_value(json!({"id": "i", "limits": {"iops": 5}})) {
+        Ok(i) => i,
+        Err(e) => return vec![json!(e.to_string())],
+    };
+    let limits: Option<Limits> = info.limits.clone();
+    let iops = limits.map(|l| l.iops);
+    let set: std::collections::HashSet<Info> = [info.clone(), info].into_iter().collect();
+    let ready = AnyEvent::DeviceReady(DeviceReady::new("i"));
+    let id = match ready {
+        AnyEvent::DeviceReady(r) => r.id,
+        _ => String::new(),
+    };
+    vec![enc(&AddDevice::new(dev)), json!(path), json!(iops), json!(set.len()), json!(id)]
+}

@@ -9,7 +9,7 @@ type Program = fn() -> Vec<serde_json::Value>;
 
 #[test]
 fn evolution_programs_behave_the_same() {
-    let cases: [(&str, Program, Program); 9] = [
+    let cases: [(&str, Program, Program); 10] = [
         (
             "type_merged",
             type_merged::old::run,
@@ -47,6 +47,7 @@ fn evolution_programs_behave_the_same() {
             type_renamed::merged::run,
         ),
         ("boxed", boxed::old::run, boxed::merged::run),
+        ("grew_large", grew_large::old::run, grew_large::merged::run),
     ];
     for (name, old, merged) in cases {
         let (a, b) = (old(), merged());

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use qapi_gen::Schema;
 use qapi_gen::manifest::{Manifest, Part, load_any};
 use qapi_gen::rust::api::Api;
-use qapi_gen::rust::{Options, Protocol, generate};
+use qapi_gen::rust::{Options, Protocol, SHAPES_FILE, Shapes, generate};
 
 pub use crate::output::{Output, REGEN};
 
@@ -77,6 +77,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
         regen_command: REGEN.into(),
         protocol: Protocol::Qmp,
         notes: notes(),
+        shapes: committed_shapes(root, QMP_DIR)?,
     };
     let qga_opts = Options {
         runtime: "::qapi_rt".into(),
@@ -84,6 +85,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
         regen_command: REGEN.into(),
         protocol: Protocol::Qga,
         notes: notes(),
+        shapes: committed_shapes(root, QGA_DIR)?,
     };
     let qapi = Schema::merge(qmp_each.clone()).map_err(err)?;
     let types = generate(&qapi, &qmp_opts).map_err(err)?;
@@ -133,6 +135,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
             regen_command: REGEN.into(),
             protocol: Protocol::Qmp,
             notes: Vec::new(),
+            shapes: committed_shapes(root, TEST_DIR)?,
         },
     )
     .map_err(err)?;
@@ -145,7 +148,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
         qmp_out,
         qga_out,
         Output {
-            dir: "tests/src/generated/qapi_test".into(),
+            dir: TEST_DIR.into(),
             files: test_files,
             owns_dir: true,
         },
@@ -159,6 +162,19 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
     Ok((outputs, check))
 }
 
+/// The boxing decisions committed with the bindings in `dir` (none
+/// there: none made yet), which the next generation keeps.
+fn committed_shapes(root: &Path, dir: &str) -> Result<Shapes, String> {
+    let path = root.join(dir).join(SHAPES_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Shapes::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Shapes::default()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Where the bindings of QEMU's test schema are written.
+const TEST_DIR: &str = "tests/src/generated/qapi_test";
 /// Where the QMP bindings are written.
 const QMP_DIR: &str = "qmp-types/src/generated/qmp";
 /// Where the guest agent bindings are written.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use qapi_gen::Schema;
 use qapi_gen::rust::api::{Api, ApiChange, ChangeKind};
-use qapi_gen::rust::{GeneratedFile, Options};
+use qapi_gen::rust::{GeneratedFile, Options, SHAPES_FILE, Shapes};
 
 use crate::api::api_of;
 use crate::output::{Output, REGEN};
@@ -53,23 +53,37 @@ pub fn load_evolutions(root: &Path) -> Result<Vec<Evolution>, String> {
             qapi_gen::manifest::load_any(&path).map_err(|e| format!("{}: {e}", path.display()))
         };
         let (n, n1) = (load("n.json")?, load("n1.json")?);
-        let opts = |what: &str| Options {
+        let opts = |what: &str, shapes: Shapes| Options {
             runtime: "::qapi_rt".into(),
             schema_label: format!("`{EVOLUTION}/{name}` ({what})"),
             regen_command: REGEN.into(),
+            shapes,
             ..Options::default()
         };
-        let gen_of = |schemas: Vec<(String, Schema)>, what: &str| {
+        let gen_of = |schemas: Vec<(String, Schema)>, what: &str, shapes: Shapes| {
             let m = Schema::merge(schemas).map_err(|e| format!("{name}: {e}"))?;
-            qapi_gen::rust::generate(&m, &opts(what)).map_err(|e| format!("{name}: {e}"))
+            qapi_gen::rust::generate(&m, &opts(what, shapes)).map_err(|e| format!("{name}: {e}"))
         };
-        let old = gen_of(vec![(EVOLUTION_LABELS[0].into(), n.clone())], "n.json")?;
+        let old = gen_of(
+            vec![(EVOLUTION_LABELS[0].into(), n.clone())],
+            "n.json",
+            Shapes::default(),
+        )?;
+        // As a regen keeps the committed decisions: N's, for N+1.
+        let kept = old
+            .iter()
+            .find(|f| f.path == SHAPES_FILE)
+            .map(|f| Shapes::parse(&f.contents))
+            .transpose()
+            .map_err(|e| format!("{name}: {e}"))?
+            .unwrap_or_default();
         let merged = gen_of(
             vec![
                 (EVOLUTION_LABELS[0].into(), n),
                 (EVOLUTION_LABELS[1].into(), n1),
             ],
             "n.json and n1.json merged",
+            kept,
         )?;
         let changes = Api::changes(&api_of(&old)?, &api_of(&merged)?);
         out.push(Evolution {
@@ -191,6 +205,7 @@ mod tests {
             "branch_added",
             "base_member_added",
             "boxed",
+            "grew_large",
         ] {
             assert!(
                 keys(case(harmless), ChangeKind::Broken).is_empty(),
@@ -227,6 +242,31 @@ mod tests {
             keys(case("type_renamed"), ChangeKind::Deprecated),
             ["QCryptoHashAlgorithm", "TargetInfo"]
         );
+    }
+
+    /// What keeps `grew_large` harmless is the kept decisions: decided
+    /// afresh, its grown branch, member and event would be boxed.
+    #[test]
+    fn grown_types_keep_their_shape_only_through_the_kept_decisions() {
+        let dir = root().join(EVOLUTION).join("grew_large");
+        let load = |f: &str| qapi_gen::manifest::load_any(dir.join(f)).expect("loads");
+        let merged = Schema::merge(vec![
+            (EVOLUTION_LABELS[0].into(), load("n.json")),
+            (EVOLUTION_LABELS[1].into(), load("n1.json")),
+        ])
+        .expect("merges");
+        let files = qapi_gen::rust::generate(&merged, &Options::default()).expect("generates");
+        let fresh = files
+            .iter()
+            .find(|f| f.path == SHAPES_FILE)
+            .expect("a shapes file");
+        for line in [
+            "boxed Device -> DiskOpts",
+            "boxed Info -> Limits",
+            "boxed event DEVICE_READY",
+        ] {
+            assert!(fresh.contents.contains(line), "{line}:\n{}", fresh.contents);
+        }
     }
 
     /// QEMU 10.2.2's schema with what QEMU 11.0 did to

@@ -71,7 +71,7 @@ impl<'s> Gen<'_, 's> {
         arms.sort_by_key(|(k, _)| *k);
         let arms: Vec<TokenStream> = arms.into_iter().map(|(_, t)| t).collect();
         let expected = format!("a value of alternate {}", e.name);
-        let eq_hash = self.eq_hash(id);
+        let eq_hash = self.eq_hash();
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #eq_hash)]
@@ -101,7 +101,8 @@ impl<'s> Gen<'_, 's> {
     }
 
     /// `From` impls of alternate `id` for its branch `v` of type `t`: the
-    /// branch's type (a string also from `&str`), and, for a union that
+    /// branch's type (a string also from `&str`, a number also from
+    /// `f64`), and, for a union that
     /// converts from its branches' structs, each of those.
     fn alternate_froms(
         &self,
@@ -138,6 +139,22 @@ impl<'s> Gen<'_, 's> {
             out.push(quote! {
                 impl ::std::convert::From<&str> for #name {
                     fn from(x: &str) -> Self {
+                        Self::#v(#conv)
+                    }
+                }
+            });
+        }
+        if matches!(
+            e.kind,
+            EntityKind::Builtin {
+                json_type: "number"
+            }
+        ) {
+            // A `number` is `rt::Number`; callers have an `f64`.
+            let conv = wrap(quote!(#ty::from(x)));
+            out.push(quote! {
+                impl ::std::convert::From<f64> for #name {
+                    fn from(x: f64) -> Self {
                         Self::#v(#conv)
                     }
                 }

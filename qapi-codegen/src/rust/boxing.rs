@@ -142,12 +142,14 @@ impl<'s> Plan<'s> {
         // `AnyEvent` is an enum over every event: its large ones boxed.
         for (id, e) in self.schema.iter() {
             if let EntityKind::Event(ev) = &e.kind
-                && ev
-                    .arg_type
-                    .and_then(|a| sizes.get(&a))
-                    .is_some_and(|l| l.size >= LARGE)
+                && let Some(l) = ev.arg_type.and_then(|a| sizes.get(&a))
             {
-                self.large_events.insert(id);
+                let key = shapes::event_key(&e.name);
+                let boxed = self.frozen.get(&key).unwrap_or(l.size >= LARGE);
+                self.decided.insert(key, boxed);
+                if boxed {
+                    self.large_events.insert(id);
+                }
             }
         }
     }
@@ -261,7 +263,17 @@ impl<'s> Plan<'s> {
             self.schema.entities[ty].kind,
             EntityKind::Object(_) | EntityKind::Alternate { .. }
         );
-        if optional && boxable && l.size >= LARGE {
+        if !(optional && boxable) {
+            return l;
+        }
+        // Decided once, when the member or branch first appeared.
+        let key = shapes::edge_key(
+            &self.schema.entities[owner].name,
+            &self.schema.entities[ty].name,
+        );
+        let boxed = self.frozen.get(&key).unwrap_or(l.size >= LARGE);
+        self.decided.insert(key, boxed);
+        if boxed {
             self.large.insert((owner, ty));
             return Layout::BOX;
         }
@@ -274,61 +286,10 @@ impl<'s> Plan<'s> {
         self.boxed.contains(&(owner, ty)) || (optional && self.large.contains(&(owner, ty)))
     }
 
-    /// Types holding a `number` (`f64`) directly or deeper (members,
-    /// branches, elements, alternatives): they get no `Eq` or `Hash`.
-    pub(super) fn find_floaty(&self) -> HashSet<EntityId> {
-        let mut floaty: HashSet<EntityId> = self
-            .schema
-            .iter()
-            .filter(|(_, e)| {
-                matches!(
-                    e.kind,
-                    EntityKind::Builtin {
-                        json_type: "number"
-                    }
-                )
-            })
-            .map(|(id, _)| id)
-            .collect();
-        loop {
-            let mut changed = false;
-            for (id, e) in self.schema.iter() {
-                if floaty.contains(&id) {
-                    continue;
-                }
-                let hit = match &e.kind {
-                    EntityKind::Array { element, .. } => floaty.contains(element),
-                    EntityKind::Object(o) => {
-                        o.members
-                            .iter()
-                            .any(|&r| floaty.contains(&self.schema.member(r).ty))
-                            || o.branches
-                                .iter()
-                                .flat_map(|b| &b.variants)
-                                .any(|v| floaty.contains(&v.ty))
-                    }
-                    EntityKind::Alternate { variants } => {
-                        variants.iter().any(|v| floaty.contains(&v.ty))
-                    }
-                    _ => false,
-                };
-                if hit {
-                    floaty.insert(id);
-                    changed = true;
-                }
-            }
-            if !changed {
-                return floaty;
-            }
-        }
-    }
-
-    /// `Eq, Hash,` for a type without a `number` inside, else nothing.
-    pub(super) fn eq_hash(&self, id: EntityId) -> TokenStream {
-        if self.floaty.contains(&id) {
-            quote!()
-        } else {
-            quote!(Eq, Hash,)
-        }
+    /// `Eq, Hash,`: every generated type has them, whatever a newer QEMU
+    /// adds inside it (a `number` is `rt::Number`, which is `Eq` and
+    /// `Hash`; so are `any` and every other member type).
+    pub(super) fn eq_hash(&self) -> TokenStream {
+        quote!(Eq, Hash,)
     }
 }

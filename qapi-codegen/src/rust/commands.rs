@@ -29,7 +29,7 @@ impl<'s> Gen<'_, 's> {
                 let ty = ident(name);
                 let doc = self.doc_attrs(&doc);
                 let rt = &self.rt;
-                let eq_hash = self.eq_hash(a);
+                let eq_hash = self.eq_hash();
                 quote! {
                     #doc
                     #dep
@@ -67,7 +67,7 @@ impl<'s> Gen<'_, 's> {
                         ],
                     )
                 });
-                let st = self.emit_struct(name, &doc, &fields, flatten, true);
+                let st = self.emit_struct(name, &doc, &fields, flatten);
                 let rt = &self.rt;
                 let ty = ident(name);
                 let st = if free_form {

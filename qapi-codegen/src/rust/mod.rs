@@ -42,9 +42,12 @@ mod files;
 mod format;
 pub mod ident;
 mod names;
+mod shapes;
 mod structs;
 mod tables;
 mod unions;
+
+pub use shapes::Shapes;
 
 use std::collections::{HashMap, HashSet};
 
@@ -74,6 +77,10 @@ pub struct Options {
     /// does not say (`MIGRATION` comes only with the `events` migration
     /// capability).
     pub notes: Vec<(String, String)>,
+    /// Boxing decisions made before (the committed file `regen` keeps):
+    /// a member, branch or event named here keeps its shape; others are
+    /// decided by size ([`shapes`] returns them all).
+    pub shapes: Shapes,
 }
 
 /// The protocol a schema's commands belong to.
@@ -95,6 +102,7 @@ impl Default for Options {
             regen_command: "qapi-gen generate".into(),
             protocol: Protocol::Qmp,
             notes: Vec::new(),
+            shapes: Shapes::default(),
         }
     }
 }
@@ -109,19 +117,32 @@ pub struct GeneratedFile {
 }
 
 /// Generates Rust for `schema`: `mod.rs` and one file per module.
+///
+/// Beside the Rust files comes [`SHAPES_FILE`], the boxing decisions made
+/// (those of [`Options::shapes`] for the members, branches and events it
+/// names, the size rule's for the others): read it back into
+/// [`Options::shapes`] at the next generation ([`Shapes::parse`]), so that
+/// what exists keeps its shape.
 pub fn generate(schema: &Schema, opts: &Options) -> crate::Result<Vec<GeneratedFile>> {
-    let mut plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
-    plan.notes = opts.notes.iter().cloned().collect();
-    Gen::new(&plan).files(opts)
+    let plan = Plan::with_options(schema, opts)?;
+    let mut files = Gen::new(&plan).files(opts)?;
+    files.push(GeneratedFile {
+        path: SHAPES_FILE.into(),
+        contents: plan.decided.to_text(),
+    });
+    Ok(files)
 }
+
+/// The file [`generate`] writes its boxing decisions to, beside the Rust
+/// files.
+pub const SHAPES_FILE: &str = "shapes.txt";
 
 /// The public API that [`generate`] would write for `schema`, read from
 /// the items' tokens without formatting them (as [`api::Api::of_files`]
 /// reads it from the files, `tables.rs` aside): for the API check, which
 /// needs the API of several schemas quickly.
 pub fn generate_api(schema: &Schema, opts: &Options) -> crate::Result<api::Api> {
-    let mut plan = Plan::new(schema, &opts.runtime, opts.protocol)?;
-    plan.notes = opts.notes.iter().cloned().collect();
+    let plan = Plan::with_options(schema, opts)?;
     let modules = Gen::new(&plan).module_file_names();
     api::Api::read_in_parallel(|t, threads, api| {
         let g = Gen::new(&plan);
@@ -157,7 +178,7 @@ pub fn module_name(stem: &str) -> String {
 
 /// An argument-less `query-*` command: (wire name, Rust type name).
 pub fn argless_queries(schema: &Schema) -> Vec<(String, String)> {
-    let Ok(plan) = Plan::new(schema, "crate::rt", Protocol::Qmp) else {
+    let Ok(plan) = Plan::new(schema, "crate::rt", Protocol::Qmp, Shapes::default()) else {
         return Vec::new();
     };
     let g = Gen::new(&plan);
@@ -199,11 +220,12 @@ struct Plan<'s> {
     large: HashSet<(EntityId, EntityId)>,
     /// Events that `AnyEvent` holds boxed: those whose data is large.
     large_events: HashSet<EntityId>,
+    /// Boxing decisions made before ([`Options::shapes`]).
+    frozen: Shapes,
+    /// Every boxing decision made for size: `frozen`'s, and the new ones.
+    decided: Shapes,
     /// Whose commands these are.
     protocol: Protocol,
-    /// Types that hold a `number` (`f64`), directly or deeper: no `Eq`
-    /// and `Hash` for them.
-    floaty: HashSet<EntityId>,
     /// [`Options::notes`], by QAPI name.
     notes: HashMap<String, String>,
 }
@@ -211,7 +233,18 @@ struct Plan<'s> {
 impl<'s> Plan<'s> {
     /// Analyses `schema`; `runtime` is the runtime's path (see
     /// [`Options::runtime`]).
-    fn new(schema: &'s Schema, runtime: &str, protocol: Protocol) -> crate::Result<Plan<'s>> {
+    fn with_options(schema: &'s Schema, opts: &Options) -> crate::Result<Plan<'s>> {
+        let mut plan = Plan::new(schema, &opts.runtime, opts.protocol, opts.shapes.clone())?;
+        plan.notes = opts.notes.iter().cloned().collect();
+        Ok(plan)
+    }
+
+    fn new(
+        schema: &'s Schema,
+        runtime: &str,
+        protocol: Protocol,
+        frozen: Shapes,
+    ) -> crate::Result<Plan<'s>> {
         syn::parse_str::<syn::Path>(runtime).map_err(|e| {
             crate::Error::Option(format!("runtime path '{runtime}' is not a Rust path: {e}"))
         })?;
@@ -224,11 +257,11 @@ impl<'s> Plan<'s> {
             boxed: HashSet::new(),
             large: HashSet::new(),
             large_events: HashSet::new(),
+            frozen,
+            decided: Shapes::default(),
             protocol,
-            floaty: HashSet::new(),
             notes: HashMap::new(),
         };
-        p.floaty = p.find_floaty();
         p.assign_names();
         p.find_recursion();
         p.find_large();

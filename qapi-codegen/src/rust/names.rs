@@ -135,7 +135,10 @@ impl<'s> Gen<'_, 's> {
                 "uint16" => quote!(u16),
                 "uint32" => quote!(u32),
                 "uint64" | "size" => quote!(u64),
-                "number" => quote!(f64),
+                "number" => {
+                    let rt = self.rt();
+                    quote!(#rt::Number)
+                }
                 "bool" => quote!(bool),
                 "null" => quote!(()),
                 _ => quote!(#serde_json::Value),

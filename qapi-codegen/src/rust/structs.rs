@@ -19,8 +19,6 @@ pub(super) struct Field {
     /// Of a type that takes JSON `null` as a value (`any`, `null`, an
     /// alternate with a `null` branch).
     pub(super) any: bool,
-    /// Its type has `Eq` and `Hash` (no `number` inside).
-    pub(super) eq: bool,
 }
 
 impl Field {
@@ -94,7 +92,6 @@ impl<'s> Gen<'_, 's> {
                 doc,
                 deprecated,
                 any: self.takes_null(m.ty),
-                eq: !self.floaty.contains(&m.ty),
             });
         }
         out
@@ -231,14 +228,9 @@ impl<'s> Gen<'_, 's> {
         doc: &[String],
         fields: &[Field],
         flatten: Option<Flatten>,
-        flatten_eq: bool,
     ) -> TokenStream {
         let doc = self.doc_attrs(doc);
-        let eq_hash = if flatten_eq && fields.iter().all(|f| f.eq) {
-            quote!(Eq, Hash,)
-        } else {
-            quote!()
-        };
+        let eq_hash = self.eq_hash();
         let ty = ident(name);
         let field_tokens: Vec<TokenStream> = fields.iter().map(|f| self.field_tokens(f)).collect();
         let mut extra_init = Vec::new();
@@ -334,7 +326,7 @@ impl<'s> Gen<'_, 's> {
         }
         doc.extend(self.shared_branch_note(id));
         let fields = self.object_fields(id, None);
-        let st = self.emit_struct(&self.names[&id], &doc, &fields, None, true);
+        let st = self.emit_struct(&self.names[&id], &doc, &fields, None);
         let named = match command {
             Some(_) => self.named_args(&self.names[&id], &fields),
             None => quote!(),

@@ -133,7 +133,7 @@ impl<'s> Gen<'_, 's> {
                 #(#ctors)*
             }
         };
-        let eq_hash = self.eq_hash(id);
+        let eq_hash = self.eq_hash();
         quote! {
             #doc
             #[derive(Debug, Clone, PartialEq, #eq_hash)]
@@ -180,7 +180,6 @@ impl<'s> Gen<'_, 's> {
             &doc,
             &fields,
             Some((quote!(branch), quote!(#bty), None, branch_doc)),
-            !self.floaty.contains(&id),
         );
         // When the branch is all `new` takes, the union converts from it
         // and from each branch's struct.

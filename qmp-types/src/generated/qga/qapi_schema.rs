@@ -2265,7 +2265,7 @@ pub struct GuestGetHostName {
 /// Since: 2.10
 ///
 /// Only available if `any(CONFIG_WIN32, HAVE_UTMPX)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestUser {
     /// Username
@@ -2274,7 +2274,7 @@ pub struct GuestUser {
     /// multiple instances of the user are logged in, the earliest login
     /// time is reported.  The value is in fractional seconds since
     /// epoch time.
-    pub login_time: f64,
+    pub login_time: ::qapi_rt::Number,
     /// Logon domain (windows only)
     pub domain: ::std::option::Option<::std::string::String>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
@@ -2286,9 +2286,9 @@ pub struct GuestUser {
     } extra extra required 3
 );
 ::qapi_rt::qapi_builder!(
-    GuestUser new { user : ::std::string::String => into, login_time : f64 => into, }
-    init { extra = ::std::default::Default::default(), } set { with_domain maybe_domain
-    domain "domain" : ::std::string::String => into, }
+    GuestUser new { user : ::std::string::String => into, login_time : ::qapi_rt::Number
+    => into, } init { extra = ::std::default::Default::default(), } set { with_domain
+    maybe_domain domain "domain" : ::std::string::String => into, }
 );
 #[doc(alias = "guest-get-users")]
 /// Retrieves a list of currently active users on the VM.
@@ -2935,21 +2935,21 @@ pub struct GuestGetCpustats {
 /// Only available if `any(CONFIG_WIN32, CONFIG_GETLOADAVG)`.
 ///
 /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct GuestLoadAverage {
     /// 1-minute load avage
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub load1m: f64,
+    pub load1m: ::qapi_rt::Number,
     /// 5-minute load avage
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub load5m: f64,
+    pub load5m: ::qapi_rt::Number,
     /// 15-minute load avage
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub load15m: f64,
+    pub load15m: ::qapi_rt::Number,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -2959,8 +2959,9 @@ pub struct GuestLoadAverage {
     "load15m", } extra extra required 7
 );
 ::qapi_rt::qapi_builder!(
-    GuestLoadAverage new { load1m : f64 => into, load5m : f64 => into, load15m : f64 =>
-    into, } init { extra = ::std::default::Default::default(), } set {}
+    GuestLoadAverage new { load1m : ::qapi_rt::Number => into, load5m : ::qapi_rt::Number
+    => into, load15m : ::qapi_rt::Number => into, } init { extra =
+    ::std::default::Default::default(), } set {}
 );
 #[doc(alias = "guest-get-load")]
 /// Retrieve CPU process load information

@@ -1487,7 +1487,7 @@ pub struct QueryBlock {
 /// Statistics of a block device during a given interval of time.
 ///
 /// Since: 2.5
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDeviceTimedStats {
     /// Interval used for calculating the statistics, in
@@ -1537,15 +1537,15 @@ pub struct BlockDeviceTimedStats {
     pub avg_flush_latency_ns: i64,
     /// Average number of pending read operations in
     /// the defined interval.
-    pub avg_rd_queue_depth: f64,
+    pub avg_rd_queue_depth: ::qapi_rt::Number,
     /// Average number of pending write operations in
     /// the defined interval.
-    pub avg_wr_queue_depth: f64,
+    pub avg_wr_queue_depth: ::qapi_rt::Number,
     /// Average number of pending zone append
     /// operations in the defined interval (since 8.1).
     ///
     /// Only in QEMU 10.0.2, 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub avg_zone_append_queue_depth: ::std::option::Option<f64>,
+    pub avg_zone_append_queue_depth: ::std::option::Option<::qapi_rt::Number>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -1569,8 +1569,8 @@ pub struct BlockDeviceTimedStats {
     => plain, max_rd_latency_ns : i64 => plain, avg_rd_latency_ns : i64 => plain,
     min_wr_latency_ns : i64 => plain, max_wr_latency_ns : i64 => plain, avg_wr_latency_ns
     : i64 => plain, min_flush_latency_ns : i64 => plain, max_flush_latency_ns : i64 =>
-    plain, avg_flush_latency_ns : i64 => plain, avg_rd_queue_depth : f64 => into,
-    avg_wr_queue_depth : f64 => into, } init { extra =
+    plain, avg_flush_latency_ns : i64 => plain, avg_rd_queue_depth : ::qapi_rt::Number =>
+    into, avg_wr_queue_depth : ::qapi_rt::Number => into, } init { extra =
     ::std::default::Default::default(), } set { with_min_zone_append_latency_ns
     maybe_min_zone_append_latency_ns min_zone_append_latency_ns
     "min_zone_append_latency_ns" : i64 => plain, with_max_zone_append_latency_ns
@@ -1579,12 +1579,12 @@ pub struct BlockDeviceTimedStats {
     maybe_avg_zone_append_latency_ns avg_zone_append_latency_ns
     "avg_zone_append_latency_ns" : i64 => plain, with_avg_zone_append_queue_depth
     maybe_avg_zone_append_queue_depth avg_zone_append_queue_depth
-    "avg_zone_append_queue_depth" : f64 => into, }
+    "avg_zone_append_queue_depth" : ::qapi_rt::Number => into, }
 );
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockDeviceStats {
     /// The number of bytes read by the device.
@@ -1999,7 +1999,7 @@ impl BlockStatsSpecific {
 /// Statistics of a virtual block device or a block backing device.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct BlockStats {
     /// If the stats are for a virtual block device, the name

@@ -4,7 +4,7 @@ use super::*;
 /// Detailed migration status.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct MigrationStats {
     /// amount of bytes already transferred to the target VM
@@ -24,7 +24,7 @@ pub struct MigrationStats {
     /// (since 1.3)
     pub dirty_pages_rate: i64,
     /// throughput in megabits/sec.  (since 1.6)
-    pub mbps: f64,
+    pub mbps: ::qapi_rt::Number,
     /// number of times that dirty ram was synchronized
     /// (since 2.1)
     pub dirty_sync_count: i64,
@@ -78,10 +78,10 @@ pub struct MigrationStats {
 ::qapi_rt::qapi_builder!(
     MigrationStats new { transferred : i64 => plain, remaining : i64 => plain, total :
     i64 => plain, duplicate : i64 => plain, normal : i64 => plain, normal_bytes : i64 =>
-    plain, dirty_pages_rate : i64 => plain, mbps : f64 => into, dirty_sync_count : i64 =>
-    plain, postcopy_requests : i64 => plain, page_size : i64 => plain, multifd_bytes :
-    u64 => plain, pages_per_second : u64 => plain, precopy_bytes : u64 => plain,
-    downtime_bytes : u64 => plain, postcopy_bytes : u64 => plain,
+    plain, dirty_pages_rate : i64 => plain, mbps : ::qapi_rt::Number => into,
+    dirty_sync_count : i64 => plain, postcopy_requests : i64 => plain, page_size : i64 =>
+    plain, multifd_bytes : u64 => plain, pages_per_second : u64 => plain, precopy_bytes :
+    u64 => plain, downtime_bytes : u64 => plain, postcopy_bytes : u64 => plain,
     dirty_sync_missed_zero_copy : u64 => plain, } init { extra =
     ::std::default::Default::default(), } set { #[deprecated(note =
     "removed in QEMU 10.0.2 (last in 7.2.0): a client refuses it for QEMU 10.0.2 and later")]
@@ -90,7 +90,7 @@ pub struct MigrationStats {
 /// Detailed XBZRLE migration cache statistics
 ///
 /// Since: 1.2
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct XBZRLECacheStats {
     /// XBZRLE cache size
@@ -102,9 +102,9 @@ pub struct XBZRLECacheStats {
     /// number of cache miss
     pub cache_miss: i64,
     /// rate of cache miss (since 2.1)
-    pub cache_miss_rate: f64,
+    pub cache_miss_rate: ::qapi_rt::Number,
     /// rate of encoded bytes (since 5.1)
-    pub encoding_rate: f64,
+    pub encoding_rate: ::qapi_rt::Number,
     /// number of overflows
     pub overflow: i64,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
@@ -119,14 +119,14 @@ pub struct XBZRLECacheStats {
 );
 ::qapi_rt::qapi_builder!(
     XBZRLECacheStats new { cache_size : u64 => plain, bytes : i64 => plain, pages : i64
-    => plain, cache_miss : i64 => plain, cache_miss_rate : f64 => into, encoding_rate :
-    f64 => into, overflow : i64 => plain, } init { extra =
+    => plain, cache_miss : i64 => plain, cache_miss_rate : ::qapi_rt::Number => into,
+    encoding_rate : ::qapi_rt::Number => into, overflow : i64 => plain, } init { extra =
     ::std::default::Default::default(), } set {}
 );
 /// Detailed migration compression statistics
 ///
 /// Since: 3.1
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CompressionStats {
     /// amount of pages compressed and transferred to the target VM
@@ -135,11 +135,11 @@ pub struct CompressionStats {
     /// data
     pub busy: i64,
     /// rate of thread busy
-    pub busy_rate: f64,
+    pub busy_rate: ::qapi_rt::Number,
     /// amount of bytes after compression
     pub compressed_size: i64,
     /// rate of compressed size
-    pub compression_rate: f64,
+    pub compression_rate: ::qapi_rt::Number,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -150,9 +150,10 @@ pub struct CompressionStats {
     "compression-rate", } extra extra required 31
 );
 ::qapi_rt::qapi_builder!(
-    CompressionStats new { pages : i64 => plain, busy : i64 => plain, busy_rate : f64 =>
-    into, compressed_size : i64 => plain, compression_rate : f64 => into, } init { extra
-    = ::std::default::Default::default(), } set {}
+    CompressionStats new { pages : i64 => plain, busy : i64 => plain, busy_rate :
+    ::qapi_rt::Number => into, compressed_size : i64 => plain, compression_rate :
+    ::qapi_rt::Number => into, } init { extra = ::std::default::Default::default(), } set
+    {}
 );
 /// An enumeration of migration status.
 ///
@@ -245,7 +246,7 @@ pub struct VfioStats {
 /// Information about current migration process.
 ///
 /// Since: 0.14
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct MigrationInfo {
     /// `MigrationStatus` describing the current migration status.

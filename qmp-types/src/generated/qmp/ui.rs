@@ -2321,7 +2321,7 @@ pub struct InputSendEvent {
 /// GTK display options.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub struct DisplayGTK {
     /// Grab keyboard input on mouse hover.
@@ -2349,7 +2349,7 @@ pub struct DisplayGTK {
     /// (Since 10.1)
     ///
     /// Only in QEMU 10.2.2 of the supported 7.2.0, 10.0.2, 10.2.2.
-    pub scale: ::std::option::Option<f64>,
+    pub scale: ::std::option::Option<::qapi_rt::Number>,
     /// Members QEMU sent that these bindings don't know (a newer QEMU's), and
     /// values a member's type cannot hold: kept, and encoded again with the rest.
     pub extra: ::qapi_rt::Extra,
@@ -2366,7 +2366,7 @@ pub struct DisplayGTK {
     with_show_tabs maybe_show_tabs show_tabs "show-tabs" : bool => into,
     with_show_menubar maybe_show_menubar show_menubar "show-menubar" : bool => into,
     with_keep_aspect_ratio maybe_keep_aspect_ratio keep_aspect_ratio "keep-aspect-ratio"
-    : bool => into, with_scale maybe_scale scale "scale" : f64 => into, }
+    : bool => into, with_scale maybe_scale scale "scale" : ::qapi_rt::Number => into, }
 );
 /// EGL headless display options.
 ///
@@ -2608,7 +2608,7 @@ pub enum DisplayType {
 /// Display (user interface) options.
 ///
 /// Since: 2.12
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DisplayOptions {
     /// Start user interface in fullscreen mode
@@ -2637,7 +2637,7 @@ pub struct DisplayOptions {
     maybe_gl gl "gl" : DisplayGLMode => into, }
 );
 /// The branches of [`DisplayOptions`], by `type`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DisplayOptionsBranch {
     /// `type` = `default`.

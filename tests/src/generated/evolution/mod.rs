@@ -17,6 +17,12 @@ pub mod branch_added_old;
 /// Bindings of `branch_added` (n.json and n1.json merged).
 #[rustfmt::skip]
 pub mod branch_added_merged;
+/// Bindings of `grew_large` (n.json).
+#[rustfmt::skip]
+pub mod grew_large_old;
+/// Bindings of `grew_large` (n.json and n1.json merged).
+#[rustfmt::skip]
+pub mod grew_large_merged;
 /// Bindings of `optional_to_required` (n.json).
 #[rustfmt::skip]
 pub mod optional_to_required_old;

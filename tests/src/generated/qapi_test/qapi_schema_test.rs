@@ -853,21 +853,26 @@ impl<'de> ::qapi_rt::__private::serde::Deserialize<'de> for AltEnumBool {
     }
 }
 /// The QAPI alternate `AltEnumNum`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltEnumNum {
     /// `e`
     E(EnumOne),
     /// `n`
-    N(f64),
+    N(::qapi_rt::Number),
 }
 impl ::std::convert::From<EnumOne> for AltEnumNum {
     fn from(x: EnumOne) -> Self {
         Self::E(x)
     }
 }
+impl ::std::convert::From<::qapi_rt::Number> for AltEnumNum {
+    fn from(x: ::qapi_rt::Number) -> Self {
+        Self::N(x)
+    }
+}
 impl ::std::convert::From<f64> for AltEnumNum {
     fn from(x: f64) -> Self {
-        Self::N(x)
+        Self::N(::qapi_rt::Number::from(x))
     }
 }
 impl ::qapi_rt::__private::serde::Serialize for AltEnumNum {
@@ -912,16 +917,21 @@ impl<'de> ::qapi_rt::__private::serde::Deserialize<'de> for AltEnumNum {
     }
 }
 /// The QAPI alternate `AltNumEnum`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AltNumEnum {
     /// `n`
-    N(f64),
+    N(::qapi_rt::Number),
     /// `e`
     E(EnumOne),
 }
+impl ::std::convert::From<::qapi_rt::Number> for AltNumEnum {
+    fn from(x: ::qapi_rt::Number) -> Self {
+        Self::N(x)
+    }
+}
 impl ::std::convert::From<f64> for AltNumEnum {
     fn from(x: f64) -> Self {
-        Self::N(x)
+        Self::N(::qapi_rt::Number::from(x))
     }
 }
 impl ::std::convert::From<EnumOne> for AltNumEnum {
@@ -1157,7 +1167,7 @@ impl<'de> ::qapi_rt::__private::serde::Deserialize<'de> for AltStrObj {
     }
 }
 /// The QAPI struct `ArrayStruct`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ArrayStruct {
     /// `integer`
@@ -1179,7 +1189,7 @@ pub struct ArrayStruct {
     /// `u64`
     pub u64: ::std::vec::Vec<u64>,
     /// `number`
-    pub number: ::std::vec::Vec<f64>,
+    pub number: ::std::vec::Vec<::qapi_rt::Number>,
     /// `boolean`
     pub boolean: ::std::vec::Vec<bool>,
     /// `string`
@@ -1207,12 +1217,12 @@ pub struct ArrayStruct {
     i8 > => into, s16 : ::std::vec::Vec < i16 > => into, s32 : ::std::vec::Vec < i32 > =>
     into, s64 : ::std::vec::Vec < i64 > => into, u8 : ::std::vec::Vec < u8 > => into, u16
     : ::std::vec::Vec < u16 > => into, u32 : ::std::vec::Vec < u32 > => into, u64 :
-    ::std::vec::Vec < u64 > => into, number : ::std::vec::Vec < f64 > => into, boolean :
-    ::std::vec::Vec < bool > => into, string : ::std::vec::Vec < ::std::string::String >
-    => into, } init { extra = ::std::default::Default::default(), } set { with_sz
-    maybe_sz sz "sz" : ::std::vec::Vec < u64 > => into, with_any maybe_any any "any" :
-    ::std::vec::Vec < ::qapi_rt::__private::serde_json::Value > => into, with_user
-    maybe_user user "user" : ::std::vec::Vec < Status > => into, }
+    ::std::vec::Vec < u64 > => into, number : ::std::vec::Vec < ::qapi_rt::Number > =>
+    into, boolean : ::std::vec::Vec < bool > => into, string : ::std::vec::Vec <
+    ::std::string::String > => into, } init { extra = ::std::default::Default::default(),
+    } set { with_sz maybe_sz sz "sz" : ::std::vec::Vec < u64 > => into, with_any
+    maybe_any any "any" : ::std::vec::Vec < ::qapi_rt::__private::serde_json::Value > =>
+    into, with_user maybe_user user "user" : ::std::vec::Vec < Status > => into, }
 );
 #[doc(alias = "user-def-cmd")]
 /// The QAPI command `user-def-cmd`.
