@@ -2,3 +2,5 @@
 //! `cargo run -p qmp-examples --example NAME [SOCKET]`. A crate of its
 //! own so that running one builds only what the examples use (no test
 //! tooling). Nothing here is published.
+
+pub mod vmm;
