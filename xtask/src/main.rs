@@ -3,6 +3,8 @@
 //! - `regen [--check]`: regenerate `qmp-types` (and the test crate's
 //!   generated modules) from the schemas `schema/manifest.txt` lists;
 //! - `tidy`: repository hygiene checks (also a test);
+//! - `public-api [--check]`: the hand-written crates' public API, written
+//!   to (or checked against) each one's `public-api.txt`;
 //! - `test [ARGS...]`: install the QEMU binaries the tests need when they
 //!   are missing, then run every test (README's test command).
 
@@ -11,6 +13,7 @@ mod codegen;
 mod evolution;
 mod layers;
 mod output;
+mod public_api;
 mod qemu111;
 mod setup;
 mod tidy;
@@ -31,6 +34,9 @@ commands:
            lists (merged into one versioned model) and write the versions
            pages; --check only reports stale files
   tidy     check module docs, white space and line endings
+  public-api [--check]
+           write the public API of qapi-rt, qmp-client and qapi-gen to
+           their public-api.txt; --check only reports a stale file
   test [ARGS...]
            install what the tests need when it is missing (qemu-utils,
            qemu-system-x86 10.0.2 from bookworm-backports; as root or via
@@ -94,6 +100,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("regen") => regen(&args[1..]),
         Some("test") => setup::test(&args[1..], &workspace_root()),
+        Some("public-api") => public_api::run(&args[1..], &workspace_root()),
         Some("tidy") => {
             let problems = tidy::check(&workspace_root());
             for p in &problems {

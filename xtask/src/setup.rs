@@ -352,11 +352,11 @@ pub fn test(args: &[String], root: &Path) -> Result<ExitCode, String> {
         .args(args)
         .status()
         .map_err(|e| format!("can't run cargo test: {e}"))?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !status.success() {
+        return Ok(ExitCode::FAILURE);
+    }
+    // The hand-written crates' API files are up to date.
+    crate::public_api::run(&["--check".to_string()], root)
 }
 
 #[cfg(test)]

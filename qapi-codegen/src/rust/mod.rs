@@ -79,7 +79,7 @@ pub struct Options {
     pub notes: Vec<(String, String)>,
     /// Boxing decisions made before (the committed file `regen` keeps):
     /// a member, branch or event named here keeps its shape; others are
-    /// decided by size ([`shapes`] returns them all).
+    /// decided by size ([`generate`] writes them all to [`SHAPES_FILE`]).
     pub shapes: Shapes,
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::events::EventStream;
 use crate::history::EventRecord;
 
-/// Events as an iterator (from [`Client::events`]): `next` blocks until
+/// Events as an iterator (from [`super::Client::events`]): `next` blocks until
 /// an event comes; it ends after the connection's end was reported.
 pub struct Events {
     pub(super) stream: EventStream,
