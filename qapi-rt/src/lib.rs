@@ -93,6 +93,10 @@ pub struct CommandMeta {
     /// implicit `q_obj_device_del-arg`), its shape in the generated
     /// `TYPES`; `None` when it takes no arguments.
     pub arg_type: Option<&'static str>,
+    /// The QAPI name of its reply type (`StatusInfo`, `BlockInfoList` for
+    /// a list), its shape in the generated `TYPES`; `None` when it
+    /// returns nothing (`{}`) or any JSON value.
+    pub ret_type: Option<&'static str>,
     /// `allow-oob`: may be sent with `exec-oob`.
     pub allow_oob: bool,
     /// `allow-preconfig`: usable before machine initialisation.

@@ -447,6 +447,7 @@ macro_rules! qapi_command {
     };
     ($ty:ident, $wire:literal, $returns:ty, $protocol:ty, {
         $( arg_type: $arg:literal, )?
+        $( ret_type: $ret:literal, )?
         $( allow_oob: $oob:literal, )?
         $( allow_preconfig: $pre:literal, )?
         $( success_response: $ok:literal, )?
@@ -466,6 +467,7 @@ macro_rules! qapi_command {
             const META: $crate::CommandMeta = $crate::CommandMeta {
                 name: $wire,
                 arg_type: $crate::__qapi_opt!($($arg)?),
+                ret_type: $crate::__qapi_opt!($($ret)?),
                 allow_oob: $crate::__qapi_or!(false $(, $oob)?),
                 allow_preconfig: $crate::__qapi_or!(false $(, $pre)?),
                 success_response: $crate::__qapi_or!(true $(, $ok)?),

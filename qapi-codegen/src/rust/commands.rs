@@ -221,6 +221,13 @@ impl<'s> Gen<'_, 's> {
             let n = &self.schema.entities[a].name;
             meta.extend(quote!(arg_type: #n,));
         }
+        if let Some(r) = c.ret_type {
+            let n = &self.schema.entities[r].name;
+            // `any` says nothing a reply could be checked or filled by.
+            if n != "any" {
+                meta.extend(quote!(ret_type: #n,));
+            }
+        }
         if c.allow_oob {
             meta.extend(quote!(allow_oob: true,));
         }

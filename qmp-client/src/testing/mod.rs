@@ -53,6 +53,7 @@
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
+mod fill;
 mod introspection;
 mod link;
 mod replay;
@@ -593,13 +594,86 @@ where
             Ok(Value::Null) | Err(_) => json!({}),
             Ok(v) => v,
         };
+        // Typed, so valid already.
+        self.reply_invalid(v)
+    }
+
+    /// Answers with `v` as the `return` value, checked now: `v` must
+    /// decode as the command's reply type. If it does not, [`Mock::verify`]
+    /// says which member is missing or wrong, with this expectation's
+    /// file and line (and the call still gets `v`, so the code under test
+    /// meets what it would). [`Expect::reply_invalid`] sends one on
+    /// purpose; [`Expect::reply_with`] fills in what a test leaves out.
+    pub fn reply_json(self, v: Value) -> Self {
+        // `{}` is how QEMU says "done" for a command without a reply
+        // type, which the client reads as `()`.
+        let unit = v.as_object().is_some_and(|m| m.is_empty())
+            && serde_json::from_value::<C::Returns>(Value::Null).is_ok();
+        if let (false, Err(e)) = (unit, serde_path_to_error::deserialize::<_, C::Returns>(&v)) {
+            let path = e.path().to_string();
+            let at = self.at();
+            self.mock.lock().failures.push(format!(
+                "{}: the scripted reply of {at} is not a valid reply: {}{} (send it with \
+                 reply_invalid if that is the point; reply_with fills in required members)",
+                C::NAME,
+                if path == "." {
+                    String::new()
+                } else {
+                    format!("at {path}: ")
+                },
+                e.inner()
+            ));
+        }
+        self.reply_invalid(v)
+    }
+
+    /// Answers with `v` as the `return` value, unchecked: a reply QEMU
+    /// would not send, on purpose.
+    pub fn reply_invalid(self, v: Value) -> Self {
+        let outcome = Outcome::returning(&v);
+        self.edit(|e| e.plan.outcome = outcome)
+    }
+
+    /// Answers with a reply made from `fields`, the members the test cares
+    /// about: every required member left out gets a plainly fake value
+    /// that is valid for the schema (`"fake-<member>"`, `0`, `false`, an
+    /// enum's first value, `[]`, and the same inside nested objects and
+    /// list elements; a union gets its first branch unless `fields` names
+    /// one). Then checked as [`Expect::reply_json`] is.
+    ///
+    /// ```
+    /// # async fn demo() -> qmp_client::Result<()> {
+    /// use qmp_client::testing::MockQemu;
+    /// use qmp_types::QueryNamedBlockNodes;
+    /// let mock = MockQemu::new();
+    /// mock.expect::<QueryNamedBlockNodes>().reply_with(serde_json::json!([
+    ///     {"node-name": "disk0", "drv": "qcow2", "image": {"filename": "/vm/disk0.qcow2"}},
+    /// ]));
+    /// let qmp = mock.connect(Default::default()).await?;
+    /// let nodes = qmp.execute(QueryNamedBlockNodes::new()).await?;
+    /// assert_eq!(nodes[0].image.filename, "/vm/disk0.qcow2");
+    /// assert_eq!(nodes[0].file, "fake-file");
+    /// # mock.verify() }
+    /// ```
+    pub fn reply_with(self, fields: Value) -> Self {
+        let tables = if P::AGENT {
+            schema::Tables::qga()
+        } else {
+            schema::Tables::qmp()
+        };
+        let v = match C::META.ret_type {
+            Some(ty) => fill::complete(tables, ty, Some(fields), "return"),
+            None => fields,
+        };
         self.reply_json(v)
     }
 
-    /// Answers with `v` as the `return` value, unchecked.
-    pub fn reply_json(self, v: Value) -> Self {
-        let outcome = Outcome::returning(&v);
-        self.edit(|e| e.plan.outcome = outcome)
+    /// Where this expectation was made (file:line).
+    fn at(&self) -> String {
+        let st = self.mock.lock();
+        st.expectations
+            .get(self.index)
+            .map_or_else(String::new, |e| format!("{}:{}", e.at.file(), e.at.line()))
     }
 
     /// Answers with an error of `class`, saying `desc`.

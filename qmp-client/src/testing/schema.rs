@@ -90,6 +90,11 @@ impl Tables {
     }
 
     /// The command `name`, if version `version` has it.
+    /// The shape of QAPI type `ty`, if the tables describe it.
+    pub(crate) fn type_info(&self, ty: &str) -> Option<TypeInfo> {
+        self.types.get(ty).copied().copied()
+    }
+
     pub(crate) fn command(&self, name: &str, version: &str) -> Option<&'static CommandMeta> {
         let c = *self.commands.get(name)?;
         (c.versions.is_empty() || c.versions.contains(&version)).then_some(c)

@@ -210,6 +210,7 @@ fn by_introspection(
 static OPEN_META: qmp_types::rt::CommandMeta = qmp_types::rt::CommandMeta {
     name: "",
     arg_type: None,
+    ret_type: None,
     allow_oob: false,
     allow_preconfig: false,
     success_response: true,

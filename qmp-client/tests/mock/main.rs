@@ -10,6 +10,7 @@ mod expectations;
 mod faults;
 mod introspection;
 mod replay;
+mod replies;
 mod schema;
 
 use std::time::Duration;

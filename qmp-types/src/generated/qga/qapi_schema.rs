@@ -45,8 +45,8 @@ pub struct GuestSyncDelimited {
 );
 ::qapi_rt::qapi_command!(
     GuestSyncDelimited, "guest-sync-delimited", i64, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-sync-delimited-arg", since : "1.1", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_guest-sync-delimited-arg", ret_type : "int", since : "1.1", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-sync")]
 /// Echo back a unique integer value
@@ -94,7 +94,7 @@ pub struct GuestSync {
 );
 ::qapi_rt::qapi_command!(
     GuestSync, "guest-sync", i64, ::qapi_rt::Qga, { arg_type : "q_obj_guest-sync-arg",
-    since : "0.15.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "int", since : "0.15.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-ping")]
 /// Ping the guest agent, a non-error return implies success
@@ -136,8 +136,8 @@ pub struct GuestGetTime {
     GuestGetTime new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestGetTime, "guest-get-time", i64, ::qapi_rt::Qga, { since : "1.5", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestGetTime, "guest-get-time", i64, ::qapi_rt::Qga, { ret_type : "int", since :
+    "1.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-set-time")]
 /// Set guest time.
@@ -241,8 +241,8 @@ pub struct GuestInfo {
     GuestInfo new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestInfo, "guest-info", GuestAgentInfo, ::qapi_rt::Qga, { since : "0.15.0", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestInfo, "guest-info", GuestAgentInfo, ::qapi_rt::Qga, { ret_type :
+    "GuestAgentInfo", since : "0.15.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-shutdown")]
 /// Initiate guest-activated shutdown.  Note: this is an asynchronous
@@ -302,8 +302,8 @@ pub struct GuestFileOpen {
 );
 ::qapi_rt::qapi_command!(
     GuestFileOpen, "guest-file-open", i64, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-file-open-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_guest-file-open-arg", ret_type : "int", since : "0.15.0", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-file-close")]
 /// Close an open file in the guest
@@ -384,8 +384,8 @@ pub struct GuestFileReadCommand {
 );
 ::qapi_rt::qapi_command!(
     GuestFileReadCommand, "guest-file-read", GuestFileRead, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-file-read-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_guest-file-read-arg", ret_type : "GuestFileRead", since : "0.15.0", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Result of guest agent file-write operation
 ///
@@ -438,8 +438,8 @@ pub struct GuestFileWriteCommand {
 );
 ::qapi_rt::qapi_command!(
     GuestFileWriteCommand, "guest-file-write", GuestFileWrite, ::qapi_rt::Qga, { arg_type
-    : "q_obj_guest-file-write-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    : "q_obj_guest-file-write-arg", ret_type : "GuestFileWrite", since : "0.15.0",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Result of guest agent file-seek operation
 ///
@@ -590,8 +590,8 @@ impl ::std::convert::From<GuestFileSeekCommandArgs> for GuestFileSeekCommand {
 }
 ::qapi_rt::qapi_command!(
     GuestFileSeekCommand, "guest-file-seek", GuestFileSeek, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-file-seek-arg", since : "0.15.0", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_guest-file-seek-arg", ret_type : "GuestFileSeek", since : "0.15.0", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-file-flush")]
 /// Write file changes buffered in userspace to disk/kernel buffers
@@ -659,8 +659,8 @@ pub struct GuestFsfreezeStatusCommand {
 );
 ::qapi_rt::qapi_command!(
     GuestFsfreezeStatusCommand, "guest-fsfreeze-status", GuestFsfreezeStatus,
-    ::qapi_rt::Qga, { since : "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestFsfreezeStatus", since : "0.15.0", condition :
+    "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-fsfreeze-freeze")]
 /// Sync and freeze all freezable, local guest filesystems.  If this
@@ -695,9 +695,9 @@ pub struct GuestFsfreezeFreeze {
     {}
 );
 ::qapi_rt::qapi_command!(
-    GuestFsfreezeFreeze, "guest-fsfreeze-freeze", i64, ::qapi_rt::Qga, { since :
-    "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    GuestFsfreezeFreeze, "guest-fsfreeze-freeze", i64, ::qapi_rt::Qga, { ret_type :
+    "int", since : "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-fsfreeze-freeze-list")]
 /// Sync and freeze specified guest filesystems.  See also
@@ -733,8 +733,9 @@ pub struct GuestFsfreezeFreezeList {
 );
 ::qapi_rt::qapi_command!(
     GuestFsfreezeFreezeList, "guest-fsfreeze-freeze-list", i64, ::qapi_rt::Qga, {
-    arg_type : "q_obj_guest-fsfreeze-freeze-list-arg", since : "2.2", condition :
-    "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_guest-fsfreeze-freeze-list-arg", ret_type : "int", since : "2.2",
+    condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 #[doc(alias = "guest-fsfreeze-thaw")]
 /// Unfreeze all frozen guest filesystems
@@ -763,9 +764,9 @@ pub struct GuestFsfreezeThaw {
     GuestFsfreezeThaw new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestFsfreezeThaw, "guest-fsfreeze-thaw", i64, ::qapi_rt::Qga, { since : "0.15.0",
-    condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    GuestFsfreezeThaw, "guest-fsfreeze-thaw", i64, ::qapi_rt::Qga, { ret_type : "int",
+    since : "0.15.0", condition : "any(CONFIG_WIN32, CONFIG_FSFREEZE)", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.4
 ///
@@ -847,8 +848,9 @@ pub struct GuestFstrim {
 );
 ::qapi_rt::qapi_command!(
     GuestFstrim, "guest-fstrim", GuestFilesystemTrimResponse, ::qapi_rt::Qga, { arg_type
-    : "q_obj_guest-fstrim-arg", since : "1.2", condition :
-    "any(CONFIG_WIN32, CONFIG_FSTRIM)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    : "q_obj_guest-fstrim-arg", ret_type : "GuestFilesystemTrimResponse", since : "1.2",
+    condition : "any(CONFIG_WIN32, CONFIG_FSTRIM)", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 #[doc(alias = "guest-suspend-disk")]
 /// Suspend guest to disk.
@@ -1124,8 +1126,9 @@ pub struct GuestNetworkGetInterfaces {
 );
 ::qapi_rt::qapi_command!(
     GuestNetworkGetInterfaces, "guest-network-get-interfaces", ::std::vec::Vec <
-    GuestNetworkInterface >, ::qapi_rt::Qga, { since : "1.1", condition :
-    "any(CONFIG_WIN32, HAVE_GETIFADDRS)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestNetworkInterface >, ::qapi_rt::Qga, { ret_type : "GuestNetworkInterfaceList",
+    since : "1.1", condition : "any(CONFIG_WIN32, HAVE_GETIFADDRS)", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Since: 1.5
 ///
@@ -1181,8 +1184,8 @@ pub struct GuestGetVcpus {
 );
 ::qapi_rt::qapi_command!(
     GuestGetVcpus, "guest-get-vcpus", ::std::vec::Vec < GuestLogicalProcessor >,
-    ::qapi_rt::Qga, { since : "1.5", condition : "any(CONFIG_LINUX, CONFIG_WIN32)",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestLogicalProcessorList", since : "1.5", condition :
+    "any(CONFIG_LINUX, CONFIG_WIN32)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-set-vcpus")]
 /// Attempt to reconfigure (currently: enable/disable) logical
@@ -1238,8 +1241,8 @@ pub struct GuestSetVcpus {
 );
 ::qapi_rt::qapi_command!(
     GuestSetVcpus, "guest-set-vcpus", i64, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-set-vcpus-arg", since : "1.5", condition : "CONFIG_LINUX", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_guest-set-vcpus-arg", ret_type : "int", since : "1.5", condition :
+    "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of bus type of disks
 ///
@@ -1638,8 +1641,8 @@ pub struct GuestGetDisks {
 );
 ::qapi_rt::qapi_command!(
     GuestGetDisks, "guest-get-disks", ::std::vec::Vec < GuestDiskInfo >, ::qapi_rt::Qga,
-    { since : "5.2", condition : "any(CONFIG_WIN32, CONFIG_LIBUDEV)", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    { ret_type : "GuestDiskInfoList", since : "5.2", condition :
+    "any(CONFIG_WIN32, CONFIG_LIBUDEV)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.2
 ///
@@ -1710,8 +1713,8 @@ pub struct GuestGetFsinfo {
 );
 ::qapi_rt::qapi_command!(
     GuestGetFsinfo, "guest-get-fsinfo", ::std::vec::Vec < GuestFilesystemInfo >,
-    ::qapi_rt::Qga, { since : "2.2", condition : "any(CONFIG_WIN32, CONFIG_LINUX)",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestFilesystemInfoList", since : "2.2", condition :
+    "any(CONFIG_WIN32, CONFIG_LINUX)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-set-user-password")]
 /// If the `crypted` flag is true, it is the caller's responsibility to
@@ -1831,8 +1834,8 @@ pub struct GuestGetMemoryBlocks {
 );
 ::qapi_rt::qapi_command!(
     GuestGetMemoryBlocks, "guest-get-memory-blocks", ::std::vec::Vec < GuestMemoryBlock
-    >, ::qapi_rt::Qga, { since : "2.3", condition : "CONFIG_LINUX", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    >, ::qapi_rt::Qga, { ret_type : "GuestMemoryBlockList", since : "2.3", condition :
+    "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of memory block operation result.
 ///
@@ -1937,8 +1940,8 @@ pub struct GuestSetMemoryBlocks {
 ::qapi_rt::qapi_command!(
     GuestSetMemoryBlocks, "guest-set-memory-blocks", ::std::vec::Vec <
     GuestMemoryBlockResponse >, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-set-memory-blocks-arg", since : "2.3", condition : "CONFIG_LINUX",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_guest-set-memory-blocks-arg", ret_type : "GuestMemoryBlockResponseList", since
+    : "2.3", condition : "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.3
 ///
@@ -1981,8 +1984,8 @@ pub struct GuestGetMemoryBlockInfo {
 );
 ::qapi_rt::qapi_command!(
     GuestGetMemoryBlockInfo, "guest-get-memory-block-info", GuestMemoryBlockInfo,
-    ::qapi_rt::Qga, { since : "2.3", condition : "CONFIG_LINUX", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestMemoryBlockInfo", since : "2.3", condition :
+    "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2052,8 +2055,8 @@ pub struct GuestExecStatusCommand {
 );
 ::qapi_rt::qapi_command!(
     GuestExecStatusCommand, "guest-exec-status", GuestExecStatus, ::qapi_rt::Qga, {
-    arg_type : "q_obj_guest-exec-status-arg", since : "2.5", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_guest-exec-status-arg", ret_type : "GuestExecStatus", since :
+    "2.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.5
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2216,7 +2219,8 @@ pub struct GuestExecCommand {
 );
 ::qapi_rt::qapi_command!(
     GuestExecCommand, "guest-exec", GuestExec, ::qapi_rt::Qga, { arg_type :
-    "q_obj_guest-exec-arg", since : "2.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_guest-exec-arg", ret_type : "GuestExec", since : "2.5", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2259,8 +2263,8 @@ pub struct GuestGetHostName {
     GuestGetHostName new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestGetHostName, "guest-get-host-name", GuestHostName, ::qapi_rt::Qga, { since :
-    "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestGetHostName, "guest-get-host-name", GuestHostName, ::qapi_rt::Qga, { ret_type :
+    "GuestHostName", since : "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.10
 ///
@@ -2313,8 +2317,8 @@ pub struct GuestGetUsers {
 );
 ::qapi_rt::qapi_command!(
     GuestGetUsers, "guest-get-users", ::std::vec::Vec < GuestUser >, ::qapi_rt::Qga, {
-    since : "2.10", condition : "any(CONFIG_WIN32, HAVE_UTMPX)", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ret_type : "GuestUserList", since : "2.10", condition :
+    "any(CONFIG_WIN32, HAVE_UTMPX)", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 2.10
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2354,8 +2358,8 @@ pub struct GuestGetTimezone {
     GuestGetTimezone new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestGetTimezone, "guest-get-timezone", GuestTimezone, ::qapi_rt::Qga, { since :
-    "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestGetTimezone, "guest-get-timezone", GuestTimezone, ::qapi_rt::Qga, { ret_type :
+    "GuestTimezone", since : "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// > **Note:** On POSIX systems the fields `id`, `name`, `pretty-name`,
 /// > `version`, `version-id`, `variant` and `variant-id` follow the
@@ -2443,8 +2447,8 @@ pub struct GuestGetOsinfo {
     GuestGetOsinfo new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestGetOsinfo, "guest-get-osinfo", GuestOSInfo, ::qapi_rt::Qga, { since : "2.10",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    GuestGetOsinfo, "guest-get-osinfo", GuestOSInfo, ::qapi_rt::Qga, { ret_type :
+    "GuestOSInfo", since : "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Only available if `CONFIG_WIN32`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2563,8 +2567,8 @@ pub struct GuestGetDevices {
 );
 ::qapi_rt::qapi_command!(
     GuestGetDevices, "guest-get-devices", ::std::vec::Vec < GuestDeviceInfo >,
-    ::qapi_rt::Qga, { since : "5.2", condition : "CONFIG_WIN32", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestDeviceInfoList", since : "5.2", condition :
+    "CONFIG_WIN32", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 5.2
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -2606,8 +2610,8 @@ pub struct GuestSshGetAuthorizedKeys {
 );
 ::qapi_rt::qapi_command!(
     GuestSshGetAuthorizedKeys, "guest-ssh-get-authorized-keys", GuestAuthorizedKeys,
-    ::qapi_rt::Qga, { arg_type : "q_obj_guest-ssh-get-authorized-keys-arg", since :
-    "5.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { arg_type : "q_obj_guest-ssh-get-authorized-keys-arg", ret_type :
+    "GuestAuthorizedKeys", since : "5.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "guest-ssh-add-authorized-keys")]
 /// Append public keys to user .ssh/authorized_keys on Unix systems (not
@@ -2798,8 +2802,8 @@ pub struct GuestGetDiskstats {
 );
 ::qapi_rt::qapi_command!(
     GuestGetDiskstats, "guest-get-diskstats", ::std::vec::Vec < GuestDiskStatsInfo >,
-    ::qapi_rt::Qga, { since : "7.1", condition : "CONFIG_LINUX", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestDiskStatsInfoList", since : "7.1", condition :
+    "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Guest operating systems supporting CPU statistics
 ///
@@ -2925,8 +2929,8 @@ pub struct GuestGetCpustats {
 );
 ::qapi_rt::qapi_command!(
     GuestGetCpustats, "guest-get-cpustats", ::std::vec::Vec < GuestCpuStats >,
-    ::qapi_rt::Qga, { since : "7.1", condition : "CONFIG_LINUX", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ::qapi_rt::Qga, { ret_type : "GuestCpuStatsList", since : "7.1", condition :
+    "CONFIG_LINUX", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Statistics about process load information
 ///
@@ -2992,9 +2996,9 @@ pub struct GuestGetLoad {
     GuestGetLoad new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    GuestGetLoad, "guest-get-load", GuestLoadAverage, ::qapi_rt::Qga, { since : "10.0",
-    condition : "any(CONFIG_WIN32, CONFIG_GETLOADAVG)", versions : ["10.0.2", "10.2.2"],
-    }
+    GuestGetLoad, "guest-get-load", GuestLoadAverage, ::qapi_rt::Qga, { ret_type :
+    "GuestLoadAverage", since : "10.0", condition :
+    "any(CONFIG_WIN32, CONFIG_GETLOADAVG)", versions : ["10.0.2", "10.2.2"], }
 );
 /// Route information, currently, only linux supported.
 ///
@@ -3126,6 +3130,6 @@ pub struct GuestNetworkGetRoute {
 );
 ::qapi_rt::qapi_command!(
     GuestNetworkGetRoute, "guest-network-get-route", ::std::vec::Vec < GuestNetworkRoute
-    >, ::qapi_rt::Qga, { since : "9.1", condition : "CONFIG_LINUX", versions : ["10.0.2",
-    "10.2.2"], }
+    >, ::qapi_rt::Qga, { ret_type : "GuestNetworkRouteList", since : "9.1", condition :
+    "CONFIG_LINUX", versions : ["10.0.2", "10.2.2"], }
 );

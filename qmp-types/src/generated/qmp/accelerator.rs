@@ -45,8 +45,8 @@ pub struct QueryKvm {
     QueryKvm new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryKvm, "query-kvm", KvmInfo, { since : "0.14", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    QueryKvm, "query-kvm", KvmInfo, { ret_type : "KvmInfo", since : "0.14", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-accel-stats")]
 /// Query accelerator statistics
@@ -72,8 +72,8 @@ pub struct XAccelStats {
     XAccelStats new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XAccelStats, "x-accel-stats", HumanReadableText, { unstable : true, since : "10.1",
-    features : ["unstable"], versions : ["10.2.2"], }
+    XAccelStats, "x-accel-stats", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "10.1", features : ["unstable"], versions : ["10.2.2"], }
 );
 /// Information about support for MSHV acceleration
 ///
@@ -181,6 +181,6 @@ pub struct QueryAccelerators {
     QueryAccelerators new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryAccelerators, "query-accelerators", AcceleratorInfo, { since : "10.2.0",
-    versions : ["10.2.2"], }
+    QueryAccelerators, "query-accelerators", AcceleratorInfo, { ret_type :
+    "AcceleratorInfo", since : "10.2.0", versions : ["10.2.2"], }
 );

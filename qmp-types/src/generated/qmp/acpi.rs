@@ -144,7 +144,8 @@ pub struct QueryAcpiOspmStatus {
 );
 ::qapi_rt::qapi_command!(
     QueryAcpiOspmStatus, "query-acpi-ospm-status", ::std::vec::Vec < ACPIOSTInfo >, {
-    since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "ACPIOSTInfoList", since : "2.1", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 #[doc(alias = "ACPI_DEVICE_OST")]
 /// Emitted when guest executes ACPI _OST method.

@@ -1117,6 +1117,6 @@ pub struct QueryAudiodevs {
     QueryAudiodevs new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { since : "8.0",
-    versions : ["10.0.2", "10.2.2"], }
+    QueryAudiodevs, "query-audiodevs", ::std::vec::Vec < Audiodev >, { ret_type :
+    "AudiodevList", since : "8.0", versions : ["10.0.2", "10.2.2"], }
 );

@@ -107,8 +107,9 @@ pub struct QueryPrManagers {
     QueryPrManagers new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, {
-    allow_preconfig : true, since : "3.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryPrManagers, "query-pr-managers", ::std::vec::Vec < PRManagerInfo >, { ret_type :
+    "PRManagerInfoList", allow_preconfig : true, since : "3.0", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "eject")]
 /// Ejects the medium from a removable drive.

@@ -1481,8 +1481,9 @@ pub struct QueryBlock {
     QueryBlock new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { allow_preconfig : true,
-    since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryBlock, "query-block", ::std::vec::Vec < BlockInfo >, { ret_type :
+    "BlockInfoList", allow_preconfig : true, since : "0.14", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Statistics of a block device during a given interval of time.
 ///
@@ -2177,8 +2178,8 @@ pub struct QueryBlockstats {
 );
 ::qapi_rt::qapi_command!(
     QueryBlockstats, "query-blockstats", ::std::vec::Vec < BlockStats >, { arg_type :
-    "q_obj_query-blockstats-arg", allow_preconfig : true, since : "0.14", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_query-blockstats-arg", ret_type : "BlockStatsList", allow_preconfig : true,
+    since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of possible behaviors for errors on I/O operations.
 /// The exact meaning depends on whether the I/O was initiated by a
@@ -2439,8 +2440,9 @@ pub struct QueryBlockJobs {
     QueryBlockJobs new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, {
-    allow_preconfig : true, since : "1.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryBlockJobs, "query-block-jobs", ::std::vec::Vec < BlockJobInfo >, { ret_type :
+    "BlockJobInfoList", allow_preconfig : true, since : "1.1", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "block_resize")]
 /// Resize a block image while a guest is running.
@@ -3381,8 +3383,8 @@ pub struct QueryNamedBlockNodes {
 );
 ::qapi_rt::qapi_command!(
     QueryNamedBlockNodes, "query-named-block-nodes", ::std::vec::Vec < BlockDeviceInfo >,
-    { arg_type : "q_obj_query-named-block-nodes-arg", allow_preconfig : true, since :
-    "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    { arg_type : "q_obj_query-named-block-nodes-arg", ret_type : "BlockDeviceInfoList",
+    allow_preconfig : true, since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Since: 4.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -3537,9 +3539,9 @@ pub struct XDebugQueryBlockGraph {
     {}
 );
 ::qapi_rt::qapi_command!(
-    XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { allow_preconfig
-    : true, unstable : true, since : "4.0", features : ["unstable"], versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    XDebugQueryBlockGraph, "x-debug-query-block-graph", XDbgBlockGraph, { ret_type :
+    "XDbgBlockGraph", allow_preconfig : true, unstable : true, since : "4.0", features :
+    ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "drive-mirror")]
 ::qapi_rt::qapi_command!(
@@ -4131,9 +4133,9 @@ impl XDebugBlockDirtyBitmapSha256 {
 }
 ::qapi_rt::qapi_command!(
     XDebugBlockDirtyBitmapSha256, "x-debug-block-dirty-bitmap-sha256",
-    BlockDirtyBitmapSha256, { arg_type : "BlockDirtyBitmap", allow_preconfig : true,
-    unstable : true, since : "2.10", features : ["unstable"], versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    BlockDirtyBitmapSha256, { arg_type : "BlockDirtyBitmap", ret_type :
+    "BlockDirtyBitmapSha256", allow_preconfig : true, unstable : true, since : "2.10",
+    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "blockdev-mirror")]
 /// Start mirroring a block device's writes to a new destination.
@@ -11471,7 +11473,8 @@ pub struct BlockdevSnapshotDeleteInternalSync {
 ::qapi_rt::qapi_command!(
     BlockdevSnapshotDeleteInternalSync, "blockdev-snapshot-delete-internal-sync",
     SnapshotInfo, { arg_type : "q_obj_blockdev-snapshot-delete-internal-sync-arg",
-    allow_preconfig : true, since : "1.7", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "SnapshotInfo", allow_preconfig : true, since : "1.7", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Not used by QMP; hack to let us use BlockGraphInfoList internally
 ///

@@ -856,5 +856,6 @@ pub struct QueryBlockExports {
 );
 ::qapi_rt::qapi_command!(
     QueryBlockExports, "query-block-exports", ::std::vec::Vec < BlockExportInfo >, {
-    allow_preconfig : true, since : "5.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "BlockExportInfoList", allow_preconfig : true, since : "5.2", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );

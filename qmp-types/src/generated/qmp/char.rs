@@ -72,8 +72,9 @@ pub struct QueryChardev {
     QueryChardev new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { allow_preconfig :
-    true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryChardev, "query-chardev", ::std::vec::Vec < ChardevInfo >, { ret_type :
+    "ChardevInfoList", allow_preconfig : true, since : "0.14", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Information about a character device backend
 ///
@@ -134,7 +135,8 @@ pub struct QueryChardevBackends {
 );
 ::qapi_rt::qapi_command!(
     QueryChardevBackends, "query-chardev-backends", ::std::vec::Vec < ChardevBackendInfo
-    >, { since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    >, { ret_type : "ChardevBackendInfoList", since : "2.0", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// An enumeration of data format.
 ///
@@ -261,7 +263,8 @@ pub struct RingbufRead {
 );
 ::qapi_rt::qapi_command!(
     RingbufRead, "ringbuf-read", ::std::string::String, { arg_type :
-    "q_obj_ringbuf-read-arg", since : "1.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_ringbuf-read-arg", ret_type : "str", since : "1.4", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Configuration shared across all chardev backends
 ///
@@ -1424,8 +1427,9 @@ pub struct ChardevAdd {
     into, } init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    ChardevAdd, "chardev-add", ChardevReturn, { arg_type : "q_obj_chardev-add-arg", since
-    : "1.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ChardevAdd, "chardev-add", ChardevReturn, { arg_type : "q_obj_chardev-add-arg",
+    ret_type : "ChardevReturn", since : "1.4", versions : ["7.2.0", "10.0.2", "10.2.2"],
+    }
 );
 #[doc(alias = "chardev-change")]
 /// Change a character device backend
@@ -1479,8 +1483,8 @@ pub struct ChardevChange {
 );
 ::qapi_rt::qapi_command!(
     ChardevChange, "chardev-change", ChardevReturn, { arg_type :
-    "q_obj_chardev-change-arg", since : "2.10", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    }
+    "q_obj_chardev-change-arg", ret_type : "ChardevReturn", since : "2.10", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "chardev-remove")]
 /// Remove a character device backend

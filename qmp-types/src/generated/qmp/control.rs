@@ -146,8 +146,8 @@ pub struct QueryVersion {
     QueryVersion new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryVersion, "query-version", VersionInfo, { allow_preconfig : true, since : "0.14",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryVersion, "query-version", VersionInfo, { ret_type : "VersionInfo",
+    allow_preconfig : true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information about a QMP command
 ///
@@ -204,8 +204,9 @@ pub struct QueryCommands {
     QueryCommands new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { allow_preconfig :
-    true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryCommands, "query-commands", ::std::vec::Vec < CommandInfo >, { ret_type :
+    "CommandInfoList", allow_preconfig : true, since : "0.14", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "quit")]
 /// Request graceful QEMU process termination.

@@ -166,6 +166,6 @@ pub struct QueryCryptodev {
     QueryCryptodev new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryCryptodev, "query-cryptodev", ::std::vec::Vec < QCryptodevInfo >, { since :
-    "8.0", versions : ["10.0.2", "10.2.2"], }
+    QueryCryptodev, "query-cryptodev", ::std::vec::Vec < QCryptodevInfo >, { ret_type :
+    "QCryptodevInfoList", since : "8.0", versions : ["10.0.2", "10.2.2"], }
 );

@@ -197,8 +197,8 @@ pub struct QueryDump {
     QueryDump new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryDump, "query-dump", DumpQueryResult, { since : "2.6", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    QueryDump, "query-dump", DumpQueryResult, { ret_type : "DumpQueryResult", since :
+    "2.6", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "DUMP_COMPLETED")]
 /// Emitted when background dump has completed
@@ -285,6 +285,6 @@ pub struct QueryDumpGuestMemoryCapability {
 );
 ::qapi_rt::qapi_command!(
     QueryDumpGuestMemoryCapability, "query-dump-guest-memory-capability",
-    DumpGuestMemoryCapability, { since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    }
+    DumpGuestMemoryCapability, { ret_type : "DumpGuestMemoryCapability", since : "2.0",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

@@ -77,6 +77,7 @@ pub struct RequestEbpf {
     ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    RequestEbpf, "request-ebpf", EbpfObject, { arg_type : "q_obj_request-ebpf-arg", since
-    : "9.0", condition : "CONFIG_EBPF", versions : ["10.0.2", "10.2.2"], }
+    RequestEbpf, "request-ebpf", EbpfObject, { arg_type : "q_obj_request-ebpf-arg",
+    ret_type : "EbpfObject", since : "9.0", condition : "CONFIG_EBPF", versions :
+    ["10.0.2", "10.2.2"], }
 );

@@ -46,8 +46,9 @@ pub struct QueryQmpSchema {
     QueryQmpSchema new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { allow_preconfig
-    : true, since : "2.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryQmpSchema, "query-qmp-schema", ::std::vec::Vec < SchemaInfo >, { ret_type :
+    "SchemaInfoList", allow_preconfig : true, since : "2.5", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// This is a `SchemaInfo`'s meta type, i.e. the kind of entity it
 /// describes.

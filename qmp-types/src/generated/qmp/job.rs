@@ -406,6 +406,6 @@ pub struct QueryJobs {
     QueryJobs new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { since : "3.0", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryJobs, "query-jobs", ::std::vec::Vec < JobInfo >, { ret_type : "JobInfoList",
+    since : "3.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

@@ -336,8 +336,8 @@ pub struct QueryCpusFast {
     QueryCpusFast new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { since : "2.12",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryCpusFast, "query-cpus-fast", ::std::vec::Vec < CpuInfoFast >, { ret_type :
+    "CpuInfoFastList", since : "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Property default values specific to a machine type, for use by
 /// scripts/compare-machine-types.
@@ -491,8 +491,9 @@ pub struct QueryMachines {
 );
 ::qapi_rt::qapi_command!(
     QueryMachines, "query-machines", ::std::vec::Vec < MachineInfo >, { arg_type :
-    "q_obj_query-machines-arg", since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    partial_args : [("compat-props", ["10.0.2", "10.2.2"])], }
+    "q_obj_query-machines-arg", ret_type : "MachineInfoList", since : "1.2", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], partial_args : [("compat-props", ["10.0.2",
+    "10.2.2"])], }
 );
 /// Information describing the running machine parameters.
 ///
@@ -532,8 +533,8 @@ pub struct QueryCurrentMachine {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { since : "4.0",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryCurrentMachine, "query-current-machine", CurrentMachineParams, { ret_type :
+    "CurrentMachineParams", since : "4.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information on the target configuration built into the QEMU binary.
 ///
@@ -568,8 +569,8 @@ pub struct QueryTarget {
     QueryTarget new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryTarget, "query-target", QemuTargetInfo, { since : "1.2", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    QueryTarget, "query-target", QemuTargetInfo, { ret_type : "QemuTargetInfo", since :
+    "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Guest UUID information (Universally Unique Identifier).
 ///
@@ -614,8 +615,8 @@ pub struct QueryUuid {
     QueryUuid new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryUuid, "query-uuid", UuidInfo, { allow_preconfig : true, since : "0.14", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryUuid, "query-uuid", UuidInfo, { ret_type : "UuidInfo", allow_preconfig : true,
+    since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// GUID information.
 ///
@@ -651,8 +652,8 @@ pub struct QueryVmGenerationId {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { since : "2.9", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryVmGenerationId, "query-vm-generation-id", GuidInfo, { ret_type : "GuidInfo",
+    since : "2.9", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "system_reset")]
 /// Performs a hard reset of a guest.
@@ -1558,8 +1559,8 @@ pub struct QueryMemdev {
     QueryMemdev new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { allow_preconfig : true,
-    since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryMemdev, "query-memdev", ::std::vec::Vec < Memdev >, { ret_type : "MemdevList",
+    allow_preconfig : true, since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Properties identifying a CPU.
 ///
@@ -1733,8 +1734,8 @@ pub struct QueryHotpluggableCpus {
 );
 ::qapi_rt::qapi_command!(
     QueryHotpluggableCpus, "query-hotpluggable-cpus", ::std::vec::Vec < HotpluggableCPU
-    >, { allow_preconfig : true, since : "2.7", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    }
+    >, { ret_type : "HotpluggableCPUList", allow_preconfig : true, since : "2.7",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "set-numa-node")]
 /// Runtime equivalent of '-numa' CLI option, available at preconfigure
@@ -1859,8 +1860,8 @@ pub struct QueryBalloon {
     QueryBalloon new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryBalloon, "query-balloon", BalloonInfo, { since : "0.14", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    QueryBalloon, "query-balloon", BalloonInfo, { ret_type : "BalloonInfo", since :
+    "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "BALLOON_CHANGE")]
 /// Emitted when the guest changes the actual BALLOON level.  This value
@@ -1965,8 +1966,8 @@ pub struct QueryHvBalloonStatusReport {
     } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryHvBalloonStatusReport, "query-hv-balloon-status-report", HvBalloonInfo, { since
-    : "8.2", versions : ["10.0.2", "10.2.2"], }
+    QueryHvBalloonStatusReport, "query-hv-balloon-status-report", HvBalloonInfo, {
+    ret_type : "HvBalloonInfo", since : "8.2", versions : ["10.0.2", "10.2.2"], }
 );
 #[doc(alias = "HV_BALLOON_STATUS_REPORT")]
 /// Emitted when the hv-balloon driver receives a "STATUS" message from
@@ -2059,8 +2060,8 @@ pub struct QueryMemorySizeSummary {
     set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { since : "2.11",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryMemorySizeSummary, "query-memory-size-summary", MemoryInfo, { ret_type :
+    "MemoryInfo", since : "2.11", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// PCDIMMDevice state information
 ///
@@ -2510,7 +2511,8 @@ pub struct QueryMemoryDevices {
 );
 ::qapi_rt::qapi_command!(
     QueryMemoryDevices, "query-memory-devices", ::std::vec::Vec < MemoryDeviceInfo >, {
-    since : "2.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "MemoryDeviceInfoList", since : "2.1", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 #[doc(alias = "MEMORY_DEVICE_SIZE_CHANGE")]
 /// Emitted when the size of a memory device changes.  Only emitted for
@@ -2685,8 +2687,9 @@ pub struct XQueryIrq {
     XQueryIrq new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryIrq, "x-query-irq", HumanReadableText, { unstable : true, since : "6.2",
-    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryIrq, "x-query-irq", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", features : ["unstable"], versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-jit")]
 /// Query TCG compiler statistics
@@ -2711,9 +2714,9 @@ pub struct XQueryJit {
     XQueryJit new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryJit, "x-query-jit", HumanReadableText, { unstable : true, since : "6.2",
-    condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    XQueryJit, "x-query-jit", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", condition : "CONFIG_TCG", features : ["unstable"],
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-numa")]
 /// Query NUMA topology information
@@ -2737,8 +2740,9 @@ pub struct XQueryNuma {
     XQueryNuma new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryNuma, "x-query-numa", HumanReadableText, { unstable : true, since : "6.2",
-    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryNuma, "x-query-numa", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", features : ["unstable"], versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-ramblock")]
 /// Query system ramblock information
@@ -2762,8 +2766,9 @@ pub struct XQueryRamblock {
     XQueryRamblock new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryRamblock, "x-query-ramblock", HumanReadableText, { unstable : true, since :
-    "6.2", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryRamblock, "x-query-ramblock", HumanReadableText, { ret_type :
+    "HumanReadableText", unstable : true, since : "6.2", features : ["unstable"],
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-roms")]
 /// Query information on the registered ROMS
@@ -2787,8 +2792,9 @@ pub struct XQueryRoms {
     XQueryRoms new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryRoms, "x-query-roms", HumanReadableText, { unstable : true, since : "6.2",
-    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryRoms, "x-query-roms", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", features : ["unstable"], versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "x-query-usb")]
 /// Query information on the USB devices
@@ -2812,8 +2818,9 @@ pub struct XQueryUsb {
     XQueryUsb new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryUsb, "x-query-usb", HumanReadableText, { unstable : true, since : "6.2",
-    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryUsb, "x-query-usb", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", features : ["unstable"], versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Since: 7.0
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -2917,8 +2924,8 @@ pub struct XQueryInterruptControllers {
 );
 ::qapi_rt::qapi_command!(
     XQueryInterruptControllers, "x-query-interrupt-controllers", HumanReadableText, {
-    unstable : true, since : "9.1", features : ["unstable"], versions : ["10.0.2",
-    "10.2.2"], }
+    ret_type : "HumanReadableText", unstable : true, since : "9.1", features :
+    ["unstable"], versions : ["10.0.2", "10.2.2"], }
 );
 /// Since: 10.2
 ///
@@ -2973,7 +2980,8 @@ pub struct QueryFirmwareLog {
 );
 ::qapi_rt::qapi_command!(
     QueryFirmwareLog, "query-firmware-log", FirmwareLog, { arg_type :
-    "q_obj_query-firmware-log-arg", since : "10.2", versions : ["10.2.2"], }
+    "q_obj_query-firmware-log-arg", ret_type : "FirmwareLog", since : "10.2", versions :
+    ["10.2.2"], }
 );
 #[doc(alias = "dump-skeys")]
 /// Dump the storage keys for an s390x guest
@@ -3229,8 +3237,8 @@ impl ::std::convert::From<QueryCpuModelComparisonArgs> for QueryCpuModelComparis
 }
 ::qapi_rt::qapi_command!(
     QueryCpuModelComparison, "query-cpu-model-comparison", CpuModelCompareInfo, {
-    arg_type : "q_obj_query-cpu-model-comparison-arg", since : "2.8", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_query-cpu-model-comparison-arg", ret_type : "CpuModelCompareInfo",
+    since : "2.8", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "query-cpu-model-baseline")]
 /// Baseline two CPU models, `modela` and `modelb`, creating a compatible
@@ -3311,8 +3319,8 @@ impl ::std::convert::From<QueryCpuModelBaselineArgs> for QueryCpuModelBaseline {
 }
 ::qapi_rt::qapi_command!(
     QueryCpuModelBaseline, "query-cpu-model-baseline", CpuModelBaselineInfo, { arg_type :
-    "q_obj_query-cpu-model-baseline-arg", since : "2.8", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_query-cpu-model-baseline-arg", ret_type : "CpuModelBaselineInfo", since :
+    "2.8", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// The result of a cpu model expansion.
 ///
@@ -3407,8 +3415,8 @@ pub struct QueryCpuModelExpansion {
 );
 ::qapi_rt::qapi_command!(
     QueryCpuModelExpansion, "query-cpu-model-expansion", CpuModelExpansionInfo, {
-    arg_type : "q_obj_query-cpu-model-expansion-arg", since : "2.8", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_query-cpu-model-expansion-arg", ret_type : "CpuModelExpansionInfo",
+    since : "2.8", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Virtual CPU definition.
 ///
@@ -3501,7 +3509,8 @@ pub struct QueryCpuDefinitions {
 );
 ::qapi_rt::qapi_command!(
     QueryCpuDefinitions, "query-cpu-definitions", ::std::vec::Vec < CpuDefinitionInfo >,
-    { since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    { ret_type : "CpuDefinitionInfoList", since : "1.2", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 #[doc(alias = "x-query-opcount")]
 #[deprecated(
@@ -3531,9 +3540,9 @@ pub struct XQueryOpcount {
     XQueryOpcount new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryOpcount, "x-query-opcount", HumanReadableText, { unstable : true, since :
-    "6.2", condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0",
-    "10.0.2"], }
+    XQueryOpcount, "x-query-opcount", HumanReadableText, { ret_type :
+    "HumanReadableText", unstable : true, since : "6.2", condition : "CONFIG_TCG",
+    features : ["unstable"], versions : ["7.2.0", "10.0.2"], }
 );
 #[doc(alias = "MEM_UNPLUG_ERROR")]
 #[deprecated(
@@ -3609,8 +3618,9 @@ pub struct XQueryProfile {
     XQueryProfile new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryProfile, "x-query-profile", HumanReadableText, { unstable : true, since :
-    "6.2", condition : "CONFIG_TCG", features : ["unstable"], versions : ["7.2.0"], }
+    XQueryProfile, "x-query-profile", HumanReadableText, { ret_type :
+    "HumanReadableText", unstable : true, since : "6.2", condition : "CONFIG_TCG",
+    features : ["unstable"], versions : ["7.2.0"], }
 );
 #[doc(alias = "x-query-rdma")]
 #[deprecated(
@@ -3639,6 +3649,6 @@ pub struct XQueryRdma {
     XQueryRdma new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryRdma, "x-query-rdma", HumanReadableText, { unstable : true, since : "6.2",
-    features : ["unstable"], versions : ["7.2.0"], }
+    XQueryRdma, "x-query-rdma", HumanReadableText, { ret_type : "HumanReadableText",
+    unstable : true, since : "6.2", features : ["unstable"], versions : ["7.2.0"], }
 );

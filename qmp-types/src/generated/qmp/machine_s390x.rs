@@ -181,8 +181,8 @@ pub struct QueryS390xCpuPolarization {
 );
 ::qapi_rt::qapi_command!(
     QueryS390xCpuPolarization, "query-s390x-cpu-polarization", CpuPolarizationInfo, {
-    unstable : true, since : "8.2", features : ["unstable"], versions : ["10.0.2",
-    "10.2.2"], }
+    ret_type : "CpuPolarizationInfo", unstable : true, since : "8.2", features :
+    ["unstable"], versions : ["10.0.2", "10.2.2"], }
 );
 #[doc(alias = "SCLP_CPI_INFO_AVAILABLE")]
 /// Emitted when the Control-Program Identification data is available in

@@ -545,8 +545,8 @@ pub struct QueryMigrate {
     QueryMigrate new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMigrate, "query-migrate", MigrationInfo, { since : "0.14", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    QueryMigrate, "query-migrate", MigrationInfo, { ret_type : "MigrationInfo", since :
+    "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Migration capabilities enumeration
 ///
@@ -788,8 +788,8 @@ pub struct QueryMigrateCapabilities {
 );
 ::qapi_rt::qapi_command!(
     QueryMigrateCapabilities, "query-migrate-capabilities", ::std::vec::Vec <
-    MigrationCapabilityStatus >, { since : "1.2", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    MigrationCapabilityStatus >, { ret_type : "MigrationCapabilityStatusList", since :
+    "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of multifd compression methods.
 ///
@@ -1979,8 +1979,8 @@ pub struct QueryMigrateParameters {
     set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { since :
-    "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { ret_type :
+    "MigrationParameters", since : "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "migrate-start-postcopy")]
 /// Followup to a migration command to switch the migration to postcopy
@@ -2937,9 +2937,9 @@ pub struct QueryXenReplicationStatus {
     set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryXenReplicationStatus, "query-xen-replication-status", ReplicationStatus, { since
-    : "2.9", condition : "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    }
+    QueryXenReplicationStatus, "query-xen-replication-status", ReplicationStatus, {
+    ret_type : "ReplicationStatus", since : "2.9", condition : "CONFIG_REPLICATION",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "xen-colo-do-checkpoint")]
 /// Xen uses this command to notify replication to trigger a checkpoint.
@@ -3028,8 +3028,8 @@ pub struct QueryColoStatus {
     QueryColoStatus new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryColoStatus, "query-colo-status", COLOStatus, { since : "3.1", condition :
-    "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryColoStatus, "query-colo-status", COLOStatus, { ret_type : "COLOStatus", since :
+    "3.1", condition : "CONFIG_REPLICATION", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "migrate-recover")]
 /// Provide a recovery migration stream URI.
@@ -3390,8 +3390,9 @@ pub struct QueryDirtyRate {
 );
 ::qapi_rt::qapi_command!(
     QueryDirtyRate, "query-dirty-rate", DirtyRateInfo, { arg_type :
-    "q_obj_query-dirty-rate-arg", since : "5.2", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], partial_args : [("calc-time-unit", ["10.0.2", "10.2.2"])], }
+    "q_obj_query-dirty-rate-arg", ret_type : "DirtyRateInfo", since : "5.2", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], partial_args : [("calc-time-unit", ["10.0.2",
+    "10.2.2"])], }
 );
 /// Dirty page rate limit information of a virtual CPU.
 ///
@@ -3525,7 +3526,8 @@ pub struct QueryVcpuDirtyLimit {
 );
 ::qapi_rt::qapi_command!(
     QueryVcpuDirtyLimit, "query-vcpu-dirty-limit", ::std::vec::Vec < DirtyLimitInfo >, {
-    since : "7.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "DirtyLimitInfoList", since : "7.1", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 /// Information about migrationthreads
 ///
@@ -3578,8 +3580,8 @@ pub struct QueryMigrationthreads {
 );
 ::qapi_rt::qapi_command!(
     QueryMigrationthreads, "query-migrationthreads", ::std::vec::Vec <
-    MigrationThreadInfo >, { deprecated : true, since : "7.2", features : ["deprecated"],
-    versions : ["10.0.2", "10.2.2"], }
+    MigrationThreadInfo >, { ret_type : "MigrationThreadInfoList", deprecated : true,
+    since : "7.2", features : ["deprecated"], versions : ["10.0.2", "10.2.2"], }
 );
 #[doc(alias = "snapshot-save")]
 /// Save a VM snapshot

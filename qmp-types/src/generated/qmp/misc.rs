@@ -103,8 +103,8 @@ pub struct QueryName {
     QueryName new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryName, "query-name", NameInfo, { allow_preconfig : true, since : "0.14", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryName, "query-name", NameInfo, { ret_type : "NameInfo", allow_preconfig : true,
+    since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information about an iothread
 ///
@@ -184,8 +184,9 @@ pub struct QueryIothreads {
     QueryIothreads new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, {
-    allow_preconfig : true, since : "2.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryIothreads, "query-iothreads", ::std::vec::Vec < IOThreadInfo >, { ret_type :
+    "IOThreadInfoList", allow_preconfig : true, since : "2.0", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "stop")]
 /// Stop guest VM execution.
@@ -342,7 +343,7 @@ pub struct HumanMonitorCommand {
 );
 ::qapi_rt::qapi_command!(
     HumanMonitorCommand, "human-monitor-command", ::std::string::String, { arg_type :
-    "q_obj_human-monitor-command-arg", since : "0.14", features :
+    "q_obj_human-monitor-command-arg", ret_type : "str", since : "0.14", features :
     ["savevm-monitor-nodes"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "getfd")]
@@ -540,8 +541,8 @@ pub struct AddFd {
     "opaque" : ::std::string::String => into, }
 );
 ::qapi_rt::qapi_command!(
-    AddFd, "add-fd", AddfdInfo, { arg_type : "q_obj_add-fd-arg", since : "1.2", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    AddFd, "add-fd", AddfdInfo, { arg_type : "q_obj_add-fd-arg", ret_type : "AddfdInfo",
+    since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "remove-fd")]
 /// Remove a file descriptor from an fd set.
@@ -680,8 +681,8 @@ pub struct QueryFdsets {
     QueryFdsets new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { since : "1.2", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryFdsets, "query-fdsets", ::std::vec::Vec < FdsetInfo >, { ret_type :
+    "FdsetInfoList", since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Possible types for an option parameter.
 ///
@@ -811,7 +812,8 @@ pub struct QueryCommandLineOptions {
 ::qapi_rt::qapi_command!(
     QueryCommandLineOptions, "query-command-line-options", ::std::vec::Vec <
     CommandLineOptionInfo >, { arg_type : "q_obj_query-command-line-options-arg",
-    allow_preconfig : true, since : "1.5", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "CommandLineOptionInfoList", allow_preconfig : true, since : "1.5",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "RTC_CHANGE")]
 /// Emitted when the guest changes the RTC time.

@@ -61,5 +61,6 @@ pub struct QueryGicCapabilities {
 );
 ::qapi_rt::qapi_command!(
     QueryGicCapabilities, "query-gic-capabilities", ::std::vec::Vec < GICCapability >, {
-    since : "2.6", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "GICCapabilityList", since : "2.6", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );

@@ -238,8 +238,8 @@ pub struct QuerySev {
     QuerySev new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySev, "query-sev", SevInfo, { since : "2.12", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    QuerySev, "query-sev", SevInfo, { ret_type : "SevInfo", since : "2.12", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// SEV Guest Launch measurement information
 ///
@@ -298,8 +298,8 @@ pub struct QuerySevLaunchMeasure {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { since :
-    "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QuerySevLaunchMeasure, "query-sev-launch-measure", SevLaunchMeasureInfo, { ret_type :
+    "SevLaunchMeasureInfo", since : "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// The struct describes capability for a Secure Encrypted
 /// Virtualization feature.
@@ -366,8 +366,8 @@ pub struct QuerySevCapabilities {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySevCapabilities, "query-sev-capabilities", SevCapability, { since : "2.12",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QuerySevCapabilities, "query-sev-capabilities", SevCapability, { ret_type :
+    "SevCapability", since : "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "sev-inject-launch-secret")]
 /// Inject a secret blob into a SEV/SEV-ES guest's memory.
@@ -485,8 +485,8 @@ pub struct QuerySevAttestationReport {
 );
 ::qapi_rt::qapi_command!(
     QuerySevAttestationReport, "query-sev-attestation-report", SevAttestationReport, {
-    arg_type : "q_obj_query-sev-attestation-report-arg", since : "6.1", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_query-sev-attestation-report-arg", ret_type :
+    "SevAttestationReport", since : "6.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information about intel SGX EPC section
 ///
@@ -576,8 +576,8 @@ pub struct QuerySgx {
     QuerySgx new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySgx, "query-sgx", SgxInfo, { since : "6.2", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    QuerySgx, "query-sgx", SgxInfo, { ret_type : "SgxInfo", since : "6.2", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "query-sgx-capabilities")]
 /// Return information about SGX capabilities of host
@@ -606,8 +606,8 @@ pub struct QuerySgxCapabilities {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySgxCapabilities, "query-sgx-capabilities", SgxInfo, { since : "6.2", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    QuerySgxCapabilities, "query-sgx-capabilities", SgxInfo, { ret_type : "SgxInfo",
+    since : "6.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of Xen event channel port types.
 ///
@@ -749,8 +749,8 @@ pub struct XenEventList {
     XenEventList new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { since : "8.0",
-    versions : ["10.0.2", "10.2.2"], }
+    XenEventList, "xen-event-list", ::std::vec::Vec < EvtchnInfo >, { ret_type :
+    "EvtchnInfoList", since : "8.0", versions : ["10.0.2", "10.2.2"], }
 );
 #[doc(alias = "xen-event-inject")]
 /// Inject a Xen event channel port (interrupt) to the guest.

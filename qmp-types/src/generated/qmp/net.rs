@@ -1581,8 +1581,8 @@ pub struct QueryRxFilter {
 );
 ::qapi_rt::qapi_command!(
     QueryRxFilter, "query-rx-filter", ::std::vec::Vec < RxFilterInfo >, { arg_type :
-    "q_obj_query-rx-filter-arg", since : "1.6", versions : ["7.2.0", "10.0.2", "10.2.2"],
-    }
+    "q_obj_query-rx-filter-arg", ret_type : "RxFilterInfoList", since : "1.6", versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "NIC_RX_FILTER_CHANGED")]
 /// Emitted once until the `query-rx-filter` command is executed, the

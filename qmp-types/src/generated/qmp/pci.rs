@@ -387,6 +387,6 @@ pub struct QueryPci {
     QueryPci new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryPci, "query-pci", ::std::vec::Vec < PciInfo >, { since : "0.14", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryPci, "query-pci", ::std::vec::Vec < PciInfo >, { ret_type : "PciInfoList", since
+    : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

@@ -31,8 +31,8 @@ pub struct DeviceListProperties {
 );
 ::qapi_rt::qapi_command!(
     DeviceListProperties, "device-list-properties", ::std::vec::Vec < ObjectPropertyInfo
-    >, { arg_type : "q_obj_device-list-properties-arg", since : "1.2", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    >, { arg_type : "q_obj_device-list-properties-arg", ret_type :
+    "ObjectPropertyInfoList", since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "device_add")]
 /// Add a device.

@@ -132,8 +132,8 @@ pub struct QomList {
 );
 ::qapi_rt::qapi_command!(
     QomList, "qom-list", ::std::vec::Vec < ObjectPropertyInfo >, { arg_type :
-    "q_obj_qom-list-arg", allow_preconfig : true, since : "1.2", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    "q_obj_qom-list-arg", ret_type : "ObjectPropertyInfoList", allow_preconfig : true,
+    since : "1.2", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "qom-get")]
 /// Get a property value.
@@ -251,7 +251,8 @@ pub struct QomListGet {
 );
 ::qapi_rt::qapi_command!(
     QomListGet, "qom-list-get", ::std::vec::Vec < ObjectPropertiesValues >, { arg_type :
-    "q_obj_qom-list-get-arg", allow_preconfig : true, versions : ["10.2.2"], }
+    "q_obj_qom-list-get-arg", ret_type : "ObjectPropertiesValuesList", allow_preconfig :
+    true, versions : ["10.2.2"], }
 );
 #[doc(alias = "qom-set")]
 /// Set a property value.
@@ -368,8 +369,8 @@ pub struct QomListTypes {
 );
 ::qapi_rt::qapi_command!(
     QomListTypes, "qom-list-types", ::std::vec::Vec < ObjectTypeInfo >, { arg_type :
-    "q_obj_qom-list-types-arg", allow_preconfig : true, since : "1.1", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_qom-list-types-arg", ret_type : "ObjectTypeInfoList", allow_preconfig : true,
+    since : "1.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "qom-list-properties")]
 /// List properties associated with a QOM object.
@@ -401,8 +402,8 @@ pub struct QomListProperties {
 );
 ::qapi_rt::qapi_command!(
     QomListProperties, "qom-list-properties", ::std::vec::Vec < ObjectPropertyInfo >, {
-    arg_type : "q_obj_qom-list-properties-arg", allow_preconfig : true, since : "2.12",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_qom-list-properties-arg", ret_type : "ObjectPropertyInfoList",
+    allow_preconfig : true, since : "2.12", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Properties for can-host-socketcan objects.
 ///

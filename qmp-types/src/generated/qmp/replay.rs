@@ -75,8 +75,8 @@ pub struct QueryReplay {
     QueryReplay new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryReplay, "query-replay", ReplayInfo, { since : "5.2", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    QueryReplay, "query-replay", ReplayInfo, { ret_type : "ReplayInfo", since : "5.2",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "replay-break")]
 /// Set replay breakpoint at instruction count `icount`.  Execution stops

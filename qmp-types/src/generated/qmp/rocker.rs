@@ -52,7 +52,7 @@ pub struct QueryRocker {
 );
 ::qapi_rt::qapi_command!(
     QueryRocker, "query-rocker", RockerSwitch, { arg_type : "q_obj_query-rocker-arg",
-    since : "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    ret_type : "RockerSwitch", since : "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of port duplex states.
 ///
@@ -148,8 +148,8 @@ pub struct QueryRockerPorts {
 );
 ::qapi_rt::qapi_command!(
     QueryRockerPorts, "query-rocker-ports", ::std::vec::Vec < RockerPort >, { arg_type :
-    "q_obj_query-rocker-ports-arg", since : "2.4", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    "q_obj_query-rocker-ports-arg", ret_type : "RockerPortList", since : "2.4", versions
+    : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Rocker switch OF-DPA flow key
 ///
@@ -360,8 +360,8 @@ pub struct QueryRockerOfDpaFlows {
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaFlows, "query-rocker-of-dpa-flows", ::std::vec::Vec < RockerOfDpaFlow
-    >, { arg_type : "q_obj_query-rocker-of-dpa-flows-arg", since : "2.4", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    >, { arg_type : "q_obj_query-rocker-of-dpa-flows-arg", ret_type :
+    "RockerOfDpaFlowList", since : "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Rocker switch OF-DPA group
 ///
@@ -474,6 +474,6 @@ pub struct QueryRockerOfDpaGroups {
 );
 ::qapi_rt::qapi_command!(
     QueryRockerOfDpaGroups, "query-rocker-of-dpa-groups", ::std::vec::Vec <
-    RockerOfDpaGroup >, { arg_type : "q_obj_query-rocker-of-dpa-groups-arg", since :
-    "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    RockerOfDpaGroup >, { arg_type : "q_obj_query-rocker-of-dpa-groups-arg", ret_type :
+    "RockerOfDpaGroupList", since : "2.4", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

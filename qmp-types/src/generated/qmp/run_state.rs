@@ -158,8 +158,8 @@ pub struct QueryStatus {
     QueryStatus new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryStatus, "query-status", StatusInfo, { allow_preconfig : true, since : "0.14",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryStatus, "query-status", StatusInfo, { ret_type : "StatusInfo", allow_preconfig :
+    true, since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "SHUTDOWN")]
 /// Emitted when the virtual machine has shut down, indicating that QEMU

@@ -347,7 +347,8 @@ impl QueryStats {
 }
 ::qapi_rt::qapi_command!(
     QueryStats, "query-stats", ::std::vec::Vec < StatsResult >, { arg_type :
-    "StatsFilter", since : "7.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "StatsFilter", ret_type : "StatsResultList", since : "7.1", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Schema for a single statistic.
 ///
@@ -450,6 +451,6 @@ pub struct QueryStatsSchemas {
 );
 ::qapi_rt::qapi_command!(
     QueryStatsSchemas, "query-stats-schemas", ::std::vec::Vec < StatsSchema >, { arg_type
-    : "q_obj_query-stats-schemas-arg", since : "7.1", versions : ["7.2.0", "10.0.2",
-    "10.2.2"], }
+    : "q_obj_query-stats-schemas-arg", ret_type : "StatsSchemaList", since : "7.1",
+    versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

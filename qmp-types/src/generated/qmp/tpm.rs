@@ -47,8 +47,9 @@ pub struct QueryTpmModels {
     QueryTpmModels new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { since : "1.5",
-    condition : "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryTpmModels, "query-tpm-models", ::std::vec::Vec < TpmModel >, { ret_type :
+    "TpmModelList", since : "1.5", condition : "CONFIG_TPM", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// An enumeration of TPM types
 ///
@@ -92,8 +93,9 @@ pub struct QueryTpmTypes {
     QueryTpmTypes new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { since : "1.5",
-    condition : "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryTpmTypes, "query-tpm-types", ::std::vec::Vec < TpmType >, { ret_type :
+    "TpmTypeList", since : "1.5", condition : "CONFIG_TPM", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Information about the TPM passthrough type
 ///
@@ -297,6 +299,6 @@ pub struct QueryTpm {
     QueryTpm new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { since : "1.5", condition :
-    "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryTpm, "query-tpm", ::std::vec::Vec < TPMInfo >, { ret_type : "TPMInfoList", since
+    : "1.5", condition : "CONFIG_TPM", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );

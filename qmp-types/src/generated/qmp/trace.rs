@@ -96,8 +96,9 @@ pub struct TraceEventGetState {
 );
 ::qapi_rt::qapi_command!(
     TraceEventGetState, "trace-event-get-state", ::std::vec::Vec < TraceEventInfo >, {
-    arg_type : "q_obj_trace-event-get-state-arg", since : "2.2", versions : ["7.2.0",
-    "10.0.2", "10.2.2"], partial_args : [("vcpu", ["7.2.0"])], }
+    arg_type : "q_obj_trace-event-get-state-arg", ret_type : "TraceEventInfoList", since
+    : "2.2", versions : ["7.2.0", "10.0.2", "10.2.2"], partial_args : [("vcpu",
+    ["7.2.0"])], }
 );
 #[doc(alias = "trace-event-set-state")]
 /// Set the dynamic tracing state of events.

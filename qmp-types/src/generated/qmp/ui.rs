@@ -565,8 +565,8 @@ pub struct QuerySpice {
     QuerySpice new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QuerySpice, "query-spice", SpiceInfo, { since : "0.14", condition : "CONFIG_SPICE",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QuerySpice, "query-spice", SpiceInfo, { ret_type : "SpiceInfo", since : "0.14",
+    condition : "CONFIG_SPICE", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "SPICE_CONNECTED")]
 /// Emitted when a SPICE client establishes a connection
@@ -1079,8 +1079,8 @@ pub struct QueryVnc {
     QueryVnc new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryVnc, "query-vnc", VncInfo, { since : "0.14", condition : "CONFIG_VNC", versions
-    : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryVnc, "query-vnc", VncInfo, { ret_type : "VncInfo", since : "0.14", condition :
+    "CONFIG_VNC", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "query-vnc-servers")]
 /// Return a list of vnc servers.  The list can be empty.
@@ -1100,8 +1100,9 @@ pub struct QueryVncServers {
     QueryVncServers new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { since : "2.3",
-    condition : "CONFIG_VNC", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryVncServers, "query-vnc-servers", ::std::vec::Vec < VncInfo2 >, { ret_type :
+    "VncInfo2List", since : "2.3", condition : "CONFIG_VNC", versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 #[doc(alias = "change-vnc-password")]
 /// Change the VNC server password.
@@ -1329,8 +1330,8 @@ pub struct QueryMice {
     QueryMice new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { since : "0.14", versions :
-    ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryMice, "query-mice", ::std::vec::Vec < MouseInfo >, { ret_type : "MouseInfoList",
+    since : "0.14", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// An enumeration of key name.
 ///
@@ -2826,8 +2827,8 @@ pub struct QueryDisplayOptions {
     {}
 );
 ::qapi_rt::qapi_command!(
-    QueryDisplayOptions, "query-display-options", DisplayOptions, { since : "3.1",
-    versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryDisplayOptions, "query-display-options", DisplayOptions, { ret_type :
+    "DisplayOptions", since : "3.1", versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Available DisplayReload types.
 ///

@@ -73,8 +73,9 @@ pub struct XQueryVirtio {
     XQueryVirtio new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { unstable : true,
-    since : "7.2", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    XQueryVirtio, "x-query-virtio", ::std::vec::Vec < VirtioInfo >, { ret_type :
+    "VirtioInfoList", unstable : true, since : "7.2", features : ["unstable"], versions :
+    ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information about a vhost device.  This information will only be
 /// displayed if the vhost device is active.
@@ -474,8 +475,8 @@ pub struct XQueryVirtioStatus {
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioStatus, "x-query-virtio-status", VirtioStatus, { arg_type :
-    "q_obj_x-query-virtio-status-arg", unstable : true, since : "7.2", features :
-    ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_x-query-virtio-status-arg", ret_type : "VirtioStatus", unstable : true, since
+    : "7.2", features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// A structure defined to list the configuration statuses of a virtio
 /// device
@@ -724,8 +725,9 @@ pub struct XQueryVirtioQueueStatus {
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueStatus, "x-query-virtio-queue-status", VirtQueueStatus, { arg_type :
-    "q_obj_x-query-virtio-queue-status-arg", unstable : true, since : "7.2", features :
-    ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    "q_obj_x-query-virtio-queue-status-arg", ret_type : "VirtQueueStatus", unstable :
+    true, since : "7.2", features : ["unstable"], versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );
 /// Information of a vhost device's vhost_virtqueue, including most
 /// members of the vhost_dev vhost_virtqueue data structure.
@@ -863,8 +865,8 @@ pub struct XQueryVirtioVhostQueueStatus {
 ::qapi_rt::qapi_command!(
     XQueryVirtioVhostQueueStatus, "x-query-virtio-vhost-queue-status",
     VirtVhostQueueStatus, { arg_type : "q_obj_x-query-virtio-vhost-queue-status-arg",
-    unstable : true, since : "7.2", features : ["unstable"], versions : ["7.2.0",
-    "10.0.2", "10.2.2"], }
+    ret_type : "VirtVhostQueueStatus", unstable : true, since : "7.2", features :
+    ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
 );
 /// Information regarding the vring descriptor area
 ///
@@ -1090,8 +1092,9 @@ pub struct XQueryVirtioQueueElement {
 );
 ::qapi_rt::qapi_command!(
     XQueryVirtioQueueElement, "x-query-virtio-queue-element", VirtioQueueElement, {
-    arg_type : "q_obj_x-query-virtio-queue-element-arg", unstable : true, since : "7.2",
-    features : ["unstable"], versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    arg_type : "q_obj_x-query-virtio-queue-element-arg", ret_type : "VirtioQueueElement",
+    unstable : true, since : "7.2", features : ["unstable"], versions : ["7.2.0",
+    "10.0.2", "10.2.2"], }
 );
 /// Describes the subset of virtqueues assigned to an IOThread.
 ///

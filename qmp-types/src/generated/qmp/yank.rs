@@ -190,6 +190,7 @@ pub struct QueryYank {
     QueryYank new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { allow_oob : true, since
-    : "6.0", versions : ["7.2.0", "10.0.2", "10.2.2"], }
+    QueryYank, "query-yank", ::std::vec::Vec < YankInstance >, { ret_type :
+    "YankInstanceList", allow_oob : true, since : "6.0", versions : ["7.2.0", "10.0.2",
+    "10.2.2"], }
 );

@@ -130,7 +130,9 @@ impl UserDefCmd0 {
         Self(arg.into())
     }
 }
-::qapi_rt::qapi_command!(UserDefCmd0, "user-def-cmd0", Empty2, { arg_type : "Empty2", });
+::qapi_rt::qapi_command!(
+    UserDefCmd0, "user-def-cmd0", Empty2, { arg_type : "Empty2", ret_type : "Empty2", }
+);
 /// The QAPI enum `QEnumTwo`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -1279,7 +1281,8 @@ pub struct UserDefCmd2 {
     UserDefOne => into, }
 );
 ::qapi_rt::qapi_command!(
-    UserDefCmd2, "user-def-cmd2", UserDefTwo, { arg_type : "q_obj_user-def-cmd2-arg", }
+    UserDefCmd2, "user-def-cmd2", UserDefTwo, { arg_type : "q_obj_user-def-cmd2-arg",
+    ret_type : "UserDefTwo", }
 );
 #[doc(alias = "cmd-success-response")]
 /// The QAPI command `cmd-success-response`.
@@ -1332,7 +1335,8 @@ pub struct GuestGetTime {
     ::std::default::Default::default(), } set { with_b maybe_b b "b" : i64 => plain, }
 );
 ::qapi_rt::qapi_command!(
-    GuestGetTime, "guest-get-time", i64, { arg_type : "q_obj_guest-get-time-arg", }
+    GuestGetTime, "guest-get-time", i64, { arg_type : "q_obj_guest-get-time-arg",
+    ret_type : "int", }
 );
 #[doc(alias = "guest-sync")]
 /// The QAPI command `guest-sync`.
@@ -2082,8 +2086,8 @@ impl TestIfCmd {
     }
 }
 ::qapi_rt::qapi_command!(
-    TestIfCmd, "test-if-cmd", UserDefThree, { arg_type : "TestIfStruct", condition :
-    "all(TEST_IF_CMD, TEST_IF_STRUCT)", }
+    TestIfCmd, "test-if-cmd", UserDefThree, { arg_type : "TestIfStruct", ret_type :
+    "UserDefThree", condition : "all(TEST_IF_CMD, TEST_IF_STRUCT)", }
 );
 #[doc(alias = "test-cmd-return-def-three")]
 /// The QAPI command `test-cmd-return-def-three`.
@@ -2100,7 +2104,8 @@ pub struct TestCmdReturnDefThree {
     {}
 );
 ::qapi_rt::qapi_command!(
-    TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, {}
+    TestCmdReturnDefThree, "test-cmd-return-def-three", UserDefThree, { ret_type :
+    "UserDefThree", }
 );
 #[doc(alias = "TEST_IF_EVENT")]
 /// Only available if `all(TEST_IF_EVT, TEST_IF_STRUCT)`.
@@ -2428,7 +2433,7 @@ pub struct TestFeatures0 {
 );
 ::qapi_rt::qapi_command!(
     TestFeatures0, "test-features0", FeatureStruct1, { arg_type :
-    "q_obj_test-features0-arg", }
+    "q_obj_test-features0-arg", ret_type : "FeatureStruct1", }
 );
 #[doc(alias = "test-command-features1")]
 #[deprecated(note = "deprecated in QEMU's schema")]

@@ -83,6 +83,6 @@ pub struct QueryDisks {
     QueryDisks new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryDisks, "query-disks", ::std::vec::Vec < Disk >, { versions : ["1.0.0", "2.0.0"],
-    }
+    QueryDisks, "query-disks", ::std::vec::Vec < Disk >, { ret_type : "DiskList",
+    versions : ["1.0.0", "2.0.0"], }
 );

@@ -155,7 +155,7 @@ pub struct QueryInfo {
     QueryInfo new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryInfo, "query-info", Info, { versions : ["1.0.0", "2.0.0"], }
+    QueryInfo, "query-info", Info, { ret_type : "Info", versions : ["1.0.0", "2.0.0"], }
 );
 #[doc(alias = "add-device")]
 /// The QAPI command `add-device`.

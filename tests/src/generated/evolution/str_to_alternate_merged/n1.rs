@@ -119,5 +119,5 @@ pub struct QueryOpts {
     QueryOpts new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryOpts, "query-opts", Opts, { versions : ["1.0.0", "2.0.0"], }
+    QueryOpts, "query-opts", Opts, { ret_type : "Opts", versions : ["1.0.0", "2.0.0"], }
 );

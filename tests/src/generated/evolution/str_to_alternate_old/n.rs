@@ -58,4 +58,6 @@ pub struct QueryOpts {
 ::qapi_rt::qapi_builder!(
     QueryOpts new {} init { extra = ::std::default::Default::default(), } set {}
 );
-::qapi_rt::qapi_command!(QueryOpts, "query-opts", Opts, { versions : ["1.0.0"], });
+::qapi_rt::qapi_command!(
+    QueryOpts, "query-opts", Opts, { ret_type : "Opts", versions : ["1.0.0"], }
+);

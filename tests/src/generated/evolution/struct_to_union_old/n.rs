@@ -31,4 +31,6 @@ pub struct QueryInfo {
 ::qapi_rt::qapi_builder!(
     QueryInfo new {} init { extra = ::std::default::Default::default(), } set {}
 );
-::qapi_rt::qapi_command!(QueryInfo, "query-info", Info, { versions : ["1.0.0"], });
+::qapi_rt::qapi_command!(
+    QueryInfo, "query-info", Info, { ret_type : "Info", versions : ["1.0.0"], }
+);

@@ -123,6 +123,6 @@ pub struct QueryMigrateParameters {
     set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { versions :
-    ["1.0.0"], }
+    QueryMigrateParameters, "query-migrate-parameters", MigrationParameters, { ret_type :
+    "MigrationParameters", versions : ["1.0.0"], }
 );

@@ -48,7 +48,8 @@ pub struct QueryTarget {
     QueryTarget new {} init { extra = ::std::default::Default::default(), } set {}
 );
 ::qapi_rt::qapi_command!(
-    QueryTarget, "query-target", TargetInfo, { versions : ["1.0.0"], }
+    QueryTarget, "query-target", TargetInfo, { ret_type : "TargetInfo", versions :
+    ["1.0.0"], }
 );
 #[doc(alias = "set-hash")]
 /// The QAPI command `set-hash`.
