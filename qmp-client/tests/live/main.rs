@@ -11,6 +11,7 @@
 
 mod backup;
 mod connection;
+mod job_fixtures;
 mod jobs;
 mod migration;
 mod scenarios;
