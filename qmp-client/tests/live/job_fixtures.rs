@@ -101,19 +101,7 @@ async fn scenarios(which: Which) -> Vec<(&'static str, String)> {
     out.push(("backup-manual", events(since, "b-manual")));
 
     // A target whose writes fail (EIO): reported, the job fails.
-    let etgt = dir.join("etgt.qcow2");
-    qemu_img(&[
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        &etgt.to_string_lossy(),
-        "16M",
-    ]);
-    let failing = json!({"driver": "qcow2", "node-name": "etgt",
-        "file": {"driver": "blkdebug", "inject-error": [{"event": "write_aio", "errno": 5}],
-                 "image": {"driver": "file", "filename": etgt.to_string_lossy()}}});
-    raw(&c, "blockdev-add", failing).await;
+    super::jobs::failing_target(&c, &qsd, "etgt", 5).await;
     let since = c.event_cursor();
     raw(
         &c,

@@ -79,21 +79,7 @@ async fn jobs_scenario(which: Which) {
     }
 
     // An I/O error on the target: the wait fails with QEMU's text.
-    let etgt = qsd.dir().join("etgt.qcow2");
-    qemu_img(&[
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        &etgt.to_string_lossy(),
-        "16M",
-    ]);
-    let opts = json!({"driver": "qcow2", "node-name": "etgt",
-        "file": {"driver": "blkdebug", "inject-error": [{"event": "write_aio", "errno": 5}],
-                 "image": {"driver": "file", "filename": etgt.to_string_lossy()}}});
-    c.execute(BlockdevAdd(serde_json::from_value(opts).expect("options")))
-        .await
-        .expect("add etgt");
+    failing_target(&c, &qsd, "etgt", 5).await;
     let job = c
         .start_job(BlockdevBackup::new("src", MirrorSyncMode::Full, "etgt").with_job_id("bad"))
         .await
@@ -355,7 +341,7 @@ async fn amend_jobs_succeed_and_fail() {
 }
 
 /// A blkdebug target under qcow2 whose writes fail with `errno`.
-async fn failing_target(c: &Client, qsd: &Qemu, name: &str, errno: i32) {
+pub(super) async fn failing_target(c: &Client, qsd: &Qemu, name: &str, errno: i32) {
     let file = qsd.dir().join(format!("{name}.qcow2"));
     qemu_img(&[
         "create",
