@@ -345,6 +345,16 @@ impl Job {
     /// earlier look saw it). A job gone with neither is not a success:
     /// [`Error::JobOutcomeUnknown`].
     async fn outcome(&self, r: &mut Reader) -> Result<std::result::Result<(), Error>> {
+        // The job's events the history already holds come first: a
+        // `query-jobs` that no longer lists the job may be read before
+        // the reader got to the `BLOCK_JOB_COMPLETED` QEMU sent ahead of
+        // that reply.
+        while r.outcome.is_none() {
+            match self.advance(r, Duration::ZERO).await? {
+                Seen::Quiet(_) | Seen::Ended(JobStatus::Null) => break,
+                Seen::Status(_) | Seen::Ended(_) => {}
+            }
+        }
         if let Some(o) = r.outcome.take() {
             return Ok(o);
         }

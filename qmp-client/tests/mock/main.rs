@@ -9,6 +9,7 @@ mod events;
 mod expectations;
 mod faults;
 mod introspection;
+mod jobs;
 mod replay;
 mod replies;
 mod schema;
