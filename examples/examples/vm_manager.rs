@@ -12,14 +12,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use qmp_client::Error;
-use qmp_examples::vmm::{self, Vmm, WorkDir};
+use qmp_examples::vmm::{self, Vmm};
 use qmp_types::{QueryHotpluggableCpus, QueryMemoryDevices, QueryStatus};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let program = std::env::var_os("QMP_QEMU_SYSTEM_X86_64")
         .map_or_else(|| PathBuf::from("qemu-system-x86_64"), PathBuf::from);
-    let dir = WorkDir::new()?;
+    let dir = vmm::work_dir()?;
     let t = Duration::from_secs(60);
 
     // Started and connected as soon as its socket appears.

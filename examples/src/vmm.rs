@@ -13,7 +13,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -386,32 +386,6 @@ pub fn image(path: &Path, bytes: u64) -> std::io::Result<File> {
 
 /// A folder of its own for a VM's socket, images and state file, removed
 /// when dropped.
-#[derive(Debug)]
-pub struct WorkDir(PathBuf);
-
-impl WorkDir {
-    /// A new folder under the system's temporary folder.
-    pub fn new() -> std::io::Result<WorkDir> {
-        let base = std::env::temp_dir();
-        for n in 0..1000u32 {
-            let p = base.join(format!("qmp-vmm-{}-{n}", std::process::id()));
-            match std::fs::create_dir(&p) {
-                Ok(()) => return Ok(WorkDir(p)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(std::io::Error::other("no free temporary folder name"))
-    }
-
-    /// Its path.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+pub fn work_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("qmp-vmm-").tempdir()
 }

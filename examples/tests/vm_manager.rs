@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qmp_client::Error;
-use qmp_examples::vmm::{self, BRIDGE, Vmm, WorkDir};
+use qmp_examples::vmm::{self, BRIDGE, Vmm};
 use qmp_types::{
     MigrationStatus, QueryCpusFast, QueryFdsets, QueryHotpluggableCpus, QueryMemoryDevices,
     QueryMemorySizeSummary, QueryMigrate, QueryNamedBlockNodes, QueryPci, QueryStatus, RunState,
@@ -68,7 +68,7 @@ async fn on_bridge(vm: &Vmm) -> Vec<(i64, String)> {
 }
 
 async fn tour(program: &Path, extra: &[String]) {
-    let dir = WorkDir::new().expect("work dir");
+    let dir = vmm::work_dir().expect("work dir");
     // Connect while QEMU starts: the socket does not exist yet.
     let socket = dir.path().join("src.qmp");
     assert!(!socket.exists());

@@ -115,19 +115,10 @@ fn main() -> ExitCode {
                 protocol,
                 notes: Vec::new(),
                 // The decisions of the last generation into this folder.
-                shapes: match std::fs::read_to_string(out.join(qapi_gen::rust::SHAPES_FILE)) {
-                    Ok(text) => match qapi_gen::rust::Shapes::parse(&text) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            eprintln!("qapi-gen: {}: {e}", out.display());
-                            return ExitCode::from(1);
-                        }
-                    },
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        qapi_gen::rust::Shapes::default()
-                    }
+                shapes: match qapi_gen::rust::Shapes::load(&out.join(qapi_gen::rust::SHAPES_FILE)) {
+                    Ok(s) => s,
                     Err(e) => {
-                        eprintln!("qapi-gen: can't read {}: {e}", out.display());
+                        eprintln!("qapi-gen: {e}");
                         return ExitCode::from(1);
                     }
                 },

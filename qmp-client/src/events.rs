@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use qmp_types::{AnyEvent, Event, Timestamp};
 
@@ -137,13 +138,30 @@ impl EventStream {
     }
 }
 
+/// [`first_record`] within `timeout`, else [`Error::Timeout`] naming
+/// `what`.
+pub(crate) async fn wait_for_record(
+    shared: &Shared,
+    since: Since,
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+    pred: &(dyn Fn(&EventRecord) -> bool + Sync),
+) -> Result<Arc<EventRecord>> {
+    tokio::time::timeout(timeout, first_record(shared, since, pred))
+        .await
+        .map_err(|_| Error::Timeout {
+            what: what(),
+            after: timeout,
+        })?
+}
+
 /// Waits for the first event admitted by `since` for which `pred` holds:
 /// the history first, then live events. The subscription is made before
 /// the history is read, so nothing falls in between; a subscriber that
 /// falls behind looks in the history again. The end of the connection
 /// ends the wait with [`Error::Closed`] (after a last look at the
 /// history).
-pub(crate) async fn wait_for_record(
+async fn first_record(
     shared: &Shared,
     since: Since,
     pred: &(dyn Fn(&EventRecord) -> bool + Sync),

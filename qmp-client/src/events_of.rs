@@ -119,15 +119,14 @@ impl<'a, E: Event<Any = AnyEvent> + Clone> EventsOf<'a, E> {
     /// [`Error::Closed`] when the connection ends first.
     pub async fn wait(&self, timeout: Duration) -> Result<(Timestamp, E)> {
         let select = |r: &EventRecord| self.selects(r);
-        let found = tokio::time::timeout(
+        let found = crate::events::wait_for_record(
+            &self.shared,
+            self.since,
             timeout,
-            crate::events::wait_for_record(&self.shared, self.since, &select),
+            || format!("event {}", E::NAME),
+            &select,
         )
-        .await
-        .map_err(|_| Error::Timeout {
-            what: format!("event {}", E::NAME),
-            after: timeout,
-        })??;
+        .await?;
         decoded(&found)
     }
 

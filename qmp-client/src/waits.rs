@@ -8,7 +8,7 @@ use std::time::Duration;
 use qmp_types::{AnyEvent, DeviceDeleted, Event, Timestamp};
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{self, EventStream};
 use crate::history::{EventRecord, Since};
 
@@ -60,7 +60,7 @@ impl Client {
     }
 
     /// The first event admitted by `since` for which `pred` holds (the
-    /// history first, then live events), or [`Error::Timeout`] naming
+    /// history first, then live events), or [`Error::Timeout`](crate::Error::Timeout) naming
     /// `what` after `timeout`.
     pub(crate) async fn wait_for_record(
         &self,
@@ -69,12 +69,7 @@ impl Client {
         what: impl FnOnce() -> String,
         pred: &(dyn Fn(&EventRecord) -> bool + Sync),
     ) -> Result<Arc<EventRecord>> {
-        tokio::time::timeout(timeout, events::wait_for_record(self.shared(), since, pred))
-            .await
-            .map_err(|_| Error::Timeout {
-                what: what(),
-                after: timeout,
-            })?
+        events::wait_for_record(self.shared(), since, timeout, what, pred).await
     }
 
     /// Events of type `E` admitted by `since`: all of them in the

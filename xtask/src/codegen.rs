@@ -165,12 +165,7 @@ pub fn outputs(root: &Path) -> Result<(Vec<Output>, crate::api::ApiCheck), Strin
 /// The boxing decisions committed with the bindings in `dir` (none
 /// there: none made yet), which the next generation keeps.
 fn committed_shapes(root: &Path, dir: &str) -> Result<Shapes, String> {
-    let path = root.join(dir).join(SHAPES_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Shapes::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Shapes::default()),
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
+    Shapes::load(&root.join(dir).join(SHAPES_FILE)).map_err(|e| e.to_string())
 }
 
 /// Where the bindings of QEMU's test schema are written.

@@ -142,14 +142,10 @@ impl<'s> Plan<'s> {
         // `AnyEvent` is an enum over every event: its large ones boxed.
         for (id, e) in self.schema.iter() {
             if let EntityKind::Event(ev) = &e.kind
-                && let Some(l) = ev.arg_type.and_then(|a| sizes.get(&a))
+                && let Some(&l) = ev.arg_type.and_then(|a| sizes.get(&a))
+                && self.decide_boxed(shapes::event_key(&e.name), l)
             {
-                let key = shapes::event_key(&e.name);
-                let boxed = self.frozen.get(&key).unwrap_or(l.size >= LARGE);
-                self.decided.insert(key, boxed);
-                if boxed {
-                    self.large_events.insert(id);
-                }
+                self.large_events.insert(id);
             }
         }
     }
@@ -266,18 +262,25 @@ impl<'s> Plan<'s> {
         if !(optional && boxable) {
             return l;
         }
-        // Decided once, when the member or branch first appeared.
         let key = shapes::edge_key(
             &self.schema.entities[owner].name,
             &self.schema.entities[ty].name,
         );
-        let boxed = self.frozen.get(&key).unwrap_or(l.size >= LARGE);
-        self.decided.insert(key, boxed);
-        if boxed {
+        if self.decide_boxed(key, l) {
             self.large.insert((owner, ty));
             return Layout::BOX;
         }
         l
+    }
+
+    /// Whether the member, branch or event `key`, of layout `l`, is boxed
+    /// for size: as decided before ([`Options::shapes`]), else by
+    /// [`LARGE`] now, the first time it is seen; the decision is noted for
+    /// the next generation.
+    fn decide_boxed(&mut self, key: String, l: Layout) -> bool {
+        let boxed = self.frozen.get(&key).unwrap_or(l.size >= LARGE);
+        self.decided.insert(key, boxed);
+        boxed
     }
 
     /// Whether `owner`'s member or branch of type `ty` is boxed; `optional`:

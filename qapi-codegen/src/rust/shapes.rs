@@ -63,6 +63,20 @@ impl Shapes {
         Ok(Shapes { decisions })
     }
 
+    /// The decisions in file `path`, as the last generation wrote them;
+    /// none when there is no such file (nothing generated there yet).
+    pub fn load(path: &std::path::Path) -> crate::Result<Shapes> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Shapes::parse(&text)
+                .map_err(|e| crate::Error::Option(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Shapes::default()),
+            Err(e) => Err(crate::Error::Option(format!(
+                "can't read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// The decisions as text: a header, then one line per edge, sorted.
     pub fn to_text(&self) -> String {
         let mut out = String::from(

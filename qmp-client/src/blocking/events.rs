@@ -22,6 +22,12 @@ pub struct Events {
     pub(super) ended: bool,
 }
 
+/// Whether `item` ends an iterator over events: the connection's end (told
+/// once, then no more), or a call from inside an async runtime.
+fn is_end<T>(item: &Result<T>) -> bool {
+    matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync))
+}
+
 impl Events {
     /// The next event, or [`Error::Timeout`] when none comes within
     /// `timeout`.
@@ -37,14 +43,10 @@ impl Events {
             }),
         }
     }
-}
 
-impl Events {
     /// `item`, noting the connection's end (told once, then no more).
     fn noting_end(&mut self, item: Result<Arc<EventRecord>>) -> Result<Arc<EventRecord>> {
-        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-            self.ended = true;
-        }
+        self.ended |= is_end(&item);
         item
     }
 
@@ -178,9 +180,7 @@ impl<E: Event<Any = AnyEvent> + Clone> TypedEvents<'_, E> {
             Ok(item) => item?,
             Err(e) => Err(e),
         };
-        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-            self.ended = true;
-        }
+        self.ended |= is_end(&item);
         Some(item)
     }
 }
@@ -195,9 +195,7 @@ impl<E: Event<Any = AnyEvent> + Clone> Iterator for TypedEvents<'_, E> {
             return None;
         }
         let item = self.rt.block_on(self.inner.next()).and_then(|r| r);
-        if matches!(item, Err(Error::Closed(_) | Error::BlockingInAsync)) {
-            self.ended = true;
-        }
+        self.ended |= is_end(&item);
         Some(item)
     }
 }

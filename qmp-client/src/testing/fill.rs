@@ -8,7 +8,7 @@
 //! first branch (unless the test named one), an alternate its first
 //! branch.
 
-use qmp_types::rt::TypeInfo;
+use qmp_types::rt::{MemberInfo, TypeInfo};
 use serde_json::{Map, Value, json};
 
 use super::schema::Tables;
@@ -46,34 +46,22 @@ fn fill(tables: &Tables, ty: &str, given: Option<Value>, name: &str, depth: usiz
             {
                 obj.insert(tag.to_string(), json!(value));
             }
-            let mut wanted: Vec<(&str, &str)> = members
-                .iter()
-                .filter(|m| !m.optional)
-                .map(|m| (m.name, m.type_name))
-                .collect();
+            // The base's members and the chosen branch's.
+            let mut all: Vec<&MemberInfo> = members.iter().collect();
             if let Some(tag) = tag {
                 let chosen = obj.get(tag).and_then(Value::as_str).unwrap_or_default();
                 if let Some((_, branch)) = branches.iter().find(|(v, _)| *v == chosen)
                     && let Some(TypeInfo::Object { members, .. }) = tables.type_info(branch)
                 {
-                    wanted.extend(
-                        members
-                            .iter()
-                            .filter(|m| !m.optional)
-                            .map(|m| (m.name, m.type_name)),
-                    );
+                    all.extend(members);
                 }
             }
-            for (member, member_ty) in wanted {
-                let have = obj.remove(member);
-                let v = fill(tables, member_ty, have, member, depth + 1);
-                obj.insert(member.to_string(), v);
-            }
-            // Members the test gave beyond the required ones stay (filled
-            // inside when they are objects of the schema).
-            for m in members.iter().filter(|m| m.optional) {
-                if let Some(have) = obj.remove(m.name) {
-                    let v = fill(tables, m.type_name, Some(have), m.name, depth + 1);
+            // A required member is always there (the test's value, filled
+            // inside, or a fake); an optional one only when the test gave it.
+            for m in all {
+                let have = obj.remove(m.name);
+                if have.is_some() || !m.optional {
+                    let v = fill(tables, m.type_name, have, m.name, depth + 1);
                     obj.insert(m.name.to_string(), v);
                 }
             }

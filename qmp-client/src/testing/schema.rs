@@ -89,12 +89,12 @@ impl Tables {
         })
     }
 
-    /// The command `name`, if version `version` has it.
     /// The shape of QAPI type `ty`, if the tables describe it.
     pub(crate) fn type_info(&self, ty: &str) -> Option<TypeInfo> {
         self.types.get(ty).copied().copied()
     }
 
+    /// The command `name`, if version `version` has it.
     pub(crate) fn command(&self, name: &str, version: &str) -> Option<&'static CommandMeta> {
         let c = *self.commands.get(name)?;
         (c.versions.is_empty() || c.versions.contains(&version)).then_some(c)
@@ -175,7 +175,7 @@ struct AtVersion<'t> {
 
 impl AtVersion<'_> {
     fn info(&self, ty: &str) -> Option<TypeInfo> {
-        self.tables.types.get(ty).copied().copied()
+        self.tables.type_info(ty)
     }
 }
 
