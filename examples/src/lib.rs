@@ -3,4 +3,5 @@
 //! own so that running one builds only what the examples use (no test
 //! tooling). Nothing here is published.
 
+pub mod disks;
 pub mod vmm;

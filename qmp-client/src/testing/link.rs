@@ -13,7 +13,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::script::{EventText, stamped};
+use super::answer::{EventText, stamped};
 use super::server::{Out, Shared, handle};
 use crate::peer::Session;
 

@@ -44,6 +44,12 @@
 //!   with problems panics with the same list (unless the thread is already
 //!   panicking).
 //!
+//! Scripted QEMU behaviour: [`MockQemu::job`], [`MockQemu::migration`] and
+//! [`MockQemu::device`] play a job, a migration or a device removal in
+//! one call, as real QEMU 7.2, 10.0 or 11.1 did when recorded (events,
+//! statuses, the queries' answers, the commands QEMU waits for and its
+//! errors for the others): see [`ScriptedJob`].
+//!
 //! Recordings: [`crate::Options::record`] (or `qmp --record FILE`) writes
 //! a live session as JSON lines; [`MockQemu::replay`] plays one back, and
 //! libvirt's `.replies` files too.
@@ -53,12 +59,16 @@
 #[doc = include_str!("../../docs/testing.md")]
 pub mod guide {}
 
+mod answer;
 mod fill;
 mod introspection;
 mod link;
+mod recorded;
 mod replay;
+mod scenes;
 mod schema;
 mod script;
+mod scripts;
 mod server;
 
 use std::marker::PhantomData;
@@ -75,12 +85,14 @@ use crate::agent::{AgentOptions, GuestAgent};
 use crate::client::Client;
 use crate::error::{Error, ErrorClass, Result};
 use crate::options::{Options, SchemaPolicy};
+use answer::{EventText, Outcome, Plan};
 use link::{Action, Link};
-use script::{EventText, Expectation, Outcome, Plan, State};
+use script::{Expectation, State};
 use server::Shared;
 
 pub use link::MockStream;
 pub use script::Call;
+pub use scripts::{ScriptedDevice, ScriptedJob, ScriptedMigration};
 
 mod sealed {
     pub trait Sealed {}

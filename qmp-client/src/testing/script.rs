@@ -4,96 +4,13 @@
 //! [`super::Mock::verify`].
 
 use std::panic::Location;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::answer::{Outcome, Plan};
 use super::replay::Replay;
-
-/// An event message without its time, encoded once (when the test
-/// names it): a JSON object, `{"event": ..}` or `{"event": .., "data": ..}`.
-#[derive(Debug, Clone)]
-pub(crate) struct EventText(std::sync::Arc<str>);
-
-impl EventText {
-    /// Event `name` with `data` (JSON text), if any.
-    pub(crate) fn of(name: &str, data: Option<&str>) -> EventText {
-        let name = Value::from(name);
-        EventText(
-            match data {
-                Some(data) => format!("{{\"event\": {name}, \"data\": {data}}}"),
-                None => format!("{{\"event\": {name}}}"),
-            }
-            .into(),
-        )
-    }
-}
-
-/// An event with the time it is written, first, as QEMU stamps it.
-pub(crate) fn stamped(event: &EventText) -> Vec<u8> {
-    use std::io::Write;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    // `{"event": ..}` without its opening brace.
-    let rest = event.0.strip_prefix('{').unwrap_or(&event.0);
-    let mut b = Vec::with_capacity(event.0.len() + 64);
-    // Writing into a Vec does not fail.
-    let _ = writeln!(
-        b,
-        "{{\"timestamp\": {{\"seconds\": {}, \"microseconds\": {}}}, {rest}",
-        now.as_secs(),
-        now.subsec_micros()
-    );
-    b
-}
-
-/// How the double answers a command.
-#[derive(Debug, Clone)]
-pub(crate) enum Outcome {
-    /// `{"return": ..}`, the value as JSON text (encoded once, when the
-    /// test makes the expectation).
-    Return(std::sync::Arc<str>),
-    /// `{"error": {"class": .., "desc": ..}}`.
-    Error { class: String, desc: String },
-    /// No answer; the connection stays.
-    Silence,
-    /// No answer; the connection closes (QEMU died mid-call).
-    Close,
-    /// The first half of the answer the expectation had (its return or
-    /// error), then the connection closes.
-    CutReply(Box<Outcome>),
-    /// These bytes instead of an answer (garbage, a broken reply).
-    Raw(Vec<u8>),
-}
-
-/// What to do for one command, in order: events before, the wait, the
-/// answer, events after.
-#[derive(Debug, Clone)]
-pub(crate) struct Plan {
-    pub(crate) before: Vec<EventText>,
-    pub(crate) delay: Duration,
-    pub(crate) outcome: Outcome,
-    pub(crate) after: Vec<EventText>,
-}
-
-impl Outcome {
-    /// `{"return": v}`.
-    pub(crate) fn returning(v: &Value) -> Outcome {
-        Outcome::Return(v.to_string().into())
-    }
-}
-
-impl Plan {
-    pub(crate) fn answer(outcome: Outcome) -> Plan {
-        Plan {
-            before: Vec::new(),
-            delay: Duration::ZERO,
-            outcome,
-            after: Vec::new(),
-        }
-    }
-}
+use super::scenes::Scenes;
+use super::schema::Tables;
 
 /// Decides whether a command's arguments are the ones expected (the
 /// typed predicate of [`super::Expect::with`]).
@@ -159,13 +76,21 @@ pub(crate) struct State {
     /// Commands still answered before the connection dies.
     pub(crate) die_after: Option<usize>,
     pub(crate) verified: bool,
+    /// Scripted jobs, migrations and devices.
+    pub(crate) scenes: Scenes,
 }
 
 impl State {
     /// What to do with command `name` (already checked against the
-    /// schema): the first ordered expectation that takes it, else any
-    /// unordered one, else the default responder; else a failure.
-    pub(crate) fn plan(&mut self, name: &str, args: &Value) -> Plan {
+    /// schema): a scripted job's, migration's or device's own command is
+    /// theirs; else the first ordered expectation that takes it, else any
+    /// unordered one, else the scripts' queries, else the default
+    /// responder; else a failure.
+    pub(crate) fn plan(&mut self, tables: &Tables, name: &str, args: &Value) -> Plan {
+        self.scenes.observe(name, args);
+        if let Some(plan) = self.scenes.first(tables, name, args) {
+            return plan;
+        }
         // `cursor` indexes the ordered expectations among all.
         let mut i = self.cursor;
         while i < self.expectations.len() {
@@ -191,6 +116,9 @@ impl State {
         {
             e.calls += 1;
             return e.plan.clone();
+        }
+        if let Some(plan) = self.scenes.second(tables, name, args) {
+            return plan;
         }
         if let Some(reply) = self.responder.as_ref().and_then(|r| r(name, args)) {
             return Plan::answer(reply.into_outcome());
@@ -232,6 +160,7 @@ impl State {
         if let Some(r) = &self.replay {
             out.extend(r.unplayed());
         }
+        out.extend(self.scenes.problems());
         out
     }
 }

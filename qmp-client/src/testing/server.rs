@@ -11,10 +11,11 @@ use std::time::Duration;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::answer::{Outcome, Plan, stamped};
 use super::introspection::Intro;
 use super::replay::Msg;
 use super::schema::{Refusal, Tables, check_command};
-use super::script::{Call, Outcome, Plan, State, args_value, stamped};
+use super::script::{Call, State, args_value};
 use crate::peer::{Request, Session, error_reply, line, request, return_reply};
 
 /// What every connection of one double shares.
@@ -130,7 +131,7 @@ fn answer(shared: &Shared, s: &mut Session, raw: &[u8]) -> Answer {
         return vec![Out::Write(error_reply("GenericError", &desc, id))].into();
     }
     let args = Value::Object(req.args.unwrap_or_default());
-    let plan = state.plan(&req.name, &args);
+    let plan = state.plan(shared.tables, &req.name, &args);
     state.calls.push(Call {
         name: req.name,
         args,

@@ -11,7 +11,7 @@
 
 mod backup;
 mod connection;
-mod job_fixtures;
+mod fixtures;
 mod jobs;
 mod migration;
 mod scenarios;

@@ -8,7 +8,11 @@ use super::*;
 
 /// A source and a destination of `which` versions, with `machine`
 /// (a machine type both have) when given, and their clients.
-async fn pair(src: Which, dst: Which, machine: Option<&str>) -> (Qemu, Client, Qemu, Client) {
+pub(super) async fn pair(
+    src: Which,
+    dst: Which,
+    machine: Option<&str>,
+) -> (Qemu, Client, Qemu, Client) {
     let m: Vec<&str> = machine.map(|m| vec!["-machine", m]).unwrap_or_default();
     let s = system_of(src, &m).await;
     let mut dargs = m.clone();
@@ -21,7 +25,7 @@ async fn pair(src: Which, dst: Which, machine: Option<&str>) -> (Qemu, Client, Q
     (s, sc, d, dc)
 }
 
-fn uri(q: &Qemu) -> String {
+pub(super) fn uri(q: &Qemu) -> String {
     format!("unix:{}", q.dir().join("migration.sock").display())
 }
 

@@ -13,6 +13,7 @@ mod jobs;
 mod replay;
 mod replies;
 mod schema;
+mod scripted;
 
 use std::time::Duration;
 
