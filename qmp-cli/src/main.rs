@@ -8,6 +8,7 @@ mod dispatch;
 mod error;
 mod events;
 mod exec;
+mod exporter;
 mod job;
 mod known;
 mod migrate;
@@ -15,6 +16,8 @@ mod nav;
 mod proxy;
 mod schema;
 mod shell;
+mod top;
+mod watching;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +86,16 @@ enum Cmd {
     /// and a log of who sent what by option. Exit code 3 when QEMU goes
     /// (unless `--wait`).
     Proxy(proxy::ProxyArgs),
+    /// A dashboard in the terminal (`qmp top /run/vms`): one line per VM
+    /// (state, IOPS, throughput, jobs, migration, events), sortable, and a
+    /// detail view per VM; keys as in top. Watches every socket named and
+    /// every socket in the directories named.
+    Top(top::TopArgs),
+    /// Serve the monitors' metrics for Prometheus (`qmp exporter
+    /// --listen 127.0.0.1:9677 /run/vms`): OpenMetrics text at
+    /// `/metrics`, polled from every socket named and every socket in the
+    /// directories named.
+    Exporter(exporter::ExporterArgs),
     /// Compare QAPI schemas.
     #[command(subcommand)]
     Schema(SchemaCmd),
@@ -187,6 +200,8 @@ fn run(cli: Cli) -> Result<()> {
             Cmd::Job(JobCmd::Run(a)) => job::run(&cli.target, a).await,
             Cmd::Migrate(a) => migrate::run(&cli.target, a).await,
             Cmd::Proxy(a) => proxy::run(&cli.target, a).await,
+            Cmd::Exporter(a) => exporter::run(&cli.target, a).await,
+            Cmd::Top(a) => top::run(&cli.target, a).await,
             Cmd::Conform {
                 dir,
                 storage_daemon,

@@ -24,7 +24,7 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NAME", value_delimiter = ',', num_args = 1..)]
     pub allow: Vec<String>,
     /// Log who sent what, as JSON lines, to FILE (created mode 0600;
-    /// passwords, `secret` data and cookies replaced by "<redacted>").
+    /// passwords, `secret` data and cookies replaced by `"<redacted>"`).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Keep secrets in the log too.

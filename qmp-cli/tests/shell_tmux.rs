@@ -2,73 +2,30 @@
 //! sent with `send-keys`, the screen read with `capture-pane`, against a
 //! real qemu-system-x86_64.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use qmp_client::launch::Flavor;
+use tests::tmux::Tmux;
 use tests::{TempDir, Which, launcher};
 
 const QMP: &str = env!("CARGO_BIN_EXE_qmp");
 
-/// A tmux server of the test's own (its socket in the test's directory).
-struct Tmux {
-    socket: PathBuf,
+/// What a test of the shell adds to the terminal.
+trait Shell {
+    fn wait_prompt(&self);
+    fn line(&self, line: &str);
 }
 
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> String {
-        let o = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs (cargo xtask test installs it)");
-        assert!(
-            o.status.success(),
-            "tmux {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "qmp"];
-        args.extend_from_slice(keys);
-        self.cmd(&args);
-    }
-
-    /// The pane with its scrollback.
-    fn screen(&self) -> String {
-        self.cmd(&["capture-pane", "-p", "-t", "qmp", "-S", "-500"])
-    }
-
-    /// Waits until the screen shows `what` (60 s at most: a loaded
-    /// machine is slow, and the wait ends as soon as it shows).
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let s = self.screen();
-            if s.contains(what) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {what:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Tmux {
+impl Shell for Tmux {
     /// Waits until the shell waits for input: the screen's last line is
     /// an empty prompt. Keys sent before it would reach a terminal not
     /// yet in the prompt's mode.
     fn wait_prompt(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let s = self.cmd(&["capture-pane", "-p", "-t", "qmp"]);
+            let s = self.visible();
             let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
             if last.trim_end() == "(QEMU)" {
                 return;
@@ -88,20 +45,7 @@ impl Tmux {
     }
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .output();
-    }
-}
-
 fn start_shell(dir: &Path, socket: &Path) -> Tmux {
-    let t = Tmux {
-        socket: dir.join("tmux.sock"),
-    };
     // The schema cache in the test's directory, never the user's.
     let line = format!(
         "QMP_CACHE_DIR={} {QMP} --socket {} shell --history {}; echo EXITED rc=$?; sleep 60",
@@ -109,20 +53,7 @@ fn start_shell(dir: &Path, socket: &Path) -> Tmux {
         socket.display(),
         dir.join("history").display()
     );
-    t.cmd(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "qmp",
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &line,
-    ]);
-    t
+    Tmux::start(dir, 160, 50, &line)
 }
 
 #[test]

@@ -87,7 +87,7 @@
 // checks it; ARCHITECTURE.md says what each does).
 // Layers, bottom first: error, check, introspect, options, limits, wire, peer, record, transport, history,
 // state, outbox, connection, transaction, schema_slot, client, capabilities, events, events_of, waits, jobs,
-// backup, migration, supervisor, proxy, agent, launch, blocking,
+// backup, migration, supervisor, proxy, collector, agent, launch, blocking,
 // testing.
 pub mod agent;
 mod backup;
@@ -95,6 +95,7 @@ pub mod blocking;
 mod capabilities;
 mod check;
 mod client;
+pub mod collector;
 mod connection;
 mod error;
 mod events;

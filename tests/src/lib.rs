@@ -24,6 +24,7 @@ pub mod evolution;
 pub use generated::qapi_test;
 
 pub mod live_queries;
+pub mod tmux;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -339,4 +340,33 @@ where
     });
     let _ = rx.await;
     task
+}
+
+/// The boot sector of [`busy_disk`]: through the BIOS (`int 13h`), read
+/// sector 2 into 0:8000h, write it back, forever. 24 bytes of code, then
+/// the boot signature.
+const BUSY_BOOT_CODE: [u8; 24] = [
+    0x31, 0xc0, // xor ax, ax
+    0x8e, 0xc0, // mov es, ax
+    0xbb, 0x00, 0x80, // mov bx, 0x8000
+    // loop:
+    0xb8, 0x01, 0x02, // mov ax, 0x0201 (read one sector)
+    0xb9, 0x02, 0x00, // mov cx, 0x0002 (cylinder 0, sector 2)
+    0xb6, 0x00, // mov dh, 0 (head 0; dl: the boot drive)
+    0xcd, 0x13, // int 0x13
+    0xb8, 0x01, 0x03, // mov ax, 0x0301 (write one sector)
+    0xcd, 0x13, // int 0x13
+    0xeb, 0xef, // jmp loop
+];
+
+/// A 1 MiB raw disk image at `path` whose boot sector keeps the disk
+/// busy: a QEMU that boots from it (as its only bootable disk) reads and
+/// writes it through the firmware in a loop, so the device's
+/// `query-blockstats` counters grow without a guest OS.
+pub fn busy_disk(path: &Path) -> std::io::Result<()> {
+    let mut image = vec![0u8; 1 << 20];
+    image[..BUSY_BOOT_CODE.len()].copy_from_slice(&BUSY_BOOT_CODE);
+    image[510] = 0x55;
+    image[511] = 0xaa;
+    std::fs::write(path, image)
 }

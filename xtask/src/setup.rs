@@ -223,6 +223,13 @@ fn plan() -> Result<Vec<Step>, String> {
             script: format!("apt-get update -qq && {apt_install} tmux"),
         });
     }
+    let prometheus = Command::new("prometheus").arg("--version").output();
+    if !prometheus.is_ok_and(|o| o.status.success()) {
+        steps.push(Step {
+            why: "prometheus is missing (the `qmp exporter` test scrapes with a real one)".into(),
+            script: format!("apt-get update -qq && {apt_install} prometheus"),
+        });
+    }
     let mut backports = Vec::new();
     for (program, package) in [
         ("qemu-system-x86_64", "qemu-system-x86"),

@@ -6,10 +6,12 @@
 mod connect;
 mod events;
 mod exec;
+mod exporter;
 mod migrate;
 mod proxy;
 mod proxy_budgets;
 mod record;
+mod top;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

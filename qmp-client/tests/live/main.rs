@@ -10,6 +10,7 @@
 //! xtask test`), with the same bindings; so does the version check.
 
 mod backup;
+mod collector;
 mod connection;
 mod fixtures;
 mod jobs;

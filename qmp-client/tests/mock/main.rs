@@ -5,6 +5,7 @@
 //! from real QEMU 10.0.2 and 7.2, and libvirt's format).
 
 mod agent;
+mod collector;
 mod events;
 mod expectations;
 mod faults;
