@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use qmp_client::collector::{Collector, CollectorOptions, Source};
+use qmp_client::collector::{Collector, CollectorOptions, Queries, Source};
 
 use crate::connect::Target;
 use crate::error::{CliError, Result};
@@ -21,6 +21,37 @@ pub struct WatchArgs {
     /// Time between polls of each monitor, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub interval_ms: u64,
+    /// The queries of a poll, of: status, block, jobs, migration, vcpus,
+    /// balloon (each only where the QEMU has it).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "status,block,jobs,migration,vcpus,balloon"
+    )]
+    pub queries: Vec<String>,
+}
+
+/// The queries named.
+fn queries(names: &[String]) -> Result<Queries> {
+    let mut q = Queries::none();
+    for n in names {
+        let on = match n.trim() {
+            "status" => &mut q.status,
+            "block" => &mut q.block,
+            "jobs" => &mut q.jobs,
+            "migration" => &mut q.migration,
+            "vcpus" => &mut q.vcpus,
+            "balloon" => &mut q.balloon,
+            other => {
+                return Err(CliError::Usage(format!(
+                    "--queries: unknown query '{other}' (status, block, jobs, migration, vcpus, balloon)"
+                )));
+            }
+        };
+        *on = true;
+    }
+    Ok(q)
 }
 
 impl WatchArgs {
@@ -46,6 +77,7 @@ impl WatchArgs {
             sources,
             CollectorOptions::default()
                 .with_interval(interval)
+                .with_queries(queries(&self.queries)?)
                 .with_keep(keep),
         ))
     }

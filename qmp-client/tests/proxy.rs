@@ -454,3 +454,36 @@ fn a_stale_socket_is_replaced_and_a_served_one_refused() {
     }
     assert_eq!(std::fs::read(&file).expect("untouched"), b"x");
 }
+
+/// The collector (`qmp top`, `qmp exporter`) watches through a read-only
+/// proxy beside a client the proxy lets start a job: its queries pass,
+/// and the job's events reach it through the proxy's fan-out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_watches_through_a_read_only_proxy() {
+    use qmp_client::collector::{Collector, CollectorOptions, Health, Source};
+    let mut opts = ProxyOptions::default();
+    opts.read_only = true;
+    opts.allow = vec!["blockdev-add".into(), "blockdev-backup".into()];
+    let s = setup(opts).await;
+    let watch = Collector::start(
+        vec![Source::Socket(s.path.clone())],
+        CollectorOptions::default().with_interval(Duration::from_millis(100)),
+    );
+    let other = client(&s.path).await;
+    backup(&other, "pj").await;
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let news = watch.changed();
+        let v = watch.snapshot().remove(0);
+        let job_seen = v.events.get("JOB_STATUS_CHANGE").is_some_and(|n| *n >= 4);
+        if v.health == Health::Up && v.polls >= 3 && job_seen {
+            // The storage daemon has no run state; nothing was refused.
+            assert!(v.samples.iter().all(|s| s.status.is_none()), "{v:?}");
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, news).await.is_ok(),
+            "not seen through the proxy: {v:?}"
+        );
+    }
+}

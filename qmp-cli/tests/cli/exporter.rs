@@ -287,3 +287,27 @@ fn prometheus_scrapes_the_exporter_and_reads_the_series_back() {
         s.iter().any(|(m, _)| m["state"] == "running")
     });
 }
+
+#[test]
+fn the_exporter_asks_only_the_queries_named() {
+    let (code, _, err) = run_bare(&["exporter", "--queries", "status,disks", "/tmp"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown query 'disks'"), "{err}");
+
+    let q = start(Which::Installed, Flavor::System);
+    let socket = q.socket().display().to_string();
+    let (_exporter, addr) = exporter(&["--interval-ms", "100", "--queries", "status", &socket]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let t = http_get(&addr, "/metrics");
+        if t.contains("qemu_run_state{") {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no run state came: {t}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        !text.contains("qemu_vcpus{") && !text.contains("qemu_block_"),
+        "{text}"
+    );
+}

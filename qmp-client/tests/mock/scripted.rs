@@ -431,3 +431,30 @@ async fn a_double_of_qemu_11_1_plays_its_recordings() {
     assert!(seen.iter().any(|e| e.contains("failing")), "{seen:?}");
     mock.verify().expect("verified");
 }
+
+/// Backups started together by one `transaction` play as scripted, each
+/// with its own end.
+#[tokio::test]
+async fn scripted_jobs_start_from_a_transaction() {
+    let mock = MockQemu::with_version("10.0.2").expect("version");
+    mock.job(ScriptedJob::backup("b0"))
+        .job(ScriptedJob::backup("b1").fails("Input/output error"));
+    let c = client(&mock).await;
+    let t = qmp_client::TransactionBuilder::new()
+        .action(backup("b0"))
+        .action(BlockdevBackup::new("disk1", MirrorSyncMode::Full, "tgt1").with_job_id("b1"));
+    let since = c.event_cursor();
+    bounded(c.transaction(t)).await.expect("transaction");
+    let (b0, b1) = (c.attach_job("b0"), c.attach_job("b1"));
+    bounded(b0.wait(BOUND)).await.expect("b0 succeeds");
+    match bounded(b1.wait(BOUND)).await {
+        Err(Error::JobFailed { error, .. }) => assert_eq!(error, "Input/output error"),
+        other => panic!("{other:?}"),
+    }
+    let created = c
+        .events_of::<JobStatusChange>(since)
+        .matching(|e| e.status == JobStatus::Created)
+        .found();
+    assert_eq!(created.len(), 2);
+    mock.verify().expect("verified");
+}

@@ -103,12 +103,11 @@ impl Scenes {
             .or_else(|| args.get("device"))
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if let Some(i) = self
-            .jobs
-            .iter()
-            .position(|j| j.run.is_none() && j.script.id == id && j.script.kind.starts(name))
-        {
+        if let Some(i) = self.not_started(name, id) {
             return Some(self.start_job(i, args));
+        }
+        if name == "transaction" {
+            return self.transaction(args);
         }
         if is_job_command(name)
             && let Some(i) = self
@@ -131,6 +130,42 @@ impl Scenes {
             return Some(device_del(d, self.version));
         }
         None
+    }
+
+    /// The scripted job `id` that command `name` starts, if not started yet.
+    fn not_started(&self, name: &str, id: &str) -> Option<usize> {
+        self.jobs
+            .iter()
+            .position(|j| j.run.is_none() && j.script.id == id && j.script.kind.starts(name))
+    }
+
+    /// A `transaction` whose actions start scripted jobs (a backup of
+    /// several disks at once): answered `{}`, each job started as its own
+    /// command would start it, their events in the actions' order. One
+    /// that starts none is not the scripts'.
+    fn transaction(&mut self, args: &Value) -> Option<Plan> {
+        let starts: Vec<(usize, Value)> = args["actions"]
+            .as_array()?
+            .iter()
+            .filter_map(|a| {
+                let (ty, data) = (a["type"].as_str()?, &a["data"]);
+                let id = data
+                    .get("job-id")
+                    .or_else(|| data.get("device"))
+                    .and_then(Value::as_str)?;
+                Some((self.not_started(ty, id)?, data.clone()))
+            })
+            .collect();
+        if starts.is_empty() {
+            return None;
+        }
+        let mut plan = Plan::answer(Outcome::returning(&json!({})));
+        for (i, data) in starts {
+            let p = self.start_job(i, &data);
+            plan.before.extend(p.before);
+            plan.after.extend(p.after);
+        }
+        Some(plan)
     }
 
     /// The scripts' answer to a command no expectation took: the queries
