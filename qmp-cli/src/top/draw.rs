@@ -101,7 +101,7 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
     let jobs = last.map_or(0, |s| s.jobs.len());
     let migrating = last.is_some_and(|s| s.migration.is_some());
     let [head, io, bars, events] = Layout::vertical([
-        Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(
             u16::try_from(jobs + usize::from(migrating))
@@ -133,6 +133,7 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
         )),
         Line::from(format!("socket {}", v.path.display())),
         Line::from(format!("vCPU:thread {vcpus}  balloon {balloon}")),
+        Line::from(format!("disks {}", devices(v))),
     ];
     f.render_widget(
         Paragraph::new(text).block(Block::default().borders(Borders::TOP).title(" VM ")),
@@ -150,13 +151,12 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
     };
     let [iops, bps] = Layout::vertical([Constraint::Length(4), Constraint::Length(4)]).areas(io);
     let (ri, wi) = (r.rate.read_iops, r.rate.write_iops);
+    let (rl, wl) = (r.rate.read_latency_ms, r.rate.write_latency_ms);
     f.render_widget(
         Sparkline::default()
-            .block(
-                Block::default()
-                    .borders(Borders::TOP)
-                    .title(format!(" IOPS  read {ri:.0}  write {wi:.0} ")),
-            )
+            .block(Block::default().borders(Borders::TOP).title(format!(
+                " IOPS  read {ri:.0}  write {wi:.0}  latency {rl:.2}/{wl:.2} ms "
+            )))
             .data(series(|x| x.read_iops + x.write_iops)),
         iops,
     );
@@ -242,6 +242,25 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
         ),
         events,
     );
+}
+
+/// Each disk's name and IOPS between the last two samples.
+fn devices(v: &qmp_client::collector::MonitorView) -> String {
+    let [.., a, b] = v.samples.as_slice() else {
+        return "-".into();
+    };
+    let names: Vec<&str> = b.block.iter().map(|d| d.name()).collect();
+    if names.is_empty() {
+        return "-".into();
+    }
+    names
+        .iter()
+        .map(|n| {
+            let r = qmp_client::collector::IoRate::of_device(a, b, n);
+            format!("{n} {:.0}/{:.0} IOPS", r.read_iops, r.write_iops)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn help(f: &mut Frame<'_>, area: Rect) {

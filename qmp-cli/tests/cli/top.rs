@@ -60,6 +60,9 @@ fn top_lists_sorts_details_follows_vms_and_quits() {
         s.contains("vm-a  running") && s.contains("migration active") && s.contains("IOPS  read")
     });
     assert!(s.contains("vCPU:thread 0:"), "{s}");
+    // Its disk, with its reads and writes, and their latency.
+    assert!(s.contains("disks drive0 "), "{s}");
+    assert!(s.contains(" ms ") && s.contains("latency "), "{s}");
     t.keys(&["Escape"]);
     t.wait_until("the list again", |s| s.contains("qmp top: 2 VMs"));
     t.keys(&["h"]);

@@ -120,6 +120,12 @@ pub struct IoRate {
     pub read_bps: f64,
     /// Bytes written per second.
     pub write_bps: f64,
+    /// Mean time of a read completed between the samples, in
+    /// milliseconds (0 without reads).
+    pub read_latency_ms: f64,
+    /// Mean time of a write completed between the samples, in
+    /// milliseconds (0 without writes).
+    pub write_latency_ms: f64,
 }
 
 impl IoRate {
@@ -153,17 +159,67 @@ impl IoRate {
                 sum.write_ops += b.write_ops;
                 sum.read_bytes += b.read_bytes;
                 sum.written_bytes += b.written_bytes;
+                sum.read_time_ns += b.read_time_ns;
+                sum.write_time_ns += b.write_time_ns;
             }
             sum
         };
         let (b, a) = (pick(before), pick(after));
         // A counter that went back (a node re-opened) counts from zero.
-        let d = |x: u64, y: u64| (if y >= x { y - x } else { y }) as f64 / secs;
+        let delta = |x: u64, y: u64| (if y >= x { y - x } else { y }) as f64;
+        let d = |x: u64, y: u64| delta(x, y) / secs;
+        let per_op = |t0: u64, t1: u64, o0: u64, o1: u64| {
+            let ops = delta(o0, o1);
+            if ops > 0.0 {
+                delta(t0, t1) / ops / 1e6
+            } else {
+                0.0
+            }
+        };
         IoRate {
             read_iops: d(b.read_ops, a.read_ops),
             write_iops: d(b.write_ops, a.write_ops),
             read_bps: d(b.read_bytes, a.read_bytes),
             write_bps: d(b.written_bytes, a.written_bytes),
+            read_latency_ms: per_op(b.read_time_ns, a.read_time_ns, b.read_ops, a.read_ops),
+            write_latency_ms: per_op(b.write_time_ns, a.write_time_ns, b.write_ops, a.write_ops),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(secs: u64, ops: u64, time_ns: u64, bytes: u64) -> Sample {
+        Sample {
+            at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)),
+            block: vec![BlockIo {
+                device: Some("drive0".into()),
+                read_ops: ops,
+                read_time_ns: time_ns,
+                read_bytes: bytes,
+                ..BlockIo::default()
+            }],
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn a_rate_is_per_second_and_a_latency_per_operation() {
+        let (a, b) = (
+            sample(10, 100, 1_000_000, 4096),
+            sample(12, 120, 11_000_000, 8192),
+        );
+        let r = IoRate::between(&a, &b);
+        assert_eq!((r.read_iops, r.read_bps), (10.0, 2048.0));
+        assert_eq!(r.read_latency_ms, 0.5);
+        assert_eq!(r.write_latency_ms, 0.0);
+        assert_eq!(IoRate::of_device(&a, &b, "other"), IoRate::default());
+        // A counter that went back (the node re-opened) counts from zero.
+        let r = IoRate::between(&b, &sample(13, 5, 0, 0));
+        assert_eq!(r.read_iops, 5.0);
+        // No time between them: no rate.
+        assert_eq!(IoRate::between(&a, &a), IoRate::default());
     }
 }
