@@ -173,18 +173,30 @@ mod tests {
 
     #[test]
     fn the_printed_line_says_what_the_os_said_once() {
-        let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
-        let said = io.to_string();
-        let e = CliError::Connection(qmp_client::Error::Closed(qmp_client::Disconnect::Io {
-            op: "reading",
-            error: Arc::new(io),
-        }));
-        let line = e.message_with_causes();
+        let line = |kind: std::io::ErrorKind| {
+            let io = std::io::Error::from(kind);
+            let said = io.to_string();
+            let e = CliError::Connection(qmp_client::Error::Closed(qmp_client::Disconnect::Io {
+                op: "reading",
+                error: Arc::new(io),
+            }));
+            let line = e.message_with_causes();
+            assert_eq!(line.matches(&said).count(), 1, "{line}");
+            line
+        };
+        let other = line(std::io::ErrorKind::PermissionDenied);
         assert!(
-            line.starts_with("QMP connection closed: reading the socket failed: "),
-            "{line}"
+            other.starts_with("QMP connection closed: reading the socket failed: "),
+            "{other}"
         );
-        assert_eq!(line.matches(&said).count(), 1, "{line}");
+        // A reset is QEMU going with data unread (a killed QEMU): said so.
+        let reset = line(std::io::ErrorKind::ConnectionReset);
+        assert!(
+            reset.starts_with(
+                "QMP connection closed: QEMU closed the connection before reading all it was sent"
+            ),
+            "{reset}"
+        );
         // A cause the message already holds is not repeated.
         let e = CliError::Usage("bad".into());
         assert_eq!(e.message_with_causes(), "bad");

@@ -64,6 +64,20 @@ impl std::fmt::Display for Disconnect {
                 f,
                 "QEMU closed the connection in the middle of a message ({bytes} bytes read)"
             ),
+            // A Unix socket closed with data its owner had not read
+            // resets: QEMU went (killed, or exited) before reading all
+            // it was sent. Said as the close it is.
+            Disconnect::Io { op, error }
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                write!(
+                    f,
+                    "QEMU closed the connection before reading all it was sent ({op} the socket failed)"
+                )
+            }
             Disconnect::Io { op, .. } => write!(f, "{op} the socket failed"),
             Disconnect::Protocol(m) => write!(f, "protocol error: {m}"),
         }
