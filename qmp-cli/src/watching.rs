@@ -10,6 +10,12 @@ use qmp_client::collector::{Collector, CollectorOptions, Queries, Source};
 use crate::connect::Target;
 use crate::error::{CliError, Result};
 
+/// `done` of `total`, from 0 to 1 (0 while the total is unknown): a job's
+/// or a migration's progress, as both tools show it.
+pub fn ratio(done: f64, total: f64) -> f64 {
+    if total > 0.0 { done / total } else { 0.0 }
+}
+
 /// The monitors to watch and how often.
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {

@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 use qmp_client::collector::{Collector, Health, MonitorView};
 
+use crate::watching::ratio;
+
 /// The metrics of every monitor now, as OpenMetrics text.
 pub fn encode(collector: &Collector) -> String {
     let mut registry = Registry::default();
@@ -302,13 +304,7 @@ fn jobs_and_migration(
         "A job's progress, from 0 to 1 (query-jobs).",
         None,
         MetricType::Gauge,
-        jobs(|j| {
-            if j.total_progress > 0 {
-                j.current_progress as f64 / j.total_progress as f64
-            } else {
-                0.0
-            }
-        }),
+        jobs(|j| ratio(j.current_progress as f64, j.total_progress as f64)),
     )?;
     let migration = |pick: fn(&qmp_client::MigrationProgress) -> f64| {
         ms.iter()
@@ -323,37 +319,35 @@ fn jobs_and_migration(
             })
             .collect::<Vec<_>>()
     };
-    family(
-        enc,
-        "qemu_migration_transferred",
-        "RAM sent so far by the migration.",
-        Some(Unit::Bytes),
-        MetricType::Gauge,
-        migration(|p| f(p.transferred)),
-    )?;
-    family(
-        enc,
-        "qemu_migration_remaining",
-        "RAM the migration has still to send.",
-        Some(Unit::Bytes),
-        MetricType::Gauge,
-        migration(|p| f(p.remaining)),
-    )?;
-    family(
-        enc,
-        "qemu_migration_ram",
-        "RAM the migration moves in all.",
-        Some(Unit::Bytes),
-        MetricType::Gauge,
-        migration(|p| f(p.total)),
-    )?;
-    family(
-        enc,
-        "qemu_migration_throughput_bytes_per_second",
-        "The migration's throughput as QEMU measures it.",
-        None,
-        MetricType::Gauge,
-        migration(|p| p.mbps * 1e6 / 8.0),
-    )?;
+    type Pick = fn(&qmp_client::MigrationProgress) -> f64;
+    let families: [(&str, &str, Option<Unit>, Pick); 4] = [
+        (
+            "qemu_migration_transferred",
+            "RAM sent so far by the migration.",
+            Some(Unit::Bytes),
+            |p| f(p.transferred),
+        ),
+        (
+            "qemu_migration_remaining",
+            "RAM the migration has still to send.",
+            Some(Unit::Bytes),
+            |p| f(p.remaining),
+        ),
+        (
+            "qemu_migration_ram",
+            "RAM the migration moves in all.",
+            Some(Unit::Bytes),
+            |p| f(p.total),
+        ),
+        (
+            "qemu_migration_throughput_bytes_per_second",
+            "The migration's throughput as QEMU measures it.",
+            None,
+            |p| p.mbps * 1e6 / 8.0,
+        ),
+    ];
+    for (name, help, unit, pick) in families {
+        family(enc, name, help, unit, MetricType::Gauge, migration(pick))?;
+    }
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 use qmp_client::collector::{Health, IoRate, MonitorView};
 
+use crate::watching::ratio;
+
 /// A key, as `qmp top` understands it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
@@ -132,10 +134,7 @@ impl Row {
 
 /// `done` of `total` as a percentage.
 pub fn percent(done: i64, total: i64) -> String {
-    if total <= 0 {
-        return "0%".into();
-    }
-    format!("{:.0}%", done as f64 * 100.0 / total as f64)
+    format!("{:.0}%", ratio(done as f64, total as f64) * 100.0)
 }
 
 /// The dashboard's state.

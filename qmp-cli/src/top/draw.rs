@@ -12,6 +12,7 @@ use ratatui::widgets::{
 };
 
 use super::app::{App, Column, Row, View, percent};
+use crate::watching::ratio;
 
 /// `bytes` per second, short: `12.3M`.
 fn rate(bytes: f64) -> String {
@@ -174,11 +175,7 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
     let mut gauges: Vec<(String, f64)> = Vec::new();
     if let Some(s) = last {
         for j in &s.jobs {
-            let ratio = if j.total_progress > 0 {
-                j.current_progress as f64 / j.total_progress as f64
-            } else {
-                0.0
-            };
+            let ratio = ratio(j.current_progress as f64, j.total_progress as f64);
             gauges.push((
                 format!(
                     " job {} ({}, {}) {} ",
@@ -191,11 +188,7 @@ fn detail(f: &mut Frame<'_>, area: Rect, r: &Row) {
             ));
         }
         if let Some(m) = &s.migration {
-            let ratio = if m.total > 0 {
-                m.total.saturating_sub(m.remaining) as f64 / m.total as f64
-            } else {
-                0.0
-            };
+            let ratio = ratio(m.total.saturating_sub(m.remaining) as f64, m.total as f64);
             let status = m
                 .status
                 .as_ref()

@@ -21,23 +21,16 @@ pub(crate) fn busy_vm(name: &str) -> BusyVm {
     let img = disk.path().join("disk.img");
     tests::busy_disk(&img).expect("disk");
     let drive = format!("if=none,id=drive0,format=raw,file={}", img.display());
-    let dir = TempDir::new("qmp-cli-2nd").expect("temp dir");
-    let second = dir.path().join("second.sock");
-    let l = launcher(Which::Installed, Flavor::System)
-        .start_timeout(Duration::from_secs(60))
-        .guestless()
-        .args(["-name", name, "-drive", &drive])
-        .args(["-device", "virtio-blk-pci,drive=drive0,id=disk0"])
-        .args([
-            "-qmp".to_string(),
-            format!("unix:{},server=on,wait=off", second.display()),
-        ]);
+    let extra = [
+        "-name",
+        name,
+        "-drive",
+        &drive,
+        "-device",
+        "virtio-blk-pci,drive=drive0,id=disk0",
+    ];
     BusyVm {
-        two: Two {
-            qemu: tests::start_blocking(l),
-            second,
-            _dir: dir,
-        },
+        two: start_two_with(Which::Installed, Flavor::System, &extra),
         _disk: disk,
     }
 }

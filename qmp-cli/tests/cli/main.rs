@@ -88,10 +88,17 @@ struct Two {
 }
 
 fn start_two(which: Which, flavor: Flavor) -> Two {
+    start_two_with(which, flavor, &[])
+}
+
+/// [`start_two`] with `extra` arguments for QEMU.
+fn start_two_with(which: Which, flavor: Flavor, extra: &[&str]) -> Two {
     let dir = TempDir::new("qmp-cli-2nd").expect("temp dir");
     let second = dir.path().join("second.sock");
     let path = second.display().to_string();
-    let l = launcher(which, flavor).start_timeout(Duration::from_secs(60));
+    let l = launcher(which, flavor)
+        .start_timeout(Duration::from_secs(60))
+        .args(extra);
     let l = match flavor {
         Flavor::System => l.guestless().args([
             "-qmp".to_string(),

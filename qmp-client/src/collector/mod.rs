@@ -366,8 +366,22 @@ impl Collector {
 /// Starts watching `path` unless it is watched already.
 fn watch(shared: &Arc<Shared>, path: PathBuf, scanned: bool) {
     let mut monitors = shared.monitors.lock().unwrap_or_else(|p| p.into_inner());
+    if insert(shared, &mut monitors, path, scanned) {
+        drop(monitors);
+        shared.changed.notify_waiters();
+    }
+}
+
+/// Adds `path` to `monitors` with its task, unless it is there already;
+/// whether it was added.
+fn insert(
+    shared: &Arc<Shared>,
+    monitors: &mut BTreeMap<PathBuf, Watched>,
+    path: PathBuf,
+    scanned: bool,
+) -> bool {
     if monitors.contains_key(&path) {
-        return;
+        return false;
     }
     let name = path.file_stem().map_or_else(
         || path.display().to_string(),
@@ -399,15 +413,14 @@ fn watch(shared: &Arc<Shared>, path: PathBuf, scanned: bool) {
             scanned,
         },
     );
-    drop(monitors);
-    shared.changed.notify_waiters();
+    true
 }
 
 /// One look at the directories: new sockets watched, vanished ones
 /// dropped.
 fn scan(shared: &Arc<Shared>, dirs: &[PathBuf]) {
     use std::os::unix::fs::FileTypeExt;
-    let mut present = Vec::new();
+    let mut present = std::collections::BTreeSet::new();
     for d in dirs {
         let Ok(entries) = std::fs::read_dir(d) else {
             continue;
@@ -416,27 +429,19 @@ fn scan(shared: &Arc<Shared>, dirs: &[PathBuf]) {
             // A symbolic link to a socket counts.
             let path = e.path();
             if std::fs::metadata(&path).is_ok_and(|m| m.file_type().is_socket()) {
-                present.push(path);
+                present.insert(path);
             }
         }
     }
-    let gone: Vec<PathBuf> = shared
-        .monitors
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter(|(p, w)| w.scanned && !present.contains(p))
-        .map(|(p, _)| p.clone())
-        .collect();
-    if !gone.is_empty() {
-        let mut m = shared.monitors.lock().unwrap_or_else(|p| p.into_inner());
-        for p in &gone {
-            m.remove(p);
-        }
-        drop(m);
-        shared.changed.notify_waiters();
-    }
+    let mut monitors = shared.monitors.lock().unwrap_or_else(|p| p.into_inner());
+    let before = monitors.len();
+    monitors.retain(|p, w| !w.scanned || present.contains(p));
+    let mut changed = monitors.len() != before;
     for p in present {
-        watch(shared, p, true);
+        changed |= insert(shared, &mut monitors, p, true);
+    }
+    drop(monitors);
+    if changed {
+        shared.changed.notify_waiters();
     }
 }

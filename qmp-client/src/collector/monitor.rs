@@ -36,11 +36,11 @@ pub(super) async fn run(shared: Arc<Shared>, path: PathBuf, state: Arc<Mutex<Mon
             .await
             .ok()
             .and_then(|n| n.name);
-        let v = client.qemu_version();
+        let version = client.qemu_version().to_string();
         set(&shared, &state, |s| {
             s.view.connects += 1;
             s.view.health = Health::Up;
-            s.view.version = Some(format!("{}.{}.{}", v.major, v.minor, v.micro));
+            s.view.version = Some(version);
             if let Some(n) = name.filter(|n| !n.is_empty()) {
                 s.view.name = n;
             }

@@ -77,6 +77,11 @@ impl Outcome {
     pub(crate) fn returning(v: &Value) -> Outcome {
         Outcome::Return(v.to_string().into())
     }
+
+    /// `{"return": {}}`: done, nothing to say.
+    pub(crate) fn done() -> Outcome {
+        Outcome::Return("{}".into())
+    }
 }
 
 impl Plan {

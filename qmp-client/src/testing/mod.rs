@@ -199,12 +199,19 @@ fn event_text<E: Event + Serialize>(e: &E) -> EventText {
 }
 
 impl<P: MockProtocol> Mock<P> {
-    fn build(version: Option<&'static str>, greeting: Option<Value>, state: State) -> Mock<P> {
+    fn build(version: Option<&'static str>, greeting: Option<Value>, mut state: State) -> Mock<P> {
         let tables = if P::AGENT {
             schema::Tables::qga()
         } else {
             schema::Tables::qmp()
         };
+        // The QEMU its scripts play: its schema's version, or the one its
+        // greeting announces (a double of a QEMU's own introspection).
+        state.scenes.version = version.and_then(QemuVersion::parse).or_else(|| {
+            let v = &greeting.as_ref()?["QMP"]["version"]["qemu"];
+            let n = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
+            Some(QemuVersion::new(n("major")?, n("minor")?, n("micro")?))
+        });
         let oob_offered = greeting.as_ref().is_some_and(|g| {
             g["QMP"]["capabilities"]
                 .as_array()

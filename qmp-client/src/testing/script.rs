@@ -88,7 +88,7 @@ impl State {
     /// responder; else a failure.
     pub(crate) fn plan(&mut self, tables: &Tables, name: &str, args: &Value) -> Plan {
         self.scenes.observe(name, args);
-        if let Some(plan) = self.scenes.first(tables, name, args) {
+        if let Some(plan) = self.scenes.first(name, args) {
             return plan;
         }
         // `cursor` indexes the ordered expectations among all.

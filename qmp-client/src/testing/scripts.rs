@@ -6,9 +6,6 @@
 
 use std::panic::Location;
 
-use qmp_types::rt::QemuVersion;
-use serde_json::Value;
-
 use super::MockQemu;
 
 /// The kinds of job QEMU runs.
@@ -68,9 +65,9 @@ impl Kind {
 
     /// Its recordings: success first, then failure, then the others its
     /// caller may switch to on the way (a cancel). An active commit is a
-    /// mirror inside QEMU and plays a mirror's cancel; a job kind with no
-    /// failure of its own recorded plays its family's (a snapshot's, or a
-    /// commit's).
+    /// mirror inside QEMU and plays a mirror's cancel; a running block job
+    /// cancelled plays a backup's cancel; a job kind with no failure of
+    /// its own recorded plays its family's (a snapshot's, or a commit's).
     pub(crate) fn recordings(self) -> &'static [&'static str] {
         match self {
             Kind::Backup => &[
@@ -79,10 +76,20 @@ impl Kind {
                 "backup-cancel",
                 "backup-stop-cancel",
             ],
-            Kind::Mirror => &["mirror-complete", "mirror-error", "mirror-cancel"],
-            Kind::Commit => &["commit", "commit-error"],
-            Kind::ActiveCommit => &["commit-active", "commit-error", "mirror-cancel"],
-            Kind::Stream => &["stream", "stream-error"],
+            Kind::Mirror => &[
+                "mirror-complete",
+                "mirror-error",
+                "mirror-cancel",
+                "backup-cancel",
+            ],
+            Kind::Commit => &["commit", "commit-error", "backup-cancel"],
+            Kind::ActiveCommit => &[
+                "commit-active",
+                "commit-error",
+                "mirror-cancel",
+                "backup-cancel",
+            ],
+            Kind::Stream => &["stream", "stream-error", "backup-cancel"],
             Kind::Create => &["create", "create-error"],
             Kind::Amend => &["amend", "create-error"],
             Kind::SnapshotSave => &["snapshot-save", "snapshot-save-error"],
@@ -341,36 +348,19 @@ impl MockQemu {
     /// nearest version at or below the double's): see [`ScriptedJob`].
     /// A job never started is reported by [`Mock::verify`](super::Mock::verify).
     pub fn job(&self, job: ScriptedJob) -> &Self {
-        let version = self.played_version();
-        self.lock().scenes.add_job(job, version);
+        self.lock().scenes.add_job(job);
         self
     }
 
     /// Plays the next migration as QEMU does: see [`ScriptedMigration`].
     pub fn migration(&self, migration: ScriptedMigration) -> &Self {
-        let version = self.played_version();
-        self.lock().scenes.add_migration(migration, version);
+        self.lock().scenes.add_migration(migration);
         self
     }
 
     /// Plays a device's removal as QEMU does: see [`ScriptedDevice`].
     pub fn device(&self, device: ScriptedDevice) -> &Self {
-        let version = self.played_version();
-        self.lock().scenes.add_device(device, version);
+        self.lock().scenes.add_device(device);
         self
-    }
-
-    /// The QEMU version the double plays: its schema's, or the one its
-    /// greeting announces (a double of a QEMU's own introspection).
-    fn played_version(&self) -> Option<QemuVersion> {
-        self.shared
-            .version
-            .and_then(QemuVersion::parse)
-            .or_else(|| {
-                let g: Value = serde_json::from_slice(self.shared.greeting.as_deref()?).ok()?;
-                let v = &g["QMP"]["version"]["qemu"];
-                let n = |k: &str| v[k].as_u64().and_then(|n| u32::try_from(n).ok());
-                Some(QemuVersion::new(n("major")?, n("minor")?, n("micro")?))
-            })
     }
 }

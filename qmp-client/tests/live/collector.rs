@@ -1,7 +1,8 @@
 //! The collector against real QEMU 10.0.2: a directory of sockets (links
 //! to a guestless qemu-system's monitor and a qemu-storage-daemon's) in
-//! which a VM appears, runs I/O (HMP `qemu-io` on its drive), a job, and
-//! dies; every change seen through `Collector::snapshot`.
+//! which a VM appears, does disk I/O (its boot sector's loop,
+//! `tests::busy_disk`), a daemon runs a job, and the VM dies; every
+//! change seen through `Collector::snapshot`.
 
 use super::*;
 use qmp_client::collector::{Collector, CollectorOptions, Health, MonitorView, Source};

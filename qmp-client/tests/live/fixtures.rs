@@ -212,17 +212,7 @@ fn make_image(dir: &std::path::Path, name: &str, backing: Option<&str>, at: u32)
         }
         None => qemu_img(&["create", "-q", "-f", "qcow2", &path, "16M"]),
     }
-    let st = std::process::Command::new("qemu-io")
-        .args([
-            "-f",
-            "qcow2",
-            "-c",
-            &format!("write -P 0xaa {at}M 4M"),
-            &path,
-        ])
-        .output()
-        .expect("qemu-io runs");
-    assert!(st.status.success(), "qemu-io: {st:?}");
+    write_data_at(&file, at);
 }
 
 /// Image `name` (made by [`make_image`]) added as node `name`; its file

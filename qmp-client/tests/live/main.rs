@@ -49,12 +49,17 @@ async fn system_of(which: Which, extra: &[&str]) -> Qemu {
 
 /// Writes 4 MiB of 0xaa at the start of qcow2 image `path`.
 fn write_data(path: &std::path::Path) {
+    write_data_at(path, 0);
+}
+
+/// Writes 4 MiB of 0xaa at `at` MiB into qcow2 image `path`.
+fn write_data_at(path: &std::path::Path, at: u32) {
     let st = Process::new("qemu-io")
         .args([
             "-f",
             "qcow2",
             "-c",
-            "write -P 0xaa 0 4M",
+            &format!("write -P 0xaa {at}M 4M"),
             &path.to_string_lossy(),
         ])
         .output()

@@ -33,11 +33,11 @@ impl Scenes {
         j.auto_finalize = flag("auto-finalize");
         j.auto_dismiss = flag("auto-dismiss");
         let names = kind.recordings();
-        let chosen = match (&j.script.end, kind.block()) {
-            (End::Succeeds, _) => names[0],
-            (End::Fails(_), _) => names[1],
-            (End::UntilCancelled, _) => "backup-cancel",
-            (End::StopsOnError, _) => "backup-stop-cancel",
+        let chosen = match &j.script.end {
+            End::Succeeds => names[0],
+            End::Fails(_) => names[1],
+            End::UntilCancelled => "backup-cancel",
+            End::StopsOnError => "backup-stop-cancel",
         };
         let shape = |name: &str| {
             let steps = recorded::recording(version, name);
@@ -52,7 +52,6 @@ impl Scenes {
         let steps = with_polls(shape(chosen), j.script.polls);
         let alternatives = names
             .iter()
-            .chain(kind.block().then_some(&"backup-cancel"))
             .filter(|n| **n != chosen)
             .map(|n| with_polls(shape(n), j.script.polls))
             .collect();
@@ -73,18 +72,14 @@ impl Scenes {
             .take_while(|s| matches!(s.status(), Some("created" | "running" | "paused")))
             .count();
         let (before, after) = events.split_at(lead);
-        let before = before.iter().map(|s| job_event(j, s)).collect();
-        let after = after.iter().map(|s| job_event(j, s)).collect();
         Plan {
-            before,
-            delay: std::time::Duration::ZERO,
-            outcome: Outcome::returning(&json!({})),
-            after,
+            before: before.iter().map(|s| job_event(j, s)).collect(),
+            after: after.iter().map(|s| job_event(j, s)).collect(),
+            ..Plan::answer(Outcome::done())
         }
     }
 
-    pub(super) fn control_job(&mut self, tables: &Tables, i: usize, name: &str) -> Plan {
-        let _ = tables;
+    pub(super) fn control_job(&mut self, i: usize, name: &str) -> Plan {
         let j = &mut self.jobs[i];
         let verb = Step::verb(name);
         let Some(run) = j.run.as_mut() else {
@@ -100,7 +95,7 @@ impl Scenes {
                 let e = job_status(&j.script.id, "paused");
                 return Plan {
                     after: vec![e],
-                    ..Plan::answer(Outcome::returning(&json!({})))
+                    ..Plan::answer(Outcome::done())
                 };
             }
             "resume" if j.paused_from.is_some() && run.status == "paused" => {
@@ -109,14 +104,14 @@ impl Scenes {
                 let e = job_status(&j.script.id, back);
                 return Plan {
                     after: vec![e],
-                    ..Plan::answer(Outcome::returning(&json!({})))
+                    ..Plan::answer(Outcome::done())
                 };
             }
             _ => {}
         }
         if j.paused_from.is_none() && run.take(verb) {
             let events: Vec<EventText> = run.play().iter().map(|s| job_event(j, s)).collect();
-            let reply = Outcome::returning(&json!({}));
+            let reply = Outcome::done();
             // QEMU finalizes and dismisses inside the command.
             return if matches!(verb, "finalize" | "dismiss") {
                 Plan {
@@ -150,12 +145,7 @@ impl Scenes {
                 continue;
             }
             let moves_on = run.polled();
-            let current = match run.poll_progress() {
-                Some((done, of)) => {
-                    j.len * i64::try_from(done).unwrap_or(0) / i64::try_from(of).unwrap_or(1)
-                }
-                None => j.offset,
-            };
+            let current = run.poll_share(j.len).unwrap_or(j.offset);
             let mut fields = if block {
                 json!({"type": j.script.kind.ty(), "device": j.script.id, "len": j.len,
                        "offset": current, "busy": run.status == "running",

@@ -30,7 +30,7 @@ impl Scenes {
         let version = self.version;
         let events_on = self.migration_events;
         let m = self.migration.as_mut()?;
-        let reply = Outcome::returning(&json!({}));
+        let reply = Outcome::done();
         if name == "migrate" {
             if m.run.as_ref().is_some_and(|r| !r.ended()) {
                 return Some(Plan::answer(Outcome::Error {
@@ -65,10 +65,6 @@ impl Scenes {
                 ..Plan::answer(reply)
             });
         }
-        let verb = match name {
-            "migrate_cancel" => "migrate_cancel",
-            _ => "migrate-start-postcopy",
-        };
         let Some(run) = m.run.as_mut().filter(|r| !r.ended()) else {
             // QEMU accepts a cancel with nothing to cancel.
             return Some(if name == "migrate_cancel" {
@@ -80,7 +76,7 @@ impl Scenes {
                 })
             });
         };
-        if run.take(verb) {
+        if run.take(name) {
             let events = run.play();
             return Some(Plan {
                 after: migration_events(&events, events_on),
@@ -99,19 +95,18 @@ impl Scenes {
 
     pub(super) fn poll_migration(&mut self, tables: &Tables) -> Plan {
         let events_on = self.migration_events;
-        let Some(m) = self.migration.as_mut() else {
-            return Plan::answer(Outcome::returning(&json!({})));
-        };
-        let Some(run) = m.run.as_mut() else {
-            return Plan::answer(Outcome::returning(&json!({})));
+        // Before any migration, QEMU answers `{}`.
+        let Some((m, run)) = self
+            .migration
+            .as_mut()
+            .and_then(|m| Some((&m.script, m.run.as_mut()?)))
+        else {
+            return Plan::answer(Outcome::done());
         };
         let moves_on = run.polled();
-        let remaining = match (run.status, run.poll_progress()) {
-            ("completed", _) => 0,
-            (_, Some((done, of))) => {
-                RAM - RAM * i64::try_from(done).unwrap_or(0) / i64::try_from(of).unwrap_or(1)
-            }
-            _ => RAM,
+        let remaining = match run.status {
+            "completed" => 0,
+            _ => RAM - run.poll_share(RAM).unwrap_or(0),
         };
         let mut fields = json!({"status": run.status});
         if run.status != "none" && run.status != "setup" {
@@ -119,7 +114,7 @@ impl Scenes {
                                    "transferred": RAM - remaining});
         }
         if run.status == "failed"
-            && let End::Fails(desc) = &m.script.end
+            && let End::Fails(desc) = &m.end
         {
             fields["error-desc"] = json!(desc);
         }
@@ -188,6 +183,6 @@ pub(super) fn device_del(d: &mut DeviceRun, version: Option<qmp_types::rt::QemuV
     d.gone = !after.is_empty();
     Plan {
         after,
-        ..Plan::answer(Outcome::returning(&json!({})))
+        ..Plan::answer(Outcome::done())
     }
 }

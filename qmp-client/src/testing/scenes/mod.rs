@@ -12,13 +12,22 @@ mod run;
 
 use std::panic::Location;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::answer::{Outcome, Plan};
 use super::schema::Tables;
 use super::scripts::{ScriptedDevice, ScriptedJob, ScriptedMigration};
 use jobs::{JobRun, is_job_command, not_found};
 use migration::{DeviceRun, MigrationRun, device_del};
+
+/// What a command names: a job's id (`job-id` of the commands that start
+/// one; `id`, or `device` for the older `block-job-*`, of those that
+/// control it), or a device's (`id` of `device_del`).
+fn subject(args: &Value) -> Option<&str> {
+    ["job-id", "id", "device"]
+        .iter()
+        .find_map(|k| args.get(*k).and_then(Value::as_str))
+}
 
 /// The scripts of one double.
 #[derive(Default)]
@@ -28,13 +37,13 @@ pub(crate) struct Scenes {
     devices: Vec<DeviceRun>,
     /// The `events` migration capability.
     migration_events: bool,
-    /// The QEMU being played (its recordings: the nearest below).
-    version: Option<qmp_types::rt::QemuVersion>,
+    /// The QEMU being played (its recordings: the nearest below), set
+    /// when the double is made.
+    pub(crate) version: Option<qmp_types::rt::QemuVersion>,
 }
 
 impl Scenes {
-    pub(crate) fn add_job(&mut self, s: ScriptedJob, version: Option<qmp_types::rt::QemuVersion>) {
-        self.version = version;
+    pub(crate) fn add_job(&mut self, s: ScriptedJob) {
         self.jobs.push(JobRun {
             len: s.len.unwrap_or(0),
             script: s,
@@ -47,24 +56,14 @@ impl Scenes {
         });
     }
 
-    pub(crate) fn add_migration(
-        &mut self,
-        s: ScriptedMigration,
-        version: Option<qmp_types::rt::QemuVersion>,
-    ) {
-        self.version = version;
+    pub(crate) fn add_migration(&mut self, s: ScriptedMigration) {
         self.migration = Some(MigrationRun {
             script: s,
             run: None,
         });
     }
 
-    pub(crate) fn add_device(
-        &mut self,
-        s: ScriptedDevice,
-        version: Option<qmp_types::rt::QemuVersion>,
-    ) {
-        self.version = version;
+    pub(crate) fn add_device(&mut self, s: ScriptedDevice) {
         self.devices.push(DeviceRun {
             script: s,
             calls: 0,
@@ -93,16 +92,11 @@ impl Scenes {
     /// The scripts' answer to a command that is theirs (a scripted job's
     /// start or control, a scripted migration's, a scripted device's
     /// `device_del`): asked before the expectations.
-    pub(crate) fn first(&mut self, tables: &Tables, name: &str, args: &Value) -> Option<Plan> {
+    pub(crate) fn first(&mut self, name: &str, args: &Value) -> Option<Plan> {
         if !self.active() {
             return None;
         }
-        let id = args
-            .get("job-id")
-            .or_else(|| args.get("id"))
-            .or_else(|| args.get("device"))
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let id = subject(args).unwrap_or_default();
         if let Some(i) = self.not_started(name, id) {
             return Some(self.start_job(i, args));
         }
@@ -115,7 +109,7 @@ impl Scenes {
                 .iter()
                 .position(|j| j.script.id == id && j.run.as_ref().is_some_and(|r| !r.ended()))
         {
-            return Some(self.control_job(tables, i, name));
+            return Some(self.control_job(i, name));
         }
         if matches!(
             name,
@@ -149,17 +143,13 @@ impl Scenes {
             .iter()
             .filter_map(|a| {
                 let (ty, data) = (a["type"].as_str()?, &a["data"]);
-                let id = data
-                    .get("job-id")
-                    .or_else(|| data.get("device"))
-                    .and_then(Value::as_str)?;
-                Some((self.not_started(ty, id)?, data.clone()))
+                Some((self.not_started(ty, subject(data)?)?, data.clone()))
             })
             .collect();
         if starts.is_empty() {
             return None;
         }
-        let mut plan = Plan::answer(Outcome::returning(&json!({})));
+        let mut plan = Plan::answer(Outcome::done());
         for (i, data) in starts {
             let p = self.start_job(i, &data);
             plan.before.extend(p.before);
@@ -182,15 +172,10 @@ impl Scenes {
             "query-block-jobs" if any_jobs => Some(self.poll(tables, true)),
             "query-migrate" if self.migration.is_some() => Some(self.poll_migration(tables)),
             "migrate-set-capabilities" if self.migration.is_some() => {
-                Some(Plan::answer(Outcome::returning(&json!({}))))
+                Some(Plan::answer(Outcome::done()))
             }
             n if any_jobs && is_job_command(n) => {
-                let id = args
-                    .get("id")
-                    .or_else(|| args.get("device"))
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                Some(not_found(n, id))
+                Some(not_found(n, subject(args).unwrap_or_default()))
             }
             _ => None,
         }

@@ -93,9 +93,12 @@ impl Run {
         }
     }
 
-    /// Progress shown while it waits for polls: (done, of).
-    pub(crate) fn poll_progress(&self) -> Option<(usize, usize)> {
-        self.polls.map(|(left, n)| (n - left, n + 1))
+    /// The share of `total` done, shown while it waits for polls: one
+    /// more `n + 1`th of it at each of its `n` polls.
+    pub(crate) fn poll_share(&self, total: i64) -> Option<i64> {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.polls
+            .map(|(left, of)| total * n(of - left) / n(of + 1).max(1))
     }
 
     pub(crate) fn ended(&self) -> bool {
