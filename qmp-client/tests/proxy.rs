@@ -469,9 +469,25 @@ async fn a_collector_watches_through_a_read_only_proxy() {
         vec![Source::Socket(s.path.clone())],
         CollectorOptions::default().with_interval(Duration::from_millis(100)),
     );
+    // The job starts once the collector is connected: QEMU's events
+    // before that are not its to see.
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let news = watch.changed();
+        if watch
+            .snapshot()
+            .first()
+            .is_some_and(|v| v.health == Health::Up)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::timeout_at(deadline, news).await.is_ok(),
+            "the collector never connected through the proxy"
+        );
+    }
     let other = client(&s.path).await;
     backup(&other, "pj").await;
-    let deadline = tokio::time::Instant::now() + T;
     loop {
         let news = watch.changed();
         let v = watch.snapshot().remove(0);

@@ -14,6 +14,7 @@ use super::sample::{BlockIo, Sample, Vcpu};
 use super::{Health, MonitorState, Queries, Shared};
 use crate::client::Client;
 use crate::error::{Error, ErrorClass, Result};
+use crate::history::Since;
 
 /// Runs until the collector drops the monitor (it aborts this task).
 pub(super) async fn run(shared: Arc<Shared>, path: PathBuf, state: Arc<Mutex<MonitorState>>) {
@@ -93,26 +94,36 @@ fn set_quiet(state: &Mutex<MonitorState>, f: impl FnOnce(&mut MonitorState)) {
 /// Counts every event by name, and keeps the last ones.
 async fn count_events(client: Client, shared: Arc<Shared>, state: Arc<Mutex<MonitorState>>) {
     let keep = shared.opts.keep_events;
+    let note = |name: &str| {
+        set(&shared, &state, |s| {
+            *s.view.events.entry(name.to_string()).or_default() += 1;
+            s.recent.push_back((SystemTime::now(), name.to_string()));
+            while s.recent.len() > keep {
+                s.recent.pop_front();
+            }
+        });
+    };
+    // The events since the connection began (those before this task ran
+    // included), then each new one: subscribed first, the history read
+    // next, and what it gave skipped by its sequence number.
     let mut events = client.events();
+    let mut next = 0;
+    for r in client.history(Since::Cursor(0)) {
+        next = r.seq + 1;
+        note(r.event.name());
+    }
     loop {
-        let name = match events.next().await {
-            Ok(r) => r.event.name().to_string(),
+        match events.next().await {
+            Ok(r) if r.seq < next => {}
+            Ok(r) => note(r.event.name()),
             // A burst the subscriber could not hold: counted as such.
             Err(Error::EventsLost(n)) => {
                 set(&shared, &state, |s| {
                     *s.view.events.entry("(lost)".into()).or_default() += n;
                 });
-                continue;
             }
             Err(_) => return,
-        };
-        set(&shared, &state, |s| {
-            *s.view.events.entry(name.clone()).or_default() += 1;
-            s.recent.push_back((SystemTime::now(), name));
-            while s.recent.len() > keep {
-                s.recent.pop_front();
-            }
-        });
+        }
     }
 }
 
