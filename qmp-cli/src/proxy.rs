@@ -24,10 +24,12 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "NAME", value_delimiter = ',', num_args = 1..)]
     pub allow: Vec<String>,
     /// Log who sent what, as JSON lines, to FILE (created mode 0600;
-    /// passwords, `secret` data and cookies replaced by `"<redacted>"`).
+    /// passwords, `secret` data, cookies, SEV launch secrets and keys
+    /// typed into the guest replaced by `"<redacted>"`).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Keep secrets in the log too.
+    /// Keep secrets in the log too: every argument as sent, and the
+    /// start of each message that is not a command.
     #[arg(long, requires = "log")]
     pub log_secrets: bool,
     /// Longest message a client may send, in bytes (QEMU reads its

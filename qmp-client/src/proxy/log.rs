@@ -18,8 +18,13 @@ use crate::peer::Request;
 pub(super) const REDACTED: &str = "<redacted>";
 
 /// HMP commands whose arguments can hold a secret (`object_add
-/// secret,data=...`, `set_password vnc ...`, `change vnc password ...`).
-const HMP_SECRETS: [&str; 3] = ["object_add", "set_password", "change"];
+/// secret,data=...`, `set_password vnc ...`, `change vnc password ...`,
+/// `sendkey` typing into the guest).
+const HMP_SECRETS: [&str; 4] = ["object_add", "set_password", "change", "sendkey"];
+
+/// Properties whose value `qom-set` may carry as a secret (a `secret`
+/// object's `data`, a display's `password`).
+const QOM_SECRETS: [&str; 2] = ["data", "password"];
 
 /// The log file.
 pub(super) struct Log {
@@ -127,12 +132,16 @@ impl Log {
 /// Replaces the members of `command`'s arguments that hold a secret,
 /// as QAPI defines them: a `secret` object's `data`
 /// (`SecretProperties`, `object-add`, flat or under `props`), the
-/// password of `set_password` and `change-vnc-password`, a curl
-/// driver's `cookie` at any depth of `blockdev-add`,
-/// `blockdev-reopen` and `blockdev-create`, and what follows the
-/// command word of an HMP line (`human-monitor-command`) for
-/// `object_add`, `set_password` and `change`. Members that name a secret
-/// object (`password-secret`, `key-secret`, `cookie-secret`) are ids and
+/// password of `set_password` and `change-vnc-password`, the launch
+/// secret of `sev-inject-launch-secret`, the `value` of a `qom-set` of a
+/// `data` or `password` property, a curl driver's `cookie` at any
+/// depth of `blockdev-add`, `blockdev-reopen` and `blockdev-create`,
+/// the keys typed into the guest (`send-key`'s `keys`, the key of each
+/// `key` event of `input-send-event`: they may spell a password), and
+/// what follows the command word of an HMP line
+/// (`human-monitor-command`) for `object_add`, `set_password`, `change`
+/// and `sendkey`. Members that name a secret object (`password-secret`,
+/// `key-secret`, `cookie-secret`, LUKS's `new-secret`) are ids and
 /// stay.
 pub(super) fn redact(command: &str, args: &mut Value) {
     let Some(o) = args.as_object_mut() else {
@@ -151,6 +160,36 @@ pub(super) fn redact(command: &str, args: &mut Value) {
         "set_password" | "change-vnc-password" => {
             if let Some(v) = o.get_mut("password") {
                 hide(v);
+            }
+        }
+        "sev-inject-launch-secret" => {
+            if let Some(v) = o.get_mut("secret") {
+                hide(v);
+            }
+        }
+        "qom-set" => {
+            let secret = o
+                .get("property")
+                .and_then(Value::as_str)
+                .is_some_and(|p| QOM_SECRETS.contains(&p));
+            if let Some(v) = o.get_mut("value").filter(|_| secret) {
+                hide(v);
+            }
+        }
+        // Keys typed into the guest may be a password.
+        "send-key" => {
+            if let Some(v) = o.get_mut("keys") {
+                hide(v);
+            }
+        }
+        "input-send-event" => {
+            let events = o.get_mut("events").and_then(Value::as_array_mut);
+            for e in events.into_iter().flatten() {
+                if e.get("type").and_then(Value::as_str) == Some("key") {
+                    if let Some(v) = e.get_mut("data").and_then(|d| d.get_mut("key")) {
+                        hide(v);
+                    }
+                }
             }
         }
         "blockdev-add" | "blockdev-reopen" | "x-blockdev-reopen" | "blockdev-create" => {
@@ -249,6 +288,40 @@ mod tests {
                 "human-monitor-command",
                 json!({"command-line": "object_add secret,id=s1,data=hunter2"}),
                 json!({"command-line": format!("object_add {REDACTED}")}),
+            ),
+            (
+                "sev-inject-launch-secret",
+                json!({"packet-header": "AAAA", "secret": "c2VjcmV0"}),
+                json!({"packet-header": "AAAA", "secret": REDACTED}),
+            ),
+            (
+                "qom-set",
+                json!({"path": "/objects/s0", "property": "data", "value": "hunter2"}),
+                json!({"path": "/objects/s0", "property": "data", "value": REDACTED}),
+            ),
+            (
+                "qom-set",
+                json!({"path": "/machine", "property": "dump-guest-core", "value": true}),
+                json!({"path": "/machine", "property": "dump-guest-core", "value": true}),
+            ),
+            (
+                "send-key",
+                json!({"keys": [{"type": "qcode", "data": "h"}], "hold-time": 10}),
+                json!({"keys": REDACTED, "hold-time": 10}),
+            ),
+            (
+                "input-send-event",
+                json!({"events": [
+                    {"type": "key", "data": {"down": true, "key": {"type": "qcode", "data": "h"}}},
+                    {"type": "rel", "data": {"axis": "x", "value": 5}}]}),
+                json!({"events": [
+                    {"type": "key", "data": {"down": true, "key": REDACTED}},
+                    {"type": "rel", "data": {"axis": "x", "value": 5}}]}),
+            ),
+            (
+                "human-monitor-command",
+                json!({"command-line": "sendkey h-u-n-t-e-r-2"}),
+                json!({"command-line": format!("sendkey {REDACTED}")}),
             ),
             (
                 "human-monitor-command",

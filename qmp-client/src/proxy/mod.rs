@@ -51,13 +51,25 @@
 //!   secrets are kept;
 //! - a client dropped for a budget: `dropped` (why).
 //!
-//! Secrets are replaced by `"<redacted>"`: a `secret` object's `data`
-//! (`object-add`), the `password` of `set_password` and
-//! `change-vnc-password`, a curl driver's `cookie` (`blockdev-add`,
-//! `blockdev-reopen`, `blockdev-create`), and the arguments of an HMP
-//! `object_add`, `set_password` or `change` (`human-monitor-command`).
-//! Ids that name a secret object (`password-secret`, `key-secret`) are
-//! not secrets and stay. [`ProxyOptions::log_secrets`] keeps everything.
+//! Secrets are replaced by `"<redacted>"` (found by reading QAPI's
+//! members):
+//!
+//! - a `secret` object's `data` (`object-add`, flat or under `props`),
+//!   and the `value` of a `qom-set` of a `data` or `password` property;
+//! - the `password` of `set_password` and `change-vnc-password`;
+//! - the `secret` of `sev-inject-launch-secret`;
+//! - a curl driver's `cookie` (`blockdev-add`, `blockdev-reopen`,
+//!   `blockdev-create`);
+//! - keys typed into the guest, which may spell a password: `send-key`'s
+//!   `keys`, the `key` of `input-send-event`'s key events;
+//! - the arguments of an HMP `object_add`, `set_password`, `change` or
+//!   `sendkey` (`human-monitor-command`).
+//!
+//! Ids that name a secret object (`password-secret`, `key-secret`,
+//! LUKS's `new-secret`) are not secrets and stay. An operator who needs
+//! everything asks for it: [`ProxyOptions::log_secrets`] (`qmp proxy
+//! --log-secrets`) keeps every argument as sent, and the first 256
+//! bytes of each message that is not a command.
 //! U+0080 to U+009F, U+2028 and U+2029 are written as `\u` escapes, so a
 //! line is a line to every tool.
 
