@@ -185,10 +185,10 @@ pub(super) fn redact(command: &str, args: &mut Value) {
         "input-send-event" => {
             let events = o.get_mut("events").and_then(Value::as_array_mut);
             for e in events.into_iter().flatten() {
-                if e.get("type").and_then(Value::as_str) == Some("key") {
-                    if let Some(v) = e.get_mut("data").and_then(|d| d.get_mut("key")) {
-                        hide(v);
-                    }
+                if e.get("type").and_then(Value::as_str) == Some("key")
+                    && let Some(v) = e.get_mut("data").and_then(|d| d.get_mut("key"))
+                {
+                    hide(v);
                 }
             }
         }
