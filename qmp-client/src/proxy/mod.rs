@@ -154,6 +154,11 @@ pub struct Proxy {
     next_client: AtomicU64,
     /// The clients being served events (those that negotiated).
     registry: Registry,
+    /// A descriptor kept to be given up when the process has no other:
+    /// then a client waiting to be accepted can be told, not left. Opened
+    /// with the socket, so the proxy's descriptors are all open once it
+    /// listens.
+    reserve: Mutex<Option<std::fs::File>>,
 }
 
 impl Proxy {
@@ -173,6 +178,7 @@ impl Proxy {
             log,
             next_client: AtomicU64::new(1),
             registry: Registry::default(),
+            reserve: Mutex::new(spare_descriptor()),
         })
     }
 
@@ -197,9 +203,12 @@ impl Proxy {
         let registry = self.registry.clone();
         let fanout = tokio::spawn(fan_out(qemu.clone(), registry.clone()));
         let mut clients = tokio::task::JoinSet::new();
-        // A descriptor kept to be given up when the process has no other:
-        // then a client waiting to be accepted can be told, not left.
-        let mut reserve = spare_descriptor();
+        let mut reserve = self
+            .reserve
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .or_else(spare_descriptor);
         // Accepting paused (out of descriptors) until then, or until a
         // client leaves.
         let mut paused: Option<tokio::time::Instant> = None;
@@ -250,6 +259,7 @@ impl Proxy {
             }
         };
         fanout.abort();
+        *self.reserve.lock().unwrap_or_else(|p| p.into_inner()) = reserve;
         self.registry
             .lock()
             .unwrap_or_else(|p| p.into_inner())
