@@ -342,6 +342,17 @@ where
     task
 }
 
+/// The runtime's live tasks once they are back to `before` (a task
+/// ended gets its last poll when the runtime comes to it), or their
+/// count after 10 s: the caller asserts on it.
+pub async fn tasks_settle(metrics: &tokio::runtime::RuntimeMetrics, before: usize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metrics.num_alive_tasks() > before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    metrics.num_alive_tasks()
+}
+
 /// The boot sector of [`busy_disk`]: through the BIOS (`int 13h`), read
 /// sector 2 into 0:8000h, write it back, forever. 24 bytes of code, then
 /// the boot signature.

@@ -147,48 +147,32 @@ pub(super) fn redact(command: &str, args: &mut Value) {
     let Some(o) = args.as_object_mut() else {
         return;
     };
-    let hide = |v: &mut Value| *v = Value::from(REDACTED);
+    let hide = |v: Option<&mut Value>| {
+        if let Some(v) = v {
+            *v = Value::from(REDACTED);
+        }
+    };
     match command {
         "object-add" if o.get("qom-type").and_then(Value::as_str) == Some("secret") => {
-            if let Some(v) = o.get_mut("data") {
-                hide(v);
-            }
-            if let Some(v) = o.get_mut("props").and_then(|p| p.get_mut("data")) {
-                hide(v);
-            }
+            hide(o.get_mut("data"));
+            hide(o.get_mut("props").and_then(|p| p.get_mut("data")));
         }
-        "set_password" | "change-vnc-password" => {
-            if let Some(v) = o.get_mut("password") {
-                hide(v);
-            }
-        }
-        "sev-inject-launch-secret" => {
-            if let Some(v) = o.get_mut("secret") {
-                hide(v);
-            }
-        }
+        "set_password" | "change-vnc-password" => hide(o.get_mut("password")),
+        "sev-inject-launch-secret" => hide(o.get_mut("secret")),
         "qom-set" => {
             let secret = o
                 .get("property")
                 .and_then(Value::as_str)
                 .is_some_and(|p| QOM_SECRETS.contains(&p));
-            if let Some(v) = o.get_mut("value").filter(|_| secret) {
-                hide(v);
-            }
+            hide(o.get_mut("value").filter(|_| secret));
         }
         // Keys typed into the guest may be a password.
-        "send-key" => {
-            if let Some(v) = o.get_mut("keys") {
-                hide(v);
-            }
-        }
+        "send-key" => hide(o.get_mut("keys")),
         "input-send-event" => {
             let events = o.get_mut("events").and_then(Value::as_array_mut);
             for e in events.into_iter().flatten() {
-                if e.get("type").and_then(Value::as_str) == Some("key")
-                    && let Some(v) = e.get_mut("data").and_then(|d| d.get_mut("key"))
-                {
-                    hide(v);
+                if e.get("type").and_then(Value::as_str) == Some("key") {
+                    hide(e.get_mut("data").and_then(|d| d.get_mut("key")));
                 }
             }
         }

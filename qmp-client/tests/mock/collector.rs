@@ -10,8 +10,9 @@ use qmp_types::*;
 
 const INTERVAL: Duration = Duration::from_millis(50);
 
-/// Waits (on the collector's news) until `ok` holds for its one monitor
-/// (`what` names it when the bound is hit).
+/// Waits until `ok` holds for the collector's one monitor (`what` names
+/// it when the bound is hit), looking again on its news and each
+/// interval (a health mark comes with time: a poll overdue, not news).
 async fn until(c: &Collector, what: &str, ok: impl Fn(&MonitorView) -> bool) -> MonitorView {
     let wait = async {
         loop {
@@ -19,7 +20,10 @@ async fn until(c: &Collector, what: &str, ok: impl Fn(&MonitorView) -> bool) -> 
             if let Some(v) = c.snapshot().into_iter().next().filter(|v| ok(v)) {
                 return v;
             }
-            news.await;
+            tokio::select! {
+                () = news => {}
+                () = tokio::time::sleep(INTERVAL) => {}
+            }
         }
     };
     match tokio::time::timeout(BOUND, wait).await {
@@ -57,20 +61,9 @@ async fn a_slow_monitor_is_marked_and_gets_one_batch_at_a_time() {
         CollectorOptions::default().with_interval(INTERVAL),
     );
     // While the first answer is awaited: slow, and the snapshot does not
-    // wait for it. The mark comes with time (a poll overdue), not with
-    // news, so the snapshot is looked at each interval until it shows.
+    // wait for it.
     until(&c, "connected", |v| v.connects == 1).await;
-    let v = tokio::time::timeout(BOUND, async {
-        loop {
-            let v = c.snapshot().remove(0);
-            if v.health == Health::Slow {
-                return v;
-            }
-            tokio::time::sleep(INTERVAL).await;
-        }
-    })
-    .await
-    .expect("never marked slow");
+    let v = until(&c, "the slow mark", |v| v.health == Health::Slow).await;
     assert_eq!(v.polls, 0, "{v:?}");
     let v = until(&c, "three polls", |v| v.polls >= 3).await;
     assert!(
